@@ -1,0 +1,30 @@
+/* graft autograd: reverse mode over the tape of ops recorded in a context. An op is recorded
+ * only when grad mode is on and one of its inputs requires a gradient, so frozen parts of a
+ * network cost no graph, no gradient buffers and no backward work. */
+#ifndef GRAFT_AUTOGRAD_H
+#define GRAFT_AUTOGRAD_H
+
+#include "graft/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Backpropagates from a scalar (numel 1) loss with dL/dloss = 1. Gradients accumulate into
+ * every tensor that requires one: persistent leaves keep theirs across gf_ctx_reset, so
+ * several micro-batches can accumulate before an optimizer step. */
+gf_status gf_backward(gf_ctx *ctx, gf_tensor *loss);
+/* Same, from any output with an explicit upstream gradient of the output's shape. */
+gf_status gf_backward_with(gf_ctx *ctx, gf_tensor *out, const gf_tensor *grad_out);
+
+/* Same, from several outputs at once (e.g. the heads of a multi-task network). */
+gf_status gf_backward_many(gf_ctx *ctx, int n, gf_tensor *const *outs,
+                           const gf_tensor *const *grad_outs);
+
+/* Number of op nodes recorded since the last reset (for tests and diagnostics). */
+int64_t gf_tape_size(const gf_ctx *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

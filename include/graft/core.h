@@ -1,0 +1,124 @@
+/* graft core: status codes, the execution context (arena, tape, threads, RNG, error
+ * message) and the seeded counter-based random generator. Every other module builds on it. */
+#ifndef GRAFT_CORE_H
+#define GRAFT_CORE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GF_VERSION_MAJOR 0
+#define GF_VERSION_MINOR 1
+#define GF_VERSION_PATCH 0
+#define GF_VERSION_STRING "0.1.0"
+
+typedef enum gf_status {
+    GF_OK = 0,
+    GF_ERR_INVALID,   /* bad argument: NULL, out-of-range axis, bad option */
+    GF_ERR_SHAPE,     /* shapes do not fit together */
+    GF_ERR_DTYPE,     /* wrong element type */
+    GF_ERR_NOMEM,     /* allocation failed */
+    GF_ERR_IO,        /* file could not be opened, read or written */
+    GF_ERR_FORMAT,    /* file content is malformed */
+    GF_ERR_STATE,     /* call not valid in the current state (e.g. backward twice) */
+    GF_ERR_NUMERIC,   /* NaN or Inf where a finite value is required */
+    GF_STATUS_COUNT
+} gf_status;
+
+/* Short lowercase name of a status ("shape", "io", ...). Never NULL. */
+const char *gf_status_name(gf_status s);
+
+/* ---- random numbers ------------------------------------------------------------------
+ * Philox4x32-10: a counter-based generator. The whole state is (key, counter, lane), so it is
+ * cheap to save in a checkpoint and two generators with the same seed give the same stream. */
+typedef struct gf_rng {
+    uint64_t key;      /* derived from the seed */
+    uint64_t counter;  /* number of 128-bit blocks consumed */
+    uint32_t block[4]; /* current output block */
+    uint32_t lane;     /* next unused word of block (4 = block exhausted) */
+} gf_rng;
+
+void gf_rng_seed(gf_rng *r, uint64_t seed);
+uint32_t gf_rng_u32(gf_rng *r);
+uint64_t gf_rng_u64(gf_rng *r);
+/* Uniform float in [0, 1) with 24 random bits. */
+float gf_rng_uniform(gf_rng *r);
+/* Uniform integer in [0, n) without modulo bias; n > 0. */
+uint64_t gf_rng_below(gf_rng *r, uint64_t n);
+/* Standard normal (Box-Muller, both values used in turn is not cached: stateless per call). */
+float gf_rng_normal(gf_rng *r);
+/* Fisher-Yates shuffle of idx[0..n). */
+void gf_rng_shuffle(gf_rng *r, int64_t *idx, int64_t n);
+
+/* ---- arena ---------------------------------------------------------------------------
+ * Bump allocator for one step's activations, gradients and graph nodes. Reset keeps the
+ * memory; after a reset that found several chunks, they are replaced by one chunk of the
+ * total size, so a steady training loop settles on a single block and never grows. */
+typedef struct gf_arena gf_arena;
+
+gf_arena *gf_arena_new(size_t initial_bytes);
+void gf_arena_free(gf_arena *a);
+/* 64-byte aligned, uninitialised; NULL when the system is out of memory. */
+void *gf_arena_alloc(gf_arena *a, size_t bytes);
+void gf_arena_reset(gf_arena *a);
+size_t gf_arena_used(const gf_arena *a);      /* bytes handed out since the last reset */
+size_t gf_arena_capacity(const gf_arena *a);  /* bytes reserved from the system */
+size_t gf_arena_peak(const gf_arena *a);      /* largest `used` seen */
+
+/* ---- context --------------------------------------------------------------------------
+ * A context is one thread of training: it owns the arena, the autograd tape, the RNG, the
+ * thread setting and the first error message. It is not shared between threads. */
+typedef struct gf_ctx gf_ctx;
+
+typedef struct gf_ctx_params {
+    int n_threads;        /* 0: the cores this process may use */
+    uint64_t seed;        /* seeds the context RNG */
+    size_t arena_bytes;   /* initial arena reservation; grows on demand */
+} gf_ctx_params;
+
+gf_ctx_params gf_ctx_default_params(void);
+/* Returns a new context (free with gf_ctx_free), or NULL when out of memory. */
+gf_ctx *gf_ctx_new(const gf_ctx_params *params);
+void gf_ctx_free(gf_ctx *ctx);
+/* End of a step: drops the tape and every arena tensor. Persistent tensors (parameters) and
+ * their gradients stay. The error message is kept; see gf_ctx_clear_error. */
+void gf_ctx_reset(gf_ctx *ctx);
+
+/* Threads used by kernels and by the BLAS (both are told the same count). n <= 0: default. */
+void gf_ctx_set_threads(gf_ctx *ctx, int n);
+int gf_ctx_threads(const gf_ctx *ctx);
+/* Cores this process may run on (sched affinity), at least 1. */
+int gf_available_cores(void);
+/* Name of the BLAS threading model in use: "openmp", "pthreads", "sequential" or "unknown". */
+const char *gf_blas_threading(void);
+
+gf_rng *gf_ctx_rng(gf_ctx *ctx);
+gf_arena *gf_ctx_arena(gf_ctx *ctx);
+
+/* Autograd recording. Returns the previous setting (so callers can restore it). */
+bool gf_ctx_set_grad_enabled(gf_ctx *ctx, bool enabled);
+bool gf_ctx_grad_enabled(const gf_ctx *ctx);
+
+/* Errors: the first error since the last clear is kept; later ones are dropped so the
+ * message names the root cause. Functions that return a tensor return NULL on error; a NULL
+ * input makes an op return NULL without a new message, so a forward pass can be checked once
+ * at the end. */
+gf_status gf_ctx_status(const gf_ctx *ctx);
+const char *gf_ctx_error(const gf_ctx *ctx); /* "" when no error */
+void gf_ctx_clear_error(gf_ctx *ctx);
+gf_status gf_ctx_set_error(gf_ctx *ctx, gf_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+gf_status gf_ctx_set_errorv(gf_ctx *ctx, gf_status s, const char *fmt, va_list ap);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,11 @@
+/* graft: training neural networks and transferring what they learned, in C.
+ * Include this one header to get the whole public API. */
+#ifndef GRAFT_GRAFT_H
+#define GRAFT_GRAFT_H
+
+#include "graft/core.h"
+#include "graft/tensor.h"
+#include "graft/autograd.h"
+#include "graft/ops.h"
+
+#endif

@@ -1,0 +1,104 @@
+/* Step arena: a list of chunks handed out by bumping an offset. Reset folds the chunks into
+ * one so that a repeated step of the same size reuses the same block forever. */
+#include "graft/core.h"
+
+#include <stdlib.h>
+
+#define ARENA_ALIGN 64
+
+typedef struct chunk {
+    struct chunk *next;
+    size_t size;
+    size_t used;
+    unsigned char *mem;
+} chunk;
+
+struct gf_arena {
+    chunk *head;      /* current chunk (most recent) */
+    size_t capacity;  /* sum of chunk sizes */
+    size_t used;      /* bytes handed out since reset, including alignment */
+    size_t peak;
+};
+
+static chunk *chunk_new(size_t size) {
+    chunk *c = malloc(sizeof *c);
+    if (!c) return NULL;
+    c->mem = aligned_alloc(ARENA_ALIGN, (size + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN);
+    if (!c->mem) {
+        free(c);
+        return NULL;
+    }
+    c->size = size;
+    c->used = 0;
+    c->next = NULL;
+    return c;
+}
+
+static void chunks_free(chunk *c) {
+    while (c) {
+        chunk *n = c->next;
+        free(c->mem);
+        free(c);
+        c = n;
+    }
+}
+
+gf_arena *gf_arena_new(size_t initial_bytes) {
+    gf_arena *a = calloc(1, sizeof *a);
+    if (!a) return NULL;
+    if (initial_bytes < 4096) initial_bytes = 4096;
+    a->head = chunk_new(initial_bytes);
+    if (!a->head) {
+        free(a);
+        return NULL;
+    }
+    a->capacity = initial_bytes;
+    return a;
+}
+
+void gf_arena_free(gf_arena *a) {
+    if (!a) return;
+    chunks_free(a->head);
+    free(a);
+}
+
+void *gf_arena_alloc(gf_arena *a, size_t bytes) {
+    size_t need = (bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+    if (need == 0) need = ARENA_ALIGN;
+    if (need < bytes) return NULL; /* overflow */
+    chunk *c = a->head;
+    if (c->size - c->used < need) {
+        size_t size = a->capacity; /* geometric growth keeps the chunk count logarithmic */
+        if (size < need) size = need;
+        chunk *n = chunk_new(size);
+        if (!n) return NULL;
+        n->next = c;
+        a->head = n;
+        a->capacity += size;
+        c = n;
+    }
+    void *p = c->mem + c->used;
+    c->used += need;
+    a->used += need;
+    if (a->used > a->peak) a->peak = a->used;
+    return p;
+}
+
+void gf_arena_reset(gf_arena *a) {
+    if (a->head->next) {
+        /* several chunks: this step needed more than one block held; replace with one */
+        chunk *one = chunk_new(a->capacity);
+        if (one) {
+            chunks_free(a->head);
+            a->head = one;
+        } else {
+            for (chunk *c = a->head; c; c = c->next) c->used = 0;
+        }
+    }
+    a->head->used = 0;
+    a->used = 0;
+}
+
+size_t gf_arena_used(const gf_arena *a) { return a->used; }
+size_t gf_arena_capacity(const gf_arena *a) { return a->capacity; }
+size_t gf_arena_peak(const gf_arena *a) { return a->peak; }

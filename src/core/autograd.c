@@ -1,0 +1,141 @@
+/* Reverse-mode autograd. The tape is the list of recorded nodes in creation order, which is
+ * already a topological order; backward walks it from the newest node and calls each node's
+ * backward when its output received a gradient. */
+#include "core/internal.h"
+
+#include <stdlib.h>
+
+static const char *const op_names[GF_OP_COUNT] = {
+#define GF_X_NAME(E, n) #n,
+    GF_OP_LIST(GF_X_NAME)
+#undef GF_X_NAME
+};
+
+static const gf_backward_fn backward_fns[GF_OP_COUNT] = {
+#define GF_X_FN(E, n) gf_bw_##n,
+    GF_OP_LIST(GF_X_FN)
+#undef GF_X_FN
+};
+
+_Static_assert(sizeof op_names / sizeof op_names[0] == GF_OP_COUNT, "op name table size");
+
+const char *gf_op_name(gf_op op) { return (op >= 0 && op < GF_OP_COUNT) ? op_names[op] : "?"; }
+
+bool gf_wants_grad(const gf_ctx *ctx, gf_tensor *const *in, int n_in) {
+    if (!ctx->grad_enabled) return false;
+    for (int i = 0; i < n_in; i++)
+        if (in[i] && in[i]->requires_grad) return true;
+    return false;
+}
+
+gf_node *gf_record(gf_ctx *ctx, gf_op op, gf_tensor *out, gf_tensor *const *in, int n_in,
+                   size_t saved_bytes) {
+    gf_node *n = gf_arena_alloc(ctx->arena, sizeof *n);
+    gf_tensor **ins = gf_arena_alloc(ctx->arena, sizeof *ins * (size_t)(n_in ? n_in : 1));
+    void *saved = saved_bytes ? gf_arena_alloc(ctx->arena, saved_bytes) : NULL;
+    if (!n || !ins || (saved_bytes && !saved)) {
+        gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory recording the graph",
+                         gf_op_name(op));
+        return NULL;
+    }
+    if (saved) memset(saved, 0, saved_bytes);
+    for (int i = 0; i < n_in; i++) ins[i] = in[i];
+    n->op = op;
+    n->n_in = n_in;
+    n->in = ins;
+    n->out = out;
+    n->saved = saved;
+    n->prev = ctx->tape;
+    ctx->tape = n;
+    ctx->tape_len++;
+    out->node = n;
+    out->requires_grad = true;
+    return n;
+}
+
+int64_t gf_tape_size(const gf_ctx *ctx) { return ctx->tape_len; }
+
+float *gf_grad_of(gf_ctx *ctx, gf_tensor *t) {
+    if (!t || !t->requires_grad) return NULL;
+    if (!t->grad) {
+        gf_tensor *g = t->persistent ? gf_tensor_new(ctx, GF_F32, t->ndim, t->shape)
+                                     : gf_zeros(ctx, GF_F32, t->ndim, t->shape);
+        if (!g) return NULL;
+        t->grad = g;
+    }
+    return gf_f32(t->grad);
+}
+
+/* Runs every node's backward from the newest, then drops the tape: a graph is consumed by
+ * one backward (as in PyTorch without retain_graph); its nodes are marked so a second
+ * backward through them is an error rather than a silent no-op. */
+static gf_status run_backward(gf_ctx *ctx) {
+    gf_node *n = ctx->tape;
+    ctx->tape = NULL;
+    ctx->tape_len = 0;
+    for (; n; n = n->prev) {
+        gf_tensor *out = n->out;
+        n->out = NULL;
+        if (!out->grad || ctx->status != GF_OK) continue;
+        gf_node cur = *n;
+        cur.out = out;
+        backward_fns[n->op](ctx, &cur);
+    }
+    return ctx->status;
+}
+
+gf_status gf_backward_many(gf_ctx *ctx, int n, gf_tensor *const *outs,
+                           const gf_tensor *const *grad_outs) {
+    if (ctx->status != GF_OK) return ctx->status;
+    if (n < 1 || !outs || !grad_outs)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "backward: no outputs given");
+    for (int k = 0; k < n; k++) {
+        gf_tensor *out = outs[k];
+        const gf_tensor *grad_out = grad_outs[k];
+        if (!gf_check_tensor(ctx, "backward", "output", out, GF_F32) ||
+            !gf_check_tensor(ctx, "backward", "grad_out", grad_out, GF_F32))
+            return ctx->status;
+        if (!gf_same_shape(out, grad_out)) {
+            char a[GF_SHAPE_BUF], b[GF_SHAPE_BUF];
+            return gf_ctx_set_error(ctx, GF_ERR_SHAPE,
+                                    "backward: grad_out shape %s does not match output shape %s",
+                                    gf_shape_str(grad_out, b, sizeof b),
+                                    gf_shape_str(out, a, sizeof a));
+        }
+        if (!out->requires_grad)
+            return gf_ctx_set_error(ctx, GF_ERR_STATE,
+                                    "backward: output %d does not require grad (no tensor "
+                                    "requiring grad reached it, or grad mode was off)", k);
+        if (out->node && !out->node->out)
+            return gf_ctx_set_error(ctx, GF_ERR_STATE,
+                                    "backward: this graph was already used by a backward pass "
+                                    "(run the forward again)");
+    }
+    for (int k = 0; k < n; k++) {
+        float *g = gf_grad_of(ctx, outs[k]);
+        if (!g) return ctx->status;
+        const float *go = gf_contig_f32(ctx, grad_outs[k]);
+        if (!go) return ctx->status;
+        for (int64_t i = 0; i < outs[k]->numel; i++) g[i] += go[i];
+    }
+    return run_backward(ctx);
+}
+
+gf_status gf_backward_with(gf_ctx *ctx, gf_tensor *out, const gf_tensor *grad_out) {
+    return gf_backward_many(ctx, 1, &out, &grad_out);
+}
+
+gf_status gf_backward(gf_ctx *ctx, gf_tensor *loss) {
+    if (ctx->status != GF_OK) return ctx->status;
+    if (!gf_check_tensor(ctx, "backward", "loss", loss, GF_F32)) return ctx->status;
+    if (loss->numel != 1) {
+        char b[GF_SHAPE_BUF];
+        return gf_ctx_set_error(ctx, GF_ERR_SHAPE,
+                                "backward: loss must have one element, got shape %s "
+                                "(use gf_backward_with for a non-scalar output)",
+                                gf_shape_str(loss, b, sizeof b));
+    }
+    gf_tensor *one = gf_full(ctx, loss->ndim, loss->shape, 1.0f);
+    if (!one) return ctx->status;
+    return gf_backward_with(ctx, loss, one);
+}

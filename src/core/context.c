@@ -1,0 +1,129 @@
+/* The execution context: arena, tape, RNG, thread count and the first error message. */
+#define _GNU_SOURCE
+#include "core/internal.h"
+
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include <cblas.h>
+
+static const char *const status_names[GF_STATUS_COUNT] = {
+    "ok", "invalid argument", "shape", "dtype", "out of memory", "io", "format", "state",
+    "numeric",
+};
+
+const char *gf_status_name(gf_status s) {
+    return (s >= 0 && s < GF_STATUS_COUNT) ? status_names[s] : "unknown";
+}
+
+int gf_available_cores(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+const char *gf_blas_threading(void) {
+#ifdef GF_HAVE_OPENBLAS
+    switch (openblas_get_parallel()) {
+    case 0: return "sequential";
+    case 1: return "pthreads";
+    case 2: return "openmp";
+    }
+#endif
+    return "unknown";
+}
+
+gf_ctx_params gf_ctx_default_params(void) {
+    gf_ctx_params p = {0};
+    p.n_threads = 0;
+    p.seed = 0;
+    p.arena_bytes = (size_t)16 << 20;
+    return p;
+}
+
+gf_ctx *gf_ctx_new(const gf_ctx_params *params) {
+    gf_ctx_params p = params ? *params : gf_ctx_default_params();
+    gf_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return NULL;
+    ctx->arena = gf_arena_new(p.arena_bytes);
+    if (!ctx->arena) {
+        free(ctx);
+        return NULL;
+    }
+    ctx->grad_enabled = true;
+    gf_rng_seed(&ctx->rng, p.seed);
+    gf_ctx_set_threads(ctx, p.n_threads);
+    return ctx;
+}
+
+void gf_ctx_free(gf_ctx *ctx) {
+    if (!ctx) return;
+    gf_arena_free(ctx->arena);
+    free(ctx);
+}
+
+void gf_ctx_reset(gf_ctx *ctx) {
+    gf_arena_reset(ctx->arena);
+    ctx->tape = NULL;
+    ctx->tape_len = 0;
+}
+
+void gf_ctx_set_threads(gf_ctx *ctx, int n) {
+    if (n <= 0) n = gf_available_cores();
+    ctx->n_threads = n;
+    /* the BLAS gets the same count so its threads and ours never run at once in excess */
+#ifdef GF_HAVE_OPENBLAS
+    openblas_set_num_threads(n);
+#endif
+}
+
+int gf_ctx_threads(const gf_ctx *ctx) { return ctx->n_threads; }
+
+int gf_threads_for(const gf_ctx *ctx, int64_t work) {
+    if (ctx->n_threads <= 1 || work < 32768) return 1;
+    int64_t by_work = work / 16384;
+    return by_work < ctx->n_threads ? (int)by_work : ctx->n_threads;
+}
+
+gf_rng *gf_ctx_rng(gf_ctx *ctx) { return &ctx->rng; }
+gf_arena *gf_ctx_arena(gf_ctx *ctx) { return ctx->arena; }
+
+bool gf_ctx_set_grad_enabled(gf_ctx *ctx, bool enabled) {
+    bool prev = ctx->grad_enabled;
+    ctx->grad_enabled = enabled;
+    return prev;
+}
+
+bool gf_ctx_grad_enabled(const gf_ctx *ctx) { return ctx->grad_enabled; }
+
+gf_status gf_ctx_status(const gf_ctx *ctx) { return ctx->status; }
+const char *gf_ctx_error(const gf_ctx *ctx) { return ctx->error; }
+
+void gf_ctx_clear_error(gf_ctx *ctx) {
+    ctx->status = GF_OK;
+    ctx->error[0] = '\0';
+}
+
+gf_status gf_ctx_set_errorv(gf_ctx *ctx, gf_status s, const char *fmt, va_list ap) {
+    if (ctx->status == GF_OK && s != GF_OK) {
+        ctx->status = s;
+        vsnprintf(ctx->error, sizeof ctx->error, fmt, ap);
+    }
+    return s;
+}
+
+gf_status gf_ctx_set_error(gf_ctx *ctx, gf_status s, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    gf_ctx_set_errorv(ctx, s, fmt, ap);
+    va_end(ap);
+    return s;
+}

@@ -1,0 +1,111 @@
+/* Internal interface between the core (context, tape, arena) and the op files. Not
+ * installed; ops include it to record nodes, reach gradient buffers and report errors. */
+#ifndef GRAFT_INTERNAL_H
+#define GRAFT_INTERNAL_H
+
+#include "graft/graft.h"
+#include "core/op_list.h"
+
+#include <string.h>
+
+typedef enum gf_op {
+#define GF_X_ENUM(E, n) GF_OP_##E,
+    GF_OP_LIST(GF_X_ENUM)
+#undef GF_X_ENUM
+    GF_OP_COUNT
+} gf_op;
+
+/* One recorded op. in[] and saved live in the arena with the node. */
+struct gf_node {
+    gf_op op;
+    int n_in;
+    gf_tensor **in;
+    gf_tensor *out;
+    void *saved;   /* op-specific record (parameters, masks, statistics) */
+    gf_node *prev; /* previous node on the tape */
+};
+
+typedef void (*gf_backward_fn)(gf_ctx *ctx, gf_node *node);
+#define GF_X_DECL(E, n) void gf_bw_##n(gf_ctx *ctx, gf_node *node);
+GF_OP_LIST(GF_X_DECL)
+#undef GF_X_DECL
+
+const char *gf_op_name(gf_op op);
+
+struct gf_ctx {
+    gf_arena *arena;
+    gf_node *tape;       /* most recent node */
+    int64_t tape_len;
+    gf_rng rng;
+    int n_threads;
+    bool grad_enabled;
+    gf_status status;
+    char error[512];
+};
+
+/* True when an op on these inputs must be recorded (grad mode on, some input requires grad).
+ * NULL entries are skipped. */
+bool gf_wants_grad(const gf_ctx *ctx, gf_tensor *const *in, int n_in);
+/* Records a node producing `out` with a zeroed saved block of saved_bytes; marks out as
+ * requiring grad. Returns NULL (with ctx error) when out of memory. Call only when
+ * gf_wants_grad() is true. */
+gf_node *gf_record(gf_ctx *ctx, gf_op op, gf_tensor *out, gf_tensor *const *in, int n_in,
+                   size_t saved_bytes);
+
+/* Contiguous float gradient buffer of t (allocated zeroed on first use: in the arena for
+ * arena tensors, with malloc for persistent ones). NULL when t does not require grad, or on
+ * out-of-memory (ctx error set). */
+float *gf_grad_of(gf_ctx *ctx, gf_tensor *t);
+
+/* Pointer to t's elements in contiguous order: t->data itself, or an arena copy. */
+const float *gf_contig_f32(gf_ctx *ctx, const gf_tensor *t);
+const int64_t *gf_contig_i64(gf_ctx *ctx, const gf_tensor *t);
+/* Uninitialised / zeroed arena scratch. NULL with ctx error on out-of-memory. */
+float *gf_scratch_f32(gf_ctx *ctx, int64_t n);
+float *gf_scratch_zero_f32(gf_ctx *ctx, int64_t n);
+void *gf_scratch(gf_ctx *ctx, size_t bytes);
+
+/* An arena tensor header that views `data` with the given shape and strides. */
+gf_tensor *gf_view_raw(gf_ctx *ctx, gf_dtype dt, int ndim, const int64_t *shape,
+                       const int64_t *stride, void *data);
+void gf_contiguous_strides(int ndim, const int64_t *shape, int64_t *stride);
+int64_t gf_numel_of(int ndim, const int64_t *shape);
+
+/* Argument checks: each sets a message "op: ..." and returns false on failure. A NULL
+ * tensor with an error already set fails quietly (the first error is the cause). */
+bool gf_check_tensor(gf_ctx *ctx, const char *op, const char *arg, const gf_tensor *t,
+                     gf_dtype dt);
+/* Normalises axis (negative from the end) into [0, ndim). */
+bool gf_check_axis(gf_ctx *ctx, const char *op, int ndim, int axis, int *out);
+
+/* Broadcast of two shapes: out shape and each input's strides over it (0 where broadcast). */
+typedef struct gf_bcast {
+    int ndim;
+    int64_t shape[GF_MAX_DIMS];
+    int64_t sa[GF_MAX_DIMS];
+    int64_t sb[GF_MAX_DIMS];
+    int64_t numel;
+} gf_bcast;
+bool gf_broadcast(gf_ctx *ctx, const char *op, const gf_tensor *a, const gf_tensor *b,
+                  gf_bcast *bc);
+/* Adds g (contiguous over out_shape) into dst (contiguous over t's shape), summing over the
+ * dimensions where t was broadcast. */
+void gf_reduce_broadcast_add(int out_ndim, const int64_t *out_shape, const float *g,
+                             const gf_tensor *t, float *dst);
+
+/* Walks a multi-index over shape; returns false after the last element. */
+static inline bool gf_index_next(int ndim, const int64_t *shape, int64_t *idx) {
+    for (int d = ndim - 1; d >= 0; d--) {
+        if (++idx[d] < shape[d]) return true;
+        idx[d] = 0;
+    }
+    return false;
+}
+
+/* Threads to use for `work` elementwise operations (1 below a size where forking costs more
+ * than it saves). */
+int gf_threads_for(const gf_ctx *ctx, int64_t work);
+
+#define GF_SHAPE_BUF 96
+
+#endif
