@@ -44,13 +44,15 @@ typedef struct gf_rng {
 } gf_rng;
 
 void gf_rng_seed(gf_rng *r, uint64_t seed);
+/* The raw Philox4x32-10 block function (exposed for known-answer tests). */
+void gf_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 uint32_t gf_rng_u32(gf_rng *r);
 uint64_t gf_rng_u64(gf_rng *r);
 /* Uniform float in [0, 1) with 24 random bits. */
 float gf_rng_uniform(gf_rng *r);
 /* Uniform integer in [0, n) without modulo bias; n > 0. */
 uint64_t gf_rng_below(gf_rng *r, uint64_t n);
-/* Standard normal (Box-Muller, both values used in turn is not cached: stateless per call). */
+/* Standard normal (Box-Muller; one value per call, nothing cached between calls). */
 float gf_rng_normal(gf_rng *r);
 /* Fisher-Yates shuffle of idx[0..n). */
 void gf_rng_shuffle(gf_rng *r, int64_t *idx, int64_t n);
