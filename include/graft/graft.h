@@ -7,5 +7,6 @@
 #include "graft/tensor.h"
 #include "graft/autograd.h"
 #include "graft/ops.h"
+#include "graft/safetensors.h"
 
 #endif
