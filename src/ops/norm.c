@@ -1,0 +1,418 @@
+/* Normalisation and regularisation ops: batch_norm (train/eval, running statistics), layer_norm
+ * over trailing axes, and inverted dropout driven by the context RNG. Forward + backward. */
+#include "core/internal.h"
+
+#include <math.h>
+
+/* Checks an optional per-channel vector (weight, bias, running statistics): f32, shape [C]. */
+static bool check_vec(gf_ctx *ctx, const char *op, const char *arg, const gf_tensor *v,
+                      int64_t c, const gf_tensor *x) {
+    if (!v) return true;
+    if (!gf_check_tensor(ctx, op, arg, v, GF_F32)) return false;
+    if (v->ndim != 1 || v->shape[0] != c) {
+        char sv[GF_SHAPE_BUF], sx[GF_SHAPE_BUF];
+        gf_ctx_set_error(ctx, GF_ERR_SHAPE, "%s: %s %s does not fit input %s (expected [%lld])",
+                         op, arg, gf_shape_str(v, sv, sizeof sv), gf_shape_str(x, sx, sizeof sx),
+                         (long long)c);
+        return false;
+    }
+    return true;
+}
+
+/* ---- batch_norm ----------------------------------------------------------------------
+ * x is viewed as [N, C, S] (S = product of the trailing dims); statistics are per channel
+ * over the M = N*S elements. y = xhat * w + b with xhat = (x - mean) * invstd.
+ * Backward (training, batch statistics depend on x):
+ *   dx = w * invstd * (g - mean(g) - xhat * mean(g * xhat))
+ * Eval (running statistics are constants): dx = w * invstd * g. In both, dw = sum(g * xhat)
+ * and db = sum(g) per channel. */
+
+/* With a small spatial size ([N, C] inputs) channels go in blocks of BN_CB so each pass
+ * reads whole cache lines; a channel's sums still run over (n, s) in order, so the result
+ * does not depend on the blocking or the thread count. */
+#define BN_CB 16
+static int64_t bn_block(int64_t s) { return s >= 64 ? 1 : BN_CB; }
+
+typedef struct {
+    int64_t n, c, s;
+    bool training;
+    double *mean;   /* [C]: batch mean (training) or running mean snapshot (eval) */
+    double *invstd; /* [C]: 1 / sqrt(var + eps) with the variance used to normalise */
+} bn_saved;
+
+gf_tensor *gf_batch_norm(gf_ctx *ctx, gf_tensor *x, gf_tensor *weight, gf_tensor *bias,
+                         gf_tensor *running_mean, gf_tensor *running_var, bool training,
+                         float momentum, float eps) {
+    const char *op = "batch_norm";
+    if (!gf_check_tensor(ctx, op, "input", x, GF_F32)) return NULL;
+    char sx[GF_SHAPE_BUF];
+    if (x->ndim < 2) {
+        gf_ctx_set_error(ctx, GF_ERR_SHAPE, "batch_norm: input %s must be [N, C, ...] (2 or more dimensions)",
+                         gf_shape_str(x, sx, sizeof sx));
+        return NULL;
+    }
+    int64_t n = x->shape[0], c = x->shape[1], s = gf_numel_of(x->ndim - 2, x->shape + 2);
+    int64_t m = n * s;
+    if (!check_vec(ctx, op, "weight", weight, c, x) || !check_vec(ctx, op, "bias", bias, c, x) ||
+        !check_vec(ctx, op, "running_mean", running_mean, c, x) ||
+        !check_vec(ctx, op, "running_var", running_var, c, x))
+        return NULL;
+    if (!(eps >= 0.0f) || !isfinite(momentum)) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "batch_norm: invalid eps %g or momentum %g",
+                         (double)eps, (double)momentum);
+        return NULL;
+    }
+    if ((running_mean == NULL) != (running_var == NULL)) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                         "batch_norm: running_mean and running_var must both be given or both NULL");
+        return NULL;
+    }
+    if (!training && !running_mean) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                         "batch_norm: evaluation mode needs running_mean and running_var");
+        return NULL;
+    }
+    if (training && m == 1) {
+        gf_ctx_set_error(ctx, GF_ERR_SHAPE,
+                         "batch_norm: expected more than 1 value per channel when training, got input %s",
+                         gf_shape_str(x, sx, sizeof sx));
+        return NULL;
+    }
+    gf_tensor *out = gf_empty(ctx, GF_F32, x->ndim, x->shape);
+    double *mean = gf_scratch(ctx, sizeof(double) * (size_t)(c ? c : 1));
+    double *invstd = gf_scratch(ctx, sizeof(double) * (size_t)(c ? c : 1));
+    const float *px = gf_contig_f32(ctx, x);
+    const float *pw = weight ? gf_contig_f32(ctx, weight) : NULL;
+    const float *pb = bias ? gf_contig_f32(ctx, bias) : NULL;
+    if (!out || !mean || !invstd || !px || (weight && !pw) || (bias && !pb)) return NULL;
+    float *o = gf_f32(out);
+    float *rm = running_mean ? gf_f32(running_mean) : NULL;
+    float *rv = running_var ? gf_f32(running_var) : NULL;
+    int64_t rms = running_mean ? running_mean->stride[0] : 0;
+    int64_t rvs = running_var ? running_var->stride[0] : 0;
+    bool update = training && rm && m > 0;
+
+    int64_t cb = bn_block(s), nblk = (c + cb - 1) / cb;
+#pragma omp parallel for num_threads(gf_threads_for(ctx, x->numel)) schedule(static)
+    for (int64_t blk = 0; blk < nblk; blk++) {
+        int64_t c0 = blk * cb, c1 = c0 + cb < c ? c0 + cb : c;
+        if (training) {
+            double acc[BN_CB] = {0}, sq[BN_CB] = {0};
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t ch = c0; ch < c1; ch++) {
+                    const float *row = px + (i * c + ch) * s;
+                    for (int64_t j = 0; j < s; j++) acc[ch - c0] += row[j];
+                }
+            for (int64_t ch = c0; ch < c1; ch++) mean[ch] = m ? acc[ch - c0] / (double)m : 0.0;
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t ch = c0; ch < c1; ch++) {
+                    const float *row = px + (i * c + ch) * s;
+                    double mu = mean[ch];
+                    for (int64_t j = 0; j < s; j++) {
+                        double d = row[j] - mu;
+                        sq[ch - c0] += d * d;
+                    }
+                }
+            for (int64_t ch = c0; ch < c1; ch++) {
+                double var = m ? sq[ch - c0] / (double)m : 0.0;
+                invstd[ch] = 1.0 / sqrt(var + (double)eps);
+                if (update) {
+                    double unbiased = sq[ch - c0] / (double)(m - 1);
+                    rm[ch * rms] = (float)((1.0 - momentum) * rm[ch * rms] + momentum * mean[ch]);
+                    rv[ch * rvs] = (float)((1.0 - momentum) * rv[ch * rvs] + momentum * unbiased);
+                }
+            }
+        } else {
+            for (int64_t ch = c0; ch < c1; ch++) {
+                mean[ch] = rm[ch * rms];
+                invstd[ch] = 1.0 / sqrt((double)rv[ch * rvs] + (double)eps);
+            }
+        }
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t ch = c0; ch < c1; ch++) {
+                double mu = mean[ch], is = invstd[ch];
+                double w = pw ? pw[ch] : 1.0, b = pb ? pb[ch] : 0.0;
+                const float *row = px + (i * c + ch) * s;
+                float *orow = o + (i * c + ch) * s;
+                for (int64_t j = 0; j < s; j++) orow[j] = (float)((row[j] - mu) * is * w + b);
+            }
+    }
+
+    gf_tensor *in[3] = {x, weight, bias};
+    if (gf_wants_grad(ctx, in, 3)) {
+        gf_node *nd = gf_record(ctx, GF_OP_BATCH_NORM, out, in, 3, sizeof(bn_saved));
+        if (!nd) return NULL;
+        *(bn_saved *)nd->saved = (bn_saved){n, c, s, training, mean, invstd};
+    }
+    return out;
+}
+
+void gf_bw_batch_norm(gf_ctx *ctx, gf_node *nd) {
+    const bn_saved *sv = nd->saved;
+    gf_tensor *x = nd->in[0], *weight = nd->in[1], *bias = nd->in[2];
+    float *gx = gf_grad_of(ctx, x);
+    float *gw = gf_grad_of(ctx, weight);
+    float *gb = gf_grad_of(ctx, bias);
+    if (!gx && !gw && !gb) return;
+    const float *px = gf_contig_f32(ctx, x);
+    const float *pw = weight ? gf_contig_f32(ctx, weight) : NULL;
+    if (!px || (weight && !pw)) return;
+    const float *g = gf_f32(nd->out->grad);
+    int64_t n = sv->n, c = sv->c, s = sv->s, m = n * s;
+
+    int64_t cb = bn_block(s), nblk = (c + cb - 1) / cb;
+#pragma omp parallel for num_threads(gf_threads_for(ctx, x->numel)) schedule(static)
+    for (int64_t blk = 0; blk < nblk; blk++) {
+        int64_t c0 = blk * cb, c1 = c0 + cb < c ? c0 + cb : c;
+        double sum_g[BN_CB] = {0}, sum_gx[BN_CB] = {0};
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t ch = c0; ch < c1; ch++) {
+                double mu = sv->mean[ch], is = sv->invstd[ch];
+                const float *row = px + (i * c + ch) * s, *grow = g + (i * c + ch) * s;
+                for (int64_t j = 0; j < s; j++) {
+                    sum_g[ch - c0] += grow[j];
+                    sum_gx[ch - c0] += grow[j] * ((row[j] - mu) * is);
+                }
+            }
+        for (int64_t ch = c0; ch < c1; ch++) {
+            if (gw) gw[ch] += (float)sum_gx[ch - c0];
+            if (gb) gb[ch] += (float)sum_g[ch - c0];
+        }
+        if (!gx) continue;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t ch = c0; ch < c1; ch++) {
+                double mu = sv->mean[ch], is = sv->invstd[ch];
+                double k = (pw ? pw[ch] : 1.0) * is, mg = 0, mgx = 0;
+                if (sv->training && m > 0) {
+                    mg = sum_g[ch - c0] / (double)m;
+                    mgx = sum_gx[ch - c0] / (double)m;
+                }
+                const float *row = px + (i * c + ch) * s, *grow = g + (i * c + ch) * s;
+                float *gxrow = gx + (i * c + ch) * s;
+                for (int64_t j = 0; j < s; j++) {
+                    double xhat = (row[j] - mu) * is;
+                    gxrow[j] += (float)(k * (grow[j] - mg - xhat * mgx));
+                }
+            }
+    }
+}
+
+/* ---- layer_norm ----------------------------------------------------------------------
+ * x viewed as [R, D] with D = product of the last n_axes dims; each row is normalised.
+ * gxhat = g * w;  dx = invstd * (gxhat - mean(gxhat) - xhat * mean(gxhat * xhat)),
+ * dw = sum over rows of g * xhat, db = sum over rows of g. */
+
+typedef struct {
+    int64_t r, d;
+    double *mean, *invstd; /* [R] */
+} ln_saved;
+
+gf_tensor *gf_layer_norm(gf_ctx *ctx, gf_tensor *x, int n_axes, gf_tensor *weight,
+                         gf_tensor *bias, float eps) {
+    const char *op = "layer_norm";
+    if (!gf_check_tensor(ctx, op, "input", x, GF_F32)) return NULL;
+    if ((weight && !gf_check_tensor(ctx, op, "weight", weight, GF_F32)) ||
+        (bias && !gf_check_tensor(ctx, op, "bias", bias, GF_F32)))
+        return NULL;
+    char sx[GF_SHAPE_BUF], sp[GF_SHAPE_BUF], sn[GF_SHAPE_BUF];
+    if (n_axes < 1 || n_axes > x->ndim) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                         "layer_norm: cannot normalise over the last %d axes of input %s", n_axes,
+                         gf_shape_str(x, sx, sizeof sx));
+        return NULL;
+    }
+    if (!(eps >= 0.0f)) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "layer_norm: invalid eps %g", (double)eps);
+        return NULL;
+    }
+    const int64_t *nshape = x->shape + (x->ndim - n_axes);
+    gf_tensor *params[2] = {weight, bias};
+    const char *pname[2] = {"weight", "bias"};
+    for (int k = 0; k < 2; k++) {
+        gf_tensor *t = params[k];
+        if (t && (t->ndim != n_axes ||
+                  memcmp(t->shape, nshape, sizeof(int64_t) * (size_t)n_axes) != 0)) {
+            gf_ctx_set_error(ctx, GF_ERR_SHAPE,
+                             "layer_norm: %s %s does not match the normalised shape %s of input %s",
+                             pname[k], gf_shape_str(t, sp, sizeof sp),
+                             gf_dims_str(n_axes, nshape, sn, sizeof sn),
+                             gf_shape_str(x, sx, sizeof sx));
+            return NULL;
+        }
+    }
+    int64_t d = gf_numel_of(n_axes, nshape);
+    int64_t r = d ? x->numel / d : gf_numel_of(x->ndim - n_axes, x->shape);
+    gf_tensor *out = gf_empty(ctx, GF_F32, x->ndim, x->shape);
+    double *mean = gf_scratch(ctx, sizeof(double) * (size_t)(r ? r : 1));
+    double *invstd = gf_scratch(ctx, sizeof(double) * (size_t)(r ? r : 1));
+    const float *px = gf_contig_f32(ctx, x);
+    const float *pw = weight ? gf_contig_f32(ctx, weight) : NULL;
+    const float *pb = bias ? gf_contig_f32(ctx, bias) : NULL;
+    if (!out || !mean || !invstd || !px || (weight && !pw) || (bias && !pb)) return NULL;
+    float *o = gf_f32(out);
+
+#pragma omp parallel for num_threads(gf_threads_for(ctx, x->numel)) schedule(static)
+    for (int64_t i = 0; i < r; i++) {
+        const float *row = px + i * d;
+        float *orow = o + i * d;
+        double acc = 0, sq = 0;
+        for (int64_t j = 0; j < d; j++) acc += row[j];
+        double mu = d ? acc / (double)d : 0.0;
+        for (int64_t j = 0; j < d; j++) {
+            double dv = row[j] - mu;
+            sq += dv * dv;
+        }
+        double is = 1.0 / sqrt((d ? sq / (double)d : 0.0) + (double)eps);
+        mean[i] = mu;
+        invstd[i] = is;
+        for (int64_t j = 0; j < d; j++) {
+            double y = (row[j] - mu) * is;
+            if (pw) y *= pw[j];
+            if (pb) y += pb[j];
+            orow[j] = (float)y;
+        }
+    }
+
+    gf_tensor *in[3] = {x, weight, bias};
+    if (gf_wants_grad(ctx, in, 3)) {
+        gf_node *nd = gf_record(ctx, GF_OP_LAYER_NORM, out, in, 3, sizeof(ln_saved));
+        if (!nd) return NULL;
+        *(ln_saved *)nd->saved = (ln_saved){r, d, mean, invstd};
+    }
+    return out;
+}
+
+void gf_bw_layer_norm(gf_ctx *ctx, gf_node *nd) {
+    const ln_saved *sv = nd->saved;
+    gf_tensor *x = nd->in[0], *weight = nd->in[1], *bias = nd->in[2];
+    float *gx = gf_grad_of(ctx, x);
+    float *gw = gf_grad_of(ctx, weight);
+    float *gb = gf_grad_of(ctx, bias);
+    if (!gx && !gw && !gb) return;
+    const float *px = gf_contig_f32(ctx, x);
+    const float *pw = weight ? gf_contig_f32(ctx, weight) : NULL;
+    if (!px || (weight && !pw)) return;
+    const float *g = gf_f32(nd->out->grad);
+    int64_t r = sv->r, d = sv->d;
+    int nt = gf_threads_for(ctx, x->numel);
+
+    if (gw || gb) { /* column blocks summing rows in order: one thread owns each column */
+        enum { CB = 64 };
+        int64_t nblk = (d + CB - 1) / CB;
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int64_t blk = 0; blk < nblk; blk++) {
+            int64_t j0 = blk * CB, j1 = j0 + CB < d ? j0 + CB : d;
+            double sw[CB] = {0}, sb[CB] = {0};
+            for (int64_t i = 0; i < r; i++) {
+                const float *row = px + i * d, *grow = g + i * d;
+                double mu = sv->mean[i], is = sv->invstd[i];
+                for (int64_t j = j0; j < j1; j++) {
+                    sw[j - j0] += grow[j] * ((row[j] - mu) * is);
+                    sb[j - j0] += grow[j];
+                }
+            }
+            for (int64_t j = j0; j < j1; j++) {
+                if (gw) gw[j] += (float)sw[j - j0];
+                if (gb) gb[j] += (float)sb[j - j0];
+            }
+        }
+    }
+    if (!gx) return;
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t i = 0; i < r; i++) {
+        const float *row = px + i * d, *grow = g + i * d;
+        double mu = sv->mean[i], is = sv->invstd[i];
+        double sg = 0, sgx = 0;
+        for (int64_t j = 0; j < d; j++) {
+            double gh = (double)grow[j] * (pw ? pw[j] : 1.0f);
+            sg += gh;
+            sgx += gh * ((row[j] - mu) * is);
+        }
+        double mg = sg / (double)d, mgx = sgx / (double)d;
+        float *gxrow = gx + i * d;
+        for (int64_t j = 0; j < d; j++) {
+            double gh = (double)grow[j] * (pw ? pw[j] : 1.0f);
+            double xhat = (row[j] - mu) * is;
+            gxrow[j] += (float)(is * (gh - mg - xhat * mgx));
+        }
+    }
+}
+
+/* ---- dropout ----------------------------------------------------------------------------
+ * Element i is kept when its uniform draw u_i >= p and then scaled by 1/(1-p). The draws are
+ * the context RNG's stream in element order; whole Philox blocks are generated in parallel
+ * straight from their counters, which yields exactly the sequential stream. */
+
+typedef struct {
+    uint8_t *mask; /* [numel] 1 = kept */
+    float scale;   /* 1 / (1 - p) */
+} dropout_saved;
+
+static inline float u32_to_uniform(uint32_t v) { return (float)(v >> 8) * (1.0f / 16777216.0f); }
+
+/* Draws numel uniforms from r (the same values as numel gf_rng_uniform calls) and writes
+ * mask[i] = (u_i >= p). */
+static void dropout_mask(gf_ctx *ctx, gf_rng *r, int64_t numel, float p, uint8_t *mask) {
+    int64_t i = 0;
+    while (i < numel && r->lane < 4) { /* finish the block already started */
+        mask[i] = u32_to_uniform(gf_rng_u32(r)) >= p;
+        i++;
+    }
+    int64_t nblocks = (numel - i) / 4;
+    uint64_t base = r->counter;
+    const uint32_t key[2] = {(uint32_t)r->key, (uint32_t)(r->key >> 32)};
+    uint8_t *mb = mask + i;
+#pragma omp parallel for num_threads(gf_threads_for(ctx, nblocks * 4)) schedule(static)
+    for (int64_t b = 0; b < nblocks; b++) {
+        uint64_t cnt = base + (uint64_t)b;
+        const uint32_t ctr[4] = {(uint32_t)cnt, (uint32_t)(cnt >> 32), 0, 0};
+        uint32_t w[4];
+        gf_philox4x32(ctr, key, w);
+        for (int k = 0; k < 4; k++) mb[b * 4 + k] = u32_to_uniform(w[k]) >= p;
+    }
+    r->counter += (uint64_t)nblocks;
+    for (i += nblocks * 4; i < numel; i++) mask[i] = u32_to_uniform(gf_rng_u32(r)) >= p;
+}
+
+gf_tensor *gf_dropout(gf_ctx *ctx, gf_tensor *x, float p, bool training) {
+    if (!gf_check_tensor(ctx, "dropout", "input", x, GF_F32)) return NULL;
+    if (!(p >= 0.0f && p <= 1.0f)) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "dropout: probability %g is outside [0, 1]",
+                         (double)p);
+        return NULL;
+    }
+    if (!training || p == 0.0f) return x;
+    gf_tensor *out = gf_empty(ctx, GF_F32, x->ndim, x->shape);
+    uint8_t *mask = gf_scratch(ctx, (size_t)(x->numel ? x->numel : 1));
+    const float *px = gf_contig_f32(ctx, x);
+    if (!out || !mask || !px) return NULL;
+    int64_t numel = x->numel;
+    float scale;
+    if (p == 1.0f) { /* everything dropped: zeros, zero gradient, no draws needed */
+        scale = 0.0f;
+        memset(mask, 0, (size_t)numel);
+    } else {
+        scale = 1.0f / (1.0f - p);
+        dropout_mask(ctx, gf_ctx_rng(ctx), numel, p, mask);
+    }
+    float *o = gf_f32(out);
+#pragma omp parallel for num_threads(gf_threads_for(ctx, numel)) schedule(static)
+    for (int64_t i = 0; i < numel; i++) o[i] = mask[i] ? px[i] * scale : 0.0f;
+    if (gf_wants_grad(ctx, &x, 1)) {
+        gf_node *nd = gf_record(ctx, GF_OP_DROPOUT, out, &x, 1, sizeof(dropout_saved));
+        if (!nd) return NULL;
+        *(dropout_saved *)nd->saved = (dropout_saved){mask, scale};
+    }
+    return out;
+}
+
+void gf_bw_dropout(gf_ctx *ctx, gf_node *nd) {
+    float *gx = gf_grad_of(ctx, nd->in[0]);
+    if (!gx) return;
+    const dropout_saved *sv = nd->saved;
+    const float *g = gf_f32(nd->out->grad);
+    int64_t numel = nd->out->numel;
+#pragma omp parallel for num_threads(gf_threads_for(ctx, numel)) schedule(static)
+    for (int64_t i = 0; i < numel; i++)
+        if (sv->mask[i]) gx[i] += g[i] * sv->scale;
+}
