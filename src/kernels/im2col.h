@@ -1,0 +1,43 @@
+/* Convolution geometry, the unfold/fold kernels (im2col, col2im) that turn a 2-D convolution
+ * into matrix products, and direct depthwise kernels. Internal to src/ops/conv.c and tests. */
+#ifndef GRAFT_KERNELS_IM2COL_H
+#define GRAFT_KERNELS_IM2COL_H
+
+#include <stdint.h>
+
+/* One 2-D convolution: x [n, c, h, w] * w [o, c/groups, kh, kw] -> y [n, o, oh, ow]. */
+typedef struct gf_conv_geom {
+    int64_t n, c, h, w;  /* input */
+    int64_t o, kh, kw;   /* weight */
+    int64_t oh, ow;      /* output */
+    int64_t sh, sw, ph, pw, dh, dw;
+    int64_t groups;
+} gf_conv_geom;
+
+/* Output size of one convolution axis: floor((in + 2 pad - dil (k - 1) - 1) / stride) + 1,
+ * which may be <= 0 when the kernel does not fit. */
+int64_t gf_conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil);
+
+/* Unfolds one input channel plane x [h, w] into kh*kw rows of oh*ow columns: row (i, j) holds
+ * x[oh*sh - ph + i*dh, ow*sw - pw + j*dw] (0 outside the input). Row r starts at
+ * col + r * ld (ld >= oh*ow lets several images share one column matrix). */
+void gf_im2col_plane(const gf_conv_geom *g, const float *x, float *col, int64_t ld);
+
+/* The adjoint of gf_im2col_plane: adds every column entry back into the input position it
+ * was read from (x += fold(col)). One call writes only its own plane. */
+void gf_col2im_plane_add(const gf_conv_geom *g, const float *col, int64_t ld, float *x);
+
+/* Direct kernels for one plane of a convolution whose groups each hold one input channel
+ * (depthwise): y [oh, ow] += x [h, w] (*) k [kh, kw]; dx += the adjoint applied to dy; and
+ * dk[kh*kw] += the correlation of x with dy (accumulated in double). */
+void gf_dwconv_plane(const gf_conv_geom *g, const float *x, const float *k, float *y);
+void gf_dwconv_plane_bwd_x(const gf_conv_geom *g, const float *dy, const float *k, float *dx);
+void gf_dwconv_plane_bwd_w(const gf_conv_geom *g, const float *x, const float *dy, double *dk);
+
+/* Floats of scratch (column matrix plus product buffer) the conv kernels may use at once;
+ * images are processed in chunks that fit. Tests lower it to exercise the chunking; <= 0
+ * restores the default. Not thread-safe: set it before running ops. */
+void gf_conv_set_chunk_budget(int64_t floats);
+int64_t gf_conv_chunk_budget(void);
+
+#endif

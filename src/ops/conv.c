@@ -1,0 +1,354 @@
+/* Convolution: conv2d (stride, padding, dilation, groups) and conv1d on the same path as a
+ * height-1 conv2d. Forward is im2col + one sgemm per group over a chunk of images; backward
+ * recomputes the column matrix for dW and folds W^T dY back with col2im for dX. 1x1 convs
+ * skip im2col; depthwise convs use direct per-plane kernels. */
+#include "core/internal.h"
+#include "kernels/im2col.h"
+
+#include <cblas.h>
+
+/* The conv2d node keeps only the geometry; x and w are its inputs (conv1d's tensors are
+ * [N, C, L] / [O, C/g, K], whose contiguous layout is the same as [N, C, 1, L] / [O, C/g, 1, K]). */
+typedef struct {
+    gf_conv_geom g;
+} conv_saved;
+
+gf_conv_params gf_conv_default_params(void) {
+    gf_conv_params p = {{1, 1}, {0, 0}, {1, 1}, 1};
+    return p;
+}
+
+/* Row-major C[m, n] = alpha op(A) op(B) + beta C. */
+static void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                  const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    if (m == 0 || n == 0 || k == 0) return;
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+/* 1x1 kernel, stride 1, no padding: each image's [C, H*W] block already is its column matrix. */
+static bool pointwise(const gf_conv_geom *g) {
+    return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
+}
+
+/* The direct per-image path pays off when one image's product is already wide enough. */
+static bool use_direct(const gf_conv_geom *g) {
+    return pointwise(g) && (g->oh * g->ow >= 256 || g->n == 1);
+}
+
+/* Groups of one input channel each (depthwise, channel multiplier og = O/C): direct
+ * per-plane kernels, since each group's product would be a [og, KH*KW] x [KH*KW, P] sliver. */
+static bool depthwise(const gf_conv_geom *g) { return g->groups > 1 && g->c == g->groups; }
+
+/* Images per chunk so that per_image floats of scratch each stay within the budget. */
+static int64_t chunk_images(const gf_conv_geom *g, int64_t per_image) {
+    int64_t b = per_image > 0 ? gf_conv_chunk_budget() / per_image : g->n;
+    if (b < 1) b = 1;
+    if (b > g->n) b = g->n;
+    return b;
+}
+
+/* Unfolds images [n0, n0 + nb) into col [C*KH*KW, nb*P]: image i owns columns [i*P, (i+1)*P). */
+static void unfold_chunk(gf_ctx *ctx, const gf_conv_geom *g, const float *x, int64_t n0,
+                         int64_t nb, float *col) {
+    const int64_t P = g->oh * g->ow, kk = g->kh * g->kw, ld = nb * P, hw = g->h * g->w;
+    const int64_t tasks = nb * g->c;
+#pragma omp parallel for num_threads(gf_threads_for(ctx, tasks * kk * P)) schedule(static)
+    for (int64_t t = 0; t < tasks; t++) {
+        int64_t i = t / g->c, ch = t % g->c;
+        gf_im2col_plane(g, x + ((n0 + i) * g->c + ch) * hw, col + ch * kk * ld + i * P, ld);
+    }
+}
+
+/* Sets rows [r0, r0 + rows) of y viewed as [N*O, P] to the bias (or 0). */
+static void fill_bias(gf_ctx *ctx, float *y, int64_t r0, int64_t rows, int64_t o, int64_t P,
+                      const float *b) {
+#pragma omp parallel for num_threads(gf_threads_for(ctx, rows * P)) schedule(static)
+    for (int64_t r = r0; r < r0 + rows; r++) {
+        float v = b ? b[r % o] : 0.0f, *dst = y + r * P;
+        for (int64_t p = 0; p < P; p++) dst[p] = v;
+    }
+}
+
+/* y [N, O, P] = conv(x, w) + b. Products accumulate (beta = 1) onto the bias, except in the
+ * chunked path, which adds the bias while scattering its [O, nb*P] result into y. */
+static void conv_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, const float *w,
+                         const float *b, float *y) {
+    const int64_t P = g->oh * g->ow, G = g->groups, cg = g->c / G, og = g->o / G;
+    const int64_t K = cg * g->kh * g->kw; /* rows of one group's column matrix */
+    const int64_t n = g->n, o = g->o, rows = n * o;
+    if (n == 0 || o == 0 || P == 0) return;
+    if (K == 0) {
+        fill_bias(ctx, y, 0, rows, o, P, b);
+        return;
+    }
+    if (depthwise(g)) {
+        const int64_t kk = g->kh * g->kw, hw = g->h * g->w;
+        fill_bias(ctx, y, 0, rows, o, P, b);
+#pragma omp parallel for num_threads(gf_threads_for(ctx, rows * P * kk)) schedule(static)
+        for (int64_t r = 0; r < rows; r++) {
+            int64_t i = r / o, oc = r % o;
+            gf_dwconv_plane(g, x + (i * g->c + oc / og) * hw, w + oc * kk, y + r * P);
+        }
+        return;
+    }
+    if (use_direct(g)) {
+        fill_bias(ctx, y, 0, rows, o, P, b);
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t gr = 0; gr < G; gr++)
+                sgemm(false, false, og, P, cg, w + gr * og * cg, cg, x + (i * g->c + gr * cg) * P, P,
+                      1.0f, y + (i * o + gr * og) * P, P);
+        return;
+    }
+    const int64_t B = chunk_images(g, g->c * g->kh * g->kw * P + o * P);
+    float *col = gf_scratch_f32(ctx, g->c * g->kh * g->kw * B * P);
+    float *ybuf = B > 1 ? gf_scratch_f32(ctx, o * B * P) : NULL;
+    if (!col || (B > 1 && !ybuf)) return;
+    for (int64_t n0 = 0; n0 < n; n0 += B) {
+        const int64_t nb = n0 + B <= n ? B : n - n0, ld = nb * P;
+        unfold_chunk(ctx, g, x, n0, nb, col);
+        if (nb == 1) { /* the product lands in the output directly */
+            fill_bias(ctx, y, n0 * o, o, o, P, b);
+            for (int64_t gr = 0; gr < G; gr++)
+                sgemm(false, false, og, P, K, w + gr * og * K, K, col + gr * K * ld, ld, 1.0f,
+                      y + (n0 * o + gr * og) * P, P);
+            continue;
+        }
+        for (int64_t gr = 0; gr < G; gr++)
+            sgemm(false, false, og, ld, K, w + gr * og * K, K, col + gr * K * ld, ld, 0.0f,
+                  ybuf + gr * og * ld, ld);
+        /* ybuf [O, nb*P] + b -> y[n0 + i, oc, :] */
+        const int64_t tasks = nb * o;
+#pragma omp parallel for num_threads(gf_threads_for(ctx, tasks * P)) schedule(static)
+        for (int64_t t = 0; t < tasks; t++) {
+            int64_t i = t / o, oc = t % o;
+            float *dst = y + ((n0 + i) * o + oc) * P, v = b ? b[oc] : 0.0f;
+            const float *src = ybuf + oc * ld + i * P;
+            for (int64_t p = 0; p < P; p++) dst[p] = src[p] + v;
+        }
+    }
+}
+
+/* Checks the conv arguments shared by conv2d and conv1d and fills the geometry. x and w
+ * have spatial rank sd (2 or 1); x may lack the batch axis (PyTorch's unbatched input). */
+static bool conv_setup(gf_ctx *ctx, const char *op, int sd, const gf_tensor *x, const gf_tensor *w,
+                       const gf_tensor *b, const gf_conv_params *p, gf_conv_geom *g) {
+    if (!gf_check_tensor(ctx, op, "input", x, GF_F32) || !gf_check_tensor(ctx, op, "weight", w, GF_F32))
+        return false;
+    if (b && !gf_check_tensor(ctx, op, "bias", b, GF_F32)) return false;
+    gf_conv_params dflt = gf_conv_default_params();
+    if (!p) p = &dflt;
+    char sx[GF_SHAPE_BUF], sw[GF_SHAPE_BUF], sb[GF_SHAPE_BUF];
+    gf_shape_str(x, sx, sizeof sx);
+    gf_shape_str(w, sw, sizeof sw);
+    if ((x->ndim != sd + 2 && x->ndim != sd + 1) || w->ndim != sd + 2) {
+        gf_ctx_set_error(ctx, GF_ERR_SHAPE,
+                         "%s: expected input %s (or unbatched %s) and weight %s, got input %s "
+                         "and weight %s", op, sd == 2 ? "[N, C, H, W]" : "[N, C, L]",
+                         sd == 2 ? "[C, H, W]" : "[C, L]",
+                         sd == 2 ? "[O, C/groups, KH, KW]" : "[O, C/groups, K]", sx, sw);
+        return false;
+    }
+    int np = sd; /* parameter pairs used: conv1d reads index 0 only */
+    for (int i = 0; i < np; i++) {
+        if (p->stride[i] < 1 || p->dilation[i] < 1 || p->padding[i] < 0) {
+            gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                             "%s: stride and dilation must be >= 1 and padding >= 0, got stride "
+                             "%d, padding %d, dilation %d (input %s, weight %s)",
+                             op, p->stride[i], p->padding[i], p->dilation[i], sx, sw);
+            return false;
+        }
+    }
+    if (p->groups < 1) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: groups must be >= 1, got %d (input %s, weight %s)",
+                         op, p->groups, sx, sw);
+        return false;
+    }
+    const bool batched = x->ndim == sd + 2;
+    const int64_t *xs = x->shape + (batched ? 1 : 0); /* [C, (H,) W] */
+    memset(g, 0, sizeof *g);
+    g->n = batched ? x->shape[0] : 1;
+    g->c = xs[0];
+    g->o = w->shape[0];
+    g->groups = p->groups;
+    if (sd == 2) {
+        g->h = xs[1], g->w = xs[2], g->kh = w->shape[2], g->kw = w->shape[3];
+        g->sh = p->stride[0], g->sw = p->stride[1], g->ph = p->padding[0], g->pw = p->padding[1];
+        g->dh = p->dilation[0], g->dw = p->dilation[1];
+    } else {
+        g->h = 1, g->w = xs[1], g->kh = 1, g->kw = w->shape[2];
+        g->sh = 1, g->sw = p->stride[0], g->ph = 0, g->pw = p->padding[0];
+        g->dh = 1, g->dw = p->dilation[0];
+    }
+    if (g->c != w->shape[1] * g->groups) {
+        gf_ctx_set_error(ctx, GF_ERR_SHAPE,
+                         "%s: input %s has %lld channels but weight %s with groups %d expects "
+                         "%lld", op, sx, (long long)g->c, sw, p->groups,
+                         (long long)(w->shape[1] * g->groups));
+        return false;
+    }
+    if (g->o % g->groups != 0) {
+        gf_ctx_set_error(ctx, GF_ERR_SHAPE,
+                         "%s: weight %s has %lld output channels, not divisible by groups %d "
+                         "(input %s)", op, sw, (long long)g->o, p->groups, sx);
+        return false;
+    }
+    if (b && (b->ndim != 1 || b->shape[0] != g->o)) {
+        gf_ctx_set_error(ctx, GF_ERR_SHAPE, "%s: bias %s does not fit weight %s (expected [%lld])",
+                         op, gf_shape_str(b, sb, sizeof sb), sw, (long long)g->o);
+        return false;
+    }
+    g->oh = gf_conv_out_size(g->h, g->kh, g->sh, g->ph, g->dh);
+    g->ow = gf_conv_out_size(g->w, g->kw, g->sw, g->pw, g->dw);
+    if (g->kh < 1 || g->kw < 1 || g->oh < 1 || g->ow < 1) {
+        gf_ctx_set_error(ctx, GF_ERR_SHAPE,
+                         "%s: kernel of weight %s (dilated, after padding) does not fit input %s: "
+                         "output size would be %lld x %lld", op, sw, sx, (long long)g->oh,
+                         (long long)g->ow);
+        return false;
+    }
+    return true;
+}
+
+static gf_tensor *conv_run(gf_ctx *ctx, int sd, gf_tensor *x, gf_tensor *w, gf_tensor *b,
+                           const gf_conv_geom *g) {
+    int64_t oshape[4];
+    int ond = 0;
+    if (x->ndim == sd + 2) oshape[ond++] = g->n;
+    oshape[ond++] = g->o;
+    if (sd == 2) oshape[ond++] = g->oh;
+    oshape[ond++] = g->ow;
+    gf_tensor *out = gf_empty(ctx, GF_F32, ond, oshape);
+    if (!out) return NULL;
+    const float *px = gf_contig_f32(ctx, x), *pw = gf_contig_f32(ctx, w);
+    const float *pb = b ? gf_contig_f32(ctx, b) : NULL;
+    if (!px || !pw || (b && !pb)) return NULL;
+    conv_forward(ctx, g, px, pw, pb, gf_f32(out));
+    if (ctx->status != GF_OK) return NULL;
+    gf_tensor *in[3] = {x, w, b};
+    if (gf_wants_grad(ctx, in, 3)) {
+        gf_node *n = gf_record(ctx, GF_OP_CONV2D, out, in, 3, sizeof(conv_saved));
+        if (!n) return NULL;
+        ((conv_saved *)n->saved)->g = *g;
+    }
+    return out;
+}
+
+gf_tensor *gf_conv2d(gf_ctx *ctx, gf_tensor *x, gf_tensor *w, gf_tensor *b,
+                     const gf_conv_params *p) {
+    gf_conv_geom g;
+    if (!conv_setup(ctx, "conv2d", 2, x, w, b, p, &g)) return NULL;
+    return conv_run(ctx, 2, x, w, b, &g);
+}
+
+gf_tensor *gf_conv1d(gf_ctx *ctx, gf_tensor *x, gf_tensor *w, gf_tensor *b,
+                     const gf_conv_params *p) {
+    gf_conv_geom g;
+    if (!conv_setup(ctx, "conv1d", 1, x, w, b, p, &g)) return NULL;
+    return conv_run(ctx, 1, x, w, b, &g);
+}
+
+/* y_g = W_g col_g per image and group (col = im2col(x)), so with dY [N, O, P]:
+ *   db[o] += sum over images and positions of dY[:, o, :]
+ *   dW_g  += dY_g col_g^T        (summed over images in a fixed chunk order)
+ *   dX    += col2im(W_g^T dY_g)  (each input plane folded by one thread)
+ * dW and dX reuse one column buffer per chunk: the columns are dead once dW has them.
+ * Depthwise: dX planes gather from their og output channels, dW rows sum over images. */
+void gf_bw_conv2d(gf_ctx *ctx, gf_node *node) {
+    const gf_conv_geom *g = &((conv_saved *)node->saved)->g;
+    gf_tensor *x = node->in[0], *w = node->in[1], *b = node->in[2];
+    const float *dy = gf_f32(node->out->grad);
+    const int64_t P = g->oh * g->ow, G = g->groups, cg = g->c / G, og = g->o / G;
+    const int64_t K = cg * g->kh * g->kw, n = g->n, o = g->o, hw = g->h * g->w;
+    const int64_t ck = g->c * g->kh * g->kw;
+    if (n == 0 || o == 0 || P == 0) return;
+    float *gb = gf_grad_of(ctx, b);
+    if (gb) {
+#pragma omp parallel for num_threads(gf_threads_for(ctx, n * o * P)) schedule(static)
+        for (int64_t oc = 0; oc < o; oc++) {
+            double s = 0.0;
+            for (int64_t i = 0; i < n; i++) {
+                const float *r = dy + (i * o + oc) * P;
+                for (int64_t p = 0; p < P; p++) s += r[p];
+            }
+            gb[oc] += (float)s;
+        }
+    }
+    float *gx = gf_grad_of(ctx, x), *gw = gf_grad_of(ctx, w);
+    if ((!gx && !gw) || K == 0) return;
+    const float *px = gw ? gf_contig_f32(ctx, x) : NULL;
+    const float *pw = gx ? gf_contig_f32(ctx, w) : NULL;
+    if ((gw && !px) || (gx && !pw)) return;
+    if (depthwise(g)) {
+        const int64_t kk = g->kh * g->kw;
+        if (gx) {
+            const int64_t planes = n * g->c;
+#pragma omp parallel for num_threads(gf_threads_for(ctx, n * o * P * kk)) schedule(static)
+            for (int64_t t = 0; t < planes; t++) {
+                int64_t i = t / g->c, ch = t % g->c;
+                for (int64_t oc = ch * og; oc < (ch + 1) * og; oc++)
+                    gf_dwconv_plane_bwd_x(g, dy + (i * o + oc) * P, pw + oc * kk, gx + t * hw);
+            }
+        }
+        if (gw) {
+            double *acc = gf_scratch(ctx, sizeof(double) * (size_t)(o * kk));
+            if (!acc) return;
+            memset(acc, 0, sizeof(double) * (size_t)(o * kk));
+#pragma omp parallel for num_threads(gf_threads_for(ctx, n * o * P * kk)) schedule(static)
+            for (int64_t oc = 0; oc < o; oc++) {
+                for (int64_t i = 0; i < n; i++)
+                    gf_dwconv_plane_bwd_w(g, px + (i * g->c + oc / og) * hw, dy + (i * o + oc) * P,
+                                          acc + oc * kk);
+                for (int64_t k = 0; k < kk; k++) gw[oc * kk + k] += (float)acc[oc * kk + k];
+            }
+        }
+        return;
+    }
+    if (use_direct(g)) {
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t gr = 0; gr < G; gr++) {
+                const float *dyg = dy + (i * o + gr * og) * P;
+                const int64_t xoff = (i * g->c + gr * cg) * P;
+                if (gw) sgemm(false, true, og, cg, P, dyg, P, px + xoff, P, 1.0f, gw + gr * og * cg, cg);
+                if (gx) sgemm(true, false, cg, P, og, pw + gr * og * cg, cg, dyg, P, 1.0f, gx + xoff, P);
+            }
+        return;
+    }
+    const int64_t B = chunk_images(g, ck * P + o * P);
+    float *col = gf_scratch_f32(ctx, ck * B * P);
+    float *dyb = B > 1 ? gf_scratch_f32(ctx, o * B * P) : NULL;
+    if (!col || (B > 1 && !dyb)) return;
+    for (int64_t n0 = 0; n0 < n; n0 += B) {
+        const int64_t nb = n0 + B <= n ? B : n - n0, ld = nb * P;
+        /* dY of the chunk as [O, nb*P] (image i in columns [i*P, (i+1)*P)) */
+        const float *dys = dy + n0 * o * P;
+        int64_t lddy = P;
+        if (nb > 1) {
+            const int64_t tasks = nb * o;
+#pragma omp parallel for num_threads(gf_threads_for(ctx, tasks * P)) schedule(static)
+            for (int64_t t = 0; t < tasks; t++) {
+                int64_t i = t / o, oc = t % o;
+                memcpy(dyb + oc * ld + i * P, dy + ((n0 + i) * o + oc) * P, sizeof(float) * (size_t)P);
+            }
+            dys = dyb;
+            lddy = ld;
+        }
+        if (gw) {
+            unfold_chunk(ctx, g, px, n0, nb, col);
+            for (int64_t gr = 0; gr < G; gr++)
+                sgemm(false, true, og, K, ld, dys + gr * og * lddy, lddy, col + gr * K * ld, ld, 1.0f,
+                      gw + gr * og * K, K);
+        }
+        if (gx) {
+            for (int64_t gr = 0; gr < G; gr++)
+                sgemm(true, false, K, ld, og, pw + gr * og * K, K, dys + gr * og * lddy, lddy, 0.0f,
+                      col + gr * K * ld, ld);
+            const int64_t tasks = nb * g->c, kk = g->kh * g->kw;
+#pragma omp parallel for num_threads(gf_threads_for(ctx, tasks * kk * P)) schedule(static)
+            for (int64_t t = 0; t < tasks; t++) {
+                int64_t i = t / g->c, ch = t % g->c;
+                gf_col2im_plane_add(g, col + ch * kk * ld + i * P, ld, gx + ((n0 + i) * g->c + ch) * hw);
+            }
+        }
+    }
+}
