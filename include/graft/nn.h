@@ -1,0 +1,214 @@
+/* graft nn: PyTorch-style modules (torch.nn). A module is a tree node holding named parameters,
+ * named buffers and named children; its tensors carry PyTorch's state_dict names and order. */
+#ifndef GRAFT_NN_H
+#define GRAFT_NN_H
+
+#include "graft/ops.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- ownership, in one place -----------------------------------------------------------
+ * - A constructor (gf_nn_*) returns a new module, or NULL with a context error naming the
+ *   module and the bad values. The caller owns a module until it is added to a parent.
+ * - gf_module_add / _append / _replace / gf_nn_sequential_of TAKE OWNERSHIP of the child:
+ *   on failure they free it, except a child that already belongs to a tree (it has a parent,
+ *   or it is an ancestor of the new parent), which is left where it is. A NULL child (a failed
+ *   constructor) makes them return that error quietly, so a model can be built in a few
+ *   calls and checked once.
+ * - gf_module_free frees a module, all its descendants, their parameters and buffers (and
+ *   the gradients of those). Freeing a module that still has a parent detaches it first.
+ * - Parameters and buffers are persistent tensors owned by their module; pointers returned by
+ *   lookups are borrowed and valid until the module is freed.
+ * - gf_module_forward returns an arena tensor (valid until gf_ctx_reset), like every op.
+ * - Modules start in training mode with every parameter requiring a gradient (as PyTorch). */
+
+typedef struct gf_module gf_module;
+
+/* A forward function: self is the module being run, user the pointer given at creation. */
+typedef gf_tensor *(*gf_module_forward_fn)(gf_ctx *ctx, gf_module *self, gf_tensor *x,
+                                           void *user);
+
+/* Runs m on x. NULL (with a ctx error) on failure; the first failure inside a module tree is
+ * reported with the innermost failing module's dotted path and type, e.g.
+ * "module features.0 (Conv2d): expected input [N, 3, H, W], got [2, 5, 8, 8]". NULL m or x:
+ * NULL, keeping an earlier error (or setting one when there is none). */
+gf_tensor *gf_module_forward(gf_ctx *ctx, gf_module *m, gf_tensor *x);
+void gf_module_free(gf_module *m);
+
+/* "Linear", "Sequential", the name given to gf_nn_container, ... Never NULL for a module. */
+const char *gf_module_type(const gf_module *m);
+/* Sets training (true) or evaluation (false) mode on m and every descendant (torch's
+ * module.train(mode) / module.eval()). Affects BatchNorm and Dropout. */
+void gf_module_train(gf_module *m, bool training);
+bool gf_module_is_training(const gf_module *m);
+
+/* ---- containers ------------------------------------------------------------------------ */
+
+/* torch.nn.Sequential: runs children in order; gf_module_append names them "0", "1", ... */
+gf_module *gf_nn_sequential(gf_ctx *ctx);
+/* A Sequential holding children[0..n) (takes ownership of all of them, even on failure). */
+gf_module *gf_nn_sequential_of(gf_ctx *ctx, int n, gf_module *const *children);
+/* A container with children named by the caller (features, classifier, fc, ...). type_name
+ * is copied (at most 47 characters). forward NULL: run the children in order. user is passed
+ * to forward; user_free (may be NULL) is called on it when the module is freed. */
+gf_module *gf_nn_container(gf_ctx *ctx, const char *type_name, gf_module_forward_fn forward,
+                           void *user, void (*user_free)(void *));
+/* User pointer given to gf_nn_container (NULL for built-in modules). */
+void *gf_module_user(const gf_module *m);
+
+/* Adds child under name (non-empty, no '.', not yet used in parent by a child, parameter or
+ * buffer). The child must not already have a parent. Takes ownership of child. */
+gf_status gf_module_add(gf_ctx *ctx, gf_module *parent, const char *name, gf_module *child);
+/* Adds child named by the current number of children ("0", "1", ...). Takes ownership. */
+gf_status gf_module_append(gf_ctx *ctx, gf_module *parent, gf_module *child);
+/* Replaces the descendant at dotted path (e.g. "fc" or "layer1.0.downsample") with child,
+ * keeping its name and position; the old module is freed. Takes ownership of child. */
+gf_status gf_module_replace(gf_ctx *ctx, gf_module *root, const char *path, gf_module *child);
+/* Removes the descendant at path from its parent and returns it (now owned by the caller).
+ * NULL with a ctx error when there is none. */
+gf_module *gf_module_detach(gf_ctx *ctx, gf_module *root, const char *path);
+
+int gf_module_num_children(const gf_module *m);
+/* i-th child (borrowed) and, when name is not NULL, its name (borrowed). NULL if out of range. */
+gf_module *gf_module_child_at(const gf_module *m, int i, const char **name);
+/* Descendant at a dotted path ("features.0"), borrowed; NULL when there is none. */
+gf_module *gf_module_child(const gf_module *m, const char *path);
+
+/* ---- parameters and buffers ------------------------------------------------------------
+ * Names are PyTorch's state_dict keys: "<child>.<child>.<name>". Order is torch's: a module's
+ * own parameters (in registration order), then its buffers, then each child's in turn. */
+
+/* Registers a persistent tensor as a parameter / buffer of m under name. Takes ownership of t
+ * (freed on failure too). A parameter keeps t->requires_grad as set by the caller. */
+gf_status gf_module_add_parameter(gf_ctx *ctx, gf_module *m, const char *name, gf_tensor *t);
+gf_status gf_module_add_buffer(gf_ctx *ctx, gf_module *m, const char *name, gf_tensor *t);
+
+typedef enum gf_state_filter {
+    GF_STATE_PARAMS = 1,  /* named_parameters() */
+    GF_STATE_BUFFERS = 2, /* named_buffers() */
+    GF_STATE_ALL = 3      /* state_dict(): parameters and buffers interleaved per module */
+} gf_state_filter;
+
+typedef struct gf_named_tensor {
+    char *name;         /* full dotted name, owned by the list */
+    gf_tensor *tensor;  /* borrowed from the module */
+    bool is_buffer;
+} gf_named_tensor;
+
+typedef struct gf_named_tensors {
+    int n;
+    gf_named_tensor *items;
+} gf_named_tensors;
+
+/* New list of m's tensors in state_dict order (free with gf_named_tensors_free; the tensors
+ * stay the module's). NULL with a ctx error on out-of-memory or NULL m. */
+gf_named_tensors *gf_module_named_tensors(gf_ctx *ctx, const gf_module *m, gf_state_filter which);
+void gf_named_tensors_free(gf_named_tensors *list);
+
+/* Parameter or buffer at a dotted name (borrowed), or NULL; when ctx is not NULL a miss sets
+ * an error naming the key and the module type. */
+gf_tensor *gf_module_tensor(gf_ctx *ctx, const gf_module *m, const char *name);
+/* Copies data (numel elements of dt, contiguous) into the tensor at name after checking that
+ * dtype and shape match exactly (load_state_dict for one key). */
+gf_status gf_module_load(gf_ctx *ctx, gf_module *m, const char *name, gf_dtype dt, int ndim,
+                         const int64_t *shape, const void *data);
+
+/* Number of parameter elements (sum of numel), all or only those requiring a gradient. */
+int64_t gf_module_param_count(const gf_module *m, bool trainable_only);
+/* Sets requires_grad on every parameter of m and its descendants (false frees their gradient
+ * buffers). For one tensor use gf_tensor_set_requires_grad(gf_module_tensor(...), ...). */
+void gf_module_set_requires_grad(gf_module *m, bool requires_grad);
+/* Zeroes the gradients of every parameter that has one. */
+void gf_module_zero_grad(gf_module *m);
+
+/* ---- initialisation (torch.nn.init) -----------------------------------------------------
+ * Each fills a float32 tensor in place from rng (NULL: the context RNG) and returns GF_OK, or
+ * an error for a NULL / non-f32 tensor or one whose fan cannot be computed. */
+typedef enum gf_fan_mode { GF_FAN_IN = 0, GF_FAN_OUT = 1 } gf_fan_mode;
+/* fan_in = shape[1] * receptive field, fan_out = shape[0] * receptive field (ndim >= 2). */
+int64_t gf_nn_fan(const gf_tensor *t, gf_fan_mode mode);
+gf_status gf_nn_init_uniform(gf_ctx *ctx, gf_tensor *t, gf_rng *rng, float lo, float hi);
+gf_status gf_nn_init_normal(gf_ctx *ctx, gf_tensor *t, gf_rng *rng, float mean, float std);
+gf_status gf_nn_init_constant(gf_ctx *ctx, gf_tensor *t, float value);
+/* kaiming_uniform_ / kaiming_normal_ with the leaky_relu gain sqrt(2 / (1 + a^2)) (a = 0 is
+ * relu's gain). Linear/Conv defaults are kaiming_uniform with a = sqrt(5): U(-1/sqrt(fan_in),
+ * 1/sqrt(fan_in)). */
+gf_status gf_nn_init_kaiming_uniform(gf_ctx *ctx, gf_tensor *t, gf_rng *rng, float a,
+                                     gf_fan_mode mode);
+gf_status gf_nn_init_kaiming_normal(gf_ctx *ctx, gf_tensor *t, gf_rng *rng, float a,
+                                    gf_fan_mode mode);
+/* xavier_uniform_: U(-b, b), b = gain * sqrt(6 / (fan_in + fan_out)). */
+gf_status gf_nn_init_xavier_uniform(gf_ctx *ctx, gf_tensor *t, gf_rng *rng, float gain);
+
+/* ---- layers ------------------------------------------------------------------------------
+ * rng (NULL: the context RNG) draws the initial weights exactly as PyTorch's defaults do
+ * (weight first, then bias), so the same seed gives the same model. */
+
+/* weight [out, in], bias [out]; y = x W^T + b over the last axis of x [*, in]. */
+gf_module *gf_nn_linear(gf_ctx *ctx, gf_rng *rng, int64_t in_features, int64_t out_features,
+                        bool bias);
+/* weight [out, in/groups, kh, kw], bias [out]; p NULL: gf_conv_default_params(). groups must
+ * divide both channel counts (groups == in == out is depthwise). */
+gf_module *gf_nn_conv2d(gf_ctx *ctx, gf_rng *rng, int64_t in_channels, int64_t out_channels,
+                        int kh, int kw, const gf_conv_params *p, bool bias);
+/* weight [out, in/groups, k]; uses index 0 of p's stride/padding/dilation. */
+gf_module *gf_nn_conv1d(gf_ctx *ctx, gf_rng *rng, int64_t in_channels, int64_t out_channels,
+                        int kernel, const gf_conv_params *p, bool bias);
+
+typedef struct gf_bn_params {
+    float eps;                /* 1e-5 */
+    float momentum;           /* 0.1; negative: None (cumulative average, 1/num_batches) */
+    bool affine;              /* true: parameters weight [C] = 1, bias [C] = 0 */
+    bool track_running_stats; /* true: buffers running_mean [C] = 0, running_var [C] = 1,
+                                 num_batches_tracked (int64, shape []) = 0 */
+} gf_bn_params;
+gf_bn_params gf_bn_default_params(void);
+/* Training: normalise with batch statistics and (when tracking) update the running ones and
+ * add 1 to num_batches_tracked. Eval: use the running statistics (batch ones when not
+ * tracking). 1d takes [N, C] or [N, C, L]; 2d takes [N, C, H, W]. p NULL: defaults. */
+gf_module *gf_nn_batch_norm1d(gf_ctx *ctx, int64_t num_features, const gf_bn_params *p);
+gf_module *gf_nn_batch_norm2d(gf_ctx *ctx, int64_t num_features, const gf_bn_params *p);
+/* Normalises over the trailing n_axes axes of the given shape; weight = 1, bias = 0 of that
+ * shape when elementwise_affine. */
+gf_module *gf_nn_layer_norm(gf_ctx *ctx, int n_axes, const int64_t *normalized_shape,
+                            float eps, bool elementwise_affine);
+/* Zeroes elements with probability p (context RNG) in training, scaling the rest by
+ * 1/(1-p); identity in evaluation. */
+gf_module *gf_nn_dropout(gf_ctx *ctx, float p);
+/* weight [num, dim] ~ N(0, 1); the row padding_idx is zeroed and gets no gradient.
+ * padding_idx < 0: none (unlike torch, negative values do not count from the end). Input:
+ * int64 indices of any shape -> [*, dim]. */
+gf_module *gf_nn_embedding(gf_ctx *ctx, gf_rng *rng, int64_t num_embeddings,
+                           int64_t embedding_dim, int64_t padding_idx);
+
+gf_module *gf_nn_max_pool2d(gf_ctx *ctx, const gf_pool_params *p);
+gf_module *gf_nn_avg_pool2d(gf_ctx *ctx, const gf_pool_params *p);
+gf_module *gf_nn_adaptive_avg_pool2d(gf_ctx *ctx, int out_h, int out_w);
+/* torch.nn.Flatten(start_dim, end_dim); PyTorch's default is (1, -1). */
+gf_module *gf_nn_flatten(gf_ctx *ctx, int start_dim, int end_dim);
+gf_module *gf_nn_identity(gf_ctx *ctx);
+
+gf_module *gf_nn_relu(gf_ctx *ctx);
+gf_module *gf_nn_leaky_relu(gf_ctx *ctx, float negative_slope);    /* torch: 0.01 */
+gf_module *gf_nn_elu(gf_ctx *ctx, float alpha);                    /* torch: 1.0 */
+gf_module *gf_nn_gelu(gf_ctx *ctx, gf_gelu_approx approximate);    /* torch: exact */
+gf_module *gf_nn_silu(gf_ctx *ctx);
+gf_module *gf_nn_sigmoid(gf_ctx *ctx);
+gf_module *gf_nn_tanh(gf_ctx *ctx);
+gf_module *gf_nn_softplus(gf_ctx *ctx, float beta, float threshold); /* torch: 1, 20 */
+gf_module *gf_nn_softmax(gf_ctx *ctx, int dim);
+gf_module *gf_nn_log_softmax(gf_ctx *ctx, int dim);
+
+/* torchvision's ResNet BasicBlock (expansion 1): children conv1 (3x3, stride, no bias), bn1,
+ * relu, conv2 (3x3, no bias), bn2 and, when stride != 1 or inplanes != planes, downsample =
+ * Sequential(1x1 conv with stride and no bias, BatchNorm2d). Forward:
+ * relu(bn2(conv2(relu(bn1(conv1(x))))) + downsample(x) or x). Default PyTorch init. */
+gf_module *gf_nn_basic_block(gf_ctx *ctx, gf_rng *rng, int64_t inplanes, int64_t planes,
+                             int stride);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

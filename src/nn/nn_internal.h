@@ -1,0 +1,64 @@
+/* Internal layout of a module, shared by the files of src/nn: the tree (children, parent),
+ * the registries of parameters and buffers, and the per-layer configuration. */
+#ifndef GRAFT_NN_INTERNAL_H
+#define GRAFT_NN_INTERNAL_H
+
+#include "core/internal.h"
+#include "graft/nn.h"
+
+typedef struct gf_slot {
+    char *name;   /* local name (no dots), malloc'd */
+    gf_tensor *t; /* owned */
+} gf_slot;
+
+typedef struct gf_child {
+    char *name;     /* malloc'd */
+    gf_module *m;   /* owned */
+} gf_child;
+
+/* Per-layer settings; a layer uses the fields it needs. Tensor pointers are borrowed from
+ * the module's own slots (NULL when the layer has no such tensor). */
+typedef struct gf_layer_cfg {
+    gf_tensor *weight, *bias, *running_mean, *running_var, *num_batches;
+    int64_t in, out;            /* features / channels / num_embeddings, dim */
+    int64_t padding_idx;        /* Embedding */
+    gf_conv_params conv;        /* Conv1d / Conv2d */
+    gf_pool_params pool;        /* MaxPool2d / AvgPool2d */
+    int kh, kw;                 /* kernel size (conv), output size (adaptive pool) */
+    int dim0, dim1;             /* Flatten start/end, Softmax dim, LayerNorm n_axes */
+    int64_t norm_shape[GF_MAX_DIMS];
+    float f0, f1;               /* slope, alpha, beta/threshold, dropout p, eps/momentum */
+    gf_gelu_approx approx;
+    int dims;                   /* 1 or 2: Conv1d/Conv2d, BatchNorm1d/BatchNorm2d */
+    bool track;                 /* BatchNorm track_running_stats */
+} gf_layer_cfg;
+
+struct gf_module {
+    char type[48];
+    bool training;
+    gf_module *parent;
+    gf_slot *params;
+    int n_params, cap_params;
+    gf_slot *buffers;
+    int n_buffers, cap_buffers;
+    gf_child *children;
+    int n_children, cap_children;
+    gf_module_forward_fn forward;
+    void *user;
+    void (*user_free)(void *);
+    gf_layer_cfg cfg;
+};
+
+/* A bare module of the given type (training mode, no tensors, no children). NULL with a ctx
+ * error when out of memory. */
+gf_module *gf_module_alloc(gf_ctx *ctx, const char *type, gf_module_forward_fn forward);
+/* New persistent f32 (or i64) tensor registered on m as a parameter (requires_grad = true) or
+ * buffer; returns the tensor (borrowed) or NULL with a ctx error. */
+gf_tensor *gf_module_new_param(gf_ctx *ctx, gf_module *m, const char *name, int ndim,
+                               const int64_t *shape);
+gf_tensor *gf_module_new_buffer(gf_ctx *ctx, gf_module *m, const char *name, gf_dtype dt,
+                                int ndim, const int64_t *shape);
+/* Runs the children in order (the default forward of containers). */
+gf_tensor *gf_module_forward_children(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user);
+
+#endif

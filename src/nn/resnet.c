@@ -1,0 +1,54 @@
+/* torchvision's ResNet BasicBlock, built only from public module calls: the same children,
+ * names and forward as PyTorch, so its state_dict keys match a torchvision checkpoint. */
+#include "nn/nn_internal.h"
+
+/* relu(bn2(conv2(relu(bn1(conv1(x))))) + identity), identity = downsample(x) when present. */
+static gf_tensor *block_fwd(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user) {
+    (void)user;
+    gf_module *relu = gf_module_child(self, "relu");
+    gf_tensor *out = gf_module_forward(ctx, gf_module_child(self, "conv1"), x);
+    out = gf_module_forward(ctx, gf_module_child(self, "bn1"), out);
+    out = gf_module_forward(ctx, relu, out);
+    out = gf_module_forward(ctx, gf_module_child(self, "conv2"), out);
+    out = gf_module_forward(ctx, gf_module_child(self, "bn2"), out);
+    if (!out) return NULL;
+    gf_module *ds = gf_module_child(self, "downsample");
+    gf_tensor *identity = ds ? gf_module_forward(ctx, ds, x) : x;
+    return gf_module_forward(ctx, relu, gf_add(ctx, out, identity));
+}
+
+gf_module *gf_nn_basic_block(gf_ctx *ctx, gf_rng *rng, int64_t inplanes, int64_t planes,
+                             int stride) {
+    if (inplanes <= 0 || planes <= 0 || stride <= 0) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                         "BasicBlock(inplanes=%lld, planes=%lld, stride=%d): all must be > 0",
+                         (long long)inplanes, (long long)planes, stride);
+        return NULL;
+    }
+    gf_module *m = gf_nn_container(ctx, "BasicBlock", block_fwd, NULL, NULL);
+    if (!m) return NULL;
+    gf_conv_params c1 = gf_conv_default_params();
+    c1.stride[0] = c1.stride[1] = stride;
+    c1.padding[0] = c1.padding[1] = 1;
+    gf_conv_params c2 = gf_conv_default_params();
+    c2.padding[0] = c2.padding[1] = 1;
+    /* Children in torchvision's order (conv1, bn1, relu, conv2, bn2, downsample); weights are
+     * drawn in that order from rng. */
+    gf_module_add(ctx, m, "conv1", gf_nn_conv2d(ctx, rng, inplanes, planes, 3, 3, &c1, false));
+    gf_module_add(ctx, m, "bn1", gf_nn_batch_norm2d(ctx, planes, NULL));
+    gf_module_add(ctx, m, "relu", gf_nn_relu(ctx));
+    gf_module_add(ctx, m, "conv2", gf_nn_conv2d(ctx, rng, planes, planes, 3, 3, &c2, false));
+    gf_module_add(ctx, m, "bn2", gf_nn_batch_norm2d(ctx, planes, NULL));
+    if (stride != 1 || inplanes != planes) {
+        gf_conv_params cd = gf_conv_default_params();
+        cd.stride[0] = cd.stride[1] = stride;
+        gf_module *ds[2] = {gf_nn_conv2d(ctx, rng, inplanes, planes, 1, 1, &cd, false),
+                            gf_nn_batch_norm2d(ctx, planes, NULL)};
+        gf_module_add(ctx, m, "downsample", gf_nn_sequential_of(ctx, 2, ds));
+    }
+    if (gf_module_num_children(m) != (stride != 1 || inplanes != planes ? 6 : 5)) {
+        gf_module_free(m);
+        return NULL;
+    }
+    return m;
+}
