@@ -375,7 +375,3 @@ int harness_run_file(const char *path, int *n_cases) {
     return fails;
 }
 
-/* Tables of modules whose cases file has not landed yet are empty. */
-__attribute__((weak)) const gf_case_op gf_cases_act[] = {{NULL, NULL, 0}};
-__attribute__((weak)) const gf_case_op gf_cases_conv[] = {{NULL, NULL, 0}};
-__attribute__((weak)) const gf_case_op gf_cases_norm[] = {{NULL, NULL, 0}};

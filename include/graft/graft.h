@@ -8,5 +8,6 @@
 #include "graft/autograd.h"
 #include "graft/ops.h"
 #include "graft/safetensors.h"
+#include "graft/nn.h"
 
 #endif
