@@ -11,21 +11,6 @@
 #include "graft/graft.h"
 #include "kernels/im2col.h"
 
-#define EXPECT_ERR(ctx, expr, status, ...)                                                  \
-    do {                                                                                    \
-        gf_ctx_clear_error(ctx);                                                            \
-        void *r_ = (void *)(expr);                                                          \
-        CHECK(r_ == NULL);                                                                  \
-        CHECK(gf_ctx_status(ctx) == (status));                                              \
-        const char *want_[] = {__VA_ARGS__};                                                \
-        for (size_t i_ = 0; i_ < sizeof want_ / sizeof want_[0]; i_++) {                     \
-            if (!strstr(gf_ctx_error(ctx), want_[i_])) {                                    \
-                fprintf(stderr, "message '%s' lacks '%s'\n", gf_ctx_error(ctx), want_[i_]);   \
-                CHECK(0);                                                                   \
-            }                                                                               \
-        }                                                                                   \
-    } while (0)
-
 static void errors(gf_ctx *ctx) {
     gf_tensor *x = gf_zeros(ctx, GF_F32, 4, (int64_t[]){2, 4, 5, 5});
     gf_tensor *w = gf_zeros(ctx, GF_F32, 4, (int64_t[]){6, 3, 3, 3});

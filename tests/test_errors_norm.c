@@ -8,21 +8,6 @@
 
 #include "graft/graft.h"
 
-#define EXPECT_ERR(ctx, expr, status, ...)                                                  \
-    do {                                                                                    \
-        gf_ctx_clear_error(ctx);                                                            \
-        void *r_ = (void *)(expr);                                                          \
-        CHECK(r_ == NULL);                                                                  \
-        CHECK(gf_ctx_status(ctx) == (status));                                              \
-        const char *want_[] = {__VA_ARGS__};                                                \
-        for (size_t i_ = 0; i_ < sizeof want_ / sizeof want_[0]; i_++) {                     \
-            if (!strstr(gf_ctx_error(ctx), want_[i_])) {                                    \
-                fprintf(stderr, "message '%s' lacks '%s'\n", gf_ctx_error(ctx), want_[i_]);   \
-                CHECK(0);                                                                   \
-            }                                                                               \
-        }                                                                                   \
-    } while (0)
-
 static gf_tensor *i64s(gf_ctx *ctx, int ndim, const int64_t *shape, const int64_t *v) {
     gf_tensor *t = gf_empty(ctx, GF_I64, ndim, shape);
     memcpy(t->data, v, sizeof(int64_t) * (size_t)t->numel);

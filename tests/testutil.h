@@ -28,6 +28,23 @@ extern int gf_test_passed, gf_test_failed;
         }                                                                                   \
     } while (0)
 
+/* Evaluates expr (an API call returning a pointer) and checks it failed with `status` and a
+ * context message containing every given substring. Needs <string.h> and graft.h. */
+#define EXPECT_ERR(ctx, expr, status, ...)                                                  \
+    do {                                                                                    \
+        gf_ctx_clear_error(ctx);                                                            \
+        void *r_ = (void *)(expr);                                                          \
+        CHECK(r_ == NULL);                                                                  \
+        CHECK(gf_ctx_status(ctx) == (status));                                              \
+        const char *want_[] = {__VA_ARGS__};                                                \
+        for (size_t i_ = 0; i_ < sizeof want_ / sizeof want_[0]; i_++) {                     \
+            if (!strstr(gf_ctx_error(ctx), want_[i_])) {                                    \
+                fprintf(stderr, "message '%s' lacks '%s'\n", gf_ctx_error(ctx), want_[i_]);   \
+                CHECK(0);                                                                   \
+            }                                                                               \
+        }                                                                                   \
+    } while (0)
+
 /* Prints the summary line and returns the process exit status. */
 int test_finish(const char *name);
 
