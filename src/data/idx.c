@@ -1,0 +1,382 @@
+/* IDX reader (MNIST family) through zlib, which reads gzip and plain files alike, and the
+ * image-classification dataset built on it: compact uint8 storage, float batches on demand. */
+#include "graft/data.h"
+#include "core/internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+/* Reads are done in pieces of at most this size, and the buffer grows by doubling from at
+ * most this size, so a header that promises gigabytes costs nothing until the bytes exist. */
+#define IDX_CHUNK ((int64_t)1 << 26)
+
+static const char *type_name(int t) {
+    switch (t) {
+    case 0x08: return "uint8";
+    case 0x09: return "int8";
+    case 0x0B: return "int16";
+    case 0x0C: return "int32";
+    case 0x0D: return "float32";
+    case 0x0E: return "float64";
+    }
+    return NULL;
+}
+
+/* zlib's message without the "path: " it starts with. */
+static const char *zmsg(const char *msg, const char *path) {
+    size_t n = strlen(path);
+    if (strncmp(msg, path, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ') return msg + n + 2;
+    return msg;
+}
+
+/* Explains why gzread came up short: corrupt data, a cut-off gzip stream or plain EOF. */
+static gf_status short_read(gf_ctx *ctx, gzFile f, const char *path, const char *what,
+                            int64_t want, int64_t got) {
+    int err = Z_OK;
+    const char *msg = gzerror(f, &err);
+    if (err == Z_BUF_ERROR)
+        return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                                "idx: %s: truncated gzip stream while reading the %s "
+                                "(got %lld of %lld bytes)",
+                                path, what, (long long)got, (long long)want);
+    if (err == Z_ERRNO)
+        return gf_ctx_set_error(ctx, GF_ERR_IO, "idx: %s: read error: %s", path,
+                                strerror(errno));
+    if (err != Z_OK)
+        return gf_ctx_set_error(ctx, GF_ERR_FORMAT, "idx: %s: corrupt gzip data (%s)", path,
+                                zmsg(msg, path));
+    if (got == 0 && strcmp(what, "header") == 0)
+        return gf_ctx_set_error(ctx, GF_ERR_FORMAT, "idx: %s: empty file", path);
+    return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                            "idx: %s: file ends early: the %s needs %lld bytes, found %lld",
+                            path, what, (long long)want, (long long)got);
+}
+
+/* Reads exactly n bytes unless the file ends or fails; returns the count read or -1. */
+static int64_t read_full(gzFile f, uint8_t *buf, int64_t n) {
+    int64_t got = 0;
+    while (got < n) {
+        int64_t ask = n - got;
+        if (ask > ((int64_t)1 << 30)) ask = (int64_t)1 << 30;
+        int r = gzread(f, buf + got, (unsigned)ask);
+        if (r < 0) return -1;
+        if (r == 0) break;
+        got += r;
+    }
+    return got;
+}
+
+static gf_status read_header(gf_ctx *ctx, gzFile f, const char *path, gf_idx *out) {
+    uint8_t magic[4];
+    int64_t got = read_full(f, magic, 4);
+    if (got != 4) return short_read(ctx, f, path, "header", 4, got < 0 ? 0 : got);
+    if (magic[0] != 0 || magic[1] != 0 || !type_name(magic[2]))
+        return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                                "idx: %s: not an IDX file (magic bytes %02x %02x %02x %02x)",
+                                path, magic[0], magic[1], magic[2], magic[3]);
+    if (magic[2] != 0x08)
+        return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                                "idx: %s: element type %s (0x%02x) is not supported; only "
+                                "uint8 (0x08) is read",
+                                path, type_name(magic[2]), magic[2]);
+    int ndim = magic[3];
+    if (ndim < 1 || ndim > GF_IDX_MAX_DIMS)
+        return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                                "idx: %s: %d dimensions in the header (1 to %d allowed)", path,
+                                ndim, GF_IDX_MAX_DIMS);
+    uint8_t raw[4 * GF_IDX_MAX_DIMS];
+    got = read_full(f, raw, 4 * ndim);
+    if (got != 4 * ndim)
+        return short_read(ctx, f, path, "header", 4 + 4 * ndim, 4 + (got < 0 ? 0 : got));
+    int64_t numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        const uint8_t *b = raw + 4 * i;
+        int64_t d = ((int64_t)b[0] << 24) | ((int64_t)b[1] << 16) | ((int64_t)b[2] << 8) | b[3];
+        out->dims[i] = d;
+        if (d > 0 && numel > GF_IDX_MAX_BYTES / d) {
+            char s[GF_SHAPE_BUF];
+            return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                                    "idx: %s: absurd dimensions %s in the header (more than "
+                                    "%lld bytes)",
+                                    path, gf_dims_str(i + 1, out->dims, s, sizeof s),
+                                    (long long)GF_IDX_MAX_BYTES);
+        }
+        numel *= d;
+    }
+    out->ndim = ndim;
+    out->numel = numel;
+    return GF_OK;
+}
+
+static gf_status read_payload(gf_ctx *ctx, gzFile f, const char *path, gf_idx *out) {
+    int64_t want = out->numel;
+    int64_t cap = want < IDX_CHUNK ? want : IDX_CHUNK;
+    uint8_t *buf = malloc((size_t)(cap > 0 ? cap : 1));
+    if (!buf)
+        return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "idx: %s: out of memory for %lld bytes",
+                                path, (long long)cap);
+    int64_t got = 0;
+    while (got < want) {
+        if (got == cap) {
+            int64_t ncap = cap * 2 < want ? cap * 2 : want;
+            uint8_t *nb = realloc(buf, (size_t)ncap);
+            if (!nb) {
+                free(buf);
+                return gf_ctx_set_error(ctx, GF_ERR_NOMEM,
+                                        "idx: %s: out of memory for %lld bytes", path,
+                                        (long long)ncap);
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        int64_t r = read_full(f, buf + got, cap - got);
+        if (r > 0) got += r;
+        if (r <= 0 || got < cap) break;
+    }
+    if (got != want) {
+        free(buf);
+        char s[GF_SHAPE_BUF];
+        char what[GF_SHAPE_BUF + 16];
+        snprintf(what, sizeof what, "data of %s", gf_dims_str(out->ndim, out->dims, s, sizeof s));
+        return short_read(ctx, f, path, what, want, got);
+    }
+    /* The file must end here. Reading on also checks the gzip trailer (CRC and length). */
+    uint8_t extra[256];
+    int64_t more = read_full(f, extra, sizeof extra);
+    if (more != 0) {
+        free(buf);
+        if (more > 0)
+            return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                                    "idx: %s: unexpected bytes after the %lld data bytes the "
+                                    "header declares",
+                                    path, (long long)want);
+        return short_read(ctx, f, path, "trailer", 0, 0);
+    }
+    int err = Z_OK;
+    const char *msg = gzerror(f, &err);
+    if (err != Z_OK) {
+        free(buf);
+        if (err == Z_BUF_ERROR)
+            return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                                    "idx: %s: truncated gzip stream (the data is complete but "
+                                    "the gzip trailer is missing)",
+                                    path);
+        return gf_ctx_set_error(ctx, GF_ERR_FORMAT, "idx: %s: corrupt gzip data (%s)", path,
+                                zmsg(msg, path));
+    }
+    out->data = buf;
+    return GF_OK;
+}
+
+gf_status gf_idx_read(gf_ctx *ctx, const char *path, gf_idx *out) {
+    if (!out) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_idx_read: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!path) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_idx_read: path is NULL");
+    errno = 0;
+    gzFile f = gzopen(path, "rb");
+    if (!f)
+        return gf_ctx_set_error(ctx, errno ? GF_ERR_IO : GF_ERR_NOMEM, "idx: %s: cannot open: %s",
+                                path, errno ? strerror(errno) : "out of memory");
+    gzbuffer(f, 1u << 17);
+    gf_idx tmp;
+    memset(&tmp, 0, sizeof tmp);
+    gf_status s = read_header(ctx, f, path, &tmp);
+    if (s == GF_OK) s = read_payload(ctx, f, path, &tmp);
+    gzclose(f);
+    if (s == GF_OK) *out = tmp;
+    return s;
+}
+
+void gf_idx_free(gf_idx *x) {
+    if (!x) return;
+    free(x->data);
+    memset(x, 0, sizeof *x);
+}
+
+/* ---- datasets ------------------------------------------------------------------------- */
+
+void gf_dataset_free(gf_dataset *d) {
+    if (!d) return;
+    free(d->images);
+    free(d->labels);
+    free(d);
+}
+
+gf_dataset *gf_dataset_load_idx(gf_ctx *ctx, const char *images_path, const char *labels_path) {
+    gf_idx im, lb;
+    memset(&lb, 0, sizeof lb);
+    if (gf_idx_read(ctx, images_path, &im) != GF_OK) return NULL;
+    char s[GF_SHAPE_BUF];
+    if (im.ndim != 3) {
+        gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                         "idx: %s: an images file needs 3 dimensions [n, rows, cols], found %s",
+                         images_path, gf_dims_str(im.ndim, im.dims, s, sizeof s));
+        goto fail;
+    }
+    if (im.dims[0] < 1 || im.dims[1] < 1 || im.dims[2] < 1) {
+        gf_ctx_set_error(ctx, GF_ERR_FORMAT, "idx: %s: empty images file (shape %s)",
+                         images_path, gf_dims_str(im.ndim, im.dims, s, sizeof s));
+        goto fail;
+    }
+    if (gf_idx_read(ctx, labels_path, &lb) != GF_OK) goto fail;
+    if (lb.ndim != 1) {
+        gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                         "idx: %s: a labels file needs 1 dimension [n], found %s", labels_path,
+                         gf_dims_str(lb.ndim, lb.dims, s, sizeof s));
+        goto fail;
+    }
+    if (lb.dims[0] != im.dims[0]) {
+        gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                         "idx: %lld images in %s but %lld labels in %s",
+                         (long long)im.dims[0], images_path, (long long)lb.dims[0],
+                         labels_path);
+        goto fail;
+    }
+    gf_dataset *d = malloc(sizeof *d);
+    if (!d) {
+        gf_ctx_set_error(ctx, GF_ERR_NOMEM, "idx: out of memory for a dataset");
+        goto fail;
+    }
+    d->n = im.dims[0];
+    d->rows = im.dims[1];
+    d->cols = im.dims[2];
+    d->images = im.data;
+    d->labels = lb.data;
+    int maxl = 0;
+    for (int64_t i = 0; i < d->n; i++)
+        if (d->labels[i] > maxl) maxl = d->labels[i];
+    d->n_classes = maxl + 1;
+    return d;
+fail:
+    gf_idx_free(&im);
+    gf_idx_free(&lb);
+    return NULL;
+}
+
+static const char *const known_sets[] = {"fashion-mnist", "mnist"};
+
+gf_status gf_dataset_paths(gf_ctx *ctx, const char *name, gf_dataset_split split, char *images_path,
+                           char *labels_path, size_t cap) {
+    if (!name || !images_path || !labels_path || cap == 0)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_dataset_paths: NULL argument");
+    if (split != GF_DATASET_TRAIN && split != GF_DATASET_TEST)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_dataset_paths: bad split %d",
+                                (int)split);
+    const char *pre = split == GF_DATASET_TRAIN ? "train" : "t10k";
+    char dir[4096];
+    if (strchr(name, '/')) {
+        size_t n = strlen(name);
+        while (n > 1 && name[n - 1] == '/') n--; /* "data/" and "data" name the same folder */
+        if (n >= sizeof dir) goto too_long;
+        memcpy(dir, name, n);
+        dir[n] = '\0';
+    } else {
+        bool known = false;
+        for (size_t i = 0; i < sizeof known_sets / sizeof known_sets[0]; i++)
+            if (strcmp(name, known_sets[i]) == 0) known = true;
+        if (!known)
+            return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                    "unknown dataset '%s' (known: fashion-mnist, mnist, or a "
+                                    "folder path containing '/')",
+                                    name);
+        const char *root = getenv("GRAFT_DATA_DIR");
+        const bool from_env = root && *root;
+        if (!from_env) root = "/usr/share/datasets";
+        if ((size_t)snprintf(dir, sizeof dir, "%s/%s", root, name) >= sizeof dir) goto too_long;
+        /* GRAFT_DATA_DIR may also point straight at the folder holding the files */
+        if (from_env) {
+            char probe[4200];
+            snprintf(probe, sizeof probe, "%s/%s-images-idx3-ubyte.gz", dir, pre);
+            FILE *f = fopen(probe, "rb");
+            if (f) fclose(f);
+            else {
+                snprintf(probe, sizeof probe, "%s/%s-images-idx3-ubyte.gz", root, pre);
+                f = fopen(probe, "rb");
+                if (f) {
+                    fclose(f);
+                    snprintf(dir, sizeof dir, "%s", root);
+                }
+            }
+        }
+    }
+    if ((size_t)snprintf(images_path, cap, "%s/%s-images-idx3-ubyte.gz", dir, pre) >= cap ||
+        (size_t)snprintf(labels_path, cap, "%s/%s-labels-idx1-ubyte.gz", dir, pre) >= cap)
+        goto too_long;
+    return GF_OK;
+too_long:
+    return gf_ctx_set_error(ctx, GF_ERR_INVALID, "dataset path for '%s' is too long", name);
+}
+
+gf_dataset *gf_dataset_load(gf_ctx *ctx, const char *name, gf_dataset_split split) {
+    char ip[4352], lp[4352];
+    if (gf_dataset_paths(ctx, name, split, ip, lp, sizeof ip) != GF_OK) return NULL;
+    gf_dataset *d = gf_dataset_load_idx(ctx, ip, lp);
+    if (!d) return NULL;
+    if (!strchr(name, '/')) { /* MNIST family: 28x28, ten classes */
+        if (d->rows != 28 || d->cols != 28) {
+            gf_ctx_set_error(ctx, GF_ERR_FORMAT, "idx: %s: %s images are 28x28, found %lldx%lld",
+                             ip, name, (long long)d->rows, (long long)d->cols);
+            gf_dataset_free(d);
+            return NULL;
+        }
+        if (d->n_classes > 10) {
+            gf_ctx_set_error(ctx, GF_ERR_FORMAT, "idx: %s: label %d outside %s's classes 0..9",
+                             lp, d->n_classes - 1, name);
+            gf_dataset_free(d);
+            return NULL;
+        }
+    }
+    return d;
+}
+
+gf_status gf_dataset_batch(gf_ctx *ctx, const gf_dataset *d, const int64_t *idx, int64_t n,
+                           float mean, float std, gf_tensor *x, gf_tensor *y) {
+    const char *op = "gf_dataset_batch";
+    if (!d || !idx || !x)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: NULL dataset, index list or x", op);
+    if (!gf_check_tensor(ctx, op, "x", x, GF_F32)) return ctx->status;
+    if (y && !gf_check_tensor(ctx, op, "y", y, GF_I64)) return ctx->status;
+    int64_t pix = d->rows * d->cols;
+    char s[GF_SHAPE_BUF];
+    if (n < 1 || x->ndim < 1 || x->shape[0] != n || x->numel != n * pix ||
+        !gf_tensor_is_contiguous(x))
+        return gf_ctx_set_error(ctx, GF_ERR_SHAPE,
+                                "%s: x must be a contiguous float32 tensor [%lld, %lld] or "
+                                "[%lld, 1, %lld, %lld], got %s",
+                                op, (long long)n, (long long)pix, (long long)n,
+                                (long long)d->rows, (long long)d->cols,
+                                gf_shape_str(x, s, sizeof s));
+    if (y && (y->numel != n || !gf_tensor_is_contiguous(y)))
+        return gf_ctx_set_error(ctx, GF_ERR_SHAPE,
+                                "%s: y must be a contiguous int64 tensor of %lld elements, got %s",
+                                op, (long long)n, gf_shape_str(y, s, sizeof s));
+    if (!(std > 0.0f) || !isfinite(std) || !isfinite(mean))
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: need finite mean and std > 0, got %g, %g",
+                                op, (double)mean, (double)std);
+    for (int64_t i = 0; i < n; i++)
+        if (idx[i] < 0 || idx[i] >= d->n)
+            return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                    "%s: index %lld at position %lld is outside [0, %lld)", op,
+                                    (long long)idx[i], (long long)i, (long long)d->n);
+    /* As torchvision: ToTensor divides by 255, Normalize subtracts and divides. A byte has
+     * 256 values, so a table gives exactly those results at the cost of a lookup. */
+    float table[256];
+    for (int v = 0; v < 256; v++) {
+        table[v] = (float)v / 255.0f;
+        if (mean != 0.0f || std != 1.0f) table[v] = (table[v] - mean) / std;
+    }
+    float *xd = gf_f32(x);
+#pragma omp parallel for num_threads(gf_threads_for(ctx, n * pix))
+    for (int64_t i = 0; i < n; i++) {
+        const uint8_t *src = d->images + idx[i] * pix;
+        float *dst = xd + i * pix;
+        for (int64_t k = 0; k < pix; k++) dst[k] = table[src[k]];
+    }
+    if (y)
+        for (int64_t i = 0; i < n; i++) gf_i64(y)[i] = d->labels[idx[i]];
+    return GF_OK;
+}
