@@ -9,5 +9,9 @@
 #include "graft/ops.h"
 #include "graft/safetensors.h"
 #include "graft/nn.h"
+#include "graft/zoo.h"
+#include "graft/weights.h"
+#include "graft/optim.h"
+#include "graft/data.h"
 
 #endif

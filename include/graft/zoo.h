@@ -1,0 +1,45 @@
+/* graft zoo: the built-in architectures by name (mlp, lenet, cnn-small, resnet-mini), each
+ * with the parameter names a PyTorch module of the same structure has, so weight files move
+ * between graft and PyTorch unchanged. tests/fixtures/gen_interop.py holds the PyTorch twins. */
+#ifndef GRAFT_ZOO_H
+#define GRAFT_ZOO_H
+
+#include "graft/nn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gf_zoo_params {
+    int in_channels;   /* 1 */
+    int height, width; /* 28 x 28 */
+    int num_classes;   /* 10 */
+    int hidden[4];     /* mlp only: hidden widths, 0-terminated; default 256, 128 */
+} gf_zoo_params;
+
+gf_zoo_params gf_zoo_default_params(void);
+
+/* Builds the named model with PyTorch's default initialisation drawn from rng (NULL: the
+ * context RNG). Returns a new module (free with gf_module_free) or NULL with an error naming
+ * the model (unknown name, input too small for the architecture...). Models take images
+ * [N, C, H, W] (the mlp flattens them) and return logits [N, num_classes].
+ *   mlp          layers = Sequential(Linear, ReLU, ...), head = Linear
+ *   lenet        features = Sequential(conv5x5(6, pad 2), ReLU, MaxPool2, conv5x5(16), ReLU,
+ *                MaxPool2), classifier = Sequential(Flatten, Linear(120), ReLU, Linear(84),
+ *                ReLU, Linear)
+ *   cnn-small    features = Sequential(conv3x3(32, pad 1), ReLU, MaxPool2, conv3x3(64, pad 1),
+ *                ReLU, MaxPool2), classifier = Sequential(Flatten, Linear(128), ReLU, Linear)
+ *   resnet-mini  torchvision ResNet layout: conv1 (3x3, 16, no bias), bn1, relu, layer1..3 of
+ *                two BasicBlocks each (16, 32 stride 2, 64 stride 2), avgpool, fc */
+gf_module *gf_zoo_build(gf_ctx *ctx, const char *name, const gf_zoo_params *p, gf_rng *rng);
+
+/* Dotted name of the model's final classifier layer ("head", "classifier.5",
+ * "classifier.3", "fc"), or NULL for an unknown model. */
+const char *gf_zoo_head(const char *name);
+/* Names of the built-in models, NULL-terminated. */
+const char *const *gf_zoo_names(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

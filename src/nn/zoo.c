@@ -1,0 +1,169 @@
+/* The built-in architectures. Each builder only uses the public module API, so a user can
+ * copy one as the start of their own model. */
+#include "graft/zoo.h"
+
+#include <stdio.h>
+#include <string.h>
+
+gf_zoo_params gf_zoo_default_params(void) {
+    gf_zoo_params p = {1, 28, 28, 10, {256, 128, 0, 0}};
+    return p;
+}
+
+static gf_conv_params conv_pad(int pad, int stride) {
+    gf_conv_params c = gf_conv_default_params();
+    c.padding[0] = c.padding[1] = pad;
+    c.stride[0] = c.stride[1] = stride;
+    return c;
+}
+
+/* A container whose children run in order; returns NULL (freeing it) on any error. */
+static gf_module *finish(gf_ctx *ctx, gf_module *m) {
+    if (gf_ctx_status(ctx) != GF_OK) {
+        gf_module_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+static gf_tensor *mlp_forward(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user) {
+    (void)user;
+    x = gf_flatten(ctx, x, 1, -1);
+    x = gf_module_forward(ctx, gf_module_child(self, "layers"), x);
+    return gf_module_forward(ctx, gf_module_child(self, "head"), x);
+}
+
+static gf_module *build_mlp(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng) {
+    gf_module *m = gf_nn_container(ctx, "MLP", mlp_forward, NULL, NULL);
+    gf_module *layers = gf_nn_sequential(ctx);
+    int64_t in = (int64_t)p->in_channels * p->height * p->width;
+    for (int i = 0; i < 4 && p->hidden[i] > 0; i++) {
+        gf_module_append(ctx, layers, gf_nn_linear(ctx, rng, in, p->hidden[i], true));
+        gf_module_append(ctx, layers, gf_nn_relu(ctx));
+        in = p->hidden[i];
+    }
+    gf_module_add(ctx, m, "layers", layers);
+    gf_module_add(ctx, m, "head", gf_nn_linear(ctx, rng, in, p->num_classes, true));
+    return finish(ctx, m);
+}
+
+/* Spatial size after conv (k, pad, stride 1) then 2x2 max pooling. */
+static int conv_pool(int size, int k, int pad) { return (size + 2 * pad - k + 1) / 2; }
+
+static gf_module *build_features_classifier(gf_ctx *ctx, const char *type, gf_module *features,
+                                            int n_fc, const int64_t *fc_sizes, gf_rng *rng) {
+    gf_module *m = gf_nn_container(ctx, type, NULL, NULL, NULL);
+    gf_module *cls = gf_nn_sequential(ctx);
+    gf_module_append(ctx, cls, gf_nn_flatten(ctx, 1, -1));
+    for (int i = 0; i + 1 < n_fc; i++) {
+        if (i > 0) gf_module_append(ctx, cls, gf_nn_relu(ctx));
+        gf_module_append(ctx, cls, gf_nn_linear(ctx, rng, fc_sizes[i], fc_sizes[i + 1], true));
+    }
+    gf_module_add(ctx, m, "features", features);
+    gf_module_add(ctx, m, "classifier", cls);
+    return finish(ctx, m);
+}
+
+static gf_module *build_cnn_small(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng) {
+    gf_conv_params c = conv_pad(1, 1);
+    gf_pool_params mp = gf_pool_default_params(2);
+    int h = conv_pool(conv_pool(p->height, 3, 1), 3, 1), w = conv_pool(conv_pool(p->width, 3, 1), 3, 1);
+    if (h < 1 || w < 1) {
+        gf_ctx_set_error(ctx, GF_ERR_SHAPE, "cnn-small: input %dx%d is too small (needs at least 4x4)",
+                         p->height, p->width);
+        return NULL;
+    }
+    gf_module *f[] = {gf_nn_conv2d(ctx, rng, p->in_channels, 32, 3, 3, &c, true), gf_nn_relu(ctx),
+                      gf_nn_max_pool2d(ctx, &mp), gf_nn_conv2d(ctx, rng, 32, 64, 3, 3, &c, true),
+                      gf_nn_relu(ctx), gf_nn_max_pool2d(ctx, &mp)};
+    int64_t fc[] = {64LL * h * w, 128, p->num_classes};
+    return build_features_classifier(ctx, "CNNSmall", gf_nn_sequential_of(ctx, 6, f), 3, fc, rng);
+}
+
+static gf_module *build_lenet(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng) {
+    gf_conv_params c1 = conv_pad(2, 1), c2 = conv_pad(0, 1);
+    gf_pool_params mp = gf_pool_default_params(2);
+    int h = conv_pool(conv_pool(p->height, 5, 2), 5, 0), w = conv_pool(conv_pool(p->width, 5, 2), 5, 0);
+    if (h < 1 || w < 1) {
+        gf_ctx_set_error(ctx, GF_ERR_SHAPE, "lenet: input %dx%d is too small (needs at least 12x12)",
+                         p->height, p->width);
+        return NULL;
+    }
+    gf_module *f[] = {gf_nn_conv2d(ctx, rng, p->in_channels, 6, 5, 5, &c1, true), gf_nn_relu(ctx),
+                      gf_nn_max_pool2d(ctx, &mp), gf_nn_conv2d(ctx, rng, 6, 16, 5, 5, &c2, true),
+                      gf_nn_relu(ctx), gf_nn_max_pool2d(ctx, &mp)};
+    int64_t fc[] = {16LL * h * w, 120, 84, p->num_classes};
+    return build_features_classifier(ctx, "LeNet", gf_nn_sequential_of(ctx, 6, f), 4, fc, rng);
+}
+
+/* torchvision ResNet.forward without the initial max pool (small images). */
+static gf_tensor *resnet_forward(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user) {
+    (void)user;
+    static const char *const trunk[] = {"conv1", "bn1", "relu", "layer1", "layer2", "layer3", "avgpool"};
+    for (size_t i = 0; i < sizeof trunk / sizeof trunk[0]; i++)
+        x = gf_module_forward(ctx, gf_module_child(self, trunk[i]), x);
+    x = gf_flatten(ctx, x, 1, -1);
+    return gf_module_forward(ctx, gf_module_child(self, "fc"), x);
+}
+
+static gf_module *build_resnet_mini(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng) {
+    gf_conv_params c = conv_pad(1, 1);
+    gf_module *m = gf_nn_container(ctx, "ResNetMini", resnet_forward, NULL, NULL);
+    gf_module_add(ctx, m, "conv1", gf_nn_conv2d(ctx, rng, p->in_channels, 16, 3, 3, &c, false));
+    gf_module_add(ctx, m, "bn1", gf_nn_batch_norm2d(ctx, 16, NULL));
+    gf_module_add(ctx, m, "relu", gf_nn_relu(ctx));
+    static const int planes[3] = {16, 32, 64}, strides[3] = {1, 2, 2};
+    int64_t in = 16;
+    for (int l = 0; l < 3; l++) {
+        char name[16];
+        snprintf(name, sizeof name, "layer%d", l + 1);
+        gf_module *blocks[] = {gf_nn_basic_block(ctx, rng, in, planes[l], strides[l]),
+                               gf_nn_basic_block(ctx, rng, planes[l], planes[l], 1)};
+        gf_module_add(ctx, m, name, gf_nn_sequential_of(ctx, 2, blocks));
+        in = planes[l];
+    }
+    gf_module_add(ctx, m, "avgpool", gf_nn_adaptive_avg_pool2d(ctx, 1, 1));
+    gf_module_add(ctx, m, "fc", gf_nn_linear(ctx, rng, 64, p->num_classes, true));
+    return finish(ctx, m);
+}
+
+typedef gf_module *(*zoo_builder)(gf_ctx *, const gf_zoo_params *, gf_rng *);
+
+static const struct {
+    const char *name, *head;
+    zoo_builder build;
+} zoo[] = {
+    {"mlp", "head", build_mlp},
+    {"lenet", "classifier.5", build_lenet},
+    {"cnn-small", "classifier.3", build_cnn_small},
+    {"resnet-mini", "fc", build_resnet_mini},
+};
+#define ZOO_COUNT (sizeof zoo / sizeof zoo[0])
+
+static const char *const zoo_names[] = {"mlp", "lenet", "cnn-small", "resnet-mini", NULL};
+_Static_assert(sizeof zoo_names / sizeof zoo_names[0] == ZOO_COUNT + 1, "zoo name list");
+
+const char *const *gf_zoo_names(void) { return zoo_names; }
+
+const char *gf_zoo_head(const char *name) {
+    for (size_t i = 0; name && i < ZOO_COUNT; i++)
+        if (strcmp(zoo[i].name, name) == 0) return zoo[i].head;
+    return NULL;
+}
+
+gf_module *gf_zoo_build(gf_ctx *ctx, const char *name, const gf_zoo_params *p, gf_rng *rng) {
+    gf_zoo_params d = gf_zoo_default_params();
+    if (!p) p = &d;
+    if (p->in_channels < 1 || p->height < 1 || p->width < 1 || p->num_classes < 1) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                         "model '%s': invalid input %dx%dx%d or class count %d", name ? name : "(null)",
+                         p->in_channels, p->height, p->width, p->num_classes);
+        return NULL;
+    }
+    for (size_t i = 0; name && i < ZOO_COUNT; i++)
+        if (strcmp(zoo[i].name, name) == 0) return zoo[i].build(ctx, p, rng);
+    gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                     "unknown model '%s' (built-in models: mlp, lenet, cnn-small, resnet-mini)",
+                     name ? name : "(null)");
+    return NULL;
+}
