@@ -1,6 +1,7 @@
 /* safetensors: reading every dtype from a file written by an independent writer, round
  * trips through graft's writer, the malformed-file corpus (each with its specific error),
  * and atomic, alias-refusing writes. Add a malformed case in fixtures/gen_safetensors.py. */
+#define _DEFAULT_SOURCE
 #include "testutil.h"
 
 #include <cjson/cJSON.h>
