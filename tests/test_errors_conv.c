@@ -168,13 +168,13 @@ static void conv_vs_reference(gf_ctx *ctx, const char *what, gf_conv_geom g, int
 
     float *run_y[2], *run_dx[2];
     for (int rep = 0; rep < 2; rep++) {
-        gf_conv_set_chunk_budget(budget);
+        gf_conv_set_chunk_budget(ctx, budget);
         gf_tensor_zero_grad(x), gf_tensor_zero_grad(w), gf_tensor_zero_grad(b);
         gf_tensor *out = gf_conv2d(ctx, x, w, b, &p);
         CHECK(out != NULL);
         if (!out) break;
         CHECK(gf_backward_with(ctx, out, dy) == GF_OK);
-        gf_conv_set_chunk_budget(0);
+        gf_conv_set_chunk_budget(ctx, 0);
         double ey = max_rel_err(gf_f32(out), y, ny), ex = max_rel_err(gf_f32(x->grad), dx, x->numel);
         double ew = max_rel_err(gf_f32(w->grad), dw, w->numel);
         double eb = max_rel_err(gf_f32(b->grad), db, g.o);

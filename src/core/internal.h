@@ -38,6 +38,7 @@ struct gf_ctx {
     int64_t tape_len;
     gf_rng rng;
     int n_threads;
+    int64_t conv_chunk_floats; /* scratch budget of the conv kernels; 0: default */
     bool grad_enabled;
     gf_status status;
     char error[512];

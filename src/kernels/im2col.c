@@ -10,13 +10,13 @@
  * ResNet-style 3x3 layers: 8M floats was up to 30% slower). */
 #define DEFAULT_CHUNK_BUDGET (1 << 20)
 
-static int64_t chunk_budget = DEFAULT_CHUNK_BUDGET;
-
-void gf_conv_set_chunk_budget(int64_t floats) {
-    chunk_budget = floats > 0 ? floats : DEFAULT_CHUNK_BUDGET;
+void gf_conv_set_chunk_budget(gf_ctx *ctx, int64_t floats) {
+    ctx->conv_chunk_floats = floats > 0 ? floats : 0;
 }
 
-int64_t gf_conv_chunk_budget(void) { return chunk_budget; }
+int64_t gf_conv_chunk_budget(const gf_ctx *ctx) {
+    return ctx->conv_chunk_floats > 0 ? ctx->conv_chunk_floats : DEFAULT_CHUNK_BUDGET;
+}
 
 int64_t gf_conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil) {
     int64_t span = in + 2 * pad - dil * (k - 1) - 1;

@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include "core/internal.h"
+
 /* One 2-D convolution: x [n, c, h, w] * w [o, c/groups, kh, kw] -> y [n, o, oh, ow]. */
 typedef struct gf_conv_geom {
     int64_t n, c, h, w;  /* input */
@@ -35,9 +37,9 @@ void gf_dwconv_plane_bwd_x(const gf_conv_geom *g, const float *dy, const float *
 void gf_dwconv_plane_bwd_w(const gf_conv_geom *g, const float *x, const float *dy, double *dk);
 
 /* Floats of scratch (column matrix plus product buffer) the conv kernels may use at once;
- * images are processed in chunks that fit. Tests lower it to exercise the chunking; <= 0
- * restores the default. Not thread-safe: set it before running ops. */
-void gf_conv_set_chunk_budget(int64_t floats);
-int64_t gf_conv_chunk_budget(void);
+ * images are processed in chunks that fit. A per-context setting: tests lower it to exercise
+ * the chunking; <= 0 restores the default. */
+void gf_conv_set_chunk_budget(gf_ctx *ctx, int64_t floats);
+int64_t gf_conv_chunk_budget(const gf_ctx *ctx);
 
 #endif

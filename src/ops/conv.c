@@ -41,8 +41,8 @@ static bool use_direct(const gf_conv_geom *g) {
 static bool depthwise(const gf_conv_geom *g) { return g->groups > 1 && g->c == g->groups; }
 
 /* Images per chunk so that per_image floats of scratch each stay within the budget. */
-static int64_t chunk_images(const gf_conv_geom *g, int64_t per_image) {
-    int64_t b = per_image > 0 ? gf_conv_chunk_budget() / per_image : g->n;
+static int64_t chunk_images(const gf_ctx *ctx, const gf_conv_geom *g, int64_t per_image) {
+    int64_t b = per_image > 0 ? gf_conv_chunk_budget(ctx) / per_image : g->n;
     if (b < 1) b = 1;
     if (b > g->n) b = g->n;
     return b;
@@ -100,7 +100,7 @@ static void conv_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, con
                       1.0f, y + (i * o + gr * og) * P, P);
         return;
     }
-    const int64_t B = chunk_images(g, g->c * g->kh * g->kw * P + o * P);
+    const int64_t B = chunk_images(ctx, g->c * g->kh * g->kw * P + o * P);
     float *col = gf_scratch_f32(ctx, g->c * g->kh * g->kw * B * P);
     float *ybuf = B > 1 ? gf_scratch_f32(ctx, o * B * P) : NULL;
     if (!col || (B > 1 && !ybuf)) return;
@@ -314,7 +314,7 @@ void gf_bw_conv2d(gf_ctx *ctx, gf_node *node) {
             }
         return;
     }
-    const int64_t B = chunk_images(g, ck * P + o * P);
+    const int64_t B = chunk_images(ctx, ck * P + o * P);
     float *col = gf_scratch_f32(ctx, ck * B * P);
     float *dyb = B > 1 ? gf_scratch_f32(ctx, o * B * P) : NULL;
     if (!col || (B > 1 && !dyb)) return;
