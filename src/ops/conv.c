@@ -100,7 +100,7 @@ static void conv_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, con
                       1.0f, y + (i * o + gr * og) * P, P);
         return;
     }
-    const int64_t B = chunk_images(ctx, g->c * g->kh * g->kw * P + o * P);
+    const int64_t B = chunk_images(ctx, g, g->c * g->kh * g->kw * P + o * P);
     float *col = gf_scratch_f32(ctx, g->c * g->kh * g->kw * B * P);
     float *ybuf = B > 1 ? gf_scratch_f32(ctx, o * B * P) : NULL;
     if (!col || (B > 1 && !ybuf)) return;
@@ -314,7 +314,7 @@ void gf_bw_conv2d(gf_ctx *ctx, gf_node *node) {
             }
         return;
     }
-    const int64_t B = chunk_images(ctx, ck * P + o * P);
+    const int64_t B = chunk_images(ctx, g, ck * P + o * P);
     float *col = gf_scratch_f32(ctx, ck * B * P);
     float *dyb = B > 1 ? gf_scratch_f32(ctx, o * B * P) : NULL;
     if (!col || (B > 1 && !dyb)) return;
