@@ -15,6 +15,8 @@ static const char *const required_ops[] = {
     "reshape", "flatten", "transpose", "permute", "slice", "contiguous", "concat", "split", "pad",
     "conv2d", "conv1d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
     "batch_norm", "layer_norm", "embedding", "cross_entropy", "mse_loss",
+    "cross_entropy_ex", "nll_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "bce_with_logits",
+    "kl_div",
 };
 
 static int coverage(int argc, char **argv) {

@@ -11,7 +11,14 @@
 extern "C" {
 #endif
 
-typedef enum gf_reduction { GF_REDUCE_NONE = 0, GF_REDUCE_MEAN, GF_REDUCE_SUM } gf_reduction;
+/* How a loss reduces its per-element values: NONE keeps them, MEAN and SUM give a scalar.
+ * BATCHMEAN (kl_div only) is the sum divided by the size of axis 0. */
+typedef enum gf_reduction {
+    GF_REDUCE_NONE = 0,
+    GF_REDUCE_MEAN,
+    GF_REDUCE_SUM,
+    GF_REDUCE_BATCHMEAN
+} gf_reduction;
 
 /* ---- elementwise arithmetic, broadcasting like PyTorch (src/ops/arith.c) ------------- */
 gf_tensor *gf_add(gf_ctx *ctx, gf_tensor *a, gf_tensor *b);
@@ -132,13 +139,78 @@ gf_tensor *gf_dropout(gf_ctx *ctx, gf_tensor *x, float p, bool training);
  * no gradient (padding_idx < 0: none). */
 gf_tensor *gf_embedding(gf_ctx *ctx, gf_tensor *weight, gf_tensor *idx, int64_t padding_idx);
 
-/* ---- losses (src/ops/loss.c) ----------------------------------------------------------- */
-/* logits [N, C] or [N, C, d1...], target int64 [N] or [N, d1...]. Targets equal to
- * ignore_index contribute nothing (mean divides by the count of the others). */
+/* ---- losses (src/ops/loss.c, src/ops/loss_elem.c) ----------------------------------------
+ * Each follows torch.nn.functional's function of the same name (PyTorch 1.13), with
+ * reduction NONE (per-element values, the shape given below), MEAN or SUM (a 0-d scalar).
+ * A MEAN over nothing is NaN, as in PyTorch. Float inputs receive gradients, targets
+ * included; class weights too (PyTorch refuses a gradient for some of them: graft gives the
+ * exact derivative of the value it returns). Integer class targets get none. */
+
+/* Class-index losses view input as [N, C, d1...] (or [C] with a 0-d target: one sample)
+ * and target as int64 [N, d1...]. A target equal to ignore_index contributes nothing; any
+ * other target must lie in [0, C). weight: [C] class weights or NULL (all 1). NONE returns
+ * the target's shape. */
+
+/* cross_entropy with class-index targets, no weights, no smoothing:
+ * log_softmax over axis 1, then nll_loss. MEAN divides by the count of non-ignored targets. */
 gf_tensor *gf_cross_entropy(gf_ctx *ctx, gf_tensor *logits, gf_tensor *target,
                             gf_reduction reduction, int64_t ignore_index);
+
+typedef struct gf_ce_params {
+    gf_reduction reduction; /* NONE, MEAN (default) or SUM */
+    int64_t ignore_index;   /* index targets only; default -100. Must be < 0 with
+                             * probability targets (PyTorch: not supported there) */
+    float label_smoothing;  /* eps in [0, 1]; default 0 */
+    gf_tensor *weight;      /* [C] class weights or NULL (default) */
+} gf_ce_params;
+gf_ce_params gf_ce_default_params(void);
+
+/* torch.nn.functional.cross_entropy in full; p NULL means the defaults.
+ * Index targets (int64 [N, d1...]): with lp = log_softmax(logits, 1), w_c the class weights
+ * and eps the smoothing, each non-ignored position p with target t contributes
+ *   nll_p = -w_t lp_t    and    smooth_p = -sum_c w_c lp_c,
+ *   loss_p = (1 - eps) nll_p + eps / C * smooth_p.
+ * MEAN divides the sum by sum_p w_{t_p} over non-ignored positions (their count when weight
+ * is NULL); all ignored: NaN.
+ * Probability targets (float32 of the logits' shape, PyTorch's "soft" targets):
+ *   loss_p = -sum_c w_c ((1 - eps) target_pc + eps / C) lp_pc,
+ * and MEAN divides by the number of positions N * d1 * ... (not by the weights). The target
+ * receives a gradient. */
+gf_tensor *gf_cross_entropy_ex(gf_ctx *ctx, gf_tensor *logits, gf_tensor *target,
+                               const gf_ce_params *p);
+
+/* torch.nn.functional.nll_loss: input holds log-probabilities; loss_p = -w_t input_p[t].
+ * MEAN divides by sum_p w_{t_p} over non-ignored positions (NaN when there are none). */
+gf_tensor *gf_nll_loss(gf_ctx *ctx, gf_tensor *input, gf_tensor *target, gf_tensor *weight,
+                       gf_reduction reduction, int64_t ignore_index);
+
+/* Elementwise losses: input and target float32 of the same shape (no broadcasting); NONE
+ * returns that shape, MEAN divides by the element count. d = input - target. */
+/* d^2. */
 gf_tensor *gf_mse_loss(gf_ctx *ctx, gf_tensor *input, gf_tensor *target,
                        gf_reduction reduction);
+/* |d|; gradient sign(d) (0 at d = 0). */
+gf_tensor *gf_l1_loss(gf_ctx *ctx, gf_tensor *input, gf_tensor *target, gf_reduction reduction);
+/* 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta; beta >= 0 (0 gives l1_loss). */
+gf_tensor *gf_smooth_l1_loss(gf_ctx *ctx, gf_tensor *input, gf_tensor *target,
+                             gf_reduction reduction, float beta);
+/* 0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta); delta > 0. */
+gf_tensor *gf_huber_loss(gf_ctx *ctx, gf_tensor *input, gf_tensor *target,
+                         gf_reduction reduction, float delta);
+/* torch.nn.functional.binary_cross_entropy_with_logits: input x = logits, target y in [0, 1]
+ * of x's shape; weight and pos_weight (each may be NULL) broadcast to x's shape (a [C]
+ * pos_weight applies per class along the last axis).
+ *   loss = weight * ((1 - y) x + (1 + (pos_weight - 1) y) log(1 + exp(-x))),
+ * with log(1 + exp(-x)) computed stably for any |x|. */
+gf_tensor *gf_bce_with_logits(gf_ctx *ctx, gf_tensor *input, gf_tensor *target,
+                              gf_tensor *weight, gf_tensor *pos_weight, gf_reduction reduction);
+/* torch.nn.functional.kl_div: input holds log-probabilities (a student's log_softmax), target
+ * probabilities (log-probabilities when log_target), same shape.
+ *   loss = xlogy(target, target) - target * input     (log_target: exp(target)(target - input))
+ * with 0 log 0 = 0. Reductions NONE, SUM, MEAN (over all elements) and BATCHMEAN (the sum
+ * divided by the size of axis 0: the true KL divergence per sample; a 0-d input: the sum). */
+gf_tensor *gf_kl_div(gf_ctx *ctx, gf_tensor *input, gf_tensor *target, gf_reduction reduction,
+                     bool log_target);
 
 #ifdef __cplusplus
 }

@@ -44,6 +44,13 @@
     X(DROPOUT, dropout)                                                                    \
     X(EMBEDDING, embedding)                                                                \
     X(CROSS_ENTROPY, cross_entropy)                                                        \
-    X(MSE_LOSS, mse_loss)
+    X(CROSS_ENTROPY_PROB, cross_entropy_prob)                                              \
+    X(NLL_LOSS, nll_loss)                                                                  \
+    X(MSE_LOSS, mse_loss)                                                                  \
+    X(L1_LOSS, l1_loss)                                                                    \
+    X(SMOOTH_L1_LOSS, smooth_l1_loss)                                                      \
+    X(HUBER_LOSS, huber_loss)                                                              \
+    X(BCE_WITH_LOGITS, bce_with_logits)                                                    \
+    X(KL_DIV, kl_div)
 
 #endif
