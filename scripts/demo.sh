@@ -3,5 +3,6 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/scripts/deps.sh"
+bash "$root/scripts/fetch-mnist.sh"
 bash "$root/scripts/build.sh"
 exec "$root/build/graft" train --model mlp --data fashion-mnist --epochs 3 "$@"

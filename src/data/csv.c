@@ -1,0 +1,843 @@
+/* CSV tables as datasets: an RFC 4180 record reader over the whole file in memory, column
+ * selection by name or index, numeric features, and class labels encoded like sklearn's
+ * LabelEncoder (sorted distinct values). Every rejection names file, line and column. */
+#define _POSIX_C_SOURCE 200809L
+#include "graft/csv.h"
+#include "data/ds_internal.h"
+#include "core/internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+gf_csv_params gf_csv_default_params(void) {
+    gf_csv_params p;
+    memset(&p, 0, sizeof p);
+    p.header = GF_CSV_HEADER;
+    p.delimiter = ',';
+    p.target = GF_CSV_CLASSES;
+    return p;
+}
+
+/* ---- records ------------------------------------------------------------------------------ */
+
+typedef struct reader {
+    const char *p, *end;
+    char delim;
+    int64_t line;     /* physical line of p, 1-based */
+    int64_t rec_line; /* line where the current record starts */
+    char *buf;        /* the record's unescaped fields, each NUL-terminated */
+    size_t len, cap;
+    size_t *off; /* start of each field in buf */
+    int64_t nf, fcap;
+} reader;
+
+static bool put(reader *r, char c) {
+    if (r->len == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 256;
+        char *b = realloc(r->buf, cap);
+        if (!b) return false;
+        r->buf = b;
+        r->cap = cap;
+    }
+    r->buf[r->len++] = c;
+    return true;
+}
+
+static bool begin_field(reader *r) {
+    if (r->nf == r->fcap) {
+        int64_t cap = r->fcap ? 2 * r->fcap : 16;
+        size_t *o = realloc(r->off, (size_t)cap * sizeof *o);
+        if (!o) return false;
+        r->off = o;
+        r->fcap = cap;
+    }
+    r->off[r->nf++] = r->len;
+    return true;
+}
+
+static char *field(const reader *r, int64_t j) { return r->buf + r->off[j]; }
+
+static bool is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+typedef enum { REC_OK, REC_EOF, REC_NOMEM, REC_QUOTE, REC_NUL } rec_status;
+
+/* Reads the next non-blank record. */
+static rec_status next_record(reader *r) {
+    for (;;) {
+        if (r->p >= r->end) return REC_EOF;
+        r->rec_line = r->line;
+        r->len = 0;
+        r->nf = 0;
+        bool content = false; /* anything but whitespace: a quote, a delimiter, a character */
+        if (!begin_field(r)) return REC_NOMEM;
+        bool at_start = true;
+        for (;;) {
+            if (r->p >= r->end) break;
+            char c = *r->p;
+            if (c == '"' && at_start) {
+                content = true;
+                at_start = false;
+                int64_t open_line = r->line;
+                r->p++;
+                for (;;) {
+                    if (r->p >= r->end) {
+                        r->rec_line = open_line;
+                        return REC_QUOTE;
+                    }
+                    char q = *r->p;
+                    if (q == '"') {
+                        if (r->p + 1 < r->end && r->p[1] == '"') {
+                            if (!put(r, '"')) return REC_NOMEM;
+                            r->p += 2;
+                            continue;
+                        }
+                        r->p++;
+                        break;
+                    }
+                    if (q == '\0') return REC_NUL;
+                    if (q == '\n') r->line++;
+                    if (!put(r, q)) return REC_NOMEM;
+                    r->p++;
+                }
+                continue;
+            }
+            if (c == r->delim) {
+                content = true;
+                if (!put(r, '\0') || !begin_field(r)) return REC_NOMEM;
+                at_start = true;
+                r->p++;
+                continue;
+            }
+            if (c == '\n') {
+                r->p++;
+                r->line++;
+                break;
+            }
+            if (c == '\r' && r->p + 1 < r->end && r->p[1] == '\n') {
+                r->p += 2;
+                r->line++;
+                break;
+            }
+            if (c == '\0') return REC_NUL;
+            if (!is_space(c)) content = true;
+            /* leading spaces before a quote still count as "at start" of the field */
+            if (!is_space(c)) at_start = false;
+            if (!put(r, c)) return REC_NOMEM;
+            r->p++;
+        }
+        if (!put(r, '\0')) return REC_NOMEM;
+        if (content) return REC_OK;
+    }
+}
+
+/* Trims surrounding whitespace in place (fields live in the reader's buffer). */
+static char *trim(char *s) {
+    while (is_space(*s)) s++;
+    size_t n = strlen(s);
+    while (n > 0 && is_space(s[n - 1])) s[--n] = '\0';
+    return s;
+}
+
+static const char *const missing_tokens[] = {"",     "NA",   "N/A",  "n/a",  "NaN",
+                                             "nan",  "-nan", "-NaN", "NULL", "null",
+                                             "None", "#N/A", "<NA>", "?",    NULL};
+
+static bool is_missing(const char *s) {
+    for (int i = 0; missing_tokens[i]; i++)
+        if (strcmp(s, missing_tokens[i]) == 0) return true;
+    return false;
+}
+
+/* Parses a whole (trimmed) field as a finite double. */
+static bool parse_number(const char *s, double *out) {
+    if (!*s) return false;
+    char *e;
+    errno = 0;
+    double v = strtod(s, &e);
+    if (e == s || *e != '\0') return false;
+    *out = v;
+    return true;
+}
+
+/* ---- the distinct labels --------------------------------------------------------------- */
+
+typedef struct label_set {
+    char **keys; /* distinct label strings, in order of first appearance */
+    int64_t n, cap;
+    int64_t *slots; /* open addressing: index into keys + 1, 0 = empty */
+    int64_t nslots;
+} label_set;
+
+static uint64_t hash_str(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+/* Id of s (adding it when new), or -1 when out of memory. */
+static int64_t label_id(label_set *ls, const char *s) {
+    if (2 * (ls->n + 1) > ls->nslots) {
+        int64_t ns = ls->nslots ? 2 * ls->nslots : 64;
+        int64_t *slots = calloc((size_t)ns, sizeof *slots);
+        if (!slots) return -1;
+        for (int64_t i = 0; i < ls->n; i++) {
+            uint64_t h = hash_str(ls->keys[i]) & (uint64_t)(ns - 1);
+            while (slots[h]) h = (h + 1) & (uint64_t)(ns - 1);
+            slots[h] = i + 1;
+        }
+        free(ls->slots);
+        ls->slots = slots;
+        ls->nslots = ns;
+    }
+    uint64_t h = hash_str(s) & (uint64_t)(ls->nslots - 1);
+    while (ls->slots[h]) {
+        if (strcmp(ls->keys[ls->slots[h] - 1], s) == 0) return ls->slots[h] - 1;
+        h = (h + 1) & (uint64_t)(ls->nslots - 1);
+    }
+    if (ls->n == ls->cap) {
+        int64_t cap = ls->cap ? 2 * ls->cap : 16;
+        char **k = realloc(ls->keys, (size_t)cap * sizeof *k);
+        if (!k) return -1;
+        ls->keys = k;
+        ls->cap = cap;
+    }
+    if (!(ls->keys[ls->n] = gf_ds_strdup(s))) return -1;
+    ls->slots[h] = ls->n + 1;
+    return ls->n++;
+}
+
+static void label_set_free(label_set *ls) {
+    for (int64_t i = 0; i < ls->n; i++) free(ls->keys[i]);
+    free(ls->keys);
+    free(ls->slots);
+}
+
+typedef struct sort_item {
+    int64_t id;
+    double v;
+    const char *s;
+} sort_item;
+
+static int cmp_num(const void *a, const void *b) {
+    const sort_item *x = a, *y = b;
+    if (x->v != y->v) return x->v < y->v ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id; /* first spelling first */
+}
+
+static int cmp_str(const void *a, const void *b) {
+    const sort_item *x = a, *y = b;
+    return strcmp(x->s, y->s);
+}
+
+/* ---- column selection ------------------------------------------------------------------- */
+
+typedef struct table {
+    const char *file;
+    int64_t ncols;
+    char **names; /* ncols column names */
+    int64_t header_line;
+} table;
+
+static int64_t find_name(const table *t, const char *s, int64_t *second) {
+    int64_t hit = -1;
+    *second = -1;
+    for (int64_t j = 0; j < t->ncols; j++)
+        if (strcmp(t->names[j], s) == 0) {
+            if (hit < 0)
+                hit = j;
+            else if (*second < 0)
+                *second = j;
+        }
+    return hit;
+}
+
+/* Parses a whole string as a (possibly negative) integer. */
+static bool parse_int(const char *s, int64_t *out) {
+    if (!*s) return false;
+    char *e;
+    errno = 0;
+    long long v = strtoll(s, &e, 10);
+    if (*e != '\0' || errno) return false;
+    *out = v;
+    return true;
+}
+
+static void column_list(const table *t, char *buf, size_t n) {
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int64_t j = 0; j < t->ncols && used + 8 < n; j++) {
+        int w = snprintf(buf + used, n - used, "%s%s", j ? ", " : "", t->names[j]);
+        if (w < 0) break;
+        used += (size_t)w;
+    }
+    if (used >= n) memcpy(buf + n - 4, "...", 4);
+}
+
+/* Resolves one token (name or index) into a column; -1 with an error. */
+static int64_t resolve_one(gf_ctx *ctx, const table *t, const char *what, const char *tok) {
+    int64_t second, j = find_name(t, tok, &second);
+    if (j >= 0 && second >= 0) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                         "csv: %s: %s column name '%s' is ambiguous (columns %lld and %lld)",
+                         t->file, what, tok, (long long)j + 1, (long long)second + 1);
+        return -1;
+    }
+    if (j >= 0) return j;
+    int64_t v;
+    if (parse_int(tok, &v)) {
+        if (v < 0) v += t->ncols;
+        if (v >= 0 && v < t->ncols) return v;
+        gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                         "csv: %s: %s column index %s outside the %lld columns", t->file, what, tok,
+                         (long long)t->ncols);
+        return -1;
+    }
+    char cols[256];
+    column_list(t, cols, sizeof cols);
+    gf_ctx_set_error(ctx, GF_ERR_INVALID, "csv: %s: no %s column named '%s' (columns: %s)", t->file,
+                     what, tok, cols);
+    return -1;
+}
+
+/* Parses the features spec into cols (ncols capacity); returns the count or -1. */
+static int64_t resolve_features(gf_ctx *ctx, const table *t, const char *spec, int64_t label,
+                                int64_t *cols) {
+    int64_t nf = 0;
+    if (!spec) {
+        for (int64_t j = 0; j < t->ncols; j++)
+            if (j != label) cols[nf++] = j;
+        return nf;
+    }
+    char *copy = gf_ds_strdup(spec);
+    if (!copy) {
+        gf_ctx_set_error(ctx, GF_ERR_NOMEM, "csv: out of memory");
+        return -1;
+    }
+    bool *used = calloc((size_t)t->ncols, sizeof *used);
+    if (!used) {
+        free(copy);
+        gf_ctx_set_error(ctx, GF_ERR_NOMEM, "csv: out of memory");
+        return -1;
+    }
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        tok = trim(tok);
+        int64_t lo, hi, second;
+        char *dash = strchr(tok + 1, '-'); /* "2-5"; "-1" alone is an index */
+        if (find_name(t, tok, &second) < 0 && dash && *tok) {
+            *dash = '\0';
+            if (!parse_int(trim(tok), &lo) || !parse_int(trim(dash + 1), &hi)) {
+                *dash = '-';
+                lo = hi = resolve_one(ctx, t, "feature", tok);
+            } else {
+                if (lo < 0) lo += t->ncols;
+                if (hi < 0) hi += t->ncols;
+                if (lo < 0 || hi >= t->ncols || lo > hi) {
+                    gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                     "csv: %s: feature column range %s-%s is not an increasing "
+                                     "range inside the %lld columns",
+                                     t->file, tok, dash + 1, (long long)t->ncols);
+                    lo = hi = -1;
+                }
+            }
+        } else {
+            lo = hi = resolve_one(ctx, t, "feature", tok);
+        }
+        if (lo < 0) {
+            nf = -1;
+            break;
+        }
+        for (int64_t j = lo; j <= hi; j++) {
+            if (j == label || used[j]) {
+                gf_ctx_set_error(ctx, GF_ERR_INVALID, "csv: %s: feature column %lld (%s) is %s",
+                                 t->file, (long long)j + 1, t->names[j],
+                                 j == label ? "the label column" : "listed twice");
+                nf = -1;
+                break;
+            }
+            used[j] = true;
+            cols[nf++] = j;
+        }
+        if (nf < 0) break;
+    }
+    free(copy);
+    free(used);
+    if (nf == 0) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "csv: %s: no feature columns selected", t->file);
+        return -1;
+    }
+    return nf;
+}
+
+/* ---- the reader -------------------------------------------------------------------------- */
+
+typedef struct parse_state {
+    reader rd;
+    table t;
+    int64_t *feat; /* selected feature columns */
+    int64_t nfeat, label;
+    float *x;   /* [rows, nfeat] */
+    int64_t *y; /* [rows] label id (classes) */
+    float *tgt; /* [rows] (regression) */
+    int64_t rows, cap;
+    label_set ls;
+    int n_fixed;        /* fixed classes (n_classes or sklearn header) */
+    char **fixed_names; /* n_fixed names (sklearn header) or NULL */
+} parse_state;
+
+static void state_free(parse_state *s) {
+    free(s->rd.buf);
+    free(s->rd.off);
+    if (s->t.names)
+        for (int64_t j = 0; j < s->t.ncols; j++) free(s->t.names[j]);
+    free(s->t.names);
+    free(s->feat);
+    free(s->x);
+    free(s->y);
+    free(s->tgt);
+    label_set_free(&s->ls);
+    if (s->fixed_names)
+        for (int k = 0; k < s->n_fixed; k++) free(s->fixed_names[k]);
+    free(s->fixed_names);
+}
+
+static gf_status nomem(gf_ctx *ctx, const char *file) {
+    return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "csv: %s: out of memory", file);
+}
+
+static gf_status record_error(gf_ctx *ctx, parse_state *s, rec_status rs) {
+    if (rs == REC_NOMEM) return nomem(ctx, s->t.file);
+    if (rs == REC_NUL)
+        return gf_ctx_set_error(ctx, GF_ERR_FORMAT, "csv: %s:%lld: NUL byte (not a text file?)",
+                                s->t.file, (long long)s->rd.line);
+    return gf_ctx_set_error(ctx, GF_ERR_FORMAT, "csv: %s:%lld: quoted field is never closed",
+                            s->t.file, (long long)s->rd.rec_line);
+}
+
+/* Column names from the header record (or "0", "1", ... for ncols columns). */
+static gf_status set_names(gf_ctx *ctx, parse_state *s, bool from_record, int64_t ncols) {
+    s->t.ncols = ncols;
+    s->t.names = calloc((size_t)ncols, sizeof *s->t.names);
+    if (!s->t.names) return nomem(ctx, s->t.file);
+    for (int64_t j = 0; j < ncols; j++) {
+        char tmp[24];
+        snprintf(tmp, sizeof tmp, "%lld", (long long)j);
+        const char *nm = from_record ? trim(field(&s->rd, j)) : tmp;
+        if (!(s->t.names[j] = gf_ds_strdup(nm))) return nomem(ctx, s->t.file);
+    }
+    return GF_OK;
+}
+
+/* sklearn's first line: n_samples, n_features, class names... */
+static gf_status sklearn_header(gf_ctx *ctx, parse_state *s, int64_t *n_samples,
+                                int64_t *n_features) {
+    reader *r = &s->rd;
+    if (r->nf < 2 || !parse_int(trim(field(r, 0)), n_samples) ||
+        !parse_int(trim(field(r, 1)), n_features) || *n_samples < 0 || *n_features < 1)
+        return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                                "csv: %s:%lld: expected sklearn's header line "
+                                "'n_samples,n_features,class names...'",
+                                s->t.file, (long long)r->rec_line);
+    if (*n_features > (1 << 20))
+        return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                                "csv: %s:%lld: the header promises %lld features (more than 2^20)",
+                                s->t.file, (long long)r->rec_line, (long long)*n_features);
+    int64_t k = 0;
+    for (int64_t j = 2; j < r->nf; j++)
+        if (*trim(field(r, j))) k++;
+    if (k > 1000000)
+        return gf_ctx_set_error(ctx, GF_ERR_FORMAT, "csv: %s:%lld: %lld class names", s->t.file,
+                                (long long)r->rec_line, (long long)k);
+    if (k > 0) {
+        s->fixed_names = calloc((size_t)k, sizeof *s->fixed_names);
+        if (!s->fixed_names) return nomem(ctx, s->t.file);
+        s->n_fixed = (int)k;
+        int i = 0;
+        for (int64_t j = 2; j < r->nf; j++) {
+            const char *nm = trim(field(r, j)); /* trimmed in place above: the same test */
+            if (*nm && !(s->fixed_names[i++] = gf_ds_strdup(nm))) return nomem(ctx, s->t.file);
+        }
+    }
+    return GF_OK;
+}
+
+static gf_status grow_rows(gf_ctx *ctx, parse_state *s) {
+    int64_t cap = s->cap ? 2 * s->cap : 1024;
+    float *x = realloc(s->x, (size_t)(cap * s->nfeat) * sizeof *x);
+    if (!x) return nomem(ctx, s->t.file);
+    s->x = x;
+    if (s->tgt) {
+        float *t = realloc(s->tgt, (size_t)cap * sizeof *t);
+        if (!t) return nomem(ctx, s->t.file);
+        s->tgt = t;
+    }
+    if (s->y) {
+        int64_t *y = realloc(s->y, (size_t)cap * sizeof *y);
+        if (!y) return nomem(ctx, s->t.file);
+        s->y = y;
+    }
+    s->cap = cap;
+    return GF_OK;
+}
+
+static gf_status field_error(gf_ctx *ctx, parse_state *s, int64_t col, const char *what,
+                             const char *value) {
+    if (!*value)
+        return gf_ctx_set_error(
+            ctx, GF_ERR_FORMAT, "csv: %s:%lld: column %lld (%s): %s (empty field)", s->t.file,
+            (long long)s->rd.rec_line, (long long)col + 1, s->t.names[col], what);
+    return gf_ctx_set_error(ctx, GF_ERR_FORMAT, "csv: %s:%lld: column %lld (%s): %s '%.40s'",
+                            s->t.file, (long long)s->rd.rec_line, (long long)col + 1,
+                            s->t.names[col], what, value);
+}
+
+/* The fixed-class label of a field: a class name or an integer 0..k-1; -1 with an error. */
+static int64_t fixed_label(gf_ctx *ctx, parse_state *s, const gf_csv_params *p, const char *v) {
+    const char *const *names =
+        s->fixed_names ? (const char *const *)s->fixed_names : p->class_names;
+    if (names)
+        for (int k = 0; k < s->n_fixed; k++)
+            if (names[k] && strcmp(names[k], v) == 0) return k;
+    double d;
+    if (parse_number(v, &d) && d == floor(d) && d >= 0 && d < s->n_fixed) return (int64_t)d;
+    gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                     "csv: %s:%lld: column %lld (%s): label '%.40s' outside the %d classes "
+                     "(0..%d)",
+                     s->t.file, (long long)s->rd.rec_line, (long long)s->label + 1,
+                     s->t.names[s->label], v, s->n_fixed, s->n_fixed - 1);
+    return -1;
+}
+
+static gf_status parse_row(gf_ctx *ctx, parse_state *s, const gf_csv_params *p) {
+    reader *r = &s->rd;
+    if (r->nf != s->t.ncols) {
+        if (s->t.header_line > 0)
+            return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                                    "csv: %s:%lld: %lld fields, expected %lld (as in the header "
+                                    "on line %lld)",
+                                    s->t.file, (long long)r->rec_line, (long long)r->nf,
+                                    (long long)s->t.ncols, (long long)s->t.header_line);
+        return gf_ctx_set_error(
+            ctx, GF_ERR_FORMAT, "csv: %s:%lld: %lld fields, expected %lld (as in the first row)",
+            s->t.file, (long long)r->rec_line, (long long)r->nf, (long long)s->t.ncols);
+    }
+    if (s->rows == s->cap && grow_rows(ctx, s) != GF_OK) return GF_ERR_NOMEM;
+    float *xr = s->x + s->rows * s->nfeat;
+    for (int64_t k = 0; k < s->nfeat; k++) {
+        int64_t col = s->feat[k];
+        const char *v = trim(field(r, col));
+        double d;
+        if (is_missing(v)) return field_error(ctx, s, col, "missing value", v);
+        if (!parse_number(v, &d)) return field_error(ctx, s, col, "not a number:", v);
+        if (!isfinite(d) || fabs(d) > 3.4028234663852886e38)
+            return field_error(ctx, s, col, "not a finite float32 number:", v);
+        xr[k] = (float)d;
+    }
+    const char *lv = trim(field(r, s->label));
+    if (is_missing(lv)) return field_error(ctx, s, s->label, "missing label", lv);
+    if (p->target == GF_CSV_REGRESSION) {
+        double d;
+        if (!parse_number(lv, &d))
+            return field_error(ctx, s, s->label, "target is not a number:", lv);
+        if (!isfinite(d) || fabs(d) > 3.4028234663852886e38)
+            return field_error(ctx, s, s->label, "target is not a finite float32 number:", lv);
+        s->tgt[s->rows] = (float)d;
+    } else if (s->n_fixed > 0) {
+        int64_t y = fixed_label(ctx, s, p, lv);
+        if (y < 0) return GF_ERR_FORMAT;
+        s->y[s->rows] = y;
+    } else {
+        int64_t id = label_id(&s->ls, lv);
+        if (id < 0) return nomem(ctx, s->t.file);
+        s->y[s->rows] = id;
+    }
+    s->rows++;
+    return GF_OK;
+}
+
+/* Sorts the distinct labels like LabelEncoder and rewrites ids into class indices. Returns the
+ * class names (borrowed from the label set) in *names. */
+static gf_status encode_labels(gf_ctx *ctx, parse_state *s, const char ***names, int *k_out) {
+    int64_t n = s->ls.n;
+    sort_item *items = calloc((size_t)n, sizeof *items);
+    int64_t *cls = calloc((size_t)n, sizeof *cls);
+    const char **nm = calloc((size_t)n, sizeof *nm);
+    if (!items || !cls || !nm) {
+        free(items);
+        free(cls);
+        free(nm);
+        return nomem(ctx, s->t.file);
+    }
+    bool numeric = true;
+    for (int64_t i = 0; i < n; i++) {
+        items[i].id = i;
+        items[i].s = s->ls.keys[i];
+        if (!parse_number(items[i].s, &items[i].v) || !isfinite(items[i].v)) numeric = false;
+    }
+    if (n > 1) qsort(items, (size_t)n, sizeof *items, numeric ? cmp_num : cmp_str);
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; i++) {
+        /* numerically equal spellings ("1", "1.0") are one class, named by the first seen */
+        if (i > 0 && numeric && items[i].v == items[i - 1].v) {
+            cls[items[i].id] = k - 1;
+            continue;
+        }
+        nm[k] = items[i].s;
+        cls[items[i].id] = k++;
+    }
+    if (k > 1000000) {
+        free(items);
+        free(cls);
+        free(nm);
+        return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                                "csv: %s: %lld distinct labels in column %lld (%s): is it a "
+                                "regression target?",
+                                s->t.file, (long long)k, (long long)s->label + 1,
+                                s->t.names[s->label]);
+    }
+    for (int64_t r = 0; r < s->rows; r++) s->y[r] = cls[s->y[r]];
+    free(items);
+    free(cls);
+    *names = nm;
+    *k_out = (int)k;
+    return GF_OK;
+}
+
+gf_ds *gf_csv_parse(gf_ctx *ctx, const char *text, size_t len, const char *name,
+                    const gf_csv_params *params) {
+    gf_csv_params p = params ? *params : gf_csv_default_params();
+    const char *file = name ? name : "(memory)";
+    if (!text && len > 0) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "csv: %s: NULL text", file);
+        return NULL;
+    }
+    if (p.delimiter == '\0') p.delimiter = ',';
+    if (p.delimiter == '"' || p.delimiter == '\n' || p.delimiter == '\r' || p.skip_lines < 0 ||
+        p.n_classes < 0 ||
+        (p.header != GF_CSV_HEADER && p.header != GF_CSV_NO_HEADER &&
+         p.header != GF_CSV_SKLEARN_HEADER) ||
+        (p.target != GF_CSV_CLASSES && p.target != GF_CSV_REGRESSION)) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                         "csv: %s: bad parameters (delimiter, skip_lines, n_classes, header or "
+                         "target out of range)",
+                         file);
+        return NULL;
+    }
+    if (p.target == GF_CSV_REGRESSION && p.n_classes > 0) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "csv: %s: n_classes given for a regression target",
+                         file);
+        return NULL;
+    }
+    parse_state s;
+    memset(&s, 0, sizeof s);
+    s.t.file = file;
+    s.rd.p = text;
+    s.rd.end = text + len;
+    s.rd.delim = p.delimiter;
+    s.rd.line = 1;
+    s.label = -1;
+    gf_ds *ds = NULL;
+    const char **auto_names = NULL;
+    int64_t n_samples = -1, n_features = -1;
+    if (p.target == GF_CSV_CLASSES && p.n_classes > 0) s.n_fixed = p.n_classes;
+
+    for (int i = 0; i < p.skip_lines && s.rd.p < s.rd.end; i++) {
+        const char *nl = memchr(s.rd.p, '\n', (size_t)(s.rd.end - s.rd.p));
+        s.rd.p = nl ? nl + 1 : s.rd.end;
+        s.rd.line++;
+    }
+    rec_status rs = next_record(&s.rd);
+    if (rs == REC_EOF) {
+        gf_ctx_set_error(ctx, GF_ERR_FORMAT, "csv: %s: no rows%s", file,
+                         p.skip_lines ? " after the skipped lines" : "");
+        goto done;
+    }
+    if (rs != REC_OK) {
+        record_error(ctx, &s, rs);
+        goto done;
+    }
+    bool have_row = false; /* the record in the reader is a data row still to be parsed */
+    if (p.header == GF_CSV_HEADER) {
+        s.t.header_line = s.rd.rec_line;
+        if (set_names(ctx, &s, true, s.rd.nf) != GF_OK) goto done;
+    } else if (p.header == GF_CSV_SKLEARN_HEADER) {
+        s.t.header_line = s.rd.rec_line; /* its n_features + 1 fixes the column count */
+        if (sklearn_header(ctx, &s, &n_samples, &n_features) != GF_OK) goto done;
+        if (p.target == GF_CSV_CLASSES && s.n_fixed == 0) {
+            gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                             "csv: %s:%lld: the sklearn header names no classes (a regression "
+                             "file? use target = GF_CSV_REGRESSION)",
+                             file, (long long)s.rd.rec_line);
+            goto done;
+        }
+        if (p.n_classes > 0 && p.n_classes != s.n_fixed) {
+            gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                             "csv: %s:%lld: the header names %d classes, the parameters say %d",
+                             file, (long long)s.rd.rec_line, s.n_fixed, p.n_classes);
+            goto done;
+        }
+        if (set_names(ctx, &s, false, n_features + 1) != GF_OK) goto done;
+    } else {
+        if (set_names(ctx, &s, false, s.rd.nf) != GF_OK) goto done;
+        have_row = true;
+    }
+    if (s.t.ncols < 2) {
+        gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                         "csv: %s:%lld: %lld column(s): need a label and at least one feature",
+                         file, (long long)s.rd.rec_line, (long long)s.t.ncols);
+        goto done;
+    }
+    s.label = p.label ? resolve_one(ctx, &s.t, "label", p.label) : s.t.ncols - 1;
+    if (s.label < 0) goto done;
+    s.feat = malloc((size_t)s.t.ncols * sizeof *s.feat);
+    if (!s.feat) {
+        nomem(ctx, file);
+        goto done;
+    }
+    s.nfeat = resolve_features(ctx, &s.t, p.features, s.label, s.feat);
+    if (s.nfeat < 0) goto done;
+    if (p.target == GF_CSV_REGRESSION)
+        s.tgt = malloc(1);
+    else
+        s.y = malloc(1);
+    if ((p.target == GF_CSV_REGRESSION && !s.tgt) || (p.target == GF_CSV_CLASSES && !s.y)) {
+        nomem(ctx, file);
+        goto done;
+    }
+
+    for (;;) {
+        if (!have_row) {
+            rs = next_record(&s.rd);
+            if (rs == REC_EOF) break;
+            if (rs != REC_OK) {
+                record_error(ctx, &s, rs);
+                goto done;
+            }
+        }
+        have_row = false;
+        if (parse_row(ctx, &s, &p) != GF_OK) goto done;
+    }
+    if (s.rows == 0) {
+        gf_ctx_set_error(ctx, GF_ERR_FORMAT, "csv: %s: a header but no data rows", file);
+        goto done;
+    }
+    if (n_samples >= 0 && n_samples != s.rows) {
+        gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                         "csv: %s: the header promises %lld rows, the file has %lld", file,
+                         (long long)n_samples, (long long)s.rows);
+        goto done;
+    }
+
+    int k = 0;
+    const char *const *names = NULL;
+    if (p.target == GF_CSV_CLASSES) {
+        if (s.n_fixed > 0) {
+            k = s.n_fixed;
+            names = s.fixed_names ? (const char *const *)s.fixed_names : p.class_names;
+        } else {
+            if (encode_labels(ctx, &s, &auto_names, &k) != GF_OK) goto done;
+            names = auto_names;
+        }
+    }
+    char desc[300];
+    const char *base = strrchr(file, '/');
+    snprintf(desc, sizeof desc, "csv %s", base ? base + 1 : file);
+    const int64_t shape[1] = {s.nfeat};
+    ds = gf_ds_alloc(ctx, GF_DS_ARRAY, s.rows, 1, shape, k, names, desc);
+    if (!ds) goto done;
+    ds->feature_names = calloc((size_t)s.nfeat, sizeof *ds->feature_names);
+    if (!ds->feature_names) goto oom;
+    for (int64_t j = 0; j < s.nfeat; j++)
+        if (!(ds->feature_names[j] = gf_ds_strdup(s.t.names[s.feat[j]]))) goto oom;
+    /* hand the arrays over, trimmed to size */
+    float *x = realloc(s.x, (size_t)(s.rows * s.nfeat) * sizeof *x);
+    if (x) s.x = x;
+    ds->owned[0] = s.x;
+    ds->x_f32 = s.x;
+    s.x = NULL;
+    if (p.target == GF_CSV_CLASSES) {
+        ds->owned[1] = s.y;
+        ds->labels = s.y;
+        s.y = NULL;
+    } else {
+        ds->owned[1] = s.tgt;
+        ds->targets = s.tgt;
+        s.tgt = NULL;
+    }
+    goto done;
+oom:
+    gf_ds_free(ds);
+    ds = NULL;
+    nomem(ctx, file);
+done:
+    free(auto_names);
+    state_free(&s);
+    return ds;
+}
+
+gf_ds *gf_csv_load(gf_ctx *ctx, const char *path, const gf_csv_params *params) {
+    if (!path) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "csv: NULL path");
+        return NULL;
+    }
+    errno = 0;
+    gzFile f = gzopen(path, "rb");
+    if (!f) {
+        gf_ctx_set_error(ctx, GF_ERR_IO, "csv: cannot open %s: %s", path,
+                         errno ? strerror(errno) : "out of memory");
+        return NULL;
+    }
+    size_t len = 0, cap = 1 << 16;
+    char *buf = malloc(cap);
+    gf_ds *ds = NULL;
+    for (;;) {
+        if (!buf) {
+            gf_ctx_set_error(ctx, GF_ERR_NOMEM, "csv: %s: out of memory", path);
+            goto out;
+        }
+        if (len == cap) {
+            char *b = cap < ((size_t)1 << 40) ? realloc(buf, 2 * cap) : NULL;
+            if (!b) {
+                gf_ctx_set_error(ctx, GF_ERR_NOMEM, "csv: %s: out of memory", path);
+                goto out;
+            }
+            buf = b;
+            cap *= 2;
+        }
+        size_t want = cap - len > (1u << 30) ? (1u << 30) : cap - len;
+        int got = gzread(f, buf + len, (unsigned)want);
+        if (got < 0) {
+            int err;
+            const char *msg = gzerror(f, &err);
+            gf_ctx_set_error(ctx, err == Z_ERRNO ? GF_ERR_IO : GF_ERR_FORMAT,
+                             "csv: %s: read error: %s", path,
+                             err == Z_ERRNO ? strerror(errno) : msg);
+            goto out;
+        }
+        if (got == 0) break;
+        len += (size_t)got;
+    }
+    {
+        int err = Z_OK;
+        gzerror(f, &err);
+        if (err != Z_OK && err != Z_STREAM_END) {
+            gf_ctx_set_error(ctx, GF_ERR_FORMAT, "csv: %s: truncated or corrupt gzip data", path);
+            goto out;
+        }
+    }
+    if (len == 0) {
+        gf_ctx_set_error(ctx, GF_ERR_FORMAT, "csv: %s: empty file", path);
+        goto out;
+    }
+    ds = gf_csv_parse(ctx, buf, len, path, params);
+out:
+    free(buf);
+    gzclose(f);
+    return ds;
+}

@@ -1,0 +1,63 @@
+/* libFuzzer target: any bytes given to the CSV reader must give a dataset whose every example
+ * reads back, or an error message — never a crash, a leak or a read past the input. The first
+ * byte picks the options (header mode, delimiter, target kind, fixed classes, skip_lines,
+ * column selection) so every path of the reader is reached. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graft/graft.h"
+#include "graft/csv.h"
+#include "graft/dataset.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    static gf_ctx *ctx;
+    if (!ctx) {
+        gf_ctx_params p = gf_ctx_default_params();
+        p.n_threads = 1;
+        p.arena_bytes = 1 << 16;
+        ctx = gf_ctx_new(&p);
+    }
+    uint8_t opt = size > 0 ? data[0] : 0;
+    if (size > 0) {
+        data++;
+        size--;
+    }
+    gf_csv_params p = gf_csv_default_params();
+    p.header = (gf_csv_header)(opt % 3);
+    p.delimiter = (opt & 0x04) ? ';' : ',';
+    p.target = (opt & 0x08) ? GF_CSV_REGRESSION : GF_CSV_CLASSES;
+    if ((opt & 0x30) == 0x10 && p.target == GF_CSV_CLASSES) p.n_classes = 3;
+    if ((opt & 0x30) == 0x20) p.label = "0";
+    if ((opt & 0x30) == 0x30) p.features = "0-1,-2";
+    p.skip_lines = (opt & 0x40) ? 1 : 0;
+    static const char *const names[3] = {"a", "b", "c"};
+    if (opt & 0x80) p.class_names = p.n_classes ? names : NULL;
+    /* an exact-size heap copy lets ASan catch any read past the end */
+    char *copy = malloc(size ? size : 1);
+    if (!copy) return 0;
+    memcpy(copy, data, size);
+    gf_ds *ds = gf_csv_parse(ctx, copy, size, "fuzz.csv", &p);
+    if (ds) {
+        const int64_t n = gf_ds_count(ds), m = gf_ds_sample_numel(ds);
+        float *x = malloc((size_t)m * sizeof *x);
+        int64_t y;
+        for (int64_t i = 0; x && i < n && i < 4096; i++) {
+            if (gf_ds_read(ds, &i, 1, x, &y, NULL, 0) != GF_OK) abort();
+            if (gf_ds_n_classes(ds) > 0 && (y < 0 || y >= gf_ds_n_classes(ds))) abort();
+        }
+        for (int k = 0; k < gf_ds_n_classes(ds); k++)
+            if (!gf_ds_class_name(ds, k)) abort();
+        char desc[128];
+        gf_ds_describe(ds, desc, sizeof desc);
+        free(x);
+        gf_ds_free(ds);
+    } else if (gf_ctx_status(ctx) == GF_OK || gf_ctx_error(ctx)[0] == '\0') {
+        abort(); /* a failure must say why */
+    }
+    gf_ctx_clear_error(ctx);
+    free(copy);
+    return 0;
+}
