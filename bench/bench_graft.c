@@ -1,0 +1,403 @@
+/* graft's benchmark program: trains or runs one fixed workload (MLP, CNN, CNN fine-tuning,
+ * sgemm) and prints one JSON line of throughput, peak memory and start-up time, so that
+ * bench/run.sh can put it next to bench/bench_torch.py running the same workload.
+ *
+ * Usage: bench_graft --workload mlp|cnn|finetune-frozen|finetune-full|sgemm
+ *                    [--mode train|infer] [--threads N] [--steps K] [--windows W]
+ *                    [--warmup S] [--batch B] [--data fashion-mnist|synthetic] [--seed S]
+ *                    [--time-limit SECONDS]
+ *
+ * Workloads (the same in bench_torch.py):
+ *   mlp              784-256-128-10, ReLU, batch 128, Adam(lr 1e-3), cross-entropy.
+ *   cnn              conv(1->32, 3x3, pad 1)-ReLU-maxpool2-conv(32->64, 3x3, pad 1)-ReLU-
+ *                    maxpool2-flatten-fc(3136->128)-ReLU-fc(128->10), batch 64, Adam.
+ *   finetune-frozen  the cnn with its conv trunk frozen (requires_grad off): only the two fc
+ *                    layers train; the trunk runs forward only and records no graph.
+ *   finetune-full    the cnn with every layer trainable: the same computation as cnn train,
+ *                    kept as its own name so the two fine-tuning rows sit side by side.
+ *   sgemm            C = A B through gf_matmul for square n = 256, 512, 1024 and the MLP's
+ *                    first-layer shape; GFLOP/s (2 m n k / s).
+ * Data: the Fashion-MNIST training images (uint8, read once with gf_dataset_load), converted
+ * to float per batch with gf_dataset_batch (pixel / 255) in a fixed seeded order, as a real
+ * training loop does. --data synthetic (or a missing dataset) uses random uint8 images of the
+ * same size instead, converted the same way; the JSON's "data" field says which was used.
+ *
+ * Timing: `warmup` steps, then `windows` windows of `steps` steps each; samples/s is the
+ * median over windows; with --time-limit, no new window starts once that many seconds have
+ * passed since the end of the warmup (at least one window always runs), which bounds a run on
+ * a machine so busy that a window takes many times longer than planned. Peak RSS is
+ * getrusage's ru_maxrss. time_to_first_step_s runs from the kernel's process start time
+ * (/proc/self/stat starttime, 10 ms resolution) to the end of the first training (or
+ * inference) step: it includes loading the dataset and building the model. */
+#define _GNU_SOURCE
+#include "graft/graft.h"
+#include "graft/data.h"
+#include "graft/optim.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { IMG = 28, PIX = IMG * IMG, N_CLASSES = 10, SYNTH_N = 8192, MAX_WINDOWS = 64 };
+
+typedef struct opts {
+    const char *workload; /* mlp, cnn, finetune-frozen, finetune-full, sgemm */
+    const char *mode;     /* train, infer */
+    const char *data;     /* fashion-mnist, synthetic */
+    int threads, steps, windows, warmup;
+    int64_t batch;        /* 0: the workload's default */
+    uint64_t seed;
+    double time_limit;    /* seconds of timed windows before stopping early; 0: none */
+} opts;
+
+/* ---- clocks and process facts ------------------------------------------------------------ */
+
+static double now_s(clockid_t clk) {
+    struct timespec ts;
+    clock_gettime(clk, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Seconds since this process was started by the kernel (CLOCK_BOOTTIME minus field 22 of
+ * /proc/self/stat), or -1 when /proc is unreadable. */
+static double since_process_start(void) {
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (!f) return -1.0;
+    char buf[2048];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')'); /* the command name may hold spaces; fields follow its ')' */
+    if (!p) return -1.0;
+    unsigned long long start = 0;
+    int field = 2; /* p points at the end of field 2 */
+    for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " ")) {
+        if (++field == 22) {
+            start = strtoull(tok, NULL, 10);
+            break;
+        }
+    }
+    if (field != 22) return -1.0;
+    return now_s(CLOCK_BOOTTIME) - (double)start / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double peak_rss_mib(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0; /* ru_maxrss is in KiB on Linux */
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(const double *v, int n) {
+    double s[MAX_WINDOWS];
+    memcpy(s, v, sizeof *v * (size_t)n);
+    qsort(s, (size_t)n, sizeof *s, cmp_double);
+    return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+}
+
+static int die(gf_ctx *ctx, const char *what) {
+    fprintf(stderr, "bench_graft: %s: %s\n", what, ctx ? gf_ctx_error(ctx) : "out of memory");
+    return 1;
+}
+
+/* ---- models ------------------------------------------------------------------------------ */
+
+static gf_module *make_mlp(gf_ctx *ctx) {
+    gf_module *layers[] = {
+        gf_nn_linear(ctx, NULL, PIX, 256, true), gf_nn_relu(ctx),
+        gf_nn_linear(ctx, NULL, 256, 128, true), gf_nn_relu(ctx),
+        gf_nn_linear(ctx, NULL, 128, N_CLASSES, true),
+    };
+    return gf_nn_sequential_of(ctx, (int)(sizeof layers / sizeof *layers), layers);
+}
+
+/* Children 0..5 are the conv trunk, 6..9 the classifier (flatten, fc, relu, fc). */
+enum { CNN_TRUNK = 6 };
+
+static gf_module *make_cnn(gf_ctx *ctx) {
+    gf_conv_params cp = gf_conv_default_params();
+    cp.padding[0] = cp.padding[1] = 1;
+    gf_pool_params pp = gf_pool_default_params(2);
+    gf_module *layers[] = {
+        gf_nn_conv2d(ctx, NULL, 1, 32, 3, 3, &cp, true),  gf_nn_relu(ctx),
+        gf_nn_max_pool2d(ctx, &pp),                       /* [N, 32, 14, 14] */
+        gf_nn_conv2d(ctx, NULL, 32, 64, 3, 3, &cp, true), gf_nn_relu(ctx),
+        gf_nn_max_pool2d(ctx, &pp),                       /* [N, 64, 7, 7] */
+        gf_nn_flatten(ctx, 1, -1),                        /* [N, 3136] */
+        gf_nn_linear(ctx, NULL, 64 * 7 * 7, 128, true),   gf_nn_relu(ctx),
+        gf_nn_linear(ctx, NULL, 128, N_CLASSES, true),
+    };
+    return gf_nn_sequential_of(ctx, (int)(sizeof layers / sizeof *layers), layers);
+}
+
+/* ---- data -------------------------------------------------------------------------------- */
+
+/* The Fashion-MNIST training set, or SYNTH_N random images when it is missing or not wanted.
+ * *real tells which. NULL (ctx error) only when out of memory. */
+static gf_dataset *load_data(gf_ctx *ctx, const opts *o, bool *real) {
+    *real = false;
+    if (strcmp(o->data, "synthetic") != 0) {
+        gf_dataset *d = gf_dataset_load(ctx, o->data, GF_DATASET_TRAIN);
+        if (d) {
+            *real = true;
+            return d;
+        }
+        fprintf(stderr, "bench_graft: %s; using synthetic data\n", gf_ctx_error(ctx));
+        gf_ctx_clear_error(ctx);
+    }
+    gf_dataset *d = calloc(1, sizeof *d);
+    if (!d) return NULL;
+    d->n = SYNTH_N;
+    d->rows = d->cols = IMG;
+    d->n_classes = N_CLASSES;
+    d->images = malloc((size_t)SYNTH_N * PIX);
+    d->labels = malloc(SYNTH_N);
+    if (!d->images || !d->labels) {
+        gf_dataset_free(d);
+        return NULL;
+    }
+    gf_rng r;
+    gf_rng_seed(&r, o->seed + 1);
+    for (int64_t i = 0; i < (int64_t)SYNTH_N * PIX; i++) d->images[i] = (uint8_t)gf_rng_u32(&r);
+    for (int64_t i = 0; i < SYNTH_N; i++) d->labels[i] = (uint8_t)gf_rng_below(&r, N_CLASSES);
+    return d;
+}
+
+/* ---- workloads --------------------------------------------------------------------------- */
+
+typedef struct run_state {
+    gf_module *model;
+    gf_optim *opt;      /* NULL for inference */
+    gf_dataset *data;
+    int64_t *perm;      /* a seeded permutation of the examples, walked batch by batch */
+    int64_t pos;        /* next position in perm */
+    int64_t batch;
+    bool image_input;   /* [B, 1, 28, 28] (cnn) or [B, 784] (mlp) */
+    double last_loss;
+} run_state;
+
+/* One step: the next batch converted from uint8, forward, and for training the loss,
+ * backward and an Adam update. Returns false with a ctx error on failure. */
+static bool step(gf_ctx *ctx, run_state *s) {
+    const int64_t B = s->batch;
+    if (s->pos + B > s->data->n) s->pos = 0;
+    int64_t xs4[4] = {B, 1, IMG, IMG}, xs2[2] = {B, PIX};
+    gf_tensor *x = s->image_input ? gf_empty(ctx, GF_F32, 4, xs4) : gf_empty(ctx, GF_F32, 2, xs2);
+    gf_tensor *y = gf_empty(ctx, GF_I64, 1, &B);
+    if (!x || !y) return false;
+    if (gf_dataset_batch(ctx, s->data, s->perm + s->pos, B, 0.0f, 1.0f, x, y) != GF_OK)
+        return false;
+    s->pos += B;
+    gf_tensor *logits = gf_module_forward(ctx, s->model, x);
+    if (!logits) return false;
+    if (s->opt) {
+        gf_tensor *loss = gf_cross_entropy(ctx, logits, y, GF_REDUCE_MEAN, -100);
+        if (!loss) return false;
+        gf_optim_zero_grad(s->opt);
+        if (gf_backward(ctx, loss) != GF_OK || gf_optim_step(ctx, s->opt) != GF_OK) return false;
+        s->last_loss = gf_f32(loss)[0];
+    }
+    gf_ctx_reset(ctx);
+    return true;
+}
+
+static void print_json(const opts *o, const char *mode, int64_t batch, bool real, double sps,
+                       const double *win, int n_win, double first_step, double start_to_main,
+                       double first_loss, double last_loss, int64_t trainable, int64_t params) {
+    printf("{\"impl\":\"graft\",\"workload\":\"%s\",\"mode\":\"%s\",\"threads\":%d,"
+           "\"batch\":%lld,\"data\":\"%s\",\"samples_per_s\":%.1f,\"windows\":[",
+           o->workload, mode, o->threads, (long long)batch, real ? "fashion-mnist" : "synthetic",
+           sps);
+    for (int i = 0; i < n_win; i++) printf("%s%.1f", i ? "," : "", win[i]);
+    printf("],\"steps_per_window\":%d,\"peak_rss_mib\":%.1f,\"time_to_first_step_s\":%.3f,"
+           "\"process_start_to_main_s\":%.3f,\"params\":%lld,\"trainable_params\":%lld,"
+           "\"blas\":\"%s\"",
+           o->steps, peak_rss_mib(), first_step, start_to_main, (long long)params,
+           (long long)trainable, gf_blas_threading());
+    if (strcmp(mode, "train") == 0)
+        printf(",\"first_loss\":%.4f,\"last_loss\":%.4f", first_loss, last_loss);
+    printf("}\n");
+}
+
+static int run_model(const opts *o, double start_to_main) {
+    const bool mlp = strcmp(o->workload, "mlp") == 0;
+    const bool frozen = strcmp(o->workload, "finetune-frozen") == 0;
+    const bool finetune = frozen || strcmp(o->workload, "finetune-full") == 0;
+    const char *mode = finetune ? "train" : o->mode;
+    const bool train = strcmp(mode, "train") == 0;
+    if (!mlp && !finetune && strcmp(o->workload, "cnn") != 0) {
+        fprintf(stderr, "bench_graft: unknown workload '%s'\n", o->workload);
+        return 2;
+    }
+    if (!train && strcmp(mode, "infer") != 0) {
+        fprintf(stderr, "bench_graft: unknown mode '%s'\n", mode);
+        return 2;
+    }
+    gf_ctx_params cp = gf_ctx_default_params();
+    cp.n_threads = o->threads;
+    cp.seed = o->seed;
+    gf_ctx *ctx = gf_ctx_new(&cp);
+    if (!ctx) return die(NULL, "context");
+
+    run_state s = {0};
+    s.batch = o->batch > 0 ? o->batch : (mlp ? 128 : 64);
+    s.image_input = !mlp;
+    bool real = false;
+    s.data = load_data(ctx, o, &real);
+    if (!s.data) return die(ctx, "data");
+    s.perm = malloc(sizeof *s.perm * (size_t)s.data->n);
+    if (!s.perm) return die(NULL, "permutation");
+    for (int64_t i = 0; i < s.data->n; i++) s.perm[i] = i;
+    gf_rng_shuffle(gf_ctx_rng(ctx), s.perm, s.data->n);
+
+    s.model = mlp ? make_mlp(ctx) : make_cnn(ctx);
+    if (!s.model) return die(ctx, "model");
+    if (frozen)
+        for (int i = 0; i < CNN_TRUNK; i++)
+            gf_module_set_requires_grad(gf_module_child_at(s.model, i, NULL), false);
+    if (train) {
+        /* every parameter goes to Adam, as `Adam(model.parameters())` does; frozen ones get no
+         * gradient buffer, so the optimizer skips them and allocates no state for them */
+        gf_named_tensors *pl = gf_module_named_tensors(ctx, s.model, GF_STATE_PARAMS);
+        if (!pl) return die(ctx, "parameters");
+        gf_tensor *params[16];
+        int n = 0;
+        for (int i = 0; i < pl->n && n < 16; i++) params[n++] = pl->items[i].tensor;
+        gf_named_tensors_free(pl);
+        gf_optim_params hp = gf_optim_default_params(GF_OPTIM_ADAM);
+        s.opt = gf_optim_new(ctx, &hp, params, n);
+        if (!s.opt) return die(ctx, "optimizer");
+    } else {
+        gf_module_train(s.model, false);
+        gf_ctx_set_grad_enabled(ctx, false);
+    }
+
+    if (!step(ctx, &s)) return die(ctx, "first step");
+    const double first_step = since_process_start();
+    const double first_loss = s.last_loss;
+    for (int i = 1; i < o->warmup; i++)
+        if (!step(ctx, &s)) return die(ctx, "warmup");
+    double win[MAX_WINDOWS];
+    int n_win = 0;
+    const double t_timed = now_s(CLOCK_MONOTONIC);
+    while (n_win < o->windows &&
+           (n_win == 0 || o->time_limit <= 0 || now_s(CLOCK_MONOTONIC) - t_timed < o->time_limit)) {
+        double t0 = now_s(CLOCK_MONOTONIC);
+        for (int i = 0; i < o->steps; i++)
+            if (!step(ctx, &s)) return die(ctx, "step");
+        win[n_win++] = (double)(o->steps * s.batch) / (now_s(CLOCK_MONOTONIC) - t0);
+    }
+    print_json(o, mode, s.batch, real, median(win, n_win), win, n_win, first_step,
+               start_to_main, first_loss, s.last_loss, gf_module_param_count(s.model, true),
+               gf_module_param_count(s.model, false));
+    gf_optim_free(s.opt);
+    gf_module_free(s.model);
+    free(s.perm);
+    gf_dataset_free(s.data);
+    gf_ctx_free(ctx);
+    return 0;
+}
+
+/* GFLOP/s of C[m, n] = A[m, k] B[k, n] through gf_matmul (no graph): the median over
+ * `windows` windows of at least 0.2 s each. */
+static double sgemm_gflops(gf_ctx *ctx, const opts *o, int64_t m, int64_t k, int64_t n) {
+    int64_t as[2] = {m, k}, bs[2] = {k, n};
+    gf_tensor *a = gf_tensor_new(ctx, GF_F32, 2, as), *b = gf_tensor_new(ctx, GF_F32, 2, bs);
+    if (!a || !b) return -1.0;
+    for (int64_t i = 0; i < a->numel; i++) gf_f32(a)[i] = gf_rng_uniform(gf_ctx_rng(ctx)) - 0.5f;
+    for (int64_t i = 0; i < b->numel; i++) gf_f32(b)[i] = gf_rng_uniform(gf_ctx_rng(ctx)) - 0.5f;
+    const double flop = 2.0 * (double)m * (double)n * (double)k;
+    for (int i = 0; i < 3; i++) { /* warm up the BLAS threads and caches */
+        gf_matmul(ctx, a, b);
+        gf_ctx_reset(ctx);
+    }
+    double win[MAX_WINDOWS];
+    for (int w = 0; w < o->windows; w++) {
+        double t0 = now_s(CLOCK_MONOTONIC), t = 0;
+        int64_t reps = 0;
+        do {
+            if (!gf_matmul(ctx, a, b)) return -1.0;
+            gf_ctx_reset(ctx);
+            reps++;
+            t = now_s(CLOCK_MONOTONIC) - t0;
+        } while (t < 0.2);
+        win[w] = flop * (double)reps / t * 1e-9;
+    }
+    gf_tensor_free(a);
+    gf_tensor_free(b);
+    return median(win, o->windows);
+}
+
+static int run_sgemm(const opts *o) {
+    gf_ctx_params cp = gf_ctx_default_params();
+    cp.n_threads = o->threads;
+    gf_ctx *ctx = gf_ctx_new(&cp);
+    if (!ctx) return die(NULL, "context");
+    gf_ctx_set_grad_enabled(ctx, false);
+    static const int64_t shapes[][3] = {{256, 256, 256}, {512, 512, 512}, {1024, 1024, 1024},
+                                        {128, 784, 256}};
+    static const char *const names[] = {"n256", "n512", "n1024", "mlp_fc1_128x784x256"};
+    printf("{\"impl\":\"graft\",\"workload\":\"sgemm\",\"threads\":%d,\"blas\":\"%s\","
+           "\"gflops\":{",
+           o->threads, gf_blas_threading());
+    for (int i = 0; i < 4; i++) {
+        double g = sgemm_gflops(ctx, o, shapes[i][0], shapes[i][1], shapes[i][2]);
+        if (g < 0) return die(ctx, "sgemm");
+        printf("%s\"%s\":%.1f", i ? "," : "", names[i], g);
+    }
+    printf("},\"peak_rss_mib\":%.1f}\n", peak_rss_mib());
+    gf_ctx_free(ctx);
+    return 0;
+}
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: bench_graft --workload mlp|cnn|finetune-frozen|finetune-full|sgemm\n"
+            "                   [--mode train|infer] [--threads N] [--steps K] [--windows W]\n"
+            "                   [--warmup S] [--batch B] [--data fashion-mnist|synthetic]\n"
+            "                   [--seed S] [--time-limit SECONDS]\n");
+}
+
+int main(int argc, char **argv) {
+    const double start_to_main = since_process_start();
+    opts o = {"mlp", "train", "fashion-mnist", 1, 20, 5, 5, 0, 0, 0.0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) {
+            usage();
+            return 2;
+        }
+        i++;
+        if (!strcmp(a, "--workload")) o.workload = v;
+        else if (!strcmp(a, "--mode")) o.mode = v;
+        else if (!strcmp(a, "--data")) o.data = v;
+        else if (!strcmp(a, "--threads")) o.threads = atoi(v);
+        else if (!strcmp(a, "--steps")) o.steps = atoi(v);
+        else if (!strcmp(a, "--windows")) o.windows = atoi(v);
+        else if (!strcmp(a, "--warmup")) o.warmup = atoi(v);
+        else if (!strcmp(a, "--batch")) o.batch = atoll(v);
+        else if (!strcmp(a, "--seed")) o.seed = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--time-limit")) o.time_limit = atof(v);
+        else {
+            fprintf(stderr, "bench_graft: unknown option '%s'\n", a);
+            usage();
+            return 2;
+        }
+    }
+    if (o.threads < 1 || o.steps < 1 || o.windows < 1 || o.windows > MAX_WINDOWS ||
+        o.warmup < 1 || o.batch < 0) {
+        fprintf(stderr, "bench_graft: threads, steps, warmup >= 1; windows in 1..%d; batch >= 0\n",
+                MAX_WINDOWS);
+        return 2;
+    }
+    if (!strcmp(o.workload, "sgemm")) return run_sgemm(&o);
+    return run_model(&o, start_to_main);
+}

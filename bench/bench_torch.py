@@ -1,0 +1,226 @@
+#!/usr/bin/python3
+"""PyTorch side of graft's benchmark: the same workloads as bench/bench_graft.c (see its
+header for their definitions), printing the same one-line JSON.
+
+Run with Debian's python3-torch:  /usr/bin/python3 bench/bench_torch.py --workload cnn --threads 2
+--threads N calls torch.set_num_threads(N); --threads 0 keeps PyTorch's default setting (the
+"default" run). OpenBLAS (used by this torch build for its BLAS calls) reads
+OPENBLAS_NUM_THREADS at import, so that variable is set by the caller (bench/run.sh sets it to
+1, PyTorch's best 2-core setting); the JSON records it.
+
+Data: the Fashion-MNIST training images read from the gzip IDX files into one uint8 tensor,
+converted to float per batch (x / 255) in a fixed seeded order, like bench_graft. --data
+synthetic (or missing files) uses random uint8 images instead.
+"""
+import argparse
+import gzip
+import json
+import os
+import resource
+import statistics
+import struct
+import sys
+import time
+
+
+def since_process_start():
+    """Seconds since the kernel started this process (/proc/self/stat field 22)."""
+    try:
+        with open("/proc/self/stat") as f:
+            s = f.read()
+    except OSError:
+        return -1.0
+    fields = s[s.rindex(")") + 2:].split()
+    start = int(fields[22 - 3]) / os.sysconf("SC_CLK_TCK")
+    return time.clock_gettime(time.CLOCK_BOOTTIME) - start
+
+
+START_TO_MAIN = since_process_start()  # interpreter start-up, before importing torch
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+IMG, PIX, N_CLASSES, SYNTH_N = 28, 28 * 28, 10, 8192
+
+
+def read_idx(path):
+    """uint8 IDX file (plain or gzip) -> numpy array, read straight into its final buffer."""
+    with open(path, "rb") as raw:
+        gz = raw.read(2) == b"\x1f\x8b"
+    with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
+        zero, dtype, ndim = struct.unpack(">HBB", f.read(4))
+        if zero != 0 or dtype != 0x08:
+            raise ValueError(f"{path}: not a uint8 IDX file")
+        dims = struct.unpack(">" + "I" * ndim, f.read(4 * ndim))
+        out = np.empty(dims, dtype=np.uint8)
+        if f.readinto(memoryview(out).cast("B")) != out.size:
+            raise ValueError(f"{path}: truncated")
+    return out
+
+
+def load_data(name, seed):
+    """(images uint8 [n, 28, 28], labels int64 [n], real?)"""
+    if name != "synthetic":
+        root = os.environ.get("GRAFT_DATA_DIR", "/usr/share/datasets")
+        d = os.path.join(root, name) if os.path.isdir(os.path.join(root, name)) else root
+        try:
+            x = read_idx(os.path.join(d, "train-images-idx3-ubyte.gz"))
+            y = read_idx(os.path.join(d, "train-labels-idx1-ubyte.gz"))
+            return torch.from_numpy(x), torch.from_numpy(y.astype(np.int64)), True
+        except (OSError, ValueError) as e:
+            print(f"bench_torch: {e}; using synthetic data", file=sys.stderr)
+    g = torch.Generator().manual_seed(seed + 1)
+    x = torch.randint(0, 256, (SYNTH_N, IMG, IMG), dtype=torch.uint8, generator=g)
+    y = torch.randint(0, N_CLASSES, (SYNTH_N,), dtype=torch.int64, generator=g)
+    return x, y, False
+
+
+def make_mlp():
+    return nn.Sequential(nn.Linear(PIX, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
+                         nn.Linear(128, N_CLASSES))
+
+
+CNN_TRUNK = 6  # children 0..5: conv, relu, pool, conv, relu, pool
+
+
+def make_cnn():
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, N_CLASSES))
+
+
+def peak_rss_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+def run_model(a):
+    mlp = a.workload == "mlp"
+    frozen = a.workload == "finetune-frozen"
+    finetune = frozen or a.workload == "finetune-full"
+    if not (mlp or finetune or a.workload == "cnn"):
+        sys.exit(f"bench_torch: unknown workload '{a.workload}'")
+    mode = "train" if finetune else a.mode
+    if mode not in ("train", "infer"):
+        sys.exit(f"bench_torch: unknown mode '{mode}'")
+    train = mode == "train"
+    torch.manual_seed(a.seed)
+    batch = a.batch or (128 if mlp else 64)
+    images, labels, real = load_data(a.data, a.seed)
+    n = images.shape[0]
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(a.seed))
+    model = make_mlp() if mlp else make_cnn()
+    if frozen:
+        for m in list(model.children())[:CNN_TRUNK]:
+            m.requires_grad_(False)
+    # every parameter goes to Adam; frozen ones never get a .grad, so Adam skips them
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3) if train else None
+    if not train:
+        model.eval()
+    shape = (-1, PIX) if mlp else (-1, 1, IMG, IMG)
+    pos = 0
+    last_loss = float("nan")
+
+    def step():
+        nonlocal pos, last_loss
+        if pos + batch > n:
+            pos = 0
+        idx = perm[pos:pos + batch]
+        pos += batch
+        x = images[idx].to(torch.float32).div_(255.0).view(shape)
+        y = labels[idx]
+        if train:
+            logits = model(x)
+            loss = nn.functional.cross_entropy(logits, y)
+            opt.zero_grad()  # 1.13 default: set_to_none=False, like graft's
+            loss.backward()
+            opt.step()
+            last_loss = loss.item()
+        else:
+            with torch.no_grad():
+                model(x)
+
+    step()
+    first_step = since_process_start()
+    first_loss = last_loss
+    for _ in range(1, a.warmup):
+        step()
+    wins = []
+    t_timed = time.perf_counter()
+    while len(wins) < a.windows and (not wins or a.time_limit <= 0 or
+                                     time.perf_counter() - t_timed < a.time_limit):
+        t0 = time.perf_counter()
+        for _ in range(a.steps):
+            step()
+        wins.append(a.steps * batch / (time.perf_counter() - t0))
+    out = dict(common(a), workload=a.workload, mode=mode, batch=batch,
+               data="fashion-mnist" if real else "synthetic",
+               samples_per_s=round(statistics.median(wins), 1),
+               windows=[round(w, 1) for w in wins], steps_per_window=a.steps,
+               peak_rss_mib=round(peak_rss_mib(), 1),
+               time_to_first_step_s=round(first_step, 3),
+               process_start_to_main_s=round(START_TO_MAIN, 3),
+               params=sum(p.numel() for p in model.parameters()),
+               trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad))
+    if train:
+        out.update(first_loss=round(first_loss, 4), last_loss=round(last_loss, 4))
+    return out
+
+
+def run_sgemm(a):
+    shapes = {"n256": (256, 256, 256), "n512": (512, 512, 512), "n1024": (1024, 1024, 1024),
+              "mlp_fc1_128x784x256": (128, 784, 256)}
+    res = {}
+    for name, (m, k, n) in shapes.items():
+        x, w = torch.rand(m, k) - 0.5, torch.rand(k, n) - 0.5
+        for _ in range(3):
+            torch.mm(x, w)
+        wins = []
+        for _ in range(a.windows):
+            t0, reps = time.perf_counter(), 0
+            while True:
+                torch.mm(x, w)
+                reps += 1
+                t = time.perf_counter() - t0
+                if t >= 0.2:
+                    break
+            wins.append(2.0 * m * n * k * reps / t * 1e-9)
+        res[name] = round(statistics.median(wins), 1)
+    return dict(common(a), workload="sgemm", gflops=res, peak_rss_mib=round(peak_rss_mib(), 1))
+
+
+def common(a):
+    return dict(impl="torch", threads=torch.get_num_threads(), req_threads=a.threads,
+                setting="default" if a.threads == 0 else "set_num_threads",
+                torch=torch.__version__,
+                openblas_num_threads=os.environ.get("OPENBLAS_NUM_THREADS"),
+                omp_num_threads=os.environ.get("OMP_NUM_THREADS"))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--workload", default="mlp",
+                   help="mlp | cnn | finetune-frozen | finetune-full | sgemm")
+    p.add_argument("--mode", default="train", help="train | infer")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch.set_num_threads(N); 0 keeps PyTorch's default")
+    p.add_argument("--steps", type=int, default=20, help="steps per timed window")
+    p.add_argument("--windows", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--batch", type=int, default=0, help="0: the workload's default")
+    p.add_argument("--data", default="fashion-mnist", help="fashion-mnist | synthetic")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--time-limit", type=float, default=0.0,
+                   help="start no new window after this many seconds of timing (0: none)")
+    a = p.parse_args()
+    if a.threads < 0 or a.steps < 1 or a.windows < 1 or a.warmup < 1 or a.batch < 0:
+        sys.exit("bench_torch: threads >= 0; steps, windows, warmup >= 1; batch >= 0")
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
+    out = run_sgemm(a) if a.workload == "sgemm" else run_model(a)
+    print(json.dumps(out, separators=(",", ":")))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# graft vs PyTorch benchmark: builds graft in Release, runs every workload at 1 and 2 threads,
+# alternating graft and PyTorch runs for several rounds in this one invocation, and prints
+# markdown tables of the medians (the ones in docs/PERFORMANCE.md).
+#
+#   bash bench/run.sh                   # full run (~4 minutes on 2 idle cores)
+#   ROUNDS=1 QUICK=1 bash bench/run.sh  # a quick look (~1 minute)
+#
+# Environment: GRAFT_BUILD_DIR (default build/, as scripts/build.sh), ROUNDS (3), THREADS
+# ("1 2"), QUICK (1: fewer windows), TIME_LIMIT (4: seconds of timed windows per run before a
+# run stops early, bounding the total on a busy machine; 0: none), TORCH_PYTHON (default
+# /usr/bin/python3; the PyTorch runs are skipped when it cannot import torch), GRAFT_DATA_DIR
+# (see data.h). Anything else in the environment (OMP_WAIT_POLICY, ...) reaches both sides.
+# Raw results (one JSON line per run) and the tables go to $GRAFT_BUILD_DIR/bench-results/.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+dir="${GRAFT_BUILD_DIR:-$root/build}"
+rounds="${ROUNDS:-3}"
+threads="${THREADS:-1 2}"
+quick="${QUICK:-0}"
+time_limit="${TIME_LIMIT:-4}"
+torch_py="${TORCH_PYTHON:-/usr/bin/python3}"
+res="$dir/bench-results"
+
+# ---- build -----------------------------------------------------------------------------------
+# scripts/build.sh builds everything; if some other target (a test in progress) does not
+# compile, fall back to the library alone so the benchmark can still run.
+mkdir -p "$res"
+log="$res/build.log"
+if ! GRAFT_BUILD_DIR="$dir" bash "$root/scripts/build.sh" >"$log" 2>&1; then
+  echo "run.sh: full build failed (see $log); building the library only" >&2
+  cmake --build "$dir" -j"$(nproc)" --target graft >>"$log" 2>&1
+fi
+bench="$dir/bench/bench_graft"
+if [ ! -x "$bench" ]; then
+  # bench/ not yet added to the top-level CMakeLists.txt: compile it against the built library
+  # with the link line CMake found (OpenBLAS, OpenMP, zlib, cJSON).
+  blas="$(sed -n 's/^BLAS_openblas_LIBRARY:FILEPATH=//p' "$dir/CMakeCache.txt")"
+  mkdir -p "$dir/bench"
+  cc -std=c11 -O2 -Wall -Wextra -I"$root/include" "$root/bench/bench_graft.c" \
+    "$dir/libgraft.a" "${blas:--lopenblas}" $(pkg-config --libs libcjson) -fopenmp -lz -lm \
+    -o "$bench"
+fi
+
+have_torch=0
+if "$torch_py" -c "import torch" >/dev/null 2>&1; then have_torch=1; fi
+out="$res/results.jsonl"
+: >"$out"
+
+# ---- workloads: name mode steps-per-window (windows of ~0.1-0.5 s on one core) ----------------
+workloads=(
+  "mlp train 60"
+  "mlp infer 120"
+  "cnn train 12"
+  "cnn infer 30"
+  "finetune-frozen train 30"
+  "finetune-full train 12"
+)
+windows=5
+warmup=5
+if [ "$quick" = 1 ]; then windows=3; warmup=3; fi
+
+# A failed run is reported and skipped (its row shows "—"); the others still run.
+fail() { echo "run.sh: FAILED: $*" >&2; }
+common=(--windows "$windows" --warmup "$warmup" --time-limit "$time_limit")
+run_graft() { # workload mode steps threads
+  "$bench" --workload "$1" --mode "$2" --steps "$3" --threads "$4" "${common[@]}" >>"$out" ||
+    fail "bench_graft $*"
+}
+run_torch() { # workload mode steps threads (0: PyTorch's defaults, OPENBLAS_NUM_THREADS unset)
+  [ "$have_torch" = 1 ] || return 0
+  if [ "$4" = 0 ]; then
+    env -u OPENBLAS_NUM_THREADS -u OMP_NUM_THREADS "$torch_py" "$root/bench/bench_torch.py" \
+      --workload "$1" --mode "$2" --steps "$3" --threads 0 "${common[@]}" >>"$out" ||
+      fail "bench_torch default $*"
+  else
+    OPENBLAS_NUM_THREADS=1 "$torch_py" "$root/bench/bench_torch.py" --workload "$1" \
+      --mode "$2" --steps "$3" --threads "$4" "${common[@]}" >>"$out" || fail "bench_torch $*"
+  fi
+}
+
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
+echo "run.sh: $cpu;" \
+  "$rounds rounds; torch: $([ "$have_torch" = 1 ] && echo yes || echo 'not found, graft only');" \
+  "load average at start: $(load)" >&2
+t_start=$(date +%s)
+for ((r = 1; r <= rounds; r++)); do
+  for t in $threads; do
+    for w in "${workloads[@]}"; do
+      set -- $w
+      # alternate which side goes first, so slow drifts in machine load hit both equally
+      if ((r % 2)); then run_graft "$1" "$2" "$3" "$t"; run_torch "$1" "$2" "$3" "$t"
+      else run_torch "$1" "$2" "$3" "$t"; run_graft "$1" "$2" "$3" "$t"; fi
+    done
+    "$bench" --workload sgemm --threads "$t" --windows 3 >>"$out" || fail "bench_graft sgemm $t"
+    if [ "$have_torch" = 1 ]; then
+      OPENBLAS_NUM_THREADS=1 "$torch_py" "$root/bench/bench_torch.py" --workload sgemm \
+        --threads "$t" --windows 3 >>"$out" || fail "bench_torch sgemm $t"
+    fi
+  done
+  if ((r == 1)); then # PyTorch's default settings, once, for reference
+    for w in "${workloads[@]}"; do
+      set -- $w
+      run_torch "$1" "$2" "$3" 0
+    done
+  fi
+  echo "run.sh: round $r/$rounds done ($(($(date +%s) - t_start)) s, load $(load))" >&2
+done
+
+summarize() {
+  if command -v python3 >/dev/null; then python3 "$root/bench/summarize.py" "$out"
+  elif [ "$have_torch" = 1 ]; then "$torch_py" "$root/bench/summarize.py" "$out"
+  else echo "(no python3 to summarise; raw results:)"; cat "$out"; fi
+}
+{
+  echo "Machine: $cpu;" \
+    "load average at the end: $(load); $(($(date +%s) - t_start)) s."
+  echo
+  summarize
+} | tee "$res/table.md"
+echo "run.sh: raw results in $out, table in $res/table.md" >&2

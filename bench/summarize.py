@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Turns the JSON lines written by bench/run.sh (one per bench_graft / bench_torch.py run)
+into the markdown tables of docs/PERFORMANCE.md. Standard library only (runs without torch).
+
+Usage: python3 bench/summarize.py results.jsonl
+Each figure is the median over the rounds of the per-run medians; "spread" is
+(max - min) / median over the rounds, a measure of how noisy the machine was.
+"""
+import json
+import statistics
+import sys
+from collections import defaultdict
+
+ROWS = [("mlp", "train"), ("mlp", "infer"), ("cnn", "train"), ("cnn", "infer"),
+        ("finetune-frozen", "train"), ("finetune-full", "train")]
+
+
+def med(v):
+    return statistics.median(v) if v else None
+
+
+def spread(v):
+    if len(v) < 2 or not med(v):
+        return None
+    return (max(v) - min(v)) / med(v)
+
+
+def fmt(x, nd=0):
+    return "—" if x is None else f"{x:,.{nd}f}"
+
+
+def pct(x):
+    return "—" if x is None else f"{100 * x:.0f}%"
+
+
+def ratio(a, b, nd=2):
+    return "—" if a is None or b is None or b == 0 else f"{a / b:.{nd}f}"
+
+
+def main():
+    runs = defaultdict(list)  # (impl, setting, workload, mode, threads) -> [json]
+    for line in open(sys.argv[1]):
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        r = json.loads(line)
+        setting = "default" if r.get("setting") == "default" else "set"
+        key = (r["impl"], setting, r["workload"], r.get("mode", ""),
+               r.get("req_threads", r["threads"]))
+        runs[key].append(r)
+
+    def get(impl, workload, mode, threads, field, setting="set"):
+        return [r[field] for r in runs.get((impl, setting, workload, mode, threads), [])]
+
+    have_torch = any(k[0] == "torch" for k in runs)
+    threads = sorted({k[4] for k in runs if k[0] == "graft" and k[2] != "sgemm"})
+    rounds = max((len(v) for v in runs.values()), default=0)
+    out = []
+    if have_torch:
+        out.append(f"Medians over {rounds} rounds, graft and torch runs alternating. "
+                   "ratio = graft / torch (throughput: > 1 means graft is faster; "
+                   "RSS: < 1 means graft uses less). spread = (max - min) / median over the "
+                   "rounds.\n")
+        out.append("| workload | threads | graft samples/s | torch samples/s | ratio | "
+                   "graft peak RSS MiB | torch peak RSS MiB | RSS ratio | "
+                   "spread graft / torch |")
+        out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    else:
+        out.append(f"graft only (PyTorch not found). Medians over {rounds} rounds; spread = "
+                   "(max - min) / median over the rounds.\n")
+        out.append("| workload | threads | graft samples/s | graft peak RSS MiB | spread |")
+        out.append("|---|---|---:|---:|---:|")
+    for w, m in ROWS:
+        for t in threads:
+            gs = get("graft", w, m, t, "samples_per_s")
+            if not gs:
+                continue
+            gr = get("graft", w, m, t, "peak_rss_mib")
+            if not have_torch:
+                out.append(f"| {w} {m} | {t} | {fmt(med(gs))} | {fmt(med(gr), 1)} | "
+                           f"{pct(spread(gs))} |")
+                continue
+            ts = get("torch", w, m, t, "samples_per_s")
+            tr = get("torch", w, m, t, "peak_rss_mib")
+            out.append(f"| {w} {m} | {t} | {fmt(med(gs))} | {fmt(med(ts))} | "
+                       f"{ratio(med(gs), med(ts))} | {fmt(med(gr), 1)} | {fmt(med(tr), 1)} | "
+                       f"{ratio(med(gr), med(tr))} | {pct(spread(gs))} / {pct(spread(ts))} |")
+
+    out.append("\nTime from process start to the end of the first step (s; includes reading and "
+               "decompressing the dataset and building the model"
+               + (" and, for torch, `import torch`" if have_torch else "") + "), 1 thread:\n")
+    out.append("| workload | graft |" + (" torch |" if have_torch else ""))
+    out.append("|---|---:|" + ("---:|" if have_torch else ""))
+    t1 = threads[0] if threads else 1
+    for w, m in ROWS:
+        g = get("graft", w, m, t1, "time_to_first_step_s")
+        if g:
+            t = get("torch", w, m, t1, "time_to_first_step_s")
+            out.append(f"| {w} {m} | {fmt(med(g), 2)} |" +
+                       (f" {fmt(med(t), 2)} |" if have_torch else ""))
+
+    if have_torch:
+        out.append("\nPyTorch with its default settings (no set_num_threads, "
+                   "OPENBLAS_NUM_THREADS unset; one run, in the first round), for reference:\n")
+        out.append("| workload | torch threads (default) | torch default samples/s | "
+                   "torch best of set_num_threads runs | graft best |")
+        out.append("|---|---:|---:|---:|---:|")
+        for w, m in ROWS:
+            d = runs.get(("torch", "default", w, m, 0), [])
+            if not d:
+                continue
+            best_t = max((med(get("torch", w, m, t, "samples_per_s")) or 0) for t in threads)
+            best_g = max((med(get("graft", w, m, t, "samples_per_s")) or 0) for t in threads)
+            out.append(f"| {w} {m} | {d[0]['threads']} | "
+                       f"{fmt(med([r['samples_per_s'] for r in d]))} | {fmt(best_t)} | "
+                       f"{fmt(best_g)} |")
+
+    sg = {t: [r["gflops"] for r in runs.get(("graft", "set", "sgemm", "", t), [])]
+          for t in threads}
+    if any(sg.values()):
+        shapes = list(next(v for v in sg.values() if v)[0].keys())
+        out.append("\nsgemm GFLOP/s (C = A B, m x k x n; graft through gf_matmul -> OpenBLAS "
+                   "(OpenMP build)" +
+                   (", torch through torch.mm with OPENBLAS_NUM_THREADS=1, so its BLAS stays "
+                    "on one thread whatever set_num_threads says" if have_torch else "") +
+                   "):\n")
+        out.append("| shape | " + " | ".join(
+            f"graft {t}T" + (f" | torch {t}T" if have_torch else "") for t in threads) +
+            (f" | graft {threads[-1]}T/{threads[0]}T scaling |" if len(threads) > 1 else " |"))
+        ncols = len(threads) * (2 if have_torch else 1) + (1 if len(threads) > 1 else 0)
+        out.append("|---|" + "---:|" * ncols)
+        for s in shapes:
+            cells, g = [], {}
+            for t in threads:
+                g[t] = med([x[s] for x in sg[t]])
+                cells.append(fmt(g[t], 1))
+                if have_torch:
+                    tv = [r["gflops"][s] for r in runs.get(("torch", "set", "sgemm", "", t), [])]
+                    cells.append(fmt(med(tv), 1))
+            if len(threads) > 1:
+                cells.append(ratio(g[threads[-1]], g[threads[0]]))
+            out.append(f"| {s} | " + " | ".join(cells) + " |")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
