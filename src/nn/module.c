@@ -20,6 +20,7 @@ gf_module *gf_module_alloc(gf_ctx *ctx, const char *type, gf_module_forward_fn f
     }
     snprintf(m->type, sizeof m->type, "%s", type);
     m->training = true;
+    m->train_requested = true;
     m->forward = forward;
     m->cfg.padding_idx = -1;
     return m;
@@ -70,11 +71,20 @@ void *gf_module_user(const gf_module *m) { return m ? m->user : NULL; }
 
 void gf_module_train(gf_module *m, bool training) {
     if (!m) return;
-    m->training = training;
+    m->train_requested = training;
+    m->training = training && !m->eval_pinned;
     for (int i = 0; i < m->n_children; i++) gf_module_train(m->children[i].m, training);
 }
 
 bool gf_module_is_training(const gf_module *m) { return m && m->training; }
+
+void gf_module_pin_eval(gf_module *m, bool pinned) {
+    if (!m) return;
+    m->eval_pinned = pinned;
+    m->training = m->train_requested && !pinned;
+}
+
+bool gf_module_eval_pinned(const gf_module *m) { return m && m->eval_pinned; }
 
 /* ---- forward -------------------------------------------------------------------------- */
 
@@ -308,6 +318,38 @@ gf_status gf_module_replace(gf_ctx *ctx, gf_module *root, const char *path, gf_m
     }
     gf_module_free(child);
     return st;
+}
+
+gf_module *gf_module_swap(gf_ctx *ctx, gf_module *root, const char *path, gf_module *child) {
+    const char *op = "module swap";
+    if (!child) {
+        if (ctx->status == GF_OK) gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: new module is NULL", op);
+        return NULL;
+    }
+    gf_module *old = gf_module_child(root, path);
+    if (!old) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: no submodule \"%s\" in %s", op,
+                         path ? path : "(null)", gf_module_type(root));
+        return NULL;
+    }
+    if (child->parent) {
+        gf_ctx_set_error(ctx, GF_ERR_STATE, "%s: new %s already has a parent", op, child->type);
+        return NULL;
+    }
+    for (const gf_module *a = old->parent; a; a = a->parent)
+        if (a == child) {
+            gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: %s would contain itself", op, child->type);
+            return NULL;
+        }
+    gf_module *p = old->parent;
+    for (int i = 0; i < p->n_children; i++)
+        if (p->children[i].m == old) {
+            p->children[i].m = child;
+            child->parent = p;
+            old->parent = NULL;
+            break;
+        }
+    return old;
 }
 
 gf_module *gf_module_detach(gf_ctx *ctx, gf_module *root, const char *path) {

@@ -35,7 +35,9 @@ typedef struct gf_layer_cfg {
 
 struct gf_module {
     char type[48];
-    bool training;
+    bool training;         /* effective mode: train_requested && !eval_pinned */
+    bool train_requested;  /* the mode last set by gf_module_train (or true) */
+    bool eval_pinned;      /* gf_module_pin_eval: stays in eval mode */
     gf_module *parent;
     gf_slot *params;
     int n_params, cap_params;
