@@ -12,6 +12,8 @@
 #include "graft/zoo.h"
 #include "graft/weights.h"
 #include "graft/optim.h"
+#include "graft/sched.h"
+#include "graft/train.h"
 #include "graft/data.h"
 #include "graft/dataset.h"
 #include "graft/csv.h"

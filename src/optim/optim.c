@@ -1,345 +1,368 @@
-/* SGD and Adam/AdamW over persistent parameters. Each update mirrors PyTorch 1.13's
- * single-tensor implementation operation by operation, in float32 with double scalars.
- * PyTorch's CPU kernels round add(x, alpha=a) and addcmul as one fused multiply-add, so the
- * same steps use fmaf here: the trajectories then agree with PyTorch's (AVX2/AVX-512 builds)
- * to the last bit. */
-#include "graft/optim.h"
+/* Optimizers over persistent parameters in groups: construction and checks, lazily created
+ * state, one step per call (PyTorch 1.13's single-tensor rules, see kernels.c for rounding),
+ * and the accessors. Groups, clipping and state export live in groups.c, clip.c, state.c. */
 #include "core/internal.h"
 #include "optim/optim_internal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
-/* State of one parameter: `buf` holds n_buf arrays of the parameter's numel floats in one
- * block (SGD: momentum_buffer; Adam: exp_avg, exp_avg_sq[, max_exp_avg_sq]). */
-typedef struct param_state {
-    gf_tensor *p;
-    int64_t steps;
-    float *buf;
-    int n_buf;
-} param_state;
-
-struct gf_optim {
-    gf_optim_params hp;
-    int n;
-    param_state *ps;
-    int64_t steps;
-    size_t state_bytes;
-};
-
-static const char *const kind_names[GF_OPTIM_KIND_COUNT] = {"sgd", "adam", "adamw"};
+static const char *const kind_names[GF_OPTIM_KIND_COUNT] = {"sgd", "adam", "adamw", "rmsprop",
+                                                              "adagrad"};
 
 const char *gf_optim_kind_name(gf_optim_kind kind) {
     return (kind >= 0 && kind < GF_OPTIM_KIND_COUNT) ? kind_names[kind] : "?";
+}
+
+bool gf_optim_kind_parse(const char *name, gf_optim_kind *out) {
+    for (int k = 0; name && k < GF_OPTIM_KIND_COUNT; k++)
+        if (strcmp(name, kind_names[k]) == 0) {
+            if (out) *out = (gf_optim_kind)k;
+            return true;
+        }
+    return false;
+}
+
+const char *gf_optim_buf_key(gf_optim_kind kind, int k) {
+    static const char *const keys[GF_OPTIM_KIND_COUNT][GF_OPTIM_MAX_BUFS] = {
+        {"momentum_buffer", NULL, NULL},
+        {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
+        {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
+        {"square_avg", "momentum_buffer", "grad_avg"},
+        {"sum", NULL, NULL},
+    };
+    if (kind < 0 || kind >= GF_OPTIM_KIND_COUNT || k < 0 || k >= GF_OPTIM_MAX_BUFS) return NULL;
+    return keys[kind][k];
 }
 
 gf_optim_params gf_optim_default_params(gf_optim_kind kind) {
     gf_optim_params p;
     memset(&p, 0, sizeof p);
     p.kind = kind;
-    p.lr = kind == GF_OPTIM_SGD ? 1e-2 : 1e-3;
+    p.lr = (kind == GF_OPTIM_ADAM || kind == GF_OPTIM_ADAMW) ? 1e-3 : 1e-2;
     p.weight_decay = kind == GF_OPTIM_ADAMW ? 1e-2 : 0.0;
     p.beta1 = 0.9;
     p.beta2 = 0.999;
-    p.eps = 1e-8;
+    p.eps = kind == GF_OPTIM_ADAGRAD ? 1e-10 : 1e-8;
+    p.alpha = 0.99;
     return p;
 }
 
-/* The same checks (and messages) as PyTorch's constructors. */
-static bool check_hp(gf_ctx *ctx, const gf_optim_params *p) {
+/* PyTorch's constructor checks (and messages), plus lr > 0: a zero learning rate trains
+ * nothing and is almost always a mistake (freeze the parameters instead). A schedule may still
+ * bring an lr to 0 (cosine to eta_min 0), so an imported state may hold one (zero_lr_ok). */
+gf_status gf_optim_check_params_ex(gf_ctx *ctx, const gf_optim_params *p, bool zero_lr_ok) {
+    if (!p) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "optim: NULL hyperparameters");
+    if (p->kind < 0 || p->kind >= GF_OPTIM_KIND_COUNT)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "optim: unknown optimizer kind %d",
+                                (int)p->kind);
     const char *k = gf_optim_kind_name(p->kind);
-    if (p->kind < 0 || p->kind >= GF_OPTIM_KIND_COUNT) {
-        gf_ctx_set_error(ctx, GF_ERR_INVALID, "optim: unknown optimizer kind %d", (int)p->kind);
-        return false;
-    }
 #define BAD(cond, ...)                                                                     \
-    if (cond) {                                                                            \
-        gf_ctx_set_error(ctx, GF_ERR_INVALID, __VA_ARGS__);                                \
-        return false;                                                                      \
-    }
-    BAD(!(p->lr >= 0.0) || !isfinite(p->lr), "optim %s: invalid learning rate %g", k, p->lr);
-    BAD(!(p->weight_decay >= 0.0) || !isfinite(p->weight_decay),
-        "optim %s: invalid weight_decay %g", k, p->weight_decay);
-    if (p->kind == GF_OPTIM_SGD) {
-        BAD(!(p->momentum >= 0.0) || !isfinite(p->momentum), "optim sgd: invalid momentum %g",
-            p->momentum);
+    if (cond) return gf_ctx_set_error(ctx, GF_ERR_INVALID, __VA_ARGS__)
+#define NONNEG(field)                                                                      \
+    BAD(!(p->field >= 0.0) || !isfinite(p->field), "optim %s: invalid " #field " %g (need a " \
+        "finite value >= 0)", k, p->field)
+    BAD(!(p->lr > 0.0 || (zero_lr_ok && p->lr == 0.0)) || !isfinite(p->lr),
+        "optim %s: invalid learning rate %g (need a finite lr > 0)", k, p->lr);
+    NONNEG(weight_decay);
+    switch (p->kind) {
+    case GF_OPTIM_SGD:
+        NONNEG(momentum);
         BAD(!isfinite(p->dampening), "optim sgd: invalid dampening %g", p->dampening);
         BAD(p->nesterov && (p->momentum <= 0.0 || p->dampening != 0.0),
             "optim sgd: Nesterov momentum requires a momentum > 0 and zero dampening "
-            "(momentum %g, dampening %g)",
-            p->momentum, p->dampening);
-    } else {
-        BAD(!(p->eps >= 0.0) || !isfinite(p->eps), "optim %s: invalid eps %g", k, p->eps);
-        BAD(!(p->beta1 >= 0.0 && p->beta1 < 1.0), "optim %s: invalid beta1 %g (need [0, 1))",
-            k, p->beta1);
-        BAD(!(p->beta2 >= 0.0 && p->beta2 < 1.0), "optim %s: invalid beta2 %g (need [0, 1))",
-            k, p->beta2);
+            "(momentum %g, dampening %g)", p->momentum, p->dampening);
+        break;
+    case GF_OPTIM_ADAM:
+    case GF_OPTIM_ADAMW:
+        NONNEG(eps);
+        BAD(!(p->beta1 >= 0.0 && p->beta1 < 1.0), "optim %s: invalid beta1 %g (need [0, 1))", k,
+            p->beta1);
+        BAD(!(p->beta2 >= 0.0 && p->beta2 < 1.0), "optim %s: invalid beta2 %g (need [0, 1))", k,
+            p->beta2);
+        break;
+    case GF_OPTIM_RMSPROP:
+        NONNEG(eps);
+        NONNEG(momentum);
+        NONNEG(alpha);
+        break;
+    case GF_OPTIM_ADAGRAD:
+        NONNEG(eps);
+        NONNEG(lr_decay);
+        NONNEG(initial_accumulator_value);
+        break;
+    default: break;
     }
+#undef NONNEG
 #undef BAD
+    return GF_OK;
+}
+
+gf_status gf_optim_check_params(gf_ctx *ctx, const gf_optim_params *p) {
+    return gf_optim_check_params_ex(ctx, p, false);
+}
+
+static char *dup_str(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+static bool check_tensor(gf_ctx *ctx, const gf_tensor *t, const char *name) {
+    if (!t) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "optim: parameter %s is NULL", name);
+        return false;
+    }
+    if (t->dtype != GF_F32 || !t->persistent || !gf_tensor_is_contiguous(t)) {
+        char s[GF_SHAPE_BUF];
+        gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                         "optim: parameter %s %s must be a persistent contiguous float32 tensor "
+                         "(got %s%s%s)",
+                         name, gf_shape_str(t, s, sizeof s), gf_dtype_name(t->dtype),
+                         t->persistent ? "" : ", arena",
+                         gf_tensor_is_contiguous(t) ? "" : ", strided");
+        return false;
+    }
     return true;
 }
 
-gf_optim *gf_optim_new(gf_ctx *ctx, const gf_optim_params *p, gf_tensor *const *params, int n) {
-    gf_optim_params hp = p ? *p : gf_optim_default_params(GF_OPTIM_ADAM);
-    if (!check_hp(ctx, &hp)) return NULL;
-    if (n < 0 || (n > 0 && !params)) {
-        gf_ctx_set_error(ctx, GF_ERR_INVALID, "optim: bad parameter list (n = %d)", n);
-        return NULL;
-    }
-    for (int i = 0; i < n; i++) {
-        gf_tensor *t = params[i];
-        if (!t) {
-            gf_ctx_set_error(ctx, GF_ERR_INVALID, "optim: parameter %d is NULL", i);
-            return NULL;
+void gf_optim_clear_state(gf_optim *o) {
+    for (int i = 0; i < o->n; i++)
+        for (int k = 0; k < GF_OPTIM_MAX_BUFS; k++) {
+            free(o->ps[i].buf[k]);
+            o->ps[i].buf[k] = NULL;
         }
-        if (t->dtype != GF_F32 || !t->persistent || !gf_tensor_is_contiguous(t)) {
-            char s[GF_SHAPE_BUF];
-            gf_ctx_set_error(ctx, GF_ERR_INVALID,
-                             "optim: parameter %d %s must be a persistent contiguous float32 "
-                             "tensor (got %s%s%s)",
-                             i, gf_shape_str(t, s, sizeof s), gf_dtype_name(t->dtype),
-                             t->persistent ? "" : ", arena", 
-                             gf_tensor_is_contiguous(t) ? "" : ", strided");
-            return NULL;
-        }
-        for (int j = 0; j < i; j++)
-            if (params[j] == t) {
-                gf_ctx_set_error(ctx, GF_ERR_INVALID,
-                                 "optim: parameter %d is the same tensor as parameter %d", i, j);
-                return NULL;
-            }
-    }
-    gf_optim *o = calloc(1, sizeof *o);
-    param_state *ps = calloc((size_t)(n ? n : 1), sizeof *ps);
-    if (!o || !ps) {
-        free(o);
-        free(ps);
-        gf_ctx_set_error(ctx, GF_ERR_NOMEM, "optim: out of memory");
-        return NULL;
-    }
-    for (int i = 0; i < n; i++) ps[i].p = params[i];
-    o->hp = hp;
-    o->n = n;
-    o->ps = ps;
-    return o;
+    o->state_bytes = 0;
 }
 
 void gf_optim_free(gf_optim *opt) {
     if (!opt) return;
-    for (int i = 0; i < opt->n; i++) free(opt->ps[i].buf);
+    if (opt->ps) {
+        gf_optim_clear_state(opt);
+        for (int i = 0; i < opt->n; i++) free(opt->ps[i].name);
+    }
+    if (opt->groups)
+        for (int g = 0; g < opt->n_groups; g++) free(opt->groups[g].name);
     free(opt->ps);
+    free(opt->groups);
     free(opt);
 }
 
-/* Buffers a parameter needs under these hyperparameters. */
-static int buffers_needed(const gf_optim_params *hp) {
-    if (hp->kind == GF_OPTIM_SGD) return hp->momentum != 0.0 ? 1 : 0;
-    return hp->amsgrad ? 3 : 2;
+gf_optim *gf_optim_new_groups(gf_ctx *ctx, const gf_optim_params *defaults,
+                              const gf_optim_group *groups, int n_groups) {
+    gf_optim_params def = defaults ? *defaults : gf_optim_default_params(GF_OPTIM_ADAM);
+    if (gf_optim_check_params(ctx, &def) != GF_OK) return NULL;
+    if (n_groups < 1 || !groups) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "optim: need at least one parameter group (got %d)",
+                         n_groups);
+        return NULL;
+    }
+    int total = 0;
+    for (int g = 0; g < n_groups; g++) {
+        const gf_optim_group *gr = &groups[g];
+        char gname[64];
+        snprintf(gname, sizeof gname, "group%d", g);
+        const char *label = gr->name ? gr->name : gname;
+        if (gr->n < 1 || !gr->params) {
+            gf_ctx_set_error(ctx, GF_ERR_INVALID, "optim: group '%s' has no parameters (n = %d)",
+                             label, gr->n);
+            return NULL;
+        }
+        if (gr->hp) {
+            if (gr->hp->kind != def.kind) {
+                gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                 "optim: group '%s' is %s but the optimizer is %s", label,
+                                 gf_optim_kind_name(gr->hp->kind), gf_optim_kind_name(def.kind));
+                return NULL;
+            }
+            if (gf_optim_check_params(ctx, gr->hp) != GF_OK) return NULL;
+        }
+        if (total > INT32_MAX - gr->n) {
+            gf_ctx_set_error(ctx, GF_ERR_INVALID, "optim: too many parameters");
+            return NULL;
+        }
+        total += gr->n;
+    }
+    gf_optim *o = calloc(1, sizeof *o);
+    if (o) {
+        o->ps = calloc((size_t)total, sizeof *o->ps);
+        o->groups = calloc((size_t)n_groups, sizeof *o->groups);
+    }
+    if (!o || !o->ps || !o->groups) {
+        gf_optim_free(o);
+        gf_ctx_set_error(ctx, GF_ERR_NOMEM, "optim: out of memory");
+        return NULL;
+    }
+    o->kind = def.kind;
+    o->defaults = def;
+    o->n_groups = n_groups;
+    int at = 0;
+    for (int g = 0; g < n_groups; g++) {
+        const gf_optim_group *gr = &groups[g];
+        gf_optim_grp *og = &o->groups[g];
+        char gname[64];
+        snprintf(gname, sizeof gname, "group%d", g);
+        og->name = dup_str(gr->name ? gr->name : gname);
+        og->hp = gr->hp ? *gr->hp : def;
+        og->first = at;
+        og->count = gr->n;
+        og->initial_lr = NAN;
+        if (!og->name) goto nomem;
+        for (int j = 0; j < gr->n; j++, at++) {
+            char num[32];
+            snprintf(num, sizeof num, "%d", at);
+            const char *pname = gr->names && gr->names[j] ? gr->names[j] : num;
+            gf_param_state *s = &o->ps[at];
+            o->n = at + 1;
+            s->p = gr->params[j];
+            s->group = g;
+            s->name = dup_str(pname);
+            if (!s->name) goto nomem;
+            if (!check_tensor(ctx, s->p, pname)) goto fail;
+            for (int q = 0; q < at; q++) {
+                if (o->ps[q].p == s->p) {
+                    gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                     "optim: parameter '%s' (group '%s') is the same tensor as "
+                                     "parameter '%s' (group '%s')",
+                                     pname, og->name, o->ps[q].name,
+                                     o->groups[o->ps[q].group].name);
+                    goto fail;
+                }
+                if (strcmp(o->ps[q].name, pname) == 0) {
+                    gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                     "optim: parameter name '%s' appears twice (groups '%s' and "
+                                     "'%s')",
+                                     pname, o->groups[o->ps[q].group].name, og->name);
+                    goto fail;
+                }
+            }
+        }
+    }
+    return o;
+nomem:
+    gf_ctx_set_error(ctx, GF_ERR_NOMEM, "optim: out of memory");
+fail:
+    gf_optim_free(o);
+    return NULL;
 }
 
-static bool ensure_state(gf_ctx *ctx, gf_optim *o, param_state *s) {
-    int nb = buffers_needed(&o->hp);
-    if (s->buf || nb == 0) return true;
-    size_t bytes = (size_t)s->p->numel * sizeof(float) * (size_t)nb;
-    s->buf = calloc(1, bytes ? bytes : 1);
-    if (!s->buf) {
-        char sh[GF_SHAPE_BUF];
-        gf_ctx_set_error(ctx, GF_ERR_NOMEM,
-                         "optim %s: out of memory for the state of a parameter %s (%zu bytes)",
-                         gf_optim_kind_name(o->hp.kind), gf_shape_str(s->p, sh, sizeof sh),
-                         bytes);
-        return false;
+gf_optim *gf_optim_new(gf_ctx *ctx, const gf_optim_params *p, gf_tensor *const *params, int n) {
+    if (n < 1 || !params) {
+        gf_optim_params def = p ? *p : gf_optim_default_params(GF_OPTIM_ADAM);
+        if (gf_optim_check_params(ctx, &def) != GF_OK) return NULL;
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "optim: bad parameter list (n = %d)", n);
+        return NULL;
     }
-    s->n_buf = nb;
-    o->state_bytes += bytes;
+    gf_optim_group g = {"default", NULL, params, NULL, n};
+    return gf_optim_new_groups(ctx, p, &g, 1);
+}
+
+/* Whether parameter slot k is used under these hyperparameters. */
+static bool needs_buf(const gf_optim_params *hp, int k) {
+    switch (hp->kind) {
+    case GF_OPTIM_SGD: return k == 0 && hp->momentum != 0.0;
+    case GF_OPTIM_ADAM:
+    case GF_OPTIM_ADAMW: return k < 2 || (k == 2 && hp->amsgrad);
+    case GF_OPTIM_RMSPROP:
+        return k == 0 || (k == 1 && hp->momentum > 0.0) || (k == 2 && hp->centered);
+    case GF_OPTIM_ADAGRAD: return k == 0;
+    default: return false;
+    }
+}
+
+/* Allocates the buffers this step needs (zeroed; Adagrad's sum filled with
+ * initial_accumulator_value). *fresh gets a bit per buffer created now. */
+static bool ensure_state(gf_ctx *ctx, gf_optim *o, gf_param_state *s, const gf_optim_params *hp,
+                         unsigned *fresh) {
+    *fresh = 0;
+    for (int k = 0; k < GF_OPTIM_MAX_BUFS; k++) {
+        if (s->buf[k] || !needs_buf(hp, k)) continue;
+        size_t bytes = (size_t)s->p->numel * sizeof(float);
+        s->buf[k] = calloc(1, bytes ? bytes : 1);
+        if (!s->buf[k]) {
+            char sh[GF_SHAPE_BUF];
+            gf_ctx_set_error(ctx, GF_ERR_NOMEM,
+                             "optim %s: out of memory for the state of parameter '%s' %s (%zu "
+                             "bytes)",
+                             gf_optim_kind_name(o->kind), s->name,
+                             gf_shape_str(s->p, sh, sizeof sh), bytes);
+            return false;
+        }
+        if (hp->kind == GF_OPTIM_ADAGRAD) {
+            float v = (float)hp->initial_accumulator_value;
+            for (int64_t i = 0; i < s->p->numel; i++) s->buf[k][i] = v;
+        }
+        o->state_bytes += bytes;
+        *fresh |= 1u << k;
+    }
     return true;
 }
 
-/* ---- update kernels ------------------------------------------------------------------
- * Each rule is written once, as a macro over elements [lo, hi): the reference kernels
- * (portable; fmaf may be a library call). On x86-64 CPUs with AVX2+FMA, fast kernels are
- * chosen at run time: SGD_LOOP compiled for that target (fmaf becomes one instruction and the
- * loop vectorises) and Adam in 8-wide intrinsics. Both round identically (fused multiply-adds,
- * IEEE sqrt and division), so they give bitwise the same result; tests/test_optim.c checks
- * this on a large parameter. */
-
-typedef struct kernel_args {
-    int64_t n;
-    float *p, *buf0, *buf1, *buf2; /* SGD: buf0 momentum; Adam: exp_avg, exp_avg_sq, max */
-    const float *g;
-    float wd, lr_neg, mom, one_minus_damp;          /* SGD */
-    float b1, b2, omb1, omb2, eps, step_neg, bc2_sqrt, decay; /* Adam */
-    bool maximize, use_wd, first, nesterov, adamw;
-} kernel_args;
-
-/* torch.optim.SGD: d = g + wd p; b = d at the first step, else mu b + (1 - tau) d;
- * d = nesterov ? d + mu b : b; p -= lr d. */
-#define SGD_LOOP(a, lo, hi)                                                                \
-    for (int64_t i = (lo), i_end = (hi); i < i_end; i++) {                                 \
-        float d = a->maximize ? -a->g[i] : a->g[i];                                        \
-        if (a->use_wd) d = fmaf(a->p[i], a->wd, d);                                        \
-        if (a->buf0) {                                                                     \
-            float b = a->first ? d : fmaf(d, a->one_minus_damp, a->buf0[i] * a->mom);      \
-            a->buf0[i] = b;                                                                \
-            d = a->nesterov ? fmaf(b, a->mom, d) : b;                                      \
-        }                                                                                  \
-        a->p[i] = fmaf(d, a->lr_neg, a->p[i]);                                             \
-    }
-
-/* torch.optim.Adam / AdamW (t = this parameter's step count):
- *   AdamW: p *= 1 - lr wd;   Adam: g += wd p
- *   m = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2;   amsgrad: vmax = maximum(vmax, v)
- *   p += -(lr / (1 - b1^t)) m / (sqrt(v or vmax) / sqrt(1 - b2^t) + eps)
- * (torch.maximum propagates NaN, hence the isnan.) */
-#define ADAM_LOOP(a, lo, hi)                                                               \
-    for (int64_t i = (lo), i_end = (hi); i < i_end; i++) {                                 \
-        float gi = a->maximize ? -a->g[i] : a->g[i];                                       \
-        float pi = a->p[i];                                                                \
-        if (a->use_wd) {                                                                   \
-            if (a->adamw) pi = pi * a->decay;                                              \
-            else gi = fmaf(pi, a->wd, gi);                                                 \
-        }                                                                                  \
-        float mi = fmaf(gi, a->omb1, a->buf0[i] * a->b1);                                  \
-        float vi = fmaf(a->omb2 * gi, gi, a->buf1[i] * a->b2);                             \
-        a->buf0[i] = mi;                                                                   \
-        a->buf1[i] = vi;                                                                   \
-        if (a->buf2) {                                                                     \
-            float old = a->buf2[i];                                                        \
-            vi = (vi > old || isnan(vi)) ? vi : old;                                       \
-            a->buf2[i] = vi;                                                               \
-        }                                                                                  \
-        float denom = sqrtf(vi) / a->bc2_sqrt + a->eps;                                    \
-        a->p[i] = pi + (a->step_neg * mi) / denom;                                         \
-    }
-
-static void sgd_ref(const kernel_args *a, int64_t lo, int64_t hi) { SGD_LOOP(a, lo, hi) }
-static void adam_ref(const kernel_args *a, int64_t lo, int64_t hi) { ADAM_LOOP(a, lo, hi) }
-
-#if defined(__GNUC__) && defined(__x86_64__)
-#define HAVE_FMA_KERNELS 1
-#include <immintrin.h>
-/* Compiled for AVX2+FMA and chosen at run time when the CPU has them. */
-#define FMA_KERNEL __attribute__((target("avx2,fma")))
-FMA_KERNEL static void sgd_fma(const kernel_args *a, int64_t lo, int64_t hi) {
-    const kernel_args k = *a; /* a local copy: the compiler sees the scalars cannot alias */
-    const kernel_args *kp = &k;
-    SGD_LOOP(kp, lo, hi) /* vectorises as written */
-}
-/* ADAM_LOOP in 8-wide intrinsics (sqrtf's errno keeps the compiler from vectorising it);
- * the same operations in the same order, then ADAM_LOOP for the tail. */
-FMA_KERNEL static void adam_fma(const kernel_args *a, int64_t lo, int64_t hi) {
-    const kernel_args k = *a;
-    const kernel_args *kp = &k;
-    const __m256 b1 = _mm256_set1_ps(k.b1), b2 = _mm256_set1_ps(k.b2);
-    const __m256 omb1 = _mm256_set1_ps(k.omb1), omb2 = _mm256_set1_ps(k.omb2);
-    const __m256 eps = _mm256_set1_ps(k.eps), step_neg = _mm256_set1_ps(k.step_neg);
-    const __m256 bc2_sqrt = _mm256_set1_ps(k.bc2_sqrt), wd = _mm256_set1_ps(k.wd);
-    const __m256 decay = _mm256_set1_ps(k.decay), sign = _mm256_set1_ps(-0.0f);
-    int64_t j = lo; /* not i: ADAM_LOOP(.., j, ..) declares its own i */
-    for (; j + 8 <= hi; j += 8) {
-        __m256 g = _mm256_loadu_ps(k.g + j);
-        if (k.maximize) g = _mm256_xor_ps(g, sign);
-        __m256 p = _mm256_loadu_ps(k.p + j);
-        if (k.use_wd) {
-            if (k.adamw) p = _mm256_mul_ps(p, decay);
-            else g = _mm256_fmadd_ps(p, wd, g);
-        }
-        __m256 m = _mm256_fmadd_ps(g, omb1, _mm256_mul_ps(_mm256_loadu_ps(k.buf0 + j), b1));
-        __m256 v = _mm256_fmadd_ps(_mm256_mul_ps(omb2, g), g,
-                                   _mm256_mul_ps(_mm256_loadu_ps(k.buf1 + j), b2));
-        _mm256_storeu_ps(k.buf0 + j, m);
-        _mm256_storeu_ps(k.buf1 + j, v);
-        if (k.buf2) {
-            __m256 old = _mm256_loadu_ps(k.buf2 + j);
-            __m256 take = _mm256_or_ps(_mm256_cmp_ps(v, old, _CMP_GT_OQ),
-                                       _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-            v = _mm256_blendv_ps(old, v, take);
-            _mm256_storeu_ps(k.buf2 + j, v);
-        }
-        __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(v), bc2_sqrt), eps);
-        p = _mm256_add_ps(p, _mm256_div_ps(_mm256_mul_ps(step_neg, m), denom));
-        _mm256_storeu_ps(k.p + j, p);
-    }
-    ADAM_LOOP(kp, j, hi)
-}
-#endif
-
-typedef void (*kernel_fn)(const kernel_args *, int64_t, int64_t);
-
-static bool force_reference = false;
-
-void gf_optim_use_reference_kernels(bool on) { force_reference = on; }
-
-static kernel_fn pick(bool adam) {
-#ifdef HAVE_FMA_KERNELS
-    if (!force_reference && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return adam ? adam_fma : sgd_fma;
-#endif
-    return adam ? adam_ref : sgd_ref;
-}
-
-/* Runs the kernel over contiguous per-thread ranges (elementwise: any split is exact). */
-static void run_kernel(gf_ctx *ctx, kernel_fn fn, const kernel_args *a) {
-    int nt = gf_threads_for(ctx, a->n);
-    if (nt <= 1) {
-        fn(a, 0, a->n);
-        return;
-    }
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int t = 0; t < nt; t++) fn(a, a->n * t / nt, a->n * (t + 1) / nt);
-}
-
-static void sgd_update(gf_ctx *ctx, const gf_optim_params *hp, param_state *s) {
-    kernel_args a = {0};
+static void update(gf_ctx *ctx, const gf_optim_params *hp, gf_param_state *s, unsigned fresh) {
+    gf_optim_kargs a;
+    memset(&a, 0, sizeof a);
     a.n = s->p->numel;
     a.p = gf_f32(s->p);
     a.g = gf_f32(s->p->grad);
-    a.buf0 = s->buf;
-    a.first = s->steps == 0;
-    a.wd = (float)hp->weight_decay;
-    a.mom = (float)hp->momentum;
-    a.one_minus_damp = (float)(1.0 - hp->dampening);
-    a.lr_neg = (float)-hp->lr;
-    a.use_wd = hp->weight_decay != 0.0;
-    a.nesterov = hp->nesterov;
     a.maximize = hp->maximize;
-    run_kernel(ctx, pick(false), &a);
-}
-
-/* Bias corrections in double, as PyTorch computes them with Python floats. */
-static void adam_update(gf_ctx *ctx, const gf_optim_params *hp, param_state *s) {
-    kernel_args a = {0};
-    a.n = s->p->numel;
-    a.p = gf_f32(s->p);
-    a.g = gf_f32(s->p->grad);
-    a.buf0 = s->buf;
-    a.buf1 = s->buf + a.n;
-    a.buf2 = hp->amsgrad ? s->buf + 2 * a.n : NULL;
-    const double t = (double)s->steps + 1.0;
-    const double bc1 = 1.0 - pow(hp->beta1, t), bc2 = 1.0 - pow(hp->beta2, t);
-    a.step_neg = (float)-(hp->lr / bc1);
-    a.bc2_sqrt = (float)sqrt(bc2);
-    a.b1 = (float)hp->beta1;
-    a.b2 = (float)hp->beta2;
-    a.omb1 = (float)(1.0 - hp->beta1);
-    a.omb2 = (float)(1.0 - hp->beta2);
+    a.use_wd = hp->weight_decay != 0.0;
+    a.wd = (float)hp->weight_decay;
     a.eps = (float)hp->eps;
-    a.wd = (float)hp->weight_decay;
-    a.decay = (float)(1.0 - hp->lr * hp->weight_decay);
-    a.adamw = hp->kind == GF_OPTIM_ADAMW;
-    a.use_wd = hp->weight_decay != 0.0;
-    a.maximize = hp->maximize;
-    run_kernel(ctx, pick(true), &a);
+    a.lr_neg = (float)-hp->lr;
+    const double t = (double)s->steps + 1.0; /* this update's step number */
+    switch (hp->kind) {
+    case GF_OPTIM_SGD:
+        a.buf0 = hp->momentum != 0.0 ? s->buf[0] : NULL;
+        a.first = (fresh & 1u) != 0; /* torch: momentum_buffer was None */
+        a.mom = (float)hp->momentum;
+        a.one_minus_damp = (float)(1.0 - hp->dampening);
+        a.nesterov = hp->nesterov;
+        break;
+    case GF_OPTIM_ADAM:
+    case GF_OPTIM_ADAMW: {
+        /* Bias corrections in double, as PyTorch computes them with Python floats. */
+        const double bc1 = 1.0 - pow(hp->beta1, t), bc2 = 1.0 - pow(hp->beta2, t);
+        a.buf0 = s->buf[0];
+        a.buf1 = s->buf[1];
+        a.buf2 = hp->amsgrad ? s->buf[2] : NULL;
+        a.step_neg = (float)-(hp->lr / bc1);
+        a.bc2_sqrt = (float)sqrt(bc2);
+        a.b1 = (float)hp->beta1;
+        a.b2 = (float)hp->beta2;
+        a.omb1 = (float)(1.0 - hp->beta1);
+        a.omb2 = (float)(1.0 - hp->beta2);
+        a.decay = (float)(1.0 - hp->lr * hp->weight_decay);
+        a.adamw = hp->kind == GF_OPTIM_ADAMW;
+        break;
+    }
+    case GF_OPTIM_RMSPROP:
+        a.buf0 = s->buf[0];
+        a.buf1 = hp->momentum > 0.0 ? s->buf[1] : NULL;
+        a.buf2 = hp->centered ? s->buf[2] : NULL;
+        a.alpha = (float)hp->alpha;
+        a.one_minus_alpha = (float)(1.0 - hp->alpha);
+        a.mom = (float)hp->momentum;
+        break;
+    case GF_OPTIM_ADAGRAD:
+        a.buf0 = s->buf[0];
+        a.clr_neg = (float)-(hp->lr / (1.0 + (t - 1.0) * hp->lr_decay));
+        break;
+    default: return;
+    }
+    gf_optim_run_kernel(ctx, hp->kind, &a);
 }
 
 gf_status gf_optim_step(gf_ctx *ctx, gf_optim *opt) {
     if (!opt) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "optim: step on a NULL optimizer");
     for (int i = 0; i < opt->n; i++) {
-        param_state *s = &opt->ps[i];
+        gf_param_state *s = &opt->ps[i];
         if (!s->p->requires_grad || !s->p->grad) continue;
-        if (!ensure_state(ctx, opt, s)) return ctx->status;
-        if (opt->hp.kind == GF_OPTIM_SGD) sgd_update(ctx, &opt->hp, s);
-        else adam_update(ctx, &opt->hp, s);
+        const gf_optim_params *hp = &opt->groups[s->group].hp;
+        unsigned fresh;
+        if (!ensure_state(ctx, opt, s, hp, &fresh)) return ctx->status;
+        update(ctx, hp, s, fresh);
         s->steps++;
     }
     opt->steps++;
@@ -351,27 +374,73 @@ void gf_optim_zero_grad(gf_optim *opt) {
     for (int i = 0; i < opt->n; i++) gf_tensor_zero_grad(opt->ps[i].p);
 }
 
-const gf_optim_params *gf_optim_get_params(const gf_optim *opt) { return &opt->hp; }
-void gf_optim_set_lr(gf_optim *opt, double lr) { opt->hp.lr = lr; }
-int gf_optim_n_params(const gf_optim *opt) { return opt->n; }
-int64_t gf_optim_steps(const gf_optim *opt) { return opt->steps; }
-size_t gf_optim_state_bytes(const gf_optim *opt) { return opt->state_bytes; }
+/* ---- accessors ----------------------------------------------------------------------------- */
 
-gf_tensor *gf_optim_param(const gf_optim *opt, int i) {
-    return (i >= 0 && i < opt->n) ? opt->ps[i].p : NULL;
+static bool group_ok(const gf_optim *o, int g) { return o && g >= 0 && g < o->n_groups; }
+static bool param_ok(const gf_optim *o, int i) { return o && i >= 0 && i < o->n; }
+
+gf_optim_kind gf_optim_get_kind(const gf_optim *opt) { return opt->kind; }
+const gf_optim_params *gf_optim_get_params(const gf_optim *opt) { return &opt->groups[0].hp; }
+void gf_optim_set_lr(gf_optim *opt, double lr) {
+    for (int g = 0; opt && g < opt->n_groups; g++) opt->groups[g].hp.lr = lr;
 }
-
+int gf_optim_n_groups(const gf_optim *opt) { return opt ? opt->n_groups : 0; }
+const char *gf_optim_group_name(const gf_optim *opt, int g) {
+    return group_ok(opt, g) ? opt->groups[g].name : NULL;
+}
+const gf_optim_params *gf_optim_group_params(const gf_optim *opt, int g) {
+    return group_ok(opt, g) ? &opt->groups[g].hp : NULL;
+}
+gf_status gf_optim_set_group_params(gf_ctx *ctx, gf_optim *opt, int g, const gf_optim_params *p) {
+    if (!group_ok(opt, g))
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "optim: no parameter group %d", g);
+    if (gf_optim_check_params(ctx, p) != GF_OK) return ctx->status;
+    if (p->kind != opt->kind)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "optim: group '%s' cannot change kind from %s to %s",
+                                opt->groups[g].name, gf_optim_kind_name(opt->kind),
+                                gf_optim_kind_name(p->kind));
+    opt->groups[g].hp = *p;
+    return GF_OK;
+}
+double gf_optim_group_lr(const gf_optim *opt, int g) {
+    return group_ok(opt, g) ? opt->groups[g].hp.lr : NAN;
+}
+void gf_optim_set_group_lr(gf_optim *opt, int g, double lr) {
+    if (group_ok(opt, g)) opt->groups[g].hp.lr = lr;
+}
+int gf_optim_group_first(const gf_optim *opt, int g) {
+    return group_ok(opt, g) ? opt->groups[g].first : -1;
+}
+int gf_optim_group_count(const gf_optim *opt, int g) {
+    return group_ok(opt, g) ? opt->groups[g].count : 0;
+}
+int gf_optim_n_params(const gf_optim *opt) { return opt ? opt->n : 0; }
+gf_tensor *gf_optim_param(const gf_optim *opt, int i) {
+    return param_ok(opt, i) ? opt->ps[i].p : NULL;
+}
+const char *gf_optim_param_name(const gf_optim *opt, int i) {
+    return param_ok(opt, i) ? opt->ps[i].name : NULL;
+}
+int gf_optim_param_group(const gf_optim *opt, int i) {
+    return param_ok(opt, i) ? opt->ps[i].group : -1;
+}
+int gf_optim_find_param(const gf_optim *opt, const char *name) {
+    for (int i = 0; opt && name && i < opt->n; i++)
+        if (strcmp(opt->ps[i].name, name) == 0) return i;
+    return -1;
+}
+int64_t gf_optim_steps(const gf_optim *opt) { return opt ? opt->steps : 0; }
+size_t gf_optim_state_bytes(const gf_optim *opt) { return opt ? opt->state_bytes : 0; }
 int64_t gf_optim_param_steps(const gf_optim *opt, int i) {
-    return (i >= 0 && i < opt->n) ? opt->ps[i].steps : 0;
+    return param_ok(opt, i) ? opt->ps[i].steps : 0;
 }
 
 const float *gf_optim_state(const gf_optim *opt, int i, const char *key) {
-    if (i < 0 || i >= opt->n || !key || !opt->ps[i].buf) return NULL;
-    const param_state *s = &opt->ps[i];
-    static const char *const sgd_keys[] = {"momentum_buffer"};
-    static const char *const adam_keys[] = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
-    const char *const *keys = opt->hp.kind == GF_OPTIM_SGD ? sgd_keys : adam_keys;
-    for (int k = 0; k < s->n_buf; k++)
-        if (strcmp(key, keys[k]) == 0) return s->buf + (int64_t)k * s->p->numel;
+    if (!param_ok(opt, i) || !key) return NULL;
+    for (int k = 0; k < GF_OPTIM_MAX_BUFS; k++) {
+        const char *name = gf_optim_buf_key(opt->kind, k);
+        if (name && strcmp(name, key) == 0) return opt->ps[i].buf[k];
+    }
     return NULL;
 }

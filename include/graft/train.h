@@ -1,0 +1,154 @@
+/* graft training loop: gf_fit runs epochs of forward, loss, backward, clipping, gradient
+ * accumulation, optimizer and schedule steps, validation, early stopping and keep-best, with
+ * callbacks for progress. Built only on the public API (src/optim/train.c): copy it and change
+ * what you need. */
+#ifndef GRAFT_TRAIN_H
+#define GRAFT_TRAIN_H
+
+#include "graft/loader.h"
+#include "graft/sched.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- losses ------------------------------------------------------------------------------ */
+
+typedef enum gf_loss_kind {
+    GF_LOSS_CROSS_ENTROPY = 0, /* logits [N, C, ...], int64 class labels [N, ...] */
+    GF_LOSS_MSE,               /* outputs and float32 targets of the same numel ([N] targets
+                                * are viewed as the output's shape, e.g. [N, 1]) */
+    GF_LOSS_L1,
+    GF_LOSS_SMOOTH_L1,         /* beta */
+    GF_LOSS_BCE_WITH_LOGITS,   /* logits and float32 targets in [0, 1] */
+    GF_LOSS_CUSTOM,            /* fn */
+    GF_LOSS_KIND_COUNT
+} gf_loss_kind;
+
+/* A custom loss: a scalar (0-d or one element) arena tensor from the model's output and the
+ * batch's targets, NULL with a context error on failure. */
+typedef gf_tensor *(*gf_loss_fn)(gf_ctx *ctx, gf_tensor *output, gf_tensor *target, void *user);
+
+typedef struct gf_loss_spec {
+    gf_loss_kind kind;
+    float label_smoothing; /* cross entropy, in [0, 1] (0) */
+    float beta;            /* smooth L1 (1) */
+    gf_loss_fn fn;         /* CUSTOM */
+    void *user;            /* passed to fn */
+} gf_loss_spec;
+
+gf_loss_spec gf_loss_default(gf_loss_kind kind);
+/* The mean loss of a batch (an arena scalar), NULL with a context error. */
+gf_tensor *gf_loss_compute(gf_ctx *ctx, const gf_loss_spec *loss, gf_tensor *output,
+                           gf_tensor *target);
+
+/* ---- fit ------------------------------------------------------------------------------------ */
+
+/* What early stopping, keep-best and ReduceLROnPlateau watch. AUTO: val_loss with a validation
+ * loader, else train_loss. Losses are minimised, accuracies maximised. */
+typedef enum gf_monitor {
+    GF_MONITOR_AUTO = 0,
+    GF_MONITOR_VAL_LOSS,
+    GF_MONITOR_VAL_ACC,
+    GF_MONITOR_TRAIN_LOSS,
+    GF_MONITOR_TRAIN_ACC
+} gf_monitor;
+
+/* What a non-finite (NaN / Inf) training loss does: STOP returns GF_ERR_NUMERIC naming the
+ * epoch and batch; SKIP drops that batch (no backward, no step from it) and counts it. */
+typedef enum gf_nonfinite { GF_NONFINITE_STOP = 0, GF_NONFINITE_SKIP } gf_nonfinite;
+
+/* Reported after every epoch. Accuracies are NaN when they do not apply (no class labels);
+ * validation values are NaN without a validation loader. */
+typedef struct gf_epoch_stats {
+    int epoch;               /* 1-based */
+    int epochs;              /* the planned number */
+    int64_t steps;           /* optimizer steps so far (all epochs) */
+    int64_t batches;         /* batches this epoch (skipped ones included) */
+    int64_t skipped;         /* batches skipped this epoch (non-finite loss) */
+    double train_loss;       /* mean over the epoch's examples, before each update */
+    double train_acc;
+    double val_loss, val_acc;
+    double lr;               /* group 0's learning rate at the end of the epoch */
+    double monitored;        /* the monitored value */
+    bool improved;           /* the monitored value improved (by more than min_delta) */
+    int bad_epochs;          /* epochs since the last improvement */
+    double seconds;          /* wall time of the epoch, validation included */
+} gf_epoch_stats;
+
+/* Reported after every training batch. */
+typedef struct gf_step_stats {
+    int epoch;               /* 1-based */
+    int64_t batch;           /* 0-based, within the epoch */
+    int64_t batches;         /* per epoch */
+    int64_t step;            /* optimizer steps so far */
+    double loss;             /* this batch's loss (NaN/Inf when skipped) */
+    bool stepped;            /* an optimizer step followed this batch */
+    bool skipped;            /* the batch was skipped (non-finite loss) */
+    double grad_norm;        /* total norm before clipping, when clip_norm > 0; else NaN */
+    double lr;               /* group 0's learning rate used by this batch */
+} gf_step_stats;
+
+/* Callbacks return true to continue, false to stop training (after the current batch or
+ * epoch; gf_fit then returns GF_OK with result->stopped_by_callback). */
+typedef bool (*gf_epoch_fn)(const gf_epoch_stats *s, void *user);
+typedef bool (*gf_step_fn)(const gf_step_stats *s, void *user);
+
+typedef struct gf_fit_params {
+    int epochs;              /* 10 */
+    /* Gradient accumulation: gradients of accum_steps consecutive batches are summed, each
+     * batch's loss scaled by 1 / accum_steps, before one optimizer step; with equal batches
+     * that is the step of one batch accum_steps times larger. A shorter group at the end of
+     * an epoch (or one with skipped batches) is rescaled to the mean of the batches it has. */
+    int accum_steps;         /* 1 */
+    double clip_norm;        /* > 0: clip_grad_norm_ to this total L2 norm before each step */
+    double clip_value;       /* > 0: clip_grad_value_ before each step (after clip_norm) */
+    gf_nonfinite on_nonfinite;
+    gf_monitor monitor;
+    double min_delta;        /* an improvement must exceed this (absolute); 0 */
+    int patience;            /* > 0: stop after this many epochs without improvement */
+    bool restore_best;       /* keep a copy of the best weights (parameters and buffers) and
+                              * restore it at the end */
+    gf_epoch_fn on_epoch;    /* may be NULL */
+    gf_step_fn on_step;      /* may be NULL */
+    void *user;              /* passed to both */
+} gf_fit_params;
+
+gf_fit_params gf_fit_default_params(void);
+
+typedef struct gf_fit_result {
+    int epochs_run;
+    int best_epoch;          /* 1-based; 0 when no epoch had a finite monitored value */
+    double best_metric;
+    bool stopped_early;      /* by patience */
+    bool stopped_by_callback;
+    bool restored_best;      /* the best weights were put back */
+    int64_t steps;           /* optimizer steps in this call */
+    int64_t skipped;         /* batches skipped in this call */
+    gf_epoch_stats last;     /* the last epoch's stats */
+} gf_fit_result;
+
+/* Trains model with opt (built over model's parameters) on train for p->epochs epochs:
+ *   per batch: forward (training mode), loss, backward, [clip], optimizer step every
+ *   accum_steps batches, a per-step schedule's step, gf_ctx_reset;
+ *   per epoch: validation on val (evaluation mode, no gradients) when given, a per-epoch
+ *   schedule's step (ReduceLROnPlateau with the monitored value), early stopping, keep-best,
+ *   the epoch callback.
+ * sched and val may be NULL; loss NULL is cross entropy; p NULL gives the defaults; result
+ * may be NULL. The loaders continue from where they are (one gf_loader_next loop = an epoch).
+ * Returns GF_OK, or an error with the context message (a non-finite loss under STOP:
+ * GF_ERR_NUMERIC naming the epoch and batch). The model stays in training mode. The context is
+ * reset after every batch: arena tensors made before the call do not survive it. */
+gf_status gf_fit(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_optim *opt,
+                 gf_sched *sched, gf_loader *train, gf_loader *val, const gf_fit_params *p,
+                 gf_fit_result *result);
+
+/* One pass over loader in evaluation mode without gradients: the mean loss over the examples
+ * and the accuracy (NaN when there are no class labels). Restores the model's mode. */
+gf_status gf_evaluate(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_loader *loader,
+                      double *mean_loss, double *accuracy);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
