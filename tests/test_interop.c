@@ -15,21 +15,6 @@
 
 static char src[1024];
 
-static cJSON *read_json(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    size_t got = fread(buf, 1, (size_t)n, f);
-    buf[got] = '\0';
-    fclose(f);
-    cJSON *j = cJSON_Parse(buf);
-    free(buf);
-    return j;
-}
-
 static gf_zoo_params params_of(const cJSON *m) {
     gf_zoo_params p = gf_zoo_default_params();
     p.in_channels = cJSON_GetObjectItem(m, "in_channels")->valueint;
@@ -80,7 +65,7 @@ static void export_model(gf_ctx *ctx, const char *dir, const char *name, gf_modu
 static void test_models(gf_ctx *ctx, const char *dir) {
     char path[1200];
     snprintf(path, sizeof path, "%s/tests/fixtures/interop/interop.json", src);
-    cJSON *doc = read_json(path);
+    cJSON *doc = test_read_json(path);
     CHECK(doc != NULL);
     if (!doc) return;
     const cJSON *m;

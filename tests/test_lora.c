@@ -23,23 +23,10 @@ static char src[1024];
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    size_t got = buf ? fread(buf, 1, (size_t)n, f) : 0;
-    fclose(f);
-    if (buf) buf[got] = '\0';
-    return buf;
-}
-
 static cJSON *load_json(const char *rel) {
     char path[1200];
     snprintf(path, sizeof path, "%s/tests/fixtures/lora/%s", src, rel);
-    char *t = read_text(path);
+    char *t = test_read_text(path);
     cJSON *j = t ? cJSON_Parse(t) : NULL;
     free(t);
     if (!j) fprintf(stderr, "cannot read %s (set GRAFT_SOURCE_DIR)\n", path);
@@ -618,7 +605,7 @@ static void test_peft_files(gf_ctx *ctx, const char *tmp) {
     cJSON_free(txt);
     cJSON_Delete(o);
     snprintf(path, sizeof path, "%s/adapter_config.json", sdir);
-    char *cfg_text = read_text(path);
+    char *cfg_text = test_read_text(path);
     cJSON *cfg = cfg_text ? cJSON_Parse(cfg_text) : NULL;
     free(cfg_text);
     CHECK(cfg && !strcmp(item(cfg, "peft_type")->valuestring, "LORA") && item(cfg, "r")->valuedouble == 2 &&

@@ -20,24 +20,7 @@ static cJSON *load_fixture(const char *file) {
     const char *src = getenv("GRAFT_SOURCE_DIR");
     char path[1024];
     snprintf(path, sizeof path, "%s/tests/fixtures/%s", src ? src : ".", file);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "cannot open %s (set GRAFT_SOURCE_DIR)\n", path);
-        return NULL;
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    size_t got = buf ? fread(buf, 1, (size_t)n, f) : 0;
-    fclose(f);
-    cJSON *doc = NULL;
-    if (buf && got == (size_t)n) {
-        buf[n] = '\0';
-        doc = cJSON_Parse(buf);
-    }
-    free(buf);
-    return doc;
+    return test_read_json(path);
 }
 
 static int arr_len(const cJSON *a) { return a ? cJSON_GetArraySize(a) : 0; }

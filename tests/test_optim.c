@@ -21,22 +21,6 @@ static bool close_to(double a, double b) {
     return fabs(a - b) <= REL_TOL * scale;
 }
 
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s) s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
 static double num(const cJSON *o, const char *k, double dflt) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     if (cJSON_IsBool(v)) return cJSON_IsTrue(v) ? 1.0 : 0.0;
@@ -169,7 +153,7 @@ static void test_fixtures(gf_ctx *ctx) {
     const char *src = getenv("GRAFT_SOURCE_DIR");
     char path[4096];
     snprintf(path, sizeof path, "%s/tests/fixtures/optim_trajectories.json", src ? src : ".");
-    char *text = read_text(path);
+    char *text = test_read_text(path);
     if (!text) fprintf(stderr, "cannot read %s (set GRAFT_SOURCE_DIR)\n", path);
     CHECK(text != NULL);
     if (!text) return;
@@ -376,7 +360,7 @@ static cJSON *load_fixture(const char *file) {
     const char *src = getenv("GRAFT_SOURCE_DIR");
     char path[4096];
     snprintf(path, sizeof path, "%s/tests/fixtures/%s", src ? src : ".", file);
-    char *text = read_text(path);
+    char *text = test_read_text(path);
     if (!text) fprintf(stderr, "cannot read %s (set GRAFT_SOURCE_DIR)\n", path);
     CHECK(text != NULL);
     if (!text) return NULL;

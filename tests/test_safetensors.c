@@ -15,27 +15,12 @@
 
 static char fixdir[1024];
 
-static cJSON *read_json(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    size_t got = fread(buf, 1, (size_t)n, f);
-    buf[got] = '\0';
-    fclose(f);
-    cJSON *j = cJSON_Parse(buf);
-    free(buf);
-    return j;
-}
-
 static void test_read_all_dtypes(gf_ctx *ctx) {
     char path[1200], jpath[1200];
     snprintf(path, sizeof path, "%s/all_dtypes.safetensors", fixdir);
     snprintf(jpath, sizeof jpath, "%s/all_dtypes.json", fixdir);
     gf_st_file *f = gf_st_open(ctx, path);
-    cJSON *ref = read_json(jpath);
+    cJSON *ref = test_read_json(jpath);
     CHECK(f != NULL && ref != NULL);
     if (!f || !ref) {
         fprintf(stderr, "%s\n", gf_ctx_error(ctx));
@@ -79,7 +64,7 @@ static void test_read_all_dtypes(gf_ctx *ctx) {
 static void test_malformed_corpus(gf_ctx *ctx) {
     char mpath[1200];
     snprintf(mpath, sizeof mpath, "%s/bad_manifest.json", fixdir);
-    cJSON *m = read_json(mpath);
+    cJSON *m = test_read_json(mpath);
     CHECK(m != NULL && cJSON_GetArraySize(m) >= 20);
     const cJSON *e;
     cJSON_ArrayForEach(e, m) {

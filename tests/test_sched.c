@@ -12,22 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s) s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
 static const cJSON *get(const cJSON *o, const char *k) {
     return cJSON_GetObjectItemCaseSensitive(o, k);
 }
@@ -164,7 +148,7 @@ static void test_fixtures(gf_ctx *ctx) {
     const char *src = getenv("GRAFT_SOURCE_DIR");
     char path[4096];
     snprintf(path, sizeof path, "%s/tests/fixtures/optim_schedules.json", src ? src : ".");
-    char *text = read_text(path);
+    char *text = test_read_text(path);
     if (!text) fprintf(stderr, "cannot read %s (set GRAFT_SOURCE_DIR)\n", path);
     CHECK(text != NULL);
     if (!text) return;

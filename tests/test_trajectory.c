@@ -26,22 +26,6 @@ static const char *src_dir(void) {
     return s ? s : ".";
 }
 
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s) s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
 static const cJSON *get(const cJSON *o, const char *k) {
     return cJSON_GetObjectItemCaseSensitive(o, k);
 }
@@ -266,7 +250,7 @@ int main(void) {
     gf_ctx *ctx = gf_ctx_new(NULL);
     char path[4096];
     snprintf(path, sizeof path, "%s/tests/fixtures/trajectory_runs.json", src_dir());
-    char *text = read_text(path);
+    char *text = test_read_text(path);
     if (!text) fprintf(stderr, "cannot read %s (set GRAFT_SOURCE_DIR)\n", path);
     CHECK(text != NULL);
     cJSON *doc = text ? cJSON_Parse(text) : NULL;

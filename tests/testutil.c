@@ -1,8 +1,35 @@
 #include "testutil.h"
 
+#include <stdlib.h>
+
 int gf_test_passed = 0, gf_test_failed = 0;
 
 int test_finish(const char *name) {
     printf("%s: %d passed, %d failed\n", name, gf_test_passed, gf_test_failed);
     return gf_test_failed == 0 && gf_test_passed > 0 ? 0 : 1;
+}
+
+char *test_read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    long n = -1;
+    if (fseek(f, 0, SEEK_END) == 0) n = ftell(f);
+    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0) buf = malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    if (buf) buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+cJSON *test_read_json(const char *path) {
+    char *text = test_read_text(path);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    if (!j) fprintf(stderr, "%s: %s (set GRAFT_SOURCE_DIR to the source tree)\n", path,
+                    text ? "not valid JSON" : "cannot read");
+    free(text);
+    return j;
 }

@@ -3,6 +3,7 @@
 #ifndef GRAFT_TESTUTIL_H
 #define GRAFT_TESTUTIL_H
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 
@@ -44,6 +45,11 @@ extern int gf_test_passed, gf_test_failed;
             }                                                                               \
         }                                                                                   \
     } while (0)
+
+/* Whole file as a NUL-terminated string (free with free), or NULL when unreadable. */
+char *test_read_text(const char *path);
+/* Parsed JSON file (free with cJSON_Delete), or NULL with a message on stderr. */
+cJSON *test_read_json(const char *path);
 
 /* Prints the summary line and returns the process exit status. */
 int test_finish(const char *name);
