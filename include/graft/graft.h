@@ -26,5 +26,6 @@
 #include "graft/transfer.h"
 #include "graft/lora.h"
 #include "graft/distill.h"
+#include "graft/report.h"
 
 #endif
