@@ -52,6 +52,8 @@ static bool check_shape(gf_ctx *ctx, const char *what, int ndim, const int64_t *
         gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: shape is NULL", what);
         return false;
     }
+    /* strides are products of the trailing sizes, so bound the product of the non-zero
+     * sizes too: a zero-element tensor may not carry overflowing strides */
     int64_t n = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0 || (shape[i] > 0 && n > INT64_MAX / 16 / shape[i])) {
@@ -60,7 +62,7 @@ static bool check_shape(gf_ctx *ctx, const char *what, int ndim, const int64_t *
                              gf_dims_str(ndim, shape, b, sizeof b));
             return false;
         }
-        n *= shape[i];
+        if (shape[i] > 0) n *= shape[i];
     }
     return true;
 }

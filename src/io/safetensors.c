@@ -196,14 +196,15 @@ static gf_status parse_tensor(gf_ctx *ctx, gf_st_file *f, const cJSON *item, gf_
     if (nd > GF_MAX_DIMS)
         return st_err(ctx, f, name, "%d dimensions (graft supports at most %d)", nd, GF_MAX_DIMS);
     info->ndim = nd;
-    uint64_t numel = 1;
+    uint64_t numel = 1, span = 1; /* span: product of the non-zero sizes (bounds strides) */
     int k = 0;
     cJSON_ArrayForEach(e, shape) {
         uint64_t d;
         if (!json_uint(e, &d)) return st_err(ctx, f, name, "shape entry %d is not a non-negative integer", k);
-        if (d != 0 && numel > (uint64_t)INT64_MAX / d)
-            return st_err(ctx, f, name, "shape overflows: the element count exceeds 2^63");
+        if (d != 0 && span > (uint64_t)INT64_MAX / 16 / d)
+            return st_err(ctx, f, name, "shape overflows: the element count exceeds 2^59");
         numel *= d;
+        if (d != 0) span *= d;
         info->shape[k++] = (int64_t)d;
     }
     size_t es = gf_st_dtype_size(info->dtype);
