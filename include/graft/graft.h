@@ -27,5 +27,6 @@
 #include "graft/lora.h"
 #include "graft/distill.h"
 #include "graft/report.h"
+#include "graft/checkpoint.h"
 
 #endif

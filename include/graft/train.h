@@ -1,10 +1,11 @@
 /* graft training loop: gf_fit runs epochs of forward, loss, backward, clipping, gradient
  * accumulation, optimizer and schedule steps, validation, early stopping and keep-best, with
- * callbacks for progress. Built only on the public API (src/optim/train.c): copy it and change
- * what you need. */
+ * callbacks for progress, checkpoints and exact resume. Built only on the public API
+ * (src/optim/train.c): copy it and change what you need. */
 #ifndef GRAFT_TRAIN_H
 #define GRAFT_TRAIN_H
 
+#include "graft/checkpoint.h"
 #include "graft/loader.h"
 #include "graft/sched.h"
 
@@ -112,6 +113,25 @@ typedef struct gf_fit_params {
     gf_epoch_fn on_epoch;    /* may be NULL */
     gf_step_fn on_step;      /* may be NULL */
     void *user;              /* passed to both */
+    /* Checkpoints (graft/checkpoint.h, docs/CHECKPOINTS.md). With checkpoint.dir set: stale
+     * temporary files of the prefix are removed at the start; a full checkpoint is written
+     * after every checkpoint.every_steps-th optimizer step (counted by gf_optim_steps) and,
+     * with every_epoch, after each epoch's end-of-epoch work and callback; keep_last and
+     * keep_best (ranked by the monitored value) rotate them. A failed write stops the run with
+     * its error. Checkpoints change nothing in the training itself. */
+    gf_ckpt_policy checkpoint;
+    /* A checkpoint (written by gf_fit) to continue from; NULL: start fresh. The model,
+     * optimizer, schedule and loaders must be made as for the interrupted run (same
+     * structure, groups, settings, datasets and batch size); the weights, optimizer and
+     * schedule state, context RNG, loader positions, best value, patience counter, best
+     * weights and the epoch's running sums are restored, and the run continues where it
+     * stopped: with the same thread count it ends bitwise where the uninterrupted run ends.
+     * Settings that change the numbers (accum_steps, clipping, on_nonfinite, monitor,
+     * min_delta, restore_best, the loss, batches per epoch, a validation loader or not, the
+     * optimizer and schedule kinds) must equal the checkpoint's (GF_ERR_INVALID naming the
+     * setting and both values); epochs and patience may differ (to extend a run). Nothing is
+     * changed when the checkpoint does not fit. */
+    const char *resume_from;
 } gf_fit_params;
 
 gf_fit_params gf_fit_default_params(void);
@@ -123,12 +143,15 @@ typedef struct gf_fit_result {
     bool stopped_early;      /* by patience */
     bool stopped_by_callback;
     bool restored_best;      /* the best weights were put back */
-    int64_t steps;           /* optimizer steps in this call */
-    int64_t skipped;         /* batches skipped in this call */
-    gf_epoch_stats last;     /* the last epoch's stats */
+    int64_t steps;           /* optimizer steps in the run (a resumed run counts those before
+                              * its checkpoint too) */
+    int64_t skipped;         /* batches skipped in the run (likewise) */
+    gf_epoch_stats last;     /* the last epoch's stats (of an epoch finished in this call) */
+    bool resumed;            /* the run continued from p->resume_from */
+    int64_t checkpoints;     /* checkpoint files written by this call (keep-best copies too) */
 } gf_fit_result;
 
-/* Trains model with opt (built over model's parameters) on train for p->epochs epochs:
+/* Trains model with opt (built over model's parameters) on train until epoch p->epochs:
  *   per batch: forward (training mode), loss, backward, [clip], optimizer step every
  *   accum_steps batches, a per-step schedule's step, gf_ctx_reset;
  *   per epoch: validation on val (evaluation mode, no gradients) when given, a per-epoch

@@ -1,10 +1,13 @@
 /* The training loop (gf_fit) and evaluation, written only against graft's public API so a user
  * can copy this file and change the loop: batches from a loader, loss, backward, accumulation,
- * clipping, optimizer and schedule steps, validation, early stopping, keep-best, callbacks. */
+ * clipping, optimizer and schedule steps, validation, early stopping, keep-best, callbacks,
+ * checkpoints and exact resume. */
 #define _POSIX_C_SOURCE 200809L
 #include "graft/graft.h"
 #include "graft/train.h"
 
+#include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,6 +251,273 @@ static gf_status apply_step(gf_ctx *ctx, gf_optim *opt, gf_sched *sched, const g
     return GF_OK;
 }
 
+/* ---- checkpoints ------------------------------------------------------------------------------
+ * A gf_fit checkpoint is gf_ckpt_parts (weights, optimizer, schedule, context RNG, loader
+ * positions, progress, settings) plus, as extra entries, the running sums of the epoch in
+ * progress and the run's counters ("fit.*" metadata) and the keep-best weights
+ * ("fit.best.<state_dict name>"). Checkpoints are written only right after an optimizer step
+ * or at an epoch's end, where no gradient is pending. */
+
+typedef struct run_sums {
+    double loss_sum;              /* sum over this epoch's finite batches of loss x examples */
+    int64_t seen, correct;        /* their examples and correct predictions */
+    bool acc_ok;                  /* accuracy applies */
+    int64_t batches, skipped;     /* batches of this epoch, skipped ones among them */
+    int64_t steps, skipped_total; /* the run's optimizer steps and skipped batches */
+} run_sums;
+
+static void sums_new_epoch(run_sums *s) {
+    s->loss_sum = 0.0;
+    s->seen = s->correct = s->batches = s->skipped = 0;
+    s->acc_ok = true;
+}
+
+static const char *nonfinite_name(gf_nonfinite n) { return n == GF_NONFINITE_SKIP ? "skip" : "stop"; }
+
+/* The run's settings as JSON (a new cJSON object; NULL when out of memory). */
+static cJSON *settings_json(const gf_ctx *ctx, const gf_fit_params *p, gf_monitor mon,
+                            const gf_loss_spec *loss, const gf_optim *opt, const gf_sched *sched,
+                            const gf_loader *train, const gf_loader *val) {
+    gf_loss_spec ce = gf_loss_default(GF_LOSS_CROSS_ENTROPY);
+    const gf_loss_spec *l = loss ? loss : &ce;
+    cJSON *o = cJSON_CreateObject(), *ls = cJSON_CreateObject(), *ck = cJSON_CreateObject();
+    bool ok = o && ls && ck;
+    if (ok) {
+        cJSON_AddStringToObject(o, "loop", "gf_fit");
+        cJSON_AddNumberToObject(o, "epochs", p->epochs);
+        cJSON_AddNumberToObject(o, "accum_steps", p->accum_steps);
+        cJSON_AddNumberToObject(o, "clip_norm", p->clip_norm);
+        cJSON_AddNumberToObject(o, "clip_value", p->clip_value);
+        cJSON_AddStringToObject(o, "on_nonfinite", nonfinite_name(p->on_nonfinite));
+        cJSON_AddStringToObject(o, "monitor", monitor_name(mon));
+        cJSON_AddNumberToObject(o, "min_delta", p->min_delta);
+        cJSON_AddNumberToObject(o, "patience", p->patience);
+        cJSON_AddBoolToObject(o, "restore_best", p->restore_best);
+        cJSON_AddStringToObject(ls, "kind", loss_name(l->kind));
+        cJSON_AddNumberToObject(ls, "label_smoothing", l->label_smoothing);
+        cJSON_AddNumberToObject(ls, "beta", l->beta);
+        cJSON_AddItemToObject(o, "loss", ls);
+        ls = NULL;
+        cJSON_AddNumberToObject(o, "batches_per_epoch", (double)gf_loader_batches_per_epoch(train));
+        cJSON_AddBoolToObject(o, "validation", val != NULL);
+        cJSON_AddStringToObject(o, "optimizer", gf_optim_kind_name(gf_optim_get_kind(opt)));
+        cJSON_AddNumberToObject(o, "groups", gf_optim_n_groups(opt));
+        if (sched) cJSON_AddStringToObject(o, "schedule", gf_sched_kind_name(gf_sched_get_kind(sched)));
+        else cJSON_AddNullToObject(o, "schedule");
+        cJSON_AddNumberToObject(o, "threads", gf_ctx_threads(ctx));
+        cJSON_AddNumberToObject(ck, "every_steps", (double)p->checkpoint.every_steps);
+        cJSON_AddBoolToObject(ck, "every_epoch", p->checkpoint.every_epoch);
+        cJSON_AddNumberToObject(ck, "keep_last", p->checkpoint.keep_last);
+        cJSON_AddNumberToObject(ck, "keep_best", p->checkpoint.keep_best);
+        cJSON_AddItemToObject(o, "checkpoint", ck);
+        ck = NULL;
+    }
+    cJSON_Delete(ls);
+    cJSON_Delete(ck);
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* The settings a resumed run must share with its checkpoint (they change the numbers). */
+static gf_status check_settings(gf_ctx *ctx, const char *path, const char *stored, const cJSON *now) {
+    static const char *const must[] = {"loop", "accum_steps", "clip_norm", "clip_value",
+                                       "on_nonfinite", "monitor", "min_delta", "restore_best",
+                                       "loss", "batches_per_epoch", "validation", "optimizer",
+                                       "groups", "schedule"};
+    cJSON *old = cJSON_Parse(stored);
+    gf_status st = GF_OK;
+    for (size_t i = 0; i < sizeof must / sizeof must[0] && st == GF_OK; i++) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(old, must[i]);
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(now, must[i]);
+        char *sa = a ? cJSON_PrintUnformatted(a) : NULL, *sb = b ? cJSON_PrintUnformatted(b) : NULL;
+        if (!sa || !sb || strcmp(sa, sb) != 0)
+            st = gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                  "fit resume: %s was written with %s = %.100s, this run has %.100s",
+                                  path, must[i], sa ? sa : "(missing)", sb ? sb : "(missing)");
+        free(sa);
+        free(sb);
+    }
+    cJSON_Delete(old);
+    return st;
+}
+
+static const char *const sum_keys[] = {"fit.loss_sum", "fit.seen",  "fit.correct",
+                                       "fit.acc_ok",   "fit.batches", "fit.skipped",
+                                       "fit.steps",    "fit.skipped_total"};
+enum { N_SUM_KEYS = sizeof sum_keys / sizeof sum_keys[0] };
+
+static bool parse_count(const char *s, int64_t *out) {
+    if (!s || *s < '0' || *s > '9') return false;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (*end || errno || v >= (1LL << 53)) return false; /* increments can never overflow */
+    *out = v;
+    return true;
+}
+
+/* Reads the "fit.*" sums of an open checkpoint; every "fit." key must be one of them. */
+static gf_status read_sums(gf_ctx *ctx, const gf_st_file *f, run_sums *s) {
+    const char *path = gf_st_path(f);
+    for (int i = 0; i < gf_st_metadata_count(f); i++) {
+        const char *k = gf_st_metadata_key(f, i);
+        bool known = strncmp(k, "fit.", 4) != 0;
+        for (int j = 0; j < N_SUM_KEYS && !known; j++) known = strcmp(k, sum_keys[j]) == 0;
+        if (!known)
+            return gf_ctx_set_error(ctx, GF_ERR_FORMAT, "fit resume: %s: unknown metadata '%.200s'",
+                                    path, k);
+    }
+    const char *v[N_SUM_KEYS];
+    for (int j = 0; j < N_SUM_KEYS; j++)
+        if (!(v[j] = gf_st_metadata_get(f, sum_keys[j])))
+            return gf_ctx_set_error(ctx, GF_ERR_FORMAT, "fit resume: %s: missing metadata '%s' "
+                                    "(not written by gf_fit?)", path, sum_keys[j]);
+    char *end;
+    s->loss_sum = strtod(v[0], &end);
+    bool ok = *v[0] && !*end && isfinite(s->loss_sum);
+    ok = ok && parse_count(v[1], &s->seen) && parse_count(v[2], &s->correct) &&
+         s->correct <= s->seen;
+    ok = ok && (!strcmp(v[3], "true") || !strcmp(v[3], "false"));
+    s->acc_ok = ok && !strcmp(v[3], "true");
+    ok = ok && parse_count(v[4], &s->batches) && parse_count(v[5], &s->skipped) &&
+         s->skipped <= s->batches && parse_count(v[6], &s->steps) &&
+         parse_count(v[7], &s->skipped_total) && s->skipped <= s->skipped_total;
+    if (!ok)
+        return gf_ctx_set_error(ctx, GF_ERR_FORMAT, "fit resume: %s: malformed 'fit.*' sums "
+                                "(loss_sum %.40s, seen %.24s, correct %.24s, acc_ok %.8s, "
+                                "batches %.24s, skipped %.24s, steps %.24s, skipped_total %.24s)",
+                                path, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
+    return GF_OK;
+}
+
+/* The keep-best weights "fit.best.<name>": all of the model's state_dict or none, each with
+ * the tensor's dtype and shape. *present says which. */
+static gf_status check_best(gf_ctx *ctx, const gf_st_file *f, const snapshot *snap, bool *present) {
+    const char *path = gf_st_path(f);
+    int n = 0;
+    for (int i = 0; i < gf_st_count(f); i++) {
+        const char *name = gf_st_get(f, i)->name;
+        if (strncmp(name, "fit.", 4) != 0) continue;
+        if (strncmp(name, "fit.best.", 9) != 0 || !snap->list)
+            return gf_ctx_set_error(ctx, GF_ERR_FORMAT, "fit resume: %s: unexpected tensor '%.200s'",
+                                    path, name);
+        n++;
+    }
+    *present = n > 0;
+    if (!n) return GF_OK;
+    char key[512];
+    for (int i = 0; i < snap->list->n; i++) {
+        const gf_tensor *t = snap->list->items[i].tensor;
+        snprintf(key, sizeof key, "fit.best.%s", snap->list->items[i].name);
+        const gf_st_info *info = gf_st_find(f, key);
+        bool same = info && info->ndim == t->ndim &&
+                    info->dtype == (t->dtype == GF_F32 ? GF_ST_F32 : GF_ST_I64);
+        for (int d = 0; same && d < t->ndim; d++) same = info->shape[d] == t->shape[d];
+        if (!same)
+            return gf_ctx_set_error(ctx, GF_ERR_FORMAT, "fit resume: %s: best weights '%s' %s",
+                                    path, key, info ? "differ in dtype or shape from the model's"
+                                                    : "missing");
+    }
+    if (n != snap->list->n)
+        return gf_ctx_set_error(ctx, GF_ERR_FORMAT, "fit resume: %s: %d best-weight tensors, the "
+                                "model has %d", path, n, snap->list->n);
+    return GF_OK;
+}
+
+typedef struct fit_io {       /* what checkpoints need from gf_fit's arguments */
+    gf_ckpt_parts parts;      /* model, opt, sched, rng, loaders, settings */
+    const gf_fit_params *p;
+    snapshot *snap;
+    bool maximize;
+} fit_io;
+
+/* Continues from io->p->resume_from: checks it belongs to this run and restores everything,
+ * or nothing. */
+static gf_status resume(gf_ctx *ctx, fit_io *io, const cJSON *now, gf_ckpt_progress *prog,
+                        run_sums *sums) {
+    const gf_fit_params *p = io->p;
+    gf_ckpt *ck = gf_ckpt_open(ctx, p->resume_from);
+    if (!ck) return gf_ctx_status(ctx);
+    const gf_st_file *f = gf_ckpt_file(ck);
+    const int64_t nb = gf_loader_batches_per_epoch(io->parts.train);
+    gf_ckpt_progress pr = *gf_ckpt_get_progress(ck);
+    run_sums s;
+    bool best_present = false;
+    gf_status st = check_settings(ctx, p->resume_from, gf_ckpt_settings(ck), now);
+    if (st == GF_OK && (pr.batch > nb || pr.epoch + (pr.batch > 0) > p->epochs))
+        st = gf_ctx_set_error(ctx, GF_ERR_INVALID, "fit resume: %s is at epoch %lld batch %lld; "
+                              "this run has %d epochs of %lld batches", p->resume_from,
+                              (long long)pr.epoch, (long long)pr.batch, p->epochs, (long long)nb);
+    if (st == GF_OK) st = read_sums(ctx, f, &s);
+    if (st == GF_OK && s.batches != pr.batch)
+        st = gf_ctx_set_error(ctx, GF_ERR_FORMAT, "fit resume: %s: 'fit.batches' %lld differs from "
+                              "'graft.batch' %lld", p->resume_from, (long long)s.batches,
+                              (long long)pr.batch);
+    if (st == GF_OK) st = check_best(ctx, f, io->snap, &best_present);
+    if (st == GF_OK && io->snap->list && pr.best_epoch > 0 && !best_present)
+        st = gf_ctx_set_error(ctx, GF_ERR_FORMAT, "fit resume: %s: best epoch %lld but no "
+                              "'fit.best.*' weights", p->resume_from, (long long)pr.best_epoch);
+    if (st == GF_OK) st = gf_ckpt_restore(ctx, ck, &io->parts);
+    if (st == GF_OK) {
+        *prog = pr;
+        *sums = s;
+        for (int i = 0; best_present && i < io->snap->list->n; i++) {
+            char key[512];
+            const gf_tensor *t = io->snap->list->items[i].tensor;
+            snprintf(key, sizeof key, "fit.best.%s", io->snap->list->items[i].name);
+            memcpy(io->snap->data[i], gf_st_find(f, key)->data,
+                   gf_dtype_size(t->dtype) * (size_t)t->numel);
+        }
+        io->snap->taken = best_present;
+    }
+    gf_ckpt_close(ck);
+    return st;
+}
+
+/* Writes a regular checkpoint (regular) and/or a keep-best copy (best) of the current state. */
+static gf_status save(gf_ctx *ctx, fit_io *io, const gf_ckpt_progress *prog, const run_sums *s,
+                      bool regular, bool best, gf_fit_result *res) {
+    gf_state_list *x = gf_state_list_new(ctx);
+    if (!x) return gf_ctx_status(ctx);
+    char v[40];
+    const int64_t nums[N_SUM_KEYS] = {0, s->seen, s->correct, 0, s->batches, s->skipped,
+                                      s->steps, s->skipped_total};
+    gf_status st = GF_OK;
+    for (int j = 0; j < N_SUM_KEYS && st == GF_OK; j++) {
+        if (j == 0) snprintf(v, sizeof v, "%.17g", s->loss_sum);
+        else if (j == 3) snprintf(v, sizeof v, "%s", s->acc_ok ? "true" : "false");
+        else snprintf(v, sizeof v, "%lld", (long long)nums[j]);
+        st = gf_state_list_set_meta(ctx, x, sum_keys[j], v);
+    }
+    for (int i = 0; st == GF_OK && io->snap->taken && i < io->snap->list->n; i++) {
+        const gf_tensor *t = io->snap->list->items[i].tensor;
+        char key[512];
+        snprintf(key, sizeof key, "fit.best.%s", io->snap->list->items[i].name);
+        gf_tensor *w = gf_tensor_wrap(ctx, t->dtype, t->ndim, t->shape, io->snap->data[i]);
+        st = w ? gf_state_list_add(ctx, x, key, w, true) : gf_ctx_status(ctx);
+    }
+    gf_ckpt_parts parts = io->parts;
+    parts.progress = *prog;
+    parts.extra = x;
+    /* the keep-best copy first: a crash between the two writes resumes from before this epoch
+     * end, which then writes both again */
+    bool saved = false;
+    if (st == GF_OK && best)
+        st = gf_ckpt_write_best(ctx, &io->p->checkpoint, &parts, io->maximize, &saved);
+    res->checkpoints += saved;
+    if (st == GF_OK && regular) {
+        st = gf_ckpt_write(ctx, &io->p->checkpoint, &parts, NULL, 0);
+        if (st == GF_OK) res->checkpoints++;
+    }
+    gf_state_list_free(x);
+    return st;
+}
+
+/* ---- the loop ---------------------------------------------------------------------------- */
+
 gf_status gf_fit(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_optim *opt,
                  gf_sched *sched, gf_loader *train, gf_loader *val, const gf_fit_params *params,
                  gf_fit_result *result) {
@@ -266,6 +536,12 @@ gf_status gf_fit(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_opt
                                 "patience %d >= 0, clip_norm %g, clip_value %g, min_delta %g >= 0)",
                                 p.epochs, p.accum_steps, p.patience, p.clip_norm, p.clip_value,
                                 p.min_delta);
+    const gf_ckpt_policy *cp = &p.checkpoint;
+    if (cp->dir && (cp->every_steps < 0 || cp->keep_last < 0 || cp->keep_best < 0))
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "fit: invalid checkpoint settings (every_steps %lld, keep_last %d, "
+                                "keep_best %d: none may be negative)",
+                                (long long)cp->every_steps, cp->keep_last, cp->keep_best);
     gf_monitor mon = p.monitor;
     if (mon == GF_MONITOR_AUTO) mon = val ? GF_MONITOR_VAL_LOSS : GF_MONITOR_TRAIN_LOSS;
     if (!val && (mon == GF_MONITOR_VAL_LOSS || mon == GF_MONITOR_VAL_ACC))
@@ -275,26 +551,68 @@ gf_status gf_fit(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_opt
 
     snapshot snap = {NULL, NULL, false};
     scratch sc = {NULL, 0};
+    cJSON *settings = NULL;
+    char *settings_text = NULL;
     gf_status st = GF_OK;
     if (p.restore_best && (st = snap_init(ctx, &snap, model)) != GF_OK) goto done;
 
     const int64_t n_batches = gf_loader_batches_per_epoch(train);
-    double best = NAN;
-    int bad_epochs = 0;
+    const bool checkpointing = cp->dir != NULL;
+    fit_io io;
+    memset(&io, 0, sizeof io);
+    io.parts.model = model;
+    io.parts.opt = opt;
+    io.parts.sched = sched;
+    io.parts.rng = gf_ctx_rng(ctx);
+    io.parts.train = train;
+    io.parts.val = val;
+    io.p = &p;
+    io.snap = &snap;
+    io.maximize = maximize;
+    if (checkpointing || p.resume_from) {
+        settings = settings_json(ctx, &p, mon, loss, opt, sched, train, val);
+        settings_text = settings ? cJSON_PrintUnformatted(settings) : NULL;
+        if (!settings_text) {
+            st = gf_ctx_set_error(ctx, GF_ERR_NOMEM, "fit: out of memory (settings)");
+            goto done;
+        }
+        io.parts.settings = settings_text;
+    }
+    /* where the run starts: epoch first_epoch, after `sums.batches` of its batches */
+    gf_ckpt_progress prog = gf_ckpt_progress_init();
+    run_sums sums;
+    memset(&sums, 0, sizeof sums);
+    sums_new_epoch(&sums);
+    if (p.resume_from) {
+        if ((st = resume(ctx, &io, settings, &prog, &sums)) != GF_OK) goto done;
+        res.resumed = true;
+        res.epochs_run = (int)prog.epoch;
+        res.best_epoch = (int)prog.best_epoch;
+        res.best_metric = prog.best_metric;
+        res.steps = sums.steps;
+        res.skipped = sums.skipped_total;
+    }
+    if (checkpointing && (st = gf_ckpt_clean_temp(ctx, cp->dir, cp->prefix, NULL)) != GF_OK)
+        goto done;
+    const int first_epoch = (int)prog.epoch + 1;
+    double best = prog.best_metric;
+    int bad_epochs = (int)prog.bad_epochs;
     gf_module_train(model, true);
-    for (int epoch = 1; epoch <= p.epochs; epoch++) {
+    if (res.resumed && prog.batch == 0 && p.patience > 0 && bad_epochs >= p.patience)
+        res.stopped_early = true; /* the checkpoint is the end of a run that stopped early */
+    for (int epoch = first_epoch; epoch <= p.epochs && !res.stopped_early; epoch++) {
         const double t0 = now_seconds();
         gf_epoch_stats es;
         memset(&es, 0, sizeof es);
         es.epoch = epoch;
         es.epochs = p.epochs;
-        double loss_sum = 0.0;
-        int64_t seen = 0, correct = 0;
-        bool acc_ok = true, stop = false;
+        if (epoch != first_epoch) sums_new_epoch(&sums);
+        /* a checkpoint after the epoch's last batch resumes straight into its end */
+        bool stop = false, batches_done = sums.batches == n_batches;
         int micro = 0, used = 0; /* batches in the current accumulation group / with gradients */
         gf_optim_zero_grad(opt);
         gf_batch b;
-        while (!stop && gf_loader_next(ctx, train, &b)) {
+        while (!stop && !batches_done && gf_loader_next(ctx, train, &b)) {
             gf_step_stats ss;
             memset(&ss, 0, sizeof ss);
             ss.epoch = epoch;
@@ -302,7 +620,7 @@ gf_status gf_fit(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_opt
             ss.batches = n_batches;
             ss.lr = gf_optim_group_lr(opt, 0);
             ss.grad_norm = NAN;
-            es.batches++;
+            sums.batches++;
             gf_tensor *out = gf_module_forward(ctx, model, b.x);
             gf_tensor *l = gf_loss_compute(ctx, loss, out, b.y);
             if (!l) {
@@ -325,7 +643,7 @@ gf_status gf_fit(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_opt
                     goto done;
                 }
                 ss.skipped = true;
-                es.skipped++;
+                sums.skipped++;
                 res.skipped++;
             } else {
                 gf_tensor *scaled = p.accum_steps > 1
@@ -336,11 +654,12 @@ gf_status gf_fit(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_opt
                     gf_ctx_reset(ctx);
                     goto done;
                 }
-                loss_sum += lv * (double)b.n;
-                seen += b.n;
-                int64_t c = acc_ok ? count_correct(loss, out, b.y, scratch_for(&sc, out->numel)) : -1;
-                if (c < 0) acc_ok = false;
-                else correct += c;
+                sums.loss_sum += lv * (double)b.n;
+                sums.seen += b.n;
+                int64_t c = sums.acc_ok ? count_correct(loss, out, b.y, scratch_for(&sc, out->numel))
+                                        : -1;
+                if (c < 0) sums.acc_ok = false;
+                else sums.correct += c;
                 used++;
             }
             gf_ctx_reset(ctx);
@@ -354,6 +673,18 @@ gf_status gf_fit(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_opt
                 }
                 gf_optim_zero_grad(opt);
                 micro = used = 0;
+                if (ss.stepped && checkpointing && cp->every_steps > 0 &&
+                    gf_optim_steps(opt) % cp->every_steps == 0) {
+                    prog.epoch = epoch - 1;
+                    prog.batch = sums.batches;
+                    prog.best_metric = best;
+                    prog.best_epoch = res.best_epoch;
+                    prog.bad_epochs = bad_epochs;
+                    prog.metric = NAN;
+                    sums.steps = res.steps;
+                    sums.skipped_total = res.skipped;
+                    if ((st = save(ctx, &io, &prog, &sums, true, false, &res)) != GF_OK) goto done;
+                }
             }
             ss.step = res.steps;
             if (p.on_step && !p.on_step(&ss, p.user)) {
@@ -362,9 +693,12 @@ gf_status gf_fit(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_opt
             }
         }
         if ((st = gf_ctx_status(ctx)) != GF_OK) goto done; /* a loader error */
+        es.batches = sums.batches;
+        es.skipped = sums.skipped;
         es.steps = gf_optim_steps(opt);
-        es.train_loss = seen > 0 ? loss_sum / (double)seen : NAN;
-        es.train_acc = (seen > 0 && acc_ok) ? (double)correct / (double)seen : NAN;
+        es.train_loss = sums.seen > 0 ? sums.loss_sum / (double)sums.seen : NAN;
+        es.train_acc = (sums.seen > 0 && sums.acc_ok) ? (double)sums.correct / (double)sums.seen
+                                                      : NAN;
         es.val_loss = es.val_acc = NAN;
         if (val && (st = gf_evaluate(ctx, model, loss, val, &es.val_loss, &es.val_acc)) != GF_OK)
             goto done;
@@ -395,11 +729,22 @@ gf_status gf_fit(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_opt
         res.epochs_run = epoch;
         res.last = es;
         if (p.on_epoch && !p.on_epoch(&es, p.user)) res.stopped_by_callback = true;
-        if (res.stopped_by_callback) break;
-        if (p.patience > 0 && bad_epochs >= p.patience) {
-            res.stopped_early = true;
-            break;
+        if (checkpointing && (cp->every_epoch || cp->keep_best > 0)) {
+            prog.epoch = epoch;
+            prog.batch = 0;
+            prog.best_metric = best;
+            prog.best_epoch = res.best_epoch;
+            prog.bad_epochs = bad_epochs;
+            prog.metric = m;
+            sums_new_epoch(&sums);
+            sums.steps = res.steps;
+            sums.skipped_total = res.skipped;
+            if ((st = save(ctx, &io, &prog, &sums, cp->every_epoch, cp->keep_best > 0, &res)) !=
+                GF_OK)
+                goto done;
         }
+        if (res.stopped_by_callback) break;
+        if (p.patience > 0 && bad_epochs >= p.patience) res.stopped_early = true;
     }
     if (p.restore_best && snap.taken) {
         snap_restore(&snap);
@@ -408,6 +753,8 @@ gf_status gf_fit(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_opt
 done:
     snap_free(&snap);
     free(sc.p);
+    cJSON_Delete(settings);
+    free(settings_text);
     if (result) *result = res;
     return st;
 }
