@@ -66,6 +66,19 @@ float *gf_grad_of(gf_ctx *ctx, gf_tensor *t) {
     return gf_f32(t->grad);
 }
 
+float *gf_grad_of_for_write(gf_ctx *ctx, gf_tensor *t, bool *fresh) {
+    *fresh = false;
+    if (!t || !t->requires_grad) return NULL;
+    if (!t->grad && !t->persistent) {
+        gf_tensor *g = gf_empty(ctx, GF_F32, t->ndim, t->shape);
+        if (!g) return NULL;
+        t->grad = g;
+        *fresh = true;
+        return gf_f32(g);
+    }
+    return gf_grad_of(ctx, t);
+}
+
 /* Runs every node's backward from the newest, then drops the tape: a graph is consumed by
  * one backward (as in PyTorch without retain_graph); its nodes are marked so a second
  * backward through them is an error rather than a silent no-op. */

@@ -57,6 +57,12 @@ gf_node *gf_record(gf_ctx *ctx, gf_op op, gf_tensor *out, gf_tensor *const *in, 
  * arena tensors, with malloc for persistent ones). NULL when t does not require grad, or on
  * out-of-memory (ctx error set). */
 float *gf_grad_of(gf_ctx *ctx, gf_tensor *t);
+/* gf_grad_of for a backward that writes every element of t's gradient in one pass. When t
+ * has no gradient buffer yet (and lives in the arena) the new buffer is NOT zeroed and
+ * *fresh is set: the caller must then store 0.0f + contribution into every element (bitwise
+ * what zero-fill and += give, signed zeros included) instead of accumulating. Otherwise
+ * *fresh is false and the caller accumulates (+=) as with gf_grad_of. */
+float *gf_grad_of_for_write(gf_ctx *ctx, gf_tensor *t, bool *fresh);
 
 /* Pointer to t's elements in contiguous order: t->data itself, or an arena copy. */
 const float *gf_contig_f32(gf_ctx *ctx, const gf_tensor *t);

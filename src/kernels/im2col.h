@@ -3,6 +3,7 @@
 #ifndef GRAFT_KERNELS_IM2COL_H
 #define GRAFT_KERNELS_IM2COL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/internal.h"
@@ -26,8 +27,9 @@ int64_t gf_conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int
 void gf_im2col_plane(const gf_conv_geom *g, const float *x, float *col, int64_t ld);
 
 /* The adjoint of gf_im2col_plane: adds every column entry back into the input position it
- * was read from (x += fold(col)). One call writes only its own plane. */
-void gf_col2im_plane_add(const gf_conv_geom *g, const float *col, int64_t ld, float *x);
+ * was read from (x += fold(col)). One call writes only its own plane. It may overwrite
+ * entries of col that fold onto no input position (padding) with zeros. */
+void gf_col2im_plane_add(const gf_conv_geom *g, float *col, int64_t ld, float *x);
 
 /* Direct kernels for one plane of a convolution whose groups each hold one input channel
  * (depthwise): y [oh, ow] += x [h, w] (*) k [kh, kw]; dx += the adjoint applied to dy; and
@@ -35,6 +37,19 @@ void gf_col2im_plane_add(const gf_conv_geom *g, const float *col, int64_t ld, fl
 void gf_dwconv_plane(const gf_conv_geom *g, const float *x, const float *k, float *y);
 void gf_dwconv_plane_bwd_x(const gf_conv_geom *g, const float *dy, const float *k, float *dx);
 void gf_dwconv_plane_bwd_w(const gf_conv_geom *g, const float *x, const float *dy, double *dk);
+
+/* Direct kernels for one input channel and one group (the first layer of a grayscale
+ * network), where the column matrix is only kh*kw rows deep. Both take one image's column
+ * matrix col [kh*kw, oh*ow] (gf_im2col_plane with ld = oh*ow). gf_conv_c1_fwd writes the
+ * image's output y [o, oh, ow] = k [o, kh*kw] col + b (b may be NULL). gf_conv_c1_bwd_w
+ * writes the image's partial sums part [o, kh*kw + 1]: dy [o, oh*ow] col^T, and in the last
+ * column the sums of dy (the bias gradient). Deterministic, equal at every dispatch level. */
+enum { GF_CONV_C1_MAX_TAPS = 64 };
+bool gf_conv_c1_direct(const gf_conv_geom *g);
+void gf_conv_c1_fwd(int level, const gf_conv_geom *g, const float *col, const float *k,
+                    const float *b, float *y);
+void gf_conv_c1_bwd_w(int level, const gf_conv_geom *g, const float *col, const float *dy,
+                      float *part);
 
 /* Floats of scratch (column matrix plus product buffer) the conv kernels may use at once;
  * images are processed in chunks that fit. A per-context setting: tests lower it to exercise

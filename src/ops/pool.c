@@ -2,6 +2,7 @@
  * divisor rules for padding and ceil mode) and adaptive average (PyTorch's bin edges).
  * Every kernel works plane by plane ([N*C] planes of [H, W]), one thread per plane. */
 #include "core/internal.h"
+#include "kernels/maxpool.h"
 
 #include <math.h>
 
@@ -116,26 +117,10 @@ static bool pool_setup(gf_ctx *ctx, const char *op, const gf_tensor *x, const gf
 
 /* ---- max pooling ------------------------------------------------------------------------ */
 
-/* First tap in [start, ...) stepping by dil that is >= 0, and the end bound (exclusive). */
-static inline void taps(int64_t start, int64_t k, int64_t dil, int64_t size, int64_t *lo,
-                        int64_t *hi) {
-    int64_t end = start + (k - 1) * dil + 1;
-    *hi = end < size ? end : size;
-    while (start < 0) start += dil;
-    *lo = start;
-}
-
-/* best, best_i = v, i when v > best or v is NaN (PyTorch's rule), without a branch: on real
- * data the comparison is a coin flip, and mispredicted branches made the kernel 3x slower. */
-static inline void max_step(float v, int64_t i, float *best, int64_t *best_i) {
-    uint32_t take = (uint32_t)((v > *best) | (v != v));
-    uint32_t m32 = 0u - take, vb, bb;
-    uint64_t m64 = 0u - (uint64_t)take;
-    memcpy(&vb, &v, sizeof vb);
-    memcpy(&bb, best, sizeof bb);
-    bb = (vb & m32) | (bb & ~m32);
-    memcpy(best, &bb, sizeof bb);
-    *best_i = (int64_t)(((uint64_t)i & m64) | ((uint64_t)*best_i & ~m64));
+static gf_maxpool_geom mp_geom(const pool_geom *g) {
+    gf_maxpool_geom m = {g->h, g->w, g->oh, g->ow, g->kh, g->kw, g->sh, g->sw,
+                         g->ph, g->pw, g->dh, g->dw};
+    return m;
 }
 
 gf_tensor *gf_max_pool2d(gf_ctx *ctx, gf_tensor *x, const gf_pool_params *p) {
@@ -154,30 +139,18 @@ gf_tensor *gf_max_pool2d(gf_ctx *ctx, gf_tensor *x, const gf_pool_params *p) {
     if (!out || !px) return NULL;
     bool rec = gf_wants_grad(ctx, &x, 1);
     const int64_t per = g.oh * g.ow;
+    /* the argmax is kept only for a recorded graph */
     int32_t *arg = rec ? gf_scratch(ctx, sizeof(int32_t) * (size_t)(g.planes * per)) : NULL;
     if (rec && !arg) return NULL;
     float *po = gf_f32(out);
+    const gf_maxpool_geom mg = mp_geom(&g);
+    const bool tiled = gf_maxpool_tiled(&mg);
 #pragma omp parallel for num_threads(gf_threads_for(ctx, g.planes * per * g.kh * g.kw)) schedule(static)
     for (int64_t pl = 0; pl < g.planes; pl++) {
         const float *src = px + pl * g.h * g.w;
-        for (int64_t oy = 0; oy < g.oh; oy++) {
-            int64_t y0, y1;
-            taps(oy * g.sh - g.ph, g.kh, g.dh, g.h, &y0, &y1);
-            for (int64_t ox = 0; ox < g.ow; ox++) {
-                int64_t x0, x1;
-                taps(ox * g.sw - g.pw, g.kw, g.dw, g.w, &x0, &x1);
-                /* as PyTorch: the first of equal maxima wins, a NaN always wins */
-                int64_t best_i = y0 * g.w + x0;
-                float best = -INFINITY;
-                for (int64_t iy = y0; iy < y1; iy += g.dh)
-                    for (int64_t ix = x0; ix < x1; ix += g.dw) {
-                        max_step(src[iy * g.w + ix], iy * g.w + ix, &best, &best_i);
-                    }
-                int64_t k = pl * per + oy * g.ow + ox;
-                po[k] = best;
-                if (arg) arg[k] = (int32_t)best_i;
-            }
-        }
+        int32_t *a = arg ? arg + pl * per : NULL;
+        if (tiled) gf_maxpool_plane_tiled(&mg, src, po + pl * per, a);
+        else gf_maxpool_plane_ref(&mg, src, po + pl * per, a);
     }
     if (rec) {
         gf_node *n = gf_record(ctx, GF_OP_MAX_POOL2D, out, &x, 1, sizeof(maxpool_saved));
@@ -189,21 +162,21 @@ gf_tensor *gf_max_pool2d(gf_ctx *ctx, gf_tensor *x, const gf_pool_params *p) {
     return out;
 }
 
-/* dX[argmax] += dY: each window's gradient goes to the element that won it. */
+/* dX[argmax] += dY: each window's gradient goes to the element that won it. A fresh dX is
+ * written plane by plane instead of being zero-filled first. */
 void gf_bw_max_pool2d(gf_ctx *ctx, gf_node *n) {
-    float *gx = gf_grad_of(ctx, n->in[0]);
+    bool fresh;
+    float *gx = gf_grad_of_for_write(ctx, n->in[0], &fresh);
     if (!gx) return;
     const maxpool_saved *s = n->saved;
     const pool_geom *g = &s->g;
+    const gf_maxpool_geom mg = mp_geom(g);
     const float *dy = gf_f32(n->out->grad);
     const int64_t per = g->oh * g->ow;
-#pragma omp parallel for num_threads(gf_threads_for(ctx, g->planes * per)) schedule(static)
-    for (int64_t pl = 0; pl < g->planes; pl++) {
-        float *dst = gx + pl * g->h * g->w;
-        const int32_t *a = s->argmax + pl * per;
-        const float *d = dy + pl * per;
-        for (int64_t k = 0; k < per; k++) dst[a[k]] += d[k];
-    }
+#pragma omp parallel for num_threads(gf_threads_for(ctx, g->planes * (fresh ? g->h * g->w : per))) schedule(static)
+    for (int64_t pl = 0; pl < g->planes; pl++)
+        gf_maxpool_plane_bwd(&mg, dy + pl * per, s->argmax + pl * per,
+                             gx + pl * g->h * g->w, fresh);
 }
 
 /* ---- average pooling ---------------------------------------------------------------------- */

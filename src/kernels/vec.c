@@ -1,0 +1,134 @@
+/* Vectorised elementwise kernels shared by ops and data (see vec.h): the CPU dispatch level,
+ * the uint8 -> float batch conversion and a deterministic lane-parallel sum. */
+#include "kernels/vec.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+int gf_vec_level(void) {
+#if GF_VEC_AVX2
+    static _Atomic int level = -1; /* threads racing here all store the same value */
+    int l = atomic_load_explicit(&level, memory_order_relaxed);
+    if (l < 0) {
+        __builtin_cpu_init();
+        l = __builtin_cpu_supports("avx2") ? GF_VEC_AVX2_LEVEL : GF_VEC_PORTABLE;
+        atomic_store_explicit(&level, l, memory_order_relaxed);
+    }
+    return l;
+#else
+    return GF_VEC_PORTABLE;
+#endif
+}
+
+/* ---- uint8 -> float ------------------------------------------------------------------------ */
+
+GF_INLINE void u8_to_f32_body(const uint8_t *restrict src, float *restrict dst, int64_t n,
+                              float mean, float std) {
+    if (mean == 0.0f && std == 1.0f) {
+        for (int64_t i = 0; i < n; i++) dst[i] = (float)src[i] / 255.0f;
+    } else {
+        for (int64_t i = 0; i < n; i++) dst[i] = ((float)src[i] / 255.0f - mean) / std;
+    }
+}
+
+static void u8_to_f32_base(const uint8_t *src, float *dst, int64_t n, float mean, float std) {
+    u8_to_f32_body(src, dst, n, mean, std);
+}
+
+#if GF_VEC_AVX2
+GF_TARGET_AVX2 static void u8_to_f32_avx2(const uint8_t *src, float *dst, int64_t n, float mean,
+                                          float std) {
+    u8_to_f32_body(src, dst, n, mean, std);
+}
+#endif
+
+void gf_vec_u8_to_f32(int level, const uint8_t *src, float *dst, int64_t n, float mean,
+                      float std) {
+#if GF_VEC_AVX2
+    if (level == GF_VEC_AVX2_LEVEL) {
+        u8_to_f32_avx2(src, dst, n, mean, std);
+        return;
+    }
+#endif
+    (void)level;
+    u8_to_f32_base(src, dst, n, mean, std);
+}
+
+/* ---- ReLU with a sign mask ------------------------------------------------------------------ */
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+void gf_vec_relu_mask_fwd(const float *x, float *y, uint8_t *mask, int64_t i0, int64_t i1) {
+    int64_t i = i0;
+#if defined(__SSE2__)
+    const __m128 zero = _mm_setzero_ps();
+    for (; i + 8 <= i1; i += 8) {
+        __m128 a = _mm_loadu_ps(x + i), b = _mm_loadu_ps(x + i + 4);
+        /* x < 0 ? 0 : x keeps NaN: andnot clears exactly the lanes where x < 0 */
+        _mm_storeu_ps(y + i, _mm_andnot_ps(_mm_cmplt_ps(a, zero), a));
+        _mm_storeu_ps(y + i + 4, _mm_andnot_ps(_mm_cmplt_ps(b, zero), b));
+        mask[i / 8] = (uint8_t)(_mm_movemask_ps(_mm_cmpgt_ps(a, zero)) |
+                                (_mm_movemask_ps(_mm_cmpgt_ps(b, zero)) << 4));
+    }
+#endif
+    for (; i < i1; i += 8) {
+        uint8_t m = 0;
+        for (int64_t j = 0; j < 8 && i + j < i1; j++) {
+            float v = x[i + j];
+            y[i + j] = v < 0.0f ? 0.0f : v;
+            m |= (uint8_t)((v > 0.0f) << j);
+        }
+        mask[i / 8] = m;
+    }
+}
+
+typedef int32_t v4i32 __attribute__((vector_size(16)));
+typedef float v4f32 __attribute__((vector_size(16)));
+
+static const volatile float k_zero = 0.0f;
+
+void gf_vec_relu_mask_bwd(const uint8_t *mask, const float *g, float *gx, int64_t i0,
+                          int64_t i1, bool fresh) {
+    const v4i32 bits_lo = {1, 2, 4, 8}, bits_hi = {16, 32, 64, 128};
+    const float z = k_zero; /* 0 + t, not folded: a -0 term must become +0 */
+    int64_t i = i0;
+    for (; i + 8 <= i1; i += 8) {
+        const int32_t m = mask[i / 8];
+        v4i32 ml = ((v4i32){m, m, m, m} & bits_lo) != 0, mh = ((v4i32){m, m, m, m} & bits_hi) != 0;
+        v4f32 a, b, da, db;
+        memcpy(&a, g + i, sizeof a);
+        memcpy(&b, g + i + 4, sizeof b);
+        a = (v4f32)((v4i32)a & ml);
+        b = (v4f32)((v4i32)b & mh);
+        if (fresh) {
+            da = z + a, db = z + b;
+        } else {
+            memcpy(&da, gx + i, sizeof da);
+            memcpy(&db, gx + i + 4, sizeof db);
+            da += a, db += b;
+        }
+        memcpy(gx + i, &da, sizeof da);
+        memcpy(gx + i + 4, &db, sizeof db);
+    }
+    for (; i < i1; i++) {
+        float t = (mask[i / 8] >> (i % 8)) & 1 ? g[i] : 0.0f;
+        gx[i] = fresh ? z + t : gx[i] + t;
+    }
+}
+
+/* ---- sum ----------------------------------------------------------------------------------- */
+
+enum { SUM_LANES = 16 };
+
+float gf_vec_sum(const float *x, int64_t n) {
+    float acc[SUM_LANES] = {0};
+    int64_t i = 0;
+    for (; i + SUM_LANES <= n; i += SUM_LANES)
+        for (int j = 0; j < SUM_LANES; j++) acc[j] += x[i + j];
+    for (int j = 0; i + j < n; j++) acc[j] += x[i + j];
+    for (int w = SUM_LANES / 2; w > 0; w /= 2) /* pairwise: lanes j and j + w */
+        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
+    return acc[0];
+}

@@ -1,0 +1,78 @@
+/* Vectorised elementwise kernels and their run-time dispatch: each hot kernel is one plain C
+ * body compiled twice, for the x86-64 baseline (SSE2) and with AVX2 enabled, and the AVX2
+ * copy is chosen when the CPU has it. Both copies do the same IEEE operations in the same
+ * order (no FMA contraction, no reassociation), so they agree to the bit; tests/test_kernels.c
+ * checks that. On other CPUs and compilers only the portable copy exists. */
+#ifndef GRAFT_KERNELS_VEC_H
+#define GRAFT_KERNELS_VEC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+/* -DGF_VEC_AVX2=0 builds the portable copies only. */
+#if !defined(GF_VEC_AVX2) && defined(__GNUC__) && defined(__x86_64__)
+#define GF_VEC_AVX2 1
+#elif !defined(GF_VEC_AVX2)
+#define GF_VEC_AVX2 0
+#endif
+#if GF_VEC_AVX2
+#define GF_TARGET_AVX2 __attribute__((target("avx2")))
+#endif
+#define GF_INLINE static inline __attribute__((always_inline))
+
+/* 8 floats as one value (GCC/clang vector extension): elementwise IEEE operations, a scalar
+ * operand broadcast. One AVX register, or two SSE registers in the portable copy; the
+ * results are the same. The helpers take vectors by pointer, never by value: a 32-byte
+ * vector crossing a call in the portable copy would have an ABI that depends on AVX. */
+typedef float gf_v8f __attribute__((vector_size(32)));
+#define GF_V8F_ZERO ((gf_v8f){0, 0, 0, 0, 0, 0, 0, 0})
+GF_INLINE void gf_v8f_load(gf_v8f *v, const float *p) { memcpy(v, p, sizeof *v); }
+GF_INLINE void gf_v8f_store(float *p, const gf_v8f *v) { memcpy(p, v, sizeof *v); }
+/* Lanes summed pairwise: (0+4, 1+5, 2+6, 3+7), then (0+2, 1+3), then 0+1. */
+GF_INLINE float gf_v8f_sum(const gf_v8f *v) {
+    float a[8];
+    memcpy(a, v, sizeof a);
+    for (int w = 4; w > 0; w /= 2)
+        for (int j = 0; j < w; j++) a[j] += a[j + w];
+    return a[0];
+}
+
+/* Dispatch levels: 0 the portable copy, 1 the AVX2 copy. */
+enum { GF_VEC_PORTABLE = 0, GF_VEC_AVX2_LEVEL = 1 };
+
+/* The level kernels use: the best the CPU has (GF_VEC_PORTABLE where there is no AVX2 copy). */
+int gf_vec_level(void);
+
+/* dst[i] = (float)src[i] / 255, then (v - mean) / std unless mean == 0 and std == 1: what
+ * torchvision's ToTensor followed by Normalize gives, bit for bit (a division, not a multiply
+ * by the reciprocal). level: a dispatch level (tests compare them); gf_vec_level() normally. */
+void gf_vec_u8_to_f32(int level, const uint8_t *src, float *dst, int64_t n, float mean,
+                      float std);
+
+/* ReLU with a saved sign mask, for a recorded graph: y = x < 0 ? 0 : x (NaN passes), and bit
+ * i % 8 of mask[i / 8] = x[i] > 0 (which is y[i] > 0). Its backward reads the (n + 7) / 8
+ * mask bytes instead of the n floats of y: gx += bit ? g : 0, or with fresh (gx not yet
+ * initialised) gx = 0 + (bit ? g : 0), bitwise what the y > 0 test gives. i0 is the index of
+ * the first element (a multiple of 8): callers split [0, n) over threads at bytes. */
+void gf_vec_relu_mask_fwd(const float *x, float *y, uint8_t *mask, int64_t i0, int64_t i1);
+void gf_vec_relu_mask_bwd(const uint8_t *mask, const float *g, float *gx, int64_t i0,
+                          int64_t i1, bool fresh);
+
+/* Hints the CPU to start loading bytes [p, p + n) into cache (no effect on results). Batch
+ * assembly calls it for the example after next: examples picked at random from a large
+ * dataset otherwise cost a cache miss per 64 bytes. */
+GF_INLINE void gf_vec_prefetch(const void *p, int64_t n) {
+#if defined(__GNUC__)
+    for (int64_t k = 0; k < n; k += 64) __builtin_prefetch((const char *)p + k);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
+/* Sum of x[0..n) with 16 interleaved float accumulators (lane j takes x[16 k + j]) added in a
+ * fixed tree: deterministic, and its rounding error grows like sqrt(n / 16) rather than n. */
+float gf_vec_sum(const float *x, int64_t n);
+
+#endif

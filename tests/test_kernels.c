@@ -1,0 +1,427 @@
+/* The fast kernels of issue 8 against their plain references: each must give bitwise the
+ * same results (or, where the summation order legitimately differs, match a double-precision
+ * reference), at every dispatch level this CPU has:
+ *   - uint8 -> float batch conversion == (float)v / 255 (and Normalize), every byte value;
+ *   - relu with a saved sign mask == relu and its y > 0 backward;
+ *   - tiled max pooling == the general kernel, values and argmax, with ties, -0, +-inf, NaN;
+ *     its fresh backward == zero-fill + scatter, every element written;
+ *   - im2col / col2im (contiguous-shift path) == a naive unfold / fold in the same order;
+ *   - the one-input-channel direct convolution: levels agree bitwise, and the op (forward,
+ *     dX, dW, db) matches a naive double convolution, at 1 and 3 threads;
+ *   - backward kernels writing a fresh gradient buffer == zero-fill + accumulate (signed
+ *     zeros included) for the elementwise activations, max pooling and conv2d.
+ * (Comparisons are bitwise: memcmp, so NaN payloads and the sign of zero count.)
+ * To add a check: write a function below and call it from main. */
+#include "testutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "graft/data.h"
+#include "graft/graft.h"
+#include "kernels/im2col.h"
+#include "kernels/maxpool.h"
+#include "kernels/vec.h"
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15u;
+static uint32_t rnd(void) { /* xorshift64*: the tests' own stream, fixed */
+    rng_state ^= rng_state >> 12, rng_state ^= rng_state << 25, rng_state ^= rng_state >> 27;
+    return (uint32_t)((rng_state * 0x2545f4914f6cdd1du) >> 32);
+}
+static float rndf(void) { return (float)rnd() / 4294967296.0f * 2.0f - 1.0f; }
+
+static float *falloc(int64_t n) { return malloc(sizeof(float) * (size_t)(n > 0 ? n : 1)); }
+
+static bool same_bits(const float *a, const float *b, int64_t n) {
+    return memcmp(a, b, sizeof(float) * (size_t)n) == 0;
+}
+
+/* The dispatch levels to compare: the portable one and the CPU's best. */
+static int levels[2], n_levels;
+
+/* ---- uint8 -> float ------------------------------------------------------------------------ */
+
+static void u8_conversion(gf_ctx *ctx) {
+    uint8_t src[256 + 37];
+    float got[256 + 37], want[256 + 37];
+    for (int v = 0; v < 256 + 37; v++) src[v] = (uint8_t)(v * 7 + 3); /* every byte value */
+    const float mean = 0.2860f, std = 0.3530f; /* Fashion-MNIST's */
+    for (int li = 0; li < n_levels; li++)
+        for (int norm = 0; norm < 2; norm++)
+            for (int64_t n = 1; n <= 256 + 37; n += n < 40 ? 1 : 53) {
+                for (int64_t i = 0; i < n; i++) {
+                    want[i] = (float)src[i] / 255.0f;
+                    if (norm) want[i] = (want[i] - mean) / std;
+                }
+                gf_vec_u8_to_f32(levels[li], src, got, n, norm ? mean : 0.0f, norm ? std : 1.0f);
+                CHECK(same_bits(got, want, n));
+            }
+    /* through gf_dataset_batch, in a shuffled order */
+    gf_dataset d = {0};
+    d.n = 50, d.rows = 5, d.cols = 7, d.n_classes = 3;
+    d.images = malloc(50 * 35), d.labels = malloc(50);
+    for (int i = 0; i < 50 * 35; i++) d.images[i] = (uint8_t)rnd();
+    for (int i = 0; i < 50; i++) d.labels[i] = (uint8_t)(i % 3);
+    int64_t idx[9] = {49, 3, 17, 0, 17, 22, 48, 1, 30};
+    gf_tensor *x = gf_empty(ctx, GF_F32, 2, (int64_t[]){9, 35});
+    CHECK(gf_dataset_batch(ctx, &d, idx, 9, mean, std, x, NULL) == GF_OK);
+    bool ok = true;
+    for (int i = 0; i < 9; i++)
+        for (int k = 0; k < 35; k++) {
+            float v = ((float)d.images[idx[i] * 35 + k] / 255.0f - mean) / std;
+            ok = ok && memcmp(&v, gf_f32(x) + i * 35 + k, sizeof v) == 0;
+        }
+    CHECK(ok);
+    free(d.images), free(d.labels);
+    gf_ctx_reset(ctx);
+}
+
+static void lane_sum(void) {
+    float x[300];
+    for (int i = 0; i < 300; i++) x[i] = rndf() * 1000.0f;
+    for (int64_t n = 0; n <= 300; n += n < 40 ? 1 : 37) {
+        double s = 0;
+        for (int64_t i = 0; i < n; i++) s += x[i];
+        CHECK_NEAR(gf_vec_sum(x, n), s, 1e-4 * 1000.0 * (double)(n + 1));
+        CHECK(gf_vec_sum(x, n) == gf_vec_sum(x, n));
+    }
+}
+
+/* ---- max pooling ------------------------------------------------------------------------------ */
+
+/* Values from a small set, so windows hold ties, signed zeros, infinities and NaNs. */
+static float nasty(void) {
+    static const float vals[] = {-1.0f, 0.0f, -0.0f, 1.0f, 2.0f, 2.0f, 0.5f, -INFINITY, INFINITY};
+    uint32_t r = rnd() % 40;
+    if (r == 0) return NAN;
+    if (r == 1) return -NAN;
+    if (r < 12) return vals[r % 9];
+    return rndf();
+}
+
+static void maxpool_tiled(void) {
+    static const int ks[][2] = {{2, 2}, {2, 2}, {1, 1}, {3, 3}, {2, 3}, {3, 2}, {1, 2}, {4, 4}};
+    for (int trial = 0; trial < 400; trial++) {
+        const int *k = ks[trial % 8];
+        gf_maxpool_geom g = {0};
+        g.h = 1 + rnd() % 15, g.w = 1 + rnd() % 23;
+        g.kh = g.sh = k[0], g.kw = g.sw = k[1], g.dh = g.dw = 1;
+        g.oh = g.h / g.kh, g.ow = g.w / g.kw;
+        if (g.oh < 1 || g.ow < 1) continue;
+        CHECK(gf_maxpool_tiled(&g));
+        const int64_t hw = g.h * g.w, per = g.oh * g.ow;
+        float *x = falloc(hw), *y0 = falloc(per);
+        float *y1 = falloc(per), *y2 = falloc(per);
+        int32_t *a0 = malloc(sizeof(int32_t) * (size_t)per);
+        int32_t *a1 = malloc(sizeof(int32_t) * (size_t)per);
+        for (int64_t i = 0; i < hw; i++) x[i] = nasty();
+        gf_maxpool_plane_ref(&g, x, y0, a0);
+        gf_maxpool_plane_tiled(&g, x, y1, a1);
+        gf_maxpool_plane_tiled(&g, x, y2, NULL); /* inference: no argmax */
+        CHECK(same_bits(y0, y1, per) && same_bits(y0, y2, per));
+        CHECK(memcmp(a0, a1, sizeof(int32_t) * (size_t)per) == 0);
+        /* fresh backward (garbage-filled buffer) == zero-fill + scatter */
+        float *dy = falloc(per), *gr = falloc(hw);
+        float *gf = falloc(hw);
+        for (int64_t i = 0; i < per; i++) dy[i] = rnd() % 5 == 0 ? -0.0f : rndf();
+        memset(gr, 0, sizeof(float) * (size_t)hw);
+        for (int64_t i = 0; i < per; i++) gr[a0[i]] += dy[i];
+        memset(gf, 0xff, sizeof(float) * (size_t)hw);
+        gf_maxpool_plane_bwd(&g, dy, a1, gf, true);
+        CHECK(same_bits(gf, gr, hw));
+        free(x), free(y0), free(y1), free(y2), free(a0), free(a1), free(dy), free(gr), free(gf);
+    }
+    /* geometries outside the fast path are recognised as such */
+    gf_maxpool_geom g = {4, 4, 2, 2, 2, 2, 2, 2, 1, 0, 1, 1};
+    CHECK(!gf_maxpool_tiled(&g));
+    gf_maxpool_geom g2 = {4, 4, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1};
+    CHECK(!gf_maxpool_tiled(&g2));
+}
+
+/* The relu sign-mask kernels == the plain relu and its y > 0 backward, split at any byte. */
+static void relu_mask(void) {
+    enum { N = 1000 };
+    float x[N], y[N], g[N], gx[N], want_y[N], want_f[N], want_a[N], acc[N];
+    uint8_t mask[(N + 7) / 8];
+    for (int i = 0; i < N; i++) {
+        x[i] = nasty(), g[i] = rnd() % 5 == 0 ? 0.0f : rndf(), acc[i] = rndf();
+        want_y[i] = x[i] < 0.0f ? 0.0f : x[i];
+        float t = want_y[i] > 0.0f ? g[i] : 0.0f;
+        want_f[i] = 0.0f + t;
+        want_a[i] = acc[i] + t;
+    }
+    for (int64_t n = N - 7; n <= N; n++) {
+        const int64_t split = (n / 3) & ~(int64_t)7; /* two calls, as two threads would */
+        memset(y, 0xff, sizeof y);
+        gf_vec_relu_mask_fwd(x, y, mask, 0, split);
+        gf_vec_relu_mask_fwd(x, y, mask, split, n);
+        CHECK(same_bits(y, want_y, n));
+        bool bits = true;
+        for (int64_t i = 0; i < n; i++) bits = bits && ((mask[i / 8] >> (i % 8)) & 1) == (x[i] > 0.0f);
+        CHECK(bits);
+        memset(gx, 0xff, sizeof gx);
+        gf_vec_relu_mask_bwd(mask, g, gx, 0, split, true);
+        gf_vec_relu_mask_bwd(mask, g, gx, split, n, true);
+        CHECK(same_bits(gx, want_f, n));
+        memcpy(gx, acc, sizeof gx);
+        gf_vec_relu_mask_bwd(mask, g, gx, 0, split, false);
+        gf_vec_relu_mask_bwd(mask, g, gx, split, n, false);
+        CHECK(same_bits(gx, want_a, n));
+    }
+}
+
+/* ---- im2col / col2im ---------------------------------------------------------------------------- */
+
+static void naive_unfold(const gf_conv_geom *g, const float *x, float *col, bool fold) {
+    for (int64_t i = 0; i < g->kh; i++)
+        for (int64_t j = 0; j < g->kw; j++)
+            for (int64_t oy = 0; oy < g->oh; oy++)
+                for (int64_t ox = 0; ox < g->ow; ox++) {
+                    int64_t iy = oy * g->sh - g->ph + i * g->dh, ix = ox * g->sw - g->pw + j * g->dw;
+                    int64_t c = ((i * g->kw + j) * g->oh + oy) * g->ow + ox;
+                    bool in = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w;
+                    if (!fold) col[c] = in ? x[iy * g->w + ix] : 0.0f;
+                    else if (in) ((float *)x)[iy * g->w + ix] += col[c];
+                }
+}
+
+static void unfold_fold(void) {
+    for (int trial = 0; trial < 300; trial++) {
+        gf_conv_geom g = {0};
+        g.n = 1, g.c = 1, g.o = 1, g.groups = 1;
+        g.h = 1 + rnd() % 12, g.w = 1 + rnd() % 12;
+        g.kh = 1 + rnd() % 4, g.kw = 1 + rnd() % 4;
+        g.dh = 1 + rnd() % 2, g.dw = 1 + rnd() % 2;
+        g.sh = g.sw = 1;
+        if (trial % 3 == 0) g.sh = 1 + rnd() % 2, g.sw = 1 + rnd() % 2;
+        /* mostly "same" padding (the contiguous-shift path) where the kernel allows it */
+        g.ph = (g.dh * (g.kh - 1)) % 2 == 0 && trial % 4 ? g.dh * (g.kh - 1) / 2 : rnd() % 3;
+        g.pw = (g.dw * (g.kw - 1)) % 2 == 0 && trial % 4 ? g.dw * (g.kw - 1) / 2 : rnd() % 3;
+        g.oh = gf_conv_out_size(g.h, g.kh, g.sh, g.ph, g.dh);
+        g.ow = gf_conv_out_size(g.w, g.kw, g.sw, g.pw, g.dw);
+        if (g.oh < 1 || g.ow < 1) continue;
+        const int64_t hw = g.h * g.w, nc = g.kh * g.kw * g.oh * g.ow;
+        float *x = falloc(hw), *c0 = falloc(nc);
+        float *c1 = falloc(nc);
+        for (int64_t i = 0; i < hw; i++) x[i] = rndf();
+        naive_unfold(&g, x, c0, false);
+        memset(c1, 0xff, sizeof(float) * (size_t)nc);
+        gf_im2col_plane(&g, x, c1, g.oh * g.ow);
+        CHECK(same_bits(c0, c1, nc));
+        /* fold: the same per-element order of additions, onto a nonzero start */
+        float *x0 = falloc(hw), *x1 = falloc(hw);
+        for (int64_t i = 0; i < nc; i++) c0[i] = c1[i] = rndf();
+        for (int64_t i = 0; i < hw; i++) x0[i] = x1[i] = rndf();
+        naive_unfold(&g, x0, c0, true);
+        gf_col2im_plane_add(&g, c1, g.oh * g.ow, x1);
+        CHECK(same_bits(x0, x1, hw));
+        free(x), free(c0), free(c1), free(x0), free(x1);
+    }
+}
+
+/* ---- one-input-channel direct convolution ----------------------------------------------------- */
+
+static double max_rel_err(const float *got, const double *want, int64_t n) {
+    double scale = 1e-3, worst = 0;
+    for (int64_t i = 0; i < n; i++) scale = fabs(want[i]) > scale ? fabs(want[i]) : scale;
+    for (int64_t i = 0; i < n; i++) {
+        double e = fabs(got[i] - want[i]) / scale;
+        worst = e > worst ? e : worst;
+    }
+    return worst;
+}
+
+static gf_tensor *param(gf_ctx *ctx, int nd, const int64_t *shape) {
+    gf_tensor *t = gf_tensor_new(ctx, GF_F32, nd, shape);
+    for (int64_t i = 0; i < t->numel; i++) gf_f32(t)[i] = rndf();
+    gf_tensor_set_requires_grad(t, true);
+    return t;
+}
+
+/* conv2d with C = 1 (the direct path) at 1 and 3 threads vs a naive double convolution; the
+ * kernel levels agree bitwise. */
+static void conv_c1(int64_t n, int64_t h, int64_t w, int64_t o, int k, int s, int pad, int dil) {
+    gf_conv_geom g = {0};
+    g.n = n, g.c = 1, g.h = h, g.w = w, g.o = o, g.kh = g.kw = k, g.groups = 1;
+    g.sh = g.sw = s, g.ph = g.pw = pad, g.dh = g.dw = dil;
+    g.oh = gf_conv_out_size(h, k, s, pad, dil), g.ow = gf_conv_out_size(w, k, s, pad, dil);
+    CHECK(gf_conv_c1_direct(&g));
+    const int64_t P = g.oh * g.ow, kk = (int64_t)k * k, ny = n * o * P;
+    float *xs = falloc(n * h * w), *ws = falloc(o * kk);
+    float *bs = falloc(o), *dys = falloc(ny);
+    for (int64_t i = 0; i < n * h * w; i++) xs[i] = rndf();
+    for (int64_t i = 0; i < o * kk; i++) ws[i] = rndf();
+    for (int64_t i = 0; i < o; i++) bs[i] = rndf();
+    for (int64_t i = 0; i < ny; i++) dys[i] = rndf();
+    /* reference */
+    double *ry = calloc((size_t)ny, sizeof(double)), *rdx = calloc((size_t)(n * h * w), sizeof(double));
+    double *rdw = calloc((size_t)(o * kk), sizeof(double)), *rdb = calloc((size_t)o, sizeof(double));
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t oc = 0; oc < o; oc++)
+            for (int64_t p = 0; p < P; p++) {
+                int64_t oy = p / g.ow, ox = p % g.ow, yi = (i * o + oc) * P + p;
+                double acc = bs[oc], d = dys[yi];
+                for (int64_t t = 0; t < kk; t++) {
+                    int64_t iy = oy * s - pad + t / k * dil, ix = ox * s - pad + t % k * dil;
+                    if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                    int64_t xi = (i * h + iy) * w + ix;
+                    acc += (double)ws[oc * kk + t] * xs[xi];
+                    rdx[xi] += (double)ws[oc * kk + t] * d;
+                    rdw[oc * kk + t] += (double)xs[xi] * d;
+                }
+                ry[yi] = acc;
+                rdb[oc] += d;
+            }
+    /* kernel levels, image 0 */
+    float *col = falloc(kk * P);
+    float *ya = falloc(o * P), *yb = falloc(o * P);
+    float *pa = falloc(o * (kk + 1)), *pb = falloc(o * (kk + 1));
+    gf_im2col_plane(&g, xs, col, P);
+    gf_conv_c1_fwd(levels[0], &g, col, ws, bs, ya);
+    gf_conv_c1_fwd(levels[n_levels - 1], &g, col, ws, bs, yb);
+    CHECK(same_bits(ya, yb, o * P));
+    gf_conv_c1_bwd_w(levels[0], &g, col, dys, pa);
+    gf_conv_c1_bwd_w(levels[n_levels - 1], &g, col, dys, pb);
+    CHECK(same_bits(pa, pb, o * (kk + 1)));
+    /* the op */
+    float *first_y = falloc(ny), *first_dw = falloc(o * kk);
+    for (int threads = 1; threads <= 3; threads += 2) {
+        gf_ctx_params cp = gf_ctx_default_params();
+        cp.n_threads = threads;
+        gf_ctx *ctx = gf_ctx_new(&cp);
+        int64_t xsh[4] = {n, 1, h, w}, wsh[4] = {o, 1, k, k}, ysh[4] = {n, o, g.oh, g.ow};
+        gf_tensor *x = param(ctx, 4, xsh), *wt = param(ctx, 4, wsh), *b = param(ctx, 1, &o);
+        memcpy(x->data, xs, sizeof(float) * (size_t)x->numel);
+        memcpy(wt->data, ws, sizeof(float) * (size_t)wt->numel);
+        memcpy(b->data, bs, sizeof(float) * (size_t)o);
+        gf_conv_params p = {{s, s}, {pad, pad}, {dil, dil}, 1};
+        gf_tensor *y = gf_conv2d(ctx, x, wt, b, &p);
+        gf_tensor *dy = gf_tensor_from_data(ctx, GF_F32, 4, ysh, dys);
+        CHECK(y && dy && gf_backward_with(ctx, y, dy) == GF_OK);
+        if (y && x->grad && wt->grad && b->grad) {
+            double ey = max_rel_err(gf_f32(y), ry, ny), ex = max_rel_err(gf_f32(x->grad), rdx, x->numel);
+            double ew = max_rel_err(gf_f32(wt->grad), rdw, o * kk);
+            double eb = max_rel_err(gf_f32(b->grad), rdb, o);
+            if (ey > 1e-5 || ex > 1e-5 || ew > 1e-5 || eb > 1e-5)
+                fprintf(stderr, "conv c1 %lldx%lld k%d s%d p%d d%d: errors y %.3g dx %.3g "
+                        "dw %.3g db %.3g\n", (long long)h, (long long)w, k, s, pad, dil, ey, ex,
+                        ew, eb);
+            CHECK(ey <= 1e-5 && ex <= 1e-5 && ew <= 1e-5 && eb <= 1e-5);
+            if (threads == 1) {
+                memcpy(first_y, gf_f32(y), sizeof(float) * (size_t)ny);
+                memcpy(first_dw, gf_f32(wt->grad), sizeof(float) * (size_t)(o * kk));
+            } else { /* thread-count independent */
+                CHECK(same_bits(first_y, gf_f32(y), ny));
+                CHECK(same_bits(first_dw, gf_f32(wt->grad), o * kk));
+            }
+        }
+        gf_tensor_free(x), gf_tensor_free(wt), gf_tensor_free(b), gf_tensor_free(dy);
+        gf_ctx_free(ctx);
+    }
+    free(xs), free(ws), free(bs), free(dys), free(ry), free(rdx), free(rdw), free(rdb);
+    free(col), free(ya), free(yb), free(pa), free(pb), free(first_y), free(first_dw);
+}
+
+/* ---- fresh gradient buffers ------------------------------------------------------------------- */
+
+typedef gf_tensor *(*unary_fn)(gf_ctx *, gf_tensor *);
+static gf_tensor *op_relu(gf_ctx *c, gf_tensor *x) { return gf_relu(c, x); }
+static gf_tensor *op_leaky(gf_ctx *c, gf_tensor *x) { return gf_leaky_relu(c, x, 0.1f); }
+static gf_tensor *op_leaky_neg(gf_ctx *c, gf_tensor *x) { return gf_leaky_relu(c, x, -0.3f); }
+/* d/dx x^-1 < 0 turns a +0 upstream gradient into a -0 term, which a fresh buffer must store
+ * as 0 + (-0) = +0, as accumulation does (a gradient buffer never holds -0) */
+static gf_tensor *op_recip(gf_ctx *c, gf_tensor *x) { return gf_pow_scalar(c, x, -1.0f); }
+static gf_tensor *op_elu(gf_ctx *c, gf_tensor *x) { return gf_elu(c, x, 0.7f); }
+static gf_tensor *op_clamp(gf_ctx *c, gf_tensor *x) { return gf_clamp(c, x, -0.5f, 0.25f); }
+static gf_tensor *op_softplus(gf_ctx *c, gf_tensor *x) { return gf_softplus(c, x, 2.0f, 1.0f); }
+static gf_tensor *op_gelu(gf_ctx *c, gf_tensor *x) { return gf_gelu(c, x, GF_GELU_TANH); }
+static gf_tensor *op_tanh(gf_ctx *c, gf_tensor *x) { return gf_tanh(c, x); }
+static gf_tensor *op_pool(gf_ctx *c, gf_tensor *x) {
+    gf_pool_params pp = gf_pool_default_params(2);
+    return gf_max_pool2d(c, x, &pp);
+}
+static gf_tensor *op_pool_overlap(gf_ctx *c, gf_tensor *x) {
+    gf_pool_params pp = gf_pool_default_params(3);
+    pp.stride[0] = pp.stride[1] = 2;
+    pp.padding[0] = pp.padding[1] = 1;
+    return gf_max_pool2d(c, x, &pp);
+}
+static gf_tensor *conv_w;
+static gf_tensor *op_conv(gf_ctx *c, gf_tensor *x) {
+    gf_conv_params p = gf_conv_default_params();
+    p.padding[0] = p.padding[1] = 1;
+    return gf_conv2d(c, x, conv_w, NULL, &p);
+}
+
+/* op(x) backward with an upstream gradient holding zeros: the input's gradient written fresh
+ * (the input is an arena tensor, as inside a network) == accumulated into zeros (the input
+ * is a persistent tensor, whose buffer starts zeroed), bit for bit. */
+static void fresh_vs_accumulate(gf_ctx *ctx, const char *name, unary_fn op) {
+    int64_t shape[4] = {3, 4, 9, 7};
+    gf_tensor *xp = gf_tensor_new(ctx, GF_F32, 4, shape);
+    for (int64_t i = 0; i < xp->numel; i++) { /* ties and signed zeros, all finite */
+        float v = nasty();
+        gf_f32(xp)[i] = v == v && fabsf(v) < INFINITY ? v : rndf();
+    }
+    gf_tensor_set_requires_grad(xp, true);
+    gf_tensor *zero = gf_zeros(ctx, GF_F32, 4, shape);
+    gf_tensor *xa = gf_add(ctx, xp, zero); /* an arena tensor requiring grad */
+    gf_tensor *ya = op(ctx, xa);
+    CHECK(ya != NULL);
+    if (!ya) return;
+    gf_tensor *g = gf_empty(ctx, GF_F32, ya->ndim, ya->shape);
+    for (int64_t i = 0; i < g->numel; i++) gf_f32(g)[i] = rnd() % 4 == 0 ? 0.0f : rndf();
+    CHECK(gf_backward_with(ctx, ya, g) == GF_OK && xa->grad != NULL);
+    float *fresh = malloc(sizeof(float) * (size_t)xa->numel);
+    memcpy(fresh, gf_f32(xa->grad), sizeof(float) * (size_t)xa->numel);
+    gf_tensor_zero_grad(xp);
+    gf_tensor *yp = op(ctx, xp);
+    CHECK(yp && gf_backward_with(ctx, yp, g) == GF_OK && xp->grad != NULL);
+    bool same = xp->grad && same_bits(fresh, gf_f32(xp->grad), xp->numel);
+    if (!same) fprintf(stderr, "%s: fresh gradient differs from accumulated\n", name);
+    CHECK(same);
+    free(fresh);
+    gf_tensor_free(xp);
+    gf_ctx_reset(ctx);
+}
+
+int main(void) {
+    levels[0] = GF_VEC_PORTABLE;
+    n_levels = 1;
+    if (gf_vec_level() != GF_VEC_PORTABLE) levels[n_levels++] = gf_vec_level();
+    printf("test_kernels: dispatch levels compared: %d\n", n_levels);
+    gf_ctx *ctx = gf_ctx_new(NULL);
+    u8_conversion(ctx);
+    lane_sum();
+    maxpool_tiled();
+    relu_mask();
+    unfold_fold();
+    conv_c1(3, 28, 28, 32, 3, 1, 1, 1);  /* the benchmark CNN's first layer */
+    conv_c1(2, 9, 11, 6, 3, 1, 0, 1);    /* no padding, channels not a multiple of 4 */
+    conv_c1(2, 13, 10, 5, 5, 2, 2, 1);   /* stride 2 */
+    conv_c1(1, 12, 12, 3, 3, 1, 2, 2);   /* dilation, same padding */
+    conv_c1(2, 4, 3, 7, 2, 1, 0, 1);     /* fewer than 8 positions */
+    fresh_vs_accumulate(ctx, "relu", op_relu);
+    fresh_vs_accumulate(ctx, "leaky_relu", op_leaky);
+    fresh_vs_accumulate(ctx, "leaky_relu, negative slope", op_leaky_neg);
+    fresh_vs_accumulate(ctx, "pow_scalar -1", op_recip);
+    fresh_vs_accumulate(ctx, "elu", op_elu);
+    fresh_vs_accumulate(ctx, "clamp", op_clamp);
+    fresh_vs_accumulate(ctx, "softplus", op_softplus);
+    fresh_vs_accumulate(ctx, "gelu", op_gelu);
+    fresh_vs_accumulate(ctx, "tanh", op_tanh);
+    fresh_vs_accumulate(ctx, "max_pool2d", op_pool);
+    fresh_vs_accumulate(ctx, "max_pool2d overlapping", op_pool_overlap);
+    int64_t wsh[4] = {5, 4, 3, 3};
+    conv_w = param(ctx, 4, wsh);
+    fresh_vs_accumulate(ctx, "conv2d", op_conv);
+    const int64_t per_image = 4 * 9 * 63 + 5 * 63; /* column matrix + product, floats */
+    gf_conv_set_chunk_budget(ctx, per_image); /* chunks of 1 image */
+    fresh_vs_accumulate(ctx, "conv2d 1-image chunks", op_conv);
+    gf_conv_set_chunk_budget(ctx, 2 * per_image); /* chunks of 2 and 1 */
+    fresh_vs_accumulate(ctx, "conv2d 2-image chunks", op_conv);
+    gf_conv_set_chunk_budget(ctx, 0);
+    gf_tensor_free(conv_w);
+    gf_ctx_free(ctx);
+    return test_finish("test_kernels");
+}
