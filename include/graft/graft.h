@@ -28,5 +28,8 @@
 #include "graft/distill.h"
 #include "graft/report.h"
 #include "graft/checkpoint.h"
+#include "graft/spec.h"
+#include "graft/compare.h"
+#include "graft/multitask.h"
 
 #endif

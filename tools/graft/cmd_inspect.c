@@ -1,24 +1,12 @@
-/* graft inspect FILE.safetensors [--json]: names, dtypes, shapes, sizes, metadata and the
- * parameter total of a weights file. */
-#include <cjson/cJSON.h>
-#include <stdio.h>
-#include <string.h>
-
-#include "graft/graft.h"
+/* graft inspect FILE.safetensors|SPEC.json [--json]: names, dtypes, shapes, sizes, metadata and
+ * the parameter total of a weights file; or the layers of a model spec with their output shapes
+ * and parameter counts. */
+#define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
-static const char *const inspect_usage =
-    "usage: graft inspect FILE.safetensors [--json]\n"
-    "\n"
-    "Lists every tensor of a safetensors file (name, dtype, shape, bytes), its metadata and\n"
-    "the total number of elements. The file is fully validated first; a malformed file is\n"
-    "reported with the tensor at fault and exit status 1.\n"
-    "\n"
-    "  --json    print the same as one JSON object on stdout\n"
-    "\n"
-    "example:\n"
-    "  graft inspect model.safetensors\n"
-    "  graft inspect model.safetensors --json | jq '.tensors[].name'\n";
+#include <string.h>
+
+#include "graft/spec.h"
 
 static void print_table(const gf_st_file *f) {
     int64_t total = 0;
@@ -57,8 +45,7 @@ static int print_json(const gf_st_file *f) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", t->name);
         cJSON_AddStringToObject(o, "dtype", gf_st_dtype_name(t->dtype));
-        cJSON *shape = cJSON_AddArrayToObject(o, "shape");
-        for (int d = 0; d < t->ndim; d++) cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->shape[d]));
+        cJSON_AddItemToObject(o, "shape", cli_json_shape(t->ndim, t->shape));
         cJSON_AddNumberToObject(o, "numel", (double)t->numel);
         cJSON_AddNumberToObject(o, "bytes", (double)(t->end - t->begin));
         cJSON_AddItemToArray(arr, o);
@@ -71,43 +58,88 @@ static int print_json(const gf_st_file *f) {
     cJSON_AddNumberToObject(root, "tensor_count", gf_st_count(f));
     cJSON_AddNumberToObject(root, "parameters", (double)total);
     cJSON_AddNumberToObject(root, "bytes", (double)bytes);
-    char *s = cJSON_Print(root);
-    int ok = s != NULL;
-    if (s) puts(s);
-    cJSON_free(s);
-    cJSON_Delete(root);
-    return ok ? 0 : 1;
+    return cli_json_print(root);
 }
 
-int cmd_inspect(int argc, char **argv) {
-    const char *path = NULL;
-    bool json = false;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0) json = true;
-        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(inspect_usage, stdout);
-            return 0;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "graft inspect: unknown option '%s'\n%s", argv[i], inspect_usage);
-            return CLI_USAGE;
-        } else if (!path) path = argv[i];
-        else {
-            fprintf(stderr, "graft inspect: one file at a time ('%s' is extra)\n", argv[i]);
-            return CLI_USAGE;
+/* A model spec: build it (with its "input" shape when it has one) and list the layers. */
+static int inspect_spec(gf_ctx *ctx, const cli_opts *o, const char *path) {
+    gf_spec_summary *sum = NULL;
+    gf_module *m = gf_spec_load(ctx, path, NULL, &sum);
+    if (!m) {
+        cli_fail(o->cmd, "%s", gf_ctx_error(ctx));
+        if (strstr(gf_ctx_error(ctx), "input shape"))
+            fprintf(stderr, "(add the sample shape to the spec's root, e.g. \"input\": [1, 28, 28])\n");
+        return CLI_FAILED;
+    }
+    int64_t total = gf_module_param_count(m, false);
+    int rc = CLI_OK;
+    if (o->json) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "spec", path);
+        cJSON_AddStringToObject(root, "type", gf_module_type(m));
+        if (sum->in_ndim) cJSON_AddItemToObject(root, "input", cli_json_shape(sum->in_ndim, sum->in_shape));
+        else cJSON_AddNullToObject(root, "input");
+        if (sum->in_ndim) cJSON_AddItemToObject(root, "output", cli_json_shape(sum->out_ndim, sum->out_shape));
+        else cJSON_AddNullToObject(root, "output");
+        cJSON_AddNumberToObject(root, "parameters", (double)total);
+        cJSON *ls = cJSON_AddArrayToObject(root, "layers");
+        for (int i = 0; i < sum->n_layers; i++) {
+            const gf_spec_layer *l = &sum->layers[i];
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "path", l->path);
+            cJSON_AddStringToObject(e, "type", l->type);
+            cJSON_AddNumberToObject(e, "depth", l->depth);
+            if (sum->in_ndim) cJSON_AddItemToObject(e, "output", cli_json_shape(l->out_ndim, l->out_shape));
+            cJSON_AddNumberToObject(e, "parameters", (double)l->params);
+            cJSON_AddItemToArray(ls, e);
+        }
+        rc = cli_json_print(root);
+    } else {
+        char sh[96];
+        printf("%-34s  %-18s  %-18s  %10s\n", "layer", "type", "output", "parameters");
+        for (int i = 0; i < sum->n_layers; i++) {
+            const gf_spec_layer *l = &sum->layers[i];
+            char name[160];
+            snprintf(name, sizeof name, "%*s%s", 2 * l->depth, "", l->path[0] ? l->path : "(model)");
+            if (sum->in_ndim) {
+                gf_dims_str(l->out_ndim, l->out_shape, sh, sizeof sh);
+            } else {
+                snprintf(sh, sizeof sh, "?");
+            }
+            printf("%-34s  %-18s  %-18s  %10lld\n", name, l->type, sh, (long long)l->params);
+        }
+        if (sum->in_ndim) {
+            char in[96];
+            gf_dims_str(sum->in_ndim, sum->in_shape, in, sizeof in);
+            gf_dims_str(sum->out_ndim, sum->out_shape, sh, sizeof sh);
+            printf("\ninput %s -> output %s, %lld parameters\n", in, sh, (long long)total);
+        } else {
+            printf("\n%lld parameters (no \"input\" in the spec: shapes are checked when data is "
+                   "given)\n", (long long)total);
         }
     }
-    if (!path) {
-        fprintf(stderr, "graft inspect: no file given\n%s", inspect_usage);
-        return CLI_USAGE;
-    }
-    gf_ctx *ctx = gf_ctx_new(NULL);
-    if (!ctx) return 1;
-    gf_st_file *f = gf_st_open(ctx, path);
-    int rc = 1;
-    if (!f) fprintf(stderr, "graft inspect: %s\n", gf_ctx_error(ctx));
-    else {
-        rc = json ? print_json(f) : (print_table(f), 0);
-        gf_st_close(f);
+    gf_spec_summary_free(sum);
+    gf_module_free(m);
+    return rc;
+}
+
+int cmd_inspect(cli_opts *o) {
+    if (o->n_args == 0) return cli_usage_error(o->cmd, "no file given");
+    const char *path = o->args[0];
+    int rc = cli_check_input(o->cmd, "file", path);
+    if (rc != CLI_CONTINUE) return rc;
+    gf_ctx *ctx = cli_context(o);
+    if (!ctx) return CLI_FAILED;
+    size_t n = strlen(path);
+    if (n > 5 && strcmp(path + n - 5, ".json") == 0) {
+        rc = inspect_spec(ctx, o, path);
+    } else {
+        gf_st_file *f = gf_st_open(ctx, path);
+        if (!f) rc = cli_fail(o->cmd, "%s", gf_ctx_error(ctx));
+        else {
+            rc = o->json ? print_json(f) : (print_table(f), CLI_OK);
+            gf_st_close(f);
+        }
     }
     gf_ctx_free(ctx);
     return rc;

@@ -1,0 +1,65 @@
+/* Internals of the model-spec parser shared by src/io/spec.c (building, dry runs, the entry
+ * points) and src/io/spec_layers.c (settings, leaf layers, the type table). */
+#ifndef GRAFT_SPEC_INTERNAL_H
+#define GRAFT_SPEC_INTERNAL_H
+
+#include <cjson/cJSON.h>
+
+#include "graft/spec.h"
+
+enum { PATH_CAP = 128, TYPE_CAP = 32, EXPECT_CAP = 96 };
+
+typedef struct shape {
+    int ndim; /* sample dimensions; -1: unknown */
+    int64_t d[GF_MAX_DIMS];
+} shape;
+
+typedef struct spec_state {
+    gf_ctx *ctx;
+    gf_ctx *scratch; /* dry runs; NULL when no input shape is known */
+    const char *label;
+    gf_rng *rng;
+    gf_spec_layer *layers;
+    int n_layers, cap_layers;
+    char expect[EXPECT_CAP]; /* what the leaf being built expects, for the error message */
+} spec_state;
+
+/* ---- settings (spec_layers.c) ---- */
+
+/* "Max_Pool2d" -> "maxpool2d". */
+void spec_normalize_type(const char *in, char *out, size_t cap);
+/* An alias ("in_features") to its canonical key ("in"). */
+const char *spec_canonical_key(const char *k);
+/* "(root)" for the empty path. */
+const char *spec_show_path(const char *path);
+/* Sets "LABEL: at PATH (TYPE): MESSAGE" (the first error only); returns NULL. */
+gf_module *spec_fail(spec_state *s, const char *path, const char *type, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+/* The value under a canonical key (aliases included), or NULL. */
+const cJSON *spec_get(const cJSON *node, const char *key);
+/* Every key must be "type", one of the comma-separated allowed ones, or (root) "input"; none
+ * twice. */
+bool spec_check_keys(spec_state *s, const cJSON *node, const char *path, const char *type,
+                     const char *allowed, bool root);
+/* "[2, 1, 28, 28]" (batch: with a leading 2). */
+void spec_shape_str(const shape *sh, bool batch, char *buf, size_t cap);
+
+/* ---- layer types (spec_layers.c) ---- */
+
+/* Builds a leaf layer from its settings; may read cur (left-out sizes) and set s->expect. */
+typedef gf_module *(*leaf_fn)(spec_state *s, const cJSON *node, const char *path, const char *type,
+                              const shape *cur);
+
+typedef struct type_def {
+    const char *name;
+    const char *keys; /* canonical settings, comma-separated */
+    leaf_fn build;    /* NULL: a container */
+} type_def;
+
+/* The type of a normalised name, or NULL. */
+const type_def *spec_find_type(const char *name);
+
+#endif

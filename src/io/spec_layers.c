@@ -1,0 +1,437 @@
+/* Model specs, part 2: the settings of a layer (keys, aliases, value kinds and ranges) and the
+ * builder of each leaf layer type, with the type table. */
+#define _POSIX_C_SOURCE 200809L
+#include "spec_internal.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- names, keys and values ------------------------------------------------------------- */
+
+/* "Max_Pool2d" -> "maxpool2d". */
+void spec_normalize_type(const char *in, char *out, size_t cap) {
+    size_t k = 0;
+    for (; *in && k + 1 < cap; in++)
+        if (*in != '_' && *in != '-' && *in != ' ') out[k++] = (char)tolower((unsigned char)*in);
+    out[k] = '\0';
+}
+
+static const char *const aliases[][2] = {
+    {"in_features", "in"},   {"in_channels", "in"},     {"inplanes", "in"},
+    {"out_features", "out"}, {"out_channels", "out"},   {"planes", "out"},
+    {"kernel_size", "kernel"}, {"num_features", "features"}, {"normalized_shape", "shape"},
+    {"output_size", "output"},
+};
+
+const char *spec_canonical_key(const char *k) {
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+        if (strcmp(k, aliases[i][0]) == 0) return aliases[i][1];
+    return k;
+}
+
+const char *spec_show_path(const char *path) { return path[0] ? path : "(root)"; }
+
+
+gf_module *spec_fail(spec_state *s, const char *path, const char *type, const char *fmt, ...) {
+    if (gf_ctx_status(s->ctx) != GF_OK) return NULL;
+    char msg[384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (type)
+        gf_ctx_set_error(s->ctx, GF_ERR_INVALID, "%s: at %s (%s): %s", s->label, spec_show_path(path),
+                         type, msg);
+    else
+        gf_ctx_set_error(s->ctx, GF_ERR_INVALID, "%s: at %s: %s", s->label, spec_show_path(path), msg);
+    return NULL;
+}
+
+/* The value under canonical key `key` (aliases included), or NULL. */
+const cJSON *spec_get(const cJSON *node, const char *key) {
+    for (const cJSON *c = node->child; c; c = c->next)
+        if (strcmp(spec_canonical_key(c->string), key) == 0) return c;
+    return NULL;
+}
+
+/* Every key of node must be "type" or one of the comma-separated canonical keys in allowed
+ * (or, at the root, "input"); none may appear twice, also through an alias. */
+bool spec_check_keys(spec_state *s, const cJSON *node, const char *path, const char *type,
+                       const char *allowed, bool root) {
+    for (const cJSON *c = node->child; c; c = c->next) {
+        const char *k = spec_canonical_key(c->string);
+        bool ok = strcmp(k, "type") == 0 || (root && strcmp(k, "input") == 0);
+        if (!ok && allowed[0]) {
+            size_t n = strlen(k);
+            for (const char *a = allowed; *a;) {
+                const char *e = strchr(a, ',');
+                size_t len = e ? (size_t)(e - a) : strlen(a);
+                if (len == n && strncmp(a, k, n) == 0) ok = true;
+                a += len + (e ? 1 : 0);
+            }
+        }
+        if (!ok) {
+            spec_fail(s, path, type, "unknown key \"%s\" (%s takes: %s%s)", c->string, type,
+                      allowed[0] ? allowed : "no settings", root ? "; the root also \"input\"" : "");
+            return false;
+        }
+        for (const cJSON *d = node->child; d != c; d = d->next)
+            if (strcmp(spec_canonical_key(d->string), k) == 0) {
+                spec_fail(s, path, type, "key \"%s\" given twice (as \"%s\" and \"%s\")", k,
+                          d->string, c->string);
+                return false;
+            }
+    }
+    return true;
+}
+
+/* An integer setting in [lo, hi]; absent: def (def < lo means "required"). */
+static bool get_int(spec_state *s, const cJSON *node, const char *key, int64_t def, int64_t lo,
+                    int64_t hi, const char *path, const char *type, int64_t *out) {
+    const cJSON *v = spec_get(node, key);
+    if (!v) {
+        if (def < lo) {
+            spec_fail(s, path, type, "\"%s\" is missing", key);
+            return false;
+        }
+        *out = def;
+        return true;
+    }
+    double d = v->valuedouble;
+    if (!cJSON_IsNumber(v) || d != floor(d) || d < (double)lo || d > (double)hi) {
+        char *txt = cJSON_PrintUnformatted(v);
+        spec_fail(s, path, type, "\"%s\" must be a whole number in [%lld, %lld], not %s", key,
+                  (long long)lo, (long long)hi, txt ? txt : "?");
+        cJSON_free(txt);
+        return false;
+    }
+    *out = (int64_t)d;
+    return true;
+}
+
+/* An int or a [a, b] pair; absent: (def, def) (def < lo: required). */
+static bool get_pair(spec_state *s, const cJSON *node, const char *key, int64_t def, int64_t lo,
+                     int64_t hi, const char *path, const char *type, int out[2]) {
+    const cJSON *v = spec_get(node, key);
+    if (v && cJSON_IsArray(v)) {
+        if (cJSON_GetArraySize(v) != 2) {
+            spec_fail(s, path, type, "\"%s\" must be a number or a list of two", key);
+            return false;
+        }
+        for (int i = 0; i < 2; i++) {
+            const cJSON *e = cJSON_GetArrayItem(v, i);
+            double d = e->valuedouble;
+            if (!cJSON_IsNumber(e) || d != floor(d) || d < (double)lo || d > (double)hi) {
+                spec_fail(s, path, type, "\"%s\"[%d] must be a whole number in [%lld, %lld]", key,
+                          i, (long long)lo, (long long)hi);
+                return false;
+            }
+            out[i] = (int)d;
+        }
+        return true;
+    }
+    int64_t x;
+    if (!get_int(s, node, key, def, lo, hi, path, type, &x)) return false;
+    out[0] = out[1] = (int)x;
+    return true;
+}
+
+static bool get_bool(spec_state *s, const cJSON *node, const char *key, bool def,
+                     const char *path, const char *type, bool *out) {
+    const cJSON *v = spec_get(node, key);
+    if (!v) {
+        *out = def;
+        return true;
+    }
+    if (!cJSON_IsBool(v)) {
+        spec_fail(s, path, type, "\"%s\" must be true or false", key);
+        return false;
+    }
+    *out = cJSON_IsTrue(v);
+    return true;
+}
+
+static bool get_float(spec_state *s, const cJSON *node, const char *key, double def, double lo,
+                      double hi, const char *path, const char *type, float *out) {
+    const cJSON *v = spec_get(node, key);
+    if (!v) {
+        *out = (float)def;
+        return true;
+    }
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi)) {
+        spec_fail(s, path, type, "\"%s\" must be a number in [%g, %g]", key, lo, hi);
+        return false;
+    }
+    *out = (float)v->valuedouble;
+    return true;
+}
+
+/* ---- shapes -------------------------------------------------------------------------------- */
+
+void spec_shape_str(const shape *sh, bool batch, char *buf, size_t cap) {
+    int64_t d[GF_MAX_DIMS + 1];
+    int n = 0;
+    if (batch) d[n++] = 2;
+    for (int i = 0; i < sh->ndim && n <= GF_MAX_DIMS; i++) d[n++] = sh->d[i];
+    gf_dims_str(n, d, buf, cap);
+}
+
+/* The sample size a left-out "in" takes: the channel axis (first sample dimension) for
+ * convolutions and norms, the last one for Linear. */
+static bool infer_in(spec_state *s, const cJSON *node, const char *key, const shape *cur,
+                     bool last_axis, int min_ndim, const char *path, const char *type,
+                     int64_t *out) {
+    if (spec_get(node, key)) return get_int(s, node, key, 0, 1, INT64_C(1) << 40, path, type, out);
+    if (cur->ndim < 0) {
+        spec_fail(s, path, type,
+                  "\"%s\" is missing (give it, or give the model an input shape so it can be "
+                  "inferred)", key);
+        return false;
+    }
+    if (cur->ndim < min_ndim) {
+        char sh[96];
+        spec_shape_str(cur, true, sh, sizeof sh);
+        spec_fail(s, path, type, "cannot infer \"%s\" from the input %s", key, sh);
+        return false;
+    }
+    *out = last_axis ? cur->d[cur->ndim - 1] : cur->d[0];
+    return true;
+}
+
+/* ---- leaf layers ------------------------------------------------------------------------------ */
+
+static gf_module *b_linear(spec_state *s, const cJSON *n, const char *path, const char *type,
+                           const shape *cur) {
+    int64_t in, out;
+    bool bias;
+    if (!infer_in(s, n, "in", cur, true, 1, path, type, &in) ||
+        !get_int(s, n, "out", 0, 1, INT64_C(1) << 40, path, type, &out) ||
+        !get_bool(s, n, "bias", true, path, type, &bias))
+        return NULL;
+    snprintf(s->expect, sizeof s->expect, "[N, ..., %lld]", (long long)in);
+    return gf_nn_linear(s->ctx, s->rng, in, out, bias);
+}
+
+static gf_module *b_conv(spec_state *s, const cJSON *n, const char *path, const char *type,
+                         const shape *cur) {
+    bool two = strcmp(type, "conv2d") == 0;
+    int64_t in, out, groups;
+    int k[2], st[2], pad[2], dil[2];
+    bool bias;
+    if (!infer_in(s, n, "in", cur, false, two ? 3 : 2, path, type, &in) ||
+        !get_int(s, n, "out", 0, 1, INT64_C(1) << 30, path, type, &out) ||
+        !get_pair(s, n, "kernel", 0, 1, 1 << 16, path, type, k) ||
+        !get_pair(s, n, "stride", 1, 1, 1 << 16, path, type, st) ||
+        !get_pair(s, n, "padding", 0, 0, 1 << 16, path, type, pad) ||
+        !get_pair(s, n, "dilation", 1, 1, 1 << 16, path, type, dil) ||
+        !get_int(s, n, "groups", 1, 1, INT64_C(1) << 30, path, type, &groups) ||
+        !get_bool(s, n, "bias", true, path, type, &bias))
+        return NULL;
+    gf_conv_params cp = gf_conv_default_params();
+    for (int i = 0; i < 2; i++) {
+        cp.stride[i] = st[i];
+        cp.padding[i] = pad[i];
+        cp.dilation[i] = dil[i];
+    }
+    cp.groups = (int)groups;
+    snprintf(s->expect, sizeof s->expect, two ? "[N, %lld, H, W]" : "[N, %lld, L]", (long long)in);
+    return two ? gf_nn_conv2d(s->ctx, s->rng, in, out, k[0], k[1], &cp, bias)
+               : gf_nn_conv1d(s->ctx, s->rng, in, out, k[0], &cp, bias);
+}
+
+static gf_module *b_batchnorm(spec_state *s, const cJSON *n, const char *path, const char *type,
+                              const shape *cur) {
+    bool two = strcmp(type, "batchnorm2d") == 0;
+    int64_t f;
+    gf_bn_params bp = gf_bn_default_params();
+    if (!infer_in(s, n, "features", cur, false, 1, path, type, &f) ||
+        !get_float(s, n, "eps", bp.eps, 0, 1e3, path, type, &bp.eps) ||
+        !get_float(s, n, "momentum", bp.momentum, -1, 1, path, type, &bp.momentum) ||
+        !get_bool(s, n, "affine", true, path, type, &bp.affine) ||
+        !get_bool(s, n, "track_running_stats", true, path, type, &bp.track_running_stats))
+        return NULL;
+    snprintf(s->expect, sizeof s->expect, two ? "[N, %lld, H, W]" : "[N, %lld] or [N, %lld, L]",
+             (long long)f, (long long)f);
+    return two ? gf_nn_batch_norm2d(s->ctx, f, &bp) : gf_nn_batch_norm1d(s->ctx, f, &bp);
+}
+
+static gf_module *b_layernorm(spec_state *s, const cJSON *n, const char *path, const char *type,
+                              const shape *cur) {
+    (void)cur;
+    int64_t dims[GF_MAX_DIMS];
+    int nd = 0;
+    const cJSON *v = spec_get(n, "shape");
+    if (!v) return spec_fail(s, path, type, "\"shape\" is missing");
+    if (cJSON_IsArray(v)) {
+        nd = cJSON_GetArraySize(v);
+        if (nd < 1 || nd > GF_MAX_DIMS - 1) return spec_fail(s, path, type, "\"shape\" must list 1 to 7 sizes");
+        for (int i = 0; i < nd; i++) {
+            const cJSON *e = cJSON_GetArrayItem(v, i);
+            if (!cJSON_IsNumber(e) || e->valuedouble < 1 || e->valuedouble != floor(e->valuedouble))
+                return spec_fail(s, path, type, "\"shape\"[%d] must be a whole number >= 1", i);
+            dims[i] = (int64_t)e->valuedouble;
+        }
+    } else {
+        int64_t x;
+        if (!get_int(s, n, "shape", 0, 1, INT64_C(1) << 40, path, type, &x)) return NULL;
+        dims[nd++] = x;
+    }
+    float eps;
+    bool aff;
+    if (!get_float(s, n, "eps", 1e-5, 0, 1e3, path, type, &eps) ||
+        !get_bool(s, n, "elementwise_affine", true, path, type, &aff))
+        return NULL;
+    char sh[80];
+    gf_dims_str(nd, dims, sh, sizeof sh);
+    snprintf(s->expect, sizeof s->expect, "[N, ..., %s", sh + 1);
+    return gf_nn_layer_norm(s->ctx, nd, dims, eps, aff);
+}
+
+static gf_module *b_dropout(spec_state *s, const cJSON *n, const char *path, const char *type,
+                            const shape *cur) {
+    (void)cur;
+    float p;
+    if (!get_float(s, n, "p", 0.5, 0, 1, path, type, &p)) return NULL;
+    return gf_nn_dropout(s->ctx, p);
+}
+
+static gf_module *b_pool(spec_state *s, const cJSON *n, const char *path, const char *type,
+                         const shape *cur) {
+    (void)cur;
+    int k[2], st[2], pad[2];
+    if (!get_pair(s, n, "kernel", 0, 1, 1 << 16, path, type, k) ||
+        !get_pair(s, n, "stride", 0, 0, 1 << 16, path, type, st) ||
+        !get_pair(s, n, "padding", 0, 0, 1 << 16, path, type, pad))
+        return NULL;
+    gf_pool_params pp = gf_pool_default_params(k[0]);
+    for (int i = 0; i < 2; i++) {
+        pp.kernel[i] = k[i];
+        pp.stride[i] = st[i] ? st[i] : k[i];
+        pp.padding[i] = pad[i];
+    }
+    snprintf(s->expect, sizeof s->expect, "[N, C, H, W] with H >= %d, W >= %d", k[0] - 2 * pad[0],
+             k[1] - 2 * pad[1]);
+    return strcmp(type, "maxpool2d") == 0 ? gf_nn_max_pool2d(s->ctx, &pp)
+                                          : gf_nn_avg_pool2d(s->ctx, &pp);
+}
+
+static gf_module *b_adaptive(spec_state *s, const cJSON *n, const char *path, const char *type,
+                             const shape *cur) {
+    (void)cur;
+    int o[2];
+    if (!get_pair(s, n, "output", 0, 1, 1 << 16, path, type, o)) return NULL;
+    snprintf(s->expect, sizeof s->expect, "[N, C, H, W]");
+    return gf_nn_adaptive_avg_pool2d(s->ctx, o[0], o[1]);
+}
+
+static gf_module *b_flatten(spec_state *s, const cJSON *n, const char *path, const char *type,
+                            const shape *cur) {
+    (void)cur;
+    int64_t a, b;
+    if (!get_int(s, n, "start_dim", 1, -GF_MAX_DIMS, GF_MAX_DIMS - 1, path, type, &a) ||
+        !get_int(s, n, "end_dim", -1, -GF_MAX_DIMS, GF_MAX_DIMS - 1, path, type, &b))
+        return NULL;
+    return gf_nn_flatten(s->ctx, (int)a, (int)b);
+}
+
+static gf_module *b_simple(spec_state *s, const cJSON *n, const char *path, const char *type,
+                           const shape *cur) {
+    (void)n, (void)path, (void)cur;
+    if (strcmp(type, "identity") == 0) return gf_nn_identity(s->ctx);
+    if (strcmp(type, "relu") == 0) return gf_nn_relu(s->ctx);
+    if (strcmp(type, "silu") == 0) return gf_nn_silu(s->ctx);
+    if (strcmp(type, "sigmoid") == 0) return gf_nn_sigmoid(s->ctx);
+    return gf_nn_tanh(s->ctx);
+}
+
+static gf_module *b_param_act(spec_state *s, const cJSON *n, const char *path, const char *type,
+                              const shape *cur) {
+    (void)cur;
+    float a, b;
+    if (strcmp(type, "leakyrelu") == 0)
+        return get_float(s, n, "negative_slope", 0.01, -1e6, 1e6, path, type, &a)
+                   ? gf_nn_leaky_relu(s->ctx, a) : NULL;
+    if (strcmp(type, "elu") == 0)
+        return get_float(s, n, "alpha", 1.0, -1e6, 1e6, path, type, &a) ? gf_nn_elu(s->ctx, a)
+                                                                          : NULL;
+    if (strcmp(type, "softplus") == 0)
+        return get_float(s, n, "beta", 1.0, 1e-6, 1e6, path, type, &a) &&
+                       get_float(s, n, "threshold", 20.0, 0, 1e6, path, type, &b)
+                   ? gf_nn_softplus(s->ctx, a, b) : NULL;
+    if (strcmp(type, "gelu") == 0) {
+        const cJSON *v = spec_get(n, "approximate");
+        gf_gelu_approx g = GF_GELU_EXACT;
+        if (v) {
+            if (cJSON_IsString(v) && strcmp(v->valuestring, "none") == 0) g = GF_GELU_EXACT;
+            else if (cJSON_IsString(v) && strcmp(v->valuestring, "tanh") == 0) g = GF_GELU_TANH;
+            else return spec_fail(s, path, type, "\"approximate\" must be \"none\" or \"tanh\"");
+        }
+        return gf_nn_gelu(s->ctx, g);
+    }
+    int64_t dim; /* softmax, logsoftmax */
+    if (!get_int(s, n, "dim", 1, -GF_MAX_DIMS, GF_MAX_DIMS - 1, path, type, &dim)) return NULL;
+    return strcmp(type, "softmax") == 0 ? gf_nn_softmax(s->ctx, (int)dim)
+                                        : gf_nn_log_softmax(s->ctx, (int)dim);
+}
+
+static gf_module *b_basicblock(spec_state *s, const cJSON *n, const char *path, const char *type,
+                               const shape *cur) {
+    int64_t in, out, stride;
+    if (!infer_in(s, n, "in", cur, false, 3, path, type, &in) ||
+        !get_int(s, n, "out", 0, 1, INT64_C(1) << 30, path, type, &out) ||
+        !get_int(s, n, "stride", 1, 1, 1 << 16, path, type, &stride))
+        return NULL;
+    snprintf(s->expect, sizeof s->expect, "[N, %lld, H, W]", (long long)in);
+    return gf_nn_basic_block(s->ctx, s->rng, in, out, (int)stride);
+}
+
+/* ---- the type table ------------------------------------------------------------------------- */
+
+static const type_def types[] = {
+    {"linear", "in,out,bias", b_linear},
+    {"conv2d", "in,out,kernel,stride,padding,dilation,groups,bias", b_conv},
+    {"conv1d", "in,out,kernel,stride,padding,dilation,groups,bias", b_conv},
+    {"batchnorm1d", "features,eps,momentum,affine,track_running_stats", b_batchnorm},
+    {"batchnorm2d", "features,eps,momentum,affine,track_running_stats", b_batchnorm},
+    {"layernorm", "shape,eps,elementwise_affine", b_layernorm},
+    {"dropout", "p", b_dropout},
+    {"maxpool2d", "kernel,stride,padding", b_pool},
+    {"avgpool2d", "kernel,stride,padding", b_pool},
+    {"adaptiveavgpool2d", "output", b_adaptive},
+    {"flatten", "start_dim,end_dim", b_flatten},
+    {"identity", "", b_simple},
+    {"relu", "", b_simple},
+    {"silu", "", b_simple},
+    {"sigmoid", "", b_simple},
+    {"tanh", "", b_simple},
+    {"leakyrelu", "negative_slope", b_param_act},
+    {"elu", "alpha", b_param_act},
+    {"gelu", "approximate", b_param_act},
+    {"softplus", "beta,threshold", b_param_act},
+    {"softmax", "dim", b_param_act},
+    {"logsoftmax", "dim", b_param_act},
+    {"basicblock", "in,out,stride", b_basicblock},
+    {"sequential", "children", NULL},
+    {"container", "children,name", NULL},
+};
+#define N_TYPES (sizeof types / sizeof types[0])
+
+static const char *const type_names[] = {
+    "linear", "conv2d", "conv1d", "batchnorm1d", "batchnorm2d", "layernorm", "dropout",
+    "maxpool2d", "avgpool2d", "adaptiveavgpool2d", "flatten", "identity", "relu", "silu",
+    "sigmoid", "tanh", "leakyrelu", "elu", "gelu", "softplus", "softmax", "logsoftmax",
+    "basicblock", "sequential", "container", NULL};
+_Static_assert(sizeof type_names / sizeof type_names[0] == N_TYPES + 1, "spec type name list");
+
+const char *const *gf_spec_layer_types(void) { return type_names; }
+
+const type_def *spec_find_type(const char *name) {
+    for (size_t i = 0; i < N_TYPES; i++)
+        if (strcmp(types[i].name, name) == 0) return &types[i];
+    return NULL;
+}
+

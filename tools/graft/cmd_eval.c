@@ -1,0 +1,101 @@
+/* graft eval: trained weights on a part of a dataset — loss, accuracy, macro precision / recall
+ * / F1 (sklearn's definitions), the per-class report and the confusion matrix. */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include <string.h>
+
+int cmd_eval(cli_opts *o) {
+    if (!o->weights) return cli_usage_error(o->cmd, "--weights is required");
+    int rc = cli_check_input(o->cmd, "--weights", o->weights);
+    if (rc != CLI_CONTINUE) return rc;
+    if (o->base && (rc = cli_check_input(o->cmd, "--base", o->base)) != CLI_CONTINUE) return rc;
+    if ((rc = cli_check_model_arg(o->cmd, "--model", o->model)) != CLI_CONTINUE) return rc;
+    gf_ctx *ctx = cli_context(o);
+    if (!ctx) return CLI_FAILED;
+    cli_meta meta;
+    cli_data d;
+    cli_model cm = {0};
+    cli_eval ev = {0};
+    gf_tf *tf = NULL;
+    rc = cli_meta_open(ctx, o, o->weights, &meta);
+    if (rc != CLI_CONTINUE) goto out_ctx;
+    rc = cli_data_load(ctx, o, &d);
+    if (rc != CLI_CONTINUE) goto out_meta;
+    rc = CLI_FAILED;
+    if (meta.in_ndim) {
+        bool same = meta.in_ndim == d.ndim;
+        for (int i = 0; same && i < d.ndim; i++) same = meta.in_shape[i] == d.shape[i];
+        if (!same) {
+            char a[64], b[64];
+            gf_dims_str(meta.in_ndim, meta.in_shape, a, sizeof a);
+            gf_dims_str(d.ndim, d.shape, b, sizeof b);
+            cli_fail(o->cmd, "%s was trained on samples %s; %s has samples %s", o->weights, a,
+                     d.spec, b);
+            goto out_data;
+        }
+    }
+    if (meta.n_classes && meta.n_classes != d.n_classes) {
+        cli_fail(o->cmd, "%s was trained on %d classes but %s has %d (use --classes to pick them)",
+                 o->weights, meta.n_classes, d.spec, d.n_classes);
+        goto out_data;
+    }
+    for (int k = 0; meta.class_names && k < d.n_classes; k++)
+        if (strcmp(meta.class_names[k], d.class_names[k]) != 0) {
+            cli_log(o, "graft eval: note: class %d is \"%s\" in the weights but \"%s\" in the "
+                       "data\n", k, meta.class_names[k], d.class_names[k]);
+            break;
+        }
+    gf_ds *part = cli_data_part(&d, o->part);
+    if (!part) {
+        cli_fail(o->cmd, "%s has no %s part (see --split, --val, --part)", d.spec, o->part);
+        goto out_data;
+    }
+    rc = cli_model_build(ctx, o, o->model, &meta, d.ndim, d.shape, d.n_classes, NULL, &cm);
+    if (rc != CLI_CONTINUE) goto out_data;
+    rc = cli_load_weights(ctx, o, o->weights, o->base, &meta, cm.m);
+    if (rc != CLI_CONTINUE) goto out_model;
+    /* the model's own normalisation, not statistics of this data */
+    tf = cli_meta_tf(ctx, &meta);
+    if (gf_ctx_status(ctx) != GF_OK) {
+        rc = cli_fail_ctx(o->cmd, ctx);
+        goto out_model;
+    }
+    cli_log(o, "graft eval: %s (%s) on the %s part of %s (%lld examples)\n", o->weights, cm.name,
+            o->part, d.spec, (long long)gf_ds_count(part));
+    rc = cli_evaluate(ctx, o->cmd, cm.m, part, tf, o->batch, &ev);
+    if (rc != CLI_CONTINUE) goto out_model;
+    const char *const *names = (const char *const *)d.class_names;
+    if (o->json) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "command", "eval");
+        cJSON_AddStringToObject(root, "weights", o->weights);
+        cJSON_AddStringToObject(root, "model", cm.name);
+        cJSON_AddStringToObject(root, "data", d.spec);
+        cJSON_AddStringToObject(root, "part", o->part);
+        cJSON *e = cli_eval_json(&ev, names);
+        for (cJSON *c = e->child; c;) {
+            cJSON *next = c->next;
+            cJSON_AddItemToObject(root, c->string, cJSON_DetachItemViaPointer(e, c));
+            c = next;
+        }
+        cJSON_Delete(e);
+        rc = cli_json_print(root);
+    } else {
+        printf("weights          %s (%s)\n", o->weights, cm.name);
+        printf("data             %s, %s part\n", d.spec, o->part);
+        cli_eval_print(&ev, names, stdout);
+        rc = CLI_OK;
+    }
+out_model:
+    cli_eval_free(&ev);
+    gf_tf_free(tf);
+    cli_model_free(&cm);
+out_data:
+    cli_data_free(&d);
+out_meta:
+    cli_meta_free(&meta);
+out_ctx:
+    gf_ctx_free(ctx);
+    return rc;
+}
