@@ -9,7 +9,7 @@
  * --strategies replaces every comparison's list (e.g. "scratch,finetune"; targets whose
  * strategies did not run print as MISSED with nan).
  * --quick shrinks every set (pretraining on 2,000 images, 20 labels per class, 2 epochs, one
- * seed) for a smoke test of a few seconds; the numbers then mean nothing. Exit 77 when the
+ * seed, small test sets) for a smoke test of well under a minute; the numbers then mean nothing. Exit 77 when the
  * datasets are missing. */
 #define _POSIX_C_SOURCE 200809L
 #include <graft/compare.h>
@@ -242,7 +242,7 @@ static int protocol_a(gf_ctx *ctx, const opts *o, gf_ds *ftrain, gf_ds *ftest) {
     gf_ds *a_train = o->quick ? per_class_range(ctx, a_all, 0, 400) : gf_ds_retain(a_all);
     gf_ds *b100 = per_class_range(ctx, b_all, 0, o->quick ? 20 : 100);
     gf_ds *b10 = per_class_range(ctx, b_all, 0, 10);
-    gf_ds *b_val = per_class_range(ctx, b_all, 100, 200);  /* never used for selection */
+    gf_ds *b_val = per_class_range(ctx, b_all, 100, o->quick ? 120 : 200); /* curves only */
     gf_ds *b_eval = o->quick ? per_class_range(ctx, b_test, 0, 100) : gf_ds_retain(b_test);
     int rc = 1;
     char base[600], teacher[600];
@@ -253,7 +253,10 @@ static int protocol_a(gf_ctx *ctx, const opts *o, gf_ds *ftrain, gf_ds *ftest) {
         fail(ctx, "protocol a data");
         goto done;
     }
-    if (pretrain(ctx, "Fashion-MNIST classes 0-4", a_train, a_test, 2, base)) goto done;
+    gf_ds *a_eval = o->quick ? per_class_range(ctx, a_test, 0, 50) : gf_ds_retain(a_test);
+    const int bad = !a_eval || pretrain(ctx, "Fashion-MNIST classes 0-4", a_train, a_eval, 2, base);
+    gf_ds_free(a_eval);
+    if (bad) goto done;
     const bool distill = !o->strategies || strstr(o->strategies, "distill") ||
                          strstr(o->strategies, "all");
     if (distill && make_teacher(ctx, base, b100, b_eval, o->quick ? 2 : 30, teacher)) goto done;
@@ -308,23 +311,24 @@ static int protocol_b(gf_ctx *ctx, const opts *o, gf_ds *ftrain, gf_ds *ftest) {
         return 77;
     }
     gf_ds *pool = per_class_range(ctx, digits, 0, 500);
-    gf_ds *test = per_class_rest(ctx, digits, 500);
-    gf_ds *val = per_class_range(ctx, pool, 400, 500);
+    gf_ds *test = o->quick ? per_class_range(ctx, digits, 500, 550) : per_class_rest(ctx, digits, 500);
+    gf_ds *val = per_class_range(ctx, pool, o->quick ? 480 : 400, 500);
     gf_ds *d100 = per_class_range(ctx, pool, 0, o->quick ? 20 : 100);
     gf_ds *d10 = per_class_range(ctx, pool, 0, 10);
     gf_ds *src = o->quick ? per_class_range(ctx, ftrain, 0, 200) : gf_ds_retain(ftrain);
+    gf_ds *src_test = o->quick ? per_class_range(ctx, ftest, 0, 50) : gf_ds_retain(ftest);
     int rc = 1;
     char base[600];
     snprintf(base, sizeof base, "%s/pretrained_b.safetensors", o->work);
     gf_compare_result *r100 = NULL, *r10 = NULL;
-    if (!pool || !test || !val || !d100 || !d10 || !src) {
+    if (!pool || !test || !val || !d100 || !d10 || !src || !src_test) {
         fail(ctx, "protocol b data");
         goto done;
     }
     printf("digits: %lld, pool %lld (first 500 per digit), test %lld (the rest)\n",
            (long long)gf_ds_count(digits), (long long)gf_ds_count(pool),
            (long long)gf_ds_count(test));
-    if (pretrain(ctx, "Fashion-MNIST, all 10 classes", src, ftest, 2, base)) goto done;
+    if (pretrain(ctx, "Fashion-MNIST, all 10 classes", src, src_test, 2, base)) goto done;
     const char *strategies = "scratch,probe,finetune,fastai,lora";
     r10 = compare(ctx, o, "b: 10 labels per digit", base, NULL, strategies, d10, val, test);
     if (!r10) {
@@ -356,7 +360,7 @@ done:
     gf_compare_result_free(r100);
     gf_compare_result_free(r10);
     gf_ds_free(digits), gf_ds_free(pool), gf_ds_free(test), gf_ds_free(val);
-    gf_ds_free(d100), gf_ds_free(d10), gf_ds_free(src);
+    gf_ds_free(d100), gf_ds_free(d10), gf_ds_free(src), gf_ds_free(src_test);
     return rc;
 }
 
@@ -371,7 +375,7 @@ static int protocol_c(gf_ctx *ctx, const opts *o, gf_ds *ftrain, gf_ds *ftest) {
     gf_ds *b_test = gf_split_classes(ctx, ftest, "5-9");
     gf_ds *b100 = per_class_range(ctx, b_all, 0, o->quick ? 20 : 100);
     gf_ds *b10 = per_class_range(ctx, b_all, 0, 10);
-    gf_ds *b_val = per_class_range(ctx, b_all, 100, 200);
+    gf_ds *b_val = per_class_range(ctx, b_all, 100, o->quick ? 120 : 200);
     gf_ds *b_eval = o->quick ? per_class_range(ctx, b_test, 0, 100) : gf_ds_retain(b_test);
     gf_module *m = new_model(ctx, 5, 0);
     gf_compare_result *r100 = NULL, *r10 = NULL;
