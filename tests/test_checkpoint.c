@@ -829,6 +829,67 @@ static void test_corpus(void) {
     gf_ctx_free(ctx);
 }
 
+/* ---- a step callback stops mid-epoch (Ctrl-C in the CLI) ---------------------------------------- */
+
+typedef struct stopper {
+    int64_t stop_after, seen; /* batches */
+} stopper;
+
+static bool stop_after_batches(const gf_step_stats *s, void *user) {
+    (void)s;
+    stopper *st = user;
+    return ++st->seen < st->stop_after;
+}
+
+/* Stopped by the step callback after `k` batches with epoch checkpoints only: a checkpoint of
+ * that batch (rounded up to its accumulation group) is written, the epoch's end is skipped, and
+ * resuming from it ends bitwise where the uninterrupted run ends. */
+static void test_stop_mid_epoch(const cfg *c, int64_t k) {
+    char *dir = make_tmpdir();
+    run ref, a, b;
+    CHECK(run_new(&ref, c) && run_new(&a, c) && run_new(&b, c));
+    gf_fit_params q = fit_params(c);
+    gf_fit_result rr, ra, rb;
+    CHECK(gf_fit(ref.ctx, ref.m, NULL, ref.o, ref.s, ref.lt, ref.lv, &q, &rr) == GF_OK);
+
+    gf_fit_params p = fit_params(c);
+    p.checkpoint.dir = dir;
+    p.checkpoint.every_epoch = true;
+    stopper sp = {k, 0};
+    p.on_step = stop_after_batches;
+    p.user = &sp;
+    CHECK(gf_fit(a.ctx, a.m, NULL, a.o, a.s, a.lt, a.lv, &p, &ra) == GF_OK);
+    const int64_t per_epoch = 13, in_epoch = (k - 1) % per_epoch + 1; /* batch k's position */
+    int64_t end = ((in_epoch + c->accum - 1) / c->accum) * c->accum;  /* its group's end */
+    if (end > per_epoch) end = per_epoch;
+    const int64_t finished = (k - 1) / per_epoch + (end == per_epoch);
+    CHECK(ra.stopped_by_callback && ra.epochs_run == finished);
+    CHECK(sp.seen == k + (end - in_epoch));
+    gf_ckpt_list *l = gf_ckpt_list_dir(a.ctx, dir, NULL);
+    CHECK(l && l->n >= 1);
+    if (l && l->n >= 1) {
+        const gf_ckpt_entry *last = &l->items[l->n - 1];
+        if (end == per_epoch)
+            CHECK(last->epoch == finished && last->batch == 0);
+        else
+            CHECK(last->epoch == finished && last->batch == end);
+        gf_fit_params pr = fit_params(c);
+        pr.resume_from = last->path;
+        CHECK(gf_fit(b.ctx, b.m, NULL, b.o, b.s, b.lt, b.lv, &pr, &rb) == GF_OK);
+        char what[160];
+        snprintf(what, sizeof what, "%s stopped after batch %lld and resumed", c->name,
+                 (long long)k);
+        CHECK(same_state(&ref, &b, what));
+        CHECK(rb.steps == rr.steps && rb.epochs_run == rr.epochs_run &&
+              rb.best_epoch == rr.best_epoch);
+    }
+    gf_ckpt_list_free(l);
+    run_free(&ref);
+    run_free(&a);
+    run_free(&b);
+    remove_dir(dir);
+}
+
 int main(void) {
     const cfg configs[] = {
         /* Adam, warmup + cosine per step, dropout, BatchNorm, validation, keep-best weights */
@@ -846,6 +907,11 @@ int main(void) {
          GF_MONITOR_TRAIN_ACC, 3, 2},
     };
     for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) test_resume_everywhere(&configs[i]);
+    const int64_t stops[] = {5, 13, 20, 26, 27};
+    for (size_t i = 0; i < sizeof stops / sizeof stops[0]; i++) {
+        test_stop_mid_epoch(&configs[0], stops[i]); /* one batch per step */
+        test_stop_mid_epoch(&configs[1], stops[i]); /* groups of 3 batches */
+    }
     test_rotation();
     test_errors();
     test_doc_example();

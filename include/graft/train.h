@@ -90,8 +90,13 @@ typedef struct gf_step_stats {
     double lr;               /* group 0's learning rate used by this batch */
 } gf_step_stats;
 
-/* Callbacks return true to continue, false to stop training (after the current batch or
- * epoch; gf_fit then returns GF_OK with result->stopped_by_callback). */
+/* Callbacks return true to continue, false to stop training; gf_fit then returns GF_OK with
+ * result->stopped_by_callback. The epoch callback stops after its epoch's end. The step
+ * callback stops after the current batch (with accum_steps > 1: after the step of its
+ * accumulation group); stopped before its epoch's last batch, the epoch gets no end-of-epoch
+ * work (no validation, epoch callback or epoch checkpoint; epochs_run counts finished epochs)
+ * and, when checkpointing, a checkpoint of that very batch is written, so resuming continues
+ * with the next batch and ends bitwise where the uninterrupted run ends (Ctrl-C in the CLI). */
 typedef bool (*gf_epoch_fn)(const gf_epoch_stats *s, void *user);
 typedef bool (*gf_step_fn)(const gf_step_stats *s, void *user);
 
@@ -137,7 +142,8 @@ typedef struct gf_fit_params {
 gf_fit_params gf_fit_default_params(void);
 
 typedef struct gf_fit_result {
-    int epochs_run;
+    int epochs_run;          /* epochs finished (a resumed run counts those before its
+                              * checkpoint too) */
     int best_epoch;          /* 1-based; 0 when no epoch had a finite monitored value */
     double best_metric;
     bool stopped_early;      /* by patience */

@@ -518,6 +518,20 @@ static gf_status save(gf_ctx *ctx, fit_io *io, const gf_ckpt_progress *prog, con
 
 /* ---- the loop ---------------------------------------------------------------------------- */
 
+/* A regular checkpoint after the current batch of `epoch` (1-based), before its end. */
+static gf_status save_mid_epoch(gf_ctx *ctx, fit_io *io, int epoch, double best, int bad_epochs,
+                                gf_ckpt_progress *prog, run_sums *sums, gf_fit_result *res) {
+    prog->epoch = epoch - 1;
+    prog->batch = sums->batches;
+    prog->best_metric = best;
+    prog->best_epoch = res->best_epoch;
+    prog->bad_epochs = bad_epochs;
+    prog->metric = NAN;
+    sums->steps = res->steps;
+    sums->skipped_total = res->skipped;
+    return save(ctx, io, prog, sums, true, false, res);
+}
+
 gf_status gf_fit(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_optim *opt,
                  gf_sched *sched, gf_loader *train, gf_loader *val, const gf_fit_params *params,
                  gf_fit_result *result) {
@@ -610,9 +624,12 @@ gf_status gf_fit(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_opt
         /* a checkpoint after the epoch's last batch resumes straight into its end */
         bool stop = false, batches_done = sums.batches == n_batches;
         int micro = 0, used = 0; /* batches in the current accumulation group / with gradients */
+        int64_t saved_at = -1;   /* the batch count of this epoch's last step checkpoint */
         gf_optim_zero_grad(opt);
         gf_batch b;
-        while (!stop && !batches_done && gf_loader_next(ctx, train, &b)) {
+        /* a stop asked for mid-group waits for the group's step, so a checkpoint never has to
+         * hold half-accumulated gradients */
+        while (!(stop && micro == 0) && !batches_done && gf_loader_next(ctx, train, &b)) {
             gf_step_stats ss;
             memset(&ss, 0, sizeof ss);
             ss.epoch = epoch;
@@ -675,15 +692,10 @@ gf_status gf_fit(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_opt
                 micro = used = 0;
                 if (ss.stepped && checkpointing && cp->every_steps > 0 &&
                     gf_optim_steps(opt) % cp->every_steps == 0) {
-                    prog.epoch = epoch - 1;
-                    prog.batch = sums.batches;
-                    prog.best_metric = best;
-                    prog.best_epoch = res.best_epoch;
-                    prog.bad_epochs = bad_epochs;
-                    prog.metric = NAN;
-                    sums.steps = res.steps;
-                    sums.skipped_total = res.skipped;
-                    if ((st = save(ctx, &io, &prog, &sums, true, false, &res)) != GF_OK) goto done;
+                    if ((st = save_mid_epoch(ctx, &io, epoch, best, bad_epochs, &prog, &sums,
+                                             &res)) != GF_OK)
+                        goto done;
+                    saved_at = sums.batches;
                 }
             }
             ss.step = res.steps;
@@ -693,6 +705,16 @@ gf_status gf_fit(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_opt
             }
         }
         if ((st = gf_ctx_status(ctx)) != GF_OK) goto done; /* a loader error */
+        if (stop && sums.batches < n_batches) {
+            /* stopped mid-epoch: no end-of-epoch work; the checkpoint is this very batch, so a
+             * resumed run continues with the next one */
+            if (checkpointing && saved_at != sums.batches &&
+                (st = save_mid_epoch(ctx, &io, epoch, best, bad_epochs, &prog, &sums, &res)) !=
+                    GF_OK)
+                goto done;
+            res.epochs_run = epoch - 1;
+            break;
+        }
         es.batches = sums.batches;
         es.skipped = sums.skipped;
         es.steps = gf_optim_steps(opt);
@@ -708,7 +730,7 @@ gf_status gf_fit(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_opt
         case GF_MONITOR_TRAIN_ACC: es.monitored = es.train_acc; break;
         default: es.monitored = es.train_loss; break;
         }
-        if (sched && gf_sched_get_interval(sched) == GF_SCHED_PER_EPOCH && !stop &&
+        if (sched && gf_sched_get_interval(sched) == GF_SCHED_PER_EPOCH &&
             (st = gf_sched_step_metric(ctx, sched, es.monitored)) != GF_OK)
             goto done;
         const double m = es.monitored;

@@ -29,8 +29,11 @@ run "$G" train --data "$D" --model mlp --hidden 32 --epochs 3 $TH --resume "$T/c
 expect_rc 0 "--resume a file"
 
 # ---- Ctrl-C ---------------------------------------------------------------------------------------
+# Interrupted mid-epoch, the checkpoint is of the last finished batch; resuming it ends bitwise
+# where the uninterrupted run ends (same thread count).
 if have_fashion; then
-    "$G" train --data fashion-mnist --model cnn-small --epochs 50 $TH --checkpoint-dir "$T/ck3" \
+    CC=(--data fashion-mnist --per-class 1000 --model cnn-small --seed 3 $TH)
+    "$G" train "${CC[@]}" --epochs 50 --checkpoint-dir "$T/ck3" \
         --out "$T/int.safetensors" >"$T/int.out" 2>"$T/int.err" &
     pid=$!
     for _ in $(seq 100); do grep -q "graft train:" "$T/int.err" 2>/dev/null && break; sleep 0.1; done
@@ -44,6 +47,14 @@ if have_fashion; then
     expect_no_file "$T/int.safetensors" "Ctrl-C: no --out"
     expect_clean_dir "$T/ck3" "Ctrl-C: no temporary files"
     if grep -q "interrupted" "$T/int.out"; then ok; else bad "Ctrl-C: the summary says interrupted"; fi
+    if ls "$T/ck3"/ckpt-e000000-b*.safetensors 2>/dev/null | grep -qv b000000000; then ok
+    else bad "Ctrl-C inside epoch 1: the checkpoint is of a batch inside it ($(ls "$T/ck3"))"; fi
+    run "$G" train "${CC[@]}" --epochs 1 --resume "$T/ck3" --out "$T/resumed.safetensors" --quiet
+    expect_rc 0 "Ctrl-C: --resume finishes the run"
+    run "$G" train "${CC[@]}" --epochs 1 --out "$T/whole.safetensors" --quiet
+    expect_rc 0 "the uninterrupted run"
+    if cmp -s "$T/resumed.safetensors" "$T/whole.safetensors"; then ok
+    else bad "interrupted + resumed weights equal the uninterrupted run's bitwise"; fi
 else skip "Ctrl-C (needs fashion-mnist for a long run)"; fi
 
 # ---- validation, keep-best, patience, schedules, options of the optimizer ------------------------
