@@ -3,7 +3,7 @@
  * checked against checksums from an independent Python reader (fixtures/idx_checksums.json,
  * written by fixtures/gen_idx_checksums.py). To add an error case: craft the bytes with
  * idx_bytes(), write them with put_plain()/put_gz() and call expect_error(). */
-#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* truncate, setenv, popen */
 #include "graft/graft.h"
 #include "graft/data.h"
 #include "testutil.h"
@@ -345,8 +345,9 @@ static uint64_t fnv1a(const uint8_t *p, int64_t n) {
     return h;
 }
 
-/* The real Fashion-MNIST: must be installed (CI installs it); a missing file fails. */
-static void test_fashion_mnist(gf_ctx *ctx) {
+/* The real Fashion-MNIST: must be installed (CI installs it); a missing file fails. With
+ * `cached`, the images must come from the decompressed cache (a mapping). */
+static void test_fashion_mnist(gf_ctx *ctx, bool cached) {
     const char *src = getenv("GRAFT_SOURCE_DIR");
     char path[4096];
     snprintf(path, sizeof path, "%s/tests/fixtures/idx_checksums.json", src ? src : ".");
@@ -377,6 +378,7 @@ static void test_fashion_mnist(gf_ctx *ctx) {
         CHECK(d->n == (int64_t)cJSON_GetObjectItemCaseSensitive(want, "count")->valuedouble);
         CHECK(d->n == (s == 0 ? 60000 : 10000));
         CHECK(d->rows == 28 && d->cols == 28 && d->n_classes == 10);
+        CHECK((d->images_mapping != NULL) == cached);
         int64_t counts[10] = {0};
         for (int64_t i = 0; i < d->n; i++) counts[d->labels[i]]++;
         const cJSON *cc = cJSON_GetObjectItemCaseSensitive(want, "class_counts");
@@ -393,12 +395,127 @@ static void test_fashion_mnist(gf_ctx *ctx) {
         const char *wl = cJSON_GetObjectItemCaseSensitive(want, "label_fnv1a64")->valuestring;
         CHECK(hp == strtoull(wp, NULL, 10));
         CHECK(hl == strtoull(wl, NULL, 10));
-        printf("  %s: %lld images, pixel sum %llu, fnv1a pixels %llu labels %llu\n",
-               s == 0 ? "train" : "test", (long long)d->n, (unsigned long long)sum,
+        printf("  %s%s: %lld images, pixel sum %llu, fnv1a pixels %llu labels %llu\n",
+               s == 0 ? "train" : "test", cached ? " (cached)" : "", (long long)d->n, (unsigned long long)sum,
                (unsigned long long)hp, (unsigned long long)hl);
         gf_dataset_free(d);
     }
     cJSON_Delete(doc);
+}
+
+/* ---- the decompressed cache ------------------------------------------------------------- */
+
+static int64_t file_size(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fclose(f);
+    return n;
+}
+
+/* The one cache file of `stem` in the cache folder (path into out); how many there are. */
+static int find_cache(const char *stem, char *out, size_t cap) {
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/cache/idx", tmpdir);
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "ls '%s' 2>/dev/null", dir);
+    FILE *p = popen(cmd, "r");
+    int n = 0;
+    char line[512];
+    while (p && fgets(line, sizeof line, p)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strncmp(line, stem, strlen(stem)) != 0) continue;
+        if (n++ == 0) snprintf(out, cap, "%s/%s", dir, line);
+    }
+    if (p) pclose(p);
+    return n;
+}
+
+static void remove_cache(void) {
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/cache'", tmpdir);
+    CHECK(system(cmd) == 0);
+}
+
+/* A gzip file of 1 MiB or more is cached uncompressed after its first read and mapped from
+ * the cache afterwards (same bytes); a damaged cache file is ignored and rewritten; a changed
+ * source gets a new cache file; small files and GRAFT_IDX_CACHE=0 bypass the cache; plain
+ * (uncompressed) sources are never copied. */
+static void test_cache(gf_ctx *ctx) {
+    static uint8_t pay[1100 * 32 * 32], file[1100 * 32 * 32 + 16];
+    for (size_t i = 0; i < sizeof pay; i++) pay[i] = (uint8_t)((i * 2654435761u) >> 13);
+    const uint32_t dims[3] = {1100, 32, 32};
+    const size_t n = idx_bytes(file, 0x08, 3, dims, pay, sizeof pay);
+    const char *src = tmp_path("big-idx3-ubyte.gz");
+    put_gz(src, file, n);
+    char cpath[1200] = "";
+    gf_idx x;
+    CHECK(gf_idx_read(ctx, src, &x) == GF_OK && x.mapping == NULL);
+    CHECK(x.numel == (int64_t)sizeof pay && memcmp(x.data, pay, sizeof pay) == 0);
+    gf_idx_free(&x);
+    CHECK(find_cache("big-idx3-ubyte-", cpath, sizeof cpath) == 1);
+    CHECK(file_size(cpath) == (int64_t)n);
+    CHECK(gf_idx_read(ctx, src, &x) == GF_OK && x.mapping != NULL);
+    CHECK(x.ndim == 3 && x.dims[0] == 1100 && x.dims[2] == 32 && x.numel == (int64_t)sizeof pay);
+    CHECK(memcmp(x.data, pay, sizeof pay) == 0);
+    x.data[0] ^= 1; /* private mapping: writable, and the file does not change */
+    gf_idx_free(&x);
+    CHECK(x.data == NULL && x.mapping == NULL);
+    /* damaged cache files: cut short, a wrong header, empty */
+    for (int k = 0; k < 3; k++) {
+        CHECK(truncate(cpath, k == 0 ? (off_t)(n - 1) : k == 1 ? (off_t)n : 0) == 0);
+        if (k == 1) {
+            FILE *f = fopen(cpath, "r+b");
+            CHECK(f != NULL);
+            if (f) {
+                fputc(0x0D, f), fputc(0x0D, f); /* not an IDX magic any more */
+                fclose(f);
+            }
+        }
+        CHECK(gf_idx_read(ctx, src, &x) == GF_OK && x.mapping == NULL); /* from the source */
+        CHECK(x.numel == (int64_t)sizeof pay && memcmp(x.data, pay, sizeof pay) == 0);
+        gf_idx_free(&x);
+        CHECK(file_size(cpath) == (int64_t)n); /* rewritten */
+    }
+    CHECK(gf_idx_read(ctx, src, &x) == GF_OK && x.mapping != NULL);
+    CHECK(x.data[0] == pay[0]);
+    gf_idx_free(&x);
+    /* a dataset whose images come from the cache frees its mapping */
+    const uint32_t ldims[1] = {1100};
+    static uint8_t labels[1100], lfile[1100 + 8];
+    for (int i = 0; i < 1100; i++) labels[i] = (uint8_t)(i % 7);
+    const char *lab = tmp_path("big-labels.gz");
+    put_gz(lab, lfile, idx_bytes(lfile, 0x08, 1, ldims, labels, sizeof labels));
+    gf_dataset *d = gf_dataset_load_idx(ctx, src, lab);
+    CHECK(d && d->images_mapping != NULL && d->n == 1100 && d->n_classes == 7);
+    CHECK(d && memcmp(d->images, pay, sizeof pay) == 0 && d->labels[13] == 13 % 7);
+    gf_dataset_free(d);
+    /* the source changes: a new cache file, the new bytes */
+    pay[5] ^= 0xFF;
+    CHECK(idx_bytes(file, 0x08, 3, dims, pay, sizeof pay) == n);
+    sleep(1); /* a different modification time even where its resolution is a second */
+    put_gz(src, file, n);
+    CHECK(gf_idx_read(ctx, src, &x) == GF_OK && x.mapping == NULL && x.data[5] == pay[5]);
+    gf_idx_free(&x);
+    CHECK(find_cache("big-idx3-ubyte-", cpath, sizeof cpath) == 2);
+    CHECK(gf_idx_read(ctx, src, &x) == GF_OK && x.mapping != NULL && x.data[5] == pay[5]);
+    gf_idx_free(&x);
+    /* off: never mapped, nothing written */
+    remove_cache();
+    setenv("GRAFT_IDX_CACHE", "0", 1);
+    CHECK(gf_idx_read(ctx, src, &x) == GF_OK && x.mapping == NULL);
+    gf_idx_free(&x);
+    CHECK(find_cache("big-idx3-ubyte-", cpath, sizeof cpath) == 0);
+    unsetenv("GRAFT_IDX_CACHE");
+    /* small gzip files and plain files are not cached */
+    const char *plain = tmp_path("big-plain-idx3-ubyte");
+    put_plain(plain, file, n);
+    CHECK(gf_idx_read(ctx, plain, &x) == GF_OK && x.mapping == NULL);
+    gf_idx_free(&x);
+    CHECK(gf_idx_read(ctx, lab, &x) == GF_OK && x.mapping == NULL);
+    gf_idx_free(&x);
+    CHECK(find_cache("big-", cpath, sizeof cpath) == 0);
 }
 
 int main(void) {
@@ -408,11 +525,19 @@ int main(void) {
         perror("mkdtemp");
         return 1;
     }
+    /* the decompressed cache goes to the temporary folder, not the user's */
+    char cache[512];
+    snprintf(cache, sizeof cache, "%s/cache", tmpdir);
+    setenv("GRAFT_CACHE_DIR", cache, 1);
     gf_ctx *ctx = gf_ctx_new(NULL);
     test_good_files(ctx);
     test_bad_files(ctx);
     test_dataset_errors(ctx);
-    test_fashion_mnist(ctx);
+    test_cache(ctx);
+    remove_cache();
+    test_fashion_mnist(ctx, false);
+    test_fashion_mnist(ctx, true); /* now from the cache */
+    remove_cache();
     CHECK(gf_ctx_status(ctx) == GF_OK);
     gf_ctx_free(ctx);
     for (int i = 0; i < n_created; i++) unlink(created[i]);

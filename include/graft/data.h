@@ -24,12 +24,23 @@ typedef struct gf_idx {
     int64_t dims[GF_IDX_MAX_DIMS];
     int64_t numel;  /* product of dims */
     uint8_t *data;  /* numel bytes, row-major; owned (gf_idx_free) */
+    void *mapping;  /* NULL, or the private file mapping `data` lies in (from the cache) */
+    size_t mapping_len;
 } gf_idx;
 
 /* Reads a whole IDX file. On success fills *out and returns GF_OK; the caller frees it with
  * gf_idx_free. On failure returns the status (GF_ERR_IO: cannot open or read; GF_ERR_FORMAT:
  * bad magic, unsupported type, absurd sizes, truncated or corrupt gzip data, trailing bytes;
- * GF_ERR_NOMEM), sets a context error that names the file, and leaves *out empty. */
+ * GF_ERR_NOMEM), sets a context error that names the file, and leaves *out empty.
+ *
+ * The decompressed cache: a gzip file whose payload is 1 MiB or more is, after a complete and
+ * valid read, also written uncompressed (atomically) to
+ * $GRAFT_CACHE_DIR/idx/ (default $XDG_CACHE_HOME/graft, else ~/.cache/graft), keyed by the
+ * source's path, size, modification time and inode; later reads of the same unchanged source
+ * map that file (private, copy-on-write) instead of inflating it again: Fashion-MNIST's
+ * training images in ~0.1 ms instead of ~0.2 s. A cache file that is missing, unreadable or
+ * does not match its own header is ignored (and rewritten); failing to write one is not an
+ * error. GRAFT_IDX_CACHE=0 turns the cache off. */
 gf_status gf_idx_read(gf_ctx *ctx, const char *path, gf_idx *out);
 /* Frees the data and empties *x. NULL or an empty gf_idx is a no-op. */
 void gf_idx_free(gf_idx *x);
@@ -42,6 +53,8 @@ typedef struct gf_dataset {
     int n_classes;      /* 1 + the largest label */
     uint8_t *images;    /* [n, rows, cols] pixels 0..255; owned */
     uint8_t *labels;    /* [n] class indices; owned */
+    void *images_mapping; /* NULL, or the file mapping `images` lies in (see gf_idx_read) */
+    size_t images_mapping_len;
 } gf_dataset;
 
 typedef enum gf_dataset_split { GF_DATASET_TRAIN = 0, GF_DATASET_TEST = 1 } gf_dataset_split;
