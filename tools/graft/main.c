@@ -1,8 +1,11 @@
 /* graft: the command-line tool. This file holds the command table (name, summary, option
  * groups, help text, examples) and dispatches; each command lives in cmd_<name>.c. */
+#define _POSIX_C_SOURCE 200809L /* setenv, execv */
 #include "cli.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const cli_command cli_commands[] = {
     {"demo", "pretrain on Fashion-MNIST, learn MNIST digits from few labels, compare strategies",
@@ -135,7 +138,21 @@ static void version(void) {
                                                    : "no decoder (built without stb_image)");
 }
 
+/* libgomp, which runs graft's kernels and OpenBLAS, lets a thread that waits at the end of a
+ * parallel region spin 300,000 times before it sleeps. On idle cores that is fastest; when
+ * another process holds a core, every op's barrier burns the waiting thread's time slice, and
+ * training with 2 threads ran 17-80 times slower than with a spin count of 10,000, which costs
+ * ~2% on idle cores (docs/PERFORMANCE.md). libgomp reads the setting once, before main, so the
+ * tool sets it and starts itself again, unless the user chose a wait policy. */
+static void bound_openmp_spinning(char **argv) {
+    if (getenv("GOMP_SPINCOUNT") || getenv("OMP_WAIT_POLICY")) return;
+    if (setenv("GOMP_SPINCOUNT", "10000", 1) != 0) return;
+    execv("/proc/self/exe", argv);
+    /* not on Linux, or exec failed: carry on with the default */
+}
+
 int main(int argc, char **argv) {
+    bound_openmp_spinning(argv);
     setvbuf(stderr, NULL, _IOLBF, 0);
     if (argc < 2) {
         usage(stderr);
