@@ -8,8 +8,12 @@
  *   - im2col / col2im (contiguous-shift path) == a naive unfold / fold in the same order;
  *   - the one-input-channel direct convolution: levels agree bitwise, and the op (forward,
  *     dX, dW, db) matches a naive double convolution, at 1 and 3 threads;
+ *   - Winograd F(2x2, 3x3) convolution: forward and dX (written and accumulated) match a
+ *     double convolution on odd and even sizes 1..17, at both levels (bitwise equal) and two
+ *     chunkings; through conv2d at 1 and 3 threads (bitwise equal); the dispatch predicates;
  *   - backward kernels writing a fresh gradient buffer == zero-fill + accumulate (signed
- *     zeros included) for the elementwise activations, max pooling and conv2d.
+ *     zeros included) for the elementwise activations, max pooling and conv2d (im2col and
+ *     Winograd dX).
  * (Comparisons are bitwise: memcmp, so NaN payloads and the sign of zero count.)
  * To add a check: write a function below and call it from main. */
 #include "testutil.h"
@@ -22,6 +26,7 @@
 #include "kernels/im2col.h"
 #include "kernels/maxpool.h"
 #include "kernels/vec.h"
+#include "kernels/winograd.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15u;
 static uint32_t rnd(void) { /* xorshift64*: the tests' own stream, fixed */
@@ -322,6 +327,188 @@ static void conv_c1(int64_t n, int64_t h, int64_t w, int64_t o, int k, int s, in
     free(col), free(ya), free(yb), free(pa), free(pb), free(first_y), free(first_dw);
 }
 
+/* ---- Winograd F(2x2, 3x3) ---------------------------------------------------------------------- */
+
+/* Naive 3x3, pad-1, stride-1 convolution in double: y = conv(x, w) + b (b may be NULL) and
+ * dx = the adjoint applied to dy, for x [n, c, h, w], w [o, c, 3, 3], y and dy [n, o, h, w]. */
+static void ref_conv3(int64_t n, int64_t c, int64_t o, int64_t h, int64_t w, const float *x,
+                      const float *k, const float *b, const float *dy, double *y, double *dx) {
+    memset(dx, 0, sizeof(double) * (size_t)(n * c * h * w));
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t oc = 0; oc < o; oc++)
+            for (int64_t oy = 0; oy < h; oy++)
+                for (int64_t ox = 0; ox < w; ox++) {
+                    const int64_t yi = ((i * o + oc) * h + oy) * w + ox;
+                    double acc = b ? b[oc] : 0.0;
+                    for (int64_t ic = 0; ic < c; ic++)
+                        for (int64_t t = 0; t < 9; t++) {
+                            int64_t iy = oy - 1 + t / 3, ix = ox - 1 + t % 3;
+                            if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                            const int64_t xi = ((i * c + ic) * h + iy) * w + ix;
+                            const double kv = k[(oc * c + ic) * 9 + t];
+                            acc += kv * x[xi];
+                            dx[xi] += kv * dy[yi];
+                        }
+                    y[yi] = acc;
+                }
+}
+
+/* Tolerance of the Winograd results, relative to the largest reference value (max_rel_err),
+ * as for the direct kernels above. Winograd rounds differently, not much worse: its channel
+ * sums are 9x shorter than im2col's, but it forms them from transformed values up to ~4x
+ * (B^T d B) and 2.25x (G g G^T) the size of the inputs, and A^T M A adds 9 such sums before
+ * the cancellation that brings them back to the output's size. Measured against this double
+ * reference: at most 3e-7 on the shapes below (im2col + OpenBLAS sgemm on the same data:
+ * 3e-7..7e-7), growing to ~9e-7 with 512 input channels (im2col: ~4e-7). 1e-5 leaves a
+ * margin of 10x over that, while an indexing or transform mistake gives errors of order 1. */
+#define WINO_TOL 1e-5
+
+/* gf_wino_conv directly, both dispatch levels (bitwise equal) and two chunkings, forward
+ * (flip = false) and input gradient (flip = true, written fresh and accumulated) against
+ * the double reference. */
+static void wino_kernel(gf_ctx *ctx, int64_t n, int64_t c, int64_t o, int64_t h, int64_t w,
+                        bool bias) {
+    const int64_t nx = n * c * h * w, ny = n * o * h * w;
+    float *x = falloc(nx), *k = falloc(o * c * 9), *b = falloc(o), *dy = falloc(ny);
+    for (int64_t i = 0; i < nx; i++) x[i] = rndf();
+    for (int64_t i = 0; i < o * c * 9; i++) k[i] = rndf();
+    for (int64_t i = 0; i < o; i++) b[i] = rndf();
+    for (int64_t i = 0; i < ny; i++) dy[i] = rndf();
+    double *ry = malloc(sizeof(double) * (size_t)ny), *rdx = malloc(sizeof(double) * (size_t)nx);
+    double *racc = malloc(sizeof(double) * (size_t)nx);
+    ref_conv3(n, c, o, h, w, x, k, bias ? b : NULL, dy, ry, rdx);
+    float *y[2], *dx[2], *acc = falloc(nx), *start = falloc(nx);
+    for (int64_t i = 0; i < nx; i++) start[i] = rndf(), racc[i] = start[i] + rdx[i];
+    const int64_t tw = (w + 1) / 2;
+    /* the default budget (whole images per chunk here), then 2 tile rows per chunk, which
+     * splits images between chunks whenever (h + 1) / 2 is odd */
+    const int64_t budgets[2] = {0, 2 * 16 * (c + o) * tw};
+    double worst = 0;
+    for (int bi = 0; bi < 2; bi++) {
+        gf_conv_set_chunk_budget(ctx, budgets[bi]);
+        for (int li = 0; li < n_levels; li++) {
+            y[li] = falloc(ny), dx[li] = falloc(nx);
+            memset(y[li], 0xff, sizeof(float) * (size_t)ny); /* every element must be written */
+            memset(dx[li], 0xff, sizeof(float) * (size_t)nx);
+            memcpy(acc, start, sizeof(float) * (size_t)nx);
+            CHECK(gf_wino_conv(ctx, levels[li], n, c, o, h, w, x, k, false, bias ? b : NULL,
+                               y[li], false));
+            CHECK(gf_wino_conv(ctx, levels[li], n, o, c, h, w, dy, k, true, NULL, dx[li], false));
+            CHECK(gf_wino_conv(ctx, levels[li], n, o, c, h, w, dy, k, true, NULL, acc, true));
+            gf_ctx_reset(ctx);
+            double e[3] = {max_rel_err(y[li], ry, ny), max_rel_err(dx[li], rdx, nx),
+                           max_rel_err(acc, racc, nx)};
+            for (int j = 0; j < 3; j++) worst = e[j] > worst ? e[j] : worst;
+            if (!(e[0] <= WINO_TOL && e[1] <= WINO_TOL && e[2] <= WINO_TOL))
+                fprintf(stderr, "winograd n%lld c%lld o%lld %lldx%lld bias %d budget %lld: "
+                        "errors y %.3g dx %.3g dx+= %.3g\n", (long long)n, (long long)c,
+                        (long long)o, (long long)h, (long long)w, bias, (long long)budgets[bi],
+                        e[0], e[1], e[2]);
+            CHECK(e[0] <= WINO_TOL && e[1] <= WINO_TOL && e[2] <= WINO_TOL);
+        }
+        if (n_levels == 2) {
+            CHECK(same_bits(y[0], y[1], ny));
+            CHECK(same_bits(dx[0], dx[1], nx));
+        }
+        for (int li = 0; li < n_levels; li++) free(y[li]), free(dx[li]);
+    }
+    gf_conv_set_chunk_budget(ctx, 0);
+    if (getenv("GRAFT_TEST_VERBOSE"))
+        printf("winograd n%lld c%lld o%lld %lldx%lld: worst error %.3g\n", (long long)n,
+               (long long)c, (long long)o, (long long)h, (long long)w, worst);
+    free(x), free(k), free(b), free(dy), free(ry), free(rdx), free(racc), free(acc), free(start);
+}
+
+/* The dispatch predicates: the benchmark layer takes Winograd both ways; other geometries,
+ * too few channels, small images and (for dX) a fan-in of 8 or more do not. */
+static void wino_dispatch(void) {
+    gf_conv_geom g = {0};
+    g.n = 2, g.c = 32, g.o = 64, g.h = g.w = 14, g.kh = g.kw = 3, g.groups = 1;
+    g.sh = g.sw = g.ph = g.pw = g.dh = g.dw = 1, g.oh = g.ow = 14;
+    CHECK(gf_wino_fwd(&g) && gf_wino_dx(&g));
+    gf_conv_geom t = g;
+    t.sh = 2, t.oh = 7;
+    CHECK(!gf_wino_fwd(&t) && !gf_wino_dx(&t));
+    t = g, t.ph = 0, t.oh = 12;
+    CHECK(!gf_wino_fwd(&t) && !gf_wino_dx(&t));
+    t = g, t.dw = 2, t.ow = 12;
+    CHECK(!gf_wino_fwd(&t) && !gf_wino_dx(&t));
+    t = g, t.kh = t.kw = 5, t.ph = t.pw = 2;
+    CHECK(!gf_wino_fwd(&t) && !gf_wino_dx(&t));
+    t = g, t.groups = 2;
+    CHECK(!gf_wino_fwd(&t) && !gf_wino_dx(&t));
+    t = g, t.c = 4;
+    CHECK(!gf_wino_fwd(&t) && !gf_wino_dx(&t));
+    t = g, t.h = t.oh = 5;
+    CHECK(!gf_wino_fwd(&t) && !gf_wino_dx(&t));
+    t = g, t.c = 8;
+    CHECK(gf_wino_fwd(&t) && !gf_wino_dx(&t));
+}
+
+/* conv2d where it dispatches to Winograd (forward and dX; dW and db stay on im2col), at 1
+ * and 3 threads: within tolerance of the double reference, and the same bits either way. */
+static void wino_op(int64_t n, int64_t c, int64_t o, int64_t h, int64_t w, bool bias) {
+    gf_conv_geom g = {0};
+    g.n = n, g.c = c, g.h = h, g.w = w, g.o = o, g.kh = g.kw = 3, g.groups = 1;
+    g.sh = g.sw = g.ph = g.pw = g.dh = g.dw = 1, g.oh = h, g.ow = w;
+    CHECK(gf_wino_fwd(&g) && gf_wino_dx(&g));
+    const int64_t nx = n * c * h * w, ny = n * o * h * w, nw = o * c * 9;
+    float *xs = falloc(nx), *ws = falloc(nw), *bs = falloc(o), *dys = falloc(ny);
+    for (int64_t i = 0; i < nx; i++) xs[i] = rndf();
+    for (int64_t i = 0; i < nw; i++) ws[i] = rndf();
+    for (int64_t i = 0; i < o; i++) bs[i] = rndf();
+    for (int64_t i = 0; i < ny; i++) dys[i] = rndf();
+    double *ry = malloc(sizeof(double) * (size_t)ny), *rdx = malloc(sizeof(double) * (size_t)nx);
+    ref_conv3(n, c, o, h, w, xs, ws, bias ? bs : NULL, dys, ry, rdx);
+    double *rdw = calloc((size_t)nw, sizeof(double));
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t oc = 0; oc < o; oc++)
+            for (int64_t p = 0; p < h * w; p++)
+                for (int64_t ic = 0; ic < c; ic++)
+                    for (int64_t t = 0; t < 9; t++) {
+                        int64_t iy = p / w - 1 + t / 3, ix = p % w - 1 + t % 3;
+                        if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                        rdw[(oc * c + ic) * 9 + t] += (double)xs[((i * c + ic) * h + iy) * w + ix] *
+                                                      dys[(i * o + oc) * h * w + p];
+                    }
+    float *first_y = falloc(ny), *first_dx = falloc(nx);
+    for (int threads = 1; threads <= 3; threads += 2) {
+        gf_ctx_params cp = gf_ctx_default_params();
+        cp.n_threads = threads;
+        gf_ctx *ctx = gf_ctx_new(&cp);
+        int64_t xsh[4] = {n, c, h, w}, wsh[4] = {o, c, 3, 3}, ysh[4] = {n, o, h, w};
+        gf_tensor *x = param(ctx, 4, xsh), *wt = param(ctx, 4, wsh), *b = param(ctx, 1, &o);
+        memcpy(x->data, xs, sizeof(float) * (size_t)nx);
+        memcpy(wt->data, ws, sizeof(float) * (size_t)nw);
+        memcpy(b->data, bs, sizeof(float) * (size_t)o);
+        gf_conv_params p = gf_conv_default_params();
+        p.padding[0] = p.padding[1] = 1;
+        gf_tensor *y = gf_conv2d(ctx, x, wt, bias ? b : NULL, &p);
+        gf_tensor *dy = gf_tensor_from_data(ctx, GF_F32, 4, ysh, dys);
+        CHECK(y && dy && gf_backward_with(ctx, y, dy) == GF_OK);
+        if (y && x->grad && wt->grad) {
+            double ey = max_rel_err(gf_f32(y), ry, ny), ex = max_rel_err(gf_f32(x->grad), rdx, nx);
+            double ew = max_rel_err(gf_f32(wt->grad), rdw, nw);
+            if (!(ey <= WINO_TOL && ex <= WINO_TOL && ew <= 1e-5))
+                fprintf(stderr, "conv2d winograd n%lld c%lld o%lld %lldx%lld: errors y %.3g "
+                        "dx %.3g dw %.3g\n", (long long)n, (long long)c, (long long)o,
+                        (long long)h, (long long)w, ey, ex, ew);
+            CHECK(ey <= WINO_TOL && ex <= WINO_TOL && ew <= 1e-5);
+            if (threads == 1) {
+                memcpy(first_y, gf_f32(y), sizeof(float) * (size_t)ny);
+                memcpy(first_dx, gf_f32(x->grad), sizeof(float) * (size_t)nx);
+            } else { /* thread-count independent */
+                CHECK(same_bits(first_y, gf_f32(y), ny));
+                CHECK(same_bits(first_dx, gf_f32(x->grad), nx));
+            }
+        }
+        gf_tensor_free(x), gf_tensor_free(wt), gf_tensor_free(b), gf_tensor_free(dy);
+        gf_ctx_free(ctx);
+    }
+    free(xs), free(ws), free(bs), free(dys), free(ry), free(rdx), free(rdw);
+    free(first_y), free(first_dx);
+}
+
 /* ---- fresh gradient buffers ------------------------------------------------------------------- */
 
 typedef gf_tensor *(*unary_fn)(gf_ctx *, gf_tensor *);
@@ -356,8 +543,9 @@ static gf_tensor *op_conv(gf_ctx *c, gf_tensor *x) {
 /* op(x) backward with an upstream gradient holding zeros: the input's gradient written fresh
  * (the input is an arena tensor, as inside a network) == accumulated into zeros (the input
  * is a persistent tensor, whose buffer starts zeroed), bit for bit. */
+static int64_t fresh_c = 4; /* channels of the input */
 static void fresh_vs_accumulate(gf_ctx *ctx, const char *name, unary_fn op) {
-    int64_t shape[4] = {3, 4, 9, 7};
+    int64_t shape[4] = {3, fresh_c, 9, 7};
     gf_tensor *xp = gf_tensor_new(ctx, GF_F32, 4, shape);
     for (int64_t i = 0; i < xp->numel; i++) { /* ties and signed zeros, all finite */
         float v = nasty();
@@ -401,6 +589,22 @@ int main(void) {
     conv_c1(2, 13, 10, 5, 5, 2, 2, 1);   /* stride 2 */
     conv_c1(1, 12, 12, 3, 3, 1, 2, 2);   /* dilation, same padding */
     conv_c1(2, 4, 3, 7, 2, 1, 0, 1);     /* fewer than 8 positions */
+    /* Winograd: odd and even sizes 1..17, channels not multiples of 8 (the kernel itself
+     * takes any count; the op dispatches from 8), batch 1 and several, bias or not */
+    wino_kernel(ctx, 1, 3, 5, 1, 1, true);    /* one output: a tile that is mostly padding */
+    wino_kernel(ctx, 2, 9, 11, 17, 16, false);
+    wino_kernel(ctx, 3, 13, 10, 5, 7, true);
+    wino_kernel(ctx, 1, 8, 8, 2, 3, false);
+    wino_kernel(ctx, 2, 17, 9, 14, 14, true);
+    wino_kernel(ctx, 1, 5, 12, 16, 17, true);
+    wino_kernel(ctx, 4, 12, 20, 9, 1, false); /* one column */
+    wino_kernel(ctx, 2, 10, 6, 1, 12, true);  /* one row */
+    wino_kernel(ctx, 5, 11, 13, 3, 4, true);
+    wino_kernel(ctx, 1, 40, 24, 15, 15, true);
+    wino_dispatch();
+    wino_op(3, 9, 10, 7, 9, true);
+    wino_op(1, 12, 17, 16, 11, false);
+    wino_op(2, 32, 64, 14, 14, true);         /* the benchmark CNN's second layer */
     fresh_vs_accumulate(ctx, "relu", op_relu);
     fresh_vs_accumulate(ctx, "leaky_relu", op_leaky);
     fresh_vs_accumulate(ctx, "leaky_relu, negative slope", op_leaky_neg);
@@ -421,6 +625,11 @@ int main(void) {
     gf_conv_set_chunk_budget(ctx, 2 * per_image); /* chunks of 2 and 1 */
     fresh_vs_accumulate(ctx, "conv2d 2-image chunks", op_conv);
     gf_conv_set_chunk_budget(ctx, 0);
+    gf_tensor_free(conv_w);
+    fresh_c = 9; /* enough channels for the Winograd input gradient */
+    int64_t wsh9[4] = {10, 9, 3, 3};
+    conv_w = param(ctx, 4, wsh9);
+    fresh_vs_accumulate(ctx, "conv2d winograd", op_conv);
     gf_tensor_free(conv_w);
     gf_ctx_free(ctx);
     return test_finish("test_kernels");

@@ -2,10 +2,13 @@
  * height-1 conv2d. Forward is im2col + one sgemm per group over a chunk of images; backward
  * recomputes the column matrix for dW and folds W^T dY back with col2im for dX. 1x1 convs
  * skip im2col; depthwise convs use direct per-plane kernels; convs with one input channel
- * (a grayscale network's first layer) a direct register-blocked kernel per image. */
+ * (a grayscale network's first layer) a direct register-blocked kernel per image; 3x3
+ * stride-1 pad-1 convs with enough channels Winograd F(2x2, 3x3) for the forward pass and dX
+ * (kernels/winograd.c), while their dW stays on im2col. */
 #include "core/internal.h"
 #include "kernels/im2col.h"
 #include "kernels/vec.h"
+#include "kernels/winograd.h"
 
 #include <cblas.h>
 #ifdef _OPENMP
@@ -121,6 +124,10 @@ static void conv_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, con
             int64_t i = r / o, oc = r % o;
             gf_dwconv_plane(g, x + (i * g->c + oc / og) * hw, w + oc * kk, y + r * P);
         }
+        return;
+    }
+    if (gf_wino_fwd(g)) { /* 3x3, stride 1, "same" padding: 2.25x fewer multiplies */
+        gf_wino_conv(ctx, gf_vec_level(), n, g->c, o, g->h, g->w, x, w, false, b, y, false);
         return;
     }
     if (use_direct(g)) {
@@ -286,7 +293,8 @@ gf_tensor *gf_conv1d(gf_ctx *ctx, gf_tensor *x, gf_tensor *w, gf_tensor *b,
  * dW and dX reuse one column buffer per chunk: the columns are dead once dW has them. A
  * fresh dX buffer is zeroed plane by plane just before its fold, while it is in cache.
  * Depthwise: dX planes gather from their og output channels, dW rows sum over images.
- * One input channel: dW and db come from the direct kernel (kernels/conv1ch.c). */
+ * One input channel: dW and db come from the direct kernel (kernels/conv1ch.c). Winograd
+ * geometries (gf_wino_dx): dX from kernels/winograd.c, dW and db as above. */
 void gf_bw_conv2d(gf_ctx *ctx, gf_node *node) {
     const gf_conv_geom *g = &((conv_saved *)node->saved)->g;
     gf_tensor *x = node->in[0], *w = node->in[1], *b = node->in[2];
@@ -346,6 +354,18 @@ void gf_bw_conv2d(gf_ctx *ctx, gf_node *node) {
     const float *px = gw ? gf_contig_f32(ctx, x) : NULL;
     const float *pw = gx ? gf_contig_f32(ctx, w) : NULL;
     if ((gw && !px) || (gx && !pw)) return;
+    if (gx && gf_wino_dx(g)) {
+        /* dX is the 3x3 pad-1 convolution of dY with the weights rotated by 180 degrees and
+         * C/O swapped, so the forward machinery computes it; it writes a fresh dX itself */
+        if (!gf_wino_conv(ctx, gf_vec_level(), n, o, g->c, g->h, g->w, dy, pw, true, NULL, gx,
+                          !fresh)) {
+            if (fresh) memset(gx, 0, sizeof(float) * (size_t)(n * g->c * hw));
+            return;
+        }
+        gx = NULL;
+        fresh = false;
+        if (!gw) return;
+    }
     if (depthwise(g)) {
         const int64_t kk = g->kh * g->kw;
         if (gx) {
