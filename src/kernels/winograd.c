@@ -438,7 +438,12 @@ bool gf_wino_conv(gf_ctx *ctx, int level, int64_t n, int64_t ci, int64_t co, int
     for (int64_t r0 = 0; r0 < rows; r0 += rc) {
         const int64_t r1 = rows - r0 < rc ? rows : r0 + rc, nt = (r1 - r0) * tw;
         const int64_t i0 = r0 / th, segs = (r1 - 1) / th + 1 - i0; /* images it touches */
-        /* one task per (channel, image): each writes its own part of V or of y */
+        /* One parallel region per chunk, three work-shared loops: the input transform (one
+         * task per channel and image, each writing its own part of V), the 16 products (one
+         * task each: OpenBLAS runs single-threaded inside a parallel region, and these
+         * [co, ci] x [ci, tiles] products are too small for its own threading to pay), the
+         * output transform (one task per output channel and image). Every product is
+         * computed by one thread whatever the count, so results do not depend on it. */
 #pragma omp parallel num_threads(nt_max)
         {
             float *buf = bufs + thread_index() * per_thread;
@@ -450,14 +455,11 @@ bool gf_wino_conv(gf_ctx *ctx, int level, int64_t n, int64_t ci, int64_t co, int
                 in_plane(level, x + (i * ci + c) * hw, h, w, a - i * th, e - a,
                          v + c * nt + (a - r0) * tw, ci * nt, buf);
             }
-        }
-        for (int el = 0; el < 16; el++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)co, (int)nt, (int)ci, 1.0f,
-                        u + el * co * ci, (int)ci, v + el * ci * nt, (int)nt, 0.0f,
-                        m + el * co * nt, (int)nt);
-#pragma omp parallel num_threads(nt_max)
-        {
-            float *buf = bufs + thread_index() * per_thread;
+#pragma omp for schedule(static)
+            for (int el = 0; el < 16; el++)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)co, (int)nt, (int)ci,
+                            1.0f, u + el * co * ci, (int)ci, v + el * ci * nt, (int)nt, 0.0f,
+                            m + el * co * nt, (int)nt);
 #pragma omp for schedule(static)
             for (int64_t t = 0; t < co * segs; t++) {
                 const int64_t oc = t / segs, i = i0 + t % segs;
