@@ -471,7 +471,7 @@ static void wino_op(int64_t n, int64_t c, int64_t o, int64_t h, int64_t w, bool 
                         rdw[(oc * c + ic) * 9 + t] += (double)xs[((i * c + ic) * h + iy) * w + ix] *
                                                       dys[(i * o + oc) * h * w + p];
                     }
-    float *first_y = falloc(ny), *first_dx = falloc(nx);
+    float *first_y = falloc(ny), *first_dx = falloc(nx), *first_dw = falloc(nw);
     for (int threads = 1; threads <= 3; threads += 2) {
         gf_ctx_params cp = gf_ctx_default_params();
         cp.n_threads = threads;
@@ -497,16 +497,18 @@ static void wino_op(int64_t n, int64_t c, int64_t o, int64_t h, int64_t w, bool 
             if (threads == 1) {
                 memcpy(first_y, gf_f32(y), sizeof(float) * (size_t)ny);
                 memcpy(first_dx, gf_f32(x->grad), sizeof(float) * (size_t)nx);
-            } else { /* thread-count independent */
+                memcpy(first_dw, gf_f32(wt->grad), sizeof(float) * (size_t)nw);
+            } else { /* thread-count independent, dW's row-split products included */
                 CHECK(same_bits(first_y, gf_f32(y), ny));
                 CHECK(same_bits(first_dx, gf_f32(x->grad), nx));
+                CHECK(same_bits(first_dw, gf_f32(wt->grad), nw));
             }
         }
         gf_tensor_free(x), gf_tensor_free(wt), gf_tensor_free(b), gf_tensor_free(dy);
         gf_ctx_free(ctx);
     }
     free(xs), free(ws), free(bs), free(dys), free(ry), free(rdx), free(rdw);
-    free(first_y), free(first_dx);
+    free(first_y), free(first_dx), free(first_dw);
 }
 
 /* ---- fresh gradient buffers ------------------------------------------------------------------- */
