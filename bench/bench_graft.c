@@ -5,7 +5,7 @@
  * Usage: bench_graft --workload mlp|cnn|finetune-frozen|finetune-full|sgemm
  *                    [--mode train|infer] [--threads N] [--steps K] [--windows W]
  *                    [--warmup S] [--batch B] [--data fashion-mnist|synthetic] [--seed S]
- *                    [--time-limit SECONDS]
+ *                    [--time-limit SECONDS] [--inplace on|off]
  *
  * Workloads (the same in bench_torch.py):
  *   mlp              784-256-128-10, ReLU, batch 128, Adam(lr 1e-3), cross-entropy.
@@ -26,7 +26,8 @@
  * median over windows; with --time-limit, no new window starts once that many seconds have
  * passed since the end of the warmup (at least one window always runs), which bounds a run on
  * a machine so busy that a window takes many times longer than planned. Peak RSS is
- * getrusage's ru_maxrss. time_to_first_step_s runs from the kernel's process start time
+ * getrusage's ru_maxrss; arena_peak_mib the most the context arena held at once (one step's
+ * activations, gradients and scratch). time_to_first_step_s runs from the kernel's process start time
  * (/proc/self/stat starttime, 10 ms resolution) to the end of the first training (or
  * inference) step: it includes loading the dataset and building the model. */
 #define _GNU_SOURCE
@@ -52,6 +53,7 @@ typedef struct opts {
     int64_t batch;        /* 0: the workload's default */
     uint64_t seed;
     double time_limit;    /* seconds of timed windows before stopping early; 0: none */
+    bool inplace;         /* gf_ctx_set_inplace (docs/NN.md, "Memory"); on by default */
 } opts;
 
 /* ---- clocks and process facts ------------------------------------------------------------ */
@@ -211,17 +213,18 @@ static bool step(gf_ctx *ctx, run_state *s) {
 
 static void print_json(const opts *o, const char *mode, int64_t batch, bool real, double sps,
                        const double *win, int n_win, double first_step, double start_to_main,
-                       double first_loss, double last_loss, int64_t trainable, int64_t params) {
+                       double first_loss, double last_loss, int64_t trainable, int64_t params,
+                       size_t arena_peak) {
     printf("{\"impl\":\"graft\",\"workload\":\"%s\",\"mode\":\"%s\",\"threads\":%d,"
            "\"batch\":%lld,\"data\":\"%s\",\"samples_per_s\":%.1f,\"windows\":[",
            o->workload, mode, o->threads, (long long)batch, real ? "fashion-mnist" : "synthetic",
            sps);
     for (int i = 0; i < n_win; i++) printf("%s%.1f", i ? "," : "", win[i]);
-    printf("],\"steps_per_window\":%d,\"peak_rss_mib\":%.1f,\"time_to_first_step_s\":%.3f,"
-           "\"process_start_to_main_s\":%.3f,\"params\":%lld,\"trainable_params\":%lld,"
-           "\"blas\":\"%s\"",
-           o->steps, peak_rss_mib(), first_step, start_to_main, (long long)params,
-           (long long)trainable, gf_blas_threading());
+    printf("],\"steps_per_window\":%d,\"peak_rss_mib\":%.1f,\"arena_peak_mib\":%.1f,"
+           "\"time_to_first_step_s\":%.3f,\"process_start_to_main_s\":%.3f,\"params\":%lld,"
+           "\"trainable_params\":%lld,\"blas\":\"%s\"",
+           o->steps, peak_rss_mib(), (double)arena_peak / 1048576.0, first_step, start_to_main,
+           (long long)params, (long long)trainable, gf_blas_threading());
     if (strcmp(mode, "train") == 0)
         printf(",\"first_loss\":%.4f,\"last_loss\":%.4f", first_loss, last_loss);
     printf("}\n");
@@ -246,6 +249,7 @@ static int run_model(const opts *o, double start_to_main) {
     cp.seed = o->seed;
     gf_ctx *ctx = gf_ctx_new(&cp);
     if (!ctx) return die(NULL, "context");
+    gf_ctx_set_inplace(ctx, o->inplace);
 
     run_state s = {0};
     s.batch = o->batch > 0 ? o->batch : (mlp ? 128 : 64);
@@ -297,7 +301,7 @@ static int run_model(const opts *o, double start_to_main) {
     }
     print_json(o, mode, s.batch, real, median(win, n_win), win, n_win, first_step,
                start_to_main, first_loss, s.last_loss, gf_module_param_count(s.model, true),
-               gf_module_param_count(s.model, false));
+               gf_module_param_count(s.model, false), gf_arena_peak(gf_ctx_arena(ctx)));
     gf_optim_free(s.opt);
     gf_module_free(s.model);
     free(s.perm);
@@ -363,12 +367,12 @@ static void usage(void) {
             "usage: bench_graft --workload mlp|cnn|finetune-frozen|finetune-full|sgemm\n"
             "                   [--mode train|infer] [--threads N] [--steps K] [--windows W]\n"
             "                   [--warmup S] [--batch B] [--data fashion-mnist|synthetic]\n"
-            "                   [--seed S] [--time-limit SECONDS]\n");
+            "                   [--seed S] [--time-limit SECONDS] [--inplace on|off]\n");
 }
 
 int main(int argc, char **argv) {
     const double start_to_main = since_process_start();
-    opts o = {"mlp", "train", "fashion-mnist", 1, 20, 5, 5, 0, 0, 0.0};
+    opts o = {"mlp", "train", "fashion-mnist", 1, 20, 5, 5, 0, 0, 0.0, true};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
@@ -386,6 +390,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--batch")) o.batch = atoll(v);
         else if (!strcmp(a, "--seed")) o.seed = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--time-limit")) o.time_limit = atof(v);
+        else if (!strcmp(a, "--inplace")) o.inplace = strcmp(v, "off") != 0;
         else {
             fprintf(stderr, "bench_graft: unknown option '%s'\n", a);
             usage();

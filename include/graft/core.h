@@ -106,6 +106,14 @@ gf_arena *gf_ctx_arena(gf_ctx *ctx);
 bool gf_ctx_set_grad_enabled(gf_ctx *ctx, bool enabled);
 bool gf_ctx_grad_enabled(const gf_ctx *ctx);
 
+/* Memory-saving execution inside Sequential containers and other containers that run their
+ * children in order (docs/NN.md, "Memory"): a ReLU overwrites the output of the layer before
+ * it, and gradient buffers of tensors that never leave the container are reused. Only
+ * provably unobservable tensors are touched, and every result is bitwise the same either
+ * way. On by default; returns the previous setting. Applies to forwards run while set. */
+bool gf_ctx_set_inplace(gf_ctx *ctx, bool enabled);
+bool gf_ctx_inplace(const gf_ctx *ctx);
+
 /* Errors: the first error since the last clear is kept; later ones are dropped so the
  * message names the root cause. Functions that return a tensor return NULL on error; a NULL
  * input makes an op return NULL without a new message, so a forward pass can be checked once

@@ -3,23 +3,69 @@
  * backward when its output received a gradient. */
 #include "core/internal.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 
 static const char *const op_names[GF_OP_COUNT] = {
-#define GF_X_NAME(E, n) #n,
+#define GF_X_NAME(E, n, r) #n,
     GF_OP_LIST(GF_X_NAME)
 #undef GF_X_NAME
 };
 
 static const gf_backward_fn backward_fns[GF_OP_COUNT] = {
-#define GF_X_FN(E, n) gf_bw_##n,
+#define GF_X_FN(E, n, r) gf_bw_##n,
     GF_OP_LIST(GF_X_FN)
 #undef GF_X_FN
+};
+
+static const unsigned op_reads[GF_OP_COUNT] = {
+#define GF_X_READS(E, n, r) r,
+    GF_OP_LIST(GF_X_READS)
+#undef GF_X_READS
 };
 
 _Static_assert(sizeof op_names / sizeof op_names[0] == GF_OP_COUNT, "op name table size");
 
 const char *gf_op_name(gf_op op) { return (op >= 0 && op < GF_OP_COUNT) ? op_names[op] : "?"; }
+
+/* An unknown op reads everything: the in-place rules then leave its tensors alone. */
+unsigned gf_op_reads(gf_op op) {
+    return (op >= 0 && op < GF_OP_COUNT) ? op_reads[op] : GF_BW_IN | GF_BW_OUT;
+}
+
+/* Byte range [*lo, *hi) that t's elements span (strides may be 0 or negative); false for an
+ * empty tensor. */
+static bool span_of(const gf_tensor *t, uintptr_t *lo, uintptr_t *hi) {
+    if (!t || t->numel == 0) return false;
+    const int64_t es = (int64_t)gf_dtype_size(t->dtype);
+    int64_t min = 0, max = 0;
+    for (int d = 0; d < t->ndim; d++) {
+        const int64_t reach = (t->shape[d] - 1) * t->stride[d];
+        if (reach < 0) min += reach;
+        else max += reach;
+    }
+    *lo = (uintptr_t)t->data + (uintptr_t)(min * es);
+    *hi = (uintptr_t)t->data + (uintptr_t)((max + 1) * es);
+    return true;
+}
+
+static bool overlaps(const gf_tensor *t, uintptr_t lo, uintptr_t hi) {
+    uintptr_t a, b;
+    return span_of(t, &a, &b) && a < hi && lo < b;
+}
+
+bool gf_tape_spares(const gf_ctx *ctx, const gf_tensor *x, const gf_node *since) {
+    uintptr_t lo, hi;
+    if (!span_of(x, &lo, &hi)) return true;
+    for (const gf_node *n = ctx->tape; n && n != since; n = n->prev) {
+        const unsigned r = gf_op_reads(n->op);
+        if ((r & GF_BW_OUT) && (!n->out || overlaps(n->out, lo, hi))) return false;
+        if (r & GF_BW_IN)
+            for (int i = 0; i < n->n_in; i++)
+                if (overlaps(n->in[i], lo, hi)) return false;
+    }
+    return true;
+}
 
 bool gf_wants_grad(const gf_ctx *ctx, gf_tensor *const *in, int n_in) {
     if (!ctx->grad_enabled) return false;
@@ -46,6 +92,7 @@ gf_node *gf_record(gf_ctx *ctx, gf_op op, gf_tensor *out, gf_tensor *const *in, 
     n->out = out;
     n->saved = saved;
     n->prev = ctx->tape;
+    n->out_private = n->out_dead = false;
     ctx->tape = n;
     ctx->tape_len++;
     out->node = n;
@@ -55,12 +102,23 @@ gf_node *gf_record(gf_ctx *ctx, gf_op op, gf_tensor *out, gf_tensor *const *in, 
 
 int64_t gf_tape_size(const gf_ctx *ctx) { return ctx->tape_len; }
 
+/* A new uninitialised arena gradient buffer for t: t's own storage when its producer is
+ * marked out_dead (no backward reads t's values any more, docs/NN.md "Memory"; the gradient
+ * is contiguous over t's shape, so t must be too), else fresh arena memory. */
+static gf_tensor *new_arena_grad(gf_ctx *ctx, gf_tensor *t) {
+    if (t->node && t->node->out == t && t->node->out_dead && t->dtype == GF_F32 &&
+        gf_tensor_is_contiguous(t))
+        return gf_view_raw(ctx, GF_F32, t->ndim, t->shape, NULL, t->data);
+    return gf_empty(ctx, GF_F32, t->ndim, t->shape);
+}
+
 float *gf_grad_of(gf_ctx *ctx, gf_tensor *t) {
     if (!t || !t->requires_grad) return NULL;
     if (!t->grad) {
         gf_tensor *g = t->persistent ? gf_tensor_new(ctx, GF_F32, t->ndim, t->shape)
-                                     : gf_zeros(ctx, GF_F32, t->ndim, t->shape);
+                                     : new_arena_grad(ctx, t);
         if (!g) return NULL;
+        if (!t->persistent) memset(g->data, 0, sizeof(float) * (size_t)g->numel);
         t->grad = g;
     }
     return gf_f32(t->grad);
@@ -70,13 +128,24 @@ float *gf_grad_of_for_write(gf_ctx *ctx, gf_tensor *t, bool *fresh) {
     *fresh = false;
     if (!t || !t->requires_grad) return NULL;
     if (!t->grad && !t->persistent) {
-        gf_tensor *g = gf_empty(ctx, GF_F32, t->ndim, t->shape);
+        gf_tensor *g = new_arena_grad(ctx, t);
         if (!g) return NULL;
         t->grad = g;
         *fresh = true;
         return gf_f32(g);
     }
     return gf_grad_of(ctx, t);
+}
+
+bool gf_take_out_grad(gf_node *node, gf_tensor *t) {
+    gf_tensor *g = node->out->grad;
+    if (!node->out_private || !t || !t->requires_grad || t->grad || t->persistent || !g ||
+        g->persistent || g->numel != t->numel || g->ndim != t->ndim)
+        return false;
+    for (int d = 0; d < t->ndim; d++)
+        if (g->shape[d] != t->shape[d]) return false;
+    t->grad = g;
+    return true;
 }
 
 /* Runs every node's backward from the newest, then drops the tape: a graph is consumed by

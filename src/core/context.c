@@ -59,6 +59,7 @@ gf_ctx *gf_ctx_new(const gf_ctx_params *params) {
         return NULL;
     }
     ctx->grad_enabled = true;
+    ctx->inplace = true;
     gf_rng_seed(&ctx->rng, p.seed);
     gf_ctx_set_threads(ctx, p.n_threads);
     return ctx;
@@ -74,6 +75,7 @@ void gf_ctx_reset(gf_ctx *ctx) {
     gf_arena_reset(ctx->arena);
     ctx->tape = NULL;
     ctx->tape_len = 0;
+    ctx->inplace_input = NULL;
 }
 
 void gf_ctx_set_threads(gf_ctx *ctx, int n) {
@@ -103,6 +105,14 @@ bool gf_ctx_set_grad_enabled(gf_ctx *ctx, bool enabled) {
 }
 
 bool gf_ctx_grad_enabled(const gf_ctx *ctx) { return ctx->grad_enabled; }
+
+bool gf_ctx_set_inplace(gf_ctx *ctx, bool enabled) {
+    bool prev = ctx->inplace;
+    ctx->inplace = enabled;
+    return prev;
+}
+
+bool gf_ctx_inplace(const gf_ctx *ctx) { return ctx->inplace; }
 
 gf_status gf_ctx_status(const gf_ctx *ctx) { return ctx->status; }
 const char *gf_ctx_error(const gf_ctx *ctx) { return ctx->error; }

@@ -9,7 +9,7 @@
 #include <string.h>
 
 typedef enum gf_op {
-#define GF_X_ENUM(E, n) GF_OP_##E,
+#define GF_X_ENUM(E, n, r) GF_OP_##E,
     GF_OP_LIST(GF_X_ENUM)
 #undef GF_X_ENUM
     GF_OP_COUNT
@@ -23,14 +23,22 @@ struct gf_node {
     gf_tensor *out;
     void *saved;   /* op-specific record (parameters, masks, statistics) */
     gf_node *prev; /* previous node on the tape */
+    /* Set after the forward by gf_module_forward_children (docs/NN.md, "Memory"), never by
+     * an op: out_private: no code outside the library holds `out`, so once this node's
+     * backward has read out->grad, that buffer may be reused (an input's gradient written
+     * over it). out_dead: in addition no backward reads out's values (nor those of any
+     * tensor sharing its storage), so out's gradient may be placed in out's own storage. */
+    bool out_private, out_dead;
 };
 
 typedef void (*gf_backward_fn)(gf_ctx *ctx, gf_node *node);
-#define GF_X_DECL(E, n) void gf_bw_##n(gf_ctx *ctx, gf_node *node);
+#define GF_X_DECL(E, n, r) void gf_bw_##n(gf_ctx *ctx, gf_node *node);
 GF_OP_LIST(GF_X_DECL)
 #undef GF_X_DECL
 
 const char *gf_op_name(gf_op op);
+/* The GF_BW_IN / GF_BW_OUT flags of op (src/core/op_list.h). */
+unsigned gf_op_reads(gf_op op);
 
 struct gf_ctx {
     gf_arena *arena;
@@ -40,6 +48,10 @@ struct gf_ctx {
     int n_threads;
     int64_t conv_chunk_floats; /* scratch budget of the conv kernels; 0: default */
     bool grad_enabled;
+    bool inplace;              /* gf_ctx_set_inplace: the memory rules of docs/NN.md apply */
+    /* The tensor the next ReLU module may overwrite (set by gf_module_forward_children for
+     * one child call only, after checking the rules), else NULL. */
+    gf_tensor *inplace_input;
     gf_status status;
     char error[512];
 };
@@ -53,6 +65,13 @@ bool gf_wants_grad(const gf_ctx *ctx, gf_tensor *const *in, int n_in);
 gf_node *gf_record(gf_ctx *ctx, gf_op op, gf_tensor *out, gf_tensor *const *in, int n_in,
                    size_t saved_bytes);
 
+/* Makes node->out's gradient buffer t's gradient too and returns true, when node->out is
+ * marked out_private (its gradient is read by nobody after this node's backward), t has no
+ * gradient yet, t lives in the arena and has the same shape. The caller then computes t's
+ * gradient in place over the output gradient, as a fresh buffer (0 + term per element, see
+ * gf_grad_of_for_write). Saves one gradient buffer per elementwise op in a Sequential. */
+bool gf_take_out_grad(gf_node *node, gf_tensor *t);
+
 /* Contiguous float gradient buffer of t (allocated zeroed on first use: in the arena for
  * arena tensors, with malloc for persistent ones). NULL when t does not require grad, or on
  * out-of-memory (ctx error set). */
@@ -63,6 +82,15 @@ float *gf_grad_of(gf_ctx *ctx, gf_tensor *t);
  * what zero-fill and += give, signed zeros included) instead of accumulating. Otherwise
  * *fresh is false and the caller accumulates (+=) as with gf_grad_of. */
 float *gf_grad_of_for_write(gf_ctx *ctx, gf_tensor *t, bool *fresh);
+
+/* True when no node recorded after `since` (NULL: the whole tape) reads, in its backward,
+ * the values of a tensor whose storage overlaps x's elements (by the GF_BW_* flags). */
+bool gf_tape_spares(const gf_ctx *ctx, const gf_tensor *x, const gf_node *since);
+
+/* relu(x) written over x's own storage (x contiguous f32): the output is a new header on
+ * x's data, recorded like gf_relu. Only for callers that have proved that x's values are
+ * never read again (gf_module_forward_children); see docs/NN.md, "Memory". */
+gf_tensor *gf_relu_inplace(gf_ctx *ctx, gf_tensor *x);
 
 /* Pointer to t's elements in contiguous order: t->data itself, or an arena copy. */
 const float *gf_contig_f32(gf_ctx *ctx, const gf_tensor *t);

@@ -1,56 +1,66 @@
-/* The table of recorded ops: X(ENUM_SUFFIX, name). Each name has a backward function
+/* The table of recorded ops: X(ENUM_SUFFIX, name, reads). Each name has a backward function
  * gf_bw_<name> defined next to its forward in src/ops/. Adding an op = one line here plus
- * the forward/backward pair; a missing backward is a link error. */
+ * the forward/backward pair; a missing backward is a link error.
+ *
+ * `reads` says which tensor values the op's backward uses besides its output gradient and
+ * its own saved record (masks, argmax, statistics): GF_BW_IN the values of its inputs,
+ * GF_BW_OUT the values of its output. The in-place rules of Sequential (docs/NN.md,
+ * "Memory") overwrite a tensor only when no recorded op that can see it has the matching
+ * flag, so a flag may be too wide (costs memory) but never too narrow: when unsure, give
+ * both. An op whose saved record points into an input or its output counts as reading it. */
 #ifndef GRAFT_OP_LIST_H
 #define GRAFT_OP_LIST_H
 
+#define GF_BW_IN 1u
+#define GF_BW_OUT 2u
+
 #define GF_OP_LIST(X)                                                                      \
-    X(ADD, add)                                                                            \
-    X(SUB, sub)                                                                            \
-    X(MUL, mul)                                                                            \
-    X(DIV, div)                                                                            \
-    X(POW, pow)                                                                            \
-    X(AFFINE, affine)                                                                      \
-    X(MATMUL, matmul)                                                                      \
-    X(LINEAR, linear)                                                                      \
-    X(EXP, exp)                                                                            \
-    X(LOG, log)                                                                            \
-    X(SQRT, sqrt)                                                                          \
-    X(POW_SCALAR, pow_scalar)                                                              \
-    X(CLAMP, clamp)                                                                        \
-    X(RELU, relu)                                                                          \
-    X(LEAKY_RELU, leaky_relu)                                                              \
-    X(ELU, elu)                                                                            \
-    X(GELU, gelu)                                                                          \
-    X(SILU, silu)                                                                          \
-    X(SIGMOID, sigmoid)                                                                    \
-    X(TANH, tanh)                                                                          \
-    X(SOFTPLUS, softplus)                                                                  \
-    X(SOFTMAX, softmax)                                                                    \
-    X(LOG_SOFTMAX, log_softmax)                                                            \
-    X(SUM, sum)                                                                            \
-    X(MEAN, mean)                                                                          \
-    X(MAX, max)                                                                            \
-    X(VIEW, view)                                                                          \
-    X(COPY, copy)                                                                          \
-    X(CONCAT, concat)                                                                      \
-    X(PAD, pad)                                                                            \
-    X(CONV2D, conv2d)                                                                      \
-    X(MAX_POOL2D, max_pool2d)                                                              \
-    X(AVG_POOL2D, avg_pool2d)                                                              \
-    X(ADAPTIVE_AVG_POOL2D, adaptive_avg_pool2d)                                            \
-    X(BATCH_NORM, batch_norm)                                                              \
-    X(LAYER_NORM, layer_norm)                                                              \
-    X(DROPOUT, dropout)                                                                    \
-    X(EMBEDDING, embedding)                                                                \
-    X(CROSS_ENTROPY, cross_entropy)                                                        \
-    X(CROSS_ENTROPY_PROB, cross_entropy_prob)                                              \
-    X(NLL_LOSS, nll_loss)                                                                  \
-    X(MSE_LOSS, mse_loss)                                                                  \
-    X(L1_LOSS, l1_loss)                                                                    \
-    X(SMOOTH_L1_LOSS, smooth_l1_loss)                                                      \
-    X(HUBER_LOSS, huber_loss)                                                              \
-    X(BCE_WITH_LOGITS, bce_with_logits)                                                    \
-    X(KL_DIV, kl_div)
+    X(ADD, add, 0)                                                                         \
+    X(SUB, sub, 0)                                                                         \
+    X(MUL, mul, GF_BW_IN)                                                                  \
+    X(DIV, div, GF_BW_IN)                                                                  \
+    X(POW, pow, GF_BW_IN | GF_BW_OUT)                                                      \
+    X(AFFINE, affine, 0)                                                                   \
+    X(MATMUL, matmul, GF_BW_IN)                                                            \
+    X(LINEAR, linear, GF_BW_IN)                                                            \
+    X(EXP, exp, GF_BW_OUT)                                                                 \
+    X(LOG, log, GF_BW_IN)                                                                  \
+    X(SQRT, sqrt, GF_BW_OUT)                                                               \
+    X(POW_SCALAR, pow_scalar, GF_BW_IN)                                                    \
+    X(CLAMP, clamp, GF_BW_IN)                                                              \
+    X(RELU, relu, 0)                                                                       \
+    X(LEAKY_RELU, leaky_relu, GF_BW_IN)                                                    \
+    X(ELU, elu, GF_BW_IN)                                                                  \
+    X(GELU, gelu, GF_BW_IN)                                                                \
+    X(SILU, silu, GF_BW_IN)                                                                \
+    X(SIGMOID, sigmoid, GF_BW_OUT)                                                         \
+    X(TANH, tanh, GF_BW_OUT)                                                               \
+    X(SOFTPLUS, softplus, GF_BW_IN)                                                        \
+    X(SOFTMAX, softmax, GF_BW_OUT)                                                         \
+    X(LOG_SOFTMAX, log_softmax, GF_BW_OUT)                                                 \
+    X(SUM, sum, 0)                                                                         \
+    X(MEAN, mean, 0)                                                                       \
+    X(MAX, max, GF_BW_IN | GF_BW_OUT)                                                      \
+    X(VIEW, view, 0)                                                                       \
+    X(COPY, copy, 0)                                                                       \
+    X(CONCAT, concat, 0)                                                                   \
+    X(PAD, pad, 0)                                                                         \
+    X(CONV2D, conv2d, GF_BW_IN)                                                            \
+    X(MAX_POOL2D, max_pool2d, 0)                                                           \
+    X(AVG_POOL2D, avg_pool2d, 0)                                                           \
+    X(ADAPTIVE_AVG_POOL2D, adaptive_avg_pool2d, 0)                                         \
+    X(BATCH_NORM, batch_norm, GF_BW_IN)                                                    \
+    X(LAYER_NORM, layer_norm, GF_BW_IN)                                                    \
+    X(DROPOUT, dropout, 0)                                                                 \
+    X(EMBEDDING, embedding, GF_BW_IN)                                                      \
+    X(CROSS_ENTROPY, cross_entropy, GF_BW_IN | GF_BW_OUT)                                  \
+    X(CROSS_ENTROPY_PROB, cross_entropy_prob, GF_BW_IN | GF_BW_OUT)                        \
+    X(NLL_LOSS, nll_loss, GF_BW_IN | GF_BW_OUT)                                            \
+    X(MSE_LOSS, mse_loss, GF_BW_IN | GF_BW_OUT)                                            \
+    X(L1_LOSS, l1_loss, GF_BW_IN | GF_BW_OUT)                                              \
+    X(SMOOTH_L1_LOSS, smooth_l1_loss, GF_BW_IN | GF_BW_OUT)                                \
+    X(HUBER_LOSS, huber_loss, GF_BW_IN | GF_BW_OUT)                                        \
+    X(BCE_WITH_LOGITS, bce_with_logits, GF_BW_IN | GF_BW_OUT)                              \
+    X(KL_DIV, kl_div, GF_BW_IN | GF_BW_OUT)
 
 #endif

@@ -23,9 +23,9 @@ static inline void taps(int64_t start, int64_t k, int64_t dil, int64_t size, int
     *lo = start;
 }
 
-/* best, best_i = v, i when v > best or v is NaN (PyTorch's rule), without a branch: on real
+/* best, best_t = v, t when v > best or v is NaN (PyTorch's rule), without a branch: on real
  * data the comparison is a coin flip, and mispredicted branches made the kernel 3x slower. */
-static inline void max_step(float v, int64_t i, float *best, int64_t *best_i) {
+static inline void max_step(float v, int64_t t, float *best, int64_t *best_t) {
     uint32_t take = (uint32_t)((v > *best) | (v != v));
     uint32_t m32 = 0u - take, vb, bb;
     uint64_t m64 = 0u - (uint64_t)take;
@@ -33,33 +33,53 @@ static inline void max_step(float v, int64_t i, float *best, int64_t *best_i) {
     memcpy(&bb, best, sizeof bb);
     bb = (vb & m32) | (bb & ~m32);
     memcpy(best, &bb, sizeof bb);
-    *best_i = (int64_t)(((uint64_t)i & m64) | ((uint64_t)*best_i & ~m64));
+    *best_t = (int64_t)(((uint64_t)t & m64) | ((uint64_t)*best_t & ~m64));
 }
 
-void gf_maxpool_plane_ref(const gf_maxpool_geom *g, const float *x, float *y, int32_t *arg) {
+/* The chain runs over taps (r * kw + c from the window's corner); arg gets the winner's plane
+ * index, tap the tap itself. */
+static void plane_ref(const gf_maxpool_geom *g, const float *x, float *y, int32_t *arg,
+                      uint8_t *tap) {
     for (int64_t oy = 0; oy < g->oh; oy++) {
+        const int64_t wy = oy * g->sh - g->ph;
         int64_t y0, y1;
-        taps(oy * g->sh - g->ph, g->kh, g->dh, g->h, &y0, &y1);
+        taps(wy, g->kh, g->dh, g->h, &y0, &y1);
         for (int64_t ox = 0; ox < g->ow; ox++) {
+            const int64_t wx = ox * g->sw - g->pw;
             int64_t x0, x1;
-            taps(ox * g->sw - g->pw, g->kw, g->dw, g->w, &x0, &x1);
+            taps(wx, g->kw, g->dw, g->w, &x0, &x1);
             /* as PyTorch: start from -inf at the first tap; the first of equal maxima wins,
              * a NaN always wins */
-            int64_t best_i = y0 * g->w + x0;
+            const int64_t c0 = (x0 - wx) / g->dw;
+            int64_t best_t = (y0 - wy) / g->dh * g->kw + c0;
             float best = -INFINITY;
-            for (int64_t iy = y0; iy < y1; iy += g->dh)
-                for (int64_t ix = x0; ix < x1; ix += g->dw)
-                    max_step(x[iy * g->w + ix], iy * g->w + ix, &best, &best_i);
+            for (int64_t iy = y0, r = (y0 - wy) / g->dh; iy < y1; iy += g->dh, r++)
+                for (int64_t ix = x0, c = c0; ix < x1; ix += g->dw, c++)
+                    max_step(x[iy * g->w + ix], r * g->kw + c, &best, &best_t);
             y[oy * g->ow + ox] = best;
-            if (arg) arg[oy * g->ow + ox] = (int32_t)best_i;
+            if (arg)
+                arg[oy * g->ow + ox] = (int32_t)((wy + best_t / g->kw * g->dh) * g->w + wx +
+                                                 best_t % g->kw * g->dw);
+            if (tap) tap[oy * g->ow + ox] = (uint8_t)best_t;
         }
     }
 }
 
+bool gf_maxpool_taps_fit(const gf_maxpool_geom *g) { return g->kh * g->kw <= 256; }
+
+void gf_maxpool_plane_ref(const gf_maxpool_geom *g, const float *x, float *y, int32_t *arg) {
+    plane_ref(g, x, y, arg, NULL);
+}
+
+void gf_maxpool_plane_ref_taps(const gf_maxpool_geom *g, const float *x, float *y, uint8_t *tap) {
+    plane_ref(g, x, y, NULL, tap);
+}
+
 /* ---- tiled fast path ------------------------------------------------------------------------
  * Windows [oy*kh, +kh) x [ox*kw, +kw). Starting the chain from the first tap's value is the
- * same as starting from -inf: a first tap of -inf leaves best = -inf and the index at the
- * first tap either way. Each step takes v when v > best or v is NaN.
+ * same as starting from -inf: a first tap of -inf leaves best = -inf and the winner at the
+ * first tap either way. Each step takes v when v > best or v is NaN. The chain carries taps
+ * (dy * kw + dx), turned into plane indices only for an int32 argmax.
  *
  * 2x2 windows (the common case) run 4 outputs at a time in explicit 4-lane vectors: a row
  * pair is loaded as 8 + 8 floats and split into even and odd columns. A row whose width is
@@ -98,79 +118,99 @@ GF_INLINE void step1(float v, int32_t i, float *best, int32_t *bi) {
     *bi = (int32_t)(((uint32_t)i & m) | ((uint32_t)*bi & ~m));
 }
 
-/* Outputs [ox, ox + 4) of a 2x2 row pair; i0: plane index of r0[0], w: row length. */
+/* Outputs [ox, ox + 4) of a 2x2 row pair; i0: plane index of r0[0], w: row length. Taps 0..3
+ * are (0, 0), (0, 1), (1, 0), (1, 1); a tap t is at plane index corner + (t & 1) + (t >> 1) w. */
 GF_INLINE void block_2x2(const float *r0, const float *r1, int32_t ox, int32_t i0, int32_t w,
-                         float *y, int32_t *arg) {
+                         float *y, int32_t *arg, uint8_t *tap) {
     const v4f a0 = ld4(r0 + 2 * ox), a1 = ld4(r0 + 2 * ox + 4);
     const v4f c0 = ld4(r1 + 2 * ox), c1 = ld4(r1 + 2 * ox + 4);
+    const bool want = arg || tap;
     v4f b = SHUF(a0, a1, 0, 2, 4, 6), v;
-    v4i t;
-    const v4i i = i0 + 2 * ox + (v4i){0, 2, 4, 6};
-    v4i bi = i;
+    v4i t, bt = {0, 0, 0, 0};
     v = SHUF(a0, a1, 1, 3, 5, 7), t = (v > b) | (v != v), b = blendf(t, v, b);
-    if (arg) bi = blendi(t, i + 1, bi);
+    if (want) bt = blendi(t, (v4i){1, 1, 1, 1}, bt);
     v = SHUF(c0, c1, 0, 2, 4, 6), t = (v > b) | (v != v), b = blendf(t, v, b);
-    if (arg) bi = blendi(t, i + w, bi);
+    if (want) bt = blendi(t, (v4i){2, 2, 2, 2}, bt);
     v = SHUF(c0, c1, 1, 3, 5, 7), t = (v > b) | (v != v), b = blendf(t, v, b);
-    if (arg) bi = blendi(t, i + w + 1, bi);
+    if (want) bt = blendi(t, (v4i){3, 3, 3, 3}, bt);
     memcpy(y + ox, &b, sizeof b);
-    if (arg) memcpy(arg + ox, &bi, sizeof bi);
+    if (arg) {
+        const v4i i = i0 + 2 * ox + (v4i){0, 2, 4, 6};
+        const v4i bi = i + (bt & 1) + (-(bt >> 1) & w);
+        memcpy(arg + ox, &bi, sizeof bi);
+    }
+    if (tap)
+        for (int k = 0; k < 4; k++) tap[ox + k] = (uint8_t)bt[k];
 }
 
 GF_INLINE void row_2x2(const float *r0, const float *r1, int32_t ow, int32_t i0, int32_t w,
-                       float *y, int32_t *arg) {
+                       float *y, int32_t *arg, uint8_t *tap) {
     if (ow < 4) {
         for (int32_t ox = 0; ox < ow; ox++) {
-            const int32_t i = i0 + 2 * ox;
             float b = r0[2 * ox];
-            int32_t bi = i;
-            step1(r0[2 * ox + 1], i + 1, &b, &bi);
-            step1(r1[2 * ox], i + w, &b, &bi);
-            step1(r1[2 * ox + 1], i + w + 1, &b, &bi);
+            int32_t bt = 0;
+            step1(r0[2 * ox + 1], 1, &b, &bt);
+            step1(r1[2 * ox], 2, &b, &bt);
+            step1(r1[2 * ox + 1], 3, &b, &bt);
             y[ox] = b;
-            if (arg) arg[ox] = bi;
+            if (arg) arg[ox] = i0 + 2 * ox + (bt & 1) + (bt >> 1) * w;
+            if (tap) tap[ox] = (uint8_t)bt;
         }
         return;
     }
     int32_t ox = 0;
-    for (; ox + 4 <= ow; ox += 4) block_2x2(r0, r1, ox, i0, w, y, arg);
-    if (ox < ow) block_2x2(r0, r1, ow - 4, i0, w, y, arg);
+    for (; ox + 4 <= ow; ox += 4) block_2x2(r0, r1, ox, i0, w, y, arg, tap);
+    if (ox < ow) block_2x2(r0, r1, ow - 4, i0, w, y, arg, tap);
 }
 
 /* Any tiling: the output row is the running maximum, updated tap by tap in PyTorch's order
  * (rows of the window, then columns). */
 static void row_any(const float *r, int32_t ow, int32_t kh, int32_t kw, int32_t w, int32_t i0,
-                    float *y, int32_t *arg) {
-    int32_t scratch_i[64];
+                    float *y, int32_t *arg, uint8_t *tap) {
+    int32_t tb[64];
     for (int32_t ox0 = 0; ox0 < ow; ox0 += 64) { /* blocks of 64 outputs */
         const int32_t n = ow - ox0 < 64 ? ow - ox0 : 64;
         float *yb = y + ox0;
-        int32_t *ab = arg ? arg + ox0 : scratch_i;
         const float *rb = r + (int64_t)ox0 * kw;
-        const int32_t ib = i0 + ox0 * kw;
         for (int32_t ox = 0; ox < n; ox++) {
             yb[ox] = rb[ox * kw];
-            ab[ox] = ib + ox * kw;
+            tb[ox] = 0;
         }
         for (int32_t dy = 0; dy < kh; dy++)
             for (int32_t dx = dy ? 0 : 1; dx < kw; dx++) {
                 const float *rt = rb + (int64_t)dy * w + dx;
-                const int32_t it = ib + dy * w + dx;
-                for (int32_t ox = 0; ox < n; ox++)
-                    step1(rt[ox * kw], it + ox * kw, yb + ox, ab + ox);
+                const int32_t t = dy * kw + dx;
+                for (int32_t ox = 0; ox < n; ox++) step1(rt[ox * kw], t, yb + ox, tb + ox);
             }
+        if (arg)
+            for (int32_t ox = 0; ox < n; ox++)
+                arg[ox0 + ox] = i0 + (ox0 + ox) * kw + tb[ox] / kw * w + tb[ox] % kw;
+        if (tap)
+            for (int32_t ox = 0; ox < n; ox++) tap[ox0 + ox] = (uint8_t)tb[ox];
     }
 }
 
-void gf_maxpool_plane_tiled(const gf_maxpool_geom *g, const float *x, float *y, int32_t *arg) {
+static void plane_tiled(const gf_maxpool_geom *g, const float *x, float *y, int32_t *arg,
+                        uint8_t *tap) {
     const int32_t w = (int32_t)g->w, ow = (int32_t)g->ow, kh = (int32_t)g->kh, kw = (int32_t)g->kw;
     for (int32_t oy = 0; oy < (int32_t)g->oh; oy++) {
         const float *r = x + (int64_t)oy * kh * w;
         const int32_t i0 = oy * kh * w;
         int32_t *ar = arg ? arg + (int64_t)oy * ow : NULL;
-        if (kh == 2 && kw == 2) row_2x2(r, r + w, ow, i0, w, y + (int64_t)oy * ow, ar);
-        else row_any(r, ow, kh, kw, w, i0, y + (int64_t)oy * ow, ar);
+        uint8_t *tr = tap ? tap + (int64_t)oy * ow : NULL;
+        float *yr = y + (int64_t)oy * ow;
+        if (kh == 2 && kw == 2) row_2x2(r, r + w, ow, i0, w, yr, ar, tr);
+        else row_any(r, ow, kh, kw, w, i0, yr, ar, tr);
     }
+}
+
+void gf_maxpool_plane_tiled(const gf_maxpool_geom *g, const float *x, float *y, int32_t *arg) {
+    plane_tiled(g, x, y, arg, NULL);
+}
+
+void gf_maxpool_plane_tiled_taps(const gf_maxpool_geom *g, const float *x, float *y,
+                                 uint8_t *tap) {
+    plane_tiled(g, x, y, NULL, tap);
 }
 
 /* ---- backward ------------------------------------------------------------------------------ */
@@ -219,6 +259,64 @@ static void bwd_fresh(const gf_maxpool_geom *g, const float *dy, const int32_t *
     }
     for (int64_t row = g->oh * g->kh; row < g->h; row++)
         memset(gx + row * g->w, 0, sizeof(float) * (size_t)g->w);
+}
+
+/* Taps: the same passes, matching each element against the tap it is in its window. */
+GF_INLINE void pair_block_taps(const float *d, const uint8_t *a, int32_t ox, int32_t t0,
+                               float *dst) {
+    const v4f v = (v4f){0, 0, 0, 0} + ld4(d + ox);
+    const v4i ai = {a[ox], a[ox + 1], a[ox + 2], a[ox + 3]};
+    const v4f e = (v4f)((v4i)v & (ai == t0)), o = (v4f)((v4i)v & (ai == t0 + 1));
+    const v4f lo = SHUF(e, o, 0, 4, 1, 5), hi = SHUF(e, o, 2, 6, 3, 7);
+    memcpy(dst + 2 * ox, &lo, sizeof lo);
+    memcpy(dst + 2 * ox + 4, &hi, sizeof hi);
+}
+
+static void bwd_fresh_taps(const gf_maxpool_geom *g, const float *dy, const uint8_t *tap,
+                           float *gx) {
+    const int32_t w = (int32_t)g->w, ow = (int32_t)g->ow, kh = (int32_t)g->kh, kw = (int32_t)g->kw;
+    const int32_t span = ow * kw;
+    const float z = k_zero; /* 0 + dy, not folded away: -0 must become +0 as with += */
+    for (int32_t oy = 0; oy < (int32_t)g->oh; oy++) {
+        const float *d = dy + (int64_t)oy * ow;
+        const uint8_t *a = tap + (int64_t)oy * ow;
+        for (int32_t r = 0; r < kh; r++) {
+            float *dst = gx + (int64_t)(oy * kh + r) * w;
+            if (kw == 2 && ow >= 4) {
+                int32_t ox = 0;
+                for (; ox + 4 <= ow; ox += 4) pair_block_taps(d, a, ox, 2 * r, dst);
+                if (ox < ow) pair_block_taps(d, a, ow - 4, 2 * r, dst);
+            } else {
+                for (int32_t ox = 0; ox < ow; ox++)
+                    for (int32_t c = 0; c < kw; c++) {
+                        const float v = z + d[ox];
+                        uint32_t vb, m = 0u - (uint32_t)(a[ox] == r * kw + c);
+                        memcpy(&vb, &v, sizeof vb);
+                        vb &= m;
+                        memcpy(dst + ox * kw + c, &vb, sizeof vb);
+                    }
+            }
+            for (int32_t ix = span; ix < w; ix++) dst[ix] = 0.0f;
+        }
+    }
+    for (int64_t row = g->oh * g->kh; row < g->h; row++)
+        memset(gx + row * g->w, 0, sizeof(float) * (size_t)g->w);
+}
+
+void gf_maxpool_plane_bwd_taps(const gf_maxpool_geom *g, const float *dy, const uint8_t *tap,
+                               float *gx, bool fresh) {
+    if (fresh && gf_maxpool_tiled(g)) {
+        bwd_fresh_taps(g, dy, tap, gx);
+        return;
+    }
+    if (fresh) memset(gx, 0, sizeof(float) * (size_t)(g->h * g->w));
+    for (int64_t oy = 0, k = 0; oy < g->oh; oy++)
+        for (int64_t ox = 0; ox < g->ow; ox++, k++) {
+            const int64_t t = tap[k];
+            const int64_t iy = oy * g->sh - g->ph + t / g->kw * g->dh;
+            const int64_t ix = ox * g->sw - g->pw + t % g->kw * g->dw;
+            gx[iy * g->w + ix] += dy[k];
+        }
 }
 
 void gf_maxpool_plane_bwd(const gf_maxpool_geom *g, const float *dy, const int32_t *arg,

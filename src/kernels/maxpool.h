@@ -23,11 +23,23 @@ bool gf_maxpool_tiled(const gf_maxpool_geom *g);
 void gf_maxpool_plane_ref(const gf_maxpool_geom *g, const float *x, float *y, int32_t *arg);
 void gf_maxpool_plane_tiled(const gf_maxpool_geom *g, const float *x, float *y, int32_t *arg);
 
+/* The same with the argmax as a tap: the winner's position r * kw + c within its window
+ * (row r, column c of the kh x kw taps, counted from the window's corner, padding taps
+ * included), one byte per output instead of a 4-byte index. For windows of at most 256
+ * taps (gf_maxpool_taps_fit), i.e. every usual pooling; tap may be NULL. */
+bool gf_maxpool_taps_fit(const gf_maxpool_geom *g);
+void gf_maxpool_plane_ref_taps(const gf_maxpool_geom *g, const float *x, float *y, uint8_t *tap);
+void gf_maxpool_plane_tiled_taps(const gf_maxpool_geom *g, const float *x, float *y,
+                                 uint8_t *tap);
+
 /* Backward of one plane: gx[arg[k]] += dy[k]. With fresh set, gx is uninitialised and the
  * whole plane is written instead: 0 + dy at each window's winner, 0 elsewhere (bitwise what
  * zero-filling and accumulating gives); in one pass for a tiled geometry, else as a zero-fill
  * of the plane (in cache) and the scatter. */
 void gf_maxpool_plane_bwd(const gf_maxpool_geom *g, const float *dy, const int32_t *arg,
                           float *gx, bool fresh);
+/* The same from taps. */
+void gf_maxpool_plane_bwd_taps(const gf_maxpool_geom *g, const float *dy, const uint8_t *tap,
+                               float *gx, bool fresh);
 
 #endif

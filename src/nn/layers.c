@@ -12,6 +12,15 @@ static gf_module *fail(gf_module *m) {
     return NULL;
 }
 
+/* A module of this file: every layer here keeps nothing from its forward and returns its
+ * input or a new header (GF_LAYER_LIB); most also return fresh storage (GF_LAYER_FRESH). */
+static gf_module *layer_alloc(gf_ctx *ctx, const char *type, gf_module_forward_fn forward,
+                              unsigned flags) {
+    gf_module *m = gf_module_alloc(ctx, type, forward);
+    if (m) m->layer = GF_LAYER_LIB | flags;
+    return m;
+}
+
 /* Linear/Conv default: weight kaiming_uniform(a = sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
  * then bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
 static bool default_init(gf_ctx *ctx, gf_rng *rng, gf_tensor *w, gf_tensor *b) {
@@ -44,7 +53,7 @@ gf_module *gf_nn_linear(gf_ctx *ctx, gf_rng *rng, int64_t in_features, int64_t o
                          (long long)in_features, (long long)out_features);
         return NULL;
     }
-    gf_module *m = gf_module_alloc(ctx, "Linear", linear_fwd);
+    gf_module *m = layer_alloc(ctx, "Linear", linear_fwd, GF_LAYER_FRESH);
     if (!m) return NULL;
     gf_layer_cfg *c = &m->cfg;
     c->in = in_features;
@@ -101,7 +110,7 @@ static gf_module *conv_new(gf_ctx *ctx, gf_rng *rng, int dims, int64_t in, int64
         gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: %s", head, why);
         return NULL;
     }
-    gf_module *m = gf_module_alloc(ctx, type, conv_fwd);
+    gf_module *m = layer_alloc(ctx, type, conv_fwd, GF_LAYER_FRESH);
     if (!m) return NULL;
     gf_layer_cfg *c = &m->cfg;
     c->dims = dims;
@@ -174,7 +183,7 @@ static gf_module *bn_new(gf_ctx *ctx, int dims, int64_t nf, const gf_bn_params *
                          type, (long long)nf, (double)bp.eps, (double)bp.momentum);
         return NULL;
     }
-    gf_module *m = gf_module_alloc(ctx, type, bn_fwd);
+    gf_module *m = layer_alloc(ctx, type, bn_fwd, GF_LAYER_FRESH);
     if (!m) return NULL;
     gf_layer_cfg *c = &m->cfg;
     c->in = nf;
@@ -237,7 +246,7 @@ gf_module *gf_nn_layer_norm(gf_ctx *ctx, int n_axes, const int64_t *normalized_s
                          "each > 0, and eps >= 0", ns, n_axes, (double)eps, GF_MAX_DIMS);
         return NULL;
     }
-    gf_module *m = gf_module_alloc(ctx, "LayerNorm", ln_fwd);
+    gf_module *m = layer_alloc(ctx, "LayerNorm", ln_fwd, GF_LAYER_FRESH);
     if (!m) return NULL;
     gf_layer_cfg *c = &m->cfg;
     c->dim0 = n_axes;
@@ -264,7 +273,7 @@ gf_module *gf_nn_dropout(gf_ctx *ctx, float p) {
         gf_ctx_set_error(ctx, GF_ERR_INVALID, "Dropout(p=%g): p must be in [0, 1]", (double)p);
         return NULL;
     }
-    gf_module *m = gf_module_alloc(ctx, "Dropout", dropout_fwd);
+    gf_module *m = layer_alloc(ctx, "Dropout", dropout_fwd, GF_LAYER_FRESH);
     if (m) m->cfg.f0 = p;
     return m;
 }
@@ -283,7 +292,7 @@ gf_module *gf_nn_embedding(gf_ctx *ctx, gf_rng *rng, int64_t num_embeddings,
                          (long long)num_embeddings, (long long)embedding_dim, (long long)padding_idx);
         return NULL;
     }
-    gf_module *m = gf_module_alloc(ctx, "Embedding", embedding_fwd);
+    gf_module *m = layer_alloc(ctx, "Embedding", embedding_fwd, GF_LAYER_FRESH);
     if (!m) return NULL;
     gf_layer_cfg *c = &m->cfg;
     c->in = num_embeddings;
@@ -327,7 +336,7 @@ static gf_module *pool_new(gf_ctx *ctx, const char *type, gf_module_forward_fn f
                              p->dilation[1]);
             return NULL;
         }
-    gf_module *m = gf_module_alloc(ctx, type, fwd);
+    gf_module *m = layer_alloc(ctx, type, fwd, GF_LAYER_FRESH);
     if (m) m->cfg.pool = *p;
     return m;
 }
@@ -351,7 +360,7 @@ gf_module *gf_nn_adaptive_avg_pool2d(gf_ctx *ctx, int out_h, int out_w) {
                          "AdaptiveAvgPool2d(output_size=(%d, %d)): sizes must be > 0", out_h, out_w);
         return NULL;
     }
-    gf_module *m = gf_module_alloc(ctx, "AdaptiveAvgPool2d", adaptive_fwd);
+    gf_module *m = layer_alloc(ctx, "AdaptiveAvgPool2d", adaptive_fwd, GF_LAYER_FRESH);
     if (m) {
         m->cfg.kh = out_h;
         m->cfg.kw = out_w;
@@ -365,7 +374,7 @@ static gf_tensor *flatten_fwd(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *
 }
 
 gf_module *gf_nn_flatten(gf_ctx *ctx, int start_dim, int end_dim) {
-    gf_module *m = gf_module_alloc(ctx, "Flatten", flatten_fwd);
+    gf_module *m = layer_alloc(ctx, "Flatten", flatten_fwd, 0); /* returns a view: not fresh */
     if (m) {
         m->cfg.dim0 = start_dim;
         m->cfg.dim1 = end_dim;
@@ -378,7 +387,9 @@ static gf_tensor *identity_fwd(gf_ctx *ctx, gf_module *self, gf_tensor *x, void 
     return x;
 }
 
-gf_module *gf_nn_identity(gf_ctx *ctx) { return gf_module_alloc(ctx, "Identity", identity_fwd); }
+gf_module *gf_nn_identity(gf_ctx *ctx) {
+    return layer_alloc(ctx, "Identity", identity_fwd, GF_LAYER_FRESH); /* returns its input */
+}
 
 /* ---- activations ------------------------------------------------------------------------- */
 
@@ -387,9 +398,21 @@ gf_module *gf_nn_identity(gf_ctx *ctx) { return gf_module_alloc(ctx, "Identity",
         (void)self, (void)user;                                                             \
         return op(ctx, x);                                                                  \
     }                                                                                       \
-    gf_module *gf_nn_##fn(gf_ctx *ctx) { return gf_module_alloc(ctx, type, fn##_fwd); }
+    gf_module *gf_nn_##fn(gf_ctx *ctx) { return layer_alloc(ctx, type, fn##_fwd, GF_LAYER_FRESH); }
 
-SIMPLE_ACT(relu, "ReLU", gf_relu)
+/* In place only when the running container has handed this very tensor over (it checked the
+ * rules of docs/NN.md, "Memory", for this call); the token is used up either way. */
+static gf_tensor *relu_fwd(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user) {
+    (void)self, (void)user;
+    const bool inplace = x && ctx->inplace_input == x;
+    ctx->inplace_input = NULL;
+    return inplace ? gf_relu_inplace(ctx, x) : gf_relu(ctx, x);
+}
+
+gf_module *gf_nn_relu(gf_ctx *ctx) {
+    return layer_alloc(ctx, "ReLU", relu_fwd, GF_LAYER_FRESH | GF_LAYER_RELU);
+}
+
 SIMPLE_ACT(silu, "SiLU", gf_silu)
 SIMPLE_ACT(sigmoid, "Sigmoid", gf_sigmoid)
 SIMPLE_ACT(tanh, "Tanh", gf_tanh)
@@ -400,7 +423,7 @@ static gf_tensor *leaky_fwd(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *us
 }
 
 gf_module *gf_nn_leaky_relu(gf_ctx *ctx, float negative_slope) {
-    gf_module *m = gf_module_alloc(ctx, "LeakyReLU", leaky_fwd);
+    gf_module *m = layer_alloc(ctx, "LeakyReLU", leaky_fwd, GF_LAYER_FRESH);
     if (m) m->cfg.f0 = negative_slope;
     return m;
 }
@@ -411,7 +434,7 @@ static gf_tensor *elu_fwd(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user
 }
 
 gf_module *gf_nn_elu(gf_ctx *ctx, float alpha) {
-    gf_module *m = gf_module_alloc(ctx, "ELU", elu_fwd);
+    gf_module *m = layer_alloc(ctx, "ELU", elu_fwd, GF_LAYER_FRESH);
     if (m) m->cfg.f0 = alpha;
     return m;
 }
@@ -427,7 +450,7 @@ gf_module *gf_nn_gelu(gf_ctx *ctx, gf_gelu_approx approximate) {
                          (int)approximate);
         return NULL;
     }
-    gf_module *m = gf_module_alloc(ctx, "GELU", gelu_fwd);
+    gf_module *m = layer_alloc(ctx, "GELU", gelu_fwd, GF_LAYER_FRESH);
     if (m) m->cfg.approx = approximate;
     return m;
 }
@@ -443,7 +466,7 @@ gf_module *gf_nn_softplus(gf_ctx *ctx, float beta, float threshold) {
                          "finite and non-zero", (double)beta, (double)threshold);
         return NULL;
     }
-    gf_module *m = gf_module_alloc(ctx, "Softplus", softplus_fwd);
+    gf_module *m = layer_alloc(ctx, "Softplus", softplus_fwd, GF_LAYER_FRESH);
     if (m) {
         m->cfg.f0 = beta;
         m->cfg.f1 = threshold;
@@ -462,13 +485,13 @@ static gf_tensor *log_softmax_fwd(gf_ctx *ctx, gf_module *self, gf_tensor *x, vo
 }
 
 gf_module *gf_nn_softmax(gf_ctx *ctx, int dim) {
-    gf_module *m = gf_module_alloc(ctx, "Softmax", softmax_fwd);
+    gf_module *m = layer_alloc(ctx, "Softmax", softmax_fwd, GF_LAYER_FRESH);
     if (m) m->cfg.dim0 = dim;
     return m;
 }
 
 gf_module *gf_nn_log_softmax(gf_ctx *ctx, int dim) {
-    gf_module *m = gf_module_alloc(ctx, "LogSoftmax", log_softmax_fwd);
+    gf_module *m = layer_alloc(ctx, "LogSoftmax", log_softmax_fwd, GF_LAYER_FRESH);
     if (m) m->cfg.dim0 = dim;
     return m;
 }

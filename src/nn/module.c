@@ -133,9 +133,56 @@ gf_tensor *gf_module_forward(gf_ctx *ctx, gf_module *m, gf_tensor *x) {
     return clean && ctx->status != GF_OK ? NULL : y;
 }
 
+/* Runs the children in order and applies the memory rules of docs/NN.md ("Memory") to the
+ * tensors passed between them. What is known about the current tensor x:
+ *   own_header   x was returned by a GF_LAYER_LIB child of this call, so no code outside the
+ *                library holds its header (the caller's input is never ours);
+ *   own_storage  moreover its storage was allocated inside this call by a GF_LAYER_FRESH child
+ *                (or a ReLU ran in place over such storage): only headers made inside the
+ *                children reach it, and every node that can read it is newer than `since`.
+ * Rule A (in place): a ReLU child may overwrite an own_storage x (contiguous) when no node
+ *   since `since` reads the storage's values in its backward (gf_tape_spares).
+ * Rule B (out_private): once a LIB child has consumed an own_header x and returned another
+ *   tensor, x's gradient is read by nobody after x's producer's backward.
+ * Rule C (out_dead): if further x's storage stays behind (the child returned fresh storage of
+ *   its own) and no node since `since` reads it, x's gradient may live in x's storage. */
 gf_tensor *gf_module_forward_children(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user) {
     (void)user;
-    for (int i = 0; i < self->n_children && x; i++) x = gf_module_forward(ctx, self->children[i].m, x);
+    const bool rules = ctx->inplace;
+    bool own_header = false, own_storage = false;
+    const gf_node *since = NULL;
+    for (int i = 0; i < self->n_children && x; i++) {
+        gf_module *c = self->children[i].m;
+        const gf_node *before = ctx->tape;
+        ctx->inplace_input = rules && own_storage && (c->layer & GF_LAYER_RELU) &&
+                                     !x->persistent && gf_tensor_is_contiguous(x) &&
+                                     gf_tape_spares(ctx, x, since)
+                                 ? x
+                                 : NULL;
+        gf_tensor *y = gf_module_forward(ctx, c, x);
+        ctx->inplace_input = NULL;
+        const bool lib = c->layer & GF_LAYER_LIB, fresh = lib && (c->layer & GF_LAYER_FRESH);
+        if (!y || y == x) {
+            /* a library Identity (or eval Dropout) changes nothing we know; any other module
+             * handing x back may have kept it */
+            if (!lib) own_header = own_storage = false;
+            x = y;
+            continue;
+        }
+        const bool shared = y->data == x->data; /* the ReLU ran in place */
+        gf_node *xn = x->node;
+        if (rules && own_header && lib && xn && xn->out == x) {
+            xn->out_private = true;
+            xn->out_dead = own_storage && fresh && !shared && gf_tensor_is_contiguous(x) &&
+                           gf_tape_spares(ctx, x, since);
+        }
+        own_header = lib;
+        if (!(fresh && shared && own_storage)) {
+            own_storage = fresh && !shared;
+            since = before;
+        }
+        x = y;
+    }
     return x;
 }
 

@@ -33,8 +33,20 @@ typedef struct gf_layer_cfg {
     bool track;                 /* BatchNorm track_running_stats */
 } gf_layer_cfg;
 
+/* What a layer built by src/nn promises about its forward; gf_module_forward_children uses
+ * these to decide what it may overwrite or reuse (docs/NN.md, "Memory"). Modules made
+ * elsewhere (containers, user layers, LoRA) have none and are never relied on.
+ *   GF_LAYER_LIB   keeps no pointer to its input or output once its forward returns, and
+ *                  returns either its input itself or a tensor header made in that call.
+ *   GF_LAYER_FRESH a returned header other than the input has storage allocated in that call
+ *                  (not a view of the input), or is a ReLU that ran in place over storage
+ *                  the caller proved private.
+ *   GF_LAYER_RELU  may run in place when ctx->inplace_input is its input. */
+enum { GF_LAYER_LIB = 1u, GF_LAYER_FRESH = 2u, GF_LAYER_RELU = 4u };
+
 struct gf_module {
     char type[48];
+    unsigned layer;        /* GF_LAYER_* (0 for containers and user modules) */
     bool training;         /* effective mode: train_requested && !eval_pinned */
     bool train_requested;  /* the mode last set by gf_module_train (or true) */
     bool eval_pinned;      /* gf_module_pin_eval: stays in eval mode */

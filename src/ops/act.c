@@ -167,10 +167,15 @@ static void relu_mask_run(gf_ctx *ctx, bool bw, const float *a, float *c, uint8_
     }
 }
 
-static gf_tensor *unary(gf_ctx *ctx, unary_kind k, gf_tensor *x, float a, float b) {
+/* inplace: out is a new header on x's storage (x contiguous; gf_relu_inplace). Both kernels
+ * read each element before writing it, so they run unchanged with out == x. */
+static gf_tensor *unary(gf_ctx *ctx, unary_kind k, gf_tensor *x, float a, float b,
+                        bool inplace) {
     if (!gf_check_tensor(ctx, unary_info[k].name, "input", x, GF_F32)) return NULL;
-    const float *px = gf_contig_f32(ctx, x);
-    gf_tensor *out = px ? gf_empty(ctx, GF_F32, x->ndim, x->shape) : NULL;
+    const float *px = inplace ? gf_f32(x) : gf_contig_f32(ctx, x);
+    gf_tensor *out = !px ? NULL
+                     : inplace ? gf_view_raw(ctx, GF_F32, x->ndim, x->shape, NULL, x->data)
+                               : gf_empty(ctx, GF_F32, x->ndim, x->shape);
     if (!out) return NULL;
     unary_saved s = {k, a, b, NULL};
     const bool rec = gf_wants_grad(ctx, &x, 1);
@@ -194,8 +199,12 @@ static void unary_backward(gf_ctx *ctx, gf_node *node) {
     if (!node->in[0]->requires_grad) return;
     const float *x = NULL;
     if (unary_info[s->kind].uses_x && !(x = gf_contig_f32(ctx, node->in[0]))) return;
-    bool fresh;
-    float *gx = gf_grad_of_for_write(ctx, node->in[0], &fresh);
+    gf_tensor *in = node->in[0];
+    bool fresh = true;
+    /* inside a Sequential the output's gradient is dead after this: compute the input's
+     * over it (every kernel reads g[i] before writing gx[i]) */
+    float *gx = gf_take_out_grad(node, in) ? gf_f32(in->grad)
+                                           : gf_grad_of_for_write(ctx, in, &fresh);
     if (!gx) return;
     int64_t n = node->out->numel;
     if (s->mask) {
@@ -206,20 +215,29 @@ static void unary_backward(gf_ctx *ctx, gf_node *node) {
                           gf_f32(node->out), gf_f32(node->out->grad), gx, n, fresh);
 }
 
-gf_tensor *gf_exp(gf_ctx *ctx, gf_tensor *x) { return unary(ctx, U_EXP, x, 0, 0); }
-gf_tensor *gf_log(gf_ctx *ctx, gf_tensor *x) { return unary(ctx, U_LOG, x, 0, 0); }
-gf_tensor *gf_sqrt(gf_ctx *ctx, gf_tensor *x) { return unary(ctx, U_SQRT, x, 0, 0); }
+gf_tensor *gf_exp(gf_ctx *ctx, gf_tensor *x) { return unary(ctx, U_EXP, x, 0, 0, false); }
+gf_tensor *gf_log(gf_ctx *ctx, gf_tensor *x) { return unary(ctx, U_LOG, x, 0, 0, false); }
+gf_tensor *gf_sqrt(gf_ctx *ctx, gf_tensor *x) { return unary(ctx, U_SQRT, x, 0, 0, false); }
 gf_tensor *gf_pow_scalar(gf_ctx *ctx, gf_tensor *x, float exponent) {
-    return unary(ctx, U_POW, x, exponent, 0);
+    return unary(ctx, U_POW, x, exponent, 0, false);
 }
 gf_tensor *gf_clamp(gf_ctx *ctx, gf_tensor *x, float lo, float hi) {
-    return unary(ctx, U_CLAMP, x, lo, hi);
+    return unary(ctx, U_CLAMP, x, lo, hi, false);
 }
-gf_tensor *gf_relu(gf_ctx *ctx, gf_tensor *x) { return unary(ctx, U_RELU, x, 0, 0); }
+gf_tensor *gf_relu(gf_ctx *ctx, gf_tensor *x) { return unary(ctx, U_RELU, x, 0, 0, false); }
+gf_tensor *gf_relu_inplace(gf_ctx *ctx, gf_tensor *x) {
+    if (x && (x->persistent || !gf_tensor_is_contiguous(x))) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "relu: in place needs a contiguous arena tensor");
+        return NULL;
+    }
+    return unary(ctx, U_RELU, x, 0, 0, true);
+}
 gf_tensor *gf_leaky_relu(gf_ctx *ctx, gf_tensor *x, float negative_slope) {
-    return unary(ctx, U_LEAKY_RELU, x, negative_slope, 0);
+    return unary(ctx, U_LEAKY_RELU, x, negative_slope, 0, false);
 }
-gf_tensor *gf_elu(gf_ctx *ctx, gf_tensor *x, float alpha) { return unary(ctx, U_ELU, x, alpha, 0); }
+gf_tensor *gf_elu(gf_ctx *ctx, gf_tensor *x, float alpha) {
+    return unary(ctx, U_ELU, x, alpha, 0, false);
+}
 gf_tensor *gf_gelu(gf_ctx *ctx, gf_tensor *x, gf_gelu_approx approx) {
     if (approx != GF_GELU_EXACT && approx != GF_GELU_TANH) {
         gf_ctx_set_error(ctx, GF_ERR_INVALID,
@@ -227,13 +245,15 @@ gf_tensor *gf_gelu(gf_ctx *ctx, gf_tensor *x, gf_gelu_approx approx) {
                          (int)approx);
         return NULL;
     }
-    return unary(ctx, approx == GF_GELU_TANH ? U_GELU_TANH : U_GELU, x, 0, 0);
+    return unary(ctx, approx == GF_GELU_TANH ? U_GELU_TANH : U_GELU, x, 0, 0, false);
 }
-gf_tensor *gf_silu(gf_ctx *ctx, gf_tensor *x) { return unary(ctx, U_SILU, x, 0, 0); }
-gf_tensor *gf_sigmoid(gf_ctx *ctx, gf_tensor *x) { return unary(ctx, U_SIGMOID, x, 0, 0); }
-gf_tensor *gf_tanh(gf_ctx *ctx, gf_tensor *x) { return unary(ctx, U_TANH, x, 0, 0); }
+gf_tensor *gf_silu(gf_ctx *ctx, gf_tensor *x) { return unary(ctx, U_SILU, x, 0, 0, false); }
+gf_tensor *gf_sigmoid(gf_ctx *ctx, gf_tensor *x) {
+    return unary(ctx, U_SIGMOID, x, 0, 0, false);
+}
+gf_tensor *gf_tanh(gf_ctx *ctx, gf_tensor *x) { return unary(ctx, U_TANH, x, 0, 0, false); }
 gf_tensor *gf_softplus(gf_ctx *ctx, gf_tensor *x, float beta, float threshold) {
-    return unary(ctx, U_SOFTPLUS, x, beta, threshold);
+    return unary(ctx, U_SOFTPLUS, x, beta, threshold, false);
 }
 
 #define UNARY_BW(name) \

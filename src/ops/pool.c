@@ -1,4 +1,4 @@
-/* 2-D pooling: max (with dilation, saving argmax indices for backward), average (PyTorch's
+/* 2-D pooling: max (with dilation, saving the argmax for backward), average (PyTorch's
  * divisor rules for padding and ceil mode) and adaptive average (PyTorch's bin edges).
  * Every kernel works plane by plane ([N*C] planes of [H, W]), one thread per plane. */
 #include "core/internal.h"
@@ -12,9 +12,13 @@ typedef struct {
     bool count_include_pad;
 } pool_geom;
 
+/* The argmax of a recorded max pooling, [planes, oh, ow] (arena): the winning tap within
+ * each window (one byte, gf_maxpool_taps_fit) or, for windows over 256 taps, the index in
+ * the input plane. Bytes keep the saved state of a 2x2 pooling at 1/16 of its input. */
 typedef struct {
     pool_geom g;
-    int32_t *argmax; /* [planes, oh, ow] index into the input plane (arena) */
+    uint8_t *taps;
+    int32_t *argmax;
 } maxpool_saved;
 
 gf_pool_params gf_pool_default_params(int k) {
@@ -139,24 +143,34 @@ gf_tensor *gf_max_pool2d(gf_ctx *ctx, gf_tensor *x, const gf_pool_params *p) {
     if (!out || !px) return NULL;
     bool rec = gf_wants_grad(ctx, &x, 1);
     const int64_t per = g.oh * g.ow;
-    /* the argmax is kept only for a recorded graph */
-    int32_t *arg = rec ? gf_scratch(ctx, sizeof(int32_t) * (size_t)(g.planes * per)) : NULL;
-    if (rec && !arg) return NULL;
     float *po = gf_f32(out);
     const gf_maxpool_geom mg = mp_geom(&g);
-    const bool tiled = gf_maxpool_tiled(&mg);
+    const bool tiled = gf_maxpool_tiled(&mg), use_taps = gf_maxpool_taps_fit(&mg);
+    /* the argmax is kept only for a recorded graph */
+    const size_t n_arg = (size_t)(g.planes * per);
+    uint8_t *taps = rec && use_taps ? gf_scratch(ctx, n_arg) : NULL;
+    int32_t *arg = rec && !use_taps ? gf_scratch(ctx, sizeof(int32_t) * n_arg) : NULL;
+    if (rec && !taps && !arg) return NULL;
 #pragma omp parallel for num_threads(gf_threads_for(ctx, g.planes * per * g.kh * g.kw)) schedule(static)
     for (int64_t pl = 0; pl < g.planes; pl++) {
         const float *src = px + pl * g.h * g.w;
-        int32_t *a = arg ? arg + pl * per : NULL;
-        if (tiled) gf_maxpool_plane_tiled(&mg, src, po + pl * per, a);
-        else gf_maxpool_plane_ref(&mg, src, po + pl * per, a);
+        float *dst = po + pl * per;
+        if (!arg) {
+            uint8_t *t = taps ? taps + pl * per : NULL;
+            if (tiled) gf_maxpool_plane_tiled_taps(&mg, src, dst, t);
+            else gf_maxpool_plane_ref_taps(&mg, src, dst, t);
+        } else if (tiled) {
+            gf_maxpool_plane_tiled(&mg, src, dst, arg + pl * per);
+        } else {
+            gf_maxpool_plane_ref(&mg, src, dst, arg + pl * per);
+        }
     }
     if (rec) {
         gf_node *n = gf_record(ctx, GF_OP_MAX_POOL2D, out, &x, 1, sizeof(maxpool_saved));
         if (!n) return NULL;
         maxpool_saved *s = n->saved;
         s->g = g;
+        s->taps = taps;
         s->argmax = arg;
     }
     return out;
@@ -174,9 +188,11 @@ void gf_bw_max_pool2d(gf_ctx *ctx, gf_node *n) {
     const float *dy = gf_f32(n->out->grad);
     const int64_t per = g->oh * g->ow;
 #pragma omp parallel for num_threads(gf_threads_for(ctx, g->planes * (fresh ? g->h * g->w : per))) schedule(static)
-    for (int64_t pl = 0; pl < g->planes; pl++)
-        gf_maxpool_plane_bwd(&mg, dy + pl * per, s->argmax + pl * per,
-                             gx + pl * g->h * g->w, fresh);
+    for (int64_t pl = 0; pl < g->planes; pl++) {
+        float *dst = gx + pl * g->h * g->w;
+        if (s->taps) gf_maxpool_plane_bwd_taps(&mg, dy + pl * per, s->taps + pl * per, dst, fresh);
+        else gf_maxpool_plane_bwd(&mg, dy + pl * per, s->argmax + pl * per, dst, fresh);
+    }
 }
 
 /* ---- average pooling ---------------------------------------------------------------------- */

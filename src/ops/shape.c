@@ -25,11 +25,37 @@ static gf_tensor *make_view(gf_ctx *ctx, gf_tensor *x, int ndim, const int64_t *
     return out;
 }
 
-void gf_bw_view(gf_ctx *ctx, gf_node *n) {
-    float *gx = gf_grad_of(ctx, n->in[0]);
-    if (!gx) return;
+/* True when the view lists the input's elements in their contiguous order (a reshape or
+ * flatten of contiguous data): its gradient is then the input's, element for element. */
+static bool view_is_reshape(const gf_node *n) {
     const view_saved *s = n->saved;
     const gf_tensor *o = n->out;
+    if (s->loffset != 0 || o->numel != n->in[0]->numel) return false;
+    int64_t st[GF_MAX_DIMS];
+    gf_contiguous_strides(o->ndim, o->shape, st);
+    for (int d = 0; d < o->ndim; d++)
+        if (o->shape[d] > 1 && s->lstride[d] != st[d]) return false;
+    return true;
+}
+
+void gf_bw_view(gf_ctx *ctx, gf_node *n) {
+    gf_tensor *in = n->in[0];
+    const gf_tensor *o = n->out;
+    /* A reshape inside a Sequential (Flatten before Linear): the input takes the output's
+     * dead gradient buffer under its own shape instead of a zeroed copy. 0 + g keeps what
+     * zero-fill and += gave (a -0 becomes +0). */
+    if (o->grad && in->requires_grad && !in->grad && !in->persistent && n->out_private &&
+        view_is_reshape(n)) {
+        gf_tensor *g = gf_view_raw(ctx, GF_F32, in->ndim, in->shape, NULL, o->grad->data);
+        if (!g) return;
+        float *pg = gf_f32(g);
+        for (int64_t i = 0; i < g->numel; i++) pg[i] = 0.0f + pg[i];
+        in->grad = g;
+        return;
+    }
+    float *gx = gf_grad_of(ctx, in);
+    if (!gx) return;
+    const view_saved *s = n->saved;
     const float *g = gf_f32(o->grad);
     if (o->numel == 0) return;
     int64_t idx[GF_MAX_DIMS] = {0}, k = 0;
