@@ -141,6 +141,7 @@ def run_model(a):
             with torch.no_grad():
                 model(x)
 
+    step_start = since_process_start()  # data, model and optimizer ready
     step()
     first_step = since_process_start()
     first_loss = last_loss
@@ -159,6 +160,7 @@ def run_model(a):
                samples_per_s=round(statistics.median(wins), 1),
                windows=[round(w, 1) for w in wins], steps_per_window=a.steps,
                peak_rss_mib=round(peak_rss_mib(), 1),
+               time_to_step_start_s=round(step_start, 3),
                time_to_first_step_s=round(first_step, 3),
                process_start_to_main_s=round(START_TO_MAIN, 3),
                params=sum(p.numel() for p in model.parameters()),

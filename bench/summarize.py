@@ -50,7 +50,7 @@ def main():
         runs[key].append(r)
 
     def get(impl, workload, mode, threads, field, setting="set"):
-        return [r[field] for r in runs.get((impl, setting, workload, mode, threads), [])]
+        return [r[field] for r in runs.get((impl, setting, workload, mode, threads), []) if field in r]
 
     have_torch = any(k[0] == "torch" for k in runs)
     threads = sorted({k[4] for k in runs if k[0] == "graft" and k[2] != "sgemm"})
@@ -86,18 +86,23 @@ def main():
                        f"{ratio(med(gs), med(ts))} | {fmt(med(gr), 1)} | {fmt(med(tr), 1)} | "
                        f"{ratio(med(gr), med(tr))} | {pct(spread(gs))} / {pct(spread(ts))} |")
 
-    out.append("\nTime from process start to the end of the first step (s; includes reading and "
-               "decompressing the dataset and building the model"
-               + (" and, for torch, `import torch`" if have_torch else "") + "), 1 thread:\n")
-    out.append("| workload | graft |" + (" torch |" if have_torch else ""))
-    out.append("|---|---:|" + ("---:|" if have_torch else ""))
+    out.append("\nTime from process start (s, medians, 1 thread) to the first training step's start "
+               "(the dataset read, the model and optimizer built"
+               + (", and for torch `import torch`" if have_torch else "") + ") and to its end:\n")
+    out.append("| workload | graft to start | graft to end |"
+               + (" torch to start | torch to end |" if have_torch else ""))
+    out.append("|---|---:|---:|" + ("---:|---:|" if have_torch else ""))
     t1 = threads[0] if threads else 1
     for w, m in ROWS:
         g = get("graft", w, m, t1, "time_to_first_step_s")
         if g:
-            t = get("torch", w, m, t1, "time_to_first_step_s")
-            out.append(f"| {w} {m} | {fmt(med(g), 2)} |" +
-                       (f" {fmt(med(t), 2)} |" if have_torch else ""))
+            gs = get("graft", w, m, t1, "time_to_step_start_s")
+            row = f"| {w} {m} | {fmt(med(gs), 3) if gs else '-'} | {fmt(med(g), 3)} |"
+            if have_torch:
+                t = get("torch", w, m, t1, "time_to_first_step_s")
+                ts = get("torch", w, m, t1, "time_to_step_start_s")
+                row += f" {fmt(med(ts), 3) if ts else '-'} | {fmt(med(t), 3) if t else '-'} |"
+            out.append(row)
 
     if have_torch:
         out.append("\nPyTorch with its default settings (no set_num_threads, "
