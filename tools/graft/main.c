@@ -15,7 +15,8 @@ const cli_command cli_commands[] = {
      "1000 labels per class five ways: from scratch, a linear probe on the frozen trunk, full\n"
      "fine-tuning, fastai's two-phase fine-tune and LoRA. Prints the accuracy table, writes an\n"
      "HTML report (--report, default ./graft-demo-report) and the fine-tuned weights, and ends\n"
-     "with what to try next. About 3 minutes on 2 cores; --quick takes < 30 s.",
+     "with what to try next. About a minute on 2 idle cores (under 3 minutes on busy ones);\n"
+     "--quick takes ~10 s.",
      "  graft demo --quick\n"
      "  graft demo --report /tmp/demo --threads 2\n"
      "  graft demo --labels 10,50 --strategies scratch,probe,finetune --seeds 0,1\n",
