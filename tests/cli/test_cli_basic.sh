@@ -8,6 +8,15 @@ source "$(dirname "$0")/lib.sh"
 run "$G" --version
 expect_rc 0 "--version"
 expect_out "graft 0." "--version prints the version"
+# graft restarts itself with a bounded OpenMP spin count; under a tool such as valgrind, whose
+# /proc/self/exe is the tool, it must not (docs/CLI.md, "Environment")
+run env -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY "$G" --version
+expect_rc 0 "--version without a spin count set"
+if command -v valgrind >/dev/null; then
+    run valgrind -q --error-exitcode=9 "$G" --version
+    expect_rc 0 "graft runs under valgrind"
+    expect_out "graft 0." "graft under valgrind prints the version"
+else skip "graft under valgrind (valgrind not installed)"; fi
 run "$G" --help
 expect_rc 0 "--help"
 for c in demo train finetune eval predict compare distill multitask inspect; do

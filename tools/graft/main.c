@@ -1,11 +1,15 @@
 /* graft: the command-line tool. This file holds the command table (name, summary, option
  * groups, help text, examples) and dispatches; each command lives in cmd_<name>.c. */
-#define _POSIX_C_SOURCE 200809L /* setenv, execv */
+#define _DEFAULT_SOURCE /* setenv, execv, getauxval */
 #include "cli.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/auxv.h>
+#endif
 
 const cli_command cli_commands[] = {
     {"demo", "pretrain on Fashion-MNIST, learn MNIST digits from few labels, compare strategies",
@@ -146,10 +150,21 @@ static void version(void) {
  * ~2% on idle cores (docs/PERFORMANCE.md). libgomp reads the setting once, before main, so the
  * tool sets it and starts itself again, unless the user chose a wait policy. */
 static void bound_openmp_spinning(char **argv) {
+#if defined(__linux__) && defined(AT_EXECFN)
     if (getenv("GOMP_SPINCOUNT") || getenv("OMP_WAIT_POLICY")) return;
+    /* /proc/self/exe must be this program: under valgrind or an emulator it is the tool,
+     * which must not be started with graft's arguments */
+    const char *self = (const char *)getauxval(AT_EXECFN);
+    struct stat a, b;
+    if (!self || stat(self, &a) != 0 || stat("/proc/self/exe", &b) != 0 || a.st_dev != b.st_dev ||
+        a.st_ino != b.st_ino)
+        return;
     if (setenv("GOMP_SPINCOUNT", "10000", 1) != 0) return;
     execv("/proc/self/exe", argv);
-    /* not on Linux, or exec failed: carry on with the default */
+    unsetenv("GOMP_SPINCOUNT"); /* exec failed: carry on as started */
+#else
+    (void)argv;
+#endif
 }
 
 int main(int argc, char **argv) {
