@@ -82,7 +82,8 @@ typedef struct gf_compare_params {
                                    * shuffle and the context RNG. */
     int n_seeds;
     int n_threads;                /* 0: the caller's context's count */
-    int64_t eval_batch;           /* 256: batch size for evaluation and caches */
+    int64_t eval_batch;           /* 64: batch size for evaluation and caches (its activations set
+                                   * the arena size: 256 needed ~4x the training step's) */
     /* fastai */
     int fastai_frozen_epochs;     /* 1 (fastai's freeze_epochs); < epochs */
     double fastai_lr_div;         /* 10: trunk lr = head lr / this (fastai's lr_mult is 100,

@@ -100,7 +100,7 @@ typedef struct gf_mt_params {
                                     * (PyTorch's zero_grad(set_to_none=True)) */
     bool baselines;                /* true: first train each task alone, from the same initial
                                     * weights, seed and settings (its own loader seed too) */
-    int64_t eval_batch;            /* 256 */
+    int64_t eval_batch;            /* 64 */
     gf_mt_epoch_fn on_epoch;       /* may be NULL */
     void *user;
 } gf_mt_params;

@@ -92,7 +92,7 @@ gf_compare_params gf_compare_default_params(void) {
     p.epochs = 30;
     p.batch_size = 64;
     p.optim = gf_optim_default_params(GF_OPTIM_ADAM);
-    p.eval_batch = 256;
+    p.eval_batch = 64;
     p.fastai_frozen_epochs = 1;
     p.fastai_lr_div = 10.0;
     p.lora_r = 8;

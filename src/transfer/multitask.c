@@ -194,7 +194,7 @@ gf_mt_params gf_mt_default_params(void) {
     p.batch_size = 64;
     p.optim = gf_optim_default_params(GF_OPTIM_ADAM);
     p.baselines = true;
-    p.eval_batch = 256;
+    p.eval_batch = 64;
     return p;
 }
 
