@@ -294,6 +294,10 @@ int cli_save_weights(gf_ctx *ctx, const cli_opts *o, const cli_model *cm, const 
 int cli_add_metadata(gf_ctx *ctx, const cli_opts *o, const cli_model *cm, const cli_data *d,
                      const char *path, const char *const *extra, int n_extra);
 
+/* True when d's samples have the shape the weights file `path` was trained on (files that
+ * do not record it pass); otherwise prints both shapes and returns false. */
+bool cli_meta_fits_samples(const char *cmd, const char *path, const cli_meta *meta,
+                           const cli_data *d);
 /* Opens a weights file and reads its metadata. */
 int cli_meta_open(gf_ctx *ctx, const cli_opts *o, const char *path, cli_meta *meta);
 /* Loads trained weights into m: strictly (every key must fit), or for a delta checkpoint

@@ -403,6 +403,20 @@ int cli_add_metadata(gf_ctx *ctx, const cli_opts *o, const cli_model *cm, const 
 
 /* ---- reading trained weights ------------------------------------------------------------------ */
 
+bool cli_meta_fits_samples(const char *cmd, const char *path, const cli_meta *meta,
+                           const cli_data *d) {
+    if (!meta->in_ndim) return true;
+    bool same = meta->in_ndim == d->ndim;
+    for (int i = 0; same && i < d->ndim; i++) same = meta->in_shape[i] == d->shape[i];
+    if (same) return true;
+    char a[64], b[64];
+    gf_dims_str(meta->in_ndim, meta->in_shape, a, sizeof a);
+    gf_dims_str(d->ndim, d->shape, b, sizeof b);
+    cli_fail(cmd, "%s was trained on samples %s but %s has samples %s%s", path, a, d->spec, b,
+             d->ndim == 3 ? " (see --grayscale and --image-size)" : "");
+    return false;
+}
+
 int cli_meta_open(gf_ctx *ctx, const cli_opts *o, const char *path, cli_meta *meta) {
     memset(meta, 0, sizeof *meta);
     gf_st_file *f = gf_st_open(ctx, path);

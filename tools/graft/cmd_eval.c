@@ -23,18 +23,7 @@ int cmd_eval(cli_opts *o) {
     rc = cli_data_load(ctx, o, &d);
     if (rc != CLI_CONTINUE) goto out_meta;
     rc = CLI_FAILED;
-    if (meta.in_ndim) {
-        bool same = meta.in_ndim == d.ndim;
-        for (int i = 0; same && i < d.ndim; i++) same = meta.in_shape[i] == d.shape[i];
-        if (!same) {
-            char a[64], b[64];
-            gf_dims_str(meta.in_ndim, meta.in_shape, a, sizeof a);
-            gf_dims_str(d.ndim, d.shape, b, sizeof b);
-            cli_fail(o->cmd, "%s was trained on samples %s; %s has samples %s", o->weights, a,
-                     d.spec, b);
-            goto out_data;
-        }
-    }
+    if (!cli_meta_fits_samples(o->cmd, o->weights, &meta, &d)) goto out_data;
     if (meta.n_classes && meta.n_classes != d.n_classes) {
         cli_fail(o->cmd, "%s was trained on %d classes but %s has %d (use --classes to pick them)",
                  o->weights, meta.n_classes, d.spec, d.n_classes);

@@ -106,18 +106,7 @@ int cmd_finetune(cli_opts *o) {
     rc = cli_data_load(ctx, o, &d);
     if (rc != CLI_CONTINUE) goto out_meta;
     rc = CLI_FAILED;
-    if (meta.in_ndim) {
-        bool same = meta.in_ndim == d.ndim;
-        for (int i = 0; same && i < d.ndim; i++) same = meta.in_shape[i] == d.shape[i];
-        if (!same) {
-            char a[64], b[64];
-            gf_dims_str(meta.in_ndim, meta.in_shape, a, sizeof a);
-            gf_dims_str(d.ndim, d.shape, b, sizeof b);
-            cli_fail(cmd, "%s was trained on samples %s but %s has samples %s%s", o->from, a,
-                     d.spec, b, d.ndim == 3 ? " (see --grayscale and --image-size)" : "");
-            goto out_data;
-        }
-    }
+    if (!cli_meta_fits_samples(cmd, o->from, &meta, &d)) goto out_data;
 
     /* the model, with the file's head size so the head loads too */
     const char *arg = o->model;
