@@ -54,18 +54,7 @@ static gf_ds *blobs(gf_ctx *ctx, int64_t n, uint64_t seed, int64_t nan_at) {
         for (int j = 0; j < F; j++) x[i * F + j] = gf_rng_normal(&r) + (j == y[i] ? 2.0f : 0.0f);
     }
     if (nan_at >= 0) x[nan_at * F] = NAN;
-    gf_ds_desc d;
-    memset(&d, 0, sizeof d);
-    d.ndim = 1;
-    d.shape[0] = F;
-    d.n = n;
-    d.x_f32 = x;
-    d.labels = y;
-    d.n_classes = K;
-    gf_ds *ds = gf_ds_from_memory(ctx, &d);
-    free(x);
-    free(y);
-    return ds;
+    return test_ds_take(ctx, NULL, 1, (int64_t[]){F}, n, x, y, NULL, K);
 }
 
 static gf_module *model(gf_ctx *ctx, const cfg *c, int hidden) {

@@ -35,19 +35,7 @@ static gf_ds *random_ds(gf_ctx *ctx, int64_t n, int hw, int k, uint64_t seed) {
         for (int64_t j = 0; j < px; j++)
             x[i * px + j] = 0.3f * gf_rng_uniform(&r) + ((j / hw + y[i]) % k == 0 ? 0.7f : 0.0f);
     }
-    gf_ds_desc d;
-    memset(&d, 0, sizeof d);
-    d.ndim = 3;
-    d.shape[0] = 1;
-    d.shape[1] = d.shape[2] = hw;
-    d.n = n;
-    d.x_f32 = x;
-    d.labels = y;
-    d.n_classes = k;
-    gf_ds *ds = gf_ds_from_memory(ctx, &d);
-    free(x);
-    free(y);
-    return ds;
+    return test_ds_take(ctx, NULL, 3, (int64_t[]){1, hw, hw}, n, x, y, NULL, k);
 }
 
 /* The names in a delta file, comma-joined into buf. */

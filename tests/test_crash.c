@@ -47,18 +47,7 @@ static gf_ds *blobs(gf_ctx *ctx, int64_t n, uint64_t seed) {
         y[i] = (int64_t)gf_rng_below(&r, K);
         for (int j = 0; j < F; j++) x[i * F + j] = gf_rng_normal(&r) + (j % K == y[i] ? 1.0f : 0.0f);
     }
-    gf_ds_desc d;
-    memset(&d, 0, sizeof d);
-    d.ndim = 1;
-    d.shape[0] = F;
-    d.n = n;
-    d.x_f32 = x;
-    d.labels = y;
-    d.n_classes = K;
-    gf_ds *ds = gf_ds_from_memory(ctx, &d);
-    free(x);
-    free(y);
-    return ds;
+    return test_ds_take(ctx, NULL, 1, (int64_t[]){F}, n, x, y, NULL, K);
 }
 
 /* Linear(32, 256) -> BatchNorm1d -> ReLU -> Dropout(0.1) -> Linear(256, 256) -> ReLU ->

@@ -30,21 +30,11 @@ static gf_ds *random_ds(gf_ctx *ctx, int64_t n, int k, uint64_t seed) {
             t[i] += v * (float)((j % 5) - 2) / 144.0f;
         }
     }
-    gf_ds_desc d;
-    memset(&d, 0, sizeof d);
-    d.ndim = 3;
-    d.shape[0] = 1;
-    d.shape[1] = d.shape[2] = 12;
-    d.n = n;
-    d.x_f32 = x;
-    if (k > 0) d.labels = y;
-    else d.targets = t;
-    d.n_classes = k;
-    gf_ds *ds = gf_ds_from_memory(ctx, &d);
-    free(x);
-    free(y);
-    free(t);
-    return ds;
+    if (k <= 0) { /* a regression task: targets only */
+        free(y);
+        y = NULL;
+    }
+    return test_ds_take(ctx, NULL, 3, (int64_t[]){1, 12, 12}, n, x, y, t, k);
 }
 
 static gf_module *cnn(gf_ctx *ctx, gf_rng *rng) {

@@ -26,19 +26,7 @@ static gf_ds *blobs(gf_ctx *ctx, int64_t n, uint64_t seed, int64_t nan_at) {
             x[i * F + j] = gf_rng_normal(&r) + (j == y[i] ? 3.0f : 0.0f);
     }
     if (nan_at >= 0) x[nan_at * F + 1] = NAN;
-    gf_ds_desc d;
-    memset(&d, 0, sizeof d);
-    d.ndim = 1;
-    d.shape[0] = F;
-    d.n = n;
-    d.x_f32 = x;
-    d.labels = y;
-    d.n_classes = K;
-    d.name = "blobs";
-    gf_ds *ds = gf_ds_from_memory(ctx, &d);
-    free(x);
-    free(y);
-    return ds;
+    return test_ds_take(ctx, "blobs", 1, (int64_t[]){F}, n, x, y, NULL, K);
 }
 
 /* y = x . w + 0.1 noise, a float target per example. */
@@ -55,17 +43,7 @@ static gf_ds *regression(gf_ctx *ctx, int64_t n, uint64_t seed) {
             t[i] += w[j] * x[i * F + j];
         }
     }
-    gf_ds_desc d;
-    memset(&d, 0, sizeof d);
-    d.ndim = 1;
-    d.shape[0] = F;
-    d.n = n;
-    d.x_f32 = x;
-    d.targets = t;
-    gf_ds *ds = gf_ds_from_memory(ctx, &d);
-    free(x);
-    free(t);
-    return ds;
+    return test_ds_take(ctx, NULL, 1, (int64_t[]){F}, n, x, NULL, t, 0);
 }
 
 static gf_loader *loader(gf_ctx *ctx, gf_ds *ds, int64_t bs, bool shuffle) {

@@ -22,20 +22,7 @@ static gf_ds *random_ds(gf_ctx *ctx, int64_t n, int hw, int classes, uint64_t se
     int64_t *y = malloc(sizeof(int64_t) * (size_t)n);
     for (int64_t i = 0; i < n * hw * hw; i++) x[i] = gf_rng_normal(&r);
     for (int64_t i = 0; i < n; i++) y[i] = (int64_t)gf_rng_below(&r, (uint64_t)classes);
-    gf_ds_desc d;
-    memset(&d, 0, sizeof d);
-    d.ndim = 3;
-    d.shape[0] = 1;
-    d.shape[1] = d.shape[2] = hw;
-    d.n = n;
-    d.x_f32 = x;
-    d.labels = y;
-    d.n_classes = classes;
-    d.name = "random";
-    gf_ds *ds = gf_ds_from_memory(ctx, &d);
-    free(x);
-    free(y);
-    return ds;
+    return test_ds_take(ctx, "random", 3, (int64_t[]){1, hw, hw}, n, x, y, NULL, classes);
 }
 
 /* A batch [nb, sample...] of examples start..start+nb of ds as an arena tensor. */

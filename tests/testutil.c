@@ -1,6 +1,8 @@
 #include "testutil.h"
+#include "graft/dataset.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 int gf_test_passed = 0, gf_test_failed = 0;
 
@@ -32,4 +34,26 @@ cJSON *test_read_json(const char *path) {
                     text ? "not valid JSON" : "cannot read");
     free(text);
     return j;
+}
+
+gf_ds *test_ds_take(gf_ctx *ctx, const char *name, int ndim, const int64_t *shape, int64_t n,
+                    float *x, int64_t *y, float *t, int k) {
+    gf_ds_desc d;
+    memset(&d, 0, sizeof d);
+    d.ndim = ndim;
+    for (int i = 0; i < ndim; i++) d.shape[i] = shape[i];
+    d.n = n;
+    d.x_f32 = x;
+    if (y) {
+        d.labels = y;
+        d.n_classes = k;
+    } else {
+        d.targets = t;
+    }
+    d.name = name;
+    gf_ds *ds = gf_ds_from_memory(ctx, &d);
+    free(x);
+    free(y);
+    free(t);
+    return ds;
 }

@@ -5,6 +5,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 
 extern int gf_test_passed, gf_test_failed;
@@ -50,6 +51,14 @@ extern int gf_test_passed, gf_test_failed;
 char *test_read_text(const char *path);
 /* Parsed JSON file (free with cJSON_Delete), or NULL with a message on stderr. */
 cJSON *test_read_json(const char *path);
+
+/* A dataset of n float samples of shape [shape[0], ..., shape[ndim-1]] from x, with class
+ * labels y (k classes) or, when y is NULL, float targets t; named name (may be NULL). Takes
+ * x, y and t (gf_ds_from_memory copies them; they are freed here). NULL on error. */
+struct gf_ctx;
+struct gf_ds;
+struct gf_ds *test_ds_take(struct gf_ctx *ctx, const char *name, int ndim, const int64_t *shape,
+                           int64_t n, float *x, int64_t *y, float *t, int k);
 
 /* Prints the summary line and returns the process exit status. */
 int test_finish(const char *name);
