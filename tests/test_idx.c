@@ -3,12 +3,13 @@
  * checked against checksums from an independent Python reader (fixtures/idx_checksums.json,
  * written by fixtures/gen_idx_checksums.py). To add an error case: craft the bytes with
  * idx_bytes(), write them with put_plain()/put_gz() and call expect_error(). */
-#define _DEFAULT_SOURCE /* truncate, setenv, popen */
+#define _DEFAULT_SOURCE /* truncate, setenv */
 #include "graft/graft.h"
 #include "graft/data.h"
 #include "testutil.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -418,17 +419,13 @@ static int64_t file_size(const char *path) {
 static int find_cache(const char *stem, char *out, size_t cap) {
     char dir[600];
     snprintf(dir, sizeof dir, "%s/cache/idx", tmpdir);
-    char cmd[800];
-    snprintf(cmd, sizeof cmd, "ls '%s' 2>/dev/null", dir);
-    FILE *p = popen(cmd, "r");
+    DIR *dp = opendir(dir);
     int n = 0;
-    char line[512];
-    while (p && fgets(line, sizeof line, p)) {
-        line[strcspn(line, "\n")] = '\0';
-        if (strncmp(line, stem, strlen(stem)) != 0) continue;
-        if (n++ == 0) snprintf(out, cap, "%s/%s", dir, line);
+    for (struct dirent *e; dp && (e = readdir(dp));) {
+        if (strncmp(e->d_name, stem, strlen(stem)) != 0) continue;
+        if (n++ == 0) snprintf(out, cap, "%s/%s", dir, e->d_name);
     }
-    if (p) pclose(p);
+    if (dp) closedir(dp);
     return n;
 }
 
