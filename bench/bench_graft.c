@@ -5,7 +5,7 @@
  * Usage: bench_graft --workload mlp|cnn|finetune-frozen|finetune-full|sgemm
  *                    [--mode train|infer] [--threads N] [--steps K] [--windows W]
  *                    [--warmup S] [--batch B] [--data fashion-mnist|synthetic] [--seed S]
- *                    [--time-limit SECONDS] [--inplace on|off]
+ *                    [--time-limit SECONDS] [--inplace on|off] [--replicas R]
  *
  * Workloads (the same in bench_torch.py):
  *   mlp              784-256-128-10, ReLU, batch 128, Adam(lr 1e-3), cross-entropy.
@@ -29,7 +29,10 @@
  * getrusage's ru_maxrss; arena_peak_mib the most the context arena held at once (one step's
  * activations, gradients and scratch). time_to_first_step_s runs from the kernel's process start time
  * (/proc/self/stat starttime, 10 ms resolution) to the end of the first training (or
- * inference) step: it includes loading the dataset and building the model. */
+ * inference) step: it includes loading the dataset and building the model.
+ * Training with several threads splits each batch between them by examples (gf_replicas), as
+ * gf_fit does by default; --replicas 1 splits every op's work instead (the older way), and
+ * "replicas" in the JSON says which ran. arena_peak_mib then covers the main context only. */
 #define _GNU_SOURCE
 #include "graft/graft.h"
 #include "graft/data.h"
@@ -50,6 +53,7 @@ typedef struct opts {
     const char *mode;     /* train, infer */
     const char *data;     /* fashion-mnist, synthetic */
     int threads, steps, windows, warmup;
+    int replicas;         /* training: -1 auto (as gf_fit: one per thread), 1 off, >= 2 */
     int64_t batch;        /* 0: the workload's default */
     uint64_t seed;
     double time_limit;    /* seconds of timed windows before stopping early; 0: none */
@@ -178,6 +182,7 @@ static gf_dataset *load_data(gf_ctx *ctx, const opts *o, bool *real) {
 typedef struct run_state {
     gf_module *model;
     gf_optim *opt;      /* NULL for inference */
+    gf_replicas *rep;   /* training split by examples between threads (gf_fit's default) */
     gf_dataset *data;
     int64_t *perm;      /* a seeded permutation of the examples, walked batch by batch */
     int64_t pos;        /* next position in perm */
@@ -198,6 +203,16 @@ static bool step(gf_ctx *ctx, run_state *s) {
     if (gf_dataset_batch(ctx, s->data, s->perm + s->pos, B, 0.0f, 1.0f, x, y) != GF_OK)
         return false;
     s->pos += B;
+    if (s->rep) {
+        gf_replicas_out ro;
+        gf_optim_zero_grad(s->opt);
+        if (gf_replicas_step(ctx, s->rep, NULL, x, y, 1.0f, &ro) != GF_OK ||
+            gf_optim_step(ctx, s->opt) != GF_OK)
+            return false;
+        s->last_loss = ro.loss;
+        gf_ctx_reset(ctx);
+        return true;
+    }
     gf_tensor *logits = gf_module_forward(ctx, s->model, x);
     if (!logits) return false;
     if (s->opt) {
@@ -214,7 +229,7 @@ static bool step(gf_ctx *ctx, run_state *s) {
 static void print_json(const opts *o, const char *mode, int64_t batch, bool real, double sps,
                        const double *win, int n_win, double step_start, double first_step,
                        double start_to_main, double first_loss, double last_loss, int64_t trainable, int64_t params,
-                       size_t arena_peak) {
+                       size_t arena_peak, int replicas) {
     printf("{\"impl\":\"graft\",\"workload\":\"%s\",\"mode\":\"%s\",\"threads\":%d,"
            "\"batch\":%lld,\"data\":\"%s\",\"samples_per_s\":%.1f,\"windows\":[",
            o->workload, mode, o->threads, (long long)batch, real ? "fashion-mnist" : "synthetic",
@@ -223,10 +238,10 @@ static void print_json(const opts *o, const char *mode, int64_t batch, bool real
     printf("],\"steps_per_window\":%d,\"peak_rss_mib\":%.1f,\"arena_peak_mib\":%.1f,"
            "\"time_to_step_start_s\":%.3f,\"time_to_first_step_s\":%.3f,"
            "\"process_start_to_main_s\":%.3f,\"params\":%lld,\"trainable_params\":%lld,"
-           "\"blas\":\"%s\"",
+           "\"blas\":\"%s\",\"replicas\":%d",
            o->steps, peak_rss_mib(), (double)arena_peak / 1048576.0, step_start, first_step,
            start_to_main,
-           (long long)params, (long long)trainable, gf_blas_threading());
+           (long long)params, (long long)trainable, gf_blas_threading(), replicas);
     if (strcmp(mode, "train") == 0)
         printf(",\"first_loss\":%.4f,\"last_loss\":%.4f", first_loss, last_loss);
     printf("}\n");
@@ -281,6 +296,8 @@ static int run_model(const opts *o, double start_to_main) {
         gf_optim_params hp = gf_optim_default_params(GF_OPTIM_ADAM);
         s.opt = gf_optim_new(ctx, &hp, params, n);
         if (!s.opt) return die(ctx, "optimizer");
+        const int nrep = o->replicas < 0 ? o->threads : o->replicas;
+        if (nrep >= 2 && !(s.rep = gf_replicas_new(ctx, s.model, nrep))) return die(ctx, "replicas");
     } else {
         gf_module_train(s.model, false);
         gf_ctx_set_grad_enabled(ctx, false);
@@ -304,7 +321,9 @@ static int run_model(const opts *o, double start_to_main) {
     }
     print_json(o, mode, s.batch, real, median(win, n_win), win, n_win, step_start, first_step,
                start_to_main, first_loss, s.last_loss, gf_module_param_count(s.model, true),
-               gf_module_param_count(s.model, false), gf_arena_peak(gf_ctx_arena(ctx)));
+               gf_module_param_count(s.model, false), gf_arena_peak(gf_ctx_arena(ctx)),
+               s.rep ? gf_replicas_count(s.rep) : 1);
+    gf_replicas_free(s.rep);
     gf_optim_free(s.opt);
     gf_module_free(s.model);
     free(s.perm);
@@ -370,12 +389,13 @@ static void usage(void) {
             "usage: bench_graft --workload mlp|cnn|finetune-frozen|finetune-full|sgemm\n"
             "                   [--mode train|infer] [--threads N] [--steps K] [--windows W]\n"
             "                   [--warmup S] [--batch B] [--data fashion-mnist|synthetic]\n"
-            "                   [--seed S] [--time-limit SECONDS] [--inplace on|off]\n");
+            "                   [--seed S] [--time-limit SECONDS] [--inplace on|off]\n"
+            "                   [--replicas R]\n");
 }
 
 int main(int argc, char **argv) {
     const double start_to_main = since_process_start();
-    opts o = {"mlp", "train", "fashion-mnist", 1, 20, 5, 5, 0, 0, 0.0, true};
+    opts o = {"mlp", "train", "fashion-mnist", 1, 20, 5, 5, -1, 0, 0, 0.0, true};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
@@ -394,6 +414,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--seed")) o.seed = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--time-limit")) o.time_limit = atof(v);
         else if (!strcmp(a, "--inplace")) o.inplace = strcmp(v, "off") != 0;
+        else if (!strcmp(a, "--replicas")) o.replicas = atoi(v);
         else {
             fprintf(stderr, "bench_graft: unknown option '%s'\n", a);
             usage();

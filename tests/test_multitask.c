@@ -116,6 +116,7 @@ static void test_one_task_is_gf_fit(gf_ctx *ctx) {
     gf_optim *opt = gf_optim_new_module(ctx, single, &op, NULL, 0);
     gf_fit_params fp = gf_fit_default_params();
     fp.epochs = epochs;
+    fp.replicas = 1; /* gf_mt_fit splits ops, not batches, between threads */
     gf_fit_result fr;
     CHECK(gf_fit(ctx, single, NULL, opt, NULL, ld, NULL, &fp, &fr) == GF_OK);
     gf_optim_free(opt);

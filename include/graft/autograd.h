@@ -21,6 +21,15 @@ gf_status gf_backward_with(gf_ctx *ctx, gf_tensor *out, const gf_tensor *grad_ou
 gf_status gf_backward_many(gf_ctx *ctx, int n, gf_tensor *const *outs,
                            const gf_tensor *const *grad_outs);
 
+/* Gradient routing, for running one model's backward in several contexts at once (data
+ * parallelism: graft/train.h, gf_replicas). While set, a backward in ctx accumulates the
+ * gradient of leaves[i] (a persistent tensor) into buffers[i] (leaves[i]->numel floats, owned
+ * by the caller, who zeroes them) and never touches leaves[i]->grad, so several contexts can
+ * run backward through the same parameters at the same time. A persistent tensor that requires
+ * a gradient but is not listed makes the backward fail with an error naming its shape. n = 0
+ * clears the routing. The arrays are copied; the buffers must stay valid while routed. */
+gf_status gf_ctx_route_grads(gf_ctx *ctx, int n, gf_tensor *const *leaves, float *const *buffers);
+
 /* Number of op nodes recorded since the last reset (for tests and diagnostics). */
 int64_t gf_tape_size(const gf_ctx *ctx);
 

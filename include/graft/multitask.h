@@ -138,7 +138,8 @@ typedef struct gf_mt_result {
  * NULL; free with gf_mt_result_free). Returns GF_OK or an error naming the task (a missing
  * head, a non-finite loss with its epoch, a loss that does not fit the head's output).
  * With one task, the run is gf_fit's (same batches, same steps: bitwise the same weights as
- * gf_fit on the model with that head, same seed). Resets the context after every batch. */
+ * gf_fit on the model with that head, same seed, run with replicas = 1: the multi-task loop
+ * splits each op between the context's threads, not the batch). Resets the context after every batch. */
 gf_status gf_mt_fit(gf_ctx *ctx, gf_module *mt, const gf_mt_task *tasks, int n,
                     const gf_mt_params *p, gf_mt_result **out);
 

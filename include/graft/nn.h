@@ -49,6 +49,20 @@ bool gf_module_is_training(const gf_module *m);
 void gf_module_pin_eval(gf_module *m, bool pinned);
 bool gf_module_eval_pinned(const gf_module *m);
 
+/* ---- running one model in several threads (data parallelism: graft/train.h, gf_replicas) --
+ * Marks a module made by gf_nn_container with its own forward function as reentrant: the
+ * forward changes nothing but the context it is given (no module fields, no globals), so
+ * several threads may run it at once, each with its own context. Built-in layers and
+ * containers that run their children in order need no mark. */
+void gf_module_set_reentrant(gf_module *m, bool reentrant);
+/* True when m's forward, in the mode it is in now, may run in several threads at once on
+ * different contexts and slices of a batch with the same result as on the whole batch: every
+ * module of the tree is a built-in layer (a BatchNorm only in evaluation mode with running
+ * statistics: batch statistics depend on the whole batch, and training mode updates them), a
+ * container running its children in order, or marked reentrant. When false and why is not
+ * NULL, why gets a message naming the first module that is not. */
+bool gf_module_replicable(const gf_module *m, char *why, size_t why_len);
+
 /* ---- containers ------------------------------------------------------------------------ */
 
 /* torch.nn.Sequential: runs children in order; gf_module_append names them "0", "1", ... */

@@ -43,6 +43,47 @@ gf_loss_spec gf_loss_default(gf_loss_kind kind);
 gf_tensor *gf_loss_compute(gf_ctx *ctx, const gf_loss_spec *loss, gf_tensor *output,
                            gf_tensor *target);
 
+/* Correct predictions in a batch, or -1 when accuracy does not apply: class labels (int64 [N])
+ * with scores [N, C] (argmax, the first of equal maxima), or, for binary cross entropy, float
+ * targets with one logit per example (logit > 0 vs target >= 0.5). scratch (out->numel floats)
+ * is used when out is not contiguous; NULL then gives -1. */
+int64_t gf_batch_correct(const gf_loss_spec *loss, const gf_tensor *out, const gf_tensor *y,
+                         float *scratch);
+
+/* ---- data parallelism on one machine ---------------------------------------------------------
+ * A model's forward, loss and backward run on slices of each batch in several threads at once,
+ * each thread with its own context (arena, tape, RNG) and its own gradient buffers, and the
+ * slices' gradients are then added into the parameters' gradients: for a loss that is a mean
+ * over examples (every built-in kind) that is the gradient of the whole batch, up to float
+ * rounding. A step then waits for the other threads once instead of after every op, which is
+ * what lets a step on two cores run nearly twice as fast as on one. gf_fit uses it by itself
+ * (gf_fit_params.replicas); this is the same machinery for a hand-written loop. */
+typedef struct gf_replicas gf_replicas;
+
+/* n >= 2 replicas of model's training step, over the parameters that require a gradient now.
+ * NULL with a ctx error when the model is not replicable (the message names the module, see
+ * gf_module_replicable) or out of memory. The model's structure, its mode and which
+ * parameters require a gradient must not change while the replicas live. */
+gf_replicas *gf_replicas_new(gf_ctx *ctx, gf_module *model, int n);
+void gf_replicas_free(gf_replicas *r);
+int gf_replicas_count(const gf_replicas *r);
+
+typedef struct gf_replicas_out {
+    double loss;     /* the batch's mean loss; not finite when some slice's loss is not */
+    int64_t correct; /* correct predictions, as gf_batch_correct counts them; -1: not applicable */
+} gf_replicas_out;
+
+/* Forward, loss and backward of the batch (x, y) cut into contiguous slices of examples, one
+ * per replica (fewer for a batch smaller than the count). When the batch's loss is finite the
+ * gradient of scale * loss is ADDED to every trainable parameter's gradient (as gf_backward of
+ * loss * scale does in one context); when it is not, no gradient changes and out->loss says so.
+ * loss NULL is cross entropy; CUSTOM is refused (a custom loss need not be a mean over
+ * examples). The replicas take ctx's in-place setting; Dropout in them draws from seeds taken
+ * from ctx's RNG, which advances (by one draw per replica) only in steps that use them, so a
+ * run is reproducible and resumable for a given replica count. x and y stay ctx's. */
+gf_status gf_replicas_step(gf_ctx *ctx, gf_replicas *r, const gf_loss_spec *loss, gf_tensor *x,
+                           gf_tensor *y, float scale, gf_replicas_out *out);
+
 /* ---- fit ------------------------------------------------------------------------------------ */
 
 /* What early stopping, keep-best and ReduceLROnPlateau watch. AUTO: val_loss with a validation
@@ -107,6 +148,15 @@ typedef struct gf_fit_params {
      * that is the step of one batch accum_steps times larger. A shorter group at the end of
      * an epoch (or one with skipped batches) is rescaled to the mean of the batches it has. */
     int accum_steps;         /* 1 */
+    /* Data parallelism inside the process (gf_replicas): each batch is cut into this many
+     * slices that run in as many threads at once. 0 (default): one per context thread when
+     * there are several, the model is replicable (gf_module_replicable) and the loss built in;
+     * otherwise each op splits its own work between the threads. 1: never. >= 2: that many,
+     * or GF_ERR_INVALID saying why not. Batches with fewer than 2 examples per replica run in
+     * one context. The count changes the numbers only by float rounding (and by Dropout's
+     * random numbers); a resumed run ends bitwise where the uninterrupted one does when both
+     * use the same count. */
+    int replicas;
     double clip_norm;        /* > 0: clip_grad_norm_ to this total L2 norm before each step */
     double clip_value;       /* > 0: clip_grad_value_ before each step (after clip_norm) */
     gf_nonfinite on_nonfinite;

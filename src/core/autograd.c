@@ -112,8 +112,58 @@ static gf_tensor *new_arena_grad(gf_ctx *ctx, gf_tensor *t) {
     return gf_empty(ctx, GF_F32, t->ndim, t->shape);
 }
 
+gf_status gf_ctx_route_grads(gf_ctx *ctx, int n, gf_tensor *const *leaves, float *const *buffers) {
+    if (n < 0 || (n > 0 && (!leaves || !buffers)))
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "route_grads: %d leaves, arrays %s", n,
+                                n < 0 ? "(negative count)" : "missing");
+    for (int i = 0; i < n; i++)
+        if (!leaves[i] || !leaves[i]->persistent || !buffers[i])
+            return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                    "route_grads: leaf %d is %s", i,
+                                    !leaves[i] ? "NULL" : !buffers[i] ? "without a buffer"
+                                                                      : "not a persistent tensor");
+    gf_tensor **l = NULL;
+    float **b = NULL;
+    if (n > 0) {
+        l = malloc(sizeof *l * (size_t)n);
+        b = malloc(sizeof *b * (size_t)n);
+        if (!l || !b) {
+            free(l);
+            free(b);
+            return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "route_grads: out of memory");
+        }
+        memcpy(l, leaves, sizeof *l * (size_t)n);
+        memcpy(b, buffers, sizeof *b * (size_t)n);
+    }
+    free(ctx->route_leaves);
+    free(ctx->route_bufs);
+    ctx->route_leaves = l;
+    ctx->route_bufs = b;
+    ctx->route_n = n;
+    ctx->route_hint = 0;
+    return GF_OK;
+}
+
+/* The routed buffer of persistent t (gf_ctx_route_grads), NULL with a ctx error when t is not
+ * routed. */
+static float *routed_grad(gf_ctx *ctx, const gf_tensor *t) {
+    for (int k = 0; k < ctx->route_n; k++) {
+        int i = (ctx->route_hint + k) % ctx->route_n;
+        if (ctx->route_leaves[i] != t) continue;
+        ctx->route_hint = i;
+        return ctx->route_bufs[i];
+    }
+    char s[GF_SHAPE_BUF];
+    gf_ctx_set_error(ctx, GF_ERR_STATE,
+                     "backward: a persistent tensor %s requires a gradient but is not among the "
+                     "%d whose gradients this context routes (gf_ctx_route_grads)",
+                     gf_shape_str(t, s, sizeof s), ctx->route_n);
+    return NULL;
+}
+
 float *gf_grad_of(gf_ctx *ctx, gf_tensor *t) {
     if (!t || !t->requires_grad) return NULL;
+    if (t->persistent && ctx->route_n > 0) return routed_grad(ctx, t);
     if (!t->grad) {
         gf_tensor *g = t->persistent ? gf_tensor_new(ctx, GF_F32, t->ndim, t->shape)
                                      : new_arena_grad(ctx, t);

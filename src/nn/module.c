@@ -88,6 +88,47 @@ bool gf_module_eval_pinned(const gf_module *m) { return m && m->eval_pinned; }
 
 /* ---- forward -------------------------------------------------------------------------- */
 
+static void module_path(const gf_module *m, char *buf, size_t n);
+
+void gf_module_set_reentrant(gf_module *m, bool reentrant) {
+    if (m) m->reentrant = reentrant;
+}
+
+/* Why m itself (not its children) cannot run in several threads at once, or NULL. */
+static const char *not_replicable(const gf_module *m) {
+    if (m->layer) {
+        bool bn = strncmp(m->type, "BatchNorm", 9) == 0;
+        if (bn && (m->training || !m->cfg.track))
+            return "normalises with batch statistics (in evaluation mode with running "
+                   "statistics it can)";
+        return NULL;
+    }
+    if (m->forward == gf_module_forward_children || m->reentrant) return NULL;
+    return "has its own forward function, not marked reentrant (gf_module_set_reentrant)";
+}
+
+static const gf_module *first_unreplicable(const gf_module *m, const char **reason) {
+    if ((*reason = not_replicable(m))) return m;
+    for (int i = 0; i < m->n_children; i++) {
+        const gf_module *bad = first_unreplicable(m->children[i].m, reason);
+        if (bad) return bad;
+    }
+    return NULL;
+}
+
+bool gf_module_replicable(const gf_module *m, char *why, size_t why_len) {
+    const char *reason = "is NULL";
+    const gf_module *bad = m ? first_unreplicable(m, &reason) : NULL;
+    if (m && !bad) return true;
+    if (why && why_len > 0) {
+        char path[256] = "";
+        if (bad) module_path(bad, path, sizeof path);
+        snprintf(why, why_len, "module %s%s(%s) %s", path, path[0] ? " " : "",
+                 bad ? bad->type : "?", reason);
+    }
+    return false;
+}
+
 /* Writes m's dotted path from its root into buf ("" for a root). */
 static void module_path(const gf_module *m, char *buf, size_t n) {
     const char *names[64];
@@ -126,9 +167,14 @@ gf_tensor *gf_module_forward(gf_ctx *ctx, gf_module *m, gf_tensor *x) {
         module_path(m, path, sizeof path);
         memcpy(msg, ctx->error, sizeof msg);
         /* a long message is cut at the end: the cause stays readable */
-        int len = snprintf(ctx->error, sizeof ctx->error, MODULE_TAG "%s%s(%s): %s", path,
-                           path[0] ? " " : "", m->type, msg);
-        (void)len;
+        int len = snprintf(ctx->error, sizeof ctx->error, MODULE_TAG "%s%s(%s): ", path,
+                           path[0] ? " " : "", m->type);
+        if (len > 0 && (size_t)len < sizeof ctx->error) {
+            size_t keep = strlen(msg), room = sizeof ctx->error - (size_t)len - 1;
+            if (keep > room) keep = room;
+            memcpy(ctx->error + len, msg, keep);
+            ctx->error[(size_t)len + keep] = '\0';
+        }
     }
     return clean && ctx->status != GF_OK ? NULL : y;
 }

@@ -50,6 +50,7 @@ struct gf_module {
     bool training;         /* effective mode: train_requested && !eval_pinned */
     bool train_requested;  /* the mode last set by gf_module_train (or true) */
     bool eval_pinned;      /* gf_module_pin_eval: stays in eval mode */
+    bool reentrant;        /* gf_module_set_reentrant: a custom forward safe in many threads */
     gf_module *parent;
     gf_slot *params;
     int n_params, cap_params;

@@ -27,6 +27,7 @@ gf_module *gf_nn_basic_block(gf_ctx *ctx, gf_rng *rng, int64_t inplanes, int64_t
     }
     gf_module *m = gf_nn_container(ctx, "BasicBlock", block_fwd, NULL, NULL);
     if (!m) return NULL;
+    gf_module_set_reentrant(m, true);
     gf_conv_params c1 = gf_conv_default_params();
     c1.stride[0] = c1.stride[1] = stride;
     c1.padding[0] = c1.padding[1] = 1;

@@ -35,6 +35,7 @@ static gf_tensor *mlp_forward(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *
 
 static gf_module *build_mlp(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng) {
     gf_module *m = gf_nn_container(ctx, "MLP", mlp_forward, NULL, NULL);
+    gf_module_set_reentrant(m, true);
     gf_module *layers = gf_nn_sequential(ctx);
     int64_t in = (int64_t)p->in_channels * p->height * p->width;
     for (int i = 0; i < 4 && p->hidden[i] > 0; i++) {
@@ -109,6 +110,7 @@ static gf_tensor *resnet_forward(gf_ctx *ctx, gf_module *self, gf_tensor *x, voi
 static gf_module *build_resnet_mini(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng) {
     gf_conv_params c = conv_pad(1, 1);
     gf_module *m = gf_nn_container(ctx, "ResNetMini", resnet_forward, NULL, NULL);
+    gf_module_set_reentrant(m, true);
     gf_module_add(ctx, m, "conv1", gf_nn_conv2d(ctx, rng, p->in_channels, 16, 3, 3, &c, false));
     gf_module_add(ctx, m, "bn1", gf_nn_batch_norm2d(ctx, 16, NULL));
     gf_module_add(ctx, m, "relu", gf_nn_relu(ctx));

@@ -77,15 +77,13 @@ gf_tensor *gf_loss_compute(gf_ctx *ctx, const gf_loss_spec *loss, gf_tensor *out
     }
 }
 
-/* Correct predictions in a batch, or -1 when accuracy does not apply: class labels (int64 [N])
- * with scores [N, C] (argmax, the first of equal maxima), or, for binary cross entropy, float
- * targets with one logit per example (logit > 0 vs target >= 0.5). */
-static int64_t count_correct(const gf_loss_spec *loss, const gf_tensor *out, const gf_tensor *y,
-                             float *scratch) {
+int64_t gf_batch_correct(const gf_loss_spec *loss, const gf_tensor *out, const gf_tensor *y,
+                         float *scratch) {
     const int64_t n = y->numel;
     if (out->ndim < 1 || out->shape[0] != n || n == 0) return -1;
     const float *o = gf_f32(out);
     if (!gf_tensor_is_contiguous(out)) {
+        if (!scratch) return -1;
         gf_copy_out(out, scratch);
         o = scratch;
     }
@@ -113,7 +111,7 @@ static double now_seconds(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Scratch for non-contiguous outputs in count_correct (grown on demand). */
+/* Scratch for non-contiguous outputs in gf_batch_correct (grown on demand). */
 typedef struct scratch {
     float *p;
     int64_t n;
@@ -154,7 +152,7 @@ gf_status gf_evaluate(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, g
         }
         loss_sum += (double)gf_get_f32(l, 0) * (double)b.n;
         count += b.n;
-        int64_t c = acc_ok ? count_correct(loss, out, b.y, scratch_for(&sc, out->numel)) : -1;
+        int64_t c = acc_ok ? gf_batch_correct(loss, out, b.y, scratch_for(&sc, out->numel)) : -1;
         if (c < 0) acc_ok = false;
         else correct += c;
         gf_ctx_reset(ctx);
@@ -532,6 +530,50 @@ static gf_status save_mid_epoch(gf_ctx *ctx, fit_io *io, int epoch, double best,
     return save(ctx, io, prog, sums, true, false, res);
 }
 
+/* The replicas gf_fit runs with (*out NULL: none), by gf_fit_params.replicas. */
+static gf_status make_replicas(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, int want,
+                               gf_replicas **out) {
+    *out = NULL;
+    if (want == 1) return GF_OK;
+    const bool custom = loss && loss->kind == GF_LOSS_CUSTOM;
+    char why[384];
+    if (want == 0) {
+        if (gf_ctx_threads(ctx) < 2 || custom || !gf_module_replicable(model, why, sizeof why))
+            return GF_OK;
+        want = gf_ctx_threads(ctx);
+    } else if (custom) {
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "fit: replicas %d with a custom loss (it "
+                                "need not be a mean over examples); use 0 or 1", want);
+    }
+    *out = gf_replicas_new(ctx, model, want);
+    return *out ? GF_OK : gf_ctx_status(ctx);
+}
+
+/* Forward, loss and backward of one batch, the gradient of scale * loss added to the
+ * parameters' only when the loss is finite: in the replicas when there are enough examples for
+ * them, else in ctx. *lv: the batch's mean loss; *correct: as gf_batch_correct (-1 also when
+ * sc is NULL: accuracy no longer counted). */
+static gf_status forward_backward(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss,
+                                  gf_replicas *rep, const gf_batch *b, float scale, scratch *sc,
+                                  double *lv, int64_t *correct) {
+    if (rep && b->n >= 2 * gf_replicas_count(rep)) {
+        gf_replicas_out ro;
+        gf_status st = gf_replicas_step(ctx, rep, loss, b->x, b->y, scale, &ro);
+        *lv = ro.loss;
+        *correct = sc ? ro.correct : -1;
+        return st;
+    }
+    gf_tensor *out = gf_module_forward(ctx, model, b->x);
+    gf_tensor *l = gf_loss_compute(ctx, loss, out, b->y);
+    if (!l) return gf_ctx_status(ctx);
+    *lv = (double)gf_get_f32(l, 0);
+    *correct = sc ? gf_batch_correct(loss, out, b->y, scratch_for(sc, out->numel)) : -1;
+    if (!isfinite(*lv)) return GF_OK;
+    gf_tensor *scaled = scale != 1.0f ? gf_mul_scalar(ctx, l, scale) : l;
+    if (!scaled) return gf_ctx_status(ctx);
+    return gf_backward(ctx, scaled);
+}
+
 gf_status gf_fit(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_optim *opt,
                  gf_sched *sched, gf_loader *train, gf_loader *val, const gf_fit_params *params,
                  gf_fit_result *result) {
@@ -563,8 +605,11 @@ gf_status gf_fit(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_opt
                                 monitor_name(mon));
     const bool maximize = mon == GF_MONITOR_VAL_ACC || mon == GF_MONITOR_TRAIN_ACC;
 
+    if (p.replicas < 0)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "fit: replicas %d, must be >= 0", p.replicas);
     snapshot snap = {NULL, NULL, false};
     scratch sc = {NULL, 0};
+    gf_replicas *rep = NULL;
     cJSON *settings = NULL;
     char *settings_text = NULL;
     gf_status st = GF_OK;
@@ -612,6 +657,7 @@ gf_status gf_fit(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_opt
     double best = prog.best_metric;
     int bad_epochs = (int)prog.bad_epochs;
     gf_module_train(model, true);
+    if ((st = make_replicas(ctx, model, loss, p.replicas, &rep)) != GF_OK) goto done;
     if (res.resumed && prog.batch == 0 && p.patience > 0 && bad_epochs >= p.patience)
         res.stopped_early = true; /* the checkpoint is the end of a run that stopped early */
     for (int epoch = first_epoch; epoch <= p.epochs && !res.stopped_early; epoch++) {
@@ -638,14 +684,13 @@ gf_status gf_fit(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_opt
             ss.lr = gf_optim_group_lr(opt, 0);
             ss.grad_norm = NAN;
             sums.batches++;
-            gf_tensor *out = gf_module_forward(ctx, model, b.x);
-            gf_tensor *l = gf_loss_compute(ctx, loss, out, b.y);
-            if (!l) {
-                st = gf_ctx_status(ctx);
+            double lv = NAN;
+            int64_t c = -1;
+            if ((st = forward_backward(ctx, model, loss, rep, &b, 1.0f / (float)p.accum_steps,
+                                       sums.acc_ok ? &sc : NULL, &lv, &c)) != GF_OK) {
                 gf_ctx_reset(ctx);
                 goto done;
             }
-            const double lv = (double)gf_get_f32(l, 0);
             ss.loss = lv;
             if (!isfinite(lv)) {
                 if (p.on_nonfinite == GF_NONFINITE_STOP) {
@@ -663,18 +708,8 @@ gf_status gf_fit(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_opt
                 sums.skipped++;
                 res.skipped++;
             } else {
-                gf_tensor *scaled = p.accum_steps > 1
-                                        ? gf_mul_scalar(ctx, l, 1.0f / (float)p.accum_steps)
-                                        : l;
-                if (!scaled || gf_backward(ctx, scaled) != GF_OK) {
-                    st = gf_ctx_status(ctx);
-                    gf_ctx_reset(ctx);
-                    goto done;
-                }
                 sums.loss_sum += lv * (double)b.n;
                 sums.seen += b.n;
-                int64_t c = sums.acc_ok ? count_correct(loss, out, b.y, scratch_for(&sc, out->numel))
-                                        : -1;
                 if (c < 0) sums.acc_ok = false;
                 else sums.correct += c;
                 used++;
@@ -773,6 +808,7 @@ gf_status gf_fit(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_opt
         res.restored_best = true;
     }
 done:
+    gf_replicas_free(rep);
     snap_free(&snap);
     free(sc.p);
     cJSON_Delete(settings);

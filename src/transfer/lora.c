@@ -169,6 +169,7 @@ static gf_module *make_layer(gf_ctx *ctx, const gf_module *base, int r, float al
     L->base_b_grad = c->bias && c->bias->requires_grad;
     gf_module *m = gf_nn_container(ctx, L->conv ? LORA_CONV : LORA_LINEAR, lora_forward, L, free);
     if (!m) return NULL;
+    gf_module_set_reentrant(m, true); /* reads L, never writes it */
     gf_rng zero_rng; /* lora_B is zeroed: its constructor's draws must not consume rng */
     gf_rng_seed(&zero_rng, 0);
     gf_conv_params one = gf_conv_default_params();

@@ -90,6 +90,7 @@ gf_module *gf_mt_new(gf_ctx *ctx, gf_module *model, const char *head_path) {
         gf_module_free(model);
         return NULL;
     }
+    gf_module_set_reentrant(mt, true);
     if (gf_module_add(ctx, mt, "trunk", model) != GF_OK ||
         gf_module_add(ctx, mt, "heads", gf_nn_container(ctx, "ModuleDict", NULL, NULL, NULL)) !=
             GF_OK) {

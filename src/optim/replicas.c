@@ -1,0 +1,264 @@
+/* Data parallelism inside one process (gf_replicas, graft/train.h): each thread runs the whole
+ * forward, loss and backward of its slice of the batch in a context of its own, single-threaded,
+ * with the model's gradients routed (gf_ctx_route_grads) into per-replica buffers; one barrier
+ * later the buffers are summed into the parameters' gradients. Compared with splitting every op
+ * between the threads, a step has one synchronisation instead of dozens, and every kernel runs
+ * at its single-thread speed. */
+#include "core/internal.h"
+#include "graft/train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Floats between two parameters' buffers: each starts on its own cache line. */
+#define GRAD_ALIGN 16
+
+typedef struct replica {
+    gf_ctx *ctx;
+    float *grads;      /* every routed gradient, at the offsets of gf_replicas.offset */
+    gf_rng seeded;     /* the RNG state this step started from */
+    double loss;       /* mean over the slice */
+    int64_t correct;
+    int64_t n;         /* examples in the slice (0: idle this step) */
+} replica;
+
+struct gf_replicas {
+    gf_module *model;
+    int n;
+    int n_params;
+    gf_tensor **params;  /* trainable parameters, borrowed from the model */
+    int64_t *offset;     /* of each parameter's gradient in a replica's buffer */
+    int64_t total;       /* floats in a replica's buffer */
+    replica *rep;
+};
+
+static gf_status collect_params(gf_ctx *ctx, gf_replicas *r) {
+    gf_named_tensors *list = gf_module_named_tensors(ctx, r->model, GF_STATE_PARAMS);
+    if (!list) return gf_ctx_status(ctx);
+    r->params = malloc(sizeof *r->params * (size_t)(list->n ? list->n : 1));
+    r->offset = malloc(sizeof *r->offset * (size_t)(list->n ? list->n : 1));
+    if (!r->params || !r->offset) {
+        gf_named_tensors_free(list);
+        return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "replicas: out of memory");
+    }
+    for (int i = 0; i < list->n; i++) {
+        gf_tensor *t = list->items[i].tensor;
+        if (!t->requires_grad) continue;
+        if (t->dtype != GF_F32) {
+            gf_status s = gf_ctx_set_error(ctx, GF_ERR_DTYPE,
+                                           "replicas: parameter %s is %s; only float32 "
+                                           "parameters can require a gradient",
+                                           list->items[i].name, gf_dtype_name(t->dtype));
+            gf_named_tensors_free(list);
+            return s;
+        }
+        r->params[r->n_params] = t;
+        r->offset[r->n_params++] = r->total;
+        r->total += (t->numel + GRAD_ALIGN - 1) / GRAD_ALIGN * GRAD_ALIGN;
+    }
+    gf_named_tensors_free(list);
+    return GF_OK;
+}
+
+/* A single-threaded context for one replica, with ctx's settings and the routed gradients. */
+static gf_status replica_init(gf_ctx *ctx, gf_replicas *r, replica *rp) {
+    gf_ctx_params cp = gf_ctx_default_params();
+    cp.n_threads = ctx->n_threads; /* gf_ctx_new tells the BLAS this count: keep ctx's */
+    rp->ctx = gf_ctx_new(&cp);
+    size_t bytes = sizeof(float) * (size_t)(r->total ? r->total : GRAD_ALIGN);
+    rp->grads = aligned_alloc(64, bytes);
+    float **bufs = malloc(sizeof *bufs * (size_t)(r->n_params ? r->n_params : 1));
+    if (!rp->ctx || !rp->grads || !bufs) {
+        free(bufs);
+        return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "replicas: out of memory");
+    }
+    rp->ctx->n_threads = 1; /* its kernels run inside one thread of the replicas' team */
+    rp->ctx->conv_chunk_floats = ctx->conv_chunk_floats;
+    for (int i = 0; i < r->n_params; i++) bufs[i] = rp->grads + r->offset[i];
+    gf_status st = r->n_params ? gf_ctx_route_grads(rp->ctx, r->n_params, r->params, bufs) : GF_OK;
+    free(bufs);
+    if (st != GF_OK) return gf_ctx_set_error(ctx, st, "replicas: %s", gf_ctx_error(rp->ctx));
+    return GF_OK;
+}
+
+void gf_replicas_free(gf_replicas *r) {
+    if (!r) return;
+    for (int i = 0; r->rep && i < r->n; i++) {
+        gf_ctx_free(r->rep[i].ctx);
+        free(r->rep[i].grads);
+    }
+    free(r->rep);
+    free(r->params);
+    free(r->offset);
+    free(r);
+}
+
+gf_replicas *gf_replicas_new(gf_ctx *ctx, gf_module *model, int n) {
+    if (ctx->status != GF_OK) return NULL;
+    char why[384];
+    if (n < 2) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "replicas: count %d, must be >= 2", n);
+        return NULL;
+    }
+    if (!gf_module_replicable(model, why, sizeof why)) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "replicas: the model cannot run in several "
+                         "threads at once: %s", why);
+        return NULL;
+    }
+    gf_replicas *r = calloc(1, sizeof *r);
+    if (!r) {
+        gf_ctx_set_error(ctx, GF_ERR_NOMEM, "replicas: out of memory");
+        return NULL;
+    }
+    r->model = model;
+    r->n = n;
+    r->rep = calloc((size_t)n, sizeof *r->rep);
+    if (!r->rep) {
+        gf_ctx_set_error(ctx, GF_ERR_NOMEM, "replicas: out of memory");
+        gf_replicas_free(r);
+        return NULL;
+    }
+    if (collect_params(ctx, r) != GF_OK) {
+        gf_replicas_free(r);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++)
+        if (replica_init(ctx, r, &r->rep[i]) != GF_OK) {
+            gf_replicas_free(r);
+            return NULL;
+        }
+    return r;
+}
+
+int gf_replicas_count(const gf_replicas *r) { return r ? r->n : 0; }
+
+/* Rows [lo, hi) of a contiguous tensor, as a header in ctx's arena. */
+static gf_tensor *rows_of(gf_ctx *ctx, const gf_tensor *t, int64_t lo, int64_t hi) {
+    int64_t shape[GF_MAX_DIMS];
+    memcpy(shape, t->shape, sizeof shape);
+    shape[0] = hi - lo;
+    const int64_t row = t->shape[0] > 0 ? t->numel / t->shape[0] : 0;
+    char *base = (char *)t->data + (size_t)(lo * row) * gf_dtype_size(t->dtype);
+    return gf_view_raw(ctx, t->dtype, t->ndim, shape, NULL, base);
+}
+
+/* One replica's forward, loss and backward of rows [lo, hi): gradients of
+ * scale * (hi - lo) / n * (slice mean) into its buffers. */
+static void replica_run(replica *rp, gf_module *model, const gf_loss_spec *loss,
+                        const gf_tensor *x, const gf_tensor *y, int64_t lo, int64_t hi, int64_t n,
+                        float scale, int64_t total) {
+    gf_ctx *c = rp->ctx;
+    memset(rp->grads, 0, sizeof(float) * (size_t)total);
+    rp->loss = NAN;
+    rp->correct = -1;
+    gf_tensor *out = gf_module_forward(c, model, rows_of(c, x, lo, hi));
+    gf_tensor *ys = rows_of(c, y, lo, hi);
+    gf_tensor *l = gf_loss_compute(c, loss, out, ys);
+    if (!l) return;
+    rp->loss = (double)gf_get_f32(l, 0);
+    rp->correct = gf_batch_correct(loss, out, ys, gf_scratch_f32(c, out->numel));
+    if (!isfinite(rp->loss)) return;
+    gf_tensor *seed = gf_full(c, l->ndim, l->shape, scale * (float)(hi - lo) / (float)n);
+    if (seed) gf_backward_with(c, l, seed);
+}
+
+/* Adds the replicas' buffers into the parameters' gradients; thread t of nt takes its share
+ * of every parameter, summing the replicas in a fixed order (reproducible). */
+static void reduce_share(gf_replicas *r, float *const *grads, int used, int t, int nt) {
+    for (int p = 0; p < r->n_params; p++) {
+        const int64_t numel = r->params[p]->numel;
+        const int64_t lo = numel * t / nt, hi = numel * (t + 1) / nt;
+        float *g = grads[p];
+        const int64_t off = r->offset[p];
+        for (int k = 0; k < used; k++) {
+            const float *b = r->rep[k].grads + off;
+            for (int64_t i = lo; i < hi; i++) g[i] += b[i];
+        }
+    }
+}
+
+static bool rng_moved(const gf_rng *a, const gf_rng *b) {
+    return a->counter != b->counter || a->lane != b->lane || a->key != b->key;
+}
+
+gf_status gf_replicas_step(gf_ctx *ctx, gf_replicas *r, const gf_loss_spec *loss, gf_tensor *x,
+                           gf_tensor *y, float scale, gf_replicas_out *out) {
+    out->loss = NAN;
+    out->correct = -1;
+    if (ctx->status != GF_OK) return ctx->status;
+    if (!r || !x || !y)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "replicas step: NULL %s",
+                                !r ? "replicas" : !x ? "input" : "target");
+    if (loss && loss->kind == GF_LOSS_CUSTOM)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "replicas step: a custom loss cannot be split between replicas "
+                                "(it need not be a mean over examples)");
+    const int64_t n = x->ndim > 0 ? x->shape[0] : 0;
+    if (n < 1 || y->ndim < 1 || y->shape[0] != n) {
+        char a[GF_SHAPE_BUF], b[GF_SHAPE_BUF];
+        return gf_ctx_set_error(ctx, GF_ERR_SHAPE,
+                                "replicas step: input %s and target %s need the same number of "
+                                "examples (>= 1) in their first dimension",
+                                gf_shape_str(x, a, sizeof a), gf_shape_str(y, b, sizeof b));
+    }
+    if (!gf_tensor_is_contiguous(x)) x = gf_contiguous(ctx, x);
+    if (y && !gf_tensor_is_contiguous(y)) y = gf_contiguous(ctx, y);
+    float **grads = gf_scratch(ctx, sizeof *grads * (size_t)(r->n_params ? r->n_params : 1));
+    if (!x || !y || !grads) return ctx->status;
+    for (int p = 0; p < r->n_params; p++)
+        if (!(grads[p] = gf_grad_of(ctx, r->params[p])))
+            return ctx->status ? ctx->status
+                               : gf_ctx_set_error(ctx, GF_ERR_STATE,
+                                                  "replicas step: a parameter no longer requires "
+                                                  "a gradient (freeze before gf_replicas_new)");
+    const int used = n < r->n ? (int)n : r->n;
+    gf_rng seeds = ctx->rng; /* a copy: ctx's RNG advances only if the replicas draw */
+    for (int k = 0; k < used; k++) {
+        replica *rp = &r->rep[k];
+        rp->ctx->inplace = ctx->inplace;
+        rp->ctx->grad_enabled = true;
+        gf_rng_seed(&rp->ctx->rng, gf_rng_u64(&seeds));
+        rp->seeded = rp->ctx->rng;
+        rp->n = n * (k + 1) / used - n * k / used;
+    }
+    gf_status failed = GF_OK;
+#pragma omp parallel num_threads(used)
+    {
+#ifdef _OPENMP
+        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+        const int t = 0, nt = 1;
+#endif
+        for (int k = t; k < used; k += nt)
+            replica_run(&r->rep[k], r->model, loss, x, y, n * k / used, n * (k + 1) / used, n,
+                        scale, r->total);
+#pragma omp barrier
+        bool ok = true;
+        for (int k = 0; k < used; k++)
+            ok = ok && r->rep[k].ctx->status == GF_OK && isfinite(r->rep[k].loss);
+        if (ok) reduce_share(r, grads, used, t, nt);
+    }
+    double sum = 0.0;
+    int64_t correct = 0;
+    bool drew = false;
+    for (int k = 0; k < used; k++) {
+        replica *rp = &r->rep[k];
+        if (rp->ctx->status != GF_OK && failed == GF_OK) {
+            failed = gf_ctx_set_error(ctx, rp->ctx->status, "%s", gf_ctx_error(rp->ctx));
+        }
+        gf_ctx_clear_error(rp->ctx);
+        sum += rp->loss * (double)rp->n;
+        if (correct >= 0) correct = rp->correct >= 0 ? correct + rp->correct : -1;
+        drew = drew || rng_moved(&rp->ctx->rng, &rp->seeded);
+        gf_ctx_reset(rp->ctx);
+    }
+    if (failed != GF_OK) return failed;
+    if (drew) ctx->rng = seeds;
+    out->loss = sum / (double)n; /* NaN or Inf when a slice's loss is */
+    out->correct = correct;
+    return GF_OK;
+}

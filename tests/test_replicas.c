@@ -1,0 +1,449 @@
+/* Data parallelism inside the process (gf_replicas, gf_ctx_route_grads, gf_fit's replicas):
+ * the gradient of a batch split between replicas equals the one-context gradient (cnn-small
+ * with cross entropy, an MLP with MSE, uneven slices, scaling, accumulation), a non-finite
+ * slice changes no gradient, which models may be replicated and why not, the RNG rule for
+ * Dropout, gradient routing errors, and gf_fit: replicated runs reproducible and close to the
+ * unreplicated run, explicit counts refused with a reason. */
+#include "testutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "graft/graft.h"
+#include "graft/nn.h"
+#include "graft/optim.h"
+#include "graft/train.h"
+#include "graft/zoo.h"
+
+enum { SIDE = 12, PIX = SIDE * SIDE, CLASSES = 4 };
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15u;
+static float rndf(void) { /* xorshift64*: the test's own stream, in [-1, 1) */
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    uint32_t u = (uint32_t)((rng_state * 0x2545f4914f6cdd1du) >> 32);
+    return (float)(u >> 8) / (float)(1u << 24) * 2.0f - 1.0f;
+}
+
+static gf_ctx *new_ctx(int threads) {
+    gf_ctx_params cp = gf_ctx_default_params();
+    cp.n_threads = threads;
+    cp.seed = 3;
+    return gf_ctx_new(&cp);
+}
+
+static gf_module *small_cnn(gf_ctx *ctx, uint64_t seed) {
+    gf_zoo_params p = gf_zoo_default_params();
+    p.height = p.width = SIDE;
+    p.num_classes = CLASSES;
+    gf_rng rng;
+    gf_rng_seed(&rng, seed);
+    return gf_zoo_build(ctx, "cnn-small", &p, &rng);
+}
+
+/* flatten - linear - relu - [dropout] - linear */
+static gf_module *small_mlp(gf_ctx *ctx, uint64_t seed, float dropout, int out) {
+    gf_rng rng;
+    gf_rng_seed(&rng, seed);
+    gf_module *m = gf_nn_sequential(ctx);
+    gf_module_append(ctx, m, gf_nn_flatten(ctx, 1, -1));
+    gf_module_append(ctx, m, gf_nn_linear(ctx, &rng, PIX, 16, true));
+    gf_module_append(ctx, m, gf_nn_relu(ctx));
+    if (dropout > 0) gf_module_append(ctx, m, gf_nn_dropout(ctx, dropout));
+    gf_module_append(ctx, m, gf_nn_linear(ctx, &rng, 16, out, true));
+    return gf_ctx_status(ctx) == GF_OK ? m : NULL;
+}
+
+static gf_tensor *images(gf_ctx *ctx, int64_t n) {
+    int64_t shape[4] = {n, 1, SIDE, SIDE};
+    gf_tensor *x = gf_tensor_new(ctx, GF_F32, 4, shape);
+    for (int64_t i = 0; i < x->numel; i++) gf_f32(x)[i] = rndf();
+    return x;
+}
+
+static gf_tensor *labels(gf_ctx *ctx, int64_t n) {
+    gf_tensor *y = gf_tensor_new(ctx, GF_I64, 1, &n);
+    for (int64_t i = 0; i < n; i++) gf_i64(y)[i] = (int64_t)((rndf() + 1.0f) * 2.0f) % CLASSES;
+    return y;
+}
+
+/* Every trainable gradient of m, concatenated (zeros where a gradient has no buffer). */
+static float *grads_of(gf_ctx *ctx, gf_module *m, int64_t *n) {
+    gf_named_tensors *pl = gf_module_named_tensors(ctx, m, GF_STATE_PARAMS);
+    int64_t total = 0;
+    for (int i = 0; i < pl->n; i++) total += pl->items[i].tensor->numel;
+    float *g = calloc((size_t)total, sizeof *g), *p = g;
+    for (int i = 0; i < pl->n; i++) {
+        const gf_tensor *t = pl->items[i].tensor;
+        if (t->grad) memcpy(p, gf_f32(t->grad), sizeof(float) * (size_t)t->numel);
+        p += t->numel;
+    }
+    gf_named_tensors_free(pl);
+    *n = total;
+    return g;
+}
+
+static double max_rel_diff(const float *a, const float *b, int64_t n) {
+    double scale = 0, diff = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (fabs(a[i]) > scale) scale = fabs(a[i]);
+        if (fabs(a[i] - b[i]) > diff) diff = fabs(a[i] - b[i]);
+    }
+    return diff / (scale > 0 ? scale : 1);
+}
+
+/* One-context reference: gradient of scale * loss, the loss and the correct count. */
+static float *reference(gf_ctx *ctx, gf_module *m, const gf_loss_spec *loss, gf_tensor *x,
+                        gf_tensor *y, float scale, double *lv, int64_t *correct, int64_t *n) {
+    gf_module_zero_grad(m);
+    gf_tensor *out = gf_module_forward(ctx, m, x);
+    gf_tensor *l = gf_loss_compute(ctx, loss, out, y);
+    CHECK(l != NULL);
+    *lv = gf_get_f32(l, 0);
+    *correct = gf_batch_correct(loss, out, y, NULL);
+    CHECK(gf_backward(ctx, gf_mul_scalar(ctx, l, scale)) == GF_OK);
+    gf_ctx_reset(ctx);
+    return grads_of(ctx, m, n);
+}
+
+/* The replicas' gradient equals the one-context gradient, for several batch sizes (uneven
+ * slices, fewer examples than replicas) and counts; a second step adds to the first. */
+static void test_gradients_match(void) {
+    gf_ctx *ctx = new_ctx(2);
+    gf_module *m = small_cnn(ctx, 5);
+    const int64_t sizes[] = {16, 7, 2};
+    const int counts[] = {2, 3};
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+        for (size_t ci = 0; ci < sizeof counts / sizeof counts[0]; ci++) {
+            const int64_t n = sizes[si];
+            gf_tensor *x = images(ctx, n), *y = labels(ctx, n);
+            double lv;
+            int64_t correct, ng;
+            float *ref = reference(ctx, m, NULL, x, y, 0.5f, &lv, &correct, &ng);
+            gf_replicas *r = gf_replicas_new(ctx, m, counts[ci]);
+            CHECK(r && gf_replicas_count(r) == counts[ci]);
+            gf_module_zero_grad(m);
+            gf_replicas_out ro;
+            CHECK(gf_replicas_step(ctx, r, NULL, x, y, 0.5f, &ro) == GF_OK);
+            int64_t ng2;
+            float *got = grads_of(ctx, m, &ng2);
+            CHECK(ng2 == ng);
+            const double d = max_rel_diff(ref, got, ng);
+            if (d > 2e-6)
+                fprintf(stderr, "n %lld, %d replicas: max rel diff %g\n", (long long)n,
+                        counts[ci], d);
+            CHECK(d <= 2e-6);
+            CHECK_NEAR(ro.loss, lv, 1e-6 * (1 + fabs(lv)));
+            CHECK(ro.correct == correct && correct >= 0);
+            /* accumulation: a second identical step doubles the gradient */
+            CHECK(gf_replicas_step(ctx, r, NULL, x, y, 0.5f, &ro) == GF_OK);
+            float *twice = grads_of(ctx, m, &ng2);
+            for (int64_t i = 0; i < ng; i++) got[i] *= 2.0f;
+            CHECK(max_rel_diff(got, twice, ng) <= 1e-6);
+            free(ref);
+            free(got);
+            free(twice);
+            gf_replicas_free(r);
+            gf_tensor_free(x);
+            gf_tensor_free(y);
+        }
+    gf_module_free(m);
+    gf_ctx_free(ctx);
+}
+
+/* MSE on float targets through an MLP: the same equality; accuracy does not apply (-1). */
+static void test_mse_mlp(void) {
+    gf_ctx *ctx = new_ctx(2);
+    gf_module *m = small_mlp(ctx, 9, 0.0f, 3);
+    const int64_t n = 11, ts[2] = {n, 3};
+    gf_tensor *x = images(ctx, n), *t = gf_tensor_new(ctx, GF_F32, 2, ts);
+    for (int64_t i = 0; i < t->numel; i++) gf_f32(t)[i] = rndf();
+    gf_loss_spec mse = gf_loss_default(GF_LOSS_MSE);
+    double lv;
+    int64_t correct, ng;
+    float *ref = reference(ctx, m, &mse, x, t, 1.0f, &lv, &correct, &ng);
+    gf_replicas *r = gf_replicas_new(ctx, m, 2);
+    gf_module_zero_grad(m);
+    gf_replicas_out ro;
+    CHECK(gf_replicas_step(ctx, r, &mse, x, t, 1.0f, &ro) == GF_OK);
+    float *got = grads_of(ctx, m, &ng);
+    CHECK(max_rel_diff(ref, got, ng) <= 2e-6);
+    CHECK_NEAR(ro.loss, lv, 1e-6 * (1 + fabs(lv)));
+    CHECK(ro.correct == -1 && correct == -1);
+    free(ref);
+    free(got);
+    gf_replicas_free(r);
+    gf_module_free(m);
+    gf_tensor_free(x);
+    gf_tensor_free(t);
+    gf_ctx_free(ctx);
+}
+
+/* A NaN in one slice: the loss says so and no gradient changes (not even the other slice's). */
+static void test_nonfinite_slice(void) {
+    gf_ctx *ctx = new_ctx(2);
+    gf_module *m = small_cnn(ctx, 6);
+    const int64_t n = 8;
+    gf_tensor *x = images(ctx, n), *y = labels(ctx, n);
+    gf_replicas *r = gf_replicas_new(ctx, m, 2);
+    gf_replicas_out ro;
+    gf_module_zero_grad(m);
+    CHECK(gf_replicas_step(ctx, r, NULL, x, y, 1.0f, &ro) == GF_OK && isfinite(ro.loss));
+    int64_t ng;
+    float *before = grads_of(ctx, m, &ng);
+    gf_f32(x)[7 * PIX + 3] = NAN; /* the second slice's last image */
+    CHECK(gf_replicas_step(ctx, r, NULL, x, y, 1.0f, &ro) == GF_OK);
+    CHECK(!isfinite(ro.loss));
+    float *after = grads_of(ctx, m, &ng);
+    CHECK(memcmp(before, after, sizeof(float) * (size_t)ng) == 0);
+    free(before);
+    free(after);
+    gf_replicas_free(r);
+    gf_module_free(m);
+    gf_tensor_free(x);
+    gf_tensor_free(y);
+    gf_ctx_free(ctx);
+}
+
+static gf_tensor *custom_fwd(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user) {
+    (void)user;
+    return gf_module_forward(ctx, gf_module_child(self, "body"), x);
+}
+
+static gf_tensor *sum_loss(gf_ctx *ctx, gf_tensor *out, gf_tensor *y, void *user) {
+    (void)y;
+    (void)user;
+    return gf_sum(ctx, out, NULL, 0, false);
+}
+
+/* Which models may be replicated, and the reasons given when not. */
+static void test_replicable(void) {
+    gf_ctx *ctx = new_ctx(2);
+    char why[384];
+    gf_module *bn = gf_nn_sequential(ctx);
+    gf_module_append(ctx, bn, gf_nn_conv2d(ctx, NULL, 1, 2, 3, 3, NULL, true));
+    gf_module_append(ctx, bn, gf_nn_batch_norm2d(ctx, 2, NULL));
+    CHECK(!gf_module_replicable(bn, why, sizeof why));
+    CHECK(strstr(why, "module 1 (BatchNorm2d)") && strstr(why, "batch statistics"));
+    EXPECT_ERR(ctx, gf_replicas_new(ctx, bn, 2), GF_ERR_INVALID, "BatchNorm2d", "several threads");
+    gf_ctx_clear_error(ctx);
+    gf_module_train(bn, false); /* running statistics: fine */
+    CHECK(gf_module_replicable(bn, NULL, 0));
+    gf_module_pin_eval(gf_module_child(bn, "1"), true);
+    gf_module_train(bn, true); /* a pinned BatchNorm (frozen statistics, transfer.h) too */
+    CHECK(gf_module_replicable(bn, NULL, 0));
+    gf_module_free(bn);
+
+    gf_module *c = gf_nn_container(ctx, "Mine", custom_fwd, NULL, NULL);
+    gf_module_add(ctx, c, "body", small_mlp(ctx, 1, 0.0f, CLASSES));
+    CHECK(!gf_module_replicable(c, why, sizeof why));
+    CHECK(strstr(why, "(Mine)") && strstr(why, "reentrant"));
+    gf_module_set_reentrant(c, true);
+    CHECK(gf_module_replicable(c, why, sizeof why));
+    /* the library's own containers are marked */
+    gf_module *zoo[3] = {gf_zoo_build(ctx, "mlp", NULL, NULL), small_cnn(ctx, 1),
+                         gf_zoo_build(ctx, "resnet-mini", NULL, NULL)};
+    CHECK(gf_module_replicable(zoo[0], NULL, 0) && gf_module_replicable(zoo[1], NULL, 0));
+    CHECK(!gf_module_replicable(zoo[2], NULL, 0)); /* BatchNorm in training mode */
+    gf_module_train(zoo[2], false);
+    CHECK(gf_module_replicable(zoo[2], NULL, 0));
+    for (int i = 0; i < 3; i++) gf_module_free(zoo[i]);
+    CHECK(!gf_module_replicable(NULL, why, sizeof why));
+
+    EXPECT_ERR(ctx, gf_replicas_new(ctx, c, 1), GF_ERR_INVALID, "count 1");
+    gf_ctx_clear_error(ctx);
+    gf_replicas *r = gf_replicas_new(ctx, c, 2);
+    CHECK(r != NULL);
+    gf_tensor *x = images(ctx, 4), *y = labels(ctx, 4);
+    gf_loss_spec custom = gf_loss_default(GF_LOSS_CUSTOM);
+    custom.fn = sum_loss;
+    gf_replicas_out ro;
+    CHECK(gf_replicas_step(ctx, r, &custom, x, y, 1.0f, &ro) == GF_ERR_INVALID);
+    CHECK(strstr(gf_ctx_error(ctx), "custom loss") != NULL);
+    gf_ctx_clear_error(ctx);
+    gf_tensor *y3 = labels(ctx, 3);
+    CHECK(gf_replicas_step(ctx, r, NULL, x, y3, 1.0f, &ro) == GF_ERR_SHAPE);
+    CHECK(strstr(gf_ctx_error(ctx), "[4, 1, 12, 12]") && strstr(gf_ctx_error(ctx), "[3]"));
+    gf_ctx_clear_error(ctx);
+    gf_replicas_free(r);
+    gf_module_free(c);
+    gf_tensor_free(x);
+    gf_tensor_free(y);
+    gf_tensor_free(y3);
+    gf_ctx_free(ctx);
+}
+
+/* The context RNG moves only when a replica draws (Dropout in training mode), and then the
+ * same start gives the same step. */
+static void test_rng_rule(void) {
+    gf_ctx *ctx = new_ctx(2);
+    gf_tensor *x = images(ctx, 8), *y = labels(ctx, 8);
+    gf_replicas_out ro;
+    for (int dropout = 0; dropout < 2; dropout++) {
+        gf_module *m = small_mlp(ctx, 2, dropout ? 0.5f : 0.0f, CLASSES);
+        gf_replicas *r = gf_replicas_new(ctx, m, 2);
+        gf_rng start = *gf_ctx_rng(ctx);
+        gf_module_zero_grad(m);
+        CHECK(gf_replicas_step(ctx, r, NULL, x, y, 1.0f, &ro) == GF_OK);
+        const bool moved = memcmp(&start, gf_ctx_rng(ctx), sizeof start) != 0;
+        CHECK(moved == (dropout == 1));
+        int64_t ng;
+        float *first = grads_of(ctx, m, &ng);
+        *gf_ctx_rng(ctx) = start; /* the same start: bitwise the same step */
+        gf_module_zero_grad(m);
+        CHECK(gf_replicas_step(ctx, r, NULL, x, y, 1.0f, &ro) == GF_OK);
+        float *again = grads_of(ctx, m, &ng);
+        CHECK(memcmp(first, again, sizeof(float) * (size_t)ng) == 0);
+        if (dropout) { /* and the next step draws new masks */
+            gf_module_zero_grad(m);
+            CHECK(gf_replicas_step(ctx, r, NULL, x, y, 1.0f, &ro) == GF_OK);
+            float *next = grads_of(ctx, m, &ng);
+            CHECK(memcmp(first, next, sizeof(float) * (size_t)ng) != 0);
+            free(next);
+            gf_module_train(m, false); /* evaluation mode: no draws, no move */
+            start = *gf_ctx_rng(ctx);
+            CHECK(gf_replicas_step(ctx, r, NULL, x, y, 1.0f, &ro) == GF_OK);
+            CHECK(memcmp(&start, gf_ctx_rng(ctx), sizeof start) == 0);
+        }
+        free(first);
+        free(again);
+        gf_replicas_free(r);
+        gf_module_free(m);
+    }
+    gf_tensor_free(x);
+    gf_tensor_free(y);
+    gf_ctx_free(ctx);
+}
+
+/* gf_ctx_route_grads: routed leaves fill the caller's buffers and not .grad; an unrouted
+ * trainable leaf is an error naming its shape; bad arguments are refused. */
+static void test_routing(void) {
+    gf_ctx *ctx = new_ctx(1);
+    const int64_t s2[2] = {2, 3}, s1[1] = {3};
+    gf_tensor *a = gf_tensor_new(ctx, GF_F32, 2, s2), *b = gf_tensor_new(ctx, GF_F32, 1, s1);
+    for (int i = 0; i < 6; i++) gf_f32(a)[i] = (float)i;
+    gf_tensor_set_requires_grad(a, true);
+    gf_tensor_set_requires_grad(b, true);
+    float ga[6] = {0}, gb[3] = {0};
+    gf_tensor *leaves[2] = {a, b};
+    float *bufs[2] = {ga, gb};
+    CHECK(gf_ctx_route_grads(ctx, 2, leaves, bufs) == GF_OK);
+    gf_tensor *l = gf_sum(ctx, gf_mul(ctx, gf_add(ctx, a, b), a), NULL, 0, false);
+    CHECK(gf_backward(ctx, l) == GF_OK);
+    for (int i = 0; i < 6; i++) CHECK(ga[i] == 2.0f * (float)i); /* d/da (a + b) a = 2a + b */
+    CHECK(gb[0] == 0.0f + 3.0f && gb[1] == 1.0f + 4.0f && gb[2] == 2.0f + 5.0f);
+    CHECK(a->grad == NULL && b->grad == NULL);
+    gf_ctx_reset(ctx);
+    CHECK(gf_ctx_route_grads(ctx, 1, leaves, bufs) == GF_OK); /* b no longer routed */
+    l = gf_sum(ctx, gf_add(ctx, a, b), NULL, 0, false);
+    CHECK(gf_backward(ctx, l) == GF_ERR_STATE);
+    CHECK(strstr(gf_ctx_error(ctx), "[3]") && strstr(gf_ctx_error(ctx), "not among"));
+    gf_ctx_clear_error(ctx);
+    gf_ctx_reset(ctx);
+    gf_tensor *arena = gf_zeros(ctx, GF_F32, 1, s1);
+    gf_tensor *bad[1] = {arena};
+    CHECK(gf_ctx_route_grads(ctx, 1, bad, bufs) == GF_ERR_INVALID);
+    CHECK(strstr(gf_ctx_error(ctx), "not a persistent") != NULL);
+    gf_ctx_clear_error(ctx);
+    CHECK(gf_ctx_route_grads(ctx, -1, NULL, NULL) == GF_ERR_INVALID);
+    gf_ctx_clear_error(ctx);
+    CHECK(gf_ctx_route_grads(ctx, 0, NULL, NULL) == GF_OK); /* cleared: .grad again */
+    gf_ctx_reset(ctx);
+    CHECK(gf_backward(ctx, gf_sum(ctx, b, NULL, 0, false)) == GF_OK && b->grad);
+    gf_tensor_free(a);
+    gf_tensor_free(b);
+    gf_ctx_free(ctx);
+}
+
+/* gf_fit with replicas: two runs bitwise equal, close to the unreplicated run; explicit
+ * counts refused with the reason. Returns the final weights of cnn-small (caller frees). */
+static float *fit_cnn(int replicas, gf_status *st, char *err, size_t err_len, int64_t *n,
+                      bool bn, bool custom) {
+    gf_ctx *ctx = new_ctx(2);
+    const int64_t N = 96, shape[3] = {1, SIDE, SIDE};
+    uint64_t saved = rng_state;
+    rng_state = 77; /* the same data in every run */
+    float *xs = malloc(sizeof(float) * (size_t)(N * PIX));
+    int64_t *ys = malloc(sizeof(int64_t) * (size_t)N);
+    for (int64_t i = 0; i < N * PIX; i++) xs[i] = rndf();
+    for (int64_t i = 0; i < N; i++) ys[i] = (int64_t)((rndf() + 1.0f) * 2.0f) % CLASSES;
+    rng_state = saved;
+    gf_ds *ds = test_ds_take(ctx, "fit", 3, shape, N, xs, ys, NULL, CLASSES);
+    gf_module *m = small_cnn(ctx, 4);
+    if (bn) gf_module_append(ctx, gf_module_child(m, "features"), gf_nn_batch_norm2d(ctx, 64, NULL));
+    gf_loader_params lp = gf_loader_default_params();
+    lp.batch_size = 16;
+    lp.seed = 8;
+    gf_loader *ld = gf_loader_new(ctx, ds, &lp);
+    gf_optim_params op = gf_optim_default_params(GF_OPTIM_ADAM);
+    gf_optim *opt = gf_optim_new_module(ctx, m, &op, NULL, 0);
+    gf_fit_params fp = gf_fit_default_params();
+    fp.epochs = 2;
+    fp.replicas = replicas;
+    gf_loss_spec l = gf_loss_default(custom ? GF_LOSS_CUSTOM : GF_LOSS_CROSS_ENTROPY);
+    l.fn = sum_loss;
+    *st = gf_fit(ctx, m, &l, opt, NULL, ld, NULL, &fp, NULL);
+    snprintf(err, err_len, "%s", gf_ctx_error(ctx));
+    gf_named_tensors *pl = gf_module_named_tensors(ctx, m, GF_STATE_PARAMS);
+    int64_t total = 0;
+    for (int i = 0; i < pl->n; i++) total += pl->items[i].tensor->numel;
+    float *w = malloc(sizeof(float) * (size_t)total), *p = w;
+    for (int i = 0; i < pl->n; i++) {
+        memcpy(p, pl->items[i].tensor->data, sizeof(float) * (size_t)pl->items[i].tensor->numel);
+        p += pl->items[i].tensor->numel;
+    }
+    *n = total;
+    gf_named_tensors_free(pl);
+    gf_optim_free(opt);
+    gf_loader_free(ld);
+    gf_module_free(m);
+    gf_ds_free(ds);
+    gf_ctx_free(ctx);
+    return w;
+}
+
+static void test_fit(void) {
+    gf_status st;
+    char err[512];
+    int64_t n1, n2, n3;
+    float *one = fit_cnn(1, &st, err, sizeof err, &n1, false, false);
+    CHECK(st == GF_OK);
+    float *two = fit_cnn(2, &st, err, sizeof err, &n2, false, false);
+    CHECK(st == GF_OK);
+    float *again = fit_cnn(0, &st, err, sizeof err, &n3, false, false); /* auto: 2 threads */
+    CHECK(st == GF_OK && n1 == n2 && n2 == n3);
+    CHECK(memcmp(two, again, sizeof(float) * (size_t)n2) == 0);
+    const double d = max_rel_diff(one, two, n1);
+    if (d > 1e-4) fprintf(stderr, "fit: replicated vs not, max rel diff %g\n", d);
+    CHECK(d <= 1e-4 && d > 0); /* the same run up to float rounding, which does differ */
+    free(one);
+    free(two);
+    free(again);
+    float *w = fit_cnn(2, &st, err, sizeof err, &n1, true, false);
+    CHECK(st == GF_ERR_INVALID && strstr(err, "BatchNorm2d") && strstr(err, "features.6"));
+    free(w);
+    w = fit_cnn(0, &st, err, sizeof err, &n1, true, false); /* auto falls back */
+    CHECK(st == GF_OK);
+    free(w);
+    w = fit_cnn(3, &st, err, sizeof err, &n1, false, true);
+    CHECK(st == GF_ERR_INVALID && strstr(err, "custom loss"));
+    free(w);
+    w = fit_cnn(0, &st, err, sizeof err, &n1, false, true);
+    CHECK(st == GF_OK);
+    free(w);
+    w = fit_cnn(-1, &st, err, sizeof err, &n1, false, false);
+    CHECK(st == GF_ERR_INVALID && strstr(err, "replicas -1"));
+    free(w);
+}
+
+int main(void) {
+    test_gradients_match();
+    test_mse_mlp();
+    test_nonfinite_slice();
+    test_replicable();
+    test_rng_rule();
+    test_routing();
+    test_fit();
+    return test_finish("test_replicas");
+}
