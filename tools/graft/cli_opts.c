@@ -203,7 +203,9 @@ static const opt_def opts[] = {
      "skip training each task alone first (the baselines the gains are measured against)"},
     /* common */
     {"threads", required_argument, O_THREADS, G_COMMON, "N",
-     "threads for kernels and BLAS (default: all available cores)"},
+     "threads for kernels and BLAS (default: all available cores); training with 2 or more "
+     "gives each thread a slice of every batch when the model allows (no BatchNorm in training "
+     "mode)"},
     {"seed", required_argument, O_SEED, G_COMMON, "S",
      "seed of initialisation, splits, shuffling and augmentation (default 0)"},
     {"json", no_argument, O_JSON, G_COMMON, NULL,
