@@ -19,7 +19,8 @@
 
 typedef struct replica {
     gf_ctx *ctx;
-    float *grads;      /* every routed gradient, at the offsets of gf_replicas.offset */
+    float *grads;      /* every routed gradient, at the offsets of gf_replicas.offset; all
+                        * zero between steps (the reduction zeroes what it reads) */
     gf_rng seeded;     /* the RNG state this step started from */
     double loss;       /* mean over the slice */
     int64_t correct;
@@ -76,6 +77,7 @@ static gf_status replica_init(gf_ctx *ctx, gf_replicas *r, replica *rp) {
         free(bufs);
         return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "replicas: out of memory");
     }
+    memset(rp->grads, 0, bytes);
     rp->ctx->n_threads = 1; /* its kernels run inside one thread of the replicas' team */
     rp->ctx->conv_chunk_floats = ctx->conv_chunk_floats;
     for (int i = 0; i < r->n_params; i++) bufs[i] = rp->grads + r->offset[i];
@@ -150,9 +152,8 @@ static gf_tensor *rows_of(gf_ctx *ctx, const gf_tensor *t, int64_t lo, int64_t h
  * scale * (hi - lo) / n * (slice mean) into its buffers. */
 static void replica_run(replica *rp, gf_module *model, const gf_loss_spec *loss,
                         const gf_tensor *x, const gf_tensor *y, int64_t lo, int64_t hi, int64_t n,
-                        float scale, int64_t total) {
+                        float scale) {
     gf_ctx *c = rp->ctx;
-    memset(rp->grads, 0, sizeof(float) * (size_t)total);
     rp->loss = NAN;
     rp->correct = -1;
     gf_tensor *out = gf_module_forward(c, model, rows_of(c, x, lo, hi));
@@ -166,17 +167,27 @@ static void replica_run(replica *rp, gf_module *model, const gf_loss_spec *loss,
     if (seed) gf_backward_with(c, l, seed);
 }
 
-/* Adds the replicas' buffers into the parameters' gradients; thread t of nt takes its share
- * of every parameter, summing the replicas in a fixed order (reproducible). */
+/* Thread t of nt takes its share of every parameter: adds the replicas' buffers into the
+ * parameters' gradients (grads NULL: does not), summing the replicas in a fixed order
+ * (reproducible), and zeroes the buffers for the next step in the same pass. */
 static void reduce_share(gf_replicas *r, float *const *grads, int used, int t, int nt) {
     for (int p = 0; p < r->n_params; p++) {
         const int64_t numel = r->params[p]->numel;
-        const int64_t lo = numel * t / nt, hi = numel * (t + 1) / nt;
-        float *g = grads[p];
-        const int64_t off = r->offset[p];
+        const int64_t lo = numel * t / nt, hi = numel * (t + 1) / nt, off = r->offset[p];
+        float *b0 = r->rep[0].grads + off, *g = grads ? grads[p] : NULL;
+        if (g && used == 2) { /* the common case in one pass */
+            float *b1 = r->rep[1].grads + off;
+            for (int64_t i = lo; i < hi; i++) {
+                g[i] += b0[i] + b1[i];
+                b0[i] = b1[i] = 0.0f;
+            }
+            continue;
+        }
         for (int k = 0; k < used; k++) {
-            const float *b = r->rep[k].grads + off;
-            for (int64_t i = lo; i < hi; i++) g[i] += b[i];
+            float *b = r->rep[k].grads + off;
+            if (g)
+                for (int64_t i = lo; i < hi; i++) g[i] += b[i];
+            memset(b + lo, 0, sizeof(float) * (size_t)(hi - lo));
         }
     }
 }
@@ -235,12 +246,12 @@ gf_status gf_replicas_step(gf_ctx *ctx, gf_replicas *r, const gf_loss_spec *loss
 #endif
         for (int k = t; k < used; k += nt)
             replica_run(&r->rep[k], r->model, loss, x, y, n * k / used, n * (k + 1) / used, n,
-                        scale, r->total);
+                        scale);
 #pragma omp barrier
         bool ok = true;
         for (int k = 0; k < used; k++)
             ok = ok && r->rep[k].ctx->status == GF_OK && isfinite(r->rep[k].loss);
-        if (ok) reduce_share(r, grads, used, t, nt);
+        reduce_share(r, ok ? grads : NULL, used, t, nt);
     }
     double sum = 0.0;
     int64_t correct = 0;
