@@ -3,6 +3,7 @@
 #define _DEFAULT_SOURCE /* madvise */
 #include "graft/core.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -20,6 +21,7 @@ typedef struct chunk {
     size_t size;
     size_t used;
     unsigned char *mem;
+    size_t mapped; /* bytes mapped with mmap at mem (0: mem came from aligned_alloc) */
 } chunk;
 
 struct gf_arena {
@@ -29,12 +31,34 @@ struct gf_arena {
     size_t peak;
 };
 
+#if defined(__linux__)
+/* bytes (a multiple of HUGE_PAGE) of fresh zero pages on a HUGE_PAGE boundary, or NULL. Large
+ * chunks are mapped rather than malloc'd so that freeing one always gives its pages back:
+ * malloc keeps freed blocks of this size in its heaps (its mmap threshold rises after the
+ * first such free), and contexts made and freed over and over (one per replica per gf_fit)
+ * then left the process with hundreds of MiB of idle heap. */
+static unsigned char *map_huge(size_t bytes) {
+    const size_t span = bytes + HUGE_PAGE;
+    unsigned char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    const size_t lead = (HUGE_PAGE - (uintptr_t)p % HUGE_PAGE) % HUGE_PAGE;
+    if (lead) munmap(p, lead);
+    if (HUGE_PAGE - lead) munmap(p + lead + bytes, HUGE_PAGE - lead);
+    return p + lead;
+}
+#endif
+
 static chunk *chunk_new(size_t size) {
     chunk *c = malloc(sizeof *c);
     if (!c) return NULL;
     const size_t align = size >= HUGE_PAGE ? HUGE_PAGE : ARENA_ALIGN;
     const size_t bytes = (size + align - 1) / align * align;
-    c->mem = aligned_alloc(align, bytes);
+    c->mapped = 0;
+#if defined(__linux__)
+    if (align == HUGE_PAGE && (c->mem = map_huge(bytes)) != NULL) c->mapped = bytes;
+    else
+#endif
+        c->mem = aligned_alloc(align, bytes);
     if (!c->mem) {
         free(c);
         return NULL;
@@ -51,7 +75,11 @@ static chunk *chunk_new(size_t size) {
 static void chunks_free(chunk *c) {
     while (c) {
         chunk *n = c->next;
-        free(c->mem);
+#if defined(__linux__)
+        if (c->mapped) munmap(c->mem, c->mapped);
+        else
+#endif
+            free(c->mem);
         free(c);
         c = n;
     }
