@@ -10,7 +10,6 @@
 #include "testutil.h"
 
 #include <cjson/cJSON.h>
-#include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -312,11 +311,6 @@ static int doc_example(void) {
     return rc;
 }
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 int main(void) {
     const char *s = getenv("GRAFT_SOURCE_DIR");
     snprintf(src, sizeof src, "%s", s ? s : ".");
@@ -334,6 +328,6 @@ int main(void) {
     test_batchnorm(ctx);
     gf_ctx_free(ctx);
     CHECK(doc_example() == 0);
-    nftw(work, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+    test_rm_tree(work);
     return test_finish("test_compare");
 }

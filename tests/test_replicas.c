@@ -4,11 +4,13 @@
  * slice changes no gradient, which models may be replicated and why not, the RNG rule for
  * Dropout, gradient routing errors, and gf_fit: replicated runs reproducible and close to the
  * unreplicated run, explicit counts refused with a reason. */
+#define _DEFAULT_SOURCE /* mkdtemp */
 #include "testutil.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "graft/checkpoint.h"
 #include "graft/graft.h"
 #include "graft/nn.h"
 #include "graft/optim.h"
@@ -356,10 +358,26 @@ static void test_routing(void) {
     gf_ctx_free(ctx);
 }
 
-/* gf_fit with replicas: two runs bitwise equal, close to the unreplicated run; explicit
- * counts refused with the reason. Returns the final weights of cnn-small (caller frees). */
-static float *fit_cnn(int replicas, gf_status *st, char *err, size_t err_len, int64_t *n,
-                      bool bn, bool custom) {
+/* One gf_fit run for the tests below. */
+typedef struct fit_opts {
+    int replicas;
+    bool bn;              /* a BatchNorm2d appended to cnn-small's features (not replicable) */
+    bool custom;          /* a custom loss */
+    float dropout;        /* > 0: an MLP with Dropout instead of cnn-small */
+    const char *ckpt_dir; /* checkpoints after every step there */
+    int stop_after;       /* > 0: the step callback stops after this many batches */
+    const char *resume;   /* resume_from */
+} fit_opts;
+
+static bool stop_cb(const gf_step_stats *s, void *user) {
+    int *left = user;
+    (void)s;
+    return *left <= 0 || --*left > 0;
+}
+
+/* Trains for 2 epochs on fixed data; returns the final weights (caller frees), the status and
+ * the context's message. */
+static float *fit_run(const fit_opts *o, gf_status *st, char *err, size_t err_len, int64_t *n) {
     gf_ctx *ctx = new_ctx(2);
     const int64_t N = 96, shape[3] = {1, SIDE, SIDE};
     uint64_t saved = rng_state;
@@ -370,8 +388,9 @@ static float *fit_cnn(int replicas, gf_status *st, char *err, size_t err_len, in
     for (int64_t i = 0; i < N; i++) ys[i] = (int64_t)((rndf() + 1.0f) * 2.0f) % CLASSES;
     rng_state = saved;
     gf_ds *ds = test_ds_take(ctx, "fit", 3, shape, N, xs, ys, NULL, CLASSES);
-    gf_module *m = small_cnn(ctx, 4);
-    if (bn) gf_module_append(ctx, gf_module_child(m, "features"), gf_nn_batch_norm2d(ctx, 64, NULL));
+    gf_module *m = o->dropout > 0 ? small_mlp(ctx, 4, o->dropout, CLASSES) : small_cnn(ctx, 4);
+    if (o->bn)
+        gf_module_append(ctx, gf_module_child(m, "features"), gf_nn_batch_norm2d(ctx, 64, NULL));
     gf_loader_params lp = gf_loader_default_params();
     lp.batch_size = 16;
     lp.seed = 8;
@@ -380,8 +399,14 @@ static float *fit_cnn(int replicas, gf_status *st, char *err, size_t err_len, in
     gf_optim *opt = gf_optim_new_module(ctx, m, &op, NULL, 0);
     gf_fit_params fp = gf_fit_default_params();
     fp.epochs = 2;
-    fp.replicas = replicas;
-    gf_loss_spec l = gf_loss_default(custom ? GF_LOSS_CUSTOM : GF_LOSS_CROSS_ENTROPY);
+    fp.replicas = o->replicas;
+    fp.checkpoint.dir = o->ckpt_dir;
+    fp.checkpoint.every_steps = o->ckpt_dir ? 1 : 0;
+    int left = o->stop_after;
+    fp.on_step = stop_cb;
+    fp.user = &left;
+    fp.resume_from = o->resume;
+    gf_loss_spec l = gf_loss_default(o->custom ? GF_LOSS_CUSTOM : GF_LOSS_CROSS_ENTROPY);
     l.fn = sum_loss;
     *st = gf_fit(ctx, m, &l, opt, NULL, ld, NULL, &fp, NULL);
     snprintf(err, err_len, "%s", gf_ctx_error(ctx));
@@ -403,15 +428,21 @@ static float *fit_cnn(int replicas, gf_status *st, char *err, size_t err_len, in
     return w;
 }
 
+/* gf_fit with replicas: two runs bitwise equal, close to the unreplicated run; explicit
+ * counts refused with the reason; automatic ones fall back. */
 static void test_fit(void) {
     gf_status st;
     char err[512];
     int64_t n1, n2, n3;
-    float *one = fit_cnn(1, &st, err, sizeof err, &n1, false, false);
+    fit_opts o = {0};
+    o.replicas = 1;
+    float *one = fit_run(&o, &st, err, sizeof err, &n1);
     CHECK(st == GF_OK);
-    float *two = fit_cnn(2, &st, err, sizeof err, &n2, false, false);
+    o.replicas = 2;
+    float *two = fit_run(&o, &st, err, sizeof err, &n2);
     CHECK(st == GF_OK);
-    float *again = fit_cnn(0, &st, err, sizeof err, &n3, false, false); /* auto: 2 threads */
+    o.replicas = 0; /* auto: 2 threads */
+    float *again = fit_run(&o, &st, err, sizeof err, &n3);
     CHECK(st == GF_OK && n1 == n2 && n2 == n3);
     CHECK(memcmp(two, again, sizeof(float) * (size_t)n2) == 0);
     const double d = max_rel_diff(one, two, n1);
@@ -420,21 +451,59 @@ static void test_fit(void) {
     free(one);
     free(two);
     free(again);
-    float *w = fit_cnn(2, &st, err, sizeof err, &n1, true, false);
+    fit_opts bad = {.replicas = 2, .bn = true};
+    float *w = fit_run(&bad, &st, err, sizeof err, &n1);
     CHECK(st == GF_ERR_INVALID && strstr(err, "BatchNorm2d") && strstr(err, "features.6"));
     free(w);
-    w = fit_cnn(0, &st, err, sizeof err, &n1, true, false); /* auto falls back */
+    bad.replicas = 0; /* auto falls back */
+    w = fit_run(&bad, &st, err, sizeof err, &n1);
     CHECK(st == GF_OK);
     free(w);
-    w = fit_cnn(3, &st, err, sizeof err, &n1, false, true);
+    fit_opts custom = {.replicas = 3, .custom = true};
+    w = fit_run(&custom, &st, err, sizeof err, &n1);
     CHECK(st == GF_ERR_INVALID && strstr(err, "custom loss"));
     free(w);
-    w = fit_cnn(0, &st, err, sizeof err, &n1, false, true);
+    custom.replicas = 0;
+    w = fit_run(&custom, &st, err, sizeof err, &n1);
     CHECK(st == GF_OK);
     free(w);
-    w = fit_cnn(-1, &st, err, sizeof err, &n1, false, false);
+    fit_opts neg = {.replicas = -1};
+    w = fit_run(&neg, &st, err, sizeof err, &n1);
     CHECK(st == GF_ERR_INVALID && strstr(err, "replicas -1"));
     free(w);
+}
+
+/* Dropout with replicas: stopped mid-epoch (Ctrl-C in the CLI) and resumed from the
+ * checkpoint of that batch, the run ends bitwise where the uninterrupted one does. */
+static void test_fit_resume(void) {
+    char dir[] = "/tmp/graft_replicas_XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(0);
+        return;
+    }
+    gf_status st;
+    char err[512], latest[1024];
+    int64_t n1, n2;
+    fit_opts o = {.replicas = 2, .dropout = 0.3f};
+    float *whole = fit_run(&o, &st, err, sizeof err, &n1);
+    CHECK(st == GF_OK);
+    o.ckpt_dir = dir;
+    o.stop_after = 4; /* inside the first epoch (6 batches) */
+    float *part = fit_run(&o, &st, err, sizeof err, &n2);
+    CHECK(st == GF_OK && memcmp(whole, part, sizeof(float) * (size_t)n1) != 0);
+    gf_ctx *ctx = new_ctx(1);
+    CHECK(gf_ckpt_latest(ctx, dir, NULL, latest, sizeof latest) == GF_OK);
+    CHECK(strstr(latest, "b000000004") != NULL);
+    gf_ctx_free(ctx);
+    o.stop_after = 0;
+    o.resume = latest;
+    float *resumed = fit_run(&o, &st, err, sizeof err, &n2);
+    CHECK(st == GF_OK && n1 == n2);
+    CHECK(memcmp(whole, resumed, sizeof(float) * (size_t)n1) == 0);
+    free(whole);
+    free(part);
+    free(resumed);
+    CHECK(test_rm_tree(dir) == 0);
 }
 
 int main(void) {
@@ -445,5 +514,6 @@ int main(void) {
     test_rng_rule();
     test_routing();
     test_fit();
+    test_fit_resume();
     return test_finish("test_replicas");
 }

@@ -60,6 +60,9 @@ struct gf_ds;
 struct gf_ds *test_ds_take(struct gf_ctx *ctx, const char *name, int ndim, const int64_t *shape,
                            int64_t n, float *x, int64_t *y, float *t, int k);
 
+/* Removes path and everything under it (a test's temporary folder); 0 on success. */
+int test_rm_tree(const char *path);
+
 /* Prints the summary line and returns the process exit status. */
 int test_finish(const char *name);
 
