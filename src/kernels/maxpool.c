@@ -99,11 +99,6 @@ GF_INLINE v4f ld4(const float *p) {
     memcpy(&v, p, sizeof v);
     return v;
 }
-GF_INLINE v4i ld4i(const int32_t *p) {
-    v4i v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
 /* m ? a : b lane by lane (m all ones or all zeros per lane) */
 GF_INLINE v4f blendf(v4i m, v4f a, v4f b) { return (v4f)((m & (v4i)a) | (~m & (v4i)b)); }
 GF_INLINE v4i blendi(v4i m, v4i a, v4i b) { return (m & a) | (~m & b); }
@@ -215,53 +210,12 @@ void gf_maxpool_plane_tiled_taps(const gf_maxpool_geom *g, const float *x, float
 
 /* ---- backward ------------------------------------------------------------------------------ */
 
-/* Fresh tiled backward: every element of the plane written once. Row `row` of window row oy
- * holds, for kw == 2, the pairs (2 ox, 2 ox + 1): built 4 outputs at a time as even and odd
- * lanes (0 + dy where the saved index is that element, else 0) and interleaved; a short last
- * block overlaps the previous one and rewrites the same values. */
-GF_INLINE void pair_block(const float *d, const int32_t *a, int32_t ox, int32_t i0, float *dst) {
-    const v4f v = (v4f){0, 0, 0, 0} + ld4(d + ox);
-    const v4i ai = ld4i(a + ox), ie = i0 + 2 * ox + (v4i){0, 2, 4, 6};
-    const v4f e = (v4f)((v4i)v & (ai == ie)), o = (v4f)((v4i)v & (ai == ie + 1));
-    const v4f lo = SHUF(e, o, 0, 4, 1, 5), hi = SHUF(e, o, 2, 6, 3, 7);
-    memcpy(dst + 2 * ox, &lo, sizeof lo);
-    memcpy(dst + 2 * ox + 4, &hi, sizeof hi);
-}
-
 static const volatile float k_zero = 0.0f;
 
-static void bwd_fresh(const gf_maxpool_geom *g, const float *dy, const int32_t *arg, float *gx) {
-    const int32_t w = (int32_t)g->w, ow = (int32_t)g->ow, kh = (int32_t)g->kh, kw = (int32_t)g->kw;
-    const int32_t span = ow * kw;
-    const float z = k_zero; /* 0 + dy, not folded away: -0 must become +0 as with += */
-    for (int32_t oy = 0; oy < (int32_t)g->oh; oy++) {
-        const float *d = dy + (int64_t)oy * ow;
-        const int32_t *a = arg + (int64_t)oy * ow;
-        for (int32_t r = 0; r < kh; r++) {
-            const int32_t row = oy * kh + r, i0 = row * w;
-            float *dst = gx + (int64_t)row * w;
-            if (kw == 2 && ow >= 4) {
-                int32_t ox = 0;
-                for (; ox + 4 <= ow; ox += 4) pair_block(d, a, ox, i0, dst);
-                if (ox < ow) pair_block(d, a, ow - 4, i0, dst);
-            } else {
-                for (int32_t ix = 0; ix < span; ix++) {
-                    const int32_t ox = ix / kw;
-                    const float v = z + d[ox];
-                    uint32_t vb, m = 0u - (uint32_t)(a[ox] == i0 + ix);
-                    memcpy(&vb, &v, sizeof vb);
-                    vb &= m;
-                    memcpy(dst + ix, &vb, sizeof vb);
-                }
-            }
-            for (int32_t ix = span; ix < w; ix++) dst[ix] = 0.0f;
-        }
-    }
-    for (int64_t row = g->oh * g->kh; row < g->h; row++)
-        memset(gx + row * g->w, 0, sizeof(float) * (size_t)g->w);
-}
-
-/* Taps: the same passes, matching each element against the tap it is in its window. */
+/* Fresh tiled backward: every element of the plane written once. Row r of window row oy
+ * holds, for kw == 2, the pairs (2 ox, 2 ox + 1): built 4 outputs at a time as even and odd
+ * lanes (0 + dy where the saved tap is that element's, else 0) and interleaved; a short last
+ * block overlaps the previous one and rewrites the same values. */
 GF_INLINE void pair_block_taps(const float *d, const uint8_t *a, int32_t ox, int32_t t0,
                                float *dst) {
     const v4f v = (v4f){0, 0, 0, 0} + ld4(d + ox);
@@ -319,12 +273,10 @@ void gf_maxpool_plane_bwd_taps(const gf_maxpool_geom *g, const float *dy, const 
         }
 }
 
+/* Only windows of over 256 taps keep 4-byte indices (gf_maxpool_taps_fit): rare enough that
+ * a fresh plane is simply zero-filled, then scattered into. */
 void gf_maxpool_plane_bwd(const gf_maxpool_geom *g, const float *dy, const int32_t *arg,
                           float *gx, bool fresh) {
-    if (fresh && gf_maxpool_tiled(g)) {
-        bwd_fresh(g, dy, arg, gx);
-        return;
-    }
     if (fresh) memset(gx, 0, sizeof(float) * (size_t)(g->h * g->w));
     const int64_t per = g->oh * g->ow;
     for (int64_t k = 0; k < per; k++) gx[arg[k]] += dy[k];

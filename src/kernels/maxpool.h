@@ -34,11 +34,11 @@ void gf_maxpool_plane_tiled_taps(const gf_maxpool_geom *g, const float *x, float
 
 /* Backward of one plane: gx[arg[k]] += dy[k]. With fresh set, gx is uninitialised and the
  * whole plane is written instead: 0 + dy at each window's winner, 0 elsewhere (bitwise what
- * zero-filling and accumulating gives); in one pass for a tiled geometry, else as a zero-fill
- * of the plane (in cache) and the scatter. */
+ * zero-filling and accumulating gives), as a zero-fill of the plane (in cache) and the
+ * scatter. */
 void gf_maxpool_plane_bwd(const gf_maxpool_geom *g, const float *dy, const int32_t *arg,
                           float *gx, bool fresh);
-/* The same from taps. */
+/* The same from taps; for a tiled geometry a fresh plane is written in one pass. */
 void gf_maxpool_plane_bwd_taps(const gf_maxpool_geom *g, const float *dy, const uint8_t *tap,
                                float *gx, bool fresh);
 

@@ -217,7 +217,7 @@ gf_status gf_replicas_step(gf_ctx *ctx, gf_replicas *r, const gf_loss_spec *loss
                                 gf_shape_str(x, a, sizeof a), gf_shape_str(y, b, sizeof b));
     }
     if (!gf_tensor_is_contiguous(x)) x = gf_contiguous(ctx, x);
-    if (y && !gf_tensor_is_contiguous(y)) y = gf_contiguous(ctx, y);
+    if (!gf_tensor_is_contiguous(y)) y = gf_contiguous(ctx, y);
     float **grads = gf_scratch(ctx, sizeof *grads * (size_t)(r->n_params ? r->n_params : 1));
     if (!x || !y || !grads) return ctx->status;
     for (int p = 0; p < r->n_params; p++)
