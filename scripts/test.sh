@@ -19,7 +19,7 @@ case "$mode" in
     cd "$root/build-asan"
     # the end-to-end training runs in the plain suite; here the reduced set keeps CI short
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-      ctest --output-on-failure -j"$jobs" -LE slow
+      ctest --output-on-failure -j"$jobs" -LE "slow|coretype"
     ;;
   --valgrind)
     bash "$root/scripts/build.sh"

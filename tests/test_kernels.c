@@ -23,6 +23,7 @@
 
 #include "graft/data.h"
 #include "graft/graft.h"
+#include "kernels/gemm.h"
 #include "kernels/im2col.h"
 #include "kernels/maxpool.h"
 #include "kernels/vec.h"
@@ -575,6 +576,72 @@ static void fresh_vs_accumulate(gf_ctx *ctx, const char *name, unary_fn op) {
     gf_ctx_reset(ctx);
 }
 
+/* ---- thread-count independent products ------------------------------------------------------ */
+
+/* gf_gemm against a double reference, and bit for bit the same at 1, 2, 3 and 5 threads, for
+ * every transpose combination and shapes that give one tile, a row grid, a column grid and
+ * ragged edges; beta 0 overwrites a NaN-filled C. */
+static void gemm_threads(int64_t m, int64_t n, int64_t k, bool ta, bool tb, float beta) {
+    int64_t lda = ta ? m : k, ldb = tb ? k : n;
+    float *a = falloc(m * k), *b = falloc(k * n), *c0 = falloc(m * n), *c = falloc(m * n);
+    float *first = falloc(m * n);
+    for (int64_t i = 0; i < m * k; i++) a[i] = rndf();
+    for (int64_t i = 0; i < k * n; i++) b[i] = rndf();
+    for (int64_t i = 0; i < m * n; i++) c0[i] = beta == 0.0f ? NAN : rndf();
+    double worst = 0.0;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double s = beta == 0.0f ? 0.0 : (double)beta * c0[i * n + j];
+            for (int64_t p = 0; p < k; p++)
+                s += 0.5 * (double)(ta ? a[p * lda + i] : a[i * lda + p]) *
+                     (tb ? b[j * ldb + p] : b[p * ldb + j]);
+            first[i * n + j] = (float)s;
+        }
+    const int counts[4] = {1, 2, 3, 5};
+    float *ref = falloc(m * n);
+    memcpy(ref, first, sizeof(float) * (size_t)(m * n));
+    for (int t = 0; t < 4; t++) {
+        gf_ctx_params cp = gf_ctx_default_params();
+        cp.n_threads = counts[t];
+        gf_ctx *ctx = gf_ctx_new(&cp);
+        memcpy(c, c0, sizeof(float) * (size_t)(m * n));
+        gf_gemm(ctx, ta, tb, m, n, k, 0.5f, a, lda, b, ldb, beta, c, n);
+        if (t == 0) {
+            for (int64_t i = 0; i < m * n; i++) {
+                double e = fabs((double)c[i] - ref[i]) / (1.0 + fabs((double)ref[i]));
+                if (!(e <= worst)) worst = e; /* NaN makes worst NaN */
+            }
+            memcpy(first, c, sizeof(float) * (size_t)(m * n));
+        } else if (!same_bits(first, c, m * n)) {
+            fprintf(stderr, "gemm %lldx%lldx%lld ta%d tb%d: %d threads differ from 1\n",
+                    (long long)m, (long long)n, (long long)k, ta, tb, counts[t]);
+            CHECK(false);
+        }
+        gf_ctx_free(ctx);
+    }
+    if (!(worst <= 1e-5))
+        fprintf(stderr, "gemm %lldx%lldx%lld: error %.3g\n", (long long)m, (long long)n,
+                (long long)k, worst);
+    CHECK(worst <= 1e-5);
+    free(a), free(b), free(c0), free(c), free(first), free(ref);
+}
+
+static void gemm_tiles(void) {
+    int64_t tm, tn;
+    gf_gemm_tiles(8, 8, 8, &tm, &tn); /* small: one tile */
+    CHECK(tm == 8 && tn == 8);
+    gf_gemm_tiles(300, 190, 257, &tm, &tn); /* several tiles, edges multiples of 32 */
+    CHECK((tm < 300 || tn < 190) && tm % 32 == 0 && tn % 32 == 0);
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            gemm_threads(300, 190, 257, ta, tb, 0.0f);
+            gemm_threads(37, 1000, 129, ta, tb, 1.0f);
+        }
+    gemm_threads(1000, 33, 300, false, false, 0.25f);
+    gemm_threads(5, 7, 3, true, false, 0.0f);
+    gemm_threads(64, 784, 64, true, false, 1.0f);
+}
+
 int main(void) {
     levels[0] = GF_VEC_PORTABLE;
     n_levels = 1;
@@ -586,6 +653,7 @@ int main(void) {
     maxpool_tiled();
     relu_mask();
     unfold_fold();
+    gemm_tiles();
     conv_c1(3, 28, 28, 32, 3, 1, 1, 1);  /* the benchmark CNN's first layer */
     conv_c1(2, 9, 11, 6, 3, 1, 0, 1);    /* no padding, channels not a multiple of 4 */
     conv_c1(2, 13, 10, 5, 5, 2, 2, 1);   /* stride 2 */

@@ -83,9 +83,10 @@ void gf_ctx_reset(gf_ctx *ctx) {
 void gf_ctx_set_threads(gf_ctx *ctx, int n) {
     if (n <= 0) n = gf_available_cores();
     ctx->n_threads = n;
-    /* the BLAS gets the same count so its threads and ours never run at once in excess */
+    /* OpenBLAS always runs on one thread: graft shares a product's tiles over its own threads
+     * (kernels/gemm.c), since OpenBLAS's threading changes the bits with the thread count */
 #ifdef GF_HAVE_OPENBLAS
-    openblas_set_num_threads(n);
+    openblas_set_num_threads(1);
 #endif
 }
 

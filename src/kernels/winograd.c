@@ -23,7 +23,7 @@
 #include "kernels/winograd.h"
 #include "kernels/vec.h"
 
-#include <cblas.h>
+#include "kernels/gemm.h"
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -457,9 +457,8 @@ bool gf_wino_conv(gf_ctx *ctx, int level, int64_t n, int64_t ci, int64_t co, int
             }
 #pragma omp for schedule(static)
             for (int el = 0; el < 16; el++)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)co, (int)nt, (int)ci,
-                            1.0f, u + el * co * ci, (int)ci, v + el * ci * nt, (int)nt, 0.0f,
-                            m + el * co * nt, (int)nt);
+                gf_gemm(ctx, false, false, co, nt, ci, 1.0f, u + el * co * ci, ci, v + el * ci * nt,
+                        nt, 0.0f, m + el * co * nt, nt);
 #pragma omp for schedule(static)
             for (int64_t t = 0; t < co * segs; t++) {
                 const int64_t oc = t / segs, i = i0 + t % segs;

@@ -6,11 +6,11 @@
  * stride-1 pad-1 convs with enough channels Winograd F(2x2, 3x3) for the forward pass and dX
  * (kernels/winograd.c), while their dW stays on im2col. */
 #include "core/internal.h"
+#include "kernels/gemm.h"
 #include "kernels/im2col.h"
 #include "kernels/vec.h"
 #include "kernels/winograd.h"
 
-#include <cblas.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -35,12 +35,11 @@ static int64_t thread_index(void) {
 #endif
 }
 
-/* Row-major C[m, n] = alpha op(A) op(B) + beta C. */
-static void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                  const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+/* Row-major C[m, n] = op(A) op(B) + beta C (kernels/gemm.h: the same bits at any thread count). */
+static void sgemm(gf_ctx *ctx, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a,
+                  int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
     if (m == 0 || n == 0 || k == 0) return;
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+    gf_gemm(ctx, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
 }
 
 /* 1x1 kernel, stride 1, no padding: each image's [C, H*W] block already is its column matrix. */
@@ -134,7 +133,7 @@ static void conv_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, con
         fill_bias(ctx, y, 0, rows, o, P, b);
         for (int64_t i = 0; i < n; i++)
             for (int64_t gr = 0; gr < G; gr++)
-                sgemm(false, false, og, P, cg, w + gr * og * cg, cg, x + (i * g->c + gr * cg) * P, P,
+                sgemm(ctx, false, false, og, P, cg, w + gr * og * cg, cg, x + (i * g->c + gr * cg) * P, P,
                       1.0f, y + (i * o + gr * og) * P, P);
         return;
     }
@@ -148,12 +147,12 @@ static void conv_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, con
         if (nb == 1) { /* the product lands in the output directly */
             fill_bias(ctx, y, n0 * o, o, o, P, b);
             for (int64_t gr = 0; gr < G; gr++)
-                sgemm(false, false, og, P, K, w + gr * og * K, K, col + gr * K * ld, ld, 1.0f,
+                sgemm(ctx, false, false, og, P, K, w + gr * og * K, K, col + gr * K * ld, ld, 1.0f,
                       y + (n0 * o + gr * og) * P, P);
             continue;
         }
         for (int64_t gr = 0; gr < G; gr++)
-            sgemm(false, false, og, ld, K, w + gr * og * K, K, col + gr * K * ld, ld, 0.0f,
+            sgemm(ctx, false, false, og, ld, K, w + gr * og * K, K, col + gr * K * ld, ld, 0.0f,
                   ybuf + gr * og * ld, ld);
         /* ybuf [O, nb*P] + b -> y[n0 + i, oc, :] */
         const int64_t tasks = nb * o;
@@ -396,8 +395,8 @@ void gf_bw_conv2d(gf_ctx *ctx, gf_node *node) {
             for (int64_t gr = 0; gr < G; gr++) {
                 const float *dyg = dy + (i * o + gr * og) * P;
                 const int64_t xoff = (i * g->c + gr * cg) * P;
-                if (gw) sgemm(false, true, og, cg, P, dyg, P, px + xoff, P, 1.0f, gw + gr * og * cg, cg);
-                if (gx) sgemm(true, false, cg, P, og, pw + gr * og * cg, cg, dyg, P, 1.0f, gx + xoff, P);
+                if (gw) sgemm(ctx, false, true, og, cg, P, dyg, P, px + xoff, P, 1.0f, gw + gr * og * cg, cg);
+                if (gx) sgemm(ctx, true, false, cg, P, og, pw + gr * og * cg, cg, dyg, P, 1.0f, gx + xoff, P);
             }
         return;
     }
@@ -429,12 +428,12 @@ void gf_bw_conv2d(gf_ctx *ctx, gf_node *node) {
         if (gw) {
             unfold_chunk(ctx, g, px, n0, nb, col);
             for (int64_t gr = 0; gr < G; gr++)
-                sgemm(false, true, K, og, ld, col + gr * K * ld, ld, dys + gr * og * lddy, lddy,
+                sgemm(ctx, false, true, K, og, ld, col + gr * K * ld, ld, dys + gr * og * lddy, lddy,
                       n0 == 0 ? 0.0f : 1.0f, gwt + gr * K * og, og);
         }
         if (gx) {
             for (int64_t gr = 0; gr < G; gr++)
-                sgemm(true, false, K, ld, og, pw + gr * og * K, K, dys + gr * og * lddy, lddy, 0.0f,
+                sgemm(ctx, true, false, K, ld, og, pw + gr * og * K, K, dys + gr * og * lddy, lddy, 0.0f,
                       col + gr * K * ld, ld);
             const int64_t tasks = nb * g->c, kk = g->kh * g->kw;
 #pragma omp parallel for num_threads(gf_threads_for(ctx, tasks * kk * P)) schedule(static)

@@ -2,7 +2,7 @@
  * broadcast batch dimensions) and linear (x w^T + b, PyTorch's Linear layout). */
 #include "core/internal.h"
 
-#include <cblas.h>
+#include "kernels/gemm.h"
 
 /* ---- matmul ------------------------------------------------------------------------- */
 
@@ -135,12 +135,11 @@ static int64_t batch_offset(const mm_plan *p, const int64_t *bstride, int64_t bi
     return off;
 }
 
-static void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
+static void sgemm(gf_ctx *ctx, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
                   const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                   int64_t ldc) {
     if (m == 0 || n == 0) return;
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+    gf_gemm(ctx, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 typedef struct {
@@ -165,7 +164,7 @@ gf_tensor *gf_matmul(gf_ctx *ctx, gf_tensor *a, gf_tensor *b) {
     if (p.k == 0) memset(o, 0, sizeof(float) * (size_t)out->numel);
     else
         for (int64_t bi = 0; bi < p.nbatch; bi++)
-            sgemm(oa.trans, ob.trans, p.m, p.n, p.k, 1.0f, oa.base + batch_offset(&p, oa.bstride, bi),
+            sgemm(ctx, oa.trans, ob.trans, p.m, p.n, p.k, 1.0f, oa.base + batch_offset(&p, oa.bstride, bi),
                   oa.ld, ob.base + batch_offset(&p, ob.bstride, bi), ob.ld, 0.0f,
                   o + bi * p.m * p.n, p.n);
     gf_tensor *in[2] = {a, b};
@@ -195,7 +194,7 @@ void gf_bw_matmul(gf_ctx *ctx, gf_node *n) {
             bst[i] = (it >= 0 && p->a_shape[it] != 1) ? gst[it] : 0;
         }
         for (int64_t bi = 0; bi < p->nbatch; bi++)
-            sgemm(false, !ob.trans, p->m, p->k, p->n, 1.0f, g + bi * p->m * p->n, p->n,
+            sgemm(ctx, false, !ob.trans, p->m, p->k, p->n, 1.0f, g + bi * p->m * p->n, p->n,
                   ob.base + batch_offset(p, ob.bstride, bi), ob.ld, 1.0f,
                   ga + batch_offset(p, bst, bi), p->k);
     }
@@ -208,7 +207,7 @@ void gf_bw_matmul(gf_ctx *ctx, gf_node *n) {
             bst[i] = (it >= 0 && p->b_shape[it] != 1) ? gst[it] : 0;
         }
         for (int64_t bi = 0; bi < p->nbatch; bi++)
-            sgemm(!oa.trans, false, p->k, p->n, p->m, 1.0f,
+            sgemm(ctx, !oa.trans, false, p->k, p->n, p->m, 1.0f,
                   oa.base + batch_offset(p, oa.bstride, bi), oa.ld, g + bi * p->m * p->n, p->n,
                   1.0f, gb + batch_offset(p, bst, bi), p->n);
     }
@@ -251,7 +250,7 @@ gf_tensor *gf_linear(gf_ctx *ctx, gf_tensor *x, gf_tensor *w, gf_tensor *b) {
         for (int64_t i = 0; i < m; i++) memcpy(o + i * out_f, pb, sizeof(float) * (size_t)out_f);
     }
     if (in_f > 0)
-        sgemm(false, true, m, out_f, in_f, 1.0f, px, in_f, pw, in_f, b ? 1.0f : 0.0f, o, out_f);
+        sgemm(ctx, false, true, m, out_f, in_f, 1.0f, px, in_f, pw, in_f, b ? 1.0f : 0.0f, o, out_f);
     else if (!b)
         memset(o, 0, sizeof(float) * (size_t)out->numel);
     gf_tensor *in[3] = {x, w, b};
@@ -272,13 +271,13 @@ void gf_bw_linear(gf_ctx *ctx, gf_node *n) {
     if (gx && in_f) {
         const float *pw = gf_contig_f32(ctx, w);
         if (!pw) return;
-        sgemm(false, false, m, in_f, out_f, 1.0f, g, out_f, pw, in_f, 1.0f, gx, in_f);
+        sgemm(ctx, false, false, m, in_f, out_f, 1.0f, g, out_f, pw, in_f, 1.0f, gx, in_f);
     }
     float *gw = gf_grad_of(ctx, w);
     if (gw && in_f) {
         const float *px = gf_contig_f32(ctx, x);
         if (!px) return;
-        sgemm(true, false, out_f, in_f, m, 1.0f, g, out_f, px, in_f, 1.0f, gw, in_f);
+        sgemm(ctx, true, false, out_f, in_f, m, 1.0f, g, out_f, px, in_f, 1.0f, gw, in_f);
     }
     float *gb = gf_grad_of(ctx, b);
     if (gb)

@@ -1,0 +1,78 @@
+/* Thread-count independent sgemm: a fixed tile grid over C, one single-threaded OpenBLAS call
+ * per tile (see gemm.h for why). */
+#include "kernels/gemm.h"
+
+#include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* A tile carries about this many multiply-adds (~50 us on one core), enough that repacking
+ * its slice of A and B costs about 1%; the grid has at most GEMM_MAX_TILES tiles. */
+#define GEMM_TILE_WORK ((int64_t)1 << 21)
+#define GEMM_MAX_TILES 64
+/* Tile edges are multiples of this, so every OpenBLAS microkernel width divides them. */
+#define GEMM_ALIGN 32
+
+static int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+
+void gf_gemm_tiles(int64_t m, int64_t n, int64_t k, int64_t *tile_m, int64_t *tile_n) {
+    int64_t want = (m * n / GEMM_TILE_WORK) * k + (m * n % GEMM_TILE_WORK) * k / GEMM_TILE_WORK;
+    if (want > GEMM_MAX_TILES) want = GEMM_MAX_TILES;
+    int64_t rows = 1, cols = 1;
+    /* halve the longer side of the tile until there are enough tiles or none can be halved */
+    while (rows * cols < want) {
+        int64_t tm = m / rows, tn = n / cols;
+        if (tm >= tn && tm >= 2 * GEMM_ALIGN) rows *= 2;
+        else if (tn >= 2 * GEMM_ALIGN) cols *= 2;
+        else if (tm >= 2 * GEMM_ALIGN) rows *= 2;
+        else break;
+    }
+    *tile_m = rows == 1 ? m : round_up((m + rows - 1) / rows, GEMM_ALIGN);
+    *tile_n = cols == 1 ? n : round_up((n + cols - 1) / cols, GEMM_ALIGN);
+}
+
+static void scale(int64_t m, int64_t n, float beta, float *c, int64_t ldc) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+}
+
+static void one_tile(bool ta, bool tb, int64_t i0, int64_t mi, int64_t j0, int64_t nj, int64_t k,
+                     float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                     float beta, float *c, int64_t ldc) {
+    const float *at = ta ? a + i0 : a + i0 * lda;
+    const float *bt = tb ? b + j0 * ldb : b + j0;
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (int)mi, (int)nj, (int)k, alpha, at, (int)lda, bt, (int)ldb, beta,
+                c + i0 * ldc + j0, (int)ldc);
+}
+
+static bool in_parallel(void) {
+#ifdef _OPENMP
+    return omp_in_parallel();
+#else
+    return false;
+#endif
+}
+
+void gf_gemm(const gf_ctx *ctx, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
+             const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+             int64_t ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        scale(m, n, beta, c, ldc);
+        return;
+    }
+    int64_t tm, tn;
+    gf_gemm_tiles(m, n, k, &tm, &tn);
+    const int64_t rows = (m + tm - 1) / tm, cols = (n + tn - 1) / tn, tiles = rows * cols;
+    int nt = in_parallel() ? 1 : ctx->n_threads;
+    if (nt > tiles) nt = (int)tiles;
+    if (nt < 1) nt = 1;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (int64_t t = 0; t < tiles; t++) {
+        const int64_t i0 = (t / cols) * tm, j0 = (t % cols) * tn;
+        const int64_t mi = m - i0 < tm ? m - i0 : tm, nj = n - j0 < tn ? n - j0 : tn;
+        one_tile(ta, tb, i0, mi, j0, nj, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    }
+}
