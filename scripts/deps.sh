@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Installs graft's Debian packages (scripts/packages.txt) when any is missing. Needs root
-# (or sudo) and the Debian archive; does nothing when everything is already installed.
+# Installs the Debian packages graft needs when any is missing: scripts/packages.txt (build and
+# demo), and with --test also scripts/packages-test.txt (the test suite). Needs root (or sudo)
+# and the Debian archive; does nothing when everything is already installed.
+#   bash scripts/deps.sh [--test]
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-mapfile -t pkgs < <(grep -v '^\s*#' "$here/packages.txt" | sed '/^\s*$/d')
+lists=("$here/packages.txt")
+[ "${1:-}" = "--test" ] && lists+=("$here/packages-test.txt")
+mapfile -t pkgs < <(cat "${lists[@]}" | grep -v '^\s*#' | sed '/^\s*$/d')
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -5,7 +5,7 @@
 #   bash scripts/test.sh --valgrind   memcheck --leak-check=full over the unit tests
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bash "$root/scripts/deps.sh"
+bash "$root/scripts/deps.sh" --test
 bash "$root/scripts/fetch-mnist.sh"
 mode="${1:-}"
 jobs="$(nproc)"

@@ -24,6 +24,9 @@ void cli_sweep_free(cli_sweep *sw);
 int cli_compare_params(gf_ctx *ctx, const cli_opts *o, const cli_data *d, const char *model,
                        gf_compare_params *p, uint64_t *seeds, cli_sweep *sw,
                        const char *default_strategies);
+/* A usage error when --epochs is below 2 and the strategies (default_strategies when
+ * --strategies is not given) include fastai, which trains the head alone for one epoch first. */
+int cli_check_strategy_epochs(const cli_opts *o, const char *default_strategies);
 /* Runs every sweep point (sw->labels[0..n)): N random labels per class of d->train (all the
  * class has when fewer), validation on d->val, scores on d->test. epochs_for (may be NULL)
  * picks the epochs of a point from its training size. Progress on stderr; Ctrl-C stops. */

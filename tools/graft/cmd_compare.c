@@ -290,13 +290,29 @@ int cli_compare_params(gf_ctx *ctx, const cli_opts *o, const cli_data *d, const 
     return CLI_CONTINUE;
 }
 
+int cli_check_strategy_epochs(const cli_opts *o, const char *default_strategies) {
+    const char *list = o->strategies ? o->strategies : default_strategies;
+    if (!o->epochs_given || o->epochs >= 2 || !list) return CLI_CONTINUE;
+    for (const char *t = list; *t;) {
+        size_t n = strcspn(t, ",");
+        if ((n == 6 && strncmp(t, "fastai", 6) == 0) || (n == 3 && strncmp(t, "all", 3) == 0))
+            return cli_usage_error(o->cmd, "--epochs %d: the fastai strategy needs at least 2 "
+                                           "epochs (1 with the head only, then all layers); give "
+                                           "--epochs 2 or more, or leave fastai out of "
+                                           "--strategies", o->epochs);
+        t += n + (t[n] == ',');
+    }
+    return CLI_CONTINUE;
+}
+
 int cmd_compare(cli_opts *o) {
     const char *cmd = o->cmd;
     const char *model = o->model ? o->model : "cnn-small";
     if (!cli_is_zoo(model))
         return cli_usage_error(cmd, "--model %s: compare takes a zoo model (mlp, lenet, "
                                     "cnn-small, resnet-mini)", model);
-    int rc;
+    int rc = cli_check_strategy_epochs(o, o->from ? "scratch,probe,finetune,fastai,lora" : "scratch");
+    if (rc != CLI_CONTINUE) return rc;
     if (o->from && (rc = cli_check_input(cmd, "--pretrained", o->from)) != CLI_CONTINUE) return rc;
     if (o->teacher && (rc = cli_check_input(cmd, "--teacher", o->teacher)) != CLI_CONTINUE) return rc;
     if (o->report && (rc = cli_check_output_dir(cmd, "--report", o->report)) != CLI_CONTINUE) return rc;

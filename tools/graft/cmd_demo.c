@@ -175,6 +175,7 @@ int cmd_demo(cli_opts *o) {
     const demo_budget *b = o->quick ? &quick_budget : &full_budget;
     const char *report = o->report ? o->report : "graft-demo-report";
     int rc = cli_check_output_dir(cmd, "--report", report);
+    if (rc == CLI_CONTINUE) rc = cli_check_strategy_epochs(o, "scratch,probe,finetune,fastai,lora");
     if (rc != CLI_CONTINUE) return rc;
     char out[4352];
     if (o->out) snprintf(out, sizeof out, "%s", o->out);

