@@ -238,10 +238,10 @@ static void print_json(const opts *o, const char *mode, int64_t batch, bool real
     printf("],\"steps_per_window\":%d,\"peak_rss_mib\":%.1f,\"arena_peak_mib\":%.1f,"
            "\"time_to_step_start_s\":%.3f,\"time_to_first_step_s\":%.3f,"
            "\"process_start_to_main_s\":%.3f,\"params\":%lld,\"trainable_params\":%lld,"
-           "\"blas\":\"%s\",\"replicas\":%d",
+           "\"blas\":\"%s\",\"blas_kernel\":\"%s\",\"replicas\":%d",
            o->steps, peak_rss_mib(), (double)arena_peak / 1048576.0, step_start, first_step,
            start_to_main,
-           (long long)params, (long long)trainable, gf_blas_threading(), replicas);
+           (long long)params, (long long)trainable, gf_blas_threading(), gf_blas_kernel(), replicas);
     if (strcmp(mode, "train") == 0)
         printf(",\"first_loss\":%.4f,\"last_loss\":%.4f", first_loss, last_loss);
     printf("}\n");

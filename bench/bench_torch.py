@@ -200,7 +200,27 @@ def common(a):
                 omp_num_threads=os.environ.get("OMP_NUM_THREADS"))
 
 
+def describe():
+    """One line: torch's version and the BLAS it runs on (with OpenBLAS's kernel when found)."""
+    import ctypes
+    import re
+    blas = re.search(r"BLAS_INFO=([^,\s]+)", torch.__config__.show())
+    kernel = "kernel unknown"
+    for name in ("libopenblas.so.0", "libblas.so.3"):
+        try:
+            lib = ctypes.CDLL(name)
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            kernel = lib.openblas_get_corename().decode() + " kernel"
+            break
+        except (OSError, AttributeError):
+            continue
+    return f"PyTorch {torch.__version__}, BLAS {blas.group(1) if blas else 'unknown'}, {kernel}"
+
+
 def main():
+    if sys.argv[1:] == ["--describe"]:
+        print(describe())
+        return
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workload", default="mlp",
                    help="mlp | cnn | finetune-frozen | finetune-full | sgemm")

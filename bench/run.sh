@@ -3,10 +3,12 @@
 # alternating graft and PyTorch runs for several rounds in this one invocation, and prints
 # markdown tables of the medians (the ones in docs/PERFORMANCE.md).
 #
-#   bash bench/run.sh                   # full run (~4 minutes on 2 idle cores)
+#   bash bench/run.sh                   # full run (~5 minutes on 2 idle cores)
 #   ROUNDS=1 QUICK=1 bash bench/run.sh  # a quick look (~1 minute)
 #
-# Environment: GRAFT_BUILD_DIR (default build/, as scripts/build.sh), ROUNDS (3), THREADS
+# Every table is headed by the CPU, its vector extensions and the OpenBLAS kernel each side
+# runs (OPENBLAS_CORETYPE=Haswell forces graft's AVX2 kernel on any x86-64 CPU with AVX2).
+# Environment: CLI_EXAMPLES (12000: training examples of the timed `graft train` runs), GRAFT_BUILD_DIR (default build/, as scripts/build.sh), ROUNDS (3), THREADS
 # ("1 2"), QUICK (1: fewer windows), TIME_LIMIT (4: seconds of timed windows per run before a
 # run stops early, bounding the total on a busy machine; 0: none), TORCH_PYTHON (default
 # /usr/bin/python3; the PyTorch runs are skipped when it cannot import torch), GRAFT_DATA_DIR
@@ -79,8 +81,40 @@ run_torch() { # workload mode steps threads (0: PyTorch's defaults, OPENBLAS_NUM
   fi
 }
 
+# The command-line path users run: a whole `graft train` process (start, Fashion-MNIST read,
+# one epoch on CLI_EXAMPLES examples, evaluation on as many test images, the weights written),
+# timed from outside; also its own in-loop rate (training.seconds of its --json summary).
+cli_examples="${CLI_EXAMPLES:-12000}"
+run_cli() { # model threads
+  local t0 t1 rc=0
+  t0=$(date +%s.%N)
+  /usr/bin/time -f '%M' -o "$res/cli.rss" "$dir/graft" train --model "$1" --data fashion-mnist \
+    --epochs 1 --limit "$cli_examples" --threads "$2" --quiet --json \
+    --out "$res/cli.safetensors" >"$res/cli.json" 2>"$res/cli.err" || rc=$?
+  t1=$(date +%s.%N)
+  if [ "$rc" != 0 ]; then fail "graft train --model $1 --threads $2 (see $res/cli.err)"; return 0; fi
+  python3 - "$1" "$2" "$t0" "$t1" "$res/cli.json" "$res/cli.rss" "$cli_examples" >>"$out" <<'PY'
+import json, sys
+model, threads, t0, t1, summary, rss, n = sys.argv[1:]
+d = json.load(open(summary))
+wall = float(t1) - float(t0)
+train = d["data"]["train"]
+print(json.dumps({"impl": "graft", "workload": {"mlp": "mlp", "cnn-small": "cnn"}[model],
+                  "mode": "cli-train", "threads": int(threads), "examples": train,
+                  "samples_per_s": round(train / wall, 1), "process_seconds": round(wall, 3),
+                  "in_loop_samples_per_s": round(train / d["training"]["seconds"], 1),
+                  "peak_rss_mib": round(int(open(rss).read().split()[-1]) / 1024, 1)}))
+PY
+}
+
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
+flags="$(grep -m1 '^flags' /proc/cpuinfo)"
+isa="SSE"; [[ "$flags" == *" avx2"* ]] && isa="AVX2"; [[ "$flags" == *" avx512f"* ]] && isa="AVX-512"
+cpu="$cpu ($isa); graft's OpenBLAS: $("$dir/graft" --version | sed -n 's/^blas: //p')"
+if [ "$have_torch" = 1 ]; then
+  cpu="$cpu; torch: $("$torch_py" "$root/bench/bench_torch.py" --describe 2>/dev/null || echo unknown)"
+fi
 echo "run.sh: $cpu;" \
   "$rounds rounds; torch: $([ "$have_torch" = 1 ] && echo yes || echo 'not found, graft only');" \
   "load average at start: $(load)" >&2
@@ -93,6 +127,8 @@ for ((r = 1; r <= rounds; r++)); do
       if ((r % 2)); then run_graft "$1" "$2" "$3" "$t"; run_torch "$1" "$2" "$3" "$t"
       else run_torch "$1" "$2" "$3" "$t"; run_graft "$1" "$2" "$3" "$t"; fi
     done
+    run_cli mlp "$t"
+    run_cli cnn-small "$t"
     "$bench" --workload sgemm --threads "$t" --windows 3 >>"$out" || fail "bench_graft sgemm $t"
     if [ "$have_torch" = 1 ]; then
       OPENBLAS_NUM_THREADS=1 "$torch_py" "$root/bench/bench_torch.py" --workload sgemm \

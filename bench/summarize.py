@@ -120,6 +120,24 @@ def main():
                        f"{fmt(med([r['samples_per_s'] for r in d]))} | {fmt(best_t)} | "
                        f"{fmt(best_g)} |")
 
+    cli = [(w, t) for w in ("mlp", "cnn") for t in threads if get("graft", w, "cli-train", t, "samples_per_s")]
+    if cli:
+        out.append("\nThe command line: a whole `graft train --epochs 1` process (start, data read, one "
+                   "epoch, evaluation, weights written), timed from outside; samples/s = training "
+                   "examples / process seconds. in-loop = the same run's own training-loop rate. "
+                   "Against torch's in-loop training rate above.\n")
+        out.append("| workload | threads | graft process samples/s | graft in-loop samples/s | "
+                   "bench_graft in-loop | torch in-loop | process / torch | peak RSS MiB |")
+        out.append("|---|---|---:|---:|---:|---:|---:|---:|")
+        for w, t in cli:
+            ps = med(get("graft", w, "cli-train", t, "samples_per_s"))
+            il = med(get("graft", w, "cli-train", t, "in_loop_samples_per_s"))
+            bg = med(get("graft", w, "train", t, "samples_per_s"))
+            ts = med(get("torch", w, "train", t, "samples_per_s")) if have_torch else None
+            rss = med(get("graft", w, "cli-train", t, "peak_rss_mib"))
+            out.append(f"| {w} train (graft train) | {t} | {fmt(ps)} | {fmt(il)} | {fmt(bg)} | "
+                       f"{fmt(ts) if ts else '-'} | {ratio(ps, ts) if ts else '-'} | {fmt(rss, 1)} |")
+
     sg = {t: [r["gflops"] for r in runs.get(("graft", "set", "sgemm", "", t), [])]
           for t in threads}
     if any(sg.values()):

@@ -367,6 +367,7 @@ typedef struct fit_opts {
     const char *ckpt_dir; /* checkpoints after every step there */
     int stop_after;       /* > 0: the step callback stops after this many batches */
     const char *resume;   /* resume_from */
+    int threads;          /* context threads (0: 2) */
 } fit_opts;
 
 static bool stop_cb(const gf_step_stats *s, void *user) {
@@ -378,7 +379,7 @@ static bool stop_cb(const gf_step_stats *s, void *user) {
 /* Trains for 2 epochs on fixed data; returns the final weights (caller frees), the status and
  * the context's message. */
 static float *fit_run(const fit_opts *o, gf_status *st, char *err, size_t err_len, int64_t *n) {
-    gf_ctx *ctx = new_ctx(2);
+    gf_ctx *ctx = new_ctx(o->threads > 0 ? o->threads : 2);
     const int64_t N = 96, shape[3] = {1, SIDE, SIDE};
     uint64_t saved = rng_state;
     rng_state = 77; /* the same data in every run */
@@ -448,6 +449,13 @@ static void test_fit(void) {
     const double d = max_rel_diff(one, two, n1);
     if (d > 1e-4) fprintf(stderr, "fit: replicated vs not, max rel diff %g\n", d);
     CHECK(d <= 1e-4 && d > 0); /* the same run up to float rounding, which does differ */
+    /* without replicas the run does not depend on the thread count, bit for bit */
+    for (int threads = 1; threads <= 3; threads += 2) {
+        fit_opts single = {.replicas = 1, .threads = threads};
+        float *w = fit_run(&single, &st, err, sizeof err, &n3);
+        CHECK(st == GF_OK && n3 == n1 && memcmp(w, one, sizeof(float) * (size_t)n1) == 0);
+        free(w);
+    }
     free(one);
     free(two);
     free(again);

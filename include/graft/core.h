@@ -98,6 +98,11 @@ int gf_ctx_threads(const gf_ctx *ctx);
 int gf_available_cores(void);
 /* Name of the BLAS threading model in use: "openmp", "pthreads", "sequential" or "unknown". */
 const char *gf_blas_threading(void);
+/* The OpenBLAS kernel chosen for this CPU ("haswell", "zen", "skylakex", ...; the environment
+ * variable OPENBLAS_CORETYPE overrides the choice), and OpenBLAS's build configuration. Each
+ * kernel rounds differently, so results are bitwise reproducible on one kernel only. */
+const char *gf_blas_kernel(void);
+const char *gf_blas_config(void);
 
 gf_rng *gf_ctx_rng(gf_ctx *ctx);
 gf_arena *gf_ctx_arena(gf_ctx *ctx);

@@ -41,6 +41,22 @@ const char *gf_blas_threading(void) {
     return "unknown";
 }
 
+const char *gf_blas_kernel(void) {
+#ifdef GF_HAVE_OPENBLAS
+    const char *name = openblas_get_corename();
+    if (name && name[0]) return name;
+#endif
+    return "unknown";
+}
+
+const char *gf_blas_config(void) {
+#ifdef GF_HAVE_OPENBLAS
+    const char *c = openblas_get_config();
+    if (c && c[0]) return c;
+#endif
+    return "unknown";
+}
+
 gf_ctx_params gf_ctx_default_params(void) {
     gf_ctx_params p = {0};
     p.n_threads = 0;

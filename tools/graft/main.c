@@ -138,7 +138,8 @@ static void version(void) {
     printf("graft %s\n", GF_VERSION_STRING);
     printf("threads: %d (cores available to this process; --threads changes it)\n",
            gf_available_cores());
-    printf("blas: OpenBLAS, %s threading\n", gf_blas_threading());
+    printf("blas: %s; %s kernel, %s threading\n", gf_blas_config(), gf_blas_kernel(),
+           gf_blas_threading());
     printf("images: %s\n", gf_images_can_decode() ? "stb_image (png, jpeg, bmp, pnm, gif, tga)"
                                                    : "no decoder (built without stb_image)");
 }
