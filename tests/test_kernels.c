@@ -630,12 +630,14 @@ static void gemm_tiles(void) {
     int64_t tm, tn;
     gf_gemm_tiles(8, 8, 8, &tm, &tn); /* small: one tile */
     CHECK(tm == 8 && tn == 8);
-    gf_gemm_tiles(300, 190, 257, &tm, &tn); /* several tiles, edges multiples of 32 */
-    CHECK((tm < 300 || tn < 190) && tm % 32 == 0 && tn % 32 == 0);
+    gf_gemm_tiles(300, 190, 257, &tm, &tn); /* rows cut in slices of a multiple of 32 */
+    CHECK(tm < 300 && tm % 32 == 0 && tn == 190);
+    gf_gemm_tiles(37, 1000, 300, &tm, &tn); /* columns cut */
+    CHECK(tm == 37 && tn < 1000 && tn % 32 == 0);
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++) {
             gemm_threads(300, 190, 257, ta, tb, 0.0f);
-            gemm_threads(37, 1000, 129, ta, tb, 1.0f);
+            gemm_threads(37, 1000, 300, ta, tb, 1.0f);
         }
     gemm_threads(1000, 33, 300, false, false, 0.25f);
     gemm_threads(5, 7, 3, true, false, 0.0f);

@@ -7,29 +7,31 @@
 #include <omp.h>
 #endif
 
-/* A tile carries about this many multiply-adds (~50 us on one core), enough that repacking
- * its slice of A and B costs about 1%; the grid has at most GEMM_MAX_TILES tiles. */
-#define GEMM_TILE_WORK ((int64_t)1 << 21)
+/* A tile carries about this many multiply-adds (~0.1 ms on one core): each tile repacks its
+ * slices of A and B, so fewer, larger tiles cost less on one thread while still giving two to
+ * a few dozen threads work. The grid has at most GEMM_MAX_TILES tiles. */
+#define GEMM_TILE_WORK ((int64_t)1 << 22)
 #define GEMM_MAX_TILES 64
 /* Tile edges are multiples of this, so every OpenBLAS microkernel width divides them. */
 #define GEMM_ALIGN 32
 
 static int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
 
+/* Edge of `parts` near-equal slices of len, aligned (len itself when parts is 1). */
+static int64_t slice(int64_t len, int64_t parts) {
+    return parts <= 1 ? len : round_up((len + parts - 1) / parts, GEMM_ALIGN);
+}
+
+/* Cutting C's columns makes every tile repack all of A (m x k), cutting its rows all of B
+ * (k x n): the grid cuts only the longer side, whose whole-operand copy is the smaller one. */
 void gf_gemm_tiles(int64_t m, int64_t n, int64_t k, int64_t *tile_m, int64_t *tile_n) {
     int64_t want = (m * n / GEMM_TILE_WORK) * k + (m * n % GEMM_TILE_WORK) * k / GEMM_TILE_WORK;
     if (want > GEMM_MAX_TILES) want = GEMM_MAX_TILES;
-    int64_t rows = 1, cols = 1;
-    /* halve the longer side of the tile until there are enough tiles or none can be halved */
-    while (rows * cols < want) {
-        int64_t tm = m / rows, tn = n / cols;
-        if (tm >= tn && tm >= 2 * GEMM_ALIGN) rows *= 2;
-        else if (tn >= 2 * GEMM_ALIGN) cols *= 2;
-        else if (tm >= 2 * GEMM_ALIGN) rows *= 2;
-        else break;
-    }
-    *tile_m = rows == 1 ? m : round_up((m + rows - 1) / rows, GEMM_ALIGN);
-    *tile_n = cols == 1 ? n : round_up((n + cols - 1) / cols, GEMM_ALIGN);
+    const bool cut_cols = m <= n;
+    const int64_t slices = (cut_cols ? n : m) / GEMM_ALIGN;
+    const int64_t parts = want < slices ? want : slices;
+    *tile_n = cut_cols ? slice(n, parts) : n;
+    *tile_m = cut_cols ? m : slice(m, parts);
 }
 
 static void scale(int64_t m, int64_t n, float beta, float *c, int64_t ldc) {
