@@ -139,8 +139,9 @@ static void version(void) {
     printf("threads: %d (cores available to this process; --threads changes it)\n",
            gf_available_cores());
     printf("blas: OpenBLAS, %s threading\n", gf_blas_threading());
-    printf("images: %s\n", gf_images_can_decode() ? "stb_image (png, jpeg, bmp, pnm, gif, tga)"
-                                                   : "no decoder (built without stb_image)");
+    printf("images: %s\n", gf_images_can_decode()
+                                ? "png (libpng), jpeg (libjpeg-turbo), ppm/pgm and bmp (graft)"
+                                : "ppm/pgm and bmp only (built without libpng and libjpeg)");
 }
 
 /* libgomp, which runs graft's kernels and OpenBLAS, lets a thread that waits at the end of a
