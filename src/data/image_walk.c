@@ -284,7 +284,7 @@ static gf_status push_subdirs(walk *w, dir_rec *sub, file_ent **stack, int64_t *
 /* The image files of the folders in name order, each file (device and inode) once: of two names
  * for one file the first in torchvision's order is kept. */
 static gf_status emit_files(walk *w, dir_rec **dirs, int64_t n_dirs, strlist *out) {
-    qsort(dirs, (size_t)n_dirs, sizeof *dirs, cmp_dir);
+    if (n_dirs > 1) qsort(dirs, (size_t)n_dirs, sizeof *dirs, cmp_dir);
     gf_status s = GF_OK;
     for (int64_t i = 0; i < n_dirs && s == GF_OK; i++) {
         dir_rec *d = dirs[i];
@@ -388,7 +388,7 @@ static gf_status list_classes(walk *w, strlist *classes) {
     }
     closedir(dd);
     if (s != GF_OK) return s;
-    qsort(classes->s, (size_t)classes->n, sizeof *classes->s, cmp_strp);
+    if (classes->n > 1) qsort(classes->s, (size_t)classes->n, sizeof *classes->s, cmp_strp);
     for (int64_t k = 0; k < classes->n && s == GF_OK; k++) {
         struct stat st;
         int added = stat(classes->s[k], &st) == 0 ? id_add(&w->seen, &st) : 1;
