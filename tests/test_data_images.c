@@ -1,8 +1,8 @@
 /* Image folders: resize / grey / centre crop equal to PIL (torchvision on PIL images) pixel for
- * pixel (fixtures/images_pil.json from fixtures/gen_images.py), JPEG close to PIL's decoder,
+ * pixel (fixtures/images_pil.json from fixtures/gen_images.py), JPEG equal to PIL's decoder,
  * torchvision's class and file order, compact storage, and every bad input as an error naming
  * the file. To add a preprocessing case, add it to gen_images.py; folder cases go below.
- * Exits 77 (skipped) after the pure-pixel checks when graft was built without stb_image. */
+ * Exits 77 (skipped) after the pure-pixel checks when graft was built without libpng/libjpeg. */
 #include "data_helpers.h"
 
 #include "graft/graft.h"
@@ -107,7 +107,7 @@ static void test_pipeline_vs_pil(const cJSON *doc) {
         free(got);
         free(want);
     }
-    /* JPEG: stb_image and libjpeg differ by a few levels at most on smooth content */
+    /* JPEG: libjpeg-turbo with the ISLOW DCT, PIL's decoder, gives PIL's pixels */
     const cJSON *j = get(doc, "jpeg");
     const char *hex = get(j, "hex")->valuestring;
     size_t nb = strlen(hex) / 2;
@@ -126,7 +126,7 @@ static void test_pipeline_vs_pil(const cJSON *doc) {
     if (got) {
         int d = max_diff(got, want, m);
         printf("  jpeg: largest difference from PIL's decoder %d levels\n", d);
-        CHECK(d <= 6);
+        CHECK(d == 0);
     }
     free(got);
     free(want);
@@ -264,7 +264,7 @@ static void test_errors(void) {
     th_write("bad/two/cut.png", buf, n / 2);
     expect_error(th_path("bad"), NULL, GF_ERR_FORMAT, "two/cut.png", NULL);
     remove(th_path("bad/two/cut.png"));
-    /* an extension torchvision lists but stb cannot decode: reported, not skipped */
+    /* an extension torchvision lists but graft cannot decode: reported, not skipped */
     th_write_str("bad/two/scan.tiff", "II*\0");
     expect_error(th_path("bad"), NULL, GF_ERR_FORMAT, "two/scan.tiff", NULL);
     remove(th_path("bad/two/scan.tiff"));
@@ -303,7 +303,7 @@ int main(void) {
     if (doc) test_resize_vs_pil(doc);
     if (!gf_images_can_decode()) {
         printf(
-            "test_data_images: SKIPPED the decoding checks: graft was built without stb_image\n");
+            "test_data_images: SKIPPED the decoding checks: graft was built without libpng/libjpeg\n");
         cJSON_Delete(doc);
         gf_ctx_free(ctx);
         return gf_test_failed ? 1 : 77;

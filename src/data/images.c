@@ -1,37 +1,27 @@
-/* Image folders as datasets (torchvision ImageFolder): walk, decode with stb_image, convert
- * channels, resize with PIL's bilinear filter, centre-crop, store uint8 [N, C, H, W]. */
+/* Image folders as datasets (torchvision ImageFolder): walk (image_walk.c), decode
+ * (image_decode.c), convert channels, resize with PIL's bilinear filter, centre-crop, store
+ * uint8 [N, C, H, W]. Sizes after resize and crop are checked against the pixel limit too: a
+ * small image must not become a huge one through a resize. */
 #define _POSIX_C_SOURCE 200809L
 #include "graft/images.h"
+#include "data/images_internal.h"
 #include "data/ds_internal.h"
 #include "core/internal.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-
-#ifdef GF_HAVE_STB
-#include <stb/stb_image.h>
-#endif
 
 gf_images_params gf_images_default_params(void) {
     gf_images_params p;
     memset(&p, 0, sizeof p);
     p.channels = 3;
+    p.max_pixels = GF_IMAGES_MAX_PIXELS;
     return p;
 }
 
-bool gf_images_can_decode(void) {
-#ifdef GF_HAVE_STB
-    return true;
-#else
-    return false;
-#endif
-}
+bool gf_images_can_decode(void) { return gf_img_have_codecs(); }
 
 /* ---- pixels ------------------------------------------------------------------------------ */
 
@@ -151,30 +141,51 @@ void gf_images_resize(const uint8_t *src, int sh, int sw, int c, uint8_t *dst, i
     if (!resize_impl(src, sh, sw, c, dst, dh, dw)) memset(dst, 0, (size_t)dh * dw * c);
 }
 
-#ifdef GF_HAVE_STB /* the decoding pipeline (without stb only the resize above is useful) */
-/* The size after resizing (torchvision's _compute_resized_output_size for an int size). */
-static void resized_size(const gf_images_params *p, int h, int w, int *oh, int *ow) {
-    if (p->resize_h > 0 && p->resize_w > 0) {
-        *oh = p->resize_h;
-        *ow = p->resize_w;
-    } else if (p->resize > 0) {
-        int sshort = w <= h ? w : h, slong = w <= h ? h : w;
-        int nlong = (int)((double)p->resize * slong / sshort);
-        if (nlong < 1) nlong = 1;
-        *ow = w <= h ? p->resize : nlong;
-        *oh = w <= h ? nlong : p->resize;
-    } else {
-        *oh = h;
-        *ow = w;
-    }
-}
+/* The sizes an image of h x w goes through: resized (rh x rw), then cropped (oh x ow). */
+typedef struct plan {
+    int rh, rw, oh, ow;
+} plan;
 
-static void final_size(const gf_images_params *p, int h, int w, int *oh, int *ow) {
-    resized_size(p, h, w, oh, ow);
-    if (p->crop_h > 0 && p->crop_w > 0) {
-        *oh = p->crop_h;
-        *ow = p->crop_w;
+/* torchvision's _compute_resized_output_size for an int size, then the crop; false with a
+ * message when a side would pass GF_IMG_MAX_SIDE or an image the pixel limit. h, w >= 1 (the
+ * decoders refuse empty images). */
+static bool make_plan(const gf_images_params *p, int64_t max_px, int h, int w, const char *path,
+                      plan *pl, char *err, size_t cap) {
+    if (h < 1 || w < 1) {
+        snprintf(err, cap, "images: %s: empty image (%dx%d)", path, w, h);
+        return false;
     }
+    pl->rh = h;
+    pl->rw = w;
+    if (p->resize_h > 0 && p->resize_w > 0) {
+        pl->rh = p->resize_h;
+        pl->rw = p->resize_w;
+    } else if (p->resize > 0) {
+        const int sshort = w <= h ? w : h, slong = w <= h ? h : w;
+        const double nl = (double)p->resize * slong / sshort;
+        if (!(nl < GF_IMG_MAX_SIDE + 1.0)) {
+            snprintf(err, cap,
+                     "images: %s: resizing %dx%d to %d on the shorter side gives a side of "
+                     "%.0f pixels, more than %d",
+                     path, w, h, p->resize, nl, GF_IMG_MAX_SIDE);
+            return false;
+        }
+        const int nlong = nl < 1 ? 1 : (int)nl;
+        pl->rw = w <= h ? p->resize : nlong;
+        pl->rh = w <= h ? nlong : p->resize;
+    }
+    pl->oh = p->crop_h > 0 && p->crop_w > 0 ? p->crop_h : pl->rh;
+    pl->ow = p->crop_h > 0 && p->crop_w > 0 ? p->crop_w : pl->rw;
+    const int64_t rpx = (int64_t)pl->rh * pl->rw, opx = (int64_t)pl->oh * pl->ow;
+    if (rpx > max_px || opx > max_px) {
+        snprintf(err, cap,
+                 "images: %s: resize/crop of %dx%d gives %dx%d pixels, more than the limit of "
+                 "%lld (max_pixels; graft --max-image-pixels)",
+                 path, w, h, rpx > max_px ? pl->rw : pl->ow, rpx > max_px ? pl->rh : pl->oh,
+                 (long long)max_px);
+        return false;
+    }
+    return true;
 }
 
 /* Start of a centre crop of `crop` out of `size` (negative: zero padding), as torchvision's
@@ -185,9 +196,9 @@ static int crop_start(int size, int crop) {
 }
 
 /* Converts an interleaved RGB image into the output: channels, resize, crop, CHW. */
-static bool process(const uint8_t *rgb, int h, int w, const gf_images_params *p, uint8_t *out,
-                    int oh, int ow) {
-    const int C = p->channels;
+static bool process(const uint8_t *rgb, int h, int w, const gf_images_params *p, const plan *pl,
+                    uint8_t *out) {
+    const int C = p->channels, rh = pl->rh, rw = pl->rw, oh = pl->oh, ow = pl->ow;
     uint8_t *conv = NULL, *res = NULL;
     const uint8_t *cur = rgb;
     bool ok = false;
@@ -201,8 +212,6 @@ static bool process(const uint8_t *rgb, int h, int w, const gf_images_params *p,
         }
         cur = conv;
     }
-    int rh, rw;
-    resized_size(p, h, w, &rh, &rw);
     if (rh != h || rw != w) {
         res = malloc((size_t)rh * rw * C);
         if (!res || !resize_impl(cur, h, w, C, res, rh, rw)) goto out;
@@ -223,47 +232,63 @@ out:
     free(res);
     return ok;
 }
-#endif
 
 static bool check_params(gf_ctx *ctx, const gf_images_params *p, const char *where) {
     if ((p->channels != 1 && p->channels != 3) || p->resize < 0 || p->resize_h < 0 ||
         p->resize_w < 0 || (p->resize_h > 0) != (p->resize_w > 0) || p->crop_h < 0 ||
         p->crop_w < 0 || (p->crop_h > 0) != (p->crop_w > 0) || p->resize > 65536 ||
-        p->resize_h > 65536 || p->resize_w > 65536 || p->crop_h > 65536 || p->crop_w > 65536) {
+        p->resize_h > 65536 || p->resize_w > 65536 || p->crop_h > 65536 || p->crop_w > 65536 ||
+        p->max_pixels < 0) {
         gf_ctx_set_error(ctx, GF_ERR_INVALID,
                          "images: %s: bad parameters (channels %d must be 1 or 3; resize %d, "
-                         "resize %dx%d, crop %dx%d must be >= 0, <= 65536, given as pairs)",
+                         "resize %dx%d, crop %dx%d must be >= 0, <= 65536, given as pairs; "
+                         "max_pixels %lld must be >= 0)",
                          where, p->channels, p->resize, p->resize_h, p->resize_w, p->crop_h,
-                         p->crop_w);
+                         p->crop_w, (long long)p->max_pixels);
         return false;
     }
     return true;
 }
 
-#ifdef GF_HAVE_STB
-/* Decodes path as RGB; NULL with a message in err. */
-static uint8_t *decode_rgb(const char *path, int *h, int *w, char *err, size_t cap) {
-    int c = 0;
-    uint8_t *px = stbi_load(path, w, h, &c, 3);
-    if (!px) {
-        FILE *f = fopen(path, "rb");
-        if (!f) {
-            snprintf(err, cap, "images: cannot open %s: %s", path, strerror(errno));
-        } else {
-            fclose(f);
-            const char *why = stbi_failure_reason();
-            snprintf(err, cap, "images: cannot decode %s (%s)", path, why ? why : "unknown format");
-        }
-        return NULL;
-    }
-    if (*w < 1 || *h < 1 || *w > 65536 || *h > 65536) {
-        snprintf(err, cap, "images: %s: unusable size %dx%d", path, *w, *h);
-        stbi_image_free(px);
-        return NULL;
-    }
-    return px;
+static int64_t max_pixels(const gf_images_params *p) {
+    return p->max_pixels > 0 ? p->max_pixels : GF_IMAGES_MAX_PIXELS;
 }
-#endif
+
+/* The status a decoder message stands for. */
+static gf_status err_status(const char *err) {
+    return strstr(err, "cannot open") ? GF_ERR_IO
+           : strstr(err, "out of memory") ? GF_ERR_NOMEM
+                                          : GF_ERR_FORMAT;
+}
+
+/* Decodes path and runs it through the plan into dst, or a new buffer when dst is NULL: the
+ * [C, oh, ow] pixels, or NULL with err. When want is given the image must come out at that size
+ * (dst holds that much). */
+static uint8_t *read_one(const char *path, const gf_images_params *p, const plan *want,
+                         const char *first, uint8_t *dst, plan *got, char *err, size_t cap) {
+    int h, w;
+    uint8_t *rgb, *out = NULL;
+    if (!gf_img_decode(path, max_pixels(p), false, &rgb, &h, &w, err, cap)) return NULL;
+    if (!make_plan(p, max_pixels(p), h, w, path, got, err, cap)) {
+        free(rgb);
+        return NULL;
+    }
+    if (want && (got->oh != want->oh || got->ow != want->ow)) {
+        snprintf(err, cap,
+                 "images: %s is %dx%d (after resize/crop: %dx%d), the first image %s is %dx%d: "
+                 "set a resize and crop to give every image one size",
+                 path, w, h, got->ow, got->oh, first, want->ow, want->oh);
+    } else {
+        out = dst ? dst : malloc((size_t)got->oh * got->ow * p->channels);
+        if (!out || !process(rgb, h, w, p, got, out)) {
+            if (!dst) free(out);
+            out = NULL;
+            snprintf(err, cap, "images: %s: out of memory", path);
+        }
+    }
+    free(rgb);
+    return out;
+}
 
 uint8_t *gf_images_read(gf_ctx *ctx, const char *path, const gf_images_params *params, int *h,
                         int *w) {
@@ -273,170 +298,19 @@ uint8_t *gf_images_read(gf_ctx *ctx, const char *path, const gf_images_params *p
         return NULL;
     }
     if (!check_params(ctx, &p, path)) return NULL;
-#ifdef GF_HAVE_STB
-    char err[512];
-    int ih, iw;
-    uint8_t *rgb = decode_rgb(path, &ih, &iw, err, sizeof err);
-    if (!rgb) {
-        gf_ctx_set_error(ctx, GF_ERR_FORMAT, "%s", err);
+    char err[768];
+    plan pl;
+    uint8_t *out = read_one(path, &p, NULL, NULL, NULL, &pl, err, sizeof err);
+    if (!out) {
+        gf_ctx_set_error(ctx, err_status(err), "%s", err);
         return NULL;
     }
-    int oh, ow;
-    final_size(&p, ih, iw, &oh, &ow);
-    uint8_t *out = malloc((size_t)oh * ow * p.channels);
-    if (!out || !process(rgb, ih, iw, &p, out, oh, ow)) {
-        free(out);
-        out = NULL;
-        gf_ctx_set_error(ctx, GF_ERR_NOMEM, "images: %s: out of memory", path);
-    } else {
-        *h = oh;
-        *w = ow;
-    }
-    stbi_image_free(rgb);
+    *h = pl.oh;
+    *w = pl.ow;
     return out;
-#else
-    gf_ctx_set_error(ctx, GF_ERR_INVALID,
-                     "images: cannot decode %s: graft was built without stb_image (libstb-dev)",
-                     path);
-    return NULL;
-#endif
 }
 
-/* ---- the folder walk --------------------------------------------------------------------- */
-
-typedef struct strlist {
-    char **s;
-    int64_t n, cap;
-} strlist;
-
-static bool sl_push(strlist *l, char *s) {
-    if (!s) return false;
-    if (l->n == l->cap) {
-        int64_t cap = l->cap ? 2 * l->cap : 16;
-        char **p = realloc(l->s, (size_t)cap * sizeof *p);
-        if (!p) {
-            free(s);
-            return false;
-        }
-        l->s = p;
-        l->cap = cap;
-    }
-    l->s[l->n++] = s;
-    return true;
-}
-
-static void sl_free(strlist *l) {
-    for (int64_t i = 0; i < l->n; i++) free(l->s[i]);
-    free(l->s);
-    l->s = NULL;
-    l->n = l->cap = 0;
-}
-
-static int cmp_strp(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static char *join(const char *a, const char *b) {
-    size_t na = strlen(a), nb = strlen(b);
-    char *s = malloc(na + nb + 2);
-    if (!s) return NULL;
-    memcpy(s, a, na);
-    s[na] = '/';
-    memcpy(s + na + 1, b, nb + 1);
-    return s;
-}
-
-static bool is_dir(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static const char *const extensions[] = {".jpg", ".jpeg", ".png",  ".ppm",  ".bmp",
-                                         ".pgm", ".tif",  ".tiff", ".webp", NULL};
-
-static bool has_image_ext(const char *name) {
-    size_t n = strlen(name);
-    for (int i = 0; extensions[i]; i++) {
-        size_t e = strlen(extensions[i]);
-        if (n > e && strcasecmp(name + n - e, extensions[i]) == 0) return true;
-    }
-    return false;
-}
-
-/* Entries of dir: subfolders into dirs (full paths), image files into files (names). */
-static gf_status list_dir(gf_ctx *ctx, const char *dir, strlist *dirs, strlist *files) {
-    errno = 0;
-    DIR *d = opendir(dir);
-    if (!d)
-        return gf_ctx_set_error(ctx, GF_ERR_IO, "images: cannot open folder %s: %s", dir,
-                                strerror(errno));
-    struct dirent *e;
-    gf_status s = GF_OK;
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        char *full = join(dir, e->d_name);
-        if (!full) {
-            s = GF_ERR_NOMEM;
-            break;
-        }
-        if (is_dir(full)) {
-            if (dirs && !sl_push(dirs, full))
-                s = GF_ERR_NOMEM;
-            else if (!dirs)
-                free(full);
-        } else {
-            free(full);
-            if (files && has_image_ext(e->d_name) && !sl_push(files, gf_ds_strdup(e->d_name)))
-                s = GF_ERR_NOMEM;
-        }
-        if (s != GF_OK) break;
-    }
-    closedir(d);
-    if (s == GF_ERR_NOMEM) gf_ctx_set_error(ctx, s, "images: %s: out of memory", dir);
-    return s;
-}
-
-/* All image files under class_dir, in torchvision's order: sorted(os.walk(...)) visits the
- * folders by sorted path, and each folder's files in sorted order. */
-static gf_status walk_class(gf_ctx *ctx, const char *class_dir, strlist *out) {
-    strlist dirs = {0}, pending = {0};
-    gf_status s = GF_OK;
-    if (!sl_push(&pending, gf_ds_strdup(class_dir)) || !sl_push(&dirs, gf_ds_strdup(class_dir))) {
-        s = gf_ctx_set_error(ctx, GF_ERR_NOMEM, "images: out of memory");
-        goto out;
-    }
-    /* collect every folder (depth-limited: a symlink loop must end) */
-    const size_t base_len = strlen(class_dir);
-    while (pending.n > 0 && s == GF_OK) {
-        char *dir = pending.s[--pending.n];
-        int depth = 0;
-        for (const char *c = dir + base_len; *c; c++) depth += *c == '/';
-        strlist sub = {0};
-        s = list_dir(ctx, dir, depth < 32 ? &sub : NULL, NULL);
-        for (int64_t i = 0; i < sub.n && s == GF_OK; i++) {
-            if (!sl_push(&dirs, gf_ds_strdup(sub.s[i])) ||
-                !sl_push(&pending, gf_ds_strdup(sub.s[i])))
-                s = gf_ctx_set_error(ctx, GF_ERR_NOMEM, "images: out of memory");
-        }
-        sl_free(&sub);
-        free(dir);
-    }
-    if (s != GF_OK) goto out;
-    qsort(dirs.s, (size_t)dirs.n, sizeof *dirs.s, cmp_strp);
-    for (int64_t i = 0; i < dirs.n && s == GF_OK; i++) {
-        strlist files = {0};
-        s = list_dir(ctx, dirs.s[i], NULL, &files);
-        if (s == GF_OK && files.n > 1) qsort(files.s, (size_t)files.n, sizeof *files.s, cmp_strp);
-        for (int64_t j = 0; j < files.n && s == GF_OK; j++)
-            if (!sl_push(out, join(dirs.s[i], files.s[j])))
-                s = gf_ctx_set_error(ctx, GF_ERR_NOMEM, "images: out of memory");
-        sl_free(&files);
-    }
-out:
-    sl_free(&dirs);
-    sl_free(&pending);
-    return s;
-}
+/* ---- the folder ---------------------------------------------------------------------------- */
 
 /* stands for a message that could not be allocated */
 static char oom_marker[1];
@@ -446,193 +320,150 @@ const char *gf_images_path(const gf_ds *ds, int64_t i) {
     return ds->paths + ds->path_off[i];
 }
 
-gf_ds *gf_images_load_folder(gf_ctx *ctx, const char *root, const gf_images_params *params) {
+/* The paths back to back (the dataset keeps them for gf_images_path) and the labels. */
+static bool pack_paths(const gf_img_tree *t, char **pool, int64_t **off, int64_t **labels) {
+    const int64_t n = t->n_files;
+    size_t len = 0;
+    for (int64_t i = 0; i < n; i++) len += strlen(t->files[i]) + 1;
+    *pool = malloc(len);
+    *off = malloc((size_t)n * sizeof **off);
+    *labels = malloc((size_t)n * sizeof **labels);
+    if (!*pool || !*off || !*labels) return false;
+    for (int64_t k = 0; k < t->n_classes; k++)
+        for (int64_t i = t->starts[k]; i < t->starts[k + 1]; i++) (*labels)[i] = k;
+    size_t at = 0;
+    for (int64_t i = 0; i < n; i++) {
+        size_t l = strlen(t->files[i]) + 1;
+        memcpy(*pool + at, t->files[i], l);
+        (*off)[i] = (int64_t)at;
+        at += l;
+    }
+    return true;
+}
+
+/* Decodes every file into its slot of pix; the first failure (lowest index, whatever the thread
+ * timing) goes into ctx. */
+static gf_status decode_all(gf_ctx *ctx, const gf_img_tree *t, const gf_images_params *p,
+                            const plan *want, uint8_t *pix) {
+    const int64_t n = t->n_files, per = (int64_t)p->channels * want->oh * want->ow;
+    char **errs = calloc((size_t)n, sizeof *errs);
+    if (!errs) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "images: out of memory");
+    const int nt = p->n_threads > 0 ? p->n_threads : gf_ctx_threads(ctx);
+#pragma omp parallel for schedule(dynamic, 4) num_threads(nt)
+    for (int64_t i = 0; i < n; i++) {
+        char err[768];
+        plan got;
+        if (!read_one(t->files[i], p, want, t->files[0], pix + i * per, &got, err, sizeof err)) {
+            errs[i] = gf_ds_strdup(err);
+            if (!errs[i]) errs[i] = oom_marker;
+        }
+    }
+    gf_status s = GF_OK;
+    for (int64_t i = 0; i < n && s == GF_OK; i++) {
+        if (errs[i] == oom_marker)
+            s = gf_ctx_set_error(ctx, GF_ERR_NOMEM, "images: out of memory (example %lld)",
+                                 (long long)i);
+        else if (errs[i])
+            s = gf_ctx_set_error(ctx, err_status(errs[i]), "%s (example %lld)", errs[i],
+                                 (long long)i);
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (errs[i] != oom_marker) free(errs[i]);
+    free(errs);
+    return s;
+}
+
+/* The dataset around pixels, labels and paths (taken on success). */
+static gf_ds *make_ds(gf_ctx *ctx, const char *root, const gf_img_tree *t, int C, const plan *pl,
+                      uint8_t **pix, int64_t **labels, char **pool, int64_t **off) {
+    char **cn = malloc((size_t)t->n_classes * sizeof *cn);
+    if (!cn) {
+        gf_ctx_set_error(ctx, GF_ERR_NOMEM, "images: out of memory");
+        return NULL;
+    }
+    for (int64_t k = 0; k < t->n_classes; k++) cn[k] = strrchr(t->classes[k], '/') + 1;
+    char desc[300];
+    const char *b = strrchr(root, '/');
+    snprintf(desc, sizeof desc, "images %s", b ? b + 1 : root);
+    const int64_t shape[3] = {C, pl->oh, pl->ow};
+    gf_ds *ds = gf_ds_alloc(ctx, GF_DS_ARRAY, t->n_files, 3, shape, (int)t->n_classes,
+                            (const char *const *)cn, desc);
+    free(cn);
+    if (!ds) return NULL;
+    ds->owned[0] = *pix;
+    ds->x_u8 = *pix;
+    ds->owned[1] = *labels;
+    ds->labels = *labels;
+    ds->owned[2] = *pool;
+    ds->paths = *pool;
+    ds->owned[3] = *off;
+    ds->path_off = *off;
+    *pix = NULL;
+    *labels = *off = NULL;
+    *pool = NULL;
+    return ds;
+}
+
+gf_ds *gf_images_load_folder_report(gf_ctx *ctx, const char *root, const gf_images_params *params,
+                                    gf_images_report *report) {
     gf_images_params p = params ? *params : gf_images_default_params();
+    gf_images_report local;
+    gf_images_report *rep = report ? report : &local;
+    memset(rep, 0, sizeof *rep);
     if (!root) {
         gf_ctx_set_error(ctx, GF_ERR_INVALID, "images: NULL root folder");
         return NULL;
     }
     if (!check_params(ctx, &p, root)) return NULL;
     /* "data/pets/" and "data/pets" name the same folder: keep paths free of "//" */
-    char *root_copy = gf_ds_strdup(root);
-    if (!root_copy) {
+    char *rc = gf_ds_strdup(root);
+    if (!rc) {
         gf_ctx_set_error(ctx, GF_ERR_NOMEM, "images: out of memory");
         return NULL;
     }
-    for (size_t l = strlen(root_copy); l > 1 && root_copy[l - 1] == '/'; l--)
-        root_copy[l - 1] = '\0';
-    root = root_copy;
-    strlist classes = {0}, files = {0};
+    for (size_t l = strlen(rc); l > 1 && rc[l - 1] == '/'; l--) rc[l - 1] = '\0';
+    gf_img_tree t;
     int64_t *labels = NULL, *off = NULL;
-    char *pool = NULL, **errs = NULL;
+    char *pool = NULL, err[768];
     uint8_t *pix = NULL;
     gf_ds *ds = NULL;
-    if (!is_dir(root)) {
-        gf_ctx_set_error(ctx, GF_ERR_IO, "images: %s is not a readable folder", root);
-        goto out;
-    }
-    if (list_dir(ctx, root, &classes, NULL) != GF_OK) goto out;
-    if (classes.n == 0) {
-        gf_ctx_set_error(ctx, GF_ERR_FORMAT,
-                         "images: %s has no class folders (expected root/<class>/<image>)", root);
-        goto out;
-    }
-    if (classes.n > 100000) {
-        gf_ctx_set_error(ctx, GF_ERR_FORMAT, "images: %s has %lld class folders", root,
-                         (long long)classes.n);
-        goto out;
-    }
-    qsort(classes.s, (size_t)classes.n, sizeof *classes.s, cmp_strp);
-    /* labels grow with files: remember where each class starts */
-    int64_t *starts = calloc((size_t)classes.n + 1, sizeof *starts);
-    if (!starts) {
+    if (gf_img_walk(ctx, rc, p.follow_links, &t, rep) != GF_OK) goto out;
+    if (!pack_paths(&t, &pool, &off, &labels)) {
         gf_ctx_set_error(ctx, GF_ERR_NOMEM, "images: out of memory");
         goto out;
     }
-    for (int64_t k = 0; k < classes.n; k++) {
-        starts[k] = files.n;
-        if (walk_class(ctx, classes.s[k], &files) != GF_OK) break;
-        if (files.n == starts[k]) {
-            gf_ctx_set_error(ctx, GF_ERR_FORMAT,
-                             "images: class folder %s holds no image files (.jpg .jpeg .png .ppm "
-                             ".bmp .pgm .tif .tiff .webp)",
-                             classes.s[k]);
-            break;
-        }
-    }
-    starts[classes.n] = files.n;
-    if (gf_ctx_status(ctx) != GF_OK) {
-        free(starts);
+    /* the output size: fixed by the parameters, else set by the first image's header */
+    int ih, iw;
+    plan pl;
+    if (!gf_img_decode(t.files[0], max_pixels(&p), true, NULL, &ih, &iw, err, sizeof err) ||
+        !make_plan(&p, max_pixels(&p), ih, iw, t.files[0], &pl, err, sizeof err)) {
+        gf_ctx_set_error(ctx, err_status(err), "%s (example 0)", err);
         goto out;
     }
-    const int64_t n = files.n;
-    labels = malloc((size_t)n * sizeof *labels);
-    off = malloc((size_t)n * sizeof *off);
-    size_t pool_len = 0;
-    for (int64_t i = 0; i < n; i++) pool_len += strlen(files.s[i]) + 1;
-    pool = malloc(pool_len);
-    if (!labels || !off || !pool) {
-        free(starts);
-        gf_ctx_set_error(ctx, GF_ERR_NOMEM, "images: out of memory");
-        goto out;
-    }
-    for (int64_t k = 0; k < classes.n; k++)
-        for (int64_t i = starts[k]; i < starts[k + 1]; i++) labels[i] = k;
-    free(starts);
-    size_t at = 0;
-    for (int64_t i = 0; i < n; i++) {
-        size_t len = strlen(files.s[i]) + 1;
-        memcpy(pool + at, files.s[i], len);
-        off[i] = (int64_t)at;
-        at += len;
-    }
-
-#ifdef GF_HAVE_STB
-    /* the output size: fixed by the parameters, else set by the first image */
-    int ih, iw, ic, oh, ow;
-    if (!stbi_info(files.s[0], &iw, &ih, &ic)) {
-        char err[512];
-        int h0, w0;
-        uint8_t *px = decode_rgb(files.s[0], &h0, &w0, err, sizeof err);
-        if (px) stbi_image_free(px); /* info failed but decoding worked: unlikely */
-        gf_ctx_set_error(ctx, GF_ERR_FORMAT, "%s (example 0)",
-                         px ? "images: cannot read size" : err);
-        goto out;
-    }
-    final_size(&p, ih, iw, &oh, &ow);
-    const int64_t per = (int64_t)p.channels * oh * ow;
-    if (per > ((int64_t)1 << 62) / (n > 0 ? n : 1)) {
-        gf_ctx_set_error(ctx, GF_ERR_NOMEM, "images: %s: %lld images of %dx%d are too many", root,
-                         (long long)n, oh, ow);
+    const int64_t n = t.n_files, per = (int64_t)p.channels * pl.oh * pl.ow;
+    if (per > ((int64_t)1 << 62) / n) {
+        gf_ctx_set_error(ctx, GF_ERR_NOMEM, "images: %s: %lld images of %dx%d are too many", rc,
+                         (long long)n, pl.ow, pl.oh);
         goto out;
     }
     pix = malloc((size_t)(n * per));
-    errs = calloc((size_t)n, sizeof *errs);
-    if (!pix || !errs) {
+    if (!pix) {
         gf_ctx_set_error(ctx, GF_ERR_NOMEM, "images: %s: out of memory for %lld images of %dx%dx%d",
-                         root, (long long)n, p.channels, oh, ow);
+                         rc, (long long)n, p.channels, pl.oh, pl.ow);
         goto out;
     }
-    const int nt = p.n_threads > 0 ? p.n_threads : gf_ctx_threads(ctx);
-    /* each image is decoded into its own slot; failures are collected and the first (lowest
-     * index) is reported, so the message does not depend on thread timing */
-#pragma omp parallel for schedule(dynamic, 4) num_threads(nt)
-    for (int64_t i = 0; i < n; i++) {
-        char err[512];
-        int h, w;
-        uint8_t *rgb = decode_rgb(files.s[i], &h, &w, err, sizeof err);
-        if (rgb) {
-            int fh, fw;
-            final_size(&p, h, w, &fh, &fw);
-            if (fh != oh || fw != ow)
-                snprintf(err, sizeof err,
-                         "images: %s is %dx%d (after resize/crop: %dx%d), the first image %s is "
-                         "%dx%d: set a resize and crop to give every image one size",
-                         files.s[i], w, h, fw, fh, files.s[0], ow, oh);
-            else if (!process(rgb, h, w, &p, pix + i * per, oh, ow))
-                snprintf(err, sizeof err, "images: %s: out of memory", files.s[i]);
-            else
-                err[0] = '\0';
-            stbi_image_free(rgb);
-        }
-        if (err[0]) errs[i] = gf_ds_strdup(err);
-        if (err[0] && !errs[i]) errs[i] = oom_marker;
-    }
-    for (int64_t i = 0; i < n; i++) {
-        if (!errs[i]) continue;
-        if (errs[i] == oom_marker)
-            gf_ctx_set_error(ctx, GF_ERR_NOMEM, "images: out of memory (example %lld)",
-                             (long long)i);
-        else
-            gf_ctx_set_error(ctx, strstr(errs[i], "cannot open") ? GF_ERR_IO : GF_ERR_FORMAT,
-                             "%s (example %lld)", errs[i], (long long)i);
-        break;
-    }
-    if (gf_ctx_status(ctx) != GF_OK) goto out;
-    {
-        const char *const *names = NULL;
-        char **cn = malloc((size_t)classes.n * sizeof *cn);
-        if (!cn) {
-            gf_ctx_set_error(ctx, GF_ERR_NOMEM, "images: out of memory");
-            goto out;
-        }
-        for (int64_t k = 0; k < classes.n; k++) cn[k] = strrchr(classes.s[k], '/') + 1;
-        names = (const char *const *)cn;
-        char desc[300];
-        const char *b = strrchr(root, '/');
-        snprintf(desc, sizeof desc, "images %s", b ? b + 1 : root);
-        const int64_t shape[3] = {p.channels, oh, ow};
-        ds = gf_ds_alloc(ctx, GF_DS_ARRAY, n, 3, shape, (int)classes.n, names, desc);
-        free(cn);
-        if (!ds) goto out;
-        ds->owned[0] = pix;
-        ds->x_u8 = pix;
-        ds->owned[1] = labels;
-        ds->labels = labels;
-        ds->owned[2] = pool;
-        ds->paths = pool;
-        ds->owned[3] = off;
-        ds->path_off = off;
-        pix = NULL;
-        labels = off = NULL;
-        pool = NULL;
-    }
-#else
-    gf_ctx_set_error(ctx, GF_ERR_INVALID,
-                     "images: cannot decode %s: graft was built without stb_image (libstb-dev)",
-                     files.s[0]);
-#endif
+    if (decode_all(ctx, &t, &p, &pl, pix) == GF_OK)
+        ds = make_ds(ctx, rc, &t, p.channels, &pl, &pix, &labels, &pool, &off);
 out:
-    if (errs)
-        for (int64_t i = 0; i < files.n; i++)
-            if (errs[i] != oom_marker) free(errs[i]);
-    free(errs);
-    sl_free(&classes);
-    sl_free(&files);
-    free(root_copy);
+    gf_img_tree_free(&t);
+    free(rc);
     free(labels);
     free(off);
     free(pool);
     free(pix);
     return ds;
+}
+
+gf_ds *gf_images_load_folder(gf_ctx *ctx, const char *root, const gf_images_params *params) {
+    return gf_images_load_folder_report(ctx, root, params, NULL);
 }

@@ -135,4 +135,36 @@ fails 2 "multitask with one task" "at least two" -- "$G" multitask --task a=idx:
 fails 2 "compare with a spec model" "compare takes a zoo model" -- "$G" compare --model "$T/no_connect.json" --data "idx:$FX/idx"
 expect_clean_dir "$T" "no temporary files after the failures"
 
+# ---- hostile image files and folders ------------------------------------------------------------
+# (tests/test_data_images_hostile.c has the library's side; here: what the command line shows)
+mkdir -p "$T/hostile/a" "$T/hostile/b"
+cp "$FX/shapes/train/left/left_00.png" "$T/hostile/a/"
+printf 'P5 2 2 555\n\001' >"$T/hostile/b/short.pgm"
+fails 1 "images: a 16-bit PGM with one data byte" "short.pgm: PGM declares 2x2 pixels (8 bytes" -- "$G" train --data "images:$T/hostile" --epochs 1
+fails 1 "images: --max-image-pixels" "declares 12x12 = 144 pixels, more than the limit of 100" -- "$G" train --data "images:$FX/shapes" --max-image-pixels 100 --epochs 1
+fails 1 "predict: --max-image-pixels" "seven.png: PNG declares 28x28 = 784 pixels, more than the limit of 700" -- "$G" predict --weights "$W" --max-image-pixels 700 "$FX/seven.png"
+printf 'GIF89a\377\377\377\377\000\000\000' >"$T/huge.gif"
+fails 1 "predict: a GIF declaring 65535x65535" "GIF is not supported" -- "$G" predict --weights "$W" "$T/huge.gif"
+fails 2 "--max-image-pixels on a table" "--max-image-pixels applies to images" -- "$G" train --data "csv:$FX/table.csv" --max-image-pixels 100
+fails 2 "--follow-links on a table" "--follow-links apply to images" -- "$G" train --data "csv:$FX/table.csv" --follow-links
+fails 2 "bad --max-image-pixels" "--max-image-pixels: '0' is not" -- "$G" train --data "images:$FX/shapes" --max-image-pixels 0
+# a self link and a link to the parent in a class folder: each file once, and a note
+mkdir -p "$T/loops/left" "$T/loops/right"
+cp "$FX"/shapes/train/left/left_0[0-3].png "$T/loops/left/"
+cp "$FX"/shapes/train/right/right_0[0-3].png "$T/loops/right/"
+ln -s . "$T/loops/left/self"
+ln -s .. "$T/loops/left/up"
+run timeout 60 "$G" train --data "images:$T/loops" --model mlp --hidden 8 --epochs 1 --split 0.5,0,0.5 $TH --json
+expect_rc 0 "images: a folder with link loops trains"
+json "d['data']['train'] + d['data']['test'] == 8" "each image of a looping folder counted once"
+expect_err "note: images:$T/loops: skipped 2 symbolic links inside the folder" "the skipped links are reported"
+# a class folder leading outside the data folder: refused unless --follow-links
+mkdir -p "$T/linked"
+ln -s "$T/loops/right" "$T/linked/right"
+cp -r "$T/loops/left" "$T/linked/left"
+fails 1 "images: a class folder linking outside" "--follow-links" -- "$G" train --data "images:$T/linked" --epochs 1
+run "$G" train --data "images:$T/linked" --follow-links --model mlp --hidden 8 --epochs 1 --split 0.5,0,0.5 $TH --json
+expect_rc 0 "images: --follow-links reads a class folder outside"
+json "d['data']['train'] + d['data']['test'] == 8" "--follow-links: each image once"
+
 finish

@@ -64,6 +64,8 @@ typedef struct cli_opts {
     const char *label_column, *features;
     int image_size;           /* 0: keep */
     bool grayscale;
+    int64_t max_image_pixels; /* 0: the library's default */
+    bool follow_links;
     const char *augment;      /* NULL: none; "crop,flip", ... */
     const char *normalize;    /* "auto", "standard", "none" */
     int64_t batch;

@@ -52,6 +52,37 @@ static gf_ds *load_idx_pair(gf_ctx *ctx, const char *images, const char *labels,
     return raw ? gf_ds_from_idx(ctx, raw, true, name) : NULL;
 }
 
+/* What an image folder's walk left out, on stderr: links not followed change what is trained on,
+ * so they are never skipped in silence. */
+static void note_skipped(const cli_opts *o, const char *spec, const gf_images_report *r) {
+    if (!r->first_skipped[0]) return;
+    char what[512] = "";
+    size_t at = 0;
+    const struct {
+        int64_t n;
+        const char *one, *many;
+    } parts[4] = {
+        {r->links_outside, "1 symbolic link leading outside the folder (--follow-links follows it)",
+         " symbolic links leading outside the folder (--follow-links follows them)"},
+        {r->links_inside, "1 symbolic link inside the folder (its target is read where it lies)",
+         " symbolic links inside the folder (their targets are read where they lie)"},
+        {r->links_broken, "1 broken symbolic link", " broken symbolic links"},
+        {r->duplicates, "1 file or folder reached twice (same inode)",
+         " files or folders reached twice (same inode)"},
+    };
+    for (int i = 0; i < 4 && at < sizeof what; i++) {
+        if (!parts[i].n) continue;
+        if (parts[i].n == 1)
+            at += (size_t)snprintf(what + at, sizeof what - at, "%s%s", at ? ", " : "",
+                                   parts[i].one);
+        else
+            at += (size_t)snprintf(what + at, sizeof what - at, "%s%lld%s", at ? ", " : "",
+                                   (long long)parts[i].n, parts[i].many);
+    }
+    cli_log(o, "graft %s: note: %s: skipped %s; first: %s\n", o->cmd, spec, what,
+            r->first_skipped);
+}
+
 /* Base data: pool (and test when the source has its own). Returns CLI_CONTINUE or a code. */
 static int load_source(gf_ctx *ctx, const cli_opts *o, cli_data *d, gf_ds **pool, gf_ds **test,
                        gf_ds **val) {
@@ -69,8 +100,11 @@ static int load_source(gf_ctx *ctx, const cli_opts *o, cli_data *d, gf_ds **pool
     bool is_csv = strcmp(kind, "csv") == 0, is_img = strcmp(kind, "images") == 0;
     if ((o->label_column || o->features) && !is_csv)
         return cli_usage_error(cmd, "--label-column and --features apply to csv: data");
-    if ((o->image_size || o->grayscale) && !is_img)
-        return cli_usage_error(cmd, "--image-size and --grayscale apply to images: data");
+    if ((o->image_size || o->grayscale || o->follow_links) && !is_img)
+        return cli_usage_error(cmd, "--image-size, --grayscale and --follow-links apply to "
+                                    "images: data");
+    if (o->max_image_pixels && !is_img)
+        return cli_usage_error(cmd, "--max-image-pixels applies to images: data");
     snprintf(d->kind, sizeof d->kind, "%s", kind);
 
     if (!arg && (strcmp(kind, "fashion-mnist") == 0 || strcmp(kind, "mnist") == 0)) {
@@ -139,17 +173,23 @@ static int load_source(gf_ctx *ctx, const cli_opts *o, cli_data *d, gf_ds **pool
             ip.resize = o->image_size;
             ip.crop_h = ip.crop_w = o->image_size;
         }
+        if (o->max_image_pixels) ip.max_pixels = o->max_image_pixels;
+        ip.follow_links = o->follow_links;
         char tr[4200], te[4200], va[4200];
         snprintf(tr, sizeof tr, "%s/train", arg);
         snprintf(te, sizeof te, "%s/test", arg);
         snprintf(va, sizeof va, "%s/val", arg);
+        gf_images_report rep[3];
+        memset(rep, 0, sizeof rep);
         if (cli_is_dir(tr) && cli_is_dir(te)) {
-            *pool = gf_images_load_folder(ctx, tr, &ip);
-            if (*pool) *test = gf_images_load_folder(ctx, te, &ip);
-            if (*test && cli_is_dir(va)) *val = gf_images_load_folder(ctx, va, &ip);
+            *pool = gf_images_load_folder_report(ctx, tr, &ip, &rep[0]);
+            if (*pool) *test = gf_images_load_folder_report(ctx, te, &ip, &rep[1]);
+            if (*test && cli_is_dir(va))
+                *val = gf_images_load_folder_report(ctx, va, &ip, &rep[2]);
         } else {
-            *pool = gf_images_load_folder(ctx, arg, &ip);
+            *pool = gf_images_load_folder_report(ctx, arg, &ip, &rep[0]);
         }
+        for (int i = 0; i < 3; i++) note_skipped(o, spec, &rep[i]);
         return *pool && gf_ctx_status(ctx) == GF_OK ? CLI_CONTINUE : cli_fail_ctx(cmd, ctx);
     }
     if (cli_is_file(spec))

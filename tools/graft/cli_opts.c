@@ -16,7 +16,7 @@ enum {
     O_HELP = 'h', O_QUIET = 'q',
     O_THREADS = 256, O_SEED, O_JSON,
     O_DATA, O_CLASSES, O_PER_CLASS, O_SPLIT, O_VAL, O_LIMIT, O_LABEL_COLUMN, O_FEATURES,
-    O_IMAGE_SIZE, O_GRAYSCALE, O_AUGMENT, O_NORMALIZE, O_BATCH,
+    O_IMAGE_SIZE, O_GRAYSCALE, O_MAX_IMAGE_PIXELS, O_FOLLOW_LINKS, O_AUGMENT, O_NORMALIZE, O_BATCH,
     O_MODEL, O_HIDDEN,
     O_WEIGHTS, O_BASE,
     O_EPOCHS, O_LR, O_OPTIM, O_WEIGHT_DECAY, O_MOMENTUM, O_SCHED, O_WARMUP, O_LABEL_SMOOTHING,
@@ -65,6 +65,12 @@ static const opt_def opts[] = {
      "images: resize the shorter side to N and centre-crop N x N (default: keep, all equal)"},
     {"grayscale", no_argument, O_GRAYSCALE, G_DATA, NULL,
      "images: read as one grey channel instead of RGB"},
+    {"max-image-pixels", required_argument, O_MAX_IMAGE_PIXELS, G_DATA | G_PREDICT, "N",
+     "images: refuse an image whose header declares more than N pixels (or that a resize would "
+     "make larger), before decoding it (default 89478485, Pillow's limit)"},
+    {"follow-links", no_argument, O_FOLLOW_LINKS, G_DATA, NULL,
+     "images: follow symbolic links that lead outside the data folder (default: skip them and "
+     "say how many were skipped)"},
     {"augment", optional_argument, O_AUGMENT, G_DATA, "[=LIST]",
      "augment training images: crop (random crop, padding H/8), flip (horizontal), affine, "
      "erase; --augment alone is crop,flip"},
@@ -391,6 +397,11 @@ static int apply(cli_opts *o, int id, const char *v) {
     case O_FEATURES: o->features = v; break;
     case O_IMAGE_SIZE: NEED_INT(1, 4096, "a size in [1, 4096]"); o->image_size = (int)iv; break;
     case O_GRAYSCALE: o->grayscale = true; break;
+    case O_MAX_IMAGE_PIXELS:
+        NEED_INT(1, INT64_C(1) << 32, "a number of pixels in [1, 2^32]");
+        o->max_image_pixels = iv;
+        break;
+    case O_FOLLOW_LINKS: o->follow_links = true; break;
     case O_AUGMENT: {
         o->augment = v ? v : "crop,flip";
         const char *p = o->augment;

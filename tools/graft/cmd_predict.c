@@ -187,6 +187,7 @@ int cmd_predict(cli_opts *o) {
             ip.resize = h < w ? h : w;
             ip.crop_h = h;
             ip.crop_w = w;
+            if (o->max_image_pixels) ip.max_pixels = o->max_image_pixels;
             int gh, gw;
             uint8_t *px = gf_images_read(ctx, inputs[i], &ip, &gh, &gw);
             if (!px) {

@@ -140,8 +140,9 @@ static void version(void) {
            gf_available_cores());
     printf("blas: %s; %s kernel, %s threading\n", gf_blas_config(), gf_blas_kernel(),
            gf_blas_threading());
-    printf("images: %s\n", gf_images_can_decode() ? "stb_image (png, jpeg, bmp, pnm, gif, tga)"
-                                                   : "no decoder (built without stb_image)");
+    printf("images: %s\n", gf_images_can_decode()
+                                ? "png (libpng), jpeg (libjpeg-turbo), ppm/pgm and bmp (graft)"
+                                : "ppm/pgm and bmp only (built without libpng and libjpeg)");
 }
 
 /* libgomp, which runs graft's kernels and OpenBLAS, lets a thread that waits at the end of a
