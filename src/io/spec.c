@@ -142,12 +142,12 @@ static gf_module *build_container(spec_state *s, const cJSON *node, const char *
                 gf_module_free(m);
                 return NULL;
             }
-            for (const cJSON *d = ch->child; d != c; d = d->next)
-                if (strcmp(d->string, c->string) == 0) {
-                    spec_fail(s, path, type, "child name \"%s\" given twice", c->string);
-                    gf_module_free(m);
-                    return NULL;
-                }
+            /* the children so far are in m, whose name lookup is hashed: linear overall */
+            if (gf_module_child(m, c->string)) {
+                spec_fail(s, path, type, "child name \"%s\" given twice", c->string);
+                gf_module_free(m);
+                return NULL;
+            }
             snprintf(name, sizeof name, "%s", c->string);
         }
         if ((size_t)snprintf(sub, sizeof sub, path[0] ? "%s.%s" : "%s%s", path, name) >= sizeof sub) {
