@@ -2,13 +2,12 @@
  * checked before use, arithmetic is overflow-checked, and each violation is reported with
  * the file and the tensor it concerns. */
 #define _GNU_SOURCE
-#include "core/internal.h"
+#include "io/io_internal.h"
 #include "graft/safetensors.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -301,9 +300,10 @@ static gf_status validate(gf_ctx *ctx, gf_st_file *f) {
         return st_err(ctx, f, NULL, "file is %zu bytes, too short for the 8-byte header length", f->len);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | f->buf[i];
-    if (hlen > GF_ST_MAX_HEADER)
-        return st_err(ctx, f, NULL, "header length %llu exceeds the limit of %llu bytes",
-                      (unsigned long long)hlen, (unsigned long long)GF_ST_MAX_HEADER);
+    const uint64_t max_header = (uint64_t)gf_ctx_limits(ctx)->header_bytes;
+    if (hlen > max_header)
+        return st_err(ctx, f, NULL, "header length %llu exceeds the limit of %llu bytes " GF_LIMIT_HINT("header-bytes"),
+                      (unsigned long long)hlen, (unsigned long long)max_header);
     if (hlen > f->len - 8)
         return st_err(ctx, f, NULL, "header length %llu goes beyond the end of the file (%zu bytes)",
                       (unsigned long long)hlen, f->len);
@@ -313,6 +313,8 @@ static gf_status validate(gf_ctx *ctx, gf_st_file *f) {
     if (bad != hlen)
         return st_err(ctx, f, NULL, "header is not valid UTF-8 (byte %zu)", bad);
     if (h[0] != '{') return st_err(ctx, f, NULL, "header does not start with '{'");
+    if (gf_json_check(ctx, (const char *)h, (size_t)hlen, f->label, "header") != GF_OK)
+        return GF_ERR_FORMAT;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts((const char *)h, (size_t)hlen, &end, false);
     if (!root || !cJSON_IsObject(root)) {
@@ -631,28 +633,14 @@ static void extent(const gf_tensor *t, uintptr_t *lo, uintptr_t *hi) {
     *hi = (uintptr_t)t->data + (uintptr_t)((max + 1) * (int64_t)es);
 }
 
-static bool write_all(int fd, const void *p, size_t n) {
-    const char *c = p;
-    while (n > 0) {
-        ssize_t k = write(fd, c, n);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            return false;
-        }
-        c += k;
-        n -= (size_t)k;
-    }
-    return true;
-}
-
 /* Streams one tensor's elements, converted to its stored dtype, through a small buffer. */
 static bool write_tensor(int fd, const st_entry *e) {
     unsigned char buf[1 << 15];
     size_t es = gf_st_dtype_size(e->as), used = 0;
     const gf_tensor *t = e->t;
     if (t->numel == 0) return true;
-    if (e->as == GF_ST_F32 && gf_tensor_is_contiguous(t)) return write_all(fd, t->data, (size_t)t->numel * 4);
-    if (e->as == GF_ST_I64 && gf_tensor_is_contiguous(t)) return write_all(fd, t->data, (size_t)t->numel * 8);
+    if (e->as == GF_ST_F32 && gf_tensor_is_contiguous(t)) return gf_write_all(fd, t->data, (size_t)t->numel * 4);
+    if (e->as == GF_ST_I64 && gf_tensor_is_contiguous(t)) return gf_write_all(fd, t->data, (size_t)t->numel * 8);
     for (int64_t i = 0; i < t->numel; i++) {
         unsigned char *p = buf + used;
         if (t->dtype == GF_F32) {
@@ -670,11 +658,11 @@ static bool write_tensor(int fd, const st_entry *e) {
         }
         used += es;
         if (used + 8 > sizeof buf) {
-            if (!write_all(fd, buf, used)) return false;
+            if (!gf_write_all(fd, buf, used)) return false;
             used = 0;
         }
     }
-    return write_all(fd, buf, used);
+    return gf_write_all(fd, buf, used);
 }
 
 static char *build_header(gf_st_writer *w, size_t *len) {
@@ -714,6 +702,22 @@ static char *build_header(gf_st_writer *w, size_t *len) {
     return h;
 }
 
+typedef struct save_job {
+    gf_st_writer *w;
+    char *header;
+    size_t hlen;
+} save_job;
+
+/* The whole file: header length, header, every tensor's data (gf_atomic_write's callback). */
+static bool write_file(int fd, void *arg) {
+    const save_job *job = arg;
+    unsigned char lenbuf[8];
+    for (int i = 0; i < 8; i++) lenbuf[i] = (unsigned char)((uint64_t)job->hlen >> (8 * i));
+    bool ok = gf_write_all(fd, lenbuf, 8) && gf_write_all(fd, job->header, job->hlen);
+    for (int i = 0; ok && i < job->w->n; i++) ok = write_tensor(fd, &job->w->e[i]);
+    return ok;
+}
+
 gf_status gf_st_writer_save(gf_st_writer *w, const char *path) {
     gf_ctx *ctx = w->ctx;
     if (!path || !*path) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "safetensors writer: empty path");
@@ -727,56 +731,10 @@ gf_status gf_st_writer_save(gf_st_writer *w, const char *path) {
                                         "%s: tensors '%s' and '%s' share memory; save a copy of one",
                                         path, w->e[i].name, w->e[j].name);
         }
-    size_t hlen;
-    char *header = build_header(w, &hlen);
-    if (!header) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory building the header", path);
-
-    size_t plen = strlen(path);
-    char *dircopy = strdup(path), *tmp = malloc(plen + 32);
-    if (!dircopy || !tmp) {
-        free(header);
-        free(dircopy);
-        free(tmp);
-        return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", path);
-    }
-    snprintf(tmp, plen + 32, "%s.tmp.XXXXXX", path);
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    gf_status st = GF_OK;
-    if (fd < 0) {
-        st = gf_ctx_set_error(ctx, GF_ERR_IO, "%s: cannot create a temporary file beside it: %s", path, strerror(errno));
-    } else {
-        unsigned char lenbuf[8];
-        for (int i = 0; i < 8; i++) lenbuf[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-        bool ok = fchmod(fd, 0644) == 0 && write_all(fd, lenbuf, 8) && write_all(fd, header, hlen);
-        for (int i = 0; ok && i < w->n; i++) ok = write_tensor(fd, &w->e[i]);
-        int saved_errno = errno;
-        if (ok && fsync(fd) != 0) {
-            ok = false;
-            saved_errno = errno;
-        }
-        if (close(fd) != 0 && ok) {
-            ok = false;
-            saved_errno = errno;
-        }
-        if (ok && rename(tmp, path) != 0) {
-            ok = false;
-            saved_errno = errno;
-        }
-        if (!ok) {
-            unlink(tmp);
-            st = gf_ctx_set_error(ctx, GF_ERR_IO, "%s: write failed: %s (the previous file, if any, is unchanged)",
-                                  path, strerror(saved_errno));
-        } else {
-            /* make the rename itself durable */
-            int dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            if (dfd >= 0) {
-                fsync(dfd);
-                close(dfd);
-            }
-        }
-    }
-    free(header);
-    free(dircopy);
-    free(tmp);
+    save_job job = {w, NULL, 0};
+    job.header = build_header(w, &job.hlen);
+    if (!job.header) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory building the header", path);
+    gf_status st = gf_atomic_write(ctx, path, write_file, &job);
+    free(job.header);
     return st;
 }

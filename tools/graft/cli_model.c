@@ -83,7 +83,10 @@ bool cli_meta_read(const char *cmd, const gf_st_file *f, cli_meta *m) {
         int n = read_numbers(a, num, 4);
         cJSON_Delete(a);
         if (n < 1) bad = "graft.hidden";
-        for (int i = 0; i < n; i++) m->hidden[i] = (int)num[i];
+        for (int i = 0; i < n; i++) {
+            if (!(num[i] >= 1 && num[i] <= (1 << 30))) bad = "graft.hidden";
+            else m->hidden[i] = (int)num[i];
+        }
     }
     if ((v = gf_st_metadata_get(f, "graft.input"))) {
         cJSON *a = cJSON_Parse(v);
@@ -91,7 +94,11 @@ bool cli_meta_read(const char *cmd, const gf_st_file *f, cli_meta *m) {
         cJSON_Delete(a);
         if (n < 1) bad = "graft.input";
         m->in_ndim = n > 0 ? n : 0;
-        for (int i = 0; i < m->in_ndim; i++) m->in_shape[i] = (int64_t)num[i];
+        for (int i = 0; i < m->in_ndim; i++) {
+            /* a size from the file: in range before the conversion (out of range is undefined) */
+            if (!(num[i] >= 1 && num[i] <= 2147483647.0)) bad = "graft.input";
+            else m->in_shape[i] = (int64_t)num[i];
+        }
     }
     if ((v = gf_st_metadata_get(f, "graft.classes"))) {
         int n = read_names(v, &m->class_names);
