@@ -105,6 +105,7 @@ struct gf_st_file {
     bool mapped;
     int n;
     gf_st_info *infos;
+    const gf_st_info **by_name; /* infos sorted by name: gf_st_find in O(log n) */
     char **names;
     int n_meta;
     char **meta_keys, **meta_vals;
@@ -119,6 +120,7 @@ void gf_st_close(gf_st_file *f) {
         free(f->meta_vals[i]);
     }
     free(f->names);
+    free(f->by_name);
     free(f->infos);
     free(f->meta_keys);
     free(f->meta_vals);
@@ -226,6 +228,24 @@ static gf_status parse_tensor(gf_ctx *ctx, gf_st_file *f, const cJSON *item, gf_
     return GF_OK;
 }
 
+static int by_string(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* No metadata key twice: sorted, so a header of a million keys is not a trillion compares. */
+static gf_status check_unique_keys(gf_ctx *ctx, gf_st_file *f) {
+    char **keys = malloc(sizeof *keys * (size_t)(f->n_meta ? f->n_meta : 1));
+    if (!keys) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", f->label);
+    memcpy(keys, f->meta_keys, sizeof *keys * (size_t)f->n_meta);
+    qsort(keys, (size_t)f->n_meta, sizeof *keys, by_string);
+    gf_status st = GF_OK;
+    for (int i = 1; i < f->n_meta && st == GF_OK; i++)
+        if (strcmp(keys[i], keys[i - 1]) == 0)
+            st = st_err(ctx, f, NULL, "metadata key '%s' appears twice", keys[i]);
+    free(keys);
+    return st;
+}
+
 static gf_status parse_metadata(gf_ctx *ctx, gf_st_file *f, const cJSON *meta) {
     if (!cJSON_IsObject(meta)) return st_err(ctx, f, NULL, "'__metadata__' is not an object");
     int n = cJSON_GetArraySize(meta);
@@ -236,16 +256,13 @@ static gf_status parse_metadata(gf_ctx *ctx, gf_st_file *f, const cJSON *meta) {
     cJSON_ArrayForEach(e, meta) {
         if (!cJSON_IsString(e))
             return st_err(ctx, f, NULL, "metadata value for '%s' is not a string", e->string);
-        for (int i = 0; i < f->n_meta; i++)
-            if (strcmp(f->meta_keys[i], e->string) == 0)
-                return st_err(ctx, f, NULL, "metadata key '%s' appears twice", e->string);
         f->meta_keys[f->n_meta] = strdup(e->string);
         f->meta_vals[f->n_meta] = strdup(e->valuestring);
         if (!f->meta_keys[f->n_meta] || !f->meta_vals[f->n_meta])
             return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", f->label);
         f->n_meta++;
     }
-    return GF_OK;
+    return check_unique_keys(ctx, f);
 }
 
 static int by_offset(const void *a, const void *b) {
@@ -256,24 +273,27 @@ static int by_offset(const void *a, const void *b) {
 }
 
 static int by_name(const void *a, const void *b) {
-    return strcmp(((const gf_st_info *)a)->name, ((const gf_st_info *)b)->name);
+    return strcmp((*(const gf_st_info *const *)a)->name, (*(const gf_st_info *const *)b)->name);
+}
+
+/* The name index (after the infos are in their final order); no name twice. */
+static gf_status index_names(gf_ctx *ctx, gf_st_file *f) {
+    f->by_name = malloc(sizeof *f->by_name * (size_t)(f->n ? f->n : 1));
+    if (!f->by_name) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", f->label);
+    for (int i = 0; i < f->n; i++) f->by_name[i] = &f->infos[i];
+    qsort(f->by_name, (size_t)f->n, sizeof *f->by_name, by_name);
+    for (int i = 1; i < f->n; i++)
+        if (strcmp(f->by_name[i]->name, f->by_name[i - 1]->name) == 0)
+            return st_err(ctx, f, f->by_name[i]->name, "name appears twice in the header");
+    return GF_OK;
 }
 
 /* Offsets must tile the data section exactly: sorted, each beginning where the previous
  * ended, the last ending at the section's end. */
 static gf_status check_layout(gf_ctx *ctx, gf_st_file *f, uint64_t data_len) {
-    gf_st_info *sorted = malloc(sizeof *sorted * (size_t)(f->n ? f->n : 1));
-    if (!sorted) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", f->label);
-    memcpy(sorted, f->infos, sizeof *sorted * (size_t)f->n);
-    qsort(sorted, (size_t)f->n, sizeof *sorted, by_name);
-    for (int i = 1; i < f->n; i++)
-        if (strcmp(sorted[i].name, sorted[i - 1].name) == 0) {
-            st_err(ctx, f, sorted[i].name, "name appears twice in the header");
-            free(sorted);
-            return GF_ERR_FORMAT;
-        }
-    free(sorted);
     qsort(f->infos, (size_t)f->n, sizeof *f->infos, by_offset);
+    gf_status st = index_names(ctx, f);
+    if (st != GF_OK) return st;
     uint64_t at = 0;
     for (int i = 0; i < f->n; i++) {
         gf_st_info *t = &f->infos[i];
@@ -431,8 +451,13 @@ int gf_st_count(const gf_st_file *f) { return f->n; }
 const gf_st_info *gf_st_get(const gf_st_file *f, int i) { return i >= 0 && i < f->n ? &f->infos[i] : NULL; }
 
 const gf_st_info *gf_st_find(const gf_st_file *f, const char *name) {
-    for (int i = 0; i < f->n; i++)
-        if (strcmp(f->infos[i].name, name) == 0) return &f->infos[i];
+    int lo = 0, hi = f->n - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2, c = strcmp(f->by_name[mid]->name, name);
+        if (c == 0) return f->by_name[mid];
+        if (c < 0) lo = mid + 1;
+        else hi = mid - 1;
+    }
     return NULL;
 }
 
@@ -529,6 +554,8 @@ struct gf_st_writer {
     gf_ctx *ctx;
     st_entry *e;
     int n, cap;
+    int *slots; /* open-addressing set of entry index + 1 by name (0: empty), n <= cap/2 */
+    int n_slots;
     char **mkeys, **mvals;
     int n_meta, cap_meta;
 };
@@ -548,6 +575,7 @@ void gf_st_writer_free(gf_st_writer *w) {
         free(w->mvals[i]);
     }
     free(w->e);
+    free(w->slots);
     free(w->mkeys);
     free(w->mvals);
     free(w);
@@ -556,6 +584,31 @@ void gf_st_writer_free(gf_st_writer *w) {
 static bool writable_as(gf_dtype dt, gf_st_dtype as) {
     if (dt == GF_F32) return as == GF_ST_F32 || as == GF_ST_F16 || as == GF_ST_BF16;
     return as == GF_ST_I64 || as == GF_ST_I32 || as == GF_ST_U8 || as == GF_ST_BOOL;
+}
+
+static size_t name_hash(const char *s) {
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    return (size_t)h;
+}
+
+/* The slot of name: the one holding it, or the empty one where it would go. */
+static int *find_slot(gf_st_writer *w, const char *name) {
+    size_t mask = (size_t)w->n_slots - 1, i = name_hash(name) & mask;
+    while (w->slots[i] && strcmp(w->e[w->slots[i] - 1].name, name) != 0) i = (i + 1) & mask;
+    return &w->slots[i];
+}
+
+/* Doubles the name set: adding the n-th tensor checks its name in O(1), not against all. */
+static bool grow_slots(gf_st_writer *w) {
+    int n = w->n_slots ? 2 * w->n_slots : 64;
+    int *slots = calloc((size_t)n, sizeof *slots);
+    if (!slots) return false;
+    free(w->slots);
+    w->slots = slots;
+    w->n_slots = n;
+    for (int i = 0; i < w->n; i++) *find_slot(w, w->e[i].name) = i + 1;
+    return true;
 }
 
 gf_status gf_st_writer_add(gf_st_writer *w, const char *name, const gf_tensor *t, gf_st_dtype as) {
@@ -569,9 +622,11 @@ gf_status gf_st_writer_add(gf_st_writer *w, const char *name, const gf_tensor *t
     if (!writable_as(t->dtype, as))
         return gf_ctx_set_error(ctx, GF_ERR_DTYPE, "safetensors writer: tensor '%s' (%s) cannot be stored as %s",
                                 name, gf_dtype_name(t->dtype), gf_st_dtype_name(as));
-    for (int i = 0; i < w->n; i++)
-        if (strcmp(w->e[i].name, name) == 0)
-            return gf_ctx_set_error(ctx, GF_ERR_INVALID, "safetensors writer: tensor '%s' added twice", name);
+    if (w->n + 1 > w->n_slots / 2 && !grow_slots(w))
+        return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "safetensors writer: out of memory");
+    int *slot = find_slot(w, name);
+    if (*slot)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "safetensors writer: tensor '%s' added twice", name);
     if (w->n == w->cap) {
         int cap = w->cap ? 2 * w->cap : 16;
         st_entry *e = realloc(w->e, sizeof *e * (size_t)cap);
@@ -582,6 +637,7 @@ gf_status gf_st_writer_add(gf_st_writer *w, const char *name, const gf_tensor *t
     char *copy = strdup(name);
     if (!copy) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "safetensors writer: out of memory");
     w->e[w->n++] = (st_entry){copy, t, as};
+    *slot = w->n;
     return GF_OK;
 }
 
@@ -702,6 +758,44 @@ static char *build_header(gf_st_writer *w, size_t *len) {
     return h;
 }
 
+typedef struct span {
+    uintptr_t lo, hi;
+    int i;
+} span;
+
+static int by_lo(const void *a, const void *b) {
+    const span *x = a, *y = b;
+    if (x->lo != y->lo) return x->lo < y->lo ? -1 : 1;
+    return x->i - y->i;
+}
+
+/* 1 with two entries (*a < *b) whose bytes overlap, 0 when none do, -1 out of memory. Sorted
+ * by start, each span needs comparing only with the furthest-reaching one before it: O(n log
+ * n) for a state_dict of a million tensors. Empty tensors hold no bytes and share nothing. */
+static int find_overlap(const gf_st_writer *w, int *a, int *b) {
+    span *s = malloc(sizeof *s * (size_t)(w->n ? w->n : 1));
+    if (!s) return -1;
+    int m = 0;
+    for (int i = 0; i < w->n; i++) {
+        extent(w->e[i].t, &s[m].lo, &s[m].hi);
+        s[m].i = i;
+        if (s[m].lo < s[m].hi) m++;
+    }
+    qsort(s, (size_t)m, sizeof *s, by_lo);
+    int found = 0, top = -1;
+    for (int k = 0; k < m && !found; k++) {
+        if (top >= 0 && s[k].lo < s[top].hi) {
+            *a = s[top].i < s[k].i ? s[top].i : s[k].i;
+            *b = s[top].i < s[k].i ? s[k].i : s[top].i;
+            found = 1;
+        } else if (top < 0 || s[k].hi > s[top].hi) {
+            top = k;
+        }
+    }
+    free(s);
+    return found;
+}
+
 typedef struct save_job {
     gf_st_writer *w;
     char *header;
@@ -721,16 +815,13 @@ static bool write_file(int fd, void *arg) {
 gf_status gf_st_writer_save(gf_st_writer *w, const char *path) {
     gf_ctx *ctx = w->ctx;
     if (!path || !*path) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "safetensors writer: empty path");
-    for (int i = 0; i < w->n; i++)
-        for (int j = i + 1; j < w->n; j++) {
-            uintptr_t a0, a1, b0, b1;
-            extent(w->e[i].t, &a0, &a1);
-            extent(w->e[j].t, &b0, &b1);
-            if (a0 < b1 && b0 < a1)
-                return gf_ctx_set_error(ctx, GF_ERR_INVALID,
-                                        "%s: tensors '%s' and '%s' share memory; save a copy of one",
-                                        path, w->e[i].name, w->e[j].name);
-        }
+    int a, b;
+    int shared = find_overlap(w, &a, &b);
+    if (shared < 0) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", path);
+    if (shared)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "%s: tensors '%s' and '%s' share memory; save a copy of one", path,
+                                w->e[a].name, w->e[b].name);
     save_job job = {w, NULL, 0};
     job.header = build_header(w, &job.hlen);
     if (!job.header) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory building the header", path);
