@@ -327,8 +327,10 @@ static gf_module *b_layernorm(spec_state *s, const cJSON *n, const char *path, c
         if (nd < 1 || nd > GF_MAX_DIMS - 1) return spec_fail(s, path, type, "\"shape\" must list 1 to 7 sizes");
         for (int i = 0; i < nd; i++) {
             const cJSON *e = cJSON_GetArrayItem(v, i);
-            if (!cJSON_IsNumber(e) || e->valuedouble < 1 || e->valuedouble != floor(e->valuedouble))
-                return spec_fail(s, path, type, "\"shape\"[%d] must be a whole number >= 1", i);
+            /* bounded before the conversion: a double beyond int64 is undefined behaviour */
+            if (!cJSON_IsNumber(e) || e->valuedouble < 1 || e->valuedouble > 1099511627776.0 ||
+                e->valuedouble != floor(e->valuedouble))
+                return spec_fail(s, path, type, "\"shape\"[%d] must be a whole number in [1, 2^40]", i);
             dims[i] = (int64_t)e->valuedouble;
         }
     } else {

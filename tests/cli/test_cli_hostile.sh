@@ -79,6 +79,9 @@ fast() { # SECONDS DESCRIPTION TEXT... -- command...: exit 1 within SECONDS, std
 }
 fast 10 "a spec with a 10^9-channel convolution" "at 0 (conv2d)" "(limit params)" -- "${TRAIN[@]}" --model "$H/conv1e9.json"
 fast 10 "the same spec in a weights file" "at 0 (conv2d)" "(limit params)" -- "$G" predict --weights "$H/evil_spec.safetensors" --input "$FX/rows.csv"
+truncate -s 17M "$T/big.json"
+fast 10 "a 17 MiB model spec" "at most 16 MiB" -- "${TRAIN[@]}" --model "$T/big.json"
+rm -f "$T/big.json"
 fast 10 "a header of 2.4 million JSON values" "nodes.safetensors" "(limit json-nodes)" -- "$G" inspect "$H/nodes.safetensors"
 fast 10 "an escaped NUL in a tensor name" "nul.safetensors" '\u0000' -- "$G" inspect "$H/nul.safetensors"
 fast 10 "an IDX gzip bomb" "images.gz" "(limit gzip-ratio)" -- "${TRAIN[@]}" --data "idx:$H/bomb/images.gz,$H/bomb/labels.gz"

@@ -192,8 +192,11 @@ int cli_check_output_dir(const char *cmd, const char *option, const char *dir,
 extern const char *const cli_report_files[], *const cli_lora_files[];
 bool cli_is_dir(const char *path);
 bool cli_is_file(const char *path);
-/* A new malloc'd copy of a whole file (NUL-terminated, *len without it), or NULL (errno). */
-char *cli_read_file(const char *path, size_t *len);
+/* A new malloc'd copy of a whole file (NUL-terminated, *len without it), or NULL (errno;
+ * EFBIG past max bytes). */
+char *cli_read_file(const char *path, size_t max, size_t *len);
+/* The largest model spec file read (as gf_spec_load). */
+#define CLI_SPEC_MAX_BYTES ((size_t)16 << 20)
 
 /* ---- Ctrl-C --------------------------------------------------------------------------------- */
 

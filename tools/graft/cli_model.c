@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -225,7 +226,9 @@ int cli_model_build(gf_ctx *ctx, const cli_opts *o, const char *arg, const cli_m
             zoo = arg;
         } else if (cli_is_file(arg)) {
             size_t len;
-            owned = cli_read_file(arg, &len);
+            owned = cli_read_file(arg, CLI_SPEC_MAX_BYTES, &len);
+            if (!owned && errno == EFBIG)
+                return cli_fail(cmd, "--model %s: a model spec may be at most 16 MiB", arg);
             if (!owned) return cli_fail(cmd, "--model %s: cannot read it", arg);
             spec_text = owned;
             out->spec_path = dup_str(arg);

@@ -115,7 +115,7 @@ int cli_check_output_dir(const char *cmd, const char *option, const char *dir,
     return CLI_CONTINUE;
 }
 
-char *cli_read_file(const char *path, size_t *len) {
+char *cli_read_file(const char *path, size_t max, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     size_t cap = 4096, n = 0;
@@ -124,6 +124,12 @@ char *cli_read_file(const char *path, size_t *len) {
         size_t got = fread(buf + n, 1, cap - n - 1, f);
         n += got;
         if (got == 0) break;
+        if (n > max) { /* a huge file, or a device that never ends */
+            free(buf);
+            fclose(f);
+            errno = EFBIG;
+            return NULL;
+        }
         if (n + 1 == cap) {
             char *nb = realloc(buf, cap * 2);
             if (!nb) {
