@@ -24,6 +24,6 @@ for t in "${targets[@]}"; do
     echo "$t: the fuzzer found a failure (input saved as crash-* in $(pwd))" >&2
     exit 1
   fi
-  grep -E "stat::number_of_executed_units" "$log" | sed "s/^/$t: /"
+  grep -E "stat::(number_of_executed_units|peak_rss_mb)" "$log" | sed "s/^/$t: /"
   rm -rf "$work" "$log"
 done

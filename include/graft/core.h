@@ -77,10 +77,41 @@ size_t gf_arena_peak(const gf_arena *a);      /* largest `used` seen */
  * thread setting and the first error message. It is not shared between threads. */
 typedef struct gf_ctx gf_ctx;
 
+/* Limits on what untrusted input may make the library allocate or compute before the bytes
+ * that justify it exist: every file reader and the model-spec builder check them and fail with
+ * a message ending in "(limit NAME)" (NAME as in the field, without its prefix: "params",
+ * "gzip-ratio"). A field <= 0 takes its default; INT64_MAX turns a limit off. The defaults
+ * admit Fashion-MNIST, the scikit-learn tables and the zoo models with a wide margin. */
+typedef struct gf_limits {
+    int64_t model_params;     /* "params": parameters a model spec may declare (2^28) */
+    int64_t model_activation; /* "activation": floats one layer's output may hold for one
+                                 example, from the spec's shapes (2^26) */
+    int64_t data_bytes;       /* "data-bytes": bytes of one data file once decompressed: an
+                                 IDX payload, a CSV text (2^32) */
+    int64_t gzip_ratio;       /* "gzip-ratio": decompressed / compressed size of a gzip data
+                                 file, checked once it holds more than 64 MiB (100) */
+    int64_t json_nodes;       /* "json-nodes": values in one JSON text (safetensors header,
+                                 model spec), counted before it is parsed (2^21) */
+    int64_t json_depth;       /* "json-depth": nesting of JSON arrays and objects (64) */
+    int64_t header_bytes;     /* "header-bytes": length of a safetensors header (10^8, the
+                                 reference implementation's) */
+    int64_t classes;          /* "classes": classes of a dataset, checked when it is opened
+                                 (10,000; a confusion matrix holds classes^2 counts) */
+} gf_limits;
+
+/* Every field at its default. */
+gf_limits gf_limits_default(void);
+/* Sets one limit by its NAME ("params", "data-bytes"; '_' may stand for '-'); false when the
+ * name is unknown or value < 1. */
+bool gf_limits_set(gf_limits *l, const char *name, int64_t value);
+/* The names, NULL-terminated, in the order of the fields. */
+const char *const *gf_limits_names(void);
+
 typedef struct gf_ctx_params {
     int n_threads;        /* 0: the cores this process may use */
     uint64_t seed;        /* seeds the context RNG */
     size_t arena_bytes;   /* initial arena reservation; grows on demand */
+    gf_limits limits;     /* zero fields: the defaults */
 } gf_ctx_params;
 
 gf_ctx_params gf_ctx_default_params(void);
@@ -103,6 +134,10 @@ const char *gf_blas_threading(void);
  * kernel rounds differently, so results are bitwise reproducible on one kernel only. */
 const char *gf_blas_kernel(void);
 const char *gf_blas_config(void);
+
+/* The context's limits (contexts the library makes for a run inherit them). */
+const gf_limits *gf_ctx_limits(const gf_ctx *ctx);
+void gf_ctx_set_limits(gf_ctx *ctx, const gf_limits *limits);
 
 gf_rng *gf_ctx_rng(gf_ctx *ctx);
 gf_arena *gf_ctx_arena(gf_ctx *ctx);

@@ -15,8 +15,8 @@ extern "C" {
  * (type 0x08) are read. Files may be plain or gzip-compressed (detected from the content). */
 
 enum { GF_IDX_MAX_DIMS = 8 };
-/* Largest payload accepted from one file (bytes); larger headers are rejected as corrupt
- * before anything is allocated. */
+/* The default of the data-bytes limit (gf_limits.data_bytes): the largest payload accepted
+ * from one file; larger headers are rejected as corrupt before anything is allocated. */
 #define GF_IDX_MAX_BYTES ((int64_t)1 << 32)
 
 typedef struct gf_idx {
@@ -32,6 +32,9 @@ typedef struct gf_idx {
  * gf_idx_free. On failure returns the status (GF_ERR_IO: cannot open or read; GF_ERR_FORMAT:
  * bad magic, unsupported type, absurd sizes, truncated or corrupt gzip data, trailing bytes;
  * GF_ERR_NOMEM), sets a context error that names the file, and leaves *out empty.
+ * Limits (ctx's gf_limits): the declared payload may not exceed data-bytes; a gzip file whose
+ * payload exceeds 64 MiB may not inflate more than gzip-ratio times its compressed size,
+ * checked against the header before anything is allocated and again as the data streams.
  *
  * The decompressed cache: a gzip file whose payload is 1 MiB or more is, after a complete and
  * valid read, also written uncompressed (atomically) to

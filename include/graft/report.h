@@ -115,7 +115,8 @@ char *gf_report_html(gf_ctx *ctx, const gf_report *r);
 /* Writes the page to dir/index.html atomically (a temporary file beside it, fsync, rename: a
  * reader sees the old page or the new one, never a part). dir is created when it does not
  * exist (its parent must). Errors (GF_ERR_IO, naming the path and the system's reason): a
- * missing parent, dir not a directory, no permission; the previous index.html is then left as
+ * missing parent, dir not a directory, no permission, an index.html that is not a regular
+ * file (a link, FIFO or device is never replaced); the previous index.html is then left as
  * it was. */
 gf_status gf_report_write(gf_ctx *ctx, const gf_report *r, const char *dir);
 

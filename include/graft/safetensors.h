@@ -22,7 +22,8 @@ size_t gf_st_dtype_size(gf_st_dtype dt);
 /* Parses a dtype name; returns false when unknown. */
 bool gf_st_dtype_parse(const char *name, gf_st_dtype *out);
 
-/* Header limit, as in the reference implementation. */
+/* The reference implementation's header limit: the default of gf_limits.header_bytes, which
+ * the reader applies (with json-nodes and json-depth, before the header is parsed). */
 #define GF_ST_MAX_HEADER ((uint64_t)100 * 1000 * 1000)
 
 typedef struct gf_st_info {
@@ -74,9 +75,12 @@ void gf_st_writer_free(gf_st_writer *w);
 gf_status gf_st_writer_add(gf_st_writer *w, const char *name, const gf_tensor *t,
                            gf_st_dtype as);
 gf_status gf_st_writer_set_metadata(gf_st_writer *w, const char *key, const char *value);
-/* Writes atomically: a temporary file in the target's directory, fsync, rename over the
- * target. On any failure the old file is untouched and no temporary file remains. Refuses
- * tensors whose memory overlaps another's. */
+/* Writes atomically: a temporary file "<path>.tmp.XXXXXX" in the target's directory, fsync,
+ * rename over the target. On any failure the old file is untouched and no temporary file
+ * remains. Refuses a target that exists but is not a regular file (a symbolic link, device,
+ * FIFO or folder would be replaced by a file) and a path ending in '/'. Removes the temporary
+ * files of this path that a killed writer left (regular files, older than this process).
+ * Refuses tensors whose memory overlaps another's. */
 gf_status gf_st_writer_save(gf_st_writer *w, const char *path);
 
 /* float32 <-> IEEE half / bfloat16, round to nearest even. */

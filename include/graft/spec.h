@@ -38,7 +38,12 @@ extern "C" {
  * the shape reaching the layer (as torch.nn.LazyLinear does). The root object may also hold
  * "input": the sample shape without the batch dimension, e.g. [1, 28, 28].
  * Unknown keys, unknown types, wrong value kinds and duplicate keys are errors that name the
- * layer's path and the key. */
+ * layer's path and the key.
+ * Limits (ctx's gf_limits), checked before anything is allocated: the text against json-nodes
+ * and json-depth before it is parsed; each layer's weights from its settings (the model's
+ * running total of parameter and buffer elements against params) and, with an input shape
+ * known, its output per example against activation. A 100-byte spec declaring a
+ * 10^9-channel convolution fails in microseconds, naming the layer. */
 
 typedef struct gf_spec_params {
     const char *label;      /* names the spec in messages (a file path); NULL: "model spec" */

@@ -62,6 +62,7 @@ gf_ctx_params gf_ctx_default_params(void) {
     p.n_threads = 0;
     p.seed = 0;
     p.arena_bytes = (size_t)16 << 20;
+    p.limits = gf_limits_default();
     return p;
 }
 
@@ -78,6 +79,7 @@ gf_ctx *gf_ctx_new(const gf_ctx_params *params) {
     ctx->inplace = true;
     gf_rng_seed(&ctx->rng, p.seed);
     gf_ctx_set_threads(ctx, p.n_threads);
+    gf_ctx_set_limits(ctx, &p.limits);
     return ctx;
 }
 

@@ -57,9 +57,16 @@ struct gf_ctx {
     int route_n, route_hint;
     gf_tensor **route_leaves;
     float **route_bufs;
+    gf_limits limits;          /* every field set (gf_ctx_set_limits fills in defaults) */
     gf_status status;
     char error[512];
 };
+
+/* Inflated sizes up to this pass the gzip-ratio limit: small files of zeros are normal. */
+#define GF_GZIP_RATIO_FLOOR ((int64_t)64 << 20)
+/* bytes inflated from csize compressed bytes (csize < 0: unknown, never over) exceed ctx's
+ * gzip-ratio limit: a gzip bomb (1 MB of zeros inflates to 1 GB). */
+bool gf_gzip_over_ratio(const gf_ctx *ctx, int64_t bytes, int64_t csize);
 
 /* True when an op on these inputs must be recorded (grad mode on, some input requires grad).
  * NULL entries are skipped. */

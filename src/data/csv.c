@@ -5,6 +5,7 @@
 #include "graft/csv.h"
 #include "data/ds_internal.h"
 #include "core/internal.h"
+#include "io/io_internal.h"
 
 #include <errno.h>
 #include <math.h>
@@ -609,6 +610,23 @@ static gf_status encode_labels(gf_ctx *ctx, parse_state *s, const char ***names,
     return GF_OK;
 }
 
+/* The classes limit, when the data is opened: training would otherwise run for minutes before
+ * the confusion matrix (k^2 counts) refuses them. */
+static gf_status too_many_classes(gf_ctx *ctx, const parse_state *s, int64_t k) {
+    const int64_t max = gf_ctx_limits(ctx)->classes;
+    if (k <= max) return GF_OK;
+    if (s->label < 0)
+        return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                                "csv: %s: %lld classes, more than the limit of %lld "
+                                GF_LIMIT_HINT("classes"),
+                                s->t.file, (long long)k, (long long)max);
+    return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                            "csv: %s: %lld classes in column %lld (%s), more than the limit of "
+                            "%lld (a regression target? see target) " GF_LIMIT_HINT("classes"),
+                            s->t.file, (long long)k, (long long)s->label + 1,
+                            s->t.names[s->label], (long long)max);
+}
+
 gf_ds *gf_csv_parse(gf_ctx *ctx, const char *text, size_t len, const char *name,
                     const gf_csv_params *params) {
     gf_csv_params p = params ? *params : gf_csv_default_params();
@@ -682,6 +700,7 @@ gf_ds *gf_csv_parse(gf_ctx *ctx, const char *text, size_t len, const char *name,
                              file, (long long)s.rd.rec_line, s.n_fixed, p.n_classes);
             goto done;
         }
+        if (too_many_classes(ctx, &s, s.n_fixed) != GF_OK) goto done;
         if (set_names(ctx, &s, false, n_features + 1) != GF_OK) goto done;
     } else {
         if (set_names(ctx, &s, false, s.rd.nf) != GF_OK) goto done;
@@ -744,6 +763,7 @@ gf_ds *gf_csv_parse(gf_ctx *ctx, const char *text, size_t len, const char *name,
             if (encode_labels(ctx, &s, &auto_names, &k) != GF_OK) goto done;
             names = auto_names;
         }
+        if (too_many_classes(ctx, &s, k) != GF_OK) goto done;
     }
     char desc[300];
     const char *base = strrchr(file, '/');
@@ -779,6 +799,23 @@ done:
     free(auto_names);
     state_free(&s);
     return ds;
+}
+
+/* The text read so far is over the data-bytes limit, or inflates more than the gzip-ratio
+ * limit allows: checked as it streams, before the buffer doubles again. */
+static gf_status csv_too_big(gf_ctx *ctx, gzFile f, const char *path, size_t len) {
+    const gf_limits *lim = gf_ctx_limits(ctx);
+    if ((int64_t)len > lim->data_bytes)
+        return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                                "csv: %s: more than %lld bytes of text " GF_LIMIT_HINT("data-bytes"),
+                                path, (long long)lim->data_bytes);
+    const z_off_t c = gzoffset(f);
+    if (!gzdirect(f) && gf_gzip_over_ratio(ctx, (int64_t)len, (int64_t)c))
+        return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                                "csv: %s: inflated %zu bytes from %lld compressed bytes, more than "
+                                "%lld times as many (a gzip bomb?) " GF_LIMIT_HINT("gzip-ratio"),
+                                path, len, (long long)c, (long long)lim->gzip_ratio);
+    return GF_OK;
 }
 
 gf_ds *gf_csv_load(gf_ctx *ctx, const char *path, const gf_csv_params *params) {
@@ -822,6 +859,7 @@ gf_ds *gf_csv_load(gf_ctx *ctx, const char *path, const gf_csv_params *params) {
         }
         if (got == 0) break;
         len += (size_t)got;
+        if (csv_too_big(ctx, f, path, len) != GF_OK) goto out;
     }
     {
         int err = Z_OK;

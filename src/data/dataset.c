@@ -53,6 +53,14 @@ gf_ds *gf_ds_alloc(gf_ctx *ctx, gf_ds_kind kind, int64_t n, int ndim, const int6
                          (long long)n, n_classes);
         return NULL;
     }
+    /* every reader passes here: the limit holds when data is opened, not after training */
+    if (n_classes > gf_ctx_limits(ctx)->classes) {
+        gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                         "%s: %d classes, more than the limit of %lld (limit classes)",
+                         name ? name : "dataset", n_classes,
+                         (long long)gf_ctx_limits(ctx)->classes);
+        return NULL;
+    }
     gf_ds *ds = calloc(1, sizeof *ds);
     if (!ds) goto nomem;
     ds->refs = 1;

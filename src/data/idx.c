@@ -3,6 +3,7 @@
 #define _DEFAULT_SOURCE /* realpath, mkdir, mmap */
 #include "graft/data.h"
 #include "core/internal.h"
+#include "io/io_internal.h"
 #include "kernels/vec.h"
 
 #include <errno.h>
@@ -20,6 +21,7 @@
 /* Reads are done in pieces of at most this size, and the buffer grows by doubling from at
  * most this size, so a header that promises gigabytes costs nothing until the bytes exist. */
 #define IDX_CHUNK ((int64_t)1 << 26)
+#define IDX_STEP ((int64_t)1 << 22)
 
 static const char *type_name(int t) {
     switch (t) {
@@ -100,17 +102,18 @@ static gf_status read_header(gf_ctx *ctx, gzFile f, const char *path, gf_idx *ou
     if (got != 4 * ndim)
         return short_read(ctx, f, path, "header", 4 + 4 * ndim, 4 + (got < 0 ? 0 : got));
     int64_t numel = 1;
+    const int64_t max_bytes = gf_ctx_limits(ctx)->data_bytes;
     for (int i = 0; i < ndim; i++) {
         const uint8_t *b = raw + 4 * i;
         int64_t d = ((int64_t)b[0] << 24) | ((int64_t)b[1] << 16) | ((int64_t)b[2] << 8) | b[3];
         out->dims[i] = d;
-        if (d > 0 && numel > GF_IDX_MAX_BYTES / d) {
+        if (d > 0 && numel > max_bytes / d) {
             char s[GF_SHAPE_BUF];
             return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
                                     "idx: %s: absurd dimensions %s in the header (more than "
-                                    "%lld bytes)",
+                                    "%lld bytes) " GF_LIMIT_HINT("data-bytes"),
                                     path, gf_dims_str(i + 1, out->dims, s, sizeof s),
-                                    (long long)GF_IDX_MAX_BYTES);
+                                    (long long)max_bytes);
         }
         numel *= d;
     }
@@ -119,7 +122,22 @@ static gf_status read_header(gf_ctx *ctx, gzFile f, const char *path, gf_idx *ou
     return GF_OK;
 }
 
-static gf_status read_payload(gf_ctx *ctx, gzFile f, const char *path, gf_idx *out) {
+static gf_status ratio_error(gf_ctx *ctx, const char *path, int64_t bytes, int64_t csize,
+                             const char *how) {
+    const int64_t ratio = gf_ctx_limits(ctx)->gzip_ratio;
+    return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                            "idx: %s: %s %lld bytes from %lld compressed bytes, more than %lld "
+                            "times as many (a gzip bomb?) " GF_LIMIT_HINT("gzip-ratio"),
+                            path, how, (long long)bytes, (long long)csize, (long long)ratio);
+}
+
+/* The header's promise against the compressed file's size, before anything is allocated. */
+static gf_status check_ratio(gf_ctx *ctx, const char *path, const gf_idx *x, int64_t csize) {
+    if (!gf_gzip_over_ratio(ctx, x->numel, csize)) return GF_OK;
+    return ratio_error(ctx, path, x->numel, csize, "the header declares");
+}
+
+static gf_status read_payload(gf_ctx *ctx, gzFile f, const char *path, bool gz, gf_idx *out) {
     int64_t want = out->numel;
     int64_t cap = want < IDX_CHUNK ? want : IDX_CHUNK;
     uint8_t *buf = malloc((size_t)(cap > 0 ? cap : 1));
@@ -140,9 +158,16 @@ static gf_status read_payload(gf_ctx *ctx, gzFile f, const char *path, gf_idx *o
             buf = nb;
             cap = ncap;
         }
-        int64_t r = read_full(f, buf + got, cap - got);
+        /* in steps, so the ratio is watched as the data streams: the header's total may pass
+         * while a run of zeros inflates a thousandfold (and a FIFO has no size to check) */
+        const int64_t ask = cap - got < IDX_STEP ? cap - got : IDX_STEP;
+        int64_t r = read_full(f, buf + got, ask);
         if (r > 0) got += r;
-        if (r <= 0 || got < cap) break;
+        if (gz && gf_gzip_over_ratio(ctx, got, (int64_t)gzoffset(f))) {
+            free(buf);
+            return ratio_error(ctx, path, got, (int64_t)gzoffset(f), "inflated");
+        }
+        if (r < ask) break; /* the end of the file, or an error (short_read says which) */
     }
     if (got != want) {
         free(buf);
@@ -234,7 +259,7 @@ static size_t header_bytes(int ndim) { return 4 + 4 * (size_t)ndim; }
 
 /* Maps a cache file; false (nothing changed) unless it is a complete uint8 IDX file whose
  * size is exactly what its header declares. */
-static bool cache_map(const char *cpath, gf_idx *out) {
+static bool cache_map(const char *cpath, int64_t max_bytes, gf_idx *out) {
     int fd = open(cpath, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return false;
     struct stat st;
@@ -255,7 +280,7 @@ static bool cache_map(const char *cpath, gf_idx *out) {
     for (int i = 0; ok && i < ndim; i++) {
         const uint8_t *d = b + 4 + 4 * i;
         x.dims[i] = ((int64_t)d[0] << 24) | ((int64_t)d[1] << 16) | ((int64_t)d[2] << 8) | d[3];
-        ok = x.dims[i] == 0 || x.numel <= GF_IDX_MAX_BYTES / x.dims[i];
+        ok = x.dims[i] == 0 || x.numel <= max_bytes / x.dims[i];
         x.numel *= x.dims[i];
     }
     if (!ok || (size_t)x.numel != len - header_bytes(ndim)) {
@@ -269,22 +294,20 @@ static bool cache_map(const char *cpath, gf_idx *out) {
     return true;
 }
 
-static bool write_all(int fd, const void *p, size_t n) {
-    const unsigned char *b = p;
-    while (n > 0) {
-        ssize_t w = write(fd, b, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return false;
-        b += w;
-        n -= (size_t)w;
-    }
-    return true;
+/* gf_atomic_write's callback: x as a plain IDX file. */
+static bool write_idx(int fd, void *arg) {
+    const gf_idx *x = arg;
+    uint8_t head[4 + 4 * GF_IDX_MAX_DIMS] = {0, 0, 0x08, (uint8_t)x->ndim};
+    for (int i = 0; i < x->ndim; i++)
+        for (int k = 0; k < 4; k++) head[4 + 4 * i + k] = (uint8_t)(x->dims[i] >> (24 - 8 * k));
+    return gf_write_all(fd, head, header_bytes(x->ndim)) &&
+           gf_write_all(fd, x->data, (size_t)x->numel);
 }
 
-/* Writes `x` to the cache as a plain IDX file: a temporary file renamed into place, so a
- * reader never sees half of one. Best effort: any failure leaves no file and no error. */
+/* Writes `x` to the cache as a plain IDX file, atomically, so a reader never sees half of
+ * one. Best effort: any failure leaves no file and no error. */
 static void cache_store(const char *cpath, const gf_idx *x) {
-    char dir[PATH_MAX], tmp[PATH_MAX + 200];
+    char dir[PATH_MAX];
     if (!cache_dir(dir, sizeof dir)) return;
     for (char *p = dir + 1; *p; p++) { /* mkdir -p */
         if (*p != '/') continue;
@@ -293,16 +316,7 @@ static void cache_store(const char *cpath, const gf_idx *x) {
         *p = '/';
     }
     mkdir(dir, 0755);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", cpath, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return;
-    uint8_t head[4 + 4 * GF_IDX_MAX_DIMS] = {0, 0, 0x08, (uint8_t)x->ndim};
-    for (int i = 0; i < x->ndim; i++)
-        for (int k = 0; k < 4; k++) head[4 + 4 * i + k] = (uint8_t)(x->dims[i] >> (24 - 8 * k));
-    bool ok = write_all(fd, head, header_bytes(x->ndim)) &&
-              write_all(fd, x->data, (size_t)x->numel);
-    ok = (close(fd) == 0) && ok;
-    if (!ok || rename(tmp, cpath) != 0) unlink(tmp);
+    gf_atomic_write(NULL, cpath, write_idx, (void *)x);
 }
 
 static bool is_gzip_file(const char *path) {
@@ -319,8 +333,11 @@ gf_status gf_idx_read(gf_ctx *ctx, const char *path, gf_idx *out) {
     memset(out, 0, sizeof *out);
     if (!path) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_idx_read: path is NULL");
     char cpath[PATH_MAX + 160];
-    const bool cacheable = is_gzip_file(path) && cache_path(path, cpath, sizeof cpath);
-    if (cacheable && cache_map(cpath, out)) return GF_OK;
+    const bool gz = is_gzip_file(path);
+    const bool cacheable = gz && cache_path(path, cpath, sizeof cpath);
+    if (cacheable && cache_map(cpath, gf_ctx_limits(ctx)->data_bytes, out)) return GF_OK;
+    struct stat sb;
+    const int64_t csize = gz && stat(path, &sb) == 0 && S_ISREG(sb.st_mode) ? (int64_t)sb.st_size : -1;
     errno = 0;
     gzFile f = gzopen(path, "rb");
     if (!f)
@@ -330,7 +347,8 @@ gf_status gf_idx_read(gf_ctx *ctx, const char *path, gf_idx *out) {
     gf_idx tmp;
     memset(&tmp, 0, sizeof tmp);
     gf_status s = read_header(ctx, f, path, &tmp);
-    if (s == GF_OK) s = read_payload(ctx, f, path, &tmp);
+    if (s == GF_OK) s = check_ratio(ctx, path, &tmp, csize);
+    if (s == GF_OK) s = read_payload(ctx, f, path, gz, &tmp);
     gzclose(f);
     if (s != GF_OK) return s;
     if (cacheable && tmp.numel >= CACHE_MIN_BYTES) cache_store(cpath, &tmp);

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE /* mkostemp */
 #include "graft/report.h"
 #include "io/report_internal.h"
+#include "io/io_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -409,17 +410,10 @@ char *gf_report_html(gf_ctx *ctx, const gf_report *r) {
     return b.p;
 }
 
-static bool write_all(int fd, const char *p, size_t n) {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return false;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
+/* gf_atomic_write's callback: the page. */
+static bool write_html(int fd, void *arg) {
+    const char *html = arg;
+    return gf_write_all(fd, html, strlen(html));
 }
 
 gf_status gf_report_write(gf_ctx *ctx, const gf_report *r, const char *dir) {
@@ -433,49 +427,16 @@ gf_status gf_report_write(gf_ctx *ctx, const gf_report *r, const char *dir) {
     } else if (!S_ISDIR(st.st_mode)) {
         return gf_ctx_set_error(ctx, GF_ERR_IO, "report: %s exists and is not a directory", dir);
     }
-    char *html = gf_report_html(ctx, r);
-    if (!html) return gf_ctx_status(ctx);
     size_t dlen = strlen(dir);
-    char *path = malloc(dlen + 16), *tmp = malloc(dlen + 32);
-    if (!path || !tmp) {
-        free(html);
-        free(path);
-        free(tmp);
-        return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "report write: out of memory");
-    }
+    char *path = malloc(dlen + 16);
+    if (!path) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "report write: out of memory");
     snprintf(path, dlen + 16, "%s/index.html", dir);
-    snprintf(tmp, dlen + 32, "%s/.index.html.XXXXXX", dir);
-    gf_status status = GF_OK;
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        status = gf_ctx_set_error(ctx, GF_ERR_IO, "report: cannot write %s: %s", path,
-                                  strerror(errno));
-    } else {
-        bool ok = fchmod(fd, 0644) == 0 && write_all(fd, html, strlen(html)) && fsync(fd) == 0;
-        int err = errno;
-        if (close(fd) != 0 && ok) {
-            ok = false;
-            err = errno;
-        }
-        if (ok && rename(tmp, path) != 0) {
-            ok = false;
-            err = errno;
-        }
-        if (!ok) {
-            unlink(tmp);
-            status = gf_ctx_set_error(ctx, GF_ERR_IO,
-                                      "report: writing %s failed: %s (the previous page, if any, "
-                                      "is unchanged)", path, strerror(err));
-        } else {
-            int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* a durable rename */
-            if (dfd >= 0) {
-                fsync(dfd);
-                close(dfd);
-            }
-        }
-    }
+    /* before the page is rendered: a FIFO or link there is refused without work */
+    gf_status status = gf_check_replaceable(ctx, path);
+    char *html = status == GF_OK ? gf_report_html(ctx, r) : NULL;
+    if (status == GF_OK && !html) status = gf_ctx_status(ctx);
+    if (status == GF_OK) status = gf_atomic_write(ctx, path, write_html, html);
     free(html);
     free(path);
-    free(tmp);
     return status;
 }

@@ -2,13 +2,12 @@
  * checked before use, arithmetic is overflow-checked, and each violation is reported with
  * the file and the tensor it concerns. */
 #define _GNU_SOURCE
-#include "core/internal.h"
+#include "io/io_internal.h"
 #include "graft/safetensors.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -106,6 +105,7 @@ struct gf_st_file {
     bool mapped;
     int n;
     gf_st_info *infos;
+    const gf_st_info **by_name; /* infos sorted by name: gf_st_find in O(log n) */
     char **names;
     int n_meta;
     char **meta_keys, **meta_vals;
@@ -120,6 +120,7 @@ void gf_st_close(gf_st_file *f) {
         free(f->meta_vals[i]);
     }
     free(f->names);
+    free(f->by_name);
     free(f->infos);
     free(f->meta_keys);
     free(f->meta_vals);
@@ -227,6 +228,24 @@ static gf_status parse_tensor(gf_ctx *ctx, gf_st_file *f, const cJSON *item, gf_
     return GF_OK;
 }
 
+static int by_string(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* No metadata key twice: sorted, so a header of a million keys is not a trillion compares. */
+static gf_status check_unique_keys(gf_ctx *ctx, gf_st_file *f) {
+    char **keys = malloc(sizeof *keys * (size_t)(f->n_meta ? f->n_meta : 1));
+    if (!keys) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", f->label);
+    memcpy(keys, f->meta_keys, sizeof *keys * (size_t)f->n_meta);
+    qsort(keys, (size_t)f->n_meta, sizeof *keys, by_string);
+    gf_status st = GF_OK;
+    for (int i = 1; i < f->n_meta && st == GF_OK; i++)
+        if (strcmp(keys[i], keys[i - 1]) == 0)
+            st = st_err(ctx, f, NULL, "metadata key '%s' appears twice", keys[i]);
+    free(keys);
+    return st;
+}
+
 static gf_status parse_metadata(gf_ctx *ctx, gf_st_file *f, const cJSON *meta) {
     if (!cJSON_IsObject(meta)) return st_err(ctx, f, NULL, "'__metadata__' is not an object");
     int n = cJSON_GetArraySize(meta);
@@ -237,16 +256,13 @@ static gf_status parse_metadata(gf_ctx *ctx, gf_st_file *f, const cJSON *meta) {
     cJSON_ArrayForEach(e, meta) {
         if (!cJSON_IsString(e))
             return st_err(ctx, f, NULL, "metadata value for '%s' is not a string", e->string);
-        for (int i = 0; i < f->n_meta; i++)
-            if (strcmp(f->meta_keys[i], e->string) == 0)
-                return st_err(ctx, f, NULL, "metadata key '%s' appears twice", e->string);
         f->meta_keys[f->n_meta] = strdup(e->string);
         f->meta_vals[f->n_meta] = strdup(e->valuestring);
         if (!f->meta_keys[f->n_meta] || !f->meta_vals[f->n_meta])
             return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", f->label);
         f->n_meta++;
     }
-    return GF_OK;
+    return check_unique_keys(ctx, f);
 }
 
 static int by_offset(const void *a, const void *b) {
@@ -257,24 +273,27 @@ static int by_offset(const void *a, const void *b) {
 }
 
 static int by_name(const void *a, const void *b) {
-    return strcmp(((const gf_st_info *)a)->name, ((const gf_st_info *)b)->name);
+    return strcmp((*(const gf_st_info *const *)a)->name, (*(const gf_st_info *const *)b)->name);
+}
+
+/* The name index (after the infos are in their final order); no name twice. */
+static gf_status index_names(gf_ctx *ctx, gf_st_file *f) {
+    f->by_name = malloc(sizeof *f->by_name * (size_t)(f->n ? f->n : 1));
+    if (!f->by_name) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", f->label);
+    for (int i = 0; i < f->n; i++) f->by_name[i] = &f->infos[i];
+    qsort(f->by_name, (size_t)f->n, sizeof *f->by_name, by_name);
+    for (int i = 1; i < f->n; i++)
+        if (strcmp(f->by_name[i]->name, f->by_name[i - 1]->name) == 0)
+            return st_err(ctx, f, f->by_name[i]->name, "name appears twice in the header");
+    return GF_OK;
 }
 
 /* Offsets must tile the data section exactly: sorted, each beginning where the previous
  * ended, the last ending at the section's end. */
 static gf_status check_layout(gf_ctx *ctx, gf_st_file *f, uint64_t data_len) {
-    gf_st_info *sorted = malloc(sizeof *sorted * (size_t)(f->n ? f->n : 1));
-    if (!sorted) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", f->label);
-    memcpy(sorted, f->infos, sizeof *sorted * (size_t)f->n);
-    qsort(sorted, (size_t)f->n, sizeof *sorted, by_name);
-    for (int i = 1; i < f->n; i++)
-        if (strcmp(sorted[i].name, sorted[i - 1].name) == 0) {
-            st_err(ctx, f, sorted[i].name, "name appears twice in the header");
-            free(sorted);
-            return GF_ERR_FORMAT;
-        }
-    free(sorted);
     qsort(f->infos, (size_t)f->n, sizeof *f->infos, by_offset);
+    gf_status st = index_names(ctx, f);
+    if (st != GF_OK) return st;
     uint64_t at = 0;
     for (int i = 0; i < f->n; i++) {
         gf_st_info *t = &f->infos[i];
@@ -301,9 +320,10 @@ static gf_status validate(gf_ctx *ctx, gf_st_file *f) {
         return st_err(ctx, f, NULL, "file is %zu bytes, too short for the 8-byte header length", f->len);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | f->buf[i];
-    if (hlen > GF_ST_MAX_HEADER)
-        return st_err(ctx, f, NULL, "header length %llu exceeds the limit of %llu bytes",
-                      (unsigned long long)hlen, (unsigned long long)GF_ST_MAX_HEADER);
+    const uint64_t max_header = (uint64_t)gf_ctx_limits(ctx)->header_bytes;
+    if (hlen > max_header)
+        return st_err(ctx, f, NULL, "header length %llu exceeds the limit of %llu bytes " GF_LIMIT_HINT("header-bytes"),
+                      (unsigned long long)hlen, (unsigned long long)max_header);
     if (hlen > f->len - 8)
         return st_err(ctx, f, NULL, "header length %llu goes beyond the end of the file (%zu bytes)",
                       (unsigned long long)hlen, f->len);
@@ -313,6 +333,8 @@ static gf_status validate(gf_ctx *ctx, gf_st_file *f) {
     if (bad != hlen)
         return st_err(ctx, f, NULL, "header is not valid UTF-8 (byte %zu)", bad);
     if (h[0] != '{') return st_err(ctx, f, NULL, "header does not start with '{'");
+    if (gf_json_check(ctx, (const char *)h, (size_t)hlen, f->label, "header") != GF_OK)
+        return GF_ERR_FORMAT;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts((const char *)h, (size_t)hlen, &end, false);
     if (!root || !cJSON_IsObject(root)) {
@@ -429,8 +451,13 @@ int gf_st_count(const gf_st_file *f) { return f->n; }
 const gf_st_info *gf_st_get(const gf_st_file *f, int i) { return i >= 0 && i < f->n ? &f->infos[i] : NULL; }
 
 const gf_st_info *gf_st_find(const gf_st_file *f, const char *name) {
-    for (int i = 0; i < f->n; i++)
-        if (strcmp(f->infos[i].name, name) == 0) return &f->infos[i];
+    int lo = 0, hi = f->n - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2, c = strcmp(f->by_name[mid]->name, name);
+        if (c == 0) return f->by_name[mid];
+        if (c < 0) lo = mid + 1;
+        else hi = mid - 1;
+    }
     return NULL;
 }
 
@@ -527,6 +554,8 @@ struct gf_st_writer {
     gf_ctx *ctx;
     st_entry *e;
     int n, cap;
+    int *slots; /* open-addressing set of entry index + 1 by name (0: empty), n <= cap/2 */
+    int n_slots;
     char **mkeys, **mvals;
     int n_meta, cap_meta;
 };
@@ -546,6 +575,7 @@ void gf_st_writer_free(gf_st_writer *w) {
         free(w->mvals[i]);
     }
     free(w->e);
+    free(w->slots);
     free(w->mkeys);
     free(w->mvals);
     free(w);
@@ -554,6 +584,31 @@ void gf_st_writer_free(gf_st_writer *w) {
 static bool writable_as(gf_dtype dt, gf_st_dtype as) {
     if (dt == GF_F32) return as == GF_ST_F32 || as == GF_ST_F16 || as == GF_ST_BF16;
     return as == GF_ST_I64 || as == GF_ST_I32 || as == GF_ST_U8 || as == GF_ST_BOOL;
+}
+
+static size_t name_hash(const char *s) {
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    return (size_t)h;
+}
+
+/* The slot of name: the one holding it, or the empty one where it would go. */
+static int *find_slot(gf_st_writer *w, const char *name) {
+    size_t mask = (size_t)w->n_slots - 1, i = name_hash(name) & mask;
+    while (w->slots[i] && strcmp(w->e[w->slots[i] - 1].name, name) != 0) i = (i + 1) & mask;
+    return &w->slots[i];
+}
+
+/* Doubles the name set: adding the n-th tensor checks its name in O(1), not against all. */
+static bool grow_slots(gf_st_writer *w) {
+    int n = w->n_slots ? 2 * w->n_slots : 64;
+    int *slots = calloc((size_t)n, sizeof *slots);
+    if (!slots) return false;
+    free(w->slots);
+    w->slots = slots;
+    w->n_slots = n;
+    for (int i = 0; i < w->n; i++) *find_slot(w, w->e[i].name) = i + 1;
+    return true;
 }
 
 gf_status gf_st_writer_add(gf_st_writer *w, const char *name, const gf_tensor *t, gf_st_dtype as) {
@@ -567,9 +622,11 @@ gf_status gf_st_writer_add(gf_st_writer *w, const char *name, const gf_tensor *t
     if (!writable_as(t->dtype, as))
         return gf_ctx_set_error(ctx, GF_ERR_DTYPE, "safetensors writer: tensor '%s' (%s) cannot be stored as %s",
                                 name, gf_dtype_name(t->dtype), gf_st_dtype_name(as));
-    for (int i = 0; i < w->n; i++)
-        if (strcmp(w->e[i].name, name) == 0)
-            return gf_ctx_set_error(ctx, GF_ERR_INVALID, "safetensors writer: tensor '%s' added twice", name);
+    if (w->n + 1 > w->n_slots / 2 && !grow_slots(w))
+        return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "safetensors writer: out of memory");
+    int *slot = find_slot(w, name);
+    if (*slot)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "safetensors writer: tensor '%s' added twice", name);
     if (w->n == w->cap) {
         int cap = w->cap ? 2 * w->cap : 16;
         st_entry *e = realloc(w->e, sizeof *e * (size_t)cap);
@@ -580,6 +637,7 @@ gf_status gf_st_writer_add(gf_st_writer *w, const char *name, const gf_tensor *t
     char *copy = strdup(name);
     if (!copy) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "safetensors writer: out of memory");
     w->e[w->n++] = (st_entry){copy, t, as};
+    *slot = w->n;
     return GF_OK;
 }
 
@@ -631,28 +689,14 @@ static void extent(const gf_tensor *t, uintptr_t *lo, uintptr_t *hi) {
     *hi = (uintptr_t)t->data + (uintptr_t)((max + 1) * (int64_t)es);
 }
 
-static bool write_all(int fd, const void *p, size_t n) {
-    const char *c = p;
-    while (n > 0) {
-        ssize_t k = write(fd, c, n);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            return false;
-        }
-        c += k;
-        n -= (size_t)k;
-    }
-    return true;
-}
-
 /* Streams one tensor's elements, converted to its stored dtype, through a small buffer. */
 static bool write_tensor(int fd, const st_entry *e) {
     unsigned char buf[1 << 15];
     size_t es = gf_st_dtype_size(e->as), used = 0;
     const gf_tensor *t = e->t;
     if (t->numel == 0) return true;
-    if (e->as == GF_ST_F32 && gf_tensor_is_contiguous(t)) return write_all(fd, t->data, (size_t)t->numel * 4);
-    if (e->as == GF_ST_I64 && gf_tensor_is_contiguous(t)) return write_all(fd, t->data, (size_t)t->numel * 8);
+    if (e->as == GF_ST_F32 && gf_tensor_is_contiguous(t)) return gf_write_all(fd, t->data, (size_t)t->numel * 4);
+    if (e->as == GF_ST_I64 && gf_tensor_is_contiguous(t)) return gf_write_all(fd, t->data, (size_t)t->numel * 8);
     for (int64_t i = 0; i < t->numel; i++) {
         unsigned char *p = buf + used;
         if (t->dtype == GF_F32) {
@@ -670,11 +714,11 @@ static bool write_tensor(int fd, const st_entry *e) {
         }
         used += es;
         if (used + 8 > sizeof buf) {
-            if (!write_all(fd, buf, used)) return false;
+            if (!gf_write_all(fd, buf, used)) return false;
             used = 0;
         }
     }
-    return write_all(fd, buf, used);
+    return gf_write_all(fd, buf, used);
 }
 
 static char *build_header(gf_st_writer *w, size_t *len) {
@@ -714,69 +758,74 @@ static char *build_header(gf_st_writer *w, size_t *len) {
     return h;
 }
 
+typedef struct span {
+    uintptr_t lo, hi;
+    int i;
+} span;
+
+static int by_lo(const void *a, const void *b) {
+    const span *x = a, *y = b;
+    if (x->lo != y->lo) return x->lo < y->lo ? -1 : 1;
+    return x->i - y->i;
+}
+
+/* 1 with two entries (*a < *b) whose bytes overlap, 0 when none do, -1 out of memory. Sorted
+ * by start, each span needs comparing only with the furthest-reaching one before it: O(n log
+ * n) for a state_dict of a million tensors. Empty tensors hold no bytes and share nothing. */
+static int find_overlap(const gf_st_writer *w, int *a, int *b) {
+    span *s = malloc(sizeof *s * (size_t)(w->n ? w->n : 1));
+    if (!s) return -1;
+    int m = 0;
+    for (int i = 0; i < w->n; i++) {
+        extent(w->e[i].t, &s[m].lo, &s[m].hi);
+        s[m].i = i;
+        if (s[m].lo < s[m].hi) m++;
+    }
+    qsort(s, (size_t)m, sizeof *s, by_lo);
+    int found = 0, top = -1;
+    for (int k = 0; k < m && !found; k++) {
+        if (top >= 0 && s[k].lo < s[top].hi) {
+            *a = s[top].i < s[k].i ? s[top].i : s[k].i;
+            *b = s[top].i < s[k].i ? s[k].i : s[top].i;
+            found = 1;
+        } else if (top < 0 || s[k].hi > s[top].hi) {
+            top = k;
+        }
+    }
+    free(s);
+    return found;
+}
+
+typedef struct save_job {
+    gf_st_writer *w;
+    char *header;
+    size_t hlen;
+} save_job;
+
+/* The whole file: header length, header, every tensor's data (gf_atomic_write's callback). */
+static bool write_file(int fd, void *arg) {
+    const save_job *job = arg;
+    unsigned char lenbuf[8];
+    for (int i = 0; i < 8; i++) lenbuf[i] = (unsigned char)((uint64_t)job->hlen >> (8 * i));
+    bool ok = gf_write_all(fd, lenbuf, 8) && gf_write_all(fd, job->header, job->hlen);
+    for (int i = 0; ok && i < job->w->n; i++) ok = write_tensor(fd, &job->w->e[i]);
+    return ok;
+}
+
 gf_status gf_st_writer_save(gf_st_writer *w, const char *path) {
     gf_ctx *ctx = w->ctx;
     if (!path || !*path) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "safetensors writer: empty path");
-    for (int i = 0; i < w->n; i++)
-        for (int j = i + 1; j < w->n; j++) {
-            uintptr_t a0, a1, b0, b1;
-            extent(w->e[i].t, &a0, &a1);
-            extent(w->e[j].t, &b0, &b1);
-            if (a0 < b1 && b0 < a1)
-                return gf_ctx_set_error(ctx, GF_ERR_INVALID,
-                                        "%s: tensors '%s' and '%s' share memory; save a copy of one",
-                                        path, w->e[i].name, w->e[j].name);
-        }
-    size_t hlen;
-    char *header = build_header(w, &hlen);
-    if (!header) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory building the header", path);
-
-    size_t plen = strlen(path);
-    char *dircopy = strdup(path), *tmp = malloc(plen + 32);
-    if (!dircopy || !tmp) {
-        free(header);
-        free(dircopy);
-        free(tmp);
-        return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", path);
-    }
-    snprintf(tmp, plen + 32, "%s.tmp.XXXXXX", path);
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    gf_status st = GF_OK;
-    if (fd < 0) {
-        st = gf_ctx_set_error(ctx, GF_ERR_IO, "%s: cannot create a temporary file beside it: %s", path, strerror(errno));
-    } else {
-        unsigned char lenbuf[8];
-        for (int i = 0; i < 8; i++) lenbuf[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-        bool ok = fchmod(fd, 0644) == 0 && write_all(fd, lenbuf, 8) && write_all(fd, header, hlen);
-        for (int i = 0; ok && i < w->n; i++) ok = write_tensor(fd, &w->e[i]);
-        int saved_errno = errno;
-        if (ok && fsync(fd) != 0) {
-            ok = false;
-            saved_errno = errno;
-        }
-        if (close(fd) != 0 && ok) {
-            ok = false;
-            saved_errno = errno;
-        }
-        if (ok && rename(tmp, path) != 0) {
-            ok = false;
-            saved_errno = errno;
-        }
-        if (!ok) {
-            unlink(tmp);
-            st = gf_ctx_set_error(ctx, GF_ERR_IO, "%s: write failed: %s (the previous file, if any, is unchanged)",
-                                  path, strerror(saved_errno));
-        } else {
-            /* make the rename itself durable */
-            int dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            if (dfd >= 0) {
-                fsync(dfd);
-                close(dfd);
-            }
-        }
-    }
-    free(header);
-    free(dircopy);
-    free(tmp);
+    int a, b;
+    int shared = find_overlap(w, &a, &b);
+    if (shared < 0) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", path);
+    if (shared)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "%s: tensors '%s' and '%s' share memory; save a copy of one", path,
+                                w->e[a].name, w->e[b].name);
+    save_job job = {w, NULL, 0};
+    job.header = build_header(w, &job.hlen);
+    if (!job.header) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory building the header", path);
+    gf_status st = gf_atomic_write(ctx, path, write_file, &job);
+    free(job.header);
     return st;
 }

@@ -3,6 +3,7 @@
  * and leaf layers are in spec_layers.c. */
 #define _POSIX_C_SOURCE 200809L
 #include "spec_internal.h"
+#include "io/io_internal.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -142,12 +143,12 @@ static gf_module *build_container(spec_state *s, const cJSON *node, const char *
                 gf_module_free(m);
                 return NULL;
             }
-            for (const cJSON *d = ch->child; d != c; d = d->next)
-                if (strcmp(d->string, c->string) == 0) {
-                    spec_fail(s, path, type, "child name \"%s\" given twice", c->string);
-                    gf_module_free(m);
-                    return NULL;
-                }
+            /* the children so far are in m, whose name lookup is hashed: linear overall */
+            if (gf_module_child(m, c->string)) {
+                spec_fail(s, path, type, "child name \"%s\" given twice", c->string);
+                gf_module_free(m);
+                return NULL;
+            }
             snprintf(name, sizeof name, "%s", c->string);
         }
         if ((size_t)snprintf(sub, sizeof sub, path[0] ? "%s.%s" : "%s%s", path, name) >= sizeof sub) {
@@ -274,6 +275,7 @@ gf_module *gf_spec_parse(gf_ctx *ctx, const char *text, size_t len, const gf_spe
                          p->in_ndim);
         return NULL;
     }
+    if (gf_json_check(ctx, text, len, s.label, "the JSON") != GF_OK) return NULL;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
     if (!root) {
@@ -311,6 +313,16 @@ gf_module *gf_spec_parse(gf_ctx *ctx, const char *text, size_t len, const gf_spe
             goto done;
         }
         cur = given;
+    }
+    if (spec_numel(&cur) > gf_ctx_limits(ctx)->model_activation) {
+        char a[96];
+        spec_shape_str(&cur, false, a, sizeof a);
+        gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                         "%s: the input %s holds %lld values per example, more than the limit of "
+                         "%lld " GF_LIMIT_HINT("activation"),
+                         s.label, a, (long long)spec_numel(&cur),
+                         (long long)gf_ctx_limits(ctx)->model_activation);
+        goto done;
     }
     if (cur.ndim >= 0) {
         gf_ctx_params cp = gf_ctx_default_params();

@@ -21,6 +21,7 @@ typedef struct spec_state {
     gf_rng *rng;
     gf_spec_layer *layers;
     int n_layers, cap_layers;
+    int64_t weights;         /* parameter and buffer elements of the leaves built so far */
     char expect[EXPECT_CAP]; /* what the leaf being built expects, for the error message */
 } spec_state;
 
@@ -46,6 +47,20 @@ bool spec_check_keys(spec_state *s, const cJSON *node, const char *path, const c
                      const char *allowed, bool root);
 /* "[2, 1, 28, 28]" (batch: with a leading 2). */
 void spec_shape_str(const shape *sh, bool batch, char *buf, size_t cap);
+
+/* ---- limits (spec_layers.c): checked from the settings, before a layer allocates ---- */
+
+/* a * b, saturating at INT64_MAX (sizes in a spec may reach 2^40 each). */
+int64_t spec_mul(int64_t a, int64_t b);
+/* a + b for a, b >= 0, saturating. */
+int64_t spec_add(int64_t a, int64_t b);
+/* Elements of one example of shape sh (saturating); -1 when the shape is unknown. */
+int64_t spec_numel(const shape *sh);
+/* Adds a leaf's weights (parameter and buffer elements) to the model's total and checks it
+ * against the params limit, and out_numel (floats of one example's output; < 0: unknown)
+ * against the activation limit; false with an error naming the layer. */
+bool spec_budget(spec_state *s, const char *path, const char *type, int64_t weights,
+                 int64_t out_numel);
 
 /* ---- layer types (spec_layers.c) ---- */
 

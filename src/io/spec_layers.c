@@ -3,6 +3,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "spec_internal.h"
 
+#include "io/io_internal.h"
+
 #include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
@@ -180,6 +182,47 @@ void spec_shape_str(const shape *sh, bool batch, char *buf, size_t cap) {
     gf_dims_str(n, d, buf, cap);
 }
 
+int64_t spec_mul(int64_t a, int64_t b) {
+    if (a <= 0 || b <= 0) return 0;
+    return a > INT64_MAX / b ? INT64_MAX : a * b;
+}
+
+int64_t spec_add(int64_t a, int64_t b) { return a > INT64_MAX - b ? INT64_MAX : a + b; }
+
+int64_t spec_numel(const shape *sh) {
+    if (sh->ndim < 0) return -1;
+    int64_t n = 1;
+    for (int i = 0; i < sh->ndim; i++) n = spec_mul(n, sh->d[i]);
+    return n;
+}
+
+bool spec_budget(spec_state *s, const char *path, const char *type, int64_t weights,
+                 int64_t out_numel) {
+    const gf_limits *lim = gf_ctx_limits(s->ctx);
+    s->weights = spec_add(s->weights, weights);
+    if (s->weights > lim->model_params) {
+        spec_fail(s, path, type,
+                  "the model reaches %lld parameters here (this layer: %lld), more than the "
+                  "limit of %lld " GF_LIMIT_HINT("params"),
+                  (long long)s->weights, (long long)weights, (long long)lim->model_params);
+        return false;
+    }
+    if (out_numel > lim->model_activation) {
+        spec_fail(s, path, type,
+                  "its output holds %lld values per example, more than the limit of %lld "
+                  GF_LIMIT_HINT("activation"),
+                  (long long)out_numel, (long long)lim->model_activation);
+        return false;
+    }
+    return true;
+}
+
+/* Output size of a convolution or pooling axis; 0 when the window does not fit. */
+static int64_t window_out(int64_t in, int k, int stride, int pad, int dil) {
+    int64_t span = (int64_t)dil * (k - 1) + 1, room = in + 2 * (int64_t)pad;
+    return room < span || stride < 1 ? 0 : (room - span) / stride + 1;
+}
+
 /* The sample size a left-out "in" takes: the channel axis (first sample dimension) for
  * convolutions and norms, the last one for Linear. */
 static bool infer_in(spec_state *s, const cJSON *node, const char *key, const shape *cur,
@@ -213,6 +256,9 @@ static gf_module *b_linear(spec_state *s, const cJSON *n, const char *path, cons
         !get_bool(s, n, "bias", true, path, type, &bias))
         return NULL;
     snprintf(s->expect, sizeof s->expect, "[N, ..., %lld]", (long long)in);
+    int64_t rows = cur->ndim >= 1 && cur->d[cur->ndim - 1] > 0 ? spec_numel(cur) / cur->d[cur->ndim - 1] : -1;
+    if (!spec_budget(s, path, type, spec_mul(in + bias, out), rows < 0 ? -1 : spec_mul(rows, out)))
+        return NULL;
     return gf_nn_linear(s->ctx, s->rng, in, out, bias);
 }
 
@@ -239,6 +285,13 @@ static gf_module *b_conv(spec_state *s, const cJSON *n, const char *path, const 
     }
     cp.groups = (int)groups;
     snprintf(s->expect, sizeof s->expect, two ? "[N, %lld, H, W]" : "[N, %lld, L]", (long long)in);
+    int64_t taps = spec_mul(in / groups > 0 ? in / groups : 1, two ? spec_mul(k[0], k[1]) : k[0]);
+    int64_t act = -1; /* out x the output's spatial size, when the input's is known */
+    if (cur->ndim == (two ? 3 : 2)) {
+        act = spec_mul(out, window_out(cur->d[1], k[0], st[0], pad[0], dil[0]));
+        if (two) act = spec_mul(act, window_out(cur->d[2], k[1], st[1], pad[1], dil[1]));
+    }
+    if (!spec_budget(s, path, type, spec_mul(out, taps + bias), act)) return NULL;
     return two ? gf_nn_conv2d(s->ctx, s->rng, in, out, k[0], k[1], &cp, bias)
                : gf_nn_conv1d(s->ctx, s->rng, in, out, k[0], &cp, bias);
 }
@@ -256,6 +309,9 @@ static gf_module *b_batchnorm(spec_state *s, const cJSON *n, const char *path, c
         return NULL;
     snprintf(s->expect, sizeof s->expect, two ? "[N, %lld, H, W]" : "[N, %lld] or [N, %lld, L]",
              (long long)f, (long long)f);
+    /* weight, bias, running mean and variance */
+    if (!spec_budget(s, path, type, spec_mul(f, 2 * bp.affine + 2 * bp.track_running_stats), -1))
+        return NULL;
     return two ? gf_nn_batch_norm2d(s->ctx, f, &bp) : gf_nn_batch_norm1d(s->ctx, f, &bp);
 }
 
@@ -271,8 +327,10 @@ static gf_module *b_layernorm(spec_state *s, const cJSON *n, const char *path, c
         if (nd < 1 || nd > GF_MAX_DIMS - 1) return spec_fail(s, path, type, "\"shape\" must list 1 to 7 sizes");
         for (int i = 0; i < nd; i++) {
             const cJSON *e = cJSON_GetArrayItem(v, i);
-            if (!cJSON_IsNumber(e) || e->valuedouble < 1 || e->valuedouble != floor(e->valuedouble))
-                return spec_fail(s, path, type, "\"shape\"[%d] must be a whole number >= 1", i);
+            /* bounded before the conversion: a double beyond int64 is undefined behaviour */
+            if (!cJSON_IsNumber(e) || e->valuedouble < 1 || e->valuedouble > 1099511627776.0 ||
+                e->valuedouble != floor(e->valuedouble))
+                return spec_fail(s, path, type, "\"shape\"[%d] must be a whole number in [1, 2^40]", i);
             dims[i] = (int64_t)e->valuedouble;
         }
     } else {
@@ -288,6 +346,9 @@ static gf_module *b_layernorm(spec_state *s, const cJSON *n, const char *path, c
     char sh[80];
     gf_dims_str(nd, dims, sh, sizeof sh);
     snprintf(s->expect, sizeof s->expect, "[N, ..., %s", sh + 1);
+    int64_t norm = 1;
+    for (int i = 0; i < nd; i++) norm = spec_mul(norm, dims[i]);
+    if (!spec_budget(s, path, type, aff ? spec_mul(norm, 2) : 0, -1)) return NULL;
     return gf_nn_layer_norm(s->ctx, nd, dims, eps, aff);
 }
 
@@ -301,7 +362,6 @@ static gf_module *b_dropout(spec_state *s, const cJSON *n, const char *path, con
 
 static gf_module *b_pool(spec_state *s, const cJSON *n, const char *path, const char *type,
                          const shape *cur) {
-    (void)cur;
     int k[2], st[2], pad[2];
     if (!get_pair(s, n, "kernel", 0, 1, 1 << 16, path, type, k) ||
         !get_pair(s, n, "stride", 0, 0, 1 << 16, path, type, st) ||
@@ -315,16 +375,22 @@ static gf_module *b_pool(spec_state *s, const cJSON *n, const char *path, const 
     }
     snprintf(s->expect, sizeof s->expect, "[N, C, H, W] with H >= %d, W >= %d", k[0] - 2 * pad[0],
              k[1] - 2 * pad[1]);
+    if (cur->ndim == 3 &&
+        !spec_budget(s, path, type, 0,
+                     spec_mul(cur->d[0], spec_mul(window_out(cur->d[1], k[0], pp.stride[0], pad[0], 1),
+                                                  window_out(cur->d[2], k[1], pp.stride[1], pad[1], 1)))))
+        return NULL;
     return strcmp(type, "maxpool2d") == 0 ? gf_nn_max_pool2d(s->ctx, &pp)
                                           : gf_nn_avg_pool2d(s->ctx, &pp);
 }
 
 static gf_module *b_adaptive(spec_state *s, const cJSON *n, const char *path, const char *type,
                              const shape *cur) {
-    (void)cur;
     int o[2];
     if (!get_pair(s, n, "output", 0, 1, 1 << 16, path, type, o)) return NULL;
     snprintf(s->expect, sizeof s->expect, "[N, C, H, W]");
+    if (cur->ndim == 3 && !spec_budget(s, path, type, 0, spec_mul(cur->d[0], spec_mul(o[0], o[1]))))
+        return NULL;
     return gf_nn_adaptive_avg_pool2d(s->ctx, o[0], o[1]);
 }
 
@@ -386,6 +452,14 @@ static gf_module *b_basicblock(spec_state *s, const cJSON *n, const char *path, 
         !get_int(s, n, "stride", 1, 1, 1 << 16, path, type, &stride))
         return NULL;
     snprintf(s->expect, sizeof s->expect, "[N, %lld, H, W]", (long long)in);
+    /* two 3x3 convolutions and their BatchNorms, a 1x1 projection when the shape changes */
+    int64_t w = spec_add(spec_mul(out, spec_mul(in + out, 9)), spec_mul(out, 8));
+    if (stride != 1 || in != out) w = spec_add(w, spec_mul(out, in + 4));
+    int64_t act = -1;
+    if (cur->ndim == 3)
+        act = spec_mul(out, spec_mul(window_out(cur->d[1], 3, (int)stride, 1, 1),
+                                     window_out(cur->d[2], 3, (int)stride, 1, 1)));
+    if (!spec_budget(s, path, type, w, act)) return NULL;
     return gf_nn_basic_block(s->ctx, s->rng, in, out, (int)stride);
 }
 

@@ -26,6 +26,67 @@ gf_module *gf_module_alloc(gf_ctx *ctx, const char *type, gf_module_forward_fn f
     return m;
 }
 
+/* ---- the name index (nn_internal.h) ------------------------------------------------------ */
+
+static uint64_t name_hash(const char *s, size_t len) {
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static void index_put(gf_name_slot *tab, int cap, const char *name, gf_module *child) {
+    size_t mask = (size_t)cap - 1, i = name_hash(name, strlen(name)) & mask;
+    while (tab[i].name) i = (i + 1) & mask;
+    tab[i] = (gf_name_slot){name, child};
+}
+
+static int total_names(const gf_module *m) { return m->n_children + m->n_params + m->n_buffers; }
+
+/* Indexes every name of m at a load of at most 1/4, or drops the index when m has few names
+ * or memory is short (lookups then scan, which is correct, only slower). */
+static void index_rebuild(gf_module *m) {
+    free(m->index);
+    m->index = NULL;
+    m->index_cap = m->index_n = 0;
+    const int n = total_names(m);
+    if (n < GF_NAME_INDEX_MIN || n > INT32_MAX / 8) return;
+    int cap = 64;
+    while (cap < 4 * n) cap *= 2;
+    gf_name_slot *tab = calloc((size_t)cap, sizeof *tab);
+    if (!tab) return;
+    for (int i = 0; i < m->n_children; i++) index_put(tab, cap, m->children[i].name, m->children[i].m);
+    for (int i = 0; i < m->n_params; i++) index_put(tab, cap, m->params[i].name, NULL);
+    for (int i = 0; i < m->n_buffers; i++) index_put(tab, cap, m->buffers[i].name, NULL);
+    m->index = tab;
+    m->index_cap = cap;
+    m->index_n = n;
+}
+
+/* Records a name just appended to m's children, parameters or buffers. */
+static void index_add(gf_module *m, const char *name, gf_module *child) {
+    if (m->index && 2 * (m->index_n + 1) <= m->index_cap) {
+        index_put(m->index, m->index_cap, name, child);
+        m->index_n++;
+        return;
+    }
+    index_rebuild(m);
+}
+
+/* The index slot of the name s[0 .. len), or NULL. Only when m->index is set. */
+static gf_name_slot *index_find(const gf_module *m, const char *s, size_t len) {
+    size_t mask = (size_t)m->index_cap - 1, i = name_hash(s, len) & mask;
+    for (; m->index[i].name; i = (i + 1) & mask)
+        if (strncmp(m->index[i].name, s, len) == 0 && m->index[i].name[len] == '\0')
+            return &m->index[i];
+    return NULL;
+}
+
+/* The child named `name` of p is now `child` (replace, swap). */
+static void index_set_child(gf_module *p, const char *name, gf_module *child) {
+    gf_name_slot *slot = p->index ? index_find(p, name, strlen(name)) : NULL;
+    if (slot) slot->child = child;
+}
+
 static void detach_from_parent(gf_module *m) {
     gf_module *p = m->parent;
     if (!p) return;
@@ -35,6 +96,7 @@ static void detach_from_parent(gf_module *m) {
         memmove(p->children + i, p->children + i + 1,
                 sizeof *p->children * (size_t)(p->n_children - i - 1));
         p->n_children--;
+        if (p->index) index_rebuild(p); /* O(n), as the memmove */
         break;
     }
     m->parent = NULL;
@@ -57,6 +119,7 @@ static void free_tree(gf_module *m) {
     free(m->children);
     free(m->params);
     free(m->buffers);
+    free(m->index);
     free(m);
 }
 
@@ -275,6 +338,7 @@ gf_module *gf_nn_container(gf_ctx *ctx, const char *type_name, gf_module_forward
 
 /* True when name is free in m: no child, parameter or buffer uses it. */
 static bool name_free(const gf_module *m, const char *name) {
+    if (m->index) return index_find(m, name, strlen(name)) == NULL;
     for (int i = 0; i < m->n_children; i++)
         if (!strcmp(m->children[i].name, name)) return false;
     for (int i = 0; i < m->n_params; i++)
@@ -335,6 +399,7 @@ gf_status gf_module_add(gf_ctx *ctx, gf_module *parent, const char *name, gf_mod
                        sizeof *parent->children)) {
             parent->children[parent->n_children++] = (gf_child){nm, child};
             child->parent = parent;
+            index_add(parent, nm, child);
             return GF_OK;
         }
         free(nm);
@@ -360,6 +425,10 @@ gf_module *gf_module_child_at(const gf_module *m, int i, const char **name) {
 
 /* Child of m whose name is the first len characters of s. */
 static gf_module *child_named(const gf_module *m, const char *s, size_t len) {
+    if (m->index) {
+        const gf_name_slot *slot = index_find(m, s, len);
+        return slot ? slot->child : NULL;
+    }
     for (int i = 0; i < m->n_children; i++)
         if (strlen(m->children[i].name) == len && !strncmp(m->children[i].name, s, len))
             return m->children[i].m;
@@ -404,6 +473,7 @@ gf_status gf_module_replace(gf_ctx *ctx, gf_module *root, const char *path, gf_m
             if (p->children[i].m == old) {
                 p->children[i].m = child;
                 child->parent = p;
+                index_set_child(p, p->children[i].name, child);
                 old->parent = NULL;
                 free_tree(old);
                 return GF_OK;
@@ -439,6 +509,7 @@ gf_module *gf_module_swap(gf_ctx *ctx, gf_module *root, const char *path, gf_mod
         if (p->children[i].m == old) {
             p->children[i].m = child;
             child->parent = p;
+            index_set_child(p, p->children[i].name, child);
             old->parent = NULL;
             break;
         }
@@ -483,6 +554,7 @@ static gf_status add_slot(gf_ctx *ctx, gf_module *m, const char *name, gf_tensor
         char *nm = dup_str(name);
         if (nm && grow((void **)arr, *n, cap, sizeof **arr)) {
             (*arr)[(*n)++] = (gf_slot){nm, t};
+            index_add(m, nm, NULL);
             return GF_OK;
         }
         free(nm);

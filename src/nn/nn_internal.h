@@ -58,11 +58,24 @@ struct gf_module {
     int n_buffers, cap_buffers;
     gf_child *children;
     int n_children, cap_children;
+    /* Hash index over the names of children, parameters and buffers, so adding the n-th name
+     * and looking one up cost O(1), not O(n) (a spec of 500,000 layers took minutes): built
+     * once a module holds GF_NAME_INDEX_MIN names, rebuilt when one is removed. Open
+     * addressing, index_cap a power of two, at most half full; NULL below the threshold. */
+    struct gf_name_slot *index;
+    int index_cap, index_n;
     gf_module_forward_fn forward;
     void *user;
     void (*user_free)(void *);
     gf_layer_cfg cfg;
 };
+
+enum { GF_NAME_INDEX_MIN = 16 };
+
+typedef struct gf_name_slot {
+    const char *name; /* borrowed from the child or slot it names; NULL: empty */
+    gf_module *child; /* the child of that name, NULL for a parameter or buffer */
+} gf_name_slot;
 
 /* A bare module of the given type (training mode, no tensors, no children). NULL with a ctx
  * error when out of memory. */

@@ -2,6 +2,7 @@
  * copy one as the start of their own model. */
 #include "graft/zoo.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -129,6 +130,55 @@ static gf_module *build_resnet_mini(gf_ctx *ctx, const gf_zoo_params *p, gf_rng 
     return finish(ctx, m);
 }
 
+/* a * b and a + b for sizes >= 0, saturating (hidden widths and image sizes come from files). */
+static int64_t mul_sat(int64_t a, int64_t b) { return b != 0 && a > INT64_MAX / b ? INT64_MAX : a * b; }
+static int64_t add_sat(int64_t a, int64_t b) { return a > INT64_MAX - b ? INT64_MAX : a + b; }
+
+/* The weights and the widest activation (per example) a zoo model would allocate, from its
+ * parameters alone; only the terms that grow with them (hidden widths, image size). */
+static void zoo_estimate(const char *name, const gf_zoo_params *p, int64_t *weights, int64_t *act) {
+    const int64_t pix = mul_sat(mul_sat(p->in_channels, p->height), p->width);
+    const int64_t hw = mul_sat(p->height, p->width);
+    *weights = 0;
+    *act = pix;
+    if (strcmp(name, "mlp") == 0) {
+        int64_t in = pix;
+        for (int i = 0; i < 4 && p->hidden[i] > 0; i++) {
+            *weights = add_sat(*weights, mul_sat(in + 1, p->hidden[i]));
+            if (p->hidden[i] > *act) *act = p->hidden[i];
+            in = p->hidden[i];
+        }
+        *weights = add_sat(*weights, mul_sat(in + 1, p->num_classes));
+        return;
+    }
+    /* lenet 6, cnn-small 32, resnet-mini 16 channels at full size; the first convolution and
+     * the dense layers over the pooled image grow with the input */
+    const int64_t wide = strcmp(name, "lenet") == 0 ? 6 : strcmp(name, "cnn-small") == 0 ? 32 : 16;
+    if (mul_sat(wide, hw) > *act) *act = mul_sat(wide, hw);
+    *weights = add_sat(add_sat(mul_sat(p->in_channels, 32 * 25), mul_sat(hw, 64 * 128 / 16)),
+                       mul_sat(p->num_classes, 129));
+}
+
+/* The context's params and activation limits, before anything is allocated. */
+static bool zoo_fits(gf_ctx *ctx, const char *name, const gf_zoo_params *p) {
+    int64_t w, act;
+    zoo_estimate(name, p, &w, &act);
+    const gf_limits *lim = gf_ctx_limits(ctx);
+    if (w > lim->model_params)
+        gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                         "model '%s': about %lld parameters for input %dx%dx%d, hidden widths and "
+                         "%d classes, more than the limit of %lld (limit params)",
+                         name, (long long)w, p->in_channels, p->height, p->width, p->num_classes,
+                         (long long)lim->model_params);
+    else if (act > lim->model_activation)
+        gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                         "model '%s': layers of %lld values per example for input %dx%dx%d, more "
+                         "than the limit of %lld (limit activation)",
+                         name, (long long)act, p->in_channels, p->height, p->width,
+                         (long long)lim->model_activation);
+    return gf_ctx_status(ctx) == GF_OK;
+}
+
 typedef gf_module *(*zoo_builder)(gf_ctx *, const gf_zoo_params *, gf_rng *);
 
 static const struct {
@@ -163,7 +213,7 @@ gf_module *gf_zoo_build(gf_ctx *ctx, const char *name, const gf_zoo_params *p, g
         return NULL;
     }
     for (size_t i = 0; name && i < ZOO_COUNT; i++)
-        if (strcmp(zoo[i].name, name) == 0) return zoo[i].build(ctx, p, rng);
+        if (strcmp(zoo[i].name, name) == 0) return zoo_fits(ctx, name, p) ? zoo[i].build(ctx, p, rng) : NULL;
     gf_ctx_set_error(ctx, GF_ERR_INVALID,
                      "unknown model '%s' (built-in models: mlp, lenet, cnn-small, resnet-mini)",
                      name ? name : "(null)");

@@ -69,6 +69,7 @@ static gf_status collect_params(gf_ctx *ctx, gf_replicas *r) {
 static gf_status replica_init(gf_ctx *ctx, gf_replicas *r, replica *rp) {
     gf_ctx_params cp = gf_ctx_default_params();
     cp.n_threads = ctx->n_threads; /* gf_ctx_new tells the BLAS this count: keep ctx's */
+    cp.limits = *gf_ctx_limits(ctx);
     rp->ctx = gf_ctx_new(&cp);
     size_t bytes = sizeof(float) * (size_t)(r->total ? r->total : GRAD_ALIGN);
     rp->grads = aligned_alloc(64, bytes);

@@ -244,6 +244,7 @@ static gf_status run_one(gf_ctx *ctx, const gf_compare_params *p, gf_compare_ent
     gf_ctx_params cp = gf_ctx_default_params();
     cp.n_threads = threads;
     cp.seed = seed;
+    cp.limits = *gf_ctx_limits(ctx);
     gf_ctx *rc = gf_ctx_new(&cp);
     if (!t->train_loss || !t->val_acc || !t->confusion || !rc) {
         gf_ctx_free(rc);

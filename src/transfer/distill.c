@@ -169,6 +169,7 @@ gf_teacher_cache *gf_teacher_cache_build(gf_ctx *ctx, gf_module *teacher, const 
     bool *modes = malloc(sizeof(bool) * (size_t)n_mod);
     gf_ctx_params cp = gf_ctx_default_params();
     cp.n_threads = gf_ctx_threads(ctx);
+    cp.limits = *gf_ctx_limits(ctx);
     gf_ctx *run = c && modes ? gf_ctx_new(&cp) : NULL;
     if (!run) {
         free(c);

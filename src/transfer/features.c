@@ -88,6 +88,7 @@ gf_ds *gf_tl_cache_features(gf_ctx *ctx, gf_module *m, const char *head_path, co
     }
     gf_ctx_params cp = gf_ctx_default_params();
     cp.n_threads = gf_ctx_threads(ctx);
+    cp.limits = *gf_ctx_limits(ctx);
     gf_ctx *w = gf_ctx_new(&cp);
     modes saved = {0};
     gf_tl_walk(m, visit_mode, &saved);

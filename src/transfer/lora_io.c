@@ -2,6 +2,7 @@
  * base_model.model.<path>.lora_A/B.weight keys and adapter_config.json, written and checked. */
 #define _POSIX_C_SOURCE 200809L
 #include "transfer/lora_internal.h"
+#include "io/io_internal.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -33,22 +34,15 @@ static double short_decimal(float v) {
     return (double)v;
 }
 
-/* Writes text to path via a temporary file in the same directory and a rename. */
+/* gf_atomic_write's callback: a text file. */
+static bool write_text(int fd, void *arg) {
+    const char *text = arg;
+    return gf_write_all(fd, text, strlen(text));
+}
+
+/* Writes text to path atomically, refusing a path that is not a regular file. */
 static gf_status write_atomic(gf_ctx *ctx, const char *path, const char *text) {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return gf_ctx_set_error(ctx, GF_ERR_IO, "lora save: path too long: %s", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return gf_ctx_set_error(ctx, GF_ERR_IO, "lora save: cannot write %s: %s", tmp, strerror(errno));
-    size_t len = strlen(text);
-    bool ok = fwrite(text, 1, len, f) == len && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        int e = errno;
-        remove(tmp);
-        return gf_ctx_set_error(ctx, GF_ERR_IO, "lora save: cannot write %s: %s", path, strerror(e));
-    }
-    return GF_OK;
+    return gf_atomic_write(ctx, path, write_text, (void *)text);
 }
 
 static gf_status save_config(gf_ctx *ctx, const mod_list *l, const char *path, const char *base) {
@@ -111,6 +105,9 @@ gf_status gf_lora_save(gf_ctx *ctx, const gf_module *model, const char *dir, con
     }
     if (st == GF_OK && mkdir(dir, 0777) != 0 && errno != EEXIST)
         st = gf_ctx_set_error(ctx, GF_ERR_IO, "%s: cannot create directory %s: %s", op, dir, strerror(errno));
+    /* both names checked first, so a refused config never follows a written weights file */
+    if (st == GF_OK) st = gf_check_replaceable(ctx, wpath);
+    if (st == GF_OK) st = gf_check_replaceable(ctx, cpath);
     gf_st_writer *w = st == GF_OK ? gf_st_writer_new(ctx) : NULL;
     if (st == GF_OK && !w) st = ctx->status != GF_OK ? ctx->status : GF_ERR_NOMEM;
     char key[4200];

@@ -18,6 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         gf_ctx_params p = gf_ctx_default_params();
         p.n_threads = 1;
         p.arena_bytes = 1 << 16;
+        p.limits.classes = 100; /* reachable within the fuzzer's input size */
         ctx = gf_ctx_new(&p);
     }
     uint8_t opt = size > 0 ? data[0] : 0;
@@ -47,6 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         for (int64_t i = 0; x && i < n && i < 4096; i++) {
             if (gf_ds_read(ds, &i, 1, x, &y, NULL, 0) != GF_OK) abort();
             if (gf_ds_n_classes(ds) > 0 && (y < 0 || y >= gf_ds_n_classes(ds))) abort();
+            if (gf_ds_n_classes(ds) > 100) abort();
         }
         for (int k = 0; k < gf_ds_n_classes(ds); k++)
             if (!gf_ds_class_name(ds, k)) abort();

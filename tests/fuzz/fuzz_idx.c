@@ -1,13 +1,17 @@
 /* libFuzzer target for the IDX reader (plain or gzip): any file content gives either a
  * consistent gf_idx (dims multiply to numel, every byte readable) or an error message — never
  * a crash, a leak or a huge allocation before the bytes exist. gf_idx_read takes a path, so the
- * input goes through one scratch file per process. */
+ * input goes through one scratch file per process. An input that starts with "GZ:" is gzipped
+ * (the rest) before it is written: mutations of raw gzip bytes rarely survive the CRC, so this
+ * is how the fuzzer reaches the reader's gzip paths (header against compressed size, the
+ * ratio watched as the data streams) with IDX content of its choosing. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "graft/graft.h"
 #include "graft/data.h"
@@ -35,10 +39,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         /* a gzip bomb of 1 MiB or more would otherwise land in the user's cache */
         setenv("GRAFT_IDX_CACHE", "0", 1);
     }
-    FILE *f = fopen(scratch, "wb");
-    if (!f) abort();
-    if (size && fwrite(data, 1, size, f) != size) abort();
-    fclose(f);
+    if (size >= 3 && memcmp(data, "GZ:", 3) == 0) {
+        gzFile g = gzopen(scratch, "wb");
+        if (!g) abort();
+        if (size > 3 && gzwrite(g, data + 3, (unsigned)(size - 3)) != (int)(size - 3)) abort();
+        gzclose(g);
+    } else {
+        FILE *f = fopen(scratch, "wb");
+        if (!f) abort();
+        if (size && fwrite(data, 1, size, f) != size) abort();
+        fclose(f);
+    }
     gf_idx x;
     memset(&x, 0xA5, sizeof x); /* the reader must set every field it promises */
     if (gf_idx_read(ctx, scratch, &x) == GF_OK) {

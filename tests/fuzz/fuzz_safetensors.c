@@ -14,6 +14,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         gf_ctx_params p = gf_ctx_default_params();
         p.n_threads = 1;
         p.arena_bytes = 1 << 16;
+        /* low enough for inputs of the fuzzer's size to reach the JSON budget */
+        p.limits.json_nodes = 1 << 12;
+        p.limits.json_depth = 16;
         ctx = gf_ctx_new(&p);
     }
     /* an exact-size heap copy lets ASan catch any read past the end */

@@ -121,6 +121,7 @@ typedef struct cli_opts {
     int n_task;
     const char *mt_mode;      /* "interleave", "sum" */
     bool no_baselines;
+    gf_limits limits;         /* --max */
     /* arguments that are not options (inspect FILE, predict FILE...) */
     const char *args[CLI_MAX_LIST];
     int n_args;
@@ -181,14 +182,23 @@ int cli_parse_i64_list(const char *s, int64_t lo, int64_t hi, int64_t *out, int 
 /* Checks a file named on the command line exists and is a regular file: else prints the usage
  * error (naming the option) and returns CLI_USAGE; CLI_CONTINUE when fine. */
 int cli_check_input(const char *cmd, const char *option, const char *path);
-/* Checks an output file's folder exists and is writable (and the path is not a folder). */
+/* Checks an output file before any work: its folder exists and is writable, the path does not
+ * end in '/', and if it exists it is a regular file (graft replaces a file by renaming a new
+ * one over it, which would turn a device, FIFO or link into a plain file). */
 int cli_check_output(const char *cmd, const char *option, const char *path);
-/* Checks an output folder: it exists and is writable, or its parent does. */
-int cli_check_output_dir(const char *cmd, const char *option, const char *dir);
+/* Checks an output folder: it exists and is writable, or its parent does; `files` (NULL or a
+ * NULL-terminated list of names graft writes in it) pass cli_check_output's test. */
+int cli_check_output_dir(const char *cmd, const char *option, const char *dir,
+                         const char *const *files);
+/* The files graft writes into a --report and a --lora-out folder. */
+extern const char *const cli_report_files[], *const cli_lora_files[];
 bool cli_is_dir(const char *path);
 bool cli_is_file(const char *path);
-/* A new malloc'd copy of a whole file (NUL-terminated, *len without it), or NULL (errno). */
-char *cli_read_file(const char *path, size_t *len);
+/* A new malloc'd copy of a whole file (NUL-terminated, *len without it), or NULL (errno;
+ * EFBIG past max bytes). */
+char *cli_read_file(const char *path, size_t max, size_t *len);
+/* The largest model spec file read (as gf_spec_load). */
+#define CLI_SPEC_MAX_BYTES ((size_t)16 << 20)
 
 /* ---- Ctrl-C --------------------------------------------------------------------------------- */
 

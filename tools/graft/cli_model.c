@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,7 +84,10 @@ bool cli_meta_read(const char *cmd, const gf_st_file *f, cli_meta *m) {
         int n = read_numbers(a, num, 4);
         cJSON_Delete(a);
         if (n < 1) bad = "graft.hidden";
-        for (int i = 0; i < n; i++) m->hidden[i] = (int)num[i];
+        for (int i = 0; i < n; i++) {
+            if (!(num[i] >= 1 && num[i] <= (1 << 30))) bad = "graft.hidden";
+            else m->hidden[i] = (int)num[i];
+        }
     }
     if ((v = gf_st_metadata_get(f, "graft.input"))) {
         cJSON *a = cJSON_Parse(v);
@@ -91,7 +95,11 @@ bool cli_meta_read(const char *cmd, const gf_st_file *f, cli_meta *m) {
         cJSON_Delete(a);
         if (n < 1) bad = "graft.input";
         m->in_ndim = n > 0 ? n : 0;
-        for (int i = 0; i < m->in_ndim; i++) m->in_shape[i] = (int64_t)num[i];
+        for (int i = 0; i < m->in_ndim; i++) {
+            /* a size from the file: in range before the conversion (out of range is undefined) */
+            if (!(num[i] >= 1 && num[i] <= 2147483647.0)) bad = "graft.input";
+            else m->in_shape[i] = (int64_t)num[i];
+        }
     }
     if ((v = gf_st_metadata_get(f, "graft.classes"))) {
         int n = read_names(v, &m->class_names);
@@ -218,7 +226,9 @@ int cli_model_build(gf_ctx *ctx, const cli_opts *o, const char *arg, const cli_m
             zoo = arg;
         } else if (cli_is_file(arg)) {
             size_t len;
-            owned = cli_read_file(arg, &len);
+            owned = cli_read_file(arg, CLI_SPEC_MAX_BYTES, &len);
+            if (!owned && errno == EFBIG)
+                return cli_fail(cmd, "--model %s: a model spec may be at most 16 MiB", arg);
             if (!owned) return cli_fail(cmd, "--model %s: cannot read it", arg);
             spec_text = owned;
             out->spec_path = dup_str(arg);

@@ -28,7 +28,7 @@ enum {
     O_TEACHER, O_TEACHER_MODEL, O_STUDENT_MODEL, O_TEMPERATURE, O_ALPHA,
     O_INPUT, O_TOP_K, O_PART,
     O_STRATEGIES, O_LABELS, O_SEEDS, O_WORK_DIR, O_DETAILS, O_QUICK, O_NO_CACHE, O_PRETRAINED,
-    O_TASK, O_MT_MODE, O_NO_BASELINES, O_LIST_OPTIONS,
+    O_TASK, O_MT_MODE, O_NO_BASELINES, O_LIST_OPTIONS, O_MAX,
 };
 
 typedef struct opt_def {
@@ -214,6 +214,10 @@ static const opt_def opts[] = {
      "mode)"},
     {"seed", required_argument, O_SEED, G_COMMON, "S",
      "seed of initialisation, splits, shuffling and augmentation (default 0)"},
+    {"max", required_argument, O_MAX, G_COMMON, "NAME=N[,...]",
+     "change a limit on untrusted input (the error that hits one ends in \"(limit NAME)\"): "
+     "params (2^28), activation (values per example, 2^26), data-bytes (2^32), gzip-ratio (100), "
+     "json-nodes (2^21), json-depth (64), header-bytes (10^8), classes (10000); docs/SECURITY.md"},
     {"json", no_argument, O_JSON, G_COMMON, NULL,
      "print a machine-readable JSON summary on stdout instead of tables"},
     {"quiet", no_argument, O_QUIET, G_COMMON, NULL, "no progress or log lines on stderr"},
@@ -336,6 +340,32 @@ void cli_opts_init(cli_opts *o, const char *cmd) {
     o->top_k = 3;
     o->part = "test";
     o->mt_mode = "interleave";
+    o->limits = gf_limits_default();
+}
+
+/* --max NAME=N[,NAME=N...]: N a whole number >= 1 ("2e9" and "4294967296" alike). */
+static int apply_max(cli_opts *o, const char *v) {
+    const char *p = v;
+    while (*p) {
+        const char *e = strchr(p, ','), *eq = strchr(p, '=');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        char name[32], num[32];
+        double d = 0;
+        bool ok = eq && eq < p + len && (size_t)(eq - p) < sizeof name &&
+                  len - (size_t)(eq - p) - 1 < sizeof num;
+        if (ok) {
+            snprintf(name, sizeof name, "%.*s", (int)(eq - p), p);
+            snprintf(num, sizeof num, "%.*s", (int)(len - (size_t)(eq - p) - 1), eq + 1);
+            ok = cli_parse_f64(num, 1, 9.2e18, &d) && d == floor(d) &&
+                 gf_limits_set(&o->limits, name, (int64_t)d);
+        }
+        if (!ok)
+            return cli_usage_error(o->cmd, "--max: '%.*s' is not NAME=N with N >= 1 and NAME one of "
+                                           "params, activation, data-bytes, gzip-ratio, json-nodes, "
+                                           "json-depth, header-bytes, classes", (int)len, p);
+        p += len + (e ? 1 : 0);
+    }
+    return CLI_CONTINUE;
 }
 
 static const char *opt_name(int id) {
@@ -549,6 +579,7 @@ static int apply(cli_opts *o, int id, const char *v) {
         o->mt_mode = v;
         break;
     case O_NO_BASELINES: o->no_baselines = true; break;
+    case O_MAX: return apply_max(o, v);
     default: return cli_usage_error(cmd, "internal: option %d not handled", id);
     }
 #undef NEED_INT

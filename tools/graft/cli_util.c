@@ -43,10 +43,40 @@ static void parent_of(const char *path, char *buf, size_t cap) {
     else *slash = '\0';
 }
 
+const char *const cli_report_files[] = {"index.html", NULL};
+const char *const cli_lora_files[] = {"adapter_model.safetensors", "adapter_config.json", NULL};
+
+static const char *kind_of(mode_t m) {
+    if (S_ISLNK(m)) return "a symbolic link";
+    if (S_ISCHR(m)) return "a character device";
+    if (S_ISBLK(m)) return "a block device";
+    if (S_ISFIFO(m)) return "a FIFO";
+    if (S_ISSOCK(m)) return "a socket";
+    return "not a regular file";
+}
+
+/* An existing path that graft's write (a new file renamed over it) must not replace. */
+static int check_replaceable(const char *cmd, const char *option, const char *shown,
+                             const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return CLI_CONTINUE;
+    if (S_ISDIR(st.st_mode))
+        return cli_usage_error(cmd, "%s %s: %s is a folder; give a file name", option, shown, path);
+    if (!S_ISREG(st.st_mode))
+        return cli_usage_error(cmd, "%s %s: %s exists and is %s; graft replaces only regular files "
+                                    "(remove it or choose another name)",
+                               option, shown, path, kind_of(st.st_mode));
+    return CLI_CONTINUE;
+}
+
 int cli_check_output(const char *cmd, const char *option, const char *path) {
     char dir[4096];
     if (!path[0]) return cli_usage_error(cmd, "%s: empty path", option);
-    if (cli_is_dir(path)) return cli_usage_error(cmd, "%s %s: is a folder; give a file name", option, path);
+    if (path[strlen(path) - 1] == '/')
+        return cli_usage_error(cmd, "%s %s: ends with '/', which names a folder; give a file name",
+                               option, path);
+    int rc = check_replaceable(cmd, option, path, path);
+    if (rc != CLI_CONTINUE) return rc;
     parent_of(path, dir, sizeof dir);
     if (!cli_is_dir(dir))
         return cli_usage_error(cmd, "%s %s: the folder %s does not exist", option, path, dir);
@@ -56,15 +86,25 @@ int cli_check_output(const char *cmd, const char *option, const char *path) {
     return CLI_CONTINUE;
 }
 
-int cli_check_output_dir(const char *cmd, const char *option, const char *dir) {
+int cli_check_output_dir(const char *cmd, const char *option, const char *dir,
+                         const char *const *files) {
     if (!dir[0]) return cli_usage_error(cmd, "%s: empty path", option);
     if (cli_is_dir(dir)) {
         if (access(dir, W_OK | X_OK) != 0)
             return cli_usage_error(cmd, "%s %s: cannot write into it: %s", option, dir,
                                    strerror(errno));
+        for (int i = 0; files && files[i]; i++) {
+            char p[4400];
+            snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+            int rc = check_replaceable(cmd, option, dir, p);
+            if (rc != CLI_CONTINUE) return rc;
+        }
         return CLI_CONTINUE;
     }
-    if (cli_is_file(dir)) return cli_usage_error(cmd, "%s %s: is a file, not a folder", option, dir);
+    struct stat st;
+    if (lstat(dir, &st) == 0)
+        return cli_usage_error(cmd, "%s %s: is %s, not a folder", option, dir,
+                               S_ISREG(st.st_mode) ? "a file" : kind_of(st.st_mode));
     char parent[4096];
     parent_of(dir, parent, sizeof parent);
     if (!cli_is_dir(parent))
@@ -75,7 +115,7 @@ int cli_check_output_dir(const char *cmd, const char *option, const char *dir) {
     return CLI_CONTINUE;
 }
 
-char *cli_read_file(const char *path, size_t *len) {
+char *cli_read_file(const char *path, size_t max, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     size_t cap = 4096, n = 0;
@@ -84,6 +124,12 @@ char *cli_read_file(const char *path, size_t *len) {
         size_t got = fread(buf + n, 1, cap - n - 1, f);
         n += got;
         if (got == 0) break;
+        if (n > max) { /* a huge file, or a device that never ends */
+            free(buf);
+            fclose(f);
+            errno = EFBIG;
+            return NULL;
+        }
         if (n + 1 == cap) {
             char *nb = realloc(buf, cap * 2);
             if (!nb) {

@@ -315,8 +315,8 @@ int cmd_compare(cli_opts *o) {
     if (rc != CLI_CONTINUE) return rc;
     if (o->from && (rc = cli_check_input(cmd, "--pretrained", o->from)) != CLI_CONTINUE) return rc;
     if (o->teacher && (rc = cli_check_input(cmd, "--teacher", o->teacher)) != CLI_CONTINUE) return rc;
-    if (o->report && (rc = cli_check_output_dir(cmd, "--report", o->report)) != CLI_CONTINUE) return rc;
-    if (o->work_dir && (rc = cli_check_output_dir(cmd, "--work-dir", o->work_dir)) != CLI_CONTINUE)
+    if (o->report && (rc = cli_check_output_dir(cmd, "--report", o->report, cli_report_files)) != CLI_CONTINUE) return rc;
+    if (o->work_dir && (rc = cli_check_output_dir(cmd, "--work-dir", o->work_dir, NULL)) != CLI_CONTINUE)
         return rc;
     if (o->augment) return cli_usage_error(cmd, "--augment is not used by compare");
     gf_ctx *ctx = cli_context(o);

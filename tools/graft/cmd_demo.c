@@ -174,7 +174,8 @@ int cmd_demo(cli_opts *o) {
     const char *cmd = o->cmd;
     const demo_budget *b = o->quick ? &quick_budget : &full_budget;
     const char *report = o->report ? o->report : "graft-demo-report";
-    int rc = cli_check_output_dir(cmd, "--report", report);
+    static const char *const demo_files[] = {"index.html", "digits-cnn-small.safetensors", NULL};
+    int rc = cli_check_output_dir(cmd, "--report", report, o->out ? cli_report_files : demo_files);
     if (rc == CLI_CONTINUE) rc = cli_check_strategy_epochs(o, "scratch,probe,finetune,fastai,lora");
     if (rc != CLI_CONTINUE) return rc;
     char out[4352];

@@ -78,7 +78,7 @@ int cmd_finetune(cli_opts *o) {
     int rc = cli_check_input(cmd, "--from", o->from);
     if (rc != CLI_CONTINUE || (rc = cli_check_train_paths(o)) != CLI_CONTINUE) return rc;
     if (o->delta && !o->out) return cli_usage_error(cmd, "--delta needs --out");
-    if (o->lora_out && (rc = cli_check_output_dir(cmd, "--lora-out", o->lora_out)) != CLI_CONTINUE)
+    if (o->lora_out && (rc = cli_check_output_dir(cmd, "--lora-out", o->lora_out, cli_lora_files)) != CLI_CONTINUE)
         return rc;
     if ((o->lora_out || o->lora_targets || o->lora_alpha > 0 || o->lora_dropout > 0) && !o->lora_rank)
         return cli_usage_error(cmd, "the --lora-* options need --lora-rank");

@@ -27,7 +27,10 @@ static bool is_image(const char *path) {
 static int64_t read_csv_rows(const cli_opts *o, const char *path, const cli_meta *meta, int64_t F,
                              float **x, int64_t *n_x, int64_t **line_of) {
     size_t len;
-    char *text = cli_read_file(path, &len);
+    char *text = cli_read_file(path, (size_t)o->limits.data_bytes, &len);
+    if (!text && errno == EFBIG)
+        return cli_fail(o->cmd, "%s: more than %lld bytes (limit data-bytes)", path,
+                        (long long)o->limits.data_bytes), -1;
     if (!text) return cli_fail(o->cmd, "%s: %s", path, strerror(errno)), -1;
     int *col = NULL; /* col[j]: the field holding feature j */
     int64_t rows = 0, line = 0;

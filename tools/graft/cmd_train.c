@@ -12,6 +12,7 @@ gf_ctx *cli_context(const cli_opts *o) {
     gf_ctx_params cp = gf_ctx_default_params();
     cp.n_threads = o->threads;
     cp.seed = o->seed;
+    cp.limits = o->limits;
     gf_ctx *ctx = gf_ctx_new(&cp);
     if (!ctx) cli_fail(o->cmd, "out of memory creating a context");
     return ctx;
@@ -21,9 +22,9 @@ int cli_check_train_paths(const cli_opts *o) {
     int rc = CLI_CONTINUE;
     if (o->out && (rc = cli_check_output(o->cmd, "--out", o->out)) != CLI_CONTINUE) return rc;
     if (o->checkpoint_dir &&
-        (rc = cli_check_output_dir(o->cmd, "--checkpoint-dir", o->checkpoint_dir)) != CLI_CONTINUE)
+        (rc = cli_check_output_dir(o->cmd, "--checkpoint-dir", o->checkpoint_dir, NULL)) != CLI_CONTINUE)
         return rc;
-    if (o->report && (rc = cli_check_output_dir(o->cmd, "--report", o->report)) != CLI_CONTINUE)
+    if (o->report && (rc = cli_check_output_dir(o->cmd, "--report", o->report, cli_report_files)) != CLI_CONTINUE)
         return rc;
     if (o->resume && !cli_is_dir(o->resume) &&
         (rc = cli_check_input(o->cmd, "--resume", o->resume)) != CLI_CONTINUE)

@@ -131,6 +131,8 @@ static void usage(FILE *f) {
     for (const cli_command *c = cli_commands; c->name; c++)
         fprintf(f, "  %-10s %s\n", c->name, c->summary);
     fprintf(f, "\nstart with:  graft demo --quick\n"
+               "untrusted files: what a file may make graft allocate is limited (an error says\n"
+               "\"(limit NAME)\"); every command's --max NAME=N changes a limit (docs/SECURITY.md).\n"
                "exit status: 0 success, 1 the run failed, 2 bad usage. docs/CLI.md has more.\n");
 }
 
