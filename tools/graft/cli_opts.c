@@ -196,7 +196,7 @@ static const opt_def opts[] = {
     {"details", no_argument, O_DETAILS, G_COMPARE, NULL,
      "also print every seed's numbers and the confusion matrices"},
     {"quick", no_argument, O_QUICK, G_DEMO, NULL,
-     "a small demo (< 30 s on 2 cores): 10,000 pretraining images, labels 10,100, 500 test digits"},
+     "a small demo (~20 s on 2 cores): 10,000 pretraining images, labels 10,100, 500 test digits"},
     {"no-cache", no_argument, O_NO_CACHE, G_DEMO, NULL,
      "pretrain again even when ~/.cache/graft holds the pretrained model"},
     {"task", required_argument, O_TASK, G_MULTI, "NAME=SPEC",
