@@ -112,6 +112,11 @@ expect_rc 0 "train a spec on images with --augment and --report"
 expect_out "accuracy         1.0000" "the spec model separates the shapes"
 expect_file "$T/rep/index.html" "train --report"
 if grep -q "<svg" "$T/rep/index.html"; then ok; else bad "report has charts"; fi
+# BatchNorm statistics are buffers, not parameters (a torchvision-style ResNet's state_dict)
+run "$G" inspect "$SRC/tests/fixtures/interop/resnet-mini.safetensors" --json
+expect_rc 0 "inspect a ResNet state_dict"
+json "d['buffers'] == sum(t['numel'] for t in d['tensors'] if t['name'].rsplit('.', 1)[-1] in ('running_mean', 'running_var', 'num_batches_tracked')) > 0" "inspect: BatchNorm statistics counted as buffers"
+json "d['parameters'] + d['buffers'] == sum(t['numel'] for t in d['tensors'])" "inspect: parameters and buffers add up"
 run "$G" inspect "$S"
 expect_rc 0 "inspect weights"
 expect_out "features.0.weight" "inspect lists tensors"

@@ -16,6 +16,11 @@ fails() { # STATUS DESCRIPTION TEXT_IN_STDERR -- command...
 
 # ---- the command line --------------------------------------------------------------------------
 fails 2 "unknown command" "unknown command 'trian'" -- "$G" trian
+expect_err "did you mean 'train'?" "a misspelt command gets the nearest one"
+fails 2 "unknown command, far from any" "unknown command 'frobnicate'" -- "$G" frobnicate
+if grep -q "did you mean" "$T/err"; then bad "no hint for a word near no command"; else ok; fi
+fails 2 "misspelt option" "did you mean '--epochs'?" -- "$G" train --epocs 3
+fails 2 "misspelt option, underscore" "did you mean '--per-class'?" -- "$G" finetune --per_class 3
 fails 2 "unknown option" "unknown option '--epoch-count'" -- "$G" train --epoch-count 3
 expect_err "Try 'graft train --help'" "unknown option hints at --help"
 fails 2 "option of another command" "'--weights' does not apply to graft train" -- "$G" train --weights x

@@ -41,6 +41,7 @@ enum {
     G_DATASRC = 1 << 18, /* --data */
     G_LORA_FT = 1 << 19, /* --lora-dropout --lora-out (finetune only) */
     G_STUDENT = 1 << 20, /* --student-model (distill only) */
+    G_TRAINDATA = 1 << 21, /* --per-class --augment (commands that train) */
 };
 /* What a training command takes. */
 #define G_TRAIN (G_OPTIM | G_SCHED | G_CKPT | G_OUT | G_LOSS)
@@ -141,6 +142,11 @@ typedef struct cli_command {
 
 extern const cli_command cli_commands[];
 const cli_command *cli_find_command(const char *name);
+
+/* The candidate nearest to word (edit distance, '_' and '-' alike, case ignored) when it is
+ * near enough to be a typo of it (at most 1 edit for short words, a third of the length for
+ * longer ones), else NULL. For "did you mean" hints. */
+const char *cli_nearest(const char *word, const char *const *candidates, int n);
 
 /* Defaults for every field. */
 void cli_opts_init(cli_opts *o, const char *cmd);

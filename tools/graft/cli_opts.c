@@ -48,7 +48,7 @@ static const opt_def opts[] = {
      "images:DIR (see DATA SPECS below)"},
     {"classes", required_argument, O_CLASSES, G_DATA, "LIST",
      "keep only these classes, relabelled 0..k-1: labels, ranges, names (\"5-9\", \"0,2,cat\")"},
-    {"per-class", required_argument, O_PER_CLASS, G_DATA, "N",
+    {"per-class", required_argument, O_PER_CLASS, G_TRAINDATA, "N",
      "train on N random examples of each class (few-label learning)"},
     {"split", required_argument, O_SPLIT, G_DATA, "TR,VA,TE",
      "train/val/test fractions for data without its own test set (default 0.8,0,0.2); "
@@ -71,7 +71,7 @@ static const opt_def opts[] = {
     {"follow-links", no_argument, O_FOLLOW_LINKS, G_DATA, NULL,
      "images: follow symbolic links that lead outside the data folder (default: skip them and "
      "say how many were skipped)"},
-    {"augment", optional_argument, O_AUGMENT, G_DATA, "[=LIST]",
+    {"augment", optional_argument, O_AUGMENT, G_TRAINDATA, "[=LIST]",
      "augment training images: crop (random crop, padding H/8), flip (horizontal), affine, "
      "erase; --augment alone is crop,flip"},
     {"normalize", required_argument, O_NORMALIZE, G_DATA, "MODE",
@@ -231,7 +231,7 @@ static const struct {
     unsigned group;
     const char *title;
 } group_titles[] = {
-    {G_DATASRC | G_DATA, "data"},       {G_MODEL, "model"},        {G_WEIGHTS, "weights"},
+    {G_DATASRC | G_DATA | G_TRAINDATA, "data"}, {G_MODEL, "model"},        {G_WEIGHTS, "weights"},
     {G_FT, "fine-tuning"},  {G_LORA | G_LORA_FT, "LoRA"},          {G_DISTILL | G_STUDENT, "distillation"},
     {G_OPTIM, "optimizer"}, {G_SCHED, "schedule"},  {G_LOSS, "loss"},
     {G_CKPT, "checkpoints and stopping"}, {G_OUT, "output"},  {G_PREDICT, "prediction"}, {G_EVAL, "evaluation"},
@@ -629,6 +629,14 @@ int cli_parse(const cli_command *c, int argc, char **argv, cli_opts *o) {
                 if (strcmp(opts[i].name, nm) == 0)
                     return cli_usage_error(c->name, "option '%s' does not apply to graft %s",
                                            shown, c->name);
+            if (nm) {
+                const char *names[N_OPTS];
+                for (int i = 0; i < n; i++) names[i] = lo[i].name;
+                const char *near = cli_nearest(nm, names, n);
+                if (near)
+                    return cli_usage_error(c->name, "unknown option '%s' (did you mean '--%s'?)",
+                                           shown, near);
+            }
             return cli_usage_error(c->name, "unknown option '%s'", shown);
         }
         int rc = apply(o, id, optarg);

@@ -1,6 +1,8 @@
 /* Shared helpers of the graft tool: checks of the files named on the command line, Ctrl-C,
  * JSON output and the progress display (a bar on a terminal, one line per epoch otherwise). */
 #define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
+#include <limits.h>
 #include "cli.h"
 
 #include <errno.h>
@@ -13,6 +15,50 @@
 #include <unistd.h>
 
 /* ---- files -------------------------------------------------------------------------------- */
+
+static char fold(char c) {
+    if (c == '_') return '-';
+    return (char)tolower((unsigned char)c);
+}
+
+/* Edit distance counting a swap of neighbours as one edit ("trian" is 1 from "train"), over
+ * three rows of at most CLI_NEAR_MAX + 1 cells (longer words: no hint). */
+#define CLI_NEAR_MAX 64
+static int edit_distance(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > CLI_NEAR_MAX || lb > CLI_NEAR_MAX) return INT_MAX;
+    int rows[3][CLI_NEAR_MAX + 1];
+    int *prev2 = rows[0], *prev = rows[1], *cur = rows[2];
+    for (size_t j = 0; j <= lb; j++) prev[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = (int)i;
+        for (size_t j = 1; j <= lb; j++) {
+            int cost = fold(a[i - 1]) != fold(b[j - 1]);
+            int d = prev[j - 1] + cost;
+            if (prev[j] + 1 < d) d = prev[j] + 1;
+            if (cur[j - 1] + 1 < d) d = cur[j - 1] + 1;
+            if (i > 1 && j > 1 && fold(a[i - 1]) == fold(b[j - 2]) &&
+                fold(a[i - 2]) == fold(b[j - 1]) && prev2[j - 2] + 1 < d)
+                d = prev2[j - 2] + 1;
+            cur[j] = d;
+        }
+        int *t = prev2;
+        prev2 = prev, prev = cur, cur = t;
+    }
+    return prev[lb];
+}
+
+const char *cli_nearest(const char *word, const char *const *candidates, int n) {
+    const char *best = NULL;
+    int best_d = INT_MAX;
+    for (int i = 0; i < n; i++) {
+        int d = edit_distance(word, candidates[i]);
+        if (d < best_d) best_d = d, best = candidates[i];
+    }
+    size_t len = strlen(word);
+    int allowed = len <= 4 ? 1 : (int)(len / 3);
+    return best && best_d <= allowed ? best : NULL;
+}
 
 bool cli_is_dir(const char *path) {
     struct stat st;

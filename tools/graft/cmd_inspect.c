@@ -4,12 +4,24 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "graft/spec.h"
 
+/* BatchNorm's running statistics and step count are buffers, not parameters (PyTorch's
+ * state_dict names; graft writes the same). */
+static bool is_buffer(const char *name) {
+    static const char *const suffixes[] = {"running_mean", "running_var", "num_batches_tracked"};
+    const char *last = strrchr(name, '.');
+    last = last ? last + 1 : name;
+    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++)
+        if (strcmp(last, suffixes[i]) == 0) return true;
+    return false;
+}
+
 static void print_table(const gf_st_file *f) {
-    int64_t total = 0;
+    int64_t total = 0, buffers = 0;
     uint64_t bytes = 0;
     size_t w = 4;
     for (int i = 0; i < gf_st_count(f); i++) {
@@ -24,7 +36,7 @@ static void print_table(const gf_st_file *f) {
         gf_dims_str(t->ndim, t->shape, shape, sizeof shape);
         printf("%-*s  %-5s  %-20s  %12llu\n", (int)w, t->name, gf_st_dtype_name(t->dtype), shape,
                (unsigned long long)(t->end - t->begin));
-        total += t->numel;
+        *(is_buffer(t->name) ? &buffers : &total) += t->numel;
         bytes += t->end - t->begin;
     }
     if (gf_st_metadata_count(f)) {
@@ -32,13 +44,14 @@ static void print_table(const gf_st_file *f) {
         for (int i = 0; i < gf_st_metadata_count(f); i++)
             printf("  %s = %s\n", gf_st_metadata_key(f, i), gf_st_metadata_value(f, i));
     }
-    printf("\n%d tensors, %lld parameters, %llu bytes of data\n", gf_st_count(f), (long long)total,
-           (unsigned long long)bytes);
+    printf("\n%d tensors, %lld parameters", gf_st_count(f), (long long)total);
+    if (buffers) printf(", %lld buffer values (BatchNorm statistics)", (long long)buffers);
+    printf(", %llu bytes of data\n", (unsigned long long)bytes);
 }
 
 static int print_json(const gf_st_file *f) {
     cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "tensors");
-    int64_t total = 0;
+    int64_t total = 0, buffers = 0;
     uint64_t bytes = 0;
     for (int i = 0; i < gf_st_count(f); i++) {
         const gf_st_info *t = gf_st_get(f, i);
@@ -48,8 +61,9 @@ static int print_json(const gf_st_file *f) {
         cJSON_AddItemToObject(o, "shape", cli_json_shape(t->ndim, t->shape));
         cJSON_AddNumberToObject(o, "numel", (double)t->numel);
         cJSON_AddNumberToObject(o, "bytes", (double)(t->end - t->begin));
+        cJSON_AddBoolToObject(o, "buffer", is_buffer(t->name));
         cJSON_AddItemToArray(arr, o);
-        total += t->numel;
+        *(is_buffer(t->name) ? &buffers : &total) += t->numel;
         bytes += t->end - t->begin;
     }
     cJSON *meta = cJSON_AddObjectToObject(root, "metadata");
@@ -57,6 +71,7 @@ static int print_json(const gf_st_file *f) {
         cJSON_AddStringToObject(meta, gf_st_metadata_key(f, i), gf_st_metadata_value(f, i));
     cJSON_AddNumberToObject(root, "tensor_count", gf_st_count(f));
     cJSON_AddNumberToObject(root, "parameters", (double)total);
+    cJSON_AddNumberToObject(root, "buffers", (double)buffers);
     cJSON_AddNumberToObject(root, "bytes", (double)bytes);
     return cli_json_print(root);
 }

