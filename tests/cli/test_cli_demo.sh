@@ -24,6 +24,12 @@ expect_out "test accuracy" "demo prints the table"
 for s in scratch probe finetune fastai lora; do expect_out "$s " "demo runs $s"; done
 expect_out "what to try next:" "demo says what to try next"
 expect_out "graft finetune --from" "demo suggests graft finetune"
+# each suggested command runs as printed: the program it names is on PATH or is that file
+while read -r prog _; do
+    if command -v "$prog" >/dev/null 2>&1 || [ -x "$prog" ]; then ok; else
+        bad "demo suggests '$prog ...', which is neither on PATH nor a file here"
+    fi
+done < <(sed -n '/^what to try next:/,$p' "$T/out" | grep -E '^  [^ ]*graft ' | sed 's/^  //')
 expect_err "step 1/3: pretraining" "demo pretrains the first time"
 expect_file "$R/index.html" "demo writes the report"
 expect_file "$R/digits-cnn-small.safetensors" "demo saves the weights"

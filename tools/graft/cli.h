@@ -148,6 +148,10 @@ const cli_command *cli_find_command(const char *name);
  * longer ones), else NULL. For "did you mean" hints. */
 const char *cli_nearest(const char *word, const char *const *candidates, int n);
 
+/* How the user can run this graft again: "graft" when PATH finds this binary, else its path
+ * (relative to the working folder when inside it, like "build/graft"). */
+void cli_self_command(char *buf, size_t cap);
+
 /* Defaults for every field. */
 void cli_opts_init(cli_opts *o, const char *cmd);
 /* Parses argv (argv[0] = the command) with getopt_long against the command's groups. Returns

@@ -1,5 +1,6 @@
 /* Shared helpers of the graft tool: checks of the files named on the command line, Ctrl-C,
  * JSON output and the progress display (a bar on a terminal, one line per epoch otherwise). */
+#define _DEFAULT_SOURCE /* realpath */
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
 #include <limits.h>
@@ -58,6 +59,26 @@ const char *cli_nearest(const char *word, const char *const *candidates, int n) 
     size_t len = strlen(word);
     int allowed = len <= 4 ? 1 : (int)(len / 3);
     return best && best_d <= allowed ? best : NULL;
+}
+
+void cli_self_command(char *buf, size_t cap) {
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    snprintf(buf, cap, "graft");
+    if (n <= 0) return;
+    self[n] = 0;
+    const char *path = getenv("PATH");
+    while (path && *path) { /* is the graft that PATH finds this one? */
+        size_t len = strcspn(path, ":");
+        char cand[4200], real[4096];
+        snprintf(cand, sizeof cand, "%.*s/graft", (int)(len < 4000 ? len : 4000), path);
+        if (len > 0 && realpath(cand, real) && strcmp(real, self) == 0) return;
+        path += len + (path[len] == ':');
+    }
+    char cwd[4096];
+    size_t cl = getcwd(cwd, sizeof cwd) ? strlen(cwd) : 0;
+    if (cl > 0 && strncmp(self, cwd, cl) == 0 && self[cl] == '/') snprintf(buf, cap, "%s", self + cl + 1);
+    else snprintf(buf, cap, "%s", self);
 }
 
 bool cli_is_dir(const char *path) {

