@@ -44,7 +44,11 @@ if have_fashion; then
     expect_rc 1 "Ctrl-C: exit 1"
     if grep -q "interrupted; checkpoint" "$T/int.err"; then ok; else bad "Ctrl-C: says where the checkpoint is"; fi
     if ls "$T/ck3"/ckpt-*.safetensors >/dev/null 2>&1; then ok; else bad "Ctrl-C writes a checkpoint"; fi
-    expect_no_file "$T/int.safetensors" "Ctrl-C: no --out"
+    expect_file "$T/int.safetensors" "Ctrl-C: --out keeps the weights of the last step"
+    if grep -q "wrote the weights of the last step to $T/int.safetensors" "$T/int.err"; then ok
+    else bad "Ctrl-C: says what it wrote to --out"; fi
+    run "$G" eval --weights "$T/int.safetensors" --data fashion-mnist --limit 200 $TH --quiet
+    expect_rc 0 "Ctrl-C: the interrupted run's --out evaluates"
     expect_clean_dir "$T/ck3" "Ctrl-C: no temporary files"
     if grep -q "interrupted" "$T/int.out"; then ok; else bad "Ctrl-C: the summary says interrupted"; fi
     if ls "$T/ck3"/ckpt-e000000-b*.safetensors 2>/dev/null | grep -qv b000000000; then ok

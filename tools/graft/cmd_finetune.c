@@ -326,7 +326,11 @@ int cmd_finetune(cli_opts *o) {
     }
     const char *written = NULL;
     int n_delta = 0;
-    if (o->out && !fo.interrupted) {
+    if (o->out && (!fo.interrupted || fo.res.steps > 0)) { /* Ctrl-C: the last step's weights */
+        if (fo.interrupted)
+            cli_log(o, "graft finetune: interrupted after %lld steps (%d full epochs); writing the "
+                       "weights of the last step to %s\n", (long long)fo.res.steps,
+                    fo.res.epochs_run, o->out);
         cJSON *map = cJSON_CreateObject();
         if (o->strip_prefix) cJSON_AddStringToObject(map, "strip_prefix", o->strip_prefix);
         cJSON *ren = cJSON_AddArrayToObject(map, "rename");

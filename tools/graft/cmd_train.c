@@ -136,13 +136,19 @@ int cmd_train(cli_opts *o) {
                         : cli_evaluate(ctx, o->cmd, cm.m, eval_ds, d.eval_tf, o->batch, &ev);
     if (rc != CLI_CONTINUE) goto out_model;
     const char *written = NULL;
-    if (o->out && !fo.interrupted) {
+    /* Ctrl-C keeps what was learned (like Keras' ModelCheckpoint): the weights of the last
+     * step go to --out, so finished epochs are never thrown away */
+    if (o->out && (!fo.interrupted || fo.res.steps > 0)) {
         char ep[32];
         snprintf(ep, sizeof ep, "%d", fo.res.epochs_run);
         const char *extra[] = {"graft.epochs", ep};
         rc = cli_save_weights(ctx, o, &cm, &d, o->out, extra, 1);
         if (rc != CLI_CONTINUE) goto out_model;
         written = o->out;
+        if (fo.interrupted)
+            cli_log(o, "graft train: interrupted after %lld steps (%d full epochs); wrote the "
+                       "weights of the last step to %s\n", (long long)fo.res.steps,
+                    fo.res.epochs_run, o->out);
     }
     if (o->report) {
         rc = cli_report_run(ctx, o, cm.spec_path ? cm.spec_path : cm.name, &d, &fo, part, &ev,
