@@ -7,11 +7,23 @@
 
 #include "graft/checkpoint.h"
 #include "graft/loader.h"
+#include "graft/nn.h"
+#include "graft/optim.h"
 #include "graft/sched.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ---- an optimizer over a module ------------------------------------------------------------ */
+
+/* New optimizer over every parameter of m (gf_module_named_tensors order, frozen ones included:
+ * they carry no state until they are unfrozen), grouped by specs as gf_optim_new_named
+ * (graft/optim.h) does. Errors (GF_ERR_INVALID, naming the spec and the pattern or parameter):
+ * a NULL module or one without parameters, a pattern that matches no parameter, a parameter
+ * matched by two specs, an empty pattern list, bad hyperparameters. */
+gf_optim *gf_optim_new_module(gf_ctx *ctx, gf_module *m, const gf_optim_params *defaults,
+                              const gf_group_spec *specs, int n_specs);
 
 /* ---- losses ------------------------------------------------------------------------------ */
 

@@ -657,13 +657,6 @@ gf_named_tensors *gf_module_named_tensors(gf_ctx *ctx, const gf_module *m, gf_st
     return cs.list;
 }
 
-void gf_named_tensors_free(gf_named_tensors *list) {
-    if (!list) return;
-    for (int i = 0; i < list->n; i++) free(list->items[i].name);
-    free(list->items);
-    free(list);
-}
-
 gf_tensor *gf_module_tensor(gf_ctx *ctx, const gf_module *m, const char *name) {
     const gf_module *owner = m;
     const char *leaf = name;
