@@ -6,6 +6,7 @@
  * stride-1 pad-1 convs with enough channels Winograd F(2x2, 3x3) for the forward pass and dX
  * (kernels/winograd.c), while their dW stays on im2col. */
 #include "core/internal.h"
+#include "graft/ops.h"
 #include "kernels/gemm.h"
 #include "kernels/im2col.h"
 #include "kernels/vec.h"

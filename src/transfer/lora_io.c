@@ -2,6 +2,7 @@
  * base_model.model.<path>.lora_A/B.weight keys and adapter_config.json, written and checked. */
 #define _POSIX_C_SOURCE 200809L
 #include "transfer/lora_internal.h"
+#include "graft/safetensors.h"
 #include "io/io_internal.h"
 
 #include <cjson/cJSON.h>
