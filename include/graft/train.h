@@ -96,6 +96,25 @@ typedef struct gf_replicas_out {
 gf_status gf_replicas_step(gf_ctx *ctx, gf_replicas *r, const gf_loss_spec *loss, gf_tensor *x,
                            gf_tensor *y, float scale, gf_replicas_out *out);
 
+/* ---- one step of a hand-written loop ---------------------------------------------------------
+ * For loops gf_fit does not cover (several optimizers, a loss gf_loss_spec cannot express,
+ * batches a loader does not give): the update half of a training step, as gf_fit does it. */
+typedef struct gf_step_params {
+    double clip_norm;  /* > 0: clip_grad_norm_ (L2) over each optimizer's parameters before its
+                        * step */
+    double clip_value; /* > 0: clip_grad_value_ before each step (after clip_norm) */
+    gf_sched *sched;   /* stepped after the optimizers when it is per step (GF_SCHED_PER_STEP);
+                        * a per-epoch schedule is left to the caller; NULL: none */
+} gf_step_params;
+
+/* Backward of loss (a scalar from this step's forward) into the parameters' gradients, added to
+ * what they hold (zero them before the forward: gf_optim_zero_grad), then for each of
+ * opts[0..n_opts), in order, the clipping p asks for and an optimizer step, then p->sched's
+ * step. p NULL: no clipping, no schedule. Stops at the first error and returns it (context
+ * error set). The context is not reset. */
+gf_status gf_train_step(gf_ctx *ctx, gf_tensor *loss, gf_optim *const *opts, int n_opts,
+                        const gf_step_params *p);
+
 /* ---- fit ------------------------------------------------------------------------------------ */
 
 /* What early stopping, keep-best and ReduceLROnPlateau watch. AUTO: val_loss with a validation

@@ -29,22 +29,16 @@ static void scale_grads(gf_optim *opt, float f) {
     }
 }
 
-/* One optimizer step from the accumulated gradients of `used` of `group` batches. */
+/* One optimizer step from the accumulated gradients of `used` of p->accum_steps batches (a
+ * short group is rescaled to their mean), then a per-step schedule's step. */
 static gf_status apply_step(gf_ctx *ctx, gf_optim *opt, gf_sched *sched, const gf_fit_params *p,
                             int used, double *grad_norm) {
     *grad_norm = NAN;
     if (p->accum_steps > 1 && used != p->accum_steps)
         scale_grads(opt, (float)p->accum_steps / (float)used);
-    if (p->clip_norm > 0 &&
-        gf_optim_clip_grad_norm(ctx, opt, p->clip_norm, 2.0, false, grad_norm) != GF_OK)
-        return gf_ctx_status(ctx);
-    if (p->clip_value > 0 && gf_optim_clip_grad_value(ctx, opt, p->clip_value) != GF_OK)
-        return gf_ctx_status(ctx);
-    if (gf_optim_step(ctx, opt) != GF_OK) return gf_ctx_status(ctx);
-    if (sched && gf_sched_get_interval(sched) == GF_SCHED_PER_STEP &&
-        gf_sched_step(ctx, sched) != GF_OK)
-        return gf_ctx_status(ctx);
-    return GF_OK;
+    const gf_step_params sp = {p->clip_norm, p->clip_value, sched};
+    gf_status st = gf_train_update(ctx, opt, &sp, grad_norm);
+    return st != GF_OK ? st : gf_train_sched_step(ctx, sched);
 }
 
 /* The replicas gf_fit runs with (*out NULL: none), by gf_fit_params.replicas. */

@@ -24,6 +24,12 @@ typedef struct gf_train_scratch {
 /* At least n floats of s, or NULL when they cannot be allocated. */
 float *gf_train_scratch_for(gf_train_scratch *s, int64_t n);
 
+/* The update gf_fit and gf_train_step share (step.c): the clipping p asks for and a step of
+ * opt; *grad_norm (may be NULL) gets the total norm before clipping when p->clip_norm > 0. */
+gf_status gf_train_update(gf_ctx *ctx, gf_optim *opt, const gf_step_params *p, double *grad_norm);
+/* A step of sched when it is per step (NULL: none). */
+gf_status gf_train_sched_step(gf_ctx *ctx, gf_sched *sched);
+
 /* ---- gf_fit's checkpoints (resume.c) -----------------------------------------------------------
  * A gf_fit checkpoint is gf_ckpt_parts (weights, optimizer, schedule, context RNG, loader
  * positions, progress, settings) plus, as extra entries, the running sums of the epoch in

@@ -301,9 +301,11 @@ static gf_status run_train(mt_run *r) {
     const char **names = calloc((size_t)m, sizeof *names);
     gf_batch *bt = calloc((size_t)m, sizeof *bt);
     bool *in = calloc((size_t)m, sizeof *in); /* the tasks taking part in the current step */
+    gf_optim **step_opts = calloc((size_t)m + 1, sizeof *step_opts); /* the trunk's, then theirs */
     gf_optim *topt = NULL;
     gf_status st = GF_OK;
-    if (!ld || !hopt || !done || !lsum || !vs || !tl || !seen || !names || !bt || !in) {
+    if (!ld || !hopt || !done || !lsum || !vs || !tl || !seen || !names || !bt || !in ||
+        !step_opts) {
         st = gf_ctx_set_error(ctx, GF_ERR_NOMEM, "multitask: out of memory");
         goto out;
     }
@@ -377,16 +379,16 @@ static gf_status run_train(mt_run *r) {
                 gf_tensor *wl = t->weight == 1.0f ? l : gf_mul_scalar(ctx, l, t->weight);
                 total = total ? gf_add(ctx, total, wl) : wl;
             }
-            if (st == GF_OK && (!total || gf_backward(ctx, total) != GF_OK))
+            int n_opts = 0;
+            step_opts[n_opts++] = topt;
+            for (int j = 0; j < m; j++)
+                if (in[j]) step_opts[n_opts++] = hopt[j];
+            if (st == GF_OK && gf_train_step(ctx, total, step_opts, n_opts, NULL) != GF_OK)
                 st = gf_ctx_status(ctx);
             gf_ctx_reset(ctx);
-            if (st == GF_OK && gf_optim_step(ctx, topt) != GF_OK) st = gf_ctx_status(ctx);
-            for (int j = 0; j < m && st == GF_OK; j++)
-                if (in[j]) {
-                    if (gf_optim_step(ctx, hopt[j]) != GF_OK) st = gf_ctx_status(ctx);
-                    r->head_steps[j]++;
-                }
-            if (st == GF_OK) r->trunk_steps++;
+            if (st != GF_OK) break;
+            for (int j = 0; j < m; j++) r->head_steps[j] += in[j];
+            r->trunk_steps++;
         }
         if (st != GF_OK) break;
         for (int j = 0; j < m; j++) {
@@ -409,7 +411,7 @@ out:
     for (int j = 0; hopt && j < m; j++) gf_optim_free(hopt[j]);
     for (int j = 0; ld && j < m; j++) gf_loader_free(ld[j]);
     free(ld), free(hopt), free(done), free(lsum), free(vs), free(tl), free(seen), free(names);
-    free(bt), free(in);
+    free(bt), free(in), free(step_opts);
     return st;
 }
 
