@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "graft/graft.h"
 #include "graft/transfer.h"
 
 static const char *const strategy_names[GF_COMPARE_STRATEGY_COUNT] = {

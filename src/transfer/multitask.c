@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graft/graft.h"
 #include "graft/transfer.h"
 #include "train/snapshot.h"
 
