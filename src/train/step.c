@@ -29,10 +29,11 @@ gf_status gf_train_step(gf_ctx *ctx, gf_tensor *loss, gf_optim *const *opts, int
     if (n_opts < 0 || (n_opts > 0 && !opts))
         return gf_ctx_set_error(ctx, GF_ERR_INVALID, "train step: bad optimizer list (n = %d)",
                                 n_opts);
-    if (gf_backward(ctx, loss) != GF_OK) return gf_ctx_status(ctx);
-    for (int i = 0; i < n_opts; i++) {
+    for (int i = 0; i < n_opts; i++)
         if (!opts[i])
             return gf_ctx_set_error(ctx, GF_ERR_INVALID, "train step: optimizer %d is NULL", i);
+    if (gf_backward(ctx, loss) != GF_OK) return gf_ctx_status(ctx);
+    for (int i = 0; i < n_opts; i++) {
         gf_status st = gf_train_update(ctx, opts[i], p, NULL);
         if (st != GF_OK) return st;
     }
