@@ -1,7 +1,8 @@
 /* graft training loop: gf_fit runs epochs of forward, loss, backward, clipping, gradient
  * accumulation, optimizer and schedule steps, validation, early stopping and keep-best, with
- * callbacks for progress, checkpoints and exact resume. Built only on the public API
- * (src/train/fit.c): copy it and change what you need. */
+ * callbacks for progress, checkpoints and exact resume; gf_train_step for loops of your own. The
+ * training layer (src/train) is built only on the public API: copy it and change what you
+ * need. */
 #ifndef GRAFT_TRAIN_H
 #define GRAFT_TRAIN_H
 
