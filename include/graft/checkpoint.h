@@ -6,6 +6,7 @@
 #define GRAFT_CHECKPOINT_H
 
 #include "graft/loader.h"
+#include "graft/nn.h"
 #include "graft/sched.h"
 
 #ifdef __cplusplus

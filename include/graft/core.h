@@ -134,6 +134,9 @@ const char *gf_blas_threading(void);
  * kernel rounds differently, so results are bitwise reproducible on one kernel only. */
 const char *gf_blas_kernel(void);
 const char *gf_blas_config(void);
+/* Seconds on the monotonic clock (CLOCK_MONOTONIC): differences of two calls time a span, as
+ * gf_fit's epoch seconds and the transfer reports do; the origin is unspecified. */
+double gf_now_seconds(void);
 
 /* The context's limits (contexts the library makes for a run inherit them). */
 const gf_limits *gf_ctx_limits(const gf_ctx *ctx);

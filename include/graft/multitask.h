@@ -1,7 +1,8 @@
 /* graft multitask: hard parameter sharing — one trunk, several named heads, each task with its
  * own data, loss and loss weight; batches interleaved round-robin or one step on the weighted
  * sum of the task losses; each task's score reported next to the same task trained alone, so
- * negative transfer shows. Built only on the public API (src/transfer/multitask.c). */
+ * negative transfer shows. Built on the public API (src/transfer/multitask.c) and the training
+ * layer's weight snapshot (src/train/snapshot.c). */
 #ifndef GRAFT_MULTITASK_H
 #define GRAFT_MULTITASK_H
 

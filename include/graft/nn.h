@@ -114,21 +114,10 @@ typedef enum gf_state_filter {
     GF_STATE_ALL = 3      /* state_dict(): parameters and buffers interleaved per module */
 } gf_state_filter;
 
-typedef struct gf_named_tensor {
-    char *name;         /* full dotted name, owned by the list */
-    gf_tensor *tensor;  /* borrowed from the module */
-    bool is_buffer;
-} gf_named_tensor;
-
-typedef struct gf_named_tensors {
-    int n;
-    gf_named_tensor *items;
-} gf_named_tensors;
-
-/* New list of m's tensors in state_dict order (free with gf_named_tensors_free; the tensors
- * stay the module's). NULL with a ctx error on out-of-memory or NULL m. */
+/* New list of m's tensors in state_dict order (gf_named_tensors, graft/tensor.h; free with
+ * gf_named_tensors_free; the tensors stay the module's). NULL with a ctx error on out-of-memory
+ * or NULL m. */
 gf_named_tensors *gf_module_named_tensors(gf_ctx *ctx, const gf_module *m, gf_state_filter which);
-void gf_named_tensors_free(gf_named_tensors *list);
 
 /* Parameter or buffer at a dotted name (borrowed), or NULL; when ctx is not NULL a miss sets
  * an error naming the key and the module type. */

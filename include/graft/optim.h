@@ -4,8 +4,8 @@
 #ifndef GRAFT_OPTIM_H
 #define GRAFT_OPTIM_H
 
-#include "graft/nn.h"
 #include "graft/safetensors.h"
+#include "graft/tensor.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -87,7 +87,7 @@ typedef struct gf_optim_group {
 gf_optim *gf_optim_new_groups(gf_ctx *ctx, const gf_optim_params *defaults,
                               const gf_optim_group *groups, int n_groups);
 
-/* Groups of a module's parameters chosen by name. */
+/* Groups of named parameters chosen by name. */
 typedef struct gf_group_spec {
     const char *name;          /* group label (NULL: the patterns) */
     /* fnmatch(3) patterns separated by ',' (spaces around them ignored), matched against the
@@ -96,14 +96,18 @@ typedef struct gf_group_spec {
     const gf_optim_params *hp; /* NULL: the defaults */
 } gf_group_spec;
 
-/* New optimizer over every parameter of m (gf_module_named_tensors order, frozen ones included:
- * they carry no state until they are unfrozen). specs[i] becomes group i, holding the
- * parameters its patterns match; the parameters no spec matches form a last group "default"
- * with the defaults (omitted when empty). Errors (GF_ERR_INVALID, naming the spec and the
- * pattern or parameter): a pattern that matches no parameter, a parameter matched by two
- * specs, an empty pattern list, bad hyperparameters. */
-gf_optim *gf_optim_new_module(gf_ctx *ctx, gf_module *m, const gf_optim_params *defaults,
-                              const gf_group_spec *specs, int n_specs);
+/* New optimizer over the named parameters params->items[0..n) (e.g. a module's
+ * gf_module_named_tensors(..., GF_STATE_PARAMS); frozen ones included: they carry no state
+ * until they are unfrozen). The names (copied) are the parameters' names in the optimizer and
+ * its exports; the tensors are borrowed. specs[i] becomes group i, holding the parameters its
+ * patterns match; the parameters no spec matches form a last group "default" with the defaults
+ * (omitted when empty). Errors (GF_ERR_INVALID, naming the spec and the pattern or parameter):
+ * an empty list, a pattern that matches no parameter, a parameter matched by two specs, an
+ * empty pattern list, bad hyperparameters. The same over a module: gf_optim_new_module
+ * (graft/train.h). */
+gf_optim *gf_optim_new_named(gf_ctx *ctx, const gf_optim_params *defaults,
+                             const gf_named_tensors *params, const gf_group_spec *specs,
+                             int n_specs);
 
 void gf_optim_free(gf_optim *opt);
 

@@ -78,6 +78,24 @@ void gf_copy_out(const gf_tensor *t, void *dst);
 /* Copies numel elements from src into t (t may be a strided view). */
 void gf_copy_in(gf_tensor *t, const void *src);
 
+/* ---- named tensors ---------------------------------------------------------------------------
+ * A list of tensors with dotted names: a module's parameters and buffers (state_dict order,
+ * gf_module_named_tensors), and what an optimizer is built over (gf_optim_new_named). */
+typedef struct gf_named_tensor {
+    char *name;         /* full dotted name, owned by the list */
+    gf_tensor *tensor;  /* borrowed (e.g. from a module) */
+    bool is_buffer;     /* a module buffer rather than a parameter */
+} gf_named_tensor;
+
+typedef struct gf_named_tensors {
+    int n;
+    gf_named_tensor *items;
+} gf_named_tensors;
+
+/* Frees a list made by the library (the names, the items, the list), not the tensors. NULL:
+ * no-op. */
+void gf_named_tensors_free(gf_named_tensors *list);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,17 +1,30 @@
 /* graft training loop: gf_fit runs epochs of forward, loss, backward, clipping, gradient
  * accumulation, optimizer and schedule steps, validation, early stopping and keep-best, with
- * callbacks for progress, checkpoints and exact resume. Built only on the public API
- * (src/optim/train.c): copy it and change what you need. */
+ * callbacks for progress, checkpoints and exact resume; gf_train_step for loops of your own. The
+ * training layer (src/train) is built only on the public API: copy it and change what you
+ * need. */
 #ifndef GRAFT_TRAIN_H
 #define GRAFT_TRAIN_H
 
 #include "graft/checkpoint.h"
 #include "graft/loader.h"
+#include "graft/nn.h"
+#include "graft/optim.h"
 #include "graft/sched.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ---- an optimizer over a module ------------------------------------------------------------ */
+
+/* New optimizer over every parameter of m (gf_module_named_tensors order, frozen ones included:
+ * they carry no state until they are unfrozen), grouped by specs as gf_optim_new_named
+ * (graft/optim.h) does. Errors (GF_ERR_INVALID, naming the spec and the pattern or parameter):
+ * a NULL module or one without parameters, a pattern that matches no parameter, a parameter
+ * matched by two specs, an empty pattern list, bad hyperparameters. */
+gf_optim *gf_optim_new_module(gf_ctx *ctx, gf_module *m, const gf_optim_params *defaults,
+                              const gf_group_spec *specs, int n_specs);
 
 /* ---- losses ------------------------------------------------------------------------------ */
 
@@ -83,6 +96,25 @@ typedef struct gf_replicas_out {
  * run is reproducible and resumable for a given replica count. x and y stay ctx's. */
 gf_status gf_replicas_step(gf_ctx *ctx, gf_replicas *r, const gf_loss_spec *loss, gf_tensor *x,
                            gf_tensor *y, float scale, gf_replicas_out *out);
+
+/* ---- one step of a hand-written loop ---------------------------------------------------------
+ * For loops gf_fit does not cover (several optimizers, a loss gf_loss_spec cannot express,
+ * batches a loader does not give): the update half of a training step, as gf_fit does it. */
+typedef struct gf_step_params {
+    double clip_norm;  /* > 0: clip_grad_norm_ (L2) over each optimizer's parameters before its
+                        * step */
+    double clip_value; /* > 0: clip_grad_value_ before each step (after clip_norm) */
+    gf_sched *sched;   /* stepped after the optimizers when it is per step (GF_SCHED_PER_STEP);
+                        * a per-epoch schedule is left to the caller; NULL: none */
+} gf_step_params;
+
+/* Backward of loss (a scalar from this step's forward) into the parameters' gradients, added to
+ * what they hold (zero them before the forward: gf_optim_zero_grad), then for each of
+ * opts[0..n_opts), in order, the clipping p asks for and an optimizer step, then p->sched's
+ * step. p NULL: no clipping, no schedule. Stops at the first error and returns it (context
+ * error set). The context is not reset. */
+gf_status gf_train_step(gf_ctx *ctx, gf_tensor *loss, gf_optim *const *opts, int n_opts,
+                        const gf_step_params *p);
 
 /* ---- fit ------------------------------------------------------------------------------------ */
 

@@ -3,8 +3,9 @@
 #ifndef GRAFT_INTERNAL_H
 #define GRAFT_INTERNAL_H
 
-#include "graft/graft.h"
 #include "core/op_list.h"
+#include "graft/core.h"
+#include "graft/tensor.h"
 
 #include <string.h>
 

@@ -381,3 +381,10 @@ void gf_reduce_broadcast_add(int out_ndim, const int64_t *out_shape, const float
         gf_index_next(last, out_shape, idx);
     }
 }
+
+void gf_named_tensors_free(gf_named_tensors *list) {
+    if (!list) return;
+    for (int i = 0; i < list->n; i++) free(list->items[i].name);
+    free(list->items);
+    free(list);
+}

@@ -149,6 +149,16 @@ void gf_module_pin_eval(gf_module *m, bool pinned) {
 
 bool gf_module_eval_pinned(const gf_module *m) { return m && m->eval_pinned; }
 
+bool gf_module_train_requested(const gf_module *m) { return m && m->train_requested; }
+
+gf_module_forward_fn gf_module_forward_of(const gf_module *m) { return m ? m->forward : NULL; }
+
+gf_nn_affine gf_nn_affine_of(const gf_module *m) {
+    const gf_layer_cfg *c = &m->cfg;
+    gf_nn_affine a = {c->weight, c->bias, c->in, c->out, c->kh, c->kw, c->conv};
+    return a;
+}
+
 /* ---- forward -------------------------------------------------------------------------- */
 
 static void module_path(const gf_module *m, char *buf, size_t n);
@@ -655,13 +665,6 @@ gf_named_tensors *gf_module_named_tensors(gf_ctx *ctx, const gf_module *m, gf_st
         return NULL;
     }
     return cs.list;
-}
-
-void gf_named_tensors_free(gf_named_tensors *list) {
-    if (!list) return;
-    for (int i = 0; i < list->n; i++) free(list->items[i].name);
-    free(list->items);
-    free(list);
 }
 
 gf_tensor *gf_module_tensor(gf_ctx *ctx, const gf_module *m, const char *name) {

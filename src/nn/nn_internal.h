@@ -5,6 +5,7 @@
 
 #include "core/internal.h"
 #include "graft/nn.h"
+#include "nn/nn_access.h"
 
 typedef struct gf_slot {
     char *name;   /* local name (no dots), malloc'd */

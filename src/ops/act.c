@@ -1,6 +1,7 @@
 /* Unary math and activations (exp, log, sqrt, pow_scalar, clamp, relu ... softplus) through one
  * elementwise table, and numerically stable softmax / log_softmax along any axis. */
 #include "core/internal.h"
+#include "graft/ops.h"
 #include "kernels/vec.h"
 
 #include <math.h>

@@ -1,6 +1,7 @@
 /* Elementwise binary arithmetic with PyTorch broadcasting: add, sub, mul, div, pow, and the
  * fused affine a*scale+shift. Forward and backward of each op live here. */
 #include "core/internal.h"
+#include "graft/ops.h"
 
 #include <math.h>
 

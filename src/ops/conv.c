@@ -6,6 +6,7 @@
  * stride-1 pad-1 convs with enough channels Winograd F(2x2, 3x3) for the forward pass and dX
  * (kernels/winograd.c), while their dW stays on im2col. */
 #include "core/internal.h"
+#include "graft/ops.h"
 #include "kernels/gemm.h"
 #include "kernels/im2col.h"
 #include "kernels/vec.h"
@@ -285,6 +286,67 @@ gf_tensor *gf_conv1d(gf_ctx *ctx, gf_tensor *x, gf_tensor *w, gf_tensor *b,
     return conv_run(ctx, 1, x, w, b, &g);
 }
 
+/* dW and db of a one-input-channel convolution (gf_conv_c1_direct): per image, columns and the
+ * direct kernel's partial sums, then each sum over images in order (in double). false when
+ * scratch could not be had (context error set). */
+static bool bw_c1_direct(gf_ctx *ctx, const gf_conv_geom *g, gf_tensor *x, const float *dy,
+                         float *gw, float *gb) {
+    const int64_t P = g->oh * g->ow, n = g->n, o = g->o, hw = g->h * g->w;
+    const int64_t kk = g->kh * g->kw, np = kk + 1;
+    const int nt = gf_threads_for(ctx, n * o * P * kk);
+    const float *px = gf_contig_f32(ctx, x);
+    float *cols = px ? gf_scratch_f32(ctx, nt * kk * P) : NULL;
+    float *part = cols ? gf_scratch_f32(ctx, n * o * np) : NULL;
+    if (!part) return false;
+    const int level = gf_vec_level();
+#pragma omp parallel num_threads(nt)
+    {
+        float *col = cols + thread_index() * kk * P;
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < n; i++) {
+            gf_im2col_plane(g, px + i * hw, col, P);
+            gf_conv_c1_bwd_w(level, g, col, dy + i * o * P, part + i * o * np);
+        }
+    }
+    for (int64_t e = 0; e < o * np; e++) {
+        double s = 0.0;
+        for (int64_t i = 0; i < n; i++) s += (double)part[i * o * np + e];
+        int64_t oc = e / np, t = e % np;
+        if (t < kk && gw) gw[oc * kk + t] += (float)s;
+        else if (t == kk && gb) gb[oc] += (float)s;
+    }
+    return true;
+}
+
+/* dX (gx, when not NULL) and dW (gw) of a depthwise convolution: dX planes gather from their og
+ * output channels, dW rows sum over images in double. */
+static void bw_depthwise(gf_ctx *ctx, const gf_conv_geom *g, const float *dy, const float *px,
+                         const float *pw, float *gx, float *gw) {
+    const int64_t P = g->oh * g->ow, og = g->o / g->groups, n = g->n, o = g->o;
+    const int64_t hw = g->h * g->w, kk = g->kh * g->kw;
+    if (gx) {
+        const int64_t planes = n * g->c;
+#pragma omp parallel for num_threads(gf_threads_for(ctx, n * o * P * kk)) schedule(static)
+        for (int64_t t = 0; t < planes; t++) {
+            int64_t i = t / g->c, ch = t % g->c;
+            for (int64_t oc = ch * og; oc < (ch + 1) * og; oc++)
+                gf_dwconv_plane_bwd_x(g, dy + (i * o + oc) * P, pw + oc * kk, gx + t * hw);
+        }
+    }
+    if (gw) {
+        double *acc = gf_scratch(ctx, sizeof(double) * (size_t)(o * kk));
+        if (!acc) return;
+        memset(acc, 0, sizeof(double) * (size_t)(o * kk));
+#pragma omp parallel for num_threads(gf_threads_for(ctx, n * o * P * kk)) schedule(static)
+        for (int64_t oc = 0; oc < o; oc++) {
+            for (int64_t i = 0; i < n; i++)
+                gf_dwconv_plane_bwd_w(g, px + (i * g->c + oc / og) * hw, dy + (i * o + oc) * P,
+                                      acc + oc * kk);
+            for (int64_t k = 0; k < kk; k++) gw[oc * kk + k] += (float)acc[oc * kk + k];
+        }
+    }
+}
+
 /* y_g = W_g col_g per image and group (col = im2col(x)), so with dY [N, O, P]:
  *   db[o] += sum over images and positions of dY[:, o, :]
  *   dW_g  += dY_g col_g^T        (summed over images in a fixed chunk order)
@@ -304,32 +366,8 @@ void gf_bw_conv2d(gf_ctx *ctx, gf_node *node) {
     if (n == 0 || o == 0 || P == 0) return;
     float *gb = gf_grad_of(ctx, b), *gw = gf_grad_of(ctx, w);
     if (gf_conv_c1_direct(g) && (gw || gb)) {
-        /* one input channel: per image, columns and the direct kernel's partial sums, then
-         * each sum over images in order (in double); dX, if wanted, on the general path */
-        const int64_t kk = g->kh * g->kw, np = kk + 1;
-        const int nt = gf_threads_for(ctx, n * o * P * kk);
-        const float *px = gf_contig_f32(ctx, x);
-        float *cols = px ? gf_scratch_f32(ctx, nt * kk * P) : NULL;
-        float *part = cols ? gf_scratch_f32(ctx, n * o * np) : NULL;
-        if (!part) return;
-        const int level = gf_vec_level();
-#pragma omp parallel num_threads(nt)
-        {
-            float *col = cols + thread_index() * kk * P;
-#pragma omp for schedule(static)
-            for (int64_t i = 0; i < n; i++) {
-                gf_im2col_plane(g, px + i * hw, col, P);
-                gf_conv_c1_bwd_w(level, g, col, dy + i * o * P, part + i * o * np);
-            }
-        }
-        for (int64_t e = 0; e < o * np; e++) {
-            double s = 0.0;
-            for (int64_t i = 0; i < n; i++) s += (double)part[i * o * np + e];
-            int64_t oc = e / np, t = e % np;
-            if (t < kk && gw) gw[oc * kk + t] += (float)s;
-            else if (t == kk && gb) gb[oc] += (float)s;
-        }
-        gw = NULL;
+        if (!bw_c1_direct(ctx, g, x, dy, gw, gb)) return;
+        gw = NULL; /* both done; dX, if wanted, on the general path */
         gb = NULL;
     }
     if (gb) { /* per plane: a lane-parallel float sum, added over images in double */
@@ -366,28 +404,7 @@ void gf_bw_conv2d(gf_ctx *ctx, gf_node *node) {
         if (!gw) return;
     }
     if (depthwise(g)) {
-        const int64_t kk = g->kh * g->kw;
-        if (gx) {
-            const int64_t planes = n * g->c;
-#pragma omp parallel for num_threads(gf_threads_for(ctx, n * o * P * kk)) schedule(static)
-            for (int64_t t = 0; t < planes; t++) {
-                int64_t i = t / g->c, ch = t % g->c;
-                for (int64_t oc = ch * og; oc < (ch + 1) * og; oc++)
-                    gf_dwconv_plane_bwd_x(g, dy + (i * o + oc) * P, pw + oc * kk, gx + t * hw);
-            }
-        }
-        if (gw) {
-            double *acc = gf_scratch(ctx, sizeof(double) * (size_t)(o * kk));
-            if (!acc) return;
-            memset(acc, 0, sizeof(double) * (size_t)(o * kk));
-#pragma omp parallel for num_threads(gf_threads_for(ctx, n * o * P * kk)) schedule(static)
-            for (int64_t oc = 0; oc < o; oc++) {
-                for (int64_t i = 0; i < n; i++)
-                    gf_dwconv_plane_bwd_w(g, px + (i * g->c + oc / og) * hw, dy + (i * o + oc) * P,
-                                          acc + oc * kk);
-                for (int64_t k = 0; k < kk; k++) gw[oc * kk + k] += (float)acc[oc * kk + k];
-            }
-        }
+        bw_depthwise(ctx, g, dy, px, pw, gx, gw);
         return;
     }
     if (use_direct(g)) {

@@ -1,6 +1,7 @@
 /* Embedding lookup: rows of a weight table [V, D] gathered by int64 indices of any shape.
  * The backward scatters gradients into the rows deterministically (no atomics). */
 #include "core/internal.h"
+#include "graft/ops.h"
 
 typedef struct {
     int64_t n;        /* number of indices */

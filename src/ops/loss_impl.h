@@ -4,6 +4,7 @@
 #define GRAFT_OPS_LOSS_IMPL_H
 
 #include "core/internal.h"
+#include "graft/ops.h"
 
 /* Sum of v[0..n) in double, over fixed blocks (partial sums in parallel, then in block
  * order) so the result is the same for any thread count. NaN on out-of-memory. */

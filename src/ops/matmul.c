@@ -1,6 +1,7 @@
 /* Matrix products through CBLAS sgemm: torch.matmul semantics (1-D, 2-D, batched with
  * broadcast batch dimensions) and linear (x w^T + b, PyTorch's Linear layout). */
 #include "core/internal.h"
+#include "graft/ops.h"
 
 #include "kernels/gemm.h"
 

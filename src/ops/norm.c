@@ -1,6 +1,7 @@
 /* Normalisation and regularisation ops: batch_norm (train/eval, running statistics), layer_norm
  * over trailing axes, and inverted dropout driven by the context RNG. Forward + backward. */
 #include "core/internal.h"
+#include "graft/ops.h"
 
 #include <math.h>
 

@@ -2,6 +2,7 @@
  * divisor rules for padding and ceil mode) and adaptive average (PyTorch's bin edges).
  * Every kernel works plane by plane ([N*C] planes of [H, W]), one thread per plane. */
 #include "core/internal.h"
+#include "graft/ops.h"
 #include "kernels/maxpool.h"
 
 #include <math.h>

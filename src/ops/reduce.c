@@ -1,6 +1,7 @@
 /* Reductions: sum, mean, amax-style max over any set of axes (keepdim as in PyTorch), and
  * argmax along one axis. Forward and backward of each op live here. */
 #include "core/internal.h"
+#include "graft/ops.h"
 
 #include <math.h>
 

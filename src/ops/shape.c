@@ -2,6 +2,7 @@
  * copy, concat, split and constant pad. A view records where each of its elements sits in
  * the input's contiguous layout, which is all its backward needs. */
 #include "core/internal.h"
+#include "graft/ops.h"
 
 typedef struct {
     int64_t lstride[GF_MAX_DIMS]; /* strides into the input's contiguous gradient */

@@ -1,6 +1,6 @@
-/* Parameter groups from a module's dotted parameter names: each spec's fnmatch patterns pick
- * its parameters, the rest go to a "default" group; every pattern must match, no parameter may
- * fall in two specs. */
+/* Parameter groups from dotted parameter names (gf_optim_new_named): each spec's fnmatch
+ * patterns pick its parameters, the rest go to a "default" group; every pattern must match, no
+ * parameter may fall in two specs. */
 #define _POSIX_C_SOURCE 200809L
 #include "core/internal.h"
 #include "optim/optim_internal.h"
@@ -87,20 +87,19 @@ static bool match_one(const char *pattern, void *user) {
     return true;
 }
 
-gf_optim *gf_optim_new_module(gf_ctx *ctx, gf_module *m, const gf_optim_params *defaults,
-                              const gf_group_spec *specs, int n_specs) {
+gf_optim *gf_optim_new_named(gf_ctx *ctx, const gf_optim_params *defaults,
+                             const gf_named_tensors *names, const gf_group_spec *specs,
+                             int n_specs) {
     gf_optim_params def = defaults ? *defaults : gf_optim_default_params(GF_OPTIM_ADAM);
     if (gf_optim_check_params(ctx, &def) != GF_OK) return NULL;
-    if (!m) {
-        gf_ctx_set_error(ctx, GF_ERR_INVALID, "optim: NULL module");
+    if (!names || names->n < 0 || (names->n > 0 && !names->items)) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "optim: NULL or malformed parameter list");
         return NULL;
     }
     if (n_specs < 0 || (n_specs > 0 && !specs)) {
         gf_ctx_set_error(ctx, GF_ERR_INVALID, "optim: bad group spec list (n = %d)", n_specs);
         return NULL;
     }
-    gf_named_tensors *names = gf_module_named_tensors(ctx, m, GF_STATE_PARAMS);
-    if (!names) return NULL;
     gf_optim *o = NULL;
     const int np = names->n;
     int *owner = malloc(sizeof(int) * (size_t)(np ? np : 1));
@@ -113,10 +112,14 @@ gf_optim *gf_optim_new_module(gf_ctx *ctx, gf_module *m, const gf_optim_params *
         goto done;
     }
     if (np == 0) {
-        gf_ctx_set_error(ctx, GF_ERR_INVALID, "optim: module %s has no parameters",
-                         gf_module_type(m));
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "optim: no parameters");
         goto done;
     }
+    for (int i = 0; i < np; i++)
+        if (!names->items[i].name || !names->items[i].tensor) {
+            gf_ctx_set_error(ctx, GF_ERR_INVALID, "optim: parameter %d has no name or no tensor", i);
+            goto done;
+        }
     for (int i = 0; i < np; i++) owner[i] = -1;
     for (int s = 0; s < n_specs; s++) {
         const gf_group_spec *sp = &specs[s];
@@ -168,6 +171,5 @@ done:
     free(groups);
     free(tensors);
     free(pnames);
-    gf_named_tensors_free(names);
     return o;
 }

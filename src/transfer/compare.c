@@ -9,10 +9,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "graft/graft.h"
 #include "graft/transfer.h"
 
 static const char *const strategy_names[GF_COMPARE_STRATEGY_COUNT] = {
@@ -142,12 +140,6 @@ static char *dup_or_null(const char *s) {
     return d;
 }
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static long maxrss_kb(void) {
     struct rusage ru;
     return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : 0;
@@ -263,9 +255,9 @@ static gf_status run_one(gf_ctx *ctx, const gf_compare_params *p, gf_compare_ent
     r.trial = t;
 
     const long rss0 = maxrss_kb();
-    const double t0 = now_seconds();
+    const double t0 = gf_now_seconds();
     gf_status st = gf_cmp_train(&r);
-    t->seconds = now_seconds() - t0;
+    t->seconds = gf_now_seconds() - t0;
     t->rss_delta_kb = maxrss_kb() - rss0;
     t->arena_peak = gf_arena_peak(gf_ctx_arena(rc));
     t->state_bytes = r.state_bytes;
@@ -306,7 +298,7 @@ gf_status gf_compare_run(gf_ctx *ctx, const gf_compare_params *p,
     if (out) *out = NULL;
     if (!out) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "compare: NULL out");
     if (check_params(ctx, p, strategies, n, train, val, test) != GF_OK) return gf_ctx_status(ctx);
-    const double t0 = now_seconds();
+    const double t0 = gf_now_seconds();
     const uint64_t one_seed = 0;
     const uint64_t *seeds = p->n_seeds > 0 ? p->seeds : &one_seed;
     const int n_seeds = p->n_seeds > 0 ? p->n_seeds : 1;
@@ -406,7 +398,7 @@ gf_status gf_compare_run(gf_ctx *ctx, const gf_compare_params *p,
     }
     if (!p->work_dir) rmdir(dir);
 done:
-    r->seconds = now_seconds() - t0;
+    r->seconds = gf_now_seconds() - t0;
     if (st != GF_OK) {
         gf_compare_result_free(r);
         return st;

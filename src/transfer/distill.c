@@ -1,6 +1,7 @@
 /* Knowledge distillation (include/graft/distill.h): Hinton's soft-target loss composed from
  * existing ops, and a cache of a teacher's logits computed once over a dataset. */
-#include "nn/nn_internal.h" /* train_requested: restoring each module's mode exactly */
+#include "core/internal.h"
+#include "nn/nn_access.h" /* train_requested: restoring each module's mode exactly */
 #include "graft/distill.h"
 
 #include <math.h>
@@ -98,19 +99,21 @@ const float *gf_teacher_cache_row(const gf_teacher_cache *c, int64_t i) {
 /* The mode (train_requested) of m and every descendant, in pre-order. */
 static int64_t count_modules(const gf_module *m) {
     int64_t k = 1;
-    for (int i = 0; i < m->n_children; i++) k += count_modules(m->children[i].m);
+    for (int i = 0; i < gf_module_num_children(m); i++) k += count_modules(gf_module_child_at(m, i, NULL));
     return k;
 }
 
 static void save_modes(const gf_module *m, bool *modes, int64_t *k) {
-    modes[(*k)++] = m->train_requested;
-    for (int i = 0; i < m->n_children; i++) save_modes(m->children[i].m, modes, k);
+    modes[(*k)++] = gf_module_train_requested(m);
+    for (int i = 0; i < gf_module_num_children(m); i++)
+        save_modes(gf_module_child_at(m, i, NULL), modes, k);
 }
 
 /* Pre-order: each gf_module_train call is overridden by its descendants' own. Pins stay. */
 static void restore_modes(gf_module *m, const bool *modes, int64_t *k) {
     gf_module_train(m, modes[(*k)++]);
-    for (int i = 0; i < m->n_children; i++) restore_modes(m->children[i].m, modes, k);
+    for (int i = 0; i < gf_module_num_children(m); i++)
+        restore_modes(gf_module_child_at(m, i, NULL), modes, k);
 }
 
 /* Runs the teacher over every batch in run (a private context); fills c. */

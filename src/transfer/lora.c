@@ -42,17 +42,17 @@ static gf_tensor *lora_forward(gf_ctx *ctx, gf_module *self, gf_tensor *x, void 
     gf_tensor *y = L->conv ? gf_conv2d(ctx, x, L->weight, L->bias, &L->cp)
                            : gf_linear(ctx, x, L->weight, L->bias);
     if (!y || L->merged) return y; /* merged: the adapter is inside weight already */
-    gf_tensor *h = gf_dropout(ctx, x, L->dropout, self->training);
+    gf_tensor *h = gf_dropout(ctx, x, L->dropout, gf_module_is_training(self));
     gf_tensor *b = gf_module_forward(ctx, L->B, gf_module_forward(ctx, L->A, h));
     return gf_add(ctx, y, gf_mul_scalar(ctx, b, gf_lora_scaling(L)));
 }
 
-bool gf_lora_is_layer(const gf_module *m) { return m && m->forward == lora_forward; }
+bool gf_lora_is_layer(const gf_module *m) { return m && gf_module_forward_of(m) == lora_forward; }
 
 bool gf_lora_layer_info(const gf_module *layer, int *r, float *alpha, float *dropout,
                         bool *merged) {
     if (!gf_lora_is_layer(layer)) return false;
-    const lora_layer *L = layer->user;
+    const lora_layer *L = gf_module_user(layer);
     if (r) *r = L->r;
     if (alpha) *alpha = L->alpha;
     if (dropout) *dropout = L->dropout;
@@ -129,9 +129,10 @@ int gf_lora_count(const gf_module *model) {
 const char *gf_lora_unsupported(const mod_entry *e) {
     if (e->in_lora) return "it is part of a LoRA layer";
     if (gf_lora_is_layer(e->m)) return "it already has a LoRA adapter";
-    bool lin = !strcmp(e->m->type, "Linear"), conv = !strcmp(e->m->type, "Conv2d");
+    const char *type = gf_module_type(e->m);
+    bool lin = !strcmp(type, "Linear"), conv = !strcmp(type, "Conv2d");
     if (!lin && !conv) return "only Linear and Conv2d layers can take adapters";
-    if (conv && e->m->cfg.conv.groups != 1) return "grouped convolutions (groups != 1) are not supported";
+    if (conv && gf_nn_affine_of(e->m).conv.groups != 1) return "grouped convolutions (groups != 1) are not supported";
     if (gf_module_num_children(e->m) > 0) return "it has child modules";
     return NULL;
 }
@@ -155,8 +156,8 @@ static gf_module *make_layer(gf_ctx *ctx, const gf_module *base, int r, float al
         gf_ctx_set_error(ctx, GF_ERR_NOMEM, "lora: out of memory");
         return NULL;
     }
-    const gf_layer_cfg *c = &base->cfg;
-    L->conv = !strcmp(base->type, "Conv2d");
+    const gf_nn_affine cfg = gf_nn_affine_of(base), *c = &cfg;
+    L->conv = !strcmp(gf_module_type(base), "Conv2d");
     L->r = r;
     L->alpha = alpha;
     L->dropout = dropout;
@@ -202,8 +203,8 @@ static gf_module *make_layer(gf_ctx *ctx, const gf_module *base, int r, float al
         gf_module_free(m);
         return NULL;
     }
-    gf_module_train(m, base->train_requested);
-    gf_module_pin_eval(m, base->eval_pinned);
+    gf_module_train(m, gf_module_train_requested(base));
+    gf_module_pin_eval(m, gf_module_eval_pinned(base));
     return m;
 }
 
@@ -211,7 +212,7 @@ static gf_module *make_layer(gf_ctx *ctx, const gf_module *base, int r, float al
  * after a freeze of everything). */
 void gf_lora_adapters_trainable(gf_module *m) {
     if (gf_lora_is_layer(m)) {
-        lora_layer *L = m->user;
+        lora_layer *L = gf_module_user(m);
         gf_module_set_requires_grad(L->A, true);
         gf_module_set_requires_grad(L->B, true);
         return;
@@ -223,7 +224,7 @@ void gf_lora_adapters_trainable(gf_module *m) {
  * made (before unloading layers that must disappear without a trace). */
 void gf_lora_restore_base_grad(gf_module *m) {
     if (gf_lora_is_layer(m)) {
-        lora_layer *L = m->user;
+        lora_layer *L = gf_module_user(m);
         gf_tensor_set_requires_grad(L->weight, L->base_w_grad);
         if (L->bias) gf_tensor_set_requires_grad(L->bias, L->base_b_grad);
         return;
@@ -288,7 +289,7 @@ gf_status gf_lora_apply(gf_ctx *ctx, gf_module *model, const gf_lora_params *p, 
             const char *why = gf_lora_unsupported(&l.e[i]);
             if (why) {
                 st = gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: target \"%s\" matches %s (%s): %s",
-                                      op, p->targets[t], l.e[i].path, l.e[i].m->type, why);
+                                      op, p->targets[t], l.e[i].path, gf_module_type(l.e[i].m), why);
                 break;
             }
             bool dup = false;
@@ -297,7 +298,7 @@ gf_status gf_lora_apply(gf_ctx *ctx, gf_module *model, const gf_lora_params *p, 
         }
         if (st == GF_OK && hits == 0)
             st = gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: target \"%s\" matches no module of %s",
-                                  op, p->targets[t], model->type);
+                                  op, p->targets[t], gf_module_type(model));
     }
     /* keep the tree's order (the RNG draws follow it), whatever the pattern order */
     for (int i = 1; i < n_sel; i++)
@@ -343,7 +344,7 @@ gf_status gf_lora_add_delta(gf_ctx *ctx, const lora_layer *L, gf_tensor *dst, fl
 
 static gf_status set_merged(gf_ctx *ctx, gf_module *m, bool merge) {
     if (gf_lora_is_layer(m)) {
-        lora_layer *L = m->user;
+        lora_layer *L = gf_module_user(m);
         if (L->merged == merge) return GF_OK;
         if (gf_lora_add_delta(ctx, L, L->weight, merge ? 1.0f : -1.0f) != GF_OK) return ctx->status;
         L->merged = merge;
@@ -366,13 +367,14 @@ gf_status gf_lora_unmerge(gf_ctx *ctx, gf_module *model) {
 
 /* A plain Linear/Conv2d equal to the LoRA layer's base (merged or not, as asked). */
 static gf_module *plain_layer(gf_ctx *ctx, const gf_module *m, bool merge) {
-    const lora_layer *L = m->user;
+    const lora_layer *L = gf_module_user(m);
     gf_rng rng; /* the weights are overwritten: do not consume the caller's RNG */
     gf_rng_seed(&rng, 0);
     gf_module *p = L->conv ? gf_nn_conv2d(ctx, &rng, L->in, L->out, L->kh, L->kw, &L->cp, L->bias != NULL)
                            : gf_nn_linear(ctx, &rng, L->in, L->out, L->bias != NULL);
     if (!p) return NULL;
-    gf_tensor *w = p->cfg.weight, *b = p->cfg.bias;
+    const gf_nn_affine pc = gf_nn_affine_of(p);
+    gf_tensor *w = pc.weight, *b = pc.bias;
     gf_copy_out(L->weight, gf_f32(w));
     if (b) gf_copy_out(L->bias, gf_f32(b));
     if (merge != L->merged && gf_lora_add_delta(ctx, L, w, merge ? 1.0f : -1.0f) != GF_OK) {
@@ -381,8 +383,8 @@ static gf_module *plain_layer(gf_ctx *ctx, const gf_module *m, bool merge) {
     }
     gf_tensor_set_requires_grad(w, L->weight->requires_grad);
     if (b) gf_tensor_set_requires_grad(b, L->bias->requires_grad);
-    gf_module_train(p, m->train_requested);
-    gf_module_pin_eval(p, m->eval_pinned);
+    gf_module_train(p, gf_module_train_requested(m));
+    gf_module_pin_eval(p, gf_module_eval_pinned(m));
     return p;
 }
 

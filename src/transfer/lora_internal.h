@@ -3,10 +3,11 @@
 #ifndef GRAFT_LORA_INTERNAL_H
 #define GRAFT_LORA_INTERNAL_H
 
-/* nn_internal.h: a Conv2d's stride/padding/dilation, a layer's forward pointer and its train
- * state have no public getter; the LoRA code only reads them. */
-#include "nn/nn_internal.h"
+#include "core/internal.h"
 #include "graft/lora.h"
+/* a Conv2d's stride/padding/dilation, a layer's forward pointer and its requested mode have no
+ * public getter; the LoRA code only reads them */
+#include "nn/nn_access.h"
 
 /* The user block of a LoRA layer. weight/bias/A/B are borrowed from the layer itself. */
 typedef struct lora_layer {

@@ -2,6 +2,7 @@
  * base_model.model.<path>.lora_A/B.weight keys and adapter_config.json, written and checked. */
 #define _POSIX_C_SOURCE 200809L
 #include "transfer/lora_internal.h"
+#include "graft/safetensors.h"
 #include "io/io_internal.h"
 
 #include <cjson/cJSON.h>
@@ -46,7 +47,7 @@ static gf_status write_atomic(gf_ctx *ctx, const char *path, const char *text) {
 }
 
 static gf_status save_config(gf_ctx *ctx, const mod_list *l, const char *path, const char *base) {
-    const lora_layer *L = l->e[0].m->user;
+    const lora_layer *L = gf_module_user(l->e[0].m);
     /* PEFT writes its config with sorted keys; these are the LoraConfig fields graft sets. */
     cJSON *o = cJSON_CreateObject();
     cJSON *targets = cJSON_CreateArray();
@@ -93,9 +94,9 @@ gf_status gf_lora_save(gf_ctx *ctx, const gf_module *model, const char *dir, con
     gf_lora_keep_layers(&l);
     gf_status st = GF_OK;
     if (l.n == 0)
-        st = gf_ctx_set_error(ctx, GF_ERR_STATE, "%s: %s has no LoRA layer", op, model->type);
+        st = gf_ctx_set_error(ctx, GF_ERR_STATE, "%s: %s has no LoRA layer", op, gf_module_type(model));
     for (int i = 1; i < l.n && st == GF_OK; i++) {
-        const lora_layer *a = l.e[0].m->user, *b = l.e[i].m->user;
+        const lora_layer *a = gf_module_user(l.e[0].m), *b = gf_module_user(l.e[i].m);
         if (a->r != b->r || a->alpha != b->alpha || a->dropout != b->dropout)
             st = gf_ctx_set_error(ctx, GF_ERR_STATE,
                                   "%s: one adapter config cannot hold %s (r=%d, alpha=%g, dropout=%g) "
@@ -112,7 +113,7 @@ gf_status gf_lora_save(gf_ctx *ctx, const gf_module *model, const char *dir, con
     if (st == GF_OK && !w) st = ctx->status != GF_OK ? ctx->status : GF_ERR_NOMEM;
     char key[4200];
     for (int i = 0; i < l.n && st == GF_OK; i++) {
-        const lora_layer *L = l.e[i].m->user;
+        const lora_layer *L = gf_module_user(l.e[i].m);
         const char *ab[2] = {"lora_A", "lora_B"};
         gf_module *mods[2] = {L->A, L->B};
         for (int k = 0; k < 2 && st == GF_OK; k++) {
@@ -264,10 +265,11 @@ typedef struct file_pair {
 static gf_status check_shape(gf_ctx *ctx, const char *file, const gf_st_info *info, const gf_module *m,
                              bool is_a, int r) {
     bool lora = gf_lora_is_layer(m);
-    const lora_layer *L = lora ? m->user : NULL;
-    bool conv = lora ? L->conv : !strcmp(m->type, "Conv2d");
-    int64_t in = lora ? L->in : m->cfg.in, out = lora ? L->out : m->cfg.out;
-    int kh = lora ? L->kh : m->cfg.kh, kw = lora ? L->kw : m->cfg.kw;
+    const lora_layer *L = lora ? gf_module_user(m) : NULL;
+    bool conv = lora ? L->conv : !strcmp(gf_module_type(m), "Conv2d");
+    const gf_nn_affine cfg = gf_nn_affine_of(m);
+    int64_t in = lora ? L->in : cfg.in, out = lora ? L->out : cfg.out;
+    int kh = lora ? L->kh : cfg.kh, kw = lora ? L->kw : cfg.kw;
     int64_t want[4] = {is_a ? r : out, is_a ? in : r, is_a ? kh : 1, is_a ? kw : 1};
     int nd = conv ? 4 : 2;
     bool same = info->ndim == nd;
@@ -276,7 +278,7 @@ static gf_status check_shape(gf_ctx *ctx, const char *file, const gf_st_info *in
     if (!same)
         return gf_ctx_set_error(ctx, GF_ERR_SHAPE, "lora load: %s: tensor '%s' has shape %s, the %s "
                                 "with r=%d expects %s", file, info->name,
-                                gf_dims_str(info->ndim, info->shape, a, sizeof a), m->type, r,
+                                gf_dims_str(info->ndim, info->shape, a, sizeof a), gf_module_type(m), r,
                                 gf_dims_str(nd, want, b, sizeof b));
     if (info->dtype != GF_ST_F32 && info->dtype != GF_ST_F16 && info->dtype != GF_ST_BF16 &&
         info->dtype != GF_ST_F64)
@@ -310,7 +312,7 @@ static gf_status match_file(gf_ctx *ctx, const gf_st_file *f, const char *file, 
                                     "which the model does not have", file, k, (int)path_len, k + pl);
         if (!gf_lora_is_layer(mod->m) && gf_lora_unsupported(mod))
             return gf_ctx_set_error(ctx, GF_ERR_INVALID, "lora load: %s: key '%s': module %s (%s) cannot "
-                                    "take an adapter: %s", file, k, mod->path, mod->m->type, gf_lora_unsupported(mod));
+                                    "take an adapter: %s", file, k, mod->path, gf_module_type(mod->m), gf_lora_unsupported(mod));
         int t = target_matches(cfg->targets, mod->path);
         if (t < 0)
             return gf_ctx_set_error(ctx, GF_ERR_FORMAT, "lora load: target_modules \"%s\" is not a regular "
@@ -340,7 +342,7 @@ static gf_status check_existing(gf_ctx *ctx, const char *file, const mod_list *l
     for (int i = 0; i < l->n; i++) {
         if (!gf_lora_is_layer(l->e[i].m)) continue;
         have++;
-        const lora_layer *L = l->e[i].m->user;
+        const lora_layer *L = gf_module_user(l->e[i].m);
         bool found = false;
         for (int j = 0; j < n && !found; j++) found = pairs[j].mod == &l->e[i];
         if (!found)
@@ -351,7 +353,7 @@ static gf_status check_existing(gf_ctx *ctx, const char *file, const mod_list *l
                                     "first)", l->e[i].path);
         if (L->r != r)
             return gf_ctx_set_error(ctx, GF_ERR_SHAPE, "lora load: %s: the model's LoRA layer %s (%s) has "
-                                    "r=%d, the file r=%d", file, l->e[i].path, l->e[i].m->type, L->r, r);
+                                    "r=%d, the file r=%d", file, l->e[i].path, gf_module_type(l->e[i].m), L->r, r);
         in_file++;
     }
     if (have > 0 && in_file != n) {
@@ -403,7 +405,7 @@ gf_status gf_lora_load(gf_ctx *ctx, gf_module *model, const char *dir) {
     }
     for (int j = 0; j < n && st == GF_OK; j++) {
         gf_module *m = gf_module_child(model, pairs[j].mod->path);
-        lora_layer *L = m->user;
+        lora_layer *L = gf_module_user(m);
         L->alpha = (float)cfg.alpha;
         L->dropout = (float)cfg.dropout;
         st = gf_st_read_into(ctx, f, pairs[j].a, gf_module_tensor(NULL, L->A, "weight"));

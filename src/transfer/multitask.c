@@ -8,10 +8,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "graft/graft.h"
 #include "graft/transfer.h"
+#include "train/snapshot.h"
 
 /* ---- the module -------------------------------------------------------------------------- */
 
@@ -274,12 +273,6 @@ static gf_status score_on(gf_ctx *ctx, gf_module *mt, const gf_mt_task *t, gf_ds
 
 /* ---- training ------------------------------------------------------------------------------ */
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* One run over a subset of the tasks: task indices sel[0..m). Curves go to loss_curve /
  * val_curve ([epochs * m], may be NULL), head steps to head_steps[m]. */
 typedef struct mt_run {
@@ -307,9 +300,11 @@ static gf_status run_train(mt_run *r) {
     const char **names = calloc((size_t)m, sizeof *names);
     gf_batch *bt = calloc((size_t)m, sizeof *bt);
     bool *in = calloc((size_t)m, sizeof *in); /* the tasks taking part in the current step */
+    gf_optim **step_opts = calloc((size_t)m + 1, sizeof *step_opts); /* the trunk's, then theirs */
     gf_optim *topt = NULL;
     gf_status st = GF_OK;
-    if (!ld || !hopt || !done || !lsum || !vs || !tl || !seen || !names || !bt || !in) {
+    if (!ld || !hopt || !done || !lsum || !vs || !tl || !seen || !names || !bt || !in ||
+        !step_opts) {
         st = gf_ctx_set_error(ctx, GF_ERR_NOMEM, "multitask: out of memory");
         goto out;
     }
@@ -331,7 +326,7 @@ static gf_status run_train(mt_run *r) {
     }
     gf_module_train(r->mt, true);
     for (int epoch = 1; epoch <= p->epochs && st == GF_OK; epoch++) {
-        const double t0 = now_seconds();
+        const double t0 = gf_now_seconds();
         for (int j = 0; j < m; j++) done[j] = false, lsum[j] = 0, seen[j] = 0;
         int remaining = m;
         int next = 0; /* interleave: whose turn it is */
@@ -383,16 +378,16 @@ static gf_status run_train(mt_run *r) {
                 gf_tensor *wl = t->weight == 1.0f ? l : gf_mul_scalar(ctx, l, t->weight);
                 total = total ? gf_add(ctx, total, wl) : wl;
             }
-            if (st == GF_OK && (!total || gf_backward(ctx, total) != GF_OK))
+            int n_opts = 0;
+            step_opts[n_opts++] = topt;
+            for (int j = 0; j < m; j++)
+                if (in[j]) step_opts[n_opts++] = hopt[j];
+            if (st == GF_OK && gf_train_step(ctx, total, step_opts, n_opts, NULL) != GF_OK)
                 st = gf_ctx_status(ctx);
             gf_ctx_reset(ctx);
-            if (st == GF_OK && gf_optim_step(ctx, topt) != GF_OK) st = gf_ctx_status(ctx);
-            for (int j = 0; j < m && st == GF_OK; j++)
-                if (in[j]) {
-                    if (gf_optim_step(ctx, hopt[j]) != GF_OK) st = gf_ctx_status(ctx);
-                    r->head_steps[j]++;
-                }
-            if (st == GF_OK) r->trunk_steps++;
+            if (st != GF_OK) break;
+            for (int j = 0; j < m; j++) r->head_steps[j] += in[j];
+            r->trunk_steps++;
         }
         if (st != GF_OK) break;
         for (int j = 0; j < m; j++) {
@@ -405,7 +400,7 @@ static gf_status run_train(mt_run *r) {
             if (r->val_curve) r->val_curve[(epoch - 1) * m + j] = vs[j];
         }
         if (st == GF_OK && p->on_epoch) {
-            gf_mt_epoch e = {r->label, epoch, p->epochs, m, names, tl, vs, now_seconds() - t0};
+            gf_mt_epoch e = {r->label, epoch, p->epochs, m, names, tl, vs, gf_now_seconds() - t0};
             if (!p->on_epoch(&e, p->user))
                 st = gf_ctx_set_error(ctx, GF_ERR_STATE, "multitask: stopped by the callback");
         }
@@ -415,38 +410,8 @@ out:
     for (int j = 0; hopt && j < m; j++) gf_optim_free(hopt[j]);
     for (int j = 0; ld && j < m; j++) gf_loader_free(ld[j]);
     free(ld), free(hopt), free(done), free(lsum), free(vs), free(tl), free(seen), free(names);
-    free(bt), free(in);
+    free(bt), free(in), free(step_opts);
     return st;
-}
-
-/* A copy of every parameter and buffer of a module (to start each run from the same weights). */
-typedef struct mt_snap {
-    gf_named_tensors *list;
-    void **data;
-} mt_snap;
-
-static gf_status snap_take(gf_ctx *ctx, mt_snap *s, gf_module *m) {
-    s->list = gf_module_named_tensors(ctx, m, GF_STATE_ALL);
-    if (!s->list) return gf_ctx_status(ctx);
-    s->data = calloc((size_t)s->list->n + 1, sizeof *s->data);
-    if (!s->data) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "multitask: out of memory");
-    for (int i = 0; i < s->list->n; i++) {
-        const gf_tensor *t = s->list->items[i].tensor;
-        if (!(s->data[i] = malloc(gf_dtype_size(t->dtype) * (size_t)(t->numel ? t->numel : 1))))
-            return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "multitask: out of memory");
-        gf_copy_out(t, s->data[i]);
-    }
-    return GF_OK;
-}
-
-static void snap_restore(mt_snap *s) {
-    for (int i = 0; i < s->list->n; i++) gf_copy_in(s->list->items[i].tensor, s->data[i]);
-}
-
-static void snap_free(mt_snap *s) {
-    for (int i = 0; s->list && s->data && i < s->list->n; i++) free(s->data[i]);
-    free(s->data);
-    gf_named_tensors_free(s->list);
 }
 
 void gf_mt_result_free(gf_mt_result *r) {
@@ -504,7 +469,7 @@ gf_status gf_mt_fit(gf_ctx *ctx, gf_module *mt, const gf_mt_task *tasks, int n,
     int64_t *hsteps = calloc((size_t)n, sizeof *hsteps);
     double *lc = malloc(sizeof(double) * (size_t)(n * p->epochs));
     double *vc = malloc(sizeof(double) * (size_t)(n * p->epochs));
-    mt_snap snap = {NULL, NULL};
+    gf_snapshot snap = {NULL, NULL, false};
     gf_status st = GF_OK;
     if (!res || !sel || !hsteps || !lc || !vc ||
         !(res->tasks = calloc((size_t)n, sizeof *res->tasks))) {
@@ -533,28 +498,31 @@ gf_status gf_mt_fit(gf_ctx *ctx, gf_module *mt, const gf_mt_task *tasks, int n,
     }
     const gf_rng rng0 = *gf_ctx_rng(ctx);
     if (p->baselines) {
-        if ((st = snap_take(ctx, &snap, mt)) != GF_OK) goto done;
-        const double t0 = now_seconds();
+        /* every run starts from the same weights */
+        if ((st = gf_snapshot_init(ctx, &snap, mt, "multitask: out of memory")) != GF_OK)
+            goto done;
+        gf_snapshot_take(&snap);
+        const double t0 = gf_now_seconds();
         for (int i = 0; i < n && st == GF_OK; i++) {
             int one = i;
             int64_t steps = 0;
             mt_run r = {ctx, mt, tasks, &one, 1, p, tasks[i].name, NULL, NULL, &steps, 0};
             *gf_ctx_rng(ctx) = rng0;
-            snap_restore(&snap);
+            gf_snapshot_restore(&snap);
             if ((st = run_train(&r)) != GF_OK) break;
             gf_ds *ds = tasks[i].test ? tasks[i].test : tasks[i].val ? tasks[i].val : tasks[i].train;
             st = score_on(ctx, mt, &tasks[i], ds, p->eval_batch, &res->tasks[i].baseline);
         }
-        res->baseline_seconds = now_seconds() - t0;
+        res->baseline_seconds = gf_now_seconds() - t0;
         if (st != GF_OK) goto done;
-        snap_restore(&snap);
+        gf_snapshot_restore(&snap);
         *gf_ctx_rng(ctx) = rng0;
     }
     for (int i = 0; i < n; i++) sel[i] = i;
     mt_run r = {ctx, mt, tasks, sel, n, p, "multi-task", lc, vc, hsteps, 0};
-    const double t0 = now_seconds();
+    const double t0 = gf_now_seconds();
     if ((st = run_train(&r)) != GF_OK) goto done;
-    res->seconds = now_seconds() - t0;
+    res->seconds = gf_now_seconds() - t0;
     res->steps = r.trunk_steps;
     for (int i = 0; i < n && st == GF_OK; i++) {
         gf_mt_task_result *tr = &res->tasks[i];
@@ -569,7 +537,7 @@ gf_status gf_mt_fit(gf_ctx *ctx, gf_module *mt, const gf_mt_task *tasks, int n,
             tr->gain = tr->higher_is_better ? tr->score - tr->baseline : tr->baseline - tr->score;
     }
 done:
-    snap_free(&snap);
+    gf_snapshot_free(&snap);
     free(sel);
     free(hsteps);
     free(lc);

@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "graft/distill.h"
-#include "graft/graft.h"
 #include "graft/lora.h"
+#include "graft/metrics.h"
 #include "graft/transfer.h"
 
 /* ---- model construction ------------------------------------------------------------------- */

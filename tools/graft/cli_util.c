@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 /* ---- files -------------------------------------------------------------------------------- */
@@ -280,11 +279,7 @@ void cli_json_add_num(cJSON *o, const char *key, double v) {
 
 /* ---- progress ------------------------------------------------------------------------------- */
 
-double cli_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+double cli_now(void) { return gf_now_seconds(); }
 
 void cli_progress_init(cli_progress *p, const cli_opts *o, int64_t batch_size, int64_t batches) {
     memset(p, 0, sizeof *p);

@@ -1,6 +1,7 @@
 /* graft distill: a student trained on alpha * T^2 * KL(teacher/T || student/T) + (1 - alpha) *
  * cross-entropy. The loop is written out (it needs each batch's example indices to look up the
- * cached teacher logits): batch, student forward, teacher logits, loss, backward, step. */
+ * cached teacher logits): batch, student forward, teacher logits, loss, then gf_train_step
+ * (backward, clipping, optimizer and schedule steps). */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
@@ -68,13 +69,8 @@ static int distill_loop(distill_run *r) {
                 break;
             }
             gf_optim_zero_grad(opt);
-            if (gf_backward(ctx, l) != GF_OK) break;
-            if (o->clip_norm > 0 && gf_optim_clip_grad_norm(ctx, opt, o->clip_norm, 2.0, false, NULL) != GF_OK)
-                break;
-            if (gf_optim_step(ctx, opt) != GF_OK) break;
-            if (sched && gf_sched_get_interval(sched) == GF_SCHED_PER_STEP &&
-                gf_sched_step(ctx, sched) != GF_OK)
-                break;
+            const gf_step_params sp = {o->clip_norm, 0.0, sched};
+            if (gf_train_step(ctx, l, &opt, 1, &sp) != GF_OK) break;
             /* training accuracy from the student's logits */
             int64_t k = s->shape[1];
             for (int64_t i = 0; i < b.n; i++) {

@@ -5,6 +5,7 @@
  * between the threads, a step has one synchronisation instead of dozens, and every kernel runs
  * at its single-thread speed. */
 #include "core/internal.h"
+#include "graft/autograd.h"
 #include "graft/train.h"
 
 #include <math.h>

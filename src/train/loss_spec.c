@@ -1,0 +1,98 @@
+/* Losses by name (gf_loss_spec) for the training loop and evaluation: the built-in kinds mapped
+ * to their ops, custom losses checked for a scalar result, and the correct-prediction count
+ * behind every accuracy gf_fit and gf_evaluate report. */
+#include "train/train_internal.h"
+
+#include <string.h>
+
+gf_loss_spec gf_loss_default(gf_loss_kind kind) {
+    gf_loss_spec s;
+    memset(&s, 0, sizeof s);
+    s.kind = kind;
+    s.beta = 1.0f;
+    return s;
+}
+
+const char *gf_loss_kind_name(gf_loss_kind k) {
+    static const char *const names[GF_LOSS_KIND_COUNT] = {"cross_entropy", "mse", "l1",
+                                                          "smooth_l1", "bce_with_logits", "custom"};
+    return (k >= 0 && k < GF_LOSS_KIND_COUNT) ? names[k] : "?";
+}
+
+/* A float target of the output's numel but another shape ([N] for [N, 1]) is viewed as the
+ * output's shape. */
+static gf_tensor *match_target(gf_ctx *ctx, gf_tensor *out, gf_tensor *y) {
+    if (y->dtype != GF_F32 || gf_same_shape(out, y) || out->numel != y->numel) return y;
+    return gf_reshape(ctx, y, out->ndim, out->shape);
+}
+
+gf_tensor *gf_loss_compute(gf_ctx *ctx, const gf_loss_spec *loss, gf_tensor *out, gf_tensor *y) {
+    gf_loss_spec ce = gf_loss_default(GF_LOSS_CROSS_ENTROPY);
+    const gf_loss_spec *l = loss ? loss : &ce;
+    if (!out || !y) {
+        if (gf_ctx_status(ctx) == GF_OK)
+            gf_ctx_set_error(ctx, GF_ERR_INVALID, "loss %s: NULL output or target",
+                             gf_loss_kind_name(l->kind));
+        return NULL;
+    }
+    switch (l->kind) {
+    case GF_LOSS_CROSS_ENTROPY: {
+        gf_ce_params p = gf_ce_default_params();
+        p.label_smoothing = l->label_smoothing;
+        return gf_cross_entropy_ex(ctx, out, y, &p);
+    }
+    case GF_LOSS_MSE: return gf_mse_loss(ctx, out, match_target(ctx, out, y), GF_REDUCE_MEAN);
+    case GF_LOSS_L1: return gf_l1_loss(ctx, out, match_target(ctx, out, y), GF_REDUCE_MEAN);
+    case GF_LOSS_SMOOTH_L1:
+        return gf_smooth_l1_loss(ctx, out, match_target(ctx, out, y), GF_REDUCE_MEAN, l->beta);
+    case GF_LOSS_BCE_WITH_LOGITS:
+        return gf_bce_with_logits(ctx, out, match_target(ctx, out, y), NULL, NULL, GF_REDUCE_MEAN);
+    case GF_LOSS_CUSTOM: {
+        if (!l->fn) {
+            gf_ctx_set_error(ctx, GF_ERR_INVALID, "loss custom: no function given");
+            return NULL;
+        }
+        gf_tensor *v = l->fn(ctx, out, y, l->user);
+        if (v && v->numel != 1) {
+            char s[64];
+            gf_ctx_set_error(ctx, GF_ERR_SHAPE, "loss custom: returned %s, expected a scalar",
+                             gf_shape_str(v, s, sizeof s));
+            return NULL;
+        }
+        if (!v && gf_ctx_status(ctx) == GF_OK)
+            gf_ctx_set_error(ctx, GF_ERR_INVALID, "loss custom: returned NULL");
+        return v;
+    }
+    default:
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "loss: unknown kind %d", (int)l->kind);
+        return NULL;
+    }
+}
+
+int64_t gf_batch_correct(const gf_loss_spec *loss, const gf_tensor *out, const gf_tensor *y,
+                         float *scratch) {
+    const int64_t n = y->numel;
+    if (out->ndim < 1 || out->shape[0] != n || n == 0) return -1;
+    const float *o = gf_f32(out);
+    if (!gf_tensor_is_contiguous(out)) {
+        if (!scratch) return -1;
+        gf_copy_out(out, scratch);
+        o = scratch;
+    }
+    int64_t correct = 0;
+    if (y->dtype == GF_I64 && out->ndim == 2) {
+        const int64_t c = out->shape[1];
+        for (int64_t i = 0; i < n; i++) {
+            int64_t best = 0;
+            for (int64_t j = 1; j < c; j++)
+                if (o[i * c + j] > o[i * c + best]) best = j;
+            correct += best == gf_get_i64(y, i);
+        }
+        return correct;
+    }
+    if (loss && loss->kind == GF_LOSS_BCE_WITH_LOGITS && y->dtype == GF_F32 && out->numel == n) {
+        for (int64_t i = 0; i < n; i++) correct += (o[i] > 0.0f) == (gf_get_f32(y, i) >= 0.5f);
+        return correct;
+    }
+    return -1;
+}
