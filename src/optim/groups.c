@@ -117,7 +117,8 @@ gf_optim *gf_optim_new_named(gf_ctx *ctx, const gf_optim_params *defaults,
     }
     for (int i = 0; i < np; i++)
         if (!names->items[i].name || !names->items[i].tensor) {
-            gf_ctx_set_error(ctx, GF_ERR_INVALID, "optim: parameter %d has no name or no tensor", i);
+            gf_ctx_set_error(ctx, GF_ERR_INVALID, "optim: parameter %d has no name or no tensor",
+                             i);
             goto done;
         }
     for (int i = 0; i < np; i++) owner[i] = -1;

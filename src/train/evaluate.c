@@ -40,7 +40,9 @@ gf_status gf_evaluate(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, g
         }
         loss_sum += (double)gf_get_f32(l, 0) * (double)b.n;
         count += b.n;
-        int64_t c = acc_ok ? gf_batch_correct(loss, out, b.y, gf_train_scratch_for(&sc, out->numel)) : -1;
+        int64_t c = acc_ok
+                        ? gf_batch_correct(loss, out, b.y, gf_train_scratch_for(&sc, out->numel))
+                        : -1;
         if (c < 0) acc_ok = false;
         else correct += c;
         gf_ctx_reset(ctx);

@@ -65,8 +65,8 @@ static gf_status make_replicas(gf_ctx *ctx, gf_module *model, const gf_loss_spec
  * them, else in ctx. *lv: the batch's mean loss; *correct: as gf_batch_correct (-1 also when
  * sc is NULL: accuracy no longer counted). */
 static gf_status forward_backward(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss,
-                                  gf_replicas *rep, const gf_batch *b, float scale, gf_train_scratch *sc,
-                                  double *lv, int64_t *correct) {
+                                  gf_replicas *rep, const gf_batch *b, float scale,
+                                  gf_train_scratch *sc, double *lv, int64_t *correct) {
     if (rep && b->n >= 2 * gf_replicas_count(rep)) {
         gf_replicas_out ro;
         gf_status st = gf_replicas_step(ctx, rep, loss, b->x, b->y, scale, &ro);
