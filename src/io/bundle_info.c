@@ -174,13 +174,14 @@ gf_status gf_bundle_info_read(gf_ctx *ctx, const gf_st_file *f, gf_bundle_info *
     cJSON *j = parse_key(&r, "graft.classes", &lim);
     if (j) {
         const int64_t max = gf_ctx_limits(ctx)->classes;
-        if (cJSON_GetArraySize(j) > max && !r.bad) {
+        const int count = cJSON_GetArraySize(j);
+        if (count > max && !r.bad) {
             cJSON_Delete(j);
             gf_bundle_info_free(m);
             return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
                                     "%s: metadata \"graft.classes\" names %d classes, more than "
                                     "the limit of %lld " GF_LIMIT_HINT("classes"),
-                                    gf_st_path(f), cJSON_GetArraySize(j), (long long)max);
+                                    gf_st_path(f), count, (long long)max);
         }
         int n = read_names(j, (int)max, &m->class_names);
         if (n < 1) r.bad = "graft.classes";
