@@ -362,6 +362,7 @@ static void test_rows(void) {
         {"f1,f2,f3\n1,NA,3\n", "column 2 (f2): missing value", names},
         {"1,2,1e39\n", "column 3 (2): not a finite float32 number", NULL},
         {"f1,f2,f3\n", "r.csv: no data rows", names},
+        {"a\n1,2,x\n", "r.csv:2: column 3 (2): not a number: 'x'", NULL}, /* a short header */
         {"", "r.csv: no data rows", names},
         {"1,\"2\n", "never closed", NULL},
     };

@@ -931,6 +931,21 @@ static gf_status header_columns(gf_ctx *ctx, parse_state *s, const char *const *
     return GF_OK;
 }
 
+/* Column names for messages up to n columns: a header shorter than the rows names the rest by
+ * number. */
+static gf_status pad_names(gf_ctx *ctx, parse_state *s, int64_t n) {
+    if (s->t.ncols >= n) return GF_OK;
+    char **names = realloc(s->t.names, (size_t)n * sizeof *names);
+    if (!names) return nomem(ctx, s->t.file);
+    s->t.names = names;
+    for (; s->t.ncols < n; s->t.ncols++) {
+        char tmp[24];
+        snprintf(tmp, sizeof tmp, "%lld", (long long)s->t.ncols);
+        if (!(names[s->t.ncols] = gf_ds_strdup(tmp))) return nomem(ctx, s->t.file);
+    }
+    return GF_OK;
+}
+
 /* One data record into row s->rows of s->x: the selected columns, each a finite float32. */
 static gf_status parse_feature_row(gf_ctx *ctx, parse_state *s, bool by_name, int64_t **lines) {
     reader *r = &s->rd;
@@ -999,7 +1014,7 @@ gf_status gf_csv_parse_rows(gf_ctx *ctx, const char *text, size_t len, const cha
     }
     if (st == GF_OK && !by_name) {
         for (int64_t j = 0; j < n_features; j++) s.feat[j] = j;
-        if (!s.t.names) st = set_names(ctx, &s, false, n_features);
+        st = s.t.names ? pad_names(ctx, &s, n_features) : set_names(ctx, &s, false, n_features);
     }
     while (st == GF_OK) {
         if (!have_row) {
