@@ -58,7 +58,7 @@ gf_status gf_bundle_info_read(gf_ctx *ctx, const gf_st_file *f, gf_bundle_info *
 /* The same from a path (gf_st_open and its checks). */
 gf_status gf_bundle_info_load(gf_ctx *ctx, const char *path, gf_bundle_info *info);
 /* Records the data a model is trained on: sample shape, class and feature names, normalisation,
- * image settings and spec of data (replacing info's). */
+ * image settings and spec of data (replacing info's; on failure info is left empty). */
 gf_status gf_bundle_info_set_data(gf_ctx *ctx, gf_bundle_info *info, const gf_ds_parts *data);
 /* A deep copy of src into *dst (zeroed first). */
 gf_status gf_bundle_info_copy(gf_ctx *ctx, gf_bundle_info *dst, const gf_bundle_info *src);
