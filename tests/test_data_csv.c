@@ -329,6 +329,62 @@ static void test_errors(void) {
     gf_ctx_clear_error(ctx);
 }
 
+/* Rows to predict on: a header selects columns by name, no header means position. */
+static void test_rows(void) {
+    const char *names[3] = {"f1", "f2", "f3"};
+    gf_csv_rows r;
+    static const char by_name[] = "f3, \"f1\",other,f2\r\n\n3,1,x,2\n6,4,,5\n";
+    CHECK(gf_csv_parse_rows(ctx, by_name, sizeof by_name - 1, "r.csv", 3, names, &r) == GF_OK);
+    CHECK(r.n == 2 && r.n_features == 3);
+    if (r.n == 2) {
+        CHECK(r.x[0] == 1 && r.x[1] == 2 && r.x[2] == 3 && r.x[3] == 4 && r.x[5] == 6);
+        CHECK(r.lines[0] == 3 && r.lines[1] == 4); /* physical lines, blank ones counted */
+    }
+    gf_csv_rows_free(&r);
+    CHECK(r.x == NULL && r.n == 0);
+    static const char plain[] = "1,2,3\n4,5,6e-1\n";
+    CHECK(gf_csv_parse_rows(ctx, plain, sizeof plain - 1, "r.csv", 3, names, &r) == GF_OK);
+    CHECK(r.n == 2 && r.lines[0] == 1 && fabsf(r.x[5] - 0.6f) == 0);
+    gf_csv_rows_free(&r);
+    /* a header but no names: by position */
+    static const char header[] = "a,b,c\n7,8,9\n";
+    CHECK(gf_csv_parse_rows(ctx, header, sizeof header - 1, "r.csv", 3, NULL, &r) == GF_OK);
+    CHECK(r.n == 1 && r.x[0] == 7 && r.lines[0] == 2);
+    gf_csv_rows_free(&r);
+    const struct {
+        const char *text, *want;
+        const char *const *names;
+    } bad[] = {
+        {"a,b\n1,2\n", "r.csv:1: the header has no column \"f1\" (columns: a, b)", names},
+        {"1,2\n", "r.csv:1: 2 values, expected the 3 features", NULL},
+        {"f1,f2,f3\n1,2\n", "r.csv:2: 2 fields, expected 3 (as in the header on line 1)", names},
+        {"f1,f2,f3\n1,x,3\n", "r.csv:2: column 2 (f2): not a number: 'x'", names},
+        {"f1,f2,f3\n1,NA,3\n", "column 2 (f2): missing value", names},
+        {"1,2,1e39\n", "column 3 (2): not a finite float32 number", NULL},
+        {"f1,f2,f3\n", "r.csv: no data rows", names},
+        {"a\n1,2,x\n", "r.csv:2: column 3 (2): not a number: 'x'", NULL}, /* a short header */
+        {"", "r.csv: no data rows", names},
+        {"1,\"2\n", "never closed", NULL},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        gf_ctx_clear_error(ctx);
+        memset(&r, 0xff, sizeof r);
+        CHECK(gf_csv_parse_rows(ctx, bad[i].text, strlen(bad[i].text), "r.csv", 3, bad[i].names,
+                                &r) == GF_ERR_FORMAT);
+        CHECK(r.x == NULL && r.lines == NULL && r.n == 0);
+        if (!strstr(gf_ctx_error(ctx), bad[i].want)) {
+            fprintf(stderr, "rows case %zu: '%s' lacks '%s'\n", i, gf_ctx_error(ctx), bad[i].want);
+            CHECK(0);
+        }
+    }
+    gf_ctx_clear_error(ctx);
+    CHECK(gf_csv_parse_rows(ctx, "1", 1, "r.csv", 0, NULL, &r) == GF_ERR_INVALID);
+    gf_ctx_clear_error(ctx);
+    CHECK(gf_csv_load_rows(ctx, "/nonexistent/rows.csv", 3, NULL, &r) == GF_ERR_IO);
+    CHECK(strstr(gf_ctx_error(ctx), "/nonexistent/rows.csv") != NULL);
+    gf_ctx_clear_error(ctx);
+}
+
 int main(void) {
     ctx = gf_ctx_new(NULL);
     test_names_and_labels();
@@ -337,6 +393,7 @@ int main(void) {
     test_modes();
     test_gzip_file();
     test_errors();
+    test_rows();
     CHECK(gf_ctx_status(ctx) == GF_OK);
     gf_ctx_free(ctx);
     return test_finish("test_data_csv");

@@ -395,6 +395,33 @@ static void test_targets(gf_ctx *ctx) {
 
 /* ---- dropout acts on the adapter input only, in training mode ---------------------------------- */
 
+/* The targets graft adapts when none are named: every Linear and Conv2d but the head. */
+static void test_default_targets(gf_ctx *ctx) {
+    gf_zoo_params zp = gf_zoo_default_params();
+    gf_module *cnn = gf_zoo_build(ctx, "cnn-small", &zp, NULL);
+    int n = -1;
+    char **t = gf_lora_default_targets(ctx, cnn, NULL, &n); /* the head: classifier.3 */
+    CHECK(t && n == 3 && t[3] == NULL);
+    if (t && n == 3)
+        CHECK(strcmp(t[0], "features.0") == 0 && strcmp(t[1], "features.3") == 0 &&
+              strcmp(t[2], "classifier.1") == 0);
+    gf_lora_targets_free(t);
+    t = gf_lora_default_targets(ctx, cnn, "features.0", &n);
+    CHECK(t && n == 3 && strcmp(t[2], "classifier.3") == 0);
+    gf_lora_params lp = gf_lora_default_params();
+    lp.targets = (const char *const *)t;
+    lp.n_targets = n;
+    CHECK(gf_lora_apply(ctx, cnn, &lp, NULL) == GF_OK && gf_lora_count(cnn) == 3);
+    gf_lora_targets_free(t);
+    gf_module_free(cnn);
+    gf_module *lin = gf_nn_linear(ctx, NULL, 4, 2, true); /* the head alone: nothing to adapt */
+    t = gf_lora_default_targets(ctx, lin, "", &n);
+    CHECK(t && n == 0 && t[0] == NULL);
+    gf_lora_targets_free(t);
+    gf_module_free(lin);
+    gf_lora_targets_free(NULL);
+}
+
 static void test_dropout(gf_ctx *ctx) {
     gf_rng rng;
     gf_rng_seed(&rng, 2);
@@ -865,6 +892,7 @@ int main(void) {
     gf_ctx *ctx = gf_ctx_new(NULL);
     test_layers(ctx);
     test_targets(ctx);
+    test_default_targets(ctx);
     test_dropout(ctx);
     test_training(ctx);
     test_peft_files(ctx, tmp);

@@ -59,6 +59,31 @@ gf_ds *gf_csv_load(gf_ctx *ctx, const char *path, const gf_csv_params *params);
 gf_ds *gf_csv_parse(gf_ctx *ctx, const char *text, size_t len, const char *name,
                     const gf_csv_params *params);
 
+/* ---- rows of features without a label (the inputs a trained model is asked about) ---------- */
+
+typedef struct gf_csv_rows {
+    int64_t n;           /* rows read */
+    int64_t n_features;  /* values per row */
+    float *x;            /* [n, n_features], malloc'd */
+    int64_t *lines;      /* [n]: the (1-based, physical) line each row starts on, malloc'd */
+} gf_csv_rows;
+
+/* Reads rows of n_features numbers from a CSV file (plain or gzip, the same record reader and
+ * limits as gf_csv_load, delimiter ','). The first record is a header when one of its fields
+ * is not a finite number. With a header and names (n_features column names, e.g. the training
+ * table's gf_ds_feature_name), the columns are taken by name in the order of names, wherever
+ * they stand, and every row must have the header's field count; otherwise (no header, or no
+ * names) every row holds exactly n_features numbers in order. Errors name the file, line and
+ * column: a column missing from the header, a row of another length, a field that is missing,
+ * not a number or not a finite float32; a file without data rows. Fills *out (free with
+ * gf_csv_rows_free; zeroed on failure) and returns GF_OK, or the error status. */
+gf_status gf_csv_load_rows(gf_ctx *ctx, const char *path, int64_t n_features,
+                           const char *const *names, gf_csv_rows *out);
+/* The same from text in memory (len bytes); `name` stands for the file name in messages. */
+gf_status gf_csv_parse_rows(gf_ctx *ctx, const char *text, size_t len, const char *name,
+                            int64_t n_features, const char *const *names, gf_csv_rows *out);
+void gf_csv_rows_free(gf_csv_rows *rows);
+
 #ifdef __cplusplus
 }
 #endif

@@ -19,6 +19,8 @@
 #include "graft/csv.h"
 #include "graft/images.h"
 #include "graft/split.h"
+#include "graft/dataspec.h"
+#include "graft/bundle.h"
 #include "graft/transforms.h"
 #include "graft/loader.h"
 #include "graft/metrics.h"

@@ -49,6 +49,12 @@ gf_ds *gf_split_classes(gf_ctx *ctx, gf_ds *ds, const char *spec);
 gf_ds *gf_split_per_class(gf_ctx *ctx, gf_ds *ds, int64_t n_per_class, bool random, uint64_t seed,
                           bool allow_fewer);
 
+/* At most n examples of ds chosen at random by seed, listed in dataset order (n <= 0 or ds no
+ * larger: a new reference to ds itself). The choice draws from its own stream of the seed, so
+ * a limit and a split made with one seed do not pick alike. Returns a new dataset (free with
+ * gf_ds_free) or NULL with a context error. */
+gf_ds *gf_split_limit(gf_ctx *ctx, gf_ds *ds, int64_t n, uint64_t seed);
+
 #ifdef __cplusplus
 }
 #endif

@@ -818,7 +818,9 @@ static gf_status csv_too_big(gf_ctx *ctx, gzFile f, const char *path, size_t len
     return GF_OK;
 }
 
-gf_ds *gf_csv_load(gf_ctx *ctx, const char *path, const gf_csv_params *params) {
+/* The whole text of a plain or gzip file, NUL-terminated (*len without it); NULL with an error
+ * naming path. Checked against data-bytes and gzip-ratio as it streams. */
+static char *read_text(gf_ctx *ctx, const char *path, size_t *len_out) {
     if (!path) {
         gf_ctx_set_error(ctx, GF_ERR_INVALID, "csv: NULL path");
         return NULL;
@@ -832,13 +834,13 @@ gf_ds *gf_csv_load(gf_ctx *ctx, const char *path, const gf_csv_params *params) {
     }
     size_t len = 0, cap = 1 << 16;
     char *buf = malloc(cap);
-    gf_ds *ds = NULL;
+    bool ok = false;
     for (;;) {
         if (!buf) {
             gf_ctx_set_error(ctx, GF_ERR_NOMEM, "csv: %s: out of memory", path);
             goto out;
         }
-        if (len == cap) {
+        if (len + 1 >= cap) { /* room for the terminating NUL too */
             char *b = cap < ((size_t)1 << 40) ? realloc(buf, 2 * cap) : NULL;
             if (!b) {
                 gf_ctx_set_error(ctx, GF_ERR_NOMEM, "csv: %s: out of memory", path);
@@ -847,7 +849,8 @@ gf_ds *gf_csv_load(gf_ctx *ctx, const char *path, const gf_csv_params *params) {
             buf = b;
             cap *= 2;
         }
-        size_t want = cap - len > (1u << 30) ? (1u << 30) : cap - len;
+        size_t room = cap - len - 1;
+        size_t want = room > (1u << 30) ? (1u << 30) : room;
         int got = gzread(f, buf + len, (unsigned)want);
         if (got < 0) {
             int err;
@@ -873,9 +876,180 @@ gf_ds *gf_csv_load(gf_ctx *ctx, const char *path, const gf_csv_params *params) {
         gf_ctx_set_error(ctx, GF_ERR_FORMAT, "csv: %s: empty file", path);
         goto out;
     }
-    ds = gf_csv_parse(ctx, buf, len, path, params);
+    buf[len] = '\0';
+    *len_out = len;
+    ok = true;
 out:
-    free(buf);
     gzclose(f);
+    if (!ok) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+gf_ds *gf_csv_load(gf_ctx *ctx, const char *path, const gf_csv_params *params) {
+    size_t len = 0;
+    char *buf = read_text(ctx, path, &len);
+    gf_ds *ds = buf ? gf_csv_parse(ctx, buf, len, path, params) : NULL;
+    free(buf);
     return ds;
+}
+
+/* ---- feature rows without a label (what a trained model is asked about) ------------------ */
+
+void gf_csv_rows_free(gf_csv_rows *rows) {
+    if (!rows) return;
+    free(rows->x);
+    free(rows->lines);
+    memset(rows, 0, sizeof *rows);
+}
+
+/* True when every field of the record is a finite number (a data row, not a header). */
+static bool all_numbers(reader *r) {
+    for (int64_t j = 0; j < r->nf; j++) {
+        double d;
+        if (!parse_number(trim(field(r, j)), &d) || !isfinite(d)) return false;
+    }
+    return true;
+}
+
+/* The header's column for each of the n names (the first column of that name). */
+static gf_status header_columns(gf_ctx *ctx, parse_state *s, const char *const *names, int64_t n) {
+    for (int64_t j = 0; j < n; j++) {
+        int64_t second, col = names[j] ? find_name(&s->t, names[j], &second) : -1;
+        if (col < 0) {
+            char cols[256];
+            column_list(&s->t, cols, sizeof cols);
+            return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                                    "csv: %s:%lld: the header has no column \"%s\" (columns: %s)",
+                                    s->t.file, (long long)s->t.header_line,
+                                    names[j] ? names[j] : "(null)", cols);
+        }
+        s->feat[j] = col;
+    }
+    return GF_OK;
+}
+
+/* Column names for messages up to n columns: a header shorter than the rows names the rest by
+ * number. */
+static gf_status pad_names(gf_ctx *ctx, parse_state *s, int64_t n) {
+    if (s->t.ncols >= n) return GF_OK;
+    char **names = realloc(s->t.names, (size_t)n * sizeof *names);
+    if (!names) return nomem(ctx, s->t.file);
+    s->t.names = names;
+    for (; s->t.ncols < n; s->t.ncols++) {
+        char tmp[24];
+        snprintf(tmp, sizeof tmp, "%lld", (long long)s->t.ncols);
+        if (!(names[s->t.ncols] = gf_ds_strdup(tmp))) return nomem(ctx, s->t.file);
+    }
+    return GF_OK;
+}
+
+/* One data record into row s->rows of s->x: the selected columns, each a finite float32. */
+static gf_status parse_feature_row(gf_ctx *ctx, parse_state *s, bool by_name, int64_t **lines) {
+    reader *r = &s->rd;
+    if (by_name && r->nf != s->t.ncols)
+        return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                                "csv: %s:%lld: %lld fields, expected %lld (as in the header on "
+                                "line %lld)",
+                                s->t.file, (long long)r->rec_line, (long long)r->nf,
+                                (long long)s->t.ncols, (long long)s->t.header_line);
+    if (!by_name && r->nf != s->nfeat)
+        return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                                "csv: %s:%lld: %lld values, expected the %lld features",
+                                s->t.file, (long long)r->rec_line, (long long)r->nf,
+                                (long long)s->nfeat);
+    if (s->rows == s->cap) {
+        if (grow_rows(ctx, s) != GF_OK) return GF_ERR_NOMEM;
+        int64_t *l = realloc(*lines, (size_t)s->cap * sizeof *l);
+        if (!l) return nomem(ctx, s->t.file);
+        *lines = l;
+    }
+    float *xr = s->x + s->rows * s->nfeat;
+    for (int64_t k = 0; k < s->nfeat; k++) {
+        int64_t col = s->feat[k];
+        const char *v = trim(field(r, col));
+        double d;
+        if (is_missing(v)) return field_error(ctx, s, col, "missing value", v);
+        if (!parse_number(v, &d)) return field_error(ctx, s, col, "not a number:", v);
+        if (!isfinite(d) || fabs(d) > 3.4028234663852886e38)
+            return field_error(ctx, s, col, "not a finite float32 number:", v);
+        xr[k] = (float)d;
+    }
+    (*lines)[s->rows++] = r->rec_line;
+    return GF_OK;
+}
+
+gf_status gf_csv_parse_rows(gf_ctx *ctx, const char *text, size_t len, const char *name,
+                            int64_t n_features, const char *const *names, gf_csv_rows *out) {
+    const char *file = name ? name : "(memory)";
+    if (!out) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "csv: %s: NULL output", file);
+    memset(out, 0, sizeof *out);
+    if ((!text && len > 0) || n_features < 1 || n_features > (1 << 20))
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "csv: %s: NULL text or %lld features (need 1 to 2^20)", file,
+                                (long long)n_features);
+    parse_state s;
+    memset(&s, 0, sizeof s);
+    s.t.file = file;
+    s.rd.p = text;
+    s.rd.end = text + len;
+    s.rd.delim = ',';
+    s.rd.line = 1;
+    s.nfeat = n_features;
+    int64_t *lines = NULL;
+    gf_status st = GF_OK;
+    rec_status rs = next_record(&s.rd);
+    bool have_row = rs == REC_OK, by_name = false;
+    s.feat = malloc((size_t)n_features * sizeof *s.feat);
+    if (!s.feat) st = nomem(ctx, file);
+    else if (rs != REC_OK && rs != REC_EOF) st = record_error(ctx, &s, rs);
+    else if (have_row && !all_numbers(&s.rd)) { /* a header */
+        s.t.header_line = s.rd.rec_line;
+        have_row = false;
+        st = set_names(ctx, &s, true, s.rd.nf);
+        by_name = names != NULL;
+        if (st == GF_OK && by_name) st = header_columns(ctx, &s, names, n_features);
+    }
+    if (st == GF_OK && !by_name) {
+        for (int64_t j = 0; j < n_features; j++) s.feat[j] = j;
+        st = s.t.names ? pad_names(ctx, &s, n_features) : set_names(ctx, &s, false, n_features);
+    }
+    while (st == GF_OK) {
+        if (!have_row) {
+            rs = next_record(&s.rd);
+            if (rs == REC_EOF) break;
+            if (rs != REC_OK) {
+                st = record_error(ctx, &s, rs);
+                break;
+            }
+        }
+        have_row = false;
+        st = parse_feature_row(ctx, &s, by_name, &lines);
+    }
+    if (st == GF_OK && s.rows == 0)
+        st = gf_ctx_set_error(ctx, GF_ERR_FORMAT, "csv: %s: no data rows", file);
+    if (st == GF_OK) {
+        out->n = s.rows;
+        out->n_features = n_features;
+        out->x = s.x;
+        out->lines = lines;
+        s.x = NULL;
+    } else {
+        free(lines);
+    }
+    state_free(&s);
+    return st;
+}
+
+gf_status gf_csv_load_rows(gf_ctx *ctx, const char *path, int64_t n_features,
+                           const char *const *names, gf_csv_rows *out) {
+    if (out) memset(out, 0, sizeof *out);
+    size_t len = 0;
+    char *buf = read_text(ctx, path, &len);
+    if (!buf) return gf_ctx_status(ctx);
+    gf_status st = gf_csv_parse_rows(ctx, buf, len, path, n_features, names, out);
+    free(buf);
+    return st;
 }

@@ -365,3 +365,33 @@ out:
     free(pick);
     return v;
 }
+
+gf_ds *gf_split_limit(gf_ctx *ctx, gf_ds *ds, int64_t n, uint64_t seed) {
+    if (!ds) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_split_limit: NULL dataset");
+        return NULL;
+    }
+    const int64_t total = ds->n;
+    if (n <= 0 || total <= n) return gf_ds_retain(ds);
+    int64_t *idx = malloc((size_t)total * sizeof *idx);
+    char *keep = calloc((size_t)total, 1);
+    if (!idx || !keep) {
+        free(idx);
+        free(keep);
+        gf_ctx_set_error(ctx, GF_ERR_NOMEM, "gf_split_limit: out of memory");
+        return NULL;
+    }
+    for (int64_t i = 0; i < total; i++) idx[i] = i;
+    /* its own stream, so a limit and a split with one seed do not pick alike */
+    gf_rng r;
+    gf_rng_seed(&r, seed ^ 0x6c696d6974ULL);
+    gf_rng_shuffle(&r, idx, total);
+    for (int64_t i = 0; i < n; i++) keep[idx[i]] = 1;
+    int64_t k = 0;
+    for (int64_t i = 0; i < total; i++)
+        if (keep[i]) idx[k++] = i;
+    free(keep);
+    gf_ds *v = gf_split_indices(ctx, ds, idx, n);
+    free(idx);
+    return v;
+}

@@ -2,6 +2,7 @@
  * their forward, merge/unmerge/unload. The adapter files are in lora_io.c. */
 #define _POSIX_C_SOURCE 200809L
 #include "transfer/lora_internal.h"
+#include "graft/transfer.h"
 
 #include <fnmatch.h>
 #include <math.h>
@@ -404,4 +405,46 @@ gf_status gf_lora_unload(gf_ctx *ctx, gf_module *model, bool merge) {
     free(made);
     gf_lora_list_free(&l);
     return st;
+}
+
+/* ---- default targets ---------------------------------------------------------------------- */
+
+void gf_lora_targets_free(char **targets) {
+    for (char **t = targets; t && *t; t++) free(*t);
+    free(targets);
+}
+
+char **gf_lora_default_targets(gf_ctx *ctx, const gf_module *model, const char *head, int *n_out) {
+    if (n_out) *n_out = 0;
+    char head_buf[256];
+    if (!head && !(head = gf_tl_default_head(ctx, model, head_buf, sizeof head_buf))) return NULL;
+    gf_named_tensors *ps = gf_module_named_tensors(ctx, model, GF_STATE_PARAMS);
+    if (!ps) return NULL;
+    char **out = calloc((size_t)ps->n + 1, sizeof *out);
+    int n = 0;
+    bool ok = out != NULL;
+    for (int i = 0; ok && i < ps->n; i++) {
+        const char *name = ps->items[i].name;
+        const char *dot = strrchr(name, '.');
+        if (!dot || dot == name || strcmp(dot, ".weight") != 0) continue;
+        size_t len = (size_t)(dot - name);
+        if (strlen(head) == len && strncmp(name, head, len) == 0) continue;
+        char path[512];
+        if (len >= sizeof path) continue; /* no module path is this long */
+        memcpy(path, name, len);
+        path[len] = '\0';
+        const gf_module *c = gf_module_child(model, path);
+        const char *type = c ? gf_module_type(c) : "";
+        if (strcmp(type, "Linear") != 0 && strcmp(type, "Conv2d") != 0) continue;
+        ok = (out[n] = malloc(len + 1)) != NULL;
+        if (ok) memcpy(out[n++], path, len + 1);
+    }
+    gf_named_tensors_free(ps);
+    if (!ok) {
+        gf_lora_targets_free(out);
+        gf_ctx_set_error(ctx, GF_ERR_NOMEM, "lora: out of memory listing the default targets");
+        return NULL;
+    }
+    if (n_out) *n_out = n;
+    return out;
 }

@@ -276,57 +276,23 @@ static gf_status s_fastai(cmp_run *r, gf_rng *rng) {
     return st;
 }
 
-/* Paths of every Linear and Conv2d module but the head, as exact-match patterns. */
-typedef struct path_list {
-    char **v;
-    int n;
-} path_list;
-
-static void path_list_free(path_list *l) {
-    for (int i = 0; i < l->n; i++) free(l->v[i]);
-    free(l->v);
-}
-
-static gf_status default_lora_targets(cmp_run *r, path_list *out) {
-    gf_named_tensors *ps = gf_module_named_tensors(r->ctx, r->model, GF_STATE_PARAMS);
-    if (!ps) return gf_ctx_status(r->ctx);
-    out->v = calloc((size_t)ps->n + 1, sizeof *out->v);
-    out->n = 0;
-    gf_status st = out->v ? GF_OK : gf_ctx_set_error(r->ctx, GF_ERR_NOMEM, "lora: out of memory");
-    for (int i = 0; st == GF_OK && i < ps->n; i++) {
-        const char *name = ps->items[i].name;
-        const char *dot = strrchr(name, '.');
-        if (!dot || strcmp(dot, ".weight") != 0) continue;
-        size_t len = (size_t)(dot - name);
-        char *path = malloc(len + 1);
-        if (!path) {
-            st = gf_ctx_set_error(r->ctx, GF_ERR_NOMEM, "lora: out of memory");
-            break;
-        }
-        memcpy(path, name, len);
-        path[len] = '\0';
-        const gf_module *mod = gf_module_child(r->model, path);
-        const char *type = mod ? gf_module_type(mod) : "";
-        if (strcmp(path, r->head) == 0 ||
-            (strcmp(type, "Linear") != 0 && strcmp(type, "Conv2d") != 0)) {
-            free(path);
-            continue;
-        }
-        out->v[out->n++] = path;
+/* gf_lora_default_targets, with none found an error naming the model. */
+static char **default_lora_targets(cmp_run *r, int *n) {
+    char **t = gf_lora_default_targets(r->ctx, r->model, r->head, n);
+    if (t && *n == 0) {
+        gf_lora_targets_free(t);
+        gf_ctx_set_error(r->ctx, GF_ERR_INVALID,
+                         "lora: %s has no Linear or Conv2d layer outside the head", r->p->model);
+        return NULL;
     }
-    gf_named_tensors_free(ps);
-    if (st == GF_OK && out->n == 0)
-        st = gf_ctx_set_error(r->ctx, GF_ERR_INVALID,
-                              "lora: %s has no Linear or Conv2d layer outside the head",
-                              r->p->model);
-    return st;
+    return t;
 }
 
 static gf_status s_lora(cmp_run *r, gf_rng *rng) {
     gf_ctx *ctx = r->ctx;
     const gf_compare_params *p = r->p;
     if (!(r->model = build_pretrained(r, rng))) return gf_ctx_status(ctx);
-    path_list auto_t = {NULL, 0};
+    char **auto_t = NULL;
     gf_lora_params lp = gf_lora_default_params();
     lp.r = p->lora_r;
     lp.alpha = p->lora_alpha;
@@ -335,13 +301,8 @@ static gf_status s_lora(cmp_run *r, gf_rng *rng) {
         lp.targets = p->lora_targets;
         lp.n_targets = p->n_lora_targets;
     } else {
-        gf_status st = default_lora_targets(r, &auto_t);
-        if (st != GF_OK) {
-            path_list_free(&auto_t);
-            return st;
-        }
-        lp.targets = (const char *const *)auto_t.v;
-        lp.n_targets = auto_t.n;
+        if (!(auto_t = default_lora_targets(r, &lp.n_targets))) return gf_ctx_status(ctx);
+        lp.targets = (const char *const *)auto_t;
     }
     char pat[300];
     snprintf(pat, sizeof pat, "%s.*", r->head);
@@ -358,7 +319,7 @@ static gf_status s_lora(cmp_run *r, gf_rng *rng) {
                  (double)lp.alpha, gf_lora_count(r->model), gf_lora_count(r->model) == 1 ? "" : "s",
                  list);
     }
-    path_list_free(&auto_t);
+    gf_lora_targets_free(auto_t);
     if (st != GF_OK) return st;
     return train_all(r, NULL);
 }

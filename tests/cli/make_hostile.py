@@ -26,6 +26,11 @@ def main(out):
                 {"__metadata__": {"graft.model": "spec", "graft.spec": conv, "graft.input": "[4]",
                                   "graft.classes": '["a","b"]'},
                  "w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 4)
+    # 20,000 class names inside one metadata string (the header's scan counts it as one value)
+    names = json.dumps(["c%d" % i for i in range(20000)], separators=(",", ":"))
+    safetensors(os.path.join(out, "classes.safetensors"),
+                {"__metadata__": {"graft.model": "mlp", "graft.input": "[4]", "graft.classes": names},
+                 "w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 4)
     # a header of 7 MB of empty arrays (about 2.4 million JSON values)
     body = b'{"x":[' + b"[]," * ((7 << 20) // 3) + b"[]]}"
     safetensors(os.path.join(out, "nodes.safetensors"), body)

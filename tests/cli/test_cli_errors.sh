@@ -54,8 +54,8 @@ fails 2 "a file without a kind" "did you mean csv:" -- "$G" train --data "$FX/ta
 fails 2 "images: a missing folder" "is not a folder" -- "$G" train --data "images:$T/nothing"
 mkdir -p "$T/empty"
 fails 1 "images: a folder without class folders" "$T/empty" -- "$G" train --data "images:$T/empty" --epochs 1
-fails 1 "--classes naming no class" "--classes 3-12" -- "$G" train --data "idx:$FX/idx" --classes 3-12 --epochs 1
-fails 1 "--per-class larger than available" "--per-class 500" -- "$G" train --data "idx:$FX/idx" --per-class 500 --epochs 1
+fails 1 "--classes naming no class" "classes 3-12:" -- "$G" train --data "idx:$FX/idx" --classes 3-12 --epochs 1
+fails 1 "--per-class larger than available" "per_class 500:" -- "$G" train --data "idx:$FX/idx" --per-class 500 --epochs 1
 run "$G" train --data "csv:$FX/table.csv" --label-column nosuchcolumn --epochs 1
 expect_rc 1 "csv: unknown label column"
 expect_err "nosuchcolumn" "csv names the column"

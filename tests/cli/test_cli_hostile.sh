@@ -85,6 +85,7 @@ rm -f "$T/big.json"
 fast 10 "a header of 2.4 million JSON values" "nodes.safetensors" "(limit json-nodes)" -- "$G" inspect "$H/nodes.safetensors"
 fast 10 "an escaped NUL in a tensor name" "nul.safetensors" '\u0000' -- "$G" inspect "$H/nul.safetensors"
 fast 10 "an IDX gzip bomb" "images.gz" "(limit gzip-ratio)" -- "${TRAIN[@]}" --data "idx:$H/bomb/images.gz,$H/bomb/labels.gz"
+fast 10 "20,000 class names in a weights file" "classes.safetensors" "names 20000 classes" "(limit classes)" -- "$G" predict --weights "$H/classes.safetensors" --input "$FX/rows.csv"
 fast 20 "a CSV of 20,000 classes" "classes.csv" "20000 classes" "(limit classes)" -- "$G" train --data "csv:$H/classes.csv" --epochs 1 $TH
 
 # ---- --max --------------------------------------------------------------------------------------------

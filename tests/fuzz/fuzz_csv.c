@@ -1,5 +1,6 @@
 /* libFuzzer target: any bytes given to the CSV reader must give a dataset whose every example
- * reads back, or an error message — never a crash, a leak or a read past the input. The first
+ * reads back (and, read as rows to predict on, rows in increasing line order), or an error
+ * message — never a crash, a leak or a read past the input. The first
  * byte picks the options (header mode, delimiter, target kind, fixed classes, skip_lines,
  * column selection) so every path of the reader is reached. */
 #include <stdint.h>
@@ -59,6 +60,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     } else if (gf_ctx_status(ctx) == GF_OK || gf_ctx_error(ctx)[0] == '\0') {
         abort(); /* a failure must say why */
     }
+    gf_ctx_clear_error(ctx);
+    /* the same bytes as rows to predict on: by position, or by the header's names */
+    gf_csv_rows rows;
+    const int64_t nf = 1 + (opt & 0x03) % 3; /* at most the three names */
+    if (gf_csv_parse_rows(ctx, copy, size, "fuzz.csv", nf, (opt & 0x04) ? names : NULL, &rows) == GF_OK) {
+        if (rows.n < 1 || rows.n_features != nf || !rows.x || !rows.lines) abort();
+        for (int64_t i = 0; i < rows.n; i++)
+            if (rows.lines[i] < 1 || (i && rows.lines[i] <= rows.lines[i - 1])) abort();
+    } else if (rows.x || rows.lines || gf_ctx_error(ctx)[0] == '\0') {
+        abort();
+    }
+    gf_csv_rows_free(&rows);
     gf_ctx_clear_error(ctx);
     free(copy);
     return 0;

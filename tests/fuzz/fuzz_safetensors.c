@@ -1,5 +1,6 @@
 /* libFuzzer target: any byte string given to the safetensors reader must produce either a
- * valid file whose every tensor loads, or an error — never a crash, leak or overread. */
+ * valid file whose every tensor loads and whose graft.* metadata reads as a bundle's description
+ * (or is refused with a reason), or an error — never a crash, leak or overread. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         for (int i = 0; i < gf_st_metadata_count(f); i++)
             (void)strlen(gf_st_metadata_value(f, i));
+        /* the graft.* description, as gf_bundle_load reads it: whole, or empty with a reason */
+        gf_bundle_info m;
+        gf_ctx_clear_error(ctx);
+        if (gf_bundle_info_read(ctx, f, &m) == GF_OK) {
+            if ((m.n_classes && !m.class_names) || m.in_ndim < 0 || m.in_ndim > GF_DS_MAX_DIMS ||
+                (m.norm_channels && (!m.norm_mean || !m.norm_std)))
+                abort();
+            for (int k = 0; k < m.n_classes; k++) (void)strlen(m.class_names[k]);
+        } else if (m.model || m.class_names || m.norm_mean || !gf_ctx_error(ctx)[0]) {
+            abort();
+        }
+        gf_bundle_info_free(&m);
         gf_st_close(f);
     }
     gf_ctx_clear_error(ctx);

@@ -25,6 +25,7 @@ example_args() {
     case "$1" in
         finetune) echo "--quick $FIXTURE $WORK/out" ;;
         transfer_protocols) echo "--quick --protocol c --fixture $FIXTURE" ;;
+        classify) echo "$WORK/table.safetensors $SRC/tests/fixtures/bundle/rows.csv" ;;
         *) echo "--quick" ;;
     esac
 }
@@ -85,8 +86,12 @@ if [ -f "$SRC/docs/API.md" ]; then
     echo "ok   docs/API.md: $n verbatim examples equal their files"
 fi
 
-# 5. the examples, built and run against the installed library only
+# 5. the examples, built and run against the installed library only (classify.c gets a model
+#    the installed graft trains)
 mkdir -p "$WORK/out"
+"$PREFIX/bin/graft" train --data "csv:$SRC/tests/fixtures/bundle/table.csv" --model mlp --hidden 8 \
+    --epochs 30 --lr 0.01 --threads 1 --quiet --out "$WORK/table.safetensors" >"$WORK/train.log" 2>&1 ||
+    { show "$WORK/train.log"; fail "the installed graft does not train a model for classify.c"; }
 ran=0 skipped=0
 for src in "$SRC"/examples/*.c; do
     [ -f "$src" ] || continue

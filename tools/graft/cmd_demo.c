@@ -56,16 +56,16 @@ static int pretrain(gf_ctx *ctx, const cli_opts *o, const demo_budget *b, const 
     *acc = NAN;
     *cached = false;
     if (!o->no_cache && cli_is_file(path)) {
-        cli_meta meta;
+        gf_bundle_info meta;
         if (cli_meta_open(ctx, o, path, &meta) == CLI_CONTINUE && meta.model &&
             strcmp(meta.model, "cnn-small") == 0) {
-            cli_meta_free(&meta);
+            gf_bundle_info_free(&meta);
             *cached = true;
             cli_log(o, "graft demo: using the pretrained model cached in %s (--no-cache to "
                        "pretrain again)\n", path);
             return CLI_CONTINUE;
         }
-        cli_meta_free(&meta);
+        gf_bundle_info_free(&meta);
         gf_ctx_clear_error(ctx);
         cli_log(o, "graft demo: %s is not a cnn-small model; pretraining again\n", path);
     }
@@ -91,18 +91,18 @@ static int pretrain(gf_ctx *ctx, const cli_opts *o, const demo_budget *b, const 
     cli_eval ev = {0};
     int rc = cli_data_load(ctx, &po, &d);
     if (rc != CLI_CONTINUE) return rc;
-    rc = cli_model_build(ctx, &po, "cnn-small", NULL, d.ndim, d.shape, d.n_classes, NULL, &cm);
+    rc = cli_model_build(ctx, &po, "cnn-small", NULL, &d, d.n_classes, &cm);
     if (rc != CLI_CONTINUE) goto out;
     cli_log(o, "graft demo: step 1/3: pretraining cnn-small on %lld Fashion-MNIST images "
                "(%d epoch%s)\n", (long long)gf_ds_count(d.train), po.epochs, po.epochs > 1 ? "s" : "");
     cli_fit_setup fs = {.loss = gf_loss_default(GF_LOSS_CROSS_ENTROPY)};
-    rc = cli_fit(ctx, &po, cm.m, &d, &fs, &fo);
+    rc = cli_fit(ctx, &po, cm.b->model, &d, &fs, &fo);
     if (rc != CLI_CONTINUE) goto out;
     if (fo.interrupted) {
         rc = cli_fail(o->cmd, "interrupted");
         goto out;
     }
-    rc = cli_evaluate(ctx, o->cmd, cm.m, d.test, d.eval_tf, po.batch, &ev);
+    rc = cli_evaluate(ctx, o->cmd, cm.b->model, d.test, d.eval_tf, po.batch, &ev);
     if (rc != CLI_CONTINUE) goto out;
     *acc = ev.accuracy;
     cli_log(o, "graft demo: pretrained: Fashion-MNIST test accuracy %.4f (%lld images)\n",
@@ -152,9 +152,9 @@ static int save_best(gf_ctx *ctx, const cli_opts *o, const cli_sweep *sw, const 
         return CLI_CONTINUE;
     }
     cli_model cm = {0};
-    int rc = cli_model_build(ctx, o, "cnn-small", NULL, d->ndim, d->shape, d->n_classes, NULL, &cm);
+    int rc = cli_model_build(ctx, o, "cnn-small", NULL, d, d->n_classes, &cm);
     if (rc != CLI_CONTINUE) return rc;
-    if (gf_tl_delta_load(ctx, cm.m, pretrained, NULL, delta) != GF_OK) {
+    if (gf_tl_delta_load(ctx, cm.b->model, pretrained, NULL, delta) != GF_OK) {
         rc = cli_fail(o->cmd, "rebuilding the %s model: %s", e->name, gf_ctx_error(ctx));
         cli_model_free(&cm);
         return rc;
@@ -168,6 +168,38 @@ static int save_best(gf_ctx *ctx, const cli_opts *o, const cli_sweep *sw, const 
     cli_model_free(&cm);
     snprintf(chosen, cap, "%s (%s labels per class, test accuracy %s)", e->name, labels, acc);
     return rc;
+}
+
+/* report/index.html: the setup, the sweep's tables and charts, what to try next. out: the
+ * weights saved (NULL: none). */
+static int write_report(gf_ctx *ctx, const cli_opts *o, const char *report, const cli_data *d,
+                        const cli_sweep *sw, const char *pre, double pre_acc, const char *out,
+                        const char *chosen, double secs, const char *next) {
+    gf_report *r = gf_report_new(ctx, "graft demo: Fashion-MNIST to MNIST digits from few labels");
+    char pa[64], secs_s[32], desc[1024];
+    if (isnan(pre_acc)) snprintf(pa, sizeof pa, "(cached)");
+    else snprintf(pa, sizeof pa, "%.4f", pre_acc);
+    snprintf(secs_s, sizeof secs_s, "%.0f s", secs);
+    cli_data_describe(d, desc, sizeof desc);
+    const char *kv[] = {"pretrained model", pre, "its Fashion-MNIST test accuracy", pa,
+                        "target data", desc, "saved weights", out ? out : "(none)",
+                        "best (saved)", out ? chosen : "-", "time", secs_s};
+    gf_status st = r ? gf_report_add_text(ctx, r,
+                           "cnn-small learned Fashion-MNIST (clothes); each strategy below "
+                           "carries that to handwritten digits given only a few labelled "
+                           "examples per class, with the same epochs, batch and optimizer. "
+                           "scratch ignores the pretrained weights; probe trains only a new "
+                           "head on frozen features; finetune trains everything; fastai "
+                           "trains the head first, then everything with a slower trunk; LoRA "
+                           "trains low-rank adapters and the head.")
+                     : GF_ERR_NOMEM;
+    if (st == GF_OK) st = gf_report_add_pairs(ctx, r, "setup", 6, kv);
+    if (st == GF_OK) st = cli_sweep_report(ctx, r, sw);
+    if (st == GF_OK) st = gf_report_add_pre(ctx, r, "what to try next", next);
+    if (st == GF_OK) st = gf_report_write(ctx, r, report);
+    gf_report_free(r);
+    if (st != GF_OK) return cli_fail(o->cmd, "--report %s: %s", report, gf_ctx_error(ctx));
+    return CLI_CONTINUE;
 }
 
 int cmd_demo(cli_opts *o) {
@@ -243,10 +275,13 @@ int cmd_demo(cli_opts *o) {
     memset(&sw, 0, sizeof sw);
     rc = cli_data_load(ctx, &to, &d);
     if (rc != CLI_CONTINUE) goto out_ctx;
-    if (!cli_limit_view(ctx, &d.test, b->test_examples, o->seed + 2)) { /* keeps --quick quick */
+    gf_ds *few = d.test ? gf_split_limit(ctx, d.test, b->test_examples, o->seed + 2) : NULL;
+    if (d.test && !few) { /* keeps --quick quick */
         rc = cli_fail_ctx(cmd, ctx);
         goto out_data;
     }
+    gf_ds_free(d.test);
+    d.test = few;
     gf_compare_params p;
     uint64_t seeds[CLI_MAX_LIST];
     rc = cli_compare_params(ctx, &to, &d, "cnn-small", &p, seeds, &sw,
@@ -285,35 +320,8 @@ int cmd_demo(cli_opts *o) {
              "      --labels 5,50 --seeds 0,1,2 --report compare-report\n"
              "  %s inspect %s\n",
              g, out, g, pre, g, pre, g, out);
-    {
-        gf_report *r = gf_report_new(ctx, "graft demo: Fashion-MNIST to MNIST digits from few labels");
-        char pa[64], secs_s[32], desc[1024];
-        if (isnan(pre_acc)) snprintf(pa, sizeof pa, "(cached)");
-        else snprintf(pa, sizeof pa, "%.4f", pre_acc);
-        snprintf(secs_s, sizeof secs_s, "%.0f s", secs);
-        cli_data_describe(&d, desc, sizeof desc);
-        const char *kv[] = {"pretrained model", pre, "its Fashion-MNIST test accuracy", pa,
-                            "target data", desc, "saved weights", saved ? out : "(none)",
-                            "best (saved)", saved ? chosen : "-", "time", secs_s};
-        gf_status st = r ? gf_report_add_text(ctx, r,
-                               "cnn-small learned Fashion-MNIST (clothes); each strategy below "
-                               "carries that to handwritten digits given only a few labelled "
-                               "examples per class, with the same epochs, batch and optimizer. "
-                               "scratch ignores the pretrained weights; probe trains only a new "
-                               "head on frozen features; finetune trains everything; fastai "
-                               "trains the head first, then everything with a slower trunk; LoRA "
-                               "trains low-rank adapters and the head.")
-                         : GF_ERR_NOMEM;
-        if (st == GF_OK) st = gf_report_add_pairs(ctx, r, "setup", 6, kv);
-        if (st == GF_OK) st = cli_sweep_report(ctx, r, &sw);
-        if (st == GF_OK) st = gf_report_add_pre(ctx, r, "what to try next", next);
-        if (st == GF_OK) st = gf_report_write(ctx, r, report);
-        gf_report_free(r);
-        if (st != GF_OK) {
-            rc = cli_fail(cmd, "--report %s: %s", report, gf_ctx_error(ctx));
-            goto out_data;
-        }
-    }
+    rc = write_report(ctx, o, report, &d, &sw, pre, pre_acc, saved ? out : NULL, chosen, secs, next);
+    if (rc != CLI_CONTINUE) goto out_data;
     if (o->json) {
         cJSON *root = cJSON_CreateObject();
         cJSON_AddStringToObject(root, "command", "demo");

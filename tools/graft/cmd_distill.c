@@ -149,7 +149,7 @@ int cmd_distill(cli_opts *o) {
         return rc;
     gf_ctx *ctx = cli_context(o);
     if (!ctx) return CLI_FAILED;
-    cli_meta tmeta;
+    gf_bundle_info tmeta;
     cli_data d;
     cli_model teacher = {0}, student = {0};
     cli_fit_out fo = {0};
@@ -159,29 +159,28 @@ int cmd_distill(cli_opts *o) {
     if (rc != CLI_CONTINUE) goto out_ctx;
     rc = cli_data_load(ctx, o, &d);
     if (rc != CLI_CONTINUE) goto out_meta;
-    rc = cli_model_build(ctx, o, o->teacher_model, &tmeta, d.ndim, d.shape, d.n_classes, NULL,
-                         &teacher);
+    rc = cli_model_build(ctx, o, o->teacher_model, &tmeta, &d, d.n_classes, &teacher);
     if (rc != CLI_CONTINUE) goto out_data;
-    rc = cli_load_weights(ctx, o, o->teacher, NULL, &tmeta, teacher.m);
+    rc = cli_load_weights(ctx, o, o->teacher, NULL, &tmeta, &teacher);
     if (rc != CLI_CONTINUE) goto out_models;
-    gf_module_set_requires_grad(teacher.m, false);
-    gf_module_train(teacher.m, false);
-    rc = cli_model_build(ctx, o, student_arg, NULL, d.ndim, d.shape, d.n_classes, NULL, &student);
+    gf_module_set_requires_grad(teacher.b->model, false);
+    gf_module_train(teacher.b->model, false);
+    rc = cli_model_build(ctx, o, student_arg, NULL, &d, d.n_classes, &student);
     if (rc != CLI_CONTINUE) goto out_models;
     const char *part;
     gf_ds *eval_ds = cli_final_part(&d, &part);
-    rc = cli_evaluate(ctx, cmd, teacher.m, eval_ds, d.eval_tf, o->batch, &tev);
+    rc = cli_evaluate(ctx, cmd, teacher.b->model, eval_ds, d.eval_tf, o->batch, &tev);
     if (rc != CLI_CONTINUE) goto out_models;
-    int64_t tp = gf_module_param_count(teacher.m, false), sp = gf_module_param_count(student.m, false);
+    int64_t tp = gf_module_param_count(teacher.b->model, false), sp = gf_module_param_count(student.b->model, false);
     cli_log(o, "graft distill: teacher %s (%lld parameters, %s accuracy %.4f) -> student %s (%lld "
                "parameters), T %g, alpha %g\n",
-            teacher.spec_path ? teacher.spec_path : teacher.name, (long long)tp, part, tev.accuracy,
-            student.spec_path ? student.spec_path : student.name, (long long)sp, o->temperature,
+            cli_model_desc(&teacher), (long long)tp, part, tev.accuracy,
+            cli_model_desc(&student), (long long)sp, o->temperature,
             o->alpha);
-    run.student = student.m;
-    run.teacher = teacher.m;
+    run.student = student.b->model;
+    run.teacher = teacher.b->model;
     if (!d.train_tf) { /* the teacher once over the training data */
-        run.cache = gf_teacher_cache_build(ctx, teacher.m, d.train, 256);
+        run.cache = gf_teacher_cache_build(ctx, teacher.b->model, d.train, 256);
         if (!run.cache) {
             rc = cli_fail_ctx(cmd, ctx);
             goto out_models;
@@ -190,7 +189,7 @@ int cmd_distill(cli_opts *o) {
     rc = distill_loop(&run);
     if (rc != CLI_CONTINUE) goto out_models;
     rc = fo.interrupted ? CLI_CONTINUE /* leave quickly */
-                        : cli_evaluate(ctx, cmd, student.m, eval_ds, d.eval_tf, o->batch, &sev);
+                        : cli_evaluate(ctx, cmd, student.b->model, eval_ds, d.eval_tf, o->batch, &sev);
     if (rc != CLI_CONTINUE) goto out_models;
     const char *written = NULL;
     if (o->out && !fo.interrupted) {
@@ -203,15 +202,15 @@ int cmd_distill(cli_opts *o) {
         written = o->out;
     }
     if (o->report) {
-        rc = cli_report_run(ctx, o, student.spec_path ? student.spec_path : student.name, &d, &fo,
+        rc = cli_report_run(ctx, o, cli_model_desc(&student), &d, &fo,
                             part, &sev, written);
         if (rc != CLI_CONTINUE) goto out_models;
     }
     if (o->json) {
-        cJSON *root = cli_run_json(o, student.name, &d, &fo, part, &sev, written);
+        cJSON *root = cli_run_json(o, student.b->info.model, &d, &fo, part, &sev, written);
         cJSON *t = cJSON_AddObjectToObject(root, "teacher");
         cJSON_AddStringToObject(t, "weights", o->teacher);
-        cJSON_AddStringToObject(t, "model", teacher.name);
+        cJSON_AddStringToObject(t, "model", teacher.b->info.model);
         cJSON_AddNumberToObject(t, "parameters", (double)tp);
         cli_json_add_num(t, "accuracy", tev.accuracy);
         cli_json_add_num(t, "macro_f1", tev.f1);
@@ -222,13 +221,13 @@ int cmd_distill(cli_opts *o) {
         rc = cli_json_print(root);
     } else {
         printf("teacher   %s (%lld parameters): %s accuracy %.4f, macro F1 %.4f\n",
-               teacher.spec_path ? teacher.spec_path : teacher.name, (long long)tp, part,
+               cli_model_desc(&teacher), (long long)tp, part,
                tev.accuracy, tev.f1);
         printf("student   %s (%lld parameters, %.1fx smaller): %s accuracy %.4f, macro F1 %.4f\n",
-               student.spec_path ? student.spec_path : student.name, (long long)sp,
+               cli_model_desc(&student), (long long)sp,
                sp ? (double)tp / (double)sp : 0.0, part, sev.accuracy, sev.f1);
         printf("\n");
-        cli_print_run(o, student.spec_path ? student.spec_path : student.name, &d, &fo, part, &sev,
+        cli_print_run(o, cli_model_desc(&student), &d, &fo, part, &sev,
                       written);
         rc = CLI_OK;
     }
@@ -243,7 +242,7 @@ out_models:
 out_data:
     cli_data_free(&d);
 out_meta:
-    cli_meta_free(&tmeta);
+    gf_bundle_info_free(&tmeta);
 out_ctx:
     gf_ctx_free(ctx);
     return rc;

@@ -13,7 +13,7 @@ int cmd_eval(cli_opts *o) {
     if ((rc = cli_check_model_arg(o->cmd, "--model", o->model)) != CLI_CONTINUE) return rc;
     gf_ctx *ctx = cli_context(o);
     if (!ctx) return CLI_FAILED;
-    cli_meta meta;
+    gf_bundle_info meta;
     cli_data d;
     cli_model cm = {0};
     cli_eval ev = {0};
@@ -40,26 +40,26 @@ int cmd_eval(cli_opts *o) {
         cli_fail(o->cmd, "%s has no %s part (see --split, --val, --part)", d.spec, o->part);
         goto out_data;
     }
-    rc = cli_model_build(ctx, o, o->model, &meta, d.ndim, d.shape, d.n_classes, NULL, &cm);
+    rc = cli_model_build(ctx, o, o->model, &meta, &d, d.n_classes, &cm);
     if (rc != CLI_CONTINUE) goto out_data;
-    rc = cli_load_weights(ctx, o, o->weights, o->base, &meta, cm.m);
+    rc = cli_load_weights(ctx, o, o->weights, o->base, &meta, &cm);
     if (rc != CLI_CONTINUE) goto out_model;
     /* the model's own normalisation, not statistics of this data */
-    tf = cli_meta_tf(ctx, &meta);
+    tf = gf_bundle_transform(ctx, &meta);
     if (gf_ctx_status(ctx) != GF_OK) {
         rc = cli_fail_ctx(o->cmd, ctx);
         goto out_model;
     }
-    cli_log(o, "graft eval: %s (%s) on the %s part of %s (%lld examples)\n", o->weights, cm.name,
+    cli_log(o, "graft eval: %s (%s) on the %s part of %s (%lld examples)\n", o->weights, cm.b->info.model,
             o->part, d.spec, (long long)gf_ds_count(part));
-    rc = cli_evaluate(ctx, o->cmd, cm.m, part, tf, o->batch, &ev);
+    rc = cli_evaluate(ctx, o->cmd, cm.b->model, part, tf, o->batch, &ev);
     if (rc != CLI_CONTINUE) goto out_model;
     const char *const *names = (const char *const *)d.class_names;
     if (o->json) {
         cJSON *root = cJSON_CreateObject();
         cJSON_AddStringToObject(root, "command", "eval");
         cJSON_AddStringToObject(root, "weights", o->weights);
-        cJSON_AddStringToObject(root, "model", cm.name);
+        cJSON_AddStringToObject(root, "model", cm.b->info.model);
         cJSON_AddStringToObject(root, "data", d.spec);
         cJSON_AddStringToObject(root, "part", o->part);
         cJSON *e = cli_eval_json(&ev, names);
@@ -71,7 +71,7 @@ int cmd_eval(cli_opts *o) {
         cJSON_Delete(e);
         rc = cli_json_print(root);
     } else {
-        printf("weights          %s (%s)\n", o->weights, cm.name);
+        printf("weights          %s (%s)\n", o->weights, cm.b->info.model);
         printf("data             %s, %s part\n", d.spec, o->part);
         cli_eval_print(&ev, names, stdout);
         rc = CLI_OK;
@@ -83,7 +83,7 @@ out_model:
 out_data:
     cli_data_free(&d);
 out_meta:
-    cli_meta_free(&meta);
+    gf_bundle_info_free(&meta);
 out_ctx:
     gf_ctx_free(ctx);
     return rc;

