@@ -40,24 +40,6 @@ const char *gf_bundle_class_name(const gf_bundle *b, int k) {
     return b->info.class_names[k];
 }
 
-/* Puts prefix before the context's message, keeping its status. */
-static gf_status prefix_error(gf_ctx *ctx, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static gf_status prefix_error(gf_ctx *ctx, const char *fmt, ...) {
-    char prefix[4400], msg[512];
-    gf_status st = gf_ctx_status(ctx);
-    snprintf(msg, sizeof msg, "%s", gf_ctx_error(ctx));
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
-    va_end(ap);
-    gf_ctx_clear_error(ctx);
-    return gf_ctx_set_error(ctx, st == GF_OK ? GF_ERR_INVALID : st, "%s%s", prefix, msg);
-}
-
 static bool is_zoo(const char *name) {
     for (const char *const *n = gf_zoo_names(); name && *n; n++)
         if (strcmp(*n, name) == 0) return true;
@@ -128,47 +110,13 @@ static gf_status build_spec(gf_ctx *ctx, gf_bundle *b, const char *text, const c
         st = gf_ctx_set_error(ctx, GF_ERR_SHAPE, "%s: the model gives %lld outputs but the data "
                               "has %d classes", label, (long long)sum->out_shape[0], n_classes);
     } else if (!gf_tl_default_head(ctx, b->model, b->head, sizeof b->head)) {
-        st = prefix_error(ctx, "%s: ", label);
+        st = gf_ctx_prefix_error(ctx, "%s: ", label);
     }
     gf_spec_summary_free(sum);
     free(m->spec);
     m->spec = min;
     memset(m->hidden, 0, sizeof m->hidden);
     return st;
-}
-
-/* The text of a model spec file, at most 16 MiB (as gf_spec_load). */
-static char *read_spec_file(gf_ctx *ctx, const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        gf_ctx_set_error(ctx, GF_ERR_IO, "model spec %s: cannot read it", path);
-        return NULL;
-    }
-    const size_t max = (size_t)16 << 20;
-    size_t n = 0, cap = 4096;
-    char *buf = malloc(cap);
-    while (buf) {
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0) break;
-        if (n > max) { /* a huge file, or a device that never ends */
-            free(buf);
-            fclose(f);
-            gf_ctx_set_error(ctx, GF_ERR_FORMAT, "model spec %s: a model spec may be at most 16 MiB",
-                             path);
-            return NULL;
-        }
-        if (n + 1 == cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) free(buf);
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (!buf) gf_ctx_set_error(ctx, GF_ERR_NOMEM, "model spec %s: out of memory", path);
-    else buf[n] = '\0';
-    return buf;
 }
 
 /* Replaces *dst by a copy of src. */
@@ -199,7 +147,7 @@ static gf_status build_model(gf_ctx *ctx, gf_bundle *b, const char *model, bool 
                                 "cnn-small, resnet-mini; or \"spec\" with graft.spec)", model);
     char label[4200];
     snprintf(label, sizeof label, "model spec %s", from_file ? model : "(from the weights file)");
-    char *text = from_file ? read_spec_file(ctx, model) : gf_bundle_strdup(m->spec);
+    char *text = from_file ? gf_spec_read_text(ctx, model, NULL) : gf_bundle_strdup(m->spec);
     if (!text)
         return gf_ctx_status(ctx) != GF_OK ? gf_ctx_status(ctx)
                                            : gf_ctx_set_error(ctx, GF_ERR_NOMEM, "bundle: out of memory");
@@ -316,7 +264,7 @@ gf_status gf_bundle_load_weights(gf_ctx *ctx, gf_bundle *b, const char *path, co
     wo.strict = true;
     gf_load_report *rep = NULL;
     gf_status st = gf_weights_load_with(ctx, b->model, path, &wo, &rep);
-    if (st != GF_OK) st = prefix_error(ctx, "%s does not fit the model: ", path);
+    if (st != GF_OK) st = gf_ctx_prefix_error(ctx, "%s does not fit the model: ", path);
     if (report && st != GF_OK) *report = rep;
     else gf_load_report_free(rep);
     return st;

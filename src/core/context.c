@@ -151,6 +151,18 @@ gf_status gf_ctx_set_errorv(gf_ctx *ctx, gf_status s, const char *fmt, va_list a
     return s;
 }
 
+gf_status gf_ctx_prefix_error(gf_ctx *ctx, const char *fmt, ...) {
+    char prefix[4400], msg[sizeof ctx->error];
+    gf_status st = ctx->status;
+    snprintf(msg, sizeof msg, "%s", ctx->error);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    gf_ctx_clear_error(ctx);
+    return gf_ctx_set_error(ctx, st == GF_OK ? GF_ERR_INVALID : st, "%s%s", prefix, msg);
+}
+
 gf_status gf_ctx_set_error(gf_ctx *ctx, gf_status s, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

@@ -156,4 +156,12 @@ int gf_threads_for(const gf_ctx *ctx, int64_t work);
 
 #define GF_SHAPE_BUF 96
 
+/* Puts a formatted prefix before the context's message, keeping its status (GF_ERR_INVALID
+ * when there was none): a caller names the step that failed in front of the callee's words. */
+gf_status gf_ctx_prefix_error(gf_ctx *ctx, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 #endif

