@@ -515,6 +515,22 @@ static int64_t fixed_label(gf_ctx *ctx, parse_state *s, const gf_csv_params *p, 
     return -1;
 }
 
+/* The row's feature columns, as float32, into the next row of s->x. */
+static gf_status read_features(gf_ctx *ctx, parse_state *s, const reader *r) {
+    float *xr = s->x + s->rows * s->nfeat;
+    for (int64_t k = 0; k < s->nfeat; k++) {
+        int64_t col = s->feat[k];
+        const char *v = trim(field(r, col));
+        double d;
+        if (is_missing(v)) return field_error(ctx, s, col, "missing value", v);
+        if (!parse_number(v, &d)) return field_error(ctx, s, col, "not a number:", v);
+        if (!isfinite(d) || fabs(d) > 3.4028234663852886e38)
+            return field_error(ctx, s, col, "not a finite float32 number:", v);
+        xr[k] = (float)d;
+    }
+    return GF_OK;
+}
+
 static gf_status parse_row(gf_ctx *ctx, parse_state *s, const gf_csv_params *p) {
     reader *r = &s->rd;
     if (r->nf != s->t.ncols) {
@@ -529,17 +545,8 @@ static gf_status parse_row(gf_ctx *ctx, parse_state *s, const gf_csv_params *p) 
             s->t.file, (long long)r->rec_line, (long long)r->nf, (long long)s->t.ncols);
     }
     if (s->rows == s->cap && grow_rows(ctx, s) != GF_OK) return GF_ERR_NOMEM;
-    float *xr = s->x + s->rows * s->nfeat;
-    for (int64_t k = 0; k < s->nfeat; k++) {
-        int64_t col = s->feat[k];
-        const char *v = trim(field(r, col));
-        double d;
-        if (is_missing(v)) return field_error(ctx, s, col, "missing value", v);
-        if (!parse_number(v, &d)) return field_error(ctx, s, col, "not a number:", v);
-        if (!isfinite(d) || fabs(d) > 3.4028234663852886e38)
-            return field_error(ctx, s, col, "not a finite float32 number:", v);
-        xr[k] = (float)d;
-    }
+    gf_status fs = read_features(ctx, s, r);
+    if (fs != GF_OK) return fs;
     const char *lv = trim(field(r, s->label));
     if (is_missing(lv)) return field_error(ctx, s, s->label, "missing label", lv);
     if (p->target == GF_CSV_REGRESSION) {
@@ -966,17 +973,8 @@ static gf_status parse_feature_row(gf_ctx *ctx, parse_state *s, bool by_name, in
         if (!l) return nomem(ctx, s->t.file);
         *lines = l;
     }
-    float *xr = s->x + s->rows * s->nfeat;
-    for (int64_t k = 0; k < s->nfeat; k++) {
-        int64_t col = s->feat[k];
-        const char *v = trim(field(r, col));
-        double d;
-        if (is_missing(v)) return field_error(ctx, s, col, "missing value", v);
-        if (!parse_number(v, &d)) return field_error(ctx, s, col, "not a number:", v);
-        if (!isfinite(d) || fabs(d) > 3.4028234663852886e38)
-            return field_error(ctx, s, col, "not a finite float32 number:", v);
-        xr[k] = (float)d;
-    }
+    gf_status fs = read_features(ctx, s, r);
+    if (fs != GF_OK) return fs;
     (*lines)[s->rows++] = r->rec_line;
     return GF_OK;
 }
