@@ -107,6 +107,30 @@ print(json.dumps({"impl": "graft", "workload": {"mlp": "mlp", "cnn-small": "cnn"
 PY
 }
 
+# The same job in PyTorch as a whole process (bench/torch_train.py: data, one epoch at batch 64,
+# the test set, weights saved), timed the same way.
+run_torch_cli() { # model threads
+  [ "$have_torch" = 1 ] || return 0
+  local t0 t1 rc=0
+  t0=$(date +%s.%N)
+  OPENBLAS_NUM_THREADS=1 /usr/bin/time -f '%M' -o "$res/tcli.rss" "$torch_py" \
+    "$root/bench/torch_train.py" --model "$1" --limit "$cli_examples" --threads "$2" \
+    --out "$res/tcli.pt" >"$res/tcli.json" 2>"$res/tcli.err" || rc=$?
+  t1=$(date +%s.%N)
+  if [ "$rc" != 0 ]; then fail "torch_train.py --model $1 --threads $2 (see $res/tcli.err)"; return 0; fi
+  python3 - "$1" "$2" "$t0" "$t1" "$res/tcli.json" "$res/tcli.rss" >>"$out" <<'PY'
+import json, sys
+model, threads, t0, t1, summary, rss = sys.argv[1:]
+d = json.load(open(summary))
+wall = float(t1) - float(t0)
+print(json.dumps({"impl": "torch", "workload": {"mlp": "mlp", "cnn-small": "cnn"}[model],
+                  "mode": "cli-train", "threads": int(threads), "examples": d["train"],
+                  "samples_per_s": round(d["train"] / wall, 1), "process_seconds": round(wall, 3),
+                  "in_loop_samples_per_s": round(d["train"] / d["in_loop_seconds"], 1),
+                  "peak_rss_mib": round(int(open(rss).read().split()[-1]) / 1024, 1)}))
+PY
+}
+
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
 flags="$(grep -m1 '^flags' /proc/cpuinfo)"
@@ -129,6 +153,8 @@ for ((r = 1; r <= rounds; r++)); do
     done
     run_cli mlp "$t"
     run_cli cnn-small "$t"
+    run_torch_cli mlp "$t"
+    run_torch_cli cnn-small "$t"
     "$bench" --workload sgemm --threads "$t" --windows 3 >>"$out" || fail "bench_graft sgemm $t"
     if [ "$have_torch" = 1 ]; then
       OPENBLAS_NUM_THREADS=1 "$torch_py" "$root/bench/bench_torch.py" --workload sgemm \

@@ -123,20 +123,27 @@ def main():
     cli = [(w, t) for w in ("mlp", "cnn") for t in threads if get("graft", w, "cli-train", t, "samples_per_s")]
     if cli:
         out.append("\nThe command line: a whole `graft train --epochs 1` process (start, data read, one "
-                   "epoch, evaluation, weights written), timed from outside; samples/s = training "
-                   "examples / process seconds. in-loop = the same run's own training-loop rate. "
-                   "Against torch's in-loop training rate above.\n")
-        out.append("| workload | threads | graft process samples/s | graft in-loop samples/s | "
-                   "bench_graft in-loop | torch in-loop | process / torch | peak RSS MiB |")
-        out.append("|---|---|---:|---:|---:|---:|---:|---:|")
+                   "epoch at batch 64, test-set evaluation, weights written) and the same job as a "
+                   "PyTorch program (bench/torch_train.py), each timed from outside; samples/s = "
+                   "training examples / process seconds; in-loop = the run's own training-loop "
+                   "rate. The last ratio sets graft's process against PyTorch's in-loop rate of "
+                   "the tables above (batch 128 for the MLP, 64 for the CNN).\n")
+        out.append("| workload | threads | graft process samples/s | torch process samples/s | "
+                   "process ratio | graft in-loop | torch in-loop | in-loop ratio | "
+                   "graft process / torch bench in-loop | peak RSS MiB graft / torch |")
+        out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for w, t in cli:
-            ps = med(get("graft", w, "cli-train", t, "samples_per_s"))
-            il = med(get("graft", w, "cli-train", t, "in_loop_samples_per_s"))
-            bg = med(get("graft", w, "train", t, "samples_per_s"))
-            ts = med(get("torch", w, "train", t, "samples_per_s")) if have_torch else None
-            rss = med(get("graft", w, "cli-train", t, "peak_rss_mib"))
-            out.append(f"| {w} train (graft train) | {t} | {fmt(ps)} | {fmt(il)} | {fmt(bg)} | "
-                       f"{fmt(ts) if ts else '-'} | {ratio(ps, ts) if ts else '-'} | {fmt(rss, 1)} |")
+            gp = med(get("graft", w, "cli-train", t, "samples_per_s"))
+            gl = med(get("graft", w, "cli-train", t, "in_loop_samples_per_s"))
+            tp = med(get("torch", w, "cli-train", t, "samples_per_s"))
+            tl = med(get("torch", w, "cli-train", t, "in_loop_samples_per_s"))
+            tb = med(get("torch", w, "train", t, "samples_per_s"))
+            grss = med(get("graft", w, "cli-train", t, "peak_rss_mib"))
+            trss = med(get("torch", w, "cli-train", t, "peak_rss_mib"))
+            out.append(f"| {w} train | {t} | {fmt(gp)} | {fmt(tp) if tp else '-'} | "
+                       f"{ratio(gp, tp) if tp else '-'} | {fmt(gl)} | {fmt(tl) if tl else '-'} | "
+                       f"{ratio(gl, tl) if tl else '-'} | {ratio(gp, tb) if tb else '-'} | "
+                       f"{fmt(grss, 1)} / {fmt(trss, 1) if trss else '-'} |")
 
     sg = {t: [r["gflops"] for r in runs.get(("graft", "set", "sgemm", "", t), [])]
           for t in threads}

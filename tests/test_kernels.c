@@ -634,6 +634,12 @@ static void gemm_tiles(void) {
     CHECK(tm < 300 && tm % 32 == 0 && tn == 190);
     gf_gemm_tiles(37, 1000, 300, &tm, &tn); /* columns cut */
     CHECK(tm == 37 && tn < 1000 && tn % 32 == 0);
+    /* no slice narrower than 128: each one repacks the whole other operand */
+    CHECK(tm >= 128 || tm == 37);
+    gf_gemm_tiles(128, 256, 784, &tm, &tn); /* the MLP's first layer: two 128-wide tiles */
+    CHECK(tm == 128 && tn == 128);
+    gf_gemm_tiles(128, 200, 784, &tm, &tn); /* too narrow to cut */
+    CHECK(tm == 128 && tn == 200);
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++) {
             gemm_threads(300, 190, 257, ta, tb, 0.0f);
