@@ -271,14 +271,11 @@ static gf_status check_series(gf_ctx *ctx, const char *title, const gf_report_ax
     return GF_OK;
 }
 
-/* Draws a validated line chart into b. */
-static void render_lines(gf_sb *b, int id, const gf_report_axes *ax,
-                         const gf_report_series *series, int ns) {
-    const char *title = ax->title && *ax->title ? ax->title : "chart";
-    /* colours: one per group (first appearance), one per ungrouped series */
+/* Colours and legend entries: one colour per group (first appearance), one per ungrouped
+ * series; names[i] holds the fallback name of an unnamed series. */
+static void assign_legend(const gf_report_axes *ax, const gf_report_series *series, int ns,
+                          legend_item *leg, char (*names)[24]) {
     int color[MAX_SERIES], next = 0;
-    legend_item leg[MAX_SERIES];
-    char names[MAX_SERIES][24];
     for (int i = 0; i < ns; i++) {
         color[i] = -1;
         for (int j = 0; j < i && series[i].group; j++)
@@ -294,56 +291,62 @@ static void render_lines(gf_sb *b, int id, const gf_report_axes *ax,
         leg[i].marker = ax->markers;
         leg[i].bar = false;
     }
-    /* data ranges */
-    double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
-    int64_t n_pts = 0;
-    bool all_int = true;
+}
+
+/* The finite points' ranges (error bars included in y); a chart without data gets a unit box. */
+typedef struct data_range {
+    double xmin, xmax, ymin, ymax;
+    int64_t n_pts;
+    bool all_int; /* every x is a whole number */
+} data_range;
+
+static data_range range_of(const gf_report_series *series, int ns) {
+    data_range r = {INFINITY, -INFINITY, INFINITY, -INFINITY, 0, true};
     for (int i = 0; i < ns; i++)
         for (int k = 0; k < series[i].n; k++) {
             double x = sx(&series[i], k), y = series[i].y[k];
             if (!isfinite(y)) continue;
             double e = series[i].err && isfinite(series[i].err[k]) ? fabs(series[i].err[k]) : 0;
-            xmin = fmin(xmin, x);
-            xmax = fmax(xmax, x);
-            ymin = fmin(ymin, y - e);
-            ymax = fmax(ymax, y + e);
-            all_int = all_int && x == floor(x);
-            n_pts++;
+            r.xmin = fmin(r.xmin, x);
+            r.xmax = fmax(r.xmax, x);
+            r.ymin = fmin(r.ymin, y - e);
+            r.ymax = fmax(r.ymax, y + e);
+            r.all_int = r.all_int && x == floor(x);
+            r.n_pts++;
         }
-    bool has_data = n_pts > 0;
-    if (!has_data) xmin = 1, xmax = 2, ymin = 0, ymax = 1;
+    if (r.n_pts == 0) r.xmin = 1, r.xmax = 2, r.ymin = 0, r.ymax = 1;
+    return r;
+}
 
-    frame f = {0};
-    f.xlog = ax->x_log;
-    /* y range and ticks */
+/* The plot frame and y ticks from the data range, the axes' settings and the legend width. */
+static void layout_frame(const gf_report_axes *ax, const data_range *r, double legend_w, frame *f,
+                         ticks *yt) {
+    memset(f, 0, sizeof *f);
+    f->xlog = ax->x_log;
     double ystep;
-    ticks yt;
     if (ax->y_lo < ax->y_hi) {
-        f.ylo = ax->y_lo;
-        f.yhi = ax->y_hi;
-        ystep = nice_step(f.yhi - f.ylo, 5);
+        f->ylo = ax->y_lo;
+        f->yhi = ax->y_hi;
+        ystep = nice_step(f->yhi - f->ylo, 5);
     } else {
-        auto_range(ymin, ymax, ax->y_zero, ax->y_percent, &f.ylo, &f.yhi, &ystep);
+        auto_range(r->ymin, r->ymax, ax->y_zero, ax->y_percent, &f->ylo, &f->yhi, &ystep);
     }
-    ticks_within(f.ylo, f.yhi, ystep, &yt);
+    ticks_within(f->ylo, f->yhi, ystep, yt);
     int ychars = 1;
-    for (int i = 0; i < yt.n; i++) {
+    for (int i = 0; i < yt->n; i++) {
         char lab[32];
-        fmt_value(lab, sizeof lab, yt.v[i], yt.dec, ax->y_percent);
+        fmt_value(lab, sizeof lab, yt->v[i], yt->dec, ax->y_percent);
         int c = (int)strlen(lab);
         if (c > ychars) ychars = c;
     }
-    double lw = legend_width(leg, ns);
-    f.left = 38 + CHAR_W * ychars;
-    f.right = CHART_W - 16 - (lw > 0 ? lw + 14 : 0);
-    f.top = 14;
-    f.bottom = CHART_H - 54;
-
-    /* x range and ticks */
-    double xlo = f.xlog ? log10(xmin) : xmin, xhi = f.xlog ? log10(xmax) : xmax;
+    f->left = 38 + CHAR_W * ychars;
+    f->right = CHART_W - 16 - (legend_w > 0 ? legend_w + 14 : 0);
+    f->top = 14;
+    f->bottom = CHART_H - 54;
+    double xlo = f->xlog ? log10(r->xmin) : r->xmin, xhi = f->xlog ? log10(r->xmax) : r->xmax;
     bool pad = ax->markers || ax->x_ticks_at_data;
     if (!(xhi > xlo)) {
-        double w = f.xlog ? 0.5 : (xlo != 0 ? fabs(xlo) * 0.1 : 1);
+        double w = f->xlog ? 0.5 : (xlo != 0 ? fabs(xlo) * 0.1 : 1);
         xlo -= w;
         xhi += w;
     } else if (pad) {
@@ -351,8 +354,135 @@ static void render_lines(gf_sb *b, int id, const gf_report_axes *ax,
         xlo -= w;
         xhi += w;
     }
-    f.xlo = xlo;
-    f.xhi = xhi;
+    f->xlo = xlo;
+    f->xhi = xhi;
+}
+
+/* x ticks at the data's distinct x values (at most 16 labels). */
+static void draw_x_ticks_at_data(gf_sb *b, const frame *f, const gf_report_series *series, int ns,
+                                 int64_t n_pts) {
+    double *xs = malloc((size_t)n_pts * sizeof *xs);
+    if (!xs) {
+        b->oom = true;
+        return;
+    }
+    int64_t m = 0;
+    for (int i = 0; i < ns; i++)
+        for (int k = 0; k < series[i].n; k++)
+            if (isfinite(series[i].y[k])) xs[m++] = sx(&series[i], k);
+    qsort(xs, (size_t)m, sizeof *xs, cmp_double);
+    int64_t u = 0;
+    for (int64_t i = 0; i < m; i++)
+        if (u == 0 || xs[i] != xs[u - 1]) xs[u++] = xs[i];
+    int64_t stride = (u + 15) / 16;
+    for (int64_t i = 0; i < u; i += stride) {
+        char lab[32];
+        snprintf(lab, sizeof lab, "%g", xs[i]);
+        draw_x_tick(b, f, px(f, xs[i]), lab);
+    }
+    free(xs);
+}
+
+static void draw_x_ticks(gf_sb *b, const frame *f, const gf_report_axes *ax,
+                         const gf_report_series *series, int ns, const data_range *r) {
+    gf_sb_puts(b, "<g>\n");
+    if (ax->x_ticks_at_data && r->n_pts > 0) {
+        draw_x_ticks_at_data(b, f, series, ns, r->n_pts);
+    } else if (f->xlog) {
+        double span = f->xhi - f->xlo;
+        static const double mult[] = {1, 2, 5};
+        for (int d = (int)floor(f->xlo); d <= (int)ceil(f->xhi); d++)
+            for (int j = 0; j < 3; j++) {
+                if (j > 0 && span > 2.5) break;
+                double v = mult[j] * pow(10.0, d), lv = log10(v);
+                if (lv < f->xlo - 1e-9 || lv > f->xhi + 1e-9) continue;
+                char lab[32];
+                snprintf(lab, sizeof lab, "%g", v);
+                draw_x_tick(b, f, px(f, v), lab);
+            }
+    } else {
+        double step = nice_step(f->xhi - f->xlo, 8);
+        if (r->all_int && step < 1) step = 1;
+        ticks xt;
+        ticks_within(f->xlo, f->xhi, step, &xt);
+        for (int i = 0; i < xt.n; i++) {
+            char lab[32];
+            fmt_value(lab, sizeof lab, xt.v[i], xt.dec, false);
+            draw_x_tick(b, f, px(f, xt.v[i]), lab);
+        }
+    }
+    gf_sb_puts(b, "</g>\n");
+}
+
+/* One series: error bars under a polyline per run of finite points, then markers (with the
+ * value as a tooltip; isolated points always get one). */
+static void draw_series(gf_sb *b, const frame *f, const gf_report_axes *ax,
+                        const gf_report_series *s, const legend_item *leg, int ydec) {
+    const char *c = leg->color;
+    /* error bars first, under the line */
+    if (s->err) {
+        gf_sb_printf(b, "<path fill=\"none\" stroke=\"%s\" stroke-opacity=\"0.65\" "
+                        "stroke-width=\"1.4\" d=\"", c);
+        for (int k = 0; k < s->n; k++) {
+            double y = s->y[k], e = s->err[k];
+            if (!isfinite(y) || !isfinite(e) || e == 0) continue;
+            double x = px(f, sx(s, k)), y1 = py(f, y - fabs(e)), y2 = py(f, y + fabs(e));
+            gf_sb_printf(b, "M%.1f %.1fV%.1fM%.1f %.1fH%.1fM%.1f %.1fH%.1f", x, y1, y2, x - 4,
+                         y1, x + 4, x - 4, y2, x + 4);
+        }
+        gf_sb_puts(b, "\"/>\n");
+    }
+    /* one polyline per run of finite points */
+    for (int k = 0; k < s->n;) {
+        while (k < s->n && !isfinite(s->y[k])) k++;
+        int start = k;
+        while (k < s->n && isfinite(s->y[k])) k++;
+        if (k - start >= 2) {
+            gf_sb_printf(b,
+                         "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2.2\" "
+                         "stroke-linejoin=\"round\" stroke-linecap=\"round\"%s points=\"",
+                         c, s->dashed ? " stroke-dasharray=\"7 5\"" : "");
+            for (int j = start; j < k; j++)
+                gf_sb_printf(b, "%s%.1f,%.1f", j > start ? " " : "", px(f, sx(s, j)),
+                             py(f, s->y[j]));
+            gf_sb_puts(b, "\"/>\n");
+        }
+    }
+    /* markers (with the value as a tooltip); isolated points always get one */
+    bool all = ax->markers && s->n <= 500;
+    for (int k = 0; k < s->n; k++) {
+        if (!isfinite(s->y[k])) continue;
+        bool isolated = (k == 0 || !isfinite(s->y[k - 1])) &&
+                        (k == s->n - 1 || !isfinite(s->y[k + 1]));
+        if (!all && !isolated) continue;
+        gf_sb_printf(b,
+                     "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\" stroke=\"%s\" "
+                     "stroke-width=\"1.5\"><title>",
+                     px(f, sx(s, k)), py(f, s->y[k]), s->dashed ? "#fff" : c,
+                     s->dashed ? c : "#fff");
+        gf_sb_esc(b, leg->name);
+        char v[32];
+        fmt_value(v, sizeof v, s->y[k], ydec + 2, ax->y_percent);
+        gf_sb_printf(b, ": x = %g, y = %s", sx(s, k), v);
+        if (s->err && isfinite(s->err[k])) {
+            fmt_value(v, sizeof v, fabs(s->err[k]), ydec + 2, ax->y_percent);
+            gf_sb_printf(b, " \xC2\xB1 %s", v);
+        }
+        gf_sb_puts(b, "</title></circle>\n");
+    }
+}
+
+/* Draws a validated line chart into b. */
+static void render_lines(gf_sb *b, int id, const gf_report_axes *ax,
+                         const gf_report_series *series, int ns) {
+    const char *title = ax->title && *ax->title ? ax->title : "chart";
+    legend_item leg[MAX_SERIES];
+    char names[MAX_SERIES][24];
+    assign_legend(ax, series, ns, leg, names);
+    const data_range r = range_of(series, ns);
+    frame f;
+    ticks yt;
+    layout_frame(ax, &r, legend_width(leg, ns), &f, &yt);
 
     svg_open(b, true, CHART_W, CHART_H, title);
     gf_sb_printf(b,
@@ -360,112 +490,10 @@ static void render_lines(gf_sb *b, int id, const gf_report_axes *ax,
                  "height=\"%.1f\"/></clipPath></defs>\n",
                  id, f.left - 5, f.top - 5, f.right - f.left + 10, f.bottom - f.top + 10);
     draw_axes(b, &f, &yt, ax->y_percent, ax->x_label, ax->y_label, CHART_H);
-
-    /* x ticks */
-    gf_sb_puts(b, "<g>\n");
-    if (ax->x_ticks_at_data && has_data) {
-        double *xs = malloc((size_t)n_pts * sizeof *xs);
-        if (!xs) {
-            b->oom = true;
-            return;
-        }
-        int64_t m = 0;
-        for (int i = 0; i < ns; i++)
-            for (int k = 0; k < series[i].n; k++)
-                if (isfinite(series[i].y[k])) xs[m++] = sx(&series[i], k);
-        qsort(xs, (size_t)m, sizeof *xs, cmp_double);
-        int64_t u = 0;
-        for (int64_t i = 0; i < m; i++)
-            if (u == 0 || xs[i] != xs[u - 1]) xs[u++] = xs[i];
-        int64_t stride = (u + 15) / 16;
-        for (int64_t i = 0; i < u; i += stride) {
-            char lab[32];
-            snprintf(lab, sizeof lab, "%g", xs[i]);
-            draw_x_tick(b, &f, px(&f, xs[i]), lab);
-        }
-        free(xs);
-    } else if (f.xlog) {
-        double span = f.xhi - f.xlo;
-        static const double mult[] = {1, 2, 5};
-        for (int d = (int)floor(f.xlo); d <= (int)ceil(f.xhi); d++)
-            for (int j = 0; j < 3; j++) {
-                if (j > 0 && span > 2.5) break;
-                double v = mult[j] * pow(10.0, d), lv = log10(v);
-                if (lv < f.xlo - 1e-9 || lv > f.xhi + 1e-9) continue;
-                char lab[32];
-                snprintf(lab, sizeof lab, "%g", v);
-                draw_x_tick(b, &f, px(&f, v), lab);
-            }
-    } else {
-        double step = nice_step(f.xhi - f.xlo, 8);
-        if (all_int && step < 1) step = 1;
-        ticks xt;
-        ticks_within(f.xlo, f.xhi, step, &xt);
-        for (int i = 0; i < xt.n; i++) {
-            char lab[32];
-            fmt_value(lab, sizeof lab, xt.v[i], xt.dec, false);
-            draw_x_tick(b, &f, px(&f, xt.v[i]), lab);
-        }
-    }
-    gf_sb_puts(b, "</g>\n");
-
-    if (!has_data) no_data(b, &f);
+    draw_x_ticks(b, &f, ax, series, ns, &r);
+    if (r.n_pts == 0) no_data(b, &f);
     gf_sb_printf(b, "<g clip-path=\"url(#gfclip%d)\">\n", id);
-    for (int i = 0; i < ns; i++) {
-        const gf_report_series *s = &series[i];
-        const char *c = leg[i].color;
-        /* error bars first, under the line */
-        if (s->err) {
-            gf_sb_printf(b, "<path fill=\"none\" stroke=\"%s\" stroke-opacity=\"0.65\" "
-                            "stroke-width=\"1.4\" d=\"", c);
-            for (int k = 0; k < s->n; k++) {
-                double y = s->y[k], e = s->err[k];
-                if (!isfinite(y) || !isfinite(e) || e == 0) continue;
-                double x = px(&f, sx(s, k)), y1 = py(&f, y - fabs(e)), y2 = py(&f, y + fabs(e));
-                gf_sb_printf(b, "M%.1f %.1fV%.1fM%.1f %.1fH%.1fM%.1f %.1fH%.1f", x, y1, y2, x - 4,
-                             y1, x + 4, x - 4, y2, x + 4);
-            }
-            gf_sb_puts(b, "\"/>\n");
-        }
-        /* one polyline per run of finite points */
-        for (int k = 0; k < s->n;) {
-            while (k < s->n && !isfinite(s->y[k])) k++;
-            int start = k;
-            while (k < s->n && isfinite(s->y[k])) k++;
-            if (k - start >= 2) {
-                gf_sb_printf(b,
-                             "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2.2\" "
-                             "stroke-linejoin=\"round\" stroke-linecap=\"round\"%s points=\"",
-                             c, s->dashed ? " stroke-dasharray=\"7 5\"" : "");
-                for (int j = start; j < k; j++)
-                    gf_sb_printf(b, "%s%.1f,%.1f", j > start ? " " : "", px(&f, sx(s, j)),
-                                 py(&f, s->y[j]));
-                gf_sb_puts(b, "\"/>\n");
-            }
-        }
-        /* markers (with the value as a tooltip); isolated points always get one */
-        bool all = ax->markers && s->n <= 500;
-        for (int k = 0; k < s->n; k++) {
-            if (!isfinite(s->y[k])) continue;
-            bool isolated = (k == 0 || !isfinite(s->y[k - 1])) &&
-                            (k == s->n - 1 || !isfinite(s->y[k + 1]));
-            if (!all && !isolated) continue;
-            gf_sb_printf(b,
-                         "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\" stroke=\"%s\" "
-                         "stroke-width=\"1.5\"><title>",
-                         px(&f, sx(s, k)), py(&f, s->y[k]), s->dashed ? "#fff" : c,
-                         s->dashed ? c : "#fff");
-            gf_sb_esc(b, leg[i].name);
-            char v[32];
-            fmt_value(v, sizeof v, s->y[k], yt.dec + 2, ax->y_percent);
-            gf_sb_printf(b, ": x = %g, y = %s", sx(s, k), v);
-            if (s->err && isfinite(s->err[k])) {
-                fmt_value(v, sizeof v, fabs(s->err[k]), yt.dec + 2, ax->y_percent);
-                gf_sb_printf(b, " \xC2\xB1 %s", v);
-            }
-            gf_sb_puts(b, "</title></circle>\n");
-        }
-    }
+    for (int i = 0; i < ns; i++) draw_series(b, &f, ax, &series[i], &leg[i], yt.dec);
     gf_sb_puts(b, "</g>\n");
     draw_legend(b, &f, leg, ns, f.right + 16);
     gf_sb_puts(b, "</svg>\n");

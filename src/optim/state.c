@@ -346,77 +346,75 @@ static bool parse_state_name(const gf_optim *o, const char *name, int *param, in
     return *param >= 0 && *slot >= 0;
 }
 
-gf_status gf_optim_import(gf_ctx *ctx, gf_optim *opt, const gf_state_list *l) {
-    if (!opt || !l) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "optim import: NULL argument");
-    const char *kind = gf_state_list_get_meta(l, "optim.kind");
-    if (!kind) return gf_ctx_set_error(ctx, GF_ERR_FORMAT, "optim import: no 'optim.kind' entry");
-    if (strcmp(kind, gf_optim_kind_name(opt->kind)) != 0)
+/* What an import parses before it changes anything: the optimizer is replaced only when all of
+ * it fits. */
+typedef struct import_plan {
+    gf_optim_params *hps;  /* per group */
+    double *init_lr;       /* per group */
+    int64_t *psteps;       /* per parameter */
+    const gf_tensor **bufs; /* [parameter][slot], tensors of the state list */
+} import_plan;
+
+static void import_plan_free(import_plan *pl) {
+    free(pl->hps);
+    free(pl->init_lr);
+    free(pl->psteps);
+    free(pl->bufs);
+}
+
+/* The comma-separated parameter names of group g, as export writes them, equal the state's. */
+static gf_status import_check_group_params(gf_ctx *ctx, const gf_optim *opt, const gf_state_list *l,
+                                           int g) {
+    const gf_optim_grp *gr = &opt->groups[g];
+    char key[64];
+    snprintf(key, sizeof key, "optim.group.%d.params", g);
+    const char *plist = gf_state_list_get_meta(l, key);
+    size_t len = 1;
+    for (int i = gr->first; i < gr->first + gr->count; i++) len += strlen(opt->ps[i].name) + 1;
+    char *mine = malloc(len);
+    if (!mine) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "optim import: out of memory");
+    mine[0] = '\0';
+    for (int i = gr->first, at = 0; i < gr->first + gr->count; i++)
+        at += snprintf(mine + at, len - (size_t)at, "%s%s", i > gr->first ? "," : "",
+                       opt->ps[i].name);
+    bool same = plist && strcmp(plist, mine) == 0;
+    free(mine);
+    if (!same)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
-                                "optim import: the state is for %s, the optimizer is %s", kind,
-                                gf_optim_kind_name(opt->kind));
-    int64_t steps, n_groups;
-    if (gf_state_get_i64(ctx, l, "optim.steps", &steps) != GF_OK ||
-        gf_state_get_i64(ctx, l, "optim.n_groups", &n_groups) != GF_OK)
+                                "optim import: group %d ('%s') holds other parameters in the state "
+                                "(%.200s)",
+                                g, gr->name, plist ? plist : "none");
+    return GF_OK;
+}
+
+/* Group g's hyperparameters and initial learning rate into the plan. */
+static gf_status import_group(gf_ctx *ctx, const gf_optim *opt, const gf_state_list *l, int g,
+                              import_plan *pl) {
+    if (import_check_group_params(ctx, opt, l, g) != GF_OK) return ctx->status;
+    char key[128];
+    pl->hps[g].kind = opt->kind;
+    for (int f = 0; f < N_HP_FIELDS; f++) {
+        snprintf(key, sizeof key, "optim.group.%d.%s", g, hp_fields[f].name);
+        char *base = (char *)&pl->hps[g] + hp_fields[f].offset;
+        if (hp_fields[f].is_bool) {
+            if (!parse_bool(gf_state_list_get_meta(l, key), (bool *)base))
+                return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                                        "optim import: '%s' missing or not true/false", key);
+        } else if (gf_state_get_f64(ctx, l, key, (double *)base) != GF_OK) {
+            return ctx->status;
+        }
+    }
+    if (gf_optim_check_params_ex(ctx, &pl->hps[g], true) != GF_OK) return ctx->status;
+    snprintf(key, sizeof key, "optim.group.%d.initial_lr", g);
+    pl->init_lr[g] = NAN;
+    if (gf_state_list_get_meta(l, key) && gf_state_get_f64(ctx, l, key, &pl->init_lr[g]) != GF_OK)
         return ctx->status;
-    if (n_groups != opt->n_groups || steps < 0)
-        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
-                                "optim import: the state has %lld groups, the optimizer %d",
-                                (long long)n_groups, opt->n_groups);
-    /* Parse everything first: nothing changes unless all of it fits. */
-    gf_optim_params *hps = calloc((size_t)opt->n_groups, sizeof *hps);
-    double *init_lr = calloc((size_t)opt->n_groups, sizeof *init_lr);
-    int64_t *psteps = calloc((size_t)opt->n, sizeof *psteps);
-    const gf_tensor **bufs = calloc((size_t)opt->n * GF_OPTIM_MAX_BUFS, sizeof *bufs);
-    if (!hps || !init_lr || !psteps || !bufs) {
-        gf_ctx_set_error(ctx, GF_ERR_NOMEM, "optim import: out of memory");
-        goto fail;
-    }
-    char key[1024];
-    for (int g = 0; g < opt->n_groups; g++) {
-        const gf_optim_grp *gr = &opt->groups[g];
-        snprintf(key, sizeof key, "optim.group.%d.params", g);
-        const char *plist = gf_state_list_get_meta(l, key);
-        size_t len = 1;
-        for (int i = gr->first; i < gr->first + gr->count; i++) len += strlen(opt->ps[i].name) + 1;
-        char *mine = malloc(len);
-        if (!mine) {
-            gf_ctx_set_error(ctx, GF_ERR_NOMEM, "optim import: out of memory");
-            goto fail;
-        }
-        mine[0] = '\0';
-        for (int i = gr->first, at = 0; i < gr->first + gr->count; i++)
-            at += snprintf(mine + at, len - (size_t)at, "%s%s", i > gr->first ? "," : "",
-                           opt->ps[i].name);
-        bool same = plist && strcmp(plist, mine) == 0;
-        free(mine);
-        if (!same) {
-            gf_ctx_set_error(ctx, GF_ERR_INVALID,
-                             "optim import: group %d ('%s') holds other parameters in the state "
-                             "(%.200s)",
-                             g, gr->name, plist ? plist : "none");
-            goto fail;
-        }
-        hps[g].kind = opt->kind;
-        for (int f = 0; f < N_HP_FIELDS; f++) {
-            snprintf(key, sizeof key, "optim.group.%d.%s", g, hp_fields[f].name);
-            char *base = (char *)&hps[g] + hp_fields[f].offset;
-            if (hp_fields[f].is_bool) {
-                if (!parse_bool(gf_state_list_get_meta(l, key), (bool *)base)) {
-                    gf_ctx_set_error(ctx, GF_ERR_FORMAT, "optim import: '%s' missing or not "
-                                     "true/false", key);
-                    goto fail;
-                }
-            } else if (gf_state_get_f64(ctx, l, key, (double *)base) != GF_OK) {
-                goto fail;
-            }
-        }
-        if (gf_optim_check_params_ex(ctx, &hps[g], true) != GF_OK) goto fail;
-        snprintf(key, sizeof key, "optim.group.%d.initial_lr", g);
-        init_lr[g] = NAN;
-        if (gf_state_list_get_meta(l, key) && gf_state_get_f64(ctx, l, key, &init_lr[g]) != GF_OK)
-            goto fail;
-    }
-    /* every optim.* metadata key must be one we read */
+    return GF_OK;
+}
+
+/* Every optim.* metadata key must be one import reads; per-parameter step counts go to the plan. */
+static gf_status import_meta_keys(gf_ctx *ctx, const gf_optim *opt, const gf_state_list *l,
+                                  import_plan *pl) {
     for (int i = 0; i < gf_state_list_meta_count(l); i++) {
         const char *k = gf_state_list_meta_key(l, i);
         if (!has_prefix(k, "optim.")) continue;
@@ -433,96 +431,119 @@ gf_status gf_optim_import(gf_ctx *ctx, gf_optim *opt, const gf_state_list *l) {
             if (known) continue;
         } else if (has_prefix(k, "optim.step.")) {
             int p = gf_optim_find_param(opt, k + strlen("optim.step."));
-            if (p >= 0) {
-                if (gf_state_get_i64(ctx, l, k, &psteps[p]) != GF_OK) goto fail;
-                if (psteps[p] < 0) {
-                    gf_ctx_set_error(ctx, GF_ERR_INVALID, "optim import: '%s' is negative", k);
-                    goto fail;
-                }
-                continue;
-            }
-            gf_ctx_set_error(ctx, GF_ERR_INVALID,
-                             "optim import: '%s' names no parameter of the optimizer", k);
-            goto fail;
+            if (p < 0)
+                return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                        "optim import: '%s' names no parameter of the optimizer", k);
+            if (gf_state_get_i64(ctx, l, k, &pl->psteps[p]) != GF_OK) return ctx->status;
+            if (pl->psteps[p] < 0)
+                return gf_ctx_set_error(ctx, GF_ERR_INVALID, "optim import: '%s' is negative", k);
+            continue;
         }
-        gf_ctx_set_error(ctx, GF_ERR_INVALID, "optim import: unknown entry '%s'", k);
-        goto fail;
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "optim import: unknown entry '%s'", k);
     }
+    return GF_OK;
+}
+
+/* The optim.state.* tensors into the plan's slots, each checked against its parameter; state
+ * without a step count (or the reverse) means a damaged file. */
+static gf_status import_state_tensors(gf_ctx *ctx, const gf_optim *opt, const gf_state_list *l,
+                                      import_plan *pl) {
     for (int i = 0; i < gf_state_list_count(l); i++) {
         const char *name = gf_state_list_name(l, i);
         if (!has_prefix(name, "optim.")) continue;
         int p, slot;
-        if (!has_prefix(name, "optim.state.") || !parse_state_name(opt, name, &p, &slot)) {
-            gf_ctx_set_error(ctx, GF_ERR_INVALID,
-                             "optim import: tensor '%s' is not state of a %s parameter", name,
-                             gf_optim_kind_name(opt->kind));
-            goto fail;
-        }
+        if (!has_prefix(name, "optim.state.") || !parse_state_name(opt, name, &p, &slot))
+            return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                    "optim import: tensor '%s' is not state of a %s parameter",
+                                    name, gf_optim_kind_name(opt->kind));
         const gf_tensor *t = gf_state_list_tensor(l, i);
         if (t->dtype != GF_F32 || !gf_same_shape(t, opt->ps[p].p) ||
             !gf_tensor_is_contiguous(t)) {
             char a[GF_SHAPE_BUF], b[GF_SHAPE_BUF];
-            gf_ctx_set_error(ctx, GF_ERR_SHAPE,
-                             "optim import: '%s' is %s %s, the parameter '%s' is float32 %s", name,
-                             gf_dtype_name(t->dtype), gf_shape_str(t, a, sizeof a),
-                             opt->ps[p].name, gf_shape_str(opt->ps[p].p, b, sizeof b));
-            goto fail;
+            return gf_ctx_set_error(ctx, GF_ERR_SHAPE,
+                                    "optim import: '%s' is %s %s, the parameter '%s' is float32 %s",
+                                    name, gf_dtype_name(t->dtype), gf_shape_str(t, a, sizeof a),
+                                    opt->ps[p].name, gf_shape_str(opt->ps[p].p, b, sizeof b));
         }
-        bufs[(size_t)p * GF_OPTIM_MAX_BUFS + (size_t)slot] = t;
+        pl->bufs[(size_t)p * GF_OPTIM_MAX_BUFS + (size_t)slot] = t;
     }
-    /* state without a step count (or the reverse) means a damaged file */
+    char key[1024];
     for (int p = 0; p < opt->n; p++) {
         bool any = false;
-        for (int k = 0; k < GF_OPTIM_MAX_BUFS; k++) any = any || bufs[(size_t)p * GF_OPTIM_MAX_BUFS + k];
+        for (int k = 0; k < GF_OPTIM_MAX_BUFS; k++)
+            any = any || pl->bufs[(size_t)p * GF_OPTIM_MAX_BUFS + k];
         snprintf(key, sizeof key, "optim.step.%s", opt->ps[p].name);
-        if (any && !gf_state_list_get_meta(l, key)) {
-            gf_ctx_set_error(ctx, GF_ERR_FORMAT, "optim import: state of '%s' without '%s'",
-                             opt->ps[p].name, key);
-            goto fail;
-        }
+        if (any && !gf_state_list_get_meta(l, key))
+            return gf_ctx_set_error(ctx, GF_ERR_FORMAT, "optim import: state of '%s' without '%s'",
+                                    opt->ps[p].name, key);
     }
-    /* Apply: copies first (allocation can fail), then swap in. */
-    float **fresh = calloc((size_t)opt->n * GF_OPTIM_MAX_BUFS, sizeof *fresh);
-    if (!fresh) {
-        gf_ctx_set_error(ctx, GF_ERR_NOMEM, "optim import: out of memory");
-        goto fail;
-    }
+    return GF_OK;
+}
+
+/* Copies of the plan's buffers first (allocation can fail), then the swap. */
+static gf_status import_apply(gf_ctx *ctx, gf_optim *opt, const import_plan *pl, int64_t steps) {
+    const size_t n_bufs = (size_t)opt->n * GF_OPTIM_MAX_BUFS;
+    float **fresh = calloc(n_bufs, sizeof *fresh);
+    if (!fresh) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "optim import: out of memory");
     size_t bytes_total = 0;
-    for (size_t j = 0; j < (size_t)opt->n * GF_OPTIM_MAX_BUFS; j++) {
-        if (!bufs[j]) continue;
-        size_t bytes = (size_t)bufs[j]->numel * sizeof(float);
+    for (size_t j = 0; j < n_bufs; j++) {
+        if (!pl->bufs[j]) continue;
+        size_t bytes = (size_t)pl->bufs[j]->numel * sizeof(float);
         fresh[j] = malloc(bytes ? bytes : 1);
         if (!fresh[j]) {
             for (size_t q = 0; q < j; q++) free(fresh[q]);
             free(fresh);
-            gf_ctx_set_error(ctx, GF_ERR_NOMEM, "optim import: out of memory (%zu bytes)", bytes);
-            goto fail;
+            return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "optim import: out of memory (%zu bytes)",
+                                    bytes);
         }
-        memcpy(fresh[j], bufs[j]->data, bytes);
+        memcpy(fresh[j], pl->bufs[j]->data, bytes);
         bytes_total += bytes;
     }
     gf_optim_clear_state(opt);
     for (int p = 0; p < opt->n; p++) {
-        opt->ps[p].steps = psteps[p];
+        opt->ps[p].steps = pl->psteps[p];
         for (int k = 0; k < GF_OPTIM_MAX_BUFS; k++)
             opt->ps[p].buf[k] = fresh[(size_t)p * GF_OPTIM_MAX_BUFS + k];
     }
     for (int g = 0; g < opt->n_groups; g++) {
-        opt->groups[g].hp = hps[g];
-        opt->groups[g].initial_lr = init_lr[g];
+        opt->groups[g].hp = pl->hps[g];
+        opt->groups[g].initial_lr = pl->init_lr[g];
     }
     opt->steps = steps;
     opt->state_bytes = bytes_total;
     free(fresh);
-    free(hps);
-    free(init_lr);
-    free(psteps);
-    free(bufs);
     return GF_OK;
-fail:
-    free(hps);
-    free(init_lr);
-    free(psteps);
-    free(bufs);
-    return ctx->status;
+}
+
+gf_status gf_optim_import(gf_ctx *ctx, gf_optim *opt, const gf_state_list *l) {
+    if (!opt || !l) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "optim import: NULL argument");
+    const char *kind = gf_state_list_get_meta(l, "optim.kind");
+    if (!kind) return gf_ctx_set_error(ctx, GF_ERR_FORMAT, "optim import: no 'optim.kind' entry");
+    if (strcmp(kind, gf_optim_kind_name(opt->kind)) != 0)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "optim import: the state is for %s, the optimizer is %s", kind,
+                                gf_optim_kind_name(opt->kind));
+    int64_t steps, n_groups;
+    if (gf_state_get_i64(ctx, l, "optim.steps", &steps) != GF_OK ||
+        gf_state_get_i64(ctx, l, "optim.n_groups", &n_groups) != GF_OK)
+        return ctx->status;
+    if (n_groups != opt->n_groups || steps < 0)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "optim import: the state has %lld groups, the optimizer %d",
+                                (long long)n_groups, opt->n_groups);
+    import_plan pl = {
+        .hps = calloc((size_t)opt->n_groups, sizeof *pl.hps),
+        .init_lr = calloc((size_t)opt->n_groups, sizeof *pl.init_lr),
+        .psteps = calloc((size_t)opt->n, sizeof *pl.psteps),
+        .bufs = calloc((size_t)opt->n * GF_OPTIM_MAX_BUFS, sizeof *pl.bufs),
+    };
+    gf_status st = GF_OK;
+    if (!pl.hps || !pl.init_lr || !pl.psteps || !pl.bufs)
+        st = gf_ctx_set_error(ctx, GF_ERR_NOMEM, "optim import: out of memory");
+    for (int g = 0; g < opt->n_groups && st == GF_OK; g++) st = import_group(ctx, opt, l, g, &pl);
+    if (st == GF_OK) st = import_meta_keys(ctx, opt, l, &pl);
+    if (st == GF_OK) st = import_state_tensors(ctx, opt, l, &pl);
+    if (st == GF_OK) st = import_apply(ctx, opt, &pl, steps);
+    import_plan_free(&pl);
+    return st;
 }

@@ -202,6 +202,35 @@ static int write_report(gf_ctx *ctx, const cli_opts *o, const char *report, cons
     return CLI_CONTINUE;
 }
 
+/* The sweep's summary on stdout, as JSON with --json. weights: the saved file or NULL. */
+static int print_result(gf_ctx *ctx, const cli_opts *o, const cli_sweep *sw, const char *pre,
+                        bool cached, double pre_acc, const char *weights, const char *chosen,
+                        const char *report, double secs, const char *next) {
+    if (o->json) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "command", "demo");
+        cJSON_AddBoolToObject(root, "quick", o->quick);
+        cJSON *pj = cJSON_AddObjectToObject(root, "pretrained");
+        cJSON_AddStringToObject(pj, "path", pre);
+        cJSON_AddBoolToObject(pj, "cached", cached);
+        cli_json_add_num(pj, "accuracy", pre_acc);
+        cJSON_AddItemToObject(root, "sweep", cli_sweep_json(ctx, sw));
+        if (weights) cJSON_AddStringToObject(root, "weights", weights);
+        else cJSON_AddNullToObject(root, "weights");
+        cJSON_AddStringToObject(root, "report", report);
+        cJSON_AddNumberToObject(root, "seconds", secs);
+        return cli_json_print(root);
+    }
+    printf("graft demo: cnn-small pretrained on Fashion-MNIST%s, then MNIST digits from few "
+           "labels\n\n", cached ? " (cached)" : "");
+    cli_sweep_print(sw, o->details, stdout);
+    printf("\nreport    %s/index.html\n", report);
+    if (weights) printf("weights   %s: %s\n", weights, chosen);
+    printf("time      %.0f s\n", secs);
+    printf("\nwhat to try next:\n%s", next);
+    return CLI_OK;
+}
+
 int cmd_demo(cli_opts *o) {
     const char *cmd = o->cmd;
     const demo_budget *b = o->quick ? &quick_budget : &full_budget;
@@ -322,30 +351,8 @@ int cmd_demo(cli_opts *o) {
              g, out, g, pre, g, pre, g, out);
     rc = write_report(ctx, o, report, &d, &sw, pre, pre_acc, saved ? out : NULL, chosen, secs, next);
     if (rc != CLI_CONTINUE) goto out_data;
-    if (o->json) {
-        cJSON *root = cJSON_CreateObject();
-        cJSON_AddStringToObject(root, "command", "demo");
-        cJSON_AddBoolToObject(root, "quick", o->quick);
-        cJSON *pj = cJSON_AddObjectToObject(root, "pretrained");
-        cJSON_AddStringToObject(pj, "path", pre);
-        cJSON_AddBoolToObject(pj, "cached", cached);
-        cli_json_add_num(pj, "accuracy", pre_acc);
-        cJSON_AddItemToObject(root, "sweep", cli_sweep_json(ctx, &sw));
-        if (saved) cJSON_AddStringToObject(root, "weights", out);
-        else cJSON_AddNullToObject(root, "weights");
-        cJSON_AddStringToObject(root, "report", report);
-        cJSON_AddNumberToObject(root, "seconds", secs);
-        rc = cli_json_print(root);
-    } else {
-        printf("graft demo: cnn-small pretrained on Fashion-MNIST%s, then MNIST digits from few "
-               "labels\n\n", cached ? " (cached)" : "");
-        cli_sweep_print(&sw, o->details, stdout);
-        printf("\nreport    %s/index.html\n", report);
-        if (saved) printf("weights   %s: %s\n", out, chosen);
-        printf("time      %.0f s\n", secs);
-        printf("\nwhat to try next:\n%s", next);
-        rc = CLI_OK;
-    }
+    rc = print_result(ctx, o, &sw, pre, cached, pre_acc, saved ? out : NULL, chosen, report,
+                      secs, next);
 out_data:
     cli_sweep_free(&sw);
     cli_data_free(&d);
