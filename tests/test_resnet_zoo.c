@@ -271,6 +271,36 @@ static void test_bottleneck(gf_ctx *ctx) {
     gf_ctx_clear_error(ctx);
 }
 
+/* The spec type: "out" is planes, the block gives 4 * planes channels, "in" is inferred. */
+static void test_spec_bottleneck(gf_ctx *ctx) {
+    const char *text =
+        "{\"type\": \"sequential\", \"input\": [3, 8, 8], \"children\": ["
+        "{\"type\": \"conv2d\", \"out\": 16, \"kernel\": 3, \"padding\": 1, \"bias\": false},"
+        "{\"type\": \"bottleneck\", \"planes\": 8, \"stride\": 2},"
+        "{\"type\": \"Bottleneck\", \"out\": 8},"
+        "{\"type\": \"adaptiveavgpool2d\", \"output\": 1}, {\"type\": \"flatten\"},"
+        "{\"type\": \"linear\", \"out\": 5}]}";
+    gf_module *m = gf_spec_parse(ctx, text, strlen(text), NULL, NULL);
+    CHECK(m != NULL);
+    if (!m) {
+        fprintf(stderr, "spec: %s\n", gf_ctx_error(ctx));
+        return;
+    }
+    CHECK(strcmp(gf_module_type(gf_module_child(m, "1")), "Bottleneck") == 0);
+    gf_tensor *w = gf_module_tensor(ctx, m, "1.conv1.weight");
+    CHECK(w && w->shape[0] == 8 && w->shape[1] == 16);
+    CHECK(gf_module_tensor(NULL, m, "1.downsample.0.weight") != NULL);
+    CHECK(gf_module_tensor(NULL, m, "2.downsample.0.weight") == NULL); /* 32 in, 32 out */
+    w = gf_module_tensor(ctx, m, "5.weight");
+    CHECK(w && w->shape[1] == 32);
+    gf_module_free(m);
+    const char *huge = "{\"type\": \"sequential\", \"input\": [3, 8, 8], \"children\": ["
+                       "{\"type\": \"bottleneck\", \"out\": 1000000}]}";
+    EXPECT_ERR(ctx, gf_spec_parse(ctx, huge, strlen(huge), NULL, NULL), GF_ERR_INVALID,
+               "bottleneck", "limit params");
+    gf_ctx_clear_error(ctx);
+}
+
 /* torchvision's constructor: convolutions kaiming_normal_(fan_out), BatchNorm 1 and 0. */
 static void test_init_and_shapes(gf_ctx *ctx) {
     gf_zoo_params p = gf_zoo_default_params(); /* 1 channel, 10 classes */
@@ -336,6 +366,7 @@ int main(void) {
     gf_ctx *ctx = gf_ctx_new(NULL);
     test_bottleneck(ctx);
     test_init_and_shapes(ctx);
+    test_spec_bottleneck(ctx);
     test_torchvision_parity(ctx);
     gf_ctx_free(ctx);
     return test_finish("test_resnet_zoo");

@@ -79,7 +79,8 @@ static const opt_def opts[] = {
     {"batch", required_argument, O_BATCH, G_DATA | G_OPTIM, "N", "examples per batch (default 64)"},
     /* model */
     {"model", required_argument, O_MODEL, G_MODEL, "NAME|SPEC",
-     "a zoo model (mlp, lenet, cnn-small, resnet-mini) or a model spec file (.json, see "
+     "a zoo model (mlp, lenet, cnn-small, resnet-mini, resnet18, resnet34, resnet50) or a "
+     "model spec file (.json, see "
      "MODEL SPECS in docs/CLI.md); eval/predict: default from the weights file"},
     {"hidden", required_argument, O_HIDDEN, G_MODEL | G_STUDENT, "LIST",
      "mlp hidden widths, comma separated (default 256,128)"},
