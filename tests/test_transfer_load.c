@@ -483,6 +483,222 @@ static int doc_example(const char *base, const char *delta) {
     return rc;
 }
 
+/* ---- input channels (timm's adapt_input_conv) ------------------------------------------------ */
+
+/* timm's rule written the way timm writes it, independently of the library's loop: to 1
+ * channel, the sum over dim 1; else tile the channels ceil(C / C_file) times, keep the first C,
+ * multiply by C_file / C. w: [O, cf, k] -> out [O, c, k]. */
+static void timm_rule(const float *w, int64_t O, int64_t cf, int64_t k, int64_t c, float *out) {
+    if (c == 1) {
+        for (int64_t o = 0; o < O; o++)
+            for (int64_t j = 0; j < k; j++) {
+                double s = 0;
+                for (int64_t i = 0; i < cf; i++) s += w[(o * cf + i) * k + j];
+                out[o * k + j] = (float)s;
+            }
+        return;
+    }
+    int64_t repeat = (c + cf - 1) / cf, tc = repeat * cf;
+    float *tiled = malloc((size_t)(O * tc * k) * sizeof *tiled); /* w.repeat(1, repeat, 1, 1) */
+    for (int64_t o = 0; o < O; o++)
+        for (int64_t r = 0; r < repeat; r++)
+            memcpy(tiled + (o * tc + r * cf) * k, w + o * cf * k, (size_t)(cf * k) * sizeof *w);
+    const float scale = (float)cf / (float)c; /* python's 3 / float(in_chans), as float32 */
+    for (int64_t o = 0; o < O; o++) /* [:, :c] * scale */
+        for (int64_t i = 0; i < c * k; i++) out[o * c * k + i] = tiled[o * tc * k + i] * scale;
+    free(tiled);
+}
+
+static bool matches_rule(const gf_tensor *file_w, const gf_tensor *model_w) {
+    const int64_t O = model_w->shape[0], c = model_w->shape[1], k = model_w->shape[2] * model_w->shape[3];
+    float *want = malloc((size_t)model_w->numel * sizeof *want);
+    timm_rule(gf_f32((gf_tensor *)file_w), O, file_w->shape[1], k, c, want);
+    double worst = 0;
+    for (int64_t i = 0; i < model_w->numel; i++) {
+        double d = fabs((double)gf_f32((gf_tensor *)model_w)[i] - want[i]);
+        if (d > worst) worst = d;
+    }
+    free(want);
+    if (worst > 1e-7) fprintf(stderr, "adapted weights differ from the rule by %g\n", worst);
+    return worst <= 1e-7;
+}
+
+/* The rule on its own: 1 -> 3, 3 -> 1, 3 -> 5 (tile twice, cut), 2 -> 3; bad shapes refused. */
+static void test_adapt_rule(gf_ctx *ctx) {
+    static const int64_t cases[][2] = {{1, 3}, {3, 1}, {3, 5}, {2, 3}, {4, 1}};
+    gf_rng r;
+    gf_rng_seed(&r, 3);
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        int64_t ss[4] = {4, cases[t][0], 2, 3}, ds[4] = {4, cases[t][1], 2, 3};
+        gf_tensor *a = gf_tensor_new(ctx, GF_F32, 4, ss), *b = gf_tensor_new(ctx, GF_F32, 4, ds);
+        for (int64_t i = 0; i < a->numel; i++) gf_f32(a)[i] = gf_rng_normal(&r);
+        CHECK(gf_tl_adapt_input_conv(ctx, a, b) == GF_OK);
+        CHECK(matches_rule(a, b));
+        gf_tensor_free(a);
+        gf_tensor_free(b);
+    }
+    /* 1 -> 3 by hand: every channel is the grey one over 3 */
+    int64_t ss[4] = {1, 1, 1, 2}, ds[4] = {1, 3, 1, 2}, bad[4] = {2, 3, 1, 2};
+    float w[2] = {0.75f, -1.5f};
+    gf_tensor *a = gf_tensor_from_data(ctx, GF_F32, 4, ss, w), *b = gf_tensor_new(ctx, GF_F32, 4, ds);
+    CHECK(gf_tl_adapt_input_conv(ctx, a, b) == GF_OK);
+    CHECK(gf_f32(b)[0] == 0.75f * (1.0f / 3.0f) && gf_f32(b)[5] == -1.5f * (1.0f / 3.0f));
+    gf_tensor *c = gf_tensor_new(ctx, GF_F32, 4, bad);
+    CHECK(gf_tl_adapt_input_conv(ctx, a, c) == GF_ERR_SHAPE);
+    CHECK(strstr(gf_ctx_error(ctx), "[1, 1, 1, 2]") && strstr(gf_ctx_error(ctx), "[2, 3, 1, 2]"));
+    gf_ctx_clear_error(ctx);
+    gf_tensor_free(a);
+    gf_tensor_free(b);
+    gf_tensor_free(c);
+    gf_tl_in_channels mode;
+    CHECK(gf_tl_in_channels_parse("error", &mode) && mode == GF_TL_IN_CHANNELS_ERROR);
+    CHECK(!gf_tl_in_channels_parse("repeat", &mode));
+    CHECK(strcmp(gf_tl_in_channels_name(GF_TL_IN_CHANNELS_ADAPT), "adapt") == 0);
+}
+
+/* The first convolution of a and b on x (a) and on x repeated over b's channels: a grey model
+ * on grey images and the adapted RGB model on the same images in RGB give the same features. */
+static double conv_gap(gf_ctx *ctx, gf_module *a, gf_module *b, const char *conv) {
+    gf_module *ca = gf_module_child(a, conv), *cb = gf_module_child(b, conv);
+    int64_t ca_in = gf_module_tensor(ctx, a, "features.0.weight")->shape[1];
+    int64_t cb_in = gf_module_tensor(ctx, b, "features.0.weight")->shape[1];
+    int64_t xs[4] = {2, ca_in, 12, 12}, ys[4] = {2, cb_in, 12, 12};
+    gf_tensor *x = gf_tensor_new(ctx, GF_F32, 4, xs), *y = gf_tensor_new(ctx, GF_F32, 4, ys);
+    for (int64_t n = 0; n < 2; n++)
+        for (int64_t i = 0; i < 144; i++) {
+            float v = (float)((n * 144 + i) * 7 % 23) / 23.0f;
+            for (int64_t ch = 0; ch < ca_in; ch++) gf_f32(x)[(n * ca_in + ch) * 144 + i] = v;
+            for (int64_t ch = 0; ch < cb_in; ch++) gf_f32(y)[(n * cb_in + ch) * 144 + i] = v;
+        }
+    gf_tensor *fa = gf_module_forward(ctx, ca, x), *fb = gf_module_forward(ctx, cb, y);
+    double worst = fa && fb && fa->numel == fb->numel ? 0 : INFINITY;
+    for (int64_t i = 0; worst < INFINITY && i < fa->numel; i++) {
+        double d = fabs(gf_get_f32(fa, i) - gf_get_f32(fb, i));
+        if (d > worst) worst = d;
+    }
+    gf_ctx_reset(ctx);
+    gf_tensor_free(x);
+    gf_tensor_free(y);
+    return worst;
+}
+
+static gf_module *build_c(gf_ctx *ctx, const char *name, int channels, int classes, uint64_t seed) {
+    gf_zoo_params p = gf_zoo_default_params();
+    p.in_channels = channels;
+    p.height = p.width = 12;
+    p.num_classes = classes;
+    gf_rng r;
+    gf_rng_seed(&r, seed);
+    return gf_zoo_build(ctx, name, &p, &r);
+}
+
+/* A grey checkpoint into an RGB model and back, through the load plan. */
+static void test_in_channels(gf_ctx *ctx) {
+    const char *grey = fixture("cnn-small"); /* in_channels 1, 12x12, 5 classes */
+    gf_st_file *f = gf_st_open(ctx, grey);
+    gf_tensor *file_w = gf_st_load(ctx, f, gf_st_find(f, "features.0.weight"));
+    gf_st_close(f);
+    gf_module *g = build_c(ctx, "cnn-small", 1, 5, 1);
+    CHECK(gf_tl_load(ctx, g, grey, NULL, NULL) == GF_OK);
+
+    /* default: adapt, with the plan saying so */
+    gf_module *rgb = build_c(ctx, "cnn-small", 3, 5, 2);
+    gf_tl_plan *p = NULL;
+    CHECK(gf_tl_load(ctx, rgb, grey, NULL, &p) == GF_OK);
+    CHECK(p && p->applied && p->in_adapted && p->in_from == 1 && p->in_to == 3 &&
+          p->in_channels == GF_TL_IN_CHANNELS_ADAPT);
+    CHECK(p && p->report->loaded == p->report->n && p->report->mismatched == 0);
+    CHECK(p && strcmp(p->in_note, "features.0.weight: 1 -> 3 input channels, repeated and "
+                                  "scaled (timm's rule)") == 0);
+    CHECK(matches_rule(file_w, gf_module_tensor(ctx, rgb, "features.0.weight")));
+    CHECK(conv_gap(ctx, g, rgb, "features.0") < 1e-5);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    gf_tl_plan_print(p, mem, true);
+    fclose(mem);
+    CHECK(strstr(buf, "input channels: features.0.weight: 1 -> 3 input channels") &&
+          strstr(buf, "[32, 3, 3, 3] (adapted from file [32, 1, 3, 3])"));
+    free(buf);
+    char *js = gf_tl_plan_json(ctx, p);
+    cJSON *doc = js ? cJSON_Parse(js) : NULL;
+    const cJSON *ic = cJSON_GetObjectItem(doc, "in_channels");
+    CHECK(ic && cJSON_GetObjectItem(ic, "from")->valueint == 1 &&
+          cJSON_GetObjectItem(ic, "to")->valueint == 3 &&
+          cJSON_IsTrue(cJSON_GetObjectItem(ic, "adapted")) &&
+          strcmp(cJSON_GetObjectItem(ic, "mode")->valuestring, "adapt") == 0);
+    cJSON_Delete(doc);
+    free(js);
+    gf_tl_plan_free(p);
+
+    /* strict: the adapted key fits; a head of another size still refuses, loading nothing */
+    gf_tl_load_params lp = gf_tl_load_default_params();
+    lp.weights.strict = true;
+    gf_module *rgb2 = build_c(ctx, "cnn-small", 3, 5, 3);
+    CHECK(gf_tl_load_with(ctx, rgb2, grey, &lp, NULL) == GF_OK);
+    CHECK(matches_rule(file_w, gf_module_tensor(ctx, rgb2, "features.0.weight")));
+    gf_module_free(rgb2);
+    rgb2 = build_c(ctx, "cnn-small", 3, 7, 3);
+    gf_tensor *w0 = gf_module_tensor(ctx, rgb2, "features.0.weight");
+    float before = gf_f32(w0)[0];
+    CHECK(gf_tl_load_with(ctx, rgb2, grey, &lp, &p) == GF_ERR_SHAPE);
+    CHECK(strstr(gf_ctx_error(ctx), "classifier.3.weight") && strstr(gf_ctx_error(ctx), "[7, 128]"));
+    CHECK(p && !p->applied && gf_f32(w0)[0] == before);
+    gf_ctx_clear_error(ctx);
+    gf_tl_plan_free(p);
+
+    /* a dry run plans the adaptation and changes nothing; with a renamed file too */
+    const char *renamed = tmp("cnn-grey-module.safetensors");
+    write_renamed(ctx, grey, renamed, "module.", NULL, NULL);
+    gf_weights_options o = gf_weights_default_options();
+    o.strip_prefix = "module.";
+    CHECK(gf_tl_plan_load(ctx, rgb2, renamed, &o, &p) == GF_OK);
+    CHECK(p && !p->applied && p->in_adapted && gf_f32(w0)[0] == before);
+    CHECK(p && p->report->mismatched == 2); /* the head's weight and bias only */
+    gf_tl_plan_free(p);
+
+    /* error: a mismatch like any other, the note says it was not adapted */
+    lp = gf_tl_load_default_params();
+    lp.in_channels = GF_TL_IN_CHANNELS_ERROR;
+    CHECK(gf_tl_load_with(ctx, rgb2, grey, &lp, &p) == GF_OK);
+    CHECK(p && p->applied && !p->in_adapted && p->in_from == 1 && p->report->mismatched == 3);
+    CHECK(p && strstr(p->in_note, "not adapted") && gf_f32(w0)[0] == before);
+    gf_tl_plan_free(p);
+    lp.weights.strict = true;
+    CHECK(gf_tl_load_with(ctx, rgb, grey, &lp, NULL) == GF_ERR_SHAPE);
+    CHECK(strstr(gf_ctx_error(ctx), "features.0.weight"));
+    gf_ctx_clear_error(ctx);
+    gf_module_free(rgb2);
+
+    /* RGB -> grey: summed; the grey model on grey images equals the RGB one on grey-as-RGB */
+    const char *rgb_file = tmp("cnn-rgb.safetensors");
+    CHECK(gf_weights_save(ctx, rgb, rgb_file, NULL, 0) == GF_OK);
+    gf_tensor *rgb_w = gf_module_tensor(ctx, rgb, "features.0.weight");
+    gf_module *g2 = build_c(ctx, "cnn-small", 1, 5, 4);
+    CHECK(gf_tl_load(ctx, g2, rgb_file, NULL, &p) == GF_OK);
+    CHECK(p && p->in_adapted && p->in_from == 3 && p->in_to == 1 && strstr(p->in_note, "summed"));
+    CHECK(matches_rule(rgb_w, gf_module_tensor(ctx, g2, "features.0.weight")));
+    CHECK(conv_gap(ctx, g2, rgb, "features.0") < 1e-5);
+    gf_tl_plan_free(p);
+    gf_module_free(g2);
+
+    /* channels that agree: nothing to say */
+    CHECK(gf_tl_load(ctx, g, grey, NULL, &p) == GF_OK);
+    CHECK(p && p->in_from == 0 && !p->in_adapted && p->in_note[0] == '\0');
+    gf_tl_plan_free(p);
+    gf_module_free(rgb);
+    gf_module_free(g);
+
+    /* a float16 file and a BatchNorm net: resnet-mini's conv1 (no bias) */
+    gf_module *rm = build_c(ctx, "resnet-mini", 3, 5, 5);
+    CHECK(gf_tl_load(ctx, rm, fixture("resnet-mini"), NULL, &p) == GF_OK);
+    CHECK(p && p->in_adapted && strncmp(p->in_note, "conv1.weight: 1 -> 3", 20) == 0 &&
+          p->report->mismatched == 0);
+    gf_tl_plan_free(p);
+    gf_module_free(rm);
+    gf_tensor_free(file_w);
+}
+
 int main(void) {
     const char *s = getenv("GRAFT_SOURCE_DIR");
     snprintf(src, sizeof src, "%s", s ? s : ".");
@@ -496,6 +712,8 @@ int main(void) {
     test_plan_bn(ctx);
     test_delta(ctx);
     test_delta_f16(ctx);
+    test_adapt_rule(ctx);
+    test_in_channels(ctx);
     const char *dp_base = tmp("resnet-dp.safetensors");
     write_renamed(ctx, fixture("resnet-mini"), dp_base, "module.", NULL, NULL);
     CHECK(doc_example(dp_base, tmp("resnet-doc-delta.safetensors")) == 0);

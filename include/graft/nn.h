@@ -220,6 +220,16 @@ gf_module *gf_nn_log_softmax(gf_ctx *ctx, int dim);
 gf_module *gf_nn_basic_block(gf_ctx *ctx, gf_rng *rng, int64_t inplanes, int64_t planes,
                              int stride);
 
+/* torchvision's ResNet Bottleneck (expansion 4, the stride on the 3x3 convolution as in
+ * ResNet v1.5): children conv1 (1x1, inplanes -> planes), bn1, conv2 (3x3, stride, padding 1),
+ * bn2, conv3 (1x1, planes -> 4 * planes), bn3, relu, all convolutions without bias, and, when
+ * stride != 1 or inplanes != 4 * planes, downsample = Sequential(1x1 conv with stride,
+ * BatchNorm2d). Forward: relu(bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x)))))))) +
+ * downsample(x) or x). Output channels: 4 * planes. Default PyTorch init. */
+#define GF_BOTTLENECK_EXPANSION 4
+gf_module *gf_nn_bottleneck(gf_ctx *ctx, gf_rng *rng, int64_t inplanes, int64_t planes,
+                            int stride);
+
 #ifdef __cplusplus
 }
 #endif

@@ -110,6 +110,40 @@ typedef enum gf_tl_role {
 
 const char *gf_tl_role_name(gf_tl_role r); /* "trainable", "frozen", "stat moving", ... */
 
+/* Pretrained weights whose first convolution reads another number of channels than the
+ * model's (a grey model for RGB data, an RGB one for grey data). The first convolution is the
+ * model's first Conv2d with groups 1 in state_dict order; it is adapted when the file holds
+ * its weight (after renaming) as [O, C_file, kh, kw] and the model as [O, C, kh, kw], every
+ * size but C equal. The rule is timm's adapt_input_conv (timm states it for 3-channel files;
+ * here C_file stands for the 3):
+ *   C == 1   the sum over the file's C_file channels;
+ *   else     the file's channels repeated ceil(C / C_file) times, cut to C, scaled by
+ *            C_file / C (so a constant image gives the same response as before).
+ * The bias, when there is one, is unchanged. */
+typedef enum gf_tl_in_channels {
+    GF_TL_IN_CHANNELS_ADAPT = 0, /* adapt as above (the default) */
+    GF_TL_IN_CHANNELS_ERROR,     /* leave it a mismatched key like any other */
+    GF_TL_IN_CHANNELS_COUNT
+} gf_tl_in_channels;
+
+/* "adapt", "error"; "?" otherwise. */
+const char *gf_tl_in_channels_name(gf_tl_in_channels c);
+/* Parses one of those names; false when unknown. */
+bool gf_tl_in_channels_parse(const char *name, gf_tl_in_channels *out);
+
+/* Writes the rule's result for the float32 weight src [O, C_file, kh, kw] into the float32
+ * tensor dst [O, C, kh, kw] (both contiguous, every size but C equal). Errors name both
+ * shapes. */
+gf_status gf_tl_adapt_input_conv(gf_ctx *ctx, const gf_tensor *src, gf_tensor *dst);
+
+typedef struct gf_tl_load_params {
+    gf_weights_options weights;   /* renaming, strict, dry run */
+    gf_tl_in_channels in_channels; /* GF_TL_IN_CHANNELS_ADAPT */
+} gf_tl_load_params;
+
+/* gf_weights_default_options() and GF_TL_IN_CHANNELS_ADAPT. */
+gf_tl_load_params gf_tl_load_default_params(void);
+
 typedef struct gf_tl_plan {
     char *source;              /* the file's path */
     gf_load_report *report;    /* per key: status, renamed-from (file_name), shapes */
@@ -123,26 +157,43 @@ typedef struct gf_tl_plan {
     int bn_moving;             /* of them, not pinned: statistics move in training mode */
     int bn_moving_frozen;      /* of those, with frozen affine parameters (PyTorch's surprise) */
     bool bn_stats_move;        /* bn_moving > 0 */
+    /* The first convolution when the file's input channels differ from the model's
+     * (in_from > 0; else in_from = in_to = 0 and in_note ""): in_adapted when its weights were
+     * adapted (for a dry run: would be; its key then counts as loaded), and a line saying so,
+     * "conv1.weight: 1 -> 3 input channels, repeated and scaled (timm's rule)". */
+    gf_tl_in_channels in_channels; /* the mode of the load */
+    int64_t in_from, in_to;
+    bool in_adapted;
+    char in_note[256];
 } gf_tl_plan;
 
 void gf_tl_plan_free(gf_tl_plan *p);
 
-/* Loads path into m through gf_weights_load_with(opt) and stores a new plan in *plan (when not
- * NULL) on success, strict refusal and dry run alike. opt->dry_run: nothing is loaded. Returns
- * GF_OK or the load's error (strict refusal: nothing loaded). */
+/* Loads path into m through gf_weights_load_with(p->weights), adapting the first convolution
+ * to the model's input channels as p->in_channels says, and stores a new plan in *plan (when
+ * not NULL) on success, strict refusal and dry run alike. p NULL: the defaults. dry_run:
+ * nothing is loaded. strict: an adapted first convolution counts as fitting; any other
+ * missing, unexpected or mismatched key refuses the load (nothing loaded). Returns GF_OK or
+ * the load's error. */
+gf_status gf_tl_load_with(gf_ctx *ctx, gf_module *m, const char *path,
+                          const gf_tl_load_params *p, gf_tl_plan **plan);
+/* gf_tl_load_with with opt (NULL: defaults) and the default in_channels (adapt). */
 gf_status gf_tl_load(gf_ctx *ctx, gf_module *m, const char *path, const gf_weights_options *opt,
                      gf_tl_plan **plan);
-/* The dry run: gf_tl_load with opt->dry_run forced on. */
+/* The dry runs: gf_tl_load / gf_tl_load_with with dry_run forced on. */
 gf_status gf_tl_plan_load(gf_ctx *ctx, gf_module *m, const char *path,
                           const gf_weights_options *opt, gf_tl_plan **plan);
+gf_status gf_tl_plan_load_with(gf_ctx *ctx, gf_module *m, const char *path,
+                               const gf_tl_load_params *p, gf_tl_plan **plan);
 
 /* A human table: one line per key (all: also the loaded ones) with status, role, name, the
  * file key it was renamed from and shapes, then the summary (counts, trainable parameters,
- * whether BN statistics will move). */
+ * whether BN statistics will move, the input-channel note). */
 void gf_tl_plan_print(const gf_tl_plan *p, FILE *out, bool all);
 /* The plan as JSON (an object with "source", "strict", "dry_run", "applied", "keys" (every
- * key: name, file_name or null, status, role, model_shape, file_shape, file_dtype) and
- * "summary"). Returns a new string (free with free()), or NULL with a ctx error. */
+ * key: name, file_name or null, status, role, model_shape, file_shape, file_dtype),
+ * "summary" and "in_channels" (mode, from, to, adapted, note; from/to 0 when they agree)).
+ * Returns a new string (free with free()), or NULL with a ctx error. */
 char *gf_tl_plan_json(gf_ctx *ctx, const gf_tl_plan *p);
 /* Writes gf_tl_plan_json to out. */
 gf_status gf_tl_plan_write_json(gf_ctx *ctx, const gf_tl_plan *p, FILE *out);

@@ -1,6 +1,8 @@
-/* graft zoo: the built-in architectures by name (mlp, lenet, cnn-small, resnet-mini), each
- * with the parameter names a PyTorch module of the same structure has, so weight files move
- * between graft and PyTorch unchanged. tests/fixtures/gen_interop.py holds the PyTorch twins. */
+/* graft zoo: the built-in architectures by name (mlp, lenet, cnn-small, resnet-mini, resnet18,
+ * resnet34, resnet50), each with the parameter names a PyTorch module of the same structure
+ * has, so weight files move between graft and PyTorch unchanged. tests/fixtures/gen_interop.py
+ * holds the PyTorch twins of the small ones; the resnets are torchvision's
+ * (tests/fixtures/gen_resnet_zoo.py). */
 #ifndef GRAFT_ZOO_H
 #define GRAFT_ZOO_H
 
@@ -30,11 +32,20 @@ gf_zoo_params gf_zoo_default_params(void);
  *   cnn-small    features = Sequential(conv3x3(32, pad 1), ReLU, MaxPool2, conv3x3(64, pad 1),
  *                ReLU, MaxPool2), classifier = Sequential(Flatten, Linear(128), ReLU, Linear)
  *   resnet-mini  torchvision ResNet layout: conv1 (3x3, 16, no bias), bn1, relu, layer1..3 of
- *                two BasicBlocks each (16, 32 stride 2, 64 stride 2), avgpool, fc */
+ *                two BasicBlocks each (16, 32 stride 2, 64 stride 2), avgpool, fc
+ *   resnet18, resnet34, resnet50
+ *                torchvision.models.resnet18/34/50 module for module: conv1 (7x7, 64, stride 2,
+ *                padding 3, no bias, in_channels inputs), bn1, relu, maxpool (3x3, stride 2,
+ *                padding 1), layer1..layer4 (64, 128, 256, 512 planes; the first block of
+ *                layer2..4 with stride 2) of BasicBlocks (2-2-2-2, 3-4-6-3) or Bottlenecks
+ *                (3-4-6-3, expansion 4), avgpool (adaptive, 1x1), fc (num_classes outputs), so
+ *                a torchvision state_dict loads by name as it is. Any input size works
+ *                (height and width only size the limit checks). Convolutions start from
+ *                kaiming_normal_(fan_out, relu) as torchvision's constructor leaves them. */
 gf_module *gf_zoo_build(gf_ctx *ctx, const char *name, const gf_zoo_params *p, gf_rng *rng);
 
 /* Dotted name of the model's final classifier layer ("head", "classifier.5",
- * "classifier.3", "fc"), or NULL for an unknown model. */
+ * "classifier.3", "fc" for the resnets), or NULL for an unknown model. */
 const char *gf_zoo_head(const char *name);
 /* Names of the built-in models, NULL-terminated. */
 const char *const *gf_zoo_names(void);

@@ -144,7 +144,8 @@ static gf_status build_model(gf_ctx *ctx, gf_bundle *b, const char *model, bool 
     }
     if (!from_file && (strcmp(model, "spec") != 0 || !m->spec))
         return gf_ctx_set_error(ctx, GF_ERR_INVALID, "bundle: unknown model '%s' (zoo: mlp, lenet, "
-                                "cnn-small, resnet-mini; or \"spec\" with graft.spec)", model);
+                                "cnn-small, resnet-mini, resnet18, resnet34, resnet50; or "
+                                "\"spec\" with graft.spec)", model);
     char label[4200];
     snprintf(label, sizeof label, "model spec %s", from_file ? model : "(from the weights file)");
     char *text = from_file ? gf_spec_read_text(ctx, model, NULL) : gf_bundle_strdup(m->spec);

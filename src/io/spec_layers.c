@@ -463,6 +463,33 @@ static gf_module *b_basicblock(spec_state *s, const cJSON *n, const char *path, 
     return gf_nn_basic_block(s->ctx, s->rng, in, out, (int)stride);
 }
 
+static gf_module *b_bottleneck(spec_state *s, const cJSON *n, const char *path, const char *type,
+                               const shape *cur) {
+    int64_t in, planes, stride;
+    if (!infer_in(s, n, "in", cur, false, 3, path, type, &in) ||
+        !get_int(s, n, "out", 0, 1, INT64_C(1) << 30, path, type, &planes) ||
+        !get_int(s, n, "stride", 1, 1, 1 << 16, path, type, &stride))
+        return NULL;
+    snprintf(s->expect, sizeof s->expect, "[N, %lld, H, W]", (long long)in);
+    /* "out" is torchvision's planes: the block gives 4 * planes channels. 1x1, 3x3 and 1x1
+     * convolutions, three BatchNorms (4 values a channel), a 1x1 projection when the shape
+     * changes */
+    const int64_t out = planes * GF_BOTTLENECK_EXPANSION;
+    int64_t w = spec_add(spec_mul(planes, spec_add(in, spec_add(spec_mul(planes, 9), out))),
+                         spec_mul(4, spec_add(spec_mul(planes, 2), out)));
+    if (stride != 1 || in != out) w = spec_add(w, spec_mul(out, in + 4));
+    int64_t act = -1;
+    if (cur->ndim == 3) {
+        /* the widest of conv1's output at the input size and the block's output */
+        int64_t mid = spec_mul(planes, spec_mul(cur->d[1], cur->d[2]));
+        act = spec_mul(out, spec_mul(window_out(cur->d[1], 3, (int)stride, 1, 1),
+                                     window_out(cur->d[2], 3, (int)stride, 1, 1)));
+        if (mid > act) act = mid;
+    }
+    if (!spec_budget(s, path, type, w, act)) return NULL;
+    return gf_nn_bottleneck(s->ctx, s->rng, in, planes, (int)stride);
+}
+
 /* ---- the type table ------------------------------------------------------------------------- */
 
 static const type_def types[] = {
@@ -489,6 +516,7 @@ static const type_def types[] = {
     {"softmax", "dim", b_param_act},
     {"logsoftmax", "dim", b_param_act},
     {"basicblock", "in,out,stride", b_basicblock},
+    {"bottleneck", "in,out,stride", b_bottleneck},
     {"sequential", "children", NULL},
     {"container", "children,name", NULL},
 };
@@ -498,7 +526,7 @@ static const char *const type_names[] = {
     "linear", "conv2d", "conv1d", "batchnorm1d", "batchnorm2d", "layernorm", "dropout",
     "maxpool2d", "avgpool2d", "adaptiveavgpool2d", "flatten", "identity", "relu", "silu",
     "sigmoid", "tanh", "leakyrelu", "elu", "gelu", "softplus", "softmax", "logsoftmax",
-    "basicblock", "sequential", "container", NULL};
+    "basicblock", "bottleneck", "sequential", "container", NULL};
 _Static_assert(sizeof type_names / sizeof type_names[0] == N_TYPES + 1, "spec type name list");
 
 const char *const *gf_spec_layer_types(void) { return type_names; }

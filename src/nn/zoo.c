@@ -130,15 +130,127 @@ static gf_module *build_resnet_mini(gf_ctx *ctx, const gf_zoo_params *p, gf_rng 
     return finish(ctx, m);
 }
 
+/* torchvision's resnet18 / resnet34 (BasicBlock) and resnet50 (Bottleneck). */
+typedef struct resnet_cfg {
+    const char *type; /* the container's type name */
+    int blocks[4];    /* blocks per stage */
+    bool bottleneck;
+} resnet_cfg;
+
+static const resnet_cfg resnet18_cfg = {"ResNet18", {2, 2, 2, 2}, false};
+static const resnet_cfg resnet34_cfg = {"ResNet34", {3, 4, 6, 3}, false};
+static const resnet_cfg resnet50_cfg = {"ResNet50", {3, 4, 6, 3}, true};
+
+/* torchvision ResNet.forward (_forward_impl). */
+static gf_tensor *resnet_tv_forward(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user) {
+    (void)user;
+    static const char *const trunk[] = {"conv1",  "bn1",    "relu",   "maxpool", "layer1",
+                                        "layer2", "layer3", "layer4", "avgpool"};
+    for (size_t i = 0; i < sizeof trunk / sizeof trunk[0]; i++)
+        x = gf_module_forward(ctx, gf_module_child(self, trunk[i]), x);
+    x = gf_flatten(ctx, x, 1, -1);
+    return gf_module_forward(ctx, gf_module_child(self, "fc"), x);
+}
+
+/* torchvision's ResNet.__init__ ends by drawing every convolution again from
+ * kaiming_normal_(mode="fan_out", nonlinearity="relu") in module order (BatchNorm is already
+ * weight 1, bias 0; fc keeps Linear's default). */
+static void resnet_tv_init(gf_ctx *ctx, gf_module *m, gf_rng *rng) {
+    gf_named_tensors *l = gf_module_named_tensors(ctx, m, GF_STATE_PARAMS);
+    for (int i = 0; l && i < l->n; i++)
+        if (l->items[i].tensor->ndim == 4)
+            gf_nn_init_kaiming_normal(ctx, l->items[i].tensor, rng, 0.0f, GF_FAN_OUT);
+    gf_named_tensors_free(l);
+}
+
+static gf_module *build_resnet(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng,
+                               const resnet_cfg *cfg) {
+    gf_conv_params c1 = conv_pad(3, 2);
+    gf_pool_params mp = gf_pool_default_params(3);
+    mp.stride[0] = mp.stride[1] = 2;
+    mp.padding[0] = mp.padding[1] = 1;
+    gf_module *m = gf_nn_container(ctx, cfg->type, resnet_tv_forward, NULL, NULL);
+    gf_module_set_reentrant(m, true);
+    gf_module_add(ctx, m, "conv1", gf_nn_conv2d(ctx, rng, p->in_channels, 64, 7, 7, &c1, false));
+    gf_module_add(ctx, m, "bn1", gf_nn_batch_norm2d(ctx, 64, NULL));
+    gf_module_add(ctx, m, "relu", gf_nn_relu(ctx));
+    gf_module_add(ctx, m, "maxpool", gf_nn_max_pool2d(ctx, &mp));
+    const int64_t expansion = cfg->bottleneck ? GF_BOTTLENECK_EXPANSION : 1;
+    int64_t in = 64;
+    for (int l = 0; l < 4; l++) {
+        const int64_t planes = (int64_t)64 << l;
+        gf_module *layer = gf_nn_sequential(ctx);
+        for (int b = 0; b < cfg->blocks[l]; b++) {
+            const int stride = b == 0 && l > 0 ? 2 : 1;
+            gf_module_append(ctx, layer, cfg->bottleneck ? gf_nn_bottleneck(ctx, rng, in, planes, stride)
+                                                         : gf_nn_basic_block(ctx, rng, in, planes, stride));
+            in = planes * expansion;
+        }
+        char name[16];
+        snprintf(name, sizeof name, "layer%d", l + 1);
+        gf_module_add(ctx, m, name, layer);
+    }
+    gf_module_add(ctx, m, "avgpool", gf_nn_adaptive_avg_pool2d(ctx, 1, 1));
+    gf_module_add(ctx, m, "fc", gf_nn_linear(ctx, rng, in, p->num_classes, true));
+    if (gf_ctx_status(ctx) == GF_OK) resnet_tv_init(ctx, m, rng);
+    return finish(ctx, m);
+}
+
+static gf_module *build_resnet18(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng) {
+    return build_resnet(ctx, p, rng, &resnet18_cfg);
+}
+static gf_module *build_resnet34(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng) {
+    return build_resnet(ctx, p, rng, &resnet34_cfg);
+}
+static gf_module *build_resnet50(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng) {
+    return build_resnet(ctx, p, rng, &resnet50_cfg);
+}
+
 /* a * b and a + b for sizes >= 0, saturating (hidden widths and image sizes come from files). */
 static int64_t mul_sat(int64_t a, int64_t b) { return b != 0 && a > INT64_MAX / b ? INT64_MAX : a * b; }
 static int64_t add_sat(int64_t a, int64_t b) { return a > INT64_MAX - b ? INT64_MAX : a + b; }
 
 /* The weights and the widest activation (per example) a zoo model would allocate, from its
  * parameters alone; only the terms that grow with them (hidden widths, image size). */
+/* A torchvision ResNet's parameters exactly, and its widest output per example: the stem's
+ * 64 channels at half size or the first stage's 64 (256 with Bottlenecks) at a quarter. */
+static void resnet_estimate(const resnet_cfg *cfg, const gf_zoo_params *p, int64_t *weights,
+                            int64_t *act) {
+    const int64_t e = cfg->bottleneck ? GF_BOTTLENECK_EXPANSION : 1;
+    int64_t w = add_sat(mul_sat(p->in_channels, 64 * 49), 2 * 64), in = 64;
+    for (int l = 0; l < 4; l++)
+        for (int b = 0; b < cfg->blocks[l]; b++) {
+            const int64_t c = (int64_t)64 << l, out = c * e;
+            /* convolutions, then two parameters per BatchNorm channel */
+            w += cfg->bottleneck ? in * c + 9 * c * c + c * out + 2 * (c + c + out)
+                                 : 9 * in * c + 9 * c * c + 2 * (c + c);
+            if (b == 0 && (l > 0 || in != out)) w += in * out + 2 * out; /* downsample */
+            in = out;
+        }
+    *weights = add_sat(w, mul_sat(in + 1, p->num_classes));
+    const int64_t h1 = (p->height - 1) / 2 + 1, w1 = (p->width - 1) / 2 + 1;
+    const int64_t h2 = (h1 - 1) / 2 + 1, w2 = (w1 - 1) / 2 + 1;
+    const int64_t stem = mul_sat(64, mul_sat(h1, w1)), stage1 = mul_sat(64 * e, mul_sat(h2, w2));
+    *act = stem > stage1 ? stem : stage1;
+    const int64_t pix = mul_sat(mul_sat(p->in_channels, p->height), p->width);
+    if (pix > *act) *act = pix;
+}
+
+static const resnet_cfg *resnet_of(const char *name) {
+    return strcmp(name, "resnet18") == 0   ? &resnet18_cfg
+           : strcmp(name, "resnet34") == 0 ? &resnet34_cfg
+           : strcmp(name, "resnet50") == 0 ? &resnet50_cfg
+                                           : NULL;
+}
+
 static void zoo_estimate(const char *name, const gf_zoo_params *p, int64_t *weights, int64_t *act) {
     const int64_t pix = mul_sat(mul_sat(p->in_channels, p->height), p->width);
     const int64_t hw = mul_sat(p->height, p->width);
+    const resnet_cfg *rc = resnet_of(name);
+    if (rc) {
+        resnet_estimate(rc, p, weights, act);
+        return;
+    }
     *weights = 0;
     *act = pix;
     if (strcmp(name, "mlp") == 0) {
@@ -189,10 +301,14 @@ static const struct {
     {"lenet", "classifier.5", build_lenet},
     {"cnn-small", "classifier.3", build_cnn_small},
     {"resnet-mini", "fc", build_resnet_mini},
+    {"resnet18", "fc", build_resnet18},
+    {"resnet34", "fc", build_resnet34},
+    {"resnet50", "fc", build_resnet50},
 };
 #define ZOO_COUNT (sizeof zoo / sizeof zoo[0])
 
-static const char *const zoo_names[] = {"mlp", "lenet", "cnn-small", "resnet-mini", NULL};
+static const char *const zoo_names[] = {"mlp",      "lenet",    "cnn-small", "resnet-mini",
+                                        "resnet18", "resnet34", "resnet50",  NULL};
 _Static_assert(sizeof zoo_names / sizeof zoo_names[0] == ZOO_COUNT + 1, "zoo name list");
 
 const char *const *gf_zoo_names(void) { return zoo_names; }
@@ -215,7 +331,8 @@ gf_module *gf_zoo_build(gf_ctx *ctx, const char *name, const gf_zoo_params *p, g
     for (size_t i = 0; name && i < ZOO_COUNT; i++)
         if (strcmp(zoo[i].name, name) == 0) return zoo_fits(ctx, name, p) ? zoo[i].build(ctx, p, rng) : NULL;
     gf_ctx_set_error(ctx, GF_ERR_INVALID,
-                     "unknown model '%s' (built-in models: mlp, lenet, cnn-small, resnet-mini)",
+                     "unknown model '%s' (built-in models: mlp, lenet, cnn-small, resnet-mini, "
+                     "resnet18, resnet34, resnet50)",
                      name ? name : "(null)");
     return NULL;
 }

@@ -1,10 +1,13 @@
-/* Load plans: a weights load (renaming, strict, dry run) plus what training will do with each
- * tensor — trainable, frozen, BatchNorm statistics that move or stay — as a table or JSON. */
+/* Load plans: a weights load (renaming, strict, dry run, a first convolution adapted to the
+ * model's input channels) plus what training will do with each tensor — trainable, frozen,
+ * BatchNorm statistics that move or stay — as a table or JSON. */
 #define _POSIX_C_SOURCE 200809L
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/nn_access.h" /* a Conv2d's groups: only groups 1 reads every input channel */
 #include "transfer/transfer_internal.h"
 
 static const char *const role_names[] = {"trainable", "frozen", "stat moving", "stat fixed",
@@ -76,12 +79,204 @@ static bool fill_plan(gf_ctx *ctx, gf_tl_plan *p, gf_module *m) {
     return true;
 }
 
-gf_status gf_tl_load(gf_ctx *ctx, gf_module *m, const char *path, const gf_weights_options *opt,
-                     gf_tl_plan **plan) {
+/* ---- input channels ------------------------------------------------------------------------ */
+
+static const char *const in_names[] = {"adapt", "error"};
+_Static_assert(sizeof in_names / sizeof in_names[0] == GF_TL_IN_CHANNELS_COUNT, "in-channels names");
+
+const char *gf_tl_in_channels_name(gf_tl_in_channels c) {
+    return (unsigned)c < GF_TL_IN_CHANNELS_COUNT ? in_names[c] : "?";
+}
+
+bool gf_tl_in_channels_parse(const char *name, gf_tl_in_channels *out) {
+    for (int i = 0; name && i < GF_TL_IN_CHANNELS_COUNT; i++)
+        if (strcmp(name, in_names[i]) == 0) {
+            *out = (gf_tl_in_channels)i;
+            return true;
+        }
+    return false;
+}
+
+gf_tl_load_params gf_tl_load_default_params(void) {
+    gf_tl_load_params p;
+    p.weights = gf_weights_default_options();
+    p.in_channels = GF_TL_IN_CHANNELS_ADAPT;
+    return p;
+}
+
+gf_status gf_tl_adapt_input_conv(gf_ctx *ctx, const gf_tensor *src, gf_tensor *dst) {
+    char a[64] = "NULL", b[64] = "NULL";
+    if (src) gf_shape_str(src, a, sizeof a);
+    if (dst) gf_shape_str(dst, b, sizeof b);
+    if (!src || !dst || src->dtype != GF_F32 || dst->dtype != GF_F32 || src->ndim != 4 ||
+        dst->ndim != 4 || src->shape[0] != dst->shape[0] || src->shape[2] != dst->shape[2] ||
+        src->shape[3] != dst->shape[3] || !gf_tensor_is_contiguous(src) ||
+        !gf_tensor_is_contiguous(dst))
+        return gf_ctx_set_error(ctx, GF_ERR_SHAPE,
+                                "adapt input conv: weights %s -> %s: both must be contiguous "
+                                "float32 [O, C, kh, kw] with the same O, kh, kw", a, b);
+    const int64_t O = src->shape[0], cf = src->shape[1], c = dst->shape[1];
+    const int64_t k = src->shape[2] * src->shape[3];
+    const float *s = gf_f32((gf_tensor *)src);
+    float *d = gf_f32(dst);
+    if (c == 1) { /* timm: conv_weight.sum(dim=1, keepdim=True) */
+        for (int64_t o = 0; o < O; o++)
+            for (int64_t j = 0; j < k; j++) {
+                double sum = 0;
+                for (int64_t i = 0; i < cf; i++) sum += s[(o * cf + i) * k + j];
+                d[o * k + j] = (float)sum;
+            }
+        return GF_OK;
+    }
+    /* timm: repeat(1, ceil(C / C_file), 1, 1)[:, :C] * (C_file / C), the scale a float32 */
+    const float scale = (float)((double)cf / (double)c);
+    for (int64_t o = 0; o < O; o++)
+        for (int64_t i = 0; i < c; i++)
+            for (int64_t j = 0; j < k; j++) d[(o * c + i) * k + j] = s[(o * cf + i % cf) * k + j] * scale;
+    return GF_OK;
+}
+
+/* The first convolution and its file entry when their input channels differ. */
+typedef struct in_adapt {
+    char key[GF_TL_PATH_MAX + 8]; /* the model's name of its weight */
+    gf_module *conv;
+    gf_tensor *weight;            /* the model's */
+    const gf_st_info *info;       /* the file's, NULL when the channels agree or it is absent */
+    int64_t file_c;               /* its input channels (0: nothing to adapt) */
+} in_adapt;
+
+static bool visit_first_conv(gf_module *m, const char *path, void *user) {
+    in_adapt *a = user;
+    if (strcmp(gf_module_type(m), "Conv2d") != 0 || gf_nn_affine_of(m).conv.groups != 1) return true;
+    a->conv = m;
+    snprintf(a->key, sizeof a->key, "%s%sweight", path, path[0] ? "." : "");
+    return false;
+}
+
+/* Finds the model's first convolution and the file entry mapped to its weight; a->info stays
+ * NULL unless only the input channels differ. */
+static gf_status find_in_adapt(gf_ctx *ctx, gf_module *m, const gf_st_file *f,
+                               const gf_weights_options *o, in_adapt *a) {
+    memset(a, 0, sizeof *a);
+    gf_tl_walk(m, visit_first_conv, a);
+    if (!a->conv || !(a->weight = gf_module_tensor(NULL, m, a->key)) || a->weight->ndim != 4)
+        return GF_OK;
+    char name[GF_TL_PATH_MAX + 8];
+    for (int i = 0; i < gf_st_count(f); i++) {
+        const gf_st_info *t = gf_st_get(f, i);
+        if (gf_weights_map_key(ctx, o, t->name, name, sizeof name) != GF_OK) return gf_ctx_status(ctx);
+        if (strcmp(name, a->key) != 0) continue;
+        const int64_t *w = a->weight->shape;
+        bool is_float = t->dtype == GF_ST_F16 || t->dtype == GF_ST_BF16 ||
+                        t->dtype == GF_ST_F32 || t->dtype == GF_ST_F64;
+        if (is_float && t->ndim == 4 && t->shape[0] == w[0] && t->shape[1] != w[1] &&
+            t->shape[1] > 0 && t->shape[2] == w[2] && t->shape[3] == w[3]) {
+            a->info = t;
+            a->file_c = t->shape[1];
+        }
+        break;
+    }
+    return GF_OK;
+}
+
+/* The adapted key counts as fitting: loaded, or (dry run) loadable. */
+static void mark_adapted(gf_load_report *r, const in_adapt *a) {
+    for (int i = 0; i < r->n; i++)
+        if (r->keys[i].status == GF_KEY_SHAPE && strcmp(r->keys[i].name, a->key) == 0) {
+            r->keys[i].status = GF_KEY_LOADED;
+            r->mismatched--;
+            r->loaded++;
+            return;
+        }
+}
+
+/* Reads the file's weight, adapts it into the model's. */
+static gf_status apply_adapted(gf_ctx *ctx, const gf_st_file *f, const in_adapt *a) {
+    gf_tensor *src = gf_st_load(ctx, f, a->info);
+    if (!src) return gf_ctx_status(ctx);
+    gf_status st = gf_tl_adapt_input_conv(ctx, src, a->weight);
+    gf_tensor_free(src);
+    return st;
+}
+
+static gf_status adapted_refusal(gf_ctx *ctx, const char *path, const gf_load_report *r) {
+    for (int i = 0; i < r->n; i++) {
+        const gf_key_report *k = &r->keys[i];
+        if (k->status == GF_KEY_LOADED) continue;
+        return gf_ctx_set_error(ctx, k->status == GF_KEY_SHAPE ? GF_ERR_SHAPE : GF_ERR_FORMAT,
+                                "%s: strict load refused: '%s' is %s (model %s, file %s; %d "
+                                "missing, %d unexpected, %d mismatched in all); nothing was "
+                                "loaded", path, k->name, gf_key_status_name(k->status),
+                                k->model_shape[0] ? k->model_shape : "-",
+                                k->file_shape[0] ? k->file_shape : "-", r->missing,
+                                r->unexpected, r->mismatched);
+    }
+    return GF_OK;
+}
+
+/* The load when the first convolution's channels differ and adapting is asked: a non-strict
+ * dry run says what fits (the adapted key counting as fitting), then, unless that refuses a
+ * strict load or only a plan is asked, the non-strict load and the adapted weights. */
+static gf_status load_adapting(gf_ctx *ctx, gf_module *m, const gf_st_file *f, const char *path,
+                               const gf_weights_options *o, const in_adapt *a,
+                               gf_load_report **r) {
+    gf_weights_options probe = *o;
+    probe.strict = false;
+    probe.dry_run = true;
+    gf_status st = gf_weights_load_file_with(ctx, m, f, &probe, r);
+    if (st != GF_OK || !*r) return st;
+    mark_adapted(*r, a);
+    if (o->strict && ((*r)->missing || (*r)->unexpected || (*r)->mismatched))
+        return adapted_refusal(ctx, path, *r);
+    if (o->dry_run) return GF_OK;
+    gf_load_report_free(*r);
+    *r = NULL;
+    probe.dry_run = false;
+    st = gf_weights_load_file_with(ctx, m, f, &probe, r);
+    if (st == GF_OK) st = apply_adapted(ctx, f, a);
+    if (*r) {
+        mark_adapted(*r, a);
+        (*r)->applied = st == GF_OK;
+    }
+    return st;
+}
+
+static void note_in_channels(gf_tl_plan *p, const in_adapt *a, gf_tl_in_channels mode) {
+    p->in_channels = mode;
+    if (!a->file_c) return;
+    p->in_from = a->file_c;
+    p->in_to = a->weight->shape[1];
+    p->in_adapted = mode == GF_TL_IN_CHANNELS_ADAPT;
+    const char *how = !p->in_adapted ? "not adapted (in-channels error)"
+                      : p->in_to == 1 ? "summed (timm's rule)"
+                                      : "repeated and scaled (timm's rule)";
+    snprintf(p->in_note, sizeof p->in_note, "%.180s: %lld -> %lld input channels, %s", a->key,
+             (long long)p->in_from, (long long)p->in_to, how);
+}
+
+/* ---- loading with a plan ------------------------------------------------------------------ */
+
+gf_status gf_tl_load_with(gf_ctx *ctx, gf_module *m, const char *path,
+                          const gf_tl_load_params *lp, gf_tl_plan **plan) {
     if (plan) *plan = NULL;
-    gf_weights_options o = opt ? *opt : gf_weights_default_options();
+    gf_tl_load_params d = gf_tl_load_default_params();
+    if (!lp) lp = &d;
+    if (!m || !path) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "load: NULL %s", m ? "path" : "module");
+    if ((unsigned)lp->in_channels >= GF_TL_IN_CHANNELS_COUNT)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "load %s: in_channels %d is not adapt or error",
+                                path, (int)lp->in_channels);
+    const gf_weights_options o = lp->weights;
+    gf_st_file *f = gf_st_open(ctx, path);
+    if (!f) return gf_ctx_status(ctx);
+    in_adapt a;
     gf_load_report *r = NULL;
-    gf_status st = gf_weights_load_with(ctx, m, path, &o, &r);
+    gf_status st = find_in_adapt(ctx, m, f, &o, &a);
+    if (st == GF_OK)
+        st = a.info && lp->in_channels == GF_TL_IN_CHANNELS_ADAPT
+                 ? load_adapting(ctx, m, f, path, &o, &a, &r)
+                 : gf_weights_load_file_with(ctx, m, f, &o, &r);
+    gf_st_close(f);
+    a.info = NULL; /* it was the file's */
     if (!r) return st;
     if (!plan) {
         gf_load_report_free(r);
@@ -102,15 +297,30 @@ gf_status gf_tl_load(gf_ctx *ctx, gf_module *m, const char *path, const gf_weigh
             st = gf_ctx_set_error(ctx, GF_ERR_NOMEM, "load plan for %s: out of memory", path);
         return st != GF_OK ? st : gf_ctx_status(ctx);
     }
+    note_in_channels(p, &a, lp->in_channels);
     *plan = p;
     return st;
 }
 
+gf_status gf_tl_load(gf_ctx *ctx, gf_module *m, const char *path, const gf_weights_options *opt,
+                     gf_tl_plan **plan) {
+    gf_tl_load_params p = gf_tl_load_default_params();
+    if (opt) p.weights = *opt;
+    return gf_tl_load_with(ctx, m, path, &p, plan);
+}
+
+gf_status gf_tl_plan_load_with(gf_ctx *ctx, gf_module *m, const char *path,
+                               const gf_tl_load_params *lp, gf_tl_plan **plan) {
+    gf_tl_load_params p = lp ? *lp : gf_tl_load_default_params();
+    p.weights.dry_run = true;
+    return gf_tl_load_with(ctx, m, path, &p, plan);
+}
+
 gf_status gf_tl_plan_load(gf_ctx *ctx, gf_module *m, const char *path,
                           const gf_weights_options *opt, gf_tl_plan **plan) {
-    gf_weights_options o = opt ? *opt : gf_weights_default_options();
-    o.dry_run = true;
-    return gf_tl_load(ctx, m, path, &o, plan);
+    gf_tl_load_params p = gf_tl_load_default_params();
+    if (opt) p.weights = *opt;
+    return gf_tl_plan_load_with(ctx, m, path, &p, plan);
 }
 
 /* ---- output ------------------------------------------------------------------------------ */
@@ -134,6 +344,9 @@ void gf_tl_plan_print(const gf_tl_plan *p, FILE *out, bool all) {
         if (k->file_name) fprintf(out, "  <- %s", k->file_name);
         if (k->status == GF_KEY_SHAPE || k->status == GF_KEY_KIND)
             fprintf(out, "  (model %s, file %s %s)", k->model_shape, k->file_dtype, k->file_shape);
+        else if (k->status == GF_KEY_LOADED && k->file_ndim >= 0 &&
+                 strcmp(k->model_shape, k->file_shape) != 0) /* the adapted first convolution */
+            fprintf(out, "  %s (adapted from file %s)", k->model_shape, k->file_shape);
         else if (k->status == GF_KEY_UNEXPECTED)
             fprintf(out, "  (file %s %s)", k->file_dtype, k->file_shape);
         else
@@ -160,6 +373,7 @@ void gf_tl_plan_print(const gf_tl_plan *p, FILE *out, bool all) {
         fprintf(out, "  BatchNorm statistics: WILL MOVE in training mode in %d of %d layers%s\n",
                 p->bn_moving, p->bn_layers,
                 p->bn_moving_frozen ? " (some of them have frozen affine parameters)" : "");
+    if (p->in_note[0]) fprintf(out, "  input channels: %s\n", p->in_note);
 }
 
 static cJSON *shape_json(int ndim, const int64_t *dims) {
@@ -213,7 +427,15 @@ char *gf_tl_plan_json(gf_ctx *ctx, const gf_tl_plan *p) {
         cJSON_AddNumberToObject(s, "bn_moving_frozen", p->bn_moving_frozen);
         cJSON_AddBoolToObject(s, "bn_stats_move", p->bn_stats_move);
     }
-    char *text = (keys && s) ? cJSON_Print(o) : NULL;
+    cJSON *ic = cJSON_AddObjectToObject(o, "in_channels");
+    if (ic) {
+        cJSON_AddStringToObject(ic, "mode", gf_tl_in_channels_name(p->in_channels));
+        cJSON_AddNumberToObject(ic, "from", (double)p->in_from);
+        cJSON_AddNumberToObject(ic, "to", (double)p->in_to);
+        cJSON_AddBoolToObject(ic, "adapted", p->in_adapted);
+        cJSON_AddStringToObject(ic, "note", p->in_note);
+    }
+    char *text = (keys && s && ic) ? cJSON_Print(o) : NULL;
     cJSON_Delete(o);
     if (!text) {
         gf_ctx_set_error(ctx, GF_ERR_NOMEM, "plan json: out of memory");

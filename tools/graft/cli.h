@@ -103,6 +103,7 @@ typedef struct cli_opts {
     const char *rename[CLI_MAX_LIST];
     int n_rename;
     bool dry_run, strict, delta;
+    gf_tl_in_channels in_channels; /* --in-channels: adapt (0, the default) or error */
     int lora_rank;            /* 0: no LoRA */
     double lora_alpha;        /* <= 0: the rank */
     double lora_dropout;

@@ -12,7 +12,8 @@ int cli_check_model_arg(const char *cmd, const char *option, const char *arg) {
     if (!arg || cli_is_zoo(arg) || cli_is_file(arg)) return CLI_CONTINUE;
     if (strchr(arg, '/') || strstr(arg, ".json"))
         return cli_usage_error(cmd, "%s %s: no such file", option, arg);
-    return cli_usage_error(cmd, "unknown model '%s' (zoo: mlp, lenet, cnn-small, resnet-mini; or "
+    return cli_usage_error(cmd, "unknown model '%s' (zoo: mlp, lenet, cnn-small, resnet-mini, resnet18, "
+                                "resnet34, resnet50; or "
                                 "a model spec file .json)", arg);
 }
 

@@ -23,7 +23,7 @@ enum {
     O_CLIP_NORM, O_PATIENCE, O_KEEP_BEST, O_OUT, O_CHECKPOINT_DIR, O_CHECKPOINT_EVERY, O_RESUME,
     O_REPORT,
     O_FROM, O_HEAD, O_FREEZE, O_UNFREEZE, O_TRAIN_LAST, O_BN_POLICY, O_LR_TRUNK_FACTOR,
-    O_STRIP_PREFIX, O_RENAME, O_DRY_RUN, O_STRICT, O_DELTA,
+    O_STRIP_PREFIX, O_RENAME, O_DRY_RUN, O_STRICT, O_DELTA, O_IN_CHANNELS,
     O_LORA_RANK, O_LORA_ALPHA, O_LORA_DROPOUT, O_LORA_TARGETS, O_LORA_OUT,
     O_TEACHER, O_TEACHER_MODEL, O_STUDENT_MODEL, O_TEMPERATURE, O_ALPHA,
     O_INPUT, O_TOP_K, O_PART,
@@ -79,7 +79,8 @@ static const opt_def opts[] = {
     {"batch", required_argument, O_BATCH, G_DATA | G_OPTIM, "N", "examples per batch (default 64)"},
     /* model */
     {"model", required_argument, O_MODEL, G_MODEL, "NAME|SPEC",
-     "a zoo model (mlp, lenet, cnn-small, resnet-mini) or a model spec file (.json, see "
+     "a zoo model (mlp, lenet, cnn-small, resnet-mini, resnet18, resnet34, resnet50) or a "
+     "model spec file (.json, see "
      "MODEL SPECS in docs/CLI.md); eval/predict: default from the weights file"},
     {"hidden", required_argument, O_HIDDEN, G_MODEL | G_STUDENT, "LIST",
      "mlp hidden widths, comma separated (default 256,128)"},
@@ -151,6 +152,10 @@ static const opt_def opts[] = {
      "every key of the file and the model must match (before the head is replaced)"},
     {"delta", no_argument, O_DELTA, G_FT, NULL,
      "--out holds only the tensors that differ from --from (tied to it by SHA-256)"},
+    {"in-channels", required_argument, O_IN_CHANNELS, G_FT, "adapt|error",
+     "when --from's first convolution reads another number of channels than the data has: "
+     "adapt its weights (timm's rule: summed for 1 channel, else repeated and scaled) or "
+     "fail (default adapt)"},
     {"lora-rank", required_argument, O_LORA_RANK, G_LORA, "R",
      "train LoRA adapters of rank R instead of the weights (default: no LoRA)"},
     {"lora-alpha", required_argument, O_LORA_ALPHA, G_LORA, "A",
@@ -531,6 +536,10 @@ static int apply(cli_opts *o, int id, const char *v) {
     case O_DRY_RUN: o->dry_run = true; break;
     case O_STRICT: o->strict = true; break;
     case O_DELTA: o->delta = true; break;
+    case O_IN_CHANNELS:
+        if (!gf_tl_in_channels_parse(v, &o->in_channels))
+            return cli_usage_error(cmd, "--in-channels: '%s' is not adapt or error", v);
+        break;
     case O_LORA_RANK: NEED_INT(1, 4096, "a whole number >= 1"); o->lora_rank = (int)iv; break;
     case O_LORA_ALPHA: NEED_F64(1e-6, 1e6, "a number > 0"); o->lora_alpha = dv; break;
     case O_LORA_DROPOUT: NEED_F64(0, 0.99, "a number in [0, 1)"); o->lora_dropout = dv; break;

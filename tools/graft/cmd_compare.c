@@ -310,7 +310,7 @@ int cmd_compare(cli_opts *o) {
     const char *model = o->model ? o->model : "cnn-small";
     if (!cli_is_zoo(model))
         return cli_usage_error(cmd, "--model %s: compare takes a zoo model (mlp, lenet, "
-                                    "cnn-small, resnet-mini)", model);
+                                    "cnn-small, resnet-mini, resnet18, resnet34, resnet50)", model);
     int rc = cli_check_strategy_epochs(o, o->from ? "scratch,probe,finetune,fastai,lora" : "scratch");
     if (rc != CLI_CONTINUE) return rc;
     if (o->from && (rc = cli_check_input(cmd, "--pretrained", o->from)) != CLI_CONTINUE) return rc;

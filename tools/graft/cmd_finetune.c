@@ -82,11 +82,21 @@ static int build_model(ft_run *r) {
     return CLI_CONTINUE;
 }
 
-/* Loads the file (strict and dry-run as asked); the plan records what happened. */
+/* With --in-channels adapt the data's samples may differ from the file's in channels only. */
+static bool samples_fit(const ft_run *r) {
+    const gf_bundle_info *m = &r->meta;
+    const cli_data *d = &r->d;
+    bool channels_only = r->o->in_channels == GF_TL_IN_CHANNELS_ADAPT && m->in_ndim == 3 &&
+                         d->ndim == 3 && m->in_shape[1] == d->shape[1] && m->in_shape[2] == d->shape[2];
+    return channels_only || cli_meta_fits_samples(r->o->cmd, r->o->from, m, d);
+}
+
+/* Loads the file (strict and dry-run as asked; the first convolution adapted to the data's
+ * channels per --in-channels); the plan records what happened. */
 static int load_pretrained(ft_run *r) {
-    gf_weights_options lw = r->wo;
-    lw.dry_run = r->o->dry_run;
-    if (gf_tl_load(r->ctx, r->cm.b->model, r->o->from, &lw, &r->plan) != GF_OK) {
+    gf_tl_load_params lp = {r->wo, r->o->in_channels};
+    lp.weights.dry_run = r->o->dry_run;
+    if (gf_tl_load_with(r->ctx, r->cm.b->model, r->o->from, &lp, &r->plan) != GF_OK) {
         cli_fail(r->o->cmd, "loading %s: %s", r->o->from, gf_ctx_error(r->ctx));
         if (r->plan) gf_tl_plan_print(r->plan, stderr, false);
         return CLI_FAILED;
@@ -98,6 +108,11 @@ static int load_pretrained(ft_run *r) {
         gf_tl_plan_print(r->plan, stderr, false);
         return CLI_FAILED;
     }
+    if (r->plan->in_from && !r->plan->in_adapted)
+        return cli_fail(r->o->cmd, "%s: %s; the data has %lld channels (--in-channels adapt "
+                                   "adapts it, --grayscale makes images grey)", r->o->from,
+                        r->plan->in_note, (long long)r->plan->in_to);
+    if (r->plan->in_note[0]) cli_log(r->o, "graft finetune: %s\n", r->plan->in_note);
     return CLI_CONTINUE;
 }
 
@@ -276,6 +291,7 @@ static int print_run(ft_run *r, const char *part, const char *written) {
     if (!o->json) {
         if (r->head_note[0]) printf("head      %s\n", r->head_note);
         printf("loaded    %d tensors from %s (%d renamed)\n", rep->loaded, o->from, rep->renamed);
+        if (r->plan->in_note[0]) printf("input     %s\n", r->plan->in_note);
         if (r->lora_layers)
             printf("LoRA      %d layers, rank %d (merged into the saved weights)\n", r->lora_layers,
                    o->lora_rank);
@@ -308,9 +324,9 @@ static int prepare(ft_run *r) {
         (r->o->lora_rank && (rc = add_lora(r)) != CLI_CONTINUE))
         return rc;
     if (gf_ctx_status(r->ctx) != GF_OK) return cli_fail_ctx(r->o->cmd, r->ctx);
-    gf_weights_options pw = r->wo;
-    pw.strict = false;
-    if (gf_tl_plan_load(r->ctx, r->cm.b->model, r->o->from, &pw, &r->plan2) != GF_OK)
+    gf_tl_load_params pw = {r->wo, r->o->in_channels};
+    pw.weights.strict = false;
+    if (gf_tl_plan_load_with(r->ctx, r->cm.b->model, r->o->from, &pw, &r->plan2) != GF_OK)
         return cli_fail_ctx(r->o->cmd, r->ctx);
     return CLI_CONTINUE;
 }
@@ -321,7 +337,7 @@ static int run(ft_run *r) {
     int rc = cli_meta_open(ctx, o, o->from, &r->meta);
     if (rc == CLI_CONTINUE) rc = cli_data_load(ctx, o, &r->d);
     if (rc != CLI_CONTINUE) return rc;
-    if (!cli_meta_fits_samples(o->cmd, o->from, &r->meta, &r->d)) return CLI_FAILED;
+    if (!samples_fit(r)) return CLI_FAILED;
     if ((rc = prepare(r)) != CLI_CONTINUE) return rc;
     if (o->dry_run) return print_dry_run(r);
     if (!o->quiet) gf_tl_plan_print(r->plan2, stderr, false);

