@@ -93,18 +93,20 @@ static float softmax_at(const float *s, int64_t k, int64_t c) {
 }
 
 /* Class labels with [n, k] scores, or one logit per example with binary cross entropy: the
- * confusion matrix, the correct count, top-k and the predictions. Returns false (no error)
- * when the batch is not a classification batch. */
-static bool classify(eval_run *r, const gf_batch *b, const gf_tensor *out, gf_status *st) {
+ * confusion matrix, the correct count, top-k and the predictions. *cls: false (and nothing
+ * done) when the batch is not a classification batch. */
+static gf_status classify(eval_run *r, const gf_batch *b, const gf_tensor *out, bool *cls) {
+    gf_ctx *ctx = r->ctx;
     const int64_t n = b->n;
     const bool labels = b->y->dtype == GF_I64 && out->ndim == 2 && out->shape[0] == n;
     const bool binary = !labels && r->loss && r->loss->kind == GF_LOSS_BCE_WITH_LOGITS &&
                         b->y->dtype == GF_F32 && out->numel == n;
-    if (!labels && !binary) return false;
+    *cls = labels || binary;
+    if (!*cls) return GF_OK;
     const int64_t k = binary ? 2 : out->shape[1];
-    if (!r->cm && !(r->cm = gf_confusion_new(r->ctx, (int)k))) return (*st = gf_ctx_status(r->ctx)), true;
+    if (!r->cm && !(r->cm = gf_confusion_new(ctx, (int)k))) return gf_ctx_status(ctx);
     const float *s = values(r, out);
-    if (!s || !grow_batch(r, n)) return (*st = gf_ctx_status(r->ctx)), true;
+    if (!s || !grow_batch(r, n)) return gf_ctx_status(ctx);
     for (int64_t i = 0; i < n; i++) {
         if (binary) {
             r->pred[i] = s[i] > 0.0f;
@@ -119,11 +121,12 @@ static bool classify(eval_run *r, const gf_batch *b, const gf_tensor *out, gf_st
         r->pred[i] = best;
         r->truth[i] = gf_i64(b->y)[i];
     }
-    if ((*st = gf_confusion_add(r->ctx, r->cm, r->truth, r->pred, n)) != GF_OK) return true;
+    gf_status st = gf_confusion_add(ctx, r->cm, r->truth, r->pred, n);
+    if (st != GF_OK) return st;
     for (int64_t i = 0; i < n; i++) r->correct += r->pred[i] == r->truth[i];
     if (r->p->top_k >= 1 && !binary) {
-        double f = gf_metrics_topk_accuracy(r->ctx, s, gf_i64(b->y), n, (int)k, r->p->top_k);
-        if (isnan(f)) return (*st = gf_ctx_status(r->ctx)), true;
+        const double f = gf_metrics_topk_accuracy(ctx, s, gf_i64(b->y), n, (int)k, r->p->top_k);
+        if (isnan(f)) return gf_ctx_status(ctx);
         r->topk_hits += llround(f * (double)n);
     } else {
         r->topk_ok = false;
@@ -136,7 +139,7 @@ static bool classify(eval_run *r, const gf_batch *b, const gf_tensor *out, gf_st
                                      binary && r->pred[i] == 0 ? 1.0f - sc : sc, NAN};
             r->p->on_pred(&ep, r->p->pred_user);
         }
-    return true;
+    return GF_OK;
 }
 
 /* A regression batch (MSE / L1 / smooth L1 with as many outputs as targets): the values
@@ -198,8 +201,8 @@ static gf_status eval_batch(eval_run *r, gf_module *model, const gf_batch *b) {
         else r->correct += c;
         return GF_OK;
     }
-    gf_status st = GF_OK;
-    const bool cls = classify(r, b, out, &st);
+    bool cls = false;
+    gf_status st = classify(r, b, out, &cls);
     if (st != GF_OK) return st;
     if (!cls) r->acc_ok = false;
     if (!cls && is_regression(r->loss)) return regress(r, b, out);
