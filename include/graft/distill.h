@@ -1,10 +1,12 @@
 /* graft distill: knowledge distillation (Hinton et al. 2015) — the soft-target loss against a
- * teacher's logits, and a cache that runs the teacher once over a dataset. */
+ * teacher's logits, a cache that runs the teacher once over a dataset, and the two together as
+ * a loss for gf_fit. */
 #ifndef GRAFT_DISTILL_H
 #define GRAFT_DISTILL_H
 
 #include "graft/dataset.h"
 #include "graft/nn.h"
+#include "graft/train.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -53,6 +55,24 @@ const float *gf_teacher_cache_row(const gf_teacher_cache *c, int64_t i);
  * (e.g. idx = a gf_batch's idx), or NULL with an error naming an index out of range. */
 gf_tensor *gf_teacher_cache_gather(gf_ctx *ctx, const gf_teacher_cache *c, const int64_t *idx,
                                    int64_t n);
+
+/* ---- distillation with gf_fit ---------------------------------------------------------------
+ * A batch loss (gf_loss_spec.batch_fn) that makes gf_fit a distillation loop: in training,
+ * gf_distill_loss of the student's logits against the teacher's logits for the batch's examples
+ * and the labels; in validation (gradients off, b->training false) the plain cross entropy.
+ * The teacher's logits are the cache's rows for the batch's dataset indices (handed to the loss
+ * as its extra rows: the cache must be built over the training loader's dataset) or, without a
+ * cache, the teacher run on the batch's inputs without gradients (for a loader whose random
+ * transforms change the inputs every epoch; put the teacher in eval mode first). */
+typedef struct gf_distill_spec {
+    const gf_teacher_cache *cache; /* the training data's teacher logits; or NULL and */
+    gf_module *teacher;            /* the teacher, run on every training batch */
+    float T, alpha;                /* as gf_distill_loss */
+} gf_distill_spec;
+
+/* The loss for gf_fit: kind CUSTOM, batch_fn, user d (borrowed: d, its cache and teacher must
+ * outlive the run), and the cache's logits as the extra rows. */
+gf_loss_spec gf_distill_loss_spec(const gf_distill_spec *d);
 
 #ifdef __cplusplus
 }

@@ -138,14 +138,17 @@ typedef struct gf_mt_result {
  * RNG is set back to its starting state before every run. Stores a new result in *out (may be
  * NULL; free with gf_mt_result_free). Returns GF_OK or an error naming the task (a missing
  * head, a non-finite loss with its epoch, a loss that does not fit the head's output).
- * With one task, the run is gf_fit's (same batches, same steps: bitwise the same weights as
- * gf_fit on the model with that head, same seed, run with replicas = 1: the multi-task loop
- * splits each op between the context's threads, not the batch). Resets the context after every batch. */
+ * Each run is one gf_fit call with a task (gf_fit_task) per task: its loader, loss, weight,
+ * head (the forward) and head optimizer, the trunk's optimizer as gf_fit's own, mode as the
+ * task policy. With one task that is gf_fit on the model with that head (same batches, same
+ * steps: bitwise the same weights, same seed, run with replicas = 1: with tasks gf_fit splits
+ * each op between the context's threads, not the batch). Resets the context after every
+ * batch. */
 gf_status gf_mt_fit(gf_ctx *ctx, gf_module *mt, const gf_mt_task *tasks, int n,
                     const gf_mt_params *p, gf_mt_result **out);
 
-/* One pass of task's head over ds in eval mode without gradients: mean loss and accuracy (NaN
- * when the loss is not cross entropy). */
+/* One pass of task's head over ds (in index order, batches of `batch`) through gf_evaluate_ex:
+ * mean loss and accuracy (NaN when the loss is not cross entropy). */
 gf_status gf_mt_evaluate(gf_ctx *ctx, gf_module *mt, const gf_mt_task *task, gf_ds *ds,
                          int64_t batch, double *mean_loss, double *accuracy);
 

@@ -8,6 +8,7 @@
 
 #include "graft/checkpoint.h"
 #include "graft/loader.h"
+#include "graft/metrics.h"
 #include "graft/nn.h"
 #include "graft/optim.h"
 #include "graft/sched.h"
@@ -43,18 +44,52 @@ typedef enum gf_loss_kind {
  * batch's targets, NULL with a context error on failure. */
 typedef gf_tensor *(*gf_loss_fn)(gf_ctx *ctx, gf_tensor *output, gf_tensor *target, void *user);
 
+/* The batch a loss is computed on, for a loss that needs more than the targets (a teacher's
+ * outputs for distillation, per-example weights, anything looked up by example). */
+typedef struct gf_batch_info {
+    const int64_t *idx;  /* [n] dataset indices of the examples, in the loader's order */
+    int64_t n;           /* examples */
+    gf_tensor *x;        /* the inputs the model ran on (after the loader's transform) */
+    gf_tensor *y;        /* the targets */
+    /* [n, extra_width] float32 arena tensor: the rows idx of the loss spec's extra table, in
+     * training only (NULL in evaluation, where idx indexes another dataset, and without a
+     * table) */
+    gf_tensor *extra;
+    int task;            /* gf_fit: the task the batch belongs to (0 with one loader) */
+    int64_t epoch;       /* the loader's epoch and batch (0-based) */
+    int64_t batch;
+    bool training;       /* false in evaluation (gf_evaluate, gf_fit's validation) */
+} gf_batch_info;
+
+/* A loss that sees the batch: a scalar arena tensor from the model's output and b, NULL with
+ * a context error. gf_fit calls it once per training batch, in the loader's order, and in
+ * validation with b->training false. */
+typedef gf_tensor *(*gf_batch_loss_fn)(gf_ctx *ctx, gf_tensor *output, const gf_batch_info *b,
+                                       void *user);
+
 typedef struct gf_loss_spec {
     gf_loss_kind kind;
     float label_smoothing; /* cross entropy, in [0, 1] (0) */
     float beta;            /* smooth L1 (1) */
-    gf_loss_fn fn;         /* CUSTOM */
-    void *user;            /* passed to fn */
+    gf_loss_fn fn;         /* CUSTOM (when batch_fn is NULL) */
+    void *user;            /* passed to fn or batch_fn */
+    gf_batch_loss_fn batch_fn; /* CUSTOM: called with the batch instead of fn */
+    /* Per-example rows for batch_fn, by dataset index: extra[i * extra_width ..] belongs to
+     * example i of the training data (i < extra_count). Borrowed; NULL: none. */
+    const float *extra;
+    int64_t extra_width, extra_count;
 } gf_loss_spec;
 
 gf_loss_spec gf_loss_default(gf_loss_kind kind);
-/* The mean loss of a batch (an arena scalar), NULL with a context error. */
+/* The mean loss of a batch (an arena scalar), NULL with a context error. A batch loss
+ * (batch_fn) needs the batch: use gf_loss_compute_batch. */
 gf_tensor *gf_loss_compute(gf_ctx *ctx, const gf_loss_spec *loss, gf_tensor *output,
                            gf_tensor *target);
+/* The same with the batch b (its targets are b->y): batch_fn gets b, with b->extra gathered
+ * from loss->extra when b->training and b->extra is NULL (an index outside [0, extra_count)
+ * is an error naming it); every other kind is gf_loss_compute(loss, output, b->y). */
+gf_tensor *gf_loss_compute_batch(gf_ctx *ctx, const gf_loss_spec *loss, gf_tensor *output,
+                                 const gf_batch_info *b);
 
 /* Correct predictions in a batch, or -1 when accuracy does not apply: class labels (int64 [N])
  * with scores [N, C] (argmax, the first of equal maxima), or, for binary cross entropy, float
@@ -118,6 +153,40 @@ gf_status gf_train_step(gf_ctx *ctx, gf_tensor *loss, gf_optim *const *opts, int
 
 /* ---- fit ------------------------------------------------------------------------------------ */
 
+/* The model's output for a batch, when it is not gf_module_forward(model, x): a multi-task
+ * model's head for one task, a model that takes extra inputs. An arena tensor, or NULL with a
+ * context error. */
+typedef gf_tensor *(*gf_forward_fn)(gf_ctx *ctx, gf_module *model, gf_tensor *x, void *user);
+
+/* One task of a gf_fit run with several loaders (gf_fit_params.tasks): its own batches, loss,
+ * loss weight, forward and, optionally, an optimizer of its own. */
+typedef struct gf_fit_task {
+    const char *name;      /* in messages; NULL: "task <i>" */
+    gf_loader *loader;     /* the task's training batches (borrowed) */
+    gf_loss_spec loss;     /* gf_loss_default(kind); cross entropy when zeroed */
+    float weight;          /* > 0: the task's loss is multiplied by it (1: left as it is) */
+    gf_forward_fn forward; /* NULL: gf_module_forward(model, x) */
+    void *forward_user;
+    /* NULL, or an optimizer (over the task's own parameters, e.g. its head) stepped after
+     * gf_fit's optimizer, with the same clipping, only after the steps the task takes part
+     * in: a head outside a step does not move (PyTorch's zero_grad(set_to_none=True)). */
+    gf_optim *opt;
+} gf_fit_task;
+
+/* Cross entropy, weight 1, gf_module_forward, no optimizer of its own. */
+gf_fit_task gf_fit_task_default(gf_loader *loader);
+
+/* How gf_fit takes batches from several tasks. An epoch ends when every task's loader has been
+ * through its data once; a task whose loader is exhausted sits out the rest of the epoch. */
+typedef enum gf_task_policy {
+    /* Round-robin: each step takes the next task's batch (its weighted loss). */
+    GF_TASKS_INTERLEAVE = 0,
+    /* Each step takes one batch of every task that has one left: one backward and one step
+     * on the sum of the weighted losses, in task order. */
+    GF_TASKS_SUM,
+    GF_TASKS_POLICY_COUNT
+} gf_task_policy;
+
 /* What early stopping, keep-best and ReduceLROnPlateau watch. AUTO: val_loss with a validation
  * loader, else train_loss. Losses are minimised, accuracies maximised. */
 typedef enum gf_monitor {
@@ -148,6 +217,13 @@ typedef struct gf_epoch_stats {
     bool improved;           /* the monitored value improved (by more than min_delta) */
     int bad_epochs;          /* epochs since the last improvement */
     double seconds;          /* wall time of the epoch, validation included */
+    /* With tasks (gf_fit_params.tasks; 1 without): each task's mean training loss this epoch
+     * (unweighted; NaN when it had no finite batch) and the optimizer steps it took part in
+     * (the run so far). Borrowed: valid during the epoch callback only (NULL in
+     * gf_fit_result.last). */
+    int n_tasks;
+    const double *task_loss;
+    const int64_t *task_steps;
 } gf_epoch_stats;
 
 /* Reported after every training batch. */
@@ -161,6 +237,7 @@ typedef struct gf_step_stats {
     bool skipped;            /* the batch was skipped (non-finite loss) */
     double grad_norm;        /* total norm before clipping, when clip_norm > 0; else NaN */
     double lr;               /* group 0's learning rate used by this batch */
+    int task;                /* the task of the batch (0 with one loader); -1: several (sum) */
 } gf_step_stats;
 
 /* Callbacks return true to continue, false to stop training; gf_fit then returns GF_OK with
@@ -219,6 +296,14 @@ typedef struct gf_fit_params {
      * setting and both values); epochs and patience may differ (to extend a run). Nothing is
      * changed when the checkpoint does not fit. */
     const char *resume_from;
+    /* Several tasks instead of one loader: gf_fit's train argument must then be NULL, its loss
+     * is used for validation only, and each step takes batches of tasks[0..n_tasks) by
+     * task_policy (the batches of a step and an accumulation group count as one in
+     * accum_steps and in the step callback's batch). Checkpoints, resume_from and replicas
+     * >= 2 do not combine with tasks (GF_ERR_INVALID). */
+    const gf_fit_task *tasks;
+    int n_tasks;
+    gf_task_policy task_policy;
 } gf_fit_params;
 
 gf_fit_params gf_fit_default_params(void);
@@ -254,8 +339,74 @@ gf_status gf_fit(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_opt
                  gf_sched *sched, gf_loader *train, gf_loader *val, const gf_fit_params *p,
                  gf_fit_result *result);
 
-/* One pass over loader in evaluation mode without gradients: the mean loss over the examples
- * and the accuracy (NaN when there are no class labels). Restores the model's mode. */
+/* ---- evaluation -------------------------------------------------------------------------------
+ * One evaluator for every caller (gf_fit's validation, multi-task scores, strategy comparison,
+ * the graft tool): a pass over a loader in evaluation mode without gradients. */
+
+/* One example's prediction, handed to gf_eval_params.on_pred in the loader's order. */
+typedef struct gf_eval_pred {
+    int64_t index;  /* dataset index */
+    int64_t label;  /* the true class; -1 without class labels */
+    int64_t pred;   /* the predicted class (argmax; one logit: logit > 0); -1 for regression */
+    float score;    /* the predicted class's probability (softmax of the scores; sigmoid of one
+                     * logit); regression: the prediction (the first output) */
+    float target;   /* regression: the target (the first); NaN with class labels */
+} gf_eval_pred;
+typedef void (*gf_eval_pred_fn)(const gf_eval_pred *p, void *user);
+
+typedef struct gf_eval_params {
+    /* Only the mean loss and the accuracy (counted as gf_batch_correct counts): no confusion
+     * matrix, per-class or regression metrics, top-k or predictions. */
+    bool basic;
+    /* GF_REDUCE_MEAN (default): each batch's mean loss times its size, summed, over the count;
+     * GF_REDUCE_SUM: each batch's summed loss (built-in kinds), summed, over the count. */
+    gf_reduction loss_reduction;
+    int n_classes;          /* > 0: the outputs must be [n, n_classes] (an error naming both
+                             * otherwise); 0: the outputs' width */
+    int top_k;              /* >= 1: also the top-k accuracy (class labels) */
+    gf_forward_fn forward;  /* NULL: gf_module_forward(model, x) */
+    void *forward_user;
+    gf_eval_pred_fn on_pred; /* each example's prediction; NULL: none */
+    void *pred_user;
+} gf_eval_params;
+
+gf_eval_params gf_eval_default_params(void);
+
+/* What gf_evaluate_ex measured. Metrics that do not apply are NaN (arrays NULL). */
+typedef struct gf_eval_result {
+    int64_t count;          /* examples */
+    double loss;            /* mean loss */
+    double accuracy;        /* class labels with [n, C] scores, or one logit with binary
+                             * cross entropy (targets >= 0.5 are class 1) */
+    /* Classification (not basic): the confusion matrix (owned; rows true, columns predicted,
+     * argmax as numpy's: the first maximum, NaN counting as the largest), per-class precision,
+     * recall, F1 and support over all n_classes (sklearn's labels=range(C), zero_division 0),
+     * and their macro averages over the classes present in labels or predictions (sklearn's
+     * labels=None). Accuracy is then the confusion matrix's. */
+    int n_classes;          /* 0 when there is no confusion matrix */
+    gf_confusion *confusion;
+    double *precision, *recall, *f1;
+    int64_t *support;
+    double macro_precision, macro_recall, macro_f1;
+    int top_k;
+    double top_k_accuracy;
+    /* Regression (an MSE, L1 or smooth L1 loss, not basic): over every output value as one
+     * series, as sklearn's mean_absolute_error, root_mean_squared_error and r2_score do for
+     * one output. */
+    double mae, rmse, r2;
+} gf_eval_result;
+
+/* One pass over loader (which continues from where it is: one gf_loader_next loop) with the
+ * model in evaluation mode and gradients off (both restored), the loss by loss (NULL: cross
+ * entropy; a batch loss gets b->training false), p NULL: the defaults. *out is overwritten
+ * (free with gf_eval_result_free, also after an error). Errors name the batch's problem (a
+ * label outside the classes, outputs that do not fit n_classes). */
+gf_status gf_evaluate_ex(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss,
+                         gf_loader *loader, const gf_eval_params *p, gf_eval_result *out);
+void gf_eval_result_free(gf_eval_result *r);
+
+/* gf_evaluate_ex with basic set: the mean loss over the examples and the accuracy (NaN when
+ * there are no class labels). Either pointer may be NULL. */
 gf_status gf_evaluate(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_loader *loader,
                       double *mean_loss, double *accuracy);
 

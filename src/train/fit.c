@@ -1,13 +1,16 @@
 /* The training loop (gf_fit), written only against graft's public API so a user can copy it (with
- * the rest of src/train) and change the loop: batches from a loader, loss, backward,
+ * the rest of src/train) and change the loop: batches from a loader (or from several tasks'
+ * loaders, interleaved or summed), the loss (one that sees the batch too), backward,
  * accumulation, clipping, optimizer and schedule steps, validation, early stopping, keep-best,
- * callbacks, checkpoints and exact resume. gf_fit is a sequence of named steps over one
- * fit_run: validate, set up (or resume), then per epoch the batches and the end-of-epoch work. */
+ * callbacks, checkpoints and exact resume. It is graft's only training loop: multi-task
+ * training and distillation run through it. gf_fit is a sequence of named steps over one
+ * fit_run: validate, set up (or resume), then per epoch the steps and the end-of-epoch work. */
 #define _POSIX_C_SOURCE 200809L
 #include "graft/autograd.h"
 #include "train/train_internal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +22,15 @@ gf_fit_params gf_fit_default_params(void) {
     return p;
 }
 
+gf_fit_task gf_fit_task_default(gf_loader *loader) {
+    gf_fit_task t;
+    memset(&t, 0, sizeof t);
+    t.loader = loader;
+    t.loss = gf_loss_default(GF_LOSS_CROSS_ENTROPY);
+    t.weight = 1.0f;
+    return t;
+}
+
 /* Multiplies every gradient of the optimizer's trainable parameters by f. */
 static void scale_grads(gf_optim *opt, float f) {
     for (int i = 0; i < gf_optim_n_params(opt); i++) {
@@ -27,18 +39,6 @@ static void scale_grads(gf_optim *opt, float f) {
         float *g = gf_f32(p->grad);
         for (int64_t k = 0; k < p->grad->numel; k++) g[k] *= f;
     }
-}
-
-/* One optimizer step from the accumulated gradients of `used` of p->accum_steps batches (a
- * short group is rescaled to their mean), then a per-step schedule's step. */
-static gf_status apply_step(gf_ctx *ctx, gf_optim *opt, gf_sched *sched, const gf_fit_params *p,
-                            int used, double *grad_norm) {
-    *grad_norm = NAN;
-    if (p->accum_steps > 1 && used != p->accum_steps)
-        scale_grads(opt, (float)p->accum_steps / (float)used);
-    const gf_step_params sp = {p->clip_norm, p->clip_value, sched};
-    gf_status st = gf_train_update(ctx, opt, &sp, grad_norm);
-    return st != GF_OK ? st : gf_train_sched_step(ctx, sched);
 }
 
 /* The replicas gf_fit runs with (*out NULL: none), by gf_fit_params.replicas. */
@@ -60,32 +60,29 @@ static gf_status make_replicas(gf_ctx *ctx, gf_module *model, const gf_loss_spec
     return *out ? GF_OK : gf_ctx_status(ctx);
 }
 
-/* Forward, loss and backward of one batch, the gradient of scale * loss added to the
- * parameters' only when the loss is finite: in the replicas when there are enough examples for
- * them, else in ctx. *lv: the batch's mean loss; *correct: as gf_batch_correct (-1 also when
- * sc is NULL: accuracy no longer counted). */
-static gf_status forward_backward(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss,
-                                  gf_replicas *rep, const gf_batch *b, float scale,
-                                  gf_train_scratch *sc, double *lv, int64_t *correct) {
-    if (rep && b->n >= 2 * gf_replicas_count(rep)) {
-        gf_replicas_out ro;
-        gf_status st = gf_replicas_step(ctx, rep, loss, b->x, b->y, scale, &ro);
-        *lv = ro.loss;
-        *correct = sc ? ro.correct : -1;
-        return st;
-    }
-    gf_tensor *out = gf_module_forward(ctx, model, b->x);
-    gf_tensor *l = gf_loss_compute(ctx, loss, out, b->y);
-    if (!l) return gf_ctx_status(ctx);
-    *lv = (double)gf_get_f32(l, 0);
-    *correct = sc ? gf_batch_correct(loss, out, b->y, gf_train_scratch_for(sc, out->numel)) : -1;
-    if (!isfinite(*lv)) return GF_OK;
-    gf_tensor *scaled = scale != 1.0f ? gf_mul_scalar(ctx, l, scale) : l;
-    if (!scaled) return gf_ctx_status(ctx);
-    return gf_backward(ctx, scaled);
-}
-
 /* ---- the loop ------------------------------------------------------------------------------ */
+
+/* One source of batches: the train loader, or one of gf_fit_params.tasks. */
+typedef struct fit_task {
+    const char *name;        /* NULL for the train loader */
+    char name_buf[24];
+    gf_loader *loader;
+    const gf_loss_spec *loss;
+    float weight;
+    gf_forward_fn forward;
+    void *forward_user;
+    gf_optim *opt;           /* the task's own optimizer (may be NULL) */
+    int64_t per_epoch;       /* its batches per epoch */
+    gf_batch b;              /* its batch of the current step */
+    bool in;                 /* it takes part in the current step */
+    bool in_group;           /* ... in the current accumulation group, with a gradient */
+    bool done;               /* its loader is through the epoch */
+    double lv;               /* its batch's loss, correct predictions */
+    int64_t correct;
+    double loss_sum;         /* this epoch, finite batches: sum of loss x examples */
+    int64_t seen;
+    int64_t steps;           /* optimizer steps it took part in */
+} fit_task;
 
 /* Everything one gf_fit call works with. io.p and io.snap point into the struct itself. */
 typedef struct fit_run {
@@ -96,10 +93,16 @@ typedef struct fit_run {
     gf_sched *sched;
     gf_loader *train, *val;
     gf_fit_params p;
+    fit_task *tasks;         /* the train loader as one task, or p.tasks */
+    int n_tasks;
+    bool multi;              /* p.tasks given */
+    int next, remaining;     /* interleave: whose turn it is; tasks not done this epoch */
+    double *task_loss;       /* [n_tasks] for the epoch callback */
+    int64_t *task_steps;
     gf_monitor mon;          /* AUTO resolved */
     bool maximize;           /* the monitored value is an accuracy */
     bool checkpointing;      /* p.checkpoint.dir is set */
-    int64_t n_batches;       /* of the training loader, per epoch */
+    int64_t n_batches;       /* steps per epoch: the training loader's batches, or the tasks' */
     gf_snapshot snap;        /* keep-best weights (restore_best) */
     gf_train_scratch sc;
     gf_replicas *rep;        /* NULL: ops split their own work */
@@ -113,12 +116,156 @@ typedef struct fit_run {
     gf_fit_result res;
 } fit_run;
 
+/* One optimizer step from the accumulated gradients of `used` of p->accum_steps batches (a
+ * short group is rescaled to their mean): gf_fit's optimizer, then the own optimizers of the
+ * tasks in the group, then a per-step schedule's step. */
+static gf_status apply_step(fit_run *r, int used, double *grad_norm) {
+    const gf_fit_params *p = &r->p;
+    *grad_norm = NAN;
+    const bool rescale = p->accum_steps > 1 && used != p->accum_steps;
+    const float f = (float)p->accum_steps / (float)used;
+    const gf_step_params sp = {p->clip_norm, p->clip_value, r->sched};
+    if (rescale) scale_grads(r->opt, f);
+    gf_status st = gf_train_update(r->ctx, r->opt, &sp, grad_norm);
+    for (int j = 0; j < r->n_tasks && st == GF_OK; j++) {
+        fit_task *t = &r->tasks[j];
+        if (!t->opt || !t->in_group) continue;
+        if (rescale) scale_grads(t->opt, f);
+        st = gf_train_update(r->ctx, t->opt, &sp, NULL);
+    }
+    return st != GF_OK ? st : gf_train_sched_step(r->ctx, r->sched);
+}
+
+static void zero_grads(fit_run *r) {
+    gf_optim_zero_grad(r->opt);
+    for (int j = 0; j < r->n_tasks; j++) gf_optim_zero_grad(r->tasks[j].opt);
+}
+
+/* Task t's next batch, or the end of its epoch; false on a loader error. */
+static bool take_batch(fit_run *r, fit_task *t, int *n_in) {
+    if (gf_loader_next(r->ctx, t->loader, &t->b)) {
+        t->in = true;
+        (*n_in)++;
+    } else {
+        t->done = true;
+        r->remaining--;
+    }
+    return gf_ctx_status(r->ctx) == GF_OK;
+}
+
+/* The tasks' batches of the next step (fit_task.in, .b); false at the end of the epoch (or on
+ * a loader error). Interleave: the next task in turn with a batch left; sum: every task with a
+ * batch left. */
+static bool next_step(fit_run *r) {
+    for (int j = 0; j < r->n_tasks; j++) r->tasks[j].in = false;
+    if (!r->multi) return (r->tasks[0].in = gf_loader_next(r->ctx, r->train, &r->tasks[0].b));
+    int n_in = 0;
+    if (r->p.task_policy == GF_TASKS_INTERLEAVE) {
+        while (n_in == 0 && r->remaining > 0) {
+            fit_task *t = &r->tasks[r->next];
+            r->next = (r->next + 1) % r->n_tasks;
+            if (!t->done && !take_batch(r, t, &n_in)) return false;
+        }
+    } else {
+        for (int j = 0; j < r->n_tasks; j++)
+            if (!r->tasks[j].done && !take_batch(r, &r->tasks[j], &n_in)) return false;
+    }
+    return n_in > 0;
+}
+
+/* Forward and loss of task t's batch into t->lv and t->correct (-1 also when sc is NULL:
+ * accuracy no longer counted); *loss: the arena scalar. */
+static gf_status task_forward_loss(fit_run *r, int j, gf_train_scratch *sc, gf_tensor **loss) {
+    gf_ctx *ctx = r->ctx;
+    fit_task *t = &r->tasks[j];
+    const gf_batch *b = &t->b;
+    gf_tensor *out = t->forward ? t->forward(ctx, r->model, b->x, t->forward_user)
+                                : gf_module_forward(ctx, r->model, b->x);
+    const gf_batch_info bi = {b->idx, b->n, b->x, b->y, NULL, j, b->epoch, b->index, true};
+    *loss = gf_loss_compute_batch(ctx, t->loss, out, &bi);
+    if (!*loss) return gf_ctx_status(ctx) != GF_OK ? gf_ctx_status(ctx) : GF_ERR_INVALID;
+    t->lv = (double)gf_get_f32(*loss, 0);
+    t->correct = sc ? gf_batch_correct(t->loss, out, b->y, gf_train_scratch_for(sc, out->numel))
+                    : -1;
+    return GF_OK;
+}
+
+/* Forward, loss and backward of the step's batches, the gradient of scale * (the sum of the
+ * tasks' weighted losses) added to the parameters' only when every loss is finite: in the
+ * replicas when there are enough examples for them, else in ctx. *bad: the first task whose
+ * loss is not finite (-1: none); *lv: the step's loss. */
+static gf_status forward_backward(fit_run *r, float scale, gf_train_scratch *sc, int *bad,
+                                  double *lv) {
+    gf_ctx *ctx = r->ctx;
+    *bad = -1;
+    fit_task *t0 = &r->tasks[0];
+    if (r->rep && t0->b.n >= 2 * gf_replicas_count(r->rep)) { /* one loader only */
+        gf_replicas_out ro;
+        gf_status st = gf_replicas_step(ctx, r->rep, r->loss, t0->b.x, t0->b.y, scale, &ro);
+        *lv = t0->lv = ro.loss;
+        t0->correct = sc ? ro.correct : -1;
+        if (st == GF_OK && !isfinite(ro.loss)) *bad = 0;
+        return st;
+    }
+    gf_tensor *total = NULL;
+    *lv = 0.0;
+    for (int j = 0; j < r->n_tasks; j++) {
+        fit_task *t = &r->tasks[j];
+        if (!t->in) continue;
+        gf_tensor *l;
+        gf_status st = task_forward_loss(r, j, sc, &l);
+        if (st != GF_OK) return st;
+        if (!isfinite(t->lv)) {
+            *bad = j;
+            *lv = t->lv;
+            return GF_OK;
+        }
+        gf_tensor *wl = t->weight == 1.0f ? l : gf_mul_scalar(ctx, l, t->weight);
+        total = total ? gf_add(ctx, total, wl) : wl;
+        if (!total) return gf_ctx_status(ctx);
+        *lv += t->weight == 1.0f ? t->lv : (double)gf_get_f32(wl, 0);
+    }
+    if (!r->multi) *lv = t0->lv;
+    gf_tensor *scaled = scale != 1.0f ? gf_mul_scalar(ctx, total, scale) : total;
+    if (!scaled) return gf_ctx_status(ctx);
+    return gf_backward(ctx, scaled);
+}
+
+/* The checks of gf_fit_params.tasks. */
+static gf_status validate_tasks(fit_run *r) {
+    gf_ctx *ctx = r->ctx;
+    const gf_fit_params *p = &r->p;
+    if (p->n_tasks < 1 || !p->tasks || (unsigned)p->task_policy >= GF_TASKS_POLICY_COUNT)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "fit: tasks %s with n_tasks %d (need >= 1) "
+                                "and task_policy %d (need interleave or sum)",
+                                p->tasks ? "given" : "NULL", p->n_tasks, (int)p->task_policy);
+    if (p->checkpoint.dir || p->resume_from || p->replicas >= 2)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "fit: several tasks do not combine with "
+                                "checkpoints (%s), resume_from (%s) or replicas %d >= 2",
+                                p->checkpoint.dir ? p->checkpoint.dir : "none",
+                                p->resume_from ? p->resume_from : "none", p->replicas);
+    for (int j = 0; j < p->n_tasks; j++) {
+        const gf_fit_task *t = &p->tasks[j];
+        const char *name = t->name ? t->name : "";
+        if (!t->loader)
+            return gf_ctx_set_error(ctx, GF_ERR_INVALID, "fit: task %d \"%s\" has no loader", j,
+                                    name);
+        if (!(t->weight > 0) || !isfinite(t->weight))
+            return gf_ctx_set_error(ctx, GF_ERR_INVALID, "fit: task %d \"%s\": weight %g must "
+                                    "be > 0", j, name, (double)t->weight);
+    }
+    return GF_OK;
+}
+
 /* The argument and settings checks, before anything is touched; resolves the monitor. */
 static gf_status validate(fit_run *r) {
     gf_ctx *ctx = r->ctx;
     const gf_fit_params *p = &r->p;
-    if (!r->model || !r->opt || !r->train)
+    if (!r->model || !r->opt || (!r->train && !r->multi))
         return gf_ctx_set_error(ctx, GF_ERR_INVALID, "fit: NULL model, optimizer or train loader");
+    if (r->multi && r->train)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "fit: a train loader and %d tasks given: the "
+                                "tasks bring their own loaders (pass NULL)", p->n_tasks);
     if (p->epochs < 1 || p->accum_steps < 1 || p->patience < 0 || !(p->clip_norm >= 0) ||
         !(p->clip_value >= 0) || !(p->min_delta >= 0))
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
@@ -140,7 +287,7 @@ static gf_status validate(fit_run *r) {
     r->maximize = r->mon == GF_MONITOR_VAL_ACC || r->mon == GF_MONITOR_TRAIN_ACC;
     if (p->replicas < 0)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID, "fit: replicas %d, must be >= 0", p->replicas);
-    return GF_OK;
+    return r->multi ? validate_tasks(r) : GF_OK;
 }
 
 /* Keep-best buffers, the checkpoint parts and settings, the resumed state (p.resume_from), stale
@@ -153,7 +300,16 @@ static gf_status setup(fit_run *r) {
     if (p->restore_best &&
         (st = gf_snapshot_init(ctx, &r->snap, r->model, "fit: out of memory (keep-best)")) != GF_OK)
         return st;
-    r->n_batches = gf_loader_batches_per_epoch(r->train);
+    r->n_batches = 0;
+    for (int j = 0; j < r->n_tasks; j++) {
+        fit_task *t = &r->tasks[j];
+        t->per_epoch = gf_loader_batches_per_epoch(t->loader);
+        if (r->p.task_policy == GF_TASKS_SUM) {
+            if (t->per_epoch > r->n_batches) r->n_batches = t->per_epoch;
+        } else {
+            r->n_batches += t->per_epoch;
+        }
+    }
     r->checkpointing = cp->dir != NULL;
     gf_fit_io *io = &r->io;
     io->parts.model = r->model;
@@ -190,7 +346,8 @@ static gf_status setup(fit_run *r) {
     r->best = r->prog.best_metric;
     r->bad_epochs = (int)r->prog.bad_epochs;
     gf_module_train(r->model, true);
-    if ((st = make_replicas(ctx, r->model, r->loss, p->replicas, &r->rep)) != GF_OK) return st;
+    if (!r->multi && (st = make_replicas(ctx, r->model, r->loss, p->replicas, &r->rep)) != GF_OK)
+        return st;
     if (r->res.resumed && r->prog.batch == 0 && p->patience > 0 && r->bad_epochs >= p->patience)
         r->res.stopped_early = true; /* the checkpoint is the end of a run that stopped early */
     return GF_OK;
@@ -215,60 +372,69 @@ static gf_status save_mid_epoch(fit_run *r, int epoch) {
     return gf_fit_save(r->ctx, &r->io, &r->prog, &r->sums, true, false, &r->res);
 }
 
-/* Forward, loss and backward of batch b and its place in the epoch's sums: a non-finite loss
- * stops the run (STOP) or counts the batch as skipped (SKIP). *used counts the batches whose
- * gradients the current accumulation group holds. Resets the context. */
-static gf_status train_batch(fit_run *r, int epoch, const gf_batch *b, gf_step_stats *ss,
-                             int *used) {
+/* The error of a non-finite loss under GF_NONFINITE_STOP, naming the task's batch. */
+static gf_status nonfinite_error(fit_run *r, int epoch, int j, double lv) {
+    const fit_task *t = &r->tasks[j];
+    char task[96] = "";
+    if (r->multi) snprintf(task, sizeof task, "task \"%s\": ", t->name);
+    return gf_ctx_set_error(r->ctx, GF_ERR_NUMERIC,
+                            "fit: %sthe training loss is %s at epoch %d, batch %lld of %lld (after "
+                            "%lld optimizer steps); set on_nonfinite to GF_NONFINITE_SKIP to skip "
+                            "such batches",
+                            task, isnan(lv) ? "nan" : "inf", epoch, (long long)t->b.index + 1,
+                            (long long)(r->multi ? t->per_epoch : r->n_batches),
+                            (long long)r->res.steps);
+}
+
+/* Forward, loss and backward of the step's batches and their place in the epoch's sums: a
+ * non-finite loss stops the run (STOP) or counts the step as skipped (SKIP). *used counts the
+ * steps whose gradients the current accumulation group holds. Resets the context. */
+static gf_status train_step(fit_run *r, int epoch, gf_step_stats *ss, int *used) {
     gf_ctx *ctx = r->ctx;
     gf_run_sums *s = &r->sums;
     s->batches++;
     double lv = NAN;
-    int64_t c = -1;
-    gf_status st = forward_backward(ctx, r->model, r->loss, r->rep, b,
-                                    1.0f / (float)r->p.accum_steps, s->acc_ok ? &r->sc : NULL, &lv,
-                                    &c);
-    if (st != GF_OK) {
-        gf_ctx_reset(ctx);
-        return st;
-    }
+    int bad = -1;
+    gf_status st = forward_backward(r, 1.0f / (float)r->p.accum_steps, s->acc_ok ? &r->sc : NULL,
+                                    &bad, &lv);
+    gf_ctx_reset(ctx);
+    if (st != GF_OK) return st;
     ss->loss = lv;
-    if (!isfinite(lv)) {
-        if (r->p.on_nonfinite == GF_NONFINITE_STOP) {
-            gf_ctx_reset(ctx);
-            return gf_ctx_set_error(ctx, GF_ERR_NUMERIC,
-                                    "fit: the training loss is %s at epoch %d, batch %lld of "
-                                    "%lld (after %lld optimizer steps); set on_nonfinite to "
-                                    "GF_NONFINITE_SKIP to skip such batches",
-                                    isnan(lv) ? "nan" : "inf", epoch, (long long)b->index + 1,
-                                    (long long)r->n_batches, (long long)(r->res.steps));
-        }
+    if (bad >= 0) {
+        if (r->p.on_nonfinite == GF_NONFINITE_STOP) return nonfinite_error(r, epoch, bad, lv);
         ss->skipped = true;
         s->skipped++;
         r->res.skipped++;
-    } else {
-        s->loss_sum += lv * (double)b->n;
-        s->seen += b->n;
-        if (c < 0) s->acc_ok = false;
-        else s->correct += c;
-        (*used)++;
+        return GF_OK;
     }
-    gf_ctx_reset(ctx);
+    for (int j = 0; j < r->n_tasks; j++) {
+        fit_task *t = &r->tasks[j];
+        if (!t->in) continue;
+        s->loss_sum += t->lv * (double)t->b.n;
+        s->seen += t->b.n;
+        t->loss_sum += t->lv * (double)t->b.n;
+        t->seen += t->b.n;
+        t->in_group = true;
+        if (t->correct < 0) s->acc_ok = false;
+        else s->correct += t->correct;
+    }
+    (*used)++;
     return GF_OK;
 }
 
-/* The end of an accumulation group: the optimizer step from the `used` batches with gradients
+/* The end of an accumulation group: the optimizer step from the `used` steps with gradients
  * (none when all were skipped), zeroed gradients, and a step checkpoint when one is due. */
 static gf_status end_group(fit_run *r, int epoch, gf_step_stats *ss, int used,
                            int64_t *saved_at) {
     gf_status st;
     if (used > 0) {
-        if ((st = apply_step(r->ctx, r->opt, r->sched, &r->p, used, &ss->grad_norm)) != GF_OK)
-            return st;
+        if ((st = apply_step(r, used, &ss->grad_norm)) != GF_OK) return st;
         ss->stepped = true;
         r->res.steps++;
+        for (int j = 0; j < r->n_tasks; j++) r->tasks[j].steps += r->tasks[j].in_group;
     }
-    gf_optim_zero_grad(r->opt);
+    for (int j = 0; j < r->n_tasks; j++) r->tasks[j].in_group = false;
+    zero_grads(r);
     const gf_ckpt_policy *cp = &r->p.checkpoint;
     if (ss->stepped && r->checkpointing && cp->every_steps > 0 &&
         gf_optim_steps(r->opt) % cp->every_steps == 0) {
@@ -276,6 +442,17 @@ static gf_status end_group(fit_run *r, int epoch, gf_step_stats *ss, int used,
         *saved_at = r->sums.batches;
     }
     return GF_OK;
+}
+
+/* The task of the current step for the step callback: its index, or -1 for several. */
+static int step_task(const fit_run *r) {
+    int task = -1;
+    for (int j = 0; j < r->n_tasks; j++) {
+        if (!r->tasks[j].in) continue;
+        if (task >= 0) return -1;
+        task = j;
+    }
+    return task;
 }
 
 /* The batches of `epoch` (from where a resumed run stands), with the step callback. *stop: the
@@ -289,21 +466,31 @@ static gf_status run_batches(fit_run *r, int epoch, bool *stop, int64_t *saved_a
     gf_status st;
     *stop = false;
     *saved_at = -1;
-    gf_optim_zero_grad(r->opt);
-    gf_batch b;
+    zero_grads(r);
+    r->next = 0;
+    r->remaining = r->n_tasks;
+    for (int j = 0; j < r->n_tasks; j++) {
+        fit_task *t = &r->tasks[j];
+        t->done = t->in_group = false;
+        t->loss_sum = 0.0;
+        t->seen = 0;
+    }
     /* a stop asked for mid-group waits for the group's step, so a checkpoint never has to
      * hold half-accumulated gradients */
-    while (!(*stop && micro == 0) && !batches_done && gf_loader_next(ctx, r->train, &b)) {
+    while (!(*stop && micro == 0) && !batches_done && next_step(r)) {
+        /* the step's place in the epoch: the loader's batch index with one loader */
+        const int64_t at = r->multi ? r->sums.batches : r->tasks[0].b.index;
         gf_step_stats ss;
         memset(&ss, 0, sizeof ss);
         ss.epoch = epoch;
-        ss.batch = b.index;
+        ss.batch = at;
         ss.batches = r->n_batches;
         ss.lr = gf_optim_group_lr(r->opt, 0);
         ss.grad_norm = NAN;
-        if ((st = train_batch(r, epoch, &b, &ss, &used)) != GF_OK) return st;
+        ss.task = step_task(r);
+        if ((st = train_step(r, epoch, &ss, &used)) != GF_OK) return st;
         micro++;
-        if (micro == p->accum_steps || b.index == r->n_batches - 1) {
+        if (micro == p->accum_steps || at == r->n_batches - 1) {
             if ((st = end_group(r, epoch, &ss, used, saved_at)) != GF_OK) return st;
             micro = used = 0;
         }
@@ -363,6 +550,14 @@ static gf_status end_epoch(fit_run *r, int epoch, double t0, gf_epoch_stats *es)
     es->seconds = gf_now_seconds() - t0;
     r->res.epochs_run = epoch;
     r->res.last = *es;
+    r->res.last.n_tasks = es->n_tasks = r->n_tasks;
+    for (int j = 0; j < r->n_tasks; j++) {
+        const fit_task *t = &r->tasks[j];
+        r->task_loss[j] = t->seen > 0 ? t->loss_sum / (double)t->seen : NAN;
+        r->task_steps[j] = t->steps;
+    }
+    es->task_loss = r->task_loss;
+    es->task_steps = r->task_steps;
     if (p->on_epoch && !p->on_epoch(es, p->user)) r->res.stopped_by_callback = true;
     const gf_ckpt_policy *cp = &p->checkpoint;
     if (r->checkpointing && (cp->every_epoch || cp->keep_best > 0)) {
@@ -403,6 +598,39 @@ static gf_status run_epoch(fit_run *r, int epoch, bool first, bool *stop) {
     return GF_OK;
 }
 
+/* The batch sources: the train loader as one task, or gf_fit_params.tasks. */
+static gf_status make_tasks(fit_run *r) {
+    const int n = r->multi ? r->p.n_tasks : 1;
+    r->tasks = calloc((size_t)n, sizeof *r->tasks);
+    r->task_loss = calloc((size_t)n, sizeof *r->task_loss);
+    r->task_steps = calloc((size_t)n, sizeof *r->task_steps);
+    if (!r->tasks || !r->task_loss || !r->task_steps)
+        return gf_ctx_set_error(r->ctx, GF_ERR_NOMEM, "fit: out of memory (tasks)");
+    r->n_tasks = n;
+    if (!r->multi) {
+        r->tasks[0].loader = r->train;
+        r->tasks[0].loss = r->loss;
+        r->tasks[0].weight = 1.0f;
+        return GF_OK;
+    }
+    for (int j = 0; j < n; j++) {
+        const gf_fit_task *src = &r->p.tasks[j];
+        fit_task *t = &r->tasks[j];
+        t->name = src->name;
+        if (!t->name) {
+            snprintf(t->name_buf, sizeof t->name_buf, "task %d", j);
+            t->name = t->name_buf;
+        }
+        t->loader = src->loader;
+        t->loss = &src->loss;
+        t->weight = src->weight;
+        t->forward = src->forward;
+        t->forward_user = src->forward_user;
+        t->opt = src->opt;
+    }
+    return GF_OK;
+}
+
 gf_status gf_fit(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_optim *opt,
                  gf_sched *sched, gf_loader *train, gf_loader *val, const gf_fit_params *params,
                  gf_fit_result *result) {
@@ -419,9 +647,10 @@ gf_status gf_fit(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_opt
     r.train = train;
     r.val = val;
     r.p = params ? *params : gf_fit_default_params();
+    r.multi = r.p.tasks != NULL || r.p.n_tasks != 0;
     gf_status st = validate(&r);
     if (st != GF_OK) return st;
-    if ((st = setup(&r)) == GF_OK) {
+    if ((st = make_tasks(&r)) == GF_OK && (st = setup(&r)) == GF_OK) {
         const int first_epoch = (int)r.prog.epoch + 1;
         bool stop = false;
         for (int epoch = first_epoch; epoch <= r.p.epochs && !r.res.stopped_early && !stop;
@@ -433,6 +662,9 @@ gf_status gf_fit(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_opt
         r.res.restored_best = true;
     }
     gf_replicas_free(r.rep);
+    free(r.tasks);
+    free(r.task_loss);
+    free(r.task_steps);
     gf_snapshot_free(&r.snap);
     free(r.sc.p);
     cJSON_Delete(r.settings);

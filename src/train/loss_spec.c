@@ -26,7 +26,21 @@ static gf_tensor *match_target(gf_ctx *ctx, gf_tensor *out, gf_tensor *y) {
     return gf_reshape(ctx, y, out->ndim, out->shape);
 }
 
-gf_tensor *gf_loss_compute(gf_ctx *ctx, const gf_loss_spec *loss, gf_tensor *out, gf_tensor *y) {
+/* A custom loss's result checked for a scalar. */
+static gf_tensor *check_custom(gf_ctx *ctx, gf_tensor *v) {
+    if (v && v->numel != 1) {
+        char s[64];
+        gf_ctx_set_error(ctx, GF_ERR_SHAPE, "loss custom: returned %s, expected a scalar",
+                         gf_shape_str(v, s, sizeof s));
+        return NULL;
+    }
+    if (!v && gf_ctx_status(ctx) == GF_OK)
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "loss custom: returned NULL");
+    return v;
+}
+
+gf_tensor *gf_loss_compute_reduce(gf_ctx *ctx, const gf_loss_spec *loss, gf_tensor *out,
+                                  gf_tensor *y, gf_reduction red) {
     gf_loss_spec ce = gf_loss_default(GF_LOSS_CROSS_ENTROPY);
     const gf_loss_spec *l = loss ? loss : &ce;
     if (!out || !y) {
@@ -39,34 +53,76 @@ gf_tensor *gf_loss_compute(gf_ctx *ctx, const gf_loss_spec *loss, gf_tensor *out
     case GF_LOSS_CROSS_ENTROPY: {
         gf_ce_params p = gf_ce_default_params();
         p.label_smoothing = l->label_smoothing;
+        p.reduction = red;
         return gf_cross_entropy_ex(ctx, out, y, &p);
     }
-    case GF_LOSS_MSE: return gf_mse_loss(ctx, out, match_target(ctx, out, y), GF_REDUCE_MEAN);
-    case GF_LOSS_L1: return gf_l1_loss(ctx, out, match_target(ctx, out, y), GF_REDUCE_MEAN);
+    case GF_LOSS_MSE: return gf_mse_loss(ctx, out, match_target(ctx, out, y), red);
+    case GF_LOSS_L1: return gf_l1_loss(ctx, out, match_target(ctx, out, y), red);
     case GF_LOSS_SMOOTH_L1:
-        return gf_smooth_l1_loss(ctx, out, match_target(ctx, out, y), GF_REDUCE_MEAN, l->beta);
+        return gf_smooth_l1_loss(ctx, out, match_target(ctx, out, y), red, l->beta);
     case GF_LOSS_BCE_WITH_LOGITS:
-        return gf_bce_with_logits(ctx, out, match_target(ctx, out, y), NULL, NULL, GF_REDUCE_MEAN);
-    case GF_LOSS_CUSTOM: {
+        return gf_bce_with_logits(ctx, out, match_target(ctx, out, y), NULL, NULL, red);
+    case GF_LOSS_CUSTOM:
+        if (l->batch_fn) {
+            gf_ctx_set_error(ctx, GF_ERR_INVALID, "loss custom: a batch loss (batch_fn) needs the "
+                             "batch: use gf_loss_compute_batch");
+            return NULL;
+        }
         if (!l->fn) {
             gf_ctx_set_error(ctx, GF_ERR_INVALID, "loss custom: no function given");
             return NULL;
         }
-        gf_tensor *v = l->fn(ctx, out, y, l->user);
-        if (v && v->numel != 1) {
-            char s[64];
-            gf_ctx_set_error(ctx, GF_ERR_SHAPE, "loss custom: returned %s, expected a scalar",
-                             gf_shape_str(v, s, sizeof s));
-            return NULL;
-        }
-        if (!v && gf_ctx_status(ctx) == GF_OK)
-            gf_ctx_set_error(ctx, GF_ERR_INVALID, "loss custom: returned NULL");
-        return v;
-    }
+        return check_custom(ctx, l->fn(ctx, out, y, l->user));
     default:
         gf_ctx_set_error(ctx, GF_ERR_INVALID, "loss: unknown kind %d", (int)l->kind);
         return NULL;
     }
+}
+
+gf_tensor *gf_loss_compute(gf_ctx *ctx, const gf_loss_spec *loss, gf_tensor *out, gf_tensor *y) {
+    return gf_loss_compute_reduce(ctx, loss, out, y, GF_REDUCE_MEAN);
+}
+
+/* The rows b->idx of loss->extra as an arena tensor [n, extra_width]. */
+static gf_tensor *gather_extra(gf_ctx *ctx, const gf_loss_spec *l, const gf_batch_info *b) {
+    const int64_t w = l->extra_width;
+    if (w < 1 || l->extra_count < 1 || !b->idx) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "loss custom: extra rows need extra_width %lld >= 1, "
+                         "extra_count %lld >= 1 and the batch's indices (%s)", (long long)w,
+                         (long long)l->extra_count, b->idx ? "given" : "NULL");
+        return NULL;
+    }
+    for (int64_t i = 0; i < b->n; i++)
+        if (b->idx[i] < 0 || b->idx[i] >= l->extra_count) {
+            gf_ctx_set_error(ctx, GF_ERR_INVALID, "loss custom: example %lld of the batch has "
+                             "index %lld, outside the %lld extra rows", (long long)i,
+                             (long long)b->idx[i], (long long)l->extra_count);
+            return NULL;
+        }
+    gf_tensor *t = gf_empty(ctx, GF_F32, 2, (int64_t[]){b->n, w});
+    if (!t) return NULL;
+    for (int64_t i = 0; i < b->n; i++)
+        memcpy(gf_f32(t) + i * w, l->extra + b->idx[i] * w, sizeof(float) * (size_t)w);
+    return t;
+}
+
+gf_tensor *gf_loss_compute_batch(gf_ctx *ctx, const gf_loss_spec *loss, gf_tensor *out,
+                                 const gf_batch_info *b) {
+    if (!b) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "loss: NULL batch");
+        return NULL;
+    }
+    if (!loss || loss->kind != GF_LOSS_CUSTOM || !loss->batch_fn)
+        return gf_loss_compute(ctx, loss, out, b->y);
+    if (!out) {
+        if (gf_ctx_status(ctx) == GF_OK)
+            gf_ctx_set_error(ctx, GF_ERR_INVALID, "loss custom: NULL output");
+        return NULL;
+    }
+    gf_batch_info bi = *b;
+    if (bi.training && !bi.extra && loss->extra && !(bi.extra = gather_extra(ctx, loss, b)))
+        return NULL;
+    return check_custom(ctx, loss->batch_fn(ctx, out, &bi, loss->user));
 }
 
 int64_t gf_batch_correct(const gf_loss_spec *loss, const gf_tensor *out, const gf_tensor *y,

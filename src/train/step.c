@@ -1,5 +1,5 @@
-/* The update half of a training step: gf_train_step for hand-written loops (gf_mt_fit, the
- * graft tool's distillation) and the clipping-and-step that gf_fit runs after each
+/* The update half of a training step: gf_train_step for loops written by hand (graft's own
+ * training all runs through gf_fit) and the clipping-and-step that gf_fit runs after each
  * accumulation group. */
 #include "graft/autograd.h"
 #include "train/train_internal.h"

@@ -15,6 +15,10 @@ const char *gf_loss_kind_name(gf_loss_kind k);
 /* "auto", "val_loss", "val_acc", "train_loss", "train_acc". */
 const char *gf_monitor_name(gf_monitor m);
 
+/* gf_loss_compute with the given reduction (MEAN: gf_loss_compute itself). */
+gf_tensor *gf_loss_compute_reduce(gf_ctx *ctx, const gf_loss_spec *loss, gf_tensor *out,
+                                  gf_tensor *y, gf_reduction red);
+
 /* Scratch for non-contiguous outputs in gf_batch_correct (grown on demand; free p). */
 typedef struct gf_train_scratch {
     float *p;

@@ -28,8 +28,8 @@ typedef struct cmp_run {
 /* Builds and trains r->model for r->strategy. Returns GF_OK or the error (in r->ctx). */
 gf_status gf_cmp_train(cmp_run *r);
 
-/* Accuracy, macro-F1 and the confusion matrix (k * k, rows true) of model on ds, evaluated in
- * eval mode without gradients in batches of batch. Restores the model's mode. */
+/* Accuracy, macro-F1 and the confusion matrix (k * k, rows true) of model on ds, by
+ * gf_evaluate_ex in batches of batch (eval mode without gradients; the mode is restored). */
 gf_status gf_cmp_evaluate(gf_ctx *ctx, gf_module *model, gf_ds *ds, int k, int64_t batch,
                           double *accuracy, double *macro_f1, int64_t *confusion);
 

@@ -1,5 +1,6 @@
 /* Knowledge distillation (include/graft/distill.h): Hinton's soft-target loss composed from
- * existing ops, and a cache of a teacher's logits computed once over a dataset. */
+ * existing ops, a cache of a teacher's logits computed once over a dataset, and the two as a
+ * batch loss that turns gf_fit into the distillation loop. */
 #include "core/internal.h"
 #include "nn/nn_access.h" /* train_requested: restoring each module's mode exactly */
 #include "graft/distill.h"
@@ -214,4 +215,36 @@ gf_tensor *gf_teacher_cache_gather(gf_ctx *ctx, const gf_teacher_cache *c, const
     for (int64_t i = 0; i < n; i++)
         memcpy(gf_f32(t) + i * c->classes, c->logits + idx[i] * c->classes, sizeof(float) * (size_t)c->classes);
     return t;
+}
+
+/* ---- the loss for gf_fit ------------------------------------------------------------------------- */
+
+static gf_tensor *distill_batch(gf_ctx *ctx, gf_tensor *out, const gf_batch_info *b, void *user) {
+    const gf_distill_spec *d = user;
+    if (!b->training) return gf_cross_entropy(ctx, out, b->y, GF_REDUCE_MEAN, -100);
+    gf_tensor *t = b->extra; /* the cached logits of the batch's examples */
+    if (!t) {
+        if (!d->teacher) {
+            gf_ctx_set_error(ctx, GF_ERR_INVALID, "distill: neither a teacher cache nor a teacher "
+                             "for the batch's logits");
+            return NULL;
+        }
+        const bool g = gf_ctx_set_grad_enabled(ctx, false);
+        t = gf_module_forward(ctx, d->teacher, b->x);
+        gf_ctx_set_grad_enabled(ctx, g);
+        if (!t) return NULL;
+    }
+    return gf_distill_loss(ctx, out, t, b->y, d->T, d->alpha);
+}
+
+gf_loss_spec gf_distill_loss_spec(const gf_distill_spec *d) {
+    gf_loss_spec l = gf_loss_default(GF_LOSS_CUSTOM);
+    l.batch_fn = distill_batch;
+    l.user = (void *)d;
+    if (d && d->cache) {
+        l.extra = gf_teacher_cache_row(d->cache, 0);
+        l.extra_width = gf_teacher_cache_classes(d->cache);
+        l.extra_count = gf_teacher_cache_count(d->cache);
+    }
+    return l;
 }

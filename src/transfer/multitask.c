@@ -1,6 +1,7 @@
 /* Multi-task learning with hard parameter sharing: the MultiTask module (a trunk and named
- * heads), its training loop in two modes (round-robin batches, or one step on the weighted sum
- * of the task losses) and the per-task report against single-task baselines. */
+ * heads), its training in two modes (round-robin batches, or one step on the weighted sum of
+ * the task losses: gf_fit with one loader per task) and the per-task report against
+ * single-task baselines. */
 #define _POSIX_C_SOURCE 200809L
 #include "graft/multitask.h"
 
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/internal.h" /* gf_ctx_prefix_error */
 #include "graft/transfer.h"
 #include "train/snapshot.h"
 
@@ -202,6 +204,11 @@ gf_mt_params gf_mt_default_params(void) {
 
 static bool is_ce(const gf_mt_task *t) { return t->loss.kind == GF_LOSS_CROSS_ENTROPY; }
 
+/* Task t's output: its head over the trunk. */
+static gf_tensor *task_forward(gf_ctx *ctx, gf_module *mt, gf_tensor *x, void *user) {
+    return gf_mt_forward(ctx, mt, ((const gf_mt_task *)user)->name, x);
+}
+
 gf_status gf_mt_evaluate(gf_ctx *ctx, gf_module *mt, const gf_mt_task *task, gf_ds *ds,
                          int64_t batch, double *mean_loss, double *accuracy) {
     if (mean_loss) *mean_loss = NAN;
@@ -209,57 +216,24 @@ gf_status gf_mt_evaluate(gf_ctx *ctx, gf_module *mt, const gf_mt_task *task, gf_
     if (!gf_mt_is(mt) || !task || !ds || batch < 1)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
                                 "multitask evaluate: NULL or bad module, task or data");
-    const int64_t n = gf_ds_count(ds);
-    const bool cls = gf_ds_n_classes(ds) > 0;
-    int64_t *idx = malloc(sizeof(int64_t) * (size_t)batch);
-    if (!idx) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "multitask evaluate: out of memory");
-    const bool was_training = gf_module_is_training(mt);
-    const bool had_grad = gf_ctx_set_grad_enabled(ctx, false);
-    gf_module_train(mt, false);
-    int64_t shape[GF_DS_MAX_DIMS + 1];
-    const int nd = gf_ds_ndim(ds) + 1;
-    memcpy(shape + 1, gf_ds_shape(ds), sizeof(int64_t) * (size_t)(nd - 1));
-    double loss_sum = 0;
-    int64_t correct = 0;
-    bool acc_ok = cls && is_ce(task);
-    gf_status st = GF_OK;
-    for (int64_t at = 0; at < n; at += batch) {
-        const int64_t nb = n - at < batch ? n - at : batch;
-        for (int64_t i = 0; i < nb; i++) idx[i] = at + i;
-        shape[0] = nb;
-        gf_tensor *x = gf_empty(ctx, GF_F32, nd, shape);
-        gf_tensor *y = gf_empty(ctx, cls ? GF_I64 : GF_F32, 1, &nb);
-        gf_tensor *out = NULL, *l = NULL;
-        if (x && y && gf_ds_batch(ctx, ds, idx, nb, x, y) == GF_OK) {
-            out = gf_mt_forward(ctx, mt, task->name, x);
-            l = gf_loss_compute(ctx, &task->loss, out, y);
-        }
-        if (!l) {
-            st = gf_ctx_status(ctx);
-            gf_ctx_reset(ctx);
-            break;
-        }
-        loss_sum += (double)gf_get_f32(l, 0) * (double)nb;
-        if (acc_ok && out->ndim == 2 && out->shape[0] == nb) {
-            const int64_t c = out->shape[1];
-            for (int64_t i = 0; i < nb; i++) {
-                int64_t best = 0;
-                for (int64_t j = 1; j < c; j++)
-                    if (gf_get_f32(out, i * c + j) > gf_get_f32(out, i * c + best)) best = j;
-                correct += best == gf_get_i64(y, i);
-            }
-        } else {
-            acc_ok = false;
-        }
-        gf_ctx_reset(ctx);
+    gf_loader_params lp = gf_loader_default_params();
+    lp.batch_size = batch;
+    lp.shuffle = false;
+    gf_loader *ld = gf_loader_new(ctx, ds, &lp);
+    if (!ld) return gf_ctx_status(ctx);
+    gf_eval_params ep = gf_eval_default_params();
+    ep.basic = true;
+    ep.forward = task_forward;
+    ep.forward_user = (void *)task;
+    gf_eval_result r;
+    gf_status st = gf_evaluate_ex(ctx, mt, &task->loss, ld, &ep, &r);
+    gf_loader_free(ld);
+    if (st == GF_OK) {
+        if (mean_loss) *mean_loss = r.loss;
+        if (accuracy && is_ce(task) && gf_ds_n_classes(ds) > 0) *accuracy = r.accuracy;
     }
-    gf_module_train(mt, was_training);
-    gf_ctx_set_grad_enabled(ctx, had_grad);
-    free(idx);
-    if (st != GF_OK) return st;
-    if (mean_loss && n > 0) *mean_loss = loss_sum / (double)n;
-    if (accuracy && n > 0 && acc_ok) *accuracy = (double)correct / (double)n;
-    return GF_OK;
+    gf_eval_result_free(&r);
+    return st;
 }
 
 /* The task's score on ds: accuracy for cross entropy, else the mean loss. */
@@ -285,37 +259,71 @@ typedef struct mt_run {
     const char *label;
     double *loss_curve, *val_curve;
     int64_t *head_steps, trunk_steps;
+    /* the epoch callback's working state */
+    const char **names;
+    double *vs;
+    gf_status st;       /* a validation error inside the callback */
+    bool stopped;       /* p->on_epoch asked to stop */
 } mt_run;
 
+/* gf_fit's epoch callback: each task's validation score, the curves, the head steps and
+ * p->on_epoch. */
+static bool mt_on_epoch(const gf_epoch_stats *es, void *user) {
+    mt_run *r = user;
+    const gf_mt_params *p = r->p;
+    const double t0 = gf_now_seconds();
+    const int e = es->epoch - 1;
+    for (int j = 0; j < r->m; j++) {
+        const gf_mt_task *t = &r->tasks[r->sel[j]];
+        r->vs[j] = NAN;
+        if (t->val && (r->st = score_on(r->ctx, r->mt, t, t->val, p->eval_batch, &r->vs[j])) !=
+                          GF_OK)
+            return false;
+        if (r->loss_curve) r->loss_curve[e * r->m + j] = es->task_loss[j];
+        if (r->val_curve) r->val_curve[e * r->m + j] = r->vs[j];
+        r->head_steps[j] = es->task_steps[j];
+    }
+    r->trunk_steps = es->steps;
+    if (p->on_epoch) {
+        gf_mt_epoch me = {r->label, es->epoch, p->epochs, r->m, r->names, es->task_loss, r->vs,
+                          es->seconds + (gf_now_seconds() - t0)};
+        if (!p->on_epoch(&me, p->user)) {
+            r->stopped = true;
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The run through gf_fit: one loader, head optimizer and loss per task, the trunk's optimizer
+ * as gf_fit's own, the tasks interleaved or summed by p->mode. */
 static gf_status run_train(mt_run *r) {
     gf_ctx *ctx = r->ctx;
     const gf_mt_params *p = r->p;
     const int m = r->m;
-    gf_loader **ld = calloc((size_t)m, sizeof *ld);
-    gf_optim **hopt = calloc((size_t)m, sizeof *hopt);
-    bool *done = calloc((size_t)m, sizeof *done);
-    double *lsum = calloc((size_t)m, sizeof *lsum), *vs = calloc((size_t)m, sizeof *vs),
-           *tl = calloc((size_t)m, sizeof *tl);
-    int64_t *seen = calloc((size_t)m, sizeof *seen);
-    const char **names = calloc((size_t)m, sizeof *names);
-    gf_batch *bt = calloc((size_t)m, sizeof *bt);
-    bool *in = calloc((size_t)m, sizeof *in); /* the tasks taking part in the current step */
-    gf_optim **step_opts = calloc((size_t)m + 1, sizeof *step_opts); /* the trunk's, then theirs */
+    gf_fit_task *ft = calloc((size_t)m, sizeof *ft);
+    r->names = calloc((size_t)m, sizeof *r->names);
+    r->vs = calloc((size_t)m, sizeof *r->vs);
     gf_optim *topt = NULL;
     gf_status st = GF_OK;
-    if (!ld || !hopt || !done || !lsum || !vs || !tl || !seen || !names || !bt || !in ||
-        !step_opts) {
+    if (!ft || !r->names || !r->vs) {
         st = gf_ctx_set_error(ctx, GF_ERR_NOMEM, "multitask: out of memory");
         goto out;
     }
     for (int j = 0; j < m; j++) {
         const gf_mt_task *t = &r->tasks[r->sel[j]];
-        names[j] = t->name;
+        r->names[j] = t->name;
         gf_loader_params lp = gf_loader_default_params();
         lp.batch_size = p->batch_size;
         lp.seed = p->seed + (uint64_t)r->sel[j];
-        if (!(ld[j] = gf_loader_new(ctx, t->train, &lp)) ||
-            !(hopt[j] = gf_optim_new_module(ctx, gf_mt_head(r->mt, t->name), &p->optim, NULL, 0))) {
+        ft[j] = gf_fit_task_default(gf_loader_new(ctx, t->train, &lp));
+        ft[j].name = t->name;
+        ft[j].loss = t->loss;
+        ft[j].weight = t->weight;
+        ft[j].forward = task_forward;
+        ft[j].forward_user = (void *)t;
+        if (!ft[j].loader ||
+            !(ft[j].opt = gf_optim_new_module(ctx, gf_mt_head(r->mt, t->name), &p->optim, NULL, 0))) {
             st = gf_ctx_status(ctx);
             goto out;
         }
@@ -324,93 +332,28 @@ static gf_status run_train(mt_run *r) {
         st = gf_ctx_status(ctx);
         goto out;
     }
-    gf_module_train(r->mt, true);
-    for (int epoch = 1; epoch <= p->epochs && st == GF_OK; epoch++) {
-        const double t0 = gf_now_seconds();
-        for (int j = 0; j < m; j++) done[j] = false, lsum[j] = 0, seen[j] = 0;
-        int remaining = m;
-        int next = 0; /* interleave: whose turn it is */
-        while (remaining > 0 && st == GF_OK) {
-            /* the tasks taking part in this step: one (interleave) or all with data (sum) */
-            memset(in, 0, sizeof *in * (size_t)m);
-            int n_in = 0;
-            if (p->mode == GF_MT_INTERLEAVE) {
-                while (n_in == 0 && remaining > 0) {
-                    int j = next;
-                    next = (next + 1) % m;
-                    if (done[j]) continue;
-                    if (gf_loader_next(ctx, ld[j], &bt[j])) in[j] = true, n_in++;
-                    else done[j] = true, remaining--;
-                }
-            } else {
-                for (int j = 0; j < m; j++) {
-                    if (done[j]) continue;
-                    if (gf_loader_next(ctx, ld[j], &bt[j])) in[j] = true, n_in++;
-                    else done[j] = true, remaining--;
-                }
-            }
-            if (gf_ctx_status(ctx) != GF_OK) st = gf_ctx_status(ctx); /* a loader error */
-            if (n_in == 0 || st != GF_OK) break;
-            gf_optim_zero_grad(topt);
-            gf_tensor *total = NULL;
-            for (int j = 0; j < m && st == GF_OK; j++) {
-                if (!in[j]) continue;
-                const gf_mt_task *t = &r->tasks[r->sel[j]];
-                gf_optim_zero_grad(hopt[j]);
-                gf_tensor *l =
-                    gf_loss_compute(ctx, &t->loss, gf_mt_forward(ctx, r->mt, t->name, bt[j].x),
-                                    bt[j].y);
-                if (!l) {
-                    st = gf_ctx_status(ctx);
-                    break;
-                }
-                const double lv = (double)gf_get_f32(l, 0);
-                if (!isfinite(lv)) {
-                    st = gf_ctx_set_error(ctx, GF_ERR_NUMERIC,
-                                          "multitask %s: task \"%s\": the training loss is %s at "
-                                          "epoch %d, batch %lld", r->label, t->name,
-                                          isnan(lv) ? "nan" : "inf", epoch,
-                                          (long long)bt[j].index + 1);
-                    break;
-                }
-                lsum[j] += lv * (double)bt[j].n;
-                seen[j] += bt[j].n;
-                gf_tensor *wl = t->weight == 1.0f ? l : gf_mul_scalar(ctx, l, t->weight);
-                total = total ? gf_add(ctx, total, wl) : wl;
-            }
-            int n_opts = 0;
-            step_opts[n_opts++] = topt;
-            for (int j = 0; j < m; j++)
-                if (in[j]) step_opts[n_opts++] = hopt[j];
-            if (st == GF_OK && gf_train_step(ctx, total, step_opts, n_opts, NULL) != GF_OK)
-                st = gf_ctx_status(ctx);
-            gf_ctx_reset(ctx);
-            if (st != GF_OK) break;
-            for (int j = 0; j < m; j++) r->head_steps[j] += in[j];
-            r->trunk_steps++;
-        }
-        if (st != GF_OK) break;
-        for (int j = 0; j < m; j++) {
-            const gf_mt_task *t = &r->tasks[r->sel[j]];
-            tl[j] = seen[j] > 0 ? lsum[j] / (double)seen[j] : NAN;
-            vs[j] = NAN;
-            if (t->val && (st = score_on(ctx, r->mt, t, t->val, p->eval_batch, &vs[j])) != GF_OK)
-                break;
-            if (r->loss_curve) r->loss_curve[(epoch - 1) * m + j] = tl[j];
-            if (r->val_curve) r->val_curve[(epoch - 1) * m + j] = vs[j];
-        }
-        if (st == GF_OK && p->on_epoch) {
-            gf_mt_epoch e = {r->label, epoch, p->epochs, m, names, tl, vs, gf_now_seconds() - t0};
-            if (!p->on_epoch(&e, p->user))
-                st = gf_ctx_set_error(ctx, GF_ERR_STATE, "multitask: stopped by the callback");
-        }
-    }
+    gf_fit_params fp = gf_fit_default_params();
+    fp.epochs = p->epochs;
+    fp.tasks = ft;
+    fp.n_tasks = m;
+    fp.task_policy = p->mode == GF_MT_SUM ? GF_TASKS_SUM : GF_TASKS_INTERLEAVE;
+    fp.on_epoch = mt_on_epoch;
+    fp.user = r;
+    st = gf_fit(ctx, r->mt, NULL, topt, NULL, NULL, NULL, &fp, NULL);
+    if (st != GF_OK) gf_ctx_prefix_error(ctx, "multitask %s: ", r->label);
+    else if (r->st != GF_OK) st = r->st;
+    else if (r->stopped) st = gf_ctx_set_error(ctx, GF_ERR_STATE, "multitask: stopped by the callback");
 out:
     gf_optim_free(topt);
-    for (int j = 0; hopt && j < m; j++) gf_optim_free(hopt[j]);
-    for (int j = 0; ld && j < m; j++) gf_loader_free(ld[j]);
-    free(ld), free(hopt), free(done), free(lsum), free(vs), free(tl), free(seen), free(names);
-    free(bt), free(in), free(step_opts);
+    for (int j = 0; ft && j < m; j++) {
+        gf_optim_free(ft[j].opt);
+        gf_loader_free(ft[j].loader);
+    }
+    free(ft);
+    free(r->names);
+    free(r->vs);
+    r->names = NULL;
+    r->vs = NULL;
     return st;
 }
 
@@ -506,7 +449,8 @@ gf_status gf_mt_fit(gf_ctx *ctx, gf_module *mt, const gf_mt_task *tasks, int n,
         for (int i = 0; i < n && st == GF_OK; i++) {
             int one = i;
             int64_t steps = 0;
-            mt_run r = {ctx, mt, tasks, &one, 1, p, tasks[i].name, NULL, NULL, &steps, 0};
+            mt_run r = {ctx, mt, tasks, &one, 1, p, tasks[i].name, NULL, NULL, &steps, 0,
+                        NULL, NULL, GF_OK, false};
             *gf_ctx_rng(ctx) = rng0;
             gf_snapshot_restore(&snap);
             if ((st = run_train(&r)) != GF_OK) break;
@@ -519,7 +463,8 @@ gf_status gf_mt_fit(gf_ctx *ctx, gf_module *mt, const gf_mt_task *tasks, int n,
         *gf_ctx_rng(ctx) = rng0;
     }
     for (int i = 0; i < n; i++) sel[i] = i;
-    mt_run r = {ctx, mt, tasks, sel, n, p, "multi-task", lc, vc, hsteps, 0};
+    mt_run r = {ctx, mt, tasks, sel, n, p, "multi-task", lc, vc, hsteps, 0, NULL, NULL, GF_OK,
+                false};
     const double t0 = gf_now_seconds();
     if ((st = run_train(&r)) != GF_OK) goto done;
     res->seconds = gf_now_seconds() - t0;

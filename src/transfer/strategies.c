@@ -324,35 +324,6 @@ static gf_status s_lora(cmp_run *r, gf_rng *rng) {
     return train_all(r, NULL);
 }
 
-/* Distillation through gf_fit's custom loss. gf_fit calls the loss once per training batch,
- * in order, with gradients enabled; gf_loader_indices gives that batch's dataset indices from
- * the call count, and the teacher's logits come from the cache by index. During validation
- * (gradients disabled) the loss is the plain cross entropy. */
-typedef struct distill_state {
-    gf_teacher_cache *cache;
-    gf_loader *loader;
-    int64_t per_epoch, calls, *idx;
-    float T, alpha;
-} distill_state;
-
-static gf_tensor *distill_fn(gf_ctx *ctx, gf_tensor *out, gf_tensor *y, void *user) {
-    distill_state *d = user;
-    if (!gf_ctx_grad_enabled(ctx)) return gf_cross_entropy(ctx, out, y, GF_REDUCE_MEAN, -100);
-    const int64_t call = d->calls++;
-    int64_t count = 0;
-    if (gf_loader_indices(ctx, d->loader, call / d->per_epoch, call % d->per_epoch, d->idx,
-                          &count) != GF_OK)
-        return NULL;
-    if (!out || out->ndim < 1 || out->shape[0] != count) {
-        gf_ctx_set_error(ctx, GF_ERR_STATE,
-                         "distill: batch %lld holds %lld examples, the loader's order says %lld",
-                         (long long)call, out ? (long long)out->shape[0] : -1LL, (long long)count);
-        return NULL;
-    }
-    gf_tensor *t = gf_teacher_cache_gather(ctx, d->cache, d->idx, count);
-    return gf_distill_loss(ctx, out, t, y, d->T, d->alpha);
-}
-
 static gf_status s_distill(cmp_run *r, gf_rng *rng) {
     gf_ctx *ctx = r->ctx;
     const gf_compare_params *p = r->p;
@@ -370,20 +341,15 @@ static gf_status s_distill(cmp_run *r, gf_rng *rng) {
     r->model = p->distill_from_pretrained ? build_pretrained(r, rng) : build_fresh(r, rng);
     gf_loader *tl = NULL, *vl = NULL;
     gf_optim *opt = NULL;
-    distill_state d = {cache, NULL, 0, 0, NULL, p->distill_T, p->distill_alpha};
     gf_status st = r->model ? make_loaders(r, r->train, r->val, &tl, &vl) : gf_ctx_status(ctx);
     if (st == GF_OK) {
-        d.loader = tl;
-        d.per_epoch = gf_loader_batches_per_epoch(tl);
-        d.idx = malloc(sizeof(int64_t) * (size_t)p->batch_size);
         opt = gf_optim_new_module(ctx, r->model, &p->optim, NULL, 0);
-        if (!d.idx) st = gf_ctx_set_error(ctx, GF_ERR_NOMEM, "distill: out of memory");
-        else if (!opt) st = gf_ctx_status(ctx);
+        if (!opt) st = gf_ctx_status(ctx);
     }
     r->params_trainable = r->model ? gf_module_param_count(r->model, true) : 0;
-    gf_loss_spec loss = gf_loss_default(GF_LOSS_CUSTOM);
-    loss.fn = distill_fn;
-    loss.user = &d;
+    /* the cache is over r->train, the training loader's dataset */
+    const gf_distill_spec ds = {cache, NULL, p->distill_T, p->distill_alpha};
+    const gf_loss_spec loss = gf_distill_loss_spec(&ds);
     if (st == GF_OK) st = fit(r, r->model, &loss, opt, NULL, tl, vl, p->epochs);
     snprintf(r->note, sizeof r->note,
              "student %s from %s, teacher %s (logits cached), T %g, alpha %g", p->model,
@@ -393,7 +359,6 @@ static gf_status s_distill(cmp_run *r, gf_rng *rng) {
                       (opt ? gf_optim_state_bytes(opt) : 0) +
                       sizeof(float) * (size_t)(gf_teacher_cache_count(cache) *
                                                gf_teacher_cache_classes(cache));
-    free(d.idx);
     gf_optim_free(opt);
     gf_loader_free(tl);
     gf_loader_free(vl);
@@ -421,45 +386,23 @@ gf_status gf_cmp_train(cmp_run *r) {
 gf_status gf_cmp_evaluate(gf_ctx *ctx, gf_module *model, gf_ds *ds, int k, int64_t batch,
                           double *accuracy, double *macro_f1, int64_t *confusion) {
     *accuracy = *macro_f1 = NAN;
-    const int64_t n = gf_ds_count(ds);
-    gf_confusion *cm = gf_confusion_new(ctx, k);
-    int64_t *idx = malloc(sizeof(int64_t) * (size_t)batch);
-    if (!cm || !idx) {
-        gf_confusion_free(cm);
-        free(idx);
-        return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "compare: out of memory (evaluation)");
-    }
-    const bool was_training = gf_module_is_training(model);
-    const bool had_grad = gf_ctx_set_grad_enabled(ctx, false);
-    gf_module_train(model, false);
-    int64_t shape[GF_DS_MAX_DIMS + 1];
-    const int nd = gf_ds_ndim(ds) + 1;
-    memcpy(shape + 1, gf_ds_shape(ds), sizeof(int64_t) * (size_t)(nd - 1));
-    gf_status st = GF_OK;
-    for (int64_t at = 0; at < n && st == GF_OK; at += batch) {
-        const int64_t nb = n - at < batch ? n - at : batch;
-        for (int64_t i = 0; i < nb; i++) idx[i] = at + i;
-        shape[0] = nb;
-        gf_tensor *x = gf_empty(ctx, GF_F32, nd, shape);
-        gf_tensor *y = gf_empty(ctx, GF_I64, 1, &nb);
-        if (!x || !y || gf_ds_batch(ctx, ds, idx, nb, x, y) != GF_OK) {
-            st = gf_ctx_status(ctx);
-            break;
-        }
-        gf_tensor *out = gf_module_forward(ctx, model, x);
-        if (!out || gf_confusion_add_scores(ctx, cm, out, y) != GF_OK) st = gf_ctx_status(ctx);
-        gf_ctx_reset(ctx);
-    }
-    gf_module_train(model, was_training);
-    gf_ctx_set_grad_enabled(ctx, had_grad);
+    gf_loader_params lp = gf_loader_default_params();
+    lp.batch_size = batch;
+    lp.shuffle = false;
+    gf_loader *ld = gf_loader_new(ctx, ds, &lp);
+    if (!ld) return gf_ctx_status(ctx);
+    gf_eval_params ep = gf_eval_default_params();
+    ep.n_classes = k;
+    gf_eval_result er;
+    gf_status st = gf_evaluate_ex(ctx, model, NULL, ld, &ep, &er);
+    gf_loader_free(ld);
+    if (st == GF_OK && !er.confusion)
+        st = gf_ctx_set_error(ctx, GF_ERR_STATE, "compare: no confusion matrix from the evaluation");
     if (st == GF_OK) {
-        gf_prf_params pp = gf_prf_default_params();
-        *accuracy = gf_confusion_accuracy(ctx, cm);
-        gf_confusion_prf_average(ctx, cm, &pp, GF_AVERAGE_MACRO, NULL, NULL, macro_f1);
-        memcpy(confusion, gf_confusion_counts(cm), sizeof(int64_t) * (size_t)(k * k));
-        st = gf_ctx_status(ctx);
+        *accuracy = er.accuracy;
+        *macro_f1 = er.macro_f1;
+        memcpy(confusion, gf_confusion_counts(er.confusion), sizeof(int64_t) * (size_t)(k * k));
     }
-    gf_confusion_free(cm);
-    free(idx);
+    gf_eval_result_free(&er);
     return st;
 }

@@ -324,7 +324,7 @@ gf_optim *cli_make_optim(gf_ctx *ctx, const cli_opts *o, gf_module *m, const cli
 gf_sched *cli_make_sched(gf_ctx *ctx, const cli_opts *o, gf_optim *opt, int64_t batches);
 cJSON *cli_history_json(const cli_history *h);
 
-/* Progress printing shared with loops that do not use gf_fit (distill). */
+/* Progress printing of a training run (cli_fit's callbacks). */
 typedef struct cli_progress {
     const cli_opts *o;
     bool tty;
@@ -346,7 +346,8 @@ typedef struct cli_eval {
     gf_ctx *ctx;               /* the context it was computed in (borrowed) */
 } cli_eval;
 
-/* Runs m over ds (eval mode, no autograd, tf applied) and fills ev. Returns CLI_CONTINUE or
+/* Runs m over ds (gf_evaluate_ex: eval mode, no autograd, tf applied; the loss is the summed
+ * cross entropy over the examples) and fills ev. Returns CLI_CONTINUE or
  * CLI_FAILED after printing. */
 int cli_evaluate(gf_ctx *ctx, const char *cmd, gf_module *m, gf_ds *ds, const gf_tf *tf,
                  int64_t batch, cli_eval *ev);

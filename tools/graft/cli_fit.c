@@ -1,6 +1,7 @@
-/* The training run shared by train / finetune: loaders, optimizer (with a slower trunk when
- * asked), schedule, gf_fit with progress on stderr, Ctrl-C, checkpoints and resume; and the
- * evaluation pass (loss, accuracy, macro P/R/F1, confusion matrix) shared by every command. */
+/* The training run shared by train / finetune / distill: loaders, optimizer (with a slower trunk
+ * when asked), schedule, gf_fit with progress on stderr, Ctrl-C, checkpoints and resume; and the
+ * evaluation (the library's gf_evaluate_ex: loss, accuracy, macro P/R/F1, confusion matrix)
+ * shared by every command, with its printing. */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
@@ -231,45 +232,36 @@ int cli_evaluate(gf_ctx *ctx, const char *cmd, gf_module *m, gf_ds *ds, const gf
                  int64_t batch, cli_eval *ev) {
     memset(ev, 0, sizeof *ev);
     ev->ctx = ctx;
-    ev->loss = ev->accuracy = NAN;
-    int k = gf_ds_n_classes(ds);
-    ev->cm = gf_confusion_new(ctx, k);
+    ev->loss = ev->accuracy = ev->precision = ev->recall = ev->f1 = NAN;
+    const int k = gf_ds_n_classes(ds);
+    if (k < 1) return cli_fail(cmd, "evaluation: the data has no class labels");
     gf_loader_params lp = gf_loader_default_params();
     lp.batch_size = batch > 256 ? batch : 256;
     lp.shuffle = false;
     lp.transform = tf;
-    gf_loader *ld = ev->cm ? gf_loader_new(ctx, ds, &lp) : NULL;
+    gf_loader *ld = gf_loader_new(ctx, ds, &lp);
     if (!ld) return cli_fail_ctx(cmd, ctx);
-    bool was = gf_module_is_training(m), grad = gf_ctx_set_grad_enabled(ctx, false);
-    gf_module_train(m, false);
-    double loss = 0;
-    gf_batch b;
-    while (gf_loader_next(ctx, ld, &b)) {
-        gf_tensor *y = gf_module_forward(ctx, m, b.x);
-        gf_tensor *l = y ? gf_cross_entropy(ctx, y, b.y, GF_REDUCE_SUM, -100) : NULL;
-        if (!l) break;
-        if (y->ndim != 2 || y->shape[1] != k) {
-            char sh[64];
-            gf_ctx_set_error(ctx, GF_ERR_SHAPE, "the model gives %s for %d classes",
-                             gf_shape_str(y, sh, sizeof sh), k);
-            break;
-        }
-        loss += (double)gf_get_f32(l, 0);
-        if (gf_confusion_add_scores(ctx, ev->cm, y, b.y) != GF_OK) break;
-        ev->n += b.n;
-        gf_ctx_reset(ctx);
-    }
-    gf_ctx_reset(ctx);
-    gf_ctx_set_grad_enabled(ctx, grad);
-    gf_module_train(m, was);
+    gf_eval_params ep = gf_eval_default_params();
+    ep.n_classes = k;
+    ep.loss_reduction = GF_REDUCE_SUM; /* the summed cross entropy over the examples */
+    gf_eval_result r;
+    gf_status st = gf_evaluate_ex(ctx, m, NULL, ld, &ep, &r);
     gf_loader_free(ld);
-    if (gf_ctx_status(ctx) != GF_OK) return cli_fail(cmd, "evaluation: %s", gf_ctx_error(ctx));
-    ev->loss = ev->n ? loss / (double)ev->n : NAN;
-    ev->accuracy = gf_confusion_accuracy(ctx, ev->cm);
-    gf_prf_params pp = gf_prf_default_params();
-    gf_confusion_prf_average(ctx, ev->cm, &pp, GF_AVERAGE_MACRO, &ev->precision, &ev->recall,
-                             &ev->f1);
-    gf_ctx_clear_error(ctx);
+    if (st == GF_OK && !r.confusion)
+        st = gf_ctx_set_error(ctx, GF_ERR_STATE, "no confusion matrix (no examples?)");
+    if (st != GF_OK) {
+        gf_eval_result_free(&r);
+        return cli_fail(cmd, "evaluation: %s", gf_ctx_error(ctx));
+    }
+    ev->n = r.count;
+    ev->loss = r.loss;
+    ev->accuracy = r.accuracy;
+    ev->precision = r.macro_precision;
+    ev->recall = r.macro_recall;
+    ev->f1 = r.macro_f1;
+    ev->cm = r.confusion; /* taken from the result */
+    r.confusion = NULL;
+    gf_eval_result_free(&r);
     return CLI_CONTINUE;
 }
 

@@ -1,142 +1,11 @@
 /* graft distill: a student trained on alpha * T^2 * KL(teacher/T || student/T) + (1 - alpha) *
- * cross-entropy. The loop is written out (it needs each batch's example indices to look up the
- * cached teacher logits): batch, student forward, teacher logits, loss, then gf_train_step
- * (backward, clipping, optimizer and schedule steps). */
+ * cross-entropy: the training run of graft train (cli_fit, gf_fit) with the library's
+ * distillation loss (gf_distill_loss_spec), which looks up each batch's cached teacher logits by
+ * example index, or runs the teacher on the batch when the inputs are augmented. */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
-#include <math.h>
-#include <stdlib.h>
-#include <string.h>
-
-typedef struct distill_run {
-    gf_ctx *ctx;
-    const cli_opts *o;
-    gf_module *student, *teacher;
-    gf_teacher_cache *cache; /* NULL: the teacher runs on every batch */
-    cli_data *d;
-    cli_fit_out *out;
-} distill_run;
-
-/* Epochs of distillation; fills out->hist and out->res. Returns CLI_CONTINUE or a code. */
-static int distill_loop(distill_run *r) {
-    const cli_opts *o = r->o;
-    gf_ctx *ctx = r->ctx;
-    gf_loader_params lp = gf_loader_default_params();
-    lp.batch_size = o->batch;
-    lp.seed = o->seed;
-    lp.transform = r->d->train_tf;
-    gf_loader *train = gf_loader_new(ctx, r->d->train, &lp), *val = NULL;
-    lp.shuffle = false;
-    lp.transform = r->d->eval_tf;
-    if (train && r->d->val) val = gf_loader_new(ctx, r->d->val, &lp);
-    cli_fit_setup fs = {.trunk_factor = 1.0};
-    gf_optim *opt = train ? cli_make_optim(ctx, o, r->student, &fs) : NULL;
-    gf_sched *sched = opt ? cli_make_sched(ctx, o, opt, gf_loader_batches_per_epoch(train)) : NULL;
-    int rc = CLI_FAILED;
-    if (!opt || gf_ctx_status(ctx) != GF_OK) {
-        cli_fail_ctx(o->cmd, ctx);
-        goto done;
-    }
-    cli_progress prog;
-    cli_progress_init(&prog, o, o->batch, gf_loader_batches_per_epoch(train));
-    gf_loss_spec ce = gf_loss_default(GF_LOSS_CROSS_ENTROPY);
-    cli_install_sigint();
-    double t_run = cli_now();
-    r->out->total = gf_module_param_count(r->student, false);
-    r->out->trainable = gf_module_param_count(r->student, true);
-    for (int epoch = 1; epoch <= o->epochs && !cli_interrupted; epoch++) {
-        double t0 = cli_now(), loss_sum = 0;
-        int64_t seen = 0, correct = 0, batches = 0;
-        gf_module_train(r->student, true);
-        gf_batch b;
-        while (!cli_interrupted && gf_loader_next(ctx, train, &b)) {
-            gf_tensor *s = gf_module_forward(ctx, r->student, b.x);
-            gf_tensor *t;
-            if (r->cache) {
-                t = gf_teacher_cache_gather(ctx, r->cache, b.idx, b.n);
-            } else {
-                bool g = gf_ctx_set_grad_enabled(ctx, false);
-                t = gf_module_forward(ctx, r->teacher, b.x);
-                gf_ctx_set_grad_enabled(ctx, g);
-            }
-            gf_tensor *l = gf_distill_loss(ctx, s, t, b.y, (float)o->temperature, (float)o->alpha);
-            if (!l) break;
-            double lv = (double)gf_get_f32(l, 0);
-            if (!isfinite(lv)) {
-                gf_ctx_set_error(ctx, GF_ERR_NUMERIC, "the distillation loss is %g at epoch %d, "
-                                 "batch %lld", lv, epoch, (long long)b.index + 1);
-                break;
-            }
-            gf_optim_zero_grad(opt);
-            const gf_step_params sp = {o->clip_norm, 0.0, sched};
-            if (gf_train_step(ctx, l, &opt, 1, &sp) != GF_OK) break;
-            /* training accuracy from the student's logits */
-            int64_t k = s->shape[1];
-            for (int64_t i = 0; i < b.n; i++) {
-                int64_t best = 0;
-                for (int64_t c = 1; c < k; c++)
-                    if (gf_get_f32(s, i * k + c) > gf_get_f32(s, i * k + best)) best = c;
-                correct += best == gf_i64(b.y)[i];
-            }
-            loss_sum += lv * (double)b.n;
-            seen += b.n;
-            batches++;
-            r->out->res.steps++;
-            gf_ctx_reset(ctx);
-            cli_progress_step(&prog, epoch, o->epochs, b.index, lv);
-        }
-        gf_ctx_reset(ctx);
-        if (gf_ctx_status(ctx) != GF_OK) {
-            cli_fail(o->cmd, "training failed: %s", gf_ctx_error(ctx));
-            goto done;
-        }
-        gf_epoch_stats es;
-        memset(&es, 0, sizeof es);
-        es.epoch = epoch;
-        es.epochs = o->epochs;
-        es.batches = batches;
-        es.steps = r->out->res.steps;
-        es.train_loss = seen ? loss_sum / (double)seen : NAN;
-        es.train_acc = seen ? (double)correct / (double)seen : NAN;
-        es.val_loss = es.val_acc = NAN;
-        if (val && gf_evaluate(ctx, r->student, &ce, val, &es.val_loss, &es.val_acc) != GF_OK) {
-            cli_fail_ctx(o->cmd, ctx);
-            goto done;
-        }
-        if (sched && gf_sched_get_interval(sched) == GF_SCHED_PER_EPOCH &&
-            gf_sched_step_metric(ctx, sched, es.val_loss) != GF_OK) {
-            cli_fail_ctx(o->cmd, ctx);
-            goto done;
-        }
-        es.lr = gf_optim_group_lr(opt, 0);
-        es.seconds = cli_now() - t0;
-        es.improved = false;
-        r->out->res.epochs_run = epoch;
-        r->out->res.last = es;
-        if (r->out->hist.n == r->out->hist.cap) {
-            int cap = r->out->hist.cap ? 2 * r->out->hist.cap : 16;
-            gf_epoch_stats *e = realloc(r->out->hist.e, sizeof *e * (size_t)cap);
-            if (e) {
-                r->out->hist.e = e;
-                r->out->hist.cap = cap;
-            }
-        }
-        if (r->out->hist.n < r->out->hist.cap) r->out->hist.e[r->out->hist.n++] = es;
-        cli_progress_epoch(&prog, &es);
-    }
-    r->out->interrupted = cli_interrupted != 0;
-    r->out->seconds = cli_now() - t_run;
-    if (r->out->interrupted) cli_log(o, "graft distill: interrupted\n");
-    gf_module_train(r->student, false);
-    rc = CLI_CONTINUE;
-done:
-    gf_sched_free(sched);
-    gf_optim_free(opt);
-    gf_loader_free(train);
-    gf_loader_free(val);
-    return rc;
-}
+#include <stdio.h>
 
 int cmd_distill(cli_opts *o) {
     const char *cmd = o->cmd;
@@ -154,7 +23,8 @@ int cmd_distill(cli_opts *o) {
     cli_model teacher = {0}, student = {0};
     cli_fit_out fo = {0};
     cli_eval tev = {0}, sev = {0};
-    distill_run run = {ctx, o, NULL, NULL, NULL, &d, &fo};
+    gf_teacher_cache *cache = NULL;
+    gf_distill_spec ds = {NULL, NULL, (float)o->temperature, (float)o->alpha};
     rc = cli_meta_open(ctx, o, o->teacher, &tmeta);
     if (rc != CLI_CONTINUE) goto out_ctx;
     rc = cli_data_load(ctx, o, &d);
@@ -177,16 +47,14 @@ int cmd_distill(cli_opts *o) {
             cli_model_desc(&teacher), (long long)tp, part, tev.accuracy,
             cli_model_desc(&student), (long long)sp, o->temperature,
             o->alpha);
-    run.student = student.b->model;
-    run.teacher = teacher.b->model;
-    if (!d.train_tf) { /* the teacher once over the training data */
-        run.cache = gf_teacher_cache_build(ctx, teacher.b->model, d.train, 256);
-        if (!run.cache) {
-            rc = cli_fail_ctx(cmd, ctx);
-            goto out_models;
-        }
+    if (d.train_tf) { /* augmented inputs: the teacher runs on every batch */
+        ds.teacher = teacher.b->model;
+    } else if (!(ds.cache = cache = gf_teacher_cache_build(ctx, teacher.b->model, d.train, 256))) {
+        rc = cli_fail_ctx(cmd, ctx); /* else the teacher once over the training data */
+        goto out_models;
     }
-    rc = distill_loop(&run);
+    cli_fit_setup fs = {.trunk_factor = 1.0, .loss = gf_distill_loss_spec(&ds)};
+    rc = cli_fit(ctx, o, student.b->model, &d, &fs, &fo);
     if (rc != CLI_CONTINUE) goto out_models;
     rc = fo.interrupted ? CLI_CONTINUE /* leave quickly */
                         : cli_evaluate(ctx, cmd, student.b->model, eval_ds, d.eval_tf, o->batch, &sev);
@@ -217,7 +85,7 @@ int cmd_distill(cli_opts *o) {
         cJSON *dj = cJSON_AddObjectToObject(root, "distill");
         cJSON_AddNumberToObject(dj, "temperature", o->temperature);
         cJSON_AddNumberToObject(dj, "alpha", o->alpha);
-        cJSON_AddBoolToObject(dj, "cached_teacher", run.cache != NULL);
+        cJSON_AddBoolToObject(dj, "cached_teacher", ds.cache != NULL);
         rc = cli_json_print(root);
     } else {
         printf("teacher   %s (%lld parameters): %s accuracy %.4f, macro F1 %.4f\n",
@@ -233,7 +101,7 @@ int cmd_distill(cli_opts *o) {
     }
     if (fo.interrupted) rc = CLI_FAILED;
 out_models:
-    gf_teacher_cache_free(run.cache);
+    gf_teacher_cache_free(cache);
     cli_eval_free(&tev);
     cli_eval_free(&sev);
     cli_fit_out_free(&fo);

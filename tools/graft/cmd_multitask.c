@@ -122,15 +122,19 @@ int cmd_multitask(cli_opts *o) {
         }
         char *tasks_text = cJSON_PrintUnformatted(tj);
         cJSON_Delete(tj);
-        cJSON *shape = cli_json_shape(d[0].ndim, d[0].shape);
-        char *in = cJSON_PrintUnformatted(shape);
-        cJSON_Delete(shape);
-        const char *meta[] = {"graft.version", GF_VERSION_STRING, "graft.command", "multitask",
-                              "graft.model", "multitask", "graft.trunk", model_arg,
-                              "graft.input", in ? in : "[]", "graft.tasks", tasks_text ? tasks_text : "[]"};
-        gf_status st = gf_weights_save(ctx, mt, o->out, meta, 6);
+        /* a bundle of the MultiTask module: graft.command, graft.model and graft.input from
+         * its description, the trunk and the tasks as extra keys */
+        char kind[] = "multitask";
+        gf_bundle b;
+        memset(&b, 0, sizeof b);
+        b.model = mt;
+        b.info.command = kind;
+        b.info.model = kind;
+        b.info.in_ndim = d[0].ndim;
+        memcpy(b.info.in_shape, d[0].shape, sizeof(int64_t) * (size_t)d[0].ndim);
+        const char *extra[] = {"graft.trunk", model_arg, "graft.tasks", tasks_text ? tasks_text : "[]"};
+        gf_status st = gf_bundle_save(ctx, &b, o->out, extra, 2);
         cJSON_free(tasks_text);
-        cJSON_free(in);
         if (st != GF_OK) {
             rc = cli_fail(cmd, "writing %s: %s", o->out, gf_ctx_error(ctx));
             goto out;
