@@ -27,11 +27,15 @@ static gf_module *build_pretrained(cmp_run *r, gf_rng *rng) {
     gf_ctx *ctx = r->ctx;
     gf_module *m = build_fresh(r, rng);
     if (!m) return NULL;
-    gf_load_report *rep = NULL;
-    gf_weights_options wo = r->p->load;
-    wo.strict = false;
-    wo.dry_run = false;
-    if (gf_weights_load_with(ctx, m, r->p->pretrained, &wo, &rep) != GF_OK) goto fail;
+    /* the first convolution is adapted when the data's channels differ from the file's
+     * (timm's rule, gf_tl_adapt_input_conv): grey pretrained weights serve RGB data */
+    gf_tl_load_params lp = gf_tl_load_default_params();
+    lp.weights = r->p->load;
+    lp.weights.strict = false;
+    lp.weights.dry_run = false;
+    gf_tl_plan *plan = NULL;
+    if (gf_tl_load_with(ctx, m, r->p->pretrained, &lp, &plan) != GF_OK) goto fail;
+    const gf_load_report *rep = plan->report;
     size_t hl = strlen(r->head);
     for (int i = 0; i < rep->n; i++) {
         const gf_key_report *kr = &rep->keys[i];
@@ -46,12 +50,12 @@ static gf_module *build_pretrained(cmp_run *r, gf_rng *rng) {
                          kr->file_shape[0] ? kr->file_shape : "-", r->head);
         goto fail;
     }
-    gf_load_report_free(rep);
-    rep = NULL;
+    gf_tl_plan_free(plan);
+    plan = NULL;
     if (gf_tl_replace_head(ctx, m, r->head, r->k, rng) != GF_OK) goto fail;
     return m;
 fail:
-    gf_load_report_free(rep);
+    gf_tl_plan_free(plan);
     gf_module_free(m);
     return NULL;
 }
