@@ -1116,7 +1116,10 @@ static gf_status parse_feature_row(gf_ctx *ctx, parse_state *s, const rows_read 
                                 "csv: %s:%lld: %lld values, expected the %lld features%s",
                                 s->t.file, (long long)r->rec_line, (long long)r->nf,
                                 (long long)s->nfeat,
-                                rr->p->n_columns > 0 ? " (or the training table's columns)" : "");
+                                rr->p->n_columns > 0 ? " (or the training table's columns)"
+                                : rr->p->names       ? " (a header naming them picks them from "
+                                                       "wider rows)"
+                                                     : "");
     }
     if (s->rows == s->cap) {
         if (grow_rows(ctx, s) != GF_OK) return GF_ERR_NOMEM;
