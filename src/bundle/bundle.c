@@ -298,7 +298,7 @@ static gf_status info_as_saved(gf_ctx *ctx, const gf_bundle *b, gf_bundle_info *
     char w[160];
     snprintf(w, sizeof w, "%s.weight", b->head);
     const gf_tensor *t = gf_module_tensor(NULL, b->model, w);
-    if (!t || t->ndim != 2) return GF_OK; /* a head that is not a Linear any more: LoRA */
+    if (!t || t->ndim != 2) return GF_OK; /* no Linear weight there: nothing to describe */
     *spec = gf_spec_set_out(ctx, b->info.spec, strlen(b->info.spec), b->head, t->shape[0]);
     if (!*spec) return gf_ctx_prefix_error(ctx, "bundle: describing the head %s: ", b->head);
     info->spec = *spec;

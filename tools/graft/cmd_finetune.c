@@ -254,11 +254,11 @@ static void frozen_parts(const gf_tl_plan *p, char *buf, size_t cap) {
         snprintf(top, sizeof top, "%.*s", (int)(dot ? (size_t)(dot - name) : strlen(name)), name);
         if (strcmp(top, last) == 0) continue;
         snprintf(last, sizeof last, "%s", top);
-        if (listed == 6) {
+        if (listed == 6 || at >= cap) {
             more++;
             continue;
         }
-        at += (size_t)snprintf(buf + at, at < cap ? cap - at : 0, "%s%s", listed ? ", " : "", top);
+        at += (size_t)snprintf(buf + at, cap - at, "%s%s", listed ? ", " : "", top);
         listed++;
     }
     if (more && at < cap) snprintf(buf + at, cap - at, " and %d more", more);
