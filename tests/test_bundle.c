@@ -186,6 +186,14 @@ static void test_round_trip(void) {
     gf_ctx_clear_error(ctx);
 }
 
+/* The output rows of a bundle's head. */
+static int64_t linear_rows(const gf_bundle *b) {
+    char w[160];
+    snprintf(w, sizeof w, "%s.weight", b->head);
+    const gf_tensor *t = gf_module_tensor(ctx, b->model, w);
+    return t ? t->shape[0] : -1;
+}
+
 /* Models that cannot be built, weights that do not fit. */
 static void test_build_errors(void) {
     gf_bundle_info info;
@@ -306,6 +314,78 @@ static void test_helpers(void) {
     gf_bundle_info_free(NULL);
 }
 
+/* A spec model whose head was replaced saves a spec of the model as it stands, and loads; a
+ * spec gives the sample shape a file does not record. */
+static void test_spec_as_saved(void) {
+    gf_bundle_info info;
+    memset(&info, 0, sizeof info); /* no graft.input: the spec's "input" [3, 12, 12] */
+    gf_bundle_opts o = gf_bundle_default_opts();
+    o.model = fixture("shapes_net.json");
+    gf_bundle *b = gf_bundle_build(ctx, &info, 3, &o, NULL);
+    CHECK(b && b->info.in_ndim == 3 && b->info.in_shape[0] == 3 && b->info.in_shape[2] == 12);
+    if (!b) return;
+    CHECK(strcmp(b->head, "classifier.1") == 0);
+    CHECK(gf_tl_replace_head(ctx, b->model, b->head, 5, NULL) == GF_OK);
+    CHECK(gf_bundle_save(ctx, b, temp("head5.safetensors"), NULL, 0) == GF_OK);
+    gf_bundle_info saved;
+    CHECK(gf_bundle_info_load(ctx, temp("head5.safetensors"), &saved) == GF_OK);
+    CHECK(saved.spec && strstr(saved.spec, "{\"type\":\"linear\",\"out\":5}") &&
+          strstr(saved.spec, "\"input\":[3,12,12]"));
+    CHECK(b->info.spec && strstr(b->info.spec, "\"out\":3}")); /* the bundle's own: untouched */
+    gf_bundle_info_free(&saved);
+    gf_bundle *c = gf_bundle_load(ctx, temp("head5.safetensors"), NULL);
+    CHECK(c && linear_rows(c) == 5);
+    gf_bundle_free(c);
+    /* the same through a delta against the file before the change */
+    gf_bundle_free(b);
+    b = gf_bundle_build(ctx, &info, 3, &o, NULL);
+    CHECK(b && gf_bundle_save(ctx, b, temp("head3.safetensors"), NULL, 0) == GF_OK);
+    CHECK(b && gf_tl_replace_head(ctx, b->model, b->head, 4, NULL) == GF_OK);
+    const char *extra[] = {"graft.base", temp("head3.safetensors")};
+    CHECK(b && gf_bundle_save_delta(ctx, b, temp("head3.safetensors"), NULL,
+                                    temp("head4.safetensors"), extra, 1, NULL) == GF_OK);
+    c = gf_bundle_load(ctx, temp("head4.safetensors"), NULL);
+    CHECK(c && linear_rows(c) == 4);
+    gf_bundle_free(c);
+    gf_bundle_free(b);
+    gf_ctx_clear_error(ctx);
+    /* a zoo model needs the recorded shape */
+    o.model = "cnn-small";
+    EXPECT_ERR(ctx, gf_bundle_build(ctx, &info, 3, &o, NULL), GF_ERR_INVALID,
+               "sample shape is not known (graft.input)");
+    gf_ctx_clear_error(ctx);
+}
+
+/* A table's columns are recorded, so rows that still hold the label read as the training table
+ * did. */
+static void test_columns(void) {
+    char spec[1300];
+    snprintf(spec, sizeof spec, "csv:%s", fixture("table.csv"));
+    gf_ds_parts d;
+    CHECK(gf_ds_open(ctx, spec, NULL, &d) == GF_OK);
+    CHECK(d.csv.header == GF_CSV_HEADER && d.csv.n_columns == 5 && d.csv.label_column == 4);
+    gf_bundle *b = gf_bundle_new(ctx, &d, NULL, NULL);
+    CHECK(b && b->info.n_columns == 5 && strcmp(b->info.column_names[4], "species") == 0);
+    CHECK(b && gf_bundle_save(ctx, b, temp("cols.safetensors"), NULL, 0) == GF_OK);
+    gf_bundle *c = gf_bundle_load(ctx, temp("cols.safetensors"), NULL);
+    CHECK(c && c->info.n_columns == 5 && strcmp(c->info.column_names[0], "f1") == 0);
+    FILE *f = fopen(temp("labelled.csv"), "w");
+    if (f) {
+        fputs("0,0,5,10,setosa\n4,0,1,10,virginica\n", f); /* rows_plain.csv with labels */
+        fclose(f);
+    }
+    gf_tensor *x = c ? gf_bundle_read(ctx, c, temp("labelled.csv"), NULL) : NULL;
+    gf_tensor *y = c ? gf_bundle_read(ctx, c, fixture("rows_plain.csv"), NULL) : NULL;
+    CHECK(x && y && x->numel == 8 && y->numel == 8);
+    for (int i = 0; x && y && i < 8; i++) CHECK(gf_get_f32(x, i) == gf_get_f32(y, i));
+    gf_tensor_free(x);
+    gf_tensor_free(y);
+    gf_bundle_free(c);
+    gf_bundle_free(b);
+    gf_ds_parts_free(&d);
+    gf_ctx_clear_error(ctx);
+}
+
 int main(void) {
     const char *src = getenv("GRAFT_SOURCE_DIR");
     snprintf(fx, sizeof fx, "%s/tests/fixtures/bundle", src ? src : ".");
@@ -321,6 +401,8 @@ int main(void) {
     test_build_errors();
     test_hostile_metadata();
     test_helpers();
+    test_spec_as_saved();
+    test_columns();
     CHECK(gf_ctx_status(ctx) == GF_OK);
     cJSON_Delete(want);
     gf_ctx_free(ctx);

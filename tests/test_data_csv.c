@@ -385,8 +385,113 @@ static void test_rows(void) {
     gf_ctx_clear_error(ctx);
 }
 
+/* scikit-learn's layout found from the file (GF_CSV_HEADER_AUTO), with the table's layout in
+ * gf_csv_info; a header that only looks like it is left a header. */
+static void test_sklearn_auto(void) {
+    /* as iris.csv: the count line has as many fields as a row */
+    static const char iris[] = "3,2,setosa,versicolor,virginica\n1,2,0\n3,4,2\n5,6,1\n";
+    gf_csv_params p = gf_csv_default_params();
+    CHECK(gf_csv_sniff_header(iris, sizeof iris - 1, NULL) == GF_CSV_SKLEARN_HEADER);
+    p.header = GF_CSV_HEADER_AUTO;
+    gf_csv_info info;
+    memset(&info, 0xff, sizeof info);
+    gf_ds *ds = gf_csv_parse_info(ctx, iris, sizeof iris - 1, "t.csv", &p, &info);
+    CHECK(ds && gf_ds_count(ds) == 3 && gf_ds_n_classes(ds) == 3);
+    CHECK(ds && strcmp(gf_ds_class_name(ds, 2), "virginica") == 0 &&
+          strcmp(gf_ds_feature_name(ds, 0), "0") == 0 && gf_ds_label(ds, 1) == 2);
+    CHECK(info.header == GF_CSV_SKLEARN_HEADER && info.n_columns == 3 && info.label_column == 2);
+    CHECK(info.column_names && strcmp(info.column_names[2], "2") == 0);
+    gf_csv_info_free(&info);
+    CHECK(info.column_names == NULL && info.n_columns == 0);
+    gf_ds_free(ds);
+    /* as wine_data.csv: more features than class names; after skipped lines, ';' */
+    static const char wine[] = "# a comment\n2;3;a;b\n1;2;3;1\n4;5;6;0\n";
+    p.skip_lines = 1;
+    p.delimiter = ';';
+    CHECK(gf_csv_sniff_header(wine, sizeof wine - 1, &p) == GF_CSV_SKLEARN_HEADER);
+    ds = gf_csv_parse_info(ctx, wine, sizeof wine - 1, "t.csv", &p, &info);
+    CHECK(ds && gf_ds_count(ds) == 2 && gf_ds_shape(ds)[0] == 3 && info.header == GF_CSV_SKLEARN_HEADER);
+    CHECK(ds && strcmp(gf_ds_class_name(ds, 1), "b") == 0 && gf_ds_label(ds, 0) == 1);
+    gf_csv_info_free(&info);
+    gf_ds_free(ds);
+    /* headers that are not it: numbered columns, a names line, a second line of other width */
+    static const char *const not_sk[] = {"1,2,3\n4,5,6\n", "a,b,c\n1,2,x\n",
+                                         "3,2,x,y\n1,2,3,4\n", "3,0,a,b\n1,a\n"};
+    p = gf_csv_default_params();
+    for (size_t i = 0; i < sizeof not_sk / sizeof not_sk[0]; i++)
+        CHECK(gf_csv_sniff_header(not_sk[i], strlen(not_sk[i]), &p) == GF_CSV_HEADER);
+    p.header = GF_CSV_HEADER_AUTO;
+    ds = gf_csv_parse_info(ctx, "a,b,c\n1,2,x\n", 12, "t.csv", &p, &info);
+    CHECK(ds && info.header == GF_CSV_HEADER && strcmp(info.column_names[0], "a") == 0);
+    gf_csv_info_free(&info);
+    gf_ds_free(ds);
+    CHECK(gf_csv_parse_info(ctx, "x\n", 2, "t.csv", &p, &info) == NULL && info.column_names == NULL);
+    gf_ctx_clear_error(ctx);
+}
+
+/* Rows read with the training table's layout: a header by name, rows that still hold the label
+ * by position, scikit-learn's first line skipped, errors naming the column. */
+static void test_rows_layout(void) {
+    const char *names[2] = {"b", "d"}, *cols[4] = {"a", "b", "c", "d"};
+    gf_csv_rows_params p = gf_csv_rows_default_params();
+    p.names = names;
+    p.n_columns = 4;
+    p.column_names = cols;
+    gf_csv_rows r;
+    static const char wide[] = "1,2,cat,4\n5,6,dog,8\n"; /* no header, a text label at c */
+    CHECK(gf_csv_parse_rows_with(ctx, wide, sizeof wide - 1, "r.csv", 2, &p, &r) == GF_OK);
+    CHECK(r.n == 2 && r.x[0] == 2 && r.x[1] == 4 && r.x[2] == 6 && r.x[3] == 8 && r.lines[1] == 2);
+    gf_csv_rows_free(&r);
+    static const char narrow[] = "2,4\n";                     /* just the features */
+    CHECK(gf_csv_parse_rows_with(ctx, narrow, sizeof narrow - 1, "r.csv", 2, &p, &r) == GF_OK);
+    CHECK(r.n == 1 && r.x[0] == 2 && r.x[1] == 4);
+    gf_csv_rows_free(&r);
+    static const char named[] = "d,x,b\n4,zz,2\n";           /* a header: by name */
+    CHECK(gf_csv_parse_rows_with(ctx, named, sizeof named - 1, "r.csv", 2, &p, &r) == GF_OK);
+    CHECK(r.n == 1 && r.x[0] == 2 && r.x[1] == 4);
+    gf_csv_rows_free(&r);
+    static const char sk[] = "1,3,p,q\n1,2,0,4\n";           /* scikit-learn's line skipped */
+    CHECK(gf_csv_parse_rows_with(ctx, sk, sizeof sk - 1, "r.csv", 2, &p, &r) == GF_OK);
+    CHECK(r.n == 1 && r.lines[0] == 2 && r.x[0] == 2 && r.x[1] == 4);
+    gf_csv_rows_free(&r);
+    p.delimiter = '\t';
+    p.skip_lines = 1;
+    static const char tab[] = "junk\n1\t2\tcat\t4\n";
+    CHECK(gf_csv_parse_rows_with(ctx, tab, sizeof tab - 1, "r.csv", 2, &p, &r) == GF_OK);
+    CHECK(r.n == 1 && r.lines[0] == 2 && r.x[1] == 4);
+    gf_csv_rows_free(&r);
+    p = gf_csv_rows_default_params();
+    p.names = names;
+    p.n_columns = 4;
+    p.column_names = cols;
+    const struct {
+        const char *text, *want;
+    } bad[] = {
+        {"1,x,cat,4\n", "r.csv:1: column 2 (b): not a number: 'x'"},
+        {"1,2,cat,4\n1,2,3\n", "r.csv:2: 3 fields, expected 4 (the columns of the table"},
+        {"1,2,3\n", "r.csv:1: 3 values, expected the 2 features (or the training table's columns)"},
+        {"b,c\n1,2\n", "r.csv:1: the header has no column \"d\""},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        gf_ctx_clear_error(ctx);
+        CHECK(gf_csv_parse_rows_with(ctx, bad[i].text, strlen(bad[i].text), "r.csv", 2, &p, &r) ==
+              GF_ERR_FORMAT);
+        CHECK(r.x == NULL && r.n == 0);
+        if (!strstr(gf_ctx_error(ctx), bad[i].want)) {
+            fprintf(stderr, "layout case %zu: '%s' lacks '%s'\n", i, gf_ctx_error(ctx), bad[i].want);
+            CHECK(0);
+        }
+    }
+    gf_ctx_clear_error(ctx);
+    p.header = (gf_csv_header)9;
+    CHECK(gf_csv_parse_rows_with(ctx, "1,2\n", 4, "r.csv", 2, &p, &r) == GF_ERR_INVALID);
+    gf_ctx_clear_error(ctx);
+}
+
 int main(void) {
     ctx = gf_ctx_new(NULL);
+    test_sklearn_auto();
+    test_rows_layout();
     test_names_and_labels();
     test_numeric_labels();
     test_syntax();

@@ -233,6 +233,106 @@ static void test_images(void) {
     gf_ctx_clear_error(ctx);
 }
 
+/* Evaluation's cuts: every example to val and test, and all the parts together. */
+static void test_eval_parts(void) {
+    char spec[1300];
+    snprintf(spec, sizeof spec, "csv:%s", table);
+    gf_ds_open_params p = gf_ds_open_default_params();
+    p.test_fraction = 1;
+    refused(spec, &p, "out of range"); /* a training run needs its part */
+    p.allow_empty_train = true;
+    gf_ds_parts d;
+    CHECK(gf_ds_open(ctx, spec, &p, &d) == GF_OK);
+    CHECK(d.train == NULL && d.val == NULL && gf_ds_count(d.test) == 150);
+    CHECK(d.n_classes == 3 && d.shape[0] == 4 && d.norm_channels == 0 && d.eval_tf == NULL);
+    gf_ds *all = gf_ds_parts_all(ctx, &d);
+    CHECK(all && gf_ds_count(all) == 150);
+    gf_ds_free(all);
+    gf_ds_parts_free(&d);
+    p.test_fraction = 0.5;
+    p.val_fraction = 0.5;
+    CHECK(gf_ds_open(ctx, spec, &p, &d) == GF_OK);
+    CHECK(d.train == NULL && gf_ds_count(d.val) == 75 && gf_ds_count(d.test) == 75);
+    gf_ds_parts_free(&d);
+    p.val_fraction = 0.6;
+    refused(spec, &p, "leave nothing to train on");
+    /* all parts of an ordinary split: the examples of each, in order, with their labels */
+    CHECK(gf_ds_open(ctx, spec, NULL, &d) == GF_OK);
+    all = gf_ds_parts_all(ctx, &d);
+    CHECK(all && gf_ds_count(all) == 150 && gf_ds_n_classes(all) == 3);
+    CHECK(all && strcmp(gf_ds_class_name(all, 1), "versicolor") == 0);
+    int64_t idx[3] = {0, 119, 120};
+    float x[12], a[4], b[4];
+    int64_t y[3], ya, yb;
+    CHECK(all && gf_ds_read(all, idx, 3, x, y, NULL, 0) == GF_OK);
+    int64_t i0 = 0, i119 = 119;
+    CHECK(gf_ds_read(d.train, &i0, 1, a, &ya, NULL, 0) == GF_OK && ya == y[0] && a[3] == x[3]);
+    CHECK(gf_ds_read(d.train, &i119, 1, a, &ya, NULL, 0) == GF_OK && ya == y[1] && a[0] == x[4]);
+    CHECK(gf_ds_read(d.test, &i0, 1, b, &yb, NULL, 0) == GF_OK && yb == y[2] && b[2] == x[10]);
+    CHECK(all && gf_ds_label(all, 120) == gf_ds_label(d.test, 0));
+    int64_t out_of_range = 150;
+    CHECK(all && gf_ds_read(all, &out_of_range, 1, x, y, NULL, 0) != GF_OK);
+    gf_ds_free(all);
+    gf_ds_parts empty;
+    memset(&empty, 0, sizeof empty);
+    EXPECT_ERR(ctx, gf_ds_parts_all(ctx, &empty), GF_ERR_INVALID, "no parts");
+    gf_ctx_clear_error(ctx);
+    gf_ds_parts_free(&d);
+}
+
+/* csv: options: scikit-learn's layout found (and said), a delimiter and skipped lines. */
+static void test_csv_layout(void) {
+    char path[200], spec[300];
+    snprintf(path, sizeof path, "%s/sk.csv", work);
+    FILE *f = fopen(path, "w");
+    if (!f) return;
+    fputs("# two lines\n# before the table\n6;2;no;yes\n", f);
+    for (int i = 0; i < 6; i++) fprintf(f, "%d;%d;%d\n", i, 10 - i, i % 2);
+    fclose(f);
+    snprintf(spec, sizeof spec, "csv:%s", path);
+    gf_ds_open_params p = gf_ds_open_default_params();
+    CHECK(p.csv_header == GF_CSV_HEADER_AUTO);
+    p.csv_skip_lines = 2;
+    p.csv_delimiter = ';';
+    p.test_fraction = 0.5;
+    gf_ds_parts d;
+    CHECK(gf_ds_open(ctx, spec, &p, &d) == GF_OK);
+    CHECK(d.csv.header == GF_CSV_SKLEARN_HEADER && d.csv.n_columns == 3);
+    CHECK(d.n_classes == 2 && strcmp(d.class_names[1], "yes") == 0 && d.shape[0] == 2);
+    CHECK(gf_ds_count(d.train) == 3 && gf_ds_count(d.test) == 3);
+    gf_ds_parts_free(&d);
+    p.csv_header = GF_CSV_HEADER; /* the count line as column names: 4 of them, rows of 3 */
+    EXPECT_ERR(ctx, gf_ds_open(ctx, spec, &p, &d) == GF_OK ? &d : NULL, GF_ERR_FORMAT,
+               "sk.csv:4: 3 fields, expected 4 (as in the header on line 3)");
+    gf_ctx_clear_error(ctx);
+    p = gf_ds_open_default_params();
+    p.csv_delimiter = ';';
+    refused("fashion-mnist", &p, "csv_header, csv_skip_lines and csv_delimiter apply to csv: data");
+    p = gf_ds_open_default_params();
+    p.csv_delimiter = '"';
+    refused(spec, &p, "out of range");
+    p = gf_ds_open_default_params();
+    p.image_height = 4;
+    p.image_width = 2;
+    refused(spec, &p, "image_height and image_width apply to images: data");
+    gf_ctx_clear_error(ctx);
+}
+
+/* Images cut to a height and width (how a model of samples [C, h, w] reads a file). */
+static void test_image_crop(void) {
+    char spec[300];
+    snprintf(spec, sizeof spec, "images:%s/flat", work);
+    gf_ds_open_params p = gf_ds_open_default_params();
+    p.image_height = 2;
+    p.image_width = 3;
+    gf_ds_parts d;
+    CHECK(gf_ds_open(ctx, spec, &p, &d) == GF_OK);
+    CHECK(d.shape[1] == 2 && d.shape[2] == 3 && d.image_h == 2 && d.image_w == 3);
+    gf_ds_parts_free(&d);
+    p.image_width = 0;
+    refused(spec, &p, "image_height and image_width both or neither");
+}
+
 int main(void) {
     const char *src = getenv("GRAFT_SOURCE_DIR");
     snprintf(table, sizeof table, "%s/tests/fixtures/bundle/table.csv", src ? src : ".");
@@ -245,6 +345,9 @@ int main(void) {
     test_check();
     test_csv();
     test_images();
+    test_eval_parts();
+    test_csv_layout();
+    test_image_crop();
     CHECK(gf_ctx_status(ctx) == GF_OK);
     gf_ctx_free(ctx);
     test_rm_tree(work);

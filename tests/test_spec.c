@@ -172,6 +172,60 @@ static void test_errors(gf_ctx *ctx) {
     CHECK(gf_spec_layer_types()[0] != NULL);
 }
 
+/* "input": "data" and "out": "classes": one spec for any data, resolved to numbers for the
+ * file that stores it; a replaced head's size set by path. */
+static void test_from_data(gf_ctx *ctx) {
+    const char *net =
+        "{\"type\": \"container\", \"input\": \"data\", \"children\": {"
+        " \"features\": {\"type\": \"sequential\", \"children\": ["
+        "   {\"type\": \"conv2d\", \"out\": 4, \"kernel\": 3, \"padding\": 1}]},"
+        " \"head\": {\"type\": \"sequential\", \"children\": ["
+        "   {\"type\": \"flatten\"}, {\"type\": \"linear\", \"out_features\": \"classes\"}]}}}";
+    gf_spec_params p = gf_spec_default_params();
+    p.in_ndim = 3;
+    p.in_shape[0] = 3;
+    p.in_shape[1] = p.in_shape[2] = 8;
+    p.n_classes = 5;
+    gf_spec_summary *sum = NULL;
+    gf_module *m = gf_spec_parse(ctx, net, strlen(net), &p, &sum);
+    CHECK(m && sum && sum->input_from_data && sum->uses_classes);
+    CHECK(sum && sum->out_ndim == 1 && sum->out_shape[0] == 5 && sum->in_shape[0] == 3);
+    const gf_tensor *w = m ? gf_module_tensor(ctx, m, "head.1.weight") : NULL;
+    CHECK(w && w->shape[0] == 5 && w->shape[1] == 4 * 8 * 8);
+    gf_module_free(m);
+    gf_spec_summary_free(sum);
+    char *text = gf_spec_resolve(ctx, net, strlen(net), &p);
+    CHECK(text && strstr(text, "\"input\":[3,8,8]") && strstr(text, "\"out_features\":5") &&
+          !strstr(text, "classes") && !strstr(text, "data"));
+    /* the resolved text builds the same model on its own */
+    m = text ? gf_spec_parse(ctx, text, strlen(text), NULL, &sum) : NULL;
+    CHECK(m && sum && !sum->input_from_data && !sum->uses_classes && sum->out_shape[0] == 5);
+    gf_module_free(m);
+    gf_spec_summary_free(sum);
+    char *head = text ? gf_spec_set_out(ctx, text, strlen(text), "head.1", 7) : NULL;
+    CHECK(head && strstr(head, "\"out_features\":7") && strstr(head, "\"input\":[3,8,8]"));
+    free(head);
+    EXPECT_ERR(ctx, gf_spec_set_out(ctx, text ? text : "{}", text ? strlen(text) : 2, "head.5", 2),
+               GF_ERR_INVALID, "no layer with an \"out\" at head.5");
+    EXPECT_ERR(ctx, gf_spec_set_out(ctx, text ? text : "{}", text ? strlen(text) : 2, "features", 2),
+               GF_ERR_INVALID, "at features");
+    free(text);
+    /* without the data: no shapes, and "classes" is an error naming the layer */
+    int64_t img[3] = {3, 8, 8};
+    EXPECT_ERR(ctx, parse(ctx, net, 3, img, NULL), GF_ERR_INVALID, "at head.1 (linear)",
+               "\"classes\", the class count of the data, which is not known here");
+    EXPECT_ERR(ctx, parse(ctx, "{\"type\": \"linear\", \"in\": 4, \"out\": \"klasses\"}", 0, NULL,
+                          NULL),
+               GF_ERR_INVALID, "\"out\" must be a whole number or \"classes\", not \"klasses\"");
+    EXPECT_ERR(ctx, parse(ctx, "{\"type\": \"relu\", \"input\": \"dta\"}", 0, NULL, NULL),
+               GF_ERR_INVALID, "or \"data\"");
+    sum = NULL;
+    m = parse(ctx, "{\"type\": \"relu\", \"input\": \"data\"}", 0, NULL, &sum);
+    CHECK(m && sum && sum->in_ndim == 0 && sum->input_from_data);
+    gf_module_free(m);
+    gf_spec_summary_free(sum);
+}
+
 int main(void) {
     gf_ctx_params cp = gf_ctx_default_params();
     cp.n_threads = 1;
@@ -179,6 +233,7 @@ int main(void) {
     test_matches_zoo(ctx);
     test_sequential(ctx);
     test_errors(ctx);
+    test_from_data(ctx);
     gf_ctx_free(ctx);
     return test_finish("test_spec");
 }

@@ -12,13 +12,15 @@
  * The metadata keys (docs/CLI.md, "Weight files"):
  *   graft.model      a zoo name, or "spec"          graft.spec       the model spec, minified JSON
  *   graft.hidden     mlp widths, [256,128]          graft.input      the sample shape, [1,28,28]
- *   graft.classes    class names in label order     graft.features   a table's column names
+ *   graft.classes    class names in label order     graft.features   a table's feature columns
+ *   graft.columns    every column of the training table, in file order (with the label's)
  *   graft.normalize  {"mean": [...], "std": [...]}  graft.image      {"channels","height","width"}
  *   graft.data, graft.command, graft.version        provenance
  *   graft.base, graft.base_map, graft.base_sha256   a delta (gf_tl_delta_save) and its base */
 #ifndef GRAFT_BUNDLE_H
 #define GRAFT_BUNDLE_H
 
+#include "graft/csv.h"
 #include "graft/dataspec.h"
 #include "graft/nn.h"
 #include "graft/safetensors.h"
@@ -40,6 +42,9 @@ typedef struct gf_bundle_info {
     char **class_names;
     int n_features;              /* graft.features */
     char **feature_names;
+    int n_columns;               /* graft.columns: the training table's columns in file order,
+                                  * the label's included (how to read rows that still hold it) */
+    char **column_names;
     int norm_channels;           /* graft.normalize: per channel (shape[0]) of the input */
     float *norm_mean, *norm_std;
     int image_channels, image_h, image_w; /* graft.image: how an image file is read */
@@ -89,12 +94,15 @@ typedef struct gf_bundle {
 
 /* Builds the untrained classifier info describes — the zoo model info->model (the mlp with
  * info->hidden) or the spec info->spec, with opts->model / ->hidden in their place — for
- * samples of shape info->in_shape. n_classes > 0: a zoo model gets that many outputs and a
- * spec must give that many; <= 0: the zoo's 10, or whatever the spec gives. rng (NULL: the
- * context RNG) draws the initial weights. The bundle keeps a copy of info with the model as
- * built. Errors: no model named, no sample shape, a zoo convolution net on samples that are
- * not [C, H, W] ("model cnn-small needs images ..."), the spec's own errors (naming the layer),
- * a spec that does not end in [classes]. Returns a new bundle (gf_bundle_free) or NULL. */
+ * samples of shape info->in_shape (a spec without it: the spec's "input"). n_classes > 0: a
+ * zoo model gets that many outputs and a spec must give that many (and its "out": "classes"
+ * means that many); <= 0: the zoo's 10, or whatever the spec gives ("classes": info's class
+ * count). rng (NULL: the context RNG) draws the initial weights. The bundle keeps a copy of
+ * info with the model as built: a spec's text resolved ("input" and "classes" as numbers,
+ * gf_spec_resolve) and the sample shape it gave. Errors: no model named, no sample shape, a
+ * zoo convolution net on samples that are not [C, H, W] ("model cnn-small needs images ..."),
+ * the spec's own errors (naming the layer), a spec that does not end in [classes]. Returns a
+ * new bundle (gf_bundle_free) or NULL. */
 gf_bundle *gf_bundle_build(gf_ctx *ctx, const gf_bundle_info *info, int n_classes,
                            const gf_bundle_opts *opts, gf_rng *rng);
 /* A fresh classifier for data: opts->model (NULL: "mlp") for data's sample shape and classes,
@@ -114,7 +122,9 @@ gf_status gf_bundle_load_weights(gf_ctx *ctx, gf_bundle *b, const char *path, co
 gf_bundle *gf_bundle_load(gf_ctx *ctx, const char *path, const gf_bundle_opts *opts);
 
 /* Writes b->model's state_dict with b->info as graft.* metadata (and graft.version), then
- * n_extra more key/value pairs (extra[2i], extra[2i + 1]), atomically. */
+ * n_extra more key/value pairs (extra[2i], extra[2i + 1]), atomically. A spec model's stored
+ * spec gets the head's output size of the model as it stands (a head replaced since the build,
+ * gf_tl_replace_head, is described as saved). */
 gf_status gf_bundle_save(gf_ctx *ctx, const gf_bundle *b, const char *path,
                          const char *const *extra, int n_extra);
 /* The same as a delta against base (gf_tl_delta_save: the tensors that differ from base, read
@@ -140,11 +150,17 @@ bool gf_bundle_is_image_file(const char *path);
  * Returns a new persistent tensor [1, C, H, W] (gf_tensor_free), or NULL with an error (a model
  * that does not take images names its sample shape; the decoder's errors name the file). */
 gf_tensor *gf_bundle_read_image(gf_ctx *ctx, const gf_bundle *b, const char *path);
-/* The feature rows of a CSV file as the model's inputs (gf_csv_load_rows with the recorded
- * column names: a header selects and orders the columns by name), normalised: a new persistent
- * tensor [n, F]. lines (may be NULL) receives a malloc'd array of each row's line number. */
+/* The feature rows of a CSV file as the model's inputs (gf_csv_load_rows_with the recorded
+ * feature and column names: a header selects and orders the columns by name; rows without one
+ * hold the features, or every column of the training table, whose feature columns are taken;
+ * sklearn's first line is skipped), normalised: a new persistent tensor [n, F]. lines (may be
+ * NULL) receives a malloc'd array of each row's line number. */
 gf_tensor *gf_bundle_read_csv(gf_ctx *ctx, const gf_bundle *b, const char *path,
                               int64_t **lines);
+/* The same with how the file is laid out (params: header, skip_lines, delimiter; NULL: the
+ * defaults; its names and columns are ignored: the bundle's are used). */
+gf_tensor *gf_bundle_read_csv_with(gf_ctx *ctx, const gf_bundle *b, const char *path,
+                                   const gf_csv_rows_params *params, int64_t **lines);
 /* gf_bundle_read_image for an image file (gf_bundle_is_image_file), else
  * gf_bundle_read_csv; for an image *lines is set to NULL. */
 gf_tensor *gf_bundle_read(gf_ctx *ctx, const gf_bundle *b, const char *path, int64_t **lines);

@@ -18,6 +18,11 @@ typedef enum gf_csv_header {
      * against the data, the class names name the integer labels 0..k-1, and a label outside
      * 0..k-1 is an error. Columns are named "0", "1", ... */
     GF_CSV_SKLEARN_HEADER,
+    /* Either of the two above, read from the file: sklearn's layout when the first line (after
+     * skip_lines) holds two whole numbers n_samples >= 0 and n_features >= 1 followed by at
+     * least one name that is not a number, and the next line holds n_features + 1 fields;
+     * otherwise GF_CSV_HEADER (gf_csv_detect_header). */
+    GF_CSV_HEADER_AUTO,
 } gf_csv_header;
 
 typedef enum gf_csv_target {
@@ -59,6 +64,29 @@ gf_ds *gf_csv_load(gf_ctx *ctx, const char *path, const gf_csv_params *params);
 gf_ds *gf_csv_parse(gf_ctx *ctx, const char *text, size_t len, const char *name,
                     const gf_csv_params *params);
 
+/* The layout of a table as the reader took it, for whoever must read more rows of it later
+ * (a trained model's inputs). Owned by the struct (gf_csv_info_free). */
+typedef struct gf_csv_info {
+    gf_csv_header header;  /* the header kind read (GF_CSV_HEADER_AUTO resolved) */
+    int64_t n_columns;     /* fields per row */
+    char **column_names;   /* n_columns names: the header's, else "0", "1", ... */
+    int64_t label_column;  /* 0-based */
+} gf_csv_info;
+
+/* gf_csv_load / gf_csv_parse that also fill *info (zeroed first; may be NULL). */
+gf_ds *gf_csv_load_info(gf_ctx *ctx, const char *path, const gf_csv_params *params,
+                        gf_csv_info *info);
+gf_ds *gf_csv_parse_info(gf_ctx *ctx, const char *text, size_t len, const char *name,
+                         const gf_csv_params *params, gf_csv_info *info);
+void gf_csv_info_free(gf_csv_info *info);
+
+/* What GF_CSV_HEADER_AUTO finds in text (skip_lines and delimiter of params, NULL: the
+ * defaults): GF_CSV_SKLEARN_HEADER or GF_CSV_HEADER. Reads at most the first two records. */
+gf_csv_header gf_csv_sniff_header(const char *text, size_t len, const gf_csv_params *params);
+/* The same for a file (plain or gzip): GF_OK with *out set, or an error naming the file. */
+gf_status gf_csv_detect_header(gf_ctx *ctx, const char *path, const gf_csv_params *params,
+                               gf_csv_header *out);
+
 /* ---- rows of features without a label (the inputs a trained model is asked about) ---------- */
 
 typedef struct gf_csv_rows {
@@ -83,6 +111,38 @@ gf_status gf_csv_load_rows(gf_ctx *ctx, const char *path, int64_t n_features,
 gf_status gf_csv_parse_rows(gf_ctx *ctx, const char *text, size_t len, const char *name,
                             int64_t n_features, const char *const *names, gf_csv_rows *out);
 void gf_csv_rows_free(gf_csv_rows *rows);
+
+/* How gf_csv_load_rows_with finds the features of a row. */
+typedef struct gf_csv_rows_params {
+    /* GF_CSV_HEADER_AUTO (default): sklearn's first line (as GF_CSV_HEADER_AUTO reads it) is
+     * skipped; otherwise the first record is a header when it holds every one of names, or
+     * when it is not a data row (a data row: all numbers, or n_columns fields whose feature
+     * positions are numbers). GF_CSV_HEADER: the first record is a header; GF_CSV_NO_HEADER:
+     * it is data; GF_CSV_SKLEARN_HEADER: it is sklearn's line, skipped. */
+    gf_csv_header header;
+    int skip_lines;                  /* lines skipped first (default 0) */
+    char delimiter;                  /* default ',' */
+    const char *const *names;        /* n_features feature names, or NULL */
+    /* The table the features were taken from (may be 0 / NULL): its column count and names.
+     * A row without a header that holds n_columns fields gives the columns of names (looked up
+     * in column_names), so rows that still hold the label (or other columns) read as the
+     * training table did; messages name the columns by these names. */
+    int64_t n_columns;
+    const char *const *column_names;
+} gf_csv_rows_params;
+
+gf_csv_rows_params gf_csv_rows_default_params(void);
+
+/* Reads feature rows as gf_csv_load_rows does, the header and column layout as params say
+ * (NULL: the defaults, which with no names read as gf_csv_load_rows without names). With a
+ * header and names the columns are taken by name wherever they stand and the rest ignored;
+ * without a header a row must hold n_features values, or (with the table's layout) n_columns
+ * fields. Errors name the file, the line and the column (number and name). */
+gf_status gf_csv_load_rows_with(gf_ctx *ctx, const char *path, int64_t n_features,
+                                const gf_csv_rows_params *params, gf_csv_rows *out);
+gf_status gf_csv_parse_rows_with(gf_ctx *ctx, const char *text, size_t len, const char *name,
+                                 int64_t n_features, const gf_csv_rows_params *params,
+                                 gf_csv_rows *out);
 
 #ifdef __cplusplus
 }

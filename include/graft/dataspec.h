@@ -7,6 +7,7 @@
 #ifndef GRAFT_DATASPEC_H
 #define GRAFT_DATASPEC_H
 
+#include "graft/csv.h"
 #include "graft/images.h"
 #include "graft/transforms.h"
 
@@ -36,18 +37,30 @@ typedef struct gf_ds_open_params {
     const char *augment;      /* training-time augmentation of images, comma-separated: crop
                                * (random crop, padding H/8), flip (horizontal), affine, erase
                                * (random erasing, after normalising); NULL: none */
+    /* Evaluation only: the split may give every example to val and test (val_fraction +
+     * test_fraction up to 1, test_fraction up to 1), leaving no training part; the
+     * normalisation statistics (of the training part) are then not computed. */
+    bool allow_empty_train;
     /* csv: only */
     const char *label_column; /* gf_csv_params.label (NULL: the last column) */
     const char *features;     /* gf_csv_params.features (NULL: every other column) */
+    gf_csv_header csv_header; /* default GF_CSV_HEADER_AUTO: sklearn's layout when the file
+                               * reads as it (the parts say which was found), else a header */
+    int csv_skip_lines;       /* gf_csv_params.skip_lines (default 0) */
+    char csv_delimiter;       /* gf_csv_params.delimiter (0: ',') */
     /* images: only */
     int image_size;           /* > 0: resize the shorter side to this and centre-crop a square */
+    int image_height, image_width; /* > 0 both (image_size 0): resize the shorter side to the
+                               * smaller of the two and centre-crop height x width: how
+                               * gf_bundle_read_image reads a file for samples [C, h, w] */
     bool grayscale;           /* one channel instead of RGB */
     int64_t max_image_pixels; /* 0: GF_IMAGES_MAX_PIXELS */
     bool follow_links;        /* gf_images_params.follow_links */
 } gf_ds_open_params;
 
 /* Defaults: all classes, val 0, test 0.2, no per-class choice or limit, seed 0, normalize
- * auto, no augmentation, the CSV's last column as label, images kept at their size in RGB. */
+ * auto, no augmentation, the CSV's last column as label and its header found (sklearn's layout
+ * or a header line), images kept at their size in RGB. */
 gf_ds_open_params gf_ds_open_default_params(void);
 
 /* What gf_ds_open made. Everything is owned by the parts (gf_ds_parts_free). */
@@ -63,6 +76,8 @@ typedef struct gf_ds_parts {
     int n_classes;
     char **class_names;          /* n_classes names ("0", "1", ... when the source has none) */
     char **feature_names;        /* csv: shape[0] column names; else NULL */
+    gf_csv_info csv;             /* csv: the table's layout as read (header kind, every column's
+                                  * name, the label's column); else zeroed */
     int norm_channels;           /* normalisation (per channel of shape[0]); 0: none */
     float *norm_mean, *norm_std;
     gf_tf *train_tf;             /* augmentation and normalisation for training, or NULL */
@@ -84,6 +99,10 @@ const char *gf_ds_spec_kind(const char *spec);
  * in range that leave examples to train on. GF_ERR_INVALID with a message naming the spec;
  * GF_OK. gf_ds_open runs it first. */
 gf_status gf_ds_check_spec(gf_ctx *ctx, const char *spec, const gf_ds_open_params *params);
+
+/* The examples of the parts one after another (train, val, test; those that exist): a new
+ * dataset (gf_ds_free), or NULL with a context error. */
+gf_ds *gf_ds_parts_all(gf_ctx *ctx, const gf_ds_parts *parts);
 
 /* Opens the data a spec names (params NULL: the defaults) and cuts it, in this order: the
  * source (its own test set, and val/ of an image folder, when it has them), classes, the split

@@ -70,6 +70,14 @@ gf_ds *gf_images_load_folder(gf_ctx *ctx, const char *root, const gf_images_para
 gf_ds *gf_images_load_folder_report(gf_ctx *ctx, const char *root, const gf_images_params *params,
                                     gf_images_report *report);
 
+/* The image files under root, subfolders included, as the image-folder reader walks a class
+ * folder: folders sorted by path, each folder's files by name, the same extensions, each file
+ * (device and inode) once, symbolic links as gf_images_load_folder treats them (follow_links).
+ * *paths gets n malloc'd paths (free each, then the array); *report (may be NULL) what the walk
+ * skipped. GF_OK (also for a folder without images: n 0), or an error naming root. */
+gf_status gf_images_list(gf_ctx *ctx, const char *root, bool follow_links, char ***paths,
+                         int64_t *n, gf_images_report *report);
+
 /* Path of example i of an image-folder dataset (borrowed), or NULL (other kinds of dataset,
  * out of range, or a view: ask its base). */
 const char *gf_images_path(const gf_ds *ds, int64_t i);

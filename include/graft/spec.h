@@ -36,7 +36,10 @@ extern "C" {
  * num_features for "features", normalized_shape for "shape", output_size for "output".
  * "in" / "features" may be left out when the input shape is known: they are then taken from
  * the shape reaching the layer (as torch.nn.LazyLinear does). The root object may also hold
- * "input": the sample shape without the batch dimension, e.g. [1, 28, 28].
+ * "input": the sample shape without the batch dimension, e.g. [1, 28, 28], or "data" (the
+ * same as leaving it out: the shape of the data the model is built for, gf_spec_params).
+ * "out" (linear, conv1d, conv2d, basicblock) may be "classes": the class count of that data
+ * (gf_spec_params.n_classes), so one spec fits any classification data.
  * Unknown keys, unknown types, wrong value kinds and duplicate keys are errors that name the
  * layer's path and the key.
  * Limits (ctx's gf_limits), checked before anything is allocated: the text against json-nodes
@@ -53,6 +56,8 @@ typedef struct gf_spec_params {
     int in_ndim;
     int64_t in_shape[GF_MAX_DIMS];
     gf_rng *rng;            /* draws the initial weights; NULL: the context RNG */
+    int64_t n_classes;      /* what "out": "classes" stands for; 0: not known (such a layer is
+                             * then an error naming it) */
 } gf_spec_params;
 
 gf_spec_params gf_spec_default_params(void);
@@ -74,6 +79,8 @@ typedef struct gf_spec_summary {
     int64_t out_shape[GF_MAX_DIMS];
     int n_layers;
     gf_spec_layer *layers;
+    bool input_from_data;            /* "input" is "data" */
+    bool uses_classes;               /* some "out" is "classes" */
 } gf_spec_summary;
 
 void gf_spec_summary_free(gf_spec_summary *s);
@@ -91,6 +98,16 @@ gf_module *gf_spec_parse(gf_ctx *ctx, const char *text, size_t len, const gf_spe
 /* The same from a file (p->label NULL: the path names it). */
 gf_module *gf_spec_load(gf_ctx *ctx, const char *path, const gf_spec_params *p,
                         gf_spec_summary **summary);
+
+/* The spec text as built with p: minified, its "input" set to p's input shape (when p gives
+ * one) and every "out": "classes" replaced by p->n_classes, so the text describes the model
+ * on its own (what a weights file stores). Returns a new string (free with free()), or NULL
+ * with a ctx error (invalid JSON, "classes" with no class count). */
+char *gf_spec_resolve(gf_ctx *ctx, const char *text, size_t len, const gf_spec_params *p);
+/* The spec text (minified) with the "out" of the layer at module path (dotted, as in
+ * state_dict names: "fc", "classifier.4") set to out: the spec of the model after its head
+ * was replaced. NULL with a ctx error when path names no layer of the spec. */
+char *gf_spec_set_out(gf_ctx *ctx, const char *text, size_t len, const char *path, int64_t out);
 
 /* The layer type names understood, NULL-terminated (lowercase, as listed above). */
 const char *const *gf_spec_layer_types(void);

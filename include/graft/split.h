@@ -20,6 +20,8 @@ typedef struct gf_split_params {
                         * them to val */
     bool stratify; /* keep the class proportions in every part (classification only) */
     uint64_t seed; /* the shuffle's seed */
+    bool allow_empty_train; /* val and test may take every example (fractions up to 1, their
+                             * sum up to 1): for data cut to be evaluated, not trained on */
 } gf_split_params;
 
 /* Defaults: val 0, test 0.2, shuffle, not stratified, seed 0. */
@@ -33,6 +35,12 @@ gf_split_params gf_split_default_params(void);
  * stratified split of a regression dataset) with every output NULL. */
 gf_status gf_split_dataset(gf_ctx *ctx, gf_ds *ds, const gf_split_params *params, gf_ds **train,
                            gf_ds **val, gf_ds **test);
+
+/* The examples of parts[0..n) one after another (NULL entries skipped): every part must have
+ * one sample shape and one class count (the first part's class names are kept). Returns a new
+ * dataset (free with gf_ds_free; it holds a reference to each part) or NULL with a context
+ * error naming the part that does not fit. */
+gf_ds *gf_split_concat(gf_ctx *ctx, gf_ds *const *parts, int n);
 
 /* A view of examples idx[0..n) of ds (in that order; repeats allowed), same classes. Returns
  * a new dataset (free with gf_ds_free) or NULL with a context error naming a bad index. */

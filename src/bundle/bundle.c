@@ -77,16 +77,6 @@ static gf_status build_zoo(gf_ctx *ctx, gf_bundle *b, int n_classes, const int *
     return GF_OK;
 }
 
-/* A spec text minified through cJSON, so the metadata holds it on one line. */
-static char *minify(const char *text) {
-    cJSON *j = cJSON_Parse(text);
-    char *s = j ? cJSON_PrintUnformatted(j) : NULL;
-    cJSON_Delete(j);
-    char *r = gf_bundle_strdup(s);
-    cJSON_free(s);
-    return r;
-}
-
 static gf_status build_spec(gf_ctx *ctx, gf_bundle *b, const char *text, const char *label,
                             int n_classes, gf_rng *rng) {
     gf_bundle_info *m = &b->info;
@@ -95,12 +85,24 @@ static gf_status build_spec(gf_ctx *ctx, gf_bundle *b, const char *text, const c
     sp.in_ndim = m->in_ndim;
     for (int i = 0; i < m->in_ndim; i++) sp.in_shape[i] = m->in_shape[i];
     sp.rng = rng;
+    sp.n_classes = n_classes > 0 ? n_classes : m->n_classes;
     gf_spec_summary *sum = NULL;
     if (!(b->model = gf_spec_parse(ctx, text, strlen(text), &sp, &sum))) return gf_ctx_status(ctx);
     gf_status st = GF_OK;
-    char *min = minify(text);
-    if (!min) {
-        st = gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", label);
+    if (m->in_ndim == 0 && sum->in_ndim > 0) { /* no sample shape recorded: the spec's "input" */
+        m->in_ndim = sum->in_ndim;
+        memcpy(m->in_shape, sum->in_shape, sizeof(int64_t) * (size_t)sum->in_ndim);
+    }
+    sp.in_ndim = m->in_ndim;
+    for (int i = 0; i < m->in_ndim; i++) sp.in_shape[i] = m->in_shape[i];
+    /* the text stored with the weights says what was built: no "data", no "classes" */
+    char *min = m->in_ndim ? gf_spec_resolve(ctx, text, strlen(text), &sp) : NULL;
+    if (m->in_ndim == 0) {
+        st = gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: the model's sample shape is not known: "
+                              "the weights record none (graft.input) and the spec has no "
+                              "\"input\" such as [3, 32, 32]", label);
+    } else if (!min) {
+        st = gf_ctx_prefix_error(ctx, "%s: ", label);
     } else if (sum->out_ndim != 1) {
         char sh[64];
         gf_dims_str(sum->out_ndim, sum->out_shape, sh, sizeof sh);
@@ -135,7 +137,7 @@ static gf_status build_model(gf_ctx *ctx, gf_bundle *b, const char *model, bool 
     if (!model)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID, "bundle: no model is named (graft.model; "
                                 "gf_bundle_opts.model)");
-    if (m->in_ndim < 1)
+    if (m->in_ndim < 1 && is_zoo(model)) /* a spec may give its own ("input") */
         return gf_ctx_set_error(ctx, GF_ERR_INVALID, "bundle: the model's sample shape is not "
                                 "known (graft.input)");
     if (is_zoo(model)) {
@@ -286,12 +288,33 @@ gf_bundle *gf_bundle_load(gf_ctx *ctx, const char *path, const gf_bundle_opts *o
     return b;
 }
 
+/* b's description as saved: a spec model's spec with the head's output size the model has now
+ * (a head replaced after the build would otherwise be stored at its old size, and the file
+ * could not be loaded). *spec (malloc'd or NULL) is what info->spec points to. */
+static gf_status info_as_saved(gf_ctx *ctx, const gf_bundle *b, gf_bundle_info *info,
+                               char **spec) {
+    *info = b->info; /* shallow: only the spec differs */
+    *spec = NULL;
+    if (!b->info.spec || !b->head[0]) return GF_OK;
+    char w[160];
+    snprintf(w, sizeof w, "%s.weight", b->head);
+    const gf_tensor *t = gf_module_tensor(NULL, b->model, w);
+    if (!t || t->ndim != 2) return GF_OK; /* no Linear weight there: nothing to describe */
+    *spec = gf_spec_set_out(ctx, b->info.spec, strlen(b->info.spec), b->head, t->shape[0]);
+    if (!*spec) return gf_ctx_prefix_error(ctx, "bundle: describing the head %s: ", b->head);
+    info->spec = *spec;
+    return GF_OK;
+}
+
 gf_status gf_bundle_save(gf_ctx *ctx, const gf_bundle *b, const char *path,
                          const char *const *extra, int n_extra) {
     if (!b || !b->model) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_bundle_save: no model");
-    char **kv = NULL;
+    char **kv = NULL, *spec = NULL;
     int n = 0;
-    gf_status st = gf_bundle_meta_pairs(ctx, &b->info, extra, n_extra, &kv, &n);
+    gf_bundle_info info;
+    gf_status st = info_as_saved(ctx, b, &info, &spec);
+    if (st == GF_OK) st = gf_bundle_meta_pairs(ctx, &info, extra, n_extra, &kv, &n);
+    free(spec);
     if (st == GF_OK) st = gf_weights_save(ctx, b->model, path, (const char *const *)kv, n);
     gf_bundle_meta_free(kv, n);
     return st;
@@ -308,9 +331,12 @@ gf_status gf_bundle_save_delta(gf_ctx *ctx, const gf_bundle *b, const char *base
     gf_state_list *sl = f ? gf_state_list_from_file(ctx, f, NULL) : NULL;
     gf_st_close(f);
     if (!sl) return gf_ctx_status(ctx);
-    char **kv = NULL;
+    char **kv = NULL, *spec = NULL;
     int n = 0;
-    st = gf_bundle_meta_pairs(ctx, &b->info, extra, n_extra, &kv, &n);
+    gf_bundle_info info;
+    st = info_as_saved(ctx, b, &info, &spec);
+    if (st == GF_OK) st = gf_bundle_meta_pairs(ctx, &info, extra, n_extra, &kv, &n);
+    free(spec);
     for (int i = 0; st == GF_OK && i < n; i++) st = gf_state_list_set_meta(ctx, sl, kv[2 * i], kv[2 * i + 1]);
     gf_bundle_meta_free(kv, n);
     gf_st_writer *w = st == GF_OK ? gf_st_writer_new(ctx) : NULL;
@@ -412,9 +438,14 @@ gf_tensor *gf_bundle_read_image(gf_ctx *ctx, const gf_bundle *b, const char *pat
 
 gf_tensor *gf_bundle_read_csv(gf_ctx *ctx, const gf_bundle *b, const char *path,
                               int64_t **lines) {
+    return gf_bundle_read_csv_with(ctx, b, path, NULL, lines);
+}
+
+gf_tensor *gf_bundle_read_csv_with(gf_ctx *ctx, const gf_bundle *b, const char *path,
+                                   const gf_csv_rows_params *params, int64_t **lines) {
     if (lines) *lines = NULL;
     if (!b || !path) {
-        gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_bundle_read_csv: no bundle or path");
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_bundle_read_csv_with: no bundle or path");
         return NULL;
     }
     const gf_bundle_info *m = &b->info;
@@ -427,10 +458,16 @@ gf_tensor *gf_bundle_read_csv(gf_ctx *ctx, const gf_bundle *b, const char *path,
         return NULL;
     }
     const int64_t F = m->in_shape[0];
-    const char *const *names =
-        m->feature_names && m->n_features == F ? (const char *const *)m->feature_names : NULL;
+    gf_csv_rows_params rp = params ? *params : gf_csv_rows_default_params();
+    rp.n_columns = 0;
+    rp.column_names = NULL;
+    rp.names = m->feature_names && m->n_features == F ? (const char *const *)m->feature_names : NULL;
+    if (rp.names && m->column_names) {
+        rp.n_columns = m->n_columns;
+        rp.column_names = (const char *const *)m->column_names;
+    }
     gf_csv_rows rows;
-    if (gf_csv_load_rows(ctx, path, F, names, &rows) != GF_OK) return NULL;
+    if (gf_csv_load_rows_with(ctx, path, F, &rp, &rows) != GF_OK) return NULL;
     const int64_t shape[2] = {rows.n, F};
     gf_tensor *x = gf_tensor_from_data(ctx, GF_F32, 2, shape, rows.x);
     if (x && normalize(ctx, m, gf_f32(x), rows.n) != GF_OK) {

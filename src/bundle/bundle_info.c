@@ -31,6 +31,7 @@ void gf_bundle_info_free(gf_bundle_info *info) {
     free(info->spec);
     free_names(info->class_names, info->n_classes);
     free_names(info->feature_names, info->n_features);
+    free_names(info->column_names, info->n_columns);
     free(info->norm_mean);
     free(info->norm_std);
     free(info->data);
@@ -194,6 +195,12 @@ gf_status gf_bundle_info_read(gf_ctx *ctx, const gf_st_file *f, gf_bundle_info *
         else m->n_features = n;
         cJSON_Delete(j);
     }
+    if ((j = parse_key(&r, "graft.columns", &lim))) {
+        int n = read_names(j, 1 << 20, &m->column_names);
+        if (n < 0) r.bad = "graft.columns";
+        else m->n_columns = n;
+        cJSON_Delete(j);
+    }
     read_normalize(&r, m, &lim);
     if (lim) {
         gf_bundle_info_free(m);
@@ -243,13 +250,14 @@ gf_status gf_bundle_info_copy(gf_ctx *ctx, gf_bundle_info *dst, const gf_bundle_
     if (!src) return GF_OK;
     *dst = *src; /* the scalars; every pointer is copied below */
     dst->model = dst->spec = dst->data = dst->command = dst->base = NULL;
-    dst->class_names = dst->feature_names = NULL;
+    dst->class_names = dst->feature_names = dst->column_names = NULL;
     dst->norm_mean = dst->norm_std = NULL;
     bool ok = copy_str(&dst->model, src->model) && copy_str(&dst->spec, src->spec) &&
               copy_str(&dst->data, src->data) && copy_str(&dst->command, src->command) &&
               copy_str(&dst->base, src->base) &&
               copy_names(&dst->class_names, src->class_names, src->n_classes) &&
               copy_names(&dst->feature_names, src->feature_names, src->n_features) &&
+              copy_names(&dst->column_names, src->column_names, src->n_columns) &&
               copy_floats(&dst->norm_mean, src->norm_mean, src->norm_channels) &&
               copy_floats(&dst->norm_std, src->norm_std, src->norm_channels);
     if (ok) return GF_OK;
@@ -263,13 +271,15 @@ gf_status gf_bundle_info_set_data(gf_ctx *ctx, gf_bundle_info *info, const gf_ds
     free(info->data);
     free_names(info->class_names, info->n_classes);
     free_names(info->feature_names, info->n_features);
+    free_names(info->column_names, info->n_columns);
     free(info->norm_mean);
     free(info->norm_std);
     info->data = NULL;
-    info->class_names = info->feature_names = NULL;
+    info->class_names = info->feature_names = info->column_names = NULL;
     info->norm_mean = info->norm_std = NULL;
     info->n_classes = d->n_classes;
     info->n_features = d->feature_names ? (int)d->shape[0] : 0;
+    info->n_columns = d->feature_names && d->csv.column_names ? (int)d->csv.n_columns : 0;
     info->norm_channels = d->norm_mean ? d->norm_channels : 0;
     info->in_ndim = d->ndim;
     memset(info->in_shape, 0, sizeof info->in_shape);
@@ -280,6 +290,7 @@ gf_status gf_bundle_info_set_data(gf_ctx *ctx, gf_bundle_info *info, const gf_ds
     bool ok = copy_str(&info->data, d->spec) &&
               copy_names(&info->class_names, d->class_names, d->n_classes) &&
               copy_names(&info->feature_names, d->feature_names, info->n_features) &&
+              copy_names(&info->column_names, d->csv.column_names, info->n_columns) &&
               copy_floats(&info->norm_mean, d->norm_mean, info->norm_channels) &&
               copy_floats(&info->norm_std, d->norm_std, info->norm_channels);
     if (ok) return GF_OK;
@@ -351,6 +362,8 @@ static void add_data_keys(kv_list *l, const gf_bundle_info *m) {
     if (m->n_classes) kv_add(l, "graft.classes", json_text(names_json(m->n_classes, m->class_names)));
     if (m->feature_names)
         kv_add(l, "graft.features", json_text(names_json(m->n_features, m->feature_names)));
+    if (m->column_names)
+        kv_add(l, "graft.columns", json_text(names_json(m->n_columns, m->column_names)));
     if (m->norm_mean) {
         cJSON *n = cJSON_CreateObject();
         cJSON_AddItemToObject(n, "mean", numbers_json(m->norm_channels, NULL, m->norm_mean));

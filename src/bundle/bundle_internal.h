@@ -6,7 +6,7 @@
 #include "graft/bundle.h"
 
 /* info's graft.* pairs in the order graft has always written them (version, command, model,
- * spec, hidden, data, input, classes, features, normalize, image), then the n_extra pairs:
+ * spec, hidden, data, input, classes, features, columns, normalize, image), then the n_extra pairs:
  * *kv gets 2 * *n malloc'd strings (gf_bundle_meta_free). */
 gf_status gf_bundle_meta_pairs(gf_ctx *ctx, const gf_bundle_info *info, const char *const *extra,
                                int n_extra, char ***kv, int *n);

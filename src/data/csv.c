@@ -634,8 +634,200 @@ static gf_status too_many_classes(gf_ctx *ctx, const parse_state *s, int64_t k) 
                             s->t.names[s->label], (long long)max);
 }
 
-gf_ds *gf_csv_parse(gf_ctx *ctx, const char *text, size_t len, const char *name,
-                    const gf_csv_params *params) {
+/* Skips n physical lines of the reader's text. */
+static void skip_lines(reader *r, int n) {
+    for (int i = 0; i < n && r->p < r->end; i++) {
+        const char *nl = memchr(r->p, '\n', (size_t)(r->end - r->p));
+        r->p = nl ? nl + 1 : r->end;
+        r->line++;
+    }
+}
+
+/* sklearn's layout or a header, from the first two records at p (a reader of its own). */
+static gf_csv_header sniff(const char *p, const char *end, char delim) {
+    reader r;
+    memset(&r, 0, sizeof r);
+    r.p = p;
+    r.end = end;
+    r.delim = delim;
+    r.line = 1;
+    gf_csv_header h = GF_CSV_HEADER;
+    int64_t n_samples = -1, n_features = 0;
+    if (next_record(&r) == REC_OK && r.nf >= 3 && parse_int(trim(field(&r, 0)), &n_samples) &&
+        n_samples >= 0 && parse_int(trim(field(&r, 1)), &n_features) && n_features >= 1) {
+        bool names = true; /* class names, not numbers: a header of numbered columns is not it */
+        for (int64_t j = 2; j < r.nf; j++) {
+            const char *v = trim(field(&r, j));
+            double d;
+            if (!*v || parse_number(v, &d)) names = false;
+        }
+        if (names && next_record(&r) == REC_OK && r.nf == n_features + 1) h = GF_CSV_SKLEARN_HEADER;
+    }
+    free(r.buf);
+    free(r.off);
+    return h;
+}
+
+gf_csv_header gf_csv_sniff_header(const char *text, size_t len, const gf_csv_params *params) {
+    const gf_csv_params p = params ? *params : gf_csv_default_params();
+    if (!text) return GF_CSV_HEADER;
+    reader r;
+    memset(&r, 0, sizeof r);
+    r.p = text;
+    r.end = text + len;
+    skip_lines(&r, p.skip_lines);
+    return sniff(r.p, r.end, p.delimiter ? p.delimiter : ',');
+}
+
+static bool valid_params(const gf_csv_params *p) {
+    return p->delimiter != '"' && p->delimiter != '\n' && p->delimiter != '\r' &&
+           p->skip_lines >= 0 && p->n_classes >= 0 &&
+           (p->header == GF_CSV_HEADER || p->header == GF_CSV_NO_HEADER ||
+            p->header == GF_CSV_SKLEARN_HEADER || p->header == GF_CSV_HEADER_AUTO) &&
+           (p->target == GF_CSV_CLASSES || p->target == GF_CSV_REGRESSION);
+}
+
+/* sklearn's first line: the fixed classes and the column count it promises. */
+static gf_status sklearn_head(gf_ctx *ctx, parse_state *s, const gf_csv_params *p,
+                              int64_t *n_samples) {
+    int64_t n_features = 0;
+    s->t.header_line = s->rd.rec_line; /* its n_features + 1 fixes the column count */
+    if (sklearn_header(ctx, s, n_samples, &n_features) != GF_OK) return gf_ctx_status(ctx);
+    if (p->target == GF_CSV_CLASSES && s->n_fixed == 0)
+        return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                                "csv: %s:%lld: the sklearn header names no classes (a regression "
+                                "file? use target = GF_CSV_REGRESSION)",
+                                s->t.file, (long long)s->rd.rec_line);
+    if (p->n_classes > 0 && p->n_classes != s->n_fixed)
+        return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                                "csv: %s:%lld: the header names %d classes, the parameters say %d",
+                                s->t.file, (long long)s->rd.rec_line, s->n_fixed, p->n_classes);
+    if (too_many_classes(ctx, s, s->n_fixed) != GF_OK) return gf_ctx_status(ctx);
+    return set_names(ctx, s, false, n_features + 1);
+}
+
+/* The first record: the header (column names), sklearn's line, or (no header) the first data
+ * row, left in the reader with *have_row set. Then the label and feature columns. */
+static gf_status read_head(gf_ctx *ctx, parse_state *s, const gf_csv_params *p, bool *have_row,
+                           int64_t *n_samples) {
+    rec_status rs = next_record(&s->rd);
+    if (rs == REC_EOF)
+        return gf_ctx_set_error(ctx, GF_ERR_FORMAT, "csv: %s: no rows%s", s->t.file,
+                                p->skip_lines ? " after the skipped lines" : "");
+    if (rs != REC_OK) return record_error(ctx, s, rs);
+    gf_status st;
+    *have_row = false;
+    if (p->header == GF_CSV_HEADER) {
+        s->t.header_line = s->rd.rec_line;
+        st = set_names(ctx, s, true, s->rd.nf);
+    } else if (p->header == GF_CSV_SKLEARN_HEADER) {
+        st = sklearn_head(ctx, s, p, n_samples);
+    } else {
+        st = set_names(ctx, s, false, s->rd.nf);
+        *have_row = true;
+    }
+    if (st != GF_OK) return st;
+    if (s->t.ncols < 2)
+        return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                                "csv: %s:%lld: %lld column(s): need a label and at least one "
+                                "feature",
+                                s->t.file, (long long)s->rd.rec_line, (long long)s->t.ncols);
+    s->label = p->label ? resolve_one(ctx, &s->t, "label", p->label) : s->t.ncols - 1;
+    if (s->label < 0) return gf_ctx_status(ctx);
+    s->feat = malloc((size_t)s->t.ncols * sizeof *s->feat);
+    if (!s->feat) return nomem(ctx, s->t.file);
+    s->nfeat = resolve_features(ctx, &s->t, p->features, s->label, s->feat);
+    if (s->nfeat < 0) return gf_ctx_status(ctx);
+    if (p->target == GF_CSV_REGRESSION ? !(s->tgt = malloc(1)) : !(s->y = malloc(1)))
+        return nomem(ctx, s->t.file);
+    return GF_OK;
+}
+
+/* Every data row, then the row count sklearn's line promised. */
+static gf_status read_rows(gf_ctx *ctx, parse_state *s, const gf_csv_params *p, bool have_row,
+                           int64_t n_samples) {
+    for (;;) {
+        if (!have_row) {
+            rec_status rs = next_record(&s->rd);
+            if (rs == REC_EOF) break;
+            if (rs != REC_OK) return record_error(ctx, s, rs);
+        }
+        have_row = false;
+        if (parse_row(ctx, s, p) != GF_OK) return gf_ctx_status(ctx);
+    }
+    if (s->rows == 0)
+        return gf_ctx_set_error(ctx, GF_ERR_FORMAT, "csv: %s: a header but no data rows", s->t.file);
+    if (n_samples >= 0 && n_samples != s->rows)
+        return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                                "csv: %s: the header promises %lld rows, the file has %lld",
+                                s->t.file, (long long)n_samples, (long long)s->rows);
+    return GF_OK;
+}
+
+/* The dataset of the rows read, the arrays handed over; k classes named names. */
+static gf_ds *make_dataset(gf_ctx *ctx, parse_state *s, const gf_csv_params *p,
+                           const char *const *names, int k) {
+    char desc[300];
+    const char *base = strrchr(s->t.file, '/');
+    snprintf(desc, sizeof desc, "csv %s", base ? base + 1 : s->t.file);
+    const int64_t shape[1] = {s->nfeat};
+    gf_ds *ds = gf_ds_alloc(ctx, GF_DS_ARRAY, s->rows, 1, shape, k, names, desc);
+    if (!ds) return NULL;
+    ds->feature_names = calloc((size_t)s->nfeat, sizeof *ds->feature_names);
+    for (int64_t j = 0; ds->feature_names && j < s->nfeat; j++)
+        if (!(ds->feature_names[j] = gf_ds_strdup(s->t.names[s->feat[j]]))) {
+            gf_ds_free(ds);
+            nomem(ctx, s->t.file);
+            return NULL;
+        }
+    if (!ds->feature_names) {
+        gf_ds_free(ds);
+        nomem(ctx, s->t.file);
+        return NULL;
+    }
+    /* hand the arrays over, trimmed to size */
+    float *x = realloc(s->x, (size_t)(s->rows * s->nfeat) * sizeof *x);
+    if (x) s->x = x;
+    ds->owned[0] = s->x;
+    ds->x_f32 = s->x;
+    s->x = NULL;
+    if (p->target == GF_CSV_CLASSES) {
+        ds->owned[1] = s->y;
+        ds->labels = s->y;
+        s->y = NULL;
+    } else {
+        ds->owned[1] = s->tgt;
+        ds->targets = s->tgt;
+        s->tgt = NULL;
+    }
+    return ds;
+}
+
+void gf_csv_info_free(gf_csv_info *info) {
+    if (!info) return;
+    for (int64_t j = 0; info->column_names && j < info->n_columns; j++) free(info->column_names[j]);
+    free(info->column_names);
+    memset(info, 0, sizeof *info);
+}
+
+static gf_status fill_info(gf_ctx *ctx, const parse_state *s, gf_csv_header header,
+                           gf_csv_info *info) {
+    info->header = header;
+    info->label_column = s->label;
+    info->column_names = calloc((size_t)s->t.ncols, sizeof *info->column_names);
+    if (!info->column_names) return nomem(ctx, s->t.file);
+    info->n_columns = s->t.ncols;
+    for (int64_t j = 0; j < s->t.ncols; j++)
+        if (!(info->column_names[j] = gf_ds_strdup(s->t.names[j]))) {
+            gf_csv_info_free(info);
+            return nomem(ctx, s->t.file);
+        }
+    return GF_OK;
+}
+
+gf_ds *gf_csv_parse_info(gf_ctx *ctx, const char *text, size_t len, const char *name,
+                         const gf_csv_params *params, gf_csv_info *info) {
+    if (info) memset(info, 0, sizeof *info);
     gf_csv_params p = params ? *params : gf_csv_default_params();
     const char *file = name ? name : "(memory)";
     if (!text && len > 0) {
@@ -643,11 +835,7 @@ gf_ds *gf_csv_parse(gf_ctx *ctx, const char *text, size_t len, const char *name,
         return NULL;
     }
     if (p.delimiter == '\0') p.delimiter = ',';
-    if (p.delimiter == '"' || p.delimiter == '\n' || p.delimiter == '\r' || p.skip_lines < 0 ||
-        p.n_classes < 0 ||
-        (p.header != GF_CSV_HEADER && p.header != GF_CSV_NO_HEADER &&
-         p.header != GF_CSV_SKLEARN_HEADER) ||
-        (p.target != GF_CSV_CLASSES && p.target != GF_CSV_REGRESSION)) {
+    if (!valid_params(&p)) {
         gf_ctx_set_error(ctx, GF_ERR_INVALID,
                          "csv: %s: bad parameters (delimiter, skip_lines, n_classes, header or "
                          "target out of range)",
@@ -669,97 +857,14 @@ gf_ds *gf_csv_parse(gf_ctx *ctx, const char *text, size_t len, const char *name,
     s.label = -1;
     gf_ds *ds = NULL;
     const char **auto_names = NULL;
-    int64_t n_samples = -1, n_features = -1;
+    int64_t n_samples = -1;
     if (p.target == GF_CSV_CLASSES && p.n_classes > 0) s.n_fixed = p.n_classes;
-
-    for (int i = 0; i < p.skip_lines && s.rd.p < s.rd.end; i++) {
-        const char *nl = memchr(s.rd.p, '\n', (size_t)(s.rd.end - s.rd.p));
-        s.rd.p = nl ? nl + 1 : s.rd.end;
-        s.rd.line++;
-    }
-    rec_status rs = next_record(&s.rd);
-    if (rs == REC_EOF) {
-        gf_ctx_set_error(ctx, GF_ERR_FORMAT, "csv: %s: no rows%s", file,
-                         p.skip_lines ? " after the skipped lines" : "");
+    skip_lines(&s.rd, p.skip_lines);
+    if (p.header == GF_CSV_HEADER_AUTO) p.header = sniff(s.rd.p, s.rd.end, p.delimiter);
+    bool have_row = false;
+    if (read_head(ctx, &s, &p, &have_row, &n_samples) != GF_OK ||
+        read_rows(ctx, &s, &p, have_row, n_samples) != GF_OK)
         goto done;
-    }
-    if (rs != REC_OK) {
-        record_error(ctx, &s, rs);
-        goto done;
-    }
-    bool have_row = false; /* the record in the reader is a data row still to be parsed */
-    if (p.header == GF_CSV_HEADER) {
-        s.t.header_line = s.rd.rec_line;
-        if (set_names(ctx, &s, true, s.rd.nf) != GF_OK) goto done;
-    } else if (p.header == GF_CSV_SKLEARN_HEADER) {
-        s.t.header_line = s.rd.rec_line; /* its n_features + 1 fixes the column count */
-        if (sklearn_header(ctx, &s, &n_samples, &n_features) != GF_OK) goto done;
-        if (p.target == GF_CSV_CLASSES && s.n_fixed == 0) {
-            gf_ctx_set_error(ctx, GF_ERR_FORMAT,
-                             "csv: %s:%lld: the sklearn header names no classes (a regression "
-                             "file? use target = GF_CSV_REGRESSION)",
-                             file, (long long)s.rd.rec_line);
-            goto done;
-        }
-        if (p.n_classes > 0 && p.n_classes != s.n_fixed) {
-            gf_ctx_set_error(ctx, GF_ERR_FORMAT,
-                             "csv: %s:%lld: the header names %d classes, the parameters say %d",
-                             file, (long long)s.rd.rec_line, s.n_fixed, p.n_classes);
-            goto done;
-        }
-        if (too_many_classes(ctx, &s, s.n_fixed) != GF_OK) goto done;
-        if (set_names(ctx, &s, false, n_features + 1) != GF_OK) goto done;
-    } else {
-        if (set_names(ctx, &s, false, s.rd.nf) != GF_OK) goto done;
-        have_row = true;
-    }
-    if (s.t.ncols < 2) {
-        gf_ctx_set_error(ctx, GF_ERR_FORMAT,
-                         "csv: %s:%lld: %lld column(s): need a label and at least one feature",
-                         file, (long long)s.rd.rec_line, (long long)s.t.ncols);
-        goto done;
-    }
-    s.label = p.label ? resolve_one(ctx, &s.t, "label", p.label) : s.t.ncols - 1;
-    if (s.label < 0) goto done;
-    s.feat = malloc((size_t)s.t.ncols * sizeof *s.feat);
-    if (!s.feat) {
-        nomem(ctx, file);
-        goto done;
-    }
-    s.nfeat = resolve_features(ctx, &s.t, p.features, s.label, s.feat);
-    if (s.nfeat < 0) goto done;
-    if (p.target == GF_CSV_REGRESSION)
-        s.tgt = malloc(1);
-    else
-        s.y = malloc(1);
-    if ((p.target == GF_CSV_REGRESSION && !s.tgt) || (p.target == GF_CSV_CLASSES && !s.y)) {
-        nomem(ctx, file);
-        goto done;
-    }
-
-    for (;;) {
-        if (!have_row) {
-            rs = next_record(&s.rd);
-            if (rs == REC_EOF) break;
-            if (rs != REC_OK) {
-                record_error(ctx, &s, rs);
-                goto done;
-            }
-        }
-        have_row = false;
-        if (parse_row(ctx, &s, &p) != GF_OK) goto done;
-    }
-    if (s.rows == 0) {
-        gf_ctx_set_error(ctx, GF_ERR_FORMAT, "csv: %s: a header but no data rows", file);
-        goto done;
-    }
-    if (n_samples >= 0 && n_samples != s.rows) {
-        gf_ctx_set_error(ctx, GF_ERR_FORMAT,
-                         "csv: %s: the header promises %lld rows, the file has %lld", file,
-                         (long long)n_samples, (long long)s.rows);
-        goto done;
-    }
-
     int k = 0;
     const char *const *names = NULL;
     if (p.target == GF_CSV_CLASSES) {
@@ -772,40 +877,20 @@ gf_ds *gf_csv_parse(gf_ctx *ctx, const char *text, size_t len, const char *name,
         }
         if (too_many_classes(ctx, &s, k) != GF_OK) goto done;
     }
-    char desc[300];
-    const char *base = strrchr(file, '/');
-    snprintf(desc, sizeof desc, "csv %s", base ? base + 1 : file);
-    const int64_t shape[1] = {s.nfeat};
-    ds = gf_ds_alloc(ctx, GF_DS_ARRAY, s.rows, 1, shape, k, names, desc);
-    if (!ds) goto done;
-    ds->feature_names = calloc((size_t)s.nfeat, sizeof *ds->feature_names);
-    if (!ds->feature_names) goto oom;
-    for (int64_t j = 0; j < s.nfeat; j++)
-        if (!(ds->feature_names[j] = gf_ds_strdup(s.t.names[s.feat[j]]))) goto oom;
-    /* hand the arrays over, trimmed to size */
-    float *x = realloc(s.x, (size_t)(s.rows * s.nfeat) * sizeof *x);
-    if (x) s.x = x;
-    ds->owned[0] = s.x;
-    ds->x_f32 = s.x;
-    s.x = NULL;
-    if (p.target == GF_CSV_CLASSES) {
-        ds->owned[1] = s.y;
-        ds->labels = s.y;
-        s.y = NULL;
-    } else {
-        ds->owned[1] = s.tgt;
-        ds->targets = s.tgt;
-        s.tgt = NULL;
+    ds = make_dataset(ctx, &s, &p, names, k);
+    if (ds && info && fill_info(ctx, &s, p.header, info) != GF_OK) {
+        gf_ds_free(ds);
+        ds = NULL;
     }
-    goto done;
-oom:
-    gf_ds_free(ds);
-    ds = NULL;
-    nomem(ctx, file);
 done:
     free(auto_names);
     state_free(&s);
     return ds;
+}
+
+gf_ds *gf_csv_parse(gf_ctx *ctx, const char *text, size_t len, const char *name,
+                    const gf_csv_params *params) {
+    return gf_csv_parse_info(ctx, text, len, name, params, NULL);
 }
 
 /* The text read so far is over the data-bytes limit, or inflates more than the gzip-ratio
@@ -895,12 +980,18 @@ out:
     return buf;
 }
 
-gf_ds *gf_csv_load(gf_ctx *ctx, const char *path, const gf_csv_params *params) {
+gf_ds *gf_csv_load_info(gf_ctx *ctx, const char *path, const gf_csv_params *params,
+                        gf_csv_info *info) {
+    if (info) memset(info, 0, sizeof *info);
     size_t len = 0;
     char *buf = read_text(ctx, path, &len);
-    gf_ds *ds = buf ? gf_csv_parse(ctx, buf, len, path, params) : NULL;
+    gf_ds *ds = buf ? gf_csv_parse_info(ctx, buf, len, path, params, info) : NULL;
     free(buf);
     return ds;
+}
+
+gf_ds *gf_csv_load(gf_ctx *ctx, const char *path, const gf_csv_params *params) {
+    return gf_csv_load_info(ctx, path, params, NULL);
 }
 
 /* ---- feature rows without a label (what a trained model is asked about) ------------------ */
@@ -912,6 +1003,14 @@ void gf_csv_rows_free(gf_csv_rows *rows) {
     memset(rows, 0, sizeof *rows);
 }
 
+gf_csv_rows_params gf_csv_rows_default_params(void) {
+    gf_csv_rows_params p;
+    memset(&p, 0, sizeof p);
+    p.header = GF_CSV_HEADER_AUTO;
+    p.delimiter = ',';
+    return p;
+}
+
 /* True when every field of the record is a finite number (a data row, not a header). */
 static bool all_numbers(reader *r) {
     for (int64_t j = 0; j < r->nf; j++) {
@@ -919,6 +1018,28 @@ static bool all_numbers(reader *r) {
         if (!parse_number(trim(field(r, j)), &d) || !isfinite(d)) return false;
     }
     return true;
+}
+
+/* True when the n fields at cols are finite numbers. */
+static bool numbers_at(reader *r, const int64_t *cols, int64_t n) {
+    for (int64_t k = 0; k < n; k++) {
+        double d;
+        if (cols[k] >= r->nf || !parse_number(trim(field(r, cols[k])), &d) || !isfinite(d))
+            return false;
+    }
+    return true;
+}
+
+/* How many of the n names the record holds as a field. */
+static int64_t names_held(reader *r, const char *const *names, int64_t n) {
+    int64_t held = 0;
+    for (int64_t k = 0; k < n; k++) {
+        bool found = false;
+        for (int64_t j = 0; j < r->nf && !found; j++)
+            found = names[k] && strcmp(trim(field(r, j)), names[k]) == 0;
+        held += found;
+    }
+    return held;
 }
 
 /* The header's column for each of the n names (the first column of that name). */
@@ -953,20 +1074,53 @@ static gf_status pad_names(gf_ctx *ctx, parse_state *s, int64_t n) {
     return GF_OK;
 }
 
+/* Names for messages from a list (n of them; NULL entries by number). */
+static gf_status copy_names_from(gf_ctx *ctx, parse_state *s, const char *const *names, int64_t n) {
+    if (!(s->t.names = calloc((size_t)n, sizeof *s->t.names))) return nomem(ctx, s->t.file);
+    s->t.ncols = n;
+    for (int64_t j = 0; j < n; j++) {
+        char tmp[24];
+        snprintf(tmp, sizeof tmp, "%lld", (long long)j);
+        if (!(s->t.names[j] = gf_ds_strdup(names && names[j] ? names[j] : tmp)))
+            return nomem(ctx, s->t.file);
+    }
+    return GF_OK;
+}
+
+/* How the rows of one file are read. */
+typedef struct rows_read {
+    const gf_csv_rows_params *p;
+    int64_t *layout;  /* where each feature stood in the training table, or NULL */
+    bool by_name;     /* a header picked the columns */
+    int64_t want_nf;  /* fields per row */
+} rows_read;
+
 /* One data record into row s->rows of s->x: the selected columns, each a finite float32. */
-static gf_status parse_feature_row(gf_ctx *ctx, parse_state *s, bool by_name, int64_t **lines) {
+static gf_status parse_feature_row(gf_ctx *ctx, parse_state *s, const rows_read *rr,
+                                   int64_t **lines) {
     reader *r = &s->rd;
-    if (by_name && r->nf != s->t.ncols)
+    if (rr->by_name && r->nf != s->t.ncols)
         return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
                                 "csv: %s:%lld: %lld fields, expected %lld (as in the header on "
                                 "line %lld)",
                                 s->t.file, (long long)r->rec_line, (long long)r->nf,
                                 (long long)s->t.ncols, (long long)s->t.header_line);
-    if (!by_name && r->nf != s->nfeat)
+    if (!rr->by_name && r->nf != rr->want_nf) {
+        if (rr->layout)
+            return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                                    "csv: %s:%lld: %lld fields, expected %lld (the columns of "
+                                    "the table the model was trained on)",
+                                    s->t.file, (long long)r->rec_line, (long long)r->nf,
+                                    (long long)rr->want_nf);
         return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
-                                "csv: %s:%lld: %lld values, expected the %lld features",
+                                "csv: %s:%lld: %lld values, expected the %lld features%s",
                                 s->t.file, (long long)r->rec_line, (long long)r->nf,
-                                (long long)s->nfeat);
+                                (long long)s->nfeat,
+                                rr->p->n_columns > 0 ? " (or the training table's columns)"
+                                : rr->p->names       ? " (a header naming them picks them from "
+                                                       "wider rows)"
+                                                     : "");
+    }
     if (s->rows == s->cap) {
         if (grow_rows(ctx, s) != GF_OK) return GF_ERR_NOMEM;
         int64_t *l = realloc(*lines, (size_t)s->cap * sizeof *l);
@@ -979,44 +1133,106 @@ static gf_status parse_feature_row(gf_ctx *ctx, parse_state *s, bool by_name, in
     return GF_OK;
 }
 
-gf_status gf_csv_parse_rows(gf_ctx *ctx, const char *text, size_t len, const char *name,
-                            int64_t n_features, const char *const *names, gf_csv_rows *out) {
+/* Where each of the names stood in the training table (p's layout), or NULL. */
+static int64_t *find_layout(const gf_csv_rows_params *p, int64_t n, bool *nomem_out) {
+    *nomem_out = false;
+    if (!p->names || !p->column_names || p->n_columns <= n) return NULL;
+    int64_t *lay = malloc((size_t)n * sizeof *lay);
+    if (!lay) {
+        *nomem_out = true;
+        return NULL;
+    }
+    for (int64_t k = 0; k < n; k++) {
+        lay[k] = -1;
+        for (int64_t j = 0; j < p->n_columns && lay[k] < 0; j++)
+            if (p->names[k] && p->column_names[j] && strcmp(p->names[k], p->column_names[j]) == 0)
+                lay[k] = j;
+        if (lay[k] < 0) {
+            free(lay);
+            return NULL;
+        }
+    }
+    return lay;
+}
+
+/* The first record (in the reader when *have_row): a header, sklearn's line or data; sets how
+ * the rows are read. */
+static gf_status rows_head(gf_ctx *ctx, parse_state *s, rows_read *rr, bool *have_row) {
+    const gf_csv_rows_params *p = rr->p;
+    const int64_t F = s->nfeat;
+    gf_csv_header h = p->header;
+    if (h == GF_CSV_HEADER_AUTO && sniff(s->rd.p, s->rd.end, s->rd.delim) == GF_CSV_SKLEARN_HEADER)
+        h = GF_CSV_SKLEARN_HEADER;
+    rec_status rs = next_record(&s->rd);
+    if (rs == REC_OK && h == GF_CSV_SKLEARN_HEADER) rs = next_record(&s->rd); /* not data */
+    if (rs != REC_OK && rs != REC_EOF) return record_error(ctx, s, rs);
+    *have_row = rs == REC_OK;
+    bool header = *have_row && h == GF_CSV_HEADER;
+    if (*have_row && h == GF_CSV_HEADER_AUTO) {
+        /* a row of the training table's width that names none of its columns is data, also
+         * when a feature is not a number (the error then names that column) */
+        const bool wide = rr->layout && s->rd.nf == p->n_columns;
+        const int64_t held = p->names ? names_held(&s->rd, p->names, F) : 0;
+        const bool data = all_numbers(&s->rd) || (wide && (held == 0 || numbers_at(&s->rd, rr->layout, F)));
+        header = (p->names && held == F) || !data;
+    }
+    if (header) {
+        s->t.header_line = s->rd.rec_line;
+        *have_row = false;
+        gf_status st = set_names(ctx, s, true, s->rd.nf);
+        rr->by_name = p->names != NULL;
+        if (st != GF_OK || rr->by_name) return st == GF_OK ? header_columns(ctx, s, p->names, F) : st;
+        for (int64_t j = 0; j < F; j++) s->feat[j] = j;
+        rr->want_nf = F;
+        return pad_names(ctx, s, F);
+    }
+    /* no header: the training table's layout when the first row has its column count */
+    const bool layout = rr->layout && *have_row && s->rd.nf == p->n_columns;
+    rr->want_nf = layout ? p->n_columns : F;
+    for (int64_t j = 0; j < F; j++) s->feat[j] = layout ? rr->layout[j] : j;
+    if (!layout) {
+        free(rr->layout);
+        rr->layout = NULL;
+    }
+    return layout ? copy_names_from(ctx, s, p->column_names, p->n_columns)
+                  : copy_names_from(ctx, s, p->names, F);
+}
+
+gf_status gf_csv_parse_rows_with(gf_ctx *ctx, const char *text, size_t len, const char *name,
+                                 int64_t n_features, const gf_csv_rows_params *params,
+                                 gf_csv_rows *out) {
     const char *file = name ? name : "(memory)";
     if (!out) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "csv: %s: NULL output", file);
     memset(out, 0, sizeof *out);
-    if ((!text && len > 0) || n_features < 1 || n_features > (1 << 20))
+    gf_csv_rows_params p = params ? *params : gf_csv_rows_default_params();
+    if (p.delimiter == '\0') p.delimiter = ',';
+    if ((!text && len > 0) || n_features < 1 || n_features > (1 << 20) || p.skip_lines < 0 ||
+        p.n_columns < 0 || p.delimiter == '"' || p.delimiter == '\n' || p.delimiter == '\r' ||
+        (p.header != GF_CSV_HEADER && p.header != GF_CSV_NO_HEADER &&
+         p.header != GF_CSV_SKLEARN_HEADER && p.header != GF_CSV_HEADER_AUTO))
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
-                                "csv: %s: NULL text or %lld features (need 1 to 2^20)", file,
-                                (long long)n_features);
+                                "csv: %s: NULL text, %lld features (need 1 to 2^20) or bad "
+                                "parameters (delimiter, skip_lines, header, n_columns)",
+                                file, (long long)n_features);
     parse_state s;
     memset(&s, 0, sizeof s);
     s.t.file = file;
     s.rd.p = text;
     s.rd.end = text + len;
-    s.rd.delim = ',';
+    s.rd.delim = p.delimiter;
     s.rd.line = 1;
     s.nfeat = n_features;
+    skip_lines(&s.rd, p.skip_lines);
     int64_t *lines = NULL;
+    bool oom = false, have_row = false;
+    rows_read rr = {&p, find_layout(&p, n_features, &oom), false, n_features};
     gf_status st = GF_OK;
-    rec_status rs = next_record(&s.rd);
-    bool have_row = rs == REC_OK, by_name = false;
     s.feat = malloc((size_t)n_features * sizeof *s.feat);
-    if (!s.feat) st = nomem(ctx, file);
-    else if (rs != REC_OK && rs != REC_EOF) st = record_error(ctx, &s, rs);
-    else if (have_row && !all_numbers(&s.rd)) { /* a header */
-        s.t.header_line = s.rd.rec_line;
-        have_row = false;
-        st = set_names(ctx, &s, true, s.rd.nf);
-        by_name = names != NULL;
-        if (st == GF_OK && by_name) st = header_columns(ctx, &s, names, n_features);
-    }
-    if (st == GF_OK && !by_name) {
-        for (int64_t j = 0; j < n_features; j++) s.feat[j] = j;
-        st = s.t.names ? pad_names(ctx, &s, n_features) : set_names(ctx, &s, false, n_features);
-    }
+    if (!s.feat || oom) st = nomem(ctx, file);
+    else st = rows_head(ctx, &s, &rr, &have_row);
     while (st == GF_OK) {
         if (!have_row) {
-            rs = next_record(&s.rd);
+            rec_status rs = next_record(&s.rd);
             if (rs == REC_EOF) break;
             if (rs != REC_OK) {
                 st = record_error(ctx, &s, rs);
@@ -1024,7 +1240,7 @@ gf_status gf_csv_parse_rows(gf_ctx *ctx, const char *text, size_t len, const cha
             }
         }
         have_row = false;
-        st = parse_feature_row(ctx, &s, by_name, &lines);
+        st = parse_feature_row(ctx, &s, &rr, &lines);
     }
     if (st == GF_OK && s.rows == 0)
         st = gf_ctx_set_error(ctx, GF_ERR_FORMAT, "csv: %s: no data rows", file);
@@ -1037,17 +1253,32 @@ gf_status gf_csv_parse_rows(gf_ctx *ctx, const char *text, size_t len, const cha
     } else {
         free(lines);
     }
+    free(rr.layout);
     state_free(&s);
+    return st;
+}
+
+gf_status gf_csv_parse_rows(gf_ctx *ctx, const char *text, size_t len, const char *name,
+                            int64_t n_features, const char *const *names, gf_csv_rows *out) {
+    gf_csv_rows_params p = gf_csv_rows_default_params();
+    p.names = names;
+    return gf_csv_parse_rows_with(ctx, text, len, name, n_features, &p, out);
+}
+
+gf_status gf_csv_load_rows_with(gf_ctx *ctx, const char *path, int64_t n_features,
+                                const gf_csv_rows_params *params, gf_csv_rows *out) {
+    if (out) memset(out, 0, sizeof *out);
+    size_t len = 0;
+    char *buf = read_text(ctx, path, &len);
+    if (!buf) return gf_ctx_status(ctx);
+    gf_status st = gf_csv_parse_rows_with(ctx, buf, len, path, n_features, params, out);
+    free(buf);
     return st;
 }
 
 gf_status gf_csv_load_rows(gf_ctx *ctx, const char *path, int64_t n_features,
                            const char *const *names, gf_csv_rows *out) {
-    if (out) memset(out, 0, sizeof *out);
-    size_t len = 0;
-    char *buf = read_text(ctx, path, &len);
-    if (!buf) return gf_ctx_status(ctx);
-    gf_status st = gf_csv_parse_rows(ctx, buf, len, path, n_features, names, out);
-    free(buf);
-    return st;
+    gf_csv_rows_params p = gf_csv_rows_default_params();
+    p.names = names;
+    return gf_csv_load_rows_with(ctx, path, n_features, &p, out);
 }

@@ -20,6 +20,7 @@ gf_ds_open_params gf_ds_open_default_params(void) {
     memset(&p, 0, sizeof p);
     p.test_fraction = 0.2;
     p.normalize = GF_DS_NORMALIZE_AUTO;
+    p.csv_header = GF_CSV_HEADER_AUTO;
     return p;
 }
 
@@ -162,18 +163,33 @@ gf_status gf_ds_check_spec(gf_ctx *ctx, const char *spec, const gf_ds_open_param
     if ((p.label_column || p.features) && !csv)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
                                 "data spec %s: label_column and features apply to csv: data", spec);
+    if ((p.csv_skip_lines || p.csv_delimiter || p.csv_header != GF_CSV_HEADER_AUTO) && !csv)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "data spec %s: csv_header, csv_skip_lines and csv_delimiter apply "
+                                "to csv: data", spec);
     if ((p.image_size || p.grayscale || p.max_image_pixels || p.follow_links) && !img)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
                                 "data spec %s: image_size, grayscale, max_image_pixels and "
                                 "follow_links apply to images: data", spec);
-    if (!(p.val_fraction >= 0 && p.val_fraction < 1) ||
-        !(p.test_fraction >= 0 && p.test_fraction < 1) || p.per_class < 0 || p.limit < 0 ||
-        p.image_size < 0 || p.image_size > 65536 || p.max_image_pixels < 0 ||
-        (unsigned)p.normalize > GF_DS_NORMALIZE_NONE)
+    if ((p.image_height || p.image_width) && !img)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "data spec %s: image_height and image_width apply to images: data",
+                                spec);
+    const double top = p.allow_empty_train ? 1.0 : 0.0; /* a fraction of 1: evaluation only */
+    if (!(p.val_fraction >= 0 && (p.val_fraction < 1 || p.val_fraction <= top)) ||
+        !(p.test_fraction >= 0 && (p.test_fraction < 1 || p.test_fraction <= top)) ||
+        p.per_class < 0 || p.limit < 0 || p.image_size < 0 || p.image_size > 65536 ||
+        p.image_height < 0 || p.image_height > 65536 || p.image_width < 0 ||
+        p.image_width > 65536 || (p.image_height > 0) != (p.image_width > 0) ||
+        p.max_image_pixels < 0 || (unsigned)p.normalize > GF_DS_NORMALIZE_NONE ||
+        p.csv_skip_lines < 0 || p.csv_delimiter == '"' || p.csv_delimiter == '\n' ||
+        p.csv_delimiter == '\r' || (unsigned)p.csv_header > GF_CSV_HEADER_AUTO)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
                                 "data spec %s: a setting out of range (val_fraction %g and "
                                 "test_fraction %g in [0, 1), per_class %lld and limit %lld >= 0, "
-                                "image_size %d in [0, 65536], max_image_pixels >= 0, normalize)",
+                                "image_size %d in [0, 65536], image_height and image_width both "
+                                "or neither, max_image_pixels >= 0, normalize, csv_header, "
+                                "csv_skip_lines >= 0, csv_delimiter not a quote or line end)",
                                 spec, p.val_fraction, p.test_fraction, (long long)p.per_class,
                                 (long long)p.limit, p.image_size);
     if (p.augment) {
@@ -187,7 +203,8 @@ gf_status gf_ds_check_spec(gf_ctx *ctx, const char *spec, const gf_ds_open_param
     bool own_test;
     gf_status st = check_source(ctx, spec, kind, arg, &own_test);
     if (st != GF_OK) return st;
-    if (!own_test && p.val_fraction + p.test_fraction >= 1.0)
+    if (!own_test && (p.allow_empty_train ? p.val_fraction + p.test_fraction > 1.0 + 1e-9
+                                          : p.val_fraction + p.test_fraction >= 1.0))
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
                                 "data spec %s: a validation part of %g and a test part of %g "
                                 "leave nothing to train on", spec, p.val_fraction, p.test_fraction);
@@ -250,6 +267,10 @@ static gf_status load_images(gf_ctx *ctx, const char *arg, const gf_ds_open_para
     if (p->image_size) {
         ip.resize = p->image_size;
         ip.crop_h = ip.crop_w = p->image_size;
+    } else if (p->image_height > 0 && p->image_width > 0) {
+        ip.resize = p->image_height < p->image_width ? p->image_height : p->image_width;
+        ip.crop_h = p->image_height;
+        ip.crop_w = p->image_width;
     }
     if (p->max_image_pixels) ip.max_pixels = p->max_image_pixels;
     ip.follow_links = p->follow_links;
@@ -285,7 +306,10 @@ static gf_status load_source(gf_ctx *ctx, const char *spec, const gf_ds_open_par
         gf_csv_params cp = gf_csv_default_params();
         cp.label = p->label_column;
         cp.features = p->features;
-        *pool = gf_csv_load(ctx, arg, &cp);
+        cp.header = p->csv_header;
+        cp.skip_lines = p->csv_skip_lines;
+        if (p->csv_delimiter) cp.delimiter = p->csv_delimiter;
+        *pool = gf_csv_load_info(ctx, arg, &cp, &out->csv);
         st = *pool ? GF_OK : gf_ctx_status(ctx);
     }
     if (st == GF_OK && !*pool) st = gf_ctx_status(ctx);
@@ -320,6 +344,7 @@ static gf_status split_parts(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_part
     gf_split_params sp = gf_split_default_params();
     sp.stratify = true;
     sp.seed = p->seed;
+    sp.allow_empty_train = p->allow_empty_train;
     gf_status st;
     if (test) { /* the validation part comes out of the training data alone */
         sp.test_fraction = val ? 0 : p->val_fraction;
@@ -340,7 +365,7 @@ static gf_status split_parts(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_part
     gf_ds_free(pool);
     gf_ds_free(test);
     gf_ds_free(val);
-    if (st == GF_OK && !out->train)
+    if (st == GF_OK && !out->train && !(p->allow_empty_train && (out->val || out->test)))
         st = gf_ctx_set_error(ctx, GF_ERR_INVALID,
                               "%s: no training examples are left after the split", out->spec);
     return st;
@@ -366,7 +391,7 @@ static gf_status cut(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_parts *out, 
         return st;
     }
     if ((st = split_parts(ctx, p, out, pool, test, val)) != GF_OK) return st;
-    if (p->per_class > 0) {
+    if (p->per_class > 0 && out->train) {
         gf_ds *v = gf_split_per_class(ctx, out->train, p->per_class, true, p->seed, false);
         if (!v) return gf_ctx_prefix_error(ctx, "per_class %lld: ", (long long)p->per_class);
         gf_ds_free(out->train);
@@ -381,7 +406,8 @@ static gf_status cut(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_parts *out, 
 /* ---- what the parts hold -------------------------------------------------------------------- */
 
 static gf_status describe(gf_ctx *ctx, gf_ds_parts *out) {
-    const gf_ds *tr = out->train;
+    /* the training part, or (evaluation) whichever part there is */
+    const gf_ds *tr = out->train ? out->train : out->val ? out->val : out->test;
     out->ndim = gf_ds_ndim(tr);
     memcpy(out->shape, gf_ds_shape(tr), sizeof(int64_t) * (size_t)out->ndim);
     out->n_classes = gf_ds_n_classes(tr);
@@ -443,8 +469,9 @@ static gf_status transforms(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_parts
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
                                 "%s: augment applies to image data (samples [C, H, W]); this data "
                                 "has samples of %d dimension(s)", out->spec, out->ndim);
-    const bool standard = p->normalize == GF_DS_NORMALIZE_STANDARD ||
-                          (p->normalize == GF_DS_NORMALIZE_AUTO && strcmp(out->kind, "csv") == 0);
+    /* statistics come from the training part: without one (evaluation) there are none */
+    const bool standard = out->train && (p->normalize == GF_DS_NORMALIZE_STANDARD ||
+                          (p->normalize == GF_DS_NORMALIZE_AUTO && strcmp(out->kind, "csv") == 0));
     if (standard) {
         const int c = (int)out->shape[0];
         out->norm_mean = malloc(sizeof(float) * (size_t)c);
@@ -477,8 +504,18 @@ void gf_ds_parts_free(gf_ds_parts *parts) {
     free(parts->norm_std);
     gf_tf_free(parts->train_tf);
     gf_tf_free(parts->eval_tf);
+    gf_csv_info_free(&parts->csv);
     free(parts->spec);
     memset(parts, 0, sizeof *parts);
+}
+
+gf_ds *gf_ds_parts_all(gf_ctx *ctx, const gf_ds_parts *parts) {
+    if (!parts) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_ds_parts_all: NULL parts");
+        return NULL;
+    }
+    gf_ds *const list[3] = {parts->train, parts->val, parts->test};
+    return gf_split_concat(ctx, list, 3);
 }
 
 gf_status gf_ds_open(gf_ctx *ctx, const char *spec, const gf_ds_open_params *params,

@@ -459,3 +459,37 @@ void gf_img_tree_free(gf_img_tree *t) {
     free(t->starts);
     memset(t, 0, sizeof *t);
 }
+
+gf_status gf_images_list(gf_ctx *ctx, const char *root, bool follow_links, char ***paths,
+                         int64_t *n, gf_images_report *report) {
+    gf_images_report none;
+    gf_images_report *rep = report ? report : &none;
+    memset(rep, 0, sizeof *rep);
+    if (paths) *paths = NULL;
+    if (n) *n = 0;
+    if (!root || !paths || !n)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_images_list: NULL folder or output");
+    walk w = {ctx, root, NULL, follow_links, {0}, rep};
+    strlist files = {0};
+    struct stat st;
+    gf_status s;
+    w.root_real = realpath(root, NULL);
+    if (!w.root_real || stat(w.root_real, &st) != 0 || !S_ISDIR(st.st_mode))
+        s = gf_ctx_set_error(ctx, GF_ERR_IO, "images: %s is not a readable folder", root);
+    else if (id_add(&w.seen, &st) < 0)
+        s = oom(&w);
+    else /* the root walked as one class folder is: every image under it, in that order */
+        s = walk_class(&w, root, &files);
+    free(w.root_real);
+    free(w.seen.k);
+    free(w.seen.used);
+    if (s != GF_OK) {
+        for (int64_t i = 0; i < files.n; i++) free(files.s[i]);
+        free(files.s);
+        return s;
+    }
+    rep->files = files.n;
+    *paths = files.s;
+    *n = files.n;
+    return GF_OK;
+}

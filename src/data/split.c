@@ -61,6 +61,95 @@ nomem:
     return NULL;
 }
 
+/* ---- concatenation ------------------------------------------------------------------------ */
+
+/* The parts of a concatenation and where each starts. */
+typedef struct concat {
+    int n;
+    gf_ds **parts;
+    int64_t *start; /* [n + 1] */
+} concat;
+
+static void concat_free(void *user) {
+    concat *c = user;
+    for (int i = 0; i < c->n; i++) gf_ds_free(c->parts[i]);
+    free(c->parts);
+    free(c->start);
+    free(c);
+}
+
+static int concat_part(const concat *c, int64_t i) {
+    int q = 0;
+    while (q + 1 < c->n && i >= c->start[q + 1]) q++;
+    return q;
+}
+
+static int64_t concat_label(void *user, int64_t i) {
+    const concat *c = user;
+    int q = concat_part(c, i);
+    return gf_ds_label(c->parts[q], i - c->start[q]);
+}
+
+/* Runs of indices in one part go to that part's reader together. */
+static gf_status concat_read(void *user, const int64_t *idx, int64_t n, float *x, void *y,
+                             char *err, size_t err_cap) {
+    const concat *c = user;
+    const int64_t per = gf_ds_sample_numel(c->parts[0]);
+    const bool cls = gf_ds_n_classes(c->parts[0]) > 0;
+    int64_t local[256];
+    for (int64_t i = 0; i < n;) {
+        const int q = concat_part(c, idx[i]);
+        int64_t m = 0;
+        while (i + m < n && m < 256 && concat_part(c, idx[i + m]) == q) {
+            local[m] = idx[i + m] - c->start[q];
+            m++;
+        }
+        void *yq = !y ? NULL : cls ? (void *)((int64_t *)y + i) : (void *)((float *)y + i);
+        gf_status st = gf_ds_read(c->parts[q], local, m, x ? x + i * per : NULL, yq, err, err_cap);
+        if (st != GF_OK) return st;
+        i += m;
+    }
+    return GF_OK;
+}
+
+gf_ds *gf_split_concat(gf_ctx *ctx, gf_ds *const *parts, int n) {
+    concat *c = calloc(1, sizeof *c);
+    if (c) c->parts = calloc((size_t)(n > 0 ? n : 1), sizeof *c->parts);
+    if (c) c->start = calloc((size_t)(n > 0 ? n : 1) + 1, sizeof *c->start);
+    if (!c || !c->parts || !c->start) {
+        if (c) concat_free(c);
+        gf_ctx_set_error(ctx, GF_ERR_NOMEM, "gf_split_concat: out of memory");
+        return NULL;
+    }
+    for (int i = 0; parts && i < n; i++) {
+        gf_ds *d = parts[i];
+        if (!d) continue;
+        const gf_ds *first = c->n ? c->parts[0] : d;
+        bool same = d->ndim == first->ndim && d->n_classes == first->n_classes;
+        for (int k = 0; same && k < d->ndim; k++) same = d->shape[k] == first->shape[k];
+        if (!same) {
+            gf_ctx_set_error(ctx, GF_ERR_SHAPE, "gf_split_concat: part %d (%s) differs from %s in "
+                             "sample shape or classes", i, d->name, first->name);
+            concat_free(c);
+            return NULL;
+        }
+        c->parts[c->n] = gf_ds_retain(d);
+        c->start[c->n + 1] = c->start[c->n] + d->n;
+        c->n++;
+    }
+    if (c->n == 0) {
+        concat_free(c);
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_split_concat: no parts");
+        return NULL;
+    }
+    const gf_ds *f = c->parts[0];
+    char name[300];
+    snprintf(name, sizeof name, "%s (all parts)", f->name);
+    gf_ds_source src = {concat_read, concat_label, concat_free};
+    return gf_ds_from_source(ctx, &src, c, c->start[c->n], f->ndim, f->shape, f->n_classes,
+                             (const char *const *)f->class_names, name);
+}
+
 gf_ds *gf_split_indices(gf_ctx *ctx, gf_ds *ds, const int64_t *idx, int64_t n) {
     if (!ds || (!idx && n > 0) || n < 0) {
         gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_split_indices: NULL dataset or index list");
@@ -110,17 +199,22 @@ gf_status gf_split_dataset(gf_ctx *ctx, gf_ds *ds, const gf_split_params *params
         if (outs[i]) *outs[i] = NULL;
     if (!ds) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_split_dataset: NULL dataset");
     const int64_t n = ds->n;
-    if (!(p.val_fraction >= 0 && p.val_fraction < 1) ||
-        !(p.test_fraction >= 0 && p.test_fraction < 1) || p.val_count < 0 || p.test_count < 0)
+    const double top = p.allow_empty_train ? 1.0 : 0.0; /* fractions up to 1 are allowed */
+    if (!(p.val_fraction >= 0 && (p.val_fraction < 1 || p.val_fraction <= top)) ||
+        !(p.test_fraction >= 0 && (p.test_fraction < 1 || p.test_fraction <= top)) ||
+        p.val_count < 0 || p.test_count < 0)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
-                                "gf_split_dataset: fractions (val %g, test %g) must be in [0, 1) "
+                                "gf_split_dataset: fractions (val %g, test %g) must be in [0, %s "
                                 "and counts (val %lld, test %lld) >= 0",
-                                p.val_fraction, p.test_fraction, (long long)p.val_count,
-                                (long long)p.test_count);
-    const int64_t n_val = p.val_count > 0 ? p.val_count : (int64_t)ceil(p.val_fraction * (double)n);
-    const int64_t n_test =
-        p.test_count > 0 ? p.test_count : (int64_t)ceil(p.test_fraction * (double)n);
-    if (n_val + n_test >= n)
+                                p.val_fraction, p.test_fraction, p.allow_empty_train ? "1]" : "1)",
+                                (long long)p.val_count, (long long)p.test_count);
+    int64_t n_test = p.test_count > 0 ? p.test_count : (int64_t)ceil(p.test_fraction * (double)n);
+    int64_t n_val = p.val_count > 0 ? p.val_count : (int64_t)ceil(p.val_fraction * (double)n);
+    /* both rounded up: fractions adding up to 1 may ask for one example more than there is */
+    if (p.allow_empty_train && n_test <= n && n_val + n_test == n + 1 && p.val_count == 0 &&
+        p.val_fraction + p.test_fraction <= 1 + 1e-9)
+        n_val--;
+    if (p.allow_empty_train ? n_val + n_test > n : n_val + n_test >= n)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
                                 "gf_split_dataset: %s: val %lld + test %lld examples leave no "
                                 "training examples out of %lld",

@@ -221,15 +221,20 @@ static gf_module *build(spec_state *s, const cJSON *node, const char *path, int 
     return m;
 }
 
-/* The root's "input": a list of 1..7 positive sizes. */
+/* The root's "input": a list of 1..7 positive sizes, or "data" (the data's shape, as when it
+ * is left out). */
 static bool read_input(spec_state *s, const cJSON *root, shape *sh) {
     const cJSON *v = cJSON_IsObject(root) ? spec_get(root, "input") : NULL;
     sh->ndim = -1;
     if (!v) return true;
+    if (cJSON_IsString(v) && strcmp(v->valuestring, "data") == 0) {
+        s->input_from_data = true;
+        return true;
+    }
     int n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 0;
     if (n < 1 || n > GF_MAX_DIMS - 1) {
         spec_fail(s, "", NULL, "\"input\" must be the sample shape, a list of 1 to %d sizes such "
-                  "as [1, 28, 28]", GF_MAX_DIMS - 1);
+                  "as [1, 28, 28], or \"data\"", GF_MAX_DIMS - 1);
         return false;
     }
     for (int i = 0; i < n; i++) {
@@ -264,7 +269,8 @@ gf_module *gf_spec_parse(gf_ctx *ctx, const char *text, size_t len, const gf_spe
     if (summary) *summary = NULL;
     gf_spec_params dp = gf_spec_default_params();
     if (!p) p = &dp;
-    spec_state s = {.ctx = ctx, .label = p->label ? p->label : "model spec", .rng = p->rng};
+    spec_state s = {.ctx = ctx, .label = p->label ? p->label : "model spec", .rng = p->rng,
+                    .n_classes = p->n_classes};
     if (!ctx) return NULL;
     if (!text) {
         gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: no text", s.label);
@@ -350,6 +356,8 @@ gf_module *gf_spec_parse(gf_ctx *ctx, const char *text, size_t len, const gf_spe
         memcpy(sum->out_shape, cur.d, sizeof cur.d);
         sum->n_layers = s.n_layers;
         sum->layers = s.layers;
+        sum->input_from_data = s.input_from_data;
+        sum->uses_classes = s.uses_classes;
         s.layers = NULL;
         *summary = sum;
     }

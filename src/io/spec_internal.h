@@ -23,6 +23,8 @@ typedef struct spec_state {
     int n_layers, cap_layers;
     int64_t weights;         /* parameter and buffer elements of the leaves built so far */
     char expect[EXPECT_CAP]; /* what the leaf being built expects, for the error message */
+    int64_t n_classes;       /* what "out": "classes" stands for; 0: not known */
+    bool uses_classes, input_from_data;
 } spec_state;
 
 /* ---- settings (spec_layers.c) ---- */
@@ -45,6 +47,9 @@ const cJSON *spec_get(const cJSON *node, const char *key);
  * twice. */
 bool spec_check_keys(spec_state *s, const cJSON *node, const char *path, const char *type,
                      const char *allowed, bool root);
+/* "out": a whole number in [1, hi], or "classes" (s->n_classes). */
+bool spec_get_out(spec_state *s, const cJSON *node, int64_t hi, const char *path,
+                  const char *type, int64_t *out);
 /* "[2, 1, 28, 28]" (batch: with a leading 2). */
 void spec_shape_str(const shape *sh, bool batch, char *buf, size_t cap);
 

@@ -142,6 +142,30 @@ static bool get_pair(spec_state *s, const cJSON *node, const char *key, int64_t 
     return true;
 }
 
+bool spec_get_out(spec_state *s, const cJSON *node, int64_t hi, const char *path,
+                  const char *type, int64_t *out) {
+    const cJSON *v = spec_get(node, "out");
+    if (!v || !cJSON_IsString(v)) return get_int(s, node, "out", 0, 1, hi, path, type, out);
+    if (strcmp(v->valuestring, "classes") != 0) {
+        spec_fail(s, path, type, "\"out\" must be a whole number or \"classes\", not \"%.40s\"",
+                  v->valuestring);
+        return false;
+    }
+    s->uses_classes = true;
+    if (s->n_classes <= 0) {
+        spec_fail(s, path, type, "\"out\" is \"classes\", the class count of the data, which is "
+                  "not known here");
+        return false;
+    }
+    if (s->n_classes > hi) {
+        spec_fail(s, path, type, "\"out\" is \"classes\": %lld, more than %lld",
+                  (long long)s->n_classes, (long long)hi);
+        return false;
+    }
+    *out = s->n_classes;
+    return true;
+}
+
 static bool get_bool(spec_state *s, const cJSON *node, const char *key, bool def,
                      const char *path, const char *type, bool *out) {
     const cJSON *v = spec_get(node, key);
@@ -252,7 +276,7 @@ static gf_module *b_linear(spec_state *s, const cJSON *n, const char *path, cons
     int64_t in, out;
     bool bias;
     if (!infer_in(s, n, "in", cur, true, 1, path, type, &in) ||
-        !get_int(s, n, "out", 0, 1, INT64_C(1) << 40, path, type, &out) ||
+        !spec_get_out(s, n, INT64_C(1) << 40, path, type, &out) ||
         !get_bool(s, n, "bias", true, path, type, &bias))
         return NULL;
     snprintf(s->expect, sizeof s->expect, "[N, ..., %lld]", (long long)in);
@@ -269,7 +293,7 @@ static gf_module *b_conv(spec_state *s, const cJSON *n, const char *path, const 
     int k[2], st[2], pad[2], dil[2];
     bool bias;
     if (!infer_in(s, n, "in", cur, false, two ? 3 : 2, path, type, &in) ||
-        !get_int(s, n, "out", 0, 1, INT64_C(1) << 30, path, type, &out) ||
+        !spec_get_out(s, n, INT64_C(1) << 30, path, type, &out) ||
         !get_pair(s, n, "kernel", 0, 1, 1 << 16, path, type, k) ||
         !get_pair(s, n, "stride", 1, 1, 1 << 16, path, type, st) ||
         !get_pair(s, n, "padding", 0, 0, 1 << 16, path, type, pad) ||
@@ -448,7 +472,7 @@ static gf_module *b_basicblock(spec_state *s, const cJSON *n, const char *path, 
                                const shape *cur) {
     int64_t in, out, stride;
     if (!infer_in(s, n, "in", cur, false, 3, path, type, &in) ||
-        !get_int(s, n, "out", 0, 1, INT64_C(1) << 30, path, type, &out) ||
+        !spec_get_out(s, n, INT64_C(1) << 30, path, type, &out) ||
         !get_int(s, n, "stride", 1, 1, 1 << 16, path, type, &stride))
         return NULL;
     snprintf(s->expect, sizeof s->expect, "[N, %lld, H, W]", (long long)in);

@@ -18,18 +18,28 @@ if [ -z "${GRAFT_DATA_DIR:-}" ]; then
 fi
 export XDG_CACHE_HOME="$T/cache"
 R="$T/report"
-run "$G" demo --quick --report "$R" $TH --labels 10
+# run from the binary's own folder, where a bare "graft" would not run it
+GDIR="$(cd "$(dirname "$G")" && pwd)"
+G="$GDIR/$(basename "$G")"
+cd "$GDIR" || exit 1
+run ./"$(basename "$G")" demo --quick --report "$R" $TH --labels 10
 expect_rc 0 "demo --quick"
 expect_out "test accuracy" "demo prints the table"
 for s in scratch probe finetune fastai lora; do expect_out "$s " "demo runs $s"; done
 expect_out "what to try next:" "demo says what to try next"
 expect_out "graft finetune --from" "demo suggests graft finetune"
-# each suggested command runs as printed: the program it names is on PATH or is that file
+# each suggested command runs as printed, from where the demo ran: a name with a slash is that
+# file, a bare name is looked up on PATH (and only there)
+n_next=0
 while read -r prog _; do
-    if command -v "$prog" >/dev/null 2>&1 || [ -x "$prog" ]; then ok; else
-        bad "demo suggests '$prog ...', which is neither on PATH nor a file here"
+    n_next=$((n_next + 1))
+    if [[ "$prog" == */* ]]; then [ -x "$prog" ]; else command -v "$prog" >/dev/null 2>&1; fi
+    if [ $? = 0 ]; then ok; else
+        bad "demo suggests '$prog ...', which does not run from $GDIR (not on PATH, not a path)"
     fi
 done < <(sed -n '/^what to try next:/,$p' "$T/out" | grep -E '^  [^ ]*graft ' | sed 's/^  //')
+if [ "$n_next" -ge 4 ]; then ok; else bad "demo suggested $n_next commands, expected 4"; fi
+cd "$T" || exit 1
 expect_err "step 1/3: pretraining" "demo pretrains the first time"
 expect_file "$R/index.html" "demo writes the report"
 expect_file "$R/digits-cnn-small.safetensors" "demo saves the weights"

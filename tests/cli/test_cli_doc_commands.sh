@@ -89,11 +89,22 @@ EOF
     fi
     "$G" train --data csv:iris.csv --model mlp --hidden 16 --epochs 5 --quiet \
         --out iris.safetensors >>"$T/prep.log" 2>&1 || return 1
-    # net.json: docs/CLI.md's SmallCNN spec for 3 x 32 x 32 images of photos/' 3 classes;
-    # small.json: the spec exactly as docs/CLI.md shows it
-    awk '/^```json/ { on = 1; next } on && /^```/ { exit } on' "$SRC/docs/CLI.md" >small.json
-    sed -E 's/"input": \[1, 28, 28\]/"input": [3, 32, 32]/; s/"in": 1,/"in": 3,/;
-            s/"linear", "out": 10\}/"linear", "out": 3}/' small.json >net.json
+    # small.json and net.json: docs/CLI.md's two specs (its first and second JSON blocks)
+    # exactly as shown: net.json takes its input and classes from whatever data it trains on
+    awk '/^```json/ { n++; on = 1; next } on && /^```/ { on = 0; next } on && n == 1' \
+        "$SRC/docs/CLI.md" >small.json
+    awk '/^```json/ { n++; on = 1; next } on && /^```/ { on = 0; next } on && n == 2' \
+        "$SRC/docs/CLI.md" >net.json
+    # wine_data.csv: a table in scikit-learn's own layout (its first line: rows, features, classes)
+    python3 - "$FX/table.csv" wine_data.csv <<'EOF'
+import sys
+rows = [l.strip().split(",") for l in open(sys.argv[1]).read().split("\n")[1:] if l.strip()]
+names = sorted({r[-1] for r in rows})
+with open(sys.argv[2], "w") as f:
+    f.write("%d,%d,%s\n" % (len(rows), len(rows[0]) - 1, ",".join(names)))
+    for r in rows:
+        f.write(",".join(r[:-1] + [str(names.index(r[-1]))]) + "\n")
+EOF
 }
 if ! prepare; then
     bad "cannot prepare the files the documented commands name"

@@ -122,7 +122,7 @@ run "$G" train --data "idx:$FX/idx" --model mlp --hidden 8 --epochs 1 $TH --quie
 expect_rc 0 "train a small model"
 fails 1 "eval with another model" "does not fit the model" -- "$G" eval --weights "$W" --model lenet --data "idx:$FX/idx"
 fails 1 "eval on fewer classes" "trained on 10 classes" -- "$G" eval --weights "$W" --data "idx:$FX/idx" --classes 0-4
-fails 1 "eval on other shapes" "trained on samples [1, 28, 28]" -- "$G" eval --weights "$W" --data "images:$FX/shapes"
+fails 1 "eval on other shapes" "trained on samples [1, 28, 28]" -- "$G" eval --weights "$W" --data "images:$FX/shapes" --image-size 12
 fails 1 "predict a CSV with an image model" "the model takes images" -- "$G" predict --weights "$W" --input "$FX/rows.csv"
 fails 1 "not a safetensors file" "$FX/table.csv" -- "$G" eval --weights "$FX/table.csv" --data "idx:$FX/idx"
 head -c 100 "$W" >"$T/truncated.safetensors"

@@ -64,6 +64,9 @@ typedef struct cli_opts {
     double val;               /* < 0: not given */
     int64_t limit;            /* 0: none */
     const char *label_column, *features;
+    int csv_header;           /* -1: found (sklearn's layout or a header); else gf_csv_header */
+    int skip_lines;
+    char delimiter;           /* 0: ',' */
     int image_size;           /* 0: keep */
     bool grayscale;
     int64_t max_image_pixels; /* 0: the library's default */
@@ -102,7 +105,7 @@ typedef struct cli_opts {
     const char *strip_prefix;
     const char *rename[CLI_MAX_LIST];
     int n_rename;
-    bool dry_run, strict, delta;
+    bool dry_run, strict, delta, verbose;
     gf_tl_in_channels in_channels; /* --in-channels: adapt (0, the default) or error */
     int lora_rank;            /* 0: no LoRA */
     double lora_alpha;        /* <= 0: the rank */
@@ -151,7 +154,7 @@ const cli_command *cli_find_command(const char *name);
 const char *cli_nearest(const char *word, const char *const *candidates, int n);
 
 /* How the user can run this graft again: "graft" when PATH finds this binary, else its path
- * (relative to the working folder when inside it, like "build/graft"). */
+ * (relative to the working folder when inside it, like "build/graft", or "./graft" in it). */
 void cli_self_command(char *buf, size_t cap);
 
 /* Defaults for every field. */
@@ -238,11 +241,15 @@ typedef gf_ds_parts cli_data;
  * printing the error (CLI_USAGE for a malformed spec, a missing file or options that do not
  * apply to it, CLI_FAILED when reading or cutting the data failed). */
 int cli_data_load(gf_ctx *ctx, const cli_opts *o, cli_data *d);
+/* The same for data a trained model is run on: images are read as the weights say (graft.image)
+ * unless --image-size or --grayscale say otherwise, and (eval) a split may leave no training
+ * part. meta may be NULL. */
+int cli_data_load_for(gf_ctx *ctx, const cli_opts *o, const gf_bundle_info *meta, cli_data *d);
 void cli_data_free(cli_data *d);
 /* "fashion-mnist: 54000 train / 6000 val / 10000 test, 10 classes, samples [1, 28, 28]" */
 void cli_data_describe(const cli_data *d, char *buf, size_t cap);
-/* A dataset of the rows of d's part named `part` ("train", "val", "test", "all"); borrowed or
- * NULL (with the reason printed) when that part is empty. */
+/* d's part named `part` ("train", "val", "test"; borrowed), or NULL when that part is empty.
+ * "all" is every part together: gf_ds_parts_all. */
 gf_ds *cli_data_part(const cli_data *d, const char *part);
 
 /* ---- models and weight files ------------------------------------------------------------------ */

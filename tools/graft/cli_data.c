@@ -21,7 +21,7 @@ void cli_data_describe(const cli_data *d, char *buf, size_t cap) {
 gf_ds *cli_data_part(const cli_data *d, const char *part) {
     if (strcmp(part, "train") == 0) return d->train;
     if (strcmp(part, "val") == 0) return d->val;
-    return d->test;
+    return strcmp(part, "test") == 0 ? d->test : NULL;
 }
 
 /* What an image folder's walk left out, on stderr: links not followed change what is trained on,
@@ -62,6 +62,9 @@ static int check_kind_options(const cli_opts *o) {
     const bool csv = kind && strcmp(kind, "csv") == 0, img = kind && strcmp(kind, "images") == 0;
     if ((o->label_column || o->features) && !csv)
         return cli_usage_error(o->cmd, "--label-column and --features apply to csv: data");
+    if ((o->csv_header >= 0 || o->skip_lines || o->delimiter) && !csv)
+        return cli_usage_error(o->cmd, "--csv-header, --skip-lines and --delimiter apply to csv: "
+                                       "data");
     if ((o->image_size || o->grayscale || o->follow_links) && !img)
         return cli_usage_error(o->cmd, "--image-size, --grayscale and --follow-links apply to "
                                        "images: data");
@@ -73,7 +76,52 @@ static int check_kind_options(const cli_opts *o) {
     return CLI_CONTINUE;
 }
 
+/* The note that the table was read in scikit-learn's layout, which --csv-header changes. */
+static void note_sklearn(const cli_opts *o, const cli_data *d) {
+    if (o->csv_header >= 0 || d->csv.header != GF_CSV_SKLEARN_HEADER) return;
+    char names[256] = "";
+    size_t at = 0;
+    for (int k = 0; k < d->n_classes && at < sizeof names; k++)
+        at += (size_t)snprintf(names + at, sizeof names - at, "%s%s", k ? ", " : "",
+                               d->class_names[k]);
+    const int64_t rows = (d->train ? gf_ds_count(d->train) : 0) +
+                         (d->val ? gf_ds_count(d->val) : 0) + (d->test ? gf_ds_count(d->test) : 0);
+    cli_log(o, "graft %s: note: %s reads as scikit-learn's layout (first line: %lld rows, %lld "
+               "features, the classes %s); --csv-header first reads that line as column names\n",
+            o->cmd, d->spec, (long long)rows, (long long)d->shape[0], names);
+}
+
+/* The library's error in the command line's words: an option to set, not a parameter. */
+static int fail_open(const cli_opts *o, gf_ctx *ctx) {
+    const char *e = gf_ctx_error(ctx);
+    const char *lib = strstr(e, ": set a resize and crop to give every image one size");
+    if (lib)
+        return cli_fail(o->cmd, "%.*s: give --image-size N to resize and centre-crop every image "
+                                "to N x N", (int)(lib - e), e);
+    return cli_fail_ctx(o->cmd, ctx);
+}
+
+/* Reads images as a trained model's weights say (graft.image) unless the options say. */
+static void image_settings(const cli_opts *o, const gf_bundle_info *meta, gf_ds_open_params *p) {
+    if (!meta || !meta->image_channels || o->image_size || o->grayscale) return;
+    const char *kind = gf_ds_spec_kind(o->data);
+    if (!kind || strcmp(kind, "images") != 0) return;
+    p->grayscale = meta->image_channels == 1;
+    if (meta->image_h == meta->image_w) p->image_size = meta->image_h;
+    else {
+        p->image_height = meta->image_h;
+        p->image_width = meta->image_w;
+    }
+    cli_log(o, "graft %s: note: images read as the weights were trained (graft.image): %s, "
+               "resized and centre-cropped to %dx%d (--image-size and --grayscale change it)\n",
+            o->cmd, meta->image_channels == 1 ? "grey" : "RGB", meta->image_w, meta->image_h);
+}
+
 int cli_data_load(gf_ctx *ctx, const cli_opts *o, cli_data *d) {
+    return cli_data_load_for(ctx, o, NULL, d);
+}
+
+int cli_data_load_for(gf_ctx *ctx, const cli_opts *o, const gf_bundle_info *meta, cli_data *d) {
     memset(d, 0, sizeof *d);
     if (!o->data) return cli_usage_error(o->cmd, "--data is required (e.g. --data fashion-mnist)");
     int rc = check_kind_options(o);
@@ -95,13 +143,19 @@ int cli_data_load(gf_ctx *ctx, const cli_opts *o, cli_data *d) {
     p.grayscale = o->grayscale;
     p.max_image_pixels = o->max_image_pixels;
     p.follow_links = o->follow_links;
+    if (o->csv_header >= 0) p.csv_header = (gf_csv_header)o->csv_header;
+    p.csv_skip_lines = o->skip_lines;
+    p.csv_delimiter = o->delimiter;
+    p.allow_empty_train = strcmp(o->cmd, "eval") == 0; /* eval --split 0,0,1 */
+    image_settings(o, meta, &p);
     if (gf_ds_check_spec(ctx, o->data, &p) != GF_OK) return cli_usage_error(o->cmd, "%s", gf_ctx_error(ctx));
     gf_status st = gf_ds_open(ctx, o->data, &p, d);
     for (int i = 0; i < 3; i++) note_skipped(o, o->data, &d->skipped[i]);
     if (st != GF_OK) {
         cli_data_free(d);
-        return cli_fail_ctx(o->cmd, ctx);
+        return fail_open(o, ctx);
     }
+    note_sklearn(o, d);
     if (d->own_test && o->split_given && o->split[2] > 0)
         cli_log(o, "graft %s: note: %s has its own test set; --split's test part is not used\n",
                 o->cmd, o->data);

@@ -13,9 +13,10 @@
 #include <string.h>
 
 enum {
-    O_HELP = 'h', O_QUIET = 'q',
+    O_HELP = 'h', O_QUIET = 'q', O_VERBOSE = 'v',
     O_THREADS = 256, O_SEED, O_JSON,
     O_DATA, O_CLASSES, O_PER_CLASS, O_SPLIT, O_VAL, O_LIMIT, O_LABEL_COLUMN, O_FEATURES,
+    O_CSV_HEADER, O_SKIP_LINES, O_DELIMITER, O_PRED_OUT,
     O_IMAGE_SIZE, O_GRAYSCALE, O_MAX_IMAGE_PIXELS, O_FOLLOW_LINKS, O_AUGMENT, O_NORMALIZE, O_BATCH,
     O_MODEL, O_HIDDEN,
     O_WEIGHTS, O_BASE,
@@ -52,7 +53,7 @@ static const opt_def opts[] = {
      "train on N random examples of each class (few-label learning)"},
     {"split", required_argument, O_SPLIT, G_DATA, "TR,VA,TE",
      "train/val/test fractions for data without its own test set (default 0.8,0,0.2); "
-     "stratified and seeded"},
+     "stratified and seeded; eval: TR may be 0"},
     {"val", required_argument, O_VAL, G_DATA, "FRACTION",
      "hold out this fraction of the training data for validation (default 0)"},
     {"limit", required_argument, O_LIMIT, G_DATA, "N",
@@ -61,6 +62,14 @@ static const opt_def opts[] = {
      "csv: the label column, by name or index (default: the last)"},
     {"features", required_argument, O_FEATURES, G_DATA, "LIST",
      "csv: feature columns, names/indices/ranges \"2-5\" (default: all but the label)"},
+    {"csv-header", required_argument, O_CSV_HEADER, G_DATA | G_PREDICT, "KIND",
+     "csv: first (the first line names the columns), none (no header: columns 0, 1, ...), "
+     "sklearn (scikit-learn's first line: rows, features, class names) (default: found from "
+     "the file; scikit-learn's layout is said in a note)"},
+    {"skip-lines", required_argument, O_SKIP_LINES, G_DATA | G_PREDICT, "N",
+     "csv: skip the first N lines before the header or the data (default 0)"},
+    {"delimiter", required_argument, O_DELIMITER, G_DATA | G_PREDICT, "C",
+     "csv: the field separator, one character or 'tab' (default ',')"},
     {"image-size", required_argument, O_IMAGE_SIZE, G_DATA, "N",
      "images: resize the shorter side to N and centre-crop N x N (default: keep, all equal)"},
     {"grayscale", no_argument, O_GRAYSCALE, G_DATA, NULL,
@@ -148,6 +157,9 @@ static const opt_def opts[] = {
      "rename the file's keys with a POSIX extended regex (\\1 groups); repeatable, in order"},
     {"dry-run", no_argument, O_DRY_RUN, G_FT, NULL,
      "print the load plan (what loads, what trains, renamed keys) and stop"},
+    {"verbose", no_argument, O_VERBOSE, G_FT, NULL,
+     "also print every tensor of the load (status, role, shape) on stderr, not only the "
+     "summary"},
     {"strict", no_argument, O_STRICT, G_FT, NULL,
      "every key of the file and the model must match (before the head is replaced)"},
     {"delta", no_argument, O_DELTA, G_FT, NULL,
@@ -180,11 +192,14 @@ static const opt_def opts[] = {
      "weight of the soft (teacher) term in [0, 1]; 1 - A goes to the labels (default 0.7)"},
     /* predict / eval */
     {"input", required_argument, O_INPUT, G_PREDICT, "FILE",
-     "an image (.png .jpg .bmp .pgm ...) or a CSV of feature rows; repeatable (files may "
-     "also be given without --input)"},
+     "an image (.png .jpg .bmp .pgm ...), a folder (every image in it and below) or a CSV of "
+     "feature rows; repeatable (files may also be given without --input)"},
     {"top-k", required_argument, O_TOP_K, G_PREDICT, "K", "print the K most likely classes (default 3)"},
+    {"out", required_argument, O_PRED_OUT, G_PREDICT, "FILE",
+     "write the predictions to a CSV file (input, row, class, probability, then the next "
+     "classes to --top-k) and print a summary instead of every prediction"},
     {"part", required_argument, O_PART, G_EVAL, "PART",
-     "which part of the data: test, val, train, all (default test)"},
+     "which part of the data: test, val, train, all (every part together) (default test)"},
     /* compare / demo */
     {"pretrained", required_argument, O_PRETRAINED, G_COMPARE, "FILE",
      "the source model's weights (zoo --model with PyTorch names)"},
@@ -329,6 +344,7 @@ void cli_opts_init(cli_opts *o, const char *cmd) {
     o->split[2] = 0.2;
     o->val = -1;
     o->normalize = "auto";
+    o->csv_header = -1;
     o->batch = 64;
     o->hidden[0] = 256;
     o->hidden[1] = 128;
@@ -379,11 +395,7 @@ static const char *opt_name(int id) {
     return "?";
 }
 
-/* Applies one parsed option; returns CLI_CONTINUE or CLI_USAGE. */
-static int apply(cli_opts *o, int id, const char *v) {
-    const char *cmd = o->cmd;
-    int64_t iv;
-    double dv;
+/* Checks of an option's value, in the options' own words (cmd, id, v, iv, dv in scope). */
 #define NEED_INT(lo, hi, what)                                                                   \
     if (!cli_parse_i64(v, lo, hi, &iv))                                                          \
         return cli_usage_error(cmd, "--%s: '%s' is not %s", opt_name(id), v, what)
@@ -396,11 +408,15 @@ static int apply(cli_opts *o, int id, const char *v) {
             return cli_usage_error(cmd, "--%s: at most %d times", opt_name(id), CLI_MAX_LIST);   \
         o->arr[o->n++] = v;                                                                      \
     } while (0)
+
+enum { NOT_DATA = -3 }; /* apply_data: the option is not a data option */
+
+/* Applies one data option (--data and how it is read and cut); NOT_DATA for another option. */
+static int apply_data(cli_opts *o, int id, const char *v) {
+    const char *cmd = o->cmd;
+    int64_t iv;
+    double dv;
     switch (id) {
-    case O_THREADS: NEED_INT(1, 4096, "a whole number >= 1"); o->threads = (int)iv; break;
-    case O_SEED: NEED_INT(0, INT64_MAX, "a whole number >= 0"); o->seed = (uint64_t)iv; break;
-    case O_JSON: o->json = true; break;
-    case O_QUIET: o->quiet = true; break;
     case O_DATA: o->data = v; break;
     case O_CLASSES: o->classes = v; break;
     case O_PER_CLASS: NEED_INT(1, INT64_C(1) << 40, "a whole number >= 1"); o->per_class = iv; break;
@@ -419,9 +435,13 @@ static int apply(cli_opts *o, int id, const char *v) {
             else break;
         }
         double sum = n == 3 ? f[0] + f[1] + f[2] : 0;
-        if (n != 3 || *p || fabs(sum - 1.0) > 1e-6 || f[0] <= 0)
+        if (n != 3 || *p || fabs(sum - 1.0) > 1e-6)
             return cli_usage_error(cmd, "--split: '%s' is not three fractions TRAIN,VAL,TEST "
                                         "that add up to 1 (e.g. 0.8,0.1,0.1)", v);
+        /* only evaluation may leave nothing to train on */
+        if (f[0] <= 0 && strcmp(cmd, "eval") != 0)
+            return cli_usage_error(cmd, "--split: '%s' leaves nothing to train on (the first "
+                                        "fraction must be above 0)", v);
         memcpy(o->split, f, sizeof f);
         o->split_given = true;
         break;
@@ -429,6 +449,21 @@ static int apply(cli_opts *o, int id, const char *v) {
     case O_VAL: NEED_F64(0, 0.95, "a fraction in [0, 0.95]"); o->val = dv; break;
     case O_LIMIT: NEED_INT(1, INT64_MAX, "a whole number >= 1"); o->limit = iv; break;
     case O_LABEL_COLUMN: o->label_column = v; break;
+    case O_CSV_HEADER:
+        if (strcmp(v, "first") == 0) o->csv_header = GF_CSV_HEADER;
+        else if (strcmp(v, "none") == 0) o->csv_header = GF_CSV_NO_HEADER;
+        else if (strcmp(v, "sklearn") == 0) o->csv_header = GF_CSV_SKLEARN_HEADER;
+        else return cli_usage_error(cmd, "--csv-header: '%s' is not first, none or sklearn", v);
+        break;
+    case O_SKIP_LINES: NEED_INT(0, 1 << 30, "a whole number >= 0"); o->skip_lines = (int)iv; break;
+    case O_DELIMITER:
+        if (strcmp(v, "tab") == 0 || strcmp(v, "\\t") == 0) o->delimiter = '\t';
+        else if (strlen(v) == 1 && v[0] != '"' && v[0] != '\n' && v[0] != '\r') o->delimiter = v[0];
+        else return cli_usage_error(cmd, "--delimiter: '%s' is not one character (or 'tab'); a "
+                                         "quote or a line end cannot separate fields", v);
+        break;
+    case O_PRED_OUT: o->out = v; break;
+    case O_VERBOSE: o->verbose = true; break;
     case O_FEATURES: o->features = v; break;
     case O_IMAGE_SIZE: NEED_INT(1, 4096, "a size in [1, 4096]"); o->image_size = (int)iv; break;
     case O_GRAYSCALE: o->grayscale = true; break;
@@ -460,6 +495,23 @@ static int apply(cli_opts *o, int id, const char *v) {
         o->normalize = v;
         break;
     case O_BATCH: NEED_INT(1, 1 << 20, "a whole number >= 1"); o->batch = iv; break;
+    default: return NOT_DATA;
+    }
+    return CLI_CONTINUE;
+}
+
+/* Applies one parsed option; returns CLI_CONTINUE or CLI_USAGE. */
+static int apply(cli_opts *o, int id, const char *v) {
+    const char *cmd = o->cmd;
+    int64_t iv;
+    double dv;
+    const int rc = apply_data(o, id, v);
+    if (rc != NOT_DATA) return rc;
+    switch (id) {
+    case O_THREADS: NEED_INT(1, 4096, "a whole number >= 1"); o->threads = (int)iv; break;
+    case O_SEED: NEED_INT(0, INT64_MAX, "a whole number >= 0"); o->seed = (uint64_t)iv; break;
+    case O_JSON: o->json = true; break;
+    case O_QUIET: o->quiet = true; break;
     case O_MODEL: o->model = v; break;
     case O_HIDDEN: {
         int64_t w[4];
@@ -613,7 +665,8 @@ int cli_parse(const cli_command *c, int argc, char **argv, cli_opts *o) {
     opterr = 0;
     for (;;) {
         int prev = optind;
-        int id = getopt_long(argc, argv, ":hq", lo, NULL);
+        /* -v only where --verbose is an option */
+        int id = getopt_long(argc, argv, (groups & G_FT) ? ":hqv" : ":hq", lo, NULL);
         if (id == -1) break;
         if (id == O_HELP) {
             cli_print_help(c, stdout);
@@ -709,7 +762,10 @@ void cli_print_help(const cli_command *c, FILE *f) {
             shown[i] = true;
             char head[64];
             int n = snprintf(head, sizeof head, "  %s%s--%s%s%s",
-                             opts[i].id == O_HELP ? "-h, " : opts[i].id == O_QUIET ? "-q, " : "",
+                             opts[i].id == O_HELP    ? "-h, "
+                             : opts[i].id == O_QUIET ? "-q, "
+                             : opts[i].id == O_VERBOSE ? "-v, "
+                                                     : "",
                              "", opts[i].name,
                              opts[i].metavar && opts[i].metavar[0] != '[' ? " " : "",
                              opts[i].metavar ? opts[i].metavar : "");

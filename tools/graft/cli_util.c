@@ -76,7 +76,9 @@ void cli_self_command(char *buf, size_t cap) {
     }
     char cwd[4096];
     size_t cl = getcwd(cwd, sizeof cwd) ? strlen(cwd) : 0;
-    if (cl > 0 && strncmp(self, cwd, cl) == 0 && self[cl] == '/') snprintf(buf, cap, "%s", self + cl + 1);
+    const char *rel = cl > 0 && strncmp(self, cwd, cl) == 0 && self[cl] == '/' ? self + cl + 1 : NULL;
+    /* a bare name is looked up on PATH, which does not find this one: "./graft" */
+    if (rel) snprintf(buf, cap, "%s%s", strchr(rel, '/') ? "" : "./", rel);
     else snprintf(buf, cap, "%s", self);
 }
 

@@ -18,9 +18,10 @@ int cmd_eval(cli_opts *o) {
     cli_model cm = {0};
     cli_eval ev = {0};
     gf_tf *tf = NULL;
+    gf_ds *all = NULL; /* --part all: every part together */
     rc = cli_meta_open(ctx, o, o->weights, &meta);
     if (rc != CLI_CONTINUE) goto out_ctx;
-    rc = cli_data_load(ctx, o, &d);
+    rc = cli_data_load_for(ctx, o, &meta, &d);
     if (rc != CLI_CONTINUE) goto out_meta;
     rc = CLI_FAILED;
     if (!cli_meta_fits_samples(o->cmd, o->weights, &meta, &d)) goto out_data;
@@ -35,9 +36,11 @@ int cmd_eval(cli_opts *o) {
                        "data\n", k, meta.class_names[k], d.class_names[k]);
             break;
         }
-    gf_ds *part = cli_data_part(&d, o->part);
+    gf_ds *part = strcmp(o->part, "all") == 0 ? (all = gf_ds_parts_all(ctx, &d))
+                                               : cli_data_part(&d, o->part);
     if (!part) {
-        cli_fail(o->cmd, "%s has no %s part (see --split, --val, --part)", d.spec, o->part);
+        if (all || gf_ctx_status(ctx) != GF_OK) cli_fail_ctx(o->cmd, ctx);
+        else cli_fail(o->cmd, "%s has no %s part (see --split, --val, --part)", d.spec, o->part);
         goto out_data;
     }
     rc = cli_model_build(ctx, o, o->model, &meta, &d, d.n_classes, &cm);
@@ -77,6 +80,7 @@ int cmd_eval(cli_opts *o) {
         rc = CLI_OK;
     }
 out_model:
+    gf_ds_free(all);
     cli_eval_free(&ev);
     gf_tf_free(tf);
     cli_model_free(&cm);

@@ -52,6 +52,7 @@ typedef struct ft_run {
     gf_tl_plan *plan, *plan2; /* the load as done, and as the model finally stands */
     bool head_replaced;
     char head_note[256];
+    int64_t head_from;        /* the head's outputs as built (the file's size) */
     int lora_layers;
     char *lora_targets[64], **auto_targets;
     int n_lora_targets;
@@ -151,6 +152,7 @@ static int choose_head(ft_run *r) {
         replace = true;
         why = "--head N";
     }
+    r->head_from = k_model;
     if (!replace) return CLI_CONTINUE;
     gf_rng rng;
     gf_rng_seed(&rng, o->seed ^ 0x68656164ULL);
@@ -159,7 +161,6 @@ static int choose_head(ft_run *r) {
     r->head_replaced = true;
     snprintf(r->head_note, sizeof r->head_note, "new head %s: %lld -> %d outputs (%s)", b->head,
              (long long)k_model, d->n_classes, why && why[0] ? why : "replaced");
-    cli_log(o, "graft finetune: %s\n", r->head_note);
     return CLI_CONTINUE;
 }
 
@@ -229,6 +230,147 @@ static int add_lora(ft_run *r) {
     return CLI_CONTINUE;
 }
 
+/* What the run did with each tensor of the model: the load's status, except that a replaced
+ * head is new whatever the file held. */
+typedef struct ft_counts {
+    int loaded, head, missing, mismatched, unused, renamed, total;
+} ft_counts;
+
+static bool in_head(const ft_run *r, const char *name) {
+    const size_t hl = strlen(r->cm.b->head);
+    return r->head_replaced && strncmp(name, r->cm.b->head, hl) == 0 && name[hl] == '.';
+}
+
+static ft_counts count_keys(const ft_run *r) {
+    ft_counts c = {0, 0, 0, 0, 0, r->plan->report->renamed, 0};
+    const gf_load_report *rep = r->plan->report;
+    for (int i = 0; i < rep->n; i++) {
+        const gf_key_report *k = &rep->keys[i];
+        c.total += k->status != GF_KEY_UNEXPECTED;
+        if (k->status == GF_KEY_UNEXPECTED) c.unused++;
+        else if (in_head(r, k->name)) c.head++;
+        else if (k->status == GF_KEY_MISSING) c.missing++;
+        else if (k->status == GF_KEY_LOADED) c.loaded++;
+        else c.mismatched++;
+    }
+    return c;
+}
+
+/* The top-level modules that hold frozen parameters ("conv1, layer1, layer2"). */
+static void frozen_parts(const gf_tl_plan *p, char *buf, size_t cap) {
+    size_t at = 0;
+    int listed = 0, more = 0;
+    buf[0] = '\0';
+    char last[96] = "";
+    for (int i = 0; i < p->report->n; i++) {
+        if (p->roles[i] != GF_TL_ROLE_FROZEN) continue;
+        const char *name = p->report->keys[i].name, *dot = strchr(name, '.');
+        char top[96];
+        snprintf(top, sizeof top, "%.*s", (int)(dot ? (size_t)(dot - name) : strlen(name)), name);
+        if (strcmp(top, last) == 0) continue;
+        snprintf(last, sizeof last, "%s", top);
+        if (listed == 6 || at >= cap) {
+            more++;
+            continue;
+        }
+        at += (size_t)snprintf(buf + at, cap - at, "%s%s", listed ? ", " : "", top);
+        listed++;
+    }
+    if (more && at < cap) snprintf(buf + at, cap - at, " and %d more", more);
+}
+
+/* The first convolution's input channels: the data's against the file's. */
+static void channel_note(const ft_run *r, char *buf, size_t cap) {
+    buf[0] = '\0';
+    if (r->plan->in_adapted) {
+        snprintf(buf, cap, "; input channels: %s", r->plan->in_note);
+        return;
+    }
+    const gf_load_report *rep = r->plan->report;
+    for (int i = 0; i < rep->n; i++) {
+        const gf_key_report *k = &rep->keys[i];
+        if (k->model_ndim != 4) continue;
+        if (k->file_ndim != 4)
+            snprintf(buf, cap, "; input channels: %lld, the first convolution %s not in the file",
+                     (long long)k->model_dims[1], k->name);
+        else if (k->file_dims[1] == k->model_dims[1])
+            snprintf(buf, cap, "; input channels: %lld, as in the file", (long long)k->model_dims[1]);
+        else
+            snprintf(buf, cap, "; input channels: the data has %lld, the file's %s takes %lld, so "
+                     "it starts new (see --grayscale and --in-channels)", (long long)k->model_dims[1], k->name,
+                     (long long)k->file_dims[1]);
+        return;
+    }
+}
+
+/* "2 new (head fc)", "5 new (head fc; 3 not in the file)". */
+static void new_note(const ft_run *r, const ft_counts *c, char *buf, size_t cap) {
+    if (c->head && c->missing)
+        snprintf(buf, cap, "%d new (head %s; %d not in the file)", c->head + c->missing,
+                 r->cm.b->head, c->missing);
+    else if (c->head)
+        snprintf(buf, cap, "%d new (head %s)", c->head, r->cm.b->head);
+    else
+        snprintf(buf, cap, "%d new (not in the file)", c->missing);
+}
+
+/* One paragraph on stderr: what came from the file, the head, what trains. */
+static void print_summary(const ft_run *r) {
+    const ft_counts c = count_keys(r);
+    const gf_tl_plan *p2 = r->plan2;
+    char fresh[192], head[320], frozen[256], bn[128], ch[320];
+    new_note(r, &c, fresh, sizeof fresh);
+    const char *why = strchr(r->head_note, '(');
+    if (r->head_replaced) /* the note's reason, "(the classes differ in number)" */
+        snprintf(head, sizeof head, "head %s: %lld -> %d classes, new %s", r->cm.b->head,
+                 (long long)r->head_from, r->d.n_classes, why ? why : "");
+    else
+        snprintf(head, sizeof head, "head %s: %d classes, from the file", r->cm.b->head,
+                 r->d.n_classes);
+    frozen_parts(p2, frozen, sizeof frozen);
+    if (p2->bn_layers == 0) bn[0] = '\0';
+    else if (!p2->bn_stats_move)
+        snprintf(bn, sizeof bn, "; BatchNorm statistics fixed (%d layers)", p2->bn_layers);
+    else
+        snprintf(bn, sizeof bn, "; BatchNorm statistics move in %d of %d layers", p2->bn_moving,
+                 p2->bn_layers);
+    channel_note(r, ch, sizeof ch);
+    cli_log(r->o, "graft finetune: from %s: %d of %d tensors loaded (%d renamed), %s, %d of "
+                  "another shape (left new), %d file keys unused; %s; training %lld of %lld "
+                  "parameters, frozen: %s%s%s%s (-v lists every tensor)\n",
+            r->o->from, c.loaded, c.total, c.renamed, fresh, c.mismatched, c.unused, head,
+            (long long)p2->params_trainable, (long long)p2->params_total,
+            frozen[0] ? frozen : "nothing", bn, ch,
+            r->lora_layers ? "; LoRA adapters on the frozen layers" : "");
+}
+
+/* -v: every tensor of the model as the run leaves it, on stderr. */
+static void print_tensors(const ft_run *r) {
+    const gf_tl_plan *p2 = r->plan2;
+    const gf_load_report *rep = r->plan->report;
+    fprintf(stderr, "tensors of the model (status of the load from %s, role in training):\n",
+            r->o->from);
+    for (int i = 0; i < p2->report->n; i++) {
+        const gf_key_report *k = &p2->report->keys[i];
+        if (k->status == GF_KEY_UNEXPECTED) continue;
+        const char *status = "new";
+        for (int j = 0; j < rep->n && !in_head(r, k->name); j++)
+            if (strcmp(rep->keys[j].name, k->name) == 0) {
+                status = rep->keys[j].status == GF_KEY_LOADED    ? "loaded"
+                         : rep->keys[j].status == GF_KEY_MISSING ? "new"
+                                                                 : "mismatched";
+                break;
+            }
+        fprintf(stderr, "  %-10s %-11s %s  %s\n", status, gf_tl_role_name(p2->roles[i]), k->name,
+                k->model_shape);
+    }
+    for (int j = 0; j < rep->n; j++)
+        if (rep->keys[j].status == GF_KEY_UNEXPECTED)
+            fprintf(stderr, "  %-10s %-11s %s  %s (in the file only)\n", "unused", "-",
+                    rep->keys[j].file_name ? rep->keys[j].file_name : rep->keys[j].name,
+                    rep->keys[j].file_shape);
+}
+
 /* --dry-run: the plan and the head, nothing trained. */
 static int print_dry_run(ft_run *r) {
     const cli_opts *o = r->o;
@@ -287,10 +429,11 @@ static int write_weights(ft_run *r, const char **written) {
 /* The summary: the run's, with what fine-tuning did. */
 static int print_run(ft_run *r, const char *part, const char *written) {
     const cli_opts *o = r->o;
-    const gf_load_report *rep = r->plan->report;
+    const ft_counts c = count_keys(r);
     if (!o->json) {
         if (r->head_note[0]) printf("head      %s\n", r->head_note);
-        printf("loaded    %d tensors from %s (%d renamed)\n", rep->loaded, o->from, rep->renamed);
+        printf("loaded    %d of %d tensors from %s (%d renamed); %d new, %d of another shape\n",
+               c.loaded, c.total, o->from, c.renamed, c.head + c.missing, c.mismatched);
         if (r->plan->in_note[0]) printf("input     %s\n", r->plan->in_note);
         if (r->lora_layers)
             printf("LoRA      %d layers, rank %d (merged into the saved weights)\n", r->lora_layers,
@@ -304,8 +447,10 @@ static int print_run(ft_run *r, const char *part, const char *written) {
     cJSON_AddStringToObject(ft, "from", o->from);
     cJSON_AddBoolToObject(ft, "head_replaced", r->head_replaced);
     cJSON_AddStringToObject(ft, "head", r->cm.b->head);
-    cJSON_AddNumberToObject(ft, "loaded", rep->loaded);
-    cJSON_AddNumberToObject(ft, "renamed", rep->renamed);
+    cJSON_AddNumberToObject(ft, "loaded", c.loaded);
+    cJSON_AddNumberToObject(ft, "new", c.head + c.missing);
+    cJSON_AddNumberToObject(ft, "mismatched", c.mismatched);
+    cJSON_AddNumberToObject(ft, "renamed", c.renamed);
     cJSON_AddNumberToObject(ft, "lora_layers", r->lora_layers);
     cJSON_AddBoolToObject(ft, "delta", o->delta);
     if (o->delta) cJSON_AddNumberToObject(ft, "delta_tensors", r->n_delta);
@@ -340,7 +485,8 @@ static int run(ft_run *r) {
     if (!samples_fit(r)) return CLI_FAILED;
     if ((rc = prepare(r)) != CLI_CONTINUE) return rc;
     if (o->dry_run) return print_dry_run(r);
-    if (!o->quiet) gf_tl_plan_print(r->plan2, stderr, false);
+    if (o->verbose && !o->quiet) print_tensors(r);
+    print_summary(r);
     char desc[1024];
     cli_data_describe(&r->d, desc, sizeof desc);
     cli_log(o, "graft finetune: %s from %s on %s; %s, batch %lld, %d threads, seed %llu\n",

