@@ -410,6 +410,60 @@ void gf_eval_result_free(gf_eval_result *r);
 gf_status gf_evaluate(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_loader *loader,
                       double *mean_loss, double *accuracy);
 
+/* ---- learning-rate finder ---------------------------------------------------------------------
+ * fastai's lr_find (Smith 2015, "Cyclical Learning Rates"): train for up to num_it batches with
+ * a learning rate growing exponentially from start_lr towards end_lr, record the smoothed loss
+ * against the rate, and suggest rates from the curve. The model's parameters and buffers, the
+ * optimizer's state and learning rates, the context RNG and the loader's position are put back
+ * afterwards, bitwise: the sweep leaves no trace but its numbers. */
+typedef struct gf_lr_find_params {
+    double start_lr;        /* 1e-7 */
+    double end_lr;          /* 10 */
+    int num_it;             /* 100: batch i (0-based) trains at start * (end / start)^(i / num_it),
+                             * as fastai's SchedExp; the loader wraps into its next epoch when it
+                             * has fewer batches */
+    bool stop_div;          /* true: stop once the smoothed loss exceeds div_factor times its
+                             * minimum, or a loss is not finite */
+    double div_factor;      /* 4 */
+    double beta;            /* 0.98: the smoothed loss is the debiased exponential moving
+                             * average avg = beta * avg + (1 - beta) * loss, avg / (1 - beta^k)
+                             * (fastai's AvgSmoothLoss) */
+    double clip_norm;       /* > 0: clip the gradients' L2 norm before each step */
+    gf_forward_fn forward;  /* NULL: gf_module_forward(model, x) */
+    void *forward_user;
+} gf_lr_find_params;
+
+gf_lr_find_params gf_lr_find_default_params(void);
+
+typedef struct gf_lr_find_result {
+    int n;                  /* batches run (points recorded) */
+    double *lrs;            /* [n] group 0's learning rate of each batch (owned) */
+    double *losses;         /* [n] the smoothed loss after each batch (owned) */
+    double *raw_losses;     /* [n] each batch's own loss (owned) */
+    bool diverged;          /* the sweep was stopped by stop_div */
+    /* Suggestions, computed as fastai 2.7 does over the points [num_it / 10, n - 5) (all points
+     * when fewer than 2 remain) up to the first NaN; NaN with fewer than 2 points. */
+    double lr_valley;       /* fastai's default: a rate two thirds of the way down the longest
+                             * descending run of the loss (its "valley") */
+    double lr_steep;        /* the rate where the loss falls fastest against log(lr) */
+    double lr_min;          /* the rate of the lowest smoothed loss */
+    double lr_min_div10;    /* lr_min / 10 (fastai's "minimum" suggestion) */
+    int i_valley, i_steep, i_min; /* their indices into lrs (-1: none) */
+} gf_lr_find_result;
+
+/* Runs the sweep on batches from train with opt (built over model's parameters; with several
+ * groups each keeps its rate's ratio to group 0's) and the loss (NULL: cross entropy). The
+ * model trains in training mode; its mode, weights, buffers, opt's state and rates, the
+ * context RNG and train's position are restored afterwards, also after an error. *out is
+ * overwritten (free with gf_lr_find_result_free, also after an error). Errors (GF_ERR_INVALID
+ * naming the parameter): start_lr <= 0, end_lr <= start_lr, num_it < 2, div_factor <= 1, beta
+ * outside [0, 1); and the training step's own errors. The context is reset after every batch. */
+gf_status gf_lr_find(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_optim *opt,
+                     gf_loader *train, const gf_lr_find_params *p, gf_lr_find_result *out);
+void gf_lr_find_result_free(gf_lr_find_result *r);
+/* The suggestions of a recorded sweep (lrs, losses, n; num_it as run), filled into r. */
+void gf_lr_find_suggest(gf_lr_find_result *r, int num_it);
+
 #ifdef __cplusplus
 }
 #endif

@@ -43,6 +43,8 @@ enum {
     G_LORA_FT = 1 << 19, /* --lora-dropout --lora-out (finetune only) */
     G_STUDENT = 1 << 20, /* --student-model (distill only) */
     G_TRAINDATA = 1 << 21, /* --per-class --augment (commands that train) */
+    G_LRFIND = 1 << 22,  /* --start-lr --end-lr --num-it --no-stop-div (lr-find) */
+    G_EVALOUT = 1 << 23, /* --predictions (eval) */
 };
 /* What a training command takes. */
 #define G_TRAIN (G_OPTIM | G_SCHED | G_CKPT | G_OUT | G_LOSS)
@@ -128,6 +130,12 @@ typedef struct cli_opts {
     const char *mt_mode;      /* "interleave", "sum" */
     bool no_baselines;
     gf_limits limits;         /* --max */
+    /* lr-find */
+    double start_lr, end_lr;
+    int num_it;
+    bool no_stop_div;
+    /* eval */
+    const char *predictions;  /* --predictions FILE.csv */
     /* arguments that are not options (inspect FILE, predict FILE...) */
     const char *args[CLI_MAX_LIST];
     int n_args;
@@ -390,5 +398,6 @@ int cmd_compare(cli_opts *o);
 int cmd_demo(cli_opts *o);
 int cmd_inspect(cli_opts *o);
 int cmd_multitask(cli_opts *o);
+int cmd_lrfind(cli_opts *o);
 
 #endif

@@ -30,6 +30,7 @@ enum {
     O_INPUT, O_TOP_K, O_PART,
     O_STRATEGIES, O_LABELS, O_SEEDS, O_WORK_DIR, O_DETAILS, O_QUICK, O_NO_CACHE, O_PRETRAINED,
     O_TASK, O_MT_MODE, O_NO_BASELINES, O_LIST_OPTIONS, O_MAX,
+    O_START_LR, O_END_LR, O_NUM_IT, O_NO_STOP_DIV, O_PREDICTIONS,
 };
 
 typedef struct opt_def {
@@ -227,6 +228,19 @@ static const opt_def opts[] = {
      "losses of one batch per task) (default interleave)"},
     {"no-baselines", no_argument, O_NO_BASELINES, G_MULTI, NULL,
      "skip training each task alone first (the baselines the gains are measured against)"},
+    /* lr-find */
+    {"start-lr", required_argument, O_START_LR, G_LRFIND, "X",
+     "the sweep's first learning rate (default 1e-7)"},
+    {"end-lr", required_argument, O_END_LR, G_LRFIND, "X",
+     "the rate the sweep grows towards (default 10)"},
+    {"num-it", required_argument, O_NUM_IT, G_LRFIND, "N",
+     "batches in the sweep; batch i trains at start * (end/start)^(i/N) (default 100)"},
+    {"no-stop-div", no_argument, O_NO_STOP_DIV, G_LRFIND, NULL,
+     "run every batch even after the smoothed loss exceeds 4x its minimum"},
+    /* eval */
+    {"predictions", required_argument, O_PREDICTIONS, G_EVALOUT, "FILE",
+     "write every example's prediction to a CSV file (index, path or row, true class, "
+     "predicted class, probability, correct)"},
     /* common */
     {"threads", required_argument, O_THREADS, G_COMMON, "N",
      "threads for kernels and BLAS (default: all available cores); training with 2 or more "
@@ -256,6 +270,7 @@ static const struct {
     {G_OPTIM, "optimizer"}, {G_SCHED, "schedule"},  {G_LOSS, "loss"},
     {G_CKPT, "checkpoints and stopping"}, {G_OUT, "output"},  {G_PREDICT, "prediction"}, {G_EVAL, "evaluation"},
     {G_COMPARE, "comparison"}, {G_DEMO, "demo"},       {G_MULTI, "tasks"},
+    {G_LRFIND, "learning-rate sweep"}, {G_EVALOUT, "evaluation output"},
     {G_REPORT, "report"},   {G_COMMON, "general"},
 };
 
@@ -362,6 +377,9 @@ void cli_opts_init(cli_opts *o, const char *cmd) {
     o->part = "test";
     o->mt_mode = "interleave";
     o->limits = gf_limits_default();
+    o->start_lr = 1e-7;
+    o->end_lr = 10.0;
+    o->num_it = 100;
 }
 
 /* --max NAME=N[,NAME=N...]: N a whole number >= 1 ("2e9" and "4294967296" alike). */
@@ -500,13 +518,29 @@ static int apply_data(cli_opts *o, int id, const char *v) {
     return CLI_CONTINUE;
 }
 
+/* The options of lr-find and eval's outputs (NOT_DATA: another option). */
+static int apply_sweep(cli_opts *o, int id, const char *v) {
+    const char *cmd = o->cmd;
+    int64_t iv;
+    double dv;
+    switch (id) {
+    case O_START_LR: NEED_F64(1e-12, 1e6, "a number > 0"); o->start_lr = dv; break;
+    case O_END_LR: NEED_F64(1e-12, 1e6, "a number > 0"); o->end_lr = dv; break;
+    case O_NUM_IT: NEED_INT(2, 1000000, "a whole number >= 2"); o->num_it = (int)iv; break;
+    case O_NO_STOP_DIV: o->no_stop_div = true; break;
+    case O_PREDICTIONS: o->predictions = v; break;
+    default: return NOT_DATA;
+    }
+    return CLI_CONTINUE;
+}
+
 /* Applies one parsed option; returns CLI_CONTINUE or CLI_USAGE. */
 static int apply(cli_opts *o, int id, const char *v) {
     const char *cmd = o->cmd;
     int64_t iv;
     double dv;
-    const int rc = apply_data(o, id, v);
-    if (rc != NOT_DATA) return rc;
+    int rc = apply_data(o, id, v);
+    if (rc != NOT_DATA || (rc = apply_sweep(o, id, v)) != NOT_DATA) return rc;
     switch (id) {
     case O_THREADS: NEED_INT(1, 4096, "a whole number >= 1"); o->threads = (int)iv; break;
     case O_SEED: NEED_INT(0, INT64_MAX, "a whole number >= 0"); o->seed = (uint64_t)iv; break;
