@@ -27,6 +27,9 @@ enum { GF_DS_MAX_DIMS = 4 };
 /* ---- the interface --------------------------------------------------------------------- */
 
 int64_t gf_ds_count(const gf_ds *ds);
+/* The index of example i in the dataset it was cut from (a split, subset or class choice is a
+ * view of its base: the base's index; any other dataset: i), or -1 when i is out of range. */
+int64_t gf_ds_source_index(const gf_ds *ds, int64_t i);
 /* Sample shape (without the batch dimension): gf_ds_ndim entries of gf_ds_shape. */
 int gf_ds_ndim(const gf_ds *ds);
 const int64_t *gf_ds_shape(const gf_ds *ds);

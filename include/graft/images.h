@@ -78,8 +78,8 @@ gf_ds *gf_images_load_folder_report(gf_ctx *ctx, const char *root, const gf_imag
 gf_status gf_images_list(gf_ctx *ctx, const char *root, bool follow_links, char ***paths,
                          int64_t *n, gf_images_report *report);
 
-/* Path of example i of an image-folder dataset (borrowed), or NULL (other kinds of dataset,
- * out of range, or a view: ask its base). */
+/* Path of example i of an image-folder dataset or of a view of one (a split, subset or class
+ * choice) (borrowed), or NULL (other kinds of dataset, out of range). */
 const char *gf_images_path(const gf_ds *ds, int64_t i);
 
 /* Decodes one image and applies the same channel conversion, resize and crop: returns a new

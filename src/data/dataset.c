@@ -114,6 +114,11 @@ void gf_ds_free(gf_ds *ds) {
 /* ---- the interface ---------------------------------------------------------------------- */
 
 int64_t gf_ds_count(const gf_ds *ds) { return ds ? ds->n : 0; }
+
+int64_t gf_ds_source_index(const gf_ds *ds, int64_t i) {
+    if (!ds || i < 0 || i >= ds->n) return -1;
+    return ds->kind == GF_DS_VIEW ? ds->idx[i] : i;
+}
 int gf_ds_ndim(const gf_ds *ds) { return ds ? ds->ndim : 0; }
 const int64_t *gf_ds_shape(const gf_ds *ds) { return ds ? ds->shape : NULL; }
 int64_t gf_ds_sample_numel(const gf_ds *ds) { return ds ? ds->numel : 0; }

@@ -316,6 +316,10 @@ uint8_t *gf_images_read(gf_ctx *ctx, const char *path, const gf_images_params *p
 static char oom_marker[1];
 
 const char *gf_images_path(const gf_ds *ds, int64_t i) {
+    if (ds && ds->kind == GF_DS_VIEW && i >= 0 && i < ds->n) { /* a view is never of a view */
+        i = ds->idx[i];
+        ds = ds->base;
+    }
     if (!ds || ds->kind != GF_DS_ARRAY || !ds->paths || i < 0 || i >= ds->n) return NULL;
     return ds->paths + ds->path_off[i];
 }

@@ -366,6 +366,9 @@ typedef struct cli_eval {
  * CLI_FAILED after printing. */
 int cli_evaluate(gf_ctx *ctx, const char *cmd, gf_module *m, gf_ds *ds, const gf_tf *tf,
                  int64_t batch, cli_eval *ev);
+/* The same, handing each example's prediction to on_pred (NULL: none). */
+int cli_evaluate_preds(gf_ctx *ctx, const char *cmd, gf_module *m, gf_ds *ds, const gf_tf *tf,
+                       int64_t batch, cli_eval *ev, gf_eval_pred_fn on_pred, void *user);
 void cli_eval_free(cli_eval *ev);
 /* Accuracy, macro P/R/F1, the per-class report and the confusion matrix on stdout. */
 void cli_eval_print(const cli_eval *ev, const char *const *names, FILE *f);
@@ -399,5 +402,30 @@ int cmd_demo(cli_opts *o);
 int cmd_inspect(cli_opts *o);
 int cmd_multitask(cli_opts *o);
 int cmd_lrfind(cli_opts *o);
+
+/* ---- eval's predictions (cli_preds.c) -------------------------------------------------------- */
+
+typedef struct cli_preds {
+    gf_eval_pred *p;
+    int64_t n, cap;
+    bool oom;
+} cli_preds;
+/* gf_eval_pred_fn collecting into a cli_preds. */
+void cli_preds_add(const gf_eval_pred *p, void *user);
+void cli_preds_free(cli_preds *c);
+/* Misclassified examples; top (cap entries) gets the most confidently wrong, most confident
+ * first; *n_top their count. */
+int64_t cli_preds_wrong(const cli_preds *c, int64_t *top, int cap, int *n_top);
+/* Where example p->index of ds came from: its image path, or "row N" of a CSV (buf). */
+const char *cli_preds_source(const gf_ds *ds, const char *kind, int64_t index, char *buf,
+                             size_t cap);
+/* --predictions FILE: every prediction as CSV, written atomically. */
+int cli_preds_write_csv(gf_ctx *ctx, const cli_opts *o, const cli_data *d, const gf_ds *ds,
+                        const cli_preds *c);
+/* The misclassified count and the most confidently wrong examples: text, JSON, report. */
+void cli_preds_print_wrong(const cli_data *d, const gf_ds *ds, const cli_preds *c, FILE *f);
+cJSON *cli_preds_wrong_json(const cli_data *d, const gf_ds *ds, const cli_preds *c);
+int cli_preds_report(gf_ctx *ctx, const cli_opts *o, const cli_data *d, const gf_ds *ds,
+                     const cli_eval *ev, const cli_preds *c);
 
 #endif

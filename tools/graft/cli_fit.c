@@ -230,6 +230,11 @@ void cli_eval_free(cli_eval *ev) {
 
 int cli_evaluate(gf_ctx *ctx, const char *cmd, gf_module *m, gf_ds *ds, const gf_tf *tf,
                  int64_t batch, cli_eval *ev) {
+    return cli_evaluate_preds(ctx, cmd, m, ds, tf, batch, ev, NULL, NULL);
+}
+
+int cli_evaluate_preds(gf_ctx *ctx, const char *cmd, gf_module *m, gf_ds *ds, const gf_tf *tf,
+                       int64_t batch, cli_eval *ev, gf_eval_pred_fn on_pred, void *user) {
     memset(ev, 0, sizeof *ev);
     ev->ctx = ctx;
     ev->loss = ev->accuracy = ev->precision = ev->recall = ev->f1 = NAN;
@@ -244,6 +249,8 @@ int cli_evaluate(gf_ctx *ctx, const char *cmd, gf_module *m, gf_ds *ds, const gf
     gf_eval_params ep = gf_eval_default_params();
     ep.n_classes = k;
     ep.loss_reduction = GF_REDUCE_SUM; /* the summed cross entropy over the examples */
+    ep.on_pred = on_pred;
+    ep.pred_user = user;
     gf_eval_result r;
     gf_status st = gf_evaluate_ex(ctx, m, NULL, ld, &ep, &r);
     gf_loader_free(ld);

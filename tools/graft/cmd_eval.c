@@ -11,6 +11,12 @@ int cmd_eval(cli_opts *o) {
     if (rc != CLI_CONTINUE) return rc;
     if (o->base && (rc = cli_check_input(o->cmd, "--base", o->base)) != CLI_CONTINUE) return rc;
     if ((rc = cli_check_model_arg(o->cmd, "--model", o->model)) != CLI_CONTINUE) return rc;
+    if (o->predictions &&
+        (rc = cli_check_output(o->cmd, "--predictions", o->predictions)) != CLI_CONTINUE)
+        return rc;
+    if (o->report &&
+        (rc = cli_check_output_dir(o->cmd, "--report", o->report, cli_report_files)) != CLI_CONTINUE)
+        return rc;
     gf_ctx *ctx = cli_context(o);
     if (!ctx) return CLI_FAILED;
     gf_bundle_info meta;
@@ -19,6 +25,7 @@ int cmd_eval(cli_opts *o) {
     cli_eval ev = {0};
     gf_tf *tf = NULL;
     gf_ds *all = NULL; /* --part all: every part together */
+    cli_preds preds = {0};
     rc = cli_meta_open(ctx, o, o->weights, &meta);
     if (rc != CLI_CONTINUE) goto out_ctx;
     rc = cli_data_load_for(ctx, o, &meta, &d);
@@ -55,7 +62,11 @@ int cmd_eval(cli_opts *o) {
     }
     cli_log(o, "graft eval: %s (%s) on the %s part of %s (%lld examples)\n", o->weights, cm.b->info.model,
             o->part, d.spec, (long long)gf_ds_count(part));
-    rc = cli_evaluate(ctx, o->cmd, cm.b->model, part, tf, o->batch, &ev);
+    rc = cli_evaluate_preds(ctx, o->cmd, cm.b->model, part, tf, o->batch, &ev, cli_preds_add,
+                            &preds);
+    if (rc == CLI_CONTINUE && o->predictions)
+        rc = cli_preds_write_csv(ctx, o, &d, part, &preds);
+    if (rc == CLI_CONTINUE && o->report) rc = cli_preds_report(ctx, o, &d, part, &ev, &preds);
     if (rc != CLI_CONTINUE) goto out_model;
     const char *const *names = (const char *const *)d.class_names;
     if (o->json) {
@@ -72,14 +83,25 @@ int cmd_eval(cli_opts *o) {
             c = next;
         }
         cJSON_Delete(e);
+        cJSON *w = cli_preds_wrong_json(&d, part, &preds);
+        for (cJSON *c = w->child; c;) {
+            cJSON *next = c->next;
+            cJSON_AddItemToObject(root, c->string, cJSON_DetachItemViaPointer(w, c));
+            c = next;
+        }
+        cJSON_Delete(w);
+        if (o->predictions) cJSON_AddStringToObject(root, "predictions", o->predictions);
         rc = cli_json_print(root);
     } else {
         printf("weights          %s (%s)\n", o->weights, cm.b->info.model);
         printf("data             %s, %s part\n", d.spec, o->part);
         cli_eval_print(&ev, names, stdout);
+        cli_preds_print_wrong(&d, part, &preds, stdout);
+        if (o->predictions) printf("\npredictions      %s\n", o->predictions);
         rc = CLI_OK;
     }
 out_model:
+    cli_preds_free(&preds);
     gf_ds_free(all);
     cli_eval_free(&ev);
     gf_tf_free(tf);

