@@ -45,7 +45,8 @@ rewrite() {
     local epochs=1
     case " $c " in *fastai*|*" all "*|*"strategies all"*) epochs=2 ;; esac
     [ "$sub" = demo ] || [ "$sub" = compare ] && case " $c " in *--strategies*) ;; *) epochs=2 ;; esac
-    if [[ " $opts " == *" --epochs "* ]]; then
+    # lr-find runs --num-it batches and refuses --epochs (which it has with the optimizer options)
+    if [[ " $opts " == *" --epochs "* ]] && [ "$sub" != lr-find ]; then
         if [[ " $c " == *" --epochs "* ]]; then c="$(printf '%s' "$c" | sed -E "s/--epochs [0-9]+/--epochs $epochs/")"
         else c="$c --epochs $epochs"; fi
     fi
