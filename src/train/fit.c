@@ -36,7 +36,8 @@ static gf_status apply_step(gf_ctx *ctx, gf_optim *opt, gf_sched *sched, const g
     *grad_norm = NAN;
     if (p->accum_steps > 1 && used != p->accum_steps)
         scale_grads(opt, (float)p->accum_steps / (float)used);
-    const gf_step_params sp = {p->clip_norm, p->clip_value, sched};
+    const gf_step_params sp = {
+        .clip_norm = p->clip_norm, .clip_value = p->clip_value, .sched = sched};
     gf_status st = gf_train_update(ctx, opt, &sp, grad_norm);
     return st != GF_OK ? st : gf_train_sched_step(ctx, sched);
 }
@@ -108,6 +109,7 @@ typedef struct fit_run {
     gf_fit_io io;
     gf_ckpt_progress prog;   /* where the run starts, then the last checkpoint's position */
     gf_run_sums sums;
+    gf_run_sums group0;      /* the sums where the accumulation group began (p.grad_sync) */
     double best;             /* best monitored value so far (NaN: none) */
     int bad_epochs;
     gf_fit_result res;
@@ -223,11 +225,18 @@ static gf_status train_batch(fit_run *r, int epoch, const gf_batch *b, gf_step_s
     gf_ctx *ctx = r->ctx;
     gf_run_sums *s = &r->sums;
     s->batches++;
+    if (b->n == 0) { /* an empty share (a batch smaller than the process count): no gradient */
+        (*used)++;
+        return GF_OK;
+    }
+    /* a share of a batch split between processes weighs share / batch, so that the processes'
+     * summed gradients are the whole batch's mean gradient (1 for a whole batch) */
+    float scale = 1.0f / (float)r->p.accum_steps;
+    if (b->global_n > b->n) scale *= (float)b->n / (float)b->global_n;
     double lv = NAN;
     int64_t c = -1;
-    gf_status st = forward_backward(ctx, r->model, r->loss, r->rep, b,
-                                    1.0f / (float)r->p.accum_steps, s->acc_ok ? &r->sc : NULL, &lv,
-                                    &c);
+    gf_status st = forward_backward(ctx, r->model, r->loss, r->rep, b, scale,
+                                    s->acc_ok ? &r->sc : NULL, &lv, &c);
     if (st != GF_OK) {
         gf_ctx_reset(ctx);
         return st;
@@ -254,6 +263,42 @@ static gf_status train_batch(fit_run *r, int epoch, const gf_batch *b, gf_step_s
         (*used)++;
     }
     gf_ctx_reset(ctx);
+    return GF_OK;
+}
+
+/* ---- training across processes (p.grad_sync) ------------------------------------------------ */
+
+/* Sums the gradients of the group that just ended and its part of the epoch's sums over the
+ * processes, so that every process steps with the whole batches' gradient and holds the whole
+ * epoch's sums (the monitored value; checkpoints that any number of processes can resume). A
+ * group in which some process skipped a batch is dropped by every process, as one process
+ * drops a batch whose loss is not finite. micro: the group's batches; *used: those with
+ * gradients here, 0 when the group is dropped. */
+static gf_status sync_group(fit_run *r, int micro, int *used, gf_step_stats *ss) {
+    if (!r->p.grad_sync) return GF_OK;
+    gf_run_sums *s = &r->sums;
+    const gf_run_sums *g = &r->group0;
+    double v[5] = {s->loss_sum - g->loss_sum, (double)(s->seen - g->seen),
+                   (double)(s->correct - g->correct), s->acc_ok ? 0.0 : 1.0,
+                   (double)(micro - *used)};
+    gf_status st = r->p.grad_sync(r->ctx, r->opt, v, 5, r->p.grad_sync_user);
+    if (st != GF_OK) return st;
+    if (v[4] > 0.5) {
+        r->res.skipped += micro - (s->skipped - g->skipped);
+        s->skipped = g->skipped + micro;
+        s->loss_sum = g->loss_sum;
+        s->seen = g->seen;
+        s->correct = g->correct;
+        *used = 0;
+        ss->skipped = true;
+        ss->loss = NAN;
+        return GF_OK;
+    }
+    s->loss_sum = g->loss_sum + v[0];
+    s->seen = g->seen + llround(v[1]);
+    s->correct = g->correct + llround(v[2]);
+    s->acc_ok = g->acc_ok && v[3] < 0.5;
+    if (micro == 1 && v[1] > 0) ss->loss = v[0] / v[1]; /* the whole batch's loss */
     return GF_OK;
 }
 
@@ -301,9 +346,11 @@ static gf_status run_batches(fit_run *r, int epoch, bool *stop, int64_t *saved_a
         ss.batches = r->n_batches;
         ss.lr = gf_optim_group_lr(r->opt, 0);
         ss.grad_norm = NAN;
+        if (micro == 0) r->group0 = r->sums;
         if ((st = train_batch(r, epoch, &b, &ss, &used)) != GF_OK) return st;
         micro++;
         if (micro == p->accum_steps || b.index == r->n_batches - 1) {
+            if ((st = sync_group(r, micro, &used, &ss)) != GF_OK) return st;
             if ((st = end_group(r, epoch, &ss, used, saved_at)) != GF_OK) return st;
             micro = used = 0;
         }

@@ -69,7 +69,7 @@ static int distill_loop(distill_run *r) {
                 break;
             }
             gf_optim_zero_grad(opt);
-            const gf_step_params sp = {o->clip_norm, 0.0, sched};
+            const gf_step_params sp = {.clip_norm = o->clip_norm, .sched = sched};
             if (gf_train_step(ctx, l, &opt, 1, &sp) != GF_OK) break;
             /* training accuracy from the student's logits */
             int64_t k = s->shape[1];
