@@ -31,7 +31,8 @@ const cli_command cli_commands[] = {
      "per epoch otherwise); the test accuracy, macro F1 and the confusion matrix go to stdout.\n"
      "--out saves the weights with the class names and the model's description, which eval,\n"
      "predict and finetune read back. Ctrl-C stops after the current step (and writes a\n"
-     "checkpoint with --checkpoint-dir).",
+     "checkpoint with --checkpoint-dir). Under mpirun -np N it trains across N processes, each\n"
+     "on its share of every --batch (docs/DISTRIBUTED.md).",
      "  graft train --data fashion-mnist --model mlp --epochs 3 --out fmnist-mlp.safetensors\n"
      "  graft train --data fashion-mnist --model cnn-small --epochs 2 --augment --sched cosine\n"
      "  graft train --data csv:iris.csv --model mlp --hidden 16 --epochs 50 --split 0.7,0.15,0.15\n"
@@ -134,6 +135,7 @@ static void usage(FILE *f) {
     fprintf(f, "\nstart with:  graft demo --quick\n"
                "untrusted files: what a file may make graft allocate is limited (an error says\n"
                "\"(limit NAME)\"); every command's --max NAME=N changes a limit (docs/SECURITY.md).\n"
+               "across processes: mpirun -np N graft train|finetune ... (docs/DISTRIBUTED.md).\n"
                "exit status: 0 success, 1 the run failed, 2 bad usage. docs/CLI.md has more.\n");
 }
 
