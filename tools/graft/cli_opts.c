@@ -354,6 +354,27 @@ void cli_opts_init(cli_opts *o, const char *cmd) {
     o->dist_overlap = -1;
 }
 
+/* --dist-timeout, --dist-bucket, --dist-overlap (training across processes). */
+static int apply_dist(cli_opts *o, int id, const char *v) {
+    double dv = 0;
+    if (id == O_DIST_OVERLAP) {
+        if (strcmp(v, "on") && strcmp(v, "off"))
+            return cli_usage_error(o->cmd, "--dist-overlap: '%s' is not on or off", v);
+        o->dist_overlap = strcmp(v, "on") == 0;
+    } else if (id == O_DIST_TIMEOUT) {
+        if (!cli_parse_f64(v, 0.1, 1e6, &dv))
+            return cli_usage_error(o->cmd, "--dist-timeout: '%s' is not a number of seconds "
+                                           ">= 0.1", v);
+        o->dist_timeout = dv;
+    } else {
+        if (!cli_parse_f64(v, 1e-3, 1024, &dv))
+            return cli_usage_error(o->cmd, "--dist-bucket: '%s' is not megabytes in "
+                                           "[0.001, 1024]", v);
+        o->dist_bucket_mb = dv;
+    }
+    return CLI_CONTINUE;
+}
+
 /* --max NAME=N[,NAME=N...]: N a whole number >= 1 ("2e9" and "4294967296" alike). */
 static int apply_max(cli_opts *o, const char *v) {
     const char *p = v;
@@ -591,13 +612,7 @@ static int apply(cli_opts *o, int id, const char *v) {
         break;
     case O_NO_BASELINES: o->no_baselines = true; break;
     case O_MAX: return apply_max(o, v);
-    case O_DIST_TIMEOUT: NEED_F64(0.1, 1e6, "a number of seconds > 0"); o->dist_timeout = dv; break;
-    case O_DIST_BUCKET: NEED_F64(1e-3, 1024, "megabytes in [0.001, 1024]"); o->dist_bucket_mb = dv; break;
-    case O_DIST_OVERLAP:
-        if (strcmp(v, "on") && strcmp(v, "off"))
-            return cli_usage_error(cmd, "--dist-overlap: '%s' is not on or off", v);
-        o->dist_overlap = strcmp(v, "on") == 0;
-        break;
+    case O_DIST_TIMEOUT: case O_DIST_BUCKET: case O_DIST_OVERLAP: return apply_dist(o, id, v);
     default: return cli_usage_error(cmd, "internal: option %d not handled", id);
     }
 #undef NEED_INT
