@@ -30,7 +30,8 @@ typedef struct gf_dist_params {
     /* Seconds a collective may wait for the slowest rank (60). Then rank 0 fails naming the
      * ranks it has not heard from, and the other ranks fail grace seconds later (when rank 0
      * itself is the silent one). It must exceed the longest time one rank can spend alone: a
-     * checkpoint or report written by rank 0, an uneven start. */
+     * checkpoint written by rank 0. The start-up collectives (joining, the checks, rank 0's
+     * weights) wait ten times as long: the ranks may read their data at different speeds. */
     double timeout;
     double grace;          /* extra wait of the ranks other than 0 (max(2, timeout / 4)); < 0: that */
     int64_t bucket_bytes;  /* gradient bytes per allreduce (1 MiB) */

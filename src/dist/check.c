@@ -109,8 +109,9 @@ static gf_status gather_items(gf_ctx *ctx, gf_dist *d, const gf_dist_item *items
     MPI_Request req;
     gf_dist_enter(d, "the start-up checks");
     int rc = MPI_Iallgather(&mine, 1, MPI_INT64_T, counts, 1, MPI_INT64_T, d->comm, &req);
-    gf_status st = rc != MPI_SUCCESS ? gf_dist_mpi_error(ctx, d, "MPI_Iallgather", rc)
-                                     : gf_dist_wait(ctx, d, 1, &req, true);
+    gf_status st = rc != MPI_SUCCESS
+                       ? gf_dist_mpi_error(ctx, d, "MPI_Iallgather", rc)
+                       : gf_dist_wait(ctx, d, 1, &req, gf_dist_startup_timeout(d));
     for (int r = 1; st == GF_OK && r < d->size; r++)
         if (counts[r] != counts[0])
             st = gf_ctx_set_error(ctx, GF_ERR_INVALID,
@@ -126,7 +127,7 @@ static gf_status gather_items(gf_ctx *ctx, gf_dist *d, const gf_dist_item *items
     gf_dist_enter(d, "the start-up checks");
     rc = MPI_Iallgather(items, bytes, MPI_BYTE, *all, bytes, MPI_BYTE, d->comm, &req);
     st = rc != MPI_SUCCESS ? gf_dist_mpi_error(ctx, d, "MPI_Iallgather", rc)
-                           : gf_dist_wait(ctx, d, 1, &req, true);
+                           : gf_dist_wait(ctx, d, 1, &req, gf_dist_startup_timeout(d));
     *count = n;
     return st;
 }
@@ -197,7 +198,7 @@ gf_status gf_dist_broadcast_module(gf_ctx *ctx, gf_dist *d, gf_module *m) {
         gf_dist_enter(d, "the broadcast of rank 0's weights");
         int rc = MPI_Ibcast(buf + at, (int)n, MPI_BYTE, 0, d->comm, &req);
         st = rc != MPI_SUCCESS ? gf_dist_mpi_error(ctx, d, "MPI_Ibcast", rc)
-                               : gf_dist_wait(ctx, d, 1, &req, true);
+                               : gf_dist_wait(ctx, d, 1, &req, gf_dist_startup_timeout(d));
     }
     int64_t at = 0;
     for (int i = 0; st == GF_OK && d->rank != 0 && i < l->n; i++) {
@@ -227,7 +228,7 @@ gf_status gf_dist_same_weights(gf_ctx *ctx, gf_dist *d, const gf_module *m, uint
     gf_dist_enter(d, "the comparison of every rank's weights");
     int rc = MPI_Iallgather(&h, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, d->comm, &req);
     st = rc != MPI_SUCCESS ? gf_dist_mpi_error(ctx, d, "MPI_Iallgather", rc)
-                           : gf_dist_wait(ctx, d, 1, &req, true);
+                           : gf_dist_wait(ctx, d, 1, &req, d->p.timeout);
     char list[256] = "";
     size_t len = 0;
     for (int r = 1; st == GF_OK && r < d->size; r++)

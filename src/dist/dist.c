@@ -81,8 +81,10 @@ static gf_status join(gf_ctx *ctx, gf_dist *d) {
     rc = MPI_Iallgather(&me, (int)sizeof me, MPI_BYTE, d->procs, (int)sizeof me, MPI_BYTE,
                         d->comm, &req);
     if (rc != MPI_SUCCESS) return gf_dist_mpi_error(ctx, d, "MPI_Iallgather", rc);
-    return gf_dist_wait(ctx, d, 1, &req, true);
+    return gf_dist_wait(ctx, d, 1, &req, gf_dist_startup_timeout(d));
 }
+
+double gf_dist_startup_timeout(const gf_dist *d) { return 10 * d->p.timeout; }
 
 gf_dist *gf_dist_init(gf_ctx *ctx, const gf_dist_params *p) {
     gf_dist *d = calloc(1, sizeof *d);
@@ -113,12 +115,9 @@ void gf_dist_finalize(gf_dist *d) {
     if (d->mpi && d->comm != MPI_COMM_NULL) {
         /* every rank here before anyone leaves, however long rank 0 takes for its results */
         if (d->size > 1) {
-            gf_ctx *ctx = gf_ctx_new(NULL);
             MPI_Request req;
             gf_dist_enter(d, "the end (waiting for every rank to finish)");
-            if (ctx && MPI_Ibarrier(d->comm, &req) == MPI_SUCCESS)
-                gf_dist_wait(ctx, d, 1, &req, false);
-            gf_ctx_free(ctx);
+            if (MPI_Ibarrier(d->comm, &req) == MPI_SUCCESS) gf_dist_wait(NULL, d, 1, &req, 0);
         }
         gf_dist_watch_stop_all(d);
         MPI_Comm_free(&d->hb_comm);
@@ -191,7 +190,7 @@ gf_status gf_dist_sum(gf_ctx *ctx, gf_dist *d, double *v, int n) {
     gf_dist_enter(d, "a sum over the ranks");
     int rc = MPI_Iallreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, d->comm, &req);
     if (rc != MPI_SUCCESS) return gf_dist_mpi_error(ctx, d, "MPI_Iallreduce", rc);
-    return gf_dist_wait(ctx, d, 1, &req, true);
+    return gf_dist_wait(ctx, d, 1, &req, d->p.timeout);
 }
 
 gf_status gf_dist_barrier(gf_ctx *ctx, gf_dist *d) {
@@ -201,5 +200,5 @@ gf_status gf_dist_barrier(gf_ctx *ctx, gf_dist *d) {
     gf_dist_enter(d, "a barrier");
     int rc = MPI_Ibarrier(d->comm, &req);
     if (rc != MPI_SUCCESS) return gf_dist_mpi_error(ctx, d, "MPI_Ibarrier", rc);
-    return gf_dist_wait(ctx, d, 1, &req, true);
+    return gf_dist_wait(ctx, d, 1, &req, d->p.timeout);
 }

@@ -59,10 +59,13 @@ gf_status gf_dist_watch_start(gf_ctx *ctx, gf_dist *d);
 void gf_dist_watch_stop_all(gf_dist *d);
 /* Starts collective number d->seq + 1 called `what`: a heartbeat to the watcher. */
 void gf_dist_enter(gf_dist *d, const char *what);
-/* Waits for reqs[0..n) while sending and reading heartbeats. deadline true: fails after the
- * timeout (rank 0) or the timeout plus the grace (others) with a message naming the silent
- * ranks; false: waits as long as it takes. */
-gf_status gf_dist_wait(gf_ctx *ctx, gf_dist *d, int n, MPI_Request *reqs, bool deadline);
+/* Waits for reqs[0..n) while sending and reading heartbeats (ctx NULL: no message, only the
+ * status). timeout > 0: fails after it
+ * (rank 0) or after it plus the grace (others) with a message naming the silent ranks; <= 0:
+ * waits as long as it takes. */
+gf_status gf_dist_wait(gf_ctx *ctx, gf_dist *d, int n, MPI_Request *reqs, double timeout);
+/* The start-up collectives' timeout: the ranks may read their data at different speeds. */
+double gf_dist_startup_timeout(const gf_dist *d);
 /* An MPI error code as a context error naming the call. */
 gf_status gf_dist_mpi_error(gf_ctx *ctx, const gf_dist *d, const char *call, int code);
 

@@ -135,7 +135,7 @@ gf_status gf_dist_grad_sync(gf_ctx *ctx, gf_optim *opt, double *stats, int n_sta
     if (rc != MPI_SUCCESS) return gf_dist_mpi_error(ctx, d, "MPI_Iallreduce", rc);
     if ((st = pack_and_start(ctx, d, opt, total, &nreq)) != GF_OK) return st;
     const double tw = gf_dist_now();
-    if ((st = gf_dist_wait(ctx, d, nreq, d->reqs, true)) != GF_OK) return st;
+    if ((st = gf_dist_wait(ctx, d, nreq, d->reqs, d->p.timeout)) != GF_OK) return st;
     d->st.wait_seconds += gf_dist_now() - tw;
     if ((st = unpack(ctx, d, opt, total, params)) != GF_OK) return st;
     if (n_stats > 0) memcpy(stats, d->stats, (size_t)n_stats * sizeof *stats);

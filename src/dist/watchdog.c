@@ -124,14 +124,14 @@ static void backoff(unsigned *round) {
 
 /* Rank 0's message: the ranks it has not heard from for longer than half the timeout (or has
  * not seen reach this collective), with their pid and host. */
-static gf_status fail_root(gf_ctx *ctx, gf_dist *d, double t, double waited) {
+static gf_status fail_root(gf_ctx *ctx, gf_dist *d, double t, double waited, double timeout) {
     char names[768] = "";
     size_t len = 0;
     int silent = 0;
     for (int pass = 0; pass < 2 && silent == 0; pass++)
         for (int r = 1; r < d->size; r++) {
             const dist_peer *p = &d->peers[r];
-            bool missing = pass == 0 ? t - p->last_seen > d->p.timeout / 2 : p->last_seq < d->seq;
+            bool missing = pass == 0 ? t - p->last_seen > timeout / 2 : p->last_seq < d->seq;
             if (!missing || len >= sizeof names - 1) continue;
             silent++;
             len += (size_t)snprintf(names + len, sizeof names - len,
@@ -143,36 +143,37 @@ static gf_status fail_root(gf_ctx *ctx, gf_dist *d, double t, double waited) {
         return gf_ctx_set_error(ctx, GF_ERR_STATE,
                                 "dist: rank 0 waited %.0f s for %s (exchange %lld, timeout %g s): "
                                 "every rank reached it and answers, yet it did not finish",
-                                waited, d->what, (long long)d->seq, d->p.timeout);
+                                waited, d->what, (long long)d->seq, timeout);
     return gf_ctx_set_error(ctx, GF_ERR_STATE,
                             "dist: rank 0 waited %.0f s for %s (exchange %lld, timeout %g s): "
                             "%s: stopped, hung or dead; stopping the job",
-                            waited, d->what, (long long)d->seq, d->p.timeout, names);
+                            waited, d->what, (long long)d->seq, timeout, names);
 }
 
 /* The message of a rank other than 0: rank 0 is silent, or it answers and should have
  * stopped the job itself. */
-static gf_status fail_other(gf_ctx *ctx, gf_dist *d, double t, double waited) {
+static gf_status fail_other(gf_ctx *ctx, gf_dist *d, double t, double waited, double timeout) {
     const dist_peer *p = &d->peers[0];
-    if (t - p->last_seen > d->p.timeout / 2)
+    if (t - p->last_seen > timeout / 2)
         return gf_ctx_set_error(ctx, GF_ERR_STATE,
                                 "dist: rank %d waited %.0f s for %s (exchange %lld, timeout %g s "
                                 "+ %g s): rank 0 (%s) silent for %.0f s, last at exchange %lld: "
                                 "stopped, hung or dead; stopping the job",
-                                d->rank, waited, d->what, (long long)d->seq, d->p.timeout,
+                                d->rank, waited, d->what, (long long)d->seq, timeout,
                                 d->p.grace, gf_dist_describe_rank(d, 0), t - p->last_seen,
                                 (long long)p->last_seq);
     return gf_ctx_set_error(ctx, GF_ERR_STATE,
                             "dist: rank %d waited %.0f s for %s (exchange %lld, timeout %g s + "
                             "%g s); rank 0 answers but did not stop the job: some other rank "
                             "is missing; stopping the job",
-                            d->rank, waited, d->what, (long long)d->seq, d->p.timeout,
+                            d->rank, waited, d->what, (long long)d->seq, timeout,
                             d->p.grace);
 }
 
-gf_status gf_dist_wait(gf_ctx *ctx, gf_dist *d, int n, MPI_Request *reqs, bool deadline) {
+gf_status gf_dist_wait(gf_ctx *ctx, gf_dist *d, int n, MPI_Request *reqs, double timeout) {
     const double t0 = gf_dist_now();
-    const double limit = d->rank == 0 ? d->p.timeout : d->p.timeout + d->p.grace;
+    const bool deadline = timeout > 0;
+    const double limit = d->rank == 0 ? timeout : timeout + d->p.grace;
     double next_beat = t0 + d->beat;
     unsigned round = 0;
     for (;;) {
@@ -192,7 +193,8 @@ gf_status gf_dist_wait(gf_ctx *ctx, gf_dist *d, int n, MPI_Request *reqs, bool d
         }
         if (deadline && t - t0 > limit) {
             if (!ctx) return GF_ERR_STATE;
-            return d->rank == 0 ? fail_root(ctx, d, t, t - t0) : fail_other(ctx, d, t, t - t0);
+            return d->rank == 0 ? fail_root(ctx, d, t, t - t0, timeout)
+                                : fail_other(ctx, d, t, t - t0, timeout);
         }
         backoff(&round);
     }
