@@ -128,7 +128,7 @@ static void test_train_step_equals_manual(void) {
     gf_sched *sa = oa ? gf_sched_new(ctx, oa, &sp) : NULL;
     gf_sched *sb = ob ? gf_sched_new(ctx, ob, &sp) : NULL;
     CHECK(ma && mb && oa && ob && sa && sb);
-    const gf_step_params step = {0.5, 0.0, sb};
+    const gf_step_params step = {.clip_norm = 0.5, .sched = sb};
     for (int s = 0; s < 4 && gf_ctx_status(ctx) == GF_OK; s++) {
         gf_tensor *x, *y;
         batch(ctx, &x, &y, 10 + (uint64_t)s);
@@ -169,7 +169,7 @@ static void test_train_step_schedule(void) {
     CHECK(m && o && per_epoch);
     gf_tensor *x, *y;
     batch(ctx, &x, &y, 5);
-    const gf_step_params p = {0.0, 0.0, per_epoch};
+    const gf_step_params p = {.sched = per_epoch};
     gf_optim_zero_grad(o);
     gf_tensor *l = ce(ctx, m, x, y);
     CHECK(gf_train_step(ctx, l, &o, 1, &p) == GF_OK);

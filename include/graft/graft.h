@@ -33,5 +33,7 @@
 #include "graft/spec.h"
 #include "graft/compare.h"
 #include "graft/multitask.h"
+/* training across processes: declared always, defined in libgraft_dist (built with MPI) */
+#include "graft/dist.h"
 
 #endif

@@ -21,6 +21,13 @@ typedef struct gf_loader_params {
     uint64_t seed;          /* drives the shuffle and the transforms (default 0) */
     bool prefetch;          /* prepare the next batch on a background thread (default true) */
     const gf_tf *transform; /* applied to every batch (borrowed: must outlive the loader); NULL */
+    /* Training across processes (graft/dist.h): every process draws the same batches (same
+     * seed) and keeps a contiguous share of each, shard_rank of shard_count; a batch of m
+     * examples gives each m / shard_count, and the first m % shard_count one more (3 shares of
+     * 64: 22, 21, 21; a share may be empty when m < shard_count). batch_size stays the whole
+     * batch, so batches per epoch, positions and checkpoints do not depend on the count, and
+     * each example is augmented as in the whole batch. 0, 0 (default): the whole batch. */
+    int shard_rank, shard_count;
 } gf_loader_params;
 
 gf_loader_params gf_loader_default_params(void);
@@ -32,6 +39,8 @@ typedef struct gf_batch {
     const int64_t *idx;   /* [n] dataset indices of the examples */
     int64_t n;            /* examples in this batch (the last may be smaller) */
     int64_t epoch, index; /* which epoch, which batch of it (0-based) */
+    int64_t global_n;     /* examples in the whole batch, all shares together (n unsharded) */
+    int64_t offset;       /* position of this share's first example in the whole batch (0) */
 } gf_batch;
 
 /* Returns a new loader (free with gf_loader_free) holding a reference to ds, or NULL with a
@@ -55,7 +64,8 @@ int64_t gf_loader_batch_index(const gf_loader *ld);
 /* Continues from (epoch, batch index), e.g. when resuming from a checkpoint. Any prefetched
  * batch is dropped. Invalidates the last batch. */
 gf_status gf_loader_seek(gf_ctx *ctx, gf_loader *ld, int64_t epoch, int64_t batch);
-/* The examples of batch `batch` of `epoch` in order (n of them, n = *count <= batch_size):
+/* The examples of batch `batch` of `epoch` in order (n of them, n = *count <= batch_size; with
+ * shards, this process's share):
  * the order without loading anything. Writes into idx (batch_size capacity). */
 gf_status gf_loader_indices(gf_ctx *ctx, const gf_loader *ld, int64_t epoch, int64_t batch,
                             int64_t *idx, int64_t *count);

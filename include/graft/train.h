@@ -132,6 +132,19 @@ typedef struct gf_replicas_out {
 gf_status gf_replicas_step(gf_ctx *ctx, gf_replicas *r, const gf_loss_spec *loss, gf_tensor *x,
                            gf_tensor *y, float scale, gf_replicas_out *out);
 
+/* ---- training across processes ----------------------------------------------------------------
+ * gf_fit and gf_train_step leave the exchange of gradients between processes to a hook (the
+ * MPI one is gf_dist_grad_sync, graft/dist.h): called after each accumulation group's backward
+ * and before clipping and the optimizer step, it must replace the .grad of every parameter of
+ * opt that requires a gradient by its sum over the processes, and each of stats[0..n_stats) by
+ * its sum too (gf_fit passes its running sums this way, so every process takes the same
+ * decisions). Each process trains on its share of every batch (gf_loader_params.shard_count)
+ * with its loss weighted by share / batch, so the sums are the whole batch's mean gradient.
+ * Errors are returned with a context error; the processes can then no longer agree on
+ * anything, and the caller stops them all. */
+typedef gf_status (*gf_grad_sync_fn)(gf_ctx *ctx, gf_optim *opt, double *stats, int n_stats,
+                                     void *user);
+
 /* ---- one step of a hand-written loop ---------------------------------------------------------
  * For loops gf_fit does not cover (several optimizers, a loss gf_loss_spec cannot express,
  * batches a loader does not give): the update half of a training step, as gf_fit does it. */
@@ -141,6 +154,11 @@ typedef struct gf_step_params {
     double clip_value; /* > 0: clip_grad_value_ before each step (after clip_norm) */
     gf_sched *sched;   /* stepped after the optimizers when it is per step (GF_SCHED_PER_STEP);
                         * a per-epoch schedule is left to the caller; NULL: none */
+    /* Training across processes: called for each optimizer after the backward, before its
+     * clipping and step (with no stats); scale the loss by share / batch yourself. NULL: one
+     * process. */
+    gf_grad_sync_fn grad_sync;
+    void *grad_sync_user;
 } gf_step_params;
 
 /* Backward of loss (a scalar from this step's forward) into the parameters' gradients, added to
@@ -304,6 +322,13 @@ typedef struct gf_fit_params {
     const gf_fit_task *tasks;
     int n_tasks;
     gf_task_policy task_policy;
+    /* Training across processes (see gf_grad_sync_fn; graft/dist.h sets both): the training
+     * loader gives this process's share of each batch and the hook sums gradients and the
+     * epoch's sums after each accumulation group. A group in which some process skipped a
+     * batch (a non-finite loss on its share, under GF_NONFINITE_SKIP) is skipped by all.
+     * NULL: one process. */
+    gf_grad_sync_fn grad_sync;
+    void *grad_sync_user;
 } gf_fit_params;
 
 gf_fit_params gf_fit_default_params(void);

@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "graft/loader.h"
 #include "core/internal.h"
+#include "data/tf_internal.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@ typedef struct slot {
     float *raw;       /* untransformed examples (only with a transform) */
     int64_t *idx;     /* [batch_size] */
     int64_t n, epoch, index;
+    int64_t global_n, offset; /* the whole batch's size, this share's place in it */
     gf_status status;
     char err[384];
 } slot;
@@ -85,6 +87,16 @@ static void make_perm(const gf_loader *ld, int64_t epoch, int64_t *perm) {
     gf_rng_shuffle(&r, perm, ld->n);
 }
 
+/* This process's share of a batch of `whole` examples: *off, *n (the whole batch unsharded).
+ * Contiguous shares, the first whole % count of them one example longer, so that every process
+ * computes every share's place from the batch size alone. */
+static void share_of(const gf_loader *ld, int64_t whole, int64_t *off, int64_t *n) {
+    const int64_t k = ld->p.shard_count > 1 ? ld->p.shard_count : 1, r = ld->p.shard_rank;
+    const int64_t base = whole / k, extra = whole % k;
+    *n = k == 1 ? whole : base + (r < extra ? 1 : 0);
+    *off = k == 1 ? 0 : r * base + (r < extra ? r : extra);
+}
+
 /* Prepares batch (epoch, index) in s. Runs on the worker (or the caller without prefetch). */
 static void fill(gf_loader *ld, slot *s, int64_t epoch, int64_t index) {
     if (ld->perm_epoch != epoch) {
@@ -92,18 +104,24 @@ static void fill(gf_loader *ld, slot *s, int64_t epoch, int64_t index) {
         ld->perm_epoch = epoch;
     }
     const int64_t B = ld->p.batch_size, start = index * B;
-    const int64_t n = ld->n - start < B ? ld->n - start : B;
-    memcpy(s->idx, ld->perm + start, (size_t)n * sizeof *s->idx);
+    const int64_t whole = ld->n - start < B ? ld->n - start : B;
+    int64_t off, n;
+    share_of(ld, whole, &off, &n);
+    memcpy(s->idx, ld->perm + start + off, (size_t)n * sizeof *s->idx);
     s->n = n;
+    s->global_n = whole;
+    s->offset = off;
     s->epoch = epoch;
     s->index = index;
     s->err[0] = '\0';
+    s->status = GF_OK;
+    if (n == 0) return; /* an empty share: nothing to read */
     float *dst = ld->p.transform ? s->raw : gf_f32(s->x);
     s->status = gf_ds_read(ld->ds, s->idx, n, dst, s->y->data, s->err, sizeof s->err);
     if (s->status == GF_OK && ld->p.transform)
-        s->status =
-            gf_tf_apply_raw(ld->p.transform, n, ld->in_ndim, ld->in_shape, s->raw, gf_f32(s->x),
-                            derive(ld->p.seed, 0x7466ull, epoch, index), s->err, sizeof s->err);
+        s->status = gf_tf_apply_raw_at(ld->p.transform, n, off, ld->in_ndim, ld->in_shape, s->raw,
+                                       gf_f32(s->x), derive(ld->p.seed, 0x7466ull, epoch, index),
+                                       s->err, sizeof s->err);
 }
 
 static void *worker(void *arg) {
@@ -165,6 +183,13 @@ gf_loader *gf_loader_new(gf_ctx *ctx, gf_ds *ds, const gf_loader_params *params)
         return NULL;
     }
     const int64_t n = gf_ds_count(ds);
+    const int shards = p.shard_count > 0 ? p.shard_count : 1;
+    if (p.shard_count < 0 || p.shard_rank < 0 || p.shard_rank >= shards) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                         "gf_loader_new: share %d of %d (shard_rank must be in 0..shard_count-1)",
+                         p.shard_rank, p.shard_count);
+        return NULL;
+    }
     if (p.batch_size < 1 || n < 1) {
         gf_ctx_set_error(ctx, GF_ERR_INVALID,
                          "gf_loader_new: batch_size %lld must be >= 1 and the dataset non-empty "
@@ -244,7 +269,9 @@ void gf_loader_free(gf_loader *ld) {
 }
 
 static void set_rows(gf_tensor *t, int64_t n) {
-    t->numel = t->numel / t->shape[0] * n;
+    int64_t row = 1; /* from the other dimensions: the last batch's row count may be 0 */
+    for (int d = 1; d < t->ndim; d++) row *= t->shape[d];
+    t->numel = row * n;
     t->shape[0] = n;
 }
 
@@ -306,6 +333,8 @@ bool gf_loader_next(gf_ctx *ctx, gf_loader *ld, gf_batch *b) {
     b->n = s->n;
     b->epoch = s->epoch;
     b->index = s->index;
+    b->global_n = s->global_n;
+    b->offset = s->offset;
     return true;
 }
 
@@ -342,8 +371,9 @@ gf_status gf_loader_indices(gf_ctx *ctx, const gf_loader *ld, int64_t epoch, int
     if (!perm) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "gf_loader_indices: out of memory");
     make_perm(ld, epoch, perm);
     const int64_t B = ld->p.batch_size, start = batch * B;
-    *count = ld->n - start < B ? ld->n - start : B;
-    memcpy(idx, perm + start, (size_t)*count * sizeof *idx);
+    int64_t off;
+    share_of(ld, ld->n - start < B ? ld->n - start : B, &off, count);
+    memcpy(idx, perm + start + off, (size_t)*count * sizeof *idx);
     free(perm);
     return GF_OK;
 }

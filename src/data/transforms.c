@@ -2,6 +2,7 @@
  * own with its own random stream (seed, example index), through two scratch buffers. */
 #include "graft/transforms.h"
 #include "core/internal.h"
+#include "data/tf_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -347,6 +348,12 @@ static float *run_example(const gf_tf *tf, int ndim, const int64_t *in, float *a
 
 gf_status gf_tf_apply_raw(const gf_tf *tf, int64_t B, int ndim, const int64_t *in, const float *x,
                           float *out, uint64_t seed, char *err, size_t err_cap) {
+    return gf_tf_apply_raw_at(tf, B, 0, ndim, in, x, out, seed, err, err_cap);
+}
+
+gf_status gf_tf_apply_raw_at(const gf_tf *tf, int64_t B, int64_t first, int ndim,
+                             const int64_t *in, const float *x, float *out, uint64_t seed,
+                             char *err, size_t err_cap) {
     char tmp[256];
     if (!err) {
         err = tmp;
@@ -381,7 +388,7 @@ gf_status gf_tf_apply_raw(const gf_tf *tf, int64_t B, int ndim, const int64_t *i
         float *res = buf;
         if (tf && tf->n > 0) {
             gf_rng r;
-            example_rng(&r, seed, i);
+            example_rng(&r, seed, first + i);
             res = run_example(tf, ndim, in, buf, buf + cap, &r);
         }
         memcpy(out + i * out_numel, res, (size_t)out_numel * sizeof *out);

@@ -111,6 +111,7 @@ typedef struct fit_run {
     gf_fit_io io;
     gf_ckpt_progress prog;   /* where the run starts, then the last checkpoint's position */
     gf_run_sums sums;
+    gf_run_sums group0;      /* the sums where the accumulation group began (p.grad_sync) */
     double best;             /* best monitored value so far (NaN: none) */
     int bad_epochs;
     gf_fit_result res;
@@ -124,7 +125,8 @@ static gf_status apply_step(fit_run *r, int used, double *grad_norm) {
     *grad_norm = NAN;
     const bool rescale = p->accum_steps > 1 && used != p->accum_steps;
     const float f = (float)p->accum_steps / (float)used;
-    const gf_step_params sp = {p->clip_norm, p->clip_value, r->sched};
+    const gf_step_params sp = {
+        .clip_norm = p->clip_norm, .clip_value = p->clip_value, .sched = r->sched};
     if (rescale) scale_grads(r->opt, f);
     gf_status st = gf_train_update(r->ctx, r->opt, &sp, grad_norm);
     for (int j = 0; j < r->n_tasks && st == GF_OK; j++) {
@@ -239,11 +241,13 @@ static gf_status validate_tasks(fit_run *r) {
         return gf_ctx_set_error(ctx, GF_ERR_INVALID, "fit: tasks %s with n_tasks %d (need >= 1) "
                                 "and task_policy %d (need interleave or sum)",
                                 p->tasks ? "given" : "NULL", p->n_tasks, (int)p->task_policy);
-    if (p->checkpoint.dir || p->resume_from || p->replicas >= 2)
+    if (p->checkpoint.dir || p->resume_from || p->replicas >= 2 || p->grad_sync)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID, "fit: several tasks do not combine with "
-                                "checkpoints (%s), resume_from (%s) or replicas %d >= 2",
+                                "checkpoints (%s), resume_from (%s), replicas %d >= 2 or "
+                                "training across processes (%s)",
                                 p->checkpoint.dir ? p->checkpoint.dir : "none",
-                                p->resume_from ? p->resume_from : "none", p->replicas);
+                                p->resume_from ? p->resume_from : "none", p->replicas,
+                                p->grad_sync ? "a gradient exchange" : "none");
     for (int j = 0; j < p->n_tasks; j++) {
         const gf_fit_task *t = &p->tasks[j];
         const char *name = t->name ? t->name : "";
@@ -393,10 +397,18 @@ static gf_status train_step(fit_run *r, int epoch, gf_step_stats *ss, int *used)
     gf_ctx *ctx = r->ctx;
     gf_run_sums *s = &r->sums;
     s->batches++;
+    const gf_batch *b0 = &r->tasks[0].b;
+    if (!r->multi && b0->n == 0) { /* an empty share (a batch smaller than the process count) */
+        (*used)++;
+        return GF_OK;
+    }
+    /* a share of a batch split between processes weighs share / batch, so that the processes'
+     * summed gradients are the whole batch's mean gradient (1 for a whole batch) */
+    float scale = 1.0f / (float)r->p.accum_steps;
+    if (!r->multi && b0->global_n > b0->n) scale *= (float)b0->n / (float)b0->global_n;
     double lv = NAN;
     int bad = -1;
-    gf_status st = forward_backward(r, 1.0f / (float)r->p.accum_steps, s->acc_ok ? &r->sc : NULL,
-                                    &bad, &lv);
+    gf_status st = forward_backward(r, scale, s->acc_ok ? &r->sc : NULL, &bad, &lv);
     gf_ctx_reset(ctx);
     if (st != GF_OK) return st;
     ss->loss = lv;
@@ -419,6 +431,42 @@ static gf_status train_step(fit_run *r, int epoch, gf_step_stats *ss, int *used)
         else s->correct += t->correct;
     }
     (*used)++;
+    return GF_OK;
+}
+
+/* ---- training across processes (p.grad_sync) ------------------------------------------------ */
+
+/* Sums the gradients of the group that just ended and its part of the epoch's sums over the
+ * processes, so that every process steps with the whole batches' gradient and holds the whole
+ * epoch's sums (the monitored value; checkpoints that any number of processes can resume). A
+ * group in which some process skipped a batch is dropped by every process, as one process
+ * drops a batch whose loss is not finite. micro: the group's batches; *used: those with
+ * gradients here, 0 when the group is dropped. */
+static gf_status sync_group(fit_run *r, int micro, int *used, gf_step_stats *ss) {
+    if (!r->p.grad_sync) return GF_OK;
+    gf_run_sums *s = &r->sums;
+    const gf_run_sums *g = &r->group0;
+    double v[5] = {s->loss_sum - g->loss_sum, (double)(s->seen - g->seen),
+                   (double)(s->correct - g->correct), s->acc_ok ? 0.0 : 1.0,
+                   (double)(micro - *used)};
+    gf_status st = r->p.grad_sync(r->ctx, r->opt, v, 5, r->p.grad_sync_user);
+    if (st != GF_OK) return st;
+    if (v[4] > 0.5) {
+        r->res.skipped += micro - (s->skipped - g->skipped);
+        s->skipped = g->skipped + micro;
+        s->loss_sum = g->loss_sum;
+        s->seen = g->seen;
+        s->correct = g->correct;
+        *used = 0;
+        ss->skipped = true;
+        ss->loss = NAN;
+        return GF_OK;
+    }
+    s->loss_sum = g->loss_sum + v[0];
+    s->seen = g->seen + llround(v[1]);
+    s->correct = g->correct + llround(v[2]);
+    s->acc_ok = g->acc_ok && v[3] < 0.5;
+    if (micro == 1 && v[1] > 0) ss->loss = v[0] / v[1]; /* the whole batch's loss */
     return GF_OK;
 }
 
@@ -488,9 +536,11 @@ static gf_status run_batches(fit_run *r, int epoch, bool *stop, int64_t *saved_a
         ss.lr = gf_optim_group_lr(r->opt, 0);
         ss.grad_norm = NAN;
         ss.task = step_task(r);
+        if (micro == 0) r->group0 = r->sums;
         if ((st = train_step(r, epoch, &ss, &used)) != GF_OK) return st;
         micro++;
         if (micro == p->accum_steps || at == r->n_batches - 1) {
+            if ((st = sync_group(r, micro, &used, &ss)) != GF_OK) return st;
             if ((st = end_group(r, epoch, &ss, used, saved_at)) != GF_OK) return st;
             micro = used = 0;
         }

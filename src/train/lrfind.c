@@ -222,7 +222,7 @@ static gf_status sweep_batch(gf_ctx *ctx, gf_module *model, const gf_loss_spec *
     if (!l) return gf_ctx_status(ctx) != GF_OK ? gf_ctx_status(ctx) : GF_ERR_INVALID;
     *lv = (double)gf_get_f32(l, 0);
     if (!isfinite(*lv)) return GF_OK;
-    const gf_step_params sp = {p->clip_norm, 0.0, NULL};
+    const gf_step_params sp = {.clip_norm = p->clip_norm};
     gf_optim *opts[1] = {opt};
     return gf_train_step(ctx, l, opts, 1, &sp);
 }

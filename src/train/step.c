@@ -23,7 +23,7 @@ gf_status gf_train_sched_step(gf_ctx *ctx, gf_sched *sched) {
 
 gf_status gf_train_step(gf_ctx *ctx, gf_tensor *loss, gf_optim *const *opts, int n_opts,
                         const gf_step_params *p) {
-    const gf_step_params none = {0.0, 0.0, NULL};
+    const gf_step_params none = {.clip_norm = 0.0};
     if (!p) p = &none;
     if (gf_ctx_status(ctx) != GF_OK) return gf_ctx_status(ctx);
     if (n_opts < 0 || (n_opts > 0 && !opts))
@@ -34,6 +34,9 @@ gf_status gf_train_step(gf_ctx *ctx, gf_tensor *loss, gf_optim *const *opts, int
             return gf_ctx_set_error(ctx, GF_ERR_INVALID, "train step: optimizer %d is NULL", i);
     if (gf_backward(ctx, loss) != GF_OK) return gf_ctx_status(ctx);
     for (int i = 0; i < n_opts; i++) {
+        /* training across processes: the gradients summed over them before the update */
+        if (p->grad_sync && p->grad_sync(ctx, opts[i], NULL, 0, p->grad_sync_user) != GF_OK)
+            return gf_ctx_status(ctx);
         gf_status st = gf_train_update(ctx, opts[i], p, NULL);
         if (st != GF_OK) return st;
     }

@@ -45,6 +45,7 @@ enum {
     G_TRAINDATA = 1 << 21, /* --per-class --augment (commands that train) */
     G_LRFIND = 1 << 22,  /* --start-lr --end-lr --num-it --no-stop-div (lr-find) */
     G_EVALOUT = 1 << 23, /* --predictions (eval) */
+    G_DIST = 1 << 24,    /* --dist-timeout --dist-bucket --dist-overlap (under mpirun) */
 };
 /* What a training command takes. */
 #define G_TRAIN (G_OPTIM | G_SCHED | G_CKPT | G_OUT | G_LOSS)
@@ -136,6 +137,10 @@ typedef struct cli_opts {
     bool no_stop_div;
     /* eval */
     const char *predictions;  /* --predictions FILE.csv */
+    /* training across processes (under mpirun) */
+    double dist_timeout;      /* <= 0: the default (60 s) */
+    double dist_bucket_mb;    /* <= 0: the default */
+    int dist_overlap;         /* -1: the default, 0 off, 1 on */
     /* arguments that are not options (inspect FILE, predict FILE...) */
     const char *args[CLI_MAX_LIST];
     int n_args;
@@ -340,6 +345,34 @@ gf_sched *cli_make_sched(gf_ctx *ctx, const cli_opts *o, gf_optim *opt, int64_t 
 cJSON *cli_history_json(const cli_history *h);
 
 /* Progress printing of a training run (cli_fit's callbacks). */
+/* ---- training across processes (cli_dist.c, docs/DISTRIBUTED.md) ------------------------------ */
+
+/* Joins the MPI job when a launcher started graft: train and finetune train as one of its
+ * ranks (ranks other than 0 print nothing and write no files; --threads defaults to this
+ * machine's cores shared between its ranks); other commands, and a graft built without MPI,
+ * refuse to run as several processes. Returns CLI_CONTINUE or an exit code after printing. */
+int cli_dist_begin(const cli_command *c, cli_opts *o);
+/* Waits for every rank and leaves the job; returns rc. */
+int cli_dist_end(int rc);
+int cli_dist_size(void);
+bool cli_dist_root(void);
+/* For --version: the MPI library graft trains across processes with, or that it has none. */
+const char *cli_dist_library(void);
+/* Before gf_fit (loaders not yet made): the start-up checks, rank 0's weights to every rank,
+ * this rank's share of the batches (lp), the gradient exchange and rank 0 alone checkpointing
+ * (fp), the stop signals. Nothing in one process. Returns CLI_CONTINUE or an exit code. */
+int cli_dist_prepare(gf_ctx *ctx, const cli_opts *o, gf_module *m, const cli_data *d,
+                     gf_loader_params *lp, gf_fit_params *fp);
+/* A failed gf_fit: printed (with the rank), and under several ranks the job is stopped. */
+int cli_dist_fit_failed(gf_ctx *ctx, const char *cmd);
+/* After gf_fit: every rank's weights compared and the exchange's cost logged. CLI_CONTINUE on
+ * rank 0 (and in one process), CLI_OK on the others (their part is done), or a failure. */
+int cli_dist_after(gf_ctx *ctx, const cli_opts *o, const gf_module *m, double seconds);
+/* Ctrl-C: cli_interrupted in one process; under several ranks, the stop they agreed on at the
+ * last gradient exchange (so all stop after the same step). */
+bool cli_stop_requested(void);
+
+/* Progress printing shared with loops that do not use gf_fit (distill). */
 typedef struct cli_progress {
     const cli_opts *o;
     bool tty;

@@ -55,14 +55,14 @@ typedef struct fit_user {
 static bool on_step(const gf_step_stats *s, void *user) {
     fit_user *u = user;
     cli_progress_step(&u->prog, s->epoch, u->epochs, s->batch, s->loss);
-    return !cli_interrupted;
+    return !cli_stop_requested();
 }
 
 static bool on_epoch(const gf_epoch_stats *s, void *user) {
     fit_user *u = user;
     hist_push(&u->out->hist, s);
     cli_progress_epoch(&u->prog, s);
-    return !cli_interrupted;
+    return !cli_stop_requested();
 }
 
 /* ---- optimizer and schedule ------------------------------------------------------------------ */
@@ -129,13 +129,18 @@ int cli_fit(gf_ctx *ctx, const cli_opts *o, gf_module *m, cli_data *d, const cli
     lp.batch_size = o->batch;
     lp.seed = o->seed;
     lp.transform = d->train_tf;
+    gf_fit_params fp = s->base ? *s->base : gf_fit_default_params();
+    /* under mpirun: checks, rank 0's weights, this rank's share of every batch */
+    int rc = cli_dist_prepare(ctx, o, m, d, &lp, &fp);
+    if (rc != CLI_CONTINUE) return rc;
     gf_loader *train = gf_loader_new(ctx, d->train, &lp), *val = NULL;
     lp.shuffle = false;
     lp.transform = d->eval_tf;
+    lp.shard_rank = lp.shard_count = 0; /* every rank validates on all of it */
     if (train && d->val) val = gf_loader_new(ctx, d->val, &lp);
     gf_optim *opt = train ? cli_make_optim(ctx, o, m, s) : NULL;
     gf_sched *sched = NULL;
-    int rc = CLI_FAILED;
+    rc = CLI_FAILED;
     if (!opt) {
         cli_fail_ctx(cmd, ctx);
         goto done;
@@ -148,7 +153,6 @@ int cli_fit(gf_ctx *ctx, const cli_opts *o, gf_module *m, cli_data *d, const cli
     out->total = gf_module_param_count(m, false);
     out->trainable = gf_module_param_count(m, true);
 
-    gf_fit_params fp = s->base ? *s->base : gf_fit_default_params();
     fp.epochs = o->epochs;
     fp.clip_norm = o->clip_norm;
     fp.patience = o->patience;
@@ -176,7 +180,7 @@ int cli_fit(gf_ctx *ctx, const cli_opts *o, gf_module *m, cli_data *d, const cli
         fp.resume_from = resume;
         cli_log(o, "graft %s: resuming from %s\n", cmd, resume);
     }
-    if (ckdir) {
+    if (ckdir && cli_dist_root()) {
         fp.checkpoint.dir = ckdir;
         fp.checkpoint.prefix = "ckpt";
         fp.checkpoint.every_epoch = true;
@@ -187,12 +191,14 @@ int cli_fit(gf_ctx *ctx, const cli_opts *o, gf_module *m, cli_data *d, const cli
     cli_install_sigint();
     gf_status st = gf_fit(ctx, m, &s->loss, opt, sched, train, val, &fp, &out->res);
     out->seconds = cli_now() - t0;
-    out->interrupted = cli_interrupted != 0;
+    out->interrupted = cli_stop_requested();
     if (st != GF_OK) {
         if (fu.prog.tty) fprintf(stderr, "\n");
-        cli_fail(cmd, "training failed: %s", gf_ctx_error(ctx));
+        cli_dist_fit_failed(ctx, cmd);
         goto done;
     }
+    if ((rc = cli_dist_after(ctx, o, m, out->seconds)) != CLI_CONTINUE) goto done;
+    rc = CLI_FAILED;
     if (ckdir && out->res.checkpoints > 0 &&
         gf_ckpt_latest(ctx, ckdir, "ckpt", out->checkpoint, sizeof out->checkpoint) != GF_OK) {
         out->checkpoint[0] = '\0';

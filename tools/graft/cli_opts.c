@@ -31,6 +31,7 @@ enum {
     O_STRATEGIES, O_LABELS, O_SEEDS, O_WORK_DIR, O_DETAILS, O_QUICK, O_NO_CACHE, O_PRETRAINED,
     O_TASK, O_MT_MODE, O_NO_BASELINES, O_LIST_OPTIONS, O_MAX,
     O_START_LR, O_END_LR, O_NUM_IT, O_NO_STOP_DIV, O_PREDICTIONS,
+    O_DIST_TIMEOUT, O_DIST_BUCKET, O_DIST_OVERLAP,
 };
 
 typedef struct opt_def {
@@ -241,6 +242,14 @@ static const opt_def opts[] = {
     {"predictions", required_argument, O_PREDICTIONS, G_EVALOUT, "FILE",
      "write every example's prediction to a CSV file (index, path or row, true class, "
      "predicted class, probability, correct)"},
+    /* across processes */
+    {"dist-timeout", required_argument, O_DIST_TIMEOUT, G_DIST, "S",
+     "under mpirun: stop the whole job when a rank has been silent this many seconds in a "
+     "gradient exchange (stopped, hung; a rank that dies stops it at once) (default 60)"},
+    {"dist-bucket", required_argument, O_DIST_BUCKET, G_DIST, "MB",
+     "under mpirun: megabytes of gradients per allreduce (default 1)"},
+    {"dist-overlap", required_argument, O_DIST_OVERLAP, G_DIST, "on|off",
+     "under mpirun: start each bucket's allreduce while the next ones are packed (default on)"},
     /* common */
     {"threads", required_argument, O_THREADS, G_COMMON, "N",
      "threads for kernels and BLAS (default: all available cores); training with 2 or more "
@@ -272,6 +281,8 @@ static const struct {
     {G_COMPARE, "comparison"}, {G_DEMO, "demo"},       {G_MULTI, "tasks"},
     {G_LRFIND, "learning-rate sweep"}, {G_EVALOUT, "evaluation output"},
     {G_REPORT, "report"},   {G_COMMON, "general"},
+    {G_REPORT, "report"},   {G_DIST, "across processes (mpirun -np N graft ...)"},
+    {G_COMMON, "general"},
 };
 
 /* ---- messages ------------------------------------------------------------------------------- */
@@ -380,6 +391,28 @@ void cli_opts_init(cli_opts *o, const char *cmd) {
     o->start_lr = 1e-7;
     o->end_lr = 10.0;
     o->num_it = 100;
+    o->dist_overlap = -1;
+}
+
+/* --dist-timeout, --dist-bucket, --dist-overlap (training across processes). */
+static int apply_dist(cli_opts *o, int id, const char *v) {
+    double dv = 0;
+    if (id == O_DIST_OVERLAP) {
+        if (strcmp(v, "on") && strcmp(v, "off"))
+            return cli_usage_error(o->cmd, "--dist-overlap: '%s' is not on or off", v);
+        o->dist_overlap = strcmp(v, "on") == 0;
+    } else if (id == O_DIST_TIMEOUT) {
+        if (!cli_parse_f64(v, 0.1, 1e6, &dv))
+            return cli_usage_error(o->cmd, "--dist-timeout: '%s' is not a number of seconds "
+                                           ">= 0.1", v);
+        o->dist_timeout = dv;
+    } else {
+        if (!cli_parse_f64(v, 1e-3, 1024, &dv))
+            return cli_usage_error(o->cmd, "--dist-bucket: '%s' is not megabytes in "
+                                           "[0.001, 1024]", v);
+        o->dist_bucket_mb = dv;
+    }
+    return CLI_CONTINUE;
 }
 
 /* --max NAME=N[,NAME=N...]: N a whole number >= 1 ("2e9" and "4294967296" alike). */
@@ -675,6 +708,7 @@ static int apply(cli_opts *o, int id, const char *v) {
         break;
     case O_NO_BASELINES: o->no_baselines = true; break;
     case O_MAX: return apply_max(o, v);
+    case O_DIST_TIMEOUT: case O_DIST_BUCKET: case O_DIST_OVERLAP: return apply_dist(o, id, v);
     default: return cli_usage_error(cmd, "internal: option %d not handled", id);
     }
 #undef NEED_INT

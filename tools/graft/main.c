@@ -26,12 +26,13 @@ const cli_command cli_commands[] = {
      "  graft demo --labels 10,50 --strategies scratch,probe,finetune --seeds 0,1\n",
      0, cmd_demo},
     {"train", "train a model (zoo name or JSON spec) on a dataset",
-     G_DATASRC | G_DATA | G_MODEL | G_TRAIN | G_REPORT | G_TRAINDATA, "graft train --data SPEC [--model NAME|SPEC] [options]",
+     G_DATASRC | G_DATA | G_MODEL | G_TRAIN | G_REPORT | G_TRAINDATA | G_DIST, "graft train --data SPEC [--model NAME|SPEC] [options]",
      "Trains a classifier from scratch. Progress goes to stderr (a bar on a terminal, one line\n"
      "per epoch otherwise); the test accuracy, macro F1 and the confusion matrix go to stdout.\n"
      "--out saves the weights with the class names and the model's description, which eval,\n"
      "predict and finetune read back. Ctrl-C stops after the current step (and writes a\n"
-     "checkpoint with --checkpoint-dir).",
+     "checkpoint with --checkpoint-dir). Under mpirun -np N it trains across N processes, each\n"
+     "on its share of every --batch (docs/DISTRIBUTED.md).",
      "  graft train --data fashion-mnist --model mlp --epochs 3 --out fmnist-mlp.safetensors\n"
      "  graft train --data fashion-mnist --model cnn-small --epochs 2 --augment --sched cosine\n"
      "  graft train --data csv:iris.csv --model mlp --hidden 16 --epochs 50 --split 0.7,0.15,0.15\n"
@@ -53,7 +54,8 @@ const cli_command cli_commands[] = {
      "      --report lr/ --json\n",
      0, cmd_lrfind},
     {"finetune", "start from pretrained weights: new head, freezing, BN policy, LoRA, deltas",
-     G_DATASRC | G_DATA | G_MODEL | G_TRAIN | G_FT | G_LORA | G_LORA_FT | G_REPORT | G_TRAINDATA,
+     G_DATASRC | G_DATA | G_MODEL | G_TRAIN | G_FT | G_LORA | G_LORA_FT | G_REPORT | G_TRAINDATA |
+         G_DIST,
      "graft finetune --from W.safetensors --data SPEC [--model NAME|SPEC] [options]",
      "Loads pretrained weights by name (PyTorch state_dict names; --strip-prefix/--rename map a\n"
      "foreign checkpoint's keys), replaces the head when the classes differ, freezes what you ask\n"
@@ -161,6 +163,7 @@ static void usage(FILE *f) {
     fprintf(f, "\nstart with:  graft demo --quick\n"
                "untrusted files: what a file may make graft allocate is limited (an error says\n"
                "\"(limit NAME)\"); every command's --max NAME=N changes a limit (docs/SECURITY.md).\n"
+               "across processes: mpirun -np N graft train|finetune ... (docs/DISTRIBUTED.md).\n"
                "exit status: 0 success, 1 the run failed, 2 bad usage. docs/CLI.md has more.\n");
 }
 
@@ -170,6 +173,7 @@ static void version(void) {
            gf_available_cores());
     printf("blas: %s; %s kernel, %s threading\n", gf_blas_config(), gf_blas_kernel(),
            gf_blas_threading());
+    printf("processes: %s\n", cli_dist_library());
     printf("images: %s\n", gf_images_can_decode()
                                 ? "png (libpng), jpeg (libjpeg-turbo), ppm/pgm and bmp (graft)"
                                 : "ppm/pgm and bmp only (built without libpng and libjpeg)");
@@ -238,5 +242,7 @@ int main(int argc, char **argv) {
     cli_opts_init(&o, c->name);
     int rc = cli_parse(c, argc - 1, argv + 1, &o);
     if (rc != CLI_CONTINUE) return rc;
-    return c->run(&o);
+    /* under mpirun: one rank of a job training across processes (cli_dist.c) */
+    if ((rc = cli_dist_begin(c, &o)) != CLI_CONTINUE) return rc;
+    return cli_dist_end(c->run(&o));
 }

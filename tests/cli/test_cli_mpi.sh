@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# graft train / finetune under mpirun on this machine (2 and 3 ranks, --oversubscribe): the
+# same losses as one process with the same (global) batch, rank 0 alone printing and writing,
+# identical weights on every rank, resuming with another number of ranks, Ctrl-C and SIGUSR1
+# through mpirun writing one checkpoint, ranks started with different settings refused, and
+# commands that train in one process refusing several. Skipped without mpirun or without MPI
+# in this graft. The numerical equality of N ranks and one process is checked closely in
+# tests/test_dist.c; here the epoch losses printed to 4 decimals must agree within 2e-4.
+# Usage: test_cli_mpi.sh path/to/graft
+source "$(dirname "$0")/lib.sh"
+
+LAUNCHER="$(command -v mpirun || command -v mpiexec)"
+if [ -z "$LAUNCHER" ]; then
+    skip "no mpirun or mpiexec on PATH (Debian: apt-get install openmpi-bin)"
+    finish
+    exit 77
+fi
+if ! "$G" --version | grep -q '^processes: MPI'; then
+    skip "this graft was built without MPI (install libopenmpi-dev and reconfigure)"
+    finish
+    exit 77
+fi
+# this machine may run the tests as root, which Open MPI refuses unless told
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+OVER=""
+"$LAUNCHER" --version 2>&1 | grep -q "Open MPI" && OVER="--oversubscribe"
+mpi() { local np="$1"; shift; timeout 120 "$LAUNCHER" -np "$np" $OVER "$@"; }
+
+cd "$T" || exit 1
+CSV=(--data "csv:$FX/table.csv" --model mlp --hidden 16 --batch 16 --threads 1)
+# epoch losses of a run's stderr, one per line
+losses() { sed -n 's/^epoch [0-9]*\/[0-9]*  loss \([0-9.]*\).*/\1/p' "$1"; }
+same_losses() { # FILE_A FILE_B WHAT
+    if python3 - "$1" "$2" <<'EOF'; then ok; else bad "$3: the epoch losses differ"; paste "$1" "$2" >&2; fi
+import sys
+a = [float(x) for x in open(sys.argv[1]).read().split()]
+b = [float(x) for x in open(sys.argv[2]).read().split()]
+sys.exit(0 if a and len(a) == len(b) and all(abs(x - y) <= 2e-4 for x, y in zip(a, b)) else 1)
+EOF
+}
+
+# ---- one process and two ranks: the same run ------------------------------------------------
+run "$G" train "${CSV[@]}" --epochs 4 --out one.safetensors
+expect_rc 0 "one process"
+losses "$T/err" >one.losses
+run mpi 2 "$G" train "${CSV[@]}" --epochs 4 --out two.safetensors
+expect_rc 0 "two ranks"
+losses "$T/err" >two.losses
+same_losses one.losses two.losses "2 ranks against 1 process"
+expect_err "2 ranks, each with 1 thread" "the job is announced"
+expect_err "weights identical on every rank" "every rank ends with the same weights"
+expect_file two.safetensors "rank 0 writes --out"
+if [ "$(grep -c '^weights ' "$T/out")" = 1 ]; then ok; else bad "the results printed $(grep -c '^weights ' "$T/out") times"; fi
+if [ "$(grep -c '^graft train: mlp' "$T/err")" = 1 ]; then ok; else bad "progress from more than rank 0"; fi
+
+run mpi 3 "$G" train "${CSV[@]}" --epochs 4 --json
+expect_rc 0 "three ranks, --json"
+losses "$T/err" >three.losses
+same_losses one.losses three.losses "3 ranks against 1 process"
+json "d['training']['steps'] == 32 and d['eval']['examples'] == 30" "one JSON summary from rank 0"
+
+# ---- resume with another number of ranks -------------------------------------------------------
+run mpi 2 "$G" train "${CSV[@]}" --epochs 2 --checkpoint-dir ck --checkpoint-every 3
+expect_rc 0 "two ranks with checkpoints"
+if ls ck/ckpt-e000002-b000000000.safetensors >/dev/null 2>&1; then ok; else bad "no epoch checkpoint in ck"; fi
+run mpi 3 "$G" train "${CSV[@]}" --epochs 4 --resume ck
+expect_rc 0 "three ranks resume two ranks' checkpoint"
+expect_err "resuming from ck/ckpt-e000002-b000000000.safetensors" "resumed from the last checkpoint"
+losses "$T/err" >resumed.losses
+tail -2 one.losses >one.tail
+same_losses one.tail resumed.losses "resumed with 3 ranks against 1 process"
+run "$G" train "${CSV[@]}" --epochs 5 --resume ck
+expect_rc 0 "one process resumes three ranks' checkpoint"
+
+# ---- finetune with a frozen layer ---------------------------------------------------------------
+run mpi 2 "$G" finetune --from one.safetensors "${CSV[@]}" --freeze 'layers.0.*' --epochs 2 \
+    --out ft.safetensors
+expect_rc 0 "finetune with a frozen layer on two ranks"
+expect_err "weights identical on every rank" "finetune: the same weights everywhere"
+expect_file ft.safetensors "finetune: rank 0 writes --out"
+
+# ---- stopping: Ctrl-C (mpirun sends SIGTERM), SIGUSR1 (forwarded) ------------------------------
+BIG=(--data "idx:$FX/idx" --model mlp --batch 32 --threads 1 --epochs 400)
+stop_with() { # SIGNAL DIR: a long run stopped once its first checkpoint exists
+    "$LAUNCHER" -np 2 $OVER "$G" train "${BIG[@]}" --checkpoint-dir "$2" \
+        --out "$2.safetensors" >"$T/out" 2>"$T/err" &
+    local mp=$! i
+    for i in $(seq 600); do [ -n "$(ls "$2" 2>/dev/null)" ] && break; sleep 0.1; done
+    kill -"$1" "$mp"
+    for i in $(seq 600); do kill -0 "$mp" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$mp" 2>/dev/null # still there after 60 s: the check below fails
+    wait "$mp"
+    RC=$?
+    LAST="mpirun -np 2 graft train ... (SIG$1)"
+}
+# the epoch after the newest checkpoint of DIR
+next_epoch() {
+    local last
+    last="$(ls "$1" | grep -v '\.tmp' | sort | tail -1)"
+    echo $(( $(printf '%s' "$last" | sed -E 's/^ckpt-e0*([0-9]+)-.*/\1/') + 1 ))
+}
+if "$LAUNCHER" --version 2>&1 | grep -q "Open MPI"; then
+    stop_with INT cki
+    expect_err "interrupted; checkpoint cki/" "Ctrl-C: one checkpoint of the step every rank stopped after"
+    expect_err "wrote the weights of the last step" "Ctrl-C: rank 0 writes --out"
+    stop_with USR1 cku
+    expect_rc 1 "SIGUSR1: stops like Ctrl-C (exit status 1)"
+    expect_err "interrupted; checkpoint cku/" "SIGUSR1: a checkpoint"
+    run mpi 3 "$G" train "${BIG[@]}" --epochs "$(next_epoch cku)" --resume cku --quiet
+    expect_rc 0 "three ranks resume the stopped run"
+else
+    skip "Ctrl-C through mpirun is checked with Open MPI's mpirun only"
+fi
+
+# ---- refusals ------------------------------------------------------------------------------------
+run "$LAUNCHER" $OVER -np 1 "$G" train "${CSV[@]}" --epochs 1 : -np 1 "$G" train "${CSV[@]}" \
+    --epochs 1 --batch 32
+if [ "$RC" != 0 ]; then ok; else bad "ranks with different --batch trained"; fi
+expect_err "rank 1 (pid" "different settings: the rank is named"
+expect_err "different --batch than rank 0: 32 (rank 0: 16)" "different settings: the setting and both values"
+run mpi 2 "$G" eval --weights one.safetensors --data "csv:$FX/table.csv"
+expect_rc 2 "eval refuses several processes"
+expect_err "only train and finetune train across processes" "eval says what does"
+finish
