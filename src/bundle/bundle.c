@@ -175,6 +175,7 @@ gf_bundle *gf_bundle_build(gf_ctx *ctx, const gf_bundle_info *info, int n_classe
         st = gf_ctx_set_error(ctx, GF_ERR_NOMEM, "bundle: out of memory");
     int hidden[4];
     memcpy(hidden, o.hidden[0] > 0 ? o.hidden : b->info.hidden, sizeof hidden);
+    if (info && info->regression && n_classes <= 0) n_classes = 1;
     if (st == GF_OK)
         st = build_model(ctx, b, o.model ? o.model : b->info.model, o.model && !is_zoo(o.model),
                          n_classes, hidden, rng);
@@ -503,6 +504,9 @@ gf_tensor *gf_bundle_predict(gf_ctx *ctx, gf_bundle *b, const gf_tensor *x) {
         gf_ctx_set_error(ctx, GF_ERR_SHAPE, "the model gives %s for %lld inputs; a classifier "
                          "must give [N, classes]%s", gf_shape_str(y, ys, sizeof ys),
                          (long long)x->shape[0], k ? " with the recorded classes" : "");
+    } else if (y && b->info.regression) { /* the target in its own units */
+        gf_tensor *t = gf_mul_scalar(ctx, y, b->info.target_std > 0 ? b->info.target_std : 1.0f);
+        p = t ? gf_add_scalar(ctx, t, b->info.target_mean) : NULL;
     } else if (y) {
         p = gf_softmax(ctx, y, 1);
     }

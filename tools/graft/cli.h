@@ -43,6 +43,8 @@ enum {
     G_LORA_FT = 1 << 19, /* --lora-dropout --lora-out (finetune only) */
     G_STUDENT = 1 << 20, /* --student-model (distill only) */
     G_TRAINDATA = 1 << 21, /* --per-class --augment (commands that train) */
+    G_TASK = 1 << 22,    /* --task classification|regression */
+    G_REGRESS = 1 << 23, /* --loss --huber-delta --target-scale (commands that train) */
 };
 /* What a training command takes. */
 #define G_TRAIN (G_OPTIM | G_SCHED | G_CKPT | G_OUT | G_LOSS)
@@ -73,6 +75,11 @@ typedef struct cli_opts {
     bool follow_links;
     const char *augment;      /* NULL: none; "crop,flip", ... */
     const char *normalize;    /* "auto", "standard", "none" */
+    int task_kind;            /* --task: gf_ds_task (GF_DS_TASK_AUTO: not given) */
+    gf_loss_kind reg_loss;    /* --loss: GF_LOSS_MSE, GF_LOSS_L1, GF_LOSS_SMOOTH_L1 (huber) */
+    bool reg_loss_given, huber;
+    double huber_delta;       /* --huber-delta (default 1) */
+    bool target_scale;        /* --target-scale standard (default) / none */
     int64_t batch;
     /* model */
     const char *model;
@@ -351,6 +358,8 @@ typedef struct cli_eval {
     double loss, accuracy, precision, recall, f1; /* macro averages */
     gf_confusion *cm;
     gf_ctx *ctx;               /* the context it was computed in (borrowed) */
+    bool regression;           /* cli_evaluate_regression: loss is the MSE; no classes */
+    double mae, rmse, r2;      /* in the target's units */
 } cli_eval;
 
 /* Runs m over ds (gf_evaluate_ex: eval mode, no autograd, tf applied; the loss is the summed
@@ -362,6 +371,17 @@ void cli_eval_free(cli_eval *ev);
 /* Accuracy, macro P/R/F1, the per-class report and the confusion matrix on stdout. */
 void cli_eval_print(const cli_eval *ev, const char *const *names, FILE *f);
 cJSON *cli_eval_json(const cli_eval *ev, const char *const *names);
+
+/* ---- regression (cli_regress.c) ---------------------------------------------------------- */
+
+/* The training loss of --loss: MSE (default), L1, or HuberLoss with --huber-delta. */
+gf_loss_spec cli_regression_loss(const cli_opts *o);
+/* Runs m over ds (a regression part of d) and fills ev with the MSE, MAE, RMSE and R² in the
+ * target's units (d's target scaling undone). CLI_CONTINUE or CLI_FAILED after printing. */
+int cli_evaluate_regression(gf_ctx *ctx, const char *cmd, gf_module *m, const cli_data *d,
+                            gf_ds *ds, const gf_tf *tf, int64_t batch, cli_eval *ev);
+void cli_regression_print(const cli_eval *ev, FILE *f);
+cJSON *cli_regression_json(const cli_eval *ev);
 
 /* ---- shared by the commands (cmd_train.c, cli_report.c) ------------------------------------- */
 

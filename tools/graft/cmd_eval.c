@@ -55,7 +55,8 @@ int cmd_eval(cli_opts *o) {
     }
     cli_log(o, "graft eval: %s (%s) on the %s part of %s (%lld examples)\n", o->weights, cm.b->info.model,
             o->part, d.spec, (long long)gf_ds_count(part));
-    rc = cli_evaluate(ctx, o->cmd, cm.b->model, part, tf, o->batch, &ev);
+    rc = d.regression ? cli_evaluate_regression(ctx, o->cmd, cm.b->model, &d, part, tf, o->batch, &ev)
+                      : cli_evaluate(ctx, o->cmd, cm.b->model, part, tf, o->batch, &ev);
     if (rc != CLI_CONTINUE) goto out_model;
     const char *const *names = (const char *const *)d.class_names;
     if (o->json) {
@@ -65,7 +66,7 @@ int cmd_eval(cli_opts *o) {
         cJSON_AddStringToObject(root, "model", cm.b->info.model);
         cJSON_AddStringToObject(root, "data", d.spec);
         cJSON_AddStringToObject(root, "part", o->part);
-        cJSON *e = cli_eval_json(&ev, names);
+        cJSON *e = ev.regression ? cli_regression_json(&ev) : cli_eval_json(&ev, names);
         for (cJSON *c = e->child; c;) {
             cJSON *next = c->next;
             cJSON_AddItemToObject(root, c->string, cJSON_DetachItemViaPointer(e, c));
@@ -76,7 +77,8 @@ int cmd_eval(cli_opts *o) {
     } else {
         printf("weights          %s (%s)\n", o->weights, cm.b->info.model);
         printf("data             %s, %s part\n", d.spec, o->part);
-        cli_eval_print(&ev, names, stdout);
+        if (ev.regression) cli_regression_print(&ev, stdout);
+        else cli_eval_print(&ev, names, stdout);
         rc = CLI_OK;
     }
 out_model:
