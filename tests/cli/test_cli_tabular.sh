@@ -104,4 +104,27 @@ run "$G" train $TR --classes 0-3
 expect_rc 1 "--classes with a regression target"
 expect_err "regression target" "says why"
 
+# ---- --class-weight balanced: scikit-learn's n_samples / (n_classes * count) -----------------------
+python3 - "$SK/iris.csv" "$T/imb.csv" <<'PY2'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1])))[1:]
+keep, seen = {"0": 50, "1": 20, "2": 10}, {}
+with open(sys.argv[2], "w") as f:
+    f.write("a,b,c,d,species\n")
+    for r in rows:
+        seen[r[4]] = seen.get(r[4], 0) + 1
+        if seen[r[4]] <= keep[r[4]]:
+            f.write(",".join(r) + "\n")
+PY2
+IMB="--data csv:$T/imb.csv --split 1,0,0 --epochs 3 --json $TH"
+run "$G" train $IMB --class-weight balanced
+expect_rc 0 "train --class-weight balanced"
+expect_err "class weights (balanced): 0 0.533333, 1 1.33333, 2 2.66667" "80 / (3 * count)"
+python3 -c "import json; print(json.load(open('$T/out'))['training']['history'][-1]['train_loss'])" >"$T/weighted"
+run "$G" train $IMB
+python3 -c "import json; print(json.load(open('$T/out'))['training']['history'][-1]['train_loss'])" >"$T/plain"
+if cmp -s "$T/weighted" "$T/plain"; then bad "class weights change nothing"; else ok; fi
+run "$G" train $TR --class-weight balanced
+expect_rc 2 "--class-weight with a regression target"
+
 finish

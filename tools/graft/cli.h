@@ -44,7 +44,7 @@ enum {
     G_STUDENT = 1 << 20, /* --student-model (distill only) */
     G_TRAINDATA = 1 << 21, /* --per-class --augment (commands that train) */
     G_TASK = 1 << 22,    /* --task classification|regression */
-    G_REGRESS = 1 << 23, /* --loss --huber-delta --target-scale (commands that train) */
+    G_REGRESS = 1 << 23, /* --loss --huber-delta --target-scale --class-weight (train) */
 };
 /* What a training command takes. */
 #define G_TRAIN (G_OPTIM | G_SCHED | G_CKPT | G_OUT | G_LOSS)
@@ -80,6 +80,7 @@ typedef struct cli_opts {
     bool reg_loss_given, huber;
     double huber_delta;       /* --huber-delta (default 1) */
     bool target_scale;        /* --target-scale standard (default) / none */
+    bool class_weight_balanced; /* --class-weight balanced */
     int64_t batch;
     /* model */
     const char *model;
@@ -381,6 +382,9 @@ gf_loss_spec cli_regression_loss(const cli_opts *o);
 int cli_evaluate_regression(gf_ctx *ctx, const char *cmd, gf_module *m, const cli_data *d,
                             gf_ds *ds, const gf_tf *tf, int64_t batch, cli_eval *ev);
 void cli_regression_print(const cli_eval *ev, FILE *f);
+/* --class-weight balanced: scikit-learn's n_samples / (n_classes * count_c) over d's training
+ * part, logged, in a new array (*out, free it; NULL without the option). */
+int cli_class_weights(gf_ctx *ctx, const cli_opts *o, const cli_data *d, float **out);
 cJSON *cli_regression_json(const cli_eval *ev);
 
 /* ---- shared by the commands (cmd_train.c, cli_report.c) ------------------------------------- */

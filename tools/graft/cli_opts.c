@@ -30,7 +30,7 @@ enum {
     O_INPUT, O_TOP_K, O_PART,
     O_STRATEGIES, O_LABELS, O_SEEDS, O_WORK_DIR, O_DETAILS, O_QUICK, O_NO_CACHE, O_PRETRAINED,
     O_TASK, O_MT_MODE, O_NO_BASELINES, O_LIST_OPTIONS, O_MAX,
-    O_TASK_KIND, O_LOSS, O_HUBER_DELTA, O_TARGET_SCALE,
+    O_TASK_KIND, O_LOSS, O_HUBER_DELTA, O_TARGET_SCALE, O_CLASS_WEIGHT,
 };
 
 typedef struct opt_def {
@@ -100,6 +100,9 @@ static const opt_def opts[] = {
     {"target-scale", required_argument, O_TARGET_SCALE, G_REGRESS, "MODE",
      "regression: standard (train on (y - mean) / std of the training part, kept with the "
      "weights so predictions come back in the target's units) or none (default standard)"},
+    {"class-weight", required_argument, O_CLASS_WEIGHT, G_REGRESS, "MODE",
+     "classes: balanced (cross-entropy class weights n_samples / (n_classes * count) of the "
+     "training part, as scikit-learn's) or none (default none)"},
     /* model */
     {"model", required_argument, O_MODEL, G_MODEL, "NAME|SPEC",
      "a zoo model (mlp, lenet, cnn-small, resnet-mini, resnet18, resnet34, resnet50) or a "
@@ -539,6 +542,11 @@ static int apply_task(cli_opts *o, int id, const char *v) {
         if (strcmp(v, "standard") != 0 && strcmp(v, "none") != 0)
             return cli_usage_error(cmd, "--target-scale: '%s' is not standard or none", v);
         o->target_scale = strcmp(v, "standard") == 0;
+        break;
+    case O_CLASS_WEIGHT:
+        if (strcmp(v, "balanced") != 0 && strcmp(v, "none") != 0)
+            return cli_usage_error(cmd, "--class-weight: '%s' is not balanced or none", v);
+        o->class_weight_balanced = strcmp(v, "balanced") == 0;
         break;
     default: return NOT_DATA;
     }

@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* HuberLoss(delta) of outputs [N, 1] and targets [N] (mean over the examples). */
@@ -70,4 +71,40 @@ cJSON *cli_regression_json(const cli_eval *ev) {
     cli_json_add_num(o, "rmse", ev->rmse);
     cli_json_add_num(o, "r2", ev->r2);
     return o;
+}
+
+int cli_class_weights(gf_ctx *ctx, const cli_opts *o, const cli_data *d, float **out) {
+    *out = NULL;
+    if (!o->class_weight_balanced) return CLI_CONTINUE;
+    if (d->regression)
+        return cli_usage_error(o->cmd, "--class-weight applies to classes; %s has a regression "
+                                       "target", d->spec);
+    const int k = d->n_classes;
+    int64_t *count = calloc((size_t)k, sizeof *count);
+    float *w = malloc(sizeof(float) * (size_t)k);
+    if (!count || !w || gf_ds_class_counts(ctx, d->train, count) != GF_OK) {
+        free(count);
+        free(w);
+        return gf_ctx_status(ctx) != GF_OK ? cli_fail_ctx(o->cmd, ctx) : cli_fail(o->cmd, "out of memory");
+    }
+    const int64_t n = gf_ds_count(d->train);
+    char line[1024];
+    size_t at = 0;
+    for (int c = 0; c < k; c++) {
+        if (count[c] == 0) { /* scikit-learn refuses a class without examples too */
+            cli_fail(o->cmd, "--class-weight balanced: class %s has no training examples",
+                     d->class_names[c]);
+            free(count);
+            free(w);
+            return CLI_FAILED;
+        }
+        w[c] = (float)((double)n / ((double)k * (double)count[c]));
+        if (at < sizeof line)
+            at += (size_t)snprintf(line + at, sizeof line - at, "%s%s %.6g", c ? ", " : "",
+                                   d->class_names[c], w[c]);
+    }
+    free(count);
+    cli_log(o, "graft %s: class weights (balanced): %s\n", o->cmd, line);
+    *out = w;
+    return CLI_CONTINUE;
 }

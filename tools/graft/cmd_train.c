@@ -133,11 +133,16 @@ int cmd_train(cli_opts *o) {
             (unsigned long long)o->seed);
     cli_fit_setup fs = {.loss = gf_loss_default(GF_LOSS_CROSS_ENTROPY)};
     fs.loss.label_smoothing = (float)o->label_smoothing;
+    float *class_w = NULL;
+    if ((rc = cli_class_weights(ctx, o, &d, &class_w)) != CLI_CONTINUE) goto out_model;
+    fs.loss.class_weights = class_w;
+    fs.loss.n_class_weights = class_w ? d.n_classes : 0;
     if (d.regression) fs.loss = cli_regression_loss(o);
     else if (o->reg_loss_given)
         cli_log(o, "graft train: note: --loss applies to a regression target; this data has "
                    "classes (cross entropy)\n");
     rc = cli_fit(ctx, o, cm.b->model, &d, &fs, &fo);
+    free(class_w);
     if (rc != CLI_CONTINUE) goto out_model;
     const char *part;
     gf_ds *eval_ds = cli_final_part(&d, &part);
