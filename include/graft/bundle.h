@@ -15,6 +15,8 @@
  *   graft.classes    class names in label order     graft.features   a table's feature columns
  *   graft.columns    every column of the training table, in file order (with the label's)
  *   graft.normalize  {"mean": [...], "std": [...]}  graft.image      {"channels","height","width"}
+ *   graft.missing    a table's missing features: {"strategy", "values"} (mean, median, zero
+ *                    fill values of the training part, filled in by gf_bundle_read_csv)
  *   graft.task       "regression" (absent: classes)
  *   graft.target     a regression target: {"name", "mean", "std"}, predictions are
  *                    output * std + mean
@@ -51,6 +53,9 @@ typedef struct gf_bundle_info {
     int norm_channels;           /* graft.normalize: per channel (shape[0]) of the input */
     float *norm_mean, *norm_std;
     int image_channels, image_h, image_w; /* graft.image: how an image file is read */
+    char *missing;               /* graft.missing: "drop", "mean", "median", "zero" or NULL */
+    int n_impute;                /* its fill values, one per feature (mean, median, zero) */
+    float *impute;
     bool regression;             /* graft.task "regression": one output, no classes */
     char *target_name;           /* graft.target: the target column, its scaling (the */
     float target_mean, target_std; /* model's output times std plus mean; 0 and 1 unscaled) */

@@ -32,6 +32,16 @@ typedef enum gf_ds_task {
     GF_DS_TASK_REGRESSION,
 } gf_ds_task;
 
+/* What to do with missing feature values of a table (csv: an empty field or NA/N/A/NaN/null/
+ * None/?). */
+typedef enum gf_ds_missing {
+    GF_DS_MISSING_ERROR = 0, /* the reader's error naming the line and column (default) */
+    GF_DS_MISSING_DROP,      /* rows with a missing feature are left out before the split */
+    GF_DS_MISSING_MEAN,      /* filled with the training part's mean of the feature */
+    GF_DS_MISSING_MEDIAN,    /* ... median (numpy's: the mean of the middle two when even) */
+    GF_DS_MISSING_ZERO,      /* filled with 0 */
+} gf_ds_missing;
+
 typedef struct gf_ds_open_params {
     const char *classes;      /* keep these classes, relabelled 0..k-1 (gf_split_classes: "5-9",
                                * "0,2,cat"); NULL: all */
@@ -65,6 +75,12 @@ typedef struct gf_ds_open_params {
      * training part's (how a trained model's targets were scaled). */
     bool standardize_target;
     float target_mean, target_std;
+    /* csv: missing feature values (default GF_DS_MISSING_ERROR). impute (shape[0] values, may
+     * be NULL): n_impute fill values to use instead of the training part's (a trained
+     * model's); a count other than the feature count is an error */
+    gf_ds_missing missing;
+    const float *impute;
+    int64_t n_impute;
     /* images: only */
     int image_size;           /* > 0: resize the shorter side to this and centre-crop a square */
     int image_height, image_width; /* > 0 both (image_size 0): resize the shorter side to the
@@ -100,6 +116,10 @@ typedef struct gf_ds_parts {
      * not standardised). */
     bool target_scaled;
     float target_mean, target_std;
+    gf_ds_missing missing;       /* csv: how missing features were handled */
+    int64_t dropped;             /* GF_DS_MISSING_DROP: rows left out */
+    float *impute;               /* mean / median / zero: the shape[0] fill values (from the
+                                  * training part), applied to every part; else NULL */
     char **feature_names;        /* csv: shape[0] column names; else NULL */
     gf_csv_info csv;             /* csv: the table's layout as read (header kind, every column's
                                   * name, the label's column); else zeroed */

@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -467,8 +468,13 @@ gf_tensor *gf_bundle_read_csv_with(gf_ctx *ctx, const gf_bundle *b, const char *
         rp.n_columns = m->n_columns;
         rp.column_names = (const char *const *)m->column_names;
     }
+    /* missing features: the training part's fill values (graft.missing), else an error */
+    const bool fill = m->impute && m->n_impute == F;
+    rp.allow_missing = fill;
     gf_csv_rows rows;
     if (gf_csv_load_rows_with(ctx, path, F, &rp, &rows) != GF_OK) return NULL;
+    for (int64_t i = 0; fill && i < rows.n * F; i++)
+        if (isnan(rows.x[i])) rows.x[i] = m->impute[i % F];
     const int64_t shape[2] = {rows.n, F};
     gf_tensor *x = gf_tensor_from_data(ctx, GF_F32, 2, shape, rows.x);
     if (x && normalize(ctx, m, gf_f32(x), rows.n) != GF_OK) {

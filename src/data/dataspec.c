@@ -180,6 +180,12 @@ gf_status gf_ds_check_spec(gf_ctx *ctx, const char *spec, const gf_ds_open_param
     if (p.task == GF_DS_TASK_REGRESSION && !csv)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
                                 "data spec %s: a regression task applies to csv: data", spec);
+    if (p.missing != GF_DS_MISSING_ERROR && !csv)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "data spec %s: missing applies to csv: data", spec);
+    if ((unsigned)p.missing > GF_DS_MISSING_ZERO)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "data spec %s: missing %d is not a way to "
+                                "handle missing values", spec, (int)p.missing);
     if ((unsigned)p.task > GF_DS_TASK_REGRESSION)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID, "data spec %s: task %d is not a task", spec,
                                 (int)p.task);
@@ -342,6 +348,8 @@ static gf_status load_csv(gf_ctx *ctx, const char *arg, const gf_ds_open_params 
     cp.header = p->csv_header;
     cp.skip_lines = p->csv_skip_lines;
     if (p->csv_delimiter) cp.delimiter = p->csv_delimiter;
+    cp.allow_missing = p->missing != GF_DS_MISSING_ERROR;
+    out->missing = p->missing;
     if (p->task != GF_DS_TASK_CLASSIFICATION) {
         cp.target = GF_CSV_REGRESSION;
         *pool = gf_csv_load_info(ctx, arg, &cp, &out->csv);
@@ -365,6 +373,55 @@ static gf_status load_csv(gf_ctx *ctx, const char *arg, const gf_ds_open_params 
     return *pool ? GF_OK : gf_ctx_status(ctx);
 }
 
+/* Every feature of the n examples of ds, [n, F] (malloc'd), or NULL with an error. */
+static float *read_all(gf_ctx *ctx, const gf_ds *ds, int64_t *n_out) {
+    const int64_t n = gf_ds_count(ds), F = gf_ds_sample_numel(ds);
+    float *x = malloc(sizeof(float) * (size_t)(n * F > 0 ? n * F : 1));
+    int64_t *idx = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+    char err[256] = "";
+    gf_status st = x && idx ? GF_OK : GF_ERR_NOMEM;
+    for (int64_t i = 0; st == GF_OK && i < n; i++) idx[i] = i;
+    if (st == GF_OK) st = gf_ds_read(ds, idx, n, x, NULL, err, sizeof err);
+    free(idx);
+    if (st != GF_OK) {
+        free(x);
+        gf_ctx_set_error(ctx, st, "%s", err[0] ? err : "out of memory");
+        return NULL;
+    }
+    *n_out = n;
+    return x;
+}
+
+/* GF_DS_MISSING_DROP: *pool without the rows that miss a feature. */
+static gf_status drop_missing(gf_ctx *ctx, gf_ds_parts *out, gf_ds **pool) {
+    int64_t n = 0;
+    const int64_t F = gf_ds_sample_numel(*pool);
+    float *x = read_all(ctx, *pool, &n);
+    int64_t *keep = x ? malloc(sizeof(int64_t) * (size_t)(n ? n : 1)) : NULL;
+    if (!keep) {
+        free(x);
+        return gf_ctx_status(ctx) != GF_OK ? gf_ctx_status(ctx)
+                                          : gf_ctx_set_error(ctx, GF_ERR_NOMEM, "out of memory");
+    }
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; i++) {
+        bool ok = true;
+        for (int64_t j = 0; j < F && ok; j++) ok = !isnan(x[i * F + j]);
+        if (ok) keep[k++] = i;
+    }
+    free(x);
+    out->dropped = n - k;
+    gf_ds *v = k ? gf_split_indices(ctx, *pool, keep, k) : NULL;
+    free(keep);
+    if (!k)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: every row misses a feature value "
+                                "(missing: drop)", out->spec);
+    if (!v) return gf_ctx_status(ctx);
+    gf_ds_free(*pool);
+    *pool = v;
+    return GF_OK;
+}
+
 /* The examples the spec names: pool (and test, val when the source has them). */
 static gf_status load_source(gf_ctx *ctx, const char *spec, const gf_ds_open_params *p,
                              gf_ds_parts *out, gf_ds **pool, gf_ds **test, gf_ds **val) {
@@ -381,6 +438,8 @@ static gf_status load_source(gf_ctx *ctx, const char *spec, const gf_ds_open_par
         st = load_images(ctx, arg, p, out, pool, test, val);
     else
         st = load_csv(ctx, arg, p, out, pool);
+    if (st == GF_OK && *pool && p->missing == GF_DS_MISSING_DROP)
+        st = drop_missing(ctx, out, pool);
     if (st == GF_OK && !*pool) st = gf_ctx_status(ctx);
     out->own_test = st == GF_OK && *test != NULL;
     return st;
@@ -592,6 +651,103 @@ static gf_status regression_targets(gf_ctx *ctx, const gf_ds_open_params *p, gf_
     return st;
 }
 
+/* ---- missing values ------------------------------------------------------------------- */
+
+typedef struct impute_src {
+    gf_ds *inner;
+    int64_t F;
+    float fill[]; /* [F] */
+} impute_src;
+
+static gf_status impute_read(void *user, const int64_t *idx, int64_t n, float *x, void *y,
+                             char *err, size_t err_cap) {
+    const impute_src *s = user;
+    gf_status st = gf_ds_read(s->inner, idx, n, x, y, err, err_cap);
+    for (int64_t i = 0; st == GF_OK && x && i < n * s->F; i++)
+        if (isnan(x[i])) x[i] = s->fill[i % s->F];
+    return st;
+}
+
+static int64_t impute_label(void *user, int64_t i) {
+    return gf_ds_label(((const impute_src *)user)->inner, i);
+}
+
+static void impute_free(void *user) {
+    impute_src *s = user;
+    gf_ds_free(s->inner);
+    free(s);
+}
+
+/* Replaces *ds by a view whose missing (NaN) features are fill[j]. */
+static gf_status impute_part(gf_ctx *ctx, gf_ds **ds, const float *fill, int n_classes,
+                             char **class_names) {
+    if (!*ds) return GF_OK;
+    const int64_t F = gf_ds_sample_numel(*ds);
+    impute_src *s = malloc(sizeof *s + sizeof(float) * (size_t)F);
+    if (!s) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "out of memory");
+    s->inner = *ds;
+    s->F = F;
+    memcpy(s->fill, fill, sizeof(float) * (size_t)F);
+    const gf_ds_source src = {impute_read, n_classes > 0 ? impute_label : NULL, impute_free};
+    *ds = gf_ds_from_source(ctx, &src, s, gf_ds_count(s->inner), gf_ds_ndim(s->inner),
+                            gf_ds_shape(s->inner), n_classes,
+                            (const char *const *)class_names, "imputed");
+    return *ds ? GF_OK : gf_ctx_status(ctx);
+}
+
+/* The fill values of the training part: each feature's mean or median over the rows that have
+ * it (0 when none has it), or 0. */
+static gf_status impute_values(gf_ctx *ctx, const gf_ds *train, gf_ds_missing how, float *fill,
+                               int64_t F) {
+    for (int64_t j = 0; j < F; j++) fill[j] = 0.0f;
+    if (how == GF_DS_MISSING_ZERO) return GF_OK;
+    int64_t n = 0;
+    float *x = read_all(ctx, train, &n);
+    float *col = x ? malloc(sizeof(float) * (size_t)(n ? n : 1)) : NULL;
+    if (!col) {
+        free(x);
+        return gf_ctx_status(ctx) != GF_OK ? gf_ctx_status(ctx)
+                                          : gf_ctx_set_error(ctx, GF_ERR_NOMEM, "out of memory");
+    }
+    for (int64_t j = 0; j < F; j++) {
+        int64_t m = 0;
+        double sum = 0;
+        for (int64_t i = 0; i < n; i++)
+            if (!isnan(x[i * F + j])) sum += (col[m++] = x[i * F + j]);
+        if (!m) continue;
+        if (how == GF_DS_MISSING_MEAN) {
+            fill[j] = (float)(sum / (double)m);
+        } else {
+            qsort(col, (size_t)m, sizeof *col, cmp_float);
+            fill[j] = m % 2 ? col[m / 2] : (float)(((double)col[m / 2 - 1] + col[m / 2]) / 2);
+        }
+    }
+    free(col);
+    free(x);
+    return GF_OK;
+}
+
+static gf_status impute(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_parts *out) {
+    if (p->missing != GF_DS_MISSING_MEAN && p->missing != GF_DS_MISSING_MEDIAN &&
+        p->missing != GF_DS_MISSING_ZERO)
+        return GF_OK;
+    const int64_t F = out->shape[0];
+    if (!(out->impute = malloc(sizeof(float) * (size_t)F)))
+        return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", out->spec);
+    gf_status st = GF_OK;
+    if (p->impute && p->n_impute != F)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: %lld fill values for missing features, "
+                                "but %lld features", out->spec, (long long)p->n_impute,
+                                (long long)F);
+    if (p->impute) memcpy(out->impute, p->impute, sizeof(float) * (size_t)F);
+    else if (out->train) st = impute_values(ctx, out->train, p->missing, out->impute, F);
+    else for (int64_t j = 0; j < F; j++) out->impute[j] = 0.0f;
+    gf_ds **parts[3] = {&out->train, &out->val, &out->test};
+    for (int i = 0; st == GF_OK && i < 3; i++)
+        st = impute_part(ctx, parts[i], out->impute, out->n_classes, out->class_names);
+    return st;
+}
+
 /* The training pipeline: augmentation in the order given, normalising, then erasing (after
  * normalising, as torchvision applies it). */
 static gf_status train_transform(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_parts *out) {
@@ -661,6 +817,7 @@ void gf_ds_parts_free(gf_ds_parts *parts) {
     gf_tf_free(parts->eval_tf);
     gf_csv_info_free(&parts->csv);
     free(parts->target_name);
+    free(parts->impute);
     free(parts->spec);
     memset(parts, 0, sizeof *parts);
 }
@@ -691,6 +848,7 @@ gf_status gf_ds_open(gf_ctx *ctx, const char *spec, const gf_ds_open_params *par
     }
     if (st == GF_OK) st = describe(ctx, out);
     if (st == GF_OK && out->regression) st = regression_targets(ctx, &p, out);
+    if (st == GF_OK) st = impute(ctx, &p, out);
     if (st == GF_OK) st = transforms(ctx, &p, out);
     gf_ds_free(pool);
     gf_ds_free(test);

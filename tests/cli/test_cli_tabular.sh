@@ -127,4 +127,52 @@ if cmp -s "$T/weighted" "$T/plain"; then bad "class weights change nothing"; els
 run "$G" train $TR --class-weight balanced
 expect_rc 2 "--class-weight with a regression target"
 
+# ---- missing values: an error naming line and column, or dropped, or filled -----------------------
+python3 - "$SK/iris.csv" "$T" <<'PY2'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1])))[1:]
+tokens = ["", "NA", "NaN", "?"]
+with open(sys.argv[2] + "/miss.csv", "w") as f:
+    f.write("a,b,c,d,species\n")
+    for i, r in enumerate(rows):
+        if i % 7 == 3:
+            r[i % 4] = tokens[i % 4]
+        f.write(",".join(r) + "\n")
+with open(sys.argv[2] + "/miss_rows.csv", "w") as f:
+    f.write("a,b,c,d\n5.1,,1.4,0.2\n")
+PY2
+MS="--data csv:$T/miss.csv --split 1,0,0 --epochs 2 $TH"
+run "$G" train $MS
+expect_rc 1 "missing values are an error by default"
+expect_err "miss.csv:5: column 4 (d): missing value '?'" "names the line and column"
+expect_err "--missing drop, mean, median or zero" "names the option"
+run "$G" train $MS --missing drop --json
+expect_rc 0 "--missing drop"
+json 'd["data"]["train"] == 129' "21 rows left out"
+expect_err "left out 21 rows" "says how many"
+for how in mean median; do
+    run "$G" train $MS --missing $how --out "$T/$how.safetensors"
+    expect_rc 0 "--missing $how"
+    meta "$T/$how.safetensors" graft.missing >"$T/missing.json"
+    python3 - "$T/miss.csv" "$T/missing.json" $how <<'PY2' && ok || bad "graft.missing ($how): $(cat "$T/missing.json")"
+import csv, json, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+m = json.load(open(sys.argv[2]))
+f = statistics.mean if sys.argv[3] == "mean" else statistics.median
+want = [f([float(r[c]) for r in rows if r[c] not in ("", "NA", "NaN", "?")]) for c in "abcd"]
+sys.exit(0 if m["strategy"] == sys.argv[3] and all(abs(a - b) < 1e-5 for a, b in zip(m["values"], want)) else 1)
+PY2
+done
+# predict fills a missing feature with the stored value: the same as writing it out
+B=$(python3 -c "import json; print(json.load(open('$T/missing.json'))['values'][1])")
+printf 'a,b,c,d\n5.1,%s,1.4,0.2\n' "$B" >"$T/filled_rows.csv"
+run "$G" predict --weights "$T/median.safetensors" --input "$T/miss_rows.csv" --top-k 3
+expect_rc 0 "predict a row with a missing feature"
+sed 1d "$T/out" >"$T/p_missing"
+run "$G" predict --weights "$T/median.safetensors" --input "$T/filled_rows.csv" --top-k 3
+sed 1d "$T/out" >"$T/p_filled"
+cmp -s "$T/p_missing" "$T/p_filled" && ok || bad "a missing feature is not predicted as its fill value"
+run "$G" eval --weights "$T/median.safetensors" --data "csv:$T/miss.csv" --split 0,0,1 $TH
+expect_rc 0 "eval fills missing values as the weights say"
+
 finish

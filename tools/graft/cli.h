@@ -44,7 +44,7 @@ enum {
     G_STUDENT = 1 << 20, /* --student-model (distill only) */
     G_TRAINDATA = 1 << 21, /* --per-class --augment (commands that train) */
     G_TASK = 1 << 22,    /* --task classification|regression */
-    G_REGRESS = 1 << 23, /* --loss --huber-delta --target-scale --class-weight (train) */
+    G_REGRESS = 1 << 23, /* --loss --huber-delta --target-scale --class-weight --missing (train) */
 };
 /* What a training command takes. */
 #define G_TRAIN (G_OPTIM | G_SCHED | G_CKPT | G_OUT | G_LOSS)
@@ -81,6 +81,7 @@ typedef struct cli_opts {
     double huber_delta;       /* --huber-delta (default 1) */
     bool target_scale;        /* --target-scale standard (default) / none */
     bool class_weight_balanced; /* --class-weight balanced */
+    int missing;              /* --missing: gf_ds_missing (default error) */
     int64_t batch;
     /* model */
     const char *model;

@@ -99,6 +99,8 @@ static void note_sklearn(const cli_opts *o, const cli_data *d) {
 /* The library's error in the command line's words: an option to set, not a parameter. */
 static int fail_open(const cli_opts *o, gf_ctx *ctx) {
     const char *e = gf_ctx_error(ctx);
+    if (strstr(e, ": missing value '"))
+        return cli_fail(o->cmd, "%s (--missing drop, mean, median or zero handles it)", e);
     const char *lib = strstr(e, ": set a resize and crop to give every image one size");
     if (lib)
         return cli_fail(o->cmd, "%.*s: give --image-size N to resize and centre-crop every image "
@@ -127,6 +129,7 @@ static void image_settings(const cli_opts *o, const gf_bundle_info *meta, gf_ds_
 static int task_settings(const cli_opts *o, const gf_bundle_info *meta, gf_ds_open_params *p) {
     p->task = (gf_ds_task)o->task_kind;
     p->standardize_target = o->target_scale;
+    p->missing = (gf_ds_missing)o->missing;
     /* commands without --task (distill, compare, multitask) work on classes */
     if (strcmp(o->cmd, "train") != 0 && strcmp(o->cmd, "finetune") != 0 &&
         strcmp(o->cmd, "eval") != 0)
@@ -140,6 +143,11 @@ static int task_settings(const cli_opts *o, const gf_bundle_info *meta, gf_ds_op
     const char *kind = gf_ds_spec_kind(o->data);
     if (!kind || strcmp(kind, "csv") != 0) return CLI_CONTINUE;
     p->task = trained;
+    static const char *const modes[] = {"error", "drop", "mean", "median", "zero"};
+    for (int k = 1; meta->missing && k < 5; k++)
+        if (strcmp(meta->missing, modes[k]) == 0) p->missing = (gf_ds_missing)k;
+    p->impute = meta->impute;
+    p->n_impute = meta->n_impute;
     if (meta->regression) {
         p->target_mean = meta->target_mean;
         p->target_std = meta->target_std > 0 ? meta->target_std : 1.0f;
@@ -149,9 +157,12 @@ static int task_settings(const cli_opts *o, const gf_bundle_info *meta, gf_ds_op
 
 /* The one-line warning that a numeric label column was taken as a regression target. */
 static void note_task(const cli_opts *o, const cli_data *d) {
-    if (!d->task_detected) return;
     const int64_t rows = (d->train ? gf_ds_count(d->train) : 0) +
                          (d->val ? gf_ds_count(d->val) : 0) + (d->test ? gf_ds_count(d->test) : 0);
+    if (d->dropped)
+        cli_log(o, "graft %s: note: left out %lld rows with a missing feature value (--missing "
+                   "drop)\n", o->cmd, (long long)d->dropped);
+    if (!d->task_detected) return;
     cli_log(o, "graft %s: warning: the label column %s holds %lld distinct numbers in %lld rows: "
                "taken as a regression target (--task classification reads it as classes)\n",
             o->cmd, d->target_name ? d->target_name : "", (long long)d->target_distinct,

@@ -30,7 +30,7 @@ enum {
     O_INPUT, O_TOP_K, O_PART,
     O_STRATEGIES, O_LABELS, O_SEEDS, O_WORK_DIR, O_DETAILS, O_QUICK, O_NO_CACHE, O_PRETRAINED,
     O_TASK, O_MT_MODE, O_NO_BASELINES, O_LIST_OPTIONS, O_MAX,
-    O_TASK_KIND, O_LOSS, O_HUBER_DELTA, O_TARGET_SCALE, O_CLASS_WEIGHT,
+    O_TASK_KIND, O_LOSS, O_HUBER_DELTA, O_TARGET_SCALE, O_CLASS_WEIGHT, O_MISSING,
 };
 
 typedef struct opt_def {
@@ -103,6 +103,10 @@ static const opt_def opts[] = {
     {"class-weight", required_argument, O_CLASS_WEIGHT, G_REGRESS, "MODE",
      "classes: balanced (cross-entropy class weights n_samples / (n_classes * count) of the "
      "training part, as scikit-learn's) or none (default none)"},
+    {"missing", required_argument, O_MISSING, G_REGRESS, "MODE",
+     "csv: missing feature values (empty, NA, NaN, ?): error (naming the line and column), "
+     "drop (the rows), mean, median or zero (filled with the training part's statistics, kept "
+     "with the weights for eval and predict) (default error)"},
     /* model */
     {"model", required_argument, O_MODEL, G_MODEL, "NAME|SPEC",
      "a zoo model (mlp, lenet, cnn-small, resnet-mini, resnet18, resnet34, resnet50) or a "
@@ -543,6 +547,15 @@ static int apply_task(cli_opts *o, int id, const char *v) {
             return cli_usage_error(cmd, "--target-scale: '%s' is not standard or none", v);
         o->target_scale = strcmp(v, "standard") == 0;
         break;
+    case O_MISSING: {
+        static const char *const modes[] = {"error", "drop", "mean", "median", "zero"};
+        int k = 0;
+        while (k < 5 && strcmp(v, modes[k]) != 0) k++;
+        if (k == 5)
+            return cli_usage_error(cmd, "--missing: '%s' is not error, drop, mean, median or zero", v);
+        o->missing = k;
+        break;
+    }
     case O_CLASS_WEIGHT:
         if (strcmp(v, "balanced") != 0 && strcmp(v, "none") != 0)
             return cli_usage_error(cmd, "--class-weight: '%s' is not balanced or none", v);
