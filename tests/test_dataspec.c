@@ -6,6 +6,7 @@
 #include "graft/graft.h"
 #include "testutil.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -333,6 +334,119 @@ static void test_image_crop(void) {
     refused(spec, &p, "image_height and image_width both or neither");
 }
 
+/* All targets (float) or features of a part, malloc'd. */
+static float *read_part(const gf_ds *ds, bool targets) {
+    const int64_t n = gf_ds_count(ds), F = gf_ds_sample_numel(ds);
+    int64_t *idx = malloc(sizeof(int64_t) * (size_t)n);
+    float *v = malloc(sizeof(float) * (size_t)(targets ? n : n * F));
+    for (int64_t i = 0; i < n; i++) idx[i] = i;
+    CHECK(gf_ds_read(ds, idx, n, targets ? NULL : v, targets ? v : NULL, NULL, 0) == GF_OK);
+    free(idx);
+    return v;
+}
+
+/* A numeric label column with many values or fractions is a regression target, standardised
+ * with the training part's statistics; whole numbers with few values stay classes. */
+static void test_regression(void) {
+    char path[200], spec[300];
+    snprintf(path, sizeof path, "%s/reg.csv", work);
+    FILE *f = fopen(path, "w");
+    if (!f) return;
+    fputs("a,b,y\n", f);
+    for (int i = 0; i < 40; i++) fprintf(f, "%d,%d,%g\n", i, i % 3, 3.0 * i + 0.5);
+    fclose(f);
+    snprintf(spec, sizeof spec, "csv:%s", path);
+    gf_ds_open_params p = gf_ds_open_default_params();
+    p.test_fraction = 0.25;
+    gf_ds_parts d;
+    CHECK(gf_ds_open(ctx, spec, &p, &d) == GF_OK);
+    CHECK(d.regression && d.task_detected && d.n_classes == 0 && d.target_distinct == 40);
+    CHECK(d.target_scaled && strcmp(d.target_name, "y") == 0);
+    CHECK(gf_ds_count(d.train) == 30 && gf_ds_count(d.test) == 10);
+    float *y = read_part(d.train, true);
+    double m = 0, v = 0;
+    for (int i = 0; i < 30; i++) m += y[i] / 30.0;
+    for (int i = 0; i < 30; i++) v += (y[i] - m) * (y[i] - m) / 30.0;
+    CHECK_NEAR(m, 0.0, 1e-5);
+    CHECK_NEAR(v, 1.0, 1e-5);
+    free(y);
+    /* the test part scaled with the training part's numbers, whatever they are */
+    float *yt = read_part(d.test, true), *xt = read_part(d.test, false);
+    for (int i = 0; i < 10; i++)
+        CHECK_NEAR(yt[i] * d.target_std + d.target_mean, 3.0 * xt[2 * i] + 0.5, 1e-3);
+    free(yt);
+    free(xt);
+    gf_ds_parts_free(&d);
+    p.task = GF_DS_TASK_CLASSIFICATION; /* 40 classes */
+    CHECK(gf_ds_open(ctx, spec, &p, &d) == GF_OK);
+    CHECK(!d.regression && d.n_classes == 40);
+    gf_ds_parts_free(&d);
+    p.task = GF_DS_TASK_AUTO;
+    p.label_column = "b"; /* 0, 1, 2: classes */
+    CHECK(gf_ds_open(ctx, spec, &p, &d) == GF_OK);
+    CHECK(!d.regression && !d.task_detected && d.n_classes == 3);
+    gf_ds_parts_free(&d);
+    p.label_column = NULL;
+    p.classes = "0-3";
+    EXPECT_ERR(ctx, gf_ds_open(ctx, spec, &p, &d) == GF_OK ? &d : NULL, GF_ERR_INVALID,
+               "classes and per_class apply to classes; this data has a regression target");
+    gf_ctx_clear_error(ctx);
+    p = gf_ds_open_default_params();
+    p.task = GF_DS_TASK_REGRESSION;
+    refused("fashion-mnist", &p, "a regression task applies to csv: data");
+    gf_ctx_clear_error(ctx);
+}
+
+/* Missing features: dropped, or filled with the training part's mean / median / zero. */
+static void test_missing(void) {
+    char path[200], spec[300];
+    snprintf(path, sizeof path, "%s/miss.csv", work);
+    FILE *f = fopen(path, "w");
+    if (!f) return;
+    fputs("a,b,label\n1,10,x\n2,NA,y\n?,30,x\n4,,y\n6,20,x\n", f);
+    fclose(f);
+    snprintf(spec, sizeof spec, "csv:%s", path);
+    gf_ds_open_params p = gf_ds_open_default_params();
+    p.test_fraction = 0;
+    gf_ds_parts d;
+    EXPECT_ERR(ctx, gf_ds_open(ctx, spec, &p, &d) == GF_OK ? &d : NULL, GF_ERR_FORMAT,
+               "miss.csv:3: column 2 (b): missing value");
+    gf_ctx_clear_error(ctx);
+    p.missing = GF_DS_MISSING_DROP;
+    CHECK(gf_ds_open(ctx, spec, &p, &d) == GF_OK);
+    CHECK(gf_ds_count(d.train) == 2 && d.dropped == 3 && !d.impute);
+    gf_ds_parts_free(&d);
+    const gf_ds_missing how[3] = {GF_DS_MISSING_MEAN, GF_DS_MISSING_MEDIAN, GF_DS_MISSING_ZERO};
+    const float want[3][2] = {{13.0f / 4, 20.0f}, {3.0f, 20.0f}, {0.0f, 0.0f}};
+    for (int k = 0; k < 3; k++) {
+        p.missing = how[k];
+        CHECK(gf_ds_open(ctx, spec, &p, &d) == GF_OK);
+        CHECK(d.impute && gf_ds_count(d.train) == 5);
+        CHECK_NEAR(d.impute[0], want[k][0], 1e-6);
+        CHECK_NEAR(d.impute[1], want[k][1], 1e-6);
+        /* no NaN is left, and the filled cells hold the fill values */
+        float *x = read_part(d.train, false);
+        int filled = 0;
+        for (int i = 0; i < 10; i++) {
+            CHECK(!isnan(x[i]));
+            filled += x[i] == d.impute[i % 2];
+        }
+        CHECK(filled >= 3);
+        free(x);
+        gf_ds_parts_free(&d);
+    }
+    const float given[2] = {-1.0f, -2.0f};
+    p.impute = given;
+    p.n_impute = 2;
+    CHECK(gf_ds_open(ctx, spec, &p, &d) == GF_OK);
+    CHECK(d.impute[0] == -1.0f && d.impute[1] == -2.0f);
+    gf_ds_parts_free(&d);
+    p.n_impute = 3;
+    EXPECT_ERR(ctx, gf_ds_open(ctx, spec, &p, &d) == GF_OK ? &d : NULL, GF_ERR_INVALID,
+               "3 fill values for missing features, but 2 features");
+    gf_ctx_clear_error(ctx);
+}
+
 int main(void) {
     const char *src = getenv("GRAFT_SOURCE_DIR");
     snprintf(table, sizeof table, "%s/tests/fixtures/bundle/table.csv", src ? src : ".");
@@ -348,6 +462,8 @@ int main(void) {
     test_eval_parts();
     test_csv_layout();
     test_image_crop();
+    test_regression();
+    test_missing();
     CHECK(gf_ctx_status(ctx) == GF_OK);
     gf_ctx_free(ctx);
     test_rm_tree(work);

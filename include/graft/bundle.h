@@ -15,6 +15,11 @@
  *   graft.classes    class names in label order     graft.features   a table's feature columns
  *   graft.columns    every column of the training table, in file order (with the label's)
  *   graft.normalize  {"mean": [...], "std": [...]}  graft.image      {"channels","height","width"}
+ *   graft.missing    a table's missing features: {"strategy", "values"} (mean, median, zero
+ *                    fill values of the training part, filled in by gf_bundle_read_csv)
+ *   graft.task       "regression" (absent: classes)
+ *   graft.target     a regression target: {"name", "mean", "std"}, predictions are
+ *                    output * std + mean
  *   graft.data, graft.command, graft.version        provenance
  *   graft.base, graft.base_map, graft.base_sha256   a delta (gf_tl_delta_save) and its base */
 #ifndef GRAFT_BUNDLE_H
@@ -48,6 +53,12 @@ typedef struct gf_bundle_info {
     int norm_channels;           /* graft.normalize: per channel (shape[0]) of the input */
     float *norm_mean, *norm_std;
     int image_channels, image_h, image_w; /* graft.image: how an image file is read */
+    char *missing;               /* graft.missing: "drop", "mean", "median", "zero" or NULL */
+    int n_impute;                /* its fill values, one per feature (mean, median, zero) */
+    float *impute;
+    bool regression;             /* graft.task "regression": one output, no classes */
+    char *target_name;           /* graft.target: the target column, its scaling (the */
+    float target_mean, target_std; /* model's output times std plus mean; 0 and 1 unscaled) */
     char *data;                  /* graft.data: the data spec trained on */
     char *command;               /* graft.command: the command that wrote the file */
     char *base;                  /* graft.base: the base file of a delta */
@@ -103,6 +114,7 @@ typedef struct gf_bundle {
  * zoo convolution net on samples that are not [C, H, W] ("model cnn-small needs images ..."),
  * the spec's own errors (naming the layer), a spec that does not end in [classes]. Returns a
  * new bundle (gf_bundle_free) or NULL. */
+/* A regression bundle (info->regression) with n_classes <= 0 gets one output. */
 gf_bundle *gf_bundle_build(gf_ctx *ctx, const gf_bundle_info *info, int n_classes,
                            const gf_bundle_opts *opts, gf_rng *rng);
 /* A fresh classifier for data: opts->model (NULL: "mlp") for data's sample shape and classes,
@@ -164,7 +176,8 @@ gf_tensor *gf_bundle_read_csv_with(gf_ctx *ctx, const gf_bundle *b, const char *
 /* gf_bundle_read_image for an image file (gf_bundle_is_image_file), else
  * gf_bundle_read_csv; for an image *lines is set to NULL. */
 gf_tensor *gf_bundle_read(gf_ctx *ctx, const gf_bundle *b, const char *path, int64_t **lines);
-/* Class probabilities (softmax of the logits) for a batch x [n, sample...] as prepared by
+/* Class probabilities (softmax of the logits) for a batch x (a regression bundle: the
+ * predictions [n, 1] in the target's units, output * std + mean) [n, sample...] as prepared by
  * gf_bundle_read: the model runs in evaluation mode without autograd (both restored after).
  * Returns an arena tensor [n, classes], or NULL with an error (a model whose output is not
  * [n, classes], or not the recorded class count). */

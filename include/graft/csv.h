@@ -48,6 +48,9 @@ typedef struct gf_csv_params {
      * number, else by byte order of the strings). */
     int n_classes;
     const char *const *class_names;
+    /* A missing feature (an empty field or NA/N/A/NaN/null/None/?) is read as NaN instead of
+     * being an error (default false). A missing label is an error either way. */
+    bool allow_missing;
 } gf_csv_params;
 
 gf_csv_params gf_csv_default_params(void);
@@ -129,6 +132,7 @@ typedef struct gf_csv_rows_params {
      * training table did; messages name the columns by these names. */
     int64_t n_columns;
     const char *const *column_names;
+    bool allow_missing;              /* a missing feature is NaN, not an error (default false) */
 } gf_csv_rows_params;
 
 gf_csv_rows_params gf_csv_rows_default_params(void);

@@ -22,6 +22,26 @@ typedef enum gf_ds_normalize {
     GF_DS_NORMALIZE_NONE,
 } gf_ds_normalize;
 
+/* What a table's label column is (csv: data; other data has classes). */
+typedef enum gf_ds_task {
+    /* A label column of numbers with more than 20 distinct values that are also more than 5%
+     * of the rows, or with any value that is not a whole number, is a regression target;
+     * anything else holds classes. gf_ds_parts.task_detected says when auto chose regression. */
+    GF_DS_TASK_AUTO = 0,
+    GF_DS_TASK_CLASSIFICATION,
+    GF_DS_TASK_REGRESSION,
+} gf_ds_task;
+
+/* What to do with missing feature values of a table (csv: an empty field or NA/N/A/NaN/null/
+ * None/?). */
+typedef enum gf_ds_missing {
+    GF_DS_MISSING_ERROR = 0, /* the reader's error naming the line and column (default) */
+    GF_DS_MISSING_DROP,      /* rows with a missing feature are left out before the split */
+    GF_DS_MISSING_MEAN,      /* filled with the training part's mean of the feature */
+    GF_DS_MISSING_MEDIAN,    /* ... median (numpy's: the mean of the middle two when even) */
+    GF_DS_MISSING_ZERO,      /* filled with 0 */
+} gf_ds_missing;
+
 typedef struct gf_ds_open_params {
     const char *classes;      /* keep these classes, relabelled 0..k-1 (gf_split_classes: "5-9",
                                * "0,2,cat"); NULL: all */
@@ -48,6 +68,19 @@ typedef struct gf_ds_open_params {
                                * reads as it (the parts say which was found), else a header */
     int csv_skip_lines;       /* gf_csv_params.skip_lines (default 0) */
     char csv_delimiter;       /* gf_csv_params.delimiter (0: ',') */
+    gf_ds_task task;          /* default GF_DS_TASK_AUTO */
+    /* Regression: standardise the target with the training part's mean and standard deviation
+     * (ddof 0; a constant target gets std 1), so every part's targets are (y - mean) / std
+     * (default true). target_mean / target_std given (target_std > 0): these instead of the
+     * training part's (how a trained model's targets were scaled). */
+    bool standardize_target;
+    float target_mean, target_std;
+    /* csv: missing feature values (default GF_DS_MISSING_ERROR). impute (shape[0] values, may
+     * be NULL): n_impute fill values to use instead of the training part's (a trained
+     * model's); a count other than the feature count is an error */
+    gf_ds_missing missing;
+    const float *impute;
+    int64_t n_impute;
     /* images: only */
     int image_size;           /* > 0: resize the shorter side to this and centre-crop a square */
     int image_height, image_width; /* > 0 both (image_size 0): resize the shorter side to the
@@ -73,8 +106,20 @@ typedef struct gf_ds_parts {
                                   * test_fraction was not used */
     int ndim;                    /* sample shape */
     int64_t shape[GF_DS_MAX_DIMS];
-    int n_classes;
+    int n_classes;               /* 0 for a regression target */
     char **class_names;          /* n_classes names ("0", "1", ... when the source has none) */
+    bool regression;             /* csv: a float32 target, one output */
+    bool task_detected;          /* regression chosen by GF_DS_TASK_AUTO */
+    int64_t target_distinct;     /* csv: distinct target values seen by GF_DS_TASK_AUTO, else 0 */
+    char *target_name;           /* regression: the label column's name, else NULL */
+    /* Regression: the parts' targets are (y - target_mean) / target_std (mean 0, std 1 when
+     * not standardised). */
+    bool target_scaled;
+    float target_mean, target_std;
+    gf_ds_missing missing;       /* csv: how missing features were handled */
+    int64_t dropped;             /* GF_DS_MISSING_DROP: rows left out */
+    float *impute;               /* mean / median / zero: the shape[0] fill values (from the
+                                  * training part), applied to every part; else NULL */
     char **feature_names;        /* csv: shape[0] column names; else NULL */
     gf_csv_info csv;             /* csv: the table's layout as read (header kind, every column's
                                   * name, the label's column); else zeroed */
@@ -112,7 +157,8 @@ gf_ds *gf_ds_parts_all(gf_ctx *ctx, const gf_ds_parts *parts);
  * gf_ds_parts_free, also after a failure) and returns GF_OK; or GF_ERR_INVALID from
  * gf_ds_check_spec, or the error of the step that failed, named ("fashion-mnist is not
  * installed: ...", "classes 3-12: ...", "per_class 500: ...", a reader's message). The data
- * must have classes (a regression table is refused). */
+ * may be a regression table (csv: with task): the split is then not stratified, and classes
+ * and per_class are refused. */
 gf_status gf_ds_open(gf_ctx *ctx, const char *spec, const gf_ds_open_params *params,
                      gf_ds_parts *out);
 void gf_ds_parts_free(gf_ds_parts *parts);

@@ -70,6 +70,10 @@ typedef gf_tensor *(*gf_batch_loss_fn)(gf_ctx *ctx, gf_tensor *output, const gf_
 typedef struct gf_loss_spec {
     gf_loss_kind kind;
     float label_smoothing; /* cross entropy, in [0, 1] (0) */
+    /* cross entropy: per-class weights (PyTorch's weight=, the mean divided by the summed
+     * weights of the targets), n_class_weights of them, borrowed; NULL: none */
+    const float *class_weights;
+    int n_class_weights;
     float beta;            /* smooth L1 (1) */
     gf_loss_fn fn;         /* CUSTOM (when batch_fn is NULL) */
     void *user;            /* passed to fn or batch_fn */

@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -175,6 +176,7 @@ gf_bundle *gf_bundle_build(gf_ctx *ctx, const gf_bundle_info *info, int n_classe
         st = gf_ctx_set_error(ctx, GF_ERR_NOMEM, "bundle: out of memory");
     int hidden[4];
     memcpy(hidden, o.hidden[0] > 0 ? o.hidden : b->info.hidden, sizeof hidden);
+    if (info && info->regression && n_classes <= 0) n_classes = 1;
     if (st == GF_OK)
         st = build_model(ctx, b, o.model ? o.model : b->info.model, o.model && !is_zoo(o.model),
                          n_classes, hidden, rng);
@@ -466,8 +468,13 @@ gf_tensor *gf_bundle_read_csv_with(gf_ctx *ctx, const gf_bundle *b, const char *
         rp.n_columns = m->n_columns;
         rp.column_names = (const char *const *)m->column_names;
     }
+    /* missing features: the training part's fill values (graft.missing), else an error */
+    const bool fill = m->impute && m->n_impute == F;
+    rp.allow_missing = fill;
     gf_csv_rows rows;
     if (gf_csv_load_rows_with(ctx, path, F, &rp, &rows) != GF_OK) return NULL;
+    for (int64_t i = 0; fill && i < rows.n * F; i++)
+        if (isnan(rows.x[i])) rows.x[i] = m->impute[i % F];
     const int64_t shape[2] = {rows.n, F};
     gf_tensor *x = gf_tensor_from_data(ctx, GF_F32, 2, shape, rows.x);
     if (x && normalize(ctx, m, gf_f32(x), rows.n) != GF_OK) {
@@ -503,6 +510,9 @@ gf_tensor *gf_bundle_predict(gf_ctx *ctx, gf_bundle *b, const gf_tensor *x) {
         gf_ctx_set_error(ctx, GF_ERR_SHAPE, "the model gives %s for %lld inputs; a classifier "
                          "must give [N, classes]%s", gf_shape_str(y, ys, sizeof ys),
                          (long long)x->shape[0], k ? " with the recorded classes" : "");
+    } else if (y && b->info.regression) { /* the target in its own units */
+        gf_tensor *t = gf_mul_scalar(ctx, y, b->info.target_std > 0 ? b->info.target_std : 1.0f);
+        p = t ? gf_add_scalar(ctx, t, b->info.target_mean) : NULL;
     } else if (y) {
         p = gf_softmax(ctx, y, 1);
     }

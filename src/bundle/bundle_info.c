@@ -29,6 +29,9 @@ void gf_bundle_info_free(gf_bundle_info *info) {
     if (!info) return;
     free(info->model);
     free(info->spec);
+    free(info->target_name);
+    free(info->missing);
+    free(info->impute);
     free_names(info->class_names, info->n_classes);
     free_names(info->feature_names, info->n_features);
     free_names(info->column_names, info->n_columns);
@@ -159,6 +162,52 @@ static void read_normalize(meta_reader *r, gf_bundle_info *m, bool *lim) {
     cJSON_Delete(o);
 }
 
+static void read_target(meta_reader *r, gf_bundle_info *m, bool *lim) {
+    const char *task = gf_st_metadata_get(r->f, "graft.task");
+    if (task && strcmp(task, "regression") != 0 && strcmp(task, "classification") != 0)
+        r->bad = "graft.task";
+    m->regression = task && strcmp(task, "regression") == 0;
+    m->target_std = 1.0f;
+    cJSON *o = parse_key(r, "graft.target", lim);
+    if (!o) return;
+    const cJSON *nm = cJSON_GetObjectItemCaseSensitive(o, "name"),
+                *mean = cJSON_GetObjectItemCaseSensitive(o, "mean"),
+                *sd = cJSON_GetObjectItemCaseSensitive(o, "std");
+    if (!cJSON_IsNumber(mean) || !cJSON_IsNumber(sd) || !isfinite(mean->valuedouble) ||
+        !(sd->valuedouble > 0) || !isfinite((float)sd->valuedouble) ||
+        !isfinite((float)mean->valuedouble) || (nm && !cJSON_IsString(nm))) {
+        r->bad = "graft.target";
+    } else {
+        m->target_mean = (float)mean->valuedouble;
+        m->target_std = (float)sd->valuedouble;
+        if (nm) m->target_name = gf_bundle_strdup(nm->valuestring);
+    }
+    cJSON_Delete(o);
+}
+
+static void read_missing(meta_reader *r, gf_bundle_info *m, bool *lim) {
+    cJSON *o = parse_key(r, "graft.missing", lim);
+    if (!o) return;
+    const cJSON *how = cJSON_GetObjectItemCaseSensitive(o, "strategy"),
+                *v = cJSON_GetObjectItemCaseSensitive(o, "values");
+    const char *const ok[] = {"drop", "mean", "median", "zero"};
+    bool known = false;
+    for (int i = 0; i < 4 && cJSON_IsString(how); i++) known |= strcmp(how->valuestring, ok[i]) == 0;
+    const int a = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 0;
+    double *num = a > 0 && a <= (1 << 20) ? malloc(sizeof(double) * (size_t)a) : NULL;
+    if (!known || (v && (!num || read_numbers(v, num, a) != a))) {
+        r->bad = "graft.missing";
+    } else {
+        m->missing = gf_bundle_strdup(how->valuestring);
+        if (num && (m->impute = malloc(sizeof(float) * (size_t)a))) {
+            m->n_impute = a;
+            for (int i = 0; i < a; i++) m->impute[i] = (float)num[i];
+        }
+    }
+    free(num);
+    cJSON_Delete(o);
+}
+
 gf_status gf_bundle_info_read(gf_ctx *ctx, const gf_st_file *f, gf_bundle_info *m) {
     if (!m) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_bundle_info_read: NULL info");
     memset(m, 0, sizeof *m);
@@ -202,6 +251,8 @@ gf_status gf_bundle_info_read(gf_ctx *ctx, const gf_st_file *f, gf_bundle_info *
         cJSON_Delete(j);
     }
     read_normalize(&r, m, &lim);
+    read_target(&r, m, &lim);
+    read_missing(&r, m, &lim);
     if (lim) {
         gf_bundle_info_free(m);
         return gf_ctx_status(ctx);
@@ -249,12 +300,16 @@ gf_status gf_bundle_info_copy(gf_ctx *ctx, gf_bundle_info *dst, const gf_bundle_
     memset(dst, 0, sizeof *dst);
     if (!src) return GF_OK;
     *dst = *src; /* the scalars; every pointer is copied below */
-    dst->model = dst->spec = dst->data = dst->command = dst->base = NULL;
+    dst->model = dst->spec = dst->data = dst->command = dst->base = dst->target_name = NULL;
+    dst->missing = NULL;
+    dst->impute = NULL;
     dst->class_names = dst->feature_names = dst->column_names = NULL;
     dst->norm_mean = dst->norm_std = NULL;
     bool ok = copy_str(&dst->model, src->model) && copy_str(&dst->spec, src->spec) &&
               copy_str(&dst->data, src->data) && copy_str(&dst->command, src->command) &&
-              copy_str(&dst->base, src->base) &&
+              copy_str(&dst->base, src->base) && copy_str(&dst->target_name, src->target_name) &&
+              copy_str(&dst->missing, src->missing) &&
+              copy_floats(&dst->impute, src->impute, src->n_impute) &&
               copy_names(&dst->class_names, src->class_names, src->n_classes) &&
               copy_names(&dst->feature_names, src->feature_names, src->n_features) &&
               copy_names(&dst->column_names, src->column_names, src->n_columns) &&
@@ -287,7 +342,19 @@ gf_status gf_bundle_info_set_data(gf_ctx *ctx, gf_bundle_info *info, const gf_ds
     info->image_channels = d->image_channels;
     info->image_h = d->image_h;
     info->image_w = d->image_w;
-    bool ok = copy_str(&info->data, d->spec) &&
+    static const char *const how[] = {NULL, "drop", "mean", "median", "zero"};
+    free(info->target_name);
+    free(info->missing);
+    free(info->impute);
+    info->target_name = info->missing = NULL;
+    info->impute = NULL;
+    info->n_impute = d->impute ? (int)d->shape[0] : 0;
+    info->regression = d->regression;
+    info->target_mean = d->regression && d->target_scaled ? d->target_mean : 0.0f;
+    info->target_std = d->regression && d->target_scaled ? d->target_std : 1.0f;
+    bool ok = copy_str(&info->data, d->spec) && copy_str(&info->target_name, d->target_name) &&
+              ((unsigned)d->missing > GF_DS_MISSING_ZERO || copy_str(&info->missing, how[d->missing])) &&
+              copy_floats(&info->impute, d->impute, info->n_impute) &&
               copy_names(&info->class_names, d->class_names, d->n_classes) &&
               copy_names(&info->feature_names, d->feature_names, info->n_features) &&
               copy_names(&info->column_names, d->csv.column_names, info->n_columns) &&
@@ -369,6 +436,20 @@ static void add_data_keys(kv_list *l, const gf_bundle_info *m) {
         cJSON_AddItemToObject(n, "mean", numbers_json(m->norm_channels, NULL, m->norm_mean));
         cJSON_AddItemToObject(n, "std", numbers_json(m->norm_channels, NULL, m->norm_std));
         kv_add(l, "graft.normalize", json_text(n));
+    }
+    if (m->missing) {
+        cJSON *t = cJSON_CreateObject();
+        cJSON_AddStringToObject(t, "strategy", m->missing);
+        if (m->impute) cJSON_AddItemToObject(t, "values", numbers_json(m->n_impute, NULL, m->impute));
+        kv_add(l, "graft.missing", json_text(t));
+    }
+    if (m->regression) {
+        kv_add(l, "graft.task", gf_bundle_strdup("regression"));
+        cJSON *t = cJSON_CreateObject();
+        if (m->target_name) cJSON_AddStringToObject(t, "name", m->target_name);
+        cJSON_AddNumberToObject(t, "mean", m->target_mean);
+        cJSON_AddNumberToObject(t, "std", m->target_std > 0 ? m->target_std : 1.0);
+        kv_add(l, "graft.target", json_text(t));
     }
     if (m->image_channels) {
         cJSON *im = cJSON_CreateObject();

@@ -389,6 +389,7 @@ typedef struct parse_state {
     int64_t rows, cap;
     label_set ls;
     int n_fixed;        /* fixed classes (n_classes or sklearn header) */
+    bool allow_missing; /* a missing feature is NaN */
     char **fixed_names; /* n_fixed names (sklearn header) or NULL */
 } parse_state;
 
@@ -522,6 +523,10 @@ static gf_status read_features(gf_ctx *ctx, parse_state *s, const reader *r) {
         int64_t col = s->feat[k];
         const char *v = trim(field(r, col));
         double d;
+        if (is_missing(v) && s->allow_missing) {
+            xr[k] = NAN;
+            continue;
+        }
         if (is_missing(v)) return field_error(ctx, s, col, "missing value", v);
         if (!parse_number(v, &d)) return field_error(ctx, s, col, "not a number:", v);
         if (!isfinite(d) || fabs(d) > 3.4028234663852886e38)
@@ -849,6 +854,7 @@ gf_ds *gf_csv_parse_info(gf_ctx *ctx, const char *text, size_t len, const char *
     }
     parse_state s;
     memset(&s, 0, sizeof s);
+    s.allow_missing = p.allow_missing;
     s.t.file = file;
     s.rd.p = text;
     s.rd.end = text + len;
@@ -1216,6 +1222,7 @@ gf_status gf_csv_parse_rows_with(gf_ctx *ctx, const char *text, size_t len, cons
                                 file, (long long)n_features);
     parse_state s;
     memset(&s, 0, sizeof s);
+    s.allow_missing = p.allow_missing;
     s.t.file = file;
     s.rd.p = text;
     s.rd.end = text + len;

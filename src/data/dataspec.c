@@ -9,6 +9,7 @@
 #include "graft/split.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@ gf_ds_open_params gf_ds_open_default_params(void) {
     p.test_fraction = 0.2;
     p.normalize = GF_DS_NORMALIZE_AUTO;
     p.csv_header = GF_CSV_HEADER_AUTO;
+    p.standardize_target = true;
     return p;
 }
 
@@ -175,6 +177,18 @@ gf_status gf_ds_check_spec(gf_ctx *ctx, const char *spec, const gf_ds_open_param
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
                                 "data spec %s: image_height and image_width apply to images: data",
                                 spec);
+    if (p.task == GF_DS_TASK_REGRESSION && !csv)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "data spec %s: a regression task applies to csv: data", spec);
+    if (p.missing != GF_DS_MISSING_ERROR && !csv)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "data spec %s: missing applies to csv: data", spec);
+    if ((unsigned)p.missing > GF_DS_MISSING_ZERO)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "data spec %s: missing %d is not a way to "
+                                "handle missing values", spec, (int)p.missing);
+    if ((unsigned)p.task > GF_DS_TASK_REGRESSION)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "data spec %s: task %d is not a task", spec,
+                                (int)p.task);
     const double top = p.allow_empty_train ? 1.0 : 0.0; /* a fraction of 1: evaluation only */
     if (!(p.val_fraction >= 0 && (p.val_fraction < 1 || p.val_fraction <= top)) ||
         !(p.test_fraction >= 0 && (p.test_fraction < 1 || p.test_fraction <= top)) ||
@@ -260,6 +274,11 @@ static gf_status load_idx(gf_ctx *ctx, const char *arg, gf_ds **pool, gf_ds **te
     return gf_ctx_status(ctx);
 }
 
+static int cmp_float(const void *a, const void *b) {
+    const float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
 static gf_status load_images(gf_ctx *ctx, const char *arg, const gf_ds_open_params *p,
                              gf_ds_parts *out, gf_ds **pool, gf_ds **test, gf_ds **val) {
     gf_images_params ip = gf_images_default_params();
@@ -288,6 +307,121 @@ static gf_status load_images(gf_ctx *ctx, const char *arg, const gf_ds_open_para
     return gf_ctx_status(ctx);
 }
 
+/* Whether a numeric target reads as a regression target (GF_DS_TASK_AUTO): a value that is
+ * not a whole number, or more than 20 distinct values that are also more than 5% of the rows. */
+static gf_status target_is_regression(gf_ctx *ctx, const gf_ds *ds, int64_t *distinct,
+                                      bool *regression) {
+    const int64_t n = gf_ds_count(ds);
+    float *y = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    int64_t *idx = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+    if (!y || !idx) {
+        free(y);
+        free(idx);
+        return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "csv: out of memory");
+    }
+    for (int64_t i = 0; i < n; i++) idx[i] = i;
+    char err[256] = "";
+    gf_status st = gf_ds_read(ds, idx, n, NULL, y, err, sizeof err);
+    free(idx);
+    if (st != GF_OK) {
+        free(y);
+        return gf_ctx_set_error(ctx, st, "%s", err);
+    }
+    bool whole = true;
+    for (int64_t i = 0; i < n; i++) whole = whole && y[i] == floorf(y[i]);
+    qsort(y, (size_t)n, sizeof *y, cmp_float);
+    int64_t d = n > 0;
+    for (int64_t i = 1; i < n; i++) d += y[i] != y[i - 1];
+    free(y);
+    *distinct = d;
+    *regression = !whole || (d > 20 && (double)d > 0.05 * (double)n);
+    return GF_OK;
+}
+
+/* A table: its label column as classes or as a regression target, as p->task says (auto: read
+ * as numbers first, then decided by target_is_regression). */
+static gf_status load_csv(gf_ctx *ctx, const char *arg, const gf_ds_open_params *p,
+                          gf_ds_parts *out, gf_ds **pool) {
+    gf_csv_params cp = gf_csv_default_params();
+    cp.label = p->label_column;
+    cp.features = p->features;
+    cp.header = p->csv_header;
+    cp.skip_lines = p->csv_skip_lines;
+    if (p->csv_delimiter) cp.delimiter = p->csv_delimiter;
+    cp.allow_missing = p->missing != GF_DS_MISSING_ERROR;
+    out->missing = p->missing;
+    if (p->task != GF_DS_TASK_CLASSIFICATION) {
+        cp.target = GF_CSV_REGRESSION;
+        *pool = gf_csv_load_info(ctx, arg, &cp, &out->csv);
+        if (!*pool && p->task == GF_DS_TASK_REGRESSION) return gf_ctx_status(ctx);
+        bool reg = false;
+        if (*pool && target_is_regression(ctx, *pool, &out->target_distinct, &reg) != GF_OK)
+            return gf_ctx_status(ctx);
+        if (*pool && (reg || p->task == GF_DS_TASK_REGRESSION)) {
+            out->regression = true;
+            out->task_detected = p->task == GF_DS_TASK_AUTO;
+            return GF_OK;
+        }
+        /* not a regression target: read again as classes (whose errors are the ones to show) */
+        gf_ds_free(*pool);
+        *pool = NULL;
+        gf_csv_info_free(&out->csv);
+        gf_ctx_clear_error(ctx);
+        cp.target = GF_CSV_CLASSES;
+    }
+    *pool = gf_csv_load_info(ctx, arg, &cp, &out->csv);
+    return *pool ? GF_OK : gf_ctx_status(ctx);
+}
+
+/* Every feature of the n examples of ds, [n, F] (malloc'd), or NULL with an error. */
+static float *read_all(gf_ctx *ctx, const gf_ds *ds, int64_t *n_out) {
+    const int64_t n = gf_ds_count(ds), F = gf_ds_sample_numel(ds);
+    float *x = malloc(sizeof(float) * (size_t)(n * F > 0 ? n * F : 1));
+    int64_t *idx = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+    char err[256] = "";
+    gf_status st = x && idx ? GF_OK : GF_ERR_NOMEM;
+    for (int64_t i = 0; st == GF_OK && i < n; i++) idx[i] = i;
+    if (st == GF_OK) st = gf_ds_read(ds, idx, n, x, NULL, err, sizeof err);
+    free(idx);
+    if (st != GF_OK) {
+        free(x);
+        gf_ctx_set_error(ctx, st, "%s", err[0] ? err : "out of memory");
+        return NULL;
+    }
+    *n_out = n;
+    return x;
+}
+
+/* GF_DS_MISSING_DROP: *pool without the rows that miss a feature. */
+static gf_status drop_missing(gf_ctx *ctx, gf_ds_parts *out, gf_ds **pool) {
+    int64_t n = 0;
+    const int64_t F = gf_ds_sample_numel(*pool);
+    float *x = read_all(ctx, *pool, &n);
+    int64_t *keep = x ? malloc(sizeof(int64_t) * (size_t)(n ? n : 1)) : NULL;
+    if (!keep) {
+        free(x);
+        return gf_ctx_status(ctx) != GF_OK ? gf_ctx_status(ctx)
+                                          : gf_ctx_set_error(ctx, GF_ERR_NOMEM, "out of memory");
+    }
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; i++) {
+        bool ok = true;
+        for (int64_t j = 0; j < F && ok; j++) ok = !isnan(x[i * F + j]);
+        if (ok) keep[k++] = i;
+    }
+    free(x);
+    out->dropped = n - k;
+    gf_ds *v = k ? gf_split_indices(ctx, *pool, keep, k) : NULL;
+    free(keep);
+    if (!k)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: every row misses a feature value "
+                                "(missing: drop)", out->spec);
+    if (!v) return gf_ctx_status(ctx);
+    gf_ds_free(*pool);
+    *pool = v;
+    return GF_OK;
+}
+
 /* The examples the spec names: pool (and test, val when the source has them). */
 static gf_status load_source(gf_ctx *ctx, const char *spec, const gf_ds_open_params *p,
                              gf_ds_parts *out, gf_ds **pool, gf_ds **test, gf_ds **val) {
@@ -302,16 +436,10 @@ static gf_status load_source(gf_ctx *ctx, const char *spec, const gf_ds_open_par
         st = load_idx(ctx, arg, pool, test);
     else if (strcmp(kind, "images") == 0)
         st = load_images(ctx, arg, p, out, pool, test, val);
-    else {
-        gf_csv_params cp = gf_csv_default_params();
-        cp.label = p->label_column;
-        cp.features = p->features;
-        cp.header = p->csv_header;
-        cp.skip_lines = p->csv_skip_lines;
-        if (p->csv_delimiter) cp.delimiter = p->csv_delimiter;
-        *pool = gf_csv_load_info(ctx, arg, &cp, &out->csv);
-        st = *pool ? GF_OK : gf_ctx_status(ctx);
-    }
+    else
+        st = load_csv(ctx, arg, p, out, pool);
+    if (st == GF_OK && *pool && p->missing == GF_DS_MISSING_DROP)
+        st = drop_missing(ctx, out, pool);
     if (st == GF_OK && !*pool) st = gf_ctx_status(ctx);
     out->own_test = st == GF_OK && *test != NULL;
     return st;
@@ -342,7 +470,7 @@ static gf_status limit_view(gf_ctx *ctx, gf_ds **ds, int64_t n, uint64_t seed) {
 static gf_status split_parts(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_parts *out,
                              gf_ds *pool, gf_ds *test, gf_ds *val) {
     gf_split_params sp = gf_split_default_params();
-    sp.stratify = true;
+    sp.stratify = !out->regression;
     sp.seed = p->seed;
     sp.allow_empty_train = p->allow_empty_train;
     gf_status st;
@@ -374,10 +502,14 @@ static gf_status split_parts(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_part
 static gf_status cut(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_parts *out, gf_ds *pool,
                      gf_ds *test, gf_ds *val) {
     gf_status st = GF_OK;
-    if (gf_ds_n_classes(pool) < 1)
+    if (gf_ds_n_classes(pool) < 1 && !out->regression)
         st = gf_ctx_set_error(ctx, GF_ERR_INVALID,
                               "%s: this data has no classes (a regression target); graft opens "
                               "classification data", out->spec);
+    else if (out->regression && (p->classes || p->per_class > 0))
+        st = gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                              "%s: classes and per_class apply to classes; this data has a "
+                              "regression target", out->spec);
     else if (test && gf_ds_n_classes(test) != gf_ds_n_classes(pool))
         st = gf_ctx_set_error(ctx, GF_ERR_FORMAT, "%s: the test part has %d classes, the training "
                               "part %d", out->spec, gf_ds_n_classes(test), gf_ds_n_classes(pool));
@@ -435,6 +567,185 @@ static gf_status describe(gf_ctx *ctx, gf_ds_parts *out) {
     return GF_OK;
 nomem:
     return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", out->spec);
+}
+
+/* ---- regression targets ---------------------------------------------------------------- */
+
+typedef struct scaled_src {
+    gf_ds *inner;
+    float mean, std;
+} scaled_src;
+
+static gf_status scaled_read(void *user, const int64_t *idx, int64_t n, float *x, void *y,
+                             char *err, size_t err_cap) {
+    const scaled_src *s = user;
+    gf_status st = gf_ds_read(s->inner, idx, n, x, y, err, err_cap);
+    for (int64_t i = 0; st == GF_OK && y && i < n; i++)
+        ((float *)y)[i] = (((float *)y)[i] - s->mean) / s->std;
+    return st;
+}
+
+static void scaled_free(void *user) {
+    scaled_src *s = user;
+    gf_ds_free(s->inner);
+    free(s);
+}
+
+/* Replaces *ds by a view whose targets are (y - mean) / std. */
+static gf_status scale_part(gf_ctx *ctx, gf_ds **ds, float mean, float std) {
+    if (!*ds) return GF_OK;
+    scaled_src *s = malloc(sizeof *s);
+    if (!s) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "out of memory");
+    s->inner = *ds;
+    s->mean = mean;
+    s->std = std;
+    const gf_ds_source src = {scaled_read, NULL, scaled_free};
+    *ds = gf_ds_from_source(ctx, &src, s, gf_ds_count(s->inner), gf_ds_ndim(s->inner),
+                            gf_ds_shape(s->inner), 0, NULL, "standardised target");
+    return *ds ? GF_OK : gf_ctx_status(ctx);
+}
+
+/* The training part's target mean and standard deviation (ddof 0; a constant target: 1). */
+static gf_status target_stats(gf_ctx *ctx, const gf_ds *ds, float *mean, float *std) {
+    const int64_t n = gf_ds_count(ds);
+    float *y = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    int64_t *idx = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+    gf_status st = y && idx ? GF_OK : gf_ctx_set_error(ctx, GF_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; st == GF_OK && i < n; i++) idx[i] = i;
+    char err[256] = "";
+    if (st == GF_OK && (st = gf_ds_read(ds, idx, n, NULL, y, err, sizeof err)) != GF_OK)
+        gf_ctx_set_error(ctx, st, "%s", err);
+    double sum = 0, sq = 0;
+    for (int64_t i = 0; st == GF_OK && i < n; i++) sum += y[i];
+    const double m = n ? sum / (double)n : 0;
+    for (int64_t i = 0; st == GF_OK && i < n; i++) sq += ((double)y[i] - m) * ((double)y[i] - m);
+    const double sd = n ? sqrt(sq / (double)n) : 0;
+    *mean = (float)m;
+    *std = sd > 0 && isfinite(sd) ? (float)sd : 1.0f;
+    free(y);
+    free(idx);
+    return st;
+}
+
+static gf_status regression_targets(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_parts *out) {
+    out->target_mean = 0.0f;
+    out->target_std = 1.0f;
+    const char *nm = out->csv.column_names && out->csv.label_column >= 0 &&
+                     out->csv.label_column < out->csv.n_columns
+                         ? out->csv.column_names[out->csv.label_column] : "target";
+    if (!(out->target_name = dup_str(nm)))
+        return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", out->spec);
+    gf_status st = GF_OK;
+    if (p->target_std > 0 && isfinite(p->target_std) && isfinite(p->target_mean)) {
+        out->target_mean = p->target_mean;
+        out->target_std = p->target_std;
+    } else if (p->standardize_target && out->train) {
+        st = target_stats(ctx, out->train, &out->target_mean, &out->target_std);
+    } else {
+        return GF_OK;
+    }
+    out->target_scaled = true;
+    if (st == GF_OK) st = scale_part(ctx, &out->train, out->target_mean, out->target_std);
+    if (st == GF_OK) st = scale_part(ctx, &out->val, out->target_mean, out->target_std);
+    if (st == GF_OK) st = scale_part(ctx, &out->test, out->target_mean, out->target_std);
+    return st;
+}
+
+/* ---- missing values ------------------------------------------------------------------- */
+
+typedef struct impute_src {
+    gf_ds *inner;
+    int64_t F;
+    float fill[]; /* [F] */
+} impute_src;
+
+static gf_status impute_read(void *user, const int64_t *idx, int64_t n, float *x, void *y,
+                             char *err, size_t err_cap) {
+    const impute_src *s = user;
+    gf_status st = gf_ds_read(s->inner, idx, n, x, y, err, err_cap);
+    for (int64_t i = 0; st == GF_OK && x && i < n * s->F; i++)
+        if (isnan(x[i])) x[i] = s->fill[i % s->F];
+    return st;
+}
+
+static int64_t impute_label(void *user, int64_t i) {
+    return gf_ds_label(((const impute_src *)user)->inner, i);
+}
+
+static void impute_free(void *user) {
+    impute_src *s = user;
+    gf_ds_free(s->inner);
+    free(s);
+}
+
+/* Replaces *ds by a view whose missing (NaN) features are fill[j]. */
+static gf_status impute_part(gf_ctx *ctx, gf_ds **ds, const float *fill, int n_classes,
+                             char **class_names) {
+    if (!*ds) return GF_OK;
+    const int64_t F = gf_ds_sample_numel(*ds);
+    impute_src *s = malloc(sizeof *s + sizeof(float) * (size_t)F);
+    if (!s) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "out of memory");
+    s->inner = *ds;
+    s->F = F;
+    memcpy(s->fill, fill, sizeof(float) * (size_t)F);
+    const gf_ds_source src = {impute_read, n_classes > 0 ? impute_label : NULL, impute_free};
+    *ds = gf_ds_from_source(ctx, &src, s, gf_ds_count(s->inner), gf_ds_ndim(s->inner),
+                            gf_ds_shape(s->inner), n_classes,
+                            (const char *const *)class_names, "imputed");
+    return *ds ? GF_OK : gf_ctx_status(ctx);
+}
+
+/* The fill values of the training part: each feature's mean or median over the rows that have
+ * it (0 when none has it), or 0. */
+static gf_status impute_values(gf_ctx *ctx, const gf_ds *train, gf_ds_missing how, float *fill,
+                               int64_t F) {
+    for (int64_t j = 0; j < F; j++) fill[j] = 0.0f;
+    if (how == GF_DS_MISSING_ZERO) return GF_OK;
+    int64_t n = 0;
+    float *x = read_all(ctx, train, &n);
+    float *col = x ? malloc(sizeof(float) * (size_t)(n ? n : 1)) : NULL;
+    if (!col) {
+        free(x);
+        return gf_ctx_status(ctx) != GF_OK ? gf_ctx_status(ctx)
+                                          : gf_ctx_set_error(ctx, GF_ERR_NOMEM, "out of memory");
+    }
+    for (int64_t j = 0; j < F; j++) {
+        int64_t m = 0;
+        double sum = 0;
+        for (int64_t i = 0; i < n; i++)
+            if (!isnan(x[i * F + j])) sum += (col[m++] = x[i * F + j]);
+        if (!m) continue;
+        if (how == GF_DS_MISSING_MEAN) {
+            fill[j] = (float)(sum / (double)m);
+        } else {
+            qsort(col, (size_t)m, sizeof *col, cmp_float);
+            fill[j] = m % 2 ? col[m / 2] : (float)(((double)col[m / 2 - 1] + col[m / 2]) / 2);
+        }
+    }
+    free(col);
+    free(x);
+    return GF_OK;
+}
+
+static gf_status impute(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_parts *out) {
+    if (p->missing != GF_DS_MISSING_MEAN && p->missing != GF_DS_MISSING_MEDIAN &&
+        p->missing != GF_DS_MISSING_ZERO)
+        return GF_OK;
+    const int64_t F = out->shape[0];
+    if (!(out->impute = malloc(sizeof(float) * (size_t)F)))
+        return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", out->spec);
+    gf_status st = GF_OK;
+    if (p->impute && p->n_impute != F)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: %lld fill values for missing features, "
+                                "but %lld features", out->spec, (long long)p->n_impute,
+                                (long long)F);
+    if (p->impute) memcpy(out->impute, p->impute, sizeof(float) * (size_t)F);
+    else if (out->train) st = impute_values(ctx, out->train, p->missing, out->impute, F);
+    else for (int64_t j = 0; j < F; j++) out->impute[j] = 0.0f;
+    gf_ds **parts[3] = {&out->train, &out->val, &out->test};
+    for (int i = 0; st == GF_OK && i < 3; i++)
+        st = impute_part(ctx, parts[i], out->impute, out->n_classes, out->class_names);
+    return st;
 }
 
 /* The training pipeline: augmentation in the order given, normalising, then erasing (after
@@ -505,6 +816,8 @@ void gf_ds_parts_free(gf_ds_parts *parts) {
     gf_tf_free(parts->train_tf);
     gf_tf_free(parts->eval_tf);
     gf_csv_info_free(&parts->csv);
+    free(parts->target_name);
+    free(parts->impute);
     free(parts->spec);
     memset(parts, 0, sizeof *parts);
 }
@@ -534,6 +847,8 @@ gf_status gf_ds_open(gf_ctx *ctx, const char *spec, const gf_ds_open_params *par
         pool = test = val = NULL;
     }
     if (st == GF_OK) st = describe(ctx, out);
+    if (st == GF_OK && out->regression) st = regression_targets(ctx, &p, out);
+    if (st == GF_OK) st = impute(ctx, &p, out);
     if (st == GF_OK) st = transforms(ctx, &p, out);
     gf_ds_free(pool);
     gf_ds_free(test);

@@ -54,6 +54,11 @@ gf_tensor *gf_loss_compute_reduce(gf_ctx *ctx, const gf_loss_spec *loss, gf_tens
         gf_ce_params p = gf_ce_default_params();
         p.label_smoothing = l->label_smoothing;
         p.reduction = red;
+        if (l->class_weights && l->n_class_weights > 0) {
+            const int64_t k = l->n_class_weights;
+            if (!(p.weight = gf_empty(ctx, GF_F32, 1, &k))) return NULL;
+            memcpy(p.weight->data, l->class_weights, sizeof(float) * (size_t)k);
+        }
         return gf_cross_entropy_ex(ctx, out, y, &p);
     }
     case GF_LOSS_MSE: return gf_mse_loss(ctx, out, match_target(ctx, out, y), red);

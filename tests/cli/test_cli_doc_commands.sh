@@ -88,6 +88,23 @@ rows = b"".join(raw[y * (3 * w + 1) + 1:(y + 1) * (3 * w + 1)] for y in range(h)
 open(sys.argv[2], "wb").write(b"P6 %d %d 255\n" % (w, h) + rows)
 EOF
     fi
+    # diabetes.csv: scikit-learn's diabetes data with a header (a regression target);
+    # new_patients.csv: some of its rows without the target
+    python3 - /usr/lib/python3/dist-packages/sklearn/datasets/data <<'EOF' || return 1
+import gzip, sys
+d = sys.argv[1]
+X = [l.split() for l in gzip.open(d + "/diabetes_data_raw.csv.gz", "rt") if l.strip()]
+y = [l.strip() for l in gzip.open(d + "/diabetes_target.csv.gz", "rt") if l.strip()]
+names = "age,sex,bmi,bp,s1,s2,s3,s4,s5,s6"
+with open("diabetes.csv", "w") as f:
+    f.write(names + ",progression\n")
+    f.writelines(",".join(r) + ",%g\n" % float(t) for r, t in zip(X, y))
+with open("new_patients.csv", "w") as f:
+    f.write(names + "\n")
+    f.writelines(",".join(r) + "\n" for r in X[:5])
+EOF
+    "$G" train --data csv:diabetes.csv --epochs 2 --quiet --out diabetes.safetensors \
+        >>"$T/prep.log" 2>&1 || return 1
     "$G" train --data csv:iris.csv --model mlp --hidden 16 --epochs 5 --quiet \
         --out iris.safetensors >>"$T/prep.log" 2>&1 || return 1
     # small.json and net.json: docs/CLI.md's two specs (its first and second JSON blocks)

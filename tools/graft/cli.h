@@ -46,6 +46,8 @@ enum {
     G_LRFIND = 1 << 22,  /* --start-lr --end-lr --num-it --no-stop-div (lr-find) */
     G_EVALOUT = 1 << 23, /* --predictions (eval) */
     G_DIST = 1 << 24,    /* --dist-timeout --dist-bucket --dist-overlap (under mpirun) */
+    G_TASK = 1 << 25,    /* --task classification|regression */
+    G_REGRESS = 1 << 26, /* --loss --huber-delta --target-scale --class-weight --missing (train) */
 };
 /* What a training command takes. */
 #define G_TRAIN (G_OPTIM | G_SCHED | G_CKPT | G_OUT | G_LOSS)
@@ -76,6 +78,13 @@ typedef struct cli_opts {
     bool follow_links;
     const char *augment;      /* NULL: none; "crop,flip", ... */
     const char *normalize;    /* "auto", "standard", "none" */
+    int task_kind;            /* --task: gf_ds_task (GF_DS_TASK_AUTO: not given) */
+    gf_loss_kind reg_loss;    /* --loss: GF_LOSS_MSE, GF_LOSS_L1, GF_LOSS_SMOOTH_L1 (huber) */
+    bool reg_loss_given, huber;
+    double huber_delta;       /* --huber-delta (default 1) */
+    bool target_scale;        /* --target-scale standard (default) / none */
+    bool class_weight_balanced; /* --class-weight balanced */
+    int missing;              /* --missing: gf_ds_missing (default error) */
     int64_t batch;
     /* model */
     const char *model;
@@ -392,6 +401,8 @@ typedef struct cli_eval {
     double loss, accuracy, precision, recall, f1; /* macro averages */
     gf_confusion *cm;
     gf_ctx *ctx;               /* the context it was computed in (borrowed) */
+    bool regression;           /* cli_evaluate_regression: loss is the MSE; no classes */
+    double mae, rmse, r2;      /* in the target's units */
 } cli_eval;
 
 /* Runs m over ds (gf_evaluate_ex: eval mode, no autograd, tf applied; the loss is the summed
@@ -406,6 +417,20 @@ void cli_eval_free(cli_eval *ev);
 /* Accuracy, macro P/R/F1, the per-class report and the confusion matrix on stdout. */
 void cli_eval_print(const cli_eval *ev, const char *const *names, FILE *f);
 cJSON *cli_eval_json(const cli_eval *ev, const char *const *names);
+
+/* ---- regression (cli_regress.c) ---------------------------------------------------------- */
+
+/* The training loss of --loss: MSE (default), L1, or HuberLoss with --huber-delta. */
+gf_loss_spec cli_regression_loss(const cli_opts *o);
+/* Runs m over ds (a regression part of d) and fills ev with the MSE, MAE, RMSE and R² in the
+ * target's units (d's target scaling undone). CLI_CONTINUE or CLI_FAILED after printing. */
+int cli_evaluate_regression(gf_ctx *ctx, const char *cmd, gf_module *m, const cli_data *d,
+                            gf_ds *ds, const gf_tf *tf, int64_t batch, cli_eval *ev);
+void cli_regression_print(const cli_eval *ev, FILE *f);
+/* --class-weight balanced: scikit-learn's n_samples / (n_classes * count_c) over d's training
+ * part, logged, in a new array (*out, free it; NULL without the option). */
+int cli_class_weights(gf_ctx *ctx, const cli_opts *o, const cli_data *d, float **out);
+cJSON *cli_regression_json(const cli_eval *ev);
 
 /* ---- shared by the commands (cmd_train.c, cli_report.c) ------------------------------------- */
 

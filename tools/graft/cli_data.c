@@ -12,10 +12,15 @@ void cli_data_free(cli_data *d) { gf_ds_parts_free(d); }
 void cli_data_describe(const cli_data *d, char *buf, size_t cap) {
     char sh[64];
     gf_dims_str(d->ndim, d->shape, sh, sizeof sh);
-    snprintf(buf, cap, "%s: %lld train / %lld val / %lld test, %d classes, samples %s", d->spec,
+    char what[160];
+    if (d->regression)
+        snprintf(what, sizeof what, "regression target %s", d->target_name ? d->target_name : "");
+    else
+        snprintf(what, sizeof what, "%d classes", d->n_classes);
+    snprintf(buf, cap, "%s: %lld train / %lld val / %lld test, %s, samples %s", d->spec,
              (long long)(d->train ? gf_ds_count(d->train) : 0),
              (long long)(d->val ? gf_ds_count(d->val) : 0),
-             (long long)(d->test ? gf_ds_count(d->test) : 0), d->n_classes, sh);
+             (long long)(d->test ? gf_ds_count(d->test) : 0), what, sh);
 }
 
 gf_ds *cli_data_part(const cli_data *d, const char *part) {
@@ -94,6 +99,8 @@ static void note_sklearn(const cli_opts *o, const cli_data *d) {
 /* The library's error in the command line's words: an option to set, not a parameter. */
 static int fail_open(const cli_opts *o, gf_ctx *ctx) {
     const char *e = gf_ctx_error(ctx);
+    if (strstr(e, ": missing value '"))
+        return cli_fail(o->cmd, "%s (--missing drop, mean, median or zero handles it)", e);
     const char *lib = strstr(e, ": set a resize and crop to give every image one size");
     if (lib)
         return cli_fail(o->cmd, "%.*s: give --image-size N to resize and centre-crop every image "
@@ -115,6 +122,51 @@ static void image_settings(const cli_opts *o, const gf_bundle_info *meta, gf_ds_
     cli_log(o, "graft %s: note: images read as the weights were trained (graft.image): %s, "
                "resized and centre-cropped to %dx%d (--image-size and --grayscale change it)\n",
             o->cmd, meta->image_channels == 1 ? "grey" : "RGB", meta->image_w, meta->image_h);
+}
+
+/* The task: --task, else what the weights were trained for (their target scaling with it),
+ * else found from the data. */
+static int task_settings(const cli_opts *o, const gf_bundle_info *meta, gf_ds_open_params *p) {
+    p->task = (gf_ds_task)o->task_kind;
+    p->standardize_target = o->target_scale;
+    p->missing = (gf_ds_missing)o->missing;
+    /* commands without --task (distill, compare, multitask) work on classes */
+    if (strcmp(o->cmd, "train") != 0 && strcmp(o->cmd, "finetune") != 0 &&
+        strcmp(o->cmd, "eval") != 0)
+        p->task = GF_DS_TASK_CLASSIFICATION;
+    if (!meta || (!meta->regression && !meta->n_classes)) return CLI_CONTINUE;
+    const gf_ds_task trained = meta->regression ? GF_DS_TASK_REGRESSION : GF_DS_TASK_CLASSIFICATION;
+    if (p->task != GF_DS_TASK_AUTO && p->task != trained)
+        return cli_usage_error(o->cmd, "--task %s: the weights were trained for %s",
+                               p->task == GF_DS_TASK_REGRESSION ? "regression" : "classification",
+                               meta->regression ? "regression" : "classification");
+    const char *kind = gf_ds_spec_kind(o->data);
+    if (!kind || strcmp(kind, "csv") != 0) return CLI_CONTINUE;
+    p->task = trained;
+    static const char *const modes[] = {"error", "drop", "mean", "median", "zero"};
+    for (int k = 1; meta->missing && k < 5; k++)
+        if (strcmp(meta->missing, modes[k]) == 0) p->missing = (gf_ds_missing)k;
+    p->impute = meta->impute;
+    p->n_impute = meta->n_impute;
+    if (meta->regression) {
+        p->target_mean = meta->target_mean;
+        p->target_std = meta->target_std > 0 ? meta->target_std : 1.0f;
+    }
+    return CLI_CONTINUE;
+}
+
+/* The one-line warning that a numeric label column was taken as a regression target. */
+static void note_task(const cli_opts *o, const cli_data *d) {
+    const int64_t rows = (d->train ? gf_ds_count(d->train) : 0) +
+                         (d->val ? gf_ds_count(d->val) : 0) + (d->test ? gf_ds_count(d->test) : 0);
+    if (d->dropped)
+        cli_log(o, "graft %s: note: left out %lld rows with a missing feature value (--missing "
+                   "drop)\n", o->cmd, (long long)d->dropped);
+    if (!d->task_detected) return;
+    cli_log(o, "graft %s: warning: the label column %s holds %lld distinct numbers in %lld rows: "
+               "taken as a regression target (--task classification reads it as classes)\n",
+            o->cmd, d->target_name ? d->target_name : "", (long long)d->target_distinct,
+            (long long)rows);
 }
 
 int cli_data_load(gf_ctx *ctx, const cli_opts *o, cli_data *d) {
@@ -148,6 +200,7 @@ int cli_data_load_for(gf_ctx *ctx, const cli_opts *o, const gf_bundle_info *meta
     p.csv_delimiter = o->delimiter;
     p.allow_empty_train = strcmp(o->cmd, "eval") == 0; /* eval --split 0,0,1 */
     image_settings(o, meta, &p);
+    if ((rc = task_settings(o, meta, &p)) != CLI_CONTINUE) return rc;
     if (gf_ds_check_spec(ctx, o->data, &p) != GF_OK) return cli_usage_error(o->cmd, "%s", gf_ctx_error(ctx));
     gf_status st = gf_ds_open(ctx, o->data, &p, d);
     for (int i = 0; i < 3; i++) note_skipped(o, o->data, &d->skipped[i]);
@@ -156,6 +209,7 @@ int cli_data_load_for(gf_ctx *ctx, const cli_opts *o, const gf_bundle_info *meta
         return fail_open(o, ctx);
     }
     note_sklearn(o, d);
+    note_task(o, d);
     if (d->own_test && o->split_given && o->split[2] > 0)
         cli_log(o, "graft %s: note: %s has its own test set; --split's test part is not used\n",
                 o->cmd, o->data);

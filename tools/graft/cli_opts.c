@@ -32,6 +32,7 @@ enum {
     O_TASK, O_MT_MODE, O_NO_BASELINES, O_LIST_OPTIONS, O_MAX,
     O_START_LR, O_END_LR, O_NUM_IT, O_NO_STOP_DIV, O_PREDICTIONS,
     O_DIST_TIMEOUT, O_DIST_BUCKET, O_DIST_OVERLAP,
+    O_TASK_KIND, O_LOSS, O_HUBER_DELTA, O_TARGET_SCALE, O_CLASS_WEIGHT, O_MISSING,
 };
 
 typedef struct opt_def {
@@ -88,6 +89,26 @@ static const opt_def opts[] = {
     {"normalize", required_argument, O_NORMALIZE, G_DATA, "MODE",
      "auto (csv: standardise features; images: none), standard, none (default auto)"},
     {"batch", required_argument, O_BATCH, G_DATA | G_OPTIM, "N", "examples per batch (default 64)"},
+    /* tables: classes or a regression target */
+    {"task", required_argument, O_TASK_KIND, G_TASK, "KIND",
+     "csv: classification or regression (default: regression when the label column holds "
+     "numbers with more than 20 distinct values that are also over 5% of the rows, or any "
+     "non-integer; else classification); eval and predict: checked against the weights"},
+    {"loss", required_argument, O_LOSS, G_REGRESS, "NAME",
+     "regression loss: mse, l1, huber (default mse)"},
+    {"huber-delta", required_argument, O_HUBER_DELTA, G_REGRESS, "X",
+     "--loss huber: where the loss turns from quadratic to linear, in standardised target "
+     "units unless --target-scale none (default 1)"},
+    {"target-scale", required_argument, O_TARGET_SCALE, G_REGRESS, "MODE",
+     "regression: standard (train on (y - mean) / std of the training part, kept with the "
+     "weights so predictions come back in the target's units) or none (default standard)"},
+    {"class-weight", required_argument, O_CLASS_WEIGHT, G_REGRESS, "MODE",
+     "classes: balanced (cross-entropy class weights n_samples / (n_classes * count) of the "
+     "training part, as scikit-learn's) or none (default none)"},
+    {"missing", required_argument, O_MISSING, G_REGRESS, "MODE",
+     "csv: missing feature values (empty, NA, NaN, ?): error (naming the line and column), "
+     "drop (the rows), mean, median or zero (filled with the training part's statistics, kept "
+     "with the weights for eval and predict) (default error)"},
     /* model */
     {"model", required_argument, O_MODEL, G_MODEL, "NAME|SPEC",
      "a zoo model (mlp, lenet, cnn-small, resnet-mini, resnet18, resnet34, resnet50) or a "
@@ -274,9 +295,9 @@ static const struct {
     unsigned group;
     const char *title;
 } group_titles[] = {
-    {G_DATASRC | G_DATA | G_TRAINDATA, "data"}, {G_MODEL, "model"},        {G_WEIGHTS, "weights"},
+    {G_DATASRC | G_DATA | G_TRAINDATA | G_TASK, "data"}, {G_MODEL, "model"},        {G_WEIGHTS, "weights"},
     {G_FT, "fine-tuning"},  {G_LORA | G_LORA_FT, "LoRA"},          {G_DISTILL | G_STUDENT, "distillation"},
-    {G_OPTIM, "optimizer"}, {G_SCHED, "schedule"},  {G_LOSS, "loss"},
+    {G_OPTIM, "optimizer"}, {G_SCHED, "schedule"},  {G_LOSS | G_REGRESS, "loss"},
     {G_CKPT, "checkpoints and stopping"}, {G_OUT, "output"},  {G_PREDICT, "prediction"}, {G_EVAL, "evaluation"},
     {G_COMPARE, "comparison"}, {G_DEMO, "demo"},       {G_MULTI, "tasks"},
     {G_LRFIND, "learning-rate sweep"}, {G_EVALOUT, "evaluation output"},
@@ -371,6 +392,8 @@ void cli_opts_init(cli_opts *o, const char *cmd) {
     o->val = -1;
     o->normalize = "auto";
     o->csv_header = -1;
+    o->huber_delta = 1.0;
+    o->target_scale = true;
     o->batch = 64;
     o->hidden[0] = 256;
     o->hidden[1] = 128;
@@ -567,6 +590,49 @@ static int apply_sweep(cli_opts *o, int id, const char *v) {
     return CLI_CONTINUE;
 }
 
+/* Applies one option of tables' tasks and regression losses; NOT_DATA for another option. */
+static int apply_task(cli_opts *o, int id, const char *v) {
+    const char *cmd = o->cmd;
+    double dv;
+    switch (id) {
+    case O_TASK_KIND:
+        if (strcmp(v, "classification") != 0 && strcmp(v, "regression") != 0)
+            return cli_usage_error(cmd, "--task: '%s' is not classification or regression", v);
+        o->task_kind = strcmp(v, "regression") == 0 ? GF_DS_TASK_REGRESSION
+                                                    : GF_DS_TASK_CLASSIFICATION;
+        break;
+    case O_LOSS:
+        if (strcmp(v, "mse") != 0 && strcmp(v, "l1") != 0 && strcmp(v, "huber") != 0)
+            return cli_usage_error(cmd, "--loss: '%s' is not mse, l1 or huber", v);
+        o->reg_loss = v[0] == 'm' ? GF_LOSS_MSE : v[0] == 'l' ? GF_LOSS_L1 : GF_LOSS_SMOOTH_L1;
+        o->huber = v[0] == 'h';
+        o->reg_loss_given = true;
+        break;
+    case O_HUBER_DELTA: NEED_F64(1e-12, 1e30, "a number > 0"); o->huber_delta = dv; break;
+    case O_TARGET_SCALE:
+        if (strcmp(v, "standard") != 0 && strcmp(v, "none") != 0)
+            return cli_usage_error(cmd, "--target-scale: '%s' is not standard or none", v);
+        o->target_scale = strcmp(v, "standard") == 0;
+        break;
+    case O_MISSING: {
+        static const char *const modes[] = {"error", "drop", "mean", "median", "zero"};
+        int k = 0;
+        while (k < 5 && strcmp(v, modes[k]) != 0) k++;
+        if (k == 5)
+            return cli_usage_error(cmd, "--missing: '%s' is not error, drop, mean, median or zero", v);
+        o->missing = k;
+        break;
+    }
+    case O_CLASS_WEIGHT:
+        if (strcmp(v, "balanced") != 0 && strcmp(v, "none") != 0)
+            return cli_usage_error(cmd, "--class-weight: '%s' is not balanced or none", v);
+        o->class_weight_balanced = strcmp(v, "balanced") == 0;
+        break;
+    default: return NOT_DATA;
+    }
+    return CLI_CONTINUE;
+}
+
 /* Applies one parsed option; returns CLI_CONTINUE or CLI_USAGE. */
 static int apply(cli_opts *o, int id, const char *v) {
     const char *cmd = o->cmd;
@@ -574,6 +640,7 @@ static int apply(cli_opts *o, int id, const char *v) {
     double dv;
     int rc = apply_data(o, id, v);
     if (rc != NOT_DATA || (rc = apply_sweep(o, id, v)) != NOT_DATA) return rc;
+    if ((rc = apply_task(o, id, v)) != NOT_DATA) return rc;
     switch (id) {
     case O_THREADS: NEED_INT(1, 4096, "a whole number >= 1"); o->threads = (int)iv; break;
     case O_SEED: NEED_INT(0, INT64_MAX, "a whole number >= 0"); o->seed = (uint64_t)iv; break;

@@ -62,11 +62,20 @@ int cmd_eval(cli_opts *o) {
     }
     cli_log(o, "graft eval: %s (%s) on the %s part of %s (%lld examples)\n", o->weights, cm.b->info.model,
             o->part, d.spec, (long long)gf_ds_count(part));
-    rc = cli_evaluate_preds(ctx, o->cmd, cm.b->model, part, tf, o->batch, &ev, cli_preds_add,
-                            &preds);
-    if (rc == CLI_CONTINUE && o->predictions)
-        rc = cli_preds_write_csv(ctx, o, &d, part, &preds);
-    if (rc == CLI_CONTINUE && o->report) rc = cli_preds_report(ctx, o, &d, part, &ev, &preds);
+    if (d.regression && (o->predictions || o->report)) {
+        rc = cli_usage_error(o->cmd, "%s is for classifiers; %s holds a regression model",
+                             o->predictions ? "--predictions" : "--report", o->weights);
+        goto out_model;
+    }
+    if (d.regression) {
+        rc = cli_evaluate_regression(ctx, o->cmd, cm.b->model, &d, part, tf, o->batch, &ev);
+    } else {
+        rc = cli_evaluate_preds(ctx, o->cmd, cm.b->model, part, tf, o->batch, &ev, cli_preds_add,
+                                &preds);
+        if (rc == CLI_CONTINUE && o->predictions)
+            rc = cli_preds_write_csv(ctx, o, &d, part, &preds);
+        if (rc == CLI_CONTINUE && o->report) rc = cli_preds_report(ctx, o, &d, part, &ev, &preds);
+    }
     if (rc != CLI_CONTINUE) goto out_model;
     const char *const *names = (const char *const *)d.class_names;
     if (o->json) {
@@ -76,14 +85,14 @@ int cmd_eval(cli_opts *o) {
         cJSON_AddStringToObject(root, "model", cm.b->info.model);
         cJSON_AddStringToObject(root, "data", d.spec);
         cJSON_AddStringToObject(root, "part", o->part);
-        cJSON *e = cli_eval_json(&ev, names);
+        cJSON *e = ev.regression ? cli_regression_json(&ev) : cli_eval_json(&ev, names);
         for (cJSON *c = e->child; c;) {
             cJSON *next = c->next;
             cJSON_AddItemToObject(root, c->string, cJSON_DetachItemViaPointer(e, c));
             c = next;
         }
         cJSON_Delete(e);
-        cJSON *w = cli_preds_wrong_json(&d, part, &preds);
+        cJSON *w = ev.regression ? cJSON_CreateObject() : cli_preds_wrong_json(&d, part, &preds);
         for (cJSON *c = w->child; c;) {
             cJSON *next = c->next;
             cJSON_AddItemToObject(root, c->string, cJSON_DetachItemViaPointer(w, c));
@@ -95,8 +104,12 @@ int cmd_eval(cli_opts *o) {
     } else {
         printf("weights          %s (%s)\n", o->weights, cm.b->info.model);
         printf("data             %s, %s part\n", d.spec, o->part);
-        cli_eval_print(&ev, names, stdout);
-        cli_preds_print_wrong(&d, part, &preds, stdout);
+        if (ev.regression) {
+            cli_regression_print(&ev, stdout);
+        } else {
+            cli_eval_print(&ev, names, stdout);
+            cli_preds_print_wrong(&d, part, &preds, stdout);
+        }
         if (o->predictions) printf("\npredictions      %s\n", o->predictions);
         rc = CLI_OK;
     }

@@ -481,6 +481,9 @@ static int run(ft_run *r) {
     const cli_opts *o = r->o;
     int rc = cli_meta_open(ctx, o, o->from, &r->meta);
     if (rc == CLI_CONTINUE) rc = cli_data_load(ctx, o, &r->d);
+    if (rc == CLI_CONTINUE && r->d.regression)
+        rc = cli_fail(o->cmd, "%s has a regression target: finetune trains classifiers (train "
+                              "one with graft train, or --task classification)", r->d.spec);
     if (rc != CLI_CONTINUE) return rc;
     if (!samples_fit(r)) return CLI_FAILED;
     if ((rc = prepare(r)) != CLI_CONTINUE) return rc;

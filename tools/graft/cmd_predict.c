@@ -7,6 +7,7 @@
 #include "io/io_internal.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -186,7 +187,12 @@ static const char *class_name(const gf_bundle *b, int k, char *num, size_t cap) 
     return num;
 }
 
-/* One line (or JSON entry) per input. */
+/* A regression target's name, as the weights record it. */
+static const char *target_name(const gf_bundle *b) {
+    return b->info.target_name && b->info.target_name[0] ? b->info.target_name : "prediction";
+}
+
+/* One line (or JSON entry) per input: the top-k classes, or a regression's predicted value. */
 static int print_each(const cli_opts *o, const gf_bundle *b, const pred_rows *r,
                       const pred_out *po) {
     char num[16];
@@ -204,6 +210,10 @@ static int print_each(const cli_opts *o, const gf_bundle *b, const pred_rows *r,
         if (!root) {
             if (who->line) printf("%s line %lld\n", who->path, (long long)who->line);
             else printf("%s\n", who->path);
+            if (b->info.regression) {
+                printf("  %-24s %.6g\n", target_name(b), p[0]);
+                continue;
+            }
             for (int a = 0; a < po->k; a++)
                 printf("  %d. %-24s %.4f\n", a + 1, class_name(b, top[a], num, sizeof num), p[a]);
             continue;
@@ -212,6 +222,11 @@ static int print_each(const cli_opts *o, const gf_bundle *b, const pred_rows *r,
         cJSON_AddStringToObject(e, "input", who->path);
         if (who->line) cJSON_AddNumberToObject(e, "line", (double)who->line);
         else cJSON_AddNullToObject(e, "line");
+        if (b->info.regression) {
+            cJSON_AddNumberToObject(e, "prediction", p[0]);
+            cJSON_AddItemToArray(preds, e);
+            continue;
+        }
         cJSON *arr = cJSON_AddArrayToObject(e, "top");
         for (int a = 0; a < po->k; a++) {
             cJSON *t = cJSON_CreateObject();
@@ -257,14 +272,16 @@ static int write_csv(gf_ctx *ctx, const cli_opts *o, const gf_bundle *b, const p
     FILE *f = open_memstream(&t.buf, &t.len);
     if (!f) return cli_fail(o->cmd, "out of memory");
     char num[16];
-    fputs("input,row,class,probability", f);
-    for (int a = 1; a < po->k; a++) fprintf(f, ",class_%d,probability_%d", a + 1, a + 1);
+    const bool reg = b->info.regression;
+    fputs(reg ? "input,row,prediction" : "input,row,class,probability", f);
+    for (int a = 1; !reg && a < po->k; a++) fprintf(f, ",class_%d,probability_%d", a + 1, a + 1);
     fputc('\n', f);
     for (int64_t i = 0; i < r->n; i++) {
         csv_field(f, r->who[i].path);
         if (r->who[i].row) fprintf(f, ",%lld", (long long)r->who[i].row);
         else fputc(',', f);
-        for (int a = 0; a < po->k; a++) {
+        if (reg) fprintf(f, ",%.9g", po->p[i * po->k]);
+        for (int a = 0; !reg && a < po->k; a++) {
             fputc(',', f);
             csv_field(f, class_name(b, po->top[i * po->k + a], num, sizeof num));
             fprintf(f, ",%.6f", po->p[i * po->k + a]);
@@ -279,9 +296,41 @@ static int write_csv(gf_ctx *ctx, const cli_opts *o, const gf_bundle *b, const p
     return CLI_CONTINUE;
 }
 
+/* After --out with a regression model: how many inputs, and the predictions' range. */
+static int print_regression_summary(const cli_opts *o, const gf_bundle *b, const pred_rows *r,
+                                    const pred_out *po) {
+    double lo = INFINITY, hi = -INFINITY, sum = 0;
+    for (int64_t i = 0; i < r->n; i++) {
+        const double v = po->p[i * po->k];
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+        sum += v;
+    }
+    const double mean = r->n ? sum / (double)r->n : NAN;
+    if (o->json) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "command", "predict");
+        cJSON_AddStringToObject(root, "weights", o->weights);
+        cJSON_AddStringToObject(root, "model", b->info.model);
+        cJSON_AddStringToObject(root, "out", o->out);
+        cJSON_AddStringToObject(root, "target", target_name(b));
+        cJSON_AddNumberToObject(root, "images", (double)r->n_images);
+        cJSON_AddNumberToObject(root, "csv_rows", (double)r->n_csv_rows);
+        cli_json_add_num(root, "mean", mean);
+        cli_json_add_num(root, "min", lo);
+        cli_json_add_num(root, "max", hi);
+        return cli_json_print(root);
+    }
+    printf("predicted %lld inputs (%lld images, %lld CSV rows) with %s; wrote %s\n",
+           (long long)r->n, (long long)r->n_images, (long long)r->n_csv_rows, o->weights, o->out);
+    printf("%s: mean %.6g, min %.6g, max %.6g\n", target_name(b), mean, lo, hi);
+    return CLI_OK;
+}
+
 /* After --out: how many inputs went where, and how many of each class came out on top. */
 static int print_summary(const cli_opts *o, const gf_bundle *b, const pred_rows *r,
                          const pred_out *po) {
+    if (b->info.regression) return print_regression_summary(o, b, r, po);
     int64_t *count = calloc((size_t)po->n_classes, sizeof *count);
     if (!count) return cli_fail(o->cmd, "out of memory");
     for (int64_t i = 0; i < r->n; i++) count[po->top[i * po->k]]++;
@@ -313,6 +362,9 @@ static int print_summary(const cli_opts *o, const gf_bundle *b, const pred_rows 
 static int open_model(gf_ctx *ctx, const cli_opts *o, gf_bundle_info *meta, cli_model *cm) {
     int rc = cli_meta_open(ctx, o, o->weights, meta);
     if (rc != CLI_CONTINUE) return rc;
+    if (o->task_kind && (o->task_kind == GF_DS_TASK_REGRESSION) != meta->regression)
+        return cli_usage_error(o->cmd, "--task: %s was trained for %s", o->weights,
+                               meta->regression ? "regression" : "classification");
     const bool spec = o->model ? !cli_is_zoo(o->model) : meta->spec != NULL;
     if (!meta->in_ndim && !spec)
         return cli_fail(o->cmd, "%s does not record its input shape (graft.input): use weights "

@@ -59,7 +59,10 @@ void cli_print_run(const cli_opts *o, const char *model_desc, const cli_data *d,
            (long long)f->res.steps, f->seconds, f->interrupted ? ", interrupted" : "",
            f->res.stopped_early ? ", stopped early" : "");
     if (f->res.restored_best) printf("          kept the weights of epoch %d\n", f->res.best_epoch);
-    if (ev && ev->cm) {
+    if (ev && ev->regression) {
+        printf("\n%s part:\n", part);
+        cli_regression_print(ev, stdout);
+    } else if (ev && ev->cm) {
         printf("\n%s part:\n", part);
         cli_eval_print(ev, (const char *const *)d->class_names, stdout);
     }
@@ -93,8 +96,10 @@ cJSON *cli_run_json(const cli_opts *o, const char *model_name, const cli_data *d
     cJSON_AddBoolToObject(t, "resumed", f->res.resumed);
     cJSON_AddNumberToObject(t, "best_epoch", f->res.best_epoch);
     cJSON_AddItemToObject(t, "history", cli_history_json(&f->hist));
-    if (ev && ev->cm) {
-        cJSON *e = cli_eval_json(ev, (const char *const *)d->class_names);
+    if (d->regression) cJSON_AddStringToObject(dj, "target", d->target_name ? d->target_name : "");
+    if (ev && (ev->cm || ev->regression)) {
+        cJSON *e = ev->regression ? cli_regression_json(ev)
+                                  : cli_eval_json(ev, (const char *const *)d->class_names);
         cJSON_AddStringToObject(e, "part", part);
         cJSON_AddItemToObject(root, "eval", e);
     }
@@ -128,11 +133,22 @@ int cmd_train(cli_opts *o) {
             (unsigned long long)o->seed);
     cli_fit_setup fs = {.loss = gf_loss_default(GF_LOSS_CROSS_ENTROPY)};
     fs.loss.label_smoothing = (float)o->label_smoothing;
+    float *class_w = NULL;
+    if ((rc = cli_class_weights(ctx, o, &d, &class_w)) != CLI_CONTINUE) goto out_model;
+    fs.loss.class_weights = class_w;
+    fs.loss.n_class_weights = class_w ? d.n_classes : 0;
+    if (d.regression) fs.loss = cli_regression_loss(o);
+    else if (o->reg_loss_given)
+        cli_log(o, "graft train: note: --loss applies to a regression target; this data has "
+                   "classes (cross entropy)\n");
     rc = cli_fit(ctx, o, cm.b->model, &d, &fs, &fo);
+    free(class_w);
     if (rc != CLI_CONTINUE) goto out_model;
     const char *part;
     gf_ds *eval_ds = cli_final_part(&d, &part);
     rc = fo.interrupted ? CLI_CONTINUE /* leave quickly */
+         : d.regression ? cli_evaluate_regression(ctx, o->cmd, cm.b->model, &d, eval_ds, d.eval_tf,
+                                                  o->batch, &ev)
                         : cli_evaluate(ctx, o->cmd, cm.b->model, eval_ds, d.eval_tf, o->batch, &ev);
     if (rc != CLI_CONTINUE) goto out_model;
     const char *written = NULL;

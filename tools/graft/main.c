@@ -26,7 +26,7 @@ const cli_command cli_commands[] = {
      "  graft demo --labels 10,50 --strategies scratch,probe,finetune --seeds 0,1\n",
      0, cmd_demo},
     {"train", "train a model (zoo name or JSON spec) on a dataset",
-     G_DATASRC | G_DATA | G_MODEL | G_TRAIN | G_REPORT | G_TRAINDATA | G_DIST, "graft train --data SPEC [--model NAME|SPEC] [options]",
+     G_DATASRC | G_DATA | G_MODEL | G_TRAIN | G_REPORT | G_TRAINDATA | G_DIST | G_TASK | G_REGRESS, "graft train --data SPEC [--model NAME|SPEC] [options]",
      "Trains a classifier from scratch. Progress goes to stderr (a bar on a terminal, one line\n"
      "per epoch otherwise); the test accuracy, macro F1 and the confusion matrix go to stdout.\n"
      "--out saves the weights with the class names and the model's description, which eval,\n"
@@ -55,7 +55,7 @@ const cli_command cli_commands[] = {
      0, cmd_lrfind},
     {"finetune", "start from pretrained weights: new head, freezing, BN policy, LoRA, deltas",
      G_DATASRC | G_DATA | G_MODEL | G_TRAIN | G_FT | G_LORA | G_LORA_FT | G_REPORT | G_TRAINDATA |
-         G_DIST,
+         G_DIST | G_TASK,
      "graft finetune --from W.safetensors --data SPEC [--model NAME|SPEC] [options]",
      "Loads pretrained weights by name (PyTorch state_dict names; --strip-prefix/--rename map a\n"
      "foreign checkpoint's keys), replaces the head when the classes differ, freezes what you ask\n"
@@ -76,7 +76,7 @@ const cli_command cli_commands[] = {
      "      --out rgb.safetensors   (grey model, RGB images: --in-channels adapt)\n",
      0, cmd_finetune},
     {"eval", "accuracy, macro precision/recall/F1 and the confusion matrix of trained weights",
-     G_DATASRC | G_DATA | G_MODEL | G_WEIGHTS | G_EVAL | G_EVALOUT | G_REPORT,
+     G_DATASRC | G_DATA | G_MODEL | G_WEIGHTS | G_EVAL | G_EVALOUT | G_REPORT | G_TASK,
      "graft eval --weights W.safetensors --data SPEC [options]",
      "Evaluates trained weights on a part of the data (the test part by default; --part all:\n"
      "every example): loss, accuracy, macro precision / recall / F1 (sklearn's definitions),\n"
@@ -91,7 +91,7 @@ const cli_command cli_commands[] = {
      "  graft eval --weights w.safetensors --data images:photos/ --predictions preds.csv\n",
      0, cmd_eval},
     {"predict", "the top-k classes of images or CSV rows, with probabilities",
-     G_MODEL | G_WEIGHTS | G_PREDICT, "graft predict --weights W.safetensors --input FILE|DIR [options]",
+     G_MODEL | G_WEIGHTS | G_PREDICT | G_TASK, "graft predict --weights W.safetensors --input FILE|DIR [options]",
      "Classifies inputs: images (resized and cropped the way the training data was, in the\n"
      "training data's channels), every image under a folder, or CSV files of feature rows (the\n"
      "training features are taken by name from a header, or by position from rows that still\n"
