@@ -33,5 +33,7 @@
 #include "graft/spec.h"
 #include "graft/compare.h"
 #include "graft/multitask.h"
+#include "graft/npy.h"
+#include "graft/onnx.h"
 
 #endif
