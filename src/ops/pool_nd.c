@@ -18,10 +18,15 @@ typedef struct {
     int64_t *arg;                /* max: per output, the input offset in its plane (-1: none) */
 } pnd_geom;
 
-static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pads, bool ceil_mode) {
-    int64_t span = in + pads - (d * (k - 1) + 1);
+/* Ceil mode drops a last window that would start in the end padding (PyTorch's rule, which ONNX
+ * Runtime follows): every window holds at least one input element. */
+static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb, int64_t pe,
+                        bool ceil_mode) {
+    int64_t span = in + pb + pe - (d * (k - 1) + 1);
     if (span < 0) return 0;
-    return (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    int64_t out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    if (ceil_mode && (out - 1) * s >= in + pb) out--;
+    return out;
 }
 
 static bool pnd_setup(gf_ctx *ctx, const char *op, const gf_tensor *x, const gf_pool_nd_params *p,
@@ -52,7 +57,7 @@ static bool pnd_setup(gf_ctx *ctx, const char *op, const gf_tensor *x, const gf_
                              (long long)g->pb[j], (long long)g->pe[j], sx);
             return false;
         }
-        g->out[j] = out_size(g->in[j], g->k[j], g->s[j], g->d[j], g->pb[j] + g->pe[j], p->ceil_mode);
+        g->out[j] = out_size(g->in[j], g->k[j], g->s[j], g->d[j], g->pb[j], g->pe[j], p->ceil_mode);
         if (g->out[j] < 1) {
             gf_ctx_set_error(ctx, GF_ERR_SHAPE, "%s: axis %d of input %s is too small for kernel "
                              "%lld with dilation %lld and pads %lld, %lld", op, i, sx,
