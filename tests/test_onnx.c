@@ -177,6 +177,45 @@ static void test_shapes_and_constants(gf_ctx *ctx) {
     gf_ctx_reset(ctx);
 }
 
+/* A small network through many op families (gen_onnx_corpus.py's many_ops): its output shape,
+ * and the gradient of a convolution weight against finite differences through all of them. */
+static void test_many_ops(gf_ctx *ctx) {
+    gf_module *m = gf_onnx_load(ctx, cpath("many_ops.onnx"), NULL);
+    CHECK(m != NULL);
+    if (!m) return;
+    CHECK(gf_module_tensor(NULL, m, "bn.running_mean") && gf_module_param_count(m, false) == 54 + 3 + 6);
+    gf_named_tensors *bufs = gf_module_named_tensors(ctx, m, GF_STATE_BUFFERS);
+    CHECK(bufs && bufs->n == 2);
+    gf_named_tensors_free(bufs);
+    int64_t s[4] = {1, 2, 5, 5};
+    gf_tensor *w = gf_module_tensor(ctx, m, "conv.weight");
+    double l[2] = {0, 0};
+    float ana = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        gf_ctx_reset(ctx);
+        if (pass) gf_f32(w)[7] += pass == 1 ? 1e-3f : -2e-3f;
+        bool was = gf_ctx_set_grad_enabled(ctx, pass == 0);
+        gf_tensor *x = gf_empty(ctx, GF_F32, 4, s);
+        for (int i = 0; i < 50; i++) gf_f32(x)[i] = (float)((i * 29) % 13 - 6) / 4.0f;
+        gf_tensor *y = gf_module_forward(ctx, m, x);
+        CHECK(y && y->ndim == 2 && y->shape[0] == 1 && y->shape[1] == 4);
+        gf_tensor *wt = gf_empty(ctx, GF_F32, 2, (int64_t[]){1, 4});
+        for (int i = 0; i < 4; i++) gf_f32(wt)[i] = (float)(i + 1);
+        gf_tensor *loss = gf_sum(ctx, gf_mul(ctx, y, wt), NULL, 0, false);
+        if (pass == 0) {
+            CHECK(loss && gf_backward(ctx, loss) == GF_OK && w->grad);
+            ana = w->grad ? gf_f32(w->grad)[7] : 0;
+        } else {
+            l[pass - 1] = loss ? gf_get_f32(loss, 0) : 0;
+        }
+        gf_ctx_set_grad_enabled(ctx, was);
+    }
+    gf_f32(w)[7] += 1e-3f;
+    CHECK_NEAR(ana, (l[0] - l[1]) / 2e-3, 2e-2 * fmax(1.0, fabs(ana)));
+    gf_ctx_reset(ctx);
+    gf_module_free(m);
+}
+
 /* External data through a symbolic link that leaves the folder is refused; one inside is fine. */
 static void test_symlinks(gf_ctx *ctx) {
     char dir[] = "/tmp/graft-onnx-XXXXXX", model[4200], link[4200], target[4200], inside[4200];
@@ -341,6 +380,7 @@ int main(void) {
     test_mlp(ctx);
     test_cut(ctx);
     test_shapes_and_constants(ctx);
+    test_many_ops(ctx);
     test_symlinks(ctx);
     test_malformed(ctx);
     gf_ctx_free(ctx);

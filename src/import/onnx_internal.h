@@ -169,6 +169,11 @@ bool ox_axis(ox_exec *e, int64_t axis, int rank, int *out);
 /* Refuses a tensor of numel elements that a node would make from values in the file (a
  * ConstantOfShape, Expand, Tile, Range): more than the activation limit. */
 bool ox_check_numel(ox_exec *e, int64_t numel, const char *what);
+/* Refuses an output of numel elements that is larger than both the activation limit and the
+ * largest input it is made from (broadcasting, padding: sizes a file can blow up). */
+bool ox_check_grow(ox_exec *e, int64_t numel, int64_t largest_input, const char *what);
+/* ox_check_grow for the broadcast of a and b. */
+bool ox_check_bcast(ox_exec *e, const gf_tensor *a, const gf_tensor *b);
 /* A float constant of the given shape filled with v (arena). */
 gf_tensor *ox_full(ox_exec *e, int ndim, const int64_t *shape, float v);
 /* An int64 arena tensor of shape [n] holding vals. */

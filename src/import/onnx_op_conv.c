@@ -72,6 +72,17 @@ static bool auto_pad(ox_exec *e, const gf_tensor *x, geo *g) {
     return true;
 }
 
+/* The input with the pads of g: refused when it would be larger than both the input and the
+ * activation limit (pads are numbers from the file). */
+static bool check_padded(ox_exec *e, const gf_tensor *x, const geo *g) {
+    int64_t n = x->shape[0] * x->shape[1];
+    for (int i = 0; i < g->nsp; i++) {
+        int64_t len = x->shape[2 + i] + g->pb[i] + g->pe[i];
+        n = len && n > INT64_MAX / len ? INT64_MAX : n * len;
+    }
+    return ox_check_grow(e, n, x->numel, "the padded input");
+}
+
 /* x padded with zeros at both ends of each spatial axis where the pads differ (or always, with
  * all), leaving symmetric pads in g for the convolution itself. */
 static gf_tensor *pad_uneven(ox_exec *e, gf_tensor *x, geo *g, bool all) {
@@ -139,6 +150,7 @@ bool ox_op_conv(ox_exec *e) {
         return false;
     if (w->ndim != x->ndim)
         return ox_fail(e, GF_ERR_SHAPE, "weight of rank %d for an input of rank %d", w->ndim, x->ndim);
+    if (!check_padded(e, x, &g)) return false;
     for (int i = 0; i < g.nsp; i++)
         if (w->shape[2 + i] != g.k[i])
             return ox_fail(e, GF_ERR_SHAPE, "kernel_shape %lld differs from the weight's %lld on axis %d",
@@ -221,19 +233,20 @@ bool ox_op_conv_transpose(ox_exec *e) {
     if (w->ndim != x->ndim || w->shape[0] != x->shape[1])
         return ox_fail(e, GF_ERR_SHAPE, "weight [%lld, ...] of rank %d for an input of rank %d with %lld "
                        "channels", (long long)w->shape[0], w->ndim, x->ndim, (long long)x->shape[1]);
-    gf_tensor *y = x;
-    for (int i = 0; i < g.nsp; i++) y = dilate_axis(e->ctx, y, 2 + i, g.s[i]);
     int64_t pairs[6];
-    int64_t total = x->shape[0] * w->shape[1] * g.group;
+    int64_t total = x->shape[0] * (x->shape[1] > w->shape[1] * g.group ? x->shape[1] : w->shape[1] * g.group);
     for (int i = 0; i < g.nsp; i++) {
         int k = g.nsp - 1 - i;
         int64_t ext = (g.k[i] - 1) * g.d[i];
         pairs[2 * k] = ext - g.pb[i];
         pairs[2 * k + 1] = ext - g.pe[i] + g.op[i];
-        int64_t len = (x->shape[2 + i] - 1) * g.s[i] + 1 + pairs[2 * k] + pairs[2 * k + 1];
+        int64_t dil = (x->shape[2 + i] - 1) * g.s[i] + 1;
+        int64_t len = dil + (pairs[2 * k] > 0 ? pairs[2 * k] : 0) + (pairs[2 * k + 1] > 0 ? pairs[2 * k + 1] : 0);
         total = len > 0 && total <= INT64_MAX / len ? total * len : -1;
     }
-    if (!y || !ox_check_numel(e, total, "the padded input")) return false;
+    if (!ox_check_grow(e, total < 0 ? INT64_MAX : total, 0, "the dilated, padded input")) return false;
+    gf_tensor *y = x;
+    for (int i = 0; i < g.nsp; i++) y = dilate_axis(e->ctx, y, 2 + i, g.s[i]);
     y = gf_pad(e->ctx, y, pairs, 2 * g.nsp, 0.0f);
     gf_tensor *wc = flip_swap(e, w, g.group);
     if (!y || !wc) return false;
@@ -250,7 +263,7 @@ static bool pool(ox_exec *e, bool is_max) {
     if (ints && !(x = ox_as_f32(e, x))) return false;
     geo g;
     if (!ox_attr_get(e->node, "kernel_shape")) return ox_fail(e, GF_ERR_INVALID, "no kernel_shape");
-    if (!read_geo(e, x, NULL, &g) || !auto_pad(e, x, &g)) return false;
+    if (!read_geo(e, x, NULL, &g) || !auto_pad(e, x, &g) || !check_padded(e, x, &g)) return false;
     const bool ceil_mode = ox_attr_int(e->node, "ceil_mode", 0) != 0;
     const bool incl = ox_attr_int(e->node, "count_include_pad", 0) != 0;
     const bool want_idx = e->n_out > 1 && e->node->out[1] >= 0;

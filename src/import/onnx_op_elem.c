@@ -77,6 +77,7 @@ static double float_op(eb_kind k, double a, double b) {
  * anything with a float in double. */
 static gf_tensor *bcast_apply(ox_exec *e, eb_kind k, gf_tensor *a, gf_tensor *b, gf_dtype out_dt) {
     gf_bcast bc;
+    if (!ox_check_bcast(e, a, b)) return NULL;
     if (!gf_broadcast(e->ctx, e->node->op, a, b, &bc)) return NULL;
     gf_tensor *o = gf_empty(e->ctx, out_dt, bc.ndim, bc.shape);
     if (!o) return NULL;
@@ -128,6 +129,7 @@ static bool arith(ox_exec *e, eb_kind k) {
     if (a->dtype == GF_I64 && b->dtype == GF_I64) return (e->out[0] = bcast_apply(e, k, a, b, GF_I64)) != NULL;
     if (a->dtype != b->dtype && k != EB_POW)
         return ox_fail(e, GF_ERR_DTYPE, "inputs of different types (a float and an integer)");
+    if (!ox_check_bcast(e, a, b)) return false;
     gf_ctx *c = e->ctx;
     switch (k) {
     case EB_ADD: e->out[0] = gf_add(c, a, b); break;
@@ -201,6 +203,7 @@ bool ox_op_isnan(ox_exec *e) { return float_test(e, true); }
 bool ox_op_where(ox_exec *e) {
     gf_tensor *c = ox_as_i64(e, e->in[0]), *a = e->in[1], *b = e->in[2];
     if (!c || !a || !b) return false;
+    if (!ox_check_bcast(e, c, a) || !ox_check_bcast(e, a, b) || !ox_check_bcast(e, c, b)) return false;
     if (a->dtype == GF_F32 && b->dtype == GF_F32) return (e->out[0] = gf_where(e->ctx, c, a, b)) != NULL;
     if (a->dtype != b->dtype) return ox_fail(e, GF_ERR_DTYPE, "X and Y have different types");
     const gf_tensor *t[3] = {c, a, b};
@@ -338,6 +341,7 @@ bool ox_op_prelu(ox_exec *e) {
         for (int d = 1; d < x->ndim - 1; d++) shape[d] = 1;
         s = gf_reshape(e->ctx, s, x->ndim - 1, shape);
     }
+    if (!ox_check_bcast(e, x, s)) return false;
     gf_ctx *c = e->ctx;
     e->out[0] = gf_sub(c, gf_relu(c, x), gf_mul(c, s, gf_relu(c, gf_neg(c, x))));
     return e->out[0] != NULL;
@@ -372,6 +376,7 @@ static bool variadic(ox_exec *e, eb_kind k, bool mean) {
         gf_tensor *b = e->in[i];
         if (!b) return ox_fail(e, GF_ERR_INVALID, "input %d is missing", i);
         if (acc->dtype != b->dtype) return ox_fail(e, GF_ERR_DTYPE, "inputs of different types");
+        if (!ox_check_bcast(e, acc, b)) return false;
         if (acc->dtype == GF_I64) acc = bcast_apply(e, k, acc, b, GF_I64);
         else if (k == EB_ADD) acc = gf_add(e->ctx, acc, b);
         else acc = k == EB_MAX ? gf_maximum(e->ctx, acc, b) : gf_minimum(e->ctx, acc, b);

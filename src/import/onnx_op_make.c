@@ -14,7 +14,7 @@ static gf_tensor *take_map(ox_exec *e, gf_tensor *x, int a, int64_t count, index
                            int64_t arg) {
     if (!x) return NULL;
     const int64_t rest = x->shape[a] ? x->numel / x->shape[a] : 0;
-    if (count < 0 || (rest && count > INT64_MAX / rest) || !ox_check_numel(e, count * rest, "the output"))
+    if (count < 0 || (rest && count > INT64_MAX / rest) || !ox_check_grow(e, count * rest, x->numel, "the output"))
         return NULL;
     gf_tensor *idx = gf_empty(e->ctx, GF_I64, 1, &count);
     if (!idx) return NULL;
@@ -80,7 +80,7 @@ bool ox_op_pad(ox_exec *e) {
                                   (long long)pb[d], (long long)pe[d], d, (long long)x->shape[d]);
         total = s && total > INT64_MAX / s ? -1 : total * s;
     }
-    if (!ox_check_numel(e, total, "the padded output")) return false;
+    if (!ox_check_grow(e, total, x->numel, "the padded output")) return false;
     if (!strcmp(mode, "constant") && x->dtype == GF_F32) {
         int64_t pairs[2 * GF_MAX_DIMS];
         for (int k = 0; k < r; k++) pairs[2 * k] = pb[r - 1 - k], pairs[2 * k + 1] = pe[r - 1 - k];
@@ -132,7 +132,7 @@ bool ox_op_expand(ox_exec *e) {
         out[d] = xs[d] == 1 ? t : xs[d];
         total = out[d] && total > INT64_MAX / out[d] ? -1 : total * out[d];
     }
-    if (!ox_check_numel(e, total, "the output")) return false;
+    if (!ox_check_grow(e, total, x->numel, "the output")) return false;
     gf_tensor *y = gf_reshape(e->ctx, x, r, xs);
     for (int d = 0; y && d < r; d++)
         if (xs[d] == 1 && out[d] != 1) y = take_map(e, y, d, out[d], map_zero, 0);
@@ -152,7 +152,7 @@ bool ox_op_tile(ox_exec *e) {
             return ox_fail(e, GF_ERR_INVALID, "repeat %d is %lld", d, (long long)rep[d]);
         total = s && total > INT64_MAX / s ? -1 : total * s;
     }
-    if (!ox_check_numel(e, total, "the output")) return false;
+    if (!ox_check_grow(e, total, x->numel, "the output")) return false;
     gf_tensor *y = x;
     for (int d = 0; y && d < n; d++)
         if (rep[d] != 1) y = x->shape[d] ? take_map(e, y, d, x->shape[d] * rep[d], map_mod, 0)

@@ -14,6 +14,12 @@ bool ox_op_gemm(ox_exec *e) {
     gf_tensor *a = e->in[0], *b = e->in[1], *c = e->n_in > 2 ? e->in[2] : NULL;
     if (!ox_need(e, 0, GF_F32) || !ox_need(e, 1, GF_F32) || (c && !ox_need(e, 2, GF_F32))) return false;
     if (a->ndim != 2 || b->ndim != 2) return ox_fail(e, GF_ERR_SHAPE, "A and B must be matrices");
+    int64_t big = a->numel > b->numel ? a->numel : b->numel;
+    if (c && c->numel > big) big = c->numel;
+    const int64_t rows = a->shape[ox_attr_int(e->node, "transA", 0) ? 1 : 0];
+    const int64_t cols = b->shape[ox_attr_int(e->node, "transB", 0) ? 0 : 1];
+    if (!ox_check_grow(e, cols && rows > INT64_MAX / cols ? INT64_MAX : rows * cols, big, "the product"))
+        return false;
     const float alpha = ox_attr_float(e->node, "alpha", 1.0f), beta = ox_attr_float(e->node, "beta", 1.0f);
     const bool ta = ox_attr_int(e->node, "transA", 0) != 0, tb = ox_attr_int(e->node, "transB", 0) != 0;
     gf_ctx *x = e->ctx;
@@ -28,6 +34,21 @@ bool ox_op_gemm(ox_exec *e) {
 
 bool ox_op_matmul(ox_exec *e) {
     if (!ox_need(e, 0, GF_F32) || !ox_need(e, 1, GF_F32)) return false;
+    const gf_tensor *a = e->in[0], *b = e->in[1];
+    if (a->ndim >= 2 && b->ndim >= 2) { /* the broadcast batch times rows times columns */
+        int64_t s[GF_MAX_DIMS];
+        const int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
+        int64_t n = 1;
+        for (int d = 0; d < nd - 2; d++) {
+            int ia = d - (nd - a->ndim), ib = d - (nd - b->ndim);
+            int64_t da = ia >= 0 ? a->shape[ia] : 1, db = ib >= 0 ? b->shape[ib] : 1;
+            s[d] = da == 1 ? db : da;
+            n = s[d] && n > INT64_MAX / s[d] ? INT64_MAX : n * s[d];
+        }
+        int64_t mn = a->shape[a->ndim - 2] * b->shape[b->ndim - 1];
+        n = mn && n > INT64_MAX / mn ? INT64_MAX : n * mn;
+        if (!ox_check_grow(e, n, a->numel > b->numel ? a->numel : b->numel, "the product")) return false;
+    }
     return (e->out[0] = gf_matmul(e->ctx, e->in[0], e->in[1])) != NULL;
 }
 

@@ -235,8 +235,12 @@ bool ox_op_slice(ox_exec *e) {
 
 bool ox_op_gather(ox_exec *e) {
     int a;
-    gf_tensor *idx = ox_as_i64(e, e->in[1]);
-    if (!idx || !ox_axis(e, ox_attr_int(e->node, "axis", 0), e->in[0]->ndim, &a)) return false;
+    gf_tensor *idx = ox_as_i64(e, e->in[1]), *x = e->in[0];
+    if (!idx || !ox_axis(e, ox_attr_int(e->node, "axis", 0), x->ndim, &a)) return false;
+    int64_t rest = x->shape[a] ? x->numel / x->shape[a] : 0;
+    if (!ox_check_grow(e, rest && idx->numel > INT64_MAX / rest ? INT64_MAX : rest * idx->numel,
+                       x->numel > idx->numel ? x->numel : idx->numel, "the gathered output"))
+        return false;
     return (e->out[0] = gf_take(e->ctx, e->in[0], idx, a)) != NULL;
 }
 

@@ -126,6 +126,25 @@ bool ox_check_numel(ox_exec *e, int64_t numel, const char *what) {
     return true;
 }
 
+bool ox_check_grow(ox_exec *e, int64_t numel, int64_t largest_input, const char *what) {
+    if (numel >= 0 && numel <= largest_input) return true;
+    return ox_check_numel(e, numel, what);
+}
+
+bool ox_check_bcast(ox_exec *e, const gf_tensor *a, const gf_tensor *b) {
+    if (!a || !b) return true; /* the op reports the missing input */
+    int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
+    int64_t numel = 1;
+    for (int d = 0; d < nd; d++) {
+        int ia = d - (nd - a->ndim), ib = d - (nd - b->ndim);
+        int64_t da = ia >= 0 ? a->shape[ia] : 1, db = ib >= 0 ? b->shape[ib] : 1;
+        int64_t s = da == 1 ? db : da;
+        if (s == 0) return true;
+        numel = numel > INT64_MAX / s ? INT64_MAX : numel * s;
+    }
+    return ox_check_grow(e, numel, a->numel > b->numel ? a->numel : b->numel, "the broadcast result");
+}
+
 gf_tensor *ox_full(ox_exec *e, int ndim, const int64_t *shape, float v) {
     return gf_full(e->ctx, ndim, shape, v);
 }

@@ -143,6 +143,37 @@ def external(location):
     return model(graph(nodes, inits, [value("x", FLOAT, [4])], [value("y", FLOAT, [4])]))
 
 
+def attr_s(name, v):
+    return fb(1, name) + fb(4, v) + fv(20, 3)
+
+
+def many_ops():
+    """One small network through many op families: x [1, 2, 5, 5] -> Conv (uneven pads) ->
+    MaxPool (ceil mode) -> BatchNormalization -> Pad (reflect) -> Slice (negative step) ->
+    Transpose -> Softmax -> ReduceMean -> Concat with a Constant -> y."""
+    w = [((i * 13) % 7 - 3) / 6.0 for i in range(3 * 2 * 3 * 3)]
+    inits = [tensor("conv.weight", [3, 2, 3, 3], w), tensor("conv.bias", [3], [0.1, 0.0, -0.1]),
+             tensor("bn.weight", [3], [1.0, 0.5, 2.0]), tensor("bn.bias", [3], [0.0, 0.1, 0.2]),
+             tensor("bn.running_mean", [3], [0.1, -0.1, 0.0]),
+             tensor("bn.running_var", [3], [1.0, 2.0, 0.5]),
+             tensor("pads", [8], [0, 0, 1, 1, 0, 0, 1, 1], INT64),
+             tensor("starts", [1], [-1], INT64), tensor("ends", [1], [-100], INT64),
+             tensor("axes", [1], [3], INT64), tensor("steps", [1], [-2], INT64)]
+    nodes = [node("Conv", ["x", "conv.weight", "conv.bias"], ["c"], "conv", [attr_ints("pads", [1, 0, 2, 1])]),
+             node("MaxPool", ["c"], ["p"], "pool", [attr_ints("kernel_shape", [2, 2]),
+                                                   attr_ints("strides", [2, 2]), attr_i("ceil_mode", 1)]),
+             node("BatchNormalization", ["p", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"],
+                  ["b"], "bn"),
+             node("Pad", ["b", "pads"], ["q"], "pad", [attr_s("mode", "reflect")]),
+             node("Slice", ["q", "starts", "ends", "axes", "steps"], ["s"], "slice"),
+             node("Transpose", ["s"], ["t"], "transpose", [attr_ints("perm", [0, 2, 3, 1])]),
+             node("Softmax", ["t"], ["sm"], "softmax", [attr_i("axis", -1)]),
+             node("ReduceMean", ["sm"], ["m"], "mean", [attr_ints("axes", [1, 2]), attr_i("keepdims", 0)]),
+             node("Constant", [], ["k"], "k", [attr_t("value", tensor("", [1, 1], [0.5]))]),
+             node("Concat", ["m", "k"], ["y"], "concat", [attr_i("axis", 1)])]
+    return model(graph(nodes, inits, [value("x", FLOAT, [1, 2, 5, 5])], [value("y", FLOAT, [1, 4])]))
+
+
 def cycle():
     nodes = [node("Add", ["x", "b"], ["a"], "first"), node("Relu", ["a"], ["b"], "second")]
     return model(graph(nodes, [], [value("x", FLOAT, [2])], [value("b", FLOAT, [2])]))
@@ -201,6 +232,7 @@ def main():
         "mlp.onnx": good,
         "shape_subgraph.onnx": shape_subgraph(),
         "constant_weights.onnx": constant_weights(),
+        "many_ops.onnx": many_ops(),
         "external.onnx": external("external.bin"),
         "external.bin": struct.pack("<4f", 1.0, 2.0, 3.0, 4.0),
         "bad_truncated.onnx": good[: len(good) // 2],
