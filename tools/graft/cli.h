@@ -43,6 +43,7 @@ enum {
     G_LORA_FT = 1 << 19, /* --lora-dropout --lora-out (finetune only) */
     G_STUDENT = 1 << 20, /* --student-model (distill only) */
     G_TRAINDATA = 1 << 21, /* --per-class --augment (commands that train) */
+    G_RUN = 1 << 22,     /* --input --out --cut (graft run) */
 };
 /* What a training command takes. */
 #define G_TRAIN (G_OPTIM | G_SCHED | G_CKPT | G_OUT | G_LOSS)
@@ -123,6 +124,7 @@ typedef struct cli_opts {
     int n_task;
     const char *mt_mode;      /* "interleave", "sum" */
     bool no_baselines;
+    const char *cut;          /* run: --cut */
     gf_limits limits;         /* --max */
     /* arguments that are not options (inspect FILE, predict FILE...) */
     const char *args[CLI_MAX_LIST];
@@ -381,5 +383,8 @@ int cmd_compare(cli_opts *o);
 int cmd_demo(cli_opts *o);
 int cmd_inspect(cli_opts *o);
 int cmd_multitask(cli_opts *o);
+int cmd_run(cli_opts *o);
+/* graft inspect MODEL.onnx (cmd_run.c). */
+int cli_inspect_onnx(const cli_opts *o, gf_ctx *ctx, const char *path);
 
 #endif

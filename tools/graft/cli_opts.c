@@ -29,6 +29,7 @@ enum {
     O_INPUT, O_TOP_K, O_PART,
     O_STRATEGIES, O_LABELS, O_SEEDS, O_WORK_DIR, O_DETAILS, O_QUICK, O_NO_CACHE, O_PRETRAINED,
     O_TASK, O_MT_MODE, O_NO_BASELINES, O_LIST_OPTIONS, O_MAX,
+    O_RUN_INPUT, O_RUN_OUT, O_CUT,
 };
 
 typedef struct opt_def {
@@ -207,6 +208,15 @@ static const opt_def opts[] = {
      "losses of one batch per task) (default interleave)"},
     {"no-baselines", no_argument, O_NO_BASELINES, G_MULTI, NULL,
      "skip training each task alone first (the baselines the gains are measured against)"},
+    /* run */
+    {"input", required_argument, O_RUN_INPUT, G_RUN, "NAME=FILE",
+     "a model input from a .npy file (or an ONNX TensorProto .pb); NAME= may be left out for a "
+     "model of one input; repeatable, once per input"},
+    {"out", required_argument, O_RUN_OUT, G_RUN, "DIR",
+     "write each output as DIR/<output name>.npy (the folder is made when missing; characters "
+     "other than letters, digits, '.', '_' and '-' in names become '_')"},
+    {"cut", required_argument, O_CUT, G_RUN, "NAME",
+     "end the model at this tensor or node (its only output); graft inspect lists the names"},
     /* common */
     {"threads", required_argument, O_THREADS, G_COMMON, "N",
      "threads for kernels and BLAS (default: all available cores); training with 2 or more "
@@ -236,7 +246,7 @@ static const struct {
     {G_OPTIM, "optimizer"}, {G_SCHED, "schedule"},  {G_LOSS, "loss"},
     {G_CKPT, "checkpoints and stopping"}, {G_OUT, "output"},  {G_PREDICT, "prediction"}, {G_EVAL, "evaluation"},
     {G_COMPARE, "comparison"}, {G_DEMO, "demo"},       {G_MULTI, "tasks"},
-    {G_REPORT, "report"},   {G_COMMON, "general"},
+    {G_REPORT, "report"},   {G_RUN, "model run"}, {G_COMMON, "general"},
 };
 
 /* ---- messages ------------------------------------------------------------------------------- */
@@ -580,6 +590,9 @@ static int apply(cli_opts *o, int id, const char *v) {
         break;
     case O_NO_BASELINES: o->no_baselines = true; break;
     case O_MAX: return apply_max(o, v);
+    case O_RUN_INPUT: PUSH(input, n_input); break;
+    case O_RUN_OUT: o->out = v; break;
+    case O_CUT: o->cut = v; break;
     default: return cli_usage_error(cmd, "internal: option %d not handled", id);
     }
 #undef NEED_INT
