@@ -201,7 +201,9 @@ gf_tensor *ox_i64_empty(ox_exec *e, int ndim, const int64_t *shape);
     X(gemm) X(matmul) X(batch_norm) X(instance_norm) X(layer_norm) X(mvn) X(lrn)            \
     X(dropout) X(softmax) X(hardmax) X(nll_loss) X(sce_loss)                                \
     /* onnx_op_reduce.c */                                                                 \
-    X(reduce) X(argmax) X(cumsum) X(topk)
+    X(reduce) X(argmax) X(cumsum) X(topk)                                                   \
+    /* onnx_op_resize.c */                                                                 \
+    X(resize) X(upsample)
 #define OX_DECL(name) bool ox_op_##name(ox_exec *e);
 OX_OP_FUNCTIONS(OX_DECL)
 #undef OX_DECL

@@ -90,6 +90,7 @@ static const ox_opdef table[] = {
     RED("ReduceSumSquare"),
     {"Relu", 1, 1, 1, 1, 0, 0, 0, ox_op_relu, 0},
     {"Reshape", 1, 1, 2, 1, 0, 0, 0, ox_op_reshape, 0},
+    {"Resize", 10, 1, 4, 1, 0, B(1) | B(2), 0, ox_op_resize, 0},
     UN("Round", 11),
     {"Selu", 1, 1, 1, 1, 0, 0, 0, ox_op_selu, 0},
     {"Shape", 1, 1, 1, 1, 0, 0, 0, ox_op_shape, 0},
@@ -116,6 +117,7 @@ static const ox_opdef table[] = {
     {"Transpose", 1, 1, 1, 1, 0, 0, 0, ox_op_transpose, 0},
     {"Trilu", 14, 1, 2, 1, 0, 0, 0, ox_op_trilu, 0},
     {"Unsqueeze", 1, 1, 2, 1, 0, 0, 0, ox_op_unsqueeze, 0},
+    {"Upsample", 7, 1, 2, 1, 0, B(1), 0, ox_op_upsample, 0},
     {"Where", 9, 3, 3, 1, 0, 0, 0, ox_op_where, 0},
     BIN("Xor", 1, ox_op_compare),
 };

@@ -2,6 +2,7 @@
  * three keys numpy writes, a quoted descr, True/False and a tuple of integers), the data length
  * checked against the shape before allocating, elements converted from any endianness. Writing
  * produces what numpy.save writes for float32 and int64 arrays. */
+#define _POSIX_C_SOURCE 200809L
 #include "core/internal.h"
 #include "graft/npy.h"
 #include "io/io_internal.h"
