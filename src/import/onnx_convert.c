@@ -157,6 +157,18 @@ static bool conv_attr(gf_ctx *ctx, const ox_model *m, const Onnx__AttributeProto
             if (!(o->ints = malloc(sizeof(int64_t) * n))) return nomem(ctx, m);
             memcpy(o->ints, a->ints, sizeof(int64_t) * n);
         }
+    } else if (o->type == OX_A_STRINGS) {
+        if (a->n_strings > 4096) {
+            gf_ctx_set_error(ctx, GF_ERR_FORMAT, "%s: attribute '%s' lists %zu strings", where,
+                             o->name, a->n_strings);
+            return false;
+        }
+        if (!(o->strings = calloc(a->n_strings + 1, sizeof *o->strings))) return nomem(ctx, m);
+        for (size_t i = 0; i < a->n_strings; i++, o->n++) {
+            if (!(o->strings[i] = malloc(a->strings[i].len + 1))) return nomem(ctx, m);
+            if (a->strings[i].len) memcpy(o->strings[i], a->strings[i].data, a->strings[i].len);
+            o->strings[i][a->strings[i].len] = '\0';
+        }
     } else if (o->type == OX_A_TENSOR && a->t) {
         char what[512];
         snprintf(what, sizeof what, "%.400s: attribute '%.80s'", where, o->name);
@@ -396,6 +408,8 @@ void ox_model_free(ox_model *m) {
             free(n->attr[a].s);
             free(n->attr[a].floats);
             free(n->attr[a].ints);
+            for (int k = 0; n->attr[a].strings && k < n->attr[a].n; k++) free(n->attr[a].strings[k]);
+            free(n->attr[a].strings);
             gf_tensor_free(n->attr[a].t);
         }
         free(n->attr);

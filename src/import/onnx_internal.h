@@ -31,9 +31,10 @@ typedef struct ox_attr {
     float f;
     int64_t i;
     char *s;         /* STRING, NUL-terminated */
-    int n;           /* FLOATS / INTS: length */
+    int n;           /* FLOATS / INTS / STRINGS: length */
     float *floats;
     int64_t *ints;
+    char **strings;  /* STRINGS, each NUL-terminated */
     gf_tensor *t;    /* TENSOR: persistent, owned; NULL when its type cannot be held */
     int t_elem;      /* TENSOR: ONNX element type */
 } ox_attr;
@@ -203,7 +204,11 @@ gf_tensor *ox_i64_empty(ox_exec *e, int ndim, const int64_t *shape);
     /* onnx_op_reduce.c */                                                                 \
     X(reduce) X(argmax) X(cumsum) X(topk)                                                   \
     /* onnx_op_resize.c */                                                                 \
-    X(resize) X(upsample)
+    X(resize) X(upsample)                                                                   \
+    /* onnx_op_scatter.c */                                                                \
+    X(scatter_elements) X(scatter_nd) X(reverse_sequence)                                   \
+    /* onnx_op_rnn.c */                                                                    \
+    X(rnn) X(gru) X(lstm)
 #define OX_DECL(name) bool ox_op_##name(ox_exec *e);
 OX_OP_FUNCTIONS(OX_DECL)
 #undef OX_DECL
