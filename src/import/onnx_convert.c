@@ -290,6 +290,7 @@ static bool conv_initializers(gf_ctx *ctx, ox_model *m, const Onnx__GraphProto *
         v->elem = tp->has_data_type ? tp->data_type : 0;
         if (!gf_onnx_type_dtype(v->elem, NULL)) continue; /* refused when a node reads it */
         if (!(v->t = ox_tensor_from_pb(ctx, tp, m->dir, what, NULL))) return false;
+        v->owned = true;
         total += v->t->numel;
         if (total > lim) {
             gf_ctx_set_error(ctx, GF_ERR_FORMAT, "%s: initializers hold more than %lld elements "
@@ -399,7 +400,7 @@ void ox_model_free(ox_model *m) {
     if (!m) return;
     for (int i = 0; i < m->n_values; i++) {
         free(m->values[i].name);
-        if (m->values[i].kind == OX_V_CONST) gf_tensor_free(m->values[i].t);
+        if (m->values[i].owned) gf_tensor_free(m->values[i].t);
     }
     for (int k = 0; k < m->n_nodes; k++) {
         ox_node *n = &m->nodes[k];

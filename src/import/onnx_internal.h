@@ -58,12 +58,13 @@ typedef struct ox_value {
     char *name;
     ox_vkind kind;
     int elem;        /* ONNX element type when known, else 0 */
-    gf_tensor *t;    /* PARAM: the module's tensor (borrowed); CONST: owned */
+    gf_tensor *t;    /* PARAM, CONST: the value (owned: see below) */
     int producer;    /* node index for OX_V_NODE, else -1 */
     int slot;        /* OX_V_INPUT: position among the model's inputs */
     int uses;        /* nodes reading it */
     bool is_init;    /* an initializer of the graph (not a Constant node) */
     bool buffer;     /* PARAM registered as a buffer (BatchNormalization statistics) */
+    bool owned;      /* t is the model's to free (false once a module holds it) */
 } ox_value;
 
 typedef struct ox_model {

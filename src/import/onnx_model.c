@@ -244,6 +244,7 @@ static bool fold(gf_ctx *ctx, ox_model *m) {
             ok = c != NULL;
             m->values[n->out[o]].kind = OX_V_CONST;
             m->values[n->out[o]].t = c;
+            m->values[n->out[o]].owned = c != NULL;
         }
         if (!ok) {
             char where[512];
@@ -297,19 +298,9 @@ static gf_status register_tensor(gf_ctx *ctx, gf_module *root, const char *name,
     return buffer ? gf_module_add_buffer(ctx, root, uniq, t) : gf_module_add_parameter(ctx, root, uniq, t);
 }
 
-/* Frees the parameter tensors from value `from` on that no module took. */
-static void free_params(ox_model *m, int from) {
-    for (int v = from; v < m->n_values; v++)
-        if (m->values[v].kind == OX_V_PARAM) {
-            gf_tensor_free(m->values[v].t);
-            m->values[v].t = NULL;
-        }
-}
-
 static gf_module *make_module(gf_ctx *ctx, ox_model *m) {
     gf_module *root = gf_nn_container(ctx, "OnnxModel", onnx_forward, m, onnx_free);
     if (!root) {
-        free_params(m, 0);
         ox_model_free(m);
         return NULL;
     }
@@ -317,14 +308,12 @@ static gf_module *make_module(gf_ctx *ctx, ox_model *m) {
         ox_value *x = &m->values[v];
         if (x->kind != OX_V_PARAM) continue;
         gf_tensor_set_requires_grad(x->t, !x->buffer);
-        gf_tensor *t = x->t;
-        x->t = NULL; /* the module owns it now, even if registering fails */
-        if (register_tensor(ctx, root, x->name, t, x->buffer) != GF_OK) {
-            free_params(m, v + 1);
-            gf_module_free(root);
+        x->owned = false; /* the module holds it now, even if registering fails */
+        if (register_tensor(ctx, root, x->name, x->t, x->buffer) != GF_OK) {
+            x->t = NULL;
+            gf_module_free(root); /* frees m and the tensors it still owns */
             return NULL;
         }
-        x->t = t;
     }
     gf_module_set_reentrant(root, true);
     gf_module_train(root, false);

@@ -218,12 +218,15 @@ static int write_outputs(const cli_opts *o, gf_ctx *ctx, const run_model *rm, gf
     struct stat st;
     if (stat(o->out, &st) != 0 && mkdir(o->out, 0777) != 0)
         return cli_fail(o->cmd, "--out %s: cannot make the folder: %s", o->out, strerror(errno));
+    char dir[384];
+    snprintf(dir, sizeof dir, "%s", o->out);
+    for (size_t n = strlen(dir); n > 1 && dir[n - 1] == '/'; n--) dir[n - 1] = '\0';
     for (int i = 0; i < rm->n_out; i++) {
-        char base[256];
+        char base[100];
         file_name(rm->out_name[i], base, sizeof base);
-        snprintf(files[i], 512, "%s/%s.npy", o->out, base);
+        snprintf(files[i], 512, "%s/%s.npy", dir, base);
         for (int j = 0, k = 1; j < i; j++) /* two names that map to one file: number them */
-            if (!strcmp(files[i], files[j])) snprintf(files[i], 512, "%s/%s_%d.npy", o->out, base, k++), j = -1;
+            if (!strcmp(files[i], files[j])) snprintf(files[i], 512, "%s/%s_%d.npy", dir, base, k++), j = -1;
         if (gf_npy_write(ctx, files[i], out[i]) != GF_OK) return cli_fail_ctx(o->cmd, ctx);
     }
     return CLI_CONTINUE;
