@@ -2,6 +2,7 @@
  * that says what to install, so programs and the graft tool link and explain themselves. */
 #include "core/internal.h"
 #include "graft/onnx.h"
+#include "import/onnx_internal.h"
 
 #include <stdlib.h>
 
@@ -56,4 +57,9 @@ gf_tensor *gf_onnx_read_tensor(gf_ctx *ctx, const char *path, char **name, int *
     if (name) *name = NULL;
     gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: %s", path ? path : "onnx tensor", MISSING);
     return NULL;
+}
+
+const char *const *ox_op_names(void) {
+    static const char *const none[] = {NULL};
+    return none;
 }

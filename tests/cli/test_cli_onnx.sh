@@ -105,7 +105,7 @@ json "d['opset'] == 13 and d['inputs'][0]['shape'] == ['batch', 4] and d['parame
 run "$G" inspect "$C/bad_unsupported_ops.onnx"
 expect_rc 0 "inspect a model with unsupported ops"
 expect_out "graft cannot run 3 nodes" "inspect lists every unsupported node"
-expect_out "LSTM" "inspect names LSTM"
+expect_out "StringNormalizer" "inspect names StringNormalizer"
 
 # ---- refusals -------------------------------------------------------------------------------------
 run "$G" run "$C/mlp.onnx" $TH

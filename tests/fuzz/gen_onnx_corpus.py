@@ -205,7 +205,7 @@ def string_initializer():
 
 def unsupported_ops():
     nodes = [node("Relu", ["x"], ["a"], "relu"), node("FancyOp", ["a"], ["b"], "fancy1"),
-             node("LSTM", ["b"], ["c"], "lstm"), node("FancyOp", ["c"], ["y"], "fancy2")]
+             node("StringNormalizer", ["b"], ["c"], "strings"), node("FancyOp", ["c"], ["y"], "fancy2")]
     return model(graph(nodes, [], [value("x", FLOAT, [2])], [value("y", FLOAT, [2])]))
 
 
