@@ -171,6 +171,13 @@ bool ox_axis(ox_exec *e, int64_t axis, int rank, int *out);
 /* Refuses a tensor of numel elements that a node would make from values in the file (a
  * ConstantOfShape, Expand, Tile, Range): more than the activation limit. */
 bool ox_check_numel(ox_exec *e, int64_t numel, const char *what);
+/* a * b for element counts: INT64_MAX when either is negative or the product overflows (any
+ * check against a limit then refuses it). */
+static inline int64_t ox_mul(int64_t a, int64_t b) {
+    if (a < 0 || b < 0) return INT64_MAX;
+    return b && a > INT64_MAX / b ? INT64_MAX : a * b;
+}
+
 /* Refuses an output of numel elements that is larger than both the activation limit and the
  * largest input it is made from (broadcasting, padding: sizes a file can blow up). */
 bool ox_check_grow(ox_exec *e, int64_t numel, int64_t largest_input, const char *what);

@@ -233,6 +233,10 @@ bool ox_op_conv_transpose(ox_exec *e) {
     if (w->ndim != x->ndim || w->shape[0] != x->shape[1])
         return ox_fail(e, GF_ERR_SHAPE, "weight [%lld, ...] of rank %d for an input of rank %d with %lld "
                        "channels", (long long)w->shape[0], w->ndim, x->ndim, (long long)x->shape[1]);
+    for (int i = 0; i < g.nsp; i++)
+        if (w->shape[2 + i] != g.k[i])
+            return ox_fail(e, GF_ERR_SHAPE, "kernel_shape %lld differs from the weight's %lld on axis %d",
+                           (long long)g.k[i], (long long)w->shape[2 + i], i);
     int64_t pairs[6];
     int64_t total = x->shape[0] * (x->shape[1] > w->shape[1] * g.group ? x->shape[1] : w->shape[1] * g.group);
     for (int i = 0; i < g.nsp; i++) {
@@ -242,9 +246,9 @@ bool ox_op_conv_transpose(ox_exec *e) {
         pairs[2 * k + 1] = ext - g.pe[i] + g.op[i];
         int64_t dil = (x->shape[2 + i] - 1) * g.s[i] + 1;
         int64_t len = dil + (pairs[2 * k] > 0 ? pairs[2 * k] : 0) + (pairs[2 * k + 1] > 0 ? pairs[2 * k + 1] : 0);
-        total = len > 0 && total <= INT64_MAX / len ? total * len : -1;
+        total = len > 0 ? ox_mul(total, len) : INT64_MAX;
     }
-    if (!ox_check_grow(e, total < 0 ? INT64_MAX : total, 0, "the dilated, padded input")) return false;
+    if (!ox_check_grow(e, total, 0, "the dilated, padded input")) return false;
     gf_tensor *y = x;
     for (int i = 0; i < g.nsp; i++) y = dilate_axis(e->ctx, y, 2 + i, g.s[i]);
     y = gf_pad(e->ctx, y, pairs, 2 * g.nsp, 0.0f);

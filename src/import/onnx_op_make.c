@@ -74,11 +74,15 @@ bool ox_op_pad(ox_exec *e) {
     if (!pad_amounts(e, r, pb, pe, &value)) return false;
     const char *mode = ox_attr_str(e->node, "mode", "constant");
     int64_t total = 1;
+    const int64_t big = (int64_t)1 << 40; /* pads beyond this cannot fit any limit */
     for (int d = 0; d < r; d++) {
+        if (pb[d] < -big || pb[d] > big || pe[d] < -big || pe[d] > big)
+            return ox_fail(e, GF_ERR_SHAPE, "pads %lld, %lld on axis %d are out of range",
+                           (long long)pb[d], (long long)pe[d], d);
         int64_t s = x->shape[d] + pb[d] + pe[d];
         if (s < 0) return ox_fail(e, GF_ERR_SHAPE, "pads %lld, %lld crop axis %d of size %lld below 0",
                                   (long long)pb[d], (long long)pe[d], d, (long long)x->shape[d]);
-        total = s && total > INT64_MAX / s ? -1 : total * s;
+        total = ox_mul(total, s);
     }
     if (!ox_check_grow(e, total, x->numel, "the padded output")) return false;
     if (!strcmp(mode, "constant") && x->dtype == GF_F32) {
@@ -130,7 +134,7 @@ bool ox_op_expand(ox_exec *e) {
                            "dimension %lld", is, (long long)t, (long long)xs[d]);
         if (t < 0) return ox_fail(e, GF_ERR_SHAPE, "shape entry %d is %lld", is, (long long)t);
         out[d] = xs[d] == 1 ? t : xs[d];
-        total = out[d] && total > INT64_MAX / out[d] ? -1 : total * out[d];
+        total = ox_mul(total, out[d]);
     }
     if (!ox_check_grow(e, total, x->numel, "the output")) return false;
     gf_tensor *y = gf_reshape(e->ctx, x, r, xs);
@@ -147,10 +151,8 @@ bool ox_op_tile(ox_exec *e) {
     if (n != x->ndim) return ox_fail(e, GF_ERR_INVALID, "%d repeats for rank %d", n, x->ndim);
     int64_t total = 1;
     for (int d = 0; d < n; d++) {
-        int64_t s = rep[d] < 0 ? -1 : x->shape[d] * rep[d];
-        if (s < 0 || (rep[d] && x->shape[d] > INT64_MAX / rep[d]))
-            return ox_fail(e, GF_ERR_INVALID, "repeat %d is %lld", d, (long long)rep[d]);
-        total = s && total > INT64_MAX / s ? -1 : total * s;
+        if (rep[d] < 0) return ox_fail(e, GF_ERR_INVALID, "repeat %d is %lld", d, (long long)rep[d]);
+        total = ox_mul(total, ox_mul(x->shape[d], rep[d]));
     }
     if (!ox_check_grow(e, total, x->numel, "the output")) return false;
     gf_tensor *y = x;
@@ -286,7 +288,9 @@ bool ox_op_one_hot(ox_exec *e) {
     if (!ox_axis(e, ox_attr_int(e->node, "axis", -1), (int)r, &a)) return false;
     int64_t shape[GF_MAX_DIMS];
     for (int d = 0, k = 0; d < r; d++) shape[d] = d == a ? dep : idx->shape[k++];
-    if (!ox_check_numel(e, gf_numel_of((int)r, shape), "the output")) return false;
+    int64_t total = 1;
+    for (int d = 0; d < r; d++) total = ox_mul(total, shape[d]);
+    if (!ox_check_numel(e, total, "the output")) return false;
     gf_tensor *o = gf_empty(e->ctx, vals->dtype, (int)r, shape);
     if (!o) return false;
     const int64_t inner = gf_numel_of((int)r - a - 1, shape + a + 1);

@@ -47,6 +47,15 @@ bool ox_op_reshape(ox_exec *e) {
             return ox_fail(e, GF_ERR_SHAPE, "shape entry %d is %lld", i, (long long)s[i]);
         }
     }
+    int64_t known = 1; /* checked here: a file's shape may overflow a plain product */
+    bool zero = false;
+    for (int i = 0; i < n; i++)
+        if (s[i] != -1) known = ox_mul(known, s[i]), zero |= s[i] == 0;
+    if (!zero && known > x->numel) {
+        char sx[GF_SHAPE_BUF];
+        return ox_fail(e, GF_ERR_SHAPE, "target shape needs more than the %lld elements of input %s",
+                       (long long)x->numel, gf_shape_str(x, sx, sizeof sx));
+    }
     return (e->out[0] = gf_reshape(e->ctx, x, n, s)) != NULL;
 }
 
@@ -317,7 +326,7 @@ bool ox_op_constant_of_shape(ox_exec *e) {
     int64_t numel = 1;
     for (int i = 0; i < n; i++) {
         if (s[i] < 0) return ox_fail(e, GF_ERR_SHAPE, "dimension %d is %lld", i, (long long)s[i]);
-        numel = s[i] && numel > INT64_MAX / s[i] ? -1 : numel * s[i];
+        numel = ox_mul(numel, s[i]);
     }
     if (!ox_check_numel(e, numel, "the output")) return false;
     const ox_attr *v = ox_attr_get(e->node, "value");
