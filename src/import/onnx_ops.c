@@ -44,6 +44,7 @@ static const ox_opdef table[] = {
     BIN("Div", 1, ox_op_div),
     {"Dropout", 1, 1, 3, 2, 0, B(1) | B(2), 0, ox_op_dropout, 0},
     {"DynamicQuantizeLinear", 11, 1, 1, 3, 0, 0, 0, ox_op_dynamic_quantize, 0},
+    {"Einsum", 12, 1, 8, 1, 0, 0, 0, ox_op_einsum, 0},
     {"Elu", 1, 1, 1, 1, 0, 0, 0, ox_op_elu, 0},
     BIN("Equal", 1, ox_op_compare),
     UN("Erf", 9), UN("Exp", 1),

@@ -174,6 +174,13 @@ def many_ops():
     return model(graph(nodes, inits, [value("x", FLOAT, [1, 2, 5, 5])], [value("y", FLOAT, [1, 4])]))
 
 
+def einsum():
+    """y = einsum("bij,bjk->bik", a, b): the fuzzer mutates the equation."""
+    nodes = [node("Einsum", ["a", "b"], ["y"], "einsum", [attr_s("equation", "bij,bjk->bik")])]
+    return model(graph(nodes, [], [value("a", FLOAT, [2, 3, 4]), value("b", FLOAT, [2, 4, 5])],
+                       [value("y", FLOAT, [2, 3, 5])]), opset=12)
+
+
 def cycle():
     nodes = [node("Add", ["x", "b"], ["a"], "first"), node("Relu", ["a"], ["b"], "second")]
     return model(graph(nodes, [], [value("x", FLOAT, [2])], [value("b", FLOAT, [2])]))
@@ -233,6 +240,7 @@ def main():
         "shape_subgraph.onnx": shape_subgraph(),
         "constant_weights.onnx": constant_weights(),
         "many_ops.onnx": many_ops(),
+        "einsum.onnx": einsum(),
         "external.onnx": external("external.bin"),
         "external.bin": struct.pack("<4f", 1.0, 2.0, 3.0, 4.0),
         "bad_truncated.onnx": good[: len(good) // 2],
