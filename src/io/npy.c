@@ -157,9 +157,13 @@ gf_tensor *gf_npy_read_memory(gf_ctx *ctx, const void *data, size_t size, const 
                    "with a number or bool type such as '<f4', '<i8', '|b1' and at most 8 dimensions"), NULL;
     if (h.fortran && h.ndim > 1)
         return bad(ctx, name, "Fortran order (save a C-contiguous array: numpy.ascontiguousarray)"), NULL;
-    int64_t numel = 1;
-    for (int i = 0; i < h.ndim; i++)
-        numel = h.shape[i] && numel > INT64_MAX / h.shape[i] ? -1 : numel * h.shape[i];
+    int64_t numel = 1; /* -1: past INT64_MAX, refused below (unless a dimension is 0) */
+    bool empty = false;
+    for (int i = 0; i < h.ndim; i++) {
+        empty |= h.shape[i] == 0;
+        numel = numel < 0 || (h.shape[i] && numel > INT64_MAX / h.shape[i]) ? -1 : numel * h.shape[i];
+    }
+    if (empty) numel = 0;
     const size_t body = size - start - hl;
     if (numel < 0 || (uint64_t)numel > body / (size_t)h.type.size || (size_t)numel * (size_t)h.type.size != body) {
         gf_ctx_set_error(ctx, GF_ERR_FORMAT, "%s: the shape needs %lld elements of %d bytes, the file "
