@@ -132,10 +132,12 @@ static bool contract(ox_exec *e, term *a, term *b, const char *need) {
     gf_tensor *x = gf_reshape(c, gf_permute(c, a->t, pa), 3, (int64_t[]){B, L, K});
     gf_tensor *y = gf_reshape(c, gf_permute(c, b->t, pb), 3, (int64_t[]){B, K, R});
     int on = 0;
-    for (int i = 0; i < nb; i++) oshape[on] = a->t->shape[find(a, bl[i])], a->lab[on++] = bl[i];
-    for (int i = 0; i < nl; i++) oshape[on] = a->t->shape[find(a, ll[i])], a->lab[on++] = ll[i];
-    for (int i = 0; i < nr; i++) oshape[on] = b->t->shape[find(b, rl[i])], a->lab[on++] = rl[i];
+    char olab[GF_MAX_DIMS];
+    for (int i = 0; i < nb; i++) oshape[on] = a->t->shape[find(a, bl[i])], olab[on++] = bl[i];
+    for (int i = 0; i < nl; i++) oshape[on] = a->t->shape[find(a, ll[i])], olab[on++] = ll[i];
+    for (int i = 0; i < nr; i++) oshape[on] = b->t->shape[find(b, rl[i])], olab[on++] = rl[i];
     a->t = gf_reshape(c, gf_matmul(c, x, y), on, oshape);
+    memcpy(a->lab, olab, (size_t)on);
     a->n = on;
     return a->t != NULL;
 }
