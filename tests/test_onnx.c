@@ -138,6 +138,20 @@ static void test_cut(gf_ctx *ctx) {
     m = gf_onnx_load(ctx, cpath("mlp.onnx"), &o);
     CHECK(m && !strcmp(gf_onnx_output(m, 0)->name, "r"));
     gf_module_free(m);
+    /* a cut needs only the inputs it reads */
+    o.cut = "r";
+    m = gf_onnx_load(ctx, cpath("two_inputs.onnx"), &o);
+    CHECK(m && gf_onnx_num_inputs(m) == 1 && !strcmp(gf_onnx_input(m, 0)->name, "a"));
+    const float av[2] = {-1.0f, 2.0f};
+    gf_tensor *a = gf_tensor_from_data(ctx, GF_F32, 1, (int64_t[]){2}, av);
+    y = m ? gf_module_forward(ctx, m, a) : NULL;
+    CHECK(y && gf_get_f32(y, 0) == 0.0f && gf_get_f32(y, 1) == 2.0f);
+    gf_tensor_free(a);
+    gf_module_free(m);
+    m = gf_onnx_load(ctx, cpath("two_inputs.onnx"), NULL);
+    CHECK(m && gf_onnx_num_inputs(m) == 2);
+    gf_module_free(m);
+    gf_ctx_reset(ctx);
     o.cut = "nothing_here";
     EXPECT_ERR(ctx, gf_onnx_load(ctx, cpath("mlp.onnx"), &o), GF_ERR_INVALID, "cut 'nothing_here'", "'h'");
     gf_ctx_clear_error(ctx);

@@ -322,6 +322,29 @@ static gf_module *make_module(gf_ctx *ctx, ox_model *m) {
 
 /* ---- loading --------------------------------------------------------------------------------- */
 
+/* After a cut: the graph inputs nothing that runs reads are dropped from the module's inputs
+ * (a trunk cut from a model of several inputs may need only one). */
+static void drop_unused_inputs(ox_model *m) {
+    int kept = 0;
+    for (int i = 0; i < m->n_in; i++) {
+        int id = m->in_ids[i];
+        bool used = id == m->out_ids[0];
+        for (int k = 0; k < m->n_order && !used; k++) {
+            const ox_node *n = &m->nodes[m->order[k]];
+            for (int j = 0; j < n->n_in && !used; j++) used = n->in[j] == id;
+        }
+        if (!used) {
+            ox_info_clear(&m->in_info[i]);
+            m->values[id].slot = -1;
+            continue;
+        }
+        m->in_ids[kept] = id;
+        m->in_info[kept] = m->in_info[i];
+        m->values[id].slot = kept++;
+    }
+    m->n_in = kept;
+}
+
 static bool prepare(gf_ctx *ctx, ox_model *m, const gf_onnx_options *opt) {
     for (int k = 0; k < m->n_nodes && m->opset < 1; k++)
         if (!m->nodes[k].domain[0] || !strcmp(m->nodes[k].domain, "ai.onnx")) {
@@ -352,6 +375,7 @@ static bool prepare(gf_ctx *ctx, ox_model *m, const gf_onnx_options *opt) {
               match_ops(ctx, m) && check_arity(ctx, m);
     free(need);
     if (!ok) return false;
+    if (opt->cut) drop_unused_inputs(m);
     for (int i = 0; i < m->n_order; i++) {
         const ox_node *n = &m->nodes[m->order[i]];
         /* a Dropout told by an input whether it trains may draw its mask */

@@ -59,6 +59,7 @@ static const ox_opdef table[] = {
     {"GlobalAveragePool", 1, 1, 1, 1, 0, 0, 0, ox_op_global_pool, 0},
     {"GlobalMaxPool", 1, 1, 1, 1, 0, 0, 0, ox_op_global_pool, 0},
     BIN("Greater", 1, ox_op_compare), BIN("GreaterOrEqual", 12, ox_op_compare),
+    {"GridSample", 16, 2, 2, 1, 0, 0, 0, ox_op_grid_sample, 0},
     {"HammingWindow", 17, 1, 1, 1, 0, 0, 0, ox_op_window, 0},
     {"HannWindow", 17, 1, 1, 1, 0, 0, 0, ox_op_window, 0},
     {"HardSigmoid", 1, 1, 1, 1, 0, 0, 0, ox_op_hard_sigmoid, 0},

@@ -181,6 +181,12 @@ def einsum():
                        [value("y", FLOAT, [2, 3, 5])]), opset=12)
 
 
+def two_inputs():
+    """y = Relu(a) + b: cut at the ReLU, the module needs a alone."""
+    nodes = [node("Relu", ["a"], ["r"], "relu"), node("Add", ["r", "b"], ["y"], "add")]
+    return model(graph(nodes, [], [value("a", FLOAT, [2]), value("b", FLOAT, [2])], [value("y", FLOAT, [2])]))
+
+
 def cycle():
     nodes = [node("Add", ["x", "b"], ["a"], "first"), node("Relu", ["a"], ["b"], "second")]
     return model(graph(nodes, [], [value("x", FLOAT, [2])], [value("b", FLOAT, [2])]))
@@ -241,6 +247,7 @@ def main():
         "constant_weights.onnx": constant_weights(),
         "many_ops.onnx": many_ops(),
         "einsum.onnx": einsum(),
+        "two_inputs.onnx": two_inputs(),
         "external.onnx": external("external.bin"),
         "external.bin": struct.pack("<4f", 1.0, 2.0, 3.0, 4.0),
         "bad_truncated.onnx": good[: len(good) // 2],
