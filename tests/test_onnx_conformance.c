@@ -37,7 +37,7 @@ static const struct {
     const char *folder;
     int min_pass;
 } folders[] = {
-    {"node", 839},
+    {"node", 848},
     {"pytorch-converted", 82},
     {"pytorch-operator", 35},
     {"simple", 7},

@@ -87,6 +87,7 @@ static const ox_opdef table[] = {
     BIN("Mod", 10, ox_op_mod), BIN("Mul", 1, ox_op_mul),
     UN("Neg", 1),
     {"NegativeLogLikelihoodLoss", 12, 2, 3, 1, 0, B(2), 0, ox_op_nll_loss, 0},
+    {"NonMaxSuppression", 10, 2, 5, 1, 0, B(2) | B(3) | B(4), 0, ox_op_nms, 0},
     {"NonZero", 9, 1, 1, 1, 0, 0, 0, ox_op_nonzero, 0},
     {"Not", 1, 1, 1, 1, 0, 0, 0, ox_op_not, 0},
     {"OneHot", 9, 3, 3, 1, 0, 0, 0, ox_op_one_hot, 0},
