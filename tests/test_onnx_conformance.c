@@ -37,7 +37,7 @@ static const struct {
     const char *folder;
     int min_pass;
 } folders[] = {
-    {"node", 848},
+    {"node", 855},
     {"pytorch-converted", 82},
     {"pytorch-operator", 35},
     {"simple", 7},

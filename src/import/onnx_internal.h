@@ -220,7 +220,9 @@ gf_tensor *ox_i64_empty(ox_exec *e, int ndim, const int64_t *shape);
     /* onnx_op_misc.c */                                                                   \
     X(window) X(quantize) X(dequantize) X(dynamic_quantize) X(max_unpool) X(det) X(unique)  \
     /* onnx_op_einsum.c, onnx_op_grid.c, onnx_op_detect.c */                               \
-    X(einsum) X(grid_sample) X(nms)
+    X(einsum) X(grid_sample) X(nms)                                                         \
+    /* onnx_op_qlinear.c */                                                                \
+    X(matmul_integer) X(qlinear_matmul) X(conv_integer) X(qlinear_conv)
 #define OX_DECL(name) bool ox_op_##name(ox_exec *e);
 OX_OP_FUNCTIONS(OX_DECL)
 #undef OX_DECL
