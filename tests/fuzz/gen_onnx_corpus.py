@@ -187,6 +187,17 @@ def two_inputs():
     return model(graph(nodes, [], [value("a", FLOAT, [2]), value("b", FLOAT, [2])], [value("y", FLOAT, [2])]))
 
 
+def recurrent_and_resize():
+    """x [2, 1, 3] -> LSTM (hidden 2) -> Resize (linear, x2 on the last axis) -> y."""
+    w = [((i * 5) % 7 - 3) / 5.0 for i in range(8 * 3)]
+    r = [((i * 3) % 5 - 2) / 4.0 for i in range(8 * 2)]
+    inits = [tensor("W", [1, 8, 3], w), tensor("R", [1, 8, 2], r),
+             tensor("scales", [4], [1.0, 1.0, 1.0, 2.0])]
+    nodes = [node("LSTM", ["x", "W", "R"], ["Y", "Y_h"], "lstm", [attr_i("hidden_size", 2)]),
+             node("Resize", ["Y", "", "scales"], ["y"], "resize", [attr_s("mode", "linear")])]
+    return model(graph(nodes, inits, [value("x", FLOAT, [2, 1, 3])], [value("y", FLOAT, [2, 1, 1, 4])]))
+
+
 def cycle():
     nodes = [node("Add", ["x", "b"], ["a"], "first"), node("Relu", ["a"], ["b"], "second")]
     return model(graph(nodes, [], [value("x", FLOAT, [2])], [value("b", FLOAT, [2])]))
@@ -248,6 +259,7 @@ def main():
         "many_ops.onnx": many_ops(),
         "einsum.onnx": einsum(),
         "two_inputs.onnx": two_inputs(),
+        "recurrent_and_resize.onnx": recurrent_and_resize(),
         "external.onnx": external("external.bin"),
         "external.bin": struct.pack("<4f", 1.0, 2.0, 3.0, 4.0),
         "bad_truncated.onnx": good[: len(good) // 2],
