@@ -118,7 +118,8 @@ typedef struct gf_onnx_info {
     int n_nodes;
     int n_unsupported;             /* nodes graft cannot run */
     char **unsupported;            /* one line per such node: op, node name, opset, reason */
-    int64_t n_params;              /* float initializer elements (what becomes parameters) */
+    int64_t n_params;              /* elements of the initializers that become parameters (not
+                                      buffers such as BatchNorm statistics, nor settings) */
     int n_param_tensors;
     int n_initializers;
     int n_cuts;                    /* node outputs in topological order */

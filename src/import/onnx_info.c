@@ -78,7 +78,7 @@ static bool fill(gf_onnx_info *info, const ox_model *m) {
         const ox_value *x = &m->values[v];
         if (!x->is_init) continue;
         info->n_initializers++;
-        if (x->t && x->t->dtype == GF_F32) info->n_params += x->t->numel, info->n_param_tensors++;
+        if (x->kind == OX_V_PARAM && !x->buffer) info->n_params += x->t->numel, info->n_param_tensors++;
     }
     for (int i = 0; i < m->n_order; i++) {
         const ox_node *n = &m->nodes[m->order[i]];
@@ -109,6 +109,12 @@ gf_onnx_info *gf_onnx_inspect(gf_ctx *ctx, const char *path) {
         ox_model_free(m);
         return NULL;
     }
+    for (int i = 0; i < m->n_order; i++) { /* which initializers the module would train */
+        ox_node *n = &m->nodes[m->order[i]];
+        const char *why;
+        n->def = ox_op_find(n->domain, n->op, n->opset, &why);
+    }
+    ox_classify(m, true);
     gf_onnx_info *info = calloc(1, sizeof *info);
     if (!info || !fill(info, m)) {
         gf_onnx_info_free(info);

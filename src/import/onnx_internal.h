@@ -137,6 +137,9 @@ struct ox_opdef {
 
 /* Puts every node into m->order (topological, the whole graph): for listing a file. */
 bool ox_order_all(gf_ctx *ctx, ox_model *m);
+/* Sorts the float constants into parameters, buffers and constants by how the nodes of
+ * m->order (their def set) read them: initializers (true) or Constant / folded values (false). */
+void ox_classify(ox_model *m, bool initializers);
 /* The definition of op in domain at opset (NULL: unsupported; *why says why). */
 const ox_opdef *ox_op_find(const char *domain, const char *op, int64_t opset, const char **why);
 /* Every op type the table knows, NULL-terminated (for the docs test). */

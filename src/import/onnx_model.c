@@ -199,7 +199,7 @@ static void slot_uses(const ox_model *m, int v, int *w, int *s, int *b, int *o) 
 /* Float initializers become parameters (buffers when only BatchNormalization's statistics
  * read them), unless only settings read them (Clip's bounds, Resize's scales); float constants
  * made by Constant nodes or folding become parameters only where they are weights. */
-static void classify(ox_model *m, bool initializers) {
+void ox_classify(ox_model *m, bool initializers) {
     for (int v = 0; v < m->n_values; v++) {
         ox_value *x = &m->values[v];
         if (x->kind != OX_V_CONST || !x->t || x->t->dtype != GF_F32 || x->is_init != initializers)
@@ -382,9 +382,9 @@ static bool prepare(gf_ctx *ctx, ox_model *m, const gf_onnx_options *opt) {
         if ((n->def->flags & OX_RANDOM) || (!strcmp(n->op, "Dropout") && n->n_in > 2 && n->in[2] >= 0))
             m->random = true;
     }
-    classify(m, true);
+    ox_classify(m, true);
     if (opt->fold_constants && !fold(ctx, m)) return false;
-    classify(m, false);
+    ox_classify(m, false);
     return true;
 }
 

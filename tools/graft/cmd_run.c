@@ -111,7 +111,7 @@ int cli_inspect_onnx(const cli_opts *o, gf_ctx *ctx, const char *path) {
             printf("  %-32s %5d%s%s%s\n", info->ops[i].op, info->ops[i].count,
                    info->ops[i].domain[0] ? "  domain " : "", info->ops[i].domain,
                    info->ops[i].supported ? "" : "  (not supported)");
-        printf("\nparameters: %lld in %d float initializers (%d initializers in all)\n",
+        printf("\nparameters: %lld in %d tensors (%d initializers in all)\n",
                (long long)info->n_params, info->n_param_tensors, info->n_initializers);
         if (info->n_unsupported) {
             printf("\ngraft cannot run %d node%s:\n", info->n_unsupported, info->n_unsupported == 1 ? "" : "s");
