@@ -80,9 +80,12 @@ static void test_mlp(gf_ctx *ctx) {
     CHECK(gf_tl_freeze(ctx, m, "fc1.*") == 2);
     gf_ctx_reset(ctx);
     x = input(ctx, 5);
-    gf_tensor *loss = gf_sum(ctx, gf_mul(ctx, gf_module_forward(ctx, m, x), gf_module_forward(ctx, m, x)), NULL, 0, false);
+    gf_tensor *loss =
+        gf_sum(ctx, gf_mul(ctx, gf_module_forward(ctx, m, x), gf_module_forward(ctx, m, x)), NULL,
+               0, false);
     CHECK(loss && gf_backward(ctx, loss) == GF_OK);
-    gf_tensor *fc1w = gf_module_tensor(ctx, m, "fc1.weight"), *fc2w = gf_module_tensor(ctx, m, "fc2.weight");
+    gf_tensor *fc1w = gf_module_tensor(ctx, m, "fc1.weight"),
+              *fc2w = gf_module_tensor(ctx, m, "fc2.weight");
     CHECK(fc1w && !fc1w->grad && !fc1w->requires_grad);
     CHECK(fc2w && fc2w->grad);
     if (fc2w && fc2w->grad) {
@@ -102,12 +105,12 @@ static void test_mlp(gf_ctx *ctx) {
     /* the node's name, op type and opset in a shape error */
     gf_ctx_reset(ctx);
     int64_t bad[2] = {2, 5};
-    EXPECT_ERR(ctx, gf_module_forward(ctx, m, gf_zeros(ctx, GF_F32, 2, bad)), GF_ERR_SHAPE, "mlp.onnx",
-               "node 'fc1'", "Gemm", "opset 13");
+    EXPECT_ERR(ctx, gf_module_forward(ctx, m, gf_zeros(ctx, GF_F32, 2, bad)), GF_ERR_SHAPE,
+               "mlp.onnx", "node 'fc1'", "Gemm", "opset 13");
     gf_ctx_clear_error(ctx);
     int64_t s1[1] = {4};
-    EXPECT_ERR(ctx, gf_module_forward(ctx, m, gf_zeros(ctx, GF_I64, 1, s1)), GF_ERR_DTYPE, "input 'x'",
-               "float32", "int64");
+    EXPECT_ERR(ctx, gf_module_forward(ctx, m, gf_zeros(ctx, GF_I64, 1, s1)), GF_ERR_DTYPE,
+               "input 'x'", "float32", "int64");
     gf_ctx_clear_error(ctx);
     gf_ctx_reset(ctx);
     gf_module_free(m);
@@ -153,7 +156,8 @@ static void test_cut(gf_ctx *ctx) {
     gf_module_free(m);
     gf_ctx_reset(ctx);
     o.cut = "nothing_here";
-    EXPECT_ERR(ctx, gf_onnx_load(ctx, cpath("mlp.onnx"), &o), GF_ERR_INVALID, "cut 'nothing_here'", "'h'");
+    EXPECT_ERR(ctx, gf_onnx_load(ctx, cpath("mlp.onnx"), &o), GF_ERR_INVALID, "cut 'nothing_here'",
+               "'h'");
     gf_ctx_clear_error(ctx);
 }
 
@@ -198,7 +202,8 @@ static void test_many_ops(gf_ctx *ctx) {
     gf_module *m = gf_onnx_load(ctx, cpath("many_ops.onnx"), NULL);
     CHECK(m != NULL);
     if (!m) return;
-    CHECK(gf_module_tensor(NULL, m, "bn.running_mean") && gf_module_param_count(m, false) == 54 + 3 + 6);
+    CHECK(gf_module_tensor(NULL, m, "bn.running_mean") &&
+          gf_module_param_count(m, false) == 54 + 3 + 6);
     gf_named_tensors *bufs = gf_module_named_tensors(ctx, m, GF_STATE_BUFFERS);
     CHECK(bufs && bufs->n == 2);
     gf_named_tensors_free(bufs);
@@ -249,7 +254,8 @@ static void test_symlinks(gf_ctx *ctx) {
     if ((f = fopen(model, "wb"))) fwrite(buf, 1, n, f), fclose(f);
     snprintf(link, sizeof link, "%s/sub/external.bin", dir);
     CHECK(symlink(target, link) == 0);
-    EXPECT_ERR(ctx, gf_onnx_load(ctx, model, NULL), GF_ERR_FORMAT, "leads outside the model's folder");
+    EXPECT_ERR(ctx, gf_onnx_load(ctx, model, NULL), GF_ERR_FORMAT,
+               "leads outside the model's folder");
     gf_ctx_clear_error(ctx);
     unlink(link);
     snprintf(inside, sizeof inside, "%s/sub/real.bin", dir);
@@ -291,7 +297,8 @@ static void test_malformed(gf_ctx *ctx) {
     gf_onnx_info *info = gf_onnx_inspect(ctx, cpath("bad_unsupported_ops.onnx"));
     CHECK(info && info->n_unsupported == 3 && info->n_ops == 3 && info->n_nodes == 4);
     if (info) {
-        CHECK(strstr(info->unsupported[1], "StringNormalizer") && strstr(info->unsupported[2], "fancy2"));
+        CHECK(strstr(info->unsupported[1], "StringNormalizer") &&
+              strstr(info->unsupported[2], "fancy2"));
         CHECK(info->ops[0].supported && !info->ops[1].supported && info->ops[1].count == 2);
         CHECK(info->n_cuts == 4 && !strcmp(info->cuts[0].tensor, "a"));
     }
@@ -308,7 +315,8 @@ static void test_malformed(gf_ctx *ctx) {
     l = gf_limits_default();
     l.data_bytes = 100;
     gf_ctx_set_limits(ctx, &l);
-    EXPECT_ERR(ctx, gf_onnx_load(ctx, cpath("mlp.onnx"), NULL), GF_ERR_FORMAT, "(limit data-bytes)");
+    EXPECT_ERR(ctx, gf_onnx_load(ctx, cpath("mlp.onnx"), NULL), GF_ERR_FORMAT,
+               "(limit data-bytes)");
     gf_ctx_set_limits(ctx, NULL);
     gf_ctx_clear_error(ctx);
     /* from memory: no folder, so no external data */
@@ -317,7 +325,8 @@ static void test_malformed(gf_ctx *ctx) {
     char buf[1024];
     size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
     if (f) fclose(f);
-    EXPECT_ERR(ctx, gf_onnx_load_memory(ctx, buf, n, "mem", NULL), GF_ERR_FORMAT, "only read from a model file");
+    EXPECT_ERR(ctx, gf_onnx_load_memory(ctx, buf, n, "mem", NULL), GF_ERR_FORMAT,
+               "only read from a model file");
     gf_ctx_clear_error(ctx);
 }
 
@@ -373,7 +382,8 @@ static void test_npy(gf_ctx *ctx) {
     gf_tensor *it = gf_tensor_from_data(ctx, GF_I64, 1, &n3, iv);
     CHECK(gf_npy_write(ctx, p, it) == GF_OK);
     t = gf_npy_read(ctx, p);
-    CHECK(t && t->dtype == GF_I64 && gf_get_i64(t, 0) == INT64_MIN && gf_get_i64(t, 2) == INT64_MAX);
+    CHECK(t && t->dtype == GF_I64 && gf_get_i64(t, 0) == INT64_MIN &&
+          gf_get_i64(t, 2) == INT64_MAX);
     gf_tensor_free(t), gf_tensor_free(it);
     unlink(p), rmdir(dir);
     gf_ctx_reset(ctx);

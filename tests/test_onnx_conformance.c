@@ -24,12 +24,15 @@
 static const struct {
     const char *name, *why;
 } differs[] = {
-    {"test_cast_FLOAT_to_BFLOAT16", "the test data truncates to bfloat16; graft rounds to nearest "
-                                    "even, as ONNX Runtime and ONNX from 1.14"},
-    {"test_castlike_FLOAT_to_BFLOAT16", "the test data truncates to bfloat16; graft rounds to "
-                                        "nearest even, as ONNX Runtime and ONNX from 1.14"},
-    {"test_castlike_FLOAT_to_BFLOAT16_expanded", "the test data truncates to bfloat16; graft rounds "
-                                                 "to nearest even, as ONNX Runtime and ONNX from 1.14"},
+    {"test_cast_FLOAT_to_BFLOAT16",
+     "the test data truncates to bfloat16; graft rounds to nearest "
+     "even, as ONNX Runtime and ONNX from 1.14"},
+    {"test_castlike_FLOAT_to_BFLOAT16",
+     "the test data truncates to bfloat16; graft rounds to "
+     "nearest even, as ONNX Runtime and ONNX from 1.14"},
+    {"test_castlike_FLOAT_to_BFLOAT16_expanded",
+     "the test data truncates to bfloat16; graft rounds "
+     "to nearest even, as ONNX Runtime and ONNX from 1.14"},
 };
 
 /* Pass counts the suite must reach, per folder (raise them as graft covers more). */
@@ -72,7 +75,9 @@ static bool is_dir(const char *p) {
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 /* Sorted names of the entries of dir starting with prefix (NULL: all but dot files). */
 static int list_dir(const char *dir, const char *prefix, char ***out) {
@@ -104,7 +109,8 @@ static void free_list(char **names, int n) {
 /* numpy.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-7), shapes equal. */
 static bool close_enough(const gf_tensor *got, const gf_tensor *want, char *msg, size_t cap) {
     char sg[96], sw[96];
-    if (got->ndim != want->ndim || memcmp(got->shape, want->shape, sizeof(int64_t) * (size_t)got->ndim)) {
+    if (got->ndim != want->ndim ||
+        memcmp(got->shape, want->shape, sizeof(int64_t) * (size_t)got->ndim)) {
         snprintf(msg, cap, "shape %s, expected %s", gf_shape_str(got, sg, sizeof sg),
                  gf_shape_str(want, sw, sizeof sw));
         return false;
@@ -113,7 +119,8 @@ static bool close_enough(const gf_tensor *got, const gf_tensor *want, char *msg,
         double g = got->dtype == GF_F32 ? gf_get_f32(got, i) : (double)gf_get_i64(got, i);
         double w = want->dtype == GF_F32 ? gf_get_f32(want, i) : (double)gf_get_i64(want, i);
         bool ok;
-        if (want->dtype == GF_I64 && got->dtype == GF_I64) ok = gf_get_i64(got, i) == gf_get_i64(want, i);
+        if (want->dtype == GF_I64 && got->dtype == GF_I64)
+            ok = gf_get_i64(got, i) == gf_get_i64(want, i);
         else if (isnan(w) || isnan(g)) ok = isnan(w) && isnan(g);
         else if (isinf(w) || isinf(g)) ok = g == w;
         else ok = fabs(g - w) <= 1e-7 + 1e-3 * fabs(w);
@@ -186,7 +193,8 @@ static int run_set(gf_ctx *ctx, gf_module *m, const char *set, char *why, size_t
 
 static bool has_unreadable_io(const gf_onnx_info *info, char *why, size_t cap) {
     for (int i = 0; i < info->n_inputs + info->n_outputs; i++) {
-        const gf_onnx_value_info *v = i < info->n_inputs ? &info->inputs[i] : &info->outputs[i - info->n_inputs];
+        const gf_onnx_value_info *v =
+            i < info->n_inputs ? &info->inputs[i] : &info->outputs[i - info->n_inputs];
         if (!v->is_tensor) {
             snprintf(why, cap, "sequence, map or optional values are not supported");
             return true;
@@ -265,7 +273,8 @@ static void run_folder(gf_ctx *ctx, const char *root, const char *folder, tally 
         if (!is_dir(cdir)) continue;
         int rc = 2;
         for (size_t k = 0; k < sizeof differs / sizeof *differs; k++)
-            if (!strcmp(differs[k].name, cases[i])) snprintf(why, sizeof why, "%s", differs[k].why), rc = -1;
+            if (!strcmp(differs[k].name, cases[i]))
+                snprintf(why, sizeof why, "%s", differs[k].why), rc = -1;
         if (rc == 2) rc = run_case(ctx, cdir, why, sizeof why);
         if (rc == 1) t->pass++;
         else if (rc == 0) t->fail++;
@@ -292,7 +301,8 @@ int main(int argc, char **argv) {
         return 77;
     }
     if (!is_dir(root)) {
-        printf("onnx conformance: no test data in %s (Debian package libonnx-testdata): skipped\n", root);
+        printf("onnx conformance: no test data in %s (Debian package libonnx-testdata): skipped\n",
+               root);
         return 77;
     }
     gf_ctx_params p = gf_ctx_default_params();
@@ -308,14 +318,15 @@ int main(int argc, char **argv) {
         printf("%-18s %4d passed, %d failed, %d skipped (minimum %d)\n", folders[f].folder, t.pass,
                t.fail, t.skip, folders[f].min_pass);
         for (int i = 0; i < t.n_reasons; i++) {
-            if (verbose || t.reason_n[i] > 0) printf("    skipped %3d: %s\n", t.reason_n[i], t.reason[i]);
+            if (verbose || t.reason_n[i] > 0)
+                printf("    skipped %3d: %s\n", t.reason_n[i], t.reason[i]);
             free(t.reason[i]);
         }
         failed += t.fail + (t.pass < folders[f].min_pass);
         passed += t.pass;
         if (t.pass < folders[f].min_pass)
-            printf("FAIL %s: %d cases passed, fewer than the minimum %d\n", folders[f].folder, t.pass,
-                   folders[f].min_pass);
+            printf("FAIL %s: %d cases passed, fewer than the minimum %d\n", folders[f].folder,
+                   t.pass, folders[f].min_pass);
     }
     gf_ctx_free(ctx);
     printf("onnx conformance: %d passed, %d failed\n", passed, failed);

@@ -70,16 +70,18 @@ static void gradcheck(const char *name, gf_ctx *ctx, op_fn f, gf_tensor **in, in
     gf_ctx_reset(ctx);
 }
 
-static gf_tensor *param(gf_ctx *ctx, int ndim, const int64_t *shape, const float *v, uint64_t seed) {
+static gf_tensor *param(gf_ctx *ctx, int ndim, const int64_t *shape, const float *v,
+                        uint64_t seed) {
     gf_tensor *t = gf_tensor_new(ctx, GF_F32, ndim, shape);
     gf_rng r;
     gf_rng_seed(&r, seed);
-    for (int64_t i = 0; i < t->numel; i++) gf_f32(t)[i] = v ? v[i] : gf_rng_uniform(&r) * 2.0f - 1.0f;
+    for (int64_t i = 0; i < t->numel; i++)
+        gf_f32(t)[i] = v ? v[i] : gf_rng_uniform(&r) * 2.0f - 1.0f;
     gf_tensor_set_requires_grad(t, true);
     return t;
 }
 
-/* ---- unary functions -------------------------------------------------------------------------- */
+/* ---- unary functions ------------------------------------------------------------------------- */
 
 typedef struct { gf_unary_fn fn; float a, b; } un_arg;
 static gf_tensor *f_unary(gf_ctx *c, gf_tensor **in, void *arg) {
@@ -128,13 +130,23 @@ static void test_unary(gf_ctx *ctx) {
     gf_ctx_reset(ctx);
 }
 
-/* ---- selection and indexing ------------------------------------------------------------------- */
+/* ---- selection and indexing ------------------------------------------------------------------ */
 
-static gf_tensor *f_max(gf_ctx *c, gf_tensor **in, void *arg) { (void)arg; return gf_maximum(c, in[0], in[1]); }
-static gf_tensor *f_min(gf_ctx *c, gf_tensor **in, void *arg) { (void)arg; return gf_minimum(c, in[0], in[1]); }
-static gf_tensor *f_where(gf_ctx *c, gf_tensor **in, void *arg) { return gf_where(c, arg, in[0], in[1]); }
+static gf_tensor *f_max(gf_ctx *c, gf_tensor **in, void *arg) {
+    (void)arg;
+    return gf_maximum(c, in[0], in[1]);
+}
+static gf_tensor *f_min(gf_ctx *c, gf_tensor **in, void *arg) {
+    (void)arg;
+    return gf_minimum(c, in[0], in[1]);
+}
+static gf_tensor *f_where(gf_ctx *c, gf_tensor **in, void *arg) {
+    return gf_where(c, arg, in[0], in[1]);
+}
 static gf_tensor *f_take(gf_ctx *c, gf_tensor **in, void *arg) { return gf_take(c, in[0], arg, 1); }
-static gf_tensor *f_gather(gf_ctx *c, gf_tensor **in, void *arg) { return gf_gather(c, in[0], 0, arg); }
+static gf_tensor *f_gather(gf_ctx *c, gf_tensor **in, void *arg) {
+    return gf_gather(c, in[0], 0, arg);
+}
 static gf_tensor *f_prod(gf_ctx *c, gf_tensor **in, void *arg) {
     (void)arg;
     int axes[2] = {0, 2};
@@ -165,7 +177,8 @@ static void test_select(gf_ctx *ctx) {
     gradcheck("take", ctx, f_take, in, 1, idx, 2e-2);
     y = gf_take(ctx, in[0], idx, 1);
     CHECK(y && y->ndim == 3 && y->shape[1] == 2 && y->shape[2] == 2);
-    CHECK(gf_get_f32(y, 1) == gf_get_f32(in[0], 0) && gf_get_f32(y, 4 + 3) == gf_get_f32(in[0], 4 + 3));
+    CHECK(gf_get_f32(y, 1) == gf_get_f32(in[0], 0) &&
+          gf_get_f32(y, 4 + 3) == gf_get_f32(in[0], 4 + 3));
     EXPECT_ERR(ctx, gf_take(ctx, in[0], idx, 5), GF_ERR_INVALID, "take");
     gf_tensor_free(idx);
     /* gather along axis 0 */
@@ -181,7 +194,8 @@ static void test_select(gf_ctx *ctx) {
     gf_tensor_free(gidx);
     /* int64 data is taken too, never recorded */
     const int64_t lv[4] = {10, 20, 30, 40}, one = 2, pick[2] = {3, 0};
-    gf_tensor *li = gf_tensor_from_data(ctx, GF_I64, 1, sb, lv), *pi = gf_tensor_from_data(ctx, GF_I64, 1, &one, pick);
+    gf_tensor *li = gf_tensor_from_data(ctx, GF_I64, 1, sb, lv),
+              *pi = gf_tensor_from_data(ctx, GF_I64, 1, &one, pick);
     y = gf_take(ctx, li, pi, 0);
     CHECK(y && y->dtype == GF_I64 && gf_i64(y)[0] == 40 && gf_i64(y)[1] == 10);
     gf_tensor_free(li), gf_tensor_free(pi);
@@ -201,10 +215,14 @@ static void test_select(gf_ctx *ctx) {
     gf_ctx_reset(ctx);
 }
 
-/* ---- pooling ----------------------------------------------------------------------------------- */
+/* ---- pooling --------------------------------------------------------------------------------- */
 
-static gf_tensor *f_maxnd(gf_ctx *c, gf_tensor **in, void *arg) { return gf_max_pool_nd(c, in[0], arg, NULL); }
-static gf_tensor *f_avgnd(gf_ctx *c, gf_tensor **in, void *arg) { return gf_avg_pool_nd(c, in[0], arg); }
+static gf_tensor *f_maxnd(gf_ctx *c, gf_tensor **in, void *arg) {
+    return gf_max_pool_nd(c, in[0], arg, NULL);
+}
+static gf_tensor *f_avgnd(gf_ctx *c, gf_tensor **in, void *arg) {
+    return gf_avg_pool_nd(c, in[0], arg);
+}
 
 static void test_pool(gf_ctx *ctx) {
     /* 1-D, 2-D and 3-D, uneven pads, dilation, ceil mode, both divisors */

@@ -32,7 +32,8 @@ static uint64_t hash_str(const char *s) {
 
 int ox_value_find(const ox_model *m, const char *name) {
     if (!m->hash_cap || !name) return -1;
-    for (uint64_t i = hash_str(name) & (uint64_t)(m->hash_cap - 1);; i = (i + 1) & (uint64_t)(m->hash_cap - 1)) {
+    for (uint64_t i = hash_str(name) & (uint64_t)(m->hash_cap - 1);;
+         i = (i + 1) & (uint64_t)(m->hash_cap - 1)) {
         int v = m->hash[i];
         if (!v) return -1;
         if (!strcmp(m->values[v - 1].name, name)) return v - 1;
@@ -100,7 +101,8 @@ static bool conv_info(const Onnx__ValueInfoProto *vi, gf_onnx_value_info *o) {
     for (int i = 0; i < o->ndim; i++) {
         const Onnx__TensorShapeProto__Dimension *d = tt->shape->dim[i];
         o->dims[i] = -1;
-        if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE && d->dim_value >= 0)
+        if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
+            d->dim_value >= 0)
             o->dims[i] = d->dim_value;
         else if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM &&
                  !(o->dim_names[i] = dupstr(d->dim_param)))
@@ -176,7 +178,8 @@ static bool conv_attr(gf_ctx *ctx, const ox_model *m, const Onnx__AttributeProto
         o->t_elem = elem;
         /* a string constant is read as unsupported when a node uses it, not refused here: the
          * model can still be inspected */
-        if (gf_onnx_type_dtype(elem, NULL) && !(o->t = ox_tensor_from_pb(ctx, a->t, m->dir, what, NULL)))
+        if (gf_onnx_type_dtype(elem, NULL) &&
+            !(o->t = ox_tensor_from_pb(ctx, a->t, m->dir, what, NULL)))
             return false;
     }
     return true;
@@ -280,7 +283,8 @@ static bool conv_initializers(gf_ctx *ctx, ox_model *m, const Onnx__GraphProto *
         char what[512];
         snprintf(what, sizeof what, "%s: initializer '%.300s'", m->path, name);
         if (!name[0] || ox_value_find(m, name) >= 0) {
-            gf_ctx_set_error(ctx, GF_ERR_FORMAT, "%s: %s", what, name[0] ? "appears twice" : "has no name");
+            gf_ctx_set_error(ctx, GF_ERR_FORMAT, "%s: %s", what,
+                             name[0] ? "appears twice" : "has no name");
             return false;
         }
         int id = add_value(ctx, m, name, OX_V_CONST);
@@ -409,7 +413,8 @@ void ox_model_free(ox_model *m) {
             free(n->attr[a].s);
             free(n->attr[a].floats);
             free(n->attr[a].ints);
-            for (int k = 0; n->attr[a].strings && k < n->attr[a].n; k++) free(n->attr[a].strings[k]);
+            for (int k = 0; n->attr[a].strings && k < n->attr[a].n; k++)
+                free(n->attr[a].strings[k]);
             free(n->attr[a].strings);
             gf_tensor_free(n->attr[a].t);
         }

@@ -12,7 +12,8 @@
 static bool copy_info(gf_onnx_value_info *dst, const gf_onnx_value_info *src) {
     *dst = *src;
     dst->name = strdup(src->name ? src->name : "");
-    for (int i = 0; i < GF_MAX_DIMS; i++) dst->dim_names[i] = src->dim_names[i] ? strdup(src->dim_names[i]) : NULL;
+    for (int i = 0; i < GF_MAX_DIMS; i++)
+        dst->dim_names[i] = src->dim_names[i] ? strdup(src->dim_names[i]) : NULL;
     bool ok = dst->name != NULL;
     for (int i = 0; i < GF_MAX_DIMS; i++) ok &= !src->dim_names[i] || dst->dim_names[i];
     return ok;
@@ -28,7 +29,9 @@ static bool list_ops(gf_onnx_info *info, const ox_model *m) {
         const char *why = "";
         const ox_opdef *d = ox_op_find(n->domain, n->op, n->opset, &why);
         int k = 0;
-        while (k < info->n_ops && (strcmp(info->ops[k].op, n->op) || strcmp(info->ops[k].domain, n->domain))) k++;
+        while (k < info->n_ops &&
+               (strcmp(info->ops[k].op, n->op) || strcmp(info->ops[k].domain, n->domain)))
+            k++;
         if (k == info->n_ops) {
             gf_onnx_op_use *u = &info->ops[info->n_ops++];
             if (!(u->op = strdup(n->op)) || !(u->domain = strdup(n->domain))) return false;
@@ -78,7 +81,8 @@ static bool fill(gf_onnx_info *info, const ox_model *m) {
         const ox_value *x = &m->values[v];
         if (!x->is_init) continue;
         info->n_initializers++;
-        if (x->kind == OX_V_PARAM && !x->buffer) info->n_params += x->t->numel, info->n_param_tensors++;
+        if (x->kind == OX_V_PARAM && !x->buffer)
+            info->n_params += x->t->numel, info->n_param_tensors++;
     }
     for (int i = 0; i < m->n_order; i++) {
         const ox_node *n = &m->nodes[m->order[i]];

@@ -278,7 +278,8 @@ static gf_status register_tensor(gf_ctx *ctx, gf_module *root, const char *name,
             gf_module *c = gf_module_child(cur, part);
             if (!c && !gf_module_tensor(NULL, cur, part)) {
                 c = gf_nn_container(ctx, "OnnxScope", NULL, NULL, NULL);
-                if (!c || gf_module_add(ctx, cur, part, c) != GF_OK) return gf_tensor_free(t), ctx->status;
+                if (!c || gf_module_add(ctx, cur, part, c) != GF_OK)
+                    return gf_tensor_free(t), ctx->status;
             }
             nest = c != NULL;
             cur = c ? c : cur;
@@ -295,7 +296,8 @@ static gf_status register_tensor(gf_ctx *ctx, gf_module *root, const char *name,
     snprintf(uniq, sizeof uniq, "%s", buf);
     for (int k = 1; gf_module_child(root, uniq) || gf_module_tensor(NULL, root, uniq); k++)
         snprintf(uniq, sizeof uniq, "%s_%d", buf, k);
-    return buffer ? gf_module_add_buffer(ctx, root, uniq, t) : gf_module_add_parameter(ctx, root, uniq, t);
+    return buffer ? gf_module_add_buffer(ctx, root, uniq, t)
+                  : gf_module_add_parameter(ctx, root, uniq, t);
 }
 
 static gf_module *make_module(gf_ctx *ctx, ox_model *m) {
@@ -348,8 +350,8 @@ static void drop_unused_inputs(ox_model *m) {
 static bool prepare(gf_ctx *ctx, ox_model *m, const gf_onnx_options *opt) {
     for (int k = 0; k < m->n_nodes && m->opset < 1; k++)
         if (!m->nodes[k].domain[0] || !strcmp(m->nodes[k].domain, "ai.onnx")) {
-            gf_ctx_set_error(ctx, GF_ERR_FORMAT, "%s: declares no opset for the default ONNX domain",
-                             m->path);
+            gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                             "%s: declares no opset for the default ONNX domain", m->path);
             return false;
         }
     if (m->opset > OX_MAX_OPSET) {
@@ -367,7 +369,8 @@ static bool prepare(gf_ctx *ctx, ox_model *m, const gf_onnx_options *opt) {
         m->out_info[0].ndim = -1;
         m->out_info[0].is_tensor = true;
         m->out_info[0].elem_type = m->values[id].elem;
-        if (!m->out_info[0].name) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "out of memory"), false;
+        if (!m->out_info[0].name)
+            return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "out of memory"), false;
     }
     char *need = calloc((size_t)m->n_nodes + 1, 1);
     if (!need) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", m->path), false;
@@ -379,7 +382,8 @@ static bool prepare(gf_ctx *ctx, ox_model *m, const gf_onnx_options *opt) {
     for (int i = 0; i < m->n_order; i++) {
         const ox_node *n = &m->nodes[m->order[i]];
         /* a Dropout told by an input whether it trains may draw its mask */
-        if ((n->def->flags & OX_RANDOM) || (!strcmp(n->op, "Dropout") && n->n_in > 2 && n->in[2] >= 0))
+        if ((n->def->flags & OX_RANDOM) ||
+            (!strcmp(n->op, "Dropout") && n->n_in > 2 && n->in[2] >= 0))
             m->random = true;
     }
     ox_classify(m, true);

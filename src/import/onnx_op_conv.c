@@ -21,15 +21,18 @@ static bool read_geo(ox_exec *e, const gf_tensor *x, const gf_tensor *w, geo *g)
     memset(g, 0, sizeof *g);
     g->nsp = x->ndim - 2;
     if (g->nsp < 1 || g->nsp > 3)
-        return ox_fail(e, GF_ERR_SHAPE, "input of rank %d: expected [N, C] and 1 to 3 spatial axes", x->ndim);
+        return ox_fail(e, GF_ERR_SHAPE, "input of rank %d: expected [N, C] and 1 to 3 spatial axes",
+                       x->ndim);
     const int64_t *ks, *st, *di, *pa, *op;
     int nk = ox_attr_ints(e->node, "kernel_shape", &ks), ns = ox_attr_ints(e->node, "strides", &st);
     int nd = ox_attr_ints(e->node, "dilations", &di), np = ox_attr_ints(e->node, "pads", &pa);
     int no = ox_attr_ints(e->node, "output_padding", &op);
     if ((ks && nk != g->nsp) || (st && ns != g->nsp) || (di && nd != g->nsp) ||
         (pa && np != 2 * g->nsp) || (op && no != g->nsp))
-        return ox_fail(e, GF_ERR_INVALID, "kernel_shape, strides, dilations, pads or output_padding "
-                       "do not fit %d spatial axes", g->nsp);
+        return ox_fail(e, GF_ERR_INVALID,
+                       "kernel_shape, strides, dilations, pads or output_padding "
+                       "do not fit %d spatial axes",
+                       g->nsp);
     if (!ks && (!w || w->ndim != g->nsp + 2))
         return ox_fail(e, GF_ERR_INVALID, "no kernel_shape, and no weight to take it from");
     for (int i = 0; i < g->nsp; i++) {
@@ -41,14 +44,17 @@ static bool read_geo(ox_exec *e, const gf_tensor *x, const gf_tensor *w, geo *g)
         g->op[i] = op ? op[i] : 0;
         if (g->k[i] < 1 || g->s[i] < 1 || g->d[i] < 1 || g->pb[i] < 0 || g->pe[i] < 0 ||
             g->k[i] > INT_MAX || g->s[i] > INT_MAX || g->d[i] > INT_MAX || g->pb[i] > INT_MAX ||
-            g->pe[i] > INT_MAX || g->op[i] < 0 || g->op[i] >= (g->s[i] > g->d[i] ? g->s[i] : g->d[i]))
-            return ox_fail(e, GF_ERR_INVALID, "axis %d: kernel %lld, stride %lld, dilation %lld, "
-                           "pads %lld/%lld, output padding %lld out of range", i, (long long)g->k[i],
-                           (long long)g->s[i], (long long)g->d[i], (long long)g->pb[i],
-                           (long long)g->pe[i], (long long)g->op[i]);
+            g->pe[i] > INT_MAX || g->op[i] < 0 ||
+            g->op[i] >= (g->s[i] > g->d[i] ? g->s[i] : g->d[i]))
+            return ox_fail(e, GF_ERR_INVALID,
+                           "axis %d: kernel %lld, stride %lld, dilation %lld, "
+                           "pads %lld/%lld, output padding %lld out of range",
+                           i, (long long)g->k[i], (long long)g->s[i], (long long)g->d[i],
+                           (long long)g->pb[i], (long long)g->pe[i], (long long)g->op[i]);
     }
     g->group = ox_attr_int(e->node, "group", 1);
-    if (g->group < 1 || g->group > INT_MAX) return ox_fail(e, GF_ERR_INVALID, "group %lld", (long long)g->group);
+    if (g->group < 1 || g->group > INT_MAX)
+        return ox_fail(e, GF_ERR_INVALID, "group %lld", (long long)g->group);
     return true;
 }
 
@@ -58,7 +64,8 @@ static bool auto_pad(ox_exec *e, const gf_tensor *x, geo *g) {
     if (!strcmp(ap, "NOTSET") || !ap[0]) return true;
     bool upper = !strcmp(ap, "SAME_UPPER"), lower = !strcmp(ap, "SAME_LOWER");
     if (!upper && !lower && strcmp(ap, "VALID"))
-        return ox_fail(e, GF_ERR_INVALID, "auto_pad '%s' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID", ap);
+        return ox_fail(e, GF_ERR_INVALID,
+                       "auto_pad '%s' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID", ap);
     for (int i = 0; i < g->nsp; i++) {
         int64_t in = x->shape[2 + i], total = 0;
         if (upper || lower) {
@@ -113,7 +120,8 @@ static gf_tensor *conv3d(ox_exec *e, gf_tensor *x, gf_tensor *w, gf_tensor *b, c
     gf_tensor *acc = NULL;
     for (int64_t t = 0; t < g->k[0]; t++) {
         int64_t from = t * g->d[0];
-        gf_tensor *xs = gf_permute(c, gf_slice(c, x, 2, from, from + (od - 1) * g->s[0] + 1, g->s[0]), perm);
+        gf_tensor *xs =
+            gf_permute(c, gf_slice(c, x, 2, from, from + (od - 1) * g->s[0] + 1, g->s[0]), perm);
         int64_t s4[4] = {n * od, ch, x->shape[3], x->shape[4]};
         int64_t w4[4] = {o, w->shape[1], w->shape[3], w->shape[4]};
         gf_tensor *wt = gf_reshape(c, gf_slice(c, w, 2, t, t + 1, 1), 4, w4);
@@ -146,14 +154,17 @@ static gf_tensor *conv_any(ox_exec *e, gf_tensor *x, gf_tensor *w, gf_tensor *b,
 bool ox_op_conv(ox_exec *e) {
     gf_tensor *x = e->in[0], *w = e->in[1], *b = e->n_in > 2 ? e->in[2] : NULL;
     geo g;
-    if (!ox_need(e, 0, GF_F32) || !ox_need(e, 1, GF_F32) || !read_geo(e, x, w, &g) || !auto_pad(e, x, &g))
+    if (!ox_need(e, 0, GF_F32) || !ox_need(e, 1, GF_F32) || !read_geo(e, x, w, &g) ||
+        !auto_pad(e, x, &g))
         return false;
     if (w->ndim != x->ndim)
-        return ox_fail(e, GF_ERR_SHAPE, "weight of rank %d for an input of rank %d", w->ndim, x->ndim);
+        return ox_fail(e, GF_ERR_SHAPE, "weight of rank %d for an input of rank %d", w->ndim,
+                       x->ndim);
     if (!check_padded(e, x, &g)) return false;
     for (int i = 0; i < g.nsp; i++)
         if (w->shape[2 + i] != g.k[i])
-            return ox_fail(e, GF_ERR_SHAPE, "kernel_shape %lld differs from the weight's %lld on axis %d",
+            return ox_fail(e, GF_ERR_SHAPE,
+                           "kernel_shape %lld differs from the weight's %lld on axis %d",
                            (long long)g.k[i], (long long)w->shape[2 + i], i);
     return (e->out[0] = conv_any(e, x, w, b, &g)) != NULL;
 }
@@ -192,7 +203,10 @@ static gf_tensor *flip_swap(ox_exec *e, gf_tensor *w, int64_t group) {
         for (int64_t i = 0; i < k; i++) gf_i64(idx)[i] = k - 1 - i;
         f = gf_take(c, f, idx, a);
     }
-    if (!f || w->shape[0] % group) return ox_fail(e, GF_ERR_SHAPE, "weight channels %lld not divisible by group %lld", (long long)w->shape[0], (long long)group), NULL;
+    if (!f || w->shape[0] % group)
+        return ox_fail(e, GF_ERR_SHAPE, "weight channels %lld not divisible by group %lld",
+                       (long long)w->shape[0], (long long)group),
+               NULL;
     int64_t s[GF_MAX_DIMS], o[GF_MAX_DIMS];
     int perm[GF_MAX_DIMS];
     s[0] = group, s[1] = w->shape[0] / group, s[2] = w->shape[1];
@@ -212,7 +226,8 @@ static bool convt_pads(ox_exec *e, const gf_tensor *x, geo *g) {
     bool same = !strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER");
     if (!os && !same) return true;
     if (os && n != g->nsp && n != g->nsp + 2)
-        return ox_fail(e, GF_ERR_INVALID, "output_shape has %d entries for %d spatial axes", n, g->nsp);
+        return ox_fail(e, GF_ERR_INVALID, "output_shape has %d entries for %d spatial axes", n,
+                       g->nsp);
     for (int i = 0; i < g->nsp; i++) {
         int64_t in = x->shape[2 + i];
         int64_t want = os ? os[n - g->nsp + i] : in * g->s[i];
@@ -228,24 +243,30 @@ static bool convt_pads(ox_exec *e, const gf_tensor *x, geo *g) {
 bool ox_op_conv_transpose(ox_exec *e) {
     gf_tensor *x = e->in[0], *w = e->in[1], *b = e->n_in > 2 ? e->in[2] : NULL;
     geo g;
-    if (!ox_need(e, 0, GF_F32) || !ox_need(e, 1, GF_F32) || !read_geo(e, x, w, &g) || !convt_pads(e, x, &g))
+    if (!ox_need(e, 0, GF_F32) || !ox_need(e, 1, GF_F32) || !read_geo(e, x, w, &g) ||
+        !convt_pads(e, x, &g))
         return false;
     if (w->ndim != x->ndim || w->shape[0] != x->shape[1])
-        return ox_fail(e, GF_ERR_SHAPE, "weight [%lld, ...] of rank %d for an input of rank %d with %lld "
-                       "channels", (long long)w->shape[0], w->ndim, x->ndim, (long long)x->shape[1]);
+        return ox_fail(e, GF_ERR_SHAPE,
+                       "weight [%lld, ...] of rank %d for an input of rank %d with %lld "
+                       "channels",
+                       (long long)w->shape[0], w->ndim, x->ndim, (long long)x->shape[1]);
     for (int i = 0; i < g.nsp; i++)
         if (w->shape[2 + i] != g.k[i])
-            return ox_fail(e, GF_ERR_SHAPE, "kernel_shape %lld differs from the weight's %lld on axis %d",
+            return ox_fail(e, GF_ERR_SHAPE,
+                           "kernel_shape %lld differs from the weight's %lld on axis %d",
                            (long long)g.k[i], (long long)w->shape[2 + i], i);
     int64_t pairs[6];
-    int64_t total = x->shape[0] * (x->shape[1] > w->shape[1] * g.group ? x->shape[1] : w->shape[1] * g.group);
+    int64_t total =
+        x->shape[0] * (x->shape[1] > w->shape[1] * g.group ? x->shape[1] : w->shape[1] * g.group);
     for (int i = 0; i < g.nsp; i++) {
         int k = g.nsp - 1 - i;
         int64_t ext = (g.k[i] - 1) * g.d[i];
         pairs[2 * k] = ext - g.pb[i];
         pairs[2 * k + 1] = ext - g.pe[i] + g.op[i];
         int64_t dil = (x->shape[2 + i] - 1) * g.s[i] + 1;
-        int64_t len = dil + (pairs[2 * k] > 0 ? pairs[2 * k] : 0) + (pairs[2 * k + 1] > 0 ? pairs[2 * k + 1] : 0);
+        int64_t len = dil + (pairs[2 * k] > 0 ? pairs[2 * k] : 0) +
+            (pairs[2 * k + 1] > 0 ? pairs[2 * k + 1] : 0);
         total = len > 0 ? ox_mul(total, len) : INT64_MAX;
     }
     if (!ox_check_grow(e, total, 0, "the dilated, padded input")) return false;
@@ -283,12 +304,14 @@ static bool pool(ox_exec *e, bool is_max) {
         p.count_include_pad = incl;
         y = is_max ? gf_max_pool2d(e->ctx, x, &p) : gf_avg_pool2d(e->ctx, x, &p);
     } else {
-        gf_pool_nd_params p = {.n_spatial = g.nsp, .ceil_mode = ceil_mode, .count_include_pad = incl};
+        gf_pool_nd_params p = {
+            .n_spatial = g.nsp, .ceil_mode = ceil_mode, .count_include_pad = incl};
         for (int i = 0; i < g.nsp; i++) {
             p.kernel[i] = (int)g.k[i], p.stride[i] = (int)g.s[i], p.dilation[i] = (int)g.d[i];
             p.pad_begin[i] = (int)g.pb[i], p.pad_end[i] = (int)g.pe[i];
         }
-        y = is_max ? gf_max_pool_nd(e->ctx, x, &p, want_idx ? &idx : NULL) : gf_avg_pool_nd(e->ctx, x, &p);
+        y = is_max ? gf_max_pool_nd(e->ctx, x, &p, want_idx ? &idx : NULL)
+                   : gf_avg_pool_nd(e->ctx, x, &p);
     }
     if (y && idx && ox_attr_int(e->node, "storage_order", 0) && g.nsp == 2) {
         const int64_t h = x->shape[2], w = x->shape[3], plane = h * w;
@@ -308,10 +331,12 @@ bool ox_op_average_pool(ox_exec *e) { return pool(e, false); }
 bool ox_op_global_pool(ox_exec *e) {
     gf_tensor *x = e->in[0];
     if (!ox_need(e, 0, GF_F32)) return false;
-    if (x->ndim < 3) return ox_fail(e, GF_ERR_SHAPE, "input of rank %d (expected [N, C, ...])", x->ndim);
+    if (x->ndim < 3)
+        return ox_fail(e, GF_ERR_SHAPE, "input of rank %d (expected [N, C, ...])", x->ndim);
     int axes[GF_MAX_DIMS];
     for (int d = 2; d < x->ndim; d++) axes[d - 2] = d;
     bool is_max = strstr(e->node->op, "Max") != NULL;
-    e->out[0] = is_max ? gf_max(e->ctx, x, axes, x->ndim - 2, true) : gf_mean(e->ctx, x, axes, x->ndim - 2, true);
+    e->out[0] = is_max ? gf_max(e->ctx, x, axes, x->ndim - 2, true)
+                       : gf_mean(e->ctx, x, axes, x->ndim - 2, true);
     return e->out[0] != NULL;
 }

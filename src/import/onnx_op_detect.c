@@ -22,7 +22,8 @@ static void corners(const gf_tensor *boxes, int64_t b, int64_t i, bool center, f
     float v[4];
     for (int k = 0; k < 4; k++) v[k] = gf_get_f32(boxes, o + k);
     if (center) { /* [x_center, y_center, width, height] */
-        c[0] = v[1] - v[3] / 2, c[1] = v[0] - v[2] / 2, c[2] = v[1] + v[3] / 2, c[3] = v[0] + v[2] / 2;
+        c[0] = v[1] - v[3] / 2, c[1] = v[0] - v[2] / 2, c[2] = v[1] + v[3] / 2,
+        c[3] = v[0] + v[2] / 2;
         return;
     }
     c[0] = v[0] < v[2] ? v[0] : v[2], c[2] = v[0] < v[2] ? v[2] : v[0];
@@ -33,18 +34,20 @@ static float iou(const float *a, const float *b) {
     float h = (a[2] < b[2] ? a[2] : b[2]) - (a[0] > b[0] ? a[0] : b[0]);
     float w = (a[3] < b[3] ? a[3] : b[3]) - (a[1] > b[1] ? a[1] : b[1]);
     if (h <= 0 || w <= 0) return 0;
-    float inter = h * w, uni = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+    float inter = h * w,
+          uni = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
     return uni > 0 ? inter / uni : 0;
 }
 
 bool ox_op_nms(ox_exec *e) {
     gf_tensor *boxes = e->in[0], *scores = e->in[1];
     if (!ox_need(e, 0, GF_F32) || !ox_need(e, 1, GF_F32)) return false;
-    if (boxes->ndim != 3 || boxes->shape[2] != 4 || scores->ndim != 3 || scores->shape[0] != boxes->shape[0] ||
-        scores->shape[2] != boxes->shape[1])
+    if (boxes->ndim != 3 || boxes->shape[2] != 4 || scores->ndim != 3 ||
+        scores->shape[0] != boxes->shape[0] || scores->shape[2] != boxes->shape[1])
         return ox_fail(e, GF_ERR_SHAPE, "expected boxes [B, N, 4] and scores [B, C, N]");
     double max_out = 0, thr = 0, sthr = -INFINITY;
-    if (e->n_in > 2 && e->in[2] && e->in[2]->numel && !ox_input_scalar(e, 2, &max_out)) return false;
+    if (e->n_in > 2 && e->in[2] && e->in[2]->numel && !ox_input_scalar(e, 2, &max_out))
+        return false;
     if (e->n_in > 3 && e->in[3] && e->in[3]->numel && !ox_input_scalar(e, 3, &thr)) return false;
     if (e->n_in > 4 && e->in[4] && e->in[4]->numel && !ox_input_scalar(e, 4, &sthr)) return false;
     const bool center = ox_attr_int(e->node, "center_point_box", 0) != 0;
@@ -68,7 +71,8 @@ bool ox_op_nms(ox_exec *e) {
             qsort(order, (size_t)m, sizeof *order, by_score);
             for (int64_t j = 0; j < m && k < cap; j++) {
                 bool keep = true;
-                for (int64_t q = 0; q < k && keep; q++) keep = iou(box + 4 * order[j].i, box + 4 * kept[q]) <= thr;
+                for (int64_t q = 0; q < k && keep; q++)
+                    keep = iou(box + 4 * order[j].i, box + 4 * kept[q]) <= thr;
                 if (!keep) continue;
                 kept[k++] = order[j].i;
                 rows[3 * sel] = b, rows[3 * sel + 1] = c, rows[3 * sel + 2] = order[j].i, sel++;

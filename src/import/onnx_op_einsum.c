@@ -27,7 +27,8 @@ static bool parse_term(ox_exec *e, const char *s, size_t len, int rank, int ell_
     }
     const int ell = dots ? rank - letters : 0;
     if ((dots && dots != 3) || ell < 0 || (!dots && letters != rank) || ell > ell_max)
-        return ox_fail(e, GF_ERR_INVALID, "equation term '%.*s' does not fit an input of rank %d", (int)len, s, rank);
+        return ox_fail(e, GF_ERR_INVALID, "equation term '%.*s' does not fit an input of rank %d",
+                       (int)len, s, rank);
     t->n = 0;
     for (size_t i = 0; i < len; i++) {
         if (s[i] == ' ') continue;
@@ -51,7 +52,9 @@ static int find(const term *t, char c) {
 static bool diagonal(ox_exec *e, term *t, int a, int b) {
     gf_ctx *c = e->ctx;
     int64_t n = t->t->shape[a];
-    if (t->t->shape[b] != n) return ox_fail(e, GF_ERR_SHAPE, "repeated label '%c' on axes of sizes %lld and %lld", t->lab[a], (long long)n, (long long)t->t->shape[b]);
+    if (t->t->shape[b] != n)
+        return ox_fail(e, GF_ERR_SHAPE, "repeated label '%c' on axes of sizes %lld and %lld",
+                       t->lab[a], (long long)n, (long long)t->t->shape[b]);
     int perm[GF_MAX_DIMS], k = 0;
     char lab[GF_MAX_DIMS];
     int64_t shape[GF_MAX_DIMS];
@@ -84,7 +87,8 @@ static bool dedupe(ox_exec *e, term *t) {
 }
 
 /* Sums out the labels of t that neither the output nor another operand uses. */
-static bool reduce_private(ox_exec *e, term *t, const term *all, int n_all, int self, const char *out) {
+static bool reduce_private(ox_exec *e, term *t, const term *all, int n_all, int self,
+                           const char *out) {
     int axes[GF_MAX_DIMS], na = 0, k = 0;
     char keep[GF_MAX_DIMS];
     for (int i = 0; i < t->n; i++) {
@@ -114,7 +118,8 @@ static bool contract(ox_exec *e, term *a, term *b, const char *need) {
     }
     for (int i = 0; i < b->n; i++)
         if (find(a, b->lab[i]) < 0) rl[nr++] = b->lab[i];
-    if (nb + nl + nr > GF_MAX_DIMS) return ox_fail(e, GF_ERR_SHAPE, "the product would have rank %d", nb + nl + nr);
+    if (nb + nl + nr > GF_MAX_DIMS)
+        return ox_fail(e, GF_ERR_SHAPE, "the product would have rank %d", nb + nl + nr);
     int pa[GF_MAX_DIMS], pb[GF_MAX_DIMS], k = 0;
     int64_t B = 1, L = 1, R = 1, K = 1, oshape[GF_MAX_DIMS];
     for (int i = 0; i < nb; i++) pa[k++] = find(a, bl[i]), B *= a->t->shape[find(a, bl[i])];
@@ -127,7 +132,8 @@ static bool contract(ox_exec *e, term *a, term *b, const char *need) {
     for (int i = 0; i < a->n; i++) {
         int j = find(b, a->lab[i]);
         if (j >= 0 && a->t->shape[i] != b->t->shape[j])
-            return ox_fail(e, GF_ERR_SHAPE, "label '%c' has sizes %lld and %lld", a->lab[i], (long long)a->t->shape[i], (long long)b->t->shape[j]);
+            return ox_fail(e, GF_ERR_SHAPE, "label '%c' has sizes %lld and %lld", a->lab[i],
+                           (long long)a->t->shape[i], (long long)b->t->shape[j]);
     }
     gf_tensor *x = gf_reshape(c, gf_permute(c, a->t, pa), 3, (int64_t[]){B, L, K});
     gf_tensor *y = gf_reshape(c, gf_permute(c, b->t, pb), 3, (int64_t[]){B, K, R});
@@ -143,14 +149,18 @@ static bool contract(ox_exec *e, term *a, term *b, const char *need) {
 }
 
 /* The output labels: after "->", or the labels used exactly once (ellipsis first). */
-static bool output_labels(ox_exec *e, const char *eq, const term *t, int n, int ell_max, char *out) {
+static bool output_labels(ox_exec *e, const char *eq, const term *t, int n, int ell_max,
+                          char *out) {
     const char *arrow = strstr(eq, "->");
     int k = 0;
     if (arrow) {
         term o;
         int letters = 0, dots = 0;
-        for (const char *p = arrow + 2; *p; p++) letters += (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'), dots += *p == '.';
-        if (!parse_term(e, arrow + 2, strlen(arrow + 2), letters + (dots ? ell_max : 0), ell_max, &o)) return false;
+        for (const char *p = arrow + 2; *p; p++)
+            letters += (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'), dots += *p == '.';
+        if (!parse_term(e, arrow + 2, strlen(arrow + 2), letters + (dots ? ell_max : 0), ell_max,
+                        &o))
+            return false;
         memcpy(out, o.lab, (size_t)o.n);
         out[o.n] = '\0';
         return true;
@@ -168,7 +178,8 @@ static bool output_labels(ox_exec *e, const char *eq, const term *t, int n, int 
 
 bool ox_op_einsum(ox_exec *e) {
     const char *eq = ox_attr_str(e->node, "equation", NULL);
-    if (!eq || e->n_in < 1 || e->n_in > EIN_MAX_IN) return ox_fail(e, GF_ERR_INVALID, "no equation, or more than %d inputs", EIN_MAX_IN);
+    if (!eq || e->n_in < 1 || e->n_in > EIN_MAX_IN)
+        return ox_fail(e, GF_ERR_INVALID, "no equation, or more than %d inputs", EIN_MAX_IN);
     term t[EIN_MAX_IN];
     const char *p = eq, *arrow = strstr(eq, "->");
     int ell_max = 0;
@@ -177,13 +188,15 @@ bool ox_op_einsum(ox_exec *e) {
     int terms = 1;
     for (const char *q = eq; *q && q != arrow; q++) terms += *q == ',';
     if (terms != e->n_in)
-        return ox_fail(e, GF_ERR_INVALID, "equation '%s' has %d terms for %d inputs", eq, terms, e->n_in);
+        return ox_fail(e, GF_ERR_INVALID, "equation '%s' has %d terms for %d inputs", eq, terms,
+                       e->n_in);
     for (int i = 0; i < e->n_in; i++) { /* the longest ellipsis of any operand */
         const char *end = strchr(p, ',');
         if (!end || (arrow && end > arrow)) end = arrow ? arrow : p + strlen(p);
         int letters = 0;
         bool dots = false;
-        for (const char *q = p; q < end; q++) letters += (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z'), dots |= *q == '.';
+        for (const char *q = p; q < end; q++)
+            letters += (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z'), dots |= *q == '.';
         if (dots && e->in[i]->ndim - letters > ell_max) ell_max = e->in[i]->ndim - letters;
         p = *end == ',' ? end + 1 : end;
     }
@@ -211,8 +224,10 @@ bool ox_op_einsum(ox_exec *e) {
     }
     if (!reduce_private(e, &acc, NULL, 0, 0, out)) return false;
     int perm[GF_MAX_DIMS];
-    if ((int)strlen(out) != acc.n) return ox_fail(e, GF_ERR_INVALID, "output labels '%s' do not match the inputs", out);
+    if ((int)strlen(out) != acc.n)
+        return ox_fail(e, GF_ERR_INVALID, "output labels '%s' do not match the inputs", out);
     for (int i = 0; i < acc.n; i++)
-        if ((perm[i] = find(&acc, out[i])) < 0) return ox_fail(e, GF_ERR_INVALID, "output label '%c' is in no input", out[i]);
+        if ((perm[i] = find(&acc, out[i])) < 0)
+            return ox_fail(e, GF_ERR_INVALID, "output label '%c' is in no input", out[i]);
     return (e->out[0] = gf_permute(e->ctx, acc.t, perm)) != NULL;
 }

@@ -96,7 +96,11 @@ static gf_tensor *bcast_apply(ox_exec *e, eb_kind k, gf_tensor *a, gf_tensor *b,
             double y = b->dtype == GF_F32 ? gf_f32(b)[ob] : (double)gf_i64(b)[ob];
             r = float_op(k, x, y);
             if (out_dt == GF_F32) gf_f32(o)[i] = (float)r;
-            else gf_i64(o)[i] = isnan(r) ? 0 : fabs(r) < 9.2e18 ? (int64_t)r : r > 0 ? INT64_MAX : INT64_MIN;
+            else
+                gf_i64(o)[i] = isnan(r) ? 0
+                    : fabs(r) < 9.2e18  ? (int64_t)r
+                    : r > 0             ? INT64_MAX
+                                        : INT64_MIN;
         }
         gf_index_next(bc.ndim, bc.shape, idx);
     }
@@ -126,7 +130,8 @@ static gf_tensor *legacy_b(ox_exec *e, gf_tensor *a, gf_tensor *b) {
 static bool arith(ox_exec *e, eb_kind k) {
     gf_tensor *a = e->in[0], *b = legacy_b(e, e->in[0], e->in[1]);
     if (!a || !b) return false;
-    if (a->dtype == GF_I64 && b->dtype == GF_I64) return (e->out[0] = bcast_apply(e, k, a, b, GF_I64)) != NULL;
+    if (a->dtype == GF_I64 && b->dtype == GF_I64)
+        return (e->out[0] = bcast_apply(e, k, a, b, GF_I64)) != NULL;
     if (a->dtype != b->dtype && k != EB_POW)
         return ox_fail(e, GF_ERR_DTYPE, "inputs of different types (a float and an integer)");
     if (!ox_check_bcast(e, a, b)) return false;
@@ -137,7 +142,8 @@ static bool arith(ox_exec *e, eb_kind k) {
     case EB_MUL: e->out[0] = gf_mul(c, a, b); break;
     case EB_DIV: e->out[0] = gf_div(c, a, b); break;
     case EB_POW: /* the result takes the base's type */
-        e->out[0] = a->dtype == GF_I64 ? bcast_apply(e, k, a, b, GF_I64) : gf_pow(c, a, ox_as_f32(e, b));
+        e->out[0] =
+            a->dtype == GF_I64 ? bcast_apply(e, k, a, b, GF_I64) : gf_pow(c, a, ox_as_f32(e, b));
         break;
     default: e->out[0] = bcast_apply(e, k, a, b, GF_F32); break; /* Mod: no gradient */
     }
@@ -189,7 +195,8 @@ static bool float_test(ox_exec *e, bool nan_test) {
     if (!ox_need(e, 0, GF_F32)) return false;
     gf_tensor *x = e->in[0], *o = gf_empty(e->ctx, GF_I64, x->ndim, x->shape);
     if (!o) return false;
-    bool neg = ox_attr_int(e->node, "detect_negative", 1), pos = ox_attr_int(e->node, "detect_positive", 1);
+    bool neg = ox_attr_int(e->node, "detect_negative", 1),
+         pos = ox_attr_int(e->node, "detect_positive", 1);
     for (int64_t i = 0; i < x->numel; i++) {
         float v = gf_get_f32(x, i);
         gf_i64(o)[i] = nan_test ? isnan(v) != 0 : isinf(v) && ((v > 0 && pos) || (v < 0 && neg));
@@ -203,8 +210,10 @@ bool ox_op_isnan(ox_exec *e) { return float_test(e, true); }
 bool ox_op_where(ox_exec *e) {
     gf_tensor *c = ox_as_i64(e, e->in[0]), *a = e->in[1], *b = e->in[2];
     if (!c || !a || !b) return false;
-    if (!ox_check_bcast(e, c, a) || !ox_check_bcast(e, a, b) || !ox_check_bcast(e, c, b)) return false;
-    if (a->dtype == GF_F32 && b->dtype == GF_F32) return (e->out[0] = gf_where(e->ctx, c, a, b)) != NULL;
+    if (!ox_check_bcast(e, c, a) || !ox_check_bcast(e, a, b) || !ox_check_bcast(e, c, b))
+        return false;
+    if (a->dtype == GF_F32 && b->dtype == GF_F32)
+        return (e->out[0] = gf_where(e->ctx, c, a, b)) != NULL;
     if (a->dtype != b->dtype) return ox_fail(e, GF_ERR_DTYPE, "X and Y have different types");
     const gf_tensor *t[3] = {c, a, b};
     int nd = 0;
@@ -295,7 +304,8 @@ bool ox_op_leaky_relu(ox_exec *e) {
            (e->out[0] = gf_leaky_relu(e->ctx, e->in[0], ox_attr_float(e->node, "alpha", 0.01f)));
 }
 bool ox_op_elu(ox_exec *e) {
-    return float_in(e) && (e->out[0] = gf_elu(e->ctx, e->in[0], ox_attr_float(e->node, "alpha", 1.0f)));
+    return float_in(e) &&
+        (e->out[0] = gf_elu(e->ctx, e->in[0], ox_attr_float(e->node, "alpha", 1.0f)));
 }
 bool ox_op_selu(ox_exec *e) {
     float a = ox_attr_float(e->node, "alpha", 1.67326319217681884765625f);
@@ -304,13 +314,16 @@ bool ox_op_selu(ox_exec *e) {
 }
 bool ox_op_celu(ox_exec *e) {
     return float_in(e) &&
-           (e->out[0] = gf_unary(e->ctx, e->in[0], GF_FN_CELU, ox_attr_float(e->node, "alpha", 1.0f), 0));
+        (e->out[0] =
+             gf_unary(e->ctx, e->in[0], GF_FN_CELU, ox_attr_float(e->node, "alpha", 1.0f), 0));
 }
 bool ox_op_hard_sigmoid(ox_exec *e) {
     float a = ox_attr_float(e->node, "alpha", 0.2f), b = ox_attr_float(e->node, "beta", 0.5f);
     return float_in(e) && (e->out[0] = gf_hardsigmoid(e->ctx, e->in[0], a, b));
 }
-bool ox_op_hard_swish(ox_exec *e) { return float_in(e) && (e->out[0] = gf_hardswish(e->ctx, e->in[0])); }
+bool ox_op_hard_swish(ox_exec *e) {
+    return float_in(e) && (e->out[0] = gf_hardswish(e->ctx, e->in[0]));
+}
 bool ox_op_softplus(ox_exec *e) {
     /* ONNX's log(exp(x) + 1); past 20 that is x to within a float's precision */
     return float_in(e) && (e->out[0] = gf_softplus(e->ctx, e->in[0], 1.0f, 20.0f));
@@ -321,13 +334,14 @@ bool ox_op_thresholded_relu(ox_exec *e) {
                                                 ox_attr_float(e->node, "alpha", 1.0f), 0));
 }
 bool ox_op_shrink(ox_exec *e) {
-    float bias = ox_attr_float(e->node, "bias", 0.0f), lambd = ox_attr_float(e->node, "lambd", 0.5f);
+    float bias = ox_attr_float(e->node, "bias", 0.0f),
+          lambd = ox_attr_float(e->node, "lambd", 0.5f);
     return float_in(e) && (e->out[0] = gf_unary(e->ctx, e->in[0], GF_FN_SHRINK, bias, lambd));
 }
 bool ox_op_gelu(ox_exec *e) {
     const char *ap = ox_attr_str(e->node, "approximate", "none");
-    return float_in(e) && (e->out[0] = gf_gelu(e->ctx, e->in[0], strcmp(ap, "tanh") ? GF_GELU_EXACT
-                                                                                     : GF_GELU_TANH));
+    return float_in(e) &&
+        (e->out[0] = gf_gelu(e->ctx, e->in[0], strcmp(ap, "tanh") ? GF_GELU_EXACT : GF_GELU_TANH));
 }
 
 /* PRelu: relu(x) - slope * relu(-x). Before opset 7, and in files that rely on it, a [C] slope
@@ -335,7 +349,8 @@ bool ox_op_gelu(ox_exec *e) {
 bool ox_op_prelu(ox_exec *e) {
     gf_tensor *x = e->in[0], *s = e->in[1];
     if (!float_in(e) || !ox_need(e, 1, GF_F32)) return false;
-    if (s->ndim == 1 && x->ndim > 2 && s->shape[0] == x->shape[1] && s->shape[0] != x->shape[x->ndim - 1]) {
+    if (s->ndim == 1 && x->ndim > 2 && s->shape[0] == x->shape[1] &&
+        s->shape[0] != x->shape[x->ndim - 1]) {
         int64_t shape[GF_MAX_DIMS];
         shape[0] = s->shape[0];
         for (int d = 1; d < x->ndim - 1; d++) shape[d] = 1;
@@ -388,6 +403,8 @@ static bool variadic(ox_exec *e, eb_kind k, bool mean) {
     return (e->out[0] = acc) != NULL;
 }
 
-bool ox_op_minmax(ox_exec *e) { return variadic(e, e->node->op[1] == 'a' ? EB_MAX : EB_MIN, false); }
+bool ox_op_minmax(ox_exec *e) {
+    return variadic(e, e->node->op[1] == 'a' ? EB_MAX : EB_MIN, false);
+}
 bool ox_op_sum(ox_exec *e) { return variadic(e, EB_ADD, false); }
 bool ox_op_mean(ox_exec *e) { return variadic(e, EB_ADD, true); }

@@ -95,15 +95,23 @@ bool ox_op_grid_sample(ox_exec *e) {
     if (!ox_need(e, 0, GF_F32) || !ox_need(e, 1, GF_F32)) return false;
     if (x->ndim != 4 || grid->ndim != 4 || grid->shape[3] != 2 || grid->shape[0] != x->shape[0])
         return ox_fail(e, GF_ERR_SHAPE, "expected X [N, C, H, W] and grid [N, Ho, Wo, 2]");
-    const char *mode = ox_attr_str(e->node, "mode", "bilinear"), *pad = ox_attr_str(e->node, "padding_mode", "zeros");
-    gs g = {!strcmp(mode, "nearest") ? GS_NEAREST : !strcmp(mode, "bicubic") ? GS_BICUBIC : GS_BILINEAR,
-            !strcmp(pad, "border") ? GS_BORDER : !strcmp(pad, "reflection") ? GS_REFLECTION : GS_ZEROS,
+    const char *mode = ox_attr_str(e->node, "mode", "bilinear"),
+               *pad = ox_attr_str(e->node, "padding_mode", "zeros");
+    gs g = {!strcmp(mode, "nearest")       ? GS_NEAREST
+                : !strcmp(mode, "bicubic") ? GS_BICUBIC
+                                           : GS_BILINEAR,
+            !strcmp(pad, "border")           ? GS_BORDER
+                : !strcmp(pad, "reflection") ? GS_REFLECTION
+                                             : GS_ZEROS,
             ox_attr_int(e->node, "align_corners", 0) != 0, x->shape[2], x->shape[3]};
-    if ((g.mode == GS_BILINEAR && strcmp(mode, "bilinear")) || (g.pad == GS_ZEROS && strcmp(pad, "zeros")))
+    if ((g.mode == GS_BILINEAR && strcmp(mode, "bilinear")) ||
+        (g.pad == GS_ZEROS && strcmp(pad, "zeros")))
         return ox_fail(e, GF_ERR_INVALID, "mode '%s' or padding_mode '%s' is unknown", mode, pad);
-    const int64_t n = x->shape[0], c = x->shape[1], ho = grid->shape[1], wo = grid->shape[2], p = ho * wo;
+    const int64_t n = x->shape[0], c = x->shape[1], ho = grid->shape[1], wo = grid->shape[2],
+                  p = ho * wo;
     const int nt = g.mode == GS_NEAREST ? 1 : g.mode == GS_BILINEAR ? 4 : 16;
-    if (!ox_check_grow(e, ox_mul(ox_mul(n * c, p), nt), x->numel, "the sampling taps")) return false;
+    if (!ox_check_grow(e, ox_mul(ox_mul(n * c, p), nt), x->numel, "the sampling taps"))
+        return false;
     gf_ctx *cx = e->ctx;
     gf_tensor *flat = gf_reshape(cx, x, 3, (int64_t[]){n, c, g.h * g.w}), *y = NULL;
     gf_tensor *idx[16], *wt[16];
@@ -116,7 +124,8 @@ bool ox_op_grid_sample(ox_exec *e) {
         for (int64_t q = 0; q < p; q++) {
             int64_t ti[16];
             double tw[16];
-            taps_of(&g, gf_get_f32(grid, (b * p + q) * 2), gf_get_f32(grid, (b * p + q) * 2 + 1), ti, tw);
+            taps_of(&g, gf_get_f32(grid, (b * p + q) * 2), gf_get_f32(grid, (b * p + q) * 2 + 1),
+                    ti, tw);
             for (int k = 0; k < nt; k++) {
                 gf_f32(wt[k])[b * p + q] = (float)tw[k];
                 for (int64_t ch = 0; ch < c; ch++) gf_i64(idx[k])[(b * c + ch) * p + q] = ti[k];

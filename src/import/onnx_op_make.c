@@ -14,7 +14,8 @@ static gf_tensor *take_map(ox_exec *e, gf_tensor *x, int a, int64_t count, index
                            int64_t arg) {
     if (!x) return NULL;
     const int64_t rest = x->shape[a] ? x->numel / x->shape[a] : 0;
-    if (count < 0 || (rest && count > INT64_MAX / rest) || !ox_check_grow(e, count * rest, x->numel, "the output"))
+    if (count < 0 || (rest && count > INT64_MAX / rest) ||
+        !ox_check_grow(e, count * rest, x->numel, "the output"))
         return NULL;
     gf_tensor *idx = gf_empty(e->ctx, GF_I64, 1, &count);
     if (!idx) return NULL;
@@ -23,7 +24,10 @@ static gf_tensor *take_map(ox_exec *e, gf_tensor *x, int a, int64_t count, index
 }
 
 static int64_t map_mod(int64_t j, int64_t dim, int64_t arg) { (void)arg; return j % dim; }
-static int64_t map_zero(int64_t j, int64_t dim, int64_t arg) { (void)j, (void)dim, (void)arg; return 0; }
+static int64_t map_zero(int64_t j, int64_t dim, int64_t arg) {
+    (void)j, (void)dim, (void)arg;
+    return 0;
+}
 static int64_t map_edge(int64_t j, int64_t dim, int64_t before) {
     int64_t i = j - before;
     return i < 0 ? 0 : i >= dim ? dim - 1 : i;
@@ -52,8 +56,10 @@ static bool pad_amounts(ox_exec *e, int r, int64_t *pb, int64_t *pe, double *val
         *value = ox_attr_float(e->node, "value", 0.0f);
     } else {
         if ((n = ox_input_ints(e, 1, p, 2 * OX_MAX_LIST)) < 0) return false;
-        if (e->n_in > 2 && e->in[2] && e->in[2]->numel && !ox_input_scalar(e, 2, value)) return false;
-        if (e->n_in > 3 && e->in[3] && (na = ox_input_ints(e, 3, ax, OX_MAX_LIST)) < 0) return false;
+        if (e->n_in > 2 && e->in[2] && e->in[2]->numel && !ox_input_scalar(e, 2, value))
+            return false;
+        if (e->n_in > 3 && e->in[3] && (na = ox_input_ints(e, 3, ax, OX_MAX_LIST)) < 0)
+            return false;
     }
     const int k = na ? na : r;
     if (n != 2 * k) return ox_fail(e, GF_ERR_INVALID, "%d pads for %d axes", n, k);
@@ -80,8 +86,9 @@ bool ox_op_pad(ox_exec *e) {
             return ox_fail(e, GF_ERR_SHAPE, "pads %lld, %lld on axis %d are out of range",
                            (long long)pb[d], (long long)pe[d], d);
         int64_t s = x->shape[d] + pb[d] + pe[d];
-        if (s < 0) return ox_fail(e, GF_ERR_SHAPE, "pads %lld, %lld crop axis %d of size %lld below 0",
-                                  (long long)pb[d], (long long)pe[d], d, (long long)x->shape[d]);
+        if (s < 0)
+            return ox_fail(e, GF_ERR_SHAPE, "pads %lld, %lld crop axis %d of size %lld below 0",
+                           (long long)pb[d], (long long)pe[d], d, (long long)x->shape[d]);
         total = ox_mul(total, s);
     }
     if (!ox_check_grow(e, total, x->numel, "the padded output")) return false;
@@ -96,7 +103,8 @@ bool ox_op_pad(ox_exec *e) {
     gf_tensor *y = x;
     for (int d = 0; y && d < r; d++) {
         if (!pb[d] && !pe[d]) continue;
-        if (x->shape[d] == 0) return ox_fail(e, GF_ERR_SHAPE, "cannot %s-pad the empty axis %d", mode, d);
+        if (x->shape[d] == 0)
+            return ox_fail(e, GF_ERR_SHAPE, "cannot %s-pad the empty axis %d", mode, d);
         if (reflect && (pb[d] >= x->shape[d] || pe[d] >= x->shape[d]))
             return ox_fail(e, GF_ERR_SHAPE, "reflect pads %lld, %lld on axis %d of size %lld",
                            (long long)pb[d], (long long)pe[d], d, (long long)x->shape[d]);
@@ -123,7 +131,8 @@ bool ox_op_expand(ox_exec *e) {
     int n = ox_input_ints(e, 1, s, OX_MAX_LIST);
     if (n < 0) return false;
     int r = n > x->ndim ? n : x->ndim;
-    if (r > GF_MAX_DIMS) return ox_fail(e, GF_ERR_SHAPE, "output rank %d (at most %d)", r, GF_MAX_DIMS);
+    if (r > GF_MAX_DIMS)
+        return ox_fail(e, GF_ERR_SHAPE, "output rank %d (at most %d)", r, GF_MAX_DIMS);
     int64_t xs[GF_MAX_DIMS], out[GF_MAX_DIMS], total = 1;
     for (int d = 0; d < r; d++) {
         int ix = d - (r - x->ndim), is = d - (r - n);
@@ -151,7 +160,8 @@ bool ox_op_tile(ox_exec *e) {
     if (n != x->ndim) return ox_fail(e, GF_ERR_INVALID, "%d repeats for rank %d", n, x->ndim);
     int64_t total = 1;
     for (int d = 0; d < n; d++) {
-        if (rep[d] < 0) return ox_fail(e, GF_ERR_INVALID, "repeat %d is %lld", d, (long long)rep[d]);
+        if (rep[d] < 0)
+            return ox_fail(e, GF_ERR_INVALID, "repeat %d is %lld", d, (long long)rep[d]);
         total = ox_mul(total, ox_mul(x->shape[d], rep[d]));
     }
     if (!ox_check_grow(e, total, x->numel, "the output")) return false;
@@ -167,12 +177,15 @@ bool ox_op_tile(ox_exec *e) {
 static bool blocks(ox_exec *e, bool to_space) {
     gf_tensor *x = e->in[0];
     int64_t b = ox_attr_int(e->node, "blocksize", 0);
-    if (x->ndim != 4 || b < 1) return ox_fail(e, GF_ERR_SHAPE, "expected [N, C, H, W] and blocksize >= 1");
+    if (x->ndim != 4 || b < 1)
+        return ox_fail(e, GF_ERR_SHAPE, "expected [N, C, H, W] and blocksize >= 1");
     int64_t n = x->shape[0], c = x->shape[1], h = x->shape[2], w = x->shape[3];
     gf_ctx *ctx = e->ctx;
     gf_tensor *y;
     if (to_space) {
-        if (c % (b * b)) return ox_fail(e, GF_ERR_SHAPE, "channels %lld not divisible by %lld", (long long)c, (long long)(b * b));
+        if (c % (b * b))
+            return ox_fail(e, GF_ERR_SHAPE, "channels %lld not divisible by %lld", (long long)c,
+                           (long long)(b * b));
         bool crd = !strcmp(ox_attr_str(e->node, "mode", "DCR"), "CRD");
         int64_t s1[6] = {n, b, b, c / (b * b), h, w}, s2[6] = {n, c / (b * b), b, b, h, w};
         static const int p1[6] = {0, 3, 4, 1, 5, 2}, p2[6] = {0, 1, 4, 2, 5, 3};
@@ -180,7 +193,8 @@ static bool blocks(ox_exec *e, bool to_space) {
         int64_t o[4] = {n, c / (b * b), h * b, w * b};
         y = gf_reshape(ctx, y, 4, o);
     } else {
-        if (h % b || w % b) return ox_fail(e, GF_ERR_SHAPE, "height and width not divisible by %lld", (long long)b);
+        if (h % b || w % b)
+            return ox_fail(e, GF_ERR_SHAPE, "height and width not divisible by %lld", (long long)b);
         int64_t s[6] = {n, c, h / b, b, w / b, b};
         static const int p[6] = {0, 3, 5, 1, 2, 4};
         y = gf_permute(ctx, gf_reshape(ctx, x, 6, s), p);
@@ -214,7 +228,8 @@ bool ox_op_trilu(ox_exec *e) {
     if (x->dtype == GF_F32) return (e->out[0] = gf_mul(e->ctx, x, mask)) != NULL;
     gf_tensor *o = gf_empty(e->ctx, GF_I64, x->ndim, x->shape);
     if (!o) return false;
-    for (int64_t i = 0; i < x->numel; i++) gf_i64(o)[i] = gf_get_i64(x, i) * gf_i64(mask)[i % (rows * cols)];
+    for (int64_t i = 0; i < x->numel; i++)
+        gf_i64(o)[i] = gf_get_i64(x, i) * gf_i64(mask)[i % (rows * cols)];
     return (e->out[0] = o) != NULL;
 }
 
@@ -281,7 +296,8 @@ bool ox_op_one_hot(ox_exec *e) {
     double depth;
     if (!ox_input_scalar(e, 1, &depth) || !vals) return false;
     if (vals->numel != 2 || depth < 1 || depth > 1e9)
-        return ox_fail(e, GF_ERR_INVALID, "depth %g and %lld values (need 2)", depth, (long long)vals->numel);
+        return ox_fail(e, GF_ERR_INVALID, "depth %g and %lld values (need 2)", depth,
+                       (long long)vals->numel);
     const int64_t dep = (int64_t)depth, r = idx->ndim + 1;
     if (r > GF_MAX_DIMS) return ox_fail(e, GF_ERR_SHAPE, "output rank %lld", (long long)r);
     int a;

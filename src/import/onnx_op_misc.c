@@ -41,7 +41,10 @@ bool ox_op_window(ox_exec *e) {
 static void qrange(ox_exec *e, int zp_input, double *lo, double *hi) {
     int id = zp_input < e->node->n_in ? e->node->in[zp_input] : -1;
     int t = id >= 0 ? e->m->values[id].elem : GF_ONNX_UINT8;
-    *lo = t == GF_ONNX_INT8 ? -128 : t == GF_ONNX_INT16 ? -32768 : t == GF_ONNX_INT32 ? -2147483648.0 : 0;
+    *lo = t == GF_ONNX_INT8  ? -128
+        : t == GF_ONNX_INT16 ? -32768
+        : t == GF_ONNX_INT32 ? -2147483648.0
+                             : 0;
     *hi = t == GF_ONNX_INT8 ? 127 : t == GF_ONNX_UINT16 ? 65535 : t == GF_ONNX_INT16 ? 32767
         : t == GF_ONNX_INT32 ? 2147483647.0 : 255;
 }
@@ -59,8 +62,10 @@ static bool quantize(ox_exec *e, bool de) {
     int a = 0;
     if (sc->numel > 1 && !ox_axis(e, ox_attr_int(e->node, "axis", 1), x->ndim, &a)) return false;
     if (sc->numel > 1 && (sc->ndim != 1 || sc->numel != x->shape[a]))
-        return ox_fail(e, GF_ERR_SHAPE, "per-axis scale of %lld values for an axis of %lld", (long long)sc->numel, (long long)x->shape[a]);
-    if (zp && zp->numel != sc->numel) return ox_fail(e, GF_ERR_SHAPE, "zero point and scale differ in size");
+        return ox_fail(e, GF_ERR_SHAPE, "per-axis scale of %lld values for an axis of %lld",
+                       (long long)sc->numel, (long long)x->shape[a]);
+    if (zp && zp->numel != sc->numel)
+        return ox_fail(e, GF_ERR_SHAPE, "zero point and scale differ in size");
     double lo, hi;
     qrange(e, 2, &lo, &hi);
     gf_tensor *o = gf_empty(e->ctx, de ? GF_F32 : GF_I64, x->ndim, x->shape);
@@ -72,7 +77,8 @@ static bool quantize(ox_exec *e, bool de) {
             double v = x->dtype == GF_F32 ? gf_get_f32(x, i) : (double)gf_get_i64(x, i);
             gf_f32(o)[i] = (float)((v - z) * s);
         } else {
-            double q = (double)nearbyintf(gf_get_f32(x, i) / (float)s) + z; /* in float, halves to even */
+            double q =
+                (double)nearbyintf(gf_get_f32(x, i) / (float)s) + z; /* in float, halves to even */
             gf_i64(o)[i] = (int64_t)(q < lo ? lo : q > hi ? hi : q);
         }
     }
@@ -93,7 +99,8 @@ bool ox_op_dynamic_quantize(ox_exec *e) {
     const float scale = (float)((mx - mn) / 255.0);
     double zpd = scale ? nearbyint(-mn / scale) : 0;
     const int64_t zp = (int64_t)(zpd < 0 ? 0 : zpd > 255 ? 255 : zpd);
-    gf_tensor *y = gf_empty(e->ctx, GF_I64, x->ndim, x->shape), *s = gf_empty(e->ctx, GF_F32, 0, NULL);
+    gf_tensor *y = gf_empty(e->ctx, GF_I64, x->ndim, x->shape),
+              *s = gf_empty(e->ctx, GF_F32, 0, NULL);
     gf_tensor *z = gf_empty(e->ctx, GF_I64, 0, NULL);
     if (!y || !s || !z) return false;
     for (int64_t i = 0; i < x->numel; i++) {
@@ -118,7 +125,8 @@ bool ox_op_max_unpool(ox_exec *e) {
     int nk = ox_attr_ints(e->node, "kernel_shape", &ks), ns = ox_attr_ints(e->node, "strides", &st);
     int np = ox_attr_ints(e->node, "pads", &pa);
     if (nk != nsp || (st && ns != nsp) || (pa && np != 2 * nsp))
-        return ox_fail(e, GF_ERR_INVALID, "kernel_shape, strides and pads must fit %d spatial axes", nsp);
+        return ox_fail(e, GF_ERR_INVALID, "kernel_shape, strides and pads must fit %d spatial axes",
+                       nsp);
     /* the indices count positions in the default output; output_shape may pad it at the end */
     int64_t dflt[GF_MAX_DIMS] = {x->shape[0], x->shape[1]}, shape[GF_MAX_DIMS];
     for (int i = 0; i < nsp; i++) {
@@ -132,25 +140,30 @@ bool ox_op_max_unpool(ox_exec *e) {
         return ox_fail(e, GF_ERR_SHAPE, "output_shape must have rank %d", x->ndim);
     int64_t total = 1, dtotal = 1;
     for (int d = 0; d < x->ndim; d++) {
-        if (shape[d] < (d < 2 ? shape[d] : dflt[d]) || (d < 2 && shape[d] != dflt[d]) || dflt[d] < 1)
+        if (shape[d] < (d < 2 ? shape[d] : dflt[d]) || (d < 2 && shape[d] != dflt[d]) ||
+            dflt[d] < 1)
             return ox_fail(e, GF_ERR_SHAPE, "output_shape dimension %d (%lld) is smaller than the "
                            "unpooled size %lld", d, (long long)shape[d], (long long)dflt[d]);
         total = ox_mul(total, shape[d]), dtotal = ox_mul(dtotal, dflt[d]);
     }
     if (!ox_check_grow(e, total, x->numel, "the unpooled output")) return false;
-    gf_tensor *mask = gf_zeros(e->ctx, GF_I64, x->ndim, shape), *src = gf_zeros(e->ctx, GF_I64, x->ndim, shape);
+    gf_tensor *mask = gf_zeros(e->ctx, GF_I64, x->ndim, shape),
+              *src = gf_zeros(e->ctx, GF_I64, x->ndim, shape);
     if (!mask || !src) return false;
     for (int64_t k = 0; k < idx->numel; k++) {
         int64_t p = gf_get_i64(idx, k), q = 0, rest = p;
-        if (p < 0 || p >= dtotal) return ox_fail(e, GF_ERR_INVALID, "index %lld outside the output of %lld elements", (long long)p, (long long)dtotal);
+        if (p < 0 || p >= dtotal)
+            return ox_fail(e, GF_ERR_INVALID, "index %lld outside the output of %lld elements",
+                           (long long)p, (long long)dtotal);
         int64_t coord[GF_MAX_DIMS];
         for (int d = x->ndim - 1; d >= 0; d--) coord[d] = rest % dflt[d], rest /= dflt[d];
         for (int d = 0; d < x->ndim; d++) q = q * shape[d] + coord[d];
         gf_i64(mask)[q] = 1, gf_i64(src)[q] = k;
     }
     gf_ctx *c = e->ctx;
-    gf_tensor *vals = gf_reshape(c, gf_take(c, gf_reshape(c, x, 1, &x->numel), gf_reshape(c, src, 1, &total), 0),
-                                 x->ndim, shape);
+    gf_tensor *vals =
+        gf_reshape(c, gf_take(c, gf_reshape(c, x, 1, &x->numel), gf_reshape(c, src, 1, &total), 0),
+                   x->ndim, shape);
     return (e->out[0] = gf_where(c, mask, vals, gf_full(c, 0, NULL, 0.0f))) != NULL;
 }
 
@@ -234,7 +247,8 @@ bool ox_op_unique(ox_exec *e) {
     if (!x) return false;
     uq_ctx u = {x, gf_numel_of(a, x->shape), gf_numel_of(x->ndim - a - 1, x->shape + a + 1), a};
     const int64_t n = x->shape[a];
-    int64_t *order = gf_scratch(e->ctx, sizeof(int64_t) * (size_t)(3 * n + 1)), *first = order + n, *inv = first + n;
+    int64_t *order = gf_scratch(e->ctx, sizeof(int64_t) * (size_t)(3 * n + 1)), *first = order + n,
+            *inv = first + n;
     if (!order) return false;
     for (int64_t i = 0; i < n; i++) order[i] = i;
     uq_cur = &u;
@@ -245,7 +259,8 @@ bool ox_op_unique(ox_exec *e) {
         inv[order[i]] = k - 1;
     }
     if (!ox_attr_int(e->node, "sorted", 1)) { /* by first occurrence: renumber */
-        int64_t *by_pos = gf_scratch(e->ctx, sizeof(int64_t) * (size_t)(2 * k + 1)), *rank = by_pos + k;
+        int64_t *by_pos = gf_scratch(e->ctx, sizeof(int64_t) * (size_t)(2 * k + 1)),
+                *rank = by_pos + k;
         if (!by_pos) return false;
         memcpy(by_pos, first, sizeof(int64_t) * (size_t)k);
         qsort(by_pos, (size_t)k, sizeof *by_pos, by_value); /* the first positions, ascending */
@@ -255,7 +270,8 @@ bool ox_op_unique(ox_exec *e) {
         for (int64_t i = 0; i < n; i++) inv[i] = rank[inv[i]];
         memcpy(first, by_pos, sizeof(int64_t) * (size_t)k);
     }
-    gf_tensor *fi = ox_i64_vec(e, k, first), *iv = ox_i64_vec(e, n, inv), *cnt = gf_zeros(e->ctx, GF_I64, 1, &k);
+    gf_tensor *fi = ox_i64_vec(e, k, first), *iv = ox_i64_vec(e, n, inv),
+              *cnt = gf_zeros(e->ctx, GF_I64, 1, &k);
     if (!fi || !iv || !cnt) return false;
     for (int64_t i = 0; i < n; i++) gf_i64(cnt)[inv[i]]++;
     e->out[0] = gf_take(e->ctx, x, fi, a);

@@ -12,21 +12,27 @@
 
 bool ox_op_gemm(ox_exec *e) {
     gf_tensor *a = e->in[0], *b = e->in[1], *c = e->n_in > 2 ? e->in[2] : NULL;
-    if (!ox_need(e, 0, GF_F32) || !ox_need(e, 1, GF_F32) || (c && !ox_need(e, 2, GF_F32))) return false;
+    if (!ox_need(e, 0, GF_F32) || !ox_need(e, 1, GF_F32) || (c && !ox_need(e, 2, GF_F32)))
+        return false;
     if (a->ndim != 2 || b->ndim != 2) return ox_fail(e, GF_ERR_SHAPE, "A and B must be matrices");
     int64_t big = a->numel > b->numel ? a->numel : b->numel;
     if (c && c->numel > big) big = c->numel;
     const int64_t rows = a->shape[ox_attr_int(e->node, "transA", 0) ? 1 : 0];
     const int64_t cols = b->shape[ox_attr_int(e->node, "transB", 0) ? 0 : 1];
-    if (!ox_check_grow(e, cols && rows > INT64_MAX / cols ? INT64_MAX : rows * cols, big, "the product"))
+    if (!ox_check_grow(e, cols && rows > INT64_MAX / cols ? INT64_MAX : rows * cols, big,
+                       "the product"))
         return false;
-    const float alpha = ox_attr_float(e->node, "alpha", 1.0f), beta = ox_attr_float(e->node, "beta", 1.0f);
-    const bool ta = ox_attr_int(e->node, "transA", 0) != 0, tb = ox_attr_int(e->node, "transB", 0) != 0;
+    const float alpha = ox_attr_float(e->node, "alpha", 1.0f),
+                beta = ox_attr_float(e->node, "beta", 1.0f);
+    const bool ta = ox_attr_int(e->node, "transA", 0) != 0,
+               tb = ox_attr_int(e->node, "transB", 0) != 0;
     gf_ctx *x = e->ctx;
     /* the Linear layer PyTorch exports: x W^T + b */
-    if (!ta && tb && alpha == 1.0f && beta == 1.0f && (!c || (c->ndim == 1 && c->shape[0] == b->shape[0])))
+    if (!ta && tb && alpha == 1.0f && beta == 1.0f &&
+        (!c || (c->ndim == 1 && c->shape[0] == b->shape[0])))
         return (e->out[0] = gf_linear(x, a, b, c)) != NULL;
-    gf_tensor *y = gf_matmul(x, ta ? gf_transpose(x, a, 0, 1) : a, tb ? gf_transpose(x, b, 0, 1) : b);
+    gf_tensor *y =
+        gf_matmul(x, ta ? gf_transpose(x, a, 0, 1) : a, tb ? gf_transpose(x, b, 0, 1) : b);
     if (y && alpha != 1.0f) y = gf_mul_scalar(x, y, alpha);
     if (y && c && beta != 0.0f) y = gf_add(x, y, beta == 1.0f ? c : gf_mul_scalar(x, c, beta));
     return (e->out[0] = y) != NULL;
@@ -47,7 +53,8 @@ bool ox_op_matmul(ox_exec *e) {
         }
         int64_t mn = a->shape[a->ndim - 2] * b->shape[b->ndim - 1];
         n = mn && n > INT64_MAX / mn ? INT64_MAX : n * mn;
-        if (!ox_check_grow(e, n, a->numel > b->numel ? a->numel : b->numel, "the product")) return false;
+        if (!ox_check_grow(e, n, a->numel > b->numel ? a->numel : b->numel, "the product"))
+            return false;
     }
     return (e->out[0] = gf_matmul(e->ctx, e->in[0], e->in[1])) != NULL;
 }
@@ -85,14 +92,17 @@ static bool bn_train(ox_exec *e, float eps, float momentum) {
         if (d != 1) axes[n++] = d;
     gf_tensor *mean;
     gf_tensor *y = normalise(e, x, axes, n, eps, &mean, NULL);
-    y = gf_add(c, gf_mul(c, y, per_channel(e, e->in[1], x->ndim)), per_channel(e, e->in[2], x->ndim));
+    y = gf_add(c, gf_mul(c, y, per_channel(e, e->in[1], x->ndim)),
+               per_channel(e, e->in[2], x->ndim));
     gf_tensor *d = gf_sub(c, x, mean);
     gf_tensor *var = gf_reshape(c, gf_mean(c, gf_mul(c, d, d), axes, n, false), 1, &x->shape[1]);
     gf_tensor *bm = gf_reshape(c, mean, 1, &x->shape[1]);
     if (e->n_out > 1)
-        e->out[1] = gf_add(c, gf_mul_scalar(c, e->in[3], momentum), gf_mul_scalar(c, bm, 1.0f - momentum));
+        e->out[1] =
+            gf_add(c, gf_mul_scalar(c, e->in[3], momentum), gf_mul_scalar(c, bm, 1.0f - momentum));
     if (e->n_out > 2)
-        e->out[2] = gf_add(c, gf_mul_scalar(c, e->in[4], momentum), gf_mul_scalar(c, var, 1.0f - momentum));
+        e->out[2] =
+            gf_add(c, gf_mul_scalar(c, e->in[4], momentum), gf_mul_scalar(c, var, 1.0f - momentum));
     return (e->out[0] = y) != NULL;
 }
 
@@ -103,7 +113,8 @@ bool ox_op_batch_norm(ox_exec *e) {
     const float momentum = ox_attr_float(e->node, "momentum", 0.9f);
     if (e->node->opset < 9 && ox_attr_int(e->node, "spatial", 1) == 0)
         return ox_fail(e, GF_ERR_INVALID, "spatial=0 (statistics per activation) is not supported");
-    if (e->node->opset >= 14 && ox_attr_int(e->node, "training_mode", 0)) return bn_train(e, eps, momentum);
+    if (e->node->opset >= 14 && ox_attr_int(e->node, "training_mode", 0))
+        return bn_train(e, eps, momentum);
     e->out[0] = gf_batch_norm(e->ctx, e->in[0], e->in[1], e->in[2], e->in[3], e->in[4], false,
                               0.1f, eps);
     /* older opsets' optional statistics outputs: in inference they are the running ones */
@@ -114,24 +125,28 @@ bool ox_op_batch_norm(ox_exec *e) {
 bool ox_op_instance_norm(ox_exec *e) {
     gf_tensor *x = e->in[0];
     if (!ox_need(e, 0, GF_F32) || !ox_need(e, 1, GF_F32) || !ox_need(e, 2, GF_F32)) return false;
-    if (x->ndim < 3) return ox_fail(e, GF_ERR_SHAPE, "input of rank %d (expected [N, C, ...])", x->ndim);
+    if (x->ndim < 3)
+        return ox_fail(e, GF_ERR_SHAPE, "input of rank %d (expected [N, C, ...])", x->ndim);
     int axes[GF_MAX_DIMS];
     for (int d = 2; d < x->ndim; d++) axes[d - 2] = d;
     gf_ctx *c = e->ctx;
-    gf_tensor *y = normalise(e, x, axes, x->ndim - 2, ox_attr_float(e->node, "epsilon", 1e-5f), NULL, NULL);
-    y = gf_add(c, gf_mul(c, y, per_channel(e, e->in[1], x->ndim)), per_channel(e, e->in[2], x->ndim));
+    gf_tensor *y =
+        normalise(e, x, axes, x->ndim - 2, ox_attr_float(e->node, "epsilon", 1e-5f), NULL, NULL);
+    y = gf_add(c, gf_mul(c, y, per_channel(e, e->in[1], x->ndim)),
+               per_channel(e, e->in[2], x->ndim));
     return (e->out[0] = y) != NULL;
 }
 
 bool ox_op_layer_norm(ox_exec *e) {
     gf_tensor *x = e->in[0], *w = e->in[1], *b = e->n_in > 2 ? e->in[2] : NULL;
-    if (!ox_need(e, 0, GF_F32) || !ox_need(e, 1, GF_F32) || (b && !ox_need(e, 2, GF_F32))) return false;
+    if (!ox_need(e, 0, GF_F32) || !ox_need(e, 1, GF_F32) || (b && !ox_need(e, 2, GF_F32)))
+        return false;
     int a;
     if (!ox_axis(e, ox_attr_int(e->node, "axis", -1), x->ndim, &a)) return false;
     const float eps = ox_attr_float(e->node, "epsilon", 1e-5f);
     const int n = x->ndim - a;
     bool exact = w->ndim == n && !memcmp(w->shape, x->shape + a, sizeof(int64_t) * (size_t)n) &&
-                 (!b || (b->ndim == n && !memcmp(b->shape, x->shape + a, sizeof(int64_t) * (size_t)n)));
+        (!b || (b->ndim == n && !memcmp(b->shape, x->shape + a, sizeof(int64_t) * (size_t)n)));
     bool stats = (e->n_out > 1 && e->node->out[1] >= 0) || (e->n_out > 2 && e->node->out[2] >= 0);
     if (exact && !stats) return (e->out[0] = gf_layer_norm(e->ctx, x, n, w, b, eps)) != NULL;
     int axes[GF_MAX_DIMS];
@@ -166,8 +181,10 @@ bool ox_op_lrn(ox_exec *e) {
     gf_tensor *x = e->in[0];
     if (!ox_need(e, 0, GF_F32)) return false;
     const int64_t size = ox_attr_int(e->node, "size", 0);
-    if (x->ndim < 3 || size < 1 || size > 4096) return ox_fail(e, GF_ERR_INVALID, "size %lld, input rank %d", (long long)size, x->ndim);
-    const float alpha = ox_attr_float(e->node, "alpha", 1e-4f), beta = ox_attr_float(e->node, "beta", 0.75f);
+    if (x->ndim < 3 || size < 1 || size > 4096)
+        return ox_fail(e, GF_ERR_INVALID, "size %lld, input rank %d", (long long)size, x->ndim);
+    const float alpha = ox_attr_float(e->node, "alpha", 1e-4f),
+                beta = ox_attr_float(e->node, "beta", 0.75f);
     const float bias = ox_attr_float(e->node, "bias", 1.0f);
     gf_ctx *c = e->ctx;
     int64_t pads[2 * GF_MAX_DIMS] = {0};
@@ -194,7 +211,8 @@ bool ox_op_dropout(ox_exec *e) {
     } else if (e->node->opset < 7 && ox_attr_int(e->node, "is_test", 0)) {
         train = 0;
     }
-    if (ratio < 0 || ratio >= 1) return ox_fail(e, GF_ERR_INVALID, "ratio %g outside [0, 1)", ratio);
+    if (ratio < 0 || ratio >= 1)
+        return ox_fail(e, GF_ERR_INVALID, "ratio %g outside [0, 1)", ratio);
     const bool active = train != 0 && ratio > 0 && x->dtype == GF_F32;
     e->out[0] = active ? gf_dropout(e->ctx, x, (float)ratio, true) : x;
     if (e->n_out > 1 && e->out[0]) { /* the mask: the elements kept */
@@ -231,7 +249,8 @@ bool ox_op_softmax(ox_exec *e) {
     if (!ox_need(e, 0, GF_F32)) return false;
     const bool old = e->node->opset < 13;
     int a;
-    if (!ox_axis(e, ox_attr_int(e->node, "axis", old ? 1 : -1), x->ndim ? x->ndim : 1, &a)) return false;
+    if (!ox_axis(e, ox_attr_int(e->node, "axis", old ? 1 : -1), x->ndim ? x->ndim : 1, &a))
+        return false;
     const char *op = e->node->op;
     gf_ctx *c = e->ctx;
     gf_tensor *in = x;

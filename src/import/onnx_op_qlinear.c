@@ -12,21 +12,27 @@
 static int64_t zp_at(ox_exec *e, int idx, int64_t k) {
     gf_tensor *z = idx < e->n_in ? e->in[idx] : NULL;
     if (!z || !z->numel) return 0;
-    return z->dtype == GF_I64 ? gf_get_i64(z, z->numel == 1 ? 0 : k) : (int64_t)gf_get_f32(z, z->numel == 1 ? 0 : k);
+    return z->dtype == GF_I64 ? gf_get_i64(z, z->numel == 1 ? 0 : k)
+                              : (int64_t)gf_get_f32(z, z->numel == 1 ? 0 : k);
 }
 
 /* (a - za) @ (b - zb) for a [.., M, K] and b [.., K, N] with equal batches (or 2-D b), exactly;
  * za per row of a or scalar, zb per column of b or scalar. */
 static gf_tensor *int_matmul(ox_exec *e, gf_tensor *a, int za, gf_tensor *b, int zb) {
     if (!a || !b || a->ndim < 2 || b->ndim < 2 || a->shape[a->ndim - 1] != b->shape[b->ndim - 2] ||
-        (b->ndim > 2 && (b->ndim != a->ndim || memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)(a->ndim - 2)))))
-        return ox_fail(e, GF_ERR_SHAPE, "expected A [..., M, K] and B [K, N] or [..., K, N] of the same batch"), NULL;
+        (b->ndim > 2 &&
+         (b->ndim != a->ndim ||
+          memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)(a->ndim - 2)))))
+        return ox_fail(e, GF_ERR_SHAPE,
+                       "expected A [..., M, K] and B [K, N] or [..., K, N] of the same batch"),
+               NULL;
     const int64_t m = a->shape[a->ndim - 2], k = a->shape[a->ndim - 1], n = b->shape[b->ndim - 1];
     const int64_t batch = gf_numel_of(a->ndim - 2, a->shape);
     int64_t shape[GF_MAX_DIMS];
     memcpy(shape, a->shape, sizeof shape);
     shape[a->ndim - 1] = n;
-    if (!ox_check_grow(e, ox_mul(ox_mul(batch, m), n), a->numel > b->numel ? a->numel : b->numel, "the product"))
+    if (!ox_check_grow(e, ox_mul(ox_mul(batch, m), n), a->numel > b->numel ? a->numel : b->numel,
+                       "the product"))
         return NULL;
     gf_tensor *o = gf_empty(e->ctx, GF_I64, a->ndim, shape);
     gf_tensor *ai = ox_as_i64(e, a), *bi = ox_as_i64(e, b);
@@ -38,14 +44,17 @@ static gf_tensor *int_matmul(ox_exec *e, gf_tensor *a, int za, gf_tensor *b, int
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < n; j++) {
                 int64_t acc = 0, zai = zp_at(e, za, i), zbj = zp_at(e, zb, j);
-                for (int64_t q = 0; q < k; q++) acc += (ab[i * k + q] - zai) * (bb[q * n + j] - zbj);
+                for (int64_t q = 0; q < k; q++)
+                    acc += (ab[i * k + q] - zai) * (bb[q * n + j] - zbj);
                 gf_i64(o)[(t * m + i) * n + j] = acc;
             }
     }
     return o;
 }
 
-bool ox_op_matmul_integer(ox_exec *e) { return (e->out[0] = int_matmul(e, e->in[0], 2, e->in[1], 3)) != NULL; }
+bool ox_op_matmul_integer(ox_exec *e) {
+    return (e->out[0] = int_matmul(e, e->in[0], 2, e->in[1], 3)) != NULL;
+}
 
 /* The range of the output zero point's type (uint8 when it has none). */
 static void out_range(ox_exec *e, int zp_input, double *lo, double *hi) {
@@ -62,7 +71,9 @@ static gf_tensor *requantize(ox_exec *e, gf_tensor *acc, const float *mult, int6
     out_range(e, y_zp, &lo, &hi);
     gf_tensor *o = acc ? gf_empty(e->ctx, GF_I64, acc->ndim, acc->shape) : NULL;
     if (!o) return NULL;
-    const int64_t inner = channel_axis >= 0 ? gf_numel_of(acc->ndim - channel_axis - 1, acc->shape + channel_axis + 1) : 1;
+    const int64_t inner = channel_axis >= 0
+        ? gf_numel_of(acc->ndim - channel_axis - 1, acc->shape + channel_axis + 1)
+        : 1;
     const int64_t z = zp_at(e, y_zp, 0);
     for (int64_t i = 0; i < acc->numel; i++) {
         int64_t ch = n_mult > 1 ? (i / inner) % acc->shape[channel_axis] : 0;
@@ -75,7 +86,8 @@ static gf_tensor *requantize(ox_exec *e, gf_tensor *acc, const float *mult, int6
 
 bool ox_op_qlinear_matmul(ox_exec *e) {
     /* a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp */
-    if (!ox_need(e, 1, GF_F32) || !ox_need(e, 4, GF_F32) || !ox_need(e, 6, GF_F32) || e->in[1]->numel != 1 || e->in[4]->numel != 1 || e->in[6]->numel != 1)
+    if (!ox_need(e, 1, GF_F32) || !ox_need(e, 4, GF_F32) || !ox_need(e, 6, GF_F32) ||
+        e->in[1]->numel != 1 || e->in[4]->numel != 1 || e->in[6]->numel != 1)
         return ox_fail(e, GF_ERR_SHAPE, "QLinearMatMul takes scalar scales");
     float mult = gf_get_f32(e->in[1], 0) * gf_get_f32(e->in[4], 0) / gf_get_f32(e->in[6], 0);
     gf_tensor *acc = int_matmul(e, e->in[0], 2, e->in[3], 5);
@@ -85,12 +97,16 @@ bool ox_op_qlinear_matmul(ox_exec *e) {
 /* The convolution of (x - x_zp) by (w - w_zp) in float32 (per output channel w_zp). */
 static gf_tensor *shifted_conv(ox_exec *e, int xi, int xz, int wi, int wz, gf_tensor *bias) {
     gf_tensor *x = ox_as_f32(e, e->in[xi]), *w = ox_as_f32(e, e->in[wi]);
-    if (!x || !w || w->ndim < 3) return ox_fail(e, GF_ERR_SHAPE, "expected X and W of a convolution"), NULL;
-    gf_tensor *xs = gf_empty(e->ctx, GF_F32, x->ndim, x->shape), *ws = gf_empty(e->ctx, GF_F32, w->ndim, w->shape);
+    if (!x || !w || w->ndim < 3)
+        return ox_fail(e, GF_ERR_SHAPE, "expected X and W of a convolution"), NULL;
+    gf_tensor *xs = gf_empty(e->ctx, GF_F32, x->ndim, x->shape),
+              *ws = gf_empty(e->ctx, GF_F32, w->ndim, w->shape);
     if (!xs || !ws) return NULL;
     const int64_t per = w->numel / w->shape[0];
-    for (int64_t i = 0; i < x->numel; i++) gf_f32(xs)[i] = gf_get_f32(x, i) - (float)zp_at(e, xz, 0);
-    for (int64_t i = 0; i < w->numel; i++) gf_f32(ws)[i] = gf_get_f32(w, i) - (float)zp_at(e, wz, i / per);
+    for (int64_t i = 0; i < x->numel; i++)
+        gf_f32(xs)[i] = gf_get_f32(x, i) - (float)zp_at(e, xz, 0);
+    for (int64_t i = 0; i < w->numel; i++)
+        gf_f32(ws)[i] = gf_get_f32(w, i) - (float)zp_at(e, wz, i / per);
     gf_tensor *ins[3] = {xs, ws, bias}, *out = NULL;
     ox_exec c = *e; /* the same node: its convolution attributes */
     c.in = ins, c.n_in = bias ? 3 : 2;
@@ -109,11 +125,13 @@ bool ox_op_qlinear_conv(ox_exec *e) {
     gf_tensor *ws = e->in[4], *b = e->n_in > 8 ? ox_as_f32(e, e->in[8]) : NULL;
     const int64_t o = e->in[3]->shape[0];
     if (e->in[1]->numel != 1 || e->in[6]->numel != 1 || (ws->numel != 1 && ws->numel != o))
-        return ox_fail(e, GF_ERR_SHAPE, "scales must be scalars (w_scale: one per output channel or one)");
+        return ox_fail(e, GF_ERR_SHAPE,
+                       "scales must be scalars (w_scale: one per output channel or one)");
     float *mult = gf_scratch_f32(e->ctx, o + 1);
     if (!mult) return false;
     for (int64_t c = 0; c < o; c++)
-        mult[c] = gf_get_f32(e->in[1], 0) * gf_get_f32(ws, ws->numel == 1 ? 0 : c) / gf_get_f32(e->in[6], 0);
+        mult[c] = gf_get_f32(e->in[1], 0) * gf_get_f32(ws, ws->numel == 1 ? 0 : c) /
+            gf_get_f32(e->in[6], 0);
     gf_tensor *acc = shifted_conv(e, 0, 2, 3, 5, b);
     return (e->out[0] = requantize(e, acc, mult, o, 1, 7)) != NULL;
 }

@@ -14,7 +14,8 @@ static int reduce_axes(ox_exec *e, int *axes, bool *noop) {
     gf_tensor *x = e->in[0];
     int64_t ax[OX_MAX_LIST];
     int n;
-    const bool from_input = !strcmp(e->node->op, "ReduceSum") ? e->node->opset >= 13 : e->node->opset >= 18;
+    const bool from_input =
+        !strcmp(e->node->op, "ReduceSum") ? e->node->opset >= 13 : e->node->opset >= 18;
     if (from_input) {
         n = e->n_in > 1 && e->in[1] ? ox_input_ints(e, 1, ax, OX_MAX_LIST) : 0;
     } else {
@@ -28,7 +29,8 @@ static int reduce_axes(ox_exec *e, int *axes, bool *noop) {
     bool seen[GF_MAX_DIMS] = {false};
     for (int i = 0; i < n; i++) {
         if (!ox_axis(e, ax[i], x->ndim, &axes[i])) return -1;
-        if (seen[axes[i]]) return ox_fail(e, GF_ERR_INVALID, "axis %lld appears twice", (long long)ax[i]), -1;
+        if (seen[axes[i]])
+            return ox_fail(e, GF_ERR_INVALID, "axis %lld appears twice", (long long)ax[i]), -1;
         seen[axes[i]] = true;
     }
     if (n == 0 && !*noop)
@@ -48,7 +50,8 @@ bool ox_op_reduce(ox_exec *e) {
     const char *op = e->node->op + 6; /* after "Reduce" */
     gf_ctx *c = e->ctx;
     for (int i = 0; i < n && (!strcmp(op, "Max") || !strcmp(op, "Min")); i++)
-        if (x->shape[axes[i]] == 0) return ox_fail(e, GF_ERR_SHAPE, "reducing the empty axis %d", axes[i]);
+        if (x->shape[axes[i]] == 0)
+            return ox_fail(e, GF_ERR_SHAPE, "reducing the empty axis %d", axes[i]);
     gf_tensor *y;
     if (!strcmp(op, "Sum")) y = gf_sum(c, x, axes, n, keep);
     else if (!strcmp(op, "Mean")) y = gf_mean(c, x, axes, n, keep);
@@ -100,7 +103,8 @@ bool ox_op_argmax(ox_exec *e) {
             for (int64_t j = 0; j < len; j++) {
                 int64_t k = (r * len + j) * inner + i;
                 double v = x->dtype == GF_F32 ? gf_get_f32(x, k) : (double)gf_get_i64(x, k);
-                bool better = j == 0 || (is_max ? (v > bv || (last && v == bv)) : (v < bv || (last && v == bv)));
+                bool better = j == 0 ||
+                    (is_max ? (v > bv || (last && v == bv)) : (v < bv || (last && v == bv)));
                 if (better) best = j, bv = v;
             }
             gf_i64(o)[r * inner + i] = best;
@@ -115,7 +119,8 @@ bool ox_op_cumsum(ox_exec *e) {
     double axis_v;
     int a;
     if (!ox_input_scalar(e, 1, &axis_v) || !ox_axis(e, (int64_t)axis_v, x->ndim, &a)) return false;
-    const bool excl = ox_attr_int(e->node, "exclusive", 0) != 0, rev = ox_attr_int(e->node, "reverse", 0) != 0;
+    const bool excl = ox_attr_int(e->node, "exclusive", 0) != 0,
+               rev = ox_attr_int(e->node, "reverse", 0) != 0;
     const int64_t len = x->shape[a];
     if (x->dtype == GF_F32) {
         int64_t ms[2] = {len, len};
@@ -137,7 +142,8 @@ bool ox_op_cumsum(ox_exec *e) {
         for (int64_t i = 0; i < inner; i++) {
             int64_t acc = 0;
             for (int64_t jj = 0; jj < len; jj++) {
-                int64_t j = rev ? len - 1 - jj : jj, k = (r * len + j) * inner + i, v = gf_get_i64(x, k);
+                int64_t j = rev ? len - 1 - jj : jj, k = (r * len + j) * inner + i,
+                        v = gf_get_i64(x, k);
                 if (!excl) acc += v;
                 gf_i64(o)[k] = acc;
                 if (excl) acc += v;
@@ -166,12 +172,15 @@ bool ox_op_topk(ox_exec *e) {
     int a;
     if (e->node->opset >= 10) {
         int64_t v[1];
-        if (ox_input_ints(e, 1, v, 1) != 1) return ox_fail(e, GF_ERR_INVALID, "K must be one integer");
+        if (ox_input_ints(e, 1, v, 1) != 1)
+            return ox_fail(e, GF_ERR_INVALID, "K must be one integer");
         kk = v[0];
     }
     if (!ox_axis(e, ox_attr_int(e->node, "axis", -1), x->ndim, &a)) return false;
     const int64_t len = x->shape[a];
-    if (kk < 0 || kk > len) return ox_fail(e, GF_ERR_INVALID, "K %lld for an axis of %lld", (long long)kk, (long long)len);
+    if (kk < 0 || kk > len)
+        return ox_fail(e, GF_ERR_INVALID, "K %lld for an axis of %lld", (long long)kk,
+                       (long long)len);
     const bool largest = ox_attr_int(e->node, "largest", 1) != 0;
     const int64_t inner = gf_numel_of(x->ndim - a - 1, x->shape + a + 1);
     const int64_t outer = len && inner ? x->numel / (len * inner) : 0;

@@ -28,7 +28,8 @@ static double source(const rz *z, int64_t o, int64_t in, int64_t out, double sca
     if (!strcmp(c, "tf_half_pixel_for_nn")) return (x + 0.5) / scale;
     if (!strcmp(c, "pytorch_half_pixel")) return width == 1 ? -0.5 : (x + 0.5) / scale - 0.5;
     if (!strcmp(c, "tf_crop_and_resize")) {
-        double v = width == 1 ? (r1 - r0) * (double)(in - 1) / 2 : x * (r1 - r0) * (double)(in - 1) / (width - 1);
+        double v = width == 1 ? (r1 - r0) * (double)(in - 1) / 2
+                              : x * (r1 - r0) * (double)(in - 1) / (width - 1);
         return v + r0 * (double)(in - 1);
     }
     (void)out;
@@ -82,7 +83,8 @@ static gf_tensor *resize_axis(ox_exec *e, gf_tensor *x, int d, int64_t out, doub
             sum += cf[j];
             gf_i64(idx[j])[o] = p < 0 ? 0 : p >= in ? in - 1 : p;
         }
-        for (int j = 0; j < taps; j++) gf_f32(w[j])[o] = (float)(z->exclude && sum != 0 ? cf[j] / sum : cf[j]);
+        for (int j = 0; j < taps; j++)
+            gf_f32(w[j])[o] = (float)(z->exclude && sum != 0 ? cf[j] / sum : cf[j]);
         if (mask) gf_i64(mask)[o] = s >= 0 && s <= (double)(in - 1);
     }
     gf_tensor *y = NULL;
@@ -110,10 +112,12 @@ static bool target(ox_exec *e, const gf_tensor *x, int si, int zi, int64_t *out,
     }
     const int n = na ? na : r;
     for (int d = 0; d < r; d++) out[d] = x->shape[d], scale[d] = 1, roi[d] = 0, roi[d + r] = 1;
-    gf_tensor *sc = si >= 0 && si < e->n_in ? e->in[si] : NULL, *sz = zi >= 0 && zi < e->n_in ? e->in[zi] : NULL;
+    gf_tensor *sc = si >= 0 && si < e->n_in ? e->in[si] : NULL,
+              *sz = zi >= 0 && zi < e->n_in ? e->in[zi] : NULL;
     if (sz && sz->numel) {
         int64_t v[GF_MAX_DIMS];
-        if (ox_input_ints(e, zi, v, GF_MAX_DIMS) != n) return ox_fail(e, GF_ERR_INVALID, "sizes must list %d values", n);
+        if (ox_input_ints(e, zi, v, GF_MAX_DIMS) != n)
+            return ox_fail(e, GF_ERR_INVALID, "sizes must list %d values", n);
         for (int i = 0; i < n; i++) {
             int64_t a = axes[i];
             if (v[i] < 0) return ox_fail(e, GF_ERR_INVALID, "size %lld", (long long)v[i]);
@@ -121,7 +125,8 @@ static bool target(ox_exec *e, const gf_tensor *x, int si, int zi, int64_t *out,
             scale[a] = x->shape[a] ? (double)v[i] / (double)x->shape[a] : 1;
         }
     } else if (sc && sc->numel) {
-        if (sc->dtype != GF_F32 || sc->numel != n) return ox_fail(e, GF_ERR_INVALID, "scales must list %d floats", n);
+        if (sc->dtype != GF_F32 || sc->numel != n)
+            return ox_fail(e, GF_ERR_INVALID, "scales must list %d floats", n);
         for (int i = 0; i < n; i++) {
             int64_t a = axes[i];
             double s = gf_get_f32(sc, i);
@@ -134,11 +139,14 @@ static bool target(ox_exec *e, const gf_tensor *x, int si, int zi, int64_t *out,
     }
     gf_tensor *ri = e->node->opset >= 11 && e->n_in > 1 ? e->in[1] : NULL;
     if (ri && ri->numel) {
-        if (ri->dtype != GF_F32 || ri->numel != 2 * n) return ox_fail(e, GF_ERR_INVALID, "roi must list %d floats", 2 * n);
-        for (int i = 0; i < n; i++) roi[axes[i]] = gf_get_f32(ri, i), roi[axes[i] + r] = gf_get_f32(ri, i + n);
+        if (ri->dtype != GF_F32 || ri->numel != 2 * n)
+            return ox_fail(e, GF_ERR_INVALID, "roi must list %d floats", 2 * n);
+        for (int i = 0; i < n; i++)
+            roi[axes[i]] = gf_get_f32(ri, i), roi[axes[i] + r] = gf_get_f32(ri, i + n);
     }
     int64_t total = 1;
-    for (int d = 0; d < r; d++) total = out[d] && total > INT64_MAX / out[d] ? INT64_MAX : total * out[d];
+    for (int d = 0; d < r; d++)
+        total = out[d] && total > INT64_MAX / out[d] ? INT64_MAX : total * out[d];
     return ox_check_grow(e, total, x->numel, "the resized output");
 }
 
@@ -181,11 +189,15 @@ bool ox_op_resize(ox_exec *e) {
     const char *kar = ox_attr_str(n, "keep_aspect_ratio_policy", "stretch");
     if (strcmp(kar, "stretch"))
         return ox_fail(e, GF_ERR_INVALID, "keep_aspect_ratio_policy '%s' is not supported", kar);
-    static const char *const coords[] = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
+    static const char *const coords[] = {"half_pixel",           "pytorch_half_pixel",
+                                         "align_corners",        "asymmetric",
                                          "tf_half_pixel_for_nn", "tf_crop_and_resize"};
     bool known = false;
-    for (size_t i = 0; i < sizeof coords / sizeof *coords; i++) known |= !strcmp(coords[i], z.coord);
-    if (!known) return ox_fail(e, GF_ERR_INVALID, "coordinate_transformation_mode '%s' is unknown", z.coord);
+    for (size_t i = 0; i < sizeof coords / sizeof *coords; i++)
+        known |= !strcmp(coords[i], z.coord);
+    if (!known)
+        return ox_fail(e, GF_ERR_INVALID, "coordinate_transformation_mode '%s' is unknown",
+                       z.coord);
     return resize(e, &z, 2, 3);
 }
 

@@ -16,7 +16,8 @@ static int ints_attr_or_input(ox_exec *e, const char *attr, int since, int idx, 
     if (e->node->opset < since) {
         const int64_t *v;
         int n = ox_attr_ints(e->node, attr, &v);
-        if (n > OX_MAX_LIST) return ox_fail(e, GF_ERR_INVALID, "attribute %s lists %d values", attr, n), -1;
+        if (n > OX_MAX_LIST)
+            return ox_fail(e, GF_ERR_INVALID, "attribute %s lists %d values", attr, n), -1;
         *given = v != NULL;
         if (n) memcpy(dst, v, sizeof(int64_t) * (size_t)n);
         return n;
@@ -36,7 +37,8 @@ bool ox_op_reshape(ox_exec *e) {
     bool given;
     int n = ints_attr_or_input(e, "shape", 5, 1, s, &given);
     if (n < 0) return false;
-    if (n > GF_MAX_DIMS) return ox_fail(e, GF_ERR_SHAPE, "target shape of rank %d (at most %d)", n, GF_MAX_DIMS);
+    if (n > GF_MAX_DIMS)
+        return ox_fail(e, GF_ERR_SHAPE, "target shape of rank %d (at most %d)", n, GF_MAX_DIMS);
     const bool allowzero = ox_attr_int(e->node, "allowzero", 0) != 0;
     for (int i = 0; i < n; i++) {
         if (s[i] == 0 && !allowzero) {
@@ -53,7 +55,8 @@ bool ox_op_reshape(ox_exec *e) {
         if (s[i] != -1) known = ox_mul(known, s[i]), zero |= s[i] == 0;
     if (!zero && known > x->numel) {
         char sx[GF_SHAPE_BUF];
-        return ox_fail(e, GF_ERR_SHAPE, "target shape needs more than the %lld elements of input %s",
+        return ox_fail(e, GF_ERR_SHAPE,
+                       "target shape needs more than the %lld elements of input %s",
                        (long long)x->numel, gf_shape_str(x, sx, sizeof sx));
     }
     return (e->out[0] = gf_reshape(e->ctx, x, n, s)) != NULL;
@@ -66,7 +69,8 @@ bool ox_op_flatten(ox_exec *e) {
     if (axis < 0 || axis > x->ndim)
         return ox_fail(e, GF_ERR_INVALID, "axis %lld is out of range for rank %d",
                        (long long)ox_attr_int(e->node, "axis", 1), x->ndim);
-    int64_t s[2] = {gf_numel_of((int)axis, x->shape), gf_numel_of(x->ndim - (int)axis, x->shape + axis)};
+    int64_t s[2] = {gf_numel_of((int)axis, x->shape),
+                    gf_numel_of(x->ndim - (int)axis, x->shape + axis)};
     return (e->out[0] = gf_reshape(e->ctx, x, 2, s)) != NULL;
 }
 
@@ -76,7 +80,8 @@ bool ox_op_transpose(ox_exec *e) {
     int n = ox_attr_ints(e->node, "perm", &p);
     int perm[GF_MAX_DIMS];
     if (p && n != x->ndim)
-        return ox_fail(e, GF_ERR_INVALID, "perm has %d entries for an input of rank %d", n, x->ndim);
+        return ox_fail(e, GF_ERR_INVALID, "perm has %d entries for an input of rank %d", n,
+                       x->ndim);
     for (int i = 0; i < x->ndim; i++) perm[i] = p ? (int)p[i] : x->ndim - 1 - i;
     return (e->out[0] = gf_permute(e->ctx, x, perm)) != NULL;
 }
@@ -92,7 +97,8 @@ bool ox_op_squeeze(ox_exec *e) {
         int a;
         if (!ox_axis(e, ax[i], x->ndim, &a)) return false;
         if (x->shape[a] != 1)
-            return ox_fail(e, GF_ERR_SHAPE, "axis %d has size %lld, not 1", a, (long long)x->shape[a]);
+            return ox_fail(e, GF_ERR_SHAPE, "axis %d has size %lld, not 1", a,
+                           (long long)x->shape[a]);
         drop[a] = true;
     }
     int64_t s[GF_MAX_DIMS];
@@ -109,7 +115,8 @@ bool ox_op_unsqueeze(ox_exec *e) {
     int n = ints_attr_or_input(e, "axes", 13, 1, ax, &given);
     if (n < 0) return false;
     const int r = x->ndim + n;
-    if (r > GF_MAX_DIMS) return ox_fail(e, GF_ERR_SHAPE, "output rank %d (at most %d)", r, GF_MAX_DIMS);
+    if (r > GF_MAX_DIMS)
+        return ox_fail(e, GF_ERR_SHAPE, "output rank %d (at most %d)", r, GF_MAX_DIMS);
     bool ins[GF_MAX_DIMS] = {false};
     for (int i = 0; i < n; i++) {
         int a;
@@ -134,7 +141,10 @@ static gf_tensor *concat_i64(ox_exec *e, int a) {
         gf_tensor *t = e->in[i];
         bool ok = t->ndim == x0->ndim;
         for (int d = 0; ok && d < t->ndim; d++) ok = d == a || t->shape[d] == x0->shape[d];
-        if (!ok) return ox_fail(e, GF_ERR_SHAPE, "input %d does not match input 0 outside axis %d", i, a), NULL;
+        if (!ok)
+            return ox_fail(e, GF_ERR_SHAPE, "input %d does not match input 0 outside axis %d", i,
+                           a),
+                   NULL;
         shape[a] += t->shape[a];
     }
     gf_tensor *o = gf_empty(e->ctx, GF_I64, x0->ndim, shape);
@@ -176,14 +186,16 @@ bool ox_op_split(ox_exec *e) {
         n = e->n_out;
         int64_t part = (x->shape[a] + n - 1) / n;
         if (x->shape[a] % n && e->node->opset < 18)
-            return ox_fail(e, GF_ERR_SHAPE, "axis %d of size %lld does not split into %d equal parts",
-                           a, (long long)x->shape[a], n);
+            return ox_fail(e, GF_ERR_SHAPE,
+                           "axis %d of size %lld does not split into %d equal parts", a,
+                           (long long)x->shape[a], n);
         for (int i = 0; i < n; i++) {
             int64_t left = x->shape[a] - part * i;
             sizes[i] = left < part ? (left > 0 ? left : 0) : part;
         }
     }
-    if (n != e->n_out) return ox_fail(e, GF_ERR_INVALID, "%d split sizes for %d outputs", n, e->n_out);
+    if (n != e->n_out)
+        return ox_fail(e, GF_ERR_INVALID, "%d split sizes for %d outputs", n, e->n_out);
     return gf_split(e->ctx, x, sizes, n, a, e->out) == GF_OK;
 }
 
@@ -258,7 +270,8 @@ bool ox_op_gather_elements(ox_exec *e) {
     gf_tensor *idx = ox_as_i64(e, e->in[1]);
     if (!idx || !ox_axis(e, ox_attr_int(e->node, "axis", 0), e->in[0]->ndim, &a)) return false;
     if (idx->ndim != e->in[0]->ndim)
-        return ox_fail(e, GF_ERR_SHAPE, "indices have rank %d, data rank %d", idx->ndim, e->in[0]->ndim);
+        return ox_fail(e, GF_ERR_SHAPE, "indices have rank %d, data rank %d", idx->ndim,
+                       e->in[0]->ndim);
     return (e->out[0] = gf_gather(e->ctx, e->in[0], a, idx)) != NULL;
 }
 
@@ -272,7 +285,8 @@ bool ox_op_gather_nd(ox_exec *e) {
         return ox_fail(e, GF_ERR_SHAPE, "batch_dims %d with indices of rank %d and data of rank %d",
                        b, idx->ndim, x->ndim);
     for (int d = 0; d < b; d++)
-        if (idx->shape[d] != x->shape[d]) return ox_fail(e, GF_ERR_SHAPE, "batch dimension %d differs", d);
+        if (idx->shape[d] != x->shape[d])
+            return ox_fail(e, GF_ERR_SHAPE, "batch dimension %d differs", d);
     const int64_t batch = gf_numel_of(b, x->shape), cells = gf_numel_of(k, x->shape + b);
     const int64_t per = gf_numel_of(idx->ndim - 1 - b, idx->shape + b);
     int64_t shape[GF_MAX_DIMS], oshape[GF_MAX_DIMS];
@@ -290,8 +304,11 @@ bool ox_op_gather_nd(ox_exec *e) {
         int64_t off = 0;
         for (int j = 0; j < k; j++) {
             int64_t dim = x->shape[b + j], v = pi[i * k + j];
-            if (v < -dim || v >= dim) return ox_fail(e, GF_ERR_INVALID, "index %lld out of range for "
-                                                     "dimension %lld", (long long)v, (long long)dim);
+            if (v < -dim || v >= dim)
+                return ox_fail(e, GF_ERR_INVALID,
+                               "index %lld out of range for "
+                               "dimension %lld",
+                               (long long)v, (long long)dim);
             off = off * dim + (v < 0 ? v + dim : v);
         }
         gf_i64(flat)[i] = (i / (per ? per : 1)) * cells + off;
@@ -331,7 +348,8 @@ bool ox_op_constant_of_shape(ox_exec *e) {
     if (!ox_check_numel(e, numel, "the output")) return false;
     const ox_attr *v = ox_attr_get(e->node, "value");
     const gf_tensor *val = v && v->type == OX_A_TENSOR ? v->t : NULL;
-    if (v && (!val || val->numel != 1)) return ox_fail(e, GF_ERR_INVALID, "value must hold one number");
+    if (v && (!val || val->numel != 1))
+        return ox_fail(e, GF_ERR_INVALID, "value must hold one number");
     gf_tensor *o = gf_empty(e->ctx, val ? val->dtype : GF_F32, n, s);
     if (!o) return false;
     for (int64_t i = 0; i < numel; i++) {
@@ -346,7 +364,8 @@ bool ox_op_constant(ox_exec *e) {
     for (int i = 0; i < n->n_attr; i++) {
         const ox_attr *a = &n->attr[i];
         if (!strcmp(a->name, "value") && a->type == OX_A_TENSOR) {
-            if (!a->t) return ox_fail(e, GF_ERR_DTYPE, "value of type %s", gf_onnx_type_name(a->t_elem));
+            if (!a->t)
+                return ox_fail(e, GF_ERR_DTYPE, "value of type %s", gf_onnx_type_name(a->t_elem));
             e->out[0] = gf_view_raw(e->ctx, a->t->dtype, a->t->ndim, a->t->shape, NULL, a->t->data);
         } else if (!strcmp(a->name, "value_float") || !strcmp(a->name, "value_int")) {
             bool f = a->name[6] == 'f';
@@ -410,9 +429,11 @@ static bool cast_to(ox_exec *e, int to) {
     gf_tensor *x = e->in[0];
     gf_dtype dt;
     if (!gf_onnx_type_dtype(to, &dt))
-        return ox_fail(e, GF_ERR_DTYPE, "cast to %s (%d) is not supported", gf_onnx_type_name(to), to);
+        return ox_fail(e, GF_ERR_DTYPE, "cast to %s (%d) is not supported", gf_onnx_type_name(to),
+                       to);
     if (dt == GF_F32) {
-        if (to == GF_ONNX_FLOAT || to == GF_ONNX_DOUBLE) return (e->out[0] = ox_as_f32(e, x)) != NULL;
+        if (to == GF_ONNX_FLOAT || to == GF_ONNX_DOUBLE)
+            return (e->out[0] = ox_as_f32(e, x)) != NULL;
         gf_tensor *f = ox_as_f32(e, x), *o = f ? gf_empty(e->ctx, GF_F32, x->ndim, x->shape) : NULL;
         if (!o) return false;
         for (int64_t i = 0; i < x->numel; i++) {
@@ -441,9 +462,9 @@ bool ox_op_cast(ox_exec *e) {
     const ox_attr *a = ox_attr_get(e->node, "to");
     if (!a) return ox_fail(e, GF_ERR_INVALID, "no 'to' attribute");
     if (a->type == OX_A_STRING) { /* opset 1 named the type */
-        static const char *const names[] = {"", "FLOAT", "UINT8", "INT8", "UINT16", "INT16", "INT32",
-                                            "INT64", "STRING", "BOOL", "FLOAT16", "DOUBLE", "UINT32",
-                                            "UINT64"};
+        static const char *const names[] = {"",        "FLOAT",  "UINT8",  "INT8",   "UINT16",
+                                            "INT16",   "INT32",  "INT64",  "STRING", "BOOL",
+                                            "FLOAT16", "DOUBLE", "UINT32", "UINT64"};
         for (int t = 1; t < 14; t++)
             if (!strcmp(a->s, names[t])) return cast_to(e, t);
         return ox_fail(e, GF_ERR_DTYPE, "cast to '%s' is not supported", a->s);

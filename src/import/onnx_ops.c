@@ -153,7 +153,8 @@ static const char *const random_ops[] = {"Bernoulli", "RandomNormal", "RandomNor
 const ox_opdef *ox_op_find(const char *domain, const char *op, int64_t opset, const char **why) {
     static _Thread_local char msg[256];
     if (domain[0] && strcmp(domain, "ai.onnx")) {
-        snprintf(msg, sizeof msg, "%s of domain '%s' (graft runs the default ONNX domain only)", op, domain);
+        snprintf(msg, sizeof msg, "%s of domain '%s' (graft runs the default ONNX domain only)", op,
+                 domain);
         *why = msg;
         return NULL;
     }
@@ -168,7 +169,8 @@ const ox_opdef *ox_op_find(const char *domain, const char *op, int64_t opset, co
     }
     bool random = false;
     for (int i = 0; random_ops[i]; i++) random |= !strcmp(random_ops[i], op);
-    snprintf(msg, sizeof msg, "%s%s", op, random ? " (draws random numbers)" : " is not in graft's ONNX op set");
+    snprintf(msg, sizeof msg, "%s%s", op,
+             random ? " (draws random numbers)" : " is not in graft's ONNX op set");
     *why = msg;
     return NULL;
 }

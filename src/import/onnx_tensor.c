@@ -100,7 +100,13 @@ static void put_raw(gf_tensor *out, int t, const uint8_t *raw, int64_t i) {
     const size_t es = raw_size(t);
     const uint64_t v = le(raw + (size_t)i * es, es);
     switch (t) {
-    case GF_ONNX_FLOAT: { uint32_t b = (uint32_t)v; float f; memcpy(&f, &b, 4); gf_f32(out)[i] = f; break; }
+    case GF_ONNX_FLOAT: {
+        uint32_t b = (uint32_t)v;
+        float f;
+        memcpy(&f, &b, 4);
+        gf_f32(out)[i] = f;
+        break;
+    }
     case GF_ONNX_DOUBLE: { double d; memcpy(&d, &v, 8); gf_f32(out)[i] = (float)d; break; }
     case GF_ONNX_FLOAT16: gf_f32(out)[i] = half_to_float((uint16_t)v); break;
     case GF_ONNX_BFLOAT16: gf_f32(out)[i] = bf16_to_float((uint16_t)v); break;
@@ -196,7 +202,8 @@ static uint8_t *read_external(gf_ctx *ctx, const Onnx__TensorProto *tp, const ch
     char full[PATH_MAX], real_dir[PATH_MAX], real_file[PATH_MAX];
     if ((size_t)snprintf(full, sizeof full, "%s/%s", dir, loc) >= sizeof full ||
         !realpath(dir, real_dir) || !realpath(full, real_file)) {
-        gf_ctx_set_error(ctx, GF_ERR_IO, "%s: cannot open external data '%s' in %s", what, loc, dir);
+        gf_ctx_set_error(ctx, GF_ERR_IO, "%s: cannot open external data '%s' in %s", what, loc,
+                         dir);
         return NULL;
     }
     size_t rl = strlen(real_dir);
@@ -213,7 +220,8 @@ static uint8_t *read_external(gf_ctx *ctx, const Onnx__TensorProto *tp, const ch
                          what, loc);
         return NULL;
     }
-    if ((uint64_t)offset > (uint64_t)st.st_size || bytes > (uint64_t)st.st_size - (uint64_t)offset) {
+    if ((uint64_t)offset > (uint64_t)st.st_size ||
+        bytes > (uint64_t)st.st_size - (uint64_t)offset) {
         fclose(f);
         gf_ctx_set_error(ctx, GF_ERR_FORMAT, "%s: external data '%s' holds %lld bytes; %zu bytes "
                          "at offset %lld do not fit", what, loc, (long long)st.st_size, bytes,

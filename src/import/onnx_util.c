@@ -75,7 +75,8 @@ int ox_input_ints(ox_exec *e, int idx, int64_t *dst, int cap) {
 }
 
 bool ox_input_scalar(ox_exec *e, int idx, double *out) {
-    if (idx >= e->n_in || !e->in[idx]) return ox_fail(e, GF_ERR_INVALID, "input %d is missing", idx);
+    if (idx >= e->n_in || !e->in[idx])
+        return ox_fail(e, GF_ERR_INVALID, "input %d is missing", idx);
     const gf_tensor *t = e->in[idx];
     if (t->numel != 1) {
         char s[GF_SHAPE_BUF];
@@ -142,7 +143,8 @@ bool ox_check_bcast(ox_exec *e, const gf_tensor *a, const gf_tensor *b) {
         if (s == 0) return true;
         numel = numel > INT64_MAX / s ? INT64_MAX : numel * s;
     }
-    return ox_check_grow(e, numel, a->numel > b->numel ? a->numel : b->numel, "the broadcast result");
+    return ox_check_grow(e, numel, a->numel > b->numel ? a->numel : b->numel,
+                         "the broadcast result");
 }
 
 gf_tensor *ox_full(ox_exec *e, int ndim, const int64_t *shape, float v) {

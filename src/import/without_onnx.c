@@ -32,8 +32,14 @@ gf_module *gf_onnx_load_memory(gf_ctx *ctx, const void *data, size_t size, const
 bool gf_onnx_is_model(const gf_module *m) { (void)m; return false; }
 int gf_onnx_num_inputs(const gf_module *m) { (void)m; return 0; }
 int gf_onnx_num_outputs(const gf_module *m) { (void)m; return 0; }
-const gf_onnx_value_info *gf_onnx_input(const gf_module *m, int i) { (void)m, (void)i; return NULL; }
-const gf_onnx_value_info *gf_onnx_output(const gf_module *m, int i) { (void)m, (void)i; return NULL; }
+const gf_onnx_value_info *gf_onnx_input(const gf_module *m, int i) {
+    (void)m, (void)i;
+    return NULL;
+}
+const gf_onnx_value_info *gf_onnx_output(const gf_module *m, int i) {
+    (void)m, (void)i;
+    return NULL;
+}
 
 int gf_onnx_run(gf_ctx *ctx, gf_module *m, int n_in, gf_tensor *const *in, gf_tensor **out,
                 int max_out) {

@@ -85,14 +85,16 @@ static bool parse_dict(const char *p, const char *end, npy_header *h) {
         static const char *const keys[3] = {"'descr'", "'fortran_order'", "'shape'"};
         int k = -1;
         for (int i = 0; i < 3; i++)
-            if ((size_t)(end - p) >= strlen(keys[i]) && !strncmp(p, keys[i], strlen(keys[i]))) k = i;
+            if ((size_t)(end - p) >= strlen(keys[i]) && !strncmp(p, keys[i], strlen(keys[i])))
+                k = i;
         if (k < 0 || seen[k]) return false;
         seen[k] = true;
         p = skip_ws(p + strlen(keys[k]), end);
         if (p >= end || *p++ != ':') return false;
         p = skip_ws(p, end);
         if (k == 0) {
-            const char *q = p < end && *p == '\'' ? memchr(p + 1, '\'', (size_t)(end - p - 1)) : NULL;
+            const char *q =
+                p < end && *p == '\'' ? memchr(p + 1, '\'', (size_t)(end - p - 1)) : NULL;
             if (!q || !parse_descr(p + 1, (size_t)(q - p - 1), &h->type)) return false;
             p = q + 1;
         } else if (k == 1) {
@@ -119,7 +121,9 @@ static uint64_t load(const uint8_t *p, int n, bool big) {
 
 static float half_bits(uint16_t h) {
     int e = (h >> 10) & 0x1f, m = h & 0x3ff;
-    float v = e == 0 ? ldexpf((float)m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexpf((float)(m | 0x400), e - 25);
+    float v = e == 0 ? ldexpf((float)m, -24)
+        : e == 31    ? (m ? NAN : INFINITY)
+                     : ldexpf((float)(m | 0x400), e - 25);
     return (h & 0x8000) ? -v : v;
 }
 
@@ -144,30 +148,41 @@ static void convert(gf_tensor *t, const npy_type *ty, const uint8_t *src) {
 gf_tensor *gf_npy_read_memory(gf_ctx *ctx, const void *data, size_t size, const char *name) {
     const uint8_t *p = data;
     if (!name) name = "(memory)";
-    if (!p || size < 10 || memcmp(p, "\x93NUMPY", 6)) return bad(ctx, name, "no \\x93NUMPY magic"), NULL;
+    if (!p || size < 10 || memcmp(p, "\x93NUMPY", 6))
+        return bad(ctx, name, "no \\x93NUMPY magic"), NULL;
     const int major = p[6];
     if (major < 1 || major > 3) return bad(ctx, name, "format version is not 1, 2 or 3"), NULL;
-    size_t hl = major == 1 ? (size_t)load(p + 8, 2, false) : size >= 12 ? (size_t)load(p + 8, 4, false) : SIZE_MAX;
+    size_t hl = major == 1 ? (size_t)load(p + 8, 2, false)
+        : size >= 12       ? (size_t)load(p + 8, 4, false)
+                           : SIZE_MAX;
     size_t start = major == 1 ? 10 : 12;
     if (hl > size - start || hl > ((size_t)1 << 20))
         return bad(ctx, name, "the header is longer than the file (or 1 MiB)"), NULL;
     npy_header h = {0};
     if (!parse_dict((const char *)p + start, (const char *)p + start + hl, &h))
-        return bad(ctx, name, "the header is not {'descr': ..., 'fortran_order': ..., 'shape': (...)} "
-                   "with a number or bool type such as '<f4', '<i8', '|b1' and at most 8 dimensions"), NULL;
+        return bad(ctx, name,
+                   "the header is not {'descr': ..., 'fortran_order': ..., 'shape': (...)} "
+                   "with a number or bool type such as '<f4', '<i8', '|b1' and at most 8 "
+                   "dimensions"),
+               NULL;
     if (h.fortran && h.ndim > 1)
-        return bad(ctx, name, "Fortran order (save a C-contiguous array: numpy.ascontiguousarray)"), NULL;
+        return bad(ctx, name, "Fortran order (save a C-contiguous array: numpy.ascontiguousarray)"),
+               NULL;
     int64_t numel = 1; /* -1: past INT64_MAX, refused below (unless a dimension is 0) */
     bool empty = false;
     for (int i = 0; i < h.ndim; i++) {
         empty |= h.shape[i] == 0;
-        numel = numel < 0 || (h.shape[i] && numel > INT64_MAX / h.shape[i]) ? -1 : numel * h.shape[i];
+        numel =
+            numel < 0 || (h.shape[i] && numel > INT64_MAX / h.shape[i]) ? -1 : numel * h.shape[i];
     }
     if (empty) numel = 0;
     const size_t body = size - start - hl;
-    if (numel < 0 || (uint64_t)numel > body / (size_t)h.type.size || (size_t)numel * (size_t)h.type.size != body) {
-        gf_ctx_set_error(ctx, GF_ERR_FORMAT, "%s: the shape needs %lld elements of %d bytes, the file "
-                         "holds %zu bytes of data", name, (long long)numel, h.type.size, body);
+    if (numel < 0 || (uint64_t)numel > body / (size_t)h.type.size ||
+        (size_t)numel * (size_t)h.type.size != body) {
+        gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                         "%s: the shape needs %lld elements of %d bytes, the file "
+                         "holds %zu bytes of data",
+                         name, (long long)numel, h.type.size, body);
         return NULL;
     }
     gf_tensor *t = gf_tensor_new(ctx, h.type.kind == 'f' ? GF_F32 : GF_I64, h.ndim, h.shape);
@@ -183,15 +198,17 @@ gf_tensor *gf_npy_read(gf_ctx *ctx, const char *path) {
     FILE *f = fopen(path, "rb");
     struct stat st;
     if (!f || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        gf_ctx_set_error(ctx, GF_ERR_IO, "%s: cannot open (%s)", path, f ? "not a regular file" : strerror(errno));
+        gf_ctx_set_error(ctx, GF_ERR_IO, "%s: cannot open (%s)", path,
+                         f ? "not a regular file" : strerror(errno));
         if (f) fclose(f);
         return NULL;
     }
     const int64_t lim = gf_ctx_limits(ctx)->data_bytes;
     if ((int64_t)st.st_size > lim) {
         fclose(f);
-        gf_ctx_set_error(ctx, GF_ERR_FORMAT, "%s: %lld bytes, more than %lld " GF_LIMIT_HINT("data-bytes"),
-                         path, (long long)st.st_size, (long long)lim);
+        gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                         "%s: %lld bytes, more than %lld " GF_LIMIT_HINT("data-bytes"), path,
+                         (long long)st.st_size, (long long)lim);
         return NULL;
     }
     size_t n = (size_t)st.st_size;
@@ -199,7 +216,8 @@ gf_tensor *gf_npy_read(gf_ctx *ctx, const char *path) {
     bool ok = buf && fread(buf, 1, n, f) == n;
     fclose(f);
     gf_tensor *t = NULL;
-    if (!ok) gf_ctx_set_error(ctx, buf ? GF_ERR_IO : GF_ERR_NOMEM, "%s: cannot read %zu bytes", path, n);
+    if (!ok)
+        gf_ctx_set_error(ctx, buf ? GF_ERR_IO : GF_ERR_NOMEM, "%s: cannot read %zu bytes", path, n);
     else t = gf_npy_read_memory(ctx, buf, n, path);
     free(buf);
     return t;
@@ -255,7 +273,9 @@ static bool write_npy(int fd, void *arg) {
 }
 
 gf_status gf_npy_write(gf_ctx *ctx, const char *path, const gf_tensor *t) {
-    if (!path || !t) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "npy write: %s is NULL", path ? "tensor" : "path");
+    if (!path || !t)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "npy write: %s is NULL",
+                                path ? "tensor" : "path");
     npy_out o = {t};
     return gf_atomic_write(ctx, path, write_npy, &o);
 }

@@ -93,12 +93,14 @@ static void window(const pnd_geom *g, int a, int64_t o, int64_t *start, int64_t 
 static void pnd_run(gf_ctx *ctx, const pnd_geom *g, bool is_max, bool bw, const float *src,
                     float *dst) {
     const int64_t isz = g->in[0] * g->in[1] * g->in[2], osz = g->out[0] * g->out[1] * g->out[2];
-#pragma omp parallel for num_threads(gf_threads_for(ctx, g->planes * osz * g->k[0] * g->k[1] * g->k[2])) schedule(static)
+#pragma omp parallel for num_threads(                                                              \
+    gf_threads_for(ctx, g->planes *osz * g->k[0] * g->k[1] * g->k[2])) schedule(static)
     for (int64_t pl = 0; pl < g->planes; pl++) {
         const float *xp = bw ? NULL : src + pl * isz;
         float *gp = bw ? dst + pl * isz : NULL;
         for (int64_t oi = 0; oi < osz; oi++) {
-            int64_t o[3] = {oi / (g->out[1] * g->out[2]), (oi / g->out[2]) % g->out[1], oi % g->out[2]};
+            int64_t o[3] = {oi / (g->out[1] * g->out[2]), (oi / g->out[2]) % g->out[1],
+                            oi % g->out[2]};
             int64_t st[3], lo[3], hi[3], pd[3];
             for (int a = 0; a < 3; a++) window(g, a, o[a], &st[a], &lo[a], &hi[a], &pd[a]);
             const int64_t k = pl * osz + oi;
@@ -139,7 +141,8 @@ static gf_tensor *pool_nd(gf_ctx *ctx, gf_tensor *x, const gf_pool_nd_params *p,
     gf_tensor *out = pnd_output(ctx, x, p, &g);
     const float *px = out ? gf_contig_f32(ctx, x) : NULL;
     if (!px) return NULL;
-    if (is_max && !(g.arg = gf_scratch(ctx, sizeof(int64_t) * (size_t)(out->numel + 1)))) return NULL;
+    if (is_max && !(g.arg = gf_scratch(ctx, sizeof(int64_t) * (size_t)(out->numel + 1))))
+        return NULL;
     pnd_run(ctx, &g, is_max, false, px, gf_f32(out));
     if (indices) {
         *indices = gf_empty(ctx, GF_I64, out->ndim, out->shape);
@@ -150,7 +153,8 @@ static gf_tensor *pool_nd(gf_ctx *ctx, gf_tensor *x, const gf_pool_nd_params *p,
             gf_i64(*indices)[k] = g.arg[k] < 0 ? -1 : (k / osz) * isz + g.arg[k];
     }
     if (gf_wants_grad(ctx, &x, 1)) {
-        gf_node *n = gf_record(ctx, is_max ? GF_OP_MAX_POOL_ND : GF_OP_AVG_POOL_ND, out, &x, 1, sizeof g);
+        gf_node *n =
+            gf_record(ctx, is_max ? GF_OP_MAX_POOL_ND : GF_OP_AVG_POOL_ND, out, &x, 1, sizeof g);
         if (!n) return NULL;
         *(pnd_geom *)n->saved = g;
     }

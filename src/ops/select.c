@@ -132,7 +132,8 @@ static void where_offsets(const where_geom *g, int64_t k, int64_t *oc, int64_t *
 
 gf_tensor *gf_where(gf_ctx *ctx, gf_tensor *cond, gf_tensor *a, gf_tensor *b) {
     if (!gf_check_tensor(ctx, "where", "condition", cond, GF_I64) ||
-        !gf_check_tensor(ctx, "where", "a", a, GF_F32) || !gf_check_tensor(ctx, "where", "b", b, GF_F32))
+        !gf_check_tensor(ctx, "where", "a", a, GF_F32) ||
+        !gf_check_tensor(ctx, "where", "b", b, GF_F32))
         return NULL;
     where_geom g;
     if (!where_setup(ctx, cond, a, b, &g)) return NULL;

@@ -23,9 +23,10 @@ static void dims_text(const gf_onnx_value_info *v, char *buf, size_t cap) {
     }
     size_t at = (size_t)snprintf(buf, cap, "[");
     for (int d = 0; d < v->ndim && at < cap; d++) {
-        int w = v->dims[d] >= 0 ? snprintf(buf + at, cap - at, "%s%lld", d ? ", " : "", (long long)v->dims[d])
-                                : snprintf(buf + at, cap - at, "%s%s", d ? ", " : "",
-                                           v->dim_names[d] ? v->dim_names[d] : "?");
+        int w = v->dims[d] >= 0
+            ? snprintf(buf + at, cap - at, "%s%lld", d ? ", " : "", (long long)v->dims[d])
+            : snprintf(buf + at, cap - at, "%s%s", d ? ", " : "",
+                       v->dim_names[d] ? v->dim_names[d] : "?");
         at += w > 0 ? (size_t)w : 0;
     }
     if (at < cap) snprintf(buf + at, cap - at, "]");
@@ -48,7 +49,7 @@ static cJSON *value_json(const gf_onnx_value_info *v) {
     return o;
 }
 
-/* ---- graft inspect MODEL.onnx ------------------------------------------------------------------ */
+/* ---- graft inspect MODEL.onnx ---------------------------------------------------------------- */
 
 static int inspect_json(const gf_onnx_info *info, const char *path) {
     cJSON *root = cJSON_CreateObject();
@@ -57,9 +58,12 @@ static int inspect_json(const gf_onnx_info *info, const char *path) {
     cJSON_AddNumberToObject(root, "ir_version", (double)info->ir_version);
     cJSON_AddNumberToObject(root, "opset", (double)info->opset);
     cJSON_AddStringToObject(root, "producer", info->producer);
-    cJSON *ins = cJSON_AddArrayToObject(root, "inputs"), *outs = cJSON_AddArrayToObject(root, "outputs");
-    for (int i = 0; i < info->n_inputs; i++) cJSON_AddItemToArray(ins, value_json(&info->inputs[i]));
-    for (int i = 0; i < info->n_outputs; i++) cJSON_AddItemToArray(outs, value_json(&info->outputs[i]));
+    cJSON *ins = cJSON_AddArrayToObject(root, "inputs"),
+          *outs = cJSON_AddArrayToObject(root, "outputs");
+    for (int i = 0; i < info->n_inputs; i++)
+        cJSON_AddItemToArray(ins, value_json(&info->inputs[i]));
+    for (int i = 0; i < info->n_outputs; i++)
+        cJSON_AddItemToArray(outs, value_json(&info->outputs[i]));
     cJSON *ops = cJSON_AddArrayToObject(root, "ops");
     for (int i = 0; i < info->n_ops; i++) {
         cJSON *o = cJSON_CreateObject();
@@ -70,8 +74,9 @@ static int inspect_json(const gf_onnx_info *info, const char *path) {
         cJSON_AddItemToArray(ops, o);
     }
     cJSON_AddNumberToObject(root, "nodes", info->n_nodes);
-    cJSON_AddItemToObject(root, "unsupported",
-                          cli_json_names(info->n_unsupported, (const char *const *)info->unsupported));
+    cJSON_AddItemToObject(
+        root, "unsupported",
+        cli_json_names(info->n_unsupported, (const char *const *)info->unsupported));
     cJSON_AddNumberToObject(root, "parameters", (double)info->n_params);
     cJSON_AddNumberToObject(root, "parameter_tensors", info->n_param_tensors);
     cJSON_AddNumberToObject(root, "initializers", info->n_initializers);
@@ -91,7 +96,8 @@ static void print_values(const char *title, int n, const gf_onnx_value_info *v) 
     for (int i = 0; i < n; i++) {
         char dims[256];
         dims_text(&v[i], dims, sizeof dims);
-        printf("  %-32s %-8s %s\n", v[i].name, v[i].elem_type ? gf_onnx_type_name(v[i].elem_type) : "?", dims);
+        printf("  %-32s %-8s %s\n", v[i].name,
+               v[i].elem_type ? gf_onnx_type_name(v[i].elem_type) : "?", dims);
     }
 }
 
@@ -114,20 +120,22 @@ int cli_inspect_onnx(const cli_opts *o, gf_ctx *ctx, const char *path) {
         printf("\nparameters: %lld in %d tensors (%d initializers in all)\n",
                (long long)info->n_params, info->n_param_tensors, info->n_initializers);
         if (info->n_unsupported) {
-            printf("\ngraft cannot run %d node%s:\n", info->n_unsupported, info->n_unsupported == 1 ? "" : "s");
+            printf("\ngraft cannot run %d node%s:\n", info->n_unsupported,
+                   info->n_unsupported == 1 ? "" : "s");
             for (int i = 0; i < info->n_unsupported; i++) printf("  %s\n", info->unsupported[i]);
         } else {
             printf("graft runs every node\n");
         }
         printf("\ncut points (graft run --cut NAME; the tensor, or the node producing it):\n");
         for (int i = 0; i < info->n_cuts; i++)
-            printf("  %-40s %-20s %s\n", info->cuts[i].tensor, info->cuts[i].op, info->cuts[i].node);
+            printf("  %-40s %-20s %s\n", info->cuts[i].tensor, info->cuts[i].op,
+                   info->cuts[i].node);
     }
     gf_onnx_info_free(info);
     return rc;
 }
 
-/* ---- graft run ----------------------------------------------------------------------------------- */
+/* ---- graft run ------------------------------------------------------------------------------- */
 
 typedef struct run_model {
     gf_module *m;
@@ -156,7 +164,8 @@ static int load_model(const cli_opts *o, gf_ctx *ctx, const char *path, run_mode
     rm->n_in = gf_onnx_num_inputs(rm->m);
     rm->n_out = gf_onnx_num_outputs(rm->m);
     if (rm->n_in > CLI_MAX_LIST || rm->n_out > CLI_MAX_LIST)
-        return cli_fail(o->cmd, "the model has %d inputs and %d outputs; graft run takes at most %d",
+        return cli_fail(o->cmd,
+                        "the model has %d inputs and %d outputs; graft run takes at most %d",
                         rm->n_in, rm->n_out, CLI_MAX_LIST);
     for (int i = 0; i < rm->n_in; i++) rm->in_name[i] = gf_onnx_input(rm->m, i)->name;
     for (int i = 0; i < rm->n_out; i++) rm->out_name[i] = gf_onnx_output(rm->m, i)->name;
@@ -178,28 +187,36 @@ static gf_tensor *read_tensor(gf_ctx *ctx, const char *path) {
 static int read_inputs(const cli_opts *o, gf_ctx *ctx, const run_model *rm, gf_tensor **in) {
     char names[512] = "";
     for (int i = 0, at = 0; i < rm->n_in && at < (int)sizeof names - 1; i++)
-        at += snprintf(names + at, sizeof names - (size_t)at, "%s%s", i ? ", " : "", rm->in_name[i]);
+        at +=
+            snprintf(names + at, sizeof names - (size_t)at, "%s%s", i ? ", " : "", rm->in_name[i]);
     for (int k = 0; k < o->n_input; k++) {
         const char *spec = o->input[k], *eq = strchr(spec, '='), *file = spec;
         int slot = -1;
         for (int i = 0; eq && i < rm->n_in; i++)
-            if (strlen(rm->in_name[i]) == (size_t)(eq - spec) && !strncmp(spec, rm->in_name[i], (size_t)(eq - spec)))
+            if (strlen(rm->in_name[i]) == (size_t)(eq - spec) &&
+                !strncmp(spec, rm->in_name[i], (size_t)(eq - spec)))
                 slot = i, file = eq + 1;
         /* a model of one input takes a bare file name (which may hold '=') */
         if (slot < 0 && rm->n_in == 1 && (!eq || cli_is_file(spec))) slot = 0;
         if (slot < 0 && rm->n_in == 1)
-            return cli_usage_error(o->cmd, "--input %s: '%.*s' is not the model's input (it takes %s)",
+            return cli_usage_error(o->cmd,
+                                   "--input %s: '%.*s' is not the model's input (it takes %s)",
                                    spec, (int)(eq - spec), spec, names);
         if (slot < 0)
-            return cli_usage_error(o->cmd, "--input %s: give NAME=FILE with NAME one of the model's "
-                                           "inputs: %s", spec, names);
-        if (in[slot]) return cli_usage_error(o->cmd, "--input: '%s' is given twice", rm->in_name[slot]);
+            return cli_usage_error(o->cmd,
+                                   "--input %s: give NAME=FILE with NAME one of the model's "
+                                   "inputs: %s",
+                                   spec, names);
+        if (in[slot])
+            return cli_usage_error(o->cmd, "--input: '%s' is given twice", rm->in_name[slot]);
         int rc = cli_check_input(o->cmd, "--input", file);
         if (rc != CLI_CONTINUE) return rc;
         if (!(in[slot] = read_tensor(ctx, file))) return cli_fail_ctx(o->cmd, ctx);
     }
     for (int i = 0; i < rm->n_in; i++)
-        if (!in[i]) return cli_usage_error(o->cmd, "no --input for '%s' (the model takes %s)", rm->in_name[i], names);
+        if (!in[i])
+            return cli_usage_error(o->cmd, "no --input for '%s' (the model takes %s)",
+                                   rm->in_name[i], names);
     return CLI_CONTINUE;
 }
 
@@ -207,8 +224,10 @@ static int read_inputs(const cli_opts *o, gf_ctx *ctx, const run_model *rm, gf_t
 static void file_name(const char *name, char *out, size_t cap) {
     size_t n = 0;
     for (const char *p = name; *p && n + 1 < cap; p++)
-        out[n++] = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-                   *p == '.' || *p == '_' || *p == '-' ? *p : '_';
+        out[n++] = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-'
+            ? *p
+            : '_';
     out[n] = '\0';
     if (!n || !strcmp(out, ".") || !strcmp(out, "..")) snprintf(out, cap, "output");
 }
@@ -226,13 +245,15 @@ static int write_outputs(const cli_opts *o, gf_ctx *ctx, const run_model *rm, gf
         file_name(rm->out_name[i], base, sizeof base);
         snprintf(files[i], 512, "%s/%s.npy", dir, base);
         for (int j = 0, k = 1; j < i; j++) /* two names that map to one file: number them */
-            if (!strcmp(files[i], files[j])) snprintf(files[i], 512, "%s/%s_%d.npy", dir, base, k++), j = -1;
+            if (!strcmp(files[i], files[j]))
+                snprintf(files[i], 512, "%s/%s_%d.npy", dir, base, k++), j = -1;
         if (gf_npy_write(ctx, files[i], out[i]) != GF_OK) return cli_fail_ctx(o->cmd, ctx);
     }
     return CLI_CONTINUE;
 }
 
-static void print_outputs(const cli_opts *o, const run_model *rm, gf_tensor **out, char files[][512]) {
+static void print_outputs(const cli_opts *o, const run_model *rm, gf_tensor **out,
+                          char files[][512]) {
     if (o->json) {
         cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "outputs");
         cJSON_AddStringToObject(root, "model", o->args[0]);
@@ -245,8 +266,10 @@ static void print_outputs(const cli_opts *o, const run_model *rm, gf_tensor **ou
             else cJSON_AddNullToObject(e, "file");
             cJSON *vals = cJSON_AddArrayToObject(e, "first_values");
             for (int64_t k = 0; k < out[i]->numel && k < 8; k++)
-                cJSON_AddItemToArray(vals, out[i]->dtype == GF_F32 ? cli_json_num(gf_get_f32(out[i], k))
-                                                                   : cJSON_CreateNumber((double)gf_get_i64(out[i], k)));
+                cJSON_AddItemToArray(vals,
+                                     out[i]->dtype == GF_F32
+                                         ? cli_json_num(gf_get_f32(out[i], k))
+                                         : cJSON_CreateNumber((double)gf_get_i64(out[i], k)));
             cJSON_AddItemToArray(arr, e);
         }
         cli_json_print(root);
@@ -255,11 +278,13 @@ static void print_outputs(const cli_opts *o, const run_model *rm, gf_tensor **ou
     for (int i = 0; i < rm->n_out; i++) {
         char sh[96];
         gf_shape_str(out[i], sh, sizeof sh);
-        printf("%-24s %-7s %-20s", rm->out_name[i], out[i]->dtype == GF_F32 ? "float32" : "int64", sh);
+        printf("%-24s %-7s %-20s", rm->out_name[i], out[i]->dtype == GF_F32 ? "float32" : "int64",
+               sh);
         if (o->out) printf(" -> %s", files[i]);
         else
             for (int64_t k = 0; k < out[i]->numel && k < 6; k++)
-                if (out[i]->dtype == GF_F32) printf("%s%.6g", k ? " " : " ", (double)gf_get_f32(out[i], k));
+                if (out[i]->dtype == GF_F32)
+                    printf("%s%.6g", k ? " " : " ", (double)gf_get_f32(out[i], k));
                 else printf("%s%lld", k ? " " : " ", (long long)gf_get_i64(out[i], k));
         printf("%s\n", !o->out && out[i]->numel > 6 ? " ..." : "");
     }
@@ -271,7 +296,8 @@ int cmd_run(cli_opts *o) {
     int rc = cli_check_input(o->cmd, "model", path);
     if (rc != CLI_CONTINUE) return rc;
     if (o->n_input == 0) return cli_usage_error(o->cmd, "no --input given");
-    if (o->out && (rc = cli_check_output_dir(o->cmd, "--out", o->out, NULL)) != CLI_CONTINUE) return rc;
+    if (o->out && (rc = cli_check_output_dir(o->cmd, "--out", o->out, NULL)) != CLI_CONTINUE)
+        return rc;
     gf_ctx *ctx = cli_context(o);
     if (!ctx) return CLI_FAILED;
     run_model rm;
