@@ -35,5 +35,7 @@
 #include "graft/multitask.h"
 /* training across processes: declared always, defined in libgraft_dist (built with MPI) */
 #include "graft/dist.h"
+#include "graft/npy.h"
+#include "graft/onnx.h"
 
 #endif

@@ -139,6 +139,60 @@ gf_tensor *gf_dropout(gf_ctx *ctx, gf_tensor *x, float p, bool training);
  * no gradient (padding_idx < 0: none). */
 gf_tensor *gf_embedding(gf_ctx *ctx, gf_tensor *weight, gf_tensor *idx, int64_t padding_idx);
 
+/* ---- more elementwise functions (src/ops/unary_ext.c) ------------------------------------
+ * One recorded op for all of them; a and b are the function's parameters where it has any. */
+typedef enum gf_unary_fn {
+    GF_FN_NEG = 0, GF_FN_ABS, GF_FN_RECIPROCAL,
+    GF_FN_FLOOR, GF_FN_CEIL, GF_FN_ROUND, GF_FN_TRUNC, GF_FN_SIGN, /* gradient 0 */
+    GF_FN_SIN, GF_FN_COS, GF_FN_TAN, GF_FN_ASIN, GF_FN_ACOS, GF_FN_ATAN,
+    GF_FN_SINH, GF_FN_COSH, GF_FN_ASINH, GF_FN_ACOSH, GF_FN_ATANH, GF_FN_ERF,
+    GF_FN_SOFTSIGN,         /* x / (1 + |x|) */
+    GF_FN_HARDSIGMOID,      /* max(0, min(1, a x + b)) */
+    GF_FN_HARDSWISH,        /* x * hardsigmoid(x) with a = 1/6, b = 1/2 */
+    GF_FN_SELU,             /* b x for x > 0, else b a (e^x - 1) */
+    GF_FN_CELU,             /* max(0, x) + min(0, a (e^(x/a) - 1)), a != 0 */
+    GF_FN_THRESHOLDED_RELU, /* x where x > a, else 0 */
+    GF_FN_SHRINK,           /* x + a below -b, x - a above b, else 0 */
+    GF_FN_COUNT
+} gf_unary_fn;
+gf_tensor *gf_unary(gf_ctx *ctx, gf_tensor *x, gf_unary_fn fn, float a, float b);
+/* "neg", "hardswish", ...; "?" when out of range. */
+const char *gf_unary_fn_name(gf_unary_fn fn);
+gf_tensor *gf_neg(gf_ctx *ctx, gf_tensor *x);
+gf_tensor *gf_abs(gf_ctx *ctx, gf_tensor *x);
+/* max(0, min(1, alpha x + beta)); torch's hardsigmoid is alpha 1/6, beta 1/2. */
+gf_tensor *gf_hardsigmoid(gf_ctx *ctx, gf_tensor *x, float alpha, float beta);
+gf_tensor *gf_hardswish(gf_ctx *ctx, gf_tensor *x);
+
+/* ---- selection and indexing (src/ops/select.c, src/ops/index.c, src/ops/prod.c) ---------- */
+/* Elementwise with broadcasting; NaN propagates; a tie sends half the gradient to each. */
+gf_tensor *gf_minimum(gf_ctx *ctx, gf_tensor *a, gf_tensor *b);
+gf_tensor *gf_maximum(gf_ctx *ctx, gf_tensor *a, gf_tensor *b);
+/* cond (int64, nonzero = true) ? a : b, the three broadcast together. */
+gf_tensor *gf_where(gf_ctx *ctx, gf_tensor *cond, gf_tensor *a, gf_tensor *b);
+/* numpy.take(x, idx, axis): slices of x along axis picked by int64 indices of any shape ->
+ * x.shape[:axis] + idx.shape + x.shape[axis+1:]. Negative indices count from the end. x may
+ * be float32 or int64 (int64 is never recorded). */
+gf_tensor *gf_take(gf_ctx *ctx, gf_tensor *x, gf_tensor *idx, int axis);
+/* torch.gather(x, axis, idx): idx of x's rank (no larger outside axis) -> idx.shape, out[p] =
+ * x[p with axis replaced by idx[p]]. Negative indices count from the end. */
+gf_tensor *gf_gather(gf_ctx *ctx, gf_tensor *x, int axis, gf_tensor *idx);
+/* Product over axes (n_axes 0: all), keepdim as gf_sum. */
+gf_tensor *gf_prod(gf_ctx *ctx, gf_tensor *x, const int *axes, int n_axes, bool keepdim);
+
+/* ---- pooling with ONNX's geometry (src/ops/pool_nd.c) ------------------------------------- */
+typedef struct gf_pool_nd_params {
+    int n_spatial;          /* 1, 2 or 3: input [N, C, D1...Dn] */
+    int kernel[3], stride[3], dilation[3];
+    int pad_begin[3], pad_end[3];
+    bool ceil_mode;
+    bool count_include_pad; /* average only: divide by the window inside the padded input */
+} gf_pool_nd_params;
+/* indices (may be NULL) receives int64 flat positions of the maxima in x ([N, C, ...] order). */
+gf_tensor *gf_max_pool_nd(gf_ctx *ctx, gf_tensor *x, const gf_pool_nd_params *p,
+                          gf_tensor **indices);
+gf_tensor *gf_avg_pool_nd(gf_ctx *ctx, gf_tensor *x, const gf_pool_nd_params *p);
+
 /* ---- losses (src/ops/loss.c, src/ops/loss_elem.c) ----------------------------------------
  * Each follows torch.nn.functional's function of the same name (PyTorch 1.13), with
  * reduction NONE (per-element values, the shape given below), MEAN or SUM (a 0-d scalar).

@@ -61,6 +61,14 @@
     X(SMOOTH_L1_LOSS, smooth_l1_loss, GF_BW_IN | GF_BW_OUT)                                \
     X(HUBER_LOSS, huber_loss, GF_BW_IN | GF_BW_OUT)                                        \
     X(BCE_WITH_LOGITS, bce_with_logits, GF_BW_IN | GF_BW_OUT)                              \
-    X(KL_DIV, kl_div, GF_BW_IN | GF_BW_OUT)
+    X(KL_DIV, kl_div, GF_BW_IN | GF_BW_OUT)                                                \
+    X(UNARY_EXT, unary_ext, GF_BW_IN)                                                      \
+    X(MINMAX, minmax, GF_BW_IN)                                                            \
+    X(WHERE, where, GF_BW_IN)                                                              \
+    X(TAKE, take, 0)                                                                       \
+    X(GATHER, gather, 0)                                                                   \
+    X(PROD, prod, GF_BW_IN)                                                                \
+    X(MAX_POOL_ND, max_pool_nd, 0)                                                         \
+    X(AVG_POOL_ND, avg_pool_nd, 0)
 
 #endif

@@ -20,7 +20,7 @@ elif command -v valgrind >/dev/null; then
 else skip "graft under valgrind (valgrind not installed)"; fi
 run "$G" --help
 expect_rc 0 "--help"
-for c in demo train finetune eval predict compare distill multitask inspect; do
+for c in demo train finetune eval predict compare distill multitask inspect run; do
     expect_out "  $c " "--help lists $c"
     run "$G" "$c" --help
     expect_rc 0 "$c --help"

@@ -48,6 +48,7 @@ enum {
     G_DIST = 1 << 24,    /* --dist-timeout --dist-bucket --dist-overlap (under mpirun) */
     G_TASK = 1 << 25,    /* --task classification|regression */
     G_REGRESS = 1 << 26, /* --loss --huber-delta --target-scale --class-weight --missing (train) */
+    G_RUN = 1 << 27,     /* --input --out --cut (graft run) */
 };
 /* What a training command takes. */
 #define G_TRAIN (G_OPTIM | G_SCHED | G_CKPT | G_OUT | G_LOSS)
@@ -139,6 +140,7 @@ typedef struct cli_opts {
     int n_task;
     const char *mt_mode;      /* "interleave", "sum" */
     bool no_baselines;
+    const char *cut;          /* run: --cut */
     gf_limits limits;         /* --max */
     /* lr-find */
     double start_lr, end_lr;
@@ -485,5 +487,8 @@ void cli_preds_print_wrong(const cli_data *d, const gf_ds *ds, const cli_preds *
 cJSON *cli_preds_wrong_json(const cli_data *d, const gf_ds *ds, const cli_preds *c);
 int cli_preds_report(gf_ctx *ctx, const cli_opts *o, const cli_data *d, const gf_ds *ds,
                      const cli_eval *ev, const cli_preds *c);
+int cmd_run(cli_opts *o);
+/* graft inspect MODEL.onnx (cmd_run.c). */
+int cli_inspect_onnx(const cli_opts *o, gf_ctx *ctx, const char *path);
 
 #endif

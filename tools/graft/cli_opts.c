@@ -33,6 +33,7 @@ enum {
     O_START_LR, O_END_LR, O_NUM_IT, O_NO_STOP_DIV, O_PREDICTIONS,
     O_DIST_TIMEOUT, O_DIST_BUCKET, O_DIST_OVERLAP,
     O_TASK_KIND, O_LOSS, O_HUBER_DELTA, O_TARGET_SCALE, O_CLASS_WEIGHT, O_MISSING,
+    O_RUN_INPUT, O_RUN_OUT, O_CUT,
 };
 
 typedef struct opt_def {
@@ -271,6 +272,15 @@ static const opt_def opts[] = {
      "under mpirun: megabytes of gradients per allreduce (default 1)"},
     {"dist-overlap", required_argument, O_DIST_OVERLAP, G_DIST, "on|off",
      "under mpirun: start each bucket's allreduce while the next ones are packed (default on)"},
+    /* run */
+    {"input", required_argument, O_RUN_INPUT, G_RUN, "NAME=FILE",
+     "a model input from a .npy file (or an ONNX TensorProto .pb); NAME= may be left out for a "
+     "model of one input; repeatable, once per input"},
+    {"out", required_argument, O_RUN_OUT, G_RUN, "DIR",
+     "write each output as DIR/<output name>.npy (the folder is made when missing; characters "
+     "other than letters, digits, '.', '_' and '-' in names become '_')"},
+    {"cut", required_argument, O_CUT, G_RUN, "NAME",
+     "end the model at this tensor or node (its only output); graft inspect lists the names"},
     /* common */
     {"threads", required_argument, O_THREADS, G_COMMON, "N",
      "threads for kernels and BLAS (default: all available cores); training with 2 or more "
@@ -304,6 +314,7 @@ static const struct {
     {G_REPORT, "report"},   {G_COMMON, "general"},
     {G_REPORT, "report"},   {G_DIST, "across processes (mpirun -np N graft ...)"},
     {G_COMMON, "general"},
+    {G_REPORT, "report"},   {G_RUN, "model run"}, {G_COMMON, "general"},
 };
 
 /* ---- messages ------------------------------------------------------------------------------- */
@@ -633,6 +644,18 @@ static int apply_task(cli_opts *o, int id, const char *v) {
     return CLI_CONTINUE;
 }
 
+/* --hidden W1,W2,...: the MLP's hidden widths. */
+static int apply_hidden(cli_opts *o, const char *v) {
+    int64_t w[4];
+    int n = cli_parse_i64_list(v, 1, 1 << 20, w, 4);
+    if (n < 1)
+        return cli_usage_error(o->cmd, "--hidden: '%s' is not 1 to 4 comma-separated widths", v);
+    memset(o->hidden, 0, sizeof o->hidden);
+    for (int i = 0; i < n; i++) o->hidden[i] = (int)w[i];
+    o->hidden_given = true;
+    return CLI_CONTINUE;
+}
+
 /* Applies one parsed option; returns CLI_CONTINUE or CLI_USAGE. */
 static int apply(cli_opts *o, int id, const char *v) {
     const char *cmd = o->cmd;
@@ -647,16 +670,7 @@ static int apply(cli_opts *o, int id, const char *v) {
     case O_JSON: o->json = true; break;
     case O_QUIET: o->quiet = true; break;
     case O_MODEL: o->model = v; break;
-    case O_HIDDEN: {
-        int64_t w[4];
-        int n = cli_parse_i64_list(v, 1, 1 << 20, w, 4);
-        if (n < 1)
-            return cli_usage_error(cmd, "--hidden: '%s' is not 1 to 4 comma-separated widths", v);
-        memset(o->hidden, 0, sizeof o->hidden);
-        for (int i = 0; i < n; i++) o->hidden[i] = (int)w[i];
-        o->hidden_given = true;
-        break;
-    }
+    case O_HIDDEN: return apply_hidden(o, v);
     case O_WEIGHTS: o->weights = v; break;
     case O_BASE: o->base = v; break;
     case O_EPOCHS: NEED_INT(1, 100000, "a whole number >= 1"); o->epochs = (int)iv; o->epochs_given = true; break;
@@ -776,6 +790,9 @@ static int apply(cli_opts *o, int id, const char *v) {
     case O_NO_BASELINES: o->no_baselines = true; break;
     case O_MAX: return apply_max(o, v);
     case O_DIST_TIMEOUT: case O_DIST_BUCKET: case O_DIST_OVERLAP: return apply_dist(o, id, v);
+    case O_RUN_INPUT: PUSH(input, n_input); break;
+    case O_RUN_OUT: o->out = v; break;
+    case O_CUT: o->cut = v; break;
     default: return cli_usage_error(cmd, "internal: option %d not handled", id);
     }
 #undef NEED_INT

@@ -209,6 +209,8 @@ int cmd_inspect(cli_opts *o) {
     size_t n = strlen(path);
     if (n > 5 && strcmp(path + n - 5, ".json") == 0) {
         rc = inspect_spec(ctx, o, path);
+    } else if (n > 5 && strcmp(path + n - 5, ".onnx") == 0) {
+        rc = cli_inspect_onnx(o, ctx, path);
     } else {
         gf_st_file *f = gf_st_open(ctx, path);
         if (!f) rc = cli_fail(o->cmd, "%s", gf_ctx_error(ctx));

