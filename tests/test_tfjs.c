@@ -303,6 +303,46 @@ static void test_malformed_json(gf_ctx *ctx, const tiny_files *t) {
     gf_ctx_clear_error(ctx);
 }
 
+/* A Sequential model without an InputLayer (the first layer's batch_input_shape makes one), and
+ * the tiny model with its topology nested under model_config as Keras's converter writes it. */
+static void test_sequential_and_nesting(gf_ctx *ctx, const tiny_files *t) {
+    static const char seq[] =
+        "{\"modelTopology\": {\"class_name\": \"Sequential\", \"config\": {\"name\": \"s\", "
+        "\"layers\": [{\"class_name\": \"Dense\", \"config\": {\"name\": \"d\", \"units\": 2, "
+        "\"activation\": \"relu\", \"batch_input_shape\": [null, 3]}}, {\"class_name\": "
+        "\"Dense\", \"config\": {\"name\": \"e\", \"units\": 1, \"activation\": \"sigmoid\", "
+        "\"use_bias\": false}}]}}, \"weightsManifest\": [{\"paths\": [\"w.bin\"], \"weights\": "
+        "[{\"name\": \"d/kernel\", \"shape\": [3, 2], \"dtype\": \"float32\"}, {\"name\": "
+        "\"d/bias\", \"shape\": [2], \"dtype\": \"float32\"}, {\"name\": \"e/kernel\", "
+        "\"shape\": [2, 1], \"dtype\": \"float32\"}]}]}";
+    const float w[10] = {0.5f, -1, 0.25f, 2, -0.5f, 1, 0.1f, -0.2f, 1.5f, -1};
+    gf_tfjs_info *info = NULL;
+    gf_module *m = gf_tfjs_parse(ctx, seq, strlen(seq), (const uint8_t *)w, sizeof w, "seq.json",
+                                 NULL, &info);
+    CHECK(m && info && info->n_layers == 3 && strcmp(info->input_name, "d_input") == 0);
+    const int64_t xs[2] = {1, 3};
+    gf_tensor *x = gf_full(ctx, 2, xs, 1.0f);
+    if (x) gf_f32(x)[1] = 2, gf_f32(x)[2] = 3;
+    gf_tensor *y = m ? gf_module_forward(ctx, m, x) : NULL;
+    /* relu([-0.4, 5.8]) . [1.5, -1] = -5.8 */
+    CHECK(y && y->numel == 1);
+    if (y) CHECK_NEAR(gf_get_f32(y, 0), 1.0 / (1.0 + exp(5.8)), 1e-6);
+    gf_tfjs_info_free(info);
+    gf_module_free(m);
+    gf_ctx_reset(ctx);
+    cJSON *root = cJSON_Parse(t->json), *topo = cJSON_DetachItemFromObject(root, "modelTopology");
+    cJSON *outer = cJSON_AddObjectToObject(root, "modelTopology");
+    cJSON_AddStringToObject(outer, "keras_version", "2.2.4");
+    cJSON_AddItemToObject(outer, "model_config", topo);
+    char *text = cJSON_PrintUnformatted(root);
+    m = gf_tfjs_parse(ctx, text, strlen(text), t->w, t->wlen, "nested.json", NULL, NULL);
+    CHECK(m != NULL);
+    gf_module_free(m);
+    cJSON_free(text);
+    cJSON_Delete(root);
+    gf_ctx_clear_error(ctx);
+}
+
 /* A copy of the tiny model in a temporary folder, with one shard changed by `tweak`. */
 static void write_file(const char *path, const void *data, size_t n) {
     FILE *f = fopen(path, "wb");
@@ -367,6 +407,7 @@ int main(void) {
     test_gradients(ctx);
     if (t.json && t.w) {
         test_malformed_json(ctx, &t);
+        test_sequential_and_nesting(ctx, &t);
         test_shard_files(ctx, &t);
     }
     free(t.json);

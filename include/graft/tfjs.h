@@ -43,7 +43,8 @@ typedef struct gf_tfjs_options {
      * output (a model with several outputs then needs a cut). */
     const char *cut;
     /* Input height and width to infer the layers' shapes with (the summary and the activation
-     * limit); 0: the file's input shape. The module itself takes any size its layers allow. */
+     * limit); 0: the file's input shape; ignored for a model whose input is not an image. The
+     * module itself takes any size its layers allow. */
     int64_t in_h, in_w;
 } gf_tfjs_options;
 

@@ -162,11 +162,8 @@ static gf_status read_graph(gf_ctx *ctx, const cJSON *root, const gf_tfjs_option
         tj_graph_select(ctx, g, mc, o->cut, label) != GF_OK)
         return gf_ctx_status(ctx);
     tj_node *in = &g->nodes[g->input];
-    if ((o->in_h > 0 || o->in_w > 0) && in->out_ndim != 3)
-        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: an input height and width were given "
-                                "but the input %s is not an image", label, in->name);
-    if (o->in_h > 0) in->out[0] = o->in_h;
-    if (o->in_w > 0) in->out[1] = o->in_w;
+    if (o->in_h > 0 && in->out_ndim == 3) in->out[0] = o->in_h;
+    if (o->in_w > 0 && in->out_ndim == 3) in->out[1] = o->in_w;
     return tj_infer_shapes(ctx, g, m, label);
 }
 
