@@ -43,6 +43,7 @@ enum {
     G_LORA_FT = 1 << 19, /* --lora-dropout --lora-out (finetune only) */
     G_STUDENT = 1 << 20, /* --student-model (distill only) */
     G_TRAINDATA = 1 << 21, /* --per-class --augment (commands that train) */
+    G_TFJS = 1 << 22,    /* --cut --input-size (TensorFlow.js models: finetune, inspect) */
 };
 /* What a training command takes. */
 #define G_TRAIN (G_OPTIM | G_SCHED | G_CKPT | G_OUT | G_LOSS)
@@ -104,6 +105,8 @@ typedef struct cli_opts {
     int n_rename;
     bool dry_run, strict, delta;
     gf_tl_in_channels in_channels; /* --in-channels: adapt (0, the default) or error */
+    const char *cut;          /* --cut: a TensorFlow.js model's layer to end the trunk at */
+    int input_size;           /* --input-size: a TensorFlow.js model's input size (0: its own) */
     int lora_rank;            /* 0: no LoRA */
     double lora_alpha;        /* <= 0: the rank */
     double lora_dropout;
@@ -382,5 +385,15 @@ int cmd_compare(cli_opts *o);
 int cmd_demo(cli_opts *o);
 int cmd_inspect(cli_opts *o);
 int cmd_multitask(cli_opts *o);
+
+/* ---- TensorFlow.js models (cli_tfjs.c) -------------------------------------------------------- */
+
+/* True when path is a TensorFlow.js model.json (gf_tfjs_is_model_file). */
+bool cli_is_tfjs(const char *path);
+/* graft inspect model.json: inputs, outputs, layers with counts, parameters, cut names. */
+int cli_tfjs_inspect(gf_ctx *ctx, const cli_opts *o, const char *path);
+/* graft finetune --from model.json: the model cut (--cut), adapted to the data (channels, size),
+ * a new head, freezing and the BN policy, training (a frozen trunk's features cached). */
+int cli_tfjs_finetune(cli_opts *o);
 
 #endif

@@ -23,7 +23,7 @@ enum {
     O_CLIP_NORM, O_PATIENCE, O_KEEP_BEST, O_OUT, O_CHECKPOINT_DIR, O_CHECKPOINT_EVERY, O_RESUME,
     O_REPORT,
     O_FROM, O_HEAD, O_FREEZE, O_UNFREEZE, O_TRAIN_LAST, O_BN_POLICY, O_LR_TRUNK_FACTOR,
-    O_STRIP_PREFIX, O_RENAME, O_DRY_RUN, O_STRICT, O_DELTA, O_IN_CHANNELS,
+    O_STRIP_PREFIX, O_RENAME, O_DRY_RUN, O_STRICT, O_DELTA, O_IN_CHANNELS, O_CUT, O_INPUT_SIZE,
     O_LORA_RANK, O_LORA_ALPHA, O_LORA_DROPOUT, O_LORA_TARGETS, O_LORA_OUT,
     O_TEACHER, O_TEACHER_MODEL, O_STUDENT_MODEL, O_TEMPERATURE, O_ALPHA,
     O_INPUT, O_TOP_K, O_PART,
@@ -156,6 +156,12 @@ static const opt_def opts[] = {
      "when --from's first convolution reads another number of channels than the data has: "
      "adapt its weights (timm's rule: summed for 1 channel, else repeated and scaled) or "
      "fail (default adapt)"},
+    {"cut", required_argument, O_CUT, G_TFJS, "LAYER",
+     "a TensorFlow.js model.json: end the trunk at this layer (graft inspect lists the names; "
+     "default: the input of the model's last Dense layer)"},
+    {"input-size", required_argument, O_INPUT_SIZE, G_TFJS, "N",
+     "a TensorFlow.js model.json: feed it N x N inputs, the data resized (bilinear) to fit "
+     "(default: the model's own input size)"},
     {"lora-rank", required_argument, O_LORA_RANK, G_LORA, "R",
      "train LoRA adapters of rank R instead of the weights (default: no LoRA)"},
     {"lora-alpha", required_argument, O_LORA_ALPHA, G_LORA, "A",
@@ -237,7 +243,7 @@ static const struct {
     const char *title;
 } group_titles[] = {
     {G_DATASRC | G_DATA | G_TRAINDATA, "data"}, {G_MODEL, "model"},        {G_WEIGHTS, "weights"},
-    {G_FT, "fine-tuning"},  {G_LORA | G_LORA_FT, "LoRA"},          {G_DISTILL | G_STUDENT, "distillation"},
+    {G_FT, "fine-tuning"},  {G_TFJS, "TensorFlow.js models"},  {G_LORA | G_LORA_FT, "LoRA"},          {G_DISTILL | G_STUDENT, "distillation"},
     {G_OPTIM, "optimizer"}, {G_SCHED, "schedule"},  {G_LOSS, "loss"},
     {G_CKPT, "checkpoints and stopping"}, {G_OUT, "output"},  {G_PREDICT, "prediction"}, {G_EVAL, "evaluation"},
     {G_COMPARE, "comparison"}, {G_DEMO, "demo"},       {G_MULTI, "tasks"},
@@ -540,6 +546,8 @@ static int apply(cli_opts *o, int id, const char *v) {
         if (!gf_tl_in_channels_parse(v, &o->in_channels))
             return cli_usage_error(cmd, "--in-channels: '%s' is not adapt or error", v);
         break;
+    case O_CUT: o->cut = v; break;
+    case O_INPUT_SIZE: NEED_INT(1, 4096, "a size in [1, 4096]"); o->input_size = (int)iv; break;
     case O_LORA_RANK: NEED_INT(1, 4096, "a whole number >= 1"); o->lora_rank = (int)iv; break;
     case O_LORA_ALPHA: NEED_F64(1e-6, 1e6, "a number > 0"); o->lora_alpha = dv; break;
     case O_LORA_DROPOUT: NEED_F64(0, 0.99, "a number in [0, 1)"); o->lora_dropout = dv; break;

