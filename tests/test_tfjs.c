@@ -70,8 +70,8 @@ static void test_reference(gf_ctx *ctx) {
     double worst = 0;
     int layers = tfjs_check_reference(ctx, model, ref, 1e-4, &worst);
     CHECK(layers == 22);
-    printf("tiny model: %d layers compared with TensorFlow.js, worst relative difference %.3g\n", layers,
-           worst);
+    printf("tiny model: %d layers compared with TensorFlow.js, worst relative difference %.3g\n",
+           layers, worst);
 }
 
 static void test_info_and_names(gf_ctx *ctx) {
@@ -195,11 +195,20 @@ static void e_dtype(cJSON *r) {
     cJSON_ReplaceItemInObject(weight_named(r, "pw/kernel"), "dtype", cJSON_CreateString("float64"));
 }
 static void e_qmin(cJSON *r) {
-    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(weight_named(r, "c1/kernel"), "quantization"), "min");
+    cJSON *q = cJSON_GetObjectItem(weight_named(r, "c1/kernel"), "quantization");
+    cJSON_DeleteItemFromObject(q, "min");
 }
 static void e_qdtype(cJSON *r) {
     cJSON_ReplaceItemInObject(cJSON_GetObjectItem(weight_named(r, "c1/kernel"), "quantization"),
                               "dtype", cJSON_CreateString("int4"));
+}
+static void e_orig_dtype(cJSON *r) {
+    cJSON *q = cJSON_GetObjectItem(weight_named(r, "dw/depthwise_kernel"), "quantization");
+    cJSON_ReplaceItemInObject(q, "original_dtype", cJSON_CreateString("int32"));
+}
+static void e_scale(cJSON *r) {
+    cJSON *q = cJSON_GetObjectItem(weight_named(r, "c1/kernel"), "quantization");
+    cJSON_ReplaceItemInObject(q, "scale", cJSON_CreateString("0.1"));
 }
 static void e_huge(cJSON *r) {
     cJSON *s = cJSON_GetObjectItem(weight_named(r, "pw/kernel"), "shape");
@@ -249,8 +258,11 @@ static void test_malformed_json(gf_ctx *ctx, const tiny_files *t) {
         {e_dtype, {"weight pw/kernel", "dtype \"float64\"", "expected float32"}},
         {e_qmin, {"weight c1/kernel", "\"min\"", "no min"}},
         {e_qdtype, {"c1/kernel", "\"int4\"", "uint8, uint16 or float16"}},
+        {e_orig_dtype, {"dw/depthwise_kernel", "original_dtype int32", "float32"}},
+        {e_scale, {"c1/kernel", "\"scale\"", "a non-number"}},
         {e_huge, {"pw/kernel", "limit params", NULL}},
-        {e_kernel_shape, {"layer pw (Conv2D)", "expected float32 [1, 1, 20, 20]", "[1, 1, 20, 21]"}},
+        {e_kernel_shape,
+         {"layer pw (Conv2D)", "expected float32 [1, 1, 20, 20]", "[1, 1, 20, 21]"}},
         {e_missing_weight, {"layer d1 (Dense)", "d1/bias", "not in the weights manifest"}},
         {e_class, {"layer act (LSTM)", "class not supported", NULL}},
         {e_format, {"graph-model", "layers-model", NULL}},
@@ -266,7 +278,8 @@ static void test_malformed_json(gf_ctx *ctx, const tiny_files *t) {
         cases[i].edit(root);
         char *text = cJSON_PrintUnformatted(root);
         gf_ctx_clear_error(ctx);
-        gf_module *m = gf_tfjs_parse(ctx, text, strlen(text), t->w, t->wlen, "bad.json", NULL, NULL);
+        gf_module *m =
+            gf_tfjs_parse(ctx, text, strlen(text), t->w, t->wlen, "bad.json", NULL, NULL);
         bool ok = m == NULL && strstr(gf_ctx_error(ctx), "bad.json");
         for (int k = 0; k < 3 && cases[i].want[k]; k++)
             ok = ok && strstr(gf_ctx_error(ctx), cases[i].want[k]);
@@ -380,7 +393,8 @@ static void test_shard_files(gf_ctx *ctx, const tiny_files *t) {
     CHECK(symlink(target, sub) == 0);
     for (int i = 0; i < 3; i++) {
         cJSON *root = cJSON_Parse(t->json);
-        cJSON *paths = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "weightsManifest"), 0), "paths");
+        cJSON *g0 = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "weightsManifest"), 0);
+        cJSON *paths = cJSON_GetObjectItem(g0, "paths");
         cJSON_ReplaceItemInArray(paths, 0, cJSON_CreateString(bad[i]));
         char *text = cJSON_PrintUnformatted(root);
         write_file(p, text, strlen(text));
