@@ -37,13 +37,14 @@ expect_rc 2 "--cut on a file that is not a TensorFlow.js model"
 # fine-tuning: a frozen trunk trains its head on cached features
 W="$T/tiny-ft.safetensors"
 run "$G" finetune --from "$M" --cut cat2 --freeze 'trunk.*' --data "idx:$FX/idx" --limit 200 \
-    --epochs 3 --lr 0.01 $TH --out "$W"
+    --epochs 3 --lr 0.01 $TH --out "$W" --report "$T/rep"
 expect_rc 0 "finetune --from model.json with a frozen trunk"
 expect_err "its features of" "the features are computed once"
 expect_out "input     1 -> 3 channels (repeated), 28x28 -> 7x9 (bilinear)" "the data is adapted"
 expect_out "cut at cat2 + new head" "the summary names the cut"
 expect_out "accuracy" "an evaluation"
 expect_file "$W" "the weights"
+expect_file "$T/rep/index.html" "the report"
 run "$G" inspect "$W" --json
 json "'head.weight' in [t['name'] for t in d['tensors']] and 'trunk.c1.weight' in [t['name'] for t in d['tensors']]" \
     "the state_dict holds the trunk and the head"
@@ -64,6 +65,8 @@ expect_out "head      32 -> 10 classes" "the new head"
 run "$G" finetune --from "$M" --model mlp --data "idx:$FX/idx" $TH
 expect_rc 2 "--model with a TensorFlow.js --from"
 expect_err "--model does not apply to a TensorFlow.js --from" "the message says why"
+run "$G" finetune --from "$M" --data "idx:$FX/idx" --checkpoint-dir "$T/ck" $TH
+expect_rc 2 "--checkpoint-dir with a TensorFlow.js --from"
 run "$G" finetune --from "$M" --data "idx:$FX/idx" --in-channels error $TH
 expect_rc 2 "--in-channels error with grey data and an RGB model"
 

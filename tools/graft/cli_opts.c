@@ -243,7 +243,8 @@ static const struct {
     const char *title;
 } group_titles[] = {
     {G_DATASRC | G_DATA | G_TRAINDATA, "data"}, {G_MODEL, "model"},        {G_WEIGHTS, "weights"},
-    {G_FT, "fine-tuning"},  {G_TFJS, "TensorFlow.js models"},  {G_LORA | G_LORA_FT, "LoRA"},          {G_DISTILL | G_STUDENT, "distillation"},
+    {G_FT, "fine-tuning"},  {G_LORA | G_LORA_FT, "LoRA"},          {G_DISTILL | G_STUDENT, "distillation"},
+    {G_TFJS, "TensorFlow.js models"},
     {G_OPTIM, "optimizer"}, {G_SCHED, "schedule"},  {G_LOSS, "loss"},
     {G_CKPT, "checkpoints and stopping"}, {G_OUT, "output"},  {G_PREDICT, "prediction"}, {G_EVAL, "evaluation"},
     {G_COMPARE, "comparison"}, {G_DEMO, "demo"},       {G_MULTI, "tasks"},

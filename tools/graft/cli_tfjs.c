@@ -13,7 +13,7 @@
 
 bool cli_is_tfjs(const char *path) { return gf_tfjs_is_model_file(path); }
 
-/* ---- inspect ---------------------------------------------------------------------------------- */
+/* ---- inspect ------------------------------------------------------------------------------- */
 
 static cJSON *layer_json(const gf_tfjs_layer *l) {
     cJSON *e = cJSON_CreateObject();
@@ -115,7 +115,7 @@ int cli_tfjs_inspect(gf_ctx *ctx, const cli_opts *o, const char *path) {
     return rc;
 }
 
-/* ---- the input adapter ------------------------------------------------------------------------- */
+/* ---- the input adapter --------------------------------------------------------------------- */
 
 /* Channels as timm's adapt_input_conv would (1 -> C: repeated; C -> 1: the mean) and the
  * height and width resized bilinearly (half-pixel centres, as TensorFlow's resize_bilinear with
@@ -251,7 +251,7 @@ static int build(tfjs_run *r) {
         return rc;
     }
     const gf_tfjs_info *in = r->info;
-    int64_t features = in->out_ndim == 3 ? in->out_shape[0] : in->out_ndim == 1 ? in->out_shape[0] : -1;
+    int64_t features = in->out_ndim == 3 || in->out_ndim == 1 ? in->out_shape[0] : -1;
     if (features < 1) {
         gf_module_free(trunk);
         return cli_usage_error(o->cmd, "--cut %s: its output %s is not [C, H, W] or [F]; cut at "
@@ -285,7 +285,8 @@ static int freeze(tfjs_run *r) {
     const char *scope = NULL, *colon = o->bn_policy ? strchr(o->bn_policy, ':') : NULL;
     if (o->bn_policy)
         snprintf(name, sizeof name, "%.*s",
-                 (int)(colon ? (size_t)(colon - o->bn_policy) : strlen(o->bn_policy)), o->bn_policy);
+                 (int)(colon ? (size_t)(colon - o->bn_policy) : strlen(o->bn_policy)),
+                 o->bn_policy);
     if (colon) scope = colon + 1;
     gf_tl_bn_policy pol = GF_TL_BN_DEFAULT;
     gf_tl_bn_policy_parse(name, &pol);
@@ -312,7 +313,7 @@ static bool trunk_fixed(tfjs_run *r) {
     return fixed && gf_module_replicable(r->model, NULL, 0); /* no BatchNorm statistics move */
 }
 
-/* ---- training ---------------------------------------------------------------------------------- */
+/* ---- training ------------------------------------------------------------------------------ */
 
 /* The trunk's features of every part (r->fd: the data's parts as [F] samples, no transforms). */
 static int cache_features(tfjs_run *r) {
@@ -320,7 +321,8 @@ static int cache_features(tfjs_run *r) {
     gf_ds *const src[3] = {r->d.train, r->d.val, r->d.test};
     gf_ds *dst[3] = {NULL, NULL, NULL};
     for (int i = 0; i < 3; i++)
-        if (src[i] && !(dst[i] = gf_tl_cache_features(r->ctx, r->model, "head", src[i], r->o->batch))) {
+        if (src[i] &&
+            !(dst[i] = gf_tl_cache_features(r->ctx, r->model, "head", src[i], r->o->batch))) {
             for (int k = 0; k < i; k++) gf_ds_free(dst[k]);
             return cli_fail_ctx(r->o->cmd, r->ctx);
         }
@@ -380,6 +382,18 @@ static int save(tfjs_run *r) {
     return st == GF_OK ? CLI_CONTINUE : cli_fail_ctx(o->cmd, r->ctx);
 }
 
+/* --report DIR: the run's HTML report, as for any fine-tuning. */
+static int report(tfjs_run *r) {
+    const cli_opts *o = r->o;
+    if (!o->report || r->fo.interrupted) return CLI_CONTINUE;
+    const char *part;
+    cli_final_part(&r->d, &part);
+    char desc[512];
+    snprintf(desc, sizeof desc, "%s cut at %s + new head", o->from, r->cut);
+    return cli_report_run(r->ctx, o, desc, &r->d, &r->fo, part, r->ev.cm ? &r->ev : NULL,
+                          o->out);
+}
+
 static int print_dry_run(tfjs_run *r) {
     const cli_opts *o = r->o;
     int64_t total = gf_module_param_count(r->model, false);
@@ -412,15 +426,18 @@ static int print_dry_run(tfjs_run *r) {
 
 static int print_run(tfjs_run *r) {
     const cli_opts *o = r->o;
-    const char *part, *written = o->out && !(r->fo.interrupted && r->fo.res.steps == 0) ? o->out : NULL;
+    const char *part;
+    const char *written = o->out && !(r->fo.interrupted && r->fo.res.steps == 0) ? o->out : NULL;
     cli_final_part(&r->d, &part);
     char desc[512];
     snprintf(desc, sizeof desc, "%s cut at %s + new head", o->from, r->cut);
     if (!o->json) {
         if (r->note[0]) printf("%s\n", r->note);
-        if (r->cached) printf("features  computed once by the frozen trunk (%.1f s)\n", r->cache_seconds);
+        if (r->cached)
+            printf("features  computed once by the frozen trunk (%.1f s)\n", r->cache_seconds);
         cli_print_run(o, desc, &r->d, &r->fo, part, r->ev.cm ? &r->ev : NULL, written);
-        if (written) printf("          (a state_dict: graft.from and graft.tfjs say how to rebuild it)\n");
+        if (written)
+            printf("          (a state_dict: graft.from and graft.tfjs say how to rebuild it)\n");
         return CLI_OK;
     }
     cJSON *root = cli_run_json(o, desc, &r->d, &r->fo, part, r->ev.cm ? &r->ev : NULL, written);
@@ -437,6 +454,7 @@ static int check_options(const cli_opts *o) {
     const char *bad = o->model ? "--model" : o->strip_prefix ? "--strip-prefix"
                       : o->n_rename ? "--rename" : o->strict ? "--strict" : o->delta ? "--delta"
                       : o->lora_rank ? "--lora-rank" : o->resume ? "--resume"
+                      : o->checkpoint_dir ? "--checkpoint-dir"
                       : strcmp(o->head, "auto") && strcmp(o->head, "new") ? "--head" : NULL;
     if (bad)
         return cli_usage_error(o->cmd, "%s does not apply to a TensorFlow.js --from (the model "
@@ -453,10 +471,12 @@ int cli_tfjs_finetune(cli_opts *o) {
         return CLI_FAILED;
     }
     r->o = o;
-    if ((rc = cli_data_load(r->ctx, o, &r->d)) == CLI_CONTINUE && (rc = choose_cut(r)) == CLI_CONTINUE &&
-        (rc = build(r)) == CLI_CONTINUE && (rc = freeze(r)) == CLI_CONTINUE) {
+    if ((rc = cli_data_load(r->ctx, o, &r->d)) == CLI_CONTINUE &&
+        (rc = choose_cut(r)) == CLI_CONTINUE && (rc = build(r)) == CLI_CONTINUE &&
+        (rc = freeze(r)) == CLI_CONTINUE) {
         if (o->dry_run) rc = print_dry_run(r);
-        else if ((rc = train(r)) == CLI_CONTINUE && (rc = save(r)) == CLI_CONTINUE)
+        else if ((rc = train(r)) == CLI_CONTINUE && (rc = save(r)) == CLI_CONTINUE &&
+                 (rc = report(r)) == CLI_CONTINUE)
             rc = r->fo.interrupted ? CLI_FAILED : print_run(r);
     }
     if (r->cached) {
