@@ -37,7 +37,8 @@ static void test_summary(gf_ctx *ctx, const char *model) {
     CHECK(info->n_layers == 162 && info->n_weights == 266 && info->weights_used == 260);
     CHECK(info->weights_quantized == 260);
     CHECK(info->out_ndim == 3 && info->out_shape[0] == 1280 && info->out_shape[1] == 7);
-    CHECK(gf_module_tensor(ctx, m, "Conv1.weight") && gf_module_tensor(ctx, m, "bn_Conv1.running_var"));
+    CHECK(gf_module_tensor(ctx, m, "Conv1.weight") &&
+          gf_module_tensor(ctx, m, "bn_Conv1.running_var"));
     CHECK(gf_module_tensor(ctx, m, "block_16_depthwise.weight")->shape[0] == 960);
     CHECK(gf_module_tensor(NULL, m, "dense_3.weight") == NULL); /* cut off */
     printf("mobilenet-v2 trunk: %lld parameters, %d of %d weights used\n", (long long)info->params,

@@ -40,7 +40,8 @@ static gf_status put(gf_ctx *ctx, gf_module *mod, const char *param, const tj_no
     tj_weight *w = tj_manifest_find(m, key); /* present and shaped: tj_infer_shapes checked */
     gf_tensor *t = gf_module_tensor(ctx, mod, param);
     if (!w || !t || t->numel != w->numel)
-        return tj_layer_error(ctx, GF_ERR_STATE, label, nd, "weight %s does not fit %s", key, param);
+        return tj_layer_error(ctx, GF_ERR_STATE, label, nd, "weight %s does not fit %s", key,
+                              param);
     float *tmp = how == COPY ? gf_f32(t) : malloc((size_t)w->numel * sizeof *tmp);
     if (!tmp) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", label);
     tj_weight_decode(w, data, tmp);
@@ -118,7 +119,9 @@ static gf_status fill(gf_ctx *ctx, gf_module *mod, const tj_node *nd, tj_manifes
     switch (nd->kind) {
     case TJ_CONV:
     case TJ_DENSE: s = put(ctx, mod, "weight", nd, "kernel", HWIO, m, data, label); break;
-    case TJ_DWCONV: s = put(ctx, mod, "weight", nd, "depthwise_kernel", DEPTHWISE, m, data, label); break;
+    case TJ_DWCONV:
+        s = put(ctx, mod, "weight", nd, "depthwise_kernel", DEPTHWISE, m, data, label);
+        break;
     case TJ_SEPCONV:
         s = put(ctx, mod, "depthwise.weight", nd, "depthwise_kernel", DEPTHWISE, m, data, label);
         if (s == GF_OK)
@@ -130,7 +133,8 @@ static gf_status fill(gf_ctx *ctx, gf_module *mod, const tj_node *nd, tj_manifes
         if (nd->scale) s = put(ctx, mod, "weight", nd, "gamma", COPY, m, data, label);
         else gf_tensor_set_requires_grad(gf_module_tensor(NULL, mod, "weight"), false);
         if (s == GF_OK && nd->center) s = put(ctx, mod, "bias", nd, "beta", COPY, m, data, label);
-        else if (s == GF_OK) gf_tensor_set_requires_grad(gf_module_tensor(NULL, mod, "bias"), false);
+        else if (s == GF_OK)
+            gf_tensor_set_requires_grad(gf_module_tensor(NULL, mod, "bias"), false);
         if (s == GF_OK) s = put(ctx, mod, "running_mean", nd, "moving_mean", COPY, m, data, label);
         if (s == GF_OK)
             s = put(ctx, mod, "running_var", nd, "moving_variance", COPY, m, data, label);

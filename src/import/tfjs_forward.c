@@ -162,7 +162,9 @@ static bool check_input(gf_ctx *ctx, const tj_graph *g, const gf_tensor *x) {
         char sx[96];
         gf_ctx_set_error(ctx, GF_ERR_SHAPE, "TensorFlow.js model %s: expected an input %s with "
                          "%lld %s, got %s", g->model_name,
-                         in->out_ndim == 3 ? "[N, C, H, W]" : in->out_ndim == 2 ? "[N, T, F]" : "[N, F]",
+                         in->out_ndim == 3   ? "[N, C, H, W]"
+                         : in->out_ndim == 2 ? "[N, T, F]"
+                                             : "[N, F]",
                          (long long)c, in->out_ndim == 3 ? "channels" : "features",
                          gf_shape_str(x, sx, sizeof sx));
     }

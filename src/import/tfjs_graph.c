@@ -189,7 +189,8 @@ gf_status tj_graph_read(gf_ctx *ctx, const cJSON *mc, const char *label, tj_grap
     if (!seq && strcmp(c, "Functional") != 0 && strcmp(c, "Model") != 0)
         return gf_ctx_set_error(ctx, GF_ERR_FORMAT, "%s: model_config class_name \"%.40s\", "
                                 "expected Functional, Model or Sequential", label, c);
-    const cJSON *layers = cJSON_IsArray(cfg) ? cfg : cJSON_GetObjectItemCaseSensitive(cfg, "layers");
+    const cJSON *layers =
+        cJSON_IsArray(cfg) ? cfg : cJSON_GetObjectItemCaseSensitive(cfg, "layers");
     const cJSON *nm = cJSON_GetObjectItemCaseSensitive(cfg, "name");
     int n = cJSON_GetArraySize(layers);
     if (!cJSON_IsArray(layers) || n < 1)
@@ -230,8 +231,8 @@ static void some_names(const tj_graph *g, char *buf, size_t cap) {
 /* The model's own single output: config.output_layers, or a Sequential's last layer. */
 static int model_output(gf_ctx *ctx, const tj_graph *g, const cJSON *mc, const char *label) {
     if (strcmp(g->class_name, "Sequential") == 0) return g->n - 1;
-    const cJSON *ol = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(mc, "config"),
-                                                       "output_layers");
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(mc, "config");
+    const cJSON *ol = cJSON_GetObjectItemCaseSensitive(cfg, "output_layers");
     const cJSON *nm = cJSON_GetArrayItem(cJSON_GetArrayItem(ol, 0), 0);
     int n = cJSON_IsArray(ol) ? cJSON_GetArraySize(ol) : 0;
     if (n != 1 || !cJSON_IsString(nm)) {

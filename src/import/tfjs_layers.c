@@ -63,7 +63,8 @@ static gf_status get_num(gf_ctx *ctx, const tj_node *nd, const cJSON *cfg, const
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
     *out = 0;
     if ((!v || cJSON_IsNull(v)) && !isnan(def)) *out = def;
-    else if (cJSON_IsNumber(v) && v->valuedouble >= lo && v->valuedouble <= hi) *out = v->valuedouble;
+    else if (cJSON_IsNumber(v) && v->valuedouble >= lo && v->valuedouble <= hi)
+        *out = v->valuedouble;
     else return tj_layer_error(ctx, GF_ERR_FORMAT, label, nd, "%s: expected a number from %g to "
                                "%g", key, lo, hi);
     return GF_OK;
@@ -300,10 +301,11 @@ gf_status tj_layer_settings(gf_ctx *ctx, tj_node *nd, const cJSON *cfg, const ch
     while (i < n && strcmp(nd->cls, classes[i].cls) != 0) i++;
     if (i == n)
         return tj_layer_error(ctx, GF_ERR_FORMAT, label, nd, "class not supported (supported: "
-                              "Conv2D, DepthwiseConv2D, SeparableConv2D, Dense, BatchNormalization, "
-                              "ReLU, LeakyReLU, Activation, Softmax, ZeroPadding2D, Add, "
-                              "Concatenate, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, "
-                              "GlobalMaxPooling2D, Flatten, Dropout, Reshape, InputLayer)");
+                              "Conv2D, DepthwiseConv2D, SeparableConv2D, Dense, "
+                              "BatchNormalization, ReLU, LeakyReLU, Activation, Softmax, "
+                              "ZeroPadding2D, Add, Concatenate, MaxPooling2D, AveragePooling2D, "
+                              "GlobalAveragePooling2D, GlobalMaxPooling2D, Flatten, Dropout, "
+                              "Reshape, InputLayer)");
     nd->kind = classes[i].kind;
     switch (nd->kind) {
     case TJ_INPUT: return input_settings(ctx, nd, cfg, label);

@@ -68,7 +68,8 @@ static gf_status conv_shape(gf_ctx *ctx, tj_node *nd, const tj_node *x, const tj
                               "known");
     if (nd->mult > lim / c || (nd->kind != TJ_DWCONV && nd->filters > lim / c))
         return tj_layer_error(ctx, GF_ERR_FORMAT, label, nd, "%lld input channels make more than "
-                              "%lld weights " GF_LIMIT_HINT("params"), (long long)c, (long long)lim);
+                              "%lld weights " GF_LIMIT_HINT("params"), (long long)c,
+                              (long long)lim);
     int64_t dk[4] = {nd->kh, nd->kw, c, nd->kind == TJ_CONV ? nd->filters : nd->mult};
     int64_t out_c = nd->kind == TJ_DWCONV ? c * nd->mult : nd->filters;
     const char *kname = nd->kind == TJ_CONV ? "kernel" : "depthwise_kernel";
@@ -101,7 +102,8 @@ static gf_status dense_bn_shape(gf_ctx *ctx, tj_node *nd, const tj_node *x, cons
                                   x->out_ndim);
         if (nd->units > gf_ctx_limits(ctx)->model_params / f)
             return tj_layer_error(ctx, GF_ERR_FORMAT, label, nd, "%lld x %lld weights exceed the "
-                                  "limit " GF_LIMIT_HINT("params"), (long long)f, (long long)nd->units);
+                                  "limit " GF_LIMIT_HINT("params"), (long long)f,
+                                  (long long)nd->units);
         int64_t ks[2] = {f, nd->units};
         if (!need(ctx, m, nd, "kernel", 2, ks, label) ||
             (nd->bias && !need(ctx, m, nd, "bias", 1, &nd->units, label)))
@@ -148,9 +150,10 @@ static gf_status merge_shape(gf_ctx *ctx, tj_graph *g, tj_node *nd, const char *
         }
         if (!fit) {
             char sa[96], sb[96];
+            gf_dims_str(a->out_ndim, a->out, sa, sizeof sa);
+            gf_dims_str(b->out_ndim, b->out, sb, sizeof sb);
             return tj_layer_error(ctx, GF_ERR_SHAPE, label, nd, "inputs %s (%s) and %s (%s) do "
-                                  "not fit together", a->name, gf_dims_str(a->out_ndim, a->out, sa,
-                                  sizeof sa), b->name, gf_dims_str(b->out_ndim, b->out, sb, sizeof sb));
+                                  "not fit together", a->name, sa, b->name, sb);
         }
         if (ax > 0) {
             int64_t *o = &nd->out[ax - 1];
@@ -251,9 +254,10 @@ gf_status tj_infer_shapes(gf_ctx *ctx, tj_graph *g, const tj_manifest *m, const 
         if (!nd->keep || nd->kind == TJ_INPUT) continue;
         if (layer_shape(ctx, g, nd, m, label) != GF_OK) return gf_ctx_status(ctx);
         int64_t n = 1;
-        for (int d = 0; d < nd->out_ndim; d++)
-            if (nd->out[d] > 0) n = nd->out[d] > lim->model_activation / n ? lim->model_activation + 1
-                                                                          : n * nd->out[d];
+        for (int d = 0; d < nd->out_ndim; d++) /* saturating: sizes may be large */
+            if (nd->out[d] > 0)
+                n = nd->out[d] > lim->model_activation / n ? lim->model_activation + 1
+                                                           : n * nd->out[d];
         if (n > lim->model_activation)
             return tj_layer_error(ctx, GF_ERR_FORMAT, label, nd, "its output holds more than %lld "
                                   "values per example " GF_LIMIT_HINT("activation"),

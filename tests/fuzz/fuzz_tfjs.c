@@ -18,7 +18,8 @@ static void run_once(gf_ctx *ctx, gf_module *m, const gf_tfjs_info *info) {
     int64_t shape[4] = {1, info->in_shape[0], 8, 8};
     int nd = info->in_ndim == 3 ? 4 : info->in_ndim + 1;
     if (info->in_ndim != 3) {
-        for (int d = 0; d < info->in_ndim; d++) shape[d + 1] = info->in_shape[d] > 0 ? info->in_shape[d] : 4;
+        for (int d = 0; d < info->in_ndim; d++)
+            shape[d + 1] = info->in_shape[d] > 0 ? info->in_shape[d] : 4;
     }
     int64_t n = 1;
     for (int d = 0; d < nd; d++) n *= shape[d];
@@ -41,7 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         ctx = gf_ctx_new(&p);
     }
     if (size < 4) return 0;
-    size_t len = (size_t)data[0] | (size_t)data[1] << 8 | (size_t)data[2] << 16 | (size_t)data[3] << 24;
+    size_t len = (size_t)data[0] | (size_t)data[1] << 8 | (size_t)data[2] << 16 |
+                 (size_t)data[3] << 24;
     if (len > size - 4) len = size - 4;
     /* exact-size heap copies let ASan catch any read past the end */
     char *json = malloc(len ? len : 1);
