@@ -100,8 +100,9 @@ gf_module *gf_tfjs_load(gf_ctx *ctx, const char *path, const gf_tfjs_options *op
                         gf_tfjs_info **info);
 
 /* The same from memory: json (len bytes, the model.json text) and weights (wlen bytes: every
- * weight group's shards concatenated, in manifest order). label names the model in messages
- * (NULL: "model.json"). */
+ * weight group's shards concatenated, in manifest order, each group exactly as long as its
+ * weights need, as TensorFlow.js writes them; only the last may run on). label names the model
+ * in messages (NULL: "model.json"). */
 gf_module *gf_tfjs_parse(gf_ctx *ctx, const char *json, size_t len, const uint8_t *weights,
                          size_t wlen, const char *label, const gf_tfjs_options *opt,
                          gf_tfjs_info **info);
