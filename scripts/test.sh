@@ -7,6 +7,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/scripts/deps.sh" --test
 bash "$root/scripts/fetch-mnist.sh"
+bash "$root/scripts/fetch-mobilenet.sh"
 mode="${1:-}"
 jobs="$(nproc)"
 case "$mode" in

@@ -31,6 +31,7 @@
 #include "graft/report.h"
 #include "graft/checkpoint.h"
 #include "graft/spec.h"
+#include "graft/tfjs.h"
 #include "graft/compare.h"
 #include "graft/multitask.h"
 /* training across processes: declared always, defined in libgraft_dist (built with MPI) */

@@ -140,6 +140,11 @@ while IFS=$'\t' read -r where cmd; do
         skip "$where: no cjpeg to make a JPEG for: $cmd"
         continue
     fi
+    # a command on the MobileNetV2 of scripts/fetch-mobilenet.sh needs it fetched
+    if [[ "$cmd" == *"mobilenet-v2/"* ]] && [ ! -f "$HOME/.cache/graft/mobilenet-v2/model.json" ]; then
+        skip "$where: MobileNetV2 not fetched (scripts/fetch-mobilenet.sh): $cmd"
+        continue
+    fi
     run_cmd="$(rewrite "$cmd")"
     n=$((n + 1))
     # shellcheck disable=SC2086

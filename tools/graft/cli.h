@@ -49,6 +49,7 @@ enum {
     G_TASK = 1 << 25,    /* --task classification|regression */
     G_REGRESS = 1 << 26, /* --loss --huber-delta --target-scale --class-weight --missing (train) */
     G_RUN = 1 << 27,     /* --input --out --cut (graft run) */
+    G_TFJS = 1 << 28,    /* --cut --input-size (TensorFlow.js models: finetune, inspect) */
 };
 /* What a training command takes. */
 #define G_TRAIN (G_OPTIM | G_SCHED | G_CKPT | G_OUT | G_LOSS)
@@ -120,6 +121,8 @@ typedef struct cli_opts {
     int n_rename;
     bool dry_run, strict, delta, verbose;
     gf_tl_in_channels in_channels; /* --in-channels: adapt (0, the default) or error */
+    const char *cut;          /* --cut: a layer, tensor or node to end the model at (TF.js, run) */
+    int input_size;           /* --input-size: a TensorFlow.js model's input size (0: its own) */
     int lora_rank;            /* 0: no LoRA */
     double lora_alpha;        /* <= 0: the rank */
     double lora_dropout;
@@ -140,7 +143,6 @@ typedef struct cli_opts {
     int n_task;
     const char *mt_mode;      /* "interleave", "sum" */
     bool no_baselines;
-    const char *cut;          /* run: --cut */
     gf_limits limits;         /* --max */
     /* lr-find */
     double start_lr, end_lr;
@@ -490,5 +492,15 @@ int cli_preds_report(gf_ctx *ctx, const cli_opts *o, const cli_data *d, const gf
 int cmd_run(cli_opts *o);
 /* graft inspect MODEL.onnx (cmd_run.c). */
 int cli_inspect_onnx(const cli_opts *o, gf_ctx *ctx, const char *path);
+
+/* ---- TensorFlow.js models (cli_tfjs.c) -------------------------------------------------------- */
+
+/* True when path is a TensorFlow.js model.json (gf_tfjs_is_model_file). */
+bool cli_is_tfjs(const char *path);
+/* graft inspect model.json: inputs, outputs, layers with counts, parameters, cut names. */
+int cli_tfjs_inspect(gf_ctx *ctx, const cli_opts *o, const char *path);
+/* graft finetune --from model.json: the model cut (--cut), adapted to the data (channels, size),
+ * a new head, freezing and the BN policy, training (a frozen trunk's features cached). */
+int cli_tfjs_finetune(cli_opts *o);
 
 #endif

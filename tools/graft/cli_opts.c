@@ -24,7 +24,7 @@ enum {
     O_CLIP_NORM, O_PATIENCE, O_KEEP_BEST, O_OUT, O_CHECKPOINT_DIR, O_CHECKPOINT_EVERY, O_RESUME,
     O_REPORT,
     O_FROM, O_HEAD, O_FREEZE, O_UNFREEZE, O_TRAIN_LAST, O_BN_POLICY, O_LR_TRUNK_FACTOR,
-    O_STRIP_PREFIX, O_RENAME, O_DRY_RUN, O_STRICT, O_DELTA, O_IN_CHANNELS,
+    O_STRIP_PREFIX, O_RENAME, O_DRY_RUN, O_STRICT, O_DELTA, O_IN_CHANNELS, O_CUT, O_INPUT_SIZE,
     O_LORA_RANK, O_LORA_ALPHA, O_LORA_DROPOUT, O_LORA_TARGETS, O_LORA_OUT,
     O_TEACHER, O_TEACHER_MODEL, O_STUDENT_MODEL, O_TEMPERATURE, O_ALPHA,
     O_INPUT, O_TOP_K, O_PART,
@@ -33,7 +33,7 @@ enum {
     O_START_LR, O_END_LR, O_NUM_IT, O_NO_STOP_DIV, O_PREDICTIONS,
     O_DIST_TIMEOUT, O_DIST_BUCKET, O_DIST_OVERLAP,
     O_TASK_KIND, O_LOSS, O_HUBER_DELTA, O_TARGET_SCALE, O_CLASS_WEIGHT, O_MISSING,
-    O_RUN_INPUT, O_RUN_OUT, O_CUT,
+    O_RUN_INPUT, O_RUN_OUT,
 };
 
 typedef struct opt_def {
@@ -192,6 +192,12 @@ static const opt_def opts[] = {
      "when --from's first convolution reads another number of channels than the data has: "
      "adapt its weights (timm's rule: summed for 1 channel, else repeated and scaled) or "
      "fail (default adapt)"},
+    {"cut", required_argument, O_CUT, G_TFJS | G_RUN, "NAME",
+     "end the model at this layer (a TensorFlow.js model.json: default the input of its last "
+     "Dense layer), tensor or node (run: its only output); graft inspect lists the names"},
+    {"input-size", required_argument, O_INPUT_SIZE, G_TFJS, "N",
+     "a TensorFlow.js model.json: feed it N x N inputs, the data resized (bilinear) to fit "
+     "(default: the model's own input size)"},
     {"lora-rank", required_argument, O_LORA_RANK, G_LORA, "R",
      "train LoRA adapters of rank R instead of the weights (default: no LoRA)"},
     {"lora-alpha", required_argument, O_LORA_ALPHA, G_LORA, "A",
@@ -279,8 +285,6 @@ static const opt_def opts[] = {
     {"out", required_argument, O_RUN_OUT, G_RUN, "DIR",
      "write each output as DIR/<output name>.npy (the folder is made when missing; characters "
      "other than letters, digits, '.', '_' and '-' in names become '_')"},
-    {"cut", required_argument, O_CUT, G_RUN, "NAME",
-     "end the model at this tensor or node (its only output); graft inspect lists the names"},
     /* common */
     {"threads", required_argument, O_THREADS, G_COMMON, "N",
      "threads for kernels and BLAS (default: all available cores); training with 2 or more "
@@ -307,6 +311,7 @@ static const struct {
 } group_titles[] = {
     {G_DATASRC | G_DATA | G_TRAINDATA | G_TASK, "data"}, {G_MODEL, "model"},        {G_WEIGHTS, "weights"},
     {G_FT, "fine-tuning"},  {G_LORA | G_LORA_FT, "LoRA"},          {G_DISTILL | G_STUDENT, "distillation"},
+    {G_TFJS, "TensorFlow.js models"},
     {G_OPTIM, "optimizer"}, {G_SCHED, "schedule"},  {G_LOSS | G_REGRESS, "loss"},
     {G_CKPT, "checkpoints and stopping"}, {G_OUT, "output"},  {G_PREDICT, "prediction"}, {G_EVAL, "evaluation"},
     {G_COMPARE, "comparison"}, {G_DEMO, "demo"},       {G_MULTI, "tasks"},
@@ -740,6 +745,8 @@ static int apply(cli_opts *o, int id, const char *v) {
         if (!gf_tl_in_channels_parse(v, &o->in_channels))
             return cli_usage_error(cmd, "--in-channels: '%s' is not adapt or error", v);
         break;
+    case O_CUT: o->cut = v; break;
+    case O_INPUT_SIZE: NEED_INT(1, 4096, "a size in [1, 4096]"); o->input_size = (int)iv; break;
     case O_LORA_RANK: NEED_INT(1, 4096, "a whole number >= 1"); o->lora_rank = (int)iv; break;
     case O_LORA_ALPHA: NEED_F64(1e-6, 1e6, "a number > 0"); o->lora_alpha = dv; break;
     case O_LORA_DROPOUT: NEED_F64(0, 0.99, "a number in [0, 1)"); o->lora_dropout = dv; break;
@@ -792,7 +799,6 @@ static int apply(cli_opts *o, int id, const char *v) {
     case O_DIST_TIMEOUT: case O_DIST_BUCKET: case O_DIST_OVERLAP: return apply_dist(o, id, v);
     case O_RUN_INPUT: PUSH(input, n_input); break;
     case O_RUN_OUT: o->out = v; break;
-    case O_CUT: o->cut = v; break;
     default: return cli_usage_error(cmd, "internal: option %d not handled", id);
     }
 #undef NEED_INT

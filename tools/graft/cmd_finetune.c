@@ -524,6 +524,9 @@ int cmd_finetune(cli_opts *o) {
     if ((o->lora_out || o->lora_targets || o->lora_alpha > 0 || o->lora_dropout > 0) && !o->lora_rank)
         return cli_usage_error(cmd, "the --lora-* options need --lora-rank");
     if ((rc = cli_check_model_arg(cmd, "--model", o->model)) != CLI_CONTINUE) return rc;
+    if (cli_is_tfjs(o->from)) return cli_tfjs_finetune(o);
+    if (o->cut || o->input_size)
+        return cli_usage_error(cmd, "--cut and --input-size apply to a TensorFlow.js model.json");
     ft_run *r = calloc(1, sizeof *r);
     if (!r || !(r->ctx = cli_context(o))) {
         free(r);

