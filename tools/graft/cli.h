@@ -465,6 +465,17 @@ int cmd_inspect(cli_opts *o);
 int cmd_multitask(cli_opts *o);
 int cmd_lrfind(cli_opts *o);
 
+/* ---- CSV output (cli_preds.c) ---------------------------------------------------------------- */
+
+/* One CSV field, quoted when it holds a separator, a quote or a line end (RFC 4180). */
+void cli_csv_field(FILE *f, const char *s);
+/* A CSV file's text in memory, written by gf_atomic_write through cli_write_csv_text. */
+typedef struct cli_csv_text {
+    char *buf;
+    size_t len;
+} cli_csv_text;
+bool cli_write_csv_text(int fd, void *arg);
+
 /* ---- eval's predictions (cli_preds.c) -------------------------------------------------------- */
 
 typedef struct cli_preds {

@@ -72,7 +72,7 @@ static const char *class_of(const cli_data *d, int64_t k, char *buf, size_t cap)
 }
 
 /* A CSV field, quoted when it holds a separator, a quote or a line end (RFC 4180). */
-static void csv_field(FILE *f, const char *s) {
+void cli_csv_field(FILE *f, const char *s) {
     if (!strpbrk(s, ",\"\r\n")) {
         fputs(s, f);
         return;
@@ -85,20 +85,15 @@ static void csv_field(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-typedef struct csv_text {
-    char *buf;
-    size_t len;
-} csv_text;
-
-static bool write_text(int fd, void *arg) {
-    const csv_text *t = arg;
+bool cli_write_csv_text(int fd, void *arg) {
+    const cli_csv_text *t = arg;
     return gf_write_all(fd, t->buf, t->len);
 }
 
 int cli_preds_write_csv(gf_ctx *ctx, const cli_opts *o, const cli_data *d, const gf_ds *ds,
                         const cli_preds *c) {
     if (c->oom) return cli_fail(o->cmd, "out of memory collecting the predictions");
-    csv_text t = {NULL, 0};
+    cli_csv_text t = {NULL, 0};
     FILE *f = open_memstream(&t.buf, &t.len);
     if (!f) return cli_fail(o->cmd, "out of memory");
     const bool images = strcmp(d->kind, "images") == 0, csv = strcmp(d->kind, "csv") == 0;
@@ -109,16 +104,16 @@ int cli_preds_write_csv(gf_ctx *ctx, const cli_opts *o, const cli_data *d, const
         const gf_eval_pred *p = &c->p[i];
         fprintf(f, "%lld,", (long long)p->index);
         const char *path = images ? gf_images_path(ds, p->index) : NULL;
-        if (path) csv_field(f, path);
+        if (path) cli_csv_field(f, path);
         else fprintf(f, "%lld", (long long)gf_ds_source_index(ds, p->index) + (csv ? 1 : 0));
         fputc(',', f);
-        csv_field(f, class_of(d, p->label, a, sizeof a));
+        cli_csv_field(f, class_of(d, p->label, a, sizeof a));
         fputc(',', f);
-        csv_field(f, class_of(d, p->pred, b, sizeof b));
+        cli_csv_field(f, class_of(d, p->pred, b, sizeof b));
         fprintf(f, ",%.6f,%d\n", (double)p->score, p->pred == p->label);
     }
     bool ok = fclose(f) == 0 && t.buf;
-    gf_status st = ok ? gf_atomic_write(ctx, o->predictions, write_text, &t) : GF_ERR_NOMEM;
+    gf_status st = ok ? gf_atomic_write(ctx, o->predictions, cli_write_csv_text, &t) : GF_ERR_NOMEM;
     free(t.buf);
     if (st != GF_OK)
         return ok ? cli_fail(o->cmd, "writing %s: %s", o->predictions, gf_ctx_error(ctx))

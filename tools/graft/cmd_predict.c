@@ -240,35 +240,11 @@ static int print_each(const cli_opts *o, const gf_bundle *b, const pred_rows *r,
     return root ? cli_json_print(root) : CLI_OK;
 }
 
-/* A CSV field, quoted when it holds a separator, a quote or a line end (RFC 4180). */
-static void csv_field(FILE *f, const char *s) {
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
-typedef struct csv_text {
-    char *buf;
-    size_t len;
-} csv_text;
-
-static bool write_text(int fd, void *arg) {
-    const csv_text *t = arg;
-    return gf_write_all(fd, t->buf, t->len);
-}
-
 /* The predictions as a CSV file: input, row, class, probability, then class_2, probability_2
  * ... up to the top k. */
 static int write_csv(gf_ctx *ctx, const cli_opts *o, const gf_bundle *b, const pred_rows *r,
                      const pred_out *po) {
-    csv_text t = {NULL, 0};
+    cli_csv_text t = {NULL, 0};
     FILE *f = open_memstream(&t.buf, &t.len);
     if (!f) return cli_fail(o->cmd, "out of memory");
     char num[16];
@@ -277,19 +253,19 @@ static int write_csv(gf_ctx *ctx, const cli_opts *o, const gf_bundle *b, const p
     for (int a = 1; !reg && a < po->k; a++) fprintf(f, ",class_%d,probability_%d", a + 1, a + 1);
     fputc('\n', f);
     for (int64_t i = 0; i < r->n; i++) {
-        csv_field(f, r->who[i].path);
+        cli_csv_field(f, r->who[i].path);
         if (r->who[i].row) fprintf(f, ",%lld", (long long)r->who[i].row);
         else fputc(',', f);
         if (reg) fprintf(f, ",%.9g", po->p[i * po->k]);
         for (int a = 0; !reg && a < po->k; a++) {
             fputc(',', f);
-            csv_field(f, class_name(b, po->top[i * po->k + a], num, sizeof num));
+            cli_csv_field(f, class_name(b, po->top[i * po->k + a], num, sizeof num));
             fprintf(f, ",%.6f", po->p[i * po->k + a]);
         }
         fputc('\n', f);
     }
     bool ok = fclose(f) == 0 && t.buf;
-    gf_status st = ok ? gf_atomic_write(ctx, o->out, write_text, &t) : GF_ERR_NOMEM;
+    gf_status st = ok ? gf_atomic_write(ctx, o->out, cli_write_csv_text, &t) : GF_ERR_NOMEM;
     free(t.buf);
     if (st != GF_OK) return ok ? cli_fail(o->cmd, "writing %s: %s", o->out, gf_ctx_error(ctx))
                                : cli_fail(o->cmd, "out of memory");
