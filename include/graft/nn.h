@@ -49,6 +49,23 @@ bool gf_module_is_training(const gf_module *m);
 void gf_module_pin_eval(gf_module *m, bool pinned);
 bool gf_module_eval_pinned(const gf_module *m);
 
+/* ---- sequences of different lengths ----------------------------------------------------
+ * A batch of sequences is right-padded to a common length: x [N, T, ...] (or [T, N, ...] for a
+ * module that is not batch_first), and lengths, an int64 vector [N] with values in [0, T],
+ * says how many leading steps of each example are real (PyTorch's packed sequences and key
+ * padding masks). A sequence module (LSTM, GRU, MultiheadAttention, TransformerEncoderLayer,
+ * sequence pooling) uses the lengths: padded steps neither change its state nor are attended
+ * to, and its output there is 0. */
+typedef gf_tensor *(*gf_module_seq_forward_fn)(gf_ctx *ctx, gf_module *self, gf_tensor *x,
+                                               gf_tensor *lengths, void *user);
+/* Runs m on x with per-example lengths: a sequence module gets them; a container running its
+ * children in order hands them to each child; any other module (Linear, Dropout, LayerNorm:
+ * per position) runs as gf_module_forward. lengths NULL: gf_module_forward (every step real). */
+gf_tensor *gf_module_forward_seq(gf_ctx *ctx, gf_module *m, gf_tensor *x, gf_tensor *lengths);
+/* Makes m a sequence module (its plain forward still runs when no lengths are given). */
+void gf_module_set_seq_forward(gf_module *m, gf_module_seq_forward_fn fn);
+bool gf_module_is_seq(const gf_module *m);
+
 /* ---- running one model in several threads (data parallelism: graft/train.h, gf_replicas) --
  * Marks a module made by gf_nn_container with its own forward function as reentrant: the
  * forward changes nothing but the context it is given (no module fields, no globals), so

@@ -219,6 +219,8 @@ static void module_path(const gf_module *m, char *buf, size_t n) {
 
 #define MODULE_TAG "module "
 
+static gf_tensor *forward_done(gf_ctx *ctx, const gf_module *m, gf_tensor *y, bool clean);
+
 gf_tensor *gf_module_forward(gf_ctx *ctx, gf_module *m, gf_tensor *x) {
     if (!m || !x) {
         if (ctx->status == GF_OK)
@@ -231,10 +233,14 @@ gf_tensor *gf_module_forward(gf_ctx *ctx, gf_module *m, gf_tensor *x) {
         return NULL;
     }
     bool clean = ctx->status == GF_OK;
-    gf_tensor *y = m->forward(ctx, m, x, m->user);
+    return forward_done(ctx, m, m->forward(ctx, m, x, m->user), clean);
+}
+
+/* Finishes a module's forward: the innermost failing module names itself in the error (outer
+ * ones see the tag and leave it); the result, or NULL once an error is set. */
+static gf_tensor *forward_done(gf_ctx *ctx, const gf_module *m, gf_tensor *y, bool clean) {
     if (!y && ctx->status == GF_OK)
         gf_ctx_set_error(ctx, GF_ERR_STATE, "forward returned NULL without an error");
-    /* The innermost failing module names itself; outer ones see the tag and leave it. */
     if (clean && ctx->status != GF_OK && strncmp(ctx->error, MODULE_TAG, strlen(MODULE_TAG)) != 0) {
         char path[256], msg[sizeof ctx->error];
         module_path(m, path, sizeof path);
@@ -250,6 +256,37 @@ gf_tensor *gf_module_forward(gf_ctx *ctx, gf_module *m, gf_tensor *x) {
         }
     }
     return clean && ctx->status != GF_OK ? NULL : y;
+}
+
+/* ---- sequences --------------------------------------------------------------------------- */
+
+void gf_module_set_seq_forward(gf_module *m, gf_module_seq_forward_fn fn) {
+    if (m) m->seq_forward = fn;
+}
+
+bool gf_module_is_seq(const gf_module *m) { return m && m->seq_forward; }
+
+static bool check_lengths(gf_ctx *ctx, const gf_module *m, const gf_tensor *x,
+                          const gf_tensor *lengths) {
+    if (lengths->dtype == GF_I64 && lengths->ndim == 1 && x->ndim >= 1 &&
+        gf_tensor_is_contiguous(lengths))
+        return true;
+    gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                     "module %s: sequence lengths must be a contiguous int64 vector [N]",
+                     m->type);
+    return false;
+}
+
+gf_tensor *gf_module_forward_seq(gf_ctx *ctx, gf_module *m, gf_tensor *x, gf_tensor *lengths) {
+    if (!lengths || !m || !x) return gf_module_forward(ctx, m, x);
+    if (!check_lengths(ctx, m, x, lengths)) return NULL;
+    bool clean = ctx->status == GF_OK;
+    if (m->seq_forward) return forward_done(ctx, m, m->seq_forward(ctx, m, x, lengths, m->user), clean);
+    if (m->forward != gf_module_forward_children) return gf_module_forward(ctx, m, x);
+    /* a container running its children in order hands the lengths to each */
+    for (int i = 0; i < m->n_children && x; i++)
+        x = gf_module_forward_seq(ctx, m->children[i].m, x, lengths);
+    return forward_done(ctx, m, x, clean);
 }
 
 /* Runs the children in order and applies the memory rules of docs/NN.md ("Memory") to the

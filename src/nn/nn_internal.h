@@ -66,6 +66,7 @@ struct gf_module {
     struct gf_name_slot *index;
     int index_cap, index_n;
     gf_module_forward_fn forward;
+    gf_module_seq_forward_fn seq_forward; /* gf_module_set_seq_forward; NULL: per position */
     void *user;
     void (*user_free)(void *);
     gf_layer_cfg cfg;
