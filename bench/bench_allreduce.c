@@ -62,7 +62,7 @@ int main(int argc, char **argv) {
     for (size_t s = 0; s < sizeof sizes_mb / sizeof sizes_mb[0]; s++) {
         const int64_t floats = (int64_t)(sizes_mb[s] * 1048576 / 4);
         gf_module *m = model_of(ctx, floats, rank);
-        gf_optim *opt = gf_optim_new_module(ctx, m, NULL, NULL, 0);
+        gf_optim *opt = gf_train_optim_new(ctx, m, NULL, NULL, 0);
         float *buf = calloc((size_t)floats, sizeof *buf);
         for (int r = -3; r < reps; r++) { /* three rounds to warm up */
             MPI_Barrier(MPI_COMM_WORLD);

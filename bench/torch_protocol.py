@@ -32,7 +32,7 @@ of the model after the last epoch in eval mode, float32, one thread (--threads).
           of src/core/rng.c, the default initialisation of src/nn/layers.c and src/nn/init.c
           (kaiming_uniform(a = sqrt 5) weights, U(+-1/sqrt(fan_in)) biases, drawn layer by layer
           in row-major order; a new head continues the same stream after the full model, as
-          gf_tl_replace_head does in src/transfer/strategies.c) and the per-epoch permutation of
+          gf_transfer_replace_head does in src/transfer/strategies.c) and the per-epoch permutation of
           src/data/loader.c. With both set to graft, PyTorch starts from graft's weights and
           sees graft's batches in graft's order.
   torch   (default) PyTorch's own: torch.manual_seed(seed) before building the model (its

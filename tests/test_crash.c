@@ -79,7 +79,7 @@ static bool job_new(job *j) {
     j->m = gf_nn_sequential_of(ctx, 7, kids);
     gf_optim_params hp = gf_optim_default_params(GF_OPTIM_ADAM);
     hp.lr = 3e-3;
-    j->o = j->m ? gf_optim_new_module(ctx, j->m, &hp, NULL, 0) : NULL;
+    j->o = j->m ? gf_train_optim_new(ctx, j->m, &hp, NULL, 0) : NULL;
     gf_sched_params cos = gf_sched_default_params(GF_SCHED_COSINE);
     cos.t_max = TOTAL_STEPS - 10;
     cos.interval = GF_SCHED_PER_STEP;

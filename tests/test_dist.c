@@ -151,7 +151,7 @@ static gf_module *train(gf_ctx *ctx, const run_cfg *c, gf_dist *d, uint64_t init
     gf_optim_params hp = gf_optim_default_params(c->optim);
     hp.lr = c->lr;
     if (c->optim == GF_OPTIM_SGD) hp.momentum = 0.9;
-    gf_optim *opt = m ? gf_optim_new_module(ctx, m, &hp, NULL, 0) : NULL;
+    gf_optim *opt = m ? gf_train_optim_new(ctx, m, &hp, NULL, 0) : NULL;
     gf_tf *tf = c->augment ? gf_tf_new(ctx) : NULL;
     if (tf) gf_tf_hflip(ctx, tf, 0.5f);
     gf_loader_params lp = gf_loader_default_params();
@@ -251,7 +251,7 @@ static void test_train_step(gf_ctx *ctx) {
         gf_module_append(ctx, m, gf_nn_linear(ctx, &rng, 20, 4, false));
         gf_optim_params hp = gf_optim_default_params(GF_OPTIM_SGD);
         hp.lr = 0.1;
-        gf_optim *opt = gf_optim_new_module(ctx, m, &hp, NULL, 0);
+        gf_optim *opt = gf_train_optim_new(ctx, m, &hp, NULL, 0);
         gf_loader_params lp = gf_loader_default_params();
         lp.batch_size = 16;
         gf_dist_shard_loader(d, &lp);
@@ -350,7 +350,7 @@ static void test_stop(gf_ctx *ctx) {
     gf_module *m = gf_nn_sequential(ctx);
     gf_module_append(ctx, m, gf_nn_flatten(ctx, 1, -1));
     gf_module_append(ctx, m, gf_nn_linear(ctx, &rng, 20, 4, true));
-    gf_optim *opt = gf_optim_new_module(ctx, m, NULL, NULL, 0);
+    gf_optim *opt = gf_train_optim_new(ctx, m, NULL, NULL, 0);
     gf_loader_params lp = gf_loader_default_params();
     lp.batch_size = 16;
     gf_dist_shard_loader(D, &lp);

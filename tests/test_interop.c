@@ -95,11 +95,11 @@ static void test_models(gf_ctx *ctx, const char *dir) {
         gf_named_tensors_free(l);
 
         snprintf(path, sizeof path, "%s/tests/fixtures/interop/%s.safetensors", src, name);
-        gf_load_options strict = {true};
-        gf_load_report *rep = NULL;
+        gf_weights_load_options strict = {true};
+        gf_weights_report *rep = NULL;
         CHECK(gf_weights_load(ctx, model, path, &strict, &rep) == GF_OK);
         CHECK(rep && rep->missing == 0 && rep->unexpected == 0 && rep->mismatched == 0 && rep->loaded == rep->n);
-        gf_load_report_free(rep);
+        gf_weights_report_free(rep);
 
         gf_module_train(model, false);
         gf_tensor *x = input_of(ctx, m);
@@ -131,19 +131,19 @@ static void test_partial_and_strict(gf_ctx *ctx) {
     gf_module *m = gf_zoo_build(ctx, "cnn-small", &p, NULL);
     gf_tensor *w0 = gf_module_tensor(ctx, m, "features.0.weight");
     float before = gf_f32(w0)[0];
-    gf_load_options strict = {true};
-    gf_load_report *rep = NULL;
+    gf_weights_load_options strict = {true};
+    gf_weights_report *rep = NULL;
     CHECK(gf_weights_load(ctx, m, path, &strict, &rep) == GF_ERR_SHAPE);
     CHECK(strstr(gf_ctx_error(ctx), "classifier.3.weight") && strstr(gf_ctx_error(ctx), "[7, 128]") &&
           strstr(gf_ctx_error(ctx), "[5, 128]"));
     CHECK(gf_f32(w0)[0] == before); /* strict failure loads nothing */
     CHECK(rep && rep->mismatched == 2 && rep->loaded == rep->n - 2);
-    gf_load_report_free(rep);
+    gf_weights_report_free(rep);
     gf_ctx_clear_error(ctx);
-    gf_load_options loose = {false};
+    gf_weights_load_options loose = {false};
     CHECK(gf_weights_load(ctx, m, path, &loose, &rep) == GF_OK);
     CHECK(gf_f32(w0)[0] != before && rep->mismatched == 2 && rep->missing == 0);
-    gf_load_report_free(rep);
+    gf_weights_report_free(rep);
     gf_module_free(m);
 
     /* an MLP file into LeNet: all of LeNet's keys missing, all of the file's unexpected */
@@ -153,9 +153,9 @@ static void test_partial_and_strict(gf_ctx *ctx) {
     CHECK(gf_weights_load(ctx, m, path, &loose, &rep) == GF_OK);
     CHECK(rep->loaded == 0 && rep->missing == 10 && rep->unexpected == 6);
     FILE *devnull = fopen("/dev/null", "w");
-    gf_load_report_print(rep, devnull, true);
+    gf_weights_report_print(rep, devnull, true);
     fclose(devnull);
-    gf_load_report_free(rep);
+    gf_weights_report_free(rep);
     gf_module_free(m);
     CHECK(gf_zoo_build(ctx, "resnet-huge", NULL, NULL) == NULL && strstr(gf_ctx_error(ctx), "resnet-huge"));
     gf_ctx_clear_error(ctx);

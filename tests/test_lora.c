@@ -527,7 +527,7 @@ static gf_module *fixture_net(gf_ctx *ctx) {
     gf_module *net = small_net(ctx, &rng);
     char path[1200];
     snprintf(path, sizeof path, "%s/tests/fixtures/lora/base.safetensors", src);
-    gf_load_options strict = {true};
+    gf_weights_load_options strict = {true};
     CHECK(gf_weights_load(ctx, net, path, &strict, NULL) == GF_OK);
     gf_module_train(net, false);
     return net;
@@ -582,10 +582,10 @@ static void test_peft_files(gf_ctx *ctx, const char *tmp) {
     /* the base file still loads by name into the adapted model; only the lora keys are missing */
     char bpath[1200];
     snprintf(bpath, sizeof bpath, "%s/tests/fixtures/lora/base.safetensors", src);
-    gf_load_report *rep = NULL;
+    gf_weights_report *rep = NULL;
     CHECK(gf_weights_load(ctx, net, bpath, NULL, &rep) == GF_OK);
     CHECK(rep && rep->loaded == 4 && rep->missing == 4 && rep->unexpected == 0 && rep->mismatched == 0);
-    gf_load_report_free(rep);
+    gf_weights_report_free(rep);
 
     /* train the adapters a little (dropout on), then save them; PyTorch checks the saved file */
     gf_named_tensors *ps = gf_module_named_tensors(ctx, net, GF_STATE_PARAMS);

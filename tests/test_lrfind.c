@@ -79,7 +79,7 @@ static setup make(gf_optim_kind kind, double lr) {
     gf_optim_params hp = gf_optim_default_params(kind);
     hp.lr = lr;
     hp.momentum = kind == GF_OPTIM_SGD ? 0.9 : 0.0;
-    s.opt = gf_optim_new_module(s.ctx, s.m, &hp, NULL, 0);
+    s.opt = gf_train_optim_new(s.ctx, s.m, &hp, NULL, 0);
     gf_loader_params lp = gf_loader_default_params();
     lp.batch_size = 16; /* 6 batches per epoch: the sweep wraps into later epochs */
     s.ld = gf_loader_new(s.ctx, s.ds, &lp);

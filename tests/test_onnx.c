@@ -77,7 +77,7 @@ static void test_mlp(gf_ctx *ctx) {
     CHECK(y && y->ndim == 2 && y->shape[0] == 5 && y->shape[1] == 3);
     for (int i = 0; y && i < 15; i++) CHECK_NEAR(gf_get_f32(y, i), ref[i], 1e-5);
     /* gradients: fc1 frozen by pattern, fc2 trains; a finite-difference check of one weight */
-    CHECK(gf_tl_freeze(ctx, m, "fc1.*") == 2);
+    CHECK(gf_transfer_freeze(ctx, m, "fc1.*") == 2);
     gf_ctx_reset(ctx);
     x = input(ctx, 5);
     gf_tensor *loss =

@@ -577,7 +577,7 @@ static void test_module_groups(gf_ctx *ctx) {
     gf_optim_params head = def;
     head.lr = 1e-2;
     gf_group_spec one[] = {{"head", "2.*", &head}};
-    gf_optim *o = gf_optim_new_module(ctx, m, &def, one, 1);
+    gf_optim *o = gf_train_optim_new(ctx, m, &def, one, 1);
     CHECK(o && gf_optim_n_groups(o) == 2);
     if (o) {
         CHECK(strcmp(gf_optim_group_name(o, 0), "head") == 0);
@@ -593,7 +593,7 @@ static void test_module_groups(gf_ctx *ctx) {
     gf_optim_params nodecay = def;
     nodecay.weight_decay = 0;
     gf_group_spec split[] = {{"decay", " *.weight ", NULL}, {NULL, "*.bias", &nodecay}};
-    o = gf_optim_new_module(ctx, m, &def, split, 2);
+    o = gf_train_optim_new(ctx, m, &def, split, 2);
     CHECK(o && gf_optim_n_groups(o) == 2);
     if (o) {
         CHECK(strcmp(gf_optim_group_name(o, 1), "*.bias") == 0);
@@ -603,20 +603,20 @@ static void test_module_groups(gf_ctx *ctx) {
     gf_optim_free(o);
     /* errors */
     gf_group_spec typo[] = {{"head", "2.*, fc.*", &head}};
-    EXPECT_ERR(ctx, gf_optim_new_module(ctx, m, &def, typo, 1), GF_ERR_INVALID, "'fc.*'",
+    EXPECT_ERR(ctx, gf_train_optim_new(ctx, m, &def, typo, 1), GF_ERR_INVALID, "'fc.*'",
                "matches no parameter", "head", "0.weight");
     gf_group_spec overlap[] = {{"weights", "*.weight", NULL}, {"first", "0.*", &head}};
-    EXPECT_ERR(ctx, gf_optim_new_module(ctx, m, &def, overlap, 2), GF_ERR_INVALID, "'0.weight'",
+    EXPECT_ERR(ctx, gf_train_optim_new(ctx, m, &def, overlap, 2), GF_ERR_INVALID, "'0.weight'",
                "two groups", "weights", "first");
     gf_group_spec empty[] = {{"nothing", " , ", NULL}};
-    EXPECT_ERR(ctx, gf_optim_new_module(ctx, m, &def, empty, 1), GF_ERR_INVALID, "no patterns");
+    EXPECT_ERR(ctx, gf_train_optim_new(ctx, m, &def, empty, 1), GF_ERR_INVALID, "no patterns");
     gf_optim_params sgd = gf_optim_default_params(GF_OPTIM_SGD);
     gf_group_spec kind[] = {{"head", "2.*", &sgd}};
-    EXPECT_ERR(ctx, gf_optim_new_module(ctx, m, &def, kind, 1), GF_ERR_INVALID, "sgd", "adamw");
+    EXPECT_ERR(ctx, gf_train_optim_new(ctx, m, &def, kind, 1), GF_ERR_INVALID, "sgd", "adamw");
     gf_optim_params neg = head;
     neg.lr = -1e-3;
     gf_group_spec negs[] = {{"head", "2.*", &neg}};
-    EXPECT_ERR(ctx, gf_optim_new_module(ctx, m, &def, negs, 1), GF_ERR_INVALID, "learning rate");
+    EXPECT_ERR(ctx, gf_train_optim_new(ctx, m, &def, negs, 1), GF_ERR_INVALID, "learning rate");
     gf_ctx_clear_error(ctx);
 
     /* Frozen parameters: no gradient, no state, no decay; they stay bitwise as they were. */
@@ -624,7 +624,7 @@ static void test_module_groups(gf_ctx *ctx) {
     gf_tensor_set_requires_grad(w0, false);
     float *before = malloc(sizeof(float) * (size_t)w0->numel);
     memcpy(before, gf_f32(w0), sizeof(float) * (size_t)w0->numel);
-    o = gf_optim_new_module(ctx, m, &def, one, 1);
+    o = gf_train_optim_new(ctx, m, &def, one, 1);
     CHECK(o != NULL);
     int64_t xs[] = {5, 6};
     for (int s = 0; s < 4 && o; s++) {

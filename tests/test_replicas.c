@@ -1,4 +1,4 @@
-/* Data parallelism inside the process (gf_replicas, gf_ctx_route_grads, gf_fit's replicas):
+/* Data parallelism inside the process (gf_replicas, gf_backward_route_grads, gf_fit's replicas):
  * the gradient of a batch split between replicas equals the one-context gradient (cnn-small
  * with cross entropy, an MLP with MSE, uneven slices, scaling, accumulation), a non-finite
  * slice changes no gradient, which models may be replicated and why not, the RNG rule for
@@ -103,7 +103,7 @@ static float *reference(gf_ctx *ctx, gf_module *m, const gf_loss_spec *loss, gf_
     gf_tensor *l = gf_loss_compute(ctx, loss, out, y);
     CHECK(l != NULL);
     *lv = gf_get_f32(l, 0);
-    *correct = gf_batch_correct(loss, out, y, NULL);
+    *correct = gf_eval_batch_correct(loss, out, y, NULL);
     CHECK(gf_backward(ctx, gf_mul_scalar(ctx, l, scale)) == GF_OK);
     gf_ctx_reset(ctx);
     return grads_of(ctx, m, n);
@@ -318,7 +318,7 @@ static void test_rng_rule(void) {
     gf_ctx_free(ctx);
 }
 
-/* gf_ctx_route_grads: routed leaves fill the caller's buffers and not .grad; an unrouted
+/* gf_backward_route_grads: routed leaves fill the caller's buffers and not .grad; an unrouted
  * trainable leaf is an error naming its shape; bad arguments are refused. */
 static void test_routing(void) {
     gf_ctx *ctx = new_ctx(1);
@@ -330,14 +330,14 @@ static void test_routing(void) {
     float ga[6] = {0}, gb[3] = {0};
     gf_tensor *leaves[2] = {a, b};
     float *bufs[2] = {ga, gb};
-    CHECK(gf_ctx_route_grads(ctx, 2, leaves, bufs) == GF_OK);
+    CHECK(gf_backward_route_grads(ctx, 2, leaves, bufs) == GF_OK);
     gf_tensor *l = gf_sum(ctx, gf_mul(ctx, gf_add(ctx, a, b), a), NULL, 0, false);
     CHECK(gf_backward(ctx, l) == GF_OK);
     for (int i = 0; i < 6; i++) CHECK(ga[i] == 2.0f * (float)i); /* d/da (a + b) a = 2a + b */
     CHECK(gb[0] == 0.0f + 3.0f && gb[1] == 1.0f + 4.0f && gb[2] == 2.0f + 5.0f);
     CHECK(a->grad == NULL && b->grad == NULL);
     gf_ctx_reset(ctx);
-    CHECK(gf_ctx_route_grads(ctx, 1, leaves, bufs) == GF_OK); /* b no longer routed */
+    CHECK(gf_backward_route_grads(ctx, 1, leaves, bufs) == GF_OK); /* b no longer routed */
     l = gf_sum(ctx, gf_add(ctx, a, b), NULL, 0, false);
     CHECK(gf_backward(ctx, l) == GF_ERR_STATE);
     CHECK(strstr(gf_ctx_error(ctx), "[3]") && strstr(gf_ctx_error(ctx), "not among"));
@@ -345,12 +345,12 @@ static void test_routing(void) {
     gf_ctx_reset(ctx);
     gf_tensor *arena = gf_zeros(ctx, GF_F32, 1, s1);
     gf_tensor *bad[1] = {arena};
-    CHECK(gf_ctx_route_grads(ctx, 1, bad, bufs) == GF_ERR_INVALID);
+    CHECK(gf_backward_route_grads(ctx, 1, bad, bufs) == GF_ERR_INVALID);
     CHECK(strstr(gf_ctx_error(ctx), "not a persistent") != NULL);
     gf_ctx_clear_error(ctx);
-    CHECK(gf_ctx_route_grads(ctx, -1, NULL, NULL) == GF_ERR_INVALID);
+    CHECK(gf_backward_route_grads(ctx, -1, NULL, NULL) == GF_ERR_INVALID);
     gf_ctx_clear_error(ctx);
-    CHECK(gf_ctx_route_grads(ctx, 0, NULL, NULL) == GF_OK); /* cleared: .grad again */
+    CHECK(gf_backward_route_grads(ctx, 0, NULL, NULL) == GF_OK); /* cleared: .grad again */
     gf_ctx_reset(ctx);
     CHECK(gf_backward(ctx, gf_sum(ctx, b, NULL, 0, false)) == GF_OK && b->grad);
     gf_tensor_free(a);
@@ -397,7 +397,7 @@ static float *fit_run(const fit_opts *o, gf_status *st, char *err, size_t err_le
     lp.seed = 8;
     gf_loader *ld = gf_loader_new(ctx, ds, &lp);
     gf_optim_params op = gf_optim_default_params(GF_OPTIM_ADAM);
-    gf_optim *opt = gf_optim_new_module(ctx, m, &op, NULL, 0);
+    gf_optim *opt = gf_train_optim_new(ctx, m, &op, NULL, 0);
     gf_fit_params fp = gf_fit_default_params();
     fp.epochs = 2;
     fp.replicas = o->replicas;

@@ -189,11 +189,11 @@ static void check_model(gf_ctx *ctx, const cJSON *doc, const char *name, const c
     char path[1200];
     snprintf(path, sizeof path, "%s/%s.safetensors", dir, name);
     CHECK(write_recipe_file(ctx, m, path));
-    gf_load_options strict = {true};
-    gf_load_report *rep = NULL;
+    gf_weights_load_options strict = {true};
+    gf_weights_report *rep = NULL;
     CHECK(gf_weights_load(ctx, model, path, &strict, &rep) == GF_OK);
     CHECK(rep && rep->loaded == rep->n && rep->renamed == 0);
-    gf_load_report_free(rep);
+    gf_weights_report_free(rep);
     unlink(path);
 
     gf_tensor *x = recipe_tensor(ctx, "input", 4, xshape, false, "", 1);
@@ -342,10 +342,10 @@ static void test_init_and_shapes(gf_ctx *ctx) {
     gf_ctx_reset(ctx);
     gf_tensor_free(x);
     /* "freeze all but the last N" counts torchvision's blocks */
-    gf_tl_blocks *blk = gf_tl_blocks_of(ctx, m);
+    gf_transfer_blocks *blk = gf_transfer_blocks_of(ctx, m);
     CHECK(blk && blk->n == 2 + 8 + 1 && strcmp(blk->path[2], "layer1.0") == 0 &&
           strcmp(blk->path[10], "fc") == 0);
-    gf_tl_blocks_free(blk);
+    gf_transfer_blocks_free(blk);
     gf_module_free(m);
     const char *const *names = gf_zoo_names();
     int found = 0;

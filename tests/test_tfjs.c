@@ -113,7 +113,7 @@ static void test_info_and_names(gf_ctx *ctx) {
                   info->layers[i].out_shape[1] == 3 && info->layers[i].params == 0 &&
                   info->layers[i].module == NULL && strcmp(info->layers[i].inputs, "act") == 0);
     /* freezing by pattern reaches the imported names */
-    CHECK(gf_tl_freeze(ctx, m, "c1.*") == 2);
+    CHECK(gf_transfer_freeze(ctx, m, "c1.*") == 2);
     CHECK(!gf_module_tensor(ctx, m, "c1.weight")->requires_grad);
     gf_tfjs_info_free(info);
     gf_module_free(m);

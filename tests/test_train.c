@@ -66,7 +66,7 @@ static gf_module *mlp(gf_ctx *ctx, uint64_t seed, int64_t out) {
 static gf_optim *adam(gf_ctx *ctx, gf_module *m, double lr) {
     gf_optim_params hp = gf_optim_default_params(GF_OPTIM_ADAM);
     hp.lr = lr;
-    return gf_optim_new_module(ctx, m, &hp, NULL, 0);
+    return gf_train_optim_new(ctx, m, &hp, NULL, 0);
 }
 
 typedef struct log {
@@ -294,8 +294,8 @@ static void test_accumulation(gf_ctx *ctx) {
     gf_optim_params hp = gf_optim_default_params(GF_OPTIM_SGD);
     hp.lr = 0.2;
     hp.momentum = 0.9;
-    gf_optim *oa = gf_optim_new_module(ctx, ma, &hp, NULL, 0);
-    gf_optim *ob = gf_optim_new_module(ctx, mb, &hp, NULL, 0);
+    gf_optim *oa = gf_train_optim_new(ctx, ma, &hp, NULL, 0);
+    gf_optim *ob = gf_train_optim_new(ctx, mb, &hp, NULL, 0);
     gf_loader *la = loader(ctx, tr, 8, false), *lb = loader(ctx, tr, 32, false);
     gf_fit_params p = gf_fit_default_params();
     p.epochs = 3;
@@ -342,7 +342,7 @@ static void test_frozen(gf_ctx *ctx) {
     gf_tensor *h = gf_module_tensor(NULL, m, "2.weight");
     float h0 = gf_f32(h)[0];
     gf_optim_params hp = gf_optim_default_params(GF_OPTIM_ADAMW);
-    gf_optim *o = gf_optim_new_module(ctx, m, &hp, NULL, 0);
+    gf_optim *o = gf_train_optim_new(ctx, m, &hp, NULL, 0);
     gf_sched_params sp = gf_sched_default_params(GF_SCHED_ONECYCLE);
     sp.max_lr = 0.05;
     sp.total_steps = 4 * 6;
@@ -493,7 +493,7 @@ static int doc_example(gf_ctx *ctx, gf_module *model, gf_ds *train_ds, gf_ds *va
     head.lr = 1e-2;
     no_decay.weight_decay = 0;
     gf_group_spec groups[] = {{"head", "head.*", &head}, {"bias", "layers.*.bias", &no_decay}};
-    gf_optim *opt = gf_optim_new_module(ctx, model, &trunk, groups, 2); /* + "default" group */
+    gf_optim *opt = gf_train_optim_new(ctx, model, &trunk, groups, 2); /* + "default" group */
 
     /* 2 epochs of linear warmup from 0.1x, then cosine annealing over 8, stepped per epoch */
     gf_sched_params cosine = gf_sched_default_params(GF_SCHED_COSINE);
@@ -547,7 +547,7 @@ static void test_doc_example(gf_ctx *ctx) {
     CHECK(l != NULL);
     gf_optim_params trunk = gf_optim_default_params(GF_OPTIM_ADAMW);
     gf_group_spec groups[] = {{"head", "head.*", NULL}, {"bias", "layers.*.bias", NULL}};
-    gf_optim *opt = gf_optim_new_module(ctx, m, &trunk, groups, 2);
+    gf_optim *opt = gf_train_optim_new(ctx, m, &trunk, groups, 2);
     CHECK(opt && gf_optim_n_groups(opt) == 3 &&
           strcmp(gf_optim_group_name(opt, 2), "default") == 0);
     gf_sched_params cosine = gf_sched_default_params(GF_SCHED_COSINE);

@@ -1,5 +1,5 @@
 /* The training layer's building blocks for hand-written loops: gf_optim_new_named (an optimizer
- * over named parameters, the list gf_optim_new_module builds from a module), gf_train_step
+ * over named parameters, the list gf_train_optim_new builds from a module), gf_train_step
  * (backward, clipping, optimizer and schedule steps) bitwise equal to the same steps written
  * out, and gf_now_seconds. To add a case: write a test_* function and call it from main. */
 #include "graft/graft.h"
@@ -50,7 +50,7 @@ static bool same_params(gf_ctx *ctx, gf_module *a, gf_module *b) {
     return same;
 }
 
-/* gf_optim_new_named over a module's named parameters makes the optimizer gf_optim_new_module
+/* gf_optim_new_named over a module's named parameters makes the optimizer gf_train_optim_new
  * makes: the same groups, names, order and hyperparameters. */
 static void test_new_named_equals_module(void) {
     gf_ctx *ctx = gf_ctx_new(NULL);
@@ -59,7 +59,7 @@ static void test_new_named_equals_module(void) {
     gf_optim_params nodecay = hp;
     nodecay.weight_decay = 0.0;
     const gf_group_spec specs[] = {{"biases", "*.bias", &nodecay}};
-    gf_optim *a = gf_optim_new_module(ctx, m, &hp, specs, 1);
+    gf_optim *a = gf_train_optim_new(ctx, m, &hp, specs, 1);
     gf_named_tensors *names = gf_module_named_tensors(ctx, m, GF_STATE_PARAMS);
     gf_optim *b = names ? gf_optim_new_named(ctx, &hp, names, specs, 1) : NULL;
     gf_named_tensors_free(names); /* the optimizer copied the names */
@@ -120,8 +120,8 @@ static void test_train_step_equals_manual(void) {
     gf_optim_params hp = gf_optim_default_params(GF_OPTIM_SGD);
     hp.lr = 0.1;
     hp.momentum = 0.9;
-    gf_optim *oa = gf_optim_new_module(ctx, ma, &hp, NULL, 0);
-    gf_optim *ob = gf_optim_new_module(ctx, mb, &hp, NULL, 0);
+    gf_optim *oa = gf_train_optim_new(ctx, ma, &hp, NULL, 0);
+    gf_optim *ob = gf_train_optim_new(ctx, mb, &hp, NULL, 0);
     gf_sched_params sp = gf_sched_default_params(GF_SCHED_COSINE);
     sp.interval = GF_SCHED_PER_STEP;
     sp.t_max = 10;
@@ -162,7 +162,7 @@ static void test_train_step_schedule(void) {
     gf_ctx *ctx = gf_ctx_new(NULL);
     gf_module *m = mlp(ctx, 3);
     gf_optim_params hp = gf_optim_default_params(GF_OPTIM_SGD);
-    gf_optim *o = gf_optim_new_module(ctx, m, &hp, NULL, 0);
+    gf_optim *o = gf_train_optim_new(ctx, m, &hp, NULL, 0);
     gf_sched_params sp = gf_sched_default_params(GF_SCHED_STEP);
     sp.step_size = 1;
     gf_sched *per_epoch = gf_sched_new(ctx, o, &sp);
@@ -187,7 +187,7 @@ static void test_train_step_schedule(void) {
 static void test_train_step_errors(void) {
     gf_ctx *ctx = gf_ctx_new(NULL);
     gf_module *m = mlp(ctx, 4);
-    gf_optim *o = gf_optim_new_module(ctx, m, NULL, NULL, 0);
+    gf_optim *o = gf_train_optim_new(ctx, m, NULL, NULL, 0);
     gf_tensor *x, *y;
     batch(ctx, &x, &y, 6);
     gf_tensor *l = ce(ctx, m, x, y);

@@ -49,7 +49,7 @@ static gf_module *trunk(gf_ctx *ctx, uint64_t seed) {
 static gf_optim *adam(gf_ctx *ctx, gf_module *m) {
     gf_optim_params hp = gf_optim_default_params(GF_OPTIM_ADAM);
     hp.lr = 0.01;
-    return gf_optim_new_module(ctx, m, &hp, NULL, 0);
+    return gf_train_optim_new(ctx, m, &hp, NULL, 0);
 }
 
 /* Are all parameters of a and b bitwise equal? */

@@ -140,7 +140,7 @@ static void run_one(gf_ctx *ctx, const cJSON *run, gf_ds *ds) {
     char path[4096];
     snprintf(path, sizeof path, "%s/tests/fixtures/trajectory_%s_init.safetensors", src_dir(),
              model);
-    gf_load_options lo = {true};
+    gf_weights_load_options lo = {true};
     CHECK(gf_weights_load(ctx, m, path, &lo, NULL) == GF_OK);
 
     gf_optim_kind kind = GF_OPTIM_SGD;
@@ -157,7 +157,7 @@ static void run_one(gf_ctx *ctx, const cJSON *run, gf_ds *ds) {
     double mult = num(run, "head_lr_mult", 0);
     head.lr = hp.lr * mult;
     gf_group_spec spec = {"head", get(run, "head_pattern")->valuestring, &head};
-    gf_optim *o = gf_optim_new_module(ctx, m, &hp, &spec, mult > 0 ? 1 : 0);
+    gf_optim *o = gf_train_optim_new(ctx, m, &hp, &spec, mult > 0 ? 1 : 0);
     CHECK(o != NULL && gf_optim_n_groups(o) == (mult > 0 ? 2 : 1));
 
     const cJSON *sc = get(run, "sched");

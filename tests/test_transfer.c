@@ -88,7 +88,7 @@ static gf_optim *adamw_over(gf_ctx *ctx, gf_module *m, gf_named_tensors **params
 static void test_freeze_adam(gf_ctx *ctx) {
     gf_module *m = cnn_small(ctx, 1);
     int64_t total = gf_module_param_count(m, false);
-    CHECK(gf_tl_freeze(ctx, m, "features.*") == 4);
+    CHECK(gf_transfer_freeze(ctx, m, "features.*") == 4);
     CHECK(gf_module_param_count(m, true) ==
           total - gf_module_param_count(gf_module_child(m, "features"), false));
     snapshot before = snap(ctx, m, GF_STATE_PARAMS);
@@ -117,7 +117,7 @@ static void test_freeze_adam(gf_ctx *ctx) {
         }
     }
     /* unfreeze by another pattern: counts every match, frozen or not */
-    CHECK(gf_tl_unfreeze(ctx, m, "*.bias") == 4);
+    CHECK(gf_transfer_unfreeze(ctx, m, "*.bias") == 4);
     CHECK(gf_module_tensor(ctx, m, "features.3.bias")->requires_grad);
     CHECK(!gf_module_tensor(ctx, m, "features.3.weight")->requires_grad);
     gf_optim_free(opt);
@@ -129,24 +129,24 @@ static void test_freeze_adam(gf_ctx *ctx) {
 static void test_freeze_errors(gf_ctx *ctx) {
     gf_module *m = cnn_small(ctx, 2);
     gf_ctx_clear_error(ctx);
-    CHECK(gf_tl_freeze(ctx, m, "feature.*") == -1);
+    CHECK(gf_transfer_freeze(ctx, m, "feature.*") == -1);
     CHECK(gf_ctx_status(ctx) == GF_ERR_INVALID);
     CHECK(strstr(gf_ctx_error(ctx), "\"feature.*\"") != NULL);
     CHECK(strstr(gf_ctx_error(ctx), "features.0.weight") != NULL);
     CHECK(strstr(gf_ctx_error(ctx), "8 in all") != NULL);
     gf_ctx_clear_error(ctx);
-    CHECK(gf_tl_unfreeze(ctx, m, "features.0.running_mean") == -1); /* buffers never match */
+    CHECK(gf_transfer_unfreeze(ctx, m, "features.0.running_mean") == -1); /* buffers never match */
     gf_ctx_clear_error(ctx);
-    CHECK(gf_tl_freeze(ctx, m, NULL) == -1);
+    CHECK(gf_transfer_freeze(ctx, m, NULL) == -1);
     gf_ctx_clear_error(ctx);
-    CHECK(gf_tl_freeze(ctx, NULL, "*") == -1);
+    CHECK(gf_transfer_freeze(ctx, NULL, "*") == -1);
     gf_ctx_clear_error(ctx);
     CHECK(gf_module_param_count(m, true) == gf_module_param_count(m, false)); /* nothing changed */
     gf_module_free(m);
 }
 
 static bool blocks_are(gf_ctx *ctx, gf_module *m, const char *const *want, int n) {
-    gf_tl_blocks *b = gf_tl_blocks_of(ctx, m);
+    gf_transfer_blocks *b = gf_transfer_blocks_of(ctx, m);
     bool ok = b && b->n == n;
     for (int i = 0; ok && i < n; i++) ok = strcmp(b->path[i], want[i]) == 0;
     if (!ok && b) {
@@ -154,7 +154,7 @@ static bool blocks_are(gf_ctx *ctx, gf_module *m, const char *const *want, int n
         for (int i = 0; i < b->n; i++) fprintf(stderr, " %s", b->path[i]);
         fprintf(stderr, "\n");
     }
-    gf_tl_blocks_free(b);
+    gf_transfer_blocks_free(b);
     return ok;
 }
 
@@ -164,7 +164,7 @@ static void test_blocks(gf_ctx *ctx) {
                                      "layer2.1", "layer3.0", "layer3.1", "fc"};
     CHECK(blocks_are(ctx, r, rb, 9));
     /* all but the last 2: layer3.1 and fc train */
-    int frozen = gf_tl_freeze_all_but(ctx, r, 2);
+    int frozen = gf_transfer_freeze_all_but(ctx, r, 2);
     gf_named_tensors *l = gf_module_named_tensors(ctx, r, GF_STATE_PARAMS);
     int want_frozen = 0;
     bool ok = true;
@@ -176,11 +176,11 @@ static void test_blocks(gf_ctx *ctx) {
     CHECK(ok);
     CHECK(frozen == want_frozen);
     gf_named_tensors_free(l);
-    CHECK(gf_tl_freeze_all_but(ctx, r, 100) == 0);
+    CHECK(gf_transfer_freeze_all_but(ctx, r, 100) == 0);
     CHECK(gf_module_param_count(r, true) == gf_module_param_count(r, false));
-    CHECK(gf_tl_freeze_all_but(ctx, r, 0) > 0 && gf_module_param_count(r, true) == 0);
+    CHECK(gf_transfer_freeze_all_but(ctx, r, 0) > 0 && gf_module_param_count(r, true) == 0);
     gf_ctx_clear_error(ctx);
-    CHECK(gf_tl_freeze_all_but(ctx, r, -1) == -1 && gf_ctx_status(ctx) == GF_ERR_INVALID);
+    CHECK(gf_transfer_freeze_all_but(ctx, r, -1) == -1 && gf_ctx_status(ctx) == GF_ERR_INVALID);
     gf_ctx_clear_error(ctx);
     gf_module_free(r);
 
@@ -208,7 +208,7 @@ static void test_head(gf_ctx *ctx) {
         gf_zoo_params p = gf_zoo_default_params();
         gf_module *m = gf_zoo_build(ctx, *nm, &p, NULL);
         char buf[128];
-        const char *h = gf_tl_default_head(ctx, m, buf, sizeof buf);
+        const char *h = gf_transfer_default_head(ctx, m, buf, sizeof buf);
         CHECK(h && strcmp(h, gf_zoo_head(*nm)) == 0);
         gf_module_free(m);
     }
@@ -220,13 +220,13 @@ static void test_head(gf_ctx *ctx) {
     for (int i = 0; i < n_before; i++) names[i] = strdup(before->items[i].name);
     gf_named_tensors_free(before);
     float old_w0 = gf_f32(gf_module_tensor(ctx, m, "classifier.3.weight"))[0];
-    CHECK(gf_tl_freeze(ctx, m, "*") == 8);
+    CHECK(gf_transfer_freeze(ctx, m, "*") == 8);
     gf_module_train(m, false);
 
     gf_rng r1, r2;
     gf_rng_seed(&r1, 77);
     gf_rng_seed(&r2, 77);
-    CHECK(gf_tl_replace_head(ctx, m, NULL, 7, &r1) == GF_OK);
+    CHECK(gf_transfer_replace_head(ctx, m, NULL, 7, &r1) == GF_OK);
     /* same names in the same order, new shape, PyTorch default init from the rng */
     gf_named_tensors *after = gf_module_named_tensors(ctx, m, GF_STATE_ALL);
     bool same = after->n == n_before;
@@ -250,11 +250,11 @@ static void test_head(gf_ctx *ctx) {
     CHECK(y && y->shape[1] == 7);
     gf_ctx_reset(ctx);
 
-    EXPECT_ERR(ctx, (void *)(intptr_t)(gf_tl_replace_head(ctx, m, "classifier.9", 3, NULL) == GF_OK),
+    EXPECT_ERR(ctx, (void *)(intptr_t)(gf_transfer_replace_head(ctx, m, "classifier.9", 3, NULL) == GF_OK),
                GF_ERR_INVALID, "classifier.9");
-    EXPECT_ERR(ctx, (void *)(intptr_t)(gf_tl_replace_head(ctx, m, "features.0", 3, NULL) == GF_OK),
+    EXPECT_ERR(ctx, (void *)(intptr_t)(gf_transfer_replace_head(ctx, m, "features.0", 3, NULL) == GF_OK),
                GF_ERR_INVALID, "features.0", "Conv2d", "not a Linear");
-    EXPECT_ERR(ctx, (void *)(intptr_t)(gf_tl_replace_head(ctx, m, NULL, 0, NULL) == GF_OK),
+    EXPECT_ERR(ctx, (void *)(intptr_t)(gf_transfer_replace_head(ctx, m, NULL, 0, NULL) == GF_OK),
                GF_ERR_INVALID, "out_features");
     gf_ctx_clear_error(ctx);
     for (int i = 0; i < n_before; i++) free(names[i]);
@@ -265,15 +265,15 @@ static void test_head(gf_ctx *ctx) {
 /* ---- BatchNorm policies ---------------------------------------------------------------------- */
 
 static void test_bn_policy(gf_ctx *ctx) {
-    gf_tl_bn_policy p;
-    CHECK(gf_tl_bn_policy_parse("train-affine", &p) && p == GF_TL_BN_TRAIN_AFFINE);
-    CHECK(!gf_tl_bn_policy_parse("freeze", &p));
-    CHECK(strcmp(gf_tl_bn_policy_name(GF_TL_BN_DEFAULT), "freeze-stats") == 0);
+    gf_transfer_bn_policy p;
+    CHECK(gf_transfer_bn_policy_parse("train-affine", &p) && p == GF_TRANSFER_BN_TRAIN_AFFINE);
+    CHECK(!gf_transfer_bn_policy_parse("freeze", &p));
+    CHECK(strcmp(gf_transfer_bn_policy_name(GF_TRANSFER_BN_DEFAULT), "freeze-stats") == 0);
 
     gf_module *m = resnet_mini(ctx, 5);
     gf_module *bn1 = gf_module_child(m, "bn1");
     /* freeze-stats: pinned to eval, affine frozen, statistics bitwise fixed in training mode */
-    CHECK(gf_tl_set_bn_policy(ctx, m, GF_TL_BN_FREEZE_STATS, NULL) == 15);
+    CHECK(gf_transfer_set_bn_policy(ctx, m, GF_TRANSFER_BN_FREEZE_STATS, NULL) == 15);
     gf_module_train(m, true);
     CHECK(gf_module_is_training(m) && !gf_module_is_training(bn1) && gf_module_eval_pinned(bn1));
     CHECK(gf_module_is_training(gf_module_child(m, "conv1")));
@@ -290,7 +290,7 @@ static void test_bn_policy(gf_ctx *ctx) {
     CHECK(gf_module_tensor(ctx, m, "bn1.weight")->grad == NULL);
 
     /* train-affine: still pinned, weight and bias get gradients, statistics still fixed */
-    CHECK(gf_tl_set_bn_policy(ctx, m, GF_TL_BN_TRAIN_AFFINE, NULL) == 15);
+    CHECK(gf_transfer_set_bn_policy(ctx, m, GF_TRANSFER_BN_TRAIN_AFFINE, NULL) == 15);
     CHECK(gf_module_tensor(ctx, m, "bn1.weight")->requires_grad);
     gf_module_zero_grad(m);
     fwd_bwd(ctx, m, 4, 8, 5);
@@ -304,8 +304,8 @@ static void test_bn_policy(gf_ctx *ctx) {
     CHECK(all_same);
 
     /* train-all on layer3 only: its statistics move (also with its weights frozen), the rest not */
-    CHECK(gf_tl_freeze(ctx, m, "layer3.*") > 0);
-    CHECK(gf_tl_set_bn_policy(ctx, m, GF_TL_BN_TRAIN_ALL, "layer3.*") == 5);
+    CHECK(gf_transfer_freeze(ctx, m, "layer3.*") > 0);
+    CHECK(gf_transfer_set_bn_policy(ctx, m, GF_TRANSFER_BN_TRAIN_ALL, "layer3.*") == 5);
     CHECK(gf_module_is_training(gf_module_child(m, "layer3.0.bn1")));
     CHECK(!gf_module_is_training(bn1));
     fwd_bwd(ctx, m, 4, 8, 5);
@@ -326,17 +326,17 @@ static void test_bn_policy(gf_ctx *ctx) {
     CHECK(gf_module_is_training(bn1));
 
     gf_ctx_clear_error(ctx);
-    CHECK(gf_tl_set_bn_policy(ctx, m, GF_TL_BN_FREEZE_STATS, "layer9.*") == -1);
+    CHECK(gf_transfer_set_bn_policy(ctx, m, GF_TRANSFER_BN_FREEZE_STATS, "layer9.*") == -1);
     CHECK(strstr(gf_ctx_error(ctx), "layer9.*") && strstr(gf_ctx_error(ctx), "bn1"));
     gf_ctx_clear_error(ctx);
-    CHECK(gf_tl_set_bn_policy(ctx, m, (gf_tl_bn_policy)9, NULL) == -1);
+    CHECK(gf_transfer_set_bn_policy(ctx, m, (gf_transfer_bn_policy)9, NULL) == -1);
     gf_ctx_clear_error(ctx);
     snap_free(&bufs);
     gf_module_free(m);
 
     /* a model without BatchNorm: the policy is a no-op */
     gf_module *c = cnn_small(ctx, 5);
-    CHECK(gf_tl_set_bn_policy(ctx, c, GF_TL_BN_DEFAULT, NULL) == 0);
+    CHECK(gf_transfer_set_bn_policy(ctx, c, GF_TRANSFER_BN_DEFAULT, NULL) == 0);
     gf_module_free(c);
 }
 
@@ -350,7 +350,7 @@ static bool sha_is(gf_ctx *ctx, const void *data, size_t n, const char *hex) {
     if (n) fwrite(data, 1, n, f);
     fclose(f);
     char h[65] = "";
-    bool ok = gf_tl_sha256_file(ctx, path, h) == GF_OK && strcmp(h, hex) == 0;
+    bool ok = gf_transfer_sha256_file(ctx, path, h) == GF_OK && strcmp(h, hex) == 0;
     if (!ok) fprintf(stderr, "sha256: %s, expected %s\n", h, hex);
     unlink(path);
     return ok;
@@ -369,7 +369,7 @@ static void test_sha256(gf_ctx *ctx) {
     close(fd);
     unlink(path);
     char hex[65];
-    CHECK(gf_tl_sha256_file(ctx, path, hex) == GF_ERR_IO && strstr(gf_ctx_error(ctx), path));
+    CHECK(gf_transfer_sha256_file(ctx, path, hex) == GF_ERR_IO && strstr(gf_ctx_error(ctx), path));
     gf_ctx_clear_error(ctx);
     free(mil);
 }

@@ -44,12 +44,12 @@ static void test_cache_matches_model(gf_ctx *ctx) {
     gf_module *m = gf_zoo_build(ctx, "cnn-small", &p, NULL);
     char path[1200];
     snprintf(path, sizeof path, "%s/tests/fixtures/interop/cnn-small.safetensors", src);
-    CHECK(gf_weights_load(ctx, m, path, &(gf_load_options){true}, NULL) == GF_OK);
+    CHECK(gf_weights_load(ctx, m, path, &(gf_weights_load_options){true}, NULL) == GF_OK);
     gf_ds *ds = random_ds(ctx, 300, 12, 5, 1);
 
     gf_module_train(m, true);
     gf_tensor *keep = gf_full(ctx, 1, (int64_t[]){3}, 2.5f); /* must survive the call */
-    gf_ds *f = gf_tl_cache_features(ctx, m, NULL, ds, 64);
+    gf_ds *f = gf_transfer_cache_features(ctx, m, NULL, ds, 64);
     CHECK(f != NULL);
     if (!f) {
         fprintf(stderr, "%s\n", gf_ctx_error(ctx));
@@ -73,7 +73,7 @@ static void test_cache_matches_model(gf_ctx *ctx) {
         gf_tensor *fx = batch_of(ctx, f, start, nb, NULL);
         gf_tensor *full = gf_module_forward(ctx, m, x);
         gf_tensor *via = gf_module_forward(ctx, head, fx);
-        gf_tensor *tr = gf_tl_trunk_forward(ctx, m, "classifier.3", x);
+        gf_tensor *tr = gf_transfer_trunk_forward(ctx, m, "classifier.3", x);
         same = same && full && via && full->numel == via->numel &&
                memcmp(full->data, via->data, sizeof(float) * (size_t)full->numel) == 0;
         trunk_same = trunk_same && tr && tr->numel == fx->numel &&
@@ -87,12 +87,12 @@ static void test_cache_matches_model(gf_ctx *ctx) {
 
     /* errors */
     gf_ctx_clear_error(ctx);
-    CHECK(gf_tl_cache_features(ctx, m, "classifier.9", ds, 0) == NULL);
+    CHECK(gf_transfer_cache_features(ctx, m, "classifier.9", ds, 0) == NULL);
     CHECK(strstr(gf_ctx_error(ctx), "classifier.9") != NULL);
     gf_ctx_clear_error(ctx);
     int64_t bad_shape[4] = {2, 3, 12, 12}; /* 3 channels into a 1-channel model */
     gf_tensor *xb = gf_zeros(ctx, GF_F32, 4, bad_shape);
-    CHECK(gf_tl_trunk_forward(ctx, m, NULL, xb) == NULL && gf_ctx_status(ctx) == GF_ERR_SHAPE);
+    CHECK(gf_transfer_trunk_forward(ctx, m, NULL, xb) == NULL && gf_ctx_status(ctx) == GF_ERR_SHAPE);
     CHECK(strcmp(gf_module_type(gf_module_child(m, "classifier.3")), "Linear") == 0);
     gf_ctx_clear_error(ctx);
     gf_ctx_reset(ctx);
@@ -117,7 +117,7 @@ static void probe_epoch(gf_ctx *ctx, gf_module *m, gf_module *head, gf_optim *op
         gf_tensor *x = batch_of(ctx, ds, start, nb, y);
         if (live) {
             bool was = gf_ctx_set_grad_enabled(ctx, false);
-            x = gf_tl_trunk_forward(ctx, m, NULL, x);
+            x = gf_transfer_trunk_forward(ctx, m, NULL, x);
             gf_ctx_set_grad_enabled(ctx, was);
         }
         gf_optim_zero_grad(opt);
@@ -135,8 +135,8 @@ static void test_probe_speed(gf_ctx *ctx) {
     gf_zoo_params p = gf_zoo_default_params(); /* 1x28x28, 10 classes */
     gf_module *m = gf_zoo_build(ctx, "cnn-small", &p, NULL);
     gf_ds *ds = random_ds(ctx, 1024, 28, 10, 2);
-    CHECK(gf_tl_freeze(ctx, m, "*") == 8);
-    CHECK(gf_tl_unfreeze(ctx, m, "classifier.3.*") == 2);
+    CHECK(gf_transfer_freeze(ctx, m, "*") == 8);
+    CHECK(gf_transfer_unfreeze(ctx, m, "classifier.3.*") == 2);
     gf_module_train(m, false);
     gf_module *head = gf_module_child(m, "classifier.3");
     gf_tensor *hp[2] = {gf_module_tensor(ctx, head, "weight"), gf_module_tensor(ctx, head, "bias")};
@@ -147,7 +147,7 @@ static void test_probe_speed(gf_ctx *ctx) {
     probe_epoch(ctx, m, head, opt, ds, true, 128);
     double t_live = now() - t0;
     t0 = now();
-    gf_ds *f = gf_tl_cache_features(ctx, m, NULL, ds, 128);
+    gf_ds *f = gf_transfer_cache_features(ctx, m, NULL, ds, 128);
     double t_cache = now() - t0;
     CHECK(f != NULL);
     double t_cached = 0;

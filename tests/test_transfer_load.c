@@ -95,26 +95,26 @@ static void test_plan_renamed(gf_ctx *ctx) {
     const char *renamed = tmp("cnn-module.safetensors");
     write_renamed(ctx, fixture("cnn-small"), renamed, "module.", NULL, NULL);
     gf_module *m = build(ctx, "cnn-small", 12, 5, 1);
-    CHECK(gf_tl_freeze(ctx, m, "features.*") == 4);
+    CHECK(gf_transfer_freeze(ctx, m, "features.*") == 4);
     gf_tensor *w0 = gf_module_tensor(ctx, m, "features.0.weight");
     float before = gf_f32(w0)[0];
 
     /* dry run: every key renamed, loaded in the plan, nothing copied */
     gf_weights_options o = gf_weights_default_options();
     o.strip_prefix = "module.";
-    gf_tl_plan *p = NULL;
-    CHECK(gf_tl_plan_load(ctx, m, renamed, &o, &p) == GF_OK);
+    gf_transfer_plan *p = NULL;
+    CHECK(gf_transfer_plan_load(ctx, m, renamed, &o, &p) == GF_OK);
     CHECK(p && p->dry_run && !p->applied && gf_f32(w0)[0] == before);
     CHECK(p->report->loaded == 8 && p->report->renamed == 8 && p->report->missing == 0 &&
           p->report->unexpected == 0 && p->report->mismatched == 0);
     bool names_ok = true;
     for (int i = 0; i < p->report->n; i++) {
-        const gf_key_report *k = &p->report->keys[i];
+        const gf_weights_key_report *k = &p->report->keys[i];
         char want[300];
         snprintf(want, sizeof want, "module.%s", k->name);
         names_ok = names_ok && k->file_name && strcmp(k->file_name, want) == 0;
         bool feat = strncmp(k->name, "features.", 9) == 0;
-        names_ok = names_ok && p->roles[i] == (feat ? GF_TL_ROLE_FROZEN : GF_TL_ROLE_TRAINABLE);
+        names_ok = names_ok && p->roles[i] == (feat ? GF_TRANSFER_ROLE_FROZEN : GF_TRANSFER_ROLE_TRAINABLE);
     }
     CHECK(names_ok);
     CHECK(p->params_trainable == gf_module_param_count(m, true) && p->tensors_frozen == 4 &&
@@ -124,18 +124,18 @@ static void test_plan_renamed(gf_ctx *ctx) {
     char *buf = NULL;
     size_t len = 0;
     FILE *mem = open_memstream(&buf, &len);
-    gf_tl_plan_print(p, mem, true);
+    gf_transfer_plan_print(p, mem, true);
     fclose(mem);
     CHECK(strstr(buf, "frozen      features.0.weight  <- module.features.0.weight") != NULL);
     CHECK(strstr(buf, "8 renamed") && strstr(buf, "dry run"));
     free(buf);
     mem = open_memstream(&buf, &len);
-    gf_tl_plan_print(p, mem, false); /* only the keys that did not load, and one rename */
+    gf_transfer_plan_print(p, mem, false); /* only the keys that did not load, and one rename */
     fclose(mem);
     CHECK(strstr(buf, "8 renamed (e.g. features.0.weight <- module.features.0.weight)") != NULL);
     CHECK(strstr(buf, "trainable   classifier") == NULL);
     free(buf);
-    char *js = gf_tl_plan_json(ctx, p);
+    char *js = gf_transfer_plan_json(ctx, p);
     cJSON *j = cJSON_Parse(js);
     CHECK(j != NULL);
     const cJSON *keys = cJSON_GetObjectItem(j, "keys");
@@ -151,13 +151,13 @@ static void test_plan_renamed(gf_ctx *ctx) {
     CHECK(cJSON_IsTrue(cJSON_GetObjectItem(j, "dry_run")));
     cJSON_Delete(j);
     free(js);
-    gf_tl_plan_free(p);
+    gf_transfer_plan_free(p);
 
     /* the real load equals a load of the original file */
-    CHECK(gf_tl_load(ctx, m, renamed, &o, &p) == GF_OK && p->applied);
-    gf_tl_plan_free(p);
+    CHECK(gf_transfer_load(ctx, m, renamed, &o, &p) == GF_OK && p->applied);
+    gf_transfer_plan_free(p);
     gf_module *ref = build(ctx, "cnn-small", 12, 5, 2);
-    CHECK(gf_weights_load(ctx, ref, fixture("cnn-small"), &(gf_load_options){true}, NULL) == GF_OK);
+    CHECK(gf_weights_load(ctx, ref, fixture("cnn-small"), &(gf_weights_load_options){true}, NULL) == GF_OK);
     CHECK(same_state(ctx, m, ref));
 
     /* strict without the renaming: everything missing/unexpected, an error, nothing loaded */
@@ -165,24 +165,24 @@ static void test_plan_renamed(gf_ctx *ctx) {
     float f0 = gf_f32(gf_module_tensor(ctx, fresh, "features.0.weight"))[0];
     gf_weights_options s = gf_weights_default_options();
     s.strict = true;
-    CHECK(gf_tl_load(ctx, fresh, renamed, &s, &p) == GF_ERR_FORMAT);
+    CHECK(gf_transfer_load(ctx, fresh, renamed, &s, &p) == GF_ERR_FORMAT);
     CHECK(strstr(gf_ctx_error(ctx), "strict") && strstr(gf_ctx_error(ctx), "features.0.weight"));
     CHECK(p && !p->applied && p->report->missing == 8 && p->report->unexpected == 8);
     CHECK(gf_f32(gf_module_tensor(ctx, fresh, "features.0.weight"))[0] == f0);
-    gf_tl_plan_free(p);
+    gf_transfer_plan_free(p);
     gf_ctx_clear_error(ctx);
     /* a strict dry run fails the same way */
     s.dry_run = true;
-    CHECK(gf_tl_load(ctx, fresh, renamed, &s, NULL) == GF_ERR_FORMAT);
+    CHECK(gf_transfer_load(ctx, fresh, renamed, &s, NULL) == GF_ERR_FORMAT);
     gf_ctx_clear_error(ctx);
     /* strict with the renaming but a different head: shape mismatch */
     gf_module *seven = build(ctx, "cnn-small", 12, 7, 3);
     s.strip_prefix = "module.";
     s.dry_run = false;
-    CHECK(gf_tl_load(ctx, seven, renamed, &s, &p) == GF_ERR_SHAPE);
+    CHECK(gf_transfer_load(ctx, seven, renamed, &s, &p) == GF_ERR_SHAPE);
     CHECK(strstr(gf_ctx_error(ctx), "classifier.3.weight") && strstr(gf_ctx_error(ctx), "module.classifier.3.weight"));
     CHECK(p && p->report->mismatched == 2 && !p->applied);
-    gf_tl_plan_free(p);
+    gf_transfer_plan_free(p);
     gf_ctx_clear_error(ctx);
     gf_module_free(seven);
     gf_module_free(fresh);
@@ -195,21 +195,21 @@ static void test_rules(gf_ctx *ctx) {
     write_renamed(ctx, fixture("cnn-small"), enc, "module.", "features.", "encoder.");
     gf_module *m = build(ctx, "cnn-small", 12, 5, 4);
     /* sed form and (pattern, replacement) form with back-references */
-    gf_key_rule rules[2] = {{"s/^encoder\\./features./", NULL},
+    gf_weights_key_rule rules[2] = {{"s/^encoder\\./features./", NULL},
                             {"^classifier\\.([0-9]+)\\.(weight|bias)$", "classifier.\\1.\\2"}};
     gf_weights_options o = gf_weights_default_options();
     o.strip_prefix = "module.";
     o.rules = rules;
     o.n_rules = 2;
     o.strict = true;
-    gf_tl_plan *p = NULL;
-    CHECK(gf_tl_load(ctx, m, enc, &o, &p) == GF_OK);
+    gf_transfer_plan *p = NULL;
+    CHECK(gf_transfer_load(ctx, m, enc, &o, &p) == GF_OK);
     CHECK(p && p->applied && p->report->loaded == 8 && p->report->renamed == 8);
     CHECK(p && strcmp(p->report->keys[0].file_name, "module.encoder.0.weight") == 0);
-    gf_tl_plan_free(p);
+    gf_transfer_plan_free(p);
 
     char out[128];
-    gf_key_rule r1[] = {{"s|^(layer[0-9])\\.([0-9])\\.|\\1.\\2.block.|", NULL}};
+    gf_weights_key_rule r1[] = {{"s|^(layer[0-9])\\.([0-9])\\.|\\1.\\2.block.|", NULL}};
     gf_weights_options m1 = gf_weights_default_options();
     m1.rules = r1;
     m1.n_rules = 1;
@@ -218,30 +218,30 @@ static void test_rules(gf_ctx *ctx) {
     CHECK(strcmp(out, "backbone.layer1.0.block.conv1.weight") == 0);
     CHECK(gf_weights_map_key(ctx, &m1, "fc.bias", out, sizeof out) == GF_OK);
     CHECK(strcmp(out, "backbone.fc.bias") == 0);
-    gf_key_rule r2[] = {{"s/a\\/b/c/", NULL}}; /* escaped delimiter */
+    gf_weights_key_rule r2[] = {{"s/a\\/b/c/", NULL}}; /* escaped delimiter */
     m1.rules = r2;
     m1.add_prefix = NULL;
     CHECK(gf_weights_map_key(ctx, &m1, "xa/by", out, sizeof out) == GF_OK && strcmp(out, "xcy") == 0);
 
     /* errors: bad regex, bad sed form, a group that does not exist, a collision */
-    gf_key_rule bad[] = {{"s/(/x/", NULL}};
+    gf_weights_key_rule bad[] = {{"s/(/x/", NULL}};
     m1.rules = bad;
     CHECK(gf_weights_map_key(ctx, &m1, "a", out, sizeof out) == GF_ERR_INVALID);
     CHECK(strstr(gf_ctx_error(ctx), "bad regex") && strstr(gf_ctx_error(ctx), "s/(/x/"));
     gf_ctx_clear_error(ctx);
-    gf_key_rule bad2[] = {{"s/a/b", NULL}};
+    gf_weights_key_rule bad2[] = {{"s/a/b", NULL}};
     m1.rules = bad2;
     CHECK(gf_weights_map_key(ctx, &m1, "a", out, sizeof out) == GF_ERR_INVALID);
     gf_ctx_clear_error(ctx);
-    gf_key_rule bad3[] = {{"^(a)", "\\2"}};
+    gf_weights_key_rule bad3[] = {{"^(a)", "\\2"}};
     m1.rules = bad3;
     CHECK(gf_weights_map_key(ctx, &m1, "a", out, sizeof out) == GF_ERR_INVALID);
     CHECK(strstr(gf_ctx_error(ctx), "\\2"));
     gf_ctx_clear_error(ctx);
-    gf_key_rule all_same[] = {{"^.*$", "x"}};
+    gf_weights_key_rule all_same[] = {{"^.*$", "x"}};
     o.rules = all_same;
     o.n_rules = 1;
-    CHECK(gf_tl_load(ctx, m, enc, &o, &p) == GF_ERR_INVALID && p == NULL);
+    CHECK(gf_transfer_load(ctx, m, enc, &o, &p) == GF_ERR_INVALID && p == NULL);
     CHECK(strstr(gf_ctx_error(ctx), "both map to 'x'"));
     gf_ctx_clear_error(ctx);
     gf_module_free(m);
@@ -250,27 +250,27 @@ static void test_rules(gf_ctx *ctx) {
 /* BN statistics in the plan follow the policy and the frozen set. */
 static void test_plan_bn(gf_ctx *ctx) {
     gf_module *m = build(ctx, "resnet-mini", 8, 5, 5);
-    CHECK(gf_tl_freeze_all_but(ctx, m, 1) > 0);
-    CHECK(gf_tl_set_bn_policy(ctx, m, GF_TL_BN_TRAIN_ALL, NULL) == 15);
-    gf_tl_plan *p = NULL;
-    CHECK(gf_tl_plan_load(ctx, m, fixture("resnet-mini"), NULL, &p) == GF_OK);
+    CHECK(gf_transfer_freeze_all_but(ctx, m, 1) > 0);
+    CHECK(gf_transfer_set_bn_policy(ctx, m, GF_TRANSFER_BN_TRAIN_ALL, NULL) == 15);
+    gf_transfer_plan *p = NULL;
+    CHECK(gf_transfer_plan_load(ctx, m, fixture("resnet-mini"), NULL, &p) == GF_OK);
     CHECK(p && p->bn_stats_move && p->bn_layers == 15 && p->bn_moving == 15 && p->bn_moving_frozen == 15);
     CHECK(p && p->params_trainable == 64 * 5 + 5);
     int moving = 0;
-    for (int i = 0; p && i < p->report->n; i++) moving += p->roles[i] == GF_TL_ROLE_STAT_MOVING;
+    for (int i = 0; p && i < p->report->n; i++) moving += p->roles[i] == GF_TRANSFER_ROLE_STAT_MOVING;
     CHECK(moving == 45);
-    gf_tl_plan_free(p);
-    CHECK(gf_tl_set_bn_policy(ctx, m, GF_TL_BN_FREEZE_STATS, NULL) == 15);
-    CHECK(gf_tl_plan_load(ctx, m, fixture("resnet-mini"), NULL, &p) == GF_OK);
+    gf_transfer_plan_free(p);
+    CHECK(gf_transfer_set_bn_policy(ctx, m, GF_TRANSFER_BN_FREEZE_STATS, NULL) == 15);
+    CHECK(gf_transfer_plan_load(ctx, m, fixture("resnet-mini"), NULL, &p) == GF_OK);
     CHECK(p && !p->bn_stats_move && p->bn_moving == 0);
     int fixed = 0;
-    for (int i = 0; p && i < p->report->n; i++) fixed += p->roles[i] == GF_TL_ROLE_STAT_FIXED;
+    for (int i = 0; p && i < p->report->n; i++) fixed += p->roles[i] == GF_TRANSFER_ROLE_STAT_FIXED;
     CHECK(fixed == 45);
     FILE *devnull = fopen("/dev/null", "w");
-    gf_tl_plan_print(p, devnull, true);
-    CHECK(gf_tl_plan_write_json(ctx, p, devnull) == GF_OK);
+    gf_transfer_plan_print(p, devnull, true);
+    CHECK(gf_transfer_plan_write_json(ctx, p, devnull) == GF_OK);
     fclose(devnull);
-    gf_tl_plan_free(p);
+    gf_transfer_plan_free(p);
     gf_module_free(m);
 }
 
@@ -319,28 +319,28 @@ static void test_delta(gf_ctx *ctx) {
     const char *delta = tmp("cnn-delta.safetensors");
     /* fine-tune: base weights, frozen features, a new 7-class head, a few Adam steps */
     gf_module *a = build(ctx, "cnn-small", 12, 5, 1);
-    CHECK(gf_weights_load(ctx, a, base, &(gf_load_options){true}, NULL) == GF_OK);
-    CHECK(gf_tl_freeze(ctx, a, "features.*") == 4);
+    CHECK(gf_weights_load(ctx, a, base, &(gf_weights_load_options){true}, NULL) == GF_OK);
+    CHECK(gf_transfer_freeze(ctx, a, "features.*") == 4);
     gf_rng r;
     gf_rng_seed(&r, 1);
-    CHECK(gf_tl_replace_head(ctx, a, NULL, 7, &r) == GF_OK);
+    CHECK(gf_transfer_replace_head(ctx, a, NULL, 7, &r) == GF_OK);
     train_steps(ctx, a, 4, 12, 7);
     int n = -1;
-    CHECK(gf_tl_delta_save(ctx, a, base, NULL, delta, &n) == GF_OK);
+    CHECK(gf_transfer_delta_save(ctx, a, base, NULL, delta, &n) == GF_OK);
     CHECK(n == 4); /* classifier.1 (trained) and classifier.3 (new): features are the base's */
     gf_st_file *df = gf_st_open(ctx, delta);
     CHECK(df && gf_st_count(df) == 4 && !gf_st_find(df, "features.0.weight") &&
           gf_st_find(df, "classifier.1.weight") && gf_st_find(df, "classifier.3.bias"));
     char hex[65];
-    CHECK(gf_tl_sha256_file(ctx, base, hex) == GF_OK);
+    CHECK(gf_transfer_sha256_file(ctx, base, hex) == GF_OK);
     CHECK(df && strcmp(gf_st_metadata_get(df, "graft.base_sha256"), hex) == 0);
     gf_st_close(df);
 
     /* base + delta = the fine-tuned model, bitwise */
     gf_module *b = build(ctx, "cnn-small", 12, 5, 2);
     gf_rng_seed(&r, 999);
-    CHECK(gf_tl_replace_head(ctx, b, NULL, 7, &r) == GF_OK);
-    CHECK(gf_tl_delta_load(ctx, b, base, NULL, delta) == GF_OK);
+    CHECK(gf_transfer_replace_head(ctx, b, NULL, 7, &r) == GF_OK);
+    CHECK(gf_transfer_delta_load(ctx, b, base, NULL, delta) == GF_OK);
     CHECK(same_state(ctx, a, b));
     int64_t na, nb;
     float *ya = outputs(ctx, a, 12, &na), *yb = outputs(ctx, b, 12, &nb);
@@ -355,25 +355,25 @@ static void test_delta(gf_ctx *ctx) {
     gf_f32(gf_module_tensor(ctx, o, "features.0.bias"))[0] += 1.0f;
     CHECK(gf_weights_save(ctx, o, other, NULL, 0) == GF_OK);
     char hex_other[65];
-    CHECK(gf_tl_sha256_file(ctx, other, hex_other) == GF_OK);
+    CHECK(gf_transfer_sha256_file(ctx, other, hex_other) == GF_OK);
     gf_module *c = build(ctx, "cnn-small", 12, 5, 4);
-    CHECK(gf_tl_replace_head(ctx, c, NULL, 7, NULL) == GF_OK);
+    CHECK(gf_transfer_replace_head(ctx, c, NULL, 7, NULL) == GF_OK);
     CHECK(gf_weights_load(ctx, c, other, NULL, NULL) == GF_OK);
     float c0 = gf_f32(gf_module_tensor(ctx, c, "classifier.1.weight"))[0];
-    CHECK(gf_tl_delta_apply(ctx, c, delta, other) == GF_ERR_STATE);
+    CHECK(gf_transfer_delta_apply(ctx, c, delta, other) == GF_ERR_STATE);
     CHECK(strstr(gf_ctx_error(ctx), hex) && strstr(gf_ctx_error(ctx), hex_other) &&
           strstr(gf_ctx_error(ctx), "refusing"));
     CHECK(gf_f32(gf_module_tensor(ctx, c, "classifier.1.weight"))[0] == c0);
     gf_ctx_clear_error(ctx);
-    CHECK(gf_tl_delta_load(ctx, c, other, NULL, delta) == GF_ERR_STATE);
+    CHECK(gf_transfer_delta_load(ctx, c, other, NULL, delta) == GF_ERR_STATE);
     gf_ctx_clear_error(ctx);
     /* not a delta; a delta that does not fit the model (5-class head) loads nothing */
-    CHECK(gf_tl_delta_apply(ctx, c, other, base) == GF_ERR_FORMAT);
+    CHECK(gf_transfer_delta_apply(ctx, c, other, base) == GF_ERR_FORMAT);
     CHECK(strstr(gf_ctx_error(ctx), "not a graft delta"));
     gf_ctx_clear_error(ctx);
     gf_module *five = build(ctx, "cnn-small", 12, 5, 5);
     float f0 = gf_f32(gf_module_tensor(ctx, five, "classifier.1.weight"))[0];
-    CHECK(gf_tl_delta_apply(ctx, five, delta, base) == GF_ERR_SHAPE);
+    CHECK(gf_transfer_delta_apply(ctx, five, delta, base) == GF_ERR_SHAPE);
     CHECK(strstr(gf_ctx_error(ctx), "classifier.3.weight") && strstr(gf_ctx_error(ctx), "[7, 128]"));
     CHECK(gf_f32(gf_module_tensor(ctx, five, "classifier.1.weight"))[0] == f0);
     gf_ctx_clear_error(ctx);
@@ -391,16 +391,16 @@ static void test_delta_f16(gf_ctx *ctx) {
     const char *delta = tmp("resnet-delta.safetensors");
     for (int pass = 0; pass < 2; pass++) {
         gf_module *a = build(ctx, "resnet-mini", 8, 5, 1);
-        CHECK(gf_weights_load(ctx, a, base, &(gf_load_options){true}, NULL) == GF_OK);
-        CHECK(gf_tl_freeze_all_but(ctx, a, 1) > 0);
-        CHECK(gf_tl_set_bn_policy(ctx, a, pass ? GF_TL_BN_TRAIN_ALL : GF_TL_BN_FREEZE_STATS, NULL) == 15);
+        CHECK(gf_weights_load(ctx, a, base, &(gf_weights_load_options){true}, NULL) == GF_OK);
+        CHECK(gf_transfer_freeze_all_but(ctx, a, 1) > 0);
+        CHECK(gf_transfer_set_bn_policy(ctx, a, pass ? GF_TRANSFER_BN_TRAIN_ALL : GF_TRANSFER_BN_FREEZE_STATS, NULL) == 15);
         train_steps(ctx, a, 2, 8, 5);
         int n = -1;
-        CHECK(gf_tl_delta_save(ctx, a, base, NULL, delta, &n) == GF_OK);
+        CHECK(gf_transfer_delta_save(ctx, a, base, NULL, delta, &n) == GF_OK);
         /* pass 0: fc.weight, fc.bias; pass 1: also 15 x (mean, var, count) */
         CHECK(n == (pass ? 2 + 45 : 2));
         gf_module *b = build(ctx, "resnet-mini", 8, 5, 2);
-        CHECK(gf_tl_delta_load(ctx, b, base, NULL, delta) == GF_OK);
+        CHECK(gf_transfer_delta_load(ctx, b, base, NULL, delta) == GF_OK);
         CHECK(same_state(ctx, a, b));
         gf_module_free(b);
         gf_module_free(a);
@@ -421,29 +421,29 @@ static int doc_example(const char *base, const char *delta) {
     gf_weights_options wo = gf_weights_default_options();
     wo.strip_prefix = "module.";
     wo.strict = true;
-    gf_tl_plan *plan = NULL;
-    if (gf_tl_load(ctx, net, base, &wo, &plan) != GF_OK) {
+    gf_transfer_plan *plan = NULL;
+    if (gf_transfer_load(ctx, net, base, &wo, &plan) != GF_OK) {
         fprintf(stderr, "graft: %s\n", gf_ctx_error(ctx));
-        if (plan) gf_tl_plan_print(plan, stderr, false);  /* every key that did not fit */
+        if (plan) gf_transfer_plan_print(plan, stderr, false);  /* every key that did not fit */
         return 1;
     }
-    gf_tl_plan_free(plan);
+    gf_transfer_plan_free(plan);
 
     /* new head, train only the last stage and the head, BN statistics fixed */
     gf_rng rng;
     gf_rng_seed(&rng, 1);
-    gf_tl_replace_head(ctx, net, NULL, 3, &rng);                        /* "fc": 64 -> 3 */
-    gf_tl_freeze_all_but(ctx, net, 2);                                  /* layer3.1, fc */
-    gf_tl_set_bn_policy(ctx, net, GF_TL_BN_FREEZE_STATS, NULL);         /* every BN fixed... */
-    gf_tl_set_bn_policy(ctx, net, GF_TL_BN_TRAIN_AFFINE, "layer3.1.*"); /* ...scale/shift train */
+    gf_transfer_replace_head(ctx, net, NULL, 3, &rng);                        /* "fc": 64 -> 3 */
+    gf_transfer_freeze_all_but(ctx, net, 2);                                  /* layer3.1, fc */
+    gf_transfer_set_bn_policy(ctx, net, GF_TRANSFER_BN_FREEZE_STATS, NULL);         /* every BN fixed... */
+    gf_transfer_set_bn_policy(ctx, net, GF_TRANSFER_BN_TRAIN_AFFINE, "layer3.1.*"); /* ...scale/shift train */
     if (gf_ctx_status(ctx) != GF_OK) {
         fprintf(stderr, "graft: %s\n", gf_ctx_error(ctx));
         return 1;
     }
     wo.strict = false;                       /* the plan of the same file, now: roles, counts */
-    gf_tl_plan_load(ctx, net, base, &wo, &plan);
-    gf_tl_plan_print(plan, stdout, false);
-    gf_tl_plan_free(plan);
+    gf_transfer_plan_load(ctx, net, base, &wo, &plan);
+    gf_transfer_plan_print(plan, stdout, false);
+    gf_transfer_plan_free(plan);
 
     /* a few Adam steps over the trainable tensors */
     gf_named_tensors *all = gf_module_named_tensors(ctx, net, GF_STATE_PARAMS);
@@ -468,11 +468,11 @@ static int doc_example(const char *base, const char *delta) {
 
     /* save what changed; rebuild from base + delta */
     int n_delta = 0;
-    if (gf_tl_delta_save(ctx, net, base, &wo, delta, &n_delta) != GF_OK) return 1;
+    if (gf_transfer_delta_save(ctx, net, base, &wo, delta, &n_delta) != GF_OK) return 1;
     printf("delta: %d tensors\n", n_delta);           /* layer3.1.* and fc.* */
     gf_module *again = gf_zoo_build(ctx, "resnet-mini", &zp, NULL);
-    gf_tl_replace_head(ctx, again, NULL, 3, NULL);
-    if (gf_tl_delta_load(ctx, again, base, &wo, delta) != GF_OK) {
+    gf_transfer_replace_head(ctx, again, NULL, 3, NULL);
+    if (gf_transfer_delta_load(ctx, again, base, &wo, delta) != GF_OK) {
         fprintf(stderr, "graft: %s\n", gf_ctx_error(ctx)); /* e.g. another base: both hashes */
         return 1;
     }
@@ -532,7 +532,7 @@ static void test_adapt_rule(gf_ctx *ctx) {
         int64_t ss[4] = {4, cases[t][0], 2, 3}, ds[4] = {4, cases[t][1], 2, 3};
         gf_tensor *a = gf_tensor_new(ctx, GF_F32, 4, ss), *b = gf_tensor_new(ctx, GF_F32, 4, ds);
         for (int64_t i = 0; i < a->numel; i++) gf_f32(a)[i] = gf_rng_normal(&r);
-        CHECK(gf_tl_adapt_input_conv(ctx, a, b) == GF_OK);
+        CHECK(gf_transfer_adapt_input_conv(ctx, a, b) == GF_OK);
         CHECK(matches_rule(a, b));
         gf_tensor_free(a);
         gf_tensor_free(b);
@@ -541,19 +541,19 @@ static void test_adapt_rule(gf_ctx *ctx) {
     int64_t ss[4] = {1, 1, 1, 2}, ds[4] = {1, 3, 1, 2}, bad[4] = {2, 3, 1, 2};
     float w[2] = {0.75f, -1.5f};
     gf_tensor *a = gf_tensor_from_data(ctx, GF_F32, 4, ss, w), *b = gf_tensor_new(ctx, GF_F32, 4, ds);
-    CHECK(gf_tl_adapt_input_conv(ctx, a, b) == GF_OK);
+    CHECK(gf_transfer_adapt_input_conv(ctx, a, b) == GF_OK);
     CHECK(gf_f32(b)[0] == 0.75f * (1.0f / 3.0f) && gf_f32(b)[5] == -1.5f * (1.0f / 3.0f));
     gf_tensor *c = gf_tensor_new(ctx, GF_F32, 4, bad);
-    CHECK(gf_tl_adapt_input_conv(ctx, a, c) == GF_ERR_SHAPE);
+    CHECK(gf_transfer_adapt_input_conv(ctx, a, c) == GF_ERR_SHAPE);
     CHECK(strstr(gf_ctx_error(ctx), "[1, 1, 1, 2]") && strstr(gf_ctx_error(ctx), "[2, 3, 1, 2]"));
     gf_ctx_clear_error(ctx);
     gf_tensor_free(a);
     gf_tensor_free(b);
     gf_tensor_free(c);
-    gf_tl_in_channels mode;
-    CHECK(gf_tl_in_channels_parse("error", &mode) && mode == GF_TL_IN_CHANNELS_ERROR);
-    CHECK(!gf_tl_in_channels_parse("repeat", &mode));
-    CHECK(strcmp(gf_tl_in_channels_name(GF_TL_IN_CHANNELS_ADAPT), "adapt") == 0);
+    gf_transfer_in_channels mode;
+    CHECK(gf_transfer_in_channels_parse("error", &mode) && mode == GF_TRANSFER_IN_CHANNELS_ERROR);
+    CHECK(!gf_transfer_in_channels_parse("repeat", &mode));
+    CHECK(strcmp(gf_transfer_in_channels_name(GF_TRANSFER_IN_CHANNELS_ADAPT), "adapt") == 0);
 }
 
 /* The first convolution of a and b on x (a) and on x repeated over b's channels: a grey model
@@ -599,14 +599,14 @@ static void test_in_channels(gf_ctx *ctx) {
     gf_tensor *file_w = gf_st_load(ctx, f, gf_st_find(f, "features.0.weight"));
     gf_st_close(f);
     gf_module *g = build_c(ctx, "cnn-small", 1, 5, 1);
-    CHECK(gf_tl_load(ctx, g, grey, NULL, NULL) == GF_OK);
+    CHECK(gf_transfer_load(ctx, g, grey, NULL, NULL) == GF_OK);
 
     /* default: adapt, with the plan saying so */
     gf_module *rgb = build_c(ctx, "cnn-small", 3, 5, 2);
-    gf_tl_plan *p = NULL;
-    CHECK(gf_tl_load(ctx, rgb, grey, NULL, &p) == GF_OK);
+    gf_transfer_plan *p = NULL;
+    CHECK(gf_transfer_load(ctx, rgb, grey, NULL, &p) == GF_OK);
     CHECK(p && p->applied && p->in_adapted && p->in_from == 1 && p->in_to == 3 &&
-          p->in_channels == GF_TL_IN_CHANNELS_ADAPT);
+          p->in_channels == GF_TRANSFER_IN_CHANNELS_ADAPT);
     CHECK(p && p->report->loaded == p->report->n && p->report->mismatched == 0);
     CHECK(p && strcmp(p->in_note, "features.0.weight: 1 -> 3 input channels, repeated and "
                                   "scaled (timm's rule)") == 0);
@@ -615,12 +615,12 @@ static void test_in_channels(gf_ctx *ctx) {
     char *buf = NULL;
     size_t len = 0;
     FILE *mem = open_memstream(&buf, &len);
-    gf_tl_plan_print(p, mem, true);
+    gf_transfer_plan_print(p, mem, true);
     fclose(mem);
     CHECK(strstr(buf, "input channels: features.0.weight: 1 -> 3 input channels") &&
           strstr(buf, "[32, 3, 3, 3] (adapted from file [32, 1, 3, 3])"));
     free(buf);
-    char *js = gf_tl_plan_json(ctx, p);
+    char *js = gf_transfer_plan_json(ctx, p);
     cJSON *doc = js ? cJSON_Parse(js) : NULL;
     const cJSON *ic = cJSON_GetObjectItem(doc, "in_channels");
     CHECK(ic && cJSON_GetObjectItem(ic, "from")->valueint == 1 &&
@@ -629,43 +629,43 @@ static void test_in_channels(gf_ctx *ctx) {
           strcmp(cJSON_GetObjectItem(ic, "mode")->valuestring, "adapt") == 0);
     cJSON_Delete(doc);
     free(js);
-    gf_tl_plan_free(p);
+    gf_transfer_plan_free(p);
 
     /* strict: the adapted key fits; a head of another size still refuses, loading nothing */
-    gf_tl_load_params lp = gf_tl_load_default_params();
+    gf_transfer_load_params lp = gf_transfer_load_default_params();
     lp.weights.strict = true;
     gf_module *rgb2 = build_c(ctx, "cnn-small", 3, 5, 3);
-    CHECK(gf_tl_load_with(ctx, rgb2, grey, &lp, NULL) == GF_OK);
+    CHECK(gf_transfer_load_with(ctx, rgb2, grey, &lp, NULL) == GF_OK);
     CHECK(matches_rule(file_w, gf_module_tensor(ctx, rgb2, "features.0.weight")));
     gf_module_free(rgb2);
     rgb2 = build_c(ctx, "cnn-small", 3, 7, 3);
     gf_tensor *w0 = gf_module_tensor(ctx, rgb2, "features.0.weight");
     float before = gf_f32(w0)[0];
-    CHECK(gf_tl_load_with(ctx, rgb2, grey, &lp, &p) == GF_ERR_SHAPE);
+    CHECK(gf_transfer_load_with(ctx, rgb2, grey, &lp, &p) == GF_ERR_SHAPE);
     CHECK(strstr(gf_ctx_error(ctx), "classifier.3.weight") && strstr(gf_ctx_error(ctx), "[7, 128]"));
     CHECK(p && !p->applied && gf_f32(w0)[0] == before);
     gf_ctx_clear_error(ctx);
-    gf_tl_plan_free(p);
+    gf_transfer_plan_free(p);
 
     /* a dry run plans the adaptation and changes nothing; with a renamed file too */
     const char *renamed = tmp("cnn-grey-module.safetensors");
     write_renamed(ctx, grey, renamed, "module.", NULL, NULL);
     gf_weights_options o = gf_weights_default_options();
     o.strip_prefix = "module.";
-    CHECK(gf_tl_plan_load(ctx, rgb2, renamed, &o, &p) == GF_OK);
+    CHECK(gf_transfer_plan_load(ctx, rgb2, renamed, &o, &p) == GF_OK);
     CHECK(p && !p->applied && p->in_adapted && gf_f32(w0)[0] == before);
     CHECK(p && p->report->mismatched == 2); /* the head's weight and bias only */
-    gf_tl_plan_free(p);
+    gf_transfer_plan_free(p);
 
     /* error: a mismatch like any other, the note says it was not adapted */
-    lp = gf_tl_load_default_params();
-    lp.in_channels = GF_TL_IN_CHANNELS_ERROR;
-    CHECK(gf_tl_load_with(ctx, rgb2, grey, &lp, &p) == GF_OK);
+    lp = gf_transfer_load_default_params();
+    lp.in_channels = GF_TRANSFER_IN_CHANNELS_ERROR;
+    CHECK(gf_transfer_load_with(ctx, rgb2, grey, &lp, &p) == GF_OK);
     CHECK(p && p->applied && !p->in_adapted && p->in_from == 1 && p->report->mismatched == 3);
     CHECK(p && strstr(p->in_note, "not adapted") && gf_f32(w0)[0] == before);
-    gf_tl_plan_free(p);
+    gf_transfer_plan_free(p);
     lp.weights.strict = true;
-    CHECK(gf_tl_load_with(ctx, rgb, grey, &lp, NULL) == GF_ERR_SHAPE);
+    CHECK(gf_transfer_load_with(ctx, rgb, grey, &lp, NULL) == GF_ERR_SHAPE);
     CHECK(strstr(gf_ctx_error(ctx), "features.0.weight"));
     gf_ctx_clear_error(ctx);
     gf_module_free(rgb2);
@@ -675,26 +675,26 @@ static void test_in_channels(gf_ctx *ctx) {
     CHECK(gf_weights_save(ctx, rgb, rgb_file, NULL, 0) == GF_OK);
     gf_tensor *rgb_w = gf_module_tensor(ctx, rgb, "features.0.weight");
     gf_module *g2 = build_c(ctx, "cnn-small", 1, 5, 4);
-    CHECK(gf_tl_load(ctx, g2, rgb_file, NULL, &p) == GF_OK);
+    CHECK(gf_transfer_load(ctx, g2, rgb_file, NULL, &p) == GF_OK);
     CHECK(p && p->in_adapted && p->in_from == 3 && p->in_to == 1 && strstr(p->in_note, "summed"));
     CHECK(matches_rule(rgb_w, gf_module_tensor(ctx, g2, "features.0.weight")));
     CHECK(conv_gap(ctx, g2, rgb, "features.0") < 1e-5);
-    gf_tl_plan_free(p);
+    gf_transfer_plan_free(p);
     gf_module_free(g2);
 
     /* channels that agree: nothing to say */
-    CHECK(gf_tl_load(ctx, g, grey, NULL, &p) == GF_OK);
+    CHECK(gf_transfer_load(ctx, g, grey, NULL, &p) == GF_OK);
     CHECK(p && p->in_from == 0 && !p->in_adapted && p->in_note[0] == '\0');
-    gf_tl_plan_free(p);
+    gf_transfer_plan_free(p);
     gf_module_free(rgb);
     gf_module_free(g);
 
     /* a float16 file and a BatchNorm net: resnet-mini's conv1 (no bias) */
     gf_module *rm = build_c(ctx, "resnet-mini", 3, 5, 5);
-    CHECK(gf_tl_load(ctx, rm, fixture("resnet-mini"), NULL, &p) == GF_OK);
+    CHECK(gf_transfer_load(ctx, rm, fixture("resnet-mini"), NULL, &p) == GF_OK);
     CHECK(p && p->in_adapted && strncmp(p->in_note, "conv1.weight: 1 -> 3", 20) == 0 &&
           p->report->mismatched == 0);
-    gf_tl_plan_free(p);
+    gf_transfer_plan_free(p);
     gf_module_free(rm);
     gf_tensor_free(file_w);
 }

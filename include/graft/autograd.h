@@ -28,7 +28,7 @@ gf_status gf_backward_many(gf_ctx *ctx, int n, gf_tensor *const *outs,
  * run backward through the same parameters at the same time. A persistent tensor that requires
  * a gradient but is not listed makes the backward fail with an error naming its shape. n = 0
  * clears the routing. The arrays are copied; the buffers must stay valid while routed. */
-gf_status gf_ctx_route_grads(gf_ctx *ctx, int n, gf_tensor *const *leaves, float *const *buffers);
+gf_status gf_backward_route_grads(gf_ctx *ctx, int n, gf_tensor *const *leaves, float *const *buffers);
 
 /* Number of op nodes recorded since the last reset (for tests and diagnostics). */
 int64_t gf_tape_size(const gf_ctx *ctx);

@@ -21,7 +21,7 @@
  *   graft.target     a regression target: {"name", "mean", "std"}, predictions are
  *                    output * std + mean
  *   graft.data, graft.command, graft.version        provenance
- *   graft.base, graft.base_map, graft.base_sha256   a delta (gf_tl_delta_save) and its base */
+ *   graft.base, graft.base_map, graft.base_sha256   a delta (gf_transfer_delta_save) and its base */
 #ifndef GRAFT_BUNDLE_H
 #define GRAFT_BUNDLE_H
 
@@ -123,11 +123,11 @@ gf_bundle *gf_bundle_new(gf_ctx *ctx, const gf_ds_parts *data, const gf_bundle_o
                          gf_rng *rng);
 /* Loads the weights of path into b->model: every tensor must fit (strict: a missing,
  * unexpected or mismatched key loads nothing; "PATH does not fit the model: ...", the details
- * in *report when report is not NULL, free with gf_load_report_free); a delta (graft.base_sha256)
+ * in *report when report is not NULL, free with gf_weights_report_free); a delta (graft.base_sha256)
  * through its base (base, else its graft.base), whose SHA-256 must match, with the key renaming
  * it was written with (graft.base_map). */
 gf_status gf_bundle_load_weights(gf_ctx *ctx, gf_bundle *b, const char *path, const char *base,
-                                 gf_load_report **report);
+                                 gf_weights_report **report);
 /* gf_bundle_info_load + gf_bundle_build (the classes the file records) +
  * gf_bundle_load_weights: the trained classifier of a file written by gf_bundle_save or
  * `graft train`. opts may be NULL. NULL with a context error. */
@@ -136,10 +136,10 @@ gf_bundle *gf_bundle_load(gf_ctx *ctx, const char *path, const gf_bundle_opts *o
 /* Writes b->model's state_dict with b->info as graft.* metadata (and graft.version), then
  * n_extra more key/value pairs (extra[2i], extra[2i + 1]), atomically. A spec model's stored
  * spec gets the head's output size of the model as it stands (a head replaced since the build,
- * gf_tl_replace_head, is described as saved). */
+ * gf_transfer_replace_head, is described as saved). */
 gf_status gf_bundle_save(gf_ctx *ctx, const gf_bundle *b, const char *path,
                          const char *const *extra, int n_extra);
-/* The same as a delta against base (gf_tl_delta_save: the tensors that differ from base, read
+/* The same as a delta against base (gf_transfer_delta_save: the tensors that differ from base, read
  * through base_map, tied to it by SHA-256), with the metadata added; *n_written (may be NULL)
  * gets the tensor count. */
 gf_status gf_bundle_save_delta(gf_ctx *ctx, const gf_bundle *b, const char *base,

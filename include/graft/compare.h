@@ -24,11 +24,11 @@ extern "C" {
 typedef enum gf_compare_strategy {
     GF_COMPARE_SCRATCH = 0,       /* "scratch": a fresh model (seeded init), all trained */
     GF_COMPARE_PROBE,             /* "probe": the trunk's features cached once
-                                   * (gf_tl_cache_features), only the head trained on them */
+                                   * (gf_transfer_cache_features), only the head trained on them */
     GF_COMPARE_FINETUNE,          /* "finetune": every parameter trained; BatchNorm as PyTorch
                                    * (train-all: statistics move) */
     GF_COMPARE_FINETUNE_FROZEN_BN,/* "finetune-frozen-bn": every parameter but BatchNorm trained,
-                                   * BatchNorm under GF_TL_BN_FREEZE_STATS; for a model without
+                                   * BatchNorm under GF_TRANSFER_BN_FREEZE_STATS; for a model without
                                    * BatchNorm this is finetune (the result's note says so) */
     GF_COMPARE_FASTAI,            /* "fastai": fastai's fine_tune: the head alone for
                                    * fastai_frozen_epochs (one-cycle, pct_start 0.99), then all
@@ -131,7 +131,7 @@ typedef struct gf_compare_trial {
                                    * buffers, optimizer state, feature / teacher-logit caches */
     long rss_delta_kb;            /* growth of the process's getrusage ru_maxrss during the
                                    * run: 0 when an earlier run had already set a higher mark */
-    int64_t delta_bytes;          /* file size of gf_tl_delta_save against p->pretrained; -1
+    int64_t delta_bytes;          /* file size of gf_transfer_delta_save against p->pretrained; -1
                                    * without a pretrained file */
     int delta_tensors;            /* tensors in that delta; -1 without one */
 } gf_compare_trial;

@@ -50,7 +50,7 @@ gf_status gf_lora_apply(gf_ctx *ctx, gf_module *model, const gf_lora_params *p, 
 
 /* The targets graft adapts when none are named (graft finetune --lora-rank, the LoRA strategy
  * of gf_compare_run): the dotted path of every Linear and Conv2d of model except the head
- * (head NULL: gf_tl_default_head), in state_dict order. Returns a new NULL-terminated array of
+ * (head NULL: gf_transfer_default_head), in state_dict order. Returns a new NULL-terminated array of
  * *n paths, exact names usable as p->targets (free with gf_lora_targets_free; *n may be 0), or
  * NULL with a context error (no memory, no head found). */
 char **gf_lora_default_targets(gf_ctx *ctx, const gf_module *model, const char *head, int *n);

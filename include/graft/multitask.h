@@ -25,7 +25,7 @@ extern "C" {
  * saves and loads with gf_weights_save / gf_weights_load like any module. gf_module_forward on
  * it returns the trunk's features; gf_mt_forward runs one task. */
 
-/* Makes a multi-task module around model, whose Linear at head_path (NULL: gf_tl_default_head)
+/* Makes a multi-task module around model, whose Linear at head_path (NULL: gf_transfer_default_head)
  * becomes an Identity (the old head is freed). Takes ownership of model (also on failure).
  * Returns the new module (free with gf_module_free), or NULL with a ctx error. */
 gf_module *gf_mt_new(gf_ctx *ctx, gf_module *model, const char *head_path);

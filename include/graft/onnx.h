@@ -37,7 +37,7 @@ gf_onnx_options gf_onnx_default_options(void);
 /* Loads an ONNX model as a module, in evaluation mode (Dropout inactive; BatchNormalization
  * always normalises with its running statistics, ONNX's inference mode). Parameters and
  * buffers carry the initializers' names: a name with dots ("features.0.weight") is nested in
- * child containers as PyTorch's state_dict names are, so gf_tl_freeze(ctx, m, "features.*")
+ * child containers as PyTorch's state_dict names are, so gf_transfer_freeze(ctx, m, "features.*")
  * works on an exported torchvision model. Running means and variances of BatchNormalization
  * are buffers; integer initializers are constants, not tensors of the module. Returns NULL
  * with a context error naming the file, the node, its op type and opset, and what was expected

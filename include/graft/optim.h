@@ -103,7 +103,7 @@ typedef struct gf_group_spec {
  * patterns match; the parameters no spec matches form a last group "default" with the defaults
  * (omitted when empty). Errors (GF_ERR_INVALID, naming the spec and the pattern or parameter):
  * an empty list, a pattern that matches no parameter, a parameter matched by two specs, an
- * empty pattern list, bad hyperparameters. The same over a module: gf_optim_new_module
+ * empty pattern list, bad hyperparameters. The same over a module: gf_train_optim_new
  * (graft/train.h). */
 gf_optim *gf_optim_new_named(gf_ctx *ctx, const gf_optim_params *defaults,
                              const gf_named_tensors *params, const gf_group_spec *specs,

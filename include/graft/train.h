@@ -24,7 +24,7 @@ extern "C" {
  * (graft/optim.h) does. Errors (GF_ERR_INVALID, naming the spec and the pattern or parameter):
  * a NULL module or one without parameters, a pattern that matches no parameter, a parameter
  * matched by two specs, an empty pattern list, bad hyperparameters. */
-gf_optim *gf_optim_new_module(gf_ctx *ctx, gf_module *m, const gf_optim_params *defaults,
+gf_optim *gf_train_optim_new(gf_ctx *ctx, gf_module *m, const gf_optim_params *defaults,
                               const gf_group_spec *specs, int n_specs);
 
 /* ---- losses ------------------------------------------------------------------------------ */
@@ -99,7 +99,7 @@ gf_tensor *gf_loss_compute_batch(gf_ctx *ctx, const gf_loss_spec *loss, gf_tenso
  * with scores [N, C] (argmax, the first of equal maxima), or, for binary cross entropy, float
  * targets with one logit per example (logit > 0 vs target >= 0.5). scratch (out->numel floats)
  * is used when out is not contiguous; NULL then gives -1. */
-int64_t gf_batch_correct(const gf_loss_spec *loss, const gf_tensor *out, const gf_tensor *y,
+int64_t gf_eval_batch_correct(const gf_loss_spec *loss, const gf_tensor *out, const gf_tensor *y,
                          float *scratch);
 
 /* ---- data parallelism on one machine ---------------------------------------------------------
@@ -122,7 +122,7 @@ int gf_replicas_count(const gf_replicas *r);
 
 typedef struct gf_replicas_out {
     double loss;     /* the batch's mean loss; not finite when some slice's loss is not */
-    int64_t correct; /* correct predictions, as gf_batch_correct counts them; -1: not applicable */
+    int64_t correct; /* correct predictions, as gf_eval_batch_correct counts them; -1: not applicable */
 } gf_replicas_out;
 
 /* Forward, loss and backward of the batch (x, y) cut into contiguous slices of examples, one
@@ -384,7 +384,7 @@ typedef struct gf_eval_pred {
 typedef void (*gf_eval_pred_fn)(const gf_eval_pred *p, void *user);
 
 typedef struct gf_eval_params {
-    /* Only the mean loss and the accuracy (counted as gf_batch_correct counts): no confusion
+    /* Only the mean loss and the accuracy (counted as gf_eval_batch_correct counts): no confusion
      * matrix, per-class or regression metrics, top-k or predictions. */
     bool basic;
     /* GF_REDUCE_MEAN (default): each batch's mean loss times its size, summed, over the count;

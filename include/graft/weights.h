@@ -13,19 +13,19 @@
 extern "C" {
 #endif
 
-typedef enum gf_key_status {
-    GF_KEY_LOADED = 0,
-    GF_KEY_MISSING,    /* in the model, not in the file */
-    GF_KEY_UNEXPECTED, /* in the file, not in the model */
-    GF_KEY_SHAPE,      /* in both, shapes differ */
-    GF_KEY_KIND,       /* in both, float vs integer differ */
-} gf_key_status;
+typedef enum gf_weights_key_status {
+    GF_WEIGHTS_KEY_LOADED = 0,
+    GF_WEIGHTS_KEY_MISSING,    /* in the model, not in the file */
+    GF_WEIGHTS_KEY_UNEXPECTED, /* in the file, not in the model */
+    GF_WEIGHTS_KEY_SHAPE,      /* in both, shapes differ */
+    GF_WEIGHTS_KEY_KIND,       /* in both, float vs integer differ */
+} gf_weights_key_status;
 
-const char *gf_key_status_name(gf_key_status s); /* "loaded", "missing", ... */
+const char *gf_weights_key_status_name(gf_weights_key_status s); /* "loaded", "missing", ... */
 
-typedef struct gf_key_report {
+typedef struct gf_weights_key_report {
     char *name;           /* the model's name (for an unexpected key: the file key after renaming) */
-    gf_key_status status;
+    gf_weights_key_status status;
     char model_shape[48]; /* "[64, 32, 3, 3]" or "" when absent */
     char file_shape[48];
     char file_dtype[8];   /* "F32", ... or "" */
@@ -34,33 +34,33 @@ typedef struct gf_key_report {
     bool is_buffer;       /* a model key that is a buffer (running_mean, ...) */
     int model_ndim, file_ndim;          /* -1 when absent */
     int64_t model_dims[GF_MAX_DIMS], file_dims[GF_MAX_DIMS];
-} gf_key_report;
+} gf_weights_key_report;
 
-typedef struct gf_load_report {
+typedef struct gf_weights_report {
     int n;
-    gf_key_report *keys; /* model keys in state_dict order, then unexpected file keys */
+    gf_weights_key_report *keys; /* model keys in state_dict order, then unexpected file keys */
     int loaded, missing, unexpected, mismatched;
     int renamed;         /* keys whose file name differs from the name used */
     bool applied;        /* false for a dry run and for a refused strict load */
-} gf_load_report;
+} gf_weights_report;
 
-void gf_load_report_free(gf_load_report *r);
+void gf_weights_report_free(gf_weights_report *r);
 /* One line per key that was not loaded plus a summary line; `all` also lists loaded keys. */
-void gf_load_report_print(const gf_load_report *r, FILE *out, bool all);
+void gf_weights_report_print(const gf_weights_report *r, FILE *out, bool all);
 
-typedef struct gf_load_options {
+typedef struct gf_weights_load_options {
     bool strict; /* any missing, unexpected or mismatched key is an error, and then nothing
                     is loaded (the model is left as it was) */
-} gf_load_options;
+} gf_weights_load_options;
 
 /* Loads the tensors of an open file into m by name. With report != NULL a new report is
- * stored there (free with gf_load_report_free), on success and on a strict failure alike.
+ * stored there (free with gf_weights_report_free), on success and on a strict failure alike.
  * Non-strict: keys that fit are loaded, the rest are reported; returns GF_OK. */
 gf_status gf_weights_load_file(gf_ctx *ctx, gf_module *m, const gf_st_file *f,
-                               const gf_load_options *opt, gf_load_report **report);
+                               const gf_weights_load_options *opt, gf_weights_report **report);
 /* Same, opening path first. */
 gf_status gf_weights_load(gf_ctx *ctx, gf_module *m, const char *path,
-                          const gf_load_options *opt, gf_load_report **report);
+                          const gf_weights_load_options *opt, gf_weights_report **report);
 
 /* ---- key renaming, dry runs ------------------------------------------------------------
  * Checkpoints from elsewhere name their tensors differently ("module.features.0.weight" from
@@ -69,21 +69,21 @@ gf_status gf_weights_load(gf_ctx *ctx, gf_module *m, const char *path,
  * applying each rule in turn (each rule rewrites the first match of its POSIX extended regular
  * expression in the current name; a rule that does not match leaves the name alone), then
  * prepending add_prefix. Two file keys mapping to one name is an error naming both. */
-typedef struct gf_key_rule {
+typedef struct gf_weights_key_rule {
     /* pattern: a POSIX extended regex (regcomp with REG_EXTENDED). replacement: the text put
      * in place of the match, where \0 is the whole match, \1..\9 the groups and \\ a
      * backslash. replacement NULL: pattern is instead a sed-style "s/REGEX/REPLACEMENT/"
      * (any delimiter after the s; a backslash escapes the delimiter). */
     const char *pattern;
     const char *replacement;
-} gf_key_rule;
+} gf_weights_key_rule;
 
 typedef struct gf_weights_options {
-    bool strict;              /* as gf_load_options.strict */
+    bool strict;              /* as gf_weights_load_options.strict */
     bool dry_run;             /* compute the report only; load nothing (a strict dry run still
                                  fails on a missing/unexpected/mismatched key) */
     const char *strip_prefix; /* e.g. "module."; NULL or "": none */
-    const gf_key_rule *rules; /* n_rules rules, applied in order */
+    const gf_weights_key_rule *rules; /* n_rules rules, applied in order */
     int n_rules;
     const char *add_prefix;   /* NULL or "": none */
 } gf_weights_options;
@@ -97,13 +97,13 @@ gf_status gf_weights_map_key(gf_ctx *ctx, const gf_weights_options *opt, const c
                              char *out, size_t cap);
 
 /* gf_weights_load_file / gf_weights_load with renaming and dry runs. The report (when report
- * is not NULL; free with gf_load_report_free) is stored on success, on a strict refusal and on
+ * is not NULL; free with gf_weights_report_free) is stored on success, on a strict refusal and on
  * a dry run alike; it is not stored when a rule is invalid or two keys collide. opt NULL: the
  * defaults. */
 gf_status gf_weights_load_file_with(gf_ctx *ctx, gf_module *m, const gf_st_file *f,
-                                    const gf_weights_options *opt, gf_load_report **report);
+                                    const gf_weights_options *opt, gf_weights_report **report);
 gf_status gf_weights_load_with(gf_ctx *ctx, gf_module *m, const char *path,
-                               const gf_weights_options *opt, gf_load_report **report);
+                               const gf_weights_options *opt, gf_weights_report **report);
 
 /* Writes m's state_dict (parameters and buffers, float32 as F32, int64 as I64) atomically.
  * meta: n_meta key/value pairs (meta[2i], meta[2i+1]) stored as __metadata__. */

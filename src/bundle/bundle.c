@@ -112,7 +112,7 @@ static gf_status build_spec(gf_ctx *ctx, gf_bundle *b, const char *text, const c
     } else if (n_classes > 0 && sum->out_shape[0] != n_classes) {
         st = gf_ctx_set_error(ctx, GF_ERR_SHAPE, "%s: the model gives %lld outputs but the data "
                               "has %d classes", label, (long long)sum->out_shape[0], n_classes);
-    } else if (!gf_tl_default_head(ctx, b->model, b->head, sizeof b->head)) {
+    } else if (!gf_transfer_default_head(ctx, b->model, b->head, sizeof b->head)) {
         st = gf_ctx_prefix_error(ctx, "%s: ", label);
     }
     gf_spec_summary_free(sum);
@@ -204,7 +204,7 @@ gf_bundle *gf_bundle_new(gf_ctx *ctx, const gf_ds_parts *data, const gf_bundle_o
 /* The key renaming a delta's base was loaded with ("graft.base_map": strip_prefix, rename). */
 typedef struct base_map {
     gf_weights_options wo;
-    gf_key_rule rules[64];
+    gf_weights_key_rule rules[64];
     char *strings[65];
     int n_strings;
 } base_map;
@@ -224,7 +224,7 @@ static gf_status base_map_read(gf_ctx *ctx, const gf_st_file *f, base_map *bm) {
     for (const cJSON *e = cJSON_IsArray(rn) ? rn->child : NULL; e && bm->wo.n_rules < 64; e = e->next)
         if (cJSON_IsString(e)) {
             char *s = bm->strings[bm->n_strings++] = gf_bundle_strdup(e->valuestring);
-            bm->rules[bm->wo.n_rules++] = (gf_key_rule){s, NULL};
+            bm->rules[bm->wo.n_rules++] = (gf_weights_key_rule){s, NULL};
         }
     cJSON_Delete(j);
     return GF_OK;
@@ -247,13 +247,13 @@ static gf_status load_delta(gf_ctx *ctx, gf_bundle *b, const gf_st_file *f, cons
                                 path, base);
     base_map bm;
     gf_status st = base_map_read(ctx, f, &bm);
-    if (st == GF_OK) st = gf_tl_delta_load(ctx, b->model, base, &bm.wo, path);
+    if (st == GF_OK) st = gf_transfer_delta_load(ctx, b->model, base, &bm.wo, path);
     base_map_free(&bm);
     return st;
 }
 
 gf_status gf_bundle_load_weights(gf_ctx *ctx, gf_bundle *b, const char *path, const char *base,
-                                 gf_load_report **report) {
+                                 gf_weights_report **report) {
     if (report) *report = NULL;
     if (!b || !b->model || !path)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_bundle_load_weights: no model or path");
@@ -267,11 +267,11 @@ gf_status gf_bundle_load_weights(gf_ctx *ctx, gf_bundle *b, const char *path, co
     gf_st_close(f);
     gf_weights_options wo = gf_weights_default_options();
     wo.strict = true;
-    gf_load_report *rep = NULL;
+    gf_weights_report *rep = NULL;
     gf_status st = gf_weights_load_with(ctx, b->model, path, &wo, &rep);
     if (st != GF_OK) st = gf_ctx_prefix_error(ctx, "%s does not fit the model: ", path);
     if (report && st != GF_OK) *report = rep;
-    else gf_load_report_free(rep);
+    else gf_weights_report_free(rep);
     return st;
 }
 
@@ -326,7 +326,7 @@ gf_status gf_bundle_save_delta(gf_ctx *ctx, const gf_bundle *b, const char *base
                                const gf_weights_options *base_map, const char *path,
                                const char *const *extra, int n_extra, int *n_written) {
     if (!b || !b->model) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_bundle_save_delta: no model");
-    gf_status st = gf_tl_delta_save(ctx, b->model, base, base_map, path, n_written);
+    gf_status st = gf_transfer_delta_save(ctx, b->model, base, base_map, path, n_written);
     if (st != GF_OK) return st;
     /* the delta as written, its own metadata first, then the bundle's: rewritten atomically */
     gf_st_file *f = gf_st_open(ctx, path);

@@ -112,7 +112,7 @@ static gf_tensor *new_arena_grad(gf_ctx *ctx, gf_tensor *t) {
     return gf_empty(ctx, GF_F32, t->ndim, t->shape);
 }
 
-gf_status gf_ctx_route_grads(gf_ctx *ctx, int n, gf_tensor *const *leaves, float *const *buffers) {
+gf_status gf_backward_route_grads(gf_ctx *ctx, int n, gf_tensor *const *leaves, float *const *buffers) {
     if (n < 0 || (n > 0 && (!leaves || !buffers)))
         return gf_ctx_set_error(ctx, GF_ERR_INVALID, "route_grads: %d leaves, arrays %s", n,
                                 n < 0 ? "(negative count)" : "missing");
@@ -144,7 +144,7 @@ gf_status gf_ctx_route_grads(gf_ctx *ctx, int n, gf_tensor *const *leaves, float
     return GF_OK;
 }
 
-/* The routed buffer of persistent t (gf_ctx_route_grads), NULL with a ctx error when t is not
+/* The routed buffer of persistent t (gf_backward_route_grads), NULL with a ctx error when t is not
  * routed. */
 static float *routed_grad(gf_ctx *ctx, const gf_tensor *t) {
     for (int k = 0; k < ctx->route_n; k++) {
@@ -156,7 +156,7 @@ static float *routed_grad(gf_ctx *ctx, const gf_tensor *t) {
     char s[GF_SHAPE_BUF];
     gf_ctx_set_error(ctx, GF_ERR_STATE,
                      "backward: a persistent tensor %s requires a gradient but is not among the "
-                     "%d whose gradients this context routes (gf_ctx_route_grads)",
+                     "%d whose gradients this context routes (gf_backward_route_grads)",
                      gf_shape_str(t, s, sizeof s), ctx->route_n);
     return NULL;
 }

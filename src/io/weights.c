@@ -12,11 +12,11 @@
 static const char *const key_status_names[] = {"loaded", "missing", "unexpected", "shape mismatch",
                                                "dtype mismatch"};
 
-const char *gf_key_status_name(gf_key_status s) {
-    return s <= GF_KEY_KIND ? key_status_names[s] : "?";
+const char *gf_weights_key_status_name(gf_weights_key_status s) {
+    return s <= GF_WEIGHTS_KEY_KIND ? key_status_names[s] : "?";
 }
 
-void gf_load_report_free(gf_load_report *r) {
+void gf_weights_report_free(gf_weights_report *r) {
     if (!r) return;
     for (int i = 0; i < r->n; i++) {
         free(r->keys[i].name);
@@ -26,17 +26,17 @@ void gf_load_report_free(gf_load_report *r) {
     free(r);
 }
 
-void gf_load_report_print(const gf_load_report *r, FILE *out, bool all) {
+void gf_weights_report_print(const gf_weights_report *r, FILE *out, bool all) {
     for (int i = 0; i < r->n; i++) {
-        const gf_key_report *k = &r->keys[i];
-        if (k->status == GF_KEY_LOADED && !all) continue;
-        fprintf(out, "  %-14s %s", gf_key_status_name(k->status), k->name);
+        const gf_weights_key_report *k = &r->keys[i];
+        if (k->status == GF_WEIGHTS_KEY_LOADED && !all) continue;
+        fprintf(out, "  %-14s %s", gf_weights_key_status_name(k->status), k->name);
         if (k->file_name) fprintf(out, " (file key %s)", k->file_name);
-        if (k->status == GF_KEY_SHAPE || k->status == GF_KEY_KIND)
+        if (k->status == GF_WEIGHTS_KEY_SHAPE || k->status == GF_WEIGHTS_KEY_KIND)
             fprintf(out, "  (model %s, file %s %s)", k->model_shape, k->file_dtype, k->file_shape);
-        else if (k->status == GF_KEY_UNEXPECTED)
+        else if (k->status == GF_WEIGHTS_KEY_UNEXPECTED)
             fprintf(out, "  (file %s %s)", k->file_dtype, k->file_shape);
-        else if (k->status == GF_KEY_MISSING)
+        else if (k->status == GF_WEIGHTS_KEY_MISSING)
             fprintf(out, "  (model %s)", k->model_shape);
         fputc('\n', out);
     }
@@ -153,7 +153,7 @@ static gf_status mapper_init(gf_ctx *ctx, mapper *mp, const gf_weights_options *
     if (!mp->rules) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "key rules: out of memory");
     mp->n = opt->n_rules;
     for (int i = 0; i < opt->n_rules; i++) {
-        const gf_key_rule *r = &opt->rules[i];
+        const gf_weights_key_rule *r = &opt->rules[i];
         rule_c *c = &mp->rules[i];
         char *pat = NULL;
         const char *shown = r->pattern ? r->pattern : "(null)";
@@ -298,7 +298,7 @@ static int fkey_find(const fkey *keys, int n, const char *name) {
     return -1;
 }
 
-static void set_file_side(gf_key_report *k, const gf_st_info *info) {
+static void set_file_side(gf_weights_key_report *k, const gf_st_info *info) {
     gf_dims_str(info->ndim, info->shape, k->file_shape, sizeof k->file_shape);
     snprintf(k->file_dtype, sizeof k->file_dtype, "%s", gf_st_dtype_name(info->dtype));
     k->file_ndim = info->ndim;
@@ -307,10 +307,10 @@ static void set_file_side(gf_key_report *k, const gf_st_info *info) {
 
 /* Builds the report from the mapped names (names[j] for file entry j); NULL when out of memory.
  * file_idx[i] gets the file entry of model key i (or -1). */
-static gf_load_report *plan(const gf_named_tensors *model, const gf_st_file *f, char *const *names,
+static gf_weights_report *plan(const gf_named_tensors *model, const gf_st_file *f, char *const *names,
                             const fkey *sorted, int *file_idx) {
     int nf = gf_st_count(f);
-    gf_load_report *r = calloc(1, sizeof *r);
+    gf_weights_report *r = calloc(1, sizeof *r);
     int cap = model->n + nf;
     if (r) r->keys = calloc((size_t)(cap ? cap : 1), sizeof *r->keys);
     char *used = calloc((size_t)nf + 1, 1);
@@ -323,7 +323,7 @@ static gf_load_report *plan(const gf_named_tensors *model, const gf_st_file *f, 
     bool oom = false;
     for (int i = 0; i < model->n; i++) {
         const gf_named_tensor *nt = &model->items[i];
-        gf_key_report *k = &r->keys[r->n++];
+        gf_weights_key_report *k = &r->keys[r->n++];
         k->name = strdup(nt->name);
         oom |= !k->name;
         k->is_buffer = nt->is_buffer;
@@ -334,7 +334,7 @@ static gf_load_report *plan(const gf_named_tensors *model, const gf_st_file *f, 
         int j = fkey_find(sorted, nf, nt->name);
         file_idx[i] = j;
         if (j < 0) {
-            k->status = GF_KEY_MISSING;
+            k->status = GF_WEIGHTS_KEY_MISSING;
             r->missing++;
             continue;
         }
@@ -347,20 +347,20 @@ static gf_load_report *plan(const gf_named_tensors *model, const gf_st_file *f, 
         }
         set_file_side(k, info);
         if ((nt->tensor->dtype == GF_F32) != is_float_st(info->dtype)) {
-            k->status = GF_KEY_KIND;
+            k->status = GF_WEIGHTS_KEY_KIND;
             r->mismatched++;
         } else if (!same_dims(nt->tensor, info)) {
-            k->status = GF_KEY_SHAPE;
+            k->status = GF_WEIGHTS_KEY_SHAPE;
             r->mismatched++;
         } else {
-            k->status = GF_KEY_LOADED;
+            k->status = GF_WEIGHTS_KEY_LOADED;
             r->loaded++;
         }
     }
     for (int j = 0; j < nf; j++) {
         if (used[j]) continue;
         const gf_st_info *info = gf_st_get(f, j);
-        gf_key_report *k = &r->keys[r->n++];
+        gf_weights_key_report *k = &r->keys[r->n++];
         k->name = strdup(names[j]);
         oom |= !k->name;
         if (strcmp(info->name, names[j]) != 0) {
@@ -368,30 +368,30 @@ static gf_load_report *plan(const gf_named_tensors *model, const gf_st_file *f, 
             oom |= !k->file_name;
             r->renamed++;
         }
-        k->status = GF_KEY_UNEXPECTED;
+        k->status = GF_WEIGHTS_KEY_UNEXPECTED;
         k->model_ndim = -1;
         set_file_side(k, info);
         r->unexpected++;
     }
     free(used);
     if (oom) {
-        gf_load_report_free(r);
+        gf_weights_report_free(r);
         return NULL;
     }
     return r;
 }
 
-static gf_status strict_refusal(gf_ctx *ctx, const gf_st_file *f, const gf_load_report *r) {
+static gf_status strict_refusal(gf_ctx *ctx, const gf_st_file *f, const gf_weights_report *r) {
     for (int i = 0; i < r->n; i++) {
-        const gf_key_report *k = &r->keys[i];
-        if (k->status == GF_KEY_LOADED) continue;
-        bool shp = k->status == GF_KEY_SHAPE;
+        const gf_weights_key_report *k = &r->keys[i];
+        if (k->status == GF_WEIGHTS_KEY_LOADED) continue;
+        bool shp = k->status == GF_WEIGHTS_KEY_SHAPE;
         char renamed[300] = "";
         if (k->file_name) snprintf(renamed, sizeof renamed, " (file key '%s')", k->file_name);
         return gf_ctx_set_error(ctx, shp ? GF_ERR_SHAPE : GF_ERR_FORMAT,
                                 "%s: strict load refused: '%s'%s is %s%s%s%s%s (%d missing, %d "
                                 "unexpected, %d mismatched in all); nothing was loaded",
-                                gf_st_path(f), k->name, renamed, gf_key_status_name(k->status),
+                                gf_st_path(f), k->name, renamed, gf_weights_key_status_name(k->status),
                                 shp ? ": model " : "", shp ? k->model_shape : "",
                                 shp ? ", file " : "", shp ? k->file_shape : "", r->missing,
                                 r->unexpected, r->mismatched);
@@ -400,7 +400,7 @@ static gf_status strict_refusal(gf_ctx *ctx, const gf_st_file *f, const gf_load_
 }
 
 gf_status gf_weights_load_file_with(gf_ctx *ctx, gf_module *m, const gf_st_file *f,
-                                    const gf_weights_options *opt, gf_load_report **report) {
+                                    const gf_weights_options *opt, gf_weights_report **report) {
     if (report) *report = NULL;
     if (!m || !f) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "load weights: NULL module or file");
     gf_weights_options def = gf_weights_default_options();
@@ -413,7 +413,7 @@ gf_status gf_weights_load_file_with(gf_ctx *ctx, gf_module *m, const gf_st_file 
     fkey *sorted = calloc((size_t)nf + 1, sizeof *sorted);
     gf_named_tensors *model = NULL;
     int *file_idx = NULL;
-    gf_load_report *r = NULL;
+    gf_weights_report *r = NULL;
     gf_status st = GF_OK;
     if (!names || !sorted) {
         st = gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory planning the load", gf_st_path(f));
@@ -453,7 +453,7 @@ gf_status gf_weights_load_file_with(gf_ctx *ctx, gf_module *m, const gf_st_file 
         st = strict_refusal(ctx, f, r);
     } else if (!opt->dry_run) {
         for (int i = 0; i < model->n && st == GF_OK; i++)
-            if (r->keys[i].status == GF_KEY_LOADED)
+            if (r->keys[i].status == GF_WEIGHTS_KEY_LOADED)
                 st = gf_st_read_into(ctx, f, gf_st_get(f, file_idx[i]), model->items[i].tensor);
         r->applied = st == GF_OK;
     }
@@ -465,12 +465,12 @@ done:
     gf_named_tensors_free(model);
     mapper_free(&mp);
     if (report) *report = r;
-    else gf_load_report_free(r);
+    else gf_weights_report_free(r);
     return st;
 }
 
 gf_status gf_weights_load_with(gf_ctx *ctx, gf_module *m, const char *path,
-                               const gf_weights_options *opt, gf_load_report **report) {
+                               const gf_weights_options *opt, gf_weights_report **report) {
     if (report) *report = NULL;
     gf_st_file *f = gf_st_open(ctx, path);
     if (!f) return gf_ctx_status(ctx);
@@ -480,14 +480,14 @@ gf_status gf_weights_load_with(gf_ctx *ctx, gf_module *m, const char *path,
 }
 
 gf_status gf_weights_load_file(gf_ctx *ctx, gf_module *m, const gf_st_file *f,
-                               const gf_load_options *opt, gf_load_report **report) {
+                               const gf_weights_load_options *opt, gf_weights_report **report) {
     gf_weights_options o = gf_weights_default_options();
     o.strict = opt && opt->strict;
     return gf_weights_load_file_with(ctx, m, f, &o, report);
 }
 
-gf_status gf_weights_load(gf_ctx *ctx, gf_module *m, const char *path, const gf_load_options *opt,
-                          gf_load_report **report) {
+gf_status gf_weights_load(gf_ctx *ctx, gf_module *m, const char *path, const gf_weights_load_options *opt,
+                          gf_weights_report **report) {
     gf_weights_options o = gf_weights_default_options();
     o.strict = opt && opt->strict;
     return gf_weights_load_with(ctx, m, path, &o, report);

@@ -194,7 +194,7 @@ static gf_status eval_batch(eval_run *r, gf_module *model, const gf_batch *b) {
     r->loss_sum += r->sum_loss ? lv : lv * (double)b->n;
     r->count += b->n;
     if (p->basic) {
-        int64_t c = r->acc_ok ? gf_batch_correct(r->loss, out, b->y,
+        int64_t c = r->acc_ok ? gf_eval_batch_correct(r->loss, out, b->y,
                                                  gf_train_scratch_for(&r->sc, out->numel))
                               : -1;
         if (c < 0) r->acc_ok = false;

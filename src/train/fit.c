@@ -187,7 +187,7 @@ static gf_status task_forward_loss(fit_run *r, int j, gf_train_scratch *sc, gf_t
     *loss = gf_loss_compute_batch(ctx, t->loss, out, &bi);
     if (!*loss) return gf_ctx_status(ctx) != GF_OK ? gf_ctx_status(ctx) : GF_ERR_INVALID;
     t->lv = (double)gf_get_f32(*loss, 0);
-    t->correct = sc ? gf_batch_correct(t->loss, out, b->y, gf_train_scratch_for(sc, out->numel))
+    t->correct = sc ? gf_eval_batch_correct(t->loss, out, b->y, gf_train_scratch_for(sc, out->numel))
                     : -1;
     return GF_OK;
 }

@@ -130,7 +130,7 @@ gf_tensor *gf_loss_compute_batch(gf_ctx *ctx, const gf_loss_spec *loss, gf_tenso
     return check_custom(ctx, loss->batch_fn(ctx, out, &bi, loss->user));
 }
 
-int64_t gf_batch_correct(const gf_loss_spec *loss, const gf_tensor *out, const gf_tensor *y,
+int64_t gf_eval_batch_correct(const gf_loss_spec *loss, const gf_tensor *out, const gf_tensor *y,
                          float *scratch) {
     const int64_t n = y->numel;
     if (out->ndim < 1 || out->shape[0] != n || n == 0) return -1;

@@ -1,8 +1,8 @@
-/* gf_optim_new_module: an optimizer over a module's parameters. The optimizer layer knows only
+/* gf_train_optim_new: an optimizer over a module's parameters. The optimizer layer knows only
  * named parameters (gf_optim_new_named); this is where a module becomes such a list. */
 #include "graft/train.h"
 
-gf_optim *gf_optim_new_module(gf_ctx *ctx, gf_module *m, const gf_optim_params *defaults,
+gf_optim *gf_train_optim_new(gf_ctx *ctx, gf_module *m, const gf_optim_params *defaults,
                               const gf_group_spec *specs, int n_specs) {
     /* the module-level checks first, in the order callers have always seen them */
     gf_optim_params def = defaults ? *defaults : gf_optim_default_params(GF_OPTIM_ADAM);

@@ -1,6 +1,6 @@
 /* Data parallelism inside one process (gf_replicas, graft/train.h): each thread runs the whole
  * forward, loss and backward of its slice of the batch in a context of its own, single-threaded,
- * with the model's gradients routed (gf_ctx_route_grads) into per-replica buffers; one barrier
+ * with the model's gradients routed (gf_backward_route_grads) into per-replica buffers; one barrier
  * later the buffers are summed into the parameters' gradients. Compared with splitting every op
  * between the threads, a step has one synchronisation instead of dozens, and every kernel runs
  * at its single-thread speed. */
@@ -83,7 +83,7 @@ static gf_status replica_init(gf_ctx *ctx, gf_replicas *r, replica *rp) {
     rp->ctx->n_threads = 1; /* its kernels run inside one thread of the replicas' team */
     rp->ctx->conv_chunk_floats = ctx->conv_chunk_floats;
     for (int i = 0; i < r->n_params; i++) bufs[i] = rp->grads + r->offset[i];
-    gf_status st = r->n_params ? gf_ctx_route_grads(rp->ctx, r->n_params, r->params, bufs) : GF_OK;
+    gf_status st = r->n_params ? gf_backward_route_grads(rp->ctx, r->n_params, r->params, bufs) : GF_OK;
     free(bufs);
     if (st != GF_OK) return gf_ctx_set_error(ctx, st, "replicas: %s", gf_ctx_error(rp->ctx));
     return GF_OK;
@@ -163,7 +163,7 @@ static void replica_run(replica *rp, gf_module *model, const gf_loss_spec *loss,
     gf_tensor *l = gf_loss_compute(c, loss, out, ys);
     if (!l) return;
     rp->loss = (double)gf_get_f32(l, 0);
-    rp->correct = gf_batch_correct(loss, out, ys, gf_scratch_f32(c, out->numel));
+    rp->correct = gf_eval_batch_correct(loss, out, ys, gf_scratch_f32(c, out->numel));
     if (!isfinite(rp->loss)) return;
     gf_tensor *seed = gf_full(c, l->ndim, l->shape, scale * (float)(hi - lo) / (float)n);
     if (seed) gf_backward_with(c, l, seed);

@@ -1,5 +1,5 @@
 /* Internals shared by the files of the training layer (src/train): the loss names a
- * checkpoint's settings record, the scratch behind gf_batch_correct, the weight snapshot
+ * checkpoint's settings record, the scratch behind gf_eval_batch_correct, the weight snapshot
  * behind keep-best, and the checkpoint side of gf_fit (resume.c) that fit.c drives. Not
  * installed. Like fit.c itself, all of it is written against the public API only. */
 #ifndef GRAFT_TRAIN_INTERNAL_H
@@ -19,7 +19,7 @@ const char *gf_monitor_name(gf_monitor m);
 gf_tensor *gf_loss_compute_reduce(gf_ctx *ctx, const gf_loss_spec *loss, gf_tensor *out,
                                   gf_tensor *y, gf_reduction red);
 
-/* Scratch for non-contiguous outputs in gf_batch_correct (grown on demand; free p). */
+/* Scratch for non-contiguous outputs in gf_eval_batch_correct (grown on demand; free p). */
 typedef struct gf_train_scratch {
     float *p;
     int64_t n;

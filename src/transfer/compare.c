@@ -269,7 +269,7 @@ static gf_status run_one(gf_ctx *ctx, const gf_compare_params *p, gf_compare_ent
         snprintf(path, sizeof path, "%s/%s-seed%llu.delta.safetensors", dir, e->name,
                  (unsigned long long)seed);
         int nt = 0;
-        st = gf_tl_delta_save(rc, r.model, p->pretrained, &p->load, path, &nt);
+        st = gf_transfer_delta_save(rc, r.model, p->pretrained, &p->load, path, &nt);
         if (st == GF_OK) {
             t->delta_bytes = file_size(path);
             t->delta_tensors = nt;
@@ -452,7 +452,7 @@ void gf_compare_print(const gf_compare_result *r, FILE *out, bool details) {
     fmt_bytes((double)r->base_bytes, base, sizeof base);
     fprintf(out, "accuracy and macro-F1 on the test data, mean ± sample sd over seeds; peak mem = "
                  "arena peak + parameters, gradients, optimizer state and caches; delta = "
-                 "gf_tl_delta_save size against the base (%s)\n", base);
+                 "gf_transfer_delta_save size against the base (%s)\n", base);
     for (int i = 0; i < r->n; i++)
         if (r->entries[i].note[0])
             fprintf(out, "  %s: %s\n", r->entries[i].name, r->entries[i].note);

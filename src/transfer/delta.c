@@ -16,7 +16,7 @@
 #define META_COUNT "graft.delta_tensors"
 #define META_SAME "graft.base_unchanged"
 
-gf_status gf_tl_sha256_file(gf_ctx *ctx, const char *path, char hex[65]) {
+gf_status gf_transfer_sha256_file(gf_ctx *ctx, const char *path, char hex[65]) {
     if (!path || !hex) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "sha256: NULL path or output");
     FILE *f = fopen(path, "rb");
     if (!f) return gf_ctx_set_error(ctx, GF_ERR_IO, "sha256: cannot open %s: %s", path, strerror(errno));
@@ -66,7 +66,7 @@ static bool same_as_base(gf_ctx *ctx, const gf_st_file *f, const gf_st_info *inf
     return same;
 }
 
-gf_status gf_tl_delta_save(gf_ctx *ctx, const gf_module *m, const char *base_path,
+gf_status gf_transfer_delta_save(gf_ctx *ctx, const gf_module *m, const char *base_path,
                            const gf_weights_options *base_map, const char *out_path,
                            int *n_written) {
     const char *op = "delta save";
@@ -74,13 +74,13 @@ gf_status gf_tl_delta_save(gf_ctx *ctx, const gf_module *m, const char *base_pat
     if (!m || !base_path || !out_path)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: NULL module or path", op);
     char hex[65];
-    if (gf_tl_sha256_file(ctx, base_path, hex) != GF_OK) return gf_ctx_status(ctx);
+    if (gf_transfer_sha256_file(ctx, base_path, hex) != GF_OK) return gf_ctx_status(ctx);
     gf_st_file *f = gf_st_open(ctx, base_path);
     if (!f) return gf_ctx_status(ctx);
     gf_weights_options o = base_map ? *base_map : gf_weights_default_options();
     o.strict = false;
     o.dry_run = true;
-    gf_load_report *r = NULL;
+    gf_weights_report *r = NULL;
     gf_named_tensors *list = NULL;
     gf_st_writer *w = NULL;
     /* the plan only reads m; the cast is for the load API's signature */
@@ -93,9 +93,9 @@ gf_status gf_tl_delta_save(gf_ctx *ctx, const gf_module *m, const char *base_pat
     }
     int written = 0, unchanged = 0;
     for (int i = 0; i < list->n && st == GF_OK; i++) {
-        const gf_key_report *k = &r->keys[i]; /* model keys come first, in the same order */
+        const gf_weights_key_report *k = &r->keys[i]; /* model keys come first, in the same order */
         const gf_tensor *t = list->items[i].tensor;
-        if (k->status == GF_KEY_LOADED) {
+        if (k->status == GF_WEIGHTS_KEY_LOADED) {
             bool oom = false;
             const gf_st_info *info = gf_st_find(f, k->file_name ? k->file_name : k->name);
             bool same = info && same_as_base(ctx, f, info, t, &oom);
@@ -125,7 +125,7 @@ gf_status gf_tl_delta_save(gf_ctx *ctx, const gf_module *m, const char *base_pat
 done:
     gf_st_writer_free(w);
     gf_named_tensors_free(list);
-    gf_load_report_free(r);
+    gf_weights_report_free(r);
     gf_st_close(f);
     return st;
 }
@@ -148,7 +148,7 @@ static gf_st_file *open_verified(gf_ctx *ctx, const char *delta_path, const char
         return NULL;
     }
     char have[65];
-    if (gf_tl_sha256_file(ctx, base_path, have) != GF_OK) {
+    if (gf_transfer_sha256_file(ctx, base_path, have) != GF_OK) {
         gf_st_close(d);
         return NULL;
     }
@@ -168,29 +168,29 @@ static gf_st_file *open_verified(gf_ctx *ctx, const char *delta_path, const char
 static gf_status apply_open(gf_ctx *ctx, gf_module *m, gf_st_file *d) {
     gf_weights_options o = gf_weights_default_options();
     o.dry_run = true;
-    gf_load_report *r = NULL;
+    gf_weights_report *r = NULL;
     gf_status st = gf_weights_load_file_with(ctx, m, d, &o, &r);
     for (int i = 0; st == GF_OK && i < r->n; i++) {
-        const gf_key_report *k = &r->keys[i];
-        if (k->status == GF_KEY_LOADED || k->status == GF_KEY_MISSING) continue;
+        const gf_weights_key_report *k = &r->keys[i];
+        if (k->status == GF_WEIGHTS_KEY_LOADED || k->status == GF_WEIGHTS_KEY_MISSING) continue;
         char shapes[128] = "";
-        if (k->status != GF_KEY_UNEXPECTED)
+        if (k->status != GF_WEIGHTS_KEY_UNEXPECTED)
             snprintf(shapes, sizeof shapes, " (model %s, delta %s %s)", k->model_shape,
                      k->file_dtype, k->file_shape);
-        st = gf_ctx_set_error(ctx, k->status == GF_KEY_SHAPE ? GF_ERR_SHAPE : GF_ERR_FORMAT,
+        st = gf_ctx_set_error(ctx, k->status == GF_WEIGHTS_KEY_SHAPE ? GF_ERR_SHAPE : GF_ERR_FORMAT,
                               "%s: delta tensor '%s' is %s%s in %s; nothing was loaded",
                               gf_st_path(d), k->name,
-                              k->status == GF_KEY_UNEXPECTED ? "not in the model"
-                                                             : gf_key_status_name(k->status),
+                              k->status == GF_WEIGHTS_KEY_UNEXPECTED ? "not in the model"
+                                                             : gf_weights_key_status_name(k->status),
                               shapes, gf_module_type(m));
     }
-    gf_load_report_free(r);
+    gf_weights_report_free(r);
     if (st != GF_OK) return st;
     o.dry_run = false;
     return gf_weights_load_file_with(ctx, m, d, &o, NULL);
 }
 
-gf_status gf_tl_delta_apply(gf_ctx *ctx, gf_module *m, const char *delta_path,
+gf_status gf_transfer_delta_apply(gf_ctx *ctx, gf_module *m, const char *delta_path,
                             const char *base_path) {
     if (!m) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "delta apply: module is NULL");
     gf_st_file *d = open_verified(ctx, delta_path, base_path);
@@ -200,7 +200,7 @@ gf_status gf_tl_delta_apply(gf_ctx *ctx, gf_module *m, const char *delta_path,
     return st;
 }
 
-gf_status gf_tl_delta_load(gf_ctx *ctx, gf_module *m, const char *base_path,
+gf_status gf_transfer_delta_load(gf_ctx *ctx, gf_module *m, const char *base_path,
                            const gf_weights_options *base_opt, const char *delta_path) {
     if (!m) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "delta load: module is NULL");
     gf_st_file *d = open_verified(ctx, delta_path, base_path);

@@ -6,14 +6,14 @@
 
 #include "transfer/transfer_internal.h"
 
-gf_tensor *gf_tl_trunk_forward(gf_ctx *ctx, gf_module *m, const char *head_path, gf_tensor *x) {
-    char def[GF_TL_PATH_MAX];
+gf_tensor *gf_transfer_trunk_forward(gf_ctx *ctx, gf_module *m, const char *head_path, gf_tensor *x) {
+    char def[GF_TRANSFER_PATH_MAX];
     if (!m || !x) {
         if (gf_ctx_status(ctx) == GF_OK)
             gf_ctx_set_error(ctx, GF_ERR_INVALID, "trunk forward: %s is NULL", m ? "input" : "module");
         return NULL;
     }
-    if (!head_path && !(head_path = gf_tl_default_head(ctx, m, def, sizeof def))) return NULL;
+    if (!head_path && !(head_path = gf_transfer_default_head(ctx, m, def, sizeof def))) return NULL;
     gf_module *id = gf_nn_identity(ctx);
     if (!id) return NULL;
     gf_module *head = gf_module_swap(ctx, m, head_path, id);
@@ -65,16 +65,16 @@ static void restore_modes(const modes *s) {
 
 /* ---- the cache ---------------------------------------------------------------------------- */
 
-gf_ds *gf_tl_cache_features(gf_ctx *ctx, gf_module *m, const char *head_path, const gf_ds *ds,
+gf_ds *gf_transfer_cache_features(gf_ctx *ctx, gf_module *m, const char *head_path, const gf_ds *ds,
                             int64_t batch_size) {
     const char *op = "cache features";
-    char def[GF_TL_PATH_MAX];
+    char def[GF_TRANSFER_PATH_MAX];
     if (!m || !ds || batch_size < 0) {
         gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: %s", op,
                          !m ? "module is NULL" : !ds ? "dataset is NULL" : "batch size < 0");
         return NULL;
     }
-    if (!head_path && !(head_path = gf_tl_default_head(ctx, m, def, sizeof def))) return NULL;
+    if (!head_path && !(head_path = gf_transfer_default_head(ctx, m, def, sizeof def))) return NULL;
     if (!gf_module_child(m, head_path)) {
         gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: no module \"%s\" in %s", op, head_path,
                          gf_module_type(m));
@@ -91,7 +91,7 @@ gf_ds *gf_tl_cache_features(gf_ctx *ctx, gf_module *m, const char *head_path, co
     cp.limits = *gf_ctx_limits(ctx);
     gf_ctx *w = gf_ctx_new(&cp);
     modes saved = {0};
-    gf_tl_walk(m, visit_mode, &saved);
+    gf_transfer_walk(m, visit_mode, &saved);
     int64_t *idx = malloc(sizeof *idx * (size_t)bs);
     void *y_all = malloc((size_t)n * (n_classes > 0 ? sizeof(int64_t) : sizeof(float)));
     const char **names = calloc((size_t)(n_classes > 0 ? n_classes : 1), sizeof *names);
@@ -114,7 +114,7 @@ gf_ds *gf_tl_cache_features(gf_ctx *ctx, gf_module *m, const char *head_path, co
         gf_tensor *x = gf_empty(w, GF_F32, xdim, xshape);
         gf_tensor *y = gf_empty(w, n_classes > 0 ? GF_I64 : GF_F32, 1, &nb);
         if (!x || !y || gf_ds_batch(w, ds, idx, nb, x, y) != GF_OK) break;
-        gf_tensor *f = gf_tl_trunk_forward(w, m, head_path, x);
+        gf_tensor *f = gf_transfer_trunk_forward(w, m, head_path, x);
         if (!f) break;
         if (f->ndim < 1 || f->shape[0] != nb) {
             char s[96];

@@ -11,7 +11,7 @@
 
 /* ---- module walks ------------------------------------------------------------------------ */
 
-static bool walk_rec(gf_module *m, char *path, size_t cap, size_t len, gf_tl_visit_fn fn,
+static bool walk_rec(gf_module *m, char *path, size_t cap, size_t len, gf_transfer_visit_fn fn,
                      void *user) {
     if (!fn(m, path, user)) return false;
     for (int i = 0; i < gf_module_num_children(m); i++) {
@@ -25,12 +25,12 @@ static bool walk_rec(gf_module *m, char *path, size_t cap, size_t len, gf_tl_vis
     return true;
 }
 
-void gf_tl_walk(gf_module *m, gf_tl_visit_fn fn, void *user) {
-    char path[GF_TL_PATH_MAX] = "";
+void gf_transfer_walk(gf_module *m, gf_transfer_visit_fn fn, void *user) {
+    char path[GF_TRANSFER_PATH_MAX] = "";
     if (m) walk_rec(m, path, sizeof path, 0, fn, user);
 }
 
-bool gf_tl_is_bn(const gf_module *m) {
+bool gf_transfer_is_bn(const gf_module *m) {
     const char *t = gf_module_type(m);
     return strcmp(t, "BatchNorm1d") == 0 || strcmp(t, "BatchNorm2d") == 0;
 }
@@ -74,17 +74,17 @@ static int set_by_pattern(gf_ctx *ctx, gf_module *m, const char *pattern, bool t
     return hits;
 }
 
-int gf_tl_freeze(gf_ctx *ctx, gf_module *m, const char *pattern) {
+int gf_transfer_freeze(gf_ctx *ctx, gf_module *m, const char *pattern) {
     return set_by_pattern(ctx, m, pattern, false);
 }
 
-int gf_tl_unfreeze(gf_ctx *ctx, gf_module *m, const char *pattern) {
+int gf_transfer_unfreeze(gf_ctx *ctx, gf_module *m, const char *pattern) {
     return set_by_pattern(ctx, m, pattern, true);
 }
 
 /* ---- blocks ------------------------------------------------------------------------------ */
 
-static bool grow_paths(gf_tl_blocks *b, int *cap) {
+static bool grow_paths(gf_transfer_blocks *b, int *cap) {
     if (b->n < *cap) return true;
     int nc = *cap ? *cap * 2 : 8;
     char **p = realloc(b->path, sizeof *p * (size_t)nc);
@@ -94,7 +94,7 @@ static bool grow_paths(gf_tl_blocks *b, int *cap) {
     return true;
 }
 
-static bool collect_blocks(const gf_module *m, const char *prefix, gf_tl_blocks *b, int *cap) {
+static bool collect_blocks(const gf_module *m, const char *prefix, gf_transfer_blocks *b, int *cap) {
     for (int i = 0; i < gf_module_num_children(m); i++) {
         const char *name;
         const gf_module *c = gf_module_child_at(m, i, &name);
@@ -119,40 +119,40 @@ static bool collect_blocks(const gf_module *m, const char *prefix, gf_tl_blocks 
     return true;
 }
 
-gf_tl_blocks *gf_tl_blocks_of(gf_ctx *ctx, const gf_module *m) {
+gf_transfer_blocks *gf_transfer_blocks_of(gf_ctx *ctx, const gf_module *m) {
     if (!m) {
         gf_ctx_set_error(ctx, GF_ERR_INVALID, "blocks: module is NULL");
         return NULL;
     }
-    gf_tl_blocks *b = calloc(1, sizeof *b);
+    gf_transfer_blocks *b = calloc(1, sizeof *b);
     int cap = 0;
     if (!b || !collect_blocks(m, "", b, &cap)) {
-        gf_tl_blocks_free(b);
+        gf_transfer_blocks_free(b);
         gf_ctx_set_error(ctx, GF_ERR_NOMEM, "blocks: out of memory");
         return NULL;
     }
     return b;
 }
 
-void gf_tl_blocks_free(gf_tl_blocks *b) {
+void gf_transfer_blocks_free(gf_transfer_blocks *b) {
     if (!b) return;
     for (int i = 0; i < b->n; i++) free(b->path[i]);
     free(b->path);
     free(b);
 }
 
-int gf_tl_freeze_all_but(gf_ctx *ctx, gf_module *m, int n_last) {
+int gf_transfer_freeze_all_but(gf_ctx *ctx, gf_module *m, int n_last) {
     if (!m || n_last < 0) {
         gf_ctx_set_error(ctx, GF_ERR_INVALID, "freeze all but the last %d blocks: %s", n_last,
                          m ? "the count must be >= 0" : "module is NULL");
         return -1;
     }
-    gf_tl_blocks *b = gf_tl_blocks_of(ctx, m);
+    gf_transfer_blocks *b = gf_transfer_blocks_of(ctx, m);
     if (!b) return -1;
     gf_module_set_requires_grad(m, false);
     for (int i = b->n - n_last < 0 ? 0 : b->n - n_last; i < b->n; i++)
         gf_module_set_requires_grad(gf_module_child(m, b->path[i]), true);
-    gf_tl_blocks_free(b);
+    gf_transfer_blocks_free(b);
     gf_named_tensors *list = gf_module_named_tensors(ctx, m, GF_STATE_PARAMS);
     if (!list) return -1;
     int frozen = 0;
@@ -179,13 +179,13 @@ static bool visit_linear(gf_module *m, const char *path, void *user) {
     return true;
 }
 
-const char *gf_tl_default_head(gf_ctx *ctx, const gf_module *m, char *buf, size_t cap) {
+const char *gf_transfer_default_head(gf_ctx *ctx, const gf_module *m, char *buf, size_t cap) {
     if (!m || !buf || cap == 0) {
         gf_ctx_set_error(ctx, GF_ERR_INVALID, "default head: NULL module or buffer");
         return NULL;
     }
     last_linear s = {buf, cap, false, false};
-    gf_tl_walk((gf_module *)m, visit_linear, &s);
+    gf_transfer_walk((gf_module *)m, visit_linear, &s);
     if (!s.found || s.too_long) {
         gf_ctx_set_error(ctx, GF_ERR_INVALID, "default head: %s", s.found
                          ? "the path of the last Linear is longer than the buffer"
@@ -195,12 +195,12 @@ const char *gf_tl_default_head(gf_ctx *ctx, const gf_module *m, char *buf, size_
     return buf;
 }
 
-gf_status gf_tl_replace_head(gf_ctx *ctx, gf_module *m, const char *head_path,
+gf_status gf_transfer_replace_head(gf_ctx *ctx, gf_module *m, const char *head_path,
                              int64_t out_features, gf_rng *rng) {
     const char *op = "replace head";
-    char def[GF_TL_PATH_MAX];
+    char def[GF_TRANSFER_PATH_MAX];
     if (!m) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: module is NULL", op);
-    if (!head_path && !(head_path = gf_tl_default_head(ctx, m, def, sizeof def)))
+    if (!head_path && !(head_path = gf_transfer_default_head(ctx, m, def, sizeof def)))
         return gf_ctx_status(ctx);
     gf_module *old = gf_module_child(m, head_path);
     if (!old || !head_path[0])
@@ -225,24 +225,24 @@ gf_status gf_tl_replace_head(gf_ctx *ctx, gf_module *m, const char *head_path,
 
 /* ---- BatchNorm policy -------------------------------------------------------------------- */
 
-static const char *const bn_names[GF_TL_BN_POLICY_COUNT] = {"freeze-stats", "train-affine",
+static const char *const bn_names[GF_TRANSFER_BN_POLICY_COUNT] = {"freeze-stats", "train-affine",
                                                             "train-all"};
 
-const char *gf_tl_bn_policy_name(gf_tl_bn_policy p) {
-    return (unsigned)p < GF_TL_BN_POLICY_COUNT ? bn_names[p] : "?";
+const char *gf_transfer_bn_policy_name(gf_transfer_bn_policy p) {
+    return (unsigned)p < GF_TRANSFER_BN_POLICY_COUNT ? bn_names[p] : "?";
 }
 
-bool gf_tl_bn_policy_parse(const char *name, gf_tl_bn_policy *out) {
-    for (int i = 0; name && i < GF_TL_BN_POLICY_COUNT; i++)
+bool gf_transfer_bn_policy_parse(const char *name, gf_transfer_bn_policy *out) {
+    for (int i = 0; name && i < GF_TRANSFER_BN_POLICY_COUNT; i++)
         if (strcmp(name, bn_names[i]) == 0) {
-            if (out) *out = (gf_tl_bn_policy)i;
+            if (out) *out = (gf_transfer_bn_policy)i;
             return true;
         }
     return false;
 }
 
 typedef struct {
-    gf_tl_bn_policy policy;
+    gf_transfer_bn_policy policy;
     const char *scope;
     int applied, seen;
     char seen_names[300];
@@ -251,32 +251,32 @@ typedef struct {
 
 static bool visit_bn(gf_module *m, const char *path, void *user) {
     bn_state *s = user;
-    if (!gf_tl_is_bn(m)) return true;
+    if (!gf_transfer_is_bn(m)) return true;
     if (s->seen < 6 && s->len < sizeof s->seen_names)
         s->len += (size_t)snprintf(s->seen_names + s->len, sizeof s->seen_names - s->len, "%s%s",
                                    s->seen ? ", " : "", path[0] ? path : "(root)");
     s->seen++;
     if (s->scope && fnmatch(s->scope, path, 0) != 0) return true;
     s->applied++;
-    gf_module_pin_eval(m, s->policy != GF_TL_BN_TRAIN_ALL);
-    if (s->policy != GF_TL_BN_TRAIN_ALL)
-        gf_module_set_requires_grad(m, s->policy == GF_TL_BN_TRAIN_AFFINE);
+    gf_module_pin_eval(m, s->policy != GF_TRANSFER_BN_TRAIN_ALL);
+    if (s->policy != GF_TRANSFER_BN_TRAIN_ALL)
+        gf_module_set_requires_grad(m, s->policy == GF_TRANSFER_BN_TRAIN_AFFINE);
     return true;
 }
 
-int gf_tl_set_bn_policy(gf_ctx *ctx, gf_module *m, gf_tl_bn_policy policy, const char *scope) {
-    if (!m || (unsigned)policy >= GF_TL_BN_POLICY_COUNT) {
+int gf_transfer_set_bn_policy(gf_ctx *ctx, gf_module *m, gf_transfer_bn_policy policy, const char *scope) {
+    if (!m || (unsigned)policy >= GF_TRANSFER_BN_POLICY_COUNT) {
         gf_ctx_set_error(ctx, GF_ERR_INVALID, "BatchNorm policy: %s",
                          m ? "unknown policy (freeze-stats, train-affine or train-all)"
                            : "module is NULL");
         return -1;
     }
     bn_state s = {policy, scope, 0, 0, "", 0};
-    gf_tl_walk(m, visit_bn, &s);
+    gf_transfer_walk(m, visit_bn, &s);
     if (scope && s.applied == 0) {
         gf_ctx_set_error(ctx, GF_ERR_INVALID,
                          "BatchNorm policy %s: scope \"%s\" matches no BatchNorm layer of %s "
-                         "(layers: %s%s%d in all)", gf_tl_bn_policy_name(policy), scope,
+                         "(layers: %s%s%d in all)", gf_transfer_bn_policy_name(policy), scope,
                          gf_module_type(m), s.seen_names, s.seen > 6 ? ", ... " : s.seen ? "; " : "",
                          s.seen);
         return -1;

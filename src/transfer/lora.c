@@ -417,7 +417,7 @@ void gf_lora_targets_free(char **targets) {
 char **gf_lora_default_targets(gf_ctx *ctx, const gf_module *model, const char *head, int *n_out) {
     if (n_out) *n_out = 0;
     char head_buf[256];
-    if (!head && !(head = gf_tl_default_head(ctx, model, head_buf, sizeof head_buf))) return NULL;
+    if (!head && !(head = gf_transfer_default_head(ctx, model, head_buf, sizeof head_buf))) return NULL;
     gf_named_tensors *ps = gf_module_named_tensors(ctx, model, GF_STATE_PARAMS);
     if (!ps) return NULL;
     char **out = calloc((size_t)ps->n + 1, sizeof *out);

@@ -62,7 +62,7 @@ gf_module *gf_mt_new(gf_ctx *ctx, gf_module *model, const char *head_path) {
         return NULL;
     }
     char def[256];
-    if (!head_path && !(head_path = gf_tl_default_head(ctx, model, def, sizeof def))) {
+    if (!head_path && !(head_path = gf_transfer_default_head(ctx, model, def, sizeof def))) {
         gf_module_free(model);
         return NULL;
     }
@@ -323,12 +323,12 @@ static gf_status run_train(mt_run *r) {
         ft[j].forward = task_forward;
         ft[j].forward_user = (void *)t;
         if (!ft[j].loader ||
-            !(ft[j].opt = gf_optim_new_module(ctx, gf_mt_head(r->mt, t->name), &p->optim, NULL, 0))) {
+            !(ft[j].opt = gf_train_optim_new(ctx, gf_mt_head(r->mt, t->name), &p->optim, NULL, 0))) {
             st = gf_ctx_status(ctx);
             goto out;
         }
     }
-    if (!(topt = gf_optim_new_module(ctx, gf_mt_trunk(r->mt), &p->optim, NULL, 0))) {
+    if (!(topt = gf_train_optim_new(ctx, gf_mt_trunk(r->mt), &p->optim, NULL, 0))) {
         st = gf_ctx_status(ctx);
         goto out;
     }

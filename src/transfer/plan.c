@@ -13,41 +13,41 @@
 static const char *const role_names[] = {"trainable", "frozen", "stat moving", "stat fixed",
                                          "buffer", "-"};
 
-const char *gf_tl_role_name(gf_tl_role r) {
-    return (unsigned)r <= GF_TL_ROLE_NONE ? role_names[r] : "?";
+const char *gf_transfer_role_name(gf_transfer_role r) {
+    return (unsigned)r <= GF_TRANSFER_ROLE_NONE ? role_names[r] : "?";
 }
 
-void gf_tl_plan_free(gf_tl_plan *p) {
+void gf_transfer_plan_free(gf_transfer_plan *p) {
     if (!p) return;
     free(p->source);
-    gf_load_report_free(p->report);
+    gf_weights_report_free(p->report);
     free(p->roles);
     free(p);
 }
 
 /* Role of model key `name` (a buffer when is_buffer). */
-static gf_tl_role role_of(const gf_module *m, const char *name, bool is_buffer) {
+static gf_transfer_role role_of(const gf_module *m, const char *name, bool is_buffer) {
     const gf_tensor *t = gf_module_tensor(NULL, m, name);
-    if (!t) return GF_TL_ROLE_NONE;
-    if (!is_buffer) return t->requires_grad ? GF_TL_ROLE_TRAINABLE : GF_TL_ROLE_FROZEN;
+    if (!t) return GF_TRANSFER_ROLE_NONE;
+    if (!is_buffer) return t->requires_grad ? GF_TRANSFER_ROLE_TRAINABLE : GF_TRANSFER_ROLE_FROZEN;
     const gf_module *owner = m;
     const char *dot = strrchr(name, '.');
     if (dot) {
-        char path[GF_TL_PATH_MAX];
+        char path[GF_TRANSFER_PATH_MAX];
         size_t len = (size_t)(dot - name);
-        if (len >= sizeof path) return GF_TL_ROLE_BUFFER;
+        if (len >= sizeof path) return GF_TRANSFER_ROLE_BUFFER;
         memcpy(path, name, len);
         path[len] = '\0';
         owner = gf_module_child(m, path);
     }
-    if (!owner || !gf_tl_is_bn(owner)) return GF_TL_ROLE_BUFFER;
-    return gf_module_eval_pinned(owner) ? GF_TL_ROLE_STAT_FIXED : GF_TL_ROLE_STAT_MOVING;
+    if (!owner || !gf_transfer_is_bn(owner)) return GF_TRANSFER_ROLE_BUFFER;
+    return gf_module_eval_pinned(owner) ? GF_TRANSFER_ROLE_STAT_FIXED : GF_TRANSFER_ROLE_STAT_MOVING;
 }
 
 static bool visit_bn_count(gf_module *m, const char *path, void *user) {
     (void)path;
-    gf_tl_plan *p = user;
-    if (!gf_tl_is_bn(m) || !gf_module_tensor(NULL, m, "running_mean")) return true;
+    gf_transfer_plan *p = user;
+    if (!gf_transfer_is_bn(m) || !gf_module_tensor(NULL, m, "running_mean")) return true;
     p->bn_layers++;
     if (gf_module_eval_pinned(m)) return true;
     p->bn_moving++;
@@ -57,13 +57,13 @@ static bool visit_bn_count(gf_module *m, const char *path, void *user) {
 }
 
 /* Fills roles and the summary from the model as it is now. */
-static bool fill_plan(gf_ctx *ctx, gf_tl_plan *p, gf_module *m) {
-    const gf_load_report *r = p->report;
+static bool fill_plan(gf_ctx *ctx, gf_transfer_plan *p, gf_module *m) {
+    const gf_weights_report *r = p->report;
     p->roles = calloc((size_t)(r->n ? r->n : 1), sizeof *p->roles);
     if (!p->roles) return false;
     for (int i = 0; i < r->n; i++)
-        p->roles[i] = r->keys[i].status == GF_KEY_UNEXPECTED
-                          ? GF_TL_ROLE_NONE
+        p->roles[i] = r->keys[i].status == GF_WEIGHTS_KEY_UNEXPECTED
+                          ? GF_TRANSFER_ROLE_NONE
                           : role_of(m, r->keys[i].name, r->keys[i].is_buffer);
     p->params_total = gf_module_param_count(m, false);
     p->params_trainable = gf_module_param_count(m, true);
@@ -74,7 +74,7 @@ static bool fill_plan(gf_ctx *ctx, gf_tl_plan *p, gf_module *m) {
         else p->tensors_frozen++;
     }
     gf_named_tensors_free(list);
-    gf_tl_walk(m, visit_bn_count, p);
+    gf_transfer_walk(m, visit_bn_count, p);
     p->bn_stats_move = p->bn_moving > 0;
     return true;
 }
@@ -82,29 +82,29 @@ static bool fill_plan(gf_ctx *ctx, gf_tl_plan *p, gf_module *m) {
 /* ---- input channels ------------------------------------------------------------------------ */
 
 static const char *const in_names[] = {"adapt", "error"};
-_Static_assert(sizeof in_names / sizeof in_names[0] == GF_TL_IN_CHANNELS_COUNT, "in-channels names");
+_Static_assert(sizeof in_names / sizeof in_names[0] == GF_TRANSFER_IN_CHANNELS_COUNT, "in-channels names");
 
-const char *gf_tl_in_channels_name(gf_tl_in_channels c) {
-    return (unsigned)c < GF_TL_IN_CHANNELS_COUNT ? in_names[c] : "?";
+const char *gf_transfer_in_channels_name(gf_transfer_in_channels c) {
+    return (unsigned)c < GF_TRANSFER_IN_CHANNELS_COUNT ? in_names[c] : "?";
 }
 
-bool gf_tl_in_channels_parse(const char *name, gf_tl_in_channels *out) {
-    for (int i = 0; name && i < GF_TL_IN_CHANNELS_COUNT; i++)
+bool gf_transfer_in_channels_parse(const char *name, gf_transfer_in_channels *out) {
+    for (int i = 0; name && i < GF_TRANSFER_IN_CHANNELS_COUNT; i++)
         if (strcmp(name, in_names[i]) == 0) {
-            *out = (gf_tl_in_channels)i;
+            *out = (gf_transfer_in_channels)i;
             return true;
         }
     return false;
 }
 
-gf_tl_load_params gf_tl_load_default_params(void) {
-    gf_tl_load_params p;
+gf_transfer_load_params gf_transfer_load_default_params(void) {
+    gf_transfer_load_params p;
     p.weights = gf_weights_default_options();
-    p.in_channels = GF_TL_IN_CHANNELS_ADAPT;
+    p.in_channels = GF_TRANSFER_IN_CHANNELS_ADAPT;
     return p;
 }
 
-gf_status gf_tl_adapt_input_conv(gf_ctx *ctx, const gf_tensor *src, gf_tensor *dst) {
+gf_status gf_transfer_adapt_input_conv(gf_ctx *ctx, const gf_tensor *src, gf_tensor *dst) {
     char a[64] = "NULL", b[64] = "NULL";
     if (src) gf_shape_str(src, a, sizeof a);
     if (dst) gf_shape_str(dst, b, sizeof b);
@@ -138,7 +138,7 @@ gf_status gf_tl_adapt_input_conv(gf_ctx *ctx, const gf_tensor *src, gf_tensor *d
 
 /* The first convolution and its file entry when their input channels differ. */
 typedef struct in_adapt {
-    char key[GF_TL_PATH_MAX + 8]; /* the model's name of its weight */
+    char key[GF_TRANSFER_PATH_MAX + 8]; /* the model's name of its weight */
     gf_module *conv;
     gf_tensor *weight;            /* the model's */
     const gf_st_info *info;       /* the file's, NULL when the channels agree or it is absent */
@@ -158,10 +158,10 @@ static bool visit_first_conv(gf_module *m, const char *path, void *user) {
 static gf_status find_in_adapt(gf_ctx *ctx, gf_module *m, const gf_st_file *f,
                                const gf_weights_options *o, in_adapt *a) {
     memset(a, 0, sizeof *a);
-    gf_tl_walk(m, visit_first_conv, a);
+    gf_transfer_walk(m, visit_first_conv, a);
     if (!a->conv || !(a->weight = gf_module_tensor(NULL, m, a->key)) || a->weight->ndim != 4)
         return GF_OK;
-    char name[GF_TL_PATH_MAX + 8];
+    char name[GF_TRANSFER_PATH_MAX + 8];
     for (int i = 0; i < gf_st_count(f); i++) {
         const gf_st_info *t = gf_st_get(f, i);
         if (gf_weights_map_key(ctx, o, t->name, name, sizeof name) != GF_OK) return gf_ctx_status(ctx);
@@ -180,10 +180,10 @@ static gf_status find_in_adapt(gf_ctx *ctx, gf_module *m, const gf_st_file *f,
 }
 
 /* The adapted key counts as fitting: loaded, or (dry run) loadable. */
-static void mark_adapted(gf_load_report *r, const in_adapt *a) {
+static void mark_adapted(gf_weights_report *r, const in_adapt *a) {
     for (int i = 0; i < r->n; i++)
-        if (r->keys[i].status == GF_KEY_SHAPE && strcmp(r->keys[i].name, a->key) == 0) {
-            r->keys[i].status = GF_KEY_LOADED;
+        if (r->keys[i].status == GF_WEIGHTS_KEY_SHAPE && strcmp(r->keys[i].name, a->key) == 0) {
+            r->keys[i].status = GF_WEIGHTS_KEY_LOADED;
             r->mismatched--;
             r->loaded++;
             return;
@@ -194,19 +194,19 @@ static void mark_adapted(gf_load_report *r, const in_adapt *a) {
 static gf_status apply_adapted(gf_ctx *ctx, const gf_st_file *f, const in_adapt *a) {
     gf_tensor *src = gf_st_load(ctx, f, a->info);
     if (!src) return gf_ctx_status(ctx);
-    gf_status st = gf_tl_adapt_input_conv(ctx, src, a->weight);
+    gf_status st = gf_transfer_adapt_input_conv(ctx, src, a->weight);
     gf_tensor_free(src);
     return st;
 }
 
-static gf_status adapted_refusal(gf_ctx *ctx, const char *path, const gf_load_report *r) {
+static gf_status adapted_refusal(gf_ctx *ctx, const char *path, const gf_weights_report *r) {
     for (int i = 0; i < r->n; i++) {
-        const gf_key_report *k = &r->keys[i];
-        if (k->status == GF_KEY_LOADED) continue;
-        return gf_ctx_set_error(ctx, k->status == GF_KEY_SHAPE ? GF_ERR_SHAPE : GF_ERR_FORMAT,
+        const gf_weights_key_report *k = &r->keys[i];
+        if (k->status == GF_WEIGHTS_KEY_LOADED) continue;
+        return gf_ctx_set_error(ctx, k->status == GF_WEIGHTS_KEY_SHAPE ? GF_ERR_SHAPE : GF_ERR_FORMAT,
                                 "%s: strict load refused: '%s' is %s (model %s, file %s; %d "
                                 "missing, %d unexpected, %d mismatched in all); nothing was "
-                                "loaded", path, k->name, gf_key_status_name(k->status),
+                                "loaded", path, k->name, gf_weights_key_status_name(k->status),
                                 k->model_shape[0] ? k->model_shape : "-",
                                 k->file_shape[0] ? k->file_shape : "-", r->missing,
                                 r->unexpected, r->mismatched);
@@ -219,7 +219,7 @@ static gf_status adapted_refusal(gf_ctx *ctx, const char *path, const gf_load_re
  * strict load or only a plan is asked, the non-strict load and the adapted weights. */
 static gf_status load_adapting(gf_ctx *ctx, gf_module *m, const gf_st_file *f, const char *path,
                                const gf_weights_options *o, const in_adapt *a,
-                               gf_load_report **r) {
+                               gf_weights_report **r) {
     gf_weights_options probe = *o;
     probe.strict = false;
     probe.dry_run = true;
@@ -229,7 +229,7 @@ static gf_status load_adapting(gf_ctx *ctx, gf_module *m, const gf_st_file *f, c
     if (o->strict && ((*r)->missing || (*r)->unexpected || (*r)->mismatched))
         return adapted_refusal(ctx, path, *r);
     if (o->dry_run) return GF_OK;
-    gf_load_report_free(*r);
+    gf_weights_report_free(*r);
     *r = NULL;
     probe.dry_run = false;
     st = gf_weights_load_file_with(ctx, m, f, &probe, r);
@@ -241,12 +241,12 @@ static gf_status load_adapting(gf_ctx *ctx, gf_module *m, const gf_st_file *f, c
     return st;
 }
 
-static void note_in_channels(gf_tl_plan *p, const in_adapt *a, gf_tl_in_channels mode) {
+static void note_in_channels(gf_transfer_plan *p, const in_adapt *a, gf_transfer_in_channels mode) {
     p->in_channels = mode;
     if (!a->file_c) return;
     p->in_from = a->file_c;
     p->in_to = a->weight->shape[1];
-    p->in_adapted = mode == GF_TL_IN_CHANNELS_ADAPT;
+    p->in_adapted = mode == GF_TRANSFER_IN_CHANNELS_ADAPT;
     const char *how = !p->in_adapted ? "not adapted (in-channels error)"
                       : p->in_to == 1 ? "summed (timm's rule)"
                                       : "repeated and scaled (timm's rule)";
@@ -256,33 +256,33 @@ static void note_in_channels(gf_tl_plan *p, const in_adapt *a, gf_tl_in_channels
 
 /* ---- loading with a plan ------------------------------------------------------------------ */
 
-gf_status gf_tl_load_with(gf_ctx *ctx, gf_module *m, const char *path,
-                          const gf_tl_load_params *lp, gf_tl_plan **plan) {
+gf_status gf_transfer_load_with(gf_ctx *ctx, gf_module *m, const char *path,
+                          const gf_transfer_load_params *lp, gf_transfer_plan **plan) {
     if (plan) *plan = NULL;
-    gf_tl_load_params d = gf_tl_load_default_params();
+    gf_transfer_load_params d = gf_transfer_load_default_params();
     if (!lp) lp = &d;
     if (!m || !path) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "load: NULL %s", m ? "path" : "module");
-    if ((unsigned)lp->in_channels >= GF_TL_IN_CHANNELS_COUNT)
+    if ((unsigned)lp->in_channels >= GF_TRANSFER_IN_CHANNELS_COUNT)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID, "load %s: in_channels %d is not adapt or error",
                                 path, (int)lp->in_channels);
     const gf_weights_options o = lp->weights;
     gf_st_file *f = gf_st_open(ctx, path);
     if (!f) return gf_ctx_status(ctx);
     in_adapt a;
-    gf_load_report *r = NULL;
+    gf_weights_report *r = NULL;
     gf_status st = find_in_adapt(ctx, m, f, &o, &a);
     if (st == GF_OK)
-        st = a.info && lp->in_channels == GF_TL_IN_CHANNELS_ADAPT
+        st = a.info && lp->in_channels == GF_TRANSFER_IN_CHANNELS_ADAPT
                  ? load_adapting(ctx, m, f, path, &o, &a, &r)
                  : gf_weights_load_file_with(ctx, m, f, &o, &r);
     gf_st_close(f);
     a.info = NULL; /* it was the file's */
     if (!r) return st;
     if (!plan) {
-        gf_load_report_free(r);
+        gf_weights_report_free(r);
         return st;
     }
-    gf_tl_plan *p = calloc(1, sizeof *p);
+    gf_transfer_plan *p = calloc(1, sizeof *p);
     if (p) {
         p->report = r;
         p->source = strdup(path);
@@ -291,8 +291,8 @@ gf_status gf_tl_load_with(gf_ctx *ctx, gf_module *m, const char *path,
         p->applied = r->applied;
     }
     if (!p || !p->source || !fill_plan(ctx, p, m)) {
-        if (p) gf_tl_plan_free(p);
-        else gf_load_report_free(r);
+        if (p) gf_transfer_plan_free(p);
+        else gf_weights_report_free(r);
         if (st == GF_OK && gf_ctx_status(ctx) == GF_OK)
             st = gf_ctx_set_error(ctx, GF_ERR_NOMEM, "load plan for %s: out of memory", path);
         return st != GF_OK ? st : gf_ctx_status(ctx);
@@ -302,52 +302,52 @@ gf_status gf_tl_load_with(gf_ctx *ctx, gf_module *m, const char *path,
     return st;
 }
 
-gf_status gf_tl_load(gf_ctx *ctx, gf_module *m, const char *path, const gf_weights_options *opt,
-                     gf_tl_plan **plan) {
-    gf_tl_load_params p = gf_tl_load_default_params();
+gf_status gf_transfer_load(gf_ctx *ctx, gf_module *m, const char *path, const gf_weights_options *opt,
+                     gf_transfer_plan **plan) {
+    gf_transfer_load_params p = gf_transfer_load_default_params();
     if (opt) p.weights = *opt;
-    return gf_tl_load_with(ctx, m, path, &p, plan);
+    return gf_transfer_load_with(ctx, m, path, &p, plan);
 }
 
-gf_status gf_tl_plan_load_with(gf_ctx *ctx, gf_module *m, const char *path,
-                               const gf_tl_load_params *lp, gf_tl_plan **plan) {
-    gf_tl_load_params p = lp ? *lp : gf_tl_load_default_params();
+gf_status gf_transfer_plan_load_with(gf_ctx *ctx, gf_module *m, const char *path,
+                               const gf_transfer_load_params *lp, gf_transfer_plan **plan) {
+    gf_transfer_load_params p = lp ? *lp : gf_transfer_load_default_params();
     p.weights.dry_run = true;
-    return gf_tl_load_with(ctx, m, path, &p, plan);
+    return gf_transfer_load_with(ctx, m, path, &p, plan);
 }
 
-gf_status gf_tl_plan_load(gf_ctx *ctx, gf_module *m, const char *path,
-                          const gf_weights_options *opt, gf_tl_plan **plan) {
-    gf_tl_load_params p = gf_tl_load_default_params();
+gf_status gf_transfer_plan_load(gf_ctx *ctx, gf_module *m, const char *path,
+                          const gf_weights_options *opt, gf_transfer_plan **plan) {
+    gf_transfer_load_params p = gf_transfer_load_default_params();
     if (opt) p.weights = *opt;
-    return gf_tl_plan_load_with(ctx, m, path, &p, plan);
+    return gf_transfer_plan_load_with(ctx, m, path, &p, plan);
 }
 
 /* ---- output ------------------------------------------------------------------------------ */
 
-static const char *plan_state(const gf_tl_plan *p) {
+static const char *plan_state(const gf_transfer_plan *p) {
     if (p->applied) return "loaded";
     if (p->strict && (p->report->missing || p->report->unexpected || p->report->mismatched))
         return "refused (strict)";
     return p->dry_run ? "dry run, nothing loaded" : "not loaded";
 }
 
-void gf_tl_plan_print(const gf_tl_plan *p, FILE *out, bool all) {
-    const gf_load_report *r = p->report;
+void gf_transfer_plan_print(const gf_transfer_plan *p, FILE *out, bool all) {
+    const gf_weights_report *r = p->report;
     fprintf(out, "load plan: %s (%s)\n", p->source, plan_state(p));
     fprintf(out, "  %-14s %-11s %s\n", "status", "role", "name");
     for (int i = 0; i < r->n; i++) {
-        const gf_key_report *k = &r->keys[i];
-        if (k->status == GF_KEY_LOADED && !all) continue;
-        fprintf(out, "  %-14s %-11s %s", gf_key_status_name(k->status), gf_tl_role_name(p->roles[i]),
+        const gf_weights_key_report *k = &r->keys[i];
+        if (k->status == GF_WEIGHTS_KEY_LOADED && !all) continue;
+        fprintf(out, "  %-14s %-11s %s", gf_weights_key_status_name(k->status), gf_transfer_role_name(p->roles[i]),
                 k->name);
         if (k->file_name) fprintf(out, "  <- %s", k->file_name);
-        if (k->status == GF_KEY_SHAPE || k->status == GF_KEY_KIND)
+        if (k->status == GF_WEIGHTS_KEY_SHAPE || k->status == GF_WEIGHTS_KEY_KIND)
             fprintf(out, "  (model %s, file %s %s)", k->model_shape, k->file_dtype, k->file_shape);
-        else if (k->status == GF_KEY_LOADED && k->file_ndim >= 0 &&
+        else if (k->status == GF_WEIGHTS_KEY_LOADED && k->file_ndim >= 0 &&
                  strcmp(k->model_shape, k->file_shape) != 0) /* the adapted first convolution */
             fprintf(out, "  %s (adapted from file %s)", k->model_shape, k->file_shape);
-        else if (k->status == GF_KEY_UNEXPECTED)
+        else if (k->status == GF_WEIGHTS_KEY_UNEXPECTED)
             fprintf(out, "  (file %s %s)", k->file_dtype, k->file_shape);
         else
             fprintf(out, "  %s", k->model_shape);
@@ -387,12 +387,12 @@ static cJSON *str_or_null(const char *s) {
     return s && s[0] ? cJSON_CreateString(s) : cJSON_CreateNull();
 }
 
-char *gf_tl_plan_json(gf_ctx *ctx, const gf_tl_plan *p) {
+char *gf_transfer_plan_json(gf_ctx *ctx, const gf_transfer_plan *p) {
     if (!p) {
         gf_ctx_set_error(ctx, GF_ERR_INVALID, "plan json: plan is NULL");
         return NULL;
     }
-    const gf_load_report *r = p->report;
+    const gf_weights_report *r = p->report;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "source", p->source);
     cJSON_AddBoolToObject(o, "strict", p->strict);
@@ -400,12 +400,12 @@ char *gf_tl_plan_json(gf_ctx *ctx, const gf_tl_plan *p) {
     cJSON_AddBoolToObject(o, "applied", p->applied);
     cJSON *keys = cJSON_AddArrayToObject(o, "keys");
     for (int i = 0; keys && i < r->n; i++) {
-        const gf_key_report *k = &r->keys[i];
+        const gf_weights_key_report *k = &r->keys[i];
         cJSON *e = cJSON_CreateObject();
         cJSON_AddStringToObject(e, "name", k->name);
         cJSON_AddItemToObject(e, "file_name", str_or_null(k->file_name));
-        cJSON_AddStringToObject(e, "status", gf_key_status_name(k->status));
-        cJSON_AddStringToObject(e, "role", gf_tl_role_name(p->roles[i]));
+        cJSON_AddStringToObject(e, "status", gf_weights_key_status_name(k->status));
+        cJSON_AddStringToObject(e, "role", gf_transfer_role_name(p->roles[i]));
         cJSON_AddItemToObject(e, "model_shape", shape_json(k->model_ndim, k->model_dims));
         cJSON_AddItemToObject(e, "file_shape", shape_json(k->file_ndim, k->file_dims));
         cJSON_AddItemToObject(e, "file_dtype", str_or_null(k->file_dtype));
@@ -429,7 +429,7 @@ char *gf_tl_plan_json(gf_ctx *ctx, const gf_tl_plan *p) {
     }
     cJSON *ic = cJSON_AddObjectToObject(o, "in_channels");
     if (ic) {
-        cJSON_AddStringToObject(ic, "mode", gf_tl_in_channels_name(p->in_channels));
+        cJSON_AddStringToObject(ic, "mode", gf_transfer_in_channels_name(p->in_channels));
         cJSON_AddNumberToObject(ic, "from", (double)p->in_from);
         cJSON_AddNumberToObject(ic, "to", (double)p->in_to);
         cJSON_AddBoolToObject(ic, "adapted", p->in_adapted);
@@ -449,9 +449,9 @@ char *gf_tl_plan_json(gf_ctx *ctx, const gf_tl_plan *p) {
     return copy;
 }
 
-gf_status gf_tl_plan_write_json(gf_ctx *ctx, const gf_tl_plan *p, FILE *out) {
+gf_status gf_transfer_plan_write_json(gf_ctx *ctx, const gf_transfer_plan *p, FILE *out) {
     if (!out) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "plan json: output is NULL");
-    char *s = gf_tl_plan_json(ctx, p);
+    char *s = gf_transfer_plan_json(ctx, p);
     if (!s) return gf_ctx_status(ctx);
     bool ok = fputs(s, out) >= 0 && fputc('\n', out) != EOF;
     free(s);

@@ -28,34 +28,34 @@ static gf_module *build_pretrained(cmp_run *r, gf_rng *rng) {
     gf_module *m = build_fresh(r, rng);
     if (!m) return NULL;
     /* the first convolution is adapted when the data's channels differ from the file's
-     * (timm's rule, gf_tl_adapt_input_conv): grey pretrained weights serve RGB data */
-    gf_tl_load_params lp = gf_tl_load_default_params();
+     * (timm's rule, gf_transfer_adapt_input_conv): grey pretrained weights serve RGB data */
+    gf_transfer_load_params lp = gf_transfer_load_default_params();
     lp.weights = r->p->load;
     lp.weights.strict = false;
     lp.weights.dry_run = false;
-    gf_tl_plan *plan = NULL;
-    if (gf_tl_load_with(ctx, m, r->p->pretrained, &lp, &plan) != GF_OK) goto fail;
-    const gf_load_report *rep = plan->report;
+    gf_transfer_plan *plan = NULL;
+    if (gf_transfer_load_with(ctx, m, r->p->pretrained, &lp, &plan) != GF_OK) goto fail;
+    const gf_weights_report *rep = plan->report;
     size_t hl = strlen(r->head);
     for (int i = 0; i < rep->n; i++) {
-        const gf_key_report *kr = &rep->keys[i];
-        if (kr->status == GF_KEY_LOADED) continue;
+        const gf_weights_key_report *kr = &rep->keys[i];
+        if (kr->status == GF_WEIGHTS_KEY_LOADED) continue;
         bool in_head = strncmp(kr->name, r->head, hl) == 0 && kr->name[hl] == '.';
-        if (in_head && (kr->status == GF_KEY_MISSING || kr->status == GF_KEY_SHAPE)) continue;
+        if (in_head && (kr->status == GF_WEIGHTS_KEY_MISSING || kr->status == GF_WEIGHTS_KEY_SHAPE)) continue;
         gf_ctx_set_error(ctx, GF_ERR_FORMAT,
                          "%s does not fit %s: key %s is %s (model %s, file %s); only the head "
                          "\"%s\" may be missing or differ",
-                         r->p->pretrained, r->p->model, kr->name, gf_key_status_name(kr->status),
+                         r->p->pretrained, r->p->model, kr->name, gf_weights_key_status_name(kr->status),
                          kr->model_shape[0] ? kr->model_shape : "-",
                          kr->file_shape[0] ? kr->file_shape : "-", r->head);
         goto fail;
     }
-    gf_tl_plan_free(plan);
+    gf_transfer_plan_free(plan);
     plan = NULL;
-    if (gf_tl_replace_head(ctx, m, r->head, r->k, rng) != GF_OK) goto fail;
+    if (gf_transfer_replace_head(ctx, m, r->head, r->k, rng) != GF_OK) goto fail;
     return m;
 fail:
-    gf_tl_plan_free(plan);
+    gf_transfer_plan_free(plan);
     gf_module_free(m);
     return NULL;
 }
@@ -139,7 +139,7 @@ static gf_status train_all(cmp_run *r, const gf_loss_spec *loss) {
     gf_optim *opt = NULL;
     gf_status st = make_loaders(r, r->train, r->val, &tl, &vl);
     if (st == GF_OK) {
-        opt = gf_optim_new_module(r->ctx, r->model, &r->p->optim, NULL, 0);
+        opt = gf_train_optim_new(r->ctx, r->model, &r->p->optim, NULL, 0);
         st = opt ? GF_OK : gf_ctx_status(r->ctx);
     }
     r->params_trainable = gf_module_param_count(r->model, true);
@@ -160,8 +160,8 @@ static gf_status s_scratch(cmp_run *r, gf_rng *rng) {
 
 static gf_status s_finetune(cmp_run *r, gf_rng *rng, bool frozen_bn) {
     if (!(r->model = build_pretrained(r, rng))) return gf_ctx_status(r->ctx);
-    int n_bn = gf_tl_set_bn_policy(r->ctx, r->model,
-                                   frozen_bn ? GF_TL_BN_FREEZE_STATS : GF_TL_BN_TRAIN_ALL, NULL);
+    int n_bn = gf_transfer_set_bn_policy(r->ctx, r->model,
+                                   frozen_bn ? GF_TRANSFER_BN_FREEZE_STATS : GF_TRANSFER_BN_TRAIN_ALL, NULL);
     if (n_bn < 0) return gf_ctx_status(r->ctx);
     if (frozen_bn && n_bn == 0)
         snprintf(r->note, sizeof r->note,
@@ -181,13 +181,13 @@ static gf_status s_probe(cmp_run *r, gf_rng *rng) {
     if (!(r->model = build_pretrained(r, rng))) return gf_ctx_status(ctx);
     char pat[300];
     snprintf(pat, sizeof pat, "%s.*", r->head);
-    if (gf_tl_freeze(ctx, r->model, "*") < 0 || gf_tl_unfreeze(ctx, r->model, pat) < 0 ||
-        gf_tl_set_bn_policy(ctx, r->model, GF_TL_BN_FREEZE_STATS, NULL) < 0)
+    if (gf_transfer_freeze(ctx, r->model, "*") < 0 || gf_transfer_unfreeze(ctx, r->model, pat) < 0 ||
+        gf_transfer_set_bn_policy(ctx, r->model, GF_TRANSFER_BN_FREEZE_STATS, NULL) < 0)
         return gf_ctx_status(ctx);
     r->params_trainable = gf_module_param_count(r->model, true);
-    gf_ds *ftrain = gf_tl_cache_features(ctx, r->model, r->head, r->train, r->p->eval_batch);
+    gf_ds *ftrain = gf_transfer_cache_features(ctx, r->model, r->head, r->train, r->p->eval_batch);
     gf_ds *fval = ftrain && r->val
-                      ? gf_tl_cache_features(ctx, r->model, r->head, r->val, r->p->eval_batch)
+                      ? gf_transfer_cache_features(ctx, r->model, r->head, r->val, r->p->eval_batch)
                       : NULL;
     gf_loader *tl = NULL, *vl = NULL;
     gf_optim *opt = NULL;
@@ -195,7 +195,7 @@ static gf_status s_probe(cmp_run *r, gf_rng *rng) {
     gf_status st = (!ftrain || (r->val && !fval)) ? gf_ctx_status(ctx) : GF_OK;
     if (st == GF_OK) st = make_loaders(r, ftrain, fval, &tl, &vl);
     if (st == GF_OK) {
-        opt = gf_optim_new_module(ctx, head, &r->p->optim, NULL, 0);
+        opt = gf_train_optim_new(ctx, head, &r->p->optim, NULL, 0);
         st = opt ? GF_OK : gf_ctx_status(ctx);
     }
     if (st == GF_OK) st = fit(r, head, NULL, opt, NULL, tl, vl, r->p->epochs);
@@ -234,9 +234,9 @@ static gf_status s_fastai(cmp_run *r, gf_rng *rng) {
     if (!(r->model = build_pretrained(r, rng))) return gf_ctx_status(ctx);
     char pat[300];
     snprintf(pat, sizeof pat, "%s.*", r->head);
-    if (gf_tl_freeze(ctx, r->model, "*") < 0 || gf_tl_unfreeze(ctx, r->model, pat) < 0 ||
-        gf_tl_set_bn_policy(ctx, r->model, GF_TL_BN_TRAIN_AFFINE, NULL) < 0 ||
-        gf_tl_set_bn_policy(ctx, r->model, GF_TL_BN_TRAIN_ALL, NULL) < 0)
+    if (gf_transfer_freeze(ctx, r->model, "*") < 0 || gf_transfer_unfreeze(ctx, r->model, pat) < 0 ||
+        gf_transfer_set_bn_policy(ctx, r->model, GF_TRANSFER_BN_TRAIN_AFFINE, NULL) < 0 ||
+        gf_transfer_set_bn_policy(ctx, r->model, GF_TRANSFER_BN_TRAIN_ALL, NULL) < 0)
         return gf_ctx_status(ctx);
     const double lr = p->optim.lr, div = p->fastai_lr_div;
     gf_optim_params head_hp = p->optim, trunk_hp = p->optim;
@@ -247,7 +247,7 @@ static gf_status s_fastai(cmp_run *r, gf_rng *rng) {
     gf_optim *opt = NULL;
     gf_status st = make_loaders(r, r->train, r->val, &tl, &vl);
     if (st == GF_OK) {
-        opt = gf_optim_new_module(ctx, r->model, &trunk_hp, &spec, 1); /* head, then "default" */
+        opt = gf_train_optim_new(ctx, r->model, &trunk_hp, &spec, 1); /* head, then "default" */
         st = opt ? GF_OK : gf_ctx_status(ctx);
     }
     const int k = p->fastai_frozen_epochs;
@@ -260,7 +260,7 @@ static gf_status s_fastai(cmp_run *r, gf_rng *rng) {
         gf_sched_free(sched);
         sched = NULL;
     }
-    if (st == GF_OK && gf_tl_unfreeze(ctx, r->model, "*") < 0) st = gf_ctx_status(ctx);
+    if (st == GF_OK && gf_transfer_unfreeze(ctx, r->model, "*") < 0) st = gf_ctx_status(ctx);
     r->params_trainable = gf_module_param_count(r->model, true);
     if (st == GF_OK) {
         const double lrs2[2] = {lr / 2, lr / 2 / div};
@@ -311,7 +311,7 @@ static gf_status s_lora(cmp_run *r, gf_rng *rng) {
     char pat[300];
     snprintf(pat, sizeof pat, "%s.*", r->head);
     gf_status st = gf_lora_apply(ctx, r->model, &lp, rng);
-    if (st == GF_OK && gf_tl_unfreeze(ctx, r->model, pat) < 0) st = gf_ctx_status(ctx);
+    if (st == GF_OK && gf_transfer_unfreeze(ctx, r->model, pat) < 0) st = gf_ctx_status(ctx);
     if (st == GF_OK) {
         char list[160] = "";
         size_t at = 0;
@@ -336,7 +336,7 @@ static gf_status s_distill(cmp_run *r, gf_rng *rng) {
     const char *tname = p->teacher_model ? p->teacher_model : p->model;
     gf_module *teacher = gf_zoo_build(ctx, tname, &zp, NULL);
     if (!teacher) return gf_ctx_status(ctx);
-    gf_load_options strict = {true};
+    gf_weights_load_options strict = {true};
     gf_teacher_cache *cache = NULL;
     if (gf_weights_load(ctx, teacher, p->teacher, &strict, NULL) == GF_OK)
         cache = gf_teacher_cache_build(ctx, teacher, r->train, p->eval_batch);
@@ -347,7 +347,7 @@ static gf_status s_distill(cmp_run *r, gf_rng *rng) {
     gf_optim *opt = NULL;
     gf_status st = r->model ? make_loaders(r, r->train, r->val, &tl, &vl) : gf_ctx_status(ctx);
     if (st == GF_OK) {
-        opt = gf_optim_new_module(ctx, r->model, &p->optim, NULL, 0);
+        opt = gf_train_optim_new(ctx, r->model, &p->optim, NULL, 0);
         if (!opt) st = gf_ctx_status(ctx);
     }
     r->params_trainable = r->model ? gf_module_param_count(r->model, true) : 0;

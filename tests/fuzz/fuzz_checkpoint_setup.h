@@ -60,7 +60,7 @@ static bool fz_setup_new(gf_ctx *ctx, fz_setup *s) {
     s->model = gf_nn_sequential_of(ctx, 4, kids);
     gf_optim_params hp = gf_optim_default_params(GF_OPTIM_ADAM);
     hp.lr = 0.01;
-    s->opt = s->model ? gf_optim_new_module(ctx, s->model, &hp, NULL, 0) : NULL;
+    s->opt = s->model ? gf_train_optim_new(ctx, s->model, &hp, NULL, 0) : NULL;
     gf_sched_params cos = gf_sched_default_params(GF_SCHED_COSINE);
     cos.t_max = 6;
     cos.interval = GF_SCHED_PER_STEP;

@@ -120,7 +120,7 @@ typedef struct cli_opts {
     const char *rename[CLI_MAX_LIST];
     int n_rename;
     bool dry_run, strict, delta, verbose;
-    gf_tl_in_channels in_channels; /* --in-channels: adapt (0, the default) or error */
+    gf_transfer_in_channels in_channels; /* --in-channels: adapt (0, the default) or error */
     const char *cut;          /* --cut: a layer, tensor or node to end the model at (TF.js, run) */
     int input_size;           /* --input-size: a TensorFlow.js model's input size (0: its own) */
     int lora_rank;            /* 0: no LoRA */

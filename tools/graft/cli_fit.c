@@ -78,9 +78,9 @@ gf_optim *cli_make_optim(gf_ctx *ctx, const cli_opts *o, gf_module *m, const cli
         char pat[160];
         snprintf(pat, sizeof pat, "%s.*", s->head);
         gf_group_spec spec = {"head", pat, &hp};
-        return gf_optim_new_module(ctx, m, &trunk, &spec, 1);
+        return gf_train_optim_new(ctx, m, &trunk, &spec, 1);
     }
-    return gf_optim_new_module(ctx, m, &hp, NULL, 0);
+    return gf_train_optim_new(ctx, m, &hp, NULL, 0);
 }
 
 gf_sched *cli_make_sched(gf_ctx *ctx, const cli_opts *o, gf_optim *opt, int64_t batches) {

@@ -127,11 +127,11 @@ int cli_load_weights(gf_ctx *ctx, const cli_opts *o, const char *path, const cha
             return cli_usage_error(o->cmd, "%s is a delta against %s, which does not exist (give "
                                            "it with --base)", path, b);
     }
-    gf_load_report *rep = NULL;
+    gf_weights_report *rep = NULL;
     if (gf_bundle_load_weights(ctx, cm->b, path, base, &rep) != GF_OK) {
         cli_fail_ctx(o->cmd, ctx);
-        if (rep) gf_load_report_print(rep, stderr, false);
-        gf_load_report_free(rep);
+        if (rep) gf_weights_report_print(rep, stderr, false);
+        gf_weights_report_free(rep);
         return CLI_FAILED;
     }
     return CLI_CONTINUE;

@@ -721,11 +721,11 @@ static int apply(cli_opts *o, int id, const char *v) {
         char name[32];
         const char *colon = strchr(v, ':');
         size_t len = colon ? (size_t)(colon - v) : strlen(v);
-        gf_tl_bn_policy pol;
+        gf_transfer_bn_policy pol;
         if (len >= sizeof name) len = sizeof name - 1;
         memcpy(name, v, len);
         name[len] = '\0';
-        if (!gf_tl_bn_policy_parse(name, &pol) || (colon && !colon[1]))
+        if (!gf_transfer_bn_policy_parse(name, &pol) || (colon && !colon[1]))
             return cli_usage_error(cmd, "--bn-policy: '%s' is not POLICY[:SCOPE] with POLICY "
                                         "freeze-stats, train-affine or train-all", v);
         o->bn_policy = v;
@@ -742,7 +742,7 @@ static int apply(cli_opts *o, int id, const char *v) {
     case O_STRICT: o->strict = true; break;
     case O_DELTA: o->delta = true; break;
     case O_IN_CHANNELS:
-        if (!gf_tl_in_channels_parse(v, &o->in_channels))
+        if (!gf_transfer_in_channels_parse(v, &o->in_channels))
             return cli_usage_error(cmd, "--in-channels: '%s' is not adapt or error", v);
         break;
     case O_CUT: o->cut = v; break;

@@ -210,7 +210,7 @@ static int add_adapter(tfjs_run *r, gf_module *model) {
                  o->input_size ? o->input_size : in->in_shape[2]};
     if (a.h < 1 || a.w < 1) a.h = a.w = 0; /* the model leaves the size open: keep the data's */
     bool chan = a.c_in != a.c_out, size = a.h && (a.h != d->shape[1] || a.w != d->shape[2]);
-    if (chan && (o->in_channels == GF_TL_IN_CHANNELS_ERROR || (a.c_in != 1 && a.c_out != 1) ||
+    if (chan && (o->in_channels == GF_TRANSFER_IN_CHANNELS_ERROR || (a.c_in != 1 && a.c_out != 1) ||
                  a.c_out > 16))
         return cli_usage_error(o->cmd, "%s reads %lld channels, %s has %lld (--in-channels adapt "
                                "turns 1 channel into C and C into 1)", o->from,
@@ -273,13 +273,13 @@ static int build(tfjs_run *r) {
 static int freeze(tfjs_run *r) {
     gf_ctx *ctx = r->ctx;
     const cli_opts *o = r->o;
-    if (o->train_last >= 0 && gf_tl_freeze_all_but(ctx, r->model, o->train_last) < 0)
+    if (o->train_last >= 0 && gf_transfer_freeze_all_but(ctx, r->model, o->train_last) < 0)
         return cli_usage_error(o->cmd, "--train-last: %s", gf_ctx_error(ctx));
     for (int i = 0; i < o->n_freeze; i++)
-        if (gf_tl_freeze(ctx, r->model, o->freeze[i]) < 0)
+        if (gf_transfer_freeze(ctx, r->model, o->freeze[i]) < 0)
             return cli_usage_error(o->cmd, "--freeze: %s", gf_ctx_error(ctx));
     for (int i = 0; i < o->n_unfreeze; i++)
-        if (gf_tl_unfreeze(ctx, r->model, o->unfreeze[i]) < 0)
+        if (gf_transfer_unfreeze(ctx, r->model, o->unfreeze[i]) < 0)
             return cli_usage_error(o->cmd, "--unfreeze: %s", gf_ctx_error(ctx));
     char name[32] = "freeze-stats";
     const char *scope = NULL, *colon = o->bn_policy ? strchr(o->bn_policy, ':') : NULL;
@@ -288,10 +288,10 @@ static int freeze(tfjs_run *r) {
                  (int)(colon ? (size_t)(colon - o->bn_policy) : strlen(o->bn_policy)),
                  o->bn_policy);
     if (colon) scope = colon + 1;
-    gf_tl_bn_policy pol = GF_TL_BN_DEFAULT;
-    gf_tl_bn_policy_parse(name, &pol);
-    if ((scope && gf_tl_set_bn_policy(ctx, r->model, GF_TL_BN_DEFAULT, NULL) < 0) ||
-        gf_tl_set_bn_policy(ctx, r->model, pol, scope) < 0)
+    gf_transfer_bn_policy pol = GF_TRANSFER_BN_DEFAULT;
+    gf_transfer_bn_policy_parse(name, &pol);
+    if ((scope && gf_transfer_set_bn_policy(ctx, r->model, GF_TRANSFER_BN_DEFAULT, NULL) < 0) ||
+        gf_transfer_set_bn_policy(ctx, r->model, pol, scope) < 0)
         return cli_usage_error(o->cmd, "--bn-policy: %s", gf_ctx_error(ctx));
     return CLI_CONTINUE;
 }
@@ -322,7 +322,7 @@ static int cache_features(tfjs_run *r) {
     gf_ds *dst[3] = {NULL, NULL, NULL};
     for (int i = 0; i < 3; i++)
         if (src[i] &&
-            !(dst[i] = gf_tl_cache_features(r->ctx, r->model, "head", src[i], r->o->batch))) {
+            !(dst[i] = gf_transfer_cache_features(r->ctx, r->model, "head", src[i], r->o->batch))) {
             for (int k = 0; k < i; k++) gf_ds_free(dst[k]);
             return cli_fail_ctx(r->o->cmd, r->ctx);
         }

@@ -154,7 +154,7 @@ static int save_best(gf_ctx *ctx, const cli_opts *o, const cli_sweep *sw, const 
     cli_model cm = {0};
     int rc = cli_model_build(ctx, o, "cnn-small", NULL, d, d->n_classes, &cm);
     if (rc != CLI_CONTINUE) return rc;
-    if (gf_tl_delta_load(ctx, cm.b->model, pretrained, NULL, delta) != GF_OK) {
+    if (gf_transfer_delta_load(ctx, cm.b->model, pretrained, NULL, delta) != GF_OK) {
         rc = cli_fail(o->cmd, "rebuilding the %s model: %s", e->name, gf_ctx_error(ctx));
         cli_model_free(&cm);
         return rc;

@@ -45,11 +45,11 @@ typedef struct ft_run {
     gf_ctx *ctx;
     const cli_opts *o;
     gf_weights_options wo;    /* the file's keys renamed as asked */
-    gf_key_rule rules[CLI_MAX_LIST];
+    gf_weights_key_rule rules[CLI_MAX_LIST];
     gf_bundle_info meta;      /* the pretrained file's description */
     cli_data d;
     cli_model cm;
-    gf_tl_plan *plan, *plan2; /* the load as done, and as the model finally stands */
+    gf_transfer_plan *plan, *plan2; /* the load as done, and as the model finally stands */
     bool head_replaced;
     char head_note[256];
     int64_t head_from;        /* the head's outputs as built (the file's size) */
@@ -78,7 +78,7 @@ static int build_model(ft_run *r) {
     int64_t kf = file_head_rows(ctx, o->from, &r->wo, b->head);
     gf_ctx_clear_error(ctx);
     if (kf > 0 && kf != linear_out(b->model, b->head) &&
-        gf_tl_replace_head(ctx, b->model, b->head, kf, NULL) != GF_OK)
+        gf_transfer_replace_head(ctx, b->model, b->head, kf, NULL) != GF_OK)
         return cli_fail_ctx(o->cmd, ctx);
     return CLI_CONTINUE;
 }
@@ -87,7 +87,7 @@ static int build_model(ft_run *r) {
 static bool samples_fit(const ft_run *r) {
     const gf_bundle_info *m = &r->meta;
     const cli_data *d = &r->d;
-    bool channels_only = r->o->in_channels == GF_TL_IN_CHANNELS_ADAPT && m->in_ndim == 3 &&
+    bool channels_only = r->o->in_channels == GF_TRANSFER_IN_CHANNELS_ADAPT && m->in_ndim == 3 &&
                          d->ndim == 3 && m->in_shape[1] == d->shape[1] && m->in_shape[2] == d->shape[2];
     return channels_only || cli_meta_fits_samples(r->o->cmd, r->o->from, m, d);
 }
@@ -95,18 +95,18 @@ static bool samples_fit(const ft_run *r) {
 /* Loads the file (strict and dry-run as asked; the first convolution adapted to the data's
  * channels per --in-channels); the plan records what happened. */
 static int load_pretrained(ft_run *r) {
-    gf_tl_load_params lp = {r->wo, r->o->in_channels};
+    gf_transfer_load_params lp = {r->wo, r->o->in_channels};
     lp.weights.dry_run = r->o->dry_run;
-    if (gf_tl_load_with(r->ctx, r->cm.b->model, r->o->from, &lp, &r->plan) != GF_OK) {
+    if (gf_transfer_load_with(r->ctx, r->cm.b->model, r->o->from, &lp, &r->plan) != GF_OK) {
         cli_fail(r->o->cmd, "loading %s: %s", r->o->from, gf_ctx_error(r->ctx));
-        if (r->plan) gf_tl_plan_print(r->plan, stderr, false);
+        if (r->plan) gf_transfer_plan_print(r->plan, stderr, false);
         return CLI_FAILED;
     }
     if (r->plan->report->loaded == 0) {
         cli_fail(r->o->cmd, "no tensor of %s matches the model's names (%d file keys; see "
                             "--dry-run, --strip-prefix, --rename)", r->o->from,
                  r->plan->report->unexpected + r->plan->report->mismatched);
-        gf_tl_plan_print(r->plan, stderr, false);
+        gf_transfer_plan_print(r->plan, stderr, false);
         return CLI_FAILED;
     }
     if (r->plan->in_from && !r->plan->in_adapted)
@@ -125,9 +125,9 @@ static int choose_head(ft_run *r) {
     int64_t k_model = linear_out(b->model, b->head);
     bool head_loaded = false;
     for (int i = 0; i < r->plan->report->n; i++) {
-        const gf_key_report *kr = &r->plan->report->keys[i];
+        const gf_weights_key_report *kr = &r->plan->report->keys[i];
         size_t hl = strlen(b->head);
-        if (strncmp(kr->name, b->head, hl) == 0 && kr->name[hl] == '.' && kr->status == GF_KEY_LOADED)
+        if (strncmp(kr->name, b->head, hl) == 0 && kr->name[hl] == '.' && kr->status == GF_WEIGHTS_KEY_LOADED)
             head_loaded = true;
     }
     bool replace;
@@ -156,7 +156,7 @@ static int choose_head(ft_run *r) {
     if (!replace) return CLI_CONTINUE;
     gf_rng rng;
     gf_rng_seed(&rng, o->seed ^ 0x68656164ULL);
-    if (gf_tl_replace_head(r->ctx, b->model, b->head, d->n_classes, &rng) != GF_OK)
+    if (gf_transfer_replace_head(r->ctx, b->model, b->head, d->n_classes, &rng) != GF_OK)
         return cli_fail_ctx(o->cmd, r->ctx);
     r->head_replaced = true;
     snprintf(r->head_note, sizeof r->head_note, "new head %s: %lld -> %d outputs (%s)", b->head,
@@ -169,15 +169,15 @@ static int freeze(ft_run *r) {
     gf_ctx *ctx = r->ctx;
     const cli_opts *o = r->o;
     gf_module *m = r->cm.b->model;
-    if (o->train_last >= 0 && gf_tl_freeze_all_but(ctx, m, o->train_last) < 0)
+    if (o->train_last >= 0 && gf_transfer_freeze_all_but(ctx, m, o->train_last) < 0)
         return cli_usage_error(o->cmd, "--train-last: %s", gf_ctx_error(ctx));
     for (int i = 0; i < o->n_freeze; i++)
-        if (gf_tl_freeze(ctx, m, o->freeze[i]) < 0)
+        if (gf_transfer_freeze(ctx, m, o->freeze[i]) < 0)
             return cli_usage_error(o->cmd, "--freeze: %s", gf_ctx_error(ctx));
     for (int i = 0; i < o->n_unfreeze; i++)
-        if (gf_tl_unfreeze(ctx, m, o->unfreeze[i]) < 0)
+        if (gf_transfer_unfreeze(ctx, m, o->unfreeze[i]) < 0)
             return cli_usage_error(o->cmd, "--unfreeze: %s", gf_ctx_error(ctx));
-    gf_tl_bn_policy pol = GF_TL_BN_DEFAULT;
+    gf_transfer_bn_policy pol = GF_TRANSFER_BN_DEFAULT;
     const char *scope = NULL;
     char name[32] = "freeze-stats";
     if (o->bn_policy) {
@@ -186,10 +186,10 @@ static int freeze(ft_run *r) {
                  (int)(colon ? (size_t)(colon - o->bn_policy) : strlen(o->bn_policy)), o->bn_policy);
         scope = colon ? colon + 1 : NULL;
     }
-    gf_tl_bn_policy_parse(name, &pol);
+    gf_transfer_bn_policy_parse(name, &pol);
     /* with a scope, the layers outside it keep the default policy */
-    if ((scope && gf_tl_set_bn_policy(ctx, m, GF_TL_BN_DEFAULT, NULL) < 0) ||
-        gf_tl_set_bn_policy(ctx, m, pol, scope) < 0)
+    if ((scope && gf_transfer_set_bn_policy(ctx, m, GF_TRANSFER_BN_DEFAULT, NULL) < 0) ||
+        gf_transfer_set_bn_policy(ctx, m, pol, scope) < 0)
         return cli_usage_error(o->cmd, "--bn-policy: %s", gf_ctx_error(ctx));
     return CLI_CONTINUE;
 }
@@ -225,7 +225,7 @@ static int add_lora(ft_run *r) {
         return cli_usage_error(o->cmd, "--lora-targets: %s", gf_ctx_error(ctx));
     char pat[160];
     snprintf(pat, sizeof pat, "%s.*", b->head);
-    gf_tl_unfreeze(ctx, b->model, pat); /* the head trains with the adapters */
+    gf_transfer_unfreeze(ctx, b->model, pat); /* the head trains with the adapters */
     r->lora_layers = gf_lora_count(b->model);
     return CLI_CONTINUE;
 }
@@ -243,27 +243,27 @@ static bool in_head(const ft_run *r, const char *name) {
 
 static ft_counts count_keys(const ft_run *r) {
     ft_counts c = {0, 0, 0, 0, 0, r->plan->report->renamed, 0};
-    const gf_load_report *rep = r->plan->report;
+    const gf_weights_report *rep = r->plan->report;
     for (int i = 0; i < rep->n; i++) {
-        const gf_key_report *k = &rep->keys[i];
-        c.total += k->status != GF_KEY_UNEXPECTED;
-        if (k->status == GF_KEY_UNEXPECTED) c.unused++;
+        const gf_weights_key_report *k = &rep->keys[i];
+        c.total += k->status != GF_WEIGHTS_KEY_UNEXPECTED;
+        if (k->status == GF_WEIGHTS_KEY_UNEXPECTED) c.unused++;
         else if (in_head(r, k->name)) c.head++;
-        else if (k->status == GF_KEY_MISSING) c.missing++;
-        else if (k->status == GF_KEY_LOADED) c.loaded++;
+        else if (k->status == GF_WEIGHTS_KEY_MISSING) c.missing++;
+        else if (k->status == GF_WEIGHTS_KEY_LOADED) c.loaded++;
         else c.mismatched++;
     }
     return c;
 }
 
 /* The top-level modules that hold frozen parameters ("conv1, layer1, layer2"). */
-static void frozen_parts(const gf_tl_plan *p, char *buf, size_t cap) {
+static void frozen_parts(const gf_transfer_plan *p, char *buf, size_t cap) {
     size_t at = 0;
     int listed = 0, more = 0;
     buf[0] = '\0';
     char last[96] = "";
     for (int i = 0; i < p->report->n; i++) {
-        if (p->roles[i] != GF_TL_ROLE_FROZEN) continue;
+        if (p->roles[i] != GF_TRANSFER_ROLE_FROZEN) continue;
         const char *name = p->report->keys[i].name, *dot = strchr(name, '.');
         char top[96];
         snprintf(top, sizeof top, "%.*s", (int)(dot ? (size_t)(dot - name) : strlen(name)), name);
@@ -286,9 +286,9 @@ static void channel_note(const ft_run *r, char *buf, size_t cap) {
         snprintf(buf, cap, "; input channels: %s", r->plan->in_note);
         return;
     }
-    const gf_load_report *rep = r->plan->report;
+    const gf_weights_report *rep = r->plan->report;
     for (int i = 0; i < rep->n; i++) {
-        const gf_key_report *k = &rep->keys[i];
+        const gf_weights_key_report *k = &rep->keys[i];
         if (k->model_ndim != 4) continue;
         if (k->file_ndim != 4)
             snprintf(buf, cap, "; input channels: %lld, the first convolution %s not in the file",
@@ -317,7 +317,7 @@ static void new_note(const ft_run *r, const ft_counts *c, char *buf, size_t cap)
 /* One paragraph on stderr: what came from the file, the head, what trains. */
 static void print_summary(const ft_run *r) {
     const ft_counts c = count_keys(r);
-    const gf_tl_plan *p2 = r->plan2;
+    const gf_transfer_plan *p2 = r->plan2;
     char fresh[192], head[320], frozen[256], bn[128], ch[320];
     new_note(r, &c, fresh, sizeof fresh);
     const char *why = strchr(r->head_note, '(');
@@ -346,26 +346,26 @@ static void print_summary(const ft_run *r) {
 
 /* -v: every tensor of the model as the run leaves it, on stderr. */
 static void print_tensors(const ft_run *r) {
-    const gf_tl_plan *p2 = r->plan2;
-    const gf_load_report *rep = r->plan->report;
+    const gf_transfer_plan *p2 = r->plan2;
+    const gf_weights_report *rep = r->plan->report;
     fprintf(stderr, "tensors of the model (status of the load from %s, role in training):\n",
             r->o->from);
     for (int i = 0; i < p2->report->n; i++) {
-        const gf_key_report *k = &p2->report->keys[i];
-        if (k->status == GF_KEY_UNEXPECTED) continue;
+        const gf_weights_key_report *k = &p2->report->keys[i];
+        if (k->status == GF_WEIGHTS_KEY_UNEXPECTED) continue;
         const char *status = "new";
         for (int j = 0; j < rep->n && !in_head(r, k->name); j++)
             if (strcmp(rep->keys[j].name, k->name) == 0) {
-                status = rep->keys[j].status == GF_KEY_LOADED    ? "loaded"
-                         : rep->keys[j].status == GF_KEY_MISSING ? "new"
+                status = rep->keys[j].status == GF_WEIGHTS_KEY_LOADED    ? "loaded"
+                         : rep->keys[j].status == GF_WEIGHTS_KEY_MISSING ? "new"
                                                                  : "mismatched";
                 break;
             }
-        fprintf(stderr, "  %-10s %-11s %s  %s\n", status, gf_tl_role_name(p2->roles[i]), k->name,
+        fprintf(stderr, "  %-10s %-11s %s  %s\n", status, gf_transfer_role_name(p2->roles[i]), k->name,
                 k->model_shape);
     }
     for (int j = 0; j < rep->n; j++)
-        if (rep->keys[j].status == GF_KEY_UNEXPECTED)
+        if (rep->keys[j].status == GF_WEIGHTS_KEY_UNEXPECTED)
             fprintf(stderr, "  %-10s %-11s %s  %s (in the file only)\n", "unused", "-",
                     rep->keys[j].file_name ? rep->keys[j].file_name : rep->keys[j].name,
                     rep->keys[j].file_shape);
@@ -377,11 +377,11 @@ static int print_dry_run(ft_run *r) {
     if (!o->json) {
         if (r->head_note[0]) printf("%s\n", r->head_note);
         if (r->lora_layers) printf("LoRA: %d layers adapted, rank %d\n", r->lora_layers, o->lora_rank);
-        gf_tl_plan_print(r->plan2, stdout, true);
+        gf_transfer_plan_print(r->plan2, stdout, true);
         printf("dry run: nothing was trained or written\n");
         return CLI_OK;
     }
-    char *js = gf_tl_plan_json(r->ctx, r->plan2);
+    char *js = gf_transfer_plan_json(r->ctx, r->plan2);
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "command", "finetune");
     cJSON_AddBoolToObject(root, "dry_run", true);
@@ -454,7 +454,7 @@ static int print_run(ft_run *r, const char *part, const char *written) {
     cJSON_AddNumberToObject(ft, "lora_layers", r->lora_layers);
     cJSON_AddBoolToObject(ft, "delta", o->delta);
     if (o->delta) cJSON_AddNumberToObject(ft, "delta_tensors", r->n_delta);
-    char *js = gf_tl_plan_json(r->ctx, r->plan2);
+    char *js = gf_transfer_plan_json(r->ctx, r->plan2);
     cJSON_AddItemToObject(ft, "plan", js ? cJSON_Parse(js) : cJSON_CreateNull());
     free(js);
     return cli_json_print(root);
@@ -469,9 +469,9 @@ static int prepare(ft_run *r) {
         (r->o->lora_rank && (rc = add_lora(r)) != CLI_CONTINUE))
         return rc;
     if (gf_ctx_status(r->ctx) != GF_OK) return cli_fail_ctx(r->o->cmd, r->ctx);
-    gf_tl_load_params pw = {r->wo, r->o->in_channels};
+    gf_transfer_load_params pw = {r->wo, r->o->in_channels};
     pw.weights.strict = false;
-    if (gf_tl_plan_load_with(r->ctx, r->cm.b->model, r->o->from, &pw, &r->plan2) != GF_OK)
+    if (gf_transfer_plan_load_with(r->ctx, r->cm.b->model, r->o->from, &pw, &r->plan2) != GF_OK)
         return cli_fail_ctx(r->o->cmd, r->ctx);
     return CLI_CONTINUE;
 }
@@ -536,14 +536,14 @@ int cmd_finetune(cli_opts *o) {
     r->wo = gf_weights_default_options();
     r->wo.strict = o->strict;
     r->wo.strip_prefix = o->strip_prefix;
-    for (int i = 0; i < o->n_rename; i++) r->rules[i] = (gf_key_rule){o->rename[i], NULL};
+    for (int i = 0; i < o->n_rename; i++) r->rules[i] = (gf_weights_key_rule){o->rename[i], NULL};
     r->wo.rules = r->rules;
     r->wo.n_rules = o->n_rename;
     rc = run(r);
     for (int i = 0; !r->auto_targets && i < r->n_lora_targets; i++) free(r->lora_targets[i]);
     gf_lora_targets_free(r->auto_targets);
-    gf_tl_plan_free(r->plan);
-    gf_tl_plan_free(r->plan2);
+    gf_transfer_plan_free(r->plan);
+    gf_transfer_plan_free(r->plan2);
     cli_eval_free(&r->ev);
     cli_fit_out_free(&r->fo);
     cli_model_free(&r->cm);
