@@ -79,6 +79,28 @@ expect_rc 0 "finetune with a frozen layer on two ranks"
 expect_err "weights identical on every rank" "finetune: the same weights everywhere"
 expect_file ft.safetensors "finetune: rank 0 writes --out"
 
+# ---- synchronised BatchNorm: the statistics of the whole batch on every rank -----------------
+cat >bn.json <<'JSON'
+{"type": "sequential", "children": [
+  {"type": "linear", "out": 16}, {"type": "batchnorm1d"}, {"type": "relu"},
+  {"type": "linear", "out": "classes"}]}
+JSON
+BN=(--data "csv:$FX/table.csv" --model bn.json --batch 16 --threads 1 --optim sgd --lr 0.05)
+run "$G" train "${BN[@]}" --epochs 3
+expect_rc 0 "BatchNorm model, one process"
+losses "$T/err" >bn1.losses
+run mpi 2 "$G" train "${BN[@]}" --epochs 3 --sync-bn
+expect_rc 0 "BatchNorm model, two ranks with --sync-bn"
+expect_err "weights identical on every rank" "--sync-bn: the same weights everywhere"
+losses "$T/err" >bn2.losses
+same_losses bn1.losses bn2.losses "--sync-bn trains what one process does"
+run mpi 2 "$G" train "${BN[@]}" --epochs 3
+losses "$T/err" >bn2local.losses
+if cmp -s bn1.losses bn2local.losses; then bad "without --sync-bn each rank's statistics should change the losses"; else ok; fi
+run mpi 3 "$G" train "${BN[@]}" --batch 2 --epochs 1 --sync-bn
+expect_rc 1 "--sync-bn refuses a batch smaller than the ranks"
+expect_err "cannot give each of 3 ranks an example" "--sync-bn: the refusal says why"
+
 # ---- stopping: Ctrl-C (mpirun sends SIGTERM), SIGUSR1 (forwarded) ------------------------------
 BIG=(--data "idx:$FX/idx" --model mlp --batch 32 --threads 1 --epochs 400)
 stop_with() { # SIGNAL DIR: a long run stopped once its first checkpoint exists
