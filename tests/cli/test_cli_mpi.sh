@@ -79,6 +79,18 @@ expect_rc 0 "finetune with a frozen layer on two ranks"
 expect_err "weights identical on every rank" "finetune: the same weights everywhere"
 expect_file ft.safetensors "finetune: rank 0 writes --out"
 
+# ---- distillation: the teacher's cached logits looked up by each rank's example indices -------
+DIST=(--data "csv:$FX/table.csv" --teacher-model mlp --student-model mlp --hidden 16 --batch 16 --threads 1)
+run "$G" distill --teacher one.safetensors "${DIST[@]}" --epochs 3
+expect_rc 0 "distill, one process"
+losses "$T/err" >d1.losses
+run mpi 2 "$G" distill --teacher one.safetensors "${DIST[@]}" --epochs 3 --out d2.safetensors
+expect_rc 0 "distill on two ranks"
+expect_err "weights identical on every rank" "distill: the same weights everywhere"
+losses "$T/err" >d2.losses
+same_losses d1.losses d2.losses "distill on two ranks trains what one process does"
+expect_file d2.safetensors "distill: rank 0 writes --out"
+
 # ---- synchronised BatchNorm: the statistics of the whole batch on every rank -----------------
 cat >bn.json <<'JSON'
 {"type": "sequential", "children": [
@@ -142,5 +154,5 @@ expect_err "rank 1 (pid" "different settings: the rank is named"
 expect_err "different --batch than rank 0: 32 (rank 0: 16)" "different settings: the setting and both values"
 run mpi 2 "$G" eval --weights one.safetensors --data "csv:$FX/table.csv"
 expect_rc 2 "eval refuses several processes"
-expect_err "only train and finetune train across processes" "eval says what does"
+expect_err "only train, finetune and distill train across processes" "eval says what does"
 finish

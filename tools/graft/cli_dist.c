@@ -75,11 +75,12 @@ static void quiet_rank(cli_opts *o) {
 
 int cli_dist_begin(const cli_command *c, cli_opts *o) {
     const int n = gf_dist_launched() ? gf_dist_launched_size() : 1;
-    const bool trains = strcmp(c->name, "train") == 0 || strcmp(c->name, "finetune") == 0;
+    const bool trains = strcmp(c->name, "train") == 0 || strcmp(c->name, "finetune") == 0 ||
+                        strcmp(c->name, "distill") == 0;
     if (n > 1 && !trains) {
         if (env_rank() == 0)
             cli_usage_error(c->name, "runs in one process, and the MPI launcher started %d: only "
-                                     "train and finetune train across processes "
+                                     "train, finetune and distill train across processes "
                                      "(docs/DISTRIBUTED.md)", n);
         return CLI_USAGE;
     }
