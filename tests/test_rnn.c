@@ -13,6 +13,7 @@
 
 #include "graft/graft.h"
 #include "graft/nn.h"
+#include "graft/spec.h"
 
 static const double ATOL = 2e-5, RTOL = 1e-5;
 
@@ -472,6 +473,52 @@ static void test_embedding_ids(gf_ctx *ctx) {
     gf_ctx_reset(ctx);
 }
 
+/* ---- model specs: embedding, lstm, gru ---------------------------------------------------- */
+
+static gf_module *parse_spec(gf_ctx *ctx, const char *text, gf_spec_summary **sum) {
+    return gf_spec_parse(ctx, text, strlen(text), NULL, sum);
+}
+
+static void test_spec(gf_ctx *ctx) {
+    const char *net =
+        "{\"type\": \"sequential\", \"input\": [7], \"children\": ["
+        "{\"type\": \"embedding\", \"num_embeddings\": 20, \"embedding_dim\": 5, \"padding_idx\": 0},"
+        "{\"type\": \"LSTM\", \"hidden_size\": 6, \"num_layers\": 2, \"bidirectional\": true,"
+        " \"dropout\": 0.25},"
+        "{\"type\": \"gru\", \"hidden_size\": 3, \"bias\": false}]}";
+    gf_spec_summary *sum = NULL;
+    gf_module *m = parse_spec(ctx, net, &sum);
+    if (!m) fprintf(stderr, "spec: %s\n", gf_ctx_error(ctx));
+    CHECK(m && sum && sum->out_ndim == 2 && sum->out_shape[0] == 7 && sum->out_shape[1] == 3);
+    CHECK(sum && sum->n_layers == 4 && sum->layers[2].out_shape[1] == 12);
+    gf_tensor *w = m ? gf_module_tensor(ctx, m, "1.weight_ih_l1_reverse") : NULL;
+    CHECK(w && w->ndim == 2 && w->shape[0] == 24 && w->shape[1] == 12);
+    w = m ? gf_module_tensor(ctx, m, "2.weight_hh_l0") : NULL;
+    CHECK(w && w->shape[0] == 9 && w->shape[1] == 3);
+    CHECK(m && gf_module_tensor(NULL, m, "2.bias_ih_l0") == NULL);
+    CHECK(m && gf_module_param_count(m, false) ==
+                   20 * 5 + 2 * (24 * (5 + 6) + 48) + 2 * (24 * (12 + 6) + 48) + 9 * (12 + 3));
+    gf_spec_summary_free(sum);
+    gf_module_free(m);
+    EXPECT_ERR(ctx, parse_spec(ctx, "{\"type\": \"lstm\", \"input\": [4, 3], \"hidden_size\": 2,"
+                                    " \"batch_first\": false}", NULL),
+               GF_ERR_INVALID, "(lstm)", "\"batch_first\" must be true");
+    EXPECT_ERR(ctx, parse_spec(ctx, "{\"type\": \"gru\", \"input\": [4], \"hidden_size\": 2}", NULL),
+               GF_ERR_INVALID, "cannot infer \"input_size\" from the input [2, 4]");
+    EXPECT_ERR(ctx, parse_spec(ctx, "{\"type\": \"gru\", \"input\": [4, 3], \"hidden\": 2}", NULL),
+               GF_ERR_INVALID, "unknown key \"hidden\"");
+    EXPECT_ERR(ctx, parse_spec(ctx, "{\"type\": \"lstm\", \"input\": [4, 3], \"input_size\": 5,"
+                                    " \"hidden_size\": 2}", NULL),
+               GF_ERR_SHAPE, "shapes do not connect", "[N, T, 5]");
+    EXPECT_ERR(ctx, parse_spec(ctx, "{\"type\": \"embedding\", \"input\": [4], \"num_embeddings\": 5,"
+                                    " \"embedding_dim\": 2, \"padding_idx\": 5}", NULL),
+               GF_ERR_INVALID, "\"padding_idx\" must be a whole number in [-1, 4]");
+    EXPECT_ERR(ctx, parse_spec(ctx, "{\"type\": \"lstm\", \"input\": [4, 3], \"hidden_size\": 1000000,"
+                                    " \"num_layers\": 1000}", NULL),
+               GF_ERR_INVALID, "parameters here");
+    gf_ctx_clear_error(ctx);
+}
+
 int main(void) {
     gf_ctx_params cp = gf_ctx_default_params();
     cp.n_threads = 2;
@@ -482,6 +529,7 @@ int main(void) {
     test_dropout(ctx);
     test_errors(ctx);
     test_embedding_ids(ctx);
+    test_spec(ctx);
     gf_ctx_free(ctx);
     return test_finish("test_rnn");
 }
