@@ -14,6 +14,7 @@
 #include "graft/graft.h"
 #include "graft/nn.h"
 #include "graft/spec.h"
+#include "graft/train.h"
 
 static const double ATOL = 2e-5, RTOL = 1e-5;
 
@@ -473,6 +474,113 @@ static void test_embedding_ids(gf_ctx *ctx) {
     gf_ctx_reset(ctx);
 }
 
+/* ---- data parallel training: a text classifier in two replicas ------------------------------ */
+
+/* ids [N, T] -> lengths (non-zero ids) -> embedding -> GRU -> state at the last real step ->
+ * Linear. Changes nothing but ctx, so it is marked reentrant. */
+static gf_tensor *text_fwd(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user) {
+    (void)user;
+    const int64_t N = x->shape[0], T = x->shape[1];
+    gf_tensor *len = gf_empty(ctx, GF_I64, 1, &N);
+    for (int64_t n = 0; len && n < N; n++) {
+        gf_i64(len)[n] = 0;
+        for (int64_t t = 0; t < T; t++) gf_i64(len)[n] += gf_get_f32(x, n * T + t) != 0.0f;
+    }
+    gf_tensor *e = gf_module_forward(ctx, gf_module_child(self, "embedding"), x), *hn = NULL;
+    if (!len || !gf_nn_rnn_run(ctx, gf_module_child(self, "rnn"), e, len, NULL, NULL, &hn, NULL))
+        return NULL;
+    return gf_module_forward(ctx, gf_module_child(self, "fc"),
+                             gf_reshape(ctx, hn, 2, (int64_t[]){N, hn->shape[2]}));
+}
+
+static void test_replicas(gf_ctx *ctx) {
+    gf_module *m = gf_nn_container(ctx, "TextClassifier", text_fwd, NULL, NULL);
+    gf_nn_rnn_params p = gf_nn_rnn_default_params(4, 5);
+    p.batch_first = true;
+    gf_module_add(ctx, m, "embedding", gf_nn_embedding(ctx, NULL, 9, 4, 0));
+    gf_module_add(ctx, m, "rnn", gf_nn_gru(ctx, NULL, &p));
+    gf_module_add(ctx, m, "fc", gf_nn_linear(ctx, NULL, 5, 3, true));
+    gf_module_set_reentrant(m, true);
+    CHECK(gf_ctx_status(ctx) == GF_OK && gf_module_replicable(m, NULL, 0));
+    enum { N = 6, T = 5 };
+    float ids[N * T];
+    int64_t labels[N];
+    for (int n = 0; n < N; n++) {
+        for (int t = 0; t < T; t++) ids[n * T + t] = t < 1 + n % T ? (float)(1 + (n * 3 + t) % 8) : 0.0f;
+        labels[n] = n % 3;
+    }
+    gf_tensor *x = gf_tensor_from_data(ctx, GF_F32, 2, (int64_t[]){N, T}, ids);
+    gf_tensor *y = gf_tensor_from_data(ctx, GF_I64, 1, (int64_t[]){N}, labels);
+    gf_tensor *loss = gf_cross_entropy(ctx, gf_module_forward(ctx, m, x), y, GF_REDUCE_MEAN, -100);
+    CHECK(loss && gf_backward(ctx, loss) == GF_OK);
+    gf_ctx_reset(ctx);
+    gf_named_tensors *pl = gf_module_named_tensors(ctx, m, GF_STATE_PARAMS);
+    int64_t total = 0;
+    for (int i = 0; i < pl->n; i++) total += pl->items[i].tensor->numel;
+    float *one = malloc(sizeof(float) * (size_t)total);
+    for (int i = 0, k = 0; i < pl->n; k += (int)pl->items[i].tensor->numel, i++) {
+        memcpy(one + k, gf_f32(pl->items[i].tensor->grad), sizeof(float) * (size_t)pl->items[i].tensor->numel);
+        gf_tensor_zero_grad(pl->items[i].tensor);
+    }
+    gf_replicas *r = gf_replicas_new(ctx, m, 2);
+    gf_replicas_out ro;
+    CHECK(r && gf_replicas_step(ctx, r, NULL, x, y, 1.0f, &ro) == GF_OK);
+    double worst = 0;
+    for (int i = 0, k = 0; i < pl->n; k += (int)pl->items[i].tensor->numel, i++)
+        for (int64_t j = 0; j < pl->items[i].tensor->numel; j++)
+            worst = fmax(worst, fabs(gf_f32(pl->items[i].tensor->grad)[j] - one[k + j]));
+    CHECK(worst < 1e-6);
+    gf_replicas_free(r);
+    gf_named_tensors_free(pl);
+    free(one);
+    gf_tensor_free(x), gf_tensor_free(y);
+    gf_module_free(m);
+    gf_ctx_reset(ctx);
+}
+
+/* ---- the memory rules of Sequential (docs/NN.md, "Memory") around a recurrent layer ------- */
+
+/* Embedding -> LSTM -> ReLU -> Linear trained one step with the in-place rules on and off:
+ * every gradient must be bitwise the same (the ReLU may overwrite the LSTM's output, which
+ * its backward never reads). Writes the gradients of the run to out. */
+static void memory_run(gf_ctx *ctx, bool inplace, gf_tensor *x, gf_tensor *len, float *out) {
+    gf_rng rng;
+    gf_rng_seed(&rng, 11);
+    gf_nn_rnn_params p = gf_nn_rnn_default_params(4, 6);
+    p.batch_first = true;
+    p.bidirectional = true;
+    gf_module *layers[] = {gf_nn_embedding(ctx, &rng, 9, 4, 0), gf_nn_lstm(ctx, &rng, &p),
+                           gf_nn_relu(ctx), gf_nn_linear(ctx, &rng, 12, 2, true)};
+    gf_module *m = gf_nn_sequential_of(ctx, 4, layers);
+    gf_ctx_set_inplace(ctx, inplace);
+    gf_tensor *y = gf_module_forward_seq(ctx, m, x, len);
+    gf_tensor *loss = y ? gf_sum(ctx, gf_mul(ctx, y, y), NULL, 0, false) : NULL;
+    CHECK(loss && gf_backward(ctx, loss) == GF_OK);
+    gf_named_tensors *pl = gf_module_named_tensors(ctx, m, GF_STATE_PARAMS);
+    for (int i = 0, k = 0; pl && i < pl->n; k += (int)pl->items[i].tensor->numel, i++)
+        memcpy(out + k, gf_f32(pl->items[i].tensor->grad),
+               sizeof(float) * (size_t)pl->items[i].tensor->numel);
+    gf_named_tensors_free(pl);
+    gf_module_free(m);
+    gf_ctx_reset(ctx);
+    gf_ctx_set_inplace(ctx, true);
+}
+
+static void test_memory_rules(gf_ctx *ctx) {
+    const float ids[12] = {3, 1, 4, 1, 5, 0, 2, 6, 5, 3, 0, 0};
+    gf_tensor *x = gf_tensor_from_data(ctx, GF_F32, 2, (int64_t[]){2, 6}, ids);
+    gf_tensor *len = gf_tensor_from_data(ctx, GF_I64, 1, (int64_t[]){2}, (int64_t[]){6, 4});
+    enum { NP = 9 * 4 + 2 * (24 * 4 + 24 * 6 + 48) + 12 * 2 + 2 };
+    static float a[NP], b[NP];
+    memory_run(ctx, true, x, len, a);
+    memory_run(ctx, false, x, len, b);
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    bool any = false;
+    for (int i = 0; i < NP; i++) any |= a[i] != 0.0f;
+    CHECK(any);
+    gf_tensor_free(x), gf_tensor_free(len);
+}
+
 /* ---- model specs: embedding, lstm, gru ---------------------------------------------------- */
 
 static gf_module *parse_spec(gf_ctx *ctx, const char *text, gf_spec_summary **sum) {
@@ -530,6 +638,8 @@ int main(void) {
     test_errors(ctx);
     test_embedding_ids(ctx);
     test_spec(ctx);
+    test_replicas(ctx);
+    test_memory_rules(ctx);
     gf_ctx_free(ctx);
     return test_finish("test_rnn");
 }
