@@ -4,8 +4,11 @@
  * all steps so that dW_ih, dW_hh and dx are one GEMM each.
  *
  * Layout: row(t, n) = t N + n (time-major) or n T + t (batch_first) indexes the rows of x, of
- * the output and of every per-step buffer below, so batch_first costs no transposes: the N
- * rows of one step are `rs` rows apart (rs = T or 1). */
+ * the output and of every saved buffer below, so batch_first costs no transposes. The running
+ * state (h, c and their gradients) keeps the examples sorted by length, longest first
+ * (order[k] is the example in slot k): the examples still running at step t are then the
+ * first active[t] slots, in either direction, and each step's products skip the others, as
+ * PyTorch's packed sequences do. */
 #include "core/internal.h"
 #include "graft/ops.h"
 
@@ -26,6 +29,8 @@ typedef struct {
 typedef struct {
     rnn_dims d;
     int64_t *len;      /* [N] real steps per example */
+    int64_t *order;    /* [N] examples by length, longest first (stable) */
+    int64_t *active;   /* [T] examples with more than t real steps */
     const float *x;    /* [rows, I] the input in contiguous order */
     float *act;        /* [rows, G H] gate activations: i f g o (LSTM), r z n (GRU) */
     float *hprev;      /* [rows, H] the state entering the step */
@@ -36,8 +41,6 @@ typedef struct {
 static inline int64_t row_of(const rnn_dims *d, int64_t t, int64_t n) {
     return d->batch_first ? n * d->T + t : t * d->N + n;
 }
-
-static inline int64_t row_stride(const rnn_dims *d) { return d->batch_first ? d->T : 1; }
 
 /* The time index of the s-th step run. */
 static inline int64_t time_of(const rnn_dims *d, int64_t s) {
@@ -150,23 +153,24 @@ static bool check_args(gf_ctx *ctx, const char *op, const gf_tensor *x, const gf
 
 /* ---- forward ---------------------------------------------------------------------------------- */
 
-/* One LSTM step for the N rows of time t: gates from gx (input part, both biases folded in)
- * and gh = h W_hh^T; writes the saved rows and the output, and moves the state h, c. */
+/* One LSTM step at time t: gates from gx (input part, both biases folded in) and gh = h W_hh^T
+ * (slot order, the first active[t] slots); writes the saved rows and the output, and moves
+ * the state h, c. */
 static void lstm_step(gf_ctx *ctx, const rnn_saved *sv, int64_t t, const float *gx,
                       const float *gh, float *h, float *c, float *y) {
     const rnn_dims *d = &sv->d;
-    const int64_t H = d->H, G4 = 4 * H;
+    const int64_t H = d->H, G4 = 4 * H, na = sv->active[t];
 #pragma omp parallel for num_threads(gf_threads_for(ctx, d->N * G4 * 8)) schedule(static)
-    for (int64_t n = 0; n < d->N; n++) {
-        const int64_t r = row_of(d, t, n);
-        float *hn = h + n * H, *cn = c + n * H, *yr = y + r * H;
+    for (int64_t k = 0; k < d->N; k++) {
+        const int64_t r = row_of(d, t, sv->order[k]);
+        float *hn = h + k * H, *cn = c + k * H, *yr = y + r * H;
         memcpy(sv->hprev + r * H, hn, sizeof(float) * (size_t)H);
         memcpy(sv->cprev + r * H, cn, sizeof(float) * (size_t)H);
-        if (t >= sv->len[n]) {
+        if (k >= na) {
             memset(yr, 0, sizeof(float) * (size_t)H);
             continue;
         }
-        const float *xr = gx + r * G4, *hr = gh + n * G4;
+        const float *xr = gx + r * G4, *hr = gh + k * G4;
         float *ar = sv->act + r * G4, *tc = sv->aux + r * H;
         for (int64_t j = 0; j < H; j++) {
             float i = sigm(xr[j] + hr[j]), f = sigm(xr[H + j] + hr[H + j]);
@@ -184,17 +188,17 @@ static void lstm_step(gf_ctx *ctx, const rnn_saved *sv, int64_t t, const float *
 static void gru_step(gf_ctx *ctx, const rnn_saved *sv, int64_t t, const float *gx,
                      const float *gh, float *h, float *y) {
     const rnn_dims *d = &sv->d;
-    const int64_t H = d->H, G3 = 3 * H;
+    const int64_t H = d->H, G3 = 3 * H, na = sv->active[t];
 #pragma omp parallel for num_threads(gf_threads_for(ctx, d->N * G3 * 8)) schedule(static)
-    for (int64_t n = 0; n < d->N; n++) {
-        const int64_t r = row_of(d, t, n);
-        float *hn = h + n * H, *yr = y + r * H;
+    for (int64_t k = 0; k < d->N; k++) {
+        const int64_t r = row_of(d, t, sv->order[k]);
+        float *hn = h + k * H, *yr = y + r * H;
         memcpy(sv->hprev + r * H, hn, sizeof(float) * (size_t)H);
-        if (t >= sv->len[n]) {
+        if (k >= na) {
             memset(yr, 0, sizeof(float) * (size_t)H);
             continue;
         }
-        const float *xr = gx + r * G3, *hr = gh + n * G3;
+        const float *xr = gx + r * G3, *hr = gh + k * G3;
         float *ar = sv->act + r * G3, *ghn = sv->aux + r * H;
         for (int64_t j = 0; j < H; j++) {
             float rr = sigm(xr[j] + hr[j]), z = sigm(xr[H + j] + hr[H + j]);
@@ -216,14 +220,45 @@ static void fill_bias(float *dst, int64_t rows, int64_t width, const float *b1, 
     for (int64_t r = 1; r < rows; r++) memcpy(dst + r * width, dst, sizeof(float) * (size_t)width);
 }
 
-/* The state entering the first step: a copy of h0 (or zeros). */
-static float *initial_state(gf_ctx *ctx, const gf_tensor *s0, int64_t n) {
-    if (!s0) return gf_scratch_zero_f32(ctx, n);
+/* The state entering the first step in slot order: h0's rows (or zeros). */
+static float *initial_state(gf_ctx *ctx, const rnn_saved *sv, const gf_tensor *s0) {
+    const int64_t N = sv->d.N, H = sv->d.H;
+    if (!s0) return gf_scratch_zero_f32(ctx, N * H + 1);
     const float *src = gf_contig_f32(ctx, s0);
-    float *dst = gf_scratch_f32(ctx, n);
+    float *dst = gf_scratch_f32(ctx, N * H + 1);
     if (!src || !dst) return NULL;
-    memcpy(dst, src, sizeof(float) * (size_t)n);
+    for (int64_t k = 0; k < N; k++)
+        memcpy(dst + k * H, src + sv->order[k] * H, sizeof(float) * (size_t)H);
     return dst;
+}
+
+/* Copies slot-ordered rows [N, H] to example order (dst[order[k]] = src[k]), adding when add. */
+static void unsort_rows(const rnn_saved *sv, const float *src, float *dst, bool add) {
+    const int64_t H = sv->d.H;
+    for (int64_t k = 0; k < sv->d.N; k++) {
+        float *o = dst + sv->order[k] * H;
+        const float *i = src + k * H;
+        for (int64_t j = 0; j < H; j++) o[j] = add ? o[j] + i[j] : i[j];
+    }
+}
+
+/* order: the examples by length, longest first, ties in example order (a counting sort);
+ * active[t]: how many have more than t real steps. */
+static bool sort_lengths(gf_ctx *ctx, rnn_saved *sv) {
+    const int64_t N = sv->d.N, T = sv->d.T;
+    sv->order = gf_scratch(ctx, sizeof(int64_t) * (size_t)(N + 1));
+    sv->active = gf_scratch(ctx, sizeof(int64_t) * (size_t)(T + 1));
+    int64_t *count = gf_scratch(ctx, sizeof(int64_t) * (size_t)(T + 2));
+    if (!sv->order || !sv->active || !count) return false;
+    memset(count, 0, sizeof(int64_t) * (size_t)(T + 2));
+    for (int64_t n = 0; n < N; n++) count[T - sv->len[n] + 1]++;
+    for (int64_t v = 1; v <= T + 1; v++) count[v] += count[v - 1];
+    for (int64_t n = 0; n < N; n++) sv->order[count[T - sv->len[n]]++] = n;
+    for (int64_t t = 0, k = N; t < T; t++) {
+        while (k > 0 && sv->len[sv->order[k - 1]] <= t) k--;
+        sv->active[t] = k;
+    }
+    return true;
 }
 
 /* Allocates the saved buffers of a run. */
@@ -246,28 +281,26 @@ static bool run_steps(gf_ctx *ctx, rnn_saved *sv, const gf_rnn_args *a, float *o
     const float *bih = a->b_ih ? gf_contig_f32(ctx, a->b_ih) : NULL;
     const float *bhh = a->b_hh ? gf_contig_f32(ctx, a->b_hh) : NULL;
     float *gx = gf_scratch_f32(ctx, rows * GH + 1), *gh = gf_scratch_f32(ctx, d->N * GH + 1);
-    float *h = initial_state(ctx, a->h0, d->N * H);
-    float *c = lstm ? initial_state(ctx, a->c0, d->N * H) : NULL;
+    float *h = initial_state(ctx, sv, a->h0);
+    float *c = lstm ? initial_state(ctx, sv, a->c0) : NULL;
     if (!wih || !whh || (a->b_ih && (!bih || !bhh)) || !gx || !gh || !h || (lstm && !c))
         return false;
     /* every step's input projection at once; an LSTM adds both biases here */
     fill_bias(gx, rows, GH, bih, lstm ? bhh : NULL);
     if (rows > 0 && d->I > 0)
         gf_gemm(ctx, false, true, rows, GH, d->I, 1.0f, sv->x, d->I, wih, d->I, 1.0f, gx, GH);
-    int64_t maxlen = 0;
-    for (int64_t n = 0; n < d->N; n++) maxlen = sv->len[n] > maxlen ? sv->len[n] : maxlen;
     for (int64_t s = 0; s < d->T; s++) {
-        const int64_t t = time_of(d, s);
-        if (t < maxlen && d->N > 0) {
+        const int64_t t = time_of(d, s), na = sv->active[t];
+        if (na > 0) {
             /* GRU keeps b_hh in gh: r multiplies W_hn h + b_hn */
-            fill_bias(gh, d->N, GH, lstm ? NULL : bhh, NULL);
-            gf_gemm(ctx, false, true, d->N, GH, H, 1.0f, h, H, whh, H, 1.0f, gh, GH);
+            fill_bias(gh, na, GH, lstm ? NULL : bhh, NULL);
+            gf_gemm(ctx, false, true, na, GH, H, 1.0f, h, H, whh, H, 1.0f, gh, GH);
         }
         if (lstm) lstm_step(ctx, sv, t, gx, gh, h, c, out);
         else gru_step(ctx, sv, t, gx, gh, h, out);
     }
-    memcpy(out + rows * H, h, sizeof(float) * (size_t)(d->N * H));
-    if (lstm) memcpy(out + (rows + d->N) * H, c, sizeof(float) * (size_t)(d->N * H));
+    unsort_rows(sv, h, out + rows * H, false);
+    if (lstm) unsort_rows(sv, c, out + (rows + d->N) * H, false);
     return true;
 }
 
@@ -296,7 +329,8 @@ static gf_tensor *rnn_forward(gf_ctx *ctx, rnn_kind kind, gf_tensor *x, const gf
     if (!check_args(ctx, op, x, a, &sv.d)) return NULL;
     const rnn_dims *d = &sv.d;
     sv.len = gf_scratch(ctx, sizeof(int64_t) * (size_t)(d->N + 1));
-    if (!sv.len || !read_lengths(ctx, op, a->lengths, d, sv.len)) return NULL;
+    if (!sv.len || !read_lengths(ctx, op, a->lengths, d, sv.len) || !sort_lengths(ctx, &sv))
+        return NULL;
     sv.x = gf_contig_f32(ctx, x);
     if (!sv.x || !alloc_saved(ctx, &sv)) return NULL;
     const int64_t total = (d->T * d->N + (kind == RNN_LSTM ? 2 : 1) * d->N) * d->H;
@@ -323,24 +357,26 @@ gf_tensor *gf_gru_layer(gf_ctx *ctx, gf_tensor *x, const gf_rnn_args *a, gf_tens
 
 /* ---- backward --------------------------------------------------------------------------------- */
 
-/* Gate gradients of one LSTM step (time t) into dg's rows; dh, dc [N, H] hold the gradients
- * reaching the state after the step and leave with those reaching it before, except the
- * term dg W_hh that the caller adds to dh. Inactive rows pass dh and dc through. */
+/* Gate gradients of one LSTM step (time t) into dg's rows, and for the running slots also
+ * into dgc [active, 4H] (slot order, for the product with W_hh); dh, dc [N, H] (slot order)
+ * hold the gradients reaching the state after the step and leave with those reaching it
+ * before, except the term dgc W_hh that the caller adds to dh. Finished slots pass dh and dc
+ * through. */
 static void lstm_step_bw(gf_ctx *ctx, const rnn_saved *sv, int64_t t, const float *gy, float *dg,
-                         float *dh, float *dc) {
+                         float *dgc, float *dh, float *dc) {
     const rnn_dims *d = &sv->d;
-    const int64_t H = d->H, G4 = 4 * H;
+    const int64_t H = d->H, G4 = 4 * H, na = sv->active[t];
 #pragma omp parallel for num_threads(gf_threads_for(ctx, d->N * G4 * 4)) schedule(static)
-    for (int64_t n = 0; n < d->N; n++) {
-        const int64_t r = row_of(d, t, n);
+    for (int64_t k = 0; k < d->N; k++) {
+        const int64_t r = row_of(d, t, sv->order[k]);
         float *g = dg + r * G4;
-        if (t >= sv->len[n]) {
+        if (k >= na) {
             memset(g, 0, sizeof(float) * (size_t)G4);
             continue;
         }
         const float *ar = sv->act + r * G4, *tc = sv->aux + r * H, *cp = sv->cprev + r * H;
         const float *gyr = gy + r * H;
-        float *dhn = dh + n * H, *dcn = dc + n * H;
+        float *dhn = dh + k * H, *dcn = dc + k * H;
         for (int64_t j = 0; j < H; j++) {
             float i = ar[j], f = ar[H + j], gg = ar[2 * H + j], o = ar[3 * H + j], th = tc[j];
             float dhj = dhn[j] + gyr[j];
@@ -352,27 +388,29 @@ static void lstm_step_bw(gf_ctx *ctx, const rnn_saved *sv, int64_t t, const floa
             dcn[j] = dcj * f;
             dhn[j] = 0.0f;
         }
+        memcpy(dgc + k * G4, g, sizeof(float) * (size_t)G4);
     }
 }
 
-/* GRU: dgx gets the gradients of the input-side pre-activations, dgh those of W_h h + b_h
- * (they differ in the n part, scaled by r); dh leaves with the direct z h term. */
+/* GRU: dgx gets the gradients of the input-side pre-activations, dgh (and dgc, as in
+ * lstm_step_bw) those of W_h h + b_h (they differ in the n part, scaled by r); dh leaves with
+ * the direct z h term. */
 static void gru_step_bw(gf_ctx *ctx, const rnn_saved *sv, int64_t t, const float *gy, float *dgx,
-                        float *dgh, float *dh) {
+                        float *dgh, float *dgc, float *dh) {
     const rnn_dims *d = &sv->d;
-    const int64_t H = d->H, G3 = 3 * H;
+    const int64_t H = d->H, G3 = 3 * H, na = sv->active[t];
 #pragma omp parallel for num_threads(gf_threads_for(ctx, d->N * G3 * 4)) schedule(static)
-    for (int64_t n = 0; n < d->N; n++) {
-        const int64_t r = row_of(d, t, n);
+    for (int64_t k = 0; k < d->N; k++) {
+        const int64_t r = row_of(d, t, sv->order[k]);
         float *gxr = dgx + r * G3, *ghr = dgh + r * G3;
-        if (t >= sv->len[n]) {
+        if (k >= na) {
             memset(gxr, 0, sizeof(float) * (size_t)G3);
             memset(ghr, 0, sizeof(float) * (size_t)G3);
             continue;
         }
         const float *ar = sv->act + r * G3, *hp = sv->hprev + r * H, *ghn = sv->aux + r * H;
         const float *gyr = gy + r * H;
-        float *dhn = dh + n * H;
+        float *dhn = dh + k * H;
         for (int64_t j = 0; j < H; j++) {
             float rr = ar[j], z = ar[H + j], nn = ar[2 * H + j];
             float dhj = dhn[j] + gyr[j];
@@ -384,6 +422,7 @@ static void gru_step_bw(gf_ctx *ctx, const rnn_saved *sv, int64_t t, const float
             ghr[2 * H + j] = dan * rr;
             dhn[j] = dhj * z;
         }
+        memcpy(dgc + k * G3, ghr, sizeof(float) * (size_t)G3);
     }
 }
 
@@ -405,11 +444,10 @@ static void add_colsum(gf_ctx *ctx, float *dst, const float *g, int64_t rows, in
     }
 }
 
-/* Adds src [n] into t's gradient, when t takes one. */
-static void add_grad(gf_ctx *ctx, gf_tensor *t, const float *src, int64_t n) {
+/* Adds the slot-ordered state gradient src [N, H] into t's gradient, when t takes one. */
+static void add_grad(gf_ctx *ctx, const rnn_saved *sv, gf_tensor *t, const float *src) {
     float *g = gf_grad_of(ctx, t);
-    if (g)
-        for (int64_t i = 0; i < n; i++) g[i] += src[i];
+    if (g) unsort_rows(sv, src, g, true);
 }
 
 /* The products after the time loop: dx, dW_ih, dW_hh and the biases from the gate gradients
@@ -437,7 +475,8 @@ static void weight_grads(gf_ctx *ctx, gf_node *nd, const float *dgx, const float
 }
 
 /* Backward through time: the steps in the opposite order of the forward, each adding
- * dg_t W_hh to the state gradient, then the weight products over all rows at once. */
+ * dg_t W_hh to the running slots' state gradients, then the weight products over all rows
+ * at once. */
 void gf_bw_rnn(gf_ctx *ctx, gf_node *nd) {
     const rnn_saved *sv = nd->saved;
     const rnn_dims *d = &sv->d;
@@ -446,23 +485,22 @@ void gf_bw_rnn(gf_ctx *ctx, gf_node *nd) {
     const float *g = gf_f32(nd->out->grad);
     float *dgx = gf_scratch_f32(ctx, rows * GH + 1);
     float *dgh = lstm ? dgx : gf_scratch_f32(ctx, rows * GH + 1);
+    float *dgc = gf_scratch_f32(ctx, d->N * GH + 1);
     float *dh = gf_scratch_f32(ctx, NH + 1), *dc = lstm ? gf_scratch_f32(ctx, NH + 1) : NULL;
     const float *whh = gf_contig_f32(ctx, nd->in[2]);
-    if (!dgx || !dgh || !dh || (lstm && !dc) || !whh) return;
-    memcpy(dh, g + rows * H, sizeof(float) * (size_t)NH);
-    if (lstm) memcpy(dc, g + rows * H + NH, sizeof(float) * (size_t)NH);
-    int64_t maxlen = 0;
-    for (int64_t n = 0; n < d->N; n++) maxlen = sv->len[n] > maxlen ? sv->len[n] : maxlen;
-    const int64_t rs = row_stride(d);
-    for (int64_t s = d->T - 1; s >= 0; s--) {
-        const int64_t t = time_of(d, s);
-        if (lstm) lstm_step_bw(ctx, sv, t, g, dgx, dh, dc);
-        else gru_step_bw(ctx, sv, t, g, dgx, dgh, dh);
-        if (t < maxlen && d->N > 0)
-            gf_gemm(ctx, false, false, d->N, H, GH, 1.0f, dgh + row_of(d, t, 0) * GH, rs * GH,
-                    whh, H, 1.0f, dh, H);
+    if (!dgx || !dgh || !dgc || !dh || (lstm && !dc) || !whh) return;
+    for (int64_t k = 0; k < d->N; k++) {
+        const int64_t n = sv->order[k];
+        memcpy(dh + k * H, g + rows * H + n * H, sizeof(float) * (size_t)H);
+        if (lstm) memcpy(dc + k * H, g + rows * H + NH + n * H, sizeof(float) * (size_t)H);
     }
-    add_grad(ctx, nd->in[5], dh, NH);
-    if (lstm) add_grad(ctx, nd->in[6], dc, NH);
+    for (int64_t s = d->T - 1; s >= 0; s--) {
+        const int64_t t = time_of(d, s), na = sv->active[t];
+        if (lstm) lstm_step_bw(ctx, sv, t, g, dgx, dgc, dh, dc);
+        else gru_step_bw(ctx, sv, t, g, dgx, dgh, dgc, dh);
+        if (na > 0) gf_gemm(ctx, false, false, na, H, GH, 1.0f, dgc, GH, whh, H, 1.0f, dh, H);
+    }
+    add_grad(ctx, sv, nd->in[5], dh);
+    if (lstm) add_grad(ctx, sv, nd->in[6], dc);
     weight_grads(ctx, nd, dgx, dgh);
 }
