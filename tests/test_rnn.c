@@ -392,6 +392,33 @@ static void test_dropout(gf_ctx *ctx) {
     gf_ctx_reset(ctx);
 }
 
+/* An unbatched [T, I] input (and [L*D, H] states) equals the batch of one. */
+static void test_unbatched(gf_ctx *ctx) {
+    gf_nn_rnn_params p = gf_nn_rnn_default_params(3, 4);
+    p.num_layers = 2;
+    p.bidirectional = true;
+    gf_module *m = gf_nn_lstm(ctx, NULL, &p);
+    gf_tensor *x = gf_randn(ctx, 2, (int64_t[]){5, 3}, 0, 1);
+    gf_tensor *h0 = gf_randn(ctx, 2, (int64_t[]){4, 4}, 0, 1), *c0 = gf_randn(ctx, 2, (int64_t[]){4, 4}, 0, 1);
+    gf_tensor *hn, *cn, *hb, *cb;
+    gf_tensor *y = gf_nn_rnn_run(ctx, m, x, NULL, h0, c0, &hn, &cn);
+    gf_tensor *yb = gf_nn_rnn_run(ctx, m, gf_reshape(ctx, x, 3, (int64_t[]){5, 1, 3}), NULL,
+                                  gf_reshape(ctx, h0, 3, (int64_t[]){4, 1, 4}),
+                                  gf_reshape(ctx, c0, 3, (int64_t[]){4, 1, 4}), &hb, &cb);
+    CHECK(y && yb && y->ndim == 2 && y->shape[0] == 5 && y->shape[1] == 8);
+    CHECK(hn && hn->ndim == 2 && hn->shape[0] == 4 && cn && cn->ndim == 2);
+    bool same = y && yb && hn && hb && cn && cb;
+    for (int64_t i = 0; same && i < y->numel; i++) same = gf_get_f32(y, i) == gf_get_f32(yb, i);
+    for (int64_t i = 0; same && i < hn->numel; i++)
+        same = gf_get_f32(hn, i) == gf_get_f32(hb, i) && gf_get_f32(cn, i) == gf_get_f32(cb, i);
+    CHECK(same);
+    EXPECT_ERR(ctx, gf_nn_rnn_run(ctx, m, x, NULL, gf_randn(ctx, 3, (int64_t[]){4, 1, 4}, 0, 1),
+                                  NULL, NULL, NULL),
+               GF_ERR_SHAPE, "h0 is [4, 1, 4] with an unbatched input: expected float32 [4, 4]");
+    gf_module_free(m);
+    gf_ctx_reset(ctx);
+}
+
 static void test_errors(gf_ctx *ctx) {
     gf_nn_rnn_params p = gf_nn_rnn_default_params(3, 4);
     p.batch_first = true;
@@ -399,7 +426,7 @@ static void test_errors(gf_ctx *ctx) {
     gf_module *m = gf_nn_lstm(ctx, NULL, &p);
     gf_tensor *x = gf_zeros(ctx, GF_F32, 3, (int64_t[]){2, 5, 4});
     EXPECT_ERR(ctx, gf_module_forward(ctx, m, x), GF_ERR_SHAPE, "LSTM",
-               "expected input [N, T, 3] (batch_first), got [2, 5, 4]");
+               "expected input [N, T, 3] (batch_first) or [T, 3], got [2, 5, 4]");
     x = gf_zeros(ctx, GF_F32, 3, (int64_t[]){2, 5, 3});
     gf_tensor *h0 = gf_zeros(ctx, GF_F32, 3, (int64_t[]){1, 2, 4});
     EXPECT_ERR(ctx, gf_nn_rnn_run(ctx, m, x, NULL, h0, NULL, NULL, NULL), GF_ERR_SHAPE,
@@ -636,6 +663,7 @@ int main(void) {
     test_finite_differences(ctx);
     test_dropout(ctx);
     test_errors(ctx);
+    test_unbatched(ctx);
     test_embedding_ids(ctx);
     test_spec(ctx);
     test_replicas(ctx);

@@ -255,7 +255,8 @@ gf_module *gf_nn_bottleneck(gf_ctx *ctx, gf_rng *rng, int64_t inplanes, int64_t 
  * names end in _reverse), all drawn from U(-1/sqrt(H), 1/sqrt(H)) in that order.
  * gf_module_forward takes x [N, T, input_size] (batch_first) or [T, N, input_size] and gives
  * the last layer's outputs [N, T, D*H] or [T, N, D*H] (D = 2 when bidirectional: forward
- * and reverse halves side by side). gf_module_forward_seq uses lengths as
+ * and reverse halves side by side); an unbatched x [T, input_size] gives [T, D*H] (states
+ * then [num_layers * D, H]), as torch. gf_module_forward_seq uses lengths as
  * pack_padded_sequence does (graft/ops.h, gf_lstm_layer): outputs at padded steps are 0.
  * Dropout (training mode only) applies to the outputs of every layer but the last. */
 typedef struct gf_nn_rnn_params {

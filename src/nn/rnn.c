@@ -7,6 +7,8 @@
 #include <stdio.h>
 
 static gf_tensor *rnn_fwd(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user);
+static gf_tensor *rnn_run(gf_ctx *ctx, gf_module *m, gf_tensor *x, gf_tensor *lengths,
+                          gf_tensor *h0, gf_tensor *c0, gf_tensor **h_n, gf_tensor **c_n);
 
 gf_nn_rnn_params gf_nn_rnn_default_params(int64_t input_size, int64_t hidden_size) {
     gf_nn_rnn_params p = {input_size, hidden_size, 1, true, false, 0.0f, false};
@@ -35,9 +37,10 @@ static bool check_inputs(gf_ctx *ctx, const gf_module *m, const gf_tensor *x, co
                          const gf_tensor *c0) {
     const gf_layer_cfg *c = &m->cfg;
     char s[GF_SHAPE_BUF];
-    const char *layout = c->rnn.batch_first ? "[N, T, %lld] (batch_first)" : "[T, N, %lld]";
+    const char *layout = c->rnn.batch_first ? "[N, T, %lld] (batch_first) or [T, %lld]"
+                                            : "[T, N, %lld] or [T, %lld]";
     char want[64];
-    snprintf(want, sizeof want, layout, (long long)c->in);
+    snprintf(want, sizeof want, layout, (long long)c->in, (long long)c->in);
     if (!gf_check_tensor(ctx, m->type, "input", x, GF_F32)) return false;
     if (x->ndim != 3 || x->shape[2] != c->in) {
         gf_ctx_set_error(ctx, GF_ERR_SHAPE, "expected input %s, got %s (input_size=%lld)", want,
@@ -93,9 +96,39 @@ static gf_tensor *run_layer(gf_ctx *ctx, const gf_module *m, int l, gf_tensor *x
     return c->rnn.dirs == 1 ? ys[0] : gf_concat(ctx, ys, 2, 2);
 }
 
+/* t with a batch axis of 1 inserted at axis (a view); NULL stays NULL. */
+static gf_tensor *add_batch_axis(gf_ctx *ctx, gf_tensor *t, int axis) {
+    if (!t) return NULL;
+    int64_t shape[3];
+    for (int i = 0, j = 0; i < 3; i++) shape[i] = i == axis ? 1 : t->shape[j++];
+    return gf_reshape(ctx, t, 3, shape);
+}
+
+/* torch's unbatched input: x [T, input_size] and states [L*D, H] run as a batch of one. */
+static gf_tensor *run_unbatched(gf_ctx *ctx, gf_module *m, gf_tensor *x, gf_tensor *h0,
+                                gf_tensor *c0, gf_tensor **h_n, gf_tensor **c_n) {
+    const gf_layer_cfg *c = &m->cfg;
+    const gf_tensor *st[2] = {h0, c0};
+    for (int i = 0; i < 2; i++)
+        if (st[i] && (st[i]->ndim != 2 || st[i]->dtype != GF_F32)) {
+            char s[GF_SHAPE_BUF];
+            gf_ctx_set_error(ctx, GF_ERR_SHAPE, "%s is %s with an unbatched input: expected "
+                             "float32 [%d, %lld]", i ? "c0" : "h0",
+                             gf_shape_str(st[i], s, sizeof s), c->rnn.layers * c->rnn.dirs,
+                             (long long)c->out);
+            return NULL;
+        }
+    gf_tensor *y = rnn_run(ctx, m, add_batch_axis(ctx, x, c->rnn.batch_first ? 0 : 1), NULL,
+                           add_batch_axis(ctx, h0, 1), add_batch_axis(ctx, c0, 1), h_n, c_n);
+    if (h_n && *h_n) *h_n = gf_reshape(ctx, *h_n, 2, (int64_t[]){(*h_n)->shape[0], c->out});
+    if (c_n && *c_n) *c_n = gf_reshape(ctx, *c_n, 2, (int64_t[]){(*c_n)->shape[0], c->out});
+    return y ? gf_reshape(ctx, y, 2, (int64_t[]){x->shape[0], y->shape[2]}) : NULL;
+}
+
 static gf_tensor *rnn_run(gf_ctx *ctx, gf_module *m, gf_tensor *x, gf_tensor *lengths,
                           gf_tensor *h0, gf_tensor *c0, gf_tensor **h_n, gf_tensor **c_n) {
     const gf_layer_cfg *c = &m->cfg;
+    if (x && x->ndim == 2 && !lengths) return run_unbatched(ctx, m, x, h0, c0, h_n, c_n);
     if (!check_inputs(ctx, m, x, h0, c0)) return NULL;
     const int k = c->rnn.layers * c->rnn.dirs;
     gf_tensor **hs = gf_scratch(ctx, sizeof(gf_tensor *) * (size_t)k * 2);
