@@ -352,6 +352,50 @@ static void test_finite_differences(gf_ctx *ctx) {
     fd_run(ctx, false, true, false);
 }
 
+/* ---- the same bits at any thread count ----------------------------------------------------- */
+
+/* One forward and backward of a bidirectional LSTM or GRU with lengths at `threads` threads;
+ * the output and every gradient go to out (numel of them), same seed every time. */
+static int64_t threads_run(bool lstm, int threads, float *out) {
+    gf_ctx_params cp = gf_ctx_default_params();
+    cp.n_threads = threads;
+    cp.seed = 5;
+    gf_ctx *ctx = gf_ctx_new(&cp);
+    gf_nn_rnn_params p = gf_nn_rnn_default_params(8, 64);
+    p.bidirectional = true;
+    gf_module *m = lstm ? gf_nn_lstm(ctx, NULL, &p) : gf_nn_gru(ctx, NULL, &p);
+    gf_tensor *x = gf_tensor_new(ctx, GF_F32, 3, (int64_t[]){6, 16, 8});
+    gf_copy_in(x, gf_f32(gf_randn(ctx, 3, x->shape, 0, 1)));
+    gf_tensor_set_requires_grad(x, true);
+    int64_t lv[16];
+    for (int i = 0; i < 16; i++) lv[i] = i % 7;
+    gf_tensor *len = gf_tensor_from_data(ctx, GF_I64, 1, (int64_t[]){16}, lv);
+    gf_tensor *y = gf_module_forward_seq(ctx, m, x, len);
+    gf_tensor *loss = y ? gf_sum(ctx, gf_mul(ctx, y, y), NULL, 0, false) : NULL;
+    CHECK(loss && gf_backward(ctx, loss) == GF_OK);
+    int64_t k = 0;
+    for (int64_t i = 0; y && i < y->numel; i++) out[k++] = gf_get_f32(y, i);
+    gf_named_tensors *pl = gf_module_named_tensors(ctx, m, GF_STATE_PARAMS);
+    for (int i = 0; pl && i < pl->n; i++)
+        for (int64_t j = 0; j < pl->items[i].tensor->numel; j++) out[k++] = gf_f32(pl->items[i].tensor->grad)[j];
+    for (int64_t i = 0; i < x->numel; i++) out[k++] = gf_f32(x->grad)[i];
+    gf_named_tensors_free(pl);
+    gf_tensor_free(x), gf_tensor_free(len);
+    gf_module_free(m);
+    gf_ctx_free(ctx);
+    return k;
+}
+
+static void test_threads(void) {
+    enum { CAP = 6 * 16 * 128 + 2 * (256 * (8 + 64) + 512) + 6 * 16 * 8 };
+    static float a[CAP], b[CAP];
+    for (int kind = 0; kind < 2; kind++) {
+        int64_t na = threads_run(kind == 0, 1, a), nb = threads_run(kind == 0, 3, b);
+        CHECK(na == nb && na > 0 && na <= CAP);
+        CHECK(memcmp(a, b, sizeof(float) * (size_t)na) == 0);
+    }
+}
+
 /* ---- dropout, replicas, errors -------------------------------------------------------------- */
 
 static void test_dropout(gf_ctx *ctx) {
@@ -664,6 +708,7 @@ int main(void) {
     test_dropout(ctx);
     test_errors(ctx);
     test_unbatched(ctx);
+    test_threads();
     test_embedding_ids(ctx);
     test_spec(ctx);
     test_replicas(ctx);
