@@ -208,7 +208,8 @@ gf_module *gf_nn_layer_norm(gf_ctx *ctx, int n_axes, const int64_t *normalized_s
 gf_module *gf_nn_dropout(gf_ctx *ctx, float p);
 /* weight [num, dim] ~ N(0, 1); the row padding_idx is zeroed and gets no gradient.
  * padding_idx < 0: none (unlike torch, negative values do not count from the end). Input:
- * int64 indices of any shape -> [*, dim]. */
+ * indices of any shape -> [*, dim], int64 or float32 holding whole numbers (a text dataset's
+ * token ids). */
 gf_module *gf_nn_embedding(gf_ctx *ctx, gf_rng *rng, int64_t num_embeddings,
                            int64_t embedding_dim, int64_t padding_idx);
 
@@ -246,6 +247,36 @@ gf_module *gf_nn_basic_block(gf_ctx *ctx, gf_rng *rng, int64_t inplanes, int64_t
 #define GF_BOTTLENECK_EXPANSION 4
 gf_module *gf_nn_bottleneck(gf_ctx *ctx, gf_rng *rng, int64_t inplanes, int64_t planes,
                             int stride);
+
+/* ---- recurrent layers (src/nn/rnn.c) -------------------------------------------------------
+ * torch.nn.LSTM and torch.nn.GRU. Parameters per layer k and direction, in torch's names and
+ * order: weight_ih_l{k} [G*H, in], weight_hh_l{k} [G*H, H], bias_ih_l{k}, bias_hh_l{k} [G*H]
+ * (G = 4 for LSTM, 3 for GRU; in = input_size for k = 0, D*H above; the reverse direction's
+ * names end in _reverse), all drawn from U(-1/sqrt(H), 1/sqrt(H)) in that order.
+ * gf_module_forward takes x [N, T, input_size] (batch_first) or [T, N, input_size] and gives
+ * the last layer's outputs [N, T, D*H] or [T, N, D*H] (D = 2 when bidirectional: forward
+ * and reverse halves side by side); an unbatched x [T, input_size] gives [T, D*H] (states
+ * then [num_layers * D, H]), as torch. gf_module_forward_seq uses lengths as
+ * pack_padded_sequence does (graft/ops.h, gf_lstm_layer): outputs at padded steps are 0.
+ * Dropout (training mode only) applies to the outputs of every layer but the last. */
+typedef struct gf_nn_rnn_params {
+    int64_t input_size, hidden_size;
+    int num_layers;     /* 1 */
+    bool bias;          /* true */
+    bool batch_first;   /* false, as torch */
+    float dropout;      /* 0 */
+    bool bidirectional; /* false */
+} gf_nn_rnn_params;
+/* torch's defaults for the given sizes. */
+gf_nn_rnn_params gf_nn_rnn_default_params(int64_t input_size, int64_t hidden_size);
+gf_module *gf_nn_lstm(gf_ctx *ctx, gf_rng *rng, const gf_nn_rnn_params *p);
+gf_module *gf_nn_gru(gf_ctx *ctx, gf_rng *rng, const gf_nn_rnn_params *p);
+/* Runs an LSTM or GRU module with explicit states: lengths (int64 [N]), h0 and c0 (LSTM only)
+ * [num_layers * D, N, H] may each be NULL (all steps real, zero states). Returns the output
+ * sequence; *h_n and *c_n (when not NULL) get the final states [num_layers * D, N, H] in
+ * torch's order (layer by layer, forward before reverse); *c_n is NULL for a GRU. */
+gf_tensor *gf_nn_rnn_run(gf_ctx *ctx, gf_module *m, gf_tensor *x, gf_tensor *lengths,
+                         gf_tensor *h0, gf_tensor *c0, gf_tensor **h_n, gf_tensor **c_n);
 
 #ifdef __cplusplus
 }

@@ -79,6 +79,12 @@ typedef struct type_def {
     leaf_fn build;    /* NULL: a container */
 } type_def;
 
+/* ---- text layers (spec_rnn.c): embedding, lstm, gru ---- */
+gf_module *spec_build_embedding(spec_state *s, const cJSON *node, const char *path,
+                                const char *type, const shape *cur);
+gf_module *spec_build_rnn(spec_state *s, const cJSON *node, const char *path, const char *type,
+                          const shape *cur);
+
 /* The type of a normalised name, or NULL. */
 const type_def *spec_find_type(const char *name);
 

@@ -541,6 +541,11 @@ static const type_def types[] = {
     {"logsoftmax", "dim", b_param_act},
     {"basicblock", "in,out,stride", b_basicblock},
     {"bottleneck", "in,out,stride", b_bottleneck},
+    {"embedding", "num_embeddings,embedding_dim,padding_idx", spec_build_embedding},
+    {"lstm", "input_size,hidden_size,num_layers,bias,batch_first,dropout,bidirectional",
+     spec_build_rnn},
+    {"gru", "input_size,hidden_size,num_layers,bias,batch_first,dropout,bidirectional",
+     spec_build_rnn},
     {"sequential", "children", NULL},
     {"container", "children,name", NULL},
 };
@@ -550,7 +555,7 @@ static const char *const type_names[] = {
     "linear", "conv2d", "conv1d", "batchnorm1d", "batchnorm2d", "layernorm", "dropout",
     "maxpool2d", "avgpool2d", "adaptiveavgpool2d", "flatten", "identity", "relu", "silu",
     "sigmoid", "tanh", "leakyrelu", "elu", "gelu", "softplus", "softmax", "logsoftmax",
-    "basicblock", "bottleneck", "sequential", "container", NULL};
+    "basicblock", "bottleneck", "embedding", "lstm", "gru", "sequential", "container", NULL};
 _Static_assert(sizeof type_names / sizeof type_names[0] == N_TYPES + 1, "spec type name list");
 
 const char *const *gf_spec_layer_types(void) { return type_names; }
