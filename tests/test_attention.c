@@ -9,6 +9,7 @@
 #include <graft/graft.h>
 #include <graft/nn.h>
 #include <graft/optim.h>
+#include <graft/spec.h>
 #include <graft/train.h>
 #include <graft/zoo.h>
 
@@ -431,6 +432,74 @@ static void test_zoo(gf_ctx *ctx) {
     gf_ctx_reset(ctx);
 }
 
+/* ---- model specs ----------------------------------------------------------------------------- */
+
+static gf_module *spec(gf_ctx *ctx, const char *text, int ndim, const int64_t *shape,
+                       int64_t classes, gf_spec_summary **sum) {
+    gf_spec_params p = gf_spec_default_params();
+    p.label = "net.json";
+    p.in_ndim = ndim;
+    for (int i = 0; i < ndim; i++) p.in_shape[i] = shape[i];
+    p.n_classes = classes;
+    return gf_spec_parse(ctx, text, strlen(text), &p, sum);
+}
+
+static void test_spec(gf_ctx *ctx) {
+    gf_spec_summary *sum = NULL;
+    const char *seq = "{\"type\": \"sequential\", \"children\": ["
+                      "{\"type\": \"PositionalEncoding\", \"dropout\": 0.0, \"max_len\": 16},"
+                      "{\"type\": \"MultiheadAttention\", \"num_heads\": 2},"
+                      "{\"type\": \"TransformerEncoder\", \"nhead\": 4, \"num_layers\": 2,"
+                      " \"dim_feedforward\": 32, \"activation\": \"gelu\", \"norm\": true},"
+                      "{\"type\": \"TransformerEncoderLayer\", \"nhead\": 2, \"norm_first\": true,"
+                      " \"dim_feedforward\": 16},"
+                      "{\"type\": \"SeqPool\", \"mode\": \"max\"},"
+                      "{\"type\": \"linear\", \"out\": \"classes\"}]}";
+    gf_module *m = spec(ctx, seq, 2, (int64_t[]){6, 8}, 3, &sum);
+    CHECK(m && sum);
+    if (!m) fprintf(stderr, "spec: %s\n", gf_ctx_error(ctx));
+    if (sum) {
+        CHECK(sum->out_ndim == 1 && sum->out_shape[0] == 3);
+        CHECK(sum->layers[1].out_ndim == 2 && sum->layers[1].out_shape[0] == 6 &&
+              sum->layers[1].out_shape[1] == 8);
+    }
+    CHECK(m && gf_module_tensor(NULL, m, "1.in_proj_weight") && gf_module_tensor(NULL, m, "2.norm.weight") &&
+          gf_module_tensor(NULL, m, "2.layers.1.linear1.weight")->shape[0] == 32 &&
+          gf_module_tensor(NULL, m, "0.pe"));
+    gf_spec_summary_free(sum);
+    gf_module_free(m);
+
+    const char *tc = "{\"type\": \"TextClassifier\", \"num_embeddings\": 30, \"d_model\": 16,"
+                     " \"nhead\": 2, \"num_layers\": 1, \"dim_feedforward\": 24,"
+                     " \"positions\": \"learned\", \"out\": \"classes\"}";
+    sum = NULL;
+    m = spec(ctx, tc, 1, (int64_t[]){12}, 4, &sum);
+    CHECK(m && sum && sum->out_ndim == 1 && sum->out_shape[0] == 4);
+    if (!m) fprintf(stderr, "spec: %s\n", gf_ctx_error(ctx));
+    CHECK(m && gf_module_tensor(NULL, m, "pos.weight") && gf_module_tensor(NULL, m, "pos.weight")->shape[0] == 12);
+    gf_spec_summary_free(sum);
+    gf_module_free(m);
+
+    EXPECT_ERR(ctx, spec(ctx, "{\"type\": \"MultiheadAttention\", \"num_heads\": 3}", 2,
+                         (int64_t[]){5, 8}, 0, NULL),
+               GF_ERR_INVALID, "net.json", "(multiheadattention)", "embed_dim=8", "divisible");
+    EXPECT_ERR(ctx, spec(ctx, "{\"type\": \"SeqPool\", \"batch_first\": false}", 2,
+                         (int64_t[]){5, 8}, 0, NULL),
+               GF_ERR_INVALID, "\"batch_first\" must be true");
+    EXPECT_ERR(ctx, spec(ctx, "{\"type\": \"SeqPool\", \"mode\": \"median\"}", 2,
+                         (int64_t[]){5, 8}, 0, NULL),
+               GF_ERR_INVALID, "\"mode\" must be one of: mean,max,last,first");
+    EXPECT_ERR(ctx, spec(ctx, "{\"type\": \"TransformerEncoderLayer\", \"nhead\": 2}", 0, NULL, 0, NULL),
+               GF_ERR_INVALID, "\"d_model\" is missing");
+    EXPECT_ERR(ctx, spec(ctx, "{\"type\": \"TransformerEncoderLayer\", \"d_model\": 6, \"nhead\": 2}", 2,
+                         (int64_t[]){5, 8}, 0, NULL),
+               GF_ERR_SHAPE, "shapes do not connect", "[2, 5, 8]", "[N, T, 6]");
+    EXPECT_ERR(ctx, spec(ctx, "{\"type\": \"PositionalEncoding\", \"max_len\": 4}", 2,
+                         (int64_t[]){5, 8}, 0, NULL),
+               GF_ERR_SHAPE, "exceeds max_len 4");
+    gf_ctx_clear_error(ctx);
+}
+
 int main(void) {
     gf_ctx *ctx = gf_ctx_new(NULL);
     gf_ctx_set_threads(ctx, 2);
@@ -442,6 +511,7 @@ int main(void) {
     test_dropout_and_names(ctx);
     test_errors(ctx);
     test_zoo(ctx);
+    test_spec(ctx);
     test_text_classifier(ctx);
     gf_ctx_free(ctx);
     return test_finish("test_attention");
