@@ -214,6 +214,16 @@ gf_attention_params gf_attention_default_params(void);
  * carrying no gradient. */
 gf_tensor *gf_scaled_dot_product_attention(gf_ctx *ctx, gf_tensor *q, gf_tensor *k, gf_tensor *v,
                                            const gf_attention_params *p, gf_tensor **weights);
+/* The same over heads packed in the last axis, as torch.nn.MultiheadAttention holds them
+ * between its projections: q [N, Lq, E], k [N, Lk, E], v [N, Lk, Ev] (or [L, N, ...] when
+ * not batch_first), head h being columns h E/H .. (h + 1) E/H -> out [N, Lq, Ev] (or
+ * [Lq, N, Ev]); E and Ev divisible by num_heads, scale 0 meaning 1 / sqrt(E / H). Views with
+ * a contiguous last axis (the parts of one packed projection) are read in place, and
+ * gradients are written in place, so splitting and merging heads costs no copies.
+ * key_lengths index N. */
+gf_tensor *gf_multi_head_attention(gf_ctx *ctx, gf_tensor *q, gf_tensor *k, gf_tensor *v,
+                                   int64_t num_heads, bool batch_first,
+                                   const gf_attention_params *p, gf_tensor **weights);
 
 /* ---- losses (src/ops/loss.c, src/ops/loss_elem.c) ----------------------------------------
  * Each follows torch.nn.functional's function of the same name (PyTorch 1.13), with

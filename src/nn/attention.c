@@ -81,23 +81,6 @@ typedef struct mha_cfg {
 
 #define MHA_TYPE "MultiheadAttention"
 
-/* [A, B, E] -> [N, H, L, Dh] view (A, B = N, L when batch_first, else L, N). */
-static gf_tensor *split_heads(gf_ctx *ctx, gf_tensor *t, const mha_cfg *c) {
-    if (!t) return NULL;
-    int64_t shape[4] = {t->shape[0], t->shape[1], c->num_heads, c->embed_dim / c->num_heads};
-    static const int bf[4] = {0, 2, 1, 3}, sf[4] = {1, 2, 0, 3};
-    return gf_permute(ctx, gf_reshape(ctx, t, 4, shape), c->batch_first ? bf : sf);
-}
-
-/* [N, H, L, Dh] -> [A, B, E], the inverse of split_heads. */
-static gf_tensor *merge_heads(gf_ctx *ctx, gf_tensor *o, const mha_cfg *c) {
-    static const int bf[4] = {0, 2, 1, 3}, sf[4] = {2, 0, 1, 3};
-    gf_tensor *t = gf_contiguous(ctx, gf_permute(ctx, o, c->batch_first ? bf : sf));
-    if (!t) return NULL;
-    int64_t shape[3] = {t->shape[0], t->shape[1], c->embed_dim};
-    return gf_reshape(ctx, t, 3, shape);
-}
-
 static bool mha_check(gf_ctx *ctx, const mha_cfg *c, const gf_tensor *q, const gf_tensor *k,
                       const gf_tensor *v) {
     const char *what = MHA_TYPE;
@@ -153,11 +136,9 @@ static gf_tensor *mha_run(gf_ctx *ctx, gf_module *m, gf_tensor *query, gf_tensor
     ap.dropout_p = c->dropout;
     ap.training = m->training;
     gf_tensor *w4 = NULL;
-    gf_tensor *o = gf_scaled_dot_product_attention(ctx, split_heads(ctx, qkv[0], c),
-                                                   split_heads(ctx, qkv[1], c),
-                                                   split_heads(ctx, qkv[2], c), &ap,
-                                                   weights ? &w4 : NULL);
-    o = gf_module_forward(ctx, gf_module_child(m, "out_proj"), merge_heads(ctx, o, c));
+    gf_tensor *o = gf_multi_head_attention(ctx, qkv[0], qkv[1], qkv[2], c->num_heads,
+                                           c->batch_first, &ap, weights ? &w4 : NULL);
+    o = gf_module_forward(ctx, gf_module_child(m, "out_proj"), o);
     if (o && weights) *weights = gf_mean(ctx, w4, (int[]){1}, 1, false);
     return o;
 }
