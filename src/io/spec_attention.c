@@ -95,6 +95,14 @@ static bool a_width(spec_state *s, const cJSON *n, const char *key, const shape 
     return true;
 }
 
+/* Values one example holds at once in an attention layer on [T, D]: the larger of its
+ * output and its heads' [T, T] weights (-1: the input shape is not known). */
+static int64_t attn_act(const shape *cur, int64_t heads) {
+    if (cur->ndim < 1) return -1;
+    const int64_t t = cur->d[0], w = spec_mul(heads, spec_mul(t, t)), n = spec_numel(cur);
+    return w > n ? w : n;
+}
+
 /* Elements of one layer's weights (in_proj, out_proj, two linears, two LayerNorms). */
 static int64_t layer_weights(int64_t d, int64_t ff) {
     return spec_add(spec_add(spec_mul(4 * d, d + 1), spec_mul(2 * ff, d)), spec_add(ff, 5 * d));
@@ -135,7 +143,7 @@ gf_module *spec_b_mha(spec_state *s, const cJSON *n, const char *path, const cha
         !a_bool(s, n, "bias", true, path, type, &bias) || !a_batch_first(s, n, path, type))
         return NULL;
     snprintf(s->expect, sizeof s->expect, "[N, T, %lld]", (long long)e);
-    if (!spec_budget(s, path, type, spec_mul(4 * e, e + bias), spec_numel(cur))) return NULL;
+    if (!spec_budget(s, path, type, spec_mul(4 * e, e + bias), attn_act(cur, heads))) return NULL;
     return gf_nn_multihead_attention(s->ctx, s->rng, e, heads, p, bias, true);
 }
 
@@ -143,7 +151,8 @@ gf_module *spec_b_encoder_layer(spec_state *s, const cJSON *n, const char *path,
                                 const char *type, const shape *cur) {
     gf_nn_transformer_params p;
     if (!layer_settings(s, n, cur, path, type, &p) ||
-        !spec_budget(s, path, type, layer_weights(p.d_model, p.dim_feedforward), spec_numel(cur)))
+        !spec_budget(s, path, type, layer_weights(p.d_model, p.dim_feedforward),
+                     attn_act(cur, p.nhead)))
         return NULL;
     return gf_nn_transformer_encoder_layer(s->ctx, s->rng, &p);
 }
@@ -159,7 +168,7 @@ gf_module *spec_b_encoder(spec_state *s, const cJSON *n, const char *path, const
         return NULL;
     int64_t w = spec_add(spec_mul(layers, layer_weights(p.d_model, p.dim_feedforward)),
                          norm ? 2 * p.d_model : 0);
-    if (!spec_budget(s, path, type, w, spec_numel(cur))) return NULL;
+    if (!spec_budget(s, path, type, w, attn_act(cur, p.nhead))) return NULL;
     return gf_nn_transformer_encoder(s->ctx, s->rng, &p, (int)layers, norm);
 }
 
@@ -212,7 +221,8 @@ gf_module *spec_b_text_classifier(spec_state *s, const cJSON *n, const char *pat
     int64_t w = spec_add(spec_add(spec_mul(vocab, d), pos < 2 ? spec_mul(max_len, d) : 0),
                          spec_add(spec_mul(layers, layer_weights(d, p.dim_feedforward)),
                                   spec_mul(out, d + 1)));
-    if (!spec_budget(s, path, type, w, out)) return NULL;
+    const int64_t act = attn_act(cur, p.nhead);
+    if (!spec_budget(s, path, type, w, act > out ? act : out)) return NULL;
     gf_module *m = gf_nn_text_classifier(s->ctx, gf_nn_embedding(s->ctx, s->rng, vocab, d, 0),
                                          gf_nn_transformer_encoder(s->ctx, s->rng, &p, (int)layers, false),
                                          gf_nn_seq_pool(s->ctx, (gf_nn_seq_pool_mode)pool, true),
