@@ -273,6 +273,54 @@ static void test_finite_differences(gf_ctx *ctx) {
     gf_tensor_free(len);
 }
 
+/* The packed-heads op equals the [B, H, L, E] op on the same heads (values and gradients), in
+ * both layouts, and gives the same bits at 1 and 2 threads. */
+static void test_layouts(gf_ctx *ctx) {
+    for (int bf = 0; bf < 2; bf++) {
+        const int64_t n = 3, l = 5, e = 8, h = 2, dh = 4;
+        int64_t shape[3] = {bf ? n : l, bf ? l : n, e};
+        gf_tensor *q = gf_tensor_new(ctx, GF_F32, 3, shape);
+        for (int64_t i = 0; i < q->numel; i++) gf_f32(q)[i] = sinf((float)i * 0.37f);
+        gf_tensor_set_requires_grad(q, true);
+        gf_tensor *len = gf_tensor_from_data(ctx, GF_I64, 1, &n, (int64_t[]){5, 2, 4});
+        gf_attention_params ap = gf_attention_default_params();
+        ap.key_lengths = len;
+        ap.causal = bf;
+        float got[120], ref[120], g1[120];
+        for (int threads = 1; threads <= 2; threads++) {
+            gf_ctx_set_threads(ctx, threads);
+            gf_tensor *o = gf_multi_head_attention(ctx, q, q, q, h, bf, &ap, NULL);
+            CHECK(o && o->numel == 120);
+            if (!o) return;
+            if (threads == 1) memcpy(got, o->data, sizeof got);
+            else CHECK(memcmp(got, o->data, sizeof got) == 0);
+            CHECK(gf_backward(ctx, gf_sum(ctx, gf_mul(ctx, o, o), NULL, 0, false)) == GF_OK);
+            gf_ctx_reset(ctx);
+        }
+        memcpy(g1, gf_f32(q->grad), sizeof g1); /* twice the gradient: two backwards */
+        gf_tensor_zero_grad(q);
+        /* the same heads as [N, H, L, Dh] views */
+        int64_t split[4] = {shape[0], shape[1], h, dh};
+        static const int to_bf[4] = {0, 2, 1, 3}, to_sf[4] = {1, 2, 0, 3};
+        static const int back_bf[4] = {0, 2, 1, 3}, back_sf[4] = {2, 0, 1, 3};
+        gf_tensor *q4 = gf_permute(ctx, gf_reshape(ctx, q, 4, split), bf ? to_bf : to_sf);
+        gf_tensor *o4 = gf_scaled_dot_product_attention(ctx, q4, q4, q4, &ap, NULL);
+        gf_tensor *o3 = gf_reshape(ctx, gf_contiguous(ctx, gf_permute(ctx, o4, bf ? back_bf : back_sf)), 3, shape);
+        CHECK(o3 != NULL);
+        if (!o3) return;
+        memcpy(ref, o3->data, sizeof ref);
+        CHECK(gf_backward(ctx, gf_sum(ctx, gf_mul(ctx, o3, o3), NULL, 0, false)) == GF_OK);
+        for (int i = 0; i < 120; i++) {
+            CHECK_NEAR(got[i], ref[i], 1e-5);
+            CHECK_NEAR(g1[i], 2.0f * gf_f32(q->grad)[i], 1e-4);
+        }
+        gf_ctx_reset(ctx);
+        gf_tensor_free(q);
+        gf_tensor_free(len);
+    }
+    gf_ctx_set_threads(ctx, 2);
+}
+
 /* ---- dropout, names, errors --------------------------------------------------------------------- */
 
 static void test_dropout_and_names(gf_ctx *ctx) {
@@ -508,6 +556,7 @@ int main(void) {
     if (root) test_parity(ctx, root);
     cJSON_Delete(root);
     test_finite_differences(ctx);
+    test_layouts(ctx);
     test_dropout_and_names(ctx);
     test_errors(ctx);
     test_zoo(ctx);

@@ -126,6 +126,11 @@ static bool mha_project(gf_ctx *ctx, gf_module *m, gf_tensor *query, gf_tensor *
 static gf_tensor *mha_run(gf_ctx *ctx, gf_module *m, gf_tensor *query, gf_tensor *key,
                           gf_tensor *value, gf_tensor *key_lengths, bool causal,
                           gf_tensor **weights) {
+    if (!m || strcmp(m->type, MHA_TYPE) != 0 || !m->user) { /* e.g. a replaced self_attn */
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "attention: module is %s, not a MultiheadAttention",
+                         m ? m->type : "missing");
+        return NULL;
+    }
     const mha_cfg *c = m->user;
     if (!mha_check(ctx, c, query, key, value)) return NULL;
     gf_tensor *qkv[3];
@@ -160,12 +165,6 @@ gf_tensor *gf_nn_multihead_attention_forward(gf_ctx *ctx, gf_module *mha, gf_ten
                                              gf_tensor *key_lengths, bool causal,
                                              gf_tensor **weights) {
     if (weights) *weights = NULL;
-    if (!mha || strcmp(mha->type, MHA_TYPE) != 0 || !mha->user) {
-        gf_ctx_set_error(ctx, GF_ERR_INVALID,
-                         "multihead_attention_forward: module is %s, not a MultiheadAttention",
-                         mha ? mha->type : "NULL");
-        return NULL;
-    }
     return mha_run(ctx, mha, query, key, value, key_lengths, causal, weights);
 }
 
@@ -246,8 +245,7 @@ static gf_tensor *ff_block(gf_ctx *ctx, gf_module *self, gf_tensor *x) {
 static gf_tensor *layer_seq_fwd(gf_ctx *ctx, gf_module *self, gf_tensor *x, gf_tensor *lengths,
                                 void *user) {
     const layer_cfg *c = user;
-    const int64_t d = ((const mha_cfg *)gf_module_child(self, "self_attn")->user)->embed_dim;
-    if (!check_seq3(ctx, LAYER_TYPE, x, d, c->batch_first)) return NULL;
+    if (!check_seq3(ctx, LAYER_TYPE, x, 0, c->batch_first)) return NULL;
     if (c->norm_first) {
         x = gf_add(ctx, x, sa_block(ctx, self, run(ctx, self, "norm1", x), lengths));
         x = gf_add(ctx, x, ff_block(ctx, self, run(ctx, self, "norm2", x)));
