@@ -57,6 +57,7 @@ workloads=(
   "cnn infer 30"
   "finetune-frozen train 30"
   "finetune-full train 12"
+  "transformer train 3"
 )
 windows=5
 warmup=5

@@ -12,7 +12,7 @@ import sys
 from collections import defaultdict
 
 ROWS = [("mlp", "train"), ("mlp", "infer"), ("cnn", "train"), ("cnn", "infer"),
-        ("finetune-frozen", "train"), ("finetune-full", "train")]
+        ("finetune-frozen", "train"), ("finetune-full", "train"), ("transformer", "train")]
 
 
 def med(v):
