@@ -381,6 +381,17 @@ static void test_errors(gf_ctx *ctx) {
     EXPECT_ERR(ctx, gf_scaled_dot_product_attention(ctx, q, k, k, NULL, NULL), GF_ERR_SHAPE,
                "scaled_dot_product_attention", "query [1, 2, 3, 4], key [1, 2, 3, 5]");
 
+    gf_nn_transformer_params lp = gf_nn_transformer_default_params(8, 2);
+    lp.batch_first = true;
+    gf_module *layer = gf_nn_transformer_encoder_layer(ctx, NULL, &lp);
+    CHECK(gf_module_replace(ctx, layer, "self_attn", gf_nn_identity(ctx)) == GF_OK);
+    EXPECT_ERR(ctx, gf_module_forward(ctx, layer, y), GF_ERR_INVALID, "TransformerEncoderLayer",
+               "Identity, not a MultiheadAttention");
+    gf_module_free(layer);
+    gf_zoo_params zp = gf_zoo_default_params();
+    zp.vocab_size = 1;
+    EXPECT_ERR(ctx, gf_zoo_build(ctx, "transformer", &zp, NULL), GF_ERR_INVALID, "vocab_size 1");
+
     gf_module *pe = gf_nn_positional_encoding(ctx, 8, 0.0f, 4, true);
     EXPECT_ERR(ctx, gf_module_forward(ctx, pe, y), GF_ERR_SHAPE, "sequence length 5 exceeds max_len 4");
     gf_module_free(pe);

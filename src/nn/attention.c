@@ -123,10 +123,12 @@ static bool mha_project(gf_ctx *ctx, gf_module *m, gf_tensor *query, gf_tensor *
     return true;
 }
 
+static gf_tensor *mha_fwd(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user);
+
 static gf_tensor *mha_run(gf_ctx *ctx, gf_module *m, gf_tensor *query, gf_tensor *key,
                           gf_tensor *value, gf_tensor *key_lengths, bool causal,
                           gf_tensor **weights) {
-    if (!m || strcmp(m->type, MHA_TYPE) != 0 || !m->user) { /* e.g. a replaced self_attn */
+    if (!m || m->forward != mha_fwd) { /* e.g. a self_attn replaced by another module */
         gf_ctx_set_error(ctx, GF_ERR_INVALID, "attention: module is %s, not a MultiheadAttention",
                          m ? m->type : "missing");
         return NULL;
