@@ -3,7 +3,7 @@
  * bench/run.sh can put it next to bench/bench_torch.py running the same workload.
  *
  * Usage: bench_graft --workload mlp|cnn|finetune-frozen|finetune-full|sgemm|lstm|gru|
- *                               lstm-256|gru-256
+ *                               lstm-256|gru-256|transformer
  *                    [--mode train|infer] [--threads N] [--steps K] [--windows W]
  *                    [--warmup S] [--batch B] [--data fashion-mnist|synthetic] [--seed S]
  *                    [--time-limit SECONDS] [--inplace on|off] [--replicas R]
@@ -16,6 +16,11 @@
  *                    layers train; the trunk runs forward only and records no graph.
  *   finetune-full    the cnn with every layer trainable: the same computation as cnn train,
  *                    kept as its own name so the two fine-tuning rows sit side by side.
+ *   transformer      the zoo's text classifier: Embedding(1000, 128, padding 0), sinusoidal
+ *                    positions, a 2-layer batch-first TransformerEncoder (d 128, 4 heads,
+ *                    feed-forward 256, dropout 0.1), mean pooling over the real steps,
+ *                    fc(128->10); batch 32 of length 64, example i of batch b holding
+ *                    16 + (37 i + 11 b) % 49 tokens (the rest padding, masked), Adam.
  *   sgemm            C = A B through gf_matmul for square n = 256, 512, 1024 and the MLP's
  *                    first-layer shape; GFLOP/s (2 m n k / s).
  *   lstm, gru        text classification: token ids [32, 64] (vocabulary 1000, right-padded
@@ -42,6 +47,7 @@
  * "replicas" in the JSON says which ran. arena_peak_mib then covers the main context only. */
 #define _GNU_SOURCE
 #include "graft/graft.h"
+#include "graft/zoo.h"
 #include "graft/data.h"
 #include "graft/optim.h"
 
@@ -475,6 +481,92 @@ static int run_text(const opts *o, double start_to_main) {
     return 0;
 }
 
+/* ---- the transformer workload ----------------------------------------------------------- */
+
+enum { TX_VOCAB = 1000, TX_LEN = 64, TX_CLASSES = 10 };
+
+/* Batch b of the synthetic token data (the same formula as bench_torch.py). */
+static void tx_batch(int64_t b, int64_t n, float *x, int64_t *y) {
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t len = 16 + (37 * i + 11 * b) % 49;
+        for (int64_t j = 0; j < TX_LEN; j++)
+            x[i * TX_LEN + j] = j < len ? (float)(1 + (131 * i + 17 * j + 7 * b) % (TX_VOCAB - 1)) : 0.0f;
+        y[i] = (i + b) % TX_CLASSES;
+    }
+}
+
+static bool tx_step(gf_ctx *ctx, run_state *s) {
+    const int64_t B = s->batch;
+    gf_tensor *x = gf_empty(ctx, GF_F32, 2, (int64_t[]){B, TX_LEN});
+    gf_tensor *y = gf_empty(ctx, GF_I64, 1, &B);
+    if (!x || !y) return false;
+    tx_batch(s->pos++ % 16, B, gf_f32(x), gf_i64(y));
+    gf_optim_zero_grad(s->opt);
+    if (s->rep) {
+        gf_replicas_out ro;
+        if (gf_replicas_step(ctx, s->rep, NULL, x, y, 1.0f, &ro) != GF_OK) return false;
+        s->last_loss = ro.loss;
+    } else {
+        gf_tensor *loss = gf_cross_entropy(ctx, gf_module_forward(ctx, s->model, x), y,
+                                           GF_REDUCE_MEAN, -100);
+        if (!loss || gf_backward(ctx, loss) != GF_OK) return false;
+        s->last_loss = gf_f32(loss)[0];
+    }
+    if (gf_optim_step(ctx, s->opt) != GF_OK) return false;
+    gf_ctx_reset(ctx);
+    return true;
+}
+
+/* Training steps of the transformer text classifier, timed as run_model times its models. */
+static int run_transformer(const opts *o, double start_to_main) {
+    gf_ctx_params cp = gf_ctx_default_params();
+    cp.n_threads = o->threads;
+    cp.seed = o->seed;
+    gf_ctx *ctx = gf_ctx_new(&cp);
+    if (!ctx) return die(NULL, "context");
+    run_state s = {0};
+    s.batch = o->batch > 0 ? o->batch : 32;
+    gf_zoo_params zp = gf_zoo_default_params();
+    zp.vocab_size = TX_VOCAB;
+    zp.seq_len = TX_LEN;
+    zp.num_classes = TX_CLASSES;
+    s.model = gf_zoo_build(ctx, "transformer", &zp, NULL);
+    if (!s.model) return die(ctx, "model");
+    gf_optim_params hp = gf_optim_default_params(GF_OPTIM_ADAM);
+    gf_named_tensors *pl = gf_module_named_tensors(ctx, s.model, GF_STATE_PARAMS);
+    gf_tensor *params[64];
+    int n = 0;
+    for (int i = 0; pl && i < pl->n && n < 64; i++) params[n++] = pl->items[i].tensor;
+    gf_named_tensors_free(pl);
+    if (!(s.opt = gf_optim_new(ctx, &hp, params, n))) return die(ctx, "optimizer");
+    const int nrep = o->replicas < 0 ? o->threads : o->replicas;
+    if (nrep >= 2 && !(s.rep = gf_replicas_new(ctx, s.model, nrep))) return die(ctx, "replicas");
+    const double step_start = since_process_start();
+    if (!tx_step(ctx, &s)) return die(ctx, "first step");
+    const double first_step = since_process_start(), first_loss = s.last_loss;
+    for (int i = 1; i < o->warmup; i++)
+        if (!tx_step(ctx, &s)) return die(ctx, "warmup");
+    double win[MAX_WINDOWS];
+    int n_win = 0;
+    const double t_timed = now_s(CLOCK_MONOTONIC);
+    while (n_win < o->windows &&
+           (n_win == 0 || o->time_limit <= 0 || now_s(CLOCK_MONOTONIC) - t_timed < o->time_limit)) {
+        double t0 = now_s(CLOCK_MONOTONIC);
+        for (int i = 0; i < o->steps; i++)
+            if (!tx_step(ctx, &s)) return die(ctx, "step");
+        win[n_win++] = (double)(o->steps * s.batch) / (now_s(CLOCK_MONOTONIC) - t0);
+    }
+    print_json(o, "train", s.batch, false, median(win, n_win), win, n_win, step_start, first_step,
+               start_to_main, first_loss, s.last_loss, gf_module_param_count(s.model, true),
+               gf_module_param_count(s.model, false), gf_arena_peak(gf_ctx_arena(ctx)),
+               s.rep ? gf_replicas_count(s.rep) : 1);
+    gf_replicas_free(s.rep);
+    gf_optim_free(s.opt);
+    gf_module_free(s.model);
+    gf_ctx_free(ctx);
+    return 0;
+}
+
 /* GFLOP/s of C[m, n] = A[m, k] B[k, n] through gf_matmul (no graph): the median over
  * `windows` windows of at least 0.2 s each. */
 static double sgemm_gflops(gf_ctx *ctx, const opts *o, int64_t m, int64_t k, int64_t n) {
@@ -530,7 +622,7 @@ static int run_sgemm(const opts *o) {
 static void usage(void) {
     fprintf(stderr,
             "usage: bench_graft --workload mlp|cnn|finetune-frozen|finetune-full|sgemm|\n"
-            "                              lstm|gru|lstm-256|gru-256\n"
+            "                              lstm|gru|lstm-256|gru-256|transformer\n"
             "                   [--mode train|infer] [--threads N] [--steps K] [--windows W]\n"
             "                   [--warmup S] [--batch B] [--data fashion-mnist|synthetic]\n"
             "                   [--seed S] [--time-limit SECONDS] [--inplace on|off]\n"
@@ -575,5 +667,6 @@ int main(int argc, char **argv) {
     if (!strcmp(o.workload, "lstm") || !strcmp(o.workload, "gru") ||
         !strcmp(o.workload, "lstm-256") || !strcmp(o.workload, "gru-256"))
         return run_text(&o, start_to_main);
+    if (!strcmp(o.workload, "transformer")) return run_transformer(&o, start_to_main);
     return run_model(&o, start_to_main);
 }

@@ -61,6 +61,7 @@ workloads=(
   "gru train 4"
   "lstm-256 train 2"
   "gru-256 train 2"
+  "transformer train 3"
 )
 windows=5
 warmup=5

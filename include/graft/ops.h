@@ -195,6 +195,38 @@ gf_tensor *gf_max_pool_nd(gf_ctx *ctx, gf_tensor *x, const gf_pool_nd_params *p,
                           gf_tensor **indices);
 gf_tensor *gf_avg_pool_nd(gf_ctx *ctx, gf_tensor *x, const gf_pool_nd_params *p);
 
+/* ---- attention (src/ops/attention.c) ------------------------------------------------------
+ * torch.nn.functional.scaled_dot_product_attention as one recorded op:
+ *   out = dropout(softmax(scale * q k^T + mask)) v
+ * with q [B, H, Lq, E], k [B, H, Lk, E], v [B, H, Lk, Ev] -> out [B, H, Lq, Ev]. The mask
+ * hides key j from query i when j >= key_lengths[b] (a key padding mask) or, when causal,
+ * j > i (PyTorch's is_causal / a square subsequent mask). A query with every key hidden gets
+ * zeros (PyTorch gives NaN there). Gradients flow to q, k and v. */
+typedef struct gf_attention_params {
+    const gf_tensor *key_lengths; /* int64 [B], values in [0, Lk], or NULL: every key real */
+    bool causal;                  /* hide keys after the query's position */
+    float dropout_p;              /* on the attention weights, context RNG; training only */
+    bool training;
+    float scale;                  /* 0: 1 / sqrt(E) */
+} gf_attention_params;
+/* No mask, no dropout, scale 1 / sqrt(E). */
+gf_attention_params gf_attention_default_params(void);
+/* p NULL: the defaults. weights (may be NULL) receives the attention weights [B, H, Lq, Lk]
+ * after dropout, as torch.nn.MultiheadAttention returns them; they are a plain arena tensor
+ * carrying no gradient. */
+gf_tensor *gf_scaled_dot_product_attention(gf_ctx *ctx, gf_tensor *q, gf_tensor *k, gf_tensor *v,
+                                           const gf_attention_params *p, gf_tensor **weights);
+/* The same over heads packed in the last axis, as torch.nn.MultiheadAttention holds them
+ * between its projections: q [N, Lq, E], k [N, Lk, E], v [N, Lk, Ev] (or [L, N, ...] when
+ * not batch_first), head h being columns h E/H .. (h + 1) E/H -> out [N, Lq, Ev] (or
+ * [Lq, N, Ev]); E and Ev divisible by num_heads, scale 0 meaning 1 / sqrt(E / H). Views with
+ * a contiguous last axis (the parts of one packed projection) are read in place, and
+ * gradients are written in place, so splitting and merging heads costs no copies.
+ * key_lengths index N. */
+gf_tensor *gf_multi_head_attention(gf_ctx *ctx, gf_tensor *q, gf_tensor *k, gf_tensor *v,
+                                   int64_t num_heads, bool batch_first,
+                                   const gf_attention_params *p, gf_tensor **weights);
+
 /* ---- losses (src/ops/loss.c, src/ops/loss_elem.c) ----------------------------------------
  * Each follows torch.nn.functional's function of the same name (PyTorch 1.13), with
  * reduction NONE (per-element values, the shape given below), MEAN or SUM (a 0-d scalar).

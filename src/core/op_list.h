@@ -70,6 +70,7 @@
     X(PROD, prod, GF_BW_IN)                                                                \
     X(MAX_POOL_ND, max_pool_nd, 0)                                                         \
     X(AVG_POOL_ND, avg_pool_nd, 0)                                                         \
-    X(RNN, rnn, GF_BW_IN)
+    X(RNN, rnn, GF_BW_IN)                                                                  \
+    X(ATTENTION, attention, GF_BW_IN)
 
 #endif
