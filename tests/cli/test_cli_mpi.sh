@@ -91,6 +91,22 @@ losses "$T/err" >d2.losses
 same_losses d1.losses d2.losses "distill on two ranks trains what one process does"
 expect_file d2.safetensors "distill: rank 0 writes --out"
 
+# ---- multitask: every task's batches shared out, the trunk's and each head's gradients summed -
+MT=(--task a="csv:$FX/table.csv" --task b="csv:$FX/table.csv" --model mlp --hidden 16 --batch 16
+    --threads 1 --epochs 3 --mode sum --no-baselines)
+mt_losses() { sed -n 's/^multi-task   epoch [0-9]*\/[0-9]*  a loss \([0-9.]*\)  b loss \([0-9.]*\).*/\1\n\2/p' "$1"; }
+run "$G" multitask "${MT[@]}"
+expect_rc 0 "multitask, one process"
+mt_losses "$T/err" >mt1.losses
+run mpi 3 "$G" multitask "${MT[@]}" --out mt3.safetensors
+expect_rc 0 "multitask on three ranks"
+expect_err "weights identical on every rank" "multitask: the same weights everywhere"
+mt_losses "$T/err" >mt3.losses
+same_losses mt1.losses mt3.losses "multitask on three ranks trains what one process does"
+expect_file mt3.safetensors "multitask: rank 0 writes --out"
+run mpi 2 "$G" multitask "${MT[@]}" --sync-bn
+expect_rc 2 "--sync-bn is refused by multitask"
+
 # ---- synchronised BatchNorm: the statistics of the whole batch on every rank -----------------
 cat >bn.json <<'JSON'
 {"type": "sequential", "children": [
@@ -154,5 +170,5 @@ expect_err "rank 1 (pid" "different settings: the rank is named"
 expect_err "different --batch than rank 0: 32 (rank 0: 16)" "different settings: the setting and both values"
 run mpi 2 "$G" eval --weights one.safetensors --data "csv:$FX/table.csv"
 expect_rc 2 "eval refuses several processes"
-expect_err "only train, finetune and distill train across processes" "eval says what does"
+expect_err "only train, finetune, distill and multitask train across processes" "eval says what does"
 finish

@@ -76,11 +76,11 @@ static void quiet_rank(cli_opts *o) {
 int cli_dist_begin(const cli_command *c, cli_opts *o) {
     const int n = gf_dist_launched() ? gf_dist_launched_size() : 1;
     const bool trains = strcmp(c->name, "train") == 0 || strcmp(c->name, "finetune") == 0 ||
-                        strcmp(c->name, "distill") == 0;
+                        strcmp(c->name, "distill") == 0 || strcmp(c->name, "multitask") == 0;
     if (n > 1 && !trains) {
         if (env_rank() == 0)
             cli_usage_error(c->name, "runs in one process, and the MPI launcher started %d: only "
-                                     "train, finetune and distill train across processes "
+                                     "train, finetune, distill and multitask train across processes "
                                      "(docs/DISTRIBUTED.md)", n);
         return CLI_USAGE;
     }
@@ -206,8 +206,8 @@ static int run_items(gf_ctx *ctx, const cli_opts *o, const gf_module *m, const c
              "%g %g %s", str(o->from), str(o->head), o->train_last, str(o->bn_policy),
              o->lr_trunk_factor, o->lora_rank, o->lora_alpha, o->lora_dropout,
              str(o->lora_targets));
-    if (n < cap) it[n++] = gf_dist_item_dataset(ctx, "training data", d->train);
-    if (n < cap) it[n++] = gf_dist_item_dataset(ctx, "validation data", d->val);
+    if (d && n < cap) it[n++] = gf_dist_item_dataset(ctx, "training data", d->train);
+    if (d && n < cap) it[n++] = gf_dist_item_dataset(ctx, "validation data", d->val);
     if (n < cap) it[n++] = gf_dist_item_module(ctx, "model", m);
     return n;
 }
@@ -260,6 +260,9 @@ int cli_dist_prepare(gf_ctx *ctx, const cli_opts *o, gf_module *m, const cli_dat
         return abort_job(o->cmd, "rank 0's weights", ctx);
     gf_dist_shard_loader(job, lp);
     gf_dist_fit_params(job, fp);
+    if (o->sync_bn && !d)
+        return cli_dist_root() ? cli_usage_error(o->cmd, "--sync-bn applies to train, finetune "
+                                                 "and distill") : CLI_USAGE;
     if (o->sync_bn && sync_batch_norm(ctx, o, d, lp) != CLI_CONTINUE) return CLI_FAILED;
     cli_log(o, "graft %s: %d ranks, each with %d thread%s, a share of every batch of %lld; "
                "the job stops if a rank is silent for %g s (--dist-timeout)\n",
