@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,9 @@ typedef struct rd {
     size_t pos, len;
     int64_t line, offset, max_file, max_record, max_examples;
     int need, lo, hi; /* the UTF-8 decoder: continuation bytes still due, the next one's range */
+    int64_t seq_off, seq_line; /* where the code point being decoded starts */
+    int seq_byte;
+    gf_status st;     /* the first error of this read (ctx may hold an older one) */
     char *rec; /* the current record, NUL-terminated */
     size_t rec_n, rec_cap;
     int64_t rec_line, rec_offset; /* where it starts */
@@ -54,12 +58,30 @@ typedef struct rd {
     int64_t cap;
 } rd;
 
+static gf_status rd_fail(rd *r, gf_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static gf_status rd_fail(rd *r, gf_status s, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    gf_ctx_set_errorv(r->ctx, s, fmt, ap);
+    va_end(ap);
+    if (r->st == GF_OK) r->st = s;
+    return s;
+}
+
 /* Checks byte c against the UTF-8 decoder state (the ranges of the Unicode standard's table
  * 3-7: no overlong forms, surrogates or code points above U+10FFFF; no NUL bytes either). */
 static bool utf8_step(rd *r, int c) {
     if (r->need == 0) {
         r->lo = 0x80;
         r->hi = 0xBF;
+        r->seq_off = r->offset;
+        r->seq_line = r->line;
+        r->seq_byte = c;
         if (c < 0x80) return c != 0;
         if (c >= 0xC2 && c <= 0xDF) r->need = 1;
         else if (c >= 0xE0 && c <= 0xEF) r->need = 2;
@@ -78,10 +100,12 @@ static bool utf8_step(rd *r, int c) {
     return true;
 }
 
+/* The error at a bad byte c (-1: the end of the input), named at the code point's first byte. */
 static int utf8_fail(rd *r, int c) {
-    gf_ctx_set_error(r->ctx, GF_ERR_FORMAT, "%s: line %lld: %s at byte %lld (0x%02X)", r->name,
-                     (long long)r->line, c < 0 ? "UTF-8 cut short by the end of the input"
-                     : c ? "invalid UTF-8" : "a NUL byte", (long long)r->offset, c < 0 ? 0 : c);
+    const int b = r->need ? r->seq_byte : c < 0 ? 0 : c;
+    rd_fail(r, GF_ERR_FORMAT, "%s: line %lld: %s at byte %lld (0x%02X)", r->name,
+            (long long)r->seq_line, c < 0 ? "UTF-8 cut short by the end of the input"
+            : b ? "invalid UTF-8" : "a NUL byte", (long long)r->seq_off, b);
     return -1;
 }
 
@@ -95,14 +119,14 @@ static int rd_get(rd *r) {
         }
         if (r->pos == r->len) {
             if (!r->mem && ferror(r->f))
-                gf_ctx_set_error(r->ctx, GF_ERR_IO, "%s: read error: %s", r->name, strerror(errno));
-            else if (r->need && gf_ctx_status(r->ctx) == GF_OK)
+                rd_fail(r, GF_ERR_IO, "%s: read error: %s", r->name, strerror(errno));
+            else if (r->need && r->st == GF_OK)
                 utf8_fail(r, -1);
             return -1;
         }
     }
     if (r->offset >= r->max_file) {
-        gf_ctx_set_error(r->ctx, GF_ERR_FORMAT, "%s: larger than %lld bytes (limit data-bytes)",
+        rd_fail(r, GF_ERR_FORMAT, "%s: larger than %lld bytes (limit data-bytes)",
                          r->name, (long long)r->max_file);
         return -1;
     }
@@ -130,7 +154,7 @@ static void rec_start(rd *r) {
 
 static bool rec_push(rd *r, int c) {
     if ((int64_t)r->rec_n + 1 > r->max_record) {
-        gf_ctx_set_error(r->ctx, GF_ERR_FORMAT,
+        rd_fail(r, GF_ERR_FORMAT,
                          "%s: line %lld: a record longer than %lld bytes (limit "
                          "max_record_bytes)", r->name, (long long)r->rec_line,
                          (long long)r->max_record);
@@ -141,7 +165,7 @@ static bool rec_push(rd *r, int c) {
         if ((int64_t)cap > r->max_record + 2) cap = (size_t)r->max_record + 2;
         char *n = realloc(r->rec, cap);
         if (!n) {
-            gf_ctx_set_error(r->ctx, GF_ERR_NOMEM, "%s: out of memory", r->name);
+            rd_fail(r, GF_ERR_NOMEM, "%s: out of memory", r->name);
             return false;
         }
         r->rec = n;
@@ -168,7 +192,7 @@ static bool add_entry(rd *r, char *text, char *label, bool has_label) {
     if (c->n >= r->max_examples) {
         free(text);
         free(label);
-        gf_ctx_set_error(r->ctx, GF_ERR_FORMAT, "%s: line %lld: more than %lld examples (limit "
+        rd_fail(r, GF_ERR_FORMAT, "%s: line %lld: more than %lld examples (limit "
                          "max_examples)", r->name, (long long)r->rec_line,
                          (long long)r->max_examples);
         return false;
@@ -191,7 +215,7 @@ static bool add_entry(rd *r, char *text, char *label, bool has_label) {
 nomem:
     free(text);
     free(label);
-    gf_ctx_set_error(r->ctx, GF_ERR_NOMEM, "%s: out of memory", r->name);
+    rd_fail(r, GF_ERR_NOMEM, "%s: out of memory", r->name);
     return false;
 }
 
@@ -203,7 +227,7 @@ static bool unlabelled(rd *r, char *text, const char *why) {
         if (!r->out->skipped++) r->out->first_skipped_line = r->rec_line;
         return true;
     }
-    gf_ctx_set_error(r->ctx, GF_ERR_FORMAT, "%s: line %lld: %s (no label: give the label's "
+    rd_fail(r, GF_ERR_FORMAT, "%s: line %lld: %s (no label: give the label's "
                      "name, or skip unlabelled entries)", r->name, (long long)r->rec_line, why);
     return false;
 }
@@ -225,7 +249,11 @@ static char *json_label(const cJSON *l) {
 static bool json_entry(rd *r) {
     char what[64];
     snprintf(what, sizeof what, "line %lld", (long long)r->rec_line);
-    if (gf_json_check(r->ctx, r->rec, r->rec_n, r->name, what) != GF_OK) return false;
+    const gf_status js = gf_json_check(r->ctx, r->rec, r->rec_n, r->name, what);
+    if (js != GF_OK) {
+        if (r->st == GF_OK) r->st = js;
+        return false;
+    }
     cJSON *o = cJSON_ParseWithLength(r->rec, r->rec_n);
     const char *bad = !o ? "not valid JSON" : !cJSON_IsObject(o) ? "not a JSON object" : NULL;
     const cJSON *t = bad ? NULL : cJSON_GetObjectItemCaseSensitive(o, r->text_field);
@@ -237,7 +265,7 @@ static bool json_entry(rd *r) {
         bad = "the label is not a string, a number or a boolean";
     bool ok = !bad;
     if (bad)
-        gf_ctx_set_error(r->ctx, GF_ERR_FORMAT, "%s: line %lld: %s (key \"%s\")", r->name,
+        rd_fail(r, GF_ERR_FORMAT, "%s: line %lld: %s (key \"%s\")", r->name,
                          (long long)r->rec_line, bad,
                          strncmp(bad, "the label", 9) == 0 ? r->label_field : r->text_field);
     else if (!l || cJSON_IsNull(l))
@@ -257,10 +285,10 @@ static gf_status read_jsonl(rd *r) {
         bool blank = true;
         while ((c = rd_get(r)) >= 0 && c != '\n') {
             if (!is_ws(c)) blank = false;
-            if (!rec_push(r, c)) return gf_ctx_status(r->ctx);
+            if (!rec_push(r, c)) return r->st;
         }
-        if (gf_ctx_status(r->ctx) != GF_OK) return gf_ctx_status(r->ctx);
-        if (!blank && !json_entry(r)) return gf_ctx_status(r->ctx);
+        if (r->st != GF_OK) return r->st;
+        if (!blank && !json_entry(r)) return r->st;
         if (c < 0) return GF_OK;
     }
 }
@@ -269,7 +297,7 @@ static gf_status read_jsonl(rd *r) {
 static bool json_element(rd *r, int first) {
     rec_start(r);
     if (first != '{') {
-        gf_ctx_set_error(r->ctx, GF_ERR_FORMAT, "%s: line %lld: an element of the array is not "
+        rd_fail(r, GF_ERR_FORMAT, "%s: line %lld: an element of the array is not "
                          "a JSON object", r->name, (long long)r->line);
         return false;
     }
@@ -290,8 +318,8 @@ static bool json_element(rd *r, int first) {
         }
         if (depth == 0) return json_entry(r);
     } while ((c = rd_get(r)) >= 0);
-    if (gf_ctx_status(r->ctx) == GF_OK)
-        gf_ctx_set_error(r->ctx, GF_ERR_FORMAT, "%s: line %lld: the object that starts here "
+    if (r->st == GF_OK)
+        rd_fail(r, GF_ERR_FORMAT, "%s: line %lld: the object that starts here "
                          "never ends", r->name, (long long)r->rec_line);
     return false;
 }
@@ -306,26 +334,26 @@ static int skip_ws(rd *r) {
 static gf_status read_json(rd *r) {
     int c = skip_ws(r);
     if (c != '[')
-        return gf_ctx_status(r->ctx) != GF_OK ? gf_ctx_status(r->ctx)
-               : gf_ctx_set_error(r->ctx, GF_ERR_FORMAT, "%s: line %lld: not a JSON array (of "
+        return r->st != GF_OK ? r->st
+               : rd_fail(r, GF_ERR_FORMAT, "%s: line %lld: not a JSON array (of "
                                   "objects with a text and a label)", r->name, (long long)r->line);
     c = skip_ws(r);
     if (c == ']') c = -2;
     while (c != -2) {
-        if (!json_element(r, c)) return gf_ctx_status(r->ctx);
+        if (!json_element(r, c)) return r->st;
         c = skip_ws(r);
         if (c == ']') break;
         if (c != ',')
-            return gf_ctx_status(r->ctx) != GF_OK ? gf_ctx_status(r->ctx)
-                   : gf_ctx_set_error(r->ctx, GF_ERR_FORMAT, "%s: line %lld: expected ',' or "
+            return r->st != GF_OK ? r->st
+                   : rd_fail(r, GF_ERR_FORMAT, "%s: line %lld: expected ',' or "
                                       "']' after an element", r->name, (long long)r->line);
         c = skip_ws(r);
     }
     c = skip_ws(r);
     if (c >= 0)
-        return gf_ctx_set_error(r->ctx, GF_ERR_FORMAT, "%s: line %lld: text after the array",
+        return rd_fail(r, GF_ERR_FORMAT, "%s: line %lld: text after the array",
                                 r->name, (long long)r->line);
-    return gf_ctx_status(r->ctx);
+    return r->st;
 }
 
 /* ---- CSV and TSV ------------------------------------------------------------------------- */
@@ -364,14 +392,14 @@ static bool csv_record(rd *r, char delim, int64_t *nf) {
         if (!rec_push(r, c)) return false;
     }
     if (quoted) {
-        if (gf_ctx_status(r->ctx) == GF_OK)
-            gf_ctx_set_error(r->ctx, GF_ERR_FORMAT, "%s: line %lld: a quoted field never ends",
+        if (r->st == GF_OK)
+            rd_fail(r, GF_ERR_FORMAT, "%s: line %lld: a quoted field never ends",
                              r->name, (long long)r->rec_line);
         return false;
     }
     if (!rec_push(r, 0)) return false;
     r->rec_n--; /* the final NUL ends the last field */
-    return gf_ctx_status(r->ctx) == GF_OK;
+    return r->st == GF_OK;
 }
 
 static const char *csv_field(const rd *r, int64_t j) {
@@ -389,25 +417,25 @@ static int64_t csv_find(const rd *r, int64_t nf, const char *name) {
 static gf_status read_csv(rd *r, char delim) {
     int64_t nf, hf;
     if (!csv_record(r, delim, &hf))
-        return gf_ctx_status(r->ctx) != GF_OK ? gf_ctx_status(r->ctx)
-               : gf_ctx_set_error(r->ctx, GF_ERR_FORMAT, "%s: empty: no header line", r->name);
+        return r->st != GF_OK ? r->st
+               : rd_fail(r, GF_ERR_FORMAT, "%s: empty: no header line", r->name);
     const int64_t tj = csv_find(r, hf, r->text_field), lj = csv_find(r, hf, r->label_field);
     if (tj < 0 || (lj < 0 && r->p->unlabelled != GF_TEXT_UNLABELLED_KEEP))
-        return gf_ctx_set_error(r->ctx, GF_ERR_FORMAT, "%s: line %lld: the header has no column "
+        return rd_fail(r, GF_ERR_FORMAT, "%s: line %lld: the header has no column "
                                 "\"%s\" (the %s)", r->name, (long long)r->rec_line,
                                 tj < 0 ? r->text_field : r->label_field, tj < 0 ? "text" : "label");
     while (csv_record(r, delim, &nf)) {
             if (nf != hf)
-            return gf_ctx_set_error(r->ctx, GF_ERR_FORMAT, "%s: line %lld: %lld fields, the header "
+            return rd_fail(r, GF_ERR_FORMAT, "%s: line %lld: %lld fields, the header "
                                     "has %lld", r->name, (long long)r->rec_line, (long long)nf,
                                     (long long)hf);
         const char *t = csv_field(r, tj), *l = lj >= 0 ? csv_field(r, lj) : "";
         char *text = dup_n(t, strlen(t));
         bool ok = l[0] ? add_entry(r, text, dup_n(l, strlen(l)), true)
                        : unlabelled(r, text, "an empty label");
-        if (!ok) return gf_ctx_status(r->ctx);
+        if (!ok) return r->st;
     }
-    return gf_ctx_status(r->ctx);
+    return r->st;
 }
 
 /* ---- the whole ---------------------------------------------------------------------------- */
@@ -457,7 +485,7 @@ static gf_status run(gf_ctx *ctx, rd *r, const gf_text_read_params *params, gf_t
     case GF_TEXT_TSV: st = read_csv(r, '\t'); break;
     default: st = read_csv(r, ','); break;
     }
-    if (st == GF_OK && gf_ctx_status(ctx) != GF_OK) st = gf_ctx_status(ctx);
+    if (st == GF_OK) st = r->st;
     free(r->rec);
     if (st != GF_OK) gf_text_corpus_free(out);
     return st;

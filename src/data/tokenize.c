@@ -185,6 +185,13 @@ static bool flush(tok_buf *b, gf_text_token_fn fn, void *user) {
     return ok;
 }
 
+/* The status after a callback or an allocation stopped the tokeniser (which set the error). */
+static gf_status stopped(gf_ctx *ctx) {
+    const gf_status s = gf_ctx_status(ctx);
+    return s != GF_OK ? s : gf_ctx_set_error(ctx, GF_ERR_INVALID, "tokenizer: stopped by the "
+                                             "token callback without an error");
+}
+
 void gf_text_byte_token(unsigned char byte, char out[8]) {
     static const char hex[] = "0123456789ABCDEF";
     memcpy(out, "<0x", 3);
@@ -220,29 +227,28 @@ gf_status gf_text_tokenize(gf_ctx *ctx, const gf_text_params *params, const char
             const int m = gf_text_utf8_put(cp, one);
             for (int j = 0; j < m && st == GF_OK; j++) {
                 gf_text_byte_token((unsigned char)one[j], tok);
-                if (!fn(user, tok, 6)) st = gf_ctx_status(ctx);
+                if (!fn(user, tok, 6)) st = stopped(ctx);
             }
         } else if (p.tokenizer == GF_TEXT_CHAR) {
-            if (!buf_put(ctx, &b, cp) || !flush(&b, fn, user)) st = gf_ctx_status(ctx);
+            if (!buf_put(ctx, &b, cp) || !flush(&b, fn, user)) st = stopped(ctx);
         } else if (is_space(cp)) {
-            if (!flush(&b, fn, user)) st = gf_ctx_status(ctx);
+            if (!flush(&b, fn, user)) st = stopped(ctx);
             cur = NONE;
         } else if ((is_mark(cp) || joined) && cur != NONE) {
-            if (!buf_put(ctx, &b, cp)) st = gf_ctx_status(ctx);
+            if (!buf_put(ctx, &b, cp)) st = stopped(ctx);
         } else if (is_punct(cp)) {
-            if (!flush(&b, fn, user) || !buf_put(ctx, &b, cp)) st = gf_ctx_status(ctx);
+            if (!flush(&b, fn, user) || !buf_put(ctx, &b, cp)) st = stopped(ctx);
             cur = SYMBOL;
         } else {
-            if (cur != WORD && !flush(&b, fn, user)) st = gf_ctx_status(ctx);
-            if (st == GF_OK && !buf_put(ctx, &b, cp)) st = gf_ctx_status(ctx);
+            if (cur != WORD && !flush(&b, fn, user)) st = stopped(ctx);
+            if (st == GF_OK && !buf_put(ctx, &b, cp)) st = stopped(ctx);
             cur = WORD;
         }
         joined = cp == 0x200D;
         i += (size_t)k;
     }
-    if (st == GF_OK && !flush(&b, fn, user)) st = gf_ctx_status(ctx);
+    if (st == GF_OK && !flush(&b, fn, user)) st = stopped(ctx);
     free(b.p);
-    if (st == GF_OK && gf_ctx_status(ctx) != GF_OK) st = gf_ctx_status(ctx);
     return st;
 }
 
