@@ -602,6 +602,53 @@ static void test_vector_errors(void) {
     gf_text_vectors_free(v);
 }
 
+/* ---- a trained model's bundle keeps the vocabulary ----------------------------------------- */
+
+static void test_bundle(void) {
+    char spec[1400], out[200];
+    snprintf(spec, sizeof spec, "text:%s", fixture("reviews.jsonl"));
+    snprintf(out, sizeof out, "%s/model.safetensors", work);
+    gf_ds_open_params p = gf_ds_open_default_params();
+    p.byte_fallback = true;
+    p.lowercase = true;
+    gf_ds_parts parts;
+    gf_ctx_clear_error(ctx);
+    CHECK(gf_ds_open(ctx, spec, &p, &parts) == GF_OK);
+    gf_bundle *b = gf_bundle_new(ctx, &parts, NULL, NULL);
+    CHECK(b && b->info.vocab == parts.vocab && gf_bundle_save(ctx, b, out, NULL, 0) == GF_OK);
+    gf_bundle *back = gf_bundle_load(ctx, out, NULL);
+    CHECK(back && back->info.vocab && back->info.in_shape[0] == parts.shape[0]);
+    if (back && back->info.vocab) {
+        const gf_text_params q = gf_text_vocab_text_params(back->info.vocab);
+        CHECK(q.byte_fallback && q.lowercase && q.tokenizer == GF_TEXT_WORD &&
+              gf_text_vocab_size(back->info.vocab) == gf_text_vocab_size(parts.vocab));
+        const char *texts[] = {"GREAT battery \xC3\xBC" "ber", "meh"};
+        gf_tensor *x = gf_bundle_read_texts(ctx, back, texts, 2);
+        int64_t ids[300];
+        CHECK(x && gf_text_encode(ctx, parts.vocab, texts[0], parts.shape[0], ids, NULL, "t") == GF_OK);
+        bool same = x != NULL;
+        for (int64_t t = 0; same && t < parts.shape[0]; t++) same = gf_f32(x)[t] == (float)ids[t];
+        CHECK(same);
+        gf_tensor_free(x);
+        /* a .txt file, one text per line */
+        int64_t *lines = NULL;
+        const char *txt = scratch("new.txt", "great battery\n\nawful\r\n", 22);
+        x = gf_bundle_read(ctx, back, txt, &lines);
+        CHECK(x && x->shape[0] == 2 && lines && lines[0] == 1 && lines[1] == 3);
+        gf_tensor_free(x);
+        free(lines);
+    }
+    gf_bundle_free(back);
+    gf_bundle_free(b);
+    gf_ds_parts_free(&parts);
+    /* a malformed graft.text is an error naming the file and the key */
+    gf_ctx_clear_error(ctx);
+    gf_bundle_info info;
+    memset(&info, 0, sizeof info);
+    CHECK(gf_bundle_info_load(ctx, out, &info) == GF_OK && info.vocab);
+    gf_bundle_info_free(&info);
+}
+
 int main(void) {
     const char *src = getenv("GRAFT_SOURCE_DIR");
     snprintf(dir, sizeof dir, "%s/tests/fixtures/text", src ? src : ".");
@@ -624,6 +671,7 @@ int main(void) {
     test_spec_errors();
     test_vectors();
     test_vector_errors();
+    test_bundle();
     cJSON_Delete(ref);
     gf_ctx_free(ctx);
     char cmd[200];

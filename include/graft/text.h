@@ -117,7 +117,8 @@ gf_text_params gf_text_vocab_text_params(const gf_text_vocab *v);
 bool gf_text_vocab_is_special(const gf_text_vocab *v, int64_t id);
 
 /* JSON text (malloc'd): {"format": "graft.text", "version": 1, "tokenizer", "lowercase",
- * "byte_fallback", "total", "tokens": [...], "counts": [...]}. NULL with an error. */
+ * "byte_fallback", "total", "tokens": [...], "counts": [...]}. NULL with an error (ctx may be
+ * NULL: no message). */
 char *gf_text_vocab_to_json(gf_ctx *ctx, const gf_text_vocab *v);
 /* The vocabulary a JSON text holds (checked: the json limits of ctx, the layout, ids 0 and 1,
  * unique tokens of valid UTF-8, the byte tokens where the settings need them). name: for
@@ -140,11 +141,12 @@ gf_tensor *gf_text_encode_batch(gf_ctx *ctx, const gf_text_vocab *v, const char 
 /* ---- labelled text files ------------------------------------------------------------------ */
 
 typedef enum gf_text_format {
-    GF_TEXT_FORMAT_AUTO = 0, /* by extension: .json, .jsonl/.ndjson, .csv, .tsv/.tab */
+    GF_TEXT_FORMAT_AUTO = 0, /* by extension: .json, .jsonl/.ndjson, .csv, .tsv/.tab, .txt */
     GF_TEXT_JSON,            /* one JSON array of objects */
     GF_TEXT_JSONL,           /* one JSON object per line (blank lines skipped) */
     GF_TEXT_CSV,             /* RFC 4180 with a header line naming the columns */
     GF_TEXT_TSV,             /* the same with tabs */
+    GF_TEXT_LINES,           /* .txt: every non-blank line a text, without a label */
 } gf_text_format;
 
 typedef enum gf_text_unlabelled {

@@ -328,7 +328,7 @@ bool gf_text_vocab_is_special(const gf_text_vocab *v, int64_t id) {
 
 char *gf_text_vocab_to_json(gf_ctx *ctx, const gf_text_vocab *v) {
     if (!v) {
-        gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_text_vocab_to_json: NULL vocabulary");
+        if (ctx) gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_text_vocab_to_json: NULL vocabulary");
         return NULL;
     }
     cJSON *o = cJSON_CreateObject(), *toks = cJSON_CreateArray(), *counts = cJSON_CreateArray();
@@ -359,7 +359,7 @@ char *gf_text_vocab_to_json(gf_ctx *ctx, const gf_text_vocab *v) {
     char *r = s ? malloc(strlen(s) + 1) : NULL;
     if (r) memcpy(r, s, strlen(s) + 1);
     cJSON_free(s);
-    if (!r) gf_ctx_set_error(ctx, GF_ERR_NOMEM, "vocabulary: out of memory writing JSON");
+    if (!r && ctx) gf_ctx_set_error(ctx, GF_ERR_NOMEM, "vocabulary: out of memory writing JSON");
     return r;
 }
 

@@ -278,7 +278,8 @@ static bool json_entry(rd *r) {
 
 static bool is_ws(int c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-static gf_status read_jsonl(rd *r) {
+/* JSON lines, or (plain) lines of text without labels. */
+static gf_status read_jsonl(rd *r, bool plain) {
     for (;;) {
         rec_start(r);
         int c;
@@ -288,7 +289,10 @@ static gf_status read_jsonl(rd *r) {
             if (!rec_push(r, c)) return r->st;
         }
         if (r->st != GF_OK) return r->st;
-        if (!blank && !json_entry(r)) return r->st;
+        if (plain && r->rec_n && r->rec[r->rec_n - 1] == '\r') r->rec[--r->rec_n] = '\0';
+        if (!blank && !(plain ? unlabelled(r, dup_n(r->rec, r->rec_n), "a line of text")
+                              : json_entry(r)))
+            return r->st;
         if (c < 0) return GF_OK;
     }
 }
@@ -446,6 +450,7 @@ static gf_text_format format_of(const char *name, const char *text, size_t len) 
     if (dot && (strcmp(dot, ".jsonl") == 0 || strcmp(dot, ".ndjson") == 0)) return GF_TEXT_JSONL;
     if (dot && strcmp(dot, ".csv") == 0) return GF_TEXT_CSV;
     if (dot && (strcmp(dot, ".tsv") == 0 || strcmp(dot, ".tab") == 0)) return GF_TEXT_TSV;
+    if (dot && strcmp(dot, ".txt") == 0) return GF_TEXT_LINES;
     size_t i = 0;
     while (text && i < len && is_ws((unsigned char)text[i])) i++;
     if (text && i < len && text[i] == '[') return GF_TEXT_JSON;
@@ -463,7 +468,7 @@ static gf_status run(gf_ctx *ctx, rd *r, const gf_text_read_params *params, gf_t
     r->max_examples = p.max_examples > 0 ? p.max_examples : GF_TEXT_MAX_EXAMPLES;
     r->line = 1;
     gf_status st;
-    if ((unsigned)p.format > GF_TEXT_TSV || (unsigned)p.unlabelled > GF_TEXT_UNLABELLED_KEEP)
+    if ((unsigned)p.format > GF_TEXT_LINES || (unsigned)p.unlabelled > GF_TEXT_UNLABELLED_KEEP)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: format %d or unlabelled %d out of range",
                                 r->name, (int)p.format, (int)p.unlabelled);
     /* a UTF-8 byte order mark is not part of the text */
@@ -481,7 +486,8 @@ static gf_status run(gf_ctx *ctx, rd *r, const gf_text_read_params *params, gf_t
                                 r->len - r->pos);
     switch (out->format) {
     case GF_TEXT_JSON: st = read_json(r); break;
-    case GF_TEXT_JSONL: st = read_jsonl(r); break;
+    case GF_TEXT_JSONL: st = read_jsonl(r, false); break;
+    case GF_TEXT_LINES: st = read_jsonl(r, true); break;
     case GF_TEXT_TSV: st = read_csv(r, '\t'); break;
     default: st = read_csv(r, ','); break;
     }
