@@ -167,8 +167,8 @@ gf_status gf_ds_check_spec(gf_ctx *ctx, const char *spec, const gf_ds_open_param
     if (gf_text_spec_check(ctx, spec, &p, text) != GF_OK) return gf_ctx_status(ctx);
     if ((p.label_column && !csv && !text) || (p.features && !csv))
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
-                                "data spec %s: label_column applies to csv: and text: data, "
-                                "features to csv: data", spec);
+                                "data spec %s: label_column and features apply to csv: data "
+                                "(label_column also to text: data)", spec);
     if ((p.csv_skip_lines || p.csv_delimiter || p.csv_header != GF_CSV_HEADER_AUTO) && !csv)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
                                 "data spec %s: csv_header, csv_skip_lines and csv_delimiter apply "
