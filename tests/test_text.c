@@ -286,6 +286,11 @@ static void test_readers(void) {
     rp = gf_text_read_default_params();
     EXPECT_ERR(ctx, (void *)(intptr_t)(gf_text_read(ctx, fixture("reviews.csv"), &rp, &c) == GF_OK),
                GF_ERR_FORMAT, "reviews.csv: line 1: the header has no column \"text\"");
+    /* a quote inside an unquoted field is a character; after a closing quote, the rest joins */
+    const char *q = "text,label\n5\" screen,x\n\"a\"b,y\n";
+    CHECK(gf_text_parse(ctx, q, strlen(q), "q.csv", &rp, &c) == GF_OK);
+    CHECK(c.n == 2 && strcmp(c.texts[0], "5\" screen") == 0 && strcmp(c.texts[1], "ab") == 0);
+    gf_text_corpus_free(&c);
     /* numbers and booleans as labels; blank lines */
     const char *jl = "{\"text\":\"a\",\"label\":2}\n\n{\"text\":\"b\",\"label\":true}\r\n{\"text\":\"c\",\"label\":0.5}\n";
     CHECK(gf_text_parse(ctx, jl, strlen(jl), "x.jsonl", &rp, &c) == GF_OK);
@@ -326,6 +331,7 @@ static void test_reader_errors(void) {
     FAILS("a.csv", "text,label\na,b,c\n", GF_ERR_FORMAT, "line 2: 3 fields, the header has 2");
     FAILS("a.csv", "text,label\na,\n", GF_ERR_FORMAT, "line 2: an empty label");
     FAILS("a.csv", "", GF_ERR_FORMAT, "no header line");
+    FAILS("a.csv", "text,label\n5\" screen,x\n\"a\"b,\n", GF_ERR_FORMAT, "line 3: an empty label");
     /* invalid UTF-8 names the file, the line and the byte */
     t = "{\"text\":\"a\",\"label\":\"x\"}\n{\"text\":\"b\xE9t\",\"label\":\"x\"}\n";
     FAILS("bad.jsonl", t, GF_ERR_FORMAT, "bad.jsonl: line 2: invalid UTF-8 at byte 35 (0xE9)");

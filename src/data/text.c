@@ -204,8 +204,8 @@ static bool uses_bytes(const gf_text_params *p) {
 }
 
 /* The vocabulary of the counted tokens c, in torchtext's order. */
-static gf_text_vocab *vocab_of_counts(const gf_text_params *p,
-                                      const gf_text_vocab_params *vp, counter *c) {
+static gf_text_vocab *vocab_of_counts(const gf_text_params *p, const gf_text_vocab_params *vp,
+                                      counter *c) {
     const int64_t n_special = uses_bytes(p) ? 258 : 2;
     cand *cs = malloc(sizeof *cs * (size_t)(c->map.n ? c->map.n : 1));
     if (!cs) return NULL;
@@ -431,8 +431,8 @@ gf_text_vocab *gf_text_vocab_from_json(gf_ctx *ctx, const char *json, size_t len
                 *counts = cJSON_GetObjectItemCaseSensitive(o, "counts");
     const int n = cJSON_IsArray(toks) ? cJSON_GetArraySize(toks) : -1;
     if (!o) bad = "not valid JSON";
-    else if (!json_settings(o, &p, &total, &bad)) {
-    } else if (n < 2 || n > GF_TEXT_MAX_VOCAB)
+    else if (!json_settings(o, &p, &total, &bad)) (void)0; /* bad says why */
+    else if (n < 2 || n > GF_TEXT_MAX_VOCAB)
         bad = "\"tokens\" is not an array of 2 to 4194304 tokens";
     else if (counts && (!cJSON_IsArray(counts) || cJSON_GetArraySize(counts) != n))
         bad = "\"counts\" is not an array as long as \"tokens\"";

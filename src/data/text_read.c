@@ -372,7 +372,7 @@ static bool csv_record(rd *r, char delim, int64_t *nf) {
         c = rd_get(r);
     } while (c == '\n' || c == '\r');
     if (c < 0) return false;
-    bool quoted = false, was_quoted = false;
+    bool quoted = false, field_start = true; /* a quote opens a field only at its start */
     *nf = 1;
     for (; c >= 0; c = rd_get(r)) {
         if (quoted) {
@@ -381,24 +381,27 @@ static bool csv_record(rd *r, char delim, int64_t *nf) {
                 quoted = false;
                 continue;
             }
-        } else if (c == '"' && !was_quoted) {
-            quoted = was_quoted = true;
+        } else if (c == '"' && field_start) {
+            quoted = true;
+            field_start = false;
             continue;
         } else if (c == delim) {
-            c = 0;
+            if (!rec_push(r, 0)) return false;
             ++*nf;
-            was_quoted = false;
+            field_start = true;
+            continue;
         } else if (c == '\n') {
             break;
         } else if (c == '\r' && rd_peek(r) == '\n') {
             continue;
         }
+        field_start = false;
         if (!rec_push(r, c)) return false;
     }
     if (quoted) {
         if (r->st == GF_OK)
-            rd_fail(r, GF_ERR_FORMAT, "%s: line %lld: a quoted field never ends",
-                             r->name, (long long)r->rec_line);
+            rd_fail(r, GF_ERR_FORMAT, "%s: line %lld: a quoted field never ends", r->name,
+                    (long long)r->rec_line);
         return false;
     }
     if (!rec_push(r, 0)) return false;
