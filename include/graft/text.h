@@ -47,11 +47,13 @@ const char *gf_text_tokenizer_name(gf_text_tokenizer t);
 /* The tokenizer of that name; GF_ERR_INVALID naming the known ones. */
 gf_status gf_text_tokenizer_parse(gf_ctx *ctx, const char *name, gf_text_tokenizer *out);
 
-/* Called once per token (len bytes, not NUL-terminated); return false to stop with an error
- * already set in ctx. */
+/* Called once per token (len bytes, not NUL-terminated); returning false stops the
+ * tokeniser, which then returns GF_OK: a callback that fails keeps its own error for its
+ * caller. */
 typedef bool (*gf_text_token_fn)(void *user, const char *tok, size_t len);
 
-/* Splits len bytes of UTF-8 text into tokens (GF_TEXT_BYTE: "<0xHH>" strings). Invalid UTF-8
+/* Splits len bytes of UTF-8 text into tokens (GF_TEXT_BYTE: "<0xHH>" strings), in order, up
+ * to the first invalid byte (so a callback may see tokens before the error). Invalid UTF-8
  * (a bad lead or continuation byte, an overlong form, a surrogate, a code point above
  * U+10FFFF) and NUL bytes are GF_ERR_FORMAT naming where, line (1-based, counted from
  * first_line inside the text) and the byte offset in the text. where: the file or "text". */
@@ -129,8 +131,10 @@ gf_text_vocab *gf_text_vocab_from_json(gf_ctx *ctx, const char *json, size_t len
 /* ---- encoding ----------------------------------------------------------------------------- */
 
 /* The ids of text, truncated to T and right-padded with GF_TEXT_PAD: ids[T]. A token without
- * an id is <unk>, or its bytes with byte fallback. *n_tokens (may be NULL): tokens before the
- * cut. Errors: invalid UTF-8 (where names the source), T outside 1..GF_TEXT_MAX_LEN. */
+ * an id is <unk>, or its bytes with byte fallback. *n_tokens (may be NULL): ids before the cut
+ * (counting them reads the whole text; without it the text is read up to T ids, and invalid
+ * UTF-8 after them goes unseen). Errors: invalid UTF-8 (where names the source), T outside
+ * 1..GF_TEXT_MAX_LEN. */
 gf_status gf_text_encode(gf_ctx *ctx, const gf_text_vocab *v, const char *text, int64_t T,
                          int64_t *ids, int64_t *n_tokens, const char *where);
 /* n texts as a new persistent float32 tensor [n, T] of ids (the samples of text data;

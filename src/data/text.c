@@ -124,6 +124,7 @@ typedef struct counter {
     int64_t *counts, cap;
     int64_t max_distinct, total;
     const char *name;
+    gf_status st;
 } counter;
 
 static bool count_token(void *user, const char *tok, size_t len) {
@@ -134,7 +135,7 @@ static bool count_token(void *user, const char *tok, size_t len) {
     const int64_t k = c->map.vals[slot];
     if (added) {
         if (c->map.n > c->max_distinct) {
-            gf_ctx_set_error(c->ctx, GF_ERR_FORMAT,
+            c->st = gf_ctx_set_error(c->ctx, GF_ERR_FORMAT,
                              "%s: more than %lld distinct tokens (limit max_vocab)", c->name,
                              (long long)c->max_distinct);
             return false;
@@ -152,7 +153,7 @@ static bool count_token(void *user, const char *tok, size_t len) {
     c->total++;
     return true;
 nomem:
-    gf_ctx_set_error(c->ctx, GF_ERR_NOMEM, "%s: out of memory counting tokens", c->name);
+    c->st = gf_ctx_set_error(c->ctx, GF_ERR_NOMEM, "%s: out of memory counting tokens", c->name);
     return false;
 }
 
@@ -258,14 +259,15 @@ gf_text_vocab *gf_text_vocab_build(gf_ctx *ctx, const gf_text_params *params,
                          (long long)n);
         return NULL;
     }
-    counter c = {ctx, {0}, NULL, 0, vp.max_distinct, 0, name};
+    counter c = {ctx, {0}, NULL, 0, vp.max_distinct, 0, name, GF_OK};
     gf_text_vocab *v = NULL;
     if (!gf_text_map_init(&c.map, 1024)) goto nomem;
     for (int64_t i = 0; i < n; i++) {
         char where[300];
         snprintf(where, sizeof where, "%s: example %lld", name, (long long)i + 1);
         if (gf_text_tokenize(ctx, &p, texts[i] ? texts[i] : "", texts[i] ? strlen(texts[i]) : 0,
-                             where, 1, count_token, &c) != GF_OK)
+                             where, 1, count_token, &c) != GF_OK ||
+            c.st != GF_OK)
             goto done;
     }
     if (!(v = vocab_of_counts(&p, &vp, &c))) goto nomem;
@@ -459,6 +461,7 @@ gf_text_vocab *gf_text_vocab_from_json(gf_ctx *ctx, const char *json, size_t len
 typedef struct encoder {
     const gf_text_vocab *v;
     int64_t *ids, T, n;
+    bool count_all; /* read past T to count every id */
 } encoder;
 
 static void emit(encoder *e, int64_t id) {
@@ -473,7 +476,7 @@ static bool encode_token(void *user, const char *tok, size_t len) {
     else if (e->v->params.byte_fallback && e->v->n_special == 258)
         for (size_t i = 0; i < len; i++) emit(e, 2 + (unsigned char)tok[i]);
     else emit(e, GF_TEXT_UNK);
-    return true;
+    return e->count_all || e->n < e->T;
 }
 
 gf_status gf_text_encode(gf_ctx *ctx, const gf_text_vocab *v, const char *text, int64_t T,
@@ -482,7 +485,7 @@ gf_status gf_text_encode(gf_ctx *ctx, const gf_text_vocab *v, const char *text, 
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
                                 "gf_text_encode: length %lld outside 1..%lld (or no vocabulary "
                                 "or output)", (long long)T, (long long)GF_TEXT_MAX_LEN);
-    encoder e = {v, ids, T, 0};
+    encoder e = {v, ids, T, 0, n_tokens != NULL};
     if (!text) text = "";
     gf_status st = gf_text_tokenize(ctx, &v->params, text, strlen(text), where ? where : "text",
                                     1, encode_token, &e);

@@ -158,38 +158,34 @@ static bool is_punct(uint32_t c) {
 
 /* ---- tokenisers --------------------------------------------------------------------------- */
 
-typedef struct tok_buf {
+/* The token being built and where tokens go. */
+typedef struct tokenizer {
+    gf_ctx *ctx;
     char *p;
     size_t n, cap;
-} tok_buf;
+    gf_text_token_fn fn;
+    void *user;
+    bool stop;     /* the callback asked to stop */
+    gf_status st;  /* an error of the tokeniser itself */
+} tokenizer;
 
-static bool buf_put(gf_ctx *ctx, tok_buf *b, uint32_t cp) {
-    if (b->n + 4 > b->cap) {
-        size_t cap = b->cap ? 2 * b->cap : 64;
-        char *np = realloc(b->p, cap);
+static void put(tokenizer *t, uint32_t cp) {
+    if (t->n + 4 > t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 64;
+        char *np = realloc(t->p, cap);
         if (!np) {
-            gf_ctx_set_error(ctx, GF_ERR_NOMEM, "tokenizer: out of memory");
-            return false;
+            t->st = gf_ctx_set_error(t->ctx, GF_ERR_NOMEM, "tokenizer: out of memory");
+            return;
         }
-        b->p = np;
-        b->cap = cap;
+        t->p = np;
+        t->cap = cap;
     }
-    b->n += (size_t)gf_text_utf8_put(cp, b->p + b->n);
-    return true;
+    t->n += (size_t)gf_text_utf8_put(cp, t->p + t->n);
 }
 
-static bool flush(tok_buf *b, gf_text_token_fn fn, void *user) {
-    if (!b->n) return true;
-    bool ok = fn(user, b->p, b->n);
-    b->n = 0;
-    return ok;
-}
-
-/* The status after a callback or an allocation stopped the tokeniser (which set the error). */
-static gf_status stopped(gf_ctx *ctx) {
-    const gf_status s = gf_ctx_status(ctx);
-    return s != GF_OK ? s : gf_ctx_set_error(ctx, GF_ERR_INVALID, "tokenizer: stopped by the "
-                                             "token callback without an error");
+static void flush(tokenizer *t) {
+    if (t->n && !t->stop && t->st == GF_OK && !t->fn(t->user, t->p, t->n)) t->stop = true;
+    t->n = 0;
 }
 
 void gf_text_byte_token(unsigned char byte, char out[8]) {
@@ -201,55 +197,65 @@ void gf_text_byte_token(unsigned char byte, char out[8]) {
     out[6] = '\0';
 }
 
+/* The word tokeniser's step for code point cp; *cur: what the token being built is. */
+static void word_step(tokenizer *t, uint32_t cp, bool joined, int *cur) {
+    enum { NONE, WORD, SYMBOL };
+    if (is_space(cp)) {
+        flush(t);
+        *cur = NONE;
+    } else if ((is_mark(cp) || joined) && *cur != NONE) {
+        put(t, cp);
+    } else if (is_punct(cp)) {
+        flush(t);
+        put(t, cp);
+        *cur = SYMBOL;
+    } else {
+        if (*cur != WORD) flush(t);
+        put(t, cp);
+        *cur = WORD;
+    }
+}
+
 gf_status gf_text_tokenize(gf_ctx *ctx, const gf_text_params *params, const char *text,
                            size_t len, const char *where, int64_t first_line,
                            gf_text_token_fn fn, void *user) {
     const gf_text_params p = params ? *params : gf_text_default_params();
-    if ((unsigned)p.tokenizer > GF_TEXT_BYTE)
-        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: tokenizer %d is not a tokenizer",
-                                where ? where : "text", (int)p.tokenizer);
     if (!where) where = "text";
+    if ((unsigned)p.tokenizer > GF_TEXT_BYTE || !fn || (len && !text))
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: tokenizer %d is not a tokenizer (or "
+                                "no text or callback)", where, (int)p.tokenizer);
     const unsigned char *s = (const unsigned char *)text;
-    tok_buf b = {NULL, 0, 0};
-    enum { NONE, WORD, SYMBOL } cur = NONE;
+    tokenizer t = {ctx, NULL, 0, 0, fn, user, false, GF_OK};
+    int cur = 0;
     bool joined = false; /* the last code point was a zero-width joiner */
-    gf_status st = GF_OK;
-    for (size_t i = 0; i < len && st == GF_OK;) {
+    for (size_t i = 0; i < len && t.st == GF_OK && !t.stop;) {
         uint32_t cp;
         const int k = gf_text_utf8_next(s, len, i, &cp);
         if (k < 0) {
-            st = gf_text_utf8_error(ctx, where, first_line, text, (int64_t)i);
+            t.st = gf_text_utf8_error(ctx, where, first_line, text, (int64_t)i);
             break;
         }
         if (p.lowercase) cp = gf_text_lower(cp);
         if (p.tokenizer == GF_TEXT_BYTE) {
-            char one[4], tok[8];
+            char one[4];
             const int m = gf_text_utf8_put(cp, one);
-            for (int j = 0; j < m && st == GF_OK; j++) {
+            for (int j = 0; j < m && !t.stop; j++) {
+                char tok[8];
                 gf_text_byte_token((unsigned char)one[j], tok);
-                if (!fn(user, tok, 6)) st = stopped(ctx);
+                t.stop = !fn(user, tok, 6);
             }
         } else if (p.tokenizer == GF_TEXT_CHAR) {
-            if (!buf_put(ctx, &b, cp) || !flush(&b, fn, user)) st = stopped(ctx);
-        } else if (is_space(cp)) {
-            if (!flush(&b, fn, user)) st = stopped(ctx);
-            cur = NONE;
-        } else if ((is_mark(cp) || joined) && cur != NONE) {
-            if (!buf_put(ctx, &b, cp)) st = stopped(ctx);
-        } else if (is_punct(cp)) {
-            if (!flush(&b, fn, user) || !buf_put(ctx, &b, cp)) st = stopped(ctx);
-            cur = SYMBOL;
+            put(&t, cp);
+            flush(&t);
         } else {
-            if (cur != WORD && !flush(&b, fn, user)) st = stopped(ctx);
-            if (st == GF_OK && !buf_put(ctx, &b, cp)) st = stopped(ctx);
-            cur = WORD;
+            word_step(&t, cp, joined, &cur);
         }
         joined = cp == 0x200D;
         i += (size_t)k;
     }
-    if (st == GF_OK && !flush(&b, fn, user)) st = stopped(ctx);
-    free(b.p);
-    return st;
+    flush(&t);
+    free(t.p);
+    return t.st;
 }
 
 /* ---- tokens as strings -------------------------------------------------------------------- */
@@ -258,6 +264,7 @@ typedef struct tok_list {
     gf_ctx *ctx;
     gf_text_tokens *t;
     int64_t cap;
+    gf_status st;
 } tok_list;
 
 static bool list_add(void *user, const char *tok, size_t len) {
@@ -276,7 +283,7 @@ static bool list_add(void *user, const char *tok, size_t len) {
     l->t->tok[l->t->n++] = s;
     return true;
 nomem:
-    gf_ctx_set_error(l->ctx, GF_ERR_NOMEM, "tokenizer: out of memory");
+    l->st = gf_ctx_set_error(l->ctx, GF_ERR_NOMEM, "tokenizer: out of memory");
     return false;
 }
 
@@ -285,8 +292,9 @@ gf_status gf_text_tokens_of(gf_ctx *ctx, const gf_text_params *params, const cha
     if (!out) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_text_tokens_of: NULL output");
     memset(out, 0, sizeof *out);
     if (!text) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_text_tokens_of: NULL text");
-    tok_list l = {ctx, out, 0};
+    tok_list l = {ctx, out, 0, GF_OK};
     gf_status st = gf_text_tokenize(ctx, params, text, strlen(text), "text", 1, list_add, &l);
+    if (st == GF_OK) st = l.st;
     if (st != GF_OK) gf_text_tokens_free(out);
     return st;
 }
