@@ -41,7 +41,15 @@ void gf_bundle_info_free(gf_bundle_info *info) {
     free(info->data);
     free(info->command);
     free(info->base);
+    gf_text_vocab_free(info->vocab);
     memset(info, 0, sizeof *info);
+}
+
+void gf_bundle_info_set_text(gf_bundle_info *info, gf_text_vocab *vocab) {
+    if (!info) return;
+    gf_text_vocab_retain(vocab);
+    gf_text_vocab_free(info->vocab);
+    info->vocab = vocab;
 }
 
 /* ---- reading ------------------------------------------------------------------------------ */
@@ -255,6 +263,12 @@ gf_status gf_bundle_info_read(gf_ctx *ctx, const gf_st_file *f, gf_bundle_info *
     read_normalize(&r, m, &lim);
     read_target(&r, m, &lim);
     read_missing(&r, m, &lim);
+    const char *text = gf_st_metadata_get(f, "graft.text");
+    if (text && !lim && !r.bad) {
+        char what[300];
+        snprintf(what, sizeof what, "%s: metadata \"graft.text\"", gf_st_path(f));
+        if (!(m->vocab = gf_text_vocab_from_json(ctx, text, strlen(text), what))) lim = true;
+    }
     if (lim) {
         gf_bundle_info_free(m);
         return gf_ctx_status(ctx);
@@ -308,6 +322,7 @@ gf_status gf_bundle_info_copy(gf_ctx *ctx, gf_bundle_info *dst, const gf_bundle_
     dst->impute = NULL;
     dst->class_names = dst->feature_names = dst->column_names = NULL;
     dst->norm_mean = dst->norm_std = NULL;
+    dst->vocab = gf_text_vocab_retain(src->vocab);
     bool ok = copy_str(&dst->model, src->model) && copy_str(&dst->spec, src->spec) &&
               copy_str(&dst->tfjs, src->tfjs) &&
               copy_str(&dst->data, src->data) && copy_str(&dst->command, src->command) &&
@@ -354,6 +369,7 @@ gf_status gf_bundle_info_set_data(gf_ctx *ctx, gf_bundle_info *info, const gf_ds
     info->impute = NULL;
     info->n_impute = d->impute ? (int)d->shape[0] : 0;
     info->regression = d->regression;
+    gf_bundle_info_set_text(info, d->vocab);
     info->target_mean = d->regression && d->target_scaled ? d->target_mean : 0.0f;
     info->target_std = d->regression && d->target_scaled ? d->target_std : 1.0f;
     bool ok = copy_str(&info->data, d->spec) && copy_str(&info->target_name, d->target_name) &&
@@ -454,6 +470,11 @@ static void add_data_keys(kv_list *l, const gf_bundle_info *m) {
         cJSON_AddNumberToObject(t, "mean", m->target_mean);
         cJSON_AddNumberToObject(t, "std", m->target_std > 0 ? m->target_std : 1.0);
         kv_add(l, "graft.target", json_text(t));
+    }
+    if (m->vocab) {
+        char *t = gf_text_vocab_to_json(NULL, m->vocab);
+        if (t) kv_add(l, "graft.text", t);
+        else l->failed = true;
     }
     if (m->image_channels) {
         cJSON *im = cJSON_CreateObject();

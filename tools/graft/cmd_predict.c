@@ -101,8 +101,9 @@ static int read_inputs(gf_ctx *ctx, const cli_opts *o, const gf_bundle *b, const
     for (int i = 0; i < f->n; i++) {
         int64_t *lines = NULL;
         const bool image = gf_bundle_is_image_file(f->path[i]);
-        gf_tensor *t = image ? gf_bundle_read_image(ctx, b, f->path[i])
-                             : gf_bundle_read_csv_with(ctx, b, f->path[i], &cp, &lines);
+        gf_tensor *t = image       ? gf_bundle_read_image(ctx, b, f->path[i])
+                       : b->info.vocab ? gf_bundle_read_text_file(ctx, b, f->path[i], &lines)
+                                       : gf_bundle_read_csv_with(ctx, b, f->path[i], &cp, &lines);
         if (!t) return cli_fail_ctx(o->cmd, ctx);
         const int64_t rows = t->shape[0];
         float *nx = realloc(r->x, sizeof(float) * (size_t)((r->n + rows) * r->F));
