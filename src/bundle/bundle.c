@@ -55,7 +55,17 @@ static gf_status build_zoo(gf_ctx *ctx, gf_bundle *b, int n_classes, const int *
     gf_bundle_info *m = &b->info;
     const char *zoo = m->model;
     gf_zoo_params zp = gf_zoo_default_params();
-    if (m->in_ndim == 3) {
+    if (gf_zoo_is_text(zoo)) { /* token ids [T]: the embedding sized by the vocabulary */
+        if (m->in_ndim != 1 || !m->vocab) {
+            char sh[64];
+            gf_dims_str(m->in_ndim, m->in_shape, sh, sizeof sh);
+            return gf_ctx_set_error(ctx, GF_ERR_INVALID, "model %s reads token ids [T] of text "
+                                    "data (text:FILE, with its vocabulary); the data's samples "
+                                    "are %s%s", zoo, sh, m->vocab ? "" : " without a vocabulary");
+        }
+        zp.vocab_size = gf_text_vocab_size(m->vocab);
+        zp.seq_len = m->in_shape[0];
+    } else if (m->in_ndim == 3) {
         zp.in_channels = (int)m->in_shape[0];
         zp.height = (int)m->in_shape[1];
         zp.width = (int)m->in_shape[2];

@@ -44,4 +44,59 @@ expect_err "bad.txt: line 2: invalid UTF-8 at byte 7" "invalid UTF-8 named by li
 run "$G" train --data "text:$TX/reviews.json" --label-column class --epochs 1 $TH
 expect_rc 1 "an entry without a label"
 expect_err "reviews.json: line 22: an entry without a label" "the unlabelled entry named by its line"
+
+# the zoo's text classifiers train on text: data and predict texts
+for m in lstm gru transformer; do
+    run "$G" train --data "text:$TX/reviews.jsonl" --model $m --epochs 2 --out "$T/$m.safetensors" $TH
+    expect_rc 0 "train --model $m on text"
+    run "$G" predict --weights "$T/$m.safetensors" --input "$T/new.txt"
+    expect_rc 0 "predict with the $m text model"
+    expect_out "new.txt line 3" "$m: texts named by their line"
+done
+
+# pretrained word vectors into the embedding, by vocabulary; frozen on request
+python3 - "$T/v100.txt" <<'PY'
+import sys
+words = ["great", "battery", "phone", "broke", "terrible", "screen"]
+with open(sys.argv[1], "w") as f:
+    for k, w in enumerate(words):
+        f.write(w + " " + " ".join("%.3f" % ((k + 1) * 0.01 * ((j % 7) - 3)) for j in range(100)) + "\n")
+PY
+run "$G" train --data "text:$TX/reviews.jsonl" --model lstm --lowercase --epochs 2 --vectors "$T/v100.txt" \
+    --freeze-vectors --out "$T/vec.safetensors" $TH
+expect_rc 0 "train --vectors --freeze-vectors"
+expect_err "vocabulary words have a vector" "the coverage is reported"
+expect_err "the embedding is frozen" "--freeze-vectors is said"
+python3 - "$T/vec.safetensors" "$T/v100.txt" <<'PY' && ok || bad "the embedding rows are not the word vectors after training with --freeze-vectors"
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+tokens = json.loads(h["__metadata__"]["graft.text"])["tokens"]
+e = h["embedding.weight"]
+lo, hi = e["data_offsets"]
+dim = e["shape"][1]
+w = struct.unpack("<%df" % ((hi - lo) // 4), b[8 + n + lo:8 + n + hi])
+vec = {l.split()[0]: [float(x) for x in l.split()[1:]] for l in open(sys.argv[2])}
+checked = 0
+for word, v in vec.items():
+    if word in tokens:
+        row = w[tokens.index(word) * dim:(tokens.index(word) + 1) * dim]
+        assert all(abs(a - b) < 1e-6 for a, b in zip(row, v)), word
+        checked += 1
+sys.exit(0 if checked >= 3 else 1)
+PY
+run "$G" train --data "text:$TX/reviews.jsonl" --model transformer --epochs 1 --vectors "$T/v100.txt" $TH
+expect_rc 1 "vectors of another width than the embedding"
+expect_err "--vectors" "the width mismatch names the option"
+run "$G" train --data "text:$TX/reviews.jsonl" --model mlp --epochs 1 --vectors "$T/v100.txt" $TH
+expect_rc 2 "--vectors on a model without an embedding"
+run "$G" train --data "text:$TX/reviews.jsonl" --model lstm --epochs 1 --freeze-vectors $TH
+expect_rc 2 "--freeze-vectors without --vectors"
+run "$G" train --data "text:$TX/reviews.jsonl" --model lstm --epochs 1 --tokenizer char --max-len 40 \
+    --min-count 2 --max-vocab 30 --json $TH
+expect_rc 0 "the tokeniser and vocabulary options"
+json 'd["data"]["shape"] == [40]' "--max-len sets the sample length"
+run "$G" train --data "csv:$TX/reviews.csv" --tokenizer char --epochs 1 $TH
+expect_rc 2 "--tokenizer on csv: data"
 finish

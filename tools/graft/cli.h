@@ -50,6 +50,7 @@ enum {
     G_REGRESS = 1 << 26, /* --loss --huber-delta --target-scale --class-weight --missing (train) */
     G_RUN = 1 << 27,     /* --input --out --cut (graft run) */
     G_TFJS = 1 << 28,    /* --cut --input-size (TensorFlow.js models: finetune, inspect) */
+    G_TEXT = 1 << 30,    /* --tokenizer ... --vectors (text: data, train) */
 };
 /* What a training command takes. */
 #define G_TRAIN (G_OPTIM | G_SCHED | G_CKPT | G_OUT | G_LOSS)
@@ -155,6 +156,12 @@ typedef struct cli_opts {
     double dist_bucket_mb;    /* <= 0: the default */
     int dist_overlap;         /* -1: the default, 0 off, 1 on */
     bool sync_bn;             /* --sync-bn: BatchNorm statistics over all ranks */
+    /* text: data */
+    const char *tokenizer;    /* --tokenizer word|char|bytes (NULL: word) */
+    bool lowercase, byte_fallback, skip_unlabelled;
+    int64_t min_count, max_vocab, max_len;
+    const char *vectors;      /* --vectors FILE: GloVe text format */
+    bool freeze_vectors;
     /* arguments that are not options (inspect FILE, predict FILE...) */
     const char *args[CLI_MAX_LIST];
     int n_args;

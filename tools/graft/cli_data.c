@@ -66,6 +66,11 @@ static int check_kind_options(const cli_opts *o) {
     const char *kind = gf_ds_spec_kind(o->data);
     const bool csv = kind && strcmp(kind, "csv") == 0, img = kind && strcmp(kind, "images") == 0;
     const bool text = kind && strcmp(kind, "text") == 0;
+    if ((o->tokenizer || o->lowercase || o->byte_fallback || o->min_count || o->max_vocab ||
+         o->max_len || o->skip_unlabelled) && !text)
+        return cli_usage_error(o->cmd, "--tokenizer, --lowercase, --byte-fallback, --min-count, "
+                                       "--max-vocab, --max-len and --skip-unlabelled apply to "
+                                       "text: data");
     if ((o->label_column && !csv && !text) || (o->features && !csv))
         return cli_usage_error(o->cmd, "--label-column and --features apply to csv: data "
                                        "(--label-column also to text: data)");
@@ -202,6 +207,16 @@ int cli_data_load_for(gf_ctx *ctx, const cli_opts *o, const gf_bundle_info *meta
     p.csv_delimiter = o->delimiter;
     p.allow_empty_train = strcmp(o->cmd, "eval") == 0; /* eval --split 0,0,1 */
     image_settings(o, meta, &p);
+    if (o->tokenizer)
+        p.tokenizer = strcmp(o->tokenizer, "word") == 0   ? GF_TEXT_WORD
+                      : strcmp(o->tokenizer, "char") == 0 ? GF_TEXT_CHAR
+                                                          : GF_TEXT_BYTE;
+    p.lowercase = o->lowercase;
+    p.byte_fallback = o->byte_fallback;
+    p.min_count = o->min_count;
+    p.max_vocab = o->max_vocab;
+    p.max_len = o->max_len;
+    p.skip_unlabelled = o->skip_unlabelled;
     if (meta && meta->vocab && meta->in_ndim == 1) { /* text as the weights were trained on */
         p.vocab = meta->vocab;
         p.max_len = meta->in_shape[0];

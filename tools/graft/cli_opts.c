@@ -32,6 +32,8 @@ enum {
     O_TASK, O_MT_MODE, O_NO_BASELINES, O_LIST_OPTIONS, O_MAX,
     O_START_LR, O_END_LR, O_NUM_IT, O_NO_STOP_DIV, O_PREDICTIONS,
     O_DIST_TIMEOUT, O_DIST_BUCKET, O_DIST_OVERLAP, O_SYNC_BN,
+    O_TOKENIZER, O_LOWERCASE, O_BYTE_FALLBACK, O_MIN_COUNT, O_MAX_VOCAB, O_MAX_LEN,
+    O_SKIP_UNLABELLED, O_VECTORS, O_FREEZE_VECTORS,
     O_TASK_KIND, O_LOSS, O_HUBER_DELTA, O_TARGET_SCALE, O_CLASS_WEIGHT, O_MISSING,
     O_RUN_INPUT, O_RUN_OUT,
 };
@@ -282,6 +284,28 @@ static const opt_def opts[] = {
      "under mpirun: synchronised BatchNorm: normalise with the statistics of the whole batch, "
      "all ranks' shares together (torch.nn.SyncBatchNorm), not each rank's share; a last batch "
      "smaller than the number of ranks is dropped"},
+    /* text: data */
+    {"tokenizer", required_argument, O_TOKENIZER, G_TEXT, "word|char|bytes",
+     "text: data: how texts become tokens: word (runs of letters and digits, each punctuation "
+     "mark alone), char (every Unicode character) or bytes (every UTF-8 byte) (default word)"},
+    {"lowercase", no_argument, O_LOWERCASE, G_TEXT, NULL,
+     "text: data: lower-case the text before tokenising"},
+    {"byte-fallback", no_argument, O_BYTE_FALLBACK, G_TEXT, NULL,
+     "text: data: spell a token outside the vocabulary as its UTF-8 bytes instead of <unk>"},
+    {"min-count", required_argument, O_MIN_COUNT, G_TEXT, "N",
+     "text: data: tokens seen fewer than N times in the training part are <unk> (default 1)"},
+    {"max-vocab", required_argument, O_MAX_VOCAB, G_TEXT, "N",
+     "text: data: at most N ids, <pad> and <unk> included (the most frequent tokens)"},
+    {"max-len", required_argument, O_MAX_LEN, G_TEXT, "T",
+     "text: data: every text becomes T token ids, cut or padded (default: the longest training "
+     "text, at most 256)"},
+    {"skip-unlabelled", no_argument, O_SKIP_UNLABELLED, G_TEXT, NULL,
+     "text: data: leave out entries without a label (and say how many) instead of stopping"},
+    {"vectors", required_argument, O_VECTORS, G_TEXT, "FILE",
+     "text models: start the embedding from pretrained word vectors in GloVe's text format "
+     "(scripts/fetch-text.sh writes GloVe 6B 100-d), and report their coverage"},
+    {"freeze-vectors", no_argument, O_FREEZE_VECTORS, G_TEXT, NULL,
+     "with --vectors: keep the embedding fixed (only the rest of the model trains)"},
     /* run */
     {"input", required_argument, O_RUN_INPUT, G_RUN, "NAME=FILE",
      "a model input from a .npy file (or an ONNX TensorProto .pb); NAME= may be left out for a "
@@ -744,6 +768,19 @@ static int apply(cli_opts *o, int id, const char *v) {
         break;
     case O_DRY_RUN: o->dry_run = true; break;
     case O_SYNC_BN: o->sync_bn = true; break;
+    case O_TOKENIZER:
+        if (strcmp(v, "word") && strcmp(v, "char") && strcmp(v, "bytes") && strcmp(v, "byte"))
+            return cli_usage_error(cmd, "--tokenizer: '%s' is not word, char or bytes", v);
+        o->tokenizer = v;
+        break;
+    case O_LOWERCASE: o->lowercase = true; break;
+    case O_BYTE_FALLBACK: o->byte_fallback = true; break;
+    case O_MIN_COUNT: NEED_INT(1, INT32_MAX, "a count >= 1"); o->min_count = iv; break;
+    case O_MAX_VOCAB: NEED_INT(3, INT32_MAX, "a vocabulary size >= 3"); o->max_vocab = iv; break;
+    case O_MAX_LEN: NEED_INT(1, 1 << 20, "a length in [1, 1048576]"); o->max_len = iv; break;
+    case O_SKIP_UNLABELLED: o->skip_unlabelled = true; break;
+    case O_VECTORS: o->vectors = v; break;
+    case O_FREEZE_VECTORS: o->freeze_vectors = true; break;
     case O_STRICT: o->strict = true; break;
     case O_DELTA: o->delta = true; break;
     case O_IN_CHANNELS:

@@ -110,6 +110,35 @@ cJSON *cli_run_json(const cli_opts *o, const char *model_name, const cli_data *d
     return root;
 }
 
+/* --vectors FILE: the text model's embedding (its child "embedding") from pretrained word
+ * vectors, row by row through the data's vocabulary; --freeze-vectors keeps it fixed. */
+static int load_vectors(gf_ctx *ctx, const cli_opts *o, cli_model *cm, const cli_data *d) {
+    if (!o->vectors)
+        return o->freeze_vectors ? cli_usage_error(o->cmd, "--freeze-vectors needs --vectors FILE")
+                                 : CLI_CONTINUE;
+    gf_module *emb = gf_module_child(cm->b->model, "embedding");
+    if (!d->vocab || !emb)
+        return cli_usage_error(o->cmd, "--vectors applies to a text model with an embedding "
+                                       "(lstm, gru, transformer) on text: data");
+    const double t0 = cli_now();
+    gf_text_vectors_params vp = gf_text_vectors_default_params();
+    vp.only = d->vocab; /* only the words this vocabulary can use are kept */
+    gf_text_vectors *vec = gf_text_vectors_load(ctx, o->vectors, &vp);
+    if (!vec) return cli_fail(o->cmd, "--vectors %s: %s", o->vectors, gf_ctx_error(ctx));
+    gf_text_coverage cov;
+    gf_status st = gf_text_vectors_fill_module(ctx, vec, d->vocab, emb, &cov);
+    gf_text_vectors_free(vec);
+    if (st != GF_OK) return cli_fail(o->cmd, "--vectors %s: %s", o->vectors, gf_ctx_error(ctx));
+    if (o->freeze_vectors) gf_module_set_requires_grad(emb, false);
+    cli_log(o, "graft train: --vectors %s: %lld of %lld vocabulary words have a vector (%.1f%%), "
+               "covering %.1f%% of the training tokens (%.1f s)%s\n", o->vectors,
+            (long long)cov.found, (long long)cov.words,
+            cov.words ? 100.0 * (double)cov.found / (double)cov.words : 0.0,
+            cov.train_tokens ? 100.0 * (double)cov.covered_tokens / (double)cov.train_tokens : 0.0,
+            cli_now() - t0, o->freeze_vectors ? "; the embedding is frozen" : "");
+    return CLI_CONTINUE;
+}
+
 int cmd_train(cli_opts *o) {
     int rc = cli_check_train_paths(o);
     if (rc != CLI_CONTINUE) return rc;
@@ -125,6 +154,7 @@ int cmd_train(cli_opts *o) {
     if (rc != CLI_CONTINUE) goto out_ctx;
     rc = cli_model_build(ctx, o, model_arg, NULL, &d, d.n_classes, &cm);
     if (rc != CLI_CONTINUE) goto out_data;
+    if ((rc = load_vectors(ctx, o, &cm, &d)) != CLI_CONTINUE) goto out_model;
     char desc[1024];
     cli_data_describe(&d, desc, sizeof desc);
     cli_log(o, "graft train: %s (%lld parameters) on %s; %s, batch %lld, %d threads, seed %llu\n",

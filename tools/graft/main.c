@@ -26,7 +26,8 @@ const cli_command cli_commands[] = {
      "  graft demo --labels 10,50 --strategies scratch,probe,finetune --seeds 0,1\n",
      0, cmd_demo},
     {"train", "train a model (zoo name or JSON spec) on a dataset",
-     G_DATASRC | G_DATA | G_MODEL | G_TRAIN | G_REPORT | G_TRAINDATA | G_DIST | G_TASK | G_REGRESS, "graft train --data SPEC [--model NAME|SPEC] [options]",
+     G_DATASRC | G_DATA | G_MODEL | G_TRAIN | G_REPORT | G_TRAINDATA | G_DIST | G_TASK | G_REGRESS |
+         G_TEXT, "graft train --data SPEC [--model NAME|SPEC] [options]",
      "Trains a classifier from scratch. Progress goes to stderr (a bar on a terminal, one line\n"
      "per epoch otherwise); the test accuracy, macro F1 and the confusion matrix go to stdout.\n"
      "--out saves the weights with the class names and the model's description, which eval,\n"
