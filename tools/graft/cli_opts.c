@@ -337,7 +337,8 @@ static const struct {
     unsigned group;
     const char *title;
 } group_titles[] = {
-    {G_DATASRC | G_DATA | G_TRAINDATA | G_TASK, "data"}, {G_MODEL, "model"},        {G_WEIGHTS, "weights"},
+    {G_DATASRC | G_DATA | G_TRAINDATA | G_TASK, "data"}, {G_TEXT, "text data"},
+    {G_MODEL, "model"},        {G_WEIGHTS, "weights"},
     {G_FT, "fine-tuning"},  {G_LORA | G_LORA_FT, "LoRA"},          {G_DISTILL | G_STUDENT, "distillation"},
     {G_TFJS, "TensorFlow.js models"},
     {G_OPTIM, "optimizer"}, {G_SCHED, "schedule"},  {G_LOSS | G_REGRESS, "loss"},
