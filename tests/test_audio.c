@@ -337,8 +337,10 @@ static void test_audio_spec(void) {
         int64_t y = -1, idx = 0;
         CHECK(gf_ds_read(parts_out.test, &idx, 1, x, &y, NULL, 0) == GF_OK);
         double lowb = -1e30, highb = -1e30; /* a high tone: its loudest band is high */
-        for (int m = 0; m < 40; m++)
-            (m < 20 ? lowb : highb) = fmax(m < 20 ? lowb : highb, x[m * 101 + 50]);
+        for (int m = 0; m < 40; m++) {
+            double *b = m < 20 ? &lowb : &highb;
+            *b = fmax(*b, x[m * 101 + 50]);
+        }
         CHECK(y == 0 && highb > lowb + 5);
         free(x);
     }
@@ -405,6 +407,11 @@ static void test_hostile(void) {
     th_write("bad/rate.wav", f, sizeof f);
     EXPECT_ERR(ctx, gf_audio_read(ctx, th_path("bad/rate.wav"), NULL, &n), GF_ERR_FORMAT,
                "rate.wav", "100 Hz");
+    float nan_clip[64] = {0};
+    nan_clip[10] = NAN;
+    CHECK(write_sf("bad/nan.wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT, 1, 16000, nan_clip, 64) == 0);
+    EXPECT_ERR(ctx, gf_audio_read(ctx, th_path("bad/nan.wav"), NULL, &n), GF_ERR_FORMAT,
+               "nan.wav", "sample 10 is not a finite number");
     th_write_str("bad/text.wav", "this is not a sound file at all, only words\n");
     EXPECT_ERR(ctx, gf_audio_read(ctx, th_path("bad/text.wav"), NULL, &n), GF_ERR_FORMAT,
                "text.wav", "cannot decode");

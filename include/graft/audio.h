@@ -34,7 +34,8 @@ gf_audio_params gf_audio_default_params(void);
  * stop band, fast enough to decode a dataset eagerly) when the file's
  * rate differs. Returns a malloc'd array of *n samples (the caller frees it), or NULL with a
  * context error naming the file: libsndfile's own message for what it cannot decode, zero
- * frames, more channels or seconds than the limits, a rate outside [1000, 384000] Hz.
+ * frames, more channels or seconds than the limits, a rate outside [1000, 384000] Hz, a sample
+ * that is not a finite number (float files).
  * Thread-safe (one context per thread). params NULL: the defaults. */
 float *gf_audio_read(gf_ctx *ctx, const char *path, const gf_audio_params *params, int64_t *n);
 /* The same from size bytes in memory (name is used in messages). */

@@ -123,10 +123,16 @@ static float *decode_mono(SNDFILE *sf, const SF_INFO *in, const char *name, int6
             if (!(ok = grown != NULL)) break;
             out = grown, room = r;
         }
-        for (sf_count_t f = 0; f < got; f++) {
+        for (sf_count_t f = 0; f < got && ok; f++) {
             double s = 0;
             for (int c = 0; c < C; c++) s += chunk[f * C + c];
             out[have + f] = (float)(s / C);
+            if (!isfinite(out[have + f])) { /* a float file's NaN or Inf, never a number */
+                free(chunk), free(out);
+                errf(err, cap, "audio %s: sample %lld is not a finite number", name,
+                     (long long)(have + f));
+                return NULL;
+            }
         }
         have += got;
         if (have >= in->frames) break;
