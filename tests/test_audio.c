@@ -416,7 +416,10 @@ static void test_hostile(void) {
     EXPECT_ERR(ctx, gf_audio_read(ctx, th_path("bad/text.wav"), NULL, &n), GF_ERR_FORMAT,
                "text.wav", "cannot decode");
     EXPECT_ERR(ctx, gf_audio_read(ctx, th_path("bad/none.wav"), NULL, &n), GF_ERR_FORMAT,
-               "none.wav");
+               "none.wav", "cannot open");
+    CHECK(mkfifo(th_path("bad/fifo.wav"), 0600) == 0); /* would block a plain open */
+    EXPECT_ERR(ctx, gf_audio_read(ctx, th_path("bad/fifo.wav"), NULL, &n), GF_ERR_FORMAT,
+               "fifo.wav", "not a regular file");
     gf_audio_params ap = gf_audio_default_params();
     ap.max_seconds = 0.5; /* fmt/pcm16.wav is 0.25 s, fmt/44k.wav 0.5 s: over at 0.2 */
     ap.max_seconds = 0.2;

@@ -5,6 +5,8 @@
 #include "graft/audio.h"
 #include "core/internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <samplerate.h>
 #include <sndfile.h>
@@ -12,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 enum { MIN_RATE = 1000, MAX_RATE = 384000, CHUNK = 4096 };
 
@@ -215,9 +219,19 @@ float *gf_audio_read_raw(const char *path, const gf_audio_params *params, int64_
     }
     *n = 0;
     if (!check_params(&p, path, err, err_cap)) return NULL;
+    /* opened without blocking and checked to be a regular file first: a FIFO or device named
+     * x.wav would otherwise hang the read or never end */
+    const int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        errf(err, err_cap, "audio %s: cannot open: %s", path,
+             fd < 0 ? strerror(errno) : "not a regular file");
+        if (fd >= 0) close(fd);
+        return NULL;
+    }
     SF_INFO in;
     memset(&in, 0, sizeof in);
-    SNDFILE *sf = sf_open(path, SFM_READ, &in);
+    SNDFILE *sf = sf_open_fd(fd, SFM_READ, &in, 1); /* closes fd, also when it fails */
     if (!sf) {
         errf(err, err_cap, "audio %s: cannot decode: %s", path, sf_strerror(NULL));
         return NULL;

