@@ -6,7 +6,8 @@
 # split BY VOICE: every fifth voice (accent + variant) is a test voice, never heard in training.
 # Also DIR-flite/<word>/<voice>.wav from flite's voices (a second engine, for testing a model on
 # speech it was not trained on). Deterministic: the same files, byte for byte, on every run
-# (sox -R -D: no dither, fixed seeds). Installs espeak-ng, flite and sox when missing (as root).
+# (sox -R -D: no dither, fixed seeds). Installs scripts/packages-speech.txt (espeak-ng, flite,
+# sox) when missing (as root).
 #   bash scripts/make-speech.sh DIR [--commands] [--renditions N]   (default N 2)
 # Licences: espeak-ng and flite are GPL-3+ / BSD-style programs; the audio they synthesise is
 # not a copy of any recording.
@@ -24,7 +25,8 @@ while [ $# -gt 0 ]; do
   shift
 done
 need=()
-for p in espeak-ng flite sox; do
+mapfile -t pkgs < <(grep -v '^\s*#' "$(dirname "${BASH_SOURCE[0]}")/packages-speech.txt" | sed '/^\s*$/d')
+for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -180,7 +180,7 @@ static void test_mel_errors(void) {
     p.f_max = 9000;
     EXPECT_ERR(ctx, gf_mel_new(ctx, &p), GF_ERR_INVALID, "f_max 9000");
     gf_mel *mel = gf_mel_new(ctx, NULL);
-    float x[200] = {0}, out[40 * 3];
+    float x[201] = {0}, out[40 * 3];
     char err[256];
     CHECK(gf_mel_compute(mel, x, 200, out, err, sizeof err) == GF_ERR_SHAPE);
     CHECK(strstr(err, "200 samples") != NULL);
