@@ -15,9 +15,9 @@
 #endif
 
 static gf_ctx *ctx;
-static const double PI = 3.14159265358979323846;
 
 #ifdef GF_TEST_AUDIO
+static const double PI = 3.14159265358979323846;
 
 static float *sine(int64_t n, double freq, double rate, double amp) {
     float *x = malloc(sizeof(float) * (size_t)n);
