@@ -123,6 +123,8 @@ static void test_resample(void) {
     if (z) CHECK_NEAR(crossing_freq(z, 500, 3500, 8000), 1000, 0.5);
     free(z);
     CHECK(gf_audio_resample(x, 0, 44100, 8000, &m, err, sizeof err) == NULL);
+    CHECK(gf_audio_resample(x, 2, 45152, 16000, &m, err, sizeof err) == NULL); /* to nothing */
+    CHECK(strstr(err, "give no samples") != NULL);
     free(x);
 }
 

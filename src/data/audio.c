@@ -188,6 +188,12 @@ float *gf_audio_resample(const float *x, int64_t n, double in_rate, double out_r
         errf(err, err_cap, "audio resample: libsamplerate: %s", src_strerror(e));
         return NULL;
     }
+    if (d.output_frames_gen <= 0) { /* a clip of a few samples can resample to none */
+        free(out);
+        errf(err, err_cap, "audio resample: %lld samples at %g Hz give no samples at %g Hz (too "
+             "short)", (long long)n, in_rate, out_rate);
+        return NULL;
+    }
     *n_out = d.output_frames_gen;
     return out;
 }
