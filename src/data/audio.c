@@ -238,7 +238,8 @@ float *gf_audio_read_raw(const char *path, const gf_audio_params *params, int64_
     SF_INFO in;
     memset(&in, 0, sizeof in);
     SNDFILE *sf = sf_open_fd(fd, SFM_READ, &in, 1); /* closes fd, also when it fails */
-    if (!sf) {
+    if (!sf) { /* libsndfile keeps a failed open's reason in one global: when threads fail at
+                * once the reason may be another file's, the path named is always this one */
         errf(err, err_cap, "audio %s: cannot decode: %s", path, sf_strerror(NULL));
         return NULL;
     }
