@@ -63,7 +63,14 @@ static void test_check(void) {
     refused("fashion-mnist", &p, "label_column and features apply to csv: data");
     p = gf_ds_open_default_params();
     p.grayscale = true;
-    refused(spec, &p, "image_size, grayscale, max_image_pixels and follow_links apply to images");
+    refused(spec, &p, "image_size, grayscale and max_image_pixels apply to images: data");
+    p = gf_ds_open_default_params();
+    p.follow_links = true;
+    refused(spec, &p, "follow_links applies to images: and audio: data");
+    p = gf_ds_open_default_params();
+    p.n_mels = 40;
+    refused(spec, &p, "sample_rate, clip_seconds, n_mels and n_fft apply to audio: data");
+    refused("audio:/nonexistent", NULL, "/nonexistent is not a folder");
     p = gf_ds_open_default_params();
     p.augment = "crop,rotate";
     refused(spec, &p, "unknown augmentation 'rotate'");

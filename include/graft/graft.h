@@ -18,6 +18,7 @@
 #include "graft/dataset.h"
 #include "graft/csv.h"
 #include "graft/images.h"
+#include "graft/audio.h"
 #include "graft/split.h"
 #include "graft/dataspec.h"
 #include "graft/text.h"

@@ -1,5 +1,6 @@
 /* graft transforms: a pipeline of per-batch data transforms (normalise, random crop with zero
- * padding, horizontal flip, small affine, random erasing) with torchvision's semantics. Random
+ * padding, horizontal flip, small affine, random erasing) with torchvision's semantics, and
+ * SpecAugment's time and frequency masks on spectrograms with torchaudio's. Random
  * choices come from one seed per batch, split into one stream per example, so a batch
  * transforms the same way whatever the thread count and whether it was prefetched. */
 #ifndef GRAFT_TRANSFORMS_H
@@ -46,6 +47,16 @@ gf_status gf_tf_affine(gf_ctx *ctx, gf_tf *tf, float degrees, float translate, f
  * torchvision's defaults: 0.5, 0.02, 0.33, 0.3, 3.3, 0. Images only. */
 gf_status gf_tf_random_erasing(gf_ctx *ctx, gf_tf *tf, float p, float scale_lo, float scale_hi,
                                float ratio_lo, float ratio_hi, float value);
+
+/* SpecAugment on spectrograms [C, F, T] (C channels of F frequency bins by T frames), as
+ * torchaudio.transforms.SpecAugment(n_time_masks, time_mask_param, n_freq_masks,
+ * freq_mask_param, iid_masks=False, p=1, zero_masking): first n_freq_masks masks along F, then
+ * n_time_masks along T, each torchaudio's mask_along_axis: width w = u * param and start
+ * floor(v * (size - w)) for u, v uniform in [0, 1), bins [start, start + floor(w)) set in every
+ * channel to 0 (zero_masking) or to the example's mean before any mask. params >= 0, at most the
+ * axis length (checked when the shape is known). Spectrogram samples only (3 dimensions). */
+gf_status gf_tf_specaugment(gf_ctx *ctx, gf_tf *tf, int n_freq_masks, int freq_mask_param,
+                            int n_time_masks, int time_mask_param, bool zero_masking);
 
 /* Sample shape after the pipeline for input sample shape in[0..ndim) (the crop changes H, W).
  * GF_ERR_SHAPE (with a message naming the stage) when a stage does not fit the shape. */

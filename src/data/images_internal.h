@@ -40,6 +40,10 @@ typedef struct gf_img_tree {
  * is read where it lies). What was skipped is counted in *rep. Errors in ctx. */
 gf_status gf_img_walk(gf_ctx *ctx, const char *root, bool follow_links, gf_img_tree *tree,
                       gf_images_report *rep);
+/* The same walk over the files whose names end in one of exts (NULL-terminated, any case): how
+ * audio folders (.wav .flac .ogg) are read with the same order, link and duplicate rules. */
+gf_status gf_img_walk_ext(gf_ctx *ctx, const char *root, bool follow_links,
+                          const char *const *exts, gf_img_tree *tree, gf_images_report *rep);
 void gf_img_tree_free(gf_img_tree *tree);
 
 #endif

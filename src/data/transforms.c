@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum tf_kind { TF_NORMALIZE, TF_CROP, TF_HFLIP, TF_AFFINE, TF_ERASE } tf_kind;
+typedef enum tf_kind { TF_NORMALIZE, TF_CROP, TF_HFLIP, TF_AFFINE, TF_ERASE, TF_SPECAUG } tf_kind;
 
 static const char *const tf_names[] = {"normalize", "random_crop", "hflip", "affine",
-                                       "random_erasing"};
+                                       "random_erasing", "specaugment"};
 
 typedef struct tf_stage {
     tf_kind kind;
@@ -22,6 +22,8 @@ typedef struct tf_stage {
     float p;                              /* hflip, erase */
     float degrees, translate, s_lo, s_hi; /* affine */
     float a_lo, a_hi, r_lo, r_hi, value;  /* erase: area and aspect-ratio ranges */
+    int n_fm, f_param, n_tm, t_param;     /* specaugment: mask counts and widths */
+    bool zero;                            /* specaugment: 0 rather than the mean */
 } tf_stage;
 
 struct gf_tf {
@@ -164,6 +166,25 @@ gf_status gf_tf_random_erasing(gf_ctx *ctx, gf_tf *tf, float p, float scale_lo, 
     return GF_OK;
 }
 
+gf_status gf_tf_specaugment(gf_ctx *ctx, gf_tf *tf, int n_freq_masks, int freq_mask_param,
+                            int n_time_masks, int time_mask_param, bool zero_masking) {
+    if (n_freq_masks < 0 || n_freq_masks > 100 || n_time_masks < 0 || n_time_masks > 100 ||
+        freq_mask_param < 0 || time_mask_param < 0)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "gf_tf_specaugment: mask counts %d and %d must be in [0, 100], "
+                                "mask params %d and %d >= 0", n_freq_masks, n_time_masks,
+                                freq_mask_param, time_mask_param);
+    tf_stage *s = add(ctx, tf, TF_SPECAUG);
+    if (!s) return gf_ctx_status(ctx);
+    s->n_fm = n_freq_masks;
+    s->f_param = freq_mask_param;
+    s->n_tm = n_time_masks;
+    s->t_param = time_mask_param;
+    s->zero = zero_masking;
+    tf->n++;
+    return GF_OK;
+}
+
 /* ---- shapes ------------------------------------------------------------------------------- */
 
 static gf_status out_shape(const gf_tf *tf, int ndim, const int64_t *in, int64_t *out, char *err,
@@ -189,6 +210,12 @@ static gf_status out_shape(const gf_tf *tf, int ndim, const int64_t *in, int64_t
         if (ndim != 3) {
             snprintf(err, cap, "transforms: stage %d (%s) needs images [C, H, W], the sample is %s",
                      i, tf_names[s->kind], gf_dims_str(ndim, out, sb, sizeof sb));
+            return GF_ERR_SHAPE;
+        }
+        if (s->kind == TF_SPECAUG && (s->f_param > out[1] || s->t_param > out[2])) {
+            snprintf(err, cap, "transforms: stage %d (specaugment) masks up to %d bins and %d "
+                     "frames of %s", i, s->f_param, s->t_param,
+                     gf_dims_str(ndim, out, sb, sizeof sb));
             return GF_ERR_SHAPE;
         }
         if (s->kind == TF_CROP) {
@@ -314,6 +341,31 @@ static void erase(const tf_stage *s, float *x, int64_t C, int64_t H, int64_t W, 
     }
 }
 
+/* torchaudio's mask_along_axis on axis length L: [start, end) of one mask. */
+static void mask_span(gf_rng *r, int param, int64_t L, int64_t *start, int64_t *end) {
+    const float value = gf_rng_uniform(r) * (float)param;
+    const float min_value = gf_rng_uniform(r) * ((float)L - value);
+    *start = (int64_t)min_value;
+    *end = *start + (int64_t)value;
+}
+
+static void specaugment(const tf_stage *s, float *x, int64_t C, int64_t F, int64_t T, gf_rng *r) {
+    float fill = 0.0f;
+    if (!s->zero) {
+        double sum = 0;
+        for (int64_t i = 0; i < C * F * T; i++) sum += x[i];
+        fill = (float)(sum / (double)(C * F * T));
+    }
+    for (int m = 0; m < s->n_fm + s->n_tm; m++) {
+        const bool freq = m < s->n_fm;
+        int64_t a, b;
+        mask_span(r, freq ? s->f_param : s->t_param, freq ? F : T, &a, &b);
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t f = freq ? a : 0; f < (freq ? b : F); f++)
+                for (int64_t t = freq ? 0 : a; t < (freq ? T : b); t++) x[(c * F + f) * T + t] = fill;
+    }
+}
+
 /* Runs every stage on one example in a (capacity cap), using b as the second buffer; returns
  * the buffer holding the result. */
 static float *run_example(const gf_tf *tf, int ndim, const int64_t *in, float *a, float *b,
@@ -331,6 +383,7 @@ static float *run_example(const gf_tf *tf, int ndim, const int64_t *in, float *a
         case TF_NORMALIZE: normalize(s, a, C, per); break;
         case TF_HFLIP: hflip(s, a, C, H, W, r); break;
         case TF_ERASE: erase(s, a, C, H, W, r); break;
+        case TF_SPECAUG: specaugment(s, a, C, H, W, r); break;
         case TF_CROP:
             crop(s, a, b, C, H, W, r);
             shape[1] = s->h;

@@ -151,7 +151,7 @@ fails 1 "predict: --max-image-pixels" "seven.png: PNG declares 28x28 = 784 pixel
 printf 'GIF89a\377\377\377\377\000\000\000' >"$T/huge.gif"
 fails 1 "predict: a GIF declaring 65535x65535" "GIF is not supported" -- "$G" predict --weights "$W" "$T/huge.gif"
 fails 2 "--max-image-pixels on a table" "--max-image-pixels applies to images" -- "$G" train --data "csv:$FX/table.csv" --max-image-pixels 100
-fails 2 "--follow-links on a table" "--follow-links apply to images" -- "$G" train --data "csv:$FX/table.csv" --follow-links
+fails 2 "--follow-links on a table" "--follow-links applies to images: and audio: data" -- "$G" train --data "csv:$FX/table.csv" --follow-links
 fails 2 "bad --max-image-pixels" "--max-image-pixels: '0' is not" -- "$G" train --data "images:$FX/shapes" --max-image-pixels 0
 # a self link and a link to the parent in a class folder: each file once, and a note
 mkdir -p "$T/loops/left" "$T/loops/right"

@@ -79,6 +79,9 @@ typedef struct cli_opts {
     bool grayscale;
     int64_t max_image_pixels; /* 0: the library's default */
     bool follow_links;
+    int sample_rate;          /* audio: 0: the library's default */
+    double clip_seconds;      /* audio: 0: the library's default */
+    int n_mels;               /* audio: 0: the library's default */
     const char *augment;      /* NULL: none; "crop,flip", ... */
     const char *normalize;    /* "auto", "standard", "none" */
     int task_kind;            /* --task: gf_ds_task (GF_DS_TASK_AUTO: not given) */

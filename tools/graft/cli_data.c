@@ -66,6 +66,7 @@ static int check_kind_options(const cli_opts *o) {
     const char *kind = gf_ds_spec_kind(o->data);
     const bool csv = kind && strcmp(kind, "csv") == 0, img = kind && strcmp(kind, "images") == 0;
     const bool text = kind && strcmp(kind, "text") == 0;
+    const bool audio = kind && strcmp(kind, "audio") == 0;
     if ((o->tokenizer || o->lowercase || o->byte_fallback || o->min_count || o->max_vocab ||
          o->max_len || o->skip_unlabelled) && !text)
         return cli_usage_error(o->cmd, "--tokenizer, --lowercase, --byte-fallback, --min-count, "
@@ -77,9 +78,13 @@ static int check_kind_options(const cli_opts *o) {
     if ((o->csv_header >= 0 || o->skip_lines || o->delimiter) && !csv)
         return cli_usage_error(o->cmd, "--csv-header, --skip-lines and --delimiter apply to csv: "
                                        "data");
-    if ((o->image_size || o->grayscale || o->follow_links) && !img)
-        return cli_usage_error(o->cmd, "--image-size, --grayscale and --follow-links apply to "
-                                       "images: data");
+    if ((o->image_size || o->grayscale) && !img)
+        return cli_usage_error(o->cmd, "--image-size and --grayscale apply to images: data");
+    if (o->follow_links && !img && !audio)
+        return cli_usage_error(o->cmd, "--follow-links applies to images: and audio: data");
+    if ((o->sample_rate || o->clip_seconds > 0 || o->n_mels) && !audio)
+        return cli_usage_error(o->cmd, "--sample-rate, --clip-seconds and --n-mels apply to "
+                                       "audio: data");
     if (o->max_image_pixels && !img)
         return cli_usage_error(o->cmd, "--max-image-pixels applies to images: data");
     if (o->augment && csv)
@@ -202,6 +207,9 @@ int cli_data_load_for(gf_ctx *ctx, const cli_opts *o, const gf_bundle_info *meta
     p.grayscale = o->grayscale;
     p.max_image_pixels = o->max_image_pixels;
     p.follow_links = o->follow_links;
+    p.sample_rate = o->sample_rate;
+    p.clip_seconds = o->clip_seconds;
+    p.n_mels = o->n_mels;
     if (o->csv_header >= 0) p.csv_header = (gf_csv_header)o->csv_header;
     p.csv_skip_lines = o->skip_lines;
     p.csv_delimiter = o->delimiter;

