@@ -469,6 +469,40 @@ void cli_opts_init(cli_opts *o, const char *cmd) {
     o->dist_overlap = -1;
 }
 
+/* The options of text: data and word vectors. */
+static int apply_text(cli_opts *o, int id, const char *v) {
+    const char *cmd = o->cmd;
+    int64_t iv = 0;
+    switch (id) {
+    case O_TOKENIZER:
+        if (strcmp(v, "word") && strcmp(v, "char") && strcmp(v, "bytes") && strcmp(v, "byte"))
+            return cli_usage_error(cmd, "--tokenizer: '%s' is not word, char or bytes", v);
+        o->tokenizer = v;
+        break;
+    case O_LOWERCASE: o->lowercase = true; break;
+    case O_BYTE_FALLBACK: o->byte_fallback = true; break;
+    case O_MIN_COUNT:
+        if (!cli_parse_i64(v, 1, INT32_MAX, &iv))
+            return cli_usage_error(cmd, "--min-count: '%s' is not a count >= 1", v);
+        o->min_count = iv;
+        break;
+    case O_MAX_VOCAB:
+        if (!cli_parse_i64(v, 3, INT32_MAX, &iv))
+            return cli_usage_error(cmd, "--max-vocab: '%s' is not a vocabulary size >= 3", v);
+        o->max_vocab = iv;
+        break;
+    case O_MAX_LEN:
+        if (!cli_parse_i64(v, 1, 1 << 20, &iv))
+            return cli_usage_error(cmd, "--max-len: '%s' is not a length in [1, 1048576]", v);
+        o->max_len = iv;
+        break;
+    case O_SKIP_UNLABELLED: o->skip_unlabelled = true; break;
+    case O_VECTORS: o->vectors = v; break;
+    default: o->freeze_vectors = true; break; /* O_FREEZE_VECTORS */
+    }
+    return CLI_CONTINUE;
+}
+
 /* --dist-timeout, --dist-bucket, --dist-overlap (training across processes). */
 static int apply_dist(cli_opts *o, int id, const char *v) {
     double dv = 0;
@@ -779,19 +813,9 @@ static int apply(cli_opts *o, int id, const char *v) {
         break;
     case O_DRY_RUN: o->dry_run = true; break;
     case O_SYNC_BN: o->sync_bn = true; break;
-    case O_TOKENIZER:
-        if (strcmp(v, "word") && strcmp(v, "char") && strcmp(v, "bytes") && strcmp(v, "byte"))
-            return cli_usage_error(cmd, "--tokenizer: '%s' is not word, char or bytes", v);
-        o->tokenizer = v;
-        break;
-    case O_LOWERCASE: o->lowercase = true; break;
-    case O_BYTE_FALLBACK: o->byte_fallback = true; break;
-    case O_MIN_COUNT: NEED_INT(1, INT32_MAX, "a count >= 1"); o->min_count = iv; break;
-    case O_MAX_VOCAB: NEED_INT(3, INT32_MAX, "a vocabulary size >= 3"); o->max_vocab = iv; break;
-    case O_MAX_LEN: NEED_INT(1, 1 << 20, "a length in [1, 1048576]"); o->max_len = iv; break;
-    case O_SKIP_UNLABELLED: o->skip_unlabelled = true; break;
-    case O_VECTORS: o->vectors = v; break;
-    case O_FREEZE_VECTORS: o->freeze_vectors = true; break;
+    case O_TOKENIZER: case O_LOWERCASE: case O_BYTE_FALLBACK: case O_MIN_COUNT: case O_MAX_VOCAB:
+    case O_MAX_LEN: case O_SKIP_UNLABELLED: case O_VECTORS: case O_FREEZE_VECTORS:
+        return apply_text(o, id, v);
     case O_STRICT: o->strict = true; break;
     case O_DELTA: o->delta = true; break;
     case O_IN_CHANNELS:
