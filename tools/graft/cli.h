@@ -87,6 +87,8 @@ typedef struct cli_opts {
     bool target_scale;        /* --target-scale standard (default) / none */
     bool class_weight_balanced; /* --class-weight balanced */
     int missing;              /* --missing: gf_ds_missing (default error) */
+    bool categorical_error;   /* --categorical error (default auto: one-hot) */
+    int max_categories;       /* --max-categories (0: the library's 64) */
     int64_t batch;
     /* model */
     const char *model;

@@ -33,7 +33,7 @@ enum {
     O_START_LR, O_END_LR, O_NUM_IT, O_NO_STOP_DIV, O_PREDICTIONS,
     O_DIST_TIMEOUT, O_DIST_BUCKET, O_DIST_OVERLAP,
     O_TASK_KIND, O_LOSS, O_HUBER_DELTA, O_TARGET_SCALE, O_CLASS_WEIGHT, O_MISSING,
-    O_RUN_INPUT, O_RUN_OUT,
+    O_RUN_INPUT, O_RUN_OUT, O_CATEGORICAL, O_MAX_CATEGORIES,
 };
 
 typedef struct opt_def {
@@ -110,6 +110,13 @@ static const opt_def opts[] = {
      "csv: missing feature values (empty, NA, NaN, ?): error (naming the line and column), "
      "drop (the rows), mean, median or zero (filled with the training part's statistics, kept "
      "with the weights for eval and predict) (default error)"},
+    {"categorical", required_argument, O_CATEGORICAL, G_REGRESS, "MODE",
+     "csv: feature columns holding text: auto (one-hot encoded, a feature \"col=value\" per "
+     "category of the training part, sorted; kept with the weights, so eval and predict encode "
+     "alike and count categories they never saw as zeros) or error (naming the line and "
+     "column) (default auto)"},
+    {"max-categories", required_argument, O_MAX_CATEGORIES, G_REGRESS, "N",
+     "csv: refuse a text column with more than N distinct values, naming it (default 64)"},
     /* model */
     {"model", required_argument, O_MODEL, G_MODEL, "NAME|SPEC",
      "a zoo model (mlp, lenet, cnn-small, resnet-mini, resnet18, resnet34, resnet50) or a "
@@ -637,6 +644,19 @@ static int apply_task(cli_opts *o, int id, const char *v) {
         if (k == 5)
             return cli_usage_error(cmd, "--missing: '%s' is not error, drop, mean, median or zero", v);
         o->missing = k;
+        break;
+    }
+    case O_CATEGORICAL:
+        if (strcmp(v, "auto") != 0 && strcmp(v, "error") != 0)
+            return cli_usage_error(cmd, "--categorical: '%s' is not auto or error", v);
+        o->categorical_error = strcmp(v, "error") == 0;
+        break;
+    case O_MAX_CATEGORIES: {
+        int64_t iv;
+        if (!cli_parse_i64(v, 1, 1000000, &iv))
+            return cli_usage_error(cmd, "--max-categories: '%s' is not a whole number from 1 to "
+                                   "1000000", v);
+        o->max_categories = (int)iv;
         break;
     }
     case O_CLASS_WEIGHT:
