@@ -47,7 +47,7 @@ enum {
     G_EVALOUT = 1 << 23, /* --predictions (eval) */
     G_DIST = 1 << 24,    /* --dist-timeout --dist-bucket --dist-overlap (under mpirun) */
     G_TASK = 1 << 25,    /* --task classification|regression */
-    G_REGRESS = 1 << 26, /* --loss --huber-delta --target-scale --class-weight --missing (train) */
+    G_REGRESS = 1 << 26, /* --loss --huber-delta --target-scale --class-weight --missing --categorical (train, finetune) */
     G_RUN = 1 << 27,     /* --input --out --cut (graft run) */
     G_TFJS = 1 << 28,    /* --cut --input-size (TensorFlow.js models: finetune, inspect) */
 };

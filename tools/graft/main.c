@@ -55,7 +55,7 @@ const cli_command cli_commands[] = {
      0, cmd_lrfind},
     {"finetune", "start from pretrained weights: new head, freezing, BN policy, LoRA, deltas",
      G_DATASRC | G_DATA | G_MODEL | G_TRAIN | G_FT | G_LORA | G_LORA_FT | G_REPORT | G_TRAINDATA |
-         G_DIST | G_TASK | G_TFJS,
+         G_DIST | G_TASK | G_REGRESS | G_TFJS,
      "graft finetune --from W.safetensors|model.json --data SPEC [--model NAME|SPEC] [options]",
      "Loads pretrained weights by name (PyTorch state_dict names; --strip-prefix/--rename map a\n"
      "foreign checkpoint's keys), replaces the head when the classes differ, freezes what you ask\n"
