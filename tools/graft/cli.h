@@ -458,6 +458,12 @@ int cli_report_run(gf_ctx *ctx, const cli_opts *o, const char *model_desc, const
 
 int cmd_train(cli_opts *o);
 int cmd_finetune(cli_opts *o);
+/* What runs on finetune's model instead of its training (lr-find --from): the model loaded,
+ * its head chosen and frozen as finetune's options say, the data, the head's path. */
+typedef int (*cli_ft_fn)(gf_ctx *ctx, const cli_opts *o, cli_model *cm, const cli_data *d,
+                         const char *head);
+/* finetune's setup for o->from and o->data, then fn; returns fn's result or the setup's error. */
+int cli_finetune_with(cli_opts *o, cli_ft_fn fn);
 int cmd_eval(cli_opts *o);
 int cmd_predict(cli_opts *o);
 int cmd_distill(cli_opts *o);

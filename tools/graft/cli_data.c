@@ -139,7 +139,7 @@ static int task_settings(const cli_opts *o, const gf_bundle_info *meta, gf_ds_op
     p->max_categories = o->max_categories;
     /* commands without --task (distill, compare, multitask) work on classes */
     if (strcmp(o->cmd, "train") != 0 && strcmp(o->cmd, "finetune") != 0 &&
-        strcmp(o->cmd, "eval") != 0)
+        strcmp(o->cmd, "eval") != 0 && strcmp(o->cmd, "lr-find") != 0)
         p->task = GF_DS_TASK_CLASSIFICATION;
     if (!meta || (!meta->regression && !meta->n_classes)) return CLI_CONTINUE;
     const gf_ds_task trained = meta->regression ? GF_DS_TASK_REGRESSION : GF_DS_TASK_CLASSIFICATION;

