@@ -519,6 +519,10 @@ static void test_categorical(void) {
     p.max_categories = 1;
     expect_error(text, &p, GF_ERR_FORMAT, "t.csv:3: column 2 (color): more than 1 categories",
                  "max_categories", NULL);
+    /* a word among numbers is a typo, not a category */
+    p.max_categories = 0;
+    expect_error("a,b,label\n1,2,x\n3,oops,y\n4,5,x\n", &p, GF_ERR_FORMAT,
+                 "t.csv:3: column 2 (b): not a number: 'oops'", NULL, NULL);
     /* named: categorical although every value is a number, sorted as text */
     p.max_categories = 0;
     const gf_csv_category named = {"n", 0, 0, NULL};

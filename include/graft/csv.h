@@ -65,9 +65,9 @@ typedef struct gf_csv_params {
     /* A missing feature (an empty field or NA/N/A/NaN/null/None/?) is read as NaN instead of
      * being an error (default false). A missing label is an error either way. */
     bool allow_missing;
-    /* A feature column holding a value that is neither a number nor missing is categorical
-     * (gf_csv_category; its missing values read as NaN when allow_missing) instead of an
-     * error (default false). Columns named in categories (n_categories entries, may be NULL;
+    /* A feature column whose values are more often text than numbers (missing ones aside) is
+     * categorical (gf_csv_category; its missing values read as NaN when allow_missing)
+     * (default false). A text value in a column of mostly numbers stays an error naming it. Columns named in categories (n_categories entries, may be NULL;
      * only their names are used) are categorical whatever they hold. More than max_categories
      * distinct values in one column (0: GF_CSV_MAX_CATEGORIES) is an error naming it. */
     bool categorical;

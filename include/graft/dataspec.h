@@ -44,7 +44,8 @@ typedef enum gf_ds_missing {
 
 /* What to do with a table's feature columns that hold text (csv). */
 typedef enum gf_ds_categorical {
-    /* one-hot encoded: a feature per category of the training part (sorted by byte order),
+    /* columns mostly of text (a stray word among numbers stays an error) one-hot encoded: a
+     * feature per category of the training part (sorted by byte order),
      * named "column=value"; a category the training part lacks encodes as zeros and is counted
      * in gf_ds_parts.unseen (default) */
     GF_DS_CATEGORICAL_AUTO = 0,

@@ -841,9 +841,11 @@ gf_status gf_csv_categories_copy(gf_ctx *ctx, const gf_csv_category *src, int64_
     return GF_OK;
 }
 
-/* Which features are categorical: those p names, and (p->categorical) those holding a value
- * that is neither a number nor missing, found by a first pass over the data records (a reader
- * of its own from the text's start; the head record is skipped unless it is data). */
+/* Which features are categorical: those p names, and (p->categorical) those whose values are
+ * more often text than numbers (missing ones aside), found by a first pass over the data
+ * records (a reader of its own from the text's start; the head record is skipped unless it is
+ * data). A column of numbers with a stray word stays numeric, so the word is the reader's
+ * error naming its line: a typo must not turn a measurement into categories. */
 static gf_status find_categorical(gf_ctx *ctx, parse_state *s, const gf_csv_params *p,
                                   const char *text, bool have_row) {
     s->is_cat = calloc((size_t)s->nfeat, sizeof *s->is_cat);
@@ -863,13 +865,17 @@ static gf_status find_categorical(gf_ctx *ctx, parse_state *s, const gf_csv_para
     r.delim = s->rd.delim;
     r.line = 1;
     skip_lines(&r, p->skip_lines);
+    int64_t *words = calloc((size_t)s->nfeat, sizeof *words);
+    if (!words) return nomem(ctx, s->t.file);
     rec_status rs = have_row ? REC_OK : next_record(&r);
     while (rs == REC_OK && (rs = next_record(&r)) == REC_OK)
         for (int64_t k = 0; k < s->nfeat; k++) {
             double d;
             const char *v = s->feat[k] < r.nf ? trim(field(&r, s->feat[k])) : "";
-            if (!is_missing(v) && !parse_number(v, &d)) s->is_cat[k] = true;
+            if (!is_missing(v)) words[k] += parse_number(v, &d) ? -1 : 1;
         }
+    for (int64_t k = 0; k < s->nfeat; k++) s->is_cat[k] = s->is_cat[k] || words[k] > 0;
+    free(words);
     free(r.buf);
     free(r.off);
     /* the main pass reports a record error with its line */

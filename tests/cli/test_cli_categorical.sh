@@ -71,6 +71,10 @@ expect_err "column 2 (name): more than 64 categories" "the category limit names 
 expect_err "raise --max-categories" "the message says the option"
 run "$G" train --data "csv:$T/names.csv" --epochs 1 --max-categories 100 --hidden 8 $TH
 expect_rc 0 "--max-categories raises the limit"
+printf 'a,b,label\n1,2,x\n3,oops,y\n4,5,x\n6,7,y\n' >"$T/typo.csv"
+run "$G" train --data "csv:$T/typo.csv" --epochs 1 $TH
+expect_rc 1 "a word in a column of numbers is an error, not a category"
+expect_err "typo.csv:3: column 2 (b): not a number: 'oops' (a word in a column of numbers" "names the typo"
 run "$G" train $TR --categorical maybe
 expect_rc 2 "--categorical: a bad mode"
 finish

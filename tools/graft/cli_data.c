@@ -103,6 +103,9 @@ static int fail_open(const cli_opts *o, gf_ctx *ctx) {
         return cli_fail(o->cmd, "%s (--missing drop, mean, median or zero handles it)", e);
     if (o->categorical_error && strstr(e, ": not a number: '"))
         return cli_fail(o->cmd, "%s (--categorical auto one-hot encodes text columns)", e);
+    if (strstr(e, ": not a number: '"))
+        return cli_fail(o->cmd, "%s (a word in a column of numbers; columns of text are one-hot "
+                                "encoded)", e);
     const char *mc = strstr(e, "raise max_categories)");
     if (mc)
         return cli_fail(o->cmd, "%.*sraise --max-categories)", (int)(mc - e), e);

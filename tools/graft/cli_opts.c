@@ -111,7 +111,8 @@ static const opt_def opts[] = {
      "drop (the rows), mean, median or zero (filled with the training part's statistics, kept "
      "with the weights for eval and predict) (default error)"},
     {"categorical", required_argument, O_CATEGORICAL, G_REGRESS, "MODE",
-     "csv: feature columns holding text: auto (one-hot encoded, a feature \"col=value\" per "
+     "csv: feature columns of text (more text values than numbers; a stray word among numbers "
+     "stays an error): auto (one-hot encoded, a feature \"col=value\" per "
      "category of the training part, sorted; kept with the weights, so eval and predict encode "
      "alike and count categories they never saw as zeros) or error (naming the line and "
      "column) (default auto)"},
