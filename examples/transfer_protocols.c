@@ -352,7 +352,8 @@ static int protocol_b(gf_ctx *ctx, const opts *o, gf_ds *ftrain, gf_ds *ftest) {
         at += snprintf(seeds + at, sizeof seeds - (size_t)at, ",%d", k);
     printf("PyTorch on these images and test set: /usr/bin/python3 bench/torch_protocol.py "
            "digits --labels 10,100 --seeds %s\n(docs/COMPARE.md, \"Matching PyTorch's "
-           "numbers\", has the measured runs)\n", seeds);
+           "numbers\", has the measured runs)%s\n", seeds,
+           o->quick ? "; --quick ran a smaller protocol than that command does" : "");
     verdict("fine-tune above scratch at 10 per class",
             acc_of(r10, GF_COMPARE_FINETUNE) > acc_of(r10, GF_COMPARE_SCRATCH),
             !isnan(acc_of(r10, GF_COMPARE_FINETUNE) - acc_of(r10, GF_COMPARE_SCRATCH)));
