@@ -2,7 +2,8 @@
  * sgemm) and prints one JSON line of throughput, peak memory and start-up time, so that
  * bench/run.sh can put it next to bench/bench_torch.py running the same workload.
  *
- * Usage: bench_graft --workload mlp|cnn|finetune-frozen|finetune-full|sgemm
+ * Usage: bench_graft --workload mlp|cnn|finetune-frozen|finetune-full|sgemm|lstm|gru|
+ *                               lstm-256|gru-256|transformer
  *                    [--mode train|infer] [--threads N] [--steps K] [--windows W]
  *                    [--warmup S] [--batch B] [--data fashion-mnist|synthetic] [--seed S]
  *                    [--time-limit SECONDS] [--inplace on|off] [--replicas R]
@@ -15,8 +16,19 @@
  *                    layers train; the trunk runs forward only and records no graph.
  *   finetune-full    the cnn with every layer trainable: the same computation as cnn train,
  *                    kept as its own name so the two fine-tuning rows sit side by side.
+ *   transformer      the zoo's text classifier: Embedding(1000, 128, padding 0), sinusoidal
+ *                    positions, a 2-layer batch-first TransformerEncoder (d 128, 4 heads,
+ *                    feed-forward 256, dropout 0.1), mean pooling over the real steps,
+ *                    fc(128->10); batch 32 of length 64, example i of batch b holding
+ *                    16 + (37 i + 11 b) % 49 tokens (the rest padding, masked), Adam.
  *   sgemm            C = A B through gf_matmul for square n = 256, 512, 1024 and the MLP's
  *                    first-layer shape; GFLOP/s (2 m n k / s).
+ *   lstm, gru        text classification: token ids [32, 64] (vocabulary 1000, right-padded
+ *   lstm-256,        with id 0, lengths 32..64) -> Embedding(1000, 64) -> one LSTM / GRU layer
+ *   gru-256          of hidden size 128 (256 for the -256 variants) with the lengths, batch
+ *                    first -> the state at each example's last real step -> Linear(H, 2),
+ *                    batch 32, Adam, cross-entropy. Synthetic ids drawn from the seed: the
+ *                    label is whether the first id is below 500.
  * Data: the Fashion-MNIST training images (uint8, read once with gf_dataset_load), converted
  * to float per batch with gf_dataset_batch (pixel / 255) in a fixed seeded order, as a real
  * training loop does. --data synthetic (or a missing dataset) uses random uint8 images of the
@@ -35,6 +47,7 @@
  * "replicas" in the JSON says which ran. arena_peak_mib then covers the main context only. */
 #define _GNU_SOURCE
 #include "graft/graft.h"
+#include "graft/zoo.h"
 #include "graft/data.h"
 #include "graft/optim.h"
 
@@ -332,6 +345,228 @@ static int run_model(const opts *o, double start_to_main) {
     return 0;
 }
 
+/* ---- text workloads: embedding -> LSTM / GRU -> last real step -> Linear ---------------- */
+
+enum { TXT_T = 64, TXT_VOCAB = 1000, TXT_EMB = 64, TXT_N = 4096, TXT_BATCH = 32 };
+
+/* Lengths from the ids (the count of non-zero ids of each row), the embedding, the recurrent
+ * layer and the head on its final state, which is the state at each example's last real
+ * step. Changes nothing but ctx: marked reentrant, so replicas can run it. */
+static gf_tensor *text_forward(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user) {
+    (void)user;
+    const int64_t B = x->shape[0], T = x->shape[1];
+    gf_tensor *len = gf_empty(ctx, GF_I64, 1, &B);
+    if (!len) return NULL;
+    for (int64_t b = 0; b < B; b++) {
+        int64_t n = 0;
+        for (int64_t t = 0; t < T; t++) n += gf_get_f32(x, b * T + t) != 0.0f;
+        gf_i64(len)[b] = n;
+    }
+    gf_tensor *e = gf_module_forward(ctx, gf_module_child(self, "embedding"), x), *hn = NULL;
+    if (!gf_nn_rnn_run(ctx, gf_module_child(self, "rnn"), e, len, NULL, NULL, &hn, NULL))
+        return NULL;
+    gf_tensor *last = gf_reshape(ctx, hn, 2, (int64_t[]){B, hn->shape[2]});
+    return gf_module_forward(ctx, gf_module_child(self, "fc"), last);
+}
+
+static gf_module *make_text(gf_ctx *ctx, bool lstm, int64_t hidden) {
+    gf_module *m = gf_nn_container(ctx, "TextClassifier", text_forward, NULL, NULL);
+    gf_nn_rnn_params p = gf_nn_rnn_default_params(TXT_EMB, hidden);
+    p.batch_first = true;
+    if (!m || gf_module_add(ctx, m, "embedding", gf_nn_embedding(ctx, NULL, TXT_VOCAB, TXT_EMB, 0)) ||
+        gf_module_add(ctx, m, "rnn", lstm ? gf_nn_lstm(ctx, NULL, &p) : gf_nn_gru(ctx, NULL, &p)) ||
+        gf_module_add(ctx, m, "fc", gf_nn_linear(ctx, NULL, hidden, 2, true))) {
+        gf_module_free(m);
+        return NULL;
+    }
+    gf_module_set_reentrant(m, true);
+    return m;
+}
+
+/* TXT_N rows of TXT_T token ids (1..999, then 0 padding) and labels. */
+static void make_text_data(uint64_t seed, float *ids, int64_t *labels) {
+    gf_rng r;
+    gf_rng_seed(&r, seed + 1);
+    for (int64_t i = 0; i < TXT_N; i++) {
+        const int64_t len = TXT_T / 2 + (int64_t)gf_rng_below(&r, TXT_T / 2 + 1);
+        for (int64_t t = 0; t < TXT_T; t++)
+            ids[i * TXT_T + t] = t < len ? (float)(1 + gf_rng_below(&r, TXT_VOCAB - 1)) : 0.0f;
+        labels[i] = ids[i * TXT_T] < TXT_VOCAB / 2;
+    }
+}
+
+typedef struct text_state {
+    gf_module *model;
+    gf_optim *opt;
+    gf_replicas *rep;
+    float *ids;
+    int64_t *labels, pos;
+    double last_loss;
+} text_state;
+
+static bool text_step(gf_ctx *ctx, text_state *s) {
+    const int64_t B = TXT_BATCH;
+    if (s->pos + B > TXT_N) s->pos = 0;
+    gf_tensor *x = gf_empty(ctx, GF_F32, 2, (int64_t[]){B, TXT_T});
+    gf_tensor *y = gf_empty(ctx, GF_I64, 1, &B);
+    if (!x || !y) return false;
+    memcpy(gf_f32(x), s->ids + s->pos * TXT_T, sizeof(float) * (size_t)(B * TXT_T));
+    memcpy(gf_i64(y), s->labels + s->pos, sizeof(int64_t) * (size_t)B);
+    s->pos += B;
+    gf_optim_zero_grad(s->opt);
+    if (s->rep) {
+        gf_replicas_out ro;
+        if (gf_replicas_step(ctx, s->rep, NULL, x, y, 1.0f, &ro) != GF_OK) return false;
+        s->last_loss = ro.loss;
+    } else {
+        gf_tensor *loss = gf_cross_entropy(ctx, gf_module_forward(ctx, s->model, x), y,
+                                           GF_REDUCE_MEAN, -100);
+        if (!loss || gf_backward(ctx, loss) != GF_OK) return false;
+        s->last_loss = gf_f32(loss)[0];
+    }
+    if (gf_optim_step(ctx, s->opt) != GF_OK) return false;
+    gf_ctx_reset(ctx);
+    return true;
+}
+
+static int run_text(const opts *o, double start_to_main) {
+    const bool lstm = strncmp(o->workload, "lstm", 4) == 0;
+    const int64_t hidden = strstr(o->workload, "-256") ? 256 : 128;
+    gf_ctx_params cp = gf_ctx_default_params();
+    cp.n_threads = o->threads;
+    cp.seed = o->seed;
+    gf_ctx *ctx = gf_ctx_new(&cp);
+    if (!ctx) return die(NULL, "context");
+    text_state s = {0};
+    s.ids = malloc(sizeof(float) * TXT_N * TXT_T);
+    s.labels = malloc(sizeof(int64_t) * TXT_N);
+    if (!s.ids || !s.labels) return die(NULL, "data");
+    make_text_data(o->seed, s.ids, s.labels);
+    if (!(s.model = make_text(ctx, lstm, hidden))) return die(ctx, "model");
+    gf_named_tensors *pl = gf_module_named_tensors(ctx, s.model, GF_STATE_PARAMS);
+    if (!pl) return die(ctx, "parameters");
+    gf_tensor *params[16];
+    int n = 0;
+    for (int i = 0; i < pl->n && n < 16; i++) params[n++] = pl->items[i].tensor;
+    gf_named_tensors_free(pl);
+    gf_optim_params hp = gf_optim_default_params(GF_OPTIM_ADAM);
+    if (!(s.opt = gf_optim_new(ctx, &hp, params, n))) return die(ctx, "optimizer");
+    const int nrep = o->replicas < 0 ? o->threads : o->replicas;
+    if (nrep >= 2 && !(s.rep = gf_replicas_new(ctx, s.model, nrep))) return die(ctx, "replicas");
+    const double step_start = since_process_start();
+    if (!text_step(ctx, &s)) return die(ctx, "first step");
+    const double first_step = since_process_start(), first_loss = s.last_loss;
+    for (int i = 1; i < o->warmup; i++)
+        if (!text_step(ctx, &s)) return die(ctx, "warmup");
+    double win[MAX_WINDOWS];
+    int n_win = 0;
+    const double t_timed = now_s(CLOCK_MONOTONIC);
+    while (n_win < o->windows &&
+           (n_win == 0 || o->time_limit <= 0 || now_s(CLOCK_MONOTONIC) - t_timed < o->time_limit)) {
+        double t0 = now_s(CLOCK_MONOTONIC);
+        for (int i = 0; i < o->steps; i++)
+            if (!text_step(ctx, &s)) return die(ctx, "step");
+        win[n_win++] = (double)(o->steps * TXT_BATCH) / (now_s(CLOCK_MONOTONIC) - t0);
+    }
+    print_json(o, "train", TXT_BATCH, false, median(win, n_win), win, n_win, step_start,
+               first_step, start_to_main, first_loss, s.last_loss,
+               gf_module_param_count(s.model, true), gf_module_param_count(s.model, false),
+               gf_arena_peak(gf_ctx_arena(ctx)), s.rep ? gf_replicas_count(s.rep) : 1);
+    gf_replicas_free(s.rep);
+    gf_optim_free(s.opt);
+    gf_module_free(s.model);
+    free(s.ids);
+    free(s.labels);
+    gf_ctx_free(ctx);
+    return 0;
+}
+
+/* ---- the transformer workload ----------------------------------------------------------- */
+
+enum { TX_VOCAB = 1000, TX_LEN = 64, TX_CLASSES = 10 };
+
+/* Batch b of the synthetic token data (the same formula as bench_torch.py). */
+static void tx_batch(int64_t b, int64_t n, float *x, int64_t *y) {
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t len = 16 + (37 * i + 11 * b) % 49;
+        for (int64_t j = 0; j < TX_LEN; j++)
+            x[i * TX_LEN + j] = j < len ? (float)(1 + (131 * i + 17 * j + 7 * b) % (TX_VOCAB - 1)) : 0.0f;
+        y[i] = (i + b) % TX_CLASSES;
+    }
+}
+
+static bool tx_step(gf_ctx *ctx, run_state *s) {
+    const int64_t B = s->batch;
+    gf_tensor *x = gf_empty(ctx, GF_F32, 2, (int64_t[]){B, TX_LEN});
+    gf_tensor *y = gf_empty(ctx, GF_I64, 1, &B);
+    if (!x || !y) return false;
+    tx_batch(s->pos++ % 16, B, gf_f32(x), gf_i64(y));
+    gf_optim_zero_grad(s->opt);
+    if (s->rep) {
+        gf_replicas_out ro;
+        if (gf_replicas_step(ctx, s->rep, NULL, x, y, 1.0f, &ro) != GF_OK) return false;
+        s->last_loss = ro.loss;
+    } else {
+        gf_tensor *loss = gf_cross_entropy(ctx, gf_module_forward(ctx, s->model, x), y,
+                                           GF_REDUCE_MEAN, -100);
+        if (!loss || gf_backward(ctx, loss) != GF_OK) return false;
+        s->last_loss = gf_f32(loss)[0];
+    }
+    if (gf_optim_step(ctx, s->opt) != GF_OK) return false;
+    gf_ctx_reset(ctx);
+    return true;
+}
+
+/* Training steps of the transformer text classifier, timed as run_model times its models. */
+static int run_transformer(const opts *o, double start_to_main) {
+    gf_ctx_params cp = gf_ctx_default_params();
+    cp.n_threads = o->threads;
+    cp.seed = o->seed;
+    gf_ctx *ctx = gf_ctx_new(&cp);
+    if (!ctx) return die(NULL, "context");
+    run_state s = {0};
+    s.batch = o->batch > 0 ? o->batch : 32;
+    gf_zoo_params zp = gf_zoo_default_params();
+    zp.vocab_size = TX_VOCAB;
+    zp.seq_len = TX_LEN;
+    zp.num_classes = TX_CLASSES;
+    s.model = gf_zoo_build(ctx, "transformer", &zp, NULL);
+    if (!s.model) return die(ctx, "model");
+    gf_optim_params hp = gf_optim_default_params(GF_OPTIM_ADAM);
+    gf_named_tensors *pl = gf_module_named_tensors(ctx, s.model, GF_STATE_PARAMS);
+    gf_tensor *params[64];
+    int n = 0;
+    for (int i = 0; pl && i < pl->n && n < 64; i++) params[n++] = pl->items[i].tensor;
+    gf_named_tensors_free(pl);
+    if (!(s.opt = gf_optim_new(ctx, &hp, params, n))) return die(ctx, "optimizer");
+    const int nrep = o->replicas < 0 ? o->threads : o->replicas;
+    if (nrep >= 2 && !(s.rep = gf_replicas_new(ctx, s.model, nrep))) return die(ctx, "replicas");
+    const double step_start = since_process_start();
+    if (!tx_step(ctx, &s)) return die(ctx, "first step");
+    const double first_step = since_process_start(), first_loss = s.last_loss;
+    for (int i = 1; i < o->warmup; i++)
+        if (!tx_step(ctx, &s)) return die(ctx, "warmup");
+    double win[MAX_WINDOWS];
+    int n_win = 0;
+    const double t_timed = now_s(CLOCK_MONOTONIC);
+    while (n_win < o->windows &&
+           (n_win == 0 || o->time_limit <= 0 || now_s(CLOCK_MONOTONIC) - t_timed < o->time_limit)) {
+        double t0 = now_s(CLOCK_MONOTONIC);
+        for (int i = 0; i < o->steps; i++)
+            if (!tx_step(ctx, &s)) return die(ctx, "step");
+        win[n_win++] = (double)(o->steps * s.batch) / (now_s(CLOCK_MONOTONIC) - t0);
+    }
+    print_json(o, "train", s.batch, false, median(win, n_win), win, n_win, step_start, first_step,
+               start_to_main, first_loss, s.last_loss, gf_module_param_count(s.model, true),
+               gf_module_param_count(s.model, false), gf_arena_peak(gf_ctx_arena(ctx)),
+               s.rep ? gf_replicas_count(s.rep) : 1);
+    gf_replicas_free(s.rep);
+    gf_optim_free(s.opt);
+    gf_module_free(s.model);
+    gf_ctx_free(ctx);
+    return 0;
+}
+
 /* GFLOP/s of C[m, n] = A[m, k] B[k, n] through gf_matmul (no graph): the median over
  * `windows` windows of at least 0.2 s each. */
 static double sgemm_gflops(gf_ctx *ctx, const opts *o, int64_t m, int64_t k, int64_t n) {
@@ -386,7 +621,8 @@ static int run_sgemm(const opts *o) {
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: bench_graft --workload mlp|cnn|finetune-frozen|finetune-full|sgemm\n"
+            "usage: bench_graft --workload mlp|cnn|finetune-frozen|finetune-full|sgemm|\n"
+            "                              lstm|gru|lstm-256|gru-256|transformer\n"
             "                   [--mode train|infer] [--threads N] [--steps K] [--windows W]\n"
             "                   [--warmup S] [--batch B] [--data fashion-mnist|synthetic]\n"
             "                   [--seed S] [--time-limit SECONDS] [--inplace on|off]\n"
@@ -428,5 +664,9 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (!strcmp(o.workload, "sgemm")) return run_sgemm(&o);
+    if (!strcmp(o.workload, "lstm") || !strcmp(o.workload, "gru") ||
+        !strcmp(o.workload, "lstm-256") || !strcmp(o.workload, "gru-256"))
+        return run_text(&o, start_to_main);
+    if (!strcmp(o.workload, "transformer")) return run_transformer(&o, start_to_main);
     return run_model(&o, start_to_main);
 }

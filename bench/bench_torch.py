@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """PyTorch side of graft's benchmark: the same workloads as bench/bench_graft.c (see its
-header for their definitions), printing the same one-line JSON.
+header for their definitions), printing the same one-line JSON. The text workloads (lstm,
+gru, lstm-256, gru-256) draw their synthetic ids with torch's generator: the same
+distribution as bench_graft's, not the same ids.
 
 Run with Debian's python3-torch:  /usr/bin/python3 bench/bench_torch.py --workload cnn --threads 2
 --threads N calls torch.set_num_threads(N); --threads 0 keeps PyTorch's default setting (the
@@ -91,6 +93,101 @@ def make_cnn():
         nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, N_CLASSES))
 
 
+TX_VOCAB, TX_LEN, TX_CLASSES, TX_D = 1000, 64, 10, 128
+
+
+def tx_batch(b, n):
+    """Batch b of the synthetic token data (the same formula as bench_graft.c's tx_batch)."""
+    x = torch.zeros(n, TX_LEN, dtype=torch.int64)
+    for i in range(n):
+        length = 16 + (37 * i + 11 * b) % 49
+        for j in range(length):
+            x[i, j] = 1 + (131 * i + 17 * j + 7 * b) % (TX_VOCAB - 1)
+    y = torch.tensor([(i + b) % TX_CLASSES for i in range(n)], dtype=torch.int64)
+    return x, y
+
+
+class PositionalEncoding(nn.Module):
+    """The PyTorch tutorial's, batch-first: x + pe[:T], then dropout."""
+
+    def __init__(self, d, dropout, max_len):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        position = torch.arange(max_len).unsqueeze(1)
+        div = torch.exp(torch.arange(0, d, 2) * (-np.log(10000.0) / d))
+        pe = torch.zeros(max_len, 1, d)
+        pe[:, 0, 0::2] = torch.sin(position * div)
+        pe[:, 0, 1::2] = torch.cos(position * div)
+        self.register_buffer("pe", pe)
+
+    def forward(self, x):
+        return self.dropout(x + self.pe[:x.size(1)].transpose(0, 1))
+
+
+class TextTransformer(nn.Module):
+    """graft's zoo `transformer`: embedding, positions, 2 encoder layers, masked mean, fc."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(TX_VOCAB, TX_D, padding_idx=0)
+        self.pos = PositionalEncoding(TX_D, 0.1, TX_LEN)
+        layer = nn.TransformerEncoderLayer(TX_D, 4, 256, 0.1, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.fc = nn.Linear(TX_D, TX_CLASSES)
+
+    def forward(self, ids):
+        pad = ids == 0
+        h = self.encoder(self.pos(self.embedding(ids)), src_key_padding_mask=pad)
+        keep = (~pad).unsqueeze(-1).to(h.dtype)
+        h = (h * keep).sum(1) / keep.sum(1).clamp(min=1.0)
+        return self.fc(h)
+
+
+def run_transformer(a):
+    torch.manual_seed(a.seed)
+    batch = a.batch or 32
+    data = [tx_batch(b, batch) for b in range(16)]
+    model = TextTransformer()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    k = 0
+    last_loss = float("nan")
+
+    def step():
+        nonlocal k, last_loss
+        x, y = data[k % 16]
+        k += 1
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        last_loss = loss.item()
+
+    step_start = since_process_start()
+    step()
+    first_step = since_process_start()
+    first_loss = last_loss
+    for _ in range(1, a.warmup):
+        step()
+    wins = []
+    t_timed = time.perf_counter()
+    while len(wins) < a.windows and (not wins or a.time_limit <= 0 or
+                                     time.perf_counter() - t_timed < a.time_limit):
+        t0 = time.perf_counter()
+        for _ in range(a.steps):
+            step()
+        wins.append(a.steps * batch / (time.perf_counter() - t0))
+    return dict(common(a), workload="transformer", mode="train", batch=batch, data="synthetic",
+                samples_per_s=round(statistics.median(wins), 1),
+                windows=[round(w, 1) for w in wins], steps_per_window=a.steps,
+                peak_rss_mib=round(peak_rss_mib(), 1),
+                time_to_step_start_s=round(step_start, 3),
+                time_to_first_step_s=round(first_step, 3),
+                process_start_to_main_s=round(START_TO_MAIN, 3),
+                params=sum(p.numel() for p in model.parameters()),
+                trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
+                first_loss=round(first_loss, 4), last_loss=round(last_loss, 4))
+
+
 def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
@@ -170,6 +267,79 @@ def run_model(a):
     return out
 
 
+TXT_T, TXT_VOCAB, TXT_EMB, TXT_N, TXT_BATCH = 64, 1000, 64, 4096, 32
+
+
+class TextClassifier(nn.Module):
+    """Embedding(1000, 64, padding_idx=0) -> LSTM / GRU (batch_first, packed by the lengths,
+    the count of non-zero ids) -> the final state (each example's last real step) -> Linear."""
+
+    def __init__(self, lstm, hidden):
+        super().__init__()
+        self.embedding = nn.Embedding(TXT_VOCAB, TXT_EMB, padding_idx=0)
+        self.rnn = (nn.LSTM if lstm else nn.GRU)(TXT_EMB, hidden, batch_first=True)
+        self.fc = nn.Linear(hidden, 2)
+
+    def forward(self, ids):
+        lengths = (ids != 0).sum(1)
+        packed = nn.utils.rnn.pack_padded_sequence(self.embedding(ids), lengths, batch_first=True,
+                                                   enforce_sorted=False)
+        _, state = self.rnn(packed)
+        h = state[0] if isinstance(state, tuple) else state
+        return self.fc(h[-1])
+
+
+def text_data(seed):
+    """TXT_N rows of ids 1..999 then 0 padding (lengths 32..64), label: first id < 500."""
+    g = torch.Generator().manual_seed(seed + 1)
+    lengths = torch.randint(TXT_T // 2, TXT_T + 1, (TXT_N,), generator=g)
+    ids = torch.randint(1, TXT_VOCAB, (TXT_N, TXT_T), generator=g)
+    ids[torch.arange(TXT_T)[None, :] >= lengths[:, None]] = 0
+    return ids, (ids[:, 0] < TXT_VOCAB // 2).to(torch.int64)
+
+
+def run_text(a):
+    torch.manual_seed(a.seed)
+    model = TextClassifier(a.workload.startswith("lstm"), 256 if a.workload.endswith("-256") else 128)
+    ids, labels = text_data(a.seed)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    pos, last_loss = 0, float("nan")
+
+    def step():
+        nonlocal pos, last_loss
+        if pos + TXT_BATCH > TXT_N:
+            pos = 0
+        x, y = ids[pos:pos + TXT_BATCH], labels[pos:pos + TXT_BATCH]
+        pos += TXT_BATCH
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        last_loss = loss.item()
+
+    step_start = since_process_start()
+    step()
+    first_step, first_loss = since_process_start(), last_loss
+    for _ in range(1, a.warmup):
+        step()
+    wins, t_timed = [], time.perf_counter()
+    while len(wins) < a.windows and (not wins or a.time_limit <= 0 or
+                                     time.perf_counter() - t_timed < a.time_limit):
+        t0 = time.perf_counter()
+        for _ in range(a.steps):
+            step()
+        wins.append(a.steps * TXT_BATCH / (time.perf_counter() - t0))
+    n = sum(p.numel() for p in model.parameters())
+    return dict(common(a), workload=a.workload, mode="train", batch=TXT_BATCH, data="synthetic",
+                samples_per_s=round(statistics.median(wins), 1),
+                windows=[round(w, 1) for w in wins], steps_per_window=a.steps,
+                peak_rss_mib=round(peak_rss_mib(), 1),
+                time_to_step_start_s=round(step_start, 3),
+                time_to_first_step_s=round(first_step, 3),
+                process_start_to_main_s=round(START_TO_MAIN, 3), params=n, trainable_params=n,
+                first_loss=round(first_loss, 4), last_loss=round(last_loss, 4))
+
+
 def run_sgemm(a):
     shapes = {"n256": (256, 256, 256), "n512": (512, 512, 512), "n1024": (1024, 1024, 1024),
               "mlp_fc1_128x784x256": (128, 784, 256)}
@@ -223,7 +393,8 @@ def main():
         return
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workload", default="mlp",
-                   help="mlp | cnn | finetune-frozen | finetune-full | sgemm")
+                   help="mlp | cnn | finetune-frozen | finetune-full | sgemm | lstm | gru | "
+                        "lstm-256 | gru-256 | transformer")
     p.add_argument("--mode", default="train", help="train | infer")
     p.add_argument("--threads", type=int, default=1,
                    help="torch.set_num_threads(N); 0 keeps PyTorch's default")
@@ -240,7 +411,14 @@ def main():
         sys.exit("bench_torch: threads >= 0; steps, windows, warmup >= 1; batch >= 0")
     if a.threads > 0:
         torch.set_num_threads(a.threads)
-    out = run_sgemm(a) if a.workload == "sgemm" else run_model(a)
+    if a.workload == "sgemm":
+        out = run_sgemm(a)
+    elif a.workload in ("lstm", "gru", "lstm-256", "gru-256"):
+        out = run_text(a)
+    elif a.workload == "transformer":
+        out = run_transformer(a)
+    else:
+        out = run_model(a)
     print(json.dumps(out, separators=(",", ":")))
 
 

@@ -57,6 +57,11 @@ workloads=(
   "cnn infer 30"
   "finetune-frozen train 30"
   "finetune-full train 12"
+  "lstm train 4"
+  "gru train 4"
+  "lstm-256 train 2"
+  "gru-256 train 2"
+  "transformer train 3"
 )
 windows=5
 warmup=5

@@ -12,7 +12,8 @@ import sys
 from collections import defaultdict
 
 ROWS = [("mlp", "train"), ("mlp", "infer"), ("cnn", "train"), ("cnn", "infer"),
-        ("finetune-frozen", "train"), ("finetune-full", "train")]
+        ("finetune-frozen", "train"), ("finetune-full", "train"), ("lstm", "train"),
+        ("gru", "train"), ("lstm-256", "train"), ("gru-256", "train"), ("transformer", "train")]
 
 
 def med(v):

@@ -11,7 +11,7 @@
 #define GC_MAX_POINTS 40 /* elements checked per input by finite differences */
 
 static const gf_case_op *const tables[] = {gf_cases_core, gf_cases_act, gf_cases_conv,
-                                           gf_cases_norm, gf_cases_loss};
+                                           gf_cases_norm, gf_cases_loss, gf_cases_attention};
 
 const gf_case_op *harness_find(const char *name) {
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)

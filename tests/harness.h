@@ -30,6 +30,7 @@ extern const gf_case_op gf_cases_act[];
 extern const gf_case_op gf_cases_conv[];
 extern const gf_case_op gf_cases_norm[];
 extern const gf_case_op gf_cases_loss[];
+extern const gf_case_op gf_cases_attention[];
 
 /* Parameter getters: the default when the key is absent. */
 int case_int(const cJSON *params, const char *key, int dflt);

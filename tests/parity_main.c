@@ -16,7 +16,7 @@ static const char *const required_ops[] = {
     "conv2d", "conv1d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
     "batch_norm", "layer_norm", "embedding", "cross_entropy", "mse_loss",
     "cross_entropy_ex", "nll_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "bce_with_logits",
-    "kl_div",
+    "kl_div", "scaled_dot_product_attention", "multi_head_attention",
 };
 
 static int coverage(int argc, char **argv) {

@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L
 /* Module system (include/graft/nn.h): whole-model parity with PyTorch (state_dict names and
  * shapes in order, outputs, parameter gradients, running statistics in train and eval mode),
  * initialisation statistics, train/eval recursion, freezing and counts, containers, errors.
@@ -7,6 +8,7 @@
 #include "testutil.h"
 
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -758,6 +760,155 @@ static int doc_example(void) {
     return 0;
 }
 
+/* ---- synchronised BatchNorm: two "processes" as two threads ------------------------------
+ * Each thread runs batch_norm (training) forward and backward on its half of a batch with the
+ * sum hook of gf_ctx_set_batch_norm_sync adding the two threads' values; outputs, input
+ * gradients and running statistics must be those of one context on the whole batch. */
+typedef struct sync_pair {
+    pthread_barrier_t bar;
+    double *slot[2];
+} sync_pair;
+
+typedef struct sync_rank {
+    sync_pair *pair;
+    int rank;
+    const float *x, *g; /* this half: [H, C, S] */
+    int64_t h, c, s;
+    float *y, *gx, *rm, *rv, *gw;
+    int failed;
+} sync_rank;
+
+static __thread int sync_rank_id;
+
+static gf_status pair_sum(gf_ctx *ctx, double *v, int n, void *user) {
+    (void)ctx;
+    sync_pair *p = user;
+    p->slot[sync_rank_id] = v;
+    pthread_barrier_wait(&p->bar);
+    double *other = p->slot[1 - sync_rank_id];
+    double tmp[64];
+    for (int i = 0; i < n && i < 64; i++) tmp[i] = v[i] + other[i];
+    pthread_barrier_wait(&p->bar); /* both have read before either writes */
+    for (int i = 0; i < n && i < 64; i++) v[i] = tmp[i];
+    return n <= 64 ? GF_OK : GF_ERR_INVALID;
+}
+
+static int bn_step(gf_ctx *ctx, gf_tensor *tx, gf_tensor *w, gf_tensor *b, gf_tensor *m,
+                   gf_tensor *v, gf_tensor *tg, float *y, float *gx, float *gw, float *rm,
+                   float *rv, const float *x, const float *g);
+
+/* Forward and backward of batch_norm with weight, bias and running statistics on x [n, c, s];
+ * y, gx, gw get the output and gradients; rm, rv the running statistics after the update. */
+static int bn_run(gf_ctx *ctx, const float *x, const float *g, int64_t n, int64_t c, int64_t s,
+                  float *y, float *gx, float *gw, float *rm, float *rv) {
+    int64_t xs[3] = {n, c, s}, cs[1] = {c};
+    gf_tensor *tx = gf_tensor_new(ctx, GF_F32, 3, xs), *w = gf_tensor_new(ctx, GF_F32, 1, cs);
+    gf_tensor *b = gf_tensor_new(ctx, GF_F32, 1, cs), *m = gf_tensor_new(ctx, GF_F32, 1, cs);
+    gf_tensor *v = gf_tensor_new(ctx, GF_F32, 1, cs), *tg = gf_tensor_new(ctx, GF_F32, 3, xs);
+    gf_tensor *all[6] = {tx, w, b, m, v, tg};
+    int rc = bn_step(ctx, tx, w, b, m, v, tg, y, gx, gw, rm, rv, x, g);
+    for (int i = 0; i < 6; i++) gf_tensor_free(all[i]);
+    gf_ctx_reset(ctx);
+    return rc;
+}
+
+static int bn_step(gf_ctx *ctx, gf_tensor *tx, gf_tensor *w, gf_tensor *b, gf_tensor *m,
+                   gf_tensor *v, gf_tensor *tg, float *y, float *gx, float *gw, float *rm,
+                   float *rv, const float *x, const float *g) {
+    if (!tx || !w || !b || !m || !v || !tg) return 1;
+    const int64_t n = tx->shape[0], c = tx->shape[1], s = tx->shape[2];
+    memcpy(gf_f32(tx), x, sizeof(float) * (size_t)(n * c * s));
+    memcpy(gf_f32(tg), g, sizeof(float) * (size_t)(n * c * s));
+    for (int64_t i = 0; i < c; i++) {
+        gf_f32(w)[i] = 0.5f + 0.25f * (float)i;
+        gf_f32(b)[i] = 0.1f * (float)i;
+        gf_f32(m)[i] = 0.0f;
+        gf_f32(v)[i] = 1.0f;
+    }
+    gf_tensor_set_requires_grad(tx, true);
+    gf_tensor_set_requires_grad(w, true);
+    gf_tensor *out = gf_batch_norm(ctx, tx, w, b, m, v, true, 0.1f, 1e-5f);
+    gf_tensor *loss = out ? gf_sum(ctx, gf_mul(ctx, out, tg), NULL, 0, false) : NULL;
+    if (!loss || gf_backward(ctx, loss) != GF_OK) return 1;
+    memcpy(y, gf_f32(out), sizeof(float) * (size_t)(n * c * s));
+    memcpy(gx, gf_f32(tx->grad), sizeof(float) * (size_t)(n * c * s));
+    memcpy(gw, gf_f32(w->grad), sizeof(float) * (size_t)c);
+    memcpy(rm, gf_f32(m), sizeof(float) * (size_t)c);
+    memcpy(rv, gf_f32(v), sizeof(float) * (size_t)c);
+    return 0;
+}
+
+static void *sync_thread(void *arg) {
+    sync_rank *r = arg;
+    sync_rank_id = r->rank;
+    gf_ctx_params cp = gf_ctx_default_params();
+    cp.n_threads = 1;
+    gf_ctx *ctx = gf_ctx_new(&cp);
+    if (!ctx) { r->failed = 1; return NULL; }
+    gf_ctx_set_batch_norm_sync(ctx, pair_sum, r->pair);
+    r->failed = bn_run(ctx, r->x, r->g, r->h, r->c, r->s, r->y, r->gx, r->gw, r->rm, r->rv);
+    if (r->failed) fprintf(stderr, "sync thread %d: %s\n", r->rank, gf_ctx_error(ctx));
+    gf_ctx_free(ctx);
+    return NULL;
+}
+
+static gf_status failing_sum(gf_ctx *ctx, double *v, int n, void *user) {
+    (void)ctx, (void)v, (void)n, (void)user;
+    return GF_ERR_IO;
+}
+
+static void test_sync_batch_norm(void) {
+    enum { N = 6, C = 3, S = 5, H = N / 2, NCS = N * C * S };
+    float x[NCS], g[NCS], y[NCS], gx[NCS], gw[C], rm[C], rv[C];
+    float y2[NCS], gx2[NCS], gw2[2][C], rm2[2][C], rv2[2][C];
+    gf_rng rng;
+    gf_rng_seed(&rng, 7);
+    for (int i = 0; i < NCS; i++) {
+        x[i] = 3.0f * gf_rng_uniform(&rng) - 1.0f + 0.5f * (float)(i % C);
+        g[i] = gf_rng_uniform(&rng) - 0.5f;
+    }
+    gf_ctx *ctx = gf_ctx_new(NULL);
+    CHECK(ctx && !gf_ctx_batch_norm_synced(ctx));
+    CHECK(ctx && bn_run(ctx, x, g, N, C, S, y, gx, gw, rm, rv) == 0);
+    sync_pair pair;
+    pthread_barrier_init(&pair.bar, NULL, 2);
+    sync_rank r[2];
+    pthread_t t[2];
+    for (int k = 0; k < 2; k++) {
+        r[k] = (sync_rank){&pair, k, x + k * H * C * S, g + k * H * C * S, H, C, S,
+                           y2 + k * H * C * S, gx2 + k * H * C * S, rm2[k], rv2[k], gw2[k], 0};
+        pthread_create(&t[k], NULL, sync_thread, &r[k]);
+    }
+    for (int k = 0; k < 2; k++) pthread_join(t[k], NULL);
+    pthread_barrier_destroy(&pair.bar);
+    CHECK(!r[0].failed && !r[1].failed);
+    double dy = 0, dgx = 0, dst = 0, dgw = 0;
+    for (int i = 0; i < NCS; i++) {
+        dy = fmax(dy, fabs(y[i] - y2[i]));
+        dgx = fmax(dgx, fabs(gx[i] - gx2[i]));
+    }
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < C; i++) dst = fmax(dst, fmax(fabs(rm[i] - rm2[k][i]), fabs(rv[i] - rv2[k][i])));
+    for (int i = 0; i < C; i++) dgw = fmax(dgw, fabs(gw[i] - (gw2[0][i] + gw2[1][i])));
+    CHECK(dy < 1e-5 && dgx < 1e-5 && dst < 1e-6 && dgw < 1e-5);
+    /* the halves on their own (no hook) normalise differently: the check above can fail */
+    float yl[NCS], gxl[NCS], gwl[C], rml[C], rvl[C];
+    CHECK(ctx && bn_run(ctx, x, g, H, C, S, yl, gxl, gwl, rml, rvl) == 0);
+    double dl = 0;
+    for (int i = 0; i < H * C * S; i++) dl = fmax(dl, fabs(yl[i] - y[i]));
+    CHECK(dl > 1e-3);
+    /* a hook that fails stops the forward with a message */
+    gf_ctx_set_batch_norm_sync(ctx, failing_sum, NULL);
+    CHECK(gf_ctx_batch_norm_synced(ctx));
+    EXPECT_ERR(ctx, bn_run(ctx, x, g, N, C, S, yl, gxl, gwl, rml, rvl) == 0 ? ctx : NULL, GF_ERR_IO,
+               "over the processes");
+    gf_ctx_clear_error(ctx);
+    gf_ctx_reset(ctx);
+    gf_ctx_set_batch_norm_sync(ctx, NULL, NULL);
+    CHECK(!gf_ctx_batch_norm_synced(ctx));
+    gf_ctx_free(ctx);
+}
+
 int main(void) {
     cJSON *doc = load_fixture("nn_models.json");
     CHECK(doc != NULL);
@@ -767,6 +918,7 @@ int main(void) {
     test_modes();
     test_params();
     test_errors();
+    test_sync_batch_norm();
     CHECK(doc_example() == 0);
     return test_finish("test_nn");
 }

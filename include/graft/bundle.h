@@ -40,8 +40,12 @@ extern "C" {
 /* What a bundle records besides its tensors. Strings and arrays are malloc'd and owned by the
  * struct (gf_bundle_info_free); fields not recorded are NULL / 0. */
 typedef struct gf_bundle_info {
-    char *model;                 /* graft.model: zoo name ("mlp", "cnn-small", ...) or "spec" */
+    char *model;                 /* graft.model: zoo name ("mlp", "cnn-small", ...), "spec" or
+                                  * "tfjs" */
     char *spec;                  /* graft.spec: the model spec when model is "spec" */
+    char *tfjs;                  /* graft.tfjs when model is "tfjs": a classifier on a
+                                  * TensorFlow.js trunk (graft/tfjs.h), as JSON {"from": the
+                                  * model.json's path, "cut", "input_size", "adapt_channels"} */
     int hidden[4];               /* graft.hidden: the mlp's hidden widths, 0-terminated */
     int in_ndim;                 /* graft.input: the sample shape (no batch dimension) */
     int64_t in_shape[GF_DS_MAX_DIMS];

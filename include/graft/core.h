@@ -157,6 +157,18 @@ bool gf_ctx_grad_enabled(const gf_ctx *ctx);
 bool gf_ctx_set_inplace(gf_ctx *ctx, bool enabled);
 bool gf_ctx_inplace(const gf_ctx *ctx);
 
+/* Synchronised BatchNorm (torch.nn.SyncBatchNorm) for training across processes: a hook that
+ * replaces v[0..n) by its sum over every process of the job (graft/dist.h sets one) and returns
+ * GF_OK, or an error with a context message. While a hook is set, batch_norm in training mode
+ * sums its per-channel statistics (count, sum, centred squares) and, in backward, its gradient
+ * sums over all processes, so every process normalises with the whole batch's mean and
+ * variance, as one process with the whole batch would; the running statistics move alike
+ * everywhere. Every process must then run the same batch_norm calls in the same order, each
+ * with at least one example. NULL (the default): each process's own batch. */
+typedef gf_status (*gf_ctx_sum_fn)(gf_ctx *ctx, double *v, int n, void *user);
+void gf_ctx_set_batch_norm_sync(gf_ctx *ctx, gf_ctx_sum_fn sum, void *user);
+bool gf_ctx_batch_norm_synced(const gf_ctx *ctx);
+
 /* Errors: the first error since the last clear is kept; later ones are dropped so the
  * message names the root cause. Functions that return a tensor return NULL on error; a NULL
  * input makes an op return NULL without a new message, so a forward pass can be checked once

@@ -108,6 +108,13 @@ void gf_dist_step_params(gf_dist *d, gf_step_params *sp);
  * over the ranks, in buckets of bucket_bytes, and the stop flag exchanged. */
 gf_status gf_dist_grad_sync(gf_ctx *ctx, gf_optim *opt, double *stats, int n_stats, void *user);
 
+/* Synchronised BatchNorm (torch.nn.SyncBatchNorm) on ctx: every batch_norm in training mode
+ * normalises with the statistics of the whole batch, all ranks' shares together
+ * (gf_ctx_set_batch_norm_sync with gf_dist_sum as the hook); on false: each rank's share (the
+ * default, PyTorch DDP's without SyncBatchNorm). Every rank needs at least one example in every
+ * batch: drop a last batch smaller than the number of ranks (gf_loader_params.drop_last). */
+void gf_dist_sync_batch_norm(gf_dist *d, gf_ctx *ctx, bool on);
+
 /* A flag that a signal handler sets (Ctrl-C: mpirun sends the ranks SIGTERM). Each gradient
  * exchange carries it; once any rank has it set, gf_dist_stop_agreed turns true on every rank
  * after the same exchange, so all stop after the same step. */

@@ -104,6 +104,14 @@ typedef struct gf_mt_params {
     int64_t eval_batch;            /* 64 */
     gf_mt_epoch_fn on_epoch;       /* may be NULL */
     void *user;
+    /* Training across processes (graft/dist.h: gf_dist_shard_loader, gf_dist_fit_params set
+     * the same fields of the loader and fit parameters): every training loader keeps share
+     * shard_rank of shard_count of each batch (0 of 0: all of it), and gf_fit sums the
+     * gradients of the trunk and of each head over the processes through grad_sync (NULL: one
+     * process). Every process must start from the same weights. */
+    int shard_rank, shard_count;
+    gf_grad_sync_fn grad_sync;
+    void *grad_sync_user;
 } gf_mt_params;
 
 gf_mt_params gf_mt_default_params(void);

@@ -208,7 +208,8 @@ gf_module *gf_nn_layer_norm(gf_ctx *ctx, int n_axes, const int64_t *normalized_s
 gf_module *gf_nn_dropout(gf_ctx *ctx, float p);
 /* weight [num, dim] ~ N(0, 1); the row padding_idx is zeroed and gets no gradient.
  * padding_idx < 0: none (unlike torch, negative values do not count from the end). Input:
- * int64 indices of any shape -> [*, dim]. */
+ * indices of any shape -> [*, dim], int64 or float32 holding whole numbers (a text dataset's
+ * token ids). */
 gf_module *gf_nn_embedding(gf_ctx *ctx, gf_rng *rng, int64_t num_embeddings,
                            int64_t embedding_dim, int64_t padding_idx);
 
@@ -246,6 +247,115 @@ gf_module *gf_nn_basic_block(gf_ctx *ctx, gf_rng *rng, int64_t inplanes, int64_t
 #define GF_BOTTLENECK_EXPANSION 4
 gf_module *gf_nn_bottleneck(gf_ctx *ctx, gf_rng *rng, int64_t inplanes, int64_t planes,
                             int stride);
+
+/* ---- recurrent layers (src/nn/rnn.c) -------------------------------------------------------
+ * torch.nn.LSTM and torch.nn.GRU. Parameters per layer k and direction, in torch's names and
+ * order: weight_ih_l{k} [G*H, in], weight_hh_l{k} [G*H, H], bias_ih_l{k}, bias_hh_l{k} [G*H]
+ * (G = 4 for LSTM, 3 for GRU; in = input_size for k = 0, D*H above; the reverse direction's
+ * names end in _reverse), all drawn from U(-1/sqrt(H), 1/sqrt(H)) in that order.
+ * gf_module_forward takes x [N, T, input_size] (batch_first) or [T, N, input_size] and gives
+ * the last layer's outputs [N, T, D*H] or [T, N, D*H] (D = 2 when bidirectional: forward
+ * and reverse halves side by side); an unbatched x [T, input_size] gives [T, D*H] (states
+ * then [num_layers * D, H]), as torch. gf_module_forward_seq uses lengths as
+ * pack_padded_sequence does (graft/ops.h, gf_lstm_layer): outputs at padded steps are 0.
+ * Dropout (training mode only) applies to the outputs of every layer but the last. */
+typedef struct gf_nn_rnn_params {
+    int64_t input_size, hidden_size;
+    int num_layers;     /* 1 */
+    bool bias;          /* true */
+    bool batch_first;   /* false, as torch */
+    float dropout;      /* 0 */
+    bool bidirectional; /* false */
+} gf_nn_rnn_params;
+/* torch's defaults for the given sizes. */
+gf_nn_rnn_params gf_nn_rnn_default_params(int64_t input_size, int64_t hidden_size);
+gf_module *gf_nn_lstm(gf_ctx *ctx, gf_rng *rng, const gf_nn_rnn_params *p);
+gf_module *gf_nn_gru(gf_ctx *ctx, gf_rng *rng, const gf_nn_rnn_params *p);
+/* Runs an LSTM or GRU module with explicit states: lengths (int64 [N]), h0 and c0 (LSTM only)
+ * [num_layers * D, N, H] may each be NULL (all steps real, zero states). Returns the output
+ * sequence; *h_n and *c_n (when not NULL) get the final states [num_layers * D, N, H] in
+ * torch's order (layer by layer, forward before reverse); *c_n is NULL for a GRU. */
+gf_tensor *gf_nn_rnn_run(gf_ctx *ctx, gf_module *m, gf_tensor *x, gf_tensor *lengths,
+                         gf_tensor *h0, gf_tensor *c0, gf_tensor **h_n, gf_tensor **c_n);
+/* ---- attention, the Transformer encoder, positions, pooling over time -----------------------
+ * (src/nn/attention.c.) Sequence layouts: batch_first [N, T, D], otherwise [T, N, D], as in
+ * PyTorch. Run with gf_module_forward_seq and lengths, each of these treats steps at or after
+ * an example's length as padding: keys there are masked, and the output there is 0. */
+
+/* torch.nn.MultiheadAttention(embed_dim, num_heads, dropout, bias, batch_first): parameters
+ * in_proj_weight [3E, E] (xavier_uniform), in_proj_bias [3E] (zeros; with bias), child
+ * out_proj = Linear(E, E) (default init, bias zeroed). Its module forward is self-attention
+ * on x; its seq forward turns lengths into the key padding mask. embed_dim must be divisible
+ * by num_heads. */
+gf_module *gf_nn_multihead_attention(gf_ctx *ctx, gf_rng *rng, int64_t embed_dim,
+                                     int64_t num_heads, float dropout, bool bias,
+                                     bool batch_first);
+/* mha(query, key, value, key_padding_mask, need_weights, attn_mask) with query [N, Lq, E]
+ * and key, value [N, Lk, E] (or [L, N, E] when not batch_first). key_lengths (int64 [N] or
+ * NULL) masks keys j >= key_lengths[n]; causal masks keys j > i. weights (may be NULL: PyTorch's
+ * need_weights=False) receives the attention weights averaged over heads [N, Lq, Lk], an arena
+ * tensor without gradient. Padded queries are not zeroed here (the output is PyTorch's). */
+gf_tensor *gf_nn_multihead_attention_forward(gf_ctx *ctx, gf_module *mha, gf_tensor *query,
+                                             gf_tensor *key, gf_tensor *value,
+                                             gf_tensor *key_lengths, bool causal,
+                                             gf_tensor **weights);
+
+typedef enum gf_nn_activation { GF_NN_ACT_RELU = 0, GF_NN_ACT_GELU = 1 } gf_nn_activation;
+typedef struct gf_nn_transformer_params {
+    int64_t d_model, nhead;
+    int64_t dim_feedforward;     /* 2048 */
+    float dropout;               /* 0.1 */
+    gf_nn_activation activation; /* relu */
+    float layer_norm_eps;        /* 1e-5 */
+    bool batch_first;            /* false */
+    bool norm_first;             /* false: post-norm */
+    bool causal;                 /* false; true: every forward masks later steps (src_mask =
+                                    a square subsequent mask) */
+} gf_nn_transformer_params;
+/* PyTorch's defaults for TransformerEncoderLayer(d_model, nhead). */
+gf_nn_transformer_params gf_nn_transformer_default_params(int64_t d_model, int64_t nhead);
+/* torch.nn.TransformerEncoderLayer: children self_attn, linear1 (d_model -> dim_feedforward),
+ * dropout, linear2, norm1, norm2, dropout1, dropout2. Post-norm: x = norm1(x + sa(x)),
+ * x = norm2(x + ff(x)); pre-norm (norm_first): x = x + sa(norm1(x)), x = x + ff(norm2(x));
+ * sa = dropout1(self_attn), ff = dropout2(linear2(dropout(activation(linear1)))). */
+gf_module *gf_nn_transformer_encoder_layer(gf_ctx *ctx, gf_rng *rng,
+                                           const gf_nn_transformer_params *p);
+/* torch.nn.TransformerEncoder(layer, num_layers, norm): layers.0 .. layers.<n-1>, each
+ * starting from the same weights (PyTorch deep-copies one layer), and with final_norm a
+ * LayerNorm(d_model) child norm applied last. */
+gf_module *gf_nn_transformer_encoder(gf_ctx *ctx, gf_rng *rng, const gf_nn_transformer_params *p,
+                                     int num_layers, bool final_norm);
+
+/* The PyTorch tutorial's PositionalEncoding: buffer pe [max_len, 1, d_model] of sines (even
+ * features) and cosines (odd) of pos / 10000^(2i / d_model), added to x, then child dropout. */
+gf_module *gf_nn_positional_encoding(gf_ctx *ctx, int64_t d_model, float dropout,
+                                     int64_t max_len, bool batch_first);
+/* Learned positions: parameter weight [max_len, d_model] ~ N(0, 1) (an Embedding of the
+ * positions 0 .. T-1), added to x, then child dropout. */
+gf_module *gf_nn_learned_positional_embedding(gf_ctx *ctx, gf_rng *rng, int64_t max_len,
+                                              int64_t d_model, float dropout, bool batch_first);
+
+/* Pooling over time, [N, T, D] (batch_first) or [T, N, D] -> [N, D], using the lengths:
+ * MEAN over the real steps (0 for a length of 0), MAX over the real steps, LAST the last real
+ * step, FIRST step 0 (a CLS token). MAX and LAST read step 0 for a length of 0. */
+typedef enum gf_nn_seq_pool_mode {
+    GF_NN_SEQ_POOL_MEAN = 0,
+    GF_NN_SEQ_POOL_MAX,
+    GF_NN_SEQ_POOL_LAST,
+    GF_NN_SEQ_POOL_FIRST
+} gf_nn_seq_pool_mode;
+gf_module *gf_nn_seq_pool(gf_ctx *ctx, gf_nn_seq_pool_mode mode, bool batch_first);
+/* "mean", "max", "last", "first"; NULL when out of range. */
+const char *gf_nn_seq_pool_mode_name(gf_nn_seq_pool_mode mode);
+
+/* A text classifier: children embedding, encoder, pool, fc (takes ownership of all four;
+ * add a positional module afterwards with gf_module_add(ctx, m, "pos", pos)). Its forward
+ * takes float32 token ids [N, T], right-padded with 0, computes lengths = the count of
+ * non-zero ids per row and runs fc(pool(encoder(pos(embedding(ids)), lengths), lengths)),
+ * the encoder and pool batch_first through gf_module_forward_seq. Ids must be whole numbers
+ * >= 0. Reentrant (replicable across threads). */
+gf_module *gf_nn_text_classifier(gf_ctx *ctx, gf_module *embedding, gf_module *encoder,
+                                 gf_module *pool, gf_module *head);
 
 #ifdef __cplusplus
 }

@@ -136,7 +136,9 @@ gf_tensor *gf_layer_norm(gf_ctx *ctx, gf_tensor *x, int n_axes, gf_tensor *weigh
 /* Inverted dropout with the context RNG; identity when !training or p == 0. */
 gf_tensor *gf_dropout(gf_ctx *ctx, gf_tensor *x, float p, bool training);
 /* weight [V, D], idx int64 of any shape -> [*idx.shape, D]. Rows equal to padding_idx get
- * no gradient (padding_idx < 0: none). */
+ * no gradient (padding_idx < 0: none). idx may also be float32 holding whole numbers (token
+ * ids from a dataset); a fractional or out-of-range id is an error naming it and its
+ * position. */
 gf_tensor *gf_embedding(gf_ctx *ctx, gf_tensor *weight, gf_tensor *idx, int64_t padding_idx);
 
 /* ---- more elementwise functions (src/ops/unary_ext.c) ------------------------------------
@@ -192,6 +194,38 @@ typedef struct gf_pool_nd_params {
 gf_tensor *gf_max_pool_nd(gf_ctx *ctx, gf_tensor *x, const gf_pool_nd_params *p,
                           gf_tensor **indices);
 gf_tensor *gf_avg_pool_nd(gf_ctx *ctx, gf_tensor *x, const gf_pool_nd_params *p);
+
+/* ---- attention (src/ops/attention.c) ------------------------------------------------------
+ * torch.nn.functional.scaled_dot_product_attention as one recorded op:
+ *   out = dropout(softmax(scale * q k^T + mask)) v
+ * with q [B, H, Lq, E], k [B, H, Lk, E], v [B, H, Lk, Ev] -> out [B, H, Lq, Ev]. The mask
+ * hides key j from query i when j >= key_lengths[b] (a key padding mask) or, when causal,
+ * j > i (PyTorch's is_causal / a square subsequent mask). A query with every key hidden gets
+ * zeros (PyTorch gives NaN there). Gradients flow to q, k and v. */
+typedef struct gf_attention_params {
+    const gf_tensor *key_lengths; /* int64 [B], values in [0, Lk], or NULL: every key real */
+    bool causal;                  /* hide keys after the query's position */
+    float dropout_p;              /* on the attention weights, context RNG; training only */
+    bool training;
+    float scale;                  /* 0: 1 / sqrt(E) */
+} gf_attention_params;
+/* No mask, no dropout, scale 1 / sqrt(E). */
+gf_attention_params gf_attention_default_params(void);
+/* p NULL: the defaults. weights (may be NULL) receives the attention weights [B, H, Lq, Lk]
+ * after dropout, as torch.nn.MultiheadAttention returns them; they are a plain arena tensor
+ * carrying no gradient. */
+gf_tensor *gf_scaled_dot_product_attention(gf_ctx *ctx, gf_tensor *q, gf_tensor *k, gf_tensor *v,
+                                           const gf_attention_params *p, gf_tensor **weights);
+/* The same over heads packed in the last axis, as torch.nn.MultiheadAttention holds them
+ * between its projections: q [N, Lq, E], k [N, Lk, E], v [N, Lk, Ev] (or [L, N, ...] when
+ * not batch_first), head h being columns h E/H .. (h + 1) E/H -> out [N, Lq, Ev] (or
+ * [Lq, N, Ev]); E and Ev divisible by num_heads, scale 0 meaning 1 / sqrt(E / H). Views with
+ * a contiguous last axis (the parts of one packed projection) are read in place, and
+ * gradients are written in place, so splitting and merging heads costs no copies.
+ * key_lengths index N. */
+gf_tensor *gf_multi_head_attention(gf_ctx *ctx, gf_tensor *q, gf_tensor *k, gf_tensor *v,
+                                   int64_t num_heads, bool batch_first,
+                                   const gf_attention_params *p, gf_tensor **weights);
 
 /* ---- losses (src/ops/loss.c, src/ops/loss_elem.c) ----------------------------------------
  * Each follows torch.nn.functional's function of the same name (PyTorch 1.13), with
@@ -265,6 +299,32 @@ gf_tensor *gf_bce_with_logits(gf_ctx *ctx, gf_tensor *input, gf_tensor *target,
  * divided by the size of axis 0: the true KL divergence per sample; a 0-d input: the sum). */
 gf_tensor *gf_kl_div(gf_ctx *ctx, gf_tensor *input, gf_tensor *target, gf_reduction reduction,
                      bool log_target);
+
+/* ---- recurrent layers (src/ops/rnn.c) -----------------------------------------------------
+ * One layer and one direction of torch.nn.LSTM / GRU over a whole right-padded batch.
+ * x is [T, N, I] ([N, T, I] when batch_first); the result is [T, N, H] ([N, T, H]). Gates in
+ * PyTorch's order and formulas (G = 4 for LSTM: i, f, g, o; G = 3 for GRU: r, z, n):
+ *   LSTM  c' = f c + i g,  h' = o tanh(c')
+ *   GRU   n = tanh(W_in x + b_in + r (W_hn h + b_hn)),  h' = (1 - z) n + z h
+ * With lengths, example n runs steps 0..len[n]-1 (reverse: len[n]-1 down to 0); at its other
+ * steps its state does not change and its output is 0, so the final state is the one of its
+ * last real step (pack_padded_sequence). Differentiable in x, the weights, h0 and c0. */
+typedef struct gf_rnn_args {
+    gf_tensor *w_ih;    /* [G*H, I] */
+    gf_tensor *w_hh;    /* [G*H, H] */
+    gf_tensor *b_ih;    /* [G*H] or NULL (then b_hh must be NULL too) */
+    gf_tensor *b_hh;    /* [G*H] or NULL */
+    gf_tensor *h0;      /* [N, H] or NULL: zeros */
+    gf_tensor *c0;      /* LSTM only: [N, H] or NULL: zeros */
+    gf_tensor *lengths; /* int64 [N] with values in [0, T], or NULL: every step real */
+    bool batch_first;
+    bool reverse;       /* run from the last real step back to step 0 */
+} gf_rnn_args;
+/* Returns the output sequence; *h_n (and *c_n), when not NULL, receive the final states
+ * [N, H], arena tensors that carry gradients like the output. */
+gf_tensor *gf_lstm_layer(gf_ctx *ctx, gf_tensor *x, const gf_rnn_args *a, gf_tensor **h_n,
+                         gf_tensor **c_n);
+gf_tensor *gf_gru_layer(gf_ctx *ctx, gf_tensor *x, const gf_rnn_args *a, gf_tensor **h_n);
 
 #ifdef __cplusplus
 }

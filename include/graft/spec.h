@@ -28,6 +28,17 @@ extern "C" {
  *   leakyrelu     negative_slope (0.01);  elu  alpha (1);  gelu  approximate ("none"|"tanh")
  *   softplus      beta (1), threshold (20);  softmax / logsoftmax  dim (1)
  *   basicblock    in, out, stride (1): torchvision's ResNet BasicBlock
+ *   multiheadattention  embed_dim, num_heads, dropout (0), bias (true), batch_first (true)
+ *   transformerencoderlayer  d_model, nhead, dim_feedforward (2048), dropout (0.1),
+ *                 activation ("relu"|"gelu"), layer_norm_eps (1e-5), norm_first, causal (false)
+ *   transformerencoder  the layer's settings, num_layers, norm (false)
+ *   positionalencoding  d_model, dropout (0.1), max_len (5000), kind ("sinusoidal"|"learned")
+ *   seqpool       mode ("mean"|"max"|"last"|"first"): [T, D] -> [D]
+ *   textclassifier  num_embeddings, d_model, nhead, num_layers, out, positions
+ *                 ("sinusoidal"|"learned"|"none"), max_len, pool, and the layer's settings:
+ *                 token ids [T] -> [out] (docs/NN.md)
+ *   (the sequence layers are batch-first: batch_first may only be true; d_model / embed_dim
+ *   may be left out when the input shape is known)
  *   sequential    children: a list (named "0", "1", ...) or an object (named by its keys)
  *   container     children: an object {name: layer} run in order; "name": the type name
  *                 shown in messages (default "Container"), like a custom nn.Module class

@@ -107,6 +107,42 @@ gf_module *gf_tfjs_parse(gf_ctx *ctx, const char *json, size_t len, const uint8_
                          size_t wlen, const char *label, const gf_tfjs_options *opt,
                          gf_tfjs_info **info);
 
+/* ---- a classifier on an imported trunk -----------------------------------------------------
+ * What `graft finetune --from model.json` trains and what gf_bundle_load rebuilds from the file
+ * it writes: a container "TFJSClassifier" with the children `input` (only when the data's
+ * samples differ from the model's input: 1 channel -> C repeated or C -> 1 averaged, as timm's
+ * adapt_input_conv; height and width resized bilinearly with half-pixel centres), `trunk` (the
+ * import, cut), `pool` (global average pooling, for a trunk giving [C, H, W]), `flatten` and
+ * `head` (a new Linear to n_classes, PyTorch's initialisation from rng). */
+typedef struct gf_tfjs_classifier_params {
+    const char *cut;        /* a layer name; NULL or "": the input of the model's last Dense
+                             * layer (its classifier), else the model's output */
+    int input_size;         /* > 0: images are resized to input_size x input_size; 0: to the
+                             * model's own input size (kept when the model leaves it open) */
+    int data_ndim;          /* the data's samples: [C, H, W] images or [F] vectors */
+    int64_t data_shape[GF_MAX_DIMS];
+    int n_classes;          /* the head's outputs (>= 1) */
+    bool adapt_channels;    /* false: data with another channel count than the model is an
+                             * error (default true) */
+} gf_tfjs_classifier_params;
+
+gf_tfjs_classifier_params gf_tfjs_classifier_default_params(void);
+
+/* What gf_tfjs_classifier built. */
+typedef struct gf_tfjs_classifier_info {
+    char cut[160];          /* the cut used */
+    bool cut_default;       /* the rule chose it (params.cut was not given) */
+    char adapter[256];      /* what the input adapter does; "" when there is none */
+    gf_tfjs_info *trunk;    /* the trunk's summary (free with gf_tfjs_info_free) */
+} gf_tfjs_classifier_info;
+
+/* The classifier on path (a model.json) in training mode, or NULL with a context error:
+ * GF_ERR_INVALID for data the model cannot take (sample rank, channels without adapt_channels)
+ * or a cut whose output is neither [C, H, W] nor [F]; the loader's errors for the file. info
+ * (may be NULL) is filled on success; the caller frees info->trunk. */
+gf_module *gf_tfjs_classifier(gf_ctx *ctx, const char *path, const gf_tfjs_classifier_params *p,
+                              gf_rng *rng, gf_tfjs_classifier_info *info);
+
 /* True when the file at path looks like a TensorFlow.js model: a JSON object with a
  * "modelTopology" key in its first 64 KiB (TensorFlow.js writes it first). Reads at most that
  * much; gf_tfjs_load checks the rest. */

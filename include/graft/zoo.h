@@ -1,5 +1,5 @@
 /* graft zoo: the built-in architectures by name (mlp, lenet, cnn-small, resnet-mini, resnet18,
- * resnet34, resnet50), each with the parameter names a PyTorch module of the same structure
+ * resnet34, resnet50, transformer), each with the parameter names a PyTorch module of the same structure
  * has, so weight files move between graft and PyTorch unchanged. tests/fixtures/gen_interop.py
  * holds the PyTorch twins of the small ones; the resnets are torchvision's
  * (tests/fixtures/gen_resnet_zoo.py). */
@@ -17,6 +17,8 @@ typedef struct gf_zoo_params {
     int height, width; /* 28 x 28 */
     int num_classes;   /* 10 */
     int hidden[4];     /* mlp only: hidden widths, 0-terminated; default 256, 128 */
+    int64_t vocab_size; /* text models (transformer, lstm, gru): token ids 0 .. vocab_size-1 (0 = <pad>); 10000 */
+    int64_t seq_len;    /* text models: the longest sequence (positions table); 256 */
 } gf_zoo_params;
 
 gf_zoo_params gf_zoo_default_params(void);
@@ -41,12 +43,28 @@ gf_zoo_params gf_zoo_default_params(void);
  *                (3-4-6-3, expansion 4), avgpool (adaptive, 1x1), fc (num_classes outputs), so
  *                a torchvision state_dict loads by name as it is. Any input size works
  *                (height and width only size the limit checks). Convolutions start from
- *                kaiming_normal_(fan_out, relu) as torchvision's constructor leaves them. */
+ *                kaiming_normal_(fan_out, relu) as torchvision's constructor leaves them.
+ *   transformer  a text classifier (gf_nn_text_classifier) of float32 token ids [N, seq_len]
+ *                right-padded with 0: embedding = Embedding(vocab_size, 128, padding_idx 0),
+ *                pos = PositionalEncoding (sinusoidal, dropout 0.1, max_len seq_len),
+ *                encoder = TransformerEncoder of 2 batch-first layers (d_model 128, 4 heads,
+ *                dim_feedforward 256, dropout 0.1, relu, post-norm), pool = mean over the
+ *                real steps, fc = Linear(128, num_classes). in_channels, height and width are
+ *                not used.
+ *   lstm, gru    text classifiers of the same input: embedding = Embedding(vocab_size, 100,
+ *                padding_idx 0) (GloVe's 100 dimensions, so pretrained vectors load into it),
+ *                encoder = a bidirectional batch-first LSTM / GRU (hidden 128, 1 layer) run
+ *                with the lengths, pool = mean over the real steps, fc = Linear(256,
+ *                num_classes). */
 gf_module *gf_zoo_build(gf_ctx *ctx, const char *name, const gf_zoo_params *p, gf_rng *rng);
 
 /* Dotted name of the model's final classifier layer ("head", "classifier.5",
  * "classifier.3", "fc" for the resnets), or NULL for an unknown model. */
 const char *gf_zoo_head(const char *name);
+/* True for the text classifiers (transformer, lstm, gru): float32 token ids [N, seq_len]. */
+bool gf_zoo_is_text(const char *name);
+/* The embedding width of the zoo's lstm and gru. */
+#define GF_ZOO_TEXT_EMBED 100
 /* Names of the built-in models, NULL-terminated. */
 const char *const *gf_zoo_names(void);
 

@@ -19,6 +19,7 @@
 #include "graft/ops.h"
 #include "graft/optim.h"
 #include "graft/spec.h"
+#include "graft/tfjs.h"
 #include "graft/transfer.h"
 #include "graft/transforms.h"
 #include "graft/zoo.h"
@@ -122,6 +123,43 @@ static gf_status build_spec(gf_ctx *ctx, gf_bundle *b, const char *text, const c
     return st;
 }
 
+/* A classifier on a TensorFlow.js trunk, as graft.tfjs describes it (graft/tfjs.h). */
+static gf_status build_tfjs(gf_ctx *ctx, gf_bundle *b, int n_classes, gf_rng *rng) {
+    gf_bundle_info *m = &b->info;
+    cJSON *j = m->tfjs ? cJSON_Parse(m->tfjs) : NULL;
+    const cJSON *from = cJSON_GetObjectItemCaseSensitive(j, "from");
+    const cJSON *cut = cJSON_GetObjectItemCaseSensitive(j, "cut");
+    const cJSON *size = cJSON_GetObjectItemCaseSensitive(j, "input_size");
+    const cJSON *adapt = cJSON_GetObjectItemCaseSensitive(j, "adapt_channels");
+    gf_status st = GF_OK;
+    if (!cJSON_IsString(from) || !cJSON_IsString(cut) || (size && !cJSON_IsNumber(size)) ||
+        m->in_ndim < 1) {
+        st = gf_ctx_set_error(ctx, GF_ERR_FORMAT, "bundle: graft.tfjs %s (need {\"from\": "
+                              "the model.json, \"cut\": a layer name} and graft.input)",
+                              j ? "lacks a field" : "is missing or not JSON");
+    } else {
+        gf_tfjs_classifier_params p = gf_tfjs_classifier_default_params();
+        p.cut = cut->valuestring;
+        p.input_size = size && size->valuedouble > 0 && size->valuedouble < 1e6 ? (int)size->valuedouble : 0;
+        p.adapt_channels = !cJSON_IsFalse(adapt);
+        p.data_ndim = m->in_ndim;
+        memcpy(p.data_shape, m->in_shape, sizeof(int64_t) * (size_t)m->in_ndim);
+        p.n_classes = n_classes > 0 ? n_classes : m->n_classes > 0 ? m->n_classes : 1;
+        gf_tfjs_classifier_info ti;
+        if (!(b->model = gf_tfjs_classifier(ctx, from->valuestring, &p, rng, &ti)))
+            st = gf_ctx_prefix_error(ctx, "rebuilding the classifier on %s (graft.tfjs): ",
+                                     from->valuestring);
+        else
+            gf_tfjs_info_free(ti.trunk);
+        snprintf(b->head, sizeof b->head, "head");
+    }
+    cJSON_Delete(j);
+    free(m->spec);
+    m->spec = NULL;
+    memset(m->hidden, 0, sizeof m->hidden);
+    return st;
+}
+
 /* Replaces *dst by a copy of src. */
 static bool set_str(char **dst, const char *src) {
     char *c = gf_bundle_strdup(src);
@@ -145,6 +183,7 @@ static gf_status build_model(gf_ctx *ctx, gf_bundle *b, const char *model, bool 
         if (!set_str(&m->model, model)) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "bundle: out of memory");
         return build_zoo(ctx, b, n_classes, hidden, rng);
     }
+    if (!from_file && strcmp(model, "tfjs") == 0 && m->tfjs) return build_tfjs(ctx, b, n_classes, rng);
     if (!from_file && (strcmp(model, "spec") != 0 || !m->spec))
         return gf_ctx_set_error(ctx, GF_ERR_INVALID, "bundle: unknown model '%s' (zoo: mlp, lenet, "
                                 "cnn-small, resnet-mini, resnet18, resnet34, resnet50; or "

@@ -29,6 +29,7 @@ void gf_bundle_info_free(gf_bundle_info *info) {
     if (!info) return;
     free(info->model);
     free(info->spec);
+    free(info->tfjs);
     free(info->target_name);
     free(info->missing);
     free(info->impute);
@@ -253,6 +254,7 @@ gf_status gf_bundle_info_read(gf_ctx *ctx, const gf_st_file *f, gf_bundle_info *
     bool lim = false;
     m->model = gf_bundle_strdup(gf_st_metadata_get(f, "graft.model"));
     m->spec = gf_bundle_strdup(gf_st_metadata_get(f, "graft.spec"));
+    m->tfjs = gf_bundle_strdup(gf_st_metadata_get(f, "graft.tfjs"));
     m->data = gf_bundle_strdup(gf_st_metadata_get(f, "graft.data"));
     m->command = gf_bundle_strdup(gf_st_metadata_get(f, "graft.command"));
     m->base = gf_bundle_strdup(gf_st_metadata_get(f, "graft.base"));
@@ -341,7 +343,8 @@ gf_status gf_bundle_info_copy(gf_ctx *ctx, gf_bundle_info *dst, const gf_bundle_
     memset(dst, 0, sizeof *dst);
     if (!src) return GF_OK;
     *dst = *src; /* the scalars; every pointer is copied below */
-    dst->model = dst->spec = dst->data = dst->command = dst->base = dst->target_name = NULL;
+    dst->model = dst->spec = dst->tfjs = dst->data = dst->command = dst->base = NULL;
+    dst->target_name = NULL;
     dst->missing = NULL;
     dst->impute = NULL;
     dst->categorical = NULL;
@@ -352,6 +355,7 @@ gf_status gf_bundle_info_copy(gf_ctx *ctx, gf_bundle_info *dst, const gf_bundle_
         return gf_ctx_status(ctx);
     dst->n_categorical = dst->categorical ? src->n_categorical : 0;
     bool ok = copy_str(&dst->model, src->model) && copy_str(&dst->spec, src->spec) &&
+              copy_str(&dst->tfjs, src->tfjs) &&
               copy_str(&dst->data, src->data) && copy_str(&dst->command, src->command) &&
               copy_str(&dst->base, src->base) && copy_str(&dst->target_name, src->target_name) &&
               copy_str(&dst->missing, src->missing) &&
@@ -533,6 +537,7 @@ gf_status gf_bundle_meta_pairs(gf_ctx *ctx, const gf_bundle_info *m, const char 
     if (m->command) kv_add(&l, "graft.command", gf_bundle_strdup(m->command));
     if (m->model) kv_add(&l, "graft.model", gf_bundle_strdup(m->model));
     if (m->spec) kv_add(&l, "graft.spec", gf_bundle_strdup(m->spec));
+    if (m->tfjs) kv_add(&l, "graft.tfjs", gf_bundle_strdup(m->tfjs));
     if (m->model && strcmp(m->model, "mlp") == 0) {
         int k = 0;
         while (k < 4 && m->hidden[k] > 0) k++;

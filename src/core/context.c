@@ -135,6 +135,13 @@ bool gf_ctx_set_inplace(gf_ctx *ctx, bool enabled) {
 
 bool gf_ctx_inplace(const gf_ctx *ctx) { return ctx->inplace; }
 
+void gf_ctx_set_batch_norm_sync(gf_ctx *ctx, gf_ctx_sum_fn sum, void *user) {
+    ctx->bn_sum = sum;
+    ctx->bn_sum_user = sum ? user : NULL;
+}
+
+bool gf_ctx_batch_norm_synced(const gf_ctx *ctx) { return ctx->bn_sum != NULL; }
+
 gf_status gf_ctx_status(const gf_ctx *ctx) { return ctx->status; }
 const char *gf_ctx_error(const gf_ctx *ctx) { return ctx->error; }
 

@@ -53,6 +53,9 @@ struct gf_ctx {
     /* The tensor the next ReLU module may overwrite (set by gf_module_forward_children for
      * one child call only, after checking the rules), else NULL. */
     gf_tensor *inplace_input;
+    /* gf_ctx_set_batch_norm_sync: sums batch_norm's statistics over the processes of a job */
+    gf_ctx_sum_fn bn_sum;
+    void *bn_sum_user;
     /* gf_backward_route_grads: persistent leaves whose gradients go to caller buffers (n = 0: none);
      * route_hint is where the last lookup hit (backward visits leaves in a repeating order). */
     int route_n, route_hint;

@@ -69,6 +69,8 @@
     X(GATHER, gather, 0)                                                                   \
     X(PROD, prod, GF_BW_IN)                                                                \
     X(MAX_POOL_ND, max_pool_nd, 0)                                                         \
-    X(AVG_POOL_ND, avg_pool_nd, 0)
+    X(AVG_POOL_ND, avg_pool_nd, 0)                                                         \
+    X(RNN, rnn, GF_BW_IN)                                                                  \
+    X(ATTENTION, attention, GF_BW_IN)
 
 #endif

@@ -193,6 +193,14 @@ gf_status gf_dist_sum(gf_ctx *ctx, gf_dist *d, double *v, int n) {
     return gf_dist_wait(ctx, d, 1, &req, d->p.timeout);
 }
 
+static gf_status batch_norm_sum(gf_ctx *ctx, double *v, int n, void *user) {
+    return gf_dist_sum(ctx, user, v, n);
+}
+
+void gf_dist_sync_batch_norm(gf_dist *d, gf_ctx *ctx, bool on) {
+    if (ctx) gf_ctx_set_batch_norm_sync(ctx, on && d ? batch_norm_sum : NULL, d);
+}
+
 gf_status gf_dist_barrier(gf_ctx *ctx, gf_dist *d) {
     if (!d) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "dist: barrier: NULL job");
     if (d->size < 2) return GF_OK;

@@ -79,6 +79,25 @@ typedef struct type_def {
     leaf_fn build;    /* NULL: a container */
 } type_def;
 
+/* ---- text layers (spec_rnn.c): embedding, lstm, gru ---- */
+gf_module *spec_build_embedding(spec_state *s, const cJSON *node, const char *path,
+                                const char *type, const shape *cur);
+gf_module *spec_build_rnn(spec_state *s, const cJSON *node, const char *path, const char *type,
+                          const shape *cur);
+/* The sequence layers and the text classifier block (spec_attention.c). */
+gf_module *spec_b_mha(spec_state *s, const cJSON *n, const char *path, const char *type,
+                      const shape *cur);
+gf_module *spec_b_encoder_layer(spec_state *s, const cJSON *n, const char *path,
+                                const char *type, const shape *cur);
+gf_module *spec_b_encoder(spec_state *s, const cJSON *n, const char *path, const char *type,
+                          const shape *cur);
+gf_module *spec_b_positional(spec_state *s, const cJSON *n, const char *path, const char *type,
+                             const shape *cur);
+gf_module *spec_b_seqpool(spec_state *s, const cJSON *n, const char *path, const char *type,
+                          const shape *cur);
+gf_module *spec_b_text_classifier(spec_state *s, const cJSON *n, const char *path,
+                                  const char *type, const shape *cur);
+
 /* The type of a normalised name, or NULL. */
 const type_def *spec_find_type(const char *name);
 

@@ -541,6 +541,25 @@ static const type_def types[] = {
     {"logsoftmax", "dim", b_param_act},
     {"basicblock", "in,out,stride", b_basicblock},
     {"bottleneck", "in,out,stride", b_bottleneck},
+    {"embedding", "num_embeddings,embedding_dim,padding_idx", spec_build_embedding},
+    {"lstm", "input_size,hidden_size,num_layers,bias,batch_first,dropout,bidirectional",
+     spec_build_rnn},
+    {"gru", "input_size,hidden_size,num_layers,bias,batch_first,dropout,bidirectional",
+     spec_build_rnn},
+    {"multiheadattention", "embed_dim,num_heads,dropout,bias,batch_first", spec_b_mha},
+    {"transformerencoderlayer",
+     "d_model,nhead,dim_feedforward,dropout,activation,layer_norm_eps,batch_first,norm_first,causal",
+     spec_b_encoder_layer},
+    {"transformerencoder",
+     "d_model,nhead,dim_feedforward,dropout,activation,layer_norm_eps,batch_first,norm_first,causal,"
+     "num_layers,norm",
+     spec_b_encoder},
+    {"positionalencoding", "d_model,dropout,max_len,kind,batch_first", spec_b_positional},
+    {"seqpool", "mode,batch_first", spec_b_seqpool},
+    {"textclassifier",
+     "num_embeddings,d_model,nhead,dim_feedforward,dropout,activation,layer_norm_eps,batch_first,"
+     "norm_first,causal,num_layers,positions,max_len,pool,out",
+     spec_b_text_classifier},
     {"sequential", "children", NULL},
     {"container", "children,name", NULL},
 };
@@ -550,7 +569,9 @@ static const char *const type_names[] = {
     "linear", "conv2d", "conv1d", "batchnorm1d", "batchnorm2d", "layernorm", "dropout",
     "maxpool2d", "avgpool2d", "adaptiveavgpool2d", "flatten", "identity", "relu", "silu",
     "sigmoid", "tanh", "leakyrelu", "elu", "gelu", "softplus", "softmax", "logsoftmax",
-    "basicblock", "bottleneck", "sequential", "container", NULL};
+    "basicblock", "bottleneck", "embedding", "lstm", "gru", "multiheadattention",
+    "transformerencoderlayer", "transformerencoder", "positionalencoding", "seqpool",
+    "textclassifier", "sequential", "container", NULL};
 _Static_assert(sizeof type_names / sizeof type_names[0] == N_TYPES + 1, "spec type name list");
 
 const char *const *gf_spec_layer_types(void) { return type_names; }

@@ -32,6 +32,7 @@ typedef struct gf_layer_cfg {
     gf_gelu_approx approx;
     int dims;                   /* 1 or 2: Conv1d/Conv2d, BatchNorm1d/BatchNorm2d */
     bool track;                 /* BatchNorm track_running_stats */
+    struct { int layers, dirs; bool batch_first, bias; } rnn; /* LSTM / GRU */
 } gf_layer_cfg;
 
 /* What a layer built by src/nn promises about its forward; gf_module_forward_children uses

@@ -7,7 +7,7 @@
 #include <string.h>
 
 gf_zoo_params gf_zoo_default_params(void) {
-    gf_zoo_params p = {1, 28, 28, 10, {256, 128, 0, 0}};
+    gf_zoo_params p = {1, 28, 28, 10, {256, 128, 0, 0}, 10000, 256};
     return p;
 }
 
@@ -47,6 +47,44 @@ static gf_module *build_mlp(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng) {
     gf_module_add(ctx, m, "layers", layers);
     gf_module_add(ctx, m, "head", gf_nn_linear(ctx, rng, in, p->num_classes, true));
     return finish(ctx, m);
+}
+
+/* Embedding(vocab, 128, padding_idx 0), sinusoidal positions, a 2-layer batch-first
+ * TransformerEncoder (4 heads, feed-forward 256, dropout 0.1), mean pooling over the real
+ * steps, Linear head: a text classifier of float token ids [N, seq_len]. */
+static gf_module *build_transformer(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng) {
+    const int64_t d = 128;
+    gf_nn_transformer_params tp = gf_nn_transformer_default_params(d, 4);
+    tp.dim_feedforward = 256;
+    tp.batch_first = true;
+    gf_module *m = gf_nn_text_classifier(ctx, gf_nn_embedding(ctx, rng, p->vocab_size, d, 0),
+                                         gf_nn_transformer_encoder(ctx, rng, &tp, 2, false),
+                                         gf_nn_seq_pool(ctx, GF_NN_SEQ_POOL_MEAN, true),
+                                         gf_nn_linear(ctx, rng, d, p->num_classes, true));
+    gf_module_add(ctx, m, "pos", gf_nn_positional_encoding(ctx, d, 0.1f, p->seq_len, true));
+    return finish(ctx, m);
+}
+
+/* Embedding(vocab, 100, padding_idx 0) (GloVe's 100 dimensions), a bidirectional batch-first
+ * LSTM or GRU of hidden size 128 with the lengths, mean pooling over the real steps, Linear
+ * head: a text classifier of float token ids [N, seq_len]. */
+static gf_module *build_recurrent(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng, bool lstm) {
+    gf_nn_rnn_params rp = gf_nn_rnn_default_params(GF_ZOO_TEXT_EMBED, 128);
+    rp.batch_first = true;
+    rp.bidirectional = true;
+    gf_module *m = gf_nn_text_classifier(
+        ctx, gf_nn_embedding(ctx, rng, p->vocab_size, GF_ZOO_TEXT_EMBED, 0),
+        lstm ? gf_nn_lstm(ctx, rng, &rp) : gf_nn_gru(ctx, rng, &rp),
+        gf_nn_seq_pool(ctx, GF_NN_SEQ_POOL_MEAN, true), gf_nn_linear(ctx, rng, 256, p->num_classes, true));
+    return finish(ctx, m);
+}
+
+static gf_module *build_lstm(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng) {
+    return build_recurrent(ctx, p, rng, true);
+}
+
+static gf_module *build_gru(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng) {
+    return build_recurrent(ctx, p, rng, false);
 }
 
 /* Spatial size after conv (k, pad, stride 1) then 2x2 max pooling. */
@@ -253,6 +291,21 @@ static void zoo_estimate(const char *name, const gf_zoo_params *p, int64_t *weig
     }
     *weights = 0;
     *act = pix;
+    if (strcmp(name, "transformer") == 0) { /* embedding and positions, 2 layers, head */
+        *weights = add_sat(mul_sat(add_sat(p->vocab_size, p->seq_len), 128),
+                           add_sat(2 * (4 * 128 * 129 + 2 * 128 * 257 + 4 * 128),
+                                   mul_sat(p->num_classes, 129)));
+        *act = mul_sat(p->seq_len, add_sat(256, mul_sat(p->seq_len, 4)));
+        return;
+    }
+    if (strcmp(name, "lstm") == 0 || strcmp(name, "gru") == 0) { /* embedding, 2 directions */
+        const int64_t gates = strcmp(name, "lstm") == 0 ? 4 : 3;
+        *weights = add_sat(mul_sat(p->vocab_size, GF_ZOO_TEXT_EMBED),
+                           add_sat(2 * gates * 128 * (GF_ZOO_TEXT_EMBED + 128 + 2),
+                                   mul_sat(p->num_classes, 257)));
+        *act = mul_sat(p->seq_len, 2 * gates * 128);
+        return;
+    }
     if (strcmp(name, "mlp") == 0) {
         int64_t in = pix;
         for (int i = 0; i < 4 && p->hidden[i] > 0; i++) {
@@ -304,14 +357,23 @@ static const struct {
     {"resnet18", "fc", build_resnet18},
     {"resnet34", "fc", build_resnet34},
     {"resnet50", "fc", build_resnet50},
+    {"transformer", "fc", build_transformer},
+    {"lstm", "fc", build_lstm},
+    {"gru", "fc", build_gru},
 };
 #define ZOO_COUNT (sizeof zoo / sizeof zoo[0])
 
 static const char *const zoo_names[] = {"mlp",      "lenet",    "cnn-small", "resnet-mini",
-                                        "resnet18", "resnet34", "resnet50",  NULL};
+                                        "resnet18", "resnet34", "resnet50",  "transformer",
+                                        "lstm",     "gru",      NULL};
 _Static_assert(sizeof zoo_names / sizeof zoo_names[0] == ZOO_COUNT + 1, "zoo name list");
 
 const char *const *gf_zoo_names(void) { return zoo_names; }
+
+bool gf_zoo_is_text(const char *name) {
+    return name && (strcmp(name, "transformer") == 0 || strcmp(name, "lstm") == 0 ||
+                    strcmp(name, "gru") == 0);
+}
 
 const char *gf_zoo_head(const char *name) {
     for (size_t i = 0; name && i < ZOO_COUNT; i++)
@@ -322,6 +384,13 @@ const char *gf_zoo_head(const char *name) {
 gf_module *gf_zoo_build(gf_ctx *ctx, const char *name, const gf_zoo_params *p, gf_rng *rng) {
     gf_zoo_params d = gf_zoo_default_params();
     if (!p) p = &d;
+    if (gf_zoo_is_text(name) && (p->vocab_size < 2 || p->seq_len < 1 || p->num_classes < 1)) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                         "model '%s': vocab_size %lld (at least 2: <pad> and <unk>), "
+                         "seq_len %lld and class count %d must be positive", name,
+                         (long long)p->vocab_size, (long long)p->seq_len, p->num_classes);
+        return NULL;
+    }
     if (p->in_channels < 1 || p->height < 1 || p->width < 1 || p->num_classes < 1) {
         gf_ctx_set_error(ctx, GF_ERR_INVALID,
                          "model '%s': invalid input %dx%dx%d or class count %d", name ? name : "(null)",
@@ -332,7 +401,7 @@ gf_module *gf_zoo_build(gf_ctx *ctx, const char *name, const gf_zoo_params *p, g
         if (strcmp(zoo[i].name, name) == 0) return zoo_fits(ctx, name, p) ? zoo[i].build(ctx, p, rng) : NULL;
     gf_ctx_set_error(ctx, GF_ERR_INVALID,
                      "unknown model '%s' (built-in models: mlp, lenet, cnn-small, resnet-mini, "
-                     "resnet18, resnet34, resnet50)",
+                     "resnet18, resnet34, resnet50, transformer, lstm, gru)",
                      name ? name : "(null)");
     return NULL;
 }

@@ -1,7 +1,10 @@
-/* Embedding lookup: rows of a weight table [V, D] gathered by int64 indices of any shape.
+/* Embedding lookup: rows of a weight table [V, D] gathered by indices of any shape (int64, or
+ * float32 holding whole numbers: token ids straight from a dataset).
  * The backward scatters gradients into the rows deterministically (no atomics). */
 #include "core/internal.h"
 #include "graft/ops.h"
+
+#include <math.h>
 
 typedef struct {
     int64_t n;        /* number of indices */
@@ -9,10 +12,32 @@ typedef struct {
     int64_t padding;  /* row that gets no gradient, or -1 */
 } embed_saved;
 
+/* Token ids stored as float32 (a dataset's samples) as int64; NULL with an error naming the
+ * first id that is not a whole number (NaN and infinities included) or does not fit int64,
+ * with its position. The range against the vocabulary is checked by the caller. */
+static const int64_t *ids_from_f32(gf_ctx *ctx, const gf_tensor *idx) {
+    const float *src = gf_contig_f32(ctx, idx);
+    int64_t *dst = gf_scratch(ctx, sizeof(int64_t) * (size_t)(idx->numel ? idx->numel : 1));
+    if (!src || !dst) return NULL;
+    for (int64_t i = 0; i < idx->numel; i++) {
+        float v = src[i];
+        if (!(v == floorf(v)) || !(fabsf(v) < 9.2e18f)) {
+            char si[GF_SHAPE_BUF];
+            gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                             "embedding: float32 index %g at flat position %lld of indices %s is "
+                             "not a whole number (token ids must be integers)",
+                             (double)v, (long long)i, gf_shape_str(idx, si, sizeof si));
+            return NULL;
+        }
+        dst[i] = (int64_t)v;
+    }
+    return dst;
+}
+
 gf_tensor *gf_embedding(gf_ctx *ctx, gf_tensor *weight, gf_tensor *idx, int64_t padding_idx) {
     const char *op = "embedding";
     if (!gf_check_tensor(ctx, op, "weight", weight, GF_F32) ||
-        !gf_check_tensor(ctx, op, "indices", idx, GF_I64))
+        !gf_check_tensor(ctx, op, "indices", idx, idx && idx->dtype == GF_F32 ? GF_F32 : GF_I64))
         return NULL;
     char sw[GF_SHAPE_BUF], si[GF_SHAPE_BUF];
     if (weight->ndim != 2) {
@@ -34,7 +59,7 @@ gf_tensor *gf_embedding(gf_ctx *ctx, gf_tensor *weight, gf_tensor *idx, int64_t 
                          (long long)padding_idx, (long long)v);
         return NULL;
     }
-    const int64_t *pi = gf_contig_i64(ctx, idx);
+    const int64_t *pi = idx->dtype == GF_F32 ? ids_from_f32(ctx, idx) : gf_contig_i64(ctx, idx);
     if (!pi) return NULL;
     for (int64_t i = 0; i < n; i++) {
         if (pi[i] < 0 || pi[i] >= v) {

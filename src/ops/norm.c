@@ -37,9 +37,67 @@ static int64_t bn_block(int64_t s) { return s >= 64 ? 1 : BN_CB; }
 typedef struct {
     int64_t n, c, s;
     bool training;
+    bool synced;    /* statistics over every process of a job (gf_ctx_set_batch_norm_sync) */
+    double count;   /* values per channel the statistics cover: n * s, or the job's total */
     double *mean;   /* [C]: batch mean (training) or running mean snapshot (eval) */
     double *invstd; /* [C]: 1 / sqrt(var + eps) with the variance used to normalise */
 } bn_saved;
+
+/* Sums v[0..k) over the job's processes through the context's hook; a hook that fails
+ * without a message gets one. */
+static gf_status bn_job_sum(gf_ctx *ctx, double *v, int64_t k) {
+    gf_status st = ctx->bn_sum(ctx, v, (int)k, ctx->bn_sum_user);
+    if (st != GF_OK && ctx->status == GF_OK)
+        gf_ctx_set_error(ctx, st, "batch_norm: summing the statistics over the processes failed");
+    return st == GF_OK ? GF_OK : (ctx->status != GF_OK ? ctx->status : st);
+}
+
+/* Synchronised batch statistics: the per-channel sums and the value count, then the centred
+ * squares around the job's mean, each summed over the processes, so the mean and variance are
+ * those of the whole job's batch. Updates the running statistics like the local path. */
+static bool bn_synced_stats(gf_ctx *ctx, const float *px, int64_t n, int64_t c, int64_t s,
+                            float eps, float momentum, double *mean, double *invstd,
+                            float *rm, int64_t rms, float *rv, int64_t rvs, double *count) {
+    double *v = gf_scratch(ctx, sizeof(double) * (size_t)(c + 1));
+    if (!v) return false;
+#pragma omp parallel for num_threads(gf_threads_for(ctx, n * c * s)) schedule(static)
+    for (int64_t ch = 0; ch < c; ch++) {
+        double acc = 0.0;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < s; j++) acc += px[(i * c + ch) * s + j];
+        v[ch] = acc;
+    }
+    v[c] = (double)(n * s);
+    if (bn_job_sum(ctx, v, c + 1) != GF_OK) return false;
+    const double m = v[c];
+    if (!(m > 1.0)) {
+        gf_ctx_set_error(ctx, GF_ERR_SHAPE,
+                         "batch_norm: expected more than 1 value per channel when training, got %g "
+                         "in the whole job's batch (synchronised statistics)", m);
+        return false;
+    }
+    for (int64_t ch = 0; ch < c; ch++) mean[ch] = v[ch] / m;
+#pragma omp parallel for num_threads(gf_threads_for(ctx, n * c * s)) schedule(static)
+    for (int64_t ch = 0; ch < c; ch++) {
+        double sq = 0.0, mu = mean[ch];
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < s; j++) {
+                double d = px[(i * c + ch) * s + j] - mu;
+                sq += d * d;
+            }
+        v[ch] = sq;
+    }
+    if (bn_job_sum(ctx, v, c) != GF_OK) return false;
+    for (int64_t ch = 0; ch < c; ch++) {
+        invstd[ch] = 1.0 / sqrt(v[ch] / m + (double)eps);
+        if (rm) {
+            rm[ch * rms] = (float)((1.0 - momentum) * rm[ch * rms] + momentum * mean[ch]);
+            rv[ch * rvs] = (float)((1.0 - momentum) * rv[ch * rvs] + momentum * (v[ch] / (m - 1.0)));
+        }
+    }
+    *count = m;
+    return true;
+}
 
 gf_tensor *gf_batch_norm(gf_ctx *ctx, gf_tensor *x, gf_tensor *weight, gf_tensor *bias,
                          gf_tensor *running_mean, gf_tensor *running_var, bool training,
@@ -73,7 +131,8 @@ gf_tensor *gf_batch_norm(gf_ctx *ctx, gf_tensor *x, gf_tensor *weight, gf_tensor
                          "batch_norm: evaluation mode needs running_mean and running_var");
         return NULL;
     }
-    if (training && m == 1) {
+    const bool synced = training && ctx->bn_sum;
+    if (training && m == 1 && !synced) {
         gf_ctx_set_error(ctx, GF_ERR_SHAPE,
                          "batch_norm: expected more than 1 value per channel when training, got input %s",
                          gf_shape_str(x, sx, sizeof sx));
@@ -92,12 +151,18 @@ gf_tensor *gf_batch_norm(gf_ctx *ctx, gf_tensor *x, gf_tensor *weight, gf_tensor
     int64_t rms = running_mean ? running_mean->stride[0] : 0;
     int64_t rvs = running_var ? running_var->stride[0] : 0;
     bool update = training && rm && m > 0;
+    double count = (double)m;
+    if (synced && !bn_synced_stats(ctx, px, n, c, s, eps, momentum, mean, invstd, rm, rms, rv,
+                                   rvs, &count))
+        return NULL;
 
     int64_t cb = bn_block(s), nblk = (c + cb - 1) / cb;
 #pragma omp parallel for num_threads(gf_threads_for(ctx, x->numel)) schedule(static)
     for (int64_t blk = 0; blk < nblk; blk++) {
         int64_t c0 = blk * cb, c1 = c0 + cb < c ? c0 + cb : c;
-        if (training) {
+        if (synced) {
+            /* mean and invstd hold the job's statistics already */
+        } else if (training) {
             double acc[BN_CB] = {0}, sq[BN_CB] = {0};
             for (int64_t i = 0; i < n; i++)
                 for (int64_t ch = c0; ch < c1; ch++) {
@@ -143,9 +208,45 @@ gf_tensor *gf_batch_norm(gf_ctx *ctx, gf_tensor *x, gf_tensor *weight, gf_tensor
     if (gf_wants_grad(ctx, in, 3)) {
         gf_node *nd = gf_record(ctx, GF_OP_BATCH_NORM, out, in, 3, sizeof(bn_saved));
         if (!nd) return NULL;
-        *(bn_saved *)nd->saved = (bn_saved){n, c, s, training, mean, invstd};
+        *(bn_saved *)nd->saved = (bn_saved){n, c, s, training, synced, count, mean, invstd};
     }
     return out;
+}
+
+/* Backward of synchronised statistics: the per-channel sums of g and g * xhat are summed over
+ * the processes (each process's g is already its share of the job's loss), and dx uses the
+ * job's sums and value count. dw and db stay this process's sums: the gradient exchange adds
+ * them up with every other parameter's. */
+static void bn_backward_synced(gf_ctx *ctx, const bn_saved *sv, const float *px,
+                               const float *pw, const float *g, float *gx, float *gw, float *gb) {
+    const int64_t n = sv->n, c = sv->c, s = sv->s;
+    double *v = gf_scratch(ctx, sizeof(double) * (size_t)(2 * c + 1));
+    if (!v) return;
+#pragma omp parallel for num_threads(gf_threads_for(ctx, n * c * s)) schedule(static)
+    for (int64_t ch = 0; ch < c; ch++) {
+        double sg = 0.0, sgx = 0.0, mu = sv->mean[ch], is = sv->invstd[ch];
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < s; j++) {
+                int64_t k = (i * c + ch) * s + j;
+                sg += g[k];
+                sgx += g[k] * ((px[k] - mu) * is);
+            }
+        v[ch] = sg;
+        v[c + ch] = sgx;
+        if (gw) gw[ch] += (float)sgx;
+        if (gb) gb[ch] += (float)sg;
+    }
+    if (!gx || bn_job_sum(ctx, v, 2 * c) != GF_OK) return;
+#pragma omp parallel for num_threads(gf_threads_for(ctx, n * c * s)) schedule(static)
+    for (int64_t ch = 0; ch < c; ch++) {
+        double mu = sv->mean[ch], is = sv->invstd[ch], k = (pw ? pw[ch] : 1.0) * is;
+        double mg = v[ch] / sv->count, mgx = v[c + ch] / sv->count;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < s; j++) {
+                int64_t q = (i * c + ch) * s + j;
+                gx[q] += (float)(k * (g[q] - mg - (px[q] - mu) * is * mgx));
+            }
+    }
 }
 
 void gf_bw_batch_norm(gf_ctx *ctx, gf_node *nd) {
@@ -159,6 +260,10 @@ void gf_bw_batch_norm(gf_ctx *ctx, gf_node *nd) {
     const float *pw = weight ? gf_contig_f32(ctx, weight) : NULL;
     if (!px || (weight && !pw)) return;
     const float *g = gf_f32(nd->out->grad);
+    if (sv->synced) {
+        bn_backward_synced(ctx, sv, px, pw, g, gx, gw, gb);
+        return;
+    }
     int64_t n = sv->n, c = sv->c, s = sv->s, m = n * s;
 
     int64_t cb = bn_block(s), nblk = (c + cb - 1) / cb;

@@ -81,6 +81,8 @@ typedef struct fit_task {
     int64_t correct;
     double loss_sum;         /* this epoch, finite batches: sum of loss x examples */
     int64_t seen;
+    double loss_sum0;        /* loss_sum and seen where the accumulation group began */
+    int64_t seen0;
     int64_t steps;           /* optimizer steps it took part in */
 } fit_task;
 
@@ -214,6 +216,11 @@ static gf_status forward_backward(fit_run *r, float scale, gf_train_scratch *sc,
     for (int j = 0; j < r->n_tasks; j++) {
         fit_task *t = &r->tasks[j];
         if (!t->in) continue;
+        if (t->b.n == 0) { /* an empty share of this task's batch: nothing to add here */
+            t->lv = 0.0;
+            t->correct = sc ? 0 : -1;
+            continue;
+        }
         gf_tensor *l;
         gf_status st = task_forward_loss(r, j, sc, &l);
         if (st != GF_OK) return st;
@@ -222,12 +229,16 @@ static gf_status forward_backward(fit_run *r, float scale, gf_train_scratch *sc,
             *lv = t->lv;
             return GF_OK;
         }
-        gf_tensor *wl = t->weight == 1.0f ? l : gf_mul_scalar(ctx, l, t->weight);
+        /* a task's share of a batch split between processes weighs share / batch */
+        float w = t->weight;
+        if (r->multi && t->b.global_n > t->b.n) w *= (float)t->b.n / (float)t->b.global_n;
+        gf_tensor *wl = w == 1.0f ? l : gf_mul_scalar(ctx, l, w);
         total = total ? gf_add(ctx, total, wl) : wl;
         if (!total) return gf_ctx_status(ctx);
-        *lv += t->weight == 1.0f ? t->lv : (double)gf_get_f32(wl, 0);
+        *lv += w == 1.0f ? t->lv : (double)gf_get_f32(wl, 0);
     }
     if (!r->multi) *lv = t0->lv;
+    if (!total) return GF_OK; /* every task's share was empty here */
     gf_tensor *scaled = scale != 1.0f ? gf_mul_scalar(ctx, total, scale) : total;
     if (!scaled) return gf_ctx_status(ctx);
     return gf_backward(ctx, scaled);
@@ -241,13 +252,11 @@ static gf_status validate_tasks(fit_run *r) {
         return gf_ctx_set_error(ctx, GF_ERR_INVALID, "fit: tasks %s with n_tasks %d (need >= 1) "
                                 "and task_policy %d (need interleave or sum)",
                                 p->tasks ? "given" : "NULL", p->n_tasks, (int)p->task_policy);
-    if (p->checkpoint.dir || p->resume_from || p->replicas >= 2 || p->grad_sync)
+    if (p->checkpoint.dir || p->resume_from || p->replicas >= 2)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID, "fit: several tasks do not combine with "
-                                "checkpoints (%s), resume_from (%s), replicas %d >= 2 or "
-                                "training across processes (%s)",
+                                "checkpoints (%s), resume_from (%s) or replicas %d >= 2",
                                 p->checkpoint.dir ? p->checkpoint.dir : "none",
-                                p->resume_from ? p->resume_from : "none", p->replicas,
-                                p->grad_sync ? "a gradient exchange" : "none");
+                                p->resume_from ? p->resume_from : "none", p->replicas);
     for (int j = 0; j < p->n_tasks; j++) {
         const gf_fit_task *t = &p->tasks[j];
         const char *name = t->name ? t->name : "";
@@ -436,6 +445,29 @@ static gf_status train_step(fit_run *r, int epoch, gf_step_stats *ss, int *used)
 
 /* ---- training across processes (p.grad_sync) ------------------------------------------------ */
 
+/* The sums where an accumulation group begins: what sync_group replaces by every process's. */
+static void group_begins(fit_run *r) {
+    r->group0 = r->sums;
+    for (int j = 0; j < r->n_tasks; j++) {
+        r->tasks[j].loss_sum0 = r->tasks[j].loss_sum;
+        r->tasks[j].seen0 = r->tasks[j].seen;
+    }
+}
+
+/* The group's gradients of the tasks' own optimizers (their heads), summed over the processes
+ * like gf_fit's optimizer's. in_group is the same on every process: each takes the same
+ * tasks' batches in every step (a share may be empty), and a group any process skipped is
+ * dropped by all before this. */
+static gf_status sync_task_optims(fit_run *r) {
+    for (int j = 0; j < r->n_tasks; j++) {
+        fit_task *t = &r->tasks[j];
+        if (!t->opt || !t->in_group) continue;
+        gf_status st = r->p.grad_sync(r->ctx, t->opt, NULL, 0, r->p.grad_sync_user);
+        if (st != GF_OK) return st;
+    }
+    return GF_OK;
+}
+
 /* Sums the gradients of the group that just ended and its part of the epoch's sums over the
  * processes, so that every process steps with the whole batches' gradient and holds the whole
  * epoch's sums (the monitored value; checkpoints that any number of processes can resume). A
@@ -446,12 +478,31 @@ static gf_status sync_group(fit_run *r, int micro, int *used, gf_step_stats *ss)
     if (!r->p.grad_sync) return GF_OK;
     gf_run_sums *s = &r->sums;
     const gf_run_sums *g = &r->group0;
-    double v[5] = {s->loss_sum - g->loss_sum, (double)(s->seen - g->seen),
-                   (double)(s->correct - g->correct), s->acc_ok ? 0.0 : 1.0,
-                   (double)(micro - *used)};
-    gf_status st = r->p.grad_sync(r->ctx, r->opt, v, 5, r->p.grad_sync_user);
-    if (st != GF_OK) return st;
-    if (v[4] > 0.5) {
+    const int nv = 5 + 2 * r->n_tasks;
+    double *v = malloc(sizeof(double) * (size_t)nv);
+    if (!v) return gf_ctx_set_error(r->ctx, GF_ERR_NOMEM, "fit: out of memory");
+    v[0] = s->loss_sum - g->loss_sum;
+    v[1] = (double)(s->seen - g->seen);
+    v[2] = (double)(s->correct - g->correct);
+    v[3] = s->acc_ok ? 0.0 : 1.0;
+    v[4] = (double)(micro - *used);
+    for (int j = 0; j < r->n_tasks; j++) { /* each task's part, for its epoch means */
+        v[5 + 2 * j] = r->tasks[j].loss_sum - r->tasks[j].loss_sum0;
+        v[6 + 2 * j] = (double)(r->tasks[j].seen - r->tasks[j].seen0);
+    }
+    gf_status st = r->p.grad_sync(r->ctx, r->opt, v, nv, r->p.grad_sync_user);
+    const bool dropped = st == GF_OK && v[4] > 0.5;
+    for (int j = 0; st == GF_OK && j < r->n_tasks; j++) {
+        fit_task *t = &r->tasks[j];
+        t->loss_sum = t->loss_sum0 + (dropped ? 0.0 : v[5 + 2 * j]);
+        t->seen = t->seen0 + (dropped ? 0 : llround(v[6 + 2 * j]));
+    }
+    if (st == GF_OK && !dropped && r->multi) st = sync_task_optims(r);
+    if (st != GF_OK) {
+        free(v);
+        return st;
+    }
+    if (dropped) {
         r->res.skipped += micro - (s->skipped - g->skipped);
         s->skipped = g->skipped + micro;
         s->loss_sum = g->loss_sum;
@@ -460,6 +511,7 @@ static gf_status sync_group(fit_run *r, int micro, int *used, gf_step_stats *ss)
         *used = 0;
         ss->skipped = true;
         ss->loss = NAN;
+        free(v);
         return GF_OK;
     }
     s->loss_sum = g->loss_sum + v[0];
@@ -467,6 +519,7 @@ static gf_status sync_group(fit_run *r, int micro, int *used, gf_step_stats *ss)
     s->correct = g->correct + llround(v[2]);
     s->acc_ok = g->acc_ok && v[3] < 0.5;
     if (micro == 1 && v[1] > 0) ss->loss = v[0] / v[1]; /* the whole batch's loss */
+    free(v);
     return GF_OK;
 }
 
@@ -536,7 +589,7 @@ static gf_status run_batches(fit_run *r, int epoch, bool *stop, int64_t *saved_a
         ss.lr = gf_optim_group_lr(r->opt, 0);
         ss.grad_norm = NAN;
         ss.task = step_task(r);
-        if (micro == 0) r->group0 = r->sums;
+        if (micro == 0) group_begins(r);
         if ((st = train_step(r, epoch, &ss, &used)) != GF_OK) return st;
         micro++;
         if (micro == p->accum_steps || at == r->n_batches - 1) {

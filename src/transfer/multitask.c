@@ -316,6 +316,8 @@ static gf_status run_train(mt_run *r) {
         gf_loader_params lp = gf_loader_default_params();
         lp.batch_size = p->batch_size;
         lp.seed = p->seed + (uint64_t)r->sel[j];
+        lp.shard_rank = p->shard_rank;
+        lp.shard_count = p->shard_count;
         ft[j] = gf_fit_task_default(gf_loader_new(ctx, t->train, &lp));
         ft[j].name = t->name;
         ft[j].loss = t->loss;
@@ -339,6 +341,8 @@ static gf_status run_train(mt_run *r) {
     fp.task_policy = p->mode == GF_MT_SUM ? GF_TASKS_SUM : GF_TASKS_INTERLEAVE;
     fp.on_epoch = mt_on_epoch;
     fp.user = r;
+    fp.grad_sync = p->grad_sync;
+    fp.grad_sync_user = p->grad_sync_user;
     st = gf_fit(ctx, r->mt, NULL, topt, NULL, NULL, NULL, &fp, NULL);
     if (st != GF_OK) gf_ctx_prefix_error(ctx, "multitask %s: ", r->label);
     else if (r->st != GF_OK) st = r->st;

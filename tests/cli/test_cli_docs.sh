@@ -28,7 +28,7 @@ done
 # every layer type the spec parser knows is documented
 for t in linear conv2d conv1d batchnorm1d batchnorm2d layernorm dropout maxpool2d avgpool2d \
          adaptiveavgpool2d flatten identity relu silu sigmoid tanh leakyrelu elu gelu softplus \
-         softmax logsoftmax basicblock bottleneck sequential container; do
+         softmax logsoftmax basicblock bottleneck embedding lstm gru sequential container; do
     if grep -qF -- "\`$t\`" "$DOC"; then ok; else bad "docs/CLI.md does not document the spec type $t"; fi
 done
 finish

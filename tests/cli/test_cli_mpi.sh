@@ -79,6 +79,56 @@ expect_rc 0 "finetune with a frozen layer on two ranks"
 expect_err "weights identical on every rank" "finetune: the same weights everywhere"
 expect_file ft.safetensors "finetune: rank 0 writes --out"
 
+# ---- distillation: the teacher's cached logits looked up by each rank's example indices -------
+DIST=(--data "csv:$FX/table.csv" --teacher-model mlp --student-model mlp --hidden 16 --batch 16 --threads 1)
+run "$G" distill --teacher one.safetensors "${DIST[@]}" --epochs 3
+expect_rc 0 "distill, one process"
+losses "$T/err" >d1.losses
+run mpi 2 "$G" distill --teacher one.safetensors "${DIST[@]}" --epochs 3 --out d2.safetensors
+expect_rc 0 "distill on two ranks"
+expect_err "weights identical on every rank" "distill: the same weights everywhere"
+losses "$T/err" >d2.losses
+same_losses d1.losses d2.losses "distill on two ranks trains what one process does"
+expect_file d2.safetensors "distill: rank 0 writes --out"
+
+# ---- multitask: every task's batches shared out, the trunk's and each head's gradients summed -
+MT=(--task a="csv:$FX/table.csv" --task b="csv:$FX/table.csv" --model mlp --hidden 16 --batch 16
+    --threads 1 --epochs 3 --mode sum --no-baselines)
+mt_losses() { sed -n 's/^multi-task   epoch [0-9]*\/[0-9]*  a loss \([0-9.]*\)  b loss \([0-9.]*\).*/\1\n\2/p' "$1"; }
+run "$G" multitask "${MT[@]}"
+expect_rc 0 "multitask, one process"
+mt_losses "$T/err" >mt1.losses
+run mpi 3 "$G" multitask "${MT[@]}" --out mt3.safetensors
+expect_rc 0 "multitask on three ranks"
+expect_err "weights identical on every rank" "multitask: the same weights everywhere"
+mt_losses "$T/err" >mt3.losses
+same_losses mt1.losses mt3.losses "multitask on three ranks trains what one process does"
+expect_file mt3.safetensors "multitask: rank 0 writes --out"
+run mpi 2 "$G" multitask "${MT[@]}" --sync-bn
+expect_rc 2 "--sync-bn is refused by multitask"
+
+# ---- synchronised BatchNorm: the statistics of the whole batch on every rank -----------------
+cat >bn.json <<'JSON'
+{"type": "sequential", "children": [
+  {"type": "linear", "out": 16}, {"type": "batchnorm1d"}, {"type": "relu"},
+  {"type": "linear", "out": "classes"}]}
+JSON
+BN=(--data "csv:$FX/table.csv" --model bn.json --batch 16 --threads 1 --optim sgd --lr 0.05)
+run "$G" train "${BN[@]}" --epochs 3
+expect_rc 0 "BatchNorm model, one process"
+losses "$T/err" >bn1.losses
+run mpi 2 "$G" train "${BN[@]}" --epochs 3 --sync-bn
+expect_rc 0 "BatchNorm model, two ranks with --sync-bn"
+expect_err "weights identical on every rank" "--sync-bn: the same weights everywhere"
+losses "$T/err" >bn2.losses
+same_losses bn1.losses bn2.losses "--sync-bn trains what one process does"
+run mpi 2 "$G" train "${BN[@]}" --epochs 3
+losses "$T/err" >bn2local.losses
+if cmp -s bn1.losses bn2local.losses; then bad "without --sync-bn each rank's statistics should change the losses"; else ok; fi
+run mpi 3 "$G" train "${BN[@]}" --batch 2 --epochs 1 --sync-bn
+expect_rc 1 "--sync-bn refuses a batch smaller than the ranks"
+expect_err "cannot give each of 3 ranks an example" "--sync-bn: the refusal says why"
+
 # ---- stopping: Ctrl-C (mpirun sends SIGTERM), SIGUSR1 (forwarded) ------------------------------
 BIG=(--data "idx:$FX/idx" --model mlp --batch 32 --threads 1 --epochs 400)
 stop_with() { # SIGNAL DIR: a long run stopped once its first checkpoint exists
@@ -120,5 +170,5 @@ expect_err "rank 1 (pid" "different settings: the rank is named"
 expect_err "different --batch than rank 0: 32 (rank 0: 16)" "different settings: the setting and both values"
 run mpi 2 "$G" eval --weights one.safetensors --data "csv:$FX/table.csv"
 expect_rc 2 "eval refuses several processes"
-expect_err "only train and finetune train across processes" "eval says what does"
+expect_err "only train, finetune, distill and multitask train across processes" "eval says what does"
 finish

@@ -50,6 +50,24 @@ json "'head.weight' in [t['name'] for t in d['tensors']] and 'trunk.c1.weight' i
     "the state_dict holds the trunk and the head"
 json "d['metadata']['graft.from'].endswith('model.json') and '\"cut\":\"cat2\"' in d['metadata']['graft.tfjs']" \
     "the file says where it came from"
+json "d['metadata']['graft.model'] == 'tfjs' and d['metadata'].get('graft.classes')" \
+    "the file is a bundle: model kind and classes"
+# the fine-tuned classifier is used like any other: eval and predict rebuild it from graft.tfjs
+run "$G" finetune --from "$M" --cut cat2 --freeze 'trunk.*' --data "idx:$FX/idx" --limit 200 \
+    --epochs 3 --lr 0.01 $TH --json
+FT_ACC="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["eval"]["accuracy"])' "$T/out" 2>/dev/null)"
+run "$G" eval --weights "$W" --data "idx:$FX/idx" --limit 200 $TH --json
+expect_rc 0 "eval of a classifier fine-tuned from model.json"
+EV_ACC="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["accuracy"])' "$T/out" 2>/dev/null)"
+if [ -n "$FT_ACC" ] && [ "$FT_ACC" = "$EV_ACC" ]; then ok; else bad "eval's accuracy $EV_ACC is not finetune's $FT_ACC"; fi
+PNG="$(ls "$FX"/*.png 2>/dev/null | head -1)"
+run "$G" predict --weights "$W" --input "$PNG" --top-k 2
+expect_rc 0 "predict with a classifier fine-tuned from model.json"
+mv "$M" "$M.moved"
+run "$G" eval --weights "$W" --data "idx:$FX/idx" --limit 200 $TH
+expect_rc 1 "eval without the model.json it was fine-tuned from"
+expect_err "rebuilding the classifier on" "the missing model.json is named"
+mv "$M.moved" "$M"
 
 # the whole network trains (no cache); the default cut is the input of the last Dense layer
 run "$G" finetune --from "$M" --data "idx:$FX/idx" --limit 100 --epochs 1 $TH --json

@@ -45,7 +45,7 @@ enum {
     G_TRAINDATA = 1 << 21, /* --per-class --augment (commands that train) */
     G_LRFIND = 1 << 22,  /* --start-lr --end-lr --num-it --no-stop-div (lr-find) */
     G_EVALOUT = 1 << 23, /* --predictions (eval) */
-    G_DIST = 1 << 24,    /* --dist-timeout --dist-bucket --dist-overlap (under mpirun) */
+    G_DIST = 1 << 24,    /* --dist-timeout --dist-bucket --dist-overlap --sync-bn (under mpirun) */
     G_TASK = 1 << 25,    /* --task classification|regression */
     G_REGRESS = 1 << 26, /* --loss --huber-delta --target-scale --class-weight --missing --categorical (train, finetune) */
     G_RUN = 1 << 27,     /* --input --out --cut (graft run) */
@@ -156,6 +156,7 @@ typedef struct cli_opts {
     double dist_timeout;      /* <= 0: the default (60 s) */
     double dist_bucket_mb;    /* <= 0: the default */
     int dist_overlap;         /* -1: the default, 0 off, 1 on */
+    bool sync_bn;             /* --sync-bn: BatchNorm statistics over all ranks */
     /* arguments that are not options (inspect FILE, predict FILE...) */
     const char *args[CLI_MAX_LIST];
     int n_args;

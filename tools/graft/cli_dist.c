@@ -75,11 +75,12 @@ static void quiet_rank(cli_opts *o) {
 
 int cli_dist_begin(const cli_command *c, cli_opts *o) {
     const int n = gf_dist_launched() ? gf_dist_launched_size() : 1;
-    const bool trains = strcmp(c->name, "train") == 0 || strcmp(c->name, "finetune") == 0;
+    const bool trains = strcmp(c->name, "train") == 0 || strcmp(c->name, "finetune") == 0 ||
+                        strcmp(c->name, "distill") == 0 || strcmp(c->name, "multitask") == 0;
     if (n > 1 && !trains) {
         if (env_rank() == 0)
             cli_usage_error(c->name, "runs in one process, and the MPI launcher started %d: only "
-                                     "train and finetune train across processes "
+                                     "train, finetune, distill and multitask train across processes "
                                      "(docs/DISTRIBUTED.md)", n);
         return CLI_USAGE;
     }
@@ -195,6 +196,7 @@ static int run_items(gf_ctx *ctx, const cli_opts *o, const gf_module *m, const c
     add_item(it, &n, cap, "stopping", "patience %d keep-best %d checkpoint-every %lld",
              o->patience, (int)o->keep_best, (long long)o->checkpoint_every);
     add_item(it, &n, cap, "--resume", "%s", str(o->resume));
+    add_item(it, &n, cap, "--sync-bn", "%s", o->sync_bn ? "on" : "off");
     add_item(it, &n, cap, "data options", "per-class %lld limit %lld val %g split %g,%g,%g "
              "classes %s augment %s normalize %s image-size %d grayscale %d",
              (long long)o->per_class, (long long)o->limit, o->val, o->split[0], o->split[1],
@@ -204,8 +206,8 @@ static int run_items(gf_ctx *ctx, const cli_opts *o, const gf_module *m, const c
              "%g %g %s", str(o->from), str(o->head), o->train_last, str(o->bn_policy),
              o->lr_trunk_factor, o->lora_rank, o->lora_alpha, o->lora_dropout,
              str(o->lora_targets));
-    if (n < cap) it[n++] = gf_dist_item_dataset(ctx, "training data", d->train);
-    if (n < cap) it[n++] = gf_dist_item_dataset(ctx, "validation data", d->val);
+    if (d && n < cap) it[n++] = gf_dist_item_dataset(ctx, "training data", d->train);
+    if (d && n < cap) it[n++] = gf_dist_item_dataset(ctx, "validation data", d->val);
     if (n < cap) it[n++] = gf_dist_item_module(ctx, "model", m);
     return n;
 }
@@ -217,6 +219,28 @@ static int abort_job(const char *cmd, const char *what, gf_ctx *ctx) {
     fflush(stderr);
     gf_dist_abort(job, CLI_FAILED);
     return CLI_FAILED;
+}
+#endif
+
+#ifdef GRAFT_HAVE_MPI
+/* --sync-bn: every rank must hold at least one example of every batch, since each takes part
+ * in every BatchNorm's sums; a last batch smaller than the job is dropped (and said). */
+static int sync_batch_norm(gf_ctx *ctx, const cli_opts *o, const cli_data *d,
+                           gf_loader_params *lp) {
+    const int64_t size = gf_dist_size(job), n = d->train ? gf_ds_count(d->train) : 0;
+    if (o->batch < size)
+        return cli_dist_root() ? cli_fail(o->cmd, "--sync-bn: a batch of %lld cannot give each "
+                                          "of %lld ranks an example; use --batch %lld or more",
+                                          (long long)o->batch, (long long)size, (long long)size)
+                               : CLI_FAILED;
+    const int64_t last = n % o->batch;
+    if (last > 0 && last < size && !lp->drop_last) {
+        lp->drop_last = true;
+        cli_log(o, "graft %s: --sync-bn: the last batch of each epoch (%lld examples, fewer than "
+                   "the %lld ranks) is dropped\n", o->cmd, (long long)last, (long long)size);
+    }
+    gf_dist_sync_batch_norm(job, ctx, true);
+    return CLI_CONTINUE;
 }
 #endif
 
@@ -236,6 +260,10 @@ int cli_dist_prepare(gf_ctx *ctx, const cli_opts *o, gf_module *m, const cli_dat
         return abort_job(o->cmd, "rank 0's weights", ctx);
     gf_dist_shard_loader(job, lp);
     gf_dist_fit_params(job, fp);
+    if (o->sync_bn && !d)
+        return cli_dist_root() ? cli_usage_error(o->cmd, "--sync-bn applies to train, finetune "
+                                                 "and distill") : CLI_USAGE;
+    if (o->sync_bn && sync_batch_norm(ctx, o, d, lp) != CLI_CONTINUE) return CLI_FAILED;
     cli_log(o, "graft %s: %d ranks, each with %d thread%s, a share of every batch of %lld; "
                "the job stops if a rank is silent for %g s (--dist-timeout)\n",
             o->cmd, gf_dist_size(job), o->threads, o->threads == 1 ? "" : "s",

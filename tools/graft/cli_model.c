@@ -39,7 +39,9 @@ int cli_model_build(gf_ctx *ctx, const cli_opts *o, const char *arg, const gf_bu
     int rc = cli_check_model_arg(o->cmd, "--model", arg);
     if (rc != CLI_CONTINUE) return rc;
     const char *name = arg ? arg : meta ? meta->model : NULL;
-    if (!name || (!cli_is_zoo(name) && !arg && !(strcmp(name, "spec") == 0 && meta->spec)))
+    const bool described = meta && ((strcmp(name ? name : "", "spec") == 0 && meta->spec) ||
+                                    (strcmp(name ? name : "", "tfjs") == 0 && meta->tfjs));
+    if (!name || (!cli_is_zoo(name) && !arg && !described))
         return cli_usage_error(o->cmd, "--model is required (the weights file does not name its "
                                        "model)");
     gf_bundle_opts bo = gf_bundle_default_opts();

@@ -31,7 +31,7 @@ enum {
     O_STRATEGIES, O_LABELS, O_SEEDS, O_WORK_DIR, O_DETAILS, O_QUICK, O_NO_CACHE, O_PRETRAINED,
     O_TASK, O_MT_MODE, O_NO_BASELINES, O_LIST_OPTIONS, O_MAX,
     O_START_LR, O_END_LR, O_NUM_IT, O_NO_STOP_DIV, O_PREDICTIONS,
-    O_DIST_TIMEOUT, O_DIST_BUCKET, O_DIST_OVERLAP,
+    O_DIST_TIMEOUT, O_DIST_BUCKET, O_DIST_OVERLAP, O_SYNC_BN,
     O_TASK_KIND, O_LOSS, O_HUBER_DELTA, O_TARGET_SCALE, O_CLASS_WEIGHT, O_MISSING,
     O_RUN_INPUT, O_RUN_OUT, O_CATEGORICAL, O_MAX_CATEGORIES,
 };
@@ -286,6 +286,10 @@ static const opt_def opts[] = {
      "under mpirun: megabytes of gradients per allreduce (default 1)"},
     {"dist-overlap", required_argument, O_DIST_OVERLAP, G_DIST, "on|off",
      "under mpirun: start each bucket's allreduce while the next ones are packed (default on)"},
+    {"sync-bn", no_argument, O_SYNC_BN, G_DIST, NULL,
+     "under mpirun: synchronised BatchNorm: normalise with the statistics of the whole batch, "
+     "all ranks' shares together (torch.nn.SyncBatchNorm), not each rank's share; a last batch "
+     "smaller than the number of ranks is dropped"},
     /* run */
     {"input", required_argument, O_RUN_INPUT, G_RUN, "NAME=FILE",
      "a model input from a .npy file (or an ONNX TensorProto .pb); NAME= may be left out for a "
@@ -760,6 +764,7 @@ static int apply(cli_opts *o, int id, const char *v) {
         PUSH(rename, n_rename);
         break;
     case O_DRY_RUN: o->dry_run = true; break;
+    case O_SYNC_BN: o->sync_bn = true; break;
     case O_STRICT: o->strict = true; break;
     case O_DELTA: o->delta = true; break;
     case O_IN_CHANNELS:

@@ -3,6 +3,7 @@
  * in its channels and size (--input-size), puts a new head on it, freezes as asked and trains;
  * with a frozen trunk the features are computed once and cached (a linear probe). */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* realpath */
 #include "cli.h"
 
 #include <math.h>
@@ -117,49 +118,6 @@ int cli_tfjs_inspect(gf_ctx *ctx, const cli_opts *o, const char *path) {
 
 /* ---- the input adapter --------------------------------------------------------------------- */
 
-/* Channels as timm's adapt_input_conv would (1 -> C: repeated; C -> 1: the mean) and the
- * height and width resized bilinearly (half-pixel centres, as TensorFlow's resize_bilinear with
- * half_pixel_centers and PyTorch's align_corners=False), as two matrix products. */
-typedef struct adapter {
-    int64_t c_in, c_out, h, w;
-} adapter;
-
-/* R [out, in]: row i holds the two bilinear weights of output i. */
-static gf_tensor *resize_matrix(gf_ctx *ctx, int64_t out, int64_t in, bool transpose) {
-    const int64_t shape[2] = {transpose ? in : out, transpose ? out : in};
-    gf_tensor *r = gf_zeros(ctx, GF_F32, 2, shape);
-    if (!r) return NULL;
-    for (int64_t i = 0; i < out; i++) {
-        double src = ((double)i + 0.5) * (double)in / (double)out - 0.5;
-        if (src < 0) src = 0;
-        int64_t i0 = (int64_t)floor(src);
-        if (i0 > in - 1) i0 = in - 1;
-        int64_t i1 = i0 + 1 < in ? i0 + 1 : in - 1;
-        float l = (float)(src - (double)i0);
-        gf_f32(r)[transpose ? i0 * out + i : i * in + i0] += 1.0f - l;
-        gf_f32(r)[transpose ? i1 * out + i : i * in + i1] += l;
-    }
-    return r;
-}
-
-static gf_tensor *adapter_fwd(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user) {
-    (void)self;
-    const adapter *a = user;
-    if (!x || x->ndim != 4) return x;
-    if (a->c_in == 1 && a->c_out > 1) {
-        gf_tensor *xs[16];
-        for (int64_t i = 0; i < a->c_out && i < 16; i++) xs[i] = x;
-        x = gf_concat(ctx, xs, (int)a->c_out, 1);
-    } else if (a->c_out == 1 && a->c_in > 1) {
-        const int ax = 1;
-        x = gf_mean(ctx, x, &ax, 1, true);
-    }
-    if (x && a->h && (x->shape[2] != a->h || x->shape[3] != a->w))
-        x = gf_matmul(ctx, gf_matmul(ctx, resize_matrix(ctx, a->h, x->shape[2], false), x),
-                      resize_matrix(ctx, a->w, x->shape[3], true));
-    return x;
-}
-
 /* ---- the classifier -------------------------------------------------------------------------- */
 
 typedef struct tfjs_run {
@@ -168,104 +126,37 @@ typedef struct tfjs_run {
     cli_data d, fd;             /* the data; its cached trunk features */
     gf_tfjs_info *info;
     gf_module *model;           /* input adapter, trunk, pooling, head */
-    char cut[160], note[256];
+    char cut[160], note[280];
     bool cached;
     double cache_seconds;
     cli_fit_out fo;
     cli_eval ev;
 } tfjs_run;
 
-/* --cut, or the input of the model's last Dense layer (its classifier). */
-static int choose_cut(tfjs_run *r) {
-    cli_opts *o = r->o;
-    if (o->cut) {
-        snprintf(r->cut, sizeof r->cut, "%s", o->cut);
-        return CLI_CONTINUE;
-    }
-    gf_tfjs_info *all = NULL;
-    gf_module *m = gf_tfjs_load(r->ctx, o->from, NULL, &all);
-    if (!m) return cli_fail(o->cmd, "%s", gf_ctx_error(r->ctx));
-    const char *in = NULL;
-    for (int i = 0; i < all->n_layers; i++)
-        if (all->layers[i].kept && strcmp(all->layers[i].class_name, "Dense") == 0)
-            in = all->layers[i].inputs;
-    snprintf(r->cut, sizeof r->cut, "%s", in ? in : all->output_name);
-    cli_log(o, "graft finetune: cut at %s (%s; --cut to choose)\n", r->cut,
-            in ? "the input of the last Dense layer" : "the model's output");
-    gf_tfjs_info_free(all);
-    gf_module_free(m);
-    return CLI_CONTINUE;
-}
-
-/* An adapter from the data's samples [C, H, W] to the model's input, when they differ. */
-static int add_adapter(tfjs_run *r, gf_module *model) {
-    const cli_opts *o = r->o;
-    const gf_tfjs_info *in = r->info;
-    const cli_data *d = &r->d;
-    if (in->in_ndim != d->ndim || (in->in_ndim == 1 && in->in_shape[0] != d->shape[0]))
-        return cli_usage_error(o->cmd, "%s takes samples of %d dimensions, %s has %d", o->from,
-                               in->in_ndim, d->spec, d->ndim);
-    if (in->in_ndim != 3) return CLI_CONTINUE;
-    adapter a = {d->shape[0], in->in_shape[0], o->input_size ? o->input_size : in->in_shape[1],
-                 o->input_size ? o->input_size : in->in_shape[2]};
-    if (a.h < 1 || a.w < 1) a.h = a.w = 0; /* the model leaves the size open: keep the data's */
-    bool chan = a.c_in != a.c_out, size = a.h && (a.h != d->shape[1] || a.w != d->shape[2]);
-    if (chan && (o->in_channels == GF_TRANSFER_IN_CHANNELS_ERROR || (a.c_in != 1 && a.c_out != 1) ||
-                 a.c_out > 16))
-        return cli_usage_error(o->cmd, "%s reads %lld channels, %s has %lld (--in-channels adapt "
-                               "turns 1 channel into C and C into 1)", o->from,
-                               (long long)a.c_out, d->spec, (long long)a.c_in);
-    if (!chan && !size) return CLI_CONTINUE;
-    snprintf(r->note, sizeof r->note, "input     %lld -> %lld channels%s, %lldx%lld -> %lldx%lld "
-             "(bilinear)", (long long)a.c_in, (long long)a.c_out,
-             chan ? (a.c_in == 1 ? " (repeated)" : " (averaged)") : "", (long long)d->shape[1],
-             (long long)d->shape[2], (long long)(a.h ? a.h : d->shape[1]),
-             (long long)(a.w ? a.w : d->shape[2]));
-    adapter *u = malloc(sizeof *u);
-    if (!u) return cli_fail(o->cmd, "out of memory");
-    *u = a;
-    gf_module *m = gf_nn_container(r->ctx, "InputAdapter", adapter_fwd, u, free);
-    if (m) gf_module_set_reentrant(m, true);
-    if (gf_module_add(r->ctx, model, "input", m) != GF_OK) return cli_fail_ctx(o->cmd, r->ctx);
-    return CLI_CONTINUE;
-}
-
-/* input adapter, trunk (the import, cut), global average pooling of an image trunk, head. */
+/* The classifier (graft/tfjs.h): input adapter, trunk cut at --cut (default: the input of the
+ * last Dense layer), global average pooling of an image trunk, a new head. */
 static int build(tfjs_run *r) {
     gf_ctx *ctx = r->ctx;
     cli_opts *o = r->o;
-    gf_tfjs_options to = gf_tfjs_default_options();
-    to.cut = r->cut;
-    to.in_h = to.in_w = o->input_size;
-    gf_module *trunk = gf_tfjs_load(ctx, o->from, &to, &r->info);
-    if (!trunk) return cli_fail(o->cmd, "%s", gf_ctx_error(ctx));
-    gf_module *m = gf_nn_container(ctx, "TFJSClassifier", NULL, NULL, NULL);
-    r->model = m;
-    if (!m) {
-        gf_module_free(trunk);
-        return cli_fail_ctx(o->cmd, ctx);
-    }
-    int rc = add_adapter(r, m);
-    if (rc != CLI_CONTINUE) {
-        gf_module_free(trunk);
-        return rc;
-    }
-    const gf_tfjs_info *in = r->info;
-    int64_t features = in->out_ndim == 3 || in->out_ndim == 1 ? in->out_shape[0] : -1;
-    if (features < 1) {
-        gf_module_free(trunk);
-        return cli_usage_error(o->cmd, "--cut %s: its output %s is not [C, H, W] or [F]; cut at "
-                               "another layer (graft inspect %s)", r->cut,
-                               in->out_ndim == 2 ? "[T, F]" : "of unknown size", o->from);
-    }
+    gf_tfjs_classifier_params p = gf_tfjs_classifier_default_params();
+    p.cut = o->cut;
+    p.input_size = o->input_size;
+    p.data_ndim = r->d.ndim;
+    memcpy(p.data_shape, r->d.shape, sizeof(int64_t) * (size_t)r->d.ndim);
+    p.n_classes = r->d.n_classes;
+    p.adapt_channels = o->in_channels != GF_TRANSFER_IN_CHANNELS_ERROR;
     gf_rng rng;
     gf_rng_seed(&rng, o->seed ^ 0x68656164ULL);
-    gf_module_add(ctx, m, "trunk", trunk);
-    if (in->out_ndim == 3) gf_module_add(ctx, m, "pool", gf_nn_adaptive_avg_pool2d(ctx, 1, 1));
-    gf_module_add(ctx, m, "flatten", gf_nn_flatten(ctx, 1, -1));
-    gf_module_add(ctx, m, "head", gf_nn_linear(ctx, &rng, features, r->d.n_classes, true));
-    if (gf_ctx_status(ctx) != GF_OK) return cli_fail_ctx(o->cmd, ctx);
-    gf_module_train(m, true);
+    gf_tfjs_classifier_info ti;
+    if (!(r->model = gf_tfjs_classifier(ctx, o->from, &p, &rng, &ti)))
+        return gf_ctx_status(ctx) == GF_ERR_INVALID ? cli_usage_error(o->cmd, "%s", gf_ctx_error(ctx))
+                                                     : cli_fail(o->cmd, "%s", gf_ctx_error(ctx));
+    r->info = ti.trunk;
+    snprintf(r->cut, sizeof r->cut, "%s", ti.cut);
+    if (ti.cut_default)
+        cli_log(o, "graft finetune: cut at %s (the input of the last Dense layer, or the model's "
+                   "output; --cut to choose)\n", r->cut);
+    if (ti.adapter[0]) snprintf(r->note, sizeof r->note, "input     %s", ti.adapter);
     return CLI_CONTINUE;
 }
 
@@ -363,23 +254,37 @@ static int train(tfjs_run *r) {
     return cli_evaluate(r->ctx, o->cmd, m, eval_ds, d->eval_tf, o->batch, &r->ev);
 }
 
-/* --out: the whole classifier's state_dict, with where it came from (not a bundle: eval and
- * predict rebuild zoo and spec models only). */
+/* --out: a bundle (graft/bundle.h) like any fine-tuned model: the classifier's state_dict with
+ * its classes, input shape and preprocessing, and graft.tfjs saying how to rebuild it, so eval,
+ * predict and gf_bundle_load use it. */
 static int save(tfjs_run *r) {
     const cli_opts *o = r->o;
     if (!o->out || (r->fo.interrupted && r->fo.res.steps == 0)) return CLI_CONTINUE;
+    char from[4096];
+    if (!realpath(o->from, from)) snprintf(from, sizeof from, "%s", o->from);
     cJSON *t = cJSON_CreateObject();
+    cJSON_AddStringToObject(t, "from", from);
     cJSON_AddStringToObject(t, "cut", r->cut);
-    cJSON_AddItemToObject(t, "input", cli_json_shape(r->d.ndim, r->d.shape));
     cJSON_AddNumberToObject(t, "input_size", o->input_size);
-    cJSON_AddItemToObject(t, "classes", cli_json_names(r->d.n_classes,
-                                                       (const char *const *)r->d.class_names));
+    cJSON_AddBoolToObject(t, "adapt_channels", o->in_channels != GF_TRANSFER_IN_CHANNELS_ERROR);
     char *text = cJSON_PrintUnformatted(t);
     cJSON_Delete(t);
-    const char *meta[] = {"graft.from", o->from, "graft.tfjs", text ? text : "{}"};
-    gf_status st = gf_weights_save(r->ctx, r->model, o->out, meta, 2);
+    gf_bundle b;
+    memset(&b, 0, sizeof b);
+    b.model = r->model;
+    snprintf(b.head, sizeof b.head, "head");
+    int rc = CLI_CONTINUE;
+    if (!text || gf_bundle_info_set_data(r->ctx, &b.info, &r->d) != GF_OK ||
+        !(b.info.model = strdup("tfjs")) || !(b.info.tfjs = strdup(text)) ||
+        !(b.info.command = strdup(o->cmd)))
+        rc = gf_ctx_status(r->ctx) != GF_OK ? cli_fail_ctx(o->cmd, r->ctx)
+                                            : cli_fail(o->cmd, "out of memory");
+    const char *meta[] = {"graft.from", o->from};
+    if (rc == CLI_CONTINUE && gf_bundle_save(r->ctx, &b, o->out, meta, 1) != GF_OK)
+        rc = cli_fail(o->cmd, "writing %s: %s", o->out, gf_ctx_error(r->ctx));
+    gf_bundle_info_free(&b.info);
     cJSON_free(text);
-    return st == GF_OK ? CLI_CONTINUE : cli_fail_ctx(o->cmd, r->ctx);
+    return rc;
 }
 
 /* --report DIR: the run's HTML report, as for any fine-tuning. */
@@ -437,7 +342,8 @@ static int print_run(tfjs_run *r) {
             printf("features  computed once by the frozen trunk (%.1f s)\n", r->cache_seconds);
         cli_print_run(o, desc, &r->d, &r->fo, part, r->ev.cm ? &r->ev : NULL, written);
         if (written)
-            printf("          (a state_dict: graft.from and graft.tfjs say how to rebuild it)\n");
+            printf("          (graft eval / predict --weights %s rebuild it from %s)\n", written,
+                   o->from);
         return CLI_OK;
     }
     cJSON *root = cli_run_json(o, desc, &r->d, &r->fo, part, r->ev.cm ? &r->ev : NULL, written);
@@ -473,7 +379,7 @@ int cli_tfjs_finetune(cli_opts *o) {
     }
     r->o = o;
     if ((rc = cli_data_load(r->ctx, o, &r->d)) == CLI_CONTINUE &&
-        (rc = choose_cut(r)) == CLI_CONTINUE && (rc = build(r)) == CLI_CONTINUE &&
+        (rc = build(r)) == CLI_CONTINUE &&
         (rc = freeze(r)) == CLI_CONTINUE) {
         if (o->dry_run) rc = print_dry_run(r);
         else if ((rc = train(r)) == CLI_CONTINUE && (rc = save(r)) == CLI_CONTINUE &&

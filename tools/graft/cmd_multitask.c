@@ -105,11 +105,24 @@ int cmd_multitask(cli_opts *o) {
     p.baselines = !o->no_baselines;
     p.on_epoch = on_epoch;
     p.user = o;
+    {   /* under mpirun: checks, rank 0's weights, each rank's share of every task's batches */
+        gf_loader_params lp = gf_loader_default_params();
+        gf_fit_params fp = gf_fit_default_params();
+        if ((rc = cli_dist_prepare(ctx, o, mt, NULL, &lp, &fp)) != CLI_CONTINUE) goto out;
+        rc = CLI_FAILED;
+        p.shard_rank = lp.shard_rank;
+        p.shard_count = lp.shard_count;
+        p.grad_sync = fp.grad_sync;
+        p.grad_sync_user = fp.grad_sync_user;
+    }
     cli_install_sigint();
+    const double t0 = cli_now();
     if (gf_mt_fit(ctx, mt, tasks, o->n_task, &p, &res) != GF_OK) {
-        rc = cli_interrupted ? cli_fail(cmd, "interrupted") : cli_fail_ctx(cmd, ctx);
+        rc = cli_interrupted ? cli_fail(cmd, "interrupted") : cli_dist_fit_failed(ctx, cmd);
         goto out;
     }
+    if ((rc = cli_dist_after(ctx, o, mt, cli_now() - t0)) != CLI_CONTINUE) goto out;
+    rc = CLI_FAILED;
     if (o->out) {
         cJSON *tj = cJSON_CreateArray();
         for (int i = 0; i < o->n_task; i++) {

