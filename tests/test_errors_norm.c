@@ -78,7 +78,9 @@ int main(void) {
     gf_tensor *good_idx = i64s(ctx, 1, (int64_t[]){2}, (int64_t[]){0, 9});
     EXPECT_ERR(ctx, gf_embedding(ctx, w, good_idx, 10), GF_ERR_INVALID, "embedding",
                "padding_idx 10", "10");
-    EXPECT_ERR(ctx, gf_embedding(ctx, w, x, -1), GF_ERR_DTYPE, "embedding", "int64", "float32");
+    /* float32 ids must hold whole numbers (a text dataset's token ids) */
+    EXPECT_ERR(ctx, gf_embedding(ctx, w, x, -1), GF_ERR_INVALID, "embedding", "float32 index",
+               "not a whole number");
     EXPECT_ERR(ctx, gf_embedding(ctx, v5, good_idx, -1), GF_ERR_SHAPE, "embedding", "[5]");
 
     /* cross_entropy */

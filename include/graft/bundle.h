@@ -22,6 +22,7 @@
  *   graft.task       "regression" (absent: classes)
  *   graft.target     a regression target: {"name", "mean", "std"}, predictions are
  *                    output * std + mean
+ *   graft.text       text data: the vocabulary and tokeniser settings (gf_text_vocab_to_json)
  *   graft.data, graft.command, graft.version        provenance
  *   graft.base, graft.base_map, graft.base_sha256   a delta (gf_transfer_delta_save) and its base */
 #ifndef GRAFT_BUNDLE_H
@@ -72,6 +73,8 @@ typedef struct gf_bundle_info {
     char *base;                  /* graft.base: the base file of a delta */
     bool is_delta;               /* graft.base_sha256 is there: the file holds only the tensors
                                   * that differ from its base */
+    gf_text_vocab *vocab;        /* graft.text: text data's vocabulary and tokeniser settings
+                                  * (owned: one reference), or NULL */
 } gf_bundle_info;
 
 /* Reads the graft.* metadata of an open file into *info (zeroed first; missing keys stay
@@ -84,6 +87,10 @@ gf_status gf_bundle_info_load(gf_ctx *ctx, const char *path, gf_bundle_info *inf
 /* Records the data a model is trained on: sample shape, class and feature names, normalisation,
  * image settings and spec of data (replacing info's; on failure info is left empty). */
 gf_status gf_bundle_info_set_data(gf_ctx *ctx, gf_bundle_info *info, const gf_ds_parts *data);
+/* Records a text vocabulary (and its tokeniser settings) as graft.text, replacing info's
+ * (vocab NULL: none); the info takes a reference. gf_bundle_info_set_data does it for text
+ * data; gf_bundle_info_read gives it back in info->vocab. */
+void gf_bundle_info_set_text(gf_bundle_info *info, gf_text_vocab *vocab);
 /* A deep copy of src into *dst (zeroed first). */
 gf_status gf_bundle_info_copy(gf_ctx *ctx, gf_bundle_info *dst, const gf_bundle_info *src);
 void gf_bundle_info_free(gf_bundle_info *info);
@@ -186,8 +193,19 @@ gf_tensor *gf_bundle_read_csv_with(gf_ctx *ctx, const gf_bundle *b, const char *
 gf_tensor *gf_bundle_read_csv_counted(gf_ctx *ctx, const gf_bundle *b, const char *path,
                                       const gf_csv_rows_params *params, int64_t **lines,
                                       int64_t *unseen);
-/* gf_bundle_read_image for an image file (gf_bundle_is_image_file), else
- * gf_bundle_read_csv; for an image *lines is set to NULL. */
+/* Texts as the model's input, tokenised as the training text was (the recorded vocabulary and
+ * settings, graft.text) and cut or padded to the sample length: a new persistent tensor
+ * [n, T] of ids. An error for a bundle without a vocabulary, or invalid UTF-8 (naming the
+ * text). */
+gf_tensor *gf_bundle_read_texts(gf_ctx *ctx, const gf_bundle *b, const char *const *texts,
+                                int64_t n);
+/* The texts of a file (gf_text_read: .txt one per line, .jsonl/.json objects with "text", .csv
+ * and .tsv with a "text" column; labels, when present, are ignored) as gf_bundle_read_texts
+ * gives them; lines (may be NULL) receives a malloc'd array of each text's line. */
+gf_tensor *gf_bundle_read_text_file(gf_ctx *ctx, const gf_bundle *b, const char *path,
+                                    int64_t **lines);
+/* gf_bundle_read_image for an image file (gf_bundle_is_image_file), gf_bundle_read_text_file
+ * for a bundle of text data, else gf_bundle_read_csv; for an image *lines is set to NULL. */
 gf_tensor *gf_bundle_read(gf_ctx *ctx, const gf_bundle *b, const char *path, int64_t **lines);
 /* Class probabilities (softmax of the logits) for a batch x (a regression bundle: the
  * predictions [n, 1] in the target's units, output * std + mean) [n, sample...] as prepared by

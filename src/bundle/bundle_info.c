@@ -42,7 +42,15 @@ void gf_bundle_info_free(gf_bundle_info *info) {
     free(info->data);
     free(info->command);
     free(info->base);
+    gf_text_vocab_free(info->vocab);
     memset(info, 0, sizeof *info);
+}
+
+void gf_bundle_info_set_text(gf_bundle_info *info, gf_text_vocab *vocab) {
+    if (!info) return;
+    gf_text_vocab_retain(vocab);
+    gf_text_vocab_free(info->vocab);
+    info->vocab = vocab;
 }
 
 /* ---- reading ------------------------------------------------------------------------------ */
@@ -296,6 +304,12 @@ gf_status gf_bundle_info_read(gf_ctx *ctx, const gf_st_file *f, gf_bundle_info *
     if (!r.bad && m->n_categorical && m->categorical[m->n_categorical - 1].at +
                                           m->categorical[m->n_categorical - 1].n > m->n_features)
         r.bad = "graft.categorical"; /* its features must be among graft.features */
+    const char *text = gf_st_metadata_get(f, "graft.text");
+    if (text && !lim && !r.bad) {
+        char what[300];
+        snprintf(what, sizeof what, "%s: metadata \"graft.text\"", gf_st_path(f));
+        if (!(m->vocab = gf_text_vocab_from_json(ctx, text, strlen(text), what))) lim = true;
+    }
     if (lim) {
         gf_bundle_info_free(m);
         return gf_ctx_status(ctx);
@@ -339,6 +353,13 @@ static bool copy_str(char **dst, const char *src) {
     return !src || (*dst = gf_bundle_strdup(src)) != NULL;
 }
 
+static bool copy_categories(gf_ctx *ctx, gf_bundle_info *dst, const gf_bundle_info *src) {
+    if (gf_csv_categories_copy(ctx, src->categorical, src->n_categorical, &dst->categorical))
+        return false;
+    dst->n_categorical = dst->categorical ? src->n_categorical : 0;
+    return true;
+}
+
 gf_status gf_bundle_info_copy(gf_ctx *ctx, gf_bundle_info *dst, const gf_bundle_info *src) {
     memset(dst, 0, sizeof *dst);
     if (!src) return GF_OK;
@@ -351,10 +372,9 @@ gf_status gf_bundle_info_copy(gf_ctx *ctx, gf_bundle_info *dst, const gf_bundle_
     dst->n_categorical = 0;
     dst->class_names = dst->feature_names = dst->column_names = NULL;
     dst->norm_mean = dst->norm_std = NULL;
-    if (gf_csv_categories_copy(ctx, src->categorical, src->n_categorical, &dst->categorical) != GF_OK)
-        return gf_ctx_status(ctx);
-    dst->n_categorical = dst->categorical ? src->n_categorical : 0;
-    bool ok = copy_str(&dst->model, src->model) && copy_str(&dst->spec, src->spec) &&
+    dst->vocab = gf_text_vocab_retain(src->vocab);
+    bool ok = copy_categories(ctx, dst, src) && copy_str(&dst->model, src->model) &&
+              copy_str(&dst->spec, src->spec) &&
               copy_str(&dst->tfjs, src->tfjs) &&
               copy_str(&dst->data, src->data) && copy_str(&dst->command, src->command) &&
               copy_str(&dst->base, src->base) && copy_str(&dst->target_name, src->target_name) &&
@@ -408,6 +428,7 @@ gf_status gf_bundle_info_set_data(gf_ctx *ctx, gf_bundle_info *info, const gf_ds
     }
     info->n_categorical = info->categorical ? (int)d->n_categorical : 0;
     info->regression = d->regression;
+    gf_bundle_info_set_text(info, d->vocab);
     info->target_mean = d->regression && d->target_scaled ? d->target_mean : 0.0f;
     info->target_std = d->regression && d->target_scaled ? d->target_std : 1.0f;
     bool ok = copy_str(&info->data, d->spec) && copy_str(&info->target_name, d->target_name) &&
@@ -520,6 +541,11 @@ static void add_data_keys(kv_list *l, const gf_bundle_info *m) {
         cJSON_AddNumberToObject(t, "mean", m->target_mean);
         cJSON_AddNumberToObject(t, "std", m->target_std > 0 ? m->target_std : 1.0);
         kv_add(l, "graft.target", json_text(t));
+    }
+    if (m->vocab) {
+        char *t = gf_text_vocab_to_json(NULL, m->vocab);
+        if (t) kv_add(l, "graft.text", t);
+        else l->failed = true;
     }
     if (m->image_channels) {
         cJSON *im = cJSON_CreateObject();

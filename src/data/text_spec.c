@@ -1,0 +1,264 @@
+/* The data spec text:FILE (dataspec.h): the file's labelled texts become a labels-only pool
+ * that the usual cuts (classes, stratified split, per-class, limits) run on; then the
+ * vocabulary of the training part is built and every part becomes a view of the encoded
+ * examples, with the same examples, labels and source indices as the cut made. */
+#define _POSIX_C_SOURCE 200809L
+#include "core/internal.h"
+#include "data/text_internal.h"
+#include "graft/split.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct gf_text_source {
+    gf_text_corpus corpus;
+    int64_t *labels; /* [n] class of each entry */
+    int n_classes;
+    char **class_names;
+    char *path;
+};
+
+void gf_text_source_free(gf_text_source *s) {
+    if (!s) return;
+    gf_text_corpus_free(&s->corpus);
+    free(s->labels);
+    for (int k = 0; s->class_names && k < s->n_classes; k++) free(s->class_names[k]);
+    free(s->class_names);
+    free(s->path);
+    free(s);
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The classes: the distinct labels in byte order, and each entry's index among them. */
+static gf_status classes_of(gf_ctx *ctx, gf_text_source *s) {
+    const gf_text_corpus *c = &s->corpus;
+    gf_text_map m;
+    const char **distinct = malloc(sizeof *distinct * (size_t)(c->n ? c->n : 1));
+    s->labels = malloc(sizeof *s->labels * (size_t)(c->n ? c->n : 1));
+    if (!distinct || !s->labels || !gf_text_map_init(&m, 64)) {
+        free(distinct);
+        return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", s->path);
+    }
+    int64_t k = 0;
+    gf_status st = GF_OK;
+    for (int64_t i = 0; i < c->n && st == GF_OK; i++) {
+        bool added;
+        if (gf_text_map_put(&m, c->labels[i], strlen(c->labels[i]), k, &added) < 0)
+            st = gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", s->path);
+        else if (added) distinct[k++] = c->labels[i];
+        if (k > gf_ctx_limits(ctx)->classes)
+            st = gf_ctx_set_error(ctx, GF_ERR_FORMAT, "%s: line %lld: more than %lld distinct "
+                                  "labels (limit classes)", s->path, (long long)c->lines[i],
+                                  (long long)gf_ctx_limits(ctx)->classes);
+    }
+    if (st == GF_OK) qsort(distinct, (size_t)k, sizeof *distinct, cmp_str);
+    gf_text_map_free(&m);
+    if (st == GF_OK && !(s->class_names = calloc((size_t)(k ? k : 1), sizeof *s->class_names)))
+        st = gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", s->path);
+    if (st == GF_OK) s->n_classes = (int)k;
+    for (int64_t j = 0; st == GF_OK && j < k; j++)
+        if (!(s->class_names[j] = malloc(strlen(distinct[j]) + 1)))
+            st = gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", s->path);
+        else
+            memcpy(s->class_names[j], distinct[j], strlen(distinct[j]) + 1);
+    for (int64_t i = 0; st == GF_OK && i < c->n; i++) { /* k is small: a binary search */
+        const char *const *hit = bsearch(&c->labels[i], s->class_names, (size_t)k,
+                                         sizeof *s->class_names, cmp_str);
+        s->labels[i] = hit - (const char *const *)s->class_names;
+    }
+    free(distinct);
+    return st;
+}
+
+gf_status gf_text_spec_load(gf_ctx *ctx, const char *path, const gf_ds_open_params *p,
+                            gf_ds **pool, gf_text_source **out) {
+    gf_text_source *s = calloc(1, sizeof *s);
+    if (!s || !(s->path = malloc(strlen(path) + 1))) {
+        free(s);
+        return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", path);
+    }
+    memcpy(s->path, path, strlen(path) + 1);
+    *out = s;
+    gf_text_read_params rp = gf_text_read_default_params();
+    rp.text_field = p->text_column;
+    rp.label_field = p->label_column;
+    rp.unlabelled = p->skip_unlabelled ? GF_TEXT_UNLABELLED_SKIP : GF_TEXT_UNLABELLED_ERROR;
+    gf_status st = gf_text_read(ctx, path, &rp, &s->corpus);
+    if (st == GF_OK && s->corpus.n == 0)
+        st = gf_ctx_set_error(ctx, GF_ERR_FORMAT, "%s: no labelled examples (%lld skipped)", path,
+                              (long long)s->corpus.skipped);
+    if (st == GF_OK) st = classes_of(ctx, s);
+    if (st != GF_OK) return st;
+    float *zeros = calloc((size_t)s->corpus.n, sizeof *zeros); /* samples come later */
+    if (!zeros) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", path);
+    char name[300];
+    snprintf(name, sizeof name, "text %s", path);
+    gf_ds_desc d = {.ndim = 1, .shape = {1}, .n = s->corpus.n, .x_f32 = zeros,
+                    .labels = s->labels, .n_classes = s->n_classes,
+                    .class_names = (const char *const *)s->class_names, .name = name};
+    *pool = gf_ds_from_memory(ctx, &d);
+    free(zeros);
+    return *pool ? GF_OK : gf_ctx_status(ctx);
+}
+
+/* The texts of part (by source index), borrowed from s. */
+static const char **part_texts(const gf_text_source *s, const gf_ds *part, int64_t *n) {
+    *n = gf_ds_count(part);
+    const char **t = malloc(sizeof *t * (size_t)(*n ? *n : 1));
+    for (int64_t i = 0; t && i < *n; i++) t[i] = s->corpus.texts[gf_ds_source_index(part, i)];
+    return t;
+}
+
+/* T: max_len, else the longest training example in tokens (byte fallback included), capped
+ * at 256; without a training part, max_len must be given. */
+static gf_status sample_length(gf_ctx *ctx, const gf_ds_open_params *p, const gf_text_source *s,
+                               const gf_text_vocab *v, const gf_ds *train, int64_t *T) {
+    if (p->max_len > 0) {
+        *T = p->max_len;
+        return GF_OK;
+    }
+    if (!train)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: without a training part the sample "
+                                "length must be given (max_len)", s->path);
+    int64_t longest = 1, one, n;
+    for (int64_t i = 0; i < gf_ds_count(train); i++) {
+        const int64_t j = gf_ds_source_index(train, i);
+        char where[300];
+        snprintf(where, sizeof where, "%s: line %lld", s->path, (long long)s->corpus.lines[j]);
+        if (gf_text_encode(ctx, v, s->corpus.texts[j], 1, &one, &n, where) != GF_OK)
+            return gf_ctx_status(ctx);
+        if (n > longest) longest = n;
+    }
+    *T = longest < 256 ? longest : 256;
+    return GF_OK;
+}
+
+/* Every entry encoded: a dataset [n, T] with the entries' labels. */
+static gf_ds *encode_all(gf_ctx *ctx, const gf_text_source *s, const gf_text_vocab *v, int64_t T) {
+    const int64_t n = s->corpus.n;
+    if ((double)n * (double)T * sizeof(float) > (double)gf_ctx_limits(ctx)->data_bytes) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: %lld examples of %lld tokens take more than "
+                         "%lld bytes (limit data-bytes)", s->path, (long long)n, (long long)T,
+                         (long long)gf_ctx_limits(ctx)->data_bytes);
+        return NULL;
+    }
+    float *x = malloc(sizeof *x * (size_t)(n * T));
+    int64_t *ids = malloc(sizeof *ids * (size_t)T);
+    gf_ds *ds = NULL;
+    if (!x || !ids) {
+        gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory encoding", s->path);
+        goto done;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        char where[300];
+        snprintf(where, sizeof where, "%s: line %lld", s->path, (long long)s->corpus.lines[i]);
+        if (gf_text_encode(ctx, v, s->corpus.texts[i], T, ids, NULL, where) != GF_OK) goto done;
+        for (int64_t t = 0; t < T; t++) x[i * T + t] = (float)ids[t];
+    }
+    char name[300];
+    snprintf(name, sizeof name, "text %s", s->path);
+    gf_ds_desc d = {.ndim = 1, .shape = {T}, .n = n, .x_f32 = x, .labels = s->labels,
+                    .n_classes = s->n_classes,
+                    .class_names = (const char *const *)s->class_names, .name = name};
+    ds = gf_ds_from_memory(ctx, &d);
+done:
+    free(x);
+    free(ids);
+    return ds;
+}
+
+/* The part as the same examples of enc (and the same classes). */
+static gf_status rebase(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds *enc, gf_ds **part) {
+    if (!*part) return GF_OK;
+    const int64_t n = gf_ds_count(*part);
+    int64_t *idx = malloc(sizeof *idx * (size_t)(n ? n : 1));
+    if (!idx) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; i < n; i++) idx[i] = gf_ds_source_index(*part, i);
+    gf_ds *v = gf_split_indices(ctx, enc, idx, n);
+    free(idx);
+    if (v && p->classes) {
+        gf_ds *c = gf_split_classes(ctx, v, p->classes);
+        gf_ds_free(v);
+        v = c;
+    }
+    if (!v) return gf_ctx_status(ctx);
+    for (int64_t i = 0; i < n; i++)
+        if (gf_ds_label(v, i) != gf_ds_label(*part, i)) { /* an invariant of the cuts */
+            gf_ds_free(v);
+            return gf_ctx_set_error(ctx, GF_ERR_INVALID, "text: example %lld changed its label "
+                                    "when encoded", (long long)i);
+        }
+    gf_ds_free(*part);
+    *part = v;
+    return GF_OK;
+}
+
+gf_status gf_text_spec_encode(gf_ctx *ctx, const gf_ds_open_params *p, gf_text_source *s,
+                              gf_ds_parts *out) {
+    gf_text_vocab *v = NULL;
+    out->text_skipped = s->corpus.skipped;
+    if (p->vocab) {
+        v = gf_text_vocab_retain((gf_text_vocab *)p->vocab);
+    } else if (out->train) {
+        gf_text_params tp = gf_text_default_params();
+        tp.tokenizer = p->tokenizer;
+        tp.lowercase = p->lowercase;
+        tp.byte_fallback = p->byte_fallback;
+        gf_text_vocab_params vp = gf_text_vocab_default_params();
+        vp.min_count = p->min_count > 0 ? p->min_count : 1;
+        vp.max_size = p->max_vocab;
+        int64_t n;
+        const char **texts = part_texts(s, out->train, &n);
+        if (!texts) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", s->path);
+        char name[300];
+        snprintf(name, sizeof name, "%s (training part)", s->path);
+        v = gf_text_vocab_build(ctx, &tp, &vp, texts, n, name);
+        free(texts);
+    } else {
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: without a training part the vocabulary "
+                                "must be given (a trained model's)", s->path);
+    }
+    if (!v) return gf_ctx_status(ctx);
+    out->vocab = v;
+    int64_t T = 0;
+    gf_status st = sample_length(ctx, p, s, v, out->train, &T);
+    gf_ds *enc = st == GF_OK ? encode_all(ctx, s, v, T) : NULL;
+    if (!enc) return gf_ctx_status(ctx);
+    if ((st = rebase(ctx, p, enc, &out->train)) == GF_OK &&
+        (st = rebase(ctx, p, enc, &out->val)) == GF_OK)
+        st = rebase(ctx, p, enc, &out->test);
+    gf_ds_free(enc);
+    return st;
+}
+
+gf_status gf_text_spec_check(gf_ctx *ctx, const char *spec, const gf_ds_open_params *p,
+                             bool is_text) {
+    const bool any = p->text_column || p->tokenizer != GF_TEXT_WORD || p->lowercase ||
+                     p->byte_fallback || p->min_count || p->max_vocab || p->max_len ||
+                     p->skip_unlabelled || p->vocab;
+    if (!is_text)
+        return any ? gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                      "data spec %s: text_column, tokenizer, lowercase, "
+                                      "byte_fallback, min_count, max_vocab, max_len, "
+                                      "skip_unlabelled and vocab apply to text: data", spec)
+                   : GF_OK;
+    if ((unsigned)p->tokenizer > GF_TEXT_BYTE || p->min_count < 0 || p->max_vocab < 0 ||
+        p->max_vocab > GF_TEXT_MAX_VOCAB || p->max_len < 0 || p->max_len > GF_TEXT_MAX_LEN)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                "data spec %s: a text setting out of range (tokenizer %d, "
+                                "min_count %lld >= 0, max_vocab %lld in [0, %lld], max_len %lld "
+                                "in [0, %lld])", spec, (int)p->tokenizer, (long long)p->min_count,
+                                (long long)p->max_vocab, (long long)GF_TEXT_MAX_VOCAB,
+                                (long long)p->max_len, (long long)GF_TEXT_MAX_LEN);
+    if (p->normalize == GF_DS_NORMALIZE_STANDARD || p->augment)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "data spec %s: text: samples are token ids; "
+                                "normalize and augment do not apply", spec);
+    if (p->features)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "data spec %s: features applies to csv: "
+                                "data; text: has text_column", spec);
+    return GF_OK;
+}
