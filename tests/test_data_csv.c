@@ -8,6 +8,8 @@
 #include "graft/csv.h"
 #include "testutil.h"
 
+#include <math.h>
+
 static gf_ctx *ctx;
 
 static gf_ds *parse(const char *text, const gf_csv_params *p) {
@@ -488,8 +490,95 @@ static void test_rows_layout(void) {
     gf_ctx_clear_error(ctx);
 }
 
+/* Text feature columns: found, their values sorted, codes rewritten to match; a limit on their
+ * count; columns named categorical whatever they hold. */
+static void test_categorical(void) {
+    const char *text = "n,color,label\n1,red,a\n2,blue,b\n3,red,a\n4,,b\n";
+    gf_csv_params p = gf_csv_default_params();
+    expect_error(text, &p, GF_ERR_FORMAT, "t.csv:2: column 2 (color): not a number: 'red'", NULL,
+                 NULL);
+    p.categorical = true;
+    p.allow_missing = true;
+    gf_csv_info info;
+    gf_ds *ds = gf_csv_parse_info(ctx, text, strlen(text), "t.csv", &p, &info);
+    CHECK(ds != NULL && info.n_categorical == 1);
+    if (!ds || info.n_categorical != 1) return;
+    const gf_csv_category *c = &info.categorical[0];
+    CHECK(strcmp(c->column, "color") == 0 && c->at == 1 && c->n == 2);
+    CHECK(strcmp(c->values[0], "blue") == 0 && strcmp(c->values[1], "red") == 0);
+    float x[2];
+    int64_t y;
+    row(ds, 0, x, &y);
+    CHECK(x[0] == 1 && x[1] == 1); /* red */
+    row(ds, 1, x, &y);
+    CHECK(x[0] == 2 && x[1] == 0); /* blue */
+    row(ds, 3, x, &y);
+    CHECK(x[0] == 4 && isnan(x[1])); /* missing */
+    gf_ds_free(ds);
+    gf_csv_info_free(&info);
+    p.max_categories = 1;
+    expect_error(text, &p, GF_ERR_FORMAT, "t.csv:3: column 2 (color): more than 1 categories",
+                 "max_categories", NULL);
+    /* a word among numbers is a typo, not a category */
+    p.max_categories = 0;
+    expect_error("a,b,label\n1,2,x\n3,oops,y\n4,5,x\n", &p, GF_ERR_FORMAT,
+                 "t.csv:3: column 2 (b): not a number: 'oops'", NULL, NULL);
+    /* named: categorical although every value is a number, sorted as text */
+    p.max_categories = 0;
+    const gf_csv_category named = {"n", 0, 0, NULL};
+    p.categories = &named;
+    p.n_categories = 1;
+    const char *nums = "n,color,label\n10,red,a\n9,blue,b\n10,red,a\n";
+    ds = gf_csv_parse_info(ctx, nums, strlen(nums), "t.csv", &p, &info);
+    CHECK(ds && info.n_categorical == 2 && info.categorical[0].n == 2);
+    if (ds && info.n_categorical == 2) {
+        CHECK(strcmp(info.categorical[0].values[0], "10") == 0);
+        row(ds, 1, x, &y);
+        CHECK(x[0] == 1 && x[1] == 0);
+    }
+    gf_ds_free(ds);
+    gf_csv_info_free(&info);
+}
+
+/* Rows for a model with a categorical column: read by the column's name, one-hot encoded, a
+ * value the model never saw as zeros and counted. */
+static void test_rows_categorical(void) {
+    const char *names[3] = {"n", "color=blue", "color=red"};
+    char *values[2] = {"blue", "red"};
+    const gf_csv_category cat = {"color", 1, 2, values};
+    gf_csv_rows_params p = gf_csv_rows_default_params();
+    p.names = names;
+    p.categories = &cat;
+    p.n_categories = 1;
+    gf_csv_rows r;
+    static const char text[] = "color,n\nred,5\ngreen,6\nblue,7\n";
+    CHECK(gf_csv_parse_rows_with(ctx, text, sizeof text - 1, "r.csv", 3, &p, &r) == GF_OK);
+    CHECK(r.n == 3 && r.n_features == 3 && r.unseen == 1);
+    const float want[9] = {5, 0, 1, 6, 0, 0, 7, 1, 0};
+    for (int i = 0; r.x && i < 9; i++) CHECK(r.x[i] == want[i]);
+    gf_csv_rows_free(&r);
+    static const char missing[] = "color,n\n,5\n";
+    gf_ctx_clear_error(ctx);
+    CHECK(gf_csv_parse_rows_with(ctx, missing, sizeof missing - 1, "r.csv", 3, &p, &r) ==
+          GF_ERR_FORMAT);
+    CHECK(strstr(gf_ctx_error(ctx), "r.csv:2: column 1 (color): missing value") != NULL);
+    gf_ctx_clear_error(ctx);
+    p.allow_missing = true; /* zeros, not counted as unseen */
+    CHECK(gf_csv_parse_rows_with(ctx, missing, sizeof missing - 1, "r.csv", 3, &p, &r) == GF_OK);
+    CHECK(r.n == 1 && r.unseen == 0 && r.x[0] == 5 && r.x[1] == 0 && r.x[2] == 0);
+    gf_csv_rows_free(&r);
+    const gf_csv_category past = {"color", 2, 2, values}; /* features 2..3 of 3 */
+    p.categories = &past;
+    CHECK(gf_csv_parse_rows_with(ctx, text, sizeof text - 1, "r.csv", 3, &p, &r) ==
+          GF_ERR_INVALID);
+    CHECK(strstr(gf_ctx_error(ctx), "does not fit the 3 features") != NULL);
+    gf_ctx_clear_error(ctx);
+}
+
 int main(void) {
     ctx = gf_ctx_new(NULL);
+    test_categorical();
+    test_rows_categorical();
     test_sklearn_auto();
     test_rows_layout();
     test_names_and_labels();

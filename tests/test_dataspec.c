@@ -454,6 +454,75 @@ static void test_missing(void) {
     gf_ctx_clear_error(ctx);
 }
 
+/* Text columns one-hot encoded with the training part's categories (a category only the test
+ * part holds is unseen), or with a trained model's. */
+static void test_categorical(void) {
+    char path[200], spec[300];
+    snprintf(path, sizeof path, "%s/cat.csv", work);
+    FILE *f = fopen(path, "w");
+    if (!f) return;
+    fputs("n,color,label\n", f);
+    int reds = 0;
+    for (int i = 0; i < 40; i++) {
+        const char *c = i == 7 ? "violet" : i % 3 == 0 ? "red" : i % 3 == 1 ? "blue" : "green";
+        reds += strcmp(c, "red") == 0;
+        fprintf(f, "%d,%s,%s\n", i, c, i % 2 ? "x" : "y");
+    }
+    fclose(f);
+    snprintf(spec, sizeof spec, "csv:%s", path);
+    gf_ds_open_params p = gf_ds_open_default_params();
+    p.test_fraction = 0.5;
+    p.categorical = GF_DS_CATEGORICAL_ERROR;
+    gf_ds_parts d;
+    EXPECT_ERR(ctx, gf_ds_open(ctx, spec, &p, &d) == GF_OK ? &d : NULL, GF_ERR_FORMAT,
+               "cat.csv:2: column 2 (color): not a number: 'red'");
+    gf_ctx_clear_error(ctx);
+    p.categorical = GF_DS_CATEGORICAL_AUTO;
+    CHECK(gf_ds_open(ctx, spec, &p, &d) == GF_OK);
+    CHECK(d.n_categorical == 1 && d.csv.n_categorical == 1 && d.csv.categorical[0].n == 4);
+    if (d.n_categorical != 1) return;
+    const gf_csv_category *c = &d.categorical[0];
+    const bool violet = c->n == 4; /* the one violet row fell in the training part */
+    CHECK(c->at == 1 && (violet ? d.unseen == 0 : c->n == 3 && d.unseen == 1));
+    CHECK(strcmp(c->values[0], "blue") == 0 && strcmp(c->values[1], "green") == 0);
+    CHECK(d.shape[0] == 1 + c->n && strcmp(d.feature_names[0], "n") == 0);
+    CHECK(strcmp(d.feature_names[1], "color=blue") == 0 &&
+          strcmp(d.feature_names[3], "color=red") == 0);
+    /* every row of the training part has exactly one category, and each category some row */
+    const int64_t n = gf_ds_count(d.train), F = d.shape[0];
+    float *x = malloc(sizeof(float) * (size_t)(n * F));
+    int64_t *idx = malloc(sizeof(int64_t) * (size_t)n), seen[4] = {0};
+    for (int64_t i = 0; i < n; i++) idx[i] = i;
+    CHECK(x && gf_ds_read(d.train, idx, n, x, NULL, NULL, 0) == GF_OK);
+    for (int64_t i = 0; x && i < n; i++) {
+        float s = 0;
+        for (int64_t j = 1; j < F; j++) {
+            s += x[i * F + j];
+            seen[j - 1] += x[i * F + j] == 1.0f;
+        }
+        CHECK(s == 1.0f);
+    }
+    for (int64_t j = 0; j < c->n; j++) CHECK(seen[j] > 0);
+    free(x);
+    free(idx);
+    gf_ds_parts_free(&d);
+    /* a model's categories: every part encoded with them, red (not among them) unseen */
+    char *values[2] = {"blue", "green"};
+    const gf_csv_category model = {"color", 1, 2, values};
+    p.categories = &model;
+    p.n_categories = 1;
+    p.test_fraction = 1;
+    p.allow_empty_train = true;
+    CHECK(gf_ds_open(ctx, spec, &p, &d) == GF_OK);
+    CHECK(d.shape[0] == 3 && d.n_categorical == 1 && d.unseen == reds + 1);
+    gf_ds_parts_free(&d);
+    const gf_csv_category other = {"shape", 1, 2, values};
+    p.categories = &other;
+    EXPECT_ERR(ctx, gf_ds_open(ctx, spec, &p, &d) == GF_OK ? &d : NULL, GF_ERR_INVALID,
+               "column color holds text, but the model takes it as a number");
+    gf_ctx_clear_error(ctx);
+}
+
 int main(void) {
     const char *src = getenv("GRAFT_SOURCE_DIR");
     snprintf(table, sizeof table, "%s/tests/fixtures/bundle/table.csv", src ? src : ".");
@@ -471,6 +540,7 @@ int main(void) {
     test_image_crop();
     test_regression();
     test_missing();
+    test_categorical();
     CHECK(gf_ctx_status(ctx) == GF_OK);
     gf_ctx_free(ctx);
     test_rm_tree(work);

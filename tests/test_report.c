@@ -17,6 +17,9 @@
 #include "graft/graft.h"
 #include "graft/report.h"
 
+#include <stdint.h>
+#include <zlib.h>
+
 /* ---- a small well-formedness checker -------------------------------------------------------- */
 
 /* Checks that tags nest and close, attribute values are quoted, text holds no '<' and every '&'
@@ -506,6 +509,99 @@ static void test_write(gf_ctx *ctx) {
     CHECK(rmdir(base) == 0);
 }
 
+/* ---- thumbnails ------------------------------------------------------------------------------ */
+
+static int b64_value(char c) {
+    const char *tab = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const char *p = c ? strchr(tab, c) : NULL;
+    return p ? (int)(p - tab) : -1;
+}
+
+/* The bytes of the first data:image/png URI after *at in html (malloc'd, *n), moving *at past it. */
+static unsigned char *next_png(const char **at, size_t *n) {
+    const char *p = strstr(*at, "data:image/png;base64,");
+    if (!p) return NULL;
+    p += strlen("data:image/png;base64,");
+    size_t len = strcspn(p, "\"");
+    unsigned char *out = malloc(len / 4 * 3 + 3);
+    size_t k = 0;
+    for (size_t i = 0; out && i + 3 < len; i += 4) {
+        int v[4];
+        for (int j = 0; j < 4; j++) v[j] = p[i + j] == '=' ? 0 : b64_value(p[i + j]);
+        if (v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0) break;
+        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        out[k++] = (unsigned char)(w >> 16);
+        if (p[i + 2] != '=') out[k++] = (unsigned char)(w >> 8);
+        if (p[i + 3] != '=') out[k++] = (unsigned char)w;
+    }
+    *n = k;
+    *at = p + len;
+    return out;
+}
+
+static uint32_t be32(const unsigned char *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Images as PNG data: URIs: the header's size and colour type, the pixels (8-bit, rounded from
+ * [0, 1], clamped) inflated from IDAT, a large image reduced by block averages, bad images
+ * refused. */
+static void test_images(gf_ctx *ctx) {
+    /* [3, 2, 3]: channel planes; -1 and 2 clamp, NaN is 0 */
+    const float rgb[18] = {0, 0.5f, 1, -1, 2, NAN,          /* R */
+                           1, 1, 1, 0, 0, 0,                /* G */
+                           0.2f, 0.4f, 0.6f, 0.8f, 1, 0};   /* B */
+    float *big = malloc(sizeof(float) * 300 * 300);
+    for (int i = 0; big && i < 300 * 300; i++) big[i] = (float)((i / 300 / 3 + i % 300 / 3) % 2);
+    gf_report_image im[2] = {{3, 2, 3, rgb, "a <small> one"}, {1, 300, 300, big, "big"}};
+    gf_report *r = gf_report_new(ctx, "images");
+    CHECK(gf_report_add_images(ctx, r, "thumbnails", 2, im) == GF_OK);
+    char *html = gf_report_html(ctx, r);
+    CHECK(html != NULL && xml_problem(html) == NULL);
+    CHECK(html && strstr(html, "alt=\"a &lt;small&gt; one\"") && strstr(html, "width=\"66\" height=\"44\""));
+    CHECK(html && strstr(html, "width=\"100\" height=\"100\""));
+    const char *at = html ? html : "";
+    const unsigned char want[18] = {0, 255, 51, 128, 255, 102, 255, 255, 153,
+                                    0, 0, 204, 255, 0, 255, 0, 0, 0};
+    for (int k = 0; k < 2; k++) {
+        size_t n = 0;
+        unsigned char *png = next_png(&at, &n);
+        CHECK(png && n > 33 && memcmp(png, "\x89PNG\r\n\x1a\n", 8) == 0 &&
+              memcmp(png + 12, "IHDR", 4) == 0);
+        if (!png || n <= 33) {
+            free(png);
+            continue;
+        }
+        const uint32_t w = be32(png + 16), h = be32(png + 20);
+        CHECK(k == 0 ? w == 3 && h == 2 && png[25] == 2 : w == 100 && h == 100 && png[25] == 0);
+        const size_t idat_n = be32(png + 33);
+        CHECK(memcmp(png + 37, "IDAT", 4) == 0 && 41 + idat_n <= n);
+        uLongf raw_n = (uLongf)(h * (1 + w * (k ? 1 : 3)));
+        unsigned char *raw = malloc(raw_n);
+        CHECK(raw && uncompress(raw, &raw_n, png + 41, (uLong)idat_n) == Z_OK);
+        if (raw && k == 0) /* rows: filter byte 0, then R G B per pixel */
+            for (int y = 0; y < 2; y++)
+                CHECK(raw[y * 10] == 0 && memcmp(raw + y * 10 + 1, want + y * 9, 9) == 0);
+        if (raw && k == 1) /* 3x3 blocks of the checkerboard: each one value */
+            CHECK(raw[0] == 0 && raw[1] == 0 && raw[2] == 255 && raw[101 + 1] == 255);
+        free(raw);
+        free(png);
+    }
+    free(html);
+    gf_report_image bad = {2, 4, 4, rgb, NULL};
+    gf_ctx_clear_error(ctx);
+    CHECK(gf_report_add_images(ctx, r, NULL, 1, &bad) == GF_ERR_INVALID);
+    CHECK(strstr(gf_ctx_error(ctx), "image 0 is [2, 4, 4]") != NULL);
+    bad = (gf_report_image){1, 4, 4, NULL, NULL};
+    gf_ctx_clear_error(ctx);
+    CHECK(gf_report_add_images(ctx, r, NULL, 1, &bad) == GF_ERR_INVALID);
+    CHECK(strstr(gf_ctx_error(ctx), "without pixels") != NULL);
+    CHECK(gf_report_count(r) == 1);
+    gf_ctx_clear_error(ctx);
+    gf_report_free(r);
+    free(big);
+}
+
 int main(int argc, char **argv) {
     gf_ctx *ctx = gf_ctx_new(NULL);
     if (argc == 3 && strcmp(argv[1], "--write") == 0) {
@@ -521,6 +617,7 @@ int main(int argc, char **argv) {
     test_elements(ctx);
     test_errors(ctx);
     test_write(ctx);
+    test_images(ctx);
     gf_ctx_free(ctx);
     return test_finish("test_report");
 }

@@ -17,6 +17,8 @@
  *   graft.normalize  {"mean": [...], "std": [...]}  graft.image      {"channels","height","width"}
  *   graft.missing    a table's missing features: {"strategy", "values"} (mean, median, zero
  *                    fill values of the training part, filled in by gf_bundle_read_csv)
+ *   graft.categorical  a table's one-hot encoded text columns: [{"column", "at", "values"}]
+ *                    (gf_csv_category: the features at..at+n-1 are "column=value")
  *   graft.task       "regression" (absent: classes)
  *   graft.target     a regression target: {"name", "mean", "std"}, predictions are
  *                    output * std + mean
@@ -61,6 +63,8 @@ typedef struct gf_bundle_info {
     char *missing;               /* graft.missing: "drop", "mean", "median", "zero" or NULL */
     int n_impute;                /* its fill values, one per feature (mean, median, zero) */
     float *impute;
+    int n_categorical;           /* graft.categorical: the one-hot encoded text columns */
+    gf_csv_category *categorical;
     bool regression;             /* graft.task "regression": one output, no classes */
     char *target_name;           /* graft.target: the target column, its scaling (the */
     float target_mean, target_std; /* model's output times std plus mean; 0 and 1 unscaled) */
@@ -184,6 +188,11 @@ gf_tensor *gf_bundle_read_csv(gf_ctx *ctx, const gf_bundle *b, const char *path,
  * defaults; its names and columns are ignored: the bundle's are used). */
 gf_tensor *gf_bundle_read_csv_with(gf_ctx *ctx, const gf_bundle *b, const char *path,
                                    const gf_csv_rows_params *params, int64_t **lines);
+/* gf_bundle_read_csv_with that also gives (*unseen, may be NULL) how many text values were not
+ * among their column's categories (graft.categorical; encoded as zeros). */
+gf_tensor *gf_bundle_read_csv_counted(gf_ctx *ctx, const gf_bundle *b, const char *path,
+                                      const gf_csv_rows_params *params, int64_t **lines,
+                                      int64_t *unseen);
 /* Texts as the model's input, tokenised as the training text was (the recorded vocabulary and
  * settings, graft.text) and cut or padded to the sample length: a new persistent tensor
  * [n, T] of ids. An error for a bundle without a vocabulary, or invalid UTF-8 (naming the

@@ -30,6 +30,20 @@ typedef enum gf_csv_target {
     GF_CSV_REGRESSION,  /* a numeric target -> float32, dataset with 0 classes */
 } gf_csv_target;
 
+/* A categorical feature column: a column of text values, one-hot encoded. In a gf_csv_info the
+ * reader's feature `at` holds each row's category as its index into values (all the distinct
+ * values of the file); in encoded features (gf_ds_parts, a bundle, gf_csv_rows_params) the
+ * column becomes the n features at..at+n-1, named "column=value", 1 for the row's category. */
+typedef struct gf_csv_category {
+    char *column;   /* the column's name */
+    int64_t at;     /* see above */
+    int64_t n;      /* categories, sorted by byte order */
+    char **values;
+} gf_csv_category;
+
+/* Categories a column may have unless gf_csv_params.max_categories says otherwise. */
+#define GF_CSV_MAX_CATEGORIES 64
+
 typedef struct gf_csv_params {
     gf_csv_header header; /* default GF_CSV_HEADER */
     int skip_lines;       /* lines skipped before the header or the data (default 0) */
@@ -51,6 +65,15 @@ typedef struct gf_csv_params {
     /* A missing feature (an empty field or NA/N/A/NaN/null/None/?) is read as NaN instead of
      * being an error (default false). A missing label is an error either way. */
     bool allow_missing;
+    /* A feature column whose values are more often text than numbers (missing ones aside) is
+     * categorical (gf_csv_category; its missing values read as NaN when allow_missing)
+     * (default false). A text value in a column of mostly numbers stays an error naming it. Columns named in categories (n_categories entries, may be NULL;
+     * only their names are used) are categorical whatever they hold. More than max_categories
+     * distinct values in one column (0: GF_CSV_MAX_CATEGORIES) is an error naming it. */
+    bool categorical;
+    int max_categories;
+    const gf_csv_category *categories;
+    int64_t n_categories;
 } gf_csv_params;
 
 gf_csv_params gf_csv_default_params(void);
@@ -74,6 +97,8 @@ typedef struct gf_csv_info {
     int64_t n_columns;     /* fields per row */
     char **column_names;   /* n_columns names: the header's, else "0", "1", ... */
     int64_t label_column;  /* 0-based */
+    int64_t n_categorical; /* the categorical feature columns in feature order (their values */
+    gf_csv_category *categorical; /* are the file's distinct values, sorted) */
 } gf_csv_info;
 
 /* gf_csv_load / gf_csv_parse that also fill *info (zeroed first; may be NULL). */
@@ -82,6 +107,11 @@ gf_ds *gf_csv_load_info(gf_ctx *ctx, const char *path, const gf_csv_params *para
 gf_ds *gf_csv_parse_info(gf_ctx *ctx, const char *text, size_t len, const char *name,
                          const gf_csv_params *params, gf_csv_info *info);
 void gf_csv_info_free(gf_csv_info *info);
+/* Frees n categories and the array. */
+void gf_csv_categories_free(gf_csv_category *c, int64_t n);
+/* A deep copy of n categories into *dst (NULL when n is 0); GF_OK or GF_ERR_NOMEM. */
+gf_status gf_csv_categories_copy(gf_ctx *ctx, const gf_csv_category *src, int64_t n,
+                                 gf_csv_category **dst);
 
 /* What GF_CSV_HEADER_AUTO finds in text (skip_lines and delimiter of params, NULL: the
  * defaults): GF_CSV_SKLEARN_HEADER or GF_CSV_HEADER. Reads at most the first two records. */
@@ -97,6 +127,7 @@ typedef struct gf_csv_rows {
     int64_t n_features;  /* values per row */
     float *x;            /* [n, n_features], malloc'd */
     int64_t *lines;      /* [n]: the (1-based, physical) line each row starts on, malloc'd */
+    int64_t unseen;      /* categorical values not among the categories (encoded as zeros) */
 } gf_csv_rows;
 
 /* Reads rows of n_features numbers from a CSV file (plain or gzip, the same record reader and
@@ -133,6 +164,12 @@ typedef struct gf_csv_rows_params {
     int64_t n_columns;
     const char *const *column_names;
     bool allow_missing;              /* a missing feature is NaN, not an error (default false) */
+    /* Categorical columns of the encoded features (n_categories, at and n within names): each
+     * is read as the one text column `column` and one-hot encoded into its n features; a value
+     * not among its categories (or missing, with allow_missing) gives zeros, counted in
+     * gf_csv_rows.unseen (missing ones are not counted). */
+    const gf_csv_category *categories;
+    int64_t n_categories;
 } gf_csv_rows_params;
 
 gf_csv_rows_params gf_csv_rows_default_params(void);

@@ -45,6 +45,16 @@ typedef enum gf_ds_missing {
     GF_DS_MISSING_ZERO,      /* filled with 0 */
 } gf_ds_missing;
 
+/* What to do with a table's feature columns that hold text (csv). */
+typedef enum gf_ds_categorical {
+    /* columns mostly of text (a stray word among numbers stays an error) one-hot encoded: a
+     * feature per category of the training part (sorted by byte order),
+     * named "column=value"; a category the training part lacks encodes as zeros and is counted
+     * in gf_ds_parts.unseen (default) */
+    GF_DS_CATEGORICAL_AUTO = 0,
+    GF_DS_CATEGORICAL_ERROR, /* the reader's error naming the line and column */
+} gf_ds_categorical;
+
 typedef struct gf_ds_open_params {
     const char *classes;      /* keep these classes, relabelled 0..k-1 (gf_split_classes: "5-9",
                                * "0,2,cat"); NULL: all */
@@ -89,6 +99,15 @@ typedef struct gf_ds_open_params {
     gf_ds_missing missing;
     const float *impute;
     int64_t n_impute;
+    /* csv: text feature columns (default GF_DS_CATEGORICAL_AUTO), at most max_categories
+     * distinct values in one (0: GF_CSV_MAX_CATEGORIES). categories (n_categories, encoded
+     * positions, may be NULL): a trained model's categorical columns, used instead of the
+     * training part's; these columns are categorical whatever they hold, and a text column
+     * not among them is an error */
+    gf_ds_categorical categorical;
+    int max_categories;
+    const gf_csv_category *categories;
+    int64_t n_categories;
     /* images: only */
     int image_size;           /* > 0: resize the shorter side to this and centre-crop a square */
     int image_height, image_width; /* > 0 both (image_size 0): resize the shorter side to the
@@ -149,6 +168,10 @@ typedef struct gf_ds_parts {
     float *impute;               /* mean / median / zero: the shape[0] fill values (from the
                                   * training part), applied to every part; else NULL */
     char **feature_names;        /* csv: shape[0] column names; else NULL */
+    int64_t n_categorical;       /* csv: the one-hot encoded columns (positions in the */
+    gf_csv_category *categorical; /* features, categories), else 0 / NULL */
+    int64_t unseen;              /* csv: values of val and test (every part with given
+                                  * categories) not among the categories, encoded as zeros */
     gf_csv_info csv;             /* csv: the table's layout as read (header kind, every column's
                                   * name, the label's column); else zeroed */
     int norm_channels;           /* normalisation (per channel of shape[0]); 0: none */

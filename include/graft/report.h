@@ -105,6 +105,25 @@ gf_status gf_report_add_accuracy_chart(gf_ctx *ctx, gf_report *r, const char *ti
 gf_status gf_report_add_confusion(gf_ctx *ctx, gf_report *r, const char *title, int k,
                                   const int64_t *counts, const char *const *class_names);
 
+/* ---- images --------------------------------------------------------------------------------- */
+
+/* An image for gf_report_add_images: pixels [channels, height, width] (PyTorch's CHW layout) of
+ * float values in [0, 1] (others are clamped, non-finite ones are 0), 1 (grey) or 3 (RGB)
+ * channels, and a caption (may be NULL). */
+typedef struct gf_report_image {
+    int channels, height, width;
+    const float *pixels;
+    const char *caption;
+} gf_report_image;
+
+/* A row of thumbnails with captions: each image a PNG embedded in the page as a data: URI (the
+ * page stays one file, with no network), reduced by averaging whole blocks of pixels when a
+ * side is over 128, shown at least 64 pixels wide with its pixel edges kept. Errors
+ * (GF_ERR_INVALID naming the image): n outside 0..1000, channels other than 1 or 3, a side
+ * outside 1..4096, NULL pixels. title may be NULL. */
+gf_status gf_report_add_images(gf_ctx *ctx, gf_report *r, const char *title, int n,
+                               const gf_report_image *images);
+
 /* ---- output --------------------------------------------------------------------------------- */
 
 /* The whole page as a new NUL-terminated string (free with free()), or NULL with a ctx error.

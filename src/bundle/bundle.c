@@ -494,7 +494,14 @@ gf_tensor *gf_bundle_read_csv(gf_ctx *ctx, const gf_bundle *b, const char *path,
 
 gf_tensor *gf_bundle_read_csv_with(gf_ctx *ctx, const gf_bundle *b, const char *path,
                                    const gf_csv_rows_params *params, int64_t **lines) {
+    return gf_bundle_read_csv_counted(ctx, b, path, params, lines, NULL);
+}
+
+gf_tensor *gf_bundle_read_csv_counted(gf_ctx *ctx, const gf_bundle *b, const char *path,
+                                      const gf_csv_rows_params *params, int64_t **lines,
+                                      int64_t *unseen) {
     if (lines) *lines = NULL;
+    if (unseen) *unseen = 0;
     if (!b || !path) {
         gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_bundle_read_csv_with: no bundle or path");
         return NULL;
@@ -520,8 +527,11 @@ gf_tensor *gf_bundle_read_csv_with(gf_ctx *ctx, const gf_bundle *b, const char *
     /* missing features: the training part's fill values (graft.missing), else an error */
     const bool fill = m->impute && m->n_impute == F;
     rp.allow_missing = fill;
+    rp.categories = rp.names ? m->categorical : NULL;
+    rp.n_categories = rp.names ? m->n_categorical : 0;
     gf_csv_rows rows;
     if (gf_csv_load_rows_with(ctx, path, F, &rp, &rows) != GF_OK) return NULL;
+    if (unseen) *unseen = rows.unseen;
     for (int64_t i = 0; fill && i < rows.n * F; i++)
         if (isnan(rows.x[i])) rows.x[i] = m->impute[i % F];
     const int64_t shape[2] = {rows.n, F};

@@ -33,6 +33,7 @@ void gf_bundle_info_free(gf_bundle_info *info) {
     free(info->target_name);
     free(info->missing);
     free(info->impute);
+    gf_csv_categories_free(info->categorical, info->n_categorical);
     free_names(info->class_names, info->n_classes);
     free_names(info->feature_names, info->n_features);
     free_names(info->column_names, info->n_columns);
@@ -217,6 +218,42 @@ static void read_missing(meta_reader *r, gf_bundle_info *m, bool *lim) {
     cJSON_Delete(o);
 }
 
+/* One {"column", "at", "values"} entry; false when malformed. at must follow prev_end. */
+static bool read_category(const cJSON *e, gf_csv_category *c, int64_t prev_end) {
+    const cJSON *col = cJSON_GetObjectItemCaseSensitive(e, "column"),
+                *at = cJSON_GetObjectItemCaseSensitive(e, "at"),
+                *v = cJSON_GetObjectItemCaseSensitive(e, "values");
+    if (!cJSON_IsString(col) || !cJSON_IsNumber(at) || at->valuedouble != floor(at->valuedouble) ||
+        at->valuedouble < (double)prev_end || at->valuedouble >= (double)(1 << 20))
+        return false;
+    char **values = NULL;
+    int n = read_names(v, 1 << 16, &values);
+    if (n < 0) return false;
+    c->values = values;
+    c->n = n;
+    c->at = (int64_t)at->valuedouble;
+    return (c->column = gf_bundle_strdup(col->valuestring)) != NULL;
+}
+
+static void read_categorical(meta_reader *r, gf_bundle_info *m, bool *lim) {
+    cJSON *o = parse_key(r, "graft.categorical", lim);
+    if (!o) return;
+    const int n = cJSON_IsArray(o) ? cJSON_GetArraySize(o) : -1;
+    gf_csv_category *c = n > 0 && n <= (1 << 20) ? calloc((size_t)n, sizeof *c) : NULL;
+    bool ok = c != NULL;
+    int i = 0;
+    for (const cJSON *e = o->child; ok && e && i < n; e = e->next, i++)
+        ok = read_category(e, &c[i], i ? c[i - 1].at + c[i - 1].n : 0);
+    if (!ok) {
+        gf_csv_categories_free(c, n > 0 ? n : 0);
+        r->bad = "graft.categorical";
+    } else {
+        m->categorical = c;
+        m->n_categorical = n;
+    }
+    cJSON_Delete(o);
+}
+
 gf_status gf_bundle_info_read(gf_ctx *ctx, const gf_st_file *f, gf_bundle_info *m) {
     if (!m) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_bundle_info_read: NULL info");
     memset(m, 0, sizeof *m);
@@ -263,6 +300,10 @@ gf_status gf_bundle_info_read(gf_ctx *ctx, const gf_st_file *f, gf_bundle_info *
     read_normalize(&r, m, &lim);
     read_target(&r, m, &lim);
     read_missing(&r, m, &lim);
+    read_categorical(&r, m, &lim);
+    if (!r.bad && m->n_categorical && m->categorical[m->n_categorical - 1].at +
+                                          m->categorical[m->n_categorical - 1].n > m->n_features)
+        r.bad = "graft.categorical"; /* its features must be among graft.features */
     const char *text = gf_st_metadata_get(f, "graft.text");
     if (text && !lim && !r.bad) {
         char what[300];
@@ -312,6 +353,13 @@ static bool copy_str(char **dst, const char *src) {
     return !src || (*dst = gf_bundle_strdup(src)) != NULL;
 }
 
+static bool copy_categories(gf_ctx *ctx, gf_bundle_info *dst, const gf_bundle_info *src) {
+    if (gf_csv_categories_copy(ctx, src->categorical, src->n_categorical, &dst->categorical))
+        return false;
+    dst->n_categorical = dst->categorical ? src->n_categorical : 0;
+    return true;
+}
+
 gf_status gf_bundle_info_copy(gf_ctx *ctx, gf_bundle_info *dst, const gf_bundle_info *src) {
     memset(dst, 0, sizeof *dst);
     if (!src) return GF_OK;
@@ -320,10 +368,13 @@ gf_status gf_bundle_info_copy(gf_ctx *ctx, gf_bundle_info *dst, const gf_bundle_
     dst->target_name = NULL;
     dst->missing = NULL;
     dst->impute = NULL;
+    dst->categorical = NULL;
+    dst->n_categorical = 0;
     dst->class_names = dst->feature_names = dst->column_names = NULL;
     dst->norm_mean = dst->norm_std = NULL;
     dst->vocab = gf_text_vocab_retain(src->vocab);
-    bool ok = copy_str(&dst->model, src->model) && copy_str(&dst->spec, src->spec) &&
+    bool ok = copy_categories(ctx, dst, src) && copy_str(&dst->model, src->model) &&
+              copy_str(&dst->spec, src->spec) &&
               copy_str(&dst->tfjs, src->tfjs) &&
               copy_str(&dst->data, src->data) && copy_str(&dst->command, src->command) &&
               copy_str(&dst->base, src->base) && copy_str(&dst->target_name, src->target_name) &&
@@ -368,6 +419,14 @@ gf_status gf_bundle_info_set_data(gf_ctx *ctx, gf_bundle_info *info, const gf_ds
     info->target_name = info->missing = NULL;
     info->impute = NULL;
     info->n_impute = d->impute ? (int)d->shape[0] : 0;
+    gf_csv_categories_free(info->categorical, info->n_categorical);
+    info->categorical = NULL;
+    info->n_categorical = 0;
+    if (gf_csv_categories_copy(ctx, d->categorical, d->n_categorical, &info->categorical) != GF_OK) {
+        gf_bundle_info_free(info);
+        return gf_ctx_status(ctx);
+    }
+    info->n_categorical = info->categorical ? (int)d->n_categorical : 0;
     info->regression = d->regression;
     gf_bundle_info_set_text(info, d->vocab);
     info->target_mean = d->regression && d->target_scaled ? d->target_mean : 0.0f;
@@ -462,6 +521,18 @@ static void add_data_keys(kv_list *l, const gf_bundle_info *m) {
         cJSON_AddStringToObject(t, "strategy", m->missing);
         if (m->impute) cJSON_AddItemToObject(t, "values", numbers_json(m->n_impute, NULL, m->impute));
         kv_add(l, "graft.missing", json_text(t));
+    }
+    if (m->categorical) {
+        cJSON *a = cJSON_CreateArray();
+        for (int i = 0; a && i < m->n_categorical; i++) {
+            cJSON *c = cJSON_CreateObject();
+            cJSON_AddStringToObject(c, "column", m->categorical[i].column);
+            cJSON_AddNumberToObject(c, "at", (double)m->categorical[i].at);
+            cJSON_AddItemToObject(c, "values",
+                                  names_json((int)m->categorical[i].n, m->categorical[i].values));
+            cJSON_AddItemToArray(a, c);
+        }
+        kv_add(l, "graft.categorical", json_text(a));
     }
     if (m->regression) {
         kv_add(l, "graft.task", gf_bundle_strdup("regression"));

@@ -391,6 +391,12 @@ typedef struct parse_state {
     int n_fixed;        /* fixed classes (n_classes or sklearn header) */
     bool allow_missing; /* a missing feature is NaN */
     char **fixed_names; /* n_fixed names (sklearn header) or NULL */
+    /* categorical features: is_cat[k] marks feature k; cat[k] interns its values (training
+     * read), or given[k] lists its categories (rows read: the value's index, -1 unseen) */
+    bool *is_cat;
+    label_set *cat;
+    const gf_csv_category **given;
+    int64_t max_cat;
 } parse_state;
 
 static void state_free(parse_state *s) {
@@ -404,6 +410,10 @@ static void state_free(parse_state *s) {
     free(s->y);
     free(s->tgt);
     label_set_free(&s->ls);
+    for (int64_t k = 0; s->cat && k < s->nfeat; k++) label_set_free(&s->cat[k]);
+    free(s->cat);
+    free(s->is_cat);
+    free(s->given);
     if (s->fixed_names)
         for (int k = 0; k < s->n_fixed; k++) free(s->fixed_names[k]);
     free(s->fixed_names);
@@ -516,6 +526,30 @@ static int64_t fixed_label(gf_ctx *ctx, parse_state *s, const gf_csv_params *p, 
     return -1;
 }
 
+/* A categorical value as its code: the id of its category (training read: in order of first
+ * appearance, sorted later by encode_categories; rows read: its index among the given
+ * categories, -1 when not there), or an error. */
+static gf_status category_code(gf_ctx *ctx, parse_state *s, int64_t k, const char *v, float *out) {
+    if (s->given && s->given[k]) {
+        const gf_csv_category *c = s->given[k];
+        *out = -1.0f;
+        for (int64_t i = 0; i < c->n; i++)
+            if (strcmp(c->values[i], v) == 0) *out = (float)i;
+        return GF_OK;
+    }
+    int64_t id = label_id(&s->cat[k], v);
+    if (id < 0) return nomem(ctx, s->t.file);
+    if (s->cat[k].n > s->max_cat)
+        return gf_ctx_set_error(ctx, GF_ERR_FORMAT,
+                                "csv: %s:%lld: column %lld (%s): more than %lld categories (a "
+                                "text column that is not categorical? leave it out with "
+                                "features, or raise max_categories)",
+                                s->t.file, (long long)s->rd.rec_line, (long long)s->feat[k] + 1,
+                                s->t.names[s->feat[k]], (long long)s->max_cat);
+    *out = (float)id;
+    return GF_OK;
+}
+
 /* The row's feature columns, as float32, into the next row of s->x. */
 static gf_status read_features(gf_ctx *ctx, parse_state *s, const reader *r) {
     float *xr = s->x + s->rows * s->nfeat;
@@ -528,6 +562,11 @@ static gf_status read_features(gf_ctx *ctx, parse_state *s, const reader *r) {
             continue;
         }
         if (is_missing(v)) return field_error(ctx, s, col, "missing value", v);
+        if (s->is_cat && s->is_cat[k]) {
+            gf_status cs = category_code(ctx, s, k, v, &xr[k]);
+            if (cs != GF_OK) return cs;
+            continue;
+        }
         if (!parse_number(v, &d)) return field_error(ctx, s, col, "not a number:", v);
         if (!isfinite(d) || fabs(d) > 3.4028234663852886e38)
             return field_error(ctx, s, col, "not a finite float32 number:", v);
@@ -769,6 +808,127 @@ static gf_status read_rows(gf_ctx *ctx, parse_state *s, const gf_csv_params *p, 
     return GF_OK;
 }
 
+/* ---- categorical features -------------------------------------------------------------- */
+
+void gf_csv_categories_free(gf_csv_category *c, int64_t n) {
+    for (int64_t i = 0; c && i < n; i++) {
+        for (int64_t j = 0; c[i].values && j < c[i].n; j++) free(c[i].values[j]);
+        free(c[i].values);
+        free(c[i].column);
+    }
+    free(c);
+}
+
+gf_status gf_csv_categories_copy(gf_ctx *ctx, const gf_csv_category *src, int64_t n,
+                                 gf_csv_category **dst) {
+    *dst = NULL;
+    if (n <= 0 || !src) return GF_OK;
+    gf_csv_category *c = calloc((size_t)n, sizeof *c);
+    bool ok = c != NULL;
+    for (int64_t i = 0; ok && i < n; i++) {
+        c[i].at = src[i].at;
+        c[i].column = gf_ds_strdup(src[i].column ? src[i].column : "");
+        c[i].values = calloc((size_t)(src[i].n > 0 ? src[i].n : 1), sizeof *c[i].values);
+        ok = c[i].column && c[i].values;
+        for (int64_t j = 0; ok && j < src[i].n; j++, c[i].n++)
+            ok = (c[i].values[j] = gf_ds_strdup(src[i].values[j] ? src[i].values[j] : "")) != NULL;
+    }
+    if (!ok) {
+        gf_csv_categories_free(c, n);
+        return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "csv: out of memory copying categories");
+    }
+    *dst = c;
+    return GF_OK;
+}
+
+/* Which features are categorical: those p names, and (p->categorical) those whose values are
+ * more often text than numbers (missing ones aside), found by a first pass over the data
+ * records (a reader of its own from the text's start; the head record is skipped unless it is
+ * data). A column of numbers with a stray word stays numeric, so the word is the reader's
+ * error naming its line: a typo must not turn a measurement into categories. */
+static gf_status find_categorical(gf_ctx *ctx, parse_state *s, const gf_csv_params *p,
+                                  const char *text, bool have_row) {
+    s->is_cat = calloc((size_t)s->nfeat, sizeof *s->is_cat);
+    s->cat = calloc((size_t)s->nfeat, sizeof *s->cat);
+    if (!s->is_cat || !s->cat) return nomem(ctx, s->t.file);
+    s->max_cat = p->max_categories > 0 ? p->max_categories : GF_CSV_MAX_CATEGORIES;
+    for (int64_t k = 0; k < s->nfeat; k++)
+        for (int64_t i = 0; p->categories && i < p->n_categories; i++)
+            if (p->categories[i].column &&
+                strcmp(p->categories[i].column, s->t.names[s->feat[k]]) == 0)
+                s->is_cat[k] = true;
+    if (!p->categorical) return GF_OK;
+    reader r;
+    memset(&r, 0, sizeof r);
+    r.p = text;
+    r.end = s->rd.end;
+    r.delim = s->rd.delim;
+    r.line = 1;
+    skip_lines(&r, p->skip_lines);
+    int64_t *words = calloc((size_t)s->nfeat, sizeof *words);
+    if (!words) return nomem(ctx, s->t.file);
+    rec_status rs = have_row ? REC_OK : next_record(&r);
+    while (rs == REC_OK && (rs = next_record(&r)) == REC_OK)
+        for (int64_t k = 0; k < s->nfeat; k++) {
+            double d;
+            const char *v = s->feat[k] < r.nf ? trim(field(&r, s->feat[k])) : "";
+            if (!is_missing(v)) words[k] += parse_number(v, &d) ? -1 : 1;
+        }
+    for (int64_t k = 0; k < s->nfeat; k++) s->is_cat[k] = s->is_cat[k] || words[k] > 0;
+    free(words);
+    free(r.buf);
+    free(r.off);
+    /* the main pass reports a record error with its line */
+    return rs == REC_NOMEM ? nomem(ctx, s->t.file) : GF_OK;
+}
+
+/* Sorts each categorical feature's values by byte order, rewrites the codes to match and
+ * records the categories in *out (n_out of them, in feature order). */
+static gf_status encode_categories(gf_ctx *ctx, parse_state *s, gf_csv_category **out,
+                                   int64_t *n_out) {
+    int64_t m = 0;
+    for (int64_t k = 0; s->is_cat && k < s->nfeat; k++) m += s->is_cat[k];
+    *out = NULL;
+    *n_out = 0;
+    if (m == 0) return GF_OK;
+    gf_csv_category *c = calloc((size_t)m, sizeof *c);
+    if (!c) return nomem(ctx, s->t.file);
+    gf_status st = GF_OK;
+    for (int64_t k = 0, i = 0; st == GF_OK && k < s->nfeat; k++) {
+        if (!s->is_cat[k]) continue;
+        const label_set *ls = &s->cat[k];
+        sort_item *items = calloc((size_t)(ls->n ? ls->n : 1), sizeof *items);
+        float *slot = calloc((size_t)(ls->n ? ls->n : 1), sizeof *slot);
+        c[i].at = k;
+        c[i].column = gf_ds_strdup(s->t.names[s->feat[k]]);
+        c[i].values = calloc((size_t)(ls->n ? ls->n : 1), sizeof *c[i].values);
+        if (!items || !slot || !c[i].column || !c[i].values) st = nomem(ctx, s->t.file);
+        for (int64_t j = 0; st == GF_OK && j < ls->n; j++) {
+            items[j].id = j;
+            items[j].s = ls->keys[j];
+        }
+        if (st == GF_OK && ls->n > 1) qsort(items, (size_t)ls->n, sizeof *items, cmp_str);
+        for (int64_t j = 0; st == GF_OK && j < ls->n; j++, c[i].n++) {
+            slot[items[j].id] = (float)j;
+            if (!(c[i].values[j] = gf_ds_strdup(items[j].s))) st = nomem(ctx, s->t.file);
+        }
+        for (int64_t r = 0; st == GF_OK && r < s->rows; r++) {
+            float *v = &s->x[r * s->nfeat + k];
+            if (!isnan(*v)) *v = slot[(int64_t)*v];
+        }
+        free(items);
+        free(slot);
+        i++;
+    }
+    if (st != GF_OK) {
+        gf_csv_categories_free(c, m);
+        return st;
+    }
+    *out = c;
+    *n_out = m;
+    return GF_OK;
+}
+
 /* The dataset of the rows read, the arrays handed over; k classes named names. */
 static gf_ds *make_dataset(gf_ctx *ctx, parse_state *s, const gf_csv_params *p,
                            const char *const *names, int k) {
@@ -810,6 +970,7 @@ static gf_ds *make_dataset(gf_ctx *ctx, parse_state *s, const gf_csv_params *p,
 
 void gf_csv_info_free(gf_csv_info *info) {
     if (!info) return;
+    gf_csv_categories_free(info->categorical, info->n_categorical);
     for (int64_t j = 0; info->column_names && j < info->n_columns; j++) free(info->column_names[j]);
     free(info->column_names);
     memset(info, 0, sizeof *info);
@@ -868,8 +1029,13 @@ gf_ds *gf_csv_parse_info(gf_ctx *ctx, const char *text, size_t len, const char *
     skip_lines(&s.rd, p.skip_lines);
     if (p.header == GF_CSV_HEADER_AUTO) p.header = sniff(s.rd.p, s.rd.end, p.delimiter);
     bool have_row = false;
+    gf_csv_category *cats = NULL;
+    int64_t n_cats = 0;
     if (read_head(ctx, &s, &p, &have_row, &n_samples) != GF_OK ||
-        read_rows(ctx, &s, &p, have_row, n_samples) != GF_OK)
+        ((p.categorical || p.n_categories > 0) &&
+         find_categorical(ctx, &s, &p, text, have_row) != GF_OK) ||
+        read_rows(ctx, &s, &p, have_row, n_samples) != GF_OK ||
+        encode_categories(ctx, &s, &cats, &n_cats) != GF_OK)
         goto done;
     int k = 0;
     const char *const *names = NULL;
@@ -888,7 +1054,13 @@ gf_ds *gf_csv_parse_info(gf_ctx *ctx, const char *text, size_t len, const char *
         gf_ds_free(ds);
         ds = NULL;
     }
+    if (ds && info) {
+        info->categorical = cats;
+        info->n_categorical = n_cats;
+        cats = NULL;
+    }
 done:
+    gf_csv_categories_free(cats, n_cats);
     free(auto_names);
     state_free(&s);
     return ds;
@@ -1204,12 +1376,115 @@ static gf_status rows_head(gf_ctx *ctx, parse_state *s, rows_read *rr, bool *hav
                   : copy_names_from(ctx, s, p->names, F);
 }
 
+/* The columns behind n encoded features (p's names and categories): one per plain feature and
+ * one per categorical column, whose categories go to given[k]. *raw is malloc'd (borrowed
+ * strings), *given too; GF_OK, or an error when the categories do not fit the names. */
+static gf_status raw_columns(gf_ctx *ctx, const char *file, const gf_csv_rows_params *p, int64_t n,
+                             const char ***raw, const gf_csv_category ***given, int64_t *n_raw) {
+    *raw = calloc((size_t)n + (size_t)p->n_categories, sizeof **raw);
+    *given = calloc((size_t)n + (size_t)p->n_categories, sizeof **given);
+    if (!*raw || !*given) return nomem(ctx, file);
+    int64_t k = 0, f = 0, ci = 0;
+    while (f < n || ci < p->n_categories) {
+        const gf_csv_category *c = ci < p->n_categories ? &p->categories[ci] : NULL;
+        if (c && c->at == f) {
+            if (c->n < 0 || c->at + c->n > n || !c->column)
+                return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                        "csv: %s: categorical column %lld (at %lld, %lld "
+                                        "categories) does not fit the %lld features",
+                                        file, (long long)ci, (long long)c->at, (long long)c->n,
+                                        (long long)n);
+            (*given)[k] = c;
+            (*raw)[k++] = c->column;
+            f += c->n;
+            ci++;
+        } else if (f < n && (!c || c->at > f)) {
+            (*raw)[k++] = p->names ? p->names[f] : NULL;
+            f++;
+        } else {
+            return gf_ctx_set_error(ctx, GF_ERR_INVALID,
+                                    "csv: %s: categorical column %s starts at feature %lld, out "
+                                    "of order or past the %lld features",
+                                    file, c && c->column ? c->column : "(null)",
+                                    c ? (long long)c->at : -1LL, (long long)n);
+        }
+    }
+    *n_raw = k;
+    return GF_OK;
+}
+
+/* Rows of n_raw read columns (a categorical one holds its category's index, -1 unseen, NaN
+ * missing) one-hot encoded into rows of n features; returns the new array or NULL. */
+static float *expand_rows(const float *x, int64_t rows, int64_t n_raw,
+                          const gf_csv_category *const *given, int64_t n, int64_t *unseen) {
+    float *o = calloc((size_t)(rows * n > 0 ? rows * n : 1), sizeof *o);
+    for (int64_t r = 0; o && r < rows; r++) {
+        float *orow = o + r * n;
+        for (int64_t k = 0, f = 0; k < n_raw; k++) {
+            const float v = x[r * n_raw + k];
+            if (!given[k]) {
+                orow[f++] = v;
+                continue;
+            }
+            if (v >= 0) orow[f + (int64_t)v] = 1.0f;
+            else if (!isnan(v)) (*unseen)++;
+            f += given[k]->n;
+        }
+    }
+    return o;
+}
+
+static gf_status parse_rows(gf_ctx *ctx, const char *text, size_t len, const char *name,
+                            int64_t n_features, const gf_csv_rows_params *params,
+                            const gf_csv_category *const *given, gf_csv_rows *out);
+
+/* gf_csv_parse_rows_with for encoded features with categorical columns: the raw columns are
+ * read, then one-hot encoded. */
+static gf_status parse_rows_categorical(gf_ctx *ctx, const char *text, size_t len,
+                                        const char *file, int64_t n_features,
+                                        const gf_csv_rows_params *p, gf_csv_rows *out) {
+    const char **raw = NULL;
+    const gf_csv_category **given = NULL;
+    int64_t n_raw = 0;
+    gf_status st = raw_columns(ctx, file, p, n_features, &raw, &given, &n_raw);
+    gf_csv_rows_params q = *p;
+    q.names = p->names ? raw : NULL;
+    q.categories = NULL;
+    q.n_categories = 0;
+    if (st == GF_OK) st = parse_rows(ctx, text, len, file, n_raw, &q, given, out);
+    if (st == GF_OK) {
+        float *x = expand_rows(out->x, out->n, n_raw, given, n_features, &out->unseen);
+        if (!x) {
+            gf_csv_rows_free(out);
+            st = nomem(ctx, file);
+        } else {
+            free(out->x);
+            out->x = x;
+            out->n_features = n_features;
+        }
+    }
+    free(raw);
+    free(given);
+    return st;
+}
+
 gf_status gf_csv_parse_rows_with(gf_ctx *ctx, const char *text, size_t len, const char *name,
                                  int64_t n_features, const gf_csv_rows_params *params,
                                  gf_csv_rows *out) {
     const char *file = name ? name : "(memory)";
     if (!out) return gf_ctx_set_error(ctx, GF_ERR_INVALID, "csv: %s: NULL output", file);
     memset(out, 0, sizeof *out);
+    if (params && params->n_categories > 0 && params->categories && n_features >= 1 &&
+        n_features <= (1 << 20))
+        return parse_rows_categorical(ctx, text, len, file, n_features, params, out);
+    return parse_rows(ctx, text, len, file, n_features, params, NULL, out);
+}
+
+/* The rows reader; given (NULL, or n_features entries): the categories of categorical columns. */
+static gf_status parse_rows(gf_ctx *ctx, const char *text, size_t len, const char *name,
+                            int64_t n_features, const gf_csv_rows_params *params,
+                            const gf_csv_category *const *given, gf_csv_rows *out) {
+    const char *file = name;
     gf_csv_rows_params p = params ? *params : gf_csv_rows_default_params();
     if (p.delimiter == '\0') p.delimiter = ',';
     if ((!text && len > 0) || n_features < 1 || n_features > (1 << 20) || p.skip_lines < 0 ||
@@ -1235,6 +1510,13 @@ gf_status gf_csv_parse_rows_with(gf_ctx *ctx, const char *text, size_t len, cons
     rows_read rr = {&p, find_layout(&p, n_features, &oom), false, n_features};
     gf_status st = GF_OK;
     s.feat = malloc((size_t)n_features * sizeof *s.feat);
+    if (given) {
+        s.is_cat = calloc((size_t)n_features, sizeof *s.is_cat);
+        s.given = malloc((size_t)n_features * sizeof *s.given);
+        for (int64_t k = 0; s.is_cat && s.given && k < n_features; k++)
+            s.is_cat[k] = (s.given[k] = given[k]) != NULL;
+        oom = oom || !s.is_cat || !s.given;
+    }
     if (!s.feat || oom) st = nomem(ctx, file);
     else st = rows_head(ctx, &s, &rr, &have_row);
     while (st == GF_OK) {

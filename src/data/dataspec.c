@@ -3,6 +3,7 @@
  * graft tool's --data goes through here, so its cuts are what a C program gets. */
 #define _POSIX_C_SOURCE 200809L
 #include "graft/dataspec.h"
+#include "data/ds_internal.h"
 #include "core/internal.h"
 #include "graft/audio.h"
 #include "graft/csv.h"
@@ -399,6 +400,10 @@ static gf_status load_csv(gf_ctx *ctx, const char *arg, const gf_ds_open_params 
     cp.skip_lines = p->csv_skip_lines;
     if (p->csv_delimiter) cp.delimiter = p->csv_delimiter;
     cp.allow_missing = p->missing != GF_DS_MISSING_ERROR;
+    cp.categorical = p->categorical == GF_DS_CATEGORICAL_AUTO;
+    cp.max_categories = p->max_categories;
+    cp.categories = p->categories;
+    cp.n_categories = p->n_categories;
     out->missing = p->missing;
     if (p->task != GF_DS_TASK_CLASSIFICATION) {
         cp.target = GF_CSV_REGRESSION;
@@ -877,6 +882,7 @@ void gf_ds_parts_free(gf_ds_parts *parts) {
     gf_text_vocab_free(parts->vocab);
     free(parts->target_name);
     free(parts->impute);
+    gf_csv_categories_free(parts->categorical, parts->n_categorical);
     free(parts->spec);
     memset(parts, 0, sizeof *parts);
 }
@@ -908,6 +914,7 @@ gf_status gf_ds_open(gf_ctx *ctx, const char *spec, const gf_ds_open_params *par
     }
     if (st == GF_OK && text) st = gf_text_spec_encode(ctx, &p, text, out);
     gf_text_source_free(text);
+    if (st == GF_OK) st = gf_ds_one_hot_parts(ctx, &p, out);
     if (st == GF_OK) st = describe(ctx, out);
     if (st == GF_OK && out->regression) st = regression_targets(ctx, &p, out);
     if (st == GF_OK) st = impute(ctx, &p, out);

@@ -59,4 +59,11 @@ void gf_ds_errf(char *err, size_t cap, const char *fmt, ...)
 #endif
     ;
 
+struct gf_ds_open_params;
+struct gf_ds_parts;
+/* csv: replaces the parts by views whose categorical features (parts->csv.categorical) are
+ * one-hot encoded, filling parts->categorical and unseen (onehot.c). */
+gf_status gf_ds_one_hot_parts(gf_ctx *ctx, const struct gf_ds_open_params *p,
+                              struct gf_ds_parts *parts);
+
 #endif

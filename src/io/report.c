@@ -384,7 +384,10 @@ static const char CSS[] =
     "dl.pairs{display:grid;grid-template-columns:max-content 1fr;gap:3px 22px;margin:0}\n"
     "dl.pairs dt{color:#616e7c}\n"
     "dl.pairs dd{margin:0;font-variant-numeric:tabular-nums}\n"
-    "footer{color:#7b8794;font-size:12px;padding-bottom:26px}\n";
+    "footer{color:#7b8794;font-size:12px;padding-bottom:26px}\n"
+    ".thumbs{display:flex;flex-wrap:wrap;gap:14px}\n"
+    ".thumbs figure{margin:0;max-width:180px;font-size:12px;color:#616e7c}\n"
+    ".thumbs img{display:block;image-rendering:pixelated;border:1px solid #dce2ea}\n";
 
 char *gf_report_html(gf_ctx *ctx, const gf_report *r) {
     if (gf_report_check(ctx, r, "report html")) return NULL;

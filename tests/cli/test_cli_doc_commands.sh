@@ -102,6 +102,21 @@ with open("diabetes.csv", "w") as f:
 with open("new_patients.csv", "w") as f:
     f.write(names + "\n")
     f.writelines(",".join(r) + "\n" for r in X[:5])
+with open("clinic_b.csv", "w") as f:  # a second regression table of the same features
+    f.write(names + ",progression\n")
+    f.writelines(",".join(r) + ",%g\n" % float(t) for r, t in list(zip(X, y))[200:])
+# shop.csv: a table with text columns; new_customers.csv: rows to predict, columns reordered
+import random
+random.seed(0)
+with open("shop.csv", "w") as f, open("new_customers.csv", "w") as g:
+    f.write("size,color,shape,buy\n")
+    g.write("color,shape,size\n")
+    for i in range(200):
+        c, h = random.choice(["red", "green", "blue"]), random.choice(["round", "square"])
+        s = round(random.uniform(0, 10), 2)
+        f.write("%s,%s,%s,%s\n" % (s, c, h, "yes" if c == "red" or (h == "square" and s > 5) else "no"))
+        if i < 5:
+            g.write("%s,%s,%s\n" % (c, h, s))
 EOF
     "$G" train --data csv:diabetes.csv --epochs 2 --quiet --out diabetes.safetensors \
         >>"$T/prep.log" 2>&1 || return 1

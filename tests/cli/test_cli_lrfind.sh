@@ -41,6 +41,37 @@ json "d['diverged'] and d['batches'] < 100" "stop_div ends the sweep early"
 json "(lambda L: L[-1] is None or L[-1] > 4 * min(x for x in L if x is not None))([p['loss'] for p in d['points']])" \
     "the last smoothed loss passed 4x the minimum"
 
+# ---- --from: the sweep on finetune's setup (the loaded model, a new head, frozen parts) ----------
+run "$G" train --data "$TAB" --hidden 16 --epochs 2 --out "$T/base.safetensors" $TH
+expect_rc 0 "a model to start from"
+SUM=$(sha256sum "$T/base.safetensors")
+mkdir -p "$T/cwd2"
+(cd "$T/cwd2" && "$G" lr-find --from "$T/base.safetensors" --data "$TAB" --head new \
+    --freeze 'layers.*' --batch 8 --num-it 30 --no-stop-div $TH --json) >"$T/out" 2>"$T/err"
+RC=$?
+LAST="lr-find --from --freeze"
+expect_rc 0 "lr-find --from with a frozen trunk"
+expect_err "graft lr-find: from $T/base.safetensors: 2 of 4 tensors loaded" "what loaded"
+expect_err "head head: 3 -> 3 classes, new (--head new)" "the head starts new"
+expect_err "frozen: layers" "the trunk is frozen as finetune's --freeze says"
+json "d['batches'] == 30 and d['model'] == 'mlp'" "the sweep ran on the loaded model"
+cp "$T/out" "$T/frozen.json"
+[ "$(sha256sum "$T/base.safetensors")" = "$SUM" ] && ok || bad "lr-find --from changed the file"
+if [ -z "$(ls -A "$T/cwd2")" ]; then ok; else bad "lr-find --from wrote files: $(ls -A "$T/cwd2")"; fi
+run "$G" lr-find --from "$T/base.safetensors" --data "$TAB" --head new --batch 8 --num-it 30 \
+    --no-stop-div $TH --json
+expect_rc 0 "lr-find --from, everything training"
+python3 - "$T/frozen.json" "$T/out" <<'PY' && ok || bad "freezing does not change the sweep"
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+sys.exit(0 if [p["raw_loss"] for p in a["points"]] != [p["raw_loss"] for p in b["points"]] else 1)
+PY
+run "$G" lr-find --data "$TAB" --freeze 'layers.*' $TH
+expect_rc 2 "fine-tuning options without --from"
+expect_err "need --from" "says why"
+run "$G" lr-find --from "$T/base.safetensors" --data "$TAB" --dry-run $TH
+expect_rc 2 "--dry-run does not apply to lr-find"
+
 # ---- refused options -------------------------------------------------------------------------
 run "$G" lr-find --data "$TAB" --epochs 3 $TH
 expect_rc 2 "--epochs is refused"

@@ -81,6 +81,41 @@ run "$G" predict --weights "$T/d.safetensors" --input "$T/test.csv" --task class
 expect_rc 2 "--task classification against regression weights"
 expect_err "trained for regression" "names the weights' task"
 
+# ---- finetune onto a regression target: from a regression model, and from a classifier ----------
+# (train.csv's first 200 rows as the new task; the classifier learns progression above 140)
+python3 - "$T" <<'PY2'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1] + "/train.csv")))
+with open(sys.argv[1] + "/few.csv", "w") as f:
+    f.write(",".join(rows[0]) + "\n" + "".join(",".join(r) + "\n" for r in rows[1:201]))
+with open(sys.argv[1] + "/high.csv", "w") as f:
+    f.write(",".join(rows[0][:-1]) + ",high\n")
+    f.write("".join(",".join(r[:-1]) + ",%s\n" % ("yes" if float(r[-1]) > 140 else "no") for r in rows[1:]))
+PY2
+FT="--data csv:$T/few.csv --split 0.8,0,0.2 --epochs 15 --lr 0.01 $TH"
+run "$G" finetune --from "$T/d.safetensors" $FT --loss huber --out "$T/ft.safetensors" --json
+expect_rc 0 "finetune a regression model onto a regression target"
+json 'd["finetune"]["head_replaced"] and "r2" in d["eval"] and "mae" in d["eval"] and "rmse" in d["eval"]' \
+    "a new head and MAE, RMSE, R2"
+json 'd["eval"]["r2"] > 0.1 and d["eval"]["rmse"] > 10' "R2 and RMSE in the target's units"
+expect_err "head head: 1 -> 1 output, new (a regression target)" "the summary says the head"
+[ "$(meta "$T/ft.safetensors" graft.task)" = regression ] && ok || bad "finetune records graft.task"
+run "$G" predict --weights "$T/ft.safetensors" --input "$T/test.csv" --out "$T/pft.csv"
+expect_rc 0 "predict with the fine-tuned regression model"
+python3 -c "import sys; sys.exit(0 if $(r2_of "$T/pft.csv") > 0.1 else 1)" && ok || bad "fine-tuned R2 on the held-out rows"
+run "$G" train --data "csv:$T/high.csv" --hidden 32 --epochs 10 --lr 0.01 --out "$T/cls.safetensors" $TH
+expect_rc 0 "a classifier of the same features"
+run "$G" finetune --from "$T/cls.safetensors" $FT --out "$T/ft2.safetensors" --json
+expect_rc 0 "finetune a classifier onto a regression target"
+json 'd["finetune"]["head_replaced"] and d["eval"]["r2"] > 0.1' "new 1-output head, R2"
+expect_err "head head: 2 -> 1 output, new (a regression target)" "2 classes -> 1 output"
+run "$G" finetune --from "$T/cls.safetensors" $FT --head keep
+expect_rc 2 "--head keep: 2 outputs for a regression target"
+expect_err "has a regression target: outputs 1" "says why"
+run "$G" finetune --from "$T/d.safetensors" --data "csv:$T/high.csv" --epochs 2 --class-weight balanced --json $TH
+expect_rc 0 "finetune a regression model onto classes, with class weights"
+json 'd["finetune"]["head_replaced"] and "accuracy" in d["eval"]' "classes again"
+
 # ---- other losses and no target scaling ---------------------------------------------------------
 for L in l1 "huber --huber-delta 0.5"; do
     # shellcheck disable=SC2086

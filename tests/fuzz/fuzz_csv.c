@@ -2,7 +2,8 @@
  * reads back (and, read as rows to predict on, rows in increasing line order), or an error
  * message — never a crash, a leak or a read past the input. The first
  * byte picks the options (header mode, delimiter, target kind, fixed classes, skip_lines,
- * column selection) so every path of the reader is reached. */
+ * column selection; bit 0x80 with no fixed classes: text columns one-hot encoded) so every
+ * path of the reader is reached. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,12 +38,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     p.skip_lines = (opt & 0x40) ? 1 : 0;
     static const char *const names[3] = {"a", "b", "c"};
     if (opt & 0x80) p.class_names = p.n_classes ? names : NULL;
+    p.categorical = (opt & 0x80) && !p.n_classes;
+    p.max_categories = 8;
     /* an exact-size heap copy lets ASan catch any read past the end */
     char *copy = malloc(size ? size : 1);
     if (!copy) return 0;
     memcpy(copy, data, size);
-    gf_ds *ds = gf_csv_parse(ctx, copy, size, "fuzz.csv", &p);
+    gf_csv_info info;
+    gf_ds *ds = gf_csv_parse_info(ctx, copy, size, "fuzz.csv", &p, &info);
     if (ds) {
+        /* a categorical feature holds its category's index (or NaN, never here: no missing) */
+        for (int64_t c = 0; c < info.n_categorical; c++)
+            if (info.categorical[c].n < 1 || info.categorical[c].n > 8 ||
+                info.categorical[c].at < 0 || info.categorical[c].at >= gf_ds_sample_numel(ds))
+                abort();
         const int64_t n = gf_ds_count(ds), m = gf_ds_sample_numel(ds);
         float *x = malloc((size_t)m * sizeof *x);
         int64_t y;
@@ -55,16 +64,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (!gf_ds_class_name(ds, k)) abort();
         char desc[128];
         gf_ds_describe(ds, desc, sizeof desc);
+        for (int64_t i = 0; x && i < n && i < 4096; i++) {
+            if (gf_ds_read(ds, &i, 1, x, NULL, NULL, 0) != GF_OK) abort();
+            for (int64_t c = 0; c < info.n_categorical; c++) {
+                const float v = x[info.categorical[c].at];
+                if (!(v >= 0 && v < (float)info.categorical[c].n)) abort();
+            }
+        }
         free(x);
         gf_ds_free(ds);
+        gf_csv_info_free(&info);
     } else if (gf_ctx_status(ctx) == GF_OK || gf_ctx_error(ctx)[0] == '\0') {
         abort(); /* a failure must say why */
     }
     gf_ctx_clear_error(ctx);
     /* the same bytes as rows to predict on: by position, or by the header's names */
     gf_csv_rows rows;
-    const int64_t nf = 1 + (opt & 0x03) % 3; /* at most the three names */
-    if (gf_csv_parse_rows(ctx, copy, size, "fuzz.csv", nf, (opt & 0x04) ? names : NULL, &rows) == GF_OK) {
+    int64_t nf = 1 + (opt & 0x03) % 3; /* at most the three names */
+    gf_csv_rows_params rp = gf_csv_rows_default_params();
+    rp.names = (opt & 0x04) ? names : NULL;
+    /* a model's categorical column b (features 1..2, "b=x" and "b=y") */
+    static const char *const encoded[3] = {"a", "b=x", "b=y"};
+    static char vx[] = "x", vy[] = "y";
+    static char *values[2] = {vx, vy};
+    const gf_csv_category cat = {(char *)"b", 1, 2, values};
+    if (opt & 0x80) {
+        nf = 3;
+        rp.names = encoded;
+        rp.categories = &cat;
+        rp.n_categories = 1;
+        rp.allow_missing = (opt & 0x40) != 0;
+    }
+    if (gf_csv_parse_rows_with(ctx, copy, size, "fuzz.csv", nf, &rp, &rows) == GF_OK) {
         if (rows.n < 1 || rows.n_features != nf || !rows.x || !rows.lines) abort();
         for (int64_t i = 0; i < rows.n; i++)
             if (rows.lines[i] < 1 || (i && rows.lines[i] <= rows.lines[i - 1])) abort();

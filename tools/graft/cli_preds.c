@@ -160,6 +160,34 @@ cJSON *cli_preds_wrong_json(const cli_data *d, const gf_ds *ds, const cli_preds 
     return o;
 }
 
+/* Thumbnails of the top losses of image data (samples [1 or 3, H, W] as read, before
+ * normalisation), captioned "true -> predicted (probability)". Data of other samples adds
+ * nothing. */
+static gf_status wrong_images(gf_ctx *ctx, gf_report *r, const cli_data *d, const gf_ds *ds,
+                              const cli_preds *c, const int64_t *top, int k) {
+    if (k == 0 || gf_ds_ndim(ds) != 3 || (gf_ds_shape(ds)[0] != 1 && gf_ds_shape(ds)[0] != 3))
+        return GF_OK;
+    const int64_t *sh = gf_ds_shape(ds), numel = gf_ds_sample_numel(ds);
+    float *x = malloc(sizeof(float) * (size_t)(numel * k));
+    gf_report_image im[TOP_WRONG];
+    char caps[TOP_WRONG][160], err[256] = "";
+    gf_status st = x ? GF_OK : gf_ctx_set_error(ctx, GF_ERR_NOMEM, "out of memory");
+    for (int i = 0; st == GF_OK && i < k; i++) {
+        const gf_eval_pred *p = &c->p[top[i]];
+        char a[32], b[32], src[64];
+        if (gf_ds_read(ds, &p->index, 1, x + i * numel, NULL, err, sizeof err) != GF_OK)
+            st = gf_ctx_set_error(ctx, GF_ERR_IO, "%s", err);
+        snprintf(caps[i], sizeof caps[i], "%s: %s -> %s (%.4f)",
+                 cli_preds_source(ds, d->kind, p->index, src, sizeof src),
+                 class_of(d, p->label, a, sizeof a), class_of(d, p->pred, b, sizeof b),
+                 (double)p->score);
+        im[i] = (gf_report_image){(int)sh[0], (int)sh[1], (int)sh[2], x + i * numel, caps[i]};
+    }
+    if (st == GF_OK) st = gf_report_add_images(ctx, r, "most confidently wrong: the images", k, im);
+    free(x);
+    return st;
+}
+
 int cli_preds_report(gf_ctx *ctx, const cli_opts *o, const cli_data *d, const gf_ds *ds,
                      const cli_eval *ev, const cli_preds *c) {
     int64_t top[TOP_WRONG];
@@ -188,6 +216,7 @@ int cli_preds_report(gf_ctx *ctx, const cli_opts *o, const cli_data *d, const gf
     if (st == GF_OK) st = gf_report_add_text(ctx, r, text);
     if (st == GF_OK && k > 0)
         st = gf_report_add_table(ctx, r, "most confidently wrong", 4, hdr, k, cellp);
+    if (st == GF_OK) st = wrong_images(ctx, r, d, ds, c, top, k);
     if (st == GF_OK) st = gf_report_write(ctx, r, o->report);
     gf_report_free(r);
     if (st != GF_OK) return cli_fail(o->cmd, "--report %s: %s", o->report, gf_ctx_error(ctx));

@@ -361,6 +361,7 @@ static int check_options(const cli_opts *o) {
                       : o->n_rename ? "--rename" : o->strict ? "--strict" : o->delta ? "--delta"
                       : o->lora_rank ? "--lora-rank" : o->resume ? "--resume"
                       : o->checkpoint_dir ? "--checkpoint-dir"
+                      : o->class_weight_balanced ? "--class-weight" : o->reg_loss_given ? "--loss"
                       : strcmp(o->head, "auto") && strcmp(o->head, "new") ? "--head" : NULL;
     if (bad)
         return cli_usage_error(o->cmd, "%s does not apply to a TensorFlow.js --from (the model "

@@ -33,6 +33,9 @@ static int64_t linear_out(const gf_module *m, const char *path) {
     return t && t->ndim == 2 ? t->shape[0] : -1;
 }
 
+/* The head's outputs the data needs: its classes, or one for a regression target. */
+static int n_outputs(const cli_data *d) { return d->regression ? 1 : d->n_classes; }
+
 static const char *names_equal_note(const gf_bundle_info *meta, const cli_data *d) {
     if (!meta->class_names || meta->n_classes != d->n_classes) return NULL;
     for (int k = 0; k < d->n_classes; k++)
@@ -71,7 +74,7 @@ static int build_model(ft_run *r) {
                                                                            : NULL;
     int64_t k_file = zoo ? file_head_rows(ctx, o->from, &r->wo, gf_zoo_head(zoo)) : -1;
     gf_ctx_clear_error(ctx);
-    int n_build = !zoo ? -1 : k_file > 0 ? (int)k_file : r->d.n_classes; /* a spec keeps its own */
+    int n_build = !zoo ? -1 : k_file > 0 ? (int)k_file : n_outputs(&r->d); /* a spec keeps its own */
     int rc = cli_model_build(ctx, o, arg, &r->meta, &r->d, n_build, &r->cm);
     if (rc != CLI_CONTINUE || strcmp(r->cm.b->info.model, "spec") != 0) return rc;
     gf_bundle *b = r->cm.b;
@@ -131,24 +134,30 @@ static int choose_head(ft_run *r) {
             head_loaded = true;
     }
     bool replace;
-    const char *why = names_equal_note(&r->meta, d);
+    const int k = n_outputs(d);
+    const char *why = d->regression ? NULL : names_equal_note(&r->meta, d);
     if (strcmp(o->head, "keep") == 0) {
-        if (k_model != d->n_classes)
-            return cli_usage_error(o->cmd, "--head keep: the head gives %lld outputs but %s has %d "
-                                           "classes", (long long)k_model, d->spec, d->n_classes);
+        if (k_model != k)
+            return cli_usage_error(o->cmd, "--head keep: the head gives %lld outputs but %s %s %d",
+                                   (long long)k_model, d->spec,
+                                   d->regression ? "has a regression target: outputs" : "has classes:",
+                                   k);
         replace = false;
     } else if (strcmp(o->head, "new") == 0) {
         replace = true;
         why = "--head new";
     } else if (strcmp(o->head, "auto") == 0) {
-        replace = k_model != d->n_classes || !head_loaded || (why && why[0]);
-        if (k_model != d->n_classes) why = "the classes differ in number";
+        /* a regression target is in new units: its head always starts new */
+        replace = d->regression || k_model != k || !head_loaded || (why && why[0]);
+        if (d->regression) why = "a regression target";
+        else if (k_model != k) why = "the classes differ in number";
         else if (!head_loaded) why = "the file has no head for it";
         else if (!why) why = "";
     } else {
-        if (atoi(o->head) != d->n_classes)
-            return cli_usage_error(o->cmd, "--head %s: %s has %d classes", o->head, d->spec,
-                                   d->n_classes);
+        if (atoi(o->head) != k)
+            return cli_usage_error(o->cmd, "--head %s: %s %s %d", o->head, d->spec,
+                                   d->regression ? "has a regression target: outputs" : "has classes:",
+                                   k);
         replace = true;
         why = "--head N";
     }
@@ -156,11 +165,11 @@ static int choose_head(ft_run *r) {
     if (!replace) return CLI_CONTINUE;
     gf_rng rng;
     gf_rng_seed(&rng, o->seed ^ 0x68656164ULL);
-    if (gf_transfer_replace_head(r->ctx, b->model, b->head, d->n_classes, &rng) != GF_OK)
+    if (gf_transfer_replace_head(r->ctx, b->model, b->head, k, &rng) != GF_OK)
         return cli_fail_ctx(o->cmd, r->ctx);
     r->head_replaced = true;
     snprintf(r->head_note, sizeof r->head_note, "new head %s: %lld -> %d outputs (%s)", b->head,
-             (long long)k_model, d->n_classes, why && why[0] ? why : "replaced");
+             (long long)k_model, k, why && why[0] ? why : "replaced");
     return CLI_CONTINUE;
 }
 
@@ -321,12 +330,13 @@ static void print_summary(const ft_run *r) {
     char fresh[192], head[320], frozen[256], bn[128], ch[320];
     new_note(r, &c, fresh, sizeof fresh);
     const char *why = strchr(r->head_note, '(');
+    const char *unit = r->d.regression ? "output" : "classes";
     if (r->head_replaced) /* the note's reason, "(the classes differ in number)" */
-        snprintf(head, sizeof head, "head %s: %lld -> %d classes, new %s", r->cm.b->head,
-                 (long long)r->head_from, r->d.n_classes, why ? why : "");
+        snprintf(head, sizeof head, "head %s: %lld -> %d %s, new %s", r->cm.b->head,
+                 (long long)r->head_from, n_outputs(&r->d), unit, why ? why : "");
     else
-        snprintf(head, sizeof head, "head %s: %d classes, from the file", r->cm.b->head,
-                 r->d.n_classes);
+        snprintf(head, sizeof head, "head %s: %d %s, from the file", r->cm.b->head,
+                 n_outputs(&r->d), unit);
     frozen_parts(p2, frozen, sizeof frozen);
     if (p2->bn_layers == 0) bn[0] = '\0';
     else if (!p2->bn_stats_move)
@@ -335,10 +345,10 @@ static void print_summary(const ft_run *r) {
         snprintf(bn, sizeof bn, "; BatchNorm statistics move in %d of %d layers", p2->bn_moving,
                  p2->bn_layers);
     channel_note(r, ch, sizeof ch);
-    cli_log(r->o, "graft finetune: from %s: %d of %d tensors loaded (%d renamed), %s, %d of "
+    cli_log(r->o, "graft %s: from %s: %d of %d tensors loaded (%d renamed), %s, %d of "
                   "another shape (left new), %d file keys unused; %s; training %lld of %lld "
                   "parameters, frozen: %s%s%s%s (-v lists every tensor)\n",
-            r->o->from, c.loaded, c.total, c.renamed, fresh, c.mismatched, c.unused, head,
+            r->o->cmd, r->o->from, c.loaded, c.total, c.renamed, fresh, c.mismatched, c.unused, head,
             (long long)p2->params_trainable, (long long)p2->params_total,
             frozen[0] ? frozen : "nothing", bn, ch,
             r->lora_layers ? "; LoRA adapters on the frozen layers" : "");
@@ -476,17 +486,20 @@ static int prepare(ft_run *r) {
     return CLI_CONTINUE;
 }
 
+/* The pretrained file's description, the data and the model ready to train. */
+static int setup(ft_run *r) {
+    int rc = cli_meta_open(r->ctx, r->o, r->o->from, &r->meta);
+    if (rc == CLI_CONTINUE) rc = cli_data_load(r->ctx, r->o, &r->d);
+    if (rc != CLI_CONTINUE) return rc;
+    if (!samples_fit(r)) return CLI_FAILED;
+    return prepare(r);
+}
+
 static int run(ft_run *r) {
     gf_ctx *ctx = r->ctx;
     const cli_opts *o = r->o;
-    int rc = cli_meta_open(ctx, o, o->from, &r->meta);
-    if (rc == CLI_CONTINUE) rc = cli_data_load(ctx, o, &r->d);
-    if (rc == CLI_CONTINUE && r->d.regression)
-        rc = cli_fail(o->cmd, "%s has a regression target: finetune trains classifiers (train "
-                              "one with graft train, or --task classification)", r->d.spec);
+    int rc = setup(r);
     if (rc != CLI_CONTINUE) return rc;
-    if (!samples_fit(r)) return CLI_FAILED;
-    if ((rc = prepare(r)) != CLI_CONTINUE) return rc;
     if (o->dry_run) return print_dry_run(r);
     if (o->verbose && !o->quiet) print_tensors(r);
     print_summary(r);
@@ -498,12 +511,21 @@ static int run(ft_run *r) {
     cli_fit_setup setup = {.loss = gf_loss_default(GF_LOSS_CROSS_ENTROPY), .head = r->cm.b->head,
                            .trunk_factor = o->lr_trunk_factor};
     setup.loss.label_smoothing = (float)o->label_smoothing;
-    if ((rc = cli_fit(ctx, o, r->cm.b->model, &r->d, &setup, &r->fo)) != CLI_CONTINUE) return rc;
+    float *class_w = NULL;
+    if ((rc = cli_class_weights(ctx, o, &r->d, &class_w)) != CLI_CONTINUE) return rc;
+    setup.loss.class_weights = class_w;
+    setup.loss.n_class_weights = class_w ? r->d.n_classes : 0;
+    if (r->d.regression) setup.loss = cli_regression_loss(o);
+    rc = cli_fit(ctx, o, r->cm.b->model, &r->d, &setup, &r->fo);
+    free(class_w);
+    if (rc != CLI_CONTINUE) return rc;
     const char *part, *written = NULL;
     gf_ds *eval_ds = cli_final_part(&r->d, &part);
     if (!r->fo.interrupted && /* else leave quickly */
-        (rc = cli_evaluate(ctx, o->cmd, r->cm.b->model, eval_ds, r->d.eval_tf, o->batch, &r->ev)) !=
-            CLI_CONTINUE)
+        (rc = r->d.regression ? cli_evaluate_regression(ctx, o->cmd, r->cm.b->model, &r->d, eval_ds,
+                                                        r->d.eval_tf, o->batch, &r->ev)
+                              : cli_evaluate(ctx, o->cmd, r->cm.b->model, eval_ds, r->d.eval_tf,
+                                             o->batch, &r->ev)) != CLI_CONTINUE)
         return rc;
     if ((rc = write_weights(r, &written)) != CLI_CONTINUE) return rc;
     if (o->report && (rc = cli_report_run(ctx, o, cli_model_desc(&r->cm), &r->d, &r->fo, part,
@@ -511,6 +533,48 @@ static int run(ft_run *r) {
         return rc;
     rc = print_run(r, part, written);
     return r->fo.interrupted ? CLI_FAILED : rc;
+}
+
+static ft_run *ft_new(cli_opts *o) {
+    ft_run *r = calloc(1, sizeof *r);
+    if (!r || !(r->ctx = cli_context(o))) {
+        free(r);
+        return NULL;
+    }
+    r->o = o;
+    r->wo = gf_weights_default_options();
+    r->wo.strict = o->strict;
+    r->wo.strip_prefix = o->strip_prefix;
+    for (int i = 0; i < o->n_rename; i++) r->rules[i] = (gf_weights_key_rule){o->rename[i], NULL};
+    r->wo.rules = r->rules;
+    r->wo.n_rules = o->n_rename;
+    return r;
+}
+
+static void ft_free(ft_run *r) {
+    for (int i = 0; !r->auto_targets && i < r->n_lora_targets; i++) free(r->lora_targets[i]);
+    gf_lora_targets_free(r->auto_targets);
+    gf_transfer_plan_free(r->plan);
+    gf_transfer_plan_free(r->plan2);
+    cli_eval_free(&r->ev);
+    cli_fit_out_free(&r->fo);
+    cli_model_free(&r->cm);
+    cli_data_free(&r->d);
+    gf_bundle_info_free(&r->meta);
+    gf_ctx_free(r->ctx);
+    free(r);
+}
+
+int cli_finetune_with(cli_opts *o, cli_ft_fn fn) {
+    ft_run *r = ft_new(o);
+    if (!r) return CLI_FAILED;
+    int rc = setup(r);
+    if (rc == CLI_CONTINUE) {
+        print_summary(r);
+        rc = fn(r->ctx, o, &r->cm, &r->d, r->cm.b->head);
+    }
+    ft_free(r);
+    return rc;
 }
 
 int cmd_finetune(cli_opts *o) {
@@ -527,29 +591,9 @@ int cmd_finetune(cli_opts *o) {
     if (cli_is_tfjs(o->from)) return cli_tfjs_finetune(o);
     if (o->cut || o->input_size)
         return cli_usage_error(cmd, "--cut and --input-size apply to a TensorFlow.js model.json");
-    ft_run *r = calloc(1, sizeof *r);
-    if (!r || !(r->ctx = cli_context(o))) {
-        free(r);
-        return CLI_FAILED;
-    }
-    r->o = o;
-    r->wo = gf_weights_default_options();
-    r->wo.strict = o->strict;
-    r->wo.strip_prefix = o->strip_prefix;
-    for (int i = 0; i < o->n_rename; i++) r->rules[i] = (gf_weights_key_rule){o->rename[i], NULL};
-    r->wo.rules = r->rules;
-    r->wo.n_rules = o->n_rename;
+    ft_run *r = ft_new(o);
+    if (!r) return CLI_FAILED;
     rc = run(r);
-    for (int i = 0; !r->auto_targets && i < r->n_lora_targets; i++) free(r->lora_targets[i]);
-    gf_lora_targets_free(r->auto_targets);
-    gf_transfer_plan_free(r->plan);
-    gf_transfer_plan_free(r->plan2);
-    cli_eval_free(&r->ev);
-    cli_fit_out_free(&r->fo);
-    cli_model_free(&r->cm);
-    cli_data_free(&r->d);
-    gf_bundle_info_free(&r->meta);
-    gf_ctx_free(r->ctx);
-    free(r);
+    ft_free(r);
     return rc;
 }

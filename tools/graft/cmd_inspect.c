@@ -54,6 +54,9 @@ static void print_bundle(gf_ctx *ctx, const gf_st_file *f) {
         else
             printf("          inputs as they are");
         printf("%s\n", m.norm_channels ? "; normalised as in training" : "");
+        for (int i = 0; i < m.n_categorical; i++)
+            printf("          text column %s one-hot encoded: %lld categories\n",
+                   m.categorical[i].column, (long long)m.categorical[i].n);
         if (m.is_delta) printf("          a delta against %s\n", m.base ? m.base : "(its base)");
     }
     gf_bundle_info_free(&m);

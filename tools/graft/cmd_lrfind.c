@@ -122,16 +122,24 @@ static int check_lrfind_opts(const cli_opts *o) {
     return CLI_CONTINUE;
 }
 
-/* The sweep itself: loader, optimizer, gf_lr_find. */
+/* The sweep itself: loader, optimizer (a fine-tuning run's: the head's rate and the trunk's
+ * factor), the loss training would use, gf_lr_find. */
 static int run_sweep(gf_ctx *ctx, const cli_opts *o, gf_module *m, const cli_data *d,
-                     gf_lr_find_result *r) {
+                     const char *head, gf_lr_find_result *r) {
     gf_loader_params lp = gf_loader_default_params();
     lp.batch_size = o->batch;
     lp.seed = o->seed;
     lp.transform = d->train_tf;
-    gf_loader *ld = gf_loader_new(ctx, d->train, &lp);
-    cli_fit_setup fs = {.loss = gf_loss_default(GF_LOSS_CROSS_ENTROPY), .trunk_factor = 1.0};
+    cli_fit_setup fs = {.loss = gf_loss_default(GF_LOSS_CROSS_ENTROPY), .head = head,
+                        .trunk_factor = head ? o->lr_trunk_factor : 1.0};
     fs.loss.label_smoothing = (float)o->label_smoothing;
+    float *class_w = NULL;
+    int rc = cli_class_weights(ctx, o, d, &class_w);
+    if (rc != CLI_CONTINUE) return rc;
+    fs.loss.class_weights = class_w;
+    fs.loss.n_class_weights = class_w ? d->n_classes : 0;
+    if (d->regression) fs.loss = cli_regression_loss(o);
+    gf_loader *ld = gf_loader_new(ctx, d->train, &lp);
     gf_optim *opt = ld ? cli_make_optim(ctx, o, m, &fs) : NULL;
     gf_lr_find_params p = gf_lr_find_default_params();
     p.start_lr = o->start_lr;
@@ -141,41 +149,65 @@ static int run_sweep(gf_ctx *ctx, const cli_opts *o, gf_module *m, const cli_dat
     gf_status st = opt ? gf_lr_find(ctx, m, &fs.loss, opt, ld, &p, r) : gf_ctx_status(ctx);
     gf_optim_free(opt);
     gf_loader_free(ld);
+    free(class_w);
     if (st != GF_OK) return cli_fail(o->cmd, "the sweep failed: %s", gf_ctx_error(ctx));
     return CLI_CONTINUE;
+}
+
+/* The sweep on a built model, then the report and the suggestions. */
+static int sweep_and_print(gf_ctx *ctx, const cli_opts *o, cli_model *cm, const cli_data *d,
+                           const char *head) {
+    gf_lr_find_result r;
+    memset(&r, 0, sizeof r);
+    cli_log(o, "graft lr-find: %s%s%s on %s: %d batches of %lld, lr %g .. %g\n",
+            cli_model_desc(cm), o->from ? " from " : "", o->from ? o->from : "", d->spec,
+            o->num_it, (long long)o->batch, o->start_lr, o->end_lr);
+    int rc = run_sweep(ctx, o, cm->b->model, d, head, &r);
+    if (rc == CLI_CONTINUE && o->report)
+        rc = sweep_report(ctx, o, cli_model_desc(cm), d, &r);
+    if (rc == CLI_CONTINUE && o->json) {
+        rc = cli_json_print(sweep_json(o, cm->b->info.model, d, &r));
+    } else if (rc == CLI_CONTINUE) {
+        print_sweep(o, cli_model_desc(cm), d, &r);
+        rc = CLI_OK;
+    }
+    gf_lr_find_result_free(&r);
+    return rc;
+}
+
+/* --from: finetune's model and freezing, swept. */
+static int lrfind_from(cli_opts *o) {
+    int rc = cli_check_input(o->cmd, "--from", o->from);
+    if (rc != CLI_CONTINUE) return rc;
+    if (o->dry_run || o->delta)
+        return cli_usage_error(o->cmd, "%s does not apply: lr-find writes no weights",
+                               o->dry_run ? "--dry-run" : "--delta");
+    if (cli_is_tfjs(o->from))
+        return cli_usage_error(o->cmd, "--from: a TensorFlow.js model.json is not swept; give "
+                                       "a .safetensors file");
+    if ((rc = cli_check_model_arg(o->cmd, "--model", o->model)) != CLI_CONTINUE) return rc;
+    return cli_finetune_with(o, sweep_and_print);
 }
 
 int cmd_lrfind(cli_opts *o) {
     int rc = check_lrfind_opts(o);
     if (rc != CLI_CONTINUE) return rc;
+    if (o->from) return lrfind_from(o);
+    if (o->dry_run || o->delta || o->n_freeze || o->n_unfreeze || o->train_last >= 0 ||
+        o->bn_policy || o->strip_prefix || o->n_rename || o->strict || strcmp(o->head, "auto"))
+        return cli_usage_error(o->cmd, "the fine-tuning options (--freeze, --head, --train-last, "
+                                       "--rename, ...) need --from");
     const char *model_arg = o->model ? o->model : "mlp";
     if ((rc = cli_check_model_arg(o->cmd, "--model", model_arg)) != CLI_CONTINUE) return rc;
     gf_ctx *ctx = cli_context(o);
     if (!ctx) return CLI_FAILED;
     cli_data d;
     cli_model cm = {0};
-    gf_lr_find_result r;
-    memset(&r, 0, sizeof r);
     rc = cli_data_load(ctx, o, &d);
     if (rc != CLI_CONTINUE) goto out_ctx;
     rc = cli_model_build(ctx, o, model_arg, NULL, &d, d.n_classes, &cm);
-    if (rc != CLI_CONTINUE) goto out_data;
-    cli_log(o, "graft lr-find: %s on %s: %d batches of %lld, lr %g .. %g\n", cli_model_desc(&cm),
-            d.spec, o->num_it, (long long)o->batch, o->start_lr, o->end_lr);
-    rc = run_sweep(ctx, o, cm.b->model, &d, &r);
-    if (rc != CLI_CONTINUE) goto out_model;
-    if (o->report && (rc = sweep_report(ctx, o, cli_model_desc(&cm), &d, &r)) != CLI_CONTINUE)
-        goto out_model;
-    if (o->json) {
-        rc = cli_json_print(sweep_json(o, cm.b->info.model, &d, &r));
-    } else {
-        print_sweep(o, cli_model_desc(&cm), &d, &r);
-        rc = CLI_OK;
-    }
-out_model:
-    gf_lr_find_result_free(&r);
+    if (rc == CLI_CONTINUE) rc = sweep_and_print(ctx, o, &cm, &d, NULL);
     cli_model_free(&cm);
-out_data:
     cli_data_free(&d);
 out_ctx:
     gf_ctx_free(ctx);

