@@ -97,6 +97,14 @@ run "$G" train --data "text:$TX/reviews.jsonl" --model lstm --epochs 1 --tokeniz
     --min-count 2 --max-vocab 30 --json $TH
 expect_rc 0 "the tokeniser and vocabulary options"
 json 'd["data"]["shape"] == [40]' "--max-len sets the sample length"
+# fine-tuning a text model on other text keeps its vocabulary (its embedding's rows)
+tac "$TX/reviews.jsonl" >"$T/other.jsonl"
+run "$G" finetune --from "$T/lstm.safetensors" --data "text:$T/other.jsonl" --epochs 1 \
+    --out "$T/ft.safetensors" $TH
+expect_rc 0 "finetune a text model on another file"
+meta "$T/lstm.safetensors" graft.text >"$T/v1.json"
+meta "$T/ft.safetensors" graft.text >"$T/v2.json"
+if cmp -s "$T/v1.json" "$T/v2.json"; then ok; else bad "finetune changed the vocabulary"; fi
 run "$G" train --data "csv:$TX/reviews.csv" --tokenizer char --epochs 1 $TH
 expect_rc 2 "--tokenizer on csv: data"
 finish
