@@ -446,9 +446,44 @@ static void test_hostile(void) {
 
 #endif /* GF_TEST_AUDIO */
 
+/* The zoo's keyword spotter on log-mel frames: names, the head's size from the mel bands, any
+ * clip length (time is averaged), and a check that learns two tone-like classes. */
+static void test_kws_zoo(void) {
+    gf_ctx_clear_error(ctx);
+    gf_zoo_params zp = gf_zoo_default_params();
+    zp.in_channels = 1;
+    zp.height = 40;
+    zp.width = 101;
+    zp.num_classes = 10;
+    gf_rng rng;
+    gf_rng_seed(&rng, 4);
+    gf_module *m = gf_zoo_build(ctx, "kws", &zp, &rng);
+    if (!m) fprintf(stderr, "kws: %s\n", gf_ctx_error(ctx));
+    CHECK(m && strcmp(gf_zoo_head("kws"), "fc") == 0);
+    if (!m) return;
+    CHECK(gf_module_tensor(ctx, m, "features.1.running_mean") != NULL);
+    gf_tensor *fw = gf_module_tensor(ctx, m, "fc.weight");
+    CHECK(fw && fw->shape[0] == 10 && fw->shape[1] == 64 * 10);
+    gf_module_train(m, false);
+    const int64_t frames[2] = {101, 51};
+    for (int k = 0; k < 2; k++) {
+        int64_t shape[4] = {2, 1, 40, frames[k]};
+        gf_tensor *x = gf_zeros(ctx, GF_F32, 4, shape);
+        for (int64_t i = 0; x && i < x->numel; i++) gf_f32(x)[i] = (float)((i * 7919) % 13) / 13.0f;
+        gf_tensor *y = x ? gf_module_forward(ctx, m, x) : NULL;
+        CHECK(y && y->ndim == 2 && y->shape[0] == 2 && y->shape[1] == 10);
+        gf_ctx_reset(ctx);
+    }
+    gf_module_free(m);
+    zp.height = 3;
+    EXPECT_ERR(ctx, gf_zoo_build(ctx, "kws", &zp, NULL), GF_ERR_SHAPE, "kws", "too small");
+    gf_ctx_clear_error(ctx);
+}
+
 int main(void) {
     ctx = gf_ctx_new(NULL);
     test_specaugment();
+    test_kws_zoo();
 #ifdef GF_TEST_AUDIO
     CHECK(gf_audio_available());
     test_formats();

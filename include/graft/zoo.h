@@ -55,6 +55,12 @@ gf_zoo_params gf_zoo_default_params(void);
  *                padding_idx 0) (GloVe's 100 dimensions, so pretrained vectors load into it),
  *                encoder = a bidirectional batch-first LSTM / GRU (hidden 128, 1 layer) run
  *                with the lengths, pool = mean over the real steps, fc = Linear(256,
+ *                num_classes).
+ *   kws          keyword spotting on log-mel frames [C, n_mels, frames] (audio: data):
+ *                features = Sequential(conv3x3(32, no bias), BatchNorm2d, ReLU, MaxPool2,
+ *                conv3x3(64), BatchNorm2d, ReLU, MaxPool2, conv3x3(64), BatchNorm2d, ReLU),
+ *                pool (adaptive average to [height / 4, 1]: over time only, so any clip
+ *                length works), flatten, dropout (0.2), fc = Linear(64 * (height / 4),
  *                num_classes). */
 gf_module *gf_zoo_build(gf_ctx *ctx, const char *name, const gf_zoo_params *p, gf_rng *rng);
 

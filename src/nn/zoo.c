@@ -120,6 +120,34 @@ static gf_module *build_cnn_small(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *r
     return build_features_classifier(ctx, "CNNSmall", gf_nn_sequential_of(ctx, 6, f), 3, fc, rng);
 }
 
+/* A small keyword-spotting CNN for log-mel frames [C, n_mels, frames]: three 3x3 convolutions
+ * (32, 64, 64 channels, no bias) each with BatchNorm and ReLU, 2x2 max pooling after the first
+ * two, then an average over time only (the mel bands keep their place: which frequencies sound
+ * is the word; any clip length works), dropout 0.2, fc. */
+static gf_module *build_kws(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng) {
+    if (p->height < 4 || p->width < 4) {
+        gf_ctx_set_error(ctx, GF_ERR_SHAPE, "kws: input %dx%d is too small (needs at least 4x4)",
+                         p->height, p->width);
+        return NULL;
+    }
+    gf_conv_params c = conv_pad(1, 1);
+    gf_pool_params mp = gf_pool_default_params(2);
+    gf_module *f[] = {gf_nn_conv2d(ctx, rng, p->in_channels, 32, 3, 3, &c, false),
+                      gf_nn_batch_norm2d(ctx, 32, NULL), gf_nn_relu(ctx), gf_nn_max_pool2d(ctx, &mp),
+                      gf_nn_conv2d(ctx, rng, 32, 64, 3, 3, &c, false),
+                      gf_nn_batch_norm2d(ctx, 64, NULL), gf_nn_relu(ctx), gf_nn_max_pool2d(ctx, &mp),
+                      gf_nn_conv2d(ctx, rng, 64, 64, 3, 3, &c, false),
+                      gf_nn_batch_norm2d(ctx, 64, NULL), gf_nn_relu(ctx)};
+    gf_module *m = gf_nn_container(ctx, "KWS", NULL, NULL, NULL);
+    gf_module_add(ctx, m, "features", gf_nn_sequential_of(ctx, 11, f));
+    const int bands = p->height / 4; /* after the two poolings */
+    gf_module_add(ctx, m, "pool", gf_nn_adaptive_avg_pool2d(ctx, bands, 1));
+    gf_module_add(ctx, m, "flatten", gf_nn_flatten(ctx, 1, -1));
+    gf_module_add(ctx, m, "dropout", gf_nn_dropout(ctx, 0.2f));
+    gf_module_add(ctx, m, "fc", gf_nn_linear(ctx, rng, 64LL * bands, p->num_classes, true));
+    return finish(ctx, m);
+}
+
 static gf_module *build_lenet(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng) {
     gf_conv_params c1 = conv_pad(2, 1), c2 = conv_pad(0, 1);
     gf_pool_params mp = gf_pool_default_params(2);
@@ -306,6 +334,13 @@ static void zoo_estimate(const char *name, const gf_zoo_params *p, int64_t *weig
         *act = mul_sat(p->seq_len, 2 * gates * 128);
         return;
     }
+    if (strcmp(name, "kws") == 0) { /* 32 channels at full size; fixed weights but the first */
+        *weights = add_sat(mul_sat(p->in_channels, 32 * 9),
+                           9 * (32 * 64 + 64 * 64) + 2 * (32 + 64 + 64) +
+                               mul_sat(64 * (p->height / 4) + 1, p->num_classes));
+        *act = mul_sat(32, hw);
+        return;
+    }
     if (strcmp(name, "mlp") == 0) {
         int64_t in = pix;
         for (int i = 0; i < 4 && p->hidden[i] > 0; i++) {
@@ -360,12 +395,13 @@ static const struct {
     {"transformer", "fc", build_transformer},
     {"lstm", "fc", build_lstm},
     {"gru", "fc", build_gru},
+    {"kws", "fc", build_kws},
 };
 #define ZOO_COUNT (sizeof zoo / sizeof zoo[0])
 
 static const char *const zoo_names[] = {"mlp",      "lenet",    "cnn-small", "resnet-mini",
                                         "resnet18", "resnet34", "resnet50",  "transformer",
-                                        "lstm",     "gru",      NULL};
+                                        "lstm",     "gru",      "kws",       NULL};
 _Static_assert(sizeof zoo_names / sizeof zoo_names[0] == ZOO_COUNT + 1, "zoo name list");
 
 const char *const *gf_zoo_names(void) { return zoo_names; }
@@ -401,7 +437,7 @@ gf_module *gf_zoo_build(gf_ctx *ctx, const char *name, const gf_zoo_params *p, g
         if (strcmp(zoo[i].name, name) == 0) return zoo_fits(ctx, name, p) ? zoo[i].build(ctx, p, rng) : NULL;
     gf_ctx_set_error(ctx, GF_ERR_INVALID,
                      "unknown model '%s' (built-in models: mlp, lenet, cnn-small, resnet-mini, "
-                     "resnet18, resnet34, resnet50, transformer, lstm, gru)",
+                     "resnet18, resnet34, resnet50, transformer, lstm, gru, kws)",
                      name ? name : "(null)");
     return NULL;
 }
