@@ -5,6 +5,7 @@
 #
 #   bash bench/run.sh                   # full run (~5 minutes on 2 idle cores)
 #   ROUNDS=1 QUICK=1 bash bench/run.sh  # a quick look (~1 minute)
+#   ONLY="lstm gru transformer" bash bench/run.sh   # some workloads only
 #
 # Every table is headed by the CPU, its vector extensions and the OpenBLAS kernel each side
 # runs (OPENBLAS_CORETYPE=Haswell forces graft's AVX2 kernel on any x86-64 CPU with AVX2).
@@ -63,6 +64,12 @@ workloads=(
   "gru-256 train 2"
   "transformer train 3"
 )
+# ONLY="lstm gru ...": just these workloads, without the command-line and sgemm rows
+if [ -n "${ONLY:-}" ]; then
+  kept=()
+  for w in "${workloads[@]}"; do [[ " $ONLY " == *" ${w%% *} "* ]] && kept+=("$w"); done
+  workloads=("${kept[@]}")
+fi
 windows=5
 warmup=5
 if [ "$quick" = 1 ]; then windows=3; warmup=3; fi
@@ -156,6 +163,7 @@ for ((r = 1; r <= rounds; r++)); do
       if ((r % 2)); then run_graft "$1" "$2" "$3" "$t"; run_torch "$1" "$2" "$3" "$t"
       else run_torch "$1" "$2" "$3" "$t"; run_graft "$1" "$2" "$3" "$t"; fi
     done
+    [ -n "${ONLY:-}" ] && continue
     run_cli mlp "$t"
     run_cli cnn-small "$t"
     run_torch_cli mlp "$t"
