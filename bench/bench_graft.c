@@ -345,6 +345,26 @@ static int run_model(const opts *o, double start_to_main) {
     return 0;
 }
 
+/* One training step of a text workload on batch (x, y): cross entropy, Adam, in the replicas
+ * when there are several threads. */
+static bool train_batch(gf_ctx *ctx, gf_module *model, gf_optim *opt, gf_replicas *rep,
+                        gf_tensor *x, gf_tensor *y, double *last_loss) {
+    gf_optim_zero_grad(opt);
+    if (rep) {
+        gf_replicas_out ro;
+        if (gf_replicas_step(ctx, rep, NULL, x, y, 1.0f, &ro) != GF_OK) return false;
+        *last_loss = ro.loss;
+    } else {
+        gf_tensor *loss = gf_cross_entropy(ctx, gf_module_forward(ctx, model, x), y,
+                                           GF_REDUCE_MEAN, -100);
+        if (!loss || gf_backward(ctx, loss) != GF_OK) return false;
+        *last_loss = gf_f32(loss)[0];
+    }
+    if (gf_optim_step(ctx, opt) != GF_OK) return false;
+    gf_ctx_reset(ctx);
+    return true;
+}
+
 /* ---- text workloads: embedding -> LSTM / GRU -> last real step -> Linear ---------------- */
 
 enum { TXT_T = 64, TXT_VOCAB = 1000, TXT_EMB = 64, TXT_N = 4096, TXT_BATCH = 32 };
@@ -413,20 +433,7 @@ static bool text_step(gf_ctx *ctx, text_state *s) {
     memcpy(gf_f32(x), s->ids + s->pos * TXT_T, sizeof(float) * (size_t)(B * TXT_T));
     memcpy(gf_i64(y), s->labels + s->pos, sizeof(int64_t) * (size_t)B);
     s->pos += B;
-    gf_optim_zero_grad(s->opt);
-    if (s->rep) {
-        gf_replicas_out ro;
-        if (gf_replicas_step(ctx, s->rep, NULL, x, y, 1.0f, &ro) != GF_OK) return false;
-        s->last_loss = ro.loss;
-    } else {
-        gf_tensor *loss = gf_cross_entropy(ctx, gf_module_forward(ctx, s->model, x), y,
-                                           GF_REDUCE_MEAN, -100);
-        if (!loss || gf_backward(ctx, loss) != GF_OK) return false;
-        s->last_loss = gf_f32(loss)[0];
-    }
-    if (gf_optim_step(ctx, s->opt) != GF_OK) return false;
-    gf_ctx_reset(ctx);
-    return true;
+    return train_batch(ctx, s->model, s->opt, s->rep, x, y, &s->last_loss);
 }
 
 static int run_text(const opts *o, double start_to_main) {
@@ -501,20 +508,7 @@ static bool tx_step(gf_ctx *ctx, run_state *s) {
     gf_tensor *y = gf_empty(ctx, GF_I64, 1, &B);
     if (!x || !y) return false;
     tx_batch(s->pos++ % 16, B, gf_f32(x), gf_i64(y));
-    gf_optim_zero_grad(s->opt);
-    if (s->rep) {
-        gf_replicas_out ro;
-        if (gf_replicas_step(ctx, s->rep, NULL, x, y, 1.0f, &ro) != GF_OK) return false;
-        s->last_loss = ro.loss;
-    } else {
-        gf_tensor *loss = gf_cross_entropy(ctx, gf_module_forward(ctx, s->model, x), y,
-                                           GF_REDUCE_MEAN, -100);
-        if (!loss || gf_backward(ctx, loss) != GF_OK) return false;
-        s->last_loss = gf_f32(loss)[0];
-    }
-    if (gf_optim_step(ctx, s->opt) != GF_OK) return false;
-    gf_ctx_reset(ctx);
-    return true;
+    return train_batch(ctx, s->model, s->opt, s->rep, x, y, &s->last_loss);
 }
 
 /* Training steps of the transformer text classifier, timed as run_model times its models. */

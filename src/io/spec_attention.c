@@ -9,51 +9,6 @@
 
 /* ---- settings ------------------------------------------------------------------------------ */
 
-/* A whole number in [lo, hi]; absent: def (def < lo: required). */
-static bool a_int(spec_state *s, const cJSON *n, const char *key, int64_t def, int64_t lo,
-                  int64_t hi, const char *path, const char *type, int64_t *out) {
-    const cJSON *v = spec_get(n, key);
-    if (!v) {
-        *out = def;
-        if (def < lo) spec_fail(s, path, type, "\"%s\" is missing", key);
-        return def >= lo;
-    }
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
-        v->valuedouble < (double)lo || v->valuedouble > (double)hi) {
-        spec_fail(s, path, type, "\"%s\" must be a whole number in [%lld, %lld]", key,
-                  (long long)lo, (long long)hi);
-        return false;
-    }
-    *out = (int64_t)v->valuedouble;
-    return true;
-}
-
-static bool a_float(spec_state *s, const cJSON *n, const char *key, double def, double lo,
-                    double hi, const char *path, const char *type, float *out) {
-    const cJSON *v = spec_get(n, key);
-    *out = (float)def;
-    if (!v) return true;
-    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi)) {
-        spec_fail(s, path, type, "\"%s\" must be a number in [%g, %g]", key, lo, hi);
-        return false;
-    }
-    *out = (float)v->valuedouble;
-    return true;
-}
-
-static bool a_bool(spec_state *s, const cJSON *n, const char *key, bool def, const char *path,
-                   const char *type, bool *out) {
-    const cJSON *v = spec_get(n, key);
-    *out = def;
-    if (!v) return true;
-    if (!cJSON_IsBool(v)) {
-        spec_fail(s, path, type, "\"%s\" must be true or false", key);
-        return false;
-    }
-    *out = cJSON_IsTrue(v);
-    return true;
-}
-
 /* One of the comma-separated words in `choices`, as its index; absent: 0 (the first). */
 static bool a_choice(spec_state *s, const cJSON *n, const char *key, const char *choices,
                      const char *path, const char *type, int *out) {
@@ -80,7 +35,7 @@ static bool a_choice(spec_state *s, const cJSON *n, const char *key, const char 
 /* batch_first must be true: a spec's batches are [N, T, D]. */
 static bool a_batch_first(spec_state *s, const cJSON *n, const char *path, const char *type) {
     bool bf;
-    if (!a_bool(s, n, "batch_first", true, path, type, &bf)) return false;
+    if (!spec_get_bool(s, n, "batch_first", true, path, type, &bf)) return false;
     if (!bf) spec_fail(s, path, type, "\"batch_first\" must be true: a spec runs batches [N, T, D]");
     return bf;
 }
@@ -89,7 +44,7 @@ static bool a_batch_first(spec_state *s, const cJSON *n, const char *path, const
 static bool a_width(spec_state *s, const cJSON *n, const char *key, const shape *cur,
                     const char *path, const char *type, int64_t *out) {
     if (spec_get(n, key) || cur->ndim < 1) /* required when the input shape is not known */
-        return a_int(s, n, key, 0, 1, INT64_C(1) << 30, path, type, out);
+        return spec_get_int(s, n, key, 0, 1, INT64_C(1) << 30, path, type, out);
     *out = cur->d[cur->ndim - 1];
     snprintf(s->expect, sizeof s->expect, "[N, T, %lld]", (long long)*out);
     return true;
@@ -113,16 +68,16 @@ static bool layer_settings(spec_state *s, const cJSON *n, const shape *cur, cons
     int64_t d, heads, ff;
     int act;
     if (!a_width(s, n, "d_model", cur, path, type, &d) ||
-        !a_int(s, n, "nhead", 0, 1, INT64_C(1) << 20, path, type, &heads) ||
-        !a_int(s, n, "dim_feedforward", 2048, 1, INT64_C(1) << 30, path, type, &ff))
+        !spec_get_int(s, n, "nhead", 0, 1, INT64_C(1) << 20, path, type, &heads) ||
+        !spec_get_int(s, n, "dim_feedforward", 2048, 1, INT64_C(1) << 30, path, type, &ff))
         return false;
     *p = gf_nn_transformer_default_params(d, heads);
     p->dim_feedforward = ff;
-    if (!a_float(s, n, "dropout", 0.1, 0, 1, path, type, &p->dropout) ||
+    if (!spec_get_float(s, n, "dropout", 0.1, 0, 1, path, type, &p->dropout) ||
         !a_choice(s, n, "activation", "relu,gelu", path, type, &act) ||
-        !a_float(s, n, "layer_norm_eps", 1e-5, 1e-30, 1e3, path, type, &p->layer_norm_eps) ||
-        !a_bool(s, n, "norm_first", false, path, type, &p->norm_first) ||
-        !a_bool(s, n, "causal", false, path, type, &p->causal) || !a_batch_first(s, n, path, type))
+        !spec_get_float(s, n, "layer_norm_eps", 1e-5, 1e-30, 1e3, path, type, &p->layer_norm_eps) ||
+        !spec_get_bool(s, n, "norm_first", false, path, type, &p->norm_first) ||
+        !spec_get_bool(s, n, "causal", false, path, type, &p->causal) || !a_batch_first(s, n, path, type))
         return false;
     p->activation = act ? GF_NN_ACT_GELU : GF_NN_ACT_RELU;
     p->batch_first = true;
@@ -138,9 +93,9 @@ gf_module *spec_b_mha(spec_state *s, const cJSON *n, const char *path, const cha
     float p;
     bool bias;
     if (!a_width(s, n, "embed_dim", cur, path, type, &e) ||
-        !a_int(s, n, "num_heads", 0, 1, INT64_C(1) << 20, path, type, &heads) ||
-        !a_float(s, n, "dropout", 0.0, 0, 1, path, type, &p) ||
-        !a_bool(s, n, "bias", true, path, type, &bias) || !a_batch_first(s, n, path, type))
+        !spec_get_int(s, n, "num_heads", 0, 1, INT64_C(1) << 20, path, type, &heads) ||
+        !spec_get_float(s, n, "dropout", 0.0, 0, 1, path, type, &p) ||
+        !spec_get_bool(s, n, "bias", true, path, type, &bias) || !a_batch_first(s, n, path, type))
         return NULL;
     snprintf(s->expect, sizeof s->expect, "[N, T, %lld]", (long long)e);
     if (!spec_budget(s, path, type, spec_mul(4 * e, e + bias), attn_act(cur, heads))) return NULL;
@@ -163,8 +118,8 @@ gf_module *spec_b_encoder(spec_state *s, const cJSON *n, const char *path, const
     int64_t layers;
     bool norm;
     if (!layer_settings(s, n, cur, path, type, &p) ||
-        !a_int(s, n, "num_layers", 0, 1, 1 << 16, path, type, &layers) ||
-        !a_bool(s, n, "norm", false, path, type, &norm))
+        !spec_get_int(s, n, "num_layers", 0, 1, 1 << 16, path, type, &layers) ||
+        !spec_get_bool(s, n, "norm", false, path, type, &norm))
         return NULL;
     int64_t w = spec_add(spec_mul(layers, layer_weights(p.d_model, p.dim_feedforward)),
                          norm ? 2 * p.d_model : 0);
@@ -178,8 +133,8 @@ gf_module *spec_b_positional(spec_state *s, const cJSON *n, const char *path, co
     float p;
     int kind;
     if (!a_width(s, n, "d_model", cur, path, type, &d) ||
-        !a_float(s, n, "dropout", 0.1, 0, 1, path, type, &p) ||
-        !a_int(s, n, "max_len", 5000, 1, INT64_C(1) << 30, path, type, &max_len) ||
+        !spec_get_float(s, n, "dropout", 0.1, 0, 1, path, type, &p) ||
+        !spec_get_int(s, n, "max_len", 5000, 1, INT64_C(1) << 30, path, type, &max_len) ||
         !a_choice(s, n, "kind", "sinusoidal,learned", path, type, &kind) ||
         !a_batch_first(s, n, path, type))
         return NULL;
@@ -207,11 +162,11 @@ gf_module *spec_b_text_classifier(spec_state *s, const cJSON *n, const char *pat
     int pos, pool;
     gf_nn_transformer_params p;
     const shape none = {-1, {0}};
-    if (!a_int(s, n, "num_embeddings", 0, 2, INT64_C(1) << 30, path, type, &vocab) ||
+    if (!spec_get_int(s, n, "num_embeddings", 0, 2, INT64_C(1) << 30, path, type, &vocab) ||
         !layer_settings(s, n, &none, path, type, &p) ||
-        !a_int(s, n, "num_layers", 0, 1, 1 << 16, path, type, &layers) ||
+        !spec_get_int(s, n, "num_layers", 0, 1, 1 << 16, path, type, &layers) ||
         !a_choice(s, n, "positions", "sinusoidal,learned,none", path, type, &pos) ||
-        !a_int(s, n, "max_len", cur->ndim == 1 ? cur->d[0] : 512, 1, INT64_C(1) << 30, path, type,
+        !spec_get_int(s, n, "max_len", cur->ndim == 1 ? cur->d[0] : 512, 1, INT64_C(1) << 30, path, type,
                &max_len) ||
         !a_choice(s, n, "pool", "mean,max,last,first", path, type, &pool) ||
         !spec_get_out(s, n, INT64_C(1) << 30, path, type, &out))

@@ -42,6 +42,15 @@ gf_module *spec_fail(spec_state *s, const char *path, const char *type, const ch
 #endif
     ;
 /* The value under a canonical key (aliases included), or NULL. */
+/* Settings of a layer under canonical key `key`, checked, with a message naming the layer:
+ * a whole number in [lo, hi] (absent: def; def < lo means required), a boolean, a number in
+ * [lo, hi]. */
+bool spec_get_int(spec_state *s, const cJSON *node, const char *key, int64_t def, int64_t lo,
+                  int64_t hi, const char *path, const char *type, int64_t *out);
+bool spec_get_bool(spec_state *s, const cJSON *node, const char *key, bool def,
+                   const char *path, const char *type, bool *out);
+bool spec_get_float(spec_state *s, const cJSON *node, const char *key, double def, double lo,
+                    double hi, const char *path, const char *type, float *out);
 const cJSON *spec_get(const cJSON *node, const char *key);
 /* Every key must be "type", one of the comma-separated allowed ones, or (root) "input"; none
  * twice. */

@@ -92,8 +92,8 @@ bool spec_check_keys(spec_state *s, const cJSON *node, const char *path, const c
 }
 
 /* An integer setting in [lo, hi]; absent: def (def < lo means "required"). */
-static bool get_int(spec_state *s, const cJSON *node, const char *key, int64_t def, int64_t lo,
-                    int64_t hi, const char *path, const char *type, int64_t *out) {
+bool spec_get_int(spec_state *s, const cJSON *node, const char *key, int64_t def, int64_t lo,
+                  int64_t hi, const char *path, const char *type, int64_t *out) {
     const cJSON *v = spec_get(node, key);
     if (!v) {
         if (def < lo) {
@@ -137,7 +137,7 @@ static bool get_pair(spec_state *s, const cJSON *node, const char *key, int64_t 
         return true;
     }
     int64_t x;
-    if (!get_int(s, node, key, def, lo, hi, path, type, &x)) return false;
+    if (!spec_get_int(s, node, key, def, lo, hi, path, type, &x)) return false;
     out[0] = out[1] = (int)x;
     return true;
 }
@@ -145,7 +145,7 @@ static bool get_pair(spec_state *s, const cJSON *node, const char *key, int64_t 
 bool spec_get_out(spec_state *s, const cJSON *node, int64_t hi, const char *path,
                   const char *type, int64_t *out) {
     const cJSON *v = spec_get(node, "out");
-    if (!v || !cJSON_IsString(v)) return get_int(s, node, "out", 0, 1, hi, path, type, out);
+    if (!v || !cJSON_IsString(v)) return spec_get_int(s, node, "out", 0, 1, hi, path, type, out);
     if (strcmp(v->valuestring, "classes") != 0) {
         spec_fail(s, path, type, "\"out\" must be a whole number or \"classes\", not \"%.40s\"",
                   v->valuestring);
@@ -166,8 +166,8 @@ bool spec_get_out(spec_state *s, const cJSON *node, int64_t hi, const char *path
     return true;
 }
 
-static bool get_bool(spec_state *s, const cJSON *node, const char *key, bool def,
-                     const char *path, const char *type, bool *out) {
+bool spec_get_bool(spec_state *s, const cJSON *node, const char *key, bool def,
+                   const char *path, const char *type, bool *out) {
     const cJSON *v = spec_get(node, key);
     if (!v) {
         *out = def;
@@ -181,8 +181,8 @@ static bool get_bool(spec_state *s, const cJSON *node, const char *key, bool def
     return true;
 }
 
-static bool get_float(spec_state *s, const cJSON *node, const char *key, double def, double lo,
-                      double hi, const char *path, const char *type, float *out) {
+bool spec_get_float(spec_state *s, const cJSON *node, const char *key, double def, double lo,
+                    double hi, const char *path, const char *type, float *out) {
     const cJSON *v = spec_get(node, key);
     if (!v) {
         *out = (float)def;
@@ -252,7 +252,7 @@ static int64_t window_out(int64_t in, int k, int stride, int pad, int dil) {
 static bool infer_in(spec_state *s, const cJSON *node, const char *key, const shape *cur,
                      bool last_axis, int min_ndim, const char *path, const char *type,
                      int64_t *out) {
-    if (spec_get(node, key)) return get_int(s, node, key, 0, 1, INT64_C(1) << 40, path, type, out);
+    if (spec_get(node, key)) return spec_get_int(s, node, key, 0, 1, INT64_C(1) << 40, path, type, out);
     if (cur->ndim < 0) {
         spec_fail(s, path, type,
                   "\"%s\" is missing (give it, or give the model an input shape so it can be "
@@ -277,7 +277,7 @@ static gf_module *b_linear(spec_state *s, const cJSON *n, const char *path, cons
     bool bias;
     if (!infer_in(s, n, "in", cur, true, 1, path, type, &in) ||
         !spec_get_out(s, n, INT64_C(1) << 40, path, type, &out) ||
-        !get_bool(s, n, "bias", true, path, type, &bias))
+        !spec_get_bool(s, n, "bias", true, path, type, &bias))
         return NULL;
     snprintf(s->expect, sizeof s->expect, "[N, ..., %lld]", (long long)in);
     int64_t rows = cur->ndim >= 1 && cur->d[cur->ndim - 1] > 0 ? spec_numel(cur) / cur->d[cur->ndim - 1] : -1;
@@ -298,8 +298,8 @@ static gf_module *b_conv(spec_state *s, const cJSON *n, const char *path, const 
         !get_pair(s, n, "stride", 1, 1, 1 << 16, path, type, st) ||
         !get_pair(s, n, "padding", 0, 0, 1 << 16, path, type, pad) ||
         !get_pair(s, n, "dilation", 1, 1, 1 << 16, path, type, dil) ||
-        !get_int(s, n, "groups", 1, 1, INT64_C(1) << 30, path, type, &groups) ||
-        !get_bool(s, n, "bias", true, path, type, &bias))
+        !spec_get_int(s, n, "groups", 1, 1, INT64_C(1) << 30, path, type, &groups) ||
+        !spec_get_bool(s, n, "bias", true, path, type, &bias))
         return NULL;
     gf_conv_params cp = gf_conv_default_params();
     for (int i = 0; i < 2; i++) {
@@ -326,10 +326,10 @@ static gf_module *b_batchnorm(spec_state *s, const cJSON *n, const char *path, c
     int64_t f;
     gf_bn_params bp = gf_bn_default_params();
     if (!infer_in(s, n, "features", cur, false, 1, path, type, &f) ||
-        !get_float(s, n, "eps", bp.eps, 0, 1e3, path, type, &bp.eps) ||
-        !get_float(s, n, "momentum", bp.momentum, -1, 1, path, type, &bp.momentum) ||
-        !get_bool(s, n, "affine", true, path, type, &bp.affine) ||
-        !get_bool(s, n, "track_running_stats", true, path, type, &bp.track_running_stats))
+        !spec_get_float(s, n, "eps", bp.eps, 0, 1e3, path, type, &bp.eps) ||
+        !spec_get_float(s, n, "momentum", bp.momentum, -1, 1, path, type, &bp.momentum) ||
+        !spec_get_bool(s, n, "affine", true, path, type, &bp.affine) ||
+        !spec_get_bool(s, n, "track_running_stats", true, path, type, &bp.track_running_stats))
         return NULL;
     snprintf(s->expect, sizeof s->expect, two ? "[N, %lld, H, W]" : "[N, %lld] or [N, %lld, L]",
              (long long)f, (long long)f);
@@ -359,13 +359,13 @@ static gf_module *b_layernorm(spec_state *s, const cJSON *n, const char *path, c
         }
     } else {
         int64_t x;
-        if (!get_int(s, n, "shape", 0, 1, INT64_C(1) << 40, path, type, &x)) return NULL;
+        if (!spec_get_int(s, n, "shape", 0, 1, INT64_C(1) << 40, path, type, &x)) return NULL;
         dims[nd++] = x;
     }
     float eps;
     bool aff;
-    if (!get_float(s, n, "eps", 1e-5, 0, 1e3, path, type, &eps) ||
-        !get_bool(s, n, "elementwise_affine", true, path, type, &aff))
+    if (!spec_get_float(s, n, "eps", 1e-5, 0, 1e3, path, type, &eps) ||
+        !spec_get_bool(s, n, "elementwise_affine", true, path, type, &aff))
         return NULL;
     char sh[80];
     gf_dims_str(nd, dims, sh, sizeof sh);
@@ -380,7 +380,7 @@ static gf_module *b_dropout(spec_state *s, const cJSON *n, const char *path, con
                             const shape *cur) {
     (void)cur;
     float p;
-    if (!get_float(s, n, "p", 0.5, 0, 1, path, type, &p)) return NULL;
+    if (!spec_get_float(s, n, "p", 0.5, 0, 1, path, type, &p)) return NULL;
     return gf_nn_dropout(s->ctx, p);
 }
 
@@ -422,8 +422,8 @@ static gf_module *b_flatten(spec_state *s, const cJSON *n, const char *path, con
                             const shape *cur) {
     (void)cur;
     int64_t a, b;
-    if (!get_int(s, n, "start_dim", 1, -GF_MAX_DIMS, GF_MAX_DIMS - 1, path, type, &a) ||
-        !get_int(s, n, "end_dim", -1, -GF_MAX_DIMS, GF_MAX_DIMS - 1, path, type, &b))
+    if (!spec_get_int(s, n, "start_dim", 1, -GF_MAX_DIMS, GF_MAX_DIMS - 1, path, type, &a) ||
+        !spec_get_int(s, n, "end_dim", -1, -GF_MAX_DIMS, GF_MAX_DIMS - 1, path, type, &b))
         return NULL;
     return gf_nn_flatten(s->ctx, (int)a, (int)b);
 }
@@ -443,14 +443,14 @@ static gf_module *b_param_act(spec_state *s, const cJSON *n, const char *path, c
     (void)cur;
     float a, b;
     if (strcmp(type, "leakyrelu") == 0)
-        return get_float(s, n, "negative_slope", 0.01, -1e6, 1e6, path, type, &a)
+        return spec_get_float(s, n, "negative_slope", 0.01, -1e6, 1e6, path, type, &a)
                    ? gf_nn_leaky_relu(s->ctx, a) : NULL;
     if (strcmp(type, "elu") == 0)
-        return get_float(s, n, "alpha", 1.0, -1e6, 1e6, path, type, &a) ? gf_nn_elu(s->ctx, a)
+        return spec_get_float(s, n, "alpha", 1.0, -1e6, 1e6, path, type, &a) ? gf_nn_elu(s->ctx, a)
                                                                           : NULL;
     if (strcmp(type, "softplus") == 0)
-        return get_float(s, n, "beta", 1.0, 1e-6, 1e6, path, type, &a) &&
-                       get_float(s, n, "threshold", 20.0, 0, 1e6, path, type, &b)
+        return spec_get_float(s, n, "beta", 1.0, 1e-6, 1e6, path, type, &a) &&
+                       spec_get_float(s, n, "threshold", 20.0, 0, 1e6, path, type, &b)
                    ? gf_nn_softplus(s->ctx, a, b) : NULL;
     if (strcmp(type, "gelu") == 0) {
         const cJSON *v = spec_get(n, "approximate");
@@ -463,7 +463,7 @@ static gf_module *b_param_act(spec_state *s, const cJSON *n, const char *path, c
         return gf_nn_gelu(s->ctx, g);
     }
     int64_t dim; /* softmax, logsoftmax */
-    if (!get_int(s, n, "dim", 1, -GF_MAX_DIMS, GF_MAX_DIMS - 1, path, type, &dim)) return NULL;
+    if (!spec_get_int(s, n, "dim", 1, -GF_MAX_DIMS, GF_MAX_DIMS - 1, path, type, &dim)) return NULL;
     return strcmp(type, "softmax") == 0 ? gf_nn_softmax(s->ctx, (int)dim)
                                         : gf_nn_log_softmax(s->ctx, (int)dim);
 }
@@ -473,7 +473,7 @@ static gf_module *b_basicblock(spec_state *s, const cJSON *n, const char *path, 
     int64_t in, out, stride;
     if (!infer_in(s, n, "in", cur, false, 3, path, type, &in) ||
         !spec_get_out(s, n, INT64_C(1) << 30, path, type, &out) ||
-        !get_int(s, n, "stride", 1, 1, 1 << 16, path, type, &stride))
+        !spec_get_int(s, n, "stride", 1, 1, 1 << 16, path, type, &stride))
         return NULL;
     snprintf(s->expect, sizeof s->expect, "[N, %lld, H, W]", (long long)in);
     /* two 3x3 convolutions and their BatchNorms, a 1x1 projection when the shape changes */
@@ -491,8 +491,8 @@ static gf_module *b_bottleneck(spec_state *s, const cJSON *n, const char *path, 
                                const shape *cur) {
     int64_t in, planes, stride;
     if (!infer_in(s, n, "in", cur, false, 3, path, type, &in) ||
-        !get_int(s, n, "out", 0, 1, INT64_C(1) << 30, path, type, &planes) ||
-        !get_int(s, n, "stride", 1, 1, 1 << 16, path, type, &stride))
+        !spec_get_int(s, n, "out", 0, 1, INT64_C(1) << 30, path, type, &planes) ||
+        !spec_get_int(s, n, "stride", 1, 1, 1 << 16, path, type, &stride))
         return NULL;
     snprintf(s->expect, sizeof s->expect, "[N, %lld, H, W]", (long long)in);
     /* "out" is torchvision's planes: the block gives 4 * planes channels. 1x1, 3x3 and 1x1

@@ -7,51 +7,17 @@
 #include <stdio.h>
 #include <string.h>
 
-/* An integer setting in [lo, hi]; absent: def (def < lo: required). */
-static bool rnn_int(spec_state *s, const cJSON *node, const char *key, int64_t def, int64_t lo,
-                    int64_t hi, const char *path, const char *type, int64_t *out) {
-    const cJSON *v = spec_get(node, key);
-    if (!v) {
-        if (def < lo) {
-            spec_fail(s, path, type, "\"%s\" is missing", key);
-            return false;
-        }
-        *out = def;
-        return true;
-    }
-    /* bounded before the conversion: a double beyond int64 is undefined behaviour */
-    if (!cJSON_IsNumber(v) || !(v->valuedouble >= (double)lo && v->valuedouble <= (double)hi) ||
-        v->valuedouble != floor(v->valuedouble)) {
-        spec_fail(s, path, type, "\"%s\" must be a whole number in [%lld, %lld]", key,
-                  (long long)lo, (long long)hi);
-        return false;
-    }
-    *out = (int64_t)v->valuedouble;
-    return true;
-}
-
-static bool rnn_bool(spec_state *s, const cJSON *node, const char *key, bool def,
-                     const char *path, const char *type, bool *out) {
-    const cJSON *v = spec_get(node, key);
-    if (v && !cJSON_IsBool(v)) {
-        spec_fail(s, path, type, "\"%s\" must be true or false", key);
-        return false;
-    }
-    *out = v ? cJSON_IsTrue(v) : def;
-    return true;
-}
-
 /* torch.nn.Embedding: ids of any sample shape (float32 whole numbers from a text dataset, or
  * int64) -> the same shape with a last axis of embedding_dim. */
 gf_module *spec_build_embedding(spec_state *s, const cJSON *n, const char *path, const char *type,
                                 const shape *cur) {
     int64_t num, dim, pad;
-    if (!rnn_int(s, n, "num_embeddings", 0, 1, INT64_C(1) << 40, path, type, &num) ||
-        !rnn_int(s, n, "embedding_dim", 0, 1, INT64_C(1) << 30, path, type, &dim))
+    if (!spec_get_int(s, n, "num_embeddings", 0, 1, INT64_C(1) << 40, path, type, &num) ||
+        !spec_get_int(s, n, "embedding_dim", 0, 1, INT64_C(1) << 30, path, type, &dim))
         return NULL;
     const cJSON *pv = spec_get(n, "padding_idx");
     if (pv && cJSON_IsNull(pv)) pad = -1; /* torch's None */
-    else if (!rnn_int(s, n, "padding_idx", -1, -1, num - 1, path, type, &pad)) return NULL;
+    else if (!spec_get_int(s, n, "padding_idx", -1, -1, num - 1, path, type, &pad)) return NULL;
     snprintf(s->expect, sizeof s->expect, "token ids in [0, %lld)", (long long)num);
     int64_t act = cur->ndim >= 0 ? spec_mul(spec_numel(cur), dim) : -1;
     if (!spec_budget(s, path, type, spec_mul(num, dim), act)) return NULL;
@@ -81,7 +47,7 @@ gf_module *spec_build_rnn(spec_state *s, const cJSON *n, const char *path, const
     bool bias, batch_first, bidir;
     const cJSON *dv = spec_get(n, "dropout");
     if (spec_get(n, "input_size")) {
-        if (!rnn_int(s, n, "input_size", 0, 1, INT64_C(1) << 30, path, type, &in)) return NULL;
+        if (!spec_get_int(s, n, "input_size", 0, 1, INT64_C(1) << 30, path, type, &in)) return NULL;
     } else if (cur->ndim == 2) {
         in = cur->d[1];
     } else {
@@ -93,11 +59,11 @@ gf_module *spec_build_rnn(spec_state *s, const cJSON *n, const char *path, const
                              : "cannot infer \"input_size\" from the input %s (expected [N, T, "
                                "input_size])", sh);
     }
-    if (!rnn_int(s, n, "hidden_size", 0, 1, INT64_C(1) << 30, path, type, &hidden) ||
-        !rnn_int(s, n, "num_layers", 1, 1, 1024, path, type, &layers) ||
-        !rnn_bool(s, n, "bias", true, path, type, &bias) ||
-        !rnn_bool(s, n, "batch_first", true, path, type, &batch_first) ||
-        !rnn_bool(s, n, "bidirectional", false, path, type, &bidir))
+    if (!spec_get_int(s, n, "hidden_size", 0, 1, INT64_C(1) << 30, path, type, &hidden) ||
+        !spec_get_int(s, n, "num_layers", 1, 1, 1024, path, type, &layers) ||
+        !spec_get_bool(s, n, "bias", true, path, type, &bias) ||
+        !spec_get_bool(s, n, "batch_first", true, path, type, &batch_first) ||
+        !spec_get_bool(s, n, "bidirectional", false, path, type, &bidir))
         return NULL;
     if (!batch_first)
         return spec_fail(s, path, type, "\"batch_first\" must be true in a spec: the batch is the "
