@@ -428,8 +428,7 @@ static gf_status load_csv(gf_ctx *ctx, const char *arg, const gf_ds_open_params 
     return *pool ? GF_OK : gf_ctx_status(ctx);
 }
 
-/* Every feature of the n examples of ds, [n, F] (malloc'd), or NULL with an error. */
-static float *read_all(gf_ctx *ctx, const gf_ds *ds, int64_t *n_out) {
+float *gf_ds_read_all(gf_ctx *ctx, const gf_ds *ds, int64_t *n_out) {
     const int64_t n = gf_ds_count(ds), F = gf_ds_sample_numel(ds);
     float *x = malloc(sizeof(float) * (size_t)(n * F > 0 ? n * F : 1));
     int64_t *idx = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
@@ -451,7 +450,7 @@ static float *read_all(gf_ctx *ctx, const gf_ds *ds, int64_t *n_out) {
 static gf_status drop_missing(gf_ctx *ctx, gf_ds_parts *out, gf_ds **pool) {
     int64_t n = 0;
     const int64_t F = gf_ds_sample_numel(*pool);
-    float *x = read_all(ctx, *pool, &n);
+    float *x = gf_ds_read_all(ctx, *pool, &n);
     int64_t *keep = x ? malloc(sizeof(int64_t) * (size_t)(n ? n : 1)) : NULL;
     if (!keep) {
         free(x);
@@ -762,7 +761,7 @@ static gf_status impute_values(gf_ctx *ctx, const gf_ds *train, gf_ds_missing ho
     for (int64_t j = 0; j < F; j++) fill[j] = 0.0f;
     if (how == GF_DS_MISSING_ZERO) return GF_OK;
     int64_t n = 0;
-    float *x = read_all(ctx, train, &n);
+    float *x = gf_ds_read_all(ctx, train, &n);
     float *col = x ? malloc(sizeof(float) * (size_t)(n ? n : 1)) : NULL;
     if (!col) {
         free(x);

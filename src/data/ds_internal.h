@@ -52,6 +52,9 @@ gf_ds *gf_ds_alloc(gf_ctx *ctx, gf_ds_kind kind, int64_t n, int ndim, const int6
 int64_t gf_ds_base_label(const gf_ds *ds, int64_t i);
 /* strdup that returns NULL on failure (C11 has none). */
 char *gf_ds_strdup(const char *s);
+/* Every feature of the examples of ds in order, [n, F] (malloc'd; *n_out = n), or NULL with a
+ * context error. */
+float *gf_ds_read_all(gf_ctx *ctx, const gf_ds *ds, int64_t *n_out);
 /* printf into a caller buffer that may be NULL. */
 void gf_ds_errf(char *err, size_t cap, const char *fmt, ...)
 #if defined(__GNUC__)

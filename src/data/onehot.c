@@ -67,25 +67,6 @@ static void onehot_free(void *user) {
     free(s);
 }
 
-/* Every feature of ds, [n, F] malloc'd, or NULL with an error. */
-static float *read_features(gf_ctx *ctx, const gf_ds *ds, int64_t *n_out) {
-    const int64_t n = gf_ds_count(ds), F = gf_ds_sample_numel(ds);
-    float *x = malloc(sizeof(float) * (size_t)(n * F > 0 ? n * F : 1));
-    int64_t *idx = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
-    char err[256] = "";
-    gf_status st = x && idx ? GF_OK : GF_ERR_NOMEM;
-    for (int64_t i = 0; st == GF_OK && i < n; i++) idx[i] = i;
-    if (st == GF_OK) st = gf_ds_read(ds, idx, n, x, NULL, err, sizeof err);
-    free(idx);
-    if (st != GF_OK) {
-        free(x);
-        gf_ctx_set_error(ctx, st, "%s", err[0] ? err : "one-hot encoding: out of memory");
-        return NULL;
-    }
-    *n_out = n;
-    return x;
-}
-
 /* The categories of file column c: a trained model's (given), or the codes the training part
  * holds, in code order (the file's values are sorted, so the kept ones stay sorted). */
 static gf_status plan_column(gf_ctx *ctx, const gf_ds_open_params *p, const gf_ds_parts *out,
@@ -144,7 +125,7 @@ static gf_status count_unseen(gf_ctx *ctx, const gf_ds *ds, const onehot_col *co
                               int64_t *unseen) {
     if (!ds) return GF_OK;
     int64_t n = 0;
-    float *x = read_features(ctx, ds, &n);
+    float *x = gf_ds_read_all(ctx, ds, &n);
     if (!x) return gf_ctx_status(ctx);
     for (int64_t i = 0; i < n; i++)
         for (int64_t k = 0; k < F; k++) {
@@ -238,7 +219,7 @@ gf_status gf_ds_one_hot_parts(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_par
     char **names = NULL;
     gf_status st = cols && res ? GF_OK : gf_ctx_set_error(ctx, GF_ERR_NOMEM, "out of memory");
     for (int64_t k = 0; st == GF_OK && k < F; k++) cols[k].width = -1;
-    if (st == GF_OK && out->train && p->n_categories == 0 && !(tx = read_features(ctx, out->train, &tn)))
+    if (st == GF_OK && out->train && p->n_categories == 0 && !(tx = gf_ds_read_all(ctx, out->train, &tn)))
         st = gf_ctx_status(ctx);
     for (int64_t i = 0; st == GF_OK && i < m; i++) {
         st = plan_column(ctx, p, out, &cats[i], tx, tn, F, &cols[cats[i].at], &res[i]);
