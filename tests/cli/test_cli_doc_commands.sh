@@ -137,6 +137,13 @@ for part, n in (("train", 6), ("test", 2)):
                 w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * f * i / 16000)))
                                        for i in range(12000)))
 EOF
+    # speech-flite/: the second engine's folder of make-speech.sh (here: the test tones again)
+    mkdir -p speech-flite && cp -r speech/test/. speech-flite/
+    # reviews.txt and yelp.safetensors: docs/TEXT.md's texts to predict and a text model (the
+    # documented chain replaces it when scripts/fetch-text.sh's data is there)
+    printf 'The food was great\nNever again, awful service\n' >reviews.txt
+    "$G" train --data "text:$SRC/tests/fixtures/text/reviews.jsonl" --model lstm --epochs 1 \
+        --quiet --out yelp.safetensors >>"$T/prep.log" 2>&1 || return 1
     # small.json and net.json: docs/CLI.md's two specs (its first and second JSON blocks)
     # exactly as shown: net.json takes its input and classes from whatever data it trains on
     awk '/^```json/ { n++; on = 1; next } on && /^```/ { on = 0; next } on && n == 1' \
@@ -173,6 +180,11 @@ while IFS=$'\t' read -r where cmd; do
     # a command on the MobileNetV2 of scripts/fetch-mobilenet.sh needs it fetched
     if [[ "$cmd" == *"mobilenet-v2/"* ]] && [ ! -f "$HOME/.cache/graft/mobilenet-v2/model.json" ]; then
         skip "$where: MobileNetV2 not fetched (scripts/fetch-mobilenet.sh): $cmd"
+        continue
+    fi
+    # a command on the text data of scripts/fetch-text.sh needs it fetched
+    if [[ "$cmd" == *".cache/graft/text/"* ]] && [ ! -f "$HOME/.cache/graft/text/sentiment/amazon.jsonl" ]; then
+        skip "$where: the text data is not fetched (scripts/fetch-text.sh): $cmd"
         continue
     fi
     # a command on audio: data needs a graft built with audio support
