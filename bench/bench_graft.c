@@ -202,6 +202,8 @@ typedef struct run_state {
     int64_t batch;
     bool image_input;   /* [B, 1, 28, 28] (cnn) or [B, 784] (mlp) */
     double last_loss;
+    float *ids;         /* text workloads: token ids and labels of the synthetic data */
+    int64_t *labels;
 } run_state;
 
 /* One step: the next batch converted from uint8, forward, and for training the loss,
@@ -260,6 +262,14 @@ static void print_json(const opts *o, const char *mode, int64_t batch, bool real
     printf("}\n");
 }
 
+/* A context with --threads and --seed. */
+static gf_ctx *bench_context(const opts *o) {
+    gf_ctx_params cp = gf_ctx_default_params();
+    cp.n_threads = o->threads;
+    cp.seed = o->seed;
+    return gf_ctx_new(&cp);
+}
+
 static int run_model(const opts *o, double start_to_main) {
     const bool mlp = strcmp(o->workload, "mlp") == 0;
     const bool frozen = strcmp(o->workload, "finetune-frozen") == 0;
@@ -274,10 +284,7 @@ static int run_model(const opts *o, double start_to_main) {
         fprintf(stderr, "bench_graft: unknown mode '%s'\n", mode);
         return 2;
     }
-    gf_ctx_params cp = gf_ctx_default_params();
-    cp.n_threads = o->threads;
-    cp.seed = o->seed;
-    gf_ctx *ctx = gf_ctx_new(&cp);
+    gf_ctx *ctx = bench_context(o);
     if (!ctx) return die(NULL, "context");
     gf_ctx_set_inplace(ctx, o->inplace);
 
@@ -415,16 +422,7 @@ static void make_text_data(uint64_t seed, float *ids, int64_t *labels) {
     }
 }
 
-typedef struct text_state {
-    gf_module *model;
-    gf_optim *opt;
-    gf_replicas *rep;
-    float *ids;
-    int64_t *labels, pos;
-    double last_loss;
-} text_state;
-
-static bool text_step(gf_ctx *ctx, text_state *s) {
+static bool text_step(gf_ctx *ctx, run_state *s) {
     const int64_t B = TXT_BATCH;
     if (s->pos + B > TXT_N) s->pos = 0;
     gf_tensor *x = gf_empty(ctx, GF_F32, 2, (int64_t[]){B, TXT_T});
@@ -436,35 +434,20 @@ static bool text_step(gf_ctx *ctx, text_state *s) {
     return train_batch(ctx, s->model, s->opt, s->rep, x, y, &s->last_loss);
 }
 
-static int run_text(const opts *o, double start_to_main) {
-    const bool lstm = strncmp(o->workload, "lstm", 4) == 0;
-    const int64_t hidden = strstr(o->workload, "-256") ? 256 : 128;
-    gf_ctx_params cp = gf_ctx_default_params();
-    cp.n_threads = o->threads;
-    cp.seed = o->seed;
-    gf_ctx *ctx = gf_ctx_new(&cp);
-    if (!ctx) return die(NULL, "context");
-    text_state s = {0};
-    s.ids = malloc(sizeof(float) * TXT_N * TXT_T);
-    s.labels = malloc(sizeof(int64_t) * TXT_N);
-    if (!s.ids || !s.labels) return die(NULL, "data");
-    make_text_data(o->seed, s.ids, s.labels);
-    if (!(s.model = make_text(ctx, lstm, hidden))) return die(ctx, "model");
-    gf_named_tensors *pl = gf_module_named_tensors(ctx, s.model, GF_STATE_PARAMS);
-    if (!pl) return die(ctx, "parameters");
-    gf_tensor *params[16];
-    int n = 0;
-    for (int i = 0; i < pl->n && n < 16; i++) params[n++] = pl->items[i].tensor;
-    gf_named_tensors_free(pl);
+/* Adam over s->model's parameters, replicas as --threads / --replicas say, then the warm-up
+ * steps and the timed windows of `step` on batches of s->batch, printed as one JSON line;
+ * frees the optimizer, the replicas, the model and ctx. */
+static int time_training(gf_ctx *ctx, const opts *o, run_state *s,
+                         bool (*step)(gf_ctx *, run_state *), double start_to_main) {
     gf_optim_params hp = gf_optim_default_params(GF_OPTIM_ADAM);
-    if (!(s.opt = gf_optim_new(ctx, &hp, params, n))) return die(ctx, "optimizer");
+    if (!(s->opt = gf_train_optim_new(ctx, s->model, &hp, NULL, 0))) return die(ctx, "optimizer");
     const int nrep = o->replicas < 0 ? o->threads : o->replicas;
-    if (nrep >= 2 && !(s.rep = gf_replicas_new(ctx, s.model, nrep))) return die(ctx, "replicas");
+    if (nrep >= 2 && !(s->rep = gf_replicas_new(ctx, s->model, nrep))) return die(ctx, "replicas");
     const double step_start = since_process_start();
-    if (!text_step(ctx, &s)) return die(ctx, "first step");
-    const double first_step = since_process_start(), first_loss = s.last_loss;
+    if (!step(ctx, s)) return die(ctx, "first step");
+    const double first_step = since_process_start(), first_loss = s->last_loss;
     for (int i = 1; i < o->warmup; i++)
-        if (!text_step(ctx, &s)) return die(ctx, "warmup");
+        if (!step(ctx, s)) return die(ctx, "warmup");
     double win[MAX_WINDOWS];
     int n_win = 0;
     const double t_timed = now_s(CLOCK_MONOTONIC);
@@ -472,20 +455,36 @@ static int run_text(const opts *o, double start_to_main) {
            (n_win == 0 || o->time_limit <= 0 || now_s(CLOCK_MONOTONIC) - t_timed < o->time_limit)) {
         double t0 = now_s(CLOCK_MONOTONIC);
         for (int i = 0; i < o->steps; i++)
-            if (!text_step(ctx, &s)) return die(ctx, "step");
-        win[n_win++] = (double)(o->steps * TXT_BATCH) / (now_s(CLOCK_MONOTONIC) - t0);
+            if (!step(ctx, s)) return die(ctx, "step");
+        win[n_win++] = (double)(o->steps * s->batch) / (now_s(CLOCK_MONOTONIC) - t0);
     }
-    print_json(o, "train", TXT_BATCH, false, median(win, n_win), win, n_win, step_start,
-               first_step, start_to_main, first_loss, s.last_loss,
-               gf_module_param_count(s.model, true), gf_module_param_count(s.model, false),
-               gf_arena_peak(gf_ctx_arena(ctx)), s.rep ? gf_replicas_count(s.rep) : 1);
-    gf_replicas_free(s.rep);
-    gf_optim_free(s.opt);
-    gf_module_free(s.model);
-    free(s.ids);
-    free(s.labels);
+    print_json(o, "train", s->batch, false, median(win, n_win), win, n_win, step_start,
+               first_step, start_to_main, first_loss, s->last_loss,
+               gf_module_param_count(s->model, true), gf_module_param_count(s->model, false),
+               gf_arena_peak(gf_ctx_arena(ctx)), s->rep ? gf_replicas_count(s->rep) : 1);
+    gf_replicas_free(s->rep);
+    gf_optim_free(s->opt);
+    gf_module_free(s->model);
     gf_ctx_free(ctx);
     return 0;
+}
+
+static int run_text(const opts *o, double start_to_main) {
+    const bool lstm = strncmp(o->workload, "lstm", 4) == 0;
+    const int64_t hidden = strstr(o->workload, "-256") ? 256 : 128;
+    gf_ctx *ctx = bench_context(o);
+    if (!ctx) return die(NULL, "context");
+    run_state s = {0};
+    s.batch = TXT_BATCH;
+    s.ids = malloc(sizeof(float) * TXT_N * TXT_T);
+    s.labels = malloc(sizeof(int64_t) * TXT_N);
+    if (!s.ids || !s.labels) return die(NULL, "data");
+    make_text_data(o->seed, s.ids, s.labels);
+    if (!(s.model = make_text(ctx, lstm, hidden))) return die(ctx, "model");
+    const int rc = time_training(ctx, o, &s, text_step, start_to_main);
+    free(s.ids);
+    free(s.labels);
+    return rc;
 }
 
 /* ---- the transformer workload ----------------------------------------------------------- */
@@ -513,10 +512,7 @@ static bool tx_step(gf_ctx *ctx, run_state *s) {
 
 /* Training steps of the transformer text classifier, timed as run_model times its models. */
 static int run_transformer(const opts *o, double start_to_main) {
-    gf_ctx_params cp = gf_ctx_default_params();
-    cp.n_threads = o->threads;
-    cp.seed = o->seed;
-    gf_ctx *ctx = gf_ctx_new(&cp);
+    gf_ctx *ctx = bench_context(o);
     if (!ctx) return die(NULL, "context");
     run_state s = {0};
     s.batch = o->batch > 0 ? o->batch : 32;
@@ -524,41 +520,8 @@ static int run_transformer(const opts *o, double start_to_main) {
     zp.vocab_size = TX_VOCAB;
     zp.seq_len = TX_LEN;
     zp.num_classes = TX_CLASSES;
-    s.model = gf_zoo_build(ctx, "transformer", &zp, NULL);
-    if (!s.model) return die(ctx, "model");
-    gf_optim_params hp = gf_optim_default_params(GF_OPTIM_ADAM);
-    gf_named_tensors *pl = gf_module_named_tensors(ctx, s.model, GF_STATE_PARAMS);
-    gf_tensor *params[64];
-    int n = 0;
-    for (int i = 0; pl && i < pl->n && n < 64; i++) params[n++] = pl->items[i].tensor;
-    gf_named_tensors_free(pl);
-    if (!(s.opt = gf_optim_new(ctx, &hp, params, n))) return die(ctx, "optimizer");
-    const int nrep = o->replicas < 0 ? o->threads : o->replicas;
-    if (nrep >= 2 && !(s.rep = gf_replicas_new(ctx, s.model, nrep))) return die(ctx, "replicas");
-    const double step_start = since_process_start();
-    if (!tx_step(ctx, &s)) return die(ctx, "first step");
-    const double first_step = since_process_start(), first_loss = s.last_loss;
-    for (int i = 1; i < o->warmup; i++)
-        if (!tx_step(ctx, &s)) return die(ctx, "warmup");
-    double win[MAX_WINDOWS];
-    int n_win = 0;
-    const double t_timed = now_s(CLOCK_MONOTONIC);
-    while (n_win < o->windows &&
-           (n_win == 0 || o->time_limit <= 0 || now_s(CLOCK_MONOTONIC) - t_timed < o->time_limit)) {
-        double t0 = now_s(CLOCK_MONOTONIC);
-        for (int i = 0; i < o->steps; i++)
-            if (!tx_step(ctx, &s)) return die(ctx, "step");
-        win[n_win++] = (double)(o->steps * s.batch) / (now_s(CLOCK_MONOTONIC) - t0);
-    }
-    print_json(o, "train", s.batch, false, median(win, n_win), win, n_win, step_start, first_step,
-               start_to_main, first_loss, s.last_loss, gf_module_param_count(s.model, true),
-               gf_module_param_count(s.model, false), gf_arena_peak(gf_ctx_arena(ctx)),
-               s.rep ? gf_replicas_count(s.rep) : 1);
-    gf_replicas_free(s.rep);
-    gf_optim_free(s.opt);
-    gf_module_free(s.model);
-    gf_ctx_free(ctx);
-    return 0;
+    if (!(s.model = gf_zoo_build(ctx, "transformer", &zp, NULL))) return die(ctx, "model");
+    return time_training(ctx, o, &s, tx_step, start_to_main);
 }
 
 /* GFLOP/s of C[m, n] = A[m, k] B[k, n] through gf_matmul (no graph): the median over
