@@ -143,6 +143,35 @@ class TextTransformer(nn.Module):
         return self.fc(h)
 
 
+def timed(a, step, batch, model):
+    """Runs step() once, a.warmup - 1 more times, then timed windows of a.steps steps (until
+    a.windows windows or a.time_limit seconds); step returns the batch's loss or None. The
+    timing, memory and size fields of a result."""
+    step_start = since_process_start()  # data, model and optimizer ready
+    first_loss = last_loss = step()
+    first_step = since_process_start()
+    for _ in range(1, a.warmup):
+        last_loss = step()
+    wins, t_timed = [], time.perf_counter()
+    while len(wins) < a.windows and (not wins or a.time_limit <= 0 or
+                                     time.perf_counter() - t_timed < a.time_limit):
+        t0 = time.perf_counter()
+        for _ in range(a.steps):
+            last_loss = step()
+        wins.append(a.steps * batch / (time.perf_counter() - t0))
+    out = dict(samples_per_s=round(statistics.median(wins), 1),
+               windows=[round(w, 1) for w in wins], steps_per_window=a.steps,
+               peak_rss_mib=round(peak_rss_mib(), 1),
+               time_to_step_start_s=round(step_start, 3),
+               time_to_first_step_s=round(first_step, 3),
+               process_start_to_main_s=round(START_TO_MAIN, 3),
+               params=sum(p.numel() for p in model.parameters()),
+               trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad))
+    if last_loss is not None:
+        out.update(first_loss=round(first_loss, 4), last_loss=round(last_loss, 4))
+    return out
+
+
 def run_transformer(a):
     torch.manual_seed(a.seed)
     batch = a.batch or 32
@@ -150,42 +179,19 @@ def run_transformer(a):
     model = TextTransformer()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     k = 0
-    last_loss = float("nan")
 
     def step():
-        nonlocal k, last_loss
+        nonlocal k
         x, y = data[k % 16]
         k += 1
         loss = nn.functional.cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        last_loss = loss.item()
+        return loss.item()
 
-    step_start = since_process_start()
-    step()
-    first_step = since_process_start()
-    first_loss = last_loss
-    for _ in range(1, a.warmup):
-        step()
-    wins = []
-    t_timed = time.perf_counter()
-    while len(wins) < a.windows and (not wins or a.time_limit <= 0 or
-                                     time.perf_counter() - t_timed < a.time_limit):
-        t0 = time.perf_counter()
-        for _ in range(a.steps):
-            step()
-        wins.append(a.steps * batch / (time.perf_counter() - t0))
     return dict(common(a), workload="transformer", mode="train", batch=batch, data="synthetic",
-                samples_per_s=round(statistics.median(wins), 1),
-                windows=[round(w, 1) for w in wins], steps_per_window=a.steps,
-                peak_rss_mib=round(peak_rss_mib(), 1),
-                time_to_step_start_s=round(step_start, 3),
-                time_to_first_step_s=round(first_step, 3),
-                process_start_to_main_s=round(START_TO_MAIN, 3),
-                params=sum(p.numel() for p in model.parameters()),
-                trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
-                first_loss=round(first_loss, 4), last_loss=round(last_loss, 4))
+                **timed(a, step, batch, model))
 
 
 def peak_rss_mib():
@@ -217,10 +223,9 @@ def run_model(a):
         model.eval()
     shape = (-1, PIX) if mlp else (-1, 1, IMG, IMG)
     pos = 0
-    last_loss = float("nan")
 
     def step():
-        nonlocal pos, last_loss
+        nonlocal pos
         if pos + batch > n:
             pos = 0
         idx = perm[pos:pos + batch]
@@ -233,38 +238,13 @@ def run_model(a):
             opt.zero_grad()  # 1.13 default: set_to_none=False, like graft's
             loss.backward()
             opt.step()
-            last_loss = loss.item()
-        else:
-            with torch.no_grad():
-                model(x)
+            return loss.item()
+        with torch.no_grad():
+            model(x)
+        return None
 
-    step_start = since_process_start()  # data, model and optimizer ready
-    step()
-    first_step = since_process_start()
-    first_loss = last_loss
-    for _ in range(1, a.warmup):
-        step()
-    wins = []
-    t_timed = time.perf_counter()
-    while len(wins) < a.windows and (not wins or a.time_limit <= 0 or
-                                     time.perf_counter() - t_timed < a.time_limit):
-        t0 = time.perf_counter()
-        for _ in range(a.steps):
-            step()
-        wins.append(a.steps * batch / (time.perf_counter() - t0))
-    out = dict(common(a), workload=a.workload, mode=mode, batch=batch,
-               data="fashion-mnist" if real else "synthetic",
-               samples_per_s=round(statistics.median(wins), 1),
-               windows=[round(w, 1) for w in wins], steps_per_window=a.steps,
-               peak_rss_mib=round(peak_rss_mib(), 1),
-               time_to_step_start_s=round(step_start, 3),
-               time_to_first_step_s=round(first_step, 3),
-               process_start_to_main_s=round(START_TO_MAIN, 3),
-               params=sum(p.numel() for p in model.parameters()),
-               trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad))
-    if train:
-        out.update(first_loss=round(first_loss, 4), last_loss=round(last_loss, 4))
-    return out
+    return dict(common(a), workload=a.workload, mode=mode, batch=batch,
+                data="fashion-mnist" if real else "synthetic", **timed(a, step, batch, model))
 
 
 TXT_T, TXT_VOCAB, TXT_EMB, TXT_N, TXT_BATCH = 64, 1000, 64, 4096, 32
@@ -303,10 +283,10 @@ def run_text(a):
     model = TextClassifier(a.workload.startswith("lstm"), 256 if a.workload.endswith("-256") else 128)
     ids, labels = text_data(a.seed)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    pos, last_loss = 0, float("nan")
+    pos = 0
 
     def step():
-        nonlocal pos, last_loss
+        nonlocal pos
         if pos + TXT_BATCH > TXT_N:
             pos = 0
         x, y = ids[pos:pos + TXT_BATCH], labels[pos:pos + TXT_BATCH]
@@ -315,29 +295,10 @@ def run_text(a):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        last_loss = loss.item()
+        return loss.item()
 
-    step_start = since_process_start()
-    step()
-    first_step, first_loss = since_process_start(), last_loss
-    for _ in range(1, a.warmup):
-        step()
-    wins, t_timed = [], time.perf_counter()
-    while len(wins) < a.windows and (not wins or a.time_limit <= 0 or
-                                     time.perf_counter() - t_timed < a.time_limit):
-        t0 = time.perf_counter()
-        for _ in range(a.steps):
-            step()
-        wins.append(a.steps * TXT_BATCH / (time.perf_counter() - t0))
-    n = sum(p.numel() for p in model.parameters())
     return dict(common(a), workload=a.workload, mode="train", batch=TXT_BATCH, data="synthetic",
-                samples_per_s=round(statistics.median(wins), 1),
-                windows=[round(w, 1) for w in wins], steps_per_window=a.steps,
-                peak_rss_mib=round(peak_rss_mib(), 1),
-                time_to_step_start_s=round(step_start, 3),
-                time_to_first_step_s=round(first_step, 3),
-                process_start_to_main_s=round(START_TO_MAIN, 3), params=n, trainable_params=n,
-                first_loss=round(first_loss, 4), last_loss=round(last_loss, 4))
+                **timed(a, step, TXT_BATCH, model))
 
 
 def run_sgemm(a):
