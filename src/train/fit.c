@@ -114,6 +114,7 @@ typedef struct fit_run {
     gf_ckpt_progress prog;   /* where the run starts, then the last checkpoint's position */
     gf_run_sums sums;
     gf_run_sums group0;      /* the sums where the accumulation group began (p.grad_sync) */
+    double *sync_v;          /* the group's sums as sent to p.grad_sync: 5 + 2 per task */
     double best;             /* best monitored value so far (NaN: none) */
     int bad_epochs;
     gf_fit_result res;
@@ -479,8 +480,9 @@ static gf_status sync_group(fit_run *r, int micro, int *used, gf_step_stats *ss)
     gf_run_sums *s = &r->sums;
     const gf_run_sums *g = &r->group0;
     const int nv = 5 + 2 * r->n_tasks;
-    double *v = malloc(sizeof(double) * (size_t)nv);
-    if (!v) return gf_ctx_set_error(r->ctx, GF_ERR_NOMEM, "fit: out of memory");
+    if (!r->sync_v && !(r->sync_v = malloc(sizeof(double) * (size_t)nv)))
+        return gf_ctx_set_error(r->ctx, GF_ERR_NOMEM, "fit: out of memory");
+    double *v = r->sync_v; /* allocated once for the run */
     v[0] = s->loss_sum - g->loss_sum;
     v[1] = (double)(s->seen - g->seen);
     v[2] = (double)(s->correct - g->correct);
@@ -498,10 +500,7 @@ static gf_status sync_group(fit_run *r, int micro, int *used, gf_step_stats *ss)
         t->seen = t->seen0 + (dropped ? 0 : llround(v[6 + 2 * j]));
     }
     if (st == GF_OK && !dropped && r->multi) st = sync_task_optims(r);
-    if (st != GF_OK) {
-        free(v);
-        return st;
-    }
+    if (st != GF_OK) return st;
     if (dropped) {
         r->res.skipped += micro - (s->skipped - g->skipped);
         s->skipped = g->skipped + micro;
@@ -511,7 +510,6 @@ static gf_status sync_group(fit_run *r, int micro, int *used, gf_step_stats *ss)
         *used = 0;
         ss->skipped = true;
         ss->loss = NAN;
-        free(v);
         return GF_OK;
     }
     s->loss_sum = g->loss_sum + v[0];
@@ -519,7 +517,6 @@ static gf_status sync_group(fit_run *r, int micro, int *used, gf_step_stats *ss)
     s->correct = g->correct + llround(v[2]);
     s->acc_ok = g->acc_ok && v[3] < 0.5;
     if (micro == 1 && v[1] > 0) ss->loss = v[0] / v[1]; /* the whole batch's loss */
-    free(v);
     return GF_OK;
 }
 
@@ -766,6 +763,7 @@ gf_status gf_fit(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss, gf_opt
     }
     gf_replicas_free(r.rep);
     free(r.tasks);
+    free(r.sync_v);
     free(r.task_loss);
     free(r.task_steps);
     gf_snapshot_free(&r.snap);
