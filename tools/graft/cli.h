@@ -7,6 +7,7 @@
 #define GRAFT_CLI_H
 
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <cjson/cJSON.h>
@@ -19,39 +20,37 @@ enum { CLI_CONTINUE = -1 };
 
 /* ---- options -------------------------------------------------------------------------------- */
 
-/* Option groups: a command accepts the options of the groups it names. */
-enum {
-    G_COMMON = 1 << 0,   /* --help --threads --seed --json --quiet */
-    G_DATA = 1 << 1,     /* --data and how it is cut */
-    G_MODEL = 1 << 2,    /* --model --hidden */
-    G_WEIGHTS = 1 << 3,  /* --weights --base */
-    G_OPTIM = 1 << 4,    /* --epochs --lr --optim --weight-decay --momentum --batch */
-    G_FT = 1 << 5,       /* --from, freezing, heads, renames, LoRA */
-    G_DISTILL = 1 << 6,  /* teacher and student */
-    G_PREDICT = 1 << 7,  /* --input --top-k */
-    G_EVAL = 1 << 8,     /* --part */
-    G_COMPARE = 1 << 9,  /* strategies, label sweep, seeds */
-    G_DEMO = 1 << 10,    /* --quick --no-cache */
-    G_REPORT = 1 << 11,  /* --report */
-    G_LORA = 1 << 12,    /* --lora-rank --lora-alpha --lora-targets */
-    G_MULTI = 1 << 13,   /* --task */
-    G_SCHED = 1 << 14,   /* --sched --warmup --clip-norm */
-    G_CKPT = 1 << 15,    /* --patience --keep-best --checkpoint-dir --checkpoint-every --resume */
-    G_OUT = 1 << 16,     /* --out */
-    G_LOSS = 1 << 17,    /* --label-smoothing */
-    G_DATASRC = 1 << 18, /* --data */
-    G_LORA_FT = 1 << 19, /* --lora-dropout --lora-out (finetune only) */
-    G_STUDENT = 1 << 20, /* --student-model (distill only) */
-    G_TRAINDATA = 1 << 21, /* --per-class --augment (commands that train) */
-    G_LRFIND = 1 << 22,  /* --start-lr --end-lr --num-it --no-stop-div (lr-find) */
-    G_EVALOUT = 1 << 23, /* --predictions (eval) */
-    G_DIST = 1 << 24,    /* --dist-timeout --dist-bucket --dist-overlap --sync-bn (under mpirun) */
-    G_TASK = 1 << 25,    /* --task classification|regression */
-    G_REGRESS = 1 << 26, /* --loss --huber-delta --target-scale --class-weight --missing --categorical (train, finetune) */
-    G_RUN = 1 << 27,     /* --input --out --cut (graft run) */
-    G_TFJS = 1 << 28,    /* --cut --input-size (TensorFlow.js models: finetune, inspect) */
-    G_TEXT = 1 << 30,    /* --tokenizer ... --vectors (text: data, train) */
-};
+/* Option groups: a command accepts the options of the groups it names (a 64-bit set). */
+#define G_COMMON (UINT64_C(1) << 0) /* --help --threads --seed --json --quiet */
+#define G_DATA (UINT64_C(1) << 1) /* --data and how it is cut */
+#define G_MODEL (UINT64_C(1) << 2) /* --model --hidden */
+#define G_WEIGHTS (UINT64_C(1) << 3) /* --weights --base */
+#define G_OPTIM (UINT64_C(1) << 4) /* --epochs --lr --optim --weight-decay --momentum --batch */
+#define G_FT (UINT64_C(1) << 5) /* --from, freezing, heads, renames, LoRA */
+#define G_DISTILL (UINT64_C(1) << 6) /* teacher and student */
+#define G_PREDICT (UINT64_C(1) << 7) /* --input --top-k */
+#define G_EVAL (UINT64_C(1) << 8) /* --part */
+#define G_COMPARE (UINT64_C(1) << 9) /* strategies, label sweep, seeds */
+#define G_DEMO (UINT64_C(1) << 10) /* --quick --no-cache */
+#define G_REPORT (UINT64_C(1) << 11) /* --report */
+#define G_LORA (UINT64_C(1) << 12) /* --lora-rank --lora-alpha --lora-targets */
+#define G_MULTI (UINT64_C(1) << 13) /* --task */
+#define G_SCHED (UINT64_C(1) << 14) /* --sched --warmup --clip-norm */
+#define G_CKPT (UINT64_C(1) << 15) /* --patience --keep-best --checkpoint-dir --checkpoint-every --resume */
+#define G_OUT (UINT64_C(1) << 16) /* --out */
+#define G_LOSS (UINT64_C(1) << 17) /* --label-smoothing */
+#define G_DATASRC (UINT64_C(1) << 18) /* --data */
+#define G_LORA_FT (UINT64_C(1) << 19) /* --lora-dropout --lora-out (finetune only) */
+#define G_STUDENT (UINT64_C(1) << 20) /* --student-model (distill only) */
+#define G_TRAINDATA (UINT64_C(1) << 21) /* --per-class --augment (commands that train) */
+#define G_LRFIND (UINT64_C(1) << 22) /* --start-lr --end-lr --num-it --no-stop-div (lr-find) */
+#define G_EVALOUT (UINT64_C(1) << 23) /* --predictions (eval) */
+#define G_DIST (UINT64_C(1) << 24) /* --dist-timeout --dist-bucket --dist-overlap --sync-bn (under mpirun) */
+#define G_TASK (UINT64_C(1) << 25) /* --task classification|regression */
+#define G_REGRESS (UINT64_C(1) << 26) /* --loss --huber-delta --target-scale --class-weight --missing --categorical (train, finetune) */
+#define G_RUN (UINT64_C(1) << 27) /* --input --out --cut (graft run) */
+#define G_TFJS (UINT64_C(1) << 28) /* --cut --input-size (TensorFlow.js models: finetune, inspect) */
+#define G_TEXT (UINT64_C(1) << 30) /* --tokenizer ... --vectors (text: data, train) */
 /* What a training command takes. */
 #define G_TRAIN (G_OPTIM | G_SCHED | G_CKPT | G_OUT | G_LOSS)
 
@@ -176,7 +175,7 @@ typedef struct cli_opts {
 typedef struct cli_command {
     const char *name;
     const char *summary;
-    unsigned groups;
+    uint64_t groups;
     const char *usage;        /* "graft train --data SPEC [options]" */
     const char *description;  /* paragraphs */
     const char *examples;     /* lines */

@@ -43,7 +43,7 @@ typedef struct opt_def {
     const char *name;
     int has_arg;
     int id;
-    unsigned groups;
+    uint64_t groups;
     const char *metavar;
     const char *help;
 } opt_def;
@@ -349,7 +349,7 @@ static const opt_def opts[] = {
 #define N_OPTS (sizeof opts / sizeof opts[0])
 
 static const struct {
-    unsigned group;
+    uint64_t group;
     const char *title;
 } group_titles[] = {
     {G_DATASRC | G_DATA | G_TRAINDATA | G_TASK, "data"}, {G_TEXT, "text data"},
@@ -905,12 +905,12 @@ static int apply(cli_opts *o, int id, const char *v) {
     return CLI_CONTINUE;
 }
 
-static bool in_groups(const opt_def *d, unsigned groups) {
+static bool in_groups(const opt_def *d, uint64_t groups) {
     return (d->groups & groups) != 0;
 }
 
 int cli_parse(const cli_command *c, int argc, char **argv, cli_opts *o) {
-    unsigned groups = c->groups | G_COMMON;
+    uint64_t groups = c->groups | G_COMMON;
     struct option lo[N_OPTS + 1];
     int n = 0;
     for (size_t i = 0; i < N_OPTS; i++)
@@ -1002,7 +1002,7 @@ static void wrap(FILE *f, const char *text, int indent, int col) {
 }
 
 void cli_each_option(const cli_command *c, cli_option_fn fn, void *user) {
-    unsigned groups = c->groups | G_COMMON;
+    uint64_t groups = c->groups | G_COMMON;
     bool shown[N_OPTS] = {false};
     for (size_t g = 0; g < sizeof group_titles / sizeof group_titles[0]; g++) {
         if (!(groups & group_titles[g].group)) continue;
@@ -1069,7 +1069,7 @@ const char *const cli_data_specs[][2] = {
 };
 
 void cli_print_option_names(const cli_command *c, FILE *f) {
-    unsigned groups = c->groups | G_COMMON;
+    uint64_t groups = c->groups | G_COMMON;
     for (size_t i = 0; i < N_OPTS; i++)
         if (in_groups(&opts[i], groups)) fprintf(f, "--%s\n", opts[i].name);
 }
