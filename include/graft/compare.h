@@ -107,6 +107,14 @@ typedef struct gf_compare_params {
                                    * folder, removed afterwards */
     gf_compare_progress_fn progress; /* may be NULL */
     void *user;
+    /* Training across processes (graft/dist.h: gf_dist_shard_loader and gf_dist_fit_params set
+     * these): every process runs the same comparison, trains on its share shard_rank of
+     * shard_count of each batch (0 of 0: all of it), and gf_fit sums the gradients over the
+     * processes through grad_sync (NULL: one process). The models start alike on every process
+     * since the seeds draw them; validation and test run whole on each. */
+    int shard_rank, shard_count;
+    gf_grad_sync_fn grad_sync;
+    void *grad_sync_user;
 } gf_compare_params;
 
 gf_compare_params gf_compare_default_params(void);

@@ -107,11 +107,14 @@ static gf_status make_loaders(cmp_run *r, gf_ds *train, gf_ds *val, gf_loader **
     gf_loader_params lp = gf_loader_default_params();
     lp.batch_size = r->p->batch_size;
     lp.seed = r->seed;
+    lp.shard_rank = r->p->shard_rank;
+    lp.shard_count = r->p->shard_count;
     *tl = gf_loader_new(r->ctx, train, &lp);
     *vl = NULL;
     if (!*tl) return gf_ctx_status(r->ctx);
     if (val) { /* the training batch size, so the arena peak measures the training step */
         lp.shuffle = false;
+        lp.shard_rank = lp.shard_count = 0; /* every process validates on all of it */
         *vl = gf_loader_new(r->ctx, val, &lp);
         if (!*vl) return gf_ctx_status(r->ctx);
     }
@@ -126,6 +129,8 @@ static gf_status fit(cmp_run *r, gf_module *m, const gf_loss_spec *loss, gf_opti
     fp.epochs = epochs;
     fp.on_epoch = on_epoch;
     fp.user = &h;
+    fp.grad_sync = r->p->grad_sync;
+    fp.grad_sync_user = r->p->grad_sync_user;
     gf_fit_result res;
     gf_status st = gf_fit(r->ctx, m, loss, opt, sched, tl, vl, &fp, &res);
     if (st == GF_OK && r->stopped)

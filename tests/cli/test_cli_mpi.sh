@@ -129,6 +129,35 @@ run mpi 3 "$G" train "${BN[@]}" --batch 2 --epochs 1 --sync-bn
 expect_rc 1 "--sync-bn refuses a batch smaller than the ranks"
 expect_err "cannot give each of 3 ranks an example" "--sync-bn: the refusal says why"
 
+# ---- compare: every strategy's run trains across the ranks ------------------------------------
+IMG=(--data "idx:$FX/idx" --model mlp --batch 16 --threads 1)
+run "$G" train "${IMG[@]}" --epochs 1 --quiet --out pre.safetensors
+CMP=(compare "${IMG[@]}" --pretrained pre.safetensors --per-class 4 --strategies scratch,finetune,fastai
+     --epochs 3 --json --quiet)
+run "$G" "${CMP[@]}"
+expect_rc 0 "compare in one process"
+cp "$T/out" cmp1.json
+run mpi 2 "$G" "${CMP[@]}" --work-dir cmpruns
+expect_rc 0 "compare on two ranks"
+cp "$T/out" cmp2.json
+if python3 - cmp1.json cmp2.json <<'EOF'; then ok; else bad "compare: 2 ranks do not train what one process does"; fi
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+def trials(d):
+    return [t for s in d['sweep'][0]['result']['strategies'] for t in s['trials']]
+ta, tb = trials(a), trials(b)
+ok = len(ta) == len(tb) == 3
+for x, y in zip(ta, tb):
+    la, lb = x['train_loss'], y['train_loss']
+    ok = ok and len(la) == len(lb) == 3 and all(abs(u - v) <= 1e-4 * max(1, abs(u)) for u, v in zip(la, lb))
+    ok = ok and abs(x['accuracy'] - y['accuracy']) <= 0.02
+sys.exit(0 if ok else 1)
+EOF
+if [ "$(grep -c '"command"' cmp2.json)" = 1 ]; then ok; else bad "compare: the JSON printed by more than rank 0"; fi
+expect_file cmpruns/all/finetune-seed0.delta.safetensors "compare: rank 0 keeps the deltas in --work-dir"
+run mpi 2 "$G" "${CMP[@]}" --sync-bn
+expect_rc 2 "compare refuses --sync-bn"
+
 # ---- stopping: Ctrl-C (mpirun sends SIGTERM), SIGUSR1 (forwarded) ------------------------------
 BIG=(--data "idx:$FX/idx" --model mlp --batch 32 --threads 1 --epochs 400)
 stop_with() { # SIGNAL DIR: a long run stopped once its first checkpoint exists
@@ -170,5 +199,5 @@ expect_err "rank 1 (pid" "different settings: the rank is named"
 expect_err "different --batch than rank 0: 32 (rank 0: 16)" "different settings: the setting and both values"
 run mpi 2 "$G" eval --weights one.safetensors --data "csv:$FX/table.csv"
 expect_rc 2 "eval refuses several processes"
-expect_err "only train, finetune, distill and multitask train across processes" "eval says what does"
+expect_err "only train, finetune, distill, multitask and compare train across processes" "eval says what does"
 finish

@@ -402,7 +402,8 @@ int cli_dist_size(void);
 bool cli_dist_root(void);
 /* For --version: the MPI library graft trains across processes with, or that it has none. */
 const char *cli_dist_library(void);
-/* Before gf_fit (loaders not yet made): the start-up checks, rank 0's weights to every rank,
+/* Before gf_fit (loaders not yet made): the start-up checks, rank 0's weights to every rank (m
+ * NULL: none, when the seeds draw the same models on every rank, as in compare),
  * this rank's share of the batches (lp), the gradient exchange and rank 0 alone checkpointing
  * (fp), the stop signals. Nothing in one process. Returns CLI_CONTINUE or an exit code. */
 int cli_dist_prepare(gf_ctx *ctx, const cli_opts *o, gf_module *m, const cli_data *d,

@@ -69,18 +69,20 @@ bool cli_dist_root(void) {
 /* Ranks other than 0 train only: their output would repeat rank 0's, their files collide. */
 static void quiet_rank(cli_opts *o) {
     o->quiet = true;
-    o->out = o->report = o->lora_out = NULL;
+    o->out = o->report = o->lora_out = o->work_dir = NULL;
     if (!freopen("/dev/null", "w", stdout)) fclose(stdout);
 }
 
 int cli_dist_begin(const cli_command *c, cli_opts *o) {
     const int n = gf_dist_launched() ? gf_dist_launched_size() : 1;
     const bool trains = strcmp(c->name, "train") == 0 || strcmp(c->name, "finetune") == 0 ||
-                        strcmp(c->name, "distill") == 0 || strcmp(c->name, "multitask") == 0;
+                        strcmp(c->name, "distill") == 0 || strcmp(c->name, "multitask") == 0 ||
+                        strcmp(c->name, "compare") == 0;
     if (n > 1 && !trains) {
         if (env_rank() == 0)
             cli_usage_error(c->name, "runs in one process, and the MPI launcher started %d: only "
-                                     "train, finetune, distill and multitask train across processes "
+                                     "train, finetune, distill, multitask and compare train across "
+                                     "processes "
                                      "(docs/DISTRIBUTED.md)", n);
         return CLI_USAGE;
     }
@@ -208,7 +210,11 @@ static int run_items(gf_ctx *ctx, const cli_opts *o, const gf_module *m, const c
              str(o->lora_targets));
     if (d && n < cap) it[n++] = gf_dist_item_dataset(ctx, "training data", d->train);
     if (d && n < cap) it[n++] = gf_dist_item_dataset(ctx, "validation data", d->val);
-    if (n < cap) it[n++] = gf_dist_item_module(ctx, "model", m);
+    if (strcmp(o->cmd, "compare") == 0)
+        add_item(it, &n, cap, "comparison", "strategies %s labels %s seeds %s pretrained %s "
+                 "teacher %s", str(o->strategies), str(o->labels), str(o->seeds), str(o->from),
+                 str(o->teacher));
+    if (m && n < cap) it[n++] = gf_dist_item_module(ctx, "model", m);
     return n;
 }
 
@@ -256,7 +262,7 @@ int cli_dist_prepare(gf_ctx *ctx, const cli_opts *o, gf_module *m, const cli_dat
     if (st == GF_ERR_INVALID) /* the same verdict on every rank: rank 0 says it */
         return cli_dist_root() ? cli_fail(o->cmd, "%s", gf_ctx_error(ctx)) : CLI_FAILED;
     if (st != GF_OK) return abort_job(o->cmd, "start-up checks", ctx);
-    if (gf_dist_broadcast_module(ctx, job, m) != GF_OK)
+    if (m && gf_dist_broadcast_module(ctx, job, m) != GF_OK)
         return abort_job(o->cmd, "rank 0's weights", ctx);
     gf_dist_shard_loader(job, lp);
     gf_dist_fit_params(job, fp);

@@ -84,7 +84,7 @@ int cli_compare_sweep(gf_ctx *ctx, const cli_opts *o, gf_compare_params *p, cli_
         if (own) gf_ds_free(train);
         if (st != GF_OK) {
             if (cli_interrupted) return cli_fail(cmd, "interrupted");
-            return cli_fail(cmd, "%s", gf_ctx_error(ctx));
+            return p->grad_sync ? cli_dist_fit_failed(ctx, cmd) : cli_fail(cmd, "%s", gf_ctx_error(ctx));
         }
     }
     return CLI_CONTINUE;
@@ -305,6 +305,23 @@ int cli_check_strategy_epochs(const cli_opts *o, const char *default_strategies)
     return CLI_CONTINUE;
 }
 
+/* Under mpirun: the start-up checks, then every run of the comparison trains on this rank's
+ * share of each batch and sums the gradients over the ranks. Nothing in one process. */
+static int compare_across_ranks(gf_ctx *ctx, const cli_opts *o, const cli_data *d,
+                                gf_compare_params *p) {
+    if (o->sync_bn) /* each run has a context of its own, which the hook does not reach */
+        return cli_usage_error(o->cmd, "--sync-bn applies to train, finetune and distill");
+    gf_loader_params lp = gf_loader_default_params();
+    gf_fit_params fp = gf_fit_default_params();
+    int rc = cli_dist_prepare(ctx, o, NULL, d, &lp, &fp);
+    if (rc != CLI_CONTINUE) return rc;
+    p->shard_rank = lp.shard_rank;
+    p->shard_count = lp.shard_count;
+    p->grad_sync = fp.grad_sync;
+    p->grad_sync_user = fp.grad_sync_user;
+    return CLI_CONTINUE;
+}
+
 int cmd_compare(cli_opts *o) {
     const char *cmd = o->cmd;
     const char *model = o->model ? o->model : "cnn-small";
@@ -336,6 +353,7 @@ int cmd_compare(cli_opts *o) {
     rc = cli_compare_params(ctx, o, &d, model, &p, seeds, &sw,
                             o->from ? "scratch,probe,finetune,fastai,lora" : "scratch");
     if (rc != CLI_CONTINUE) goto out_data;
+    if ((rc = compare_across_ranks(ctx, o, &d, &p)) != CLI_CONTINUE) goto out_data;
     sw.n = 1;
     if (o->labels) sw.n = cli_parse_i64_list(o->labels, 1, INT64_C(1) << 40, sw.labels, CLI_MAX_LIST);
     rc = cli_compare_sweep(ctx, o, &p, &d, &sw, NULL, NULL);

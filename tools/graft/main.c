@@ -118,7 +118,8 @@ const cli_command cli_commands[] = {
      "  graft predict --weights photos.safetensors photos/ --out predictions.csv\n",
      CLI_MAX_LIST, cmd_predict},
     {"compare", "run transfer strategies side by side on the same data and budget",
-     G_DATASRC | G_DATA | G_MODEL | G_OPTIM | G_COMPARE | G_LORA | G_DISTILL | G_REPORT | G_TRAINDATA,
+     G_DATASRC | G_DATA | G_MODEL | G_OPTIM | G_COMPARE | G_LORA | G_DISTILL | G_REPORT | G_TRAINDATA |
+         G_DIST,
      "graft compare --model NAME --pretrained W.safetensors --data SPEC [options]",
      "Trains the same zoo model on the same data with several transfer strategies (scratch,\n"
      "linear probe, fine-tune, fine-tune with frozen BatchNorm statistics, fastai's two-phase\n"
