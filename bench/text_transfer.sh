@@ -37,18 +37,23 @@ stats() { python3 -c 'import statistics as s,sys; v=[float(x) for x in sys.argv[
 if [[ " $protocols " == *" 1 "* ]]; then
     echo "### 1. GloVe against a random embedding (lstm, sentiment sentences, test part 600)"
     echo
-    echo "| training sentences | random embedding | GloVe, fine-tuned | GloVe, frozen |"
-    echo "|---|---|---|---|"
+    echo "| training sentences | lstm, random embedding | lstm, GloVe fine-tuned | lstm, GloVe frozen | embedding-bag, random | embedding-bag, GloVe frozen, all its words |"
+    echo "|---|---|---|---|---|---|"
     for n in 100 300 all; do
         pc=(); [ "$n" != all ] && pc=(--per-class $((n / 2)))
-        r=(); g=(); f=()
+        r=(); g=(); f=(); br=(); bg=()
         for s in $seeds; do
             base=(train --model lstm --data "text:$S/all.jsonl" --lowercase --epochs 8 --seed "$s" "${pc[@]}")
             r+=("$(acc "p1-$n-random-$s" "${base[@]}")")
             g+=("$(acc "p1-$n-glove-$s" "${base[@]}" --vectors "$V")")
             f+=("$(acc "p1-$n-frozen-$s" "${base[@]}" --vectors "$V" --freeze-vectors)")
+            # the average of the words' vectors and a linear layer; --vectors-vocab gives the
+            # words of the test sentences never seen in training their GloVe vector too
+            bag=(train --model embedding-bag --data "text:$S/all.jsonl" --lowercase --epochs 40 --lr 0.01 --seed "$s" "${pc[@]}")
+            br+=("$(acc "p1-$n-bag-random-$s" "${bag[@]}")")
+            bg+=("$(acc "p1-$n-bag-glove-$s" "${bag[@]}" --vectors "$V" --vectors-vocab --freeze-vectors)")
         done
-        echo "| $n | $(stats "${r[@]}") | $(stats "${g[@]}") | $(stats "${f[@]}") |"
+        echo "| $n | $(stats "${r[@]}") | $(stats "${g[@]}") | $(stats "${f[@]}") | $(stats "${br[@]}") | $(stats "${bg[@]}") |"
     done
     echo
 fi

@@ -698,6 +698,84 @@ static void test_spec(gf_ctx *ctx) {
     gf_ctx_clear_error(ctx);
 }
 
+/* ---- EmbeddingBag ------------------------------------------------------------------------ */
+
+/* One case of embedding_bag_parity.json: output and weight gradient against torch's. */
+static void embedding_bag_case(gf_ctx *ctx, const cJSON *c, int idx) {
+    const char *mode = cJSON_GetObjectItem(c, "mode")->valuestring;
+    const cJSON *pj = cJSON_GetObjectItem(c, "padding_idx");
+    const int64_t V = (int64_t)cJSON_GetObjectItem(c, "num_embeddings")->valuedouble;
+    const int64_t D = (int64_t)cJSON_GetObjectItem(c, "embedding_dim")->valuedouble;
+    const cJSON *ids = cJSON_GetObjectItem(c, "ids");
+    const int64_t N = cJSON_GetArraySize(ids), T = cJSON_GetArraySize(cJSON_GetArrayItem(ids, 0));
+    gf_nn_bag_mode m = strcmp(mode, "sum") == 0 ? GF_NN_BAG_SUM
+                       : strcmp(mode, "max") == 0 ? GF_NN_BAG_MAX : GF_NN_BAG_MEAN;
+    gf_module *bag = gf_nn_embedding_bag(ctx, NULL, V, D, m, cJSON_IsNull(pj) ? -1 : (int64_t)pj->valuedouble);
+    CHECK(bag != NULL);
+    if (!bag) return;
+    float *w = arr_f32(cJSON_GetObjectItem(c, "weight"));
+    memcpy(gf_f32(gf_module_tensor(ctx, bag, "weight")), w, sizeof(float) * (size_t)(V * D));
+    free(w);
+    gf_tensor *x = gf_empty(ctx, GF_F32, 2, (int64_t[]){N, T});
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t j = 0; j < T; j++)
+            gf_f32(x)[i * T + j] = (float)cJSON_GetArrayItem(cJSON_GetArrayItem(ids, (int)i), (int)j)->valuedouble;
+    gf_tensor *y = gf_module_forward(ctx, bag, x);
+    gf_tensor *gy = from_json(ctx, cJSON_GetObjectItem(c, "gy"), 2, (int64_t[]){N, D}, false);
+    char what[96];
+    snprintf(what, sizeof what, "EmbeddingBag case %d (%s, padding_idx %s) output", idx, mode,
+             cJSON_IsNull(pj) ? "None" : "0");
+    CHECK(y && close_tensor(what, y, cJSON_GetObjectItem(c, "y")));
+    gf_status st = gf_backward(ctx, gf_sum(ctx, gf_mul(ctx, y, gy), NULL, 0, false));
+    if (st != GF_OK) fprintf(stderr, "%s: %s\n", what, gf_ctx_error(ctx));
+    CHECK(st == GF_OK);
+    gf_tensor *wt = gf_module_tensor(ctx, bag, "weight");
+    snprintf(what, sizeof what, "EmbeddingBag case %d (%s) weight gradient", idx, mode);
+    CHECK(wt->grad && close_tensor(what, wt->grad, cJSON_GetObjectItem(c, "grad_weight")));
+    gf_tensor_free(gy);
+    gf_module_free(bag);
+    gf_ctx_reset(ctx);
+}
+
+static void test_embedding_bag(gf_ctx *ctx) {
+    gf_ctx_clear_error(ctx);
+    cJSON *fx = load_fixture("embedding_bag_parity.json");
+    CHECK(fx != NULL);
+    int i = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(fx, "cases")) embedding_bag_case(ctx, c, i++);
+    CHECK(i == 6);
+    cJSON_Delete(fx);
+    /* errors: a bag batch must be [N, T]; the mode must be known */
+    gf_module *bag = gf_nn_embedding_bag(ctx, NULL, 5, 2, GF_NN_BAG_MEAN, 0);
+    gf_tensor *x3 = gf_zeros(ctx, GF_F32, 3, (int64_t[]){2, 3, 1});
+    EXPECT_ERR(ctx, gf_module_forward(ctx, bag, x3), GF_ERR_SHAPE, "bags [N, T], found [2, 3, 1]");
+    gf_ctx_clear_error(ctx);
+    gf_module_free(bag);
+    EXPECT_ERR(ctx, gf_nn_embedding_bag(ctx, NULL, 5, 2, (gf_nn_bag_mode)7, 0), GF_ERR_INVALID,
+               "mode 7");
+    gf_ctx_clear_error(ctx);
+    /* in a spec, sized by the data's vocabulary */
+    gf_spec_params sp = gf_spec_default_params();
+    sp.in_ndim = 1;
+    sp.in_shape[0] = 6;
+    sp.n_classes = 2;
+    sp.vocab_size = 40;
+    const char *spec = "{\"type\": \"sequential\", \"children\": {\"embedding\": {\"type\": "
+                       "\"EmbeddingBag\", \"embedding_dim\": 8, \"mode\": \"max\"}, \"fc\": "
+                       "{\"type\": \"linear\", \"out\": \"classes\"}}}";
+    gf_module *m = gf_spec_parse(ctx, spec, strlen(spec), &sp, NULL);
+    CHECK(m && gf_module_tensor(ctx, m, "embedding.weight")->shape[0] == 40);
+    gf_module_free(m);
+    char *text = gf_spec_resolve(ctx, spec, strlen(spec), &sp);
+    CHECK(text && strstr(text, "\"num_embeddings\":40") && strstr(text, "\"out\":2"));
+    free(text);
+    sp.vocab_size = 0;
+    EXPECT_ERR(ctx, gf_spec_parse(ctx, spec, strlen(spec), &sp, NULL), GF_ERR_INVALID,
+               "vocabulary size of text data, which is not known here");
+    gf_ctx_clear_error(ctx);
+}
+
 int main(void) {
     gf_ctx_params cp = gf_ctx_default_params();
     cp.n_threads = 2;
@@ -710,6 +788,7 @@ int main(void) {
     test_unbatched(ctx);
     test_threads();
     test_embedding_ids(ctx);
+    test_embedding_bag(ctx);
     test_spec(ctx);
     test_replicas(ctx);
     test_memory_rules(ctx);

@@ -129,6 +129,10 @@ typedef struct gf_ds_open_params {
     /* A trained model's vocabulary (its tokeniser settings replace the four above), used
      * instead of building one from the training part (borrowed; the parts retain it). */
     const gf_text_vocab *vocab;
+    /* Pretrained word vectors whose words join the vocabulary built from the training part
+     * (after its tokens, in the vectors' order, up to max_vocab; gf_text_vocab_extend), so a
+     * word never seen in training keeps its vector (borrowed; NULL: none). */
+    const gf_text_vectors *vocab_vectors;
     /* audio: only (0: the default) */
     int sample_rate;          /* every file resampled to this (16000) */
     double clip_seconds;      /* every clip centre-cropped or zero-padded to this (1.0) */

@@ -213,6 +213,17 @@ gf_module *gf_nn_dropout(gf_ctx *ctx, float p);
 gf_module *gf_nn_embedding(gf_ctx *ctx, gf_rng *rng, int64_t num_embeddings,
                            int64_t embedding_dim, int64_t padding_idx);
 
+/* torch.nn.EmbeddingBag's reductions. */
+typedef enum gf_nn_bag_mode { GF_NN_BAG_MEAN = 0, GF_NN_BAG_SUM, GF_NN_BAG_MAX } gf_nn_bag_mode;
+/* torch.nn.EmbeddingBag on a batch of bags of the same length: ids [N, T] (int64, or float32
+ * whole numbers: a text dataset's padded token ids) -> [N, dim], each row's embeddings summed,
+ * averaged or maxed over its ids other than padding_idx (those are left out of the count, as
+ * in torch; a bag of padding only gives zeros). weight [num, dim] ~ N(0, 1), the padding row
+ * zeroed. padding_idx < 0: none. The averaged-word-vectors classifier ("fastText") is this
+ * with a Linear on top, and --vectors fills its weight like an Embedding's. */
+gf_module *gf_nn_embedding_bag(gf_ctx *ctx, gf_rng *rng, int64_t num_embeddings,
+                               int64_t embedding_dim, gf_nn_bag_mode mode, int64_t padding_idx);
+
 gf_module *gf_nn_max_pool2d(gf_ctx *ctx, const gf_pool_params *p);
 gf_module *gf_nn_avg_pool2d(gf_ctx *ctx, const gf_pool_params *p);
 gf_module *gf_nn_adaptive_avg_pool2d(gf_ctx *ctx, int out_h, int out_w);

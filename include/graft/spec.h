@@ -69,6 +69,8 @@ typedef struct gf_spec_params {
     gf_rng *rng;            /* draws the initial weights; NULL: the context RNG */
     int64_t n_classes;      /* what "out": "classes" stands for; 0: not known (such a layer is
                              * then an error naming it) */
+    int64_t vocab_size;     /* what "num_embeddings": "vocab" (or leaving it out) stands for:
+                             * the text data's vocabulary size; 0: not known */
 } gf_spec_params;
 
 gf_spec_params gf_spec_default_params(void);
@@ -111,7 +113,8 @@ gf_module *gf_spec_load(gf_ctx *ctx, const char *path, const gf_spec_params *p,
                         gf_spec_summary **summary);
 
 /* The spec text as built with p: minified, its "input" set to p's input shape (when p gives
- * one) and every "out": "classes" replaced by p->n_classes, so the text describes the model
+ * one), every "out": "classes" replaced by p->n_classes and every "num_embeddings": "vocab"
+ * (or left out) of an embedding layer by p->vocab_size, so the text describes the model
  * on its own (what a weights file stores). Returns a new string (free with free()), or NULL
  * with a ctx error (invalid JSON, "classes" with no class count). */
 char *gf_spec_resolve(gf_ctx *ctx, const char *text, size_t len, const gf_spec_params *p);

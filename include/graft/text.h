@@ -101,6 +101,12 @@ gf_text_vocab_params gf_text_vocab_default_params(void);
 gf_text_vocab *gf_text_vocab_build(gf_ctx *ctx, const gf_text_params *params,
                                    const gf_text_vocab_params *vp, const char *const *texts,
                                    int64_t n, const char *name);
+/* A new vocabulary: v's ids, then each of the n words not in it yet (count 0), in order, until
+ * it holds max_size ids (0: no cut). Words that are not valid UTF-8 or empty are skipped. So
+ * pretrained vectors can give words never seen in training an id (and their vector): pass
+ * the vectors' words (gf_text_vectors_word). NULL with an error (out of memory). */
+gf_text_vocab *gf_text_vocab_extend(gf_ctx *ctx, const gf_text_vocab *v, const char *const *words,
+                                    int64_t n, int64_t max_size);
 gf_text_vocab *gf_text_vocab_retain(gf_text_vocab *v);
 void gf_text_vocab_free(gf_text_vocab *v);
 

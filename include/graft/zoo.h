@@ -17,7 +17,7 @@ typedef struct gf_zoo_params {
     int height, width; /* 28 x 28 */
     int num_classes;   /* 10 */
     int hidden[4];     /* mlp only: hidden widths, 0-terminated; default 256, 128 */
-    int64_t vocab_size; /* text models (transformer, lstm, gru): token ids 0 .. vocab_size-1 (0 = <pad>); 10000 */
+    int64_t vocab_size; /* text models (transformer, lstm, gru, embedding-bag): token ids 0 .. vocab_size-1 (0 = <pad>); 10000 */
     int64_t seq_len;    /* text models: the longest sequence (positions table); 256 */
 } gf_zoo_params;
 
@@ -67,7 +67,7 @@ gf_module *gf_zoo_build(gf_ctx *ctx, const char *name, const gf_zoo_params *p, g
 /* Dotted name of the model's final classifier layer ("head", "classifier.5",
  * "classifier.3", "fc" for the resnets), or NULL for an unknown model. */
 const char *gf_zoo_head(const char *name);
-/* True for the text classifiers (transformer, lstm, gru): float32 token ids [N, seq_len]. */
+/* True for the text classifiers (transformer, lstm, gru, embedding-bag): float32 token ids [N, seq_len]. */
 bool gf_zoo_is_text(const char *name);
 /* The embedding width of the zoo's lstm and gru. */
 #define GF_ZOO_TEXT_EMBED 100

@@ -98,6 +98,7 @@ static gf_status build_spec(gf_ctx *ctx, gf_bundle *b, const char *text, const c
     for (int i = 0; i < m->in_ndim; i++) sp.in_shape[i] = m->in_shape[i];
     sp.rng = rng;
     sp.n_classes = n_classes > 0 ? n_classes : m->n_classes;
+    sp.vocab_size = m->vocab ? gf_text_vocab_size(m->vocab) : 0;
     gf_spec_summary *sum = NULL;
     if (!(b->model = gf_spec_parse(ctx, text, strlen(text), &sp, &sum))) return gf_ctx_status(ctx);
     gf_status st = GF_OK;

@@ -288,6 +288,36 @@ done:
     return v;
 }
 
+gf_text_vocab *gf_text_vocab_extend(gf_ctx *ctx, const gf_text_vocab *v, const char *const *words,
+                                    int64_t n, int64_t max_size) {
+    if (!v || n < 0 || (n > 0 && !words)) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "vocabulary: nothing to extend (%lld words)",
+                         (long long)n);
+        return NULL;
+    }
+    int64_t cap = v->n + n;
+    if (max_size > 0 && cap > max_size) cap = max_size > v->n ? max_size : v->n;
+    gf_text_vocab *e = vocab_alloc(&v->params, cap);
+    bool ok = e != NULL;
+    for (int64_t i = 0; ok && i < v->n; i++) ok = vocab_add(e, v->tok[i], v->count[i]);
+    for (int64_t i = 0; ok && i < n && e->n < cap; i++) {
+        const char *w = words[i];
+        const size_t len = w ? strlen(w) : 0;
+        if (!len || gf_text_utf8_check(w, len) >= 0 || gf_text_map_get(&e->map, w, len) >= 0)
+            continue;
+        ok = vocab_add(e, w, 0);
+    }
+    if (!ok) {
+        gf_text_vocab_free(e);
+        gf_ctx_set_error(ctx, GF_ERR_NOMEM, "vocabulary: out of memory adding %lld words",
+                         (long long)n);
+        return NULL;
+    }
+    e->n_special = v->n_special;
+    e->total = v->total;
+    return e;
+}
+
 gf_text_vocab *gf_text_vocab_retain(gf_text_vocab *v) {
     if (v) v->refs++;
     return v;

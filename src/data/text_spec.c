@@ -197,6 +197,20 @@ static gf_status rebase(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds *enc, gf_
     return GF_OK;
 }
 
+/* v (consumed) with the vectors' words after its own. */
+static gf_text_vocab *with_vectors_words(gf_ctx *ctx, gf_text_vocab *v, const gf_text_vectors *vec,
+                                         int64_t max_size) {
+    const int64_t n = gf_text_vectors_count(vec);
+    const char **words = malloc(sizeof *words * (size_t)(n > 0 ? n : 1));
+    gf_text_vocab *e = NULL;
+    if (!words) gf_ctx_set_error(ctx, GF_ERR_NOMEM, "vocabulary: out of memory");
+    for (int64_t i = 0; words && i < n; i++) words[i] = gf_text_vectors_word(vec, i);
+    if (words) e = gf_text_vocab_extend(ctx, v, words, n, max_size);
+    free(words);
+    gf_text_vocab_free(v);
+    return e;
+}
+
 gf_status gf_text_spec_encode(gf_ctx *ctx, const gf_ds_open_params *p, gf_text_source *s,
                               gf_ds_parts *out) {
     gf_text_vocab *v = NULL;
@@ -218,6 +232,7 @@ gf_status gf_text_spec_encode(gf_ctx *ctx, const gf_ds_open_params *p, gf_text_s
         snprintf(name, sizeof name, "%s (training part)", s->path);
         v = gf_text_vocab_build(ctx, &tp, &vp, texts, n, name);
         free(texts);
+        if (v && p->vocab_vectors) v = with_vectors_words(ctx, v, p->vocab_vectors, p->max_vocab);
     } else {
         return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: without a training part the vocabulary "
                                 "must be given (a trained model's)", s->path);

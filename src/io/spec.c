@@ -270,7 +270,7 @@ gf_module *gf_spec_parse(gf_ctx *ctx, const char *text, size_t len, const gf_spe
     gf_spec_params dp = gf_spec_default_params();
     if (!p) p = &dp;
     spec_state s = {.ctx = ctx, .label = p->label ? p->label : "model spec", .rng = p->rng,
-                    .n_classes = p->n_classes};
+                    .n_classes = p->n_classes, .vocab_size = p->vocab_size};
     if (!ctx) return NULL;
     if (!text) {
         gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: no text", s.label);

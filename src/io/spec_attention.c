@@ -10,27 +10,6 @@
 /* ---- settings ------------------------------------------------------------------------------ */
 
 /* One of the comma-separated words in `choices`, as its index; absent: 0 (the first). */
-static bool a_choice(spec_state *s, const cJSON *n, const char *key, const char *choices,
-                     const char *path, const char *type, int *out) {
-    const cJSON *v = spec_get(n, key);
-    *out = 0;
-    if (!v) return true;
-    if (cJSON_IsString(v)) {
-        size_t len = strlen(v->valuestring);
-        int i = 0;
-        for (const char *c = choices; *c; i++) {
-            const char *e = strchr(c, ',');
-            size_t cl = e ? (size_t)(e - c) : strlen(c);
-            if (cl == len && strncmp(c, v->valuestring, len) == 0) {
-                *out = i;
-                return true;
-            }
-            c += cl + (e ? 1 : 0);
-        }
-    }
-    spec_fail(s, path, type, "\"%s\" must be one of: %s", key, choices);
-    return false;
-}
 
 /* batch_first must be true: a spec's batches are [N, T, D]. */
 static bool a_batch_first(spec_state *s, const cJSON *n, const char *path, const char *type) {
@@ -74,7 +53,7 @@ static bool layer_settings(spec_state *s, const cJSON *n, const shape *cur, cons
     *p = gf_nn_transformer_default_params(d, heads);
     p->dim_feedforward = ff;
     if (!spec_get_float(s, n, "dropout", 0.1, 0, 1, path, type, &p->dropout) ||
-        !a_choice(s, n, "activation", "relu,gelu", path, type, &act) ||
+        !spec_get_choice(s, n, "activation", "relu,gelu", path, type, &act) ||
         !spec_get_float(s, n, "layer_norm_eps", 1e-5, 1e-30, 1e3, path, type, &p->layer_norm_eps) ||
         !spec_get_bool(s, n, "norm_first", false, path, type, &p->norm_first) ||
         !spec_get_bool(s, n, "causal", false, path, type, &p->causal) || !a_batch_first(s, n, path, type))
@@ -135,7 +114,7 @@ gf_module *spec_b_positional(spec_state *s, const cJSON *n, const char *path, co
     if (!a_width(s, n, "d_model", cur, path, type, &d) ||
         !spec_get_float(s, n, "dropout", 0.1, 0, 1, path, type, &p) ||
         !spec_get_int(s, n, "max_len", 5000, 1, INT64_C(1) << 30, path, type, &max_len) ||
-        !a_choice(s, n, "kind", "sinusoidal,learned", path, type, &kind) ||
+        !spec_get_choice(s, n, "kind", "sinusoidal,learned", path, type, &kind) ||
         !a_batch_first(s, n, path, type))
         return NULL;
     snprintf(s->expect, sizeof s->expect, "[N, T <= %lld, %lld]", (long long)max_len, (long long)d);
@@ -147,7 +126,7 @@ gf_module *spec_b_positional(spec_state *s, const cJSON *n, const char *path, co
 gf_module *spec_b_seqpool(spec_state *s, const cJSON *n, const char *path, const char *type,
                           const shape *cur) {
     int mode;
-    if (!a_choice(s, n, "mode", "mean,max,last,first", path, type, &mode) ||
+    if (!spec_get_choice(s, n, "mode", "mean,max,last,first", path, type, &mode) ||
         !a_batch_first(s, n, path, type))
         return NULL;
     snprintf(s->expect, sizeof s->expect, "[N, T, D]");
@@ -162,13 +141,13 @@ gf_module *spec_b_text_classifier(spec_state *s, const cJSON *n, const char *pat
     int pos, pool;
     gf_nn_transformer_params p;
     const shape none = {-1, {0}};
-    if (!spec_get_int(s, n, "num_embeddings", 0, 2, INT64_C(1) << 30, path, type, &vocab) ||
+    if (!spec_get_vocab(s, n, 2, INT64_C(1) << 30, path, type, &vocab) ||
         !layer_settings(s, n, &none, path, type, &p) ||
         !spec_get_int(s, n, "num_layers", 0, 1, 1 << 16, path, type, &layers) ||
-        !a_choice(s, n, "positions", "sinusoidal,learned,none", path, type, &pos) ||
+        !spec_get_choice(s, n, "positions", "sinusoidal,learned,none", path, type, &pos) ||
         !spec_get_int(s, n, "max_len", cur->ndim == 1 ? cur->d[0] : 512, 1, INT64_C(1) << 30, path, type,
                &max_len) ||
-        !a_choice(s, n, "pool", "mean,max,last,first", path, type, &pool) ||
+        !spec_get_choice(s, n, "pool", "mean,max,last,first", path, type, &pool) ||
         !spec_get_out(s, n, INT64_C(1) << 30, path, type, &out))
         return NULL;
     const int64_t d = p.d_model;

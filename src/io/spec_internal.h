@@ -24,6 +24,7 @@ typedef struct spec_state {
     int64_t weights;         /* parameter and buffer elements of the leaves built so far */
     char expect[EXPECT_CAP]; /* what the leaf being built expects, for the error message */
     int64_t n_classes;       /* what "out": "classes" stands for; 0: not known */
+    int64_t vocab_size;      /* what "num_embeddings": "vocab" stands for; 0: not known */
     bool uses_classes, input_from_data;
 } spec_state;
 
@@ -59,6 +60,12 @@ bool spec_check_keys(spec_state *s, const cJSON *node, const char *path, const c
 /* "out": a whole number in [1, hi], or "classes" (s->n_classes). */
 bool spec_get_out(spec_state *s, const cJSON *node, int64_t hi, const char *path,
                   const char *type, int64_t *out);
+/* A string among the comma-separated choices: *out its index (absent: 0). */
+bool spec_get_choice(spec_state *s, const cJSON *node, const char *key, const char *choices,
+                     const char *path, const char *type, int *out);
+/* "num_embeddings": a whole number in [lo, hi], or "vocab" or left out (s->vocab_size). */
+bool spec_get_vocab(spec_state *s, const cJSON *node, int64_t lo, int64_t hi, const char *path,
+                    const char *type, int64_t *out);
 /* "[2, 1, 28, 28]" (batch: with a leading 2). */
 void spec_shape_str(const shape *sh, bool batch, char *buf, size_t cap);
 
@@ -91,6 +98,8 @@ typedef struct type_def {
 /* ---- text layers (spec_rnn.c): embedding, lstm, gru ---- */
 gf_module *spec_build_embedding(spec_state *s, const cJSON *node, const char *path,
                                 const char *type, const shape *cur);
+gf_module *spec_build_embedding_bag(spec_state *s, const cJSON *node, const char *path,
+                                    const char *type, const shape *cur);
 gf_module *spec_build_rnn(spec_state *s, const cJSON *node, const char *path, const char *type,
                           const shape *cur);
 /* The sequence layers and the text classifier block (spec_attention.c). */

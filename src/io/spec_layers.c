@@ -166,6 +166,51 @@ bool spec_get_out(spec_state *s, const cJSON *node, int64_t hi, const char *path
     return true;
 }
 
+bool spec_get_vocab(spec_state *s, const cJSON *node, int64_t lo, int64_t hi, const char *path,
+                    const char *type, int64_t *out) {
+    const cJSON *v = spec_get(node, "num_embeddings");
+    if (v && !cJSON_IsString(v)) return spec_get_int(s, node, "num_embeddings", 0, lo, hi, path, type, out);
+    if (v && strcmp(v->valuestring, "vocab") != 0) {
+        spec_fail(s, path, type, "\"num_embeddings\" must be a whole number or \"vocab\", not "
+                  "\"%.40s\"", v->valuestring);
+        return false;
+    }
+    if (s->vocab_size <= 0) {
+        spec_fail(s, path, type, "\"num_embeddings\" is %s: the vocabulary size of text data, "
+                  "which is not known here; give a number", v ? "\"vocab\"" : "left out");
+        return false;
+    }
+    if (s->vocab_size < lo || s->vocab_size > hi) {
+        spec_fail(s, path, type, "\"num_embeddings\" is the vocabulary size %lld, outside "
+                  "[%lld, %lld]", (long long)s->vocab_size, (long long)lo, (long long)hi);
+        return false;
+    }
+    *out = s->vocab_size;
+    return true;
+}
+
+bool spec_get_choice(spec_state *s, const cJSON *node, const char *key, const char *choices,
+                     const char *path, const char *type, int *out) {
+    const cJSON *v = spec_get(node, key);
+    *out = 0;
+    if (!v) return true;
+    if (cJSON_IsString(v)) {
+        size_t len = strlen(v->valuestring);
+        int i = 0;
+        for (const char *c = choices; *c; i++) {
+            const char *e = strchr(c, ',');
+            size_t cl = e ? (size_t)(e - c) : strlen(c);
+            if (cl == len && strncmp(c, v->valuestring, len) == 0) {
+                *out = i;
+                return true;
+            }
+            c += cl + (e ? 1 : 0);
+        }
+    }
+    spec_fail(s, path, type, "\"%s\" must be one of: %s", key, choices);
+    return false;
+}
+
 bool spec_get_bool(spec_state *s, const cJSON *node, const char *key, bool def,
                    const char *path, const char *type, bool *out) {
     const cJSON *v = spec_get(node, key);
@@ -542,6 +587,7 @@ static const type_def types[] = {
     {"basicblock", "in,out,stride", b_basicblock},
     {"bottleneck", "in,out,stride", b_bottleneck},
     {"embedding", "num_embeddings,embedding_dim,padding_idx", spec_build_embedding},
+    {"embeddingbag", "num_embeddings,embedding_dim,mode,padding_idx", spec_build_embedding_bag},
     {"lstm", "input_size,hidden_size,num_layers,bias,batch_first,dropout,bidirectional",
      spec_build_rnn},
     {"gru", "input_size,hidden_size,num_layers,bias,batch_first,dropout,bidirectional",
@@ -569,7 +615,7 @@ static const char *const type_names[] = {
     "linear", "conv2d", "conv1d", "batchnorm1d", "batchnorm2d", "layernorm", "dropout",
     "maxpool2d", "avgpool2d", "adaptiveavgpool2d", "flatten", "identity", "relu", "silu",
     "sigmoid", "tanh", "leakyrelu", "elu", "gelu", "softplus", "softmax", "logsoftmax",
-    "basicblock", "bottleneck", "embedding", "lstm", "gru", "multiheadattention",
+    "basicblock", "bottleneck", "embedding", "embeddingbag", "lstm", "gru", "multiheadattention",
     "transformerencoderlayer", "transformerencoder", "positionalencoding", "seqpool",
     "textclassifier", "sequential", "container", NULL};
 _Static_assert(sizeof type_names / sizeof type_names[0] == N_TYPES + 1, "spec type name list");

@@ -7,21 +7,47 @@
 #include <stdio.h>
 #include <string.h>
 
+/* num_embeddings (a number, or the data's vocabulary), embedding_dim and padding_idx (null:
+ * none; absent: pad_default). */
+static bool embedding_settings(spec_state *s, const cJSON *n, const char *path, const char *type,
+                               int64_t pad_default, int64_t *num, int64_t *dim, int64_t *pad) {
+    if (!spec_get_vocab(s, n, 1, INT64_C(1) << 40, path, type, num) ||
+        !spec_get_int(s, n, "embedding_dim", 0, 1, INT64_C(1) << 30, path, type, dim))
+        return false;
+    const cJSON *pv = spec_get(n, "padding_idx");
+    if (pv && cJSON_IsNull(pv)) {
+        *pad = -1; /* torch's None */
+        return true;
+    }
+    return spec_get_int(s, n, "padding_idx", pad_default, -1, *num - 1, path, type, pad);
+}
+
 /* torch.nn.Embedding: ids of any sample shape (float32 whole numbers from a text dataset, or
  * int64) -> the same shape with a last axis of embedding_dim. */
 gf_module *spec_build_embedding(spec_state *s, const cJSON *n, const char *path, const char *type,
                                 const shape *cur) {
     int64_t num, dim, pad;
-    if (!spec_get_int(s, n, "num_embeddings", 0, 1, INT64_C(1) << 40, path, type, &num) ||
-        !spec_get_int(s, n, "embedding_dim", 0, 1, INT64_C(1) << 30, path, type, &dim))
-        return NULL;
-    const cJSON *pv = spec_get(n, "padding_idx");
-    if (pv && cJSON_IsNull(pv)) pad = -1; /* torch's None */
-    else if (!spec_get_int(s, n, "padding_idx", -1, -1, num - 1, path, type, &pad)) return NULL;
+    if (!embedding_settings(s, n, path, type, -1, &num, &dim, &pad)) return NULL;
     snprintf(s->expect, sizeof s->expect, "token ids in [0, %lld)", (long long)num);
     int64_t act = cur->ndim >= 0 ? spec_mul(spec_numel(cur), dim) : -1;
     if (!spec_budget(s, path, type, spec_mul(num, dim), act)) return NULL;
     return gf_nn_embedding(s->ctx, s->rng, num, dim, pad);
+}
+
+/* torch.nn.EmbeddingBag on samples of token ids [T] -> [embedding_dim]: each sample is a bag
+ * reduced by mode, its padding_idx ids left out (torch's default padding_idx is None; a text
+ * dataset pads with 0, which is the default here). */
+gf_module *spec_build_embedding_bag(spec_state *s, const cJSON *n, const char *path,
+                                    const char *type, const shape *cur) {
+    int64_t num, dim, pad;
+    int mode;
+    if (!embedding_settings(s, n, path, type, 0, &num, &dim, &pad) ||
+        !spec_get_choice(s, n, "mode", "mean,sum,max", path, type, &mode))
+        return NULL;
+    snprintf(s->expect, sizeof s->expect, "token ids [T] in [0, %lld)", (long long)num);
+    int64_t act = cur->ndim >= 0 ? spec_mul(spec_numel(cur), dim) : -1;
+    if (!spec_budget(s, path, type, spec_mul(num, dim), act)) return NULL;
+    return gf_nn_embedding_bag(s->ctx, s->rng, num, dim, (gf_nn_bag_mode)mode, pad);
 }
 
 /* The parameter count of a stack: per layer and direction G H (in + H) weights and 2 G H

@@ -71,6 +71,23 @@ static bool resolve_classes(cJSON *node, int64_t n) {
     return true;
 }
 
+/* Every embedding layer's "num_embeddings": "vocab" (or left out) under node into n. */
+static bool resolve_vocab(cJSON *node, int64_t n) {
+    if (!cJSON_IsObject(node)) return true;
+    cJSON *t = member(node, "type");
+    char type[64] = "";
+    if (t && cJSON_IsString(t)) spec_normalize_type(t->valuestring, type, sizeof type);
+    if (strcmp(type, "embedding") == 0 || strcmp(type, "embeddingbag") == 0 ||
+        strcmp(type, "textclassifier") == 0) {
+        cJSON *v = member(node, "num_embeddings");
+        if ((!v || cJSON_IsString(v)) && !set_number(node, "num_embeddings", (double)n)) return false;
+    }
+    cJSON *ch = member(node, "children");
+    for (cJSON *c = ch ? ch->child : NULL; c; c = c->next)
+        if (!resolve_vocab(c, n)) return false;
+    return true;
+}
+
 char *gf_spec_resolve(gf_ctx *ctx, const char *text, size_t len, const gf_spec_params *p) {
     const gf_spec_params q = p ? *p : gf_spec_default_params();
     cJSON *j = parse_text(ctx, text, len);
@@ -83,6 +100,7 @@ char *gf_spec_resolve(gf_ctx *ctx, const char *text, size_t len, const gf_spec_p
         ok = ok && put_member(j, "input", a);
     }
     if (ok && q.n_classes > 0) ok = resolve_classes(j, q.n_classes);
+    if (ok && q.vocab_size > 0) ok = resolve_vocab(j, q.vocab_size);
     if (!ok) {
         cJSON_Delete(j);
         gf_ctx_set_error(ctx, GF_ERR_NOMEM, "model spec: out of memory");

@@ -306,6 +306,77 @@ gf_module *gf_nn_embedding(gf_ctx *ctx, gf_rng *rng, int64_t num_embeddings,
     return m;
 }
 
+/* A batch of bags' masks: which ids count (int64 [N, T, 1], gf_where's condition), how many
+ * per bag (float [N, 1]; 1 for an empty bag, whose sum is zero anyway) and whether any does
+ * (int64 [N, 1]). */
+typedef struct bag_masks {
+    gf_tensor *keep, *count, *any;
+} bag_masks;
+
+static bool bag_masks_of(gf_ctx *ctx, const gf_tensor *ids, int64_t pad, bag_masks *bm) {
+    const int64_t n = ids->shape[0], t = ids->shape[1];
+    const float *f = ids->dtype == GF_F32 ? gf_contig_f32(ctx, ids) : NULL;
+    const int64_t *l = ids->dtype == GF_I64 && gf_tensor_is_contiguous(ids) ? gf_i64(ids) : NULL;
+    if (!f && !l) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "EmbeddingBag: ids must be float32 or contiguous "
+                         "int64, found %s", gf_dtype_name(ids->dtype));
+        return false;
+    }
+    bm->keep = gf_empty(ctx, GF_I64, 3, (int64_t[]){n, t, 1});
+    bm->count = gf_empty(ctx, GF_F32, 2, (int64_t[]){n, 1});
+    bm->any = gf_empty(ctx, GF_I64, 2, (int64_t[]){n, 1});
+    if (!bm->keep || !bm->count || !bm->any) return false;
+    int64_t *k = gf_i64(bm->keep);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t c = 0;
+        for (int64_t j = 0; j < t; j++) {
+            const int64_t id = f ? (int64_t)f[i * t + j] : l[i * t + j];
+            k[i * t + j] = id != pad;
+            c += id != pad;
+        }
+        gf_f32(bm->count)[i] = c ? (float)c : 1.0f;
+        gf_i64(bm->any)[i] = c > 0;
+    }
+    return true;
+}
+
+static gf_tensor *embedding_bag_fwd(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user) {
+    (void)user;
+    const gf_layer_cfg *c = &self->cfg;
+    if (x->ndim != 2) {
+        char sh[64];
+        gf_dims_str(x->ndim, x->shape, sh, sizeof sh);
+        gf_ctx_set_error(ctx, GF_ERR_SHAPE, "EmbeddingBag: ids must be bags [N, T], found %s", sh);
+        return NULL;
+    }
+    bag_masks bm;
+    gf_tensor *e = gf_embedding(ctx, c->weight, x, c->padding_idx);
+    if (!e || !bag_masks_of(ctx, x, c->padding_idx, &bm)) return NULL;
+    const int axis = 1;
+    if (c->dim0 == GF_NN_BAG_MAX) { /* left-out ids as -inf, then empty bags as zeros */
+        gf_tensor *m = gf_max(ctx, gf_where(ctx, bm.keep, e, gf_scalar(ctx, -INFINITY)), &axis, 1,
+                              false);
+        return gf_where(ctx, bm.any, m, gf_scalar(ctx, 0.0f));
+    }
+    gf_tensor *s = gf_sum(ctx, gf_where(ctx, bm.keep, e, gf_scalar(ctx, 0.0f)), &axis, 1, false);
+    return c->dim0 == GF_NN_BAG_SUM ? s : gf_div(ctx, s, bm.count);
+}
+
+gf_module *gf_nn_embedding_bag(gf_ctx *ctx, gf_rng *rng, int64_t num_embeddings,
+                               int64_t embedding_dim, gf_nn_bag_mode mode, int64_t padding_idx) {
+    if (mode < GF_NN_BAG_MEAN || mode > GF_NN_BAG_MAX) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "EmbeddingBag: mode %d is not mean, sum or max",
+                         (int)mode);
+        return NULL;
+    }
+    gf_module *m = gf_nn_embedding(ctx, rng, num_embeddings, embedding_dim, padding_idx);
+    if (!m) return NULL;
+    snprintf(m->type, sizeof m->type, "EmbeddingBag");
+    m->forward = embedding_bag_fwd;
+    m->cfg.dim0 = (int)mode;
+    return m;
+}
+
 /* ---- pooling, Flatten, Identity ---------------------------------------------------------- */
 
 static gf_tensor *maxpool_fwd(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user) {

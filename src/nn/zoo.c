@@ -87,6 +87,16 @@ static gf_module *build_gru(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng) {
     return build_recurrent(ctx, p, rng, false);
 }
 
+/* EmbeddingBag(vocab, 100, mean, padding_idx 0) and a Linear head: the average of the words'
+ * vectors, classified (fastText's model without n-grams), on float token ids [N, seq_len]. */
+static gf_module *build_embedding_bag(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng) {
+    gf_module *m = gf_nn_container(ctx, "EmbeddingBagClassifier", NULL, NULL, NULL);
+    gf_module_add(ctx, m, "embedding", gf_nn_embedding_bag(ctx, rng, p->vocab_size, GF_ZOO_TEXT_EMBED,
+                                                           GF_NN_BAG_MEAN, 0));
+    gf_module_add(ctx, m, "fc", gf_nn_linear(ctx, rng, GF_ZOO_TEXT_EMBED, p->num_classes, true));
+    return finish(ctx, m);
+}
+
 /* Spatial size after conv (k, pad, stride 1) then 2x2 max pooling. */
 static int conv_pool(int size, int k, int pad) { return (size + 2 * pad - k + 1) / 2; }
 
@@ -334,6 +344,11 @@ static void zoo_estimate(const char *name, const gf_zoo_params *p, int64_t *weig
         *act = mul_sat(p->seq_len, 2 * gates * 128);
         return;
     }
+    if (strcmp(name, "embedding-bag") == 0) {
+        *weights = mul_sat(add_sat(p->vocab_size, p->num_classes), GF_ZOO_TEXT_EMBED + 1);
+        *act = mul_sat(p->seq_len, GF_ZOO_TEXT_EMBED);
+        return;
+    }
     if (strcmp(name, "kws") == 0) { /* 32 channels at full size; fixed weights but the first */
         *weights = add_sat(mul_sat(p->in_channels, 32 * 9),
                            9 * (32 * 64 + 64 * 64) + 2 * (32 + 64 + 64) +
@@ -395,20 +410,21 @@ static const struct {
     {"transformer", "fc", build_transformer},
     {"lstm", "fc", build_lstm},
     {"gru", "fc", build_gru},
+    {"embedding-bag", "fc", build_embedding_bag},
     {"kws", "fc", build_kws},
 };
 #define ZOO_COUNT (sizeof zoo / sizeof zoo[0])
 
 static const char *const zoo_names[] = {"mlp",      "lenet",    "cnn-small", "resnet-mini",
                                         "resnet18", "resnet34", "resnet50",  "transformer",
-                                        "lstm",     "gru",      "kws",       NULL};
+                                        "lstm",     "gru",      "embedding-bag", "kws", NULL};
 _Static_assert(sizeof zoo_names / sizeof zoo_names[0] == ZOO_COUNT + 1, "zoo name list");
 
 const char *const *gf_zoo_names(void) { return zoo_names; }
 
 bool gf_zoo_is_text(const char *name) {
     return name && (strcmp(name, "transformer") == 0 || strcmp(name, "lstm") == 0 ||
-                    strcmp(name, "gru") == 0);
+                    strcmp(name, "gru") == 0 || strcmp(name, "embedding-bag") == 0);
 }
 
 const char *gf_zoo_head(const char *name) {

@@ -86,6 +86,34 @@ for word, v in vec.items():
         checked += 1
 sys.exit(0 if checked >= 3 else 1)
 PY
+# --vectors-vocab: every word of the vectors gets an id (a word never in the training text
+# keeps its vector), here in the zoo's embedding-bag; eval and predict use the stored vocabulary
+python3 - "$T/v100.txt" "$T/vx.txt" <<'PY'
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+with open(sys.argv[2], "w") as f:
+    f.write("\n".join(lines + ["zyzzyva " + " ".join(["0.5"] * 100)]) + "\n")
+PY
+run "$G" train --data "text:$TX/reviews.jsonl" --model embedding-bag --lowercase --epochs 2 \
+    --vectors "$T/vx.txt" --vectors-vocab --freeze-vectors --out "$T/bag.safetensors" $TH
+expect_rc 0 "train embedding-bag --vectors --vectors-vocab"
+python3 - "$T/bag.safetensors" <<'PY' && ok || bad "--vectors-vocab: the vectors' words are not in the stored vocabulary with their vectors"
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+tokens = json.loads(h["__metadata__"]["graft.text"])["tokens"]
+e = h["embedding.weight"]
+lo, hi = e["data_offsets"]
+dim = e["shape"][1]
+w = struct.unpack("<%df" % ((hi - lo) // 4), b[8 + n + lo:8 + n + hi])
+i = tokens.index("zyzzyva")
+sys.exit(0 if e["shape"][0] == len(tokens) and all(abs(x - 0.5) < 1e-6 for x in w[i * dim:(i + 1) * dim]) else 1)
+PY
+run "$G" eval --weights "$T/bag.safetensors" --data "text:$TX/reviews.jsonl" $TH
+expect_rc 0 "eval of the embedding-bag with its stored vocabulary"
+run "$G" train --data "text:$TX/reviews.jsonl" --model lstm --epochs 1 --vectors-vocab $TH
+expect_rc 2 "--vectors-vocab without --vectors"
 run "$G" train --data "text:$TX/reviews.jsonl" --model transformer --epochs 1 --vectors "$T/v100.txt" $TH
 expect_rc 1 "vectors of another width than the embedding"
 expect_err "--vectors" "the width mismatch names the option"

@@ -166,6 +166,7 @@ typedef struct cli_opts {
     int64_t min_count, max_vocab, max_len;
     const char *vectors;      /* --vectors FILE: GloVe text format */
     bool freeze_vectors;
+    bool vectors_vocab;       /* --vectors-vocab: the vectors' words join the vocabulary */
     /* arguments that are not options (inspect FILE, predict FILE...) */
     const char *args[CLI_MAX_LIST];
     int n_args;

@@ -196,6 +196,15 @@ static void note_task(const cli_opts *o, const cli_data *d) {
             (long long)rows);
 }
 
+/* --vectors-vocab: the words of --vectors, for the vocabulary built from the training part. */
+static gf_text_vectors *vocab_vectors(gf_ctx *ctx, const cli_opts *o) {
+    gf_text_vectors_params vp = gf_text_vectors_default_params();
+    vp.max_words = o->max_vocab;
+    gf_text_vectors *v = gf_text_vectors_load(ctx, o->vectors, &vp);
+    if (!v) cli_fail(o->cmd, "--vectors %s: %s", o->vectors, gf_ctx_error(ctx));
+    return v;
+}
+
 int cli_data_load(gf_ctx *ctx, const cli_opts *o, cli_data *d) {
     return cli_data_load_for(ctx, o, NULL, d);
 }
@@ -246,7 +255,12 @@ int cli_data_load_for(gf_ctx *ctx, const cli_opts *o, const gf_bundle_info *meta
     }
     if ((rc = task_settings(o, meta, &p)) != CLI_CONTINUE) return rc;
     if (gf_ds_check_spec(ctx, o->data, &p) != GF_OK) return cli_usage_error(o->cmd, "%s", gf_ctx_error(ctx));
+    gf_text_vectors *words = NULL;
+    if (o->vectors_vocab && !o->vectors) return cli_usage_error(o->cmd, "--vectors-vocab needs --vectors FILE");
+    if (o->vectors_vocab && !p.vocab && !(words = vocab_vectors(ctx, o))) return CLI_FAILED;
+    p.vocab_vectors = words;
     gf_status st = gf_ds_open(ctx, o->data, &p, d);
+    gf_text_vectors_free(words);
     for (int i = 0; i < 3; i++) note_skipped(o, o->data, &d->skipped[i]);
     if (st != GF_OK) {
         cli_data_free(d);

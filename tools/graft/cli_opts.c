@@ -34,7 +34,7 @@ enum {
     O_START_LR, O_END_LR, O_NUM_IT, O_NO_STOP_DIV, O_PREDICTIONS,
     O_DIST_TIMEOUT, O_DIST_BUCKET, O_DIST_OVERLAP, O_SYNC_BN,
     O_TOKENIZER, O_LOWERCASE, O_BYTE_FALLBACK, O_MIN_COUNT, O_MAX_VOCAB, O_MAX_LEN,
-    O_SKIP_UNLABELLED, O_VECTORS, O_FREEZE_VECTORS,
+    O_SKIP_UNLABELLED, O_VECTORS, O_FREEZE_VECTORS, O_VECTORS_VOCAB,
     O_TASK_KIND, O_LOSS, O_HUBER_DELTA, O_TARGET_SCALE, O_CLASS_WEIGHT, O_MISSING,
     O_RUN_INPUT, O_RUN_OUT, O_CATEGORICAL, O_MAX_CATEGORIES,
 };
@@ -129,7 +129,8 @@ static const opt_def opts[] = {
      "csv: refuse a text column with more than N distinct values, naming it (default 64)"},
     /* model */
     {"model", required_argument, O_MODEL, G_MODEL, "NAME|SPEC",
-     "a zoo model (mlp, lenet, cnn-small, resnet-mini, resnet18, resnet34, resnet50) or a "
+     "a zoo model (mlp, lenet, cnn-small, resnet-mini, resnet18, resnet34, resnet50; text: "
+     "lstm, gru, transformer, embedding-bag; audio: kws) or a "
      "model spec file (.json, see "
      "MODEL SPECS in docs/CLI.md); eval/predict: default from the weights file"},
     {"hidden", required_argument, O_HIDDEN, G_MODEL | G_STUDENT, "LIST",
@@ -321,6 +322,9 @@ static const opt_def opts[] = {
      "(scripts/fetch-text.sh writes GloVe 6B 100-d), and report their coverage"},
     {"freeze-vectors", no_argument, O_FREEZE_VECTORS, G_TEXT, NULL,
      "with --vectors: keep the embedding fixed (only the rest of the model trains)"},
+    {"vectors-vocab", no_argument, O_VECTORS_VOCAB, G_TEXT, NULL,
+     "with --vectors: every word of the vectors joins the vocabulary after the training words "
+     "(up to --max-vocab), so words never seen in training keep their vector"},
     /* run */
     {"input", required_argument, O_RUN_INPUT, G_RUN, "NAME=FILE",
      "a model input from a .npy file (or an ONNX TensorProto .pb); NAME= may be left out for a "
@@ -506,6 +510,7 @@ static int apply_text(cli_opts *o, int id, const char *v) {
         break;
     case O_SKIP_UNLABELLED: o->skip_unlabelled = true; break;
     case O_VECTORS: o->vectors = v; break;
+    case O_VECTORS_VOCAB: o->vectors_vocab = true; break;
     default: o->freeze_vectors = true; break; /* O_FREEZE_VECTORS */
     }
     return CLI_CONTINUE;
@@ -835,7 +840,7 @@ static int apply(cli_opts *o, int id, const char *v) {
     case O_DRY_RUN: o->dry_run = true; break;
     case O_SYNC_BN: o->sync_bn = true; break;
     case O_TOKENIZER: case O_LOWERCASE: case O_BYTE_FALLBACK: case O_MIN_COUNT: case O_MAX_VOCAB:
-    case O_MAX_LEN: case O_SKIP_UNLABELLED: case O_VECTORS: case O_FREEZE_VECTORS:
+    case O_MAX_LEN: case O_SKIP_UNLABELLED: case O_VECTORS: case O_FREEZE_VECTORS: case O_VECTORS_VOCAB:
         return apply_text(o, id, v);
     case O_STRICT: o->strict = true; break;
     case O_DELTA: o->delta = true; break;
