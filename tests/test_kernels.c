@@ -45,6 +45,37 @@ static bool same_bits(const float *a, const float *b, int64_t n) {
 /* The dispatch levels to compare: the portable one and the CPU's best. */
 static int levels[2], n_levels;
 
+/* ---- dropout masks ---------------------------------------------------------------------------- */
+
+/* gf_vec_dropout_mask at every level against gf_philox4x32 and gf_rng_uniform's u >= p, block
+ * by block: counters across a 2^32 boundary, counts that are not a multiple of 8, p at a
+ * threshold's edge (a multiple of 2^-24 and its float neighbours). */
+static void dropout_masks(void) {
+    const float ps[] = {0.1f, 0.5f, 1.0f / 3.0f, 0.999f, 0x1.000002p-24f, 0.25f, 0x1.fffffep-3f};
+    const uint64_t starts[] = {0, 12345, (UINT64_C(1) << 32) - 5, UINT64_C(0xFFFFFFFFFFFFFFF0)};
+    uint8_t got[4 * 41], want[4 * 41];
+    for (size_t pi = 0; pi < sizeof ps / sizeof ps[0]; pi++)
+        for (size_t si = 0; si < sizeof starts / sizeof starts[0]; si++)
+            for (int64_t n = 1; n <= 41; n += n < 10 ? 1 : 7) {
+                const uint32_t key[2] = {(uint32_t)rnd(), (uint32_t)rnd()};
+                for (int64_t b = 0; b < n; b++) {
+                    const uint64_t c = starts[si] + (uint64_t)b;
+                    const uint32_t ctr[4] = {(uint32_t)c, (uint32_t)(c >> 32), 0, 0};
+                    uint32_t w[4];
+                    gf_philox4x32(ctr, key, w);
+                    for (int k = 0; k < 4; k++)
+                        want[4 * b + k] = (float)(w[k] >> 8) * (1.0f / 16777216.0f) >= ps[pi];
+                }
+                const uint32_t thr = (uint32_t)ceil((double)ps[pi] * 16777216.0);
+                for (int li = 0; li < n_levels; li++) {
+                    memset(got, 7, sizeof got);
+                    gf_vec_dropout_mask(levels[li], key, starts[si], n, thr, got);
+                    CHECK(memcmp(got, want, (size_t)(4 * n)) == 0);
+                    CHECK(got[4 * n] == 7); /* nothing written past the blocks asked for */
+                }
+            }
+}
+
 /* ---- uint8 -> float ------------------------------------------------------------------------ */
 
 static void u8_conversion(gf_ctx *ctx) {
@@ -657,6 +688,7 @@ int main(void) {
     printf("test_kernels: dispatch levels compared: %d\n", n_levels);
     gf_ctx *ctx = gf_ctx_new(NULL);
     u8_conversion(ctx);
+    dropout_masks();
     lane_sum();
     maxpool_tiled();
     relu_mask();

@@ -54,6 +54,76 @@ void gf_vec_u8_to_f32(int level, const uint8_t *src, float *dst, int64_t n, floa
     u8_to_f32_base(src, dst, n, mean, std);
 }
 
+/* ---- dropout masks from Philox ---------------------------------------------------------------- */
+
+enum { PHILOX_LANES = 4 };
+/* Four 32-bit words, one per 64-bit lane: a product of two such lanes is the full 64-bit
+ * product (one vpmuludq / pmuludq), its halves the words Philox needs. */
+typedef uint64_t philox_v4 __attribute__((vector_size(32)));
+
+/* PHILOX_LANES blocks from counter c: their 4 * PHILOX_LANES mask bytes. */
+GF_INLINE void philox_lanes_body(const uint32_t key[2], uint64_t c, uint32_t thr, uint8_t *mask) {
+    const philox_v4 lo32 = {0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu};
+    philox_v4 c0, c1, c2 = {0, 0, 0, 0}, c3 = {0, 0, 0, 0};
+    for (int j = 0; j < PHILOX_LANES; j++) {
+        c0[j] = (uint32_t)(c + (uint64_t)j);
+        c1[j] = (uint32_t)((c + (uint64_t)j) >> 32);
+    }
+    uint64_t k0 = key[0], k1 = key[1];
+    for (int round = 0; round < 10; round++) {
+        const philox_v4 p0 = (c0 & lo32) * 0xD2511F53u, p1 = (c2 & lo32) * 0xCD9E8D57u;
+        const philox_v4 n0 = (p1 >> 32) ^ c1 ^ k0, n2 = (p0 >> 32) ^ c3 ^ k1;
+        c1 = p1 & lo32;
+        c3 = p0 & lo32;
+        c0 = n0;
+        c2 = n2;
+        k0 = (uint32_t)(k0 + 0x9E3779B9u);
+        k1 = (uint32_t)(k1 + 0xBB67AE85u);
+    }
+    for (int j = 0; j < PHILOX_LANES; j++) {
+        mask[4 * j] = (c0[j] >> 8) >= thr;
+        mask[4 * j + 1] = (c1[j] >> 8) >= thr;
+        mask[4 * j + 2] = (c2[j] >> 8) >= thr;
+        mask[4 * j + 3] = (c3[j] >> 8) >= thr;
+    }
+}
+
+GF_INLINE void dropout_mask_body(const uint32_t key[2], uint64_t counter0, int64_t nblocks,
+                                 uint32_t thr, uint8_t *mask) {
+    int64_t b = 0;
+    for (; b + PHILOX_LANES <= nblocks; b += PHILOX_LANES)
+        philox_lanes_body(key, counter0 + (uint64_t)b, thr, mask + 4 * b);
+    if (b < nblocks) { /* the last few blocks through a full group's scratch */
+        uint8_t tail[4 * PHILOX_LANES];
+        philox_lanes_body(key, counter0 + (uint64_t)b, thr, tail);
+        memcpy(mask + 4 * b, tail, (size_t)(4 * (nblocks - b)));
+    }
+}
+
+static void dropout_mask_base(const uint32_t key[2], uint64_t c, int64_t n, uint32_t thr,
+                              uint8_t *mask) {
+    dropout_mask_body(key, c, n, thr, mask);
+}
+
+#if GF_VEC_AVX2
+GF_TARGET_AVX2 static void dropout_mask_avx2(const uint32_t key[2], uint64_t c, int64_t n,
+                                             uint32_t thr, uint8_t *mask) {
+    dropout_mask_body(key, c, n, thr, mask);
+}
+#endif
+
+void gf_vec_dropout_mask(int level, const uint32_t key[2], uint64_t counter0, int64_t nblocks,
+                         uint32_t threshold, uint8_t *mask) {
+#if GF_VEC_AVX2
+    if (level == GF_VEC_AVX2_LEVEL) {
+        dropout_mask_avx2(key, counter0, nblocks, threshold, mask);
+        return;
+    }
+#endif
+    (void)level;
+    dropout_mask_base(key, counter0, nblocks, threshold, mask);
+}
+
 /* ---- ReLU with a sign mask ------------------------------------------------------------------ */
 
 #if defined(__SSE2__)

@@ -59,6 +59,14 @@ void gf_vec_relu_mask_fwd(const float *x, float *y, uint8_t *mask, int64_t i0, i
 void gf_vec_relu_mask_bwd(const uint8_t *mask, const float *g, float *gx, int64_t i0,
                           int64_t i1, bool fresh);
 
+/* Dropout's keep mask from whole Philox4x32-10 blocks: block b has counter counter0 + b (low,
+ * high 32 bits; the other two words 0) under key, and its four words w give mask[4 b + k] =
+ * (w_k >> 8) >= threshold, which is gf_rng_uniform's u >= p for threshold = ceil(p 2^24).
+ * Blocks run four side by side (the 32x32 -> 64-bit products vectorise); the words are
+ * exactly gf_philox4x32's. level: a dispatch level, gf_vec_level() normally. */
+void gf_vec_dropout_mask(int level, const uint32_t key[2], uint64_t counter0, int64_t nblocks,
+                         uint32_t threshold, uint8_t *mask);
+
 /* Hints the CPU to start loading bytes [p, p + n) into cache (no effect on results). Batch
  * assembly calls it for the example after next: examples picked at random from a large
  * dataset otherwise cost a cache miss per 64 bytes. */

@@ -118,9 +118,8 @@ static gf_tensor *attention_run(gf_ctx *ctx, attn_saved a, gf_tensor *const in[3
         pd = gf_scratch_f32(ctx, np > 0 ? np : 1);
         if (!a.mask || !pd) return NULL;
         a.drop_scale = p->dropout_p < 1.0f ? 1.0f / (1.0f - p->dropout_p) : 0.0f;
-        gf_rng *r = gf_ctx_rng(ctx);
-        for (int64_t j = 0; j < np; j++)
-            a.mask[j] = p->dropout_p < 1.0f && gf_rng_uniform(r) >= p->dropout_p;
+        if (p->dropout_p < 1.0f) gf_dropout_mask(ctx, gf_ctx_rng(ctx), np, p->dropout_p, a.mask);
+        else memset(a.mask, 0, (size_t)np); /* everything dropped, nothing drawn */
     }
     const int64_t b = a.h > 0 ? a.bh / a.h : 0;
     float *o = gf_f32(out);

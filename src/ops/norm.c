@@ -2,6 +2,7 @@
  * over trailing axes, and inverted dropout driven by the context RNG. Forward + backward. */
 #include "core/internal.h"
 #include "graft/ops.h"
+#include "kernels/vec.h"
 
 #include <math.h>
 
@@ -456,26 +457,23 @@ typedef struct {
 
 static inline float u32_to_uniform(uint32_t v) { return (float)(v >> 8) * (1.0f / 16777216.0f); }
 
-/* Draws numel uniforms from r (the same values as numel gf_rng_uniform calls) and writes
- * mask[i] = (u_i >= p). */
-static void dropout_mask(gf_ctx *ctx, gf_rng *r, int64_t numel, float p, uint8_t *mask) {
+void gf_dropout_mask(gf_ctx *ctx, gf_rng *r, int64_t numel, float p, uint8_t *mask) {
     int64_t i = 0;
     while (i < numel && r->lane < 4) { /* finish the block already started */
         mask[i] = u32_to_uniform(gf_rng_u32(r)) >= p;
         i++;
     }
-    int64_t nblocks = (numel - i) / 4;
-    uint64_t base = r->counter;
+    const int64_t nblocks = (numel - i) / 4, chunk = 1024; /* blocks per task */
+    const uint64_t base = r->counter;
     const uint32_t key[2] = {(uint32_t)r->key, (uint32_t)(r->key >> 32)};
+    /* u >= p  <=>  (w >> 8) >= p 2^24, exactly: u is (w >> 8) 2^-24 */
+    const uint32_t thr = (uint32_t)ceil((double)p * 16777216.0);
+    const int level = gf_vec_level();
     uint8_t *mb = mask + i;
 #pragma omp parallel for num_threads(gf_threads_for(ctx, nblocks * 4)) schedule(static)
-    for (int64_t b = 0; b < nblocks; b++) {
-        uint64_t cnt = base + (uint64_t)b;
-        const uint32_t ctr[4] = {(uint32_t)cnt, (uint32_t)(cnt >> 32), 0, 0};
-        uint32_t w[4];
-        gf_philox4x32(ctr, key, w);
-        for (int k = 0; k < 4; k++) mb[b * 4 + k] = u32_to_uniform(w[k]) >= p;
-    }
+    for (int64_t b = 0; b < nblocks; b += chunk)
+        gf_vec_dropout_mask(level, key, base + (uint64_t)b, nblocks - b < chunk ? nblocks - b : chunk,
+                            thr, mb + 4 * b);
     r->counter += (uint64_t)nblocks;
     for (i += nblocks * 4; i < numel; i++) mask[i] = u32_to_uniform(gf_rng_u32(r)) >= p;
 }
@@ -499,7 +497,7 @@ gf_tensor *gf_dropout(gf_ctx *ctx, gf_tensor *x, float p, bool training) {
         memset(mask, 0, (size_t)numel);
     } else {
         scale = 1.0f / (1.0f - p);
-        dropout_mask(ctx, gf_ctx_rng(ctx), numel, p, mask);
+        gf_dropout_mask(ctx, gf_ctx_rng(ctx), numel, p, mask);
     }
     float *o = gf_f32(out);
 #pragma omp parallel for num_threads(gf_threads_for(ctx, numel)) schedule(static)
