@@ -761,6 +761,15 @@ static int apply_hidden(cli_opts *o, const char *v) {
 }
 
 /* Applies one parsed option; returns CLI_CONTINUE or CLI_USAGE. */
+/* --input-shape C,H,W: one example's shape for graft export. */
+static int apply_input_shape(cli_opts *o, const char *v) {
+    o->input_ndim = cli_parse_i64_list(v, 1, INT64_C(1) << 31, o->input_shape, 7);
+    if (o->input_ndim < 1)
+        return cli_usage_error(o->cmd, "--input-shape: '%s' is not 1 to 7 sizes >= 1 separated "
+                               "by commas (C,H,W)", v);
+    return CLI_CONTINUE;
+}
+
 static int apply(cli_opts *o, int id, const char *v) {
     const char *cmd = o->cmd;
     int64_t iv;
@@ -902,12 +911,7 @@ static int apply(cli_opts *o, int id, const char *v) {
     case O_DIST_TIMEOUT: case O_DIST_BUCKET: case O_DIST_OVERLAP: return apply_dist(o, id, v);
     case O_RUN_INPUT: PUSH(input, n_input); break;
     case O_RUN_OUT: o->out = v; break;
-    case O_INPUT_SHAPE:
-        o->input_ndim = cli_parse_i64_list(v, 1, INT64_C(1) << 31, o->input_shape, 7);
-        if (o->input_ndim < 1)
-            return cli_usage_error(cmd, "--input-shape: '%s' is not 1 to 7 sizes >= 1 separated "
-                                   "by commas (C,H,W)", v);
-        break;
+    case O_INPUT_SHAPE: return apply_input_shape(o, v);
     default: return cli_usage_error(cmd, "internal: option %d not handled", id);
     }
 #undef NEED_INT

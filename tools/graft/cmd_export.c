@@ -43,8 +43,8 @@ static void report(const cli_opts *o, const gf_bundle *b, int ndim, const int64_
     }
     char dims[128];
     gf_dims_str(ndim, shape, dims, sizeof dims);
-    printf("wrote %s: ONNX opset %d, input \"input\" [batch] + %s, output \"output\", "
-           "%lld parameters, %lld bytes\n", out, GF_ONNX_EXPORT_OPSET, dims, (long long)params,
+    printf("wrote %s: ONNX opset %d, input \"input\" [batch, %s, output \"output\", "
+           "%lld parameters, %lld bytes\n", out, GF_ONNX_EXPORT_OPSET, dims + 1, (long long)params,
            bytes);
     if (b->info.norm_mean)
         cli_log(o, "graft export: the ONNX model takes inputs already normalised as the file "
