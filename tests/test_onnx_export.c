@@ -253,6 +253,15 @@ static void test_refusals(gf_ctx *ctx) {
     CHECK(back && gf_module_tensor(NULL, back, "weight") && gf_module_tensor(NULL, back, "bias"));
     gf_module_free(back);
     free(buf);
+    /* a fixed batch and other names */
+    gf_onnx_export_options eo = gf_onnx_export_default_options();
+    eo.batch = 2, eo.input_name = "x", eo.output_name = "logits";
+    buf = gf_onnx_export_memory(ctx, lin, 1, (const int64_t[]){4}, &eo, &size);
+    back = buf ? gf_onnx_load_memory(ctx, buf, size, "memory", NULL) : NULL;
+    CHECK(back && !strcmp(gf_onnx_input(back, 0)->name, "x") &&
+          gf_onnx_input(back, 0)->dims[0] == 2 && !strcmp(gf_onnx_output(back, 0)->name, "logits"));
+    gf_module_free(back);
+    free(buf);
     /* the old file stays when an export fails */
     CHECK(gf_onnx_export(ctx, lin, 1, (const int64_t[]){4}, path, NULL) == GF_OK);
     struct stat before, after;

@@ -75,9 +75,12 @@ Onnx__NodeProto *ex_node(ex_graph *g, const char *path, const char *op, int n_in
     char **ins = ex_alloc(g, sizeof *ins * (size_t)(n_in > 0 ? n_in : 1));
     char **outs = ex_alloc(g, sizeof *outs);
     Onnx__AttributeProto **attrs = ex_alloc(g, sizeof *attrs * EX_MAX_ATTRS);
-    char name[512];
-    snprintf(name, sizeof name, "/%s/%s_%zu", path, op, g->n_nodes);
-    if (!n || !ins || !outs || !attrs || !(outs[0] = ex_strdup(g, name))) return NULL;
+    /* unique by the node's index, however long the path */
+    const size_t len = (size_t)snprintf(NULL, 0, "/%s/%s_%zu", path, op, g->n_nodes) + 1;
+    char *name = ex_alloc(g, len);
+    if (!n || !ins || !outs || !attrs || !name) return NULL;
+    snprintf(name, len, "/%s/%s_%zu", path, op, g->n_nodes);
+    outs[0] = name;
     onnx__node_proto__init(n);
     for (int i = 0; i < n_in; i++)
         if (!(ins[i] = ex_strdup(g, in[i]))) return NULL;
