@@ -16,22 +16,27 @@
 
 /* ---- the pool ------------------------------------------------------------------------------ */
 
-static bool ex_grow(ex_graph *g, void ***arr, size_t *n, size_t *cap) {
+/* Room for one more element in the array *arr_ptr points at (any pointer type: read and
+ * written through memcpy, so no pointer is accessed as another type). */
+static bool ex_grow(ex_graph *g, void *arr_ptr, size_t elem, size_t *n, size_t *cap) {
     if (*n < *cap) return true;
-    size_t nc = *cap ? *cap * 2 : 64;
-    void **p = realloc(*arr, nc * sizeof *p);
+    void *arr;
+    memcpy(&arr, arr_ptr, sizeof arr);
+    const size_t nc = *cap ? *cap * 2 : 64;
+    void *p = realloc(arr, nc * elem);
     if (!p) {
         g->failed = true;
         gf_ctx_set_error(g->ctx, GF_ERR_NOMEM, "onnx export: out of memory");
         return false;
     }
-    *arr = p;
+    memcpy(arr_ptr, &p, sizeof p);
     *cap = nc;
     return true;
 }
 
 void *ex_alloc(ex_graph *g, size_t n) {
-    if (g->failed || !ex_grow(g, &g->blocks, &g->n_blocks, &g->cap_blocks)) return NULL;
+    if (g->failed || !ex_grow(g, &g->blocks, sizeof *g->blocks, &g->n_blocks, &g->cap_blocks))
+        return NULL;
     void *p = calloc(1, n ? n : 1);
     if (!p) {
         g->failed = true;
@@ -70,7 +75,7 @@ Onnx__NodeProto *ex_node(ex_graph *g, const char *path, const char *op, int n_in
                          const char *const *in) {
     for (int i = 0; i < n_in; i++)
         if (!in[i]) return NULL; /* an earlier step failed and said why */
-    if (!ex_grow(g, (void ***)&g->nodes, &g->n_nodes, &g->cap_nodes)) return NULL;
+    if (!ex_grow(g, &g->nodes, sizeof *g->nodes, &g->n_nodes, &g->cap_nodes)) return NULL;
     Onnx__NodeProto *n = ex_alloc(g, sizeof *n);
     char **ins = ex_alloc(g, sizeof *ins * (size_t)(n_in > 0 ? n_in : 1));
     char **outs = ex_alloc(g, sizeof *outs);
@@ -208,7 +213,7 @@ const char *ex_initializer(ex_graph *g, const char *name, const gf_tensor *t) {
                          "float32 tensor", name);
         return NULL;
     }
-    if (!ex_grow(g, (void ***)&g->inits, &g->n_inits, &g->cap_inits)) return NULL;
+    if (!ex_grow(g, &g->inits, sizeof *g->inits, &g->n_inits, &g->cap_inits)) return NULL;
     Onnx__TensorProto *p = ex_tensor(g, t->ndim, t->shape, GF_ONNX_FLOAT);
     if (!p || !(p->name = ex_strdup(g, name))) return NULL;
     /* raw_data is little-endian float32: graft's own layout on the machines it builds for */

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # graft export: models trained for one epoch (the zoo's mlp on a table, cnn-small on IDX images,
-# a spec with BatchNorm, pooling and Dropout) written as ONNX, and `graft run OUT.onnx` giving
-# the outputs `graft run W.safetensors` gives on the same input; --input-shape; the refusals
+# a spec with BatchNorm, pooling and Dropout, a spec of most layer types) written as ONNX, and
+# `graft run OUT.onnx` giving the outputs `graft run W.safetensors` gives on the same input;
+# ONNX's checker (python3-onnx, when installed) on the files; --input-shape; the refusals
 # (usage errors exit 2, a model ONNX export does not cover exits 1 naming the layer) with no
 # file, temporary or partial, left behind and an existing file unchanged.
 # Usage: test_cli_export.sh path/to/graft. To add a check: see tests/cli/lib.sh.
@@ -84,6 +85,36 @@ run "$G" train --data "idx:$FX/idx" --model "$T/bn.json" --epochs 1 --limit 64 $
 expect_rc 0 "train a spec with BatchNorm"
 export_and_compare bn "$T/bn.safetensors" 2,1,28,28
 expect_clean_dir "$T" "no temporary files after the exports"
+
+# most exported layer types in one spec (and the ops they become: Where, Erf, LayerNormalization...)
+cat >"$T/all.json" <<'EOF'
+{"type": "sequential", "children": [
+  {"type": "conv2d", "in": 1, "out": 4, "kernel": 3, "padding": 1},
+  {"type": "batchnorm2d", "features": 4, "affine": false}, {"type": "leakyrelu", "negative_slope": 0.1},
+  {"type": "conv2d", "in": 4, "out": 4, "kernel": 3, "stride": 2, "padding": 2, "dilation": 2,
+   "groups": 2, "bias": false},
+  {"type": "elu"}, {"type": "maxpool2d", "kernel": 3, "stride": 2, "padding": 1}, {"type": "silu"},
+  {"type": "avgpool2d", "kernel": 2}, {"type": "adaptiveavgpool2d", "output": 1},
+  {"type": "flatten"}, {"type": "dropout", "p": 0.2}, {"type": "linear", "in": 4, "out": 12},
+  {"type": "batchnorm1d", "features": 12}, {"type": "gelu", "approximate": "tanh"},
+  {"type": "layernorm", "shape": 12}, {"type": "softplus", "beta": 2, "threshold": 1},
+  {"type": "linear", "in": 12, "out": 10}, {"type": "logsoftmax", "dim": 1}]}
+EOF
+run "$G" train --data "idx:$FX/idx" --model "$T/all.json" --epochs 1 --limit 64 $TH --quiet --out "$T/all.safetensors"
+expect_rc 0 "train a spec of many layer types"
+export_and_compare all "$T/all.safetensors" 2,1,28,28
+
+# ONNX's own checker (python3-onnx, when installed) accepts every exported file, shapes included
+if /usr/bin/python3 -c "import onnx" 2>/dev/null; then
+    for f in table cnn bn all; do
+        if /usr/bin/python3 -c "import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)" \
+            "$T/$f.onnx" 2>"$T/check.err"; then ok; else
+            bad "onnx.checker refuses $f.onnx: $(tail -1 "$T/check.err")"
+        fi
+    done
+else
+    skip "python3-onnx is not installed: ONNX's checker not run"
+fi
 
 # another sample size for a model of convolutions and adaptive pooling
 run "$G" export "$T/bn.safetensors" "$T/bn32.onnx" --input-shape 1,32,32
