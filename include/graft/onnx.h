@@ -92,6 +92,42 @@ const gf_onnx_value_info *gf_onnx_output(const gf_module *m, int i);
 int gf_onnx_run(gf_ctx *ctx, gf_module *m, int n_in, gf_tensor *const *in, gf_tensor **out,
                 int max_out);
 
+/* ---- writing a module as an ONNX file --------------------------------------------------------
+ * The module's inference form as an ONNX graph (opset GF_ONNX_EXPORT_OPSET, IR version 8):
+ * Dropout left out, BatchNorm with its running statistics. One float input [batch, sample...]
+ * whose first dimension is symbolic ("batch"), one float output. Parameters and BatchNorm
+ * statistics become initializers named as the module's state_dict (features.0.weight,
+ * bn1.running_mean; num_batches_tracked is left out), the weights as they are (Gemm with
+ * transB, Conv's [out, in/groups, kh, kw]), so the file loads back into the same names.
+ * Exported: Sequential and containers running their children in order; Linear, Conv1d, Conv2d
+ * (stride, padding, dilation, groups), BatchNorm1d/2d (tracking running statistics),
+ * LayerNorm, Dropout, Identity, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d (to 1x1, or to a size
+ * dividing the input's), Flatten, Embedding, ReLU, LeakyReLU, ELU, GELU, SiLU, Sigmoid, Tanh,
+ * Softplus, Softmax, LogSoftmax; the zoo's BasicBlock, Bottleneck, MLP and ResNet containers.
+ * Any other module (LSTM, attention, a container with its own forward) is refused with an
+ * error naming its path and type. docs/IMPORT.md ("Export") has the op each becomes. */
+#define GF_ONNX_EXPORT_OPSET 17
+
+typedef struct gf_onnx_export_options {
+    const char *input_name;  /* "input" */
+    const char *output_name; /* "output" */
+    int64_t batch;           /* 0: a symbolic batch dimension "batch"; > 0: that fixed size */
+} gf_onnx_export_options;
+
+gf_onnx_export_options gf_onnx_export_default_options(void);
+
+/* Writes m as an ONNX model to path, atomically (the old file, if any, stays on failure).
+ * sample_shape [ndim] is one example's shape, without the batch dimension ([1, 28, 28] for
+ * MNIST images, [F] for a table): sizes the convolutions and pooling see are fixed by it. The
+ * module is only read (its mode and tensors stay as they are). opt NULL: defaults. */
+gf_status gf_onnx_export(gf_ctx *ctx, const gf_module *m, int ndim, const int64_t *sample_shape,
+                         const char *path, const gf_onnx_export_options *opt);
+/* The same into a new buffer (free it with free()); *size gets its length. NULL with a context
+ * error. */
+void *gf_onnx_export_memory(gf_ctx *ctx, const gf_module *m, int ndim,
+                            const int64_t *sample_shape, const gf_onnx_export_options *opt,
+                            size_t *size);
+
 /* ---- looking into a file without building it ----------------------------------------------- */
 
 typedef struct gf_onnx_op_use {

@@ -65,6 +65,26 @@ gf_tensor *gf_onnx_read_tensor(gf_ctx *ctx, const char *path, char **name, int *
     return NULL;
 }
 
+gf_onnx_export_options gf_onnx_export_default_options(void) {
+    gf_onnx_export_options o = {"input", "output", 0};
+    return o;
+}
+
+gf_status gf_onnx_export(gf_ctx *ctx, const gf_module *m, int ndim, const int64_t *sample_shape,
+                         const char *path, const gf_onnx_export_options *opt) {
+    (void)m, (void)ndim, (void)sample_shape, (void)opt;
+    return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: %s", path ? path : "onnx export", MISSING);
+}
+
+void *gf_onnx_export_memory(gf_ctx *ctx, const gf_module *m, int ndim,
+                            const int64_t *sample_shape, const gf_onnx_export_options *opt,
+                            size_t *size) {
+    (void)m, (void)ndim, (void)sample_shape, (void)opt;
+    if (size) *size = 0;
+    gf_ctx_set_error(ctx, GF_ERR_INVALID, "onnx export: %s", MISSING);
+    return NULL;
+}
+
 const char *const *ox_op_names(void) {
     static const char *const none[] = {NULL};
     return none;

@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static char *dup_str(const char *s) {
     size_t n = strlen(s) + 1;
@@ -157,6 +158,16 @@ gf_nn_affine gf_nn_affine_of(const gf_module *m) {
     const gf_layer_cfg *c = &m->cfg;
     gf_nn_affine a = {c->weight, c->bias, c->in, c->out, c->kh, c->kw, c->conv};
     return a;
+}
+
+gf_nn_layer_view gf_nn_layer_view_of(const gf_module *m) {
+    const gf_layer_cfg *c = &m->cfg;
+    gf_nn_layer_view v = {m->layer != 0, m->forward == gf_module_forward_children,
+                          c->weight, c->bias, c->running_mean, c->running_var, c->in, c->out,
+                          c->padding_idx, c->conv, c->pool, c->kh, c->kw, c->dim0, c->dim1,
+                          {0}, c->f0, c->f1, c->approx, c->dims, c->track};
+    memcpy(v.norm_shape, c->norm_shape, sizeof v.norm_shape);
+    return v;
 }
 
 /* ---- forward -------------------------------------------------------------------------- */

@@ -26,4 +26,25 @@ typedef struct gf_nn_affine {
 
 gf_nn_affine gf_nn_affine_of(const gf_module *m);
 
+/* What the ONNX exporter (src/import/onnx_export*.c) reads of a module: whether it is a layer
+ * built by src/nn (its type name then says what it computes) or a container whose forward runs
+ * its children in order, and the layer's settings and tensors (borrowed; NULL when absent). */
+typedef struct gf_nn_layer_view {
+    bool builtin;       /* a layer made by src/nn's constructors (not a container or user module) */
+    bool runs_children; /* a container whose forward runs its children in order */
+    gf_tensor *weight, *bias, *running_mean, *running_var;
+    int64_t in, out, padding_idx;
+    gf_conv_params conv; /* Conv1d / Conv2d */
+    gf_pool_params pool; /* MaxPool2d / AvgPool2d */
+    int kh, kw;          /* kernel size (conv), output size (adaptive pooling) */
+    int dim0, dim1;      /* Flatten start/end, Softmax dim, LayerNorm axes */
+    int64_t norm_shape[GF_MAX_DIMS];
+    float f0, f1;        /* slope, alpha, beta/threshold, dropout p, eps */
+    gf_gelu_approx approx;
+    int dims;            /* 1 or 2: Conv1d/Conv2d, BatchNorm1d/BatchNorm2d */
+    bool track;          /* BatchNorm track_running_stats */
+} gf_nn_layer_view;
+
+gf_nn_layer_view gf_nn_layer_view_of(const gf_module *m);
+
 #endif

@@ -51,6 +51,7 @@ enum { CLI_CONTINUE = -1 };
 #define G_RUN (UINT64_C(1) << 27) /* --input --out --cut (graft run) */
 #define G_TFJS (UINT64_C(1) << 28) /* --cut --input-size (TensorFlow.js models: finetune, inspect) */
 #define G_TEXT (UINT64_C(1) << 30) /* --tokenizer ... --vectors (text: data, train) */
+#define G_EXPORT (UINT64_C(1) << 31) /* --input-shape (graft export) */
 /* What a training command takes. */
 #define G_TRAIN (G_OPTIM | G_SCHED | G_CKPT | G_OUT | G_LOSS)
 
@@ -167,6 +168,9 @@ typedef struct cli_opts {
     const char *vectors;      /* --vectors FILE: GloVe text format */
     bool freeze_vectors;
     bool vectors_vocab;       /* --vectors-vocab: the vectors' words join the vocabulary */
+    /* export */
+    int64_t input_shape[8];   /* --input-shape: one example's shape; input_ndim 0: the file's */
+    int input_ndim;
     /* arguments that are not options (inspect FILE, predict FILE...) */
     const char *args[CLI_MAX_LIST];
     int n_args;
@@ -540,6 +544,8 @@ cJSON *cli_preds_wrong_json(const cli_data *d, const gf_ds *ds, const cli_preds 
 int cli_preds_report(gf_ctx *ctx, const cli_opts *o, const cli_data *d, const gf_ds *ds,
                      const cli_eval *ev, const cli_preds *c);
 int cmd_run(cli_opts *o);
+/* graft export W.safetensors OUT.onnx (cmd_export.c). */
+int cmd_export(cli_opts *o);
 /* graft inspect MODEL.onnx (cmd_run.c). */
 int cli_inspect_onnx(const cli_opts *o, gf_ctx *ctx, const char *path);
 

@@ -36,7 +36,7 @@ enum {
     O_TOKENIZER, O_LOWERCASE, O_BYTE_FALLBACK, O_MIN_COUNT, O_MAX_VOCAB, O_MAX_LEN,
     O_SKIP_UNLABELLED, O_VECTORS, O_FREEZE_VECTORS, O_VECTORS_VOCAB,
     O_TASK_KIND, O_LOSS, O_HUBER_DELTA, O_TARGET_SCALE, O_CLASS_WEIGHT, O_MISSING,
-    O_RUN_INPUT, O_RUN_OUT, O_CATEGORICAL, O_MAX_CATEGORIES,
+    O_RUN_INPUT, O_RUN_OUT, O_CATEGORICAL, O_MAX_CATEGORIES, O_INPUT_SHAPE,
 };
 
 typedef struct opt_def {
@@ -332,6 +332,10 @@ static const opt_def opts[] = {
     {"out", required_argument, O_RUN_OUT, G_RUN, "DIR",
      "write each output as DIR/<output name>.npy (the folder is made when missing; characters "
      "other than letters, digits, '.', '_' and '-' in names become '_')"},
+    /* export */
+    {"input-shape", required_argument, O_INPUT_SHAPE, G_EXPORT, "D,D,...",
+     "one example's shape without the batch (C,H,W for images, F for a table; default: the "
+     "sample shape the file records): fixes the sizes convolutions and pooling see"},
     /* common */
     {"threads", required_argument, O_THREADS, G_COMMON, "N",
      "threads for kernels and BLAS (default: all available cores); training with 2 or more "
@@ -356,6 +360,7 @@ static const struct {
     uint64_t group;
     const char *title;
 } group_titles[] = {
+    {G_EXPORT, "export"},
     {G_DATASRC | G_DATA | G_TRAINDATA | G_TASK, "data"}, {G_TEXT, "text data"},
     {G_MODEL, "model"},        {G_WEIGHTS, "weights"},
     {G_FT, "fine-tuning"},  {G_LORA | G_LORA_FT, "LoRA"},          {G_DISTILL | G_STUDENT, "distillation"},
@@ -761,6 +766,15 @@ static int apply_hidden(cli_opts *o, const char *v) {
 }
 
 /* Applies one parsed option; returns CLI_CONTINUE or CLI_USAGE. */
+/* --input-shape C,H,W: one example's shape for graft export. */
+static int apply_input_shape(cli_opts *o, const char *v) {
+    o->input_ndim = cli_parse_i64_list(v, 1, INT64_C(1) << 31, o->input_shape, 7);
+    if (o->input_ndim < 1)
+        return cli_usage_error(o->cmd, "--input-shape: '%s' is not 1 to 7 sizes >= 1 separated "
+                               "by commas (C,H,W)", v);
+    return CLI_CONTINUE;
+}
+
 static int apply(cli_opts *o, int id, const char *v) {
     const char *cmd = o->cmd;
     int64_t iv;
@@ -902,6 +916,7 @@ static int apply(cli_opts *o, int id, const char *v) {
     case O_DIST_TIMEOUT: case O_DIST_BUCKET: case O_DIST_OVERLAP: return apply_dist(o, id, v);
     case O_RUN_INPUT: PUSH(input, n_input); break;
     case O_RUN_OUT: o->out = v; break;
+    case O_INPUT_SHAPE: return apply_input_shape(o, v);
     default: return cli_usage_error(cmd, "internal: option %d not handled", id);
     }
 #undef NEED_INT

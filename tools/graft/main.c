@@ -178,6 +178,20 @@ const cli_command cli_commands[] = {
      "  graft run model.onnx --input x.npy --cut features --out feats/\n"
      "  graft run classifier.safetensors --input images.npy --json\n",
      1, cmd_run},
+    {"export", "write a trained model as an ONNX file that ONNX Runtime runs",
+     G_EXPORT, "graft export W.safetensors OUT.onnx [--input-shape D,D,...] [options]",
+     "Writes the model of a weights file graft wrote (train, finetune, distill) as an ONNX\n"
+     "model, opset 17: its inference form (Dropout left out, BatchNorm with the running\n"
+     "statistics), one float input \"input\" [batch, sample...] with a symbolic batch, one\n"
+     "output \"output\", the weights as initializers named as the state_dict. ONNX Runtime and\n"
+     "graft run give the outputs graft run gives on the weights file (docs/IMPORT.md, \"Export\",\n"
+     "lists the layers that export). The input is the model's: normalised as the file records.\n"
+     "The file is written atomically; a model with a layer ONNX export does not cover is refused\n"
+     "with the layer's path and type, and nothing is written.",
+     "  graft export fmnist-cnn.safetensors fmnist-cnn.onnx\n"
+     "  graft export resnet.safetensors resnet.onnx --input-shape 3,224,224\n"
+     "  graft run fmnist-cnn.onnx --input x.npy --out out/\n",
+     2, cmd_export},
     {NULL, NULL, 0, NULL, NULL, NULL, 0, NULL},
 };
 

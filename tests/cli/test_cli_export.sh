@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# graft export: models trained for one epoch (the zoo's mlp on a table, cnn-small on IDX images,
+# a spec with BatchNorm, pooling and Dropout, a spec of most layer types) written as ONNX, and
+# `graft run OUT.onnx` giving the outputs `graft run W.safetensors` gives on the same input;
+# ONNX's checker (python3-onnx, when installed) on the files; --input-shape; the refusals
+# (usage errors exit 2, a model ONNX export does not cover exits 1 naming the layer) with no
+# file, temporary or partial, left behind and an existing file unchanged.
+# Usage: test_cli_export.sh path/to/graft. To add a check: see tests/cli/lib.sh.
+source "$(dirname "$0")/lib.sh"
+
+if "$G" export "$SRC/tests/fixtures/onnx_export/cnn.safetensors" "$T/probe.onnx" 2>&1 |
+    grep -q "without ONNX"; then
+    skip "graft was built without ONNX support"
+    finish
+    exit 77
+fi
+
+# x.npy of a shape (float32 values in [-1, 1)), and the largest difference of two .npy files
+cat >"$T/npy.py" <<'EOF'
+import ast, random, struct, sys
+def read(path):
+    b = open(path, "rb").read()
+    n = struct.unpack("<H", b[8:10])[0]
+    h = ast.literal_eval(b[10:10 + n].decode())
+    count = 1
+    for d in h["shape"]:
+        count *= d
+    return h["shape"], struct.unpack("<%df" % count, b[10 + n:])
+if sys.argv[1] == "write":
+    shape = [int(v) for v in sys.argv[3].split(",")]
+    count = 1
+    for d in shape:
+        count *= d
+    rng = random.Random(5)
+    d = "{'descr': '<f4', 'fortran_order': False, 'shape': %s, }" % (tuple(shape),)
+    head = d.encode()
+    head += b" " * ((64 - (10 + len(head) + 1) % 64) % 64) + b"\n"
+    open(sys.argv[2], "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(head)) + head +
+                                  struct.pack("<%df" % count, *[rng.uniform(-1, 1) for _ in range(count)]))
+else:
+    (sa, a), (sb, b) = read(sys.argv[2]), read(sys.argv[3])
+    assert sa == sb, (sa, sb)
+    print(max(abs(x - y) for x, y in zip(a, b)))
+EOF
+
+# export_and_compare NAME W.safetensors SHAPE: export, then both runs on one batch of SHAPE
+export_and_compare() {
+    local name="$1" w="$2" shape="$3"
+    run "$G" export "$w" "$T/$name.onnx" --json
+    expect_rc 0 "export $name"
+    json "d['opset'] == 17 and d['input'] == 'input' and d['bytes'] > 0" "export $name: JSON summary"
+    expect_file "$T/$name.onnx" "export $name"
+    python3 "$T/npy.py" write "$T/$name-x.npy" "$shape"
+    run "$G" run "$w" --input "$T/$name-x.npy" --out "$T/$name-w"
+    expect_rc 0 "run $name weights"
+    run "$G" run "$T/$name.onnx" --input "$T/$name-x.npy" --out "$T/$name-o"
+    expect_rc 0 "run $name onnx"
+    local d
+    d="$(python3 "$T/npy.py" diff "$T/$name-w/output.npy" "$T/$name-o/output.npy" 2>&1)"
+    if python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) <= 1e-5 else 1)" "$d" 2>/dev/null; then
+        ok
+    else
+        bad "export $name: graft run on the .onnx and on the weights differ by $d"
+    fi
+}
+
+# ---- trained models, exported ----------------------------------------------------------------------
+run "$G" train --data "csv:$FX/table.csv" --model mlp --hidden 8 --epochs 1 $TH --quiet --out "$T/table.safetensors"
+expect_rc 0 "train mlp on a table"
+export_and_compare table "$T/table.safetensors" 5,4
+
+run "$G" train --data "idx:$FX/idx" --model cnn-small --epochs 1 --limit 64 $TH --quiet --out "$T/cnn.safetensors"
+expect_rc 0 "train cnn-small"
+export_and_compare cnn "$T/cnn.safetensors" 3,1,28,28
+
+cat >"$T/bn.json" <<'EOF'
+{"type": "sequential", "children": [
+  {"type": "conv2d", "in": 1, "out": 4, "kernel": 3, "stride": 2, "padding": 1},
+  {"type": "batchnorm2d", "features": 4}, {"type": "relu"},
+  {"type": "maxpool2d", "kernel": 2}, {"type": "dropout", "p": 0.3},
+  {"type": "adaptiveavgpool2d", "output": 1}, {"type": "flatten"},
+  {"type": "linear", "in": 4, "out": 10}]}
+EOF
+run "$G" train --data "idx:$FX/idx" --model "$T/bn.json" --epochs 1 --limit 64 $TH --quiet --out "$T/bn.safetensors"
+expect_rc 0 "train a spec with BatchNorm"
+export_and_compare bn "$T/bn.safetensors" 2,1,28,28
+expect_clean_dir "$T" "no temporary files after the exports"
+
+# most exported layer types in one spec (and the ops they become: Where, Erf, LayerNormalization...)
+cat >"$T/all.json" <<'EOF'
+{"type": "sequential", "children": [
+  {"type": "conv2d", "in": 1, "out": 4, "kernel": 3, "padding": 1},
+  {"type": "batchnorm2d", "features": 4, "affine": false}, {"type": "leakyrelu", "negative_slope": 0.1},
+  {"type": "conv2d", "in": 4, "out": 4, "kernel": 3, "stride": 2, "padding": 2, "dilation": 2,
+   "groups": 2, "bias": false},
+  {"type": "elu"}, {"type": "maxpool2d", "kernel": 3, "stride": 2, "padding": 1}, {"type": "silu"},
+  {"type": "avgpool2d", "kernel": 2}, {"type": "adaptiveavgpool2d", "output": 1},
+  {"type": "flatten"}, {"type": "dropout", "p": 0.2}, {"type": "linear", "in": 4, "out": 12},
+  {"type": "batchnorm1d", "features": 12}, {"type": "gelu", "approximate": "tanh"},
+  {"type": "layernorm", "shape": 12}, {"type": "softplus", "beta": 2, "threshold": 1},
+  {"type": "linear", "in": 12, "out": 10}, {"type": "logsoftmax", "dim": 1}]}
+EOF
+run "$G" train --data "idx:$FX/idx" --model "$T/all.json" --epochs 1 --limit 64 $TH --quiet --out "$T/all.safetensors"
+expect_rc 0 "train a spec of many layer types"
+export_and_compare all "$T/all.safetensors" 2,1,28,28
+
+# ONNX's own checker (python3-onnx, when installed) accepts every exported file, shapes included
+if /usr/bin/python3 -c "import onnx" 2>/dev/null; then
+    for f in table cnn bn all; do
+        if /usr/bin/python3 -c "import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)" \
+            "$T/$f.onnx" 2>"$T/check.err"; then ok; else
+            bad "onnx.checker refuses $f.onnx: $(tail -1 "$T/check.err")"
+        fi
+    done
+else
+    skip "python3-onnx is not installed: ONNX's checker not run"
+fi
+
+# another sample size for a model of convolutions and adaptive pooling
+run "$G" export "$T/bn.safetensors" "$T/bn32.onnx" --input-shape 1,32,32
+expect_rc 0 "export with --input-shape"
+expect_out "[batch, 1, 32, 32]" "export with --input-shape: the input shape"
+
+# ---- refusals -------------------------------------------------------------------------------------
+run "$G" export "$T/missing.safetensors" "$T/m.onnx"
+expect_rc 2 "export of a missing file"
+expect_no_file "$T/m.onnx" "export of a missing file"
+run "$G" export "$T/cnn.safetensors"
+expect_rc 2 "export without the output"
+expect_err "OUT.onnx" "export without the output: says what to give"
+run "$G" export "$T/cnn.safetensors" "$T/cnn.txt"
+expect_rc 2 "export to a name without .onnx"
+expect_err "must end in .onnx" "export to a name without .onnx"
+run "$G" export "$T/cnn.safetensors" "$T/no/such/dir/cnn.onnx"
+expect_rc 2 "export into a missing folder"
+run "$G" export "$T/cnn.safetensors" "$T/x.onnx" --input-shape 1,0,28
+expect_rc 2 "export with a bad --input-shape"
+expect_err "--input-shape" "export with a bad --input-shape: names the option"
+run "$G" export "$FX/table.csv" "$T/t.onnx"
+expect_rc 1 "export of a file that is not weights"
+expect_no_file "$T/t.onnx" "export of a file that is not weights"
+
+# a layer ONNX export does not cover: adaptive pooling to 3x3 of a 7x7 input
+cat >"$T/ap.json" <<'EOF'
+{"type": "sequential", "children": [
+  {"type": "conv2d", "in": 1, "out": 2, "kernel": 3, "stride": 4, "padding": 1},
+  {"type": "adaptiveavgpool2d", "output": 3}, {"type": "flatten"},
+  {"type": "linear", "in": 18, "out": 10}]}
+EOF
+run "$G" train --data "idx:$FX/idx" --model "$T/ap.json" --epochs 1 --limit 32 $TH --quiet --out "$T/ap.safetensors"
+expect_rc 0 "train a spec with adaptive pooling to 3x3"
+run "$G" export "$T/ap.safetensors" "$T/ap.onnx"
+expect_rc 1 "export of adaptive pooling ONNX cannot express"
+expect_err "module 1 (AdaptiveAvgPool2d)" "export refusal: names the layer"
+expect_no_file "$T/ap.onnx" "export refusal: no file"
+echo keep >"$T/old.onnx"
+run "$G" export "$T/ap.safetensors" "$T/old.onnx"
+expect_rc 1 "export refusal over an existing file"
+if [ "$(cat "$T/old.onnx")" = keep ]; then ok; else bad "export refusal: the existing file changed"; fi
+run "$G" export "$T/ap.safetensors" "$T/ap9.onnx" --input-shape 1,36,36
+expect_rc 0 "export of the same model at a size adaptive pooling divides"
+expect_clean_dir "$T" "no temporary files after the refusals"
+
+finish
