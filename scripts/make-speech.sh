@@ -8,7 +8,10 @@
 # speech it was not trained on). Deterministic: the same files, byte for byte, on every run
 # (sox -R -D: no dither, fixed seeds). Installs scripts/packages-speech.txt (espeak-ng, flite,
 # sox) when missing (as root).
-#   bash scripts/make-speech.sh DIR [--commands] [--renditions N]   (default N 2)
+#   bash scripts/make-speech.sh DIR [--commands] [--renditions N] [--background N]
+# (default renditions 2). --background N adds a class _silence_ of N clips in train/ (N / 4 in
+# test/): silence and white, pink or brown noise at several levels, the "no word" class keyword
+# spotting needs (graft predict --stream).
 # Licences: espeak-ng and flite are GPL-3+ / BSD-style programs; the audio they synthesise is
 # not a copy of any recording.
 set -euo pipefail
@@ -16,8 +19,10 @@ dir="${1:?usage: make-speech.sh DIR [--commands] [--renditions N]}"
 shift
 words=(zero one two three four five six seven eight nine)
 renditions=2
+background=0
 while [ $# -gt 0 ]; do
   case "$1" in
+    --background) background="${2:?--background needs a number}"; shift ;;
     --commands) words+=(yes no up down left right on off stop go) ;;
     --renditions) renditions="${2:?--renditions needs a number}"; shift ;;
     *) echo "make-speech.sh: unknown option $1" >&2; exit 2 ;;
@@ -68,7 +73,13 @@ done
 # one line: VOICE SPEED PITCH WORD OUT
 synth() {
   local voice="$1" speed="$2" pitch="$3" word="$4" out="$5"
-  if [[ "$voice" == flite:* ]]; then
+  if [[ "$voice" == noise:* ]]; then # SPEED is the length, PITCH the level
+    if [ "${voice#noise:}" = silence ]; then
+      sox -R -D -V1 -n -r 16000 -c 1 -b 16 "$out" trim 0 "$speed"
+    else
+      sox -R -D -V1 -n -r 16000 -c 1 -b 16 "$out" synth "$speed" "${voice#noise:}" vol "$pitch"
+    fi
+  elif [[ "$voice" == flite:* ]]; then
     flite -voice "${voice#flite:}" -t "$word" -o "$out.raw.wav"
     sox -R -D -V1 "$out.raw.wav" -r 16000 -c 1 -b 16 "$out"
     rm -f "$out.raw.wav"
@@ -77,6 +88,19 @@ synth() {
       sox -R -D -V1 -t wav - -r 16000 -c 1 -b 16 "$out"
   fi
 }
+# _silence_ clips: K-th of a part: silence, or noise of a colour at a level, 0.6 to 1.4 s
+for part in train test; do
+  n=$background
+  [ "$part" = test ] && n=$((background / 4))
+  [ "$n" -gt 0 ] && mkdir -p "$dir/$part/_silence_"
+  for ((k = 0; k < n; k++)); do
+    kinds=(silence whitenoise pinknoise brownnoise)
+    kind=${kinds[$((k % 4))]}
+    level=$(awk -v k="$k" 'BEGIN { printf "%.4f", 0.002 * (1 + (k * 7) % 25) }')
+    secs=$(awk -v k="$k" 'BEGIN { printf "%.2f", 0.6 + 0.1 * ((k * 3) % 9) }')
+    echo "noise:$kind $secs $level _ $dir/$part/_silence_/$part-$k.wav" >>"$jobs"
+  done
+done
 export -f synth
 xargs -P "$(nproc)" -L 1 bash -c 'synth "$@"' _ <"$jobs"
 rm -f "$jobs"

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Synthesises long recordings of spoken words at known times for keyword spotting
+# (`graft predict --stream`): each recording is silence, then words spoken by espeak-ng voices
+# (trimmed of their own silence with sox), each followed by a gap, all under a faint white
+# noise; truth.csv gives every word's true start and end (from the construction: the lengths of
+# the pieces concatenated).
+#   bash scripts/make-speech-stream.sh DIR [--recordings N] [--words "one two three"]
+#        [--voices "en-gb+m3 en-us+f2"] [--gap-lo S] [--gap-hi S] [--count N] [--seed N]
+# writes DIR/stream-K.wav (16 kHz mono 16-bit) and DIR/truth.csv (file,word,start,end).
+# Defaults: 4 recordings of 12 words each, the ten digits, voices of make-speech.sh's test
+# accents (every fifth voice there: never heard in training), gaps 0.8 to 2.0 s, seed 1.
+# Deterministic for a seed (bash's RANDOM seeded; sox -R -D).
+set -euo pipefail
+dir="${1:?usage: make-speech-stream.sh DIR [options]}"
+shift
+recordings=4 count=12 seed=1 gap_lo=0.8 gap_hi=2.0
+words="zero one two three four five six seven eight nine"
+voices="en-gb+f3 en-gb-scotland+m3 en-gb-x-rp+klatt en-gb-x-gbclan+f2 en-029+m4 en-us-nyc+f1"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --recordings) recordings="$2"; shift ;;
+    --words) words="$2"; shift ;;
+    --voices) voices="$2"; shift ;;
+    --count) count="$2"; shift ;;
+    --gap-lo) gap_lo="$2"; shift ;;
+    --gap-hi) gap_hi="$2"; shift ;;
+    --seed) seed="$2"; shift ;;
+    *) echo "make-speech-stream.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+for t in espeak-ng sox soxi; do
+  command -v "$t" >/dev/null || { echo "make-speech-stream.sh: $t is needed" >&2; exit 2; }
+done
+read -r -a W <<<"$words"
+read -r -a V <<<"$voices"
+mkdir -p "$dir"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+RANDOM="$seed"
+echo "file,word,start,end" >"$dir/truth.csv"
+# samples of a 16 kHz file
+samples() { soxi -s "$1"; }
+for ((r = 0; r < recordings; r++)); do
+  pieces=()
+  at=0 # samples so far
+  lead="$tmp/lead-$r.wav"
+  sox -n -r 16000 -c 1 -b 16 "$lead" trim 0 0.8
+  pieces+=("$lead")
+  at=$((at + $(samples "$lead")))
+  for ((k = 0; k < count; k++)); do
+    w="${W[$((RANDOM % ${#W[@]}))]}"
+    v="${V[$((RANDOM % ${#V[@]}))]}"
+    speed=$((130 + RANDOM % 50))
+    word="$tmp/w-$r-$k.wav"
+    espeak-ng -v "$v" -s "$speed" --stdout "$w" |
+      sox -R -D -V1 -t wav - -r 16000 -c 1 -b 16 "$word" \
+        silence 1 0.01 0.5% reverse silence 1 0.01 0.5% reverse
+    n=$(samples "$word")
+    echo "stream-$r.wav,$w,$(awk -v a="$at" 'BEGIN { printf "%.4f", a / 16000 }'),$(awk -v a="$at" -v n="$n" 'BEGIN { printf "%.4f", (a + n) / 16000 }')" >>"$dir/truth.csv"
+    pieces+=("$word")
+    at=$((at + n))
+    gap="$tmp/g-$r-$k.wav"
+    g=$(awk -v lo="$gap_lo" -v hi="$gap_hi" -v u="$RANDOM" 'BEGIN { printf "%.3f", lo + (hi - lo) * u / 32767 }')
+    sox -n -r 16000 -c 1 -b 16 "$gap" trim 0 "$g"
+    pieces+=("$gap")
+    at=$((at + $(samples "$gap")))
+  done
+  sox -R -D -V1 "${pieces[@]}" "$tmp/clean-$r.wav"
+  secs=$(awk -v a="$at" 'BEGIN { printf "%.4f", a / 16000 }')
+  sox -R -D -V1 -n -r 16000 -c 1 -b 16 "$tmp/noise-$r.wav" synth "$secs" whitenoise vol 0.003
+  sox -R -D -V1 -m -v 1 "$tmp/clean-$r.wav" -v 1 "$tmp/noise-$r.wav" "$dir/stream-$r.wav"
+done
+echo "make-speech-stream.sh: $recordings recordings of $count words in $dir (truth.csv)"
