@@ -45,7 +45,7 @@ for ((r = 0; r < recordings; r++)); do
   pieces=()
   at=0 # samples so far
   lead="$tmp/lead-$r.wav"
-  sox -n -r 16000 -c 1 -b 16 "$lead" trim 0 0.8
+  sox -R -D -V1 -n -r 16000 -c 1 -b 16 "$lead" trim 0 0.8
   pieces+=("$lead")
   at=$((at + $(samples "$lead")))
   for ((k = 0; k < count; k++)); do
@@ -61,14 +61,19 @@ for ((r = 0; r < recordings; r++)); do
     pieces+=("$word")
     at=$((at + n))
     gap="$tmp/g-$r-$k.wav"
-    g=$(awk -v lo="$gap_lo" -v hi="$gap_hi" -v u="$RANDOM" 'BEGIN { printf "%.3f", lo + (hi - lo) * u / 32767 }')
-    sox -n -r 16000 -c 1 -b 16 "$gap" trim 0 "$g"
+    u=$RANDOM # drawn here: a subshell's RANDOM is seeded afresh
+    g=$(awk -v lo="$gap_lo" -v hi="$gap_hi" -v u="$u" 'BEGIN { printf "%.3f", lo + (hi - lo) * u / 32767 }')
+    sox -R -D -V1 -n -r 16000 -c 1 -b 16 "$gap" trim 0 "$g"
     pieces+=("$gap")
     at=$((at + $(samples "$gap")))
   done
   sox -R -D -V1 "${pieces[@]}" "$tmp/clean-$r.wav"
   secs=$(awk -v a="$at" 'BEGIN { printf "%.4f", a / 16000 }')
-  sox -R -D -V1 -n -r 16000 -c 1 -b 16 "$tmp/noise-$r.wav" synth "$secs" whitenoise vol 0.003
+  # white noise uniform in +-0.003 from awk's seeded generator (sox's synth differs every run)
+  awk -v n="$at" -v seed="$((seed * 1000 + r))" 'BEGIN { srand(seed)
+    print "; Sample Rate 16000"; print "; Channels 1"
+    for (i = 0; i < n; i++) printf "%.6f %.6f\n", i / 16000, 0.003 * (2 * rand() - 1) }' >"$tmp/noise-$r.dat"
+  sox -R -D -V1 "$tmp/noise-$r.dat" -r 16000 -c 1 -b 16 "$tmp/noise-$r.wav"
   sox -R -D -V1 -m -v 1 "$tmp/clean-$r.wav" -v 1 "$tmp/noise-$r.wav" "$dir/stream-$r.wav"
 done
 echo "make-speech-stream.sh: $recordings recordings of $count words in $dir (truth.csv)"

@@ -170,14 +170,15 @@ typedef struct gf_audio_detection {
 
 /* Keyword spotting over samples fed as they arrive. Windows of window_s start every hop_s
  * (window k covers samples [k * hop, k * hop + window), hop = round(hop_s * rate)); each is
- * classified as soon as its last sample has been fed, through a buffer of one window plus the
- * chunk being fed. The rule: a window whose top class is not the background class and has
- * probability >= threshold is active; consecutive active windows of one class merge into a
- * detection (start of the first window to end of the last, the highest probability); a
- * detection overlapping the one before it keeps whichever has the higher probability (the
- * earlier on a tie). A recording shorter than one window is classified once, fitted as training
- * fitted clips (gf_audio_stream_finish). Feeding in chunks of any sizes gives the same detections as
- * feeding all at once. */
+ * classified as soon as its last sample has been fed, through a buffer of one window. The
+ * rule: a window whose top class is not the background class and has probability >= threshold
+ * is active; consecutive active windows of one class make a candidate (start of the first
+ * window to end of the last, the highest probability); candidates that overlap in time are
+ * resolved by non-maximum suppression: the most probable is kept and those overlapping it are
+ * dropped, and so on (the earlier on a tie); a word heard as two candidates (a window between
+ * them below the threshold) is kept once. A recording shorter than one window is classified once, fitted as
+ * training fitted clips (gf_audio_stream_finish). Feeding in chunks of any sizes gives the same
+ * detections as feeding all at once. */
 typedef struct gf_audio_stream gf_audio_stream;
 
 /* A new stream (gf_audio_stream_free) for n_classes classes, or NULL with a context error
@@ -191,9 +192,9 @@ gf_status gf_audio_stream_feed(gf_ctx *ctx, gf_audio_stream *s, const float *x, 
 /* Ends the recording: closes the detection in progress (and classifies a recording shorter
  * than one window). Feeding after it is an error. */
 gf_status gf_audio_stream_finish(gf_ctx *ctx, gf_audio_stream *s);
-/* The detections so far, in time order (borrowed, valid until the next call on s); *n their
- * count. Those already returned never change except the last, which a later window may extend
- * or replace until gf_audio_stream_finish. */
+/* The detections settled so far, in time order (borrowed, valid until the next call on s); *n
+ * their count. A detection is settled, and never changes, once no later window can overlap it;
+ * gf_audio_stream_finish settles the rest. */
 const gf_audio_detection *gf_audio_stream_detections(const gf_audio_stream *s, int64_t *n);
 /* Windows classified so far. */
 int64_t gf_audio_stream_windows(const gf_audio_stream *s);
@@ -221,6 +222,11 @@ gf_audio_folder_params gf_audio_folder_default_params(void);
  * file. report (may be NULL) gets what the walk left out. */
 gf_ds *gf_audio_load_folder(gf_ctx *ctx, const char *root, const gf_audio_folder_params *params,
                             gf_images_report *report);
+/* The audio files (.wav .flac .ogg, any case) under root, subfolders included, as
+ * gf_images_list lists images (the same order, links and duplicates handled the same way):
+ * *paths gets n malloc'd paths (free each, then the array). GF_OK, or an error naming root. */
+gf_status gf_audio_list(gf_ctx *ctx, const char *root, bool follow_links, char ***paths,
+                        int64_t *n, gf_images_report *report);
 
 #ifdef __cplusplus
 }

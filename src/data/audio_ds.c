@@ -153,6 +153,11 @@ static gf_ds *load(gf_ctx *ctx, const char *root, const gf_audio_folder_params *
     return make_ds(ctx, root, t, shape, feats, labels, pool, off);
 }
 
+gf_status gf_audio_list(gf_ctx *ctx, const char *root, bool follow_links, char ***paths,
+                        int64_t *n, gf_images_report *report) {
+    return gf_img_list_ext(ctx, root, follow_links, audio_exts, paths, n, report);
+}
+
 gf_ds *gf_audio_load_folder(gf_ctx *ctx, const char *root, const gf_audio_folder_params *params,
                             gf_images_report *report) {
     gf_audio_folder_params p = params ? *params : gf_audio_folder_default_params();

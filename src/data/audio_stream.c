@@ -75,8 +75,11 @@ struct gf_audio_stream {
     float *buf;         /* [win]: samples base .. base + len - 1 of the stream */
     int64_t len, base, fed, next; /* next: the index of the next window to classify */
     float *feats, *probs;
-    gf_audio_detection *det; /* closed detections */
+    gf_audio_detection *det; /* settled detections */
     int64_t n_det, cap_det;
+    gf_audio_detection *cand; /* closed candidates that overlap one another, not yet settled */
+    int64_t n_cand, cap_cand;
+    double cand_end;          /* the latest end among them */
     gf_audio_detection cur;  /* the detection in progress, when open */
     bool open, finished;
 };
@@ -94,6 +97,7 @@ void gf_audio_stream_free(gf_audio_stream *s) {
     free(s->feats);
     free(s->probs);
     free(s->det);
+    free(s->cand);
     free(s);
 }
 
@@ -148,28 +152,53 @@ gf_audio_stream *gf_audio_stream_new(gf_ctx *ctx, const gf_audio_frontend *fe, i
     return s;
 }
 
-/* A closed detection into the list: merged with an overlapping one before it of the same
- * class, else the one of the two with the higher probability kept. */
-static gf_status push_detection(gf_ctx *ctx, gf_audio_stream *s, const gf_audio_detection *d) {
-    gf_audio_detection *last = s->n_det ? &s->det[s->n_det - 1] : NULL;
-    if (last && d->start < last->end) {
-        if (last->cls == d->cls) {
-            last->end = d->end > last->end ? d->end : last->end;
-            last->prob = d->prob > last->prob ? d->prob : last->prob;
-            last->windows += d->windows;
-        } else if (d->prob > last->prob) {
-            *last = *d;
-        }
-        return GF_OK;
+/* Room for one more in *a (n used of *cap). */
+static bool grow(gf_audio_detection **a, int64_t n, int64_t *cap) {
+    if (n < *cap) return true;
+    const int64_t c = *cap ? 2 * *cap : 16;
+    gf_audio_detection *g = realloc(*a, sizeof *g * (size_t)c);
+    if (!g) return false;
+    *a = g;
+    *cap = c;
+    return true;
+}
+
+static bool overlap(const gf_audio_detection *a, const gf_audio_detection *b) {
+    return a->start < b->end && b->start < a->end;
+}
+
+/* The pending candidates (no later window can overlap them) to detections: the most probable
+ * kept and those overlapping it dropped, repeatedly (non-maximum suppression); in time order. */
+static gf_status settle(gf_ctx *ctx, gf_audio_stream *s) {
+    int64_t n = s->n_cand;
+    const int64_t first = s->n_det;
+    while (n > 0) {
+        int64_t best = 0;
+        for (int64_t i = 1; i < n; i++)
+            if (s->cand[i].prob > s->cand[best].prob) best = i; /* the earlier on a tie */
+        if (!grow(&s->det, s->n_det, &s->cap_det))
+            return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "audio stream: out of memory");
+        const gf_audio_detection keep = s->cand[best];
+        int64_t at = s->n_det++; /* in time order among this cluster's detections */
+        while (at > first && s->det[at - 1].start > keep.start) s->det[at] = s->det[at - 1], at--;
+        s->det[at] = keep;
+        int64_t k = 0;
+        for (int64_t i = 0; i < n; i++)
+            if (i != best && !overlap(&s->cand[i], &keep)) s->cand[k++] = s->cand[i];
+        n = k;
     }
-    if (s->n_det == s->cap_det) {
-        const int64_t cap = s->cap_det ? 2 * s->cap_det : 16;
-        gf_audio_detection *g = realloc(s->det, sizeof *g * (size_t)cap);
-        if (!g) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "audio stream: out of memory");
-        s->det = g;
-        s->cap_det = cap;
-    }
-    s->det[s->n_det++] = *d;
+    s->n_cand = 0;
+    return GF_OK;
+}
+
+/* A closed candidate joins the cluster of those overlapping one another; a cluster that no
+ * later window can reach is settled first. */
+static gf_status push_candidate(gf_ctx *ctx, gf_audio_stream *s, const gf_audio_detection *d) {
+    if (s->n_cand && d->start >= s->cand_end && settle(ctx, s) != GF_OK) return gf_ctx_status(ctx);
+    if (!grow(&s->cand, s->n_cand, &s->cap_cand))
+        return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "audio stream: out of memory");
+    s->cand[s->n_cand++] = *d;
+    s->cand_end = s->n_cand == 1 || d->end > s->cand_end ? d->end : s->cand_end;
     return GF_OK;
 }
 
@@ -190,7 +219,7 @@ static gf_status classify_window(gf_ctx *ctx, gf_audio_stream *s, int64_t start,
     const double t0 = (double)start / s->fe.sample_rate, t1 = (double)(start + n) / s->fe.sample_rate;
     if (s->open && (!active || top != s->cur.cls)) {
         s->open = false;
-        if (push_detection(ctx, s, &s->cur) != GF_OK) return gf_ctx_status(ctx);
+        if (push_candidate(ctx, s, &s->cur) != GF_OK) return gf_ctx_status(ctx);
     }
     if (active && s->open) {
         s->cur.end = t1;
@@ -201,6 +230,10 @@ static gf_status classify_window(gf_ctx *ctx, gf_audio_stream *s, int64_t start,
         s->open = true;
     }
     s->next++;
+    /* the next window starts past the cluster and nothing open reaches back into it */
+    const double next_t0 = (double)(s->next * s->hop) / s->fe.sample_rate;
+    if (s->n_cand && next_t0 >= s->cand_end && (!s->open || s->cur.start >= s->cand_end))
+        return settle(ctx, s);
     return GF_OK;
 }
 
@@ -236,9 +269,9 @@ gf_status gf_audio_stream_finish(gf_ctx *ctx, gf_audio_stream *s) {
         return gf_ctx_status(ctx);
     if (s->open) {
         s->open = false;
-        return push_detection(ctx, s, &s->cur);
+        if (push_candidate(ctx, s, &s->cur) != GF_OK) return gf_ctx_status(ctx);
     }
-    return GF_OK;
+    return s->n_cand ? settle(ctx, s) : GF_OK;
 }
 
 const gf_audio_detection *gf_audio_stream_detections(const gf_audio_stream *s, int64_t *n) {

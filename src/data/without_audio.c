@@ -117,3 +117,12 @@ gf_status gf_audio_augment_part(gf_ctx *ctx, gf_ds **part, const gf_audio_fronte
     (void)part, (void)fe, (void)p, (void)seed, (void)n_threads;
     return gf_ctx_set_error(ctx, GF_ERR_INVALID, "audio augmentation: %s", MISSING);
 }
+
+gf_status gf_audio_list(gf_ctx *ctx, const char *root, bool follow_links, char ***paths,
+                        int64_t *n, gf_images_report *report) {
+    (void)follow_links;
+    if (paths) *paths = NULL;
+    if (n) *n = 0;
+    if (report) memset(report, 0, sizeof *report);
+    return gf_ctx_set_error(ctx, GF_ERR_INVALID, "audio %s: %s", root ? root : "", MISSING);
+}

@@ -40,7 +40,8 @@ static void files_free(pred_files *f) {
     free(f->path);
 }
 
-/* Each input as files: a folder gives every image under it (walked like an image folder). */
+/* Each input as files: a folder gives every image under it (walked like an image folder), or
+ * when it holds none, every audio file. */
 static int gather(gf_ctx *ctx, const cli_opts *o, const char *const *inputs, int n_in,
                   pred_files *f) {
     for (int i = 0; i < n_in; i++) {
@@ -56,6 +57,11 @@ static int gather(gf_ctx *ctx, const cli_opts *o, const char *const *inputs, int
         gf_images_report rep;
         if (gf_images_list(ctx, inputs[i], o->follow_links, &paths, &n, &rep) != GF_OK)
             return cli_fail_ctx(o->cmd, ctx);
+        if (n == 0 && gf_audio_available()) { /* no images: the audio files under it */
+            free(paths);
+            if (gf_audio_list(ctx, inputs[i], o->follow_links, &paths, &n, &rep) != GF_OK)
+                return cli_fail_ctx(o->cmd, ctx);
+        }
         if (rep.first_skipped[0])
             cli_log(o, "graft predict: note: %s: skipped %lld links or files reached twice; "
                        "first: %s\n", inputs[i],
@@ -71,7 +77,8 @@ static int gather(gf_ctx *ctx, const cli_opts *o, const char *const *inputs, int
         if (!ok) return cli_fail(o->cmd, "%s: too many images, or out of memory", inputs[i]);
         if (n == 0)
             return cli_usage_error(o->cmd, "--input %s: a folder without image files (.jpg "
-                                           ".jpeg .png .ppm .bmp .pgm, in it or below)", inputs[i]);
+                                           ".jpeg .png .ppm .bmp .pgm) or audio files (.wav .flac "
+                                           ".ogg), in it or below", inputs[i]);
         f->n_dirs++;
     }
     return CLI_CONTINUE;
