@@ -53,6 +53,7 @@ jobs="$dir.jobs"
 mkdir -p "$dir"
 : >"$jobs"
 v=0
+used=0
 for a in "${accents[@]}"; do
   for var in "${variants[@]}"; do
     part=train
@@ -62,6 +63,7 @@ for a in "${accents[@]}"; do
       v=$((v + 1)) # --voices N: N voices spread over the accents
       continue
     fi
+    used=$((used + 1))
     for wi in "${!words[@]}"; do
       w="${words[$wi]}"
       mkdir -p "$dir/$part/$w"
@@ -122,5 +124,5 @@ export -f synth
 xargs -P "$(nproc)" -L 1 bash -c 'synth "$@"' _ <"$jobs"
 rm -f "$jobs"
 echo "make-speech.sh: $(find "$dir/train" -name '*.wav' | wc -l) training and" \
-     "$(find "$dir/test" -name '*.wav' | wc -l) test clips ($v espeak-ng voices, every fifth" \
+     "$(find "$dir/test" -name '*.wav' | wc -l) test clips ($used espeak-ng voices, every fifth" \
      "for test) in $dir; $(find "$dir-flite" -name '*.wav' | wc -l) flite clips in $dir-flite"

@@ -92,10 +92,10 @@ static void test_stream_times(void) {
         CHECK(d[i].cls == 1 && fabsf(d[i].prob - 0.9f) < 1e-6f && d[i].windows >= 2);
         /* the windows that hear a burst in their middle lie symmetric about it */
         CHECK_NEAR((d[i].start + d[i].end) / 2, centre[i], 0.06);
-        CHECK(d[i].start < centre[i] - 0.5 && d[i].end > centre[i] + 0.5);
-        /* starts and ends are window edges: multiples of the hop, a second apart at least */
-        CHECK_NEAR(d[i].start * 10, round(d[i].start * 10), 1e-9);
-        CHECK(d[i].end - d[i].start >= 1.0 - 1e-9);
+        CHECK(d[i].start < centre[i] && d[i].end > centre[i]);
+        /* starts and ends are window centres: 0.5 s past multiples of the hop */
+        CHECK_NEAR((d[i].start - 0.5) * 10, round((d[i].start - 0.5) * 10), 1e-9);
+        CHECK_NEAR((d[i].end - 0.5) * 10, round((d[i].end - 0.5) * 10), 1e-9);
     }
     /* chunks of any sizes give the same detections */
     const int64_t odd[5] = {1, 7, 160, 4099, 333};
@@ -108,7 +108,7 @@ static void test_stream_times(void) {
     CHECK(run_stream(x, n, whole, 1, &p, e, &w2) == 0);
     /* without a background class the silence is detected too, from the start */
     p = gf_audio_stream_default_params();
-    CHECK(run_stream(x, n, whole, 1, &p, e, &w2) >= 1 && e[0].cls == 0 && e[0].start == 0);
+    CHECK(run_stream(x, n, whole, 1, &p, e, &w2) >= 1 && e[0].cls == 0 && e[0].start == 0.5);
     /* a hop of 0.25 s and a 0.5 s window: windows at 0, 0.25, ..., 9.5 */
     p.background = 0;
     p.hop_s = 0.25;
@@ -135,10 +135,10 @@ static gf_status by_script(void *user, const float *f, float *probs, char *err, 
 }
 
 static void test_stream_rule(void) {
-    /* 1.8 s: windows 0..8 over [0.1k, 0.1k + 1]. Windows 1-2 hear word 1 (0.6, 0.8), window 4
-     * word 1 again (0.7): overlapping the first, merged with it; windows 5-6 word 2 (0.9)
-     * overlap that and are more probable: they are kept, word 1 dropped. */
-    const int script[9] = {0, 16, 18, 0, 17, 29, 29, 0, 0};
+    /* 1.8 s: windows 0..8 over [0.1k, 0.1k + 1], centred at 0.1k + 0.5. Windows 1-2 hear word
+     * 1 (0.6, 0.8), windows 4-5 word 2 (0.9), window 6 word 1 again (0.7): each near the next
+     * (less than three hops apart); word 2 is the most probable: kept, the others dropped. */
+    const int script[9] = {0, 16, 18, 0, 29, 29, 17, 0, 0};
     scripted sc = {script, 0};
     const gf_audio_frontend fe = gf_audio_frontend_default();
     gf_audio_stream_params p = gf_audio_stream_default_params();
@@ -149,14 +149,14 @@ static void test_stream_rule(void) {
     CHECK(s && gf_audio_stream_feed(ctx, s, x, 25600) == GF_OK); /* windows 0..6 */
     int64_t n = 0;
     const gf_audio_detection *d = gf_audio_stream_detections(s, &n);
-    CHECK(n == 0); /* word 2 is still heard: nothing is settled */
+    CHECK(n == 0); /* a word is still heard: nothing is settled */
     CHECK(gf_audio_stream_feed(ctx, s, x, 3200) == GF_OK && gf_audio_stream_finish(ctx, s) == GF_OK);
     d = gf_audio_stream_detections(s, &n);
     CHECK(n == 1 && sc.k == 9 && gf_audio_stream_windows(s) == 9);
     if (n == 1) {
         CHECK(d[0].cls == 2 && d[0].windows == 2 && fabsf(d[0].prob - 0.9f) < 1e-6f);
-        CHECK_NEAR(d[0].start, 0.5, 1e-9);
-        CHECK_NEAR(d[0].end, 1.6, 1e-9);
+        CHECK_NEAR(d[0].start, 0.9, 1e-9); /* the centres of windows 4 and 5 */
+        CHECK_NEAR(d[0].end, 1.0, 1e-9);
     }
     EXPECT_ERR(ctx, (void *)(intptr_t)(gf_audio_stream_feed(ctx, s, x, 1) == GF_OK), GF_ERR_INVALID,
                "finished");
@@ -167,7 +167,7 @@ static void test_stream_rule(void) {
     s = gf_audio_stream_new(ctx, &fe, 3, &p, &cls);
     CHECK(s && gf_audio_stream_feed(ctx, s, x, 8000) == GF_OK && gf_audio_stream_finish(ctx, s) == GF_OK);
     d = gf_audio_stream_detections(s, &n);
-    CHECK(n == 1 && d[0].cls == 2 && d[0].start == 0 && d[0].end == 0.5 && sc.k == 1);
+    CHECK(n == 1 && d[0].cls == 2 && d[0].start == 0.25 && d[0].end == 0.25 && sc.k == 1);
     gf_audio_stream_free(s);
     free(x);
     /* settings out of range are named */

@@ -159,8 +159,9 @@ typedef struct gf_audio_stream_params {
 
 gf_audio_stream_params gf_audio_stream_default_params(void);
 
-/* One word heard: the class, the span of the windows that heard it in seconds from the start
- * of the recording, the highest window probability, the windows merged. */
+/* One word heard: the class; start and end, in seconds from the start of the recording, the
+ * centres of the first and the last window that heard it (the word is about the middle); the
+ * highest window probability; the windows. */
 typedef struct gf_audio_detection {
     int cls;
     double start, end;
@@ -172,11 +173,13 @@ typedef struct gf_audio_detection {
  * (window k covers samples [k * hop, k * hop + window), hop = round(hop_s * rate)); each is
  * classified as soon as its last sample has been fed, through a buffer of one window. The
  * rule: a window whose top class is not the background class and has probability >= threshold
- * is active; consecutive active windows of one class make a candidate (start of the first
- * window to end of the last, the highest probability); candidates that overlap in time are
- * resolved by non-maximum suppression: the most probable is kept and those overlapping it are
- * dropped, and so on (the earlier on a tie); a word heard as two candidates (a window between
- * them below the threshold) is kept once. A recording shorter than one window is classified once, fitted as
+ * is active; consecutive active windows of one class make a candidate (from the centre of the
+ * first window to the centre of the last, the highest probability); candidates less than three
+ * hops apart (at most two windows between them; a quarter window when that is less) are
+ * resolved by non-maximum suppression: the most probable is kept and those near it are dropped,
+ * and so on (the earlier on a tie). So a word heard as two candidates (a window or two between
+ * them below the threshold, or of another class) is kept once, and words with a little more
+ * than that between the windows that hear them are kept apart. A recording shorter than one window is classified once, fitted as
  * training fitted clips (gf_audio_stream_finish). Feeding in chunks of any sizes gives the same
  * detections as feeding all at once. */
 typedef struct gf_audio_stream gf_audio_stream;
@@ -193,7 +196,7 @@ gf_status gf_audio_stream_feed(gf_ctx *ctx, gf_audio_stream *s, const float *x, 
  * than one window). Feeding after it is an error. */
 gf_status gf_audio_stream_finish(gf_ctx *ctx, gf_audio_stream *s);
 /* The detections settled so far, in time order (borrowed, valid until the next call on s); *n
- * their count. A detection is settled, and never changes, once no later window can overlap it;
+ * their count. A detection is settled, and never changes, once no later window can reach it;
  * gf_audio_stream_finish settles the rest. */
 const gf_audio_detection *gf_audio_stream_detections(const gf_audio_stream *s, int64_t *n);
 /* Windows classified so far. */

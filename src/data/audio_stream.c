@@ -80,6 +80,8 @@ struct gf_audio_stream {
     gf_audio_detection *cand; /* closed candidates that overlap one another, not yet settled */
     int64_t n_cand, cap_cand;
     double cand_end;          /* the latest end among them */
+    double reach;             /* seconds a candidate reaches either side: 1.5 hops (at most a
+                               * quarter window) */
     gf_audio_detection cur;  /* the detection in progress, when open */
     bool open, finished;
 };
@@ -135,6 +137,7 @@ gf_audio_stream *gf_audio_stream_new(gf_ctx *ctx, const gf_audio_frontend *fe, i
     s->n_classes = n_classes;
     s->win = llround((p.window_s > 0 ? p.window_s : fe->clip_seconds) * fe->sample_rate);
     s->hop = llround(p.hop_s * fe->sample_rate);
+    s->reach = fmin(1.5 * (double)s->hop, (double)s->win / 4) / fe->sample_rate;
     if (!(s->mel = gf_mel_new(ctx, &fe->mel))) {
         gf_audio_stream_free(s);
         return NULL;
@@ -163,8 +166,10 @@ static bool grow(gf_audio_detection **a, int64_t n, int64_t *cap) {
     return true;
 }
 
-static bool overlap(const gf_audio_detection *a, const gf_audio_detection *b) {
-    return a->start < b->end && b->start < a->end;
+/* Whether two candidates, each widened by the reach on both sides, overlap. */
+static bool overlap(const gf_audio_stream *s, const gf_audio_detection *a,
+                    const gf_audio_detection *b) {
+    return a->start - s->reach < b->end + s->reach && b->start - s->reach < a->end + s->reach;
 }
 
 /* The pending candidates (no later window can overlap them) to detections: the most probable
@@ -184,7 +189,7 @@ static gf_status settle(gf_ctx *ctx, gf_audio_stream *s) {
         s->det[at] = keep;
         int64_t k = 0;
         for (int64_t i = 0; i < n; i++)
-            if (i != best && !overlap(&s->cand[i], &keep)) s->cand[k++] = s->cand[i];
+            if (i != best && !overlap(s, &s->cand[i], &keep)) s->cand[k++] = s->cand[i];
         n = k;
     }
     s->n_cand = 0;
@@ -194,7 +199,8 @@ static gf_status settle(gf_ctx *ctx, gf_audio_stream *s) {
 /* A closed candidate joins the cluster of those overlapping one another; a cluster that no
  * later window can reach is settled first. */
 static gf_status push_candidate(gf_ctx *ctx, gf_audio_stream *s, const gf_audio_detection *d) {
-    if (s->n_cand && d->start >= s->cand_end && settle(ctx, s) != GF_OK) return gf_ctx_status(ctx);
+    if (s->n_cand && d->start - s->reach >= s->cand_end + s->reach && settle(ctx, s) != GF_OK)
+        return gf_ctx_status(ctx);
     if (!grow(&s->cand, s->n_cand, &s->cap_cand))
         return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "audio stream: out of memory");
     s->cand[s->n_cand++] = *d;
@@ -202,8 +208,8 @@ static gf_status push_candidate(gf_ctx *ctx, gf_audio_stream *s, const gf_audio_
     return GF_OK;
 }
 
-/* The window of n samples in buf starting at sample start: classified, and the detection in
- * progress extended, closed or opened. */
+/* The window of n samples in buf starting at sample start: classified, and the candidate in
+ * progress (the centres of its windows) extended, closed or opened. */
 static gf_status classify_window(gf_ctx *ctx, gf_audio_stream *s, int64_t start, int64_t n) {
     char err[512] = "";
     gf_status st = gf_audio_frontend_features(&s->fe, s->mel, s->buf, n, s->feats, err, sizeof err);
@@ -216,23 +222,24 @@ static gf_status classify_window(gf_ctx *ctx, gf_audio_stream *s, int64_t start,
         if (s->probs[k] > s->probs[top]) top = k;
     const float prob = s->probs[top];
     const bool active = top != s->p.background && prob >= s->p.threshold;
-    const double t0 = (double)start / s->fe.sample_rate, t1 = (double)(start + n) / s->fe.sample_rate;
+    const double t = ((double)start + (double)n / 2) / s->fe.sample_rate; /* the centre */
     if (s->open && (!active || top != s->cur.cls)) {
         s->open = false;
         if (push_candidate(ctx, s, &s->cur) != GF_OK) return gf_ctx_status(ctx);
     }
     if (active && s->open) {
-        s->cur.end = t1;
+        s->cur.end = t;
         s->cur.prob = prob > s->cur.prob ? prob : s->cur.prob;
         s->cur.windows++;
     } else if (active) {
-        s->cur = (gf_audio_detection){top, t0, t1, prob, 1};
+        s->cur = (gf_audio_detection){top, t, t, prob, 1};
         s->open = true;
     }
     s->next++;
     /* the next window starts past the cluster and nothing open reaches back into it */
-    const double next_t0 = (double)(s->next * s->hop) / s->fe.sample_rate;
-    if (s->n_cand && next_t0 >= s->cand_end && (!s->open || s->cur.start >= s->cand_end))
+    const double next_t = ((double)(s->next * s->hop) + (double)s->win / 2) / s->fe.sample_rate;
+    const double reach = s->cand_end + 2 * s->reach;
+    if (s->n_cand && next_t >= reach && (!s->open || s->cur.start >= reach))
         return settle(ctx, s);
     return GF_OK;
 }
