@@ -7,15 +7,23 @@
 #   bash scripts/make-speech-stream.sh DIR [--recordings N] [--words "one two three"]
 #        [--voices "en-gb+m3 en-us+f2"] [--gap-lo S] [--gap-hi S] [--count N] [--seed N]
 # writes DIR/stream-K.wav (16 kHz mono 16-bit) and DIR/truth.csv (file,word,start,end).
-# Defaults: 4 recordings of 12 words each, the ten digits, voices of make-speech.sh's test
-# accents (every fifth voice there: never heard in training), gaps 0.8 to 2.0 s, seed 1.
+# Defaults: 4 recordings of 12 words each, the ten digits, make-speech.sh's 19 test voices
+# (every fifth voice there: never heard in training), gaps 0.8 to 2.0 s, seed 1.
 # Deterministic for a seed (bash's RANDOM seeded; sox -R -D).
 set -euo pipefail
 dir="${1:?usage: make-speech-stream.sh DIR [options]}"
 shift
 recordings=4 count=12 seed=1 gap_lo=0.8 gap_hi=2.0
 words="zero one two three four five six seven eight nine"
-voices="en-gb+f3 en-gb-scotland+m3 en-gb-x-rp+klatt en-gb-x-gbclan+f2 en-029+m4 en-us-nyc+f1"
+# the test voices of make-speech.sh: every fifth of its accents x variants
+voices=""
+v=0
+for a in en-gb en-us en-gb-scotland en-gb-x-rp en-gb-x-gbclan en-gb-x-gbcwmd en-029 en-us-nyc; do
+  for var in m1 m2 m3 m4 m5 m7 f1 f2 f3 f4 f5 klatt; do
+    [ $((v % 5)) -eq 4 ] && voices="$voices $a+$var"
+    v=$((v + 1))
+  done
+done
 while [ $# -gt 0 ]; do
   case "$1" in
     --recordings) recordings="$2"; shift ;;
