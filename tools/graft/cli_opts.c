@@ -497,6 +497,31 @@ void cli_opts_init(cli_opts *o, const char *cmd) {
     o->dist_overlap = -1;
 }
 
+/* The options of predict --stream. */
+static int apply_stream(cli_opts *o, int id, const char *v) {
+    double dv = 0;
+    switch (id) {
+    case O_STREAM: o->stream = true; break;
+    case O_BACKGROUND: o->background = v; break;
+    case O_WINDOW:
+        if (!cli_parse_f64(v, 0.01, 600, &dv))
+            return cli_usage_error(o->cmd, "--window: '%s' is not a duration in [0.01, 600]", v);
+        o->window_s = dv;
+        break;
+    case O_HOP:
+        if (!cli_parse_f64(v, 0.001, 600, &dv))
+            return cli_usage_error(o->cmd, "--hop: '%s' is not a duration in [0.001, 600]", v);
+        o->hop_s = dv;
+        break;
+    default: /* O_THRESHOLD */
+        if (!cli_parse_f64(v, 0, 1, &dv))
+            return cli_usage_error(o->cmd, "--threshold: '%s' is not a probability in [0, 1]", v);
+        o->threshold = dv;
+        break;
+    }
+    return CLI_CONTINUE;
+}
+
 /* The options of text: data and word vectors. */
 static int apply_text(cli_opts *o, int id, const char *v) {
     const char *cmd = o->cmd;
@@ -878,11 +903,8 @@ static int apply(cli_opts *o, int id, const char *v) {
     case O_TEMPERATURE: NEED_F64(1e-3, 1e3, "a number > 0"); o->temperature = dv; break;
     case O_ALPHA: NEED_F64(0, 1, "a number in [0, 1]"); o->alpha = dv; break;
     case O_INPUT: PUSH(input, n_input); break;
-    case O_STREAM: o->stream = true; break;
-    case O_WINDOW: NEED_F64(0.01, 600, "a duration in [0.01, 600]"); o->window_s = dv; break;
-    case O_HOP: NEED_F64(0.001, 600, "a duration in [0.001, 600]"); o->hop_s = dv; break;
-    case O_THRESHOLD: NEED_F64(0, 1, "a probability in [0, 1]"); o->threshold = dv; break;
-    case O_BACKGROUND: o->background = v; break;
+    case O_STREAM: case O_WINDOW: case O_HOP: case O_THRESHOLD: case O_BACKGROUND:
+        return apply_stream(o, id, v);
     case O_TOP_K: NEED_INT(1, 1 << 20, "a whole number >= 1"); o->top_k = (int)iv; break;
     case O_PART:
         if (strcmp(v, "test") && strcmp(v, "val") && strcmp(v, "train") && strcmp(v, "all"))

@@ -383,6 +383,9 @@ int cmd_predict(cli_opts *o) {
     if (n_in == 0)
         return cli_usage_error(o->cmd, "no input: give --input FILE (an image, a folder of images, "
                                        "an audio file or a CSV)");
+    if (!o->stream && (o->window_s > 0 || o->background || o->hop_s != 0.1 || o->threshold != 0.5))
+        return cli_usage_error(o->cmd, "--window, --hop, --threshold and --background apply to "
+                                       "--stream");
     int rc = cli_check_input(o->cmd, "--weights", o->weights);
     if (rc == CLI_CONTINUE && o->base) rc = cli_check_input(o->cmd, "--base", o->base);
     if (rc == CLI_CONTINUE) rc = cli_check_model_arg(o->cmd, "--model", o->model);
