@@ -348,6 +348,15 @@ static void test_bundle_audio(void) {
     }
     gf_bundle_free(b);
     gf_ds_parts_free(&d);
+    /* the audio files under a folder, as predict lists them: by folder, then name */
+    char **paths = NULL;
+    int64_t np = 0;
+    CHECK(gf_audio_list(ctx, th_path("kw/test"), false, &paths, &np, NULL) == GF_OK && np == 4);
+    for (int64_t i = 0; i < np; i++) {
+        CHECK(strstr(paths[i], i < 2 ? "kw/test/high/" : "kw/test/low/") != NULL);
+        free(paths[i]);
+    }
+    free(paths);
     gf_ctx_clear_error(ctx);
 }
 

@@ -32,7 +32,7 @@ static int run_file(gf_ctx *ctx, const cli_opts *o, gf_bundle *b, int background
                     const char *path, gf_audio_stream **s, double *seconds) {
     gf_audio_params ap = gf_audio_default_params();
     ap.sample_rate = b->info.audio.sample_rate;
-    ap.max_seconds = 86400;
+    ap.max_seconds = 4 * 3600; /* read whole: at most 4 hours (0.9 GB at 16 kHz) */
     int64_t n = 0;
     float *x = gf_audio_read(ctx, path, &ap, &n);
     if (!x) return cli_fail_ctx(o->cmd, ctx);
