@@ -154,6 +154,11 @@ with wave.open("rec/stream-0.wav", "wb") as w:
     w.setframerate(16000)
     w.writeframes(frames)
 EOF
+    # kws.safetensors: docs/CLI.md's keyword spotter (docs/TEXT.md trains its own later)
+    if ! "$G" --version | grep -q "^audio: none"; then
+        "$G" train --data audio:speech --model kws --epochs 1 --quiet --out kws.safetensors \
+            >>"$T/prep.log" 2>&1 || return 1
+    fi
     # reviews.txt and yelp.safetensors: docs/TEXT.md's texts to predict and a text model (the
     # documented chain replaces it when scripts/fetch-text.sh's data is there)
     printf 'The food was great\nNever again, awful service\n' >reviews.txt
