@@ -8,7 +8,12 @@
 # speech it was not trained on). Deterministic: the same files, byte for byte, on every run
 # (sox -R -D: no dither, fixed seeds). Installs scripts/packages-speech.txt (espeak-ng, flite,
 # sox) when missing (as root).
-#   bash scripts/make-speech.sh DIR [--commands] [--renditions N]   (default N 2)
+#   bash scripts/make-speech.sh DIR [--commands] [--renditions N] [--background N]
+#        [--words "one two"] [--voices N]
+# (default renditions 2). --background N adds a class _silence_ of N clips in train/ (N / 4 in
+# test/): silence and white or brown noise at several levels, the "no word" class keyword
+# spotting needs (graft predict --stream). --words: these words instead of the digits;
+# --voices N: N of the voices, spread over the accents (a small set for tests).
 # Licences: espeak-ng and flite are GPL-3+ / BSD-style programs; the audio they synthesise is
 # not a copy of any recording.
 set -euo pipefail
@@ -16,8 +21,13 @@ dir="${1:?usage: make-speech.sh DIR [--commands] [--renditions N]}"
 shift
 words=(zero one two three four five six seven eight nine)
 renditions=2
+background=0
+max_voices=1000
 while [ $# -gt 0 ]; do
   case "$1" in
+    --words) read -r -a words <<<"${2:?--words needs a list}"; shift ;;
+    --voices) max_voices="${2:?--voices needs a number}"; shift ;;
+    --background) background="${2:?--background needs a number}"; shift ;;
     --commands) words+=(yes no up down left right on off stop go) ;;
     --renditions) renditions="${2:?--renditions needs a number}"; shift ;;
     *) echo "make-speech.sh: unknown option $1" >&2; exit 2 ;;
@@ -43,10 +53,17 @@ jobs="$dir.jobs"
 mkdir -p "$dir"
 : >"$jobs"
 v=0
+used=0
 for a in "${accents[@]}"; do
   for var in "${variants[@]}"; do
     part=train
     [ $((v % 5)) -eq 4 ] && part=test
+    n_all=$((${#accents[@]} * ${#variants[@]}))
+    if [ "$max_voices" -lt "$n_all" ] && [ $(((v * max_voices) % n_all)) -ge "$max_voices" ]; then
+      v=$((v + 1)) # --voices N: N voices spread over the accents
+      continue
+    fi
+    used=$((used + 1))
     for wi in "${!words[@]}"; do
       w="${words[$wi]}"
       mkdir -p "$dir/$part/$w"
@@ -68,7 +85,20 @@ done
 # one line: VOICE SPEED PITCH WORD OUT
 synth() {
   local voice="$1" speed="$2" pitch="$3" word="$4" out="$5"
-  if [[ "$voice" == flite:* ]]; then
+  if [[ "$voice" == noise:* ]]; then # SPEED is the length, PITCH the level, WORD the seed
+    # awk's seeded generator (sox's synth noise differs on every run): white, or brown (white
+    # through a leaky integrator), or silence
+    awk -v secs="$speed" -v level="$pitch" -v kind="${voice#noise:}" -v seed="$word" 'BEGIN {
+      srand(seed); n = int(secs * 16000); b = 0
+      print "; Sample Rate 16000"; print "; Channels 1"
+      for (i = 0; i < n; i++) {
+        w = 2 * rand() - 1; b = 0.98 * b + 0.2 * w
+        v = kind == "silence" ? 0 : kind == "brownnoise" ? level * b : level * w
+        printf "%.6f %.6f\n", i / 16000, v
+      } }' >"$out.dat"
+    sox -R -D -V1 "$out.dat" -r 16000 -c 1 -b 16 "$out"
+    rm -f "$out.dat"
+  elif [[ "$voice" == flite:* ]]; then
     flite -voice "${voice#flite:}" -t "$word" -o "$out.raw.wav"
     sox -R -D -V1 "$out.raw.wav" -r 16000 -c 1 -b 16 "$out"
     rm -f "$out.raw.wav"
@@ -77,9 +107,22 @@ synth() {
       sox -R -D -V1 -t wav - -r 16000 -c 1 -b 16 "$out"
   fi
 }
+# _silence_ clips: K-th of a part: silence, or noise of a colour at a level, 0.6 to 1.4 s
+for part in train test; do
+  n=$background
+  [ "$part" = test ] && n=$((background / 4))
+  [ "$n" -gt 0 ] && mkdir -p "$dir/$part/_silence_"
+  for ((k = 0; k < n; k++)); do
+    kinds=(silence whitenoise brownnoise)
+    kind=${kinds[$((k % 3))]}
+    level=$(awk -v k="$k" 'BEGIN { printf "%.4f", 0.002 * (1 + (k * 7) % 25) }')
+    secs=$(awk -v k="$k" 'BEGIN { printf "%.2f", 0.6 + 0.1 * ((k * 3) % 9) }')
+    echo "noise:$kind $secs $level $((k + 1)) $dir/$part/_silence_/$part-$k.wav" >>"$jobs"
+  done
+done
 export -f synth
 xargs -P "$(nproc)" -L 1 bash -c 'synth "$@"' _ <"$jobs"
 rm -f "$jobs"
 echo "make-speech.sh: $(find "$dir/train" -name '*.wav' | wc -l) training and" \
-     "$(find "$dir/test" -name '*.wav' | wc -l) test clips ($v espeak-ng voices, every fifth" \
+     "$(find "$dir/test" -name '*.wav' | wc -l) test clips ($used espeak-ng voices, every fifth" \
      "for test) in $dir; $(find "$dir-flite" -name '*.wav' | wc -l) flite clips in $dir-flite"

@@ -265,14 +265,14 @@ static void test_specaugment(void) {
 static void test_perturb(void) {
     const int64_t n = 16000;
     float *x = sine(n, 1000, 16000, 0.5);
-    gf_audio_perturb_params p = {1.1, 1.1, 1, 0}; /* speed only */
+    gf_audio_perturb_params p = {1.1, 1.1, 1, 0, 0}; /* speed only */
     char err[256];
     int64_t m = 0;
     float *y = gf_audio_perturb(x, n, 16000, &p, 1, &m, err, sizeof err);
     CHECK(y && llabs(m - (int64_t)(n / 1.1)) <= 2);
     if (y) CHECK_NEAR(crossing_freq(y, 1000, m - 1000, 16000), 1100, 1);
     free(y);
-    p = (gf_audio_perturb_params){1, 1, 20, 20}; /* noise only, 20 dB */
+    p = (gf_audio_perturb_params){1, 1, 20, 20, 0}; /* noise only, 20 dB */
     y = gf_audio_perturb(x, n, 16000, &p, 2, &m, err, sizeof err);
     CHECK(y && m == n);
     double sig = 0, noise = 0;

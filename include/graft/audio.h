@@ -56,14 +56,20 @@ void gf_audio_fit(const float *x, int64_t n, float *out, int64_t len);
 
 /* Waveform perturbation for training, decided by seed alone (pass a seed made of the example and
  * the epoch): speed first (resampling by a factor uniform in [speed_lo, speed_hi], so 1.1 is 10%
- * faster and higher, as sox's speed effect), then white noise at an SNR uniform in
- * [snr_lo_db, snr_hi_db] relative to the clip's power (a silent clip gets no noise). speed_lo ==
- * speed_hi == 1: no speed change; snr_lo_db > snr_hi_db: no noise. Returns a malloc'd array of
- * *n_out samples or NULL with a message in err. */
+ * faster and higher, as sox's speed effect), then a time shift by a whole number of samples
+ * uniform in [-shift_s, shift_s] seconds (later is positive; zeros come in, samples shifted out
+ * are lost; the length is kept), then white noise at an SNR uniform in [snr_lo_db, snr_hi_db]
+ * relative to the clip's power (a silent clip gets no noise). speed_lo == speed_hi == 1: no
+ * speed change; shift_s 0: no shift; snr_lo_db > snr_hi_db: no noise. Returns a malloc'd array
+ * of *n_out samples or NULL with a message in err. */
 typedef struct gf_audio_perturb_params {
     double speed_lo, speed_hi; /* e.g. 0.9, 1.1; both in (0.25, 4] */
     double snr_lo_db, snr_hi_db; /* e.g. 10, 30 */
+    double shift_s;            /* e.g. 0.1; in [0, 60] */
 } gf_audio_perturb_params;
+/* The perturbation `--augment noise,speed,shift` applies: speed 0.9 to 1.1, shift up to 0.1 s,
+ * noise at 10 to 30 dB SNR; each part only when its name is set. */
+gf_audio_perturb_params gf_audio_perturb_default_params(bool noise, bool speed, bool shift);
 float *gf_audio_perturb(const float *x, int64_t n, double rate, const gf_audio_perturb_params *p,
                         uint64_t seed, int64_t *n_out, char *err, size_t err_cap);
 
@@ -103,6 +109,100 @@ int64_t gf_mel_frames(const gf_mel *mel, int64_t n);
 gf_status gf_mel_compute(const gf_mel *mel, const float *x, int64_t n, float *out, char *err,
                          size_t err_cap);
 
+/* ---- the front end: what a model's features depend on ---------------------------------- */
+
+/* How a file becomes a model's input: read at sample_rate (gf_audio_read), centre-cropped or
+ * zero-padded to clip_seconds (gf_audio_fit), then log-mel features with mel (whose sample_rate
+ * equals sample_rate) into [1, mel.n_mels, 1 + clip samples / hop]. A model trained on audio:
+ * data records it (graft.audio) so prediction computes the same features. */
+typedef struct gf_audio_frontend {
+    int sample_rate;     /* Hz, in [1000, 384000] */
+    double clip_seconds; /* in (0, 600] */
+    gf_mel_params mel;
+} gf_audio_frontend;
+
+/* 16 kHz, 1 s clips, gf_mel_default_params (40 mels, n_fft 400, hop 160). */
+gf_audio_frontend gf_audio_frontend_default(void);
+/* Samples of one clip: round(clip_seconds * sample_rate). */
+int64_t gf_audio_frontend_clip(const gf_audio_frontend *fe);
+/* GF_OK, or GF_ERR_INVALID naming what (in `what`, e.g. a file's name) is out of range: the
+ * rate, the clip length (longer than n_fft / 2 samples), the mel settings. */
+gf_status gf_audio_frontend_check(gf_ctx *ctx, const gf_audio_frontend *fe, const char *what);
+/* One clip of samples x[0..n) at fe->sample_rate to features out [n_mels, frames] as
+ * training computed them: fitted to the clip length (gf_audio_fit), then mel (made from fe).
+ * GF_OK or a status with a message in err. */
+gf_status gf_audio_frontend_features(const gf_audio_frontend *fe, const gf_mel *mel,
+                                     const float *x, int64_t n, float *out, char *err,
+                                     size_t err_cap);
+
+/* ---- streaming: keyword spotting over a long recording ------------------------------------ */
+
+/* The classifier the stream runs on every window: classify turns features [n_mels, frames] (as
+ * gf_audio_frontend_features gives them) into probs[0..n_classes), GF_OK or a status with a
+ * message in err. */
+typedef struct gf_audio_classifier {
+    gf_status (*classify)(void *user, const float *features, float *probs, char *err,
+                          size_t err_cap);
+    void (*free)(void *user); /* optional: the stream releases user with it when it goes (also
+                               * when gf_audio_stream_new fails) */
+    void *user;
+} gf_audio_classifier;
+
+typedef struct gf_audio_stream_params {
+    double window_s;  /* window length in seconds; 0: the front end's clip length */
+    double hop_s;     /* step between window starts (default 0.1 s) */
+    float threshold;  /* a window detects its most likely class when its probability is at
+                       * least this (default 0.5) */
+    int background;   /* a class that means "no word" (silence, noise), never detected; -1:
+                       * none (default) */
+} gf_audio_stream_params;
+
+gf_audio_stream_params gf_audio_stream_default_params(void);
+
+/* One word heard: the class; start and end, in seconds from the start of the recording, the
+ * centres of the first and the last window that heard it (the word is about the middle); the
+ * highest window probability; the windows. */
+typedef struct gf_audio_detection {
+    int cls;
+    double start, end;
+    float prob;
+    int windows;
+} gf_audio_detection;
+
+/* Keyword spotting over samples fed as they arrive. Windows of window_s start every hop_s
+ * (window k covers samples [k * hop, k * hop + window), hop = round(hop_s * rate)); each is
+ * classified as soon as its last sample has been fed, through a buffer of one window. The
+ * rule: a window whose top class is not the background class and has probability >= threshold
+ * is active; consecutive active windows of one class make a candidate (from the centre of the
+ * first window to the centre of the last, the highest probability); candidates less than three
+ * hops apart (at most two windows between them; a quarter window when that is less) are
+ * resolved by non-maximum suppression: the most probable is kept and those near it are dropped,
+ * and so on (the earlier on a tie). So a word heard as two candidates (a window or two between
+ * them below the threshold, or of another class) is kept once, and words with a little more
+ * than that between the windows that hear them are kept apart. A recording shorter than one window is classified once, fitted as
+ * training fitted clips (gf_audio_stream_finish). Feeding in chunks of any sizes gives the same
+ * detections as feeding all at once. */
+typedef struct gf_audio_stream gf_audio_stream;
+
+/* A new stream (gf_audio_stream_free) for n_classes classes, or NULL with a context error
+ * naming the bad setting. The classifier is called from the feeding thread. */
+gf_audio_stream *gf_audio_stream_new(gf_ctx *ctx, const gf_audio_frontend *fe, int n_classes,
+                                     const gf_audio_stream_params *params,
+                                     const gf_audio_classifier *classifier);
+/* Feeds n samples (mono, at the front end's rate) and classifies every window they complete.
+ * GF_OK, or the classifier's status with its message in the context. */
+gf_status gf_audio_stream_feed(gf_ctx *ctx, gf_audio_stream *s, const float *x, int64_t n);
+/* Ends the recording: closes the detection in progress (and classifies a recording shorter
+ * than one window). Feeding after it is an error. */
+gf_status gf_audio_stream_finish(gf_ctx *ctx, gf_audio_stream *s);
+/* The detections settled so far, in time order (borrowed, valid until the next call on s); *n
+ * their count. A detection is settled, and never changes, once no later window can reach it;
+ * gf_audio_stream_finish settles the rest. */
+const gf_audio_detection *gf_audio_stream_detections(const gf_audio_stream *s, int64_t *n);
+/* Windows classified so far. */
+int64_t gf_audio_stream_windows(const gf_audio_stream *s);
+void gf_audio_stream_free(gf_audio_stream *s);
+
 /* ---- folders of audio files ----------------------------------------------------------- */
 
 typedef struct gf_audio_folder_params {
@@ -125,6 +225,11 @@ gf_audio_folder_params gf_audio_folder_default_params(void);
  * file. report (may be NULL) gets what the walk left out. */
 gf_ds *gf_audio_load_folder(gf_ctx *ctx, const char *root, const gf_audio_folder_params *params,
                             gf_images_report *report);
+/* The audio files (.wav .flac .ogg, any case) under root, subfolders included, as
+ * gf_images_list lists images (the same order, links and duplicates handled the same way):
+ * *paths gets n malloc'd paths (free each, then the array). GF_OK, or an error naming root. */
+gf_status gf_audio_list(gf_ctx *ctx, const char *root, bool follow_links, char ***paths,
+                        int64_t *n, gf_images_report *report);
 
 #ifdef __cplusplus
 }

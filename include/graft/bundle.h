@@ -23,11 +23,15 @@
  *   graft.target     a regression target: {"name", "mean", "std"}, predictions are
  *                    output * std + mean
  *   graft.text       text data: the vocabulary and tokeniser settings (gf_text_vocab_to_json)
+ *   graft.audio      audio data: the front end (gf_audio_frontend) as {"sample_rate",
+ *                    "clip_seconds", "n_fft", "win_length", "hop_length", "n_mels", "f_min",
+ *                    "f_max", "log_offset"}
  *   graft.data, graft.command, graft.version        provenance
  *   graft.base, graft.base_map, graft.base_sha256   a delta (gf_transfer_delta_save) and its base */
 #ifndef GRAFT_BUNDLE_H
 #define GRAFT_BUNDLE_H
 
+#include "graft/audio.h"
 #include "graft/csv.h"
 #include "graft/dataspec.h"
 #include "graft/nn.h"
@@ -75,6 +79,8 @@ typedef struct gf_bundle_info {
                                   * that differ from its base */
     gf_text_vocab *vocab;        /* graft.text: text data's vocabulary and tokeniser settings
                                   * (owned: one reference), or NULL */
+    bool has_audio;              /* graft.audio: how audio files become the model's input */
+    gf_audio_frontend audio;
 } gf_bundle_info;
 
 /* Reads the graft.* metadata of an open file into *info (zeroed first; missing keys stay
@@ -204,7 +210,22 @@ gf_tensor *gf_bundle_read_texts(gf_ctx *ctx, const gf_bundle *b, const char *con
  * gives them; lines (may be NULL) receives a malloc'd array of each text's line. */
 gf_tensor *gf_bundle_read_text_file(gf_ctx *ctx, const gf_bundle *b, const char *path,
                                     int64_t **lines);
-/* gf_bundle_read_image for an image file (gf_bundle_is_image_file), gf_bundle_read_text_file
+/* True when path names an audio file by its extension (.wav .flac .ogg), any case. */
+bool gf_bundle_is_audio_file(const char *path);
+/* One audio file as the model's input, prepared as the training clips were (graft.audio):
+ * decoded to mono at the recorded rate, centre-cropped or zero-padded to the clip length,
+ * log-mel features, normalised: a new persistent tensor [1, 1, n_mels, frames]. An error for
+ * a bundle without graft.audio (naming the file and the key) or whose graft.input is not the
+ * front end's shape; the decoder's errors name the file. */
+gf_tensor *gf_bundle_read_audio(gf_ctx *ctx, const gf_bundle *b, const char *path);
+/* Keyword spotting with the bundle's model (graft/audio.h, gf_audio_stream): a stream whose
+ * windows are turned into features as the training clips were, normalised and classified by
+ * b->model (in evaluation mode, on a context of its own with ctx's threads and limits, so ctx's
+ * arena tensors are untouched). b must outlive the stream. params NULL: the defaults. */
+gf_audio_stream *gf_bundle_audio_stream(gf_ctx *ctx, gf_bundle *b,
+                                        const gf_audio_stream_params *params);
+/* gf_bundle_read_audio for an audio file of a bundle with graft.audio, gf_bundle_read_image
+ * for an image file (gf_bundle_is_image_file), gf_bundle_read_text_file
  * for a bundle of text data, else gf_bundle_read_csv; for an image *lines is set to NULL. */
 gf_tensor *gf_bundle_read(gf_ctx *ctx, const gf_bundle *b, const char *path, int64_t **lines);
 /* Class probabilities (softmax of the logits) for a batch x (a regression bundle: the

@@ -9,6 +9,7 @@
 #ifndef GRAFT_DATASPEC_H
 #define GRAFT_DATASPEC_H
 
+#include "graft/audio.h"
 #include "graft/csv.h"
 #include "graft/images.h"
 #include "graft/text.h"
@@ -72,7 +73,10 @@ typedef struct gf_ds_open_params {
                                * (random erasing, after normalising); of audio: specaugment (two
                                * frequency masks up to min(8, n_mels / 5) bins and two time masks
                                * up to min(20, frames / 4) frames, filled with the example's
-                               * mean, before normalising); NULL: none */
+                               * mean, before normalising), and on the waveform, drawn afresh
+                               * for every example in every epoch (by seed): noise (white noise
+                               * at 10 to 30 dB SNR), speed (0.9 to 1.1, resampled), shift (up
+                               * to 0.1 s earlier or later); NULL: none */
     /* Evaluation only: the split may give every example to val and test (val_fraction +
      * test_fraction up to 1, test_fraction up to 1), leaving no training part; the
      * normalisation statistics (of the training part) are then not computed. */
@@ -138,6 +142,9 @@ typedef struct gf_ds_open_params {
     double clip_seconds;      /* every clip centre-cropped or zero-padded to this (1.0) */
     int n_mels;               /* mel bands (40) */
     int n_fft;                /* FFT size and window length (400); hop 10 ms */
+    /* A trained model's front end (gf_bundle_info.audio): used instead of the four above, so
+     * the features are the ones it was trained on (borrowed). */
+    const gf_audio_frontend *audio;
 } gf_ds_open_params;
 
 /* Defaults: all classes, val 0, test 0.2, no per-class choice or limit, seed 0, normalize
@@ -191,6 +198,9 @@ typedef struct gf_ds_parts {
      * beyond the parts. */
     gf_text_vocab *vocab;
     int64_t text_skipped;        /* text: entries without a label left out (skip_unlabelled) */
+    /* audio: how a file became features (has_audio true); else zeroed */
+    bool has_audio;
+    gf_audio_frontend audio;
 } gf_ds_parts;
 
 /* The kind a spec names ("csv" for "csv:x.csv", "fashion-mnist", ...): a static string, or

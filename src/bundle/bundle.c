@@ -412,7 +412,7 @@ gf_tf *gf_bundle_transform(gf_ctx *ctx, const gf_bundle_info *info) {
 }
 
 /* (x - mean) / std per channel in place, as gf_tf_normalize computes it: the same rounding. */
-static gf_status normalize(gf_ctx *ctx, const gf_bundle_info *m, float *x, int64_t n) {
+gf_status gf_bundle_normalize(gf_ctx *ctx, const gf_bundle_info *m, float *x, int64_t n) {
     if (!m->norm_mean) return GF_OK;
     const int64_t C = m->in_shape[0];
     if (m->norm_channels != 1 && m->norm_channels != C)
@@ -481,7 +481,7 @@ gf_tensor *gf_bundle_read_image(gf_ctx *ctx, const gf_bundle *b, const char *pat
         for (int64_t j = 0; j < x->numel; j++) d[j] = (float)px[j] / 255.0f;
     }
     free(px);
-    if (x && normalize(ctx, m, gf_f32(x), 1) != GF_OK) {
+    if (x && gf_bundle_normalize(ctx, m, gf_f32(x), 1) != GF_OK) {
         gf_tensor_free(x);
         return NULL;
     }
@@ -537,7 +537,7 @@ gf_tensor *gf_bundle_read_csv_counted(gf_ctx *ctx, const gf_bundle *b, const cha
         if (isnan(rows.x[i])) rows.x[i] = m->impute[i % F];
     const int64_t shape[2] = {rows.n, F};
     gf_tensor *x = gf_tensor_from_data(ctx, GF_F32, 2, shape, rows.x);
-    if (x && normalize(ctx, m, gf_f32(x), rows.n) != GF_OK) {
+    if (x && gf_bundle_normalize(ctx, m, gf_f32(x), rows.n) != GF_OK) {
         gf_tensor_free(x);
         x = NULL;
     }
@@ -579,6 +579,8 @@ gf_tensor *gf_bundle_read_text_file(gf_ctx *ctx, const gf_bundle *b, const char 
 
 gf_tensor *gf_bundle_read(gf_ctx *ctx, const gf_bundle *b, const char *path, int64_t **lines) {
     if (lines) *lines = NULL;
+    if (b && b->info.has_audio && gf_bundle_is_audio_file(path))
+        return gf_bundle_read_audio(ctx, b, path);
     if (b && b->info.vocab) return gf_bundle_read_text_file(ctx, b, path, lines);
     return gf_bundle_is_image_file(path) ? gf_bundle_read_image(ctx, b, path)
                                          : gf_bundle_read_csv(ctx, b, path, lines);

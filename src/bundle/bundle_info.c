@@ -301,6 +301,10 @@ gf_status gf_bundle_info_read(gf_ctx *ctx, const gf_st_file *f, gf_bundle_info *
     read_target(&r, m, &lim);
     read_missing(&r, m, &lim);
     read_categorical(&r, m, &lim);
+    if ((j = parse_key(&r, "graft.audio", &lim))) {
+        if (!(m->has_audio = gf_bundle_audio_from_json(j, &m->audio))) r.bad = "graft.audio";
+        cJSON_Delete(j);
+    }
     if (!r.bad && m->n_categorical && m->categorical[m->n_categorical - 1].at +
                                           m->categorical[m->n_categorical - 1].n > m->n_features)
         r.bad = "graft.categorical"; /* its features must be among graft.features */
@@ -429,6 +433,8 @@ gf_status gf_bundle_info_set_data(gf_ctx *ctx, gf_bundle_info *info, const gf_ds
     info->n_categorical = info->categorical ? (int)d->n_categorical : 0;
     info->regression = d->regression;
     gf_bundle_info_set_text(info, d->vocab);
+    info->has_audio = d->has_audio;
+    info->audio = d->audio;
     info->target_mean = d->regression && d->target_scaled ? d->target_mean : 0.0f;
     info->target_std = d->regression && d->target_scaled ? d->target_std : 1.0f;
     bool ok = copy_str(&info->data, d->spec) && copy_str(&info->target_name, d->target_name) &&
@@ -545,6 +551,11 @@ static void add_data_keys(kv_list *l, const gf_bundle_info *m) {
     if (m->vocab) {
         char *t = gf_text_vocab_to_json(NULL, m->vocab);
         if (t) kv_add(l, "graft.text", t);
+        else l->failed = true;
+    }
+    if (m->has_audio) {
+        char *t = gf_bundle_audio_to_json(&m->audio);
+        if (t) kv_add(l, "graft.audio", t);
         else l->failed = true;
     }
     if (m->image_channels) {

@@ -11,6 +11,14 @@
 gf_status gf_bundle_meta_pairs(gf_ctx *ctx, const gf_bundle_info *info, const char *const *extra,
                                int n_extra, char ***kv, int *n);
 void gf_bundle_meta_free(char **kv, int n);
+/* (x - mean) / std per channel in place for n samples of m's shape, as gf_tf_normalize computes
+ * it (nothing without graft.normalize). */
+gf_status gf_bundle_normalize(gf_ctx *ctx, const gf_bundle_info *m, float *x, int64_t n);
+/* graft.audio: the front end as JSON (malloc'd, NULL when out of memory), and back (false when
+ * a field is missing or out of range). */
+char *gf_bundle_audio_to_json(const gf_audio_frontend *fe);
+struct cJSON;
+bool gf_bundle_audio_from_json(const struct cJSON *j, gf_audio_frontend *fe);
 /* A copy of s (NULL for NULL). */
 char *gf_bundle_strdup(const char *s);
 

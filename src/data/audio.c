@@ -297,12 +297,37 @@ static double uniform(gf_rng *r, double lo, double hi) {
     return lo + (hi - lo) * (double)gf_rng_uniform(r);
 }
 
+gf_audio_perturb_params gf_audio_perturb_default_params(bool noise, bool speed, bool shift) {
+    gf_audio_perturb_params p = {1, 1, 1, 0, 0};
+    if (speed) p.speed_lo = 0.9, p.speed_hi = 1.1;
+    if (noise) p.snr_lo_db = 10, p.snr_hi_db = 30;
+    if (shift) p.shift_s = 0.1;
+    return p;
+}
+
+/* Moves y[0..n) by a whole number of samples uniform in [-max, max] (later: positive), zeros
+ * coming in. */
+static void shift(float *y, int64_t n, int64_t max, gf_rng *r) {
+    const int64_t k = (int64_t)gf_rng_below(r, (uint64_t)(2 * max + 1)) - max;
+    if (k == 0) return;
+    if (k >= n || -k >= n) {
+        memset(y, 0, sizeof(float) * (size_t)n);
+    } else if (k > 0) {
+        memmove(y + k, y, sizeof(float) * (size_t)(n - k));
+        memset(y, 0, sizeof(float) * (size_t)k);
+    } else {
+        memmove(y, y - k, sizeof(float) * (size_t)(n + k));
+        memset(y + n + k, 0, sizeof(float) * (size_t)(-k));
+    }
+}
+
 float *gf_audio_perturb(const float *x, int64_t n, double rate, const gf_audio_perturb_params *p,
                         uint64_t seed, int64_t *n_out, char *err, size_t err_cap) {
     if (!x || n <= 0 || !p || !n_out || !(rate > 0) || !(p->speed_lo > 0.25) ||
-        !(p->speed_hi <= 4) || !(p->speed_lo <= p->speed_hi)) {
-        errf(err, err_cap, "audio perturb: need samples, a positive rate and 0.25 < speed_lo <= "
-             "speed_hi <= 4");
+        !(p->speed_hi <= 4) || !(p->speed_lo <= p->speed_hi) || !(p->shift_s >= 0) ||
+        p->shift_s > 60) {
+        errf(err, err_cap, "audio perturb: need samples, a positive rate, 0.25 < speed_lo <= "
+             "speed_hi <= 4 and shift_s in [0, 60]");
         return NULL;
     }
     gf_rng r;
@@ -316,6 +341,7 @@ float *gf_audio_perturb(const float *x, int64_t n, double rate, const gf_audio_p
         if (y) memcpy(y, x, sizeof(float) * (size_t)n), *n_out = n;
         else errf(err, err_cap, "audio perturb: out of memory");
     }
+    if (y && p->shift_s > 0) shift(y, *n_out, (int64_t)floor(p->shift_s * rate), &r);
     if (!y || p->snr_lo_db > p->snr_hi_db) return y;
     double power = 0;
     for (int64_t i = 0; i < *n_out; i++) power += (double)y[i] * y[i];

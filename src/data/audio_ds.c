@@ -5,9 +5,11 @@
 #include "core/internal.h"
 #include "data/ds_internal.h"
 #include "data/images_internal.h"
+#include "data/audio_internal.h"
 #include "graft/audio.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +153,11 @@ static gf_ds *load(gf_ctx *ctx, const char *root, const gf_audio_folder_params *
     return make_ds(ctx, root, t, shape, feats, labels, pool, off);
 }
 
+gf_status gf_audio_list(gf_ctx *ctx, const char *root, bool follow_links, char ***paths,
+                        int64_t *n, gf_images_report *report) {
+    return gf_img_list_ext(ctx, root, follow_links, audio_exts, paths, n, report);
+}
+
 gf_ds *gf_audio_load_folder(gf_ctx *ctx, const char *root, const gf_audio_folder_params *params,
                             gf_images_report *report) {
     gf_audio_folder_params p = params ? *params : gf_audio_folder_default_params();
@@ -186,4 +193,126 @@ gf_ds *gf_audio_load_folder(gf_ctx *ctx, const char *root, const gf_audio_folder
     free(rc);
     gf_mel_free(mel);
     return ds;
+}
+
+/* ---- training examples perturbed at every read ---------------------------------------------- */
+
+typedef struct aug_src {
+    gf_audio_frontend fe;
+    gf_audio_perturb_params p;
+    uint64_t seed;
+    gf_mel *mel;
+    int64_t n, clip, per;   /* examples, samples of a clip, features of an example */
+    float *waves;           /* [n, clip] */
+    int64_t *labels, *index; /* [n]: the label, the example's index in its folder */
+    _Atomic int64_t *reads; /* [n]: reads so far */
+} aug_src;
+
+static uint64_t splitmix(uint64_t z) {
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static gf_status aug_read(void *user, const int64_t *idx, int64_t n, float *x, void *y,
+                          char *err, size_t err_cap) {
+    aug_src *s = user;
+    for (int64_t k = 0; k < n; k++) {
+        const int64_t i = idx[k];
+        if (y) ((int64_t *)y)[k] = s->labels[i];
+        if (!x) continue;
+        const int64_t epoch = atomic_fetch_add(&s->reads[i], 1);
+        const uint64_t seed = splitmix(splitmix(s->seed ^ (uint64_t)s->index[i]) + (uint64_t)epoch);
+        int64_t m = 0;
+        float *w = gf_audio_perturb(s->waves + i * s->clip, s->clip, s->fe.sample_rate, &s->p, seed,
+                                    &m, err, err_cap);
+        if (!w) return GF_ERR_NOMEM;
+        gf_status st = gf_audio_frontend_features(&s->fe, s->mel, w, m, x + k * s->per, err, err_cap);
+        free(w);
+        if (st != GF_OK) return st;
+    }
+    return GF_OK;
+}
+
+static int64_t aug_label(void *user, int64_t i) { return ((const aug_src *)user)->labels[i]; }
+
+static void aug_free(void *user) {
+    aug_src *s = user;
+    if (!s) return;
+    gf_mel_free(s->mel);
+    free(s->waves), free(s->labels), free(s->index), free(s->reads);
+    free(s);
+}
+
+/* Every example's clip into s->waves (in parallel); the first failure by index goes to ctx. */
+static gf_status aug_decode(gf_ctx *ctx, aug_src *s, const gf_ds *part, int n_threads) {
+    gf_audio_params ap = gf_audio_default_params();
+    ap.sample_rate = s->fe.sample_rate;
+    int64_t bad = -1;
+    char first[1024] = "";
+    const int nt = n_threads > 0 ? n_threads : gf_ctx_threads(ctx);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 4)
+    for (int64_t i = 0; i < s->n; i++) {
+        char err[1024];
+        const char *path = gf_images_path(part, i);
+        int64_t m = 0;
+        float *x = path ? gf_audio_read_raw(path, &ap, &m, err, sizeof err) : NULL;
+        if (x) gf_audio_fit(x, m, s->waves + i * s->clip, s->clip);
+        free(x);
+        if (!x) {
+#pragma omp critical(aug_decode)
+            if (bad < 0 || i < bad) {
+                bad = i;
+                snprintf(first, sizeof first, "%s", path ? err : "audio: an example without a file");
+            }
+        }
+    }
+    if (bad >= 0) return gf_ctx_set_error(ctx, GF_ERR_FORMAT, "%s (example %lld)", first, (long long)bad);
+    return GF_OK;
+}
+
+gf_status gf_audio_augment_part(gf_ctx *ctx, gf_ds **part, const gf_audio_frontend *fe,
+                                const gf_audio_perturb_params *p, uint64_t seed, int n_threads) {
+    if (!part || !*part) return GF_OK;
+    const gf_ds *d = *part;
+    aug_src *s = calloc(1, sizeof *s);
+    const int64_t n = gf_ds_count(d);
+    if (s) {
+        s->fe = *fe, s->p = *p, s->seed = seed, s->n = n;
+        s->clip = gf_audio_frontend_clip(fe);
+        s->per = gf_ds_sample_numel(d);
+        s->waves = malloc(sizeof(float) * (size_t)(s->clip * (n ? n : 1)));
+        s->labels = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+        s->index = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+        s->reads = calloc((size_t)(n ? n : 1), sizeof *s->reads);
+    }
+    if (!s || !s->waves || !s->labels || !s->index || !s->reads) {
+        aug_free(s);
+        return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "audio: out of memory for %lld training clips",
+                                (long long)n);
+    }
+    for (int64_t i = 0; i < n; i++) {
+        s->labels[i] = gf_ds_label(d, i);
+        s->index[i] = gf_ds_source_index(d, i);
+    }
+    if (!(s->mel = gf_mel_new(ctx, &fe->mel)) || aug_decode(ctx, s, d, n_threads) != GF_OK) {
+        aug_free(s);
+        return gf_ctx_status(ctx);
+    }
+    const int nc = gf_ds_n_classes(d);
+    const char **names = malloc(sizeof *names * (size_t)(nc ? nc : 1));
+    if (!names) {
+        aug_free(s);
+        return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "audio: out of memory");
+    }
+    for (int k = 0; k < nc; k++) names[k] = gf_ds_class_name(d, k);
+    const gf_ds_source src = {aug_read, aug_label, aug_free};
+    gf_ds *v = gf_ds_from_source(ctx, &src, s, n, gf_ds_ndim(d), gf_ds_shape(d), nc, names,
+                                 "audio (perturbed every epoch)");
+    free(names);
+    if (!v) return gf_ctx_status(ctx);
+    gf_ds_free(*part);
+    *part = v;
+    return GF_OK;
 }

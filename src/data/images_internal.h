@@ -45,5 +45,9 @@ gf_status gf_img_walk(gf_ctx *ctx, const char *root, bool follow_links, gf_img_t
 gf_status gf_img_walk_ext(gf_ctx *ctx, const char *root, bool follow_links,
                           const char *const *exts, gf_img_tree *tree, gf_images_report *rep);
 void gf_img_tree_free(gf_img_tree *tree);
+/* gf_images_list for the files whose names end in one of exts (NULL-terminated, any case). */
+gf_status gf_img_list_ext(gf_ctx *ctx, const char *root, bool follow_links,
+                          const char *const *exts, char ***paths, int64_t *n,
+                          gf_images_report *report);
 
 #endif

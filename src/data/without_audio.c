@@ -2,6 +2,7 @@
  * the libraries missing): every call fails with a message saying what to install, so programs
  * and the graft tool link and explain themselves. */
 #include "core/internal.h"
+#include "data/audio_internal.h"
 #include "graft/audio.h"
 
 #include <stdio.h>
@@ -63,6 +64,14 @@ float *gf_audio_perturb(const float *x, int64_t n, double rate, const gf_audio_p
     return NULL;
 }
 
+gf_audio_perturb_params gf_audio_perturb_default_params(bool noise, bool speed, bool shift) {
+    gf_audio_perturb_params p = {1, 1, 1, 0, 0};
+    if (speed) p.speed_lo = 0.9, p.speed_hi = 1.1;
+    if (noise) p.snr_lo_db = 10, p.snr_hi_db = 30;
+    if (shift) p.shift_s = 0.1;
+    return p;
+}
+
 gf_mel_params gf_mel_default_params(void) {
     gf_mel_params p = {16000, 400, 0, 160, 40, 0.0f, 0.0f, 1e-6f};
     return p;
@@ -101,4 +110,19 @@ gf_ds *gf_audio_load_folder(gf_ctx *ctx, const char *root, const gf_audio_folder
     if (report) memset(report, 0, sizeof *report);
     gf_ctx_set_error(ctx, GF_ERR_INVALID, "audio %s: %s", root ? root : "", MISSING);
     return NULL;
+}
+
+gf_status gf_audio_augment_part(gf_ctx *ctx, gf_ds **part, const gf_audio_frontend *fe,
+                                const gf_audio_perturb_params *p, uint64_t seed, int n_threads) {
+    (void)part, (void)fe, (void)p, (void)seed, (void)n_threads;
+    return gf_ctx_set_error(ctx, GF_ERR_INVALID, "audio augmentation: %s", MISSING);
+}
+
+gf_status gf_audio_list(gf_ctx *ctx, const char *root, bool follow_links, char ***paths,
+                        int64_t *n, gf_images_report *report) {
+    (void)follow_links;
+    if (paths) *paths = NULL;
+    if (n) *n = 0;
+    if (report) memset(report, 0, sizeof *report);
+    return gf_ctx_set_error(ctx, GF_ERR_INVALID, "audio %s: %s", root ? root : "", MISSING);
 }

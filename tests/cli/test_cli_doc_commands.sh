@@ -149,6 +149,26 @@ for part, n in (("train", 6), ("test", 2)):
 EOF
     # speech-flite/: the second engine's folder of make-speech.sh (here: the test tones again)
     mkdir -p speech-flite && cp -r speech/test/. speech-flite/
+    # rec/stream-0.wav: make-speech-stream.sh's long recording (here: test tones between silences)
+    python3 - <<'EOF' || return 1
+import os, wave
+os.makedirs("rec", exist_ok=True)
+silence = b"\0\0" * 16000
+frames = silence
+for f in ("speech/test/one/0.wav", "speech/test/two/1.wav"):
+    with wave.open(f) as w:
+        frames += w.readframes(w.getnframes()) + silence
+with wave.open("rec/stream-0.wav", "wb") as w:
+    w.setnchannels(1)
+    w.setsampwidth(2)
+    w.setframerate(16000)
+    w.writeframes(frames)
+EOF
+    # kws.safetensors: docs/CLI.md's keyword spotter (docs/TEXT.md trains its own later)
+    if ! "$G" --version | grep -q "^audio: none"; then
+        "$G" train --data audio:speech --model kws --epochs 1 --quiet --out kws.safetensors \
+            >>"$T/prep.log" 2>&1 || return 1
+    fi
     # reviews.txt and yelp.safetensors: docs/TEXT.md's texts to predict and a text model (the
     # documented chain replaces it when scripts/fetch-text.sh's data is there)
     printf 'The food was great\nNever again, awful service\n' >reviews.txt

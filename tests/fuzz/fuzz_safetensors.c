@@ -42,6 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 (m.norm_channels && (!m.norm_mean || !m.norm_std)))
                 abort();
             for (int k = 0; k < m.n_classes; k++) (void)strlen(m.class_names[k]);
+            /* graft.audio is taken only when every setting is in range */
+            if (m.has_audio && gf_audio_frontend_check(NULL, &m.audio, NULL) != GF_OK) abort();
         } else if (m.model || m.class_names || m.norm_mean || !gf_ctx_error(ctx)[0]) {
             abort();
         }

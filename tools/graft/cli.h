@@ -52,6 +52,7 @@ enum { CLI_CONTINUE = -1 };
 #define G_TFJS (UINT64_C(1) << 28) /* --cut --input-size (TensorFlow.js models: finetune, inspect) */
 #define G_TEXT (UINT64_C(1) << 30) /* --tokenizer ... --vectors (text: data, train) */
 #define G_EXPORT (UINT64_C(1) << 31) /* --input-shape (graft export) */
+#define G_STREAM (UINT64_C(1) << 33) /* --stream --window --hop --threshold --background (predict) */
 /* What a training command takes. */
 #define G_TRAIN (G_OPTIM | G_SCHED | G_CKPT | G_OUT | G_LOSS)
 
@@ -171,6 +172,10 @@ typedef struct cli_opts {
     /* export */
     int64_t input_shape[8];   /* --input-shape: one example's shape; input_ndim 0: the file's */
     int input_ndim;
+    /* predict --stream: keyword spotting */
+    bool stream;
+    double window_s, hop_s, threshold; /* window 0: the clip length */
+    const char *background;            /* the class that means no word; NULL: found by name */
     /* arguments that are not options (inspect FILE, predict FILE...) */
     const char *args[CLI_MAX_LIST];
     int n_args;
@@ -501,6 +506,9 @@ typedef int (*cli_ft_fn)(gf_ctx *ctx, const cli_opts *o, cli_model *cm, const cl
 int cli_finetune_with(cli_opts *o, cli_ft_fn fn);
 int cmd_eval(cli_opts *o);
 int cmd_predict(cli_opts *o);
+/* predict --stream: keyword spotting over each recording with b's model (cli_stream.c). */
+int cli_predict_stream(gf_ctx *ctx, const cli_opts *o, gf_bundle *b, const char *const *inputs,
+                       int n_in);
 int cmd_distill(cli_opts *o);
 int cmd_compare(cli_opts *o);
 int cmd_demo(cli_opts *o);

@@ -144,6 +144,28 @@ static void image_settings(const cli_opts *o, const gf_bundle_info *meta, gf_ds_
             o->cmd, meta->image_channels == 1 ? "grey" : "RGB", meta->image_w, meta->image_h);
 }
 
+/* Audio as the weights' front end (graft.audio) computes features; eval of weights without one
+ * on audio is refused (their features are not known). */
+static int audio_settings(const cli_opts *o, const gf_bundle_info *meta, gf_ds_open_params *p) {
+    const char *w = o->weights ? o->weights : o->from ? o->from : "the weights";
+    const char *kind = gf_ds_spec_kind(o->data);
+    if (!meta || !kind || strcmp(kind, "audio") != 0) return CLI_CONTINUE;
+    if (!meta->has_audio) {
+        if (strcmp(o->cmd, "eval") != 0) return CLI_CONTINUE;
+        return cli_usage_error(o->cmd, "%s records no audio front end (graft.audio, written "
+                                       "when a model is trained on audio: data): the features "
+                                       "it was trained on are not known", w);
+    }
+    if (o->sample_rate || o->clip_seconds > 0 || o->n_mels)
+        return cli_usage_error(o->cmd, "--sample-rate, --clip-seconds and --n-mels: %s was "
+                                       "trained on features of its own (graft.audio: %d Hz, %g s "
+                                       "clips, %d mel bands), which are used", w,
+                               meta->audio.sample_rate, meta->audio.clip_seconds,
+                               meta->audio.mel.n_mels);
+    p->audio = &meta->audio;
+    return CLI_CONTINUE;
+}
+
 /* The task: --task, else what the weights were trained for (their target scaling with it),
  * else found from the data. */
 static int task_settings(const cli_opts *o, const gf_bundle_info *meta, gf_ds_open_params *p) {
@@ -253,7 +275,9 @@ int cli_data_load_for(gf_ctx *ctx, const cli_opts *o, const gf_bundle_info *meta
         p.vocab = meta->vocab;
         p.max_len = meta->in_shape[0];
     }
-    if ((rc = task_settings(o, meta, &p)) != CLI_CONTINUE) return rc;
+    if ((rc = task_settings(o, meta, &p)) != CLI_CONTINUE ||
+        (rc = audio_settings(o, meta, &p)) != CLI_CONTINUE)
+        return rc;
     if (gf_ds_check_spec(ctx, o->data, &p) != GF_OK) return cli_usage_error(o->cmd, "%s", gf_ctx_error(ctx));
     gf_text_vectors *words = NULL;
     if (o->vectors_vocab && !o->vectors) return cli_usage_error(o->cmd, "--vectors-vocab needs --vectors FILE");

@@ -37,6 +37,7 @@ enum {
     O_SKIP_UNLABELLED, O_VECTORS, O_FREEZE_VECTORS, O_VECTORS_VOCAB,
     O_TASK_KIND, O_LOSS, O_HUBER_DELTA, O_TARGET_SCALE, O_CLASS_WEIGHT, O_MISSING,
     O_RUN_INPUT, O_RUN_OUT, O_CATEGORICAL, O_MAX_CATEGORIES, O_INPUT_SHAPE,
+    O_STREAM, O_WINDOW, O_HOP, O_THRESHOLD, O_BACKGROUND,
 };
 
 typedef struct opt_def {
@@ -95,7 +96,9 @@ static const opt_def opts[] = {
      "audio: mel bands of the log-mel features (default 40)"},
     {"augment", optional_argument, O_AUGMENT, G_TRAINDATA, "[=LIST]",
      "augment training images: crop (random crop, padding H/8), flip (horizontal), affine, "
-     "erase; --augment alone is crop,flip; audio: specaugment"},
+     "erase; --augment alone is crop,flip; audio: specaugment (masks on the features), noise "
+     "(white noise at 10-30 dB SNR), speed (0.9-1.1), shift (up to 0.1 s), the last three on the "
+     "waveform, drawn afresh every epoch"},
     {"normalize", required_argument, O_NORMALIZE, G_DATA, "MODE",
      "auto (csv: standardise features; images: none), standard, none (default auto)"},
     {"batch", required_argument, O_BATCH, G_DATA | G_OPTIM, "N", "examples per batch (default 64)"},
@@ -325,6 +328,20 @@ static const opt_def opts[] = {
     {"vectors-vocab", no_argument, O_VECTORS_VOCAB, G_TEXT, NULL,
      "with --vectors: every word of the vectors joins the vocabulary after the training words "
      "(up to --max-vocab), so words never seen in training keep their vector"},
+    /* streaming keyword spotting (predict) */
+    {"stream", no_argument, O_STREAM, G_STREAM, NULL,
+     "audio: slide a window over each recording and print the words detected with their times "
+     "(keyword spotting) instead of one prediction per file"},
+    {"window", required_argument, O_WINDOW, G_STREAM, "S",
+     "--stream: window length in seconds (default: the training clip length)"},
+    {"hop", required_argument, O_HOP, G_STREAM, "S",
+     "--stream: step between windows in seconds (default 0.1)"},
+    {"threshold", required_argument, O_THRESHOLD, G_STREAM, "P",
+     "--stream: a window detects its most likely word when its probability is at least P "
+     "(default 0.5)"},
+    {"background", required_argument, O_BACKGROUND, G_STREAM, "CLASS",
+     "--stream: the class that means no word (default: a class named _silence_, _background_, "
+     "_background_noise_, silence, background or noise, when there is one)"},
     /* run */
     {"input", required_argument, O_RUN_INPUT, G_RUN, "NAME=FILE",
      "a model input from a .npy file (or an ONNX TensorProto .pb); NAME= may be left out for a "
@@ -367,6 +384,7 @@ static const struct {
     {G_TFJS, "TensorFlow.js models"},
     {G_OPTIM, "optimizer"}, {G_SCHED, "schedule"},  {G_LOSS | G_REGRESS, "loss"},
     {G_CKPT, "checkpoints and stopping"}, {G_OUT, "output"},  {G_PREDICT, "prediction"}, {G_EVAL, "evaluation"},
+    {G_STREAM, "keyword spotting"},
     {G_COMPARE, "comparison"}, {G_DEMO, "demo"},       {G_MULTI, "tasks"},
     {G_LRFIND, "learning-rate sweep"}, {G_EVALOUT, "evaluation output"},
     {G_REPORT, "report"},   {G_COMMON, "general"},
@@ -477,6 +495,8 @@ void cli_opts_init(cli_opts *o, const char *cmd) {
     o->temperature = 4.0;
     o->alpha = 0.7;
     o->top_k = 3;
+    o->hop_s = 0.1;
+    o->threshold = 0.5;
     o->part = "test";
     o->mt_mode = "interleave";
     o->limits = gf_limits_default();
@@ -484,6 +504,31 @@ void cli_opts_init(cli_opts *o, const char *cmd) {
     o->end_lr = 10.0;
     o->num_it = 100;
     o->dist_overlap = -1;
+}
+
+/* The options of predict --stream. */
+static int apply_stream(cli_opts *o, int id, const char *v) {
+    double dv = 0;
+    switch (id) {
+    case O_STREAM: o->stream = true; break;
+    case O_BACKGROUND: o->background = v; break;
+    case O_WINDOW:
+        if (!cli_parse_f64(v, 0.01, 600, &dv))
+            return cli_usage_error(o->cmd, "--window: '%s' is not a duration in [0.01, 600]", v);
+        o->window_s = dv;
+        break;
+    case O_HOP:
+        if (!cli_parse_f64(v, 0.001, 600, &dv))
+            return cli_usage_error(o->cmd, "--hop: '%s' is not a duration in [0.001, 600]", v);
+        o->hop_s = dv;
+        break;
+    default: /* O_THRESHOLD */
+        if (!cli_parse_f64(v, 0, 1, &dv))
+            return cli_usage_error(o->cmd, "--threshold: '%s' is not a probability in [0, 1]", v);
+        o->threshold = dv;
+        break;
+    }
+    return CLI_CONTINUE;
 }
 
 /* The options of text: data and word vectors. */
@@ -659,13 +704,15 @@ static int apply_data(cli_opts *o, int id, const char *v) {
         while (*p) {
             const char *e = strchr(p, ',');
             size_t len = e ? (size_t)(e - p) : strlen(p);
-            static const char *const known[] = {"crop", "flip", "affine", "erase", "specaugment"};
+            static const char *const known[] = {"crop",        "flip",  "affine", "erase",
+                                                "specaugment", "noise", "speed",  "shift"};
             bool ok = false;
-            for (int k = 0; k < 5; k++)
+            for (int k = 0; k < 8; k++)
                 if (strlen(known[k]) == len && strncmp(known[k], p, len) == 0) ok = true;
             if (!ok)
                 return cli_usage_error(cmd, "--augment: unknown augmentation '%.*s' (known: "
-                                            "crop, flip, affine, erase; audio: specaugment)", (int)len, p);
+                                            "crop, flip, affine, erase; audio: specaugment, "
+                                            "noise, speed, shift)", (int)len, p);
             p += len + (e ? 1 : 0);
         }
         break;
@@ -875,6 +922,8 @@ static int apply(cli_opts *o, int id, const char *v) {
     case O_TEMPERATURE: NEED_F64(1e-3, 1e3, "a number > 0"); o->temperature = dv; break;
     case O_ALPHA: NEED_F64(0, 1, "a number in [0, 1]"); o->alpha = dv; break;
     case O_INPUT: PUSH(input, n_input); break;
+    case O_STREAM: case O_WINDOW: case O_HOP: case O_THRESHOLD: case O_BACKGROUND:
+        return apply_stream(o, id, v);
     case O_TOP_K: NEED_INT(1, 1 << 20, "a whole number >= 1"); o->top_k = (int)iv; break;
     case O_PART:
         if (strcmp(v, "test") && strcmp(v, "val") && strcmp(v, "train") && strcmp(v, "all"))

@@ -491,7 +491,8 @@ static int setup(ft_run *r) {
     int rc = cli_meta_open(r->ctx, r->o, r->o->from, &r->meta);
     /* a text model's embedding rows belong to its vocabulary: new text is tokenised with it */
     if (rc == CLI_CONTINUE)
-        rc = cli_data_load_for(r->ctx, r->o, r->meta.vocab ? &r->meta : NULL, &r->d);
+        rc = cli_data_load_for(r->ctx, r->o, r->meta.vocab || r->meta.has_audio ? &r->meta : NULL,
+                               &r->d);
     if (rc != CLI_CONTINUE) return rc;
     if (!samples_fit(r)) return CLI_FAILED;
     return prepare(r);

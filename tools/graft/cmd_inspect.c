@@ -42,7 +42,11 @@ static void print_bundle(gf_ctx *ctx, const gf_st_file *f) {
         for (int k = 0; k < m.n_classes && k < 10; k++)
             printf("%s%s", k ? ", " : ": ", m.class_names[k]);
         printf("%s\n", m.n_classes > 10 ? ", ..." : "");
-        if (m.image_channels)
+        if (m.has_audio)
+            printf("          audio read at %d Hz, %g s clips, %d mel bands (n_fft %d, hop %d)",
+                   m.audio.sample_rate, m.audio.clip_seconds, m.audio.mel.n_mels,
+                   m.audio.mel.n_fft, m.audio.mel.hop_length);
+        else if (m.image_channels)
             printf("          images read as %d channel%s, %dx%d", m.image_channels,
                    m.image_channels == 1 ? "" : "s", m.image_h, m.image_w);
         else if (m.n_features) {

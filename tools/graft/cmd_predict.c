@@ -1,5 +1,5 @@
-/* graft predict: the top-k classes of images (files, or every image under a folder) or CSV
- * feature rows with their probabilities, read and normalised the way the model's training data
+/* graft predict: the top-k classes of images (files, or every image under a folder), audio
+ * clips or CSV feature rows with their probabilities, read and normalised the way the model's training data
  * was (the library's bundle: gf_bundle_read, gf_bundle_predict); one line per input on stdout,
  * JSON, or a CSV file (--out) with a summary. */
 #define _POSIX_C_SOURCE 200809L
@@ -40,7 +40,8 @@ static void files_free(pred_files *f) {
     free(f->path);
 }
 
-/* Each input as files: a folder gives every image under it (walked like an image folder). */
+/* Each input as files: a folder gives every image under it (walked like an image folder), or
+ * when it holds none, every audio file. */
 static int gather(gf_ctx *ctx, const cli_opts *o, const char *const *inputs, int n_in,
                   pred_files *f) {
     for (int i = 0; i < n_in; i++) {
@@ -56,6 +57,11 @@ static int gather(gf_ctx *ctx, const cli_opts *o, const char *const *inputs, int
         gf_images_report rep;
         if (gf_images_list(ctx, inputs[i], o->follow_links, &paths, &n, &rep) != GF_OK)
             return cli_fail_ctx(o->cmd, ctx);
+        if (n == 0 && gf_audio_available()) { /* no images: the audio files under it */
+            free(paths);
+            if (gf_audio_list(ctx, inputs[i], o->follow_links, &paths, &n, &rep) != GF_OK)
+                return cli_fail_ctx(o->cmd, ctx);
+        }
         if (rep.first_skipped[0])
             cli_log(o, "graft predict: note: %s: skipped %lld links or files reached twice; "
                        "first: %s\n", inputs[i],
@@ -71,7 +77,8 @@ static int gather(gf_ctx *ctx, const cli_opts *o, const char *const *inputs, int
         if (!ok) return cli_fail(o->cmd, "%s: too many images, or out of memory", inputs[i]);
         if (n == 0)
             return cli_usage_error(o->cmd, "--input %s: a folder without image files (.jpg "
-                                           ".jpeg .png .ppm .bmp .pgm, in it or below)", inputs[i]);
+                                           ".jpeg .png .ppm .bmp .pgm) or audio files (.wav .flac "
+                                           ".ogg), in it or below", inputs[i]);
         f->n_dirs++;
     }
     return CLI_CONTINUE;
@@ -89,7 +96,7 @@ typedef struct pred_rows {
     int64_t n, F;
     float *x;
     pred_input *who;
-    int64_t n_images, n_csv_rows;
+    int64_t n_images, n_audio, n_csv_rows;
 } pred_rows;
 
 static int read_inputs(gf_ctx *ctx, const cli_opts *o, const gf_bundle *b, const pred_files *f,
@@ -101,7 +108,9 @@ static int read_inputs(gf_ctx *ctx, const cli_opts *o, const gf_bundle *b, const
     for (int i = 0; i < f->n; i++) {
         int64_t *lines = NULL, unseen = 0;
         const bool image = gf_bundle_is_image_file(f->path[i]);
+        const bool audio = !image && gf_bundle_is_audio_file(f->path[i]);
         gf_tensor *t = image       ? gf_bundle_read_image(ctx, b, f->path[i])
+                       : audio     ? gf_bundle_read_audio(ctx, b, f->path[i])
                        : b->info.vocab ? gf_bundle_read_text_file(ctx, b, f->path[i], &lines)
                                        : gf_bundle_read_csv_counted(ctx, b, f->path[i], &cp,
                                                                     &lines, &unseen);
@@ -121,6 +130,7 @@ static int read_inputs(gf_ctx *ctx, const cli_opts *o, const gf_bundle *b, const
                 r->who[r->n + k] = (pred_input){f->path[i], lines ? lines[k] : 0, lines ? k + 1 : 0};
             r->n += rows;
             if (image) r->n_images += rows;
+            else if (audio) r->n_audio += rows;
             else r->n_csv_rows += rows;
         }
         free(lines);
@@ -278,6 +288,13 @@ static int write_csv(gf_ctx *ctx, const cli_opts *o, const gf_bundle *b, const p
     return CLI_CONTINUE;
 }
 
+/* The first summary line: how many inputs of each kind. */
+static void print_counts(const cli_opts *o, const pred_rows *r) {
+    printf("predicted %lld inputs (%lld images, ", (long long)r->n, (long long)r->n_images);
+    if (r->n_audio) printf("%lld audio clips, ", (long long)r->n_audio);
+    printf("%lld CSV rows) with %s; wrote %s\n", (long long)r->n_csv_rows, o->weights, o->out);
+}
+
 /* After --out with a regression model: how many inputs, and the predictions' range. */
 static int print_regression_summary(const cli_opts *o, const gf_bundle *b, const pred_rows *r,
                                     const pred_out *po) {
@@ -297,14 +314,14 @@ static int print_regression_summary(const cli_opts *o, const gf_bundle *b, const
         cJSON_AddStringToObject(root, "out", o->out);
         cJSON_AddStringToObject(root, "target", target_name(b));
         cJSON_AddNumberToObject(root, "images", (double)r->n_images);
+        cJSON_AddNumberToObject(root, "audio", (double)r->n_audio);
         cJSON_AddNumberToObject(root, "csv_rows", (double)r->n_csv_rows);
         cli_json_add_num(root, "mean", mean);
         cli_json_add_num(root, "min", lo);
         cli_json_add_num(root, "max", hi);
         return cli_json_print(root);
     }
-    printf("predicted %lld inputs (%lld images, %lld CSV rows) with %s; wrote %s\n",
-           (long long)r->n, (long long)r->n_images, (long long)r->n_csv_rows, o->weights, o->out);
+    print_counts(o, r);
     printf("%s: mean %.6g, min %.6g, max %.6g\n", target_name(b), mean, lo, hi);
     return CLI_OK;
 }
@@ -324,6 +341,7 @@ static int print_summary(const cli_opts *o, const gf_bundle *b, const pred_rows 
         cJSON_AddStringToObject(root, "model", b->info.model);
         cJSON_AddStringToObject(root, "out", o->out);
         cJSON_AddNumberToObject(root, "images", (double)r->n_images);
+        cJSON_AddNumberToObject(root, "audio", (double)r->n_audio);
         cJSON_AddNumberToObject(root, "csv_rows", (double)r->n_csv_rows);
         cJSON *c = cJSON_AddObjectToObject(root, "predicted");
         for (int k = 0; k < po->n_classes; k++)
@@ -331,8 +349,7 @@ static int print_summary(const cli_opts *o, const gf_bundle *b, const pred_rows 
         free(count);
         return cli_json_print(root);
     }
-    printf("predicted %lld inputs (%lld images, %lld CSV rows) with %s; wrote %s\n",
-           (long long)r->n, (long long)r->n_images, (long long)r->n_csv_rows, o->weights, o->out);
+    print_counts(o, r);
     printf("most likely class:\n");
     for (int k = 0; k < po->n_classes; k++)
         if (count[k]) printf("  %-24s %lld\n", class_name(b, k, num, sizeof num), (long long)count[k]);
@@ -364,8 +381,11 @@ int cmd_predict(cli_opts *o) {
     for (int i = 0; i < o->n_input; i++) inputs[n_in++] = o->input[i];
     for (int i = 0; i < o->n_args; i++) inputs[n_in++] = o->args[i];
     if (n_in == 0)
-        return cli_usage_error(o->cmd, "no input: give --input FILE (an image, a folder of images "
-                                       "or a CSV)");
+        return cli_usage_error(o->cmd, "no input: give --input FILE (an image, a folder of images, "
+                                       "an audio file or a CSV)");
+    if (!o->stream && (o->window_s > 0 || o->background || o->hop_s != 0.1 || o->threshold != 0.5))
+        return cli_usage_error(o->cmd, "--window, --hop, --threshold and --background apply to "
+                                       "--stream");
     int rc = cli_check_input(o->cmd, "--weights", o->weights);
     if (rc == CLI_CONTINUE && o->base) rc = cli_check_input(o->cmd, "--base", o->base);
     if (rc == CLI_CONTINUE) rc = cli_check_model_arg(o->cmd, "--model", o->model);
@@ -379,17 +399,19 @@ int cmd_predict(cli_opts *o) {
     pred_files files = {0};
     pred_rows rows = {0};
     pred_out po = {0};
-    rc = gather(ctx, o, inputs, n_in, &files);
+    rc = o->stream ? CLI_CONTINUE : gather(ctx, o, inputs, n_in, &files);
     if (rc == CLI_CONTINUE) rc = open_model(ctx, o, &meta, &cm);
-    if (rc == CLI_CONTINUE) {
+    if (rc == CLI_CONTINUE && o->stream) {
+        rc = cli_predict_stream(ctx, o, cm.b, inputs, n_in);
+    } else if (rc == CLI_CONTINUE) {
         rows.F = 1;
         for (int i = 0; i < cm.b->info.in_ndim; i++) rows.F *= cm.b->info.in_shape[i];
         rc = read_inputs(ctx, o, cm.b, &files, &rows);
     }
-    if (rc == CLI_CONTINUE) rc = predict_rows(ctx, o, cm.b, &rows, &po);
+    if (rc == CLI_CONTINUE && !o->stream) rc = predict_rows(ctx, o, cm.b, &rows, &po);
     if (rc == CLI_CONTINUE && o->out && (rc = write_csv(ctx, o, cm.b, &rows, &po)) == CLI_CONTINUE)
         rc = print_summary(o, cm.b, &rows, &po);
-    else if (rc == CLI_CONTINUE)
+    else if (rc == CLI_CONTINUE && !o->stream)
         rc = print_each(o, cm.b, &rows, &po);
     free(po.top);
     free(po.p);

@@ -106,16 +106,23 @@ const cli_command cli_commands[] = {
      "  graft eval --weights iris.safetensors --data csv:iris.csv --part all\n"
      "  graft eval --weights w.safetensors --data images:photos/ --predictions preds.csv\n",
      0, cmd_eval},
-    {"predict", "the top-k classes of images or CSV rows, with probabilities",
-     G_MODEL | G_WEIGHTS | G_PREDICT | G_TASK, "graft predict --weights W.safetensors --input FILE|DIR [options]",
+    {"predict", "the top-k classes of images, audio clips or CSV rows; keyword spotting",
+     G_MODEL | G_WEIGHTS | G_PREDICT | G_TASK | G_STREAM,
+     "graft predict --weights W.safetensors --input FILE|DIR [options]",
      "Classifies inputs: images (resized and cropped the way the training data was, in the\n"
-     "training data's channels), every image under a folder, or CSV files of feature rows (the\n"
-     "training features are taken by name from a header, or by position from rows that still\n"
-     "hold the label; normalisation is the training data's). Prints the top-k class names with\n"
-     "probabilities, or with --out writes them to a CSV file and prints a summary.",
+     "training data's channels), every image under a folder, audio files (.wav .flac .ogg, for a\n"
+     "model trained on audio: data: resampled, mixed to mono, cut or padded to the training clip\n"
+     "and turned into the same log-mel features), or CSV files of feature rows (the training\n"
+     "features are taken by name from a header, or by position from rows that still hold the\n"
+     "label; normalisation is the training data's). Prints the top-k class names with\n"
+     "probabilities, or with --out writes them to a CSV file and prints a summary. --stream\n"
+     "slides a window over long recordings and prints each word detected with its start and\n"
+     "end time (keyword spotting; the Speech part of docs/TEXT.md has the rule).",
      "  graft predict --weights fmnist-cnn.safetensors --input shoe.png --top-k 3\n"
      "  graft predict --weights iris.safetensors --input new_rows.csv --json\n"
-     "  graft predict --weights photos.safetensors photos/ --out predictions.csv\n",
+     "  graft predict --weights photos.safetensors photos/ --out predictions.csv\n"
+     "  graft predict --weights kws.safetensors clip.wav --top-k 3\n"
+     "  graft predict --weights kws.safetensors --stream long.wav --hop 0.1 --threshold 0.6\n",
      CLI_MAX_LIST, cmd_predict},
     {"compare", "run transfer strategies side by side on the same data and budget",
      G_DATASRC | G_DATA | G_MODEL | G_OPTIM | G_COMPARE | G_LORA | G_DISTILL | G_REPORT | G_TRAINDATA |
