@@ -1,0 +1,257 @@
+/* Direct 3x3 depthwise kernels (MobileNet's): one plane, dilation 1, stride 1 or 2 across,
+ * any stride down and any padding. Each is one C body compiled twice (portable and AVX2,
+ * kernels/vec.h), vectorised over 8 output (or, for dX, input) columns at a time with the
+ * 3x3 taps held in registers, so an output block is loaded and stored once instead of once
+ * per tap as in the generic kernels of kernels/im2col.c. Columns too near the edges for a
+ * whole block take a scalar path.
+ *
+ * The forward pass and dX do, per element, exactly the generic kernels' operations in their
+ * order (start from the value already there, add k * x tap after tap in row-major order,
+ * skipping taps that fall in the padding; no FMA), so they equal them to the bit. dW sums each
+ * tap's products of one output row in 8 lanes plus the edge columns, then the rows in double:
+ * another order than the generic kernel's, the same at every thread count and level. */
+#include "kernels/im2col.h"
+#include "kernels/vec.h"
+
+enum { LANES = 8, TAPS = 9 };
+
+typedef int gf_v8i __attribute__((vector_size(32)));
+
+bool gf_dwconv3_fits(const gf_conv_geom *g) {
+    return g->kh == 3 && g->kw == 3 && g->dh == 1 && g->dw == 1 && (g->sw == 1 || g->sw == 2) &&
+           g->groups > 1 && g->c == g->groups;
+}
+
+/* 8 inputs of stride sw from p: p[0], p[sw], ..., p[7 sw] (reads p[0..8 sw)). */
+GF_INLINE void load_cols(gf_v8f *v, const float *p, int64_t sw) {
+    if (sw == 1) {
+        gf_v8f_load(v, p);
+        return;
+    }
+    gf_v8f a, b;
+    gf_v8f_load(&a, p);
+    gf_v8f_load(&b, p + LANES);
+#if defined(__clang__)
+    *v = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
+#else
+    *v = __builtin_shuffle(a, b, (gf_v8i){0, 2, 4, 6, 8, 10, 12, 14});
+#endif
+}
+
+/* The first output column whose three taps lie inside the input, and the end of the block
+ * starts whose loads (load_cols at every tap) stay inside a row of width w. */
+static void block_range(const gf_conv_geom *g, int64_t *first, int64_t *end) {
+    const int64_t sw = g->sw, pw = g->pw;
+    int64_t a = (pw + sw - 1) / sw;
+    /* block at ox reads input columns [ox sw - pw, ox sw - pw + 2 + 8 sw) */
+    int64_t e = g->w - 2 - LANES * sw + pw;
+    e = e >= 0 ? e / sw + 1 : 0; /* block starts ox with ox sw <= w - 2 - 8 sw + pw */
+    if (e > g->ow - LANES + 1) e = g->ow - LANES + 1;
+    if (e < a) e = a;
+    *first = a < g->ow ? a : g->ow;
+    *end = e;
+}
+
+/* ---- forward: y += x (*) k ------------------------------------------------------------------ */
+
+GF_INLINE float fwd_point(const gf_conv_geom *g, const float *x, const float *k, int64_t oy,
+                          int64_t ox, float acc) {
+    for (int64_t i = 0; i < 3; i++) {
+        int64_t iy = oy * g->sh - g->ph + i;
+        if (iy < 0 || iy >= g->h) continue;
+        for (int64_t j = 0; j < 3; j++) {
+            int64_t ix = ox * g->sw - g->pw + j;
+            if (ix >= 0 && ix < g->w) acc += k[i * 3 + j] * x[iy * g->w + ix];
+        }
+    }
+    return acc;
+}
+
+GF_INLINE void fwd_body(const gf_conv_geom *g, const float *restrict x, const float *restrict k,
+                        float *restrict y) {
+    const int64_t ow = g->ow, sw = g->sw;
+    int64_t first, end;
+    block_range(g, &first, &end);
+    for (int64_t oy = 0; oy < g->oh; oy++) {
+        float *yr = y + oy * ow;
+        int64_t ox = 0;
+        for (; ox < first; ox++) yr[ox] = fwd_point(g, x, k, oy, ox, yr[ox]);
+        for (; ox < end; ox += LANES) {
+            gf_v8f acc, xv;
+            gf_v8f_load(&acc, yr + ox);
+            for (int64_t i = 0; i < 3; i++) {
+                int64_t iy = oy * g->sh - g->ph + i;
+                if (iy < 0 || iy >= g->h) continue;
+                const float *xr = x + iy * g->w + ox * sw - g->pw;
+                for (int64_t j = 0; j < 3; j++) {
+                    load_cols(&xv, xr + j, sw);
+                    acc += k[i * 3 + j] * xv;
+                }
+            }
+            gf_v8f_store(yr + ox, &acc);
+        }
+        for (; ox < ow; ox++) yr[ox] = fwd_point(g, x, k, oy, ox, yr[ox]);
+    }
+}
+
+static void fwd_base(const gf_conv_geom *g, const float *x, const float *k, float *y) {
+    fwd_body(g, x, k, y);
+}
+#if GF_VEC_AVX2
+GF_TARGET_AVX2 static void fwd_avx2(const gf_conv_geom *g, const float *x, const float *k,
+                                    float *y) {
+    fwd_body(g, x, k, y);
+}
+#endif
+
+void gf_dwconv3_plane(int level, const gf_conv_geom *g, const float *x, const float *k,
+                      float *y) {
+#if GF_VEC_AVX2
+    if (level == GF_VEC_AVX2_LEVEL) {
+        fwd_avx2(g, x, k, y);
+        return;
+    }
+#endif
+    (void)level;
+    fwd_base(g, x, k, y);
+}
+
+/* ---- dX (stride 1 both ways): dx[iy, ix] += k[i, j] dy[iy + ph - i, ix + pw - j] --------- */
+
+bool gf_dwconv3_bwd_x_fits(const gf_conv_geom *g) {
+    return gf_dwconv3_fits(g) && g->sh == 1 && g->sw == 1;
+}
+
+GF_INLINE float bwd_x_point(const gf_conv_geom *g, const float *dy, const float *k, int64_t iy,
+                            int64_t ix, float acc) {
+    for (int64_t i = 0; i < 3; i++) {
+        int64_t oy = iy + g->ph - i;
+        if (oy < 0 || oy >= g->oh) continue;
+        for (int64_t j = 0; j < 3; j++) {
+            int64_t ox = ix + g->pw - j;
+            if (ox >= 0 && ox < g->ow) acc += k[i * 3 + j] * dy[oy * g->ow + ox];
+        }
+    }
+    return acc;
+}
+
+GF_INLINE void bwd_x_body(const gf_conv_geom *g, const float *restrict dy,
+                          const float *restrict k, float *restrict dx) {
+    const int64_t w = g->w, ow = g->ow, pw = g->pw;
+    /* a block at ix reads dy columns [ix + pw - 2, ix + pw + 8) */
+    int64_t first = 2 - pw > 0 ? 2 - pw : 0, end = ow - LANES - pw + 1;
+    if (first > w) first = w;
+    if (end > w - LANES + 1) end = w - LANES + 1;
+    if (end < first) end = first;
+    for (int64_t iy = 0; iy < g->h; iy++) {
+        float *dr = dx + iy * w;
+        int64_t ix = 0;
+        for (; ix < first; ix++) dr[ix] = bwd_x_point(g, dy, k, iy, ix, dr[ix]);
+        for (; ix < end; ix += LANES) {
+            gf_v8f acc, dv;
+            gf_v8f_load(&acc, dr + ix);
+            for (int64_t i = 0; i < 3; i++) {
+                int64_t oy = iy + g->ph - i;
+                if (oy < 0 || oy >= g->oh) continue;
+                const float *yr = dy + oy * ow + ix + pw;
+                for (int64_t j = 0; j < 3; j++) {
+                    gf_v8f_load(&dv, yr - j);
+                    acc += k[i * 3 + j] * dv;
+                }
+            }
+            gf_v8f_store(dr + ix, &acc);
+        }
+        for (; ix < w; ix++) dr[ix] = bwd_x_point(g, dy, k, iy, ix, dr[ix]);
+    }
+}
+
+static void bwd_x_base(const gf_conv_geom *g, const float *dy, const float *k, float *dx) {
+    bwd_x_body(g, dy, k, dx);
+}
+#if GF_VEC_AVX2
+GF_TARGET_AVX2 static void bwd_x_avx2(const gf_conv_geom *g, const float *dy, const float *k,
+                                      float *dx) {
+    bwd_x_body(g, dy, k, dx);
+}
+#endif
+
+void gf_dwconv3_plane_bwd_x(int level, const gf_conv_geom *g, const float *dy, const float *k,
+                            float *dx) {
+#if GF_VEC_AVX2
+    if (level == GF_VEC_AVX2_LEVEL) {
+        bwd_x_avx2(g, dy, k, dx);
+        return;
+    }
+#endif
+    (void)level;
+    bwd_x_base(g, dy, k, dx);
+}
+
+/* ---- dW: dk[i, j] += sum over oy, ox of x[oy sh - ph + i, ox sw - pw + j] dy[oy, ox] ------- */
+
+/* The scalar products of output columns [ox0, ox1) of row oy, added tap by tap into e. */
+GF_INLINE void bwd_w_edge(const gf_conv_geom *g, const float *x, const float *dyr, int64_t oy,
+                          int64_t ox0, int64_t ox1, float *e) {
+    for (int64_t ox = ox0; ox < ox1; ox++)
+        for (int64_t i = 0; i < 3; i++) {
+            int64_t iy = oy * g->sh - g->ph + i;
+            if (iy < 0 || iy >= g->h) continue;
+            for (int64_t j = 0; j < 3; j++) {
+                int64_t ix = ox * g->sw - g->pw + j;
+                if (ix >= 0 && ix < g->w) e[i * 3 + j] += x[iy * g->w + ix] * dyr[ox];
+            }
+        }
+}
+
+GF_INLINE void bwd_w_body(const gf_conv_geom *g, const float *restrict x,
+                          const float *restrict dy, double *restrict dk) {
+    const int64_t sw = g->sw;
+    int64_t first, end;
+    block_range(g, &first, &end);
+    double sum[TAPS] = {0};
+    for (int64_t oy = 0; oy < g->oh; oy++) {
+        const float *dyr = dy + oy * g->ow;
+        gf_v8f acc[TAPS], xv, dv;
+        float e[TAPS] = {0};
+        for (int t = 0; t < TAPS; t++) acc[t] = GF_V8F_ZERO;
+        int64_t ox = first;
+        for (; ox < end; ox += LANES) {
+            gf_v8f_load(&dv, dyr + ox);
+            for (int64_t i = 0; i < 3; i++) {
+                int64_t iy = oy * g->sh - g->ph + i;
+                if (iy < 0 || iy >= g->h) continue;
+                const float *xr = x + iy * g->w + ox * sw - g->pw;
+                for (int64_t j = 0; j < 3; j++) {
+                    load_cols(&xv, xr + j, sw);
+                    acc[i * 3 + j] += xv * dv;
+                }
+            }
+        }
+        bwd_w_edge(g, x, dyr, oy, 0, first, e);
+        bwd_w_edge(g, x, dyr, oy, ox, g->ow, e);
+        for (int t = 0; t < TAPS; t++) sum[t] += (double)(gf_v8f_sum(&acc[t]) + e[t]);
+    }
+    for (int t = 0; t < TAPS; t++) dk[t] += sum[t];
+}
+
+static void bwd_w_base(const gf_conv_geom *g, const float *x, const float *dy, double *dk) {
+    bwd_w_body(g, x, dy, dk);
+}
+#if GF_VEC_AVX2
+GF_TARGET_AVX2 static void bwd_w_avx2(const gf_conv_geom *g, const float *x, const float *dy,
+                                      double *dk) {
+    bwd_w_body(g, x, dy, dk);
+}
+#endif
+
+void gf_dwconv3_plane_bwd_w(int level, const gf_conv_geom *g, const float *x, const float *dy,
+                            double *dk) {
+#if GF_VEC_AVX2
+    if (level == GF_VEC_AVX2_LEVEL) {
+        bwd_w_avx2(g, x, dy, dk);
+        return;
+    }
+#endif
+    (void)level;
+    bwd_w_base(g, x, dy, dk);
+}
