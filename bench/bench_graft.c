@@ -260,7 +260,7 @@ static void print_json(const opts *o, const char *mode, int64_t batch, bool real
            (long long)params, (long long)trainable, gf_blas_threading(), gf_blas_kernel(), replicas);
     if (strcmp(mode, "train") == 0)
         printf(",\"first_loss\":%.4f,\"last_loss\":%.4f", first_loss, last_loss);
-    printf("}\n");
+    /* the caller may add fields, then ends the object */
 }
 
 /* A context with --threads and --seed. */
@@ -344,6 +344,7 @@ static int run_model(const opts *o, double start_to_main) {
                start_to_main, first_loss, s.last_loss, gf_module_param_count(s.model, true),
                gf_module_param_count(s.model, false), gf_arena_peak(gf_ctx_arena(ctx)),
                s.rep ? gf_replicas_count(s.rep) : 1);
+    printf("}\n");
     gf_replicas_free(s.rep);
     gf_optim_free(s.opt);
     gf_module_free(s.model);
@@ -446,7 +447,7 @@ static bool time_loop(gf_ctx *ctx, const opts *o, run_state *s,
         if (!step(ctx, s)) return !die(ctx, "warmup");
     double win[MAX_WINDOWS];
     int n_win = 0;
-    const double t_timed = now_s(CLOCK_MONOTONIC);
+    const double t_timed = now_s(CLOCK_MONOTONIC), cpu0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
     while (n_win < o->windows &&
            (n_win == 0 || o->time_limit <= 0 || now_s(CLOCK_MONOTONIC) - t_timed < o->time_limit)) {
         double t0 = now_s(CLOCK_MONOTONIC);
@@ -454,10 +455,14 @@ static bool time_loop(gf_ctx *ctx, const opts *o, run_state *s,
             if (!step(ctx, s)) return !die(ctx, "step");
         win[n_win++] = (double)(o->steps * s->batch) / (now_s(CLOCK_MONOTONIC) - t0);
     }
+    const double cpu = now_s(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
     print_json(o, mode, s->batch, false, median(win, n_win), win, n_win, step_start,
                first_step, start_to_main, first_loss, s->last_loss,
                gf_module_param_count(s->model, true), gf_module_param_count(s->model, false),
                gf_arena_peak(gf_ctx_arena(ctx)), s->rep ? gf_replicas_count(s->rep) : 1);
+    /* samples per second of process CPU time (all threads): on a loaded machine, what one
+     * idle core would give at 1 thread */
+    printf(",\"samples_per_cpu_s\":%.1f}\n", (double)(n_win * o->steps * s->batch) / cpu);
     return true;
 }
 
@@ -634,9 +639,9 @@ static bool mb_features(gf_ctx *ctx, const opts *o, gf_module *model, mb_state *
     const int64_t B = m->x->shape[0];
     gf_module_train(model, false);
     gf_ctx_set_grad_enabled(ctx, false);
-    double t0 = 0;
+    double t0 = 0, cpu0 = 0;
     for (int64_t i = -B; i < MB_FEAT_N; i += B) {
-        if (i == 0) t0 = now_s(CLOCK_MONOTONIC);
+        if (i == 0) t0 = now_s(CLOCK_MONOTONIC), cpu0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
         gf_tensor *f = m->x;
         for (int k = 0; k < 3 && f; k++) f = gf_module_forward(ctx, gf_module_child(model, path[k]), f);
         if (!f) return !die(ctx, "features");
@@ -644,11 +649,13 @@ static bool mb_features(gf_ctx *ctx, const opts *o, gf_module *model, mb_state *
         gf_ctx_reset(ctx);
     }
     const double sps = (double)MB_FEAT_N / (now_s(CLOCK_MONOTONIC) - t0);
+    const double cps = (double)MB_FEAT_N / (now_s(CLOCK_PROCESS_CPUTIME_ID) - cpu0);
     gf_ctx_set_grad_enabled(ctx, true);
     printf("{\"impl\":\"graft\",\"workload\":\"%s\",\"mode\":\"features\",\"threads\":%d,"
-           "\"batch\":%lld,\"images\":%d,\"samples_per_s\":%.1f,\"peak_rss_mib\":%.1f,"
-           "\"blas_kernel\":\"%s\"}\n",
-           o->workload, o->threads, (long long)B, MB_FEAT_N, sps, peak_rss_mib(), gf_blas_kernel());
+           "\"batch\":%lld,\"images\":%d,\"samples_per_s\":%.1f,\"samples_per_cpu_s\":%.1f,"
+           "\"peak_rss_mib\":%.1f,\"arena_peak_mib\":%.1f,\"blas_kernel\":\"%s\"}\n",
+           o->workload, o->threads, (long long)B, MB_FEAT_N, sps, cps, peak_rss_mib(),
+           (double)gf_arena_peak(gf_ctx_arena(ctx)) / 1048576.0, gf_blas_kernel());
     return true;
 }
 

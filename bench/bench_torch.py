@@ -153,14 +153,16 @@ def timed(a, step, batch, model):
     first_step = since_process_start()
     for _ in range(1, a.warmup):
         last_loss = step()
-    wins, t_timed = [], time.perf_counter()
+    wins, t_timed, cpu0 = [], time.perf_counter(), time.process_time()
     while len(wins) < a.windows and (not wins or a.time_limit <= 0 or
                                      time.perf_counter() - t_timed < a.time_limit):
         t0 = time.perf_counter()
         for _ in range(a.steps):
             last_loss = step()
         wins.append(a.steps * batch / (time.perf_counter() - t0))
+    cpu = time.process_time() - cpu0  # all threads: see bench_graft's samples_per_cpu_s
     out = dict(samples_per_s=round(statistics.median(wins), 1),
+               samples_per_cpu_s=round(len(wins) * a.steps * batch / cpu, 1),
                windows=[round(w, 1) for w in wins], steps_per_window=a.steps,
                peak_rss_mib=round(peak_rss_mib(), 1),
                time_to_step_start_s=round(step_start, 3),
@@ -434,12 +436,14 @@ def run_mbv2_head(a, model, x, base):
     with torch.no_grad():
         for i in range(-batch, MB_FEAT_N, batch):
             if i == 0:
-                t0 = time.perf_counter()
+                t0, cpu0 = time.perf_counter(), time.process_time()
             f = torch.flatten(nn.functional.adaptive_avg_pool2d(model.features(x), 1), 1)
             if i >= 0:
                 feats[i:i + batch] = f
     rate = MB_FEAT_N / (time.perf_counter() - t0)
+    cpu_rate = MB_FEAT_N / (time.process_time() - cpu0)
     print(json.dumps(dict(base, mode="features", images=MB_FEAT_N, samples_per_s=round(rate, 1),
+                          samples_per_cpu_s=round(cpu_rate, 1),
                           peak_rss_mib=round(peak_rss_mib(), 1)), separators=(",", ":")))
     head = model.classifier[1]
     labels = torch.arange(MB_FEAT_N) % MB_CLASSES

@@ -111,6 +111,19 @@ gf_tensor *gf_relu_inplace(gf_ctx *ctx, gf_tensor *x);
 /* Pointer to t's elements in contiguous order: t->data itself, or an arena copy. */
 const float *gf_contig_f32(gf_ctx *ctx, const gf_tensor *t);
 const int64_t *gf_contig_i64(gf_ctx *ctx, const gf_tensor *t);
+/* A point in an arena's allocations: gf_arena_rewind gives back everything allocated after it
+ * (chunks added since are freed), as if it had never been handed out; anything still pointing
+ * there must be dead or copied first. gf_arena_since tells whether p was handed out after m.
+ * The next reset makes the arena one chunk as large as the step's peak, so a step that rewinds
+ * reuses its memory without new chunks. */
+typedef struct gf_arena_mark {
+    void *chunk;
+    size_t chunk_used, used;
+} gf_arena_mark;
+gf_arena_mark gf_arena_get_mark(const gf_arena *a);
+bool gf_arena_since(const gf_arena *a, gf_arena_mark m, const void *p);
+void gf_arena_rewind(gf_arena *a, gf_arena_mark m);
+
 /* Uninitialised / zeroed arena scratch. NULL with ctx error on out-of-memory. */
 float *gf_scratch_f32(gf_ctx *ctx, int64_t n);
 float *gf_scratch_zero_f32(gf_ctx *ctx, int64_t n);
