@@ -385,6 +385,8 @@ static void dw3_planes(void) {
     for (int trial = 0; trial < 400; trial++)
         dw3_plane(1 + rnd() % 40, 1 + rnd() % 40, 1 + rnd() % 2, 1 + rnd() % 2, rnd() % 3,
                   rnd() % 3);
+    for (int trial = 0; trial < 40; trial++) /* padding wider than the output */
+        dw3_plane(1 + rnd() % 6, 1 + rnd() % 6, 1 + rnd() % 2, 1 + rnd() % 2, rnd() % 6, rnd() % 6);
     dw3_plane(112, 112, 1, 1, 1, 1); /* MobileNetV2's layers */
     dw3_plane(113, 113, 2, 2, 0, 0);
     dw3_plane(7, 7, 1, 1, 1, 1);

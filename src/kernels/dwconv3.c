@@ -8,10 +8,13 @@
  * The forward pass and dX do, per element, exactly the generic kernels' operations in their
  * order (start from the value already there, add k * x tap after tap in row-major order,
  * skipping taps that fall in the padding; no FMA), so they equal them to the bit. dW sums each
- * tap's products of one output row in 8 lanes plus the edge columns, then the rows in double:
- * another order than the generic kernel's, the same at every thread count and level. */
+ * tap's products over the plane in 8 float lanes (block columns) plus one float for the edge
+ * columns, added in double at the end: another order than the generic kernel's (which adds
+ * row sums in double), the same at every thread count and level. */
 #include "kernels/im2col.h"
 #include "kernels/vec.h"
+
+#include <string.h>
 
 enum { LANES = 8, TAPS = 9 };
 
@@ -47,24 +50,52 @@ static void block_range(const gf_conv_geom *g, int64_t *first, int64_t *end) {
     int64_t e = g->w - 2 - LANES * sw + pw;
     e = e >= 0 ? e / sw + 1 : 0; /* block starts ox with ox sw <= w - 2 - 8 sw + pw */
     if (e > g->ow - LANES + 1) e = g->ow - LANES + 1;
-    if (e < a) e = a;
-    *first = a < g->ow ? a : g->ow;
-    *end = e;
+    if (a > g->ow) a = g->ow;
+    *first = a;
+    *end = e < a ? a : e; /* no block: [first, end) empty */
 }
 
 /* ---- forward: y += x (*) k ------------------------------------------------------------------ */
 
-GF_INLINE float fwd_point(const gf_conv_geom *g, const float *x, const float *k, int64_t oy,
-                          int64_t ox, float acc) {
+/* Lanes of a where m is set, else of b (bitwise, so exact). */
+GF_INLINE void select_lanes(gf_v8f *out, const gf_v8i *m, const gf_v8f *a, const gf_v8f *b) {
+    gf_v8i ai, bi;
+    memcpy(&ai, a, sizeof ai);
+    memcpy(&bi, b, sizeof bi);
+    ai = (ai & *m) | (bi & ~*m);
+    memcpy(out, &ai, sizeof ai);
+}
+
+/* Outputs [ox0, ox1) of row oy (at most 8) near the edges: the input columns the block reads
+ * copied to xb with zeros outside the row, and each tap added only in the lanes where it lies
+ * inside the input, so every output gets the generic kernel's operations. */
+GF_INLINE void fwd_edge(const gf_conv_geom *g, const float *x, const float *k, int64_t oy,
+                        int64_t ox0, int64_t ox1, float *yr) {
+    const int64_t sw = g->sw, base = ox0 * sw - g->pw, span = LANES * sw + 2;
+    float xb[2 * LANES + 2], yb[LANES] = {0};
+    gf_v8i m[3];
+    for (int64_t j = 0; j < 3; j++)
+        for (int64_t l = 0; l < LANES; l++) {
+            const int64_t ix = base + l * sw + j;
+            m[j][l] = ix >= 0 && ix < g->w ? -1 : 0;
+        }
+    memcpy(yb, yr + ox0, sizeof(float) * (size_t)(ox1 - ox0));
+    gf_v8f acc, xv, t;
+    gf_v8f_load(&acc, yb);
     for (int64_t i = 0; i < 3; i++) {
-        int64_t iy = oy * g->sh - g->ph + i;
+        const int64_t iy = oy * g->sh - g->ph + i;
         if (iy < 0 || iy >= g->h) continue;
+        const float *row = x + iy * g->w;
+        for (int64_t q = 0; q < span; q++)
+            xb[q] = base + q >= 0 && base + q < g->w ? row[base + q] : 0.0f;
         for (int64_t j = 0; j < 3; j++) {
-            int64_t ix = ox * g->sw - g->pw + j;
-            if (ix >= 0 && ix < g->w) acc += k[i * 3 + j] * x[iy * g->w + ix];
+            load_cols(&xv, xb + j, sw);
+            t = acc + k[i * 3 + j] * xv;
+            select_lanes(&acc, &m[j], &t, &acc);
         }
     }
-    return acc;
+    gf_v8f_store(yb, &acc);
+    memcpy(yr + ox0, yb, sizeof(float) * (size_t)(ox1 - ox0));
 }
 
 GF_INLINE void fwd_body(const gf_conv_geom *g, const float *restrict x, const float *restrict k,
@@ -74,8 +105,9 @@ GF_INLINE void fwd_body(const gf_conv_geom *g, const float *restrict x, const fl
     block_range(g, &first, &end);
     for (int64_t oy = 0; oy < g->oh; oy++) {
         float *yr = y + oy * ow;
-        int64_t ox = 0;
-        for (; ox < first; ox++) yr[ox] = fwd_point(g, x, k, oy, ox, yr[ox]);
+        for (int64_t ox = 0; ox < first; ox += LANES)
+            fwd_edge(g, x, k, oy, ox, ox + LANES < first ? ox + LANES : first, yr);
+        int64_t ox = first;
         for (; ox < end; ox += LANES) {
             gf_v8f acc, xv;
             gf_v8f_load(&acc, yr + ox);
@@ -90,7 +122,7 @@ GF_INLINE void fwd_body(const gf_conv_geom *g, const float *restrict x, const fl
             }
             gf_v8f_store(yr + ox, &acc);
         }
-        for (; ox < ow; ox++) yr[ox] = fwd_point(g, x, k, oy, ox, yr[ox]);
+        for (; ox < ow; ox += LANES) fwd_edge(g, x, k, oy, ox, ox + LANES < ow ? ox + LANES : ow, yr);
     }
 }
 
@@ -208,12 +240,11 @@ GF_INLINE void bwd_w_body(const gf_conv_geom *g, const float *restrict x,
     const int64_t sw = g->sw;
     int64_t first, end;
     block_range(g, &first, &end);
-    double sum[TAPS] = {0};
+    gf_v8f acc[TAPS], xv, dv;
+    float e[TAPS] = {0};
+    for (int t = 0; t < TAPS; t++) acc[t] = GF_V8F_ZERO;
     for (int64_t oy = 0; oy < g->oh; oy++) {
         const float *dyr = dy + oy * g->ow;
-        gf_v8f acc[TAPS], xv, dv;
-        float e[TAPS] = {0};
-        for (int t = 0; t < TAPS; t++) acc[t] = GF_V8F_ZERO;
         int64_t ox = first;
         for (; ox < end; ox += LANES) {
             gf_v8f_load(&dv, dyr + ox);
@@ -229,9 +260,8 @@ GF_INLINE void bwd_w_body(const gf_conv_geom *g, const float *restrict x,
         }
         bwd_w_edge(g, x, dyr, oy, 0, first, e);
         bwd_w_edge(g, x, dyr, oy, ox, g->ow, e);
-        for (int t = 0; t < TAPS; t++) sum[t] += (double)(gf_v8f_sum(&acc[t]) + e[t]);
     }
-    for (int t = 0; t < TAPS; t++) dk[t] += sum[t];
+    for (int t = 0; t < TAPS; t++) dk[t] += (double)gf_v8f_sum(&acc[t]) + (double)e[t];
 }
 
 static void bwd_w_base(const gf_conv_geom *g, const float *x, const float *dy, double *dk) {
