@@ -66,47 +66,96 @@ GF_INLINE void select_lanes(gf_v8f *out, const gf_v8i *m, const gf_v8f *a, const
     memcpy(out, &ai, sizeof ai);
 }
 
-/* Outputs [ox0, ox1) of row oy (at most 8) near the edges: the input columns the block reads
- * copied to xb with zeros outside the row, and each tap added only in the lanes where it lies
- * inside the input, so every output gets the generic kernel's operations. */
-GF_INLINE void fwd_edge(const gf_conv_geom *g, const float *x, const float *k, int64_t oy,
-                        int64_t ox0, int64_t ox1, float *yr) {
-    const int64_t sw = g->sw, base = ox0 * sw - g->pw, span = LANES * sw + 2;
-    float xb[2 * LANES + 2], yb[LANES] = {0};
-    gf_v8i m[3];
-    for (int64_t j = 0; j < 3; j++)
-        for (int64_t l = 0; l < LANES; l++) {
-            const int64_t ix = base + l * sw + j;
-            m[j][l] = ix >= 0 && ix < g->w ? -1 : 0;
+/* Outputs [ox0, ox1) of row oy near the edges, one by one: the generic kernel's operations. */
+GF_INLINE void fwd_points(const gf_conv_geom *g, const float *x, const float *k, int64_t oy,
+                          int64_t ox0, int64_t ox1, float *yr) {
+    for (int64_t ox = ox0; ox < ox1; ox++) {
+        float acc = yr[ox];
+        for (int64_t i = 0; i < 3; i++) {
+            int64_t iy = oy * g->sh - g->ph + i;
+            if (iy < 0 || iy >= g->h) continue;
+            for (int64_t j = 0; j < 3; j++) {
+                int64_t ix = ox * g->sw - g->pw + j;
+                if (ix >= 0 && ix < g->w) acc += k[i * 3 + j] * x[iy * g->w + ix];
+            }
         }
-    memcpy(yb, yr + ox0, sizeof(float) * (size_t)(ox1 - ox0));
-    gf_v8f acc, xv, t;
-    gf_v8f_load(&acc, yb);
-    for (int64_t i = 0; i < 3; i++) {
-        const int64_t iy = oy * g->sh - g->ph + i;
-        if (iy < 0 || iy >= g->h) continue;
-        const float *row = x + iy * g->w;
-        for (int64_t q = 0; q < span; q++)
-            xb[q] = base + q >= 0 && base + q < g->w ? row[base + q] : 0.0f;
-        for (int64_t j = 0; j < 3; j++) {
-            load_cols(&xv, xb + j, sw);
-            t = acc + k[i * 3 + j] * xv;
-            select_lanes(&acc, &m[j], &t, &acc);
+        yr[ox] = acc;
+    }
+}
+
+/* Small planes (most columns near an edge): each input row copied once into a row with pw
+ * zeros in front and enough behind for whole blocks, then every block of 8 outputs vectorised;
+ * in blocks that reach an edge each tap is added only in the lanes where it lies inside the
+ * input (a bitwise select), so every output still gets the generic kernel's operations. */
+enum { SMALL_FLOATS = 4096, SMALL_BLOCKS = 8 };
+
+static bool small_plane(const gf_conv_geom *g) {
+    const int64_t nb = (g->ow + LANES - 1) / LANES, wp = nb * LANES * g->sw + 2;
+    return nb <= SMALL_BLOCKS && g->pw <= 2 && g->h * wp <= SMALL_FLOATS;
+}
+
+GF_INLINE void fwd_small(const gf_conv_geom *g, const float *restrict x,
+                         const float *restrict k, float *restrict y) {
+    const int64_t sw = g->sw, ow = g->ow, nb = (ow + LANES - 1) / LANES;
+    const int64_t wp = nb * LANES * sw + 2;
+    float xp[SMALL_FLOATS], yb[LANES];
+    gf_v8i m[SMALL_BLOCKS][3];
+    bool full[SMALL_BLOCKS];
+    for (int64_t r = 0; r < g->h; r++) { /* wp >= pw + w: blocks reach past the row's end */
+        float *dst = xp + r * wp;
+        memset(dst, 0, sizeof(float) * (size_t)g->pw);
+        memcpy(dst + g->pw, x + r * g->w, sizeof(float) * (size_t)g->w);
+        memset(dst + g->pw + g->w, 0, sizeof(float) * (size_t)(wp - g->pw - g->w));
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        full[b] = true;
+        for (int64_t j = 0; j < 3; j++)
+            for (int64_t l = 0; l < LANES; l++) {
+                const int64_t ix = (b * LANES + l) * sw - g->pw + j;
+                m[b][j][l] = ix >= 0 && ix < g->w ? -1 : 0;
+                full[b] &= m[b][j][l] != 0 || b * LANES + l >= ow;
+            }
+    }
+    for (int64_t oy = 0; oy < g->oh; oy++) {
+        float *yr = y + oy * ow;
+        for (int64_t b = 0; b < nb; b++) {
+            const int64_t ox0 = b * LANES, n = ow - ox0 < LANES ? ow - ox0 : LANES;
+            gf_v8f acc = GF_V8F_ZERO, xv, t;
+            if (n == LANES) gf_v8f_load(&acc, yr + ox0);
+            else memcpy(&acc, yr + ox0, sizeof(float) * (size_t)n);
+            for (int64_t i = 0; i < 3; i++) {
+                const int64_t iy = oy * g->sh - g->ph + i;
+                if (iy < 0 || iy >= g->h) continue;
+                const float *xr = xp + iy * wp + ox0 * sw;
+                for (int64_t j = 0; j < 3; j++) {
+                    load_cols(&xv, xr + j, sw);
+                    t = acc + k[i * 3 + j] * xv;
+                    if (full[b]) acc = t;
+                    else select_lanes(&acc, &m[b][j], &t, &acc);
+                }
+            }
+            if (n == LANES) {
+                gf_v8f_store(yr + ox0, &acc);
+                continue;
+            }
+            gf_v8f_store(yb, &acc);
+            memcpy(yr + ox0, yb, sizeof(float) * (size_t)n);
         }
     }
-    gf_v8f_store(yb, &acc);
-    memcpy(yr + ox0, yb, sizeof(float) * (size_t)(ox1 - ox0));
 }
 
 GF_INLINE void fwd_body(const gf_conv_geom *g, const float *restrict x, const float *restrict k,
                         float *restrict y) {
     const int64_t ow = g->ow, sw = g->sw;
+    if (small_plane(g)) {
+        fwd_small(g, x, k, y);
+        return;
+    }
     int64_t first, end;
     block_range(g, &first, &end);
     for (int64_t oy = 0; oy < g->oh; oy++) {
         float *yr = y + oy * ow;
-        for (int64_t ox = 0; ox < first; ox += LANES)
-            fwd_edge(g, x, k, oy, ox, ox + LANES < first ? ox + LANES : first, yr);
+        fwd_points(g, x, k, oy, 0, first, yr);
         int64_t ox = first;
         for (; ox < end; ox += LANES) {
             gf_v8f acc, xv;
@@ -122,7 +171,7 @@ GF_INLINE void fwd_body(const gf_conv_geom *g, const float *restrict x, const fl
             }
             gf_v8f_store(yr + ox, &acc);
         }
-        for (; ox < ow; ox += LANES) fwd_edge(g, x, k, oy, ox, ox + LANES < ow ? ox + LANES : ow, yr);
+        fwd_points(g, x, k, oy, ox, ow, yr);
     }
 }
 

@@ -135,12 +135,12 @@ static void conv_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, con
         gf_wino_conv(ctx, gf_vec_level(), n, g->c, o, g->h, g->w, x, w, false, b, y, false);
         return;
     }
-    if (use_direct(g)) {
-        fill_bias(ctx, y, 0, rows, o, P, b);
+    if (use_direct(g)) { /* without a bias the product is written, not added to zeros */
+        if (b) fill_bias(ctx, y, 0, rows, o, P, b);
         for (int64_t i = 0; i < n; i++)
             for (int64_t gr = 0; gr < G; gr++)
                 sgemm(ctx, false, false, og, P, cg, w + gr * og * cg, cg, x + (i * g->c + gr * cg) * P, P,
-                      1.0f, y + (i * o + gr * og) * P, P);
+                      b ? 1.0f : 0.0f, y + (i * o + gr * og) * P, P);
         return;
     }
     const int64_t B = chunk_images(ctx, g, g->c * g->kh * g->kw * P + o * P);
