@@ -3,7 +3,7 @@
  * bench/run.sh can put it next to bench/bench_torch.py running the same workload.
  *
  * Usage: bench_graft --workload mlp|cnn|finetune-frozen|finetune-full|sgemm|lstm|gru|
- *                               lstm-256|gru-256|transformer
+ *                               lstm-256|gru-256|transformer|mbv2-<S>-b<B>|mbv2-head|mbv2-full
  *                    [--mode train|infer] [--threads N] [--steps K] [--windows W]
  *                    [--warmup S] [--batch B] [--data fashion-mnist|synthetic] [--seed S]
  *                    [--time-limit SECONDS] [--inplace on|off] [--replicas R]
@@ -29,13 +29,22 @@
  *                    first -> the state at each example's last real step -> Linear(H, 2),
  *                    batch 32, Adam, cross-entropy. Synthetic ids drawn from the seed: the
  *                    label is whether the first id is below 500.
+ *   mbv2-<S>-b<B>    MobileNetV2 inference (no graph) at batch B on S x S images: the
+ *                    TensorFlow.js file of scripts/fetch-mobilenet.sh through
+ *                    gf_tfjs_classifier (trunk cut at out_relu, global average pooling, a new
+ *                    Linear(1280, 10)), images uniform in [-1, 1) from the seed, reused.
+ *   mbv2-head        the trunk's pooled features of 64 images at 224 x 224 (batches of 32, one
+ *                    untimed batch first; a JSON line of mode "features" with that rate), then
+ *                    the Linear head alone trained on them (batch 32, Adam), in one context.
+ *   mbv2-full        every layer trained (BatchNorm on batch statistics), batch 32 at 96 x 96.
  * Data: the Fashion-MNIST training images (uint8, read once with gf_dataset_load), converted
  * to float per batch with gf_dataset_batch (pixel / 255) in a fixed seeded order, as a real
  * training loop does. --data synthetic (or a missing dataset) uses random uint8 images of the
  * same size instead, converted the same way; the JSON's "data" field says which was used.
  *
  * Timing: `warmup` steps, then `windows` windows of `steps` steps each; samples/s is the
- * median over windows; with --time-limit, no new window starts once that many seconds have
+ * median over windows (samples_per_cpu_s: all windows' samples per second of process CPU
+ * time); with --time-limit, no new window starts once that many seconds have
  * passed since the end of the warmup (at least one window always runs), which bounds a run on
  * a machine so busy that a window takes many times longer than planned. Peak RSS is
  * getrusage's ru_maxrss; arena_peak_mib the most the context arena held at once (one step's
@@ -764,7 +773,8 @@ static int run_sgemm(const opts *o) {
 static void usage(void) {
     fprintf(stderr,
             "usage: bench_graft --workload mlp|cnn|finetune-frozen|finetune-full|sgemm|\n"
-            "                              lstm|gru|lstm-256|gru-256|transformer\n"
+            "                              lstm|gru|lstm-256|gru-256|transformer|\n"
+            "                              mbv2-<size>-b<batch>|mbv2-head|mbv2-full\n"
             "                   [--mode train|infer] [--threads N] [--steps K] [--windows W]\n"
             "                   [--warmup S] [--batch B] [--data fashion-mnist|synthetic]\n"
             "                   [--seed S] [--time-limit SECONDS] [--inplace on|off]\n"

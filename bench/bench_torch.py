@@ -2,7 +2,9 @@
 """PyTorch side of graft's benchmark: the same workloads as bench/bench_graft.c (see its
 header for their definitions), printing the same one-line JSON. The text workloads (lstm,
 gru, lstm-256, gru-256) draw their synthetic ids with torch's generator: the same
-distribution as bench_graft's, not the same ids.
+distribution as bench_graft's, not the same ids. The MobileNetV2 workloads (mbv2-*) run
+torchvision's mobilenet_v2 with the weights of the TensorFlow.js file bench_graft loads
+(mb_model); their images are drawn with torch's generator.
 
 Run with Debian's python3-torch:  /usr/bin/python3 bench/bench_torch.py --workload cnn --threads 2
 --threads N calls torch.set_num_threads(N); --threads 0 keeps PyTorch's default setting (the

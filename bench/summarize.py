@@ -90,6 +90,19 @@ def main():
                        f"{ratio(med(gs), med(ts))} | {fmt(med(gr), 1)} | {fmt(med(tr), 1)} | "
                        f"{ratio(med(gr), med(tr))} | {pct(spread(gs))} / {pct(spread(ts))} |")
 
+    cpu_rows = [(w, m, t) for w, m in ROWS for t in threads
+                if get("graft", w, m, t, "samples_per_cpu_s") and get("torch", w, m, t, "samples_per_cpu_s")]
+    if cpu_rows:
+        out.append("\nThroughput per second of process CPU time (all of a process's threads; on a "
+                   "loaded machine closer to what an idle core gives than the wall-clock rates "
+                   "above; medians over the rounds):\n")
+        out.append("| workload | threads | graft samples/CPU-s | torch samples/CPU-s | ratio |")
+        out.append("|---|---|---:|---:|---:|")
+        for w, m, t in cpu_rows:
+            g = med(get("graft", w, m, t, "samples_per_cpu_s"))
+            tt = med(get("torch", w, m, t, "samples_per_cpu_s"))
+            out.append(f"| {w} {m} | {t} | {fmt(g, 1)} | {fmt(tt, 1)} | {ratio(g, tt)} |")
+
     out.append("\nTime from process start (s, medians, 1 thread) to the first training step's start "
                "(the dataset read, the model and optimizer built"
                + (", and for torch `import torch`" if have_torch else "") + ") and to its end:\n")
