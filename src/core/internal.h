@@ -61,6 +61,10 @@ struct gf_ctx {
     int route_n, route_hint;
     gf_tensor **route_leaves;
     float **route_bufs;
+    /* heap space an inference forward copies live outputs through while it rewinds the arena
+     * (src/import/tfjs_forward.c), kept for the context's life so each forward reuses it */
+    void *carry;
+    size_t carry_cap;
     gf_limits limits;          /* every field set (gf_ctx_set_limits fills in defaults) */
     gf_status status;
     char error[512];

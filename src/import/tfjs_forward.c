@@ -170,8 +170,6 @@ enum { TJ_LIVE_MAX = 8 };
 typedef struct tj_mem {
     gf_arena_mark mark; /* the arena at the forward's start */
     int *last;          /* per node: the last kept node that reads its output (n: never dies) */
-    float *carry;       /* heap space for the copies */
-    size_t carry_cap;
 } tj_mem;
 
 /* last[] of the kept nodes up to the output; NULL with a context error. */
@@ -275,10 +273,10 @@ static bool compact(gf_ctx *ctx, const tj_graph *g, gf_tensor **t, tj_mem *mm, i
         bytes += sizeof(float) * (size_t)u->numel;
     }
     if (bytes * 4 > held) return true;
-    if (bytes > mm->carry_cap) {
-        float *c = realloc(mm->carry, bytes);
+    if (bytes > ctx->carry_cap) { /* the context's, reused by every forward */
+        void *c = realloc(ctx->carry, bytes);
         if (!c) return true;
-        mm->carry = c, mm->carry_cap = bytes;
+        ctx->carry = c, ctx->carry_cap = bytes;
     }
     /* the headers are in the space given back too: keep their shapes */
     int ndim[TJ_LIVE_MAX];
@@ -287,7 +285,7 @@ static bool compact(gf_ctx *ctx, const tj_graph *g, gf_tensor **t, tj_mem *mm, i
     for (int k = 0; k < n; k++) {
         ndim[k] = live[k]->ndim;
         memcpy(shape[k], live[k]->shape, sizeof shape[k]);
-        memcpy((char *)mm->carry + at, live[k]->data, sizeof(float) * (size_t)live[k]->numel);
+        memcpy((char *)ctx->carry + at, live[k]->data, sizeof(float) * (size_t)live[k]->numel);
         at += sizeof(float) * (size_t)live[k]->numel;
     }
     gf_arena_rewind(a, mm->mark);
@@ -295,7 +293,7 @@ static bool compact(gf_ctx *ctx, const tj_graph *g, gf_tensor **t, tj_mem *mm, i
     for (int k = 0; k < n; k++) {
         gf_tensor *u = gf_empty(ctx, GF_F32, ndim[k], shape[k]);
         if (!u) return false;
-        memcpy(u->data, (char *)mm->carry + at, sizeof(float) * (size_t)u->numel);
+        memcpy(u->data, (char *)ctx->carry + at, sizeof(float) * (size_t)u->numel);
         at += sizeof(float) * (size_t)u->numel;
         for (int j = 0; j <= i && j < g->n; j++)
             if (t[j] == live[k]) t[j] = u;
@@ -341,7 +339,6 @@ gf_tensor *tj_forward(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user) {
         return NULL;
     }
     mm.mark = gf_arena_get_mark(gf_ctx_arena(ctx));
-    gf_tensor *out = NULL;
     for (int i = 0; i <= g->output; i++) {
         const tj_node *nd = &g->nodes[i];
         if (!nd->keep || i == g->input) continue;
@@ -349,12 +346,9 @@ gf_tensor *tj_forward(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user) {
         if (!t[i] && !(t[i] = run_node(ctx, self, nd, t))) {
             if (gf_ctx_status(ctx) != GF_OK)
                 gf_ctx_prefix_error(ctx, "layer %s (%s): ", nd->name, nd->cls);
-            goto done;
+            return NULL;
         }
-        if (lean && i < g->output && !compact(ctx, g, t, &mm, i)) goto done;
+        if (lean && i < g->output && !compact(ctx, g, t, &mm, i)) return NULL;
     }
-    out = t[g->output];
-done:
-    free(mm.carry);
-    return out;
+    return t[g->output];
 }

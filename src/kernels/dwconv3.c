@@ -94,13 +94,42 @@ static bool small_plane(const gf_conv_geom *g) {
     return nb <= SMALL_BLOCKS && g->pw <= 2 && g->h * wp <= SMALL_FLOATS;
 }
 
+/* acc += the taps of one block of 8 outputs: rows[i] (NULL for a row in the padding) points
+ * at the block's first input column in input row i; kv holds the 9 weights broadcast. */
+GF_INLINE void fwd_taps(gf_v8f *acc, const float *const *rows, const gf_v8f *kv, int64_t sw) {
+    gf_v8f xv;
+    for (int64_t i = 0; i < 3; i++) {
+        if (!rows[i]) continue;
+        for (int64_t j = 0; j < 3; j++) {
+            load_cols(&xv, rows[i] + j, sw);
+            *acc += kv[i * 3 + j] * xv;
+        }
+    }
+}
+
+/* The same where tap j may lie in the padding for some lanes: added only where m[j] is set. */
+GF_INLINE void fwd_taps_masked(gf_v8f *acc, const float *const *rows, const gf_v8f *kv,
+                               int64_t sw, const gf_v8i *m) {
+    gf_v8f xv, t;
+    for (int64_t i = 0; i < 3; i++) {
+        if (!rows[i]) continue;
+        for (int64_t j = 0; j < 3; j++) {
+            load_cols(&xv, rows[i] + j, sw);
+            t = *acc + kv[i * 3 + j] * xv;
+            select_lanes(acc, &m[j], &t, acc);
+        }
+    }
+}
+
 GF_INLINE void fwd_small(const gf_conv_geom *g, const float *restrict x,
                          const float *restrict k, float *restrict y) {
     const int64_t sw = g->sw, ow = g->ow, nb = (ow + LANES - 1) / LANES;
     const int64_t wp = nb * LANES * sw + 2;
     float xp[SMALL_FLOATS], yb[LANES];
     gf_v8i m[SMALL_BLOCKS][3];
+    gf_v8f kv[TAPS];
     bool full[SMALL_BLOCKS];
+    for (int t = 0; t < TAPS; t++) kv[t] = GF_V8F_ZERO + k[t];
     for (int64_t r = 0; r < g->h; r++) { /* wp >= pw + w: blocks reach past the row's end */
         float *dst = xp + r * wp;
         memset(dst, 0, sizeof(float) * (size_t)g->pw);
@@ -118,22 +147,20 @@ GF_INLINE void fwd_small(const gf_conv_geom *g, const float *restrict x,
     }
     for (int64_t oy = 0; oy < g->oh; oy++) {
         float *yr = y + oy * ow;
+        const float *rows[3];
+        for (int64_t i = 0; i < 3; i++) {
+            const int64_t iy = oy * g->sh - g->ph + i;
+            rows[i] = iy >= 0 && iy < g->h ? xp + iy * wp : NULL;
+        }
         for (int64_t b = 0; b < nb; b++) {
             const int64_t ox0 = b * LANES, n = ow - ox0 < LANES ? ow - ox0 : LANES;
-            gf_v8f acc = GF_V8F_ZERO, xv, t;
+            const float *br[3];
+            for (int64_t i = 0; i < 3; i++) br[i] = rows[i] ? rows[i] + ox0 * sw : NULL;
+            gf_v8f acc = GF_V8F_ZERO;
             if (n == LANES) gf_v8f_load(&acc, yr + ox0);
             else memcpy(&acc, yr + ox0, sizeof(float) * (size_t)n);
-            for (int64_t i = 0; i < 3; i++) {
-                const int64_t iy = oy * g->sh - g->ph + i;
-                if (iy < 0 || iy >= g->h) continue;
-                const float *xr = xp + iy * wp + ox0 * sw;
-                for (int64_t j = 0; j < 3; j++) {
-                    load_cols(&xv, xr + j, sw);
-                    t = acc + k[i * 3 + j] * xv;
-                    if (full[b]) acc = t;
-                    else select_lanes(&acc, &m[b][j], &t, &acc);
-                }
-            }
+            if (full[b]) fwd_taps(&acc, br, kv, sw);
+            else fwd_taps_masked(&acc, br, kv, sw, m[b]);
             if (n == LANES) {
                 gf_v8f_store(yr + ox0, &acc);
                 continue;
@@ -153,22 +180,23 @@ GF_INLINE void fwd_body(const gf_conv_geom *g, const float *restrict x, const fl
     }
     int64_t first, end;
     block_range(g, &first, &end);
+    gf_v8f kv[TAPS];
+    for (int t = 0; t < TAPS; t++) kv[t] = GF_V8F_ZERO + k[t];
     for (int64_t oy = 0; oy < g->oh; oy++) {
         float *yr = y + oy * ow;
+        const float *br[3];
+        int64_t row0[3]; /* input row i's first element, -1 for a row in the padding */
+        for (int64_t i = 0; i < 3; i++) {
+            const int64_t iy = oy * g->sh - g->ph + i;
+            row0[i] = iy >= 0 && iy < g->h ? iy * g->w : -1;
+        }
         fwd_points(g, x, k, oy, 0, first, yr);
         int64_t ox = first;
         for (; ox < end; ox += LANES) {
-            gf_v8f acc, xv;
+            gf_v8f acc;
             gf_v8f_load(&acc, yr + ox);
-            for (int64_t i = 0; i < 3; i++) {
-                int64_t iy = oy * g->sh - g->ph + i;
-                if (iy < 0 || iy >= g->h) continue;
-                const float *xr = x + iy * g->w + ox * sw - g->pw;
-                for (int64_t j = 0; j < 3; j++) {
-                    load_cols(&xv, xr + j, sw);
-                    acc += k[i * 3 + j] * xv;
-                }
-            }
+            for (int64_t i = 0; i < 3; i++) br[i] = row0[i] >= 0 ? x + row0[i] + ox * sw - g->pw : NULL;
+            fwd_taps(&acc, br, kv, sw);
             gf_v8f_store(yr + ox, &acc);
         }
         fwd_points(g, x, k, oy, ox, ow, yr);
