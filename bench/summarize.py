@@ -30,6 +30,8 @@ def spread(v):
 
 
 def fmt(x, nd=0):
+    if x is not None and nd == 0 and abs(x) < 100:
+        nd = 1  # small rates (MobileNetV2 at batch 32) would round to a few units
     return "—" if x is None else f"{x:,.{nd}f}"
 
 
