@@ -3,7 +3,7 @@
  * bench/run.sh can put it next to bench/bench_torch.py running the same workload.
  *
  * Usage: bench_graft --workload mlp|cnn|finetune-frozen|finetune-full|sgemm|lstm|gru|
- *                               lstm-256|gru-256|transformer
+ *                               lstm-256|gru-256|transformer|mbv2-<S>-b<B>|mbv2-head|mbv2-full
  *                    [--mode train|infer] [--threads N] [--steps K] [--windows W]
  *                    [--warmup S] [--batch B] [--data fashion-mnist|synthetic] [--seed S]
  *                    [--time-limit SECONDS] [--inplace on|off] [--replicas R]
@@ -29,13 +29,22 @@
  *                    first -> the state at each example's last real step -> Linear(H, 2),
  *                    batch 32, Adam, cross-entropy. Synthetic ids drawn from the seed: the
  *                    label is whether the first id is below 500.
+ *   mbv2-<S>-b<B>    MobileNetV2 inference (no graph) at batch B on S x S images: the
+ *                    TensorFlow.js file of scripts/fetch-mobilenet.sh through
+ *                    gf_tfjs_classifier (trunk cut at out_relu, global average pooling, a new
+ *                    Linear(1280, 10)), images uniform in [-1, 1) from the seed, reused.
+ *   mbv2-head        the trunk's pooled features of 64 images at 224 x 224 (batches of 32, one
+ *                    untimed batch first; a JSON line of mode "features" with that rate), then
+ *                    the Linear head alone trained on them (batch 32, Adam), in one context.
+ *   mbv2-full        every layer trained (BatchNorm on batch statistics), batch 32 at 96 x 96.
  * Data: the Fashion-MNIST training images (uint8, read once with gf_dataset_load), converted
  * to float per batch with gf_dataset_batch (pixel / 255) in a fixed seeded order, as a real
  * training loop does. --data synthetic (or a missing dataset) uses random uint8 images of the
  * same size instead, converted the same way; the JSON's "data" field says which was used.
  *
  * Timing: `warmup` steps, then `windows` windows of `steps` steps each; samples/s is the
- * median over windows; with --time-limit, no new window starts once that many seconds have
+ * median over windows (samples_per_cpu_s: all windows' samples per second of process CPU
+ * time); with --time-limit, no new window starts once that many seconds have
  * passed since the end of the warmup (at least one window always runs), which bounds a run on
  * a machine so busy that a window takes many times longer than planned. Peak RSS is
  * getrusage's ru_maxrss; arena_peak_mib the most the context arena held at once (one step's
@@ -50,6 +59,7 @@
 #include "graft/zoo.h"
 #include "graft/data.h"
 #include "graft/optim.h"
+#include "graft/tfjs.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -259,7 +269,7 @@ static void print_json(const opts *o, const char *mode, int64_t batch, bool real
            (long long)params, (long long)trainable, gf_blas_threading(), gf_blas_kernel(), replicas);
     if (strcmp(mode, "train") == 0)
         printf(",\"first_loss\":%.4f,\"last_loss\":%.4f", first_loss, last_loss);
-    printf("}\n");
+    /* the caller may add fields, then ends the object */
 }
 
 /* A context with --threads and --seed. */
@@ -343,6 +353,7 @@ static int run_model(const opts *o, double start_to_main) {
                start_to_main, first_loss, s.last_loss, gf_module_param_count(s.model, true),
                gf_module_param_count(s.model, false), gf_arena_peak(gf_ctx_arena(ctx)),
                s.rep ? gf_replicas_count(s.rep) : 1);
+    printf("}\n");
     gf_replicas_free(s.rep);
     gf_optim_free(s.opt);
     gf_module_free(s.model);
@@ -434,39 +445,55 @@ static bool text_step(gf_ctx *ctx, run_state *s) {
     return train_batch(ctx, s->model, s->opt, s->rep, x, y, &s->last_loss);
 }
 
-/* Adam over s->model's parameters, replicas as --threads / --replicas say, then the warm-up
- * steps and the timed windows of `step` on batches of s->batch, printed as one JSON line;
- * frees the optimizer, the replicas, the model and ctx. */
-static int time_training(gf_ctx *ctx, const opts *o, run_state *s,
-                         bool (*step)(gf_ctx *, run_state *), double start_to_main) {
-    gf_optim_params hp = gf_optim_default_params(GF_OPTIM_ADAM);
-    if (!(s->opt = gf_train_optim_new(ctx, s->model, &hp, NULL, 0))) return die(ctx, "optimizer");
-    const int nrep = o->replicas < 0 ? o->threads : o->replicas;
-    if (nrep >= 2 && !(s->rep = gf_replicas_new(ctx, s->model, nrep))) return die(ctx, "replicas");
+/* The warm-up steps and the timed windows of `step` on batches of s->batch, printed as one
+ * JSON line of mode `mode`. false after printing the error. */
+static bool time_loop(gf_ctx *ctx, const opts *o, run_state *s,
+                      bool (*step)(gf_ctx *, run_state *), const char *mode, double start_to_main) {
     const double step_start = since_process_start();
-    if (!step(ctx, s)) return die(ctx, "first step");
+    if (!step(ctx, s)) return !die(ctx, "first step");
     const double first_step = since_process_start(), first_loss = s->last_loss;
     for (int i = 1; i < o->warmup; i++)
-        if (!step(ctx, s)) return die(ctx, "warmup");
+        if (!step(ctx, s)) return !die(ctx, "warmup");
     double win[MAX_WINDOWS];
     int n_win = 0;
-    const double t_timed = now_s(CLOCK_MONOTONIC);
+    const double t_timed = now_s(CLOCK_MONOTONIC), cpu0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
     while (n_win < o->windows &&
            (n_win == 0 || o->time_limit <= 0 || now_s(CLOCK_MONOTONIC) - t_timed < o->time_limit)) {
         double t0 = now_s(CLOCK_MONOTONIC);
         for (int i = 0; i < o->steps; i++)
-            if (!step(ctx, s)) return die(ctx, "step");
+            if (!step(ctx, s)) return !die(ctx, "step");
         win[n_win++] = (double)(o->steps * s->batch) / (now_s(CLOCK_MONOTONIC) - t0);
     }
-    print_json(o, "train", s->batch, false, median(win, n_win), win, n_win, step_start,
+    const double cpu = now_s(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
+    print_json(o, mode, s->batch, false, median(win, n_win), win, n_win, step_start,
                first_step, start_to_main, first_loss, s->last_loss,
                gf_module_param_count(s->model, true), gf_module_param_count(s->model, false),
                gf_arena_peak(gf_ctx_arena(ctx)), s->rep ? gf_replicas_count(s->rep) : 1);
+    /* samples per second of process CPU time (all threads): on a loaded machine, what one
+     * idle core would give at 1 thread */
+    printf(",\"samples_per_cpu_s\":%.1f}\n", (double)(n_win * o->steps * s->batch) / cpu);
+    return true;
+}
+
+/* Adam over s->model's parameters, replicas as --threads / --replicas say. */
+static bool train_setup(gf_ctx *ctx, const opts *o, run_state *s) {
+    gf_optim_params hp = gf_optim_default_params(GF_OPTIM_ADAM);
+    if (!(s->opt = gf_train_optim_new(ctx, s->model, &hp, NULL, 0))) return !die(ctx, "optimizer");
+    const int nrep = o->replicas < 0 ? o->threads : o->replicas;
+    if (nrep >= 2 && !(s->rep = gf_replicas_new(ctx, s->model, nrep))) return !die(ctx, "replicas");
+    return true;
+}
+
+/* train_setup, then time_loop; frees the optimizer, the replicas, the model and ctx. */
+static int time_training(gf_ctx *ctx, const opts *o, run_state *s,
+                         bool (*step)(gf_ctx *, run_state *), double start_to_main) {
+    if (!train_setup(ctx, o, s)) return 1;
+    const bool ok = time_loop(ctx, o, s, step, "train", start_to_main);
     gf_replicas_free(s->rep);
     gf_optim_free(s->opt);
     gf_module_free(s->model);
     gf_ctx_free(ctx);
-    return 0;
+    return ok ? 0 : 1;
 }
 
 static int run_text(const opts *o, double start_to_main) {
@@ -524,6 +551,173 @@ static int run_transformer(const opts *o, double start_to_main) {
     return time_training(ctx, o, &s, tx_step, start_to_main);
 }
 
+/* ---- MobileNetV2: the TensorFlow.js file of scripts/fetch-mobilenet.sh ------------------- */
+
+enum { MB_CLASSES = 10, MB_FEAT_N = 64, MB_FEAT_DIM = 1280 };
+
+/* mbv2-<size>-b<batch> (inference), mbv2-head (a Linear head trained on features cached from
+ * the frozen trunk at 224x224), mbv2-full (every layer trained, batch 32 at 96x96). */
+typedef struct mb_spec {
+    int64_t size, batch;
+    bool head, full;
+} mb_spec;
+
+static bool mb_parse(const char *w, mb_spec *m) {
+    long long size = 0, batch = 0;
+    char tail = 0;
+    memset(m, 0, sizeof *m);
+    if (!strcmp(w, "mbv2-head")) m->head = true, size = 224, batch = 32;
+    else if (!strcmp(w, "mbv2-full")) m->full = true, size = 96, batch = 32;
+    else if (sscanf(w, "mbv2-%lld-b%lld%c", &size, &batch, &tail) != 2 || size < 32 || batch < 1)
+        return false;
+    m->size = size;
+    m->batch = batch;
+    return true;
+}
+
+/* $GRAFT_DATA_DIR/mobilenet-v2, else ${XDG_CACHE_HOME:-$HOME/.cache}/graft/mobilenet-v2 */
+static void mb_model_path(char *buf, size_t cap) {
+    const char *d = getenv("GRAFT_DATA_DIR"), *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
+    if (d && *d) snprintf(buf, cap, "%s/mobilenet-v2/model.json", d);
+    else if (x && *x) snprintf(buf, cap, "%s/graft/mobilenet-v2/model.json", x);
+    else snprintf(buf, cap, "%s/.cache/graft/mobilenet-v2/model.json", h ? h : ".");
+}
+
+/* The trunk cut at out_relu, global average pooling and a new Linear(1280, 10): what `graft
+ * finetune --from model.json` trains (torchvision's mobilenet_v2 with its dropout removed). */
+static gf_module *mb_model(gf_ctx *ctx, int64_t size) {
+    char path[1200];
+    mb_model_path(path, sizeof path);
+    gf_tfjs_classifier_params p = gf_tfjs_classifier_default_params();
+    p.cut = "out_relu";
+    p.input_size = (int)size;
+    p.data_ndim = 3;
+    p.data_shape[0] = 3, p.data_shape[1] = size, p.data_shape[2] = size;
+    p.n_classes = MB_CLASSES;
+    gf_tfjs_classifier_info info;
+    gf_module *m = gf_tfjs_classifier(ctx, path, &p, gf_ctx_rng(ctx), &info);
+    if (m) gf_tfjs_info_free(info.trunk);
+    return m;
+}
+
+/* Persistent images [n, 3, size, size] uniform in [-1, 1) and labels, drawn from the seed. */
+static bool mb_data(gf_ctx *ctx, int64_t n, int64_t size, gf_tensor **x, gf_tensor **y) {
+    *x = gf_tensor_new(ctx, GF_F32, 4, (int64_t[]){n, 3, size, size});
+    *y = gf_tensor_new(ctx, GF_I64, 1, &n);
+    if (!*x || !*y) return false;
+    for (int64_t i = 0; i < (*x)->numel; i++)
+        gf_f32(*x)[i] = 2.0f * gf_rng_uniform(gf_ctx_rng(ctx)) - 1.0f;
+    for (int64_t i = 0; i < n; i++) gf_i64(*y)[i] = (int64_t)gf_rng_below(gf_ctx_rng(ctx), MB_CLASSES);
+    return true;
+}
+
+typedef struct mb_state {
+    run_state s;        /* first: the step functions get &mb_state.s */
+    gf_tensor *x, *y;   /* one batch, reused by every step */
+} mb_state;
+
+static bool mb_infer_step(gf_ctx *ctx, run_state *s) {
+    mb_state *m = (mb_state *)s;
+    bool ok = gf_module_forward(ctx, s->model, m->x) != NULL;
+    gf_ctx_reset(ctx);
+    return ok;
+}
+
+static bool mb_train_step(gf_ctx *ctx, run_state *s) {
+    mb_state *m = (mb_state *)s;
+    return train_batch(ctx, s->model, s->opt, s->rep, m->x, m->y, &s->last_loss);
+}
+
+/* One head step on the next batch of the cached features (s->ids [MB_FEAT_N, 1280]). */
+static bool mb_head_step(gf_ctx *ctx, run_state *s) {
+    const int64_t B = s->batch;
+    if (s->pos + B > MB_FEAT_N) s->pos = 0;
+    gf_tensor *x = gf_empty(ctx, GF_F32, 2, (int64_t[]){B, MB_FEAT_DIM});
+    gf_tensor *y = gf_empty(ctx, GF_I64, 1, &B);
+    if (!x || !y) return false;
+    memcpy(gf_f32(x), s->ids + s->pos * MB_FEAT_DIM, sizeof(float) * (size_t)(B * MB_FEAT_DIM));
+    memcpy(gf_i64(y), s->labels + s->pos, sizeof(int64_t) * (size_t)B);
+    s->pos += B;
+    return train_batch(ctx, s->model, s->opt, s->rep, x, y, &s->last_loss);
+}
+
+/* The frozen trunk, pooled and flattened, over MB_FEAT_N images in batches of B (after one
+ * untimed batch) into feat; prints the rate as a JSON line of mode "features". */
+static bool mb_features(gf_ctx *ctx, const opts *o, gf_module *model, mb_state *m, float *feat) {
+    const char *path[] = {"trunk", "pool", "flatten"};
+    const int64_t B = m->x->shape[0];
+    gf_module_train(model, false);
+    gf_ctx_set_grad_enabled(ctx, false);
+    double t0 = 0, cpu0 = 0;
+    for (int64_t i = -B; i < MB_FEAT_N; i += B) {
+        if (i == 0) t0 = now_s(CLOCK_MONOTONIC), cpu0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
+        gf_tensor *f = m->x;
+        for (int k = 0; k < 3 && f; k++) f = gf_module_forward(ctx, gf_module_child(model, path[k]), f);
+        if (!f) return !die(ctx, "features");
+        for (int64_t e = 0; i >= 0 && e < B * MB_FEAT_DIM; e++) feat[i * MB_FEAT_DIM + e] = gf_get_f32(f, e);
+        gf_ctx_reset(ctx);
+    }
+    const double sps = (double)MB_FEAT_N / (now_s(CLOCK_MONOTONIC) - t0);
+    const double cps = (double)MB_FEAT_N / (now_s(CLOCK_PROCESS_CPUTIME_ID) - cpu0);
+    gf_ctx_set_grad_enabled(ctx, true);
+    printf("{\"impl\":\"graft\",\"workload\":\"%s\",\"mode\":\"features\",\"threads\":%d,"
+           "\"batch\":%lld,\"images\":%d,\"samples_per_s\":%.1f,\"samples_per_cpu_s\":%.1f,"
+           "\"peak_rss_mib\":%.1f,\"arena_peak_mib\":%.1f,\"blas_kernel\":\"%s\"}\n",
+           o->workload, o->threads, (long long)B, MB_FEAT_N, sps, cps, peak_rss_mib(),
+           (double)gf_arena_peak(gf_ctx_arena(ctx)) / 1048576.0, gf_blas_kernel());
+    return true;
+}
+
+/* mbv2-head: features, then the head alone trained on them (one context: the step is far too
+ * small to split between threads unless --replicas asks). */
+static int mb_run_head(gf_ctx *ctx, const opts *o, gf_module *model, mb_state *m,
+                       double start_to_main) {
+    m->s.ids = malloc(sizeof(float) * MB_FEAT_N * MB_FEAT_DIM);
+    m->s.labels = malloc(sizeof(int64_t) * MB_FEAT_N);
+    if (!m->s.ids || !m->s.labels) return die(NULL, "features");
+    for (int64_t i = 0; i < MB_FEAT_N; i++) m->s.labels[i] = i % MB_CLASSES;
+    if (!mb_features(ctx, o, model, m, m->s.ids)) return 1;
+    opts oh = *o;
+    if (oh.replicas < 0) oh.replicas = 1;
+    m->s.model = gf_module_child(model, "head");
+    const bool ok = train_setup(ctx, &oh, &m->s) &&
+                    time_loop(ctx, &oh, &m->s, mb_head_step, "train", start_to_main);
+    gf_replicas_free(m->s.rep);
+    gf_optim_free(m->s.opt);
+    gf_module_free(model);
+    gf_ctx_free(ctx);
+    free(m->s.ids);
+    free(m->s.labels);
+    return ok ? 0 : 1;
+}
+
+static int run_mbv2(const opts *o, double start_to_main) {
+    mb_spec sp;
+    if (!mb_parse(o->workload, &sp)) {
+        fprintf(stderr, "bench_graft: unknown workload '%s'\n", o->workload);
+        return 2;
+    }
+    gf_ctx *ctx = bench_context(o);
+    if (!ctx) return die(NULL, "context");
+    gf_ctx_set_inplace(ctx, o->inplace);
+    mb_state m = {0};
+    m.s.batch = o->batch > 0 ? o->batch : sp.batch;
+    gf_module *model = mb_model(ctx, sp.size);
+    if (!model || !mb_data(ctx, m.s.batch, sp.size, &m.x, &m.y)) return die(ctx, "model");
+    if (sp.head) return mb_run_head(ctx, o, model, &m, start_to_main);
+    m.s.model = model;
+    if (sp.full) {
+        gf_module_train(model, true);
+        return time_training(ctx, o, &m.s, mb_train_step, start_to_main);
+    }
+    gf_module_train(model, false);
+    gf_ctx_set_grad_enabled(ctx, false);
+    const bool ok = time_loop(ctx, o, &m.s, mb_infer_step, "infer", start_to_main);
+    gf_module_free(model);
+    gf_ctx_free(ctx);
+    return ok ? 0 : 1;
+}
+
 /* GFLOP/s of C[m, n] = A[m, k] B[k, n] through gf_matmul (no graph): the median over
  * `windows` windows of at least 0.2 s each. */
 static double sgemm_gflops(gf_ctx *ctx, const opts *o, int64_t m, int64_t k, int64_t n) {
@@ -579,7 +773,8 @@ static int run_sgemm(const opts *o) {
 static void usage(void) {
     fprintf(stderr,
             "usage: bench_graft --workload mlp|cnn|finetune-frozen|finetune-full|sgemm|\n"
-            "                              lstm|gru|lstm-256|gru-256|transformer\n"
+            "                              lstm|gru|lstm-256|gru-256|transformer|\n"
+            "                              mbv2-<size>-b<batch>|mbv2-head|mbv2-full\n"
             "                   [--mode train|infer] [--threads N] [--steps K] [--windows W]\n"
             "                   [--warmup S] [--batch B] [--data fashion-mnist|synthetic]\n"
             "                   [--seed S] [--time-limit SECONDS] [--inplace on|off]\n"
@@ -625,5 +820,6 @@ int main(int argc, char **argv) {
         !strcmp(o.workload, "lstm-256") || !strcmp(o.workload, "gru-256"))
         return run_text(&o, start_to_main);
     if (!strcmp(o.workload, "transformer")) return run_transformer(&o, start_to_main);
+    if (!strncmp(o.workload, "mbv2-", 5)) return run_mbv2(&o, start_to_main);
     return run_model(&o, start_to_main);
 }

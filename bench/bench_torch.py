@@ -2,7 +2,9 @@
 """PyTorch side of graft's benchmark: the same workloads as bench/bench_graft.c (see its
 header for their definitions), printing the same one-line JSON. The text workloads (lstm,
 gru, lstm-256, gru-256) draw their synthetic ids with torch's generator: the same
-distribution as bench_graft's, not the same ids.
+distribution as bench_graft's, not the same ids. The MobileNetV2 workloads (mbv2-*) run
+torchvision's mobilenet_v2 with the weights of the TensorFlow.js file bench_graft loads
+(mb_model); their images are drawn with torch's generator.
 
 Run with Debian's python3-torch:  /usr/bin/python3 bench/bench_torch.py --workload cnn --threads 2
 --threads N calls torch.set_num_threads(N); --threads 0 keeps PyTorch's default setting (the
@@ -18,6 +20,7 @@ import argparse
 import gzip
 import json
 import os
+import re
 import resource
 import statistics
 import struct
@@ -152,14 +155,16 @@ def timed(a, step, batch, model):
     first_step = since_process_start()
     for _ in range(1, a.warmup):
         last_loss = step()
-    wins, t_timed = [], time.perf_counter()
+    wins, t_timed, cpu0 = [], time.perf_counter(), time.process_time()
     while len(wins) < a.windows and (not wins or a.time_limit <= 0 or
                                      time.perf_counter() - t_timed < a.time_limit):
         t0 = time.perf_counter()
         for _ in range(a.steps):
             last_loss = step()
         wins.append(a.steps * batch / (time.perf_counter() - t0))
+    cpu = time.process_time() - cpu0  # all threads: see bench_graft's samples_per_cpu_s
     out = dict(samples_per_s=round(statistics.median(wins), 1),
+               samples_per_cpu_s=round(len(wins) * a.steps * batch / cpu, 1),
                windows=[round(w, 1) for w in wins], steps_per_window=a.steps,
                peak_rss_mib=round(peak_rss_mib(), 1),
                time_to_step_start_s=round(step_start, 3),
@@ -301,6 +306,167 @@ def run_text(a):
                 **timed(a, step, TXT_BATCH, model))
 
 
+# ---- MobileNetV2: torchvision's architecture with the weights of graft's TensorFlow.js file ----
+
+MB_CLASSES, MB_FEAT_N = 10, 64
+
+
+def mb_spec(workload):
+    """(size, batch, kind) of mbv2-<size>-b<batch> (infer), mbv2-head, mbv2-full."""
+    if workload == "mbv2-head":
+        return 224, 32, "head"
+    if workload == "mbv2-full":
+        return 96, 32, "full"
+    m = re.fullmatch(r"mbv2-(\d+)-b(\d+)", workload)
+    if not m:
+        sys.exit(f"bench_torch: unknown workload '{workload}'")
+    return int(m.group(1)), int(m.group(2)), "infer"
+
+
+def mb_model_path():
+    """The model.json of scripts/fetch-mobilenet.sh (the same search as bench_graft)."""
+    d, x = os.environ.get("GRAFT_DATA_DIR"), os.environ.get("XDG_CACHE_HOME")
+    if d:
+        return os.path.join(d, "mobilenet-v2", "model.json")
+    base = x or os.path.join(os.environ.get("HOME", "."), ".cache")
+    return os.path.join(base, "graft", "mobilenet-v2", "model.json")
+
+
+def tfjs_weights(path):
+    """{name: numpy float32 array} of a TensorFlow.js weights manifest (float32, or uint8 /
+    uint16 quantised with min and scale: value = min + scale q; float16)."""
+    with open(path) as f:
+        manifest = json.load(f)["weightsManifest"]
+    out = {}
+    folder = os.path.dirname(path)
+    for group in manifest:
+        buf = b"".join(open(os.path.join(folder, p), "rb").read() for p in group["paths"])
+        off = 0
+        for w in group["weights"]:
+            n = int(np.prod(w["shape"])) if w["shape"] else 1
+            q = w.get("quantization")
+            dt = {"uint8": np.uint8, "uint16": np.uint16, "float16": np.float16}[q["dtype"]] \
+                if q else np.float32
+            a = np.frombuffer(buf, dtype=dt, count=n, offset=off)
+            off += n * np.dtype(dt).itemsize
+            a = a.astype(np.float32)
+            if q and q["dtype"] != "float16":
+                a = np.float32(q["min"]) + np.float32(q["scale"]) * a
+            out[w["name"]] = a.reshape(w["shape"])
+    return out
+
+
+def mb_layer_names():
+    """(Keras layer, torchvision module path) for every convolution and batch norm: the stem,
+    the 17 inverted-residual blocks (the first without expansion) and the last 1x1 conv."""
+    pairs = [("Conv1", "features.0.0"), ("bn_Conv1", "features.0.1"),
+             ("expanded_conv_depthwise", "features.1.conv.0.0"),
+             ("expanded_conv_depthwise_BN", "features.1.conv.0.1"),
+             ("expanded_conv_project", "features.1.conv.1"),
+             ("expanded_conv_project_BN", "features.1.conv.2")]
+    for b in range(1, 17):
+        f = f"features.{b + 1}.conv"
+        pairs += [(f"block_{b}_expand", f + ".0.0"), (f"block_{b}_expand_BN", f + ".0.1"),
+                  (f"block_{b}_depthwise", f + ".1.0"), (f"block_{b}_depthwise_BN", f + ".1.1"),
+                  (f"block_{b}_project", f + ".2"), (f"block_{b}_project_BN", f + ".3")]
+    return pairs + [("Conv_1", "features.18.0"), ("Conv_1_bn", "features.18.1")]
+
+
+def mb_model():
+    """torchvision's mobilenet_v2 (10 classes, its dropout removed as graft's head has none)
+    with the trunk's weights from the TensorFlow.js file: HWIO kernels -> OIHW, depthwise
+    [kh, kw, C, 1] -> [C, 1, kh, kw], BatchNorm eps 1e-3 as Keras's. Keras pads its stride-2
+    convs asymmetrically (ZeroPadding2D (0, 1)), torchvision symmetrically (padding 1), so the
+    outputs differ slightly from graft's; the work is the same."""
+    import torchvision
+    model = torchvision.models.mobilenet_v2(num_classes=MB_CLASSES)
+    model.classifier[0] = nn.Identity()
+    w = tfjs_weights(mb_model_path())
+    mods = dict(model.named_modules())
+    for keras, tv in mb_layer_names():
+        m = mods[tv]
+        if isinstance(m, nn.BatchNorm2d):
+            m.eps = 1e-3
+            for src, dst in (("gamma", "weight"), ("beta", "bias"), ("moving_mean", "running_mean"),
+                             ("moving_variance", "running_var")):
+                getattr(m, dst).data.copy_(torch.from_numpy(w[f"{keras}/{src}"]))
+        elif "depthwise" in keras:
+            m.weight.data.copy_(torch.from_numpy(w[f"{keras}/depthwise_kernel"]).permute(2, 3, 0, 1))
+        else:
+            m.weight.data.copy_(torch.from_numpy(w[f"{keras}/kernel"]).permute(3, 2, 0, 1))
+    return model
+
+
+def run_mbv2(a):
+    size, batch, kind = mb_spec(a.workload)
+    batch = a.batch or batch
+    torch.manual_seed(a.seed)
+    model = mb_model()
+    x = torch.rand(batch, 3, size, size) * 2 - 1
+    y = torch.randint(0, MB_CLASSES, (batch,))
+    base = dict(common(a), workload=a.workload, batch=batch, data="synthetic")
+    if kind == "head":
+        return run_mbv2_head(a, model, x, base)
+    if kind == "infer":
+        model.eval()
+
+        def step():
+            with torch.no_grad():
+                model(x)
+            return None
+
+        return dict(base, mode="infer", **timed(a, step, batch, model))
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def train_step():
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return dict(base, mode="train", **timed(a, train_step, batch, model))
+
+
+def run_mbv2_head(a, model, x, base):
+    """Features of MB_FEAT_N images from the frozen trunk (pooled; one untimed batch first),
+    printed as a "features" line, then the Linear head trained on them."""
+    model.eval()
+    batch = x.shape[0]
+    feats = torch.empty(MB_FEAT_N, 1280)
+    with torch.no_grad():
+        for i in range(-batch, MB_FEAT_N, batch):
+            if i == 0:
+                t0, cpu0 = time.perf_counter(), time.process_time()
+            f = torch.flatten(nn.functional.adaptive_avg_pool2d(model.features(x), 1), 1)
+            if i >= 0:
+                feats[i:i + batch] = f
+    rate = MB_FEAT_N / (time.perf_counter() - t0)
+    cpu_rate = MB_FEAT_N / (time.process_time() - cpu0)
+    print(json.dumps(dict(base, mode="features", images=MB_FEAT_N, samples_per_s=round(rate, 1),
+                          samples_per_cpu_s=round(cpu_rate, 1),
+                          peak_rss_mib=round(peak_rss_mib(), 1)), separators=(",", ":")))
+    head = model.classifier[1]
+    labels = torch.arange(MB_FEAT_N) % MB_CLASSES
+    opt = torch.optim.Adam(head.parameters(), lr=1e-3)
+    pos = 0
+
+    def step():
+        nonlocal pos
+        if pos + batch > MB_FEAT_N:
+            pos = 0
+        f, yb = feats[pos:pos + batch], labels[pos:pos + batch]
+        pos += batch
+        loss = nn.functional.cross_entropy(head(f), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return dict(base, mode="train", **timed(a, step, batch, head))
+
+
 def run_sgemm(a):
     shapes = {"n256": (256, 256, 256), "n512": (512, 512, 512), "n1024": (1024, 1024, 1024),
               "mlp_fc1_128x784x256": (128, 784, 256)}
@@ -355,7 +521,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workload", default="mlp",
                    help="mlp | cnn | finetune-frozen | finetune-full | sgemm | lstm | gru | "
-                        "lstm-256 | gru-256 | transformer")
+                        "lstm-256 | gru-256 | transformer | mbv2-<size>-b<batch> | mbv2-head | "
+                        "mbv2-full")
     p.add_argument("--mode", default="train", help="train | infer")
     p.add_argument("--threads", type=int, default=1,
                    help="torch.set_num_threads(N); 0 keeps PyTorch's default")
@@ -378,6 +545,8 @@ def main():
         out = run_text(a)
     elif a.workload == "transformer":
         out = run_transformer(a)
+    elif a.workload.startswith("mbv2-"):
+        out = run_mbv2(a)
     else:
         out = run_model(a)
     print(json.dumps(out, separators=(",", ":")))

@@ -6,6 +6,7 @@
 #   bash bench/run.sh                   # full run (~5 minutes on 2 idle cores)
 #   ROUNDS=1 QUICK=1 bash bench/run.sh  # a quick look (~1 minute)
 #   ONLY="lstm gru transformer" bash bench/run.sh   # some workloads only
+#   ONLY="mbv2-*" bash bench/run.sh     # MobileNetV2 (needs scripts/fetch-mobilenet.sh first)
 #
 # Every table is headed by the CPU, its vector extensions and the OpenBLAS kernel each side
 # runs (OPENBLAS_CORETYPE=Haswell forces graft's AVX2 kernel on any x86-64 CPU with AVX2).
@@ -50,7 +51,10 @@ if "$torch_py" -c "import torch" >/dev/null 2>&1; then have_torch=1; fi
 out="$res/results.jsonl"
 : >"$out"
 
-# ---- workloads: name mode steps-per-window (windows of ~0.1-0.5 s on one core) ----------------
+# ---- workloads: name mode steps-per-window [warm-up steps] (windows of ~0.1-0.5 s on one core;
+# the MobileNetV2 ones longer, with fewer warm-up steps: at least 2, since graft's arena grows
+# in the first step and is merged into one fresh block for the second, whose pages the kernel
+# then zeroes) ---------------------------------------------------------------------------------
 workloads=(
   "mlp train 60"
   "mlp infer 120"
@@ -63,11 +67,23 @@ workloads=(
   "lstm-256 train 2"
   "gru-256 train 2"
   "transformer train 3"
+  "mbv2-224-b1 infer 4 3"
+  "mbv2-224-b32 infer 1 2"
+  "mbv2-96-b1 infer 20 3"
+  "mbv2-96-b32 infer 1 2"
+  "mbv2-head train 300 3"
+  "mbv2-full train 1 2"
 )
-# ONLY="lstm gru ...": just these workloads, without the command-line and sgemm rows
+# ONLY="lstm gru ...": just these workloads, without the command-line and sgemm rows; a word
+# may be a pattern ("mbv2-*": every MobileNetV2 workload)
 if [ -n "${ONLY:-}" ]; then
   kept=()
-  for w in "${workloads[@]}"; do [[ " $ONLY " == *" ${w%% *} "* ]] && kept+=("$w"); done
+  for w in "${workloads[@]}"; do
+    for pat in $ONLY; do
+      # shellcheck disable=SC2053  # the pattern is meant to match as a glob
+      if [[ ${w%% *} == $pat ]]; then kept+=("$w"); break; fi
+    done
+  done
   workloads=("${kept[@]}")
 fi
 windows=5
@@ -77,19 +93,20 @@ if [ "$quick" = 1 ]; then windows=3; warmup=3; fi
 # A failed run is reported and skipped (its row shows "—"); the others still run.
 fail() { echo "run.sh: FAILED: $*" >&2; }
 common=(--windows "$windows" --warmup "$warmup" --time-limit "$time_limit")
-run_graft() { # workload mode steps threads
-  "$bench" --workload "$1" --mode "$2" --steps "$3" --threads "$4" "${common[@]}" >>"$out" ||
-    fail "bench_graft $*"
+run_graft() { # workload mode steps threads [warm-up]
+  "$bench" --workload "$1" --mode "$2" --steps "$3" --threads "$4" "${common[@]}" \
+    ${5:+--warmup "$5"} >>"$out" || fail "bench_graft $*"
 }
-run_torch() { # workload mode steps threads (0: PyTorch's defaults, OPENBLAS_NUM_THREADS unset)
-  [ "$have_torch" = 1 ] || return 0
+run_torch() { # workload mode steps threads [warm-up] (threads 0: PyTorch's defaults,
+  [ "$have_torch" = 1 ] || return 0 # OPENBLAS_NUM_THREADS unset)
   if [ "$4" = 0 ]; then
     env -u OPENBLAS_NUM_THREADS -u OMP_NUM_THREADS "$torch_py" "$root/bench/bench_torch.py" \
-      --workload "$1" --mode "$2" --steps "$3" --threads 0 "${common[@]}" >>"$out" ||
-      fail "bench_torch default $*"
+      --workload "$1" --mode "$2" --steps "$3" --threads 0 "${common[@]}" \
+      ${5:+--warmup "$5"} >>"$out" || fail "bench_torch default $*"
   else
     OPENBLAS_NUM_THREADS=1 "$torch_py" "$root/bench/bench_torch.py" --workload "$1" \
-      --mode "$2" --steps "$3" --threads "$4" "${common[@]}" >>"$out" || fail "bench_torch $*"
+      --mode "$2" --steps "$3" --threads "$4" "${common[@]}" ${5:+--warmup "$5"} >>"$out" ||
+      fail "bench_torch $*"
   fi
 }
 
@@ -160,8 +177,8 @@ for ((r = 1; r <= rounds; r++)); do
     for w in "${workloads[@]}"; do
       set -- $w
       # alternate which side goes first, so slow drifts in machine load hit both equally
-      if ((r % 2)); then run_graft "$1" "$2" "$3" "$t"; run_torch "$1" "$2" "$3" "$t"
-      else run_torch "$1" "$2" "$3" "$t"; run_graft "$1" "$2" "$3" "$t"; fi
+      if ((r % 2)); then run_graft "$1" "$2" "$3" "$t" ${4:-}; run_torch "$1" "$2" "$3" "$t" ${4:-}
+      else run_torch "$1" "$2" "$3" "$t" ${4:-}; run_graft "$1" "$2" "$3" "$t" ${4:-}; fi
     done
     [ -n "${ONLY:-}" ] && continue
     run_cli mlp "$t"
@@ -177,7 +194,7 @@ for ((r = 1; r <= rounds; r++)); do
   if ((r == 1)); then # PyTorch's default settings, once, for reference
     for w in "${workloads[@]}"; do
       set -- $w
-      run_torch "$1" "$2" "$3" 0
+      run_torch "$1" "$2" "$3" 0 ${4:-}
     done
   fi
   echo "run.sh: round $r/$rounds done ($(($(date +%s) - t_start)) s, load $(load))" >&2

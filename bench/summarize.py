@@ -13,7 +13,10 @@ from collections import defaultdict
 
 ROWS = [("mlp", "train"), ("mlp", "infer"), ("cnn", "train"), ("cnn", "infer"),
         ("finetune-frozen", "train"), ("finetune-full", "train"), ("lstm", "train"),
-        ("gru", "train"), ("lstm-256", "train"), ("gru-256", "train"), ("transformer", "train")]
+        ("gru", "train"), ("lstm-256", "train"), ("gru-256", "train"), ("transformer", "train"),
+        ("mbv2-224-b1", "infer"), ("mbv2-224-b32", "infer"), ("mbv2-96-b1", "infer"),
+        ("mbv2-96-b32", "infer"), ("mbv2-head", "features"), ("mbv2-head", "train"),
+        ("mbv2-full", "train")]
 
 
 def med(v):
@@ -27,6 +30,8 @@ def spread(v):
 
 
 def fmt(x, nd=0):
+    if x is not None and nd == 0 and abs(x) < 100:
+        nd = 1  # small rates (MobileNetV2 at batch 32) would round to a few units
     return "—" if x is None else f"{x:,.{nd}f}"
 
 
@@ -86,6 +91,19 @@ def main():
             out.append(f"| {w} {m} | {t} | {fmt(med(gs))} | {fmt(med(ts))} | "
                        f"{ratio(med(gs), med(ts))} | {fmt(med(gr), 1)} | {fmt(med(tr), 1)} | "
                        f"{ratio(med(gr), med(tr))} | {pct(spread(gs))} / {pct(spread(ts))} |")
+
+    cpu_rows = [(w, m, t) for w, m in ROWS for t in threads
+                if get("graft", w, m, t, "samples_per_cpu_s") and get("torch", w, m, t, "samples_per_cpu_s")]
+    if cpu_rows:
+        out.append("\nThroughput per second of process CPU time (all of a process's threads; on a "
+                   "loaded machine closer to what an idle core gives than the wall-clock rates "
+                   "above; medians over the rounds):\n")
+        out.append("| workload | threads | graft samples/CPU-s | torch samples/CPU-s | ratio |")
+        out.append("|---|---|---:|---:|---:|")
+        for w, m, t in cpu_rows:
+            g = med(get("graft", w, m, t, "samples_per_cpu_s"))
+            tt = med(get("torch", w, m, t, "samples_per_cpu_s"))
+            out.append(f"| {w} {m} | {t} | {fmt(g, 1)} | {fmt(tt, 1)} | {ratio(g, tt)} |")
 
     out.append("\nTime from process start (s, medians, 1 thread) to the first training step's start "
                "(the dataset read, the model and optimizer built"

@@ -8,6 +8,9 @@
  *   - im2col / col2im (contiguous-shift path) == a naive unfold / fold in the same order;
  *   - the one-input-channel direct convolution: levels agree bitwise, and the op (forward,
  *     dX, dW, db) matches a naive double convolution, at 1 and 3 threads;
+ *   - 3x3 depthwise kernels: forward and dX (stride 1) == the generic per-plane kernels
+ *     bitwise, dW against a double reference, at strides 1 and 2 and paddings 0..2; through
+ *     conv2d (channel multipliers 1..3) against a double convolution at 1 and 3 threads;
  *   - Winograd F(2x2, 3x3) convolution: forward and dX (written and accumulated) match a
  *     double convolution on odd and even sizes 1..17, at both levels (bitwise equal) and two
  *     chunkings; through conv2d at 1 and 3 threads (bitwise equal); the dispatch predicates;
@@ -357,6 +360,130 @@ static void conv_c1(int64_t n, int64_t h, int64_t w, int64_t o, int k, int s, in
     }
     free(xs), free(ws), free(bs), free(dys), free(ry), free(rdx), free(rdw), free(rdb);
     free(col), free(ya), free(yb), free(pa), free(pb), free(first_y), free(first_dw);
+}
+
+/* ---- 3x3 depthwise kernels --------------------------------------------------------------------- */
+
+/* One plane: the vectorised forward and dX equal the generic kernels bitwise (onto a nonzero
+ * start), at every level; dW matches a double reference and the levels agree bitwise. */
+static void dw3_plane(int64_t h, int64_t w, int64_t s_h, int64_t s_w, int64_t ph, int64_t pw) {
+    gf_conv_geom g = {0};
+    g.n = 1, g.c = 2, g.o = 2, g.groups = 2, g.h = h, g.w = w, g.kh = g.kw = 3;
+    g.sh = s_h, g.sw = s_w, g.ph = ph, g.pw = pw, g.dh = g.dw = 1;
+    g.oh = gf_conv_out_size(h, 3, s_h, ph, 1), g.ow = gf_conv_out_size(w, 3, s_w, pw, 1);
+    if (g.oh < 1 || g.ow < 1) return;
+    CHECK(gf_dwconv3_fits(&g));
+    const int64_t hw = h * w, P = g.oh * g.ow;
+    float *x = falloc(hw), *k = falloc(9), *dy = falloc(P), *y0 = falloc(P), *y1 = falloc(P);
+    float *dx0 = falloc(hw), *dx1 = falloc(hw);
+    for (int64_t i = 0; i < hw; i++) x[i] = rndf(), dx0[i] = rndf();
+    for (int64_t i = 0; i < 9; i++) k[i] = rndf();
+    for (int64_t i = 0; i < P; i++) dy[i] = rndf(), y0[i] = rndf();
+    double ref[9] = {0}, dk0[9] = {0};
+    for (int64_t oy = 0; oy < g.oh; oy++)
+        for (int64_t ox = 0; ox < g.ow; ox++)
+            for (int64_t t = 0; t < 9; t++) {
+                int64_t iy = oy * s_h - ph + t / 3, ix = ox * s_w - pw + t % 3;
+                if (iy >= 0 && iy < h && ix >= 0 && ix < w)
+                    ref[t] += (double)x[iy * w + ix] * dy[oy * g.ow + ox];
+            }
+    memcpy(y1, y0, sizeof(float) * (size_t)P);
+    memcpy(dx1, dx0, sizeof(float) * (size_t)hw);
+    gf_dwconv_plane(&g, x, k, y0);
+    gf_dwconv_plane_bwd_x(&g, dy, k, dx0);
+    float *ys = falloc(P), *dxs = falloc(hw);
+    for (int l = 0; l < n_levels; l++) {
+        memcpy(ys, y1, sizeof(float) * (size_t)P);
+        gf_dwconv3_plane(levels[l], &g, x, k, ys);
+        CHECK(same_bits(ys, y0, P));
+        if (gf_dwconv3_bwd_x_fits(&g)) {
+            memcpy(dxs, dx1, sizeof(float) * (size_t)hw);
+            gf_dwconv3_plane_bwd_x(levels[l], &g, dy, k, dxs);
+            CHECK(same_bits(dxs, dx0, hw));
+        }
+        double dk[9] = {0};
+        gf_dwconv3_plane_bwd_w(levels[l], &g, x, dy, dk);
+        float dkf[9], rf[9];
+        for (int t = 0; t < 9; t++) dkf[t] = (float)dk[t], rf[t] = (float)dk0[t];
+        if (l == 0) memcpy(dk0, dk, sizeof dk);
+        else CHECK(same_bits(dkf, rf, 9));
+        CHECK(max_rel_err(dkf, ref, 9) <= 1e-5);
+    }
+    free(x), free(k), free(dy), free(y0), free(y1), free(dx0), free(dx1), free(ys), free(dxs);
+}
+
+static void dw3_planes(void) {
+    for (int trial = 0; trial < 400; trial++)
+        dw3_plane(1 + rnd() % 40, 1 + rnd() % 40, 1 + rnd() % 2, 1 + rnd() % 2, rnd() % 3,
+                  rnd() % 3);
+    for (int trial = 0; trial < 40; trial++) /* padding wider than the output */
+        dw3_plane(1 + rnd() % 6, 1 + rnd() % 6, 1 + rnd() % 2, 1 + rnd() % 2, rnd() % 6, rnd() % 6);
+    dw3_plane(112, 112, 1, 1, 1, 1); /* MobileNetV2's layers */
+    dw3_plane(113, 113, 2, 2, 0, 0);
+    dw3_plane(7, 7, 1, 1, 1, 1);
+}
+
+/* Depthwise conv2d (groups = C, channel multiplier m) through the op at 1 and 3 threads vs a
+ * naive double convolution: y, dX, dW, db; bitwise the same at both thread counts. */
+static void dw_op(int64_t n, int64_t c, int64_t m, int64_t h, int64_t w, int s, int pad) {
+    const int64_t o = c * m, oh = gf_conv_out_size(h, 3, s, pad, 1);
+    const int64_t ow = gf_conv_out_size(w, 3, s, pad, 1), P = oh * ow, ny = n * o * P;
+    float *xs = falloc(n * c * h * w), *ws = falloc(o * 9), *bs = falloc(o), *dys = falloc(ny);
+    for (int64_t i = 0; i < n * c * h * w; i++) xs[i] = rndf();
+    for (int64_t i = 0; i < o * 9; i++) ws[i] = rndf();
+    for (int64_t i = 0; i < o; i++) bs[i] = rndf();
+    for (int64_t i = 0; i < ny; i++) dys[i] = rndf();
+    double *ry = calloc((size_t)ny, sizeof(double)), *rdx = calloc((size_t)(n * c * h * w), sizeof(double));
+    double *rdw = calloc((size_t)(o * 9), sizeof(double)), *rdb = calloc((size_t)o, sizeof(double));
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t oc = 0; oc < o; oc++)
+            for (int64_t p = 0; p < P; p++) {
+                int64_t oy = p / ow, ox = p % ow, yi = (i * o + oc) * P + p;
+                double acc = bs[oc], d = dys[yi];
+                for (int64_t t = 0; t < 9; t++) {
+                    int64_t iy = oy * s - pad + t / 3, ix = ox * s - pad + t % 3;
+                    if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                    int64_t xi = ((i * c + oc / m) * h + iy) * w + ix;
+                    acc += (double)ws[oc * 9 + t] * xs[xi];
+                    rdx[xi] += (double)ws[oc * 9 + t] * d;
+                    rdw[oc * 9 + t] += (double)xs[xi] * d;
+                }
+                ry[yi] = acc;
+                rdb[oc] += d;
+            }
+    float *first[3] = {falloc(ny), falloc(n * c * h * w), falloc(o * 9)};
+    for (int threads = 1; threads <= 3; threads += 2) {
+        gf_ctx_params cp = gf_ctx_default_params();
+        cp.n_threads = threads;
+        gf_ctx *ctx = gf_ctx_new(&cp);
+        int64_t xsh[4] = {n, c, h, w}, wsh[4] = {o, 1, 3, 3}, ysh[4] = {n, o, oh, ow};
+        gf_tensor *x = param(ctx, 4, xsh), *wt = param(ctx, 4, wsh), *b = param(ctx, 1, &o);
+        memcpy(x->data, xs, sizeof(float) * (size_t)x->numel);
+        memcpy(wt->data, ws, sizeof(float) * (size_t)wt->numel);
+        memcpy(b->data, bs, sizeof(float) * (size_t)o);
+        gf_conv_params p = {{s, s}, {pad, pad}, {1, 1}, (int)c};
+        gf_tensor *y = gf_conv2d(ctx, x, wt, b, &p);
+        gf_tensor *dy = gf_tensor_from_data(ctx, GF_F32, 4, ysh, dys);
+        CHECK(y && dy && gf_backward_with(ctx, y, dy) == GF_OK);
+        if (y && x->grad && wt->grad && b->grad) {
+            double ey = max_rel_err(gf_f32(y), ry, ny), ex = max_rel_err(gf_f32(x->grad), rdx, x->numel);
+            double ew = max_rel_err(gf_f32(wt->grad), rdw, o * 9), eb = max_rel_err(gf_f32(b->grad), rdb, o);
+            if (ey > 1e-5 || ex > 1e-5 || ew > 1e-5 || eb > 1e-5)
+                fprintf(stderr, "depthwise %lldx%lld m%lld s%d p%d: errors y %.3g dx %.3g dw %.3g "
+                        "db %.3g\n", (long long)h, (long long)w, (long long)m, s, pad, ey, ex, ew, eb);
+            CHECK(ey <= 1e-5 && ex <= 1e-5 && ew <= 1e-5 && eb <= 1e-5);
+            const float *got[3] = {gf_f32(y), gf_f32(x->grad), gf_f32(wt->grad)};
+            const int64_t len[3] = {ny, x->numel, o * 9};
+            for (int q = 0; q < 3; q++) {
+                if (threads == 1) memcpy(first[q], got[q], sizeof(float) * (size_t)len[q]);
+                else CHECK(same_bits(first[q], got[q], len[q]));
+            }
+        }
+        gf_tensor_free(x), gf_tensor_free(wt), gf_tensor_free(b), gf_tensor_free(dy);
+        gf_ctx_free(ctx);
+    }
+    free(xs), free(ws), free(bs), free(dys), free(ry), free(rdx), free(rdw), free(rdb);
+    free(first[0]), free(first[1]), free(first[2]);
 }
 
 /* ---- Winograd F(2x2, 3x3) ---------------------------------------------------------------------- */
@@ -712,6 +839,12 @@ int main(void) {
     wino_kernel(ctx, 5, 11, 13, 3, 4, true);
     wino_kernel(ctx, 1, 40, 24, 15, 15, true);
     wino_dispatch();
+    dw3_planes();
+    dw_op(2, 5, 1, 17, 19, 1, 1);  /* odd sizes, "same" padding */
+    dw_op(3, 4, 2, 15, 22, 2, 1);  /* stride 2, channel multiplier 2 */
+    dw_op(2, 3, 3, 9, 30, 2, 0);   /* stride 2, no padding */
+    dw_op(1, 6, 1, 11, 8, 1, 0);   /* stride 1, no padding */
+    dw_op(2, 7, 1, 28, 28, 1, 2);  /* padding 2 */
     wino_op(3, 9, 10, 7, 9, true);
     wino_op(1, 12, 17, 16, 11, false);
     wino_op(2, 32, 64, 14, 14, true);         /* the benchmark CNN's second layer */

@@ -2,7 +2,8 @@
  * decoded by scripts/fetch-mobilenet.sh): imported, it gives TensorFlow.js's outputs
  * (fixtures/tfjs_mobilenet_ref.json, written by gen_tfjs_mobilenet.js) after the stem, after
  * every inverted-residual block, at the trunk's output and at the model's output, within 1e-4
- * of each layer's largest value. Skipped (exit 77) when the model has not been fetched. */
+ * of each layer's largest value; inference without a graph equals the recorded forward bitwise.
+ * Skipped (exit 77) when the model has not been fetched. */
 #define _DEFAULT_SOURCE
 #include "testutil.h"
 
@@ -47,6 +48,42 @@ static void test_summary(gf_ctx *ctx, const char *model) {
     gf_module_free(m);
 }
 
+/* Inference without a graph (BatchNorm and ReLU6 in place, the arena rewound between blocks)
+ * gives bitwise the outputs of the recorded forward, holding far less memory at once. */
+static void test_lean_forward(gf_ctx *ctx, const char *model) {
+    gf_tfjs_options o = gf_tfjs_default_options();
+    o.cut = "out_relu";
+    gf_module *m = gf_tfjs_load(ctx, model, &o, NULL);
+    CHECK(m != NULL);
+    if (!m) return;
+    const int64_t xs[4] = {3, 3, 96, 80};
+    gf_tensor *x = gf_tensor_new(ctx, GF_F32, 4, xs);
+    for (int64_t i = 0; i < x->numel; i++) gf_f32(x)[i] = (float)((i * 37 % 101) / 50.0 - 1.0);
+    gf_arena *a = gf_ctx_arena(ctx);
+    gf_ctx_reset(ctx);
+    size_t base = gf_arena_used(a);
+    gf_tensor *y = gf_module_forward(ctx, m, x); /* recorded: x requires no grad, weights do */
+    size_t held_recorded = gf_arena_used(a) - base;
+    float *ref = y ? malloc(sizeof(float) * (size_t)y->numel) : NULL;
+    CHECK(y && ref && y->ndim == 4 && y->shape[1] == 1280);
+    if (!ref) return;
+    const int64_t n = y->numel;
+    memcpy(ref, gf_f32(y), sizeof(float) * (size_t)n);
+    gf_ctx_reset(ctx);
+    bool grad = gf_ctx_set_grad_enabled(ctx, false);
+    y = gf_module_forward(ctx, m, x);
+    size_t held_lean = gf_arena_used(a) - base;
+    CHECK(y && y->numel == n && memcmp(ref, gf_f32(y), sizeof(float) * (size_t)n) == 0);
+    CHECK(held_lean * 2 < held_recorded);
+    printf("mobilenet-v2 lean forward: %.1f MiB held at the end instead of %.1f MiB\n",
+           (double)held_lean / 1048576.0, (double)held_recorded / 1048576.0);
+    gf_ctx_set_grad_enabled(ctx, grad);
+    gf_ctx_reset(ctx);
+    free(ref);
+    gf_tensor_free(x);
+    gf_module_free(m);
+}
+
 int main(void) {
     char model[1200], ref[1200];
     model_path(model, sizeof model);
@@ -59,6 +96,7 @@ int main(void) {
     snprintf(ref, sizeof ref, "%s/tests/fixtures/tfjs_mobilenet_ref.json", s ? s : ".");
     gf_ctx *ctx = gf_ctx_new(NULL);
     test_summary(ctx, model);
+    test_lean_forward(ctx, model);
     double worst = 0;
     int n = tfjs_check_reference(ctx, model, ref, 1e-4, &worst);
     CHECK(n == 20);

@@ -2,6 +2,7 @@
  * one so that a repeated step of the same size reuses the same block forever. */
 #define _DEFAULT_SOURCE /* madvise */
 #include "graft/core.h"
+#include "core/internal.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@ struct gf_arena {
     size_t capacity;  /* sum of chunk sizes */
     size_t used;      /* bytes handed out since reset, including alignment */
     size_t peak;
+    size_t step_peak; /* largest `used` since the last reset */
 };
 
 #if defined(__linux__)
@@ -123,22 +125,54 @@ void *gf_arena_alloc(gf_arena *a, size_t bytes) {
     c->used += need;
     a->used += need;
     if (a->used > a->peak) a->peak = a->used;
+    if (a->used > a->step_peak) a->step_peak = a->used;
     return p;
 }
 
 void gf_arena_reset(gf_arena *a) {
-    if (a->head->next) {
-        /* several chunks: this step needed more than one block held; replace with one */
-        chunk *one = chunk_new(a->capacity);
+    /* several chunks: this step needed more than one block held; or one too small for the
+     * step's peak (chunks given back by a rewind): replace with one that holds it all */
+    if (a->head->next || a->head->size < a->step_peak) {
+        const size_t size = a->capacity > a->step_peak ? a->capacity : a->step_peak;
+        chunk *one = chunk_new(size);
         if (one) {
             chunks_free(a->head);
             a->head = one;
+            a->capacity = size;
         } else {
             for (chunk *c = a->head; c; c = c->next) c->used = 0;
         }
     }
     a->head->used = 0;
     a->used = 0;
+    a->step_peak = 0;
+}
+
+gf_arena_mark gf_arena_get_mark(const gf_arena *a) {
+    gf_arena_mark m = {a->head, a->head->used, a->used};
+    return m;
+}
+
+bool gf_arena_since(const gf_arena *a, gf_arena_mark m, const void *p) {
+    const unsigned char *q = p;
+    for (const chunk *c = a->head; c; c = c->next) {
+        const size_t from = c == m.chunk ? m.chunk_used : 0;
+        if (q >= c->mem + from && q < c->mem + c->size) return true;
+        if (c == m.chunk) break;
+    }
+    return false;
+}
+
+void gf_arena_rewind(gf_arena *a, gf_arena_mark m) {
+    while (a->head != m.chunk && a->head->next) { /* chunks added since the mark go back */
+        chunk *c = a->head;
+        a->head = c->next;
+        a->capacity -= c->size;
+        c->next = NULL;
+        chunks_free(c);
+    }
+    a->head->used = m.chunk_used;
+    a->used = m.used;
 }
 
 size_t gf_arena_used(const gf_arena *a) { return a->used; }

@@ -61,6 +61,10 @@ struct gf_ctx {
     int route_n, route_hint;
     gf_tensor **route_leaves;
     float **route_bufs;
+    /* heap space an inference forward copies live outputs through while it rewinds the arena
+     * (src/import/tfjs_forward.c), kept for the context's life so each forward reuses it */
+    void *carry;
+    size_t carry_cap;
     gf_limits limits;          /* every field set (gf_ctx_set_limits fills in defaults) */
     gf_status status;
     char error[512];
@@ -114,6 +118,19 @@ void gf_dropout_mask(gf_ctx *ctx, gf_rng *r, int64_t numel, float p, uint8_t *ma
 /* Pointer to t's elements in contiguous order: t->data itself, or an arena copy. */
 const float *gf_contig_f32(gf_ctx *ctx, const gf_tensor *t);
 const int64_t *gf_contig_i64(gf_ctx *ctx, const gf_tensor *t);
+/* A point in an arena's allocations: gf_arena_rewind gives back everything allocated after it
+ * (chunks added since are freed), as if it had never been handed out; anything still pointing
+ * there must be dead or copied first. gf_arena_since tells whether p was handed out after m.
+ * The next reset makes the arena one chunk as large as the step's peak, so a step that rewinds
+ * reuses its memory without new chunks. */
+typedef struct gf_arena_mark {
+    void *chunk;
+    size_t chunk_used, used;
+} gf_arena_mark;
+gf_arena_mark gf_arena_get_mark(const gf_arena *a);
+bool gf_arena_since(const gf_arena *a, gf_arena_mark m, const void *p);
+void gf_arena_rewind(gf_arena *a, gf_arena_mark m);
+
 /* Uninitialised / zeroed arena scratch. NULL with ctx error on out-of-memory. */
 float *gf_scratch_f32(gf_ctx *ctx, int64_t n);
 float *gf_scratch_zero_f32(gf_ctx *ctx, int64_t n);

@@ -4,6 +4,10 @@
  * the numbers are TensorFlow.js's, transposed. Everything is a recorded op or a module, so the
  * network is differentiable; the forward changes nothing but the context (reentrant). */
 #include "import/tfjs_internal.h"
+#include "core/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 #include <math.h>
 
@@ -151,6 +155,152 @@ static gf_tensor *run_node(gf_ctx *ctx, gf_module *self, const tj_node *nd, gf_t
     return NULL;
 }
 
+/* ---- inference without a graph: memory ----------------------------------------------------
+ * With autograd off nothing keeps a layer's output alive after its last reader, but the arena
+ * frees only at reset, so a deep network's forward would hold every activation at once. Here
+ * (no recording, no training) a BatchNormalization in evaluation mode and a ReLU or clamp
+ * layer run in place on an input that no later layer reads; and once the outputs still to be
+ * read take at most a quarter of what this forward has allocated (8 MiB or more), they are
+ * copied out, the arena is rewound to the forward's start and they are copied back. The
+ * numbers are bitwise those of the ops (the same expressions, element by element). */
+
+enum { TJ_LIVE_MAX = 8 };
+#define TJ_REWIND_MIN ((size_t)8 << 20)
+
+typedef struct tj_mem {
+    gf_arena_mark mark; /* the arena at the forward's start */
+    int *last;          /* per node: the last kept node that reads its output (n: never dies) */
+} tj_mem;
+
+/* last[] of the kept nodes up to the output; NULL with a context error. */
+static int *last_readers(gf_ctx *ctx, const tj_graph *g) {
+    int *last = gf_arena_alloc(gf_ctx_arena(ctx), sizeof *last * (size_t)g->n);
+    if (!last) return NULL;
+    for (int i = 0; i < g->n; i++) last[i] = -1;
+    for (int i = 0; i <= g->output; i++)
+        if (g->nodes[i].keep)
+            for (int k = 0; k < g->nodes[i].n_in; k++) last[g->nodes[i].in[k]] = i;
+    last[g->output] = g->n;
+    return last;
+}
+
+/* x (node `from`'s output) may be overwritten by node i: allocated in this forward,
+ * contiguous, read by no later node, and sharing no storage with an output still to be read. */
+static bool writable(gf_ctx *ctx, const tj_mem *mm, gf_tensor **t, int from, int i) {
+    const gf_tensor *x = t[from];
+    if (!x || mm->last[from] != i || !gf_tensor_is_contiguous(x) || x->dtype != GF_F32 ||
+        !gf_arena_since(gf_ctx_arena(ctx), mm->mark, x->data))
+        return false;
+    const char *lo = x->data, *hi = lo + sizeof(float) * (size_t)x->numel;
+    for (int j = 0; j < i; j++) {
+        const gf_tensor *u = t[j];
+        if (!u || u == x || mm->last[j] <= i) continue;
+        const char *a = u->data;
+        if (a < hi && a + sizeof(float) * (size_t)u->numel > lo) return false;
+    }
+    return true;
+}
+
+/* gf_batch_norm's evaluation-mode expression, in place. */
+static void bn_eval_inplace(gf_ctx *ctx, gf_module *bn, float eps, gf_tensor *x) {
+    const gf_tensor *w = gf_module_tensor(NULL, bn, "weight"), *b = gf_module_tensor(NULL, bn, "bias");
+    const gf_tensor *rm = gf_module_tensor(NULL, bn, "running_mean");
+    const gf_tensor *rv = gf_module_tensor(NULL, bn, "running_var");
+    const int64_t c = x->shape[1], s = x->shape[2] * x->shape[3], planes = x->shape[0] * c;
+    float *px = gf_f32(x);
+#pragma omp parallel for num_threads(gf_threads_for(ctx, x->numel)) schedule(static)
+    for (int64_t r = 0; r < planes; r++) {
+        const int64_t ch = r % c;
+        const double mu = gf_get_f32(rm, ch), is = 1.0 / sqrt((double)gf_get_f32(rv, ch) + (double)eps);
+        const double wv = w ? gf_get_f32(w, ch) : 1.0, bv = b ? gf_get_f32(b, ch) : 0.0;
+        float *row = px + r * s;
+        for (int64_t j = 0; j < s; j++) row[j] = (float)((row[j] - mu) * is * wv + bv);
+    }
+}
+
+/* gf_clamp's (lo, hi) or gf_relu's expression, in place. */
+static void clamp_inplace(gf_ctx *ctx, const tj_node *nd, gf_tensor *x) {
+    float *p = gf_f32(x);
+    const float a = nd->act_lo, b = nd->act_hi;
+    const bool relu = nd->act == TJ_A_RELU;
+#pragma omp parallel for num_threads(gf_threads_for(ctx, x->numel)) schedule(static)
+    for (int64_t i = 0; i < x->numel; i++) {
+        if (relu) {
+            p[i] = p[i] < 0.0f ? 0.0f : p[i];
+        } else {
+            float v = p[i] < a ? a : p[i];
+            p[i] = v > b ? b : v;
+        }
+    }
+}
+
+/* Node i in place on its input, when that is allowed (see above): its output, else NULL. */
+static gf_tensor *run_inplace(gf_ctx *ctx, gf_module *self, const tj_node *nd, gf_tensor **t,
+                              const tj_mem *mm, int i) {
+    if (nd->n_in != 1 || !writable(ctx, mm, t, nd->in[0], i)) return NULL;
+    gf_tensor *x = t[nd->in[0]];
+    if (nd->kind == TJ_ACT && (nd->act == TJ_A_CLAMP || nd->act == TJ_A_RELU)) {
+        clamp_inplace(ctx, nd, x);
+        return x;
+    }
+    if (nd->kind != TJ_BN || x->ndim != 4 || nd->act != TJ_A_LINEAR) return NULL;
+    gf_module *bn = gf_module_child(self, nd->module);
+    if (!bn || gf_module_is_training(bn) || strcmp(gf_module_type(bn), "BatchNorm2d") != 0 ||
+        !gf_module_tensor(NULL, bn, "running_mean") || !gf_module_tensor(NULL, bn, "running_var"))
+        return NULL;
+    bn_eval_inplace(ctx, bn, nd->eps, x);
+    return x;
+}
+
+/* After node i: when the outputs still to be read are small next to what this forward holds,
+ * moves them to the forward's start (see above); does nothing when that cannot be done. false
+ * (context error) only when a moved output could not be reallocated. */
+static bool compact(gf_ctx *ctx, const tj_graph *g, gf_tensor **t, tj_mem *mm, int i) {
+    gf_arena *a = gf_ctx_arena(ctx);
+    const size_t held = gf_arena_used(a) - mm->mark.used;
+    gf_tensor *live[TJ_LIVE_MAX];
+    int n = 0;
+    size_t bytes = 0;
+    if (held < TJ_REWIND_MIN) return true;
+    for (int j = 0; j <= i && j < g->n; j++) {
+        gf_tensor *u = t[j];
+        if (!u || mm->last[j] <= i || !gf_arena_since(a, mm->mark, u->data)) continue;
+        bool seen = false;
+        for (int k = 0; k < n; k++) seen |= live[k] == u;
+        if (seen) continue;
+        if (n == TJ_LIVE_MAX || !gf_tensor_is_contiguous(u) || u->dtype != GF_F32) return true;
+        live[n++] = u;
+        bytes += sizeof(float) * (size_t)u->numel;
+    }
+    if (bytes * 4 > held) return true;
+    if (bytes > ctx->carry_cap) { /* the context's, reused by every forward */
+        void *c = realloc(ctx->carry, bytes);
+        if (!c) return true;
+        ctx->carry = c, ctx->carry_cap = bytes;
+    }
+    /* the headers are in the space given back too: keep their shapes */
+    int ndim[TJ_LIVE_MAX];
+    int64_t shape[TJ_LIVE_MAX][GF_MAX_DIMS];
+    size_t at = 0;
+    for (int k = 0; k < n; k++) {
+        ndim[k] = live[k]->ndim;
+        memcpy(shape[k], live[k]->shape, sizeof shape[k]);
+        memcpy((char *)ctx->carry + at, live[k]->data, sizeof(float) * (size_t)live[k]->numel);
+        at += sizeof(float) * (size_t)live[k]->numel;
+    }
+    gf_arena_rewind(a, mm->mark);
+    at = 0;
+    for (int k = 0; k < n; k++) {
+        gf_tensor *u = gf_empty(ctx, GF_F32, ndim[k], shape[k]);
+        if (!u) return false;
+        memcpy(u->data, (char *)ctx->carry + at, sizeof(float) * (size_t)u->numel);
+        at += sizeof(float) * (size_t)u->numel;
+        for (int j = 0; j <= i && j < g->n; j++)
+            if (t[j] == live[k]) t[j] = u;
+    }
+    return true;
+}
+
 /* The input must have the file's rank and channel (or feature) count; heights and widths are
  * free (the layers check what they need). */
 static bool check_input(gf_ctx *ctx, const tj_graph *g, const gf_tensor *x) {
@@ -181,14 +331,24 @@ gf_tensor *tj_forward(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user) {
     }
     for (int i = 0; i < g->n; i++) t[i] = NULL;
     t[g->input] = x;
+    /* inference without a graph: in-place layers and rewinds (see above) */
+    tj_mem mm = {0};
+    const bool lean = !gf_ctx_grad_enabled(ctx) && !gf_module_is_training(self);
+    if (lean && !(mm.last = last_readers(ctx, g))) {
+        gf_ctx_set_error(ctx, GF_ERR_NOMEM, "TensorFlow.js model: out of memory");
+        return NULL;
+    }
+    mm.mark = gf_arena_get_mark(gf_ctx_arena(ctx));
     for (int i = 0; i <= g->output; i++) {
         const tj_node *nd = &g->nodes[i];
         if (!nd->keep || i == g->input) continue;
-        if (!(t[i] = run_node(ctx, self, nd, t))) {
+        t[i] = lean ? run_inplace(ctx, self, nd, t, &mm, i) : NULL;
+        if (!t[i] && !(t[i] = run_node(ctx, self, nd, t))) {
             if (gf_ctx_status(ctx) != GF_OK)
                 gf_ctx_prefix_error(ctx, "layer %s (%s): ", nd->name, nd->cls);
             return NULL;
         }
+        if (lean && i < g->output && !compact(ctx, g, t, &mm, i)) return NULL;
     }
     return t[g->output];
 }

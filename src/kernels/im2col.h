@@ -38,6 +38,19 @@ void gf_dwconv_plane(const gf_conv_geom *g, const float *x, const float *k, floa
 void gf_dwconv_plane_bwd_x(const gf_conv_geom *g, const float *dy, const float *k, float *dx);
 void gf_dwconv_plane_bwd_w(const gf_conv_geom *g, const float *x, const float *dy, double *dk);
 
+/* The same for 3x3 kernels, dilation 1, stride 1 or 2 across (gf_dwconv3_fits; dX also needs
+ * stride 1 down: gf_dwconv3_bwd_x_fits), vectorised (kernels/dwconv3.c). level: a dispatch
+ * level (kernels/vec.h). The forward pass and dX equal the generic kernels to the bit; dW
+ * sums in another order, the same at every level. */
+bool gf_dwconv3_fits(const gf_conv_geom *g);
+bool gf_dwconv3_bwd_x_fits(const gf_conv_geom *g);
+void gf_dwconv3_plane(int level, const gf_conv_geom *g, const float *x, const float *k,
+                      float *y);
+void gf_dwconv3_plane_bwd_x(int level, const gf_conv_geom *g, const float *dy, const float *k,
+                            float *dx);
+void gf_dwconv3_plane_bwd_w(int level, const gf_conv_geom *g, const float *x, const float *dy,
+                            double *dk);
+
 /* Direct kernels for one input channel and one group (the first layer of a grayscale
  * network), where the column matrix is only kh*kw rows deep. Both take one image's column
  * matrix col [kh*kw, oh*ow] (gf_im2col_plane with ld = oh*ow). gf_conv_c1_fwd writes the

@@ -1,7 +1,8 @@
 /* Convolution: conv2d (stride, padding, dilation, groups) and conv1d on the same path as a
  * height-1 conv2d. Forward is im2col + one sgemm per group over a chunk of images; backward
  * recomputes the column matrix for dW and folds W^T dY back with col2im for dX. 1x1 convs
- * skip im2col; depthwise convs use direct per-plane kernels; convs with one input channel
+ * skip im2col; depthwise convs use direct per-plane kernels (3x3 ones vectorised,
+ * kernels/dwconv3.c); convs with one input channel
  * (a grayscale network's first layer) a direct register-blocked kernel per image; 3x3
  * stride-1 pad-1 convs with enough channels Winograd F(2x2, 3x3) for the forward pass and dX
  * (kernels/winograd.c), while their dW stays on im2col. */
@@ -118,11 +119,15 @@ static void conv_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, con
     }
     if (depthwise(g)) {
         const int64_t kk = g->kh * g->kw, hw = g->h * g->w;
+        const bool k3 = gf_dwconv3_fits(g);
+        const int level = gf_vec_level();
         fill_bias(ctx, y, 0, rows, o, P, b);
 #pragma omp parallel for num_threads(gf_threads_for(ctx, rows * P * kk)) schedule(static)
         for (int64_t r = 0; r < rows; r++) {
             int64_t i = r / o, oc = r % o;
-            gf_dwconv_plane(g, x + (i * g->c + oc / og) * hw, w + oc * kk, y + r * P);
+            const float *xp = x + (i * g->c + oc / og) * hw;
+            if (k3) gf_dwconv3_plane(level, g, xp, w + oc * kk, y + r * P);
+            else gf_dwconv_plane(g, xp, w + oc * kk, y + r * P);
         }
         return;
     }
@@ -130,12 +135,12 @@ static void conv_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, con
         gf_wino_conv(ctx, gf_vec_level(), n, g->c, o, g->h, g->w, x, w, false, b, y, false);
         return;
     }
-    if (use_direct(g)) {
-        fill_bias(ctx, y, 0, rows, o, P, b);
+    if (use_direct(g)) { /* without a bias the product is written, not added to zeros */
+        if (b) fill_bias(ctx, y, 0, rows, o, P, b);
         for (int64_t i = 0; i < n; i++)
             for (int64_t gr = 0; gr < G; gr++)
                 sgemm(ctx, false, false, og, P, cg, w + gr * og * cg, cg, x + (i * g->c + gr * cg) * P, P,
-                      1.0f, y + (i * o + gr * og) * P, P);
+                      b ? 1.0f : 0.0f, y + (i * o + gr * og) * P, P);
         return;
     }
     const int64_t B = chunk_images(ctx, g, g->c * g->kh * g->kw * P + o * P);
@@ -324,13 +329,18 @@ static void bw_depthwise(gf_ctx *ctx, const gf_conv_geom *g, const float *dy, co
                          const float *pw, float *gx, float *gw) {
     const int64_t P = g->oh * g->ow, og = g->o / g->groups, n = g->n, o = g->o;
     const int64_t hw = g->h * g->w, kk = g->kh * g->kw;
+    const bool k3x = gf_dwconv3_bwd_x_fits(g), k3w = gf_dwconv3_fits(g);
+    const int level = gf_vec_level();
     if (gx) {
         const int64_t planes = n * g->c;
 #pragma omp parallel for num_threads(gf_threads_for(ctx, n * o * P * kk)) schedule(static)
         for (int64_t t = 0; t < planes; t++) {
             int64_t i = t / g->c, ch = t % g->c;
-            for (int64_t oc = ch * og; oc < (ch + 1) * og; oc++)
-                gf_dwconv_plane_bwd_x(g, dy + (i * o + oc) * P, pw + oc * kk, gx + t * hw);
+            for (int64_t oc = ch * og; oc < (ch + 1) * og; oc++) {
+                const float *d = dy + (i * o + oc) * P;
+                if (k3x) gf_dwconv3_plane_bwd_x(level, g, d, pw + oc * kk, gx + t * hw);
+                else gf_dwconv_plane_bwd_x(g, d, pw + oc * kk, gx + t * hw);
+            }
         }
     }
     if (gw) {
@@ -339,9 +349,11 @@ static void bw_depthwise(gf_ctx *ctx, const gf_conv_geom *g, const float *dy, co
         memset(acc, 0, sizeof(double) * (size_t)(o * kk));
 #pragma omp parallel for num_threads(gf_threads_for(ctx, n * o * P * kk)) schedule(static)
         for (int64_t oc = 0; oc < o; oc++) {
-            for (int64_t i = 0; i < n; i++)
-                gf_dwconv_plane_bwd_w(g, px + (i * g->c + oc / og) * hw, dy + (i * o + oc) * P,
-                                      acc + oc * kk);
+            for (int64_t i = 0; i < n; i++) {
+                const float *xp = px + (i * g->c + oc / og) * hw, *d = dy + (i * o + oc) * P;
+                if (k3w) gf_dwconv3_plane_bwd_w(level, g, xp, d, acc + oc * kk);
+                else gf_dwconv_plane_bwd_w(g, xp, d, acc + oc * kk);
+            }
             for (int64_t k = 0; k < kk; k++) gw[oc * kk + k] += (float)acc[oc * kk + k];
         }
     }

@@ -35,6 +35,58 @@ static bool check_vec(gf_ctx *ctx, const char *op, const char *arg, const gf_ten
 #define BN_CB 16
 static int64_t bn_block(int64_t s) { return s >= 64 ? 1 : BN_CB; }
 
+/* Row sums in double over BN_LANES interleaved accumulators (element j goes to lane j mod
+ * BN_LANES), added in a fixed tree: a fixed order, so the sums still depend on the data only,
+ * but independent chains instead of one (a single double chain ran at its add latency). */
+#define BN_LANES 8
+static double bn_lanes_total(const double *a) {
+    return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+}
+
+/* sum of row[0..s) */
+static double bn_row_sum(const float *row, int64_t s) {
+    double a[BN_LANES] = {0};
+    int64_t j = 0;
+    for (; j + BN_LANES <= s; j += BN_LANES)
+        for (int l = 0; l < BN_LANES; l++) a[l] += row[j + l];
+    for (int l = 0; j < s; j++, l++) a[l] += row[j];
+    return bn_lanes_total(a);
+}
+
+/* sum of (row[j] - mu)^2 */
+static double bn_row_sq(const float *row, int64_t s, double mu) {
+    double a[BN_LANES] = {0};
+    int64_t j = 0;
+    for (; j + BN_LANES <= s; j += BN_LANES)
+        for (int l = 0; l < BN_LANES; l++) {
+            double d = row[j + l] - mu;
+            a[l] += d * d;
+        }
+    for (int l = 0; j < s; j++, l++) {
+        double d = row[j] - mu;
+        a[l] += d * d;
+    }
+    return bn_lanes_total(a);
+}
+
+/* *sg += sum of g, *sgx += sum of g * (x - mu) * is */
+static void bn_row_grad_sums(const float *row, const float *grow, int64_t s, double mu,
+                             double is, double *sg, double *sgx) {
+    double a[BN_LANES] = {0}, b[BN_LANES] = {0};
+    int64_t j = 0;
+    for (; j + BN_LANES <= s; j += BN_LANES)
+        for (int l = 0; l < BN_LANES; l++) {
+            a[l] += grow[j + l];
+            b[l] += grow[j + l] * ((row[j + l] - mu) * is);
+        }
+    for (int l = 0; j < s; j++, l++) {
+        a[l] += grow[j];
+        b[l] += grow[j] * ((row[j] - mu) * is);
+    }
+    *sg += bn_lanes_total(a);
+    *sgx += bn_lanes_total(b);
+}
+
 typedef struct {
     int64_t n, c, s;
     bool training;
@@ -166,20 +218,12 @@ gf_tensor *gf_batch_norm(gf_ctx *ctx, gf_tensor *x, gf_tensor *weight, gf_tensor
         } else if (training) {
             double acc[BN_CB] = {0}, sq[BN_CB] = {0};
             for (int64_t i = 0; i < n; i++)
-                for (int64_t ch = c0; ch < c1; ch++) {
-                    const float *row = px + (i * c + ch) * s;
-                    for (int64_t j = 0; j < s; j++) acc[ch - c0] += row[j];
-                }
+                for (int64_t ch = c0; ch < c1; ch++)
+                    acc[ch - c0] += bn_row_sum(px + (i * c + ch) * s, s);
             for (int64_t ch = c0; ch < c1; ch++) mean[ch] = m ? acc[ch - c0] / (double)m : 0.0;
             for (int64_t i = 0; i < n; i++)
-                for (int64_t ch = c0; ch < c1; ch++) {
-                    const float *row = px + (i * c + ch) * s;
-                    double mu = mean[ch];
-                    for (int64_t j = 0; j < s; j++) {
-                        double d = row[j] - mu;
-                        sq[ch - c0] += d * d;
-                    }
-                }
+                for (int64_t ch = c0; ch < c1; ch++)
+                    sq[ch - c0] += bn_row_sq(px + (i * c + ch) * s, s, mean[ch]);
             for (int64_t ch = c0; ch < c1; ch++) {
                 double var = m ? sq[ch - c0] / (double)m : 0.0;
                 invstd[ch] = 1.0 / sqrt(var + (double)eps);
@@ -273,14 +317,9 @@ void gf_bw_batch_norm(gf_ctx *ctx, gf_node *nd) {
         int64_t c0 = blk * cb, c1 = c0 + cb < c ? c0 + cb : c;
         double sum_g[BN_CB] = {0}, sum_gx[BN_CB] = {0};
         for (int64_t i = 0; i < n; i++)
-            for (int64_t ch = c0; ch < c1; ch++) {
-                double mu = sv->mean[ch], is = sv->invstd[ch];
-                const float *row = px + (i * c + ch) * s, *grow = g + (i * c + ch) * s;
-                for (int64_t j = 0; j < s; j++) {
-                    sum_g[ch - c0] += grow[j];
-                    sum_gx[ch - c0] += grow[j] * ((row[j] - mu) * is);
-                }
-            }
+            for (int64_t ch = c0; ch < c1; ch++)
+                bn_row_grad_sums(px + (i * c + ch) * s, g + (i * c + ch) * s, s, sv->mean[ch],
+                                 sv->invstd[ch], &sum_g[ch - c0], &sum_gx[ch - c0]);
         for (int64_t ch = c0; ch < c1; ch++) {
             if (gw) gw[ch] += (float)sum_gx[ch - c0];
             if (gb) gb[ch] += (float)sum_g[ch - c0];

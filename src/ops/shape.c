@@ -331,28 +331,44 @@ typedef struct {
     int64_t before[GF_MAX_DIMS]; /* per axis, may be negative (crop) */
 } pad_saved;
 
-/* Visits every output element that comes from the input: out index = in index + before. */
+/* Visits every output element that comes from the input: out index = in index + before.
+ * Row by row along the last axis: the rows of x (every index but the last) that land inside
+ * the output, each copied (to_out) or added back as one run of the last axis. */
 static void pad_map(const gf_tensor *x, const gf_tensor *out, const int64_t *before,
                     float *outp, const float *inp, bool to_out) {
-    int nd = x->ndim;
+    const int nd = x->ndim;
     int64_t ost[GF_MAX_DIMS], ist[GF_MAX_DIMS];
     gf_contiguous_strides(nd, out->shape, ost);
     gf_contiguous_strides(nd, x->shape, ist);
     if (x->numel == 0 || out->numel == 0) return;
+    if (nd == 0) {
+        if (to_out) outp[0] = inp[0];
+        else ((float *)inp)[0] += outp[0];
+        return;
+    }
+    /* the run of the last axis inside the output: input columns [lo, hi) */
+    const int64_t w = x->shape[nd - 1], b = before[nd - 1], ow = out->shape[nd - 1];
+    const int64_t lo = b < 0 ? -b : 0, hi = w + b > ow ? ow - b : w;
+    if (lo >= hi) return;
     int64_t idx[GF_MAX_DIMS] = {0};
     do {
-        int64_t oo = 0, io = 0;
+        int64_t oo = lo + b, io = lo; /* the last axis is contiguous */
         bool inside = true;
-        for (int d = 0; d < nd; d++) {
+        for (int d = 0; d < nd - 1; d++) {
             int64_t od = idx[d] + before[d];
             if (od < 0 || od >= out->shape[d]) { inside = false; break; }
             oo += od * ost[d];
             io += idx[d] * ist[d];
         }
         if (!inside) continue;
-        if (to_out) outp[oo] = inp[io];
-        else ((float *)inp)[io] += outp[oo];
-    } while (gf_index_next(nd, x->shape, idx));
+        if (to_out) {
+            memcpy(outp + oo, inp + io, sizeof(float) * (size_t)(hi - lo));
+        } else {
+            float *gi = (float *)inp + io;
+            const float *go = outp + oo;
+            for (int64_t j = 0; j < hi - lo; j++) gi[j] += go[j];
+        }
+    } while (gf_index_next(nd - 1, x->shape, idx));
 }
 
 gf_tensor *gf_pad(gf_ctx *ctx, gf_tensor *x, const int64_t *pads, int n_pads, float value) {
