@@ -95,9 +95,9 @@ static int cuts_from_list(probe_run *r) {
         r->cuts[r->n_cuts++].name = t;
     }
     if (r->n_cuts == 0) return cli_usage_error(r->o->cmd, "--cuts: no layer named");
-    return strcmp(r->info->layers[deepest].name, r->end) == 0
-               ? CLI_CONTINUE
-               : build(r, r->info->layers[deepest].name);
+    char end[160];
+    snprintf(end, sizeof end, "%s", r->info->layers[deepest].name); /* build frees r->info */
+    return strcmp(end, r->end) == 0 ? CLI_CONTINUE : build(r, end);
 }
 
 /* The cut points: --cuts, else every block end up to --cut (default: the input of the last
