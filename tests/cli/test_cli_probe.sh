@@ -47,9 +47,15 @@ sys.exit(0 if abs(p["cuts"][0]["accuracy"] - acc) < 1e-9 else 1)
 PY
 then ok; else bad "probe and finetune's cached probe give the same accuracy at cat2"; fi
 
-run "$G" probe --from "$M" --data "$D" --cuts cat3 $TH
+run "$G" probe --from "$M" --data "$D" --cuts cat,cat3 $TH
 expect_rc 2 "an unknown cut"
 expect_err "has no layer \"cat3\"; did you mean \"cat" "names the layer and a near one"
+run "$G" probe --from "$M" --data "$D" --cuts nope,cat $TH
+expect_rc 2 "an unknown first cut"
+expect_err "cut at \"nope\": the model has no layer of that name" "names the layer"
+run "$G" probe --from "$M" --data "$D" --input-size 11 $TH
+expect_rc 1 "a default end the input size cannot reach"
+expect_err "end it earlier with --cut LAYER" "says how to end the sweep earlier"
 run "$G" probe --from "$M" --data "$D" --cuts cat --cut-sweep $TH
 expect_rc 2 "--cuts with --cut-sweep"
 run "$G" probe --from "$M" --data "$D" --cuts cat --cut add $TH

@@ -103,8 +103,15 @@ static int cuts_from_list(probe_run *r) {
 /* The cut points: --cuts, else every block end up to --cut (default: the input of the last
  * Dense layer). */
 static int choose_cuts(probe_run *r) {
-    int rc = build(r, r->o->cuts ? NULL : r->o->cut);
-    if (rc != CLI_CONTINUE) return rc;
+    char first[160] = ""; /* --cuts: built first at the first layer named, for the names */
+    if (r->o->cuts) snprintf(first, sizeof first, "%.*s", (int)strcspn(r->o->cuts, ","), r->o->cuts);
+    int rc = build(r, r->o->cuts ? first : r->o->cut);
+    if (rc != CLI_CONTINUE) {
+        if (!r->o->cuts && !r->o->cut)
+            fprintf(stderr, "graft probe: the sweep ends at the input of the last Dense layer; "
+                    "end it earlier with --cut LAYER (graft inspect lists them)\n");
+        return rc;
+    }
     if (r->o->cuts) return cuts_from_list(r);
     const char *names[PROBE_MAX_CUTS];
     int n = gf_tfjs_block_ends(r->ctx, gf_module_child(r->model, "trunk"), names, PROBE_MAX_CUTS);
