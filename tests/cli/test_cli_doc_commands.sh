@@ -68,6 +68,7 @@ prepare() {
     local f
     for f in w p t base my-fashion-cnn model; do cp fmnist-cnn.safetensors "$f.safetensors"; done
     cp "$SRC/tests/fixtures/interop/resnet-mini.safetensors" torch.safetensors
+    cp -r "$SRC/tests/fixtures/tfjs/tiny" tiny   # a small TensorFlow.js model (docs/CLI.md)
     cp -r "$FX/shapes" photos
     cp "$FX/table.csv" iris.csv
     cp "$FX/rows.csv" new_rows.csv
