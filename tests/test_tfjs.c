@@ -172,6 +172,54 @@ static void test_gradients(gf_ctx *ctx) {
     gf_module_free(m);
 }
 
+/* gf_tfjs_forward_layers gives, in one pass, what the model cut at each layer gives (each cut
+ * checked against TensorFlow.js by test_reference), bitwise; gf_tfjs_block_ends lists the
+ * block ends of the tiny model. */
+static void test_forward_layers(gf_ctx *ctx) {
+    char model[1400];
+    snprintf(model, sizeof model, "%s/model.json", tiny);
+    gf_module *m = gf_tfjs_load(ctx, model, NULL, NULL);
+    CHECK(m != NULL);
+    if (!m) return;
+    const int64_t xs[4] = {2, 3, 7, 9};
+    gf_tensor *x = gf_tensor_new(ctx, GF_F32, 4, xs);
+    tfjs_fill_pattern(x);
+    static const char *const names[] = {"cat", "c1", "gmp", "add", "out"};
+    gf_tensor *outs[5] = {NULL};
+    CHECK(gf_tfjs_forward_layers(ctx, m, x, names, 5, outs) == GF_OK);
+    for (int k = 0; k < 5; k++) {
+        gf_tfjs_options o = gf_tfjs_default_options();
+        o.cut = names[k];
+        gf_module *c = gf_tfjs_load(ctx, model, &o, NULL);
+        gf_tensor *y = c ? gf_module_forward(ctx, c, x) : NULL;
+        bool same = y && outs[k] && y->numel == outs[k]->numel && y->ndim == outs[k]->ndim;
+        for (int64_t i = 0; same && i < y->numel; i++)
+            same = gf_get_f32(y, i) == gf_get_f32(outs[k], i);
+        if (!same) fprintf(stderr, "forward_layers: %s differs from the model cut there\n", names[k]);
+        CHECK(same);
+        gf_module_free(c);
+    }
+    const char *ends[16];
+    int n = gf_tfjs_block_ends(ctx, m, ends, 16);
+    static const char *const want[] = {"zp", "cat", "add", "act", "mp", "cat2", "out"};
+    CHECK(n == 7);
+    for (int k = 0; k < n && k < 7; k++) CHECK(strcmp(ends[k], want[k]) == 0);
+    const char *bad[] = {"cat", "nope"};
+    CHECK(gf_tfjs_forward_layers(ctx, m, x, bad, 2, outs) == GF_ERR_INVALID);
+    CHECK(strstr(gf_ctx_error(ctx), "no layer \"nope\" in the model") != NULL);
+    gf_ctx_clear_error(ctx);
+    gf_module *id = gf_nn_identity(ctx);
+    CHECK(gf_tfjs_forward_layers(ctx, id, x, names, 1, outs) == GF_ERR_INVALID);
+    CHECK(strstr(gf_ctx_error(ctx), "not a TensorFlow.js import") != NULL);
+    gf_ctx_clear_error(ctx);
+    CHECK(gf_tfjs_block_ends(ctx, id, ends, 16) == -1);
+    gf_ctx_clear_error(ctx);
+    gf_module_free(id);
+    gf_ctx_reset(ctx);
+    gf_tensor_free(x);
+    gf_module_free(m);
+}
+
 /* gf_tfjs_parse of the tiny model with its JSON changed by edit (a cJSON tree edit), expecting
  * a failure whose message holds want. */
 typedef void (*json_edit)(cJSON *root);
@@ -419,6 +467,7 @@ int main(void) {
     test_reference(ctx);
     test_info_and_names(ctx);
     test_gradients(ctx);
+    test_forward_layers(ctx);
     if (t.json && t.w) {
         test_malformed_json(ctx, &t);
         test_sequential_and_nesting(ctx, &t);

@@ -143,6 +143,24 @@ typedef struct gf_tfjs_classifier_info {
 gf_module *gf_tfjs_classifier(gf_ctx *ctx, const char *path, const gf_tfjs_classifier_params *p,
                               gf_rng *rng, gf_tfjs_classifier_info *info);
 
+/* ---- several cut points in one pass ----------------------------------------------------------
+ * Runs m (a module from gf_tfjs_load or gf_tfjs_parse) on x once and puts the outputs of the n
+ * layers named in names (the file's layer names, each on the path to m's output) in outs:
+ * arena tensors in the layout of gf_module_forward's output (NCHW images). The layers after the
+ * last one named are not run. GF_ERR_INVALID naming the layer for a name the model lacks or
+ * that m does not compute, or for a module that is not an import. */
+gf_status gf_tfjs_forward_layers(gf_ctx *ctx, gf_module *m, gf_tensor *x,
+                                 const char *const *names, int n, gf_tensor **outs);
+
+/* The block ends of m (a module from gf_tfjs_load) in the file's order: the layers after which
+ * the network is a chain again (no later layer reads a layer before it) that are an Add or
+ * Concatenate, are read by several layers, are read by a 1 x 1 stride-1 convolution widening
+ * the channels, a pooling or a Flatten layer (where a block or a head starts), or are m's
+ * output. For MobileNetV2: block_1_project_BN, block_2_add, ..., block_16_project_BN, out_relu
+ * (docs/TFJS.md). Writes at most cap names (borrowed from m) and returns the count, or -1 with
+ * a context error when m is not an import. */
+int gf_tfjs_block_ends(gf_ctx *ctx, const gf_module *m, const char **names, int cap);
+
 /* True when the file at path looks like a TensorFlow.js model: a JSON object with a
  * "modelTopology" key in its first 64 KiB (TensorFlow.js writes it first). Reads at most that
  * much; gf_tfjs_load checks the rest. */

@@ -243,6 +243,35 @@ gf_tensor *gf_transfer_trunk_forward(gf_ctx *ctx, gf_module *m, const char *head
 gf_ds *gf_transfer_cache_features(gf_ctx *ctx, gf_module *m, const char *head_path, const gf_ds *ds,
                             int64_t batch_size);
 
+/* ---- ranking without training ---------------------------------------------------------------
+ * Scores of how well features f [n, d] (row-major, float) would serve a classifier for labels
+ * (n values in [0, n_classes)), computed without training: higher is better. Both work in
+ * double on the d x d Gram or covariance matrix, eigendecomposed by LAPACK's dsyevd (OpenBLAS),
+ * so d is at most GF_TRANSFER_SCORE_MAX_DIM. GF_ERR_INVALID for NULL pointers, n < 2, d < 1,
+ * n_classes < 2, a label out of range or a non-finite feature. */
+enum { GF_TRANSFER_SCORE_MAX_DIM = 8192 };
+
+/* LogME (You et al., ICML 2021, "LogME: Practical Assessment of Pre-trained Models for Transfer
+ * Learning", Algorithm 1): per class, the one-hot label column y is fitted by Bayesian linear
+ * regression y = f w + noise with prior w ~ N(0, 1/alpha) and noise N(0, 1/beta); alpha and
+ * beta maximise the evidence p(y | f) by the paper's fixed-point iteration (at most 11 rounds,
+ * stopping when alpha/beta moves by under 1 %), on the eigendecomposition of f^T f. *out is
+ * the mean over classes of the log evidence divided by n (the authors' code, epsilon 1e-5). */
+gf_status gf_transfer_logme(gf_ctx *ctx, const float *f, int64_t n, int64_t d,
+                            const int64_t *labels, int n_classes, double *out);
+
+/* H-score (Bao et al., ICIP 2019, "An Information-Theoretic Approach to Transferability in
+ * Task Transfer Learning"): tr(pinv(cov(f)) cov(E[f | y])), covariances with n - 1 and the
+ * pseudo-inverse dropping eigenvalues under 1e-15 times the largest (numpy's pinv default,
+ * as the authors' code). */
+gf_status gf_transfer_hscore(gf_ctx *ctx, const float *f, int64_t n, int64_t d,
+                             const int64_t *labels, int n_classes, double *out);
+
+/* Spearman's rank correlation of a and b (n values each; ties get their average rank, as
+ * scipy.stats.spearmanr): the Pearson correlation of the ranks. NaN when n < 2 or either side
+ * is constant. */
+double gf_transfer_spearman(const double *a, const double *b, int n);
+
 #ifdef __cplusplus
 }
 #endif

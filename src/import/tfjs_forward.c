@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <math.h>
+#include <string.h>
 
 gf_tensor *gf_tfjs_to_nhwc(gf_ctx *ctx, gf_tensor *x) {
     static const int perm[4] = {0, 2, 3, 1};
@@ -321,8 +322,10 @@ static bool check_input(gf_ctx *ctx, const tj_graph *g, const gf_tensor *x) {
     return ok;
 }
 
-gf_tensor *tj_forward(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user) {
-    const tj_graph *g = user;
+/* Runs the kept layers up to node `last` on x; the outputs of every layer in a new arena array
+ * (NULL for those not run), or NULL with a context error. */
+static gf_tensor **run_graph(gf_ctx *ctx, gf_module *self, const tj_graph *g, gf_tensor *x,
+                             int last, bool rewind) {
     if (!check_input(ctx, g, x)) return NULL;
     gf_tensor **t = gf_arena_alloc(gf_ctx_arena(ctx), sizeof *t * (size_t)g->n);
     if (!t) {
@@ -331,15 +334,16 @@ gf_tensor *tj_forward(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user) {
     }
     for (int i = 0; i < g->n; i++) t[i] = NULL;
     t[g->input] = x;
-    /* inference without a graph: in-place layers and rewinds (see above) */
+    /* inference without a graph: in-place layers and rewinds (see above), unless the caller
+     * wants the intermediate outputs */
     tj_mem mm = {0};
-    const bool lean = !gf_ctx_grad_enabled(ctx) && !gf_module_is_training(self);
+    const bool lean = rewind && !gf_ctx_grad_enabled(ctx) && !gf_module_is_training(self);
     if (lean && !(mm.last = last_readers(ctx, g))) {
         gf_ctx_set_error(ctx, GF_ERR_NOMEM, "TensorFlow.js model: out of memory");
         return NULL;
     }
     mm.mark = gf_arena_get_mark(gf_ctx_arena(ctx));
-    for (int i = 0; i <= g->output; i++) {
+    for (int i = 0; i <= last; i++) {
         const tj_node *nd = &g->nodes[i];
         if (!nd->keep || i == g->input) continue;
         t[i] = lean ? run_inplace(ctx, self, nd, t, &mm, i) : NULL;
@@ -348,7 +352,47 @@ gf_tensor *tj_forward(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user) {
                 gf_ctx_prefix_error(ctx, "layer %s (%s): ", nd->name, nd->cls);
             return NULL;
         }
-        if (lean && i < g->output && !compact(ctx, g, t, &mm, i)) return NULL;
+        if (lean && i < last && !compact(ctx, g, t, &mm, i)) return NULL;
     }
-    return t[g->output];
+    return t;
+}
+
+gf_tensor *tj_forward(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user) {
+    const tj_graph *g = user;
+    gf_tensor **t = run_graph(ctx, self, g, x, g->output, true);
+    return t ? t[g->output] : NULL;
+}
+
+const tj_graph *tj_graph_of(gf_ctx *ctx, const gf_module *m, const char *op) {
+    if (!m || strcmp(gf_module_type(m), "TFJSModel") != 0) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: %s is not a TensorFlow.js import (%s)", op,
+                         m ? "the module" : "NULL", m ? gf_module_type(m) : "no module");
+        return NULL;
+    }
+    return gf_module_user(m);
+}
+
+gf_status gf_tfjs_forward_layers(gf_ctx *ctx, gf_module *m, gf_tensor *x,
+                                 const char *const *names, int n, gf_tensor **outs) {
+    const char *op = "TensorFlow.js forward to layers";
+    const tj_graph *g = tj_graph_of(ctx, m, op);
+    if (!g) return gf_ctx_status(ctx);
+    if (!x || !outs || (n > 0 && !names) || n < 0)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: %s", op,
+                                !x ? "input is NULL" : "no layer names or outputs");
+    int last = g->input;
+    for (int k = 0; k < n; k++) {
+        int i = names[k] ? tj_graph_find(g, names[k]) : -1;
+        if (i < 0 || !g->nodes[i].keep)
+            return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: %s \"%s\"%s (the module ends at "
+                                    "%s; graft inspect lists the layers)", op,
+                                    i < 0 ? "no layer" : "layer", names[k] ? names[k] : "(null)",
+                                    i < 0 ? " in the model" : " is not on the path to its output",
+                                    g->nodes[g->output].name);
+        if (i > last) last = i;
+    }
+    gf_tensor **t = run_graph(ctx, m, g, x, last, false);
+    if (!t) return gf_ctx_status(ctx) != GF_OK ? gf_ctx_status(ctx) : GF_ERR_INVALID;
+    for (int k = 0; k < n; k++) outs[k] = t[tj_graph_find(g, names[k])];
+    return GF_OK;
 }

@@ -131,6 +131,8 @@ gf_status tj_build_modules(gf_ctx *ctx, gf_module *root, tj_graph *g, tj_manifes
                            const uint8_t *data, const char *label);
 /* The root module's forward (user: the tj_graph). */
 gf_tensor *tj_forward(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user);
+/* The graph of m, a module gf_tfjs_load made; NULL with an error naming op otherwise. */
+const tj_graph *tj_graph_of(gf_ctx *ctx, const gf_module *m, const char *op);
 /* TensorFlow's 'same' padding along one axis: total = max((ceil(in / s) - 1) s + k - in, 0),
  * the odd pixel after (bottom / right). */
 void tj_same_pads(int64_t in, int k, int s, int64_t *before, int64_t *after);

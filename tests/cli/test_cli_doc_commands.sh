@@ -78,6 +78,7 @@ vals = [((i * 37) % 101) / 100.0 for i in range(2 * 28 * 28)]
 open(sys.argv[1], "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(head)) + head +
                               struct.pack("<%df" % len(vals), *vals))
 EOF
+    cp -r "$SRC/tests/fixtures/tfjs/tiny" tiny   # a small TensorFlow.js model (docs/CLI.md)
     cp -r "$FX/shapes" photos
     cp "$FX/table.csv" iris.csv
     cp "$FX/rows.csv" new_rows.csv
@@ -210,6 +211,12 @@ while IFS=$'\t' read -r where cmd; do
     # a command on the MobileNetV2 of scripts/fetch-mobilenet.sh needs it fetched
     if [[ "$cmd" == *"mobilenet-v2/"* ]] && [ ! -f "$HOME/.cache/graft/mobilenet-v2/model.json" ]; then
         skip "$where: MobileNetV2 not fetched (scripts/fetch-mobilenet.sh): $cmd"
+        continue
+    fi
+    # a command on graft demo's pretrained cnn-small needs a demo run to have cached it
+    if [[ "$cmd" == *".cache/graft/pretrained/"* ]] &&
+        [ ! -f "$HOME/.cache/graft/pretrained/cnn-small-fashion-mnist.safetensors" ]; then
+        skip "$where: graft demo's pretrained cnn-small is not cached: $cmd"
         continue
     fi
     # a command on the text data of scripts/fetch-text.sh needs it fetched

@@ -9,7 +9,7 @@ if [ ! -f "$DOC" ]; then
     finish
     exit
 fi
-commands="demo train lr-find finetune eval predict compare distill multitask inspect run export"
+commands="demo train lr-find finetune probe eval predict compare distill multitask inspect run export"
 for c in $commands; do
     if grep -q "^### graft $c\$" "$DOC"; then ok; else bad "docs/CLI.md has no section '### graft $c'"; fi
     run "$G" "$c" --list-options

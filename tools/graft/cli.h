@@ -50,6 +50,7 @@ enum { CLI_CONTINUE = -1 };
 #define G_REGRESS (UINT64_C(1) << 26) /* --loss --huber-delta --target-scale --class-weight --missing --categorical (train, finetune) */
 #define G_RUN (UINT64_C(1) << 27) /* --input --out --cut (graft run) */
 #define G_TFJS (UINT64_C(1) << 28) /* --cut --input-size (TensorFlow.js models: finetune, inspect) */
+#define G_PROBE (UINT64_C(1) << 32) /* --from --cuts --cut-sweep --input-size (probe) */
 #define G_TEXT (UINT64_C(1) << 30) /* --tokenizer ... --vectors (text: data, train) */
 #define G_EXPORT (UINT64_C(1) << 31) /* --input-shape (graft export) */
 #define G_STREAM (UINT64_C(1) << 33) /* --stream --window --hop --threshold --background (predict) */
@@ -130,6 +131,8 @@ typedef struct cli_opts {
     gf_transfer_in_channels in_channels; /* --in-channels: adapt (0, the default) or error */
     const char *cut;          /* --cut: a layer, tensor or node to end the model at (TF.js, run) */
     int input_size;           /* --input-size: a TensorFlow.js model's input size (0: its own) */
+    const char *cuts;         /* --cuts A,B,...: the layers graft probe cuts at */
+    bool cut_sweep;           /* --cut-sweep: graft probe cuts at every block end */
     int lora_rank;            /* 0: no LoRA */
     double lora_alpha;        /* <= 0: the rank */
     double lora_dropout;
@@ -515,6 +518,7 @@ int cmd_demo(cli_opts *o);
 int cmd_inspect(cli_opts *o);
 int cmd_multitask(cli_opts *o);
 int cmd_lrfind(cli_opts *o);
+int cmd_probe(cli_opts *o);
 
 /* ---- CSV output (cli_preds.c) ---------------------------------------------------------------- */
 

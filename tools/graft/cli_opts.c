@@ -38,6 +38,7 @@ enum {
     O_TASK_KIND, O_LOSS, O_HUBER_DELTA, O_TARGET_SCALE, O_CLASS_WEIGHT, O_MISSING,
     O_RUN_INPUT, O_RUN_OUT, O_CATEGORICAL, O_MAX_CATEGORIES, O_INPUT_SHAPE,
     O_STREAM, O_WINDOW, O_HOP, O_THRESHOLD, O_BACKGROUND,
+    O_CUTS, O_CUT_SWEEP,
 };
 
 typedef struct opt_def {
@@ -179,8 +180,9 @@ static const opt_def opts[] = {
     {"report", required_argument, O_REPORT, G_REPORT, "DIR",
      "write an HTML report (DIR/index.html: curves, tables, confusion matrix)"},
     /* fine-tuning */
-    {"from", required_argument, O_FROM, G_FT, "FILE",
-     "the pretrained weights to start from (.safetensors, PyTorch state_dict names)"},
+    {"from", required_argument, O_FROM, G_FT | G_PROBE, "FILE",
+     "the pretrained weights to start from (.safetensors, PyTorch state_dict names; probe: a "
+     "TensorFlow.js model.json)"},
     {"head", required_argument, O_HEAD, G_FT, "N|new|keep|auto",
      "the classifier head: auto (new when the classes differ from the file's), new (always "
      "re-initialised), keep, or N outputs (must equal the data's classes) (default auto)"},
@@ -213,10 +215,16 @@ static const opt_def opts[] = {
      "when --from's first convolution reads another number of channels than the data has: "
      "adapt its weights (timm's rule: summed for 1 channel, else repeated and scaled) or "
      "fail (default adapt)"},
-    {"cut", required_argument, O_CUT, G_TFJS | G_RUN, "NAME",
+    {"cut", required_argument, O_CUT, G_TFJS | G_RUN | G_PROBE, "NAME",
      "end the model at this layer (a TensorFlow.js model.json: default the input of its last "
-     "Dense layer), tensor or node (run: its only output); graft inspect lists the names"},
-    {"input-size", required_argument, O_INPUT_SIZE, G_TFJS, "N",
+     "Dense layer; probe: where --cut-sweep ends), tensor or node (run: its only output); "
+     "graft inspect lists the names"},
+    {"cuts", required_argument, O_CUTS, G_PROBE, "A,B,...",
+     "probe: the layers to cut at and probe (graft inspect lists them; default --cut-sweep)"},
+    {"cut-sweep", no_argument, O_CUT_SWEEP, G_PROBE, NULL,
+     "probe: every block end (where a residual branch starts or ends, a widening 1x1 "
+     "convolution or the head starts) up to the input of the last Dense layer"},
+    {"input-size", required_argument, O_INPUT_SIZE, G_TFJS | G_PROBE, "N",
      "a TensorFlow.js model.json: feed it N x N inputs, the data resized (bilinear) to fit "
      "(default: the model's own input size)"},
     {"lora-rank", required_argument, O_LORA_RANK, G_LORA, "R",
@@ -381,7 +389,7 @@ static const struct {
     {G_DATASRC | G_DATA | G_TRAINDATA | G_TASK, "data"}, {G_TEXT, "text data"},
     {G_MODEL, "model"},        {G_WEIGHTS, "weights"},
     {G_FT, "fine-tuning"},  {G_LORA | G_LORA_FT, "LoRA"},          {G_DISTILL | G_STUDENT, "distillation"},
-    {G_TFJS, "TensorFlow.js models"},
+    {G_TFJS, "TensorFlow.js models"}, {G_PROBE, "cut points"},
     {G_OPTIM, "optimizer"}, {G_SCHED, "schedule"},  {G_LOSS | G_REGRESS, "loss"},
     {G_CKPT, "checkpoints and stopping"}, {G_OUT, "output"},  {G_PREDICT, "prediction"}, {G_EVAL, "evaluation"},
     {G_STREAM, "keyword spotting"},
@@ -910,6 +918,8 @@ static int apply(cli_opts *o, int id, const char *v) {
             return cli_usage_error(cmd, "--in-channels: '%s' is not adapt or error", v);
         break;
     case O_CUT: o->cut = v; break;
+    case O_CUTS: o->cuts = v; break;
+    case O_CUT_SWEEP: o->cut_sweep = true; break;
     case O_INPUT_SIZE: NEED_INT(1, 4096, "a size in [1, 4096]"); o->input_size = (int)iv; break;
     case O_LORA_RANK: NEED_INT(1, 4096, "a whole number >= 1"); o->lora_rank = (int)iv; break;
     case O_LORA_ALPHA: NEED_F64(1e-6, 1e6, "a number > 0"); o->lora_alpha = dv; break;
