@@ -134,6 +134,8 @@ typedef struct gf_ds_open_params {
     double clip_seconds;      /* every clip centre-cropped or zero-padded to this (1.0) */
     int n_mels;               /* mel bands (40) */
     int n_fft;                /* FFT size and window length (400); hop 10 ms */
+    bool waveform;            /* samples [1, clip samples]: the waveform, no log-mel features
+                               * (gf_audio_folder_params.waveform) */
 } gf_ds_open_params;
 
 /* Defaults: all classes, val 0, test 0.2, no per-class choice or limit, seed 0, normalize

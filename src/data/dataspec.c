@@ -188,10 +188,10 @@ gf_status gf_ds_check_spec(gf_ctx *ctx, const char *spec, const gf_ds_open_param
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
                                 "data spec %s: follow_links applies to images: and audio: data",
                                 spec);
-    if ((p.sample_rate || p.clip_seconds != 0 || p.n_mels || p.n_fft) && !audio)
+    if ((p.sample_rate || p.clip_seconds != 0 || p.n_mels || p.n_fft || p.waveform) && !audio)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
-                                "data spec %s: sample_rate, clip_seconds, n_mels and n_fft apply "
-                                "to audio: data", spec);
+                                "data spec %s: sample_rate, clip_seconds, n_mels, n_fft and "
+                                "waveform apply to audio: data", spec);
     if (audio && (p.sample_rate < 0 || (p.sample_rate && (p.sample_rate < 1000 ||
                   p.sample_rate > 384000)) || !(p.clip_seconds >= 0 && p.clip_seconds <= 600) ||
                   p.n_mels < 0 || p.n_mels > 1024 || p.n_fft < 0 || p.n_fft > 65536 ||
@@ -344,6 +344,7 @@ static gf_status load_audio(gf_ctx *ctx, const char *arg, const gf_ds_open_param
     if (p->n_fft) ap.mel.n_fft = p->n_fft;
     ap.mel.hop_length = ap.audio.sample_rate / 100; /* 10 ms, 160 at 16 kHz */
     ap.follow_links = p->follow_links;
+    ap.waveform = p->waveform;
     char tr[4200], te[4200], va[4200];
     snprintf(tr, sizeof tr, "%s/train", arg);
     snprintf(te, sizeof te, "%s/test", arg);

@@ -187,6 +187,11 @@ while IFS=$'\t' read -r where cmd; do
         skip "$where: the text data is not fetched (scripts/fetch-text.sh): $cmd"
         continue
     fi
+    # a command on openWakeWord's models of scripts/fetch-openwakeword.sh needs them fetched
+    if [[ "$cmd" == *"openwakeword/"* ]] && [ ! -f "$HOME/.cache/graft/openwakeword/embedding_model.onnx" ]; then
+        skip "$where: openWakeWord's models not fetched (scripts/fetch-openwakeword.sh): $cmd"
+        continue
+    fi
     # a command on audio: data needs a graft built with audio support
     if [[ "$cmd" == *"audio:"* ]] && "$G" --version | grep -q "^audio: none"; then
         skip "$where: this graft reads no audio: $cmd"

@@ -51,6 +51,7 @@ enum { CLI_CONTINUE = -1 };
 #define G_RUN (UINT64_C(1) << 27) /* --input --out --cut (graft run) */
 #define G_TFJS (UINT64_C(1) << 28) /* --cut --input-size (TensorFlow.js models: finetune, inspect) */
 #define G_TEXT (UINT64_C(1) << 30) /* --tokenizer ... --vectors (text: data, train) */
+#define G_SPEECH (UINT64_C(1) << 34) /* --front --pool (a speech embedding: finetune) */
 /* What a training command takes. */
 #define G_TRAIN (G_OPTIM | G_SCHED | G_CKPT | G_OUT | G_LOSS)
 
@@ -81,6 +82,7 @@ typedef struct cli_opts {
     int sample_rate;          /* audio: 0: the library's default */
     double clip_seconds;      /* audio: 0: the library's default */
     int n_mels;               /* audio: 0: the library's default */
+    bool waveform;            /* audio: samples are the waveform [1, samples], no features */
     const char *augment;      /* NULL: none; "crop,flip", ... */
     const char *normalize;    /* "auto", "standard", "none" */
     int task_kind;            /* --task: gf_ds_task (GF_DS_TASK_AUTO: not given) */
@@ -128,6 +130,8 @@ typedef struct cli_opts {
     gf_transfer_in_channels in_channels; /* --in-channels: adapt (0, the default) or error */
     const char *cut;          /* --cut: a layer, tensor or node to end the model at (TF.js, run) */
     int input_size;           /* --input-size: a TensorFlow.js model's input size (0: its own) */
+    const char *front;        /* --front: a speech embedding's mel model (NULL: beside --from) */
+    const char *pool;         /* --pool: flat or mean (NULL: flat) */
     int lora_rank;            /* 0: no LoRA */
     double lora_alpha;        /* <= 0: the rank */
     double lora_dropout;
@@ -550,5 +554,13 @@ int cli_tfjs_inspect(gf_ctx *ctx, const cli_opts *o, const char *path);
 /* graft finetune --from model.json: the model cut (--cut), adapted to the data (channels, size),
  * a new head, freezing and the BN policy, training (a frozen trunk's features cached). */
 int cli_tfjs_finetune(cli_opts *o);
+
+/* ---- speech embeddings (cli_speech.c) ------------------------------------------------------- */
+
+/* True when path names an .onnx file. */
+bool cli_is_onnx(const char *path);
+/* graft finetune --from embedding_model.onnx --data audio:DIR: openWakeWord's chain
+ * (graft/speech.h) with a new head, frozen as asked; a frozen embedding's features cached. */
+int cli_speech_finetune(cli_opts *o);
 
 #endif

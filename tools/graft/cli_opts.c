@@ -18,7 +18,7 @@ enum {
     O_DATA, O_CLASSES, O_PER_CLASS, O_SPLIT, O_VAL, O_LIMIT, O_LABEL_COLUMN, O_FEATURES,
     O_CSV_HEADER, O_SKIP_LINES, O_DELIMITER, O_PRED_OUT,
     O_IMAGE_SIZE, O_GRAYSCALE, O_MAX_IMAGE_PIXELS, O_FOLLOW_LINKS, O_SAMPLE_RATE, O_CLIP_SECONDS,
-    O_N_MELS, O_AUGMENT, O_NORMALIZE, O_BATCH,
+    O_N_MELS, O_WAVEFORM, O_AUGMENT, O_NORMALIZE, O_BATCH,
     O_MODEL, O_HIDDEN,
     O_WEIGHTS, O_BASE,
     O_EPOCHS, O_LR, O_OPTIM, O_WEIGHT_DECAY, O_MOMENTUM, O_SCHED, O_WARMUP, O_LABEL_SMOOTHING,
@@ -36,7 +36,7 @@ enum {
     O_TOKENIZER, O_LOWERCASE, O_BYTE_FALLBACK, O_MIN_COUNT, O_MAX_VOCAB, O_MAX_LEN,
     O_SKIP_UNLABELLED, O_VECTORS, O_FREEZE_VECTORS,
     O_TASK_KIND, O_LOSS, O_HUBER_DELTA, O_TARGET_SCALE, O_CLASS_WEIGHT, O_MISSING,
-    O_RUN_INPUT, O_RUN_OUT, O_CATEGORICAL, O_MAX_CATEGORIES,
+    O_RUN_INPUT, O_RUN_OUT, O_CATEGORICAL, O_MAX_CATEGORIES, O_FRONT, O_POOL,
 };
 
 typedef struct opt_def {
@@ -93,6 +93,9 @@ static const opt_def opts[] = {
      "audio: centre-crop or zero-pad every clip to S seconds (default 1)"},
     {"n-mels", required_argument, O_N_MELS, G_DATA, "N",
      "audio: mel bands of the log-mel features (default 40)"},
+    {"waveform", no_argument, O_WAVEFORM, G_DATA, NULL,
+     "audio: samples are the waveform itself [1, clip samples] in [-1, 1], no log-mel features "
+     "(a speech embedding's front end computes its own; set by finetune --from X.onnx)"},
     {"augment", optional_argument, O_AUGMENT, G_TRAINDATA, "[=LIST]",
      "augment training images: crop (random crop, padding H/8), flip (horizontal), affine, "
      "erase; --augment alone is crop,flip; audio: specaugment"},
@@ -212,6 +215,11 @@ static const opt_def opts[] = {
     {"cut", required_argument, O_CUT, G_TFJS | G_RUN, "NAME",
      "end the model at this layer (a TensorFlow.js model.json: default the input of its last "
      "Dense layer), tensor or node (run: its only output); graft inspect lists the names"},
+    {"front", required_argument, O_FRONT, G_SPEECH, "FILE",
+     "the speech embedding's mel front end (default: melspectrogram.onnx beside --from)"},
+    {"pool", required_argument, O_POOL, G_SPEECH, "flat|mean",
+     "how the embeddings of a clip's windows reach the head: concatenated in time order (flat, "
+     "the default) or averaged (mean)"},
     {"input-size", required_argument, O_INPUT_SIZE, G_TFJS, "N",
      "a TensorFlow.js model.json: feed it N x N inputs, the data resized (bilinear) to fit "
      "(default: the model's own input size)"},
@@ -355,7 +363,7 @@ static const struct {
     {G_DATASRC | G_DATA | G_TRAINDATA | G_TASK, "data"}, {G_TEXT, "text data"},
     {G_MODEL, "model"},        {G_WEIGHTS, "weights"},
     {G_FT, "fine-tuning"},  {G_LORA | G_LORA_FT, "LoRA"},          {G_DISTILL | G_STUDENT, "distillation"},
-    {G_TFJS, "TensorFlow.js models"},
+    {G_TFJS, "TensorFlow.js models"}, {G_SPEECH, "speech embeddings (--from X.onnx, audio: data)"},
     {G_OPTIM, "optimizer"}, {G_SCHED, "schedule"},  {G_LOSS | G_REGRESS, "loss"},
     {G_CKPT, "checkpoints and stopping"}, {G_OUT, "output"},  {G_PREDICT, "prediction"}, {G_EVAL, "evaluation"},
     {G_COMPARE, "comparison"}, {G_DEMO, "demo"},       {G_MULTI, "tasks"},
@@ -475,6 +483,18 @@ void cli_opts_init(cli_opts *o, const char *cmd) {
     o->end_lr = 10.0;
     o->num_it = 100;
     o->dist_overlap = -1;
+}
+
+/* The options of a speech embedding. */
+static int apply_speech(cli_opts *o, int id, const char *v) {
+    if (id == O_FRONT) {
+        o->front = v;
+    } else {
+        if (strcmp(v, "flat") != 0 && strcmp(v, "mean") != 0)
+            return cli_usage_error(o->cmd, "--pool: '%s' is not flat or mean", v);
+        o->pool = v;
+    }
+    return CLI_CONTINUE;
 }
 
 /* The options of text: data and word vectors. */
@@ -643,6 +663,7 @@ static int apply_data(cli_opts *o, int id, const char *v) {
     case O_SAMPLE_RATE: NEED_INT(1000, 384000, "a rate in [1000, 384000]"); o->sample_rate = (int)iv; break;
     case O_CLIP_SECONDS: NEED_F64(0.02, 600, "a duration in [0.02, 600]"); o->clip_seconds = dv; break;
     case O_N_MELS: NEED_INT(1, 1024, "a count in [1, 1024]"); o->n_mels = (int)iv; break;
+    case O_WAVEFORM: o->waveform = true; break;
     case O_AUGMENT: {
         o->augment = v ? v : "crop,flip";
         const char *p = o->augment;
@@ -845,6 +866,7 @@ static int apply(cli_opts *o, int id, const char *v) {
         break;
     case O_CUT: o->cut = v; break;
     case O_INPUT_SIZE: NEED_INT(1, 4096, "a size in [1, 4096]"); o->input_size = (int)iv; break;
+    case O_FRONT: case O_POOL: return apply_speech(o, id, v);
     case O_LORA_RANK: NEED_INT(1, 4096, "a whole number >= 1"); o->lora_rank = (int)iv; break;
     case O_LORA_ALPHA: NEED_F64(1e-6, 1e6, "a number > 0"); o->lora_alpha = dv; break;
     case O_LORA_DROPOUT: NEED_F64(0, 0.99, "a number in [0, 1)"); o->lora_dropout = dv; break;

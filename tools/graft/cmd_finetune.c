@@ -591,6 +591,10 @@ int cmd_finetune(cli_opts *o) {
         return cli_usage_error(cmd, "the --lora-* options need --lora-rank");
     if ((rc = cli_check_model_arg(cmd, "--model", o->model)) != CLI_CONTINUE) return rc;
     if (cli_is_tfjs(o->from)) return cli_tfjs_finetune(o);
+    if (cli_is_onnx(o->from)) return cli_speech_finetune(o);
+    if (o->front || o->pool)
+        return cli_usage_error(cmd, "--front and --pool apply to a speech embedding (--from "
+                               "embedding_model.onnx)");
     if (o->cut || o->input_size)
         return cli_usage_error(cmd, "--cut and --input-size apply to a TensorFlow.js model.json");
     ft_run *r = ft_new(o);
