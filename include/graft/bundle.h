@@ -51,7 +51,8 @@ typedef struct gf_bundle_info {
     char *speech;                /* graft.speech when model is "speech": a classifier on
                                   * openWakeWord's speech embedding (graft/speech.h), as JSON
                                   * {"from": embedding_model.onnx, "front": melspectrogram.onnx,
-                                  * "pool": "flat" or "mean"}; the clip is graft.input [1, N] */
+                                  * "pool": "flat", "mean" or "max"}; the clip is graft.input
+                                  * [1, N] */
     int hidden[4];               /* graft.hidden: the mlp's hidden widths, 0-terminated */
     int in_ndim;                 /* graft.input: the sample shape (no batch dimension) */
     int64_t in_shape[GF_DS_MAX_DIMS];

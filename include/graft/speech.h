@@ -21,8 +21,12 @@ extern "C" {
 /* How the windows' embeddings reach the head. */
 typedef enum gf_speech_pool {
     GF_SPEECH_POOL_FLAT, /* concatenated in time order: [windows * 96] (openWakeWord's heads) */
-    GF_SPEECH_POOL_MEAN  /* averaged over the windows: [96] */
+    GF_SPEECH_POOL_MEAN, /* averaged over the windows: [96] */
+    GF_SPEECH_POOL_MAX   /* the largest of each number over the windows: [96] */
 } gf_speech_pool;
+
+/* "flat", "mean" or "max" (NULL or another name: flat). */
+gf_speech_pool gf_speech_pool_parse(const char *name);
 
 typedef struct gf_speech_params {
     const char *mel_path; /* melspectrogram.onnx; NULL: the one beside the embedding model */
@@ -41,7 +45,7 @@ gf_speech_params gf_speech_default_params(void);
 typedef struct gf_speech_info {
     int64_t frames;       /* mel frames of one clip */
     int64_t windows;      /* embeddings of one clip */
-    int64_t features;     /* the head's inputs (windows * 96, or 96) */
+    int64_t features;     /* the head's inputs (windows * 96 flat, else 96) */
     int64_t embedding;    /* numbers per embedding (96) */
 } gf_speech_info;
 

@@ -189,7 +189,7 @@ static gf_status build_speech(gf_ctx *ctx, gf_bundle *b, int n_classes, gf_rng *
         gf_speech_params p = gf_speech_default_params();
         p.mel_path = front->valuestring;
         p.samples = m->in_shape[1];
-        p.pool = strcmp(pool->valuestring, "mean") == 0 ? GF_SPEECH_POOL_MEAN : GF_SPEECH_POOL_FLAT;
+        p.pool = gf_speech_pool_parse(pool->valuestring);
         p.n_classes = n_classes > 0 ? n_classes : m->n_classes > 0 ? m->n_classes : 1;
         if (!(b->model = gf_speech_classifier(ctx, from->valuestring, &p, rng, NULL)))
             st = gf_ctx_prefix_error(ctx, "rebuilding the classifier on %s (graft.speech): ",

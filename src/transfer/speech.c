@@ -24,6 +24,13 @@ gf_speech_params gf_speech_default_params(void) {
     return p;
 }
 
+gf_speech_pool gf_speech_pool_parse(const char *name) {
+    return !name                      ? GF_SPEECH_POOL_FLAT
+           : strcmp(name, "mean") == 0 ? GF_SPEECH_POOL_MEAN
+           : strcmp(name, "max") == 0  ? GF_SPEECH_POOL_MAX
+                                       : GF_SPEECH_POOL_FLAT;
+}
+
 int gf_speech_default_dir(char *buf, size_t cap) {
     const char *d = getenv("GRAFT_DATA_DIR"), *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
     if (d && *d) return snprintf(buf, cap, "%s/openwakeword", d);
@@ -100,7 +107,9 @@ static gf_tensor *speech_forward(gf_ctx *ctx, gf_module *self, gf_tensor *x, voi
     gf_tensor *z = gf_reshape(ctx, e, 3, per);
     const int axis = 1;
     const int64_t f[2] = {b, c->windows * per[2]};
-    z = c->pool == GF_SPEECH_POOL_MEAN ? gf_mean(ctx, z, &axis, 1, false) : gf_reshape(ctx, z, 2, f);
+    z = c->pool == GF_SPEECH_POOL_MEAN  ? gf_mean(ctx, z, &axis, 1, false)
+        : c->pool == GF_SPEECH_POOL_MAX ? gf_max(ctx, z, &axis, 1, false)
+                                        : gf_reshape(ctx, z, 2, f);
     gf_module *head = gf_module_child(self, "head");
     return head && z ? gf_module_forward(ctx, head, z) : z;
 }
@@ -138,7 +147,7 @@ static void sibling(const char *path, const char *name, char *buf, size_t cap) {
 
 static gf_status check_params(gf_ctx *ctx, const char *path, const gf_speech_params *p) {
     if (!path || p->samples <= 0 || p->window <= 0 || p->step <= 0 || p->n_classes < 0 ||
-        !(p->scale > 0) || (p->pool != GF_SPEECH_POOL_FLAT && p->pool != GF_SPEECH_POOL_MEAN))
+        !(p->scale > 0) || (unsigned)p->pool > GF_SPEECH_POOL_MAX)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID, "speech classifier: %s (samples %lld, "
                                 "window %d, step %d, n_classes %d, scale %g: all > 0, classes "
                                 ">= 0)", path ? "bad settings" : "no embedding model path",
@@ -187,7 +196,7 @@ gf_module *gf_speech_classifier(gf_ctx *ctx, const char *embedding_path,
         free(c);
         return NULL;
     }
-    const int64_t feats = p.pool == GF_SPEECH_POOL_MEAN ? SP_EMBEDDING : 0;
+    const int64_t feats = p.pool != GF_SPEECH_POOL_FLAT ? SP_EMBEDDING : 0;
     gf_status st = add_models(ctx, m, embedding_path, &p, c);
     if (st == GF_OK && p.n_classes > 0) {
         const int64_t in = feats ? feats : c->windows * SP_EMBEDDING;

@@ -217,9 +217,9 @@ static const opt_def opts[] = {
      "Dense layer), tensor or node (run: its only output); graft inspect lists the names"},
     {"front", required_argument, O_FRONT, G_SPEECH, "FILE",
      "the speech embedding's mel front end (default: melspectrogram.onnx beside --from)"},
-    {"pool", required_argument, O_POOL, G_SPEECH, "flat|mean",
+    {"pool", required_argument, O_POOL, G_SPEECH, "flat|mean|max",
      "how the embeddings of a clip's windows reach the head: concatenated in time order (flat, "
-     "the default) or averaged (mean)"},
+     "the default), averaged (mean) or their largest values (max)"},
     {"input-size", required_argument, O_INPUT_SIZE, G_TFJS, "N",
      "a TensorFlow.js model.json: feed it N x N inputs, the data resized (bilinear) to fit "
      "(default: the model's own input size)"},
@@ -490,8 +490,8 @@ static int apply_speech(cli_opts *o, int id, const char *v) {
     if (id == O_FRONT) {
         o->front = v;
     } else {
-        if (strcmp(v, "flat") != 0 && strcmp(v, "mean") != 0)
-            return cli_usage_error(o->cmd, "--pool: '%s' is not flat or mean", v);
+        if (strcmp(v, "flat") != 0 && strcmp(v, "mean") != 0 && strcmp(v, "max") != 0)
+            return cli_usage_error(o->cmd, "--pool: '%s' is not flat, mean or max", v);
         o->pool = v;
     }
     return CLI_CONTINUE;

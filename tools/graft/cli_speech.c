@@ -47,7 +47,7 @@ static int build(speech_run *r) {
     mel_path(o, r->front, sizeof r->front);
     p.mel_path = r->front;
     p.samples = r->d.shape[1];
-    p.pool = o->pool && strcmp(o->pool, "mean") == 0 ? GF_SPEECH_POOL_MEAN : GF_SPEECH_POOL_FLAT;
+    p.pool = gf_speech_pool_parse(o->pool);
     p.n_classes = r->d.n_classes;
     gf_rng rng;
     gf_rng_seed(&rng, o->seed ^ 0x68656164ULL);

