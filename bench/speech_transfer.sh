@@ -3,14 +3,15 @@
 #   1. openWakeWord's speech embedding (melspectrogram.onnx + embedding_model.onnx) frozen, a
 #      new head trained on the synthetic words (the embeddings computed once and cached);
 #   2. graft's own log-mel features and the zoo's kws CNN, from scratch;
-#   3. the embedding's last block (conv2d_15..conv2d_19) fine-tuned with the new head.
+#   3. the embedding's last block (conv2d_15..conv2d_19) fine-tuned with the head, starting
+#      from row 1's model (fastai's two phases: the head first, then the block and the head).
 # Columns: held-out espeak-ng voices and flite (spoken digits: make-speech.sh DIR, trained on
 # its 1,540 clips of 77 voices), and KLettres' 52 real recordings of the English letter names
 # (trained on 260 synthetic clips: make-speech.sh DIR --letters --voices 12 --renditions 1).
 # Makes the data under $DATA (default build/speech-data) when it is not there (espeak-ng,
 # flite, sox; Debian's klettres-data for the last column). Needs scripts/fetch-openwakeword.sh.
-# Prints a markdown table (mean ± sd over the seeds) and leaves one JSON per run in $OUT
-# (default build/speech-transfer).
+# The seeds run side by side (one process each, $THREADS threads). Prints a markdown table
+# (mean ± sd over the seeds) and leaves one JSON per run in $OUT (default build/speech-transfer).
 #
 #   bash bench/speech_transfer.sh
 #   ROWS="1 2" SEEDS="0" bash bench/speech_transfer.sh
@@ -21,7 +22,7 @@ out="${OUT:-$root/build/speech-transfer}"
 data="${DATA:-$root/build/speech-data}"
 seeds="${SEEDS:-0 1 2}"
 rows="${ROWS:-1 2 3}"
-threads="${THREADS:-2}"
+threads="${THREADS:-1}"
 clip="${CLIP:-1}"
 models="${GRAFT_DATA_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/graft}/openwakeword"
 E="$models/embedding_model.onnx"
@@ -31,43 +32,57 @@ E="$models/embedding_model.onnx"
 [ -d "$data/letters/train" ] || bash "$root/scripts/make-speech.sh" "$data/letters" --letters --voices 12 --renditions 1
 mkdir -p "$out"
 
-# acc NAME ARGS...: one graft run with --json; its accuracy on stdout, the JSON kept
+# acc NAME ARGS...: one graft run with --json; its accuracy into $out/NAME.acc
 acc() {
     local name="$1"; shift
     "$G" "$@" --threads "$threads" --json >"$out/$name.json" 2>"$out/$name.err" || {
-        echo "speech_transfer.sh: $name failed:" >&2; tail -3 "$out/$name.err" >&2; exit 1; }
-    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d.get("eval", d).get("accuracy"))' "$out/$name.json"
+        echo "speech_transfer.sh: $name failed:" >&2; tail -3 "$out/$name.err" >&2; return 1; }
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d.get("eval", d).get("accuracy"))' \
+        "$out/$name.json" >"$out/$name.acc"
 }
-# stats V...: "mean ± sd" of the values
-stats() { python3 -c 'import statistics as s,sys; v=[float(x) for x in sys.argv[1:]]; print("%.3f ± %.3f" % (s.mean(v), s.stdev(v) if len(v) > 1 else 0.0))' "$@"; }
 # ev NAME WEIGHTS DIR: the accuracy of trained weights on every clip of DIR
 ev() { acc "$1" eval --weights "$2" --data "audio:$3" --split 0,0,1; }
+# stats NAME...: "mean ± sd" of the accuracies in $out/NAME.acc
+stats() {
+    local v=() n
+    for n in "$@"; do [ -f "$out/$n.acc" ] && v+=("$(cat "$out/$n.acc")"); done
+    [ ${#v[@]} -gt 0 ] || { echo "-"; return; }
+    python3 -c 'import statistics as s,sys; v=[float(x) for x in sys.argv[1:]]; print("%.3f ± %.3f" % (s.mean(v), s.stdev(v) if len(v) > 1 else 0.0))' "${v[@]}"
+}
 
-# train_args ROW SEED DATASET: the command that trains row ROW
-train_args() {
-    local row="$1" s="$2" d="$3"
+# train ROW SEED SET: trains row ROW on $data/SET into $out/rROW-SET-SEED.safetensors
+train() {
+    local row="$1" s="$2" set="$3" a
+    local w="$out/r$row-$set-$s.safetensors" common=(--data "audio:$data/$set" --clip-seconds "$clip" --seed "$s")
     case "$row" in
-        1) echo finetune --from "$E" --freeze "trunk.*" --pool "${POOL:-mean}" --epochs 40 --lr 0.003 ;;
-        2) echo train --model kws --normalize standard --epochs 8 ;;
-        3) echo finetune --from "$E" --freeze "trunk.*" --unfreeze "trunk.model/conv2d_1[5-9]/*" \
-                --pool "${POOL:-mean}" --epochs 6 --lr 0.001 --lr-trunk-factor 0.1 ;;
+        1) a=(finetune --from "$E" --freeze "trunk.*" --pool max --epochs 100 --lr 0.003) ;;
+        2) a=(train --model kws --normalize standard --epochs 8) ;;
+        3) a=(finetune --from "$out/r1-$set-$s.safetensors" --freeze "trunk.*"
+              --unfreeze "trunk.model/conv2d_1[5-9]/*" --epochs 2 --lr 0.0003)
+           common=(--data "audio:$data/$set" --seed "$s") ;; # the clip is the bundle's
     esac
+    acc "r$row-$set-$s" "${a[@]}" "${common[@]}" --out "$w"
+}
+
+# one ROW SEED: the row's three columns for one seed
+one() {
+    local row="$1" s="$2"
+    train "$row" "$s" digits && ev "r$row-flite-$s" "$out/r$row-digits-$s.safetensors" "$data/digits-flite"
+    train "$row" "$s" letters
+    if [ -d "$data/letters-klettres" ]; then
+        ev "r$row-klettres-$s" "$out/r$row-letters-$s.safetensors" "$data/letters-klettres"
+    fi
 }
 
 names=([1]="frozen embedding + new head" [2]="log-mel + kws, from scratch" [3]="embedding, last block fine-tuned")
-echo "| model | held-out espeak-ng voices (digits) | flite (digits) | KLettres (letters, real) |"
-echo "|---|---|---|---|"
 for row in $rows; do
-    e=(); f=(); k=()
-    for s in $seeds; do
-        read -r -a a <<<"$(train_args "$row" "$s" digits)"
-        e+=("$(acc "r$row-digits-$s" "${a[@]}" --data "audio:$data/digits" --clip-seconds "$clip" --seed "$s" --out "$out/r$row-digits-$s.safetensors")")
-        f+=("$(ev "r$row-flite-$s" "$out/r$row-digits-$s.safetensors" "$data/digits-flite")")
-        read -r -a a <<<"$(train_args "$row" "$s" letters)"
-        acc "r$row-letters-$s" "${a[@]}" --data "audio:$data/letters" --clip-seconds "$clip" --seed "$s" --out "$out/r$row-letters-$s.safetensors" >/dev/null
-        if [ -d "$data/letters-klettres" ]; then
-            k+=("$(ev "r$row-klettres-$s" "$out/r$row-letters-$s.safetensors" "$data/letters-klettres")")
-        fi
-    done
-    echo "| ${names[$row]} | $(stats "${e[@]}") | $(stats "${f[@]}") | $([ ${#k[@]} -gt 0 ] && stats "${k[@]}" || echo "no klettres-data") |"
+    for s in $seeds; do one "$row" "$s" & done
+    wait
+done
+echo "| model | held-out espeak-ng voices (digits) | flite (digits) | KLettres, real (letters) | held-out espeak-ng voices (letters) |"
+echo "|---|---|---|---|---|"
+for row in $rows; do
+    d=(); f=(); k=(); l=()
+    for s in $seeds; do d+=("r$row-digits-$s"); f+=("r$row-flite-$s"); k+=("r$row-klettres-$s"); l+=("r$row-letters-$s"); done
+    echo "| ${names[$row]} | $(stats "${d[@]}") | $(stats "${f[@]}") | $(stats "${k[@]}") | $(stats "${l[@]}") |"
 done

@@ -188,7 +188,8 @@ while IFS=$'\t' read -r where cmd; do
         continue
     fi
     # a command on openWakeWord's models of scripts/fetch-openwakeword.sh needs them fetched
-    if [[ "$cmd" == *"openwakeword/"* ]] && [ ! -f "$HOME/.cache/graft/openwakeword/embedding_model.onnx" ]; then
+    if [[ "$cmd" == *"openwakeword/"* || "$cmd" == *"oww-"* ]] &&
+       [ ! -f "$HOME/.cache/graft/openwakeword/embedding_model.onnx" ]; then
         skip "$where: openWakeWord's models not fetched (scripts/fetch-openwakeword.sh): $cmd"
         continue
     fi

@@ -2,7 +2,7 @@
  * audio:DIR` reads the clips as waveforms, builds openWakeWord's chain (graft/speech.h: the mel
  * model, windows, the embedding, a new head), freezes as asked and trains; with a frozen
  * embedding the features are computed once and cached. --out writes a bundle that eval and
- * predict rebuild from the two .onnx files (graft.speech). */
+ * gf_bundle_load rebuild from the two .onnx files (graft.speech). */
 #define _POSIX_C_SOURCE 200809L
 #define _DEFAULT_SOURCE /* realpath */
 #include "cli.h"
@@ -27,6 +27,8 @@ typedef struct speech_run {
     char front[4096];
     bool cached;
     double cache_seconds;
+    float *mean, *std;          /* the cached training embeddings' statistics */
+    gf_tf *norm;                /* standardising with them */
     cli_fit_out fo;
     cli_eval ev;
 } speech_run;
@@ -108,10 +110,48 @@ static int cache_features(speech_run *r) {
     return CLI_CONTINUE;
 }
 
+/* The cached embeddings standardised with the training part's mean and standard deviation,
+ * as scikit-learn's StandardScaler before a linear model: the numbers of one embedding differ
+ * in scale by orders of magnitude. fold_head moves the scaling into the trained head. */
+static int standardise(speech_run *r) {
+    const int64_t f = r->info.features;
+    r->mean = malloc(sizeof(float) * (size_t)f);
+    r->std = malloc(sizeof(float) * (size_t)f);
+    if (!r->mean || !r->std) return cli_fail(r->o->cmd, "out of memory");
+    if (gf_ds_channel_stats(r->ctx, r->fd.train, r->mean, r->std) != GF_OK)
+        return cli_fail_ctx(r->o->cmd, r->ctx);
+    for (int64_t j = 0; j < f; j++)
+        if (!(r->std[j] > 1e-6f)) r->std[j] = 1.0f; /* a constant number stays as it is */
+    if (!(r->norm = gf_tf_new(r->ctx)) ||
+        gf_tf_normalize(r->ctx, r->norm, (int)f, r->mean, r->std) != GF_OK)
+        return cli_fail_ctx(r->o->cmd, r->ctx);
+    r->fd.train_tf = r->fd.eval_tf = r->norm;
+    return CLI_CONTINUE;
+}
+
+/* head(x) = W (x - mean) / std + b  ->  W' x + b' with W' = W / std, b' = b - W' mean. */
+static void fold_head(speech_run *r) {
+    gf_tensor *w = gf_module_tensor(NULL, r->model, "head.weight");
+    gf_tensor *b = gf_module_tensor(NULL, r->model, "head.bias");
+    if (!w || !b || !r->norm) return;
+    float *wv = gf_f32(w), *bv = gf_f32(b);
+    const int64_t k = w->shape[0], f = w->shape[1];
+    for (int64_t i = 0; i < k; i++) {
+        double shift = 0;
+        for (int64_t j = 0; j < f; j++) {
+            wv[i * f + j] /= r->std[j];
+            shift += (double)wv[i * f + j] * r->mean[j];
+        }
+        bv[i] -= (float)shift;
+    }
+}
+
 static int train(speech_run *r) {
     const cli_opts *o = r->o;
     int rc;
-    if (trunk_fixed(r) && (rc = cache_features(r)) != CLI_CONTINUE) return rc;
+    if (trunk_fixed(r) &&
+        ((rc = cache_features(r)) != CLI_CONTINUE || (rc = standardise(r)) != CLI_CONTINUE))
+        return rc;
     gf_module *m = r->cached ? gf_module_child(r->model, "head") : r->model;
     cli_data *d = r->cached ? &r->fd : &r->d;
     cli_fit_setup setup = {.loss = gf_loss_default(GF_LOSS_CROSS_ENTROPY),
@@ -128,8 +168,11 @@ static int train(speech_run *r) {
     r->fo.trainable = gf_module_param_count(r->model, true);
     const char *part;
     gf_ds *eval_ds = cli_final_part(d, &part);
-    if (r->fo.interrupted) return CLI_CONTINUE;
-    return cli_evaluate(r->ctx, o->cmd, m, eval_ds, d->eval_tf, o->batch, &r->ev);
+    if (!r->fo.interrupted &&
+        (rc = cli_evaluate(r->ctx, o->cmd, m, eval_ds, d->eval_tf, o->batch, &r->ev)) != CLI_CONTINUE)
+        return rc;
+    fold_head(r);
+    return CLI_CONTINUE;
 }
 
 /* graft.speech: how gf_bundle_load rebuilds the classifier. */
@@ -214,7 +257,7 @@ static int print_run(speech_run *r) {
             printf("features  computed once by the frozen embedding (%.1f s)\n", r->cache_seconds);
         cli_print_run(o, desc, &r->d, &r->fo, part, r->ev.cm ? &r->ev : NULL, written);
         if (written)
-            printf("          (graft eval / predict --weights %s rebuild it from %s)\n", written,
+            printf("          (graft eval --weights %s rebuilds it from %s)\n", written,
                    o->from);
         return CLI_OK;
     }
@@ -256,6 +299,9 @@ static void run_free(speech_run *r) {
         gf_ds_free(r->fd.val);
         gf_ds_free(r->fd.test);
     }
+    gf_tf_free(r->norm);
+    free(r->mean);
+    free(r->std);
     cli_eval_free(&r->ev);
     cli_fit_out_free(&r->fo);
     gf_module_free(r->model);
