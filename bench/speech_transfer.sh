@@ -4,7 +4,8 @@
 #      new head trained on the synthetic words (the embeddings computed once and cached);
 #   2. graft's own log-mel features and the zoo's kws CNN, from scratch;
 #   3. the embedding's last block (conv2d_15..conv2d_19) fine-tuned with the head, starting
-#      from row 1's model (fastai's two phases: the head first, then the block and the head).
+#      from row 1's model (fastai's two phases: the head first, then the block and the head;
+#      3 epochs on the letters, 1 on the digits: the whole chain runs at every step).
 # Columns: held-out espeak-ng voices and flite (spoken digits: make-speech.sh DIR, trained on
 # its 1,540 clips of 77 voices), and KLettres' 52 real recordings of the English letter names
 # (trained on 260 synthetic clips: make-speech.sh DIR --letters --voices 12 --renditions 1).
@@ -14,7 +15,8 @@
 # (mean ± sd over the seeds) and leaves one JSON per run in $OUT (default build/speech-transfer).
 #
 #   bash bench/speech_transfer.sh
-#   ROWS="1 2" SEEDS="0" bash bench/speech_transfer.sh
+#   ROWS="1 2" SEEDS="0" SETS=letters bash bench/speech_transfer.sh   (rows 1 and 3 of a seed
+#   need row 1 first; SETS: letters, digits or both)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 G="${GRAFT:-$root/build/graft}"
@@ -22,6 +24,7 @@ out="${OUT:-$root/build/speech-transfer}"
 data="${DATA:-$root/build/speech-data}"
 seeds="${SEEDS:-0 1 2}"
 rows="${ROWS:-1 2 3}"
+sets="${SETS:-letters digits}"
 threads="${THREADS:-1}"
 clip="${CLIP:-1}"
 models="${GRAFT_DATA_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/graft}/openwakeword"
@@ -58,7 +61,8 @@ train() {
         1) a=(finetune --from "$E" --freeze "trunk.*" --pool max --epochs 100 --lr 0.003) ;;
         2) a=(train --model kws --normalize standard --epochs 8) ;;
         3) a=(finetune --from "$out/r1-$set-$s.safetensors" --freeze "trunk.*"
-              --unfreeze "trunk.model/conv2d_1[5-9]/*" --epochs 2 --lr 0.0003)
+              --unfreeze "trunk.model/conv2d_1[5-9]/*" --epochs "$([ "$set" = digits ] && echo 1 || echo 3)"
+              --batch 16 --lr 0.0005)
            common=(--data "audio:$data/$set" --seed "$s") ;; # the clip is the bundle's
     esac
     acc "r$row-$set-$s" "${a[@]}" "${common[@]}" --out "$w"
@@ -67,10 +71,14 @@ train() {
 # one ROW SEED: the row's three columns for one seed
 one() {
     local row="$1" s="$2"
-    train "$row" "$s" digits && ev "r$row-flite-$s" "$out/r$row-digits-$s.safetensors" "$data/digits-flite"
-    train "$row" "$s" letters
-    if [ -d "$data/letters-klettres" ]; then
-        ev "r$row-klettres-$s" "$out/r$row-letters-$s.safetensors" "$data/letters-klettres"
+    if [[ " $sets " == *" letters "* ]]; then
+        train "$row" "$s" letters
+        if [ -d "$data/letters-klettres" ]; then
+            ev "r$row-klettres-$s" "$out/r$row-letters-$s.safetensors" "$data/letters-klettres"
+        fi
+    fi
+    if [[ " $sets " == *" digits "* ]]; then
+        train "$row" "$s" digits && ev "r$row-flite-$s" "$out/r$row-digits-$s.safetensors" "$data/digits-flite"
     fi
 }
 

@@ -89,7 +89,8 @@ static gf_tensor *windows_of(gf_ctx *ctx, gf_tensor *m, const sp_cfg *c) {
 
 static gf_tensor *speech_forward(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user) {
     const sp_cfg *c = user;
-    if (x->shape[x->ndim - 1] != c->samples || (x->ndim != 2 && !(x->ndim == 3 && x->shape[1] == 1))) {
+    if (x->ndim < 2 || x->ndim > 3 || x->shape[x->ndim - 1] != c->samples ||
+        (x->ndim == 3 && x->shape[1] != 1)) {
         char s[96];
         gf_shape_str(x, s, sizeof s);
         gf_ctx_set_error(ctx, GF_ERR_SHAPE, "speech: expected clips [N, 1, %lld] (waveforms of "
