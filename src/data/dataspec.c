@@ -188,10 +188,13 @@ gf_status gf_ds_check_spec(gf_ctx *ctx, const char *spec, const gf_ds_open_param
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
                                 "data spec %s: follow_links applies to images: and audio: data",
                                 spec);
-    if ((p.sample_rate || p.clip_seconds != 0 || p.n_mels || p.n_fft || p.waveform) && !audio)
+    if ((p.sample_rate || p.clip_seconds != 0 || p.n_mels || p.n_fft) && !audio)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
-                                "data spec %s: sample_rate, clip_seconds, n_mels, n_fft and "
-                                "waveform apply to audio: data", spec);
+                                "data spec %s: sample_rate, clip_seconds, n_mels and n_fft apply "
+                                "to audio: data", spec);
+    if (p.waveform && !audio)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "data spec %s: waveform applies to audio: "
+                                "data", spec);
     if (audio && (p.sample_rate < 0 || (p.sample_rate && (p.sample_rate < 1000 ||
                   p.sample_rate > 384000)) || !(p.clip_seconds >= 0 && p.clip_seconds <= 600) ||
                   p.n_mels < 0 || p.n_mels > 1024 || p.n_fft < 0 || p.n_fft > 65536 ||
