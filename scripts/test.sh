@@ -8,6 +8,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/scripts/deps.sh" --test
 bash "$root/scripts/fetch-mnist.sh"
 bash "$root/scripts/fetch-mobilenet.sh"
+bash "$root/scripts/fetch-openwakeword.sh"
 mode="${1:-}"
 jobs="$(nproc)"
 case "$mode" in

@@ -70,6 +70,9 @@ static void test_check(void) {
     p = gf_ds_open_default_params();
     p.n_mels = 40;
     refused(spec, &p, "sample_rate, clip_seconds, n_mels and n_fft apply to audio: data");
+    p = gf_ds_open_default_params();
+    p.waveform = true;
+    refused(spec, &p, "waveform applies to audio: data");
     refused("audio:/nonexistent", NULL, "/nonexistent is not a folder");
     p = gf_ds_open_default_params();
     p.augment = "crop,rotate";

@@ -213,6 +213,9 @@ typedef struct gf_audio_folder_params {
     int64_t max_bytes;      /* refuse a folder whose features would take more (default 2 GiB) */
     bool follow_links;      /* as gf_images_params.follow_links */
     int n_threads;          /* decoding threads; 0: the context's count */
+    bool waveform;          /* samples [1, clip samples]: the fitted waveform itself in [-1, 1],
+                             * no features (mel is not used); for models with their own front
+                             * end (graft/speech.h) */
 } gf_audio_folder_params;
 
 gf_audio_folder_params gf_audio_folder_default_params(void);
@@ -221,6 +224,7 @@ gf_audio_folder_params gf_audio_folder_default_params(void);
  * walks images (classes sorted by name, symbolic links and duplicates handled and reported the
  * same way), decoded eagerly to log-mel features: a new dataset (gf_ds_free) of float32 samples
  * [1, n_mels, frames] with frames = 1 + clip samples / hop_length ([1, 40, 101] by default), or
+ * [1, clip samples] with params->waveform, or
  * NULL with a context error naming the file that failed. gf_images_path gives each example's
  * file. report (may be NULL) gets what the walk left out. */
 gf_ds *gf_audio_load_folder(gf_ctx *ctx, const char *root, const gf_audio_folder_params *params,

@@ -26,6 +26,7 @@
  *   graft.audio      audio data: the front end (gf_audio_frontend) as {"sample_rate",
  *                    "clip_seconds", "n_fft", "win_length", "hop_length", "n_mels", "f_min",
  *                    "f_max", "log_offset"}
+ *   graft.speech     a classifier on a speech embedding: how to rebuild it (graft/speech.h)
  *   graft.data, graft.command, graft.version        provenance
  *   graft.base, graft.base_map, graft.base_sha256   a delta (gf_transfer_delta_save) and its base */
 #ifndef GRAFT_BUNDLE_H
@@ -51,6 +52,11 @@ typedef struct gf_bundle_info {
     char *tfjs;                  /* graft.tfjs when model is "tfjs": a classifier on a
                                   * TensorFlow.js trunk (graft/tfjs.h), as JSON {"from": the
                                   * model.json's path, "cut", "input_size", "adapt_channels"} */
+    char *speech;                /* graft.speech when model is "speech": a classifier on
+                                  * openWakeWord's speech embedding (graft/speech.h), as JSON
+                                  * {"from": embedding_model.onnx, "front": melspectrogram.onnx,
+                                  * "pool": "flat", "mean" or "max"}; the clip is graft.input
+                                  * [1, N] */
     int hidden[4];               /* graft.hidden: the mlp's hidden widths, 0-terminated */
     int in_ndim;                 /* graft.input: the sample shape (no batch dimension) */
     int64_t in_shape[GF_DS_MAX_DIMS];

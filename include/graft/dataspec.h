@@ -145,6 +145,8 @@ typedef struct gf_ds_open_params {
     /* A trained model's front end (gf_bundle_info.audio): used instead of the four above, so
      * the features are the ones it was trained on (borrowed). */
     const gf_audio_frontend *audio;
+    bool waveform;            /* samples [1, clip samples]: the waveform, no log-mel features
+                               * (gf_audio_folder_params.waveform) */
 } gf_ds_open_params;
 
 /* Defaults: all classes, val 0, test 0.2, no per-class choice or limit, seed 0, normalize

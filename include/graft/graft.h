@@ -40,5 +40,6 @@
 #include "graft/dist.h"
 #include "graft/npy.h"
 #include "graft/onnx.h"
+#include "graft/speech.h"
 
 #endif

@@ -19,6 +19,7 @@
 #include "graft/ops.h"
 #include "graft/optim.h"
 #include "graft/spec.h"
+#include "graft/speech.h"
 #include "graft/tfjs.h"
 #include "graft/transfer.h"
 #include "graft/transforms.h"
@@ -171,6 +172,38 @@ static gf_status build_tfjs(gf_ctx *ctx, gf_bundle *b, int n_classes, gf_rng *rn
     return st;
 }
 
+/* A classifier on openWakeWord's speech embedding, as graft.speech describes it
+ * (graft/speech.h); the clip is graft.input [1, samples]. */
+static gf_status build_speech(gf_ctx *ctx, gf_bundle *b, int n_classes, gf_rng *rng) {
+    gf_bundle_info *m = &b->info;
+    cJSON *j = m->speech ? cJSON_Parse(m->speech) : NULL;
+    const cJSON *from = cJSON_GetObjectItemCaseSensitive(j, "from");
+    const cJSON *front = cJSON_GetObjectItemCaseSensitive(j, "front");
+    const cJSON *pool = cJSON_GetObjectItemCaseSensitive(j, "pool");
+    gf_status st = GF_OK;
+    if (!cJSON_IsString(from) || !cJSON_IsString(front) || !cJSON_IsString(pool) ||
+        m->in_ndim != 2 || m->in_shape[0] != 1) {
+        st = gf_ctx_set_error(ctx, GF_ERR_FORMAT, "bundle: graft.speech %s (need {\"from\", "
+                              "\"front\", \"pool\"} and graft.input [1, samples])",
+                              j ? "lacks a field" : "is missing or not JSON");
+    } else {
+        gf_speech_params p = gf_speech_default_params();
+        p.mel_path = front->valuestring;
+        p.samples = m->in_shape[1];
+        p.pool = gf_speech_pool_parse(pool->valuestring);
+        p.n_classes = n_classes > 0 ? n_classes : m->n_classes > 0 ? m->n_classes : 1;
+        if (!(b->model = gf_speech_classifier(ctx, from->valuestring, &p, rng, NULL)))
+            st = gf_ctx_prefix_error(ctx, "rebuilding the classifier on %s (graft.speech): ",
+                                     from->valuestring);
+        snprintf(b->head, sizeof b->head, "head");
+    }
+    cJSON_Delete(j);
+    free(m->spec);
+    m->spec = NULL;
+    memset(m->hidden, 0, sizeof m->hidden);
+    return st;
+}
+
 /* Replaces *dst by a copy of src. */
 static bool set_str(char **dst, const char *src) {
     char *c = gf_bundle_strdup(src);
@@ -195,6 +228,8 @@ static gf_status build_model(gf_ctx *ctx, gf_bundle *b, const char *model, bool 
         return build_zoo(ctx, b, n_classes, hidden, rng);
     }
     if (!from_file && strcmp(model, "tfjs") == 0 && m->tfjs) return build_tfjs(ctx, b, n_classes, rng);
+    if (!from_file && strcmp(model, "speech") == 0 && m->speech)
+        return build_speech(ctx, b, n_classes, rng);
     if (!from_file && (strcmp(model, "spec") != 0 || !m->spec))
         return gf_ctx_set_error(ctx, GF_ERR_INVALID, "bundle: unknown model '%s' (zoo: mlp, lenet, "
                                 "cnn-small, resnet-mini, resnet18, resnet34, resnet50; or "

@@ -30,6 +30,7 @@ void gf_bundle_info_free(gf_bundle_info *info) {
     free(info->model);
     free(info->spec);
     free(info->tfjs);
+    free(info->speech);
     free(info->target_name);
     free(info->missing);
     free(info->impute);
@@ -263,6 +264,7 @@ gf_status gf_bundle_info_read(gf_ctx *ctx, const gf_st_file *f, gf_bundle_info *
     m->model = gf_bundle_strdup(gf_st_metadata_get(f, "graft.model"));
     m->spec = gf_bundle_strdup(gf_st_metadata_get(f, "graft.spec"));
     m->tfjs = gf_bundle_strdup(gf_st_metadata_get(f, "graft.tfjs"));
+    m->speech = gf_bundle_strdup(gf_st_metadata_get(f, "graft.speech"));
     m->data = gf_bundle_strdup(gf_st_metadata_get(f, "graft.data"));
     m->command = gf_bundle_strdup(gf_st_metadata_get(f, "graft.command"));
     m->base = gf_bundle_strdup(gf_st_metadata_get(f, "graft.base"));
@@ -369,6 +371,7 @@ gf_status gf_bundle_info_copy(gf_ctx *ctx, gf_bundle_info *dst, const gf_bundle_
     if (!src) return GF_OK;
     *dst = *src; /* the scalars; every pointer is copied below */
     dst->model = dst->spec = dst->tfjs = dst->data = dst->command = dst->base = NULL;
+    dst->speech = NULL;
     dst->target_name = NULL;
     dst->missing = NULL;
     dst->impute = NULL;
@@ -379,7 +382,7 @@ gf_status gf_bundle_info_copy(gf_ctx *ctx, gf_bundle_info *dst, const gf_bundle_
     dst->vocab = gf_text_vocab_retain(src->vocab);
     bool ok = copy_categories(ctx, dst, src) && copy_str(&dst->model, src->model) &&
               copy_str(&dst->spec, src->spec) &&
-              copy_str(&dst->tfjs, src->tfjs) &&
+              copy_str(&dst->tfjs, src->tfjs) && copy_str(&dst->speech, src->speech) &&
               copy_str(&dst->data, src->data) && copy_str(&dst->command, src->command) &&
               copy_str(&dst->base, src->base) && copy_str(&dst->target_name, src->target_name) &&
               copy_str(&dst->missing, src->missing) &&
@@ -575,6 +578,7 @@ gf_status gf_bundle_meta_pairs(gf_ctx *ctx, const gf_bundle_info *m, const char 
     if (m->model) kv_add(&l, "graft.model", gf_bundle_strdup(m->model));
     if (m->spec) kv_add(&l, "graft.spec", gf_bundle_strdup(m->spec));
     if (m->tfjs) kv_add(&l, "graft.tfjs", gf_bundle_strdup(m->tfjs));
+    if (m->speech) kv_add(&l, "graft.speech", gf_bundle_strdup(m->speech));
     if (m->model && strcmp(m->model, "mlp") == 0) {
         int k = 0;
         while (k < 4 && m->hidden[k] > 0) k++;

@@ -1,6 +1,7 @@
 /* Folders of audio files as datasets of log-mel features (gf_audio_load_folder in
  * include/graft/audio.h): the image folders' walk with audio suffixes, then every file decoded,
- * fitted to one clip length and turned into [1, n_mels, frames] floats, in parallel. */
+ * fitted to one clip length and turned into [1, n_mels, frames] floats (or kept as the
+ * waveform [1, samples]), in parallel. */
 #define _POSIX_C_SOURCE 200809L
 #include "core/internal.h"
 #include "data/ds_internal.h"
@@ -32,8 +33,9 @@ static bool one_file(const char *path, const gf_audio_folder_params *p, const gf
     int64_t n = 0;
     float *x = gf_audio_read_raw(path, &p->audio, &n, err, cap);
     if (!x) return false;
-    gf_audio_fit(x, n, wave, clip);
+    gf_audio_fit(x, n, mel ? wave : out, clip); /* no extractor: the waveform is the sample */
     free(x);
+    if (!mel) return true;
     char e2[256];
     if (gf_mel_compute(mel, wave, clip, out, e2, sizeof e2) != GF_OK) {
         snprintf(err, cap, "audio %s: %s", path, e2);
@@ -79,13 +81,15 @@ static gf_status decode_all(gf_ctx *ctx, const gf_img_tree *t, const gf_audio_fo
 
 /* The dataset around features, labels and paths (taken). */
 static gf_ds *make_ds(gf_ctx *ctx, const char *root, const gf_img_tree *t, const int64_t *shape,
-                      float *feats, int64_t *labels, char *pool, int64_t *off) {
+                      float *feats, int64_t *labels, char *pool, int64_t *off, int ndim) {
     char **cn = malloc((size_t)t->n_classes * sizeof *cn);
     char desc[300];
     const char *b = strrchr(root, '/');
     snprintf(desc, sizeof desc, "audio %s", b ? b + 1 : root);
     for (int64_t k = 0; cn && k < t->n_classes; k++) cn[k] = strrchr(t->classes[k], '/') + 1;
-    gf_ds *ds = cn ? gf_ds_alloc(ctx, GF_DS_ARRAY, t->n_files, 3, shape, (int)t->n_classes,
+    const int64_t wave_shape[2] = {1, shape[2]}; /* [1, samples] */
+    gf_ds *ds = cn ? gf_ds_alloc(ctx, GF_DS_ARRAY, t->n_files, ndim, ndim == 3 ? shape : wave_shape,
+                                 (int)t->n_classes,
                                  (const char *const *)cn, desc)
                    : NULL;
     if (!cn) gf_ctx_set_error(ctx, GF_ERR_NOMEM, "audio: out of memory");
@@ -128,11 +132,12 @@ static bool pack(const gf_img_tree *t, char **pool, int64_t **off, int64_t **lab
 static gf_ds *load(gf_ctx *ctx, const char *root, const gf_audio_folder_params *p,
                    const gf_mel *mel, gf_img_tree *t) {
     const int64_t clip = (int64_t)llround(p->clip_seconds * p->audio.sample_rate);
-    const int64_t frames = gf_mel_frames(mel, clip), per = frames * gf_mel_n_mels(mel);
+    const int bands = mel ? gf_mel_n_mels(mel) : 1;
+    const int64_t frames = mel ? gf_mel_frames(mel, clip) : clip, per = frames * bands;
     if (per > 0 && (double)per * 4.0 * (double)t->n_files > (double)p->max_bytes) {
         gf_ctx_set_error(ctx, GF_ERR_NOMEM, "audio %s: %lld clips of [1, %d, %lld] features take "
                          "%.0f MB, more than max_bytes %lld", root, (long long)t->n_files,
-                         gf_mel_n_mels(mel), (long long)frames,
+                         bands, (long long)frames,
                          (double)per * 4.0 * (double)t->n_files / 1e6, (long long)p->max_bytes);
         return NULL;
     }
@@ -149,8 +154,8 @@ static gf_ds *load(gf_ctx *ctx, const char *root, const gf_audio_folder_params *
         free(feats), free(pool), free(off), free(labels);
         return NULL;
     }
-    const int64_t shape[3] = {1, gf_mel_n_mels(mel), frames};
-    return make_ds(ctx, root, t, shape, feats, labels, pool, off);
+    const int64_t shape[3] = {1, bands, frames};
+    return make_ds(ctx, root, t, shape, feats, labels, pool, off, mel ? 3 : 2);
 }
 
 gf_status gf_audio_list(gf_ctx *ctx, const char *root, bool follow_links, char ***paths,
@@ -177,8 +182,8 @@ gf_ds *gf_audio_load_folder(gf_ctx *ctx, const char *root, const gf_audio_folder
                          root, p.clip_seconds, p.audio.max_seconds, (long long)p.max_bytes);
         return NULL;
     }
-    gf_mel *mel = gf_mel_new(ctx, &p.mel);
-    if (!mel) return NULL;
+    gf_mel *mel = p.waveform ? NULL : gf_mel_new(ctx, &p.mel);
+    if (!mel && !p.waveform) return NULL;
     char *rc = gf_ds_strdup(root);
     gf_ds *ds = NULL;
     if (!rc) {

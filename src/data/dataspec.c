@@ -194,6 +194,9 @@ gf_status gf_ds_check_spec(gf_ctx *ctx, const char *spec, const gf_ds_open_param
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
                                 "data spec %s: sample_rate, clip_seconds, n_mels and n_fft apply "
                                 "to audio: data", spec);
+    if (p.waveform && !audio)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "data spec %s: waveform applies to audio: "
+                                "data", spec);
     if (audio && (p.sample_rate < 0 || (p.sample_rate && (p.sample_rate < 1000 ||
                   p.sample_rate > 384000)) || !(p.clip_seconds >= 0 && p.clip_seconds <= 600) ||
                   p.n_mels < 0 || p.n_mels > 1024 || p.n_fft < 0 || p.n_fft > 65536 ||
@@ -362,6 +365,7 @@ static gf_status load_audio(gf_ctx *ctx, const char *arg, const gf_ds_open_param
     ap.clip_seconds = out->audio.clip_seconds;
     ap.mel = out->audio.mel;
     ap.follow_links = p->follow_links;
+    ap.waveform = p->waveform;
     char tr[4200], te[4200], va[4200];
     snprintf(tr, sizeof tr, "%s/train", arg);
     snprintf(te, sizeof te, "%s/test", arg);

@@ -230,6 +230,12 @@ while IFS=$'\t' read -r where cmd; do
         skip "$where: the pretrained cnn-small is not cached (graft demo writes it): $cmd"
         continue
     fi
+    # a command on openWakeWord's models of scripts/fetch-openwakeword.sh needs them fetched
+    if [[ "$cmd" == *"openwakeword/"* || "$cmd" == *"oww-"* ]] &&
+       [ ! -f "$HOME/.cache/graft/openwakeword/embedding_model.onnx" ]; then
+        skip "$where: openWakeWord's models not fetched (scripts/fetch-openwakeword.sh): $cmd"
+        continue
+    fi
     # a command on audio: data needs a graft built with audio support
     if [[ "$cmd" == *"audio:"* ]] && "$G" --version | grep -q "^audio: none"; then
         skip "$where: this graft reads no audio: $cmd"

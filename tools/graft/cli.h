@@ -54,6 +54,7 @@ enum { CLI_CONTINUE = -1 };
 #define G_TEXT (UINT64_C(1) << 30) /* --tokenizer ... --vectors (text: data, train) */
 #define G_EXPORT (UINT64_C(1) << 31) /* --input-shape (graft export) */
 #define G_STREAM (UINT64_C(1) << 33) /* --stream --window --hop --threshold --background (predict) */
+#define G_SPEECH (UINT64_C(1) << 34) /* --front --pool (a speech embedding: finetune) */
 /* What a training command takes. */
 #define G_TRAIN (G_OPTIM | G_SCHED | G_CKPT | G_OUT | G_LOSS)
 
@@ -84,6 +85,7 @@ typedef struct cli_opts {
     int sample_rate;          /* audio: 0: the library's default */
     double clip_seconds;      /* audio: 0: the library's default */
     int n_mels;               /* audio: 0: the library's default */
+    bool waveform;            /* audio: samples are the waveform [1, samples], no features */
     const char *augment;      /* NULL: none; "crop,flip", ... */
     const char *normalize;    /* "auto", "standard", "none" */
     int task_kind;            /* --task: gf_ds_task (GF_DS_TASK_AUTO: not given) */
@@ -133,6 +135,8 @@ typedef struct cli_opts {
     int input_size;           /* --input-size: a TensorFlow.js model's input size (0: its own) */
     const char *cuts;         /* --cuts A,B,...: the layers graft probe cuts at */
     bool cut_sweep;           /* --cut-sweep: graft probe cuts at every block end */
+    const char *front;        /* --front: a speech embedding's mel model (NULL: beside --from) */
+    const char *pool;         /* --pool: flat or mean (NULL: flat) */
     int lora_rank;            /* 0: no LoRA */
     double lora_alpha;        /* <= 0: the rank */
     double lora_dropout;
@@ -570,5 +574,13 @@ int cli_tfjs_inspect(gf_ctx *ctx, const cli_opts *o, const char *path);
 /* graft finetune --from model.json: the model cut (--cut), adapted to the data (channels, size),
  * a new head, freezing and the BN policy, training (a frozen trunk's features cached). */
 int cli_tfjs_finetune(cli_opts *o);
+
+/* ---- speech embeddings (cli_speech.c) ------------------------------------------------------- */
+
+/* True when path names an .onnx file. */
+bool cli_is_onnx(const char *path);
+/* graft finetune --from embedding_model.onnx --data audio:DIR: openWakeWord's chain
+ * (graft/speech.h) with a new head, frozen as asked; a frozen embedding's features cached. */
+int cli_speech_finetune(cli_opts *o);
 
 #endif

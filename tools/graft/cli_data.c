@@ -82,9 +82,9 @@ static int check_kind_options(const cli_opts *o) {
         return cli_usage_error(o->cmd, "--image-size and --grayscale apply to images: data");
     if (o->follow_links && !img && !audio)
         return cli_usage_error(o->cmd, "--follow-links applies to images: and audio: data");
-    if ((o->sample_rate || o->clip_seconds > 0 || o->n_mels) && !audio)
-        return cli_usage_error(o->cmd, "--sample-rate, --clip-seconds and --n-mels apply to "
-                                       "audio: data");
+    if ((o->sample_rate || o->clip_seconds > 0 || o->n_mels || o->waveform) && !audio)
+        return cli_usage_error(o->cmd, "--sample-rate, --clip-seconds, --n-mels and --waveform "
+                                       "apply to audio: data");
     if (o->max_image_pixels && !img)
         return cli_usage_error(o->cmd, "--max-image-pixels applies to images: data");
     if (o->augment && csv)
@@ -227,6 +227,15 @@ static gf_text_vectors *vocab_vectors(gf_ctx *ctx, const cli_opts *o) {
     return v;
 }
 
+/* A speech classifier's bundle (graft.model "speech") takes waveforms of the length it was
+ * trained on. */
+static void speech_settings(const gf_bundle_info *meta, gf_ds_open_params *p) {
+    if (!meta || !meta->model || strcmp(meta->model, "speech") != 0 || meta->in_ndim != 2) return;
+    p->waveform = true;
+    const int rate = p->sample_rate > 0 ? p->sample_rate : 16000;
+    p->clip_seconds = (double)meta->in_shape[1] / rate;
+}
+
 int cli_data_load(gf_ctx *ctx, const cli_opts *o, cli_data *d) {
     return cli_data_load_for(ctx, o, NULL, d);
 }
@@ -256,6 +265,8 @@ int cli_data_load_for(gf_ctx *ctx, const cli_opts *o, const gf_bundle_info *meta
     p.sample_rate = o->sample_rate;
     p.clip_seconds = o->clip_seconds;
     p.n_mels = o->n_mels;
+    p.waveform = o->waveform;
+    speech_settings(meta, &p);
     if (o->csv_header >= 0) p.csv_header = (gf_csv_header)o->csv_header;
     p.csv_skip_lines = o->skip_lines;
     p.csv_delimiter = o->delimiter;

@@ -40,7 +40,8 @@ int cli_model_build(gf_ctx *ctx, const cli_opts *o, const char *arg, const gf_bu
     if (rc != CLI_CONTINUE) return rc;
     const char *name = arg ? arg : meta ? meta->model : NULL;
     const bool described = meta && ((strcmp(name ? name : "", "spec") == 0 && meta->spec) ||
-                                    (strcmp(name ? name : "", "tfjs") == 0 && meta->tfjs));
+                                    (strcmp(name ? name : "", "tfjs") == 0 && meta->tfjs) ||
+                                    (strcmp(name ? name : "", "speech") == 0 && meta->speech));
     if (!name || (!cli_is_zoo(name) && !arg && !described))
         return cli_usage_error(o->cmd, "--model is required (the weights file does not name its "
                                        "model)");

@@ -18,7 +18,7 @@ enum {
     O_DATA, O_CLASSES, O_PER_CLASS, O_SPLIT, O_VAL, O_LIMIT, O_LABEL_COLUMN, O_FEATURES,
     O_CSV_HEADER, O_SKIP_LINES, O_DELIMITER, O_PRED_OUT,
     O_IMAGE_SIZE, O_GRAYSCALE, O_MAX_IMAGE_PIXELS, O_FOLLOW_LINKS, O_SAMPLE_RATE, O_CLIP_SECONDS,
-    O_N_MELS, O_AUGMENT, O_NORMALIZE, O_BATCH,
+    O_N_MELS, O_WAVEFORM, O_AUGMENT, O_NORMALIZE, O_BATCH,
     O_MODEL, O_HIDDEN,
     O_WEIGHTS, O_BASE,
     O_EPOCHS, O_LR, O_OPTIM, O_WEIGHT_DECAY, O_MOMENTUM, O_SCHED, O_WARMUP, O_LABEL_SMOOTHING,
@@ -39,6 +39,7 @@ enum {
     O_RUN_INPUT, O_RUN_OUT, O_CATEGORICAL, O_MAX_CATEGORIES, O_INPUT_SHAPE,
     O_STREAM, O_WINDOW, O_HOP, O_THRESHOLD, O_BACKGROUND,
     O_CUTS, O_CUT_SWEEP,
+    O_FRONT, O_POOL,
 };
 
 typedef struct opt_def {
@@ -95,6 +96,9 @@ static const opt_def opts[] = {
      "audio: centre-crop or zero-pad every clip to S seconds (default 1)"},
     {"n-mels", required_argument, O_N_MELS, G_DATA, "N",
      "audio: mel bands of the log-mel features (default 40)"},
+    {"waveform", no_argument, O_WAVEFORM, G_DATA, NULL,
+     "audio: samples are the waveform itself [1, clip samples] in [-1, 1], no log-mel features "
+     "(a speech embedding's front end computes its own; set by finetune --from X.onnx)"},
     {"augment", optional_argument, O_AUGMENT, G_TRAINDATA, "[=LIST]",
      "augment training images: crop (random crop, padding H/8), flip (horizontal), affine, "
      "erase; --augment alone is crop,flip; audio: specaugment (masks on the features), noise "
@@ -224,6 +228,11 @@ static const opt_def opts[] = {
     {"cut-sweep", no_argument, O_CUT_SWEEP, G_PROBE, NULL,
      "probe: every block end (where a residual branch starts or ends, a widening 1x1 "
      "convolution or the head starts) up to the input of the last Dense layer"},
+    {"front", required_argument, O_FRONT, G_SPEECH, "FILE",
+     "the speech embedding's mel front end (default: melspectrogram.onnx beside --from)"},
+    {"pool", required_argument, O_POOL, G_SPEECH, "flat|mean|max",
+     "how the embeddings of a clip's windows reach the head: concatenated in time order (flat, "
+     "the default), averaged (mean) or their largest values (max)"},
     {"input-size", required_argument, O_INPUT_SIZE, G_TFJS | G_PROBE, "N",
      "a TensorFlow.js model.json: feed it N x N inputs, the data resized (bilinear) to fit "
      "(default: the model's own input size)"},
@@ -389,7 +398,7 @@ static const struct {
     {G_DATASRC | G_DATA | G_TRAINDATA | G_TASK, "data"}, {G_TEXT, "text data"},
     {G_MODEL, "model"},        {G_WEIGHTS, "weights"},
     {G_FT, "fine-tuning"},  {G_LORA | G_LORA_FT, "LoRA"},          {G_DISTILL | G_STUDENT, "distillation"},
-    {G_TFJS, "TensorFlow.js models"}, {G_PROBE, "cut points"},
+    {G_TFJS, "TensorFlow.js models"}, {G_PROBE, "cut points"}, {G_SPEECH, "speech embeddings (--from X.onnx, audio: data)"},
     {G_OPTIM, "optimizer"}, {G_SCHED, "schedule"},  {G_LOSS | G_REGRESS, "loss"},
     {G_CKPT, "checkpoints and stopping"}, {G_OUT, "output"},  {G_PREDICT, "prediction"}, {G_EVAL, "evaluation"},
     {G_STREAM, "keyword spotting"},
@@ -535,6 +544,42 @@ static int apply_stream(cli_opts *o, int id, const char *v) {
             return cli_usage_error(o->cmd, "--threshold: '%s' is not a probability in [0, 1]", v);
         o->threshold = dv;
         break;
+    }
+    return CLI_CONTINUE;
+}
+
+/* The options of compare and demo. */
+static int apply_compare(cli_opts *o, int id, const char *v) {
+    int64_t tmp[CLI_MAX_LIST];
+    switch (id) {
+    case O_STRATEGIES: o->strategies = v; break;
+    case O_LABELS:
+        if (cli_parse_i64_list(v, 1, INT64_C(1) << 40, tmp, CLI_MAX_LIST) < 1)
+            return cli_usage_error(o->cmd, "--labels: '%s' is not a list of counts >= 1 such as "
+                                           "10,100,1000", v);
+        o->labels = v;
+        break;
+    case O_SEEDS:
+        if (cli_parse_i64_list(v, 0, INT64_MAX, tmp, CLI_MAX_LIST) < 1)
+            return cli_usage_error(o->cmd, "--seeds: '%s' is not a list of seeds such as 0,1,2", v);
+        o->seeds = v;
+        break;
+    case O_WORK_DIR: o->work_dir = v; break;
+    case O_DETAILS: o->details = true; break;
+    case O_QUICK: o->quick = true; break;
+    default: o->no_cache = true; break; /* O_NO_CACHE */
+    }
+    return CLI_CONTINUE;
+}
+
+/* The options of a speech embedding. */
+static int apply_speech(cli_opts *o, int id, const char *v) {
+    if (id == O_FRONT) {
+        o->front = v;
+    } else {
+        if (strcmp(v, "flat") != 0 && strcmp(v, "mean") != 0 && strcmp(v, "max") != 0)
+            return cli_usage_error(o->cmd, "--pool: '%s' is not flat, mean or max", v);
+        o->pool = v;
     }
     return CLI_CONTINUE;
 }
@@ -706,6 +751,7 @@ static int apply_data(cli_opts *o, int id, const char *v) {
     case O_SAMPLE_RATE: NEED_INT(1000, 384000, "a rate in [1000, 384000]"); o->sample_rate = (int)iv; break;
     case O_CLIP_SECONDS: NEED_F64(0.02, 600, "a duration in [0.02, 600]"); o->clip_seconds = dv; break;
     case O_N_MELS: NEED_INT(1, 1024, "a count in [1, 1024]"); o->n_mels = (int)iv; break;
+    case O_WAVEFORM: o->waveform = true; break;
     case O_AUGMENT: {
         o->augment = v ? v : "crop,flip";
         const char *p = o->augment;
@@ -921,6 +967,7 @@ static int apply(cli_opts *o, int id, const char *v) {
     case O_CUTS: o->cuts = v; break;
     case O_CUT_SWEEP: o->cut_sweep = true; break;
     case O_INPUT_SIZE: NEED_INT(1, 4096, "a size in [1, 4096]"); o->input_size = (int)iv; break;
+    case O_FRONT: case O_POOL: return apply_speech(o, id, v);
     case O_LORA_RANK: NEED_INT(1, 4096, "a whole number >= 1"); o->lora_rank = (int)iv; break;
     case O_LORA_ALPHA: NEED_F64(1e-6, 1e6, "a number > 0"); o->lora_alpha = dv; break;
     case O_LORA_DROPOUT: NEED_F64(0, 0.99, "a number in [0, 1)"); o->lora_dropout = dv; break;
@@ -940,26 +987,9 @@ static int apply(cli_opts *o, int id, const char *v) {
             return cli_usage_error(cmd, "--part: '%s' is not test, val, train or all", v);
         o->part = v;
         break;
-    case O_STRATEGIES: o->strategies = v; break;
-    case O_LABELS: {
-        int64_t tmp[CLI_MAX_LIST];
-        if (cli_parse_i64_list(v, 1, INT64_C(1) << 40, tmp, CLI_MAX_LIST) < 1)
-            return cli_usage_error(cmd, "--labels: '%s' is not a list of counts >= 1 such as "
-                                        "10,100,1000", v);
-        o->labels = v;
-        break;
-    }
-    case O_SEEDS: {
-        int64_t tmp[CLI_MAX_LIST];
-        if (cli_parse_i64_list(v, 0, INT64_MAX, tmp, CLI_MAX_LIST) < 1)
-            return cli_usage_error(cmd, "--seeds: '%s' is not a list of seeds such as 0,1,2", v);
-        o->seeds = v;
-        break;
-    }
-    case O_WORK_DIR: o->work_dir = v; break;
-    case O_DETAILS: o->details = true; break;
-    case O_QUICK: o->quick = true; break;
-    case O_NO_CACHE: o->no_cache = true; break;
+    case O_STRATEGIES: case O_LABELS: case O_SEEDS: case O_WORK_DIR: case O_DETAILS:
+    case O_QUICK: case O_NO_CACHE:
+        return apply_compare(o, id, v);
     case O_TASK:
         if (!strchr(v, '=') || v[0] == '=' || !strchr(v, '=')[1])
             return cli_usage_error(cmd, "--task: '%s' is not NAME=DATASPEC", v);

@@ -489,10 +489,12 @@ static int prepare(ft_run *r) {
 /* The pretrained file's description, the data and the model ready to train. */
 static int setup(ft_run *r) {
     int rc = cli_meta_open(r->ctx, r->o, r->o->from, &r->meta);
-    /* a text model's embedding rows belong to its vocabulary: new text is tokenised with it */
+    /* a text model's embedding rows belong to its vocabulary: new text is tokenised with it;
+     * a speech bundle reads clips as the waveforms it was trained on */
+    const bool speech = r->meta.model && strcmp(r->meta.model, "speech") == 0;
     if (rc == CLI_CONTINUE)
-        rc = cli_data_load_for(r->ctx, r->o, r->meta.vocab || r->meta.has_audio ? &r->meta : NULL,
-                               &r->d);
+        rc = cli_data_load_for(r->ctx, r->o,
+                               r->meta.vocab || r->meta.has_audio || speech ? &r->meta : NULL, &r->d);
     if (rc != CLI_CONTINUE) return rc;
     if (!samples_fit(r)) return CLI_FAILED;
     return prepare(r);
@@ -592,6 +594,10 @@ int cmd_finetune(cli_opts *o) {
         return cli_usage_error(cmd, "the --lora-* options need --lora-rank");
     if ((rc = cli_check_model_arg(cmd, "--model", o->model)) != CLI_CONTINUE) return rc;
     if (cli_is_tfjs(o->from)) return cli_tfjs_finetune(o);
+    if (cli_is_onnx(o->from)) return cli_speech_finetune(o);
+    if (o->front || o->pool)
+        return cli_usage_error(cmd, "--front and --pool apply to a speech embedding (--from "
+                               "embedding_model.onnx)");
     if (o->cut || o->input_size)
         return cli_usage_error(cmd, "--cut and --input-size apply to a TensorFlow.js model.json");
     ft_run *r = ft_new(o);

