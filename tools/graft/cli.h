@@ -315,6 +315,11 @@ typedef gf_ds_parts cli_data;
  * printing the error (CLI_USAGE for a malformed spec, a missing file or options that do not
  * apply to it, CLI_FAILED when reading or cutting the data failed). */
 int cli_data_load(gf_ctx *ctx, const cli_opts *o, cli_data *d);
+/* --out of a classifier that a file rebuilds (graft.model "tfjs" or "speech", with how to
+ * rebuild it as JSON in graft.tfjs / graft.speech): model's weights, d's classes and shape,
+ * graft.from. CLI_CONTINUE or the failure (printed). json may be NULL (out of memory). */
+int cli_save_rebuilt(gf_ctx *ctx, const cli_opts *o, gf_module *model, const cli_data *d,
+                     const char *kind, const char *json);
 /* The same for data a trained model is run on: images are read as the weights say (graft.image)
  * unless --image-size or --grayscale say otherwise, and (eval) a split may leave no training
  * part. meta may be NULL. */

@@ -139,3 +139,22 @@ int cli_load_weights(gf_ctx *ctx, const cli_opts *o, const char *path, const cha
     }
     return CLI_CONTINUE;
 }
+
+int cli_save_rebuilt(gf_ctx *ctx, const cli_opts *o, gf_module *model, const cli_data *d,
+                     const char *kind, const char *json) {
+    gf_bundle b;
+    memset(&b, 0, sizeof b);
+    b.model = model;
+    snprintf(b.head, sizeof b.head, "head");
+    char **how = strcmp(kind, "tfjs") == 0 ? &b.info.tfjs : &b.info.speech;
+    int rc = CLI_CONTINUE;
+    if (!json || gf_bundle_info_set_data(ctx, &b.info, d) != GF_OK ||
+        !(b.info.model = strdup(kind)) || !(*how = strdup(json)) ||
+        !(b.info.command = strdup(o->cmd)))
+        rc = gf_ctx_status(ctx) != GF_OK ? cli_fail_ctx(o->cmd, ctx) : cli_fail(o->cmd, "out of memory");
+    const char *meta[] = {"graft.from", o->from};
+    if (rc == CLI_CONTINUE && gf_bundle_save(ctx, &b, o->out, meta, 1) != GF_OK)
+        rc = cli_fail(o->cmd, "writing %s: %s", o->out, gf_ctx_error(ctx));
+    gf_bundle_info_free(&b.info);
+    return rc;
+}

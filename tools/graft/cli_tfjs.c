@@ -269,20 +269,7 @@ static int save(tfjs_run *r) {
     cJSON_AddBoolToObject(t, "adapt_channels", o->in_channels != GF_TRANSFER_IN_CHANNELS_ERROR);
     char *text = cJSON_PrintUnformatted(t);
     cJSON_Delete(t);
-    gf_bundle b;
-    memset(&b, 0, sizeof b);
-    b.model = r->model;
-    snprintf(b.head, sizeof b.head, "head");
-    int rc = CLI_CONTINUE;
-    if (!text || gf_bundle_info_set_data(r->ctx, &b.info, &r->d) != GF_OK ||
-        !(b.info.model = strdup("tfjs")) || !(b.info.tfjs = strdup(text)) ||
-        !(b.info.command = strdup(o->cmd)))
-        rc = gf_ctx_status(r->ctx) != GF_OK ? cli_fail_ctx(o->cmd, r->ctx)
-                                            : cli_fail(o->cmd, "out of memory");
-    const char *meta[] = {"graft.from", o->from};
-    if (rc == CLI_CONTINUE && gf_bundle_save(r->ctx, &b, o->out, meta, 1) != GF_OK)
-        rc = cli_fail(o->cmd, "writing %s: %s", o->out, gf_ctx_error(r->ctx));
-    gf_bundle_info_free(&b.info);
+    const int rc = cli_save_rebuilt(r->ctx, o, r->model, &r->d, "tfjs", text);
     cJSON_free(text);
     return rc;
 }
