@@ -1,4 +1,4 @@
-/* The fast kernels of issue 8 against their plain references: each must give bitwise the
+/* The fast kernels against their plain references: each must give bitwise the
  * same results (or, where the summation order legitimately differs, match a double-precision
  * reference), at every dispatch level this CPU has:
  *   - uint8 -> float batch conversion == (float)v / 255 (and Normalize), every byte value;
