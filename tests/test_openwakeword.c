@@ -184,6 +184,8 @@ int main(void) {
         test_chain(ctx, dir, emb);
         test_head(ctx, dir);
     }
+    gf_tensor_free(mel);
+    gf_tensor_free(emb);
     gf_ctx_free(ctx);
     return test_finish("test_openwakeword");
 }
