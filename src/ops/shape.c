@@ -210,6 +210,9 @@ gf_tensor *gf_slice(gf_ctx *ctx, gf_tensor *x, int axis, int64_t start, int64_t 
                          gf_shape_str(x, sx, sizeof sx));
         return NULL;
     }
+    /* a step past the axis takes one element at most, as the axis' size does: clamped, so the
+     * strides below cannot overflow (a file may give any step) */
+    if (step > size) step = size > 0 ? size : 1;
     int64_t cst[GF_MAX_DIMS], shape[GF_MAX_DIMS], dst[GF_MAX_DIMS];
     gf_contiguous_strides(x->ndim, x->shape, cst);
     memcpy(shape, x->shape, sizeof shape);
