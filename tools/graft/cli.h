@@ -315,6 +315,9 @@ typedef gf_ds_parts cli_data;
  * printing the error (CLI_USAGE for a malformed spec, a missing file or options that do not
  * apply to it, CLI_FAILED when reading or cutting the data failed). */
 int cli_data_load(gf_ctx *ctx, const cli_opts *o, cli_data *d);
+/* --train-last, --freeze and --unfreeze on m, in that order. CLI_CONTINUE or a usage error
+ * (printed) naming the option. */
+int cli_apply_freezing(gf_ctx *ctx, const cli_opts *o, gf_module *m);
 /* --out of a classifier that a file rebuilds (graft.model "tfjs" or "speech", with how to
  * rebuild it as JSON in graft.tfjs / graft.speech): model's weights, d's classes and shape,
  * graft.from. CLI_CONTINUE or the failure (printed). json may be NULL (out of memory). */

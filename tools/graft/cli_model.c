@@ -158,3 +158,15 @@ int cli_save_rebuilt(gf_ctx *ctx, const cli_opts *o, gf_module *model, const cli
     gf_bundle_info_free(&b.info);
     return rc;
 }
+
+int cli_apply_freezing(gf_ctx *ctx, const cli_opts *o, gf_module *m) {
+    if (o->train_last >= 0 && gf_transfer_freeze_all_but(ctx, m, o->train_last) < 0)
+        return cli_usage_error(o->cmd, "--train-last: %s", gf_ctx_error(ctx));
+    for (int i = 0; i < o->n_freeze; i++)
+        if (gf_transfer_freeze(ctx, m, o->freeze[i]) < 0)
+            return cli_usage_error(o->cmd, "--freeze: %s", gf_ctx_error(ctx));
+    for (int i = 0; i < o->n_unfreeze; i++)
+        if (gf_transfer_unfreeze(ctx, m, o->unfreeze[i]) < 0)
+            return cli_usage_error(o->cmd, "--unfreeze: %s", gf_ctx_error(ctx));
+    return CLI_CONTINUE;
+}

@@ -61,17 +61,7 @@ static int build(speech_run *r) {
 
 /* --train-last, --freeze, --unfreeze. */
 static int freeze(speech_run *r) {
-    gf_ctx *ctx = r->ctx;
-    const cli_opts *o = r->o;
-    if (o->train_last >= 0 && gf_transfer_freeze_all_but(ctx, r->model, o->train_last) < 0)
-        return cli_usage_error(o->cmd, "--train-last: %s", gf_ctx_error(ctx));
-    for (int i = 0; i < o->n_freeze; i++)
-        if (gf_transfer_freeze(ctx, r->model, o->freeze[i]) < 0)
-            return cli_usage_error(o->cmd, "--freeze: %s", gf_ctx_error(ctx));
-    for (int i = 0; i < o->n_unfreeze; i++)
-        if (gf_transfer_unfreeze(ctx, r->model, o->unfreeze[i]) < 0)
-            return cli_usage_error(o->cmd, "--unfreeze: %s", gf_ctx_error(ctx));
-    return CLI_CONTINUE;
+    return cli_apply_freezing(r->ctx, r->o, r->model);
 }
 
 /* Only the head trains and the data is not transformed: the embeddings never change. */

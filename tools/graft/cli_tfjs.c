@@ -164,14 +164,8 @@ static int build(tfjs_run *r) {
 static int freeze(tfjs_run *r) {
     gf_ctx *ctx = r->ctx;
     const cli_opts *o = r->o;
-    if (o->train_last >= 0 && gf_transfer_freeze_all_but(ctx, r->model, o->train_last) < 0)
-        return cli_usage_error(o->cmd, "--train-last: %s", gf_ctx_error(ctx));
-    for (int i = 0; i < o->n_freeze; i++)
-        if (gf_transfer_freeze(ctx, r->model, o->freeze[i]) < 0)
-            return cli_usage_error(o->cmd, "--freeze: %s", gf_ctx_error(ctx));
-    for (int i = 0; i < o->n_unfreeze; i++)
-        if (gf_transfer_unfreeze(ctx, r->model, o->unfreeze[i]) < 0)
-            return cli_usage_error(o->cmd, "--unfreeze: %s", gf_ctx_error(ctx));
+    int rc = cli_apply_freezing(ctx, o, r->model);
+    if (rc != CLI_CONTINUE) return rc;
     char name[32] = "freeze-stats";
     const char *scope = NULL, *colon = o->bn_policy ? strchr(o->bn_policy, ':') : NULL;
     if (o->bn_policy)

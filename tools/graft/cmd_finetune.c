@@ -178,14 +178,8 @@ static int freeze(ft_run *r) {
     gf_ctx *ctx = r->ctx;
     const cli_opts *o = r->o;
     gf_module *m = r->cm.b->model;
-    if (o->train_last >= 0 && gf_transfer_freeze_all_but(ctx, m, o->train_last) < 0)
-        return cli_usage_error(o->cmd, "--train-last: %s", gf_ctx_error(ctx));
-    for (int i = 0; i < o->n_freeze; i++)
-        if (gf_transfer_freeze(ctx, m, o->freeze[i]) < 0)
-            return cli_usage_error(o->cmd, "--freeze: %s", gf_ctx_error(ctx));
-    for (int i = 0; i < o->n_unfreeze; i++)
-        if (gf_transfer_unfreeze(ctx, m, o->unfreeze[i]) < 0)
-            return cli_usage_error(o->cmd, "--unfreeze: %s", gf_ctx_error(ctx));
+    int rc = cli_apply_freezing(ctx, o, m);
+    if (rc != CLI_CONTINUE) return rc;
     gf_transfer_bn_policy pol = GF_TRANSFER_BN_DEFAULT;
     const char *scope = NULL;
     char name[32] = "freeze-stats";
