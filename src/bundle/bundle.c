@@ -90,6 +90,14 @@ static gf_status build_zoo(gf_ctx *ctx, gf_bundle *b, int n_classes, const int *
     return GF_OK;
 }
 
+/* The description of a model that is not the zoo's mlp: its spec text (taken; NULL: none) and
+ * no hidden widths. */
+static void set_spec(gf_bundle_info *m, char *spec) {
+    free(m->spec);
+    m->spec = spec;
+    memset(m->hidden, 0, sizeof m->hidden);
+}
+
 static gf_status build_spec(gf_ctx *ctx, gf_bundle *b, const char *text, const char *label,
                             int n_classes, gf_rng *rng) {
     gf_bundle_info *m = &b->info;
@@ -129,9 +137,7 @@ static gf_status build_spec(gf_ctx *ctx, gf_bundle *b, const char *text, const c
         st = gf_ctx_prefix_error(ctx, "%s: ", label);
     }
     gf_spec_summary_free(sum);
-    free(m->spec);
-    m->spec = min;
-    memset(m->hidden, 0, sizeof m->hidden);
+    set_spec(m, min);
     return st;
 }
 
@@ -166,9 +172,7 @@ static gf_status build_tfjs(gf_ctx *ctx, gf_bundle *b, int n_classes, gf_rng *rn
         snprintf(b->head, sizeof b->head, "head");
     }
     cJSON_Delete(j);
-    free(m->spec);
-    m->spec = NULL;
-    memset(m->hidden, 0, sizeof m->hidden);
+    set_spec(m, NULL);
     return st;
 }
 
@@ -198,9 +202,7 @@ static gf_status build_speech(gf_ctx *ctx, gf_bundle *b, int n_classes, gf_rng *
         snprintf(b->head, sizeof b->head, "head");
     }
     cJSON_Delete(j);
-    free(m->spec);
-    m->spec = NULL;
-    memset(m->hidden, 0, sizeof m->hidden);
+    set_spec(m, NULL);
     return st;
 }
 
