@@ -30,6 +30,19 @@ gf_status gf_backward_many(gf_ctx *ctx, int n, gf_tensor *const *outs,
  * clears the routing. The arrays are copied; the buffers must stay valid while routed. */
 gf_status gf_backward_route_grads(gf_ctx *ctx, int n, gf_tensor *const *leaves, float *const *buffers);
 
+/* Gradient-ready notification, for starting work on a gradient while the backward is still
+ * running (summing it over processes as PyTorch's DDP does: graft/dist.h). The next backward
+ * in ctx calls ready(ctx, i, user) once for each leaves[i], as soon as no node left in the
+ * graph can add to leaves[i]->grad: right after the last node (in backward order) that takes
+ * leaves[i] as an input, or before the first node when none does. leaves[i]->grad is then
+ * final for this backward (NULL when nothing reached it). The watch is for that one backward
+ * and is cleared by it, also when it fails (leaves not reached by then get no call); n = 0
+ * clears it. A ready that returns an error stops the backward with that error. The list is
+ * copied; the tensors must live until the backward. */
+typedef gf_status (*gf_grad_ready_fn)(gf_ctx *ctx, int i, void *user);
+gf_status gf_backward_watch(gf_ctx *ctx, int n, gf_tensor *const *leaves, gf_grad_ready_fn ready,
+                            void *user);
+
 /* Number of op nodes recorded since the last reset (for tests and diagnostics). */
 int64_t gf_tape_size(const gf_ctx *ctx);
 

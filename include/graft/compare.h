@@ -114,6 +114,7 @@ typedef struct gf_compare_params {
      * since the seeds draw them; validation and test run whole on each. */
     int shard_rank, shard_count;
     gf_grad_sync_fn grad_sync;
+    gf_grad_begin_fn grad_begin; /* optional: gf_fit_params.grad_begin */
     void *grad_sync_user;
 } gf_compare_params;
 

@@ -35,8 +35,8 @@ typedef struct gf_dist_params {
     double timeout;
     double grace;          /* extra wait of the ranks other than 0 (max(2, timeout / 4)); < 0: that */
     int64_t bucket_bytes;  /* gradient bytes per allreduce (1 MiB) */
-    /* Start each bucket's allreduce as soon as it is packed, while the next ones are packed
-     * (true); false: pack everything, then start them all. */
+    /* Start each bucket's allreduce during the backward, as soon as the backward has made
+     * all of its gradients final (true, as PyTorch's DDP); false: after the backward. */
     bool overlap;
 } gf_dist_params;
 
@@ -104,6 +104,11 @@ void gf_dist_shard_loader(const gf_dist *d, gf_loader_params *lp);
  * world of one process nothing is set, and gf_fit runs as it always does. */
 void gf_dist_fit_params(gf_dist *d, gf_fit_params *fp);
 void gf_dist_step_params(gf_dist *d, gf_step_params *sp);
+/* The optional start (gf_grad_begin_fn, user: the gf_dist) that gf_dist_fit_params and
+ * gf_dist_step_params set when p.overlap: watches the backward that follows and starts each
+ * bucket's allreduce as soon as its gradients are final. gf_dist_grad_sync of the same opt
+ * must come next. */
+gf_status gf_dist_grad_begin(gf_ctx *ctx, gf_optim *opt, void *user);
 /* The hook (user: the gf_dist): every trainable gradient of opt and stats[0..n_stats) summed
  * over the ranks, in buckets of bucket_bytes, and the stop flag exchanged. */
 gf_status gf_dist_grad_sync(gf_ctx *ctx, gf_optim *opt, double *stats, int n_stats, void *user);
@@ -130,7 +135,9 @@ typedef struct gf_dist_stats {
     int64_t exchanges;   /* gradient exchanges (gf_dist_grad_sync calls) */
     int64_t bytes;       /* gradient bytes each rank contributed, all exchanges */
     int64_t buckets;     /* allreduce calls for them */
-    double seconds;      /* wall time in the exchanges: packing, allreduce, unpacking */
+    int64_t buckets_early; /* of them started during the backward (overlap) */
+    double seconds;      /* wall time in the exchanges' own work: packing (also during the
+                          * backward), starting, waiting, unpacking */
     double wait_seconds; /* of which waiting for the collectives to finish */
 } gf_dist_stats;
 

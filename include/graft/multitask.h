@@ -111,6 +111,7 @@ typedef struct gf_mt_params {
      * process). Every process must start from the same weights. */
     int shard_rank, shard_count;
     gf_grad_sync_fn grad_sync;
+    gf_grad_begin_fn grad_begin; /* optional: gf_fit_params.grad_begin */
     void *grad_sync_user;
 } gf_mt_params;
 

@@ -148,6 +148,13 @@ gf_status gf_replicas_step(gf_ctx *ctx, gf_replicas *r, const gf_loss_spec *loss
  * anything, and the caller stops them all. */
 typedef gf_status (*gf_grad_sync_fn)(gf_ctx *ctx, gf_optim *opt, double *stats, int n_stats,
                                      void *user);
+/* The exchange's optional start (the MPI one is gf_dist_grad_begin): called with the same
+ * user right before a backward in ctx whose gradients the next grad_sync of opt exchanges, so
+ * the hook can sum each gradient as soon as the backward has made it final
+ * (gf_backward_watch) instead of after the whole backward. It is not called when the backward
+ * runs elsewhere (replicas) or does not run (a skipped batch); the grad_sync that follows must
+ * then give the same result. NULL: the exchange starts in grad_sync. */
+typedef gf_status (*gf_grad_begin_fn)(gf_ctx *ctx, gf_optim *opt, void *user);
 
 /* ---- one step of a hand-written loop ---------------------------------------------------------
  * For loops gf_fit does not cover (several optimizers, a loss gf_loss_spec cannot express,
@@ -162,6 +169,7 @@ typedef struct gf_step_params {
      * clipping and step (with no stats); scale the loss by share / batch yourself. NULL: one
      * process. */
     gf_grad_sync_fn grad_sync;
+    gf_grad_begin_fn grad_begin; /* optional, for the first optimizer (gf_grad_begin_fn) */
     void *grad_sync_user;
 } gf_step_params;
 
@@ -332,6 +340,7 @@ typedef struct gf_fit_params {
      * batch (a non-finite loss on its share, under GF_NONFINITE_SKIP) is skipped by all.
      * NULL: one process. */
     gf_grad_sync_fn grad_sync;
+    gf_grad_begin_fn grad_begin; /* optional (gf_grad_begin_fn); with grad_sync only */
     void *grad_sync_user;
 } gf_fit_params;
 

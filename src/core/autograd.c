@@ -198,26 +198,152 @@ bool gf_take_out_grad(gf_node *node, gf_tensor *t) {
     return true;
 }
 
+gf_status gf_backward_watch(gf_ctx *ctx, int n, gf_tensor *const *leaves, gf_grad_ready_fn ready,
+                            void *user) {
+    if (n < 0 || (n > 0 && (!leaves || !ready)))
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "backward watch: %d leaves, %s", n,
+                                n < 0 ? "a negative count" : "leaves or callback missing");
+    for (int i = 0; i < n; i++)
+        if (!leaves[i])
+            return gf_ctx_set_error(ctx, GF_ERR_INVALID, "backward watch: leaf %d is NULL", i);
+    gf_tensor **l = NULL;
+    if (n > 0) {
+        if (!(l = malloc(sizeof *l * (size_t)n)))
+            return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "backward watch: out of memory");
+        memcpy(l, leaves, sizeof *l * (size_t)n);
+    }
+    free(ctx->watch_leaves);
+    ctx->watch_leaves = l;
+    ctx->watch_n = n;
+    ctx->watch_ready = ready;
+    ctx->watch_user = user;
+    return GF_OK;
+}
+
+/* The watched leaves of one backward in the order they turn final. */
+typedef struct watch_at {
+    int64_t at; /* nodes run before the leaf is final */
+    int i;      /* the leaf */
+} watch_at;
+
+typedef struct watch_plan {
+    int n, next;
+    watch_at *order; /* by at, then i */
+    gf_tensor **leaves;
+    gf_grad_ready_fn ready;
+    void *user;
+} watch_plan;
+
+static int cmp_at(const void *a_, const void *b_) {
+    const watch_at *a = a_, *b = b_;
+    return a->at < b->at ? -1 : a->at > b->at ? 1 : a->i - b->i;
+}
+
+/* Index of leaf t in the open-addressing table slots[cap] (cap a power of two; -1: empty),
+ * or the empty slot where it belongs. */
+static int64_t slot_of(gf_tensor *const *leaves, const int *slots, int64_t cap, const gf_tensor *t) {
+    int64_t h = (int64_t)(((uintptr_t)t >> 4) * 0x9E3779B97F4A7C15ull >> 20) & (cap - 1);
+    while (slots[h] >= 0 && leaves[slots[h]] != t) h = (h + 1) & (cap - 1);
+    return h;
+}
+
+/* For each watched leaf, the node count after which no node left reads it: the walk goes from
+ * the newest node, so the last hit is the oldest node that takes it as an input. */
+static gf_status plan_watch(gf_ctx *ctx, const gf_node *tape, watch_plan *w) {
+    int64_t cap = 16;
+    while (cap < 2 * (int64_t)w->n) cap *= 2;
+    int *slots = malloc(sizeof *slots * (size_t)cap);
+    w->order = malloc(sizeof *w->order * (size_t)w->n);
+    if (!slots || !w->order) {
+        free(slots);
+        return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "backward watch: out of memory");
+    }
+    for (int64_t h = 0; h < cap; h++) slots[h] = -1;
+    for (int i = 0; i < w->n; i++) {
+        const int64_t h = slot_of(w->leaves, slots, cap, w->leaves[i]);
+        if (slots[h] < 0) slots[h] = i; /* a leaf listed twice: found under its first index */
+        w->order[i] = (watch_at){0, i};
+    }
+    int64_t pos = 0;
+    for (const gf_node *n = tape; n; n = n->prev) {
+        pos++;
+        for (int k = 0; k < n->n_in; k++) {
+            if (!n->in[k]) continue;
+            const int64_t h = slot_of(w->leaves, slots, cap, n->in[k]);
+            if (slots[h] >= 0) w->order[slots[h]].at = pos;
+        }
+    }
+    for (int i = 0; i < w->n; i++) { /* a duplicate turns final with its first */
+        const int first = slots[slot_of(w->leaves, slots, cap, w->leaves[i])];
+        w->order[i].at = w->order[first].at;
+    }
+    free(slots);
+    qsort(w->order, (size_t)w->n, sizeof *w->order, cmp_at);
+    return GF_OK;
+}
+
+/* Tells the leaves that are final once `done` nodes have run. */
+static void fire_ready(gf_ctx *ctx, watch_plan *w, int64_t done) {
+    while (w->next < w->n && w->order[w->next].at <= done && ctx->status == GF_OK)
+        w->ready(ctx, w->order[w->next++].i, w->user);
+}
+
+/* Takes ctx's watch for this backward (clearing it there). */
+static gf_status take_watch(gf_ctx *ctx, watch_plan *w) {
+    memset(w, 0, sizeof *w);
+    w->n = ctx->watch_n;
+    w->leaves = ctx->watch_leaves;
+    w->ready = ctx->watch_ready;
+    w->user = ctx->watch_user;
+    ctx->watch_n = 0;
+    ctx->watch_leaves = NULL;
+    return w->n > 0 ? plan_watch(ctx, ctx->tape, w) : GF_OK;
+}
+
+static void drop_watch(watch_plan *w) {
+    free(w->leaves);
+    free(w->order);
+}
+
+/* A backward that failed before running keeps no watch for the next one. */
+static gf_status clear_watch(gf_ctx *ctx, gf_status st) {
+    free(ctx->watch_leaves);
+    ctx->watch_leaves = NULL;
+    ctx->watch_n = 0;
+    return st;
+}
+
 /* Runs every node's backward from the newest, then drops the tape: a graph is consumed by
  * one backward (as in PyTorch without retain_graph); its nodes are marked so a second
- * backward through them is an error rather than a silent no-op. */
+ * backward through them is an error rather than a silent no-op. Watched leaves are told as
+ * they turn final. */
 static gf_status run_backward(gf_ctx *ctx) {
+    watch_plan w;
+    if (take_watch(ctx, &w) != GF_OK) {
+        drop_watch(&w);
+        return ctx->status;
+    }
     gf_node *n = ctx->tape;
     ctx->tape = NULL;
     ctx->tape_len = 0;
+    int64_t done = 0;
+    if (w.n > 0) fire_ready(ctx, &w, 0);
     for (; n; n = n->prev) {
         gf_tensor *out = n->out;
         n->out = NULL;
-        if (!out->grad || ctx->status != GF_OK) continue;
-        gf_node cur = *n;
-        cur.out = out;
-        backward_fns[n->op](ctx, &cur);
+        if (out->grad && ctx->status == GF_OK) {
+            gf_node cur = *n;
+            cur.out = out;
+            backward_fns[n->op](ctx, &cur);
+        }
+        if (w.n > 0) fire_ready(ctx, &w, ++done);
     }
+    drop_watch(&w);
     return ctx->status;
 }
 
-gf_status gf_backward_many(gf_ctx *ctx, int n, gf_tensor *const *outs,
-                           const gf_tensor *const *grad_outs) {
+static gf_status backward_many(gf_ctx *ctx, int n, gf_tensor *const *outs,
+                               const gf_tensor *const *grad_outs) {
     if (ctx->status != GF_OK) return ctx->status;
     if (n < 1 || !outs || !grad_outs)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID, "backward: no outputs given");
@@ -253,11 +379,16 @@ gf_status gf_backward_many(gf_ctx *ctx, int n, gf_tensor *const *outs,
     return run_backward(ctx);
 }
 
+gf_status gf_backward_many(gf_ctx *ctx, int n, gf_tensor *const *outs,
+                           const gf_tensor *const *grad_outs) {
+    return clear_watch(ctx, backward_many(ctx, n, outs, grad_outs));
+}
+
 gf_status gf_backward_with(gf_ctx *ctx, gf_tensor *out, const gf_tensor *grad_out) {
     return gf_backward_many(ctx, 1, &out, &grad_out);
 }
 
-gf_status gf_backward(gf_ctx *ctx, gf_tensor *loss) {
+static gf_status backward_scalar(gf_ctx *ctx, gf_tensor *loss) {
     if (ctx->status != GF_OK) return ctx->status;
     if (!gf_check_tensor(ctx, "backward", "loss", loss, GF_F32)) return ctx->status;
     if (loss->numel != 1) {
@@ -270,4 +401,8 @@ gf_status gf_backward(gf_ctx *ctx, gf_tensor *loss) {
     gf_tensor *one = gf_full(ctx, loss->ndim, loss->shape, 1.0f);
     if (!one) return ctx->status;
     return gf_backward_with(ctx, loss, one);
+}
+
+gf_status gf_backward(gf_ctx *ctx, gf_tensor *loss) {
+    return clear_watch(ctx, backward_scalar(ctx, loss));
 }

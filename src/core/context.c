@@ -88,6 +88,7 @@ void gf_ctx_free(gf_ctx *ctx) {
     gf_arena_free(ctx->arena);
     free(ctx->route_leaves);
     free(ctx->route_bufs);
+    free(ctx->watch_leaves);
     free(ctx->carry);
     free(ctx);
 }

@@ -4,6 +4,7 @@
 #define GRAFT_INTERNAL_H
 
 #include "core/op_list.h"
+#include "graft/autograd.h"
 #include "graft/core.h"
 #include "graft/tensor.h"
 
@@ -61,6 +62,11 @@ struct gf_ctx {
     int route_n, route_hint;
     gf_tensor **route_leaves;
     float **route_bufs;
+    /* gf_backward_watch: leaves whose gradients the next backward reports final (n = 0: none) */
+    int watch_n;
+    gf_tensor **watch_leaves;
+    gf_grad_ready_fn watch_ready;
+    void *watch_user;
     /* heap space an inference forward copies live outputs through while it rewinds the arena
      * (src/import/tfjs_forward.c), kept for the context's life so each forward reuses it */
     void *carry;

@@ -129,6 +129,9 @@ void gf_dist_finalize(gf_dist *d) {
     free(d->buf);
     free(d->stats);
     free(d->reqs);
+    free(d->x_slots);
+    free(d->x_leaves);
+    free(d->x_pending);
     free(d);
 }
 
@@ -156,12 +159,14 @@ void gf_dist_shard_loader(const gf_dist *d, gf_loader_params *lp) {
 void gf_dist_fit_params(gf_dist *d, gf_fit_params *fp) {
     if (!fp || !d || d->size < 2) return;
     fp->grad_sync = gf_dist_grad_sync;
+    fp->grad_begin = d->p.overlap ? gf_dist_grad_begin : NULL;
     fp->grad_sync_user = d;
 }
 
 void gf_dist_step_params(gf_dist *d, gf_step_params *sp) {
     if (!sp || !d || d->size < 2) return;
     sp->grad_sync = gf_dist_grad_sync;
+    sp->grad_begin = d->p.overlap ? gf_dist_grad_begin : NULL;
     sp->grad_sync_user = d;
 }
 

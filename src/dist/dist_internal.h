@@ -7,6 +7,13 @@
 
 #include <mpi.h>
 
+/* One trainable parameter in the exchange. */
+typedef struct dist_slot {
+    gf_tensor *leaf;
+    int64_t offset;  /* of its gradient in the buffer */
+    bool packed;
+} dist_slot;
+
 typedef struct dist_proc {
     int64_t pid;
     char host[56];
@@ -39,13 +46,20 @@ struct gf_dist {
     double beat;         /* seconds between heartbeats while waiting */
     int64_t beats;
 
-    /* gradient exchange */
+    /* gradient exchange: the trainable gradients of x_opt, last parameter first (the order the
+     * backward makes them final in), at x_slots[i].offset in buf, summed in buckets of bucket_bytes
+     * that start in order as soon as every gradient in them is packed */
     float *buf;
-    int64_t buf_cap;     /* floats */
-    double *stats;
-    int stats_cap;
+    double *stats;       /* the caller's stats, the stop flag, then one presence per parameter */
     MPI_Request *reqs;
-    int reqs_cap;
+    dist_slot *x_slots;  /* [x_params]: the optimizer's trainable parameters, in its order */
+    gf_tensor **x_leaves; /* [x_params]: the same, for gf_backward_watch */
+    int *x_pending;      /* [x_buckets]: parameters in the bucket not packed yet */
+    int64_t buf_cap, stats_cap, reqs_cap, slots_cap, pending_cap; /* in items */
+    gf_optim *x_opt;     /* the optimizer of the exchange in progress (NULL: none) */
+    int x_params;
+    int64_t x_total;     /* floats */
+    int x_buckets, x_started, x_nreq;
     const volatile sig_atomic_t *stop_flag;
     bool stop_agreed;
     gf_dist_stats st;

@@ -108,6 +108,7 @@ typedef struct fit_run {
     gf_snapshot snap;        /* keep-best weights (restore_best) */
     gf_train_scratch sc;
     gf_replicas *rep;        /* NULL: ops split their own work */
+    bool group_ends;         /* the step in progress is its accumulation group's last */
     cJSON *settings;         /* the run's settings (checkpointing or resuming) */
     char *settings_text;
     gf_fit_io io;
@@ -242,6 +243,11 @@ static gf_status forward_backward(fit_run *r, float scale, gf_train_scratch *sc,
     if (!total) return GF_OK; /* every task's share was empty here */
     gf_tensor *scaled = scale != 1.0f ? gf_mul_scalar(ctx, total, scale) : total;
     if (!scaled) return gf_ctx_status(ctx);
+    /* the group's gradients turn final in this backward: their exchange can start in it */
+    if (r->group_ends && r->p.grad_sync && r->p.grad_begin) {
+        gf_status st = r->p.grad_begin(ctx, r->opt, r->p.grad_sync_user);
+        if (st != GF_OK) return st;
+    }
     return gf_backward(ctx, scaled);
 }
 
@@ -587,9 +593,10 @@ static gf_status run_batches(fit_run *r, int epoch, bool *stop, int64_t *saved_a
         ss.grad_norm = NAN;
         ss.task = step_task(r);
         if (micro == 0) group_begins(r);
+        r->group_ends = micro + 1 == p->accum_steps || at == r->n_batches - 1;
         if ((st = train_step(r, epoch, &ss, &used)) != GF_OK) return st;
         micro++;
-        if (micro == p->accum_steps || at == r->n_batches - 1) {
+        if (r->group_ends) {
             if ((st = sync_group(r, micro, &used, &ss)) != GF_OK) return st;
             if ((st = end_group(r, epoch, &ss, used, saved_at)) != GF_OK) return st;
             micro = used = 0;

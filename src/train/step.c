@@ -32,6 +32,10 @@ gf_status gf_train_step(gf_ctx *ctx, gf_tensor *loss, gf_optim *const *opts, int
     for (int i = 0; i < n_opts; i++)
         if (!opts[i])
             return gf_ctx_set_error(ctx, GF_ERR_INVALID, "train step: optimizer %d is NULL", i);
+    /* the first optimizer's exchange can start while the backward runs */
+    if (n_opts > 0 && p->grad_sync && p->grad_begin &&
+        p->grad_begin(ctx, opts[0], p->grad_sync_user) != GF_OK)
+        return gf_ctx_status(ctx);
     if (gf_backward(ctx, loss) != GF_OK) return gf_ctx_status(ctx);
     for (int i = 0; i < n_opts; i++) {
         /* training across processes: the gradients summed over them before the update */

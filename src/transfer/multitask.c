@@ -342,6 +342,7 @@ static gf_status run_train(mt_run *r) {
     fp.on_epoch = mt_on_epoch;
     fp.user = r;
     fp.grad_sync = p->grad_sync;
+    fp.grad_begin = p->grad_begin;
     fp.grad_sync_user = p->grad_sync_user;
     st = gf_fit(ctx, r->mt, NULL, topt, NULL, NULL, NULL, &fp, NULL);
     if (st != GF_OK) gf_ctx_prefix_error(ctx, "multitask %s: ", r->label);

@@ -130,6 +130,7 @@ static gf_status fit(cmp_run *r, gf_module *m, const gf_loss_spec *loss, gf_opti
     fp.on_epoch = on_epoch;
     fp.user = &h;
     fp.grad_sync = r->p->grad_sync;
+    fp.grad_begin = r->p->grad_begin;
     fp.grad_sync_user = r->p->grad_sync_user;
     gf_fit_result res;
     gf_status st = gf_fit(r->ctx, m, loss, opt, sched, tl, vl, &fp, &res);

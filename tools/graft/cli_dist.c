@@ -299,12 +299,13 @@ int cli_dist_after(gf_ctx *ctx, const cli_opts *o, const gf_module *m, double se
     const gf_dist_stats s = gf_dist_get_stats(job);
     if (s.exchanges > 0)
         cli_log(o, "graft %s: %d ranks; %lld gradient exchanges of %.2f MB, %.2f ms each "
-                   "(%.2f ms of it waiting), %.1f%% of the training time; weights identical on "
-                   "every rank (%016llx)\n",
+                   "(%.2f ms of it waiting), %.1f%% of the training time; %lld of %lld buckets "
+                   "started during the backward; weights identical on every rank (%016llx)\n",
                 o->cmd, gf_dist_size(job), (long long)s.exchanges,
                 (double)s.bytes / (double)s.exchanges / 1e6, 1e3 * s.seconds / (double)s.exchanges,
                 1e3 * s.wait_seconds / (double)s.exchanges,
-                seconds > 0 ? 100.0 * s.seconds / seconds : 0.0, (unsigned long long)h);
+                seconds > 0 ? 100.0 * s.seconds / seconds : 0.0, (long long)s.buckets_early,
+                (long long)s.buckets, (unsigned long long)h);
     /* the other ranks are done: rank 0 alone evaluates, writes and prints */
     return cli_dist_root() ? CLI_CONTINUE : CLI_OK;
 #else

@@ -318,6 +318,7 @@ static int compare_across_ranks(gf_ctx *ctx, const cli_opts *o, const cli_data *
     p->shard_rank = lp.shard_rank;
     p->shard_count = lp.shard_count;
     p->grad_sync = fp.grad_sync;
+    p->grad_begin = fp.grad_begin;
     p->grad_sync_user = fp.grad_sync_user;
     return CLI_CONTINUE;
 }

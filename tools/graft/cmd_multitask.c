@@ -119,6 +119,7 @@ int cmd_multitask(cli_opts *o) {
         p.shard_rank = lp.shard_rank;
         p.shard_count = lp.shard_count;
         p.grad_sync = fp.grad_sync;
+        p.grad_begin = fp.grad_begin;
         p.grad_sync_user = fp.grad_sync_user;
     }
     cli_install_sigint();
