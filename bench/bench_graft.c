@@ -3,7 +3,8 @@
  * bench/run.sh can put it next to bench/bench_torch.py running the same workload.
  *
  * Usage: bench_graft --workload mlp|cnn|finetune-frozen|finetune-full|sgemm|lstm|gru|
- *                               lstm-256|gru-256|transformer|mbv2-<S>-b<B>|mbv2-head|mbv2-full
+ *                               lstm-256|gru-256|transformer|mbv2-<S>-b<B>|mbv2-head|mbv2-full|
+ *                               logmel
  *                    [--mode train|infer] [--threads N] [--steps K] [--windows W]
  *                    [--warmup S] [--batch B] [--data fashion-mnist|synthetic] [--seed S]
  *                    [--time-limit SECONDS] [--inplace on|off] [--replicas R]
@@ -37,6 +38,11 @@
  *                    untimed batch first; a JSON line of mode "features" with that rate), then
  *                    the Linear head alone trained on them (batch 32, Adam), in one context.
  *   mbv2-full        every layer trained (BatchNorm on batch statistics), batch 32 at 96 x 96.
+ *   logmel           log-mel features (mode "features") of batches of 64 one-second 16 kHz
+ *                    clips, torchaudio's MelSpectrogram defaults with n_fft 400, hop 160, 40
+ *                    mels, then log(x + 1e-6); graft runs a clip per thread (as its audio
+ *                    loader does), PyTorch one batched torch.stft and a filterbank product.
+ *                    256 synthetic clips (a rising tone and hash noise), reused.
  * Data: the Fashion-MNIST training images (uint8, read once with gf_dataset_load), converted
  * to float per batch with gf_dataset_batch (pixel / 255) in a fixed seeded order, as a real
  * training loop does. --data synthetic (or a missing dataset) uses random uint8 images of the
@@ -214,6 +220,9 @@ typedef struct run_state {
     double last_loss;
     float *ids;         /* text workloads: token ids and labels of the synthetic data */
     int64_t *labels;
+    const gf_mel *mel;  /* logmel: the extractor, the clips and their features */
+    float *clips, *feats;
+    int threads;
 } run_state;
 
 /* One step: the next batch converted from uint8, forward, and for training the loss,
@@ -551,6 +560,65 @@ static int run_transformer(const opts *o, double start_to_main) {
     return time_training(ctx, o, &s, tx_step, start_to_main);
 }
 
+/* ---- log-mel features ------------------------------------------------------------------- */
+
+enum { MEL_CLIPS = 256, MEL_SAMPLES = 16000 };
+
+/* Clip i of the synthetic audio (the same formula as bench_torch.py): a rising tone and a
+ * deterministic hash noise, one second at 16 kHz. */
+static void mel_clip(int64_t i, float *x) {
+    for (int64_t t = 0; t < MEL_SAMPLES; t++) {
+        const double s = (double)t / 16000.0, f = 200.0 + 50.0 * (double)(i % 16);
+        const uint32_t h = (uint32_t)(t * 2654435761u + (uint64_t)i * 40503u);
+        x[t] = (float)(0.5 * sin(2.0 * M_PI * f * s * (1.0 + s)) +
+                       0.05 * ((double)(h >> 8) / 16777216.0 - 0.5));
+    }
+}
+
+/* Features of a batch of clips, one clip per thread at a time, as graft's audio loader
+ * computes them. */
+static bool mel_step(gf_ctx *ctx, run_state *s) {
+    const int64_t B = s->batch, per = (int64_t)gf_mel_n_mels(s->mel) * gf_mel_frames(s->mel, MEL_SAMPLES);
+    const int64_t first = s->pos;
+    s->pos = (s->pos + B) % MEL_CLIPS;
+    int failed = 0;
+#pragma omp parallel for num_threads(s->threads) schedule(dynamic, 4) reduction(+ : failed)
+    for (int64_t i = 0; i < B; i++) {
+        const int64_t c = (first + i) % MEL_CLIPS;
+        char err[128];
+        failed += gf_mel_compute(s->mel, s->clips + c * MEL_SAMPLES, MEL_SAMPLES,
+                                 s->feats + i * per, err, sizeof err) != GF_OK;
+    }
+    if (failed) gf_ctx_set_error(ctx, GF_ERR_INVALID, "logmel: %d clips failed", failed);
+    s->last_loss = s->feats[per / 2];
+    return failed == 0;
+}
+
+/* Log-mel features (torchaudio's MelSpectrogram defaults at 16 kHz, 40 mels, log(x + 1e-6))
+ * of batches of one-second clips. */
+static int run_logmel(const opts *o, double start_to_main) {
+    gf_ctx *ctx = bench_context(o);
+    if (!ctx) return die(NULL, "context");
+    gf_mel_params mp = gf_mel_default_params();
+    gf_mel *mel = gf_mel_new(ctx, &mp);
+    if (!mel) return die(ctx, "log-mel extractor");
+    run_state s = {0};
+    s.batch = o->batch > 0 ? o->batch : 64;
+    s.mel = mel;
+    s.threads = o->threads;
+    s.clips = malloc(sizeof(float) * MEL_CLIPS * MEL_SAMPLES);
+    s.feats = malloc(sizeof(float) * (size_t)s.batch * (size_t)gf_mel_n_mels(mel) *
+                     (size_t)gf_mel_frames(mel, MEL_SAMPLES));
+    if (!s.clips || !s.feats) return die(NULL, "clips");
+    for (int64_t i = 0; i < MEL_CLIPS; i++) mel_clip(i, s.clips + i * MEL_SAMPLES);
+    const bool ok = time_loop(ctx, o, &s, mel_step, "features", start_to_main);
+    free(s.clips);
+    free(s.feats);
+    gf_mel_free(mel);
+    gf_ctx_free(ctx);
+    return ok ? 0 : 1;
+}
+
 /* ---- MobileNetV2: the TensorFlow.js file of scripts/fetch-mobilenet.sh ------------------- */
 
 enum { MB_CLASSES = 10, MB_FEAT_N = 64, MB_FEAT_DIM = 1280 };
@@ -821,5 +889,6 @@ int main(int argc, char **argv) {
         return run_text(&o, start_to_main);
     if (!strcmp(o.workload, "transformer")) return run_transformer(&o, start_to_main);
     if (!strncmp(o.workload, "mbv2-", 5)) return run_mbv2(&o, start_to_main);
+    if (!strcmp(o.workload, "logmel")) return run_logmel(&o, start_to_main);
     return run_model(&o, start_to_main);
 }

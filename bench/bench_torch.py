@@ -199,6 +199,61 @@ def run_transformer(a):
                 **timed(a, step, batch, model))
 
 
+MEL_CLIPS, MEL_SAMPLES = 256, 16000
+
+
+def mel_clips():
+    """The clips of bench_graft.c's mel_clip: a rising tone and a hash noise."""
+    t = np.arange(MEL_SAMPLES, dtype=np.int64)
+    s = t / 16000.0
+    out = np.empty((MEL_CLIPS, MEL_SAMPLES), dtype=np.float32)
+    for i in range(MEL_CLIPS):
+        f = 200.0 + 50.0 * (i % 16)
+        h = (t * 2654435761 + i * 40503) & 0xFFFFFFFF
+        out[i] = 0.5 * np.sin(2 * np.pi * f * s * (1 + s)) + 0.05 * ((h >> 8) / 16777216.0 - 0.5)
+    return torch.from_numpy(out)
+
+
+def mel_fbanks(n_freqs, n_mels, sr):
+    """torchaudio.functional.melscale_fbanks(n_freqs, 0, sr / 2, n_mels, sr), htk, no norm."""
+    def hz_to_mel(f):
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+    m = np.linspace(hz_to_mel(0.0), hz_to_mel(sr / 2), n_mels + 2)
+    f_pts = 700.0 * (10 ** (m / 2595.0) - 1.0)
+    all_freqs = np.linspace(0, sr // 2, n_freqs)
+    f_diff = f_pts[1:] - f_pts[:-1]
+    slopes = f_pts[None, :] - all_freqs[:, None]
+    down = -slopes[:, :-2] / f_diff[:-1]
+    up = slopes[:, 2:] / f_diff[1:]
+    return torch.from_numpy(np.maximum(0.0, np.minimum(down, up))).float()
+
+
+def run_logmel(a):
+    """torchaudio.transforms.MelSpectrogram(16000, n_fft=400, hop_length=160, n_mels=40) as
+    torchaudio computes it (torch.stft, power 2, a filterbank product), then log(x + 1e-6)."""
+    batch = a.batch or 64
+    clips = mel_clips()
+    window = torch.hann_window(400)
+    fb = mel_fbanks(201, 40, 16000)
+    k = 0
+
+    def step():
+        nonlocal k
+        idx = [(k + i) % MEL_CLIPS for i in range(batch)]
+        k = (k + batch) % MEL_CLIPS
+        with torch.no_grad():
+            spec = torch.stft(clips[idx], 400, hop_length=160, win_length=400, window=window,
+                              center=True, pad_mode="reflect", return_complex=True)
+            power = spec.abs().pow(2.0)  # [B, 201, frames]
+            mel = torch.matmul(power.transpose(1, 2), fb).transpose(1, 2)
+            feats = torch.log(mel + 1e-6)
+        return float(feats[0, 20, 50])
+
+    model = nn.Linear(1, 1)  # no parameters to speak of: timed() reports a model's size
+    return dict(common(a), workload="logmel", mode="features", batch=batch, data="synthetic",
+                **timed(a, step, batch, model))
+
+
 def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
@@ -522,7 +577,7 @@ def main():
     p.add_argument("--workload", default="mlp",
                    help="mlp | cnn | finetune-frozen | finetune-full | sgemm | lstm | gru | "
                         "lstm-256 | gru-256 | transformer | mbv2-<size>-b<batch> | mbv2-head | "
-                        "mbv2-full")
+                        "mbv2-full | logmel")
     p.add_argument("--mode", default="train", help="train | infer")
     p.add_argument("--threads", type=int, default=1,
                    help="torch.set_num_threads(N); 0 keeps PyTorch's default")
@@ -547,6 +602,8 @@ def main():
         out = run_transformer(a)
     elif a.workload.startswith("mbv2-"):
         out = run_mbv2(a)
+    elif a.workload == "logmel":
+        out = run_logmel(a)
     else:
         out = run_model(a)
     print(json.dumps(out, separators=(",", ":")))

@@ -7,6 +7,7 @@
 #   ROUNDS=1 QUICK=1 bash bench/run.sh  # a quick look (~1 minute)
 #   ONLY="lstm gru transformer" bash bench/run.sh   # some workloads only
 #   ONLY="mbv2-*" bash bench/run.sh     # MobileNetV2 (needs scripts/fetch-mobilenet.sh first)
+#   ONLY="logmel" bash bench/run.sh     # log-mel features of 1 s clips
 #
 # Every table is headed by the CPU, its vector extensions and the OpenBLAS kernel each side
 # runs (OPENBLAS_CORETYPE=Haswell forces graft's AVX2 kernel on any x86-64 CPU with AVX2).
@@ -73,6 +74,7 @@ workloads=(
   "mbv2-96-b32 infer 1 2"
   "mbv2-head train 300 3"
   "mbv2-full train 1 2"
+  "logmel features 4"
 )
 # ONLY="lstm gru ...": just these workloads, without the command-line and sgemm rows; a word
 # may be a pattern ("mbv2-*": every MobileNetV2 workload)

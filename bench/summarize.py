@@ -16,7 +16,7 @@ ROWS = [("mlp", "train"), ("mlp", "infer"), ("cnn", "train"), ("cnn", "infer"),
         ("gru", "train"), ("lstm-256", "train"), ("gru-256", "train"), ("transformer", "train"),
         ("mbv2-224-b1", "infer"), ("mbv2-224-b32", "infer"), ("mbv2-96-b1", "infer"),
         ("mbv2-96-b32", "infer"), ("mbv2-head", "features"), ("mbv2-head", "train"),
-        ("mbv2-full", "train")]
+        ("mbv2-full", "train"), ("logmel", "features")]
 
 
 def med(v):

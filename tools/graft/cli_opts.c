@@ -315,7 +315,8 @@ static const opt_def opts[] = {
     {"dist-bucket", required_argument, O_DIST_BUCKET, G_DIST, "MB",
      "under mpirun: megabytes of gradients per allreduce (default 1)"},
     {"dist-overlap", required_argument, O_DIST_OVERLAP, G_DIST, "on|off",
-     "under mpirun: start each bucket's allreduce while the next ones are packed (default on)"},
+     "under mpirun: start each bucket's allreduce during the backward, as soon as its "
+     "gradients are final (default on); off: after the backward"},
     {"sync-bn", no_argument, O_SYNC_BN, G_DIST, NULL,
      "under mpirun: synchronised BatchNorm: normalise with the statistics of the whole batch, "
      "all ranks' shares together (torch.nn.SyncBatchNorm), not each rank's share; a last batch "
