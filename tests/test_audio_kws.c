@@ -399,6 +399,56 @@ static void test_augment_part(void) {
     gf_ctx_clear_error(ctx);
 }
 
+/* Features of example i in epoch e by every loader of `count` shards, into feat[e][i]. */
+static void loader_features(gf_ds *ds, int count, float *feat, int64_t F, int64_t n) {
+    for (int r = 0; r < (count ? count : 1); r++) {
+        gf_loader_params lp = gf_loader_default_params();
+        lp.batch_size = 4;
+        lp.seed = 9;
+        lp.shard_rank = r;
+        lp.shard_count = count;
+        gf_loader *ld = gf_loader_new(ctx, ds, &lp);
+        CHECK(ld != NULL);
+        gf_batch b;
+        for (int e = 0; ld && e < 2; e++)
+            while (gf_loader_next(ctx, ld, &b))
+                for (int64_t k = 0; k < b.n; k++)
+                    memcpy(feat + (b.epoch * n + b.idx[k]) * F, gf_f32(b.x) + k * F,
+                           sizeof(float) * (size_t)F);
+        gf_loader_free(ld);
+    }
+}
+
+/* The draws of an example depend on it and the loader's epoch only: two processes reading
+ * their shares of each batch see what one reading all of them does (training under mpirun),
+ * and a second read of the same epoch gives the same features. */
+static void test_augment_shards(void) {
+    char spec[600];
+    snprintf(spec, sizeof spec, "audio:%s", th_path("kw"));
+    gf_ds_open_params p = gf_ds_open_default_params();
+    p.augment = "noise,speed,shift";
+    p.seed = 5;
+    gf_ds_parts a, b;
+    CHECK(gf_ds_open(ctx, spec, &p, &a) == GF_OK);
+    CHECK(gf_ds_open(ctx, spec, &p, &b) == GF_OK);
+    const int64_t F = 40 * 101, n = gf_ds_count(a.train);
+    float *one = calloc((size_t)(2 * n * F), sizeof(float));
+    float *two = calloc((size_t)(2 * n * F), sizeof(float));
+    loader_features(a.train, 0, one, F, n);
+    loader_features(b.train, 2, two, F, n);
+    CHECK(memcmp(one, two, sizeof(float) * (size_t)(2 * n * F)) == 0);
+    CHECK(memcmp(one, one + n * F, sizeof(float) * (size_t)F) != 0); /* epochs differ */
+    int filled = 1;
+    for (int64_t i = 0; i < 2 * n; i++) filled &= one[i * F] != 0.0f;
+    CHECK(filled); /* every example of both epochs came */
+    int64_t i0 = 0;
+    CHECK(gf_ds_read_epoch(a.train, &i0, 1, 1, two, NULL, NULL, 0) == GF_OK);
+    CHECK(memcmp(two, one + n * F, sizeof(float) * (size_t)F) == 0); /* read again: the same */
+
+    free(one), free(two);
+    gf_ds_parts_free(&a), gf_ds_parts_free(&b);
+}
+
 #endif /* GF_TEST_AUDIO */
 
 int main(void) {
@@ -414,6 +464,7 @@ int main(void) {
 #ifdef GF_TEST_AUDIO
     test_bundle_audio();
     test_augment_part();
+    test_augment_shards();
 #endif
     gf_ctx_free(ctx);
     return test_finish("test_audio_kws");

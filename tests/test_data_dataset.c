@@ -226,7 +226,7 @@ static void src_free(void *user) { freed += *(int *)user; }
 
 static void test_source(void) {
     static int token = 1;
-    gf_ds_source src = {src_read, NULL, src_free};
+    gf_ds_source src = {src_read, NULL, src_free, NULL};
     const int64_t shape[1] = {2};
     gf_ds *ds = gf_ds_from_source(ctx, &src, &token, 20, 1, shape, 3, NULL, "callbacks");
     CHECK(ds != NULL);
@@ -245,7 +245,7 @@ static void test_source(void) {
     gf_ds_free(ds);
     CHECK(freed == 1);
     /* no read callback: error, and the user data is still released */
-    gf_ds_source none = {NULL, NULL, src_free};
+    gf_ds_source none = {NULL, NULL, src_free, NULL};
     CHECK(gf_ds_from_source(ctx, &none, &token, 1, 1, shape, 0, NULL, NULL) == NULL);
     CHECK(freed == 2);
     gf_ctx_clear_error(ctx);

@@ -211,7 +211,7 @@ static void test_background(void) {
     pr.reads = pr.off_thread = 0;
     pr.main_thread = pthread_self();
     pr.fail_at = -1;
-    gf_ds_source src = {probe_read, NULL, NULL};
+    gf_ds_source src = {probe_read, NULL, NULL, NULL};
     const int64_t shape[1] = {1};
     gf_ds *ds = gf_ds_from_source(ctx, &src, &pr, 40, 1, shape, 2, NULL, "probe");
     gf_loader_params p = gf_loader_default_params();

@@ -59,6 +59,12 @@ gf_status gf_ds_batch(gf_ctx *ctx, const gf_ds *ds, const int64_t *idx, int64_t 
  * (err may be NULL). This is the form the loader's background thread uses. */
 gf_status gf_ds_read(const gf_ds *ds, const int64_t *idx, int64_t n, float *x, void *y, char *err,
                      size_t err_cap);
+/* Same, for epoch `epoch` of a training loop (gf_loader passes its epoch; gf_ds_read passes
+ * -1: unknown). Only datasets whose examples change every epoch use it (audio with waveform
+ * augmentation: gf_ds_source.read_epoch), so that an example's draws depend on the example and
+ * the epoch alone, not on which process or in which order it is read. */
+gf_status gf_ds_read_epoch(const gf_ds *ds, const int64_t *idx, int64_t n, int64_t epoch, float *x,
+                           void *y, char *err, size_t err_cap);
 
 /* Adds a reference (returns ds) / drops one, freeing the dataset with the last. NULL: no-op. */
 gf_ds *gf_ds_retain(gf_ds *ds);
@@ -119,9 +125,16 @@ typedef struct gf_ds_source {
     int64_t (*label)(void *user, int64_t i);
     /* Releases user (optional), called once with the last reference. */
     void (*free)(void *user);
+    /* Optional instead of read (then read may be NULL): the same, told the epoch the examples
+     * are read for (gf_ds_read_epoch; -1 when the caller does not know it). For sources whose
+     * examples change every epoch, and for wrappers that pass the epoch on to another
+     * dataset. */
+    gf_status (*read_epoch)(void *user, const int64_t *idx, int64_t n, int64_t epoch, float *x,
+                            void *y, char *err, size_t err_cap);
 } gf_ds_source;
 
-/* A dataset served by callbacks: n examples of the given sample shape. The new dataset owns
+/* A dataset served by callbacks (read or read_epoch required): n examples of the given sample
+ * shape. The new dataset owns
  * user (src->free is called on it when the dataset goes, and also when this call fails). */
 gf_ds *gf_ds_from_source(gf_ctx *ctx, const gf_ds_source *src, void *user, int64_t n, int ndim,
                          const int64_t *shape, int n_classes, const char *const *class_names,

@@ -220,15 +220,18 @@ static uint64_t splitmix(uint64_t z) {
     return z ^ (z >> 31);
 }
 
-static gf_status aug_read(void *user, const int64_t *idx, int64_t n, float *x, void *y,
-                          char *err, size_t err_cap) {
+static gf_status aug_read(void *user, const int64_t *idx, int64_t n, int64_t epoch, float *x,
+                          void *y, char *err, size_t err_cap) {
     aug_src *s = user;
     for (int64_t k = 0; k < n; k++) {
         const int64_t i = idx[k];
         if (y) ((int64_t *)y)[k] = s->labels[i];
         if (!x) continue;
-        const int64_t epoch = atomic_fetch_add(&s->reads[i], 1);
-        const uint64_t seed = splitmix(splitmix(s->seed ^ (uint64_t)s->index[i]) + (uint64_t)epoch);
+        /* the loader's epoch when known (the same draws in every process); else this
+         * example's read count, which is the epoch when one loader reads it once per epoch */
+        const int64_t reads = atomic_fetch_add(&s->reads[i], 1);
+        const int64_t e = epoch >= 0 ? epoch : reads;
+        const uint64_t seed = splitmix(splitmix(s->seed ^ (uint64_t)s->index[i]) + (uint64_t)e);
         int64_t m = 0;
         float *w = gf_audio_perturb(s->waves + i * s->clip, s->clip, s->fe.sample_rate, &s->p, seed,
                                     &m, err, err_cap);
@@ -312,7 +315,7 @@ gf_status gf_audio_augment_part(gf_ctx *ctx, gf_ds **part, const gf_audio_fronte
         return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "audio: out of memory");
     }
     for (int k = 0; k < nc; k++) names[k] = gf_ds_class_name(d, k);
-    const gf_ds_source src = {aug_read, aug_label, aug_free};
+    const gf_ds_source src = {NULL, aug_label, aug_free, aug_read};
     gf_ds *v = gf_ds_from_source(ctx, &src, s, n, gf_ds_ndim(d), gf_ds_shape(d), nc, names,
                                  "audio (perturbed every epoch)");
     free(names);

@@ -203,6 +203,12 @@ static gf_status read_array(const gf_ds *ds, const int64_t *idx, int64_t n, floa
 
 gf_status gf_ds_read(const gf_ds *ds, const int64_t *idx, int64_t n, float *x, void *y, char *err,
                      size_t err_cap) {
+    return gf_ds_read_epoch(ds, idx, n, -1, x, y, err, err_cap);
+}
+
+gf_status gf_ds_read_epoch(const gf_ds *ds, const int64_t *idx, int64_t n, int64_t epoch, float *x,
+                           void *y, char *err, size_t err_cap) {
+    if (epoch < -1) epoch = -1;
     if (!ds || (!idx && n > 0) || n < 0) {
         gf_ds_errf(err, err_cap, "dataset read: NULL dataset or index list");
         return GF_ERR_INVALID;
@@ -217,7 +223,9 @@ gf_status gf_ds_read(const gf_ds *ds, const int64_t *idx, int64_t n, float *x, v
     if (ds->kind == GF_DS_ARRAY) return read_array(ds, idx, n, x, y);
     if (ds->kind == GF_DS_SOURCE) {
         if (n == 0) return GF_OK;
-        gf_status s = ds->src.read(ds->user, idx, n, x, y, err, err_cap);
+        gf_status s = ds->src.read_epoch
+                          ? ds->src.read_epoch(ds->user, idx, n, epoch, x, y, err, err_cap)
+                          : ds->src.read(ds->user, idx, n, x, y, err, err_cap);
         if (s == GF_OK && y && ds->n_classes > 0) {
             for (int64_t i = 0; i < n; i++) {
                 int64_t v = ((int64_t *)y)[i];
@@ -239,7 +247,7 @@ gf_status gf_ds_read(const gf_ds *ds, const int64_t *idx, int64_t n, float *x, v
         float *xs = x ? x + s0 * ds->numel : NULL;
         void *ys = NULL;
         if (y) ys = ds->n_classes > 0 ? (void *)((int64_t *)y + s0) : (void *)((float *)y + s0);
-        gf_status st = gf_ds_read(ds->base, tmp, m, xs, ys, err, err_cap);
+        gf_status st = gf_ds_read_epoch(ds->base, tmp, m, epoch, xs, ys, err, err_cap);
         if (st != GF_OK) return st;
         if (ys && ds->remap) {
             int64_t *yl = ys;
@@ -498,8 +506,9 @@ gf_ds *gf_ds_load_named(gf_ctx *ctx, const char *name, gf_dataset_split split) {
 gf_ds *gf_ds_from_source(gf_ctx *ctx, const gf_ds_source *src, void *user, int64_t n, int ndim,
                          const int64_t *shape, int n_classes, const char *const *class_names,
                          const char *name) {
-    if (!src || !src->read) {
-        gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_ds_from_source: a read callback is required");
+    if (!src || (!src->read && !src->read_epoch)) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_ds_from_source: a read (or read_epoch) callback "
+                         "is required");
         if (src && src->free) src->free(user);
         return NULL;
     }

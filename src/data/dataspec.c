@@ -657,10 +657,10 @@ typedef struct scaled_src {
     float mean, std;
 } scaled_src;
 
-static gf_status scaled_read(void *user, const int64_t *idx, int64_t n, float *x, void *y,
+static gf_status scaled_read(void *user, const int64_t *idx, int64_t n, int64_t epoch, float *x, void *y,
                              char *err, size_t err_cap) {
     const scaled_src *s = user;
-    gf_status st = gf_ds_read(s->inner, idx, n, x, y, err, err_cap);
+    gf_status st = gf_ds_read_epoch(s->inner, idx, n, epoch, x, y, err, err_cap);
     for (int64_t i = 0; st == GF_OK && y && i < n; i++)
         ((float *)y)[i] = (((float *)y)[i] - s->mean) / s->std;
     return st;
@@ -680,7 +680,7 @@ static gf_status scale_part(gf_ctx *ctx, gf_ds **ds, float mean, float std) {
     s->inner = *ds;
     s->mean = mean;
     s->std = std;
-    const gf_ds_source src = {scaled_read, NULL, scaled_free};
+    const gf_ds_source src = {NULL, NULL, scaled_free, scaled_read};
     *ds = gf_ds_from_source(ctx, &src, s, gf_ds_count(s->inner), gf_ds_ndim(s->inner),
                             gf_ds_shape(s->inner), 0, NULL, "standardised target");
     return *ds ? GF_OK : gf_ctx_status(ctx);
@@ -740,10 +740,10 @@ typedef struct impute_src {
     float fill[]; /* [F] */
 } impute_src;
 
-static gf_status impute_read(void *user, const int64_t *idx, int64_t n, float *x, void *y,
+static gf_status impute_read(void *user, const int64_t *idx, int64_t n, int64_t epoch, float *x, void *y,
                              char *err, size_t err_cap) {
     const impute_src *s = user;
-    gf_status st = gf_ds_read(s->inner, idx, n, x, y, err, err_cap);
+    gf_status st = gf_ds_read_epoch(s->inner, idx, n, epoch, x, y, err, err_cap);
     for (int64_t i = 0; st == GF_OK && x && i < n * s->F; i++)
         if (isnan(x[i])) x[i] = s->fill[i % s->F];
     return st;
@@ -769,7 +769,7 @@ static gf_status impute_part(gf_ctx *ctx, gf_ds **ds, const float *fill, int n_c
     s->inner = *ds;
     s->F = F;
     memcpy(s->fill, fill, sizeof(float) * (size_t)F);
-    const gf_ds_source src = {impute_read, n_classes > 0 ? impute_label : NULL, impute_free};
+    const gf_ds_source src = {NULL, n_classes > 0 ? impute_label : NULL, impute_free, impute_read};
     *ds = gf_ds_from_source(ctx, &src, s, gf_ds_count(s->inner), gf_ds_ndim(s->inner),
                             gf_ds_shape(s->inner), n_classes,
                             (const char *const *)class_names, "imputed");

@@ -117,7 +117,7 @@ static void fill(gf_loader *ld, slot *s, int64_t epoch, int64_t index) {
     s->status = GF_OK;
     if (n == 0) return; /* an empty share: nothing to read */
     float *dst = ld->p.transform ? s->raw : gf_f32(s->x);
-    s->status = gf_ds_read(ld->ds, s->idx, n, dst, s->y->data, s->err, sizeof s->err);
+    s->status = gf_ds_read_epoch(ld->ds, s->idx, n, epoch, dst, s->y->data, s->err, sizeof s->err);
     if (s->status == GF_OK && ld->p.transform)
         s->status = gf_tf_apply_raw_at(ld->p.transform, n, off, ld->in_ndim, ld->in_shape, s->raw,
                                        gf_f32(s->x), derive(ld->p.seed, 0x7466ull, epoch, index),

@@ -40,7 +40,7 @@ static void onehot_row(const onehot_src *s, const float *raw, float *out) {
     }
 }
 
-static gf_status onehot_read(void *user, const int64_t *idx, int64_t n, float *x, void *y,
+static gf_status onehot_read(void *user, const int64_t *idx, int64_t n, int64_t epoch, float *x, void *y,
                              char *err, size_t err_cap) {
     const onehot_src *s = user;
     float *raw = x ? malloc(sizeof(float) * (size_t)(n * s->n_raw > 0 ? n * s->n_raw : 1)) : NULL;
@@ -48,7 +48,7 @@ static gf_status onehot_read(void *user, const int64_t *idx, int64_t n, float *x
         gf_ds_errf(err, err_cap, "one-hot encoding: out of memory");
         return GF_ERR_NOMEM;
     }
-    gf_status st = gf_ds_read(s->inner, idx, n, raw, y, err, err_cap);
+    gf_status st = gf_ds_read_epoch(s->inner, idx, n, epoch, raw, y, err, err_cap);
     for (int64_t i = 0; st == GF_OK && x && i < n; i++)
         onehot_row(s, raw + i * s->n_raw, x + i * s->n_out);
     free(raw);
@@ -164,7 +164,7 @@ static gf_status onehot_part(gf_ctx *ctx, gf_ds_parts *out, gf_ds **ds, const on
     const int nc = gf_ds_n_classes(*ds);
     const char **cn = calloc((size_t)(nc > 0 ? nc : 1), sizeof *cn);
     for (int k = 0; cn && k < nc; k++) cn[k] = gf_ds_class_name(*ds, k);
-    const gf_ds_source src = {onehot_read, nc > 0 ? onehot_label : NULL, onehot_free};
+    const gf_ds_source src = {NULL, nc > 0 ? onehot_label : NULL, onehot_free, onehot_read};
     /* the source owns s (and the inner part) from here, also when it fails */
     gf_ds *v = NULL;
     if (cn) v = gf_ds_from_source(ctx, &src, s, gf_ds_count(*ds), 1, &n_out, nc, cn, "one-hot");

@@ -91,7 +91,7 @@ static int64_t concat_label(void *user, int64_t i) {
 }
 
 /* Runs of indices in one part go to that part's reader together. */
-static gf_status concat_read(void *user, const int64_t *idx, int64_t n, float *x, void *y,
+static gf_status concat_read(void *user, const int64_t *idx, int64_t n, int64_t epoch, float *x, void *y,
                              char *err, size_t err_cap) {
     const concat *c = user;
     const int64_t per = gf_ds_sample_numel(c->parts[0]);
@@ -105,7 +105,8 @@ static gf_status concat_read(void *user, const int64_t *idx, int64_t n, float *x
             m++;
         }
         void *yq = !y ? NULL : cls ? (void *)((int64_t *)y + i) : (void *)((float *)y + i);
-        gf_status st = gf_ds_read(c->parts[q], local, m, x ? x + i * per : NULL, yq, err, err_cap);
+        gf_status st = gf_ds_read_epoch(c->parts[q], local, m, epoch, x ? x + i * per : NULL, yq, err,
+                                        err_cap);
         if (st != GF_OK) return st;
         i += m;
     }
@@ -145,7 +146,7 @@ gf_ds *gf_split_concat(gf_ctx *ctx, gf_ds *const *parts, int n) {
     const gf_ds *f = c->parts[0];
     char name[300];
     snprintf(name, sizeof name, "%s (all parts)", f->name);
-    gf_ds_source src = {concat_read, concat_label, concat_free};
+    gf_ds_source src = {NULL, concat_label, concat_free, concat_read};
     return gf_ds_from_source(ctx, &src, c, c->start[c->n], f->ndim, f->shape, f->n_classes,
                              (const char *const *)f->class_names, name);
 }
