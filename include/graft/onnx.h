@@ -112,6 +112,12 @@ typedef struct gf_onnx_export_options {
     const char *input_name;  /* "input" */
     const char *output_name; /* "output" */
     int64_t batch;           /* 0: a symbolic batch dimension "batch"; > 0: that fixed size */
+    /* The input normalisation as the model's first nodes, Sub(mean) then Div(std) over the
+     * sample's first dimension (the channels; norm_channels 1: one value for all), the same
+     * float arithmetic as gf_tf_normalize, so the file takes inputs before normalisation
+     * (images scaled to [0, 1]). norm_channels 0: none, the inputs come normalised. */
+    int norm_channels;
+    const float *norm_mean, *norm_std;
 } gf_onnx_export_options;
 
 gf_onnx_export_options gf_onnx_export_default_options(void);

@@ -9,6 +9,7 @@
 #include "io/io_internal.h"
 
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -227,7 +228,7 @@ const char *ex_initializer(ex_graph *g, const char *name, const gf_tensor *t) {
 /* ---- the model --------------------------------------------------------------------------------- */
 
 gf_onnx_export_options gf_onnx_export_default_options(void) {
-    gf_onnx_export_options o = {"input", "output", 0};
+    gf_onnx_export_options o = {"input", "output", 0, 0, NULL, NULL};
     return o;
 }
 
@@ -341,6 +342,34 @@ static gf_tensor *ex_sample(ex_graph *g, int ndim, const int64_t *shape) {
     return gf_zeros(g->run, GF_F32, ndim + 1, full);
 }
 
+/* Sub(mean) and Div(std) on the input x, constants of shape [C, 1, ...] broadcast over the
+ * batch and the other sample dimensions; x keeps its shape. */
+static bool ex_normalize(ex_graph *g, const gf_onnx_export_options *o, ex_val *x) {
+    const int C = o->norm_channels, nd = x->t->ndim - 1; /* the sample's dimensions */
+    if (!o->norm_mean || !o->norm_std || nd < 1 || (C != 1 && C != x->t->shape[1])) {
+        gf_ctx_set_error(g->ctx, GF_ERR_INVALID, "onnx export: a normalisation of %d channels "
+                         "(mean %s, std %s) for samples of %lld channels", C,
+                         o->norm_mean ? "given" : "missing", o->norm_std ? "given" : "missing",
+                         nd < 1 ? 0LL : (long long)x->t->shape[1]);
+        return false;
+    }
+    for (int c = 0; c < C; c++)
+        if (!isfinite(o->norm_mean[c]) || !(o->norm_std[c] > 0) || !isfinite(o->norm_std[c])) {
+            gf_ctx_set_error(g->ctx, GF_ERR_INVALID, "onnx export: channel %d's normalisation "
+                             "(mean %g, std %g) is not a finite mean and a positive std", c,
+                             (double)o->norm_mean[c], (double)o->norm_std[c]);
+            return false;
+        }
+    int64_t dims[GF_MAX_DIMS];
+    dims[0] = C;
+    for (int i = 1; i < nd; i++) dims[i] = 1;
+    const char *mean = ex_const_f32(g, "normalize", nd, dims, o->norm_mean);
+    const char *sd = mean ? ex_const_f32(g, "normalize", nd, dims, o->norm_std) : NULL;
+    const char *y = sd ? ex_binary(g, "normalize", "Sub", x->name, mean) : NULL;
+    x->name = y ? ex_binary(g, "normalize", "Div", y, sd) : NULL;
+    return x->name != NULL;
+}
+
 static bool ex_graph_init(ex_graph *g, gf_ctx *ctx) {
     memset(g, 0, sizeof *g);
     g->ctx = ctx;
@@ -371,7 +400,8 @@ void *gf_onnx_export_memory(gf_ctx *ctx, const gf_module *m, int ndim,
     gf_tensor *sample = ex_sample(&g, ndim, sample_shape);
     ex_val x = {o.input_name, sample};
     Onnx__ValueInfoProto *in = sample ? ex_value_info(&g, o.input_name, sample, o.batch) : NULL;
-    if (in && ex_module(&g, m, "", &x) && ex_name_output(&g, x.name, o.output_name)) {
+    if (in && (o.norm_channels == 0 || ex_normalize(&g, &o, &x)) && ex_module(&g, m, "", &x) &&
+        ex_name_output(&g, x.name, o.output_name)) {
         Onnx__ValueInfoProto *out = ex_value_info(&g, o.output_name, x.t, o.batch);
         if (out) buf = ex_pack(&g, in, out, size);
     }

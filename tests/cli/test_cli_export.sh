@@ -26,7 +26,22 @@ def read(path):
     for d in h["shape"]:
         count *= d
     return h["shape"], struct.unpack("<%df" % count, b[10 + n:])
-if sys.argv[1] == "write":
+if sys.argv[1] == "normalize":  # x.npy W.safetensors out.npy: (x - mean) / std in float32
+    import json
+    shape, x = read(sys.argv[2])
+    w = open(sys.argv[3], "rb").read()
+    meta = json.loads(w[8:8 + struct.unpack("<Q", w[:8])[0]])["__metadata__"]
+    norm = json.loads(meta["graft.normalize"])
+    f = lambda v: struct.unpack("<f", struct.pack("<f", v))[0]
+    per, c = len(x) // shape[0] // shape[1], len(norm["mean"])
+    y = [f(f(v - f(norm["mean"][(i // per) % shape[1] if c > 1 else 0])) /
+           f(norm["std"][(i // per) % shape[1] if c > 1 else 0])) for i, v in enumerate(x)]
+    d = "{'descr': '<f4', 'fortran_order': False, 'shape': %s, }" % (tuple(shape),)
+    head = d.encode()
+    head += b" " * ((64 - (10 + len(head) + 1) % 64) % 64) + b"\n"
+    open(sys.argv[4], "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(head)) + head +
+                                  struct.pack("<%df" % len(y), *y))
+elif sys.argv[1] == "write":
     shape = [int(v) for v in sys.argv[3].split(",")]
     count = 1
     for d in shape:
@@ -120,6 +135,31 @@ fi
 run "$G" export "$T/bn.safetensors" "$T/bn32.onnx" --input-shape 1,32,32
 expect_rc 0 "export with --input-shape"
 expect_out "[batch, 1, 32, 32]" "export with --input-shape: the input shape"
+
+# --with-normalize: the recorded standardisation becomes the graph's first nodes, so the file
+# takes raw rows: on x it gives what the plain export gives on (x - mean) / std
+run "$G" export "$T/table.safetensors" "$T/table-raw.onnx" --with-normalize
+expect_rc 0 "export --with-normalize"
+expect_err "graph's first nodes" "export --with-normalize: says so"
+run "$G" inspect "$T/table-raw.onnx"
+expect_out "Sub" "export --with-normalize: a Sub node"
+expect_out "Div" "export --with-normalize: a Div node"
+python3 "$T/npy.py" normalize "$T/table-x.npy" "$T/table.safetensors" "$T/table-xn.npy"
+run "$G" run "$T/table-raw.onnx" --input "$T/table-x.npy" --out "$T/table-raw"
+expect_rc 0 "run the --with-normalize export on raw rows"
+d="$(python3 "$T/npy.py" diff "$T/table-raw/output.npy" "$T/table-o/output.npy" 2>&1)"
+[ "$d" = "0.0" ] && bad "export --with-normalize: the same outputs on raw and normalised rows"
+run "$G" run "$T/table.onnx" --input "$T/table-xn.npy" --out "$T/table-n"
+d="$(python3 "$T/npy.py" diff "$T/table-raw/output.npy" "$T/table-n/output.npy" 2>&1)"
+if python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) <= 1e-5 else 1)" "$d" 2>/dev/null; then
+    ok
+else
+    bad "export --with-normalize: raw rows through the graph and normalised rows differ by $d"
+fi
+run "$G" export "$T/cnn.safetensors" "$T/cnn-raw.onnx" --with-normalize
+expect_rc 1 "export --with-normalize of a model without a recorded normalisation"
+expect_err "records no normalisation" "export --with-normalize without one: says why"
+expect_no_file "$T/cnn-raw.onnx" "export --with-normalize without one: no file"
 
 # ---- refusals -------------------------------------------------------------------------------------
 run "$G" export "$T/missing.safetensors" "$T/m.onnx"

@@ -52,7 +52,7 @@ enum { CLI_CONTINUE = -1 };
 #define G_TFJS (UINT64_C(1) << 28) /* --cut --input-size (TensorFlow.js models: finetune, inspect) */
 #define G_PROBE (UINT64_C(1) << 32) /* --from --cuts --cut-sweep --input-size (probe) */
 #define G_TEXT (UINT64_C(1) << 30) /* --tokenizer ... --vectors (text: data, train) */
-#define G_EXPORT (UINT64_C(1) << 31) /* --input-shape (graft export) */
+#define G_EXPORT (UINT64_C(1) << 31) /* --input-shape --with-normalize (graft export) */
 #define G_STREAM (UINT64_C(1) << 33) /* --stream --window --hop --threshold --background (predict) */
 #define G_SPEECH (UINT64_C(1) << 34) /* --front --pool (a speech embedding: finetune) */
 /* What a training command takes. */
@@ -179,6 +179,7 @@ typedef struct cli_opts {
     /* export */
     int64_t input_shape[8];   /* --input-shape: one example's shape; input_ndim 0: the file's */
     int input_ndim;
+    bool with_normalize;      /* --with-normalize: graft export puts graft.normalize in the graph */
     /* predict --stream: keyword spotting */
     bool stream;
     double window_s, hop_s, threshold; /* window 0: the clip length */

@@ -36,7 +36,7 @@ enum {
     O_TOKENIZER, O_LOWERCASE, O_BYTE_FALLBACK, O_MIN_COUNT, O_MAX_VOCAB, O_MAX_LEN,
     O_SKIP_UNLABELLED, O_VECTORS, O_FREEZE_VECTORS, O_VECTORS_VOCAB,
     O_TASK_KIND, O_LOSS, O_HUBER_DELTA, O_TARGET_SCALE, O_CLASS_WEIGHT, O_MISSING,
-    O_RUN_INPUT, O_RUN_OUT, O_CATEGORICAL, O_MAX_CATEGORIES, O_INPUT_SHAPE,
+    O_RUN_INPUT, O_RUN_OUT, O_CATEGORICAL, O_MAX_CATEGORIES, O_INPUT_SHAPE, O_WITH_NORMALIZE,
     O_STREAM, O_WINDOW, O_HOP, O_THRESHOLD, O_BACKGROUND,
     O_CUTS, O_CUT_SWEEP,
     O_FRONT, O_POOL,
@@ -371,6 +371,9 @@ static const opt_def opts[] = {
     {"input-shape", required_argument, O_INPUT_SHAPE, G_EXPORT, "D,D,...",
      "one example's shape without the batch (C,H,W for images, F for a table; default: the "
      "sample shape the file records): fixes the sizes convolutions and pooling see"},
+    {"with-normalize", no_argument, O_WITH_NORMALIZE, G_EXPORT, NULL,
+     "put the normalisation the file records (graft.normalize) into the ONNX model as its first "
+     "nodes (Sub, Div), so it takes inputs before normalisation (images scaled to [0, 1])"},
     /* common */
     {"threads", required_argument, O_THREADS, G_COMMON, "N",
      "threads for kernels and BLAS (default: all available cores); training with 2 or more "
@@ -1007,6 +1010,7 @@ static int apply(cli_opts *o, int id, const char *v) {
     case O_RUN_INPUT: PUSH(input, n_input); break;
     case O_RUN_OUT: o->out = v; break;
     case O_INPUT_SHAPE: return apply_input_shape(o, v);
+    case O_WITH_NORMALIZE: o->with_normalize = true; break;
     default: return cli_usage_error(cmd, "internal: option %d not handled", id);
     }
 #undef NEED_INT

@@ -46,9 +46,13 @@ static void report(const cli_opts *o, const gf_bundle *b, int ndim, const int64_
     printf("wrote %s: ONNX opset %d, input \"input\" [batch, %s, output \"output\", "
            "%lld parameters, %lld bytes\n", out, GF_ONNX_EXPORT_OPSET, dims + 1, (long long)params,
            bytes);
-    if (b->info.norm_mean)
+    if (b->info.norm_mean && o->with_normalize)
+        cli_log(o, "graft export: the normalisation the file records (graft.normalize) is the "
+                "graph's first nodes: the ONNX model takes inputs before normalisation\n");
+    else if (b->info.norm_mean)
         cli_log(o, "graft export: the ONNX model takes inputs already normalised as the file "
-                "records (graft.normalize), as graft run does\n");
+                "records (graft.normalize), as graft run does; --with-normalize puts the "
+                "normalisation into the graph\n");
 }
 
 int cmd_export(cli_opts *o) {
@@ -62,12 +66,21 @@ int cmd_export(cli_opts *o) {
         gf_ctx_free(ctx);
         return rc;
     }
+    gf_onnx_export_options eo = gf_onnx_export_default_options();
+    if (o->with_normalize) {
+        eo.norm_channels = b->info.norm_channels;
+        eo.norm_mean = b->info.norm_mean;
+        eo.norm_std = b->info.norm_std;
+    }
     const int ndim = o->input_ndim ? o->input_ndim : b->info.in_ndim;
     const int64_t *shape = o->input_ndim ? o->input_shape : b->info.in_shape;
     if (ndim <= 0)
         rc = cli_fail(o->cmd, "%s records no sample shape (graft.input): give --input-shape",
                       o->args[0]);
-    else if (gf_onnx_export(ctx, b->model, ndim, shape, o->args[1], NULL) != GF_OK)
+    else if (o->with_normalize && !b->info.norm_mean)
+        rc = cli_fail(o->cmd, "%s records no normalisation (graft.normalize) for "
+                      "--with-normalize to put into the graph", o->args[0]);
+    else if (gf_onnx_export(ctx, b->model, ndim, shape, o->args[1], &eo) != GF_OK)
         rc = cli_fail_ctx(o->cmd, ctx);
     else {
         report(o, b, ndim, shape);

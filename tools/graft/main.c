@@ -209,17 +209,20 @@ const cli_command cli_commands[] = {
      "  graft run classifier.safetensors --input images.npy --json\n",
      1, cmd_run},
     {"export", "write a trained model as an ONNX file that ONNX Runtime runs",
-     G_EXPORT, "graft export W.safetensors OUT.onnx [--input-shape D,D,...] [options]",
+     G_EXPORT, "graft export W.safetensors OUT.onnx [--input-shape D,D,...] [--with-normalize]",
      "Writes the model of a weights file graft wrote (train, finetune, distill) as an ONNX\n"
      "model, opset 17: its inference form (Dropout left out, BatchNorm with the running\n"
      "statistics), one float input \"input\" [batch, sample...] with a symbolic batch, one\n"
      "output \"output\", the weights as initializers named as the state_dict. ONNX Runtime and\n"
      "graft run give the outputs graft run gives on the weights file (docs/IMPORT.md, \"Export\",\n"
-     "lists the layers that export). The input is the model's: normalised as the file records.\n"
+     "lists the layers that export). The input is the model's: normalised as the file records,\n"
+     "unless --with-normalize makes the normalisation the graph's first nodes (then the input is\n"
+     "what graft reads before normalising: images scaled to [0, 1]).\n"
      "The file is written atomically; a model with a layer ONNX export does not cover is refused\n"
      "with the layer's path and type, and nothing is written.",
      "  graft export fmnist-cnn.safetensors fmnist-cnn.onnx\n"
      "  graft export resnet.safetensors resnet.onnx --input-shape 3,224,224\n"
+     "  graft export fmnist-cnn.safetensors fmnist-cnn-raw.onnx --with-normalize\n"
      "  graft run fmnist-cnn.onnx --input x.npy --out out/\n",
      2, cmd_export},
     {NULL, NULL, 0, NULL, NULL, NULL, 0, NULL},
