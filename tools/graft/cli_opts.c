@@ -920,7 +920,10 @@ static int apply(cli_opts *o, int id, const char *v) {
         break;
     case O_RESUME: o->resume = v; break;
     case O_REPORT: o->report = v; break;
-    case O_FROM: case O_PRETRAINED: o->from = v; break;
+    case O_FROM: case O_PRETRAINED:
+        o->from = v;
+        PUSH(froms, n_from);
+        break;
     case O_HEAD:
         if (strcmp(v, "auto") && strcmp(v, "new") && strcmp(v, "keep") &&
             !cli_parse_i64(v, 1, 1 << 24, &iv))
@@ -963,8 +966,8 @@ static int apply(cli_opts *o, int id, const char *v) {
         if (!gf_transfer_in_channels_parse(v, &o->in_channels))
             return cli_usage_error(cmd, "--in-channels: '%s' is not adapt or error", v);
         break;
-    case O_CUT: o->cut = v; break;
-    case O_CUTS: o->cuts = v; break;
+    case O_CUT: o->cut = o->from_cut[o->n_from ? o->n_from - 1 : 0] = v; break;
+    case O_CUTS: o->cuts = o->from_cuts[o->n_from ? o->n_from - 1 : 0] = v; break;
     case O_CUT_SWEEP: o->cut_sweep = true; break;
     case O_INPUT_SIZE: NEED_INT(1, 4096, "a size in [1, 4096]"); o->input_size = (int)iv; break;
     case O_FRONT: case O_POOL: return apply_speech(o, id, v);
