@@ -186,7 +186,7 @@ static const opt_def opts[] = {
     /* fine-tuning */
     {"from", required_argument, O_FROM, G_FT | G_PROBE, "FILE",
      "the pretrained weights to start from (.safetensors, PyTorch state_dict names; probe: a "
-     "TensorFlow.js model.json)"},
+     "TensorFlow.js model.json, an ONNX model or a graft bundle, repeatable to rank several)"},
     {"head", required_argument, O_HEAD, G_FT, "N|new|keep|auto",
      "the classifier head: auto (new when the classes differ from the file's), new (always "
      "re-initialised), keep, or N outputs (must equal the data's classes) (default auto)"},
@@ -221,13 +221,16 @@ static const opt_def opts[] = {
      "fail (default adapt)"},
     {"cut", required_argument, O_CUT, G_TFJS | G_RUN | G_PROBE, "NAME",
      "end the model at this layer (a TensorFlow.js model.json: default the input of its last "
-     "Dense layer; probe: where --cut-sweep ends), tensor or node (run: its only output); "
-     "graft inspect lists the names"},
+     "Dense layer; probe: where the sweep of the --from before it ends), tensor or node (run: "
+     "its only output); graft inspect lists the names"},
     {"cuts", required_argument, O_CUTS, G_PROBE, "A,B,...",
-     "probe: the layers to cut at and probe (graft inspect lists them; default --cut-sweep)"},
+     "probe: the cut points of the --from before it: layers (model.json), tensors or nodes "
+     "(.onnx), module paths (bundle); default the sweep"},
     {"cut-sweep", no_argument, O_CUT_SWEEP, G_PROBE, NULL,
-     "probe: every block end (where a residual branch starts or ends, a widening 1x1 "
-     "convolution or the head starts) up to the input of the last Dense layer"},
+     "probe: every block end up to the classifier's input (the default): a model.json's Add, "
+     "Concatenate, branch and head starts; an ONNX graph's points where it is a chain again "
+     "and a layer is complete; a bundle's steps not followed by an activation, BatchNorm or "
+     "Dropout"},
     {"front", required_argument, O_FRONT, G_SPEECH, "FILE",
      "the speech embedding's mel front end (default: melspectrogram.onnx beside --from)"},
     {"pool", required_argument, O_POOL, G_SPEECH, "flat|mean|max",

@@ -24,12 +24,17 @@ static int unknown_cut(const cli_opts *o, const char *option, const cli_probe_mo
         if (w < 0 || (size_t)w >= sizeof some - at) break;
         at += (size_t)w;
     }
-    return cli_usage_error(o->cmd, "%s: %s has no %s \"%s\"%s%s%s; the sweep cuts at %s%s "
-                           "(graft inspect %s lists them all)", option, pm->path,
-                           pm->kind == CLI_PROBE_TFJS ? "layer" : pm->kind == CLI_PROBE_ONNX
-                           ? "tensor or node" : "module", name, near ? "; did you mean \"" : "",
-                           near ? near : "", near ? "\"?" : "", some[0] ? some : "(nothing)",
-                           n_sweep > 6 ? ", ..." : "", pm->path);
+    const char *what = pm->kind == CLI_PROBE_TFJS ? "layer"
+                       : pm->kind == CLI_PROBE_ONNX ? "tensor or node" : "module";
+    char near_text[200] = "";
+    if (near) snprintf(near_text, sizeof near_text, " (did you mean \"%s\"?)", near);
+    if (pm->kind == CLI_PROBE_BUNDLE) /* graft inspect lists a bundle's tensors, not modules */
+        return cli_usage_error(o->cmd, "%s: %s has no %s \"%s\"%s; the sweep cuts at %s%s",
+                               option, pm->path, what, name, near_text, some[0] ? some : "(nothing)",
+                               n_sweep > 6 ? ", ..." : "");
+    return cli_usage_error(o->cmd, "%s: %s has no %s \"%s\"%s; the sweep cuts at %s%s (graft "
+                           "inspect %s lists them all)", option, pm->path, what, name, near_text,
+                           some[0] ? some : "(nothing)", n_sweep > 6 ? ", ..." : "", pm->path);
 }
 
 /* --cuts split into pm->cut, each checked by known(); duplicates refused. */
