@@ -38,15 +38,16 @@ static int unknown_cut(const cli_opts *o, const char *option, const cli_probe_mo
 }
 
 /* --cuts split into pm->cut, each checked by known(); duplicates refused. */
-typedef int (*known_fn)(const cli_opts *o, const cli_probe_model *pm, const char *name);
+typedef int (*known_fn)(gf_ctx *ctx, const cli_opts *o, const cli_probe_model *pm,
+                        const char *name);
 
-static int split_cuts(const cli_opts *o, cli_probe_model *pm, known_fn known) {
+static int split_cuts(gf_ctx *ctx, const cli_opts *o, cli_probe_model *pm, known_fn known) {
     if (!(pm->cuts_copy = strdup(pm->cuts_arg))) return cli_fail(o->cmd, "out of memory");
     char *save = NULL;
     for (char *t = strtok_r(pm->cuts_copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         if (pm->n_cuts == CLI_PROBE_MAX_CUTS)
             return cli_usage_error(o->cmd, "--cuts: at most %d cut points", CLI_PROBE_MAX_CUTS);
-        if (known(o, pm, t) < 0) return CLI_USAGE;
+        if (known(ctx, o, pm, t) < 0) return CLI_USAGE;
         for (int k = 0; k < pm->n_cuts; k++)
             if (strcmp(pm->cut[k], t) == 0)
                 return cli_usage_error(o->cmd, "--cuts: %s is named twice", t);
@@ -89,14 +90,15 @@ static int tfjs_index(const cli_probe_model *pm, const char *name) {
 }
 
 /* A usage error for a layer the file lacks; its index otherwise. */
-static int tfjs_known(const cli_opts *o, const cli_probe_model *pm, const char *name) {
+static int tfjs_known(gf_ctx *ctx, const cli_opts *o, const cli_probe_model *pm,
+                      const char *name) {
     int i = tfjs_index(pm, name);
     if (i >= 0) return i;
     const char *names[1024];
     int n = 0;
     for (int k = 0; k < pm->tfjs->n_layers && n < 1024; k++) names[n++] = pm->tfjs->layers[k].name;
     const char *sweep[8];
-    int n_sweep = gf_tfjs_block_ends(NULL, gf_module_child(pm->model, "trunk"), sweep, 8);
+    int n_sweep = gf_tfjs_block_ends(ctx, gf_module_child(pm->model, "trunk"), sweep, 8);
     unknown_cut(o, "--cuts", pm, name, names, n, sweep, n_sweep > 0 ? n_sweep : 0);
     return -1;
 }
@@ -120,7 +122,7 @@ static int tfjs_open(gf_ctx *ctx, const cli_opts *o, const cli_data *d, cli_prob
         pm->n_cuts = n;
         return CLI_CONTINUE;
     }
-    if ((rc = split_cuts(o, pm, tfjs_known)) != CLI_CONTINUE) return rc;
+    if ((rc = split_cuts(ctx, o, pm, tfjs_known)) != CLI_CONTINUE) return rc;
     int deepest = 0;
     for (int k = 1; k < pm->n_cuts; k++)
         if (tfjs_index(pm, pm->cut[k]) > tfjs_index(pm, pm->cut[deepest])) deepest = k;
@@ -155,7 +157,9 @@ static int onnx_unknown(const cli_opts *o, const char *option, const cli_probe_m
     return unknown_cut(o, option, pm, name, names, n, sweep, n_sweep);
 }
 
-static int onnx_known(const cli_opts *o, const cli_probe_model *pm, const char *name) {
+static int onnx_known(gf_ctx *ctx, const cli_opts *o, const cli_probe_model *pm,
+                      const char *name) {
+    (void)ctx;
     int i = onnx_index(pm, name);
     if (i < 0) onnx_unknown(o, "--cuts", pm, name);
     return i;
@@ -203,7 +207,7 @@ static int onnx_open(gf_ctx *ctx, const cli_opts *o, const cli_data *d, cli_prob
     if (!(pm->onnx = gf_onnx_inspect(ctx, pm->path))) return cli_fail_ctx(o->cmd, ctx);
     int rc;
     if (pm->cuts_arg) {
-        if ((rc = split_cuts(o, pm, onnx_known)) != CLI_CONTINUE) return rc;
+        if ((rc = split_cuts(ctx, o, pm, onnx_known)) != CLI_CONTINUE) return rc;
     } else {
         int until = pm->cut_arg ? onnx_index(pm, pm->cut_arg) : pm->onnx->n_cuts - 1;
         if (until < 0) return onnx_unknown(o, "--cut", pm, pm->cut_arg);
@@ -234,13 +238,15 @@ static int bundle_unknown(const cli_opts *o, const char *option, const cli_probe
     return unknown_cut(o, option, pm, name, names, n, sweep, n_sweep);
 }
 
-static int bundle_known(const cli_opts *o, const cli_probe_model *pm, const char *name) {
+static int bundle_known(gf_ctx *ctx, const cli_opts *o, const cli_probe_model *pm,
+                        const char *name) {
+    (void)ctx;
     if (gf_module_child(pm->model, name)) return 0;
     return bundle_unknown(o, "--cuts", pm, name), -1;
 }
 
-static int bundle_cuts(const cli_opts *o, cli_probe_model *pm) {
-    if (pm->cuts_arg) return split_cuts(o, pm, bundle_known);
+static int bundle_cuts(gf_ctx *ctx, const cli_opts *o, cli_probe_model *pm) {
+    if (pm->cuts_arg) return split_cuts(ctx, o, pm, bundle_known);
     int until = pm->points->n - 1;
     if (pm->cut_arg) {
         while (until >= 0 && strcmp(pm->points->path[until], pm->cut_arg)) until--;
@@ -271,7 +277,7 @@ static int bundle_open(gf_ctx *ctx, const cli_opts *o, const cli_data *d, cli_pr
     if (!(pm->points = gf_transfer_points_of(ctx, pm->model, pm->bundle->head[0] ? pm->bundle->head
                                                                                   : NULL)))
         return cli_fail_ctx(o->cmd, ctx);
-    int rc = bundle_cuts(o, pm);
+    int rc = bundle_cuts(ctx, o, pm);
     if (rc != CLI_CONTINUE) return rc;
     if (!(pm->norm = gf_bundle_transform(ctx, bi)) && gf_ctx_status(ctx) != GF_OK)
         return cli_fail_ctx(o->cmd, ctx);
