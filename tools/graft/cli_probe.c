@@ -115,11 +115,10 @@ static int tfjs_open(gf_ctx *ctx, const cli_opts *o, const cli_data *d, cli_prob
         return rc;
     }
     if (!pm->cuts_arg) {
-        const char **names = pm->cut;
-        int n = gf_tfjs_block_ends(ctx, gf_module_child(pm->model, "trunk"), names,
+        int n = gf_tfjs_block_ends(ctx, gf_module_child(pm->model, "trunk"), pm->cut,
                                    CLI_PROBE_MAX_CUTS);
         if (n < 0) return cli_fail_ctx(o->cmd, ctx);
-        pm->n_cuts = n;
+        pm->n_cuts = n < CLI_PROBE_MAX_CUTS ? n : CLI_PROBE_MAX_CUTS;
         return CLI_CONTINUE;
     }
     if ((rc = split_cuts(ctx, o, pm, tfjs_known)) != CLI_CONTINUE) return rc;

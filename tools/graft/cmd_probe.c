@@ -282,7 +282,7 @@ static int print_json(const probe_run *r, const char *part) {
     return cli_json_print(root);
 }
 
-/* A short name for model i in the table: "#1". */
+/* The candidates, numbered as the table names them (#1, #2, ...). */
 static void print_models(const probe_run *r) {
     for (int i = 0; i < r->n_models; i++) {
         const cli_probe_model *pm = &r->models[i];
