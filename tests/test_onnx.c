@@ -161,6 +161,66 @@ static void test_cut(gf_ctx *ctx) {
     gf_ctx_clear_error(ctx);
 }
 
+/* Several cut points as outputs of one module (graph order or not), each the tensor the single
+ * cut gives; an unknown one names itself. */
+static void test_cuts(gf_ctx *ctx) {
+    gf_onnx_options o = gf_onnx_default_options();
+    const char *names[3] = {"r", "h", "fc2"}; /* a tensor, a tensor before it, a node's name */
+    o.cuts = names;
+    o.n_cuts = 3;
+    o.cut = "y"; /* ignored: cuts wins */
+    gf_module *m = gf_onnx_load(ctx, cpath("mlp.onnx"), &o);
+    CHECK(m && gf_onnx_num_outputs(m) == 3);
+    if (!m) return;
+    CHECK(!strcmp(gf_onnx_output(m, 0)->name, "r") && !strcmp(gf_onnx_output(m, 1)->name, "h") &&
+          !strcmp(gf_onnx_output(m, 2)->name, "y"));
+    gf_tensor *x = input(ctx, 3), *outs[3] = {NULL};
+    CHECK(gf_onnx_run(ctx, m, 1, &x, outs, 3) == 3);
+    float ref[9];
+    mlp_reference(gf_f32(x), 3, ref);
+    for (int i = 0; outs[0] && outs[1] && i < 24; i++) {
+        const float h = gf_get_f32(outs[1], i);
+        CHECK(gf_get_f32(outs[0], i) == (h > 0 ? h : 0));
+    }
+    for (int i = 0; outs[2] && i < 9; i++) CHECK(fabsf(gf_get_f32(outs[2], i) - ref[i]) < 1e-5f);
+    o.n_cuts = 1; /* one of them: only what it needs */
+    gf_module *one = gf_onnx_load(ctx, cpath("mlp.onnx"), &o);
+    CHECK(one && gf_onnx_num_outputs(one) == 1 && gf_module_tensor(NULL, one, "fc2.weight") == NULL);
+    gf_module_free(one);
+    gf_module_free(m);
+    gf_ctx_reset(ctx);
+    const char *bad[2] = {"r", "nowhere"};
+    o.cuts = bad;
+    o.n_cuts = 2;
+    EXPECT_ERR(ctx, gf_onnx_load(ctx, cpath("mlp.onnx"), &o), GF_ERR_INVALID, "cut 'nowhere'");
+    gf_ctx_clear_error(ctx);
+}
+
+/* The block ends of a residual net exported by PyTorch (tests/fixtures/onnx_export/blocks.onnx:
+ * stem conv, ReLU, two BasicBlock-like blocks, global pooling, flatten, fc): where the graph is
+ * a chain again and the layer is complete, before the classifier; and of the mlp: the ReLU
+ * feeding the last Gemm. */
+static void test_block_ends(gf_ctx *ctx, const char *src) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tests/fixtures/onnx_export/blocks.onnx", src);
+    gf_onnx_info *info = gf_onnx_inspect(ctx, path);
+    CHECK(info != NULL);
+    char ends[1024] = "";
+    for (int i = 0; info && i < info->n_cuts; i++)
+        if (info->cuts[i].block_end)
+            snprintf(ends + strlen(ends), sizeof ends - strlen(ends), "%s ", info->cuts[i].tensor);
+    CHECK(!strcmp(ends, "/act/Relu_output_0 /block1/relu_1/Relu_output_0 "
+                        "/block2/relu_1/Relu_output_0 /pool/GlobalAveragePool_output_0 "));
+    if (strcmp(ends, "/act/Relu_output_0 /block1/relu_1/Relu_output_0 "
+                     "/block2/relu_1/Relu_output_0 /pool/GlobalAveragePool_output_0 "))
+        fprintf(stderr, "block ends: %s\n", ends);
+    gf_onnx_info_free(info);
+    info = gf_onnx_inspect(ctx, cpath("mlp.onnx"));
+    CHECK(info && info->n_cuts == 3 && !info->cuts[0].block_end && info->cuts[1].block_end &&
+          !info->cuts[2].block_end);
+    gf_onnx_info_free(info);
+}
+
 static void test_shapes_and_constants(gf_ctx *ctx) {
     gf_module *m = gf_onnx_load(ctx, cpath("shape_subgraph.onnx"), NULL);
     CHECK(m && gf_module_param_count(m, false) == 0);
@@ -420,6 +480,8 @@ int main(void) {
     }
     test_mlp(ctx);
     test_cut(ctx);
+    test_cuts(ctx);
+    test_block_ends(ctx, src ? src : "..");
     test_shapes_and_constants(ctx);
     test_many_ops(ctx);
     test_symlinks(ctx);

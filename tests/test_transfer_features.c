@@ -1,11 +1,13 @@
 /* Transfer primitives, part 3: trunk features. The cached features fed to the head give the
  * model's own outputs bitwise; the cache leaves the caller's arena and the model's modes alone;
  * and an epoch of linear-probe training over cached features is timed against one that runs the
- * trunk every batch (printed, not asserted). To add a case: write a static void test_x(gf_ctx *)
+ * trunk every batch (printed, not asserted); the cut points inside a model and their outputs in
+ * one pass. To add a case: write a static void test_x(gf_ctx *)
  * with CHECKs and call it from main. */
 #define _DEFAULT_SOURCE
 #include "testutil.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -168,11 +170,98 @@ static void test_probe_speed(gf_ctx *ctx) {
     gf_module_free(m);
 }
 
+/* Largest |a - b| over the elements (in logical order); infinity when the sizes differ. */
+static double max_diff(const gf_tensor *a, const gf_tensor *b) {
+    if (a->numel != b->numel) return 1.0 / 0.0;
+    double d = 0;
+    for (int64_t i = 0; i < a->numel; i++) {
+        double e = fabs((double)gf_get_f32(a, i) - (double)gf_get_f32(b, i));
+        if (e > d) d = e;
+    }
+    return d;
+}
+
+/* The steps and block ends of cnn-small and resnet-mini; the outputs at cut points equal what
+ * the modules give run by hand, nested paths and a model with its own forward included, and the
+ * model is left as it was, also after an error. */
+static void test_cut_points(gf_ctx *ctx) {
+    gf_zoo_params p = gf_zoo_default_params();
+    p.height = p.width = 12;
+    p.num_classes = 5;
+    gf_module *m = gf_zoo_build(ctx, "cnn-small", &p, NULL);
+    gf_transfer_points *pts = gf_transfer_points_of(ctx, m, NULL);
+    CHECK(pts && pts->n == 9);
+    char all[512] = "", ends[512] = "";
+    for (int i = 0; pts && i < pts->n; i++) {
+        snprintf(all + strlen(all), sizeof all - strlen(all), "%s ", pts->path[i]);
+        if (pts->block_end[i])
+            snprintf(ends + strlen(ends), sizeof ends - strlen(ends), "%s ", pts->path[i]);
+    }
+    CHECK(!strcmp(all, "features.0 features.1 features.2 features.3 features.4 features.5 "
+                       "classifier.0 classifier.1 classifier.2 "));
+    CHECK(!strcmp(ends, "features.1 features.2 features.4 features.5 classifier.2 "));
+    gf_transfer_points_free(pts);
+
+    gf_module_train(m, false);
+    gf_ds *ds = random_ds(ctx, 4, 12, 5, 3);
+    gf_tensor *x = batch_of(ctx, ds, 0, 4, gf_empty(ctx, GF_I64, 1, (int64_t[]){4}));
+    const char *paths[4] = {"classifier.2", "features", "features.1", "features.5"};
+    gf_tensor *outs[4];
+    CHECK(gf_transfer_forward_points(ctx, m, x, paths, 4, outs) == GF_OK);
+    gf_tensor *trunk = gf_transfer_trunk_forward(ctx, m, NULL, x);
+    gf_tensor *f1 = gf_module_forward(ctx, gf_module_child(m, "features.1"),
+                                      gf_module_forward(ctx, gf_module_child(m, "features.0"), x));
+    gf_tensor *feats = gf_module_forward(ctx, gf_module_child(m, "features"), x);
+    CHECK(trunk && f1 && feats && outs[0] && outs[1] && outs[2] && outs[3]);
+    if (trunk && f1 && feats && outs[0] && outs[1] && outs[2] && outs[3]) {
+        CHECK(max_diff(outs[0], trunk) == 0.0);
+        CHECK(max_diff(outs[1], feats) == 0.0);
+        CHECK(max_diff(outs[2], f1) == 0.0);
+        CHECK(max_diff(outs[3], feats) == 0.0);
+    }
+    CHECK(!strcmp(gf_module_type(gf_module_child(m, "features")), "Sequential") &&
+          !strcmp(gf_module_type(gf_module_child(m, "features.1")), "ReLU"));
+    const char *bad[2] = {"features.2", "features.9"};
+    CHECK(gf_transfer_forward_points(ctx, m, x, bad, 2, outs) == GF_ERR_INVALID &&
+          strstr(gf_ctx_error(ctx), "\"features.9\""));
+    gf_ctx_clear_error(ctx);
+    const char *twice[2] = {"features.2", "features.2"};
+    CHECK(gf_transfer_forward_points(ctx, m, x, twice, 2, outs) == GF_ERR_INVALID &&
+          strstr(gf_ctx_error(ctx), "named twice"));
+    gf_ctx_clear_error(ctx);
+    CHECK(!strcmp(gf_module_type(gf_module_child(m, "features.2")), "MaxPool2d"));
+    gf_tensor *again = gf_transfer_trunk_forward(ctx, m, NULL, x);
+    CHECK(again && trunk && max_diff(again, trunk) == 0.0);
+    gf_module_free(m);
+
+    m = gf_zoo_build(ctx, "resnet-mini", &p, NULL); /* its own forward */
+    gf_module_train(m, false);
+    pts = gf_transfer_points_of(ctx, m, NULL);
+    ends[0] = '\0';
+    for (int i = 0; pts && i < pts->n; i++)
+        if (pts->block_end[i])
+            snprintf(ends + strlen(ends), sizeof ends - strlen(ends), "%s ", pts->path[i]);
+    CHECK(pts && pts->n == 10 && !strcmp(ends, "relu layer1.0 layer1.1 layer2.0 layer2.1 layer3.0 "
+                                               "layer3.1 avgpool "));
+    gf_transfer_points_free(pts);
+    const char *rp[2] = {"avgpool", "layer2.1"};
+    CHECK(gf_transfer_forward_points(ctx, m, x, rp, 2, outs) == GF_OK);
+    trunk = gf_transfer_trunk_forward(ctx, m, NULL, x);
+    CHECK(outs[0] && outs[1] && trunk && outs[0]->numel == trunk->numel && outs[1]->ndim == 4 &&
+          outs[1]->shape[1] == 32);
+    if (outs[0] && trunk && outs[0]->numel == trunk->numel)
+        for (int64_t i = 0; i < trunk->numel; i++) CHECK(gf_get_f32(outs[0], i) == gf_get_f32(trunk, i));
+    gf_module_free(m);
+    gf_ds_free(ds);
+    gf_ctx_reset(ctx);
+}
+
 int main(void) {
     const char *s = getenv("GRAFT_SOURCE_DIR");
     snprintf(src, sizeof src, "%s", s ? s : ".");
     gf_ctx *ctx = gf_ctx_new(NULL);
     test_cache_matches_model(ctx);
+    test_cut_points(ctx);
     test_probe_speed(ctx);
     gf_ctx_free(ctx);
     return test_finish("test_transfer_features");

@@ -26,6 +26,11 @@ typedef struct gf_onnx_options {
      * output): the module's only output becomes that tensor, and every node it does not need
      * is dropped with the initializers only they used. NULL: the graph's outputs. */
     const char *cut;
+    /* Several such names (n_cuts > 0, in place of cut): every one becomes an output of the
+     * module, in this order, so one gf_onnx_run computes the tensors of several cut points
+     * (graft probe); the nodes none of them needs are dropped. */
+    const char *const *cuts;
+    int n_cuts;
     /* Evaluates, once at load time, every node whose inputs are all constants (int64 shape
      * arithmetic such as Shape -> Gather -> Concat -> Reshape on constant inputs, folded
      * Constant weights' transposes). Default true. */
@@ -147,6 +152,13 @@ typedef struct gf_onnx_cut_point {
     char *tensor;   /* the name to give as gf_onnx_options.cut */
     char *node;     /* the node producing it (may be "") */
     char *op;       /* its op type */
+    /* A block end: a float tensor computed from the inputs after which the graph is a chain
+     * again (no later node reads a node output computed before it), which is read by a later
+     * node that is not an activation (Relu, Clip, Sigmoid, HardSwish, ...), a
+     * BatchNormalization or a Dropout — where a layer or a residual block is complete; not a
+     * Flatten's output (its input, pooled, is the same features); and not past the input of the last Gemm or MatMul (the classifier), when there is one.
+     * The points graft probe's --cut-sweep cuts at (docs/TRANSFER.md). */
+    bool block_end;
 } gf_onnx_cut_point;
 
 typedef struct gf_onnx_info {

@@ -243,6 +243,34 @@ gf_tensor *gf_transfer_trunk_forward(gf_ctx *ctx, gf_module *m, const char *head
 gf_ds *gf_transfer_cache_features(gf_ctx *ctx, gf_module *m, const char *head_path, const gf_ds *ds,
                             int64_t batch_size);
 
+/* ---- cut points: the outputs of modules inside a model -------------------------------------
+ * Any module of a model can be a cut point, named by its dotted path ("features.2", "layer2",
+ * "layer2.1"): its output, as the model's own forward computes it. */
+
+typedef struct gf_transfer_points {
+    int n;
+    char **path;     /* dotted module paths, owned by the list */
+    bool *block_end; /* in the default sweep (see gf_transfer_points_of) */
+} gf_transfer_points;
+
+/* The steps of m up to its head (head_path NULL: gf_transfer_default_head): m's children in
+ * order, where a child that is a Sequential is replaced by its own children (recursively), as
+ * gf_transfer_blocks_of walks them but with the modules holding no parameter too, stopping at
+ * the head. A step is a block end unless the step after it is an activation (ReLU, GELU, ...),
+ * a BatchNorm, a Dropout or the step itself is a Flatten (its input is the same features):
+ * where a layer is complete. cnn-small: features.1, features.2, features.4, features.5,
+ * classifier.2; resnet-mini: relu, layer1.0, layer1.1, ..., layer3.1, avgpool. New list (free
+ * with gf_transfer_points_free), or NULL with a ctx error (no head, out of memory). */
+gf_transfer_points *gf_transfer_points_of(gf_ctx *ctx, const gf_module *m, const char *head_path);
+void gf_transfer_points_free(gf_transfer_points *p);
+
+/* Runs m on x once and puts the outputs of the modules at paths[0..n) in outs (arena tensors
+ * of ctx): each is wrapped for the call by a container that keeps its output, and put back.
+ * GF_ERR_INVALID naming the path for a path m lacks, named twice, or whose module m's forward
+ * did not run; the forward's errors otherwise. m is left as it was, also on error. */
+gf_status gf_transfer_forward_points(gf_ctx *ctx, gf_module *m, gf_tensor *x,
+                                     const char *const *paths, int n, gf_tensor **outs);
+
 /* ---- ranking without training ---------------------------------------------------------------
  * Scores of how well features f [n, d] (row-major, float) would serve a classifier for labels
  * (n values in [0, n_classes)), computed without training: higher is better. Both work in

@@ -46,22 +46,85 @@ static bool list_ops(gf_onnx_info *info, const ox_model *m) {
     return true;
 }
 
+/* Readers after which a layer is not yet complete: activations, normalisation, dropout. */
+static bool continues_layer(const char *op) {
+    static const char *const ops[] = {
+        "Relu", "Clip", "LeakyRelu", "PRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Elu",
+        "Selu", "Celu", "Gelu", "Tanh", "Softplus", "Mish", "BatchNormalization", "Dropout",
+        "InstanceNormalization", "LayerNormalization", NULL};
+    for (int i = 0; ops[i]; i++)
+        if (!strcmp(op, ops[i])) return true;
+    return false;
+}
+
+/* end[i] for the node at position i of m->order: its first output ends a block
+ * (gf_onnx_cut_point.block_end). feat marks the values computed from the inputs that are not
+ * shape arithmetic; last[i] is the last position reading an output of position i. */
+static bool mark_block_ends(const ox_model *m, bool *end) {
+    const int n = m->n_order;
+    bool *feat = calloc((size_t)m->n_values + 1, sizeof *feat);
+    int *pos = malloc(sizeof(int) * (size_t)(m->n_nodes + 1));
+    int *last = malloc(sizeof(int) * (size_t)(n + 1)), *lone = malloc(sizeof(int) * (size_t)(n + 1));
+    bool ok = feat && pos && last && lone;
+    int last_input = -1, stop = n; /* stop: the last Gemm / MatMul reading features */
+    for (int i = 0; ok && i < n; i++) pos[m->order[i]] = i, last[i] = -1, lone[i] = -1;
+    for (int v = 0; ok && v < m->n_values; v++) feat[v] = m->values[v].kind == OX_V_INPUT;
+    for (int i = 0; ok && i < n; i++) {
+        const ox_node *nd = &m->nodes[m->order[i]];
+        bool reads = false;
+        for (int k = 0; k < nd->n_in; k++) {
+            int v = nd->in[k];
+            if (v < 0 || !feat[v]) continue;
+            reads = true;
+            int p = m->values[v].producer;
+            if (p < 0) {
+                last_input = i;
+                continue;
+            }
+            int at = pos[p];
+            lone[at] = last[at] < 0 ? i : last[at] == i ? lone[at] : -2; /* -2: several */
+            last[at] = i;
+        }
+        const bool shape = !strcmp(nd->op, "Shape") || !strcmp(nd->op, "Size");
+        for (int o = 0; o < nd->n_out; o++)
+            if (nd->out[o] >= 0) feat[nd->out[o]] = reads && !shape;
+        if (reads && (!strcmp(nd->op, "Gemm") || !strcmp(nd->op, "MatMul"))) stop = i;
+    }
+    int reach = last_input; /* the last position reading anything computed so far */
+    for (int i = 0; ok && i < n; i++) {
+        const ox_node *nd = &m->nodes[m->order[i]];
+        const int v = nd->n_out > 0 ? nd->out[0] : -1;
+        const int r = lone[i] >= 0 ? lone[i] : -1;
+        bool output = false;
+        for (int o = 0; o < m->n_out && v >= 0; o++) output |= m->out_ids[o] == v;
+        end[i] = v >= 0 && feat[v] && i < stop && reach <= i && (last[i] > i || output) &&
+                 strcmp(nd->op, "Flatten") != 0 && /* its input, pooled, is the same features */
+                 !(r >= 0 && continues_layer(m->nodes[m->order[r]].op));
+        if (last[i] > reach) reach = last[i];
+    }
+    free(feat), free(pos), free(last), free(lone);
+    return ok;
+}
+
 static bool list_cuts(gf_onnx_info *info, const ox_model *m) {
     int n = 0;
     for (int i = 0; i < m->n_order; i++) n += m->nodes[m->order[i]].n_out;
     info->cuts = calloc((size_t)n + 1, sizeof *info->cuts);
-    if (!info->cuts) return false;
+    bool *end = calloc((size_t)m->n_order + 1, sizeof *end);
+    if (!info->cuts || !end || !mark_block_ends(m, end)) return free(end), false;
     for (int i = 0; i < m->n_order; i++) {
         const ox_node *nd = &m->nodes[m->order[i]];
         for (int o = 0; o < nd->n_out; o++) {
             if (nd->out[o] < 0) continue;
             gf_onnx_cut_point *c = &info->cuts[info->n_cuts++];
+            c->block_end = o == 0 && end[i];
             c->tensor = strdup(m->values[nd->out[o]].name);
             c->node = strdup(nd->name);
             c->op = strdup(nd->op);
-            if (!c->tensor || !c->node || !c->op) return false;
+            if (!c->tensor || !c->node || !c->op) return free(end), false;
         }
     }
+    free(end);
     return true;
 }
 

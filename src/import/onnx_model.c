@@ -330,7 +330,8 @@ static void drop_unused_inputs(ox_model *m) {
     int kept = 0;
     for (int i = 0; i < m->n_in; i++) {
         int id = m->in_ids[i];
-        bool used = id == m->out_ids[0];
+        bool used = false;
+        for (int o = 0; o < m->n_out && !used; o++) used = id == m->out_ids[o];
         for (int k = 0; k < m->n_order && !used; k++) {
             const ox_node *n = &m->nodes[m->order[k]];
             for (int j = 0; j < n->n_in && !used; j++) used = n->in[j] == id;
@@ -347,6 +348,43 @@ static void drop_unused_inputs(ox_model *m) {
     m->n_in = kept;
 }
 
+/* The cut tensors names[0..n) become the model's outputs, in that order. */
+static bool set_cuts(gf_ctx *ctx, ox_model *m, const char *const *names, int n) {
+    if (n > 4096)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: %d cuts (at most 4096)", m->path, n),
+               false;
+    int *ids = malloc(sizeof(int) * (size_t)(n + 1));
+    gf_onnx_value_info *info = calloc((size_t)n + 1, sizeof *info);
+    bool ok = ids && info;
+    for (int i = 0; ok && i < n; i++) {
+        if (!names[i]) {
+            gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: cut %d is NULL", m->path, i);
+            ok = false;
+            break;
+        }
+        if ((ids[i] = find_cut(ctx, m, names[i])) < 0) {
+            ok = false;
+            break;
+        }
+        info[i].name = strdup(m->values[ids[i]].name);
+        info[i].ndim = -1;
+        info[i].is_tensor = true;
+        info[i].elem_type = m->values[ids[i]].elem;
+        if (!info[i].name) ok = false;
+    }
+    if (!ids || !info || (!ok && gf_ctx_status(ctx) == GF_OK))
+        gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", m->path);
+    if (!ok) {
+        for (int i = 0; info && i < n; i++) ox_info_clear(&info[i]);
+        free(ids), free(info);
+        return false;
+    }
+    for (int i = 0; i < m->n_out; i++) ox_info_clear(&m->out_info[i]);
+    free(m->out_ids), free(m->out_info);
+    m->out_ids = ids, m->out_info = info, m->n_out = n;
+    return true;
+}
+
 static bool prepare(gf_ctx *ctx, ox_model *m, const gf_onnx_options *opt) {
     for (int k = 0; k < m->n_nodes && m->opset < 1; k++)
         if (!m->nodes[k].domain[0] || !strcmp(m->nodes[k].domain, "ai.onnx")) {
@@ -359,26 +397,18 @@ static bool prepare(gf_ctx *ctx, ox_model *m, const gf_onnx_options *opt) {
                          "knows (1 to %d)", m->path, (long long)m->opset, OX_MAX_OPSET);
         return false;
     }
-    if (opt->cut) {
-        int id = find_cut(ctx, m, opt->cut);
-        if (id < 0) return false;
-        for (int i = 0; i < m->n_out; i++) ox_info_clear(&m->out_info[i]);
-        m->n_out = 1;
-        m->out_ids[0] = id;
-        m->out_info[0].name = strdup(m->values[id].name);
-        m->out_info[0].ndim = -1;
-        m->out_info[0].is_tensor = true;
-        m->out_info[0].elem_type = m->values[id].elem;
-        if (!m->out_info[0].name)
-            return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "out of memory"), false;
-    }
+    const char *one[1] = {opt->cut};
+    const bool cut = opt->n_cuts > 0 || opt->cut;
+    if (cut && !set_cuts(ctx, m, opt->n_cuts > 0 ? opt->cuts : one,
+                         opt->n_cuts > 0 ? opt->n_cuts : 1))
+        return false;
     char *need = calloc((size_t)m->n_nodes + 1, 1);
     if (!need) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", m->path), false;
     bool ok = mark_needed(ctx, m, m->out_ids, m->n_out, need) && topo_order(ctx, m, need) &&
               match_ops(ctx, m) && check_arity(ctx, m);
     free(need);
     if (!ok) return false;
-    if (opt->cut) drop_unused_inputs(m);
+    if (cut) drop_unused_inputs(m);
     for (int i = 0; i < m->n_order; i++) {
         const ox_node *n = &m->nodes[m->order[i]];
         /* a Dropout told by an input whether it trains may draw its mask */
@@ -406,7 +436,7 @@ static gf_module *load_bytes(gf_ctx *ctx, const uint8_t *data, size_t size, cons
 }
 
 gf_onnx_options gf_onnx_default_options(void) {
-    gf_onnx_options o = {NULL, true};
+    gf_onnx_options o = {NULL, NULL, 0, true};
     return o;
 }
 

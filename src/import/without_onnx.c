@@ -12,7 +12,7 @@
 bool gf_onnx_available(void) { return false; }
 
 gf_onnx_options gf_onnx_default_options(void) {
-    gf_onnx_options o = {NULL, true};
+    gf_onnx_options o = {NULL, NULL, 0, true};
     return o;
 }
 

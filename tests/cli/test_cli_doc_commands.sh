@@ -219,6 +219,12 @@ while IFS=$'\t' read -r where cmd; do
         skip "$where: graft demo's pretrained cnn-small is not cached: $cmd"
         continue
     fi
+    # a command on graft demo --quick's cnn-small (or its ONNX export, named after it)
+    if [[ "$cmd" == *"cnn-small-fashion-mnist-quick"* ]] &&
+        [ ! -f "$HOME/.cache/graft/pretrained/cnn-small-fashion-mnist-quick.safetensors" ]; then
+        skip "$where: graft demo --quick's cnn-small is not cached: $cmd"
+        continue
+    fi
     # a command on the text data of scripts/fetch-text.sh needs it fetched
     if [[ "$cmd" == *".cache/graft/text/"* ]] && [ ! -f "$HOME/.cache/graft/text/sentiment/amazon.jsonl" ]; then
         skip "$where: the text data is not fetched (scripts/fetch-text.sh): $cmd"

@@ -2,17 +2,21 @@
 # graft probe with the tiny model of tests/fixtures/tfjs/tiny: the cut sweep finds its block
 # ends, scores each with LogME and H-score, trains a linear probe per cut and correlates; --cuts
 # probes the layers named; a probe at a cut gives what finetune's cached-feature probe gives
-# there; wrong options and unknown layers fail with a message. Usage: test_cli_probe.sh graft.
+# there; wrong options and unknown layers fail with a message. Then several candidates: a
+# cnn-small bundle trained here and the same model exported as ONNX next to the tiny model,
+# ranked in one table (the bundle and its ONNX export give the same scores at the same cut
+# points); per-candidate --cuts and --cut; candidates that cannot take the data, unknown cut
+# names. Usage: test_cli_probe.sh graft.
 source "$(dirname "$0")/lib.sh"
 M="$SRC/tests/fixtures/tfjs/tiny/model.json"
 D="idx:$FX/idx"
 
 run "$G" probe --from "$M" --data "$D" --limit 200 --epochs 3 --lr 0.01 $TH
 expect_rc 0 "probe with the default sweep"
-expect_out "input     1 -> 3 channels (repeated), 28x28 -> 7x9 (bilinear)" "the data is adapted"
+expect_out "input 1 -> 3 channels (repeated), 28x28 -> 7x9 (bilinear)" "the data is adapted"
 expect_out "LogME    H-score" "the table's columns"
-expect_out "Spearman rank correlation with the accuracy over 7 cuts" "the correlation"
-expect_out "best cut by LogME:" "the cut LogME chooses"
+expect_out "Spearman rank correlation with the accuracy over 7 (model, cut) pairs" "the correlation"
+expect_out "best by LogME: #1 at" "the cut LogME chooses"
 expect_err "features of the 200 train examples at 7 cut points" "the features are computed once"
 
 run "$G" probe --from "$M" --data "$D" --limit 200 --epochs 3 --lr 0.01 --cut-sweep --json $TH
@@ -49,7 +53,7 @@ then ok; else bad "probe and finetune's cached probe give the same accuracy at c
 
 run "$G" probe --from "$M" --data "$D" --cuts cat,cat3 $TH
 expect_rc 2 "an unknown cut"
-expect_err "has no layer \"cat3\"; did you mean \"cat" "names the layer and a near one"
+expect_err "has no layer \"cat3\" (did you mean \"cat" "names the layer and a near one"
 run "$G" probe --from "$M" --data "$D" --cuts nope,cat $TH
 expect_rc 2 "an unknown first cut"
 expect_err "cut at \"nope\": the model has no layer of that name" "names the layer"
@@ -64,8 +68,89 @@ run "$G" probe --data "$D" $TH
 expect_rc 2 "no --from"
 expect_err "--from is required" "says what is missing"
 run "$G" probe --from "$FX/table.csv" --data "$D" $TH
-expect_rc 2 "--from that is not a TensorFlow.js model"
-expect_err "takes a TensorFlow.js layers model.json" "says what it takes"
+expect_rc 2 "--from that is not a model"
+expect_err "takes a TensorFlow.js layers model.json, an ONNX model (.onnx) or a graft bundle" \
+    "says what it takes"
 run "$G" probe --from "$M" --data "$D" --augment flip $TH
 expect_rc 2 "--augment"
+
+# ---- several candidates: a bundle, its ONNX export and the TF.js model ------------------------
+run "$G" train --model cnn-small --data "$D" --limit 300 --epochs 2 --lr 0.003 --out "$T/cnn.safetensors" $TH
+expect_rc 0 "train the bundle candidate"
+run "$G" export "$T/cnn.safetensors" "$T/cnn.onnx"
+if grep -q "without ONNX" "$T/err"; then
+    skip "graft was built without ONNX support"
+    finish
+    exit 0
+fi
+expect_rc 0 "export it as ONNX"
+B="$T/cnn.safetensors"
+O="$T/cnn.onnx"
+
+run "$G" probe --from "$O" --from "$B" --from "$M" --data "$D" --limit 200 --epochs 3 --lr 0.01 \
+    --json $TH
+expect_rc 0 "three candidates"
+cp "$T/out" "$T/three.json"
+json "[m['kind'] for m in d['models']] == ['ONNX', 'bundle', 'TensorFlow.js']" "the kinds"
+json "[c['cut'] for c in d['cuts'] if c['model'] == 0] == ['/features.1/Relu_1', \
+'/features.2/MaxPool_2', '/features.4/Relu_4', '/features.5/MaxPool_5', '/classifier.2/Relu_8']" \
+    "the ONNX sweep: where the graph is a chain and a layer complete, up to the last Gemm's input"
+json "[c['cut'] for c in d['cuts'] if c['model'] == 1] == ['features.1', 'features.2', \
+'features.4', 'features.5', 'classifier.2']" "the bundle sweep: steps not followed by an activation"
+json "len(d['cuts']) == 17 and sorted(d['ranking']) == list(range(17))" "every pair ranked once"
+json "all(d['cuts'][a]['logme'] >= d['cuts'][b]['logme'] for a, b in zip(d['ranking'], \
+d['ranking'][1:]))" "the ranking is by LogME, best first"
+json "all(math.isfinite(c['logme']) and math.isfinite(c['hscore']) and 0 <= c['accuracy'] <= 1 \
+for c in d['cuts'])" "finite scores, accuracies in [0, 1]"
+json "-1 <= d['spearman_logme_accuracy'] <= 1 and -1 <= d['spearman_hscore_accuracy'] <= 1" \
+    "the correlations over all pairs"
+json "all(abs(a['logme'] - b['logme']) < 1e-4 * (1 + abs(b['logme'])) and a['features'] == \
+b['features'] for a, b in zip(d['cuts'][0:5], d['cuts'][5:10]))" \
+    "the bundle and its ONNX export score the same at the same cut points"
+json "d['best_by_logme_from'] in ['$O', '$B', '$M'] and d['cuts'][d['ranking'][0]]['cut'] == \
+d['best_by_logme']" "the best pair"
+
+run "$G" probe --from "$O" --from "$B" --data "$D" --limit 200 --epochs 3 --lr 0.01 $TH
+expect_rc 0 "the table"
+expect_out "ranked by LogME:" "a ranked table"
+expect_out "model #1  $O (ONNX, 5 cut points" "the candidates"
+expect_out "model #2  $B (bundle, 5 cut points" "the candidates"
+expect_out "over 10 (model, cut) pairs" "the correlation over all pairs"
+if awk '/^ *[0-9]+ #[12] /{print $5}' "$T/out" | python3 -c "
+import sys
+v = [float(x) for x in sys.stdin]
+sys.exit(0 if len(v) == 10 and v == sorted(v, reverse=True) else 1)"; then ok; else
+    bad "the table's rows are sorted by LogME"; show; fi
+
+run "$G" probe --from "$O" --cuts /features.5/MaxPool_5,output --from "$B" --cut features.4 \
+    --data "$D" --limit 200 --epochs 2 --json $TH
+expect_rc 0 "--cuts and --cut per candidate"
+json "[c['cut'] for c in d['cuts']] == ['/features.5/MaxPool_5', 'output', 'features.1', \
+'features.2', 'features.4'] and d['cuts'][1]['features'] == 10" "each candidate's own cut points"
+run "$G" probe --cuts classifier.1 --from "$B" --data "$D" --limit 200 --epochs 2 --json $TH
+expect_rc 0 "--cuts before the first --from is the first's"
+json "[c['cut'] for c in d['cuts']] == ['classifier.1'] and d['cuts'][0]['features'] == 128" \
+    "a bundle cut at any module"
+
+# errors: each names the candidate; nothing runs
+run "$G" probe --from "$M" --from "$O" --cuts /features.5/MaxPool_5,/features.9/Relu --data "$D" $TH
+expect_rc 2 "an unknown ONNX cut"
+expect_err "--cuts: $O has no tensor or node \"/features.9/Relu\"" "names the file and the cut"
+expect_err "the sweep cuts at /features.1/Relu_1, /features.2/MaxPool_2" "lists valid names"
+run "$G" probe --from "$B" --cut features.9 --data "$D" $TH
+expect_rc 2 "an unknown bundle cut"
+expect_err "--cut: $B has no module \"features.9\" (did you mean" "names the file and the module"
+run "$G" probe --from "$M" --from "$O" --data "images:$FX/shapes" $TH
+expect_rc 2 "an ONNX candidate that cannot take the data"
+expect_err "--from $O takes 'input', float32 [batch, 1, 28, 28], but the samples of" \
+    "names the file, its input and the data's samples"
+expect_no_out "nothing is probed"
+run "$G" probe --from "$B" --data "images:$FX/shapes" $TH
+expect_rc 2 "a bundle that cannot take the data"
+expect_err "--from $B takes samples [1, 28, 28] but the samples of images:" "names the shapes"
+run "$G" probe --from "$O" --from "$T/missing.onnx" --data "$D" $TH
+expect_rc 2 "a missing candidate"
+expect_err "missing.onnx" "names it"
+run "$G" probe --from "$B" --cuts features.1 --cut features.2 --data "$D" $TH
+expect_rc 2 "--cuts and --cut for one candidate"
 finish

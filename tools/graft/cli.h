@@ -135,6 +135,10 @@ typedef struct cli_opts {
     int input_size;           /* --input-size: a TensorFlow.js model's input size (0: its own) */
     const char *cuts;         /* --cuts A,B,...: the layers graft probe cuts at */
     bool cut_sweep;           /* --cut-sweep: graft probe cuts at every block end */
+    /* every --from in order (graft probe's candidates), with the --cuts and --cut given after
+     * each (before the first: the first's); NULL: none given for it */
+    const char *froms[CLI_MAX_LIST], *from_cuts[CLI_MAX_LIST], *from_cut[CLI_MAX_LIST];
+    int n_from;
     const char *front;        /* --front: a speech embedding's mel model (NULL: beside --from) */
     const char *pool;         /* --pool: flat or mean (NULL: flat) */
     int lora_rank;            /* 0: no LoRA */

