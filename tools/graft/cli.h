@@ -459,6 +459,7 @@ double cli_now(void);
 /* The outcome of an evaluation pass. */
 typedef struct cli_eval {
     int64_t n;
+    int64_t tokens;            /* per-step labels: the steps scored (not padding); else 0 */
     double loss, accuracy, precision, recall, f1; /* macro averages */
     gf_confusion *cm;
     gf_ctx *ctx;               /* the context it was computed in (borrowed) */

@@ -285,6 +285,8 @@ int cli_data_load_for(gf_ctx *ctx, const cli_opts *o, const gf_bundle_info *meta
     if (meta && meta->vocab && meta->in_ndim == 1) { /* text as the weights were trained on */
         p.vocab = meta->vocab;
         p.max_len = meta->in_shape[0];
+        p.tag_names = (const char *const *)meta->class_names; /* tagged text: the model's tags */
+        p.n_tag_names = meta->n_classes;
     }
     if ((rc = task_settings(o, meta, &p)) != CLI_CONTINUE ||
         (rc = audio_settings(o, meta, &p)) != CLI_CONTINUE)
