@@ -525,6 +525,11 @@ int cmd_predict(cli_opts *o);
 /* predict --stream: keyword spotting over each recording with b's model (cli_stream.c). */
 int cli_predict_stream(gf_ctx *ctx, const cli_opts *o, gf_bundle *b, const char *const *inputs,
                        int n_in);
+/* True for a text bundle whose model gives a row per token (a sequence labeller). */
+bool cli_is_tagger(gf_ctx *ctx, gf_bundle *b);
+/* predict with a sequence labeller: each text of the input files, token by token (cli_tags.c). */
+int cli_predict_tags(gf_ctx *ctx, const cli_opts *o, gf_bundle *b, const char *const *inputs,
+                     int n);
 int cmd_distill(cli_opts *o);
 int cmd_compare(cli_opts *o);
 int cmd_demo(cli_opts *o);
