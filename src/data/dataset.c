@@ -242,11 +242,12 @@ gf_status gf_ds_read(const gf_ds *ds, const int64_t *idx, int64_t n, float *x, v
         if (n == 0) return GF_OK;
         gf_status s = ds->src.read(ds->user, idx, n, x, y, err, err_cap);
         if (s == GF_OK && y && ds->n_classes > 0) {
-            for (int64_t i = 0; i < n; i++) {
+            const int64_t w = gf_ds_label_width(ds);
+            for (int64_t i = 0; i < n * w; i++) {
                 int64_t v = ((int64_t *)y)[i];
-                if (v < 0 || v >= ds->n_classes) {
+                if ((v < 0 || v >= ds->n_classes) && !(w > 1 && v == GF_DS_IGNORE_LABEL)) {
                     gf_ds_errf(err, err_cap, "%s: example %lld has label %lld outside 0..%d",
-                               ds->name, (long long)idx[i], (long long)v, ds->n_classes - 1);
+                               ds->name, (long long)idx[i / w], (long long)v, ds->n_classes - 1);
                     return GF_ERR_FORMAT;
                 }
             }

@@ -604,6 +604,12 @@ static gf_status run(gf_ctx *ctx, rd *r, const gf_text_read_params *params, gf_t
     default: st = read_csv(r, ','); break;
     }
     if (st == GF_OK) st = r->st;
+    if (!out->tagged) { /* per-sequence labels: no tags to keep */
+        free(out->tags);
+        free(out->n_tags);
+        out->tags = NULL;
+        out->n_tags = NULL;
+    }
     free(r->rec);
     if (st != GF_OK) gf_text_corpus_free(out);
     return st;
