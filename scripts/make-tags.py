@@ -14,7 +14,7 @@ tag of the word before them.
 
     python3 scripts/make-tags.py [SRC_DIR] [OUT_DIR] [--test 0.2] [--seed 0]
       SRC_DIR  default ~/.cache/graft/text/sentiment (its amazon.jsonl, imdb.jsonl, yelp.jsonl)
-      OUT_DIR  default SRC_DIR/../tags
+      OUT_DIR  default SRC_DIR/../tags (~/.cache/graft/text/tags)
 writes OUT_DIR/punct-train.jsonl and OUT_DIR/punct-test.jsonl ({"tokens", "tags", "source"}
 per line; a seeded shuffle, the last --test of it for testing) and prints the counts and the
 baseline: the most frequent tag of each word in the training file (unseen words: the most

@@ -90,6 +90,16 @@ run "$G" predict --weights "$T/s.safetensors" --input "$T/new.txt"
 expect_rc 0 "predict with the spec tagger"
 expect_out "the/" "the spec tagger tags each token"
 
+# the textclassifier block with pool "none": a transformer tagger from a spec, saved and used
+printf '%s\n' '{"input": "data", "type": "textclassifier", "d_model": 16, "nhead": 2,' \
+    '"num_layers": 1, "dim_feedforward": 32, "pool": "none", "out": "classes"}' >"$T/block.json"
+run "$G" train --model "$T/block.json" --data "text:$T/tags.jsonl" --epochs 1 \
+    --out "$T/k.safetensors" $TH
+expect_rc 0 "train a textclassifier block with pool none"
+run "$G" predict --weights "$T/k.safetensors" --input "$T/new.txt" --json
+expect_rc 0 "predict with the block tagger"
+json 'len(d["predictions"]) == 2 and len(d["predictions"][1]["tokens"]) == 5' "a tag per token, as JSON"
+
 # malformed tags, named by file and line
 printf '%s\n' '{"tokens": ["a"], "tags": ["DET"]}' '{"tokens": ["a", "b"], "tags": "DET"}' >"$T/b1.jsonl"
 run "$G" train --model lstm-tagger --data "text:$T/b1.jsonl" --epochs 1 $TH
