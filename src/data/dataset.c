@@ -428,10 +428,12 @@ gf_ds *gf_ds_from_memory(gf_ctx *ctx, const gf_ds_desc *desc) {
         for (int64_t i = 0; i < d->n * w; i++)
             if ((d->labels[i] < 0 || d->labels[i] >= d->n_classes) &&
                 !(w > 1 && d->labels[i] == GF_DS_IGNORE_LABEL)) {
+                char step[40] = "";
+                if (w > 1) snprintf(step, sizeof step, " (step %lld)", (long long)(i % w));
                 gf_ctx_set_error(ctx, GF_ERR_INVALID,
-                                 "gf_ds_from_memory: %s: label %lld of example %lld (step %lld) "
-                                 "outside 0..%d", nm, (long long)d->labels[i], (long long)(i / w),
-                                 (long long)(i % w), d->n_classes - 1);
+                                 "gf_ds_from_memory: %s: label %lld of example %lld%s outside "
+                                 "0..%d", nm, (long long)d->labels[i], (long long)(i / w), step,
+                                 d->n_classes - 1);
                 gf_ds_free(ds);
                 return NULL;
             }
