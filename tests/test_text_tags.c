@@ -270,6 +270,19 @@ static void test_evaluate(void) {
     CHECK(v && gf_ds_label_steps(v) == 3 && gf_ds_read(v, (int64_t[]){0}, 1, NULL, got, NULL, 0) == GF_OK);
     CHECK(got[0] == 1 && got[1] == 2 && got[2] == GF_DS_IGNORE_LABEL);
     gf_ds_free(v);
+    /* the cuts: no class per example, so a split is not stratified and per-class refused */
+    gf_split_params sp = gf_split_default_params();
+    sp.stratify = true;
+    sp.test_fraction = 0.5;
+    gf_ds *tr = NULL, *te = NULL;
+    CHECK(ds && gf_split_dataset(ctx, ds, &sp, &tr, NULL, &te) == GF_OK);
+    CHECK(gf_ds_count(tr) == 1 && gf_ds_count(te) == 1 && gf_ds_label_steps(te) == 3);
+    gf_ds_free(tr);
+    gf_ds_free(te);
+    gf_ctx_clear_error(ctx);
+    CHECK(ds && gf_split_per_class(ctx, ds, 1, true, 0, true) == NULL);
+    CHECK(strstr(gf_ctx_error(ctx), "per-step labels") != NULL);
+    gf_ctx_clear_error(ctx);
     /* a label outside the classes (other than the ignore target) is refused */
     y[1] = 3;
     gf_ctx_clear_error(ctx);

@@ -235,6 +235,7 @@ gf_status gf_split_dataset(gf_ctx *ctx, gf_ds *ds, const gf_split_params *params
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
                                 "gf_split_dataset: %s: cannot stratify a regression dataset",
                                 ds->name);
+    p.stratify = p.stratify && ds->label_steps == 0; /* per-step labels: no class per example */
     int64_t *part = malloc((size_t)n * sizeof *part); /* which part each example goes to */
     int64_t *order = malloc((size_t)n * sizeof *order);
     int k = p.stratify ? ds->n_classes : 1;
@@ -423,9 +424,10 @@ gf_ds *gf_split_per_class(gf_ctx *ctx, gf_ds *ds, int64_t n_per_class, bool rand
         return NULL;
     }
     const int K = ds->n_classes;
-    if (K == 0) {
-        gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_split_per_class: %s is a regression dataset",
-                         ds->name);
+    if (K == 0 || ds->label_steps > 0) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_split_per_class: %s %s", ds->name,
+                         K == 0 ? "is a regression dataset"
+                                : "has per-step labels (no class per example)");
         return NULL;
     }
     int64_t *counts = calloc((size_t)K, sizeof *counts),
