@@ -15,6 +15,8 @@ void cli_data_describe(const cli_data *d, char *buf, size_t cap) {
     char what[160];
     if (d->regression)
         snprintf(what, sizeof what, "regression target %s", d->target_name ? d->target_name : "");
+    else if (d->label_steps > 0)
+        snprintf(what, sizeof what, "%d tags (a class per token)", d->n_classes);
     else
         snprintf(what, sizeof what, "%d classes", d->n_classes);
     snprintf(buf, cap, "%s: %lld train / %lld val / %lld test, %s, samples %s", d->spec,
