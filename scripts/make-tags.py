@@ -55,17 +55,19 @@ def read_jsonl(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
+def tag_f1(gold, pred, c):
+    tp = sum(1 for g, p in zip(gold, pred) if g == c and p == c)
+    fp = sum(1 for g, p in zip(gold, pred) if g != c and p == c)
+    fn = sum(1 for g, p in zip(gold, pred) if g == c and p != c)
+    prec = tp / (tp + fp) if tp + fp else 0.0
+    rec = tp / (tp + fn) if tp + fn else 0.0
+    return 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+
+
 def macro_f1(gold, pred):
+    """sklearn's f1_score(average="macro") over the tags in either list (as graft eval)."""
     labels = sorted(set(gold) | set(pred))
-    f1s = []
-    for c in labels:
-        tp = sum(1 for g, p in zip(gold, pred) if g == c and p == c)
-        fp = sum(1 for g, p in zip(gold, pred) if g != c and p == c)
-        fn = sum(1 for g, p in zip(gold, pred) if g == c and p != c)
-        prec = tp / (tp + fp) if tp + fp else 0.0
-        rec = tp / (tp + fn) if tp + fn else 0.0
-        f1s.append(2 * prec * rec / (prec + rec) if prec + rec else 0.0)
-    return sum(f1s) / len(f1s)
+    return sum(tag_f1(gold, pred, c) for c in labels) / len(labels)
 
 
 def baseline(train, test):
@@ -83,6 +85,8 @@ def baseline(train, test):
     only = [top] * len(gold)
     print("baseline, most frequent tag per word: accuracy %.4f, macro F1 %.4f (%d test tokens)"
           % (acc, macro_f1(gold, pred), len(gold)))
+    print("  F1 per tag: " + ", ".join("%s %.3f" % (c, tag_f1(gold, pred, c))
+                                       for c in sorted(set(gold))))
     print("every token %s: accuracy %.4f, macro F1 %.4f"
           % (top, sum(g == top for g in gold) / len(gold), macro_f1(gold, only)))
 
