@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Sequence labelling on the command line: a tagger (lstm-tagger, transformer-tagger, a spec
-# whose Linear applies at every step) trains on tagged text (one tag per token), eval counts loss and accuracy
-# per token, a resumed run ends where the uninterrupted one does, the weights carry the tags
-# (eval maps a file's tags onto them, predict prints token/TAG), and malformed tags are named
-# by file and line. Usage: test_cli_tags.sh path/to/graft. To add a check: see tests/cli/lib.sh.
+# whose Linear applies at every step) trains on tagged text (one tag per token), eval counts
+# loss and accuracy per token, a resumed run ends where the uninterrupted one does, finetune
+# goes on from a tagger, the weights carry the tags (eval maps a file's tags onto them,
+# predict prints token/TAG), and malformed tags are named by file and line.
+# Usage: test_cli_tags.sh path/to/graft. To add a check: see tests/cli/lib.sh.
 source "$(dirname "$0")/lib.sh"
 
 # a small tagged corpus: determiners, nouns and verbs, half as tokens, half as text
@@ -73,6 +74,14 @@ expect_out "the/DET cat/NOUN runs/VERB" "a tag per token"
 run "$G" predict --weights "$T/c.safetensors" --input "$T/new.txt" --out "$T/tags.csv" $TH
 expect_rc 0 "predict --out with the tagger"
 if grep -q '^.*new.txt,3,5,bird,NOUN,' "$T/tags.csv"; then ok; else bad "CSV row per token"; fi
+
+# finetune goes on from a tagger with its vocabulary and tags
+run "$G" finetune --from "$T/c.safetensors" --data "text:$T/tags.jsonl" --epochs 1 \
+    --out "$T/ft.safetensors" $TH
+expect_rc 0 "finetune the tagger"
+run "$G" eval --weights "$T/ft.safetensors" --data "text:$T/e.jsonl" --split 0,0,1 --json $TH
+expect_rc 0 "eval the finetuned tagger"
+json 'd["tokens"] == 8 and d["classes"] == ["DET", "NOUN", "VERB"]' "the finetuned tagger's tags"
 
 # the other taggers and a spec with one output per step
 run "$G" train --model transformer-tagger --data "text:$T/tags.jsonl" --epochs 1 $TH
