@@ -1,4 +1,5 @@
-/* Case runners for the losses of fixtures/ops_loss.json (written by fixtures/gen_loss.py).
+/* Case runners for the losses of fixtures/ops_loss.json (written by fixtures/gen_loss.py) and
+ * fixtures/ops_perstep.json (gen_perstep.py).
  * To add a case, add it to the generator with the params these runners read and rerun it; a
  * new op also needs a line in the table at the end. (mse_loss's runner is in cases_norm.c.) */
 #include "harness.h"
@@ -72,7 +73,20 @@ static int run_kl_div(gf_ctx *c, const cJSON *p, gf_tensor **in, int n, gf_tenso
     return one(gf_kl_div(c, in[0], in[1], red_of(p), case_bool(p, "log_target", false)), out);
 }
 
+/* fixtures/ops_perstep.json (gen_perstep.py): the training loss of a sequence labeller,
+ * logits [N, T, C] and labels [N, T] with padding -100, through gf_loss_compute.
+ * inputs: logits, target */
+static int run_loss_per_step(gf_ctx *c, const cJSON *p, gf_tensor **in, int n, gf_tensor **out,
+                             int m) {
+    (void)n, (void)m;
+    gf_loss_spec l = gf_loss_default(GF_LOSS_CROSS_ENTROPY);
+    l.label_smoothing = (float)case_num(p, "label_smoothing", 0.0);
+    if (!gf_loss_per_step(in[0], in[1])) return -1;
+    return one(gf_loss_compute(c, &l, in[0], in[1]), out);
+}
+
 const gf_case_op gf_cases_loss[] = {
+    {"loss_per_step", run_loss_per_step, 0},
     {"cross_entropy_ex", run_cross_entropy_ex, 0},
     {"nll_loss", run_nll_loss, 0},
     {"l1_loss", run_l1_loss, 0},

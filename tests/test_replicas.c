@@ -514,8 +514,56 @@ static void test_fit_resume(void) {
     CHECK(test_rm_tree(dir) == 0);
 }
 
+/* A sequence labeller's batch: the loss is a mean over the tokens, so slices with more
+ * tokens weigh more. Rows of very different lengths (the first slice has 7 tokens, the second
+ * 2) give the one-context gradient only when each slice weighs by its tokens. */
+static void test_per_step(void) {
+    gf_ctx *ctx = new_ctx(2);
+    gf_zoo_params zp = gf_zoo_default_params();
+    zp.vocab_size = 12;
+    zp.seq_len = 5;
+    zp.num_classes = 3;
+    gf_rng rng;
+    gf_rng_seed(&rng, 7);
+    gf_module *m = gf_zoo_build(ctx, "gru-tagger", &zp, &rng);
+    CHECK(m != NULL);
+    if (!m) return;
+    const int64_t n = 4, t = 5, len[4] = {5, 2, 1, 1};
+    gf_tensor *x = gf_tensor_new(ctx, GF_F32, 2, (int64_t[]){n, t});
+    gf_tensor *y = gf_tensor_new(ctx, GF_I64, 2, (int64_t[]){n, t});
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < t; j++) {
+            const bool real = j < len[i];
+            gf_f32(x)[i * t + j] = real ? (float)(2 + (i * 7 + j * 3) % 10) : 0.0f;
+            gf_i64(y)[i * t + j] = real ? (i + j) % 3 : GF_DS_IGNORE_LABEL;
+        }
+    double lv;
+    int64_t correct, ng, ng2;
+    float *ref = reference(ctx, m, NULL, x, y, 1.0f, &lv, &correct, &ng);
+    CHECK(correct == -1); /* per-step accuracy counts tokens: gf_eval_batch_step_correct */
+    gf_replicas *r = gf_replicas_new(ctx, m, 2);
+    CHECK(r != NULL);
+    gf_module_zero_grad(m);
+    gf_replicas_out ro;
+    CHECK(r && gf_replicas_step(ctx, r, NULL, x, y, 1.0f, &ro) == GF_OK);
+    float *got = grads_of(ctx, m, &ng2);
+    CHECK(ng2 == ng);
+    const double d = max_rel_diff(ref, got, ng);
+    if (d > 2e-6) fprintf(stderr, "per-step replicas: max rel diff %g\n", d);
+    CHECK(d <= 2e-6);
+    CHECK_NEAR(ro.loss, lv, 1e-6 * (1 + fabs(lv)));
+    free(ref);
+    free(got);
+    gf_replicas_free(r);
+    gf_tensor_free(x);
+    gf_tensor_free(y);
+    gf_module_free(m);
+    gf_ctx_free(ctx);
+}
+
 int main(void) {
     test_gradients_match();
+    test_per_step();
     test_mse_mlp();
     test_nonfinite_slice();
     test_replicable();

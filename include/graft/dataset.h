@@ -42,20 +42,31 @@ const char *gf_ds_class_name(const gf_ds *ds, int k);
 int gf_ds_class_index(const gf_ds *ds, const char *name);
 /* Name of feature j (table columns; borrowed) or NULL when the dataset has no feature names. */
 const char *gf_ds_feature_name(const gf_ds *ds, int64_t j);
-/* Label of example i (classification), or -1 when i is out of range / ds is regression. */
+/* Label of example i (classification), or -1 when i is out of range / ds is regression / ds
+ * has per-step labels. */
 int64_t gf_ds_label(const gf_ds *ds, int64_t i);
-/* Number of examples of each class: counts[k] for k < n_classes. */
+
+/* The target of a padding step among per-step labels: counted neither in the loss nor in the
+ * accuracy (PyTorch's cross_entropy ignore_index default). */
+#define GF_DS_IGNORE_LABEL (-100)
+/* Labels per example: 0 for one label (or target) per example; T > 0 for a sequence-labelling
+ * dataset, whose examples each have T per-step class labels, in [0, n_classes) or
+ * GF_DS_IGNORE_LABEL, batched as int64 [n, T]. */
+int64_t gf_ds_label_steps(const gf_ds *ds);
+/* Number of examples of each class: counts[k] for k < n_classes (per-step labels: the steps of
+ * each class, padding left out). */
 gf_status gf_ds_class_counts(gf_ctx *ctx, const gf_ds *ds, int64_t *counts);
 
 /* Fills a batch from examples idx[0..n): x gets the features (uint8 data scaled to [0, 1],
  * like torchvision's ToTensor), y the labels. x: float32, contiguous, shape[0] == n and
  * n * sample_numel elements (e.g. [n, C, H, W] or [n, C*H*W]). y (may be NULL): contiguous,
- * n elements, int64 for classification, float32 for regression. The tensors are the caller's.
+ * n elements (n * T with per-step labels), int64 for classification, float32 for
+ * regression. The tensors are the caller's.
  * Returns GF_OK, or an error naming the bad index or shape. */
 gf_status gf_ds_batch(gf_ctx *ctx, const gf_ds *ds, const int64_t *idx, int64_t n, gf_tensor *x,
                       gf_tensor *y);
-/* Same into raw buffers: x holds n * sample_numel floats, y (may be NULL) n int64 labels or
- * n float targets. Writes no context: on error returns the status and a message in err
+/* Same into raw buffers: x holds n * sample_numel floats, y (may be NULL) n int64 labels
+ * (n * T per-step labels) or n float targets. Writes no context: on error returns the status and a message in err
  * (err may be NULL). This is the form the loader's background thread uses. */
 gf_status gf_ds_read(const gf_ds *ds, const int64_t *idx, int64_t n, float *x, void *y, char *err,
                      size_t err_cap);
@@ -92,6 +103,9 @@ typedef struct gf_ds_desc {
     const int64_t *labels;         /* [n] in [0, n_classes) for classification; or */
     const float *targets;          /* [n] regression targets (n_classes must be 0) */
     int n_classes;
+    /* > 0: labels holds label_steps per-step labels per example ([n, label_steps], each in
+     * [0, n_classes) or GF_DS_IGNORE_LABEL); 0: one label per example */
+    int64_t label_steps;
     const char *const *class_names;   /* n_classes names, or NULL for "0", "1", ... */
     const char *const *feature_names; /* shape[0] names when ndim == 1, or NULL */
     const char *name;                 /* shown by gf_ds_describe; may be NULL */

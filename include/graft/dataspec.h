@@ -137,6 +137,11 @@ typedef struct gf_ds_open_params {
      * (after its tokens, in the vectors' order, up to max_vocab; gf_text_vocab_extend), so a
      * word never seen in training keeps its vector (borrowed; NULL: none). */
     const gf_text_vectors *vocab_vectors;
+    /* Tagged text (per-step labels, gf_text_read_params.tags_field): a trained model's tags,
+     * n_tag_names of them in its class order, used instead of the file's distinct tags (a
+     * tag outside them is an error naming the line); NULL: the file's tags in byte order. */
+    const char *const *tag_names;
+    int n_tag_names;
     /* audio: only (0: the default) */
     int sample_rate;          /* every file resampled to this (16000) */
     double clip_seconds;      /* every clip centre-cropped or zero-padded to this (1.0) */
@@ -200,6 +205,9 @@ typedef struct gf_ds_parts {
      * beyond the parts. */
     gf_text_vocab *vocab;
     int64_t text_skipped;        /* text: entries without a label left out (skip_unlabelled) */
+    /* text: with tags, shape[0] (every example has per-step labels, class_names the tags:
+     * gf_ds_label_steps); else 0 */
+    int64_t label_steps;
     /* audio: how a file became features (has_audio true); else zeroed */
     bool has_audio;
     gf_audio_frontend audio;

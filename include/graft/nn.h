@@ -348,15 +348,18 @@ gf_module *gf_nn_learned_positional_embedding(gf_ctx *ctx, gf_rng *rng, int64_t 
 
 /* Pooling over time, [N, T, D] (batch_first) or [T, N, D] -> [N, D], using the lengths:
  * MEAN over the real steps (0 for a length of 0), MAX over the real steps, LAST the last real
- * step, FIRST step 0 (a CLS token). MAX and LAST read step 0 for a length of 0. */
+ * step, FIRST step 0 (a CLS token). MAX and LAST read step 0 for a length of 0. NONE keeps
+ * every step ([N, T, D] batch_first, else [T, N, D] as [N, T, D]), so that a head after it
+ * gives one output per step (a sequence labeller). */
 typedef enum gf_nn_seq_pool_mode {
     GF_NN_SEQ_POOL_MEAN = 0,
     GF_NN_SEQ_POOL_MAX,
     GF_NN_SEQ_POOL_LAST,
-    GF_NN_SEQ_POOL_FIRST
+    GF_NN_SEQ_POOL_FIRST,
+    GF_NN_SEQ_POOL_NONE
 } gf_nn_seq_pool_mode;
 gf_module *gf_nn_seq_pool(gf_ctx *ctx, gf_nn_seq_pool_mode mode, bool batch_first);
-/* "mean", "max", "last", "first"; NULL when out of range. */
+/* "mean", "max", "last", "first", "none"; NULL when out of range. */
 const char *gf_nn_seq_pool_mode_name(gf_nn_seq_pool_mode mode);
 
 /* A text classifier: children embedding, encoder, pool, fc (takes ownership of all four;
@@ -364,7 +367,8 @@ const char *gf_nn_seq_pool_mode_name(gf_nn_seq_pool_mode mode);
  * takes float32 token ids [N, T], right-padded with 0, computes lengths = the count of
  * non-zero ids per row and runs fc(pool(encoder(pos(embedding(ids)), lengths), lengths)),
  * the encoder and pool batch_first through gf_module_forward_seq. Ids must be whole numbers
- * >= 0. Reentrant (replicable across threads). */
+ * >= 0. Reentrant (replicable across threads). With a GF_NN_SEQ_POOL_NONE pool it is a
+ * sequence labeller: fc applies at every step, [N, T, C]. */
 gf_module *gf_nn_text_classifier(gf_ctx *ctx, gf_module *embedding, gf_module *encoder,
                                  gf_module *pool, gf_module *head);
 

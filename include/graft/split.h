@@ -18,7 +18,8 @@ typedef struct gf_split_params {
     bool shuffle;  /* random split (default true); false: in dataset order — the last
                         * examples (of each class when stratified) go to test, those before
                         * them to val */
-    bool stratify; /* keep the class proportions in every part (classification only) */
+    bool stratify; /* keep the class proportions in every part (classification only; not
+                    * for per-step labels, which have no class per example) */
     uint64_t seed; /* the shuffle's seed */
     bool allow_empty_train; /* val and test may take every example (fractions up to 1, their
                              * sum up to 1): for data cut to be evaluated, not trained on */

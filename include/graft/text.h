@@ -172,6 +172,13 @@ typedef struct gf_text_read_params {
                               * (written as JSON writes it) or a boolean; null or an empty CSV
                               * field is no label */
     gf_text_unlabelled unlabelled;
+    /* Sequence labelling (JSON and JSON lines only): an entry whose tags key holds an array
+     * of tags (non-empty strings), one per token, is tagged; its text is the text key's
+     * string, or the tokens key's array of tokens (non-empty strings without white space, as
+     * many as the tags) joined by single spaces. Tagged entries need no label; a file's
+     * entries are all tagged or none. NULL: "tags" and "tokens". */
+    const char *tags_field;
+    const char *tokens_field;
     int64_t max_file_bytes;   /* 0: the context's data-bytes limit */
     int64_t max_record_bytes; /* 0: GF_TEXT_MAX_RECORD_BYTES */
     int64_t max_examples;     /* 0: GF_TEXT_MAX_EXAMPLES */
@@ -185,6 +192,11 @@ typedef struct gf_text_corpus {
     char **texts;         /* [n] UTF-8 */
     char **labels;        /* [n]; an entry is NULL only with GF_TEXT_UNLABELLED_KEEP */
     int64_t *lines;       /* [n] the 1-based line each entry starts on */
+    /* tagged files (tagged true): each entry's n_tags[i] tags, NUL-terminated strings back to
+     * back in tags[i]; else both NULL */
+    bool tagged;
+    char **tags;
+    int64_t *n_tags;
     int64_t skipped;      /* GF_TEXT_UNLABELLED_SKIP: entries left out */
     int64_t first_skipped_line;
     gf_text_format format; /* as read (AUTO resolved) */
@@ -194,7 +206,9 @@ typedef struct gf_text_corpus {
  * them (the file against max_file_bytes, each record against max_record_bytes, the count
  * against max_examples). Errors (GF_ERR_FORMAT, GF_ERR_IO) name the file and the line: a
  * record that is not valid JSON, not an object, a missing text or label (with
- * GF_TEXT_UNLABELLED_ERROR), a text that is not a string, invalid UTF-8 (and the byte
+ * GF_TEXT_UNLABELLED_ERROR), a text that is not a string, tags that are not an array of
+ * non-empty strings, tokens and tags of different counts, tagged and untagged entries in one
+ * file, invalid UTF-8 (and the byte
  * offset), a CSV header without the columns, a row with another field count, an unclosed
  * quote. Fills *out (zeroed first, empty on failure). */
 gf_status gf_text_read(gf_ctx *ctx, const char *path, const gf_text_read_params *params,

@@ -30,7 +30,11 @@ gf_optim *gf_train_optim_new(gf_ctx *ctx, gf_module *m, const gf_optim_params *d
 /* ---- losses ------------------------------------------------------------------------------ */
 
 typedef enum gf_loss_kind {
-    GF_LOSS_CROSS_ENTROPY = 0, /* logits [N, C, ...], int64 class labels [N, ...] */
+    GF_LOSS_CROSS_ENTROPY = 0, /* logits [N, C, ...], int64 class labels [N, ...]; or a
+                                * sequence labeller's logits [N, T, C] with labels [N, T]
+                                * (gf_loss_per_step), taken as [N*T, C] and [N*T] with the
+                                * steps labelled GF_DS_IGNORE_LABEL (-100) left out: PyTorch's
+                                * cross_entropy(out.reshape(-1, C), y.reshape(-1)) */
     GF_LOSS_MSE,               /* outputs and float32 targets of the same numel ([N] targets
                                 * are viewed as the output's shape, e.g. [N, 1]) */
     GF_LOSS_L1,
@@ -98,9 +102,18 @@ gf_tensor *gf_loss_compute_batch(gf_ctx *ctx, const gf_loss_spec *loss, gf_tenso
 /* Correct predictions in a batch, or -1 when accuracy does not apply: class labels (int64 [N])
  * with scores [N, C] (argmax, the first of equal maxima), or, for binary cross entropy, float
  * targets with one logit per example (logit > 0 vs target >= 0.5). scratch (out->numel floats)
- * is used when out is not contiguous; NULL then gives -1. */
+ * is used when out is not contiguous; NULL then gives -1. A per-step batch gives -1: its
+ * accuracy counts steps, not examples (gf_eval_batch_step_correct). */
 int64_t gf_eval_batch_correct(const gf_loss_spec *loss, const gf_tensor *out, const gf_tensor *y,
                          float *scratch);
+/* True for a sequence labeller's batch: out [N, T, C] with int64 labels y [N, T]. (When C ==
+ * T an output laid out [N, C, T] reads as this too: give per-step logits as [N, T, C].) */
+bool gf_loss_per_step(const gf_tensor *out, const gf_tensor *y);
+/* A per-step batch: the steps whose argmax over C is their label, and in *scored the steps
+ * counted (those not labelled GF_DS_IGNORE_LABEL); -1 when the batch is not per-step (or out
+ * is not contiguous and scratch, out->numel floats, is NULL). */
+int64_t gf_eval_batch_step_correct(const gf_tensor *out, const gf_tensor *y, float *scratch,
+                                   int64_t *scored);
 
 /* ---- data parallelism on one machine ---------------------------------------------------------
  * A model's forward, loss and backward run on slices of each batch in several threads at once,
@@ -413,9 +426,13 @@ gf_eval_params gf_eval_default_params(void);
 /* What gf_evaluate_ex measured. Metrics that do not apply are NaN (arrays NULL). */
 typedef struct gf_eval_result {
     int64_t count;          /* examples */
+    /* what the loss and the accuracy are means over: count, or with per-step labels the
+     * steps not labelled GF_DS_IGNORE_LABEL (tokens); the confusion matrix, per-class and
+     * top-k metrics then count steps too, and on_pred is not called */
+    int64_t scored;
     double loss;            /* mean loss */
     double accuracy;        /* class labels with [n, C] scores, or one logit with binary
-                             * cross entropy (targets >= 0.5 are class 1) */
+                             * cross entropy (targets >= 0.5 are class 1), or per step */
     /* Classification (not basic): the confusion matrix (owned; rows true, columns predicted,
      * argmax as numpy's: the first maximum, NaN counting as the largest), per-class precision,
      * recall, F1 and support over all n_classes (sklearn's labels=range(C), zero_division 0),

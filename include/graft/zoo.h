@@ -61,7 +61,11 @@ gf_zoo_params gf_zoo_default_params(void);
  *                conv3x3(64), BatchNorm2d, ReLU, MaxPool2, conv3x3(64), BatchNorm2d, ReLU),
  *                pool (adaptive average to [height / 4, 1]: over time only, so any clip
  *                length works), flatten, dropout (0.2), fc = Linear(64 * (height / 4),
- *                num_classes). */
+ *                num_classes).
+ *   lstm-tagger, gru-tagger, transformer-tagger
+ *                sequence labellers of the same input: lstm, gru and transformer with pool
+ *                = none, so fc applies at every step: logits [N, seq_len, num_classes] (one
+ *                class per token; train them on tagged text, docs/TEXT.md). */
 gf_module *gf_zoo_build(gf_ctx *ctx, const char *name, const gf_zoo_params *p, gf_rng *rng);
 
 /* Dotted name of the model's final classifier layer ("head", "classifier.5",
@@ -69,6 +73,9 @@ gf_module *gf_zoo_build(gf_ctx *ctx, const char *name, const gf_zoo_params *p, g
 const char *gf_zoo_head(const char *name);
 /* True for the text classifiers (transformer, lstm, gru, embedding-bag): float32 token ids [N, seq_len]. */
 bool gf_zoo_is_text(const char *name);
+/* True for the sequence labellers (lstm-tagger, gru-tagger, transformer-tagger): logits
+ * [N, seq_len, num_classes]. */
+bool gf_zoo_is_tagger(const char *name);
 /* The embedding width of the zoo's lstm and gru. */
 #define GF_ZOO_TEXT_EMBED 100
 /* Names of the built-in models, NULL-terminated. */

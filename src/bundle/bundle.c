@@ -117,6 +117,9 @@ static gf_status build_spec(gf_ctx *ctx, gf_bundle *b, const char *text, const c
     }
     sp.in_ndim = m->in_ndim;
     for (int i = 0; i < m->in_ndim; i++) sp.in_shape[i] = m->in_shape[i];
+    /* a text model with a row of outputs per token ([T, classes]) is a sequence labeller */
+    const bool tagger = m->vocab && m->in_ndim == 1 && sum->out_ndim == 2 &&
+                        sum->out_shape[0] == m->in_shape[0];
     /* the text stored with the weights says what was built: no "data", no "classes" */
     char *min = m->in_ndim ? gf_spec_resolve(ctx, text, strlen(text), &sp) : NULL;
     if (m->in_ndim == 0) {
@@ -125,14 +128,16 @@ static gf_status build_spec(gf_ctx *ctx, gf_bundle *b, const char *text, const c
                               "\"input\" such as [3, 32, 32]", label);
     } else if (!min) {
         st = gf_ctx_prefix_error(ctx, "%s: ", label);
-    } else if (sum->out_ndim != 1) {
+    } else if (sum->out_ndim != 1 && !tagger) {
         char sh[64];
         gf_dims_str(sum->out_ndim, sum->out_shape, sh, sizeof sh);
         st = gf_ctx_set_error(ctx, GF_ERR_SHAPE, "%s: the model's output samples are %s; a "
-                              "classifier must end in [classes] (a Linear)", label, sh);
-    } else if (n_classes > 0 && sum->out_shape[0] != n_classes) {
+                              "classifier must end in [classes] (a Linear), a tagger of text "
+                              "in [T, classes]", label, sh);
+    } else if (n_classes > 0 && sum->out_shape[sum->out_ndim - 1] != n_classes) {
         st = gf_ctx_set_error(ctx, GF_ERR_SHAPE, "%s: the model gives %lld outputs but the data "
-                              "has %d classes", label, (long long)sum->out_shape[0], n_classes);
+                              "has %d classes", label,
+                              (long long)sum->out_shape[sum->out_ndim - 1], n_classes);
     } else if (!gf_transfer_default_head(ctx, b->model, b->head, sizeof b->head)) {
         st = gf_ctx_prefix_error(ctx, "%s: ", label);
     }

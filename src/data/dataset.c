@@ -149,12 +149,32 @@ int64_t gf_ds_base_label(const gf_ds *ds, int64_t i) {
     return y;
 }
 
+int64_t gf_ds_label_steps(const gf_ds *ds) { return ds ? ds->label_steps : 0; }
+
+int64_t gf_ds_label_width(const gf_ds *ds) { return ds->label_steps > 0 ? ds->label_steps : 1; }
+
 int64_t gf_ds_label(const gf_ds *ds, int64_t i) {
-    if (!ds || ds->n_classes == 0 || i < 0 || i >= ds->n) return -1;
+    if (!ds || ds->n_classes == 0 || ds->label_steps > 0 || i < 0 || i >= ds->n) return -1;
     if (ds->kind != GF_DS_VIEW) return gf_ds_base_label(ds, i);
     int64_t y = gf_ds_base_label(ds->base, ds->idx[i]);
     if (ds->remap) y = (y >= 0 && y < ds->base->n_classes) ? ds->remap[y] : -1;
     return y;
+}
+
+/* The steps of each class over every example of a per-step dataset (padding left out). */
+static gf_status step_counts(gf_ctx *ctx, const gf_ds *ds, int64_t *counts) {
+    const int64_t t = ds->label_steps;
+    int64_t *y = malloc(sizeof *y * (size_t)t);
+    if (!y) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "gf_ds_class_counts: out of memory");
+    char err[256] = "";
+    gf_status st = GF_OK;
+    for (int64_t i = 0; i < ds->n && st == GF_OK; i++) {
+        st = gf_ds_read(ds, &i, 1, NULL, y, err, sizeof err);
+        for (int64_t j = 0; st == GF_OK && j < t; j++)
+            if (y[j] >= 0 && y[j] < ds->n_classes) counts[y[j]]++;
+    }
+    free(y);
+    return st == GF_OK ? GF_OK : gf_ctx_set_error(ctx, st, "gf_ds_class_counts: %s", err);
 }
 
 gf_status gf_ds_class_counts(gf_ctx *ctx, const gf_ds *ds, int64_t *counts) {
@@ -165,6 +185,7 @@ gf_status gf_ds_class_counts(gf_ctx *ctx, const gf_ds *ds, int64_t *counts) {
                                 "gf_ds_class_counts: %s is a regression dataset (no classes)",
                                 ds->name);
     memset(counts, 0, (size_t)ds->n_classes * sizeof *counts);
+    if (ds->label_steps > 0) return step_counts(ctx, ds, counts);
     for (int64_t i = 0; i < ds->n; i++) {
         int64_t y = gf_ds_label(ds, i);
         if (y < 0 || y >= ds->n_classes)
@@ -193,8 +214,10 @@ static gf_status read_array(const gf_ds *ds, const int64_t *idx, int64_t n, floa
         }
     }
     if (y) {
+        const int64_t w = gf_ds_label_width(ds);
         if (ds->n_classes > 0)
-            for (int64_t i = 0; i < n; i++) ((int64_t *)y)[i] = ds->labels[idx[i]];
+            for (int64_t i = 0; i < n; i++)
+                memcpy((int64_t *)y + i * w, ds->labels + idx[i] * w, sizeof(int64_t) * (size_t)w);
         else
             for (int64_t i = 0; i < n; i++) ((float *)y)[i] = ds->targets[idx[i]];
     }
@@ -227,11 +250,12 @@ gf_status gf_ds_read_epoch(const gf_ds *ds, const int64_t *idx, int64_t n, int64
                           ? ds->src.read_epoch(ds->user, idx, n, epoch, x, y, err, err_cap)
                           : ds->src.read(ds->user, idx, n, x, y, err, err_cap);
         if (s == GF_OK && y && ds->n_classes > 0) {
-            for (int64_t i = 0; i < n; i++) {
+            const int64_t w = gf_ds_label_width(ds);
+            for (int64_t i = 0; i < n * w; i++) {
                 int64_t v = ((int64_t *)y)[i];
-                if (v < 0 || v >= ds->n_classes) {
+                if ((v < 0 || v >= ds->n_classes) && !(w > 1 && v == GF_DS_IGNORE_LABEL)) {
                     gf_ds_errf(err, err_cap, "%s: example %lld has label %lld outside 0..%d",
-                               ds->name, (long long)idx[i], (long long)v, ds->n_classes - 1);
+                               ds->name, (long long)idx[i / w], (long long)v, ds->n_classes - 1);
                     return GF_ERR_FORMAT;
                 }
             }
@@ -246,7 +270,9 @@ gf_status gf_ds_read_epoch(const gf_ds *ds, const int64_t *idx, int64_t n, int64
         for (int64_t i = 0; i < m; i++) tmp[i] = ds->idx[idx[s0 + i]];
         float *xs = x ? x + s0 * ds->numel : NULL;
         void *ys = NULL;
-        if (y) ys = ds->n_classes > 0 ? (void *)((int64_t *)y + s0) : (void *)((float *)y + s0);
+        if (y)
+            ys = ds->n_classes > 0 ? (void *)((int64_t *)y + s0 * gf_ds_label_width(ds))
+                                   : (void *)((float *)y + s0);
         gf_status st = gf_ds_read_epoch(ds->base, tmp, m, epoch, xs, ys, err, err_cap);
         if (st != GF_OK) return st;
         if (ys && ds->remap) {
@@ -276,10 +302,11 @@ gf_status gf_ds_batch(gf_ctx *ctx, const gf_ds *ds, const int64_t *idx, int64_t 
                                 gf_shape_str(x, sb, sizeof sb));
     }
     gf_dtype ydt = ds->n_classes > 0 ? GF_I64 : GF_F32;
-    if (y && (y->dtype != ydt || !gf_tensor_is_contiguous(y) || y->numel != n))
+    const int64_t ny = n * gf_ds_label_width(ds);
+    if (y && (y->dtype != ydt || !gf_tensor_is_contiguous(y) || y->numel != ny))
         return gf_ctx_set_error(
             ctx, GF_ERR_SHAPE, "gf_ds_batch: y must be contiguous %s with %lld elements, got %s %s",
-            gf_dtype_name(ydt), (long long)n, gf_dtype_name(y->dtype),
+            gf_dtype_name(ydt), (long long)ny, gf_dtype_name(y->dtype),
             gf_shape_str(y, sb, sizeof sb));
     char err[256] = "";
     gf_status s = gf_ds_read(ds, idx, n, gf_f32(x), y ? y->data : NULL, err, sizeof err);
@@ -295,7 +322,10 @@ char *gf_ds_describe(const gf_ds *ds, char *buf, size_t n) {
     }
     char sh[GF_SHAPE_BUF];
     gf_dims_str(ds->ndim, ds->shape, sh, sizeof sh);
-    if (ds->n_classes > 0)
+    if (ds->label_steps > 0)
+        snprintf(buf, n, "%s: %lld x %s, %d classes per step", ds->name, (long long)ds->n, sh,
+                 ds->n_classes);
+    else if (ds->n_classes > 0)
         snprintf(buf, n, "%s: %lld x %s, %d classes", ds->name, (long long)ds->n, sh,
                  ds->n_classes);
     else
@@ -390,21 +420,34 @@ gf_ds *gf_ds_from_memory(gf_ctx *ctx, const gf_ds_desc *desc) {
                          (long long)d->n);
         return NULL;
     }
+    if (d->label_steps < 0 || (d->label_steps > 0 && d->n_classes < 1) ||
+        d->label_steps > ((int64_t)1 << 40) / d->n) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_ds_from_memory: %s: label_steps %lld (per-step "
+                         "labels need classes and fewer than 2^40 labels in all)", nm,
+                         (long long)d->label_steps);
+        return NULL;
+    }
     gf_ds *ds =
         gf_ds_alloc(ctx, GF_DS_ARRAY, d->n, d->ndim, d->shape, d->n_classes, d->class_names, nm);
     if (!ds) return NULL;
+    ds->label_steps = d->label_steps;
+    const int64_t w = gf_ds_label_width(ds);
     if (d->n_classes > 0) {
-        for (int64_t i = 0; i < d->n; i++)
-            if (d->labels[i] < 0 || d->labels[i] >= d->n_classes) {
+        for (int64_t i = 0; i < d->n * w; i++)
+            if ((d->labels[i] < 0 || d->labels[i] >= d->n_classes) &&
+                !(w > 1 && d->labels[i] == GF_DS_IGNORE_LABEL)) {
+                char step[40] = "";
+                if (w > 1) snprintf(step, sizeof step, " (step %lld)", (long long)(i % w));
                 gf_ctx_set_error(ctx, GF_ERR_INVALID,
-                                 "gf_ds_from_memory: %s: label %lld of example %lld outside 0..%d",
-                                 nm, (long long)d->labels[i], (long long)i, d->n_classes - 1);
+                                 "gf_ds_from_memory: %s: label %lld of example %lld%s outside "
+                                 "0..%d", nm, (long long)d->labels[i], (long long)(i / w), step,
+                                 d->n_classes - 1);
                 gf_ds_free(ds);
                 return NULL;
             }
     }
     size_t xbytes = (size_t)(d->n * ds->numel) * (d->x_u8 ? 1 : sizeof(float));
-    size_t ybytes = (size_t)d->n * (d->n_classes > 0 ? sizeof(int64_t) : sizeof(float));
+    size_t ybytes = (size_t)(d->n * w) * (d->n_classes > 0 ? sizeof(int64_t) : sizeof(float));
     void *x = malloc(xbytes), *y = malloc(ybytes);
     ds->owned[0] = x;
     ds->owned[1] = y;

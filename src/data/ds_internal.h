@@ -19,6 +19,7 @@ struct gf_ds {
     int64_t shape[GF_DS_MAX_DIMS];
     int64_t numel;        /* product of shape */
     int n_classes;        /* 0: regression */
+    int64_t label_steps;  /* > 0: labels per example (sequence labelling); 0: one */
     char **class_names;   /* n_classes strings, owned */
     char **feature_names; /* shape[0] strings when ndim == 1, owned; or NULL */
     char *name;           /* description ("csv iris.csv"), owned */
@@ -48,6 +49,8 @@ struct gf_ds {
  * ("0", "1", ...) when names is NULL, and a copy of name. NULL with a context error. */
 gf_ds *gf_ds_alloc(gf_ctx *ctx, gf_ds_kind kind, int64_t n, int ndim, const int64_t *shape,
                    int n_classes, const char *const *names, const char *name);
+/* Labels per example in a batch's y: label_steps, or 1. */
+int64_t gf_ds_label_width(const gf_ds *ds);
 /* Label of base example i (array or source), no checks. */
 int64_t gf_ds_base_label(const gf_ds *ds, int64_t i);
 /* strdup that returns NULL on failure (C11 has none). */

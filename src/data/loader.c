@@ -229,11 +229,13 @@ gf_loader *gf_loader_new(gf_ctx *ctx, gf_ds *ds, const gf_loader_params *params)
     ld->perm_epoch = -1;
     ld->held = -1;
     bool ok = ld->perm != NULL;
-    const int64_t yshape[1] = {p.batch_size};
+    /* per-step labels: y [batch, T], the layout of PyTorch's sequence-labelling targets */
+    const int64_t yshape[2] = {p.batch_size, gf_ds_label_steps(ds)};
     for (int i = 0; i < N_SLOTS && ok; i++) {
         slot *s = &ld->slots[i];
         s->x = gf_tensor_new(ctx, GF_F32, ndim + 1, out);
-        s->y = gf_tensor_new(ctx, gf_ds_n_classes(ds) > 0 ? GF_I64 : GF_F32, 1, yshape);
+        s->y = gf_tensor_new(ctx, gf_ds_n_classes(ds) > 0 ? GF_I64 : GF_F32,
+                             gf_ds_label_steps(ds) > 0 ? 2 : 1, yshape);
         s->idx = malloc((size_t)p.batch_size * sizeof *s->idx);
         if (p.transform) s->raw = malloc((size_t)(p.batch_size * ld->in_numel) * sizeof *s->raw);
         ok = s->x && s->y && s->idx && (!p.transform || s->raw);

@@ -30,12 +30,18 @@ static gf_ds *make_view(gf_ctx *ctx, gf_ds *ds, const int64_t *idx, int64_t n, c
             return NULL;
         }
     gf_ds *root = ds->kind == GF_DS_VIEW ? ds->base : ds;
+    if (remap && ds->label_steps > 0) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: %s has per-step labels: classes cannot be "
+                         "chosen from it", what, ds->name);
+        return NULL;
+    }
     char name[300];
     snprintf(name, sizeof name, "%s", ds->name);
     if (!strstr(name, " (view)")) snprintf(name, sizeof name, "%s (view)", ds->name);
     gf_ds *v = gf_ds_alloc(ctx, GF_DS_VIEW, n, ds->ndim, ds->shape, remap ? k : ds->n_classes,
                            remap ? names : (const char *const *)ds->class_names, name);
     if (!v) return NULL;
+    v->label_steps = ds->label_steps;
     v->idx = malloc((size_t)(n > 0 ? n : 1) * sizeof *v->idx);
     if (!v->idx) goto nomem;
     for (int64_t i = 0; i < n; i++) v->idx[i] = ds->kind == GF_DS_VIEW ? ds->idx[idx[i]] : idx[i];
@@ -104,7 +110,9 @@ static gf_status concat_read(void *user, const int64_t *idx, int64_t n, int64_t 
             local[m] = idx[i + m] - c->start[q];
             m++;
         }
-        void *yq = !y ? NULL : cls ? (void *)((int64_t *)y + i) : (void *)((float *)y + i);
+        void *yq = !y    ? NULL
+                   : cls ? (void *)((int64_t *)y + i * gf_ds_label_width(c->parts[0]))
+                         : (void *)((float *)y + i);
         gf_status st = gf_ds_read_epoch(c->parts[q], local, m, epoch, x ? x + i * per : NULL, yq, err,
                                         err_cap);
         if (st != GF_OK) return st;
@@ -126,7 +134,8 @@ gf_ds *gf_split_concat(gf_ctx *ctx, gf_ds *const *parts, int n) {
         gf_ds *d = parts[i];
         if (!d) continue;
         const gf_ds *first = c->n ? c->parts[0] : d;
-        bool same = d->ndim == first->ndim && d->n_classes == first->n_classes;
+        bool same = d->ndim == first->ndim && d->n_classes == first->n_classes &&
+                    d->label_steps == first->label_steps;
         for (int k = 0; same && k < d->ndim; k++) same = d->shape[k] == first->shape[k];
         if (!same) {
             gf_ctx_set_error(ctx, GF_ERR_SHAPE, "gf_split_concat: part %d (%s) differs from %s in "
@@ -147,8 +156,11 @@ gf_ds *gf_split_concat(gf_ctx *ctx, gf_ds *const *parts, int n) {
     char name[300];
     snprintf(name, sizeof name, "%s (all parts)", f->name);
     gf_ds_source src = {NULL, concat_label, concat_free, concat_read};
-    return gf_ds_from_source(ctx, &src, c, c->start[c->n], f->ndim, f->shape, f->n_classes,
-                             (const char *const *)f->class_names, name);
+    const int64_t steps = f->label_steps;
+    gf_ds *all = gf_ds_from_source(ctx, &src, c, c->start[c->n], f->ndim, f->shape, f->n_classes,
+                                   (const char *const *)f->class_names, name);
+    if (all) all->label_steps = steps;
+    return all;
 }
 
 gf_ds *gf_split_indices(gf_ctx *ctx, gf_ds *ds, const int64_t *idx, int64_t n) {
@@ -224,6 +236,7 @@ gf_status gf_split_dataset(gf_ctx *ctx, gf_ds *ds, const gf_split_params *params
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
                                 "gf_split_dataset: %s: cannot stratify a regression dataset",
                                 ds->name);
+    p.stratify = p.stratify && ds->label_steps == 0; /* per-step labels: no class per example */
     int64_t *part = malloc((size_t)n * sizeof *part); /* which part each example goes to */
     int64_t *order = malloc((size_t)n * sizeof *order);
     int k = p.stratify ? ds->n_classes : 1;
@@ -412,9 +425,10 @@ gf_ds *gf_split_per_class(gf_ctx *ctx, gf_ds *ds, int64_t n_per_class, bool rand
         return NULL;
     }
     const int K = ds->n_classes;
-    if (K == 0) {
-        gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_split_per_class: %s is a regression dataset",
-                         ds->name);
+    if (K == 0 || ds->label_steps > 0) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_split_per_class: %s %s", ds->name,
+                         K == 0 ? "is a regression dataset"
+                                : "has per-step labels (no class per example)");
         return NULL;
     }
     int64_t *counts = calloc((size_t)K, sizeof *counts),

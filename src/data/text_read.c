@@ -27,9 +27,12 @@ void gf_text_corpus_free(gf_text_corpus *c) {
     for (int64_t i = 0; i < c->n; i++) {
         free(c->texts[i]);
         free(c->labels[i]);
+        if (c->tags) free(c->tags[i]);
     }
     free(c->texts);
     free(c->labels);
+    free(c->tags);
+    free(c->n_tags);
     free(c->lines);
     memset(c, 0, sizeof *c);
 }
@@ -53,7 +56,7 @@ typedef struct rd {
     size_t rec_n, rec_cap;
     int64_t rec_line, rec_offset; /* where it starts */
     const gf_text_read_params *p;
-    const char *text_field, *label_field;
+    const char *text_field, *label_field, *tags_field, *tokens_field;
     gf_text_corpus *out;
     int64_t cap;
 } rd;
@@ -204,10 +207,16 @@ static bool add_entry(rd *r, char *text, char *label, bool has_label) {
         char **l = t ? realloc(c->labels, sizeof *l * (size_t)cap) : NULL;
         if (l) c->labels = l;
         int64_t *ln = l ? realloc(c->lines, sizeof *ln * (size_t)cap) : NULL;
-        if (!ln) goto nomem;
-        c->lines = ln;
+        if (ln) c->lines = ln;
+        char **tg = ln ? realloc(c->tags, sizeof *tg * (size_t)cap) : NULL;
+        if (tg) c->tags = tg;
+        int64_t *nt = tg ? realloc(c->n_tags, sizeof *nt * (size_t)cap) : NULL;
+        if (!nt) goto nomem;
+        c->n_tags = nt;
         r->cap = cap;
     }
+    c->tags[c->n] = NULL;
+    c->n_tags[c->n] = 0;
     c->texts[c->n] = text;
     c->labels[c->n] = label;
     c->lines[c->n++] = r->rec_line;
@@ -234,6 +243,9 @@ static bool unlabelled(rd *r, char *text, const char *why) {
 
 /* ---- JSON --------------------------------------------------------------------------------- */
 
+static bool is_ws(int c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+static bool is_space_byte(char c) { return is_ws((unsigned char)c) || c == '\f' || c == '\v'; }
+
 /* A JSON label as a string: strings as they are, numbers as JSON writes them, booleans. */
 static char *json_label(const cJSON *l) {
     char num[64];
@@ -245,7 +257,90 @@ static char *json_label(const cJSON *l) {
     return dup_n(num, strlen(num));
 }
 
-/* The current record as one JSON object with a text and maybe a label. */
+/* The strings of a JSON array a (n of them, *bytes in all with their NULs) checked: what is
+ * wrong with it (naming the element), or NULL. tokens: no white space in them either. */
+static const char *string_array(const cJSON *a, bool tokens, int64_t *n, size_t *bytes,
+                                char *why, size_t cap) {
+    const char *what = tokens ? "token" : "tag";
+    *n = 0;
+    *bytes = 0;
+    if (!cJSON_IsArray(a)) {
+        snprintf(why, cap, "the %ss are not an array of strings", what);
+        return why;
+    }
+    for (const cJSON *e = a->child; e; e = e->next, ++*n) {
+        if (!cJSON_IsString(e) || !e->valuestring[0]) {
+            snprintf(why, cap, "%s %lld is %s", what, (long long)*n + 1,
+                     cJSON_IsString(e) ? "empty" : "not a string");
+            return why;
+        }
+        for (const char *c = e->valuestring; tokens && *c; c++)
+            if (is_space_byte(*c)) {
+                snprintf(why, cap, "token %lld (\"%.40s\") holds white space", (long long)*n + 1,
+                         e->valuestring);
+                return why;
+            }
+        *bytes += strlen(e->valuestring) + 1;
+    }
+    return NULL;
+}
+
+/* The strings of a checked array back to back, each ended by sep (malloc'd), or NULL. */
+static char *join(const cJSON *a, size_t bytes, char sep) {
+    char *out = malloc(bytes ? bytes : 1), *o = out;
+    if (!out) return NULL;
+    out[0] = '\0';
+    for (const cJSON *e = a->child; e; e = e->next) {
+        const size_t len = strlen(e->valuestring);
+        memcpy(o, e->valuestring, len);
+        o[len] = sep;
+        o += len + 1;
+    }
+    if (sep != '\0' && o > out) o[-1] = '\0';
+    return out;
+}
+
+/* A tagged entry: its tags, and the text or the tokens joined by spaces. */
+static bool tagged_entry(rd *r, const cJSON *o, const cJSON *tags) {
+    char why[128];
+    int64_t n_tags, n_tok;
+    size_t tag_bytes, tok_bytes;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, r->text_field),
+                *tok = cJSON_GetObjectItemCaseSensitive(o, r->tokens_field);
+    const char *bad = string_array(tags, false, &n_tags, &tag_bytes, why, sizeof why);
+    const char *key = r->tags_field;
+    if (!bad && tok) {
+        key = r->tokens_field;
+        bad = string_array(tok, true, &n_tok, &tok_bytes, why, sizeof why);
+        if (!bad && n_tok != n_tags) {
+            snprintf(why, sizeof why, "%lld tokens but %lld tags", (long long)n_tok,
+                     (long long)n_tags);
+            bad = why;
+        }
+    } else if (!bad && (!t || !cJSON_IsString(t))) {
+        key = r->text_field;
+        bad = t ? "the text is not a string" : "no text (nor tokens)";
+    }
+    if (!bad && n_tags == 0) bad = "no tags (an entry needs at least one token)";
+    if (bad)
+        return rd_fail(r, GF_ERR_FORMAT, "%s: line %lld: %s (key \"%s\")", r->name,
+                       (long long)r->rec_line, bad, key), false;
+    char *text = tok ? join(tok, tok_bytes, ' ') : dup_n(t->valuestring, strlen(t->valuestring));
+    char *block = join(tags, tag_bytes, '\0');
+    if (!block) {
+        free(text);
+        text = NULL; /* add_entry reports it */
+    }
+    if (!add_entry(r, text, NULL, false)) {
+        free(block);
+        return false;
+    }
+    r->out->tags[r->out->n - 1] = block;
+    r->out->n_tags[r->out->n - 1] = n_tags;
+    return true;
+}
+
+/* The current record as one JSON object with a text and maybe a label (or tags). */
 static bool json_entry(rd *r) {
     char what[64];
     snprintf(what, sizeof what, "line %lld", (long long)r->rec_line);
@@ -258,7 +353,19 @@ static bool json_entry(rd *r) {
     const char *bad = !o ? "not valid JSON" : !cJSON_IsObject(o) ? "not a JSON object" : NULL;
     const cJSON *t = bad ? NULL : cJSON_GetObjectItemCaseSensitive(o, r->text_field);
     const cJSON *l = bad ? NULL : cJSON_GetObjectItemCaseSensitive(o, r->label_field);
-    if (!bad && !t) bad = "no text";
+    const cJSON *tags = bad ? NULL : cJSON_GetObjectItemCaseSensitive(o, r->tags_field);
+    if (tags && cJSON_IsNull(tags)) tags = NULL;
+    if (!bad && r->out->n + r->out->skipped > 0 && r->out->tagged != (tags != NULL)) {
+        bad = tags ? "an entry with tags after entries without"
+                   : "an entry without tags after tagged entries";
+    } else if (!bad && tags) {
+        r->out->tagged = true;
+        const bool ok = tagged_entry(r, o, tags);
+        cJSON_Delete(o);
+        return ok;
+    }
+    if (bad) (void)0; /* said below */
+    else if (!t) bad = "no text";
     else if (!bad && !cJSON_IsString(t)) bad = "the text is not a string";
     else if (!bad && l && !cJSON_IsNull(l) && !cJSON_IsString(l) && !cJSON_IsNumber(l) &&
              !cJSON_IsBool(l))
@@ -267,7 +374,8 @@ static bool json_entry(rd *r) {
     if (bad)
         rd_fail(r, GF_ERR_FORMAT, "%s: line %lld: %s (key \"%s\")", r->name,
                          (long long)r->rec_line, bad,
-                         strncmp(bad, "the label", 9) == 0 ? r->label_field : r->text_field);
+                         strncmp(bad, "the label", 9) == 0 ? r->label_field
+                         : strncmp(bad, "an entry", 8) == 0 ? r->tags_field : r->text_field);
     else if (!l || cJSON_IsNull(l))
         ok = unlabelled(r, dup_n(t->valuestring, strlen(t->valuestring)), "an entry without a label");
     else
@@ -276,7 +384,6 @@ static bool json_entry(rd *r) {
     return ok;
 }
 
-static bool is_ws(int c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 /* JSON lines, or (plain) lines of text without labels. */
 static gf_status read_jsonl(rd *r, bool plain) {
@@ -467,6 +574,8 @@ static gf_status run(gf_ctx *ctx, rd *r, const gf_text_read_params *params, gf_t
     r->out = out;
     r->text_field = p.text_field ? p.text_field : "text";
     r->label_field = p.label_field ? p.label_field : "label";
+    r->tags_field = p.tags_field ? p.tags_field : "tags";
+    r->tokens_field = p.tokens_field ? p.tokens_field : "tokens";
     r->max_record = p.max_record_bytes > 0 ? p.max_record_bytes : GF_TEXT_MAX_RECORD_BYTES;
     r->max_examples = p.max_examples > 0 ? p.max_examples : GF_TEXT_MAX_EXAMPLES;
     r->line = 1;
@@ -495,6 +604,12 @@ static gf_status run(gf_ctx *ctx, rd *r, const gf_text_read_params *params, gf_t
     default: st = read_csv(r, ','); break;
     }
     if (st == GF_OK) st = r->st;
+    if (!out->tagged) { /* per-sequence labels: no tags to keep */
+        free(out->tags);
+        free(out->n_tags);
+        out->tags = NULL;
+        out->n_tags = NULL;
+    }
     free(r->rec);
     if (st != GF_OK) gf_text_corpus_free(out);
     return st;

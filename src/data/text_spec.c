@@ -13,7 +13,9 @@
 
 struct gf_text_source {
     gf_text_corpus corpus;
-    int64_t *labels; /* [n] class of each entry */
+    int64_t *labels; /* [n] class of each entry (tagged: 0, one class for the cuts) */
+    int64_t *tag_ids; /* tagged: the tags' classes, entry i's from tag_off[i] */
+    int64_t *tag_off; /* [n] */
     int n_classes;
     char **class_names;
     char *path;
@@ -23,6 +25,8 @@ void gf_text_source_free(gf_text_source *s) {
     if (!s) return;
     gf_text_corpus_free(&s->corpus);
     free(s->labels);
+    free(s->tag_ids);
+    free(s->tag_off);
     for (int k = 0; s->class_names && k < s->n_classes; k++) free(s->class_names[k]);
     free(s->class_names);
     free(s->path);
@@ -74,6 +78,100 @@ static gf_status classes_of(gf_ctx *ctx, gf_text_source *s) {
     return st;
 }
 
+/* The class names: copies of the n names. */
+static gf_status set_class_names(gf_ctx *ctx, gf_text_source *s, const char *const *names,
+                                 int64_t n) {
+    if (!(s->class_names = calloc((size_t)(n ? n : 1), sizeof *s->class_names)))
+        return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", s->path);
+    s->n_classes = (int)n;
+    for (int64_t j = 0; j < n; j++)
+        if (!(s->class_names[j] = malloc(strlen(names[j]) + 1)))
+            return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", s->path);
+        else
+            memcpy(s->class_names[j], names[j], strlen(names[j]) + 1);
+    return GF_OK;
+}
+
+/* The distinct tags of every entry (tags[i] holds n_tags[i] back to back) in byte order. */
+static gf_status file_tags(gf_ctx *ctx, gf_text_source *s) {
+    const gf_text_corpus *c = &s->corpus;
+    gf_text_map m;
+    if (!gf_text_map_init(&m, 64)) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "out of memory");
+    const int64_t lim = gf_ctx_limits(ctx)->classes;
+    gf_status st = GF_OK;
+    for (int64_t i = 0; i < c->n && st == GF_OK; i++) {
+        const char *t = c->tags[i];
+        for (int64_t j = 0; j < c->n_tags[i] && st == GF_OK; j++, t += strlen(t) + 1) {
+            bool added;
+            if (gf_text_map_put(&m, t, strlen(t), m.n, &added) < 0)
+                st = gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", s->path);
+            else if (m.n > lim)
+                st = gf_ctx_set_error(ctx, GF_ERR_FORMAT, "%s: line %lld: more than %lld "
+                                      "distinct tags (limit classes)", s->path,
+                                      (long long)c->lines[i], (long long)lim);
+        }
+    }
+    const char **names = st == GF_OK ? malloc(sizeof *names * (size_t)(m.n ? m.n : 1)) : NULL;
+    if (st == GF_OK && !names) st = gf_ctx_set_error(ctx, GF_ERR_NOMEM, "out of memory");
+    for (int64_t k = 0, j = 0; st == GF_OK && k < m.cap; k++)
+        if (m.keys[k]) names[j++] = m.keys[k];
+    if (st == GF_OK) {
+        qsort(names, (size_t)m.n, sizeof *names, cmp_str);
+        st = set_class_names(ctx, s, names, m.n);
+    }
+    free(names);
+    gf_text_map_free(&m);
+    return st;
+}
+
+/* Tagged entries: the classes (the given tags, else the file's) and every tag's class. */
+static gf_status tag_classes_of(gf_ctx *ctx, gf_text_source *s, const gf_ds_open_params *p) {
+    const gf_text_corpus *c = &s->corpus;
+    gf_status st = p->tag_names ? set_class_names(ctx, s, p->tag_names, p->n_tag_names)
+                                : file_tags(ctx, s);
+    int64_t total = 0;
+    for (int64_t i = 0; i < c->n; i++) total += c->n_tags[i];
+    gf_text_map m;
+    s->tag_ids = malloc(sizeof *s->tag_ids * (size_t)(total ? total : 1));
+    s->tag_off = malloc(sizeof *s->tag_off * (size_t)(c->n ? c->n : 1));
+    s->labels = calloc((size_t)(c->n ? c->n : 1), sizeof *s->labels);
+    if (st != GF_OK) return st;
+    if (!s->tag_ids || !s->tag_off || !s->labels || !gf_text_map_init(&m, s->n_classes))
+        return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", s->path);
+    for (int k = 0; k < s->n_classes && st == GF_OK; k++) {
+        bool added;
+        if (gf_text_map_put(&m, s->class_names[k], strlen(s->class_names[k]), k, &added) < 0)
+            st = gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", s->path);
+    }
+    for (int64_t i = 0, o = 0; i < c->n && st == GF_OK; i++) {
+        s->tag_off[i] = o;
+        const char *t = c->tags[i];
+        for (int64_t j = 0; j < c->n_tags[i] && st == GF_OK; j++, t += strlen(t) + 1) {
+            if ((s->tag_ids[o++] = gf_text_map_get(&m, t, strlen(t))) < 0)
+                st = gf_ctx_set_error(ctx, GF_ERR_FORMAT, "%s: line %lld: tag %lld \"%.60s\" is "
+                                      "not among the model's %d tags", s->path,
+                                      (long long)c->lines[i], (long long)j + 1, t, s->n_classes);
+        }
+    }
+    gf_text_map_free(&m);
+    return st;
+}
+
+/* What tagged text cannot take: a choice of classes, and byte fallback (a word spelled as
+ * several ids would no longer line up with its tag). */
+static gf_status tagged_settings(gf_ctx *ctx, const char *path, const gf_ds_open_params *p) {
+    const bool bytes = p->vocab ? gf_text_vocab_text_params(p->vocab).byte_fallback
+                                : p->byte_fallback;
+    if (p->classes)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: tagged text (per-step labels): "
+                                "classes applies to one label per text", path);
+    if (bytes)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: tagged text (per-step labels): byte "
+                                "fallback spells a word as several ids, which its one tag "
+                                "would no longer line up with", path);
+    return GF_OK;
+}
+
 gf_status gf_text_spec_load(gf_ctx *ctx, const char *path, const gf_ds_open_params *p,
                             gf_ds **pool, gf_text_source **out) {
     gf_text_source *s = calloc(1, sizeof *s);
@@ -91,15 +189,22 @@ gf_status gf_text_spec_load(gf_ctx *ctx, const char *path, const gf_ds_open_para
     if (st == GF_OK && s->corpus.n == 0)
         st = gf_ctx_set_error(ctx, GF_ERR_FORMAT, "%s: no labelled examples (%lld skipped)", path,
                               (long long)s->corpus.skipped);
-    if (st == GF_OK) st = classes_of(ctx, s);
+    const bool tagged = st == GF_OK && s->corpus.tagged;
+    if (st == GF_OK && tagged && (st = tagged_settings(ctx, path, p)) == GF_OK)
+        st = tag_classes_of(ctx, s, p);
+    else if (st == GF_OK && !tagged)
+        st = classes_of(ctx, s);
     if (st != GF_OK) return st;
     float *zeros = calloc((size_t)s->corpus.n, sizeof *zeros); /* samples come later */
     if (!zeros) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", path);
     char name[300];
     snprintf(name, sizeof name, "text %s", path);
+    /* tagged: one class for the cuts, so the split is a seeded random one */
+    static const char *const one[] = {"tagged"};
     gf_ds_desc d = {.ndim = 1, .shape = {1}, .n = s->corpus.n, .x_f32 = zeros,
-                    .labels = s->labels, .n_classes = s->n_classes,
-                    .class_names = (const char *const *)s->class_names, .name = name};
+                    .labels = s->labels, .n_classes = tagged ? 1 : s->n_classes,
+                    .class_names = tagged ? one : (const char *const *)s->class_names,
+                    .name = name};
     *pool = gf_ds_from_memory(ctx, &d);
     free(zeros);
     return *pool ? GF_OK : gf_ctx_status(ctx);
@@ -137,7 +242,25 @@ static gf_status sample_length(gf_ctx *ctx, const gf_ds_open_params *p, const gf
     return GF_OK;
 }
 
-/* Every entry encoded: a dataset [n, T] with the entries' labels. */
+/* Entry i's tags as the labels of its first T steps, GF_DS_IGNORE_LABEL after its n_tok
+ * tokens; false with an error when the tokeniser found another number of tokens. */
+static bool step_labels(gf_ctx *ctx, const gf_text_source *s, const gf_text_vocab *v, int64_t i,
+                        int64_t n_tok, int64_t T, int64_t *out) {
+    const int64_t n_tags = s->corpus.n_tags[i];
+    if (n_tok != n_tags) {
+        gf_ctx_set_error(ctx, GF_ERR_FORMAT, "%s: line %lld: %lld tags but the %s tokeniser "
+                         "finds %lld tokens in the text (one tag per token)", s->path,
+                         (long long)s->corpus.lines[i], (long long)n_tags,
+                         gf_text_tokenizer_name(gf_text_vocab_text_params(v).tokenizer),
+                         (long long)n_tok);
+        return false;
+    }
+    for (int64_t t = 0; t < T; t++)
+        out[t] = t < n_tags ? s->tag_ids[s->tag_off[i] + t] : GF_DS_IGNORE_LABEL;
+    return true;
+}
+
+/* Every entry encoded: a dataset [n, T] with the entries' labels (tagged: per-step). */
 static gf_ds *encode_all(gf_ctx *ctx, const gf_text_source *s, const gf_text_vocab *v, int64_t T) {
     const int64_t n = s->corpus.n;
     if ((double)n * (double)T * sizeof(float) > (double)gf_ctx_limits(ctx)->data_bytes) {
@@ -146,33 +269,42 @@ static gf_ds *encode_all(gf_ctx *ctx, const gf_text_source *s, const gf_text_voc
                          (long long)gf_ctx_limits(ctx)->data_bytes);
         return NULL;
     }
+    const bool tagged = s->corpus.tagged;
     float *x = malloc(sizeof *x * (size_t)(n * T));
     int64_t *ids = malloc(sizeof *ids * (size_t)T);
+    int64_t *steps = tagged ? malloc(sizeof *steps * (size_t)(n * T)) : NULL;
     gf_ds *ds = NULL;
-    if (!x || !ids) {
+    if (!x || !ids || (tagged && !steps)) {
         gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory encoding", s->path);
         goto done;
     }
     for (int64_t i = 0; i < n; i++) {
         char where[300];
+        int64_t n_tok;
         snprintf(where, sizeof where, "%s: line %lld", s->path, (long long)s->corpus.lines[i]);
-        if (gf_text_encode(ctx, v, s->corpus.texts[i], T, ids, NULL, where) != GF_OK) goto done;
+        if (gf_text_encode(ctx, v, s->corpus.texts[i], T, ids, tagged ? &n_tok : NULL, where) !=
+            GF_OK)
+            goto done;
         for (int64_t t = 0; t < T; t++) x[i * T + t] = (float)ids[t];
+        if (tagged && !step_labels(ctx, s, v, i, n_tok, T, steps + i * T)) goto done;
     }
     char name[300];
     snprintf(name, sizeof name, "text %s", s->path);
-    gf_ds_desc d = {.ndim = 1, .shape = {T}, .n = n, .x_f32 = x, .labels = s->labels,
-                    .n_classes = s->n_classes,
-                    .class_names = (const char *const *)s->class_names, .name = name};
+    gf_ds_desc d = {.ndim = 1, .shape = {T}, .n = n, .x_f32 = x,
+                    .labels = tagged ? steps : s->labels, .n_classes = s->n_classes,
+                    .class_names = (const char *const *)s->class_names, .name = name,
+                    .label_steps = tagged ? T : 0};
     ds = gf_ds_from_memory(ctx, &d);
 done:
     free(x);
     free(ids);
+    free(steps);
     return ds;
 }
 
 /* The part as the same examples of enc (and the same classes). */
 static gf_status rebase(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds *enc, gf_ds **part) {
+    const bool tagged = gf_ds_label_steps(enc) > 0; /* the cuts saw one class */
     if (!*part) return GF_OK;
     const int64_t n = gf_ds_count(*part);
     int64_t *idx = malloc(sizeof *idx * (size_t)(n ? n : 1));
@@ -186,7 +318,7 @@ static gf_status rebase(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds *enc, gf_
         v = c;
     }
     if (!v) return gf_ctx_status(ctx);
-    for (int64_t i = 0; i < n; i++)
+    for (int64_t i = 0; i < n && !tagged; i++)
         if (gf_ds_label(v, i) != gf_ds_label(*part, i)) { /* an invariant of the cuts */
             gf_ds_free(v);
             return gf_ctx_set_error(ctx, GF_ERR_INVALID, "text: example %lld changed its label "
@@ -246,6 +378,7 @@ gf_status gf_text_spec_encode(gf_ctx *ctx, const gf_ds_open_params *p, gf_text_s
     if ((st = rebase(ctx, p, enc, &out->train)) == GF_OK &&
         (st = rebase(ctx, p, enc, &out->val)) == GF_OK)
         st = rebase(ctx, p, enc, &out->test);
+    out->label_steps = gf_ds_label_steps(enc);
     gf_ds_free(enc);
     return st;
 }

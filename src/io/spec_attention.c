@@ -126,7 +126,7 @@ gf_module *spec_b_positional(spec_state *s, const cJSON *n, const char *path, co
 gf_module *spec_b_seqpool(spec_state *s, const cJSON *n, const char *path, const char *type,
                           const shape *cur) {
     int mode;
-    if (!spec_get_choice(s, n, "mode", "mean,max,last,first", path, type, &mode) ||
+    if (!spec_get_choice(s, n, "mode", "mean,max,last,first,none", path, type, &mode) ||
         !a_batch_first(s, n, path, type))
         return NULL;
     snprintf(s->expect, sizeof s->expect, "[N, T, D]");
@@ -147,7 +147,7 @@ gf_module *spec_b_text_classifier(spec_state *s, const cJSON *n, const char *pat
         !spec_get_choice(s, n, "positions", "sinusoidal,learned,none", path, type, &pos) ||
         !spec_get_int(s, n, "max_len", cur->ndim == 1 ? cur->d[0] : 512, 1, INT64_C(1) << 30, path, type,
                &max_len) ||
-        !spec_get_choice(s, n, "pool", "mean,max,last,first", path, type, &pool) ||
+        !spec_get_choice(s, n, "pool", "mean,max,last,first,none", path, type, &pool) ||
         !spec_get_out(s, n, INT64_C(1) << 30, path, type, &out))
         return NULL;
     const int64_t d = p.d_model;

@@ -110,11 +110,12 @@ char *gf_spec_resolve(gf_ctx *ctx, const char *text, size_t len, const gf_spec_p
 }
 
 /* The layer object at a dotted module path: each step a child of "children", by index in a
- * list or by name in an object. */
+ * list or by name in an object. A block (a layer without "children", such as textclassifier)
+ * builds modules of its own: a path into them is the block's. */
 static cJSON *find_layer(cJSON *root, const char *path) {
     cJSON *node = root;
     const char *p = path;
-    while (node && *p) {
+    while (node && *p && member(node, "children")) {
         const char *dot = strchr(p, '.');
         size_t n = dot ? (size_t)(dot - p) : strlen(p);
         char name[64];

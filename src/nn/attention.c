@@ -475,8 +475,8 @@ typedef struct pool_cfg {
 } pool_cfg;
 
 const char *gf_nn_seq_pool_mode_name(gf_nn_seq_pool_mode mode) {
-    static const char *const names[] = {"mean", "max", "last", "first"};
-    return mode >= GF_NN_SEQ_POOL_MEAN && mode <= GF_NN_SEQ_POOL_FIRST ? names[mode] : NULL;
+    static const char *const names[] = {"mean", "max", "last", "first", "none"};
+    return mode >= GF_NN_SEQ_POOL_MEAN && mode <= GF_NN_SEQ_POOL_NONE ? names[mode] : NULL;
 }
 
 /* mean over real steps: sum(x * mask) / max(length, 1) */
@@ -528,6 +528,7 @@ static gf_tensor *pool_seq_fwd(gf_ctx *ctx, gf_module *self, gf_tensor *x, gf_te
         gf_ctx_set_error(ctx, GF_ERR_SHAPE, "SeqPool: input has no time steps");
         return NULL;
     }
+    if (c->mode == GF_NN_SEQ_POOL_NONE) return bf ? x : gf_transpose(ctx, x, 0, 1);
     if (c->mode == GF_NN_SEQ_POOL_FIRST)
         return gf_reshape(ctx, gf_slice(ctx, x, ta, 0, 1, 1), 2, (int64_t[]){n, d});
     if (!lengths) { /* every step real */

@@ -52,39 +52,59 @@ static gf_module *build_mlp(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng) {
 /* Embedding(vocab, 128, padding_idx 0), sinusoidal positions, a 2-layer batch-first
  * TransformerEncoder (4 heads, feed-forward 256, dropout 0.1), mean pooling over the real
  * steps, Linear head: a text classifier of float token ids [N, seq_len]. */
-static gf_module *build_transformer(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng) {
+static gf_module *transformer_of(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng,
+                                 gf_nn_seq_pool_mode pool) {
     const int64_t d = 128;
     gf_nn_transformer_params tp = gf_nn_transformer_default_params(d, 4);
     tp.dim_feedforward = 256;
     tp.batch_first = true;
     gf_module *m = gf_nn_text_classifier(ctx, gf_nn_embedding(ctx, rng, p->vocab_size, d, 0),
                                          gf_nn_transformer_encoder(ctx, rng, &tp, 2, false),
-                                         gf_nn_seq_pool(ctx, GF_NN_SEQ_POOL_MEAN, true),
+                                         gf_nn_seq_pool(ctx, pool, true),
                                          gf_nn_linear(ctx, rng, d, p->num_classes, true));
     gf_module_add(ctx, m, "pos", gf_nn_positional_encoding(ctx, d, 0.1f, p->seq_len, true));
     return finish(ctx, m);
 }
 
+static gf_module *build_transformer(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng) {
+    return transformer_of(ctx, p, rng, GF_NN_SEQ_POOL_MEAN);
+}
+
+/* The same encoder with the head at every step: a sequence labeller, [N, T, num_classes]. */
+static gf_module *build_transformer_tagger(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng) {
+    return transformer_of(ctx, p, rng, GF_NN_SEQ_POOL_NONE);
+}
+
 /* Embedding(vocab, 100, padding_idx 0) (GloVe's 100 dimensions), a bidirectional batch-first
  * LSTM or GRU of hidden size 128 with the lengths, mean pooling over the real steps, Linear
  * head: a text classifier of float token ids [N, seq_len]. */
-static gf_module *build_recurrent(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng, bool lstm) {
+static gf_module *build_recurrent(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng, bool lstm,
+                                  gf_nn_seq_pool_mode pool) {
     gf_nn_rnn_params rp = gf_nn_rnn_default_params(GF_ZOO_TEXT_EMBED, 128);
     rp.batch_first = true;
     rp.bidirectional = true;
     gf_module *m = gf_nn_text_classifier(
         ctx, gf_nn_embedding(ctx, rng, p->vocab_size, GF_ZOO_TEXT_EMBED, 0),
         lstm ? gf_nn_lstm(ctx, rng, &rp) : gf_nn_gru(ctx, rng, &rp),
-        gf_nn_seq_pool(ctx, GF_NN_SEQ_POOL_MEAN, true), gf_nn_linear(ctx, rng, 256, p->num_classes, true));
+        gf_nn_seq_pool(ctx, pool, true), gf_nn_linear(ctx, rng, 256, p->num_classes, true));
     return finish(ctx, m);
 }
 
 static gf_module *build_lstm(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng) {
-    return build_recurrent(ctx, p, rng, true);
+    return build_recurrent(ctx, p, rng, true, GF_NN_SEQ_POOL_MEAN);
 }
 
 static gf_module *build_gru(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng) {
-    return build_recurrent(ctx, p, rng, false);
+    return build_recurrent(ctx, p, rng, false, GF_NN_SEQ_POOL_MEAN);
+}
+
+/* The taggers: the same layers, the head at every step (pool none): [N, T, num_classes]. */
+static gf_module *build_lstm_tagger(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng) {
+    return build_recurrent(ctx, p, rng, true, GF_NN_SEQ_POOL_NONE);
+}
+
+static gf_module *build_gru_tagger(gf_ctx *ctx, const gf_zoo_params *p, gf_rng *rng) {
+    return build_recurrent(ctx, p, rng, false, GF_NN_SEQ_POOL_NONE);
 }
 
 /* EmbeddingBag(vocab, 100, mean, padding_idx 0) and a Linear head: the average of the words'
@@ -329,15 +349,15 @@ static void zoo_estimate(const char *name, const gf_zoo_params *p, int64_t *weig
     }
     *weights = 0;
     *act = pix;
-    if (strcmp(name, "transformer") == 0) { /* embedding and positions, 2 layers, head */
+    if (strncmp(name, "transformer", 11) == 0) { /* embedding and positions, 2 layers, head */
         *weights = add_sat(mul_sat(add_sat(p->vocab_size, p->seq_len), 128),
                            add_sat(2 * (4 * 128 * 129 + 2 * 128 * 257 + 4 * 128),
                                    mul_sat(p->num_classes, 129)));
         *act = mul_sat(p->seq_len, add_sat(256, mul_sat(p->seq_len, 4)));
         return;
     }
-    if (strcmp(name, "lstm") == 0 || strcmp(name, "gru") == 0) { /* embedding, 2 directions */
-        const int64_t gates = strcmp(name, "lstm") == 0 ? 4 : 3;
+    if (strncmp(name, "lstm", 4) == 0 || strncmp(name, "gru", 3) == 0) { /* 2 directions */
+        const int64_t gates = strncmp(name, "lstm", 4) == 0 ? 4 : 3;
         *weights = add_sat(mul_sat(p->vocab_size, GF_ZOO_TEXT_EMBED),
                            add_sat(2 * gates * 128 * (GF_ZOO_TEXT_EMBED + 128 + 2),
                                    mul_sat(p->num_classes, 257)));
@@ -411,20 +431,30 @@ static const struct {
     {"lstm", "fc", build_lstm},
     {"gru", "fc", build_gru},
     {"embedding-bag", "fc", build_embedding_bag},
+    {"lstm-tagger", "fc", build_lstm_tagger},
+    {"gru-tagger", "fc", build_gru_tagger},
+    {"transformer-tagger", "fc", build_transformer_tagger},
     {"kws", "fc", build_kws},
 };
 #define ZOO_COUNT (sizeof zoo / sizeof zoo[0])
 
 static const char *const zoo_names[] = {"mlp",      "lenet",    "cnn-small", "resnet-mini",
                                         "resnet18", "resnet34", "resnet50",  "transformer",
-                                        "lstm",     "gru",      "embedding-bag", "kws", NULL};
+                                        "lstm",     "gru",      "embedding-bag", "kws",
+                                        "lstm-tagger", "gru-tagger", "transformer-tagger", NULL};
 _Static_assert(sizeof zoo_names / sizeof zoo_names[0] == ZOO_COUNT + 1, "zoo name list");
 
 const char *const *gf_zoo_names(void) { return zoo_names; }
 
 bool gf_zoo_is_text(const char *name) {
     return name && (strcmp(name, "transformer") == 0 || strcmp(name, "lstm") == 0 ||
-                    strcmp(name, "gru") == 0 || strcmp(name, "embedding-bag") == 0);
+                    strcmp(name, "gru") == 0 || strcmp(name, "embedding-bag") == 0 ||
+                    gf_zoo_is_tagger(name));
+}
+
+bool gf_zoo_is_tagger(const char *name) {
+    return name && (strcmp(name, "lstm-tagger") == 0 || strcmp(name, "gru-tagger") == 0 ||
+                    strcmp(name, "transformer-tagger") == 0);
 }
 
 const char *gf_zoo_head(const char *name) {
@@ -453,7 +483,8 @@ gf_module *gf_zoo_build(gf_ctx *ctx, const char *name, const gf_zoo_params *p, g
         if (strcmp(zoo[i].name, name) == 0) return zoo_fits(ctx, name, p) ? zoo[i].build(ctx, p, rng) : NULL;
     gf_ctx_set_error(ctx, GF_ERR_INVALID,
                      "unknown model '%s' (built-in models: mlp, lenet, cnn-small, resnet-mini, "
-                     "resnet18, resnet34, resnet50, transformer, lstm, gru, kws)",
+                     "resnet18, resnet34, resnet50, transformer, lstm, gru, embedding-bag, kws, "
+                     "lstm-tagger, gru-tagger, transformer-tagger)",
                      name ? name : "(null)");
     return NULL;
 }

@@ -44,6 +44,9 @@ typedef struct eval_run {
     bool sum_loss;          /* each batch's summed loss (GF_REDUCE_SUM on a built-in kind) */
     double loss_sum;
     int64_t count, correct;
+    int64_t scored;         /* what loss and accuracy average over: examples, or steps */
+    float *rows;            /* per-step batches: the scored steps' scores */
+    int64_t cap_rows;
     bool acc_ok;            /* every batch had an accuracy */
     gf_confusion *cm;       /* full: class labels (or one logit with BCE: 2 classes) */
     int64_t topk_hits;
@@ -92,20 +95,49 @@ static float softmax_at(const float *s, int64_t k, int64_t c) {
     return (float)(exp((double)s[c] - m) / sum);
 }
 
-/* Class labels with [n, k] scores, or one logit per example with binary cross entropy: the
- * confusion matrix, the correct count, top-k and the predictions. *cls: false (and nothing
- * done) when the batch is not a classification batch. */
+/* A per-step batch's scored steps (label not GF_DS_IGNORE_LABEL) as rows: their k scores
+ * into r->rows, their labels into r->truth; *n: how many. NULL when out of memory. */
+static const float *step_rows(eval_run *r, const gf_tensor *y, const float *s, int64_t k,
+                              int64_t *n) {
+    const int64_t m = y->numel;
+    if (!grow_batch(r, m)) return NULL;
+    if (m * k > r->cap_rows) {
+        float *p = realloc(r->rows, sizeof(float) * (size_t)(m * k));
+        if (!p) {
+            gf_ctx_set_error(r->ctx, GF_ERR_NOMEM, "evaluate: out of memory");
+            return NULL;
+        }
+        r->rows = p;
+        r->cap_rows = m * k;
+    }
+    int64_t j = 0;
+    for (int64_t i = 0; i < m; i++) {
+        const int64_t t = gf_i64(y)[i];
+        if (t == GF_DS_IGNORE_LABEL) continue;
+        memcpy(r->rows + j * k, s + i * k, sizeof(float) * (size_t)k);
+        r->truth[j++] = t;
+    }
+    *n = j;
+    return r->rows;
+}
+
+/* Class labels with [n, k] scores, per-step labels with [n, T, k] scores (every scored step a
+ * row), or one logit per example with binary cross entropy: the confusion matrix, the correct
+ * count, top-k and the predictions. *cls: false (and nothing done) when the batch is not a
+ * classification batch. */
 static gf_status classify(eval_run *r, const gf_batch *b, const gf_tensor *out, bool *cls) {
     gf_ctx *ctx = r->ctx;
-    const int64_t n = b->n;
-    const bool labels = b->y->dtype == GF_I64 && out->ndim == 2 && out->shape[0] == n;
+    int64_t n = b->n;
+    const bool steps = gf_loss_per_step(out, b->y);
+    const bool labels = steps || (b->y->dtype == GF_I64 && out->ndim == 2 && out->shape[0] == n);
     const bool binary = !labels && r->loss && r->loss->kind == GF_LOSS_BCE_WITH_LOGITS &&
                         b->y->dtype == GF_F32 && out->numel == n;
     *cls = labels || binary;
     if (!*cls) return GF_OK;
-    const int64_t k = binary ? 2 : out->shape[1];
+    const int64_t k = binary ? 2 : out->shape[out->ndim - 1];
     if (!r->cm && !(r->cm = gf_confusion_new(ctx, (int)k))) return gf_ctx_status(ctx);
     const float *s = values(r, out);
+    if (s && steps) s = step_rows(r, b->y, s, k, &n);
     if (!s || !grow_batch(r, n)) return gf_ctx_status(ctx);
     for (int64_t i = 0; i < n; i++) {
         if (binary) {
@@ -119,19 +151,20 @@ static gf_status classify(eval_run *r, const gf_batch *b, const gf_tensor *out, 
             if (v > bv || (isnan(v) && !isnan(bv))) best = j;
         }
         r->pred[i] = best;
-        r->truth[i] = gf_i64(b->y)[i];
+        if (!steps) r->truth[i] = gf_i64(b->y)[i];
     }
-    gf_status st = gf_confusion_add(ctx, r->cm, r->truth, r->pred, n);
+    gf_status st = n > 0 ? gf_confusion_add(ctx, r->cm, r->truth, r->pred, n) : GF_OK;
     if (st != GF_OK) return st;
     for (int64_t i = 0; i < n; i++) r->correct += r->pred[i] == r->truth[i];
-    if (r->p->top_k >= 1 && !binary) {
-        const double f = gf_metrics_topk_accuracy(ctx, s, gf_i64(b->y), n, (int)k, r->p->top_k);
+    if (steps) r->scored += n;
+    if (r->p->top_k >= 1 && !binary && n > 0) {
+        const double f = gf_metrics_topk_accuracy(ctx, s, r->truth, n, (int)k, r->p->top_k);
         if (isnan(f)) return gf_ctx_status(ctx);
         r->topk_hits += llround(f * (double)n);
-    } else {
+    } else if (r->p->top_k < 1 || binary) {
         r->topk_ok = false;
     }
-    if (r->p->on_pred)
+    if (r->p->on_pred && !steps)
         for (int64_t i = 0; i < n; i++) {
             const float sc = binary ? (float)(1.0 / (1.0 + exp(-(double)s[i])))
                                     : softmax_at(s + i * k, k, r->pred[i]);
@@ -185,22 +218,33 @@ static gf_status eval_batch(eval_run *r, gf_module *model, const gf_batch *b) {
     gf_tensor *l = r->sum_loss ? gf_loss_compute_reduce(ctx, r->loss, out, b->y, GF_REDUCE_SUM)
                                : gf_loss_compute_batch(ctx, r->loss, out, &bi);
     if (!l) return gf_ctx_status(ctx) != GF_OK ? gf_ctx_status(ctx) : GF_ERR_INVALID;
-    if (p->n_classes > 0 && (out->ndim != 2 || out->shape[1] != p->n_classes)) {
+    const bool steps = gf_loss_per_step(out, b->y);
+    if (p->n_classes > 0 && (out->ndim != (steps ? 3 : 2) || out->shape[out->ndim - 1] != p->n_classes)) {
         char sh[64];
-        return gf_ctx_set_error(ctx, GF_ERR_SHAPE, "evaluate: the model gives %s for %d classes",
-                                gf_shape_str(out, sh, sizeof sh), p->n_classes);
+        return gf_ctx_set_error(ctx, GF_ERR_SHAPE, "evaluate: the model gives %s for %d classes%s",
+                                gf_shape_str(out, sh, sizeof sh), p->n_classes,
+                                steps ? " per step" : "");
     }
+    /* per-step: the loss is a mean over the scored steps, and so is the evaluation's */
+    int64_t scored = b->n;
+    if (steps) gf_eval_batch_step_correct(out, b->y, gf_train_scratch_for(&r->sc, out->numel),
+                                          &scored);
     const double lv = (double)gf_get_f32(l, 0);
-    r->loss_sum += r->sum_loss ? lv : lv * (double)b->n;
+    if (scored > 0) r->loss_sum += r->sum_loss ? lv : lv * (double)scored;
     r->count += b->n;
     if (p->basic) {
-        int64_t c = r->acc_ok ? gf_eval_batch_correct(r->loss, out, b->y,
-                                                 gf_train_scratch_for(&r->sc, out->numel))
-                              : -1;
+        int64_t c = !r->acc_ok ? -1
+                    : steps ? gf_eval_batch_step_correct(out, b->y,
+                                                         gf_train_scratch_for(&r->sc, out->numel),
+                                                         NULL)
+                            : gf_eval_batch_correct(r->loss, out, b->y,
+                                                    gf_train_scratch_for(&r->sc, out->numel));
         if (c < 0) r->acc_ok = false;
         else r->correct += c;
+        r->scored += scored;
         return GF_OK;
     }
+    if (!steps) r->scored += b->n; /* classify counts the steps */
     bool cls = false;
     gf_status st = classify(r, b, out, &cls);
     if (st != GF_OK) return st;
@@ -216,8 +260,9 @@ static gf_status finish(eval_run *r, gf_eval_result *out) {
     gf_ctx *ctx = r->ctx;
     if (r->count == 0) return GF_OK;
     out->count = r->count;
-    out->loss = r->loss_sum / (double)r->count;
-    if (r->acc_ok) out->accuracy = (double)r->correct / (double)r->count;
+    out->scored = r->scored;
+    out->loss = r->scored > 0 ? r->loss_sum / (double)r->scored : NAN;
+    if (r->acc_ok && r->scored > 0) out->accuracy = (double)r->correct / (double)r->scored;
     if (r->p->basic) return GF_OK;
     if (r->acc_ok && r->cm) {
         const int k = gf_confusion_classes(r->cm);
@@ -241,7 +286,7 @@ static gf_status finish(eval_run *r, gf_eval_result *out) {
             return gf_ctx_status(ctx);
         if (r->p->top_k >= 1 && r->topk_ok) {
             out->top_k = r->p->top_k;
-            out->top_k_accuracy = (double)r->topk_hits / (double)r->count;
+            out->top_k_accuracy = (double)r->topk_hits / (double)r->scored;
         }
     }
     if (r->reg_ok && r->n_reg > 0) {
@@ -293,6 +338,7 @@ gf_status gf_evaluate_ex(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss
     free(r.yp);
     free(r.pred);
     free(r.truth);
+    free(r.rows);
     free(r.sc.p);
     return st;
 }

@@ -51,7 +51,14 @@ gf_tensor *gf_loss_compute_reduce(gf_ctx *ctx, const gf_loss_spec *loss, gf_tens
     }
     switch (l->kind) {
     case GF_LOSS_CROSS_ENTROPY: {
+        if (gf_loss_per_step(out, y)) { /* PyTorch's reshape(-1, C) of a tagger's logits */
+            const int64_t c = out->shape[2], m = y->numel;
+            if (!(out = gf_reshape(ctx, out, 2, (int64_t[]){m, c})) ||
+                !(y = gf_reshape(ctx, y, 1, &m)))
+                return NULL;
+        }
         gf_ce_params p = gf_ce_default_params();
+        p.ignore_index = GF_DS_IGNORE_LABEL;
         p.label_smoothing = l->label_smoothing;
         p.reduction = red;
         if (l->class_weights && l->n_class_weights > 0) {
@@ -130,8 +137,39 @@ gf_tensor *gf_loss_compute_batch(gf_ctx *ctx, const gf_loss_spec *loss, gf_tenso
     return check_custom(ctx, loss->batch_fn(ctx, out, &bi, loss->user));
 }
 
+bool gf_loss_per_step(const gf_tensor *out, const gf_tensor *y) {
+    return out && y && out->ndim == 3 && y->ndim == 2 && y->dtype == GF_I64 &&
+           out->shape[0] == y->shape[0] && out->shape[1] == y->shape[1] && out->shape[2] >= 1;
+}
+
+int64_t gf_eval_batch_step_correct(const gf_tensor *out, const gf_tensor *y, float *scratch,
+                                   int64_t *scored) {
+    if (scored) *scored = 0;
+    if (!gf_loss_per_step(out, y) || out->dtype != GF_F32) return -1;
+    const float *o = gf_f32(out);
+    if (!gf_tensor_is_contiguous(out)) {
+        if (!scratch) return -1;
+        gf_copy_out(out, scratch);
+        o = scratch;
+    }
+    const int64_t m = y->numel, c = out->shape[2];
+    int64_t correct = 0, n = 0;
+    for (int64_t i = 0; i < m; i++) {
+        const int64_t t = gf_get_i64(y, i);
+        if (t == GF_DS_IGNORE_LABEL) continue;
+        int64_t best = 0;
+        for (int64_t j = 1; j < c; j++)
+            if (o[i * c + j] > o[i * c + best]) best = j;
+        correct += best == t;
+        n++;
+    }
+    if (scored) *scored = n;
+    return correct;
+}
+
 int64_t gf_eval_batch_correct(const gf_loss_spec *loss, const gf_tensor *out, const gf_tensor *y,
                          float *scratch) {
+    if (gf_loss_per_step(out, y)) return -1;
     const int64_t n = y->numel;
     if (out->ndim < 1 || out->shape[0] != n || n == 0) return -1;
     const float *o = gf_f32(out);

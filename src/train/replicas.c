@@ -26,6 +26,7 @@ typedef struct replica {
     double loss;       /* mean over the slice */
     int64_t correct;
     int64_t n;         /* examples in the slice (0: idle this step) */
+    double w;          /* the slice's share of the batch's mean loss */
 } replica;
 
 struct gf_replicas {
@@ -151,13 +152,17 @@ static gf_tensor *rows_of(gf_ctx *ctx, const gf_tensor *t, int64_t lo, int64_t h
 }
 
 /* One replica's forward, loss and backward of rows [lo, hi): gradients of
- * scale * (hi - lo) / n * (slice mean) into its buffers. */
+ * scale * rp->w * (slice mean) into its buffers. */
 static void replica_run(replica *rp, gf_module *model, const gf_loss_spec *loss,
-                        const gf_tensor *x, const gf_tensor *y, int64_t lo, int64_t hi, int64_t n,
+                        const gf_tensor *x, const gf_tensor *y, int64_t lo, int64_t hi,
                         float scale) {
     gf_ctx *c = rp->ctx;
     rp->loss = NAN;
     rp->correct = -1;
+    if (rp->w == 0.0) { /* every target of the slice ignored: it adds nothing */
+        rp->loss = 0.0;
+        return;
+    }
     gf_tensor *out = gf_module_forward(c, model, rows_of(c, x, lo, hi));
     gf_tensor *ys = rows_of(c, y, lo, hi);
     gf_tensor *l = gf_loss_compute(c, loss, out, ys);
@@ -165,7 +170,7 @@ static void replica_run(replica *rp, gf_module *model, const gf_loss_spec *loss,
     rp->loss = (double)gf_get_f32(l, 0);
     rp->correct = gf_eval_batch_correct(loss, out, ys, gf_scratch_f32(c, out->numel));
     if (!isfinite(rp->loss)) return;
-    gf_tensor *seed = gf_full(c, l->ndim, l->shape, scale * (float)(hi - lo) / (float)n);
+    gf_tensor *seed = gf_full(c, l->ndim, l->shape, scale * (float)rp->w);
     if (seed) gf_backward_with(c, l, seed);
 }
 
@@ -196,6 +201,30 @@ static void reduce_share(gf_replicas *r, float *const *grads, int used, int t, i
 
 static bool rng_moved(const gf_rng *a, const gf_rng *b) {
     return a->counter != b->counter || a->lane != b->lane || a->key != b->key;
+}
+
+/* Class targets per position (int64 [n, d1...]): the positions of rows [lo, hi) that count,
+ * those not labelled GF_DS_IGNORE_LABEL. */
+static int64_t counted(const gf_tensor *y, int64_t lo, int64_t hi) {
+    const int64_t row = y->numel / y->shape[0];
+    int64_t c = 0;
+    for (int64_t i = lo * row; i < hi * row; i++) c += gf_i64(y)[i] != GF_DS_IGNORE_LABEL;
+    return c;
+}
+
+/* Each replica's share of the mean: its examples' (hi - lo) / n, or for cross entropy over
+ * positions (a mean over the positions not ignored) its counted positions' share. */
+static void slice_weights(gf_replicas *r, const gf_loss_spec *loss, const gf_tensor *y,
+                          int64_t n, int used) {
+    const bool positions = (!loss || loss->kind == GF_LOSS_CROSS_ENTROPY) && y->ndim >= 2 &&
+                           y->dtype == GF_I64;
+    const int64_t all = positions ? counted(y, 0, n) : n;
+    for (int k = 0; k < used; k++) {
+        const int64_t lo = n * k / used, hi = n * (k + 1) / used;
+        r->rep[k].w = all == 0    ? (double)(hi - lo) / (double)n /* all ignored: NaN as one */
+                      : positions ? (double)counted(y, lo, hi) / (double)all
+                                  : (double)(hi - lo) / (double)n;
+    }
 }
 
 gf_status gf_replicas_step(gf_ctx *ctx, gf_replicas *r, const gf_loss_spec *loss, gf_tensor *x,
@@ -238,6 +267,7 @@ gf_status gf_replicas_step(gf_ctx *ctx, gf_replicas *r, const gf_loss_spec *loss
         rp->seeded = rp->ctx->rng;
         rp->n = n * (k + 1) / used - n * k / used;
     }
+    slice_weights(r, loss, y, n, used);
     gf_status failed = GF_OK;
 #pragma omp parallel num_threads(used)
     {
@@ -247,7 +277,7 @@ gf_status gf_replicas_step(gf_ctx *ctx, gf_replicas *r, const gf_loss_spec *loss
         const int t = 0, nt = 1;
 #endif
         for (int k = t; k < used; k += nt)
-            replica_run(&r->rep[k], r->model, loss, x, y, n * k / used, n * (k + 1) / used, n,
+            replica_run(&r->rep[k], r->model, loss, x, y, n * k / used, n * (k + 1) / used,
                         scale);
 #pragma omp barrier
         bool ok = true;
@@ -264,14 +294,14 @@ gf_status gf_replicas_step(gf_ctx *ctx, gf_replicas *r, const gf_loss_spec *loss
             failed = gf_ctx_set_error(ctx, rp->ctx->status, "%s", gf_ctx_error(rp->ctx));
         }
         gf_ctx_clear_error(rp->ctx);
-        sum += rp->loss * (double)rp->n;
+        sum += rp->loss * rp->w;
         if (correct >= 0) correct = rp->correct >= 0 ? correct + rp->correct : -1;
         drew = drew || rng_moved(&rp->ctx->rng, &rp->seeded);
         gf_ctx_reset(rp->ctx);
     }
     if (failed != GF_OK) return failed;
     if (drew) ctx->rng = seeds;
-    out->loss = sum / (double)n; /* NaN or Inf when a slice's loss is */
+    out->loss = sum; /* NaN or Inf when a slice's loss is */
     out->correct = correct;
     return GF_OK;
 }

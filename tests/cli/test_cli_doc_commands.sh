@@ -175,6 +175,20 @@ EOF
     printf 'The food was great\nNever again, awful service\n' >reviews.txt
     "$G" train --data "text:$SRC/tests/fixtures/text/reviews.jsonl" --model lstm --epochs 1 \
         --quiet --out yelp.safetensors >>"$T/prep.log" 2>&1 || return 1
+    # tags/punct-{train,test}.jsonl and sentences.txt: docs/TEXT.md's tagged text, made by
+    # scripts/make-tags.py from the sentiment sentences (from the fixtures' reviews when
+    # scripts/fetch-text.sh's data is not there)
+    local sent="$HOME/.cache/graft/text/sentiment"
+    if [ ! -f "$sent/amazon.jsonl" ]; then
+        sent="$T/sent" && mkdir -p "$sent"
+        for f in amazon imdb yelp; do cp "$SRC/tests/fixtures/text/reviews.jsonl" "$sent/$f.jsonl"; done
+    fi
+    python3 "$SRC/scripts/make-tags.py" "$sent" tags >>"$T/prep.log" 2>&1 || return 1
+    printf 'the food was great we will be back\nwhy would anyone eat here\n' >sentences.txt
+    # punct.safetensors: the tagger to evaluate and predict with (the documented train command
+    # replaces it when the GloVe vectors are there)
+    "$G" train --model lstm-tagger --data text:tags/punct-train.jsonl --split 1,0,0 --epochs 1 \
+        --limit 100 --quiet --out punct.safetensors >>"$T/prep.log" 2>&1 || return 1
     # small.json and net.json: docs/CLI.md's two specs (its first and second JSON blocks)
     # exactly as shown: net.json takes its input and classes from whatever data it trains on
     awk '/^```json/ { n++; on = 1; next } on && /^```/ { on = 0; next } on && n == 1' \

@@ -1,4 +1,5 @@
-/* libFuzzer target: any bytes given to the text readers (JSON, JSON lines, CSV, TSV, lines),
+/* libFuzzer target: any bytes given to the text readers (JSON, JSON lines, CSV, TSV, lines;
+ * tagged entries with their tags and tokens too),
  * the tokenisers, the vocabulary's JSON and the GloVe reader must give a result whose every
  * part checks out (ids inside the vocabulary, lines in order, vectors of the first line's
  * size) or an error message — never a crash, a leak or a read past the input. The first byte
@@ -18,10 +19,22 @@ static void failed_with_message(gf_ctx *ctx) {
     gf_ctx_clear_error(ctx);
 }
 
+/* A tagged entry's tags: n_tags non-empty strings back to back. */
+static void check_tags(const gf_text_corpus *c, int64_t i) {
+    if (!c->tags || !c->n_tags || !c->tags[i] || c->n_tags[i] < 1) abort();
+    const char *t = c->tags[i];
+    for (int64_t j = 0; j < c->n_tags[i]; j++, t += strlen(t) + 1)
+        if (!t[0]) abort();
+}
+
 static void check_corpus(gf_ctx *ctx, const gf_text_corpus *c, const gf_text_params *tp,
                          gf_text_unlabelled how) {
+    if (!c->tagged && (c->tags || c->n_tags)) abort();
     for (int64_t i = 0; i < c->n; i++) {
-        if (!c->texts[i] || (!c->labels[i] && how != GF_TEXT_UNLABELLED_KEEP)) abort();
+        if (!c->texts[i] ||
+            (!c->tagged && !c->labels[i] && how != GF_TEXT_UNLABELLED_KEEP))
+            abort();
+        if (c->tagged) check_tags(c, i);
         if (c->lines[i] < 1 || (i && c->lines[i] < c->lines[i - 1])) abort();
     }
     if (c->n == 0) return;

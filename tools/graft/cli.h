@@ -464,6 +464,7 @@ double cli_now(void);
 /* The outcome of an evaluation pass. */
 typedef struct cli_eval {
     int64_t n;
+    int64_t tokens;            /* per-step labels: the steps scored (not padding); else 0 */
     double loss, accuracy, precision, recall, f1; /* macro averages */
     gf_confusion *cm;
     gf_ctx *ctx;               /* the context it was computed in (borrowed) */
@@ -529,6 +530,11 @@ int cmd_predict(cli_opts *o);
 /* predict --stream: keyword spotting over each recording with b's model (cli_stream.c). */
 int cli_predict_stream(gf_ctx *ctx, const cli_opts *o, gf_bundle *b, const char *const *inputs,
                        int n_in);
+/* True for a text bundle whose model gives a row per token (a sequence labeller). */
+bool cli_is_tagger(gf_ctx *ctx, gf_bundle *b);
+/* predict with a sequence labeller: each text of the input files, token by token (cli_tags.c). */
+int cli_predict_tags(gf_ctx *ctx, const cli_opts *o, gf_bundle *b, const char *const *inputs,
+                     int n);
 int cmd_distill(cli_opts *o);
 int cmd_compare(cli_opts *o);
 int cmd_demo(cli_opts *o);

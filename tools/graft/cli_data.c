@@ -15,6 +15,8 @@ void cli_data_describe(const cli_data *d, char *buf, size_t cap) {
     char what[160];
     if (d->regression)
         snprintf(what, sizeof what, "regression target %s", d->target_name ? d->target_name : "");
+    else if (d->label_steps > 0)
+        snprintf(what, sizeof what, "%d tags (a class per token)", d->n_classes);
     else
         snprintf(what, sizeof what, "%d classes", d->n_classes);
     snprintf(buf, cap, "%s: %lld train / %lld val / %lld test, %s, samples %s", d->spec,
@@ -285,6 +287,8 @@ int cli_data_load_for(gf_ctx *ctx, const cli_opts *o, const gf_bundle_info *meta
     if (meta && meta->vocab && meta->in_ndim == 1) { /* text as the weights were trained on */
         p.vocab = meta->vocab;
         p.max_len = meta->in_shape[0];
+        p.tag_names = (const char *const *)meta->class_names; /* tagged text: the model's tags */
+        p.n_tag_names = meta->n_classes;
     }
     if ((rc = task_settings(o, meta, &p)) != CLI_CONTINUE ||
         (rc = audio_settings(o, meta, &p)) != CLI_CONTINUE)

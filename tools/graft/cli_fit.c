@@ -267,6 +267,7 @@ int cli_evaluate_preds(gf_ctx *ctx, const char *cmd, gf_module *m, gf_ds *ds, co
         return cli_fail(cmd, "evaluation: %s", gf_ctx_error(ctx));
     }
     ev->n = r.count;
+    ev->tokens = gf_ds_label_steps(ds) > 0 ? r.scored : 0;
     ev->loss = r.loss;
     ev->accuracy = r.accuracy;
     ev->precision = r.macro_precision;
@@ -281,6 +282,9 @@ int cli_evaluate_preds(gf_ctx *ctx, const char *cmd, gf_module *m, gf_ds *ds, co
 void cli_eval_print(const cli_eval *ev, const char *const *names, FILE *f) {
     int k = gf_confusion_classes(ev->cm);
     fprintf(f, "examples         %lld\n", (long long)ev->n);
+    if (ev->tokens > 0) /* per-step labels: loss and accuracy are per token, padding left out */
+        fprintf(f, "tokens           %lld (loss, accuracy and the report count tokens)\n",
+                (long long)ev->tokens);
     fprintf(f, "loss             %.4f\n", ev->loss);
     fprintf(f, "accuracy         %.4f\n", ev->accuracy);
     fprintf(f, "macro precision  %.4f\n", ev->precision);
@@ -321,6 +325,7 @@ cJSON *cli_eval_json(const cli_eval *ev, const char *const *names) {
     int k = gf_confusion_classes(ev->cm);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "examples", (double)ev->n);
+    if (ev->tokens > 0) cJSON_AddNumberToObject(o, "tokens", (double)ev->tokens);
     cli_json_add_num(o, "loss", ev->loss);
     cli_json_add_num(o, "accuracy", ev->accuracy);
     cli_json_add_num(o, "macro_precision", ev->precision);

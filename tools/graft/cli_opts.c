@@ -138,7 +138,8 @@ static const opt_def opts[] = {
     /* model */
     {"model", required_argument, O_MODEL, G_MODEL, "NAME|SPEC",
      "a zoo model (mlp, lenet, cnn-small, resnet-mini, resnet18, resnet34, resnet50; text: "
-     "lstm, gru, transformer, embedding-bag; audio: kws) or a "
+     "lstm, gru, transformer, embedding-bag; tagging, a class per token: lstm-tagger, "
+     "gru-tagger, transformer-tagger; audio: kws) or a "
      "model spec file (.json, see "
      "MODEL SPECS in docs/CLI.md); eval/predict: default from the weights file"},
     {"hidden", required_argument, O_HIDDEN, G_MODEL | G_STUDENT, "LIST",

@@ -126,6 +126,7 @@ enum { TOP_WRONG = 10 };
 void cli_preds_print_wrong(const cli_data *d, const gf_ds *ds, const cli_preds *c, FILE *f) {
     int64_t top[TOP_WRONG];
     int k;
+    if (gf_ds_label_steps(ds) > 0) return; /* tokens, not examples: the report has them */
     int64_t wrong = cli_preds_wrong(c, top, TOP_WRONG, &k);
     fprintf(f, "\nmisclassified    %lld of %lld\n", (long long)wrong, (long long)c->n);
     if (k == 0) return;
@@ -142,6 +143,7 @@ void cli_preds_print_wrong(const cli_data *d, const gf_ds *ds, const cli_preds *
 cJSON *cli_preds_wrong_json(const cli_data *d, const gf_ds *ds, const cli_preds *c) {
     int64_t top[TOP_WRONG];
     int k;
+    if (gf_ds_label_steps(ds) > 0) return cJSON_CreateObject(); /* per token: no examples */
     int64_t wrong = cli_preds_wrong(c, top, TOP_WRONG, &k);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "misclassified", (double)wrong);

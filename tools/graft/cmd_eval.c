@@ -62,6 +62,12 @@ int cmd_eval(cli_opts *o) {
     }
     cli_log(o, "graft eval: %s (%s) on the %s part of %s (%lld examples)\n", o->weights, cm.b->info.model,
             o->part, d.spec, (long long)gf_ds_count(part));
+    if (d.label_steps > 0 && (o->predictions || o->report)) {
+        rc = cli_usage_error(o->cmd, "%s lists one prediction per example; %s has a tag per "
+                             "token (the per-tag report and confusion matrix are printed)",
+                             o->predictions ? "--predictions" : "--report", d.spec);
+        goto out_model;
+    }
     if (d.regression && (o->predictions || o->report)) {
         rc = cli_usage_error(o->cmd, "%s is for classifiers; %s holds a regression model",
                              o->predictions ? "--predictions" : "--report", o->weights);

@@ -401,14 +401,17 @@ int cmd_predict(cli_opts *o) {
     pred_out po = {0};
     rc = o->stream ? CLI_CONTINUE : gather(ctx, o, inputs, n_in, &files);
     if (rc == CLI_CONTINUE) rc = open_model(ctx, o, &meta, &cm);
-    if (rc == CLI_CONTINUE && o->stream) {
+    const bool tags = rc == CLI_CONTINUE && !o->stream && cli_is_tagger(ctx, cm.b);
+    if (tags) {
+        rc = cli_predict_tags(ctx, o, cm.b, (const char *const *)files.path, files.n);
+    } else if (rc == CLI_CONTINUE && o->stream) {
         rc = cli_predict_stream(ctx, o, cm.b, inputs, n_in);
     } else if (rc == CLI_CONTINUE) {
         rows.F = 1;
         for (int i = 0; i < cm.b->info.in_ndim; i++) rows.F *= cm.b->info.in_shape[i];
         rc = read_inputs(ctx, o, cm.b, &files, &rows);
     }
-    if (rc == CLI_CONTINUE && !o->stream) rc = predict_rows(ctx, o, cm.b, &rows, &po);
+    if (rc == CLI_CONTINUE && !o->stream && !tags) rc = predict_rows(ctx, o, cm.b, &rows, &po);
     if (rc == CLI_CONTINUE && o->out && (rc = write_csv(ctx, o, cm.b, &rows, &po)) == CLI_CONTINUE)
         rc = print_summary(o, cm.b, &rows, &po);
     else if (rc == CLI_CONTINUE && !o->stream)
