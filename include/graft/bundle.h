@@ -25,7 +25,8 @@
  *   graft.text       text data: the vocabulary and tokeniser settings (gf_text_vocab_to_json)
  *   graft.audio      audio data: the front end (gf_audio_frontend) as {"sample_rate",
  *                    "clip_seconds", "n_fft", "win_length", "hop_length", "n_mels", "f_min",
- *                    "f_max", "log_offset"}
+ *                    "f_max", "log_offset", "align"} ("align": "middle" or "energy",
+ *                    gf_audio_align; absent: middle)
  *   graft.speech     a classifier on a speech embedding: how to rebuild it (graft/speech.h)
  *   graft.data, graft.command, graft.version        provenance
  *   graft.base, graft.base_map, graft.base_sha256   a delta (gf_transfer_delta_save) and its base */

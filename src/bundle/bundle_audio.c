@@ -24,6 +24,7 @@ char *gf_bundle_audio_to_json(const gf_audio_frontend *fe) {
     cJSON_AddNumberToObject(o, "f_min", m->f_min);
     cJSON_AddNumberToObject(o, "f_max", m->f_max > 0 ? m->f_max : fe->sample_rate / 2.0);
     cJSON_AddNumberToObject(o, "log_offset", m->log_offset);
+    cJSON_AddStringToObject(o, "align", gf_audio_align_name(fe->align));
     char *t = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return t;
@@ -48,6 +49,10 @@ bool gf_bundle_audio_from_json(const cJSON *j, gf_audio_frontend *fe) {
     for (int i = 0; i < 6; i++)
         if (i != 1 && v[i] != floor(v[i])) return false;
     gf_audio_frontend f = gf_audio_frontend_default();
+    /* written since clips could be aligned on their energy: absent, the file's middle */
+    const cJSON *align = cJSON_GetObjectItemCaseSensitive(j, "align");
+    if (align && (!cJSON_IsString(align) || gf_audio_align_parse(align->valuestring, &f.align) != 0))
+        return false;
     f.sample_rate = (int)v[0];
     f.clip_seconds = v[1];
     f.mel = (gf_mel_params){(int)v[0], (int)v[2], (int)v[3], (int)v[4], (int)v[5], (float)v[6],
