@@ -156,8 +156,8 @@ gf_status gf_audio_frontend_features(const gf_audio_frontend *fe, const gf_mel *
 /* ---- streaming: keyword spotting over a long recording ------------------------------------ */
 
 /* The classifier the stream runs on every window: classify turns features [n_mels, frames] (as
- * gf_audio_frontend_features gives them) into probs[0..n_classes), GF_OK or a status with a
- * message in err. */
+ * gf_audio_frontend_features gives them; the clip's samples with gf_audio_stream_params.waveform)
+ * into probs[0..n_classes), GF_OK or a status with a message in err. */
 typedef struct gf_audio_classifier {
     gf_status (*classify)(void *user, const float *features, float *probs, char *err,
                           size_t err_cap);
@@ -173,6 +173,9 @@ typedef struct gf_audio_stream_params {
                        * least this (default 0.5) */
     int background;   /* a class that means "no word" (silence, noise), never detected; -1:
                        * none (default) */
+    bool waveform;    /* the classifier gets each window fitted to the clip (clip samples, as
+                       * gf_audio_fit_aligned with the front end's align), not log-mel
+                       * features: for models with their own front end (graft/speech.h) */
 } gf_audio_stream_params;
 
 gf_audio_stream_params gf_audio_stream_default_params(void);

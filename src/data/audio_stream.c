@@ -120,7 +120,7 @@ struct gf_audio_stream {
 };
 
 gf_audio_stream_params gf_audio_stream_default_params(void) {
-    gf_audio_stream_params p = {0.0, 0.1, 0.5f, -1};
+    gf_audio_stream_params p = {0.0, 0.1, 0.5f, -1, false};
     return p;
 }
 
@@ -171,11 +171,12 @@ gf_audio_stream *gf_audio_stream_new(gf_ctx *ctx, const gf_audio_frontend *fe, i
     s->win = llround((p.window_s > 0 ? p.window_s : fe->clip_seconds) * fe->sample_rate);
     s->hop = llround(p.hop_s * fe->sample_rate);
     s->reach = fmin(1.5 * (double)s->hop, (double)s->win / 4) / fe->sample_rate;
-    if (!(s->mel = gf_mel_new(ctx, &fe->mel))) {
+    if (!p.waveform && !(s->mel = gf_mel_new(ctx, &fe->mel))) {
         gf_audio_stream_free(s);
         return NULL;
     }
-    const int64_t F = (int64_t)fe->mel.n_mels * gf_mel_frames(s->mel, gf_audio_frontend_clip(fe));
+    const int64_t clip = gf_audio_frontend_clip(fe);
+    const int64_t F = p.waveform ? clip : (int64_t)fe->mel.n_mels * gf_mel_frames(s->mel, clip);
     s->buf = malloc(sizeof(float) * (size_t)s->win);
     s->feats = malloc(sizeof(float) * (size_t)F);
     s->probs = malloc(sizeof(float) * (size_t)n_classes);
@@ -245,7 +246,11 @@ static gf_status push_candidate(gf_ctx *ctx, gf_audio_stream *s, const gf_audio_
  * progress (the centres of its windows) extended, closed or opened. */
 static gf_status classify_window(gf_ctx *ctx, gf_audio_stream *s, int64_t start, int64_t n) {
     char err[512] = "";
-    gf_status st = gf_audio_frontend_features(&s->fe, s->mel, s->buf, n, s->feats, err, sizeof err);
+    gf_status st = GF_OK;
+    if (s->p.waveform)
+        gf_audio_fit_aligned(s->buf, n, s->feats, gf_audio_frontend_clip(&s->fe), s->fe.align);
+    else
+        st = gf_audio_frontend_features(&s->fe, s->mel, s->buf, n, s->feats, err, sizeof err);
     if (st == GF_OK) st = s->cls.classify(s->cls.user, s->feats, s->probs, err, sizeof err);
     if (st != GF_OK)
         return gf_ctx_set_error(ctx, st, "audio stream: window at %.3f s: %s",
