@@ -223,15 +223,15 @@ bool gf_bundle_is_audio_file(const char *path);
  * decoded to mono at the recorded rate, cropped or zero-padded to the clip length (about the
  * file's middle or its centre of energy, as recorded), log-mel features, normalised: a new
  * persistent tensor [1, 1, n_mels, frames]; for a model that takes the waveform (graft.input
- * [1, clip samples]: a speech embedding, graft.speech) the fitted clip [1, 1, samples]. An error for
- * a bundle without graft.audio (naming the file and the key) or whose graft.input is not the
- * front end's shape; the decoder's errors name the file. */
+ * [1, clip samples]: a speech embedding, graft.speech) the fitted clip [1, 1, samples]. An
+ * error for a bundle without graft.audio (naming the file and the key) or whose graft.input
+ * is not the front end's shape; the decoder's errors name the file. */
 gf_tensor *gf_bundle_read_audio(gf_ctx *ctx, const gf_bundle *b, const char *path);
 /* Keyword spotting with the bundle's model (graft/audio.h, gf_audio_stream): a stream whose
- * windows are turned into features (or fitted waveforms, for a model that takes them; the
- * params' waveform is set from the bundle) as the training clips were, normalised and classified by
- * b->model (in evaluation mode, on a context of its own with ctx's threads and limits, so ctx's
- * arena tensors are untouched). b must outlive the stream. params NULL: the defaults. */
+ * windows are turned into features (or fitted waveforms, for a model that takes them: the
+ * params' waveform is set from the bundle) as the training clips were, normalised and
+ * classified by b->model (in evaluation mode, on a context of its own with ctx's threads and
+ * limits, so ctx's arena tensors are untouched). b must outlive the stream. params NULL: the defaults. */
 gf_audio_stream *gf_bundle_audio_stream(gf_ctx *ctx, gf_bundle *b,
                                         const gf_audio_stream_params *params);
 /* gf_bundle_read_audio for an audio file of a bundle with graft.audio, gf_bundle_read_image

@@ -51,7 +51,8 @@ bool gf_bundle_audio_from_json(const cJSON *j, gf_audio_frontend *fe) {
     gf_audio_frontend f = gf_audio_frontend_default();
     /* written since clips could be aligned on their energy: absent, the file's middle */
     const cJSON *align = cJSON_GetObjectItemCaseSensitive(j, "align");
-    if (align && (!cJSON_IsString(align) || gf_audio_align_parse(align->valuestring, &f.align) != 0))
+    if (align &&
+        (!cJSON_IsString(align) || gf_audio_align_parse(align->valuestring, &f.align) != 0))
         return false;
     f.sample_rate = (int)v[0];
     f.clip_seconds = v[1];

@@ -264,7 +264,8 @@ static gf_status aug_decode(gf_ctx *ctx, aug_src *s, const gf_ds *part, int n_th
         const char *path = gf_images_path(part, i);
         int64_t m = 0;
         float *x = path ? gf_audio_read_raw(path, &ap, &m, err, sizeof err) : NULL;
-        if (x) gf_audio_fit_aligned(x, m, s->waves + i * s->clip, s->clip, s->fe.align);
+        if (x)
+            gf_audio_fit_aligned(x, m, s->waves + i * s->clip, s->clip, s->fe.align);
         free(x);
         if (!x) {
 #pragma omp critical(aug_decode)
