@@ -2,7 +2,7 @@
  * with libsndfile), resampling (a sine keeps its frequency), log-mel features against PyTorch
  * (fixtures/mel_torch.json from fixtures/gen_mel.py), SpecAugment's masks (statistics, fill,
  * determinism), waveform perturbation, clips aligned on their energy (positions worked out by
- * hand, a waveform stream), the audio:DIR spec end to end on tones per class, and
+ * hand, a waveform stream's windows), the audio:DIR spec end to end on tones per class, and
  * hostile files (unknown encoding, zero length, absurd headers, text named .wav).
  * To add a reader case: call one_format() in test_formats with a libsndfile format. */
 #include "data_helpers.h"
@@ -536,9 +536,19 @@ static void test_align(void) {
     const gf_audio_classifier cls = {record_window, NULL, got};
     gf_audio_stream *st = gf_audio_stream_new(ctx, &fe, 2, &p, &cls);
     CHECK(st != NULL);
-    const float w[20] = {7}; /* the energy at 0 goes to 10 */
-    if (st) {
+    const float w[20] = {7};
+    if (st) { /* a whole window as it is: sliding finds the word */
         CHECK(gf_audio_stream_feed(ctx, st, w, 20) == GF_OK);
+        CHECK(gf_audio_stream_windows(st) == 1);
+        CHECK(memcmp(got, w, sizeof w) == 0);
+    }
+    gf_audio_stream_free(st);
+    /* a recording shorter than a window: aligned as training clips, the energy at 0 goes to 10 */
+    st = gf_audio_stream_new(ctx, &fe, 2, &p, &cls);
+    CHECK(st != NULL);
+    if (st) {
+        CHECK(gf_audio_stream_feed(ctx, st, w, 12) == GF_OK);
+        CHECK(gf_audio_stream_finish(ctx, st) == GF_OK);
         CHECK(gf_audio_stream_windows(st) == 1);
         float moved[20] = {0};
         moved[10] = 7;

@@ -173,9 +173,9 @@ typedef struct gf_audio_stream_params {
                        * least this (default 0.5) */
     int background;   /* a class that means "no word" (silence, noise), never detected; -1:
                        * none (default) */
-    bool waveform;    /* the classifier gets each window fitted to the clip (clip samples, as
-                       * gf_audio_fit_aligned with the front end's align), not log-mel
-                       * features: for models with their own front end (graft/speech.h) */
+    bool waveform;    /* the classifier gets each window fitted to the clip (clip samples),
+                       * not log-mel features: for models with their own front end
+                       * (graft/speech.h) */
 } gf_audio_stream_params;
 
 gf_audio_stream_params gf_audio_stream_default_params(void);
@@ -200,9 +200,11 @@ typedef struct gf_audio_detection {
  * resolved by non-maximum suppression: the most probable is kept and those near it are dropped,
  * and so on (the earlier on a tie). So a word heard as two candidates (a window or two between
  * them below the threshold, or of another class) is kept once, and words with a little more
- * than that between the windows that hear them are kept apart. A recording shorter than one window is classified once, fitted as
- * training fitted clips (gf_audio_stream_finish). Feeding in chunks of any sizes gives the same
- * detections as feeding all at once. */
+ * than that between the windows that hear them are kept apart. A whole window is fitted to the
+ * clip about its middle whatever the front end's align (sliding the window is what finds the
+ * word); a recording shorter than one window is classified once, fitted as training fitted
+ * clips, align included (gf_audio_stream_finish). Feeding in chunks of any sizes gives the
+ * same detections as feeding all at once. */
 typedef struct gf_audio_stream gf_audio_stream;
 
 /* A new stream (gf_audio_stream_free) for n_classes classes, or NULL with a context error

@@ -247,10 +247,14 @@ static gf_status push_candidate(gf_ctx *ctx, gf_audio_stream *s, const gf_audio_
 static gf_status classify_window(gf_ctx *ctx, gf_audio_stream *s, int64_t start, int64_t n) {
     char err[512] = "";
     gf_status st = GF_OK;
+    /* a whole window is fitted about its middle: sliding it is what finds the word; only a
+     * recording shorter than one window is aligned as the training clips were */
+    gf_audio_frontend fe = s->fe;
+    if (n == s->win) fe.align = GF_AUDIO_ALIGN_MIDDLE;
     if (s->p.waveform)
-        gf_audio_fit_aligned(s->buf, n, s->feats, gf_audio_frontend_clip(&s->fe), s->fe.align);
+        gf_audio_fit_aligned(s->buf, n, s->feats, gf_audio_frontend_clip(&fe), fe.align);
     else
-        st = gf_audio_frontend_features(&s->fe, s->mel, s->buf, n, s->feats, err, sizeof err);
+        st = gf_audio_frontend_features(&fe, s->mel, s->buf, n, s->feats, err, sizeof err);
     if (st == GF_OK) st = s->cls.classify(s->cls.user, s->feats, s->probs, err, sizeof err);
     if (st != GF_OK)
         return gf_ctx_set_error(ctx, st, "audio stream: window at %.3f s: %s",
