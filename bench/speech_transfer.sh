@@ -17,6 +17,8 @@
 #   bash bench/speech_transfer.sh
 #   ROWS="1 2" SEEDS="0" SETS=letters bash bench/speech_transfer.sh   (rows 1 and 3 of a seed
 #   need row 1 first; SETS: letters, digits or both)
+#   ALIGN=middle ROWS=1 bash bench/speech_transfer.sh   (rows 1 and 2 with --align ALIGN; by
+#   default each command's own: energy for the speech embedding, middle for kws)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 G="${GRAFT:-$root/build/graft}"
@@ -27,6 +29,8 @@ rows="${ROWS:-1 2 3}"
 sets="${SETS:-letters digits}"
 threads="${THREADS:-1}"
 clip="${CLIP:-1}"
+align=()
+[ -n "${ALIGN:-}" ] && align=(--align "$ALIGN")
 models="${GRAFT_DATA_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/graft}/openwakeword"
 E="$models/embedding_model.onnx"
 [ -x "$G" ] || { echo "speech_transfer.sh: build graft first ($G)" >&2; exit 1; }
@@ -56,7 +60,8 @@ stats() {
 # train ROW SEED SET: trains row ROW on $data/SET into $out/rROW-SET-SEED.safetensors
 train() {
     local row="$1" s="$2" set="$3" a
-    local w="$out/r$row-$set-$s.safetensors" common=(--data "audio:$data/$set" --clip-seconds "$clip" --seed "$s")
+    local w="$out/r$row-$set-$s.safetensors"
+    local common=(--data "audio:$data/$set" --clip-seconds "$clip" --seed "$s" "${align[@]}")
     case "$row" in
         1) a=(finetune --from "$E" --freeze "trunk.*" --pool max --epochs 100 --lr 0.003) ;;
         2) a=(train --model kws --normalize standard --epochs 8) ;;

@@ -1,7 +1,8 @@
 /* Audio: the reader (WAV PCM 16 / float / 8-bit, stereo downmix, FLAC, Ogg/Vorbis, written here
  * with libsndfile), resampling (a sine keeps its frequency), log-mel features against PyTorch
  * (fixtures/mel_torch.json from fixtures/gen_mel.py), SpecAugment's masks (statistics, fill,
- * determinism), waveform perturbation, the audio:DIR spec end to end on tones per class, and
+ * determinism), waveform perturbation, clips aligned on their energy (positions worked out by
+ * hand, a waveform stream's windows), the audio:DIR spec end to end on tones per class, and
  * hostile files (unknown encoding, zero length, absurd headers, text named .wav).
  * To add a reader case: call one_format() in test_formats with a libsndfile format. */
 #include "data_helpers.h"
@@ -480,9 +481,88 @@ static void test_kws_zoo(void) {
     gf_ctx_clear_error(ctx);
 }
 
+/* A waveform stream's classifier: records the window it gets, answers class 1. */
+static gf_status record_window(void *user, const float *features, float *probs, char *err,
+                               size_t err_cap) {
+    (void)err, (void)err_cap;
+    memcpy(user, features, sizeof(float) * 20);
+    probs[0] = 0.25f, probs[1] = 0.75f;
+    return GF_OK;
+}
+
+/* gf_audio_fit_aligned against positions worked out by hand, the names, and a waveform stream
+ * handing its classifier the aligned window. */
+static void test_align(void) {
+    /* energy 1 at 4 and 4 at 5: the centre 4.8, floor 4, goes to 6 / 2 = 3: out[j] = x[j + 1] */
+    const float x[12] = {0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0};
+    float out[8];
+    gf_audio_fit_aligned(x, 12, out, 6, GF_AUDIO_ALIGN_ENERGY);
+    const float want[6] = {0, 0, 0, 1, 2, 0};
+    CHECK(memcmp(out, want, sizeof want) == 0);
+    gf_audio_fit_aligned(x, 12, out, 6, GF_AUDIO_ALIGN_MIDDLE); /* x[3..9) */
+    const float mid[6] = {0, 1, 2, 0, 0, 0};
+    CHECK(memcmp(out, mid, sizeof mid) == 0);
+    /* a short file with its energy at its start: placed so that sample lands at 8 / 2 = 4 */
+    const float s[4] = {3, 0, 0, 0};
+    gf_audio_fit_aligned(s, 4, out, 8, GF_AUDIO_ALIGN_ENERGY);
+    const float late[8] = {0, 0, 0, 0, 3, 0, 0, 0};
+    CHECK(memcmp(out, late, sizeof late) == 0);
+    /* energy at the very end of a long file: the clip runs past it, zeros after */
+    const float e[6] = {0, 0, 0, 0, 0, 5};
+    gf_audio_fit_aligned(e, 6, out, 4, GF_AUDIO_ALIGN_ENERGY);
+    const float end[4] = {0, 0, 5, 0};
+    CHECK(memcmp(out, end, sizeof end) == 0);
+    /* silence: the middle, as gf_audio_fit */
+    const float z[6] = {0};
+    float ref[4];
+    gf_audio_fit_aligned(z, 6, out, 4, GF_AUDIO_ALIGN_ENERGY);
+    gf_audio_fit(z, 6, ref, 4);
+    CHECK(memcmp(out, ref, sizeof ref) == 0);
+    gf_audio_align a = GF_AUDIO_ALIGN_MIDDLE;
+    CHECK(gf_audio_align_parse("energy", &a) == 0 && a == GF_AUDIO_ALIGN_ENERGY);
+    CHECK(strcmp(gf_audio_align_name(a), "energy") == 0);
+    CHECK(gf_audio_align_parse("centre", &a) == -1 && a == GF_AUDIO_ALIGN_ENERGY);
+
+    /* a stream of 20-sample windows (1000 Hz, 20 ms: more than n_fft / 2) */
+    gf_audio_frontend fe = gf_audio_frontend_default();
+    fe.sample_rate = fe.mel.sample_rate = 1000;
+    fe.clip_seconds = 0.02;
+    fe.mel.n_fft = 16, fe.mel.hop_length = 4, fe.mel.n_mels = 4, fe.mel.f_max = 0;
+    fe.align = GF_AUDIO_ALIGN_ENERGY;
+    gf_audio_stream_params p = gf_audio_stream_default_params();
+    p.waveform = true;
+    p.hop_s = 0.02;
+    float got[20] = {0};
+    const gf_audio_classifier cls = {record_window, NULL, got};
+    gf_audio_stream *st = gf_audio_stream_new(ctx, &fe, 2, &p, &cls);
+    CHECK(st != NULL);
+    const float w[20] = {7};
+    if (st) { /* a whole window as it is: sliding finds the word */
+        CHECK(gf_audio_stream_feed(ctx, st, w, 20) == GF_OK);
+        CHECK(gf_audio_stream_windows(st) == 1);
+        CHECK(memcmp(got, w, sizeof w) == 0);
+    }
+    gf_audio_stream_free(st);
+    /* a recording shorter than a window: aligned as training clips, the energy at 0 goes to 10 */
+    st = gf_audio_stream_new(ctx, &fe, 2, &p, &cls);
+    CHECK(st != NULL);
+    if (st) {
+        CHECK(gf_audio_stream_feed(ctx, st, w, 12) == GF_OK);
+        CHECK(gf_audio_stream_finish(ctx, st) == GF_OK);
+        CHECK(gf_audio_stream_windows(st) == 1);
+        float moved[20] = {0};
+        moved[10] = 7;
+        CHECK(memcmp(got, moved, sizeof moved) == 0);
+    }
+    gf_audio_stream_free(st);
+    fe.align = (gf_audio_align)7;
+    CHECK(gf_audio_frontend_check(NULL, &fe, NULL) == GF_ERR_INVALID);
+}
+
 int main(void) {
     ctx = gf_ctx_new(NULL);
     test_specaugment();
+    test_align();
     test_kws_zoo();
 #ifdef GF_TEST_AUDIO
     CHECK(gf_audio_available());

@@ -289,11 +289,13 @@ static void test_bundle_audio(void) {
     gf_ds_open_params p = gf_ds_open_default_params();
     p.n_mels = 32;
     p.clip_seconds = 0.8;
+    p.align = GF_AUDIO_ALIGN_ENERGY; /* so predict's reading below must align as training did */
     gf_ds_parts d;
     gf_ctx_clear_error(ctx);
     CHECK(gf_ds_open(ctx, spec, &p, &d) == GF_OK);
     CHECK(d.has_audio && d.audio.sample_rate == 16000 && d.audio.clip_seconds == 0.8 &&
-          d.audio.mel.n_mels == 32 && d.audio.mel.hop_length == 160);
+          d.audio.mel.n_mels == 32 && d.audio.mel.hop_length == 160 &&
+          d.audio.align == GF_AUDIO_ALIGN_ENERGY);
     CHECK(d.ndim == 3 && d.shape[1] == 32 && d.shape[2] == 81);
     gf_bundle_opts o = gf_bundle_default_opts();
     o.model = "kws";
@@ -308,7 +310,8 @@ static void test_bundle_audio(void) {
     gf_bundle_info info;
     CHECK(gf_bundle_info_load(ctx, saved, &info) == GF_OK);
     const gf_mel_params *m = &info.audio.mel;
-    CHECK(info.has_audio && info.audio.sample_rate == 16000 && info.audio.clip_seconds == 0.8);
+    CHECK(info.has_audio && info.audio.sample_rate == 16000 && info.audio.clip_seconds == 0.8 &&
+          info.audio.align == GF_AUDIO_ALIGN_ENERGY);
     CHECK(m->sample_rate == 16000 && m->n_fft == 400 && m->win_length == 400 &&
           m->hop_length == 160 && m->n_mels == 32 && m->f_min == 0 && m->f_max == 8000 &&
           m->log_offset == d.audio.mel.log_offset);
@@ -345,6 +348,22 @@ static void test_bundle_audio(void) {
         EXPECT_ERR(ctx, (void *)(intptr_t)(gf_bundle_info_load(ctx, th_path("bad-audio.safetensors"),
                                                                 &bi) == GF_OK),
                    GF_ERR_FORMAT, "graft.audio", "malformed");
+        /* every setting right but an alignment this version does not know */
+        extra[1] = "{\"sample_rate\": 16000, \"clip_seconds\": 0.8, \"n_fft\": 400, "
+                   "\"win_length\": 400, \"hop_length\": 160, \"n_mels\": 32, \"f_min\": 0, "
+                   "\"f_max\": 8000, \"log_offset\": 1e-6, \"align\": \"left\"}";
+        CHECK(gf_bundle_save(ctx, b, th_path("bad-align.safetensors"), extra, 1) == GF_OK);
+        EXPECT_ERR(ctx, (void *)(intptr_t)(gf_bundle_info_load(ctx, th_path("bad-align.safetensors"),
+                                                                &bi) == GF_OK),
+                   GF_ERR_FORMAT, "graft.audio", "malformed");
+        extra[1] = "{\"sample_rate\": 16000, \"clip_seconds\": 0.8, \"n_fft\": 400, "
+                   "\"win_length\": 400, \"hop_length\": 160, \"n_mels\": 32, \"f_min\": 0, "
+                   "\"f_max\": 8000, \"log_offset\": 1e-6}"; /* written before align: middle */
+        CHECK(gf_bundle_save(ctx, b, th_path("old-audio.safetensors"), extra, 1) == GF_OK);
+        memset(&bi, 0, sizeof bi);
+        CHECK(gf_bundle_info_load(ctx, th_path("old-audio.safetensors"), &bi) == GF_OK &&
+              bi.has_audio && bi.audio.align == GF_AUDIO_ALIGN_MIDDLE);
+        gf_bundle_info_free(&bi);
     }
     gf_bundle_free(b);
     gf_ds_parts_free(&d);

@@ -72,7 +72,12 @@ static void test_check(void) {
     refused(spec, &p, "sample_rate, clip_seconds, n_mels and n_fft apply to audio: data");
     p = gf_ds_open_default_params();
     p.waveform = true;
-    refused(spec, &p, "waveform applies to audio: data");
+    refused(spec, &p, "waveform and align apply to audio: data");
+    p = gf_ds_open_default_params();
+    p.align = GF_AUDIO_ALIGN_ENERGY;
+    refused(spec, &p, "waveform and align apply to audio: data");
+    p.align = (gf_audio_align)9;
+    refused("audio:/nonexistent", &p, "align 9 is not middle (0) or energy (1)");
     refused("audio:/nonexistent", NULL, "/nonexistent is not a folder");
     p = gf_ds_open_default_params();
     p.augment = "crop,rotate";

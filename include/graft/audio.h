@@ -54,6 +54,22 @@ float *gf_audio_resample(const float *x, int64_t n, double in_rate, double out_r
  * the start, a shorter one is centred between zeros. */
 void gf_audio_fit(const float *x, int64_t n, float *out, int64_t len);
 
+/* Where a clip is cut from a file (or a file placed in a longer clip). */
+typedef enum gf_audio_align {
+    GF_AUDIO_ALIGN_MIDDLE = 0, /* the file's middle at the clip's middle (gf_audio_fit) */
+    GF_AUDIO_ALIGN_ENERGY = 1  /* the file's centre of energy (the mean sample index weighted by
+                                * the squared samples) at the clip's middle: a word is centred
+                                * whatever silence the file has before or after it */
+} gf_audio_align;
+
+/* gf_audio_fit with the alignment: x[0..n) into out[0..len), zeros where x does not reach. A
+ * silent file is aligned on its middle. */
+void gf_audio_fit_aligned(const float *x, int64_t n, float *out, int64_t len, gf_audio_align align);
+/* "middle" or "energy". */
+const char *gf_audio_align_name(gf_audio_align align);
+/* The alignment named (as gf_audio_align_name writes it): 0 and *out set, or -1. */
+int gf_audio_align_parse(const char *name, gf_audio_align *out);
+
 /* Waveform perturbation for training, decided by seed alone (pass a seed made of the example and
  * the epoch): speed first (resampling by a factor uniform in [speed_lo, speed_hi], so 1.1 is 10%
  * faster and higher, as sox's speed effect), then a time shift by a whole number of samples
@@ -111,14 +127,15 @@ gf_status gf_mel_compute(const gf_mel *mel, const float *x, int64_t n, float *ou
 
 /* ---- the front end: what a model's features depend on ---------------------------------- */
 
-/* How a file becomes a model's input: read at sample_rate (gf_audio_read), centre-cropped or
- * zero-padded to clip_seconds (gf_audio_fit), then log-mel features with mel (whose sample_rate
+/* How a file becomes a model's input: read at sample_rate (gf_audio_read), cropped or
+ * zero-padded to clip_seconds about its middle or its centre of energy (gf_audio_fit_aligned), then log-mel features with mel (whose sample_rate
  * equals sample_rate) into [1, mel.n_mels, 1 + clip samples / hop]. A model trained on audio:
  * data records it (graft.audio) so prediction computes the same features. */
 typedef struct gf_audio_frontend {
     int sample_rate;     /* Hz, in [1000, 384000] */
     double clip_seconds; /* in (0, 600] */
     gf_mel_params mel;
+    gf_audio_align align; /* how a file is fitted to the clip (default middle) */
 } gf_audio_frontend;
 
 /* 16 kHz, 1 s clips, gf_mel_default_params (40 mels, n_fft 400, hop 160). */
@@ -129,7 +146,8 @@ int64_t gf_audio_frontend_clip(const gf_audio_frontend *fe);
  * rate, the clip length (longer than n_fft / 2 samples), the mel settings. */
 gf_status gf_audio_frontend_check(gf_ctx *ctx, const gf_audio_frontend *fe, const char *what);
 /* One clip of samples x[0..n) at fe->sample_rate to features out [n_mels, frames] as
- * training computed them: fitted to the clip length (gf_audio_fit), then mel (made from fe).
+ * training computed them: fitted to the clip length (gf_audio_fit_aligned with fe->align), then
+ * mel (made from fe).
  * GF_OK or a status with a message in err. */
 gf_status gf_audio_frontend_features(const gf_audio_frontend *fe, const gf_mel *mel,
                                      const float *x, int64_t n, float *out, char *err,
@@ -138,8 +156,8 @@ gf_status gf_audio_frontend_features(const gf_audio_frontend *fe, const gf_mel *
 /* ---- streaming: keyword spotting over a long recording ------------------------------------ */
 
 /* The classifier the stream runs on every window: classify turns features [n_mels, frames] (as
- * gf_audio_frontend_features gives them) into probs[0..n_classes), GF_OK or a status with a
- * message in err. */
+ * gf_audio_frontend_features gives them; the clip's samples with gf_audio_stream_params.waveform)
+ * into probs[0..n_classes), GF_OK or a status with a message in err. */
 typedef struct gf_audio_classifier {
     gf_status (*classify)(void *user, const float *features, float *probs, char *err,
                           size_t err_cap);
@@ -155,6 +173,9 @@ typedef struct gf_audio_stream_params {
                        * least this (default 0.5) */
     int background;   /* a class that means "no word" (silence, noise), never detected; -1:
                        * none (default) */
+    bool waveform;    /* the classifier gets each window fitted to the clip (clip samples),
+                       * not log-mel features: for models with their own front end
+                       * (graft/speech.h) */
 } gf_audio_stream_params;
 
 gf_audio_stream_params gf_audio_stream_default_params(void);
@@ -179,9 +200,11 @@ typedef struct gf_audio_detection {
  * resolved by non-maximum suppression: the most probable is kept and those near it are dropped,
  * and so on (the earlier on a tie). So a word heard as two candidates (a window or two between
  * them below the threshold, or of another class) is kept once, and words with a little more
- * than that between the windows that hear them are kept apart. A recording shorter than one window is classified once, fitted as
- * training fitted clips (gf_audio_stream_finish). Feeding in chunks of any sizes gives the same
- * detections as feeding all at once. */
+ * than that between the windows that hear them are kept apart. A whole window is fitted to the
+ * clip about its middle whatever the front end's align (sliding the window is what finds the
+ * word); a recording shorter than one window is classified once, fitted as training fitted
+ * clips, align included (gf_audio_stream_finish). Feeding in chunks of any sizes gives the
+ * same detections as feeding all at once. */
 typedef struct gf_audio_stream gf_audio_stream;
 
 /* A new stream (gf_audio_stream_free) for n_classes classes, or NULL with a context error
@@ -207,12 +230,14 @@ void gf_audio_stream_free(gf_audio_stream *s);
 
 typedef struct gf_audio_folder_params {
     gf_audio_params audio;  /* rate and limits of each file (default gf_audio_default_params) */
-    double clip_seconds;    /* every clip centre-cropped or zero-padded to this (default 1.0) */
+    double clip_seconds;    /* every clip cropped or zero-padded to this (default 1.0), about
+                             * the file's middle or its centre of energy (align) */
     gf_mel_params mel;      /* the features (default gf_mel_default_params; its sample_rate is
                              * set to audio.sample_rate) */
     int64_t max_bytes;      /* refuse a folder whose features would take more (default 2 GiB) */
     bool follow_links;      /* as gf_images_params.follow_links */
     int n_threads;          /* decoding threads; 0: the context's count */
+    gf_audio_align align;   /* how each file is fitted to the clip (default middle) */
     bool waveform;          /* samples [1, clip samples]: the fitted waveform itself in [-1, 1],
                              * no features (mel is not used); for models with their own front
                              * end (graft/speech.h) */

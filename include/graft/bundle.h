@@ -25,7 +25,8 @@
  *   graft.text       text data: the vocabulary and tokeniser settings (gf_text_vocab_to_json)
  *   graft.audio      audio data: the front end (gf_audio_frontend) as {"sample_rate",
  *                    "clip_seconds", "n_fft", "win_length", "hop_length", "n_mels", "f_min",
- *                    "f_max", "log_offset"}
+ *                    "f_max", "log_offset", "align"} ("align": "middle" or "energy",
+ *                    gf_audio_align; absent: middle)
  *   graft.speech     a classifier on a speech embedding: how to rebuild it (graft/speech.h)
  *   graft.data, graft.command, graft.version        provenance
  *   graft.base, graft.base_map, graft.base_sha256   a delta (gf_transfer_delta_save) and its base */
@@ -219,15 +220,18 @@ gf_tensor *gf_bundle_read_text_file(gf_ctx *ctx, const gf_bundle *b, const char 
 /* True when path names an audio file by its extension (.wav .flac .ogg), any case. */
 bool gf_bundle_is_audio_file(const char *path);
 /* One audio file as the model's input, prepared as the training clips were (graft.audio):
- * decoded to mono at the recorded rate, centre-cropped or zero-padded to the clip length,
- * log-mel features, normalised: a new persistent tensor [1, 1, n_mels, frames]. An error for
- * a bundle without graft.audio (naming the file and the key) or whose graft.input is not the
- * front end's shape; the decoder's errors name the file. */
+ * decoded to mono at the recorded rate, cropped or zero-padded to the clip length (about the
+ * file's middle or its centre of energy, as recorded), log-mel features, normalised: a new
+ * persistent tensor [1, 1, n_mels, frames]; for a model that takes the waveform (graft.input
+ * [1, clip samples]: a speech embedding, graft.speech) the fitted clip [1, 1, samples]. An
+ * error for a bundle without graft.audio (naming the file and the key) or whose graft.input
+ * is not the front end's shape; the decoder's errors name the file. */
 gf_tensor *gf_bundle_read_audio(gf_ctx *ctx, const gf_bundle *b, const char *path);
 /* Keyword spotting with the bundle's model (graft/audio.h, gf_audio_stream): a stream whose
- * windows are turned into features as the training clips were, normalised and classified by
- * b->model (in evaluation mode, on a context of its own with ctx's threads and limits, so ctx's
- * arena tensors are untouched). b must outlive the stream. params NULL: the defaults. */
+ * windows are turned into features (or fitted waveforms, for a model that takes them: the
+ * params' waveform is set from the bundle) as the training clips were, normalised and
+ * classified by b->model (in evaluation mode, on a context of its own with ctx's threads and
+ * limits, so ctx's arena tensors are untouched). b must outlive the stream. params NULL: the defaults. */
 gf_audio_stream *gf_bundle_audio_stream(gf_ctx *ctx, gf_bundle *b,
                                         const gf_audio_stream_params *params);
 /* gf_bundle_read_audio for an audio file of a bundle with graft.audio, gf_bundle_read_image

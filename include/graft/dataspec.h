@@ -152,6 +152,8 @@ typedef struct gf_ds_open_params {
     const gf_audio_frontend *audio;
     bool waveform;            /* samples [1, clip samples]: the waveform, no log-mel features
                                * (gf_audio_folder_params.waveform) */
+    gf_audio_align align;     /* how a file is fitted to the clip (middle; with audio, the
+                               * front end's) */
 } gf_ds_open_params;
 
 /* Defaults: all classes, val 0, test 0.2, no per-class choice or limit, seed 0, normalize

@@ -24,6 +24,7 @@ char *gf_bundle_audio_to_json(const gf_audio_frontend *fe) {
     cJSON_AddNumberToObject(o, "f_min", m->f_min);
     cJSON_AddNumberToObject(o, "f_max", m->f_max > 0 ? m->f_max : fe->sample_rate / 2.0);
     cJSON_AddNumberToObject(o, "log_offset", m->log_offset);
+    cJSON_AddStringToObject(o, "align", gf_audio_align_name(fe->align));
     char *t = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return t;
@@ -48,6 +49,11 @@ bool gf_bundle_audio_from_json(const cJSON *j, gf_audio_frontend *fe) {
     for (int i = 0; i < 6; i++)
         if (i != 1 && v[i] != floor(v[i])) return false;
     gf_audio_frontend f = gf_audio_frontend_default();
+    /* written since clips could be aligned on their energy: absent, the file's middle */
+    const cJSON *align = cJSON_GetObjectItemCaseSensitive(j, "align");
+    if (align &&
+        (!cJSON_IsString(align) || gf_audio_align_parse(align->valuestring, &f.align) != 0))
+        return false;
     f.sample_rate = (int)v[0];
     f.clip_seconds = v[1];
     f.mel = (gf_mel_params){(int)v[0], (int)v[2], (int)v[3], (int)v[4], (int)v[5], (float)v[6],
@@ -84,6 +90,31 @@ static gf_status check_audio_model(gf_ctx *ctx, const gf_bundle *b, const char *
     return GF_OK;
 }
 
+/* The model takes the clip's samples [1, clip] (a speech embedding with its own front end),
+ * not log-mel features. */
+static bool takes_waveform(const gf_bundle_info *m) {
+    return m->has_audio && m->in_ndim == 2 && m->in_shape[0] == 1 &&
+           m->in_shape[1] == gf_audio_frontend_clip(&m->audio);
+}
+
+/* [1, 1, clip]: the file read at the front end's rate and fitted as the training clips were. */
+static gf_tensor *read_waveform(gf_ctx *ctx, const gf_bundle *b, const char *path) {
+    const gf_audio_frontend *fe = &b->info.audio;
+    gf_audio_params ap = gf_audio_default_params();
+    ap.sample_rate = fe->sample_rate;
+    int64_t n = 0;
+    float *wave = gf_audio_read(ctx, path, &ap, &n);
+    const int64_t shape[3] = {1, 1, gf_audio_frontend_clip(fe)};
+    gf_tensor *x = wave ? gf_tensor_new(ctx, GF_F32, 3, shape) : NULL;
+    if (x) gf_audio_fit_aligned(wave, n, gf_f32(x), shape[2], fe->align);
+    if (x && gf_bundle_normalize(ctx, &b->info, gf_f32(x), 1) != GF_OK) {
+        gf_tensor_free(x);
+        x = NULL;
+    }
+    free(wave);
+    return x;
+}
+
 gf_tensor *gf_bundle_read_audio(gf_ctx *ctx, const gf_bundle *b, const char *path) {
     if (!b || !path) {
         gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_bundle_read_audio: no bundle or path");
@@ -94,6 +125,7 @@ gf_tensor *gf_bundle_read_audio(gf_ctx *ctx, const gf_bundle *b, const char *pat
         check_audio_model(ctx, b, path, 0);
         return NULL;
     }
+    if (takes_waveform(&b->info)) return read_waveform(ctx, b, path);
     gf_mel *mel = gf_mel_new(ctx, &fe->mel);
     if (!mel) return NULL;
     const int64_t frames = gf_mel_frames(mel, gf_audio_frontend_clip(fe));
@@ -130,8 +162,9 @@ static gf_status bundle_classify(void *user, const float *features, float *probs
                                  size_t err_cap) {
     bundle_cls *c = user;
     const gf_bundle_info *m = &c->b->info;
-    const int64_t shape[4] = {1, m->in_shape[0], m->in_shape[1], m->in_shape[2]};
-    gf_tensor *x = gf_empty(c->ctx, GF_F32, 4, shape);
+    int64_t shape[GF_MAX_DIMS] = {1};
+    for (int i = 0; i < m->in_ndim && i + 1 < GF_MAX_DIMS; i++) shape[i + 1] = m->in_shape[i];
+    gf_tensor *x = gf_empty(c->ctx, GF_F32, 1 + m->in_ndim, shape);
     if (x) memcpy(x->data, features, sizeof(float) * (size_t)c->per);
     gf_tensor *p = x && gf_bundle_normalize(c->ctx, m, gf_f32(x), 1) == GF_OK
                        ? gf_bundle_predict(c->ctx, c->b, x) : NULL;
@@ -158,7 +191,8 @@ gf_audio_stream *gf_bundle_audio_stream(gf_ctx *ctx, gf_bundle *b,
     }
     const gf_audio_frontend *fe = &b->info.audio;
     const int64_t frames = 1 + gf_audio_frontend_clip(fe) / (fe->mel.hop_length > 0 ? fe->mel.hop_length : 1);
-    if (check_audio_model(ctx, b, "the stream", frames) != GF_OK) return NULL;
+    const bool wave = takes_waveform(&b->info);
+    if (!wave && check_audio_model(ctx, b, "the stream", frames) != GF_OK) return NULL;
     if (b->info.n_classes < 1 || b->info.regression) {
         gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_bundle_audio_stream: the model has no classes");
         return NULL;
@@ -174,7 +208,9 @@ gf_audio_stream *gf_bundle_audio_stream(gf_ctx *ctx, gf_bundle *b,
         return NULL;
     }
     c->b = b;
-    c->per = (int64_t)fe->mel.n_mels * frames;
+    c->per = wave ? gf_audio_frontend_clip(fe) : (int64_t)fe->mel.n_mels * frames;
     const gf_audio_classifier cls = {bundle_classify, bundle_cls_free, c};
-    return gf_audio_stream_new(ctx, fe, b->info.n_classes, params, &cls);
+    gf_audio_stream_params sp = params ? *params : gf_audio_stream_default_params();
+    sp.waveform = wave;
+    return gf_audio_stream_new(ctx, fe, b->info.n_classes, &sp, &cls);
 }

@@ -33,7 +33,8 @@ static bool one_file(const char *path, const gf_audio_folder_params *p, const gf
     int64_t n = 0;
     float *x = gf_audio_read_raw(path, &p->audio, &n, err, cap);
     if (!x) return false;
-    gf_audio_fit(x, n, mel ? wave : out, clip); /* no extractor: the waveform is the sample */
+    /* no extractor: the waveform is the sample */
+    gf_audio_fit_aligned(x, n, mel ? wave : out, clip, p->align);
     free(x);
     if (!mel) return true;
     char e2[256];
@@ -266,7 +267,8 @@ static gf_status aug_decode(gf_ctx *ctx, aug_src *s, const gf_ds *part, int n_th
         const char *path = gf_images_path(part, i);
         int64_t m = 0;
         float *x = path ? gf_audio_read_raw(path, &ap, &m, err, sizeof err) : NULL;
-        if (x) gf_audio_fit(x, m, s->waves + i * s->clip, s->clip);
+        if (x)
+            gf_audio_fit_aligned(x, m, s->waves + i * s->clip, s->clip, s->fe.align);
         free(x);
         if (!x) {
 #pragma omp critical(aug_decode)

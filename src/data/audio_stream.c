@@ -37,15 +37,48 @@ gf_status gf_audio_frontend_check(gf_ctx *ctx, const gf_audio_frontend *fe, cons
                     m->hop_length <= 65536 && m->n_mels >= 1 && m->n_mels <= 1024 &&
                     m->f_min >= 0 && m->f_max >= 0 && m->f_max <= fe->sample_rate / 2.0 &&
                     (m->f_max == 0 || m->f_min < m->f_max) && isfinite(m->log_offset) &&
-                    gf_audio_frontend_clip(fe) > m->n_fft / 2;
+                    gf_audio_frontend_clip(fe) > m->n_fft / 2 &&
+                    (unsigned)fe->align <= GF_AUDIO_ALIGN_ENERGY;
     if (ok || !ctx) return ok ? GF_OK : GF_ERR_INVALID;
     return gf_ctx_set_error(ctx, GF_ERR_INVALID,
                             "%s: sample_rate %d (in [1000, 384000], the mel's %d), clip_seconds "
                             "%g (in (0, 600], more than n_fft / 2 samples), n_fft %d (in [16, "
                             "65536]), win_length %d (<= n_fft), hop_length %d, n_mels %d (in [1, "
-                            "1024]), f_min %g and f_max %g (<= rate / 2): a setting out of range",
+                            "1024]), f_min %g and f_max %g (<= rate / 2), align %d (0 middle, 1 "
+                            "energy): a setting out of range",
                             what, fe->sample_rate, m->sample_rate, fe->clip_seconds, m->n_fft,
-                            m->win_length, m->hop_length, m->n_mels, m->f_min, m->f_max);
+                            m->win_length, m->hop_length, m->n_mels, m->f_min, m->f_max,
+                            (int)fe->align);
+}
+
+void gf_audio_fit_aligned(const float *x, int64_t n, float *out, int64_t len, gf_audio_align align) {
+    double e = 0, moment = 0;
+    for (int64_t i = 0; align == GF_AUDIO_ALIGN_ENERGY && i < n; i++) {
+        const double v = (double)x[i] * x[i];
+        e += v;
+        moment += v * (double)i;
+    }
+    if (!(e > 0)) { /* the middle, also for a silent file */
+        gf_audio_fit(x, n, out, len);
+        return;
+    }
+    /* out[j] = x[j - at]: the centre of energy lands on len / 2 */
+    const int64_t at = len / 2 - (int64_t)floor(moment / e);
+    const int64_t lo = at > 0 ? at : 0, hi = at + n < len ? at + n : len;
+    memset(out, 0, sizeof(float) * (size_t)len);
+    if (hi > lo) memcpy(out + lo, x + (lo - at), sizeof(float) * (size_t)(hi - lo));
+}
+
+const char *gf_audio_align_name(gf_audio_align align) {
+    return align == GF_AUDIO_ALIGN_ENERGY ? "energy" : "middle";
+}
+
+int gf_audio_align_parse(const char *name, gf_audio_align *out) {
+    if (!name || !out) return -1;
+    if (strcmp(name, "middle") == 0) *out = GF_AUDIO_ALIGN_MIDDLE;
+    else if (strcmp(name, "energy") == 0) *out = GF_AUDIO_ALIGN_ENERGY;
+    else return -1;
+    return 0;
 }
 
 gf_status gf_audio_frontend_features(const gf_audio_frontend *fe, const gf_mel *mel,
@@ -57,7 +90,7 @@ gf_status gf_audio_frontend_features(const gf_audio_frontend *fe, const gf_mel *
         if (err && err_cap) snprintf(err, err_cap, "audio: out of memory for a clip");
         return GF_ERR_NOMEM;
     }
-    gf_audio_fit(x, n, wave, clip);
+    gf_audio_fit_aligned(x, n, wave, clip, fe->align);
     gf_status st = gf_mel_compute(mel, wave, clip, out, err, err_cap);
     free(wave);
     return st;
@@ -87,7 +120,7 @@ struct gf_audio_stream {
 };
 
 gf_audio_stream_params gf_audio_stream_default_params(void) {
-    gf_audio_stream_params p = {0.0, 0.1, 0.5f, -1};
+    gf_audio_stream_params p = {0.0, 0.1, 0.5f, -1, false};
     return p;
 }
 
@@ -138,11 +171,12 @@ gf_audio_stream *gf_audio_stream_new(gf_ctx *ctx, const gf_audio_frontend *fe, i
     s->win = llround((p.window_s > 0 ? p.window_s : fe->clip_seconds) * fe->sample_rate);
     s->hop = llround(p.hop_s * fe->sample_rate);
     s->reach = fmin(1.5 * (double)s->hop, (double)s->win / 4) / fe->sample_rate;
-    if (!(s->mel = gf_mel_new(ctx, &fe->mel))) {
+    if (!p.waveform && !(s->mel = gf_mel_new(ctx, &fe->mel))) {
         gf_audio_stream_free(s);
         return NULL;
     }
-    const int64_t F = (int64_t)fe->mel.n_mels * gf_mel_frames(s->mel, gf_audio_frontend_clip(fe));
+    const int64_t clip = gf_audio_frontend_clip(fe);
+    const int64_t F = p.waveform ? clip : (int64_t)fe->mel.n_mels * gf_mel_frames(s->mel, clip);
     s->buf = malloc(sizeof(float) * (size_t)s->win);
     s->feats = malloc(sizeof(float) * (size_t)F);
     s->probs = malloc(sizeof(float) * (size_t)n_classes);
@@ -212,7 +246,15 @@ static gf_status push_candidate(gf_ctx *ctx, gf_audio_stream *s, const gf_audio_
  * progress (the centres of its windows) extended, closed or opened. */
 static gf_status classify_window(gf_ctx *ctx, gf_audio_stream *s, int64_t start, int64_t n) {
     char err[512] = "";
-    gf_status st = gf_audio_frontend_features(&s->fe, s->mel, s->buf, n, s->feats, err, sizeof err);
+    gf_status st = GF_OK;
+    /* a whole window is fitted about its middle: sliding it is what finds the word; only a
+     * recording shorter than one window is aligned as the training clips were */
+    gf_audio_frontend fe = s->fe;
+    if (n == s->win) fe.align = GF_AUDIO_ALIGN_MIDDLE;
+    if (s->p.waveform)
+        gf_audio_fit_aligned(s->buf, n, s->feats, gf_audio_frontend_clip(&fe), fe.align);
+    else
+        st = gf_audio_frontend_features(&fe, s->mel, s->buf, n, s->feats, err, sizeof err);
     if (st == GF_OK) st = s->cls.classify(s->cls.user, s->feats, s->probs, err, sizeof err);
     if (st != GF_OK)
         return gf_ctx_set_error(ctx, st, "audio stream: window at %.3f s: %s",

@@ -194,9 +194,12 @@ gf_status gf_ds_check_spec(gf_ctx *ctx, const char *spec, const gf_ds_open_param
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
                                 "data spec %s: sample_rate, clip_seconds, n_mels and n_fft apply "
                                 "to audio: data", spec);
-    if (p.waveform && !audio)
-        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "data spec %s: waveform applies to audio: "
-                                "data", spec);
+    if ((p.waveform || p.align != GF_AUDIO_ALIGN_MIDDLE) && !audio)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "data spec %s: waveform and align apply "
+                                "to audio: data", spec);
+    if ((unsigned)p.align > GF_AUDIO_ALIGN_ENERGY)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "data spec %s: align %d is not middle (0) "
+                                "or energy (1)", spec, (int)p.align);
     if (audio && (p.sample_rate < 0 || (p.sample_rate && (p.sample_rate < 1000 ||
                   p.sample_rate > 384000)) || !(p.clip_seconds >= 0 && p.clip_seconds <= 600) ||
                   p.n_mels < 0 || p.n_mels > 1024 || p.n_fft < 0 || p.n_fft > 65536 ||
@@ -351,6 +354,7 @@ static gf_status audio_frontend(gf_ctx *ctx, const gf_ds_open_params *p, gf_audi
     if (p->clip_seconds > 0) fe->clip_seconds = p->clip_seconds;
     if (p->n_mels) fe->mel.n_mels = p->n_mels;
     if (p->n_fft) fe->mel.n_fft = p->n_fft;
+    fe->align = p->align;
     fe->mel.sample_rate = fe->sample_rate;
     fe->mel.hop_length = fe->sample_rate / 100; /* 10 ms, 160 at 16 kHz */
     return GF_OK;
@@ -366,6 +370,7 @@ static gf_status load_audio(gf_ctx *ctx, const char *arg, const gf_ds_open_param
     ap.mel = out->audio.mel;
     ap.follow_links = p->follow_links;
     ap.waveform = p->waveform;
+    ap.align = out->audio.align;
     char tr[4200], te[4200], va[4200];
     snprintf(tr, sizeof tr, "%s/train", arg);
     snprintf(te, sizeof te, "%s/test", arg);

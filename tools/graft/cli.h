@@ -86,6 +86,7 @@ typedef struct cli_opts {
     double clip_seconds;      /* audio: 0: the library's default */
     int n_mels;               /* audio: 0: the library's default */
     bool waveform;            /* audio: samples are the waveform [1, samples], no features */
+    const char *align;        /* --align: "middle" or "energy" (NULL: the command's default) */
     const char *augment;      /* NULL: none; "crop,flip", ... */
     const char *normalize;    /* "auto", "standard", "none" */
     int task_kind;            /* --task: gf_ds_task (GF_DS_TASK_AUTO: not given) */

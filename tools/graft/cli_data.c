@@ -84,9 +84,10 @@ static int check_kind_options(const cli_opts *o) {
         return cli_usage_error(o->cmd, "--image-size and --grayscale apply to images: data");
     if (o->follow_links && !img && !audio)
         return cli_usage_error(o->cmd, "--follow-links applies to images: and audio: data");
-    if ((o->sample_rate || o->clip_seconds > 0 || o->n_mels || o->waveform) && !audio)
-        return cli_usage_error(o->cmd, "--sample-rate, --clip-seconds, --n-mels and --waveform "
-                                       "apply to audio: data");
+    if ((o->sample_rate || o->clip_seconds > 0 || o->n_mels || o->waveform || o->align) &&
+        !audio)
+        return cli_usage_error(o->cmd, "--sample-rate, --clip-seconds, --n-mels, --waveform and "
+                                       "--align apply to audio: data");
     if (o->max_image_pixels && !img)
         return cli_usage_error(o->cmd, "--max-image-pixels applies to images: data");
     if (o->augment && csv)
@@ -158,12 +159,13 @@ static int audio_settings(const cli_opts *o, const gf_bundle_info *meta, gf_ds_o
                                        "when a model is trained on audio: data): the features "
                                        "it was trained on are not known", w);
     }
-    if (o->sample_rate || o->clip_seconds > 0 || o->n_mels)
-        return cli_usage_error(o->cmd, "--sample-rate, --clip-seconds and --n-mels: %s was "
-                                       "trained on features of its own (graft.audio: %d Hz, %g s "
-                                       "clips, %d mel bands), which are used", w,
-                               meta->audio.sample_rate, meta->audio.clip_seconds,
-                               meta->audio.mel.n_mels);
+    if (o->sample_rate || o->clip_seconds > 0 || o->n_mels || o->align)
+        return cli_usage_error(o->cmd, "--sample-rate, --clip-seconds, --n-mels and --align: %s "
+                                       "was trained on features of its own (graft.audio: %d Hz, "
+                                       "%g s clips, %d mel bands, aligned on the %s), which are "
+                                       "used", w, meta->audio.sample_rate,
+                               meta->audio.clip_seconds, meta->audio.mel.n_mels,
+                               meta->audio.align == GF_AUDIO_ALIGN_ENERGY ? "energy" : "middle");
     p->audio = &meta->audio;
     return CLI_CONTINUE;
 }
@@ -268,6 +270,7 @@ int cli_data_load_for(gf_ctx *ctx, const cli_opts *o, const gf_bundle_info *meta
     p.clip_seconds = o->clip_seconds;
     p.n_mels = o->n_mels;
     p.waveform = o->waveform;
+    if (o->align) gf_audio_align_parse(o->align, &p.align);
     speech_settings(meta, &p);
     if (o->csv_header >= 0) p.csv_header = (gf_csv_header)o->csv_header;
     p.csv_skip_lines = o->skip_lines;

@@ -18,7 +18,7 @@ enum {
     O_DATA, O_CLASSES, O_PER_CLASS, O_SPLIT, O_VAL, O_LIMIT, O_LABEL_COLUMN, O_FEATURES,
     O_CSV_HEADER, O_SKIP_LINES, O_DELIMITER, O_PRED_OUT,
     O_IMAGE_SIZE, O_GRAYSCALE, O_MAX_IMAGE_PIXELS, O_FOLLOW_LINKS, O_SAMPLE_RATE, O_CLIP_SECONDS,
-    O_N_MELS, O_WAVEFORM, O_AUGMENT, O_NORMALIZE, O_BATCH,
+    O_N_MELS, O_WAVEFORM, O_ALIGN, O_AUGMENT, O_NORMALIZE, O_BATCH,
     O_MODEL, O_HIDDEN,
     O_WEIGHTS, O_BASE,
     O_EPOCHS, O_LR, O_OPTIM, O_WEIGHT_DECAY, O_MOMENTUM, O_SCHED, O_WARMUP, O_LABEL_SMOOTHING,
@@ -93,12 +93,16 @@ static const opt_def opts[] = {
     {"sample-rate", required_argument, O_SAMPLE_RATE, G_DATA, "HZ",
      "audio: resample every file to HZ (default 16000)"},
     {"clip-seconds", required_argument, O_CLIP_SECONDS, G_DATA, "S",
-     "audio: centre-crop or zero-pad every clip to S seconds (default 1)"},
+     "audio: crop or zero-pad every clip to S seconds (default 1), about --align"},
     {"n-mels", required_argument, O_N_MELS, G_DATA, "N",
      "audio: mel bands of the log-mel features (default 40)"},
     {"waveform", no_argument, O_WAVEFORM, G_DATA, NULL,
      "audio: samples are the waveform itself [1, clip samples] in [-1, 1], no log-mel features "
      "(a speech embedding's front end computes its own; set by finetune --from X.onnx)"},
+    {"align", required_argument, O_ALIGN, G_DATA, "middle|energy",
+     "audio: where a clip is cut from a file (or a short file placed): its middle, or its "
+     "centre of energy, which centres the word whatever silence surrounds it (default middle; "
+     "energy for a speech embedding, finetune --from X.onnx)"},
     {"augment", optional_argument, O_AUGMENT, G_TRAINDATA, "[=LIST]",
      "augment training images: crop (random crop, padding H/8), flip (horizontal), affine, "
      "erase; --augment alone is crop,flip; audio: specaugment (masks on the features), noise "
@@ -760,6 +764,13 @@ static int apply_data(cli_opts *o, int id, const char *v) {
     case O_CLIP_SECONDS: NEED_F64(0.02, 600, "a duration in [0.02, 600]"); o->clip_seconds = dv; break;
     case O_N_MELS: NEED_INT(1, 1024, "a count in [1, 1024]"); o->n_mels = (int)iv; break;
     case O_WAVEFORM: o->waveform = true; break;
+    case O_ALIGN: {
+        gf_audio_align a;
+        if (gf_audio_align_parse(v, &a) != 0)
+            return cli_usage_error(cmd, "--align: '%s' is not middle or energy", v);
+        o->align = v;
+        break;
+    }
     case O_AUGMENT: {
         o->augment = v ? v : "crop,flip";
         const char *p = o->augment;

