@@ -468,6 +468,42 @@ static void test_augment_shards(void) {
     gf_ds_parts_free(&a), gf_ds_parts_free(&b);
 }
 
+/* Waveform samples (for a speech embedding) take noise, speed and shift too: [1, clip] samples,
+ * fresh every epoch, the clean ones without augmentation; specaugment is refused for them. */
+static void test_augment_waveform(void) {
+    char spec[600];
+    snprintf(spec, sizeof spec, "audio:%s", th_path("kw"));
+    gf_ds_open_params p = gf_ds_open_default_params();
+    p.waveform = true;
+    p.augment = "noise,speed,shift";
+    p.seed = 5;
+    gf_ds_parts a, c;
+    gf_ctx_clear_error(ctx);
+    CHECK(gf_ds_open(ctx, spec, &p, &a) == GF_OK);
+    p.augment = NULL;
+    CHECK(gf_ds_open(ctx, spec, &p, &c) == GF_OK);
+    const int64_t F = 16000;
+    CHECK(a.ndim == 2 && a.shape[0] == 1 && a.shape[1] == F);
+    float *x = malloc(sizeof(float) * 3 * F);
+    int64_t i0 = 2;
+    CHECK(gf_ds_read_epoch(a.train, &i0, 1, 0, x, NULL, NULL, 0) == GF_OK);
+    CHECK(gf_ds_read_epoch(a.train, &i0, 1, 1, x + F, NULL, NULL, 0) == GF_OK);
+    CHECK(gf_ds_read(c.train, &i0, 1, x + 2 * F, NULL, NULL, 0) == GF_OK);
+    CHECK(memcmp(x, x + F, sizeof(float) * (size_t)F) != 0);     /* epochs differ */
+    CHECK(memcmp(x, x + 2 * F, sizeof(float) * (size_t)F) != 0); /* and differ from clean */
+    double e0 = 0, e2 = 0;
+    for (int64_t t = 0; t < F; t++) e0 += (double)x[t] * x[t], e2 += (double)x[2 * F + t] * x[2 * F + t];
+    CHECK(e2 > 0 && e0 > 0.1 * e2 && e0 < 10 * e2); /* still the clip, at about its energy */
+    CHECK(gf_ds_read_epoch(a.train, &i0, 1, 1, x + 2 * F, NULL, NULL, 0) == GF_OK);
+    CHECK(memcmp(x + F, x + 2 * F, sizeof(float) * (size_t)F) == 0); /* the same epoch again */
+    free(x);
+    gf_ds_parts_free(&a), gf_ds_parts_free(&c);
+    p.augment = "specaugment";
+    EXPECT_ERR(ctx, (void *)(intptr_t)(gf_ds_open(ctx, spec, &p, &a) == GF_OK), GF_ERR_INVALID,
+               "specaugment", "waveform");
+    gf_ctx_clear_error(ctx);
+}
+
 #endif /* GF_TEST_AUDIO */
 
 int main(void) {
@@ -484,6 +520,7 @@ int main(void) {
     test_bundle_audio();
     test_augment_part();
     test_augment_shards();
+    test_augment_waveform();
 #endif
     gf_ctx_free(ctx);
     return test_finish("test_audio_kws");

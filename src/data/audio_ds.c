@@ -237,7 +237,11 @@ static gf_status aug_read(void *user, const int64_t *idx, int64_t n, int64_t epo
         float *w = gf_audio_perturb(s->waves + i * s->clip, s->clip, s->fe.sample_rate, &s->p, seed,
                                     &m, err, err_cap);
         if (!w) return GF_ERR_NOMEM;
-        gf_status st = gf_audio_frontend_features(&s->fe, s->mel, w, m, x + k * s->per, err, err_cap);
+        gf_status st = GF_OK;
+        if (s->mel) /* features, as the clean clips' */
+            st = gf_audio_frontend_features(&s->fe, s->mel, w, m, x + k * s->per, err, err_cap);
+        else /* the waveform itself, back to the clip length (speed changes it) */
+            gf_audio_fit_aligned(w, m, x + k * s->per, s->clip, s->fe.align);
         free(w);
         if (st != GF_OK) return st;
     }
@@ -283,7 +287,8 @@ static gf_status aug_decode(gf_ctx *ctx, aug_src *s, const gf_ds *part, int n_th
 }
 
 gf_status gf_audio_augment_part(gf_ctx *ctx, gf_ds **part, const gf_audio_frontend *fe,
-                                const gf_audio_perturb_params *p, uint64_t seed, int n_threads) {
+                                const gf_audio_perturb_params *p, uint64_t seed, int n_threads,
+                                bool waveform) {
     if (!part || !*part) return GF_OK;
     const gf_ds *d = *part;
     aug_src *s = calloc(1, sizeof *s);
@@ -306,7 +311,14 @@ gf_status gf_audio_augment_part(gf_ctx *ctx, gf_ds **part, const gf_audio_fronte
         s->labels[i] = gf_ds_label(d, i);
         s->index[i] = gf_ds_source_index(d, i);
     }
-    if (!(s->mel = gf_mel_new(ctx, &fe->mel)) || aug_decode(ctx, s, d, n_threads) != GF_OK) {
+    if (waveform && s->per != s->clip) {
+        aug_free(s);
+        return gf_ctx_set_error(ctx, GF_ERR_STATE, "audio: waveform samples of %lld values for "
+                                "clips of %lld samples", (long long)gf_ds_sample_numel(d),
+                                (long long)gf_audio_frontend_clip(fe));
+    }
+    if ((!waveform && !(s->mel = gf_mel_new(ctx, &fe->mel))) ||
+        aug_decode(ctx, s, d, n_threads) != GF_OK) {
         aug_free(s);
         return gf_ctx_status(ctx);
     }

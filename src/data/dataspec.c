@@ -144,11 +144,16 @@ static gf_status check_source(gf_ctx *ctx, const char *spec, const char *kind, c
     return GF_OK;
 }
 
-/* Image augmentations for image data, specaugment for audio: data. */
-static gf_status check_augment(gf_ctx *ctx, const char *spec, const char *augment, bool audio) {
+/* Image augmentations for image data, specaugment for audio: data (not for its waveforms). */
+static gf_status check_augment(gf_ctx *ctx, const char *spec, const char *augment, bool audio,
+                               bool waveform) {
     for (const char *p = augment; *p;) {
         const char *e = strchr(p, ',');
         size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (audio && waveform && len == 11 && strncmp(p, "specaugment", len) == 0)
+            return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: specaugment masks log-mel "
+                                    "features; this data gives waveforms (waveform): use noise, "
+                                    "speed or shift", spec);
         bool known = false;
         const char *const image[] = {"crop", "flip", "affine", "erase", NULL};
         const char *const sound[] = {"specaugment", "noise", "speed", "shift", NULL};
@@ -243,7 +248,7 @@ gf_status gf_ds_check_spec(gf_ctx *ctx, const char *spec, const gf_ds_open_param
                                 spec, p.val_fraction, p.test_fraction, (long long)p.per_class,
                                 (long long)p.limit, p.image_size);
     if (p.augment) {
-        gf_status st = check_augment(ctx, spec, p.augment, audio);
+        gf_status st = check_augment(ctx, spec, p.augment, audio, p.waveform);
         if (st != GF_OK) return st;
         if (csv)
             return gf_ctx_set_error(ctx, GF_ERR_INVALID,
@@ -834,6 +839,18 @@ static gf_status impute(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_parts *ou
     return st;
 }
 
+/* Whether the comma-separated list names word. */
+static bool names(const char *list, const char *word) {
+    const size_t n = strlen(word);
+    for (const char *a = list ? list : ""; *a;) {
+        const char *e = strchr(a, ',');
+        const size_t len = e ? (size_t)(e - a) : strlen(a);
+        if (len == n && strncmp(a, word, n) == 0) return true;
+        a += len + (e ? 1 : 0);
+    }
+    return false;
+}
+
 /* The training pipeline: augmentation in the order given, normalising, then erasing (after
  * normalising, as torchvision applies it). */
 static gf_status train_transform(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_parts *out) {
@@ -867,7 +884,13 @@ static gf_status train_transform(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_
 }
 
 static gf_status transforms(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_parts *out) {
-    if (p->augment && out->ndim != 3)
+    /* waveforms [1, samples] take the waveform augmentations (wave_augment), not specaugment */
+    const bool waves = out->has_audio && p->waveform;
+    if (p->augment && waves && names(p->augment, "specaugment"))
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: specaugment masks log-mel features; "
+                                "this data gives waveforms (waveform): use noise, speed or shift",
+                                out->spec);
+    if (p->augment && out->ndim != 3 && !waves)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
                                 "%s: augment applies to image data (samples [C, H, W]); this data "
                                 "has samples of %d dimension(s)", out->spec, out->ndim);
@@ -890,17 +913,6 @@ static gf_status transforms(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_parts
     return p->augment || standard ? train_transform(ctx, p, out) : GF_OK;
 }
 
-/* Whether the comma-separated list names word. */
-static bool names(const char *list, const char *word) {
-    const size_t n = strlen(word);
-    for (const char *a = list ? list : ""; *a;) {
-        const char *e = strchr(a, ',');
-        const size_t len = e ? (size_t)(e - a) : strlen(a);
-        if (len == n && strncmp(a, word, n) == 0) return true;
-        a += len + (e ? 1 : 0);
-    }
-    return false;
-}
 
 /* audio: noise, speed and shift: the training part's features computed from its perturbed
  * waveforms at every read (after the statistics, which are those of the clean features). */
@@ -909,7 +921,7 @@ static gf_status wave_augment(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_par
     const bool shift = names(p->augment, "shift");
     if (!out->has_audio || !out->train || !(noise || speed || shift)) return GF_OK;
     const gf_audio_perturb_params pp = gf_audio_perturb_default_params(noise, speed, shift);
-    return gf_audio_augment_part(ctx, &out->train, &out->audio, &pp, p->seed, 0);
+    return gf_audio_augment_part(ctx, &out->train, &out->audio, &pp, p->seed, 0, p->waveform);
 }
 
 /* ---- the whole --------------------------------------------------------------------------- */

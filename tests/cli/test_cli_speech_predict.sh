@@ -99,4 +99,13 @@ expect_err "aligned on the energy" "the recorded alignment named"
 run "$G" finetune --from "$M/embedding_model.onnx" --data "audio:$D" --align centre $TH
 expect_rc 2 "--align centre"
 expect_err "is not middle or energy" "the choices named"
+
+# ---- waveform augmentation: the clips change every epoch, so nothing is cached ----------------
+run "$G" finetune --from "$M/embedding_model.onnx" --data "audio:$D" --freeze 'trunk.*' \
+    --augment=noise,speed,shift --clip-seconds 1 --epochs 2 --lr 0.01 --seed 1 --json $TH
+expect_rc 0 "a frozen embedding with --augment=noise,speed,shift"
+json "d['speech']['features_cached'] == False" "augmented clips: no feature cache"
+run "$G" finetune --from "$M/embedding_model.onnx" --data "audio:$D" --augment=specaugment $TH
+expect_rc 2 "--augment=specaugment on waveforms"
+expect_err "specaugment masks log-mel features" "specaugment refused for waveforms, saying why"
 finish

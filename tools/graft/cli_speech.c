@@ -217,7 +217,8 @@ static int print_dry_run(speech_run *r) {
     printf("head      %lld -> %d classes\n", (long long)r->info.features, r->d.n_classes);
     printf("%lld parameters, %lld trainable; %s\n", (long long)total, (long long)trainable,
            fixed ? "the embedding is frozen: its features would be computed once"
-                 : "the embedding trains: no feature cache");
+           : o->augment ? "the clips change every epoch (--augment): no feature cache"
+                        : "the embedding trains: no feature cache");
     printf("dry run: nothing was trained or written\n");
     return CLI_OK;
 }
@@ -253,7 +254,7 @@ static int check_options(cli_opts *o) {
     const char *bad = o->model ? "--model" : o->strip_prefix ? "--strip-prefix"
                       : o->n_rename ? "--rename" : o->strict ? "--strict" : o->delta ? "--delta"
                       : o->lora_rank ? "--lora-rank" : o->resume ? "--resume"
-                      : o->checkpoint_dir ? "--checkpoint-dir" : o->augment ? "--augment"
+                      : o->checkpoint_dir ? "--checkpoint-dir"
                       : o->cut ? "--cut" : o->input_size ? "--input-size" : o->n_mels ? "--n-mels"
                       : o->class_weight_balanced ? "--class-weight" : o->reg_loss_given ? "--loss"
                       : strcmp(o->head, "auto") && strcmp(o->head, "new") ? "--head" : NULL;
