@@ -884,12 +884,9 @@ static gf_status train_transform(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_
 }
 
 static gf_status transforms(gf_ctx *ctx, const gf_ds_open_params *p, gf_ds_parts *out) {
-    /* waveforms [1, samples] take the waveform augmentations (wave_augment), not specaugment */
+    /* waveforms [1, samples] take the waveform augmentations (wave_augment; specaugment is
+     * refused for them by gf_ds_check_spec) */
     const bool waves = out->has_audio && p->waveform;
-    if (p->augment && waves && names(p->augment, "specaugment"))
-        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s: specaugment masks log-mel features; "
-                                "this data gives waveforms (waveform): use noise, speed or shift",
-                                out->spec);
     if (p->augment && out->ndim != 3 && !waves)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID,
                                 "%s: augment applies to image data (samples [C, H, W]); this data "

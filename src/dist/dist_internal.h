@@ -7,10 +7,9 @@
 
 #include <mpi.h>
 
-/* One trainable parameter in the exchange. */
+/* Where one trainable parameter's gradient goes in the exchange. */
 typedef struct dist_slot {
-    gf_tensor *leaf;
-    int64_t offset;  /* of its gradient in the buffer */
+    int64_t offset;  /* in the buffer */
     bool packed;
 } dist_slot;
 
@@ -52,10 +51,10 @@ struct gf_dist {
     float *buf;
     double *stats;       /* the caller's stats, the stop flag, then one presence per parameter */
     MPI_Request *reqs;
-    dist_slot *x_slots;  /* [x_params]: the optimizer's trainable parameters, in its order */
-    gf_tensor **x_leaves; /* [x_params]: the same, for gf_backward_watch */
+    gf_tensor **x_leaves; /* [x_params]: the optimizer's trainable parameters, in its order */
+    dist_slot *x_slots;  /* [x_params]: where each one's gradient goes */
     int *x_pending;      /* [x_buckets]: parameters in the bucket not packed yet */
-    int64_t buf_cap, stats_cap, reqs_cap, slots_cap, pending_cap; /* in items */
+    int64_t buf_cap, stats_cap, reqs_cap, leaves_cap, slots_cap, pending_cap; /* in items */
     gf_optim *x_opt;     /* the optimizer of the exchange in progress (NULL: none) */
     int x_params;
     int64_t x_total;     /* floats */

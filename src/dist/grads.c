@@ -40,14 +40,12 @@ static bool grow(void **p, int64_t *cap, int64_t n, size_t size) {
  * it opens), since allreduces in flight point into it. */
 static gf_status reserve(gf_ctx *ctx, gf_dist *d, int64_t floats, int64_t stats, int64_t reqs,
                          int64_t params, int64_t buckets) {
-    int64_t lc = d->slots_cap;
     bool ok = grow((void **)&d->buf, &d->buf_cap, floats, sizeof *d->buf) &&
               grow((void **)&d->stats, &d->stats_cap, stats, sizeof *d->stats) &&
               grow((void **)&d->reqs, &d->reqs_cap, reqs, sizeof *d->reqs) &&
+              grow((void **)&d->x_leaves, &d->leaves_cap, params, sizeof *d->x_leaves) &&
               grow((void **)&d->x_slots, &d->slots_cap, params, sizeof *d->x_slots) &&
-              grow((void **)&d->x_leaves, &lc, params, sizeof *d->x_leaves) &&
               grow((void **)&d->x_pending, &d->pending_cap, buckets, sizeof *d->x_pending);
-    if (lc < d->slots_cap) d->slots_cap = lc; /* the two parameter arrays grow together */
     return ok ? GF_OK : no_memory(ctx, floats);
 }
 
@@ -80,7 +78,7 @@ static gf_status open_exchange(gf_ctx *ctx, gf_dist *d, gf_optim *opt, int n_sta
     int64_t at = 0;
     for (int i = params - 1; i >= 0; i--) {
         const int64_t n = d->x_leaves[i]->numel;
-        d->x_slots[i] = (dist_slot){d->x_leaves[i], at, false};
+        d->x_slots[i] = (dist_slot){at, false};
         if (n > 0)
             for (int64_t b = at / per; b <= (at + n - 1) / per; b++) d->x_pending[b]++;
         at += n;
@@ -113,7 +111,7 @@ static gf_status start_ready(gf_ctx *ctx, gf_dist *d, bool early) {
 /* Copies parameter i's gradient (zeros when it has none) into its place. */
 static void pack(gf_dist *d, int i) {
     dist_slot *s = &d->x_slots[i];
-    const gf_tensor *p = s->leaf;
+    const gf_tensor *p = d->x_leaves[i];
     float *dst = d->buf + s->offset;
     if (s->packed) return; /* packed during the backward */
     if (p->grad) memcpy(dst, gf_f32(p->grad), (size_t)p->numel * sizeof(float));
@@ -156,7 +154,7 @@ gf_status gf_dist_grad_begin(gf_ctx *ctx, gf_optim *opt, void *user) {
 /* The sums back into the gradients; a parameter with a gradient on some rank gets one here. */
 static gf_status unpack(gf_ctx *ctx, gf_dist *d, const double *presence) {
     for (int i = 0; i < d->x_params; i++) {
-        gf_tensor *p = d->x_slots[i].leaf;
+        gf_tensor *p = d->x_leaves[i];
         if (presence[i] < 0.5) continue;
         if (!p->grad && !(p->grad = gf_tensor_new(ctx, GF_F32, p->ndim, p->shape)))
             return gf_ctx_status(ctx);
@@ -174,7 +172,7 @@ static gf_status start_rest(gf_ctx *ctx, gf_dist *d, const double *stats, int n_
     double *s = d->stats;
     if (n_stats > 0) memcpy(s, stats, (size_t)n_stats * sizeof *stats);
     s[n_stats] = d->stop_flag && *d->stop_flag ? 1.0 : 0.0;
-    for (int i = 0; i < d->x_params; i++) s[n_stats + 1 + i] = d->x_slots[i].leaf->grad ? 1.0 : 0.0;
+    for (int i = 0; i < d->x_params; i++) s[n_stats + 1 + i] = d->x_leaves[i]->grad ? 1.0 : 0.0;
     int rc = MPI_Iallreduce(MPI_IN_PLACE, s, n_stats + 1 + d->x_params, MPI_DOUBLE, MPI_SUM,
                             d->comm, &d->reqs[d->x_nreq++]);
     return rc == MPI_SUCCESS ? GF_OK : gf_dist_mpi_error(ctx, d, "MPI_Iallreduce", rc);

@@ -92,6 +92,19 @@ have_npm() {
     [ -d "$c" ]
 }
 
+# Exits 77 (skipped) unless the speech synthesisers (scripts/make-speech.sh) are installed and
+# this graft reads audio.
+need_speech() {
+    if ! command -v espeak-ng >/dev/null || ! command -v sox >/dev/null || ! command -v flite >/dev/null; then
+        echo "$NAME: espeak-ng, flite and sox (scripts/packages-speech.txt) are needed; skipped"
+        exit 77
+    fi
+    if "$G" --version | grep -q "^audio: none"; then
+        echo "$NAME: this graft reads no audio; skipped"
+        exit 77
+    fi
+}
+
 finish() {
     [ "$SKIP" -gt 0 ] && echo "$NAME: $SKIP checks skipped (data not installed)"
     echo "$NAME: $PASS passed, $FAIL failed"

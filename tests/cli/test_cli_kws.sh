@@ -8,14 +8,7 @@
 # Usage: test_cli_kws.sh path/to/graft. To add a check: see tests/cli/lib.sh.
 source "$(dirname "$0")/lib.sh"
 
-if ! command -v espeak-ng >/dev/null || ! command -v sox >/dev/null || ! command -v flite >/dev/null; then
-    echo "test_cli_kws: espeak-ng, flite and sox (scripts/packages-speech.txt) are needed; skipped"
-    exit 77
-fi
-if "$G" --version | grep -q "^audio: none"; then
-    echo "test_cli_kws: this graft reads no audio; skipped"
-    exit 77
-fi
+need_speech
 
 # ---- the words: 24 voices (every fifth for test), renditions at two speeds, _silence_ ----------
 D="$T/words"

@@ -10,14 +10,7 @@
 # and sox (scripts/make-speech.sh) or in a graft without audio.
 source "$(dirname "$0")/lib.sh"
 
-if ! command -v espeak-ng >/dev/null || ! command -v sox >/dev/null || ! command -v flite >/dev/null; then
-    echo "test_cli_speech_predict: espeak-ng, flite and sox (scripts/packages-speech.txt) are needed; skipped"
-    exit 77
-fi
-if "$G" --version | grep -q "^audio: none"; then
-    echo "test_cli_speech_predict: this graft reads no audio; skipped"
-    exit 77
-fi
+need_speech
 D="$T/words"
 bash "$SRC/scripts/make-speech.sh" "$D" --words "one two three" --voices 10 --renditions 2 \
     >"$T/make.log" 2>&1 || { bad "make-speech.sh failed: $(tail -2 "$T/make.log")"; finish; exit; }

@@ -324,6 +324,15 @@ int cli_data_load(gf_ctx *ctx, const cli_opts *o, cli_data *d);
 /* --train-last, --freeze and --unfreeze on m, in that order. CLI_CONTINUE or a usage error
  * (printed) naming the option. */
 int cli_apply_freezing(gf_ctx *ctx, const cli_opts *o, gf_module *m);
+/* A frozen trunk's features computed once: *fd becomes a shallow copy of d (names and spec
+ * stay d's) whose parts hold the input of model's child "head" for every example, [features]
+ * samples with no transforms; *seconds how long it took. `what` and `items` name the trunk
+ * and the examples in the log line ("the embedding", "clips"). CLI_CONTINUE or the failure
+ * (printed). Free the parts with cli_cached_free. */
+int cli_cache_head_features(gf_ctx *ctx, const cli_opts *o, gf_module *model, const cli_data *d,
+                            int64_t features, const char *what, const char *items, cli_data *fd,
+                            double *seconds);
+void cli_cached_free(cli_data *fd);
 /* --out of a classifier that a file rebuilds (graft.model "tfjs" or "speech", with how to
  * rebuild it as JSON in graft.tfjs / graft.speech): model's weights, d's classes and shape,
  * graft.from. CLI_CONTINUE or the failure (printed). json may be NULL (out of memory). */

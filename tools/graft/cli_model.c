@@ -170,3 +170,35 @@ int cli_apply_freezing(gf_ctx *ctx, const cli_opts *o, gf_module *m) {
             return cli_usage_error(o->cmd, "--unfreeze: %s", gf_ctx_error(ctx));
     return CLI_CONTINUE;
 }
+
+int cli_cache_head_features(gf_ctx *ctx, const cli_opts *o, gf_module *model, const cli_data *d,
+                            int64_t features, const char *what, const char *items, cli_data *fd,
+                            double *seconds) {
+    const double t0 = cli_now();
+    gf_ds *const src[3] = {d->train, d->val, d->test};
+    gf_ds *dst[3] = {NULL, NULL, NULL};
+    int64_t n = 0;
+    for (int i = 0; i < 3; i++) {
+        if (!src[i]) continue;
+        if (!(dst[i] = gf_transfer_cache_features(ctx, model, "head", src[i], o->batch))) {
+            for (int k = 0; k < i; k++) gf_ds_free(dst[k]);
+            return cli_fail_ctx(o->cmd, ctx);
+        }
+        n += gf_ds_count(src[i]);
+    }
+    *fd = *d;
+    fd->train = dst[0], fd->val = dst[1], fd->test = dst[2];
+    fd->ndim = 1;
+    fd->shape[0] = features;
+    *seconds = cli_now() - t0;
+    cli_log(o, "graft %s: %s is frozen: its features of %lld %s computed once (%.1f s)\n", o->cmd,
+            what, (long long)n, items, *seconds);
+    return CLI_CONTINUE;
+}
+
+void cli_cached_free(cli_data *fd) {
+    gf_ds_free(fd->train);
+    gf_ds_free(fd->val);
+    gf_ds_free(fd->test);
+    fd->train = fd->val = fd->test = NULL;
+}

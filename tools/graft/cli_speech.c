@@ -78,26 +78,10 @@ static bool trunk_fixed(speech_run *r) {
 }
 
 static int cache_features(speech_run *r) {
-    const double t0 = cli_now();
-    gf_ds *const src[3] = {r->d.train, r->d.val, r->d.test};
-    gf_ds *dst[3] = {NULL, NULL, NULL};
-    for (int i = 0; i < 3; i++)
-        if (src[i] &&
-            !(dst[i] = gf_transfer_cache_features(r->ctx, r->model, "head", src[i], r->o->batch))) {
-            for (int k = 0; k < i; k++) gf_ds_free(dst[k]);
-            return cli_fail_ctx(r->o->cmd, r->ctx);
-        }
-    r->fd = r->d; /* a shallow copy: names and spec stay r->d's */
-    r->fd.train = dst[0], r->fd.val = dst[1], r->fd.test = dst[2];
-    r->fd.ndim = 1;
-    r->fd.shape[0] = r->info.features;
-    r->cached = true;
-    r->cache_seconds = cli_now() - t0;
-    cli_log(r->o, "graft finetune: the embedding is frozen: its features of %lld clips computed "
-                  "once (%.1f s)\n",
-            (long long)(gf_ds_count(src[0]) + (src[1] ? gf_ds_count(src[1]) : 0) +
-                        (src[2] ? gf_ds_count(src[2]) : 0)), r->cache_seconds);
-    return CLI_CONTINUE;
+    int rc = cli_cache_head_features(r->ctx, r->o, r->model, &r->d, r->info.features,
+                                     "the embedding", "clips", &r->fd, &r->cache_seconds);
+    r->cached = rc == CLI_CONTINUE;
+    return rc;
 }
 
 /* The cached embeddings standardised with the training part's mean and standard deviation,
@@ -275,11 +259,7 @@ static int check_options(cli_opts *o) {
 }
 
 static void run_free(speech_run *r) {
-    if (r->cached) {
-        gf_ds_free(r->fd.train);
-        gf_ds_free(r->fd.val);
-        gf_ds_free(r->fd.test);
-    }
+    if (r->cached) cli_cached_free(&r->fd);
     gf_tf_free(r->norm);
     free(r->mean);
     free(r->std);

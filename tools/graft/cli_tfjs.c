@@ -202,26 +202,11 @@ static bool trunk_fixed(tfjs_run *r) {
 
 /* The trunk's features of every part (r->fd: the data's parts as [F] samples, no transforms). */
 static int cache_features(tfjs_run *r) {
-    const double t0 = cli_now();
-    gf_ds *const src[3] = {r->d.train, r->d.val, r->d.test};
-    gf_ds *dst[3] = {NULL, NULL, NULL};
-    for (int i = 0; i < 3; i++)
-        if (src[i] &&
-            !(dst[i] = gf_transfer_cache_features(r->ctx, r->model, "head", src[i], r->o->batch))) {
-            for (int k = 0; k < i; k++) gf_ds_free(dst[k]);
-            return cli_fail_ctx(r->o->cmd, r->ctx);
-        }
-    r->fd = r->d; /* a shallow copy: names and spec stay r->d's */
-    r->fd.train = dst[0], r->fd.val = dst[1], r->fd.test = dst[2];
-    r->fd.ndim = 1;
-    r->fd.shape[0] = gf_module_tensor(NULL, r->model, "head.weight")->shape[1];
-    r->cached = true;
-    r->cache_seconds = cli_now() - t0;
-    cli_log(r->o, "graft finetune: the trunk is frozen: its features of %lld examples computed "
-                  "once (%.1f s)\n",
-            (long long)(gf_ds_count(src[0]) + (src[1] ? gf_ds_count(src[1]) : 0) +
-                        (src[2] ? gf_ds_count(src[2]) : 0)), r->cache_seconds);
-    return CLI_CONTINUE;
+    const int64_t features = gf_module_tensor(NULL, r->model, "head.weight")->shape[1];
+    int rc = cli_cache_head_features(r->ctx, r->o, r->model, &r->d, features, "the trunk",
+                                     "examples", &r->fd, &r->cache_seconds);
+    r->cached = rc == CLI_CONTINUE;
+    return rc;
 }
 
 /* Trains (the head on cached features, or the whole model) and evaluates the final part. */
@@ -367,11 +352,7 @@ int cli_tfjs_finetune(cli_opts *o) {
                  (rc = report(r)) == CLI_CONTINUE)
             rc = r->fo.interrupted ? CLI_FAILED : print_run(r);
     }
-    if (r->cached) {
-        gf_ds_free(r->fd.train);
-        gf_ds_free(r->fd.val);
-        gf_ds_free(r->fd.test);
-    }
+    if (r->cached) cli_cached_free(&r->fd);
     cli_eval_free(&r->ev);
     cli_fit_out_free(&r->fo);
     gf_module_free(r->model);
