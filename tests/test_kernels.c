@@ -423,6 +423,79 @@ static void dw3_planes(void) {
     dw3_plane(7, 7, 1, 1, 1, 1);
 }
 
+/* Eight planes at once (small planes): the forward pass from the bias and dX equal the
+ * generic per-plane kernels bitwise, at every level; dW matches a double reference and the
+ * levels agree bitwise. */
+static void dw3x8_planes(int64_t h, int64_t w, int64_t s_h, int64_t s_w, int64_t ph, int64_t pw) {
+    gf_conv_geom g = {0};
+    g.n = 1, g.c = 8, g.o = 8, g.groups = 8, g.h = h, g.w = w, g.kh = g.kw = 3;
+    g.sh = s_h, g.sw = s_w, g.ph = ph, g.pw = pw, g.dh = g.dw = 1;
+    g.oh = gf_conv_out_size(h, 3, s_h, ph, 1), g.ow = gf_conv_out_size(w, 3, s_w, pw, 1);
+    if (g.oh < 1 || g.ow < 1 || !gf_dwconv3x8_fits(&g)) return;
+    const int64_t hw = h * w, P = g.oh * g.ow;
+    float *x = falloc(8 * hw), *k = falloc(72), *b = falloc(8), *dy = falloc(8 * P);
+    float *y0 = falloc(8 * P), *ys = falloc(8 * P), *dx0 = falloc(8 * hw), *dx1 = falloc(8 * hw);
+    float *dxs = falloc(8 * hw), *work = falloc(gf_dwconv3x8_work(&g));
+    for (int64_t i = 0; i < 8 * hw; i++) x[i] = rndf(), dx0[i] = rndf();
+    for (int64_t i = 0; i < 72; i++) k[i] = rndf();
+    for (int64_t i = 0; i < 8; i++) b[i] = rndf();
+    for (int64_t i = 0; i < 8 * P; i++) dy[i] = rndf();
+    double ref[72] = {0};
+    memcpy(dx1, dx0, sizeof(float) * (size_t)(8 * hw));
+    for (int64_t l = 0; l < 8; l++) {
+        for (int64_t p = 0; p < P; p++) y0[l * P + p] = b[l];
+        gf_dwconv_plane(&g, x + l * hw, k + l * 9, y0 + l * P);
+        gf_dwconv_plane_bwd_x(&g, dy + l * P, k + l * 9, dx0 + l * hw);
+        for (int64_t p = 0; p < P; p++)
+            for (int64_t t = 0; t < 9; t++) {
+                int64_t iy = p / g.ow * s_h - ph + t / 3, ix = p % g.ow * s_w - pw + t % 3;
+                if (iy >= 0 && iy < h && ix >= 0 && ix < w)
+                    ref[l * 9 + t] += (double)x[l * hw + iy * w + ix] * dy[l * P + p];
+            }
+    }
+    float dkf[2][72];
+    for (int lv = 0; lv < n_levels; lv++) {
+        gf_dwconv3x8(levels[lv], &g, x, k, lv ? NULL : b, ys, work);
+        if (lv) /* without a bias: the plain kernels from zeros */
+            for (int64_t l = 0; l < 8; l++) {
+                float *z = falloc(P);
+                memset(z, 0, sizeof(float) * (size_t)P);
+                gf_dwconv_plane(&g, x + l * hw, k + l * 9, z);
+                CHECK(same_bits(ys + l * P, z, P));
+                free(z);
+            }
+        else CHECK(same_bits(ys, y0, 8 * P));
+        if (gf_dwconv3x8_bwd_x_fits(&g)) {
+            memcpy(dxs, dx1, sizeof(float) * (size_t)(8 * hw));
+            gf_dwconv3x8_bwd_x(levels[lv], &g, dy, k, dxs, work);
+            CHECK(same_bits(dxs, dx0, 8 * hw));
+        }
+        double dk[72] = {0};
+        gf_dwconv3x8_bwd_w(levels[lv], &g, x, dy, dk, work);
+        for (int t = 0; t < 72; t++) dkf[lv][t] = (float)dk[t];
+        CHECK(max_rel_err(dkf[lv], ref, 72) <= 1e-5);
+        if (lv) CHECK(same_bits(dkf[lv], dkf[0], 72));
+    }
+    free(x), free(k), free(b), free(dy), free(y0), free(ys), free(dx0), free(dx1), free(dxs);
+    free(work);
+}
+
+static void dw3x8_all(void) {
+    for (int trial = 0; trial < 300; trial++)
+        dw3x8_planes(1 + rnd() % 50, 1 + rnd() % 50, 1 + rnd() % 2, 1 + rnd() % 2, rnd() % 3,
+                     rnd() % 3);
+    for (int trial = 0; trial < 40; trial++) /* padding wider than the output */
+        dw3x8_planes(1 + rnd() % 5, 1 + rnd() % 5, 1 + rnd() % 2, 1 + rnd() % 2, rnd() % 5,
+                     rnd() % 5);
+    dw3x8_planes(3, 3, 1, 1, 1, 1); /* MobileNetV2's small layers */
+    dw3x8_planes(6, 6, 1, 1, 1, 1);
+    dw3x8_planes(7, 7, 2, 2, 0, 0);
+    dw3x8_planes(12, 12, 1, 1, 1, 1);
+    dw3x8_planes(16, 16, 1, 1, 1, 1);
+    dw3x8_planes(48, 48, 1, 1, 1, 1);
+    dw3x8_planes(48, 48, 2, 2, 1, 1);
+}
+
 /* Depthwise conv2d (groups = C, channel multiplier m) through the op at 1 and 3 threads vs a
  * naive double convolution: y, dX, dW, db; bitwise the same at both thread counts. */
 static void dw_op(int64_t n, int64_t c, int64_t m, int64_t h, int64_t w, int s, int pad) {
@@ -845,6 +918,10 @@ int main(void) {
     dw_op(2, 3, 3, 9, 30, 2, 0);   /* stride 2, no padding */
     dw_op(1, 6, 1, 11, 8, 1, 0);   /* stride 1, no padding */
     dw_op(2, 7, 1, 28, 28, 1, 2);  /* padding 2 */
+    dw3x8_all();
+    dw_op(3, 16, 1, 6, 6, 1, 1);   /* small planes, 8 channels at a time */
+    dw_op(2, 24, 1, 7, 5, 2, 1);   /* the same with stride 2 (dX per plane) */
+    dw_op(2, 12, 1, 4, 4, 1, 0);   /* 12 channels: plane by plane */
     wino_op(3, 9, 10, 7, 9, true);
     wino_op(1, 12, 17, 16, 11, false);
     wino_op(2, 32, 64, 14, 14, true);         /* the benchmark CNN's second layer */

@@ -117,6 +117,23 @@ static void conv_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, con
         }
         return;
     }
+    if (depthwise(g) && gf_dwconv3x8_fits(g) && o % 8 == 0) { /* small planes: 8 channels a time */
+        const int64_t hw = g->h * g->w, groups = n * (o / 8), ws = gf_dwconv3x8_work(g);
+        const int level = gf_vec_level(), nt = gf_threads_for(ctx, rows * P * 9);
+        float *work = gf_scratch_f32(ctx, nt * ws);
+        if (!work) return;
+#pragma omp parallel num_threads(nt)
+        {
+            float *wk = work + thread_index() * ws;
+#pragma omp for schedule(static)
+            for (int64_t r = 0; r < groups; r++) {
+                const int64_t oc = r % (o / 8) * 8;
+                gf_dwconv3x8(level, g, x + r * 8 * hw, w + oc * 9, b ? b + oc : NULL,
+                             y + r * 8 * P, wk);
+            }
+        }
+        return;
+    }
     if (depthwise(g)) {
         const int64_t kk = g->kh * g->kw, hw = g->h * g->w;
         const bool k3 = gf_dwconv3_fits(g);
@@ -323,6 +340,39 @@ static bool bw_c1_direct(gf_ctx *ctx, const gf_conv_geom *g, gf_tensor *x, const
     return true;
 }
 
+/* bw_depthwise on small planes, 8 channels at a time (gf_dwconv3x8_fits, o a multiple of 8):
+ * dX when its stride is 1 (else false: the caller does it), dW always. */
+static bool bw_depthwise_x8(gf_ctx *ctx, const gf_conv_geom *g, const float *dy,
+                            const float *px, const float *pw, float *gx, float *gw) {
+    const int64_t P = g->oh * g->ow, n = g->n, o = g->o, hw = g->h * g->w, cg = o / 8;
+    const int64_t ws = gf_dwconv3x8_work(g);
+    const int level = gf_vec_level(), nt = gf_threads_for(ctx, n * o * P * 9);
+    const bool do_x = gx && gf_dwconv3x8_bwd_x_fits(g);
+    float *work = gf_scratch_f32(ctx, nt * ws);
+    double *acc = gw ? gf_scratch(ctx, sizeof(double) * (size_t)(o * 9)) : NULL;
+    if (!work || (gw && !acc)) return true; /* the context has the error */
+    if (acc) memset(acc, 0, sizeof(double) * (size_t)(o * 9));
+#pragma omp parallel num_threads(nt)
+    {
+        float *wk = work + thread_index() * ws;
+        if (do_x) {
+#pragma omp for schedule(static)
+            for (int64_t r = 0; r < n * cg; r++)
+                gf_dwconv3x8_bwd_x(level, g, dy + r * 8 * P, pw + r % cg * 72, gx + r * 8 * hw, wk);
+        }
+        if (gw) {
+#pragma omp for schedule(static)
+            for (int64_t grp = 0; grp < cg; grp++) {
+                for (int64_t i = 0; i < n; i++)
+                    gf_dwconv3x8_bwd_w(level, g, px + (i * o + grp * 8) * hw,
+                                       dy + (i * o + grp * 8) * P, acc + grp * 72, wk);
+                for (int64_t k = grp * 72; k < grp * 72 + 72; k++) gw[k] += (float)acc[k];
+            }
+        }
+    }
+    return do_x || !gx;
+}
+
 /* dX (gx, when not NULL) and dW (gw) of a depthwise convolution: dX planes gather from their og
  * output channels, dW rows sum over images in double. */
 static void bw_depthwise(gf_ctx *ctx, const gf_conv_geom *g, const float *dy, const float *px,
@@ -331,6 +381,10 @@ static void bw_depthwise(gf_ctx *ctx, const gf_conv_geom *g, const float *dy, co
     const int64_t hw = g->h * g->w, kk = g->kh * g->kw;
     const bool k3x = gf_dwconv3_bwd_x_fits(g), k3w = gf_dwconv3_fits(g);
     const int level = gf_vec_level();
+    if (gf_dwconv3x8_fits(g) && o % 8 == 0) {
+        if (bw_depthwise_x8(ctx, g, dy, px, pw, gx, gw)) return;
+        gw = NULL; /* done; dX (stride 2) below */
+    }
     if (gx) {
         const int64_t planes = n * g->c;
 #pragma omp parallel for num_threads(gf_threads_for(ctx, n * o * P * kk)) schedule(static)
