@@ -11,6 +11,8 @@
 #include "core/internal.h"
 #include "graft/graft.h"
 #include "graft/nn.h"
+#include "graft/onnx.h"
+#include "graft/tfjs.h"
 #include "graft/optim.h"
 #include "graft/zoo.h"
 #include "kernels/maxpool.h"
@@ -491,6 +493,84 @@ static void maxpool_big_window(void) {
     gf_ctx_free(ctx);
 }
 
+/* ---- imported graphs: gradient buffers reused during the backward ---------------------- */
+
+typedef struct {
+    float *grads; /* every parameter's gradient, then the input's */
+    int64_t n;
+    size_t peak;
+} graph_grads;
+
+/* One forward and backward of an imported model (train mode) on x [shape], loss = sum of the
+ * output times a fixed pattern; with the memory rules on or off. */
+static graph_grads imported_backward(const char *path, bool tfjs, bool inplace, int ndim,
+                                     const int64_t *shape) {
+    graph_grads r = {0};
+    gf_ctx_params cp = gf_ctx_default_params();
+    cp.n_threads = 1;
+    gf_ctx *ctx = gf_ctx_new(&cp);
+    gf_ctx_set_inplace(ctx, inplace);
+    gf_module *m = tfjs ? gf_tfjs_load(ctx, path, NULL, NULL) : gf_onnx_load(ctx, path, NULL);
+    CHECK(m != NULL);
+    if (!m) {
+        fprintf(stderr, "%s: %s\n", path, gf_ctx_error(ctx));
+        gf_ctx_free(ctx);
+        return r;
+    }
+    gf_module_train(m, true);
+    gf_named_tensors *pl = gf_module_named_tensors(ctx, m, GF_STATE_PARAMS);
+    gf_tensor *x = gf_tensor_new(ctx, GF_F32, ndim, shape);
+    for (int64_t i = 0; i < x->numel; i++) gf_f32(x)[i] = (float)((i * 37 + 11) % 23) / 11.0f - 1.0f;
+    gf_tensor_set_requires_grad(x, true);
+    gf_tensor *y = gf_module_forward(ctx, m, x);
+    gf_tensor *w = y ? gf_empty(ctx, GF_F32, y->ndim, y->shape) : NULL;
+    if (w)
+        for (int64_t i = 0; i < w->numel; i++) gf_f32(w)[i] = (float)(i % 7) - 3.0f;
+    gf_tensor *loss = w ? gf_sum(ctx, gf_mul(ctx, y, w), NULL, 0, false) : NULL;
+    CHECK(loss && gf_backward(ctx, loss) == GF_OK);
+    if (gf_ctx_status(ctx) != GF_OK) fprintf(stderr, "%s: %s\n", path, gf_ctx_error(ctx));
+    r.peak = gf_arena_peak(gf_ctx_arena(ctx));
+    for (int i = 0; i < pl->n; i++) r.n += pl->items[i].tensor->numel;
+    r.n += x->numel;
+    r.grads = calloc((size_t)r.n, sizeof(float));
+    int64_t at = 0;
+    for (int i = 0; i < pl->n; i++) {
+        const gf_tensor *p = pl->items[i].tensor;
+        if (p->grad) memcpy(r.grads + at, p->grad->data, sizeof(float) * (size_t)p->numel);
+        at += p->numel;
+    }
+    if (x->grad) memcpy(r.grads + at, x->grad->data, sizeof(float) * (size_t)x->numel);
+    CHECK(x->grad != NULL);
+    gf_named_tensors_free(pl);
+    gf_tensor_free(x);
+    gf_module_free(m);
+    gf_ctx_free(ctx);
+    return r;
+}
+
+/* The same gradients, bit for bit, with the buffers reused (rules on) as without, and a lower
+ * arena peak. */
+static void imported_graphs(void) {
+    const char *dir = getenv("GRAFT_SOURCE_DIR");
+    char onnx[1200], tfjs[1200];
+    snprintf(onnx, sizeof onnx, "%s/tests/fixtures/onnx_export/blocks.onnx", dir ? dir : ".");
+    snprintf(tfjs, sizeof tfjs, "%s/tests/fixtures/tfjs/tiny/model.json", dir ? dir : ".");
+    const char *paths[2] = {onnx, tfjs};
+    const int64_t shapes[2][4] = {{2, 3, 12, 12}, {2, 3, 7, 9}};
+    for (int k = 0; k < 2; k++) {
+        graph_grads on = imported_backward(paths[k], k == 1, true, 4, shapes[k]);
+        graph_grads off = imported_backward(paths[k], k == 1, false, 4, shapes[k]);
+        CHECK(on.n > 0 && on.n == off.n);
+        if (on.n > 0 && on.n == off.n)
+            CHECK(same_bits(on.grads, off.grads, sizeof(float) * (size_t)on.n));
+        fprintf(stderr, "%s backward: arena peak %.1f KB (rules off: %.1f KB)\n",
+                k ? "TensorFlow.js tiny" : "ONNX blocks", (double)on.peak / 1e3,
+                (double)off.peak / 1e3);
+        CHECK(on.peak < off.peak);
+        free(on.grads), free(off.grads);
+    }
+}
+
 int main(void) {
     maxpool_taps();
     maxpool_big_window();
@@ -498,5 +578,6 @@ int main(void) {
     frozen_trunk();
     inference_inplace();
     cnn_small_training();
+    imported_graphs();
     return test_finish("test_memory");
 }

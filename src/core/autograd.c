@@ -102,14 +102,80 @@ gf_node *gf_record(gf_ctx *ctx, gf_op op, gf_tensor *out, gf_tensor *const *in, 
 
 int64_t gf_tape_size(const gf_ctx *ctx) { return ctx->tape_len; }
 
+void gf_tape_mark_private(gf_ctx *ctx, const gf_node *before, const gf_tensor *y) {
+    if (!ctx->inplace) return;
+    for (gf_node *n = ctx->tape; n && n != before; n = n->prev)
+        if (n->out != y) n->out_private = true;
+}
+
+/* The gradient buffers one backward allocates in the arena. Once a node's backward has read
+ * its output's gradient, and that output is private to the library (out_private: nobody
+ * reads the gradient afterwards) and none of the node's inputs took the buffer over, the
+ * buffer is free for a later gradient of at most its size: the arena then holds about as
+ * many gradients as are live at once on the backward's frontier instead of one per tensor.
+ * Values are unaffected: a reused buffer is zeroed or written exactly as a fresh one. */
+typedef struct {
+    float *data;
+    int64_t cap; /* floats */
+    bool free;
+} grad_slot;
+
+typedef struct gf_grad_pool {
+    grad_slot *slots;
+    int n, cap;
+} gf_grad_pool;
+
+/* The smallest free buffer of at least numel floats (and at most twice that, so a small
+ * gradient does not hold a large buffer others could use), taken; NULL when none. */
+static float *pool_take(gf_grad_pool *p, int64_t numel) {
+    int best = -1;
+    for (int i = 0; i < p->n; i++)
+        if (p->slots[i].free && p->slots[i].cap >= numel && p->slots[i].cap <= 2 * numel &&
+            (best < 0 || p->slots[i].cap < p->slots[best].cap))
+            best = i;
+    if (best < 0) return NULL;
+    p->slots[best].free = false;
+    return p->slots[best].data;
+}
+
+static void pool_add(gf_grad_pool *p, float *data, int64_t cap) {
+    if (p->n == p->cap) {
+        int nc = p->cap ? 2 * p->cap : 64;
+        grad_slot *s = realloc(p->slots, sizeof *s * (size_t)nc);
+        if (!s) return; /* the buffer is simply not reused */
+        p->slots = s, p->cap = nc;
+    }
+    p->slots[p->n++] = (grad_slot){data, cap, false};
+}
+
+/* After node n's backward: its output's gradient buffer is free when the output is private
+ * and no input's gradient is that buffer (gf_take_out_grad, a reshape's hand-over). */
+static void pool_release(gf_grad_pool *p, const gf_node *n, const gf_tensor *out) {
+    if (!p || !n->out_private || !out->grad || out->grad->persistent) return;
+    const void *d = out->grad->data;
+    for (int i = 0; i < n->n_in; i++)
+        if (n->in[i] && n->in[i]->grad && n->in[i]->grad->data == d) return;
+    for (int i = p->n - 1; i >= 0; i--)
+        if (p->slots[i].data == d) {
+            p->slots[i].free = true;
+            return;
+        }
+}
+
 /* A new uninitialised arena gradient buffer for t: t's own storage when its producer is
  * marked out_dead (no backward reads t's values any more, docs/NN.md "Memory"; the gradient
- * is contiguous over t's shape, so t must be too), else fresh arena memory. */
+ * is contiguous over t's shape, so t must be too), else a free buffer of this backward's
+ * pool, else fresh arena memory. */
 static gf_tensor *new_arena_grad(gf_ctx *ctx, gf_tensor *t) {
     if (t->node && t->node->out == t && t->node->out_dead && t->dtype == GF_F32 &&
         gf_tensor_is_contiguous(t))
         return gf_view_raw(ctx, GF_F32, t->ndim, t->shape, NULL, t->data);
-    return gf_empty(ctx, GF_F32, t->ndim, t->shape);
+    gf_grad_pool *p = ctx->grad_pool;
+    float *reuse = p ? pool_take(p, t->numel) : NULL;
+    if (reuse) return gf_view_raw(ctx, GF_F32, t->ndim, t->shape, NULL, reuse);
+    gf_tensor *g = gf_empty(ctx, GF_F32, t->ndim, t->shape);
+    if (g && p) pool_add(p, gf_f32(g), g->numel);
+    return g;
 }
 
 gf_status gf_backward_route_grads(gf_ctx *ctx, int n, gf_tensor *const *leaves, float *const *buffers) {
@@ -327,6 +393,8 @@ static gf_status run_backward(gf_ctx *ctx) {
     ctx->tape = NULL;
     ctx->tape_len = 0;
     int64_t done = 0;
+    gf_grad_pool pool = {0};
+    ctx->grad_pool = ctx->inplace ? &pool : NULL;
     if (w.n > 0) fire_ready(ctx, &w, 0);
     for (; n; n = n->prev) {
         gf_tensor *out = n->out;
@@ -335,9 +403,12 @@ static gf_status run_backward(gf_ctx *ctx) {
             gf_node cur = *n;
             cur.out = out;
             backward_fns[n->op](ctx, &cur);
+            pool_release(ctx->grad_pool, &cur, out);
         }
         if (w.n > 0) fire_ready(ctx, &w, ++done);
     }
+    ctx->grad_pool = NULL;
+    free(pool.slots);
     drop_watch(&w);
     return ctx->status;
 }

@@ -67,6 +67,10 @@ struct gf_ctx {
     gf_tensor **watch_leaves;
     gf_grad_ready_fn watch_ready;
     void *watch_user;
+    /* during one backward: the arena gradient buffers it made, and which of them are free
+     * again (their tensor's producer has run and no other tensor took the buffer); NULL
+     * outside a backward (src/core/autograd.c) */
+    struct gf_grad_pool *grad_pool;
     /* heap space an inference forward copies live outputs through while it rewinds the arena
      * (src/import/tfjs_forward.c), kept for the context's life so each forward reuses it */
     void *carry;
@@ -75,6 +79,12 @@ struct gf_ctx {
     gf_status status;
     char error[512];
 };
+
+/* For a module's forward that made every header it recorded itself and hands out only y
+ * (an imported graph): marks the nodes newer than `before` whose output is not y out_private,
+ * so the backward reuses their gradient buffers (docs/NN.md "Memory"). Nothing when the
+ * context's memory rules are off (gf_ctx_set_inplace). */
+void gf_tape_mark_private(gf_ctx *ctx, const gf_node *before, const gf_tensor *y);
 
 /* Inflated sizes up to this pass the gzip-ratio limit: small files of zeros are normal. */
 #define GF_GZIP_RATIO_FLOOR ((int64_t)64 << 20)

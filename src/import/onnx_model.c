@@ -590,5 +590,8 @@ static gf_tensor *onnx_forward(gf_ctx *ctx, gf_module *self, gf_tensor *x, void 
                          "gf_onnx_run", m->path, m->n_in);
         return NULL;
     }
-    return run_graph(ctx, m, gf_module_is_training(self), 1, &x, &out, 1) == 1 ? out : NULL;
+    const gf_node *before = ctx->tape;
+    if (run_graph(ctx, m, gf_module_is_training(self), 1, &x, &out, 1) != 1) return NULL;
+    gf_tape_mark_private(ctx, before, out);
+    return out;
 }

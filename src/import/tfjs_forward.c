@@ -359,8 +359,11 @@ static gf_tensor **run_graph(gf_ctx *ctx, gf_module *self, const tj_graph *g, gf
 
 gf_tensor *tj_forward(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user) {
     const tj_graph *g = user;
+    const gf_node *before = ctx->tape;
     gf_tensor **t = run_graph(ctx, self, g, x, g->output, true);
-    return t ? t[g->output] : NULL;
+    gf_tensor *y = t ? t[g->output] : NULL;
+    if (y) gf_tape_mark_private(ctx, before, y);
+    return y;
 }
 
 const tj_graph *tj_graph_of(gf_ctx *ctx, const gf_module *m, const char *op) {
