@@ -523,6 +523,12 @@ static graph_grads imported_backward(const char *path, bool tfjs, bool inplace, 
     for (int64_t i = 0; i < x->numel; i++) gf_f32(x)[i] = (float)((i * 37 + 11) % 23) / 11.0f - 1.0f;
     gf_tensor_set_requires_grad(x, true);
     gf_tensor *y = gf_module_forward(ctx, m, x);
+    if (tfjs && y) { /* layer r1 (ReLU 6 after a depthwise conv) ran over its input iff on */
+        int shared = 0;
+        for (gf_node *n = ctx->tape; n; n = n->prev)
+            shared += n->op == GF_OP_CLAMP && n->out->data == n->in[0]->data;
+        CHECK(shared == (inplace ? 1 : 0));
+    }
     gf_tensor *w = y ? gf_empty(ctx, GF_F32, y->ndim, y->shape) : NULL;
     if (w)
         for (int64_t i = 0; i < w->numel; i++) gf_f32(w)[i] = (float)(i % 7) - 3.0f;

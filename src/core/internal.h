@@ -127,6 +127,8 @@ bool gf_tape_spares(const gf_ctx *ctx, const gf_tensor *x, const gf_node *since)
  * x's data, recorded like gf_relu. Only for callers that have proved that x's values are
  * never read again (gf_module_forward_children); see docs/NN.md, "Memory". */
 gf_tensor *gf_relu_inplace(gf_ctx *ctx, gf_tensor *x);
+/* The same for clamp(x, lo, hi) (recorded like gf_clamp, with a saved mask). */
+gf_tensor *gf_clamp_inplace(gf_ctx *ctx, gf_tensor *x, float lo, float hi);
 /* Draws numel uniforms from r (the same values as numel gf_rng_uniform calls, in order; whole
  * Philox blocks in parallel) and writes mask[i] = (u_i >= p): dropout's keep mask. */
 void gf_dropout_mask(gf_ctx *ctx, gf_rng *r, int64_t numel, float p, uint8_t *mask);

@@ -27,7 +27,7 @@
     X(LOG, log, GF_BW_IN)                                                                  \
     X(SQRT, sqrt, GF_BW_OUT)                                                               \
     X(POW_SCALAR, pow_scalar, GF_BW_IN)                                                    \
-    X(CLAMP, clamp, GF_BW_IN)                                                              \
+    X(CLAMP, clamp, 0)                                                                     \
     X(RELU, relu, 0)                                                                       \
     X(LEAKY_RELU, leaky_relu, GF_BW_IN)                                                    \
     X(ELU, elu, GF_BW_IN)                                                                  \

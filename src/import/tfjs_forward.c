@@ -322,6 +322,52 @@ static bool check_input(gf_ctx *ctx, const tj_graph *g, const gf_tensor *x) {
     return ok;
 }
 
+/* ---- training: activations in place ---------------------------------------------------------
+ * A recorded forward keeps every output its backward reads, but a ReLU or clamp layer whose
+ * input is read by that layer alone need not keep the input: BatchNormalization's backward
+ * reads its own input, not its output, and the recorded activation keeps a bit mask instead of
+ * its input. So the layer overwrites its input (gf_relu_inplace / gf_clamp_inplace) when the
+ * input's storage was allocated by its producer layer in this forward and no node recorded
+ * since that layer started reads the values of anything overlapping it (gf_tape_spares, by
+ * the ops' GF_BW_* flags): PyTorch's `ReLU6(inplace=True)`, decided from the graph. The numbers
+ * are unchanged (the same kernels). Off with the context's memory rules (gf_ctx_set_inplace). */
+
+typedef struct tj_train_mem {
+    int *first, *last;       /* per node: the first and the last kept node that read its output */
+    const gf_node **since;   /* per node: the tape before it ran */
+    gf_arena_mark *marks;    /* per node: the arena before it ran */
+} tj_train_mem;
+
+static bool train_mem_init(gf_ctx *ctx, const tj_graph *g, tj_train_mem *tm) {
+    gf_arena *a = gf_ctx_arena(ctx);
+    tm->last = last_readers(ctx, g);
+    tm->first = gf_arena_alloc(a, sizeof *tm->first * (size_t)g->n);
+    tm->since = gf_arena_alloc(a, sizeof *tm->since * (size_t)g->n);
+    tm->marks = gf_arena_alloc(a, sizeof *tm->marks * (size_t)g->n);
+    if (!tm->last || !tm->first || !tm->since || !tm->marks) return false;
+    for (int i = 0; i < g->n; i++) tm->first[i] = -1;
+    for (int i = g->output; i >= 0; i--)
+        if (g->nodes[i].keep)
+            for (int k = 0; k < g->nodes[i].n_in; k++) tm->first[g->nodes[i].in[k]] = i;
+    return true;
+}
+
+/* Node i (a ReLU or clamp layer) run over its input when that is allowed (above), else NULL. */
+static gf_tensor *train_inplace(gf_ctx *ctx, const tj_graph *g, const tj_node *nd,
+                                gf_tensor **t, const tj_train_mem *tm, int i) {
+    if (nd->kind != TJ_ACT || (nd->act != TJ_A_CLAMP && nd->act != TJ_A_RELU) || nd->n_in != 1)
+        return NULL;
+    const int from = nd->in[0];
+    gf_tensor *x = t[from];
+    if (from == g->input || !x || x->persistent || x->dtype != GF_F32 || !x->requires_grad ||
+        tm->first[from] != i || tm->last[from] != i || !gf_tensor_is_contiguous(x) ||
+        !gf_arena_since(gf_ctx_arena(ctx), tm->marks[from], x->data) ||
+        !gf_tape_spares(ctx, x, tm->since[from]))
+        return NULL;
+    return nd->act == TJ_A_RELU ? gf_relu_inplace(ctx, x)
+                                : gf_clamp_inplace(ctx, x, nd->act_lo, nd->act_hi);
+}
+
 /* Runs the kept layers up to node `last` on x; the outputs of every layer in a new arena array
  * (NULL for those not run), or NULL with a context error. */
 static gf_tensor **run_graph(gf_ctx *ctx, gf_module *self, const tj_graph *g, gf_tensor *x,
@@ -342,11 +388,19 @@ static gf_tensor **run_graph(gf_ctx *ctx, gf_module *self, const tj_graph *g, gf
         gf_ctx_set_error(ctx, GF_ERR_NOMEM, "TensorFlow.js model: out of memory");
         return NULL;
     }
+    tj_train_mem tm = {0};
+    const bool train = rewind && ctx->inplace && gf_ctx_grad_enabled(ctx);
+    if (train && !train_mem_init(ctx, g, &tm)) {
+        gf_ctx_set_error(ctx, GF_ERR_NOMEM, "TensorFlow.js model: out of memory");
+        return NULL;
+    }
     mm.mark = gf_arena_get_mark(gf_ctx_arena(ctx));
     for (int i = 0; i <= last; i++) {
         const tj_node *nd = &g->nodes[i];
         if (!nd->keep || i == g->input) continue;
-        t[i] = lean ? run_inplace(ctx, self, nd, t, &mm, i) : NULL;
+        if (train) tm.since[i] = ctx->tape, tm.marks[i] = gf_arena_get_mark(gf_ctx_arena(ctx));
+        t[i] = lean ? run_inplace(ctx, self, nd, t, &mm, i)
+               : train ? train_inplace(ctx, g, nd, t, &tm, i) : NULL;
         if (!t[i] && !(t[i] = run_node(ctx, self, nd, t))) {
             if (gf_ctx_status(ctx) != GF_OK)
                 gf_ctx_prefix_error(ctx, "layer %s (%s): ", nd->name, nd->cls);

@@ -27,7 +27,7 @@ static const struct {
     [U_LOG] = {"log", GF_OP_LOG, true, 4},
     [U_SQRT] = {"sqrt", GF_OP_SQRT, false, 2},
     [U_POW] = {"pow_scalar", GF_OP_POW_SCALAR, true, 8},
-    [U_CLAMP] = {"clamp", GF_OP_CLAMP, true, 1},
+    [U_CLAMP] = {"clamp", GF_OP_CLAMP, false, 1}, /* recorded: a saved mask (below) */
     [U_RELU] = {"relu", GF_OP_RELU, false, 1},
     [U_LEAKY_RELU] = {"leaky_relu", GF_OP_LEAKY_RELU, true, 1},
     [U_ELU] = {"elu", GF_OP_ELU, true, 4},
@@ -168,8 +168,31 @@ static void relu_mask_run(gf_ctx *ctx, bool bw, const float *a, float *c, uint8_
     }
 }
 
-/* inplace: out is a new header on x's storage (x contiguous; gf_relu_inplace). Both kernels
- * read each element before writing it, so they run unchanged with out == x. */
+/* Recorded clamp: y = clamp(x, a, b) and bit i % 8 of mask[i / 8] = a <= x[i] <= b (false for
+ * NaN), the condition PyTorch's clamp backward passes the gradient on; so the backward reads
+ * the mask (gf_vec_relu_mask_bwd) instead of x, and x's storage may hold y. */
+static void clamp_mask_run(gf_ctx *ctx, const float *x, float *y, uint8_t *mask, int64_t n,
+                           float a, float b) {
+    const int64_t blocks = (n + RELU_BLOCK - 1) / RELU_BLOCK;
+#pragma omp parallel for num_threads(gf_threads_for(ctx, n)) schedule(static)
+    for (int64_t bl = 0; bl < blocks; bl++) {
+        const int64_t i1 = (bl + 1) * RELU_BLOCK < n ? (bl + 1) * RELU_BLOCK : n;
+        for (int64_t i = bl * RELU_BLOCK; i < i1; i += 8) {
+            const int64_t e = i + 8 < i1 ? i + 8 : i1;
+            unsigned m = 0;
+            for (int64_t j = i; j < e; j++) {
+                const float v = x[j], c = v < a ? a : v;
+                m |= (unsigned)((v >= a) & (v <= b)) << (j - i);
+                y[j] = c > b ? b : c;
+            }
+            mask[i / 8] = (uint8_t)m;
+        }
+    }
+}
+
+/* inplace: out is a new header on x's storage (x contiguous; gf_relu_inplace,
+ * gf_clamp_inplace). The kernels read each element before writing it, so they run unchanged
+ * with out == x. */
 static gf_tensor *unary(gf_ctx *ctx, unary_kind k, gf_tensor *x, float a, float b,
                         bool inplace) {
     if (!gf_check_tensor(ctx, unary_info[k].name, "input", x, GF_F32)) return NULL;
@@ -180,9 +203,10 @@ static gf_tensor *unary(gf_ctx *ctx, unary_kind k, gf_tensor *x, float a, float 
     if (!out) return NULL;
     unary_saved s = {k, a, b, NULL};
     const bool rec = gf_wants_grad(ctx, &x, 1);
-    if (k == U_RELU && rec) {
+    if ((k == U_RELU || k == U_CLAMP) && rec) {
         if (!(s.mask = gf_scratch(ctx, (size_t)((x->numel + 7) / 8)))) return NULL;
-        relu_mask_run(ctx, false, px, gf_f32(out), s.mask, x->numel, false);
+        if (k == U_RELU) relu_mask_run(ctx, false, px, gf_f32(out), s.mask, x->numel, false);
+        else clamp_mask_run(ctx, px, gf_f32(out), s.mask, x->numel, a, b);
     } else {
         unary_forward(gf_threads_for(ctx, unary_work(k, x->numel)), &s, px, gf_f32(out),
                       x->numel);
@@ -232,6 +256,13 @@ gf_tensor *gf_relu_inplace(gf_ctx *ctx, gf_tensor *x) {
         return NULL;
     }
     return unary(ctx, U_RELU, x, 0, 0, true);
+}
+gf_tensor *gf_clamp_inplace(gf_ctx *ctx, gf_tensor *x, float lo, float hi) {
+    if (x && (x->persistent || !gf_tensor_is_contiguous(x))) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "clamp: in place needs a contiguous arena tensor");
+        return NULL;
+    }
+    return unary(ctx, U_CLAMP, x, lo, hi, true);
 }
 gf_tensor *gf_leaky_relu(gf_ctx *ctx, gf_tensor *x, float negative_slope) {
     return unary(ctx, U_LEAKY_RELU, x, negative_slope, 0, false);
