@@ -79,6 +79,35 @@ static void dropout_masks(void) {
             }
 }
 
+/* ---- batch norm with fixed statistics, clamped ------------------------------------------------- */
+
+/* gf_vec_bn_eval equals the scalar expression then the clamp, bit for bit, at every level and
+ * in place: NaN, infinities and signed zeros included, with and without bounds. */
+static void bn_eval_rows(void) {
+    enum { N = 203 };
+    float x[N], want[N], got[N];
+    for (int i = 0; i < N; i++) x[i] = rndf() * 8.0f;
+    x[0] = NAN, x[1] = INFINITY, x[2] = -INFINITY, x[3] = -0.0f, x[4] = 0.0f, x[5] = 6.0f;
+    const double mu = 0.37, is = 1.0 / sqrt(0.81 + 1e-3), w = 1.7, b = -0.25;
+    const float bounds[3][2] = {{-INFINITY, INFINITY}, {0.0f, 6.0f}, {0.0f, INFINITY}};
+    for (int k = 0; k < 3; k++)
+        for (int64_t n = 1; n <= N; n += n < 20 ? 1 : 37) {
+            const float lo = bounds[k][0], hi = bounds[k][1];
+            for (int64_t i = 0; i < n; i++) {
+                float v = (float)((x[i] - mu) * is * w + b);
+                v = v < lo ? lo : v;
+                want[i] = v > hi ? hi : v;
+            }
+            for (int li = 0; li < n_levels; li++) {
+                gf_vec_bn_eval(levels[li], x, got, n, mu, is, w, b, lo, hi);
+                CHECK(same_bits(got, want, n));
+                memcpy(got, x, sizeof(float) * (size_t)n);
+                gf_vec_bn_eval(levels[li], got, got, n, mu, is, w, b, lo, hi);
+                CHECK(same_bits(got, want, n));
+            }
+        }
+}
+
 /* ---- uint8 -> float ------------------------------------------------------------------------ */
 
 static void u8_conversion(gf_ctx *ctx) {
@@ -919,6 +948,7 @@ int main(void) {
     dw_op(1, 6, 1, 11, 8, 1, 0);   /* stride 1, no padding */
     dw_op(2, 7, 1, 28, 28, 1, 2);  /* padding 2 */
     dw3x8_all();
+    bn_eval_rows();
     dw_op(3, 16, 1, 6, 6, 1, 1);   /* small planes, 8 channels at a time */
     dw_op(2, 24, 1, 7, 5, 2, 1);   /* the same with stride 2 (dX per plane) */
     dw_op(2, 12, 1, 4, 4, 1, 0);   /* 12 channels: plane by plane */

@@ -5,6 +5,7 @@
  * network is differentiable; the forward changes nothing but the context (reentrant). */
 #include "import/tfjs_internal.h"
 #include "core/internal.h"
+#include "kernels/vec.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -171,7 +172,23 @@ enum { TJ_LIVE_MAX = 8 };
 typedef struct tj_mem {
     gf_arena_mark mark; /* the arena at the forward's start */
     int *last;          /* per node: the last kept node that reads its output (n: never dies) */
+    int *readers;       /* per node: how many kept nodes read its output */
+    bool *fused;        /* per node: an activation already applied by the BatchNormalization
+                         * before it (its output is its input) */
 } tj_mem;
+
+/* readers[] and a cleared fused[] for the lean forward; false when out of memory. */
+static bool lean_init(gf_ctx *ctx, const tj_graph *g, tj_mem *mm) {
+    gf_arena *a = gf_ctx_arena(ctx);
+    mm->readers = gf_arena_alloc(a, sizeof *mm->readers * (size_t)g->n);
+    mm->fused = gf_arena_alloc(a, sizeof *mm->fused * (size_t)g->n);
+    if (!mm->readers || !mm->fused) return false;
+    for (int i = 0; i < g->n; i++) mm->readers[i] = 0, mm->fused[i] = false;
+    for (int i = 0; i <= g->output; i++)
+        if (g->nodes[i].keep)
+            for (int k = 0; k < g->nodes[i].n_in; k++) mm->readers[g->nodes[i].in[k]]++;
+    return true;
+}
 
 /* last[] of the kept nodes up to the output; NULL with a context error. */
 static int *last_readers(gf_ctx *ctx, const tj_graph *g) {
@@ -202,20 +219,28 @@ static bool writable(gf_ctx *ctx, const tj_mem *mm, gf_tensor **t, int from, int
     return true;
 }
 
-/* gf_batch_norm's evaluation-mode expression, in place. */
-static void bn_eval_inplace(gf_ctx *ctx, gf_module *bn, float eps, gf_tensor *x) {
+/* gf_batch_norm's evaluation-mode expression, in place, then clamped to [lo, hi] (the
+ * expression of the activation layer fused into it, or +-inf). */
+static void bn_eval_inplace(gf_ctx *ctx, gf_module *bn, float eps, gf_tensor *x, float lo,
+                            float hi) {
     const gf_tensor *w = gf_module_tensor(NULL, bn, "weight"), *b = gf_module_tensor(NULL, bn, "bias");
     const gf_tensor *rm = gf_module_tensor(NULL, bn, "running_mean");
     const gf_tensor *rv = gf_module_tensor(NULL, bn, "running_var");
     const int64_t c = x->shape[1], s = x->shape[2] * x->shape[3], planes = x->shape[0] * c;
+    double *k = gf_scratch(ctx, sizeof(double) * 4 * (size_t)c); /* mu, 1/sd, w, b per channel */
+    if (!k) return;
+    for (int64_t ch = 0; ch < c; ch++) {
+        k[4 * ch] = gf_get_f32(rm, ch);
+        k[4 * ch + 1] = 1.0 / sqrt((double)gf_get_f32(rv, ch) + (double)eps);
+        k[4 * ch + 2] = w ? gf_get_f32(w, ch) : 1.0;
+        k[4 * ch + 3] = b ? gf_get_f32(b, ch) : 0.0;
+    }
     float *px = gf_f32(x);
+    const int level = gf_vec_level();
 #pragma omp parallel for num_threads(gf_threads_for(ctx, x->numel)) schedule(static)
     for (int64_t r = 0; r < planes; r++) {
-        const int64_t ch = r % c;
-        const double mu = gf_get_f32(rm, ch), is = 1.0 / sqrt((double)gf_get_f32(rv, ch) + (double)eps);
-        const double wv = w ? gf_get_f32(w, ch) : 1.0, bv = b ? gf_get_f32(b, ch) : 0.0;
-        float *row = px + r * s;
-        for (int64_t j = 0; j < s; j++) row[j] = (float)((row[j] - mu) * is * wv + bv);
+        const double *kc = k + 4 * (r % c);
+        gf_vec_bn_eval(level, px + r * s, px + r * s, s, kc[0], kc[1], kc[2], kc[3], lo, hi);
     }
 }
 
@@ -235,9 +260,22 @@ static void clamp_inplace(gf_ctx *ctx, const tj_node *nd, gf_tensor *x) {
     }
 }
 
-/* Node i in place on its input, when that is allowed (see above): its output, else NULL. */
-static gf_tensor *run_inplace(gf_ctx *ctx, gf_module *self, const tj_node *nd, gf_tensor **t,
-                              const tj_mem *mm, int i) {
+/* The ReLU or clamp layer that alone reads node i's output, or NULL. */
+static const tj_node *sole_activation(const tj_graph *g, const tj_mem *mm, int i) {
+    const int j = mm->last[i];
+    if (mm->readers[i] != 1 || j < 0 || j >= g->n || j == g->output) return NULL;
+    const tj_node *a = &g->nodes[j];
+    return a->kind == TJ_ACT && (a->act == TJ_A_CLAMP || a->act == TJ_A_RELU) && a->n_in == 1
+               ? a
+               : NULL;
+}
+
+/* Node i in place on its input, when that is allowed (see above): its output, else NULL. A
+ * BatchNormalization whose output only a ReLU / clamp layer reads applies that layer too
+ * (relu is clamp to [0, inf]: the same comparisons), which then hands its input on. */
+static gf_tensor *run_inplace(gf_ctx *ctx, gf_module *self, const tj_graph *g,
+                              const tj_node *nd, gf_tensor **t, tj_mem *mm, int i) {
+    if (nd->n_in == 1 && mm->fused[i]) return t[nd->in[0]];
     if (nd->n_in != 1 || !writable(ctx, mm, t, nd->in[0], i)) return NULL;
     gf_tensor *x = t[nd->in[0]];
     if (nd->kind == TJ_ACT && (nd->act == TJ_A_CLAMP || nd->act == TJ_A_RELU)) {
@@ -249,7 +287,11 @@ static gf_tensor *run_inplace(gf_ctx *ctx, gf_module *self, const tj_node *nd, g
     if (!bn || gf_module_is_training(bn) || strcmp(gf_module_type(bn), "BatchNorm2d") != 0 ||
         !gf_module_tensor(NULL, bn, "running_mean") || !gf_module_tensor(NULL, bn, "running_var"))
         return NULL;
-    bn_eval_inplace(ctx, bn, nd->eps, x);
+    const tj_node *act = sole_activation(g, mm, i);
+    const bool relu = act && act->act == TJ_A_RELU;
+    bn_eval_inplace(ctx, bn, nd->eps, x, !act ? -INFINITY : relu ? 0.0f : act->act_lo,
+                    !act ? INFINITY : relu ? INFINITY : act->act_hi);
+    if (act) mm->fused[mm->last[i]] = true;
     return x;
 }
 
@@ -384,7 +426,7 @@ static gf_tensor **run_graph(gf_ctx *ctx, gf_module *self, const tj_graph *g, gf
      * wants the intermediate outputs */
     tj_mem mm = {0};
     const bool lean = rewind && !gf_ctx_grad_enabled(ctx) && !gf_module_is_training(self);
-    if (lean && !(mm.last = last_readers(ctx, g))) {
+    if (lean && (!(mm.last = last_readers(ctx, g)) || !lean_init(ctx, g, &mm))) {
         gf_ctx_set_error(ctx, GF_ERR_NOMEM, "TensorFlow.js model: out of memory");
         return NULL;
     }
@@ -399,7 +441,7 @@ static gf_tensor **run_graph(gf_ctx *ctx, gf_module *self, const tj_graph *g, gf
         const tj_node *nd = &g->nodes[i];
         if (!nd->keep || i == g->input) continue;
         if (train) tm.since[i] = ctx->tape, tm.marks[i] = gf_arena_get_mark(gf_ctx_arena(ctx));
-        t[i] = lean ? run_inplace(ctx, self, nd, t, &mm, i)
+        t[i] = lean ? run_inplace(ctx, self, g, nd, t, &mm, i)
                : train ? train_inplace(ctx, g, nd, t, &tm, i) : NULL;
         if (!t[i] && !(t[i] = run_node(ctx, self, nd, t))) {
             if (gf_ctx_status(ctx) != GF_OK)

@@ -54,6 +54,66 @@ void gf_vec_u8_to_f32(int level, const uint8_t *src, float *dst, int64_t n, floa
     u8_to_f32_base(src, dst, n, mean, std);
 }
 
+/* ---- batch norm in evaluation mode ----------------------------------------------------------- */
+
+typedef double gf_v4d __attribute__((vector_size(32)));
+typedef float gf_v4f __attribute__((vector_size(16)));
+typedef int32_t gf_v4i __attribute__((vector_size(16)));
+
+/* Lanes of a where m is set, else of b (bitwise). */
+GF_INLINE gf_v4f select4(gf_v4i m, gf_v4f a, gf_v4f b) {
+    gf_v4i ai, bi;
+    memcpy(&ai, &a, sizeof ai);
+    memcpy(&bi, &b, sizeof bi);
+    ai = (ai & m) | (bi & ~m);
+    memcpy(&a, &ai, sizeof a);
+    return a;
+}
+
+GF_INLINE void bn_eval_body(const float *x, float *y, int64_t n, double mu,
+                            double is, double w, double b, float lo, float hi) {
+    int64_t i = 0;
+    const gf_v4f lov = {lo, lo, lo, lo}, hiv = {hi, hi, hi, hi};
+    for (; i + 4 <= n; i += 4) {
+        gf_v4f xf;
+        memcpy(&xf, x + i, sizeof xf);
+        const gf_v4d r = (__builtin_convertvector(xf, gf_v4d) - mu) * is * w + b;
+        gf_v4f v = __builtin_convertvector(r, gf_v4f);
+        v = select4(v < lov, lov, v);
+        v = select4(v > hiv, hiv, v);
+        memcpy(y + i, &v, sizeof v);
+    }
+    for (; i < n; i++) {
+        float v = (float)((x[i] - mu) * is * w + b);
+        v = v < lo ? lo : v;
+        y[i] = v > hi ? hi : v;
+    }
+}
+
+static void bn_eval_base(const float *x, float *y, int64_t n, double mu, double is, double w,
+                         double b, float lo, float hi) {
+    bn_eval_body(x, y, n, mu, is, w, b, lo, hi);
+}
+
+#if GF_VEC_AVX2
+GF_TARGET_AVX2 static void bn_eval_avx2(const float *x, float *y, int64_t n, double mu,
+                                        double is, double w, double b, float lo, float hi) {
+    bn_eval_body(x, y, n, mu, is, w, b, lo, hi);
+}
+#endif
+
+void gf_vec_bn_eval(int level, const float *x, float *y, int64_t n, double mu, double is,
+                    double w, double b, float lo, float hi) {
+#if GF_VEC_AVX2
+    if (level == GF_VEC_AVX2_LEVEL) {
+        bn_eval_avx2(x, y, n, mu, is, w, b, lo, hi);
+        return;
+    }
+#endif
+    (void)level;
+    bn_eval_base(x, y, n, mu, is, w, b, lo, hi);
+}
+
 /* ---- dropout masks from Philox ---------------------------------------------------------------- */
 
 enum { PHILOX_LANES = 4 };

@@ -50,6 +50,12 @@ int gf_vec_level(void);
 void gf_vec_u8_to_f32(int level, const uint8_t *src, float *dst, int64_t n, float mean,
                       float std);
 
+/* y[i] = (float)((x[i] - mu) * is * w + b) in double (batch norm with fixed statistics, the
+ * expression of gf_batch_norm), then clamped to [lo, hi] as gf_clamp does (lo = -inf, hi =
+ * inf: no clamp). y may be x. The same bits at every level. */
+void gf_vec_bn_eval(int level, const float *x, float *y, int64_t n, double mu, double is,
+                    double w, double b, float lo, float hi);
+
 /* ReLU with a saved sign mask, for a recorded graph: y = x < 0 ? 0 : x (NaN passes), and bit
  * i % 8 of mask[i / 8] = x[i] > 0 (which is y[i] > 0). Its backward reads the (n + 7) / 8
  * mask bytes instead of the n floats of y: gx += bit ? g : 0, or with fresh (gx not yet

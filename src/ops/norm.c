@@ -210,6 +210,7 @@ gf_tensor *gf_batch_norm(gf_ctx *ctx, gf_tensor *x, gf_tensor *weight, gf_tensor
         return NULL;
 
     int64_t cb = bn_block(s), nblk = (c + cb - 1) / cb;
+    const int level = gf_vec_level();
 #pragma omp parallel for num_threads(gf_threads_for(ctx, x->numel)) schedule(static)
     for (int64_t blk = 0; blk < nblk; blk++) {
         int64_t c0 = blk * cb, c1 = c0 + cb < c ? c0 + cb : c;
@@ -240,13 +241,10 @@ gf_tensor *gf_batch_norm(gf_ctx *ctx, gf_tensor *x, gf_tensor *weight, gf_tensor
             }
         }
         for (int64_t i = 0; i < n; i++)
-            for (int64_t ch = c0; ch < c1; ch++) {
-                double mu = mean[ch], is = invstd[ch];
-                double w = pw ? pw[ch] : 1.0, b = pb ? pb[ch] : 0.0;
-                const float *row = px + (i * c + ch) * s;
-                float *orow = o + (i * c + ch) * s;
-                for (int64_t j = 0; j < s; j++) orow[j] = (float)((row[j] - mu) * is * w + b);
-            }
+            for (int64_t ch = c0; ch < c1; ch++)
+                gf_vec_bn_eval(level, px + (i * c + ch) * s, o + (i * c + ch) * s, s, mean[ch],
+                               invstd[ch], pw ? pw[ch] : 1.0, pb ? pb[ch] : 0.0, -INFINITY,
+                               INFINITY);
     }
 
     gf_tensor *in[3] = {x, weight, bias};
