@@ -108,6 +108,72 @@ static void bn_eval_rows(void) {
         }
 }
 
+/* gf_vec_bn_grad equals its scalar expression bit for bit (fresh or accumulating), and
+ * gf_vec_bn_sums agrees across levels bit for bit and with a plain double sum closely. */
+static void bn_grad_rows(void) {
+    enum { N = 131 };
+    float x[N], g[N], gx[N], want[N], base[N];
+    for (int i = 0; i < N; i++) x[i] = rndf() * 3.0f, g[i] = rndf(), base[i] = rndf();
+    const double mu = -0.2, is = 1.3, k = 0.7, mg = 0.01, mgx = -0.03;
+    const float z = 0.0f;
+    for (int fresh = 0; fresh < 2; fresh++)
+        for (int64_t n = 1; n <= N; n += n < 12 ? 1 : 29) {
+            for (int64_t j = 0; j < n; j++) {
+                const double xhat = (x[j] - mu) * is;
+                want[j] = (fresh ? z : base[j]) + (float)(k * (g[j] - mg - xhat * mgx));
+            }
+            double sums[2][4];
+            for (int li = 0; li < n_levels; li++) {
+                memcpy(gx, base, sizeof gx);
+                gf_vec_bn_grad(levels[li], x, g, gx, n, mu, is, k, mg, mgx, fresh);
+                CHECK(same_bits(gx, want, n));
+                gf_vec_bn_sums(levels[li], x, g, n, mu, is, &sums[li][0], &sums[li][1]);
+                gf_vec_bn_sums(levels[li], x, NULL, n, 0.0, 0.0, &sums[li][2], NULL);
+                gf_vec_bn_sums(levels[li], x, NULL, n, mu, 0.0, NULL, &sums[li][3]);
+            }
+            double ref[4] = {0};
+            for (int64_t j = 0; j < n; j++) {
+                ref[0] += g[j], ref[1] += g[j] * ((x[j] - mu) * is);
+                ref[2] += x[j], ref[3] += (x[j] - mu) * (x[j] - mu);
+            }
+            for (int q = 0; q < 4; q++) {
+                CHECK(fabs(sums[0][q] - ref[q]) <= 1e-12 * (1.0 + fabs(ref[q])) * (double)n);
+                if (n_levels > 1) CHECK(memcmp(&sums[0][q], &sums[1][q], sizeof(double)) == 0);
+            }
+        }
+}
+
+/* gf_vec_clamp_mask_fwd: the clamp of gf_clamp and the mask lo <= x <= hi, bit for bit, from
+ * any start (a multiple of 8) and in place; NaN, infinities, signed zeros and the bounds
+ * themselves included. */
+static void clamp_masks(void) {
+    enum { N = 77 };
+    float x[N], y[N], want[N];
+    uint8_t mask[N / 8 + 1], wmask[N / 8 + 1];
+    for (int i = 0; i < N; i++) x[i] = rndf() * 9.0f - 1.0f;
+    x[1] = NAN, x[2] = INFINITY, x[3] = -INFINITY, x[4] = -0.0f, x[5] = 0.0f, x[6] = 6.0f;
+    x[9] = -0.0f, x[12] = 6.0f, x[40] = NAN;
+    const float bounds[2][2] = {{0.0f, 6.0f}, {-0.0f, INFINITY}};
+    for (int k = 0; k < 2; k++)
+        for (int64_t i0 = 0; i0 <= 16; i0 += 8)
+            for (int64_t i1 = i0; i1 <= N; i1 += 5) {
+                const float lo = bounds[k][0], hi = bounds[k][1];
+                memset(wmask, 0, sizeof wmask);
+                for (int64_t i = i0; i < i1; i++) {
+                    const float c = x[i] < lo ? lo : x[i];
+                    want[i] = c > hi ? hi : c;
+                    wmask[i / 8] |= (uint8_t)(((x[i] >= lo) & (x[i] <= hi)) << (i % 8));
+                }
+                memset(mask, 0, sizeof mask);
+                gf_vec_clamp_mask_fwd(x, y, mask, i0, i1, lo, hi);
+                CHECK(same_bits(y + i0, want + i0, i1 - i0));
+                CHECK(memcmp(mask, wmask, sizeof mask) == 0);
+                memcpy(y, x, sizeof x);
+                gf_vec_clamp_mask_fwd(y, y, mask, i0, i1, lo, hi);
+                CHECK(same_bits(y + i0, want + i0, i1 - i0));
+            }
+}
+
 /* ---- uint8 -> float ------------------------------------------------------------------------ */
 
 static void u8_conversion(gf_ctx *ctx) {
@@ -949,6 +1015,8 @@ int main(void) {
     dw_op(2, 7, 1, 28, 28, 1, 2);  /* padding 2 */
     dw3x8_all();
     bn_eval_rows();
+    clamp_masks();
+    bn_grad_rows();
     dw_op(3, 16, 1, 6, 6, 1, 1);   /* small planes, 8 channels at a time */
     dw_op(2, 24, 1, 7, 5, 2, 1);   /* the same with stride 2 (dX per plane) */
     dw_op(2, 12, 1, 4, 4, 1, 0);   /* 12 channels: plane by plane */

@@ -114,6 +114,118 @@ void gf_vec_bn_eval(int level, const float *x, float *y, int64_t n, double mu, d
     bn_eval_base(x, y, n, mu, is, w, b, lo, hi);
 }
 
+/* ---- batch norm: row sums and the input gradient ---------------------------------------------- */
+
+enum { BN_LANES = 8 };
+
+GF_INLINE double bn_lanes_total(const double *a) {
+    return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+}
+
+/* Element j goes to lane j mod 8 of each sum; the lanes are added in a fixed tree. */
+GF_INLINE void bn_sums_body(const float *x, const float *g, int64_t n, double mu, double is,
+                            double *s1, double *s2) {
+    double a[BN_LANES] = {0}, b[BN_LANES] = {0};
+    int64_t j = 0;
+    if (g) { /* sum g, sum g * (x - mu) * is */
+        for (; j + BN_LANES <= n; j += BN_LANES)
+            for (int l = 0; l < BN_LANES; l++) {
+                a[l] += g[j + l];
+                b[l] += g[j + l] * ((x[j + l] - mu) * is);
+            }
+        for (int l = 0; j < n; j++, l++) {
+            a[l] += g[j];
+            b[l] += g[j] * ((x[j] - mu) * is);
+        }
+    } else if (s1) { /* sum x */
+        for (; j + BN_LANES <= n; j += BN_LANES)
+            for (int l = 0; l < BN_LANES; l++) a[l] += x[j + l];
+        for (int l = 0; j < n; j++, l++) a[l] += x[j];
+    } else { /* sum (x - mu)^2 */
+        for (; j + BN_LANES <= n; j += BN_LANES)
+            for (int l = 0; l < BN_LANES; l++) {
+                const double d = x[j + l] - mu;
+                b[l] += d * d;
+            }
+        for (int l = 0; j < n; j++, l++) {
+            const double d = x[j] - mu;
+            b[l] += d * d;
+        }
+    }
+    if (s1) *s1 = bn_lanes_total(a);
+    if (s2) *s2 = bn_lanes_total(b);
+}
+
+static const volatile float k_bn_zero = 0.0f;
+
+/* gx = (fresh ? 0 : gx) + (float)(k (g - mg - (x - mu) is mgx)), in double. */
+GF_INLINE void bn_grad_body(const float *x, const float *g, float *gx, int64_t n, double mu,
+                            double is, double k, double mg, double mgx, bool fresh) {
+    const float z = k_bn_zero;
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        gf_v4f xf, gf, t;
+        memcpy(&xf, x + j, sizeof xf);
+        memcpy(&gf, g + j, sizeof gf);
+        const gf_v4d xhat = (__builtin_convertvector(xf, gf_v4d) - mu) * is;
+        t = __builtin_convertvector(k * (__builtin_convertvector(gf, gf_v4d) - mg - xhat * mgx),
+                                    gf_v4f);
+        gf_v4f acc = {z, z, z, z};
+        if (!fresh) memcpy(&acc, gx + j, sizeof acc);
+        acc += t;
+        memcpy(gx + j, &acc, sizeof acc);
+    }
+    for (; j < n; j++) {
+        const double xhat = (x[j] - mu) * is;
+        const float t = (float)(k * (g[j] - mg - xhat * mgx));
+        gx[j] = (fresh ? z : gx[j]) + t;
+    }
+}
+
+static void bn_sums_base(const float *x, const float *g, int64_t n, double mu, double is,
+                         double *s1, double *s2) {
+    bn_sums_body(x, g, n, mu, is, s1, s2);
+}
+static void bn_grad_base(const float *x, const float *g, float *gx, int64_t n, double mu,
+                         double is, double k, double mg, double mgx, bool fresh) {
+    bn_grad_body(x, g, gx, n, mu, is, k, mg, mgx, fresh);
+}
+#if GF_VEC_AVX2
+GF_TARGET_AVX2 static void bn_sums_avx2(const float *x, const float *g, int64_t n, double mu,
+                                        double is, double *s1, double *s2) {
+    bn_sums_body(x, g, n, mu, is, s1, s2);
+}
+GF_TARGET_AVX2 static void bn_grad_avx2(const float *x, const float *g, float *gx, int64_t n,
+                                        double mu, double is, double k, double mg, double mgx,
+                                        bool fresh) {
+    bn_grad_body(x, g, gx, n, mu, is, k, mg, mgx, fresh);
+}
+#endif
+
+void gf_vec_bn_sums(int level, const float *x, const float *g, int64_t n, double mu, double is,
+                    double *s1, double *s2) {
+#if GF_VEC_AVX2
+    if (level == GF_VEC_AVX2_LEVEL) {
+        bn_sums_avx2(x, g, n, mu, is, s1, s2);
+        return;
+    }
+#endif
+    (void)level;
+    bn_sums_base(x, g, n, mu, is, s1, s2);
+}
+
+void gf_vec_bn_grad(int level, const float *x, const float *g, float *gx, int64_t n, double mu,
+                    double is, double k, double mg, double mgx, bool fresh) {
+#if GF_VEC_AVX2
+    if (level == GF_VEC_AVX2_LEVEL) {
+        bn_grad_avx2(x, g, gx, n, mu, is, k, mg, mgx, fresh);
+        return;
+    }
+#endif
+    (void)level;
+    bn_grad_base(x, g, gx, n, mu, is, k, mg, mgx, fresh);
+}
+
 /* ---- dropout masks from Philox ---------------------------------------------------------------- */
 
 enum { PHILOX_LANES = 4 };
@@ -211,6 +323,37 @@ void gf_vec_relu_mask_fwd(const float *x, float *y, uint8_t *mask, int64_t i0, i
             m |= (uint8_t)((v > 0.0f) << j);
         }
         mask[i / 8] = m;
+    }
+}
+
+void gf_vec_clamp_mask_fwd(const float *x, float *y, uint8_t *mask, int64_t i0, int64_t i1,
+                           float lo, float hi) {
+    int64_t i = i0;
+#if defined(__SSE2__)
+    const __m128 l = _mm_set1_ps(lo), h = _mm_set1_ps(hi);
+    for (; i + 8 <= i1; i += 8) {
+        int m = 0;
+        for (int k = 0; k < 2; k++) {
+            const __m128 v = _mm_loadu_ps(x + i + 4 * k);
+            /* v < lo ? lo : v, then > hi ? hi : that (NaN stays): selects, not min/max */
+            const __m128 below = _mm_cmplt_ps(v, l);
+            __m128 c = _mm_or_ps(_mm_and_ps(below, l), _mm_andnot_ps(below, v));
+            const __m128 above = _mm_cmpgt_ps(c, h);
+            c = _mm_or_ps(_mm_and_ps(above, h), _mm_andnot_ps(above, c));
+            _mm_storeu_ps(y + i + 4 * k, c);
+            m |= _mm_movemask_ps(_mm_and_ps(_mm_cmpge_ps(v, l), _mm_cmple_ps(v, h))) << (4 * k);
+        }
+        mask[i / 8] = (uint8_t)m;
+    }
+#endif
+    for (; i < i1; i += 8) {
+        unsigned m = 0;
+        for (int64_t j = 0; j < 8 && i + j < i1; j++) {
+            const float v = x[i + j], c = v < lo ? lo : v;
+            m |= (unsigned)((v >= lo) & (v <= hi)) << j;
+            y[i + j] = c > hi ? hi : c;
+        }
+        mask[i / 8] = (uint8_t)m;
     }
 }
 

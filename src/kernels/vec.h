@@ -56,6 +56,16 @@ void gf_vec_u8_to_f32(int level, const uint8_t *src, float *dst, int64_t n, floa
 void gf_vec_bn_eval(int level, const float *x, float *y, int64_t n, double mu, double is,
                     double w, double b, float lo, float hi);
 
+/* Batch norm's row sums, in double over 8 interleaved lanes added in a fixed tree (the same
+ * bits at every level). With g: *s1 = sum g, *s2 = sum g (x - mu) is. Without g: *s1 = sum x
+ * (when s1 is given), else *s2 = sum (x - mu)^2. */
+void gf_vec_bn_sums(int level, const float *x, const float *g, int64_t n, double mu, double is,
+                    double *s1, double *s2);
+/* Batch norm's input gradient row: gx (+)= (float)(k (g - mg - (x - mu) is mgx)) in double;
+ * fresh: gx = 0 + term (what a zeroed gx and += give), else gx += term. */
+void gf_vec_bn_grad(int level, const float *x, const float *g, float *gx, int64_t n, double mu,
+                    double is, double k, double mg, double mgx, bool fresh);
+
 /* ReLU with a saved sign mask, for a recorded graph: y = x < 0 ? 0 : x (NaN passes), and bit
  * i % 8 of mask[i / 8] = x[i] > 0 (which is y[i] > 0). Its backward reads the (n + 7) / 8
  * mask bytes instead of the n floats of y: gx += bit ? g : 0, or with fresh (gx not yet
@@ -64,6 +74,11 @@ void gf_vec_bn_eval(int level, const float *x, float *y, int64_t n, double mu, d
 void gf_vec_relu_mask_fwd(const float *x, float *y, uint8_t *mask, int64_t i0, int64_t i1);
 void gf_vec_relu_mask_bwd(const uint8_t *mask, const float *g, float *gx, int64_t i0,
                           int64_t i1, bool fresh);
+/* The same for clamp: y = clamp(x, lo, hi) as gf_clamp, and bit = lo <= x <= hi (false for
+ * NaN): the lanes clamp's backward passes the gradient on (read back by
+ * gf_vec_relu_mask_bwd). y may be x. */
+void gf_vec_clamp_mask_fwd(const float *x, float *y, uint8_t *mask, int64_t i0, int64_t i1,
+                           float lo, float hi);
 
 /* Dropout's keep mask from whole Philox4x32-10 blocks: block b has counter counter0 + b (low,
  * high 32 bits; the other two words 0) under key, and its four words w give mask[4 b + k] =

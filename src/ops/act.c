@@ -176,17 +176,8 @@ static void clamp_mask_run(gf_ctx *ctx, const float *x, float *y, uint8_t *mask,
     const int64_t blocks = (n + RELU_BLOCK - 1) / RELU_BLOCK;
 #pragma omp parallel for num_threads(gf_threads_for(ctx, n)) schedule(static)
     for (int64_t bl = 0; bl < blocks; bl++) {
-        const int64_t i1 = (bl + 1) * RELU_BLOCK < n ? (bl + 1) * RELU_BLOCK : n;
-        for (int64_t i = bl * RELU_BLOCK; i < i1; i += 8) {
-            const int64_t e = i + 8 < i1 ? i + 8 : i1;
-            unsigned m = 0;
-            for (int64_t j = i; j < e; j++) {
-                const float v = x[j], c = v < a ? a : v;
-                m |= (unsigned)((v >= a) & (v <= b)) << (j - i);
-                y[j] = c > b ? b : c;
-            }
-            mask[i / 8] = (uint8_t)m;
-        }
+        const int64_t i0 = bl * RELU_BLOCK, i1 = i0 + RELU_BLOCK < n ? i0 + RELU_BLOCK : n;
+        gf_vec_clamp_mask_fwd(x, y, mask, i0, i1, a, b);
     }
 }
 

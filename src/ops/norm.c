@@ -35,56 +35,28 @@ static bool check_vec(gf_ctx *ctx, const char *op, const char *arg, const gf_ten
 #define BN_CB 16
 static int64_t bn_block(int64_t s) { return s >= 64 ? 1 : BN_CB; }
 
-/* Row sums in double over BN_LANES interleaved accumulators (element j goes to lane j mod
- * BN_LANES), added in a fixed tree: a fixed order, so the sums still depend on the data only,
- * but independent chains instead of one (a single double chain ran at its add latency). */
-#define BN_LANES 8
-static double bn_lanes_total(const double *a) {
-    return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
-}
-
-/* sum of row[0..s) */
+/* Row sums (gf_vec_bn_sums, kernels/vec.c): in double over 8 interleaved accumulators added in
+ * a fixed tree, so they depend on the data only. */
 static double bn_row_sum(const float *row, int64_t s) {
-    double a[BN_LANES] = {0};
-    int64_t j = 0;
-    for (; j + BN_LANES <= s; j += BN_LANES)
-        for (int l = 0; l < BN_LANES; l++) a[l] += row[j + l];
-    for (int l = 0; j < s; j++, l++) a[l] += row[j];
-    return bn_lanes_total(a);
+    double sum = 0.0;
+    gf_vec_bn_sums(gf_vec_level(), row, NULL, s, 0.0, 0.0, &sum, NULL);
+    return sum;
 }
 
 /* sum of (row[j] - mu)^2 */
 static double bn_row_sq(const float *row, int64_t s, double mu) {
-    double a[BN_LANES] = {0};
-    int64_t j = 0;
-    for (; j + BN_LANES <= s; j += BN_LANES)
-        for (int l = 0; l < BN_LANES; l++) {
-            double d = row[j + l] - mu;
-            a[l] += d * d;
-        }
-    for (int l = 0; j < s; j++, l++) {
-        double d = row[j] - mu;
-        a[l] += d * d;
-    }
-    return bn_lanes_total(a);
+    double sq = 0.0;
+    gf_vec_bn_sums(gf_vec_level(), row, NULL, s, mu, 0.0, NULL, &sq);
+    return sq;
 }
 
 /* *sg += sum of g, *sgx += sum of g * (x - mu) * is */
 static void bn_row_grad_sums(const float *row, const float *grow, int64_t s, double mu,
                              double is, double *sg, double *sgx) {
-    double a[BN_LANES] = {0}, b[BN_LANES] = {0};
-    int64_t j = 0;
-    for (; j + BN_LANES <= s; j += BN_LANES)
-        for (int l = 0; l < BN_LANES; l++) {
-            a[l] += grow[j + l];
-            b[l] += grow[j + l] * ((row[j + l] - mu) * is);
-        }
-    for (int l = 0; j < s; j++, l++) {
-        a[l] += grow[j];
-        b[l] += grow[j] * ((row[j] - mu) * is);
-    }
-    *sg += bn_lanes_total(a);
-    *sgx += bn_lanes_total(b);
+    double a = 0.0, b = 0.0;
+    gf_vec_bn_sums(gf_vec_level(), row, grow, s, mu, is, &a, &b);
+    *sg += a;
+    *sgx += b;
 }
 
 typedef struct {
@@ -292,10 +264,13 @@ static void bn_backward_synced(gf_ctx *ctx, const bn_saved *sv, const float *px,
     }
 }
 
+static bool sv_synced(const gf_node *nd) { return ((const bn_saved *)nd->saved)->synced; }
+
 void gf_bw_batch_norm(gf_ctx *ctx, gf_node *nd) {
     const bn_saved *sv = nd->saved;
     gf_tensor *x = nd->in[0], *weight = nd->in[1], *bias = nd->in[2];
-    float *gx = gf_grad_of(ctx, x);
+    bool fresh = false; /* gx written (0 + term), not added to: the synced path adds */
+    float *gx = sv_synced(nd) ? gf_grad_of(ctx, x) : gf_grad_of_for_write(ctx, x, &fresh);
     float *gw = gf_grad_of(ctx, weight);
     float *gb = gf_grad_of(ctx, bias);
     if (!gx && !gw && !gb) return;
@@ -308,6 +283,7 @@ void gf_bw_batch_norm(gf_ctx *ctx, gf_node *nd) {
         return;
     }
     int64_t n = sv->n, c = sv->c, s = sv->s, m = n * s;
+    const int level = gf_vec_level();
 
     int64_t cb = bn_block(s), nblk = (c + cb - 1) / cb;
 #pragma omp parallel for num_threads(gf_threads_for(ctx, x->numel)) schedule(static)
@@ -331,12 +307,8 @@ void gf_bw_batch_norm(gf_ctx *ctx, gf_node *nd) {
                     mg = sum_g[ch - c0] / (double)m;
                     mgx = sum_gx[ch - c0] / (double)m;
                 }
-                const float *row = px + (i * c + ch) * s, *grow = g + (i * c + ch) * s;
-                float *gxrow = gx + (i * c + ch) * s;
-                for (int64_t j = 0; j < s; j++) {
-                    double xhat = (row[j] - mu) * is;
-                    gxrow[j] += (float)(k * (grow[j] - mg - xhat * mgx));
-                }
+                const int64_t r = (i * c + ch) * s;
+                gf_vec_bn_grad(level, px + r, g + r, gx + r, s, mu, is, k, mg, mgx, fresh);
             }
     }
 }
