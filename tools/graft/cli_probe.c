@@ -345,6 +345,11 @@ static int bundle_cuts(gf_ctx *ctx, const cli_opts *o, cli_probe_model *pm) {
 static int bundle_open(gf_ctx *ctx, const cli_opts *o, const cli_data *d, cli_probe_model *pm) {
     if (!(pm->bundle = gf_bundle_load(ctx, pm->path, NULL))) return cli_fail_ctx(o->cmd, ctx);
     const gf_bundle_info *bi = &pm->bundle->info;
+    if (bi->model && strcmp(bi->model, "speech") == 0)
+        return cli_usage_error(o->cmd, "--from %s is a speech embedding with a trained head "
+                               "(graft.model speech): graft probe takes the embedding itself, "
+                               "--from the embedding_model.onnx it records in graft.speech",
+                               pm->path);
     bool same = !bi->in_ndim || bi->in_ndim == d->ndim;
     for (int i = 0; same && bi->in_ndim && i < d->ndim; i++) same = bi->in_shape[i] == d->shape[i];
     if (!same) {
