@@ -4,7 +4,8 @@
 # ends, each window's output averaged over its positions, then --pool over the windows), the
 # features standardised as finetune standardises them, so the probe at the embedding's output
 # gives finetune --freeze 'trunk.*''s accuracy with the same seed and epochs (flat, mean and
-# max pooling); --cuts; candidates that cannot take the data refused before any work, naming the
+# max pooling); --cuts; mixed with a model of the waveforms and its ONNX export (the same
+# scores); candidates that cannot take the data refused before any work, naming the
 # file: a speech embedding on images, a model.json next to one on audio, a missing --front, an
 # unknown cut, a speech bundle. The models are the stand-ins of tests/fixtures/speech_standin
 # (openWakeWord's interfaces, gen_speech_standin.py). Skipped (77) without espeak-ng, flite and
@@ -52,6 +53,27 @@ sys.exit(0 if p["cut"] == "output" and abs(p["accuracy"] - f["accuracy"]) < 1e-9
 PY
     then ok; else bad "--pool $pool: probe and finetune differ at the output: $(cat "$T/cmp")"; fi
 done
+
+# ---- mixed with candidates that take the waveforms: a small model trained on them, its export --
+cat >"$T/wave.json" <<'JSON'
+{"type": "container", "name": "WaveNet", "input": "data", "children": {
+  "features": {"type": "sequential", "children": [
+    {"type": "conv1d", "out": 8, "kernel": 160, "stride": 80}, {"type": "relu"}]},
+  "classifier": {"type": "sequential", "children": [
+    {"type": "flatten"}, {"type": "linear", "out": "classes"}]}}}
+JSON
+run "$G" train --model "$T/wave.json" --data "audio:$D" --waveform --clip-seconds 1 --align energy \
+    --epochs 1 --out "$T/wave.safetensors" $TH
+expect_rc 0 "a model of the waveforms"
+run "$G" export "$T/wave.safetensors" "$T/wave.onnx"
+expect_rc 0 "its ONNX export"
+run "$G" probe --from "$M" --cuts output --from "$T/wave.onnx" --from "$T/wave.safetensors" \
+    "${COMMON[@]}" --pool max --json $TH
+expect_rc 0 "three kinds on the same clips"
+json "[m['kind'] for m in d['models']] == ['speech embedding', 'ONNX', 'bundle'] and \
+len(d['cuts']) == 4 and d['cuts'][0]['features'] == 96" "each with its cut points"
+json "abs(d['cuts'][1]['logme'] - d['cuts'][2]['logme']) < 1e-4 * (1 + abs(d['cuts'][2]['logme']))" \
+    "the waveform model and its export score the same"
 
 # ---- refused before any work, naming the file --------------------------------------------------
 run "$G" probe --from "$M" --data "idx:$FX/idx" $TH
