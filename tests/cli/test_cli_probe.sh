@@ -144,6 +144,11 @@ run "$G" probe --from "$O" --data "images:$FX/shapes" --cuts /features.1/Relu_1 
 expect_rc 0 "colour images fitted to a grey ONNX input"
 json "d['models'][0]['input'].startswith('3 -> 1 channels (averaged), ') and \
 d['models'][0]['input'].endswith(' -> 28x28 (bilinear)')" "averaged and resized as for a model.json"
+run "$G" probe --from "$O" --from "$SRC/tests/fixtures/onnx_export/cnn.onnx" --data "images:$FX/shapes" $TH
+expect_rc 2 "colour images into a 2-channel ONNX input"
+expect_err "takes 'input', float32 [batch, 2, 12, 12], and the samples of images:" "names its input"
+expect_err "reads 2 channels, the data's samples are [3, " "says what cannot be fitted"
+expect_no_out "nothing is probed"
 run "$G" probe --from "$O" --data "csv:$FX/table.csv" --normalize none $TH
 expect_rc 2 "an ONNX candidate that cannot take the data"
 expect_err "--from $O takes 'input', float32 [batch, 1, 28, 28], but the samples of" \
