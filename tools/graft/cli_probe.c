@@ -289,7 +289,10 @@ static int speech_open(gf_ctx *ctx, const cli_opts *o, const cli_data *d, cli_pr
     if (o->front) snprintf(front, sizeof front, "%s", o->front);
     else if (slash) snprintf(front, sizeof front, "%.*s/melspectrogram.onnx", (int)(slash - pm->path), pm->path);
     else snprintf(front, sizeof front, "melspectrogram.onnx");
-    int rc = cli_check_input(o->cmd, o->front ? "--front" : "--front (beside --from)", front);
+    char what[4200];
+    snprintf(what, sizeof what, "--from %s: its mel model%s", pm->path,
+             o->front ? ", --front" : " (--front, default beside it)");
+    int rc = cli_check_input(o->cmd, what, front);
     if (rc != CLI_CONTINUE || (rc = onnx_cuts(ctx, o, pm)) != CLI_CONTINUE) return rc;
     gf_speech_params p = gf_speech_default_params();
     p.mel_path = front;
