@@ -34,6 +34,11 @@ run "$G" probe --from "$M" "${COMMON[@]}" --pool max $TH
 expect_rc 0 "the table"
 expect_out "model #1  $M (speech embedding, 3 cut points" "the candidate"
 
+run "$G" probe --from "$M" --cut mean "${COMMON[@]}" --pool mean --json $TH
+expect_rc 0 "--cut inside the embedding"
+json "[c['cut'] for c in d['cuts']] == ['win', 'mean'] and d['cuts'][1]['features'] == 32" \
+    "the sweep ends there"
+
 # the probe at the embedding's output is finetune's frozen embedding + linear head
 for pool in max mean flat; do
     if [ "$pool" = max ]; then cp "$T/max.json" "$T/probe.json"; else
