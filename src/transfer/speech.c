@@ -132,7 +132,7 @@ static gf_tensor *speech_forward(gf_ctx *ctx, gf_module *self, gf_tensor *x, voi
     }
     gf_tensor *win = embedding_input(ctx, self, x, c);
     gf_tensor *e = win ? gf_module_forward(ctx, gf_module_child(self, "trunk"), win) : NULL;
-    gf_tensor *z = pool_windows(ctx, e, x->shape[0], c);
+    gf_tensor *z = e ? pool_windows(ctx, e, x->shape[0], c) : NULL;
     gf_module *head = gf_module_child(self, "head");
     return head && z ? gf_module_forward(ctx, head, z) : z;
 }

@@ -1,10 +1,10 @@
 /* graft probe: which pretrained model, cut where, for a dataset. Each candidate (--from,
  * repeatable: a TensorFlow.js model.json, an ONNX model, a speech embedding or a graft bundle)
  * runs once frozen over the data and every cut point's output is global-average-pooled (a speech
- * embedding's: per window, then pooled over the clip's windows as finetune pools them) and kept; per (model, cut)
- * pair LogME and H-score rank the features without training (graft/transfer.h), a linear probe
- * trained on the cached features measures the accuracy they predict, and Spearman's rank
- * correlation over all pairs says how well the scores ranked them. */
+ * embedding's per window, then pooled over the clip's windows as finetune pools them) and kept;
+ * per (model, cut) pair LogME and H-score rank the features without training (graft/transfer.h),
+ * a linear probe trained on the cached features measures the accuracy they predict, and
+ * Spearman's rank correlation over all pairs says how well the scores ranked them. */
 #define _POSIX_C_SOURCE 200809L
 #include "cli_probe.h"
 
