@@ -154,8 +154,8 @@ typedef struct gf_onnx_cut_point {
     char *op;       /* its op type */
     /* A block end: a float tensor computed from the inputs after which the graph is a chain
      * again (no later node reads a node output computed before it), which is read by a later
-     * node that is not an activation (Relu, Clip, Sigmoid, HardSwish, ...), a
-     * BatchNormalization or a Dropout — where a layer or a residual block is complete; not a
+     * node that is not an activation (Relu, Clip, Sigmoid, HardSwish, ..., or a Max or Min of
+     * it and constants), a BatchNormalization or a Dropout — where a layer or a residual block is complete; not a
      * Flatten's output (its input, pooled, is the same features); and not past the input of the last Gemm or MatMul (the classifier), when there is one.
      * The points graft probe's --cut-sweep cuts at (docs/TRANSFER.md). */
     bool block_end;

@@ -37,7 +37,14 @@ typedef struct gf_speech_params {
     gf_speech_pool pool;  /* default GF_SPEECH_POOL_FLAT */
     int n_classes;        /* > 0: a new Linear head to n_classes; 0: no head (the module gives
                            * the pooled embeddings) */
+    /* n_cuts > 0 (no head then): tensors or nodes of the embedding model (graft inspect lists
+     * them) given by gf_speech_forward_cuts instead of the embedding; the module's plain forward
+     * is refused. */
+    const char *const *cuts;
+    int n_cuts;
 } gf_speech_params;
+
+enum { GF_SPEECH_MAX_CUTS = 256 };
 
 gf_speech_params gf_speech_default_params(void);
 
@@ -65,6 +72,15 @@ int gf_speech_default_dir(char *buf, size_t cap);
  * clip too short for one window, a model of another shape). info may be NULL. */
 gf_module *gf_speech_classifier(gf_ctx *ctx, const char *embedding_path,
                                 const gf_speech_params *p, gf_rng *rng, gf_speech_info *info);
+
+/* The features of clips x [N, 1, samples] at the cut points of m (a gf_speech_classifier built
+ * with p.cuts; n must be p.n_cuts): outs[k] is [N, F_k], each window's output at cut k
+ * averaged over its positions (a [C, H, W] output to C; the embedding's own output, [1, 1, 96]
+ * per window, and any other shape taken as they are, flattened) and then pooled over the clip's
+ * windows as p.pool says (flat: concatenated in time order, F_k = windows * C). At the
+ * embedding's output this is what the classifier without cuts gives. Arena tensors of ctx. */
+gf_status gf_speech_forward_cuts(gf_ctx *ctx, gf_module *m, gf_tensor *x, gf_tensor **outs,
+                                 int n);
 
 #ifdef __cplusplus
 }

@@ -57,6 +57,16 @@ static bool continues_layer(const char *op) {
     return false;
 }
 
+/* A Max or Min of one computed value and constants: an activation too (a clip, as TensorFlow's
+ * tf.math.maximum(x, c) after a LeakyReLU in openWakeWord's speech embedding). */
+static bool clips(const ox_model *m, const ox_node *nd, const bool *feat) {
+    if (strcmp(nd->op, "Max") != 0 && strcmp(nd->op, "Min") != 0) return false;
+    int computed = 0;
+    for (int k = 0; k < nd->n_in; k++) computed += nd->in[k] >= 0 && feat[nd->in[k]];
+    (void)m;
+    return computed == 1;
+}
+
 /* end[i] for the node at position i of m->order: its first output ends a block
  * (gf_onnx_cut_point.block_end). feat marks the values computed from the inputs that are not
  * shape arithmetic; last[i] is the last position reading an output of position i. */
@@ -99,7 +109,8 @@ static bool mark_block_ends(const ox_model *m, bool *end) {
         for (int o = 0; o < m->n_out && v >= 0; o++) output |= m->out_ids[o] == v;
         end[i] = v >= 0 && feat[v] && i < stop && reach <= i && (last[i] > i || output) &&
                  strcmp(nd->op, "Flatten") != 0 && /* its input, pooled, is the same features */
-                 !(r >= 0 && continues_layer(m->nodes[m->order[r]].op));
+                 !(r >= 0 && (continues_layer(m->nodes[m->order[r]].op) ||
+                              clips(m, &m->nodes[m->order[r]], feat)));
         if (last[i] > reach) reach = last[i];
     }
     free(feat), free(pos), free(last), free(lone);

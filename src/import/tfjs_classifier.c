@@ -3,8 +3,8 @@
  * to train, gf_bundle_load to rebuild what finetune saved: both go through this one function, so
  * a saved classifier comes back with the same children and names. */
 #include "import/tfjs_internal.h"
+#include "graft/transfer.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,52 +14,6 @@ gf_tfjs_classifier_params gf_tfjs_classifier_default_params(void) {
     memset(&p, 0, sizeof p);
     p.adapt_channels = true;
     return p;
-}
-
-/* ---- the input adapter ------------------------------------------------------------------------
- * Channels as timm's adapt_input_conv would (1 -> C: repeated; C -> 1: the mean) and the height
- * and width resized bilinearly (half-pixel centres, as TensorFlow's resize_bilinear with
- * half_pixel_centers and PyTorch's align_corners=False), as two matrix products. */
-typedef struct adapter {
-    int64_t c_in, c_out, h, w;
-} adapter;
-
-enum { ADAPTER_MAX_CHANNELS = 16 };
-
-/* R [out, in] (or its transpose): row i holds the two bilinear weights of output i. */
-static gf_tensor *resize_matrix(gf_ctx *ctx, int64_t out, int64_t in, bool transpose) {
-    const int64_t shape[2] = {transpose ? in : out, transpose ? out : in};
-    gf_tensor *r = gf_zeros(ctx, GF_F32, 2, shape);
-    if (!r) return NULL;
-    for (int64_t i = 0; i < out; i++) {
-        double src = ((double)i + 0.5) * (double)in / (double)out - 0.5;
-        if (src < 0) src = 0;
-        int64_t i0 = (int64_t)floor(src);
-        if (i0 > in - 1) i0 = in - 1;
-        int64_t i1 = i0 + 1 < in ? i0 + 1 : in - 1;
-        float l = (float)(src - (double)i0);
-        gf_f32(r)[transpose ? i0 * out + i : i * in + i0] += 1.0f - l;
-        gf_f32(r)[transpose ? i1 * out + i : i * in + i1] += l;
-    }
-    return r;
-}
-
-static gf_tensor *adapter_fwd(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user) {
-    (void)self;
-    const adapter *a = user;
-    if (!x || x->ndim != 4) return x;
-    if (a->c_in == 1 && a->c_out > 1) {
-        gf_tensor *xs[ADAPTER_MAX_CHANNELS];
-        for (int64_t i = 0; i < a->c_out && i < ADAPTER_MAX_CHANNELS; i++) xs[i] = x;
-        x = gf_concat(ctx, xs, (int)a->c_out, 1);
-    } else if (a->c_out == 1 && a->c_in > 1) {
-        const int ax = 1;
-        x = gf_mean(ctx, x, &ax, 1, true);
-    }
-    if (x && a->h && (x->shape[2] != a->h || x->shape[3] != a->w))
-        x = gf_matmul(ctx, gf_matmul(ctx, resize_matrix(ctx, a->h, x->shape[2], false), x),
-                      resize_matrix(ctx, a->w, x->shape[3], true));
-    return x;
 }
 
 /* Adds the adapter from the data's samples to the trunk's input under "input" when they
@@ -73,27 +27,14 @@ static gf_status add_adapter(gf_ctx *ctx, gf_module *model, const char *path,
         return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s takes samples of %d dimensions, the "
                                 "data's are %s", path, in->in_ndim, sd);
     if (in->in_ndim != 3) return GF_OK;
-    adapter a = {p->data_shape[0], in->in_shape[0], p->input_size ? p->input_size : in->in_shape[1],
-                 p->input_size ? p->input_size : in->in_shape[2]};
-    if (a.h < 1 || a.w < 1) a.h = a.w = 0; /* the model leaves the size open: keep the data's */
-    bool chan = a.c_in != a.c_out, size = a.h && (a.h != p->data_shape[1] || a.w != p->data_shape[2]);
-    if (chan && (!p->adapt_channels || (a.c_in != 1 && a.c_out != 1) ||
-                 a.c_out > ADAPTER_MAX_CHANNELS))
-        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s reads %lld channels, the data's samples "
-                                "are %s (adapting turns 1 channel into C and C into 1)", path,
-                                (long long)a.c_out, sd);
-    if (!chan && !size) return GF_OK;
-    snprintf(note, note_cap, "%lld -> %lld channels%s, %lldx%lld -> %lldx%lld (bilinear)",
-             (long long)a.c_in, (long long)a.c_out,
-             chan ? (a.c_in == 1 ? " (repeated)" : " (averaged)") : "",
-             (long long)p->data_shape[1], (long long)p->data_shape[2],
-             (long long)(a.h ? a.h : p->data_shape[1]), (long long)(a.w ? a.w : p->data_shape[2]));
-    adapter *u = malloc(sizeof *u);
-    if (!u) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", path);
-    *u = a;
-    gf_module *m = gf_nn_container(ctx, "InputAdapter", adapter_fwd, u, free);
-    if (m) gf_module_set_reentrant(m, true);
-    return gf_module_add(ctx, model, "input", m);
+    /* the adapter graft probe also puts before an ONNX model (graft/transfer.h) */
+    const int64_t want[3] = {in->in_shape[0], p->input_size ? p->input_size : in->in_shape[1],
+                             p->input_size ? p->input_size : in->in_shape[2]};
+    gf_module *a = NULL;
+    gf_status st = gf_transfer_input_adapter(ctx, path, p->data_shape, want, p->adapt_channels, &a,
+                                             note, note_cap);
+    if (st != GF_OK || !a) return st;
+    return gf_module_add(ctx, model, "input", a);
 }
 
 /* The input of the model's last Dense layer (its classifier), or its output. */

@@ -44,6 +44,8 @@ typedef struct sp_cfg {
     float scale;
     int window, step;
     gf_speech_pool pool;
+    int n_cuts;                   /* the embedding's cut points (gf_speech_forward_cuts) */
+    bool whole[GF_SPEECH_MAX_CUTS]; /* cut k is the embedding's output: taken as it is */
 } sp_cfg;
 
 /* [B, F, 32] mel bands of x [B, samples] (already scaled), each clip through the model alone,
@@ -87,32 +89,77 @@ static gf_tensor *windows_of(gf_ctx *ctx, gf_tensor *m, const sp_cfg *c) {
     return all ? gf_reshape(ctx, all, 4, shape) : NULL;
 }
 
-static gf_tensor *speech_forward(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user) {
-    const sp_cfg *c = user;
-    if (x->ndim < 2 || x->ndim > 3 || x->shape[x->ndim - 1] != c->samples ||
-        (x->ndim == 3 && x->shape[1] != 1)) {
-        char s[96];
-        gf_shape_str(x, s, sizeof s);
-        gf_ctx_set_error(ctx, GF_ERR_SHAPE, "speech: expected clips [N, 1, %lld] (waveforms of "
-                         "%lld samples), got %s", (long long)c->samples, (long long)c->samples, s);
-        return NULL;
-    }
-    const int64_t b = x->shape[0];
-    const int64_t flat[2] = {b, c->samples};
+/* A context error unless x is clips [N, 1, samples] (or [N, samples]). */
+static bool clips_fit(gf_ctx *ctx, const gf_tensor *x, const sp_cfg *c) {
+    if (x && x->ndim >= 2 && x->ndim <= 3 && x->shape[x->ndim - 1] == c->samples &&
+        (x->ndim == 2 || x->shape[1] == 1))
+        return true;
+    char s[96] = "NULL";
+    if (x) gf_shape_str(x, s, sizeof s);
+    gf_ctx_set_error(ctx, GF_ERR_SHAPE, "speech: expected clips [N, 1, %lld] (waveforms of "
+                     "%lld samples), got %s", (long long)c->samples, (long long)c->samples, s);
+    return false;
+}
+
+/* The embedding's input for clips x: [B * W, window, 32, 1], the windows of each clip's mel
+ * bands in time order. */
+static gf_tensor *embedding_input(gf_ctx *ctx, gf_module *self, gf_tensor *x, const sp_cfg *c) {
+    if (!clips_fit(ctx, x, c)) return NULL;
+    const int64_t flat[2] = {x->shape[0], c->samples};
     gf_tensor *wave = gf_mul_scalar(ctx, gf_reshape(ctx, x, 2, flat), c->scale);
     gf_tensor *m = wave ? mel_bands(ctx, gf_module_child(self, "mel"), wave, c) : NULL;
-    gf_tensor *e = m ? gf_module_forward(ctx, gf_module_child(self, "trunk"), windows_of(ctx, m, c))
-                     : NULL;
+    return m ? windows_of(ctx, m, c) : NULL;
+}
+
+/* e [B * W, ...] (per window, in time order) pooled over each clip's windows: [B, F]. */
+static gf_tensor *pool_windows(gf_ctx *ctx, gf_tensor *e, int64_t b, const sp_cfg *c) {
     if (!e) return NULL;
     const int64_t per[3] = {b, c->windows, e->numel / (b * c->windows)};
     gf_tensor *z = gf_reshape(ctx, e, 3, per);
     const int axis = 1;
     const int64_t f[2] = {b, c->windows * per[2]};
-    z = c->pool == GF_SPEECH_POOL_MEAN  ? gf_mean(ctx, z, &axis, 1, false)
-        : c->pool == GF_SPEECH_POOL_MAX ? gf_max(ctx, z, &axis, 1, false)
-                                        : gf_reshape(ctx, z, 2, f);
+    return c->pool == GF_SPEECH_POOL_MEAN  ? gf_mean(ctx, z, &axis, 1, false)
+           : c->pool == GF_SPEECH_POOL_MAX ? gf_max(ctx, z, &axis, 1, false)
+                                           : gf_reshape(ctx, z, 2, f);
+}
+
+static gf_tensor *speech_forward(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user) {
+    const sp_cfg *c = user;
+    if (c->n_cuts) {
+        gf_ctx_set_error(ctx, GF_ERR_STATE, "speech: the embedding is cut at %d points: run it "
+                         "with gf_speech_forward_cuts", c->n_cuts);
+        return NULL;
+    }
+    gf_tensor *win = embedding_input(ctx, self, x, c);
+    gf_tensor *e = win ? gf_module_forward(ctx, gf_module_child(self, "trunk"), win) : NULL;
+    gf_tensor *z = e ? pool_windows(ctx, e, x->shape[0], c) : NULL;
     gf_module *head = gf_module_child(self, "head");
     return head && z ? gf_module_forward(ctx, head, z) : z;
+}
+
+gf_status gf_speech_forward_cuts(gf_ctx *ctx, gf_module *m, gf_tensor *x, gf_tensor **outs,
+                                 int n) {
+    const sp_cfg *c = m && gf_module_type(m) && strcmp(gf_module_type(m), "SpeechClassifier") == 0
+                          ? gf_module_user(m) : NULL;
+    if (!c || !outs || c->n_cuts < 1 || n != c->n_cuts)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_speech_forward_cuts: %s", !c || !outs
+                                ? "not a speech classifier (or NULL outs)"
+                                : "the classifier was built without cut points (or another "
+                                  "number of them)");
+    gf_tensor *win = embedding_input(ctx, m, x, c);
+    gf_tensor *raw[GF_SPEECH_MAX_CUTS];
+    const int got = win ? gf_onnx_run(ctx, gf_module_child(m, "trunk"), 1, &win, raw, n) : -1;
+    if (got < 0) return gf_ctx_status(ctx);
+    if (got != n)
+        return gf_ctx_set_error(ctx, GF_ERR_STATE, "speech: the embedding gave %d outputs for %d "
+                                "cut points", got, n);
+    static const int hw[2] = {2, 3};
+    for (int k = 0; k < n; k++) {
+        gf_tensor *t = raw[k];
+        if (!c->whole[k] && t->ndim == 4) t = gf_mean(ctx, t, hw, 2, false); /* [C, H, W] -> C */
+        if (!(outs[k] = pool_windows(ctx, t, x->shape[0], c))) return gf_ctx_status(ctx);
+    }
+    return GF_OK;
 }
 
 /* The frames the mel model gives for one clip, from a trial run in a context of its own. */
@@ -147,6 +194,11 @@ static void sibling(const char *path, const char *name, char *buf, size_t cap) {
 }
 
 static gf_status check_params(gf_ctx *ctx, const char *path, const gf_speech_params *p) {
+    if (p->n_cuts < 0 || p->n_cuts > GF_SPEECH_MAX_CUTS || (p->n_cuts && !p->cuts) ||
+        (p->n_cuts && p->n_classes))
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "speech classifier: %s: %d cut points (at "
+                                "most %d, and no head with them: n_classes %d)",
+                                path ? path : "NULL", p->n_cuts, GF_SPEECH_MAX_CUTS, p->n_classes);
     if (!path || p->samples <= 0 || p->window <= 0 || p->step <= 0 || p->n_classes < 0 ||
         !(p->scale > 0) || (unsigned)p->pool > GF_SPEECH_POOL_MAX)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID, "speech classifier: %s (samples %lld, "
@@ -154,6 +206,24 @@ static gf_status check_params(gf_ctx *ctx, const char *path, const gf_speech_par
                                 ">= 0)", path ? "bad settings" : "no embedding model path",
                                 (long long)p->samples, p->window, p->step, p->n_classes,
                                 (double)p->scale);
+    return GF_OK;
+}
+
+/* c->whole[k]: cut k is the embedding's own output (its [1, 1, 96] per window is the
+ * embedding, taken as it is; any other [C, H, W] is averaged over H and W). */
+static gf_status mark_whole(gf_ctx *ctx, const char *path, const gf_speech_params *p, sp_cfg *c) {
+    gf_onnx_info *info = gf_onnx_inspect(ctx, path);
+    if (!info) return gf_ctx_status(ctx);
+    for (int k = 0; k < p->n_cuts; k++) {
+        const char *tensor = p->cuts[k];
+        for (int i = 0; i < info->n_cuts; i++)
+            if (info->cuts[i].node[0] && strcmp(info->cuts[i].node, p->cuts[k]) == 0)
+                tensor = info->cuts[i].tensor;
+        for (int o = 0; o < info->n_outputs; o++)
+            c->whole[k] = c->whole[k] || strcmp(info->outputs[o].name, tensor) == 0;
+    }
+    c->n_cuts = p->n_cuts;
+    gf_onnx_info_free(info);
     return GF_OK;
 }
 
@@ -177,7 +247,11 @@ static gf_status add_models(gf_ctx *ctx, gf_module *m, const char *path, const g
     if (c->windows > 256)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID, "speech: %lld windows per clip, at most "
                                 "256 (a shorter clip or a longer step)", (long long)c->windows);
-    gf_module *trunk = gf_onnx_load(ctx, path, NULL);
+    if (p->n_cuts && mark_whole(ctx, path, p, c) != GF_OK) return GF_ERR_INVALID;
+    gf_onnx_options opt = gf_onnx_default_options();
+    opt.cuts = p->cuts;
+    opt.n_cuts = p->n_cuts;
+    gf_module *trunk = gf_onnx_load(ctx, path, p->n_cuts ? &opt : NULL);
     if (!trunk) return GF_ERR_IO;
     return gf_module_add(ctx, m, "trunk", trunk);
 }
@@ -191,7 +265,8 @@ gf_module *gf_speech_classifier(gf_ctx *ctx, const char *embedding_path,
         gf_ctx_set_error(ctx, GF_ERR_NOMEM, "speech: out of memory");
         return NULL;
     }
-    *c = (sp_cfg){p.samples, 0, 0, p.scale, p.window, p.step, p.pool};
+    c->samples = p.samples, c->scale = p.scale, c->window = p.window, c->step = p.step;
+    c->pool = p.pool;
     gf_module *m = gf_nn_container(ctx, "SpeechClassifier", speech_forward, c, free);
     if (!m) {
         free(c);

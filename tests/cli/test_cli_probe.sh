@@ -140,7 +140,16 @@ expect_err "the sweep cuts at /features.1/Relu_1, /features.2/MaxPool_2" "lists 
 run "$G" probe --from "$B" --cut features.9 --data "$D" $TH
 expect_rc 2 "an unknown bundle cut"
 expect_err "--cut: $B has no module \"features.9\" (did you mean" "names the file and the module"
-run "$G" probe --from "$M" --from "$O" --data "images:$FX/shapes" $TH
+run "$G" probe --from "$O" --data "images:$FX/shapes" --cuts /features.1/Relu_1 --epochs 1 --json $TH
+expect_rc 0 "colour images fitted to a grey ONNX input"
+json "d['models'][0]['input'].startswith('3 -> 1 channels (averaged), ') and \
+d['models'][0]['input'].endswith(' -> 28x28 (bilinear)')" "averaged and resized as for a model.json"
+run "$G" probe --from "$O" --from "$SRC/tests/fixtures/onnx_export/cnn.onnx" --data "images:$FX/shapes" $TH
+expect_rc 2 "colour images into a 2-channel ONNX input"
+expect_err "takes 'input', float32 [batch, 2, 12, 12], and the samples of images:" "names its input"
+expect_err "reads 2 channels, the data's samples are [3, " "says what cannot be fitted"
+expect_no_out "nothing is probed"
+run "$G" probe --from "$O" --data "csv:$FX/table.csv" --normalize none $TH
 expect_rc 2 "an ONNX candidate that cannot take the data"
 expect_err "--from $O takes 'input', float32 [batch, 1, 28, 28], but the samples of" \
     "names the file, its input and the data's samples"
@@ -153,4 +162,70 @@ expect_rc 2 "a missing candidate"
 expect_err "missing.onnx" "names it"
 run "$G" probe --from "$B" --cuts features.1 --cut features.2 --data "$D" $TH
 expect_rc 2 "--cuts and --cut for one candidate"
+run "$G" probe --from "$B" --pool max --data "$D" $TH
+expect_rc 2 "--pool without a speech embedding"
+expect_err "--pool applies to a speech embedding" "says what it is for"
+
+# ---- an ONNX model of a fixed larger colour input on grey images ------------------------------
+# Grey 28 x 28 images whose values are multiples of 16, and the same images doubled in size
+# (bilinear, half-pixel centres: every value is then an integer again) as colour images: the
+# model (cnn-small for [3, 56, 56], exported) probed on the grey images, fitted to its input by
+# graft, gives what it gives on the images fitted beforehand.
+python3 - "$T/grey" "$T/big" <<'PY'
+import os, random, sys
+random.seed(5)
+def up(n, m):  # half-pixel bilinear sources and weights, in sixteenths
+    out = []
+    for i in range(m):
+        s = max((i + 0.5) * n / m - 0.5, 0.0)
+        i0 = min(int(s), n - 1); i1 = min(i0 + 1, n - 1)
+        out.append((i0, i1, round((s - i0) * 4)))  # 0, 1 or 3 quarters
+    return out
+U = up(28, 56)
+for k, cls in enumerate(["bars", "columns", "spots"]):
+    for d in (sys.argv[1], sys.argv[2]):
+        os.makedirs(f"{d}/{cls}", exist_ok=True)
+    for j in range(24):
+        g = [[random.randrange(0, 4) * 16 for _ in range(28)] for _ in range(28)]
+        for y in range(28):
+            for x in range(28):
+                if (k == 0 and (y // 4) % 2) or (k == 1 and (x // 4) % 2) or \
+                   (k == 2 and (x - 14) ** 2 + (y - 14) ** 2 < 40 + 4 * (j % 5)):
+                    g[y][x] = min(240, g[y][x] + 160)
+        with open(f"{sys.argv[1]}/{cls}/{j:02d}.pgm", "wb") as f:
+            f.write(b"P5 28 28 255\n" + bytes(v for row in g for v in row))
+        big = bytearray()
+        for (y0, y1, ly) in U:
+            for (x0, x1, lx) in U:
+                v = ((4 - ly) * ((4 - lx) * g[y0][x0] + lx * g[y0][x1]) +
+                     ly * ((4 - lx) * g[y1][x0] + lx * g[y1][x1]))
+                assert v % 16 == 0
+                big += bytes([v // 16] * 3)
+        with open(f"{sys.argv[2]}/{cls}/{j:02d}.ppm", "wb") as f:
+            f.write(b"P6 56 56 255\n" + bytes(big))
+PY
+run "$G" train --model cnn-small --data "images:$T/big" --epochs 1 --lr 0.003 --out "$T/big.safetensors" $TH
+expect_rc 0 "train cnn-small on 3 x 56 x 56 images"
+run "$G" export "$T/big.safetensors" "$T/big.onnx"
+expect_rc 0 "export it: a fixed input [batch, 3, 56, 56]"
+run "$G" probe --from "$T/big.onnx" --data "images:$T/grey" --grayscale --epochs 20 --lr 0.01 --json $TH
+expect_rc 0 "the ONNX model on the grey 28 x 28 images"
+json "d['models'][0]['input'] == '1 -> 3 channels (repeated), 28x28 -> 56x56 (bilinear)'" \
+    "grey repeated, resized to the model's input"
+cp "$T/out" "$T/fitted.json"
+run "$G" probe --from "$T/big.onnx" --data "images:$T/big" --epochs 20 --lr 0.01 --json $TH
+expect_rc 0 "the ONNX model on the images resized beforehand"
+json "d['models'][0]['input'] == ''" "nothing to fit"
+if python3 - "$T/fitted.json" "$T/out" <<'PY' >"$T/cmp" 2>&1
+import json, sys
+a = json.load(open(sys.argv[1]))["cuts"]
+b = json.load(open(sys.argv[2]))["cuts"]
+assert len(a) == len(b) == 5, (len(a), len(b))
+for x, y in zip(a, b):
+    assert x["cut"] == y["cut"] and x["features"] == y["features"], (x, y)
+    assert abs(x["logme"] - y["logme"]) < 1e-4 * (1 + abs(y["logme"])), (x, y)
+    assert abs(x["hscore"] - y["hscore"]) < 1e-3 * (1 + abs(y["hscore"])), (x, y)
+    assert abs(x["accuracy"] - y["accuracy"]) < 1e-9, (x, y)
+PY
+then ok; else bad "fitted by graft and fitted beforehand give the same scores: $(tail -2 "$T/cmp")"; fi
 finish

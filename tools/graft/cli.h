@@ -54,7 +54,7 @@ enum { CLI_CONTINUE = -1 };
 #define G_TEXT (UINT64_C(1) << 30) /* --tokenizer ... --vectors (text: data, train) */
 #define G_EXPORT (UINT64_C(1) << 31) /* --input-shape --with-normalize (graft export) */
 #define G_STREAM (UINT64_C(1) << 33) /* --stream --window --hop --threshold --background (predict) */
-#define G_SPEECH (UINT64_C(1) << 34) /* --front --pool (a speech embedding: finetune) */
+#define G_SPEECH (UINT64_C(1) << 34) /* --front --pool (a speech embedding: finetune, probe) */
 /* What a training command takes. */
 #define G_TRAIN (G_OPTIM | G_SCHED | G_CKPT | G_OUT | G_LOSS)
 

@@ -243,7 +243,8 @@ static const opt_def opts[] = {
      "the default), averaged (mean) or their largest values (max)"},
     {"input-size", required_argument, O_INPUT_SIZE, G_TFJS | G_PROBE, "N",
      "a TensorFlow.js model.json: feed it N x N inputs, the data resized (bilinear) to fit "
-     "(default: the model's own input size)"},
+     "(default: the model's own input size); probe: also an ONNX image input whose height and "
+     "width are symbolic"},
     {"lora-rank", required_argument, O_LORA_RANK, G_LORA, "R",
      "train LoRA adapters of rank R instead of the weights (default: no LoRA)"},
     {"lora-alpha", required_argument, O_LORA_ALPHA, G_LORA, "A",

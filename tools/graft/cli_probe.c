@@ -1,7 +1,10 @@
 /* graft probe's candidates (cli_probe.h): the trunk of a TensorFlow.js model is the one
  * finetune builds (gf_tfjs_classifier, cut at the deepest layer probed), an ONNX model is loaded
- * with every cut point as an output (gf_onnx_options.cuts), a bundle's model runs whole with its
- * modules at the cut points wrapped to keep their outputs (gf_transfer_forward_points). */
+ * with every cut point as an output (gf_onnx_options.cuts) behind the adapter fitting images to
+ * its input (gf_transfer_input_adapter, the TensorFlow.js one), a speech embedding is the chain
+ * finetune builds (gf_speech_classifier: waveforms, the mel model, windows) with its embedding
+ * cut at the cut points, a bundle's model runs whole with its modules at the cut points wrapped
+ * to keep their outputs (gf_transfer_forward_points). */
 #define _POSIX_C_SOURCE 200809L
 #include "cli_probe.h"
 
@@ -9,7 +12,10 @@
 #include <string.h>
 
 const char *cli_probe_kind_name(cli_probe_kind kind) {
-    return kind == CLI_PROBE_TFJS ? "TensorFlow.js" : kind == CLI_PROBE_ONNX ? "ONNX" : "bundle";
+    return kind == CLI_PROBE_TFJS     ? "TensorFlow.js"
+           : kind == CLI_PROBE_ONNX   ? "ONNX"
+           : kind == CLI_PROBE_SPEECH ? "speech embedding"
+                                      : "bundle";
 }
 
 /* The usage error for a cut name pm lacks: a near name, and the first names of the sweep. */
@@ -24,8 +30,9 @@ static int unknown_cut(const cli_opts *o, const char *option, const cli_probe_mo
         if (w < 0 || (size_t)w >= sizeof some - at) break;
         at += (size_t)w;
     }
-    const char *what = pm->kind == CLI_PROBE_TFJS ? "layer"
-                       : pm->kind == CLI_PROBE_ONNX ? "tensor or node" : "module";
+    const char *what = pm->kind == CLI_PROBE_TFJS     ? "layer"
+                       : pm->kind == CLI_PROBE_BUNDLE ? "module"
+                                                      : "tensor or node";
     char near_text[200] = "";
     if (near) snprintf(near_text, sizeof near_text, " (did you mean \"%s\"?)", near);
     if (pm->kind == CLI_PROBE_BUNDLE) /* graft inspect lists a bundle's tensors, not modules */
@@ -179,49 +186,128 @@ static void declared(const gf_onnx_value_info *vi, char *buf, size_t cap) {
     if (at < cap) snprintf(buf + at, cap - at, "%s", vi->ndim > 0 ? "]" : "(any shape)");
 }
 
-/* One float input whose declared sample dimensions (where given) are the data's. */
-static int onnx_check_input(const cli_opts *o, const cli_data *d, const cli_probe_model *pm) {
+/* Image samples [C, H, W] fitted to a declared image input [batch, C', H', W'] as a model.json's
+ * are (gf_transfer_input_adapter: grey repeated, resized bilinearly to the fixed H' x W', or to
+ * --input-size where they are symbolic). CLI_CONTINUE when nothing is to be fitted or it is
+ * fitted; the exit code after a message otherwise. */
+static int onnx_fit_images(gf_ctx *ctx, const cli_opts *o, const cli_data *d, cli_probe_model *pm,
+                           const gf_onnx_value_info *vi, const char *want_text) {
+    const int64_t want[3] = {vi->dims[1] > 0 ? vi->dims[1] : 0,
+                             vi->dims[2] > 0 ? vi->dims[2] : o->input_size,
+                             vi->dims[3] > 0 ? vi->dims[3] : o->input_size};
+    if (gf_transfer_input_adapter(ctx, pm->path, d->shape, want, true, &pm->input, pm->adapter,
+                                  sizeof pm->adapter) == GF_OK)
+        return CLI_CONTINUE;
+    char have[64];
+    gf_dims_str(d->ndim, d->shape, have, sizeof have);
+    return cli_usage_error(o->cmd, "--from %s takes '%s', %s %s, and the samples of %s are %s: %s",
+                           pm->path, vi->name, vi->elem_type ? gf_onnx_type_name(vi->elem_type)
+                                                             : "float32", want_text, d->spec,
+                           have, gf_ctx_error(ctx));
+}
+
+/* One float input whose declared sample dimensions (where given) are the data's, or an image
+ * input the data's images are fitted to. */
+static int onnx_check_input(gf_ctx *ctx, const cli_opts *o, const cli_data *d,
+                            cli_probe_model *pm) {
     int n_in = gf_onnx_num_inputs(pm->model);
     if (n_in != 1)
         return cli_usage_error(o->cmd, "--from %s: cut at %s the model takes %d inputs; graft "
                                "probe feeds it one, the data's samples", pm->path, pm->cut[0], n_in);
     const gf_onnx_value_info *vi = gf_onnx_input(pm->model, 0);
     gf_dtype dt;
+    char want[256], have[64];
+    declared(vi, want, sizeof want);
     bool fits = !vi->elem_type || (gf_onnx_type_dtype(vi->elem_type, &dt) && dt == GF_F32);
+    if (fits && vi->ndim == 4 && d->ndim == 3) return onnx_fit_images(ctx, o, d, pm, vi, want);
     fits = fits && (vi->ndim < 0 || vi->ndim == d->ndim + 1);
     for (int i = 0; fits && vi->ndim > 0 && i < d->ndim; i++)
         fits = vi->dims[i + 1] <= 0 || vi->dims[i + 1] == d->shape[i];
     if (fits) return CLI_CONTINUE;
-    char want[256], have[64];
-    declared(vi, want, sizeof want);
     gf_dims_str(d->ndim, d->shape, have, sizeof have);
     return cli_usage_error(o->cmd, "--from %s takes '%s', %s %s, but the samples of %s are %s: "
-                           "graft probe feeds an ONNX model the data as it is (only a "
-                           "TensorFlow.js model.json gets its input resized)", pm->path, vi->name,
+                           "graft probe feeds an ONNX model the data as it is, images fitted to "
+                           "an image input [batch, C, H, W]%s", pm->path, vi->name,
                            vi->elem_type ? gf_onnx_type_name(vi->elem_type) : "float32", want,
-                           d->spec, have);
+                           d->spec, have, o->waveform ? " (the clips are read as waveforms for "
+                           "a speech embedding among the candidates)" : "");
+}
+
+/* pm's cut points in its ONNX graph: --cuts, else the sweep up to --cut (a speech embedding's
+ * sweep ends at its output: the embedding, as finetune reads it). */
+static int onnx_cuts(gf_ctx *ctx, const cli_opts *o, cli_probe_model *pm) {
+    if (!(pm->onnx = gf_onnx_inspect(ctx, pm->path))) return cli_fail_ctx(o->cmd, ctx);
+    if (pm->cuts_arg) return split_cuts(ctx, o, pm, onnx_known);
+    int until = pm->cut_arg ? onnx_index(pm, pm->cut_arg) : pm->onnx->n_cuts - 1;
+    if (until < 0) return onnx_unknown(o, "--cut", pm, pm->cut_arg);
+    pm->n_cuts = onnx_sweep(pm, until, pm->cut, CLI_PROBE_MAX_CUTS);
+    if ((pm->cut_arg || pm->kind == CLI_PROBE_SPEECH) && !pm->onnx->cuts[until].block_end &&
+        pm->n_cuts < CLI_PROBE_MAX_CUTS)
+        pm->cut[pm->n_cuts++] = pm->onnx->cuts[until].tensor; /* the sweep ends at --cut */
+    if (pm->n_cuts == 0)
+        return cli_usage_error(o->cmd, "--from %s: no block end to cut at; name the cut "
+                               "points with --cuts (graft inspect lists the tensors)", pm->path);
+    return CLI_CONTINUE;
 }
 
 static int onnx_open(gf_ctx *ctx, const cli_opts *o, const cli_data *d, cli_probe_model *pm) {
-    if (!(pm->onnx = gf_onnx_inspect(ctx, pm->path))) return cli_fail_ctx(o->cmd, ctx);
-    int rc;
-    if (pm->cuts_arg) {
-        if ((rc = split_cuts(ctx, o, pm, onnx_known)) != CLI_CONTINUE) return rc;
-    } else {
-        int until = pm->cut_arg ? onnx_index(pm, pm->cut_arg) : pm->onnx->n_cuts - 1;
-        if (until < 0) return onnx_unknown(o, "--cut", pm, pm->cut_arg);
-        pm->n_cuts = onnx_sweep(pm, until, pm->cut, CLI_PROBE_MAX_CUTS);
-        if (pm->cut_arg && !pm->onnx->cuts[until].block_end && pm->n_cuts < CLI_PROBE_MAX_CUTS)
-            pm->cut[pm->n_cuts++] = pm->onnx->cuts[until].tensor; /* the sweep ends at --cut */
-        if (pm->n_cuts == 0)
-            return cli_usage_error(o->cmd, "--from %s: no block end to cut at; name the cut "
-                                   "points with --cuts (graft inspect lists the tensors)", pm->path);
-    }
+    int rc = onnx_cuts(ctx, o, pm);
+    if (rc != CLI_CONTINUE) return rc;
     gf_onnx_options opt = gf_onnx_default_options();
     opt.cuts = pm->cut;
     opt.n_cuts = pm->n_cuts;
     if (!(pm->model = gf_onnx_load(ctx, pm->path, &opt))) return cli_fail_ctx(o->cmd, ctx);
-    return onnx_check_input(o, d, pm);
+    return onnx_check_input(ctx, o, d, pm);
+}
+
+/* ---- speech embeddings ----------------------------------------------------------------------- */
+
+bool cli_probe_is_speech(gf_ctx *ctx, const char *path) {
+    if (!cli_is_onnx(path)) return false;
+    gf_onnx_info *info = gf_onnx_inspect(ctx, path);
+    const gf_onnx_value_info *vi = info && info->n_inputs == 1 ? &info->inputs[0] : NULL;
+    const bool yes = vi && vi->ndim == 4 && vi->dims[1] == 76 && vi->dims[2] == 32 &&
+                     vi->dims[3] == 1;
+    gf_onnx_info_free(info);
+    gf_ctx_clear_error(ctx);
+    return yes;
+}
+
+/* The chain finetune builds for a speech embedding (gf_speech_classifier), without a head and
+ * with the embedding cut at pm's cut points. */
+static int speech_open(gf_ctx *ctx, const cli_opts *o, const cli_data *d, cli_probe_model *pm) {
+    if (d->ndim != 2 || d->shape[0] != 1) {
+        char have[64];
+        gf_dims_str(d->ndim, d->shape, have, sizeof have);
+        return cli_usage_error(o->cmd, "--from %s is a speech embedding (its input is "
+                               "openWakeWord's mel windows [batch, 76, 32, 1]): it takes audio: "
+                               "data, clips as waveforms, but the samples of %s are %s", pm->path,
+                               d->spec, have);
+    }
+    char front[4096];
+    const char *slash = strrchr(pm->path, '/');
+    if (o->front) snprintf(front, sizeof front, "%s", o->front);
+    else if (slash) snprintf(front, sizeof front, "%.*s/melspectrogram.onnx", (int)(slash - pm->path), pm->path);
+    else snprintf(front, sizeof front, "melspectrogram.onnx");
+    char what[4200];
+    snprintf(what, sizeof what, "--from %s: its mel model%s", pm->path,
+             o->front ? ", --front" : " (--front, default beside it)");
+    int rc = cli_check_input(o->cmd, what, front);
+    if (rc != CLI_CONTINUE || (rc = onnx_cuts(ctx, o, pm)) != CLI_CONTINUE) return rc;
+    gf_speech_params p = gf_speech_default_params();
+    p.mel_path = front;
+    p.samples = d->shape[1];
+    p.pool = gf_speech_pool_parse(o->pool);
+    p.cuts = pm->cut;
+    p.n_cuts = pm->n_cuts;
+    if (!(pm->model = gf_speech_classifier(ctx, pm->path, &p, NULL, &pm->speech)))
+        return gf_ctx_status(ctx) == GF_ERR_INVALID
+                   ? cli_usage_error(o->cmd, "--from %s: %s", pm->path, gf_ctx_error(ctx))
+                   : cli_fail(o->cmd, "--from %s: %s", pm->path, gf_ctx_error(ctx));
+    snprintf(pm->adapter, sizeof pm->adapter, "waveforms [1, %lld] -> %s: %lld mel frames, %lld "
+             "windows of 76, pooled %s", (long long)d->shape[1], front,
+             (long long)pm->speech.frames, (long long)pm->speech.windows, o->pool ? o->pool : "flat");
+    return CLI_CONTINUE;
 }
 
 /* ---- bundles -------------------------------------------------------------------------------- */
@@ -262,6 +348,11 @@ static int bundle_cuts(gf_ctx *ctx, const cli_opts *o, cli_probe_model *pm) {
 static int bundle_open(gf_ctx *ctx, const cli_opts *o, const cli_data *d, cli_probe_model *pm) {
     if (!(pm->bundle = gf_bundle_load(ctx, pm->path, NULL))) return cli_fail_ctx(o->cmd, ctx);
     const gf_bundle_info *bi = &pm->bundle->info;
+    if (bi->model && strcmp(bi->model, "speech") == 0)
+        return cli_usage_error(o->cmd, "--from %s is a speech embedding with a trained head "
+                               "(graft.model speech): graft probe takes the embedding itself, "
+                               "--from the embedding_model.onnx it records in graft.speech",
+                               pm->path);
     bool same = !bi->in_ndim || bi->in_ndim == d->ndim;
     for (int i = 0; same && bi->in_ndim && i < d->ndim; i++) same = bi->in_shape[i] == d->shape[i];
     if (!same) {
@@ -298,14 +389,17 @@ int cli_probe_open(gf_ctx *ctx, const cli_opts *o, const cli_data *d, cli_probe_
         return cli_usage_error(o->cmd, "--from %s: --cut ends a --cut-sweep; with --cuts the "
                                "deepest layer named ends the model", pm->path);
     if (cli_is_tfjs(pm->path)) pm->kind = CLI_PROBE_TFJS;
+    else if (cli_probe_is_speech(ctx, pm->path)) pm->kind = CLI_PROBE_SPEECH;
     else if (cli_is_onnx(pm->path)) pm->kind = CLI_PROBE_ONNX;
     else if (is_safetensors(pm->path)) pm->kind = CLI_PROBE_BUNDLE;
     else
         return cli_usage_error(o->cmd, "--from %s: graft probe takes a TensorFlow.js layers "
                                "model.json, an ONNX model (.onnx) or a graft bundle "
                                "(.safetensors)", pm->path);
-    rc = pm->kind == CLI_PROBE_TFJS ? tfjs_open(ctx, o, d, pm)
-         : pm->kind == CLI_PROBE_ONNX ? onnx_open(ctx, o, d, pm) : bundle_open(ctx, o, d, pm);
+    rc = pm->kind == CLI_PROBE_TFJS     ? tfjs_open(ctx, o, d, pm)
+         : pm->kind == CLI_PROBE_ONNX   ? onnx_open(ctx, o, d, pm)
+         : pm->kind == CLI_PROBE_SPEECH ? speech_open(ctx, o, d, pm)
+                                        : bundle_open(ctx, o, d, pm);
     gf_ctx_clear_error(ctx);
     return rc;
 }
@@ -317,7 +411,9 @@ gf_status cli_probe_forward(gf_ctx *w, cli_probe_model *pm, gf_tensor *x, gf_ten
         return gf_tfjs_forward_layers(w, gf_module_child(pm->model, "trunk"), x, pm->cut,
                                       pm->n_cuts, outs);
     }
+    if (pm->kind == CLI_PROBE_SPEECH) return gf_speech_forward_cuts(w, pm->model, x, outs, pm->n_cuts);
     if (pm->kind == CLI_PROBE_ONNX) {
+        if (pm->input && !(x = gf_module_forward(w, pm->input, x))) return gf_ctx_status(w);
         int n = gf_onnx_run(w, pm->model, 1, &x, outs, pm->n_cuts);
         if (n >= 0 && n != pm->n_cuts)
             gf_ctx_set_error(w, GF_ERR_STATE, "%d outputs for %d cut points", n, pm->n_cuts);
@@ -329,6 +425,7 @@ gf_status cli_probe_forward(gf_ctx *w, cli_probe_model *pm, gf_tensor *x, gf_ten
 
 void cli_probe_model_free(cli_probe_model *pm) {
     if (pm->kind != CLI_PROBE_BUNDLE) gf_module_free(pm->model);
+    gf_module_free(pm->input);
     gf_bundle_free(pm->bundle);
     gf_tf_free(pm->norm);
     gf_tfjs_info_free(pm->tfjs);

