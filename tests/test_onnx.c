@@ -346,6 +346,8 @@ static void test_if(gf_ctx *ctx) {
     CHECK(m != NULL);
     if (!m) return (void)fprintf(stderr, "%s\n", gf_ctx_error(ctx));
     CHECK(!runtime_if(m)); /* both Ifs inlined */
+    CHECK(gf_module_tensor(NULL, m, "one") == NULL); /* else_branch's: not a parameter */
+    CHECK(gf_module_param_count(m, false) == 6);     /* w and the taken branch's bias */
     gf_tensor *xs = gf_empty(ctx, GF_F32, 2, (int64_t[]){2, 3});
     for (int i = 0; i < 6; i++) gf_f32(xs)[i] = (float)((i * 37 % 17) - 8) / 5.0f;
     gf_tensor *y = gf_module_forward(ctx, m, xs);

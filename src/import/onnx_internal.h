@@ -107,6 +107,7 @@ typedef struct ox_model {
     int *in_ids, *out_ids;
     gf_onnx_value_info *in_info, *out_info;
     bool random;     /* a node draws random numbers */
+    int n_inlined;   /* If nodes decided at load time */
     int64_t decoded_bytes; /* what decoding allocated (for tests) */
 } ox_model;
 

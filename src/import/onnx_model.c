@@ -275,6 +275,7 @@ static bool inline_if(gf_ctx *ctx, ox_model *m, ox_node *n, int b) {
     n->in = in;
     n->n_in = sc->n_out;
     n->sub[0] = n->sub[1] = -1;
+    m->n_inlined++;
     return true;
 }
 
@@ -559,6 +560,12 @@ static bool prepare(gf_ctx *ctx, ox_model *m, const gf_onnx_options *opt) {
     m->random = any_random(m, m->order, m->n_order);
     ox_classify(m, true);
     if (opt->fold_constants && !fold(ctx, m)) return false;
+    if (m->n_inlined) { /* the initializers only a branch not taken read are no parameters */
+        for (int v = 0; v < m->n_values; v++)
+            if (m->values[v].is_init && m->values[v].kind == OX_V_PARAM)
+                m->values[v].kind = OX_V_CONST, m->values[v].buffer = false;
+        ox_classify(m, true);
+    }
     ox_classify(m, false);
     return true;
 }
