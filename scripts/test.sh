@@ -9,6 +9,7 @@ bash "$root/scripts/deps.sh" --test
 bash "$root/scripts/fetch-mnist.sh"
 bash "$root/scripts/fetch-mobilenet.sh"
 bash "$root/scripts/fetch-openwakeword.sh"
+bash "$root/scripts/fetch-silero-vad.sh"
 mode="${1:-}"
 jobs="$(nproc)"
 case "$mode" in

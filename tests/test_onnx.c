@@ -329,6 +329,70 @@ static void test_symlinks(gf_ctx *ctx) {
     rmdir(model), rmdir(dir);
 }
 
+/* Whether any node that runs is an If decided at run time. */
+static bool runtime_if(const gf_module *m) {
+    const ox_model *x = gf_module_user(m);
+    for (int i = 0; i < x->n_order; i++)
+        if (x->nodes[x->order[i]].sub[0] >= 0) return true;
+    return false;
+}
+
+/* If nodes (gen_onnx_corpus.py's if_const and if_runtime): conditions known at load time
+ * inlined (nested too), conditions of run time taking either branch, branches reading the
+ * enclosing graph's values and giving them back, gradients through the branch taken. */
+static void test_if(gf_ctx *ctx) {
+    const float w[3] = {2, 3, 4}, bias[3] = {0.5f, -0.5f, 1.0f}, off[3] = {1, 2, 3};
+    gf_module *m = gf_onnx_load(ctx, cpath("if_const.onnx"), NULL);
+    CHECK(m != NULL);
+    if (!m) return (void)fprintf(stderr, "%s\n", gf_ctx_error(ctx));
+    CHECK(!runtime_if(m)); /* both Ifs inlined */
+    CHECK(gf_module_tensor(NULL, m, "one") == NULL); /* else_branch's: not a parameter */
+    CHECK(gf_module_param_count(m, false) == 6);     /* w and the taken branch's bias */
+    gf_tensor *xs = gf_empty(ctx, GF_F32, 2, (int64_t[]){2, 3});
+    for (int i = 0; i < 6; i++) gf_f32(xs)[i] = (float)((i * 37 % 17) - 8) / 5.0f;
+    gf_tensor *y = gf_module_forward(ctx, m, xs);
+    CHECK(y && y->numel == 6);
+    for (int i = 0; y && i < 6; i++)
+        CHECK_NEAR(gf_get_f32(y, i), gf_get_f32(xs, i) * w[i % 3] + bias[i % 3], 1e-6);
+    CHECK(y && gf_backward(ctx, gf_sum(ctx, y, NULL, 0, false)) == GF_OK);
+    gf_tensor *wt = gf_module_tensor(ctx, m, "w"), *bt = gf_module_tensor(ctx, m, "bias");
+    CHECK(wt && wt->grad && bt && bt->grad);
+    for (int j = 0; wt && wt->grad && j < 3; j++)
+        CHECK_NEAR(gf_get_f32(wt->grad, j), gf_get_f32(xs, j) + gf_get_f32(xs, 3 + j), 1e-6);
+    gf_ctx_reset(ctx);
+    gf_module_free(m);
+
+    m = gf_onnx_load(ctx, cpath("if_runtime.onnx"), NULL);
+    CHECK(m != NULL && gf_onnx_num_outputs(m) == 2);
+    if (!m) return (void)fprintf(stderr, "%s\n", gf_ctx_error(ctx));
+    CHECK(runtime_if(m));
+    for (int sign = 1; sign >= -1; sign -= 2) {
+        gf_module_zero_grad(m);
+        float v[6];
+        for (int i = 0; i < 6; i++) v[i] = sign * (0.5f + 0.25f * (float)i);
+        gf_tensor *in = gf_tensor_from_data(ctx, GF_F32, 2, (int64_t[]){2, 3}, v), *o[2];
+        CHECK(gf_onnx_run(ctx, m, 1, &in, o, 2) == 2);
+        if (gf_ctx_status(ctx) != GF_OK) fprintf(stderr, "%s\n", gf_ctx_error(ctx));
+        double s = 0;
+        for (int i = 0; i < 6; i++) s += v[i];
+        for (int i = 0; o[0] && i < 6; i++)
+            CHECK_NEAR(gf_get_f32(o[0], i), sign > 0 ? v[i] * w[i % 3] : v[i] - off[i % 3], 1e-6);
+        CHECK(o[1] && o[1]->numel == 1);
+        if (o[1]) CHECK_NEAR(gf_get_f32(o[1], 0), sign > 0 ? s : -s, 1e-5);
+        CHECK(o[0] && gf_backward(ctx, gf_sum(ctx, o[0], NULL, 0, false)) == GF_OK);
+        gf_tensor *wt2 = gf_module_tensor(ctx, m, "w"), *ot = gf_module_tensor(ctx, m, "off");
+        CHECK(wt2 && ot); /* the enclosing graph's and the branch's own initializer: parameters */
+        if (wt2 && ot && sign > 0)
+            CHECK(wt2->grad && !ot->grad && gf_get_f32(wt2->grad, 1) == v[1] + v[4]);
+        if (wt2 && ot && sign < 0) /* w's gradient was zeroed and stays so */
+            CHECK(wt2->grad && gf_get_f32(wt2->grad, 1) == 0 && ot->grad &&
+                  gf_get_f32(ot->grad, 2) == -2);
+        gf_tensor_free(in);
+        gf_ctx_reset(ctx);
+    }
+    gf_module_free(m);
+}
+
 static void test_malformed(gf_ctx *ctx) {
     static const struct { const char *file; gf_status st; const char *msg; } cases[] = {
         {"bad_truncated.onnx", GF_ERR_FORMAT, "not a valid ModelProto"},
@@ -345,6 +409,11 @@ static void test_malformed(gf_ctx *ctx) {
         {"bad_external_missing.onnx", GF_ERR_IO, "no_such_file.bin"},
         {"bad_deep_nesting.onnx", GF_ERR_FORMAT, "nested too deep"},
         {"bad_opset.onnx", GF_ERR_INVALID, "opset 99"},
+        {"bad_if_missing_branch.onnx", GF_ERR_FORMAT, "node 'lonely' (If, opset 16): the graph "
+                                                      "attribute else_branch is missing"},
+        {"bad_if_outputs.onnx", GF_ERR_FORMAT, "node 'uneven' (If, opset 16): then_branch has 2 "
+                                               "outputs, the node 1"},
+        {"bad_if_deep.onnx", GF_ERR_FORMAT, "(If): If branches nested deeper than 16"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         EXPECT_ERR(ctx, gf_onnx_load(ctx, cpath(cases[i].file), NULL), cases[i].st, cases[i].file,
@@ -485,6 +554,7 @@ int main(void) {
     test_shapes_and_constants(ctx);
     test_many_ops(ctx);
     test_symlinks(ctx);
+    test_if(ctx);
     test_malformed(ctx);
     test_docs_list_ops();
     gf_ctx_free(ctx);

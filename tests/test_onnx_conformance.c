@@ -40,7 +40,7 @@ static const struct {
     const char *folder;
     int min_pass;
 } folders[] = {
-    {"node", 855},
+    {"node", 856},
     {"pytorch-converted", 82},
     {"pytorch-operator", 35},
     {"simple", 7},

@@ -125,7 +125,7 @@ static bool list_cuts(gf_onnx_info *info, const ox_model *m) {
     if (!info->cuts || !end || !mark_block_ends(m, end)) return free(end), false;
     for (int i = 0; i < m->n_order; i++) {
         const ox_node *nd = &m->nodes[m->order[i]];
-        for (int o = 0; o < nd->n_out; o++) {
+        for (int o = 0; o < nd->n_out && nd->scope == 0; o++) { /* not inside If branches */
             if (nd->out[o] < 0) continue;
             gf_onnx_cut_point *c = &info->cuts[info->n_cuts++];
             c->block_end = o == 0 && end[i];

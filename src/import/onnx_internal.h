@@ -18,6 +18,9 @@ enum { OX_MAX_OPSET = 18 };
 enum { OX_MAX_NESTING = 64 };
 /* Longest list attribute or list-valued input an op reads (pads, shapes, axes). */
 enum { OX_MAX_LIST = 64 };
+/* Control flow: If branches nested at most this deep, at most this many branch graphs in a
+ * model, and at most this many outputs of an If. */
+enum { OX_MAX_IF_DEPTH = 16, OX_MAX_SUBGRAPHS = 4096, OX_MAX_IF_OUT = 4096 };
 
 /* ONNX AttributeProto.AttributeType codes. */
 enum {
@@ -50,7 +53,24 @@ typedef struct ox_node {
     int n_attr;
     ox_attr *attr;
     const ox_opdef *def; /* NULL: unsupported */
+    int scope;       /* the graph it belongs to: 0 the model's, else a branch (ox_scope) */
+    int sub[2];      /* If: the scopes of then_branch and else_branch; -1: none (an If whose
+                        condition was known at load time has its branch inlined) */
 } ox_node;
+
+/* A branch graph of an If node. Its nodes are in m->nodes with their scope set; names resolve
+ * in the branch, then in the enclosing graphs (ONNX's lexical scoping). The If node's inputs
+ * are its condition followed by every value of an enclosing graph that its branches read
+ * (captured), so ordering and pruning the enclosing graph see those dependencies. */
+typedef struct ox_scope {
+    int parent;      /* enclosing scope */
+    int node;        /* the If node */
+    int depth;       /* 1 for a branch of a node of the model's graph */
+    int n_out;
+    int *out;        /* value ids of the branch outputs */
+    int n_order;     /* the branch's nodes in topological order (once prepared) */
+    int *order;
+} ox_scope;
 
 typedef enum { OX_V_INPUT, OX_V_PARAM, OX_V_CONST, OX_V_NODE } ox_vkind;
 
@@ -60,6 +80,7 @@ typedef struct ox_value {
     int elem;        /* ONNX element type when known, else 0 */
     gf_tensor *t;    /* PARAM, CONST: the value (owned: see below) */
     int producer;    /* node index for OX_V_NODE, else -1 */
+    int scope;       /* the graph that names it (0: the model's) */
     int slot;        /* OX_V_INPUT: position among the model's inputs */
     int uses;        /* nodes reading it */
     bool is_init;    /* an initializer of the graph (not a Constant node) */
@@ -80,10 +101,13 @@ typedef struct ox_model {
     ox_node *nodes;
     int n_order;     /* nodes that run, in topological order */
     int *order;
+    int n_scopes;    /* scopes[0] stands for the model's graph (its order is m->order) */
+    ox_scope *scopes;
     int n_in, n_out;
     int *in_ids, *out_ids;
     gf_onnx_value_info *in_info, *out_info;
     bool random;     /* a node draws random numbers */
+    int n_inlined;   /* If nodes decided at load time */
     int64_t decoded_bytes; /* what decoding allocated (for tests) */
 } ox_model;
 
@@ -98,8 +122,10 @@ void ox_model_free(ox_model *m);
 uint8_t *ox_read_file(gf_ctx *ctx, const char *path, size_t *size);
 /* Frees a value info's strings and zeroes it. */
 void ox_info_clear(gf_onnx_value_info *o);
-/* Value id of name, or -1. */
+/* Value id of name in the model's graph, or -1. */
 int ox_value_find(const ox_model *m, const char *name);
+/* Value id of name as a node of scope sees it (the scope, then the enclosing ones), or -1. */
+int ox_value_find_in(const ox_model *m, int scope, const char *name);
 
 /* "file: node 'name' (Op, opset N): " into buf, for messages about one node. */
 const char *ox_node_where(const ox_model *m, const ox_node *n, char *buf, size_t cap);
@@ -225,7 +251,10 @@ gf_tensor *ox_i64_empty(ox_exec *e, int ndim, const int64_t *shape);
     /* onnx_op_einsum.c, onnx_op_grid.c, onnx_op_detect.c */                               \
     X(einsum) X(grid_sample) X(nms)                                                         \
     /* onnx_op_qlinear.c */                                                                \
-    X(matmul_integer) X(qlinear_matmul) X(conv_integer) X(qlinear_conv)
+    X(matmul_integer) X(qlinear_matmul) X(conv_integer) X(qlinear_conv)                    \
+    /* onnx_model.c: If (run by the graph runner; the function passes an inlined branch's    \
+       outputs through) */                                                                 \
+    X(if)
 #define OX_DECL(name) bool ox_op_##name(ox_exec *e);
 OX_OP_FUNCTIONS(OX_DECL)
 #undef OX_DECL

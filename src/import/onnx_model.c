@@ -12,6 +12,7 @@
 #include <string.h>
 
 static gf_tensor *onnx_forward(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user);
+static int if_branch(gf_ctx *ctx, const ox_model *m, const ox_node *n, const gf_tensor *c);
 static void onnx_free(void *user) { ox_model_free(user); }
 
 /* ---- which nodes run, in which order --------------------------------------------------------- */
@@ -37,49 +38,70 @@ static bool mark_needed(gf_ctx *ctx, const ox_model *m, const int *targets, int 
     return true;
 }
 
-/* Kahn's algorithm over the needed nodes, ties broken by file order; a node left over sits on
- * a cycle. */
-static bool topo_order(gf_ctx *ctx, ox_model *m, const char *need) {
-    int *deg = calloc((size_t)m->n_nodes + 1, sizeof *deg);
-    int *queue = malloc(sizeof(int) * (size_t)(m->n_nodes + 1));
-    int *first = malloc(sizeof(int) * (size_t)(m->n_values + 1)); /* consumers, linked */
-    int *next = NULL, *who = NULL, n_edges = 0;
-    for (int k = 0; k < m->n_nodes; k++) n_edges += m->nodes[k].n_in;
-    next = malloc(sizeof(int) * (size_t)(n_edges + 1));
-    who = malloc(sizeof(int) * (size_t)(n_edges + 1));
-    m->order = malloc(sizeof(int) * (size_t)(m->n_nodes + 1));
-    bool ok = deg && queue && first && next && who && m->order;
+/* Kahn's algorithm over the nodes list[0..n) (ascending; edges only between them), ties broken
+ * by file order; a node left over sits on a cycle. local[] (one per node of the model, all -1)
+ * is scratch, left all -1 again. The order goes to a new array in *order_out. */
+static bool topo_sort(gf_ctx *ctx, const ox_model *m, const int *list, int n, int *local,
+                      int **order_out) {
+    int64_t n_edges = 0;
+    for (int i = 0; i < n; i++) n_edges += m->nodes[list[i]].n_in;
+    int *deg = calloc((size_t)n + 1, sizeof *deg);
+    int *first = malloc(sizeof(int) * (size_t)(n + 1)); /* consumers of a node, linked */
+    int *next = malloc(sizeof(int) * (size_t)(n_edges + 1));
+    int *who = malloc(sizeof(int) * (size_t)(n_edges + 1));
+    int *order = malloc(sizeof(int) * (size_t)(n + 1));
+    bool ok = deg && first && next && who && order;
     if (!ok) gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", m->path);
-    for (int v = 0; ok && v < m->n_values; v++) first[v] = -1;
+    for (int i = 0; i < n; i++) local[list[i]] = i;
     int e = 0, head = 0, tail = 0;
-    for (int k = 0; ok && k < m->n_nodes; k++) {
-        if (!need[k]) continue;
-        const ox_node *n = &m->nodes[k];
-        for (int i = 0; i < n->n_in; i++) {
-            if (n->in[i] < 0 || m->values[n->in[i]].producer < 0) continue;
-            deg[k]++;
-            who[e] = k, next[e] = first[n->in[i]], first[n->in[i]] = e++;
+    for (int i = 0; ok && i < n; i++) first[i] = -1;
+    for (int i = 0; ok && i < n; i++) {
+        const ox_node *nd = &m->nodes[list[i]];
+        for (int j = 0; j < nd->n_in; j++) {
+            int p = nd->in[j] >= 0 ? m->values[nd->in[j]].producer : -1;
+            if (p < 0 || local[p] < 0) continue;
+            deg[i]++;
+            who[e] = i, next[e] = first[local[p]], first[local[p]] = e++;
         }
     }
-    for (int k = 0; ok && k < m->n_nodes; k++)
-        if (need[k] && deg[k] == 0) queue[tail++] = k;
-    m->n_order = 0;
-    while (ok && head < tail) {
-        int k = queue[head++];
-        m->order[m->n_order++] = k;
-        const ox_node *n = &m->nodes[k];
-        for (int o = 0; o < n->n_out; o++)
-            for (int j = n->out[o] >= 0 ? first[n->out[o]] : -1; j >= 0; j = next[j])
-                if (--deg[who[j]] == 0) queue[tail++] = who[j];
-    }
-    for (int k = 0; ok && k < m->n_nodes; k++)
-        if (need[k] && deg[k] > 0) {
+    for (int i = 0; ok && i < n; i++)
+        if (deg[i] == 0) order[tail++] = i;
+    while (ok && head < tail) /* order[] doubles as the queue, of local indices */
+        for (int j = first[order[head++]]; j >= 0; j = next[j])
+            if (--deg[who[j]] == 0) order[tail++] = who[j];
+    for (int i = 0; ok && i < n; i++)
+        if (deg[i] > 0) {
             char where[512];
             gf_ctx_set_error(ctx, GF_ERR_FORMAT, "%sthe graph has a cycle through this node",
-                             ox_node_where(m, &m->nodes[k], where, sizeof where));
+                             ox_node_where(m, &m->nodes[list[i]], where, sizeof where));
             ok = false;
+            break;
         }
-    free(deg), free(queue), free(first), free(next), free(who);
+    for (int i = 0; ok && i < n; i++) order[i] = list[order[i]];
+    for (int i = 0; i < n; i++) local[list[i]] = -1;
+    free(deg), free(first), free(next), free(who);
+    if (!ok) free(order), order = NULL;
+    *order_out = order;
+    return ok;
+}
+
+/* m->order: the nodes need[] marks, in topological order. */
+static bool topo_order(gf_ctx *ctx, ox_model *m, const char *need) {
+    int *list = malloc(sizeof(int) * (size_t)(m->n_nodes + 1));
+    int *local = malloc(sizeof(int) * (size_t)(m->n_nodes + 1));
+    int n = 0;
+    bool ok = list && local;
+    if (!ok) gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", m->path);
+    for (int k = 0; ok && k < m->n_nodes; k++) {
+        local[k] = -1;
+        if (need[k]) list[n++] = k;
+    }
+    free(m->order);
+    m->order = NULL;
+    m->n_order = 0;
+    ok = ok && topo_sort(ctx, m, list, n, local, &m->order);
+    if (ok) m->n_order = n;
+    free(list), free(local);
     return ok;
 }
 
@@ -96,7 +118,7 @@ bool ox_order_all(gf_ctx *ctx, ox_model *m) {
 static int find_cut(gf_ctx *ctx, const ox_model *m, const char *cut) {
     int id = ox_value_find(m, cut);
     for (int k = 0; id < 0 && k < m->n_nodes; k++)
-        if (!strcmp(m->nodes[k].name, cut)) {
+        if (m->nodes[k].scope == 0 && !strcmp(m->nodes[k].name, cut)) {
             for (int o = 0; o < m->nodes[k].n_out && id < 0; o++) id = m->nodes[k].out[o];
             if (id < 0) break;
         }
@@ -104,7 +126,7 @@ static int find_cut(gf_ctx *ctx, const ox_model *m, const char *cut) {
         char names[256] = "";
         size_t at = 0;
         for (int k = 0, shown = 0; k < m->n_nodes && shown < 3; k++)
-            if (m->nodes[k].n_out > 0 && m->nodes[k].out[0] >= 0) {
+            if (m->nodes[k].scope == 0 && m->nodes[k].n_out > 0 && m->nodes[k].out[0] >= 0) {
                 int w = snprintf(names + at, sizeof names - at, "%s'%.60s'", shown ? ", " : "",
                                  m->values[m->nodes[k].out[0]].name);
                 if (w > 0 && (size_t)w < sizeof names - at) at += (size_t)w, shown++;
@@ -120,17 +142,17 @@ static int find_cut(gf_ctx *ctx, const ox_model *m, const char *cut) {
 
 /* Matches every node that will run to its op; an unsupported one is an error naming it and
  * counting the others. */
-static bool match_ops(gf_ctx *ctx, ox_model *m) {
+static bool match_ops(gf_ctx *ctx, ox_model *m, const int *order, int n_order) {
     int bad = 0, first = -1;
     const char *first_why = "";
     char others[256] = "";
     size_t at = 0;
-    for (int i = 0; i < m->n_order; i++) {
-        ox_node *n = &m->nodes[m->order[i]];
+    for (int i = 0; i < n_order; i++) {
+        ox_node *n = &m->nodes[order[i]];
         const char *why = "";
         n->def = ox_op_find(n->domain, n->op, n->opset, &why);
         if (n->def) continue;
-        if (bad++ == 0) first = m->order[i], first_why = why;
+        if (bad++ == 0) first = order[i], first_why = why;
         else if (!strstr(others, n->op)) {
             int w = snprintf(others + at, sizeof others - at, "%s%s", at ? ", " : "", n->op);
             if (w > 0 && (size_t)w < sizeof others - at) at += (size_t)w;
@@ -148,9 +170,9 @@ static bool match_ops(gf_ctx *ctx, ox_model *m) {
     return false;
 }
 
-static bool check_arity(gf_ctx *ctx, const ox_model *m) {
-    for (int i = 0; i < m->n_order; i++) {
-        const ox_node *n = &m->nodes[m->order[i]];
+static bool check_arity(gf_ctx *ctx, const ox_model *m, const int *order, int n_order) {
+    for (int i = 0; i < n_order; i++) {
+        const ox_node *n = &m->nodes[order[i]];
         const ox_opdef *d = n->def;
         int present = 0;
         for (int k = 0; k < n->n_in && k < d->min_in; k++) present += n->in[k] >= 0;
@@ -179,21 +201,36 @@ static bool check_arity(gf_ctx *ctx, const ox_model *m) {
 
 /* ---- parameters, buffers, constants ---------------------------------------------------------- */
 
-/* How the nodes that run use value v: in weight, setting, buffer or other input slots. */
-static void slot_uses(const ox_model *m, int v, int *w, int *s, int *b, int *o) {
-    *w = *s = *b = *o = 0;
-    for (int i = 0; i < m->n_order; i++) {
-        const ox_node *n = &m->nodes[m->order[i]];
+/* How the nodes of order[0..n) and of the branches of their If nodes use value v: in weight,
+ * setting, buffer or other input slots (c[0..3]). An If node's own inputs are not counted: its
+ * captured values are counted where its branches read them. */
+static void slot_uses_in(const ox_model *m, const int *order, int n_order, int v, int c[4]) {
+    for (int i = 0; i < n_order; i++) {
+        const ox_node *n = &m->nodes[order[i]];
         if (!n->def) continue;
+        if (n->sub[0] >= 0) {
+            for (int b = 0; b < 2; b++) {
+                const ox_scope *sc = &m->scopes[n->sub[b]];
+                for (int k = 0; k < sc->n_out; k++) c[3] += sc->out[k] == v;
+                slot_uses_in(m, sc->order, sc->n_order, v, c);
+            }
+            continue;
+        }
         for (int k = 0; k < n->n_in; k++) {
             if (n->in[k] != v) continue;
             unsigned bit = k < 32 ? 1u << k : 0;
-            if (n->def->weights & bit) (*w)++;
-            else if (n->def->values & bit) (*s)++;
-            else if (n->def->buffers & bit) (*b)++;
-            else (*o)++;
+            if (n->def->weights & bit) c[0]++;
+            else if (n->def->values & bit) c[1]++;
+            else if (n->def->buffers & bit) c[2]++;
+            else c[3]++;
         }
     }
+}
+
+static void slot_uses(const ox_model *m, int v, int *w, int *s, int *b, int *o) {
+    int c[4] = {0, 0, 0, 0};
+    slot_uses_in(m, m->order, m->n_order, v, c);
+    *w = c[0], *s = c[1], *b = c[2], *o = c[3];
 }
 
 /* Float initializers become parameters (buffers when only BatchNormalization's statistics
@@ -213,48 +250,104 @@ void ox_classify(ox_model *m, bool initializers) {
     }
 }
 
+/* The branch an If takes for condition c (one number: nonzero takes then_branch): 0 or 1, or
+ * -1 with an error. */
+static int if_branch(gf_ctx *ctx, const ox_model *m, const ox_node *n, const gf_tensor *c) {
+    char where[512], sh[GF_SHAPE_BUF];
+    if (!c || c->numel != 1) {
+        gf_ctx_set_error(ctx, GF_ERR_SHAPE, "%sthe condition must hold one value, found %s",
+                         ox_node_where(m, n, where, sizeof where),
+                         c ? gf_shape_str(c, sh, sizeof sh) : "none");
+        return -1;
+    }
+    double v = c->dtype == GF_I64 ? (double)gf_get_i64(c, 0) : (double)gf_get_f32(c, 0);
+    return v != 0 ? 0 : 1;
+}
+
+/* An If whose condition is known at load time becomes its taken branch: the branch's nodes join
+ * the enclosing order (before the If) and the If passes the branch's outputs through. */
+static bool inline_if(gf_ctx *ctx, ox_model *m, ox_node *n, int b) {
+    const ox_scope *sc = &m->scopes[n->sub[b]];
+    int *in = malloc(sizeof(int) * (size_t)(sc->n_out + 1));
+    if (!in) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", m->path), false;
+    memcpy(in, sc->out, sizeof(int) * (size_t)sc->n_out);
+    free(n->in);
+    n->in = in;
+    n->n_in = sc->n_out;
+    n->sub[0] = n->sub[1] = -1;
+    m->n_inlined++;
+    return true;
+}
+
+/* Runs node n once when its inputs are all constants, keeping its outputs as constants
+ * (*folded); otherwise leaves it to run at each forward. lc: the scratch context. */
+static bool fold_node(gf_ctx *ctx, gf_ctx *lc, ox_model *m, ox_node *n, bool *folded) {
+    bool all_const = !(n->def->flags & OX_RANDOM) && n->sub[0] < 0;
+    for (int k = 0; all_const && k < n->n_in; k++)
+        all_const = n->in[k] < 0 || m->values[n->in[k]].kind == OX_V_CONST;
+    gf_tensor *ins[64], *outs[64] = {NULL};
+    *folded = all_const && n->n_in <= 64 && n->n_out <= 64;
+    if (!*folded) return true;
+    for (int k = 0; k < n->n_in; k++) ins[k] = n->in[k] >= 0 ? m->values[n->in[k]].t : NULL;
+    ox_exec e = {lc, m, n, n->n_in, n->n_out, ins, outs, false};
+    bool ok = n->def->fn(&e) && gf_ctx_status(lc) == GF_OK;
+    for (int o = 0; ok && o < n->n_out; o++) {
+        if (n->out[o] < 0) continue;
+        gf_tensor *t = outs[o];
+        gf_tensor *c = t ? gf_tensor_new(lc, t->dtype, t->ndim, t->shape) : NULL;
+        if (c) gf_copy_out(t, c->data);
+        ok = c != NULL;
+        m->values[n->out[o]].kind = OX_V_CONST;
+        m->values[n->out[o]].t = c;
+        m->values[n->out[o]].owned = c != NULL;
+    }
+    if (!ok) {
+        char where[512];
+        if (gf_ctx_status(lc) == GF_OK) gf_ctx_set_error(lc, GF_ERR_STATE, "produced no value");
+        gf_ctx_set_error(ctx, gf_ctx_status(lc), "%s%s", ox_node_where(m, n, where, sizeof where),
+                         gf_ctx_error(lc));
+    }
+    gf_ctx_reset(lc);
+    return ok;
+}
+
+/* Folds the nodes of list[0..n) in order, appending those that still run to dst; an If whose
+ * condition is a constant is inlined (its branch folded in turn, at most OX_MAX_IF_DEPTH
+ * deep). */
+static bool fold_list(gf_ctx *ctx, gf_ctx *lc, ox_model *m, const int *list, int n, int *dst,
+                      int *kept) {
+    for (int i = 0; i < n; i++) {
+        ox_node *nd = &m->nodes[list[i]];
+        if (nd->sub[0] >= 0 && nd->in[0] >= 0 && m->values[nd->in[0]].kind == OX_V_CONST) {
+            int b = if_branch(ctx, m, nd, m->values[nd->in[0]].t);
+            const ox_scope *sc = b >= 0 ? &m->scopes[nd->sub[b]] : NULL;
+            if (!sc || !fold_list(ctx, lc, m, sc->order, sc->n_order, dst, kept) ||
+                !inline_if(ctx, m, nd, b))
+                return false;
+        }
+        bool folded;
+        if (!fold_node(ctx, lc, m, nd, &folded)) return false;
+        if (!folded) dst[(*kept)++] = list[i];
+    }
+    return true;
+}
+
 /* Runs every node whose inputs are all constants once, keeping its outputs as constants. */
 static bool fold(gf_ctx *ctx, ox_model *m) {
     gf_ctx_params p = gf_ctx_default_params();
     p.n_threads = 1;
     p.limits = *gf_ctx_limits(ctx);
     gf_ctx *lc = gf_ctx_new(&p);
-    if (!lc) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", m->path), false;
+    int *dst = malloc(sizeof(int) * (size_t)(m->n_nodes + 1));
+    if (!lc || !dst) {
+        gf_ctx_free(lc), free(dst);
+        return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", m->path), false;
+    }
     gf_ctx_set_grad_enabled(lc, false);
     int kept = 0;
-    bool ok = true;
-    for (int i = 0; ok && i < m->n_order; i++) {
-        ox_node *n = &m->nodes[m->order[i]];
-        bool all_const = !(n->def->flags & OX_RANDOM);
-        for (int k = 0; all_const && k < n->n_in; k++)
-            all_const = n->in[k] < 0 || m->values[n->in[k]].kind == OX_V_CONST;
-        gf_tensor *ins[64], *outs[64] = {NULL};
-        if (!all_const || n->n_in > 64 || n->n_out > 64) {
-            m->order[kept++] = m->order[i];
-            continue;
-        }
-        for (int k = 0; k < n->n_in; k++) ins[k] = n->in[k] >= 0 ? m->values[n->in[k]].t : NULL;
-        ox_exec e = {lc, m, n, n->n_in, n->n_out, ins, outs, false};
-        ok = n->def->fn(&e) && gf_ctx_status(lc) == GF_OK;
-        for (int o = 0; ok && o < n->n_out; o++) {
-            if (n->out[o] < 0) continue;
-            gf_tensor *t = outs[o];
-            gf_tensor *c = t ? gf_tensor_new(lc, t->dtype, t->ndim, t->shape) : NULL;
-            if (c) gf_copy_out(t, c->data);
-            ok = c != NULL;
-            m->values[n->out[o]].kind = OX_V_CONST;
-            m->values[n->out[o]].t = c;
-            m->values[n->out[o]].owned = c != NULL;
-        }
-        if (!ok) {
-            char where[512];
-            if (gf_ctx_status(lc) == GF_OK)
-                gf_ctx_set_error(lc, GF_ERR_STATE, "produced no value");
-            gf_ctx_set_error(ctx, gf_ctx_status(lc), "%s%s",
-                             ox_node_where(m, n, where, sizeof where), gf_ctx_error(lc));
-        }
-        gf_ctx_reset(lc);
-    }
+    bool ok = fold_list(ctx, lc, m, m->order, m->n_order, dst, &kept);
+    free(m->order);
+    m->order = dst;
     m->n_order = kept;
     gf_ctx_free(lc);
     return ok;
@@ -385,6 +478,60 @@ static bool set_cuts(gf_ctx *ctx, ox_model *m, const char *const *names, int n) 
     return true;
 }
 
+/* Orders, matches and checks the nodes of the branches of the If nodes of order[0..n), and of
+ * the Ifs inside them. start/by_scope: the nodes of each scope; local: topo_sort's scratch. */
+static bool prepare_scopes(gf_ctx *ctx, ox_model *m, const int *order, int n, const int *start,
+                           const int *by_scope, int *local) {
+    for (int i = 0; i < n; i++) {
+        const ox_node *nd = &m->nodes[order[i]];
+        for (int b = 0; b < 2 && nd->sub[0] >= 0; b++) {
+            const int s = nd->sub[b];
+            ox_scope *sc = &m->scopes[s];
+            const int cnt = start[s + 1] - start[s];
+            if (!topo_sort(ctx, m, by_scope + start[s], cnt, local, &sc->order)) return false;
+            sc->n_order = cnt;
+            if (!match_ops(ctx, m, sc->order, cnt) || !check_arity(ctx, m, sc->order, cnt) ||
+                !prepare_scopes(ctx, m, sc->order, cnt, start, by_scope, local))
+                return false;
+        }
+    }
+    return true;
+}
+
+/* Prepares the branches of the If nodes that run (their nodes listed by scope first). */
+static bool prepare_branches(gf_ctx *ctx, ox_model *m) {
+    if (m->n_scopes <= 1) return true;
+    int *start = calloc((size_t)m->n_scopes + 2, sizeof *start);
+    int *by_scope = malloc(sizeof(int) * (size_t)(m->n_nodes + 1));
+    int *local = malloc(sizeof(int) * (size_t)(m->n_nodes + 1));
+    bool ok = start && by_scope && local;
+    if (!ok) gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", m->path);
+    for (int k = 0; ok && k < m->n_nodes; k++) start[m->nodes[k].scope + 1]++, local[k] = -1;
+    for (int s = 0; ok && s < m->n_scopes; s++) start[s + 1] += start[s];
+    for (int k = 0, *fill = start; ok && k < m->n_nodes; k++) /* ascending within a scope */
+        by_scope[fill[m->nodes[k].scope]++] = k;
+    for (int s = m->n_scopes; ok && s > 0; s--) start[s] = start[s - 1]; /* undo the fill */
+    if (ok) start[0] = 0;
+    ok = ok && prepare_scopes(ctx, m, m->order, m->n_order, start, by_scope, local);
+    free(start), free(by_scope), free(local);
+    return ok;
+}
+
+/* Whether a node of order[0..n) or of its branches draws random numbers (a Dropout told by an
+ * input whether it trains may draw its mask). */
+static bool any_random(const ox_model *m, const int *order, int n) {
+    for (int i = 0; i < n; i++) {
+        const ox_node *nd = &m->nodes[order[i]];
+        if ((nd->def->flags & OX_RANDOM) ||
+            (!strcmp(nd->op, "Dropout") && nd->n_in > 2 && nd->in[2] >= 0))
+            return true;
+        for (int b = 0; b < 2 && nd->sub[0] >= 0; b++)
+            if (any_random(m, m->scopes[nd->sub[b]].order, m->scopes[nd->sub[b]].n_order))
+                return true;
+    }
+    return false;
+}
+
 static bool prepare(gf_ctx *ctx, ox_model *m, const gf_onnx_options *opt) {
     for (int k = 0; k < m->n_nodes && m->opset < 1; k++)
         if (!m->nodes[k].domain[0] || !strcmp(m->nodes[k].domain, "ai.onnx")) {
@@ -405,19 +552,20 @@ static bool prepare(gf_ctx *ctx, ox_model *m, const gf_onnx_options *opt) {
     char *need = calloc((size_t)m->n_nodes + 1, 1);
     if (!need) return gf_ctx_set_error(ctx, GF_ERR_NOMEM, "%s: out of memory", m->path), false;
     bool ok = mark_needed(ctx, m, m->out_ids, m->n_out, need) && topo_order(ctx, m, need) &&
-              match_ops(ctx, m) && check_arity(ctx, m);
+              match_ops(ctx, m, m->order, m->n_order) &&
+              check_arity(ctx, m, m->order, m->n_order) && prepare_branches(ctx, m);
     free(need);
     if (!ok) return false;
     if (cut) drop_unused_inputs(m);
-    for (int i = 0; i < m->n_order; i++) {
-        const ox_node *n = &m->nodes[m->order[i]];
-        /* a Dropout told by an input whether it trains may draw its mask */
-        if ((n->def->flags & OX_RANDOM) ||
-            (!strcmp(n->op, "Dropout") && n->n_in > 2 && n->in[2] >= 0))
-            m->random = true;
-    }
+    m->random = any_random(m, m->order, m->n_order);
     ox_classify(m, true);
     if (opt->fold_constants && !fold(ctx, m)) return false;
+    if (m->n_inlined) { /* the initializers only a branch not taken read are no parameters */
+        for (int v = 0; v < m->n_values; v++)
+            if (m->values[v].is_init && m->values[v].kind == OX_V_PARAM)
+                m->values[v].kind = OX_V_CONST, m->values[v].buffer = false;
+        ox_classify(m, true);
+    }
     ox_classify(m, false);
     return true;
 }
@@ -515,7 +663,33 @@ static bool check_input(gf_ctx *ctx, const ox_model *m, int i, const gf_tensor *
 }
 
 static bool run_node(gf_ctx *ctx, const ox_model *m, const ox_node *n, gf_tensor **vals,
+                     bool training);
+
+/* An If whose condition is known only at run time: runs the nodes of the branch it takes and
+ * gives that branch's outputs. */
+static bool run_if(gf_ctx *ctx, const ox_model *m, const ox_node *n, gf_tensor **vals,
+                   bool training) {
+    int b = if_branch(ctx, m, n, vals[n->in[0]]);
+    if (b < 0) return false;
+    const ox_scope *sc = &m->scopes[n->sub[b]];
+    for (int i = 0; i < sc->n_order; i++)
+        if (!run_node(ctx, m, &m->nodes[sc->order[i]], vals, training)) return false;
+    for (int k = 0; k < n->n_out; k++) {
+        if (n->out[k] < 0) continue;
+        if (!(vals[n->out[k]] = vals[sc->out[k]])) {
+            char where[512];
+            gf_ctx_set_error(ctx, GF_ERR_STATE, "%s%s output '%s' was not computed",
+                             ox_node_where(m, n, where, sizeof where),
+                             b ? "else_branch" : "then_branch", m->values[sc->out[k]].name);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool run_node(gf_ctx *ctx, const ox_model *m, const ox_node *n, gf_tensor **vals,
                      bool training) {
+    if (n->sub[0] >= 0) return run_if(ctx, m, n, vals, training);
     gf_tensor **ins = gf_scratch(ctx, sizeof *ins * (size_t)(n->n_in + 1));
     gf_tensor **outs = gf_scratch(ctx, sizeof *outs * (size_t)(n->n_out + 1));
     if (!ins || !outs) return false;
@@ -594,4 +768,15 @@ static gf_tensor *onnx_forward(gf_ctx *ctx, gf_module *self, gf_tensor *x, void 
     if (run_graph(ctx, m, gf_module_is_training(self), 1, &x, &out, 1) != 1) return NULL;
     gf_tape_mark_private(ctx, before, out);
     return out;
+}
+
+/* If, as the op table runs it: only an If whose branch was inlined at load time (it passes the
+ * branch's outputs through); one decided at run time is run by run_if. */
+bool ox_op_if(ox_exec *e) {
+    if (e->node->sub[0] >= 0)
+        return ox_fail(e, GF_ERR_STATE, "an If decided at run time runs inside its graph only");
+    if (e->n_in != e->n_out)
+        return ox_fail(e, GF_ERR_STATE, "%d branch outputs for %d outputs", e->n_in, e->n_out);
+    for (int k = 0; k < e->n_out; k++) e->out[k] = e->in[k];
+    return true;
 }

@@ -67,6 +67,8 @@ static const ox_opdef table[] = {
     {"HardSwish", 14, 1, 1, 1, 0, 0, 0, ox_op_hard_swish, 0},
     {"Hardmax", 1, 1, 1, 1, 0, 0, 0, ox_op_hardmax, 0},
     {"Identity", 1, 1, 1, 1, 0, 0, 0, ox_op_identity, 0},
+    /* If: the condition, then the values of enclosing graphs its branches read */
+    {"If", 1, 1, 1 << 30, OX_MAX_IF_OUT, 0, 0, 0, ox_op_if, 0},
     {"InstanceNormalization", 1, 3, 3, 1, B(1) | B(2), 0, 0, ox_op_instance_norm, 0},
     {"IsInf", 10, 1, 1, 1, 0, 0, 0, ox_op_isinf, 0},
     {"IsNaN", 9, 1, 1, 1, 0, 0, 0, ox_op_isnan, 0},

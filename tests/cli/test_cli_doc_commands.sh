@@ -78,6 +78,19 @@ vals = [((i * 37) % 101) / 100.0 for i in range(2 * 28 * 28)]
 open(sys.argv[1], "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(head)) + head +
                               struct.pack("<%df" % len(vals), *vals))
 EOF
+    # chunk.npy, sr.npy, state.npy: Silero VAD's inputs (docs/IMPORT.md): 512 samples at 16 kHz,
+    # the rate as an int64 scalar, a zero LSTM state [2, 1, 64]
+    python3 - <<'EOF' || return 1
+import math, struct
+def npy(path, descr, shape, fmt, vals):
+    head = ("{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, shape)).encode()
+    head += b" " * ((64 - (10 + len(head) + 1) % 64) % 64) + b"\n"
+    open(path, "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(head)) + head +
+                           struct.pack("<%d%s" % (len(vals), fmt), *vals))
+npy("chunk.npy", "<f4", "(1, 512)", "f", [0.3 * math.sin(i * 0.11) for i in range(512)])
+npy("sr.npy", "<i8", "()", "q", [16000])
+npy("state.npy", "<f4", "(2, 1, 64)", "f", [0.0] * 128)
+EOF
     cp -r "$SRC/tests/fixtures/tfjs/tiny" tiny   # a small TensorFlow.js model (docs/CLI.md)
     cp -r "$FX/shapes" photos
     cp "$FX/table.csv" iris.csv
@@ -254,6 +267,12 @@ while IFS=$'\t' read -r where cmd; do
     if [[ "$cmd" == *"openwakeword/"* || "$cmd" == *"oww-"* ]] &&
        [ ! -f "$HOME/.cache/graft/openwakeword/embedding_model.onnx" ]; then
         skip "$where: openWakeWord's models not fetched (scripts/fetch-openwakeword.sh): $cmd"
+        continue
+    fi
+    # a command on Silero VAD of scripts/fetch-silero-vad.sh needs it fetched
+    if [[ "$cmd" == *"silero-vad/"* ]] &&
+       [ ! -f "$HOME/.cache/graft/silero-vad/silero_vad_legacy.onnx" ]; then
+        skip "$where: Silero VAD is not fetched (scripts/fetch-silero-vad.sh): $cmd"
         continue
     fi
     # a command on audio: data needs a graft built with audio support

@@ -151,4 +151,38 @@ sys.exit(0 if ok else 1)"; then ok; else bad "test_gemm_all_attributes: y.npy di
 else
     skip "libonnx-testdata is not installed"
 fi
+# the If nodes of runtime: graft run on Silero VAD (scripts/fetch-silero-vad.sh) with the sample
+# rate, an int64 scalar, from a .npy; the two rates take different branches
+V="${GRAFT_DATA_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/graft}/silero-vad/silero_vad_legacy.onnx"
+if [ -f "$V" ]; then
+    py "
+import math, struct
+def npy(path, descr, shape, fmt, vals):
+    head = (\"{'descr': '%s', 'fortran_order': False, 'shape': %s, }\" % (descr, shape)).encode()
+    head += b' ' * ((64 - (10 + len(head) + 1) % 64) % 64) + b'\\n'
+    open(path, 'wb').write(b'\\x93NUMPY\\x01\\x00' + struct.pack('<H', len(head)) + head +
+                           struct.pack('<%d%s' % (len(vals), fmt), *vals))
+npy('$T/chunk.npy', '<f4', '(1, 512)', 'f', [0.3 * math.sin(i * 0.11) for i in range(512)])
+npy('$T/sr16.npy', '<i8', '()', 'q', [16000])
+npy('$T/sr8.npy', '<i8', '()', 'q', [8000])
+npy('$T/state.npy', '<f4', '(2, 1, 64)', 'f', [0.0] * 128)" || bad "writing Silero VAD's inputs"
+    for r in 16 8; do
+        run "$G" run "$V" --input "input=$T/chunk.npy" --input "sr=$T/sr$r.npy" \
+            --input "h=$T/state.npy" --input "c=$T/state.npy" --out "$T/vad$r" $TH
+        expect_rc 0 "Silero VAD at ${r} kHz"
+        expect_file "$T/vad$r/output.npy" "Silero VAD at ${r} kHz"
+        expect_file "$T/vad$r/hn.npy" "Silero VAD at ${r} kHz"
+    done
+    if py "
+s16, a = read('$T/vad16/output.npy')
+s8, b = read('$T/vad8/output.npy')
+ok = list(s16) == [1, 1] and list(s8) == [1, 1] and 0 < a[0] < 1 and 0 < b[0] < 1 and a != b
+sys.exit(0 if ok else 1)"; then ok; else bad "Silero VAD: the two rates' outputs"; fi
+    run "$G" run "$V" --input "input=$T/chunk.npy" --input "sr=$T/chunk.npy" \
+        --input "h=$T/state.npy" --input "c=$T/state.npy" --out "$T/vadbad" $TH
+    expect_rc 1 "Silero VAD with a float rate"
+    expect_err "input 'sr'" "the wrong type is named"
+else
+    skip "Silero VAD is not fetched (scripts/fetch-silero-vad.sh)"
+fi
 finish

@@ -2,7 +2,8 @@
 """Writes the ONNX seed corpus (tests/fuzz/corpus/onnx/) and the .npy one (corpus/npy/):
 valid small models that tests/test_onnx.c loads and runs, and malformed ones it and the fuzz
 targets must refuse with a message (truncated protobuf, wrong types, a missing initializer, a
-cycle, huge declared dimensions, external data outside the model's folder, deep nesting).
+cycle, huge declared dimensions, external data outside the model's folder, deep nesting, If
+nodes without a branch, with a branch of the wrong output count, nested too deep).
 
 The protobuf encoding is written out here (no onnx or protobuf package needed): field numbers
 from onnx.proto. Run with /usr/bin/python3 from the repository root; the files are committed."""
@@ -240,6 +241,70 @@ def deep_nesting(depth):
     return model(g)
 
 
+def attr_g(name, g):
+    return fb(1, name) + fb(6, g) + fv(20, 5)
+
+
+def if_node(cond, outs, then_g, else_g, name="if"):
+    attrs = [attr_g(k, g) for k, g in (("then_branch", then_g), ("else_branch", else_g)) if g]
+    return node("If", [cond], outs, name, attrs)
+
+
+def bool_scalar(name, v):
+    return fv(2, 9) + fb(8, name) + fb(9, bytes([1 if v else 0]))
+
+
+def if_const():
+    """y = If(flag), flag a bool initializer (true): then_branch x * w (w: the outer graph's
+    initializer) and a nested If on Not(flag) (false) whose else_branch adds the branch's own
+    initializer bias; else_branch x - 1. Both conditions are known at load time."""
+    inner_then = graph([node("Neg", ["xw"], ["in_t"])], [], [], [value("in_t", FLOAT, [])], "it")
+    inner_else = graph([node("Add", ["xw", "bias"], ["in_e"])],
+                       [tensor("bias", [3], [0.5, -0.5, 1.0])], [], [value("in_e", FLOAT, [])], "ie")
+    then_g = graph([node("Mul", ["x", "w"], ["xw"]), node("Not", ["flag"], ["nflag"]),
+                    if_node("nflag", ["t_out"], inner_then, inner_else, "inner")],
+                   [], [], [value("t_out", FLOAT, [])], "then")
+    else_g = graph([node("Sub", ["x", "one"], ["e_out"])], [tensor("one", [], [1.0])], [],
+                   [value("e_out", FLOAT, [])], "else")
+    inits = [bool_scalar("flag", True), tensor("w", [3], [2.0, 3.0, 4.0])]
+    return model(graph([if_node("flag", ["y"], then_g, else_g, "outer")], inits,
+                       [value("x", FLOAT, ["N", 3])], [value("y", FLOAT, ["N", 3])]), opset=16)
+
+
+def if_runtime():
+    """s = ReduceSum(x) (all axes); If(s > 0): then_branch (x * w, s), s of the outer graph
+    given straight back; else_branch (x - off, -s), off the branch's own initializer."""
+    then_g = graph([node("Mul", ["x", "w"], ["xw"])], [], [],
+                   [value("xw", FLOAT, []), value("s", FLOAT, [])], "then")
+    else_g = graph([node("Sub", ["x", "off"], ["xo"]), node("Neg", ["s"], ["ns"])],
+                   [tensor("off", [3], [1.0, 2.0, 3.0])], [],
+                   [value("xo", FLOAT, []), value("ns", FLOAT, [])], "else")
+    nodes = [node("ReduceSum", ["x"], ["s"], "sum", [attr_i("keepdims", 0)]),
+             node("Greater", ["s", "zero"], ["c"], "positive"),
+             if_node("c", ["y", "t"], then_g, else_g, "choose")]
+    inits = [tensor("zero", [], [0.0]), tensor("w", [3], [2.0, 3.0, 4.0])]
+    return model(graph(nodes, inits, [value("x", FLOAT, ["N", 3])],
+                       [value("y", FLOAT, ["N", 3]), value("t", FLOAT, [])]), opset=16)
+
+
+def if_bad(kind):
+    """Malformed If nodes: a missing else_branch, a branch of two outputs for one, and If
+    branches nested 17 deep."""
+    one = graph([node("Relu", ["x"], ["r"])], [], [], [value("r", FLOAT, [])], "b")
+    two = graph([node("Relu", ["x"], ["r"])], [], [], [value("r", FLOAT, []), value("x", FLOAT, [])], "b")
+    if kind == "missing":
+        n = if_node("c", ["y"], one, None, "lonely")
+    elif kind == "outputs":
+        n = if_node("c", ["y"], two, one, "uneven")
+    else:
+        g = one
+        for k in range(17):
+            g = graph([if_node("c", ["r"], g, one, "deep%d" % k)], [], [], [value("r", FLOAT, [])], "d")
+        n = if_node("c", ["y"], g, one, "deepest")
+    return model(graph([n], [bool_scalar("c", True)], [value("x", FLOAT, [2])],
+                       [value("y", FLOAT, [2])]), opset=16)
+
+
 def npy(descr, shape, payload, version=1):
     d = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, shape)
     head = d.encode()
@@ -273,6 +338,11 @@ def main():
         "bad_external_absolute.onnx": external("/etc/hostname"),
         "bad_external_missing.onnx": external("no_such_file.bin"),
         "bad_deep_nesting.onnx": deep_nesting(40),
+        "if_const.onnx": if_const(),
+        "if_runtime.onnx": if_runtime(),
+        "bad_if_missing_branch.onnx": if_bad("missing"),
+        "bad_if_outputs.onnx": if_bad("outputs"),
+        "bad_if_deep.onnx": if_bad("deep"),
         "bad_opset.onnx": model(graph([node("Relu", ["x"], ["y"])], [], [value("x", FLOAT, [2])],
                                       [value("y", FLOAT, [2])]), opset=99),
         "bad_garbage.onnx": bytes(range(256)) * 4,
