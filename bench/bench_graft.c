@@ -488,7 +488,11 @@ static bool time_loop(gf_ctx *ctx, const opts *o, run_state *s,
 static bool train_setup(gf_ctx *ctx, const opts *o, run_state *s) {
     gf_optim_params hp = gf_optim_default_params(GF_OPTIM_ADAM);
     if (!(s->opt = gf_train_optim_new(ctx, s->model, &hp, NULL, 0))) return !die(ctx, "optimizer");
-    const int nrep = o->replicas < 0 ? o->threads : o->replicas;
+    char why[384];
+    /* auto, as gf_fit: one per thread where the model allows it (BatchNorm on batch
+     * statistics does not), else every op's work split */
+    const int nrep = o->replicas >= 0 ? o->replicas
+                     : gf_module_replicable(s->model, why, sizeof why) ? o->threads : 1;
     if (nrep >= 2 && !(s->rep = gf_replicas_new(ctx, s->model, nrep))) return !die(ctx, "replicas");
     return true;
 }

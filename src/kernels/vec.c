@@ -122,32 +122,45 @@ GF_INLINE double bn_lanes_total(const double *a) {
     return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
 }
 
-/* Element j goes to lane j mod 8 of each sum; the lanes are added in a fixed tree. */
+/* Element j goes to lane j mod 8 of each sum (lanes 0-3 in the first vector, 4-7 in the
+ * second: one double per lane, so the vectors change nothing); the lanes are added in a fixed
+ * tree. */
+GF_INLINE void load8d(const float *p, gf_v4d *lo, gf_v4d *hi) {
+    gf_v4f a, b;
+    memcpy(&a, p, sizeof a);
+    memcpy(&b, p + 4, sizeof b);
+    *lo = __builtin_convertvector(a, gf_v4d);
+    *hi = __builtin_convertvector(b, gf_v4d);
+}
+
 GF_INLINE void bn_sums_body(const float *x, const float *g, int64_t n, double mu, double is,
                             double *s1, double *s2) {
-    double a[BN_LANES] = {0}, b[BN_LANES] = {0};
+    const gf_v4d zero = {0, 0, 0, 0};
+    gf_v4d a0 = zero, a1 = zero, b0 = zero, b1 = zero, x0, x1, g0, g1;
     int64_t j = 0;
-    if (g) { /* sum g, sum g * (x - mu) * is */
-        for (; j + BN_LANES <= n; j += BN_LANES)
-            for (int l = 0; l < BN_LANES; l++) {
-                a[l] += g[j + l];
-                b[l] += g[j + l] * ((x[j + l] - mu) * is);
-            }
-        for (int l = 0; j < n; j++, l++) {
+    for (; j + BN_LANES <= n; j += BN_LANES) {
+        load8d(x + j, &x0, &x1);
+        if (g) { /* sum g, sum g * (x - mu) * is */
+            load8d(g + j, &g0, &g1);
+            a0 += g0, a1 += g1;
+            b0 += g0 * ((x0 - mu) * is), b1 += g1 * ((x1 - mu) * is);
+        } else if (s1) { /* sum x */
+            a0 += x0, a1 += x1;
+        } else { /* sum (x - mu)^2 */
+            x0 -= mu, x1 -= mu;
+            b0 += x0 * x0, b1 += x1 * x1;
+        }
+    }
+    double a[BN_LANES], b[BN_LANES];
+    memcpy(a, &a0, sizeof a0), memcpy(a + 4, &a1, sizeof a1);
+    memcpy(b, &b0, sizeof b0), memcpy(b + 4, &b1, sizeof b1);
+    for (int l = 0; j < n; j++, l++) {
+        if (g) {
             a[l] += g[j];
             b[l] += g[j] * ((x[j] - mu) * is);
-        }
-    } else if (s1) { /* sum x */
-        for (; j + BN_LANES <= n; j += BN_LANES)
-            for (int l = 0; l < BN_LANES; l++) a[l] += x[j + l];
-        for (int l = 0; j < n; j++, l++) a[l] += x[j];
-    } else { /* sum (x - mu)^2 */
-        for (; j + BN_LANES <= n; j += BN_LANES)
-            for (int l = 0; l < BN_LANES; l++) {
-                const double d = x[j + l] - mu;
-                b[l] += d * d;
-            }
-        for (int l = 0; j < n; j++, l++) {
+        } else if (s1) {
+            a[l] += x[j];
+        } else {
             const double d = x[j] - mu;
             b[l] += d * d;
         }
