@@ -1,4 +1,4 @@
-/* What graft probe puts before a candidate: gf_transfer_input_adapter (the images fitted to a
+/* What graft probe puts before a candidate: gf_nn_input_adapter (the images fitted to a
  * model's input: grey repeated, colour averaged, a bilinear resize with half-pixel centres,
  * checked against the formula computed in double; nothing when the samples fit; refusals naming
  * both shapes) and gf_speech_forward_cuts (the stand-in speech models of
@@ -27,7 +27,7 @@ static void test_adapter_resize(gf_ctx *ctx) {
     const int64_t in[3] = {1, 4, 5}, want[3] = {3, 8, 6};
     gf_module *a = NULL;
     char note[128];
-    CHECK(gf_transfer_input_adapter(ctx, "m.onnx", in, want, true, &a, note, sizeof note) == GF_OK);
+    CHECK(gf_nn_input_adapter(ctx, "m.onnx", in, want, true, &a, note, sizeof note) == GF_OK);
     CHECK(a != NULL);
     CHECK(strcmp(note, "1 -> 3 channels (repeated), 4x5 -> 8x6 (bilinear)") == 0);
     if (!a) return;
@@ -63,11 +63,11 @@ static void test_adapter_cases(gf_ctx *ctx) {
     gf_module *a = (gf_module *)1;
     char note[128] = "x";
     /* the samples fit (a size left open keeps the data's): no adapter */
-    CHECK(gf_transfer_input_adapter(ctx, "m", (int64_t[]){3, 28, 28}, (int64_t[]){3, 0, 0}, true,
+    CHECK(gf_nn_input_adapter(ctx, "m", (int64_t[]){3, 28, 28}, (int64_t[]){3, 0, 0}, true,
                                     &a, note, sizeof note) == GF_OK);
     CHECK(a == NULL && note[0] == '\0');
     /* colour to one channel: the mean, the size kept */
-    CHECK(gf_transfer_input_adapter(ctx, "m", (int64_t[]){3, 2, 2}, (int64_t[]){1, -1, -1}, true,
+    CHECK(gf_nn_input_adapter(ctx, "m", (int64_t[]){3, 2, 2}, (int64_t[]){1, -1, -1}, true,
                                     &a, note, sizeof note) == GF_OK);
     CHECK(a && strcmp(note, "3 -> 1 channels (averaged), 2x2 -> 2x2 (bilinear)") == 0);
     if (a) {
@@ -79,15 +79,15 @@ static void test_adapter_cases(gf_ctx *ctx) {
     }
     /* what cannot be fitted */
     gf_ctx_clear_error(ctx);
-    CHECK(gf_transfer_input_adapter(ctx, "m.onnx", (int64_t[]){2, 28, 28}, (int64_t[]){3, 32, 32},
+    CHECK(gf_nn_input_adapter(ctx, "m.onnx", (int64_t[]){2, 28, 28}, (int64_t[]){3, 32, 32},
                                     true, &a, note, sizeof note) == GF_ERR_INVALID);
     CHECK(a == NULL && strstr(gf_ctx_error(ctx), "m.onnx reads 3 channels, the data's samples are "
                                                  "[2, 28, 28]"));
     gf_ctx_clear_error(ctx);
-    CHECK(gf_transfer_input_adapter(ctx, "m", (int64_t[]){1, 28, 28}, (int64_t[]){224, 224, 3},
+    CHECK(gf_nn_input_adapter(ctx, "m", (int64_t[]){1, 28, 28}, (int64_t[]){224, 224, 3},
                                     true, &a, note, sizeof note) == GF_ERR_INVALID);
     gf_ctx_clear_error(ctx);
-    CHECK(gf_transfer_input_adapter(ctx, "m", (int64_t[]){1, 28, 28}, (int64_t[]){3, 28, 28},
+    CHECK(gf_nn_input_adapter(ctx, "m", (int64_t[]){1, 28, 28}, (int64_t[]){3, 28, 28},
                                     false, &a, note, sizeof note) == GF_ERR_INVALID);
     gf_ctx_clear_error(ctx);
 }

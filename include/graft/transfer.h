@@ -295,24 +295,6 @@ gf_status gf_transfer_logme(gf_ctx *ctx, const float *f, int64_t n, int64_t d,
 gf_status gf_transfer_hscore(gf_ctx *ctx, const float *f, int64_t n, int64_t d,
                              const int64_t *labels, int n_classes, double *out);
 
-/* ---- fitting images to a model's input ----------------------------------------------------- */
-
-enum { GF_TRANSFER_ADAPT_MAX_CHANNELS = 16 };
-
-/* A module fitting image samples in = [C, H, W] to a model's input want = [C', H', W'] (a
- * want[0] <= 0 keeps the data's channels; want[1] or want[2] <= 0 keeps the data's size): the
- * channels as timm's adapt_input_conv fits weights (1 -> C': repeated; C -> 1: the mean; only
- * when adapt_channels), then the height and width resized bilinearly (half-pixel centres, as
- * TensorFlow's resize_bilinear with half_pixel_centers and PyTorch's align_corners=False).
- * Its forward takes [N, C, H, W]. *adapter is the new module (the caller's; reentrant) or NULL
- * when the samples already fit; note (when not NULL) says what it does ("1 -> 3 channels
- * (repeated), 28x28 -> 96x96 (bilinear)", or ""). GF_ERR_INVALID with a context error naming
- * `what` and both shapes for what cannot be fitted (2 channels into 3, more than
- * GF_TRANSFER_ADAPT_MAX_CHANNELS). gf_tfjs_classifier and graft probe use it. */
-gf_status gf_transfer_input_adapter(gf_ctx *ctx, const char *what, const int64_t in[3],
-                                    const int64_t want[3], bool adapt_channels,
-                                    gf_module **adapter, char *note, size_t note_cap);
-
 /* Spearman's rank correlation of a and b (n values each; ties get their average rank, as
  * scipy.stats.spearmanr): the Pearson correlation of the ranks. NaN when n < 2 or either side
  * is constant. */

@@ -3,7 +3,6 @@
  * to train, gf_bundle_load to rebuild what finetune saved: both go through this one function, so
  * a saved classifier comes back with the same children and names. */
 #include "import/tfjs_internal.h"
-#include "graft/transfer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +30,7 @@ static gf_status add_adapter(gf_ctx *ctx, gf_module *model, const char *path,
     const int64_t want[3] = {in->in_shape[0], p->input_size ? p->input_size : in->in_shape[1],
                              p->input_size ? p->input_size : in->in_shape[2]};
     gf_module *a = NULL;
-    gf_status st = gf_transfer_input_adapter(ctx, path, p->data_shape, want, p->adapt_channels, &a,
+    gf_status st = gf_nn_input_adapter(ctx, path, p->data_shape, want, p->adapt_channels, &a,
                                              note, note_cap);
     if (st != GF_OK || !a) return st;
     return gf_module_add(ctx, model, "input", a);

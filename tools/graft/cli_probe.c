@@ -1,7 +1,7 @@
 /* graft probe's candidates (cli_probe.h): the trunk of a TensorFlow.js model is the one
  * finetune builds (gf_tfjs_classifier, cut at the deepest layer probed), an ONNX model is loaded
  * with every cut point as an output (gf_onnx_options.cuts) behind the adapter fitting images to
- * its input (gf_transfer_input_adapter, the TensorFlow.js one), a speech embedding is the chain
+ * its input (gf_nn_input_adapter, the TensorFlow.js one), a speech embedding is the chain
  * finetune builds (gf_speech_classifier: waveforms, the mel model, windows) with its embedding
  * cut at the cut points, a bundle's model runs whole with its modules at the cut points wrapped
  * to keep their outputs (gf_transfer_forward_points). */
@@ -187,7 +187,7 @@ static void declared(const gf_onnx_value_info *vi, char *buf, size_t cap) {
 }
 
 /* Image samples [C, H, W] fitted to a declared image input [batch, C', H', W'] as a model.json's
- * are (gf_transfer_input_adapter: grey repeated, resized bilinearly to the fixed H' x W', or to
+ * are (gf_nn_input_adapter: grey repeated, resized bilinearly to the fixed H' x W', or to
  * --input-size where they are symbolic). CLI_CONTINUE when nothing is to be fitted or it is
  * fitted; the exit code after a message otherwise. */
 static int onnx_fit_images(gf_ctx *ctx, const cli_opts *o, const cli_data *d, cli_probe_model *pm,
@@ -195,7 +195,7 @@ static int onnx_fit_images(gf_ctx *ctx, const cli_opts *o, const cli_data *d, cl
     const int64_t want[3] = {vi->dims[1] > 0 ? vi->dims[1] : 0,
                              vi->dims[2] > 0 ? vi->dims[2] : o->input_size,
                              vi->dims[3] > 0 ? vi->dims[3] : o->input_size};
-    if (gf_transfer_input_adapter(ctx, pm->path, d->shape, want, true, &pm->input, pm->adapter,
+    if (gf_nn_input_adapter(ctx, pm->path, d->shape, want, true, &pm->input, pm->adapter,
                                   sizeof pm->adapter) == GF_OK)
         return CLI_CONTINUE;
     char have[64];

@@ -23,7 +23,7 @@ typedef struct cli_probe_model {
     gf_module *model;          /* TF.js: the classifier (input adapter, trunk, ...); ONNX: the
                                 * graph cut at the cut points; bundle: the bundle's model; speech:
                                 * the chain (mel, the embedding cut at the cut points), no head */
-    gf_module *input;          /* ONNX: the images fitted to its input (gf_transfer_input_adapter)
+    gf_module *input;          /* ONNX: the images fitted to its input (gf_nn_input_adapter)
                                 * or NULL */
     gf_speech_info speech;     /* speech: windows and frames of a clip */
     gf_bundle *bundle;

@@ -1,10 +1,10 @@
-/* The input adapter of a pretrained image model (graft/transfer.h): the data's channels fitted
+/* The input adapter of a pretrained image model (graft/nn.h): the data's channels fitted
  * to the model's as timm's adapt_input_conv fits weights (1 -> C: repeated; C -> 1: the mean)
  * and the height and width resized bilinearly (half-pixel centres, as TensorFlow's
  * resize_bilinear with half_pixel_centers and PyTorch's align_corners=False), as two matrix
  * products. A TensorFlow.js classifier (gf_tfjs_classifier) and graft probe's ONNX candidates
  * use the same module. */
-#include "graft/transfer.h"
+#include "graft/nn.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -39,8 +39,8 @@ static gf_tensor *adapter_fwd(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *
     const adapter *a = user;
     if (!x || x->ndim != 4) return x;
     if (a->c_in == 1 && a->c_out > 1) {
-        gf_tensor *xs[GF_TRANSFER_ADAPT_MAX_CHANNELS];
-        for (int64_t i = 0; i < a->c_out && i < GF_TRANSFER_ADAPT_MAX_CHANNELS; i++) xs[i] = x;
+        gf_tensor *xs[GF_NN_ADAPT_MAX_CHANNELS];
+        for (int64_t i = 0; i < a->c_out && i < GF_NN_ADAPT_MAX_CHANNELS; i++) xs[i] = x;
         x = gf_concat(ctx, xs, (int)a->c_out, 1);
     } else if (a->c_out == 1 && a->c_in > 1) {
         const int ax = 1;
@@ -52,11 +52,11 @@ static gf_tensor *adapter_fwd(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *
     return x;
 }
 
-gf_status gf_transfer_input_adapter(gf_ctx *ctx, const char *what, const int64_t in[3],
+gf_status gf_nn_input_adapter(gf_ctx *ctx, const char *what, const int64_t in[3],
                                     const int64_t want[3], bool adapt_channels,
                                     gf_module **adapter_out, char *note, size_t note_cap) {
     if (!in || !want || !adapter_out)
-        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_transfer_input_adapter: NULL argument");
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "gf_nn_input_adapter: NULL argument");
     *adapter_out = NULL;
     if (note && note_cap) note[0] = '\0';
     if (!what) what = "the model";
@@ -69,7 +69,7 @@ gf_status gf_transfer_input_adapter(gf_ctx *ctx, const char *what, const int64_t
     if (a.h < 1 || a.w < 1) a.h = a.w = 0; /* the model leaves the size open: keep the data's */
     const bool chan = a.c_in != a.c_out, size = a.h && (a.h != in[1] || a.w != in[2]);
     if (chan && (!adapt_channels || (a.c_in != 1 && a.c_out != 1) ||
-                 a.c_out > GF_TRANSFER_ADAPT_MAX_CHANNELS))
+                 a.c_out > GF_NN_ADAPT_MAX_CHANNELS))
         return gf_ctx_set_error(ctx, GF_ERR_INVALID, "%s reads %lld channels, the data's samples "
                                 "are %s (adapting turns 1 channel into C and C into 1)", what,
                                 (long long)a.c_out, sd);
