@@ -81,8 +81,9 @@ static void dropout_masks(void) {
 
 /* ---- batch norm with fixed statistics, clamped ------------------------------------------------- */
 
-/* gf_vec_bn_eval equals the scalar expression then the clamp, bit for bit, at every level and
- * in place: NaN, infinities and signed zeros included, with and without bounds. */
+/* gf_vec_bn_eval equals its float expression then the clamp, bit for bit, at every level and
+ * in place (NaN, infinities and signed zeros included, with and without bounds), and the
+ * double expression within float rounding. */
 static void bn_eval_rows(void) {
     enum { N = 203 };
     float x[N], want[N], got[N];
@@ -93,10 +94,14 @@ static void bn_eval_rows(void) {
     for (int k = 0; k < 3; k++)
         for (int64_t n = 1; n <= N; n += n < 20 ? 1 : 37) {
             const float lo = bounds[k][0], hi = bounds[k][1];
+            const float m = (float)mu, a = (float)(is * w), c = (float)b;
             for (int64_t i = 0; i < n; i++) {
-                float v = (float)((x[i] - mu) * is * w + b);
+                float v = (x[i] - m) * a + c;
                 v = v < lo ? lo : v;
                 want[i] = v > hi ? hi : v;
+                /* within float rounding of the double expression */
+                const double d = (x[i] - mu) * is * w + b;
+                if (isfinite(d) && d > lo && d < hi) CHECK(fabs(v - d) <= 1e-5 * (1.0 + fabs(d)));
             }
             for (int li = 0; li < n_levels; li++) {
                 gf_vec_bn_eval(levels[li], x, got, n, mu, is, w, b, lo, hi);

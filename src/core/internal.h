@@ -71,6 +71,9 @@ struct gf_ctx {
      * again (their tensor's producer has run and no other tensor took the buffer); NULL
      * outside a backward (src/core/autograd.c) */
     struct gf_grad_pool *grad_pool;
+    /* set by an inference forward for the next conv2d that records nothing: its output goes
+     * through this map as it is produced (gf_conv_epilogue); the conv clears it */
+    struct gf_conv_epilogue *conv_epilogue;
     /* heap space an inference forward copies live outputs through while it rewinds the arena
      * (src/import/tfjs_forward.c), kept for the context's life so each forward reuses it */
     void *carry;
@@ -79,6 +82,17 @@ struct gf_ctx {
     gf_status status;
     char error[512];
 };
+
+/* Batch norm with fixed statistics and the clamp after it, applied by a convolution to each
+ * output plane right after computing it, while it is in cache (an inference forward sets
+ * ctx->conv_epilogue for one conv2d; src/import/tfjs_forward.c): channel c's value v becomes
+ * clamp((float)((v - k[4c]) * k[4c + 1] * k[4c + 2] + k[4c + 3]), lo, hi), gf_vec_bn_eval's
+ * expression, so bitwise what the separate passes give. done: the conv applied it. */
+typedef struct gf_conv_epilogue {
+    const double *k;
+    float lo, hi;
+    bool done;
+} gf_conv_epilogue;
 
 /* For a module's forward that made every header it recorded itself and hands out only y
  * (an imported graph): marks the nodes newer than `before` whose output is not y out_private,

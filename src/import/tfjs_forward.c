@@ -219,22 +219,30 @@ static bool writable(gf_ctx *ctx, const tj_mem *mm, gf_tensor **t, int from, int
     return true;
 }
 
-/* gf_batch_norm's evaluation-mode expression, in place, then clamped to [lo, hi] (the
- * expression of the activation layer fused into it, or +-inf). */
-static void bn_eval_inplace(gf_ctx *ctx, gf_module *bn, float eps, gf_tensor *x, float lo,
-                            float hi) {
+/* A BatchNormalization's per-channel constants for gf_vec_bn_eval: mu, 1 / sqrt(var + eps),
+ * w, b (gf_batch_norm's, in double); NULL when out of memory. */
+static double *bn_constants(gf_ctx *ctx, gf_module *bn, float eps, int64_t c) {
     const gf_tensor *w = gf_module_tensor(NULL, bn, "weight"), *b = gf_module_tensor(NULL, bn, "bias");
     const gf_tensor *rm = gf_module_tensor(NULL, bn, "running_mean");
     const gf_tensor *rv = gf_module_tensor(NULL, bn, "running_var");
-    const int64_t c = x->shape[1], s = x->shape[2] * x->shape[3], planes = x->shape[0] * c;
-    double *k = gf_scratch(ctx, sizeof(double) * 4 * (size_t)c); /* mu, 1/sd, w, b per channel */
-    if (!k) return;
+    double *k = gf_scratch(ctx, sizeof(double) * 4 * (size_t)c);
+    if (!k || rm->numel < c || rv->numel < c) return NULL;
     for (int64_t ch = 0; ch < c; ch++) {
         k[4 * ch] = gf_get_f32(rm, ch);
         k[4 * ch + 1] = 1.0 / sqrt((double)gf_get_f32(rv, ch) + (double)eps);
         k[4 * ch + 2] = w ? gf_get_f32(w, ch) : 1.0;
         k[4 * ch + 3] = b ? gf_get_f32(b, ch) : 0.0;
     }
+    return k;
+}
+
+/* gf_batch_norm's evaluation-mode expression, in place, then clamped to [lo, hi] (the
+ * expression of the activation layer fused into it, or +-inf). */
+static void bn_eval_inplace(gf_ctx *ctx, gf_module *bn, float eps, gf_tensor *x, float lo,
+                            float hi) {
+    const int64_t c = x->shape[1], s = x->shape[2] * x->shape[3], planes = x->shape[0] * c;
+    const double *k = bn_constants(ctx, bn, eps, c);
+    if (!k) return;
     float *px = gf_f32(x);
     const int level = gf_vec_level();
 #pragma omp parallel for num_threads(gf_threads_for(ctx, x->numel)) schedule(static)
@@ -270,6 +278,50 @@ static const tj_node *sole_activation(const tj_graph *g, const tj_mem *mm, int i
                : NULL;
 }
 
+/* The BatchNormalization module of node nd when it runs with fixed statistics (evaluation
+ * mode, running statistics present), else NULL. */
+static gf_module *eval_bn(gf_module *self, const tj_node *nd) {
+    if (nd->kind != TJ_BN || nd->act != TJ_A_LINEAR || nd->n_in != 1) return NULL;
+    gf_module *bn = gf_module_child(self, nd->module);
+    if (!bn || gf_module_is_training(bn) || strcmp(gf_module_type(bn), "BatchNorm2d") != 0 ||
+        !gf_module_tensor(NULL, bn, "running_mean") || !gf_module_tensor(NULL, bn, "running_var"))
+        return NULL;
+    return bn;
+}
+
+/* A convolution layer (linear, one conv2d) whose output only a BatchNormalization with fixed
+ * statistics reads, and that maybe only a ReLU / clamp layer: node i runs with the conv
+ * applying both to each output plane as it computes it (gf_conv_epilogue, bitwise the
+ * separate passes), and those layers are marked to hand their input on. Else node i runs
+ * plainly. Its output, or NULL with a context error. */
+static gf_tensor *run_conv_fused(gf_ctx *ctx, gf_module *self, const tj_graph *g,
+                                 const tj_node *nd, gf_tensor **t, tj_mem *mm, int i) {
+    const int j = mm->last[i];
+    gf_module *conv = (nd->kind == TJ_CONV || nd->kind == TJ_DWCONV) && nd->act == TJ_A_LINEAR
+                          ? gf_module_child(self, nd->module)
+                          : NULL;
+    gf_module *bn = conv && strcmp(gf_module_type(conv), "Conv2d") == 0 && mm->readers[i] == 1 &&
+                            j >= 0 && j < g->n && j != g->output
+                        ? eval_bn(self, &g->nodes[j])
+                        : NULL;
+    const gf_tensor *w = conv ? gf_module_tensor(NULL, conv, "weight") : NULL;
+    const double *k = bn && w && w->ndim == 4 ? bn_constants(ctx, bn, g->nodes[j].eps, w->shape[0])
+                                              : NULL;
+    if (!k) return run_node(ctx, self, nd, t);
+    const tj_node *act = sole_activation(g, mm, j);
+    const bool relu = act && act->act == TJ_A_RELU;
+    gf_conv_epilogue ep = {k, !act ? -INFINITY : relu ? 0.0f : act->act_lo,
+                           !act || relu ? INFINITY : act->act_hi, false};
+    ctx->conv_epilogue = &ep;
+    gf_tensor *y = run_node(ctx, self, nd, t);
+    ctx->conv_epilogue = NULL;
+    if (y && ep.done) {
+        mm->fused[j] = true;
+        if (act) mm->fused[mm->last[j]] = true;
+    }
+    return y;
+}
+
 /* Node i in place on its input, when that is allowed (see above): its output, else NULL. A
  * BatchNormalization whose output only a ReLU / clamp layer reads applies that layer too
  * (relu is clamp to [0, inf]: the same comparisons), which then hands its input on. */
@@ -282,11 +334,8 @@ static gf_tensor *run_inplace(gf_ctx *ctx, gf_module *self, const tj_graph *g,
         clamp_inplace(ctx, nd, x);
         return x;
     }
-    if (nd->kind != TJ_BN || x->ndim != 4 || nd->act != TJ_A_LINEAR) return NULL;
-    gf_module *bn = gf_module_child(self, nd->module);
-    if (!bn || gf_module_is_training(bn) || strcmp(gf_module_type(bn), "BatchNorm2d") != 0 ||
-        !gf_module_tensor(NULL, bn, "running_mean") || !gf_module_tensor(NULL, bn, "running_var"))
-        return NULL;
+    gf_module *bn = x->ndim == 4 ? eval_bn(self, nd) : NULL;
+    if (!bn) return NULL;
     const tj_node *act = sole_activation(g, mm, i);
     const bool relu = act && act->act == TJ_A_RELU;
     bn_eval_inplace(ctx, bn, nd->eps, x, !act ? -INFINITY : relu ? 0.0f : act->act_lo,
@@ -443,7 +492,9 @@ static gf_tensor **run_graph(gf_ctx *ctx, gf_module *self, const tj_graph *g, gf
         if (train) tm.since[i] = ctx->tape, tm.marks[i] = gf_arena_get_mark(gf_ctx_arena(ctx));
         t[i] = lean ? run_inplace(ctx, self, g, nd, t, &mm, i)
                : train ? train_inplace(ctx, g, nd, t, &tm, i) : NULL;
-        if (!t[i] && !(t[i] = run_node(ctx, self, nd, t))) {
+        if (!t[i])
+            t[i] = lean ? run_conv_fused(ctx, self, g, nd, t, &mm, i) : run_node(ctx, self, nd, t);
+        if (!t[i]) {
             if (gf_ctx_status(ctx) != GF_OK)
                 gf_ctx_prefix_error(ctx, "layer %s (%s): ", nd->name, nd->cls);
             return NULL;

@@ -70,21 +70,21 @@ GF_INLINE gf_v4f select4(gf_v4i m, gf_v4f a, gf_v4f b) {
     return a;
 }
 
-GF_INLINE void bn_eval_body(const float *x, float *y, int64_t n, double mu,
-                            double is, double w, double b, float lo, float hi) {
+GF_INLINE void bn_eval_body(const float *x, float *y, int64_t n, double mu, double is,
+                            double w, double b, float lo, float hi) {
+    const float m = (float)mu, a = (float)(is * w), c = (float)b;
     int64_t i = 0;
     const gf_v4f lov = {lo, lo, lo, lo}, hiv = {hi, hi, hi, hi};
     for (; i + 4 <= n; i += 4) {
-        gf_v4f xf;
-        memcpy(&xf, x + i, sizeof xf);
-        const gf_v4d r = (__builtin_convertvector(xf, gf_v4d) - mu) * is * w + b;
-        gf_v4f v = __builtin_convertvector(r, gf_v4f);
+        gf_v4f v;
+        memcpy(&v, x + i, sizeof v);
+        v = (v - m) * a + c;
         v = select4(v < lov, lov, v);
         v = select4(v > hiv, hiv, v);
         memcpy(y + i, &v, sizeof v);
     }
     for (; i < n; i++) {
-        float v = (float)((x[i] - mu) * is * w + b);
+        float v = (x[i] - m) * a + c;
         v = v < lo ? lo : v;
         y[i] = v > hi ? hi : v;
     }

@@ -50,9 +50,10 @@ int gf_vec_level(void);
 void gf_vec_u8_to_f32(int level, const uint8_t *src, float *dst, int64_t n, float mean,
                       float std);
 
-/* y[i] = (float)((x[i] - mu) * is * w + b) in double (batch norm with fixed statistics, the
- * expression of gf_batch_norm), then clamped to [lo, hi] as gf_clamp does (lo = -inf, hi =
- * inf: no clamp). y may be x. The same bits at every level. */
+/* Batch norm's normalisation of a row, then a clamp: y[i] = (x[i] - m) * a + c in float, with
+ * m = (float)mu, a = (float)(is * w), c = (float)b (the subtraction first, so values near the
+ * mean keep their precision; no FMA), then clamped to [lo, hi] as gf_clamp does (lo = -inf,
+ * hi = inf: no clamp). y may be x. The same bits at every level. */
 void gf_vec_bn_eval(int level, const float *x, float *y, int64_t n, double mu, double is,
                     double w, double b, float lo, float hi);
 

@@ -88,16 +88,35 @@ static void fill_bias(gf_ctx *ctx, float *y, int64_t r0, int64_t rows, int64_t o
     }
 }
 
+/* The epilogue (when not NULL) over output planes [r0, r1) of y [N, O, P]. */
+static void epi_rows(const gf_conv_epilogue *ep, int level, float *y, int64_t r0, int64_t r1,
+                     int64_t o, int64_t P) {
+    if (!ep) return;
+    for (int64_t r = r0; r < r1; r++) {
+        const double *k = ep->k + 4 * (r % o);
+        gf_vec_bn_eval(level, y + r * P, y + r * P, P, k[0], k[1], k[2], k[3], ep->lo, ep->hi);
+    }
+}
+
+static void epi_all(gf_ctx *ctx, const gf_conv_epilogue *ep, float *y, int64_t rows, int64_t o,
+                    int64_t P) {
+    if (!ep) return;
+    const int level = gf_vec_level();
+#pragma omp parallel for num_threads(gf_threads_for(ctx, rows * P)) schedule(static)
+    for (int64_t r = 0; r < rows; r++) epi_rows(ep, level, y, r, r + 1, o, P);
+}
+
 /* y [N, O, P] = conv(x, w) + b. Products accumulate (beta = 1) onto the bias, except in the
  * chunked path, which adds the bias while scattering its [O, nb*P] result into y. */
 static void conv_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, const float *w,
-                         const float *b, float *y) {
+                         const float *b, float *y, const gf_conv_epilogue *ep) {
     const int64_t P = g->oh * g->ow, G = g->groups, cg = g->c / G, og = g->o / G;
     const int64_t K = cg * g->kh * g->kw; /* rows of one group's column matrix */
     const int64_t n = g->n, o = g->o, rows = n * o;
     if (n == 0 || o == 0 || P == 0) return;
     if (K == 0) {
         fill_bias(ctx, y, 0, rows, o, P, b);
+        epi_all(ctx, ep, y, rows, o, P);
         return;
     }
     if (gf_conv_c1_direct(g)) { /* one input channel: per image, columns then a direct kernel */
@@ -113,6 +132,7 @@ static void conv_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, con
             for (int64_t i = 0; i < n; i++) {
                 gf_im2col_plane(g, x + i * hw, col, P);
                 gf_conv_c1_fwd(level, g, col, w, b, y + i * o * P);
+                epi_rows(ep, level, y, i * o, (i + 1) * o, o, P);
             }
         }
         return;
@@ -130,6 +150,7 @@ static void conv_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, con
                 const int64_t oc = r % (o / 8) * 8;
                 gf_dwconv3x8(level, g, x + r * 8 * hw, w + oc * 9, b ? b + oc : NULL,
                              y + r * 8 * P, wk);
+                epi_rows(ep, level, y, r * 8, r * 8 + 8, o, P);
             }
         }
         return;
@@ -145,19 +166,23 @@ static void conv_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, con
             const float *xp = x + (i * g->c + oc / og) * hw;
             if (k3) gf_dwconv3_plane(level, g, xp, w + oc * kk, y + r * P);
             else gf_dwconv_plane(g, xp, w + oc * kk, y + r * P);
+            epi_rows(ep, level, y, r, r + 1, o, P);
         }
         return;
     }
     if (gf_wino_fwd(g)) { /* 3x3, stride 1, "same" padding: 2.25x fewer multiplies */
         gf_wino_conv(ctx, gf_vec_level(), n, g->c, o, g->h, g->w, x, w, false, b, y, false);
+        epi_all(ctx, ep, y, rows, o, P);
         return;
     }
     if (use_direct(g)) { /* without a bias the product is written, not added to zeros */
         if (b) fill_bias(ctx, y, 0, rows, o, P, b);
-        for (int64_t i = 0; i < n; i++)
+        for (int64_t i = 0; i < n; i++) {
             for (int64_t gr = 0; gr < G; gr++)
                 sgemm(ctx, false, false, og, P, cg, w + gr * og * cg, cg, x + (i * g->c + gr * cg) * P, P,
                       b ? 1.0f : 0.0f, y + (i * o + gr * og) * P, P);
+            epi_all(ctx, ep, y + i * o * P, o, o, P); /* the image's planes, still in cache */
+        }
         return;
     }
     const int64_t B = chunk_images(ctx, g, g->c * g->kh * g->kw * P + o * P);
@@ -172,6 +197,7 @@ static void conv_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, con
             for (int64_t gr = 0; gr < G; gr++)
                 sgemm(ctx, false, false, og, P, K, w + gr * og * K, K, col + gr * K * ld, ld, 1.0f,
                       y + (n0 * o + gr * og) * P, P);
+            epi_all(ctx, ep, y + n0 * o * P, o, o, P);
             continue;
         }
         for (int64_t gr = 0; gr < G; gr++)
@@ -179,12 +205,14 @@ static void conv_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, con
                   ybuf + gr * og * ld, ld);
         /* ybuf [O, nb*P] + b -> y[n0 + i, oc, :] */
         const int64_t tasks = nb * o;
+        const int level = gf_vec_level();
 #pragma omp parallel for num_threads(gf_threads_for(ctx, tasks * P)) schedule(static)
         for (int64_t t = 0; t < tasks; t++) {
             int64_t i = t / o, oc = t % o;
             float *dst = y + ((n0 + i) * o + oc) * P, v = b ? b[oc] : 0.0f;
             const float *src = ybuf + oc * ld + i * P;
             for (int64_t p = 0; p < P; p++) dst[p] = src[p] + v;
+            epi_rows(ep, level, y, (n0 + i) * o + oc, (n0 + i) * o + oc + 1, o, P);
         }
     }
 }
@@ -283,9 +311,13 @@ static gf_tensor *conv_run(gf_ctx *ctx, int sd, gf_tensor *x, gf_tensor *w, gf_t
     const float *px = gf_contig_f32(ctx, x), *pw = gf_contig_f32(ctx, w);
     const float *pb = b ? gf_contig_f32(ctx, b) : NULL;
     if (!px || !pw || (b && !pb)) return NULL;
-    conv_forward(ctx, g, px, pw, pb, gf_f32(out));
-    if (ctx->status != GF_OK) return NULL;
     gf_tensor *in[3] = {x, w, b};
+    /* the epilogue is for one conv2d that records nothing (see internal.h) */
+    gf_conv_epilogue *ep = sd == 2 && !gf_wants_grad(ctx, in, 3) ? ctx->conv_epilogue : NULL;
+    ctx->conv_epilogue = NULL;
+    conv_forward(ctx, g, px, pw, pb, gf_f32(out), ep);
+    if (ctx->status != GF_OK) return NULL;
+    if (ep) ep->done = true;
     if (gf_wants_grad(ctx, in, 3)) {
         gf_node *n = gf_record(ctx, GF_OP_CONV2D, out, in, 3, sizeof(conv_saved));
         if (!n) return NULL;
