@@ -1,7 +1,9 @@
 /* ONNX export of the text models: the zoo's lstm, gru, transformer and lstm-tagger, and
  * text classifiers with deeper encoders (2-layer LSTM, 2-layer bidirectional GRU, a pre-norm
- * GELU Transformer with learned positions and a final norm), built here from fixed seeds, on
- * a batch of token ids padded to 8 steps with lengths 8, 5, 1 and 3:
+ * GELU Transformer with learned positions and a final norm, a causal post-norm one), and
+ * Sequentials of an Embedding, a bidirectional LSTM or a MultiheadAttention, SeqPool and a
+ * Linear on float ids (no lengths there: every step counts), built here from fixed seeds, on
+ * a batch of token ids padded to 8 steps with lengths 8, 5, 1, 3 and 0 (a row of padding only):
  *   graft -> ONNX (gf_onnx_export) -> graft (gf_onnx_load, int64 ids)   == graft, 1e-5
  *   graft -> ONNX -> ONNX Runtime                                      == graft, 1e-4 relative
  * (tests/fixtures/onnx_export/text_ort_outputs.json, written by gen_onnx_export_ort.sh).
@@ -17,15 +19,19 @@
 #include "graft/graft.h"
 #include "testutil.h"
 
-#define N_EX 4
+#define N_EX 5
 #define STEPS 8
 #define VOCAB 40
 #define CLASSES 3
 
-static const int lengths[N_EX] = {8, 5, 1, 3};
+static const int lengths[N_EX] = {8, 5, 1, 3, 0};
 
-static const char *const names[] = {"zoo-lstm",  "zoo-gru",  "zoo-transformer", "zoo-lstm-tagger",
-                                    "lstm-deep", "gru-deep", "transformer-pre"};
+static const char *const names[] = {"zoo-lstm",        "zoo-gru",     "zoo-transformer",
+                                    "zoo-lstm-tagger", "lstm-deep",   "gru-deep",
+                                    "transformer-pre", "transformer-causal", "seq-lstm",
+                                    "seq-attention"};
+/* the models from seq-lstm on are Sequentials on float ids: no lengths, every step counts */
+#define FIRST_SEQUENTIAL 8
 #define N_MODELS (int)(sizeof names / sizeof names[0])
 
 static gf_module *rnn_classifier(gf_ctx *ctx, gf_rng *rng, bool lstm, int layers, bool bidir,
@@ -58,6 +64,43 @@ static gf_module *transformer_pre(gf_ctx *ctx, gf_rng *rng) {
     return m;
 }
 
+/* post-norm ReLU layers with a causal mask, sinusoidal positions, the last real step */
+static gf_module *transformer_causal(gf_ctx *ctx, gf_rng *rng) {
+    gf_nn_transformer_params p = gf_nn_transformer_default_params(16, 4);
+    p.dim_feedforward = 24;
+    p.causal = true;
+    p.batch_first = true;
+    gf_module *m = gf_nn_text_classifier(ctx, gf_nn_embedding(ctx, rng, VOCAB, 16, 0),
+                                         gf_nn_transformer_encoder(ctx, rng, &p, 1, false),
+                                         gf_nn_seq_pool(ctx, GF_NN_SEQ_POOL_LAST, true),
+                                         gf_nn_linear(ctx, rng, 16, CLASSES, true));
+    if (m && gf_module_add(ctx, m, "pos", gf_nn_positional_encoding(ctx, 16, 0.1f, 32, true)) !=
+                 GF_OK) {
+        gf_module_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* Sequential(Embedding, LSTM (bidirectional) or MultiheadAttention, SeqPool, Linear). */
+static gf_module *sequential(gf_ctx *ctx, gf_rng *rng, bool lstm) {
+    gf_module *m = gf_nn_sequential(ctx);
+    gf_module_append(ctx, m, gf_nn_embedding(ctx, rng, VOCAB, 16, 0));
+    gf_nn_rnn_params p = gf_nn_rnn_default_params(16, 8);
+    p.batch_first = true;
+    p.bidirectional = true;
+    gf_module_append(ctx, m, lstm ? gf_nn_lstm(ctx, rng, &p)
+                                  : gf_nn_multihead_attention(ctx, rng, 16, 2, 0.0f, true, true));
+    gf_module_append(ctx, m, gf_nn_seq_pool(ctx, lstm ? GF_NN_SEQ_POOL_MAX : GF_NN_SEQ_POOL_MEAN,
+                                            true));
+    gf_module_append(ctx, m, gf_nn_linear(ctx, rng, 16, CLASSES, true));
+    if (m && gf_module_num_children(m) != 4) {
+        gf_module_free(m);
+        return NULL;
+    }
+    return m;
+}
+
 static gf_module *build(gf_ctx *ctx, int i) {
     gf_rng rng;
     gf_rng_seed(&rng, 1000 + (uint64_t)i);
@@ -73,8 +116,12 @@ static gf_module *build(gf_ctx *ctx, int i) {
         m = rnn_classifier(ctx, &rng, true, 2, false, GF_NN_SEQ_POOL_MAX);
     } else if (i == 5) {
         m = rnn_classifier(ctx, &rng, false, 2, true, GF_NN_SEQ_POOL_LAST);
-    } else {
+    } else if (i == 6) {
         m = transformer_pre(ctx, &rng);
+    } else if (i == 7) {
+        m = transformer_causal(ctx, &rng);
+    } else {
+        m = sequential(ctx, &rng, i == 8);
     }
     if (m) gf_module_train(m, false);
     else fprintf(stderr, "%s: %s\n", names[i], gf_ctx_error(ctx));
@@ -134,7 +181,7 @@ static void check_model(gf_ctx *ctx, int i, const cJSON *ort, double *worst_back
     size_t size = 0;
     void *buf = y ? gf_onnx_export_memory(ctx, m, 1, sample, NULL, &size) : NULL;
     gf_module *back = buf ? gf_onnx_load_memory(ctx, buf, size, names[i], NULL) : NULL;
-    gf_tensor *by = back ? gf_module_forward(ctx, back, xi) : NULL;
+    gf_tensor *by = back ? gf_module_forward(ctx, back, i < FIRST_SEQUENTIAL ? xi : xf) : NULL;
     const double d_back = tensor_diff(y, by);
     CHECK(d_back <= 1e-5);
     double d_ort = INFINITY;
@@ -177,6 +224,9 @@ static int export_all(gf_ctx *ctx, const char *dir) {
         fprintf(f, "%s%lld", k ? ", " : "", (long long)gf_i64(xi)[k]);
     fprintf(f, "], \"models\": [");
     for (int i = 0; i < N_MODELS; i++) fprintf(f, "%s\"%s\"", i ? ", " : "", names[i]);
+    fprintf(f, "], \"float_input\": [");
+    for (int i = FIRST_SEQUENTIAL; i < N_MODELS; i++)
+        fprintf(f, "%s\"%s\"", i > FIRST_SEQUENTIAL ? ", " : "", names[i]);
     fprintf(f, "]}\n");
     return fclose(f) == 0 ? failed : 1;
 }
