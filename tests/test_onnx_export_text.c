@@ -1,9 +1,9 @@
-/* ONNX export of the text models: the zoo's lstm, gru, transformer and lstm-tagger, and
- * text classifiers with deeper encoders (2-layer LSTM, 2-layer bidirectional GRU, a pre-norm
- * GELU Transformer with learned positions and a final norm, a causal post-norm one), and
- * Sequentials of an Embedding, a bidirectional LSTM or a MultiheadAttention, SeqPool and a
- * Linear on float ids (no lengths there: every step counts), built here from fixed seeds, on
- * a batch of token ids padded to 8 steps with lengths 8, 5, 1, 3 and 0 (a row of padding only):
+/* ONNX export of the text models: the zoo's lstm, gru, transformer, lstm-tagger and
+ * embedding-bag, text classifiers with deeper encoders (2-layer LSTM, 2-layer bidirectional
+ * GRU, a pre-norm GELU Transformer with learned positions and a final norm, a causal post-norm
+ * one), and Sequentials of an Embedding, a bidirectional LSTM or a MultiheadAttention, SeqPool
+ * and a Linear on float ids (no lengths there: every step counts), built here from fixed seeds,
+ * on a batch of token ids padded to 8 steps with lengths 8, 5, 1, 3 and 0 (padding only):
  *   graft -> ONNX (gf_onnx_export) -> graft (gf_onnx_load, int64 ids)   == graft, 1e-5
  *   graft -> ONNX -> ONNX Runtime                                      == graft, 1e-4 relative
  * (tests/fixtures/onnx_export/text_ort_outputs.json, written by gen_onnx_export_ort.sh).
@@ -28,10 +28,10 @@ static const int lengths[N_EX] = {8, 5, 1, 3, 0};
 
 static const char *const names[] = {"zoo-lstm",        "zoo-gru",     "zoo-transformer",
                                     "zoo-lstm-tagger", "lstm-deep",   "gru-deep",
-                                    "transformer-pre", "transformer-causal", "seq-lstm",
-                                    "seq-attention"};
+                                    "transformer-pre", "transformer-causal", "zoo-embedding-bag",
+                                    "seq-lstm",        "seq-attention"};
 /* the models from seq-lstm on are Sequentials on float ids: no lengths, every step counts */
-#define FIRST_SEQUENTIAL 8
+#define FIRST_SEQUENTIAL 9
 #define N_MODELS (int)(sizeof names / sizeof names[0])
 
 static gf_module *rnn_classifier(gf_ctx *ctx, gf_rng *rng, bool lstm, int layers, bool bidir,
@@ -105,13 +105,13 @@ static gf_module *build(gf_ctx *ctx, int i) {
     gf_rng rng;
     gf_rng_seed(&rng, 1000 + (uint64_t)i);
     gf_module *m = NULL;
-    if (i < 4) {
+    if (i < 4 || i == 8) {
         gf_zoo_params zp = gf_zoo_default_params();
         zp.vocab_size = VOCAB;
         zp.seq_len = STEPS;
         zp.num_classes = CLASSES;
         static const char *const zoo[] = {"lstm", "gru", "transformer", "lstm-tagger"};
-        m = gf_zoo_build(ctx, zoo[i], &zp, &rng);
+        m = gf_zoo_build(ctx, i == 8 ? "embedding-bag" : zoo[i], &zp, &rng);
     } else if (i == 4) {
         m = rnn_classifier(ctx, &rng, true, 2, false, GF_NN_SEQ_POOL_MAX);
     } else if (i == 5) {
@@ -121,7 +121,7 @@ static gf_module *build(gf_ctx *ctx, int i) {
     } else if (i == 7) {
         m = transformer_causal(ctx, &rng);
     } else {
-        m = sequential(ctx, &rng, i == 8);
+        m = sequential(ctx, &rng, i == 9);
     }
     if (m) gf_module_train(m, false);
     else fprintf(stderr, "%s: %s\n", names[i], gf_ctx_error(ctx));

@@ -402,6 +402,11 @@ static bool ex_graph_init(ex_graph *g, gf_ctx *ctx) {
     return true;
 }
 
+bool ex_takes_ids(const gf_module *m) {
+    const char *type = gf_module_type(m);
+    return strcmp(type, "TextClassifier") == 0 || strcmp(type, "EmbeddingBagClassifier") == 0;
+}
+
 void *gf_onnx_export_memory(gf_ctx *ctx, const gf_module *m, int ndim,
                             const int64_t *sample_shape, const gf_onnx_export_options *opt,
                             size_t *size) {
@@ -417,8 +422,12 @@ void *gf_onnx_export_memory(gf_ctx *ctx, const gf_module *m, int ndim,
     void *buf = NULL;
     gf_tensor *sample = ex_sample(&g, ndim, sample_shape);
     ex_val x = {o.input_name, sample};
-    /* a text classifier takes the token ids as they are: int64 [batch, time] */
-    if (strcmp(gf_module_type(m), "TextClassifier") == 0) g.in_elem = GF_ONNX_INT64;
+    /* the text classifiers take the token ids as they are: int64 [batch, time] */
+    if (ex_takes_ids(m)) {
+        g.in_elem = GF_ONNX_INT64;
+        x.t = sample ? gf_zeros(g.run, GF_I64, sample->ndim, sample->shape) : NULL;
+    }
+    if (sample && !x.t) sample = NULL; /* out of memory: the run context says so */
     if (sample && g.in_elem != GF_ONNX_FLOAT && o.norm_channels != 0) {
         gf_ctx_set_error(ctx, GF_ERR_INVALID, "onnx export: a text classifier takes token ids: "
                          "there is no normalisation to write before it");

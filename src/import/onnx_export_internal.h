@@ -30,7 +30,8 @@ typedef struct ex_graph {
     Onnx__TensorProto **inits;
     size_t n_inits, cap_inits;
     bool failed;  /* an allocation failed (ctx has the error) */
-    int in_elem;  /* the graph input's ONNX element type: FLOAT, or INT64 for token ids */
+    int in_elem;  /* the graph input's ONNX element type: FLOAT, or INT64 for token ids (the
+                   * sample is then int64 too) */
     /* inside a text classifier: each example's real steps (float [N], the non-zero ids) and
      * the float step mask [N, T] (1 at real steps); NULL elsewhere (every step is real) */
     const char *lengths, *mask;
@@ -80,9 +81,15 @@ bool ex_refuse(ex_graph *g, const gf_module *m, const char *path, const char *wh
  * Transformer encoder and attention as primitive ops, positions, pooling over time and the
  * text classifier around them (int64 token ids in). */
 bool ex_rnn(ex_graph *g, const gf_module *m, const char *path, ex_val *x);
+bool ex_embedding_bag(ex_graph *g, const gf_module *m, const char *path,
+                      const gf_nn_layer_view *v, ex_val *x);
 bool ex_seq_container(ex_graph *g, const gf_module *m, const char *path, ex_val *x);
 /* True for the types ex_seq_container writes. */
 bool ex_is_seq_container(const char *type);
+
+/* Whether the exported graph of root m takes int64 token ids: a text classifier (TextClassifier,
+ * the zoo's EmbeddingBagClassifier). */
+bool ex_takes_ids(const gf_module *m);
 
 /* Emits the nodes of module m (at dotted path) applied to *x, and sets *x to its output. False
  * with a context error naming the module's path and type when it cannot be exported. */

@@ -321,7 +321,7 @@ static const struct {
     {"SiLU", emit_silu},           {"GELU", emit_gelu},
     {"Softplus", emit_softplus},   {"Softmax", emit_softmax},
     {"LogSoftmax", emit_softmax},  {"LSTM", emit_rnn},
-    {"GRU", emit_rnn},
+    {"GRU", emit_rnn},             {"EmbeddingBag", ex_embedding_bag},
 };
 
 /* ---- containers ----------------------------------------------------------------------------------- */
@@ -417,7 +417,7 @@ bool ex_module(ex_graph *g, const gf_module *m, const char *path, ex_val *x) {
     return refuse(g, m, path, "graft does not export this module type to ONNX (exported: "
                   "Sequential and containers running their children in order, Linear, Conv1d, "
                   "Conv2d, BatchNorm1d/2d, LayerNorm, Dropout, Identity, MaxPool2d, AvgPool2d, "
-                  "AdaptiveAvgPool2d, Flatten, Embedding, the activations, LSTM, GRU, "
+                  "AdaptiveAvgPool2d, Flatten, Embedding, EmbeddingBag, the activations, LSTM, GRU, "
                   "MultiheadAttention, TransformerEncoder(Layer), the positions, SeqPool, "
                   "TextClassifier, BasicBlock, Bottleneck and the zoo's MLP and ResNets; see "
                   "docs/IMPORT.md, \"Export\")");

@@ -372,6 +372,42 @@ static bool emit_seq_pool(ex_graph *g, const gf_module *m, const char *path, ex_
     return y != NULL;
 }
 
+/* ---- EmbeddingBag ------------------------------------------------------------------------------- */
+
+/* Gather of the ids [N, T] (Cast to int64 from float ids), then the sum, mean or max over the
+ * ids other than padding_idx: Mul by the kept mask and ReduceSum, Div by max(count, 1); or
+ * Where(kept, e, -inf), ReduceMax, and 0 for a bag of padding only. */
+bool ex_embedding_bag(ex_graph *g, const gf_module *m, const char *path,
+                      const gf_nn_layer_view *v, ex_val *x) {
+    if (x->t->ndim != 2) return ex_refuse(g, m, path, "expects bags of ids [N, T]");
+    const bool float_ids = x->t->dtype == GF_F32;
+    const char *w = ex_initializer(g, ex_join(g, path, "weight"), v->weight);
+    if (!w || !sample_fwd(g, m, path, x)) return false;
+    const char *ids = float_ids ? cast(g, path, x->name, GF_ONNX_INT64) : x->name;
+    Onnx__NodeProto *n = ids ? ex_node(g, path, "Gather", 2, (const char *[]){w, ids}) : NULL;
+    if (!n || !ex_attr_int(g, n, "axis", 0)) return false;
+    const char *e = n->output[0];
+    const int64_t pad = v->padding_idx, axis2 = 2;
+    const char *keep = ex_unary(g, path, "Not", op2(g, path, "Equal", ids, ints(g, path, 1, &pad)));
+    const char *keep3 = unsqueeze(g, path, keep, 1, &axis2);
+    const char *count = reduce(g, path, "ReduceSum", cast(g, path, keep, GF_ONNX_FLOAT), 1);
+    const char *count2 = unsqueeze(g, path, count, 1, (const int64_t[]){1}); /* [N, 1] */
+    if (v->dim0 == GF_NN_BAG_MAX) {
+        const char *masked = ex_op(g, path, "Where", 3, (const char *[]){keep3, e,
+                                   fscalar(g, path, -INFINITY)});
+        const char *any = op2(g, path, "Greater", count2, fscalar(g, path, 0.0f));
+        x->name = ex_op(g, path, "Where", 3, (const char *[]){any,
+                        reduce(g, path, "ReduceMax", masked, 1), fscalar(g, path, 0.0f)});
+        return x->name != NULL;
+    }
+    const char *s = reduce(g, path, "ReduceSum",
+                           op2(g, path, "Mul", e, cast(g, path, keep3, GF_ONNX_FLOAT)), 1);
+    x->name = v->dim0 == GF_NN_BAG_SUM
+                  ? s
+                  : op2(g, path, "Div", s, op2(g, path, "Max", count2, fscalar(g, path, 1.0f)));
+    return x->name != NULL;
+}
+
 /* ---- the text classifier ----------------------------------------------------------------------------- */
 
 /* ids [N, T] -> embedding -> pos -> encoder -> pool -> fc, the lengths and the step mask
@@ -379,8 +415,7 @@ static bool emit_seq_pool(ex_graph *g, const gf_module *m, const char *path, ex_
 static bool emit_text(ex_graph *g, const gf_module *m, const char *path, ex_val *x) {
     if (x->t->ndim != 2) return ex_refuse(g, m, path, "expects token ids [N, T]");
     const int64_t T = x->t->shape[1];
-    const bool own_input = g->in_elem == GF_ONNX_INT64 && !path[0];
-    const char *ids = own_input ? x->name : cast(g, path, x->name, GF_ONNX_INT64);
+    const char *ids = x->t->dtype == GF_I64 ? x->name : cast(g, path, x->name, GF_ONNX_INT64);
     const int64_t zero = 0, axis1 = 1;
     /* float throughout: exact for lengths below 2^24, and every runtime reduces floats */
     const char *nz = ex_unary(g, path, "Not", op2(g, path, "Equal", ids, ints(g, path, 1, &zero)));

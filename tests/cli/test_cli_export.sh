@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # graft export: models trained for one epoch (the zoo's mlp on a table, cnn-small on IDX images,
-# a spec with BatchNorm, pooling and Dropout, a spec of most layer types, the zoo's lstm and
-# transformer on a small text file, taking int64 token ids) written as ONNX, and
+# a spec with BatchNorm, pooling and Dropout, a spec of most layer types, the zoo's lstm,
+# transformer and embedding-bag on a small text file, taking int64 token ids) written as ONNX, and
 # `graft run OUT.onnx` giving the outputs `graft run W.safetensors` gives on the same input;
 # ONNX's checker (python3-onnx, when installed) on the files; --input-shape; the refusals
 # (usage errors exit 2, a model ONNX export does not cover exits 1 naming the layer) with no
@@ -147,7 +147,7 @@ with open(sys.argv[1], "w") as f:
         r.shuffle(words)
         f.write(json.dumps({"text": " ".join(words), "label": "pos" if i % 2 else "neg"}) + "\n")
 EOF
-for model in lstm transformer; do
+for model in lstm transformer embedding-bag; do
     run "$G" train --model $model --data "text:$T/text.jsonl" --max-len 8 --epochs 1 $TH --quiet \
         --out "$T/text-$model.safetensors"
     expect_rc 0 "train $model on text"

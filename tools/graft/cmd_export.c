@@ -26,7 +26,8 @@ static int check_args(const cli_opts *o) {
 static void report(const cli_opts *o, const gf_bundle *b, int ndim, const int64_t *shape) {
     const char *out = o->args[1];
     /* a text classifier's graph takes the token ids as int64 */
-    const bool ids = strcmp(gf_module_type(b->model), "TextClassifier") == 0;
+    const char *type = gf_module_type(b->model);
+    const bool ids = !strcmp(type, "TextClassifier") || !strcmp(type, "EmbeddingBagClassifier");
     struct stat st;
     const long long bytes = stat(out, &st) == 0 ? (long long)st.st_size : -1;
     const int64_t params = gf_module_param_count(b->model, false);
