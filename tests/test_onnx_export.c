@@ -4,7 +4,8 @@
  * LayerNorm, the activations, Bottleneck, Embedding), the loaded file's output equals the
  * module's own forward in evaluation mode on a batch of another size than the export's, and its
  * tensors carry the module's state_dict names. Also: the file written atomically, the symbolic
- * batch, the memory variant, and the refusals (an LSTM named by path and type, nothing written;
+ * batch, the memory variant, and the refusals (an LSTM on an unbatched sequence named by path
+ * and type, nothing written;
  * a bad sample shape). ONNX Runtime's and PyTorch's outputs on exported files are checked by
  * test_onnx_export_ort.c and test_onnx_export_torch.c. */
 #define _POSIX_C_SOURCE 200809L
@@ -231,10 +232,12 @@ static void test_refusals(gf_ctx *ctx) {
     gf_module *seq = gf_nn_sequential(ctx);
     gf_module_append(ctx, seq, gf_nn_linear(ctx, NULL, 4, 4, true));
     gf_module_append(ctx, seq, gf_nn_lstm(ctx, NULL, &rp));
-    const int64_t sample[2] = {3, 4};
+    /* an LSTM on [N, 4]: an unbatched sequence [T, 4] to graft, which ONNX's LSTM has not */
+    const int64_t sample[1] = {4};
     gf_ctx_clear_error(ctx);
-    CHECK(gf_onnx_export(ctx, seq, 2, sample, path, NULL) != GF_OK);
+    CHECK(gf_onnx_export(ctx, seq, 1, sample, path, NULL) != GF_OK);
     CHECK(strstr(gf_ctx_error(ctx), "module 1 (LSTM)") != NULL);
+    CHECK(strstr(gf_ctx_error(ctx), "unbatched") != NULL);
     CHECK(strstr(gf_ctx_error(ctx), path) != NULL);
     CHECK(!exists(path));
     /* a bad sample shape */
@@ -266,7 +269,7 @@ static void test_refusals(gf_ctx *ctx) {
     CHECK(gf_onnx_export(ctx, lin, 1, (const int64_t[]){4}, path, NULL) == GF_OK);
     struct stat before, after;
     CHECK(stat(path, &before) == 0);
-    CHECK(gf_onnx_export(ctx, seq, 2, sample, path, NULL) != GF_OK);
+    CHECK(gf_onnx_export(ctx, seq, 1, sample, path, NULL) != GF_OK);
     CHECK(stat(path, &after) == 0 && after.st_size == before.st_size);
     gf_ctx_clear_error(ctx);
     gf_module_free(lin);

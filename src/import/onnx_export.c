@@ -135,6 +135,16 @@ bool ex_attr_float(ex_graph *g, Onnx__NodeProto *n, const char *name, float v) {
     return true;
 }
 
+bool ex_attr_str(ex_graph *g, Onnx__NodeProto *n, const char *name, const char *v) {
+    Onnx__AttributeProto *a = ex_attr(g, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+    char *copy = a ? ex_strdup(g, v) : NULL;
+    if (!copy) return false;
+    a->has_s = true;
+    a->s.len = strlen(copy);
+    a->s.data = (uint8_t *)copy;
+    return true;
+}
+
 bool ex_attr_ints(ex_graph *g, Onnx__NodeProto *n, const char *name, int count,
                   const int64_t *v) {
     Onnx__AttributeProto *a = ex_attr(g, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
@@ -158,6 +168,13 @@ const char *ex_binary(ex_graph *g, const char *path, const char *op, const char 
     const char *in[2] = {a, b};
     Onnx__NodeProto *n = ex_node(g, path, op, 2, in);
     return n ? n->output[0] : NULL;
+}
+
+const char *ex_op(ex_graph *g, const char *path, const char *op, int n, const char *const *in) {
+    for (int i = 0; i < n; i++)
+        if (!in[i]) return NULL;
+    Onnx__NodeProto *node = ex_node(g, path, op, n, in);
+    return node ? node->output[0] : NULL;
 }
 
 /* ---- tensors: constants and initializers ------------------------------------------------------ */
@@ -232,9 +249,9 @@ gf_onnx_export_options gf_onnx_export_default_options(void) {
     return o;
 }
 
-/* ValueInfo name: float [batch, dims[1..ndim)]. */
+/* ValueInfo name: elem [batch, dims[1..ndim)]. */
 static Onnx__ValueInfoProto *ex_value_info(ex_graph *g, const char *name, const gf_tensor *t,
-                                           int64_t batch) {
+                                           int64_t batch, int elem) {
     Onnx__ValueInfoProto *v = ex_alloc(g, sizeof *v);
     Onnx__TypeProto *tp = ex_alloc(g, sizeof *tp);
     Onnx__TypeProto__Tensor *tt = ex_alloc(g, sizeof *tt);
@@ -259,7 +276,7 @@ static Onnx__ValueInfoProto *ex_value_info(ex_graph *g, const char *name, const 
     sh->n_dim = (size_t)t->ndim;
     sh->dim = dims;
     tt->has_elem_type = true;
-    tt->elem_type = GF_ONNX_FLOAT;
+    tt->elem_type = elem;
     tt->shape = sh;
     tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
     tp->tensor_type = tt;
@@ -373,6 +390,7 @@ static bool ex_normalize(ex_graph *g, const gf_onnx_export_options *o, ex_val *x
 static bool ex_graph_init(ex_graph *g, gf_ctx *ctx) {
     memset(g, 0, sizeof *g);
     g->ctx = ctx;
+    g->in_elem = GF_ONNX_FLOAT;
     gf_ctx_params p = gf_ctx_default_params();
     p.n_threads = 1;
     p.limits = *gf_ctx_limits(ctx);
@@ -382,6 +400,11 @@ static bool ex_graph_init(ex_graph *g, gf_ctx *ctx) {
     }
     gf_ctx_set_grad_enabled(g->run, false);
     return true;
+}
+
+bool ex_takes_ids(const gf_module *m) {
+    const char *type = gf_module_type(m);
+    return strcmp(type, "TextClassifier") == 0 || strcmp(type, "EmbeddingBagClassifier") == 0;
 }
 
 void *gf_onnx_export_memory(gf_ctx *ctx, const gf_module *m, int ndim,
@@ -399,10 +422,23 @@ void *gf_onnx_export_memory(gf_ctx *ctx, const gf_module *m, int ndim,
     void *buf = NULL;
     gf_tensor *sample = ex_sample(&g, ndim, sample_shape);
     ex_val x = {o.input_name, sample};
-    Onnx__ValueInfoProto *in = sample ? ex_value_info(&g, o.input_name, sample, o.batch) : NULL;
+    /* the text classifiers take the token ids as they are: int64 [batch, time] */
+    if (ex_takes_ids(m)) {
+        g.in_elem = GF_ONNX_INT64;
+        x.t = sample ? gf_zeros(g.run, GF_I64, sample->ndim, sample->shape) : NULL;
+    }
+    if (sample && !x.t) sample = NULL; /* out of memory: the run context says so */
+    if (sample && g.in_elem != GF_ONNX_FLOAT && o.norm_channels != 0) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "onnx export: a text classifier takes token ids: "
+                         "there is no normalisation to write before it");
+        sample = NULL;
+    }
+    Onnx__ValueInfoProto *in =
+        sample ? ex_value_info(&g, o.input_name, sample, o.batch, g.in_elem) : NULL;
     if (in && (o.norm_channels == 0 || ex_normalize(&g, &o, &x)) && ex_module(&g, m, "", &x) &&
         ex_name_output(&g, x.name, o.output_name)) {
-        Onnx__ValueInfoProto *out = ex_value_info(&g, o.output_name, x.t, o.batch);
+        Onnx__ValueInfoProto *out =
+            ex_value_info(&g, o.output_name, x.t, o.batch, GF_ONNX_FLOAT);
         if (out) buf = ex_pack(&g, in, out, size);
     }
     if (!buf && gf_ctx_status(ctx) == GF_OK)

@@ -30,6 +30,11 @@ typedef struct ex_graph {
     Onnx__TensorProto **inits;
     size_t n_inits, cap_inits;
     bool failed;  /* an allocation failed (ctx has the error) */
+    int in_elem;  /* the graph input's ONNX element type: FLOAT, or INT64 for token ids (the
+                   * sample is then int64 too) */
+    /* inside a text classifier: each example's real steps (float [N], the non-zero ids) and
+     * the float step mask [N, T] (1 at real steps); NULL elsewhere (every step is real) */
+    const char *lengths, *mask;
 } ex_graph;
 
 /* Zeroed memory owned by the graph's pool; NULL (g->failed, ctx error) when out of memory. */
@@ -48,6 +53,7 @@ bool ex_attr_int(ex_graph *g, Onnx__NodeProto *n, const char *name, int64_t v);
 bool ex_attr_float(ex_graph *g, Onnx__NodeProto *n, const char *name, float v);
 bool ex_attr_ints(ex_graph *g, Onnx__NodeProto *n, const char *name, int count,
                   const int64_t *v);
+bool ex_attr_str(ex_graph *g, Onnx__NodeProto *n, const char *name, const char *v);
 
 /* The output name of a one-input node op(x) with no attributes; NULL on failure. */
 const char *ex_unary(ex_graph *g, const char *path, const char *op, const char *x);
@@ -62,6 +68,28 @@ const char *ex_const_i64(ex_graph *g, const char *path, int n, const int64_t *v)
 /* Adds the module's tensor t (float32, contiguous) as the initializer `name`, its data
  * borrowed; returns name (pooled) or NULL. */
 const char *ex_initializer(ex_graph *g, const char *name, const gf_tensor *t);
+
+/* A node with no attributes op(in[0..n)); returns its output name or NULL. */
+const char *ex_op(ex_graph *g, const char *path, const char *op, int n, const char *const *in);
+
+/* Emits the nodes of m's child `name` (at path.name) on *x. */
+bool ex_child(ex_graph *g, const gf_module *m, const char *path, const char *name, ex_val *x);
+/* Sets the context error "module PATH (TYPE): why" (unless one is set); returns false. */
+bool ex_refuse(ex_graph *g, const gf_module *m, const char *path, const char *why);
+
+/* The sequence layers (onnx_export_seq.c): LSTM and GRU as ONNX's LSTM / GRU nodes, the
+ * Transformer encoder and attention as primitive ops, positions, pooling over time and the
+ * text classifier around them (int64 token ids in). */
+bool ex_rnn(ex_graph *g, const gf_module *m, const char *path, ex_val *x);
+bool ex_embedding_bag(ex_graph *g, const gf_module *m, const char *path,
+                      const gf_nn_layer_view *v, ex_val *x);
+bool ex_seq_container(ex_graph *g, const gf_module *m, const char *path, ex_val *x);
+/* True for the types ex_seq_container writes. */
+bool ex_is_seq_container(const char *type);
+
+/* Whether the exported graph of root m takes int64 token ids: a text classifier (TextClassifier,
+ * the zoo's EmbeddingBagClassifier). */
+bool ex_takes_ids(const gf_module *m);
 
 /* Emits the nodes of module m (at dotted path) applied to *x, and sets *x to its output. False
  * with a context error naming the module's path and type when it cannot be exported. */

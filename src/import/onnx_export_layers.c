@@ -16,12 +16,14 @@ typedef bool (*ex_emit_fn)(ex_graph *g, const gf_module *m, const char *path,
 
 static const char *show(const char *path) { return path[0] ? path : "(root)"; }
 
-static bool refuse(ex_graph *g, const gf_module *m, const char *path, const char *why) {
+bool ex_refuse(ex_graph *g, const gf_module *m, const char *path, const char *why) {
     if (gf_ctx_status(g->ctx) == GF_OK)
         gf_ctx_set_error(g->ctx, GF_ERR_INVALID, "onnx export: module %s (%s): %s", show(path),
                          gf_module_type(m), why);
     return false;
 }
+
+#define refuse ex_refuse
 
 /* x->t becomes m's output on the sample: the shape its ONNX nodes give. */
 static bool run_sample(ex_graph *g, const gf_module *m, const char *path, ex_val *x) {
@@ -221,6 +223,12 @@ static bool emit_embedding(ex_graph *g, const gf_module *m, const char *path,
     return n && ex_attr_int(g, n, "axis", 0) && next(x, n->output[0]);
 }
 
+static bool emit_rnn(ex_graph *g, const gf_module *m, const char *path,
+                     const gf_nn_layer_view *v, ex_val *x) {
+    (void)v;
+    return ex_rnn(g, m, path, x);
+}
+
 static bool emit_identity(ex_graph *g, const gf_module *m, const char *path,
                           const gf_nn_layer_view *v, ex_val *x) {
     (void)g, (void)m, (void)path, (void)v, (void)x;
@@ -312,13 +320,14 @@ static const struct {
     {"LeakyReLU", emit_alpha},     {"ELU", emit_alpha},
     {"SiLU", emit_silu},           {"GELU", emit_gelu},
     {"Softplus", emit_softplus},   {"Softmax", emit_softmax},
-    {"LogSoftmax", emit_softmax},
+    {"LogSoftmax", emit_softmax},  {"LSTM", emit_rnn},
+    {"GRU", emit_rnn},             {"EmbeddingBag", ex_embedding_bag},
 };
 
 /* ---- containers ----------------------------------------------------------------------------------- */
 
-static bool emit_child(ex_graph *g, const gf_module *m, const char *path, const char *name,
-                       ex_val *x) {
+bool ex_child(ex_graph *g, const gf_module *m, const char *path, const char *name,
+              ex_val *x) {
     const gf_module *c = gf_module_child(m, name);
     if (!c) {
         char why[160];
@@ -342,7 +351,7 @@ static bool emit_children(ex_graph *g, const gf_module *m, const char *path, ex_
 static bool emit_list(ex_graph *g, const gf_module *m, const char *path,
                       const char *const *names, int n, ex_val *x) {
     for (int i = 0; i < n; i++)
-        if (!emit_child(g, m, path, names[i], x)) return false;
+        if (!ex_child(g, m, path, names[i], x)) return false;
     return true;
 }
 
@@ -354,10 +363,10 @@ static bool emit_block(ex_graph *g, const gf_module *m, const char *path, ex_val
     const bool b = strcmp(gf_module_type(m), "Bottleneck") == 0;
     ex_val identity = *x;
     if (!emit_list(g, m, path, b ? bottle : basic, b ? 8 : 5, x)) return false;
-    if (gf_module_child(m, "downsample") && !emit_child(g, m, path, "downsample", &identity))
+    if (gf_module_child(m, "downsample") && !ex_child(g, m, path, "downsample", &identity))
         return false;
     if (!next(x, ex_binary(g, path, "Add", x->name, identity.name))) return false;
-    return emit_child(g, m, path, "relu", x);
+    return ex_child(g, m, path, "relu", x);
 }
 
 /* Flatten(axis 1) of the input (the MLP) or before fc (the ResNets). */
@@ -376,11 +385,11 @@ static bool emit_zoo(ex_graph *g, const gf_module *m, const char *path, ex_val *
                                      "layer2", "layer3", "layer4", "avgpool"};
     const char *type = gf_module_type(m);
     if (strcmp(type, "MLP") == 0)
-        return flatten1(g, path, x) && emit_child(g, m, path, "layers", x) &&
-               emit_child(g, m, path, "head", x);
+        return flatten1(g, path, x) && ex_child(g, m, path, "layers", x) &&
+               ex_child(g, m, path, "head", x);
     const bool is_mini = strcmp(type, "ResNetMini") == 0;
     return emit_list(g, m, path, is_mini ? mini : tv, is_mini ? 7 : 9, x) &&
-           flatten1(g, path, x) && emit_child(g, m, path, "fc", x);
+           flatten1(g, path, x) && ex_child(g, m, path, "fc", x);
 }
 
 static const struct {
@@ -403,10 +412,13 @@ bool ex_module(ex_graph *g, const gf_module *m, const char *path, ex_val *x) {
     } else {
         for (size_t i = 0; i < sizeof containers / sizeof containers[0]; i++)
             if (strcmp(containers[i].type, type) == 0) return containers[i].fn(g, m, path, x);
+        if (ex_is_seq_container(type)) return ex_seq_container(g, m, path, x);
     }
     return refuse(g, m, path, "graft does not export this module type to ONNX (exported: "
                   "Sequential and containers running their children in order, Linear, Conv1d, "
                   "Conv2d, BatchNorm1d/2d, LayerNorm, Dropout, Identity, MaxPool2d, AvgPool2d, "
-                  "AdaptiveAvgPool2d, Flatten, Embedding, the activations, BasicBlock, "
-                  "Bottleneck and the zoo's MLP and ResNets; see docs/IMPORT.md, \"Export\")");
+                  "AdaptiveAvgPool2d, Flatten, Embedding, EmbeddingBag, the activations, LSTM, GRU, "
+                  "MultiheadAttention, TransformerEncoder(Layer), the positions, SeqPool, "
+                  "TextClassifier, BasicBlock, Bottleneck and the zoo's MLP and ResNets; see "
+                  "docs/IMPORT.md, \"Export\")");
 }

@@ -639,3 +639,42 @@ gf_module *gf_nn_text_classifier(gf_ctx *ctx, gf_module *embedding, gf_module *e
     }
     return m;
 }
+
+/* ---- what the ONNX exporter reads (nn_access.h) ------------------------------------------------ */
+
+gf_nn_seq_view gf_nn_seq_view_of(const gf_module *m) {
+    gf_nn_seq_view v;
+    memset(&v, 0, sizeof v);
+    if (!m) return v;
+    if (m->layer && (strcmp(m->type, "LSTM") == 0 || strcmp(m->type, "GRU") == 0)) {
+        const gf_layer_cfg *c = &m->cfg;
+        v.known = true;
+        v.batch_first = c->rnn.batch_first;
+        v.rnn_layers = c->rnn.layers;
+        v.rnn_dirs = c->rnn.dirs;
+        v.rnn_bias = c->rnn.bias;
+        v.rnn_input = c->in;
+        v.rnn_hidden = c->out;
+    } else if (m->forward == mha_fwd) {
+        const mha_cfg *c = m->user;
+        v = (gf_nn_seq_view){.known = true, .batch_first = c->batch_first,
+                             .embed_dim = c->embed_dim, .num_heads = c->num_heads};
+    } else if (m->forward == layer_fwd) {
+        const layer_cfg *c = m->user;
+        v = (gf_nn_seq_view){.known = true, .batch_first = c->batch_first,
+                             .activation = c->activation, .norm_first = c->norm_first,
+                             .causal = c->causal};
+    } else if (m->forward == encoder_fwd) {
+        v = (gf_nn_seq_view){.known = true,
+                             .batch_first = ((const encoder_cfg *)m->user)->batch_first};
+    } else if (m->forward == pos_fwd) {
+        const pos_cfg *c = m->user;
+        v = (gf_nn_seq_view){.known = true, .batch_first = c->batch_first,
+                             .max_len = c->max_len, .d_model = c->d_model,
+                             .table = m->n_buffers ? m->buffers[0].t : m->params[0].t};
+    } else if (m->forward == pool_fwd) {
+        const pool_cfg *c = m->user;
+        v = (gf_nn_seq_view){.known = true, .batch_first = c->batch_first, .pool = c->mode};
+    }
+    return v;
+}

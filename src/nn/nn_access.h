@@ -47,4 +47,25 @@ typedef struct gf_nn_layer_view {
 
 gf_nn_layer_view gf_nn_layer_view_of(const gf_module *m);
 
+/* The settings of the sequence modules the ONNX exporter writes out: LSTM and GRU, and
+ * MultiheadAttention, TransformerEncoderLayer, TransformerEncoder, PositionalEncoding,
+ * LearnedPositionalEmbedding and SeqPool (made by src/nn/attention.c); known is false and the
+ * rest zero for any other module. */
+typedef struct gf_nn_seq_view {
+    bool known;
+    bool batch_first;
+    int rnn_layers, rnn_dirs;      /* LSTM, GRU */
+    bool rnn_bias;
+    int64_t rnn_input, rnn_hidden;
+    int64_t embed_dim, num_heads;  /* MultiheadAttention */
+    gf_nn_activation activation;   /* TransformerEncoderLayer */
+    bool norm_first, causal;
+    int64_t max_len, d_model;      /* the positions */
+    gf_tensor *table;              /* PositionalEncoding's pe [max_len, 1, D] or the learned
+                                    * weight [max_len, D] (borrowed) */
+    gf_nn_seq_pool_mode pool;      /* SeqPool */
+} gf_nn_seq_view;
+
+gf_nn_seq_view gf_nn_seq_view_of(const gf_module *m);
+
 #endif

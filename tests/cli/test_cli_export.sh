@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # graft export: models trained for one epoch (the zoo's mlp on a table, cnn-small on IDX images,
-# a spec with BatchNorm, pooling and Dropout, a spec of most layer types) written as ONNX, and
+# a spec with BatchNorm, pooling and Dropout, a spec of most layer types, the zoo's lstm,
+# transformer and embedding-bag on a small text file, taking int64 token ids) written as ONNX, and
 # `graft run OUT.onnx` giving the outputs `graft run W.safetensors` gives on the same input;
 # ONNX's checker (python3-onnx, when installed) on the files; --input-shape; the refusals
 # (usage errors exit 2, a model ONNX export does not cover exits 1 naming the layer) with no
@@ -41,6 +42,14 @@ if sys.argv[1] == "normalize":  # x.npy W.safetensors out.npy: (x - mean) / std 
     head += b" " * ((64 - (10 + len(head) + 1) % 64) % 64) + b"\n"
     open(sys.argv[4], "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(head)) + head +
                                   struct.pack("<%df" % len(y), *y))
+elif sys.argv[1] == "ids":  # ids.npy: int64 token ids [4, 8], rows of 8, 5, 1 and 3 ids, 0 after
+    rng = random.Random(9)
+    rows = [[rng.randrange(2, 12) if t < n else 0 for t in range(8)] for n in (8, 5, 1, 3)]
+    d = "{'descr': '<i8', 'fortran_order': False, 'shape': (4, 8), }"
+    head = d.encode()
+    head += b" " * ((64 - (10 + len(head) + 1) % 64) % 64) + b"\n"
+    open(sys.argv[2], "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(head)) + head +
+                                  struct.pack("<32q", *[v for r in rows for v in r]))
 elif sys.argv[1] == "write":
     shape = [int(v) for v in sys.argv[3].split(",")]
     count = 1
@@ -59,13 +68,18 @@ else:
 EOF
 
 # export_and_compare NAME W.safetensors SHAPE: export, then both runs on one batch of SHAPE
+# (ids: int64 token ids [4, 8] of mixed lengths, padded with 0)
 export_and_compare() {
     local name="$1" w="$2" shape="$3"
     run "$G" export "$w" "$T/$name.onnx" --json
     expect_rc 0 "export $name"
     json "d['opset'] == 17 and d['input'] == 'input' and d['bytes'] > 0" "export $name: JSON summary"
     expect_file "$T/$name.onnx" "export $name"
-    python3 "$T/npy.py" write "$T/$name-x.npy" "$shape"
+    if [ "$shape" = ids ]; then
+        python3 "$T/npy.py" ids "$T/$name-x.npy"
+    else
+        python3 "$T/npy.py" write "$T/$name-x.npy" "$shape"
+    fi
     run "$G" run "$w" --input "$T/$name-x.npy" --out "$T/$name-w"
     expect_rc 0 "run $name weights"
     run "$G" run "$T/$name.onnx" --input "$T/$name-x.npy" --out "$T/$name-o"
@@ -119,9 +133,35 @@ run "$G" train --data "idx:$FX/idx" --model "$T/all.json" --epochs 1 --limit 64 
 expect_rc 0 "train a spec of many layer types"
 export_and_compare all "$T/all.safetensors" 2,1,28,28
 
+# text models (the bundle records the vocabulary): the graph takes int64 token ids [batch, 8],
+# graft run gives the weights the same ids (as float32) and both give the same outputs on a
+# padded batch of mixed lengths
+python3 - "$T/text.jsonl" <<'EOF'
+import json, random, sys
+r = random.Random(3)
+good, bad = "good great fine lovely nice".split(), "bad awful poor ugly dull".split()
+filler = "the a movie food was is very really".split()
+with open(sys.argv[1], "w") as f:
+    for i in range(40):
+        words = [r.choice(filler) for _ in range(r.randint(1, 6))] + [r.choice(good if i % 2 else bad)]
+        r.shuffle(words)
+        f.write(json.dumps({"text": " ".join(words), "label": "pos" if i % 2 else "neg"}) + "\n")
+EOF
+for model in lstm transformer embedding-bag; do
+    run "$G" train --model $model --data "text:$T/text.jsonl" --max-len 8 --epochs 1 $TH --quiet \
+        --out "$T/text-$model.safetensors"
+    expect_rc 0 "train $model on text"
+    export_and_compare "text-$model" "$T/text-$model.safetensors" ids
+    run "$G" export "$T/text-$model.safetensors" "$T/text-$model-2.onnx" --json
+    json "d['input_dtype'] == 'int64' and d['sample_shape'] == [8]" "export $model: int64 token ids [batch, 8]"
+done
+run "$G" export "$T/text-lstm.safetensors" "$T/text-lstm-n.onnx" --with-normalize
+expect_rc 1 "export --with-normalize of a text model"
+expect_no_file "$T/text-lstm-n.onnx" "export --with-normalize of a text model: no file"
+
 # ONNX's own checker (python3-onnx, when installed) accepts every exported file, shapes included
 if /usr/bin/python3 -c "import onnx" 2>/dev/null; then
-    for f in table cnn bn all; do
+    for f in table cnn bn all text-lstm text-transformer; do
         if /usr/bin/python3 -c "import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)" \
             "$T/$f.onnx" 2>"$T/check.err"; then ok; else
             bad "onnx.checker refuses $f.onnx: $(tail -1 "$T/check.err")"

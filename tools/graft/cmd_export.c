@@ -25,6 +25,9 @@ static int check_args(const cli_opts *o) {
 
 static void report(const cli_opts *o, const gf_bundle *b, int ndim, const int64_t *shape) {
     const char *out = o->args[1];
+    /* a text classifier's graph takes the token ids as int64 */
+    const char *type = gf_module_type(b->model);
+    const bool ids = !strcmp(type, "TextClassifier") || !strcmp(type, "EmbeddingBagClassifier");
     struct stat st;
     const long long bytes = stat(out, &st) == 0 ? (long long)st.st_size : -1;
     const int64_t params = gf_module_param_count(b->model, false);
@@ -34,6 +37,7 @@ static void report(const cli_opts *o, const gf_bundle *b, int ndim, const int64_
         cJSON_AddStringToObject(root, "onnx", out);
         cJSON_AddNumberToObject(root, "opset", GF_ONNX_EXPORT_OPSET);
         cJSON_AddStringToObject(root, "input", "input");
+        cJSON_AddStringToObject(root, "input_dtype", ids ? "int64" : "float32");
         cJSON_AddItemToObject(root, "sample_shape", cli_json_shape(ndim, shape));
         cJSON_AddStringToObject(root, "output", "output");
         cJSON_AddNumberToObject(root, "parameters", (double)params);
@@ -43,9 +47,9 @@ static void report(const cli_opts *o, const gf_bundle *b, int ndim, const int64_
     }
     char dims[128];
     gf_dims_str(ndim, shape, dims, sizeof dims);
-    printf("wrote %s: ONNX opset %d, input \"input\" [batch, %s, output \"output\", "
-           "%lld parameters, %lld bytes\n", out, GF_ONNX_EXPORT_OPSET, dims + 1, (long long)params,
-           bytes);
+    printf("wrote %s: ONNX opset %d, input \"input\" %s[batch, %s, output \"output\", "
+           "%lld parameters, %lld bytes\n", out, GF_ONNX_EXPORT_OPSET, ids ? "int64 token ids " : "",
+           dims + 1, (long long)params, bytes);
     if (b->info.norm_mean && o->with_normalize)
         cli_log(o, "graft export: the normalisation the file records (graft.normalize) is the "
                 "graph's first nodes: the ONNX model takes inputs before normalisation\n");

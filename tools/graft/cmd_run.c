@@ -220,6 +220,20 @@ static int read_inputs(const cli_opts *o, gf_ctx *ctx, const run_model *rm, gf_t
     return CLI_CONTINUE;
 }
 
+/* graft's own models take float32, a text model its token ids as float32: an int64 input (the
+ * token ids the ONNX export of a text model takes) is converted, exactly below 2^24. The int64
+ * tensor is freed; the float32 one lives in the context's arena. */
+static int ids_as_float(const cli_opts *o, gf_ctx *ctx, gf_tensor **in) {
+    gf_tensor *t = *in;
+    if (t->dtype != GF_I64) return CLI_CONTINUE;
+    gf_tensor *f = gf_empty(ctx, GF_F32, t->ndim, t->shape);
+    if (!f) return cli_fail_ctx(o->cmd, ctx);
+    for (int64_t i = 0; i < t->numel; i++) gf_f32(f)[i] = (float)gf_get_i64(t, i);
+    gf_tensor_free(t);
+    *in = f;
+    return CLI_CONTINUE;
+}
+
 /* An output name as a file name: letters, digits, '.', '_', '-' kept, the rest '_'. */
 static void file_name(const char *name, char *out, size_t cap) {
     size_t n = 0;
@@ -305,6 +319,7 @@ int cmd_run(cli_opts *o) {
     static char files[CLI_MAX_LIST][512];
     rc = load_model(o, ctx, path, &rm);
     if (rc == CLI_CONTINUE) rc = read_inputs(o, ctx, &rm, in);
+    if (rc == CLI_CONTINUE && rm.b) rc = ids_as_float(o, ctx, &in[0]);
     if (rc == CLI_CONTINUE) {
         gf_ctx_set_grad_enabled(ctx, false);
         int n = rm.b ? ((out[0] = gf_module_forward(ctx, rm.m, in[0])) ? 1 : -1)
