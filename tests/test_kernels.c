@@ -31,6 +31,7 @@
 #include "kernels/maxpool.h"
 #include "kernels/vec.h"
 #include "kernels/winograd.h"
+#include "ops/ops_internal.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15u;
 static uint32_t rnd(void) { /* xorshift64*: the tests' own stream, fixed */
@@ -981,6 +982,47 @@ static void gemm_tiles(void) {
     gemm_threads(64, 784, 64, true, false, 1.0f);
 }
 
+/* gf_conv2d_padded equals gf_pad then gf_conv2d bit for bit (finite weights, outputs from a
+ * +0 or a bias start), on every conv path: plain, 1x1, depthwise plane by plane and 8
+ * channels at a time, strides 1 and 2, pads on one side only or both. */
+static void conv_padded(gf_ctx *ctx) {
+    const int cases[][8] = { /* c, groups, k, stride, top, bottom, left, right */
+        {3, 1, 3, 2, 0, 1, 0, 1}, {8, 8, 3, 2, 0, 1, 0, 1}, {16, 16, 3, 2, 1, 1, 0, 2},
+        {5, 5, 3, 1, 2, 0, 0, 1}, {4, 1, 1, 1, 0, 1, 1, 0}, {8, 8, 3, 1, 1, 1, 1, 1},
+        {6, 2, 3, 2, 1, 0, 2, 1}, {24, 24, 3, 2, 0, 1, 0, 1}};
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
+        for (int size = 5; size <= 14; size += 9) {
+            const int *k = cases[ci];
+            const int64_t c = k[0], o = k[1] == 1 ? 7 : c;
+            gf_tensor *x = gf_empty(ctx, GF_F32, 4, (int64_t[]){2, c, size, size + 1});
+            gf_tensor *w = gf_empty(ctx, GF_F32, 4, (int64_t[]){o, c / k[1], k[2], k[2]});
+            gf_tensor *b = gf_empty(ctx, GF_F32, 1, &o);
+            for (int64_t i = 0; i < x->numel; i++) gf_f32(x)[i] = rndf();
+            for (int64_t i = 0; i < w->numel; i++) gf_f32(w)[i] = rndf();
+            for (int64_t i = 0; i < o; i++) gf_f32(b)[i] = rndf();
+            gf_conv_params p = gf_conv_default_params();
+            p.stride[0] = p.stride[1] = k[3], p.groups = k[1];
+            const int64_t pads[4] = {k[4], k[5], k[6], k[7]};
+            for (int bias = 0; bias < 2; bias++) {
+                gf_tensor *ref = gf_conv2d(ctx, gf_pad(ctx, x, (int64_t[]){k[6], k[7], k[4], k[5]}, 4,
+                                                       0.0f), w, bias ? b : NULL, &p);
+                gf_tensor *got = gf_conv2d_padded(ctx, x, w, bias ? b : NULL, &p, pads);
+                CHECK(ref && got && gf_same_shape(ref, got));
+                if (ref && got && gf_same_shape(ref, got))
+                    CHECK(same_bits(gf_f32(ref), gf_f32(got), ref->numel));
+            }
+        }
+    /* refused: pads < 0, or a conv with padding of its own */
+    gf_tensor *x = gf_zeros(ctx, GF_F32, 4, (int64_t[]){1, 1, 4, 4});
+    gf_tensor *w = gf_zeros(ctx, GF_F32, 4, (int64_t[]){1, 1, 3, 3});
+    gf_conv_params p = gf_conv_default_params();
+    CHECK(!gf_conv2d_padded(ctx, x, w, NULL, &p, (int64_t[]){0, -1, 0, 0}));
+    gf_ctx_clear_error(ctx);
+    p.padding[0] = 1;
+    CHECK(!gf_conv2d_padded(ctx, x, w, NULL, &p, (int64_t[]){0, 1, 0, 0}));
+    gf_ctx_clear_error(ctx);
+}
+
 int main(void) {
     levels[0] = GF_VEC_PORTABLE;
     n_levels = 1;
@@ -988,6 +1030,7 @@ int main(void) {
     printf("test_kernels: dispatch levels compared: %d\n", n_levels);
     gf_ctx *ctx = gf_ctx_new(NULL);
     u8_conversion(ctx);
+    conv_padded(ctx);
     dropout_masks();
     lane_sum();
     maxpool_tiled();

@@ -5,7 +5,9 @@
  * network is differentiable; the forward changes nothing but the context (reentrant). */
 #include "import/tfjs_internal.h"
 #include "core/internal.h"
+#include "ops/ops_internal.h"
 #include "kernels/vec.h"
+#include "nn/nn_access.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +177,8 @@ typedef struct tj_mem {
     int *readers;       /* per node: how many kept nodes read its output */
     bool *fused;        /* per node: an activation already applied by the BatchNormalization
                          * before it (its output is its input) */
+    int *pad_from;      /* per node: the ZeroPadding2D whose padding this convolution applies
+                         * itself (gf_conv2d_padded), or -1 */
 } tj_mem;
 
 /* readers[] and a cleared fused[] for the lean forward; false when out of memory. */
@@ -182,8 +186,9 @@ static bool lean_init(gf_ctx *ctx, const tj_graph *g, tj_mem *mm) {
     gf_arena *a = gf_ctx_arena(ctx);
     mm->readers = gf_arena_alloc(a, sizeof *mm->readers * (size_t)g->n);
     mm->fused = gf_arena_alloc(a, sizeof *mm->fused * (size_t)g->n);
-    if (!mm->readers || !mm->fused) return false;
-    for (int i = 0; i < g->n; i++) mm->readers[i] = 0, mm->fused[i] = false;
+    mm->pad_from = gf_arena_alloc(a, sizeof *mm->pad_from * (size_t)g->n);
+    if (!mm->readers || !mm->fused || !mm->pad_from) return false;
+    for (int i = 0; i < g->n; i++) mm->readers[i] = 0, mm->fused[i] = false, mm->pad_from[i] = -1;
     for (int i = 0; i <= g->output; i++)
         if (g->nodes[i].keep)
             for (int k = 0; k < g->nodes[i].n_in; k++) mm->readers[g->nodes[i].in[k]]++;
@@ -278,6 +283,39 @@ static const tj_node *sole_activation(const tj_graph *g, const tj_mem *mm, int i
                : NULL;
 }
 
+/* A ZeroPadding2D (node i, on x) whose output only a 'valid' convolution layer reads: that
+ * layer's index, when the conv can apply the padding itself (gf_conv2d_padded: a Conv2d
+ * without padding of its own whose kernel fits x), else -1. The padded copy, as large as the
+ * layer's input, is then never made: at 224x224 it is the forward's largest tensor. */
+static int pad_reader(gf_module *self, const tj_graph *g, const tj_mem *mm, const tj_node *nd,
+                      int i, const gf_tensor *x) {
+    if (nd->kind != TJ_ZEROPAD || nd->n_in != 1 || mm->readers[i] != 1 || !x || x->ndim != 4)
+        return -1;
+    for (int k = 0; k < 4; k++)
+        if (nd->pad[k] < 0) return -1;
+    const int j = mm->last[i];
+    if (j < 0 || j >= g->n || j == g->output) return -1;
+    const tj_node *c = &g->nodes[j];
+    if ((c->kind != TJ_CONV && c->kind != TJ_DWCONV) || c->same || c->n_in != 1) return -1;
+    gf_module *m = gf_module_child(self, c->module);
+    if (!m || strcmp(gf_module_type(m), "Conv2d") != 0) return -1;
+    const gf_nn_affine a = gf_nn_affine_of(m);
+    if (!a.weight || a.conv.padding[0] || a.conv.padding[1] ||
+        x->shape[2] < (int64_t)(a.kh - 1) * a.conv.dilation[0] + 1 ||
+        x->shape[3] < (int64_t)(a.kw - 1) * a.conv.dilation[1] + 1)
+        return -1;
+    return j;
+}
+
+/* Node i, a convolution layer that applies the padding of ZeroPadding2D node `from` itself. */
+static gf_tensor *conv_padded(gf_ctx *ctx, gf_module *self, const tj_graph *g,
+                              const tj_node *nd, gf_tensor *x, int from) {
+    const tj_node *pn = &g->nodes[from];
+    const int64_t pads[4] = {pn->pad[0], pn->pad[1], pn->pad[2], pn->pad[3]};
+    const gf_nn_affine a = gf_nn_affine_of(gf_module_child(self, nd->module));
+    return activate(ctx, nd, gf_conv2d_padded(ctx, x, a.weight, a.bias, &a.conv, pads));
+}
+
 /* The BatchNormalization module of node nd when it runs with fixed statistics (evaluation
  * mode, running statistics present), else NULL. */
 static gf_module *eval_bn(gf_module *self, const tj_node *nd) {
@@ -307,13 +345,16 @@ static gf_tensor *run_conv_fused(gf_ctx *ctx, gf_module *self, const tj_graph *g
     const gf_tensor *w = conv ? gf_module_tensor(NULL, conv, "weight") : NULL;
     const double *k = bn && w && w->ndim == 4 ? bn_constants(ctx, bn, g->nodes[j].eps, w->shape[0])
                                               : NULL;
-    if (!k) return run_node(ctx, self, nd, t);
+    const int from = mm->pad_from[i];
+    if (!k) return from >= 0 ? conv_padded(ctx, self, g, nd, t[nd->in[0]], from)
+                             : run_node(ctx, self, nd, t);
     const tj_node *act = sole_activation(g, mm, j);
     const bool relu = act && act->act == TJ_A_RELU;
     gf_conv_epilogue ep = {k, !act ? -INFINITY : relu ? 0.0f : act->act_lo,
                            !act || relu ? INFINITY : act->act_hi, false};
     ctx->conv_epilogue = &ep;
-    gf_tensor *y = run_node(ctx, self, nd, t);
+    gf_tensor *y = from >= 0 ? conv_padded(ctx, self, g, nd, t[nd->in[0]], from)
+                             : run_node(ctx, self, nd, t);
     ctx->conv_epilogue = NULL;
     if (y && ep.done) {
         mm->fused[j] = true;
@@ -328,6 +369,11 @@ static gf_tensor *run_conv_fused(gf_ctx *ctx, gf_module *self, const tj_graph *g
 static gf_tensor *run_inplace(gf_ctx *ctx, gf_module *self, const tj_graph *g,
                               const tj_node *nd, gf_tensor **t, tj_mem *mm, int i) {
     if (nd->n_in == 1 && mm->fused[i]) return t[nd->in[0]];
+    const int pj = nd->n_in == 1 ? pad_reader(self, g, mm, nd, i, t[nd->in[0]]) : -1;
+    if (pj >= 0) { /* the convolution pads */
+        mm->pad_from[pj] = i;
+        return t[nd->in[0]];
+    }
     if (nd->n_in != 1 || !writable(ctx, mm, t, nd->in[0], i)) return NULL;
     gf_tensor *x = t[nd->in[0]];
     if (nd->kind == TJ_ACT && (nd->act == TJ_A_CLAMP || nd->act == TJ_A_RELU)) {

@@ -7,6 +7,7 @@
  * stride-1 pad-1 convs with enough channels Winograd F(2x2, 3x3) for the forward pass and dX
  * (kernels/winograd.c), while their dW stays on im2col. */
 #include "core/internal.h"
+#include "ops/ops_internal.h"
 #include "graft/ops.h"
 #include "kernels/gemm.h"
 #include "kernels/im2col.h"
@@ -46,7 +47,8 @@ static void sgemm(gf_ctx *ctx, bool ta, bool tb, int64_t m, int64_t n, int64_t k
 
 /* 1x1 kernel, stride 1, no padding: each image's [C, H*W] block already is its column matrix. */
 static bool pointwise(const gf_conv_geom *g) {
-    return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
+    return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0 &&
+           g->oh == g->h && g->ow == g->w; /* (no padding after the end: gf_conv2d_padded) */
 }
 
 /* The direct per-image path pays off when one image's product is already wide enough. */
@@ -324,6 +326,29 @@ static gf_tensor *conv_run(gf_ctx *ctx, int sd, gf_tensor *x, gf_tensor *w, gf_t
         ((conv_saved *)n->saved)->g = *g;
     }
     return out;
+}
+
+gf_tensor *gf_conv2d_padded(gf_ctx *ctx, gf_tensor *x, gf_tensor *w, gf_tensor *b,
+                            const gf_conv_params *p, const int64_t pads[4]) {
+    gf_conv_geom g;
+    if (!conv_setup(ctx, "conv2d", 2, x, w, b, p, &g)) return NULL;
+    gf_tensor *in[3] = {x, w, b};
+    if (gf_wants_grad(ctx, in, 3) || g.ph || g.pw || pads[0] < 0 || pads[1] < 0 || pads[2] < 0 ||
+        pads[3] < 0) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "conv2d with explicit padding: only for a forward "
+                         "that records nothing, a conv without padding of its own and pads >= 0");
+        return NULL;
+    }
+    /* the kernels skip taps outside the input, so end padding only changes the output size */
+    g.ph = pads[0], g.pw = pads[2];
+    const int64_t sh = g.h + pads[0] + pads[1] - g.dh * (g.kh - 1) - 1;
+    const int64_t sw = g.w + pads[2] + pads[3] - g.dw * (g.kw - 1) - 1;
+    g.oh = sh >= 0 ? sh / g.sh + 1 : 0, g.ow = sw >= 0 ? sw / g.sw + 1 : 0;
+    if (g.oh < 1 || g.ow < 1) {
+        gf_ctx_set_error(ctx, GF_ERR_SHAPE, "conv2d with explicit padding: empty output");
+        return NULL;
+    }
+    return conv_run(ctx, 2, x, w, b, &g);
 }
 
 gf_tensor *gf_conv2d(gf_ctx *ctx, gf_tensor *x, gf_tensor *w, gf_tensor *b,
