@@ -179,11 +179,15 @@ static void conv_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, con
     }
     if (use_direct(g)) { /* without a bias the product is written, not added to zeros */
         if (b) fill_bias(ctx, y, 0, rows, o, P, b);
+        /* several images: one thread per image (gf_gemm then runs on its thread alone, with
+         * the same tiles, so the same bits), rather than splitting each image's product */
+        const int nt = n > 1 ? gf_threads_for(ctx, rows * P * cg) : 1, level = gf_vec_level();
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
         for (int64_t i = 0; i < n; i++) {
             for (int64_t gr = 0; gr < G; gr++)
                 sgemm(ctx, false, false, og, P, cg, w + gr * og * cg, cg, x + (i * g->c + gr * cg) * P, P,
                       b ? 1.0f : 0.0f, y + (i * o + gr * og) * P, P);
-            epi_all(ctx, ep, y + i * o * P, o, o, P); /* the image's planes, still in cache */
+            epi_rows(ep, level, y, i * o, (i + 1) * o, o, P); /* the image's planes, in cache */
         }
         return;
     }
