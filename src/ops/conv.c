@@ -434,6 +434,30 @@ static bool bw_depthwise_x8(gf_ctx *ctx, const gf_conv_geom *g, const float *dy,
     return do_x || !gx;
 }
 
+/* dW of a pointwise convolution on large planes (use_direct): the images in fixed groups of
+ * DW_GROUP, each group's sum of dY_i X_i^T formed on one thread (the products of one image
+ * are too small to tile over threads), then the groups added into gw in order: the same bits
+ * at every thread count. */
+enum { DW_GROUP = 4 };
+
+static void direct_dw(gf_ctx *ctx, const gf_conv_geom *g, const float *dy, const float *px,
+                      float *gw) {
+    const int64_t P = g->oh * g->ow, n = g->n, o = g->o, G = g->groups, og = o / G;
+    const int64_t cg = g->c / G, ng = (n + DW_GROUP - 1) / DW_GROUP, per = o * cg;
+    float *part = gf_scratch_f32(ctx, ng * per);
+    if (!part) return;
+#pragma omp parallel for num_threads(gf_threads_for(ctx, n * o * P * cg)) schedule(dynamic, 1)
+    for (int64_t gi = 0; gi < ng; gi++)
+        for (int64_t i = gi * DW_GROUP; i < n && i < (gi + 1) * DW_GROUP; i++)
+            for (int64_t gr = 0; gr < G; gr++)
+                sgemm(ctx, false, true, og, cg, P, dy + (i * o + gr * og) * P, P,
+                      px + (i * g->c + gr * cg) * P, P, i == gi * DW_GROUP ? 0.0f : 1.0f,
+                      part + gi * per + gr * og * cg, cg);
+#pragma omp parallel for num_threads(gf_threads_for(ctx, ng * per)) schedule(static)
+    for (int64_t k = 0; k < per; k++)
+        for (int64_t gi = 0; gi < ng; gi++) gw[k] += part[gi * per + k];
+}
+
 /* dX (gx, when not NULL) and dW (gw) of a depthwise convolution: dX planes gather from their og
  * output channels, dW rows sum over images in double. */
 static void bw_depthwise(gf_ctx *ctx, const gf_conv_geom *g, const float *dy, const float *px,
@@ -535,13 +559,17 @@ void gf_bw_conv2d(gf_ctx *ctx, gf_node *node) {
         return;
     }
     if (use_direct(g)) {
+        /* dX: one image per thread (as the forward); dW sums over the images in order, each
+         * product tiled over the threads */
+        const int nt = gx && n > 1 ? gf_threads_for(ctx, n * o * P * cg) : 1;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
         for (int64_t i = 0; i < n; i++)
-            for (int64_t gr = 0; gr < G; gr++) {
-                const float *dyg = dy + (i * o + gr * og) * P;
+            for (int64_t gr = 0; gr < G && gx; gr++) {
                 const int64_t xoff = (i * g->c + gr * cg) * P;
-                if (gw) sgemm(ctx, false, true, og, cg, P, dyg, P, px + xoff, P, 1.0f, gw + gr * og * cg, cg);
-                if (gx) sgemm(ctx, true, false, cg, P, og, pw + gr * og * cg, cg, dyg, P, 1.0f, gx + xoff, P);
+                sgemm(ctx, true, false, cg, P, og, pw + gr * og * cg, cg, dy + (i * o + gr * og) * P,
+                      P, 1.0f, gx + xoff, P);
             }
+        if (gw) direct_dw(ctx, g, dy, px, gw);
         return;
     }
     const int64_t B = chunk_images(ctx, g, ck * P + o * P);
