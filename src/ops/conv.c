@@ -182,12 +182,21 @@ static void conv_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, con
         /* several images: one thread per image (gf_gemm then runs on its thread alone, with
          * the same tiles, so the same bits), rather than splitting each image's product */
         const int nt = n > 1 ? gf_threads_for(ctx, rows * P * cg) : 1, level = gf_vec_level();
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-        for (int64_t i = 0; i < n; i++) {
+        if (nt > 1) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+            for (int64_t i = 0; i < n; i++) {
+                for (int64_t gr = 0; gr < G; gr++)
+                    sgemm(ctx, false, false, og, P, cg, w + gr * og * cg, cg,
+                          x + (i * g->c + gr * cg) * P, P, b ? 1.0f : 0.0f, y + (i * o + gr * og) * P, P);
+                epi_rows(ep, level, y, i * o, (i + 1) * o, o, P); /* the image's planes, in cache */
+            }
+            return;
+        }
+        for (int64_t i = 0; i < n; i++) { /* each product tiled over the threads */
             for (int64_t gr = 0; gr < G; gr++)
-                sgemm(ctx, false, false, og, P, cg, w + gr * og * cg, cg, x + (i * g->c + gr * cg) * P, P,
-                      b ? 1.0f : 0.0f, y + (i * o + gr * og) * P, P);
-            epi_rows(ep, level, y, i * o, (i + 1) * o, o, P); /* the image's planes, in cache */
+                sgemm(ctx, false, false, og, P, cg, w + gr * og * cg, cg, x + (i * g->c + gr * cg) * P,
+                      P, b ? 1.0f : 0.0f, y + (i * o + gr * og) * P, P);
+            epi_all(ctx, ep, y + i * o * P, o, o, P);
         }
         return;
     }
@@ -562,13 +571,18 @@ void gf_bw_conv2d(gf_ctx *ctx, gf_node *node) {
         /* dX: one image per thread (as the forward); dW sums over the images in order, each
          * product tiled over the threads */
         const int nt = gx && n > 1 ? gf_threads_for(ctx, n * o * P * cg) : 1;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-        for (int64_t i = 0; i < n; i++)
-            for (int64_t gr = 0; gr < G && gx; gr++) {
-                const int64_t xoff = (i * g->c + gr * cg) * P;
-                sgemm(ctx, true, false, cg, P, og, pw + gr * og * cg, cg, dy + (i * o + gr * og) * P,
-                      P, 1.0f, gx + xoff, P);
-            }
+        if (gx && nt > 1) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t gr = 0; gr < G; gr++)
+                    sgemm(ctx, true, false, cg, P, og, pw + gr * og * cg, cg,
+                          dy + (i * o + gr * og) * P, P, 1.0f, gx + (i * g->c + gr * cg) * P, P);
+        } else if (gx) { /* one image: its product tiled over the threads */
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t gr = 0; gr < G; gr++)
+                    sgemm(ctx, true, false, cg, P, og, pw + gr * og * cg, cg,
+                          dy + (i * o + gr * og) * P, P, 1.0f, gx + (i * g->c + gr * cg) * P, P);
+        }
         if (gw) direct_dw(ctx, g, dy, px, gw);
         return;
     }
