@@ -29,32 +29,6 @@ typedef struct ref_model {
     gf_tensor *x;        /* the input batch (arena) */
 } ref_model;
 
-/* Largest |a - b| / (atol + rtol |b|) over the values: <= 1 passes. Also gives max |a - b|. */
-static double worst(const gf_tensor *a, const cJSON *b, double atol, double rtol, double *maxabs) {
-    *maxabs = INFINITY;
-    if (!a || !cJSON_IsArray(b) || cJSON_GetArraySize(b) != a->numel) return INFINITY;
-    double w = 0, m = 0;
-    int64_t i = 0;
-    for (const cJSON *v = b->child; v; v = v->next, i++) {
-        const double d = fabs((double)gf_get_f32(a, i) - v->valuedouble);
-        const double r = d / (atol + rtol * fabs(v->valuedouble));
-        if (!(r <= w)) w = r;
-        if (!(d <= m)) m = d;
-    }
-    *maxabs = m;
-    return w;
-}
-
-static double tensor_diff(const gf_tensor *a, const gf_tensor *b) {
-    if (!a || !b || a->numel != b->numel) return INFINITY;
-    double m = 0;
-    for (int64_t i = 0; i < a->numel; i++) {
-        const double d = fabs((double)gf_get_f32(a, i) - (double)gf_get_f32(b, i));
-        if (!(d <= m)) m = d;
-    }
-    return m;
-}
-
 static gf_tensor *json_tensor(gf_ctx *ctx, const cJSON *shape, const cJSON *data) {
     int64_t s[GF_MAX_DIMS];
     int n = 0;
@@ -93,29 +67,31 @@ static void check_model(gf_ctx *ctx, ref_model *r, const cJSON *ort) {
     const cJSON *want = cJSON_GetObjectItem(r->j, "torch_output");
     double abs_torch, abs_tonnx, abs_ort = INFINITY, abs_ort_torch = INFINITY;
     gf_tensor *y = gf_module_forward(ctx, r->b->model, r->x);
-    CHECK(worst(y, want, 1e-5, 1e-4, &abs_torch) <= 1.0);
+    CHECK(test_worst_vs_json(y, want, 1e-5, 1e-4, &abs_torch) <= 1.0);
     /* PyTorch's own export, read by graft */
     char path[4200];
     snprintf(path, sizeof path, "%s/%s.onnx", fixtures, r->name);
     gf_module *tm = gf_onnx_load(ctx, path, NULL);
     gf_tensor *ty = tm ? gf_module_forward(ctx, tm, r->x) : NULL;
-    CHECK(worst(ty, want, 1e-5, 1e-4, &abs_tonnx) <= 1.0);
+    CHECK(test_worst_vs_json(ty, want, 1e-5, 1e-4, &abs_tonnx) <= 1.0);
     /* graft -> ONNX -> graft */
     size_t size = 0;
     void *buf = gf_onnx_export_memory(ctx, r->b->model, r->ndim, r->sample, NULL, &size);
     gf_module *back = buf ? gf_onnx_load_memory(ctx, buf, size, r->name, NULL) : NULL;
     gf_tensor *by = back ? gf_module_forward(ctx, back, r->x) : NULL;
-    const double abs_back = tensor_diff(y, by);
+    const double abs_back = test_max_abs_diff(y, by);
     CHECK(abs_back <= 1e-6);
     /* graft -> ONNX -> ONNX Runtime */
     const cJSON *o = cJSON_GetObjectItem(cJSON_GetObjectItem(ort, "models"), r->name);
     CHECK(o != NULL);
-    if (o) CHECK(worst(y, cJSON_GetObjectItem(o, "graft_onnx_output"), 1e-6, 1e-4, &abs_ort) <= 1.0);
+    if (o)
+        CHECK(test_worst_vs_json(y, cJSON_GetObjectItem(o, "graft_onnx_output"), 1e-6, 1e-4,
+                                 &abs_ort) <= 1.0);
     /* and the harness itself: ONNX Runtime on PyTorch's file gives PyTorch's output */
     if (o) {
         gf_tensor *ot = json_tensor(ctx, cJSON_GetObjectItem(r->j, "output_shape"),
                                     cJSON_GetObjectItem(o, "torch_onnx_output"));
-        CHECK(worst(ot, want, 1e-5, 1e-4, &abs_ort_torch) <= 1.0);
+        CHECK(test_worst_vs_json(ot, want, 1e-5, 1e-4, &abs_ort_torch) <= 1.0);
     }
     if (gf_ctx_status(ctx) != GF_OK) fprintf(stderr, "%s: %s\n", r->name, gf_ctx_error(ctx));
     printf("%-8s max |graft - torch| %.3g, |graft(torch .onnx) - torch| %.3g, "

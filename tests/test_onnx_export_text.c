@@ -143,32 +143,6 @@ static void make_ids(gf_ctx *ctx, gf_tensor **xf, gf_tensor **xi) {
         }
 }
 
-/* Largest |a - b| / (atol + rtol |b|) over the values (<= 1 passes); *maxabs the largest |a - b|. */
-static double worst(const gf_tensor *a, const cJSON *b, double atol, double rtol, double *maxabs) {
-    *maxabs = INFINITY;
-    if (!a || !cJSON_IsArray(b) || cJSON_GetArraySize(b) != a->numel) return INFINITY;
-    double w = 0, m = 0;
-    int64_t i = 0;
-    for (const cJSON *v = b->child; v; v = v->next, i++) {
-        const double d = fabs((double)gf_get_f32(a, i) - v->valuedouble);
-        const double r = d / (atol + rtol * fabs(v->valuedouble));
-        if (!(r <= w)) w = r;
-        if (!(d <= m)) m = d;
-    }
-    *maxabs = m;
-    return w;
-}
-
-static double tensor_diff(const gf_tensor *a, const gf_tensor *b) {
-    if (!a || !b || a->numel != b->numel) return INFINITY;
-    double m = 0;
-    for (int64_t i = 0; i < a->numel; i++) {
-        const double d = fabs((double)gf_get_f32(a, i) - (double)gf_get_f32(b, i));
-        if (!(d <= m)) m = d;
-    }
-    return m;
-}
-
 static void check_model(gf_ctx *ctx, int i, const cJSON *ort, double *worst_back,
                         double *worst_ort) {
     gf_module *m = build(ctx, i);
@@ -182,12 +156,14 @@ static void check_model(gf_ctx *ctx, int i, const cJSON *ort, double *worst_back
     void *buf = y ? gf_onnx_export_memory(ctx, m, 1, sample, NULL, &size) : NULL;
     gf_module *back = buf ? gf_onnx_load_memory(ctx, buf, size, names[i], NULL) : NULL;
     gf_tensor *by = back ? gf_module_forward(ctx, back, i < FIRST_SEQUENTIAL ? xi : xf) : NULL;
-    const double d_back = tensor_diff(y, by);
+    const double d_back = test_max_abs_diff(y, by);
     CHECK(d_back <= 1e-5);
     double d_ort = INFINITY;
     const cJSON *o = cJSON_GetObjectItem(cJSON_GetObjectItem(ort, "models"), names[i]);
     CHECK(o != NULL);
-    if (o) CHECK(worst(y, cJSON_GetObjectItem(o, "graft_onnx_output"), 1e-6, 1e-4, &d_ort) <= 1.0);
+    if (o)
+        CHECK(test_worst_vs_json(y, cJSON_GetObjectItem(o, "graft_onnx_output"), 1e-6, 1e-4,
+                                 &d_ort) <= 1.0);
     if (gf_ctx_status(ctx) != GF_OK) fprintf(stderr, "%s: %s\n", names[i], gf_ctx_error(ctx));
     gf_ctx_clear_error(ctx);
     printf("%-16s max |graft(export) - graft| %.3g, |ORT(export) - graft| %.3g\n", names[i],

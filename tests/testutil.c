@@ -1,6 +1,7 @@
 #define _XOPEN_SOURCE 700 /* nftw */
 #include "testutil.h"
 #include "graft/dataset.h"
+#include "graft/graft.h"
 
 #include <ftw.h>
 #include <stdio.h>
@@ -67,3 +68,29 @@ static int remove_one(const char *path, const struct stat *sb, int flag, struct 
 }
 
 int test_rm_tree(const char *path) { return nftw(path, remove_one, 8, FTW_DEPTH | FTW_PHYS); }
+
+double test_worst_vs_json(const gf_tensor *a, const cJSON *b, double atol, double rtol,
+                          double *maxabs) {
+    *maxabs = INFINITY;
+    if (!a || !cJSON_IsArray(b) || cJSON_GetArraySize(b) != a->numel) return INFINITY;
+    double w = 0, m = 0;
+    int64_t i = 0;
+    for (const cJSON *v = b->child; v; v = v->next, i++) {
+        const double d = fabs((double)gf_get_f32(a, i) - v->valuedouble);
+        const double r = d / (atol + rtol * fabs(v->valuedouble));
+        if (!(r <= w)) w = r;
+        if (!(d <= m)) m = d;
+    }
+    *maxabs = m;
+    return w;
+}
+
+double test_max_abs_diff(const gf_tensor *a, const gf_tensor *b) {
+    if (!a || !b || a->numel != b->numel) return INFINITY;
+    double m = 0;
+    for (int64_t i = 0; i < a->numel; i++) {
+        const double d = fabs((double)gf_get_f32(a, i) - (double)gf_get_f32(b, i));
+        if (!(d <= m)) m = d;
+    }
+    return m;
+}

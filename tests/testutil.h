@@ -60,6 +60,14 @@ struct gf_ds;
 struct gf_ds *test_ds_take(struct gf_ctx *ctx, const char *name, int ndim, const int64_t *shape,
                            int64_t n, float *x, int64_t *y, float *t, int k);
 
+/* Largest |a[i] - b[i]| / (atol + rtol |b[i]|) of tensor a against the JSON number array b
+ * (<= 1 passes; infinity when the sizes differ); *maxabs gets the largest |a[i] - b[i]|. */
+struct gf_tensor;
+double test_worst_vs_json(const struct gf_tensor *a, const cJSON *b, double atol, double rtol,
+                          double *maxabs);
+/* Largest |a[i] - b[i]| of two tensors (infinity when their sizes differ). */
+double test_max_abs_diff(const struct gf_tensor *a, const struct gf_tensor *b);
+
 /* Removes path and everything under it (a test's temporary folder); 0 on success. */
 int test_rm_tree(const char *path);
 
