@@ -281,6 +281,14 @@ static void print_json(const opts *o, const char *mode, int64_t batch, bool real
     /* the caller may add fields, then ends the object */
 }
 
+/* Training replicas for --replicas: -1 (auto) as gf_fit, one per thread where the model allows
+ * it (BatchNorm on batch statistics does not), else 1 (every op's work split). */
+static int replica_count(const opts *o, const gf_module *model) {
+    char why[384];
+    if (o->replicas >= 0) return o->replicas;
+    return gf_module_replicable(model, why, sizeof why) ? o->threads : 1;
+}
+
 /* A context with --threads and --seed. */
 static gf_ctx *bench_context(const opts *o) {
     gf_ctx_params cp = gf_ctx_default_params();
@@ -335,7 +343,7 @@ static int run_model(const opts *o, double start_to_main) {
         gf_optim_params hp = gf_optim_default_params(GF_OPTIM_ADAM);
         s.opt = gf_optim_new(ctx, &hp, params, n);
         if (!s.opt) return die(ctx, "optimizer");
-        const int nrep = o->replicas < 0 ? o->threads : o->replicas;
+        const int nrep = replica_count(o, s.model);
         if (nrep >= 2 && !(s.rep = gf_replicas_new(ctx, s.model, nrep))) return die(ctx, "replicas");
     } else {
         gf_module_train(s.model, false);
@@ -488,11 +496,7 @@ static bool time_loop(gf_ctx *ctx, const opts *o, run_state *s,
 static bool train_setup(gf_ctx *ctx, const opts *o, run_state *s) {
     gf_optim_params hp = gf_optim_default_params(GF_OPTIM_ADAM);
     if (!(s->opt = gf_train_optim_new(ctx, s->model, &hp, NULL, 0))) return !die(ctx, "optimizer");
-    char why[384];
-    /* auto, as gf_fit: one per thread where the model allows it (BatchNorm on batch
-     * statistics does not), else every op's work split */
-    const int nrep = o->replicas >= 0 ? o->replicas
-                     : gf_module_replicable(s->model, why, sizeof why) ? o->threads : 1;
+    const int nrep = replica_count(o, s->model);
     if (nrep >= 2 && !(s->rep = gf_replicas_new(ctx, s->model, nrep))) return !die(ctx, "replicas");
     return true;
 }

@@ -181,17 +181,26 @@ typedef struct tj_mem {
                          * itself (gf_conv2d_padded), or -1 */
 } tj_mem;
 
-/* readers[] and a cleared fused[] for the lean forward; false when out of memory. */
+/* Per node: how many times kept nodes up to the output read its output; NULL when out of
+ * memory. */
+static int *reader_counts(gf_ctx *ctx, const tj_graph *g) {
+    int *readers = gf_arena_alloc(gf_ctx_arena(ctx), sizeof *readers * (size_t)g->n);
+    if (!readers) return NULL;
+    for (int i = 0; i < g->n; i++) readers[i] = 0;
+    for (int i = 0; i <= g->output; i++)
+        if (g->nodes[i].keep)
+            for (int k = 0; k < g->nodes[i].n_in; k++) readers[g->nodes[i].in[k]]++;
+    return readers;
+}
+
+/* readers[], a cleared fused[] and pad_from[] for the lean forward; false when out of memory. */
 static bool lean_init(gf_ctx *ctx, const tj_graph *g, tj_mem *mm) {
     gf_arena *a = gf_ctx_arena(ctx);
-    mm->readers = gf_arena_alloc(a, sizeof *mm->readers * (size_t)g->n);
+    mm->readers = reader_counts(ctx, g);
     mm->fused = gf_arena_alloc(a, sizeof *mm->fused * (size_t)g->n);
     mm->pad_from = gf_arena_alloc(a, sizeof *mm->pad_from * (size_t)g->n);
     if (!mm->readers || !mm->fused || !mm->pad_from) return false;
-    for (int i = 0; i < g->n; i++) mm->readers[i] = 0, mm->fused[i] = false, mm->pad_from[i] = -1;
-    for (int i = 0; i <= g->output; i++)
-        if (g->nodes[i].keep)
-            for (int k = 0; k < g->nodes[i].n_in; k++) mm->readers[g->nodes[i].in[k]]++;
+    for (int i = 0; i < g->n; i++) mm->fused[i] = false, mm->pad_from[i] = -1;
     return true;
 }
 
@@ -470,7 +479,7 @@ static bool check_input(gf_ctx *ctx, const tj_graph *g, const gf_tensor *x) {
  * are unchanged (the same kernels). Off with the context's memory rules (gf_ctx_set_inplace). */
 
 typedef struct tj_train_mem {
-    int *first, *last;       /* per node: the first and the last kept node that read its output */
+    int *readers, *last;     /* per node: its readers (reader_counts) and the last of them */
     const gf_node **since;   /* per node: the tape before it ran */
     gf_arena_mark *marks;    /* per node: the arena before it ran */
 } tj_train_mem;
@@ -478,15 +487,10 @@ typedef struct tj_train_mem {
 static bool train_mem_init(gf_ctx *ctx, const tj_graph *g, tj_train_mem *tm) {
     gf_arena *a = gf_ctx_arena(ctx);
     tm->last = last_readers(ctx, g);
-    tm->first = gf_arena_alloc(a, sizeof *tm->first * (size_t)g->n);
+    tm->readers = reader_counts(ctx, g);
     tm->since = gf_arena_alloc(a, sizeof *tm->since * (size_t)g->n);
     tm->marks = gf_arena_alloc(a, sizeof *tm->marks * (size_t)g->n);
-    if (!tm->last || !tm->first || !tm->since || !tm->marks) return false;
-    for (int i = 0; i < g->n; i++) tm->first[i] = -1;
-    for (int i = g->output; i >= 0; i--)
-        if (g->nodes[i].keep)
-            for (int k = 0; k < g->nodes[i].n_in; k++) tm->first[g->nodes[i].in[k]] = i;
-    return true;
+    return tm->last && tm->readers && tm->since && tm->marks;
 }
 
 /* Node i (a ReLU or clamp layer) run over its input when that is allowed (above), else NULL. */
@@ -497,7 +501,7 @@ static gf_tensor *train_inplace(gf_ctx *ctx, const tj_graph *g, const tj_node *n
     const int from = nd->in[0];
     gf_tensor *x = t[from];
     if (from == g->input || !x || x->persistent || x->dtype != GF_F32 || !x->requires_grad ||
-        tm->first[from] != i || tm->last[from] != i || !gf_tensor_is_contiguous(x) ||
+        tm->readers[from] != 1 || tm->last[from] != i || !gf_tensor_is_contiguous(x) ||
         !gf_arena_since(gf_ctx_arena(ctx), tm->marks[from], x->data) ||
         !gf_tape_spares(ctx, x, tm->since[from]))
         return NULL;

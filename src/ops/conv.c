@@ -327,13 +327,14 @@ static gf_tensor *conv_run(gf_ctx *ctx, int sd, gf_tensor *x, gf_tensor *w, gf_t
     const float *pb = b ? gf_contig_f32(ctx, b) : NULL;
     if (!px || !pw || (b && !pb)) return NULL;
     gf_tensor *in[3] = {x, w, b};
+    const bool rec = gf_wants_grad(ctx, in, 3);
     /* the epilogue is for one conv2d that records nothing (see internal.h) */
-    gf_conv_epilogue *ep = sd == 2 && !gf_wants_grad(ctx, in, 3) ? ctx->conv_epilogue : NULL;
+    gf_conv_epilogue *ep = sd == 2 && !rec ? ctx->conv_epilogue : NULL;
     ctx->conv_epilogue = NULL;
     conv_forward(ctx, g, px, pw, pb, gf_f32(out), ep);
     if (ctx->status != GF_OK) return NULL;
     if (ep) ep->done = true;
-    if (gf_wants_grad(ctx, in, 3)) {
+    if (rec) {
         gf_node *n = gf_record(ctx, GF_OP_CONV2D, out, in, 3, sizeof(conv_saved));
         if (!n) return NULL;
         ((conv_saved *)n->saved)->g = *g;

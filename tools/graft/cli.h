@@ -542,6 +542,10 @@ int cli_predict_stream(gf_ctx *ctx, const cli_opts *o, gf_bundle *b, const char 
                        int n_in);
 /* True for a text bundle whose model gives a row per token (a sequence labeller). */
 bool cli_is_tagger(gf_ctx *ctx, gf_bundle *b);
+/* --json: the output object of graft predict ({command, weights, model, predictions: []}) and
+ * in *preds its predictions array; NULL (and *preds NULL) without --json. cmd_predict.c. */
+cJSON *cli_predict_json(const cli_opts *o, const gf_bundle *b, cJSON **preds);
+
 /* predict with a sequence labeller: each text of the input files, token by token (cli_tags.c). */
 int cli_predict_tags(gf_ctx *ctx, const cli_opts *o, gf_bundle *b, const char *const *inputs,
                      int n);

@@ -158,13 +158,7 @@ static int tag_file(gf_ctx *ctx, const cli_opts *o, gf_bundle *b, const char *pa
 
 int cli_predict_tags(gf_ctx *ctx, const cli_opts *o, gf_bundle *b, const char *const *inputs,
                      int n) {
-    cJSON *root = o->json ? cJSON_CreateObject() : NULL, *preds = NULL;
-    if (root) {
-        cJSON_AddStringToObject(root, "command", "predict");
-        cJSON_AddStringToObject(root, "weights", o->weights);
-        cJSON_AddStringToObject(root, "model", b->info.model);
-        preds = cJSON_AddArrayToObject(root, "predictions");
-    }
+    cJSON *preds, *root = cli_predict_json(o, b, &preds);
     cli_csv_text text = {NULL, 0};
     FILE *csv = o->out ? open_memstream(&text.buf, &text.len) : NULL;
     if (o->out && !csv) return cli_fail(o->cmd, "out of memory");

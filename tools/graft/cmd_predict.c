@@ -208,17 +208,23 @@ static const char *target_name(const gf_bundle *b) {
     return b->info.target_name && b->info.target_name[0] ? b->info.target_name : "prediction";
 }
 
-/* One line (or JSON entry) per input: the top-k classes, or a regression's predicted value. */
-static int print_each(const cli_opts *o, const gf_bundle *b, const pred_rows *r,
-                      const pred_out *po) {
-    char num[16];
-    cJSON *root = o->json ? cJSON_CreateObject() : NULL, *preds = NULL;
+cJSON *cli_predict_json(const cli_opts *o, const gf_bundle *b, cJSON **preds) {
+    cJSON *root = o->json ? cJSON_CreateObject() : NULL;
+    *preds = NULL;
     if (root) {
         cJSON_AddStringToObject(root, "command", "predict");
         cJSON_AddStringToObject(root, "weights", o->weights);
         cJSON_AddStringToObject(root, "model", b->info.model);
-        preds = cJSON_AddArrayToObject(root, "predictions");
+        *preds = cJSON_AddArrayToObject(root, "predictions");
     }
+    return root;
+}
+
+/* One line (or JSON entry) per input: the top-k classes, or a regression's predicted value. */
+static int print_each(const cli_opts *o, const gf_bundle *b, const pred_rows *r,
+                      const pred_out *po) {
+    char num[16];
+    cJSON *preds, *root = cli_predict_json(o, b, &preds);
     for (int64_t i = 0; i < r->n; i++) {
         const pred_input *who = &r->who[i];
         const int *top = po->top + i * po->k;
