@@ -291,9 +291,65 @@ static void dropout_mask_base(const uint32_t key[2], uint64_t c, int64_t n, uint
 }
 
 #if GF_VEC_AVX2
+#include <immintrin.h>
+
+/* The low and high words of eight 32 x 32 -> 64-bit products a_i * m: vpmuludq multiplies the
+ * even lanes, so the odd ones are shifted down first and the halves blended back in place. */
+GF_TARGET_AVX2 static inline void mul_hi_lo8(__m256i a, __m256i m, __m256i *hi, __m256i *lo) {
+    const __m256i even = _mm256_mul_epu32(a, m);
+    const __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);
+    *lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+    *hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+}
+
+/* Eight blocks from counter c, one per 32-bit lane: their 32 mask bytes in block order. */
+GF_TARGET_AVX2 static void philox8_avx2(const uint32_t key[2], uint64_t c, __m256i thr,
+                                        uint8_t *mask) {
+    uint32_t lo[8], hi[8];
+    for (int j = 0; j < 8; j++) {
+        lo[j] = (uint32_t)(c + (uint64_t)j);
+        hi[j] = (uint32_t)((c + (uint64_t)j) >> 32);
+    }
+    const __m256i m0 = _mm256_set1_epi32((int)0xD2511F53u), m1 = _mm256_set1_epi32((int)0xCD9E8D57u);
+    __m256i c0 = _mm256_loadu_si256((const __m256i *)lo), c1 = _mm256_loadu_si256((const __m256i *)hi);
+    __m256i c2 = _mm256_setzero_si256(), c3 = _mm256_setzero_si256();
+    uint32_t k0 = key[0], k1 = key[1];
+    for (int round = 0; round < 10; round++) {
+        __m256i h0, l0, h1, l1;
+        mul_hi_lo8(c0, m0, &h0, &l0);
+        mul_hi_lo8(c2, m1, &h1, &l1);
+        c0 = _mm256_xor_si256(_mm256_xor_si256(h1, c1), _mm256_set1_epi32((int)k0));
+        c2 = _mm256_xor_si256(_mm256_xor_si256(h0, c3), _mm256_set1_epi32((int)k1));
+        c1 = l1;
+        c3 = l0;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    /* drop_w = thr > (w >> 8), signed compare is exact below 2^24; then a 4 x 8 transpose
+     * into block order, packed to bytes (0 or -1) and turned into 1 = kept */
+    const __m256i d0 = _mm256_cmpgt_epi32(thr, _mm256_srli_epi32(c0, 8));
+    const __m256i d1 = _mm256_cmpgt_epi32(thr, _mm256_srli_epi32(c1, 8));
+    const __m256i d2 = _mm256_cmpgt_epi32(thr, _mm256_srli_epi32(c2, 8));
+    const __m256i d3 = _mm256_cmpgt_epi32(thr, _mm256_srli_epi32(c3, 8));
+    const __m256i a = _mm256_unpacklo_epi32(d0, d1), b = _mm256_unpackhi_epi32(d0, d1);
+    const __m256i e = _mm256_unpacklo_epi32(d2, d3), f = _mm256_unpackhi_epi32(d2, d3);
+    const __m256i r01 = _mm256_packs_epi32(_mm256_unpacklo_epi64(a, e), _mm256_unpackhi_epi64(a, e));
+    const __m256i r23 = _mm256_packs_epi32(_mm256_unpacklo_epi64(b, f), _mm256_unpackhi_epi64(b, f));
+    const __m256i keep = _mm256_add_epi8(_mm256_packs_epi16(r01, r23), _mm256_set1_epi8(1));
+    /* each 128-bit half holds blocks 0-3 and 4-7 respectively, already in order */
+    _mm256_storeu_si256((__m256i *)mask, keep);
+}
+
 GF_TARGET_AVX2 static void dropout_mask_avx2(const uint32_t key[2], uint64_t c, int64_t n,
                                              uint32_t thr, uint8_t *mask) {
-    dropout_mask_body(key, c, n, thr, mask);
+    const __m256i t = _mm256_set1_epi32((int)thr);
+    int64_t b = 0;
+    for (; b + 8 <= n; b += 8) philox8_avx2(key, c + (uint64_t)b, t, mask + 4 * b);
+    if (b < n) { /* the last few blocks through a full group's scratch */
+        uint8_t tail[32];
+        philox8_avx2(key, c + (uint64_t)b, t, tail);
+        memcpy(mask + 4 * b, tail, (size_t)(4 * (n - b)));
+    }
 }
 #endif
 
