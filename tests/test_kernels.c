@@ -3,6 +3,7 @@
  * reference), at every dispatch level this CPU has:
  *   - uint8 -> float batch conversion == (float)v / 255 (and Normalize), every byte value;
  *   - relu with a saved sign mask == relu and its y > 0 backward;
+ *   - dropout masks == gf_philox4x32's words, and applying them == the scalar expression;
  *   - tiled max pooling == the general kernel, values and argmax, with ties, -0, +-inf, NaN;
  *     its fresh backward == zero-fill + scatter, every element written;
  *   - im2col / col2im (contiguous-shift path) == a naive unfold / fold in the same order;
@@ -78,6 +79,36 @@ static void dropout_masks(void) {
                     CHECK(got[4 * n] == 7); /* nothing written past the blocks asked for */
                 }
             }
+}
+
+/* gf_vec_dropout_apply at every level == the scalar definition in each mode, bitwise: NaN,
+ * infinities and -0 at dropped and kept positions, lengths around the vector width, in place. */
+static void dropout_applied(void) {
+    enum { N = 45 };
+    float x[N], y0[N], want[N], got[N];
+    uint8_t mask[N];
+    const float special[] = {NAN, INFINITY, -INFINITY, -0.0f, 0.0f};
+    for (int i = 0; i < N; i++) {
+        x[i] = i % 9 == 4 ? special[(i / 9) % 5] : rndf() * 3.0f;
+        y0[i] = i % 7 == 3 ? -0.0f : rndf();
+        mask[i] = (uint8_t)(rnd() % 3 != 0);
+    }
+    const float scale = 1.0f / 0.9f;
+    for (int mode = GF_DROPOUT_WRITE; mode <= GF_DROPOUT_ADD; mode++)
+        for (int64_t n = 0; n <= N; n += n < 18 ? 1 : 9)
+            for (int li = 0; li < n_levels; li++)
+                for (int inplace = 0; inplace < 2; inplace++) {
+                    for (int64_t i = 0; i < n; i++) {
+                        const float t = mask[i] ? x[i] * scale : 0.0f;
+                        want[i] = mode == GF_DROPOUT_WRITE ? t
+                                                           : (mode == GF_DROPOUT_FRESH ? 0.0f : y0[i]) + t;
+                    }
+                    memcpy(got, inplace ? x : y0, sizeof got);
+                    if (inplace && mode == GF_DROPOUT_ADD) continue; /* y is x: not a use */
+                    gf_vec_dropout_apply(levels[li], inplace ? got : x, mask, scale, got, n,
+                                         (gf_dropout_apply_mode)mode);
+                    CHECK(same_bits(got, want, n));
+                }
 }
 
 /* ---- batch norm with fixed statistics, clamped ------------------------------------------------- */
@@ -1086,6 +1117,7 @@ int main(void) {
     conv_padded(ctx);
     pointwise_threads();
     dropout_masks();
+    dropout_applied();
     lane_sum();
     maxpool_tiled();
     relu_mask();

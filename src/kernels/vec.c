@@ -365,6 +365,49 @@ void gf_vec_dropout_mask(int level, const uint32_t key[2], uint64_t counter0, in
     dropout_mask_base(key, counter0, nblocks, threshold, mask);
 }
 
+/* ---- dropout applied with its mask ------------------------------------------------------------ */
+
+GF_INLINE float dropout_term(float x, uint8_t keep, float scale) { return keep ? x * scale : 0.0f; }
+
+static void dropout_apply_tail(const float *x, const uint8_t *mask, float scale, float *y,
+                               int64_t i, int64_t n, gf_dropout_apply_mode mode) {
+    for (; i < n; i++) {
+        const float t = dropout_term(x[i], mask[i], scale);
+        y[i] = mode == GF_DROPOUT_WRITE ? t : (mode == GF_DROPOUT_FRESH ? 0.0f : y[i]) + t;
+    }
+}
+
+#if GF_VEC_AVX2
+/* the kept lanes' products, the others +0 (and, not a multiply by 0, so NaN and inf drop) */
+GF_TARGET_AVX2 static void dropout_apply_avx2(const float *x, const uint8_t *mask, float scale,
+                                              float *y, int64_t n, gf_dropout_apply_mode mode) {
+    const __m256 s = _mm256_set1_ps(scale), zero = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        int64_t m8;
+        memcpy(&m8, mask + i, 8);
+        const __m256i m = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(m8));
+        const __m256 keep = _mm256_castsi256_ps(_mm256_cmpgt_epi32(m, _mm256_setzero_si256()));
+        const __m256 t = _mm256_and_ps(keep, _mm256_mul_ps(_mm256_loadu_ps(x + i), s));
+        const __m256 base = mode == GF_DROPOUT_ADD ? _mm256_loadu_ps(y + i) : zero;
+        _mm256_storeu_ps(y + i, mode == GF_DROPOUT_WRITE ? t : _mm256_add_ps(base, t));
+    }
+    dropout_apply_tail(x, mask, scale, y, i, n, mode);
+}
+#endif
+
+void gf_vec_dropout_apply(int level, const float *x, const uint8_t *mask, float scale, float *y,
+                          int64_t n, gf_dropout_apply_mode mode) {
+#if GF_VEC_AVX2
+    if (level == GF_VEC_AVX2_LEVEL) {
+        dropout_apply_avx2(x, mask, scale, y, n, mode);
+        return;
+    }
+#endif
+    (void)level;
+    dropout_apply_tail(x, mask, scale, y, 0, n, mode);
+}
+
 /* ---- ReLU with a sign mask ------------------------------------------------------------------ */
 
 #if defined(__SSE2__)

@@ -84,10 +84,17 @@ void gf_vec_clamp_mask_fwd(const float *x, float *y, uint8_t *mask, int64_t i0, 
 /* Dropout's keep mask from whole Philox4x32-10 blocks: block b has counter counter0 + b (low,
  * high 32 bits; the other two words 0) under key, and its four words w give mask[4 b + k] =
  * (w_k >> 8) >= threshold, which is gf_rng_uniform's u >= p for threshold = ceil(p 2^24).
- * Blocks run four side by side (the 32x32 -> 64-bit products vectorise); the words are
- * exactly gf_philox4x32's. level: a dispatch level, gf_vec_level() normally. */
+ * Blocks run side by side (eight on AVX2, from 32x32 -> 64-bit vector products); the words
+ * are exactly gf_philox4x32's. level: a dispatch level, gf_vec_level() normally. */
 void gf_vec_dropout_mask(int level, const uint32_t key[2], uint64_t counter0, int64_t nblocks,
                          uint32_t threshold, uint8_t *mask);
+
+/* Dropout applied with its mask over [0, n): t_i = mask[i] ? x[i] * scale : 0, then
+ * y[i] = t_i (GF_DROPOUT_WRITE), 0 + t_i (GF_DROPOUT_FRESH: what a zeroed y and += give) or
+ * y[i] + t_i (GF_DROPOUT_ADD). y may be x. */
+typedef enum { GF_DROPOUT_WRITE, GF_DROPOUT_FRESH, GF_DROPOUT_ADD } gf_dropout_apply_mode;
+void gf_vec_dropout_apply(int level, const float *x, const uint8_t *mask, float scale, float *y,
+                          int64_t n, gf_dropout_apply_mode mode);
 
 /* Hints the CPU to start loading bytes [p, p + n) into cache (no effect on results). Batch
  * assembly calls it for the example after next: examples picked at random from a large

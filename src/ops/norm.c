@@ -487,6 +487,17 @@ void gf_dropout_mask(gf_ctx *ctx, gf_rng *r, int64_t numel, float p, uint8_t *ma
     for (i += nblocks * 4; i < numel; i++) mask[i] = u32_to_uniform(gf_rng_u32(r)) >= p;
 }
 
+/* gf_vec_dropout_apply over the threads, in blocks of whole vectors */
+static void dropout_run(gf_ctx *ctx, const float *x, const uint8_t *mask, float scale, float *y,
+                        int64_t n, gf_dropout_apply_mode mode) {
+    const int level = gf_vec_level();
+    const int64_t block = 16384;
+#pragma omp parallel for num_threads(gf_threads_for(ctx, n)) schedule(static)
+    for (int64_t i = 0; i < n; i += block)
+        gf_vec_dropout_apply(level, x + i, mask + i, scale, y + i, n - i < block ? n - i : block,
+                             mode);
+}
+
 gf_tensor *gf_dropout(gf_ctx *ctx, gf_tensor *x, float p, bool training) {
     if (!gf_check_tensor(ctx, "dropout", "input", x, GF_F32)) return NULL;
     if (!(p >= 0.0f && p <= 1.0f)) {
@@ -508,9 +519,7 @@ gf_tensor *gf_dropout(gf_ctx *ctx, gf_tensor *x, float p, bool training) {
         scale = 1.0f / (1.0f - p);
         gf_dropout_mask(ctx, gf_ctx_rng(ctx), numel, p, mask);
     }
-    float *o = gf_f32(out);
-#pragma omp parallel for num_threads(gf_threads_for(ctx, numel)) schedule(static)
-    for (int64_t i = 0; i < numel; i++) o[i] = mask[i] ? px[i] * scale : 0.0f;
+    dropout_run(ctx, px, mask, scale, gf_f32(out), numel, GF_DROPOUT_WRITE);
     if (gf_wants_grad(ctx, &x, 1)) {
         gf_node *nd = gf_record(ctx, GF_OP_DROPOUT, out, &x, 1, sizeof(dropout_saved));
         if (!nd) return NULL;
@@ -520,12 +529,13 @@ gf_tensor *gf_dropout(gf_ctx *ctx, gf_tensor *x, float p, bool training) {
 }
 
 void gf_bw_dropout(gf_ctx *ctx, gf_node *nd) {
-    float *gx = gf_grad_of(ctx, nd->in[0]);
+    gf_tensor *in = nd->in[0];
+    if (!in->requires_grad) return;
+    bool fresh = true;
+    /* a private output's gradient is dead after this: the input's is computed over it */
+    float *gx = gf_take_out_grad(nd, in) ? gf_f32(in->grad) : gf_grad_of_for_write(ctx, in, &fresh);
     if (!gx) return;
     const dropout_saved *sv = nd->saved;
-    const float *g = gf_f32(nd->out->grad);
-    int64_t numel = nd->out->numel;
-#pragma omp parallel for num_threads(gf_threads_for(ctx, numel)) schedule(static)
-    for (int64_t i = 0; i < numel; i++)
-        if (sv->mask[i]) gx[i] += g[i] * sv->scale;
+    dropout_run(ctx, gf_f32(nd->out->grad), sv->mask, sv->scale, gx, nd->out->numel,
+                fresh ? GF_DROPOUT_FRESH : GF_DROPOUT_ADD);
 }

@@ -59,12 +59,25 @@ void gf_bw_view(gf_ctx *ctx, gf_node *n) {
     const view_saved *s = n->saved;
     const float *g = gf_f32(o->grad);
     if (o->numel == 0) return;
+    if (o->ndim == 0) {
+        gx[s->loffset] += g[0];
+        return;
+    }
+    /* row by row along the last axis: a split or slice of the last axis (attention's
+     * q / k / v) then adds contiguous runs */
+    const int last = o->ndim - 1;
+    const int64_t len = o->shape[last], ls = s->lstride[last];
     int64_t idx[GF_MAX_DIMS] = {0}, k = 0;
     do {
         int64_t off = s->loffset;
-        for (int d = 0; d < o->ndim; d++) off += idx[d] * s->lstride[d];
-        gx[off] += g[k++];
-    } while (gf_index_next(o->ndim, o->shape, idx));
+        for (int d = 0; d < last; d++) off += idx[d] * s->lstride[d];
+        float *row = gx + off;
+        if (ls == 1)
+            for (int64_t j = 0; j < len; j++) row[j] += g[k + j];
+        else
+            for (int64_t j = 0; j < len; j++) row[j * ls] += g[k + j];
+        k += len;
+    } while (gf_index_next(last, o->shape, idx));
 }
 
 gf_tensor *gf_contiguous(gf_ctx *ctx, gf_tensor *x) {
