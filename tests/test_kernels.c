@@ -4,6 +4,8 @@
  *   - uint8 -> float batch conversion == (float)v / 255 (and Normalize), every byte value;
  *   - relu with a saved sign mask == relu and its y > 0 backward;
  *   - dropout masks == gf_philox4x32's words, and applying them == the scalar expression;
+ *   - LayerNorm rows (sums and input gradient with a weight, the affine output) == their
+ *     double expressions, the sums equal across levels;
  *   - tiled max pooling == the general kernel, values and argmax, with ties, -0, +-inf, NaN;
  *     its fresh backward == zero-fill + scatter, every element written;
  *   - im2col / col2im (contiguous-shift path) == a naive unfold / fold in the same order;
@@ -177,6 +179,47 @@ static void bn_grad_rows(void) {
                 CHECK(fabs(sums[0][q] - ref[q]) <= 1e-12 * (1.0 + fabs(ref[q])) * (double)n);
                 if (n_levels > 1) CHECK(memcmp(&sums[0][q], &sums[1][q], sizeof(double)) == 0);
             }
+        }
+}
+
+/* LayerNorm's rows: gf_vec_norm_grad with a weight equals its scalar double expression bit
+ * for bit (fresh or accumulating), gf_vec_norm_sums with a weight agrees across levels bit for
+ * bit and with a plain double sum closely, and gf_vec_ln_row equals (float)((x - mu) is w + b)
+ * in double bit for bit, with and without w and b. */
+static void ln_rows(void) {
+    enum { N = 133 };
+    float x[N], g[N], w[N], b[N], gx[N], want[N], base[N], y[N], want_y[N];
+    for (int i = 0; i < N; i++)
+        x[i] = rndf() * 3.0f, g[i] = rndf(), w[i] = 1.0f + rndf(), b[i] = rndf(), base[i] = rndf();
+    const double mu = 0.11, is = 0.9, mg = 0.02, mgx = -0.05;
+    for (int64_t n = 1; n <= N; n += n < 12 ? 1 : 29)
+        for (int fresh = 0; fresh < 2; fresh++) {
+            double ref[2] = {0}, sums[2][2];
+            for (int64_t j = 0; j < n; j++) {
+                const double gw = (double)g[j] * w[j], xhat = (x[j] - mu) * is;
+                want[j] = (fresh ? 0.0f : base[j]) + (float)(is * (gw - mg - xhat * mgx));
+                ref[0] += gw, ref[1] += gw * xhat;
+            }
+            for (int li = 0; li < n_levels; li++) {
+                memcpy(gx, base, sizeof gx);
+                gf_vec_norm_grad(levels[li], x, g, w, gx, n, mu, is, is, mg, mgx, fresh);
+                CHECK(same_bits(gx, want, n));
+                gf_vec_norm_sums(levels[li], x, g, w, n, mu, is, &sums[li][0], &sums[li][1]);
+                for (int q = 0; q < 2; q++)
+                    CHECK(fabs(sums[li][q] - ref[q]) <= 1e-12 * (1.0 + fabs(ref[q])) * (double)n);
+                for (int affine = 0; affine < 4; affine++) {
+                    const float *pw = affine & 1 ? w : NULL, *pb = affine & 2 ? b : NULL;
+                    for (int64_t j = 0; j < n; j++) {
+                        double v = (x[j] - mu) * is;
+                        if (pw) v *= pw[j];
+                        if (pb) v += pb[j];
+                        want_y[j] = (float)v;
+                    }
+                    gf_vec_ln_row(levels[li], x, pw, pb, y, n, mu, is);
+                    CHECK(same_bits(y, want_y, n));
+                }
+            }
+            if (n_levels > 1) CHECK(memcmp(sums[0], sums[1], sizeof sums[0]) == 0);
         }
 }
 
@@ -1118,6 +1161,7 @@ int main(void) {
     pointwise_threads();
     dropout_masks();
     dropout_applied();
+    ln_rows();
     lane_sum();
     maxpool_tiled();
     relu_mask();

@@ -133,15 +133,20 @@ GF_INLINE void load8d(const float *p, gf_v4d *lo, gf_v4d *hi) {
     *hi = __builtin_convertvector(b, gf_v4d);
 }
 
-GF_INLINE void bn_sums_body(const float *x, const float *g, int64_t n, double mu, double is,
-                            double *s1, double *s2) {
+/* w (LayerNorm's weight, or NULL) multiplies g element by element, exactly, in double. */
+GF_INLINE void bn_sums_body(const float *x, const float *g, const float *w, int64_t n, double mu,
+                            double is, double *s1, double *s2) {
     const gf_v4d zero = {0, 0, 0, 0};
-    gf_v4d a0 = zero, a1 = zero, b0 = zero, b1 = zero, x0, x1, g0, g1;
+    gf_v4d a0 = zero, a1 = zero, b0 = zero, b1 = zero, x0, x1, g0, g1, w0, w1;
     int64_t j = 0;
     for (; j + BN_LANES <= n; j += BN_LANES) {
         load8d(x + j, &x0, &x1);
         if (g) { /* sum g, sum g * (x - mu) * is */
             load8d(g + j, &g0, &g1);
+            if (w) {
+                load8d(w + j, &w0, &w1);
+                g0 *= w0, g1 *= w1;
+            }
             a0 += g0, a1 += g1;
             b0 += g0 * ((x0 - mu) * is), b1 += g1 * ((x1 - mu) * is);
         } else if (s1) { /* sum x */
@@ -156,8 +161,9 @@ GF_INLINE void bn_sums_body(const float *x, const float *g, int64_t n, double mu
     memcpy(b, &b0, sizeof b0), memcpy(b + 4, &b1, sizeof b1);
     for (int l = 0; j < n; j++, l++) {
         if (g) {
-            a[l] += g[j];
-            b[l] += g[j] * ((x[j] - mu) * is);
+            const double gj = w ? (double)g[j] * w[j] : (double)g[j];
+            a[l] += gj;
+            b[l] += gj * ((x[j] - mu) * is);
         } else if (s1) {
             a[l] += x[j];
         } else {
@@ -171,72 +177,135 @@ GF_INLINE void bn_sums_body(const float *x, const float *g, int64_t n, double mu
 
 static const volatile float k_bn_zero = 0.0f;
 
-/* gx = (fresh ? 0 : gx) + (float)(k (g - mg - (x - mu) is mgx)), in double. */
-GF_INLINE void bn_grad_body(const float *x, const float *g, float *gx, int64_t n, double mu,
-                            double is, double k, double mg, double mgx, bool fresh) {
+/* gx = (fresh ? 0 : gx) + (float)(k (g w - mg - (x - mu) is mgx)), in double (w as in
+ * bn_sums_body). */
+GF_INLINE void bn_grad_body(const float *x, const float *g, const float *w, float *gx, int64_t n,
+                            double mu, double is, double k, double mg, double mgx, bool fresh) {
     const float z = k_bn_zero;
     int64_t j = 0;
     for (; j + 4 <= n; j += 4) {
-        gf_v4f xf, gf, t;
+        gf_v4f xf, gf, wf, t;
         memcpy(&xf, x + j, sizeof xf);
         memcpy(&gf, g + j, sizeof gf);
         const gf_v4d xhat = (__builtin_convertvector(xf, gf_v4d) - mu) * is;
-        t = __builtin_convertvector(k * (__builtin_convertvector(gf, gf_v4d) - mg - xhat * mgx),
-                                    gf_v4f);
+        gf_v4d gd = __builtin_convertvector(gf, gf_v4d);
+        if (w) {
+            memcpy(&wf, w + j, sizeof wf);
+            gd *= __builtin_convertvector(wf, gf_v4d);
+        }
+        t = __builtin_convertvector(k * (gd - mg - xhat * mgx), gf_v4f);
         gf_v4f acc = {z, z, z, z};
         if (!fresh) memcpy(&acc, gx + j, sizeof acc);
         acc += t;
         memcpy(gx + j, &acc, sizeof acc);
     }
     for (; j < n; j++) {
-        const double xhat = (x[j] - mu) * is;
-        const float t = (float)(k * (g[j] - mg - xhat * mgx));
+        const double xhat = (x[j] - mu) * is, gj = w ? (double)g[j] * w[j] : (double)g[j];
+        const float t = (float)(k * (gj - mg - xhat * mgx));
         gx[j] = (fresh ? z : gx[j]) + t;
     }
 }
 
-static void bn_sums_base(const float *x, const float *g, int64_t n, double mu, double is,
-                         double *s1, double *s2) {
-    bn_sums_body(x, g, n, mu, is, s1, s2);
+/* y = (float)((x - mu) is w + b) in double, w and b optional. */
+GF_INLINE void ln_row_body(const float *x, const float *w, const float *b, float *y, int64_t n,
+                           double mu, double is) {
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        gf_v4f xf, wf, bf;
+        memcpy(&xf, x + j, sizeof xf);
+        gf_v4d v = (__builtin_convertvector(xf, gf_v4d) - mu) * is;
+        if (w) {
+            memcpy(&wf, w + j, sizeof wf);
+            v *= __builtin_convertvector(wf, gf_v4d);
+        }
+        if (b) {
+            memcpy(&bf, b + j, sizeof bf);
+            v += __builtin_convertvector(bf, gf_v4d);
+        }
+        const gf_v4f out = __builtin_convertvector(v, gf_v4f);
+        memcpy(y + j, &out, sizeof out);
+    }
+    for (; j < n; j++) {
+        double v = (x[j] - mu) * is;
+        if (w) v *= w[j];
+        if (b) v += b[j];
+        y[j] = (float)v;
+    }
 }
-static void bn_grad_base(const float *x, const float *g, float *gx, int64_t n, double mu,
-                         double is, double k, double mg, double mgx, bool fresh) {
-    bn_grad_body(x, g, gx, n, mu, is, k, mg, mgx, fresh);
+
+static void bn_sums_base(const float *x, const float *g, const float *w, int64_t n, double mu,
+                         double is, double *s1, double *s2) {
+    bn_sums_body(x, g, w, n, mu, is, s1, s2);
+}
+static void bn_grad_base(const float *x, const float *g, const float *w, float *gx, int64_t n,
+                         double mu, double is, double k, double mg, double mgx, bool fresh) {
+    bn_grad_body(x, g, w, gx, n, mu, is, k, mg, mgx, fresh);
+}
+static void ln_row_base(const float *x, const float *w, const float *b, float *y, int64_t n,
+                        double mu, double is) {
+    ln_row_body(x, w, b, y, n, mu, is);
 }
 #if GF_VEC_AVX2
-GF_TARGET_AVX2 static void bn_sums_avx2(const float *x, const float *g, int64_t n, double mu,
-                                        double is, double *s1, double *s2) {
-    bn_sums_body(x, g, n, mu, is, s1, s2);
+GF_TARGET_AVX2 static void bn_sums_avx2(const float *x, const float *g, const float *w, int64_t n,
+                                        double mu, double is, double *s1, double *s2) {
+    bn_sums_body(x, g, w, n, mu, is, s1, s2);
 }
-GF_TARGET_AVX2 static void bn_grad_avx2(const float *x, const float *g, float *gx, int64_t n,
-                                        double mu, double is, double k, double mg, double mgx,
-                                        bool fresh) {
-    bn_grad_body(x, g, gx, n, mu, is, k, mg, mgx, fresh);
+GF_TARGET_AVX2 static void bn_grad_avx2(const float *x, const float *g, const float *w, float *gx,
+                                        int64_t n, double mu, double is, double k, double mg,
+                                        double mgx, bool fresh) {
+    bn_grad_body(x, g, w, gx, n, mu, is, k, mg, mgx, fresh);
+}
+GF_TARGET_AVX2 static void ln_row_avx2(const float *x, const float *w, const float *b, float *y,
+                                       int64_t n, double mu, double is) {
+    ln_row_body(x, w, b, y, n, mu, is);
 }
 #endif
 
 void gf_vec_bn_sums(int level, const float *x, const float *g, int64_t n, double mu, double is,
                     double *s1, double *s2) {
+    gf_vec_norm_sums(level, x, g, NULL, n, mu, is, s1, s2);
+}
+
+void gf_vec_norm_sums(int level, const float *x, const float *g, const float *w, int64_t n,
+                      double mu, double is, double *s1, double *s2) {
 #if GF_VEC_AVX2
     if (level == GF_VEC_AVX2_LEVEL) {
-        bn_sums_avx2(x, g, n, mu, is, s1, s2);
+        bn_sums_avx2(x, g, w, n, mu, is, s1, s2);
         return;
     }
 #endif
     (void)level;
-    bn_sums_base(x, g, n, mu, is, s1, s2);
+    bn_sums_base(x, g, w, n, mu, is, s1, s2);
 }
 
 void gf_vec_bn_grad(int level, const float *x, const float *g, float *gx, int64_t n, double mu,
                     double is, double k, double mg, double mgx, bool fresh) {
+    gf_vec_norm_grad(level, x, g, NULL, gx, n, mu, is, k, mg, mgx, fresh);
+}
+
+void gf_vec_norm_grad(int level, const float *x, const float *g, const float *w, float *gx,
+                      int64_t n, double mu, double is, double k, double mg, double mgx,
+                      bool fresh) {
 #if GF_VEC_AVX2
     if (level == GF_VEC_AVX2_LEVEL) {
-        bn_grad_avx2(x, g, gx, n, mu, is, k, mg, mgx, fresh);
+        bn_grad_avx2(x, g, w, gx, n, mu, is, k, mg, mgx, fresh);
         return;
     }
 #endif
     (void)level;
-    bn_grad_base(x, g, gx, n, mu, is, k, mg, mgx, fresh);
+    bn_grad_base(x, g, w, gx, n, mu, is, k, mg, mgx, fresh);
+}
+
+void gf_vec_ln_row(int level, const float *x, const float *w, const float *b, float *y,
+                   int64_t n, double mu, double is) {
+#if GF_VEC_AVX2
+    if (level == GF_VEC_AVX2_LEVEL) {
+        ln_row_avx2(x, w, b, y, n, mu, is);
+        return;
+    }
+#endif
+    (void)level;
+    ln_row_base(x, w, b, y, n, mu, is);
 }
 
 /* ---- dropout masks from Philox ---------------------------------------------------------------- */

@@ -66,6 +66,17 @@ void gf_vec_bn_sums(int level, const float *x, const float *g, int64_t n, double
  * fresh: gx = 0 + term (what a zeroed gx and += give), else gx += term. */
 void gf_vec_bn_grad(int level, const float *x, const float *g, float *gx, int64_t n, double mu,
                     double is, double k, double mg, double mgx, bool fresh);
+/* The same two with an elementwise weight w (LayerNorm's; NULL: 1) multiplying g exactly in
+ * double: the sums of g w and g w (x - mu) is, and gx (+)= (float)(k (g w - mg - (x - mu) is
+ * mgx)). */
+void gf_vec_norm_sums(int level, const float *x, const float *g, const float *w, int64_t n,
+                      double mu, double is, double *s1, double *s2);
+void gf_vec_norm_grad(int level, const float *x, const float *g, const float *w, float *gx,
+                      int64_t n, double mu, double is, double k, double mg, double mgx,
+                      bool fresh);
+/* A LayerNorm row: y = (float)((x - mu) is w + b), in double; w and b may be NULL. */
+void gf_vec_ln_row(int level, const float *x, const float *w, const float *b, float *y,
+                   int64_t n, double mu, double is);
 
 /* ReLU with a saved sign mask, for a recorded graph: y = x < 0 ? 0 : x (NaN passes), and bit
  * i % 8 of mask[i / 8] = x[i] > 0 (which is y[i] > 0). Its backward reads the (n + 7) / 8

@@ -366,27 +366,19 @@ gf_tensor *gf_layer_norm(gf_ctx *ctx, gf_tensor *x, int n_axes, gf_tensor *weigh
     const float *pb = bias ? gf_contig_f32(ctx, bias) : NULL;
     if (!out || !mean || !invstd || !px || (weight && !pw) || (bias && !pb)) return NULL;
     float *o = gf_f32(out);
+    const int level = gf_vec_level();
 
 #pragma omp parallel for num_threads(gf_threads_for(ctx, x->numel)) schedule(static)
     for (int64_t i = 0; i < r; i++) {
         const float *row = px + i * d;
-        float *orow = o + i * d;
         double acc = 0, sq = 0;
-        for (int64_t j = 0; j < d; j++) acc += row[j];
-        double mu = d ? acc / (double)d : 0.0;
-        for (int64_t j = 0; j < d; j++) {
-            double dv = row[j] - mu;
-            sq += dv * dv;
-        }
-        double is = 1.0 / sqrt((d ? sq / (double)d : 0.0) + (double)eps);
+        gf_vec_bn_sums(level, row, NULL, d, 0.0, 0.0, &acc, NULL);
+        const double mu = d ? acc / (double)d : 0.0;
+        gf_vec_bn_sums(level, row, NULL, d, mu, 0.0, NULL, &sq);
+        const double is = 1.0 / sqrt((d ? sq / (double)d : 0.0) + (double)eps);
         mean[i] = mu;
         invstd[i] = is;
-        for (int64_t j = 0; j < d; j++) {
-            double y = (row[j] - mu) * is;
-            if (pw) y *= pw[j];
-            if (pb) y += pb[j];
-            orow[j] = (float)y;
-        }
+        gf_vec_ln_row(level, row, pw, pb, o + i * d, d, mu, is);
     }
 
     gf_tensor *in[3] = {x, weight, bias};
@@ -401,7 +393,8 @@ gf_tensor *gf_layer_norm(gf_ctx *ctx, gf_tensor *x, int n_axes, gf_tensor *weigh
 void gf_bw_layer_norm(gf_ctx *ctx, gf_node *nd) {
     const ln_saved *sv = nd->saved;
     gf_tensor *x = nd->in[0], *weight = nd->in[1], *bias = nd->in[2];
-    float *gx = gf_grad_of(ctx, x);
+    bool fresh;
+    float *gx = gf_grad_of_for_write(ctx, x, &fresh);
     float *gw = gf_grad_of(ctx, weight);
     float *gb = gf_grad_of(ctx, bias);
     if (!gx && !gw && !gb) return;
@@ -434,23 +427,15 @@ void gf_bw_layer_norm(gf_ctx *ctx, gf_node *nd) {
         }
     }
     if (!gx) return;
+    const int level = gf_vec_level();
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t i = 0; i < r; i++) {
         const float *row = px + i * d, *grow = g + i * d;
-        double mu = sv->mean[i], is = sv->invstd[i];
+        const double mu = sv->mean[i], is = sv->invstd[i];
         double sg = 0, sgx = 0;
-        for (int64_t j = 0; j < d; j++) {
-            double gh = (double)grow[j] * (pw ? pw[j] : 1.0f);
-            sg += gh;
-            sgx += gh * ((row[j] - mu) * is);
-        }
-        double mg = sg / (double)d, mgx = sgx / (double)d;
-        float *gxrow = gx + i * d;
-        for (int64_t j = 0; j < d; j++) {
-            double gh = (double)grow[j] * (pw ? pw[j] : 1.0f);
-            double xhat = (row[j] - mu) * is;
-            gxrow[j] += (float)(is * (gh - mg - xhat * mgx));
-        }
+        gf_vec_norm_sums(level, row, grow, pw, d, mu, is, &sg, &sgx);
+        gf_vec_norm_grad(level, row, grow, pw, gx + i * d, d, mu, is, is, sg / (double)d,
+                         sgx / (double)d, fresh);
     }
 }
 
