@@ -1,6 +1,7 @@
 /* Attention and the Transformer encoder against PyTorch (tests/fixtures/attention_parity.json,
  * written by tests/fixtures/gen_attention.py): outputs, attention weights, and the gradients of
- * every parameter and input; finite differences of the attention op; pooling with lengths;
+ * every parameter and input; finite differences of the attention op (with key lengths, causal,
+ * and with dropout under a fixed RNG state); pooling with lengths;
  * state_dict names; error messages; and a text classifier that learns a small task with gf_fit.
  * To add a parity case: add it to gen_attention.py's main() and rerun it; every case of a known
  * kind ("mha", "layer", "encoder", "pool") runs here. */
@@ -219,7 +220,11 @@ static void test_parity(gf_ctx *ctx, const cJSON *root) {
 
 /* ---- finite differences of the attention op -------------------------------------------------- */
 
+/* Each forward starts from the same RNG state, so a dropout mask is the same in every run. */
+static gf_rng fd_rng;
+
 static double attn_loss(gf_ctx *ctx, gf_tensor **qkv, const gf_attention_params *p, const gf_tensor *g) {
+    *gf_ctx_rng(ctx) = fd_rng;
     gf_tensor *o = gf_scaled_dot_product_attention(ctx, qkv[0], qkv[1], qkv[2], p, NULL);
     double s = 0.0;
     for (int64_t i = 0; o && i < o->numel; i++) s += (double)gf_f32(o)[i] * gf_f32(g)[i];
@@ -240,11 +245,15 @@ static void test_finite_differences(gf_ctx *ctx) {
         gf_tensor_set_requires_grad(qkv[j], true);
     }
     for (int64_t i = 0; i < g->numel; i++) gf_f32(g)[i] = gf_rng_normal(&r);
-    for (int causal = 0; causal < 2; causal++) {
+    fd_rng = *gf_ctx_rng(ctx);
+    for (int mode = 0; mode < 3; mode++) { /* plain, causal, with dropout (training) */
         gf_attention_params p = gf_attention_default_params();
         p.key_lengths = len;
-        p.causal = causal;
+        p.causal = mode == 1;
+        p.training = mode == 2;
+        p.dropout_p = mode == 2 ? 0.3f : 0.0f;
         for (int j = 0; j < 3; j++) gf_tensor_zero_grad(qkv[j]);
+        *gf_ctx_rng(ctx) = fd_rng;
         gf_tensor *o = gf_scaled_dot_product_attention(ctx, qkv[0], qkv[1], qkv[2], &p, NULL);
         CHECK(gf_backward(ctx, gf_sum(ctx, gf_mul(ctx, o, g), NULL, 0, false)) == GF_OK);
         gf_ctx_reset(ctx);

@@ -5,6 +5,7 @@
 #include "core/internal.h"
 #include "graft/ops.h"
 #include "kernels/gemm.h"
+#include "kernels/vec.h"
 
 #include <math.h>
 
@@ -28,7 +29,11 @@ typedef struct {
     head_layout lo;          /* the output's (and its gradient's) layout */
     float *p;                /* softmax probabilities [B * H, Lq, Lk] before dropout */
     uint8_t *mask;           /* dropout keep mask over p, or NULL */
+    const int64_t *keys;     /* [B] keys each example attends to, or NULL: all Lk */
 } attn_saved;
+
+/* Keys visible to head i: the products skip the hidden keys (their weights are 0). */
+static int64_t head_keys(const attn_saved *a, int64_t i) { return a->keys ? a->keys[i / a->h] : a->lk; }
 
 gf_attention_params gf_attention_default_params(void) {
     gf_attention_params p = {NULL, false, 0.0f, false, 0.0f};
@@ -79,13 +84,14 @@ static void masked_softmax_row(const float *s, float *p, int64_t lk, int64_t n) 
 }
 
 /* One head: p = softmax(scale q k^T) under the masks; o = dropout(p) v. pd receives the
- * dropped copy of p (p itself is used without dropout). */
-static void head_forward(const gf_ctx *ctx, const attn_saved *a, int64_t i, int64_t keys,
-                         bool causal, float *pd, float *o, const head_layout *lo) {
-    const int64_t lq = a->lq, lk = a->lk;
+ * dropped copy of p (p itself is used without dropout). Scores are computed for the visible
+ * keys only; the hidden ones get weight 0 without being read. */
+static void head_forward(const gf_ctx *ctx, const attn_saved *a, int64_t i, bool causal,
+                         float *pd, float *o, const head_layout *lo) {
+    const int64_t lq = a->lq, lk = a->lk, keys = head_keys(a, i);
     const float *q = a->q + at(&a->lq_, i, a->h), *k = a->k + at(&a->lk_, i, a->h);
     float *p = a->p + i * lq * lk;
-    gf_gemm(ctx, false, true, lq, lk, a->e, a->scale, q, a->lq_.row, k, a->lk_.row, 0.0f, p, lk);
+    gf_gemm(ctx, false, true, lq, keys, a->e, a->scale, q, a->lq_.row, k, a->lk_.row, 0.0f, p, lk);
     for (int64_t r = 0; r < lq; r++) {
         int64_t n = causal && r + 1 < keys ? r + 1 : keys; /* keys j <= r under the causal mask */
         masked_softmax_row(p + r * lk, p + r * lk, lk, n);
@@ -94,11 +100,11 @@ static void head_forward(const gf_ctx *ctx, const attn_saved *a, int64_t i, int6
     if (a->mask) {
         const uint8_t *m = a->mask + i * lq * lk;
         float *d = pd + i * lq * lk;
-        for (int64_t j = 0; j < lq * lk; j++) d[j] = m[j] ? p[j] * a->drop_scale : 0.0f;
+        gf_vec_dropout_apply(gf_vec_level(), p, m, a->drop_scale, d, lq * lk, GF_DROPOUT_WRITE);
         w = d;
     }
-    gf_gemm(ctx, false, false, lq, a->ev, lk, 1.0f, w, lk, a->v + at(&a->lv_, i, a->h), a->lv_.row,
-            0.0f, o + at(lo, i, a->h), lo->row);
+    gf_gemm(ctx, false, false, lq, a->ev, keys, 1.0f, w, lk, a->v + at(&a->lv_, i, a->h),
+            a->lv_.row, 0.0f, o + at(lo, i, a->h), lo->row);
 }
 
 /* The shared forward: a holds the shapes and input layouts; out (contiguous) is written
@@ -113,6 +119,13 @@ static gf_tensor *attention_run(gf_ctx *ctx, attn_saved a, gf_tensor *const in[3
     if (!a.p || !out) return NULL;
     float *pd = NULL;
     const bool drop = p->training && p->dropout_p > 0.0f;
+    if (p->key_lengths) { /* a copy: the backward must not depend on the caller's tensor */
+        const int64_t nb = p->key_lengths->numel;
+        int64_t *keys = gf_scratch(ctx, sizeof(int64_t) * (size_t)(nb > 0 ? nb : 1));
+        if (!keys) return NULL;
+        for (int64_t j = 0; j < nb; j++) keys[j] = gf_get_i64(p->key_lengths, j);
+        a.keys = keys;
+    }
     if (drop) {
         a.mask = gf_scratch(ctx, (size_t)(np > 0 ? np : 1));
         pd = gf_scratch_f32(ctx, np > 0 ? np : 1);
@@ -126,10 +139,7 @@ static gf_tensor *attention_run(gf_ctx *ctx, attn_saved a, gf_tensor *const in[3
     /* one thread per head; gf_gemm inside runs single-threaded, so the bits do not depend on
      * the thread count */
 #pragma omp parallel for num_threads(gf_threads_for(ctx, np * (a.e + a.ev))) schedule(static)
-    for (int64_t i = 0; i < a.bh; i++) {
-        int64_t keys = p->key_lengths ? gf_get_i64(p->key_lengths, i / a.h) : a.lk;
-        head_forward(ctx, &a, i, keys, p->causal, pd, o, lo);
-    }
+    for (int64_t i = 0; i < a.bh; i++) head_forward(ctx, &a, i, p->causal, pd, o, lo);
     if (weights) {
         *weights = gf_empty(ctx, GF_F32, 4, (int64_t[]){b, a.h, a.lq, a.lk});
         if (!*weights) return NULL;
@@ -258,39 +268,41 @@ gf_tensor *gf_multi_head_attention(gf_ctx *ctx, gf_tensor *q, gf_tensor *k, gf_t
 /* One head's backward, with W = dropout(P) the weights that multiplied V:
  *   dV += W^T dO;  dW = dO V^T;  dP = dW * keep * drop_scale;
  *   dS = P * (dP - rowsum(dP * P))   (softmax; hidden keys have P = 0, so dS = 0 there);
- *   dQ += scale dS K;  dK += scale dS^T Q. */
+ *   dQ += scale dS K;  dK += scale dS^T Q.
+ * Hidden keys have W = P = 0: their columns of dS are 0 and their rows of dV and dK get
+ * nothing, so the products run over the visible keys only. */
 static void head_backward(const gf_ctx *ctx, const attn_saved *a, int64_t i, const float *go,
                           const head_layout *lo, float *gq, float *gk, float *gv, float *ds) {
-    const int64_t lq = a->lq, lk = a->lk, e = a->e, ev = a->ev, h = a->h;
+    const int64_t lq = a->lq, lk = a->lk, e = a->e, ev = a->ev, h = a->h, keys = head_keys(a, i);
+    const int level = gf_vec_level();
     const float *p = a->p + i * lq * lk, *dO = go + at(lo, i, h);
     const uint8_t *m = a->mask ? a->mask + i * lq * lk : NULL;
     if (gv) {
         const float *w = p;
         if (m) { /* W rebuilt in ds, which is free until dW below */
-            for (int64_t j = 0; j < lq * lk; j++) ds[j] = m[j] ? p[j] * a->drop_scale : 0.0f;
+            gf_vec_dropout_apply(level, p, m, a->drop_scale, ds, lq * lk, GF_DROPOUT_WRITE);
             w = ds;
         }
-        gf_gemm(ctx, true, false, lk, ev, lq, 1.0f, w, lk, dO, lo->row, 1.0f, gv + at(&a->gv, i, h),
-                a->gv.row);
+        gf_gemm(ctx, true, false, keys, ev, lq, 1.0f, w, lk, dO, lo->row, 1.0f,
+                gv + at(&a->gv, i, h), a->gv.row);
     }
     if (!gq && !gk) return;
-    gf_gemm(ctx, false, true, lq, lk, ev, 1.0f, dO, lo->row, a->v + at(&a->lv_, i, h), a->lv_.row,
-            0.0f, ds, lk);
+    gf_gemm(ctx, false, true, lq, keys, ev, 1.0f, dO, lo->row, a->v + at(&a->lv_, i, h),
+            a->lv_.row, 0.0f, ds, lk);
     for (int64_t r = 0; r < lq; r++) {
         float *d = ds + r * lk;
         const float *pr = p + r * lk;
-        if (m)
-            for (int64_t j = 0; j < lk; j++) d[j] = m[r * lk + j] ? d[j] * a->drop_scale : 0.0f;
+        if (m) gf_vec_dropout_apply(level, d, m + r * lk, a->drop_scale, d, keys, GF_DROPOUT_WRITE);
         float dot = 0.0f;
-        for (int64_t j = 0; j < lk; j++) dot += d[j] * pr[j];
-        for (int64_t j = 0; j < lk; j++) d[j] = pr[j] * (d[j] - dot);
+        for (int64_t j = 0; j < keys; j++) dot += d[j] * pr[j];
+        for (int64_t j = 0; j < keys; j++) d[j] = pr[j] * (d[j] - dot);
     }
     if (gq)
-        gf_gemm(ctx, false, false, lq, e, lk, a->scale, ds, lk, a->k + at(&a->lk_, i, h), a->lk_.row,
-                1.0f, gq + at(&a->gq, i, h), a->gq.row);
+        gf_gemm(ctx, false, false, lq, e, keys, a->scale, ds, lk, a->k + at(&a->lk_, i, h),
+                a->lk_.row, 1.0f, gq + at(&a->gq, i, h), a->gq.row);
     if (gk)
-        gf_gemm(ctx, true, false, lk, e, lq, a->scale, ds, lk, a->q + at(&a->lq_, i, h), a->lq_.row,
-                1.0f, gk + at(&a->gk, i, h), a->gk.row);
+        gf_gemm(ctx, true, false, keys, e, lq, a->scale, ds, lk, a->q + at(&a->lq_, i, h),
+                a->lq_.row, 1.0f, gk + at(&a->gk, i, h), a->gk.row);
 }
 
 void gf_bw_attention(gf_ctx *ctx, gf_node *nd) {
