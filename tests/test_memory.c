@@ -135,6 +135,13 @@ static gf_module *mlp(gf_ctx *ctx, gf_rng *rng) {
     SEQ(gf_nn_linear(ctx, rng, 6, 8, true), gf_nn_relu(ctx), gf_nn_linear(ctx, rng, 8, 5, true),
         gf_nn_relu(ctx), gf_nn_relu(ctx));
 }
+/* input [8, 64]: wide enough for the backward to recycle the first layer's storage; the
+ * returned tensor is the last ReLU's, in place over the second Linear's output, whose
+ * storage must then stay the caller's after the backward */
+static gf_module *wide_mlp(gf_ctx *ctx, gf_rng *rng) {
+    SEQ(gf_nn_linear(ctx, rng, 64, 64, true), gf_nn_relu(ctx), gf_nn_linear(ctx, rng, 64, 64, true),
+        gf_nn_relu(ctx), gf_nn_flatten(ctx, 1, -1));
+}
 /* tanh's backward reads its output: the ReLU after it must not overwrite it */
 static gf_module *tanh_relu(gf_ctx *ctx, gf_rng *rng) {
     SEQ(gf_nn_linear(ctx, rng, 6, 8, true), gf_nn_tanh(ctx), gf_nn_relu(ctx));
@@ -200,6 +207,7 @@ typedef struct {
 
 static const net_case nets[] = {
     {"mlp", mlp, 2, {4, 6}, 1, true},
+    {"wide_mlp", wide_mlp, 2, {8, 64}, 3, true},
     {"tanh_relu", tanh_relu, 2, {4, 6}, 2, false},
     {"relu_first", relu_first, 2, {4, 6}, 0, false},
     {"flatten_relu", flatten_relu, 2, {4, 6}, 2, false},
@@ -265,6 +273,13 @@ static net_result run_net(const net_case *nc, bool inplace, bool grad, bool trai
         r.n_out = out->numel;
         r.out = malloc(sizeof(float) * (size_t)out->numel);
         gf_copy_out(out, r.out);
+        /* no node whose output shares the returned tensor's storage is private: the backward
+         * would recycle storage the caller still reads */
+        const char *o0 = out->data, *o1 = o0 + sizeof(float) * (size_t)out->numel;
+        for (gf_node *nd = ctx->tape; nd; nd = nd->prev) {
+            const char *a = nd->out->data, *b = a + sizeof(float) * (size_t)nd->out->numel;
+            if (a < o1 && o0 < b) CHECK(!nd->out_private);
+        }
         if (grad && nc->relu_child >= 0) {
             gf_node *nd = nth_relu_node(ctx, relu_index(net, nc->relu_child));
             CHECK(nd != NULL);
@@ -275,8 +290,13 @@ static net_result run_net(const net_case *nc, bool inplace, bool grad, bool trai
         gf_tensor *g = gf_empty(ctx, GF_F32, out->ndim, out->shape);
         for (int64_t i = 0; i < g->numel; i++) gf_f32(g)[i] = rndf();
         CHECK(gf_backward_with(ctx, out, g) == GF_OK);
-        /* the returned tensor is the caller's: its gradient stays readable and exact */
+        /* the returned tensor is the caller's: its gradient stays readable and exact, and its
+         * values too (no storage it reaches was recycled for a gradient) */
         CHECK(out->grad && same_bits(out->grad->data, g->data, sizeof(float) * (size_t)g->numel));
+        float *again = malloc(sizeof(float) * (size_t)out->numel);
+        gf_copy_out(out, again);
+        CHECK(same_bits(again, r.out, sizeof(float) * (size_t)out->numel));
+        free(again);
         r.out_grad = malloc(sizeof(float) * (size_t)g->numel);
         memcpy(r.out_grad, g->data, sizeof(float) * (size_t)g->numel);
         r.n_x = x->numel;

@@ -92,7 +92,7 @@ gf_node *gf_record(gf_ctx *ctx, gf_op op, gf_tensor *out, gf_tensor *const *in, 
     n->out = out;
     n->saved = saved;
     n->prev = ctx->tape;
-    n->out_private = n->out_dead = false;
+    n->out_private = n->out_dead = n->out_borrowed = false;
     ctx->tape = n;
     ctx->tape_len++;
     out->node = n;
@@ -106,6 +106,14 @@ void gf_tape_mark_private(gf_ctx *ctx, const gf_node *before, const gf_tensor *y
     if (!ctx->inplace) return;
     for (gf_node *n = ctx->tape; n && n != before; n = n->prev)
         if (n->out != y) n->out_private = true;
+    gf_tape_unmark_shared(ctx, before, y);
+}
+
+void gf_tape_unmark_shared(gf_ctx *ctx, const gf_node *before, const gf_tensor *y) {
+    uintptr_t lo, hi;
+    if (!y || !span_of(y, &lo, &hi)) return;
+    for (gf_node *n = ctx->tape; n && n != before; n = n->prev)
+        if (n->out && overlaps(n->out, lo, hi)) n->out_private = n->out_dead = false;
 }
 
 /* The gradient buffers one backward allocates in the arena. Once a node's backward has read
@@ -138,14 +146,14 @@ static float *pool_take(gf_grad_pool *p, int64_t numel) {
     return p->slots[best].data;
 }
 
-static void pool_add(gf_grad_pool *p, float *data, int64_t cap) {
+static void pool_add(gf_grad_pool *p, float *data, int64_t cap, bool free_now) {
     if (p->n == p->cap) {
         int nc = p->cap ? 2 * p->cap : 64;
         grad_slot *s = realloc(p->slots, sizeof *s * (size_t)nc);
         if (!s) return; /* the buffer is simply not reused */
         p->slots = s, p->cap = nc;
     }
-    p->slots[p->n++] = (grad_slot){data, cap, false};
+    p->slots[p->n++] = (grad_slot){data, cap, free_now};
 }
 
 /* After node n's backward: its output's gradient buffer is free when the output is private
@@ -162,6 +170,27 @@ static void pool_release(gf_grad_pool *p, const gf_node *n, const gf_tensor *out
         }
 }
 
+/* Recycling: after node n's backward, the storage of its output joins the pool as a free
+ * buffer when n allocated it (GF_OUT_OWN and no overlap with an input: not an in-place
+ * variant; not borrowed, gf_node.out_borrowed), nobody outside the library holds it
+ * (out_private), and neither its gradient nor an input's gradient lies in it. Every node that
+ * could read those values was recorded after n, so its backward has run already: from here
+ * on the storage holds nothing anyone reads, and later gradients (the early layers' large
+ * ones) are placed in the activations of the layers already done. */
+static void pool_recycle_output(gf_grad_pool *p, const gf_node *n, const gf_tensor *out) {
+    if (!p || !n->out_private || n->out_borrowed || out->persistent ||
+        !(gf_op_reads(n->op) & GF_OUT_OWN) || !gf_tensor_is_contiguous(out) ||
+        out->dtype != GF_F32 || out->numel < 256)
+        return;
+    uintptr_t lo, hi;
+    if (!span_of(out, &lo, &hi) || (out->grad && overlaps(out->grad, lo, hi))) return;
+    for (int i = 0; i < n->n_in; i++)
+        if (n->in[i] && (overlaps(n->in[i], lo, hi) ||
+                         (n->in[i]->grad && overlaps(n->in[i]->grad, lo, hi))))
+            return;
+    pool_add(p, gf_f32(out), out->numel, true);
+}
+
 /* A new uninitialised arena gradient buffer for t: t's own storage when its producer is
  * marked out_dead (no backward reads t's values any more, docs/NN.md "Memory"; the gradient
  * is contiguous over t's shape, so t must be too), else a free buffer of this backward's
@@ -174,7 +203,7 @@ static gf_tensor *new_arena_grad(gf_ctx *ctx, gf_tensor *t) {
     float *reuse = p ? pool_take(p, t->numel) : NULL;
     if (reuse) return gf_view_raw(ctx, GF_F32, t->ndim, t->shape, NULL, reuse);
     gf_tensor *g = gf_empty(ctx, GF_F32, t->ndim, t->shape);
-    if (g && p) pool_add(p, gf_f32(g), g->numel);
+    if (g && p) pool_add(p, gf_f32(g), g->numel, false);
     return g;
 }
 
@@ -404,6 +433,7 @@ static gf_status run_backward(gf_ctx *ctx) {
             cur.out = out;
             backward_fns[n->op](ctx, &cur);
             pool_release(ctx->grad_pool, &cur, out);
+            pool_recycle_output(ctx->grad_pool, &cur, out);
         }
         if (w.n > 0) fire_ready(ctx, &w, ++done);
     }

@@ -31,6 +31,9 @@ struct gf_node {
      * over it). out_dead: in addition no backward reads out's values (nor those of any
      * tensor sharing its storage), so out's gradient may be placed in out's own storage. */
     bool out_private, out_dead;
+    /* out_borrowed: out was written into storage the node did not allocate (a buffer
+     * lent by the caller), so a backward never recycles it (autograd.c). */
+    bool out_borrowed;
 };
 
 typedef void (*gf_backward_fn)(gf_ctx *ctx, gf_node *node);
@@ -95,10 +98,15 @@ typedef struct gf_conv_epilogue {
 } gf_conv_epilogue;
 
 /* For a module's forward that made every header it recorded itself and hands out only y
- * (an imported graph): marks the nodes newer than `before` whose output is not y out_private,
- * so the backward reuses their gradient buffers (docs/NN.md "Memory"). Nothing when the
- * context's memory rules are off (gf_ctx_set_inplace). */
+ * (an imported graph): marks the nodes newer than `before` whose output is not y and does not
+ * share y's storage out_private, so the backward reuses their gradient buffers and storage
+ * (docs/NN.md "Memory"). Nothing when the context's memory rules are off
+ * (gf_ctx_set_inplace). */
 void gf_tape_mark_private(gf_ctx *ctx, const gf_node *before, const gf_tensor *y);
+/* Clears out_private and out_dead of the nodes newer than `before` whose output shares storage
+ * with y: a caller holding y (a view of such an output) reads that storage after the
+ * backward. */
+void gf_tape_unmark_shared(gf_ctx *ctx, const gf_node *before, const gf_tensor *y);
 
 /* Inflated sizes up to this pass the gzip-ratio limit: small files of zeros are normal. */
 #define GF_GZIP_RATIO_FLOOR ((int64_t)64 << 20)

@@ -7,28 +7,33 @@
  * GF_BW_OUT the values of its output. The in-place rules of Sequential (docs/NN.md,
  * "Memory") overwrite a tensor only when no recorded op that can see it has the matching
  * flag, so a flag may be too wide (costs memory) but never too narrow: when unsure, give
- * both. An op whose saved record points into an input or its output counts as reading it. */
+ * both. An op whose saved record points into an input or its output counts as reading it.
+ *
+ * GF_OUT_OWN (not a read): the op's output is storage the op allocated for it alone, unless
+ * that overlaps an input (an in-place variant). A backward may then recycle it once the op's
+ * own backward has run (autograd.c, "recycling"). When unsure, leave it out. */
 #ifndef GRAFT_OP_LIST_H
 #define GRAFT_OP_LIST_H
 
 #define GF_BW_IN 1u
 #define GF_BW_OUT 2u
+#define GF_OUT_OWN 4u
 
 #define GF_OP_LIST(X)                                                                      \
-    X(ADD, add, 0)                                                                         \
-    X(SUB, sub, 0)                                                                         \
-    X(MUL, mul, GF_BW_IN)                                                                  \
-    X(DIV, div, GF_BW_IN)                                                                  \
+    X(ADD, add, GF_OUT_OWN)                                                                \
+    X(SUB, sub, GF_OUT_OWN)                                                                \
+    X(MUL, mul, GF_BW_IN | GF_OUT_OWN)                                                     \
+    X(DIV, div, GF_BW_IN | GF_OUT_OWN)                                                     \
     X(POW, pow, GF_BW_IN | GF_BW_OUT)                                                      \
-    X(AFFINE, affine, 0)                                                                   \
-    X(MATMUL, matmul, GF_BW_IN)                                                            \
-    X(LINEAR, linear, GF_BW_IN)                                                            \
+    X(AFFINE, affine, GF_OUT_OWN)                                                          \
+    X(MATMUL, matmul, GF_BW_IN | GF_OUT_OWN)                                               \
+    X(LINEAR, linear, GF_BW_IN | GF_OUT_OWN)                                               \
     X(EXP, exp, GF_BW_OUT)                                                                 \
     X(LOG, log, GF_BW_IN)                                                                  \
     X(SQRT, sqrt, GF_BW_OUT)                                                               \
     X(POW_SCALAR, pow_scalar, GF_BW_IN)                                                    \
-    X(CLAMP, clamp, 0)                                                                     \
-    X(RELU, relu, 0)                                                                       \
+    X(CLAMP, clamp, GF_OUT_OWN)                                                            \
+    X(RELU, relu, GF_OUT_OWN)                                                              \
     X(LEAKY_RELU, leaky_relu, GF_BW_IN)                                                    \
     X(ELU, elu, GF_BW_IN)                                                                  \
     X(GELU, gelu, GF_BW_IN)                                                                \
@@ -39,19 +44,19 @@
     X(SOFTMAX, softmax, GF_BW_OUT)                                                         \
     X(LOG_SOFTMAX, log_softmax, GF_BW_OUT)                                                 \
     X(SUM, sum, 0)                                                                         \
-    X(MEAN, mean, 0)                                                                       \
+    X(MEAN, mean, GF_OUT_OWN)                                                              \
     X(MAX, max, GF_BW_IN | GF_BW_OUT)                                                      \
     X(VIEW, view, 0)                                                                       \
     X(COPY, copy, 0)                                                                       \
-    X(CONCAT, concat, 0)                                                                   \
-    X(PAD, pad, 0)                                                                         \
-    X(CONV2D, conv2d, GF_BW_IN)                                                            \
-    X(MAX_POOL2D, max_pool2d, 0)                                                           \
-    X(AVG_POOL2D, avg_pool2d, 0)                                                           \
-    X(ADAPTIVE_AVG_POOL2D, adaptive_avg_pool2d, 0)                                         \
-    X(BATCH_NORM, batch_norm, GF_BW_IN)                                                    \
-    X(LAYER_NORM, layer_norm, GF_BW_IN)                                                    \
-    X(DROPOUT, dropout, 0)                                                                 \
+    X(CONCAT, concat, GF_OUT_OWN)                                                          \
+    X(PAD, pad, GF_OUT_OWN)                                                                \
+    X(CONV2D, conv2d, GF_BW_IN | GF_OUT_OWN)                                               \
+    X(MAX_POOL2D, max_pool2d, GF_OUT_OWN)                                                  \
+    X(AVG_POOL2D, avg_pool2d, GF_OUT_OWN)                                                  \
+    X(ADAPTIVE_AVG_POOL2D, adaptive_avg_pool2d, GF_OUT_OWN)                                \
+    X(BATCH_NORM, batch_norm, GF_BW_IN | GF_OUT_OWN)                                       \
+    X(LAYER_NORM, layer_norm, GF_BW_IN | GF_OUT_OWN)                                       \
+    X(DROPOUT, dropout, GF_OUT_OWN)                                                        \
     X(EMBEDDING, embedding, GF_BW_IN)                                                      \
     X(CROSS_ENTROPY, cross_entropy, GF_BW_IN | GF_BW_OUT)                                  \
     X(CROSS_ENTROPY_PROB, cross_entropy_prob, GF_BW_IN | GF_BW_OUT)                        \

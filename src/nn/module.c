@@ -317,7 +317,7 @@ gf_tensor *gf_module_forward_children(gf_ctx *ctx, gf_module *self, gf_tensor *x
     (void)user;
     const bool rules = ctx->inplace;
     bool own_header = false, own_storage = false;
-    const gf_node *since = NULL;
+    const gf_node *since = NULL, *start = ctx->tape;
     for (int i = 0; i < self->n_children && x; i++) {
         gf_module *c = self->children[i].m;
         const gf_node *before = ctx->tape;
@@ -350,6 +350,8 @@ gf_tensor *gf_module_forward_children(gf_ctx *ctx, gf_module *self, gf_tensor *x
         }
         x = y;
     }
+    /* the caller holds x: no storage it can reach is private (a Flatten's view, say) */
+    if (rules && x) gf_tape_unmark_shared(ctx, start, x);
     return x;
 }
 
