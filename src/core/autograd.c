@@ -93,6 +93,8 @@ gf_node *gf_record(gf_ctx *ctx, gf_op op, gf_tensor *out, gf_tensor *const *in, 
     n->saved = saved;
     n->prev = ctx->tape;
     n->out_private = n->out_dead = n->out_borrowed = false;
+    n->recompute = NULL;
+    n->recompute_arg = NULL;
     ctx->tape = n;
     ctx->tape_len++;
     out->node = n;
@@ -408,6 +410,18 @@ static gf_status clear_watch(gf_ctx *ctx, gf_status st) {
     return st;
 }
 
+/* Before node n's backward: the inputs whose values it reads and whose storage their producer
+ * shares (gf_node.recompute) are written again. Their producers, older than n, have not run
+ * yet. */
+static void recompute_inputs(gf_ctx *ctx, const gf_node *n) {
+    if (!(gf_op_reads(n->op) & GF_BW_IN)) return;
+    for (int i = 0; i < n->n_in && ctx->status == GF_OK; i++) {
+        gf_tensor *t = n->in[i];
+        if (t && t->node && t->node->recompute && t->node->out == t)
+            t->node->recompute(ctx, t->node);
+    }
+}
+
 /* Runs every node's backward from the newest, then drops the tape: a graph is consumed by
  * one backward (as in PyTorch without retain_graph); its nodes are marked so a second
  * backward through them is an error rather than a silent no-op. Watched leaves are told as
@@ -431,6 +445,7 @@ static gf_status run_backward(gf_ctx *ctx) {
         if (out->grad && ctx->status == GF_OK) {
             gf_node cur = *n;
             cur.out = out;
+            recompute_inputs(ctx, &cur);
             backward_fns[n->op](ctx, &cur);
             pool_release(ctx->grad_pool, &cur, out);
             pool_recycle_output(ctx->grad_pool, &cur, out);

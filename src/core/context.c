@@ -98,6 +98,8 @@ void gf_ctx_reset(gf_ctx *ctx) {
     ctx->tape = NULL;
     ctx->tape_len = 0;
     ctx->inplace_input = NULL;
+    ctx->out_loan = NULL;
+    ctx->out_loan_bytes = 0;
 }
 
 void gf_ctx_set_threads(gf_ctx *ctx, int n) {

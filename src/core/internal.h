@@ -32,8 +32,14 @@ struct gf_node {
      * tensor sharing its storage), so out's gradient may be placed in out's own storage. */
     bool out_private, out_dead;
     /* out_borrowed: out was written into storage the node did not allocate (a buffer
-     * lent by the caller), so a backward never recycles it (autograd.c). */
+     * lent by the caller, ctx->out_loan), so a backward never recycles it (autograd.c). */
     bool out_borrowed;
+    /* Set by the forward that made out (never by an op): out's storage is shared with other
+     * tensors after out's forward readers are done, so before the backward of a node that
+     * reads out's values (GF_BW_IN) runs, recompute(ctx, this node) writes them again,
+     * exactly as the forward computed them. recompute_arg is the forward's. */
+    void (*recompute)(gf_ctx *ctx, gf_node *n);
+    const void *recompute_arg;
 };
 
 typedef void (*gf_backward_fn)(gf_ctx *ctx, gf_node *node);
@@ -77,6 +83,11 @@ struct gf_ctx {
     /* set by an inference forward for the next conv2d that records nothing: its output goes
      * through this map as it is produced (gf_conv_epilogue); the conv clears it */
     struct gf_conv_epilogue *conv_epilogue;
+    /* set by a training forward for the next batch_norm: storage of at least out_loan_bytes
+     * its output is written into instead of new arena memory (the node is then marked
+     * out_borrowed); batch_norm clears it */
+    void *out_loan;
+    size_t out_loan_bytes;
     /* heap space an inference forward copies live outputs through while it rewinds the arena
      * (src/import/tfjs_forward.c), kept for the context's life so each forward reuses it */
     void *carry;
@@ -96,6 +107,12 @@ typedef struct gf_conv_epilogue {
     float lo, hi;
     bool done;
 } gf_conv_epilogue;
+
+/* Writes to dst [N, C, *] what batch_norm node bn computed, clamped to [lo, hi] (what a
+ * clamp or ReLU run over it gives: -INFINITY, INFINITY for none), bitwise, from its saved
+ * input and statistics (a node whose output storage was shared, gf_node.recompute). false
+ * with a context error when bn is not such a node or memory ran out. */
+bool gf_batch_norm_recompute(gf_ctx *ctx, const gf_node *bn, float *dst, float lo, float hi);
 
 /* For a module's forward that made every header it recorded itself and hands out only y
  * (an imported graph): marks the nodes newer than `before` whose output is not y and does not

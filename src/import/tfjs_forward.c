@@ -476,13 +476,88 @@ static bool check_input(gf_ctx *ctx, const tj_graph *g, const gf_tensor *x) {
  * input's storage was allocated by its producer layer in this forward and no node recorded
  * since that layer started reads the values of anything overlapping it (gf_tape_spares, by
  * the ops' GF_BW_* flags): PyTorch's `ReLU6(inplace=True)`, decided from the graph. The numbers
- * are unchanged (the same kernels). Off with the context's memory rules (gf_ctx_set_inplace). */
+ * are unchanged (the same kernels). Off with the context's memory rules (gf_ctx_set_inplace).
+ *
+ * Going further, such an activation's output need not be kept either when one layer reads
+ * it: that reader's backward (a convolution's dW) can have it computed again from the
+ * BatchNormalization's input and statistics, which the BatchNormalization's backward keeps
+ * anyway. So a BatchNormalization (no activation of its own) read only by such a ReLU / ReLU6,
+ * itself read by one later layer, writes its output into one buffer lent to all of them (the
+ * loan, ctx->out_loan, grown to the largest); the activation runs in place over it, and its
+ * node gets a callback (gf_node.recompute) that writes the values back, bitwise, before the
+ * reader's backward. A step then holds one such tensor at a time instead of two per block. */
 
 typedef struct tj_train_mem {
     int *readers, *last;     /* per node: its readers (reader_counts) and the last of them */
     const gf_node **since;   /* per node: the tape before it ran */
     gf_arena_mark *marks;    /* per node: the arena before it ran */
+    float *loan;             /* the lent buffer, loan_cap floats (NULL: none yet) */
+    int64_t loan_cap;
+    int loan_reader;         /* the layer that reads what the loan holds now (-1: none) */
 } tj_train_mem;
+
+typedef struct tj_recompute {
+    const gf_node *bn; /* the BatchNormalization whose output the activation overwrote */
+    float lo, hi;      /* the activation's bounds */
+} tj_recompute;
+
+static void recompute_bn_act(gf_ctx *ctx, gf_node *n) {
+    const tj_recompute *r = n->recompute_arg;
+    gf_batch_norm_recompute(ctx, r->bn, gf_f32(n->out), r->lo, r->hi);
+}
+
+/* Whether BatchNormalization node b records (so its output can be computed again). */
+static bool bn_records(gf_ctx *ctx, gf_module *self, const tj_node *nd, const gf_tensor *x) {
+    gf_module *bn = gf_module_child(self, nd->module);
+    const gf_tensor *w = gf_module_tensor(NULL, bn, "weight"), *b = gf_module_tensor(NULL, bn, "bias");
+    return gf_ctx_grad_enabled(ctx) &&
+           (x->requires_grad || (w && w->requires_grad) || (b && b->requires_grad));
+}
+
+/* Before node b runs: lends it the buffer when the rule above allows (node b a
+ * BatchNormalization read only by activation i, i read by one layer run in this forward, and
+ * what the loan holds already read); false when out of memory. */
+static bool lend(gf_ctx *ctx, gf_module *self, const tj_graph *g, gf_tensor **t,
+                 tj_train_mem *tm, int b, int last) {
+    const tj_node *nd = &g->nodes[b];
+    if (nd->kind != TJ_BN || nd->act != TJ_A_LINEAR || nd->n_in != 1 || tm->readers[b] != 1)
+        return true;
+    const int i = tm->last[b];
+    const tj_node *a = i >= 0 && i < g->n ? &g->nodes[i] : NULL;
+    const gf_tensor *x = t[nd->in[0]];
+    if (!a || a->kind != TJ_ACT || (a->act != TJ_A_CLAMP && a->act != TJ_A_RELU) ||
+        a->n_in != 1 || i == g->output || i >= last || tm->readers[i] != 1 ||
+        tm->last[i] > last || tm->loan_reader >= b || !x || !bn_records(ctx, self, nd, x))
+        return true;
+    if (x->numel > tm->loan_cap) {
+        if (!(tm->loan = gf_scratch_f32(ctx, x->numel))) return false;
+        tm->loan_cap = x->numel;
+    }
+    ctx->out_loan = tm->loan;
+    ctx->out_loan_bytes = sizeof(float) * (size_t)x->numel;
+    tm->loan_reader = tm->last[i];
+    return true;
+}
+
+/* z, activation node nd run in place over y, a BatchNormalization's lent output: z's node
+ * learns to compute z again; NULL when out of memory. */
+static gf_tensor *recomputable(gf_ctx *ctx, const tj_node *nd, gf_tensor *y, gf_tensor *z) {
+    if (!z || !z->node) { /* not recorded: nothing can recompute it, so a copy of its own */
+        gf_tensor *c = z ? gf_empty(ctx, GF_F32, z->ndim, z->shape) : NULL;
+        if (c) memcpy(c->data, z->data, sizeof(float) * (size_t)z->numel);
+        return c;
+    }
+    tj_recompute *r = gf_arena_alloc(gf_ctx_arena(ctx), sizeof *r);
+    if (!r) {
+        gf_ctx_set_error(ctx, GF_ERR_NOMEM, "TensorFlow.js model: out of memory");
+        return NULL;
+    }
+    *r = (tj_recompute){y->node, nd->act == TJ_A_RELU ? 0.0f : nd->act_lo,
+                        nd->act == TJ_A_RELU ? INFINITY : nd->act_hi};
+    z->node->recompute = recompute_bn_act;
+    z->node->recompute_arg = r;
+    return z;
+}
 
 static bool train_mem_init(gf_ctx *ctx, const tj_graph *g, tj_train_mem *tm) {
     gf_arena *a = gf_ctx_arena(ctx);
@@ -500,13 +575,15 @@ static gf_tensor *train_inplace(gf_ctx *ctx, const tj_graph *g, const tj_node *n
         return NULL;
     const int from = nd->in[0];
     gf_tensor *x = t[from];
+    const bool lent = x && x->node && x->node->out_borrowed;
     if (from == g->input || !x || x->persistent || x->dtype != GF_F32 || !x->requires_grad ||
         tm->readers[from] != 1 || tm->last[from] != i || !gf_tensor_is_contiguous(x) ||
-        !gf_arena_since(gf_ctx_arena(ctx), tm->marks[from], x->data) ||
+        (!lent && !gf_arena_since(gf_ctx_arena(ctx), tm->marks[from], x->data)) ||
         !gf_tape_spares(ctx, x, tm->since[from]))
         return NULL;
-    return nd->act == TJ_A_RELU ? gf_relu_inplace(ctx, x)
-                                : gf_clamp_inplace(ctx, x, nd->act_lo, nd->act_hi);
+    gf_tensor *z = nd->act == TJ_A_RELU ? gf_relu_inplace(ctx, x)
+                                        : gf_clamp_inplace(ctx, x, nd->act_lo, nd->act_hi);
+    return lent ? recomputable(ctx, nd, x, z) : z;
 }
 
 /* Runs the kept layers up to node `last` on x; the outputs of every layer in a new arena array
@@ -529,7 +606,7 @@ static gf_tensor **run_graph(gf_ctx *ctx, gf_module *self, const tj_graph *g, gf
         gf_ctx_set_error(ctx, GF_ERR_NOMEM, "TensorFlow.js model: out of memory");
         return NULL;
     }
-    tj_train_mem tm = {0};
+    tj_train_mem tm = {.loan_reader = -1};
     const bool train = rewind && ctx->inplace && gf_ctx_grad_enabled(ctx);
     if (train && !train_mem_init(ctx, g, &tm)) {
         gf_ctx_set_error(ctx, GF_ERR_NOMEM, "TensorFlow.js model: out of memory");
@@ -539,11 +616,15 @@ static gf_tensor **run_graph(gf_ctx *ctx, gf_module *self, const tj_graph *g, gf
     for (int i = 0; i <= last; i++) {
         const tj_node *nd = &g->nodes[i];
         if (!nd->keep || i == g->input) continue;
-        if (train) tm.since[i] = ctx->tape, tm.marks[i] = gf_arena_get_mark(gf_ctx_arena(ctx));
+        if (train) {
+            tm.since[i] = ctx->tape, tm.marks[i] = gf_arena_get_mark(gf_ctx_arena(ctx));
+            if (!lend(ctx, self, g, t, &tm, i, last)) return NULL;
+        }
         t[i] = lean ? run_inplace(ctx, self, g, nd, t, &mm, i)
                : train ? train_inplace(ctx, g, nd, t, &tm, i) : NULL;
-        if (!t[i])
+        if (!t[i] && ctx->status == GF_OK)
             t[i] = lean ? run_conv_fused(ctx, self, g, nd, t, &mm, i) : run_node(ctx, self, nd, t);
+        ctx->out_loan = NULL; /* a loan the node did not take is not for the next one */
         if (!t[i]) {
             if (gf_ctx_status(ctx) != GF_OK)
                 gf_ctx_prefix_error(ctx, "layer %s (%s): ", nd->name, nd->cls);

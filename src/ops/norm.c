@@ -163,7 +163,12 @@ gf_tensor *gf_batch_norm(gf_ctx *ctx, gf_tensor *x, gf_tensor *weight, gf_tensor
                          gf_shape_str(x, sx, sizeof sx));
         return NULL;
     }
-    gf_tensor *out = gf_empty(ctx, GF_F32, x->ndim, x->shape);
+    /* a loan (ctx->out_loan, one batch_norm only) takes the output instead of new memory */
+    const bool borrowed = ctx->out_loan && ctx->out_loan_bytes >= sizeof(float) * (size_t)x->numel;
+    gf_tensor *out = borrowed ? gf_view_raw(ctx, GF_F32, x->ndim, x->shape, NULL, ctx->out_loan)
+                              : gf_empty(ctx, GF_F32, x->ndim, x->shape);
+    ctx->out_loan = NULL;
+    ctx->out_loan_bytes = 0;
     double *mean = gf_scratch(ctx, sizeof(double) * (size_t)(c ? c : 1));
     double *invstd = gf_scratch(ctx, sizeof(double) * (size_t)(c ? c : 1));
     const float *px = gf_contig_f32(ctx, x);
@@ -224,8 +229,32 @@ gf_tensor *gf_batch_norm(gf_ctx *ctx, gf_tensor *x, gf_tensor *weight, gf_tensor
         gf_node *nd = gf_record(ctx, GF_OP_BATCH_NORM, out, in, 3, sizeof(bn_saved));
         if (!nd) return NULL;
         *(bn_saved *)nd->saved = (bn_saved){n, c, s, training, synced, count, mean, invstd};
+        nd->out_borrowed = borrowed;
     }
     return out;
+}
+
+bool gf_batch_norm_recompute(gf_ctx *ctx, const gf_node *bn, float *dst, float lo, float hi) {
+    if (!bn || bn->op != GF_OP_BATCH_NORM || !bn->saved) {
+        gf_ctx_set_error(ctx, GF_ERR_STATE, "batch_norm recompute: not a batch_norm node");
+        return false;
+    }
+    const bn_saved *sv = bn->saved;
+    const gf_tensor *weight = bn->in[1], *bias = bn->in[2];
+    const float *px = gf_contig_f32(ctx, bn->in[0]);
+    const float *pw = weight ? gf_contig_f32(ctx, weight) : NULL;
+    const float *pb = bias ? gf_contig_f32(ctx, bias) : NULL;
+    if (!px || (weight && !pw) || (bias && !pb)) return false;
+    const int64_t n = sv->n, c = sv->c, s = sv->s;
+    const int level = gf_vec_level();
+    /* the forward's expression and its clamp in one pass: the same bits (test_kernels) */
+#pragma omp parallel for num_threads(gf_threads_for(ctx, n * c * s)) schedule(static)
+    for (int64_t r = 0; r < n * c; r++) {
+        const int64_t ch = r % c;
+        gf_vec_bn_eval(level, px + r * s, dst + r * s, s, sv->mean[ch], sv->invstd[ch],
+                       pw ? pw[ch] : 1.0, pb ? pb[ch] : 0.0, lo, hi);
+    }
+    return true;
 }
 
 /* Backward of synchronised statistics: the per-channel sums of g and g * xhat are summed over
