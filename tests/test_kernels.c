@@ -1109,6 +1109,50 @@ static void pointwise_threads(void) {
     }
 }
 
+/* The gradients of gf_conv2d_padded (recorded) against those of gf_pad then gf_conv2d: dX,
+ * dW and db within float rounding (dW skips the padded zeros' terms, so its sums may round
+ * differently). */
+static void conv_padded_grads(gf_ctx *ctx, gf_tensor *x, gf_tensor *w, gf_tensor *b,
+                              const gf_conv_params *p, const int *k, const int64_t pads[4]) {
+    gf_tensor *leaf[3] = {x, w, b};
+    float *first[3] = {NULL, NULL, NULL};
+    const uint64_t start = rng_state;
+    for (int way = 0; way < 2; way++) {
+        rng_state = start; /* the same r both ways */
+        for (int j = 0; j < 3; j++) {
+            leaf[j]->grad = NULL;
+            gf_tensor_set_requires_grad(leaf[j], true);
+        }
+        gf_tensor *y = way ? gf_conv2d_padded(ctx, x, w, b, p, pads)
+                           : gf_conv2d(ctx, gf_pad(ctx, x, (int64_t[]){k[6], k[7], k[4], k[5]}, 4, 0.0f),
+                                       w, b, p);
+        gf_tensor *r = y ? gf_empty(ctx, GF_F32, y->ndim, y->shape) : NULL;
+        for (int64_t i = 0; r && i < r->numel; i++) gf_f32(r)[i] = rndf();
+        CHECK(r && gf_backward(ctx, gf_sum(ctx, gf_mul(ctx, y, r), NULL, 0, false)) == GF_OK);
+        for (int j = 0; j < 3; j++) {
+            CHECK(leaf[j]->grad != NULL);
+            if (!leaf[j]->grad) continue;
+            if (!way) {
+                first[j] = falloc(leaf[j]->numel);
+                memcpy(first[j], leaf[j]->grad->data, sizeof(float) * (size_t)leaf[j]->numel);
+            } else if (first[j]) {
+                const float *g = gf_f32(leaf[j]->grad);
+                double worst = 0.0;
+                for (int64_t i = 0; i < leaf[j]->numel; i++) {
+                    const double d = fabs((double)g[i] - first[j][i]) / (1.0 + fabs(first[j][i]));
+                    worst = d > worst ? d : worst;
+                }
+                CHECK(worst <= 1e-5);
+            }
+        }
+    }
+    for (int j = 0; j < 3; j++) {
+        free(first[j]);
+        leaf[j]->grad = NULL;
+        gf_tensor_set_requires_grad(leaf[j], false);
+    }
+}
+
 /* gf_conv2d_padded equals gf_pad then gf_conv2d bit for bit (finite weights, outputs from a
  * +0 or a bias start), on every conv path: plain, 1x1, depthwise plane by plane and 8
  * channels at a time, strides 1 and 2, pads on one side only or both. */
@@ -1138,6 +1182,7 @@ static void conv_padded(gf_ctx *ctx) {
                 if (ref && got && gf_same_shape(ref, got))
                     CHECK(same_bits(gf_f32(ref), gf_f32(got), ref->numel));
             }
+            conv_padded_grads(ctx, x, w, b, &p, k, pads);
         }
     /* refused: pads < 0, or a conv with padding of its own */
     gf_tensor *x = gf_zeros(ctx, GF_F32, 4, (int64_t[]){1, 1, 4, 4});

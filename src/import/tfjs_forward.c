@@ -296,13 +296,13 @@ static const tj_node *sole_activation(const tj_graph *g, const tj_mem *mm, int i
  * layer's index, when the conv can apply the padding itself (gf_conv2d_padded: a Conv2d
  * without padding of its own whose kernel fits x), else -1. The padded copy, as large as the
  * layer's input, is then never made: at 224x224 it is the forward's largest tensor. */
-static int pad_reader(gf_module *self, const tj_graph *g, const tj_mem *mm, const tj_node *nd,
-                      int i, const gf_tensor *x) {
-    if (nd->kind != TJ_ZEROPAD || nd->n_in != 1 || mm->readers[i] != 1 || !x || x->ndim != 4)
+static int pad_reader(gf_module *self, const tj_graph *g, const int *readers, const int *last,
+                      const tj_node *nd, int i, const gf_tensor *x) {
+    if (nd->kind != TJ_ZEROPAD || nd->n_in != 1 || readers[i] != 1 || !x || x->ndim != 4)
         return -1;
     for (int k = 0; k < 4; k++)
         if (nd->pad[k] < 0) return -1;
-    const int j = mm->last[i];
+    const int j = last[i];
     if (j < 0 || j >= g->n || j == g->output) return -1;
     const tj_node *c = &g->nodes[j];
     if ((c->kind != TJ_CONV && c->kind != TJ_DWCONV) || c->same || c->n_in != 1) return -1;
@@ -378,7 +378,7 @@ static gf_tensor *run_conv_fused(gf_ctx *ctx, gf_module *self, const tj_graph *g
 static gf_tensor *run_inplace(gf_ctx *ctx, gf_module *self, const tj_graph *g,
                               const tj_node *nd, gf_tensor **t, tj_mem *mm, int i) {
     if (nd->n_in == 1 && mm->fused[i]) return t[nd->in[0]];
-    const int pj = nd->n_in == 1 ? pad_reader(self, g, mm, nd, i, t[nd->in[0]]) : -1;
+    const int pj = nd->n_in == 1 ? pad_reader(self, g, mm->readers, mm->last, nd, i, t[nd->in[0]]) : -1;
     if (pj >= 0) { /* the convolution pads */
         mm->pad_from[pj] = i;
         return t[nd->in[0]];
@@ -494,6 +494,8 @@ typedef struct tj_train_mem {
     float *loan;             /* the lent buffer, loan_cap floats (NULL: none yet) */
     int64_t loan_cap;
     int loan_reader;         /* the layer that reads what the loan holds now (-1: none) */
+    int *pad_from;           /* per node: the ZeroPadding2D whose padding this convolution
+                              * applies itself (gf_conv2d_padded, as the lean forward), or -1 */
 } tj_train_mem;
 
 typedef struct tj_recompute {
@@ -527,15 +529,18 @@ static bool lend(gf_ctx *ctx, gf_module *self, const tj_graph *g, gf_tensor **t,
     const gf_tensor *x = t[nd->in[0]];
     if (!a || a->kind != TJ_ACT || (a->act != TJ_A_CLAMP && a->act != TJ_A_RELU) ||
         a->n_in != 1 || i == g->output || i >= last || tm->readers[i] != 1 ||
-        tm->last[i] > last || tm->loan_reader >= b || !x || !bn_records(ctx, self, nd, x))
+        tm->loan_reader >= b || !x || !bn_records(ctx, self, nd, x))
         return true;
+    int r = tm->last[i]; /* the activation's reader; past a padding the conv applies, the conv */
+    if (r >= 0 && r < g->n && g->nodes[r].kind == TJ_ZEROPAD && tm->readers[r] == 1) r = tm->last[r];
+    if (r < 0 || r > last) return true;
     if (x->numel > tm->loan_cap) {
         if (!(tm->loan = gf_scratch_f32(ctx, x->numel))) return false;
         tm->loan_cap = x->numel;
     }
     ctx->out_loan = tm->loan;
     ctx->out_loan_bytes = sizeof(float) * (size_t)x->numel;
-    tm->loan_reader = tm->last[i];
+    tm->loan_reader = r;
     return true;
 }
 
@@ -565,7 +570,22 @@ static bool train_mem_init(gf_ctx *ctx, const tj_graph *g, tj_train_mem *tm) {
     tm->readers = reader_counts(ctx, g);
     tm->since = gf_arena_alloc(a, sizeof *tm->since * (size_t)g->n);
     tm->marks = gf_arena_alloc(a, sizeof *tm->marks * (size_t)g->n);
-    return tm->last && tm->readers && tm->since && tm->marks;
+    tm->pad_from = gf_arena_alloc(a, sizeof *tm->pad_from * (size_t)g->n);
+    if (!tm->last || !tm->readers || !tm->since || !tm->marks || !tm->pad_from) return false;
+    for (int i = 0; i < g->n; i++) tm->pad_from[i] = -1;
+    return true;
+}
+
+/* Node i when the training forward pads inside a convolution: a ZeroPadding2D that a conv
+ * will apply itself hands its input on, and that conv pads (pad_reader, as the lean forward:
+ * the padded copy, the largest tensor of a stride-2 block, is never made). Else NULL. */
+static gf_tensor *train_padded(gf_ctx *ctx, gf_module *self, const tj_graph *g,
+                               const tj_node *nd, gf_tensor **t, tj_train_mem *tm, int i) {
+    if (tm->pad_from[i] >= 0) return conv_padded(ctx, self, g, nd, t[nd->in[0]], tm->pad_from[i]);
+    const int j = nd->n_in == 1 ? pad_reader(self, g, tm->readers, tm->last, nd, i, t[nd->in[0]]) : -1;
+    if (j < 0) return NULL;
+    tm->pad_from[j] = i;
+    return t[nd->in[0]];
 }
 
 /* Node i (a ReLU or clamp layer) run over its input when that is allowed (above), else NULL. */
@@ -622,6 +642,7 @@ static gf_tensor **run_graph(gf_ctx *ctx, gf_module *self, const tj_graph *g, gf
         }
         t[i] = lean ? run_inplace(ctx, self, g, nd, t, &mm, i)
                : train ? train_inplace(ctx, g, nd, t, &tm, i) : NULL;
+        if (!t[i] && train && ctx->status == GF_OK) t[i] = train_padded(ctx, self, g, nd, t, &tm, i);
         if (!t[i] && ctx->status == GF_OK)
             t[i] = lean ? run_conv_fused(ctx, self, g, nd, t, &mm, i) : run_node(ctx, self, nd, t);
         ctx->out_loan = NULL; /* a loan the node did not take is not for the next one */

@@ -346,11 +346,9 @@ gf_tensor *gf_conv2d_padded(gf_ctx *ctx, gf_tensor *x, gf_tensor *w, gf_tensor *
                             const gf_conv_params *p, const int64_t pads[4]) {
     gf_conv_geom g;
     if (!conv_setup(ctx, "conv2d", 2, x, w, b, p, &g)) return NULL;
-    gf_tensor *in[3] = {x, w, b};
-    if (gf_wants_grad(ctx, in, 3) || g.ph || g.pw || pads[0] < 0 || pads[1] < 0 || pads[2] < 0 ||
-        pads[3] < 0) {
-        gf_ctx_set_error(ctx, GF_ERR_INVALID, "conv2d with explicit padding: only for a forward "
-                         "that records nothing, a conv without padding of its own and pads >= 0");
+    if (g.ph || g.pw || pads[0] < 0 || pads[1] < 0 || pads[2] < 0 || pads[3] < 0) {
+        gf_ctx_set_error(ctx, GF_ERR_INVALID, "conv2d with explicit padding: only for a conv "
+                         "without padding of its own and pads >= 0");
         return NULL;
     }
     /* the kernels skip taps outside the input, so end padding only changes the output size */
