@@ -86,6 +86,7 @@ gf_ctx *gf_ctx_new(const gf_ctx_params *params) {
 void gf_ctx_free(gf_ctx *ctx) {
     if (!ctx) return;
     gf_arena_free(ctx->arena);
+    gf_arena_free(ctx->bw_arena);
     free(ctx->route_leaves);
     free(ctx->route_bufs);
     free(ctx->watch_leaves);

@@ -53,6 +53,9 @@ unsigned gf_op_reads(gf_op op);
 
 struct gf_ctx {
     gf_arena *arena;
+    /* during a backward under the memory rules: gf_scratch allocates here (bw_arena, made on
+     * first use), and each node's scratch is given back after its backward (autograd.c) */
+    gf_arena *bw_scratch, *bw_arena;
     gf_node *tape;       /* most recent node */
     int64_t tape_len;
     gf_rng rng;

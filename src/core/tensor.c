@@ -213,7 +213,7 @@ gf_tensor *gf_randn(gf_ctx *ctx, int ndim, const int64_t *shape, float mean, flo
 }
 
 void *gf_scratch(gf_ctx *ctx, size_t bytes) {
-    void *p = gf_arena_alloc(ctx->arena, bytes);
+    void *p = gf_arena_alloc(ctx->bw_scratch ? ctx->bw_scratch : ctx->arena, bytes);
     if (!p) gf_ctx_set_error(ctx, GF_ERR_NOMEM, "out of memory (%zu bytes of scratch)", bytes);
     return p;
 }
