@@ -541,11 +541,13 @@ static void conv_c1(int64_t n, int64_t h, int64_t w, int64_t o, int k, int s, in
 
 /* One plane: the vectorised forward and dX equal the generic kernels bitwise (onto a nonzero
  * start), at every level; dW matches a double reference and the levels agree bitwise. */
-static void dw3_plane(int64_t h, int64_t w, int64_t s_h, int64_t s_w, int64_t ph, int64_t pw) {
+static void dw3_plane(int64_t h, int64_t w, int64_t s_h, int64_t s_w, int64_t ph, int64_t pw,
+                      int64_t end) {
     gf_conv_geom g = {0};
     g.n = 1, g.c = 2, g.o = 2, g.groups = 2, g.h = h, g.w = w, g.kh = g.kw = 3;
     g.sh = s_h, g.sw = s_w, g.ph = ph, g.pw = pw, g.dh = g.dw = 1;
-    g.oh = gf_conv_out_size(h, 3, s_h, ph, 1), g.ow = gf_conv_out_size(w, 3, s_w, pw, 1);
+    /* end: extra padding after the end (gf_conv2d_padded's geometry) */
+    g.oh = gf_conv_out_size(h + end, 3, s_h, ph, 1), g.ow = gf_conv_out_size(w + end, 3, s_w, pw, 1);
     if (g.oh < 1 || g.ow < 1) return;
     CHECK(gf_dwconv3_fits(&g));
     const int64_t hw = h * w, P = g.oh * g.ow;
@@ -590,12 +592,14 @@ static void dw3_plane(int64_t h, int64_t w, int64_t s_h, int64_t s_w, int64_t ph
 static void dw3_planes(void) {
     for (int trial = 0; trial < 400; trial++)
         dw3_plane(1 + rnd() % 40, 1 + rnd() % 40, 1 + rnd() % 2, 1 + rnd() % 2, rnd() % 3,
-                  rnd() % 3);
+                  rnd() % 3, rnd() % 2);
     for (int trial = 0; trial < 40; trial++) /* padding wider than the output */
-        dw3_plane(1 + rnd() % 6, 1 + rnd() % 6, 1 + rnd() % 2, 1 + rnd() % 2, rnd() % 6, rnd() % 6);
-    dw3_plane(112, 112, 1, 1, 1, 1); /* MobileNetV2's layers */
-    dw3_plane(113, 113, 2, 2, 0, 0);
-    dw3_plane(7, 7, 1, 1, 1, 1);
+        dw3_plane(1 + rnd() % 6, 1 + rnd() % 6, 1 + rnd() % 2, 1 + rnd() % 2, rnd() % 6, rnd() % 6,
+                  0);
+    dw3_plane(112, 112, 1, 1, 1, 1, 0); /* MobileNetV2's layers */
+    dw3_plane(113, 113, 2, 2, 0, 0, 0);
+    dw3_plane(48, 48, 2, 2, 0, 0, 1); /* its ZeroPadding2D applied by the conv */
+    dw3_plane(7, 7, 1, 1, 1, 1, 0);
 }
 
 /* Eight planes at once (small planes): the forward pass from the bias and dX equal the
