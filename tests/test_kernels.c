@@ -18,8 +18,8 @@
  *     double convolution on odd and even sizes 1..17, at both levels (bitwise equal) and two
  *     chunkings; through conv2d at 1 and 3 threads (bitwise equal); the dispatch predicates;
  *   - backward kernels writing a fresh gradient buffer == zero-fill + accumulate (signed
- *     zeros included) for the elementwise activations, max pooling and conv2d (im2col and
- *     Winograd dX).
+ *     zeros included) for the elementwise activations, max pooling and conv2d (im2col,
+ *     Winograd, depthwise and direct pointwise dX).
  * (Comparisons are bitwise: memcmp, so NaN payloads and the sign of zero count.)
  * To add a check: write a function below and call it from main. */
 #include "testutil.h"
@@ -947,18 +947,21 @@ static gf_tensor *op_pool_overlap(gf_ctx *c, gf_tensor *x) {
     return gf_max_pool2d(c, x, &pp);
 }
 static gf_tensor *conv_w;
+static int conv_stride = 1;
 static gf_tensor *op_conv(gf_ctx *c, gf_tensor *x) {
     gf_conv_params p = gf_conv_default_params();
-    p.padding[0] = p.padding[1] = 1;
+    p.padding[0] = p.padding[1] = conv_w->shape[2] / 2;
+    p.stride[0] = p.stride[1] = conv_stride;
+    p.groups = x->shape[1] / conv_w->shape[1];
     return gf_conv2d(c, x, conv_w, NULL, &p);
 }
 
 /* op(x) backward with an upstream gradient holding zeros: the input's gradient written fresh
  * (the input is an arena tensor, as inside a network) == accumulated into zeros (the input
  * is a persistent tensor, whose buffer starts zeroed), bit for bit. */
-static int64_t fresh_c = 4; /* channels of the input */
+static int64_t fresh_c = 4, fresh_h = 9, fresh_w = 7; /* the input's channels and plane */
 static void fresh_vs_accumulate(gf_ctx *ctx, const char *name, unary_fn op) {
-    int64_t shape[4] = {3, fresh_c, 9, 7};
+    int64_t shape[4] = {3, fresh_c, fresh_h, fresh_w};
     gf_tensor *xp = gf_tensor_new(ctx, GF_F32, 4, shape);
     for (int64_t i = 0; i < xp->numel; i++) { /* ties and signed zeros, all finite */
         float v = nasty();
@@ -1275,6 +1278,19 @@ int main(void) {
     int64_t wsh9[4] = {10, 9, 3, 3};
     conv_w = param(ctx, 4, wsh9);
     fresh_vs_accumulate(ctx, "conv2d winograd", op_conv);
+    gf_tensor_free(conv_w);
+    /* depthwise: 8 channels at a time (stride 1), plane by plane (stride 2, 9 channels) */
+    const int dw_cs[2] = {8, 9};
+    for (int k = 0; k < 2; k++) {
+        fresh_c = dw_cs[k], conv_stride = 1 + k;
+        conv_w = param(ctx, 4, (int64_t[]){fresh_c, 1, 3, 3});
+        fresh_vs_accumulate(ctx, k ? "depthwise stride 2" : "depthwise 8 channels", op_conv);
+        gf_tensor_free(conv_w);
+    }
+    /* a 1x1 convolution on planes of 256: the direct per-image products (beta 0 when fresh) */
+    fresh_c = 4, fresh_h = fresh_w = 16, conv_stride = 1;
+    conv_w = param(ctx, 4, (int64_t[]){5, 4, 1, 1});
+    fresh_vs_accumulate(ctx, "pointwise direct", op_conv);
     gf_tensor_free(conv_w);
     gf_ctx_free(ctx);
     return test_finish("test_kernels");

@@ -412,7 +412,7 @@ static bool bw_c1_direct(gf_ctx *ctx, const gf_conv_geom *g, gf_tensor *x, const
 /* bw_depthwise on small planes, 8 channels at a time (gf_dwconv3x8_fits, o a multiple of 8):
  * dX when its stride is 1 (else false: the caller does it), dW always. */
 static bool bw_depthwise_x8(gf_ctx *ctx, const gf_conv_geom *g, const float *dy,
-                            const float *px, const float *pw, float *gx, float *gw) {
+                            const float *px, const float *pw, float *gx, float *gw, bool fresh) {
     const int64_t P = g->oh * g->ow, n = g->n, o = g->o, hw = g->h * g->w, cg = o / 8;
     const int64_t ws = gf_dwconv3x8_work(g);
     const int level = gf_vec_level(), nt = gf_threads_for(ctx, n * o * P * 9);
@@ -426,8 +426,10 @@ static bool bw_depthwise_x8(gf_ctx *ctx, const gf_conv_geom *g, const float *dy,
         float *wk = work + thread_index() * ws;
         if (do_x) {
 #pragma omp for schedule(static)
-            for (int64_t r = 0; r < n * cg; r++)
+            for (int64_t r = 0; r < n * cg; r++) {
+                if (fresh) memset(gx + r * 8 * hw, 0, sizeof(float) * (size_t)(8 * hw));
                 gf_dwconv3x8_bwd_x(level, g, dy + r * 8 * P, pw + r % cg * 72, gx + r * 8 * hw, wk);
+            }
         }
         if (gw) {
 #pragma omp for schedule(static)
@@ -468,14 +470,15 @@ static void direct_dw(gf_ctx *ctx, const gf_conv_geom *g, const float *dy, const
 
 /* dX (gx, when not NULL) and dW (gw) of a depthwise convolution: dX planes gather from their og
  * output channels, dW rows sum over images in double. */
+/* fresh: gx not yet written; each plane is zeroed just before its first use (in cache) */
 static void bw_depthwise(gf_ctx *ctx, const gf_conv_geom *g, const float *dy, const float *px,
-                         const float *pw, float *gx, float *gw) {
+                         const float *pw, float *gx, float *gw, bool fresh) {
     const int64_t P = g->oh * g->ow, og = g->o / g->groups, n = g->n, o = g->o;
     const int64_t hw = g->h * g->w, kk = g->kh * g->kw;
     const bool k3x = gf_dwconv3_bwd_x_fits(g), k3w = gf_dwconv3_fits(g);
     const int level = gf_vec_level();
     if (gf_dwconv3x8_fits(g) && o % 8 == 0) {
-        if (bw_depthwise_x8(ctx, g, dy, px, pw, gx, gw)) return;
+        if (bw_depthwise_x8(ctx, g, dy, px, pw, gx, gw, fresh)) return;
         gw = NULL; /* done; dX (stride 2) below */
     }
     if (gx) {
@@ -483,6 +486,7 @@ static void bw_depthwise(gf_ctx *ctx, const gf_conv_geom *g, const float *dy, co
 #pragma omp parallel for num_threads(gf_threads_for(ctx, n * o * P * kk)) schedule(static)
         for (int64_t t = 0; t < planes; t++) {
             int64_t i = t / g->c, ch = t % g->c;
+            if (fresh) memset(gx + t * hw, 0, sizeof(float) * (size_t)hw);
             for (int64_t oc = ch * og; oc < (ch + 1) * og; oc++) {
                 const float *d = dy + (i * o + oc) * P;
                 if (k3x) gf_dwconv3_plane_bwd_x(level, g, d, pw + oc * kk, gx + t * hw);
@@ -540,9 +544,11 @@ void gf_bw_conv2d(gf_ctx *ctx, gf_node *node) {
     bool fresh = false;
     float *gx = gf_grad_of_for_write(ctx, x, &fresh);
     if (!gx && !gw) return;
-    /* only the chunked path below writes a fresh dX plane by plane; elsewhere zero it now */
+    /* the chunked, depthwise and direct paths below write a fresh dX themselves (plane by
+     * plane, or as a product with beta 0: the same bits as zeros and beta 1); else zero it now */
     const bool chunked = K > 0 && !depthwise(g) && !use_direct(g);
-    if (fresh && !chunked) {
+    const bool own_fresh = K > 0 && !gf_wino_dx(g) && (chunked || depthwise(g) || use_direct(g));
+    if (fresh && !own_fresh) {
         memset(gx, 0, sizeof(float) * (size_t)(n * g->c * hw));
         fresh = false;
     }
@@ -563,24 +569,25 @@ void gf_bw_conv2d(gf_ctx *ctx, gf_node *node) {
         if (!gw) return;
     }
     if (depthwise(g)) {
-        bw_depthwise(ctx, g, dy, px, pw, gx, gw);
+        bw_depthwise(ctx, g, dy, px, pw, gx, gw, fresh);
         return;
     }
     if (use_direct(g)) {
         /* dX: one image per thread (as the forward); dW sums over the images in order, each
          * product tiled over the threads */
         const int nt = gx && n > 1 ? gf_threads_for(ctx, n * o * P * cg) : 1;
+        const float beta = fresh ? 0.0f : 1.0f;
         if (gx && nt > 1) {
 #pragma omp parallel for num_threads(nt) schedule(static)
             for (int64_t i = 0; i < n; i++)
                 for (int64_t gr = 0; gr < G; gr++)
                     sgemm(ctx, true, false, cg, P, og, pw + gr * og * cg, cg,
-                          dy + (i * o + gr * og) * P, P, 1.0f, gx + (i * g->c + gr * cg) * P, P);
+                          dy + (i * o + gr * og) * P, P, beta, gx + (i * g->c + gr * cg) * P, P);
         } else if (gx) { /* one image: its product tiled over the threads */
             for (int64_t i = 0; i < n; i++)
                 for (int64_t gr = 0; gr < G; gr++)
                     sgemm(ctx, true, false, cg, P, og, pw + gr * og * cg, cg,
-                          dy + (i * o + gr * og) * P, P, 1.0f, gx + (i * g->c + gr * cg) * P, P);
+                          dy + (i * o + gr * og) * P, P, beta, gx + (i * g->c + gr * cg) * P, P);
         }
         if (gw) direct_dw(ctx, g, dy, px, gw);
         return;
