@@ -101,6 +101,7 @@ void gf_ctx_reset(gf_ctx *ctx) {
     ctx->inplace_input = NULL;
     ctx->out_loan = NULL;
     ctx->out_loan_bytes = 0;
+    ctx->bn_act = NULL;
 }
 
 void gf_ctx_set_threads(gf_ctx *ctx, int n) {

@@ -91,6 +91,9 @@ struct gf_ctx {
      * out_borrowed); batch_norm clears it */
     void *out_loan;
     size_t out_loan_bytes;
+    /* set with a loan for the same batch_norm: the ReLU / clamp after it, applied to each
+     * output row while in cache (gf_bn_act); batch_norm clears it */
+    struct gf_bn_act *bn_act;
     /* heap space an inference forward copies live outputs through while it rewinds the arena
      * (src/import/tfjs_forward.c), kept for the context's life so each forward reuses it */
     void *carry;
@@ -99,6 +102,17 @@ struct gf_ctx {
     gf_status status;
     char error[512];
 };
+
+/* The ReLU (relu) or clamp to [lo, hi] that follows a training batch_norm, applied by it to
+ * each output row right after normalising it, with the bit mask of gf_relu / gf_clamp's
+ * recorded forward (mask, (numel + 7) / 8 bytes), when every row starts on a mask byte
+ * (spatial size a multiple of 8). done: batch_norm applied it. */
+typedef struct gf_bn_act {
+    bool relu;
+    float lo, hi;
+    uint8_t *mask;
+    bool done;
+} gf_bn_act;
 
 /* Batch norm with fixed statistics and the clamp after it, applied by a convolution to each
  * output plane right after computing it, while it is in cache (an inference forward sets
@@ -171,6 +185,11 @@ bool gf_tape_spares(const gf_ctx *ctx, const gf_tensor *x, const gf_node *since)
 gf_tensor *gf_relu_inplace(gf_ctx *ctx, gf_tensor *x);
 /* The same for clamp(x, lo, hi) (recorded like gf_clamp, with a saved mask). */
 gf_tensor *gf_clamp_inplace(gf_ctx *ctx, gf_tensor *x, float lo, float hi);
+/* A ReLU (relu) or clamp to [lo, hi] that has already run over x, with its bit mask made by
+ * the same kernels (a batch_norm's gf_bn_act): records it in place as gf_relu_inplace /
+ * gf_clamp_inplace would have, without another pass. */
+gf_tensor *gf_act_inplace_done(gf_ctx *ctx, gf_tensor *x, bool relu, float lo, float hi,
+                               uint8_t *mask);
 /* Draws numel uniforms from r (the same values as numel gf_rng_uniform calls, in order; whole
  * Philox blocks in parallel) and writes mask[i] = (u_i >= p): dropout's keep mask. */
 void gf_dropout_mask(gf_ctx *ctx, gf_rng *r, int64_t numel, float p, uint8_t *mask);

@@ -485,7 +485,10 @@ static bool check_input(gf_ctx *ctx, const tj_graph *g, const gf_tensor *x) {
  * itself read by one later layer, writes its output into one buffer lent to all of them (the
  * loan, ctx->out_loan, grown to the largest); the activation runs in place over it, and its
  * node gets a callback (gf_node.recompute) that writes the values back, bitwise, before the
- * reader's backward. A step then holds one such tensor at a time instead of two per block. */
+ * reader's backward. A step then holds one such tensor at a time instead of two per block.
+ * The BatchNormalization also applies the activation itself, row by row right after
+ * normalising it (gf_bn_act: the same kernels and bit mask, while the row is in cache), and
+ * the activation is recorded over its output without another pass (gf_act_inplace_done). */
 
 typedef struct tj_train_mem {
     int *readers, *last;     /* per node: its readers (reader_counts) and the last of them */
@@ -496,6 +499,8 @@ typedef struct tj_train_mem {
     int loan_reader;         /* the layer that reads what the loan holds now (-1: none) */
     int *pad_from;           /* per node: the ZeroPadding2D whose padding this convolution
                               * applies itself (gf_conv2d_padded, as the lean forward), or -1 */
+    gf_bn_act *act;          /* the activation the lent BatchNormalization applies itself */
+    int act_node;            /* that activation's node (-1: none) */
 } tj_train_mem;
 
 typedef struct tj_recompute {
@@ -541,6 +546,13 @@ static bool lend(gf_ctx *ctx, gf_module *self, const tj_graph *g, gf_tensor **t,
     ctx->out_loan = tm->loan;
     ctx->out_loan_bytes = sizeof(float) * (size_t)x->numel;
     tm->loan_reader = r;
+    /* the activation too, row by row while each is in cache, keeping its bit mask */
+    const bool relu = a->act == TJ_A_RELU;
+    *tm->act = (gf_bn_act){relu, relu ? 0.0f : a->act_lo, relu ? INFINITY : a->act_hi,
+                           gf_scratch(ctx, (size_t)((x->numel + 7) / 8)), false};
+    if (!tm->act->mask) return false;
+    ctx->bn_act = tm->act;
+    tm->act_node = i;
     return true;
 }
 
@@ -571,7 +583,9 @@ static bool train_mem_init(gf_ctx *ctx, const tj_graph *g, tj_train_mem *tm) {
     tm->since = gf_arena_alloc(a, sizeof *tm->since * (size_t)g->n);
     tm->marks = gf_arena_alloc(a, sizeof *tm->marks * (size_t)g->n);
     tm->pad_from = gf_arena_alloc(a, sizeof *tm->pad_from * (size_t)g->n);
-    if (!tm->last || !tm->readers || !tm->since || !tm->marks || !tm->pad_from) return false;
+    tm->act = gf_arena_alloc(a, sizeof *tm->act);
+    if (!tm->last || !tm->readers || !tm->since || !tm->marks || !tm->pad_from || !tm->act)
+        return false;
     for (int i = 0; i < g->n; i++) tm->pad_from[i] = -1;
     return true;
 }
@@ -606,6 +620,17 @@ static gf_tensor *train_inplace(gf_ctx *ctx, const tj_graph *g, const tj_node *n
     return lent ? recomputable(ctx, nd, x, z) : z;
 }
 
+/* Node i, the activation a lent BatchNormalization already applied (tm->act): recorded over
+ * its output without another pass. Else NULL. */
+static gf_tensor *train_act_done(gf_ctx *ctx, const tj_node *nd, gf_tensor **t,
+                                 tj_train_mem *tm, int i) {
+    if (i != tm->act_node || !tm->act->done) return NULL;
+    tm->act_node = -1;
+    gf_tensor *x = t[nd->in[0]];
+    const gf_bn_act *a = tm->act;
+    return recomputable(ctx, nd, x, gf_act_inplace_done(ctx, x, a->relu, a->lo, a->hi, a->mask));
+}
+
 /* Runs the kept layers up to node `last` on x; the outputs of every layer in a new arena array
  * (NULL for those not run), or NULL with a context error. */
 static gf_tensor **run_graph(gf_ctx *ctx, gf_module *self, const tj_graph *g, gf_tensor *x,
@@ -626,7 +651,7 @@ static gf_tensor **run_graph(gf_ctx *ctx, gf_module *self, const tj_graph *g, gf
         gf_ctx_set_error(ctx, GF_ERR_NOMEM, "TensorFlow.js model: out of memory");
         return NULL;
     }
-    tj_train_mem tm = {.loan_reader = -1};
+    tj_train_mem tm = {.loan_reader = -1, .act_node = -1};
     const bool train = rewind && ctx->inplace && gf_ctx_grad_enabled(ctx);
     if (train && !train_mem_init(ctx, g, &tm)) {
         gf_ctx_set_error(ctx, GF_ERR_NOMEM, "TensorFlow.js model: out of memory");
@@ -640,12 +665,14 @@ static gf_tensor **run_graph(gf_ctx *ctx, gf_module *self, const tj_graph *g, gf
             tm.since[i] = ctx->tape, tm.marks[i] = gf_arena_get_mark(gf_ctx_arena(ctx));
             if (!lend(ctx, self, g, t, &tm, i, last)) return NULL;
         }
-        t[i] = lean ? run_inplace(ctx, self, g, nd, t, &mm, i)
-               : train ? train_inplace(ctx, g, nd, t, &tm, i) : NULL;
+        t[i] = lean    ? run_inplace(ctx, self, g, nd, t, &mm, i)
+               : train ? train_act_done(ctx, nd, t, &tm, i) : NULL;
+        if (!t[i] && train && ctx->status == GF_OK) t[i] = train_inplace(ctx, g, nd, t, &tm, i);
         if (!t[i] && train && ctx->status == GF_OK) t[i] = train_padded(ctx, self, g, nd, t, &tm, i);
         if (!t[i] && ctx->status == GF_OK)
             t[i] = lean ? run_conv_fused(ctx, self, g, nd, t, &mm, i) : run_node(ctx, self, nd, t);
         ctx->out_loan = NULL; /* a loan the node did not take is not for the next one */
+        ctx->bn_act = NULL;
         if (!t[i]) {
             if (gf_ctx_status(ctx) != GF_OK)
                 gf_ctx_prefix_error(ctx, "layer %s (%s): ", nd->name, nd->cls);

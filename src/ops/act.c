@@ -255,6 +255,18 @@ gf_tensor *gf_clamp_inplace(gf_ctx *ctx, gf_tensor *x, float lo, float hi) {
     }
     return unary(ctx, U_CLAMP, x, lo, hi, true);
 }
+gf_tensor *gf_act_inplace_done(gf_ctx *ctx, gf_tensor *x, bool relu, float lo, float hi,
+                               uint8_t *mask) {
+    if (!gf_check_tensor(ctx, relu ? "relu" : "clamp", "input", x, GF_F32)) return NULL;
+    gf_tensor *out = gf_view_raw(ctx, GF_F32, x->ndim, x->shape, NULL, x->data);
+    if (!out || !gf_wants_grad(ctx, &x, 1)) return out;
+    const unary_saved s = {relu ? U_RELU : U_CLAMP, relu ? 0.0f : lo, relu ? 0.0f : hi, mask};
+    gf_node *node = gf_record(ctx, unary_info[s.kind].op, out, &x, 1, sizeof s);
+    if (!node) return NULL;
+    *(unary_saved *)node->saved = s;
+    return out;
+}
+
 gf_tensor *gf_leaky_relu(gf_ctx *ctx, gf_tensor *x, float negative_slope) {
     return unary(ctx, U_LEAKY_RELU, x, negative_slope, 0, false);
 }

@@ -169,6 +169,8 @@ gf_tensor *gf_batch_norm(gf_ctx *ctx, gf_tensor *x, gf_tensor *weight, gf_tensor
                               : gf_empty(ctx, GF_F32, x->ndim, x->shape);
     ctx->out_loan = NULL;
     ctx->out_loan_bytes = 0;
+    gf_bn_act *act = ctx->bn_act && s % 8 == 0 ? ctx->bn_act : NULL;
+    ctx->bn_act = NULL;
     double *mean = gf_scratch(ctx, sizeof(double) * (size_t)(c ? c : 1));
     double *invstd = gf_scratch(ctx, sizeof(double) * (size_t)(c ? c : 1));
     const float *px = gf_contig_f32(ctx, x);
@@ -218,11 +220,15 @@ gf_tensor *gf_batch_norm(gf_ctx *ctx, gf_tensor *x, gf_tensor *weight, gf_tensor
             }
         }
         for (int64_t i = 0; i < n; i++)
-            for (int64_t ch = c0; ch < c1; ch++)
-                gf_vec_bn_eval(level, px + (i * c + ch) * s, o + (i * c + ch) * s, s, mean[ch],
-                               invstd[ch], pw ? pw[ch] : 1.0, pb ? pb[ch] : 0.0, -INFINITY,
-                               INFINITY);
+            for (int64_t ch = c0; ch < c1; ch++) {
+                const int64_t r = (i * c + ch) * s;
+                gf_vec_bn_eval(level, px + r, o + r, s, mean[ch], invstd[ch], pw ? pw[ch] : 1.0,
+                               pb ? pb[ch] : 0.0, -INFINITY, INFINITY);
+                if (act && act->relu) gf_vec_relu_mask_fwd(o, o, act->mask, r, r + s);
+                else if (act) gf_vec_clamp_mask_fwd(o, o, act->mask, r, r + s, act->lo, act->hi);
+            }
     }
+    if (act) act->done = true;
 
     gf_tensor *in[3] = {x, weight, bias};
     if (gf_wants_grad(ctx, in, 3)) {
