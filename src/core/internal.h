@@ -190,6 +190,11 @@ gf_tensor *gf_clamp_inplace(gf_ctx *ctx, gf_tensor *x, float lo, float hi);
  * gf_clamp_inplace would have, without another pass. */
 gf_tensor *gf_act_inplace_done(gf_ctx *ctx, gf_tensor *x, bool relu, float lo, float hi,
                                uint8_t *mask);
+/* In the backward of such an activation over batch_norm node bn's output: bn's backward is
+ * to apply the activation's mask to its output gradient itself, row by row in cache (the
+ * gradient buffer was handed over unmasked). false when bn cannot (not a batch_norm, rows not
+ * on mask bytes, statistics synchronised over processes). */
+bool gf_batch_norm_defer_mask(gf_node *bn, const uint8_t *mask);
 /* Draws numel uniforms from r (the same values as numel gf_rng_uniform calls, in order; whole
  * Philox blocks in parallel) and writes mask[i] = (u_i >= p): dropout's keep mask. */
 void gf_dropout_mask(gf_ctx *ctx, gf_rng *r, int64_t numel, float p, uint8_t *mask);

@@ -43,6 +43,7 @@ typedef struct {
     unary_kind kind;
     float a, b;
     uint8_t *mask; /* relu in a recorded graph: bit i = x[i] > 0 (arena), else NULL */
+    bool over_bn;  /* gf_act_inplace_done: the input is a batch_norm's output, read by it alone */
 } unary_saved;
 
 #define SQRT1_2 0.70710678118654752440f      /* 1/sqrt(2) */
@@ -192,7 +193,7 @@ static gf_tensor *unary(gf_ctx *ctx, unary_kind k, gf_tensor *x, float a, float 
                      : inplace ? gf_view_raw(ctx, GF_F32, x->ndim, x->shape, NULL, x->data)
                                : gf_empty(ctx, GF_F32, x->ndim, x->shape);
     if (!out) return NULL;
-    unary_saved s = {k, a, b, NULL};
+    unary_saved s = {k, a, b, NULL, false};
     const bool rec = gf_wants_grad(ctx, &x, 1);
     if ((k == U_RELU || k == U_CLAMP) && rec) {
         if (!(s.mask = gf_scratch(ctx, (size_t)((x->numel + 7) / 8)))) return NULL;
@@ -224,6 +225,11 @@ static void unary_backward(gf_ctx *ctx, gf_node *node) {
     if (!gx) return;
     int64_t n = node->out->numel;
     if (s->mask) {
+        /* over a batch_norm's output: the gradient handed over unmasked (gx is out's grad)
+         * and the mask applied by the batch_norm's backward as it reads each row */
+        if (s->over_bn && fresh && gx == gf_f32(node->out->grad) &&
+            gf_batch_norm_defer_mask(in->node && in->node->out == in ? in->node : NULL, s->mask))
+            return;
         relu_mask_run(ctx, true, gf_f32(node->out->grad), gx, s->mask, n, fresh);
         return;
     }
@@ -260,7 +266,8 @@ gf_tensor *gf_act_inplace_done(gf_ctx *ctx, gf_tensor *x, bool relu, float lo, f
     if (!gf_check_tensor(ctx, relu ? "relu" : "clamp", "input", x, GF_F32)) return NULL;
     gf_tensor *out = gf_view_raw(ctx, GF_F32, x->ndim, x->shape, NULL, x->data);
     if (!out || !gf_wants_grad(ctx, &x, 1)) return out;
-    const unary_saved s = {relu ? U_RELU : U_CLAMP, relu ? 0.0f : lo, relu ? 0.0f : hi, mask};
+    const unary_saved s = {relu ? U_RELU : U_CLAMP, relu ? 0.0f : lo, relu ? 0.0f : hi, mask,
+                           true};
     gf_node *node = gf_record(ctx, unary_info[s.kind].op, out, &x, 1, sizeof s);
     if (!node) return NULL;
     *(unary_saved *)node->saved = s;

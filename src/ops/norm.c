@@ -5,6 +5,9 @@
 #include "kernels/vec.h"
 
 #include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* Checks an optional per-channel vector (weight, bias, running statistics): f32, shape [C]. */
 static bool check_vec(gf_ctx *ctx, const char *op, const char *arg, const gf_tensor *v,
@@ -66,6 +69,9 @@ typedef struct {
     double count;   /* values per channel the statistics cover: n * s, or the job's total */
     double *mean;   /* [C]: batch mean (training) or running mean snapshot (eval) */
     double *invstd; /* [C]: 1 / sqrt(var + eps) with the variance used to normalise */
+    /* set in the backward by the ReLU / clamp after it (gf_batch_norm_defer_mask): its bit
+     * mask, applied here to each row of the output gradient in cache, or NULL */
+    const uint8_t *grad_mask;
 } bn_saved;
 
 /* Sums v[0..k) over the job's processes through the context's hook; a hook that fails
@@ -234,7 +240,7 @@ gf_tensor *gf_batch_norm(gf_ctx *ctx, gf_tensor *x, gf_tensor *weight, gf_tensor
     if (gf_wants_grad(ctx, in, 3)) {
         gf_node *nd = gf_record(ctx, GF_OP_BATCH_NORM, out, in, 3, sizeof(bn_saved));
         if (!nd) return NULL;
-        *(bn_saved *)nd->saved = (bn_saved){n, c, s, training, synced, count, mean, invstd};
+        *(bn_saved *)nd->saved = (bn_saved){n, c, s, training, synced, count, mean, invstd, NULL};
         nd->out_borrowed = borrowed;
     }
     return out;
@@ -301,6 +307,28 @@ static void bn_backward_synced(gf_ctx *ctx, const bn_saved *sv, const float *px,
 
 static bool sv_synced(const gf_node *nd) { return ((const bn_saved *)nd->saved)->synced; }
 
+bool gf_batch_norm_defer_mask(gf_node *bn, const uint8_t *mask) {
+    if (!bn || bn->op != GF_OP_BATCH_NORM || !bn->saved || !mask) return false;
+    bn_saved *sv = bn->saved;
+    if (sv->synced || sv->s % 8 != 0) return false;
+    sv->grad_mask = mask;
+    return true;
+}
+
+/* The output gradient's row starting at element e: g's own, or with a deferred mask what the
+ * activation's backward would have written there (the same kernel, into row, in cache). */
+static const float *bn_grad_row(const bn_saved *sv, const float *g, int64_t e, float *row) {
+    if (!sv->grad_mask) return g + e;
+    gf_vec_relu_mask_bwd(sv->grad_mask + e / 8, g + e, row, 0, sv->s, true);
+    return row;
+}
+
+#ifdef _OPENMP
+static int64_t bn_thread(void) { return omp_get_thread_num(); }
+#else
+static int64_t bn_thread(void) { return 0; }
+#endif
+
 void gf_bw_batch_norm(gf_ctx *ctx, gf_node *nd) {
     const bn_saved *sv = nd->saved;
     gf_tensor *x = nd->in[0], *weight = nd->in[1], *bias = nd->in[2];
@@ -318,17 +346,22 @@ void gf_bw_batch_norm(gf_ctx *ctx, gf_node *nd) {
         return;
     }
     int64_t n = sv->n, c = sv->c, s = sv->s, m = n * s;
-    const int level = gf_vec_level();
+    const int level = gf_vec_level(), nt = gf_threads_for(ctx, x->numel);
+    float *rows = sv->grad_mask ? gf_scratch_f32(ctx, nt * s) : NULL;
+    if (sv->grad_mask && !rows) return;
 
     int64_t cb = bn_block(s), nblk = (c + cb - 1) / cb;
-#pragma omp parallel for num_threads(gf_threads_for(ctx, x->numel)) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t blk = 0; blk < nblk; blk++) {
         int64_t c0 = blk * cb, c1 = c0 + cb < c ? c0 + cb : c;
+        float *row = rows ? rows + bn_thread() * s : NULL;
         double sum_g[BN_CB] = {0}, sum_gx[BN_CB] = {0};
         for (int64_t i = 0; i < n; i++)
-            for (int64_t ch = c0; ch < c1; ch++)
-                bn_row_grad_sums(px + (i * c + ch) * s, g + (i * c + ch) * s, s, sv->mean[ch],
+            for (int64_t ch = c0; ch < c1; ch++) {
+                const int64_t r = (i * c + ch) * s;
+                bn_row_grad_sums(px + r, bn_grad_row(sv, g, r, row), s, sv->mean[ch],
                                  sv->invstd[ch], &sum_g[ch - c0], &sum_gx[ch - c0]);
+            }
         for (int64_t ch = c0; ch < c1; ch++) {
             if (gw) gw[ch] += (float)sum_gx[ch - c0];
             if (gb) gb[ch] += (float)sum_g[ch - c0];
@@ -343,7 +376,8 @@ void gf_bw_batch_norm(gf_ctx *ctx, gf_node *nd) {
                     mgx = sum_gx[ch - c0] / (double)m;
                 }
                 const int64_t r = (i * c + ch) * s;
-                gf_vec_bn_grad(level, px + r, g + r, gx + r, s, mu, is, k, mg, mgx, fresh);
+                gf_vec_bn_grad(level, px + r, bn_grad_row(sv, g, r, row), gx + r, s, mu, is, k, mg,
+                               mgx, fresh);
             }
     }
 }
