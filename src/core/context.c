@@ -116,6 +116,14 @@ void gf_ctx_set_threads(gf_ctx *ctx, int n) {
 
 int gf_ctx_threads(const gf_ctx *ctx) { return ctx->n_threads; }
 
+int gf_thread_index(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
 int gf_threads_for(const gf_ctx *ctx, int64_t work) {
     if (ctx->n_threads <= 1 || work < 32768) return 1;
     int64_t by_work = work / 16384;

@@ -260,6 +260,9 @@ static inline bool gf_index_next(int ndim, const int64_t *shape, int64_t *idx) {
 /* Threads to use for `work` elementwise operations (1 below a size where forking costs more
  * than it saves). */
 int gf_threads_for(const gf_ctx *ctx, int64_t work);
+/* This thread's number in the enclosing parallel region (0 outside one): the slot of its
+ * per-thread scratch. */
+int gf_thread_index(void);
 
 #define GF_SHAPE_BUF 96
 

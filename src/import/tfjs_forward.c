@@ -283,13 +283,21 @@ static void clamp_inplace(gf_ctx *ctx, const tj_node *nd, gf_tensor *x) {
 }
 
 /* The ReLU or clamp layer that alone reads node i's output, or NULL. */
-static const tj_node *sole_activation(const tj_graph *g, const tj_mem *mm, int i) {
-    const int j = mm->last[i];
-    if (mm->readers[i] != 1 || j < 0 || j >= g->n || j == g->output) return NULL;
+static const tj_node *sole_activation(const tj_graph *g, const int *readers, const int *last,
+                                      int i) {
+    const int j = last[i];
+    if (readers[i] != 1 || j < 0 || j >= g->n || j == g->output) return NULL;
     const tj_node *a = &g->nodes[j];
     return a->kind == TJ_ACT && (a->act == TJ_A_CLAMP || a->act == TJ_A_RELU) && a->n_in == 1
                ? a
                : NULL;
+}
+
+/* The bounds a ReLU (0, inf) or clamp layer a applies; none (-inf, inf) for NULL. */
+static void act_bounds(const tj_node *a, float *lo, float *hi) {
+    const bool relu = a && a->act == TJ_A_RELU;
+    *lo = !a ? -INFINITY : relu ? 0.0f : a->act_lo;
+    *hi = !a || relu ? INFINITY : a->act_hi;
 }
 
 /* A ZeroPadding2D (node i, on x) whose output only a 'valid' convolution layer reads: that
@@ -357,10 +365,9 @@ static gf_tensor *run_conv_fused(gf_ctx *ctx, gf_module *self, const tj_graph *g
     const int from = mm->pad_from[i];
     if (!k) return from >= 0 ? conv_padded(ctx, self, g, nd, t[nd->in[0]], from)
                              : run_node(ctx, self, nd, t);
-    const tj_node *act = sole_activation(g, mm, j);
-    const bool relu = act && act->act == TJ_A_RELU;
-    gf_conv_epilogue ep = {k, !act ? -INFINITY : relu ? 0.0f : act->act_lo,
-                           !act || relu ? INFINITY : act->act_hi, false};
+    const tj_node *act = sole_activation(g, mm->readers, mm->last, j);
+    gf_conv_epilogue ep = {k, 0.0f, 0.0f, false};
+    act_bounds(act, &ep.lo, &ep.hi);
     ctx->conv_epilogue = &ep;
     gf_tensor *y = from >= 0 ? conv_padded(ctx, self, g, nd, t[nd->in[0]], from)
                              : run_node(ctx, self, nd, t);
@@ -391,10 +398,10 @@ static gf_tensor *run_inplace(gf_ctx *ctx, gf_module *self, const tj_graph *g,
     }
     gf_module *bn = x->ndim == 4 ? eval_bn(self, nd) : NULL;
     if (!bn) return NULL;
-    const tj_node *act = sole_activation(g, mm, i);
-    const bool relu = act && act->act == TJ_A_RELU;
-    bn_eval_inplace(ctx, bn, nd->eps, x, !act ? -INFINITY : relu ? 0.0f : act->act_lo,
-                    !act ? INFINITY : relu ? INFINITY : act->act_hi);
+    const tj_node *act = sole_activation(g, mm->readers, mm->last, i);
+    float lo, hi;
+    act_bounds(act, &lo, &hi);
+    bn_eval_inplace(ctx, bn, nd->eps, x, lo, hi);
     if (act) mm->fused[mm->last[i]] = true;
     return x;
 }
@@ -527,14 +534,12 @@ static bool bn_records(gf_ctx *ctx, gf_module *self, const tj_node *nd, const gf
 static bool lend(gf_ctx *ctx, gf_module *self, const tj_graph *g, gf_tensor **t,
                  tj_train_mem *tm, int b, int last) {
     const tj_node *nd = &g->nodes[b];
-    if (nd->kind != TJ_BN || nd->act != TJ_A_LINEAR || nd->n_in != 1 || tm->readers[b] != 1)
-        return true;
+    if (nd->kind != TJ_BN || nd->act != TJ_A_LINEAR || nd->n_in != 1) return true;
+    const tj_node *a = sole_activation(g, tm->readers, tm->last, b);
     const int i = tm->last[b];
-    const tj_node *a = i >= 0 && i < g->n ? &g->nodes[i] : NULL;
     const gf_tensor *x = t[nd->in[0]];
-    if (!a || a->kind != TJ_ACT || (a->act != TJ_A_CLAMP && a->act != TJ_A_RELU) ||
-        a->n_in != 1 || i == g->output || i >= last || tm->readers[i] != 1 ||
-        tm->loan_reader >= b || !x || !bn_records(ctx, self, nd, x))
+    if (!a || i >= last || tm->readers[i] != 1 || tm->loan_reader >= b || !x ||
+        !bn_records(ctx, self, nd, x))
         return true;
     int r = tm->last[i]; /* the activation's reader; past a padding the conv applies, the conv */
     if (r >= 0 && r < g->n && g->nodes[r].kind == TJ_ZEROPAD && tm->readers[r] == 1) r = tm->last[r];
@@ -547,9 +552,9 @@ static bool lend(gf_ctx *ctx, gf_module *self, const tj_graph *g, gf_tensor **t,
     ctx->out_loan_bytes = sizeof(float) * (size_t)x->numel;
     tm->loan_reader = r;
     /* the activation too, row by row while each is in cache, keeping its bit mask */
-    const bool relu = a->act == TJ_A_RELU;
-    *tm->act = (gf_bn_act){relu, relu ? 0.0f : a->act_lo, relu ? INFINITY : a->act_hi,
+    *tm->act = (gf_bn_act){a->act == TJ_A_RELU, 0.0f, 0.0f,
                            gf_scratch(ctx, (size_t)((x->numel + 7) / 8)), false};
+    act_bounds(a, &tm->act->lo, &tm->act->hi);
     if (!tm->act->mask) return false;
     ctx->bn_act = tm->act;
     tm->act_node = i;
@@ -569,8 +574,8 @@ static gf_tensor *recomputable(gf_ctx *ctx, const tj_node *nd, gf_tensor *y, gf_
         gf_ctx_set_error(ctx, GF_ERR_NOMEM, "TensorFlow.js model: out of memory");
         return NULL;
     }
-    *r = (tj_recompute){y->node, nd->act == TJ_A_RELU ? 0.0f : nd->act_lo,
-                        nd->act == TJ_A_RELU ? INFINITY : nd->act_hi};
+    r->bn = y->node;
+    act_bounds(nd, &r->lo, &r->hi);
     z->node->recompute = recompute_bn_act;
     z->node->recompute_arg = r;
     return z;
@@ -631,6 +636,17 @@ static gf_tensor *train_act_done(gf_ctx *ctx, const tj_node *nd, gf_tensor **t,
     return recomputable(ctx, nd, x, gf_act_inplace_done(ctx, x, a->relu, a->lo, a->hi, a->mask));
 }
 
+/* Node i in the training forward: the activation a lent BatchNormalization applied, an
+ * activation in place, or a padding its convolution applies (above); NULL when none applies or
+ * on error. */
+static gf_tensor *run_train(gf_ctx *ctx, gf_module *self, const tj_graph *g, const tj_node *nd,
+                            gf_tensor **t, tj_train_mem *tm, int i) {
+    gf_tensor *y = train_act_done(ctx, nd, t, tm, i);
+    if (!y && ctx->status == GF_OK) y = train_inplace(ctx, g, nd, t, tm, i);
+    if (!y && ctx->status == GF_OK) y = train_padded(ctx, self, g, nd, t, tm, i);
+    return y;
+}
+
 /* Runs the kept layers up to node `last` on x; the outputs of every layer in a new arena array
  * (NULL for those not run), or NULL with a context error. */
 static gf_tensor **run_graph(gf_ctx *ctx, gf_module *self, const tj_graph *g, gf_tensor *x,
@@ -666,9 +682,7 @@ static gf_tensor **run_graph(gf_ctx *ctx, gf_module *self, const tj_graph *g, gf
             if (!lend(ctx, self, g, t, &tm, i, last)) return NULL;
         }
         t[i] = lean    ? run_inplace(ctx, self, g, nd, t, &mm, i)
-               : train ? train_act_done(ctx, nd, t, &tm, i) : NULL;
-        if (!t[i] && train && ctx->status == GF_OK) t[i] = train_inplace(ctx, g, nd, t, &tm, i);
-        if (!t[i] && train && ctx->status == GF_OK) t[i] = train_padded(ctx, self, g, nd, t, &tm, i);
+               : train ? run_train(ctx, self, g, nd, t, &tm, i) : NULL;
         if (!t[i] && ctx->status == GF_OK)
             t[i] = lean ? run_conv_fused(ctx, self, g, nd, t, &mm, i) : run_node(ctx, self, nd, t);
         ctx->out_loan = NULL; /* a loan the node did not take is not for the next one */

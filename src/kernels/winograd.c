@@ -25,9 +25,6 @@
 
 #include "kernels/gemm.h"
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 /* When Winograd beats im2col + GEMM, measured at one thread (forward, and input gradient
  * alone, batch 16-64, 3x3 pad-1 layers on 1x1 to 56x56 images):
@@ -393,14 +390,6 @@ static void weights(gf_ctx *ctx, int level, int64_t ci, int64_t co, const float 
 
 /* ---- driver ---------------------------------------------------------------------------------- */
 
-/* This thread's number in the enclosing parallel region (0 outside one). */
-static int thread_index(void) {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
 
 /* The tile rows [*a, *e) of image i (global numbering) that fall in chunk [r0, r1). */
 static void segment(int64_t r0, int64_t r1, int64_t i, int64_t th, int64_t *a, int64_t *e) {
@@ -446,7 +435,7 @@ bool gf_wino_conv(gf_ctx *ctx, int level, int64_t n, int64_t ci, int64_t co, int
          * computed by one thread whatever the count, so results do not depend on it. */
 #pragma omp parallel num_threads(nt_max)
         {
-            float *buf = bufs + thread_index() * per_thread;
+            float *buf = bufs + gf_thread_index() * per_thread;
 #pragma omp for schedule(static)
             for (int64_t t = 0; t < ci * segs; t++) {
                 const int64_t c = t / segs, i = i0 + t % segs;

@@ -14,9 +14,6 @@
 #include "kernels/vec.h"
 #include "kernels/winograd.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 /* The conv2d node keeps only the geometry; x and w are its inputs (conv1d's tensors are
  * [N, C, L] / [O, C/g, K], whose contiguous layout is the same as [N, C, 1, L] / [O, C/g, 1, K]). */
@@ -27,15 +24,6 @@ typedef struct {
 gf_conv_params gf_conv_default_params(void) {
     gf_conv_params p = {{1, 1}, {0, 0}, {1, 1}, 1};
     return p;
-}
-
-/* This thread's number in the enclosing parallel region (0 outside one). */
-static int64_t thread_index(void) {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
 }
 
 /* Row-major C[m, n] = op(A) op(B) + beta C (kernels/gemm.h: the same bits at any thread count). */
@@ -129,7 +117,7 @@ static void conv_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, con
         const int level = gf_vec_level();
 #pragma omp parallel num_threads(nt)
         {
-            float *col = cols + thread_index() * kk * P;
+            float *col = cols + gf_thread_index() * kk * P;
 #pragma omp for schedule(static)
             for (int64_t i = 0; i < n; i++) {
                 gf_im2col_plane(g, x + i * hw, col, P);
@@ -146,7 +134,7 @@ static void conv_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, con
         if (!work) return;
 #pragma omp parallel num_threads(nt)
         {
-            float *wk = work + thread_index() * ws;
+            float *wk = work + gf_thread_index() * ws;
 #pragma omp for schedule(static)
             for (int64_t r = 0; r < groups; r++) {
                 const int64_t oc = r % (o / 8) * 8;
@@ -392,7 +380,7 @@ static bool bw_c1_direct(gf_ctx *ctx, const gf_conv_geom *g, gf_tensor *x, const
     const int level = gf_vec_level();
 #pragma omp parallel num_threads(nt)
     {
-        float *col = cols + thread_index() * kk * P;
+        float *col = cols + gf_thread_index() * kk * P;
 #pragma omp for schedule(static)
         for (int64_t i = 0; i < n; i++) {
             gf_im2col_plane(g, px + i * hw, col, P);
@@ -423,7 +411,7 @@ static bool bw_depthwise_x8(gf_ctx *ctx, const gf_conv_geom *g, const float *dy,
     if (acc) memset(acc, 0, sizeof(double) * (size_t)(o * 9));
 #pragma omp parallel num_threads(nt)
     {
-        float *wk = work + thread_index() * ws;
+        float *wk = work + gf_thread_index() * ws;
         if (do_x) {
 #pragma omp for schedule(static)
             for (int64_t r = 0; r < n * cg; r++) {

@@ -5,9 +5,6 @@
 #include "kernels/vec.h"
 
 #include <math.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 /* Checks an optional per-channel vector (weight, bias, running statistics): f32, shape [C]. */
 static bool check_vec(gf_ctx *ctx, const char *op, const char *arg, const gf_tensor *v,
@@ -323,12 +320,6 @@ static const float *bn_grad_row(const bn_saved *sv, const float *g, int64_t e, f
     return row;
 }
 
-#ifdef _OPENMP
-static int64_t bn_thread(void) { return omp_get_thread_num(); }
-#else
-static int64_t bn_thread(void) { return 0; }
-#endif
-
 void gf_bw_batch_norm(gf_ctx *ctx, gf_node *nd) {
     const bn_saved *sv = nd->saved;
     gf_tensor *x = nd->in[0], *weight = nd->in[1], *bias = nd->in[2];
@@ -354,7 +345,7 @@ void gf_bw_batch_norm(gf_ctx *ctx, gf_node *nd) {
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t blk = 0; blk < nblk; blk++) {
         int64_t c0 = blk * cb, c1 = c0 + cb < c ? c0 + cb : c;
-        float *row = rows ? rows + bn_thread() * s : NULL;
+        float *row = rows ? rows + gf_thread_index() * s : NULL;
         double sum_g[BN_CB] = {0}, sum_gx[BN_CB] = {0};
         for (int64_t i = 0; i < n; i++)
             for (int64_t ch = c0; ch < c1; ch++) {
@@ -440,10 +431,8 @@ gf_tensor *gf_layer_norm(gf_ctx *ctx, gf_tensor *x, int n_axes, gf_tensor *weigh
 #pragma omp parallel for num_threads(gf_threads_for(ctx, x->numel)) schedule(static)
     for (int64_t i = 0; i < r; i++) {
         const float *row = px + i * d;
-        double acc = 0, sq = 0;
-        gf_vec_bn_sums(level, row, NULL, d, 0.0, 0.0, &acc, NULL);
-        const double mu = d ? acc / (double)d : 0.0;
-        gf_vec_bn_sums(level, row, NULL, d, mu, 0.0, NULL, &sq);
+        const double mu = d ? bn_row_sum(row, d) / (double)d : 0.0;
+        const double sq = bn_row_sq(row, d, mu);
         const double is = 1.0 / sqrt((d ? sq / (double)d : 0.0) + (double)eps);
         mean[i] = mu;
         invstd[i] = is;
