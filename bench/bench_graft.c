@@ -33,7 +33,10 @@
  *   mbv2-<S>-b<B>    MobileNetV2 inference (no graph) at batch B on S x S images: the
  *                    TensorFlow.js file of scripts/fetch-mobilenet.sh through
  *                    gf_tfjs_classifier (trunk cut at out_relu, global average pooling, a new
- *                    Linear(1280, 10)), images uniform in [-1, 1) from the seed, reused.
+ *                    Linear(1280, 10)), images uniform in [-1, 1) from the seed, reused. With
+ *                    several threads and B >= 2 the batch is split between them
+ *                    (gf_replicas_forward, as gf_evaluate does; --replicas 1: every op's
+ *                    work split instead).
  *   mbv2-head        the trunk's pooled features of 64 images at 224 x 224 (batches of 32, one
  *                    untimed batch first; a JSON line of mode "features" with that rate), then
  *                    the Linear head alone trained on them (batch 32, Adam), in one context.
@@ -694,7 +697,8 @@ typedef struct mb_state {
 
 static bool mb_infer_step(gf_ctx *ctx, run_state *s) {
     mb_state *m = (mb_state *)s;
-    bool ok = gf_module_forward(ctx, s->model, m->x) != NULL;
+    bool ok = (s->rep ? gf_replicas_forward(ctx, s->rep, m->x)
+                      : gf_module_forward(ctx, s->model, m->x)) != NULL;
     gf_ctx_reset(ctx);
     return ok;
 }
@@ -788,7 +792,11 @@ static int run_mbv2(const opts *o, double start_to_main) {
     }
     gf_module_train(model, false);
     gf_ctx_set_grad_enabled(ctx, false);
+    /* a batch split between threads, as gf_evaluate does */
+    const int nrep = m.s.batch >= 2 ? replica_count(o, model) : 1;
+    if (nrep >= 2 && !(m.s.rep = gf_replicas_new(ctx, model, nrep))) return die(ctx, "replicas");
     const bool ok = time_loop(ctx, o, &m.s, mb_infer_step, "infer", start_to_main);
+    gf_replicas_free(m.s.rep);
     gf_module_free(model);
     gf_ctx_free(ctx);
     return ok ? 0 : 1;

@@ -73,12 +73,15 @@ bool gf_module_is_seq(const gf_module *m);
  * containers that run their children in order need no mark. */
 void gf_module_set_reentrant(gf_module *m, bool reentrant);
 /* True when m's forward, in the mode it is in now, may run in several threads at once on
- * different contexts and slices of a batch with the same result as on the whole batch: every
- * module of the tree is a built-in layer (a BatchNorm only in evaluation mode with running
- * statistics: batch statistics depend on the whole batch, and training mode updates them), a
- * container running its children in order, or marked reentrant. When false and why is not
- * NULL, why gets a message naming the first module that is not. */
+ * different contexts and slices of a batch with the same result as on the whole batch (up to
+ * float rounding): every module of the tree is a built-in layer, a container running its
+ * children in order, or marked reentrant. A BatchNorm on batch statistics qualifies because
+ * gf_replicas exchanges them between the replicas (see gf_module_uses_batch_stats). When false
+ * and why is not NULL, why gets a message naming the first module that is not. */
 bool gf_module_replicable(const gf_module *m, char *why, size_t why_len);
+/* True when some BatchNorm of m's tree normalises with batch statistics in the mode it is in
+ * now (training, or no running statistics): its output then depends on the whole batch. */
+bool gf_module_uses_batch_stats(const gf_module *m);
 
 /* ---- containers ------------------------------------------------------------------------ */
 

@@ -149,6 +149,13 @@ typedef struct gf_replicas_out {
 gf_status gf_replicas_step(gf_ctx *ctx, gf_replicas *r, const gf_loss_spec *loss, gf_tensor *x,
                            gf_tensor *y, float scale, gf_replicas_out *out);
 
+/* The forward alone of x (no gradients: inference), cut into contiguous slices of examples, one
+ * per replica, each run in its replica's context and thread; the slices' outputs, which must
+ * keep one row per example along the first dimension, joined in order into a new tensor in
+ * ctx's arena. gf_evaluate splits batches this way on two or more threads. NULL with a ctx
+ * error (a replica's own error, or an output that does not keep its rows). */
+gf_tensor *gf_replicas_forward(gf_ctx *ctx, gf_replicas *r, gf_tensor *x);
+
 /* ---- training across processes ----------------------------------------------------------------
  * gf_fit and gf_train_step leave the exchange of gradients between processes to a hook (the
  * MPI one is gf_dist_grad_sync, graft/dist.h): called after each accumulation group's backward
@@ -419,6 +426,11 @@ typedef struct gf_eval_params {
     void *forward_user;
     gf_eval_pred_fn on_pred; /* each example's prediction; NULL: none */
     void *pred_user;
+    /* 0 (default): with two or more context threads and a replicable model (and no custom
+     * forward), each batch is split between one replica per thread (gf_replicas_forward);
+     * 1: the whole batch in ctx, each op splitting its work; N >= 2: N replicas where the
+     * model allows */
+    int replicas;
 } gf_eval_params;
 
 gf_eval_params gf_eval_default_params(void);

@@ -69,6 +69,9 @@ struct gf_ctx {
     /* gf_ctx_set_batch_norm_sync: sums batch_norm's statistics over the processes of a job */
     gf_ctx_sum_fn bn_sum;
     void *bn_sum_user;
+    /* set in every replica but the first (gf_replicas): the running statistics, shared by the
+     * replicas, are the first one's to update */
+    bool bn_skip_running;
     /* gf_backward_route_grads: persistent leaves whose gradients go to caller buffers (n = 0: none);
      * route_hint is where the last lookup hit (backward visits leaves in a repeating order). */
     int route_n, route_hint;

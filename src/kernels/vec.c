@@ -149,6 +149,10 @@ GF_INLINE void bn_sums_body(const float *x, const float *g, const float *w, int6
             }
             a0 += g0, a1 += g1;
             b0 += g0 * ((x0 - mu) * is), b1 += g1 * ((x1 - mu) * is);
+        } else if (s1 && s2) { /* sum (x - mu) and sum (x - mu)^2 in one pass */
+            x0 -= mu, x1 -= mu;
+            a0 += x0, a1 += x1;
+            b0 += x0 * x0, b1 += x1 * x1;
         } else if (s1) { /* sum x */
             a0 += x0, a1 += x1;
         } else { /* sum (x - mu)^2 */
@@ -164,6 +168,10 @@ GF_INLINE void bn_sums_body(const float *x, const float *g, const float *w, int6
             const double gj = w ? (double)g[j] * w[j] : (double)g[j];
             a[l] += gj;
             b[l] += gj * ((x[j] - mu) * is);
+        } else if (s1 && s2) {
+            const double d = x[j] - mu;
+            a[l] += d;
+            b[l] += d * d;
         } else if (s1) {
             a[l] += x[j];
         } else {

@@ -58,8 +58,9 @@ void gf_vec_bn_eval(int level, const float *x, float *y, int64_t n, double mu, d
                     double w, double b, float lo, float hi);
 
 /* Batch norm's row sums, in double over 8 interleaved lanes added in a fixed tree (the same
- * bits at every level). With g: *s1 = sum g, *s2 = sum g (x - mu) is. Without g: *s1 = sum x
- * (when s1 is given), else *s2 = sum (x - mu)^2. */
+ * bits at every level). With g: *s1 = sum g, *s2 = sum g (x - mu) is. Without g: with both s1
+ * and s2, *s1 = sum (x - mu) and *s2 = sum (x - mu)^2 in one pass; with s1 only *s1 = sum x;
+ * with s2 only *s2 = sum (x - mu)^2. */
 void gf_vec_bn_sums(int level, const float *x, const float *g, int64_t n, double mu, double is,
                     double *s1, double *s2);
 /* Batch norm's input gradient row: gx (+)= (float)(k (g - mg - (x - mu) is mgx)) in double;

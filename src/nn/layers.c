@@ -161,9 +161,10 @@ static gf_tensor *bn_fwd(gf_ctx *ctx, gf_module *self, gf_tensor *x, void *user)
                          gf_shape_str(x, s, sizeof s), (long long)x->shape[1], (long long)c->in);
         return NULL;
     }
-    /* torch: in training with tracking, count the batch; momentum None averages cumulatively. */
+    /* torch: in training with tracking, count the batch; momentum None averages cumulatively.
+     * Replicas other than the first leave the count, like the running statistics, to it. */
     float factor = 0.0f;
-    if (self->training && c->track) {
+    if (self->training && c->track && !ctx->bn_skip_running) {
         int64_t *nb = gf_i64(c->num_batches);
         *nb += 1;
         factor = c->f1 < 0.0f ? (float)(1.0 / (double)*nb) : c->f1;

@@ -178,17 +178,20 @@ void gf_module_set_reentrant(gf_module *m, bool reentrant) {
     if (m) m->reentrant = reentrant;
 }
 
-/* Why m itself (not its children) cannot run in several threads at once, or NULL. */
+/* Why m itself (not its children) cannot run in several threads at once, or NULL. A
+ * BatchNorm on batch statistics can: the replicas exchange them (graft/train.h). */
 static const char *not_replicable(const gf_module *m) {
-    if (m->layer) {
-        bool bn = strncmp(m->type, "BatchNorm", 9) == 0;
-        if (bn && (m->training || !m->cfg.track))
-            return "normalises with batch statistics (in evaluation mode with running "
-                   "statistics it can)";
-        return NULL;
-    }
-    if (m->forward == gf_module_forward_children || m->reentrant) return NULL;
+    if (m->layer || m->forward == gf_module_forward_children || m->reentrant) return NULL;
     return "has its own forward function, not marked reentrant (gf_module_set_reentrant)";
+}
+
+bool gf_module_uses_batch_stats(const gf_module *m) {
+    if (!m) return false;
+    if (m->layer && strncmp(m->type, "BatchNorm", 9) == 0 && (m->training || !m->cfg.track))
+        return true;
+    for (int i = 0; i < m->n_children; i++)
+        if (gf_module_uses_batch_stats(m->children[i].m)) return true;
+    return false;
 }
 
 static const gf_module *first_unreplicable(const gf_module *m, const char **reason) {

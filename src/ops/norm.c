@@ -80,47 +80,80 @@ static gf_status bn_job_sum(gf_ctx *ctx, double *v, int64_t k) {
     return st == GF_OK ? GF_OK : (ctx->status != GF_OK ? ctx->status : st);
 }
 
-/* Synchronised batch statistics: the per-channel sums and the value count, then the centred
- * squares around the job's mean, each summed over the processes, so the mean and variance are
- * those of the whole job's batch. Updates the running statistics like the local path. */
+/* Per channel, the sums of x and x^2 over this process's rows, in double (gf_vec_bn_sums'
+ * one-pass form around 0), into v[0..c) and v[c..2c); rows of fewer than 8 values go through
+ * the scalar loop. */
+static void bn_local_moments(gf_ctx *ctx, const float *px, int64_t n, int64_t c, int64_t s,
+                             double *v) {
+    const int level = gf_vec_level();
+#pragma omp parallel for num_threads(gf_threads_for(ctx, n * c * s)) schedule(static)
+    for (int64_t ch = 0; ch < c; ch++) {
+        double a = 0.0, b = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            const float *row = px + (i * c + ch) * s;
+            double ra = 0.0, rb = 0.0;
+            if (s >= 8) {
+                gf_vec_bn_sums(level, row, NULL, s, 0.0, 0.0, &ra, &rb);
+            } else {
+                for (int64_t j = 0; j < s; j++) ra += row[j], rb += (double)row[j] * row[j];
+            }
+            a += ra, b += rb;
+        }
+        v[ch] = a, v[c + ch] = b;
+    }
+}
+
+/* Sums of (x - mean)^2 per channel over this process's rows into v[0..c) (the exact second
+ * pass, for channels whose mean dwarfs their spread). */
+static void bn_local_centred(gf_ctx *ctx, const float *px, int64_t n, int64_t c, int64_t s,
+                             const double *mean, double *v) {
+#pragma omp parallel for num_threads(gf_threads_for(ctx, n * c * s)) schedule(static)
+    for (int64_t ch = 0; ch < c; ch++) {
+        double sq = 0.0;
+        for (int64_t i = 0; i < n; i++) sq += bn_row_sq(px + (i * c + ch) * s, s, mean[ch]);
+        v[ch] = sq;
+    }
+}
+
+/* Synchronised batch statistics: per channel the sums of x and x^2 and the value count, summed
+ * over the processes (or replicas) in one exchange, give the whole job's mean and variance. In
+ * double the difference E[x^2] - mean^2 keeps its digits unless the mean is over about a
+ * thousand standard deviations; then (the same decision everywhere, from the same sums) the
+ * centred squares are summed in a second pass and exchange. Updates the running statistics
+ * like the local path, except in a replica told to leave them to the first. */
 static bool bn_synced_stats(gf_ctx *ctx, const float *px, int64_t n, int64_t c, int64_t s,
                             float eps, float momentum, double *mean, double *invstd,
                             float *rm, int64_t rms, float *rv, int64_t rvs, double *count) {
-    double *v = gf_scratch(ctx, sizeof(double) * (size_t)(c + 1));
+    double *v = gf_scratch(ctx, sizeof(double) * (size_t)(2 * c + 1));
     if (!v) return false;
-#pragma omp parallel for num_threads(gf_threads_for(ctx, n * c * s)) schedule(static)
-    for (int64_t ch = 0; ch < c; ch++) {
-        double acc = 0.0;
-        for (int64_t i = 0; i < n; i++)
-            for (int64_t j = 0; j < s; j++) acc += px[(i * c + ch) * s + j];
-        v[ch] = acc;
-    }
-    v[c] = (double)(n * s);
-    if (bn_job_sum(ctx, v, c + 1) != GF_OK) return false;
-    const double m = v[c];
+    bn_local_moments(ctx, px, n, c, s, v);
+    v[2 * c] = (double)(n * s);
+    if (bn_job_sum(ctx, v, 2 * c + 1) != GF_OK) return false;
+    const double m = v[2 * c];
     if (!(m > 1.0)) {
         gf_ctx_set_error(ctx, GF_ERR_SHAPE,
                          "batch_norm: expected more than 1 value per channel when training, got %g "
                          "in the whole job's batch (synchronised statistics)", m);
         return false;
     }
-    for (int64_t ch = 0; ch < c; ch++) mean[ch] = v[ch] / m;
-#pragma omp parallel for num_threads(gf_threads_for(ctx, n * c * s)) schedule(static)
+    bool exact = false;
     for (int64_t ch = 0; ch < c; ch++) {
-        double sq = 0.0, mu = mean[ch];
-        for (int64_t i = 0; i < n; i++)
-            for (int64_t j = 0; j < s; j++) {
-                double d = px[(i * c + ch) * s + j] - mu;
-                sq += d * d;
-            }
-        v[ch] = sq;
+        mean[ch] = v[ch] / m;
+        const double var = v[c + ch] / m - mean[ch] * mean[ch];
+        v[c + ch] = var > 0.0 ? var * m : 0.0; /* the centred squares' sum */
+        exact = exact || !(var > 1e-6 * mean[ch] * mean[ch]);
     }
-    if (bn_job_sum(ctx, v, c) != GF_OK) return false;
+    if (exact) {
+        bn_local_centred(ctx, px, n, c, s, mean, v + c);
+        if (bn_job_sum(ctx, v + c, c) != GF_OK) return false;
+    }
+    const bool update = rm && !ctx->bn_skip_running;
     for (int64_t ch = 0; ch < c; ch++) {
-        invstd[ch] = 1.0 / sqrt(v[ch] / m + (double)eps);
-        if (rm) {
+        const double sq = v[c + ch];
+        invstd[ch] = 1.0 / sqrt(sq / m + (double)eps);
+        if (update) {
             rm[ch * rms] = (float)((1.0 - momentum) * rm[ch * rms] + momentum * mean[ch]);
-            rv[ch * rvs] = (float)((1.0 - momentum) * rv[ch * rvs] + momentum * (v[ch] / (m - 1.0)));
+            rv[ch * rvs] = (float)((1.0 - momentum) * rv[ch * rvs] + momentum * (sq / (m - 1.0)));
         }
     }
     *count = m;
@@ -185,7 +218,7 @@ gf_tensor *gf_batch_norm(gf_ctx *ctx, gf_tensor *x, gf_tensor *weight, gf_tensor
     float *rv = running_var ? gf_f32(running_var) : NULL;
     int64_t rms = running_mean ? running_mean->stride[0] : 0;
     int64_t rvs = running_var ? running_var->stride[0] : 0;
-    bool update = training && rm && m > 0;
+    bool update = training && rm && m > 0 && !ctx->bn_skip_running;
     double count = (double)m;
     if (synced && !bn_synced_stats(ctx, px, n, c, s, eps, momentum, mean, invstd, rm, rms, rv,
                                    rvs, &count))
@@ -266,48 +299,48 @@ bool gf_batch_norm_recompute(gf_ctx *ctx, const gf_node *bn, float *dst, float l
     return true;
 }
 
+static const float *bn_grad_row(const bn_saved *sv, const float *g, int64_t e, float *row);
+
 /* Backward of synchronised statistics: the per-channel sums of g and g * xhat are summed over
  * the processes (each process's g is already its share of the job's loss), and dx uses the
  * job's sums and value count. dw and db stay this process's sums: the gradient exchange adds
- * them up with every other parameter's. */
+ * them up with every other parameter's. rows: a row of scratch per thread for a deferred mask. */
 static void bn_backward_synced(gf_ctx *ctx, const bn_saved *sv, const float *px,
-                               const float *pw, const float *g, float *gx, float *gw, float *gb) {
+                               const float *pw, const float *g, float *gx, bool fresh,
+                               float *gw, float *gb, float *rows) {
     const int64_t n = sv->n, c = sv->c, s = sv->s;
+    const int level = gf_vec_level(), nt = gf_threads_for(ctx, n * c * s);
     double *v = gf_scratch(ctx, sizeof(double) * (size_t)(2 * c + 1));
     if (!v) return;
-#pragma omp parallel for num_threads(gf_threads_for(ctx, n * c * s)) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t ch = 0; ch < c; ch++) {
-        double sg = 0.0, sgx = 0.0, mu = sv->mean[ch], is = sv->invstd[ch];
-        for (int64_t i = 0; i < n; i++)
-            for (int64_t j = 0; j < s; j++) {
-                int64_t k = (i * c + ch) * s + j;
-                sg += g[k];
-                sgx += g[k] * ((px[k] - mu) * is);
-            }
+        float *row = rows ? rows + gf_thread_index() * s : NULL;
+        double sg = 0.0, sgx = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            const int64_t r = (i * c + ch) * s;
+            bn_row_grad_sums(px + r, bn_grad_row(sv, g, r, row), s, sv->mean[ch],
+                             sv->invstd[ch], &sg, &sgx);
+        }
         v[ch] = sg;
         v[c + ch] = sgx;
         if (gw) gw[ch] += (float)sgx;
         if (gb) gb[ch] += (float)sg;
     }
     if (!gx || bn_job_sum(ctx, v, 2 * c) != GF_OK) return;
-#pragma omp parallel for num_threads(gf_threads_for(ctx, n * c * s)) schedule(static)
-    for (int64_t ch = 0; ch < c; ch++) {
-        double mu = sv->mean[ch], is = sv->invstd[ch], k = (pw ? pw[ch] : 1.0) * is;
-        double mg = v[ch] / sv->count, mgx = v[c + ch] / sv->count;
-        for (int64_t i = 0; i < n; i++)
-            for (int64_t j = 0; j < s; j++) {
-                int64_t q = (i * c + ch) * s + j;
-                gx[q] += (float)(k * (g[q] - mg - (px[q] - mu) * is * mgx));
-            }
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t r = 0; r < n * c; r++) {
+        const int64_t ch = r % c;
+        float *row = rows ? rows + gf_thread_index() * s : NULL;
+        const double is = sv->invstd[ch], k = (pw ? pw[ch] : 1.0) * is;
+        gf_vec_bn_grad(level, px + r * s, bn_grad_row(sv, g, r * s, row), gx + r * s, s,
+                       sv->mean[ch], is, k, v[ch] / sv->count, v[c + ch] / sv->count, fresh);
     }
 }
-
-static bool sv_synced(const gf_node *nd) { return ((const bn_saved *)nd->saved)->synced; }
 
 bool gf_batch_norm_defer_mask(gf_node *bn, const uint8_t *mask) {
     if (!bn || bn->op != GF_OP_BATCH_NORM || !bn->saved || !mask) return false;
     bn_saved *sv = bn->saved;
-    if (sv->synced || sv->s % 8 != 0) return false;
+    if (sv->s % 8 != 0) return false;
     sv->grad_mask = mask;
     return true;
 }
@@ -323,8 +356,8 @@ static const float *bn_grad_row(const bn_saved *sv, const float *g, int64_t e, f
 void gf_bw_batch_norm(gf_ctx *ctx, gf_node *nd) {
     const bn_saved *sv = nd->saved;
     gf_tensor *x = nd->in[0], *weight = nd->in[1], *bias = nd->in[2];
-    bool fresh = false; /* gx written (0 + term), not added to: the synced path adds */
-    float *gx = sv_synced(nd) ? gf_grad_of(ctx, x) : gf_grad_of_for_write(ctx, x, &fresh);
+    bool fresh = false; /* gx written (0 + term), not added to */
+    float *gx = gf_grad_of_for_write(ctx, x, &fresh);
     float *gw = gf_grad_of(ctx, weight);
     float *gb = gf_grad_of(ctx, bias);
     if (!gx && !gw && !gb) return;
@@ -332,14 +365,14 @@ void gf_bw_batch_norm(gf_ctx *ctx, gf_node *nd) {
     const float *pw = weight ? gf_contig_f32(ctx, weight) : NULL;
     if (!px || (weight && !pw)) return;
     const float *g = gf_f32(nd->out->grad);
-    if (sv->synced) {
-        bn_backward_synced(ctx, sv, px, pw, g, gx, gw, gb);
-        return;
-    }
     int64_t n = sv->n, c = sv->c, s = sv->s, m = n * s;
     const int level = gf_vec_level(), nt = gf_threads_for(ctx, x->numel);
     float *rows = sv->grad_mask ? gf_scratch_f32(ctx, nt * s) : NULL;
     if (sv->grad_mask && !rows) return;
+    if (sv->synced) {
+        bn_backward_synced(ctx, sv, px, pw, g, gx, fresh, gw, gb, rows);
+        return;
+    }
 
     int64_t cb = bn_block(s), nblk = (c + cb - 1) / cb;
 #pragma omp parallel for num_threads(nt) schedule(static)

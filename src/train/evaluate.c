@@ -57,6 +57,7 @@ typedef struct eval_run {
     int64_t *pred, *truth;  /* a batch's classes */
     int64_t cap_pred;
     gf_train_scratch sc;
+    gf_replicas *rep;       /* batches split between threads (NULL: none) */
 } eval_run;
 
 static bool is_regression(const gf_loss_spec *l) {
@@ -212,8 +213,9 @@ static gf_status regress(eval_run *r, const gf_batch *b, const gf_tensor *out) {
 static gf_status eval_batch(eval_run *r, gf_module *model, const gf_batch *b) {
     gf_ctx *ctx = r->ctx;
     const gf_eval_params *p = r->p;
-    gf_tensor *out = p->forward ? p->forward(ctx, model, b->x, p->forward_user)
-                                : gf_module_forward(ctx, model, b->x);
+    gf_tensor *out = p->forward      ? p->forward(ctx, model, b->x, p->forward_user)
+                     : r->rep && b->n >= 2 ? gf_replicas_forward(ctx, r->rep, b->x)
+                                       : gf_module_forward(ctx, model, b->x);
     const gf_batch_info bi = {b->idx, b->n, b->x, b->y, NULL, 0, b->epoch, b->index, false};
     gf_tensor *l = r->sum_loss ? gf_loss_compute_reduce(ctx, r->loss, out, b->y, GF_REDUCE_SUM)
                                : gf_loss_compute_batch(ctx, r->loss, out, &bi);
@@ -297,6 +299,16 @@ static gf_status finish(eval_run *r, gf_eval_result *out) {
     return gf_ctx_status(ctx);
 }
 
+/* One replica per thread for gf_eval_params.replicas 0, where the model (now in evaluation
+ * mode) can run so; NULL otherwise, or when making them failed (then ctx's error says why). */
+static gf_replicas *eval_replicas(gf_ctx *ctx, gf_module *model, const gf_eval_params *p) {
+    const int want = p->replicas == 0 ? gf_ctx_threads(ctx) : p->replicas;
+    if (want < 2 || p->forward || !gf_module_replicable(model, NULL, 0) ||
+        (gf_ctx_batch_norm_synced(ctx) && gf_module_uses_batch_stats(model)))
+        return NULL;
+    return gf_replicas_new(ctx, model, want);
+}
+
 gf_status gf_evaluate_ex(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss,
                          gf_loader *loader, const gf_eval_params *params, gf_eval_result *out) {
     const gf_eval_params defaults = gf_eval_default_params();
@@ -309,6 +321,9 @@ gf_status gf_evaluate_ex(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss
     if (gf_ctx_status(ctx) != GF_OK) return gf_ctx_status(ctx); /* an earlier error stands */
     if (!model || !loader || !out)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID, "evaluate: NULL model, loader or result");
+    if (p->replicas < 0)
+        return gf_ctx_set_error(ctx, GF_ERR_INVALID, "evaluate: replicas %d must be >= 0",
+                                p->replicas);
     if (p->loss_reduction != GF_REDUCE_MEAN && p->loss_reduction != GF_REDUCE_SUM)
         return gf_ctx_set_error(ctx, GF_ERR_INVALID, "evaluate: loss_reduction %d must be "
                                 "GF_REDUCE_MEAN or GF_REDUCE_SUM", (int)p->loss_reduction);
@@ -322,9 +337,10 @@ gf_status gf_evaluate_ex(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss
     const bool was_training = gf_module_is_training(model);
     const bool had_grad = gf_ctx_set_grad_enabled(ctx, false);
     gf_module_train(model, false);
+    r.rep = eval_replicas(ctx, model, p);
     gf_batch b;
-    gf_status st = GF_OK;
-    while (gf_loader_next(ctx, loader, &b)) {
+    gf_status st = gf_ctx_status(ctx);
+    while (st == GF_OK && gf_loader_next(ctx, loader, &b)) {
         st = eval_batch(&r, model, &b);
         gf_ctx_reset(ctx);
         if (st != GF_OK) break;
@@ -333,6 +349,7 @@ gf_status gf_evaluate_ex(gf_ctx *ctx, gf_module *model, const gf_loss_spec *loss
     gf_module_train(model, was_training);
     gf_ctx_set_grad_enabled(ctx, had_grad);
     if (st == GF_OK) st = finish(&r, out);
+    gf_replicas_free(r.rep);
     gf_confusion_free(r.cm);
     free(r.yt);
     free(r.yp);

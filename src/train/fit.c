@@ -49,7 +49,8 @@ static gf_status make_replicas(gf_ctx *ctx, gf_module *model, const gf_loss_spec
     const bool custom = loss && loss->kind == GF_LOSS_CUSTOM;
     char why[384];
     if (want == 0) {
-        if (gf_ctx_threads(ctx) < 2 || custom || !gf_module_replicable(model, why, sizeof why))
+        if (gf_ctx_threads(ctx) < 2 || custom || !gf_module_replicable(model, why, sizeof why) ||
+            (gf_ctx_batch_norm_synced(ctx) && gf_module_uses_batch_stats(model)))
             return GF_OK;
         want = gf_ctx_threads(ctx);
     } else if (custom) {
