@@ -442,6 +442,7 @@ static gf_status run_backward(gf_ctx *ctx) {
      * the memory rules it comes from a second arena, given back node by node, so the step
      * holds the largest node's scratch instead of the sum (gradients stay in ctx->arena). */
     if (ctx->inplace && !ctx->bw_arena) ctx->bw_arena = gf_arena_new((size_t)1 << 20);
+    if (ctx->bw_arena) gf_arena_reset(ctx->bw_arena); /* forwards give their scratch back too */
     gf_arena *scratch = ctx->inplace ? ctx->bw_arena : NULL;
     if (w.n > 0) fire_ready(ctx, &w, 0);
     for (; n; n = n->prev) {

@@ -96,6 +96,7 @@ void gf_ctx_free(gf_ctx *ctx) {
 
 void gf_ctx_reset(gf_ctx *ctx) {
     gf_arena_reset(ctx->arena);
+    if (ctx->bw_arena) gf_arena_reset(ctx->bw_arena); /* one chunk for the next step's scratch */
     ctx->tape = NULL;
     ctx->tape_len = 0;
     ctx->inplace_input = NULL;

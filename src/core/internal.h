@@ -223,6 +223,17 @@ float *gf_scratch_f32(gf_ctx *ctx, int64_t n);
 float *gf_scratch_zero_f32(gf_ctx *ctx, int64_t n);
 void *gf_scratch(gf_ctx *ctx, size_t bytes);
 
+/* A stretch of a forward whose scratch is dead when it ends (a convolution's column matrices
+ * and per-thread work): under the memory rules gf_scratch then takes it from the scratch arena
+ * (as in a backward, docs/NN.md rule F) and the end gives it back, so a step no longer holds
+ * every layer's forward scratch until its reset. Inside a backward the node's rewind covers it. */
+typedef struct gf_scratch_scope {
+    gf_arena *arena; /* NULL: nothing to give back */
+    gf_arena_mark mark;
+} gf_scratch_scope;
+gf_scratch_scope gf_scratch_scope_begin(gf_ctx *ctx);
+void gf_scratch_scope_end(gf_ctx *ctx, gf_scratch_scope s);
+
 /* An arena tensor header that views `data` with the given shape and strides. */
 gf_tensor *gf_view_raw(gf_ctx *ctx, gf_dtype dt, int ndim, const int64_t *shape,
                        const int64_t *stride, void *data);

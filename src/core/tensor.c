@@ -218,6 +218,23 @@ void *gf_scratch(gf_ctx *ctx, size_t bytes) {
     return p;
 }
 
+gf_scratch_scope gf_scratch_scope_begin(gf_ctx *ctx) {
+    gf_scratch_scope s = {0};
+    if (!ctx->inplace || ctx->bw_scratch) return s;
+    if (!ctx->bw_arena) ctx->bw_arena = gf_arena_new((size_t)1 << 20);
+    if (!ctx->bw_arena) return s; /* then the step's arena, as without the rules */
+    s.arena = ctx->bw_arena;
+    s.mark = gf_arena_get_mark(s.arena);
+    ctx->bw_scratch = s.arena;
+    return s;
+}
+
+void gf_scratch_scope_end(gf_ctx *ctx, gf_scratch_scope s) {
+    if (!s.arena) return;
+    ctx->bw_scratch = NULL;
+    gf_arena_rewind(s.arena, s.mark);
+}
+
 float *gf_scratch_f32(gf_ctx *ctx, int64_t n) { return gf_scratch(ctx, (size_t)n * sizeof(float)); }
 
 float *gf_scratch_zero_f32(gf_ctx *ctx, int64_t n) {

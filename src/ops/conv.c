@@ -319,7 +319,9 @@ static gf_tensor *conv_run(gf_ctx *ctx, int sd, gf_tensor *x, gf_tensor *w, gf_t
     /* the epilogue is for one conv2d that records nothing (see internal.h) */
     gf_conv_epilogue *ep = sd == 2 && !rec ? ctx->conv_epilogue : NULL;
     ctx->conv_epilogue = NULL;
+    const gf_scratch_scope sc = gf_scratch_scope_begin(ctx);
     conv_forward(ctx, g, px, pw, pb, gf_f32(out), ep);
+    gf_scratch_scope_end(ctx, sc);
     if (ctx->status != GF_OK) return NULL;
     if (ep) ep->done = true;
     if (rec) {
