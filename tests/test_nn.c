@@ -909,7 +909,48 @@ static void test_sync_batch_norm(void) {
     gf_ctx_free(ctx);
 }
 
+/* Batch statistics from one pass of x and x^2 (in double) against two-pass ones computed here:
+ * channels with means of 0, 50 and 1e6 (a million standard deviations, where the sums of
+ * squares keep no digits of the variance and the statistics take the centred second pass). */
+static void test_batch_norm_large_mean(void) {
+    enum { N = 6, C = 3, S = 5, NCS = N * C * S };
+    const double centre[C] = {0.0, 50.0, 1e6}, spread[C] = {1.0, 2.0, 1.0};
+    float x[NCS], g[NCS], y[NCS], gx[NCS], gw[C], rm[C], rv[C];
+    gf_rng rng;
+    gf_rng_seed(&rng, 17);
+    for (int i = 0; i < NCS; i++) {
+        const int ch = (i / S) % C;
+        x[i] = (float)(centre[ch] + spread[ch] * (2.0 * gf_rng_uniform(&rng) - 1.0));
+        g[i] = gf_rng_uniform(&rng) - 0.5f;
+    }
+    gf_ctx *ctx = gf_ctx_new(NULL);
+    CHECK(ctx && bn_run(ctx, x, g, N, C, S, y, gx, gw, rm, rv) == 0);
+    double worst = 0.0;
+    for (int ch = 0; ch < C; ch++) {
+        double mean = 0.0, var = 0.0;
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < S; j++) mean += x[(i * C + ch) * S + j];
+        mean /= N * S;
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < S; j++) var += pow(x[(i * C + ch) * S + j] - mean, 2);
+        /* the running variance moved by 0.1 of the unbiased one (from 1) */
+        const double rv_want = 0.9 + 0.1 * var / (N * S - 1);
+        worst = fmax(worst, fabs(rv[ch] - rv_want) / rv_want);
+        var /= N * S;
+        for (int i = 0; i < N && ch < 2; i++) /* at 1e6 the float normalisation itself rounds */
+            for (int j = 0; j < S; j++) {
+                const int k = (i * C + ch) * S + j;
+                const double want = (x[k] - mean) / sqrt(var + 1e-5) * (0.5 + 0.25 * ch) + 0.1 * ch;
+                worst = fmax(worst, fabs(y[k] - want));
+            }
+    }
+    if (worst > 1e-5) fprintf(stderr, "batch norm, large means: worst difference %g\n", worst);
+    CHECK(worst <= 1e-5);
+    gf_ctx_free(ctx);
+}
+
 int main(void) {
+    test_batch_norm_large_mean();
     cJSON *doc = load_fixture("nn_models.json");
     CHECK(doc != NULL);
     if (doc) test_parity(doc);

@@ -80,27 +80,33 @@ static gf_status bn_job_sum(gf_ctx *ctx, double *v, int64_t k) {
     return st == GF_OK ? GF_OK : (ctx->status != GF_OK ? ctx->status : st);
 }
 
-/* Per channel, the sums of x and x^2 over this process's rows, in double (gf_vec_bn_sums'
- * one-pass form around 0), into v[0..c) and v[c..2c); rows of fewer than 8 values go through
- * the scalar loop. */
+/* *s1 += sum of row, *s2 += sum of row^2, in one pass (gf_vec_bn_sums around 0) */
+static void bn_row_moments(const float *row, int64_t s, double *s1, double *s2) {
+    double a = 0.0, b = 0.0;
+    gf_vec_bn_sums(gf_vec_level(), row, NULL, s, 0.0, 0.0, &a, &b);
+    *s1 += a;
+    *s2 += b;
+}
+
+/* Per channel, the sums of x and x^2 over this process's rows, into v[0..c) and v[c..2c). */
 static void bn_local_moments(gf_ctx *ctx, const float *px, int64_t n, int64_t c, int64_t s,
                              double *v) {
-    const int level = gf_vec_level();
 #pragma omp parallel for num_threads(gf_threads_for(ctx, n * c * s)) schedule(static)
     for (int64_t ch = 0; ch < c; ch++) {
         double a = 0.0, b = 0.0;
-        for (int64_t i = 0; i < n; i++) {
-            const float *row = px + (i * c + ch) * s;
-            double ra = 0.0, rb = 0.0;
-            if (s >= 8) {
-                gf_vec_bn_sums(level, row, NULL, s, 0.0, 0.0, &ra, &rb);
-            } else {
-                for (int64_t j = 0; j < s; j++) ra += row[j], rb += (double)row[j] * row[j];
-            }
-            a += ra, b += rb;
-        }
+        for (int64_t i = 0; i < n; i++) bn_row_moments(px + (i * c + ch) * s, s, &a, &b);
         v[ch] = a, v[c + ch] = b;
     }
+}
+
+/* From m values' sums of x and x^2: the mean, and the sum of squares around it, or false when
+ * the mean is over about a thousand standard deviations (or the values are constant): in double
+ * E[x^2] - mean^2 then loses digits, and the caller sums the centred squares in a second pass. */
+static bool bn_moments(double sum, double sumsq, double m, double *mean, double *centred) {
+    *mean = sum / m;
+    const double var = sumsq / m - *mean * *mean;
+    *centred = var > 0.0 ? var * m : 0.0;
+    return var > 1e-6 * *mean * *mean;
 }
 
 /* Sums of (x - mean)^2 per channel over this process's rows into v[0..c) (the exact second
@@ -137,12 +143,8 @@ static bool bn_synced_stats(gf_ctx *ctx, const float *px, int64_t n, int64_t c, 
         return false;
     }
     bool exact = false;
-    for (int64_t ch = 0; ch < c; ch++) {
-        mean[ch] = v[ch] / m;
-        const double var = v[c + ch] / m - mean[ch] * mean[ch];
-        v[c + ch] = var > 0.0 ? var * m : 0.0; /* the centred squares' sum */
-        exact = exact || !(var > 1e-6 * mean[ch] * mean[ch]);
-    }
+    for (int64_t ch = 0; ch < c; ch++)
+        exact = !bn_moments(v[ch], v[c + ch], m, &mean[ch], &v[c + ch]) || exact;
     if (exact) {
         bn_local_centred(ctx, px, n, c, s, mean, v + c);
         if (bn_job_sum(ctx, v + c, c) != GF_OK) return false;
@@ -231,15 +233,21 @@ gf_tensor *gf_batch_norm(gf_ctx *ctx, gf_tensor *x, gf_tensor *weight, gf_tensor
         int64_t c0 = blk * cb, c1 = c0 + cb < c ? c0 + cb : c;
         if (synced) {
             /* mean and invstd hold the job's statistics already */
-        } else if (training) {
+        } else if (training) { /* as bn_synced_stats, for this batch alone */
             double acc[BN_CB] = {0}, sq[BN_CB] = {0};
             for (int64_t i = 0; i < n; i++)
                 for (int64_t ch = c0; ch < c1; ch++)
-                    acc[ch - c0] += bn_row_sum(px + (i * c + ch) * s, s);
-            for (int64_t ch = c0; ch < c1; ch++) mean[ch] = m ? acc[ch - c0] / (double)m : 0.0;
-            for (int64_t i = 0; i < n; i++)
-                for (int64_t ch = c0; ch < c1; ch++)
-                    sq[ch - c0] += bn_row_sq(px + (i * c + ch) * s, s, mean[ch]);
+                    bn_row_moments(px + (i * c + ch) * s, s, &acc[ch - c0], &sq[ch - c0]);
+            for (int64_t ch = c0; ch < c1; ch++) {
+                if (m == 0) {
+                    mean[ch] = sq[ch - c0] = 0.0;
+                } else if (!bn_moments(acc[ch - c0], sq[ch - c0], (double)m, &mean[ch],
+                                       &sq[ch - c0])) {
+                    sq[ch - c0] = 0.0;
+                    for (int64_t i = 0; i < n; i++)
+                        sq[ch - c0] += bn_row_sq(px + (i * c + ch) * s, s, mean[ch]);
+                }
+            }
             for (int64_t ch = c0; ch < c1; ch++) {
                 double var = m ? sq[ch - c0] / (double)m : 0.0;
                 invstd[ch] = 1.0 / sqrt(var + (double)eps);
