@@ -110,6 +110,28 @@ static float *reference(gf_ctx *ctx, gf_module *m, const gf_loss_spec *loss, gf_
     return grads_of(ctx, m, n);
 }
 
+/* Two replicas' step on (x, y) against the one-context reference: gradients within tol
+ * (relative), the loss within tol, the correct counts equal. */
+static void two_replicas_match(gf_ctx *ctx, gf_module *m, gf_tensor *x, gf_tensor *y, double tol,
+                               const char *what) {
+    double lv;
+    int64_t correct, ng, ng2;
+    float *ref = reference(ctx, m, NULL, x, y, 1.0f, &lv, &correct, &ng);
+    gf_replicas *r = gf_replicas_new(ctx, m, 2);
+    CHECK(r != NULL);
+    gf_module_zero_grad(m);
+    gf_replicas_out ro;
+    CHECK(r && gf_replicas_step(ctx, r, NULL, x, y, 1.0f, &ro) == GF_OK);
+    float *got = grads_of(ctx, m, &ng2);
+    const double d = ng2 == ng ? max_rel_diff(ref, got, ng) : 1.0;
+    if (d > tol) fprintf(stderr, "%s: max rel diff %g\n", what, d);
+    CHECK(d <= tol && isfinite(ro.loss) && ro.correct == correct);
+    CHECK_NEAR(ro.loss, lv, tol * (1 + fabs(lv)));
+    free(ref);
+    free(got);
+    gf_replicas_free(r);
+}
+
 /* The replicas' gradient equals the one-context gradient, for several batch sizes (uneven
  * slices, fewer examples than replicas) and counts; a second step adds to the first. */
 static void test_gradients_match(void) {
@@ -183,6 +205,22 @@ static void test_mse_mlp(void) {
     gf_ctx_free(ctx);
 }
 
+/* x[at] set to NaN: the step's loss says so and no gradient changes (not even the other
+ * slices'). */
+static void nan_step_changes_nothing(gf_ctx *ctx, gf_module *m, gf_replicas *r, gf_tensor *x,
+                                     gf_tensor *y, int64_t at) {
+    int64_t ng;
+    gf_replicas_out ro;
+    float *before = grads_of(ctx, m, &ng);
+    gf_f32(x)[at] = NAN;
+    CHECK(gf_replicas_step(ctx, r, NULL, x, y, 1.0f, &ro) == GF_OK);
+    CHECK(!isfinite(ro.loss));
+    float *after = grads_of(ctx, m, &ng);
+    CHECK(memcmp(before, after, sizeof(float) * (size_t)ng) == 0);
+    free(before);
+    free(after);
+}
+
 /* A NaN in one slice: the loss says so and no gradient changes (not even the other slice's). */
 static void test_nonfinite_slice(void) {
     gf_ctx *ctx = new_ctx(2);
@@ -193,15 +231,7 @@ static void test_nonfinite_slice(void) {
     gf_replicas_out ro;
     gf_module_zero_grad(m);
     CHECK(gf_replicas_step(ctx, r, NULL, x, y, 1.0f, &ro) == GF_OK && isfinite(ro.loss));
-    int64_t ng;
-    float *before = grads_of(ctx, m, &ng);
-    gf_f32(x)[7 * PIX + 3] = NAN; /* the second slice's last image */
-    CHECK(gf_replicas_step(ctx, r, NULL, x, y, 1.0f, &ro) == GF_OK);
-    CHECK(!isfinite(ro.loss));
-    float *after = grads_of(ctx, m, &ng);
-    CHECK(memcmp(before, after, sizeof(float) * (size_t)ng) == 0);
-    free(before);
-    free(after);
+    nan_step_changes_nothing(ctx, m, r, x, y, 7 * PIX + 3); /* the second slice's last image */
     gf_replicas_free(r);
     gf_module_free(m);
     gf_tensor_free(x);
@@ -305,14 +335,7 @@ static void test_batch_norm_sync(void) {
                 gf_ctx_clear_error(ctx);
                 gf_i64(y)[n - 1] = 0;
                 /* a NaN there: no gradient changes, and the step still ends */
-                float *before = grads_of(ctx, m, &ng2);
-                gf_f32(x)[(n - 1) * PIX] = NAN;
-                CHECK(r && gf_replicas_step(ctx, r, NULL, x, y, 1.0f, &ro) == GF_OK);
-                CHECK(!isfinite(ro.loss));
-                float *after = grads_of(ctx, m, &ng2);
-                CHECK(memcmp(before, after, sizeof(float) * (size_t)ng) == 0);
-                free(before);
-                free(after);
+                if (r) nan_step_changes_nothing(ctx, m, r, x, y, (n - 1) * PIX);
             }
             free(ref);
             free(got);
@@ -347,21 +370,7 @@ static void test_batch_norm_ignored_slice(void) {
     for (int64_t i = 0; i < x->numel; i++) gf_f32(x)[i] = rndf();
     for (int64_t i = 0; i < y->numel; i++)
         gf_i64(y)[i] = i < n / 2 * T ? GF_DS_IGNORE_LABEL : (int64_t)((rndf() + 1.0f) * 1.5f) % 3;
-    double lv;
-    int64_t correct, ng, ng2;
-    float *ref = reference(ctx, m, NULL, x, y, 1.0f, &lv, &correct, &ng);
-    gf_replicas *r = gf_replicas_new(ctx, m, 2);
-    gf_module_zero_grad(m);
-    gf_replicas_out ro;
-    CHECK(r && gf_replicas_step(ctx, r, NULL, x, y, 1.0f, &ro) == GF_OK);
-    float *got = grads_of(ctx, m, &ng2);
-    const double d = max_rel_diff(ref, got, ng);
-    if (d > 1e-5) fprintf(stderr, "bn sync, ignored slice: max rel diff %g\n", d);
-    CHECK(ng2 == ng && d <= 1e-5 && isfinite(ro.loss));
-    CHECK_NEAR(ro.loss, lv, 1e-5 * (1 + fabs(lv)));
-    free(ref);
-    free(got);
-    gf_replicas_free(r);
+    two_replicas_match(ctx, m, x, y, 1e-5, "bn sync, ignored slice");
     gf_tensor_free(x);
     gf_tensor_free(y);
     gf_module_free(m);
@@ -804,24 +813,8 @@ static void test_per_step(void) {
             gf_f32(x)[i * t + j] = real ? (float)(2 + (i * 7 + j * 3) % 10) : 0.0f;
             gf_i64(y)[i * t + j] = real ? (i + j) % 3 : GF_DS_IGNORE_LABEL;
         }
-    double lv;
-    int64_t correct, ng, ng2;
-    float *ref = reference(ctx, m, NULL, x, y, 1.0f, &lv, &correct, &ng);
-    CHECK(correct == -1); /* per-step accuracy counts tokens: gf_eval_batch_step_correct */
-    gf_replicas *r = gf_replicas_new(ctx, m, 2);
-    CHECK(r != NULL);
-    gf_module_zero_grad(m);
-    gf_replicas_out ro;
-    CHECK(r && gf_replicas_step(ctx, r, NULL, x, y, 1.0f, &ro) == GF_OK);
-    float *got = grads_of(ctx, m, &ng2);
-    CHECK(ng2 == ng);
-    const double d = max_rel_diff(ref, got, ng);
-    if (d > 2e-6) fprintf(stderr, "per-step replicas: max rel diff %g\n", d);
-    CHECK(d <= 2e-6);
-    CHECK_NEAR(ro.loss, lv, 1e-6 * (1 + fabs(lv)));
-    free(ref);
-    free(got);
-    gf_replicas_free(r);
+    /* per-step accuracy counts tokens (gf_eval_batch_step_correct): correct is -1 */
+    two_replicas_match(ctx, m, x, y, 2e-6, "per-step replicas");
     gf_tensor_free(x);
     gf_tensor_free(y);
     gf_module_free(m);

@@ -323,6 +323,53 @@ static void slice_weights(gf_replicas *r, const gf_loss_spec *loss, const gf_ten
     }
 }
 
+/* What each replica does in a step: forward, loss and backward of its slice (grad), or the
+ * forward alone into outs[k]. */
+typedef struct team_job {
+    gf_module *model;
+    const gf_loss_spec *loss;
+    const gf_tensor *x, *y;
+    int64_t n;
+    float scale;
+    bool synced, grad;
+    gf_tensor **outs;
+} team_job;
+
+static void job_run(gf_replicas *r, const team_job *j, int k, int used) {
+    const int64_t lo = j->n * k / used, hi = j->n * (k + 1) / used;
+    if (j->grad) {
+        replica_run(&r->rep[k], j->model, j->loss, j->x, j->y, lo, hi, j->scale, j->synced);
+        return;
+    }
+    gf_ctx *c = r->rep[k].ctx;
+    gf_tensor *y = gf_module_forward(c, j->model, rows_of(c, j->x, lo, hi));
+    j->outs[k] = y && !gf_tensor_is_contiguous(y) ? gf_contiguous(c, y) : y;
+}
+
+/* Runs the job of each of the `used` replicas, each in a thread of one team; false, having run
+ * none, when replicas that meet got fewer threads than replicas (one thread running two would
+ * wait for itself). */
+static bool run_team(gf_replicas *r, const team_job *j, int used) {
+    bool short_team = false;
+#pragma omp parallel num_threads(used)
+    {
+#ifdef _OPENMP
+        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+        const int t = 0, nt = 1;
+#endif
+        if (j->synced && nt < used) {
+            if (t == 0) short_team = true;
+        } else {
+            for (int k = t; k < used; k += nt) {
+                job_run(r, j, k, used);
+                atomic_fetch_add(&r->sync.gone, 1);
+            }
+        }
+    }
+    return !short_team;
+}
+
 /* Each of the `used` replicas set up for a step over n examples: ctx's settings, an RNG seeded
  * from *seeds (a copy of ctx's, which advances only if the replicas draw), its slice's size, and
  * the exchange reset. */
@@ -377,30 +424,12 @@ gf_tensor *gf_replicas_forward(gf_ctx *ctx, gf_replicas *r, gf_tensor *x) {
     gf_rng seeds;
     prepare(ctx, r, n, used, false, &seeds);
     const bool synced = gf_module_uses_batch_stats(r->model);
-    bool short_team = false;
     gf_tensor **outs = gf_scratch(ctx, sizeof *outs * (size_t)used);
     if (!outs) return NULL;
-#pragma omp parallel num_threads(used)
-    {
-#ifdef _OPENMP
-        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-#else
-        const int t = 0, nt = 1;
-#endif
-        if (synced && nt < used) {
-            if (t == 0) short_team = true;
-        } else {
-            for (int k = t; k < used; k += nt) {
-                gf_ctx *c = r->rep[k].ctx;
-                gf_tensor *y = gf_module_forward(c, r->model, rows_of(c, x, n * k / used,
-                                                                      n * (k + 1) / used));
-                outs[k] = y && !gf_tensor_is_contiguous(y) ? gf_contiguous(c, y) : y;
-                atomic_fetch_add(&r->sync.gone, 1);
-            }
-        }
-    }
+    const team_job job = {r->model, NULL, x, NULL, n, 0.0f, synced, false, outs};
+    const bool full_team = run_team(r, &job, used);
     gf_tensor *out = NULL;
-    if (first_error(ctx, r, used, short_team) == GF_OK) {
+    if (first_error(ctx, r, used, !full_team) == GF_OK) {
         const gf_tensor *o0 = outs[0];
         int64_t shape[GF_MAX_DIMS];
         memcpy(shape, o0->shape, sizeof shape);
@@ -473,35 +502,23 @@ gf_status gf_replicas_step(gf_ctx *ctx, gf_replicas *r, const gf_loss_spec *loss
     prepare(ctx, r, n, used, true, &seeds);
     slice_weights(r, loss, y, n, used);
     const bool synced = gf_module_uses_batch_stats(r->model);
-    gf_status failed = GF_OK;
-    bool short_team = false;
+    const team_job job = {r->model, loss, x, y, n, scale, synced, true, NULL};
+    const bool full_team = run_team(r, &job, used);
+    bool ok = full_team;
+    for (int k = 0; k < used; k++)
+        ok = ok && r->rep[k].ctx->status == GF_OK && isfinite(r->rep[k].loss);
 #pragma omp parallel num_threads(used)
     {
 #ifdef _OPENMP
-        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        reduce_share(r, ok ? grads : NULL, used, omp_get_thread_num(), omp_get_num_threads());
 #else
-        const int t = 0, nt = 1;
+        reduce_share(r, ok ? grads : NULL, used, 0, 1);
 #endif
-        /* replicas that meet need a thread each: one thread running two would wait for itself */
-        if (synced && nt < used) {
-            if (t == 0) short_team = true;
-        } else {
-            for (int k = t; k < used; k += nt) {
-                replica_run(&r->rep[k], r->model, loss, x, y, n * k / used,
-                            n * (k + 1) / used, scale, synced);
-                atomic_fetch_add(&r->sync.gone, 1);
-            }
-        }
-#pragma omp barrier
-        bool ok = !short_team;
-        for (int k = 0; k < used; k++)
-            ok = ok && r->rep[k].ctx->status == GF_OK && isfinite(r->rep[k].loss);
-        reduce_share(r, ok ? grads : NULL, used, t, nt);
     }
     double sum = 0.0;
     int64_t correct = 0;
     bool drew = false;
-    failed = first_error(ctx, r, used, short_team);
+    const gf_status failed = first_error(ctx, r, used, !full_team);
     for (int k = 0; k < used; k++) {
         replica *rp = &r->rep[k];
         gf_ctx_clear_error(rp->ctx);
