@@ -145,6 +145,20 @@ static void bn_eval_rows(void) {
                 CHECK(same_bits(got, want, n));
             }
         }
+    /* with the activation's mask in the same pass: the bits of the two passes it replaces */
+    float sep[N];
+    uint8_t want_mask[N / 8], mask[N / 8];
+    for (int relu = 0; relu < 2; relu++)
+        for (int64_t n = 8; n <= N; n += 8) {
+            gf_vec_bn_eval(0, x, sep, n, mu, is, w, b, -INFINITY, INFINITY);
+            if (relu) gf_vec_relu_mask_fwd(sep, sep, want_mask, 0, n);
+            else gf_vec_clamp_mask_fwd(sep, sep, want_mask, 0, n, 0.0f, 6.0f);
+            for (int li = 0; li < n_levels; li++) {
+                memset(mask, 0xa5, sizeof mask);
+                gf_vec_bn_eval_mask(levels[li], x, got, mask, n, mu, is, w, b, relu, 0.0f, 6.0f);
+                CHECK(same_bits(got, sep, n) && memcmp(mask, want_mask, (size_t)n / 8) == 0);
+            }
+        }
 }
 
 /* gf_vec_bn_grad equals its scalar expression bit for bit (fresh or accumulating), and
@@ -161,7 +175,7 @@ static void bn_grad_rows(void) {
                 const double xhat = (x[j] - mu) * is;
                 want[j] = (fresh ? z : base[j]) + (float)(k * (g[j] - mg - xhat * mgx));
             }
-            double sums[2][4];
+            double sums[2][6];
             for (int li = 0; li < n_levels; li++) {
                 memcpy(gx, base, sizeof gx);
                 gf_vec_bn_grad(levels[li], x, g, gx, n, mu, is, k, mg, mgx, fresh);
@@ -169,13 +183,16 @@ static void bn_grad_rows(void) {
                 gf_vec_bn_sums(levels[li], x, g, n, mu, is, &sums[li][0], &sums[li][1]);
                 gf_vec_bn_sums(levels[li], x, NULL, n, 0.0, 0.0, &sums[li][2], NULL);
                 gf_vec_bn_sums(levels[li], x, NULL, n, mu, 0.0, NULL, &sums[li][3]);
+                gf_vec_bn_sums(levels[li], x, NULL, n, mu, 0.0, &sums[li][4], &sums[li][5]);
             }
-            double ref[4] = {0};
+            double ref[6] = {0};
             for (int64_t j = 0; j < n; j++) {
                 ref[0] += g[j], ref[1] += g[j] * ((x[j] - mu) * is);
                 ref[2] += x[j], ref[3] += (x[j] - mu) * (x[j] - mu);
+                ref[4] += x[j] - mu; /* one pass: both centred sums */
             }
-            for (int q = 0; q < 4; q++) {
+            ref[5] = ref[3];
+            for (int q = 0; q < 6; q++) {
                 CHECK(fabs(sums[0][q] - ref[q]) <= 1e-12 * (1.0 + fabs(ref[q])) * (double)n);
                 if (n_levels > 1) CHECK(memcmp(&sums[0][q], &sums[1][q], sizeof(double)) == 0);
             }

@@ -2,7 +2,11 @@
  * the uint8 -> float batch conversion and a deterministic lane-parallel sum. */
 #include "kernels/vec.h"
 
+#include <math.h>
 #include <stdatomic.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <string.h>
 
 int gf_vec_level(void) {
@@ -112,6 +116,65 @@ void gf_vec_bn_eval(int level, const float *x, float *y, int64_t n, double mu, d
 #endif
     (void)level;
     bn_eval_base(x, y, n, mu, is, w, b, lo, hi);
+}
+
+/* Bit l of the mask byte for 8 values: relu: v > 0; else lo <= v <= hi (false for NaN). */
+GF_INLINE unsigned keep_bits4(gf_v4f v, bool relu, gf_v4f lov, gf_v4f hiv) {
+    const gf_v4f zero = {0, 0, 0, 0};
+    const gf_v4i keep = relu ? (v > zero) : ((v >= lov) & (v <= hiv));
+#if defined(__SSE2__)
+    __m128 k;
+    memcpy(&k, &keep, sizeof k);
+    return (unsigned)_mm_movemask_ps(k); /* the lanes' sign bits: set where keep is -1 */
+#else
+    return (unsigned)(keep[0] & 1) | (unsigned)(keep[1] & 1) << 1 | (unsigned)(keep[2] & 1) << 2 |
+           (unsigned)(keep[3] & 1) << 3;
+#endif
+}
+
+GF_INLINE void bn_eval_mask_body(const float *x, float *y, uint8_t *mask, int64_t n, double mu,
+                                 double is, double w, double b, bool relu, float lo, float hi) {
+    const float m = (float)mu, a = (float)(is * w), c = (float)b;
+    if (relu) lo = 0.0f, hi = INFINITY;
+    const gf_v4f lov = {lo, lo, lo, lo}, hiv = {hi, hi, hi, hi};
+    for (int64_t i = 0; i + 8 <= n; i += 8) {
+        unsigned bits = 0;
+        for (int k = 0; k < 2; k++) {
+            gf_v4f v;
+            memcpy(&v, x + i + 4 * k, sizeof v);
+            v = (v - m) * a + c;
+            bits |= keep_bits4(v, relu, lov, hiv) << (4 * k);
+            v = select4(v < lov, lov, v);
+            v = select4(v > hiv, hiv, v);
+            memcpy(y + i + 4 * k, &v, sizeof v);
+        }
+        mask[i / 8] = (uint8_t)bits;
+    }
+}
+
+static void bn_eval_mask_base(const float *x, float *y, uint8_t *mask, int64_t n, double mu,
+                              double is, double w, double b, bool relu, float lo, float hi) {
+    bn_eval_mask_body(x, y, mask, n, mu, is, w, b, relu, lo, hi);
+}
+
+#if GF_VEC_AVX2
+GF_TARGET_AVX2 static void bn_eval_mask_avx2(const float *x, float *y, uint8_t *mask, int64_t n,
+                                             double mu, double is, double w, double b, bool relu,
+                                             float lo, float hi) {
+    bn_eval_mask_body(x, y, mask, n, mu, is, w, b, relu, lo, hi);
+}
+#endif
+
+void gf_vec_bn_eval_mask(int level, const float *x, float *y, uint8_t *mask, int64_t n,
+                         double mu, double is, double w, double b, bool relu, float lo, float hi) {
+#if GF_VEC_AVX2
+    if (level == GF_VEC_AVX2_LEVEL) {
+        bn_eval_mask_avx2(x, y, mask, n, mu, is, w, b, relu, lo, hi);
+        return;
+    }
+#endif
+    (void)level;
+    bn_eval_mask_base(x, y, mask, n, mu, is, w, b, relu, lo, hi);
 }
 
 /* ---- batch norm: row sums and the input gradient ---------------------------------------------- */
@@ -486,10 +549,6 @@ void gf_vec_dropout_apply(int level, const float *x, const uint8_t *mask, float 
 }
 
 /* ---- ReLU with a sign mask ------------------------------------------------------------------ */
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 void gf_vec_relu_mask_fwd(const float *x, float *y, uint8_t *mask, int64_t i0, int64_t i1) {
     int64_t i = i0;

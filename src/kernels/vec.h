@@ -56,6 +56,12 @@ void gf_vec_u8_to_f32(int level, const uint8_t *src, float *dst, int64_t n, floa
  * hi = inf: no clamp). y may be x. The same bits at every level. */
 void gf_vec_bn_eval(int level, const float *x, float *y, int64_t n, double mu, double is,
                     double w, double b, float lo, float hi);
+/* The same normalisation, then the ReLU (relu: lo 0, hi ignored) or clamp to [lo, hi] of an
+ * activation that keeps a bit mask, in one pass: y and mask[0..n/8) are the bits that
+ * gf_vec_bn_eval with no clamp followed by gf_vec_relu_mask_fwd / gf_vec_clamp_mask_fwd write.
+ * n a multiple of 8. */
+void gf_vec_bn_eval_mask(int level, const float *x, float *y, uint8_t *mask, int64_t n,
+                         double mu, double is, double w, double b, bool relu, float lo, float hi);
 
 /* Batch norm's row sums, in double over 8 interleaved lanes added in a fixed tree (the same
  * bits at every level). With g: *s1 = sum g, *s2 = sum g (x - mu) is. Without g: with both s1

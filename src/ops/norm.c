@@ -266,10 +266,13 @@ gf_tensor *gf_batch_norm(gf_ctx *ctx, gf_tensor *x, gf_tensor *weight, gf_tensor
         for (int64_t i = 0; i < n; i++)
             for (int64_t ch = c0; ch < c1; ch++) {
                 const int64_t r = (i * c + ch) * s;
-                gf_vec_bn_eval(level, px + r, o + r, s, mean[ch], invstd[ch], pw ? pw[ch] : 1.0,
-                               pb ? pb[ch] : 0.0, -INFINITY, INFINITY);
-                if (act && act->relu) gf_vec_relu_mask_fwd(o, o, act->mask, r, r + s);
-                else if (act) gf_vec_clamp_mask_fwd(o, o, act->mask, r, r + s, act->lo, act->hi);
+                const double w = pw ? pw[ch] : 1.0, b = pb ? pb[ch] : 0.0;
+                if (act) /* the activation's bits, in the same pass (s % 8 == 0) */
+                    gf_vec_bn_eval_mask(level, px + r, o + r, act->mask + r / 8, s, mean[ch],
+                                        invstd[ch], w, b, act->relu, act->lo, act->hi);
+                else
+                    gf_vec_bn_eval(level, px + r, o + r, s, mean[ch], invstd[ch], w, b, -INFINITY,
+                                   INFINITY);
             }
     }
     if (act) act->done = true;
@@ -375,22 +378,26 @@ void gf_bw_batch_norm(gf_ctx *ctx, gf_node *nd) {
     const float *g = gf_f32(nd->out->grad);
     int64_t n = sv->n, c = sv->c, s = sv->s, m = n * s;
     const int level = gf_vec_level(), nt = gf_threads_for(ctx, x->numel);
-    float *rows = sv->grad_mask ? gf_scratch_f32(ctx, nt * s) : NULL;
-    if (sv->grad_mask && !rows) return;
     if (sv->synced) {
-        bn_backward_synced(ctx, sv, px, pw, g, gx, fresh, gw, gb, rows);
+        float *rows = sv->grad_mask ? gf_scratch_f32(ctx, nt * s) : NULL;
+        if (!sv->grad_mask || rows) bn_backward_synced(ctx, sv, px, pw, g, gx, fresh, gw, gb, rows);
         return;
     }
 
     int64_t cb = bn_block(s), nblk = (c + cb - 1) / cb;
+    /* a deferred mask: a block's masked gradient rows, kept (in cache) for the second pass */
+    const int64_t per = (c < cb ? c : cb) * n * s;
+    float *masked = sv->grad_mask ? gf_scratch_f32(ctx, nt * per) : NULL;
+    if (sv->grad_mask && !masked) return;
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t blk = 0; blk < nblk; blk++) {
         int64_t c0 = blk * cb, c1 = c0 + cb < c ? c0 + cb : c;
-        float *row = rows ? rows + gf_thread_index() * s : NULL;
+        float *mine = masked ? masked + gf_thread_index() * per : NULL;
         double sum_g[BN_CB] = {0}, sum_gx[BN_CB] = {0};
         for (int64_t i = 0; i < n; i++)
             for (int64_t ch = c0; ch < c1; ch++) {
                 const int64_t r = (i * c + ch) * s;
+                float *row = mine ? mine + ((ch - c0) * n + i) * s : NULL;
                 bn_row_grad_sums(px + r, bn_grad_row(sv, g, r, row), s, sv->mean[ch],
                                  sv->invstd[ch], &sum_g[ch - c0], &sum_gx[ch - c0]);
             }
@@ -408,8 +415,8 @@ void gf_bw_batch_norm(gf_ctx *ctx, gf_node *nd) {
                     mgx = sum_gx[ch - c0] / (double)m;
                 }
                 const int64_t r = (i * c + ch) * s;
-                gf_vec_bn_grad(level, px + r, bn_grad_row(sv, g, r, row), gx + r, s, mu, is, k, mg,
-                               mgx, fresh);
+                const float *gr = mine ? mine + ((ch - c0) * n + i) * s : g + r;
+                gf_vec_bn_grad(level, px + r, gr, gx + r, s, mu, is, k, mg, mgx, fresh);
             }
     }
 }
