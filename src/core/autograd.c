@@ -438,12 +438,6 @@ static gf_status run_backward(gf_ctx *ctx) {
     int64_t done = 0;
     gf_grad_pool pool = {0};
     ctx->grad_pool = ctx->inplace ? &pool : NULL;
-    /* A node's scratch (columns, copies, partial sums) is dead once its backward returns: under
-     * the memory rules it comes from a second arena, given back node by node, so the step
-     * holds the largest node's scratch instead of the sum (gradients stay in ctx->arena). */
-    if (ctx->inplace && !ctx->bw_arena) ctx->bw_arena = gf_arena_new((size_t)1 << 20);
-    if (ctx->bw_arena) gf_arena_reset(ctx->bw_arena); /* forwards give their scratch back too */
-    gf_arena *scratch = ctx->inplace ? ctx->bw_arena : NULL;
     if (w.n > 0) fire_ready(ctx, &w, 0);
     for (; n; n = n->prev) {
         gf_tensor *out = n->out;
@@ -451,18 +445,20 @@ static gf_status run_backward(gf_ctx *ctx) {
         if (out->grad && ctx->status == GF_OK) {
             gf_node cur = *n;
             cur.out = out;
-            const gf_arena_mark m = scratch ? gf_arena_get_mark(scratch) : (gf_arena_mark){0};
-            ctx->bw_scratch = scratch;
+            /* A node's scratch (columns, copies, partial sums) is dead once its backward
+             * returns: under the memory rules it comes from the scratch arena, given back node
+             * by node, so the step holds the largest node's scratch instead of the sum
+             * (gradients stay in ctx->arena). */
+            const gf_scratch_scope sc = gf_scratch_scope_begin(ctx);
             recompute_inputs(ctx, &cur);
             backward_fns[n->op](ctx, &cur);
-            ctx->bw_scratch = NULL;
-            if (scratch) gf_arena_rewind(scratch, m);
+            gf_scratch_scope_end(ctx, sc);
             pool_release(ctx->grad_pool, &cur, out);
             pool_recycle_output(ctx->grad_pool, &cur, out);
         }
         if (w.n > 0) fire_ready(ctx, &w, ++done);
     }
-    if (scratch) gf_arena_reset(scratch);
+    if (ctx->bw_arena) gf_arena_reset(ctx->bw_arena); /* one chunk for the next step's scratch */
     ctx->grad_pool = NULL;
     free(pool.slots);
     drop_watch(&w);

@@ -53,8 +53,8 @@ unsigned gf_op_reads(gf_op op);
 
 struct gf_ctx {
     gf_arena *arena;
-    /* during a backward under the memory rules: gf_scratch allocates here (bw_arena, made on
-     * first use), and each node's scratch is given back after its backward (autograd.c) */
+    /* inside a gf_scratch_scope (a node's backward, a convolution's forward) under the memory
+     * rules: gf_scratch allocates here (bw_arena), given back when the scope ends */
     gf_arena *bw_scratch, *bw_arena;
     gf_node *tape;       /* most recent node */
     int64_t tape_len;
@@ -223,10 +223,11 @@ float *gf_scratch_f32(gf_ctx *ctx, int64_t n);
 float *gf_scratch_zero_f32(gf_ctx *ctx, int64_t n);
 void *gf_scratch(gf_ctx *ctx, size_t bytes);
 
-/* A stretch of a forward whose scratch is dead when it ends (a convolution's column matrices
- * and per-thread work): under the memory rules gf_scratch then takes it from the scratch arena
- * (as in a backward, docs/NN.md rule F) and the end gives it back, so a step no longer holds
- * every layer's forward scratch until its reset. Inside a backward the node's rewind covers it. */
+/* A stretch whose scratch is dead when it ends (one node's backward, a convolution's forward):
+ * under the memory rules gf_scratch then takes it from the scratch arena (ctx->bw_arena, made
+ * on first use; docs/NN.md rule F) and the end gives it back, so a step holds the largest
+ * stretch's scratch instead of the sum. Nested in another scope it does nothing: the outer
+ * one's end covers it. */
 typedef struct gf_scratch_scope {
     gf_arena *arena; /* NULL: nothing to give back */
     gf_arena_mark mark;
