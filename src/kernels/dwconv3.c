@@ -3,7 +3,7 @@
  * kernels/vec.h), vectorised over 8 output (or, for dX, input) columns at a time with the
  * 3x3 taps held in registers, so an output block is loaded and stored once instead of once
  * per tap as in the generic kernels of kernels/im2col.c. Columns too near the edges for a
- * whole block take a scalar path.
+ * whole block take a scalar path (or, for dX with stride 2, a masked block).
  *
  * The forward pass and dX do, per element, exactly the generic kernels' operations in their
  * order (start from the value already there, add k * x tap after tap in row-major order,
@@ -228,7 +228,7 @@ void gf_dwconv3_plane(int level, const gf_conv_geom *g, const float *x, const fl
 /* ---- dX (stride 1 both ways): dx[iy, ix] += k[i, j] dy[iy + ph - i, ix + pw - j] --------- */
 
 bool gf_dwconv3_bwd_x_fits(const gf_conv_geom *g) {
-    return gf_dwconv3_fits(g) && g->sh == 1 && g->sw == 1;
+    return gf_dwconv3_fits(g) && (g->sw == 2 || g->sh == 1);
 }
 
 GF_INLINE float bwd_x_point(const gf_conv_geom *g, const float *dy, const float *k, int64_t iy,
@@ -284,16 +284,158 @@ GF_TARGET_AVX2 static void bwd_x_avx2(const gf_conv_geom *g, const float *dy, co
 }
 #endif
 
+/* ---- dX, stride 2 across (any stride down): a dx row's columns split by parity ----------- */
+
+/* With sw = 2, dx column 2u - pw (e) takes tap j = 0 from dy column u and tap j = 2 from column
+ * u - 1; column 2u + 1 - pw (o) takes tap j = 1 from column u. A block of 8 consecutive u is 16
+ * dx columns: split into e and o, given their taps in the generic kernel's order (rows i
+ * ascending, then j), and joined back. */
+
+GF_INLINE void split_pairs(const float *p, gf_v8f *e, gf_v8f *o) {
+    gf_v8f a, b;
+    gf_v8f_load(&a, p);
+    gf_v8f_load(&b, p + LANES);
+#if defined(__clang__)
+    *e = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
+    *o = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15);
+#else
+    *e = __builtin_shuffle(a, b, (gf_v8i){0, 2, 4, 6, 8, 10, 12, 14});
+    *o = __builtin_shuffle(a, b, (gf_v8i){1, 3, 5, 7, 9, 11, 13, 15});
+#endif
+}
+
+GF_INLINE void join_pairs(float *p, const gf_v8f *e, const gf_v8f *o) {
+#if defined(__clang__)
+    const gf_v8f a = __builtin_shufflevector(*e, *o, 0, 8, 1, 9, 2, 10, 3, 11);
+    const gf_v8f b = __builtin_shufflevector(*e, *o, 4, 12, 5, 13, 6, 14, 7, 15);
+#else
+    const gf_v8f a = __builtin_shuffle(*e, *o, (gf_v8i){0, 8, 1, 9, 2, 10, 3, 11});
+    const gf_v8f b = __builtin_shuffle(*e, *o, (gf_v8i){4, 12, 5, 13, 6, 14, 7, 15});
+#endif
+    gf_v8f_store(p, &a);
+    gf_v8f_store(p + LANES, &b);
+}
+
+/* The dy rows that tap rows 0-2 of dx row iy read (NULL: none at that tap). */
+GF_INLINE void s2_tap_rows(const gf_conv_geom *g, const float *dy, int64_t iy,
+                           const float **rows) {
+    for (int64_t i = 0; i < 3; i++) {
+        const int64_t t = iy + g->ph - i;
+        rows[i] = t >= 0 && t % g->sh == 0 && t / g->sh < g->oh ? dy + t / g->sh * g->ow : NULL;
+    }
+}
+
+/* Block u0 (dy columns u0 - 1 .. u0 + 8 exist, as do dx columns 2 u0 - pw .. + 16): dst is the
+ * dx row at column 2 u0 - pw; only lanes set in m get their taps when masked. */
+GF_INLINE void s2_block(const float *const *rows, const gf_v8f *kv, int64_t u0, float *dst,
+                        bool masked, const gf_v8i *m) {
+    gf_v8f e, o, a, b, se, so;
+    split_pairs(dst, &e, &o);
+    for (int64_t i = 0; i < 3; i++) {
+        if (!rows[i]) continue;
+        gf_v8f_load(&a, rows[i] + u0);
+        gf_v8f_load(&b, rows[i] + u0 - 1);
+        se = e + kv[i * 3] * a;
+        se += kv[i * 3 + 2] * b;
+        so = o + kv[i * 3 + 1] * a;
+        if (masked) {
+            select_lanes(&e, m, &se, &e);
+            select_lanes(&o, m, &so, &o);
+        } else {
+            e = se, o = so;
+        }
+    }
+    join_pairs(dst, &e, &o);
+}
+
+/* dx columns [ix0, ix1) of a row one by one, from its tap rows: the generic kernel's
+ * operations. */
+GF_INLINE void s2_points(const gf_conv_geom *g, const float *const *rows, const float *k,
+                         int64_t ix0, int64_t ix1, float *dr) {
+    for (int64_t ix = ix0 < 0 ? 0 : ix0; ix < ix1 && ix < g->w; ix++) {
+        float acc = dr[ix];
+        for (int64_t i = 0; i < 3; i++) {
+            if (!rows[i]) continue;
+            for (int64_t j = 0; j < 3; j++) {
+                const int64_t s = ix + g->pw - j;
+                if (s >= 0 && !(s & 1) && s / 2 < g->ow) acc += k[i * 3 + j] * rows[i][s / 2];
+            }
+        }
+        dr[ix] = acc;
+    }
+}
+
+/* The first and last block starts u whose dy columns u - 1 .. u + 8 and dx columns 2 u - pw ..
+ * + 16 all exist (none when *u_last < *u_in). */
+static void s2_block_span(const gf_conv_geom *g, int64_t *u_in, int64_t *u_last) {
+    const int64_t u_w = g->w + g->pw - 2 * LANES;
+    *u_in = (g->pw + 1) / 2 > 1 ? (g->pw + 1) / 2 : 1;
+    *u_last = g->ow - LANES;
+    if ((u_w >= 0 ? u_w / 2 : -1) < *u_last) *u_last = u_w >= 0 ? u_w / 2 : -1;
+}
+
+/* Per row: the columns of u < u_in one by one, whole blocks from u_in, then the block at the
+ * last start that fits with the lanes done already masked off, and any column left one by one.
+ * At least one block fits (s2_block_span). */
+GF_INLINE void bwd_x_s2_body(const gf_conv_geom *g, const float *restrict dy,
+                             const float *restrict k, float *restrict dx) {
+    const int64_t w = g->w, pw = g->pw, ow = g->ow;
+    int64_t u_in, u_last;
+    s2_block_span(g, &u_in, &u_last);
+    const gf_v8i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    gf_v8f kv[TAPS];
+    for (int t = 0; t < TAPS; t++) kv[t] = GF_V8F_ZERO + k[t];
+    for (int64_t iy = 0; iy < g->h; iy++) {
+        float *dr = dx + iy * w;
+        const float *rows[3];
+        s2_tap_rows(g, dy, iy, rows);
+        if (!rows[0] && !rows[1] && !rows[2]) continue;
+        s2_points(g, rows, k, 0, 2 * u_in - pw, dr);
+        int64_t u = u_in;
+        for (; u <= u_last; u += LANES) s2_block(rows, kv, u, dr + 2 * u - pw, false, NULL);
+        /* lanes [u, u_end) of the block at u_last: those not done yet whose dy column exists */
+        int64_t u_end = u_last + LANES < ow ? u_last + LANES : ow;
+        if (u < u_end) {
+            const gf_v8i m = (lane >= (gf_v8i){0} + (int)(u - u_last)) &
+                             (lane < (gf_v8i){0} + (int)(u_end - u_last));
+            s2_block(rows, kv, u_last, dr + 2 * u_last - pw, true, &m);
+        } else {
+            u_end = u;
+        }
+        s2_points(g, rows, k, 2 * u_end - pw, w, dr);
+    }
+}
+
+static void bwd_x_s2_base(const gf_conv_geom *g, const float *dy, const float *k, float *dx) {
+    bwd_x_s2_body(g, dy, k, dx);
+}
+#if GF_VEC_AVX2
+GF_TARGET_AVX2 static void bwd_x_s2_avx2(const gf_conv_geom *g, const float *dy, const float *k,
+                                         float *dx) {
+    bwd_x_s2_body(g, dy, k, dx);
+}
+#endif
+
 void gf_dwconv3_plane_bwd_x(int level, const gf_conv_geom *g, const float *dy, const float *k,
                             float *dx) {
+    if (g->sw == 2) {
+        int64_t u_in, u_last;
+        s2_block_span(g, &u_in, &u_last);
+        if (u_last < u_in) { /* too narrow for a block: the generic kernel is as fast */
+            gf_dwconv_plane_bwd_x(g, dy, k, dx);
+            return;
+        }
+    }
 #if GF_VEC_AVX2
     if (level == GF_VEC_AVX2_LEVEL) {
-        bwd_x_avx2(g, dy, k, dx);
+        if (g->sw == 2) bwd_x_s2_avx2(g, dy, k, dx);
+        else bwd_x_avx2(g, dy, k, dx);
         return;
     }
 #endif
     (void)level;
-    bwd_x_base(g, dy, k, dx);
+    if (g->sw == 2) bwd_x_s2_base(g, dy, k, dx);
+    else bwd_x_base(g, dy, k, dx);
 }
 
 /* ---- dW: dk[i, j] += sum over oy, ox of x[oy sh - ph + i, ox sw - pw + j] dy[oy, ox] ------- */

@@ -38,9 +38,9 @@ void gf_dwconv_plane(const gf_conv_geom *g, const float *x, const float *k, floa
 void gf_dwconv_plane_bwd_x(const gf_conv_geom *g, const float *dy, const float *k, float *dx);
 void gf_dwconv_plane_bwd_w(const gf_conv_geom *g, const float *x, const float *dy, double *dk);
 
-/* The same for 3x3 kernels, dilation 1, stride 1 or 2 across (gf_dwconv3_fits; dX also needs
- * stride 1 down: gf_dwconv3_bwd_x_fits), vectorised (kernels/dwconv3.c). level: a dispatch
- * level (kernels/vec.h). The forward pass and dX equal the generic kernels to the bit; dW
+/* The same for 3x3 kernels, dilation 1, stride 1 or 2 across (gf_dwconv3_fits; dX with stride
+ * 1 across also needs stride 1 down: gf_dwconv3_bwd_x_fits), vectorised (kernels/dwconv3.c).
+ * level: a dispatch level (kernels/vec.h). The forward pass and dX equal the generic kernels to the bit; dW
  * sums in another order, the same at every level. */
 bool gf_dwconv3_fits(const gf_conv_geom *g);
 bool gf_dwconv3_bwd_x_fits(const gf_conv_geom *g);
