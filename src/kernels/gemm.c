@@ -43,14 +43,32 @@ static void scale(int64_t m, int64_t n, float beta, float *c, int64_t ldc) {
         for (int64_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
 }
 
+/* OpenBLAS writes a product with beta 0 by zeroing C first, then adding the product into it:
+ * on a C larger than the cache that is a whole extra pass through memory. Such a tile goes in
+ * column strips of about GEMM_STRIP_BYTES each, whose zeros are still in cache when the
+ * product lands on them; each strip repacks A (m x k floats), so strips are at least
+ * GEMM_MIN_STRIP wide. */
+#define GEMM_STRIP_BYTES ((int64_t)192 << 10)
+#define GEMM_MIN_STRIP 256
+
+static int64_t strip_width(int64_t m, int64_t n, float beta) {
+    if (beta != 0.0f || m * n * (int64_t)sizeof(float) <= 2 * GEMM_STRIP_BYTES) return n;
+    int64_t w = GEMM_STRIP_BYTES / (m * (int64_t)sizeof(float)) / GEMM_ALIGN * GEMM_ALIGN;
+    return w < GEMM_MIN_STRIP ? GEMM_MIN_STRIP : w;
+}
+
 static void one_tile(bool ta, bool tb, int64_t i0, int64_t mi, int64_t j0, int64_t nj, int64_t k,
                      float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
                      float beta, float *c, int64_t ldc) {
     const float *at = ta ? a + i0 : a + i0 * lda;
-    const float *bt = tb ? b + j0 * ldb : b + j0;
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                (int)mi, (int)nj, (int)k, alpha, at, (int)lda, bt, (int)ldb, beta,
-                c + i0 * ldc + j0, (int)ldc);
+    const int64_t sw = strip_width(mi, nj, beta);
+    for (int64_t j = j0; j < j0 + nj; j += sw) {
+        const float *bt = tb ? b + j * ldb : b + j;
+        const int64_t w = j0 + nj - j < sw ? j0 + nj - j : sw;
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                    (int)mi, (int)w, (int)k, alpha, at, (int)lda, bt, (int)ldb, beta,
+                    c + i0 * ldc + j, (int)ldc);
+    }
 }
 
 static bool in_parallel(void) {
