@@ -303,16 +303,30 @@ GF_INLINE void bwd_w_point(gf_v8f *acc, const float *p, int64_t rs, const gf_v8f
         }
 }
 
-/* The same with all 9 taps inside: unrolled, so the 9 sums stay in registers. */
-GF_INLINE void bwd_w_full(gf_v8f *acc, const float *p, int64_t rs, const gf_v8f *dv) {
-    gf_v8f xv;
-#pragma GCC unroll 3
-    for (int i = 0; i < 3; i++)
-#pragma GCC unroll 3
-        for (int j = 0; j < 3; j++) {
-            gf_v8f_load(&xv, p + i * rs + j * LANES);
-            acc[i * 3 + j] += xv * *dv;
-        }
+/* Output positions [lo, hi) of a row whose 9 taps all lie inside (p: tap (0, 0) of column lo,
+ * d: dy at column lo): the 9 sums copied into locals for the run, so they stay in registers
+ * (through acc, which the edge positions index, the compiler keeps them in memory). */
+GF_INLINE void bwd_w_run(gf_v8f *acc, const float *p, int64_t rs, int64_t cs, const float *d,
+                         int64_t n) {
+    gf_v8f a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4], a5 = acc[5];
+    gf_v8f a6 = acc[6], a7 = acc[7], a8 = acc[8], dv, x0, x1, x2;
+    for (int64_t q = 0; q < n; q++, p += cs, d += LANES) {
+        gf_v8f_load(&dv, d);
+        gf_v8f_load(&x0, p);
+        gf_v8f_load(&x1, p + LANES);
+        gf_v8f_load(&x2, p + 2 * LANES);
+        a0 += x0 * dv, a1 += x1 * dv, a2 += x2 * dv;
+        gf_v8f_load(&x0, p + rs);
+        gf_v8f_load(&x1, p + rs + LANES);
+        gf_v8f_load(&x2, p + rs + 2 * LANES);
+        a3 += x0 * dv, a4 += x1 * dv, a5 += x2 * dv;
+        gf_v8f_load(&x0, p + 2 * rs);
+        gf_v8f_load(&x1, p + 2 * rs + LANES);
+        gf_v8f_load(&x2, p + 2 * rs + 2 * LANES);
+        a6 += x0 * dv, a7 += x1 * dv, a8 += x2 * dv;
+    }
+    acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3, acc[4] = a4, acc[5] = a5;
+    acc[6] = a6, acc[7] = a7, acc[8] = a8;
 }
 
 GF_INLINE void bwd_w_body(const gf_conv_geom *g, const float *restrict x,
@@ -332,14 +346,15 @@ GF_INLINE void bwd_w_body(const gf_conv_geom *g, const float *restrict x,
         const float *row = xt + (y0 * w - g->pw) * LANES;
         const float *dr = dyt + oy * ow * LANES;
         tap_range(y0, g->h, &i0, &i1);
-        const bool inner = i0 == 0 && i1 == 3;
+        const bool inner = i0 == 0 && i1 == 3 && lo < hi;
         for (int64_t ox = 0; ox < ow; ox++) {
-            gf_v8f dv;
-            gf_v8f_load(&dv, dr + ox * LANES);
-            if (inner && ox >= lo && ox < hi) {
-                bwd_w_full(acc, row + ox * cs, rs, &dv);
+            if (inner && ox == lo) { /* positions in order: the sums' order is unchanged */
+                bwd_w_run(acc, row + ox * cs, rs, cs, dr + ox * LANES, hi - lo);
+                ox = hi - 1;
                 continue;
             }
+            gf_v8f dv;
+            gf_v8f_load(&dv, dr + ox * LANES);
             tap_range(ox * g->sw - g->pw, w, &j0, &j1);
             bwd_w_point(acc, row + ox * cs, rs, &dv, i0, i1, j0, j1);
         }
