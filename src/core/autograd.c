@@ -95,6 +95,7 @@ gf_node *gf_record(gf_ctx *ctx, gf_op op, gf_tensor *out, gf_tensor *const *in, 
     n->out_private = n->out_dead = n->out_borrowed = false;
     n->recompute = NULL;
     n->recompute_arg = NULL;
+    n->deferred = NULL;
     ctx->tape = n;
     ctx->tape_len++;
     out->node = n;

@@ -40,6 +40,9 @@ struct gf_node {
      * exactly as the forward computed them. recompute_arg is the forward's. */
     void (*recompute)(gf_ctx *ctx, gf_node *n);
     const void *recompute_arg;
+    /* Set by the forward that made out (never by an op) when out's values were never stored:
+     * its one reader computes them plane by plane as it needs them (gf_deferred_act). */
+    const struct gf_deferred_act *deferred;
 };
 
 typedef void (*gf_backward_fn)(gf_ctx *ctx, gf_node *node);
@@ -109,13 +112,25 @@ struct gf_ctx {
 /* The ReLU (relu) or clamp to [lo, hi] that follows a training batch_norm, applied by it to
  * each output row right after normalising it, with the bit mask of gf_relu / gf_clamp's
  * recorded forward (mask, (numel + 7) / 8 bytes), when every row starts on a mask byte
- * (spatial size a multiple of 8). done: batch_norm applied it. */
+ * (spatial size a multiple of 8). done: batch_norm applied it. defer: batch_norm computes
+ * the statistics only and leaves the output, mask included, unwritten for its reader to
+ * compute plane by plane (gf_deferred_act). */
 typedef struct gf_bn_act {
     bool relu;
     float lo, hi;
     uint8_t *mask;
-    bool done;
+    bool done, defer;
 } gf_bn_act;
+
+/* An activation over a batch_norm's output (act applied by that batch_norm, act.defer) whose
+ * values were never stored: its one reader, a depthwise convolution, computes each input plane
+ * from the batch_norm's input and statistics when it needs it, in its forward (writing the
+ * mask bits too) and again in its backward (ops/ops_internal.h, gf_act_planes). A training
+ * forward sets it on the activation's node (src/import/tfjs_forward.c). */
+typedef struct gf_deferred_act {
+    const gf_node *bn;
+    gf_bn_act act;
+} gf_deferred_act;
 
 /* Batch norm with fixed statistics and the clamp after it, applied by a convolution to each
  * output plane right after computing it, while it is in cache (an inference forward sets

@@ -544,6 +544,8 @@ static bool lend(gf_ctx *ctx, gf_module *self, const tj_graph *g, gf_tensor **t,
     int r = tm->last[i]; /* the activation's reader; past a padding the conv applies, the conv */
     if (r >= 0 && r < g->n && g->nodes[r].kind == TJ_ZEROPAD && tm->readers[r] == 1) r = tm->last[r];
     if (r < 0 || r > last) return true;
+    /* a depthwise convolution reads it plane by plane: it computes each plane itself */
+    const bool defer = g->nodes[r].kind == TJ_DWCONV && tm->last[i] == r;
     if (x->numel > tm->loan_cap) {
         if (!(tm->loan = gf_scratch_f32(ctx, x->numel))) return false;
         tm->loan_cap = x->numel;
@@ -553,7 +555,7 @@ static bool lend(gf_ctx *ctx, gf_module *self, const tj_graph *g, gf_tensor **t,
     tm->loan_reader = r;
     /* the activation too, row by row while each is in cache, keeping its bit mask */
     *tm->act = (gf_bn_act){a->act == TJ_A_RELU, 0.0f, 0.0f,
-                           gf_scratch(ctx, (size_t)((x->numel + 7) / 8)), false};
+                           gf_scratch(ctx, (size_t)((x->numel + 7) / 8)), false, defer};
     act_bounds(a, &tm->act->lo, &tm->act->hi);
     if (!tm->act->mask) return false;
     ctx->bn_act = tm->act;
@@ -633,7 +635,17 @@ static gf_tensor *train_act_done(gf_ctx *ctx, const tj_node *nd, gf_tensor **t,
     tm->act_node = -1;
     gf_tensor *x = t[nd->in[0]];
     const gf_bn_act *a = tm->act;
-    return recomputable(ctx, nd, x, gf_act_inplace_done(ctx, x, a->relu, a->lo, a->hi, a->mask));
+    gf_tensor *z = gf_act_inplace_done(ctx, x, a->relu, a->lo, a->hi, a->mask);
+    if (!a->defer || !z) return recomputable(ctx, nd, x, z);
+    /* never stored: its reader computes its planes (lend() made sure both record) */
+    gf_deferred_act *d = gf_arena_alloc(gf_ctx_arena(ctx), sizeof *d);
+    if (!d || !z->node || !x->node) {
+        gf_ctx_set_error(ctx, GF_ERR_NOMEM, "TensorFlow.js model: out of memory");
+        return NULL;
+    }
+    *d = (gf_deferred_act){x->node, *a};
+    z->node->deferred = d;
+    return z;
 }
 
 /* Node i in the training forward: the activation a lent BatchNormalization applied, an

@@ -98,10 +98,60 @@ static void epi_all(gf_ctx *ctx, const gf_conv_epilogue *ep, float *y, int64_t r
     for (int64_t r = 0; r < rows; r++) epi_rows(ep, level, y, r, r + 1, o, P);
 }
 
+/* The forward of a depthwise convolution: 8 channels at a time on small planes, else plane by
+ * plane. src: x's planes are computed as they are needed (gf_act_planes), into a per-thread
+ * buffer, their activation's mask bits with them. */
+static void dw_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, const float *w,
+                       const float *b, float *y, const gf_conv_epilogue *ep,
+                       const gf_act_planes *src) {
+    const int64_t P = g->oh * g->ow, og = g->o / g->groups, n = g->n, o = g->o, rows = n * o;
+    const int64_t hw = g->h * g->w, kk = g->kh * g->kw;
+    const int level = gf_vec_level(), nt = gf_threads_for(ctx, rows * P * kk);
+    if (gf_dwconv3x8_fits(g) && o % 8 == 0) { /* small planes: 8 channels a time */
+        const int64_t groups = n * (o / 8), ws = gf_dwconv3x8_work(g) + (src ? 8 * hw : 0);
+        float *work = gf_scratch_f32(ctx, nt * ws);
+        if (!work) return;
+#pragma omp parallel num_threads(nt)
+        {
+            float *wk = work + gf_thread_index() * ws, *xs = wk + gf_dwconv3x8_work(g);
+#pragma omp for schedule(static)
+            for (int64_t r = 0; r < groups; r++) {
+                const int64_t oc = r % (o / 8) * 8;
+                const float *xp = x + r * 8 * hw;
+                if (src) {
+                    gf_act_planes_rows(src, level, r * 8, 8, xs, true);
+                    xp = xs;
+                }
+                gf_dwconv3x8(level, g, xp, w + oc * 9, b ? b + oc : NULL, y + r * 8 * P, wk);
+                epi_rows(ep, level, y, r * 8, r * 8 + 8, o, P);
+            }
+        }
+        return;
+    }
+    const bool k3 = gf_dwconv3_fits(g);
+    float *bufs = src ? gf_scratch_f32(ctx, nt * hw) : NULL;
+    if (src && !bufs) return;
+    fill_bias(ctx, y, 0, rows, o, P, b);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t i = r / o, oc = r % o, plane = i * g->c + oc / og;
+        const float *xp = x + plane * hw;
+        if (src) { /* the plane's mask bits by its first output channel alone */
+            float *xs = bufs + gf_thread_index() * hw;
+            gf_act_planes_rows(src, level, plane, 1, xs, oc % og == 0);
+            xp = xs;
+        }
+        if (k3) gf_dwconv3_plane(level, g, xp, w + oc * kk, y + r * P);
+        else gf_dwconv_plane(g, xp, w + oc * kk, y + r * P);
+        epi_rows(ep, level, y, r, r + 1, o, P);
+    }
+}
+
 /* y [N, O, P] = conv(x, w) + b. Products accumulate (beta = 1) onto the bias, except in the
  * chunked path, which adds the bias while scattering its [O, nb*P] result into y. */
 static void conv_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, const float *w,
-                         const float *b, float *y, const gf_conv_epilogue *ep) {
+                         const float *b, float *y, const gf_conv_epilogue *ep,
+                         const gf_act_planes *src) {
     const int64_t P = g->oh * g->ow, G = g->groups, cg = g->c / G, og = g->o / G;
     const int64_t K = cg * g->kh * g->kw; /* rows of one group's column matrix */
     const int64_t n = g->n, o = g->o, rows = n * o;
@@ -129,37 +179,8 @@ static void conv_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, con
         }
         return;
     }
-    if (depthwise(g) && gf_dwconv3x8_fits(g) && o % 8 == 0) { /* small planes: 8 channels a time */
-        const int64_t hw = g->h * g->w, groups = n * (o / 8), ws = gf_dwconv3x8_work(g);
-        const int level = gf_vec_level(), nt = gf_threads_for(ctx, rows * P * 9);
-        float *work = gf_scratch_f32(ctx, nt * ws);
-        if (!work) return;
-#pragma omp parallel num_threads(nt)
-        {
-            float *wk = work + gf_thread_index() * ws;
-#pragma omp for schedule(static)
-            for (int64_t r = 0; r < groups; r++) {
-                const int64_t oc = r % (o / 8) * 8;
-                gf_dwconv3x8(level, g, x + r * 8 * hw, w + oc * 9, b ? b + oc : NULL,
-                             y + r * 8 * P, wk);
-                epi_rows(ep, level, y, r * 8, r * 8 + 8, o, P);
-            }
-        }
-        return;
-    }
     if (depthwise(g)) {
-        const int64_t kk = g->kh * g->kw, hw = g->h * g->w;
-        const bool k3 = gf_dwconv3_fits(g);
-        const int level = gf_vec_level();
-        fill_bias(ctx, y, 0, rows, o, P, b);
-#pragma omp parallel for num_threads(gf_threads_for(ctx, rows * P * kk)) schedule(static)
-        for (int64_t r = 0; r < rows; r++) {
-            int64_t i = r / o, oc = r % o;
-            const float *xp = x + (i * g->c + oc / og) * hw;
-            if (k3) gf_dwconv3_plane(level, g, xp, w + oc * kk, y + r * P);
-            else gf_dwconv_plane(g, xp, w + oc * kk, y + r * P);
-            epi_rows(ep, level, y, r, r + 1, o, P);
-        }
+        dw_forward(ctx, g, x, w, b, y, ep, src);
         return;
     }
     if (gf_wino_fwd(g)) { /* 3x3, stride 1, "same" padding: 2.25x fewer multiplies */
@@ -303,6 +324,21 @@ static bool conv_setup(gf_ctx *ctx, const char *op, int sd, const gf_tensor *x, 
     return true;
 }
 
+/* x's values when they were never stored (gf_act_planes): px itself for a depthwise
+ * convolution, whose kernels compute each plane as they need it, else all of them computed
+ * into scratch now (NULL: out of memory, context error set). with_mask: the forward's call. */
+static const float *deferred_input(gf_ctx *ctx, const gf_conv_geom *g, const gf_act_planes *src,
+                                   const float *px, bool with_mask) {
+    if (depthwise(g)) return px;
+    const int64_t rows = g->n * g->c, hw = g->h * g->w;
+    float *all = gf_scratch_f32(ctx, rows * hw);
+    const int level = gf_vec_level();
+    if (!all) return NULL;
+#pragma omp parallel for num_threads(gf_threads_for(ctx, rows * hw)) schedule(static)
+    for (int64_t r = 0; r < rows; r++) gf_act_planes_rows(src, level, r, 1, all + r * hw, with_mask);
+    return all;
+}
+
 static gf_tensor *conv_run(gf_ctx *ctx, int sd, gf_tensor *x, gf_tensor *w, gf_tensor *b,
                            const gf_conv_geom *g) {
     int64_t oshape[4];
@@ -313,16 +349,19 @@ static gf_tensor *conv_run(gf_ctx *ctx, int sd, gf_tensor *x, gf_tensor *w, gf_t
     oshape[ond++] = g->ow;
     gf_tensor *out = gf_empty(ctx, GF_F32, ond, oshape);
     if (!out) return NULL;
+    gf_act_planes planes;
+    const bool deferred = gf_act_planes_of(ctx, x, &planes);
     const float *px = gf_contig_f32(ctx, x), *pw = gf_contig_f32(ctx, w);
     const float *pb = b ? gf_contig_f32(ctx, b) : NULL;
-    if (!px || !pw || (b && !pb)) return NULL;
+    if (ctx->status != GF_OK || !px || !pw || (b && !pb)) return NULL;
     gf_tensor *in[3] = {x, w, b};
     const bool rec = gf_wants_grad(ctx, in, 3);
     /* the epilogue is for one conv2d that records nothing (see internal.h) */
     gf_conv_epilogue *ep = sd == 2 && !rec ? ctx->conv_epilogue : NULL;
     ctx->conv_epilogue = NULL;
     const gf_scratch_scope sc = gf_scratch_scope_begin(ctx);
-    conv_forward(ctx, g, px, pw, pb, gf_f32(out), ep);
+    const float *xs = deferred ? deferred_input(ctx, g, &planes, px, true) : px;
+    if (xs) conv_forward(ctx, g, xs, pw, pb, gf_f32(out), ep, deferred && xs == px ? &planes : NULL);
     gf_scratch_scope_end(ctx, sc);
     if (ctx->status != GF_OK) return NULL;
     if (ep) ep->done = true;
@@ -404,9 +443,10 @@ static bool bw_c1_direct(gf_ctx *ctx, const gf_conv_geom *g, gf_tensor *x, const
 /* bw_depthwise on small planes, 8 channels at a time (gf_dwconv3x8_fits, o a multiple of 8):
  * dX when its stride is 1 (else false: the caller does it), dW always. */
 static bool bw_depthwise_x8(gf_ctx *ctx, const gf_conv_geom *g, const float *dy,
-                            const float *px, const float *pw, float *gx, float *gw, bool fresh) {
+                            const float *px, const float *pw, float *gx, float *gw, bool fresh,
+                            const gf_act_planes *src) {
     const int64_t P = g->oh * g->ow, n = g->n, o = g->o, hw = g->h * g->w, cg = o / 8;
-    const int64_t ws = gf_dwconv3x8_work(g);
+    const int64_t ws = gf_dwconv3x8_work(g) + (src ? 8 * hw : 0);
     const int level = gf_vec_level(), nt = gf_threads_for(ctx, n * o * P * 9);
     const bool do_x = gx && gf_dwconv3x8_bwd_x_fits(g);
     float *work = gf_scratch_f32(ctx, nt * ws);
@@ -415,7 +455,7 @@ static bool bw_depthwise_x8(gf_ctx *ctx, const gf_conv_geom *g, const float *dy,
     if (acc) memset(acc, 0, sizeof(double) * (size_t)(o * 9));
 #pragma omp parallel num_threads(nt)
     {
-        float *wk = work + gf_thread_index() * ws;
+        float *wk = work + gf_thread_index() * ws, *xs = wk + gf_dwconv3x8_work(g);
         if (do_x) {
 #pragma omp for schedule(static)
             for (int64_t r = 0; r < n * cg; r++) {
@@ -426,9 +466,14 @@ static bool bw_depthwise_x8(gf_ctx *ctx, const gf_conv_geom *g, const float *dy,
         if (gw) {
 #pragma omp for schedule(static)
             for (int64_t grp = 0; grp < cg; grp++) {
-                for (int64_t i = 0; i < n; i++)
-                    gf_dwconv3x8_bwd_w(level, g, px + (i * o + grp * 8) * hw,
-                                       dy + (i * o + grp * 8) * P, acc + grp * 72, wk);
+                for (int64_t i = 0; i < n; i++) {
+                    const float *xp = px + (i * o + grp * 8) * hw;
+                    if (src) {
+                        gf_act_planes_rows(src, level, i * o + grp * 8, 8, xs, false);
+                        xp = xs;
+                    }
+                    gf_dwconv3x8_bwd_w(level, g, xp, dy + (i * o + grp * 8) * P, acc + grp * 72, wk);
+                }
                 for (int64_t k = grp * 72; k < grp * 72 + 72; k++) gw[k] += (float)acc[k];
             }
         }
@@ -464,13 +509,14 @@ static void direct_dw(gf_ctx *ctx, const gf_conv_geom *g, const float *dy, const
  * output channels, dW rows sum over images in double. */
 /* fresh: gx not yet written; each plane is zeroed just before its first use (in cache) */
 static void bw_depthwise(gf_ctx *ctx, const gf_conv_geom *g, const float *dy, const float *px,
-                         const float *pw, float *gx, float *gw, bool fresh) {
+                         const float *pw, float *gx, float *gw, bool fresh,
+                         const gf_act_planes *src) {
     const int64_t P = g->oh * g->ow, og = g->o / g->groups, n = g->n, o = g->o;
     const int64_t hw = g->h * g->w, kk = g->kh * g->kw;
     const bool k3x = gf_dwconv3_bwd_x_fits(g), k3w = gf_dwconv3_fits(g);
     const int level = gf_vec_level();
     if (gf_dwconv3x8_fits(g) && o % 8 == 0) {
-        if (bw_depthwise_x8(ctx, g, dy, px, pw, gx, gw, fresh)) return;
+        if (bw_depthwise_x8(ctx, g, dy, px, pw, gx, gw, fresh, src)) return;
         gw = NULL; /* done; dX (stride 2) below */
     }
     if (gx) {
@@ -487,13 +533,20 @@ static void bw_depthwise(gf_ctx *ctx, const gf_conv_geom *g, const float *dy, co
         }
     }
     if (gw) {
+        const int nt = gf_threads_for(ctx, n * o * P * kk);
         double *acc = gf_scratch(ctx, sizeof(double) * (size_t)(o * kk));
-        if (!acc) return;
+        float *bufs = src ? gf_scratch_f32(ctx, nt * hw) : NULL;
+        if (!acc || (src && !bufs)) return;
         memset(acc, 0, sizeof(double) * (size_t)(o * kk));
-#pragma omp parallel for num_threads(gf_threads_for(ctx, n * o * P * kk)) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(static)
         for (int64_t oc = 0; oc < o; oc++) {
             for (int64_t i = 0; i < n; i++) {
                 const float *xp = px + (i * g->c + oc / og) * hw, *d = dy + (i * o + oc) * P;
+                if (src) {
+                    float *xs = bufs + gf_thread_index() * hw;
+                    gf_act_planes_rows(src, level, i * g->c + oc / og, 1, xs, false);
+                    xp = xs;
+                }
                 if (k3w) gf_dwconv3_plane_bwd_w(level, g, xp, d, acc + oc * kk);
                 else gf_dwconv_plane_bwd_w(g, xp, d, acc + oc * kk);
             }
@@ -545,8 +598,11 @@ void gf_bw_conv2d(gf_ctx *ctx, gf_node *node) {
         fresh = false;
     }
     if (K == 0) return;
-    const float *px = gw ? gf_contig_f32(ctx, x) : NULL;
+    gf_act_planes planes; /* x's values never stored: computed again, plane by plane */
+    const bool deferred = gw && gf_act_planes_of(ctx, x, &planes);
+    const float *px = gw && ctx->status == GF_OK ? gf_contig_f32(ctx, x) : NULL;
     const float *pw = gx ? gf_contig_f32(ctx, w) : NULL;
+    if (deferred && px) px = deferred_input(ctx, g, &planes, px, false);
     if ((gw && !px) || (gx && !pw)) return;
     if (gx && gf_wino_dx(g)) {
         /* dX is the 3x3 pad-1 convolution of dY with the weights rotated by 180 degrees and
@@ -561,7 +617,7 @@ void gf_bw_conv2d(gf_ctx *ctx, gf_node *node) {
         if (!gw) return;
     }
     if (depthwise(g)) {
-        bw_depthwise(ctx, g, dy, px, pw, gx, gw, fresh);
+        bw_depthwise(ctx, g, dy, px, pw, gx, gw, fresh, deferred ? &planes : NULL);
         return;
     }
     if (use_direct(g)) {

@@ -2,6 +2,7 @@
  * over trailing axes, and inverted dropout driven by the context RNG. Forward + backward. */
 #include "core/internal.h"
 #include "graft/ops.h"
+#include "ops/ops_internal.h"
 #include "kernels/vec.h"
 
 #include <math.h>
@@ -263,7 +264,7 @@ gf_tensor *gf_batch_norm(gf_ctx *ctx, gf_tensor *x, gf_tensor *weight, gf_tensor
                 invstd[ch] = 1.0 / sqrt((double)rv[ch * rvs] + (double)eps);
             }
         }
-        for (int64_t i = 0; i < n; i++)
+        for (int64_t i = 0; i < n && !(act && act->defer); i++)
             for (int64_t ch = c0; ch < c1; ch++) {
                 const int64_t r = (i * c + ch) * s;
                 const double w = pw ? pw[ch] : 1.0, b = pb ? pb[ch] : 0.0;
@@ -308,6 +309,34 @@ bool gf_batch_norm_recompute(gf_ctx *ctx, const gf_node *bn, float *dst, float l
                        pw ? pw[ch] : 1.0, pb ? pb[ch] : 0.0, lo, hi);
     }
     return true;
+}
+
+bool gf_act_planes_of(gf_ctx *ctx, const gf_tensor *t, gf_act_planes *p) {
+    const gf_deferred_act *d = t && t->node && t->node->out == t ? t->node->deferred : NULL;
+    if (!d) return false;
+    const gf_node *bn = d->bn;
+    const bn_saved *sv = bn->saved;
+    const gf_tensor *weight = bn->in[1], *bias = bn->in[2];
+    *p = (gf_act_planes){gf_contig_f32(ctx, bn->in[0]), weight ? gf_contig_f32(ctx, weight) : NULL,
+                         bias ? gf_contig_f32(ctx, bias) : NULL, sv->mean, sv->invstd, sv->c,
+                         sv->s, d->act};
+    return p->x && (!weight || p->w) && (!bias || p->b);
+}
+
+void gf_act_planes_rows(const gf_act_planes *p, int level, int64_t r0, int64_t count, float *dst,
+                        bool with_mask) {
+    const int64_t s = p->s;
+    for (int64_t r = r0; r < r0 + count; r++) {
+        const int64_t ch = r % p->c;
+        const double w = p->w ? p->w[ch] : 1.0, b = p->b ? p->b[ch] : 0.0;
+        float *y = dst + (r - r0) * s;
+        if (with_mask) /* batch_norm's call for the row, bitwise */
+            gf_vec_bn_eval_mask(level, p->x + r * s, y, p->act.mask + r * s / 8, s, p->mean[ch],
+                                p->invstd[ch], w, b, p->act.relu, p->act.lo, p->act.hi);
+        else /* the recompute's, the same bits (test_kernels) */
+            gf_vec_bn_eval(level, p->x + r * s, y, s, p->mean[ch], p->invstd[ch], w, b,
+                           p->act.lo, p->act.hi);
+    }
 }
 
 static const float *bn_grad_row(const bn_saved *sv, const float *g, int64_t e, float *row);

@@ -14,4 +14,23 @@
 gf_tensor *gf_conv2d_padded(gf_ctx *ctx, gf_tensor *x, gf_tensor *w, gf_tensor *b,
                             const gf_conv_params *p, const int64_t pads[4]);
 
+/* The planes of an output a training forward never stored (gf_deferred_act), for one op call:
+ * resolved once, outside any parallel region. Rows are the [N * C] planes of s values. */
+typedef struct gf_act_planes {
+    const float *x, *w, *b;      /* the batch_norm's input, weight and bias (or NULL) */
+    const double *mean, *invstd; /* its statistics */
+    int64_t c, s;
+    gf_bn_act act;
+} gf_act_planes;
+
+/* Whether t is such an output (t->node->deferred): fills p. false when t holds its values, or
+ * with a context error when its batch_norm's operands could not be read. */
+bool gf_act_planes_of(gf_ctx *ctx, const gf_tensor *t, gf_act_planes *p);
+
+/* Rows [r0, r0 + count) into dst (count * s floats): bitwise what the batch_norm and the
+ * activation would have stored (gf_vec_bn_eval_mask's expression). with_mask: their bits are
+ * written into the activation's mask too (the forward; a row's bits by one thread only). */
+void gf_act_planes_rows(const gf_act_planes *p, int level, int64_t r0, int64_t count, float *dst,
+                        bool with_mask);
+
 #endif
