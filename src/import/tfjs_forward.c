@@ -542,10 +542,14 @@ static bool lend(gf_ctx *ctx, gf_module *self, const tj_graph *g, gf_tensor **t,
         !bn_records(ctx, self, nd, x))
         return true;
     int r = tm->last[i]; /* the activation's reader; past a padding the conv applies, the conv */
-    if (r >= 0 && r < g->n && g->nodes[r].kind == TJ_ZEROPAD && tm->readers[r] == 1) r = tm->last[r];
+    const int pad = r >= 0 && r < g->n && g->nodes[r].kind == TJ_ZEROPAD ? r : -1;
+    if (pad >= 0 && tm->readers[pad] == 1) r = tm->last[pad];
     if (r < 0 || r > last) return true;
-    /* a depthwise convolution reads it plane by plane: it computes each plane itself */
-    const bool defer = g->nodes[r].kind == TJ_DWCONV && tm->last[i] == r;
+    /* a depthwise convolution reading it (itself, or through a padding it applies) computes
+     * each plane itself */
+    const bool defer = g->nodes[r].kind == TJ_DWCONV &&
+                       (pad < 0 || pad_reader(self, g, tm->readers, tm->last, &g->nodes[pad],
+                                              pad, x) == r);
     if (x->numel > tm->loan_cap) {
         if (!(tm->loan = gf_scratch_f32(ctx, x->numel))) return false;
         tm->loan_cap = x->numel;
