@@ -528,6 +528,19 @@ static bool bn_records(gf_ctx *ctx, gf_module *self, const tj_node *nd, const gf
            (x->requires_grad || (w && w->requires_grad) || (b && b->requires_grad));
 }
 
+/* Whether layer c, reading an activation of x's shape over a BatchNormalization's output,
+ * computes that input plane by plane as it needs it (gf_deferred_act): a depthwise
+ * convolution, or a pointwise one (1x1, stride 1) on two or more channels. */
+static bool reads_planes(gf_module *self, const tj_node *c, const gf_tensor *x) {
+    if (c->kind == TJ_DWCONV) return true;
+    if (c->kind != TJ_CONV || x->ndim != 4 || x->shape[1] < 2) return false;
+    gf_module *m = gf_module_child(self, c->module);
+    if (!m || strcmp(gf_module_type(m), "Conv2d") != 0) return false;
+    const gf_nn_affine a = gf_nn_affine_of(m);
+    return a.weight && a.kh == 1 && a.kw == 1 && a.conv.stride[0] == 1 &&
+           a.conv.stride[1] == 1 && !a.conv.padding[0] && !a.conv.padding[1];
+}
+
 /* Before node b runs: lends it the buffer when the rule above allows (node b a
  * BatchNormalization read only by activation i, i read by one layer run in this forward, and
  * what the loan holds already read); false when out of memory. */
@@ -545,9 +558,9 @@ static bool lend(gf_ctx *ctx, gf_module *self, const tj_graph *g, gf_tensor **t,
     const int pad = r >= 0 && r < g->n && g->nodes[r].kind == TJ_ZEROPAD ? r : -1;
     if (pad >= 0 && tm->readers[pad] == 1) r = tm->last[pad];
     if (r < 0 || r > last) return true;
-    /* a depthwise convolution reading it (itself, or through a padding it applies) computes
-     * each plane itself */
-    const bool defer = g->nodes[r].kind == TJ_DWCONV &&
+    /* a convolution that computes each plane itself reads it (directly, or through a padding
+     * it applies) */
+    const bool defer = reads_planes(self, &g->nodes[r], x) &&
                        (pad < 0 || pad_reader(self, g, tm->readers, tm->last, &g->nodes[pad],
                                               pad, x) == r);
     if (x->numel > tm->loan_cap) {

@@ -147,6 +147,49 @@ static void dw_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, const
     }
 }
 
+/* Image i's input planes [C, H*W]: x's, or with src computed into buf (gf_act_planes). */
+static const float *image_input(const gf_conv_geom *g, const float *x, const gf_act_planes *src,
+                                int level, int64_t i, float *buf, bool with_mask) {
+    const int64_t hw = g->h * g->w;
+    if (!src) return x + i * g->c * hw;
+    gf_act_planes_rows(src, level, i * g->c, g->c, buf, with_mask);
+    return buf;
+}
+
+/* A pointwise convolution on large planes (use_direct): one product per image and group.
+ * Without a bias the product is written, not added to zeros. src: as dw_forward. */
+static void direct_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, const float *w,
+                           const float *b, float *y, const gf_conv_epilogue *ep,
+                           const gf_act_planes *src) {
+    const int64_t P = g->oh * g->ow, G = g->groups, cg = g->c / G, og = g->o / G;
+    const int64_t n = g->n, o = g->o, rows = n * o;
+    if (b) fill_bias(ctx, y, 0, rows, o, P, b);
+    /* several images: one thread per image (gf_gemm then runs on its thread alone, with
+     * the same tiles, so the same bits), rather than splitting each image's product */
+    const int nt = n > 1 ? gf_threads_for(ctx, rows * P * cg) : 1, level = gf_vec_level();
+    float *bufs = src ? gf_scratch_f32(ctx, nt * g->c * P) : NULL;
+    if (src && !bufs) return;
+    if (nt > 1) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int64_t i = 0; i < n; i++) {
+            const float *xi = image_input(g, x, src, level, i, bufs + gf_thread_index() * g->c * P,
+                                          true);
+            for (int64_t gr = 0; gr < G; gr++)
+                sgemm(ctx, false, false, og, P, cg, w + gr * og * cg, cg, xi + gr * cg * P, P,
+                      b ? 1.0f : 0.0f, y + (i * o + gr * og) * P, P);
+            epi_rows(ep, level, y, i * o, (i + 1) * o, o, P); /* the image's planes, in cache */
+        }
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) { /* each product tiled over the threads */
+        const float *xi = image_input(g, x, src, level, i, bufs, true);
+        for (int64_t gr = 0; gr < G; gr++)
+            sgemm(ctx, false, false, og, P, cg, w + gr * og * cg, cg, xi + gr * cg * P, P,
+                  b ? 1.0f : 0.0f, y + (i * o + gr * og) * P, P);
+        epi_all(ctx, ep, y + i * o * P, o, o, P);
+    }
+}
+
 /* y [N, O, P] = conv(x, w) + b. Products accumulate (beta = 1) onto the bias, except in the
  * chunked path, which adds the bias while scattering its [O, nb*P] result into y. */
 static void conv_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, const float *w,
@@ -188,27 +231,8 @@ static void conv_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, con
         epi_all(ctx, ep, y, rows, o, P);
         return;
     }
-    if (use_direct(g)) { /* without a bias the product is written, not added to zeros */
-        if (b) fill_bias(ctx, y, 0, rows, o, P, b);
-        /* several images: one thread per image (gf_gemm then runs on its thread alone, with
-         * the same tiles, so the same bits), rather than splitting each image's product */
-        const int nt = n > 1 ? gf_threads_for(ctx, rows * P * cg) : 1, level = gf_vec_level();
-        if (nt > 1) {
-#pragma omp parallel for num_threads(nt) schedule(static)
-            for (int64_t i = 0; i < n; i++) {
-                for (int64_t gr = 0; gr < G; gr++)
-                    sgemm(ctx, false, false, og, P, cg, w + gr * og * cg, cg,
-                          x + (i * g->c + gr * cg) * P, P, b ? 1.0f : 0.0f, y + (i * o + gr * og) * P, P);
-                epi_rows(ep, level, y, i * o, (i + 1) * o, o, P); /* the image's planes, in cache */
-            }
-            return;
-        }
-        for (int64_t i = 0; i < n; i++) { /* each product tiled over the threads */
-            for (int64_t gr = 0; gr < G; gr++)
-                sgemm(ctx, false, false, og, P, cg, w + gr * og * cg, cg, x + (i * g->c + gr * cg) * P,
-                      P, b ? 1.0f : 0.0f, y + (i * o + gr * og) * P, P);
-            epi_all(ctx, ep, y + i * o * P, o, o, P);
-        }
+    if (use_direct(g)) {
+        direct_forward(ctx, g, x, w, b, y, ep, src);
         return;
     }
     const int64_t B = chunk_images(ctx, g, g->c * g->kh * g->kw * P + o * P);
@@ -324,12 +348,12 @@ static bool conv_setup(gf_ctx *ctx, const char *op, int sd, const gf_tensor *x, 
     return true;
 }
 
-/* x's values when they were never stored (gf_act_planes): px itself for a depthwise
- * convolution, whose kernels compute each plane as they need it, else all of them computed
- * into scratch now (NULL: out of memory, context error set). with_mask: the forward's call. */
+/* x's values when they were never stored (gf_act_planes): px itself for a depthwise or a
+ * direct pointwise convolution, whose kernels compute each plane or image as they need it,
+ * else all of them computed into scratch now (NULL: out of memory, context error set). with_mask: the forward's call. */
 static const float *deferred_input(gf_ctx *ctx, const gf_conv_geom *g, const gf_act_planes *src,
                                    const float *px, bool with_mask) {
-    if (depthwise(g)) return px;
+    if (depthwise(g) || (use_direct(g) && !gf_conv_c1_direct(g))) return px;
     const int64_t rows = g->n * g->c, hw = g->h * g->w;
     float *all = gf_scratch_f32(ctx, rows * hw);
     const int level = gf_vec_level();
@@ -411,13 +435,12 @@ gf_tensor *gf_conv1d(gf_ctx *ctx, gf_tensor *x, gf_tensor *w, gf_tensor *b,
 /* dW and db of a one-input-channel convolution (gf_conv_c1_direct): per image, columns and the
  * direct kernel's partial sums, then each sum over images in order (in double). false when
  * scratch could not be had (context error set). */
-static bool bw_c1_direct(gf_ctx *ctx, const gf_conv_geom *g, gf_tensor *x, const float *dy,
+static bool bw_c1_direct(gf_ctx *ctx, const gf_conv_geom *g, const float *px, const float *dy,
                          float *gw, float *gb) {
     const int64_t P = g->oh * g->ow, n = g->n, o = g->o, hw = g->h * g->w;
     const int64_t kk = g->kh * g->kw, np = kk + 1;
     const int nt = gf_threads_for(ctx, n * o * P * kk);
-    const float *px = gf_contig_f32(ctx, x);
-    float *cols = px ? gf_scratch_f32(ctx, nt * kk * P) : NULL;
+    float *cols = gf_scratch_f32(ctx, nt * kk * P);
     float *part = cols ? gf_scratch_f32(ctx, n * o * np) : NULL;
     if (!part) return false;
     const int level = gf_vec_level();
@@ -488,18 +511,22 @@ static bool bw_depthwise_x8(gf_ctx *ctx, const gf_conv_geom *g, const float *dy,
 enum { DW_GROUP = 4 };
 
 static void direct_dw(gf_ctx *ctx, const gf_conv_geom *g, const float *dy, const float *px,
-                      float *gw) {
+                      float *gw, const gf_act_planes *src) {
     const int64_t P = g->oh * g->ow, n = g->n, o = g->o, G = g->groups, og = o / G;
     const int64_t cg = g->c / G, ng = (n + DW_GROUP - 1) / DW_GROUP, per = o * cg;
+    const int nt = gf_threads_for(ctx, n * o * P * cg), level = gf_vec_level();
     float *part = gf_scratch_f32(ctx, ng * per);
-    if (!part) return;
-#pragma omp parallel for num_threads(gf_threads_for(ctx, n * o * P * cg)) schedule(dynamic, 1)
+    float *bufs = src ? gf_scratch_f32(ctx, nt * g->c * P) : NULL;
+    if (!part || (src && !bufs)) return;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (int64_t gi = 0; gi < ng; gi++)
-        for (int64_t i = gi * DW_GROUP; i < n && i < (gi + 1) * DW_GROUP; i++)
+        for (int64_t i = gi * DW_GROUP; i < n && i < (gi + 1) * DW_GROUP; i++) {
+            const float *xi = image_input(g, px, src, level, i, bufs + gf_thread_index() * g->c * P,
+                                          false);
             for (int64_t gr = 0; gr < G; gr++)
-                sgemm(ctx, false, true, og, cg, P, dy + (i * o + gr * og) * P, P,
-                      px + (i * g->c + gr * cg) * P, P, i == gi * DW_GROUP ? 0.0f : 1.0f,
-                      part + gi * per + gr * og * cg, cg);
+                sgemm(ctx, false, true, og, cg, P, dy + (i * o + gr * og) * P, P, xi + gr * cg * P,
+                      P, i == gi * DW_GROUP ? 0.0f : 1.0f, part + gi * per + gr * og * cg, cg);
+        }
 #pragma omp parallel for num_threads(gf_threads_for(ctx, ng * per)) schedule(static)
     for (int64_t k = 0; k < per; k++)
         for (int64_t gi = 0; gi < ng; gi++) gw[k] += part[gi * per + k];
@@ -573,8 +600,15 @@ void gf_bw_conv2d(gf_ctx *ctx, gf_node *node) {
     const int64_t ck = g->c * g->kh * g->kw;
     if (n == 0 || o == 0 || P == 0) return;
     float *gb = gf_grad_of(ctx, b), *gw = gf_grad_of(ctx, w);
-    if (gf_conv_c1_direct(g) && (gw || gb)) {
-        if (!bw_c1_direct(ctx, g, x, dy, gw, gb)) return;
+    const bool c1 = gf_conv_c1_direct(g) && (gw || gb);
+    /* x's values for dW; never stored (gf_act_planes): computed again, plane by plane */
+    gf_act_planes planes;
+    const bool deferred = (gw || c1) && gf_act_planes_of(ctx, x, &planes);
+    const float *px = (gw || c1) && ctx->status == GF_OK ? gf_contig_f32(ctx, x) : NULL;
+    if (deferred && px) px = deferred_input(ctx, g, &planes, px, false);
+    if ((gw || c1) && !px) return;
+    if (c1) {
+        if (!bw_c1_direct(ctx, g, px, dy, gw, gb)) return;
         gw = NULL; /* both done; dX, if wanted, on the general path */
         gb = NULL;
     }
@@ -598,12 +632,8 @@ void gf_bw_conv2d(gf_ctx *ctx, gf_node *node) {
         fresh = false;
     }
     if (K == 0) return;
-    gf_act_planes planes; /* x's values never stored: computed again, plane by plane */
-    const bool deferred = gw && gf_act_planes_of(ctx, x, &planes);
-    const float *px = gw && ctx->status == GF_OK ? gf_contig_f32(ctx, x) : NULL;
     const float *pw = gx ? gf_contig_f32(ctx, w) : NULL;
-    if (deferred && px) px = deferred_input(ctx, g, &planes, px, false);
-    if ((gw && !px) || (gx && !pw)) return;
+    if (gx && !pw) return;
     if (gx && gf_wino_dx(g)) {
         /* dX is the 3x3 pad-1 convolution of dY with the weights rotated by 180 degrees and
          * C/O swapped, so the forward machinery computes it; it writes a fresh dX itself */
@@ -637,7 +667,7 @@ void gf_bw_conv2d(gf_ctx *ctx, gf_node *node) {
                     sgemm(ctx, true, false, cg, P, og, pw + gr * og * cg, cg,
                           dy + (i * o + gr * og) * P, P, beta, gx + (i * g->c + gr * cg) * P, P);
         }
-        if (gw) direct_dw(ctx, g, dy, px, gw);
+        if (gw) direct_dw(ctx, g, dy, px, gw, deferred ? &planes : NULL);
         return;
     }
     const int64_t B = chunk_images(ctx, g, ck * P + o * P);
