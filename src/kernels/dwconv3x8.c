@@ -24,10 +24,6 @@ bool gf_dwconv3x8_fits(const gf_conv_geom *g) {
            g->oh * g->ow <= X8_MAX;
 }
 
-bool gf_dwconv3x8_bwd_x_fits(const gf_conv_geom *g) {
-    return gf_dwconv3x8_fits(g) && g->sh == 1 && g->sw == 1;
-}
-
 #if defined(__clang__)
 #define SHUF(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
 #else
@@ -195,7 +191,7 @@ void gf_dwconv3x8(int level, const gf_conv_geom *g, const float *x, const float 
     fwd_base(g, x, k, b, y, work);
 }
 
-/* ---- dX (stride 1): dx[iy, ix] += k[i, j] dy[iy + ph - i, ix + pw - j] over 8 planes ------- */
+/* ---- dX: dx[iy, ix] += k[i, j] dy[(iy + ph - i) / sh, (ix + pw - j) / sw] over 8 planes ---- */
 
 /* dX at one input position: the taps whose dy lies inside, in the generic kernel's order.
  * p points at dy's interleaved (ry, rx) = (iy + ph, ix + pw); tap (i, j) reads p - i rs - j. */
@@ -267,14 +263,52 @@ GF_INLINE void bwd_x_body(const gf_conv_geom *g, const float *restrict dy,
     deinterleave(dxt, hw, dx, hw);
 }
 
+/* dX with a stride of 2 (either way; sw is 1 or 2, any sh): each input position gathers the
+ * taps whose dy position exists, in the generic kernel's order (rows i, then columns j). */
+GF_INLINE void bwd_x_strided_body(const gf_conv_geom *g, const float *restrict dy,
+                                  const float *restrict k, float *restrict dx,
+                                  float *restrict work) {
+    float *dyt = work, *dxt = work + g->oh * g->ow * LANES;
+    const int64_t w = g->w, ow = g->ow, hw = g->h * w, shift = g->sw - 1;
+    gf_v8f kv[TAPS], dv;
+    tap_vectors(k, kv);
+    interleave(dy, g->oh * ow, g->oh * ow, dyt);
+    interleave(dx, hw, hw, dxt);
+    for (int64_t iy = 0; iy < g->h; iy++) {
+        const float *rows[3]; /* dy row of tap row i, or NULL */
+        for (int64_t i = 0; i < 3; i++) {
+            const int64_t t = iy + g->ph - i;
+            rows[i] = t >= 0 && t % g->sh == 0 && t / g->sh < g->oh ? dyt + t / g->sh * ow * LANES
+                                                                    : NULL;
+        }
+        for (int64_t ix = 0; ix < w; ix++) {
+            gf_v8f acc;
+            gf_v8f_load(&acc, dxt + (iy * w + ix) * LANES);
+            for (int64_t i = 0; i < 3; i++) {
+                if (!rows[i]) continue;
+                for (int64_t j = 0; j < 3; j++) {
+                    const int64_t t = ix + g->pw - j;
+                    if (t < 0 || (t & shift) || (t >> shift) >= ow) continue;
+                    gf_v8f_load(&dv, rows[i] + (t >> shift) * LANES);
+                    acc += kv[i * 3 + j] * dv;
+                }
+            }
+            gf_v8f_store(dxt + (iy * w + ix) * LANES, &acc);
+        }
+    }
+    deinterleave(dxt, hw, dx, hw);
+}
+
 static void bwd_x_base(const gf_conv_geom *g, const float *dy, const float *k, float *dx,
                        float *work) {
-    bwd_x_body(g, dy, k, dx, work);
+    if (g->sh == 1 && g->sw == 1) bwd_x_body(g, dy, k, dx, work);
+    else bwd_x_strided_body(g, dy, k, dx, work);
 }
 #if GF_VEC_AVX2
 GF_TARGET_AVX2 static void bwd_x_avx2(const gf_conv_geom *g, const float *dy, const float *k,
                                       float *dx, float *work) {
-    bwd_x_body(g, dy, k, dx, work);
+    if (g->sh == 1 && g->sw == 1) bwd_x_body(g, dy, k, dx, work);
+    else bwd_x_strided_body(g, dy, k, dx, work);
 }
 #endif
 

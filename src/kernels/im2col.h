@@ -56,12 +56,11 @@ void gf_dwconv3_plane_bwd_w(int level, const gf_conv_geom *g, const float *x, co
  * channel per input channel (kernels/dwconv3x8.c). x and y hold 8 planes each, one after the
  * other; k holds the 8 channels' 3x3 weights; work is gf_dwconv3x8_work(g) floats of scratch.
  * gf_dwconv3x8 writes y = b + x (*) k (b: 8 biases, or NULL for 0), bitwise what filling y
- * with the bias and gf_dwconv_plane give; gf_dwconv3x8_bwd_x (stride 1) adds into dx bitwise
+ * with the bias and gf_dwconv_plane give; gf_dwconv3x8_bwd_x adds into dx bitwise
  * as gf_dwconv_plane_bwd_x; gf_dwconv3x8_bwd_w adds each channel's taps into dk [8][9] (its
  * own fixed order, equal at every level). */
 enum { GF_DWCONV3X8_MAX_POSITIONS = 2304 };
 bool gf_dwconv3x8_fits(const gf_conv_geom *g);
-bool gf_dwconv3x8_bwd_x_fits(const gf_conv_geom *g);
 int64_t gf_dwconv3x8_work(const gf_conv_geom *g);
 void gf_dwconv3x8(int level, const gf_conv_geom *g, const float *x, const float *k,
                   const float *b, float *y, float *work);

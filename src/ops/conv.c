@@ -463,23 +463,21 @@ static bool bw_c1_direct(gf_ctx *ctx, const gf_conv_geom *g, const float *px, co
     return true;
 }
 
-/* bw_depthwise on small planes, 8 channels at a time (gf_dwconv3x8_fits, o a multiple of 8):
- * dX when its stride is 1 (else false: the caller does it), dW always. */
-static bool bw_depthwise_x8(gf_ctx *ctx, const gf_conv_geom *g, const float *dy,
+/* bw_depthwise on small planes, 8 channels at a time (gf_dwconv3x8_fits, o a multiple of 8). */
+static void bw_depthwise_x8(gf_ctx *ctx, const gf_conv_geom *g, const float *dy,
                             const float *px, const float *pw, float *gx, float *gw, bool fresh,
                             const gf_act_planes *src) {
     const int64_t P = g->oh * g->ow, n = g->n, o = g->o, hw = g->h * g->w, cg = o / 8;
     const int64_t ws = gf_dwconv3x8_work(g) + (src ? 8 * hw : 0);
     const int level = gf_vec_level(), nt = gf_threads_for(ctx, n * o * P * 9);
-    const bool do_x = gx && gf_dwconv3x8_bwd_x_fits(g);
     float *work = gf_scratch_f32(ctx, nt * ws);
     double *acc = gw ? gf_scratch(ctx, sizeof(double) * (size_t)(o * 9)) : NULL;
-    if (!work || (gw && !acc)) return true; /* the context has the error */
+    if (!work || (gw && !acc)) return; /* the context has the error */
     if (acc) memset(acc, 0, sizeof(double) * (size_t)(o * 9));
 #pragma omp parallel num_threads(nt)
     {
         float *wk = work + gf_thread_index() * ws, *xs = wk + gf_dwconv3x8_work(g);
-        if (do_x) {
+        if (gx) {
 #pragma omp for schedule(static)
             for (int64_t r = 0; r < n * cg; r++) {
                 if (fresh) memset(gx + r * 8 * hw, 0, sizeof(float) * (size_t)(8 * hw));
@@ -501,7 +499,6 @@ static bool bw_depthwise_x8(gf_ctx *ctx, const gf_conv_geom *g, const float *dy,
             }
         }
     }
-    return do_x || !gx;
 }
 
 /* dW of a pointwise convolution on large planes (use_direct): the images in fixed groups of
@@ -543,8 +540,8 @@ static void bw_depthwise(gf_ctx *ctx, const gf_conv_geom *g, const float *dy, co
     const bool k3x = gf_dwconv3_bwd_x_fits(g), k3w = gf_dwconv3_fits(g);
     const int level = gf_vec_level();
     if (gf_dwconv3x8_fits(g) && o % 8 == 0) {
-        if (bw_depthwise_x8(ctx, g, dy, px, pw, gx, gw, fresh, src)) return;
-        gw = NULL; /* done; dX (stride 2) below */
+        bw_depthwise_x8(ctx, g, dy, px, pw, gx, gw, fresh, src);
+        return;
     }
     if (gx) {
         const int64_t planes = n * g->c;
