@@ -246,6 +246,35 @@ GF_INLINE void bn_sums_body(const float *x, const float *g, const float *w, int6
     if (s2) *s2 = bn_lanes_total(b);
 }
 
+/* Sums of x and x^2 (bn_sums_body's one-pass mode around 0) over 16 lanes: element j to lane
+ * j mod 16, four vectors a sum, so that the adds of one vector wait on each other only every
+ * 16 elements and the loop keeps up with memory; the lanes are added in a fixed tree. */
+enum { MOM_LANES = 16 };
+
+GF_INLINE void bn_moments_body(const float *x, int64_t n, double *s1, double *s2) {
+    const gf_v4d zero = {0, 0, 0, 0};
+    gf_v4d a[4] = {zero, zero, zero, zero}, b[4] = {zero, zero, zero, zero}, v;
+    int64_t j = 0;
+    for (; j + MOM_LANES <= n; j += MOM_LANES)
+        for (int q = 0; q < 4; q++) {
+            gf_v4f f;
+            memcpy(&f, x + j + 4 * q, sizeof f);
+            v = __builtin_convertvector(f, gf_v4d);
+            a[q] += v;
+            b[q] += v * v;
+        }
+    double la[MOM_LANES], lb[MOM_LANES];
+    memcpy(la, a, sizeof la);
+    memcpy(lb, b, sizeof lb);
+    for (int l = 0; j < n; j++, l++) {
+        const double d = x[j];
+        la[l] += d;
+        lb[l] += d * d;
+    }
+    *s1 = bn_lanes_total(la) + bn_lanes_total(la + BN_LANES);
+    *s2 = bn_lanes_total(lb) + bn_lanes_total(lb + BN_LANES);
+}
+
 static const volatile float k_bn_zero = 0.0f;
 
 /* gx = (fresh ? 0 : gx) + (float)(k (g w - mg - (x - mu) is mgx)), in double (w as in
@@ -304,6 +333,9 @@ GF_INLINE void ln_row_body(const float *x, const float *w, const float *b, float
     }
 }
 
+static void bn_moments_base(const float *x, int64_t n, double *s1, double *s2) {
+    bn_moments_body(x, n, s1, s2);
+}
 static void bn_sums_base(const float *x, const float *g, const float *w, int64_t n, double mu,
                          double is, double *s1, double *s2) {
     bn_sums_body(x, g, w, n, mu, is, s1, s2);
@@ -317,6 +349,9 @@ static void ln_row_base(const float *x, const float *w, const float *b, float *y
     ln_row_body(x, w, b, y, n, mu, is);
 }
 #if GF_VEC_AVX2
+GF_TARGET_AVX2 static void bn_moments_avx2(const float *x, int64_t n, double *s1, double *s2) {
+    bn_moments_body(x, n, s1, s2);
+}
 GF_TARGET_AVX2 static void bn_sums_avx2(const float *x, const float *g, const float *w, int64_t n,
                                         double mu, double is, double *s1, double *s2) {
     bn_sums_body(x, g, w, n, mu, is, s1, s2);
@@ -334,6 +369,16 @@ GF_TARGET_AVX2 static void ln_row_avx2(const float *x, const float *w, const flo
 
 void gf_vec_bn_sums(int level, const float *x, const float *g, int64_t n, double mu, double is,
                     double *s1, double *s2) {
+    if (!g && s1 && s2 && mu == 0.0) {
+#if GF_VEC_AVX2
+        if (level == GF_VEC_AVX2_LEVEL) {
+            bn_moments_avx2(x, n, s1, s2);
+            return;
+        }
+#endif
+        bn_moments_base(x, n, s1, s2);
+        return;
+    }
     gf_vec_norm_sums(level, x, g, NULL, n, mu, is, s1, s2);
 }
 

@@ -65,8 +65,8 @@ void gf_vec_bn_eval_mask(int level, const float *x, float *y, uint8_t *mask, int
 
 /* Batch norm's row sums, in double over 8 interleaved lanes added in a fixed tree (the same
  * bits at every level). With g: *s1 = sum g, *s2 = sum g (x - mu) is. Without g: with both s1
- * and s2, *s1 = sum (x - mu) and *s2 = sum (x - mu)^2 in one pass; with s1 only *s1 = sum x;
- * with s2 only *s2 = sum (x - mu)^2. */
+ * and s2, *s1 = sum (x - mu) and *s2 = sum (x - mu)^2 in one pass (around mu = 0: over 16
+ * lanes); with s1 only *s1 = sum x; with s2 only *s2 = sum (x - mu)^2. */
 void gf_vec_bn_sums(int level, const float *x, const float *g, int64_t n, double mu, double is,
                     double *s1, double *s2);
 /* Batch norm's input gradient row: gx (+)= (float)(k (g - mg - (x - mu) is mgx)) in double;
