@@ -175,6 +175,10 @@ void gf_arena_rewind(gf_arena *a, gf_arena_mark m) {
     a->used = m.used;
 }
 
+const void *gf_arena_mark_addr(const gf_arena *a, gf_arena_mark m) {
+    return a->head == m.chunk ? a->head->mem + m.chunk_used : NULL;
+}
+
 size_t gf_arena_used(const gf_arena *a) { return a->used; }
 size_t gf_arena_capacity(const gf_arena *a) { return a->capacity; }
 size_t gf_arena_peak(const gf_arena *a) { return a->peak; }

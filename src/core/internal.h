@@ -232,6 +232,9 @@ typedef struct gf_arena_mark {
 gf_arena_mark gf_arena_get_mark(const gf_arena *a);
 bool gf_arena_since(const gf_arena *a, gf_arena_mark m, const void *p);
 void gf_arena_rewind(gf_arena *a, gf_arena_mark m);
+/* Where allocations made after rewinding to m start, one after the other, when m lies in the
+ * arena's newest chunk (so rewinding frees no chunk); else NULL. */
+const void *gf_arena_mark_addr(const gf_arena *a, gf_arena_mark m);
 
 /* Uninitialised / zeroed arena scratch. NULL with ctx error on out-of-memory. */
 float *gf_scratch_f32(gf_ctx *ctx, int64_t n);

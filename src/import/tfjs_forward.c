@@ -165,8 +165,9 @@ static gf_tensor *run_node(gf_ctx *ctx, gf_module *self, const tj_node *nd, gf_t
  * (no recording, no training) a BatchNormalization in evaluation mode and a ReLU or clamp
  * layer run in place on an input that no later layer reads; and once the outputs still to be
  * read take at most a quarter of what this forward has allocated (8 MiB or more), they are
- * copied out, the arena is rewound to the forward's start and they are copied back. The
- * numbers are bitwise those of the ops (the same expressions, element by element). */
+ * copied out, the arena is rewound to the forward's start and they are copied back (or, when
+ * they all lie above where their new places end, copied down once). The numbers are bitwise
+ * those of the ops (the same expressions, element by element). */
 
 enum { TJ_LIVE_MAX = 8 };
 #define TJ_REWIND_MIN ((size_t)8 << 20)
@@ -179,6 +180,7 @@ typedef struct tj_mem {
                          * before it (its output is its input) */
     int *pad_from;      /* per node: the ZeroPadding2D whose padding this convolution applies
                          * itself (gf_conv2d_padded), or -1 */
+    int *slot;          /* per node: scratch for compact() (live_slots) */
 } tj_mem;
 
 /* Per node: how many times kept nodes up to the output read its output; NULL when out of
@@ -199,7 +201,8 @@ static bool lean_init(gf_ctx *ctx, const tj_graph *g, tj_mem *mm) {
     mm->readers = reader_counts(ctx, g);
     mm->fused = gf_arena_alloc(a, sizeof *mm->fused * (size_t)g->n);
     mm->pad_from = gf_arena_alloc(a, sizeof *mm->pad_from * (size_t)g->n);
-    if (!mm->readers || !mm->fused || !mm->pad_from) return false;
+    mm->slot = gf_arena_alloc(a, sizeof *mm->slot * (size_t)g->n);
+    if (!mm->readers || !mm->fused || !mm->pad_from || !mm->slot) return false;
     for (int i = 0; i < g->n; i++) mm->fused[i] = false, mm->pad_from[i] = -1;
     return true;
 }
@@ -406,6 +409,52 @@ static gf_tensor *run_inplace(gf_ctx *ctx, gf_module *self, const tj_graph *g,
     return x;
 }
 
+/* slot[j]: which of the n live outputs t[j] is (-1: none), for j <= i; taken before the
+ * rewind, since a new header may land where an old one was. */
+static void live_slots(const tj_graph *g, gf_tensor *const *t, int i, gf_tensor *const *live,
+                       int n, int *slot) {
+    for (int j = 0; j <= i && j < g->n; j++) {
+        slot[j] = -1;
+        for (int k = 0; k < n; k++)
+            if (t[j] == live[k]) slot[j] = k;
+    }
+}
+
+/* Room for a tensor's header and alignment in the arena, next to its data. */
+#define TJ_HEADER_ROOM ((size_t)4096)
+
+/* compact() in one copy: when the arena can be rewound without freeing a chunk and the n live
+ * outputs (bytes in all) all lie above the space their new headers and data take from the
+ * forward's start, they are allocated anew there and copied straight down. false when that
+ * does not hold (nothing done) or, with a context error, when an allocation failed. */
+static bool move_down(gf_ctx *ctx, const tj_graph *g, gf_tensor **t, tj_mem *mm, int i,
+                      gf_tensor *const *live, int n, size_t bytes) {
+    gf_arena *a = gf_ctx_arena(ctx);
+    const unsigned char *base = gf_arena_mark_addr(a, mm->mark), *low = NULL;
+    for (int k = 0; k < n; k++)
+        if (!low || (const unsigned char *)live[k]->data < low) low = live[k]->data;
+    if (!base || !low || low < base || (size_t)(low - base) < bytes + (size_t)n * TJ_HEADER_ROOM)
+        return false;
+    int ndim[TJ_LIVE_MAX];
+    int64_t shape[TJ_LIVE_MAX][GF_MAX_DIMS];
+    const void *from[TJ_LIVE_MAX];
+    for (int k = 0; k < n; k++) { /* the headers are in the space given back too */
+        ndim[k] = live[k]->ndim;
+        memcpy(shape[k], live[k]->shape, sizeof shape[k]);
+        from[k] = live[k]->data;
+    }
+    live_slots(g, t, i, live, n, mm->slot);
+    gf_arena_rewind(a, mm->mark);
+    gf_tensor *moved[TJ_LIVE_MAX];
+    for (int k = 0; k < n; k++) {
+        if (!(moved[k] = gf_empty(ctx, GF_F32, ndim[k], shape[k]))) return true;
+        memcpy(moved[k]->data, from[k], sizeof(float) * (size_t)moved[k]->numel);
+    }
+    for (int j = 0; j <= i && j < g->n; j++)
+        if (mm->slot[j] >= 0) t[j] = moved[mm->slot[j]];
+    return true;
+}
+
 /* After node i: when the outputs still to be read are small next to what this forward holds,
  * moves them to the forward's start (see above); does nothing when that cannot be done. false
  * (context error) only when a moved output could not be reallocated. */
@@ -427,6 +476,7 @@ static bool compact(gf_ctx *ctx, const tj_graph *g, gf_tensor **t, tj_mem *mm, i
         bytes += sizeof(float) * (size_t)u->numel;
     }
     if (bytes * 4 > held) return true;
+    if (move_down(ctx, g, t, mm, i, live, n, bytes)) return ctx->status == GF_OK;
     if (bytes > ctx->carry_cap) { /* the context's, reused by every forward */
         void *c = realloc(ctx->carry, bytes);
         if (!c) return true;
@@ -442,16 +492,17 @@ static bool compact(gf_ctx *ctx, const tj_graph *g, gf_tensor **t, tj_mem *mm, i
         memcpy((char *)ctx->carry + at, live[k]->data, sizeof(float) * (size_t)live[k]->numel);
         at += sizeof(float) * (size_t)live[k]->numel;
     }
+    live_slots(g, t, i, live, n, mm->slot);
     gf_arena_rewind(a, mm->mark);
     at = 0;
+    gf_tensor *moved[TJ_LIVE_MAX];
     for (int k = 0; k < n; k++) {
-        gf_tensor *u = gf_empty(ctx, GF_F32, ndim[k], shape[k]);
-        if (!u) return false;
-        memcpy(u->data, (char *)ctx->carry + at, sizeof(float) * (size_t)u->numel);
-        at += sizeof(float) * (size_t)u->numel;
-        for (int j = 0; j <= i && j < g->n; j++)
-            if (t[j] == live[k]) t[j] = u;
+        if (!(moved[k] = gf_empty(ctx, GF_F32, ndim[k], shape[k]))) return false;
+        memcpy(moved[k]->data, (char *)ctx->carry + at, sizeof(float) * (size_t)moved[k]->numel);
+        at += sizeof(float) * (size_t)moved[k]->numel;
     }
+    for (int j = 0; j <= i && j < g->n; j++)
+        if (mm->slot[j] >= 0) t[j] = moved[mm->slot[j]];
     return true;
 }
 
