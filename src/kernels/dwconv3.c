@@ -25,20 +25,40 @@ bool gf_dwconv3_fits(const gf_conv_geom *g) {
            g->groups > 1 && g->c == g->groups;
 }
 
+/* 16 floats from p split into the even (*e) and odd (*o) positions; and back. */
+GF_INLINE void split_pairs(const float *p, gf_v8f *e, gf_v8f *o) {
+    gf_v8f a, b;
+    gf_v8f_load(&a, p);
+    gf_v8f_load(&b, p + LANES);
+#if defined(__clang__)
+    *e = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
+    *o = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15);
+#else
+    *e = __builtin_shuffle(a, b, (gf_v8i){0, 2, 4, 6, 8, 10, 12, 14});
+    *o = __builtin_shuffle(a, b, (gf_v8i){1, 3, 5, 7, 9, 11, 13, 15});
+#endif
+}
+
+GF_INLINE void join_pairs(float *p, const gf_v8f *e, const gf_v8f *o) {
+#if defined(__clang__)
+    const gf_v8f a = __builtin_shufflevector(*e, *o, 0, 8, 1, 9, 2, 10, 3, 11);
+    const gf_v8f b = __builtin_shufflevector(*e, *o, 4, 12, 5, 13, 6, 14, 7, 15);
+#else
+    const gf_v8f a = __builtin_shuffle(*e, *o, (gf_v8i){0, 8, 1, 9, 2, 10, 3, 11});
+    const gf_v8f b = __builtin_shuffle(*e, *o, (gf_v8i){4, 12, 5, 13, 6, 14, 7, 15});
+#endif
+    gf_v8f_store(p, &a);
+    gf_v8f_store(p + LANES, &b);
+}
+
 /* 8 inputs of stride sw from p: p[0], p[sw], ..., p[7 sw] (reads p[0..8 sw)). */
 GF_INLINE void load_cols(gf_v8f *v, const float *p, int64_t sw) {
     if (sw == 1) {
         gf_v8f_load(v, p);
         return;
     }
-    gf_v8f a, b;
-    gf_v8f_load(&a, p);
-    gf_v8f_load(&b, p + LANES);
-#if defined(__clang__)
-    *v = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
-#else
-    *v = __builtin_shuffle(a, b, (gf_v8i){0, 2, 4, 6, 8, 10, 12, 14});
-#endif
+    gf_v8f odd; /* unused: the compiler drops its shuffle */
+    split_pairs(p, v, &odd);
 }
 
 /* The first output column whose three taps lie inside the input, and the end of the block
@@ -290,31 +310,6 @@ GF_TARGET_AVX2 static void bwd_x_avx2(const gf_conv_geom *g, const float *dy, co
  * u - 1; column 2u + 1 - pw (o) takes tap j = 1 from column u. A block of 8 consecutive u is 16
  * dx columns: split into e and o, given their taps in the generic kernel's order (rows i
  * ascending, then j), and joined back. */
-
-GF_INLINE void split_pairs(const float *p, gf_v8f *e, gf_v8f *o) {
-    gf_v8f a, b;
-    gf_v8f_load(&a, p);
-    gf_v8f_load(&b, p + LANES);
-#if defined(__clang__)
-    *e = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
-    *o = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15);
-#else
-    *e = __builtin_shuffle(a, b, (gf_v8i){0, 2, 4, 6, 8, 10, 12, 14});
-    *o = __builtin_shuffle(a, b, (gf_v8i){1, 3, 5, 7, 9, 11, 13, 15});
-#endif
-}
-
-GF_INLINE void join_pairs(float *p, const gf_v8f *e, const gf_v8f *o) {
-#if defined(__clang__)
-    const gf_v8f a = __builtin_shufflevector(*e, *o, 0, 8, 1, 9, 2, 10, 3, 11);
-    const gf_v8f b = __builtin_shufflevector(*e, *o, 4, 12, 5, 13, 6, 14, 7, 15);
-#else
-    const gf_v8f a = __builtin_shuffle(*e, *o, (gf_v8i){0, 8, 1, 9, 2, 10, 3, 11});
-    const gf_v8f b = __builtin_shuffle(*e, *o, (gf_v8i){4, 12, 5, 13, 6, 14, 7, 15});
-#endif
-    gf_v8f_store(p, &a);
-    gf_v8f_store(p + LANES, &b);
-}
 
 /* The dy rows that tap rows 0-2 of dx row iy read (NULL: none at that tap). */
 GF_INLINE void s2_tap_rows(const gf_conv_geom *g, const float *dy, int64_t iy,
