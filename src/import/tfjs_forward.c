@@ -180,7 +180,7 @@ typedef struct tj_mem {
                          * before it (its output is its input) */
     int *pad_from;      /* per node: the ZeroPadding2D whose padding this convolution applies
                          * itself (gf_conv2d_padded), or -1 */
-    int *slot;          /* per node: scratch for compact() (live_slots) */
+    int *slot;          /* per node: scratch for compact() (reallocate_live) */
 } tj_mem;
 
 /* Per node: how many times kept nodes up to the output read its output; NULL when out of
@@ -409,45 +409,31 @@ static gf_tensor *run_inplace(gf_ctx *ctx, gf_module *self, const tj_graph *g,
     return x;
 }
 
-/* slot[j]: which of the n live outputs t[j] is (-1: none), for j <= i; taken before the
- * rewind, since a new header may land where an old one was. */
-static void live_slots(const tj_graph *g, gf_tensor *const *t, int i, gf_tensor *const *live,
-                       int n, int *slot) {
-    for (int j = 0; j <= i && j < g->n; j++) {
-        slot[j] = -1;
-        for (int k = 0; k < n; k++)
-            if (t[j] == live[k]) slot[j] = k;
-    }
-}
-
 /* Room for a tensor's header and alignment in the arena, next to its data. */
 #define TJ_HEADER_ROOM ((size_t)4096)
 
-/* compact() in one copy: when the arena can be rewound without freeing a chunk and the n live
- * outputs (bytes in all) all lie above the space their new headers and data take from the
- * forward's start, they are allocated anew there and copied straight down. false when that
- * does not hold (nothing done) or, with a context error, when an allocation failed. */
-static bool move_down(gf_ctx *ctx, const tj_graph *g, gf_tensor **t, tj_mem *mm, int i,
-                      gf_tensor *const *live, int n, size_t bytes) {
-    gf_arena *a = gf_ctx_arena(ctx);
-    const unsigned char *base = gf_arena_mark_addr(a, mm->mark), *low = NULL;
-    for (int k = 0; k < n; k++)
-        if (!low || (const unsigned char *)live[k]->data < low) low = live[k]->data;
-    if (!base || !low || low < base || (size_t)(low - base) < bytes + (size_t)n * TJ_HEADER_ROOM)
-        return false;
+/* Rewinds the arena to the forward's start and allocates the n live outputs anew there, each
+ * copied from from[k] (which the new allocations must not overlap): the layer outputs that
+ * were live[k] become the new tensors. Which t[j] is which live[k] is settled before the
+ * rewind, since a new header may land where an old one was. false (context error) when an
+ * allocation failed. */
+static bool reallocate_live(gf_ctx *ctx, const tj_graph *g, gf_tensor **t, tj_mem *mm, int i,
+                            gf_tensor *const *live, int n, const void *const *from) {
     int ndim[TJ_LIVE_MAX];
     int64_t shape[TJ_LIVE_MAX][GF_MAX_DIMS];
-    const void *from[TJ_LIVE_MAX];
     for (int k = 0; k < n; k++) { /* the headers are in the space given back too */
         ndim[k] = live[k]->ndim;
         memcpy(shape[k], live[k]->shape, sizeof shape[k]);
-        from[k] = live[k]->data;
     }
-    live_slots(g, t, i, live, n, mm->slot);
-    gf_arena_rewind(a, mm->mark);
+    for (int j = 0; j <= i && j < g->n; j++) {
+        mm->slot[j] = -1;
+        for (int k = 0; k < n; k++)
+            if (t[j] == live[k]) mm->slot[j] = k;
+    }
+    gf_arena_rewind(gf_ctx_arena(ctx), mm->mark);
     gf_tensor *moved[TJ_LIVE_MAX];
     for (int k = 0; k < n; k++) {
-        if (!(moved[k] = gf_empty(ctx, GF_F32, ndim[k], shape[k]))) return true;
+        if (!(moved[k] = gf_empty(ctx, GF_F32, ndim[k], shape[k]))) return false;
         memcpy(moved[k]->data, from[k], sizeof(float) * (size_t)moved[k]->numel);
     }
     for (int j = 0; j <= i && j < g->n; j++)
@@ -456,12 +442,15 @@ static bool move_down(gf_ctx *ctx, const tj_graph *g, gf_tensor **t, tj_mem *mm,
 }
 
 /* After node i: when the outputs still to be read are small next to what this forward holds,
- * moves them to the forward's start (see above); does nothing when that cannot be done. false
+ * moves them to the forward's start (see above): straight down when the arena can be rewound
+ * without freeing a chunk and they all lie above the space their new headers and data take,
+ * else through the context's carry buffer. Does nothing when that cannot be done. false
  * (context error) only when a moved output could not be reallocated. */
 static bool compact(gf_ctx *ctx, const tj_graph *g, gf_tensor **t, tj_mem *mm, int i) {
     gf_arena *a = gf_ctx_arena(ctx);
     const size_t held = gf_arena_used(a) - mm->mark.used;
     gf_tensor *live[TJ_LIVE_MAX];
+    const void *from[TJ_LIVE_MAX];
     int n = 0;
     size_t bytes = 0;
     if (held < TJ_REWIND_MIN) return true;
@@ -476,34 +465,25 @@ static bool compact(gf_ctx *ctx, const tj_graph *g, gf_tensor **t, tj_mem *mm, i
         bytes += sizeof(float) * (size_t)u->numel;
     }
     if (bytes * 4 > held) return true;
-    if (move_down(ctx, g, t, mm, i, live, n, bytes)) return ctx->status == GF_OK;
+    const unsigned char *base = gf_arena_mark_addr(a, mm->mark), *low = NULL;
+    for (int k = 0; k < n; k++) {
+        from[k] = live[k]->data;
+        if (!low || (const unsigned char *)from[k] < low) low = from[k];
+    }
+    if (base && low && low >= base && (size_t)(low - base) >= bytes + (size_t)n * TJ_HEADER_ROOM)
+        return reallocate_live(ctx, g, t, mm, i, live, n, from);
     if (bytes > ctx->carry_cap) { /* the context's, reused by every forward */
         void *c = realloc(ctx->carry, bytes);
         if (!c) return true;
         ctx->carry = c, ctx->carry_cap = bytes;
     }
-    /* the headers are in the space given back too: keep their shapes */
-    int ndim[TJ_LIVE_MAX];
-    int64_t shape[TJ_LIVE_MAX][GF_MAX_DIMS];
     size_t at = 0;
     for (int k = 0; k < n; k++) {
-        ndim[k] = live[k]->ndim;
-        memcpy(shape[k], live[k]->shape, sizeof shape[k]);
         memcpy((char *)ctx->carry + at, live[k]->data, sizeof(float) * (size_t)live[k]->numel);
+        from[k] = (char *)ctx->carry + at;
         at += sizeof(float) * (size_t)live[k]->numel;
     }
-    live_slots(g, t, i, live, n, mm->slot);
-    gf_arena_rewind(a, mm->mark);
-    at = 0;
-    gf_tensor *moved[TJ_LIVE_MAX];
-    for (int k = 0; k < n; k++) {
-        if (!(moved[k] = gf_empty(ctx, GF_F32, ndim[k], shape[k]))) return false;
-        memcpy(moved[k]->data, (char *)ctx->carry + at, sizeof(float) * (size_t)moved[k]->numel);
-        at += sizeof(float) * (size_t)moved[k]->numel;
-    }
-    for (int j = 0; j <= i && j < g->n; j++)
-        if (mm->slot[j] >= 0) t[j] = moved[mm->slot[j]];
-    return true;
+    return reallocate_live(ctx, g, t, mm, i, live, n, from);
 }
 
 /* The input must have the file's rank and channel (or feature) count; heights and widths are

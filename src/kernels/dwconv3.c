@@ -18,8 +18,6 @@
 
 enum { LANES = 8, TAPS = 9 };
 
-typedef int gf_v8i __attribute__((vector_size(32)));
-
 bool gf_dwconv3_fits(const gf_conv_geom *g) {
     return g->kh == 3 && g->kw == 3 && g->dh == 1 && g->dw == 1 && (g->sw == 1 || g->sw == 2) &&
            g->groups > 1 && g->c == g->groups;
@@ -77,15 +75,6 @@ static void block_range(const gf_conv_geom *g, int64_t *first, int64_t *end) {
 
 /* ---- forward: y += x (*) k ------------------------------------------------------------------ */
 
-/* Lanes of a where m is set, else of b (bitwise, so exact). */
-GF_INLINE void select_lanes(gf_v8f *out, const gf_v8i *m, const gf_v8f *a, const gf_v8f *b) {
-    gf_v8i ai, bi;
-    memcpy(&ai, a, sizeof ai);
-    memcpy(&bi, b, sizeof bi);
-    ai = (ai & *m) | (bi & ~*m);
-    memcpy(out, &ai, sizeof ai);
-}
-
 /* Outputs [ox0, ox1) of row oy near the edges, one by one: the generic kernel's operations. */
 GF_INLINE void fwd_points(const gf_conv_geom *g, const float *x, const float *k, int64_t oy,
                           int64_t ox0, int64_t ox1, float *yr) {
@@ -136,7 +125,7 @@ GF_INLINE void fwd_taps_masked(gf_v8f *acc, const float *const *rows, const gf_v
         for (int64_t j = 0; j < 3; j++) {
             load_cols(&xv, rows[i] + j, sw);
             t = *acc + kv[i * 3 + j] * xv;
-            select_lanes(acc, &m[j], &t, acc);
+            gf_v8f_select(acc, &m[j], &t, acc);
         }
     }
 }
@@ -334,8 +323,8 @@ GF_INLINE void s2_block(const float *const *rows, const gf_v8f *kv, int64_t u0, 
         se += kv[i * 3 + 2] * b;
         so = o + kv[i * 3 + 1] * a;
         if (masked) {
-            select_lanes(&e, m, &se, &e);
-            select_lanes(&o, m, &so, &o);
+            gf_v8f_select(&e, m, &se, &e);
+            gf_v8f_select(&o, m, &so, &o);
         } else {
             e = se, o = so;
         }

@@ -17,8 +17,6 @@ int64_t gf_dwconv3x8_work(const gf_conv_geom *g) {
     return LANES * (g->h * g->w + g->oh * g->ow);
 }
 
-typedef int gf_v8i __attribute__((vector_size(32)));
-
 bool gf_dwconv3x8_fits(const gf_conv_geom *g) {
     return gf_dwconv3_fits(g) && g->o == g->c && g->h * g->w <= X8_MAX &&
            g->oh * g->ow <= X8_MAX;

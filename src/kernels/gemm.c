@@ -66,14 +66,14 @@ static void one_tile(bool ta, bool tb, int64_t i0, int64_t mi, int64_t j0, int64
     for (int64_t j = j0; j < j0 + nj; j += sw) {
         const float *bt = tb ? b + j * ldb : b + j;
         const int64_t w = j0 + nj - j < sw ? j0 + nj - j : sw;
-        float *ct = c + i0 * ldc + j, bt_beta = beta;
+        float *ct = c + i0 * ldc + j, strip_beta = beta;
         if (beta == 0.0f) { /* zeros, then the product added: OpenBLAS's beta-0 operations, but
                              * its zeroing loop is slower than memset (5-20% of a 1x1 conv) */
             for (int64_t r = 0; r < mi; r++) memset(ct + r * ldc, 0, sizeof(float) * (size_t)w);
-            bt_beta = 1.0f;
+            strip_beta = 1.0f;
         }
         cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                    (int)mi, (int)w, (int)k, alpha, at, (int)lda, bt, (int)ldb, bt_beta, ct,
+                    (int)mi, (int)w, (int)k, alpha, at, (int)lda, bt, (int)ldb, strip_beta, ct,
                     (int)ldc);
     }
 }

@@ -74,18 +74,6 @@ GF_INLINE gf_v4f select4(gf_v4i m, gf_v4f a, gf_v4f b) {
     return a;
 }
 
-typedef int32_t gf_v8i32 __attribute__((vector_size(32)));
-
-/* *v = bound where m is set, else *v (bitwise; by pointer: no 32-byte vector crosses a call
- * boundary in the portable build). */
-GF_INLINE void select8(gf_v8f *v, const gf_v8i32 *m, const gf_v8f *bound) {
-    gf_v8i32 vi, bi;
-    memcpy(&vi, v, sizeof vi);
-    memcpy(&bi, bound, sizeof bi);
-    vi = (bi & *m) | (vi & ~*m);
-    memcpy(v, &vi, sizeof vi);
-}
-
 /* Element by element (v - m) a + c, clamped: 8 lanes at a time, then 4, then 1 (the same
  * operations on each element, so the same bits at every width). */
 GF_INLINE void bn_eval_body(const float *x, float *y, int64_t n, double mu, double is,
@@ -97,10 +85,10 @@ GF_INLINE void bn_eval_body(const float *x, float *y, int64_t n, double mu, doub
         gf_v8f v;
         gf_v8f_load(&v, x + i);
         v = (v - m) * a + c;
-        gf_v8i32 below = v < lo8;
-        select8(&v, &below, &lo8);
-        gf_v8i32 above = v > hi8;
-        select8(&v, &above, &hi8);
+        const gf_v8i below = v < lo8;
+        gf_v8f_select(&v, &below, &lo8, &v);
+        const gf_v8i above = v > hi8;
+        gf_v8f_select(&v, &above, &hi8, &v);
         gf_v8f_store(y + i, &v);
     }
     const gf_v4f lov = {lo, lo, lo, lo}, hiv = {hi, hi, hi, hi};

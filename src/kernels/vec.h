@@ -26,9 +26,18 @@
  * results are the same. The helpers take vectors by pointer, never by value: a 32-byte
  * vector crossing a call in the portable copy would have an ABI that depends on AVX. */
 typedef float gf_v8f __attribute__((vector_size(32)));
+typedef int gf_v8i __attribute__((vector_size(32))); /* a comparison's lanes: -1 or 0 */
 #define GF_V8F_ZERO ((gf_v8f){0, 0, 0, 0, 0, 0, 0, 0})
 GF_INLINE void gf_v8f_load(gf_v8f *v, const float *p) { memcpy(v, p, sizeof *v); }
 GF_INLINE void gf_v8f_store(float *p, const gf_v8f *v) { memcpy(p, v, sizeof *v); }
+/* *out = the lanes of a where m is set, else of b (bitwise, so exact). */
+GF_INLINE void gf_v8f_select(gf_v8f *out, const gf_v8i *m, const gf_v8f *a, const gf_v8f *b) {
+    gf_v8i ai, bi;
+    memcpy(&ai, a, sizeof ai);
+    memcpy(&bi, b, sizeof bi);
+    ai = (ai & *m) | (bi & ~*m);
+    memcpy(out, &ai, sizeof ai);
+}
 /* Lanes summed pairwise: (0+4, 1+5, 2+6, 3+7), then (0+2, 1+3), then 0+1. */
 GF_INLINE float gf_v8f_sum(const gf_v8f *v) {
     float a[8];

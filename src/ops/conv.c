@@ -98,6 +98,15 @@ static void epi_all(gf_ctx *ctx, const gf_conv_epilogue *ep, float *y, int64_t r
     for (int64_t r = 0; r < rows; r++) epi_rows(ep, level, y, r, r + 1, o, P);
 }
 
+/* Input planes [r0, r0 + count) of hw values each: x's, or with src computed into buf
+ * (gf_act_planes; with_mask: the forward's call, which writes their mask bits too). */
+static const float *input_rows(const float *x, const gf_act_planes *src, int level, int64_t r0,
+                               int64_t count, int64_t hw, float *buf, bool with_mask) {
+    if (!src) return x + r0 * hw;
+    gf_act_planes_rows(src, level, r0, count, buf, with_mask);
+    return buf;
+}
+
 /* The forward of a depthwise convolution: 8 channels at a time on small planes, else plane by
  * plane. src: x's planes are computed as they are needed (gf_act_planes), into a per-thread
  * buffer, their activation's mask bits with them. */
@@ -117,11 +126,7 @@ static void dw_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, const
 #pragma omp for schedule(static)
             for (int64_t r = 0; r < groups; r++) {
                 const int64_t oc = r % (o / 8) * 8;
-                const float *xp = x + r * 8 * hw;
-                if (src) {
-                    gf_act_planes_rows(src, level, r * 8, 8, xs, true);
-                    xp = xs;
-                }
+                const float *xp = input_rows(x, src, level, r * 8, 8, hw, xs, true);
                 gf_dwconv3x8(level, g, xp, w + oc * 9, b ? b + oc : NULL, y + r * 8 * P, wk);
                 epi_rows(ep, level, y, r * 8, r * 8 + 8, o, P);
             }
@@ -135,25 +140,13 @@ static void dw_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, const
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t r = 0; r < rows; r++) {
         int64_t i = r / o, oc = r % o, plane = i * g->c + oc / og;
-        const float *xp = x + plane * hw;
-        if (src) { /* the plane's mask bits by its first output channel alone */
-            float *xs = bufs + gf_thread_index() * hw;
-            gf_act_planes_rows(src, level, plane, 1, xs, oc % og == 0);
-            xp = xs;
-        }
+        /* a plane's mask bits by its first output channel alone */
+        const float *xp = input_rows(x, src, level, plane, 1, hw,
+                                     src ? bufs + gf_thread_index() * hw : NULL, oc % og == 0);
         if (k3) gf_dwconv3_plane(level, g, xp, w + oc * kk, y + r * P);
         else gf_dwconv_plane(g, xp, w + oc * kk, y + r * P);
         epi_rows(ep, level, y, r, r + 1, o, P);
     }
-}
-
-/* Image i's input planes [C, H*W]: x's, or with src computed into buf (gf_act_planes). */
-static const float *image_input(const gf_conv_geom *g, const float *x, const gf_act_planes *src,
-                                int level, int64_t i, float *buf, bool with_mask) {
-    const int64_t hw = g->h * g->w;
-    if (!src) return x + i * g->c * hw;
-    gf_act_planes_rows(src, level, i * g->c, g->c, buf, with_mask);
-    return buf;
 }
 
 /* A pointwise convolution on large planes (use_direct): one product per image and group.
@@ -172,8 +165,8 @@ static void direct_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, c
     if (nt > 1) {
 #pragma omp parallel for num_threads(nt) schedule(static)
         for (int64_t i = 0; i < n; i++) {
-            const float *xi = image_input(g, x, src, level, i, bufs + gf_thread_index() * g->c * P,
-                                          true);
+            const float *xi = input_rows(x, src, level, i * g->c, g->c, P,
+                                         src ? bufs + gf_thread_index() * g->c * P : NULL, true);
             for (int64_t gr = 0; gr < G; gr++)
                 sgemm(ctx, false, false, og, P, cg, w + gr * og * cg, cg, xi + gr * cg * P, P,
                       b ? 1.0f : 0.0f, y + (i * o + gr * og) * P, P);
@@ -182,7 +175,7 @@ static void direct_forward(gf_ctx *ctx, const gf_conv_geom *g, const float *x, c
         return;
     }
     for (int64_t i = 0; i < n; i++) { /* each product tiled over the threads */
-        const float *xi = image_input(g, x, src, level, i, bufs, true);
+        const float *xi = input_rows(x, src, level, i * g->c, g->c, P, bufs, true);
         for (int64_t gr = 0; gr < G; gr++)
             sgemm(ctx, false, false, og, P, cg, w + gr * og * cg, cg, xi + gr * cg * P, P,
                   b ? 1.0f : 0.0f, y + (i * o + gr * og) * P, P);
@@ -488,11 +481,7 @@ static void bw_depthwise_x8(gf_ctx *ctx, const gf_conv_geom *g, const float *dy,
 #pragma omp for schedule(static)
             for (int64_t grp = 0; grp < cg; grp++) {
                 for (int64_t i = 0; i < n; i++) {
-                    const float *xp = px + (i * o + grp * 8) * hw;
-                    if (src) {
-                        gf_act_planes_rows(src, level, i * o + grp * 8, 8, xs, false);
-                        xp = xs;
-                    }
+                    const float *xp = input_rows(px, src, level, i * o + grp * 8, 8, hw, xs, false);
                     gf_dwconv3x8_bwd_w(level, g, xp, dy + (i * o + grp * 8) * P, acc + grp * 72, wk);
                 }
                 for (int64_t k = grp * 72; k < grp * 72 + 72; k++) gw[k] += (float)acc[k];
@@ -518,8 +507,8 @@ static void direct_dw(gf_ctx *ctx, const gf_conv_geom *g, const float *dy, const
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (int64_t gi = 0; gi < ng; gi++)
         for (int64_t i = gi * DW_GROUP; i < n && i < (gi + 1) * DW_GROUP; i++) {
-            const float *xi = image_input(g, px, src, level, i, bufs + gf_thread_index() * g->c * P,
-                                          false);
+            const float *xi = input_rows(px, src, level, i * g->c, g->c, P,
+                                         src ? bufs + gf_thread_index() * g->c * P : NULL, false);
             for (int64_t gr = 0; gr < G; gr++)
                 sgemm(ctx, false, true, og, cg, P, dy + (i * o + gr * og) * P, P, xi + gr * cg * P,
                       P, i == gi * DW_GROUP ? 0.0f : 1.0f, part + gi * per + gr * og * cg, cg);
@@ -565,12 +554,9 @@ static void bw_depthwise(gf_ctx *ctx, const gf_conv_geom *g, const float *dy, co
 #pragma omp parallel for num_threads(nt) schedule(static)
         for (int64_t oc = 0; oc < o; oc++) {
             for (int64_t i = 0; i < n; i++) {
-                const float *xp = px + (i * g->c + oc / og) * hw, *d = dy + (i * o + oc) * P;
-                if (src) {
-                    float *xs = bufs + gf_thread_index() * hw;
-                    gf_act_planes_rows(src, level, i * g->c + oc / og, 1, xs, false);
-                    xp = xs;
-                }
+                const float *d = dy + (i * o + oc) * P;
+                const float *xp = input_rows(px, src, level, i * g->c + oc / og, 1, hw,
+                                             src ? bufs + gf_thread_index() * hw : NULL, false);
                 if (k3w) gf_dwconv3_plane_bwd_w(level, g, xp, d, acc + oc * kk);
                 else gf_dwconv_plane_bwd_w(g, xp, d, acc + oc * kk);
             }
